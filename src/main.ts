@@ -1,0 +1,46 @@
+import { join } from 'node:path';
+import { buildApp } from './app.ts';
+import { loadOrCreateSecrets, seedDemo } from './bootstrap.ts';
+import { loadConfig } from './config.ts';
+import { openDatabase } from './platform/db/client.ts';
+import { createLogger } from './platform/logger.ts';
+
+// config → database → services → http → workers; nothing else.
+const config = loadConfig();
+const logger = createLogger(config.logLevel);
+const workersOnly = process.env.WORKERS_ONLY === '1';
+const secrets = loadOrCreateSecrets(config);
+const db = await openDatabase({ url: config.databaseUrl, dataDir: config.databaseUrl ? undefined : join(config.dataDir, 'pglite') });
+const app = await buildApp({ config, db, adminToken: secrets.adminToken, secretsKey: secrets.secretsKey, logger });
+
+let server: Awaited<ReturnType<typeof app.createServer>> | null = null;
+if (!workersOnly) {
+  server = await app.createServer();
+  await server.listen({ port: config.port, host: config.host });
+  const demo = config.mode === 'sandbox' ? await seedDemo(app, db, config) : null;
+  const lines = [
+    `Rampart (${config.mode}) listening on http://${config.host}:${config.port}  (PUBLIC_URL ${config.publicUrl})`,
+    `  database      ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${join(config.dataDir, 'pglite')}`}`,
+    `  API docs      ${config.publicUrl}/docs   OpenAPI ${config.publicUrl}/openapi.json`,
+    `  Binance Pay   ${config.publicUrl}/binancepay/openapi/...`,
+    `  admin API     ${config.publicUrl}/admin/v1/...  (bearer token in ${config.adminToken ? 'ADMIN_TOKEN' : join(config.dataDir, 'admin-token')})`,
+    secrets.adminTokenCreated ? `  admin token   ${secrets.adminToken}  (generated now, shown once)` : '',
+    demo ? `  demo accounts ${demo.path}${demo.seeded ? ' (created now)' : ''}` : '',
+    `  health        ${config.publicUrl}/healthz  ${config.publicUrl}/readyz  ${config.publicUrl}/metrics`,
+  ].filter(Boolean);
+  console.log(lines.join('\n'));
+}
+if (config.workers > 0 || workersOnly) app.startWorkers();
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  await server?.close();
+  await app.stopWorkers();
+  await db.close();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

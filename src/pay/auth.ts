@@ -1,0 +1,97 @@
+import type { FastifyRequest } from 'fastify';
+import type { AccountsService } from '../accounts/service.ts';
+import { hmacSha512HexUpper, safeEqual } from '../platform/crypto.ts';
+import type { Db } from '../platform/db/client.ts';
+import { ipAllowed, normalizeIp } from '../platform/ip.ts';
+import { parseLossless } from '../platform/json.ts';
+import { payFailure, type PayFailure } from './codes.ts';
+
+/**
+ * Binance Pay request authentication (binance-pay.md §3), in the spec's order, first failure wins.
+ * signature = UPPER(HEX(HMAC-SHA512(apiSecret, timestamp + "\n" + nonce + "\n" + rawBody + "\n"))) over the received bytes.
+ */
+export const MAX_BODY_BYTES = 256 * 1024;
+export const TSP_FIELD = 'BinancePay-technicalServiceProviderAuthId';
+
+export function payloadOf(timestamp: string, nonce: string, rawBody: Buffer | string): Buffer {
+  const body = typeof rawBody === 'string' ? Buffer.from(rawBody, 'utf8') : rawBody;
+  return Buffer.concat([Buffer.from(`${timestamp}\n${nonce}\n`, 'utf8'), body, Buffer.from('\n', 'utf8')]);
+}
+
+export function signPay(secret: string, timestamp: string, nonce: string, rawBody: Buffer | string): string {
+  return hmacSha512HexUpper(secret, payloadOf(timestamp, nonce, rawBody));
+}
+
+export interface PayCaller {
+  apiKey: string;
+  merchantId: string;
+  clientIp: string;
+  body: Record<string, unknown>;
+  /** The TSP authorization token, from the body field or the header of the same name. */
+  tspToken: string | null;
+}
+
+const header = (req: FastifyRequest, name: string): string | undefined => {
+  const v = req.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+export function createPayAuth(deps: { db: Db; accounts: AccountsService; config: { timestampToleranceMs: number; rejectNonceReplay: boolean } }) {
+  const { db, accounts, config } = deps;
+
+  return async function authenticate(req: FastifyRequest, opts: { parameterless?: boolean } = {}): Promise<{ ok: true; caller: PayCaller } | { ok: false; failure: PayFailure }> {
+    const fail = (code: string, message?: string) => ({ ok: false as const, failure: payFailure(code, message) });
+    if (req.method !== 'POST') return fail('400006');
+    const contentType = (header(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+    if (contentType !== 'application/json') return fail('400007');
+    const rawBody = req.rawBody ?? Buffer.alloc(0);
+    if (rawBody.length > MAX_BODY_BYTES) return fail('400104');
+
+    const apiKey = header(req, 'binancepay-certificate-sn');
+    if (!apiKey || !/^[A-Za-z0-9]{16,128}$/.test(apiKey)) return fail('400005');
+    const key = await accounts.resolveKey(apiKey);
+    if (!key) return fail('400004');
+    const clientIp = normalizeIp(req.ip);
+    if (!ipAllowed(key.ipWhitelist, clientIp)) return fail('400004', 'IP is not in the API key whitelist.');
+
+    const timestamp = header(req, 'binancepay-timestamp') ?? '';
+    // Signature windows use the real clock, never the sandbox business clock.
+    if (!/^\d{13}$/.test(timestamp) || Math.abs(Date.now() - Number(timestamp)) > config.timestampToleranceMs) return fail('400003');
+    const nonce = header(req, 'binancepay-nonce') ?? '';
+    if (!/^[A-Za-z0-9]{32}$/.test(nonce)) return fail('400001', 'Nonce must be 32 letters or digits.');
+    const signature = header(req, 'binancepay-signature') ?? '';
+    if (!/^[0-9A-F]{128}$/.test(signature) || !safeEqual(signPay(key.secret, timestamp, nonce, rawBody), signature)) return fail('400002');
+
+    if (config.rejectNonceReplay) {
+      const fresh = await db.query(
+        `INSERT INTO pay_nonces (api_key, nonce, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+        [apiKey, nonce, Date.now()],
+      );
+      if (fresh.rowCount === 0) return fail('400001', 'Nonce has been used.');
+    }
+
+    let body: unknown;
+    const text = rawBody.toString('utf8').trim();
+    if (text === '' && opts.parameterless) body = {};
+    else {
+      try {
+        body = parseLossless(text);
+      } catch {
+        return fail('400008');
+      }
+    }
+    if (Array.isArray(body) && opts.parameterless && body.length === 0) body = {};
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return fail('400008');
+
+    const obj = body as Record<string, unknown>;
+    const fromBody = obj[TSP_FIELD];
+    delete obj[TSP_FIELD];
+    const fromHeader = header(req, TSP_FIELD);
+    if (fromBody !== undefined && fromHeader !== undefined && String(fromBody) !== fromHeader) {
+      return fail('400102', `${TSP_FIELD}: body and header differ`);
+    }
+    const tspToken = fromBody !== undefined ? String(fromBody) : (fromHeader ?? null);
+    return { ok: true, caller: { apiKey, merchantId: String(key.merchantId), clientIp, body: obj, tspToken } };
+  };
+}
+export type PayAuth = ReturnType<typeof createPayAuth>;

@@ -1,0 +1,375 @@
+import { createHash } from 'node:crypto';
+import type { AccountsService } from '../../accounts/service.ts';
+import type { Clock } from '../../platform/clock.ts';
+import { randomString } from '../../platform/crypto.ts';
+import type { Db, Queryable } from '../../platform/db/client.ts';
+import { DomainError, err, ok, type Result } from '../../platform/errors.ts';
+import type { IdGenerator } from '../../platform/ids.ts';
+import { platformAccount, type Ledger } from '../../platform/ledger/service.ts';
+import { Decimal, decimalPlaces, fixed } from '../../platform/money.ts';
+import type { Outbox } from '../../platform/outbox/service.ts';
+import { FIAT_MINOR_UNITS, type PriceSource } from '../../prices/service.ts';
+import { enqueuePayWebhook, num8 } from '../events.ts';
+import { raw } from '../../platform/json.ts';
+
+/** Assets a Pay order can be denominated in or paid with. */
+export const PAY_CURRENCIES = ['USDT', 'USDC', 'BUSD', 'BNB', 'BTC', 'ETH'];
+
+export type OrderStatus = 'INITIAL' | 'PENDING' | 'PAID' | 'CANCELED' | 'EXPIRED' | 'ERROR' | 'REFUNDING' | 'REFUNDED' | 'FULL_REFUNDED';
+
+/** A PENDING order gets this long past expireTime before it is declared ERROR (spec §4.4). */
+const PENDING_GRACE_MS = 10 * 60_000;
+
+export interface Order {
+  prepayId: string;
+  merchantId: string;
+  creatorMerchantId: string;
+  merchantTradeNo: string;
+  apiVersion: 'v1' | 'v2' | 'v3';
+  status: OrderStatus;
+  terminalType: string;
+  currency: string;
+  orderAmount: string;
+  fiatCurrency: string | null;
+  fiatAmount: string | null;
+  description: string | null;
+  goods: any[];
+  productType: string;
+  productName: string;
+  productDetail: string | null;
+  supportPayCurrency: string[];
+  returnUrl: string | null;
+  cancelUrl: string | null;
+  webhookUrl: string | null;
+  passThroughInfo: string | null;
+  universalUrlAttach: string | null;
+  checkoutToken: string;
+  createTime: number;
+  expireTime: number;
+  transactTime: number | null;
+  transactionId: string | null;
+  payerId: string | null;
+  openUserId: string | null;
+  commission: string | null;
+  paymentInfo: { payerId: string; payMethod: string; paymentInstructions: { currency: string; amount: string; price: string }[] } | null;
+  closedTime: number | null;
+}
+
+function toOrder(r: any): Order {
+  return {
+    prepayId: String(r.prepay_id),
+    merchantId: String(r.merchant_id),
+    creatorMerchantId: String(r.creator_merchant_id),
+    merchantTradeNo: r.merchant_trade_no,
+    apiVersion: r.api_version,
+    status: r.status,
+    terminalType: r.terminal_type,
+    currency: r.currency,
+    orderAmount: fixed(r.order_amount, 8),
+    fiatCurrency: r.fiat_currency,
+    fiatAmount: r.fiat_amount === null ? null : fixed(r.fiat_amount, FIAT_MINOR_UNITS[r.fiat_currency] ?? 2),
+    description: r.description,
+    goods: r.goods,
+    productType: r.product_type,
+    productName: r.product_name,
+    productDetail: r.product_detail,
+    supportPayCurrency: r.support_pay_currency ? String(r.support_pay_currency).split(',') : [],
+    returnUrl: r.return_url,
+    cancelUrl: r.cancel_url,
+    webhookUrl: r.webhook_url,
+    passThroughInfo: r.pass_through_info,
+    universalUrlAttach: r.universal_url_attach,
+    checkoutToken: r.checkout_token,
+    createTime: Number(r.create_time),
+    expireTime: Number(r.expire_time),
+    transactTime: r.transact_time === null ? null : Number(r.transact_time),
+    transactionId: r.transaction_id,
+    payerId: r.payer_id === null ? null : String(r.payer_id),
+    openUserId: r.open_user_id,
+    commission: r.commission === null ? null : fixed(r.commission, 8),
+    paymentInfo: r.payment_info,
+    closedTime: r.closed_time === null ? null : Number(r.closed_time),
+  };
+}
+
+export interface NewOrder {
+  apiVersion: 'v1' | 'v2' | 'v3';
+  merchantTradeNo: string;
+  terminalType: string;
+  currency?: string | null;
+  orderAmount?: string | null;
+  fiatCurrency?: string | null;
+  fiatAmount?: string | null;
+  description?: string | null;
+  goods: any[];
+  productType: string;
+  productName: string;
+  productDetail?: string | null;
+  supportPayCurrency?: string | null;
+  returnUrl?: string | null;
+  cancelUrl?: string | null;
+  webhookUrl?: string | null;
+  passThroughInfo?: string | null;
+  universalUrlAttach?: string | null;
+  orderExpireTime?: string | null;
+  subMerchantId?: string | null;
+  extra?: Record<string, unknown>;
+}
+
+/** Who is calling: the merchant the order belongs to, and who created it (a TSP acting for the merchant). */
+export interface Actor {
+  merchantId: string;
+  creatorMerchantId: string;
+}
+
+export interface OrderRef {
+  prepayId?: string | null;
+  merchantTradeNo?: string | null;
+}
+
+export type OrderError =
+  | 'FIELD_MISSING' | 'FIELD_FORMAT' | 'FIELD_VALUE' | 'DUPLICATE_TRADE_NO' | 'SUB_MERCHANT_INVALID'
+  | 'ORDER_NOT_FOUND' | 'INVALID_ORDER_STATUS' | 'ORDER_EXPIRED' | 'INSUFFICIENT_FUNDS' | 'CURRENCY_NOT_SUPPORTED';
+
+export function createOrderService(deps: {
+  db: Db; clock: Clock; ids: IdGenerator; ledger: Ledger; outbox: Outbox; prices: PriceSource; accounts: AccountsService;
+  config: { commissionRate: string; defaultExpireMs: number; maxExpireMs: number };
+  openIdSalt: string;
+}) {
+  const { db, clock, ids, ledger, outbox, prices, accounts, config } = deps;
+
+  const openUserId = (payerId: string, merchantId: string) =>
+    createHash('sha256').update(`${deps.openIdSalt}:${payerId}:${merchantId}`).digest('hex').slice(0, 32);
+
+  async function webhookTarget(q: Queryable, order: Order): Promise<string | null> {
+    if (order.webhookUrl) return order.webhookUrl;
+    const creator = await accounts.getMerchant(order.creatorMerchantId, q);
+    return creator?.webhookUrl ?? null;
+  }
+
+  /** PAY webhook data (spec §6.5); built from the order as committed. */
+  function payEventData(o: Order, bizStatus: 'PAY_SUCCESS' | 'PAY_CLOSED'): Record<string, unknown> {
+    return {
+      merchantTradeNo: o.merchantTradeNo,
+      productType: o.productType,
+      productName: o.productName,
+      transactTime: bizStatus === 'PAY_SUCCESS' ? o.transactTime : o.closedTime,
+      tradeType: o.terminalType,
+      totalFee: num8(o.orderAmount),
+      currency: o.currency,
+      transactionId: bizStatus === 'PAY_SUCCESS' ? o.transactionId : undefined,
+      openUserId: o.openUserId ?? undefined,
+      passThroughInfo: o.passThroughInfo ?? undefined,
+      commission: num8(bizStatus === 'PAY_SUCCESS' ? o.commission : '0'),
+      paymentInfo: bizStatus === 'PAY_SUCCESS' && o.paymentInfo ? wirePaymentInfo(o.paymentInfo) : undefined,
+    };
+  }
+
+  async function emit(q: Queryable, o: Order, bizStatus: 'PAY_SUCCESS' | 'PAY_CLOSED') {
+    await enqueuePayWebhook(outbox, q, {
+      url: await webhookTarget(q, o), ownerId: o.creatorMerchantId, bizType: 'PAY', bizId: o.prepayId, bizStatus, data: payEventData(o, bizStatus),
+    });
+  }
+
+  async function findRow(q: Queryable, merchantId: string, ref: OrderRef) {
+    if (ref.prepayId) return (await q.query(`SELECT * FROM pay_orders WHERE prepay_id = $1 AND merchant_id = $2`, [ref.prepayId, merchantId])).rows[0];
+    return (await q.query(`SELECT * FROM pay_orders WHERE merchant_id = $1 AND merchant_trade_no = $2`, [merchantId, ref.merchantTradeNo])).rows[0];
+  }
+
+  const service = {
+    async create(actor: Actor, input: NewOrder): Promise<Result<Order, OrderError>> {
+      if (input.subMerchantId) return err('SUB_MERCHANT_INVALID');
+      const now = clock.now();
+      let currency: string;
+      let orderAmount: string;
+      let priceCurrencyUsd: string | null = null;
+      let priceFiatUsd: string | null = null;
+      if (input.orderAmount != null) {
+        currency = input.currency!;
+        if (!PAY_CURRENCIES.includes(currency)) return err('FIELD_VALUE', `currency: ${currency} is not supported`);
+        orderAmount = input.orderAmount;
+      } else {
+        // Fiat-denominated: priced into the crypto currency (USDT unless given) at the current rate, kept as used.
+        const fiat = input.fiatCurrency!;
+        const minor = FIAT_MINOR_UNITS[fiat];
+        if (minor === undefined) return err('FIELD_VALUE', `fiatCurrency: ${fiat} is not supported`);
+        if (decimalPlaces(input.fiatAmount!) > minor) return err('FIELD_FORMAT', `fiatAmount: must have at most ${minor} decimal places for ${fiat}`);
+        currency = input.currency ?? 'USDT';
+        if (!PAY_CURRENCIES.includes(currency)) return err('FIELD_VALUE', `currency: ${currency} is not supported`);
+        priceCurrencyUsd = prices.cryptoUsd(currency);
+        priceFiatUsd = prices.fiatUsd(fiat);
+        if (!priceCurrencyUsd || !priceFiatUsd) return err('FIELD_VALUE', `currency: no price for ${currency}/${fiat}`);
+        orderAmount = new Decimal(input.fiatAmount!).mul(priceFiatUsd).div(priceCurrencyUsd).toFixed(8, Decimal.ROUND_UP);
+      }
+      if (input.fiatCurrency && FIAT_MINOR_UNITS[input.fiatCurrency] === undefined) return err('FIELD_VALUE', `fiatCurrency: ${input.fiatCurrency} is not supported`);
+      const support = input.supportPayCurrency ? [...new Set(input.supportPayCurrency.split(','))] : [];
+      for (const c of support) if (!PAY_CURRENCIES.includes(c)) return err('FIELD_VALUE', `supportPayCurrency: ${c} is not supported`);
+      let expireTime = now + config.defaultExpireMs;
+      if (input.orderExpireTime != null) {
+        const t = Number(input.orderExpireTime);
+        if (!(t > now && t <= now + config.maxExpireMs)) return err('FIELD_VALUE', 'orderExpireTime: must be in the future and at most 15 days ahead');
+        expireTime = t;
+      }
+      const prepayId = ids.next();
+      const checkoutToken = randomString(16);
+      const r = await db.query(
+        `INSERT INTO pay_orders (prepay_id, merchant_id, creator_merchant_id, merchant_trade_no, api_version, status, terminal_type, currency,
+           order_amount, fiat_currency, fiat_amount, price_currency_usd, price_fiat_usd, description, goods, product_type, product_name,
+           product_detail, support_pay_currency, return_url, cancel_url, webhook_url, pass_through_info, universal_url_attach, extra,
+           checkout_token, create_time, expire_time)
+         VALUES ($1, $2, $3, $4, $5, 'INITIAL', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
+         ON CONFLICT (merchant_id, merchant_trade_no) DO NOTHING
+         RETURNING *`,
+        [
+          prepayId, actor.merchantId, actor.creatorMerchantId, input.merchantTradeNo, input.apiVersion, input.terminalType, currency,
+          orderAmount, input.fiatCurrency ?? null, input.fiatAmount ?? null, priceCurrencyUsd, priceFiatUsd, input.description ?? null,
+          JSON.stringify(input.goods), input.productType, input.productName, input.productDetail ?? null, support.join(',') || null,
+          input.returnUrl ?? null, input.cancelUrl ?? null, input.webhookUrl ?? null, input.passThroughInfo ?? null,
+          input.universalUrlAttach ?? null, JSON.stringify(input.extra ?? {}), checkoutToken, now, expireTime,
+        ],
+      );
+      if (r.rowCount === 0) return err('DUPLICATE_TRADE_NO', 'merchantTradeNo: is duplicated');
+      return ok(toOrder(r.rows[0]));
+    },
+
+    async get(merchantId: string, ref: OrderRef): Promise<Result<Order, OrderError>> {
+      const row = await findRow(db, merchantId, ref);
+      return row ? ok(toOrder(row)) : err('ORDER_NOT_FOUND');
+    },
+
+    async getByPrepayId(prepayId: string): Promise<Order | null> {
+      if (!/^\d{1,19}$/.test(prepayId)) return null;
+      const row = (await db.query(`SELECT * FROM pay_orders WHERE prepay_id = $1`, [prepayId])).rows[0];
+      return row ? toOrder(row) : null;
+    },
+
+    async getByCheckoutToken(token: string): Promise<Order | null> {
+      if (!/^[a-z0-9]{16}$/.test(token)) return null;
+      const row = (await db.query(`SELECT * FROM pay_orders WHERE checkout_token = $1`, [token])).rows[0];
+      return row ? toOrder(row) : null;
+    },
+
+    /** Close (spec §4.4): only INITIAL orders; CANCELED again is accepted without a second webhook. */
+    async close(merchantId: string, ref: OrderRef): Promise<Result<true, OrderError>> {
+      return db.tx(async (q) => {
+        const row = await findRow(q, merchantId, ref);
+        if (!row) return err('ORDER_NOT_FOUND');
+        const r = await q.query(
+          `UPDATE pay_orders SET status = 'CANCELED', closed_time = $2 WHERE prepay_id = $1 AND status = 'INITIAL' RETURNING *`,
+          [row.prepay_id, clock.now()],
+        );
+        if (r.rowCount === 1) {
+          await emit(q, toOrder(r.rows[0]), 'PAY_CLOSED');
+          return ok(true as const);
+        }
+        const current = (await q.query(`SELECT status FROM pay_orders WHERE prepay_id = $1`, [row.prepay_id])).rows[0];
+        return current.status === 'CANCELED' ? ok(true as const) : err('INVALID_ORDER_STATUS');
+      });
+    },
+
+    /**
+     * The payer pays from their wallet. One transaction: the conditional INITIAL→PENDING claim (so of
+     * many simultaneous attempts exactly one proceeds), the ledger transfers, PENDING→PAID and the webhook.
+     * Any failure rolls all of it back and the order stays INITIAL.
+     */
+    async pay(prepayId: string, payerId: string, payCurrency?: string | null): Promise<Result<Order, OrderError>> {
+      try {
+        return await db.tx(async (q) => {
+          const now = clock.now();
+          const claimed = await q.query(
+            `UPDATE pay_orders SET status = 'PENDING' WHERE prepay_id = $1 AND status = 'INITIAL' AND expire_time > $2 RETURNING *`,
+            [prepayId, now],
+          );
+          if (claimed.rowCount === 0) {
+            const row = (await q.query(`SELECT status, expire_time FROM pay_orders WHERE prepay_id = $1`, [prepayId])).rows[0];
+            if (!row) return err('ORDER_NOT_FOUND');
+            if (row.status === 'INITIAL') return err('ORDER_EXPIRED', 'This order has expired.');
+            return err('INVALID_ORDER_STATUS', `This order is ${String(row.status).toLowerCase()}.`);
+          }
+          const order = toOrder(claimed.rows[0]);
+          const currency = payCurrency || order.supportPayCurrency[0] || order.currency;
+          if (order.supportPayCurrency.length > 0 ? !order.supportPayCurrency.includes(currency) : currency !== order.currency) {
+            throw new DomainError('CURRENCY_NOT_SUPPORTED', `${currency} is not accepted for this order.`);
+          }
+          const commission = new Decimal(order.orderAmount).mul(config.commissionRate).toFixed(8, Decimal.ROUND_DOWN);
+          const net = new Decimal(order.orderAmount).minus(commission).toFixed(8);
+          const payer = { ownerType: 'payer' as const, ownerId: payerId, asset: currency };
+          let paid = order.orderAmount;
+          let price = '1';
+          // Paying in another asset converts through the platform's conversion account at the current price.
+          let source = payer;
+          if (currency !== order.currency) {
+            const pOrder = prices.cryptoUsd(order.currency);
+            const pPay = prices.cryptoUsd(currency);
+            if (!pOrder || !pPay) throw new DomainError('CURRENCY_NOT_SUPPORTED', `no price for ${currency}`);
+            price = new Decimal(pPay).div(pOrder).toSignificantDigits(12).toFixed();
+            paid = new Decimal(order.orderAmount).div(price).toFixed(8, Decimal.ROUND_UP);
+            await ledger.transfer(q, { id: `pay:${prepayId}:convert-in`, debit: payer, credit: platformAccount('conversion', currency), amount: paid, kind: 'pay.conversion', ref: prepayId });
+            source = platformAccount('conversion', order.currency) as any;
+          }
+          await ledger.transfer(q, {
+            id: `pay:${prepayId}:merchant`, debit: source, credit: { ownerType: 'merchant', ownerId: order.merchantId, asset: order.currency },
+            amount: net, kind: 'pay.payment', ref: prepayId,
+          });
+          if (new Decimal(commission).gt(0)) {
+            await ledger.transfer(q, {
+              id: `pay:${prepayId}:commission`, debit: source, credit: platformAccount('revenue', order.currency),
+              amount: commission, kind: 'pay.commission', ref: prepayId,
+            });
+          }
+          const paymentInfo = { payerId, payMethod: 'FUNDING', paymentInstructions: [{ currency, amount: fixed(paid, 8), price }] };
+          const r = await q.query(
+            `UPDATE pay_orders SET status = 'PAID', transact_time = $2, transaction_id = $3, payer_id = $4, open_user_id = $5, commission = $6, payment_info = $7
+             WHERE prepay_id = $1 AND status = 'PENDING' RETURNING *`,
+            [prepayId, now, `M_P_${prepayId}`, payerId, openUserId(payerId, order.merchantId), commission, JSON.stringify(paymentInfo)],
+          );
+          const paidOrder = toOrder(r.rows[0]);
+          await emit(q, paidOrder, 'PAY_SUCCESS');
+          return ok(paidOrder);
+        });
+      } catch (e) {
+        if (e instanceof DomainError) return err(e.code as OrderError, e.code === 'INSUFFICIENT_FUNDS' ? 'Insufficient balance.' : e.message);
+        throw e;
+      }
+    },
+
+    /** Expires INITIAL orders past expireTime, and PENDING ones past the grace period (→ ERROR); each emits PAY_CLOSED. */
+    async expireDue(limit = 100): Promise<number> {
+      return db.tx(async (q) => {
+        const now = clock.now();
+        const r = await q.query(
+          `UPDATE pay_orders o SET status = CASE WHEN o.status = 'INITIAL' THEN 'EXPIRED' ELSE 'ERROR' END, closed_time = $1
+           WHERE o.prepay_id IN (
+             SELECT prepay_id FROM pay_orders
+             WHERE (status = 'INITIAL' AND expire_time <= $1) OR (status = 'PENDING' AND expire_time <= $2)
+             ORDER BY expire_time LIMIT $3 FOR UPDATE SKIP LOCKED)
+           RETURNING o.*`,
+          [now, now - PENDING_GRACE_MS, limit],
+        );
+        for (const row of r.rows) await emit(q, toOrder(row), 'PAY_CLOSED');
+        return r.rowCount;
+      });
+    },
+
+    async listForMerchant(merchantId: string, opts: { status?: string; from?: number; to?: number; limit?: number } = {}): Promise<Order[]> {
+      const r = await db.query(
+        `SELECT * FROM pay_orders WHERE merchant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR create_time >= $3)
+           AND ($4::bigint IS NULL OR create_time < $4) ORDER BY create_time DESC LIMIT $5`,
+        [merchantId, opts.status ?? null, opts.from ?? null, opts.to ?? null, Math.min(opts.limit ?? 100, 500)],
+      );
+      return r.rows.map(toOrder);
+    },
+  };
+  return service;
+}
+
+export type OrderService = ReturnType<typeof createOrderService>;
+
+/** paymentInfo with the wire's number types: payerId long, amounts 8-dp numbers. */
+export function wirePaymentInfo(p: NonNullable<Order['paymentInfo']>) {
+  return {
+    payerId: raw(p.payerId),
+    payMethod: p.payMethod,
+    paymentInstructions: p.paymentInstructions.map((i) => ({ currency: i.currency, amount: num8(i.amount), price: raw(new Decimal(i.price).toFixed()) })),
+  };
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { amount, FORMAT, httpUrl, ip, long, MISSING, oneOf, text, upperCode, VALUE } from './validation.ts';
+
+/** Wire shapes of the Binance Pay merchant API requests (binance-pay.md §4). Unknown fields are ignored. */
+export const TERMINAL_TYPES = ['APP', 'WEB', 'WAP', 'MINI_PROGRAM', 'OTHERS'] as const;
+export const GOODS_CATEGORIES = ['0000', '1000', '2000', '3000', '4000', '5000', '6000', '7000', '8000', '9000', 'A000', 'B000', 'C000', 'D000', 'E000', 'F000', 'Z000'] as const;
+
+const merchantTradeNo = z.string().min(1, { error: `${MISSING}|must not be empty` })
+  .regex(/^[A-Za-z0-9]{1,32}$/, { error: '400201|must be 1-32 letters or digits' });
+
+export const Goods = z.object({
+  goodsType: oneOf(['01', '02'] as const),
+  goodsCategory: oneOf(GOODS_CATEGORIES).nullish(),
+  referenceGoodsId: text(64),
+  goodsName: text(256),
+  goodsDetail: text(256).nullish(),
+  goodsUnitAmount: z.object({ currency: upperCode(), amount: amount() }).nullish(),
+  goodsQuantity: z.string().regex(/^[1-9]\d{0,8}$/, { error: `${FORMAT}|must be a positive integer` }).nullish(),
+});
+export type Goods = z.infer<typeof Goods>;
+
+const orderCommon = {
+  env: z.object({
+    terminalType: oneOf(TERMINAL_TYPES),
+    osType: oneOf(['IOS', 'ANDROID'] as const).nullish(),
+    orderClientIp: ip().nullish(),
+    cookieId: text(256).nullish(),
+  }),
+  merchant: z.object({ subMerchantId: text(19).nullish() }).nullish(),
+  merchantTradeNo,
+  orderAmount: amount().nullish(),
+  currency: upperCode().nullish(),
+  fiatAmount: amount(8, '0.00000001').nullish(),
+  fiatCurrency: z.string().regex(/^[A-Z]{3}$/, { error: `${FORMAT}|must be an ISO 4217 code` }).nullish(),
+  returnUrl: httpUrl().nullish(),
+  cancelUrl: httpUrl().nullish(),
+  webhookUrl: httpUrl().nullish(),
+  orderExpireTime: long().nullish(),
+  supportPayCurrency: z.string().max(256, { error: `${FORMAT}|must be at most 256 characters` })
+    .regex(/^[A-Z0-9]+(,[A-Z0-9]+)*$/, { error: `${FORMAT}|must be a comma-separated list of currencies` }).nullish(),
+  appId: text(64).nullish(),
+  universalUrlAttach: text(256, { illegal: false }).nullish(),
+  passThroughInfo: text(512, { illegal: false }).nullish(),
+  shipping: z.unknown().optional(),
+  buyer: z.unknown().optional(),
+  directDebitContract: z.unknown().optional(),
+  orderTags: z.unknown().optional(),
+  voucherCode: z.unknown().optional(),
+  qrCodeReferId: z.unknown().optional(),
+};
+
+function crossChecks(o: { orderAmount?: string | null; currency?: string | null; fiatAmount?: string | null; fiatCurrency?: string | null; env: { terminalType: string }; appId?: string | null }, ctx: z.RefinementCtx) {
+  const crypto = o.orderAmount != null || o.currency != null;
+  const fiat = o.fiatAmount != null || o.fiatCurrency != null;
+  if (!crypto && !fiat) ctx.addIssue({ code: 'custom', path: ['orderAmount'], message: `${MISSING}|orderAmount and currency, or fiatAmount and fiatCurrency, are required` });
+  else if (crypto && o.orderAmount == null) ctx.addIssue({ code: 'custom', path: ['orderAmount'], message: `${MISSING}|is required with currency` });
+  else if (crypto && o.currency == null && !fiat) ctx.addIssue({ code: 'custom', path: ['currency'], message: `${MISSING}|is required with orderAmount` });
+  else if (!crypto && o.fiatAmount == null) ctx.addIssue({ code: 'custom', path: ['fiatAmount'], message: `${MISSING}|is required with fiatCurrency` });
+  else if (!crypto && o.fiatCurrency == null) ctx.addIssue({ code: 'custom', path: ['fiatCurrency'], message: `${MISSING}|is required with fiatAmount` });
+  if (o.env.terminalType === 'MINI_PROGRAM' && !o.appId) ctx.addIssue({ code: 'custom', path: ['appId'], message: `${MISSING}|is required for MINI_PROGRAM` });
+}
+
+export const CreateOrderV3 = z.object({
+  ...orderCommon,
+  description: text(256),
+  goodsDetails: z.array(Goods).min(1).max(100, { error: `${FORMAT}|must have at most 100 items` }),
+}).superRefine(crossChecks);
+export type CreateOrderV3 = z.infer<typeof CreateOrderV3>;
+
+export const CreateOrderV2 = z.object({
+  ...orderCommon,
+  description: text(256).nullish(),
+  goods: Goods,
+}).superRefine(crossChecks);
+export type CreateOrderV2 = z.infer<typeof CreateOrderV2>;
+
+export const CreateOrderV1 = z.object({
+  merchantId: long(),
+  subMerchantId: text(19).nullish(),
+  merchantTradeNo,
+  tradeType: oneOf(['WEB', 'APP'] as const),
+  totalFee: amount(8, '0.01').refine((v) => Number(v) <= 20000, { error: `${VALUE}|must be at most 20000` }),
+  currency: upperCode(),
+  productType: text(16),
+  productName: text(256),
+  productDetail: text(256).nullish(),
+  returnUrl: httpUrl().nullish(),
+  cancelUrl: httpUrl().nullish(),
+  orderExpireTime: long().nullish(),
+});
+export type CreateOrderV1 = z.infer<typeof CreateOrderV1>;
+
+export const QueryOrder = z.object({
+  prepayId: z.string().regex(/^\d{1,19}$/, { error: `${FORMAT}|must be a numeric id of at most 19 digits` }).nullish(),
+  merchantTradeNo: z.string().max(32, { error: `${FORMAT}|must be at most 32 characters` }).nullish(),
+}).superRefine((o, ctx) => {
+  if (!o.prepayId && !o.merchantTradeNo) ctx.addIssue({ code: 'custom', path: ['prepayId'], message: `${MISSING}|prepayId or merchantTradeNo is required` });
+});
+export type QueryOrder = z.infer<typeof QueryOrder>;
+
+export const QueryOrderV1 = z.object({ merchantId: long(), subMerchantId: text(19).nullish() }).and(QueryOrder);
+
+export const BalanceV2 = z.object({
+  wallet: oneOf(['FUNDING_WALLET', 'SPOT_WALLET'] as const),
+  currency: upperCode().nullish(),
+});
+export const BalanceV1 = z.object({ wallet: oneOf(['FUNDING_WALLET', 'SPOT_WALLET'] as const).nullish(), currency: upperCode() });

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { decimalPlaces, Decimal } from '../platform/money.ts';
+import { isValidIpOrCidr } from '../platform/ip.ts';
+import type { PayFailure } from './codes.ts';
+
+/**
+ * Field validation for the Pay family. A zod schema is the validator and the documented wire shape;
+ * each check carries its wire code in its message ("400101|reason"), and unmarked zod issues map by kind:
+ * missing or wrong JSON type → 400100, length or format → 400101, value out of range → 400102.
+ * Number literals arrive as their exact source text (see parseLossless), so amounts are strings here.
+ */
+export const MISSING = '400100';
+export const FORMAT = '400101';
+export const VALUE = '400102';
+export const CHARS = '400103';
+
+const coded = (code: string, reason: string) => ({ error: `${code}|${reason}` });
+
+// Backslash, double quote, control characters and emoji are refused in free text (spec §3).
+const ILLEGAL = /[\\"\p{Cc}\p{Extended_Pictographic}]/u;
+
+export const text = (max: number, opts: { illegal?: boolean } = {}) => {
+  let s = z.string().min(1, coded(MISSING, 'must not be empty')).max(max, coded(FORMAT, `must be at most ${max} characters`));
+  if (opts.illegal !== false) s = s.refine((v) => !ILLEGAL.test(v), coded(CHARS, 'contains illegal characters'));
+  return s;
+};
+
+export const oneOf = <T extends string>(values: readonly T[]) =>
+  z.string().min(1, coded(MISSING, 'must not be empty')).refine((v): v is T => (values as readonly string[]).includes(v), coded(VALUE, `must be one of ${values.join(', ')}`));
+
+export const httpUrl = (max = 256) =>
+  z.string().min(1, coded(MISSING, 'must not be empty')).max(max, coded(FORMAT, `must be at most ${max} characters`))
+    .refine((v) => { try { const u = new URL(v); return (u.protocol === 'http:' || u.protocol === 'https:') && /^https?:\/\//i.test(v); } catch { return false; } }, coded(FORMAT, 'must be an http(s) URL'));
+
+/** A positive decimal with at most `dp` decimals, sent as a JSON number or a numeric string. */
+export const amount = (dp = 8, min = '0.00000001') =>
+  z.string().min(1, coded(MISSING, 'must not be empty'))
+    .regex(/^\d+(\.\d+)?$/, coded(FORMAT, 'must be a decimal number'))
+    .refine((v) => decimalPlaces(v) <= dp, coded(FORMAT, `must have at most ${dp} decimal places`))
+    .refine((v) => new Decimal(v).gte(min), coded(VALUE, `must be at least ${min}`));
+
+export const long = () => z.string().min(1, coded(MISSING, 'must not be empty')).regex(/^\d{1,19}$/, coded(FORMAT, 'must be an integer'));
+
+export const ip = () => z.string().refine((v) => isValidIpOrCidr(v) && !v.includes('/'), coded(FORMAT, 'must be an IP address'));
+
+export const upperCode = (max = 16) => z.string().min(1, coded(MISSING, 'must not be empty')).regex(new RegExp(`^[A-Z0-9]{1,${max}}$`), coded(FORMAT, 'must be upper-case letters and digits'));
+
+export function fieldPath(path: PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out;
+}
+
+export function firstFailure(error: z.ZodError): PayFailure {
+  const issue = error.issues[0];
+  const path = fieldPath(issue.path);
+  const marked = /^(\d{6})\|(.*)$/.exec(issue.message);
+  let code: string;
+  let reason: string;
+  if (marked) {
+    code = marked[1];
+    reason = marked[2];
+  } else if (issue.code === 'invalid_type') {
+    code = MISSING;
+    reason = /received (undefined|null)/.test(issue.message) ? 'is required' : `must be a ${issue.expected}`;
+  } else if (issue.code === 'too_small' && issue.origin === 'array' && Number(issue.minimum) === 1) {
+    code = MISSING;
+    reason = 'must not be empty';
+  } else if (issue.code === 'too_big' || issue.code === 'too_small' || issue.code === 'invalid_format') {
+    code = FORMAT;
+    reason = issue.message;
+  } else {
+    code = VALUE;
+    reason = issue.message;
+  }
+  return { code, message: `${path || 'body'}: ${reason}`.slice(0, 256) };
+}
+
+export function validate<S extends z.ZodType>(schema: S, body: unknown): { ok: true; value: z.infer<S> } | { ok: false; failure: PayFailure } {
+  const r = schema.safeParse(body);
+  return r.success ? { ok: true, value: r.data } : { ok: false, failure: firstFailure(r.error) };
+}
+
+export const failure = (code: string, field: string, reason: string): PayFailure => ({ code, message: `${field}: ${reason}`.slice(0, 256) });

@@ -1,0 +1,132 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+
+/**
+ * One PostgreSQL dialect, two drivers: embedded PGlite by default, a pg Pool when DATABASE_URL is set.
+ * int8 comes back as bigint, numeric as an exact decimal string, on both.
+ */
+export interface Queryable {
+  query<T = any>(sql: string, params?: unknown[]): Promise<{ rows: T[]; rowCount: number }>;
+}
+export interface Db extends Queryable {
+  readonly kind: 'pglite' | 'pg';
+  /** Runs fn in one transaction; retried on serialization failure or deadlock. */
+  tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+const toParam = (v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
+const params = (p?: unknown[]) => (p ? p.map(toParam) : undefined);
+
+export function wrapPglite(lite: PGlite): Db {
+  const q = (conn: { query: PGlite['query'] }): Queryable['query'] => async (sql, p) => {
+    const r = await conn.query<any>(sql, params(p));
+    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+  };
+  return {
+    kind: 'pglite',
+    query: q(lite),
+    // PGlite is one connection behind a mutex, so transactions are already serial.
+    tx: (fn) => lite.transaction((t) => fn({ query: q(t as any) })),
+    close: () => lite.close(),
+  };
+}
+
+export const PGLITE_PARSERS = {
+  20: (v: string) => BigInt(v),
+  1700: (v: string) => v,
+};
+
+export async function openPglite(dataDir?: string, loadDataDir?: Blob | File): Promise<Db> {
+  const lite = new PGlite({ dataDir, parsers: PGLITE_PARSERS, loadDataDir } as any);
+  await lite.waitReady;
+  return wrapPglite(lite);
+}
+
+const RETRYABLE = new Set(['40001', '40P01']);
+
+export function openPg(url: string, opts: { max?: number; searchPath?: string } = {}): Db {
+  const types = {
+    getTypeParser(oid: number, format: any) {
+      if (oid === 20) return (v: string) => BigInt(v);
+      if (oid === 1700) return (v: string) => v;
+      return pg.types.getTypeParser(oid, format);
+    },
+  };
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.max ?? 20,
+    types: types as any,
+    options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined,
+  });
+  pool.on('error', () => {}); // idle client errors surface on the next query instead
+  const query: Queryable['query'] = async (sql, p) => {
+    const r = await pool.query(sql, params(p) as any[]);
+    return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+  };
+  return {
+    kind: 'pg',
+    query,
+    async tx(fn) {
+      for (let attempt = 0; ; attempt++) {
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          const result = await fn({
+            query: async (sql, p) => {
+              const r = await client.query(sql, params(p) as any[]);
+              return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+            },
+          });
+          await client.query('COMMIT');
+          return result;
+        } catch (e: any) {
+          await client.query('ROLLBACK').catch(() => {});
+          if (RETRYABLE.has(e?.code) && attempt < 5) continue;
+          throw e;
+        } finally {
+          client.release();
+        }
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+/** Applies migrations/*.sql in name order, once each, under an advisory lock on PostgreSQL. */
+export async function migrate(db: Db): Promise<string[]> {
+  const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort();
+  return db.tx(async (q) => {
+    if (db.kind === 'pg') await q.query('SELECT pg_advisory_xact_lock(727274)');
+    await q.query('CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    const done = new Set((await q.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name));
+    const applied: string[] = [];
+    for (const f of files) {
+      if (done.has(f)) continue;
+      const sql = readFileSync(join(MIGRATIONS_DIR, f), 'utf8');
+      for (const stmt of splitSql(sql)) await q.query(stmt);
+      await q.query('INSERT INTO schema_migrations (name) VALUES ($1)', [f]);
+      applied.push(f);
+    }
+    return applied;
+  });
+}
+
+/** Statements are separated by lines ending in ';' (migrations contain no procedural bodies). */
+function splitSql(sql: string): string[] {
+  return sql
+    .split(/;\s*$/m)
+    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
+    .filter(Boolean);
+}
+
+export async function openDatabase(opts: { url?: string; dataDir?: string }): Promise<Db> {
+  const db = opts.url ? openPg(opts.url) : await openPglite(opts.dataDir);
+  await migrate(db);
+  return db;
+}

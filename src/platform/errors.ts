@@ -1,0 +1,26 @@
+/** Domain results: errors are values with a domain code, mapped to wire codes per API family. */
+export type Ok<T> = { ok: true; value: T };
+export type Err<C extends string = string> = { ok: false; code: C; message?: string; field?: string };
+export type Result<T, C extends string = string> = Ok<T> | Err<C>;
+
+export const ok = <T>(value: T): Ok<T> => ({ ok: true, value });
+export const err = <C extends string>(code: C, message?: string, field?: string): Err<C> => ({ ok: false, code, message, field });
+
+/**
+ * Thrown inside a database transaction to roll it back; caught at the service edge and
+ * turned back into an Err value. Never escapes a service.
+ */
+export class DomainError extends Error {
+  constructor(readonly code: string, message?: string) {
+    super(message ?? code);
+  }
+}
+
+export async function catchDomain<T>(fn: () => Promise<T>): Promise<Result<T>> {
+  try {
+    return ok(await fn());
+  } catch (e) {
+    if (e instanceof DomainError) return err(e.code, e.message === e.code ? undefined : e.message);
+    throw e;
+  }
+}

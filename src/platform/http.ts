@@ -1,0 +1,114 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import client from 'prom-client';
+import type { Logger } from './logger.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rawBody?: Buffer;
+  }
+}
+
+/**
+ * Routes of the signed API families validate their own bodies, after the signature check over the raw bytes;
+ * fastify only keeps the bytes for them. Every other route gets zod validation from its schema.
+ */
+export const SIGNED_PREFIXES = ['/binancepay/', '/gateway-api/', '/bapi/'];
+export const isSignedRoute = (url: string) => SIGNED_PREFIXES.some((p) => url.startsWith(p));
+
+export interface HttpOptions {
+  logger: Logger;
+  trustedProxies: string[];
+  publicUrl: string;
+  bodyLimit?: number;
+}
+
+export async function createHttp(opts: HttpOptions): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: opts.logger,
+    disableRequestLogging: true,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    trustProxy: opts.trustedProxies.length ? opts.trustedProxies : false,
+  }) as unknown as FastifyInstance;
+  app.setValidatorCompiler((route: any) => (isSignedRoute(route.url) ? () => ({ value: undefined as any }) : validatorCompiler(route)));
+  app.setSerializerCompiler(serializerCompiler);
+
+  // Keep the exact bytes of every body: signatures are computed over them, never over a re-serialization.
+  const keepRaw = (req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    req.rawBody = body;
+    if (isSignedRoute(req.url)) return done(null, undefined);
+    if (body.length === 0) return done(null, undefined);
+    try {
+      done(null, JSON.parse(body.toString('utf8')));
+    } catch {
+      const e: any = new Error('Request body is not valid JSON.');
+      e.statusCode = 400;
+      done(e);
+    }
+  };
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, keepRaw);
+  await app.register(formbody);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
+    req.rawBody = body as Buffer;
+    done(null, undefined);
+  });
+
+  await app.register(cookie);
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        formAction: null as any,
+        frameAncestors: ["'self'"],
+        upgradeInsecureRequests: null as any,
+      },
+    },
+  });
+  await app.register(rateLimit, { global: false });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Rampart API', version: '0.1.0', description: 'Binance Pay, Binance Connect and KYC Sharing compatible APIs, operator admin API and sandbox helpers.' },
+      servers: [{ url: opts.publicUrl }],
+      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  const httpDuration = new client.Histogram({
+    name: 'http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  app.decorate('metrics', registry);
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    reply.type(registry.contentType);
+    return registry.metrics();
+  });
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: client.Registry;
+  }
+}
+
+export function sendJsonText(reply: FastifyReply, text: string, status = 200) {
+  return reply.code(status).type('application/json').send(text);
+}

@@ -1,0 +1,217 @@
+import type { Clock } from '../clock.ts';
+import type { Db, Queryable } from '../db/client.ts';
+import { DomainError } from '../errors.ts';
+import { Decimal, isDecimalString } from '../money.ts';
+
+/**
+ * Double-entry ledger. Every balance change is a transfer from one account to another of the same asset,
+ * so each transfer balances by construction. Transfers are idempotent by caller-chosen id.
+ * A hold is a PENDING transfer: it reserves the debit side (held) until it is posted or voided.
+ * Customer accounts cannot go below zero (checked in the conditional update and by a table constraint).
+ */
+export type OwnerType = 'merchant' | 'payer' | 'platform' | 'user' | 'partner';
+
+export interface AccountRef {
+  ownerType: OwnerType;
+  ownerId: string;
+  asset: string;
+}
+
+export interface TransferInput {
+  id: string;
+  debit: AccountRef;
+  credit: AccountRef;
+  amount: string;
+  kind: string;
+  ref?: string;
+}
+
+export interface Balance {
+  asset: string;
+  posted: string;
+  held: string;
+  available: string;
+}
+
+export type LedgerErrorCode = 'INSUFFICIENT_FUNDS' | 'TRANSFER_ID_CONFLICT' | 'TRANSFER_NOT_PENDING' | 'INVALID_AMOUNT';
+
+/** Platform accounts that stand for money outside the ledger and so may go negative. */
+const SYSTEM_ACCOUNTS = new Set(['sandbox_mint', 'inventory', 'external', 'card_settlement', 'conversion']);
+
+export const accountId = (a: AccountRef) => `${a.ownerType}:${a.ownerId}:${a.asset}`;
+const mayGoNegative = (a: AccountRef) => a.ownerType === 'platform' && SYSTEM_ACCOUNTS.has(a.ownerId);
+
+export const platformAccount = (name: string, asset: string): AccountRef => ({ ownerType: 'platform', ownerId: name, asset });
+
+export interface Ledger {
+  /** Posts a transfer immediately. Throws DomainError (to roll back the caller's transaction) on failure. */
+  transfer(q: Queryable, t: TransferInput): Promise<{ duplicate: boolean }>;
+  /** Creates a hold: a pending transfer reserving funds on the debit account. */
+  hold(q: Queryable, t: TransferInput): Promise<{ duplicate: boolean }>;
+  postHold(q: Queryable, id: string): Promise<void>;
+  voidHold(q: Queryable, id: string): Promise<void>;
+  balance(q: Queryable, a: AccountRef): Promise<Balance>;
+  balances(q: Queryable, ownerType: OwnerType, ownerId: string): Promise<Balance[]>;
+  audit(): Promise<AuditReport>;
+}
+
+export interface AuditReport {
+  ok: boolean;
+  transactions: number;
+  accounts: number;
+  problems: string[];
+}
+
+export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
+  const { db, clock } = deps;
+
+  async function ensureAccounts(q: Queryable, refs: AccountRef[]) {
+    const values: unknown[] = [];
+    const rows = refs.map((a, i) => {
+      values.push(accountId(a), a.ownerType, a.ownerId, a.asset, mayGoNegative(a), clock.now());
+      const b = i * 6;
+      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6})`;
+    });
+    await q.query(
+      `INSERT INTO ledger_accounts (id, owner_type, owner_id, asset, may_go_negative, created_at) VALUES ${rows.join(', ')}
+       ON CONFLICT (id) DO NOTHING`,
+      values,
+    );
+  }
+
+  function check(t: TransferInput) {
+    if (!isDecimalString(t.amount) || !new Decimal(t.amount).gt(0)) throw new DomainError('INVALID_AMOUNT', `invalid amount ${t.amount}`);
+    if (t.debit.asset !== t.credit.asset) throw new DomainError('INVALID_AMOUNT', 'transfer between different assets');
+  }
+
+  /** Inserts the transfer row; returns false when the id exists with identical content (an idempotent replay). */
+  async function insertTransfer(q: Queryable, t: TransferInput, status: 'POSTED' | 'PENDING'): Promise<boolean> {
+    const debit = accountId(t.debit);
+    const credit = accountId(t.credit);
+    const inserted = await q.query(
+      `INSERT INTO ledger_transfers (id, debit_account, credit_account, asset, amount, status, kind, ref, created_at, resolved_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING id`,
+      [t.id, debit, credit, t.debit.asset, t.amount, status, t.kind, t.ref ?? null, clock.now(), status === 'POSTED' ? clock.now() : null],
+    );
+    if (inserted.rowCount === 1) return true;
+    const existing = (await q.query(`SELECT debit_account, credit_account, amount FROM ledger_transfers WHERE id = $1`, [t.id])).rows[0];
+    if (existing && existing.debit_account === debit && existing.credit_account === credit && new Decimal(existing.amount).eq(t.amount)) return false;
+    throw new DomainError('TRANSFER_ID_CONFLICT', `transfer ${t.id} exists with different content`);
+  }
+
+  /** Applies balance changes in account-id order so concurrent transfers cannot deadlock. */
+  async function applyDeltas(q: Queryable, deltas: { id: string; posted: string; held: string; requireAvailable?: string }[]) {
+    deltas.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const d of deltas) {
+      const r = await q.query(
+        `UPDATE ledger_accounts SET posted = posted + $2::numeric, held = held + $3::numeric
+         WHERE id = $1 AND ($4::numeric IS NULL OR may_go_negative OR posted - held >= $4::numeric)`,
+        [d.id, d.posted, d.held, d.requireAvailable ?? null],
+      );
+      if (r.rowCount !== 1) throw new DomainError('INSUFFICIENT_FUNDS', `insufficient funds in ${d.id}`);
+    }
+  }
+
+  const neg = (a: string) => new Decimal(a).neg().toFixed();
+
+  return {
+    async transfer(q, t) {
+      check(t);
+      await ensureAccounts(q, [t.debit, t.credit]);
+      if (!(await insertTransfer(q, t, 'POSTED'))) return { duplicate: true };
+      await applyDeltas(q, [
+        { id: accountId(t.debit), posted: neg(t.amount), held: '0', requireAvailable: t.amount },
+        { id: accountId(t.credit), posted: t.amount, held: '0' },
+      ]);
+      return { duplicate: false };
+    },
+
+    async hold(q, t) {
+      check(t);
+      await ensureAccounts(q, [t.debit, t.credit]);
+      if (!(await insertTransfer(q, t, 'PENDING'))) return { duplicate: true };
+      await applyDeltas(q, [{ id: accountId(t.debit), posted: '0', held: t.amount, requireAvailable: t.amount }]);
+      return { duplicate: false };
+    },
+
+    async postHold(q, id) {
+      const r = await q.query<{ debit_account: string; credit_account: string; amount: string }>(
+        `UPDATE ledger_transfers SET status = 'POSTED', resolved_at = $2 WHERE id = $1 AND status = 'PENDING'
+         RETURNING debit_account, credit_account, amount`,
+        [id, clock.now()],
+      );
+      const t = r.rows[0];
+      if (!t) throw new DomainError('TRANSFER_NOT_PENDING', `hold ${id} is not pending`);
+      await applyDeltas(q, [
+        { id: t.debit_account, posted: neg(t.amount), held: neg(t.amount) },
+        { id: t.credit_account, posted: t.amount, held: '0' },
+      ]);
+    },
+
+    async voidHold(q, id) {
+      const r = await q.query<{ debit_account: string; amount: string }>(
+        `UPDATE ledger_transfers SET status = 'VOIDED', resolved_at = $2 WHERE id = $1 AND status = 'PENDING'
+         RETURNING debit_account, amount`,
+        [id, clock.now()],
+      );
+      const t = r.rows[0];
+      if (!t) throw new DomainError('TRANSFER_NOT_PENDING', `hold ${id} is not pending`);
+      await applyDeltas(q, [{ id: t.debit_account, posted: '0', held: neg(t.amount) }]);
+    },
+
+    async balance(q, a) {
+      const row = (await q.query<{ posted: string; held: string }>(`SELECT posted, held FROM ledger_accounts WHERE id = $1`, [accountId(a)])).rows[0];
+      const posted = new Decimal(row?.posted ?? 0);
+      const held = new Decimal(row?.held ?? 0);
+      return { asset: a.asset, posted: posted.toFixed(), held: held.toFixed(), available: posted.minus(held).toFixed() };
+    },
+
+    async balances(q, ownerType, ownerId) {
+      const rows = (await q.query<{ asset: string; posted: string; held: string }>(
+        `SELECT asset, posted, held FROM ledger_accounts WHERE owner_type = $1 AND owner_id = $2 ORDER BY asset`,
+        [ownerType, ownerId],
+      )).rows;
+      return rows.map((r) => ({
+        asset: r.asset,
+        posted: new Decimal(r.posted).toFixed(),
+        held: new Decimal(r.held).toFixed(),
+        available: new Decimal(r.posted).minus(r.held).toFixed(),
+      }));
+    },
+
+    async audit() {
+      const problems: string[] = [];
+      const q = db;
+      const counts = (await q.query<{ t: bigint; a: bigint }>(
+        `SELECT (SELECT count(*) FROM ledger_transfers) AS t, (SELECT count(*) FROM ledger_accounts) AS a`,
+      )).rows[0];
+      const mismatched = await q.query<{ id: string; posted: string; held: string; sum_posted: string; sum_held: string }>(
+        `WITH sums AS (
+           SELECT a.id,
+             COALESCE((SELECT sum(amount) FROM ledger_transfers t WHERE t.credit_account = a.id AND t.status = 'POSTED'), 0)
+           - COALESCE((SELECT sum(amount) FROM ledger_transfers t WHERE t.debit_account = a.id AND t.status = 'POSTED'), 0) AS sum_posted,
+             COALESCE((SELECT sum(amount) FROM ledger_transfers t WHERE t.debit_account = a.id AND t.status = 'PENDING'), 0) AS sum_held
+           FROM ledger_accounts a)
+         SELECT a.id, a.posted, a.held, s.sum_posted, s.sum_held FROM ledger_accounts a JOIN sums s ON s.id = a.id
+         WHERE a.posted <> s.sum_posted OR a.held <> s.sum_held`,
+      );
+      for (const r of mismatched.rows) {
+        problems.push(`account ${r.id}: stored posted ${r.posted} held ${r.held}, postings give ${r.sum_posted} / ${r.sum_held}`);
+      }
+      const negative = await q.query<{ id: string; posted: string; held: string }>(
+        `SELECT id, posted, held FROM ledger_accounts WHERE NOT may_go_negative AND posted - held < 0`,
+      );
+      for (const r of negative.rows) problems.push(`customer account ${r.id} below zero: posted ${r.posted}, held ${r.held}`);
+      const assetMismatch = await q.query<{ id: string }>(
+        `SELECT t.id FROM ledger_transfers t JOIN ledger_accounts d ON d.id = t.debit_account JOIN ledger_accounts c ON c.id = t.credit_account
+         WHERE d.asset <> t.asset OR c.asset <> t.asset`,
+      );
+      for (const r of assetMismatch.rows) problems.push(`transfer ${r.id} moves between different assets`);
+      const unbalanced = await q.query<{ asset: string; total: string }>(
+        `SELECT asset, sum(posted) AS total FROM ledger_accounts GROUP BY asset HAVING sum(posted) <> 0`,
+      );
+      for (const r of unbalanced.rows) problems.push(`asset ${r.asset} does not balance: accounts sum to ${r.total}`);
+      return { ok: problems.length === 0, transactions: Number(counts.t), accounts: Number(counts.a), problems };
+    },
+  };
+}
