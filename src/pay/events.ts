@@ -2,22 +2,12 @@ import type { Queryable } from '../platform/db/client.ts';
 import { raw, stringify } from '../platform/json.ts';
 import { fixed } from '../platform/money.ts';
 import type { Outbox } from '../platform/outbox/service.ts';
+import { WEBHOOK_TOPIC, type WebhookPayload } from '../platform/outbox/webhook-family.ts';
 
 /**
  * Binance Pay webhook bodies (binance-pay.md §6). The body is built once, when the event commits, and
  * the exact same bytes are sent on every attempt. `bizId` is written as a raw integer literal.
  */
-export const WEBHOOK_TOPIC = 'webhook';
-
-export interface WebhookPayload {
-  family: 'pay' | 'connect' | 'kyc';
-  url: string;
-  body: string;
-  bizType: string;
-  bizId: string;
-  bizStatus: string;
-  ownerId: string;
-}
 
 export function payWebhookBody(bizType: string, bizId: string, bizStatus: string, data: Record<string, unknown>): string {
   return `{"bizType":${JSON.stringify(bizType)},"bizId":${raw(bizId).text},"bizIdStr":${JSON.stringify(bizId)},"bizStatus":${JSON.stringify(bizStatus)},"data":${JSON.stringify(stringify(data))}}`;

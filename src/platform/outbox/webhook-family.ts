@@ -1,0 +1,28 @@
+/**
+ * What the shared webhook delivery engine needs to know about one API family (pay, connect, kyc):
+ * how to sign the exact body bytes it sends, what counts as an acknowledgement, and its retry schedule.
+ * Each family implements this beside its own code (e.g. src/pay/notify.ts); the engine lives in
+ * src/platform/outbox/delivery.ts and handles the outbox topic 'webhook'.
+ */
+export interface WebhookFamily {
+  /** Headers to send with this attempt (fresh timestamp/nonce per attempt; the body bytes never change). */
+  sign(body: string): Promise<Record<string, string>> | Record<string, string>;
+  /** True when the receiver's answer acknowledges the event. */
+  isAck(status: number, responseBody: string): boolean;
+  /** Delays after each failed attempt; its length is the number of retries. */
+  retryDelaysMs: number[];
+}
+
+/** Outbox payload of topic 'webhook'. `body` is final: built once when the event committed. */
+export interface WebhookPayload {
+  family: string;
+  url: string;
+  body: string;
+  bizType: string;
+  bizId: string;
+  bizStatus: string;
+  /** The account the delivery belongs to (merchant id, partner code, broker key), for the delivery log. */
+  ownerId: string;
+}
+
+export const WEBHOOK_TOPIC = 'webhook';
