@@ -55,7 +55,7 @@ export function payRoute(
     if (!resolved.ok) return send(resolved.failure);
     return send(await handler(authed.caller.body, resolved.actor, authed.caller));
   };
-  app.post(url, { schema: { tags: ['Binance Pay'], summary: opts.summary, body: opts.schema } }, run);
+  app.post(url, { schema: { tags: ['Binance Pay'], summary: opts.summary, ...(opts.schema ? { body: opts.schema } : {}) } }, run);
   app.route({ method: ['GET', 'PUT', 'DELETE', 'PATCH'], url, schema: { hide: true }, handler: run });
 }
 

@@ -1,0 +1,91 @@
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildApp } from './app.ts';
+import { loadOrCreateSecrets } from './bootstrap.ts';
+import { loadConfig } from './config.ts';
+import { openDatabase } from './platform/db/client.ts';
+import { createLogger } from './platform/logger.ts';
+
+/**
+ * Operator CLI: `npx rampart <noun> <verb> [--flags]`. Each command is one admin API call; when a server is
+ * running at PUBLIC_URL the CLI goes through its admin API (the embedded database can have only one process),
+ * otherwise it opens the database itself and serves the same request in-process. Output is the API's JSON.
+ */
+interface Command {
+  method: string;
+  path: (flags: Record<string, any>) => string;
+  body?: (flags: Record<string, any>) => unknown;
+  usage: string;
+}
+
+const list = (v: unknown) => (v === undefined ? undefined : ([] as string[]).concat(v as string).flatMap((s) => s.split(',')).filter(Boolean));
+
+export const COMMANDS: Record<string, Command> = {
+  'merchant create': {
+    method: 'POST', path: () => '/admin/v1/merchants', usage: '--name NAME [--webhook-url URL] [--ip IP ...]',
+    body: (f) => ({ name: f.name, webhookUrl: f['webhook-url'], ipWhitelist: list(f.ip) }),
+  },
+  'merchant list': { method: 'GET', path: () => '/admin/v1/merchants', usage: '' },
+  'merchant show': { method: 'GET', path: (f) => `/admin/v1/merchants/${f.id}`, usage: '--id MERCHANT_ID' },
+  'merchant update': {
+    method: 'PATCH', path: (f) => `/admin/v1/merchants/${f.id}`, usage: '--id MERCHANT_ID [--webhook-url URL] [--ip IP ...]',
+    body: (f) => ({ webhookUrl: f['webhook-url'], ipWhitelist: list(f.ip) }),
+  },
+  'key create': { method: 'POST', path: (f) => `/admin/v1/merchants/${f.merchant}/keys`, usage: '--merchant MERCHANT_ID [--ip IP ...]', body: (f) => ({ ipWhitelist: list(f.ip) }) },
+  'key revoke': { method: 'DELETE', path: (f) => `/admin/v1/merchants/${f.merchant}/keys/${f.key}`, usage: '--merchant MERCHANT_ID --key API_KEY' },
+  'ledger audit': { method: 'GET', path: () => '/admin/v1/ledger/audit', usage: '' },
+};
+
+const OPTIONS = {
+  name: { type: 'string' }, 'webhook-url': { type: 'string' }, ip: { type: 'string', multiple: true }, id: { type: 'string' },
+  merchant: { type: 'string' }, key: { type: 'string' }, email: { type: 'string' }, 'public-key': { type: 'string' },
+  'redirect-domain': { type: 'string', multiple: true }, 'partial-sharing': { type: 'boolean' }, partner: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function usage(): string {
+  return ['Usage: npx rampart <command> [flags]', '', ...Object.entries(COMMANDS).map(([k, c]) => `  ${k} ${c.usage}`)].join('\n');
+}
+
+async function main(argv: string[]) {
+  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS as any, allowPositionals: true, strict: true }) as { values: Record<string, any>; positionals: string[] };
+  const name = positionals.slice(0, 2).join(' ');
+  const cmd = COMMANDS[name];
+  if (!cmd || values.help) {
+    console.error(usage());
+    return cmd ? 0 : 2;
+  }
+  const config = loadConfig();
+  const secrets = loadOrCreateSecrets(config);
+  const path = cmd.path(values);
+  const body = cmd.body ? JSON.stringify(cmd.body(values)) : undefined;
+  const headers: Record<string, string> = { authorization: `Bearer ${secrets.adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) };
+
+  let res: { status: number; text: string };
+  const live = await fetch(`${config.publicUrl}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+  if (live) {
+    const r = await fetch(config.publicUrl + path, { method: cmd.method, headers, body });
+    res = { status: r.status, text: await r.text() };
+  } else {
+    const db = await openDatabase({ url: config.databaseUrl, dataDir: config.databaseUrl ? undefined : join(config.dataDir, 'pglite') });
+    const app = await buildApp({ config, db, adminToken: secrets.adminToken, secretsKey: secrets.secretsKey, logger: createLogger('silent') });
+    const server = await app.createServer();
+    const r = await server.inject({ method: cmd.method as any, url: path, headers, payload: body });
+    res = { status: r.statusCode, text: r.body };
+    await server.close();
+    await db.close();
+  }
+  let out: unknown = res.text;
+  try {
+    out = JSON.parse(res.text);
+  } catch {
+    // not JSON: print as is
+  }
+  console.log(typeof out === 'string' ? out : JSON.stringify(out, null, 2));
+  return res.status < 400 ? 0 : 1;
+}
+
+process.exitCode = await main(process.argv.slice(2)).catch((e) => {
+  console.error(String(e?.message ?? e));
+  return 2;
+});
