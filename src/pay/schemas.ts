@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { amount, FORMAT, httpUrl, ip, long, MISSING, oneOf, text, upperCode, VALUE } from './validation.ts';
+import { amount, FORMAT, httpUrl, ip, long, MISSING, oneOf, text, upperCode } from './validation.ts';
 
 /** Wire shapes of the Binance Pay merchant API requests (binance-pay.md §4). Unknown fields are ignored. */
 export const TERMINAL_TYPES = ['APP', 'WEB', 'WAP', 'MINI_PROGRAM', 'OTHERS'] as const;
@@ -79,7 +79,7 @@ export const CreateOrderV1 = z.object({
   subMerchantId: text(19).nullish(),
   merchantTradeNo,
   tradeType: oneOf(['WEB', 'APP'] as const),
-  totalFee: amount(8, '0.01').refine((v) => Number(v) <= 20000, { error: `${VALUE}|must be at most 20000` }),
+  totalFee: amount(8, '0.01', '20000'),
   currency: upperCode(),
   productType: text(16),
   productName: text(256),

@@ -33,11 +33,14 @@ export const httpUrl = (max = 256) =>
     .refine((v) => { try { const u = new URL(v); return (u.protocol === 'http:' || u.protocol === 'https:') && /^https?:\/\//i.test(v); } catch { return false; } }, coded(FORMAT, 'must be an http(s) URL'));
 
 /** A positive decimal with at most `dp` decimals, sent as a JSON number or a numeric string. */
-export const amount = (dp = 8, min = '0.00000001') =>
+export const amount = (dp = 8, min = '0.00000001', max?: string) =>
   z.string().min(1, coded(MISSING, 'must not be empty'))
-    .regex(/^\d+(\.\d+)?$/, coded(FORMAT, 'must be a decimal number'))
-    .refine((v) => decimalPlaces(v) <= dp, coded(FORMAT, `must have at most ${dp} decimal places`))
-    .refine((v) => new Decimal(v).gte(min), coded(VALUE, `must be at least ${min}`));
+    .regex(DECIMAL, { ...coded(FORMAT, 'must be a decimal number'), abort: true })
+    .refine((v) => decimalPlaces(v) <= dp, { ...coded(FORMAT, `must have at most ${dp} decimal places`), abort: true })
+    .refine((v) => !DECIMAL.test(v) || new Decimal(v).gte(min), coded(VALUE, `must be at least ${min}`))
+    .refine((v) => !max || !DECIMAL.test(v) || new Decimal(v).lte(max), coded(VALUE, `must be at most ${max}`));
+
+const DECIMAL = /^\d+(\.\d+)?$/;
 
 export const long = () => z.string().min(1, coded(MISSING, 'must not be empty')).regex(/^\d{1,19}$/, coded(FORMAT, 'must be an integer'));
 
