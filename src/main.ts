@@ -17,6 +17,7 @@ let server: Awaited<ReturnType<typeof app.createServer>> | null = null;
 if (!workersOnly) {
   server = await app.createServer();
   await server.listen({ port: config.port, host: config.host });
+  await app.services.signingKeys.current('pay-webhook'); // generated on first start, then kept
   const demo = config.mode === 'sandbox' ? await seedDemo(app, db, config) : null;
   const lines = [
     `Rampart (${config.mode}) listening on http://${config.host}:${config.port}  (PUBLIC_URL ${config.publicUrl})`,

@@ -113,6 +113,12 @@ for (const kind of DB_KINDS) {
       });
       assert.equal((await res.json()).status, 'SUCCESS');
     });
+    test('API secrets are stored encrypted, never in the clear', async () => {
+      const rows = (await t.db.query(`SELECT * FROM merchant_api_keys WHERE api_key = $1`, [m.apiKey])).rows;
+      assert.equal(rows.length, 1);
+      assert.ok(!JSON.stringify(rows[0], (_k, v) => (typeof v === 'bigint' ? String(v) : v)).includes(m.apiSecret));
+      assert.match(rows[0].secret_sealed, /^v1\./);
+    });
     test('unknown path: HTTP 404 with the Pay envelope', async () => {
       const r = await send({ path: '/v9/nothing' });
       assert.equal(r.status, 404);

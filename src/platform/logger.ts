@@ -11,6 +11,6 @@ export const REDACT_PATHS = [
   '*.address', '*.email',
 ];
 
-export function createLogger(level = 'info'): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[REDACTED]' }, base: { service: 'rampart' } });
+export function createLogger(level = 'info', destination?: pino.DestinationStream): Logger {
+  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[REDACTED]' }, base: { service: 'rampart' } }, destination as pino.DestinationStream);
 }
