@@ -33,10 +33,23 @@ export interface Balance {
   available: string;
 }
 
+/** A posted transfer as read back for statements and reports. */
+export interface PostedTransfer {
+  id: string;
+  debitAccount: string;
+  creditAccount: string;
+  asset: string;
+  amount: string;
+  kind: string;
+  ref: string | null;
+  createdAt: number;
+  resolvedAt: number;
+}
+
 export type LedgerErrorCode = 'INSUFFICIENT_FUNDS' | 'TRANSFER_ID_CONFLICT' | 'TRANSFER_NOT_PENDING' | 'INVALID_AMOUNT';
 
 /** Platform accounts that stand for money outside the ledger and so may go negative. */
-const SYSTEM_ACCOUNTS = new Set(['sandbox_mint', 'inventory', 'external', 'card_settlement', 'conversion']);
+const SYSTEM_ACCOUNTS = new Set(['sandbox_mint', 'inventory', 'external', 'card_settlement', 'conversion', 'chain_wallets']);
 
 export const accountId = (a: AccountRef) => `${a.ownerType}:${a.ownerId}:${a.asset}`;
 const mayGoNegative = (a: AccountRef) => a.ownerType === 'platform' && SYSTEM_ACCOUNTS.has(a.ownerId);
@@ -53,6 +66,13 @@ export interface Ledger {
   balance(q: Queryable, a: AccountRef): Promise<Balance>;
   balances(q: Queryable, ownerType: OwnerType, ownerId: string): Promise<Balance[]>;
   audit(): Promise<AuditReport>;
+  /**
+   * Posted transfers touching one account whose posting time (resolved_at) is in [from, to), in posting order,
+   * with the account's posted balance at `from`. Opening + the signed amounts = the posted balance at `to`.
+   */
+  statement(q: Queryable, a: AccountRef, from: number, to: number): Promise<{ opening: string; transfers: PostedTransfer[] }>;
+  /** Posted transfers of one kind whose ref is one of `refs`. */
+  postedByRef(q: Queryable, kind: string, refs: string[]): Promise<PostedTransfer[]>;
 }
 
 export interface AuditReport {
@@ -113,6 +133,11 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
   }
 
   const neg = (a: string) => new Decimal(a).neg().toFixed();
+
+  const toPosted = (r: any): PostedTransfer => ({
+    id: r.id, debitAccount: r.debit_account, creditAccount: r.credit_account, asset: r.asset, amount: new Decimal(r.amount).toFixed(),
+    kind: r.kind, ref: r.ref, createdAt: Number(r.created_at), resolvedAt: Number(r.resolved_at),
+  });
 
   return {
     async transfer(q, t) {
@@ -177,6 +202,30 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
         held: new Decimal(r.held).toFixed(),
         available: new Decimal(r.posted).minus(r.held).toFixed(),
       }));
+    },
+
+    async statement(q, a, from, to) {
+      const id = accountId(a);
+      const opening = (await q.query<{ total: string | null }>(
+        `SELECT sum(CASE WHEN credit_account = $1 THEN amount ELSE -amount END) AS total FROM ledger_transfers
+         WHERE (credit_account = $1 OR debit_account = $1) AND status = 'POSTED' AND resolved_at < $2`,
+        [id, from],
+      )).rows[0];
+      const rows = (await q.query(
+        `SELECT * FROM ledger_transfers WHERE (credit_account = $1 OR debit_account = $1) AND status = 'POSTED' AND resolved_at >= $2 AND resolved_at < $3
+         ORDER BY resolved_at, created_at, id`,
+        [id, from, to],
+      )).rows;
+      return { opening: new Decimal(opening?.total ?? 0).toFixed(), transfers: rows.map(toPosted) };
+    },
+
+    async postedByRef(q, kind, refs) {
+      if (refs.length === 0) return [];
+      const rows = (await q.query(
+        `SELECT * FROM ledger_transfers WHERE kind = $1 AND ref = ANY($2::text[]) AND status = 'POSTED' ORDER BY resolved_at, id`,
+        [kind, refs],
+      )).rows;
+      return rows.map(toPosted);
     },
 
     async audit() {
