@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp } from './app.ts';
@@ -34,6 +35,21 @@ export const COMMANDS: Record<string, Command> = {
   'key create': { method: 'POST', path: (f) => `/admin/v1/merchants/${f.merchant}/keys`, usage: '--merchant MERCHANT_ID [--ip IP ...]', body: (f) => ({ ipWhitelist: list(f.ip) }) },
   'key revoke': { method: 'DELETE', path: (f) => `/admin/v1/merchants/${f.merchant}/keys/${f.key}`, usage: '--merchant MERCHANT_ID --key API_KEY' },
   'ledger audit': { method: 'GET', path: () => '/admin/v1/ledger/audit', usage: '' },
+  'broker create': {
+    method: 'POST', path: () => '/admin/v1/brokers', usage: '--name NAME [--partial-sharing] [--ip IP ...] [--partner PARTNER_CODE]',
+    body: (f) => ({ name: f.name, partialSharing: f['partial-sharing'] === true, ipWhitelist: list(f.ip), connectPartnerCode: f.partner }),
+  },
+  'broker list': { method: 'GET', path: () => '/admin/v1/brokers', usage: '' },
+  'partner create': {
+    method: 'POST', path: () => '/admin/v1/partners',
+    usage: '--name NAME --email EMAIL --public-key FILE_OR_PEM --ip IP [--ip IP ...] [--redirect-domain HOST ...] [--webhook-url URL]',
+    body: (f) => ({
+      name: f.name, email: f.email, ipWhitelist: list(f.ip) ?? [], redirectDomains: list(f['redirect-domain']), webhookUrl: f['webhook-url'],
+      // The flag takes the PEM itself or the path of the file openssl wrote.
+      publicKey: typeof f['public-key'] === 'string' && !f['public-key'].includes('-----BEGIN') ? readFileSync(f['public-key'], 'utf8') : f['public-key'],
+    }),
+  },
+  'partner list': { method: 'GET', path: () => '/admin/v1/partners', usage: '' },
 };
 
 const OPTIONS = {
