@@ -1,0 +1,44 @@
+/**
+ * The network adapter port: everything the withdrawal state machine needs from a chain.
+ * The EVM adapter talks to a real node (anvil or CHAIN_RPC_URL); the simulated one stands in
+ * for BTC/TRX/XRP/SOL in sandbox and says so (`simulated: true`).
+ */
+export type PrepareFailure = 'INSUFFICIENT_HOT_WALLET_FUNDS' | 'RPC_UNREACHABLE' | 'GAS_ESTIMATION_FAILED' | 'ASSET_NOT_SUPPORTED';
+
+export interface WithdrawalTarget {
+  withdrawalId: string;
+  attempt: number;
+  asset: string;
+  address: string;
+  memo: string;
+  amount: string;
+}
+
+/** A fully specified, not yet signed transaction; JSON-safe (bigints as decimal strings). */
+export type TxPlan = Record<string, string>;
+
+export interface SignedTx {
+  hash: string;
+  raw: string;
+}
+
+export type TxLookup =
+  | { state: 'unknown' }
+  | { state: 'pending' }
+  | { state: 'mined'; success: boolean; blockNumber: bigint; confirmations: number };
+
+export type BroadcastResult = { ok: true } | { ok: false; reason: 'REJECTED' | 'RPC_UNREACHABLE' | 'NONCE_ALREADY_USED'; message: string };
+
+export interface ChainAdapter {
+  readonly network: string;
+  readonly simulated: boolean;
+  /** Sending address whose nonces the platform allocates; null when the network has no account nonce. */
+  readonly hotAddress: string | null;
+  prepare(t: WithdrawalTarget): Promise<{ ok: true; plan: TxPlan } | { ok: false; reason: PrepareFailure; message: string }>;
+  /** The chain's own count of transactions sent by the hot wallet (pending included). */
+  chainNonce(): Promise<number>;
+  sign(plan: TxPlan, nonce: number | null): Promise<SignedTx>;
+  broadcast(raw: string): Promise<BroadcastResult>;
+  lookup(tx: { hash: string; broadcastAt: number | null }): Promise<TxLookup>;
+  ping(): Promise<void>;
+}

@@ -1,0 +1,238 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { createWalletClient, http, parseEther, parseUnits, type Address, type Hex } from 'viem';
+import { HDKey, mnemonicToAccount, privateKeyToAccount, generatePrivateKey, type LocalAccount } from 'viem/accounts';
+import type { Clock } from '../platform/clock.ts';
+import type { SecretBox } from '../platform/crypto.ts';
+import type { Db } from '../platform/db/client.ts';
+import type { IdGenerator } from '../platform/ids.ts';
+import type { Ledger } from '../platform/ledger/service.ts';
+import type { Logger } from '../platform/logger.ts';
+import { ANVIL_DEV_MNEMONIC, startAnvil, type AnvilHandle } from './anvil.ts';
+import TestToken from './contracts/TestToken.json' with { type: 'json' };
+import { createDeposits } from './deposits.ts';
+import { createEvmAdapter, createPublicEvmClient, evmChain, type EvmAdapter, type EvmToken } from './evm.ts';
+import { ASSET_NETWORKS, EVM_NETWORKS, NETWORKS, SANDBOX_TOKENS, type AssetNetwork } from './networks.ts';
+import type { ChainAdapter } from './port.ts';
+import { createSimulatedAdapter } from './simulated.ts';
+import { createWithdrawals, type WithdrawalFaults, type WithdrawalHooks } from './withdrawals.ts';
+
+/**
+ * The chain domain's composition: keys, adapters (embedded anvil or CHAIN_RPC_URL for EVM, simulated for the
+ * rest in sandbox), withdrawals and deposits. Nothing is started until first needed, so an app that never
+ * touches a chain never spawns one.
+ */
+export interface ChainConfig {
+  mode: 'sandbox' | 'production';
+  dataDir: string;
+  /** `URL` for every EVM network, or `ETH=URL,BSC=URL` per network. */
+  chainRpcUrl?: string;
+  /** Embedded anvil: persist state in DATA_DIR (default true) and interval mining (default: a block per transaction). */
+  anvil?: { persist?: boolean; blockTimeSec?: number };
+  /** HTTP polling interval for receipts (ms). */
+  pollingIntervalMs?: number;
+}
+
+export function parseRpcUrls(value: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!value) return out;
+  for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([A-Z0-9]+)=(.+)$/.exec(part);
+    if (m) out[m[1]] = m[2];
+    else for (const n of EVM_NETWORKS) out[n] ??= part;
+  }
+  return out;
+}
+
+export interface NetworkListing extends AssetNetwork {
+  memoRequired: boolean;
+  memoRegex: string;
+  addressRegex: string;
+  confirmations: number;
+  /** True where the sandbox simulates the network instead of moving anything on a chain. */
+  simulated: boolean;
+}
+
+const SANDBOX_FLOAT = { native: '1000', tokens: '10000000' };
+
+export function createChainService(deps: {
+  db: Db;
+  ledger: Ledger;
+  clock: Clock;
+  ids: IdGenerator;
+  box: SecretBox;
+  config: ChainConfig;
+  logger?: Logger;
+  hooks?: WithdrawalHooks;
+  faults?: WithdrawalFaults;
+}) {
+  const { db, box, clock, config } = deps;
+  const rpcUrls = parseRpcUrls(config.chainRpcUrl);
+  const pollingInterval = config.pollingIntervalMs ?? 100;
+  const anvils: AnvilHandle[] = [];
+  const adapters = new Map<string, ChainAdapter>();
+  let starting: Promise<void> | null = null;
+  let started = false;
+
+  const hasAdapter = (network: string) => {
+    const n = NETWORKS[network];
+    if (!n) return false;
+    if (n.family === 'evm') return Boolean(rpcUrls[network]) || config.mode === 'sandbox';
+    return config.mode === 'sandbox';
+  };
+
+  /** A secret generated once, stored only sealed; concurrent first callers all end up with the stored one. */
+  async function secret(name: string, make: () => string): Promise<string> {
+    await db.query(`INSERT INTO chain_keys (name, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, [name, box.seal(make()), clock.now()]);
+    const row = (await db.query<{ sealed: string }>(`SELECT sealed FROM chain_keys WHERE name = $1`, [name])).rows[0];
+    return box.open(row.sealed);
+  }
+  let hotWalletP: Promise<LocalAccount> | null = null;
+  const hotWallet = () => (hotWalletP ??= secret('hot_wallet', () => generatePrivateKey()).then((k) => privateKeyToAccount(k as Hex)));
+  let seedP: Promise<HDKey> | null = null;
+  const depositSeed = () => (seedP ??= secret('deposit_seed', () => randomBytes(64).toString('hex')).then((s) => HDKey.fromMasterSeed(Buffer.from(s, 'hex'))));
+
+  /** Sandbox, first start on a dev chain: deploy the test tokens and fund the hot wallet from anvil's dev account. */
+  async function provision(network: string, rpcUrl: string, chainId: number, hot: Address) {
+    const info = NETWORKS[network];
+    const client = createPublicEvmClient(rpcUrl, chainId, info.nativeAsset);
+    const deployer = mnemonicToAccount(ANVIL_DEV_MNEMONIC);
+    if ((await client.getBalance({ address: deployer.address })) === 0n) return; // not a dev chain: nothing to provision
+    const wallet = createWalletClient({ account: deployer, chain: evmChain(chainId, network, info.nativeAsset, rpcUrl), transport: http(rpcUrl), pollingInterval });
+    const wait = (hash: Hex) => client.waitForTransactionReceipt({ hash, pollingInterval });
+    const known = (await db.query<{ asset: string; address: string }>(`SELECT asset, address FROM chain_contracts WHERE network = $1 AND chain_id = $2`, [network, chainId])).rows;
+    for (const t of SANDBOX_TOKENS.filter((x) => x.network === network)) {
+      const row = known.find((k) => k.asset === t.asset);
+      if (row && (await client.getCode({ address: row.address as Address }))) continue;
+      const receipt = await wait(await wallet.deployContract({ abi: TestToken.abi, bytecode: TestToken.bytecode as Hex, args: [t.name, t.asset, t.decimals] }));
+      const address = receipt.contractAddress!;
+      await wait(await wallet.writeContract({ address, abi: TestToken.abi, functionName: 'mint', args: [hot, parseUnits(SANDBOX_FLOAT.tokens, t.decimals)] }));
+      await db.query(
+        `INSERT INTO chain_contracts (network, asset, address, decimals, chain_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (network, asset) DO UPDATE SET address = $3, decimals = $4, chain_id = $5`,
+        [network, t.asset, address, t.decimals, chainId, clock.now()],
+      );
+    }
+    if ((await client.getBalance({ address: hot })) === 0n) await wait(await wallet.sendTransaction({ to: hot, value: parseEther(SANDBOX_FLOAT.native) }));
+  }
+
+  async function tokensFor(network: string, chainId: number): Promise<EvmToken[]> {
+    const deployed = (await db.query<{ asset: string; address: string; decimals: number }>(
+      `SELECT asset, address, decimals FROM chain_contracts WHERE network = $1 AND chain_id = $2`, [network, chainId],
+    )).rows.map((r) => ({ asset: r.asset, address: r.address as Address, decimals: r.decimals }));
+    if (config.mode === 'sandbox') return deployed;
+    return ASSET_NETWORKS.filter((a) => a.network === network && a.contractAddress)
+      .map((a) => deployed.find((d) => d.asset === a.asset) ?? { asset: a.asset, address: a.contractAddress as Address, decimals: a.decimals });
+  }
+
+  async function doStart() {
+    const hot = await hotWallet();
+    for (const network of EVM_NETWORKS) {
+      const info = NETWORKS[network];
+      let rpcUrl = rpcUrls[network];
+      if (!rpcUrl) {
+        if (config.mode !== 'sandbox') continue;
+        const persist = config.anvil?.persist ?? true;
+        const handle = await startAnvil({
+          chainId: info.devChainId!, blockTimeSec: config.anvil?.blockTimeSec,
+          statePath: persist ? join(config.dataDir, 'chain', `${network.toLowerCase()}-state.json`) : undefined,
+        });
+        anvils.push(handle);
+        rpcUrl = handle.rpcUrl;
+      }
+      const chainId = await createPublicEvmClient(rpcUrl, 1).getChainId();
+      if (config.mode === 'sandbox') await provision(network, rpcUrl, chainId, hot.address);
+      adapters.set(network, createEvmAdapter({ network, nativeAsset: info.nativeAsset, rpcUrl, chainId, hotWallet: hot, tokens: await tokensFor(network, chainId) }));
+      deps.logger?.info({ network, rpcUrl, chainId, embedded: !rpcUrls[network] }, 'chain adapter ready');
+    }
+    if (config.mode === 'sandbox') {
+      for (const n of Object.values(NETWORKS)) if (n.family !== 'evm') adapters.set(n.code, createSimulatedAdapter({ network: n.code, clock }));
+    }
+    started = true;
+  }
+
+  function start(): Promise<void> {
+    starting ??= doStart().catch(async (e) => {
+      starting = null;
+      await Promise.all(anvils.splice(0).map((a) => a.stop()));
+      throw e;
+    });
+    return starting;
+  }
+
+  const adapter = async (network: string) => {
+    if (!hasAdapter(network)) return undefined;
+    await start();
+    return adapters.get(network);
+  };
+
+  const withdrawals = createWithdrawals({ db, ledger: deps.ledger, clock, ids: deps.ids, adapter, hasAdapter, hooks: deps.hooks, faults: deps.faults });
+  const deposits = createDeposits({ db, ledger: deps.ledger, clock, seed: depositSeed });
+
+  return {
+    withdrawals,
+    /** Per-customer deposit address on the EVM networks (derived from the sealed master seed). */
+    depositAddress: deposits.depositAddress,
+    deposits,
+    start,
+    isStarted: () => started,
+    hasAdapter,
+    async evm(network: string): Promise<EvmAdapter> {
+      const a = await adapter(network);
+      if (!a || a.simulated) throw new Error(`${network} has no EVM adapter`);
+      return a as EvmAdapter;
+    },
+    async hotWalletAddress() {
+      return (await hotWallet()).address;
+    },
+
+    /** Registry rows enriched for the wire (Connect get-crypto-network-list): sandbox contracts, simulated flag. */
+    async networkList(): Promise<NetworkListing[]> {
+      const deployed = (await db.query<{ network: string; asset: string; address: string; decimals: number }>(`SELECT network, asset, address, decimals FROM chain_contracts`)).rows;
+      return ASSET_NETWORKS.filter((a) => hasAdapter(a.network)).map((a) => {
+        const n = NETWORKS[a.network];
+        const d = deployed.find((x) => x.network === a.network && x.asset === a.asset);
+        return {
+          ...a, contractAddress: d?.address ?? a.contractAddress, decimals: d?.decimals ?? a.decimals,
+          memoRequired: n.memoRequired, memoRegex: n.memoRegex, addressRegex: n.addressRegex, confirmations: n.confirmations,
+          simulated: config.mode === 'sandbox' && n.family !== 'evm',
+        };
+      });
+    },
+
+    /** Worker tick: withdrawals, then a deposit scan per EVM network. Idle (no chain spawned) until there is chain work. */
+    async runOnce(): Promise<number> {
+      if (!started && !(await withdrawals.hasActive()) && !(await deposits.hasAddresses())) return 0;
+      await start();
+      let n = await withdrawals.runOnce();
+      for (const a of adapters.values()) if (!a.simulated) n += await deposits.scan(a as EvmAdapter);
+      return n;
+    },
+
+    /** Readiness: each started network answers; an embedded chain not yet needed reports idle. */
+    async readiness(): Promise<{ ok: boolean; detail: Record<string, string> }> {
+      if (!started) return { ok: true, detail: { chain: 'idle (starts on first use)' } };
+      const detail: Record<string, string> = {};
+      let okAll = true;
+      for (const a of adapters.values()) {
+        if (a.simulated) continue;
+        try {
+          await a.ping();
+          detail[a.network] = 'ok';
+        } catch (e: any) {
+          okAll = false;
+          detail[a.network] = String(e?.shortMessage ?? e?.message ?? e);
+        }
+      }
+      return { ok: okAll, detail };
+    },
+
+    async stop() {
+      const s = starting;
+      if (s) await s.catch(() => {});
+      await Promise.all(anvils.splice(0).map((a) => a.stop()));
+    },
+  };
+}
+
+export type ChainService = ReturnType<typeof createChainService>;
