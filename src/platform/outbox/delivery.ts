@@ -1,0 +1,299 @@
+import { lookup as dnsLookup } from 'node:dns/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import type { Clock } from '../clock.ts';
+import type { Db } from '../db/client.ts';
+import { err, ok, type Result } from '../errors.ts';
+import type { IdGenerator } from '../ids.ts';
+import { normalizeIp } from '../ip.ts';
+import type { Logger } from '../logger.ts';
+import type { HandlerOutcome, OutboxHandler, OutboxRow } from './service.ts';
+import { WEBHOOK_TOPIC, type WebhookFamily, type WebhookPayload } from './webhook-family.ts';
+
+/**
+ * The shared webhook delivery engine: handles outbox rows of topic 'webhook' for every API family.
+ * The outbox row is the delivery (payload, PENDING/DONE/FAILED, schedule on the business clock, per-key
+ * ordering); this engine POSTs the stored body bytes with the family's freshly signed headers, records every
+ * attempt, and turns the answer into done / retry-at / failed on the family's schedule.
+ */
+export const DEFAULT_WEBHOOK_TIMEOUT_MS = 5_000;
+const EXCERPT_BYTES = 1024;
+/** Enough to parse any sane ack; a receiver streaming more is cut off (and the timeout still applies). */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+
+export type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
+const FROM_OUTBOX: Record<string, DeliveryStatus> = { PENDING: 'PENDING', DONE: 'DELIVERED', FAILED: 'FAILED' };
+const TO_OUTBOX: Record<DeliveryStatus, string> = { PENDING: 'PENDING', DELIVERED: 'DONE', FAILED: 'FAILED' };
+
+export interface DeliveryAttempt {
+  round: number;
+  attemptNo: number;
+  attemptedAt: number;
+  url: string;
+  httpStatus: number | null;
+  latencyMs: number;
+  response: string | null;
+  error: string | null;
+  acked: boolean;
+}
+
+export interface Delivery {
+  id: string;
+  family: string;
+  ownerId: string;
+  url: string;
+  bizType: string;
+  bizId: string;
+  bizStatus: string;
+  body: string;
+  status: DeliveryStatus;
+  round: number;
+  createdAt: number;
+  completedAt: number | null;
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  attempts: DeliveryAttempt[];
+}
+
+/** Addresses a production server must never be made to call: loopback, private, link-local, unique-local, etc. */
+const FORBIDDEN = (() => {
+  const bl = new BlockList();
+  for (const [net, bits] of [
+    ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+    ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
+  ] as const) bl.addSubnet(net, bits, 'ipv4');
+  for (const [net, bits] of [['::', 96], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) bl.addSubnet(net, bits, 'ipv6');
+  return bl;
+})();
+
+export function isForbiddenAddress(address: string): boolean {
+  const a = normalizeIp(address.toLowerCase());
+  const fam = isIP(a);
+  if (fam === 0) return true;
+  if (fam === 6 && a.startsWith('64:ff9b::')) {
+    // NAT64: the IPv4 address embedded in the low 32 bits is where the packet really goes.
+    const tail = a.slice('64:ff9b::'.length);
+    if (isIP(tail) === 4) return isForbiddenAddress(tail);
+    const [hi, lo] = tail.split(':').map((h) => parseInt(h || '0', 16));
+    if (tail.split(':').length === 2 && Number.isFinite(hi) && Number.isFinite(lo)) {
+      return isForbiddenAddress(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
+    }
+  }
+  return FORBIDDEN.check(a, fam === 6 ? 'ipv6' : 'ipv4');
+}
+
+class RefusedTarget extends Error {}
+
+interface PostResult {
+  httpStatus: number | null;
+  body: Buffer | null;
+  error: string | null;
+}
+
+export interface WebhookDeliveryService {
+  /** Outbox handler of topic 'webhook'. */
+  handle: OutboxHandler;
+  list(opts?: { status?: DeliveryStatus; ownerId?: string; limit?: number }): Promise<Delivery[]>;
+  get(id: string): Promise<Delivery | null>;
+  /** Sends a DELIVERED or FAILED delivery again: same body, fresh headers, a new round of attempts and retries. */
+  redeliver(id: string): Promise<Result<Delivery, 'DELIVERY_NOT_FOUND' | 'DELIVERY_PENDING'>>;
+  close(): void;
+}
+
+export function createWebhookDelivery(deps: {
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  families: Record<string, WebhookFamily>;
+  mode: 'sandbox' | 'production';
+  logger?: Logger;
+  /** Per-attempt limit for connect + response; tests shorten it, everyone else gets the spec's 5 s. */
+  timeoutMs?: number;
+  /** Called after a redelivery is queued, so the worker can pick it up at once. */
+  onQueued?: () => void;
+}): WebhookDeliveryService {
+  const { db, clock, ids, families } = deps;
+  const timeoutMs = deps.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS;
+  const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+
+  /**
+   * In production the target host is resolved here, every address checked, and the connection pinned to the
+   * checked address, so a second DNS answer (rebinding) cannot swap in a private one.
+   */
+  async function guardTarget(url: URL): Promise<LookupFunction | undefined> {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RefusedTarget(`unsupported URL scheme ${url.protocol}`);
+    if (deps.mode !== 'production') return undefined;
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const addrs = isIP(host) ? [{ address: host, family: isIP(host) }] : await dnsLookup(host, { all: true, verbatim: true });
+    if (addrs.length === 0) throw new Error(`${host} did not resolve`);
+    const bad = addrs.find((a) => isForbiddenAddress(a.address));
+    if (bad) throw new RefusedTarget(`refused: ${host} resolves to ${bad.address}, a loopback, private or link-local address`);
+    const pinned = addrs[0];
+    return ((_hostname: string, options: { all?: boolean }, cb: (...args: any[]) => void) => {
+      if (options?.all) cb(null, [pinned]);
+      else cb(null, pinned.address, pinned.family);
+    }) as LookupFunction;
+  }
+
+  function post(url: URL, headers: Record<string, string>, body: Buffer, lookup: LookupFunction | undefined): Promise<PostResult> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (r: PostResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const mod = url.protocol === 'https:' ? https : http;
+      const req = mod.request(url, {
+        method: 'POST',
+        headers: { ...headers, 'Content-Length': String(body.length) },
+        agent: url.protocol === 'https:' ? agents.https : agents.http,
+        ...(lookup ? { lookup } : {}),
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          if (size < MAX_RESPONSE_BYTES) chunks.push(c);
+          size += c.length;
+        });
+        res.on('end', () => finish({ httpStatus: res.statusCode ?? 0, body: Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES), error: null }));
+        res.on('error', (e) => finish({ httpStatus: res.statusCode ?? null, body: Buffer.concat(chunks), error: String(e.message) }));
+      });
+      const timer = setTimeout(() => {
+        finish({ httpStatus: null, body: null, error: `timeout after ${timeoutMs} ms` });
+        req.destroy();
+      }, timeoutMs);
+      req.on('error', (e: any) => finish({ httpStatus: null, body: null, error: String(e?.code ?? e?.message ?? e) }));
+      req.end(body);
+    });
+  }
+
+  async function roundOf(id: bigint | string): Promise<number> {
+    const r = (await db.query(`SELECT round FROM webhook_deliveries WHERE id = $1`, [id])).rows[0];
+    return r ? Number(r.round) : 0;
+  }
+
+  async function handle(row: OutboxRow): Promise<HandlerOutcome> {
+    const p = row.payload as WebhookPayload;
+    const round = await roundOf(row.id);
+    const prior = Number((await db.query(`SELECT count(*) AS n FROM webhook_delivery_attempts WHERE delivery_id = $1 AND round = $2`, [row.id, round])).rows[0].n);
+    const attemptNo = prior + 1;
+    const family = families[p.family];
+    const attemptedAt = clock.now();
+    const started = performance.now();
+    let result: PostResult;
+    let refused = false;
+    try {
+      if (!family) throw new RefusedTarget(`unknown webhook family ${p.family}`);
+      const url = new URL(p.url);
+      const lookup = await guardTarget(url);
+      const headers = await family.sign(p.body);
+      result = await post(url, headers, Buffer.from(p.body, 'utf8'), lookup);
+    } catch (e: any) {
+      refused = e instanceof RefusedTarget || e?.code === 'ERR_INVALID_URL';
+      result = { httpStatus: null, body: null, error: String(e?.message ?? e) };
+    }
+    const latencyMs = Math.round(performance.now() - started);
+    const responseText = result.body ? result.body.toString('utf8') : '';
+    const acked = !!family && result.httpStatus !== null && result.error === null && family.isAck(result.httpStatus, responseText);
+    const error = acked ? null : (result.error ?? `not acknowledged (HTTP ${result.httpStatus})`);
+    await db.query(
+      `INSERT INTO webhook_delivery_attempts (id, delivery_id, round, attempt_no, attempted_at, url, http_status, latency_ms, response_excerpt, error, acked)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [ids.next(), row.id, round, attemptNo, attemptedAt, p.url, result.httpStatus, latencyMs,
+        result.body ? result.body.subarray(0, EXCERPT_BYTES).toString('utf8') : null, error, acked],
+    );
+    if (acked) return { status: 'done' };
+    deps.logger?.warn({ deliveryId: String(row.id), attempt: attemptNo, httpStatus: result.httpStatus, error }, 'webhook attempt failed');
+    // A refused or malformed target will not get better by waiting: fail now, visibly; an operator can redeliver.
+    if (refused || !family || attemptNo > family.retryDelaysMs.length) return { status: 'failed', error: error! };
+    return { status: 'retry', at: clock.now() + family.retryDelaysMs[attemptNo - 1], error: error! };
+  }
+
+  function toDelivery(r: any, attempts: DeliveryAttempt[]): Delivery {
+    const p = r.payload as WebhookPayload;
+    const status = FROM_OUTBOX[r.status];
+    return {
+      id: String(r.id), family: p.family, ownerId: p.ownerId, url: p.url, bizType: p.bizType, bizId: p.bizId, bizStatus: p.bizStatus, body: p.body,
+      status, round: r.round == null ? 0 : Number(r.round), createdAt: Number(r.created_at),
+      completedAt: r.completed_at == null ? null : Number(r.completed_at),
+      nextAttemptAt: status === 'PENDING' ? Number(r.next_attempt_at) : null,
+      lastError: r.last_error ?? null, attempts,
+    };
+  }
+
+  async function load(where: string, params: unknown[], limit: number): Promise<Delivery[]> {
+    const rows = (await db.query(
+      `SELECT o.id, o.payload, o.status, o.next_attempt_at, o.created_at, o.completed_at, o.last_error, d.round
+       FROM outbox o LEFT JOIN webhook_deliveries d ON d.id = o.id
+       WHERE o.topic = '${WEBHOOK_TOPIC}' AND ${where} ORDER BY o.id DESC LIMIT ${Number(limit)}`,
+      params,
+    )).rows;
+    if (rows.length === 0) return [];
+    const att = (await db.query(
+      `SELECT * FROM webhook_delivery_attempts WHERE delivery_id = ANY($1::bigint[]) ORDER BY id`,
+      [rows.map((r) => String(r.id))],
+    )).rows;
+    const byDelivery = new Map<string, DeliveryAttempt[]>();
+    for (const a of att) {
+      const list = byDelivery.get(String(a.delivery_id)) ?? [];
+      list.push({
+        round: Number(a.round), attemptNo: Number(a.attempt_no), attemptedAt: Number(a.attempted_at), url: a.url,
+        httpStatus: a.http_status == null ? null : Number(a.http_status), latencyMs: Number(a.latency_ms),
+        response: a.response_excerpt ?? null, error: a.error ?? null, acked: a.acked,
+      });
+      byDelivery.set(String(a.delivery_id), list);
+    }
+    return rows.map((r) => toDelivery(r, byDelivery.get(String(r.id)) ?? []));
+  }
+
+  const service: WebhookDeliveryService = {
+    handle,
+
+    async list(opts = {}) {
+      const limit = Math.min(Math.max(opts.limit ?? 100, 1), 500);
+      return load(
+        `($1::text IS NULL OR o.status = $1) AND ($2::text IS NULL OR o.payload->>'ownerId' = $2)`,
+        [opts.status ? TO_OUTBOX[opts.status] : null, opts.ownerId ?? null], limit,
+      );
+    },
+
+    async get(id) {
+      if (!/^\d{1,19}$/.test(id)) return null;
+      return (await load(`o.id = $1`, [id], 1))[0] ?? null;
+    },
+
+    async redeliver(id) {
+      if (!/^\d{1,19}$/.test(id)) return err('DELIVERY_NOT_FOUND');
+      const outcome = await db.tx(async (q) => {
+        const now = clock.now();
+        const r = await q.query(
+          `UPDATE outbox SET status = 'PENDING', next_attempt_at = $2, leased_until = 0, completed_at = NULL, last_error = NULL
+           WHERE id = $1 AND topic = '${WEBHOOK_TOPIC}' AND status IN ('DONE', 'FAILED') RETURNING id`,
+          [id, now],
+        );
+        if (r.rowCount === 0) {
+          const exists = (await q.query(`SELECT status FROM outbox WHERE id = $1 AND topic = '${WEBHOOK_TOPIC}'`, [id])).rows[0];
+          return exists ? 'DELIVERY_PENDING' as const : 'DELIVERY_NOT_FOUND' as const;
+        }
+        await q.query(
+          `INSERT INTO webhook_deliveries (id, round, redelivered_at) VALUES ($1, 1, $2)
+           ON CONFLICT (id) DO UPDATE SET round = webhook_deliveries.round + 1, redelivered_at = EXCLUDED.redelivered_at`,
+          [id, now],
+        );
+        return 'OK' as const;
+      });
+      if (outcome !== 'OK') return err(outcome);
+      deps.onQueued?.();
+      return ok((await service.get(id))!);
+    },
+
+    close() {
+      agents.http.destroy();
+      agents.https.destroy();
+    },
+  };
+  return service;
+}
