@@ -5,12 +5,15 @@ import { adminError, adminGuard } from '../platform/admin-auth.ts';
 import type { Db } from '../platform/db/client.ts';
 import type { Ledger } from '../platform/ledger/service.ts';
 import type { SigningKeys } from '../platform/signing-keys.ts';
+import type { MerchantUsers } from '../dashboard/users.ts';
 
 /** Operator admin API (platform.md): merchants and keys, ledger audit, webhook key rotation. */
 const MerchantCreate = z.object({
   name: z.string().min(1).max(128),
   webhookUrl: z.string().url().max(256).nullish(),
   ipWhitelist: z.array(z.string()).max(50).optional(),
+  /** The merchant's dashboard user: gets an emailed link to set its password. */
+  email: z.string().email().max(254).optional(),
 });
 const MerchantPatch = z.object({
   webhookUrl: z.string().url().max(256).nullable().optional(),
@@ -19,7 +22,7 @@ const MerchantPatch = z.object({
 });
 const IdParam = z.object({ id: z.string().regex(/^\d{1,19}$/) });
 
-export function registerAdminRoutes(app: FastifyInstance, deps: { adminToken: string; accounts: AccountsService; ledger: Ledger; signingKeys: SigningKeys; db: Db }) {
+export function registerAdminRoutes(app: FastifyInstance, deps: { adminToken: string; accounts: AccountsService; ledger: Ledger; signingKeys: SigningKeys; db: Db; merchantUsers?: MerchantUsers }) {
   const { accounts } = deps;
   const guard = adminGuard(deps.adminToken);
   const tags = ['Admin'];
@@ -30,8 +33,14 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { adminToken: st
 
     r.post('/admin/v1/merchants', { schema: { tags, security, summary: 'Create a merchant with its first API key', body: MerchantCreate } }, async (req, reply) => {
       const body = req.body as z.infer<typeof MerchantCreate>;
+      if (body.email && (!deps.merchantUsers || await deps.merchantUsers.emailTaken(body.email))) return adminError(reply, 409, 'EMAIL_TAKEN', 'A dashboard user with this email exists.');
       const res = await accounts.createMerchant(body);
       if (!res.ok) return adminError(reply, 400, res.code, res.message);
+      if (body.email && deps.merchantUsers) {
+        const u = await deps.merchantUsers.invite(res.value.merchantId, body.email);
+        if (!u.ok) return adminError(reply, 409, u.code, u.message);
+        return reply.code(201).send({ ...res.value, dashboardUser: { email: u.value.email } });
+      }
       return reply.code(201).send(res.value);
     });
 
