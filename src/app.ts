@@ -1,12 +1,22 @@
 import type { FastifyInstance } from 'fastify';
 import { createAccountsService, createSessions } from './accounts/service.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
+import { registerWebhookAdminRoutes } from './admin/webhooks.ts';
 import type { Config } from './config.ts';
 import { createPayAuth } from './pay/auth.ts';
 import { registerCheckoutRoutes } from './pay/checkout/routes.ts';
 import { payFailure } from './pay/codes.ts';
+import { createPayWebhookFamily } from './pay/notify.ts';
 import { createOrderService } from './pay/orders/service.ts';
-import { envelope, ownAccountOnly, registerPayRoutes } from './pay/routes.ts';
+import { registerRefundRoutes } from './pay/refunds/routes.ts';
+import { createRefundService, REFUND_TOPIC } from './pay/refunds/service.ts';
+import { createReportService } from './pay/reports/service.ts';
+import { registerReportRoutes } from './admin/reports.ts';
+import { envelope, registerPayRoutes } from './pay/routes.ts';
+import { createTspService } from './tsp/service.ts';
+import { registerTspRoutes, registerTspSandboxRoutes } from './tsp/routes.ts';
+import { createMerchantUsers } from './dashboard/users.ts';
+import { registerDashboardRoutes } from './dashboard/routes.ts';
 import { createSystemClock, type Clock } from './platform/clock.ts';
 import { createSecretBox, sha256Hex } from './platform/crypto.ts';
 import type { Db } from './platform/db/client.ts';
@@ -14,11 +24,28 @@ import { createHttp } from './platform/http.ts';
 import { createIdGenerator } from './platform/ids.ts';
 import { createLedger } from './platform/ledger/service.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
+import { createMailer, MAIL_TOPIC, registerDevMailbox } from './platform/mail.ts';
+import { createWebhookDelivery } from './platform/outbox/delivery.ts';
+import { createKycWebhookFamily, KYC_FAMILY } from './kyc/notify.ts';
+import { loadQuestionnaires } from './kyc/questionnaires.ts';
+import { registerKycRoutes } from './kyc/routes.ts';
+import { createKycService } from './kyc/service.ts';
 import { createOutbox, createOutboxWorker, type OutboxHandler } from './platform/outbox/service.ts';
+import { WEBHOOK_TOPIC, type WebhookFamily } from './platform/outbox/webhook-family.ts';
 import { createSigningKeys } from './platform/signing-keys.ts';
 import { startLoop, type Loop } from './platform/worker.ts';
 import { createSandboxPriceSource, type PriceSource } from './prices/service.ts';
 import { createSandboxPayers, loadClockOffset, registerSandboxRoutes } from './sandbox/routes.ts';
+import { registerConnectAdminRoutes } from './connect/admin-routes.ts';
+import { createConnectAuth } from './connect/auth.ts';
+import { createCatalog } from './connect/catalog.ts';
+import { createGeoIp, SANDBOX_GEO } from './connect/geo.ts';
+import { CONNECT_FAMILY, createConnectWebhookFamily } from './connect/notify.ts';
+import { createConnectOrders } from './connect/orders/service.ts';
+import { createPartnerService } from './connect/partners.ts';
+import { registerConnectRoutes } from './connect/routes.ts';
+import { registerPartnerPortal } from './connect/portal/routes.ts';
+import { createChainService } from './chain/service.ts';
 
 /**
  * Composition root: builds every service from explicit dependencies and wires the HTTP routes and workers.
@@ -34,6 +61,8 @@ export interface AppOptions {
   prices?: PriceSource;
   /** Extra outbox topic handlers (tests). */
   outboxHandlers?: Record<string, OutboxHandler>;
+  /** Per-attempt webhook timeout (tests only; default 5 s per spec). */
+  webhookTimeoutMs?: number;
 }
 
 export async function buildApp(opts: AppOptions) {
@@ -54,8 +83,39 @@ export async function buildApp(opts: AppOptions) {
   const payers = createSandboxPayers({ db, accounts, ledger, ids });
   const payAuth = createPayAuth({ db, accounts, config: config.pay });
 
+  /** Webhook families of the shared delivery engine (topic 'webhook'); other API families add theirs here. */
+  const webhookFamilies: Record<string, WebhookFamily> = { pay: createPayWebhookFamily({ signingKeys }) };
+  webhookFamilies[KYC_FAMILY] = createKycWebhookFamily({ db, box });
+  webhookFamilies[CONNECT_FAMILY] = createConnectWebhookFamily({ signingKeys });
+  const webhooks = createWebhookDelivery({
+    db, clock, ids, families: webhookFamilies, mode: config.mode, logger, timeoutMs: opts.webhookTimeoutMs, onQueued: () => loops.forEach((l) => l.kick()),
+  });
   const outboxHandlers: Record<string, OutboxHandler> = { ...(opts.outboxHandlers ?? {}) };
-  const services = { db, clock, ids, box, ledger, outbox, prices, accounts, sessions, signingKeys, orders, payers, logger, outboxHandlers };
+  const mailer = createMailer({ db, outbox, clock, ids, box, smtpUrl: config.smtpUrl });
+  outboxHandlers[MAIL_TOPIC] ??= mailer.handler;
+  outboxHandlers[WEBHOOK_TOPIC] ??= webhooks.handle;
+  const refunds = createRefundService({ db, clock, ledger, outbox, accounts, sandbox: config.mode === 'sandbox' });
+  outboxHandlers[REFUND_TOPIC] ??= refunds.handler;
+  const kyc = createKycService({
+    db, clock, ids, box, outbox, templates: loadQuestionnaires(), fingerprintKey: sha256Hex(`kyc-id-number:${opts.secretsKey}`), mode: config.mode,
+  });
+  for (const [topic, h] of Object.entries(kyc.outboxHandlers)) outboxHandlers[topic] ??= h;
+  const reports = createReportService({ db, ledger });
+  const partners = createPartnerService({ db, clock, ids, mailer, signingKeys, mode: config.mode, publicUrl: config.publicUrl });
+  const catalog = createCatalog({ prices });
+  const connectOrders = createConnectOrders({
+    db, clock, outbox, catalog, partners, geo: createGeoIp(config.mode === 'sandbox' ? SANDBOX_GEO : []),
+    restrictedCountries: config.connect.restrictedCountries, orderTtlMs: config.connect.orderTtlMs, mode: config.mode,
+  });
+  const connectAuth = createConnectAuth({ partners, timestampToleranceMs: config.connect.timestampToleranceMs, ratePerSecond: config.connect.ratePerSecond });
+  const merchantUsers = createMerchantUsers({ db, clock, ids, mailer, publicUrl: config.publicUrl });
+  const tsp = createTspService({ db, clock, ids, box, accounts, outbox, mailer, publicUrl: config.publicUrl, contactEmails: merchantUsers.contactEmails });
+  // Lazy: no chain is contacted or spawned until a withdrawal, deposit address or the worker needs one.
+  const chain = createChainService({
+    db, ledger, clock, ids, box, logger,
+    config: { mode: config.mode, dataDir: config.dataDir, chainRpcUrl: config.chainRpcUrl, anvil: { blockTimeSec: 1 } },
+  });
+  const services = { db, clock, ids, box, ledger, outbox, prices, accounts, sessions, signingKeys, orders, payers, logger, outboxHandlers, mailer, webhookFamilies, webhooks, refunds, reports, kyc, merchantUsers, tsp, chain, partners, catalog, connectOrders };
 
   async function createServer(): Promise<FastifyInstance> {
     const app = await createHttp({ logger, trustedProxies: config.trustedProxies, publicUrl: config.publicUrl });
@@ -79,19 +139,34 @@ export async function buildApp(opts: AppOptions) {
     app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
       try {
         await db.query('SELECT 1');
-        return { status: 'ready', database: 'ok' };
+        const chainReady = await chain.readiness();
+        if (!chainReady.ok) return reply.code(503).send({ status: 'not ready', database: 'ok', chain: chainReady.detail });
+        return { status: 'ready', database: 'ok', chain: chainReady.detail };
       } catch (e: any) {
         return reply.code(503).send({ status: 'not ready', database: String(e?.message ?? e) });
       }
     });
 
     registerPayRoutes(app, {
-      auth: payAuth, resolveActor: ownAccountOnly, orders, prices, signingKeys, publicUrl: config.publicUrl,
+      auth: payAuth, resolveActor: tsp.resolveActor, orders, prices, signingKeys, publicUrl: config.publicUrl,
       ledgerBalances: (merchantId) => ledger.balances(db, 'merchant', merchantId),
     });
+    registerRefundRoutes(app, { auth: payAuth, resolveActor: tsp.resolveActor, refunds });
+    registerTspRoutes(app, { auth: payAuth, tsp });
+    registerDashboardRoutes(app, {
+      db, clock, ids, accounts, sessions, users: merchantUsers, tsp, orders, refunds, reports, ledger, webhooks, outbox, publicUrl: config.publicUrl, mode: config.mode,
+    });
     registerCheckoutRoutes(app, { db, clock, orders, accounts, sessions, ledger, prices, publicUrl: config.publicUrl, mode: config.mode });
-    registerAdminRoutes(app, { adminToken: opts.adminToken, accounts, ledger, signingKeys, db });
+    registerAdminRoutes(app, { adminToken: opts.adminToken, accounts, ledger, signingKeys, db, merchantUsers });
+    registerWebhookAdminRoutes(app, { adminToken: opts.adminToken, deliveries: webhooks });
+    registerReportRoutes(app, { adminToken: opts.adminToken, accounts, reports });
+    registerKycRoutes(app, { kyc, adminToken: opts.adminToken, mode: config.mode });
+    registerConnectRoutes(app, { auth: connectAuth, catalog, orders: connectOrders, publicUrl: config.publicUrl, log: (e) => logger.error({ err: e }, 'connect request failed') });
+    registerConnectAdminRoutes(app, { adminToken: opts.adminToken, partners });
+    registerPartnerPortal(app, { partners, orders: connectOrders, sessions, signingKeys, publicUrl: config.publicUrl, mode: config.mode });
     if (config.mode === 'sandbox') {
+      registerDevMailbox(app, { mailer, adminToken: opts.adminToken, mode: config.mode });
+      registerTspSandboxRoutes(app, { adminToken: opts.adminToken, tsp });
       registerSandboxRoutes(app, { adminToken: opts.adminToken, db, clock, accounts, orders, payers, onClockAdvance: () => loops.forEach((l) => l.kick()) });
     }
     await app.ready();
@@ -104,16 +179,20 @@ export async function buildApp(opts: AppOptions) {
   /** Background work: order expiry, nonce pruning, outbox delivery. */
   function startWorkers(opts2: { idleMs?: number } = {}) {
     const idleMs = opts2.idleMs ?? 500;
+    loops.push(startLoop('tsp-expiry', () => tsp.expireDue(), { idleMs, logger }));
     loops.push(startLoop('pay-expiry', async () => {
       const n = await orders.expireDue();
       await db.query(`DELETE FROM pay_nonces WHERE seen_at < $1`, [Date.now() - 2 * config.pay.timestampToleranceMs]);
       return n;
     }, { idleMs, logger }));
+    loops.push(startLoop('connect-expiry', () => connectOrders.expireDue(), { idleMs, logger }));
     loops.push(startLoop('outbox', () => outboxWorker.runOnce(), { idleMs: Math.min(idleMs, 250), logger }));
+    loops.push(startLoop('chain', () => chain.runOnce(), { idleMs: Math.max(idleMs, 1000), logger }));
   }
 
   async function stopWorkers() {
     await Promise.all(loops.splice(0).map((l) => l.stop()));
+    await chain.stop();
   }
 
   return { services, createServer, startWorkers, stopWorkers, outboxWorker };

@@ -20,6 +20,11 @@ const EnvSchema = z.object({
   PAY_COMMISSION_RATE: z.string().regex(/^0(\.\d+)?$/).default('0.01'),
   PAY_DEFAULT_EXPIRE_MS: z.coerce.number().int().positive().default(3_600_000),
   TRUSTED_PROXIES: z.string().default(''),
+  // Binance Connect knobs (binance-connect.md decisions marked configurable).
+  CONNECT_TIMESTAMP_TOLERANCE_MS: z.coerce.number().int().positive().default(300_000),
+  CONNECT_ORDER_TTL_MS: z.coerce.number().int().positive().default(1_800_000),
+  CONNECT_RATE_PER_SECOND: z.coerce.number().int().positive().default(20),
+  CONNECT_RESTRICTED_COUNTRIES: z.string().regex(/^([A-Za-z]{2}(,[A-Za-z]{2})*)?$/).default('CU,IR,KP,SY'),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -45,6 +50,7 @@ export interface Config {
     maxExpireMs: number;
   };
   trustedProxies: string[];
+  connect: { timestampToleranceMs: number; orderTtlMs: number; restrictedCountries: string[]; ratePerSecond: number };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -73,5 +79,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxExpireMs: 15 * 24 * 3_600_000,
     },
     trustedProxies: e.TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean),
+    connect: {
+      timestampToleranceMs: e.CONNECT_TIMESTAMP_TOLERANCE_MS,
+      orderTtlMs: e.CONNECT_ORDER_TTL_MS,
+      ratePerSecond: e.CONNECT_RATE_PER_SECOND,
+      restrictedCountries: e.CONNECT_RESTRICTED_COUNTRIES.split(',').filter(Boolean).map((c) => c.toUpperCase()),
+    },
   };
 }

@@ -72,6 +72,8 @@ export interface TestApp {
 
 export async function startTestApp(opts: {
   kind?: DbKind; clock?: Clock; env?: Record<string, string>; workers?: boolean; outboxHandlers?: Record<string, OutboxHandler>;
+  /** Shorter per-attempt webhook timeout (chaos tests); the app default stays 5 s. */
+  webhookTimeoutMs?: number;
 } = {}): Promise<TestApp> {
   const { db, drop } = await openTestDb(opts.kind ?? 'pglite');
   const adminToken = randomAlnum(40);
@@ -80,7 +82,7 @@ export async function startTestApp(opts: {
   const baseUrl = `http://127.0.0.1:${port}`;
   const config = loadConfig({ RAMPART_MODE: 'sandbox', LOG_LEVEL: 'silent', PORT: String(port), PUBLIC_URL: baseUrl, ...opts.env });
   const clock = opts.clock ?? createManualClock(Date.now());
-  const app = await buildApp({ config, db, adminToken, secretsKey, clock, logger: createLogger((process.env.TEST_LOG_LEVEL as any) ?? 'silent'), outboxHandlers: opts.outboxHandlers });
+  const app = await buildApp({ config, db, adminToken, secretsKey, clock, logger: createLogger((process.env.TEST_LOG_LEVEL as any) ?? 'silent'), outboxHandlers: opts.outboxHandlers, webhookTimeoutMs: opts.webhookTimeoutMs });
   const server = await app.createServer();
   await server.listen({ port, host: '127.0.0.1' });
   if (opts.workers) app.startWorkers({ idleMs: 50 });

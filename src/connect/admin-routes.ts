@@ -1,0 +1,66 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { adminError, adminGuard } from '../platform/admin-auth.ts';
+import type { Partner, PartnerService } from './partners.ts';
+
+/** Operator admin API for Connect partners (binance-connect.md §9): onboarding, listing, settings, enable/disable. */
+const PartnerCreate = z.object({
+  name: z.string().max(128),
+  email: z.string().max(320),
+  publicKey: z.string().max(20_000),
+  ipWhitelist: z.array(z.string().max(64)).max(50),
+  redirectDomains: z.array(z.string().max(260)).max(20).optional(),
+  webhookUrl: z.string().max(512).nullish(),
+  code: z.string().max(40).optional(),
+  feePct: z.string().max(16).optional(),
+  minFeeUsd: z.string().max(16).optional(),
+  spread: z.string().max(16).optional(),
+  successCode: z.enum(['000000', '000000000']).optional(),
+});
+const PartnerPatch = z.object({
+  status: z.enum(['ACTIVE', 'DISABLED']).optional(),
+  ipWhitelist: z.array(z.string().max(64)).max(50).optional(),
+  redirectDomains: z.array(z.string().max(260)).max(20).optional(),
+  webhookUrl: z.string().max(512).nullable().optional(),
+});
+const CodeParam = z.object({ code: z.string().max(64) });
+
+export const adminPartnerView = (p: Partner) => ({
+  merchantCode: p.code, name: p.name, email: p.email, status: p.status, ipWhitelist: p.ipWhitelist, redirectDomains: p.redirectDomains,
+  webhookUrl: p.webhookUrl, successCode: p.successCode, feePct: p.feePct, minFeeUsd: p.minFeeUsd, spread: p.spread, portalPasswordSet: p.hasPassword,
+});
+
+export function registerConnectAdminRoutes(app: FastifyInstance, deps: { adminToken: string; partners: PartnerService }) {
+  const { partners } = deps;
+  const guard = adminGuard(deps.adminToken);
+  const tags = ['Admin: Connect partners'];
+  const security = [{ adminToken: [] }];
+  app.register(async (r) => {
+    r.addHook('onRequest', guard);
+    r.post('/admin/v1/partners', { schema: { tags, security, summary: 'Onboard a Connect business partner in this environment', body: PartnerCreate } }, async (req, reply) => {
+      const res = await partners.create(req.body as z.infer<typeof PartnerCreate>);
+      if (!res.ok) return adminError(reply, res.code === 'EMAIL_TAKEN' || res.code === 'CODE_TAKEN' ? 409 : 400, res.code, res.message);
+      const { partner, key, platformPublicKey, environment } = res.value;
+      return reply.code(201).send({
+        ...adminPartnerView(partner), environment, platformPublicKey, partnerKey: { id: key.id, fingerprint: key.fingerprint, bits: key.bits },
+        portalUrl: '/en/partner/login', invitation: `a password link was emailed to ${partner.email}`,
+      });
+    });
+    r.get('/admin/v1/partners', { schema: { tags, security, summary: 'List Connect partners' } }, async () => (await partners.list()).map(adminPartnerView));
+    r.get('/admin/v1/partners/:code', { schema: { tags, security, summary: 'A partner with its keys', params: CodeParam } }, async (req, reply) => {
+      const p = await partners.get((req.params as { code: string }).code);
+      if (!p) return adminError(reply, 404, 'PARTNER_NOT_FOUND');
+      return { ...adminPartnerView(p), keys: (await partners.keys(p.code)).map((k) => ({ id: k.id, fingerprint: k.fingerprint, bits: k.bits, createdAt: k.createdAt, expiresAt: k.expiresAt })) };
+    });
+    r.patch('/admin/v1/partners/:code', { schema: { tags, security, summary: 'Enable/disable a partner or change its IPs, redirect domains, webhook URL', params: CodeParam, body: PartnerPatch } }, async (req, reply) => {
+      const res = await partners.updateSettings((req.params as { code: string }).code, req.body as z.infer<typeof PartnerPatch>);
+      if (!res.ok) return adminError(reply, res.code === 'PARTNER_NOT_FOUND' ? 404 : 400, res.code, res.message);
+      return adminPartnerView(res.value);
+    });
+    r.post('/admin/v1/partners/:code/password-link', { schema: { tags, security, summary: 'Email a new portal password link', params: CodeParam } }, async (req, reply) => {
+      const res = await partners.sendPasswordLink((req.params as { code: string }).code);
+      if (!res.ok) return adminError(reply, 404, res.code);
+      return { sent: true };
+    });
+  });
+}

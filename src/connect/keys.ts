@@ -1,0 +1,41 @@
+import { createHash, createPublicKey } from 'node:crypto';
+import { err, ok, type Result } from '../platform/errors.ts';
+
+/**
+ * Partner public keys as registered at onboarding or in the portal (binance-connect.md §9): an SPKI
+ * "BEGIN PUBLIC KEY" PEM (what the guide's `openssl rsa -pubout` writes) or a PKCS#1 "BEGIN RSA PUBLIC KEY",
+ * RSA only (not RSA-PSS, EC or Ed25519), modulus of at least 1024 bits. Private keys and certificates are
+ * refused, even though node:crypto could derive a public key from them, so a partner never sends us a secret.
+ */
+export const MIN_RSA_BITS = 1024;
+export const MAX_RSA_BITS = 8192;
+
+export interface ParsedPublicKey {
+  /** Normalized SPKI PEM. */
+  pem: string;
+  bits: number;
+  fingerprint: string;
+}
+
+export function parsePartnerPublicKey(input: string): Result<ParsedPublicKey, 'INVALID_PUBLIC_KEY'> {
+  const text = String(input ?? '').trim();
+  const labels = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((m) => m[1]);
+  if (labels.length === 0) return err('INVALID_PUBLIC_KEY', 'not a PEM key: expected "-----BEGIN PUBLIC KEY-----" (openssl rsa -in rsa_pkcs1.pri -pubout)');
+  if (labels.length > 1) return err('INVALID_PUBLIC_KEY', 'give exactly one PEM block (the public key only)');
+  const label = labels[0];
+  if (label.includes('PRIVATE')) return err('INVALID_PUBLIC_KEY', 'this is a private key; keep it secret and send only the public key (openssl rsa -in rsa_pkcs1.pri -pubout)');
+  if (label === 'CERTIFICATE') return err('INVALID_PUBLIC_KEY', 'a certificate is not accepted; send the RSA public key PEM');
+  if (label !== 'PUBLIC KEY' && label !== 'RSA PUBLIC KEY') return err('INVALID_PUBLIC_KEY', `unsupported PEM type "${label}"; expected PUBLIC KEY or RSA PUBLIC KEY`);
+  let key;
+  try {
+    key = createPublicKey({ key: text, format: 'pem' });
+  } catch (e: any) {
+    return err('INVALID_PUBLIC_KEY', `the PEM could not be parsed: ${String(e?.message ?? e)}`);
+  }
+  if (key.asymmetricKeyType !== 'rsa') return err('INVALID_PUBLIC_KEY', `key type ${key.asymmetricKeyType} is not accepted; only RSA (PKCS#1 v1.5 signatures) is supported`);
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits < MIN_RSA_BITS) return err('INVALID_PUBLIC_KEY', `RSA key of ${bits} bits is too short; at least ${MIN_RSA_BITS} bits are required`);
+  if (bits > MAX_RSA_BITS) return err('INVALID_PUBLIC_KEY', `RSA key of ${bits} bits is longer than the ${MAX_RSA_BITS}-bit maximum`);
+  const der = key.export({ type: 'spki', format: 'der' });
+  return ok({ pem: String(key.export({ type: 'spki', format: 'pem' })).trim(), bits, fingerprint: createHash('sha256').update(der).digest('hex') });
+}
