@@ -72,13 +72,20 @@ export function registerCheckoutRoutes(app: FastifyInstance, deps: {
     return s ? accounts.getPayer(s.subjectId) : null;
   }
 
+  /**
+   * The status the buyer should see: an INITIAL order past expireTime is expired even before the expiry
+   * worker has swept it, so the page never offers to pay it and open pages learn of it through /status.
+   */
+  const shownStatus = (o: Order, now: number) => (o.status === 'INITIAL' && o.expireTime <= now ? 'EXPIRED' : o.status);
+
   async function render(req: FastifyRequest, reply: FastifyReply, o: Order, error?: string) {
     const merchant = await accounts.getMerchant(o.merchantId);
     const payer = await payerOf(req);
     const csrf = csrfFor(req, reply);
-    const st = STATUS_TEXT[o.status] ?? { text: o.status, cls: 'wait' };
     const now = deps.clock.now();
-    const open = o.status === 'INITIAL' && o.expireTime > now;
+    const status = shownStatus(o, now);
+    const st = STATUS_TEXT[status] ?? { text: status, cls: 'wait' };
+    const open = status === 'INITIAL';
     const currencies = o.supportPayCurrency.length ? o.supportPayCurrency : [o.currency];
     let payBlock: SafeHtml | string = '';
     if (open && !payer) {
@@ -110,7 +117,7 @@ export function registerCheckoutRoutes(app: FastifyInstance, deps: {
         <form method="post" action="/checkout/${o.checkoutToken}/logout"><input type="hidden" name="csrf" value="${csrf}"><button class="btn secondary" type="submit">Log out</button></form></div>`;
     }
     const done = ['PAID', 'REFUNDING', 'REFUNDED', 'FULL_REFUNDED'].includes(o.status);
-    const body = html`<div data-checkout data-status="${o.status}" data-expire="${o.expireTime}" data-now="${now}">
+    const body = html`<div data-checkout data-status="${status}" data-expire="${o.expireTime}" data-now="${now}">
       <div class="card">
         <div class="muted">${merchant?.name ?? 'Merchant'}</div>
         <h1>${o.description ?? o.productName}</h1>
@@ -152,7 +159,8 @@ export function registerCheckoutRoutes(app: FastifyInstance, deps: {
   app.get('/checkout/:token/status', { schema: hide }, async (req, reply) => {
     const o = await orders.getByCheckoutToken((req.params as any).token);
     if (!o) return reply.code(404).send({ error: 'not found' });
-    return reply.header('cache-control', 'no-store').send({ status: o.status, expireTime: o.expireTime, now: deps.clock.now() });
+    const now = deps.clock.now();
+    return reply.header('cache-control', 'no-store').send({ status: shownStatus(o, now), expireTime: o.expireTime, now });
   });
 
   app.post('/checkout/:token/login', { schema: hide, config: { rateLimit: { max: 10, timeWindow: '1 minute' } } }, async (req, reply) => {

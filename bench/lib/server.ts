@@ -1,0 +1,42 @@
+import { createInterface } from 'node:readline';
+import { freePort, openTestDb, type DbKind } from '../../test/helpers.ts';
+import type { Db } from '../../src/platform/db/client.ts';
+import { startApp } from '../targets/app.ts';
+import { startFloor } from '../targets/floor.ts';
+
+/**
+ * Child-process entry: starts one target on a fresh database (a migrated PGlite, or a fresh schema on PostgreSQL)
+ * and prints `READY {json}`; stops and drops the database when stdin closes. The server runs in its own process
+ * so the load generator does not share its event loop.
+ *   node --import tsx bench/lib/server.ts <target> <pglite|pg>
+ */
+export interface Target {
+  info: { baseUrl: string } & Record<string, string>;
+  close(): Promise<void>;
+}
+
+export const TARGETS: Record<string, (db: Db, port: number) => Promise<Target>> = {
+  app: startApp,
+  floor: startFloor,
+};
+
+async function main() {
+  const [name, kind] = process.argv.slice(2) as [string, DbKind];
+  const start = TARGETS[name];
+  if (!start || (kind !== 'pglite' && kind !== 'pg')) throw new Error(`usage: server.ts <${Object.keys(TARGETS).join('|')}> <pglite|pg>`);
+  const { db, drop } = await openTestDb(kind);
+  const target = await start(db, await freePort());
+  process.stdout.write(`READY ${JSON.stringify(target.info)}\n`);
+  const rl = createInterface({ input: process.stdin });
+  await new Promise<void>((r) => rl.on('close', r));
+  await target.close();
+  await drop();
+  process.exit(0);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
