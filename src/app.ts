@@ -46,6 +46,9 @@ import { createPartnerService } from './connect/partners.ts';
 import { registerConnectRoutes } from './connect/routes.ts';
 import { registerPartnerPortal } from './connect/portal/routes.ts';
 import { createChainService } from './chain/service.ts';
+import { createSandboxAcquirer } from './cards/acquirer.ts';
+import { createBuyflowService, type BuyflowService } from './connect/buyflow/service.ts';
+import { registerBuyflowRoutes } from './connect/buyflow/routes.ts';
 
 /**
  * Composition root: builds every service from explicit dependencies and wires the HTTP routes and workers.
@@ -113,9 +116,15 @@ export async function buildApp(opts: AppOptions) {
   // Lazy: no chain is contacted or spawned until a withdrawal, deposit address or the worker needs one.
   const chain = createChainService({
     db, ledger, clock, ids, box, logger,
+    // Connect buy-flow orders follow their withdrawals (bound late: the buy flow is built after the chain).
+    hooks: { onSettled: (q, w) => buyflow.onWithdrawalSettled(q, w) },
     config: { mode: config.mode, dataDir: config.dataDir, chainRpcUrl: config.chainRpcUrl, anvil: { blockTimeSec: 1 } },
   });
-  const services = { db, clock, ids, box, ledger, outbox, prices, accounts, sessions, signingKeys, orders, payers, logger, outboxHandlers, mailer, webhookFamilies, webhooks, refunds, reports, kyc, merchantUsers, tsp, chain, partners, catalog, connectOrders };
+  const buyflow: BuyflowService = createBuyflowService({
+    db, clock, ids, box, mailer, ledger, prices, catalog, partners, orders: connectOrders, kyc, chain,
+    acquirer: createSandboxAcquirer({ db, clock }), codeKey: sha256Hex(`buyflow-codes:${opts.secretsKey}`),
+  });
+  const services = { buyflow, db, clock, ids, box, ledger, outbox, prices, accounts, sessions, signingKeys, orders, payers, logger, outboxHandlers, mailer, webhookFamilies, webhooks, refunds, reports, kyc, merchantUsers, tsp, chain, partners, catalog, connectOrders };
 
   async function createServer(): Promise<FastifyInstance> {
     const app = await createHttp({ logger, trustedProxies: config.trustedProxies, publicUrl: config.publicUrl });
@@ -163,6 +172,7 @@ export async function buildApp(opts: AppOptions) {
     registerKycRoutes(app, { kyc, adminToken: opts.adminToken, mode: config.mode });
     registerConnectRoutes(app, { auth: connectAuth, catalog, orders: connectOrders, publicUrl: config.publicUrl, log: (e) => logger.error({ err: e }, 'connect request failed') });
     registerConnectAdminRoutes(app, { adminToken: opts.adminToken, partners });
+    registerBuyflowRoutes(app, { buyflow, sessions, clock, publicUrl: config.publicUrl, mode: config.mode });
     registerPartnerPortal(app, { partners, orders: connectOrders, sessions, signingKeys, publicUrl: config.publicUrl, mode: config.mode });
     if (config.mode === 'sandbox') {
       registerDevMailbox(app, { mailer, adminToken: opts.adminToken, mode: config.mode });
@@ -185,6 +195,7 @@ export async function buildApp(opts: AppOptions) {
       await db.query(`DELETE FROM pay_nonces WHERE seen_at < $1`, [Date.now() - 2 * config.pay.timestampToleranceMs]);
       return n;
     }, { idleMs, logger }));
+    loops.push(startLoop('connect-buyflow', () => buyflow.runOnce(), { idleMs, logger }));
     loops.push(startLoop('connect-expiry', () => connectOrders.expireDue(), { idleMs, logger }));
     loops.push(startLoop('outbox', () => outboxWorker.runOnce(), { idleMs: Math.min(idleMs, 250), logger }));
     loops.push(startLoop('chain', () => chain.runOnce(), { idleMs: Math.max(idleMs, 1000), logger }));

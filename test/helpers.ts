@@ -181,3 +181,17 @@ export async function assertAuditOk(t: TestApp) {
   if (r.status !== 200 || !r.json.ok) throw new Error(`ledger audit failed: ${JSON.stringify(r.json)}`);
   return r.json;
 }
+
+/** Waits until the background workers have handled every due outbox row of the given topics (default: all but webhooks and mail). */
+export async function waitForOutbox(t: TestApp, topics?: string[], timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await t.db.query(
+      `SELECT count(*) AS n FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= $1 AND ($2::text[] IS NULL AND topic NOT IN ('webhook', 'mail') OR topic = ANY($2::text[]))`,
+      [t.clock.now(), topics ?? null],
+    );
+    if (Number(r.rows[0].n) === 0) return;
+    if (Date.now() > deadline) throw new Error('outbox did not drain');
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}

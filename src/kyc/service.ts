@@ -523,6 +523,49 @@ export function createKycService(deps: {
     },
 
     /**
+     * The Connect buy flow's own KYC (source 'buyflow'), in the caller's transaction: a first submission or a
+     * resubmission after a rejection puts every check in REVIEW for the operator's queue; documents are sealed.
+     * Added for src/connect/buyflow.
+     */
+    async submitBuyflow(q: Queryable, subject: string, input: {
+      country: string; documentType: string; basic: Record<string, string>; files: { field: string; contentType: string; bytes: Buffer }[];
+    }): Promise<Result<{ recordId: string }, 'KYC_ALREADY_PASSED' | 'KYC_IN_REVIEW'>> {
+      const now = clock.now();
+      let rec = await lockRecord(q, 'buyflow', subject);
+      if (rec?.kyc_status === 'PASS') return err('KYC_ALREADY_PASSED');
+      if (rec?.kyc_status === 'REVIEW') return err('KYC_IN_REVIEW');
+      if (!rec) {
+        rec = (await q.query<KycRecordRow>(
+          `INSERT INTO kyc_records (id, source, subject_key, kyc_status, basic_status, identity_status, face_status, wck_status, created_at, updated_at)
+           VALUES ($1, 'buyflow', $2, 'INITIAL', 'INITIAL', 'INITIAL', 'INITIAL', 'INITIAL', $3, $3) RETURNING *`,
+          [ids.next(), subject, now],
+        )).rows[0];
+      }
+      const next: KycRecordRow = {
+        ...rec, basic_sealed: box.seal(JSON.stringify({ ...input.basic, residentCountry: input.country })),
+        identity_sealed: box.seal(JSON.stringify({ idCountry: input.country, idType: input.documentType })),
+        basic_status: 'REVIEW', basic_fail_reason: null, identity_status: 'REVIEW', identity_fail_reason: null,
+        face_status: 'REVIEW', face_fail_reason: null, wck_status: 'REVIEW', identity_complete_time: null, face_complete_time: null,
+      };
+      for (const f of input.files) {
+        await q.query(
+          `INSERT INTO kyc_files (id, record_id, share_id, field, content_type, size_bytes, data_sealed, created_at) VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)`,
+          [ids.next(), rec.id, f.field, f.contentType, f.bytes.length, box.seal(f.bytes), now],
+        );
+      }
+      const saved = await saveRecord(q, rec, next, false);
+      return ok({ recordId: String(saved.id) });
+    },
+
+    /** Status of a buy-flow KYC record (for the Under Review page and the decision sync). Added for src/connect/buyflow. */
+    async buyflowStatus(q: Queryable, subject: string): Promise<{ recordId: string; status: CheckStatus; failReason: string | null; expectTime: number | null } | null> {
+      const r = (await q.query<KycRecordRow>(`SELECT * FROM kyc_records WHERE source = 'buyflow' AND subject_key = $1`, [subject])).rows[0];
+      if (!r) return null;
+      const vo = statusVo(r).statusInfo;
+      return { recordId: String(r.id), status: r.kyc_status, failReason: r.kyc_status === 'REJECT' ? r.fail_reason : null, expectTime: vo.expectTime };
+    },
+
+    /**
      * Facilitated KYC (§7): the passed broker-shared record of `entityCustomerId` under a broker linked to this
      * Connect partner, or null. For the Connect buy flow to skip its KYC pages.
      */

@@ -29,7 +29,23 @@ export interface PayCaller {
   body: Record<string, unknown>;
   /** The TSP authorization token, from the body field or the header of the same name. */
   tspToken: string | null;
+  /** Set when recording the nonce was deferred to the handler's own write (see NonceClaim). */
+  nonce: NonceClaim | null;
 }
+
+/**
+ * A request nonce still to be recorded. Endpoints that write anyway (create order) record it in the same
+ * statement as their write, saving a database round trip per request; `consumed` says that happened.
+ * Any other outcome records it on the way out, so replay detection answers exactly as if it ran first.
+ */
+export interface NonceClaim {
+  apiKey: string;
+  nonce: string;
+  seenAt: number;
+  consumed: boolean;
+}
+
+export type NonceRecorder = (claim: NonceClaim) => Promise<boolean>;
 
 const header = (req: FastifyRequest, name: string): string | undefined => {
   const v = req.headers[name.toLowerCase()];
@@ -39,7 +55,15 @@ const header = (req: FastifyRequest, name: string): string | undefined => {
 export function createPayAuth(deps: { db: Db; accounts: AccountsService; config: { timestampToleranceMs: number; rejectNonceReplay: boolean } }) {
   const { db, accounts, config } = deps;
 
-  return async function authenticate(req: FastifyRequest, opts: { parameterless?: boolean } = {}): Promise<{ ok: true; caller: PayCaller } | { ok: false; failure: PayFailure }> {
+  /** Records a nonce; false when it was already seen (a replay). */
+  const recordNonce: NonceRecorder = async (claim) => {
+    if (claim.consumed) return true;
+    claim.consumed = true;
+    const fresh = await db.query(`INSERT INTO pay_nonces (api_key, nonce, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [claim.apiKey, claim.nonce, claim.seenAt]);
+    return fresh.rowCount === 1;
+  };
+
+  async function authenticate(req: FastifyRequest, opts: { parameterless?: boolean; deferNonce?: boolean } = {}): Promise<{ ok: true; caller: PayCaller } | { ok: false; failure: PayFailure }> {
     const fail = (code: string, message?: string) => ({ ok: false as const, failure: payFailure(code, message) });
     if (req.method !== 'POST') return fail('400006');
     const contentType = (header(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
@@ -62,13 +86,11 @@ export function createPayAuth(deps: { db: Db; accounts: AccountsService; config:
     const signature = header(req, 'binancepay-signature') ?? '';
     if (!/^[0-9A-F]{128}$/.test(signature) || !safeEqual(signPay(key.secret, timestamp, nonce, rawBody), signature)) return fail('400002');
 
-    if (config.rejectNonceReplay) {
-      const fresh = await db.query(
-        `INSERT INTO pay_nonces (api_key, nonce, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-        [apiKey, nonce, Date.now()],
-      );
-      if (fresh.rowCount === 0) return fail('400001', 'Nonce has been used.');
-    }
+    const claim: NonceClaim | null = config.rejectNonceReplay ? { apiKey, nonce, seenAt: Date.now(), consumed: false } : null;
+    if (claim && !opts.deferNonce && !(await recordNonce(claim))) return fail('400001', 'Nonce has been used.');
+    // A deferred nonce is still checked before any later failure, keeping the spec's order of checks.
+    const failAfterNonce = async (code: string, message?: string) =>
+      claim && !(await recordNonce(claim)) ? fail('400001', 'Nonce has been used.') : fail(code, message);
 
     let body: unknown;
     const text = rawBody.toString('utf8').trim();
@@ -77,21 +99,23 @@ export function createPayAuth(deps: { db: Db; accounts: AccountsService; config:
       try {
         body = parseLossless(text);
       } catch {
-        return fail('400008');
+        return failAfterNonce('400008');
       }
     }
     if (Array.isArray(body) && opts.parameterless && body.length === 0) body = {};
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) return fail('400008');
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return failAfterNonce('400008');
 
     const obj = body as Record<string, unknown>;
     const fromBody = obj[TSP_FIELD];
     delete obj[TSP_FIELD];
     const fromHeader = header(req, TSP_FIELD);
     if (fromBody !== undefined && fromHeader !== undefined && String(fromBody) !== fromHeader) {
-      return fail('400102', `${TSP_FIELD}: body and header differ`);
+      return failAfterNonce('400102', `${TSP_FIELD}: body and header differ`);
     }
     const tspToken = fromBody !== undefined ? String(fromBody) : (fromHeader ?? null);
-    return { ok: true, caller: { apiKey, merchantId: String(key.merchantId), clientIp, body: obj, tspToken } };
-  };
+    return { ok: true, caller: { apiKey, merchantId: String(key.merchantId), clientIp, body: obj, tspToken, nonce: claim && !claim.consumed ? claim : null } };
+  }
+
+  return Object.assign(authenticate, { recordNonce });
 }
 export type PayAuth = ReturnType<typeof createPayAuth>;

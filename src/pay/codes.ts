@@ -29,6 +29,7 @@ export const PAY_MESSAGES: Record<string, string> = {
 
 /** Domain error code → Pay wire code. Validation errors already carry their wire code. */
 export const PAY_CODE_OF: Record<string, string> = {
+  NONCE_USED: '400001',
   ORDER_NOT_FOUND: '400202',
   REFUND_NOT_FOUND: '400202',
   DUPLICATE_TRADE_NO: '400201',

@@ -18,11 +18,6 @@ export type Scope = 'CHECKOUT' | 'REFUND' | 'BALANCE' | 'PAYOUT' | null;
 /** Turns an authenticated caller into the merchant it acts for (itself, or a merchant that authorized it as TSP). */
 export type ActorResolver = (caller: PayCaller, scope: Scope) => Promise<{ ok: true; actor: Actor } | { ok: false; failure: PayFailure }>;
 
-export const ownAccountOnly: ActorResolver = async (caller) =>
-  caller.tspToken
-    ? { ok: false, failure: payFailure('400004', 'Technical service provider authorization is not valid.') }
-    : { ok: true, actor: { merchantId: caller.merchantId, creatorMerchantId: caller.merchantId } };
-
 export type PayHandlerResult = { data: unknown } | PayFailure;
 
 export function envelope(result: PayHandlerResult): string {
@@ -43,14 +38,19 @@ export function payRoute(
   app: FastifyInstance,
   deps: PayRouteDeps,
   path: string,
-  opts: { scope: Scope; parameterless?: boolean; schema?: z.ZodType; summary: string },
+  opts: { scope: Scope; parameterless?: boolean; schema?: z.ZodType; summary: string; deferNonce?: boolean },
   handler: (body: Record<string, unknown>, actor: Actor, caller: PayCaller) => Promise<PayHandlerResult>,
 ) {
   const url = `/binancepay/openapi${path}`;
   const run = async (req: FastifyRequest, reply: FastifyReply) => {
-    const send = (r: PayHandlerResult) => reply.code(200).type('application/json').send(envelope(r));
-    const authed = await deps.auth(req, { parameterless: opts.parameterless });
-    if (!authed.ok) return send(authed.failure);
+    const authed = await deps.auth(req, { parameterless: opts.parameterless, deferNonce: opts.deferNonce });
+    if (!authed.ok) return reply.code(200).type('application/json').send(envelope(authed.failure));
+    const nonce = authed.caller.nonce;
+    const send = async (r: PayHandlerResult) => {
+      // A deferred nonce not recorded by the handler's write is recorded now; a replay answers 400001 as if checked first.
+      if (nonce && !nonce.consumed && !(await deps.auth.recordNonce(nonce))) r = payFailure('400001', 'Nonce has been used.');
+      return reply.code(200).type('application/json').send(envelope(r));
+    };
     const resolved = await deps.resolveActor(authed.caller, opts.scope);
     if (!resolved.ok) return send(resolved.failure);
     return send(await handler(authed.caller.body, resolved.actor, authed.caller));
@@ -99,8 +99,8 @@ export function registerPayRoutes(app: FastifyInstance, deps: PayRouteDeps & {
     return { ...common, orderAmount: o.orderAmount, ...tail };
   };
 
-  async function create(actor: Actor, input: NewOrder): Promise<PayHandlerResult> {
-    const r = await orders.create(actor, input);
+  async function create(actor: Actor, input: NewOrder, caller: PayCaller): Promise<PayHandlerResult> {
+    const r = await orders.create(actor, input, caller.nonce);
     return r.ok ? { data: createView(r.value) } : fail(r.code, r.message);
   }
 
@@ -115,21 +115,21 @@ export function registerPayRoutes(app: FastifyInstance, deps: PayRouteDeps & {
     productType: g.goodsCategory ?? g.goodsType, productName: g.goodsName, productDetail: g.goodsDetail ?? null,
   });
 
-  route('/v3/order', { scope: 'CHECKOUT', schema: CreateOrderV3, summary: 'Create order (v3)' }, async (body, actor) => {
+  route('/v3/order', { scope: 'CHECKOUT', schema: CreateOrderV3, summary: 'Create order (v3)', deferNonce: true }, async (body, actor, caller) => {
     const v = validate(CreateOrderV3, body);
     if (!v.ok) return v.failure;
     const b = v.value;
-    return create(actor, { apiVersion: 'v3', ...common(b), goods: b.goodsDetails, ...product(b.goodsDetails[0]) });
+    return create(actor, { apiVersion: 'v3', ...common(b), goods: b.goodsDetails, ...product(b.goodsDetails[0]) }, caller);
   });
 
-  route('/v2/order', { scope: 'CHECKOUT', schema: CreateOrderV2, summary: 'Create order (v2, compatibility)' }, async (body, actor) => {
+  route('/v2/order', { scope: 'CHECKOUT', schema: CreateOrderV2, summary: 'Create order (v2, compatibility)', deferNonce: true }, async (body, actor, caller) => {
     const v = validate(CreateOrderV2, body);
     if (!v.ok) return v.failure;
     const b = v.value;
-    return create(actor, { apiVersion: 'v2', ...common(b), goods: [b.goods], ...product(b.goods) });
+    return create(actor, { apiVersion: 'v2', ...common(b), goods: [b.goods], ...product(b.goods) }, caller);
   });
 
-  route('/order', { scope: 'CHECKOUT', schema: CreateOrderV1, summary: 'Create order (v1, compatibility)' }, async (body, actor) => {
+  route('/order', { scope: 'CHECKOUT', schema: CreateOrderV1, summary: 'Create order (v1, compatibility)', deferNonce: true }, async (body, actor, caller) => {
     const v = validate(CreateOrderV1, body);
     if (!v.ok) return v.failure;
     const b = v.value;
@@ -138,7 +138,7 @@ export function registerPayRoutes(app: FastifyInstance, deps: PayRouteDeps & {
       apiVersion: 'v1', merchantTradeNo: b.merchantTradeNo, terminalType: b.tradeType, currency: b.currency, orderAmount: b.totalFee,
       goods: [], productType: b.productType, productName: b.productName, productDetail: b.productDetail, description: b.productDetail,
       returnUrl: b.returnUrl, cancelUrl: b.cancelUrl, orderExpireTime: b.orderExpireTime, subMerchantId: b.subMerchantId,
-    });
+    }, caller);
   });
 
   route('/v2/order/query', { scope: 'CHECKOUT', schema: QueryOrder, summary: 'Query order (v2)' }, async (body, actor) => {

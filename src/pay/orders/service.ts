@@ -11,6 +11,7 @@ import type { Outbox } from '../../platform/outbox/service.ts';
 import { FIAT_MINOR_UNITS, type PriceSource } from '../../prices/service.ts';
 import { enqueuePayWebhook, num8 } from '../events.ts';
 import { raw } from '../../platform/json.ts';
+import type { NonceClaim } from '../auth.ts';
 
 /** Assets a Pay order can be denominated in or paid with. */
 export const PAY_CURRENCIES = ['USDT', 'USDC', 'BUSD', 'BNB', 'BTC', 'ETH'];
@@ -129,7 +130,29 @@ export interface OrderRef {
 
 export type OrderError =
   | 'FIELD_MISSING' | 'FIELD_FORMAT' | 'FIELD_VALUE' | 'DUPLICATE_TRADE_NO' | 'SUB_MERCHANT_INVALID'
-  | 'ORDER_NOT_FOUND' | 'INVALID_ORDER_STATUS' | 'ORDER_EXPIRED' | 'INSUFFICIENT_FUNDS' | 'CURRENCY_NOT_SUPPORTED';
+  | 'ORDER_NOT_FOUND' | 'INVALID_ORDER_STATUS' | 'ORDER_EXPIRED' | 'INSUFFICIENT_FUNDS' | 'CURRENCY_NOT_SUPPORTED' | 'NONCE_USED';
+
+/** pay_orders columns written at creation, with their types (the casts let the nonce-guarded INSERT … SELECT type its parameters). */
+const ORDER_COLUMNS: [string, string][] = [
+  ['prepay_id', 'bigint'], ['merchant_id', 'bigint'], ['creator_merchant_id', 'bigint'], ['merchant_trade_no', 'text'], ['api_version', 'text'],
+  ['status', 'text'], ['terminal_type', 'text'], ['currency', 'text'], ['order_amount', 'numeric'], ['fiat_currency', 'text'], ['fiat_amount', 'numeric'],
+  ['price_currency_usd', 'numeric'], ['price_fiat_usd', 'numeric'], ['description', 'text'], ['goods', 'jsonb'], ['product_type', 'text'],
+  ['product_name', 'text'], ['product_detail', 'text'], ['support_pay_currency', 'text'], ['return_url', 'text'], ['cancel_url', 'text'],
+  ['webhook_url', 'text'], ['pass_through_info', 'text'], ['universal_url_attach', 'text'], ['extra', 'jsonb'], ['checkout_token', 'text'],
+  ['create_time', 'bigint'], ['expire_time', 'bigint'],
+];
+const ORDER_COLUMN_LIST = ORDER_COLUMNS.map(([c]) => c).join(', ');
+const INSERT_ORDER = `INSERT INTO pay_orders (${ORDER_COLUMN_LIST}) VALUES (${ORDER_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})
+  ON CONFLICT (merchant_id, merchant_trade_no) DO NOTHING`;
+const N = ORDER_COLUMNS.length;
+const INSERT_ORDER_WITH_NONCE = `WITH fresh_nonce AS (
+    INSERT INTO pay_nonces (api_key, nonce, seen_at) VALUES ($${N + 1}, $${N + 2}, $${N + 3}) ON CONFLICT DO NOTHING RETURNING 1
+  ), new_order AS (
+    INSERT INTO pay_orders (${ORDER_COLUMN_LIST})
+    SELECT ${ORDER_COLUMNS.map(([, t], i) => `$${i + 1}::${t}`).join(', ')} WHERE EXISTS (SELECT 1 FROM fresh_nonce)
+    ON CONFLICT (merchant_id, merchant_trade_no) DO NOTHING RETURNING 1
+  )
+  SELECT (SELECT count(*) FROM fresh_nonce) AS nonce_fresh, (SELECT count(*) FROM new_order) AS inserted`;
 
 export function createOrderService(deps: {
   db: Db; clock: Clock; ids: IdGenerator; ledger: Ledger; outbox: Outbox; prices: PriceSource; accounts: AccountsService;
@@ -177,7 +200,7 @@ export function createOrderService(deps: {
   }
 
   const service = {
-    async create(actor: Actor, input: NewOrder): Promise<Result<Order, OrderError>> {
+    async create(actor: Actor, input: NewOrder, nonce?: NonceClaim | null): Promise<Result<Order, OrderError>> {
       if (input.subMerchantId) return err('SUB_MERCHANT_INVALID');
       const now = clock.now();
       let currency: string;
@@ -224,21 +247,16 @@ export function createOrderService(deps: {
         universal_url_attach: input.universalUrlAttach ?? null, checkout_token: randomString(16), create_time: now, expire_time: expireTime,
         transact_time: null, transaction_id: null, payer_id: null, open_user_id: null, commission: null, payment_info: null, closed_time: null,
       };
-      const r = await db.query(
-        `INSERT INTO pay_orders (prepay_id, merchant_id, creator_merchant_id, merchant_trade_no, api_version, status, terminal_type, currency,
-           order_amount, fiat_currency, fiat_amount, price_currency_usd, price_fiat_usd, description, goods, product_type, product_name,
-           product_detail, support_pay_currency, return_url, cancel_url, webhook_url, pass_through_info, universal_url_attach, extra,
-           checkout_token, create_time, expire_time)
-         VALUES ($1, $2, $3, $4, $5, 'INITIAL', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
-         ON CONFLICT (merchant_id, merchant_trade_no) DO NOTHING`,
-        [
-          row.prepay_id, row.merchant_id, row.creator_merchant_id, row.merchant_trade_no, row.api_version, row.terminal_type, row.currency,
-          row.order_amount, row.fiat_currency, row.fiat_amount, row.price_currency_usd, row.price_fiat_usd, row.description,
-          goodsJson, row.product_type, row.product_name, row.product_detail, row.support_pay_currency,
-          row.return_url, row.cancel_url, row.webhook_url, row.pass_through_info,
-          row.universal_url_attach, extraJson, row.checkout_token, row.create_time, row.expire_time,
-        ],
-      );
+      const values = ORDER_COLUMNS.map(([c]) => (c === 'goods' ? goodsJson : c === 'extra' ? extraJson : (row as any)[c]));
+      if (nonce) {
+        // The request nonce is recorded in the same statement (see NonceClaim): one round trip per create.
+        nonce.consumed = true;
+        const r = (await db.query(INSERT_ORDER_WITH_NONCE, [...values, nonce.apiKey, nonce.nonce, nonce.seenAt])).rows[0];
+        if (Number(r.nonce_fresh) === 0) return err('NONCE_USED', 'Nonce has been used.');
+        if (Number(r.inserted) === 0) return err('DUPLICATE_TRADE_NO', 'merchantTradeNo: is duplicated');
+        return ok(toOrder(row));
+      }
+      const r = await db.query(INSERT_ORDER, values);
       if (r.rowCount === 0) return err('DUPLICATE_TRADE_NO', 'merchantTradeNo: is duplicated');
       return ok(toOrder(row));
     },

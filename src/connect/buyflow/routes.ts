@@ -1,0 +1,340 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import countries from 'i18n-iso-countries';
+import type { Sessions } from '../../accounts/service.ts';
+import { SUPPORTED_CARD_COUNTRIES } from '../../cards/support.ts';
+import type { Clock } from '../../platform/clock.ts';
+import { randomString, safeEqual } from '../../platform/crypto.ts';
+import { html, type SafeHtml } from '../../web/html.ts';
+import { page } from '../../web/layout.ts';
+import type { ConnectOrder } from '../orders/store.ts';
+import type { Partner } from '../partners.ts';
+import { DOCUMENT_TYPES, type BuyflowService, type BuyflowUser } from './service.ts';
+
+/**
+ * The hosted buy-flow pages (binance-connect.md §6.1) at /en/connect/buyflow?token=…: one entry that shows the
+ * step the user is at, forms that post and redirect back (CSRF double-submit cookie on every form), a small
+ * script for codes, uploads, the quote countdown and live status. Framing is limited to the partner's
+ * registered redirect domains.
+ */
+const BASE = '/en/connect/buyflow';
+const SESSION = 'bf_session';
+const PENDING = 'bf_pending';
+const CSRF = 'bf_csrf';
+
+const JS = `
+(function(){
+  var csrf=(document.querySelector('meta[name=csrf]')||{}).content; var token=new URLSearchParams(location.search).get('token');
+  var rc=document.getElementById('resend');
+  if(rc){ var left=Number(rc.getAttribute('data-left')); var t=function(){ if(left>0){ rc.disabled=true; rc.textContent='Resend code('+left+'s)'; left--; setTimeout(t,1000);} else { rc.disabled=false; rc.textContent='Resend code'; } }; t(); }
+  var kf=document.getElementById('kyc-form');
+  if(kf){ kf.addEventListener('submit',function(e){ e.preventDefault(); var fd=new FormData(kf); var body={csrf:csrf,files:{}}; var jobs=[];
+    fd.forEach(function(v,k){ if(typeof v==='string'){ body[k]=v; } else if(v&&v.size){ jobs.push(new Promise(function(res){ var r=new FileReader(); r.onload=function(){ body.files[k]=String(r.result).split(',')[1]; res(); }; r.readAsDataURL(v); })); } });
+    Promise.all(jobs).then(function(){ return fetch('${BASE}/kyc?token='+token,{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify(body)}); })
+      .then(function(r){ return r.json(); }).then(function(j){ if(j.ok){ location.href='${BASE}?token='+token; } else { var el=document.getElementById('kyc-error'); el.textContent=j.message; el.hidden=false; } }); }); }
+  var cd=document.getElementById('countdown');
+  if(cd){ var exp=Number(cd.getAttribute('data-expires')); var skew=Number(cd.getAttribute('data-now'))-Date.now(); var btn=document.getElementById('confirm-btn');
+    var tick=function(){ var l=Math.max(0,Math.ceil((exp-(Date.now()+skew))/1000)); btn.textContent='Confirm ('+l+'s)';
+      if(l<=0){ fetch('${BASE}/quote?token='+token,{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({csrf:csrf})}).then(function(r){return r.json();}).then(function(q){
+        ['cryptoAmount','quotePrice','userFee','networkFee'].forEach(function(k){ var el=document.getElementById('q-'+k); if(el&&el.textContent!==q[k]){ el.textContent=q[k]; el.className='changed'; el.style.background='#fff3bf'; } });
+        exp=q.expiresAt; skew=q.now-Date.now(); setTimeout(tick,1000); }); } else setTimeout(tick,1000); }; tick(); }
+  var st=document.querySelector('[data-live]');
+  if(st){ var sub=st.getAttribute('data-sub'); var origins=(st.getAttribute('data-origins')||'').split(' ').filter(Boolean);
+    var post=function(m){ if(window.parent!==window) origins.forEach(function(o){ try{ window.parent.postMessage(m,o); }catch(e){} }); };
+    post({source:'rampart-connect',type:'ORDER_STATUS',merchantOrderId:st.getAttribute('data-moid'),orderId:st.getAttribute('data-oid'),orderMainStatus:st.getAttribute('data-main'),orderSubStatus:sub});
+    var done=document.getElementById('done'); if(done) done.addEventListener('click',function(){ post({source:'rampart-connect',type:'CLOSE'}); });
+    setInterval(function(){ fetch('${BASE}/state?token='+token,{cache:'no-store'}).then(function(r){return r.json();}).then(function(j){ if(j.key!==st.getAttribute('data-key')) location.reload(); }); },1500); }
+})();`;
+
+const STEPS = ['PAYMENT_PROCESSING', 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING', 'COMPLETED'];
+const STEP_NAMES = ['Payment', 'Purchase', 'Withdrawal', 'Completed'];
+const FIAT_SYMBOL: Record<string, string> = { USD: '$', EUR: '€', GBP: '£', AUD: 'A$', BRL: 'R$', TRY: '₺' };
+
+export function registerBuyflowRoutes(app: FastifyInstance, deps: {
+  buyflow: BuyflowService; sessions: Sessions; clock: Clock; publicUrl: string; mode: 'sandbox' | 'production';
+}) {
+  const { buyflow, sessions, clock, mode } = deps;
+  const secure = deps.publicUrl.startsWith('https://');
+  const cookieOpts = { path: BASE, httpOnly: true, secure, sameSite: (secure ? 'none' : 'lax') as 'none' | 'lax' };
+  const brand = buyflow.brand;
+
+  function csrfFor(req: FastifyRequest, reply: FastifyReply): string {
+    let t = req.cookies[CSRF];
+    if (!t || !/^[a-z0-9]{32}$/.test(t)) {
+      t = randomString(32);
+      reply.setCookie(CSRF, t, cookieOpts);
+    }
+    return t;
+  }
+  const csrfOk = (req: FastifyRequest) => {
+    const c = req.cookies[CSRF];
+    const f = (req.body as any)?.csrf;
+    return typeof c === 'string' && typeof f === 'string' && safeEqual(c, f);
+  };
+
+  /** iframe embedding: only the partner's registered redirect domains (spec §6.1 iframe). */
+  function frameHeaders(reply: FastifyReply, partner: Partner | null) {
+    const origins = (partner?.redirectDomains ?? []).flatMap((d) => (mode === 'sandbox' ? [`https://${d}`, `http://${d}`] : [`https://${d}`]));
+    reply.removeHeader('x-frame-options');
+    if (origins.length === 0) reply.header('x-frame-options', 'DENY');
+    reply.header('content-security-policy',
+      `default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors ${origins.length ? origins.join(' ') : "'none'"}`);
+    return origins;
+  }
+
+  const render = (reply: FastifyReply, csrf: string, title: string, body: SafeHtml) =>
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store')
+      .send(page({ title, mode, body: html`<meta name="csrf" content="${csrf}">${body}`, scripts: [`${BASE}/app.js`] }));
+
+  async function sessionUser(req: FastifyRequest): Promise<BuyflowUser | null> {
+    const s = await sessions.get(req.cookies[SESSION], 'buyflow');
+    return s ? buyflow.getUser(s.subjectId) : null;
+  }
+
+  const tokenOf = (req: FastifyRequest) => String((req.query as any)?.token ?? '');
+  const back = (token: string, extra = '') => `${BASE}?token=${encodeURIComponent(token)}${extra}`;
+  const errBox = (m: unknown) => (m ? html`<div class="error" role="alert">${String(m)}</div>` : '');
+
+  app.get(`${BASE}/app.js`, { schema: { hide: true } }, async (_req, reply) => reply.type('application/javascript').header('cache-control', 'no-cache').send(JS));
+
+  app.get(BASE, { schema: { hide: true } }, async (req, reply) => {
+    const token = tokenOf(req);
+    const q = req.query as Record<string, string | undefined>;
+    const found = await buyflow.orderByToken(token);
+    const csrf = csrfFor(req, reply);
+    if (!found || (found.order.mainStatus === 'INIT' && found.order.expiredTime <= clock.now()) || (found.order.subStatus === 'FAILED' && found.order.errorCode === 'ORDER_EXPIRED')) {
+      frameHeaders(reply, found?.partner ?? null);
+      return render(reply, csrf, 'Order expired', html`<div class="card"><h1>Order expired</h1><p class="muted">This link is no longer valid. Return to the app and start a new purchase.</p>
+        ${found?.order.merchantRedirectUrl ? html`<a class="btn" id="close" href="${found.order.merchantRedirectUrl}">Back to ${found.partner.name}</a>` : ''}</div>`);
+    }
+    const { order, partner } = found;
+    const origins = frameHeaders(reply, partner);
+    const user = await sessionUser(req);
+
+    if (!user) {
+      if (q.step === 'verify') {
+        const pending = await sessions.get(req.cookies[PENDING], 'buyflow_pending');
+        const pu = pending ? await buyflow.getUser(pending.subjectId) : null;
+        if (pu) return render(reply, csrf, 'Verification', verifyPage(token, csrf, pu, q.error, q.sent));
+      }
+      const login = q.step === 'login' || (q.step !== 'signup' && (await buyflow.boundUser(order.partnerCode, order.merchantUserId)) !== null);
+      return render(reply, csrf, login ? 'Log in' : 'Create account', accountPage(token, csrf, login, q.error));
+    }
+    const attached = await buyflow.attach(order, user.id);
+    if (!attached.ok) return render(reply, csrf, 'Not your order', html`<div class="card"><h1>Not your order</h1>${errBox(attached.message)}</div>`);
+    if (order.mainStatus !== 'INIT') return render(reply, csrf, 'Order status', await statusPage(token, csrf, order, partner, origins));
+
+    const k = await buyflow.kycState(user, order);
+    if (k.state === 'NEEDED' || k.state === 'REJECTED') return render(reply, csrf, 'Verify your identity', kycPage(token, csrf, k.state === 'REJECTED' ? k.reason : null));
+    if (k.state === 'REVIEW') {
+      return render(reply, csrf, 'Under Review', html`<div class="card" data-live data-key="${order.subStatus}:${k.state}" data-sub="${order.subStatus}" data-main="${order.mainStatus}" data-moid="${order.merchantOrderId}" data-oid="${order.orderId}" data-origins="${origins.join(' ')}">
+        <h1>Under Review</h1><p>Your Intermediate Verification is under review. Estimated completion date: <b id="eta">${k.expectTime ? new Date(k.expectTime).toISOString().slice(0, 10) : ''} (UTC)</b>.</p>
+        <p class="muted">This information is used for intermediate verification only, and is kept private and confidential by ${brand}.</p></div>`);
+    }
+    const cards = await buyflow.cards(user.id);
+    if (q.step === 'addcard' || cards.length === 0) return render(reply, csrf, 'Add new card', cardPage(token, csrf, q.error));
+    if (q.step === '3ds') {
+      return render(reply, csrf, '3-D Secure', html`<div class="card"><h1>3-D Secure</h1><p>Your bank asks you to approve this payment of ${order.orderAmount} ${order.fiatCurrency}.</p>
+        <form method="post" action="${BASE}/3ds?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn" name="result" value="pass" id="approve-3ds">Approve</button><button class="btn secondary" name="result" value="fail">Cancel</button></form></div>`);
+    }
+    let quote = buyflow.lockedOf(found.bf);
+    if (!quote || quote.expiresAt < clock.now()) {
+      const l = await buyflow.lockQuote(order);
+      if (!l.ok) return render(reply, csrf, 'Confirm Payment', html`<div class="card">${errBox(l.message)}</div>`);
+      quote = l.value;
+    }
+    const sym = FIAT_SYMBOL[order.fiatCurrency] ?? `${order.fiatCurrency} `;
+    const chosen = cards.find((c) => c.id === q.card) ?? cards[0];
+    const today = new Date(clock.now()).toISOString().slice(0, 10);
+    return render(reply, csrf, 'Confirm Payment', html`<div class="card"><h1>Confirm Payment</h1>${errBox(q.error)}
+      <div class="muted">You receive</div><div class="amount"><span id="q-cryptoAmount">${quote.cryptoAmount}</span> ${order.cryptoCurrency}</div>
+      <h2>Payment details</h2>
+      <div class="row"><span>You pay</span><span id="you-pay">${sym}${order.orderAmount}</span></div>
+      <div class="row"><span>Price</span><span>1 ${order.cryptoCurrency} = <span id="q-quotePrice">${quote.quotePrice}</span> ${order.fiatCurrency}</span></div>
+      <div class="row"><span>Transaction fee</span><span>${sym}<span id="q-userFee">${quote.userFee}</span></span></div>
+      <div class="row"><span>Network fee</span><span><span id="q-networkFee">${quote.networkFee}</span> ${order.cryptoCurrency}</span></div>
+      <form method="post" action="${BASE}/confirm?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
+      <h2>Payment method</h2>${cards.map((c) => html`<label class="choice"><input type="radio" name="cardId" value="${c.id}" ${c.id === chosen.id ? html`checked` : ''}> ${c.brand === 'VISA' ? 'Visa' : 'Mastercard'} ****${c.last4}</label>`)}
+      <a href="${back(token, '&step=addcard')}">Add new card</a>
+      <h2>Send to</h2><div id="send-to" style="word-break:break-all">${order.cryptoAddress}</div><div class="muted">Network ${order.cryptoNetwork}${order.cryptoAddressMemo ? html` · Memo ${order.cryptoAddressMemo}` : ''}</div>
+      <p class="muted">I agree to ${brand} Terms of Use and Privacy Policy and I authorize ${brand} to debit my chosen payment method for the amount above on ${today}.</p>
+      <span id="countdown" data-expires="${quote.expiresAt}" data-now="${clock.now()}" hidden></span>
+      <button class="btn" id="confirm-btn" type="submit">Confirm (59s)</button></form></div>`);
+  });
+
+  function accountPage(token: string, csrf: string, login: boolean, error?: string) {
+    return html`<div class="card"><h1>${login ? `Log in to ${brand}` : `Create Account on ${brand}`}</h1>
+      ${login ? html`<p class="muted">New here? <a href="${back(token, '&step=signup')}">Create account</a></p>` : html`<p class="muted">Already have an account? <a id="login-link" href="${back(token, '&step=login')}">Log in</a></p>`}
+      ${errBox(error)}
+      <form method="post" action="${BASE}/${login ? 'login' : 'signup'}?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
+      <label class="choice"><input type="radio" name="kind" value="email" checked> Email</label><label class="choice"><input type="radio" name="kind" value="phone"> Phone Number</label>
+      <label for="identifier">Email / Phone Number (with country calling code)</label><input type="text" id="identifier" name="identifier" required maxlength="254">
+      <label for="password">${login ? 'Password' : 'Create Password'}</label><input type="password" id="password" name="password" required maxlength="128">
+      <button class="btn" type="submit">Continue</button></form></div>`;
+  }
+
+  function verifyPage(token: string, csrf: string, u: BuyflowUser, error?: string, sent?: string) {
+    return html`<div class="card"><h1>${u.kind === 'email' ? 'Email' : 'Phone'} Verification</h1>
+      ${sent ? html`<div class="status ok">${u.kind === 'email' ? 'Email code sent successfully' : 'SMS code sent successfully'}</div>` : ''}
+      <p>Please enter the 6-digit verification code that was sent to ${u.identifier}.</p>${errBox(error)}
+      <form method="post" action="${BASE}/verify?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
+      <label for="code">Verification Code</label><input type="text" id="code" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required>
+      ${u.consentAt === null ? html`<label class="choice"><input type="checkbox" name="terms" value="1" id="terms"> I agree with ${brand}'s Terms of Use and Privacy Policy</label>
+      <label class="choice"><input type="checkbox" name="marketing" value="1"> Send me news and exclusive offers from ${brand}</label>` : ''}
+      <button class="btn" type="submit">Continue</button></form>
+      <form method="post" action="${BASE}/resend?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn secondary" id="resend" data-left="59" type="submit">Resend code(59s)</button></form></div>`;
+  }
+
+  function kycPage(token: string, csrf: string, rejected: string | null) {
+    const names = countries.getNames('en');
+    const options = Object.entries(names).sort((a, b) => a[1].localeCompare(b[1])).map(([c, n]) => html`<option value="${c}">${n}</option>`);
+    return html`<div class="card"><h1>Select Country of Residence</h1>
+      ${rejected ? html`<div class="error" id="kyc-rejected">Your verification was rejected: ${rejected}. Please correct and resubmit.</div>` : ''}
+      <p class="muted">Please ensure your country of residence matches your valid ID. Your privileges could change based on the selection. Learn more in the Verification Center.</p>
+      <div class="error" id="kyc-error" hidden></div>
+      <form id="kyc-form"><label for="country">Country of residence</label><select id="country" name="country" required><option value="">Select country of residence</option>${options}</select>
+      <label for="firstName">First name</label><input type="text" id="firstName" name="firstName" required maxlength="64">
+      <label for="lastName">Last name</label><input type="text" id="lastName" name="lastName" required maxlength="64">
+      <label for="dateOfBirth">Date of birth</label><input type="text" id="dateOfBirth" name="dateOfBirth" placeholder="YYYY-MM-DD" required>
+      <label for="documentType">Document type</label><select id="documentType" name="documentType">${DOCUMENT_TYPES.map((d) => html`<option value="${d}">${d.replace('_', ' ').toLowerCase()}</option>`)}</select>
+      <label for="idCountry">Country of issue of the ID</label><select id="idCountry" name="idCountry" required><option value="">Select</option>${options}</select>
+      <label for="front">Front of the document (JPEG, PNG or PDF, max 5 MB)</label><input type="file" id="front" name="front" accept="image/jpeg,image/png,application/pdf">
+      <label for="back">Back of the document</label><input type="file" id="back" name="back" accept="image/jpeg,image/png,application/pdf">
+      <label for="selfie">Selfie</label><input type="file" id="selfie" name="selfie" accept="image/jpeg,image/png">
+      <button class="btn" type="submit">Next</button></form></div>`;
+  }
+
+  function cardPage(token: string, csrf: string, error?: string) {
+    return html`<div class="card"><h1>Add new card</h1><div class="muted">1 — 2 · Enter card information</div>${errBox(error)}
+      <form method="post" action="${BASE}/card?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
+      <label for="name">Name on Card</label><input type="text" id="name" name="name" autocomplete="cc-name" required maxlength="64">
+      <label for="number">Card Number</label><input type="text" id="number" name="number" inputmode="numeric" autocomplete="cc-number" required maxlength="23">
+      <label for="expiry">Expiry Date (MM/YY)</label><input type="text" id="expiry" name="expiry" autocomplete="cc-exp" required maxlength="7">
+      <label for="cvv">Security Code (CVV)</label><input type="password" id="cvv" name="cvv" inputmode="numeric" autocomplete="cc-csc" required maxlength="3">
+      <button class="btn" type="submit">Next</button></form>
+      <p class="muted">Visa and Mastercard are accepted in ${SUPPORTED_CARD_COUNTRIES.filter((r) => r.visa || r.mastercard).length} countries.</p></div>`;
+  }
+
+  async function statusPage(token: string, csrf: string, o: ConnectOrder, partner: Partner, origins: string[]) {
+    const w = await buyflow.withdrawalOf(o.orderId);
+    const txHash = o.withdrawTxHash ?? w?.txHash ?? null;
+    const reached = o.subStatus === 'WITHDRAW_FAILED' ? 2 : STEPS.indexOf(o.subStatus);
+    const key = `${o.subStatus}:${txHash ?? ''}`;
+    return html`<div class="card" data-live data-key="${key}" data-sub="${o.subStatus}" data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}" data-origins="${origins.join(' ')}">
+      <h1>Order status</h1><div class="status ${o.mainStatus === 'SUCCESS' ? 'ok' : o.mainStatus === 'FAILURE' || o.subStatus === 'WITHDRAW_FAILED' ? 'bad' : 'wait'}" id="order-status" data-status="${o.subStatus}">${o.subStatus.replace('_', ' ')}</div>
+      <ol>${STEP_NAMES.map((n, i) => html`<li style="${i <= reached ? 'font-weight:700' : 'color:#707a8a'}">${n}</li>`)}</ol>
+      ${o.errorReason ? html`<div class="error" id="error-reason">${o.errorReason}</div>` : ''}
+      <div class="row"><span>You pay</span><span>${o.orderAmount} ${o.fiatCurrency}</span></div>
+      <div class="row"><span>Price</span><span>${o.executePrice} ${o.fiatCurrency}</span></div>
+      <div class="row"><span>Transaction fee</span><span>${o.userFee} ${o.fiatCurrency}</span></div>
+      <div class="row"><span>Network fee</span><span>${o.networkFee} ${o.cryptoCurrency}</span></div>
+      <div class="row"><span>You receive</span><span id="obtain">${o.obtainAmount} ${o.cryptoCurrency}</span></div>
+      <div class="row"><span>Send to</span><span style="word-break:break-all">${o.cryptoAddress}</span></div>
+      ${txHash ? html`<div class="row"><span>Transaction</span><span id="tx-hash" style="word-break:break-all">${txHash}</span></div>` : ''}
+      ${o.subStatus === 'WITHDRAW_FAILED' ? html`<form method="post" action="${BASE}/retry?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn" id="retry" type="submit">Retry withdrawal</button></form>` : ''}
+      ${o.merchantRedirectUrl ? html`<a class="btn secondary" id="close" href="${o.merchantRedirectUrl}">Back to ${partner.name}</a>` : html`<button class="btn secondary" id="done" type="button">Done</button>`}</div>`;
+  }
+
+  // ---- form posts (each checks CSRF, then redirects back to the entry) ----
+
+  async function post(req: FastifyRequest, reply: FastifyReply, fn: (token: string, body: Record<string, any>) => Promise<string>) {
+    const token = tokenOf(req);
+    if (!csrfOk(req)) return reply.code(403).type('text/plain').send('Invalid form token. Reload the page.');
+    return reply.redirect(await fn(token, (req.body ?? {}) as Record<string, any>), 303);
+  }
+  const withError = (token: string, step: string, message?: string) => back(token, `${step ? `&step=${step}` : ''}&error=${encodeURIComponent(message ?? 'Something went wrong.')}`);
+  const limited = { config: { rateLimit: { max: 20, timeWindow: '1 minute' } }, schema: { hide: true } };
+
+  app.post(`${BASE}/signup`, limited, (req, reply) => post(req, reply, async (token, b) => {
+    const r = await buyflow.signup({ kind: b.kind, identifier: b.identifier, password: b.password });
+    if (!r.ok) return withError(token, r.code === 'ACCOUNT_EXISTS' ? 'login' : 'signup', r.message);
+    const s = await sessions.create('buyflow_pending', r.value.userId);
+    reply.setCookie(PENDING, s.cookie, cookieOpts);
+    return back(token, '&step=verify&sent=1');
+  }));
+  app.post(`${BASE}/login`, limited, (req, reply) => post(req, reply, async (token, b) => {
+    const r = await buyflow.login({ kind: b.kind, identifier: b.identifier, password: b.password });
+    if (!r.ok) return withError(token, 'login', r.message);
+    const s = await sessions.create('buyflow_pending', r.value.userId);
+    reply.setCookie(PENDING, s.cookie, cookieOpts);
+    return back(token, '&step=verify&sent=1');
+  }));
+  app.post(`${BASE}/resend`, limited, (req, reply) => post(req, reply, async (token) => {
+    const p = await sessions.get(req.cookies[PENDING], 'buyflow_pending');
+    if (!p) return back(token);
+    const r = await buyflow.sendCode(p.subjectId);
+    return r.ok ? back(token, '&step=verify&sent=1') : withError(token, 'verify', r.message);
+  }));
+  app.post(`${BASE}/verify`, limited, (req, reply) => post(req, reply, async (token, b) => {
+    const p = await sessions.get(req.cookies[PENDING], 'buyflow_pending');
+    if (!p) return back(token);
+    const r = await buyflow.verifyCode(p.subjectId, String(b.code ?? '').trim(), { terms: b.terms === '1', marketing: b.marketing === '1' });
+    if (!r.ok) return withError(token, 'verify', r.message);
+    await sessions.destroy(req.cookies[PENDING]);
+    reply.clearCookie(PENDING, { path: BASE });
+    const s = await sessions.create('buyflow', r.value.id);
+    reply.setCookie(SESSION, s.cookie, cookieOpts);
+    return back(token);
+  }));
+  app.post(`${BASE}/kyc`, { bodyLimit: 24 * 1024 * 1024, schema: { hide: true } }, async (req, reply) => {
+    if (!csrfOk(req)) return reply.code(403).send({ ok: false, message: 'Invalid form token. Reload the page.' });
+    const found = await buyflow.orderByToken(tokenOf(req));
+    const user = await sessionUser(req);
+    if (!found || !user) return reply.code(401).send({ ok: false, message: 'Please log in again.' });
+    const b = req.body as Record<string, any>;
+    const files = (['front', 'back', 'selfie'] as const).flatMap((field) => (typeof b.files?.[field] === 'string' ? [{ field, bytes: Buffer.from(b.files[field], 'base64') }] : []));
+    const r = await buyflow.submitKyc(user, found.order, {
+      country: b.country, idCountry: b.idCountry, documentType: b.documentType, firstName: b.firstName, lastName: b.lastName, dateOfBirth: b.dateOfBirth, files,
+    });
+    return r.ok ? { ok: true } : reply.code(400).send({ ok: false, code: r.code, message: r.message });
+  });
+  app.post(`${BASE}/card`, limited, (req, reply) => post(req, reply, async (token, b) => {
+    const user = await sessionUser(req);
+    if (!user) return back(token);
+    const r = await buyflow.addCard(user, { name: b.name, number: b.number, expiry: b.expiry, cvv: b.cvv });
+    return r.ok ? back(token, `&card=${r.value.id}`) : withError(token, 'addcard', r.message);
+  }));
+  app.post(`${BASE}/quote`, { schema: { hide: true } }, async (req, reply) => {
+    if (!csrfOk(req)) return reply.code(403).send({ message: 'Invalid form token.' });
+    const found = await buyflow.orderByToken(tokenOf(req));
+    const user = await sessionUser(req);
+    if (!found || !user || found.bf?.user_id?.toString() !== user.id) return reply.code(401).send({ message: 'Please log in again.' });
+    const l = await buyflow.lockQuote(found.order);
+    return l.ok ? { ...l.value, now: clock.now() } : reply.code(400).send({ message: l.message });
+  });
+  app.post(`${BASE}/confirm`, limited, (req, reply) => post(req, reply, async (token, b) => {
+    const found = await buyflow.orderByToken(token);
+    const user = await sessionUser(req);
+    if (!found || !user) return back(token);
+    const r = await buyflow.confirm(found.order.orderId, user.id, String(b.cardId ?? ''));
+    if (!r.ok) return withError(token, '', r.message);
+    return r.value.next === 'CHALLENGE' ? back(token, '&step=3ds') : back(token);
+  }));
+  app.post(`${BASE}/3ds`, limited, (req, reply) => post(req, reply, async (token, b) => {
+    const found = await buyflow.orderByToken(token);
+    const user = await sessionUser(req);
+    if (!found || !user) return back(token);
+    await buyflow.completeChallenge(found.order.orderId, user.id, b.result === 'pass');
+    return back(token);
+  }));
+  app.post(`${BASE}/retry`, limited, (req, reply) => post(req, reply, async (token) => {
+    const found = await buyflow.orderByToken(token);
+    const user = await sessionUser(req);
+    if (!found || !user) return back(token);
+    const r = await buyflow.retryWithdrawal(found.order.orderId, user.id);
+    return r.ok ? back(token) : withError(token, '', r.message);
+  }));
+  app.get(`${BASE}/state`, { schema: { hide: true } }, async (req, reply) => {
+    const found = await buyflow.orderByToken(tokenOf(req));
+    if (!found) return reply.code(404).send({ key: 'GONE' });
+    const user = await sessionUser(req);
+    let sub: string = found.order.subStatus;
+    if (user && found.order.subStatus === 'KYC_REVIEW') {
+      const k = await buyflow.kycState(user, found.order);
+      sub = `${found.order.subStatus}:${k.state}`;
+      if (k.state === 'REVIEW') return { key: sub };
+      return { key: `${sub}:changed` };
+    }
+    const w = found.order.mainStatus === 'INIT' ? null : await buyflow.withdrawalOf(found.order.orderId);
+    return { key: `${sub}:${found.order.withdrawTxHash ?? w?.txHash ?? ''}`, orderMainStatus: found.order.mainStatus, orderSubStatus: found.order.subStatus };
+  });
+}

@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { SUPPORTED_CARD_COUNTRIES, brandSupportedIn } from '../src/cards/support.ts';
+import { checkCard } from '../src/cards/validate.ts';
+import { assertAuditOk, DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
+import { onboardPartner } from './support/connect-client.ts';
+
+const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
+const TRX_ADDRESS = 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t';
+
+test('the supported-cards table ships complete: 235 rows, 216 Y/Y, the 19 unsupported countries, absent countries unsupported', () => {
+  assert.equal(SUPPORTED_CARD_COUNTRIES.length, 235);
+  assert.equal(SUPPORTED_CARD_COUNTRIES.filter((r) => r.visa && r.mastercard).length, 216);
+  assert.equal(SUPPORTED_CARD_COUNTRIES.filter((r) => r.visa !== r.mastercard).length, 0);
+  assert.deepEqual(SUPPORTED_CARD_COUNTRIES.filter((r) => !r.visa && !r.mastercard).map((r) => r.code).join(' '), 'AF AS BD BI ER GU LY MA MM MP PF PR RU SG SO UM VE VI YE');
+  assert.equal(SUPPORTED_CARD_COUNTRIES.find((r) => r.code === 'CI')?.country, 'Cote dlvoire');
+  assert.equal(brandSupportedIn('FR', 'VISA'), true);
+  assert.equal(brandSupportedIn('US', 'VISA'), false);
+  assert.equal(brandSupportedIn('RU', 'MASTERCARD'), false);
+});
+
+test('card checks: Luhn, Visa/Mastercard only, expiry, CVV', () => {
+  const now = Date.UTC(2026, 5, 15);
+  const base = { name: 'Tom Hiddleston', number: '4242 4242 4242 4242', expiry: '12/30', cvv: '222' };
+  assert.equal(checkCard(base, now).ok, true);
+  const code = (p: Partial<typeof base>) => { const r = checkCard({ ...base, ...p }, now); return r.ok ? 'OK' : r.code; };
+  assert.equal(code({ number: '4242 4242 4242 4241' }), 'INVALID_NUMBER');
+  assert.equal(code({ number: '3782 822463 10005' }), 'CARD_NOT_SUPPORTED');
+  assert.equal(code({ number: '2223 0031 2200 3222' }), 'OK');
+  assert.equal(code({ expiry: '05/26' }), 'CARD_EXPIRED');
+  assert.equal(code({ expiry: '06/26' }), 'OK');
+  assert.equal(code({ cvv: '22' }), 'INVALID_CVV');
+});
+
+for (const kind of DB_KINDS) {
+  describe(`buy flow services (${kind})`, () => {
+    let t: TestApp;
+    let partner: Awaited<ReturnType<typeof onboardPartner>>;
+    before(async () => {
+      t = await startTestApp({ kind });
+      partner = await onboardPartner(t);
+    });
+    after(async () => t.close());
+    const bf = () => t.app.services.buyflow;
+
+    let seq = 0;
+    async function newOrder(amount = '100', extra: Record<string, unknown> = {}) {
+      const r = await partner.client.call('buy-withdraw-crypto', {
+        merchantOrderId: `m${Date.now()}${++seq}`, fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: Number(amount), merchantRedirectUrl: 'https://wallet.example/done',
+        withdrawCryptoInfo: { cryptoNetwork: 'TRX', cryptoAddress: TRX_ADDRESS }, ...extra,
+      });
+      assert.equal(r.json.code, '000000', r.text);
+      const found = (await bf().orderByToken(r.json.data.token))!;
+      return { token: r.json.data.token as string, order: found.order };
+    }
+    async function latestCode(to: string) {
+      const m = (await t.app.services.mailer.list(to))[0];
+      return /(\d{6})/.exec(m.text)![1];
+    }
+    async function newUser(email = `u${++seq}@example.com`) {
+      const s = await bf().signup({ kind: 'email', identifier: email, password: 'Passw0rdX' });
+      assert.ok(s.ok);
+      const v = await bf().verifyCode(s.value.userId, await latestCode(email), { terms: true, marketing: false });
+      assert.ok(v.ok);
+      return v.value;
+    }
+    async function verifiedUser(country = 'FR') {
+      const u = await newUser();
+      const { order } = await newOrder();
+      await bf().attach(order, u.id);
+      const k = await bf().submitKyc(u, order, { country, idCountry: country, documentType: 'PASSPORT', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01', files: [{ field: 'front', bytes: PNG }, { field: 'selfie', bytes: PNG }] });
+      assert.ok(k.ok, JSON.stringify(k));
+      const st = await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${u.id}`);
+      assert.ok((await t.app.services.kyc.decide(st!.recordId, 'PASS')).ok);
+      assert.equal((await bf().syncKyc(u.id)).state, 'VERIFIED');
+      return (await bf().getUser(u.id))!;
+    }
+    async function card(u: { id: string }, number = '4242424242424242') {
+      const r = await bf().addCard((await bf().getUser(u.id))!, { name: 'Ana Lee', number, expiry: '12/34', cvv: '123' });
+      assert.ok(r.ok, JSON.stringify(r));
+      return r.value;
+    }
+    async function query(moid: string) {
+      return (await partner.client.call('query-order-list', { merchantOrderId: moid })).json.data[0];
+    }
+
+    test('codes: wrong code counts, 5 tries void it, resend waits 59 s, consent recorded with version and time', async () => {
+      const s = await bf().signup({ kind: 'email', identifier: 'codes@example.com', password: 'Passw0rdX' });
+      assert.ok(s.ok);
+      assert.equal((await bf().sendCode(s.value.userId)).ok, false, 'resend before 59 s');
+      const good = await latestCode('codes@example.com');
+      const noConsent = await bf().verifyCode(s.value.userId, good, { terms: false, marketing: false });
+      assert.equal(!noConsent.ok && noConsent.code, 'CONSENT_REQUIRED');
+      const wrong = good === '000000' ? '111111' : '000000';
+      for (let i = 0; i < 5; i++) assert.equal((await bf().verifyCode(s.value.userId, wrong, { terms: true, marketing: false })).ok, false);
+      const voided = await bf().verifyCode(s.value.userId, good, { terms: true, marketing: false });
+      assert.equal(!voided.ok && voided.code, 'CODE_EXPIRED');
+      (t.clock as any).advance(59_000);
+      assert.ok((await bf().sendCode(s.value.userId)).ok);
+      (t.clock as any).advance(10 * 60_000 + 1);
+      const late = await bf().verifyCode(s.value.userId, await latestCode('codes@example.com'), { terms: true, marketing: false });
+      assert.equal(!late.ok && late.code, 'CODE_EXPIRED', 'valid 10 minutes');
+      (t.clock as any).advance(59_000);
+      assert.ok((await bf().sendCode(s.value.userId)).ok);
+      const v = await bf().verifyCode(s.value.userId, await latestCode('codes@example.com'), { terms: true, marketing: false });
+      assert.ok(v.ok);
+      const row = (await t.db.query(`SELECT consent_version, consent_at, password_hash FROM buyflow_users WHERE id = $1`, [s.value.userId])).rows[0];
+      assert.equal(row.consent_version, 'terms-2024-01+privacy-2024-01');
+      assert.equal(Number(row.consent_at), t.clock.now());
+      assert.match(row.password_hash, /^scrypt\$/);
+      assert.equal((await bf().signup({ kind: 'email', identifier: 'x@example.com', password: 'weak' })).ok, false);
+    });
+
+    test('KYC rejected shows the reason and can be resubmitted; the order goes KYC_REVIEW → CREATED; files stored sealed', async () => {
+      const u = await newUser();
+      const { order } = await newOrder();
+      await bf().attach(order, u.id);
+      const input = { country: 'FR', idCountry: 'FR', documentType: 'ID_CARD', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01', files: [{ field: 'front' as const, bytes: PNG }, { field: 'back' as const, bytes: PNG }, { field: 'selfie' as const, bytes: PNG }] };
+      assert.equal((await bf().submitKyc(u, order, { ...input, idCountry: 'DE' })).ok, false, 'country must match the ID');
+      assert.equal((await bf().submitKyc(u, order, { ...input, files: [{ field: 'front', bytes: Buffer.from('GIF89a') }, ...input.files.slice(1)] })).ok, false, 'type checked');
+      assert.ok((await bf().submitKyc(u, order, input)).ok);
+      assert.equal((await query(order.merchantOrderId)).orderSubStatus, 'KYC_REVIEW');
+      const files = (await t.db.query(`SELECT data_sealed FROM kyc_files f JOIN kyc_records r ON r.id = f.record_id WHERE r.subject_key = $1`, [`buyflow:${u.id}`])).rows;
+      assert.equal(files.length, 3);
+      assert.ok(!files[0].data_sealed.includes(PNG.toString('base64')));
+      const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${u.id}`))!;
+      const queue = await t.admin('GET', '/admin/v1/kyc?status=REVIEW');
+      assert.ok(queue.json.some((r: any) => r.kycUserId === st.recordId && r.source === 'buyflow'));
+      assert.equal((await t.admin('POST', `/admin/v1/kyc/${st.recordId}/decision`, { decision: 'REJECT', reason: 'Document unreadable' })).status, 200);
+      const k = await bf().kycState(u, order);
+      assert.deepEqual(k, { state: 'REJECTED', reason: 'Document unreadable' });
+      const q1 = await query(order.merchantOrderId);
+      assert.equal(q1.orderSubStatus, 'CREATED');
+      assert.equal(q1.errorCode, 'KYC_REJECTED');
+      assert.ok((await bf().submitKyc(u, order, input)).ok, 'resubmission');
+      assert.equal((await query(order.merchantOrderId)).orderSubStatus, 'KYC_REVIEW');
+      assert.equal((await t.admin('POST', `/sandbox/v1/kyc/${st.recordId}/decision`, { decision: 'PASS' })).status, 200);
+      assert.equal((await bf().kycState(u, order)).state, 'VERIFIED');
+    });
+
+    test('declined and insufficient-funds cards move nothing and return the order to CREATED; 3-D Secure challenge then approval completes the purchase', async () => {
+      const u = await verifiedUser();
+      const { order } = await newOrder('100');
+      await bf().attach(order, u.id);
+      const declined = await card(u, '4000000000000002');
+      await bf().lockQuote(order);
+      const before = (await t.db.query(`SELECT count(*)::int AS n FROM ledger_transfers`)).rows[0].n;
+      assert.ok((await bf().confirm(order.orderId, u.id, declined.id)).ok);
+      let q = await query(order.merchantOrderId);
+      assert.equal(q.orderSubStatus, 'CREATED');
+      assert.equal(q.errorCode, 'CARD_DECLINED');
+      const poor = await card(u, '4000000000009995');
+      assert.ok((await bf().confirm(order.orderId, u.id, poor.id)).ok);
+      assert.equal((await query(order.merchantOrderId)).errorCode, 'INSUFFICIENT_FUNDS');
+      assert.equal((await t.db.query(`SELECT count(*)::int AS n FROM ledger_transfers`)).rows[0].n, before, 'nothing moved');
+      const threeDs = await card(u, '4000000000003220');
+      const c = await bf().confirm(order.orderId, u.id, threeDs.id);
+      assert.equal(c.ok && c.value.next, 'CHALLENGE');
+      assert.equal((await query(order.merchantOrderId)).orderSubStatus, 'PAYMENT_PROCESSING');
+      assert.ok((await bf().completeChallenge(order.orderId, u.id, true)).ok);
+      q = await query(order.merchantOrderId);
+      assert.equal(q.orderSubStatus, 'WITHDRAW_PROCESSING');
+      assert.equal(q.errorCode, null);
+      const bal = await t.app.services.ledger.balances(t.db, 'user', `buyflow:${u.id}`);
+      assert.equal(bal.find((b) => b.asset === 'USDT')?.held, String(q.obtainAmount));
+      assert.equal(bal.find((b) => b.asset === 'USD')?.posted ?? '0', '0');
+      await assertAuditOk(t);
+    });
+
+    test('expired quote: confirm after 59 s charges nothing and a fresh quote is locked', async () => {
+      const u = await verifiedUser();
+      const { order } = await newOrder('50');
+      await bf().attach(order, u.id);
+      const c = await card(u);
+      await bf().lockQuote(order);
+      (t.clock as any).advance(60_000);
+      const r = await bf().confirm(order.orderId, u.id, c.id);
+      assert.equal(!r.ok && r.code, 'QUOTE_EXPIRED');
+      assert.equal((await query(order.merchantOrderId)).orderSubStatus, 'CREATED');
+      assert.equal((await t.db.query(`SELECT count(*)::int AS n FROM card_charges WHERE ref LIKE $1`, [`${order.orderId}:%`])).rows[0].n, 0);
+      const fresh = await bf().lockQuote(order);
+      assert.ok(fresh.ok && fresh.value.expiresAt === t.clock.now() + 59_000);
+      assert.ok((await bf().confirm(order.orderId, u.id, c.id)).ok);
+    });
+
+    test('rolling 24 h limit: the third 20,000 USD order fails LIMIT_EXCEEDED with what is left; two parallel confirms at the edge: exactly one passes', async () => {
+      const u = await verifiedUser();
+      const c = await card(u);
+      const pay = async (amount: string) => {
+        const { order } = await newOrder(amount);
+        await bf().attach(order, u.id);
+        await bf().lockQuote(order);
+        return order;
+      };
+      for (const a of ['20000', '10000']) assert.ok((await bf().confirm((await pay(a)).orderId, u.id, c.id)).ok);
+      const a = await pay('20000');
+      const b = await pay('20000');
+      const [ra, rb] = await Promise.all([bf().confirm(a.orderId, u.id, c.id), bf().confirm(b.orderId, u.id, c.id)]);
+      assert.equal([ra, rb].filter((r) => r.ok).length, 1, JSON.stringify([ra, rb]));
+      const loser = [ra, rb].find((r) => !r.ok)!;
+      assert.equal(!loser.ok && loser.code, 'LIMIT_EXCEEDED');
+      assert.match(!loser.ok ? loser.message! : '', /up to 0\.00 USD more/);
+      const failed = await query((ra.ok ? b : a).merchantOrderId);
+      assert.equal(failed.orderMainStatus, 'FAILURE');
+      assert.equal(failed.errorCode, 'LIMIT_EXCEEDED');
+      (t.clock as any).advance(24 * 3_600_000 + 1);
+      assert.ok((await bf().confirm((await pay('20000')).orderId, u.id, c.id)).ok, 'the window rolls');
+      await assertAuditOk(t);
+    });
+
+    test('an unsupported card country: residents of RU and cards issued in RU are refused CARD_NOT_SUPPORTED', async () => {
+      const ru = await verifiedUser('RU');
+      const r = await bf().addCard(ru, { name: 'Ivan', number: '4242424242424242', expiry: '12/34', cvv: '123' });
+      assert.equal(!r.ok && r.code, 'CARD_NOT_SUPPORTED');
+      const fr = await verifiedUser('FR');
+      const issued = await bf().addCard(fr, { name: 'Ana', number: '4000006430000009', expiry: '12/34', cvv: '123' });
+      assert.equal(!issued.ok && issued.code, 'CARD_NOT_SUPPORTED');
+      assert.equal((await t.db.query(`SELECT count(*)::int AS n FROM buyflow_cards WHERE user_id IN ($1, $2)`, [ru.id, fr.id])).rows[0].n, 0);
+    });
+
+    test('an existing verified user skips KYC on a new order; a broker-shared passed user skips it at VERIFIED', async () => {
+      const u = await verifiedUser();
+      const { order } = await newOrder();
+      assert.equal((await bf().kycState(u, order)).state, 'VERIFIED');
+      const fresh = await newUser();
+      const { order: o2 } = await newOrder('100', { merchantUserId: 'shared-1' });
+      assert.equal((await bf().kycState(fresh, o2)).state, 'NEEDED');
+      const br = await t.admin('POST', '/admin/v1/brokers', { name: 'Acme broker', partialSharing: false, ipWhitelist: ['127.0.0.1'] });
+      assert.equal(br.status, 201, JSON.stringify(br.json));
+      await t.admin('PATCH', `/admin/v1/brokers/${br.json.bizEntityKey}`, { connectPartnerCode: partner.merchantCode });
+      // A passed broker record for entityCustomerId shared-1 (what a completed share and review produce).
+      await t.db.query(`INSERT INTO kyc_records (id, source, subject_key, biz_entity_key, entity_customer_id, kyc_status, basic_status, identity_status, face_status, wck_status, created_at, updated_at)
+        VALUES (777, 'broker', $1, $2, 'shared-1', 'PASS', 'PASS', 'PASS', 'PASS', 'PASS', 1, 1)`, [`${br.json.bizEntityKey}:shared-1`, br.json.bizEntityKey]);
+      assert.equal((await bf().kycState(fresh, o2)).state, 'VERIFIED');
+      const row = (await bf().getUser(fresh.id))!;
+      assert.equal(row.kycLevel, 'VERIFIED');
+      assert.equal(row.kycSource, 'shared');
+    });
+  });
+}
