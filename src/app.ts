@@ -35,6 +35,7 @@ import { WEBHOOK_TOPIC, type WebhookFamily } from './platform/outbox/webhook-fam
 import { createSigningKeys } from './platform/signing-keys.ts';
 import { startLoop, type Loop } from './platform/worker.ts';
 import { createSandboxPriceSource, type PriceSource } from './prices/service.ts';
+import { createTickerPriceSource } from './prices/ticker.ts';
 import { createSandboxPayers, loadClockOffset, registerSandboxRoutes } from './sandbox/routes.ts';
 import { registerConnectAdminRoutes } from './connect/admin-routes.ts';
 import { createConnectAuth } from './connect/auth.ts';
@@ -76,7 +77,9 @@ export async function buildApp(opts: AppOptions) {
   const box = createSecretBox(opts.secretsKey);
   const ledger = createLedger({ db, clock });
   const outbox = createOutbox({ clock, ids });
-  const prices = opts.prices ?? createSandboxPriceSource({ clock });
+  const prices = opts.prices ?? (config.priceFeedUrl ? createTickerPriceSource({ url: config.priceFeedUrl, logger }) : createSandboxPriceSource({ clock }));
+  if (!opts.prices && config.priceFeedUrl) await (prices as ReturnType<typeof createTickerPriceSource>).refresh();
+  else if (!opts.prices && config.mode === 'production') logger.warn('PRICE_FEED_URL is not set: prices come from the built-in reference table');
   const accounts = createAccountsService({ db, clock, box });
   const sessions = createSessions({ db, clock });
   const signingKeys = createSigningKeys({ db, box, clock, ids });

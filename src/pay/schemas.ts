@@ -50,13 +50,14 @@ const orderCommon = {
 };
 
 function crossChecks(o: { orderAmount?: string | null; currency?: string | null; fiatAmount?: string | null; fiatCurrency?: string | null; env: { terminalType: string }; appId?: string | null }, ctx: z.RefinementCtx) {
-  const crypto = o.orderAmount != null || o.currency != null;
+  // A crypto order is orderAmount + currency; a fiat order is fiatAmount + fiatCurrency, optionally with the
+  // currency to price it in (USDT by default).
   const fiat = o.fiatAmount != null || o.fiatCurrency != null;
-  if (!crypto && !fiat) ctx.addIssue({ code: 'custom', path: ['orderAmount'], message: `${MISSING}|orderAmount and currency, or fiatAmount and fiatCurrency, are required` });
-  else if (crypto && o.orderAmount == null) ctx.addIssue({ code: 'custom', path: ['orderAmount'], message: `${MISSING}|is required with currency` });
-  else if (crypto && o.currency == null && !fiat) ctx.addIssue({ code: 'custom', path: ['currency'], message: `${MISSING}|is required with orderAmount` });
-  else if (!crypto && o.fiatAmount == null) ctx.addIssue({ code: 'custom', path: ['fiatAmount'], message: `${MISSING}|is required with fiatCurrency` });
-  else if (!crypto && o.fiatCurrency == null) ctx.addIssue({ code: 'custom', path: ['fiatCurrency'], message: `${MISSING}|is required with fiatAmount` });
+  if (o.orderAmount != null) {
+    if (o.currency == null) ctx.addIssue({ code: 'custom', path: ['currency'], message: `${MISSING}|is required with orderAmount` });
+  } else if (!fiat) ctx.addIssue({ code: 'custom', path: ['orderAmount'], message: `${MISSING}|orderAmount and currency, or fiatAmount and fiatCurrency, are required` });
+  else if (o.fiatAmount == null) ctx.addIssue({ code: 'custom', path: ['fiatAmount'], message: `${MISSING}|is required with fiatCurrency` });
+  else if (o.fiatCurrency == null) ctx.addIssue({ code: 'custom', path: ['fiatCurrency'], message: `${MISSING}|is required with fiatAmount` });
   if (o.env.terminalType === 'MINI_PROGRAM' && !o.appId) ctx.addIssue({ code: 'custom', path: ['appId'], message: `${MISSING}|is required for MINI_PROGRAM` });
 }
 
