@@ -21,6 +21,8 @@ for (const kind of DB_KINDS) {
     const answers = new Map<string, (r: ReceivedRequest, n: number) => Answer>();
     const forOrder = (bizId: string) => rx.received.filter((r) => bizIdOf(r) === bizId);
     const advance = async (ms: number) => {
+      // Let an attempt the receiver has seen be recorded first: its retry time is computed from the clock.
+      await waitFor('attempts settled', async () => Number((await t.db.query(`SELECT count(*) AS n FROM outbox WHERE status = 'PENDING' AND leased_until > 0`)).rows[0].n) === 0);
       const r = await t.admin('POST', '/sandbox/v1/clock/advance', { ms });
       assert.equal(r.status, 200, JSON.stringify(r.json));
     };
