@@ -6,6 +6,8 @@ const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
 export interface RunningTarget {
   info: { baseUrl: string } & Record<string, string>;
   pid: number;
+  /** Runs one of the target's commands inside its process (see server.ts) and returns its JSON result. */
+  command<T = any>(name: string, arg?: unknown): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -15,18 +17,39 @@ export async function startTarget(name: string, kind: 'pglite' | 'pg'): Promise<
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SERVER, name, kind], { stdio: ['pipe', 'pipe', 'inherit'], env: process.env });
   const exited = new Promise<number | null>((r) => child.on('exit', r));
+  const pending = new Map<number, { resolve(v: any): void; reject(e: Error): void }>();
+  let nextId = 0;
   const info = await new Promise<RunningTarget['info']>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString('utf8');
-      const line = out.split('\n').find((l) => l.startsWith('READY '));
-      if (line) resolve(JSON.parse(line.slice(6)));
+      const lines = out.split('\n');
+      out = lines.pop()!;
+      for (const line of lines) {
+        if (line.startsWith('READY ')) resolve(JSON.parse(line.slice(6)));
+        const m = /^(RESULT|FAIL) (\d+) (.*)$/.exec(line);
+        const waiter = m && pending.get(Number(m[2]));
+        if (!m || !waiter) continue;
+        pending.delete(Number(m[2]));
+        if (m[1] === 'RESULT') waiter.resolve(JSON.parse(m[3]));
+        else waiter.reject(new Error(`bench target ${name}/${kind}: ${JSON.parse(m[3])}`));
+      }
     });
-    exited.then((code) => reject(new Error(`bench target ${name}/${kind} exited with ${code} before it was ready`)));
+    exited.then((code) => {
+      reject(new Error(`bench target ${name}/${kind} exited with ${code} before it was ready`));
+      for (const w of pending.values()) w.reject(new Error(`bench target ${name}/${kind} exited with ${code}`));
+    });
   });
   return {
     info,
     pid: child.pid!,
+    command(cmd, arg = {}) {
+      const id = ++nextId;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        child.stdin.write(`CMD ${id} ${cmd} ${JSON.stringify(arg)}\n`);
+      });
+    },
     async stop() {
       child.stdin.end();
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);

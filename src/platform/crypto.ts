@@ -1,6 +1,6 @@
 import {
   createCipheriv, createDecipheriv, createHash, createHmac, createSign, createVerify,
-  generateKeyPairSync, randomBytes, randomInt, scrypt as scryptCb, timingSafeEqual,
+  generateKeyPairSync, type KeyObject, randomBytes, randomInt, scrypt as scryptCb, timingSafeEqual,
 } from 'node:crypto';
 import { promisify } from 'node:util';
 
@@ -35,8 +35,8 @@ export const hmacSha512HexUpper = (key: string, msg: string | Buffer) =>
   createHmac('sha512', key).update(msg).digest('hex').toUpperCase();
 export const hmacSha256Hex = (key: string | Buffer, msg: string | Buffer) => createHmac('sha256', key).update(msg).digest('hex');
 
-export function rsaSignBase64(privateKeyPem: string, msg: string | Buffer): string {
-  return createSign('RSA-SHA256').update(msg).sign(privateKeyPem, 'base64');
+export function rsaSignBase64(privateKey: string | KeyObject, msg: string | Buffer): string {
+  return createSign('RSA-SHA256').update(msg).sign(privateKey, 'base64');
 }
 export function rsaVerifyBase64(publicKeyPem: string, msg: string | Buffer, signature: string): boolean {
   try {
