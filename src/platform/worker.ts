@@ -22,7 +22,12 @@ export function startLoop(name: string, tick: () => Promise<number>, opts: { idl
         if (!stopped) opts.logger?.error({ err: e, loop: name }, 'worker loop tick failed');
       }
       if (stopped) break;
-      if (worked > 0) continue;
+      // Yield to the event loop before the next busy tick: with PGlite every query resolves through microtasks,
+      // so a loop that never waits would starve HTTP requests and timers.
+      if (worked > 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
       await new Promise<void>((resolve) => {
         wake = resolve;
         timer = setTimeout(resolve, opts.idleMs);

@@ -480,12 +480,16 @@ export function createBuyflowService(deps: {
   /** Worker tick: KYC decisions of users with orders in review; withdrawals not yet queued after a crash. */
   async function runOnce(): Promise<number> {
     let n = 0;
+    // An approved user's order stays KYC_REVIEW until confirm (KYC_REVIEW → PAYMENT_PROCESSING), so only users still
+    // unverified are polled, and only a decision applied now counts as work: counting a settled user every tick made
+    // startLoop re-run at once forever, and with PGlite (synchronous, microtasks only) that starved every request.
     const reviewing = (await db.query(
-      `SELECT DISTINCT b.user_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id WHERE c.sub_status = 'KYC_REVIEW' LIMIT 100`,
+      `SELECT DISTINCT b.user_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id JOIN buyflow_users u ON u.id = b.user_id
+       WHERE c.sub_status = 'KYC_REVIEW' AND u.kyc_level = 'NONE' LIMIT 100`,
     )).rows;
     for (const r of reviewing) {
       const s = await syncKyc(String(r.user_id));
-      if (s.state !== 'REVIEW') n++;
+      if (s.state === 'VERIFIED' || s.state === 'REJECTED') n++;
     }
     const missing = (await db.query(
       `SELECT b.order_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id WHERE c.sub_status = 'WITHDRAW_PROCESSING' AND b.withdrawal_id IS NULL LIMIT 100`,
