@@ -26,3 +26,9 @@ export function brandSupportedIn(code: string, brand: CardBrand): boolean {
   if (!r) return false;
   return brand === 'VISA' ? r.visa : r.mastercard;
 }
+
+/** True when Visa or Mastercard cards are supported for users of this country (Connect's countryCode check). */
+export function cardCountrySupported(code: string): boolean {
+  const r = cardCountryRow(code);
+  return !!r && (r.visa || r.mastercard);
+}

@@ -3,7 +3,7 @@ import { isValidIpOrCidr } from '../platform/ip.ts';
 import { raw } from '../platform/json.ts';
 import { Decimal } from '../platform/money.ts';
 import type { ConnectAuth, ConnectCaller } from './auth.ts';
-import { cardCountrySupported } from './card-support.ts';
+import { cardCountrySupported } from '../cards/support.ts';
 import type { Catalog } from './catalog.ts';
 import { connectEnvelope, connectFailure, type ConnectResult } from './codes.ts';
 import { wireOrderItem } from './notify.ts';
