@@ -2,7 +2,7 @@ import { randomHex } from '../platform/crypto.ts';
 import type { Queryable } from '../platform/db/client.ts';
 import { raw, stringify } from '../platform/json.ts';
 import type { Outbox } from '../platform/outbox/service.ts';
-import { WEBHOOK_TOPIC, type WebhookFamily, type WebhookPayload } from '../platform/outbox/webhook-family.ts';
+import { isReturnCodeSuccess, WEBHOOK_TOPIC, type WebhookFamily, type WebhookPayload } from '../platform/outbox/webhook-family.ts';
 import type { SigningKeys } from '../platform/signing-keys.ts';
 import type { ConnectOrder } from './orders/store.ts';
 import { PLATFORM_KEY_PURPOSE } from './partners.ts';
@@ -34,15 +34,7 @@ export function createConnectWebhookFamily(deps: { signingKeys: SigningKeys }): 
         'X-BN-Connect-For': merchantCode,
       };
     },
-    isAck(status, responseBody) {
-      if (status < 200 || status >= 300) return false;
-      try {
-        const parsed = JSON.parse(responseBody);
-        return parsed !== null && typeof parsed === 'object' && parsed.returnCode === 'SUCCESS';
-      } catch {
-        return false;
-      }
-    },
+    isAck: isReturnCodeSuccess,
     retryDelaysMs: CONNECT_WEBHOOK_RETRY_DELAYS_MS,
   };
 }

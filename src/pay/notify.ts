@@ -1,5 +1,5 @@
 import { randomAlnum } from '../platform/crypto.ts';
-import type { WebhookFamily } from '../platform/outbox/webhook-family.ts';
+import { isReturnCodeSuccess, type WebhookFamily } from '../platform/outbox/webhook-family.ts';
 import type { SigningKeys } from '../platform/signing-keys.ts';
 
 /**
@@ -24,15 +24,7 @@ export function createPayWebhookFamily(deps: { signingKeys: SigningKeys }): Webh
         'BinancePay-Signature': key.sign(`${timestamp}\n${nonce}\n${body}\n`),
       };
     },
-    isAck(status, responseBody) {
-      if (status < 200 || status >= 300) return false;
-      try {
-        const parsed = JSON.parse(responseBody);
-        return parsed !== null && typeof parsed === 'object' && parsed.returnCode === 'SUCCESS';
-      } catch {
-        return false;
-      }
-    },
+    isAck: isReturnCodeSuccess,
     retryDelaysMs: PAY_WEBHOOK_RETRY_DELAYS_MS,
   };
 }

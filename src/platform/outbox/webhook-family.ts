@@ -26,3 +26,14 @@ export interface WebhookPayload {
 }
 
 export const WEBHOOK_TOPIC = 'webhook';
+
+/** The Binance-style acknowledgement shared by Pay and Connect: HTTP 2xx and a JSON body with returnCode exactly "SUCCESS". */
+export function isReturnCodeSuccess(status: number, responseBody: string): boolean {
+  if (status < 200 || status >= 300) return false;
+  try {
+    const parsed = JSON.parse(responseBody);
+    return parsed !== null && typeof parsed === 'object' && parsed.returnCode === 'SUCCESS';
+  } catch {
+    return false;
+  }
+}
