@@ -15,7 +15,8 @@ import { webhooks } from './sections/webhooks.ts';
  * `npm run bench`: runs every section on PGlite, and on PostgreSQL when DATABASE_URL or TEST_DATABASE_URL is set;
  * prints a table, writes bench/results/latest.json and docs/benchmarks.md.
  * Add a section by writing bench/sections/<name>.ts (a Section returning rows) and listing it here.
- * Knobs: BENCH_CONCURRENCY (32), BENCH_WARMUP_MS (1000), BENCH_DURATION_MS (4000), BENCH_ROUNDS (3).
+ * Knobs: BENCH_CONCURRENCY (32), BENCH_WARMUP_MS (1000), BENCH_DURATION_MS (4000), BENCH_ROUNDS (3),
+ * BENCH_SECTIONS (comma list, e.g. floor,pay-orders: a partial run prints and writes latest.json but leaves docs/benchmarks.md).
  */
 /** `once`: run only in the first round (for slow sections whose figures do not need the median). */
 const SECTIONS: { name: string; run: Section; once?: boolean }[] = [
@@ -27,6 +28,9 @@ const SECTIONS: { name: string; run: Section; once?: boolean }[] = [
   { name: 'webhooks', run: webhooks, once: true },
   { name: 'chain', run: chain, once: true },
 ];
+
+const ONLY = process.env.BENCH_SECTIONS?.split(',').map((x) => x.trim()).filter(Boolean);
+const SELECTED = ONLY ? SECTIONS.filter((x) => ONLY.includes(x.name)) : SECTIONS;
 
 /** The issue's target: create-order at 70 % of the floor or better. */
 const TARGETS: Record<string, number> = { 'pay.create-order-v3': 0.7 };
@@ -104,7 +108,7 @@ async function main() {
   const samples: BenchRow[] = [];
   for (const kind of kinds) {
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? SECTIONS : [...SECTIONS].reverse();
+      const order = round % 2 === 0 ? SELECTED : [...SELECTED].reverse();
       for (const s of order) {
         if (s.once && round > 0) continue;
         const got = await s.run({ kind, load });
@@ -152,6 +156,10 @@ Sections marked once (${SECTIONS.filter((x) => x.once).map((x) => x.name).join('
     ...(notes ? [notes, ''] : []),
   ].join('\n');
   mkdirSync(join(ROOT, 'docs'), { recursive: true });
+  if (ONLY) {
+    console.log('\npartial run (BENCH_SECTIONS): docs/benchmarks.md left as it was');
+    return;
+  }
   writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), md);
   console.log(`\nwrote bench/results/latest.json and docs/benchmarks.md in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }

@@ -117,11 +117,15 @@ export async function migrate(db: Db): Promise<string[]> {
   });
 }
 
-/** Statements are separated by lines ending in ';' (migrations contain no procedural bodies). */
+/**
+ * Statements are separated by lines ending in ';' (migrations contain no procedural bodies). Comments are
+ * removed first, so a trailing `-- why` after a statement's ';' does not hide the separator.
+ */
 function splitSql(sql: string): string[] {
   return sql
+    .replace(/--[^\n]*/g, '')
     .split(/;\s*$/m)
-    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
+    .map((s) => s.trim())
     .filter(Boolean);
 }
 
