@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,8 +64,17 @@ export function openPg(url: string, opts: { max?: number; searchPath?: string } 
     options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined,
   });
   pool.on('error', () => {}); // idle client errors surface on the next query instead
+  // Statements with parameters run as named prepared statements: each connection parses and plans them once,
+  // and later calls send only the parameters (the hot ones are long: create-order's insert has 31).
+  const names = new Map<string, string>();
+  const statement = (sql: string, p?: unknown[]) => {
+    if (!p || p.length === 0) return { text: sql };
+    let name = names.get(sql);
+    if (!name) names.set(sql, (name = `s${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`));
+    return { name, text: sql, values: params(p) as any[] };
+  };
   const query: Queryable['query'] = async (sql, p) => {
-    const r = await pool.query(sql, params(p) as any[]);
+    const r = await pool.query(statement(sql, p));
     return { rows: r.rows, rowCount: r.rowCount ?? 0 };
   };
   return {
@@ -77,7 +87,7 @@ export function openPg(url: string, opts: { max?: number; searchPath?: string } 
           await client.query('BEGIN');
           const result = await fn({
             query: async (sql, p) => {
-              const r = await client.query(sql, params(p) as any[]);
+              const r = await client.query(statement(sql, p));
               return { rows: r.rows, rowCount: r.rowCount ?? 0 };
             },
           });
