@@ -125,8 +125,10 @@ export async function buildApp(opts: AppOptions) {
   });
   const buyflow: BuyflowService = createBuyflowService({
     db, clock, ids, box, mailer, ledger, prices, catalog, partners, orders: connectOrders, kyc, chain,
-    acquirer: createSandboxAcquirer({ db, clock }), codeKey: sha256Hex(`buyflow-codes:${opts.secretsKey}`),
+    // No real card acquirer adapter ships yet: production refuses card payment instead of using the sandbox one.
+    acquirer: config.mode === 'sandbox' ? createSandboxAcquirer({ db, clock }) : null, mode: config.mode, codeKey: sha256Hex(`buyflow-codes:${opts.secretsKey}`),
   });
+  if (config.mode === 'production') logger.warn('no card acquirer is configured: Connect card payments are refused');
   const services = { buyflow, db, clock, ids, box, ledger, outbox, prices, accounts, sessions, signingKeys, orders, payers, logger, outboxHandlers, mailer, webhookFamilies, webhooks, refunds, reports, kyc, merchantUsers, tsp, chain, partners, catalog, connectOrders };
 
   async function createServer(): Promise<FastifyInstance> {

@@ -8,6 +8,8 @@ import { assertAuditOk, startTestApp, type TestApp } from './helpers.ts';
 import { browserSkip, launchBrowser, type Browser } from './support/browser.ts';
 import { onboardPartner } from './support/connect-client.ts';
 
+
+
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
 const USER_ADDRESS = '0x52908400098527886E0F7030069857D2E4169EE7';
 

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { kycSignature } from '../src/kyc/routes.ts';
 import { after, before, describe, test } from 'node:test';
 import { erc20Abi, type Address } from 'viem';
 import { SUPPORTED_CARD_COUNTRIES, brandSupportedIn } from '../src/cards/support.ts';
@@ -6,6 +9,8 @@ import { checkCard } from '../src/cards/validate.ts';
 import { Decimal } from '../src/platform/money.ts';
 import { assertAuditOk, DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
 import { onboardPartner } from './support/connect-client.ts';
+
+
 
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
 const TRX_ADDRESS = 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t';
@@ -267,6 +272,86 @@ for (const kind of DB_KINDS) {
       assert.equal((await t.db.query(`SELECT count(*)::int AS n FROM buyflow_cards WHERE user_id IN ($1, $2)`, [ru.id, fr.id])).rows[0].n, 0);
     });
 
+    test('proof of address: a VERIFIED user blocked at 50,000 USD buys above it once the proof is approved (VERIFIED_PLUS); a rejected proof keeps VERIFIED', async () => {
+      const u = await verifiedUser();
+      const c = await card(u);
+      const pay = async (amount: string) => {
+        const { order } = await newOrder(amount);
+        await bf().attach(order, u.id);
+        await bf().lockQuote(order);
+        return order;
+      };
+      for (const a of ['20000', '20000']) assert.ok((await bf().confirm((await pay(a)).orderId, u.id, c.id)).ok);
+      const blocked = await bf().confirm((await pay('20000')).orderId, u.id, c.id);
+      assert.equal(!blocked.ok && blocked.code, 'LIMIT_EXCEEDED');
+      assert.match(!blocked.ok ? blocked.message! : '', /up to 10000\.00 USD more .*limit 50000\.00 USD.*Verify your address/);
+      const address = { addressLine: '1 rue de Rivoli', city: 'Paris', postalCode: '75001', file: PNG };
+      const unverified = await newUser();
+      const early = await bf().submitProofOfAddress(unverified.id, address);
+      assert.equal(!early.ok && early.code, 'KYC_REQUIRED', 'the step comes after VERIFIED');
+      const gif = await bf().submitProofOfAddress(u.id, { ...address, file: Buffer.from('GIF89a') });
+      assert.equal(!gif.ok && gif.code, 'UNSUPPORTED_FILE');
+      assert.ok((await bf().submitProofOfAddress(u.id, address)).ok);
+      const twice = await bf().submitProofOfAddress(u.id, address);
+      assert.equal(!twice.ok && twice.code, 'KYC_IN_REVIEW');
+      const inReview = await bf().confirm((await pay('20000')).orderId, u.id, c.id);
+      assert.equal(!inReview.ok && inReview.code, 'LIMIT_EXCEEDED', 'still 50,000 while the proof is reviewed');
+      const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${u.id}:address`))!;
+      assert.equal(st.status, 'REVIEW');
+      const queue = await t.admin('GET', '/admin/v1/kyc?status=REVIEW');
+      assert.ok(queue.json.some((r: any) => r.kycUserId === st.recordId && r.source === 'buyflow'), 'in the operator review queue as its own check');
+      const file = (await t.db.query(`SELECT field, data_sealed FROM kyc_files WHERE record_id = $1`, [st.recordId])).rows;
+      assert.deepEqual(file.map((f) => f.field), ['proofOfAddress']);
+      assert.ok(!file[0].data_sealed.includes(PNG.toString('base64')), 'stored encrypted');
+      assert.equal((await t.admin('POST', `/admin/v1/kyc/${st.recordId}/decision`, { decision: 'PASS' })).status, 200);
+      const above = await bf().confirm((await pay('20000')).orderId, u.id, c.id);
+      assert.ok(above.ok, JSON.stringify(above));
+      const up = (await bf().getUser(u.id))!;
+      assert.equal(up.kycLevel, 'VERIFIED_PLUS');
+      assert.equal((await bf().syncAddress(u.id)).state, 'VERIFIED_PLUS');
+      assert.ok((await bf().confirm((await pay('20000')).orderId, u.id, c.id)).ok, '80,000 USD in 24 h under the 200,000 limit');
+
+      const v = await verifiedUser();
+      assert.ok((await bf().submitProofOfAddress(v.id, address)).ok);
+      const vs = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${v.id}:address`))!;
+      assert.equal((await t.admin('POST', `/admin/v1/kyc/${vs.recordId}/decision`, { decision: 'REJECT', reason: 'Document older than 3 months' })).status, 200);
+      assert.ok((await bf().runOnce()) >= 1, 'the worker applies the decision');
+      assert.equal((await bf().getUser(v.id))!.kycLevel, 'VERIFIED');
+      assert.deepEqual(await bf().syncAddress(v.id), { state: 'REJECTED', reason: 'Document older than 3 months' });
+      assert.ok((await bf().submitProofOfAddress(v.id, address)).ok, 'a rejected proof can be replaced');
+      await assertAuditOk(t);
+    });
+
+    test('purchase failure (sandbox trigger: an order of 66.66): the card charge is reversed in the ledger and refunded, the order ends FAILED PURCHASE_FAILED in query-order-list and the webhook', async () => {
+      const hooked = await onboardPartner(t, { webhookUrl: 'https://hooks.example/connect' });
+      const r = await hooked.client.call('buy-withdraw-crypto', {
+        merchantOrderId: `pf${Date.now()}`, fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: 66.66, merchantRedirectUrl: 'https://wallet.example/done',
+        withdrawCryptoInfo: { cryptoNetwork: 'TRX', cryptoAddress: TRX_ADDRESS },
+      });
+      assert.equal(r.json.code, '000000', r.text);
+      const { order } = (await bf().orderByToken(r.json.data.token))!;
+      const u = await verifiedUser();
+      const c = await card(u);
+      await bf().attach(order, u.id);
+      await bf().lockQuote(order);
+      const res = await bf().confirm(order.orderId, u.id, c.id);
+      assert.ok(res.ok, JSON.stringify(res));
+      const q = (await hooked.client.call('query-order-list', { merchantOrderId: order.merchantOrderId })).json.data[0];
+      assert.deepEqual([q.orderMainStatus, q.orderSubStatus, q.errorCode], ['FAILURE', 'FAILED', 'PURCHASE_FAILED']);
+      const charge = (await t.db.query(`SELECT id, status FROM card_charges WHERE ref LIKE $1`, [`${order.orderId}:%`])).rows;
+      assert.deepEqual(charge.map((x) => x.status), ['REFUNDED'], 'refunded at the acquirer');
+      const kinds = (await t.db.query(`SELECT kind FROM ledger_transfers WHERE ref = $1 ORDER BY kind`, [order.orderId])).rows.map((x) => x.kind);
+      assert.deepEqual(kinds, ['connect_card_charge', 'connect_card_refund'], 'charge reversed, no purchase booked');
+      const bal = await t.app.services.ledger.balances(t.db, 'user', `buyflow:${u.id}`);
+      assert.ok(bal.every((b) => new Decimal(b.posted).isZero() && new Decimal(b.held).isZero()), JSON.stringify(bal));
+      const events = (await t.db.query(`SELECT payload FROM outbox WHERE topic = 'webhook' AND ordering_key = $1 ORDER BY id`, [`connect-order:${order.orderId}`])).rows
+        .map((x) => JSON.parse((typeof x.payload === 'string' ? JSON.parse(x.payload) : x.payload).body));
+      const last = events[events.length - 1];
+      assert.deepEqual([last.orderMainStatus, last.orderSubStatus, last.errorCode], ['FAILURE', 'FAILED', 'PURCHASE_FAILED']);
+      assert.ok(events.some((e) => e.orderSubStatus === 'PURCHASE_PROCESSING'), 'each state change was sent');
+      await assertAuditOk(t);
+    });
+
     test('an existing verified user skips KYC on a new order; a broker-shared passed user skips it at VERIFIED', async () => {
       const u = await verifiedUser();
       const { order } = await newOrder();
@@ -277,15 +362,57 @@ for (const kind of DB_KINDS) {
       const br = await t.admin('POST', '/admin/v1/brokers', { name: 'Acme broker', partialSharing: false, ipWhitelist: ['127.0.0.1'] });
       assert.equal(br.status, 201, JSON.stringify(br.json));
       await t.admin('PATCH', `/admin/v1/brokers/${br.json.bizEntityKey}`, { connectPartnerCode: partner.merchantCode });
-      // A passed broker record for entityCustomerId shared-1 (what a completed share and review produce).
-      await t.db.query(`INSERT INTO kyc_records (id, source, subject_key, biz_entity_key, entity_customer_id, kyc_status, basic_status, identity_status, face_status, wck_status, created_at, updated_at)
-        VALUES (777, 'broker', $1, $2, 'shared-1', 'PASS', 'PASS', 'PASS', 'PASS', 'PASS', 1, 1)`, [`${br.json.bizEntityKey}:shared-1`, br.json.bizEntityKey]);
+      // The broker shares shared-1's KYC through the real signed API; the worker fetches the documents; the operator passes it.
+      const images = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(PNG));
+      await new Promise<void>((r) => images.listen(0, '127.0.0.1', r));
+      const img = (p: string) => `http://127.0.0.1:${(images.address() as AddressInfo).port}${p}`;
+      try {
+        const body = JSON.stringify({
+          bizEntityKey: br.json.bizEntityKey, requestNo: `R${Date.now()}`,
+          kycInfo: {
+            userInfo: { bizEntityKey: br.json.bizEntityKey, entityCustomerId: 'shared-1', brokerMainAccountId: '1234567', brokerSubAccountId: String(Date.now()), notifyUrl: '.' },
+            basicInfo: { firstName: 'Alice', lastName: 'Smith', country: 'AE', residentialCountry: 'AE', dob: '1999-09-19', userSubmitIp: '192.168.1.1', address: 'aaa', city: 'bbb', postalCode: '123456' },
+            identityInfo: {
+              documentType: 'ID_CARD', selectCountry: 'AE', frontFileUrl: img('/front.png'), faceFileUrl: img('/face.png'), firstName: 'Alice', lastName: 'Smith',
+              dob: '1999-09-19', idType: 'ID_CARD', idCountry: 'AE', nationalityCountry: 'AE', idNumber: `ID${Date.now()}`, idExpiry: '2035-09-19',
+              userSubmitIp: '192.168.1.1', issuingDate: '2010-09-19', gender: 'F',
+            },
+          },
+        });
+        const shared = await fetch(`${t.baseUrl}/bapi/ekyc/v2/public/ekyc/customer/share-kyc-data`, {
+          method: 'POST', headers: { 'content-type': 'application/json', 'X-SHA2-Signature': kycSignature(br.json.secret, body) }, body,
+        });
+        assert.equal((await shared.json()).success, true);
+        let entry: any;
+        for (let i = 0; i < 100 && !entry; i++) {
+          await t.app.outboxWorker.runOnce();
+          entry = (await t.admin('GET', '/admin/v1/kyc?status=REVIEW')).json.find((x: any) => x.entityCustomerId === 'shared-1');
+          if (!entry) await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.ok(entry, 'the share reached the review queue');
+        assert.equal((await bf().kycState(fresh, o2)).state, 'NEEDED', 'not before the operator passes it');
+        assert.equal((await t.admin('POST', `/admin/v1/kyc/${entry.id}/decision`, { decision: 'PASS' })).status, 200);
+      } finally {
+        images.closeAllConnections();
+        await new Promise((r) => images.close(r));
+      }
       assert.equal((await bf().kycState(fresh, o2)).state, 'VERIFIED');
       const row = (await bf().getUser(fresh.id))!;
       assert.equal(row.kycLevel, 'VERIFIED');
       assert.equal(row.kycSource, 'shared');
     });
   });
+}
+
+const autoState = async (t: TestApp, orderId: string) =>
+  (await t.db.query(`SELECT withdraw_auto_attempts AS n, withdraw_next_at AS due FROM buyflow_orders WHERE order_id = $1`, [orderId])).rows[0];
+/** Waits until the n-th automatic attempt failed and the next one is planned. */
+async function planned(t: TestApp, orderId: string, n: number) {
+  for (const end = Date.now() + 60_000; Date.now() < end; await new Promise((res) => setTimeout(res, 100))) {
+    const s = await autoState(t, orderId);
+    if (Number(s.n) === n && s.due !== null) return Number(s.due);
+  }
+  assert.fail(`automatic attempt ${n} never failed: ${JSON.stringify(await autoState(t, orderId))}`);
 }
 
 test('a failed withdrawal (hot wallet drained) keeps the crypto the user\'s, is retried once (a second retry is refused) and sent once', { timeout: 180_000 }, async () => {
@@ -328,7 +455,14 @@ test('a failed withdrawal (hot wallet drained) keeps the crypto the user\'s, is 
       for (const end = Date.now() + ms; Date.now() < end; await new Promise((res) => setTimeout(res, 200))) if ((await current()).orderSubStatus === sub) return;
       assert.fail(`order never reached ${sub}: ${JSON.stringify(await current())}`);
     };
+    // Automatic attempts (spec §6.4), driven by the platform clock through the worker tick: 1st at once, 2nd 5 min later, 3rd 10 min after that.
+    await planned(t, order.orderId, 1);
+    assert.equal((await current()).orderSubStatus, 'WITHDRAW_PROCESSING', 'another automatic attempt is planned: not failed yet');
+    (t.clock as any).advance(5 * 60_000);
+    await planned(t, order.orderId, 2);
+    (t.clock as any).advance(10 * 60_000);
     await until('WITHDRAW_FAILED');
+    assert.equal(Number((await autoState(t, order.orderId)).n), 3, 'three automatic attempts, then WITHDRAW_FAILED');
     const failed = await current();
     assert.equal(failed.errorCode, 'WITHDRAW_FAILED');
     const usdt = async () => (await t.app.services.ledger.balances(t.db, 'user', `buyflow:${uid}`)).find((b) => b.asset === 'USDT');
@@ -357,6 +491,96 @@ test('a failed withdrawal (hot wallet drained) keeps the crypto the user\'s, is 
     assert.equal(!again.ok && again.code, 'NOT_RETRYABLE');
     assert.deepEqual({ posted: (await usdt())?.posted, held: (await usdt())?.held }, { posted: '0', held: '0' });
     await assertAuditOk(t);
+  } finally {
+    await t.close();
+  }
+});
+
+test('automatic withdrawal attempts: drained hot wallet fails attempts 1 and 2, refunded before attempt 3 (platform clock + worker tick), which sends once; no WITHDRAW_FAILED', { timeout: 180_000 }, async () => {
+  const t = await startTestApp({ workers: true });
+  try {
+    const partner = await onboardPartner(t);
+    const bf = t.app.services.buyflow;
+    const eth = await t.app.services.chain.evm('ETH');
+    const rpc = (method: string, params: unknown[]) => eth.client.request({ method: method as any, params: params as any });
+    const hot = eth.hotAddress as Address;
+    const saved = await eth.client.getBalance({ address: hot });
+    const to = '0x00000000000000000000000000000000000a0701' as Address;
+    await rpc('anvil_setBalance', [hot, '0x0']);
+
+    const r = await partner.client.call('buy-withdraw-crypto', {
+      merchantOrderId: `auto${Date.now()}`, fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: 100, merchantRedirectUrl: 'https://wallet.example/done',
+      withdrawCryptoInfo: { cryptoNetwork: 'ETH', cryptoAddress: to },
+    });
+    assert.equal(r.json.code, '000000', r.text);
+    const { order } = (await bf.orderByToken(r.json.data.token))!;
+    const email = 'auto@example.com';
+    const s = await bf.signup({ kind: 'email', identifier: email, password: 'Passw0rdX' });
+    assert.ok(s.ok);
+    const code = /(\d{6})/.exec((await t.app.services.mailer.list(email))[0].text)![1];
+    const v = await bf.verifyCode(s.value.userId, code, { terms: true, marketing: false });
+    assert.ok(v.ok);
+    const uid = v.value.id;
+    assert.ok((await bf.attach(order, uid)).ok);
+    assert.ok((await bf.submitKyc(v.value, order, { country: 'FR', idCountry: 'FR', documentType: 'PASSPORT', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01', files: [{ field: 'front', bytes: PNG }, { field: 'selfie', bytes: PNG }] })).ok);
+    const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${uid}`))!;
+    assert.ok((await t.app.services.kyc.decide(st.recordId, 'PASS')).ok);
+    assert.equal((await bf.syncKyc(uid)).state, 'VERIFIED');
+    const c = await bf.addCard((await bf.getUser(uid))!, { name: 'Ana Lee', number: '4242424242424242', expiry: '12/34', cvv: '123' });
+    assert.ok(c.ok);
+    assert.ok((await bf.lockQuote(order)).ok);
+    assert.ok((await bf.confirm(order.orderId, uid, c.value.id)).ok);
+
+    const current = async () => (await partner.client.call('query-order-list', { orderId: order.orderId })).json.data[0];
+    const until = async (sub: string, ms = 60_000) => {
+      for (const end = Date.now() + ms; Date.now() < end; await new Promise((res) => setTimeout(res, 200))) if ((await current()).orderSubStatus === sub) return;
+      assert.fail(`order never reached ${sub}: ${JSON.stringify(await current())}`);
+    };
+    const first = await planned(t, order.orderId, 1);
+    assert.equal((await current()).orderSubStatus, 'WITHDRAW_PROCESSING');
+    assert.equal(first, t.clock.now() + 5 * 60_000, '2nd attempt planned 5 min after the 1st failure');
+    (t.clock as any).advance(4 * 60_000);
+    await new Promise((res) => setTimeout(res, 500));
+    assert.equal(Number((await autoState(t, order.orderId)).n), 1, 'not before it is due');
+    (t.clock as any).advance(60_000);
+    await planned(t, order.orderId, 2);
+    assert.equal((await current()).orderSubStatus, 'WITHDRAW_PROCESSING');
+    await rpc('anvil_setBalance', [hot, `0x${saved.toString(16)}`]);
+    (t.clock as any).advance(10 * 60_000);
+    await until('WITHDRAW_PROCESSING');
+    for (const end = Date.now() + 60_000; Date.now() < end && (await current()).orderSubStatus !== 'COMPLETED'; await new Promise((res) => setTimeout(res, 300))) await rpc('anvil_mine', ['0x2']);
+    const done = await current();
+    assert.equal(done.orderSubStatus, 'COMPLETED', JSON.stringify(done));
+    assert.equal(done.errorCode, null);
+    assert.equal(Number((await autoState(t, order.orderId)).n), 3);
+    const w = (await bf.withdrawalOf(order.orderId))!;
+    const txs = (await t.db.query(`SELECT hash FROM chain_txs WHERE withdrawal_id = $1`, [w.id])).rows;
+    assert.equal(txs.length, 1, 'one transaction: the failed attempts signed nothing');
+    assert.equal(done.withdrawTxHash, txs[0].hash);
+    const token = (await t.db.query(`SELECT address FROM chain_contracts WHERE network = 'ETH' AND asset = 'USDT'`)).rows[0].address as Address;
+    const onChain = await eth.client.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [to] });
+    assert.equal(onChain, BigInt(new Decimal(done.obtainAmount).mul(1e6).toFixed()), 'sent exactly once');
+    const again = await bf.retryWithdrawal(order.orderId, uid);
+    assert.equal(!again.ok && again.code, 'NOT_RETRYABLE');
+    await assertAuditOk(t);
+  } finally {
+    await t.close();
+  }
+});
+
+test('production without a configured card acquirer refuses card payment with a clear message, never the sandbox acquirer', async () => {
+  const t = await startTestApp({ env: { RAMPART_MODE: 'production', ADMIN_TOKEN: 'prod-admin-token-0123456789', SECRETS_KEY: 'ab'.repeat(32), PUBLIC_URL: 'https://rampart.example' } });
+  try {
+    assert.equal(t.config.mode, 'production');
+    const bf = t.app.services.buyflow;
+    assert.equal(bf.cardPaymentsAvailable, false);
+    const user = { id: '1', identifier: 'p@example.com', kind: 'email' as const, verified: true, consentAt: 1, country: 'FR', kycLevel: 'VERIFIED' as const, kycSource: 'buyflow' };
+    const r = await bf.addCard(user, { name: 'Ana Lee', number: '4242424242424242', expiry: '12/34', cvv: '123' });
+    assert.equal(!r.ok && r.code, 'CARD_PAYMENTS_UNAVAILABLE');
+    assert.match(!r.ok ? r.message! : '', /no card acquirer is configured/);
+    const c = await bf.confirm('missing-order', '1', '1');
+    assert.equal(!c.ok && c.code, 'CARD_PAYMENTS_UNAVAILABLE', 'a saved card cannot be charged either');
+    assert.equal((await t.db.query(`SELECT count(*)::int AS n FROM card_tokens`)).rows[0].n, 0, 'nothing reached the sandbox acquirer');
   } finally {
     await t.close();
   }

@@ -7,6 +7,9 @@ import { createManualClock, type Clock } from '../src/platform/clock.ts';
 import { randomAlnum } from '../src/platform/crypto.ts';
 import { PGlite } from '@electric-sql/pglite';
 import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { migrate, openPg, openPglite, wrapPglite, type Db } from '../src/platform/db/client.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import type { OutboxHandler } from '../src/platform/outbox/service.ts';
@@ -80,7 +83,9 @@ export async function startTestApp(opts: {
   const secretsKey = randomBytes(32).toString('hex');
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const config = loadConfig({ RAMPART_MODE: 'sandbox', LOG_LEVEL: 'silent', PORT: String(port), PUBLIC_URL: baseUrl, ...opts.env });
+  // Each app gets its own DATA_DIR (embedded chain state, generated files), never the developer's ./data.
+  const dataDir = mkdtempSync(join(tmpdir(), 'rampart-test-'));
+  const config = loadConfig({ RAMPART_MODE: 'sandbox', LOG_LEVEL: 'silent', PORT: String(port), PUBLIC_URL: baseUrl, DATA_DIR: dataDir, ...opts.env });
   const clock = opts.clock ?? createManualClock(Date.now());
   const app = await buildApp({ config, db, adminToken, secretsKey, clock, logger: createLogger((process.env.TEST_LOG_LEVEL as any) ?? 'silent'), outboxHandlers: opts.outboxHandlers, webhookTimeoutMs: opts.webhookTimeoutMs });
   const server = await app.createServer();
@@ -100,6 +105,7 @@ export async function startTestApp(opts: {
       await app.stopWorkers();
       await server.close();
       await drop();
+      if (config.dataDir === dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -557,6 +557,37 @@ export function createKycService(deps: {
       return ok({ recordId: String(saved.id) });
     },
 
+    /**
+     * The buy flow's proof-of-address check (VERIFIED_PLUS), a record of its own in the same review queue: the
+     * address and the sealed document wait for the reviewer; there is no face check. Added for src/connect/buyflow.
+     */
+    async submitBuyflowAddress(q: Queryable, subject: string, input: {
+      address: Record<string, string>; file: { contentType: string; bytes: Buffer };
+    }): Promise<Result<{ recordId: string }, 'KYC_ALREADY_PASSED' | 'KYC_IN_REVIEW'>> {
+      const now = clock.now();
+      let rec = await lockRecord(q, 'buyflow', subject);
+      if (rec?.kyc_status === 'PASS') return err('KYC_ALREADY_PASSED');
+      if (rec?.kyc_status === 'REVIEW') return err('KYC_IN_REVIEW');
+      if (!rec) {
+        rec = (await q.query<KycRecordRow>(
+          `INSERT INTO kyc_records (id, source, subject_key, kyc_status, basic_status, identity_status, face_status, wck_status, created_at, updated_at)
+           VALUES ($1, 'buyflow', $2, 'INITIAL', 'INITIAL', 'INITIAL', 'SKIP', 'INITIAL', $3, $3) RETURNING *`,
+          [ids.next(), subject, now],
+        )).rows[0];
+      }
+      const next: KycRecordRow = {
+        ...rec, basic_sealed: box.seal(JSON.stringify(input.address)), identity_sealed: box.seal(JSON.stringify({ idType: 'PROOF_OF_ADDRESS' })),
+        basic_status: 'REVIEW', basic_fail_reason: null, identity_status: 'REVIEW', identity_fail_reason: null,
+        face_status: 'SKIP', face_fail_reason: null, wck_status: 'REVIEW', identity_complete_time: null, face_complete_time: null,
+      };
+      await q.query(
+        `INSERT INTO kyc_files (id, record_id, share_id, field, content_type, size_bytes, data_sealed, created_at) VALUES ($1, $2, NULL, 'proofOfAddress', $3, $4, $5, $6)`,
+        [ids.next(), rec.id, input.file.contentType, input.file.bytes.length, box.seal(input.file.bytes), now],
+      );
+      const saved = await saveRecord(q, rec, next, false);
+      return ok({ recordId: String(saved.id) });
+    },
+
     /** Status of a buy-flow KYC record (for the Under Review page and the decision sync). Added for src/connect/buyflow. */
     async buyflowStatus(q: Queryable, subject: string): Promise<{ recordId: string; status: CheckStatus; failReason: string | null; expectTime: number | null } | null> {
       const r = (await q.query<KycRecordRow>(`SELECT * FROM kyc_records WHERE source = 'buyflow' AND subject_key = $1`, [subject])).rows[0];

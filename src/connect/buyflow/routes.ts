@@ -8,7 +8,7 @@ import { html, type SafeHtml } from '../../web/html.ts';
 import { page } from '../../web/layout.ts';
 import type { ConnectOrder } from '../orders/store.ts';
 import type { Partner } from '../partners.ts';
-import { DOCUMENT_TYPES, type BuyflowService, type BuyflowUser } from './service.ts';
+import { DOCUMENT_TYPES, NO_ACQUIRER_MESSAGE, type BuyflowService, type BuyflowUser } from './service.ts';
 
 /**
  * The hosted buy-flow pages (binance-connect.md §6.1) at /en/connect/buyflow?token=…: one entry that shows the
@@ -26,10 +26,10 @@ const JS = `
   var csrf=(document.querySelector('meta[name=csrf]')||{}).content; var token=new URLSearchParams(location.search).get('token');
   var rc=document.getElementById('resend');
   if(rc){ var left=Number(rc.getAttribute('data-left')); var t=function(){ if(left>0){ rc.disabled=true; rc.textContent='Resend code('+left+'s)'; left--; setTimeout(t,1000);} else { rc.disabled=false; rc.textContent='Resend code'; } }; t(); }
-  var kf=document.getElementById('kyc-form');
+  var kf=document.getElementById('kyc-form')||document.getElementById('address-form');
   if(kf){ kf.addEventListener('submit',function(e){ e.preventDefault(); var fd=new FormData(kf); var body={csrf:csrf,files:{}}; var jobs=[];
     fd.forEach(function(v,k){ if(typeof v==='string'){ body[k]=v; } else if(v&&v.size){ jobs.push(new Promise(function(res){ var r=new FileReader(); r.onload=function(){ body.files[k]=String(r.result).split(',')[1]; res(); }; r.readAsDataURL(v); })); } });
-    Promise.all(jobs).then(function(){ return fetch('${BASE}/kyc?token='+token,{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify(body)}); })
+    Promise.all(jobs).then(function(){ return fetch('${BASE}/'+(kf.getAttribute('data-action')||'kyc')+'?token='+token,{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify(body)}); })
       .then(function(r){ return r.json(); }).then(function(j){ if(j.ok){ location.href='${BASE}?token='+token; } else { var el=document.getElementById('kyc-error'); el.textContent=j.message; el.hidden=false; } }); }); }
   var cd=document.getElementById('countdown');
   if(cd){ var exp=Number(cd.getAttribute('data-expires')); var skew=Number(cd.getAttribute('data-now'))-Date.now(); var btn=document.getElementById('confirm-btn');
@@ -130,6 +130,11 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
         <h1>Under Review</h1><p>Your Intermediate Verification is under review. Estimated completion date: <b id="eta">${k.expectTime ? new Date(k.expectTime).toISOString().slice(0, 10) : ''} (UTC)</b>.</p>
         <p class="muted">This information is used for intermediate verification only, and is kept private and confidential by ${brand}.</p></div>`);
     }
+    if (q.step === 'address') {
+      const a = await buyflow.syncAddress(user.id);
+      return render(reply, csrf, 'Verify your address', addressPage(token, a.state, a.state === 'REJECTED' ? a.reason : null));
+    }
+    if (!buyflow.cardPaymentsAvailable) return render(reply, csrf, 'Add new card', html`<div class="card"><h1>Card payment unavailable</h1>${errBox(NO_ACQUIRER_MESSAGE)}</div>`);
     const cards = await buyflow.cards(user.id);
     if (q.step === 'addcard' || cards.length === 0) return render(reply, csrf, 'Add new card', cardPage(token, csrf, q.error));
     if (q.step === '3ds') {
@@ -155,6 +160,7 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
       <form method="post" action="${BASE}/confirm?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
       <h2>Payment method</h2>${cards.map((c) => html`<label class="choice"><input type="radio" name="cardId" value="${c.id}" ${c.id === chosen.id ? html`checked` : ''}> ${c.brand === 'VISA' ? 'Visa' : 'Mastercard'} ****${c.last4}</label>`)}
       <a href="${back(token, '&step=addcard')}">Add new card</a>
+      ${user.kycLevel === 'VERIFIED' ? html`<p class="muted"><a id="address-link" href="${back(token, '&step=address')}">Verify your address</a> to raise your daily limit from 50,000 to 200,000 USD.</p>` : ''}
       <h2>Send to</h2><div id="send-to" style="word-break:break-all">${order.cryptoAddress}</div><div class="muted">Network ${order.cryptoNetwork}${order.cryptoAddressMemo ? html` · Memo ${order.cryptoAddressMemo}` : ''}</div>
       <p class="muted">I agree to ${brand} Terms of Use and Privacy Policy and I authorize ${brand} to debit my chosen payment method for the amount above on ${today}.</p>
       <span id="countdown" data-expires="${quote.expiresAt}" data-now="${clock.now()}" hidden></span>
@@ -201,6 +207,21 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
       <label for="back">Back of the document</label><input type="file" id="back" name="back" accept="image/jpeg,image/png,application/pdf">
       <label for="selfie">Selfie</label><input type="file" id="selfie" name="selfie" accept="image/jpeg,image/png">
       <button class="btn" type="submit">Next</button></form></div>`;
+  }
+
+  function addressPage(token: string, state: string, rejected: string | null) {
+    if (state === 'VERIFIED_PLUS') return html`<div class="card"><h1>Address verified</h1><p>Your daily limit is 200,000 USD.</p><a class="btn" href="${back(token)}">Continue</a></div>`;
+    if (state === 'REVIEW') return html`<div class="card"><h1>Under Review</h1><p id="address-review">Your proof of address is under review. Your daily limit stays 50,000 USD meanwhile.</p><a class="btn" href="${back(token)}">Continue</a></div>`;
+    return html`<div class="card"><h1>Verify your address</h1>
+      ${rejected ? html`<div class="error" id="address-rejected">Your proof of address was rejected: ${rejected}. Please upload another document.</div>` : ''}
+      <p class="muted">Verified Plus raises your daily limit to 200,000 USD. Upload a utility bill or bank statement of the last 3 months showing your name and address.</p>
+      <div class="error" id="kyc-error" hidden></div>
+      <form id="address-form" data-action="address"><label for="addressLine">Residential address</label><input type="text" id="addressLine" name="addressLine" required maxlength="200">
+      <label for="city">City</label><input type="text" id="city" name="city" required maxlength="100">
+      <label for="postalCode">Postal code</label><input type="text" id="postalCode" name="postalCode" maxlength="20">
+      <label for="proof">Proof of address (JPEG, PNG or PDF, max 5 MB)</label><input type="file" id="proof" name="proof" accept="image/jpeg,image/png,application/pdf">
+      <button class="btn" type="submit">Submit</button></form>
+      <p><a href="${back(token)}">Not now</a></p></div>`;
   }
 
   function cardPage(token: string, csrf: string, error?: string) {
@@ -284,6 +305,16 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     const files = (['front', 'back', 'selfie'] as const).flatMap((field) => (typeof b.files?.[field] === 'string' ? [{ field, bytes: Buffer.from(b.files[field], 'base64') }] : []));
     const r = await buyflow.submitKyc(user, found.order, {
       country: b.country, idCountry: b.idCountry, documentType: b.documentType, firstName: b.firstName, lastName: b.lastName, dateOfBirth: b.dateOfBirth, files,
+    });
+    return r.ok ? { ok: true } : reply.code(400).send({ ok: false, code: r.code, message: r.message });
+  });
+  app.post(`${BASE}/address`, { bodyLimit: 8 * 1024 * 1024, schema: { hide: true } }, async (req, reply) => {
+    if (!csrfOk(req)) return reply.code(403).send({ ok: false, message: 'Invalid form token. Reload the page.' });
+    const user = await sessionUser(req);
+    if (!user) return reply.code(401).send({ ok: false, message: 'Please log in again.' });
+    const b = req.body as Record<string, any>;
+    const r = await buyflow.submitProofOfAddress(user.id, {
+      addressLine: b.addressLine, city: b.city, postalCode: b.postalCode, file: typeof b.files?.proof === 'string' ? Buffer.from(b.files.proof, 'base64') : null,
     });
     return r.ok ? { ok: true } : reply.code(400).send({ ok: false, code: r.code, message: r.message });
   });

@@ -36,6 +36,17 @@ export const CONSENT_VERSION = 'terms-2024-01+privacy-2024-01';
 export const KYC_FILE_MAX_BYTES = 5 * 1024 * 1024;
 export const DOCUMENT_TYPES = ['PASSPORT', 'ID_CARD', 'DRIVING_LICENSE'] as const;
 const WITHDRAW_REF = 'connect:';
+/** Automatic withdrawal attempts (spec §6.4): 3 within 30 min, then WITHDRAW_FAILED and the manual retry. */
+export const AUTO_WITHDRAW_ATTEMPTS = 3;
+export const AUTO_WITHDRAW_WINDOW_MS = 30 * 60_000;
+/** Wait after the 1st and the 2nd failed attempt: the 3rd starts 15 min after the 1st, inside the window. */
+export const AUTO_WITHDRAW_DELAYS_MS = [5 * 60_000, 10 * 60_000];
+/**
+ * Sandbox trigger for a failed purchase (what an inventory shortfall at the liquidity source does in production):
+ * an order of exactly this amount, in any fiat, has its card charge approved and then fails PURCHASE_FAILED.
+ */
+export const SANDBOX_PURCHASE_FAIL_AMOUNT = '66.66';
+export const NO_ACQUIRER_MESSAGE = 'Card payments are not available: no card acquirer is configured on this platform.';
 
 export interface BuyflowUser {
   id: string;
@@ -63,6 +74,8 @@ export interface LockedQuote {
   cryptoAmount: string;
   expiresAt: number;
 }
+
+export type AddressState = { state: 'NOT_ELIGIBLE' } | { state: 'NEEDED' } | { state: 'REVIEW' } | { state: 'REJECTED'; reason: string } | { state: 'VERIFIED_PLUS' };
 
 export type KycState = { state: 'NEEDED' } | { state: 'REVIEW'; expectTime: number | null } | { state: 'REJECTED'; reason: string } | { state: 'VERIFIED' };
 
@@ -101,12 +114,15 @@ export function sniffDocument(bytes: Buffer): string | null {
 
 export function createBuyflowService(deps: {
   db: Db; clock: Clock; ids: IdGenerator; box: SecretBox; mailer: Mailer; ledger: Ledger; prices: PriceSource; catalog: Catalog;
-  partners: PartnerService; orders: ConnectOrders; kyc: KycService; chain: ChainService; acquirer: Acquirer; codeKey: string; brand?: string;
+  partners: PartnerService; orders: ConnectOrders; kyc: KycService; chain: ChainService; codeKey: string; brand?: string;
+  /** null in production until a real acquirer is configured: card payment is then refused, never sent to the sandbox. */
+  acquirer: Acquirer | null; mode?: 'sandbox' | 'production';
 }) {
   const { db, clock, ids, box, mailer, ledger, prices, catalog, partners, orders, kyc, chain, acquirer } = deps;
   const brand = deps.brand ?? 'Rampart';
   const codeHash = (userId: string, code: string) => hmacSha256Hex(deps.codeKey, `${userId}:${code}`);
   const kycSubject = (userId: string) => `buyflow:${userId}`;
+  const addressSubject = (userId: string) => `buyflow:${userId}:address`;
   const owner = (userId: string) => ({ ownerType: 'user' as const, ownerId: `buyflow:${userId}` });
 
   async function loadOrder(orderId: string): Promise<ConnectOrder | null> {
@@ -293,12 +309,63 @@ export function createBuyflowService(deps: {
     });
   }
 
+  /** Applies a proof-of-address decision to a locked user row: PASS raises VERIFIED to VERIFIED_PLUS; REJECT keeps VERIFIED. */
+  async function applyAddress(q: Queryable, u: any): Promise<AddressState> {
+    if (u.kyc_level === 'NONE') return { state: 'NOT_ELIGIBLE' };
+    if (u.kyc_level === 'VERIFIED_PLUS') return { state: 'VERIFIED_PLUS' };
+    const s = await kyc.buyflowStatus(q, addressSubject(String(u.id)));
+    if (!s) return { state: 'NEEDED' };
+    if (s.status === 'PASS') {
+      const up = await q.query(`UPDATE buyflow_users SET kyc_level = 'VERIFIED_PLUS', address_review_since = NULL WHERE id = $1 AND kyc_level = 'VERIFIED'`, [u.id]);
+      if (up.rowCount === 1) {
+        await mailer.send(q, { to: u.identifier, subject: `${brand}: address verified`, text: `Your ${brand} advanced verification is complete. Your daily limit is now 200,000 USD.` });
+      }
+      return { state: 'VERIFIED_PLUS' };
+    }
+    if (s.status === 'REJECT') {
+      await q.query(`UPDATE buyflow_users SET address_review_since = NULL WHERE id = $1`, [u.id]);
+      return { state: 'REJECTED', reason: s.failReason ?? 'Rejected' };
+    }
+    return { state: 'REVIEW' };
+  }
+
+  async function syncAddress(userId: string): Promise<AddressState> {
+    return db.tx(async (q) => {
+      const u = (await q.query(`SELECT * FROM buyflow_users WHERE id = $1 FOR UPDATE`, [userId])).rows[0];
+      return u ? applyAddress(q, u) : { state: 'NOT_ELIGIBLE' } as AddressState;
+    });
+  }
+
+  /** The proof-of-address step after VERIFIED: address and one document (sealed), reviewed as its own KYC check. */
+  async function submitProofOfAddress(userId: string, input: { addressLine: string; city: string; postalCode: string; file: Buffer | null }): Promise<Result<null>> {
+    const addressLine = String(input.addressLine ?? '').trim();
+    const city = String(input.city ?? '').trim();
+    const postalCode = String(input.postalCode ?? '').trim();
+    if (!addressLine || !city || addressLine.length > 200 || city.length > 100 || postalCode.length > 20) return err('INVALID_ADDRESS', 'Enter your residential address and city.');
+    if (!input.file || input.file.length === 0) return err('MISSING_FILE', 'Upload a proof of address (utility bill or bank statement of the last 3 months).');
+    if (input.file.length > KYC_FILE_MAX_BYTES) return err('FILE_TOO_LARGE', 'The file is larger than 5 MB.');
+    const contentType = sniffDocument(input.file);
+    if (!contentType) return err('UNSUPPORTED_FILE', 'The file must be a JPEG, PNG or PDF.');
+    const file = input.file;
+    return db.tx(async (q): Promise<Result<null>> => {
+      const u = (await q.query(`SELECT * FROM buyflow_users WHERE id = $1 FOR UPDATE`, [userId])).rows[0];
+      if (!u) return err('USER_NOT_FOUND');
+      if (u.kyc_level === 'NONE') return err('KYC_REQUIRED', 'Complete identity verification first.');
+      if (u.kyc_level === 'VERIFIED_PLUS') return err('ALREADY_VERIFIED_PLUS', 'Your address is already verified.');
+      const r = await kyc.submitBuyflowAddress(q, addressSubject(userId), { address: { addressLine, city, postalCode, country: u.country ?? '' }, file: { contentType, bytes: file } });
+      if (!r.ok) return err(r.code, r.code === 'KYC_IN_REVIEW' ? 'Your proof of address is already under review.' : 'Your address is already verified.');
+      await q.query(`UPDATE buyflow_users SET address_review_since = $2 WHERE id = $1`, [userId, clock.now()]);
+      return ok(null);
+    });
+  }
+
   async function cards(userId: string): Promise<SavedCard[]> {
     return (await db.query(`SELECT * FROM buyflow_cards WHERE user_id = $1 ORDER BY id DESC`, [userId])).rows.map(toCard);
   }
 
   /** PAN and CVV go only to the acquirer; the platform keeps its token, brand, last 4 and expiry. */
   async function addCard(user: BuyflowUser, input: CardInput): Promise<Result<SavedCard>> {
+    if (!acquirer) return err('CARD_PAYMENTS_UNAVAILABLE', NO_ACQUIRER_MESSAGE);
     const c = checkCard(input, clock.now());
     if (!c.ok) return c;
     const country = user.country;
@@ -340,6 +407,7 @@ export function createBuyflowService(deps: {
    */
   async function confirm(orderId: string, userId: string, cardId: string): Promise<Result<ConfirmOutcome>> {
     const now = clock.now();
+    if (!acquirer) return err('CARD_PAYMENTS_UNAVAILABLE', NO_ACQUIRER_MESSAGE);
     const card = (await db.query(`SELECT * FROM buyflow_cards WHERE id = $1 AND user_id = $2`, [cardId, userId])).rows[0];
     if (!card) return err('CARD_NOT_FOUND', 'Choose a payment method.');
     const step1 = await db.tx(async (q): Promise<Result<{ attempt: number; order: ConnectOrder }>> => {
@@ -351,14 +419,17 @@ export function createBuyflowService(deps: {
       if (from !== 'CREATED' && from !== 'KYC_REVIEW') return err('ORDER_NOT_PAYABLE', 'This order can no longer be paid.');
       if (Number(o.expired_time) <= now) return err('ORDER_EXPIRED', 'The order has expired.');
       if (u.kyc_level === 'NONE') return err('KYC_REQUIRED', 'Complete identity verification first.');
+      // An approved proof of address raises the limit at once, even before the worker applies the decision.
+      const level: KycLevel = u.address_review_since !== null && u.kyc_level === 'VERIFIED' && (await applyAddress(q, u)).state === 'VERIFIED_PLUS' ? 'VERIFIED_PLUS' : u.kyc_level;
       if (!bf.quote_expires_at || Number(bf.quote_expires_at) < now) return err('QUOTE_EXPIRED', 'The price has changed. Please review the new quote.');
       const fiatUsd = prices.fiatUsd(o.fiat_currency);
       if (fiatUsd === null) return err('SYSTEM_ERROR');
       const usd = new Decimal(o.order_amount).mul(fiatUsd).toDecimalPlaces(2, Decimal.ROUND_UP).toFixed(2);
-      const lim = await checkLimitLocked(q, userId, u.kyc_level, usd, now, orderId);
+      const lim = await checkLimitLocked(q, userId, level, usd, now, orderId);
       if (!lim.ok) {
         await orders.transition(q, orderId, from, 'FAILED', { errorCode: 'LIMIT_EXCEEDED' });
-        return err('LIMIT_EXCEEDED', `This purchase (${usd} USD) exceeds your daily limit. You can buy up to ${lim.remainingUsd} USD more in the next 24 hours (limit ${lim.limitUsd} USD).`);
+        const more = level === 'VERIFIED' ? ' Verify your address to raise the limit to 200,000 USD per day.' : '';
+        return err('LIMIT_EXCEEDED', `This purchase (${usd} USD) exceeds your daily limit. You can buy up to ${lim.remainingUsd} USD more in the next 24 hours (limit ${lim.limitUsd} USD).${more}`);
       }
       const moved = await orders.transition(q, orderId, from, 'PAYMENT_PROCESSING', { errorCode: null });
       if (!moved) throw new DomainError('CONCURRENT_UPDATE', 'order changed concurrently');
@@ -411,6 +482,7 @@ export function createBuyflowService(deps: {
         await ledger.transfer(q, { id: `bf:netfee:${orderId}`, debit: { ...who, asset: o.cryptoCurrency }, credit: platformAccount('revenue_network_fee', o.cryptoCurrency), amount: bf.networkFee, kind: 'connect_network_fee', ref: orderId });
         const done = await orders.transition(q, orderId, 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING', { executePrice: bf.quotePrice, obtainAmount: bf.cryptoAmount });
         if (!done) throw new DomainError('CONCURRENT_UPDATE', 'order changed concurrently');
+        if (deps.mode === 'sandbox' && new Decimal(o.orderAmount).eq(SANDBOX_PURCHASE_FAIL_AMOUNT)) throw new DomainError('PURCHASE_FAILED', 'sandbox purchase failure trigger');
       });
     } catch (e) {
       // The purchase did not happen: reverse the card charge in full, and the order fails PURCHASE_FAILED.
@@ -422,7 +494,9 @@ export function createBuyflowService(deps: {
           amount: o.orderAmount, kind: 'connect_card_refund', ref: orderId,
         });
       });
-      await acquirer.refund(charge.chargeId);
+      await acquirer!.refund(charge.chargeId);
+      // A purchase that could not run is an outcome the order shows (FAILED, PURCHASE_FAILED), not a crash of the request.
+      if (e instanceof DomainError) return;
       throw e;
     }
     await requestWithdrawal(orderId);
@@ -430,7 +504,11 @@ export function createBuyflowService(deps: {
 
   async function requestWithdrawal(orderId: string) {
     const o = (await loadOrder(orderId))!;
-    const bf = (await db.query(`SELECT user_id FROM buyflow_orders WHERE order_id = $1`, [orderId])).rows[0];
+    // The first automatic attempt, counted before the chain can report its outcome.
+    const bf = (await db.query(
+      `UPDATE buyflow_orders SET withdraw_auto_attempts = GREATEST(withdraw_auto_attempts, 1), withdraw_first_at = COALESCE(withdraw_first_at, $2) WHERE order_id = $1 RETURNING user_id`,
+      [orderId, clock.now()],
+    )).rows[0];
     const r = await chain.withdrawals.request({
       ref: WITHDRAW_REF + orderId, ...owner(String(bf.user_id)), asset: o.cryptoCurrency, network: o.cryptoNetwork,
       address: o.cryptoAddress, memo: o.cryptoAddressMemo, amount: o.obtainAmount,
@@ -446,6 +524,7 @@ export function createBuyflowService(deps: {
   async function completeChallenge(orderId: string, userId: string, passed: boolean): Promise<Result<ConfirmOutcome>> {
     const bf = (await db.query(`SELECT charge_id FROM buyflow_orders WHERE order_id = $1 AND user_id = $2`, [orderId, userId])).rows[0];
     if (!bf?.charge_id) return err('NO_CHALLENGE');
+    if (!acquirer) return err('CARD_PAYMENTS_UNAVAILABLE', NO_ACQUIRER_MESSAGE);
     const c = await acquirer.completeChallenge(bf.charge_id, passed);
     if (!c) return err('NO_CHALLENGE');
     return afterCharge(orderId, c);
@@ -456,7 +535,36 @@ export function createBuyflowService(deps: {
     if (!w.ref.startsWith(WITHDRAW_REF)) return;
     const orderId = w.ref.slice(WITHDRAW_REF.length);
     if (w.status === 'completed') await orders.transition(q, orderId, 'WITHDRAW_PROCESSING', 'COMPLETED', { withdrawTxHash: w.txHash });
-    else if (w.status === 'failed') await orders.transition(q, orderId, 'WITHDRAW_PROCESSING', 'WITHDRAW_FAILED', { errorCode: 'WITHDRAW_FAILED' });
+    else if (w.status === 'failed') {
+      // Automatic attempts first (spec §6.4): the order stays WITHDRAW_PROCESSING while another one is planned.
+      const bf = (await q.query(`SELECT withdraw_auto_attempts, withdraw_first_at FROM buyflow_orders WHERE order_id = $1 FOR UPDATE`, [orderId])).rows[0];
+      const now = clock.now();
+      const made = bf ? Number(bf.withdraw_auto_attempts) : AUTO_WITHDRAW_ATTEMPTS;
+      const first = bf?.withdraw_first_at == null ? now : Number(bf.withdraw_first_at);
+      const due = now + (AUTO_WITHDRAW_DELAYS_MS[made - 1] ?? 0);
+      if (made < AUTO_WITHDRAW_ATTEMPTS && due <= first + AUTO_WITHDRAW_WINDOW_MS) {
+        await q.query(`UPDATE buyflow_orders SET withdraw_next_at = $2 WHERE order_id = $1`, [orderId, due]);
+        return;
+      }
+      await q.query(`UPDATE buyflow_orders SET withdraw_next_at = NULL WHERE order_id = $1`, [orderId]);
+      await orders.transition(q, orderId, 'WITHDRAW_PROCESSING', 'WITHDRAW_FAILED', { errorCode: 'WITHDRAW_FAILED' });
+    }
+  }
+
+  /** A due automatic attempt: claimed by a conditional update (one worker), then the chain's idempotent retry of the same withdrawal. */
+  async function autoRetryWithdrawal(orderId: string, dueAt: bigint | number): Promise<boolean> {
+    const claimed = await db.query(
+      `UPDATE buyflow_orders SET withdraw_next_at = NULL, withdraw_auto_attempts = withdraw_auto_attempts + 1 WHERE order_id = $1 AND withdraw_next_at = $2`, [orderId, dueAt],
+    );
+    if (claimed.rowCount === 0) return false;
+    const w = await chain.withdrawals.getByRef(WITHDRAW_REF + orderId);
+    const r = w ? await chain.withdrawals.retry(w.id) : null;
+    if (!r?.ok) {
+      const now = w ? await chain.withdrawals.getByRef(WITHDRAW_REF + orderId) : null;
+      // Could not be retried and still failed: hand it to the user's Retry button rather than leave it waiting.
+      if (!now || now.status === 'failed') await db.tx((q) => orders.transition(q, orderId, 'WITHDRAW_PROCESSING', 'WITHDRAW_FAILED', { errorCode: 'WITHDRAW_FAILED' }));
+    }
+    return true;
   }
 
   /** Retry withdrawal (seed §7): one retry at a time, through the chain's idempotent retry (same withdrawal, never a second live transaction). */
@@ -498,6 +606,16 @@ export function createBuyflowService(deps: {
       await requestWithdrawal(r.order_id);
       n++;
     }
+    const due = (await db.query(
+      `SELECT b.order_id, b.withdraw_next_at FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id
+       WHERE b.withdraw_next_at <= $1 AND c.sub_status = 'WITHDRAW_PROCESSING' ORDER BY b.withdraw_next_at LIMIT 100`, [clock.now()],
+    )).rows;
+    for (const r of due) if (await autoRetryWithdrawal(r.order_id, r.withdraw_next_at)) n++;
+    const addresses = (await db.query(`SELECT id FROM buyflow_users WHERE address_review_since IS NOT NULL AND kyc_level = 'VERIFIED' LIMIT 100`)).rows;
+    for (const r of addresses) {
+      const s = await syncAddress(String(r.id));
+      if (s.state === 'VERIFIED_PLUS' || s.state === 'REJECTED') n++;
+    }
     return n;
   }
 
@@ -508,6 +626,7 @@ export function createBuyflowService(deps: {
   return {
     getUser, sendCode, signup, login, verifyCode, orderByToken, attach, boundUser, kycState, syncKyc, submitKyc, cards, addCard, lockQuote, lockedOf,
     confirm, completeChallenge, loadOrder, onWithdrawalSettled, retryWithdrawal, runOnce, withdrawalOf, brand,
+    submitProofOfAddress, syncAddress, autoRetryWithdrawal, cardPaymentsAvailable: acquirer !== null,
   };
 }
 export type BuyflowService = ReturnType<typeof createBuyflowService>;
