@@ -184,6 +184,36 @@ export function createKycService(deps: {
   }
 
   /** Writes a record's new state conditional on the version read, recomputes the overall status, and queues a USER-STATUS event if anything reported changed. */
+  /** Creates or reopens a buy-flow record with every check in REVIEW (or SKIP for the face check) and seals its documents. */
+  async function submitBuyflowRecord(q: Queryable, subject: string, input: {
+    basic: Record<string, string>; identity: Record<string, string>; faceStatus: 'REVIEW' | 'SKIP'; files: { field: string; contentType: string; bytes: Buffer }[];
+  }): Promise<Result<{ recordId: string }, 'KYC_ALREADY_PASSED' | 'KYC_IN_REVIEW'>> {
+    const now = clock.now();
+    let rec = await lockRecord(q, 'buyflow', subject);
+    if (rec?.kyc_status === 'PASS') return err('KYC_ALREADY_PASSED');
+    if (rec?.kyc_status === 'REVIEW') return err('KYC_IN_REVIEW');
+    if (!rec) {
+      rec = (await q.query<KycRecordRow>(
+        `INSERT INTO kyc_records (id, source, subject_key, kyc_status, basic_status, identity_status, face_status, wck_status, created_at, updated_at)
+         VALUES ($1, 'buyflow', $2, 'INITIAL', 'INITIAL', 'INITIAL', $4, 'INITIAL', $3, $3) RETURNING *`,
+        [ids.next(), subject, now, input.faceStatus === 'SKIP' ? 'SKIP' : 'INITIAL'],
+      )).rows[0];
+    }
+    const next: KycRecordRow = {
+      ...rec, basic_sealed: box.seal(JSON.stringify(input.basic)), identity_sealed: box.seal(JSON.stringify(input.identity)),
+      basic_status: 'REVIEW', basic_fail_reason: null, identity_status: 'REVIEW', identity_fail_reason: null,
+      face_status: input.faceStatus, face_fail_reason: null, wck_status: 'REVIEW', identity_complete_time: null, face_complete_time: null,
+    };
+    for (const f of input.files) {
+      await q.query(
+        `INSERT INTO kyc_files (id, record_id, share_id, field, content_type, size_bytes, data_sealed, created_at) VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)`,
+        [ids.next(), rec.id, f.field, f.contentType, f.bytes.length, box.seal(f.bytes), now],
+      );
+    }
+    const saved = await saveRecord(q, rec, next, false);
+    return ok({ recordId: String(saved.id) });
+  }
+
   async function saveRecord(q: Queryable, before: KycRecordRow, next: KycRecordRow, partial: boolean): Promise<KycRecordRow> {
     const overall = overallStatus({
       ...next, partial,
@@ -530,31 +560,10 @@ export function createKycService(deps: {
     async submitBuyflow(q: Queryable, subject: string, input: {
       country: string; documentType: string; basic: Record<string, string>; files: { field: string; contentType: string; bytes: Buffer }[];
     }): Promise<Result<{ recordId: string }, 'KYC_ALREADY_PASSED' | 'KYC_IN_REVIEW'>> {
-      const now = clock.now();
-      let rec = await lockRecord(q, 'buyflow', subject);
-      if (rec?.kyc_status === 'PASS') return err('KYC_ALREADY_PASSED');
-      if (rec?.kyc_status === 'REVIEW') return err('KYC_IN_REVIEW');
-      if (!rec) {
-        rec = (await q.query<KycRecordRow>(
-          `INSERT INTO kyc_records (id, source, subject_key, kyc_status, basic_status, identity_status, face_status, wck_status, created_at, updated_at)
-           VALUES ($1, 'buyflow', $2, 'INITIAL', 'INITIAL', 'INITIAL', 'INITIAL', 'INITIAL', $3, $3) RETURNING *`,
-          [ids.next(), subject, now],
-        )).rows[0];
-      }
-      const next: KycRecordRow = {
-        ...rec, basic_sealed: box.seal(JSON.stringify({ ...input.basic, residentCountry: input.country })),
-        identity_sealed: box.seal(JSON.stringify({ idCountry: input.country, idType: input.documentType })),
-        basic_status: 'REVIEW', basic_fail_reason: null, identity_status: 'REVIEW', identity_fail_reason: null,
-        face_status: 'REVIEW', face_fail_reason: null, wck_status: 'REVIEW', identity_complete_time: null, face_complete_time: null,
-      };
-      for (const f of input.files) {
-        await q.query(
-          `INSERT INTO kyc_files (id, record_id, share_id, field, content_type, size_bytes, data_sealed, created_at) VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)`,
-          [ids.next(), rec.id, f.field, f.contentType, f.bytes.length, box.seal(f.bytes), now],
-        );
-      }
-      const saved = await saveRecord(q, rec, next, false);
-      return ok({ recordId: String(saved.id) });
+      return submitBuyflowRecord(q, subject, {
+        basic: { ...input.basic, residentCountry: input.country }, identity: { idCountry: input.country, idType: input.documentType },
+        faceStatus: 'REVIEW', files: input.files,
+      });
     },
 
     /**
@@ -564,28 +573,9 @@ export function createKycService(deps: {
     async submitBuyflowAddress(q: Queryable, subject: string, input: {
       address: Record<string, string>; file: { contentType: string; bytes: Buffer };
     }): Promise<Result<{ recordId: string }, 'KYC_ALREADY_PASSED' | 'KYC_IN_REVIEW'>> {
-      const now = clock.now();
-      let rec = await lockRecord(q, 'buyflow', subject);
-      if (rec?.kyc_status === 'PASS') return err('KYC_ALREADY_PASSED');
-      if (rec?.kyc_status === 'REVIEW') return err('KYC_IN_REVIEW');
-      if (!rec) {
-        rec = (await q.query<KycRecordRow>(
-          `INSERT INTO kyc_records (id, source, subject_key, kyc_status, basic_status, identity_status, face_status, wck_status, created_at, updated_at)
-           VALUES ($1, 'buyflow', $2, 'INITIAL', 'INITIAL', 'INITIAL', 'SKIP', 'INITIAL', $3, $3) RETURNING *`,
-          [ids.next(), subject, now],
-        )).rows[0];
-      }
-      const next: KycRecordRow = {
-        ...rec, basic_sealed: box.seal(JSON.stringify(input.address)), identity_sealed: box.seal(JSON.stringify({ idType: 'PROOF_OF_ADDRESS' })),
-        basic_status: 'REVIEW', basic_fail_reason: null, identity_status: 'REVIEW', identity_fail_reason: null,
-        face_status: 'SKIP', face_fail_reason: null, wck_status: 'REVIEW', identity_complete_time: null, face_complete_time: null,
-      };
-      await q.query(
-        `INSERT INTO kyc_files (id, record_id, share_id, field, content_type, size_bytes, data_sealed, created_at) VALUES ($1, $2, NULL, 'proofOfAddress', $3, $4, $5, $6)`,
-        [ids.next(), rec.id, input.file.contentType, input.file.bytes.length, box.seal(input.file.bytes), now],
-      );
-      const saved = await saveRecord(q, rec, next, false);
-      return ok({ recordId: String(saved.id) });
+      return submitBuyflowRecord(q, subject, {
+        basic: input.address, identity: { idType: 'PROOF_OF_ADDRESS' }, faceStatus: 'SKIP', files: [{ field: 'proofOfAddress', ...input.file }],
+      });
     },
 
     /** Status of a buy-flow KYC record (for the Under Review page and the decision sync). Added for src/connect/buyflow. */
