@@ -411,46 +411,55 @@ async function planned(t: TestApp, orderId: string, n: number) {
   assert.fail(`automatic attempt ${n} never failed: ${JSON.stringify(await autoState(t, orderId))}`);
 }
 
+/**
+ * An order confirmed by a verified user (sign-up, KYC passed, card) whose ETH withdrawal meets a drained hot wallet;
+ * `saved` is the hot wallet's balance before draining, to refund it later.
+ */
+async function confirmedOrderWithDrainedHotWallet(t: TestApp, tag: string, toAddress: string, emailAddress: string) {
+  const partner = await onboardPartner(t);
+  const bf = t.app.services.buyflow;
+  const eth = await t.app.services.chain.evm('ETH');
+  const rpc = (method: string, params: unknown[]) => eth.client.request({ method: method as any, params: params as any });
+  const hot = eth.hotAddress as Address;
+  const saved = await eth.client.getBalance({ address: hot });
+  const to = toAddress as Address;
+  await rpc('anvil_setBalance', [hot, '0x0']);
+
+  const r = await partner.client.call('buy-withdraw-crypto', {
+    merchantOrderId: `${tag}${Date.now()}`, fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: 100, merchantRedirectUrl: 'https://wallet.example/done',
+    withdrawCryptoInfo: { cryptoNetwork: 'ETH', cryptoAddress: to },
+  });
+  assert.equal(r.json.code, '000000', r.text);
+  const { order } = (await bf.orderByToken(r.json.data.token))!;
+  const email = emailAddress;
+  const s = await bf.signup({ kind: 'email', identifier: email, password: 'Passw0rdX' });
+  assert.ok(s.ok);
+  const code = /(\d{6})/.exec((await t.app.services.mailer.list(email))[0].text)![1];
+  const v = await bf.verifyCode(s.value.userId, code, { terms: true, marketing: false });
+  assert.ok(v.ok);
+  const uid = v.value.id;
+  assert.ok((await bf.attach(order, uid)).ok);
+  assert.ok((await bf.submitKyc(v.value, order, { country: 'FR', idCountry: 'FR', documentType: 'PASSPORT', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01', files: [{ field: 'front', bytes: PNG }, { field: 'selfie', bytes: PNG }] })).ok);
+  const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${uid}`))!;
+  assert.ok((await t.app.services.kyc.decide(st.recordId, 'PASS')).ok);
+  assert.equal((await bf.syncKyc(uid)).state, 'VERIFIED');
+  const c = await bf.addCard((await bf.getUser(uid))!, { name: 'Ana Lee', number: '4242424242424242', expiry: '12/34', cvv: '123' });
+  assert.ok(c.ok);
+  assert.ok((await bf.lockQuote(order)).ok);
+  assert.ok((await bf.confirm(order.orderId, uid, c.value.id)).ok);
+
+  const current = async () => (await partner.client.call('query-order-list', { orderId: order.orderId })).json.data[0];
+  const until = async (sub: string, ms = 60_000) => {
+    for (const end = Date.now() + ms; Date.now() < end; await new Promise((res) => setTimeout(res, 200))) if ((await current()).orderSubStatus === sub) return;
+    assert.fail(`order never reached ${sub}: ${JSON.stringify(await current())}`);
+  };
+  return { partner, bf, eth, rpc, hot, saved, to, order, uid, current, until };
+}
+
 test('a failed withdrawal (hot wallet drained) keeps the crypto the user\'s, is retried once (a second retry is refused) and sent once', { timeout: 180_000 }, async () => {
   const t = await startTestApp({ workers: true, env: { CONNECT_RATE_PER_SECOND: '100000' } });
   try {
-    const partner = await onboardPartner(t);
-    const bf = t.app.services.buyflow;
-    const eth = await t.app.services.chain.evm('ETH');
-    const rpc = (method: string, params: unknown[]) => eth.client.request({ method: method as any, params: params as any });
-    const hot = eth.hotAddress as Address;
-    const saved = await eth.client.getBalance({ address: hot });
-    const to = '0x00000000000000000000000000000000000be7a1' as Address;
-    await rpc('anvil_setBalance', [hot, '0x0']);
-
-    const r = await partner.client.call('buy-withdraw-crypto', {
-      merchantOrderId: `retry${Date.now()}`, fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: 100, merchantRedirectUrl: 'https://wallet.example/done',
-      withdrawCryptoInfo: { cryptoNetwork: 'ETH', cryptoAddress: to },
-    });
-    assert.equal(r.json.code, '000000', r.text);
-    const { order } = (await bf.orderByToken(r.json.data.token))!;
-    const email = 'retry@example.com';
-    const s = await bf.signup({ kind: 'email', identifier: email, password: 'Passw0rdX' });
-    assert.ok(s.ok);
-    const code = /(\d{6})/.exec((await t.app.services.mailer.list(email))[0].text)![1];
-    const v = await bf.verifyCode(s.value.userId, code, { terms: true, marketing: false });
-    assert.ok(v.ok);
-    const uid = v.value.id;
-    assert.ok((await bf.attach(order, uid)).ok);
-    assert.ok((await bf.submitKyc(v.value, order, { country: 'FR', idCountry: 'FR', documentType: 'PASSPORT', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01', files: [{ field: 'front', bytes: PNG }, { field: 'selfie', bytes: PNG }] })).ok);
-    const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${uid}`))!;
-    assert.ok((await t.app.services.kyc.decide(st.recordId, 'PASS')).ok);
-    assert.equal((await bf.syncKyc(uid)).state, 'VERIFIED');
-    const c = await bf.addCard((await bf.getUser(uid))!, { name: 'Ana Lee', number: '4242424242424242', expiry: '12/34', cvv: '123' });
-    assert.ok(c.ok);
-    assert.ok((await bf.lockQuote(order)).ok);
-    assert.ok((await bf.confirm(order.orderId, uid, c.value.id)).ok);
-
-    const current = async () => (await partner.client.call('query-order-list', { orderId: order.orderId })).json.data[0];
-    const until = async (sub: string, ms = 60_000) => {
-      for (const end = Date.now() + ms; Date.now() < end; await new Promise((res) => setTimeout(res, 200))) if ((await current()).orderSubStatus === sub) return;
-      assert.fail(`order never reached ${sub}: ${JSON.stringify(await current())}`);
-    };
+    const { bf, eth, rpc, hot, saved, to, order, uid, current, until } = await confirmedOrderWithDrainedHotWallet(t, 'retry', '0x00000000000000000000000000000000000be7a1', 'retry@example.com');
     // Automatic attempts (spec §6.4), driven by the platform clock through the worker tick: 1st at once, 2nd 5 min later, 3rd 10 min after that.
     await planned(t, order.orderId, 1);
     assert.equal((await current()).orderSubStatus, 'WITHDRAW_PROCESSING', 'another automatic attempt is planned: not failed yet');
@@ -495,43 +504,7 @@ test('a failed withdrawal (hot wallet drained) keeps the crypto the user\'s, is 
 test('automatic withdrawal attempts: drained hot wallet fails attempts 1 and 2, refunded before attempt 3 (platform clock + worker tick), which sends once; no WITHDRAW_FAILED', { timeout: 180_000 }, async () => {
   const t = await startTestApp({ workers: true, env: { CONNECT_RATE_PER_SECOND: '100000' } });
   try {
-    const partner = await onboardPartner(t);
-    const bf = t.app.services.buyflow;
-    const eth = await t.app.services.chain.evm('ETH');
-    const rpc = (method: string, params: unknown[]) => eth.client.request({ method: method as any, params: params as any });
-    const hot = eth.hotAddress as Address;
-    const saved = await eth.client.getBalance({ address: hot });
-    const to = '0x00000000000000000000000000000000000a0701' as Address;
-    await rpc('anvil_setBalance', [hot, '0x0']);
-
-    const r = await partner.client.call('buy-withdraw-crypto', {
-      merchantOrderId: `auto${Date.now()}`, fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: 100, merchantRedirectUrl: 'https://wallet.example/done',
-      withdrawCryptoInfo: { cryptoNetwork: 'ETH', cryptoAddress: to },
-    });
-    assert.equal(r.json.code, '000000', r.text);
-    const { order } = (await bf.orderByToken(r.json.data.token))!;
-    const email = 'auto@example.com';
-    const s = await bf.signup({ kind: 'email', identifier: email, password: 'Passw0rdX' });
-    assert.ok(s.ok);
-    const code = /(\d{6})/.exec((await t.app.services.mailer.list(email))[0].text)![1];
-    const v = await bf.verifyCode(s.value.userId, code, { terms: true, marketing: false });
-    assert.ok(v.ok);
-    const uid = v.value.id;
-    assert.ok((await bf.attach(order, uid)).ok);
-    assert.ok((await bf.submitKyc(v.value, order, { country: 'FR', idCountry: 'FR', documentType: 'PASSPORT', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01', files: [{ field: 'front', bytes: PNG }, { field: 'selfie', bytes: PNG }] })).ok);
-    const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${uid}`))!;
-    assert.ok((await t.app.services.kyc.decide(st.recordId, 'PASS')).ok);
-    assert.equal((await bf.syncKyc(uid)).state, 'VERIFIED');
-    const c = await bf.addCard((await bf.getUser(uid))!, { name: 'Ana Lee', number: '4242424242424242', expiry: '12/34', cvv: '123' });
-    assert.ok(c.ok);
-    assert.ok((await bf.lockQuote(order)).ok);
-    assert.ok((await bf.confirm(order.orderId, uid, c.value.id)).ok);
-
-    const current = async () => (await partner.client.call('query-order-list', { orderId: order.orderId })).json.data[0];
-    const until = async (sub: string, ms = 60_000) => {
-      for (const end = Date.now() + ms; Date.now() < end; await new Promise((res) => setTimeout(res, 200))) if ((await current()).orderSubStatus === sub) return;
-      assert.fail(`order never reached ${sub}: ${JSON.stringify(await current())}`);
-    };
+    const { bf, eth, rpc, hot, saved, to, order, uid, current, until } = await confirmedOrderWithDrainedHotWallet(t, 'auto', '0x00000000000000000000000000000000000a0701', 'auto@example.com');
     const first = await planned(t, order.orderId, 1);
     assert.equal((await current()).orderSubStatus, 'WITHDRAW_PROCESSING');
     assert.equal(first, t.clock.now() + 5 * 60_000, '2nd attempt planned 5 min after the 1st failure');
