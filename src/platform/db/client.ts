@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, protocol } from '@electric-sql/pglite';
 import pg from 'pg';
 
 /**
@@ -23,16 +23,96 @@ const toParam = (v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
 const params = (p?: unknown[]) => (p ? p.map(toParam) : undefined);
 
 export function wrapPglite(lite: PGlite): Db {
-  const q = (conn: { query: PGlite['query'] }): Queryable['query'] => async (sql, p) => {
+  const statements = preparedStatements(lite);
+  const q = (conn: { query: PGlite['query'] }, inTx: boolean): Queryable['query'] => async (sql, p) => {
+    if (statements.accepts(sql, p)) return statements.run(sql, p!, inTx);
     const r = await conn.query<any>(sql, params(p));
     return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
   };
   return {
     kind: 'pglite',
-    query: q(lite),
+    query: q(lite, false),
     // PGlite is one connection behind a mutex, so transactions are already serial.
-    tx: (fn) => lite.transaction((t) => fn({ query: q(t as any) })),
+    tx: (fn) => lite.transaction((t) => fn({ query: q(t as any, true) })),
     close: () => lite.close(),
+  };
+}
+
+const MAX_PREPARED = 1000;
+
+/**
+ * PGlite's query() sends every statement as an unnamed one: parse, describe, bind (which plans), describe, execute
+ * and sync, six calls into the WASM backend, then copies its whole parser table to decode the result. Statements
+ * with parameters run here as named prepared statements instead, as the pg driver runs them: parsed and described
+ * once, then each call is one Bind + Execute + Sync message, and PostgreSQL may reuse the plan.
+ * Statements without parameters (DDL, BEGIN, migrations) and any beyond MAX_PREPARED distinct texts use query().
+ */
+function preparedStatements(lite: PGlite) {
+  type Statement = { name: string; paramTypes: number[]; fields: { name: string; dataTypeID: number }[] };
+  const cache = new Map<string, Statement>();
+  const { serialize } = protocol;
+  const concat = (parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((n, x) => n + x.length, 0));
+    let at = 0;
+    for (const x of parts) {
+      out.set(x, at);
+      at += x.length;
+    }
+    return out;
+  };
+  const exec = async (parts: Uint8Array[]) => (await lite.execProtocol(concat([...parts, serialize.sync()]), { syncToFs: false })).messages as any[];
+
+  async function prepare(sql: string): Promise<Statement> {
+    const name = `s${cache.size}`;
+    const messages = await exec([serialize.parse({ name, text: sql }), serialize.describe({ type: 'S', name })]);
+    const paramTypes: number[] = messages.find((m) => m.name === 'parameterDescription')?.dataTypeIDs ?? [];
+    const fields = (messages.find((m) => m.name === 'rowDescription')?.fields ?? []).map((f: any) => ({ name: f.name as string, dataTypeID: f.dataTypeID as number }));
+    const st = { name, paramTypes, fields };
+    cache.set(sql, st);
+    return st;
+  }
+
+  async function runPrepared(sql: string, p: unknown[]) {
+    const st = cache.get(sql) ?? (await prepare(sql));
+    const values = p.map((v, i) => {
+      if (v === null || v === undefined) return null;
+      const serializer = lite.serializers[st.paramTypes[i]];
+      return serializer ? serializer(toParam(v)) : String(v);
+    });
+    const messages = await exec([serialize.bind({ statement: st.name, values }), serialize.execute({})]);
+    const rows: any[] = [];
+    let rowCount = 0;
+    for (const m of messages) {
+      if (m.name === 'dataRow') {
+        const row: Record<string, unknown> = {};
+        for (let i = 0; i < st.fields.length; i++) {
+          const f = st.fields[i];
+          const raw = m.fields[i];
+          const parser = raw === null ? undefined : lite.parsers[f.dataTypeID];
+          row[f.name] = raw === null ? null : parser ? parser(raw, f.dataTypeID) : raw;
+        }
+        rows.push(row);
+      } else if (m.name === 'commandComplete') {
+        // Like pg: "INSERT 0 n", "UPDATE n", "SELECT n", … (PGlite's own query() reports 0 for SELECT).
+        const n = Number((m.text as string).split(' ').pop());
+        rowCount = Number.isFinite(n) ? n : 0;
+      }
+    }
+    return { rows, rowCount };
+  }
+
+  const internals = lite as unknown as { _runExclusiveQuery<T>(fn: () => Promise<T>): Promise<T>; _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T> };
+  return {
+    accepts: (sql: string, p?: unknown[]) => !!p && p.length > 0 && (cache.has(sql) || cache.size < MAX_PREPARED),
+    /** Takes the same mutexes as PGlite's query(): the transaction mutex unless already inside a transaction, then the query mutex. */
+    run(sql: string, p: unknown[], inTx: boolean): Promise<{ rows: any[]; rowCount: number }> {
+      const once = () => internals._runExclusiveQuery(async () => {
+        const r = await runPrepared(sql, p);
+        if (!inTx) await lite.syncToFs();
+        return r;
+      });
+      return inTx ? once() : internals._runExclusiveTransaction(once);
+    },
   };
 }
 
