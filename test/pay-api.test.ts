@@ -79,6 +79,78 @@ for (const kind of DB_KINDS) {
       assert.equal(jpy.json.code, '400101');
     });
 
+    /**
+     * Wraps the app's Db so every order insert statement is recorded (its batch size) and held `delayMs` first, the
+     * time a busy database would take; `poison` makes a statement whose batch includes that merchantTradeNo fail.
+     */
+    function watchOrderInserts(opts: { delayMs: number; poison?: string }) {
+      const original = t.db.query;
+      const batches: number[] = [];
+      const poisonedBatches: number[] = [];
+      t.db.query = (async (sql: string, p?: unknown[]) => {
+        if (!sql.includes('INSERT INTO pay_orders')) return original.call(t.db, sql, p);
+        const size = (JSON.parse(String(p![0])) as unknown[]).length;
+        batches.push(size);
+        await new Promise((r) => setTimeout(r, opts.delayMs));
+        if (opts.poison && String(p![0]).includes(opts.poison)) {
+          poisonedBatches.push(size);
+          throw new Error('simulated constraint failure');
+        }
+        return original.call(t.db, sql, p);
+      }) as typeof original;
+      return { batches, poisonedBatches, restore: () => (t.db.query = original) };
+    }
+
+    test('creates arriving while the database is busy share one insert statement, each answered with its own order', async () => {
+      const watch = watchOrderInserts({ delayMs: 100 });
+      try {
+        const bodies = Array.from({ length: 24 }, () => v3Order());
+        const results = await Promise.all(bodies.map((b) => m.client.post('/v3/order', b)));
+        assert.ok(results.every((r) => r.json.status === 'SUCCESS'), results.map((r) => r.text).join('\n'));
+        assert.equal(new Set(results.map((r) => r.json.data.prepayId)).size, 24);
+        assert.equal(watch.batches.reduce((a, b) => a + b, 0), 24);
+        assert.ok(watch.batches.length < 24 && Math.max(...watch.batches) > 1, `batches: ${watch.batches.join(', ')}`);
+        watch.restore();
+        // Each answer belongs to its own request: the returned prepayId queries back to that request's merchantTradeNo.
+        for (const [i, r] of results.entries()) {
+          const q = await m.client.post('/v2/order/query', { prepayId: r.json.data.prepayId });
+          assert.equal(q.json.data.merchantTradeNo, bodies[i].merchantTradeNo);
+        }
+      } finally {
+        watch.restore();
+      }
+    });
+
+    test('concurrent creates with one merchantTradeNo: exactly one order, the others 400201', async () => {
+      const watch = watchOrderInserts({ delayMs: 50 });
+      try {
+        const body = v3Order();
+        const results = await Promise.all(Array.from({ length: 12 }, () => m.client.post('/v3/order', body)));
+        assert.equal(results.filter((r) => r.json.status === 'SUCCESS').length, 1, results.map((r) => r.text).join('\n'));
+        assert.ok(results.filter((r) => r.json.status !== 'SUCCESS').every((r) => r.json.code === '400201'));
+        assert.ok(Math.max(...watch.batches) > 1, 'some duplicates shared a statement');
+        const rows = await t.db.query(`SELECT count(*)::int AS n FROM pay_orders WHERE merchant_trade_no = $1`, [body.merchantTradeNo]);
+        assert.equal(rows.rows[0].n, 1);
+      } finally {
+        watch.restore();
+      }
+    });
+
+    test('a database error on one order of a shared insert fails that request only', async () => {
+      const watch = watchOrderInserts({ delayMs: 50, poison: 'POISON1' });
+      try {
+        const bodies = [v3Order(), v3Order(), v3Order(), v3Order({ merchantTradeNo: 'POISON1' }), v3Order(), v3Order(), v3Order()];
+        const results = await Promise.all(bodies.map((b) => m.client.post('/v3/order', b)));
+        assert.deepEqual(results.map((r) => r.json.status === 'SUCCESS'), [true, true, true, false, true, true, true], results.map((r) => r.text).join('\n'));
+        assert.ok(watch.poisonedBatches.some((n) => n > 1), `the poisoned order shared a statement first (batches: ${watch.batches.join(', ')})`);
+        assert.ok(watch.poisonedBatches.includes(1), 'then it ran alone');
+        const poisoned = await t.db.query(`SELECT count(*)::int AS n FROM pay_orders WHERE merchant_trade_no = 'POISON1'`);
+        assert.equal(poisoned.rows[0].n, 0);
+      } finally {
+        watch.restore();
+      }
+    });
+
     test('query v2 by prepayId and by merchantTradeNo; unknown or foreign order is 400202', async () => {
       const body = v3Order({ passThroughInfo: 'abc' });
       const c = await m.client.post('/v3/order', body);

@@ -10,7 +10,8 @@ import { Decimal, decimalPlaces, fixed } from '../../platform/money.ts';
 import type { Outbox } from '../../platform/outbox/service.ts';
 import { FIAT_MINOR_UNITS, type PriceSource } from '../../prices/service.ts';
 import { enqueuePayWebhook, num8 } from '../events.ts';
-import { raw } from '../../platform/json.ts';
+import { raw, stringify } from '../../platform/json.ts';
+import { createBatcher } from '../../platform/batch.ts';
 import type { NonceClaim } from '../auth.ts';
 
 /** Assets a Pay order can be denominated in or paid with. */
@@ -142,17 +143,33 @@ const ORDER_COLUMNS: [string, string][] = [
   ['create_time', 'bigint'], ['expire_time', 'bigint'],
 ];
 const ORDER_COLUMN_LIST = ORDER_COLUMNS.map(([c]) => c).join(', ');
-const INSERT_ORDER = `INSERT INTO pay_orders (${ORDER_COLUMN_LIST}) VALUES (${ORDER_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})
-  ON CONFLICT (merchant_id, merchant_trade_no) DO NOTHING`;
-const N = ORDER_COLUMNS.length;
-const INSERT_ORDER_WITH_NONCE = `WITH fresh_nonce AS (
-    INSERT INTO pay_nonces (api_key, nonce, seen_at) VALUES ($${N + 1}, $${N + 2}, $${N + 3}) ON CONFLICT DO NOTHING RETURNING 1
+/** One pending order insert; `nonce` is the request nonce recorded in the same statement (see NonceClaim), if any. */
+type OrderInsert = { row: Record<string, unknown>; nonce: NonceClaim | null };
+type InsertOutcome = 'INSERTED' | 'NONCE_USED' | 'DUPLICATE_TRADE_NO';
+/**
+ * Inserts a batch of orders and records their request nonces in one statement. The rows arrive as one JSON array
+ * (goods and extra nested as JSON); a row with a nonce is inserted only if its nonce was fresh, and a merchantTradeNo
+ * already taken, in the table or earlier in the batch, is skipped. One outcome row per input row, by prepay_id.
+ */
+const INSERT_ORDERS = `WITH input AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(${ORDER_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ')}, api_key text, nonce text, seen_at bigint)
+  ), fresh_nonce AS (
+    INSERT INTO pay_nonces (api_key, nonce, seen_at) SELECT api_key, nonce, seen_at FROM input WHERE nonce IS NOT NULL
+    ON CONFLICT DO NOTHING RETURNING api_key, nonce
   ), new_order AS (
     INSERT INTO pay_orders (${ORDER_COLUMN_LIST})
-    SELECT ${ORDER_COLUMNS.map(([, t], i) => `$${i + 1}::${t}`).join(', ')} WHERE EXISTS (SELECT 1 FROM fresh_nonce)
-    ON CONFLICT (merchant_id, merchant_trade_no) DO NOTHING RETURNING 1
+    SELECT ${ORDER_COLUMN_LIST} FROM input i
+    WHERE i.nonce IS NULL OR EXISTS (SELECT 1 FROM fresh_nonce f WHERE f.api_key = i.api_key AND f.nonce = i.nonce)
+    ON CONFLICT (merchant_id, merchant_trade_no) DO NOTHING RETURNING prepay_id
   )
-  SELECT (SELECT count(*) FROM fresh_nonce) AS nonce_fresh, (SELECT count(*) FROM new_order) AS inserted`;
+  SELECT i.prepay_id::text AS prepay_id,
+    CASE WHEN o.prepay_id IS NOT NULL THEN 'INSERTED'
+      WHEN i.nonce IS NOT NULL AND NOT EXISTS (SELECT 1 FROM fresh_nonce f WHERE f.api_key = i.api_key AND f.nonce = i.nonce) THEN 'NONCE_USED'
+      ELSE 'DUPLICATE_TRADE_NO' END AS outcome
+  FROM input i LEFT JOIN new_order o ON o.prepay_id = i.prepay_id`;
+
+/** Orders per insert statement at most, and how many such statements may run at once (PGlite runs one at a time anyway). */
+const ORDER_BATCH = { maxBatch: 64, maxInFlight: 2 };
 
 export function createOrderService(deps: {
   db: Db; clock: Clock; ids: IdGenerator; ledger: Ledger; outbox: Outbox; prices: PriceSource; accounts: AccountsService;
@@ -160,6 +177,29 @@ export function createOrderService(deps: {
   openIdSalt: string;
 }) {
   const { db, clock, ids, ledger, outbox, prices, accounts, config } = deps;
+
+  /** Runs INSERT_ORDERS for a batch; a nonce twice in one batch is a replay of a request still in flight. */
+  async function insertOrders(batch: OrderInsert[]): Promise<(InsertOutcome | Error)[]> {
+    const seen = new Set<string>();
+    const replayed = batch.map(({ nonce }) => {
+      if (!nonce) return false;
+      const key = `${nonce.apiKey}\n${nonce.nonce}`;
+      return seen.has(key) || !seen.add(key);
+    });
+    const rows = batch.filter((_, i) => !replayed[i]).map(({ row, nonce }) =>
+      nonce ? { ...row, api_key: nonce.apiKey, nonce: nonce.nonce, seen_at: nonce.seenAt } : row);
+    let result;
+    try {
+      result = await db.query<{ prepay_id: string; outcome: InsertOutcome }>(INSERT_ORDERS, [stringify(rows)]);
+    } catch (e) {
+      // One bad row must not fail the others' requests: alone, each gets its own outcome or error.
+      if (batch.length === 1) return [e instanceof Error ? e : new Error(String(e))];
+      return (await Promise.all(batch.map((item) => insertOrders([item])))).flat();
+    }
+    const outcomes = new Map(result.rows.map((r) => [r.prepay_id, r.outcome]));
+    return batch.map(({ row }, i) => (replayed[i] ? 'NONCE_USED' : outcomes.get(String(row.prepay_id))!));
+  }
+  const insertOrder = createBatcher(insertOrders, ORDER_BATCH);
 
   const openUserId = (payerId: string, merchantId: string) =>
     createHash('sha256').update(`${deps.openIdSalt}:${payerId}:${merchantId}`).digest('hex').slice(0, 32);
@@ -233,31 +273,24 @@ export function createOrderService(deps: {
         if (!(t > now && t <= now + config.maxExpireMs)) return err('FIELD_VALUE', 'orderExpireTime: must be in the future and at most 15 days ahead');
         expireTime = t;
       }
-      const goodsJson = JSON.stringify(input.goods);
-      const extraJson = JSON.stringify(input.extra ?? {});
       // The row as inserted: the order is built from it instead of RETURNING *, whose ~35-column row costs
       // a measurable share of create-order's time (see docs/benchmarks.md).
       const row = {
         prepay_id: ids.next(), merchant_id: actor.merchantId, creator_merchant_id: actor.creatorMerchantId, merchant_trade_no: input.merchantTradeNo,
         api_version: input.apiVersion, status: 'INITIAL', terminal_type: input.terminalType, currency, order_amount: orderAmount,
         fiat_currency: input.fiatCurrency ?? null, fiat_amount: input.fiatAmount ?? null, price_currency_usd: priceCurrencyUsd, price_fiat_usd: priceFiatUsd,
-        description: input.description ?? null, goods: JSON.parse(goodsJson), product_type: input.productType, product_name: input.productName,
+        description: input.description ?? null, goods: input.goods, product_type: input.productType, product_name: input.productName,
         product_detail: input.productDetail ?? null, support_pay_currency: support.join(',') || null, return_url: input.returnUrl ?? null,
         cancel_url: input.cancelUrl ?? null, webhook_url: input.webhookUrl ?? null, pass_through_info: input.passThroughInfo ?? null,
-        universal_url_attach: input.universalUrlAttach ?? null, checkout_token: randomString(16), create_time: now, expire_time: expireTime,
+        universal_url_attach: input.universalUrlAttach ?? null, extra: input.extra ?? {}, checkout_token: randomString(16), create_time: now, expire_time: expireTime,
         transact_time: null, transaction_id: null, payer_id: null, open_user_id: null, commission: null, payment_info: null, closed_time: null,
       };
-      const values = ORDER_COLUMNS.map(([c]) => (c === 'goods' ? goodsJson : c === 'extra' ? extraJson : (row as any)[c]));
-      if (nonce) {
-        // The request nonce is recorded in the same statement (see NonceClaim): one round trip per create.
-        nonce.consumed = true;
-        const r = (await db.query(INSERT_ORDER_WITH_NONCE, [...values, nonce.apiKey, nonce.nonce, nonce.seenAt])).rows[0];
-        if (Number(r.nonce_fresh) === 0) return err('NONCE_USED', 'Nonce has been used.');
-        if (Number(r.inserted) === 0) return err('DUPLICATE_TRADE_NO', 'merchantTradeNo: is duplicated');
-        return ok(toOrder(row));
-      }
-      const r = await db.query(INSERT_ORDER, values);
-      if (r.rowCount === 0) return err('DUPLICATE_TRADE_NO', 'merchantTradeNo: is duplicated');
+      // The request nonce, if any, is recorded by the same statement (see NonceClaim).
+      if (nonce) nonce.consumed = true;
+      const outcome = await insertOrder({ row, nonce: nonce ?? null });
+      if (outcome instanceof Error) throw outcome;
+      if (outcome === 'NONCE_USED') return err('NONCE_USED', 'Nonce has been used.');
+      if (outcome === 'DUPLICATE_TRADE_NO') return err('DUPLICATE_TRADE_NO', 'merchantTradeNo: is duplicated');
       return ok(toOrder(row));
     },
 
