@@ -184,7 +184,9 @@ export function createOrderService(deps: {
     const replayed = batch.map(({ nonce }) => {
       if (!nonce) return false;
       const key = `${nonce.apiKey}\n${nonce.nonce}`;
-      return seen.has(key) || !seen.add(key);
+      if (seen.has(key)) return true;
+      seen.add(key);
+      return false;
     });
     const rows = batch.filter((_, i) => !replayed[i]).map(({ row, nonce }) =>
       nonce ? { ...row, api_key: nonce.apiKey, nonce: nonce.nonce, seen_at: nonce.seenAt } : row);
