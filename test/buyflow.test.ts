@@ -89,6 +89,13 @@ for (const kind of DB_KINDS) {
       assert.ok(r.ok, JSON.stringify(r));
       return r.value;
     }
+    /** A new order of `amount` USD attached to the user, with its 59 s quote locked: ready to confirm. */
+    async function quotedOrder(u: { id: string }, amount: string) {
+      const { order } = await newOrder(amount);
+      await bf().attach(order, u.id);
+      await bf().lockQuote(order);
+      return order;
+    }
     async function query(moid: string) {
       return (await partner.client.call('query-order-list', { merchantOrderId: moid })).json.data[0];
     }
@@ -236,12 +243,7 @@ for (const kind of DB_KINDS) {
     test('rolling 24 h limit: the third 20,000 USD order fails LIMIT_EXCEEDED with what is left; two parallel confirms at the edge: exactly one passes', async () => {
       const u = await verifiedUser();
       const c = await card(u);
-      const pay = async (amount: string) => {
-        const { order } = await newOrder(amount);
-        await bf().attach(order, u.id);
-        await bf().lockQuote(order);
-        return order;
-      };
+      const pay = (amount: string) => quotedOrder(u, amount);
       for (const a of ['20000', '10000']) assert.ok((await bf().confirm((await pay(a)).orderId, u.id, c.id)).ok);
       const a = await pay('20000');
       const b = await pay('20000');
@@ -271,12 +273,7 @@ for (const kind of DB_KINDS) {
     test('proof of address: a VERIFIED user blocked at 50,000 USD buys above it once the proof is approved (VERIFIED_PLUS); a rejected proof keeps VERIFIED', async () => {
       const u = await verifiedUser();
       const c = await card(u);
-      const pay = async (amount: string) => {
-        const { order } = await newOrder(amount);
-        await bf().attach(order, u.id);
-        await bf().lockQuote(order);
-        return order;
-      };
+      const pay = (amount: string) => quotedOrder(u, amount);
       for (const a of ['20000', '20000']) assert.ok((await bf().confirm((await pay(a)).orderId, u.id, c.id)).ok);
       const blocked = await bf().confirm((await pay('20000')).orderId, u.id, c.id);
       assert.equal(!blocked.ok && blocked.code, 'LIMIT_EXCEEDED');
