@@ -92,6 +92,11 @@ export function createConnectOrders(deps: {
   const { db, clock, outbox, catalog, partners, geo, mode } = deps;
   const restricted = new Set(deps.restrictedCountries.map((c) => c.toUpperCase()));
 
+  /** The first of the given ISO alpha-2 countries (residence, nationality, ID) on CONNECT_RESTRICTED_COUNTRIES, else null. */
+  function restrictedCountryOf(countries: (string | null | undefined)[]): string | null {
+    return countries.map((c) => String(c ?? '').toUpperCase()).find((c) => c !== '' && restricted.has(c)) ?? null;
+  }
+
   /** §4.6: unknown countries pass. */
   function ipCheck(ip: string): { status: 'pass' | 'reject'; countryCode: string | null } {
     const countryCode = geo.country(ip);
@@ -249,6 +254,6 @@ export function createConnectOrders(deps: {
     return r ? toOrder(r) : null;
   }
 
-  return { create, get, transition, expireDue, list, findByToken, ipCheck, paymentMethodOk };
+  return { create, get, transition, expireDue, list, findByToken, ipCheck, paymentMethodOk, restrictedCountryOf };
 }
 export type ConnectOrders = ReturnType<typeof createConnectOrders>;
