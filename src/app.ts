@@ -47,8 +47,11 @@ import { createPartnerService } from './connect/partners.ts';
 import { registerConnectRoutes } from './connect/routes.ts';
 import { registerPartnerPortal } from './connect/portal/routes.ts';
 import { createChainService } from './chain/service.ts';
+import { explorerUrl } from './chain/networks.ts';
 import { createSandboxAcquirer } from './cards/acquirer.ts';
 import { createBuyflowService, type BuyflowService } from './connect/buyflow/service.ts';
+import type { FaultPoint } from './connect/buyflow/purchase.ts';
+import { reconcileCardCharges } from './cards/ledger.ts';
 import { registerBuyflowRoutes } from './connect/buyflow/routes.ts';
 
 /**
@@ -67,6 +70,8 @@ export interface AppOptions {
   outboxHandlers?: Record<string, OutboxHandler>;
   /** Per-attempt webhook timeout (tests only; default 5 s per spec). */
   webhookTimeoutMs?: number;
+  /** Buy-flow machine: a shorter runner lease and crash points (crash tests only). */
+  buyflow?: { leaseMs?: number; faults?: { at(point: FaultPoint, orderId: string): void } };
 }
 
 export async function buildApp(opts: AppOptions) {
@@ -119,17 +124,29 @@ export async function buildApp(opts: AppOptions) {
   // Lazy: no chain is contacted or spawned until a withdrawal, deposit address or the worker needs one.
   const chain = createChainService({
     db, ledger, clock, ids, box, logger,
-    // Connect buy-flow orders follow their withdrawals (bound late: the buy flow is built after the chain).
-    hooks: { onSettled: (q, w) => buyflow.onWithdrawalSettled(q, w) },
+    // Settled withdrawals are announced through the outbox; the buy flow handles them (WITHDRAWAL_SETTLED_TOPIC).
+    outbox,
     config: { mode: config.mode, dataDir: config.dataDir, chainRpcUrl: config.chainRpcUrl, anvil: { blockTimeSec: 1 } },
   });
+  const acquirer = config.mode === 'sandbox' ? createSandboxAcquirer({ db, clock, fingerprintKey: sha256Hex(`card-fingerprint:${opts.secretsKey}`) }) : null;
   const buyflow: BuyflowService = createBuyflowService({
     db, clock, ids, box, mailer, ledger, prices, catalog, partners, orders: connectOrders, kyc, chain,
     // No real card acquirer adapter ships yet: production refuses card payment instead of using the sandbox one.
-    acquirer: config.mode === 'sandbox' ? createSandboxAcquirer({ db, clock }) : null, mode: config.mode, codeKey: sha256Hex(`buyflow-codes:${opts.secretsKey}`),
+    acquirer, mode: config.mode, codeKey: sha256Hex(`buyflow-codes:${opts.secretsKey}`), logger,
+    leaseMs: opts.buyflow?.leaseMs, faults: opts.buyflow?.faults,
   });
+  for (const [topic, h] of Object.entries(buyflow.outboxHandlers)) outboxHandlers[topic] ??= h;
+  /** The ledger audit, plus the outside systems that hold money reconciled against it: the acquirer's charges and the hot wallets. */
+  async function audit() {
+    const report = await ledger.audit();
+    const cardsChecked = acquirer ? await reconcileCardCharges(db, acquirer, ledger) : { cardCharges: 0, problems: [] };
+    // TEMP until the chain's reconciliation lands
+    const wallets: { hotWallets: unknown[]; problems: string[] } = 'reconcileHotWallets' in chain ? await (chain as any).reconcileHotWallets() : { hotWallets: [], problems: [] };
+    const problems = [...report.problems, ...cardsChecked.problems, ...wallets.problems];
+    return { ...report, ok: problems.length === 0, problems, reconciled: { cardCharges: cardsChecked.cardCharges, hotWallets: wallets.hotWallets } };
+  }
   if (config.mode === 'production') logger.warn('no card acquirer is configured: Connect card payments are refused');
-  const services = { buyflow, db, clock, ids, box, ledger, outbox, prices, accounts, sessions, signingKeys, orders, payers, logger, outboxHandlers, mailer, webhookFamilies, webhooks, refunds, reports, kyc, merchantUsers, tsp, chain, partners, catalog, connectOrders };
+  const services = { audit, acquirer, buyflow, db, clock, ids, box, ledger, outbox, prices, accounts, sessions, signingKeys, orders, payers, logger, outboxHandlers, mailer, webhookFamilies, webhooks, refunds, reports, kyc, merchantUsers, tsp, chain, partners, catalog, connectOrders };
 
   async function createServer(): Promise<FastifyInstance> {
     const app = await createHttp({ logger, trustedProxies: config.trustedProxies, publicUrl: config.publicUrl });
@@ -171,13 +188,17 @@ export async function buildApp(opts: AppOptions) {
       db, clock, ids, accounts, sessions, users: merchantUsers, tsp, orders, refunds, reports, ledger, webhooks, outbox, publicUrl: config.publicUrl, mode: config.mode,
     });
     registerCheckoutRoutes(app, { db, clock, orders, accounts, sessions, ledger, prices, publicUrl: config.publicUrl, mode: config.mode });
-    registerAdminRoutes(app, { adminToken: opts.adminToken, accounts, ledger, signingKeys, db, merchantUsers });
+    registerAdminRoutes(app, { adminToken: opts.adminToken, accounts, ledger, audit, signingKeys, db, merchantUsers });
     registerWebhookAdminRoutes(app, { adminToken: opts.adminToken, deliveries: webhooks });
     registerReportRoutes(app, { adminToken: opts.adminToken, accounts, reports });
     registerKycRoutes(app, { kyc, adminToken: opts.adminToken, mode: config.mode });
     registerConnectRoutes(app, { auth: connectAuth, catalog, orders: connectOrders, publicUrl: config.publicUrl, log: (e) => logger.error({ err: e }, 'connect request failed') });
-    registerConnectAdminRoutes(app, { adminToken: opts.adminToken, partners });
-    registerBuyflowRoutes(app, { buyflow, sessions, clock, publicUrl: config.publicUrl, mode: config.mode });
+    registerConnectAdminRoutes(app, { adminToken: opts.adminToken, partners, db });
+    registerBuyflowRoutes(app, {
+      buyflow, sessions, clock, publicUrl: config.publicUrl, mode: config.mode,
+      // The sandbox's embedded chains have no public explorer: a link there would point at a mainnet transaction that does not exist.
+      explorerTxUrl: (network, hash) => (config.mode === 'production' ? explorerUrl(network, hash) || null : null),
+    });
     registerPartnerPortal(app, { partners, orders: connectOrders, sessions, signingKeys, publicUrl: config.publicUrl, mode: config.mode });
     if (config.mode === 'sandbox') {
       registerDevMailbox(app, { mailer, adminToken: opts.adminToken, mode: config.mode });

@@ -93,7 +93,7 @@ for (const kind of DB_KINDS) {
     async function quotedOrder(u: { id: string }, amount: string) {
       const { order } = await newOrder(amount);
       await bf().attach(order, u.id);
-      await bf().lockQuote(order);
+      await bf().lockQuote(order.orderId, u.id);
       return order;
     }
     async function query(moid: string) {
@@ -200,7 +200,7 @@ for (const kind of DB_KINDS) {
       const { order } = await newOrder('100');
       await bf().attach(order, u.id);
       const declined = await card(u, '4000000000000002');
-      await bf().lockQuote(order);
+      await bf().lockQuote(order.orderId, u.id);
       const before = (await t.db.query(`SELECT count(*)::int AS n FROM ledger_transfers`)).rows[0].n;
       assert.ok((await bf().confirm(order.orderId, u.id, declined.id)).ok);
       let q = await query(order.merchantOrderId);
@@ -212,7 +212,7 @@ for (const kind of DB_KINDS) {
       assert.equal((await t.db.query(`SELECT count(*)::int AS n FROM ledger_transfers`)).rows[0].n, before, 'nothing moved');
       const threeDs = await card(u, '4000000000003220');
       const c = await bf().confirm(order.orderId, u.id, threeDs.id);
-      assert.equal(c.ok && c.value.next, 'CHALLENGE');
+      assert.equal(c.ok && c.value.step, 'CHALLENGE');
       assert.equal((await query(order.merchantOrderId)).orderSubStatus, 'PAYMENT_PROCESSING');
       assert.ok((await bf().completeChallenge(order.orderId, u.id, true)).ok);
       q = await query(order.merchantOrderId);
@@ -229,13 +229,13 @@ for (const kind of DB_KINDS) {
       const { order } = await newOrder('50');
       await bf().attach(order, u.id);
       const c = await card(u);
-      await bf().lockQuote(order);
+      await bf().lockQuote(order.orderId, u.id);
       (t.clock as any).advance(60_000);
       const r = await bf().confirm(order.orderId, u.id, c.id);
       assert.equal(!r.ok && r.code, 'QUOTE_EXPIRED');
       assert.equal((await query(order.merchantOrderId)).orderSubStatus, 'CREATED');
       assert.equal((await t.db.query(`SELECT count(*)::int AS n FROM card_charges WHERE ref LIKE $1`, [`${order.orderId}:%`])).rows[0].n, 0);
-      const fresh = await bf().lockQuote(order);
+      const fresh = await bf().lockQuote(order.orderId, u.id);
       assert.ok(fresh.ok && fresh.value.expiresAt === t.clock.now() + 59_000);
       assert.ok((await bf().confirm(order.orderId, u.id, c.id)).ok);
     });
@@ -326,7 +326,7 @@ for (const kind of DB_KINDS) {
       const u = await verifiedUser();
       const c = await card(u);
       await bf().attach(order, u.id);
-      await bf().lockQuote(order);
+      await bf().lockQuote(order.orderId, u.id);
       const res = await bf().confirm(order.orderId, u.id, c.id);
       assert.ok(res.ok, JSON.stringify(res));
       const q = (await hooked.client.call('query-order-list', { merchantOrderId: order.merchantOrderId })).json.data[0];
@@ -334,7 +334,7 @@ for (const kind of DB_KINDS) {
       const charge = (await t.db.query(`SELECT id, status FROM card_charges WHERE ref LIKE $1`, [`${order.orderId}:%`])).rows;
       assert.deepEqual(charge.map((x) => x.status), ['REFUNDED'], 'refunded at the acquirer');
       const kinds = (await t.db.query(`SELECT kind FROM ledger_transfers WHERE ref = $1 ORDER BY kind`, [order.orderId])).rows.map((x) => x.kind);
-      assert.deepEqual(kinds, ['connect_card_charge', 'connect_card_refund'], 'charge reversed, no purchase booked');
+      assert.deepEqual(kinds, ['card_authorization', 'card_refund'], 'charge authorized, captured and refunded; no purchase booked');
       const bal = await t.app.services.ledger.balances(t.db, 'user', `buyflow:${u.id}`);
       assert.ok(bal.every((b) => new Decimal(b.posted).isZero() && new Decimal(b.held).isZero()), JSON.stringify(bal));
       const events = (await t.db.query(`SELECT payload FROM outbox WHERE topic = 'webhook' AND ordering_key = $1 ORDER BY id`, [`connect-order:${order.orderId}`])).rows
@@ -442,7 +442,7 @@ async function confirmedOrderWithDrainedHotWallet(t: TestApp, tag: string, toAdd
   assert.equal((await bf.syncKyc(uid)).state, 'VERIFIED');
   const c = await bf.addCard((await bf.getUser(uid))!, { name: 'Ana Lee', number: '4242424242424242', expiry: '12/34', cvv: '123' });
   assert.ok(c.ok);
-  assert.ok((await bf.lockQuote(order)).ok);
+  assert.ok((await bf.lockQuote(order.orderId, uid)).ok);
   assert.ok((await bf.confirm(order.orderId, uid, c.value.id)).ok);
 
   const current = async () => (await partner.client.call('query-order-list', { orderId: order.orderId })).json.data[0];

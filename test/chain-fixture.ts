@@ -28,11 +28,12 @@ export interface ChainFixture {
   close(): Promise<void>;
 }
 
-export async function startChainFixture(opts: { db?: Db; secretsKey?: string; chainRpcUrl?: string; faults?: WithdrawalFaults } = {}): Promise<ChainFixture> {
+/** `dropDb` replaces closing the database on close (e.g. a PostgreSQL test schema that must be dropped too). */
+export async function startChainFixture(opts: { db?: Db; dropDb?: () => Promise<void>; secretsKey?: string; chainRpcUrl?: string; faults?: WithdrawalFaults } = {}): Promise<ChainFixture> {
   // Own database bootstrap (not test/helpers.ts) so these tests do not load the whole app.
   const db = opts.db ?? await openPglite();
   if (!opts.db) await migrate(db);
-  const opened = { db, drop: () => db.close() };
+  const opened = { db, drop: opts.dropDb ?? (() => db.close()) };
   const clock = createManualClock(Date.now());
   const ledger = createLedger({ db, clock });
   const secretsKey = opts.secretsKey ?? randomHex(32);

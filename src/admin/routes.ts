@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AccountsService } from '../accounts/service.ts';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
 import type { Db } from '../platform/db/client.ts';
-import type { Ledger } from '../platform/ledger/service.ts';
+import type { AuditReport, Ledger } from '../platform/ledger/service.ts';
 import type { SigningKeys } from '../platform/signing-keys.ts';
 import type { MerchantUsers } from '../dashboard/users.ts';
 
@@ -22,7 +22,11 @@ const MerchantPatch = z.object({
 });
 const IdParam = z.object({ id: z.string().regex(/^\d{1,19}$/) });
 
-export function registerAdminRoutes(app: FastifyInstance, deps: { adminToken: string; accounts: AccountsService; ledger: Ledger; signingKeys: SigningKeys; db: Db; merchantUsers?: MerchantUsers }) {
+export function registerAdminRoutes(app: FastifyInstance, deps: {
+  adminToken: string; accounts: AccountsService; ledger: Ledger; signingKeys: SigningKeys; db: Db; merchantUsers?: MerchantUsers;
+  /** The ledger audit with the outside systems reconciled (app.ts). */
+  audit: () => Promise<AuditReport & { reconciled: unknown }>;
+}) {
   const { accounts } = deps;
   const guard = adminGuard(deps.adminToken);
   const tags = ['Admin'];
@@ -81,7 +85,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { adminToken: st
       return { revoked: true };
     });
 
-    r.get('/admin/v1/ledger/audit', { schema: { tags, security, summary: 'Ledger audit' } }, async () => deps.ledger.audit());
+    r.get('/admin/v1/ledger/audit', { schema: { tags, security, summary: 'Ledger audit, with card charges and hot wallets reconciled' } }, async () => deps.audit());
 
     r.post('/admin/v1/webhooks/keys/rotate', { schema: { tags, security, summary: 'Rotate the Binance Pay webhook signing key' } }, async () => {
       const key = await deps.signingKeys.rotate('pay-webhook');

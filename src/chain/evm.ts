@@ -1,5 +1,5 @@
 import {
-  createPublicClient, defineChain, encodeFunctionData, erc20Abi, http, keccak256, parseUnits,
+  createPublicClient, defineChain, encodeFunctionData, erc20Abi, formatUnits, http, keccak256, parseUnits,
   type Address, type Hex, type PublicClient,
 } from 'viem';
 import type { LocalAccount } from 'viem/accounts';
@@ -134,7 +134,11 @@ export function createEvmAdapter(deps: {
       });
       if (receipt) {
         const head = await client.getBlockNumber({ cacheTime: 0 });
-        return { state: 'mined', success: receipt.status === 'success', blockNumber: receipt.blockNumber, confirmations: Number(head - receipt.blockNumber + 1n) };
+        return {
+          state: 'mined', success: receipt.status === 'success', blockNumber: receipt.blockNumber, confirmations: Number(head - receipt.blockNumber + 1n),
+          // Paid whether it succeeded or reverted; wei → native units exactly (18 decimals on every EVM network).
+          fee: formatUnits(receipt.gasUsed * receipt.effectiveGasPrice, 18),
+        };
       }
       const pending = await client.getTransaction({ hash }).catch((e) => {
         if (e?.name === 'TransactionNotFoundError') return null;

@@ -25,7 +25,8 @@ export interface SignedTx {
 export type TxLookup =
   | { state: 'unknown' }
   | { state: 'pending' }
-  | { state: 'mined'; success: boolean; blockNumber: bigint; confirmations: number };
+  /** `fee`: what the transaction paid the network, in the native asset (decimal string); absent where nothing moves (simulated). */
+  | { state: 'mined'; success: boolean; blockNumber: bigint; confirmations: number; fee?: string };
 
 export type BroadcastResult = { ok: true } | { ok: false; reason: 'REJECTED' | 'RPC_UNREACHABLE' | 'NONCE_ALREADY_USED'; message: string };
 

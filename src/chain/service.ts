@@ -8,14 +8,16 @@ import type { Db } from '../platform/db/client.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Ledger } from '../platform/ledger/service.ts';
 import type { Logger } from '../platform/logger.ts';
+import type { Outbox } from '../platform/outbox/service.ts';
 import { ANVIL_DEV_MNEMONIC, startAnvil, type AnvilHandle } from './anvil.ts';
 import TestToken from './contracts/TestToken.json' with { type: 'json' };
 import { createDeposits } from './deposits.ts';
 import { createEvmAdapter, createPublicEvmClient, evmChain, type EvmAdapter, type EvmToken } from './evm.ts';
+import { createHotWallets, nativeHotAsset, type HotAsset, type HotWalletCheck } from './hotwallet.ts';
 import { ASSET_NETWORKS, EVM_NETWORKS, NETWORKS, SANDBOX_TOKENS, type AssetNetwork } from './networks.ts';
 import type { ChainAdapter } from './port.ts';
 import { createSimulatedAdapter } from './simulated.ts';
-import { createWithdrawals, type WithdrawalFaults, type WithdrawalHooks } from './withdrawals.ts';
+import { createWithdrawals, type WithdrawalFaults } from './withdrawals.ts';
 
 /**
  * The chain domain's composition: keys, adapters (embedded anvil or CHAIN_RPC_URL for EVM, simulated for the
@@ -63,7 +65,8 @@ export function createChainService(deps: {
   box: SecretBox;
   config: ChainConfig;
   logger?: Logger;
-  hooks?: WithdrawalHooks;
+  /** Settled withdrawals are announced here (WITHDRAWAL_SETTLED_TOPIC). */
+  outbox?: Outbox;
   faults?: WithdrawalFaults;
 }) {
   const { db, box, clock, config } = deps;
@@ -73,6 +76,7 @@ export function createChainService(deps: {
   const adapters = new Map<string, ChainAdapter>();
   let starting: Promise<void> | null = null;
   let started = false;
+  const hotWallets = createHotWallets({ db, ledger: deps.ledger });
 
   const hasAdapter = (network: string) => {
     const n = NETWORKS[network];
@@ -100,20 +104,26 @@ export function createChainService(deps: {
     if ((await client.getBalance({ address: deployer.address })) === 0n) return; // not a dev chain: nothing to provision
     const wallet = createWalletClient({ account: deployer, chain: evmChain(chainId, network, info.nativeAsset, rpcUrl), transport: http(rpcUrl), pollingInterval });
     const wait = (hash: Hex) => client.waitForTransactionReceipt({ hash, pollingInterval });
+    // Whatever the platform puts into the hot wallet goes on the ledger as it happens.
+    const funded = async (asset: string, amount: string, hash: Hex) => {
+      const receipt = await wait(hash);
+      if (receipt.status !== 'success') throw new Error(`funding the ${network} hot wallet with ${amount} ${asset} reverted (${hash})`);
+      await hotWallets.bookFunding(network, asset, hash, amount);
+    };
     const known = (await db.query<{ asset: string; address: string }>(`SELECT asset, address FROM chain_contracts WHERE network = $1 AND chain_id = $2`, [network, chainId])).rows;
     for (const t of SANDBOX_TOKENS.filter((x) => x.network === network)) {
       const row = known.find((k) => k.asset === t.asset);
       if (row && (await client.getCode({ address: row.address as Address }))) continue;
       const receipt = await wait(await wallet.deployContract({ abi: TestToken.abi, bytecode: TestToken.bytecode as Hex, args: [t.name, t.asset, t.decimals] }));
       const address = receipt.contractAddress!;
-      await wait(await wallet.writeContract({ address, abi: TestToken.abi, functionName: 'mint', args: [hot, parseUnits(SANDBOX_FLOAT.tokens, t.decimals)] }));
+      await funded(t.asset, SANDBOX_FLOAT.tokens, await wallet.writeContract({ address, abi: TestToken.abi, functionName: 'mint', args: [hot, parseUnits(SANDBOX_FLOAT.tokens, t.decimals)] }));
       await db.query(
         `INSERT INTO chain_contracts (network, asset, address, decimals, chain_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (network, asset) DO UPDATE SET address = $3, decimals = $4, chain_id = $5`,
         [network, t.asset, address, t.decimals, chainId, clock.now()],
       );
     }
-    if ((await client.getBalance({ address: hot })) === 0n) await wait(await wallet.sendTransaction({ to: hot, value: parseEther(SANDBOX_FLOAT.native) }));
+    if ((await client.getBalance({ address: hot })) === 0n) await funded(info.nativeAsset, SANDBOX_FLOAT.native, await wallet.sendTransaction({ to: hot, value: parseEther(SANDBOX_FLOAT.native) }));
   }
 
   async function tokensFor(network: string, chainId: number): Promise<EvmToken[]> {
@@ -123,6 +133,14 @@ export function createChainService(deps: {
     if (config.mode === 'sandbox') return deployed;
     return ASSET_NETWORKS.filter((a) => a.network === network && a.contractAddress)
       .map((a) => deployed.find((d) => d.asset === a.asset) ?? { asset: a.asset, address: a.contractAddress as Address, decimals: a.decimals });
+  }
+
+  /** Every asset the hot wallet holds on a network, with the sandbox tokens not deployed yet (they hold nothing so far). */
+  async function hotAssets(network: string, chainId: number): Promise<HotAsset[]> {
+    const known = await tokensFor(network, chainId);
+    const tokens = config.mode !== 'sandbox' ? known
+      : SANDBOX_TOKENS.filter((t) => t.network === network).map((t) => known.find((k) => k.asset === t.asset) ?? { asset: t.asset, decimals: t.decimals, address: null });
+    return [nativeHotAsset(network), ...tokens.map((t) => ({ asset: t.asset, decimals: t.decimals, native: false as const, contract: t.address }))];
   }
 
   async function doStart() {
@@ -141,6 +159,8 @@ export function createChainService(deps: {
         rpcUrl = handle.rpcUrl;
       }
       const chainId = await createPublicEvmClient(rpcUrl, 1).getChainId();
+      // The opening balance is observed before provisioning, whose funding is booked entry by entry.
+      await hotWallets.observeOpening(network, createPublicEvmClient(rpcUrl, chainId, info.nativeAsset), hot.address, await hotAssets(network, chainId));
       if (config.mode === 'sandbox') await provision(network, rpcUrl, chainId, hot.address);
       adapters.set(network, createEvmAdapter({ network, nativeAsset: info.nativeAsset, rpcUrl, chainId, hotWallet: hot, tokens: await tokensFor(network, chainId) }));
       deps.logger?.info({ network, rpcUrl, chainId, embedded: !rpcUrls[network] }, 'chain adapter ready');
@@ -166,7 +186,7 @@ export function createChainService(deps: {
     return adapters.get(network);
   };
 
-  const withdrawals = createWithdrawals({ db, ledger: deps.ledger, clock, ids: deps.ids, adapter, hasAdapter, hooks: deps.hooks, faults: deps.faults });
+  const withdrawals = createWithdrawals({ db, ledger: deps.ledger, clock, ids: deps.ids, adapter, hasAdapter, outbox: deps.outbox, faults: deps.faults });
   const deposits = createDeposits({ db, ledger: deps.ledger, clock, seed: depositSeed });
 
   return {
@@ -209,6 +229,28 @@ export function createChainService(deps: {
       return n;
     },
 
+    /**
+     * Each running EVM network's hot wallet, native coin and ERC-20s, read on chain and compared with the ledger
+     * (platform:hot_wallet.<NET>:<asset>, net of withdrawals already in a block but not yet completed). Starts nothing:
+     * a chain never used reports no wallets. Simulated networks have no chain to read and are left out.
+     */
+    async reconcileHotWallets(): Promise<{ hotWallets: HotWalletCheck[]; problems: string[] }> {
+      if (!started && starting) await starting.catch(() => {});
+      const out = { hotWallets: [] as HotWalletCheck[], problems: [] as string[] };
+      if (!started) return out;
+      for (const a of adapters.values()) {
+        if (a.simulated) continue;
+        try {
+          const r = await hotWallets.reconcile(a as EvmAdapter);
+          out.hotWallets.push(...r.checks);
+          out.problems.push(...r.problems);
+        } catch (e: any) {
+          out.problems.push(`hot wallet ${a.network}: balances could not be read: ${String(e?.shortMessage ?? e?.message ?? e).slice(0, 300)}`);
+        }
+      }
+      return out;
+    },
+
     /** Readiness: each started network answers; an embedded chain not yet needed reports idle. */
     async readiness(): Promise<{ ok: boolean; detail: Record<string, string> }> {
       if (!started) return { ok: true, detail: { chain: 'idle (starts on first use)' } };
@@ -236,3 +278,4 @@ export function createChainService(deps: {
 }
 
 export type ChainService = ReturnType<typeof createChainService>;
+export type { HotWalletCheck };

@@ -2,9 +2,11 @@ import type { Clock } from '../platform/clock.ts';
 import type { Db, Queryable } from '../platform/db/client.ts';
 import { catchDomain, DomainError, err, ok, type Result } from '../platform/errors.ts';
 import type { IdGenerator } from '../platform/ids.ts';
-import { platformAccount, type Ledger, type OwnerType } from '../platform/ledger/service.ts';
+import type { Outbox } from '../platform/outbox/service.ts';
+import type { Ledger, OwnerType } from '../platform/ledger/service.ts';
 import { Decimal, isDecimalString } from '../platform/money.ts';
 import { validateDestination } from './address.ts';
+import { bookNetworkFee, hotWalletAccount } from './hotwallet.ts';
 import { findAssetNetwork, NETWORKS } from './networks.ts';
 import type { ChainAdapter, TxLookup } from './port.ts';
 
@@ -71,9 +73,15 @@ export interface WithdrawalRequest {
   amount: string;
 }
 
-export interface WithdrawalHooks {
-  /** Called inside the transaction that completes, fails or cancels a withdrawal (e.g. Connect updates its order). */
-  onSettled?(q: Queryable, w: Withdrawal): Promise<void>;
+/**
+ * Written to the outbox in the transaction that completes, fails or cancels a withdrawal, so the domain that asked
+ * for it (e.g. the Connect buy flow, by `ref`) learns the outcome without the chain knowing about it.
+ */
+export const WITHDRAWAL_SETTLED_TOPIC = 'chain.withdrawal.settled';
+export interface WithdrawalSettledEvent {
+  withdrawalId: string;
+  ref: string;
+  status: WithdrawalStatus;
 }
 
 /** Points where a test can inject a crash (the process is killed there). */
@@ -115,7 +123,8 @@ export function createWithdrawals(deps: {
   adapter(network: string): Promise<ChainAdapter | undefined>;
   /** Networks with an adapter, without starting anything. */
   hasAdapter(network: string): boolean;
-  hooks?: WithdrawalHooks;
+  /** Where settled withdrawals are announced (WITHDRAWAL_SETTLED_TOPIC); without one, nobody is told. */
+  outbox?: Outbox;
   faults?: WithdrawalFaults;
 }): Withdrawals {
   const { db, ledger, clock } = deps;
@@ -139,14 +148,17 @@ export function createWithdrawals(deps: {
   }
 
   async function settle(q: Queryable, w: Withdrawal) {
-    await deps.hooks?.onSettled?.(q, w);
+    const event: WithdrawalSettledEvent = { withdrawalId: w.id, ref: w.ref, status: w.status };
+    await deps.outbox?.enqueue(q, { topic: WITHDRAWAL_SETTLED_TOPIC, payload: event });
   }
 
-  async function fail(from: WithdrawalStatus, w: Withdrawal, reason: FailureReason, message: string, txStatus?: 'reverted' | 'dropped') {
+  /** `mined`: the transaction is in a block all the same (REVERTED), so its gas is booked with the failure. */
+  async function fail(from: WithdrawalStatus, w: Withdrawal, reason: FailureReason, message: string, txStatus?: 'reverted' | 'dropped', mined?: { fee?: string }) {
     await db.tx(async (q) => {
       const moved = await transition(q, w.id, from, 'failed', { failure_reason: reason, last_error: message.slice(0, 500) });
       if (!moved) return;
       if (txStatus && w.txHash) await q.query(`UPDATE chain_txs SET status = $3 WHERE network = $1 AND hash = $2`, [w.network, w.txHash, txStatus]);
+      if (mined && w.txHash) await bookNetworkFee(ledger, q, { network: w.network, hash: w.txHash, fee: mined.fee, withdrawalId: w.id });
       await settle(q, moved);
     });
     return true;
@@ -175,7 +187,7 @@ export function createWithdrawals(deps: {
 
   /** Applies what the chain says about the recorded transaction of a broadcast/confirming withdrawal. */
   async function applyLookup(w: Withdrawal, from: 'broadcast' | 'confirming', look: TxLookup): Promise<boolean> {
-    if (look.state === 'mined' && !look.success) return fail(from, w, 'REVERTED', `transaction ${w.txHash} reverted in block ${look.blockNumber}`, 'reverted');
+    if (look.state === 'mined' && !look.success) return fail(from, w, 'REVERTED', `transaction ${w.txHash} reverted in block ${look.blockNumber}`, 'reverted', look);
     if (look.state === 'mined') {
       const required = NETWORKS[w.network].confirmations;
       if (look.confirmations >= required) {
@@ -183,7 +195,9 @@ export function createWithdrawals(deps: {
           const done = await transition(q, w.id, from, 'completed', { confirmations: look.confirmations, block_number: look.blockNumber, completed_at: clock.now(), last_error: null });
           if (!done) return false;
           await q.query(`UPDATE chain_txs SET status = 'mined' WHERE network = $1 AND hash = $2`, [w.network, w.txHash]);
+          // The hold moves the amount out of the hot wallet's account; the gas is booked with it.
           await ledger.postHold(q, `wd:${w.id}`);
+          await bookNetworkFee(ledger, q, { network: w.network, hash: w.txHash!, fee: look.fee, withdrawalId: w.id });
           await settle(q, done);
           return true;
         });
@@ -302,7 +316,7 @@ export function createWithdrawals(deps: {
         );
         if (!ins.rows[0]) return (await q.query(`SELECT * FROM chain_withdrawals WHERE ref = $1`, [r.ref])).rows[0];
         await ledger.hold(q, {
-          id: `wd:${id}`, debit: { ownerType: r.ownerType, ownerId: r.ownerId, asset: r.asset }, credit: platformAccount('chain_wallets', r.asset),
+          id: `wd:${id}`, debit: { ownerType: r.ownerType, ownerId: r.ownerId, asset: r.asset }, credit: hotWalletAccount(r.network, r.asset),
           amount: amount.toFixed(), kind: 'withdrawal', ref: id,
         });
         return ins.rows[0];
@@ -319,6 +333,7 @@ export function createWithdrawals(deps: {
       if (w.status !== 'failed') return err('NOT_RETRYABLE', `withdrawal is ${w.status}; only a failed withdrawal can be retried`);
       const adapter = await deps.adapter(w.network);
       const tx = await currentTx(w);
+      let reverted: { hash: string; fee?: string } | null = null;
       if (adapter && tx) {
         // Look the recorded transaction up first: if it made it into a block after all, follow it instead of sending again.
         const look = await adapter.lookup(tx);
@@ -327,8 +342,14 @@ export function createWithdrawals(deps: {
           await process(id);
           return ok((await load(db, id))!);
         }
+        // In a block but reverted: its gas is spent (normally booked already when it failed as REVERTED; by hash, so once).
+        if (look.state === 'mined') reverted = { hash: tx.hash, fee: look.fee };
       }
-      const moved = await transition(db, id, 'failed', 'requested', { failure_reason: null, last_error: null });
+      const moved = await db.tx(async (q) => {
+        const m = await transition(q, id, 'failed', 'requested', { failure_reason: null, last_error: null });
+        if (m && reverted) await bookNetworkFee(ledger, q, { network: w.network, hash: reverted.hash, fee: reverted.fee, withdrawalId: id });
+        return m;
+      });
       if (!moved) return err('NOT_RETRYABLE', 'withdrawal changed concurrently');
       await process(id);
       return ok((await load(db, id))!);

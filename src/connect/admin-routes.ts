@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
+import type { Queryable } from '../platform/db/client.ts';
+import { listIdentityConflicts } from './buyflow/identity.ts';
 import type { Partner, PartnerService } from './partners.ts';
 
 /** Operator admin API for Connect partners (binance-connect.md §9): onboarding, listing, settings, enable/disable. */
@@ -30,7 +32,7 @@ export const adminPartnerView = (p: Partner) => ({
   webhookUrl: p.webhookUrl, successCode: p.successCode, feePct: p.feePct, minFeeUsd: p.minFeeUsd, spread: p.spread, portalPasswordSet: p.hasPassword,
 });
 
-export function registerConnectAdminRoutes(app: FastifyInstance, deps: { adminToken: string; partners: PartnerService }) {
+export function registerConnectAdminRoutes(app: FastifyInstance, deps: { adminToken: string; partners: PartnerService; db: Queryable }) {
   const { partners } = deps;
   const guard = adminGuard(deps.adminToken);
   const tags = ['Admin: Connect partners'];
@@ -57,6 +59,13 @@ export function registerConnectAdminRoutes(app: FastifyInstance, deps: { adminTo
       if (!res.ok) return adminError(reply, res.code === 'PARTNER_NOT_FOUND' ? 404 : 400, res.code, res.message);
       return adminPartnerView(res.value);
     });
+    r.get('/admin/v1/connect/identity-conflicts', {
+      schema: {
+        tags: ['Admin: Connect buy flow'], security,
+        summary: 'Buy-flow accounts refused a broker-shared KYC identity already bound to another account (latest first)',
+        querystring: z.object({ kycUserId: z.string().regex(/^\d{1,19}$/).optional() }),
+      },
+    }, async (req) => listIdentityConflicts(deps.db, { kycUserId: (req.query as { kycUserId?: string }).kycUserId }));
     r.post('/admin/v1/partners/:code/password-link', { schema: { tags, security, summary: 'Email a new portal password link', params: CodeParam } }, async (req, reply) => {
       const res = await partners.sendPasswordLink((req.params as { code: string }).code);
       if (!res.ok) return adminError(reply, 404, res.code);

@@ -19,6 +19,10 @@ label{display:block;font-size:14px;margin:8px 0 4px}input[type=email],input[type
 .error{background:#fdecee;color:#cf304a;padding:8px 12px;border-radius:8px;margin:8px 0}
 .choice{display:flex;align-items:center;gap:8px;padding:8px;border:1px solid #eaecef;border-radius:8px;margin:6px 0}
 .countdown{font-variant-numeric:tabular-nums;font-weight:600}
+.steps{display:flex;list-style:none;padding:0;margin:12px 0;gap:4px}
+.steps li{flex:1;text-align:center;font-size:12px;color:#707a8a;padding-top:8px;border-top:4px solid #eaecef;overflow-wrap:anywhere}
+.steps li.done{border-color:#03a66d;color:#1e2329}.steps li.current{border-color:#fcd535;color:#1e2329;font-weight:700}.steps li.failed{border-color:#cf304a;color:#cf304a;font-weight:700}
+.tag{display:inline-block;font-size:12px;padding:2px 6px;border-radius:6px;background:#fdecee;color:#cf304a;margin-left:auto}
 `;
 
 export function page(opts: { title: string; body: SafeHtml; mode: string; scripts?: string[] }): string {

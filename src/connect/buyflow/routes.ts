@@ -9,6 +9,9 @@ import { page } from '../../web/layout.ts';
 import type { ConnectOrder } from '../orders/store.ts';
 import type { Partner } from '../partners.ts';
 import { DOCUMENT_TYPES, NO_ACQUIRER_MESSAGE, type BuyflowService, type BuyflowUser } from './service.ts';
+import type { OrderForm, Step } from './purchase.ts';
+import { err, ok, type Result } from '../../platform/errors.ts';
+import { Decimal } from '../../platform/money.ts';
 
 /**
  * The hosted buy-flow pages (binance-connect.md §6.1) at /en/connect/buyflow?token=…: one entry that shows the
@@ -49,8 +52,60 @@ const STEPS = ['PAYMENT_PROCESSING', 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING
 const STEP_NAMES = ['Payment', 'Purchase', 'Withdrawal', 'Completed'];
 const FIAT_SYMBOL: Record<string, string> = { USD: '$', EUR: '€', GBP: '£', AUD: 'A$', BRL: 'R$', TRY: '₺' };
 
+/** What the person reads on the confirm page after an attempt failed (the order is back to CREATED). */
+const PAYMENT_PROBLEMS: Record<string, string> = {
+  CARD_DECLINED: 'Your card was declined by its issuer. Nothing was charged. Choose another card or add a new one.',
+  INSUFFICIENT_FUNDS: 'Your card has insufficient funds for this payment. Nothing was charged. Choose another card or add a new one.',
+  THREE_DS_FAILED: 'The 3-D Secure check was not passed, so nothing was charged. Try again or choose another card.',
+  QUOTE_EXPIRED: 'The price lock expired before the payment was approved, so nothing was charged. Review the new price and confirm again.',
+};
+const CARD_FAILURE_TAGS: Record<string, string> = { CARD_DECLINED: 'Declined', INSUFFICIENT_FUNDS: 'Insufficient funds', THREE_DS_FAILED: '3-D Secure failed' };
+/** The status page's headline for an order that ended FAILED, by errorCode (the partner sees the code and §5.2 reason). */
+const FAILURE_HEADLINES: Record<string, string> = {
+  REGION_RESTRICTED: 'Not available in your region',
+  LIMIT_EXCEEDED: 'Daily limit reached',
+  PURCHASE_FAILED: 'Purchase failed: your payment was refunded',
+  USER_CANCELLED: 'Order cancelled',
+  ORDER_EXPIRED: 'Order expired',
+};
+/** Which of the four progress steps an error code stops the order at. */
+const FAILED_AT: Record<string, number> = { PURCHASE_FAILED: 1, WITHDRAW_FAILED: 2 };
+
+/**
+ * The order's progress and figures (pure): the steps with the current one highlighted, the locked price and amounts
+ * (the quote locked at confirm until the purchase records the executed ones), the transaction as a link when the
+ * network has an explorer.
+ */
+export function orderStatusView(v: { order: ConnectOrder; locked: { quotePrice: string; userFee: string; networkFee: string; cryptoAmount: string } | null; txHash: string | null; txUrl: string | null }): SafeHtml {
+  const o = v.order;
+  const positive = (x: string) => (new Decimal(x).gt(0) ? x : null);
+  const price = positive(o.executePrice) ?? v.locked?.quotePrice ?? o.quotePrice;
+  const receive = positive(o.obtainAmount) ?? v.locked?.cryptoAmount ?? null;
+  const fee = v.locked?.userFee ?? o.userFee;
+  const networkFee = v.locked?.networkFee ?? o.networkFee;
+  const failed = o.subStatus === 'FAILED' || o.subStatus === 'WITHDRAW_FAILED';
+  const at = o.subStatus === 'COMPLETED' ? 4 : failed ? (FAILED_AT[o.errorCode ?? ''] ?? 0) : Math.max(0, STEPS.indexOf(o.subStatus));
+  const headline = o.subStatus === 'FAILED' ? (FAILURE_HEADLINES[o.errorCode ?? ''] ?? 'Payment failed') : o.subStatus === 'COMPLETED' ? 'Completed' : o.subStatus === 'WITHDRAW_FAILED' ? 'Withdrawal failed' : STATUS_HEADLINES[o.subStatus] ?? o.subStatus;
+  return html`<h1>Order status</h1>
+    <div class="status ${o.mainStatus === 'SUCCESS' ? 'ok' : failed ? 'bad' : 'wait'}" id="order-status" data-status="${o.subStatus}">${headline}</div>
+    <ol class="steps" id="progress">${STEP_NAMES.map((n, i) => html`<li class="${i < at ? 'done' : i === at ? (failed ? 'failed' : 'current') : ''}" ${i === at ? html`aria-current="step"` : ''}>${n}</li>`)}</ol>
+    ${o.errorReason ? html`<div class="error" id="error-reason">${o.errorReason}</div>` : ''}
+    <div class="row"><span>You pay</span><span id="pay-amount">${o.orderAmount} ${o.fiatCurrency}</span></div>
+    <div class="row"><span>Price</span><span id="price">1 ${o.cryptoCurrency} = ${price} ${o.fiatCurrency}</span></div>
+    <div class="row"><span>Transaction fee</span><span>${fee} ${o.fiatCurrency}</span></div>
+    <div class="row"><span>Network fee</span><span>${networkFee} ${o.cryptoCurrency}</span></div>
+    ${receive ? html`<div class="row"><span>You receive</span><span id="obtain">${receive} ${o.cryptoCurrency}</span></div>` : ''}
+    <div class="row"><span>Send to</span><span style="word-break:break-all">${o.cryptoAddress}</span></div>
+    ${v.txHash ? html`<div class="row"><span>Transaction</span>${v.txUrl ? html`<a id="tx-hash" href="${v.txUrl}" target="_blank" rel="noopener" style="word-break:break-all">${v.txHash}</a>` : html`<span id="tx-hash" style="word-break:break-all">${v.txHash}</span>`}</div>` : ''}`;
+}
+/** What the status and challenge pages poll for (GET /state): the page reloads when it changes. */
+const liveKey = (step: Step, o: ConnectOrder, txHash: string | null) => `${step}:${o.subStatus}:${txHash ?? ''}`;
+const STATUS_HEADLINES: Record<string, string> = { PAYMENT_PROCESSING: 'Processing your payment', PURCHASE_PROCESSING: 'Buying your crypto', WITHDRAW_PROCESSING: 'Sending to your wallet' };
+
 export function registerBuyflowRoutes(app: FastifyInstance, deps: {
   buyflow: BuyflowService; sessions: Sessions; clock: Clock; publicUrl: string; mode: 'sandbox' | 'production';
+  /** A link to the network's block explorer for a transaction, or null where there is none (the sandbox's dev chains). */
+  explorerTxUrl: (network: string, hash: string) => string | null;
 }) {
   const { buyflow, sessions, clock, mode } = deps;
   const secure = deps.publicUrl.startsWith('https://');
@@ -121,7 +176,9 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     }
     const attached = await buyflow.attach(order, user.id);
     if (!attached.ok) return render(reply, csrf, 'Not your order', html`<div class="card"><h1>Not your order</h1>${errBox(attached.message)}</div>`);
-    if (order.mainStatus !== 'INIT') return render(reply, csrf, 'Order status', await statusPage(token, csrf, order, partner, origins));
+    const step = (await buyflow.step(order.orderId)) ?? 'OPEN';
+    if (step === 'CHALLENGE') return render(reply, csrf, '3-D Secure', challengePage(token, csrf, order, found.bf, q.error));
+    if (step !== 'OPEN' || order.mainStatus !== 'INIT') return render(reply, csrf, 'Order status', await statusPage(token, csrf, order, partner, origins, found.bf, step, q.error));
 
     const k = await buyflow.kycState(user, order);
     if (k.state === 'NEEDED' || k.state === 'REJECTED') return render(reply, csrf, 'Verify your identity', kycPage(token, csrf, k.state === 'REJECTED' ? k.reason : null));
@@ -137,20 +194,17 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     if (!buyflow.cardPaymentsAvailable) return render(reply, csrf, 'Add new card', html`<div class="card"><h1>Card payment unavailable</h1>${errBox(NO_ACQUIRER_MESSAGE)}</div>`);
     const cards = await buyflow.cards(user.id);
     if (q.step === 'addcard' || cards.length === 0) return render(reply, csrf, 'Add new card', cardPage(token, csrf, q.error));
-    if (q.step === '3ds') {
-      return render(reply, csrf, '3-D Secure', html`<div class="card"><h1>3-D Secure</h1><p>Your bank asks you to approve this payment of ${order.orderAmount} ${order.fiatCurrency}.</p>
-        <form method="post" action="${BASE}/3ds?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn" name="result" value="pass" id="approve-3ds">Approve</button><button class="btn secondary" name="result" value="fail">Cancel</button></form></div>`);
-    }
     let quote = buyflow.lockedOf(found.bf);
     if (!quote || quote.expiresAt < clock.now()) {
-      const l = await buyflow.lockQuote(order);
+      const l = await buyflow.lockQuote(order.orderId, user.id);
       if (!l.ok) return render(reply, csrf, 'Confirm Payment', html`<div class="card">${errBox(l.message)}</div>`);
       quote = l.value;
     }
     const sym = FIAT_SYMBOL[order.fiatCurrency] ?? `${order.fiatCurrency} `;
     const chosen = cards.find((c) => c.id === q.card) ?? cards[0];
     const today = new Date(clock.now()).toISOString().slice(0, 10);
-    return render(reply, csrf, 'Confirm Payment', html`<div class="card"><h1>Confirm Payment</h1>${errBox(q.error)}
+    const problem = q.error ?? (order.errorCode ? PAYMENT_PROBLEMS[order.errorCode] : undefined);
+    return render(reply, csrf, 'Confirm Payment', html`<div class="card"><h1>Confirm Payment</h1>${problem ? html`<div class="error" role="alert" id="payment-error">${problem}</div>` : ''}
       <div class="muted">You receive</div><div class="amount"><span id="q-cryptoAmount">${quote.cryptoAmount}</span> ${order.cryptoCurrency}</div>
       <h2>Payment details</h2>
       <div class="row"><span>You pay</span><span id="you-pay">${sym}${order.orderAmount}</span></div>
@@ -158,14 +212,25 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
       <div class="row"><span>Transaction fee</span><span>${sym}<span id="q-userFee">${quote.userFee}</span></span></div>
       <div class="row"><span>Network fee</span><span><span id="q-networkFee">${quote.networkFee}</span> ${order.cryptoCurrency}</span></div>
       <form method="post" action="${BASE}/confirm?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
-      <h2>Payment method</h2>${cards.map((c) => html`<label class="choice"><input type="radio" name="cardId" value="${c.id}" ${c.id === chosen.id ? html`checked` : ''}> ${c.brand === 'VISA' ? 'Visa' : 'Mastercard'} ****${c.last4}</label>`)}
+      <h2>Payment method</h2>${cards.map((c) => html`<label class="choice" data-card="${c.last4}"><input type="radio" name="cardId" value="${c.id}" ${c.id === chosen.id ? html`checked` : ''}> ${c.brand === 'VISA' ? 'Visa' : 'Mastercard'} ****${c.last4}${c.lastFailure ? html`<span class="tag">${CARD_FAILURE_TAGS[c.lastFailure] ?? 'Failed last time'}</span>` : ''}</label>`)}
       <a href="${back(token, '&step=addcard')}">Add new card</a>
       ${user.kycLevel === 'VERIFIED' ? html`<p class="muted"><a id="address-link" href="${back(token, '&step=address')}">Verify your address</a> to raise your daily limit from 50,000 to 200,000 USD.</p>` : ''}
       <h2>Send to</h2><div id="send-to" style="word-break:break-all">${order.cryptoAddress}</div><div class="muted">Network ${order.cryptoNetwork}${order.cryptoAddressMemo ? html` · Memo ${order.cryptoAddressMemo}` : ''}</div>
       <p class="muted">I agree to ${brand} Terms of Use and Privacy Policy and I authorize ${brand} to debit my chosen payment method for the amount above on ${today}.</p>
       <span id="countdown" data-expires="${quote.expiresAt}" data-now="${clock.now()}" hidden></span>
-      <button class="btn" id="confirm-btn" type="submit">Confirm (59s)</button></form></div>`);
+      <button class="btn" id="confirm-btn" type="submit">Confirm (59s)</button></form>
+      <form method="post" action="${BASE}/close?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn secondary" id="cancel-order" type="submit">Cancel order</button></form></div>`);
   });
+
+  /** The sandbox acquirer's 3-D Secure page (a real acquirer shows the issuer's own): approve within the price lock. */
+  function challengePage(token: string, csrf: string, o: ConnectOrder, bf: any, error?: string) {
+    const quote = buyflow.lockedOf(bf);
+    const left = quote ? Math.max(0, Math.ceil((quote.expiresAt - clock.now()) / 1000)) : 0;
+    return html`<div class="card" data-live data-key="${liveKey('CHALLENGE', o, null)}" data-sub="${o.subStatus}" data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}">
+      <h1>3-D Secure</h1>${errBox(error)}<p>Your bank asks you to approve this payment of <b>${o.orderAmount} ${o.fiatCurrency}</b> to ${brand}.</p>
+      ${quote ? html`<p class="muted" id="challenge-lock">Approve within <span class="countdown">${left} s</span> to buy at the locked price of ${quote.quotePrice} ${o.fiatCurrency} per ${o.cryptoCurrency}. After that, nothing is charged and you get a new price.</p>` : ''}
+      <form method="post" action="${BASE}/3ds?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn" name="result" value="pass" id="approve-3ds">Approve</button><button class="btn secondary" name="result" value="fail" id="fail-3ds">Cancel</button></form></div>`;
+  }
 
   function accountPage(token: string, csrf: string, login: boolean, error?: string) {
     return html`<div class="card"><h1>${login ? `Log in to ${brand}` : `Create Account on ${brand}`}</h1>
@@ -198,6 +263,7 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
       <p class="muted">Please ensure your country of residence matches your valid ID. Your privileges could change based on the selection. Learn more in the Verification Center.</p>
       <div class="error" id="kyc-error" hidden></div>
       <form id="kyc-form"><label for="country">Country of residence</label><select id="country" name="country" required><option value="">Select country of residence</option>${options}</select>
+      <label for="nationality">Nationality</label><select id="nationality" name="nationality"><option value="">Same as country of residence</option>${options}</select>
       <label for="firstName">First name</label><input type="text" id="firstName" name="firstName" required maxlength="64">
       <label for="lastName">Last name</label><input type="text" id="lastName" name="lastName" required maxlength="64">
       <label for="dateOfBirth">Date of birth</label><input type="text" id="dateOfBirth" name="dateOfBirth" placeholder="YYYY-MM-DD" required>
@@ -235,22 +301,11 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
       <p class="muted">Visa and Mastercard are accepted in ${SUPPORTED_CARD_COUNTRIES.filter((r) => r.visa || r.mastercard).length} countries.</p></div>`;
   }
 
-  async function statusPage(token: string, csrf: string, o: ConnectOrder, partner: Partner, origins: string[]) {
+  async function statusPage(token: string, csrf: string, o: ConnectOrder, partner: Partner, origins: string[], bf: any, step: Step, error?: string) {
     const w = await buyflow.withdrawalOf(o.orderId);
     const txHash = o.withdrawTxHash ?? w?.txHash ?? null;
-    const reached = o.subStatus === 'WITHDRAW_FAILED' ? 2 : STEPS.indexOf(o.subStatus);
-    const key = `${o.subStatus}:${txHash ?? ''}`;
-    return html`<div class="card" data-live data-key="${key}" data-sub="${o.subStatus}" data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}" data-origins="${origins.join(' ')}">
-      <h1>Order status</h1><div class="status ${o.mainStatus === 'SUCCESS' ? 'ok' : o.mainStatus === 'FAILURE' || o.subStatus === 'WITHDRAW_FAILED' ? 'bad' : 'wait'}" id="order-status" data-status="${o.subStatus}">${o.subStatus.replace('_', ' ')}</div>
-      <ol>${STEP_NAMES.map((n, i) => html`<li style="${i <= reached ? 'font-weight:700' : 'color:#707a8a'}">${n}</li>`)}</ol>
-      ${o.errorReason ? html`<div class="error" id="error-reason">${o.errorReason}</div>` : ''}
-      <div class="row"><span>You pay</span><span>${o.orderAmount} ${o.fiatCurrency}</span></div>
-      <div class="row"><span>Price</span><span>${o.executePrice} ${o.fiatCurrency}</span></div>
-      <div class="row"><span>Transaction fee</span><span>${o.userFee} ${o.fiatCurrency}</span></div>
-      <div class="row"><span>Network fee</span><span>${o.networkFee} ${o.cryptoCurrency}</span></div>
-      <div class="row"><span>You receive</span><span id="obtain">${o.obtainAmount} ${o.cryptoCurrency}</span></div>
-      <div class="row"><span>Send to</span><span style="word-break:break-all">${o.cryptoAddress}</span></div>
-      ${txHash ? html`<div class="row"><span>Transaction</span><span id="tx-hash" style="word-break:break-all">${txHash}</span></div>` : ''}
+    return html`<div class="card" data-live data-key="${liveKey(step, o, txHash)}" data-sub="${o.subStatus}" data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}" data-origins="${origins.join(' ')}">
+      ${errBox(error)}${orderStatusView({ order: o, locked: buyflow.lockedOf(bf), txHash, txUrl: txHash ? deps.explorerTxUrl(o.cryptoNetwork, txHash) : null })}
       ${o.subStatus === 'WITHDRAW_FAILED' ? html`<form method="post" action="${BASE}/retry?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn" id="retry" type="submit">Retry withdrawal</button></form>` : ''}
       ${o.merchantRedirectUrl ? html`<a class="btn secondary" id="close" href="${o.merchantRedirectUrl}">Back to ${partner.name}</a>` : html`<button class="btn secondary" id="done" type="button">Done</button>`}</div>`;
   }
@@ -296,76 +351,90 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     reply.setCookie(SESSION, s.cookie, cookieOpts);
     return back(token);
   }));
-  app.post(`${BASE}/kyc`, { bodyLimit: 24 * 1024 * 1024, schema: { hide: true } }, async (req, reply) => {
-    if (!csrfOk(req)) return reply.code(403).send({ ok: false, message: 'Invalid form token. Reload the page.' });
+  /**
+   * The link's order and the session's user, if the form applies to them now (purchase.ts FORM_APPLIES): another
+   * user's order, or an order past the point where the form means anything, is refused before anything runs.
+   */
+  async function formContext(req: FastifyRequest, form: OrderForm): Promise<Result<{ order: ConnectOrder; user: BuyflowUser }>> {
     const found = await buyflow.orderByToken(tokenOf(req));
     const user = await sessionUser(req);
-    if (!found || !user) return reply.code(401).send({ ok: false, message: 'Please log in again.' });
+    if (!found || !user) return err('LOGIN_REQUIRED', 'Please log in again.');
+    const applies = await buyflow.formApplies(found.order, user.id, form);
+    return applies.ok ? ok({ order: found.order, user }) : applies;
+  }
+  const refusedJson = (reply: FastifyReply, r: { code: string; message?: string }) =>
+    reply.code(r.code === 'LOGIN_REQUIRED' ? 401 : r.code === 'ORDER_OF_ANOTHER_USER' ? 403 : 409).send({ ok: false, code: r.code, message: r.message });
+
+  app.post(`${BASE}/kyc`, { bodyLimit: 24 * 1024 * 1024, schema: { hide: true } }, async (req, reply) => {
+    if (!csrfOk(req)) return reply.code(403).send({ ok: false, message: 'Invalid form token. Reload the page.' });
+    const c = await formContext(req, 'kyc');
+    if (!c.ok) return refusedJson(reply, c);
     const b = req.body as Record<string, any>;
     const files = (['front', 'back', 'selfie'] as const).flatMap((field) => (typeof b.files?.[field] === 'string' ? [{ field, bytes: Buffer.from(b.files[field], 'base64') }] : []));
-    const r = await buyflow.submitKyc(user, found.order, {
-      country: b.country, idCountry: b.idCountry, documentType: b.documentType, firstName: b.firstName, lastName: b.lastName, dateOfBirth: b.dateOfBirth, files,
+    const r = await buyflow.submitKyc(c.value.user, c.value.order, {
+      country: b.country, idCountry: b.idCountry, nationality: b.nationality, documentType: b.documentType, firstName: b.firstName, lastName: b.lastName, dateOfBirth: b.dateOfBirth, files,
     });
     return r.ok ? { ok: true } : reply.code(400).send({ ok: false, code: r.code, message: r.message });
   });
   app.post(`${BASE}/address`, { bodyLimit: 8 * 1024 * 1024, schema: { hide: true } }, async (req, reply) => {
     if (!csrfOk(req)) return reply.code(403).send({ ok: false, message: 'Invalid form token. Reload the page.' });
-    const user = await sessionUser(req);
-    if (!user) return reply.code(401).send({ ok: false, message: 'Please log in again.' });
+    const c = await formContext(req, 'address');
+    if (!c.ok) return refusedJson(reply, c);
     const b = req.body as Record<string, any>;
-    const r = await buyflow.submitProofOfAddress(user.id, {
+    const r = await buyflow.submitProofOfAddress(c.value.user.id, {
       addressLine: b.addressLine, city: b.city, postalCode: b.postalCode, file: typeof b.files?.proof === 'string' ? Buffer.from(b.files.proof, 'base64') : null,
     });
     return r.ok ? { ok: true } : reply.code(400).send({ ok: false, code: r.code, message: r.message });
   });
-  app.post(`${BASE}/card`, limited, (req, reply) => post(req, reply, async (token, b) => {
-    const user = await sessionUser(req);
-    if (!user) return back(token);
+  app.post(`${BASE}/quote`, { schema: { hide: true } }, async (req, reply) => {
+    if (!csrfOk(req)) return reply.code(403).send({ message: 'Invalid form token.' });
+    const c = await formContext(req, 'quote');
+    if (!c.ok) return refusedJson(reply, c);
+    const l = await buyflow.lockQuote(c.value.order.orderId, c.value.user.id);
+    return l.ok ? { ...l.value, now: clock.now() } : reply.code(409).send({ ok: false, code: l.code, message: l.message });
+  });
+
+  /** A redirecting form on an order: refused with its message on the entry page, or run. */
+  const orderForm = (form: OrderForm, fn: (c: { order: ConnectOrder; user: BuyflowUser }, token: string, b: Record<string, any>) => Promise<string>) =>
+    (req: FastifyRequest, reply: FastifyReply) => post(req, reply, async (token, b) => {
+      const c = await formContext(req, form);
+      if (!c.ok) return c.code === 'LOGIN_REQUIRED' ? back(token) : withError(token, '', c.message);
+      return fn(c.value, token, b);
+    });
+  app.post(`${BASE}/card`, limited, orderForm('card', async ({ user }, token, b) => {
     const r = await buyflow.addCard(user, { name: b.name, number: b.number, expiry: b.expiry, cvv: b.cvv });
     return r.ok ? back(token, `&card=${r.value.id}`) : withError(token, 'addcard', r.message);
   }));
-  app.post(`${BASE}/quote`, { schema: { hide: true } }, async (req, reply) => {
-    if (!csrfOk(req)) return reply.code(403).send({ message: 'Invalid form token.' });
-    const found = await buyflow.orderByToken(tokenOf(req));
-    const user = await sessionUser(req);
-    if (!found || !user || found.bf?.user_id?.toString() !== user.id) return reply.code(401).send({ message: 'Please log in again.' });
-    const l = await buyflow.lockQuote(found.order);
-    return l.ok ? { ...l.value, now: clock.now() } : reply.code(400).send({ message: l.message });
-  });
-  app.post(`${BASE}/confirm`, limited, (req, reply) => post(req, reply, async (token, b) => {
-    const found = await buyflow.orderByToken(token);
-    const user = await sessionUser(req);
-    if (!found || !user) return back(token);
-    const r = await buyflow.confirm(found.order.orderId, user.id, String(b.cardId ?? ''));
-    if (!r.ok) return withError(token, '', r.message);
-    return r.value.next === 'CHALLENGE' ? back(token, '&step=3ds') : back(token);
+  // Confirm, 3-D Secure and retry return to the entry page, which shows where the order now stands (the challenge,
+  // the confirm page with why the card failed, or the progress).
+  app.post(`${BASE}/confirm`, limited, orderForm('confirm', async ({ order, user }, token, b) => {
+    const r = await buyflow.confirm(order.orderId, user.id, String(b.cardId ?? ''));
+    return r.ok ? back(token) : withError(token, '', r.message);
   }));
-  app.post(`${BASE}/3ds`, limited, (req, reply) => post(req, reply, async (token, b) => {
-    const found = await buyflow.orderByToken(token);
-    const user = await sessionUser(req);
-    if (!found || !user) return back(token);
-    await buyflow.completeChallenge(found.order.orderId, user.id, b.result === 'pass');
-    return back(token);
+  app.post(`${BASE}/3ds`, limited, orderForm('3ds', async ({ order, user }, token, b) => {
+    const r = await buyflow.completeChallenge(order.orderId, user.id, b.result === 'pass');
+    return r.ok ? back(token) : withError(token, '', r.message);
   }));
-  app.post(`${BASE}/retry`, limited, (req, reply) => post(req, reply, async (token) => {
-    const found = await buyflow.orderByToken(token);
-    const user = await sessionUser(req);
-    if (!found || !user) return back(token);
-    const r = await buyflow.retryWithdrawal(found.order.orderId, user.id);
+  app.post(`${BASE}/retry`, limited, orderForm('retry', async ({ order, user }, token) => {
+    const r = await buyflow.retryWithdrawal(order.orderId, user.id);
+    return r.ok ? back(token) : withError(token, '', r.message);
+  }));
+  app.post(`${BASE}/close`, limited, orderForm('close', async ({ order, user }, token) => {
+    const r = await buyflow.close(order.orderId, user.id);
     return r.ok ? back(token) : withError(token, '', r.message);
   }));
   app.get(`${BASE}/state`, { schema: { hide: true } }, async (req, reply) => {
     const found = await buyflow.orderByToken(tokenOf(req));
     if (!found) return reply.code(404).send({ key: 'GONE' });
     const user = await sessionUser(req);
-    let sub: string = found.order.subStatus;
-    if (user && found.order.subStatus === 'KYC_REVIEW') {
+    if (user && found.order.subStatus === 'KYC_REVIEW' && found.order.mainStatus === 'INIT') {
       const k = await buyflow.kycState(user, found.order);
-      sub = `${found.order.subStatus}:${k.state}`;
+      const sub = `${found.order.subStatus}:${k.state}`;
       if (k.state === 'REVIEW') return { key: sub };
       return { key: `${sub}:changed` };
     }
     const w = found.order.mainStatus === 'INIT' ? null : await buyflow.withdrawalOf(found.order.orderId);
-    return { key: `${sub}:${found.order.withdrawTxHash ?? w?.txHash ?? ''}`, orderMainStatus: found.order.mainStatus, orderSubStatus: found.order.subStatus };
+    const step = (await buyflow.step(found.order.orderId)) ?? 'OPEN';
+    return { key: liveKey(step, found.order, found.order.withdrawTxHash ?? w?.txHash ?? null), orderMainStatus: found.order.mainStatus, orderSubStatus: found.order.subStatus };
   });
 }

@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
-import type { Acquirer, Charge } from '../../cards/acquirer.ts';
+import countries from 'i18n-iso-countries';
+import type { Acquirer } from '../../cards/acquirer.ts';
 import { brandSupportedIn, cardCountryRow, type CardBrand } from '../../cards/support.ts';
 import { checkCard, type CardInput } from '../../cards/validate.ts';
 import type { ChainService } from '../../chain/service.ts';
@@ -11,42 +12,47 @@ import type { Db, Queryable } from '../../platform/db/client.ts';
 import { DomainError, err, ok, type Result } from '../../platform/errors.ts';
 import type { IdGenerator } from '../../platform/ids.ts';
 import { platformAccount, type Ledger } from '../../platform/ledger/service.ts';
+import type { Logger } from '../../platform/logger.ts';
 import type { Mailer } from '../../platform/mail.ts';
 import { Decimal } from '../../platform/money.ts';
 import type { PriceSource } from '../../prices/service.ts';
 import type { Catalog } from '../catalog.ts';
 import { checkLimitLocked, type KycLevel } from '../limits.ts';
+import { bindIdentity, noteIdentityConflict } from './identity.ts';
 import type { ConnectOrders } from '../orders/service.ts';
 import { toOrder, type ConnectOrder, type SubStatus } from '../orders/store.ts';
 import type { PartnerService } from '../partners.ts';
+import { createPurchaseMachine, FORM_APPLIES, lockedOf, NO_ACQUIRER_MESSAGE, WITHDRAW_REF, type FaultPoint, type OrderForm } from './purchase.ts';
 
 /**
  * The hosted buy flow's use cases (binance-connect.md §6): buy-flow accounts with one-time codes, KYC
- * submission and decision sync, cards, the locked quote, confirm (limit check, card charge, purchase,
- * withdrawal) and the withdrawal retry. Every order status change goes through the Connect order service's
- * transition, so it shows in query-order-list and the partner webhook.
+ * submission and decision sync, cards, and the forms' state checks. Everything from Confirm on (charge, purchase,
+ * withdrawal) is the step machine in purchase.ts. Every order status change goes through the Connect order
+ * service's transition, so it shows in query-order-list and the partner webhook.
  */
 export const CODE_TTL_MS = 10 * 60_000;
 export const CODE_MAX_TRIES = 5;
 export const RESEND_AFTER_MS = 59_000;
 export const MAX_SENDS_PER_HOUR = 5;
-export const QUOTE_LOCK_MS = 59_000;
-export const MAX_PAYMENT_ATTEMPTS = 3;
 export const CONSENT_VERSION = 'terms-2024-01+privacy-2024-01';
 export const KYC_FILE_MAX_BYTES = 5 * 1024 * 1024;
 export const DOCUMENT_TYPES = ['PASSPORT', 'ID_CARD', 'DRIVING_LICENSE'] as const;
-const WITHDRAW_REF = 'connect:';
-/** Automatic withdrawal attempts (spec §6.4): 3 within 30 min, then WITHDRAW_FAILED and the manual retry. */
-export const AUTO_WITHDRAW_ATTEMPTS = 3;
-export const AUTO_WITHDRAW_WINDOW_MS = 30 * 60_000;
-/** Wait after the 1st and the 2nd failed attempt: the 3rd starts 15 min after the 1st, inside the window. */
-export const AUTO_WITHDRAW_DELAYS_MS = [5 * 60_000, 10 * 60_000];
-/**
- * Sandbox trigger for a failed purchase (what an inventory shortfall at the liquidity source does in production):
- * an order of exactly this amount, in any fiat, has its card charge approved and then fails PURCHASE_FAILED.
- */
-export const SANDBOX_PURCHASE_FAIL_AMOUNT = '66.66';
-export const NO_ACQUIRER_MESSAGE = 'Card payments are not available: no card acquirer is configured on this platform.';
+export {
+  AUTO_WITHDRAW_ATTEMPTS, AUTO_WITHDRAW_DELAYS_MS, AUTO_WITHDRAW_WINDOW_MS, CHALLENGE_TTL_MS, MAX_PAYMENT_ATTEMPTS, NO_ACQUIRER_MESSAGE, QUOTE_LOCK_MS,
+  SANDBOX_PURCHASE_FAIL_AMOUNT, type LockedQuote, type Step,
+} from './purchase.ts';
+
+/** What the person is told when a form does not apply to the order as it stands. */
+const FORM_REFUSALS: Record<OrderForm, string> = {
+  kyc: 'Identity verification cannot be submitted for this order now.',
+  address: 'Your address can be verified from an order that is waiting for payment.',
+  card: 'Cards can be added while an order is waiting for payment.',
+  quote: 'The price is locked while this order is being paid.',
+  confirm: 'This order is already being paid or is closed.',
+  '3ds': 'There is no 3-D Secure check waiting for this order.',
+  retry: 'The withdrawal is not waiting for a retry.',
+  close: 'This order can no longer be cancelled.',
+};
 
 export interface BuyflowUser {
   id: string;
@@ -65,15 +71,10 @@ export interface SavedCard {
   last4: string;
   expMonth: number;
   expYear: number;
+  /** The errorCode of the last payment that failed on this card (cleared by a successful one). */
+  lastFailure: string | null;
 }
 
-export interface LockedQuote {
-  quotePrice: string;
-  userFee: string;
-  networkFee: string;
-  cryptoAmount: string;
-  expiresAt: number;
-}
 
 export type AddressState = { state: 'NOT_ELIGIBLE' } | { state: 'NEEDED' } | { state: 'REVIEW' } | { state: 'REJECTED'; reason: string } | { state: 'VERIFIED_PLUS' };
 
@@ -83,7 +84,7 @@ const toUser = (r: any): BuyflowUser => ({
   id: String(r.id), identifier: r.identifier, kind: r.identifier_kind, verified: r.verified_at !== null, consentAt: r.consent_at === null ? null : Number(r.consent_at),
   country: r.country, kycLevel: r.kyc_level, kycSource: r.kyc_source,
 });
-const toCard = (r: any): SavedCard => ({ id: String(r.id), brand: r.brand, last4: r.last4, expMonth: r.exp_month, expYear: r.exp_year });
+const toCard = (r: any): SavedCard => ({ id: String(r.id), brand: r.brand, last4: r.last4, expMonth: r.exp_month, expYear: r.exp_year, lastFailure: r.last_failure ?? null });
 
 export function normalizeIdentifier(kind: string, value: string): Result<string> {
   const v = String(value ?? '').trim();
@@ -116,14 +117,21 @@ export function createBuyflowService(deps: {
   db: Db; clock: Clock; ids: IdGenerator; box: SecretBox; mailer: Mailer; ledger: Ledger; prices: PriceSource; catalog: Catalog;
   partners: PartnerService; orders: ConnectOrders; kyc: KycService; chain: ChainService; codeKey: string; brand?: string;
   /** null in production until a real acquirer is configured: card payment is then refused, never sent to the sandbox. */
-  acquirer: Acquirer | null; mode?: 'sandbox' | 'production';
+  acquirer: Acquirer | null; mode: 'sandbox' | 'production'; logger?: Logger;
+  /** Passed to the purchase machine: a runner's lease (tests shorten it) and crash points (tests only). */
+  leaseMs?: number; faults?: { at(point: FaultPoint, orderId: string): void };
 }) {
-  const { db, clock, ids, box, mailer, ledger, prices, catalog, partners, orders, kyc, chain, acquirer } = deps;
+  const { db, clock, ids, box, mailer, partners, orders, kyc, chain, acquirer } = deps;
+  const machine = createPurchaseMachine({
+    db, clock, ids, ledger: deps.ledger, prices: deps.prices, catalog: deps.catalog, partners, orders, chain, acquirer, mode: deps.mode,
+    logger: deps.logger, leaseMs: deps.leaseMs, faults: deps.faults,
+    // An approved proof of address raises the limit at once, even before the worker applies the decision.
+    levelOf: async (q, u) => (u.address_review_since !== null && u.kyc_level === 'VERIFIED' && (await applyAddress(q, u)).state === 'VERIFIED_PLUS' ? 'VERIFIED_PLUS' : u.kyc_level),
+  });
   const brand = deps.brand ?? 'Rampart';
   const codeHash = (userId: string, code: string) => hmacSha256Hex(deps.codeKey, `${userId}:${code}`);
   const kycSubject = (userId: string) => `buyflow:${userId}`;
   const addressSubject = (userId: string) => `buyflow:${userId}:address`;
-  const owner = (userId: string) => ({ ownerType: 'user' as const, ownerId: `buyflow:${userId}` });
 
   async function loadOrder(orderId: string): Promise<ConnectOrder | null> {
     const r = (await db.query(`SELECT * FROM connect_orders WHERE order_id = $1`, [orderId])).rows[0];
@@ -240,16 +248,27 @@ export function createBuyflowService(deps: {
 
   /**
    * Where the user stands with KYC for this order. Facilitated KYC: a user shared and passed by a broker linked to
-   * the partner is VERIFIED without the KYC pages. A buy-flow record's decision is applied here and by the worker.
+   * the partner is VERIFIED without the KYC pages, if that shared record binds this account (identity.ts: one account
+   * per record, the first); any other account is noted for the operator and does its own KYC. A buy-flow record's
+   * decision is applied here and by the worker.
    */
   async function kycState(user: BuyflowUser, order: ConnectOrder): Promise<KycState> {
     if (user.kycLevel !== 'NONE') return { state: 'VERIFIED' };
     if (order.merchantUserId) {
-      const shared = await kyc.passedSharedUser(order.partnerCode, order.merchantUserId);
-      if (shared) {
-        await db.query(`UPDATE buyflow_users SET kyc_level = 'VERIFIED', kyc_source = 'shared', kyc_record_id = $2 WHERE id = $1 AND kyc_level = 'NONE'`, [user.id, shared.kycUserId]);
-        return { state: 'VERIFIED' };
-      }
+      const merchantUserId = order.merchantUserId;
+      const shared = await kyc.passedSharedUser(order.partnerCode, merchantUserId);
+      const bound = shared && await db.tx(async (q) => {
+        const u = (await q.query(`SELECT kyc_level FROM buyflow_users WHERE id = $1 FOR UPDATE`, [user.id])).rows[0];
+        if (u.kyc_level !== 'NONE') return true;
+        const now = clock.now();
+        if (!(await bindIdentity(q, shared.kycUserId, user.id, 'shared', now))) {
+          await noteIdentityConflict(q, { kycRecordId: shared.kycUserId, userId: user.id, partnerCode: order.partnerCode, merchantUserId, now });
+          return false;
+        }
+        await q.query(`UPDATE buyflow_users SET kyc_level = 'VERIFIED', kyc_source = 'shared', kyc_record_id = $2 WHERE id = $1`, [user.id, shared.kycUserId]);
+        return true;
+      });
+      if (bound) return { state: 'VERIFIED' };
     }
     return syncKyc(user.id);
   }
@@ -264,6 +283,7 @@ export function createBuyflowService(deps: {
         `SELECT b.order_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id WHERE b.user_id = $1 AND c.sub_status = 'KYC_REVIEW'`, [userId],
       )).rows;
       if (s.status === 'PASS') {
+        await bindIdentity(q, s.recordId, userId, 'buyflow', clock.now()); // the account's own record: never another's
         await q.query(`UPDATE buyflow_users SET kyc_level = 'VERIFIED', kyc_source = 'buyflow', kyc_record_id = $2 WHERE id = $1`, [userId, s.recordId]);
         await mailer.send(q, { to: u.identifier, subject: `${brand}: identity verified`, text: `Your ${brand} intermediate verification is complete. You can now buy crypto.` });
         return { state: 'VERIFIED' } as KycState;
@@ -276,13 +296,35 @@ export function createBuyflowService(deps: {
     });
   }
 
+  /**
+   * The KYC form. Residence, nationality (left empty: the same as residence) and ID country are checked against
+   * CONNECT_RESTRICTED_COUNTRIES first: a restricted one is answered REGION_RESTRICTED, nothing goes to KYC, and the
+   * order fails with that code (CREATED → FAILED) in the transaction that records the declared countries.
+   */
   async function submitKyc(user: BuyflowUser, order: ConnectOrder, input: {
-    country: string; idCountry: string; documentType: string; firstName: string; lastName: string; dateOfBirth: string;
+    country: string; idCountry: string; nationality?: string; documentType: string; firstName: string; lastName: string; dateOfBirth: string;
     files: { field: 'front' | 'back' | 'selfie'; bytes: Buffer }[];
   }): Promise<Result<null>> {
     const country = String(input.country ?? '').toUpperCase();
     if (!/^[A-Z]{2}$/.test(country)) return err('INVALID_COUNTRY', 'Select your country of residence.');
-    if (country !== String(input.idCountry ?? '').toUpperCase()) return err('COUNTRY_MISMATCH', 'Your country of residence must match the country of your ID.');
+    const idCountry = String(input.idCountry ?? '').toUpperCase();
+    if (!/^[A-Z]{2}$/.test(idCountry)) return err('INVALID_COUNTRY', 'Select the country of issue of your ID.');
+    const nationality = input.nationality === undefined || input.nationality === null || input.nationality === '' ? country : String(input.nationality).toUpperCase();
+    if (!/^[A-Z]{2}$/.test(nationality)) return err('INVALID_NATIONALITY', 'Select your nationality.');
+    // The order must be this user's: a restricted answer fails it, and the countries are recorded on the user.
+    const owns = async (q: Queryable) => (await q.query(`SELECT 1 FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [order.orderId, user.id])).rows.length === 1;
+    const declare = (q: Queryable) => q.query(`UPDATE buyflow_users SET country = $2, nationality = $3, id_country = $4 WHERE id = $1`, [user.id, country, nationality, idCountry]);
+    const restricted = orders.restrictedCountryOf([country, nationality, idCountry]);
+    if (restricted) {
+      return db.tx(async (q): Promise<Result<null>> => {
+        if (!(await owns(q))) return err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
+        await declare(q);
+        await orders.transition(q, order.orderId, 'CREATED', 'FAILED', { errorCode: 'REGION_RESTRICTED' });
+        const name = countries.getName(restricted, 'en') ?? restricted;
+        return err('REGION_RESTRICTED', `${brand} is not available to residents or nationals of ${name}, or with an ID issued there. This order has been cancelled and no verification was submitted.`);
+      });
+    }
+    if (country !== idCountry) return err('COUNTRY_MISMATCH', 'Your country of residence must match the country of your ID.');
     if (!(DOCUMENT_TYPES as readonly string[]).includes(input.documentType)) return err('INVALID_DOCUMENT_TYPE', 'Choose a document type.');
     const firstName = String(input.firstName ?? '').trim();
     const lastName = String(input.lastName ?? '').trim();
@@ -298,12 +340,13 @@ export function createBuyflowService(deps: {
       if (!type) return err('UNSUPPORTED_FILE', `The ${field} file must be a JPEG, PNG or PDF.`);
       files.push({ field, contentType: type, bytes: f.bytes });
     }
-    return db.tx(async (q) => {
+    return db.tx(async (q): Promise<Result<null>> => {
+      if (!(await owns(q))) return err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
       const r = await kyc.submitBuyflow(q, kycSubject(user.id), {
         country, documentType: input.documentType, basic: { firstName, lastName, dateOfBirth: input.dateOfBirth }, files,
       });
       if (!r.ok) return r;
-      await q.query(`UPDATE buyflow_users SET country = $2 WHERE id = $1`, [user.id, country]);
+      await declare(q);
       await orders.transition(q, order.orderId, 'CREATED', 'KYC_REVIEW', { errorCode: null });
       return ok(null);
     });
@@ -360,7 +403,8 @@ export function createBuyflowService(deps: {
   }
 
   async function cards(userId: string): Promise<SavedCard[]> {
-    return (await db.query(`SELECT * FROM buyflow_cards WHERE user_id = $1 ORDER BY id DESC`, [userId])).rows.map(toCard);
+    // Cards that worked first, so the one preselected at confirm is not the one that was just declined.
+    return (await db.query(`SELECT * FROM buyflow_cards WHERE user_id = $1 ORDER BY (last_failure IS NOT NULL), id DESC`, [userId])).rows.map(toCard);
   }
 
   /** PAN and CVV go only to the acquirer; the platform keeps its token, brand, last 4 and expiry. */
@@ -374,220 +418,20 @@ export function createBuyflowService(deps: {
     }
     const t = await acquirer.tokenize(c.value);
     if (t.issuerCountry && !brandSupportedIn(t.issuerCountry, t.brand)) return err('CARD_NOT_SUPPORTED', 'Cards issued in this country are not supported.');
+    // The same card added again replaces its saved entry (new token and expiry) instead of listing it twice.
     const r = await db.query(
-      `INSERT INTO buyflow_cards (id, user_id, acquirer_token, brand, last4, exp_month, exp_year, name_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-      [ids.next(), user.id, t.token, t.brand, t.last4, c.value.expMonth, c.value.expYear, box.seal(c.value.name), clock.now()],
+      `INSERT INTO buyflow_cards (id, user_id, acquirer_token, brand, last4, exp_month, exp_year, name_sealed, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (user_id, fingerprint) WHERE fingerprint IS NOT NULL
+       DO UPDATE SET acquirer_token = EXCLUDED.acquirer_token, exp_month = EXCLUDED.exp_month, exp_year = EXCLUDED.exp_year, name_sealed = EXCLUDED.name_sealed
+       RETURNING *`,
+      [ids.next(), user.id, t.token, t.brand, t.last4, c.value.expMonth, c.value.expYear, box.seal(c.value.name), t.fingerprint, clock.now()],
     );
     return ok(toCard(r.rows[0]));
   }
 
-  /** Locks a fresh price for 59 s (nothing is charged). */
-  async function lockQuote(order: ConnectOrder): Promise<Result<LockedQuote>> {
-    const partner = await partners.get(order.partnerCode);
-    if (!partner) return err('ORDER_NOT_FOUND');
-    const qv = catalog.quote(partner, { fiat: order.fiatCurrency, crypto: order.cryptoCurrency, network: order.cryptoNetwork, amount: order.orderAmount });
-    if (!qv.ok) return err(qv.code, qv.message);
-    const expiresAt = clock.now() + QUOTE_LOCK_MS;
-    await db.query(`UPDATE buyflow_orders SET quote_price = $2, user_fee = $3, network_fee = $4, crypto_amount = $5, quote_expires_at = $6 WHERE order_id = $1`,
-      [order.orderId, qv.value.quotePrice, qv.value.userFee, qv.value.networkFee, qv.value.cryptoAmount, expiresAt]);
-    return ok({ quotePrice: qv.value.quotePrice, userFee: qv.value.userFee, networkFee: qv.value.networkFee, cryptoAmount: qv.value.cryptoAmount, expiresAt });
-  }
-
-  function lockedOf(bf: any): LockedQuote | null {
-    if (!bf?.quote_price) return null;
-    const d = (v: string) => new Decimal(v).toFixed();
-    return { quotePrice: d(bf.quote_price), userFee: d(bf.user_fee), networkFee: d(bf.network_fee), cryptoAmount: d(bf.crypto_amount), expiresAt: Number(bf.quote_expires_at) };
-  }
-
-  type ConfirmOutcome = { next: 'STATUS' } | { next: 'CHALLENGE'; chargeId: string };
-
-  /**
-   * Confirm (P5): quote still locked, limit reserved atomically with the move to PAYMENT_PROCESSING, then the card
-   * charge. Nothing moves in the ledger before the acquirer approves.
-   */
-  async function confirm(orderId: string, userId: string, cardId: string): Promise<Result<ConfirmOutcome>> {
-    const now = clock.now();
-    if (!acquirer) return err('CARD_PAYMENTS_UNAVAILABLE', NO_ACQUIRER_MESSAGE);
-    const card = (await db.query(`SELECT * FROM buyflow_cards WHERE id = $1 AND user_id = $2`, [cardId, userId])).rows[0];
-    if (!card) return err('CARD_NOT_FOUND', 'Choose a payment method.');
-    const step1 = await db.tx(async (q): Promise<Result<{ attempt: number; order: ConnectOrder }>> => {
-      const u = (await q.query(`SELECT * FROM buyflow_users WHERE id = $1 FOR UPDATE`, [userId])).rows[0];
-      const bf = (await q.query(`SELECT * FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [orderId, userId])).rows[0];
-      const o = (await q.query(`SELECT sub_status, order_amount, fiat_currency, expired_time FROM connect_orders WHERE order_id = $1`, [orderId])).rows[0];
-      if (!bf || !o) return err('ORDER_NOT_FOUND');
-      const from = o.sub_status as SubStatus;
-      if (from !== 'CREATED' && from !== 'KYC_REVIEW') return err('ORDER_NOT_PAYABLE', 'This order can no longer be paid.');
-      if (Number(o.expired_time) <= now) return err('ORDER_EXPIRED', 'The order has expired.');
-      if (u.kyc_level === 'NONE') return err('KYC_REQUIRED', 'Complete identity verification first.');
-      // An approved proof of address raises the limit at once, even before the worker applies the decision.
-      const level: KycLevel = u.address_review_since !== null && u.kyc_level === 'VERIFIED' && (await applyAddress(q, u)).state === 'VERIFIED_PLUS' ? 'VERIFIED_PLUS' : u.kyc_level;
-      if (!bf.quote_expires_at || Number(bf.quote_expires_at) < now) return err('QUOTE_EXPIRED', 'The price has changed. Please review the new quote.');
-      const fiatUsd = prices.fiatUsd(o.fiat_currency);
-      if (fiatUsd === null) return err('SYSTEM_ERROR');
-      const usd = new Decimal(o.order_amount).mul(fiatUsd).toDecimalPlaces(2, Decimal.ROUND_UP).toFixed(2);
-      const lim = await checkLimitLocked(q, userId, level, usd, now, orderId);
-      if (!lim.ok) {
-        await orders.transition(q, orderId, from, 'FAILED', { errorCode: 'LIMIT_EXCEEDED' });
-        const more = level === 'VERIFIED' ? ' Verify your address to raise the limit to 200,000 USD per day.' : '';
-        return err('LIMIT_EXCEEDED', `This purchase (${usd} USD) exceeds your daily limit. You can buy up to ${lim.remainingUsd} USD more in the next 24 hours (limit ${lim.limitUsd} USD).${more}`);
-      }
-      const moved = await orders.transition(q, orderId, from, 'PAYMENT_PROCESSING', { errorCode: null });
-      if (!moved) throw new DomainError('CONCURRENT_UPDATE', 'order changed concurrently');
-      const attempt = bf.payment_attempts + 1;
-      await q.query(`UPDATE buyflow_orders SET confirmed_at = $2, usd_amount = $3, card_id = $4, payment_attempts = $5, charge_id = NULL WHERE order_id = $1`,
-        [orderId, now, usd, cardId, attempt]);
-      return ok({ attempt, order: moved });
-    });
-    if (!step1.ok) return step1;
-    const charge = await acquirer.charge({ token: card.acquirer_token, amount: step1.value.order.orderAmount, currency: step1.value.order.fiatCurrency, ref: `${orderId}:${step1.value.attempt}` });
-    await db.query(`UPDATE buyflow_orders SET charge_id = $2 WHERE order_id = $1`, [orderId, charge.chargeId]);
-    return afterCharge(orderId, charge);
-  }
-
-  async function afterCharge(orderId: string, charge: Charge): Promise<Result<ConfirmOutcome>> {
-    if (charge.status === 'CHALLENGE') return ok({ next: 'CHALLENGE', chargeId: charge.chargeId });
-    if (charge.status !== 'APPROVED') {
-      const errorCode = charge.status === 'INSUFFICIENT_FUNDS' ? 'INSUFFICIENT_FUNDS' : charge.status === 'THREE_DS_FAILED' ? 'THREE_DS_FAILED' : 'CARD_DECLINED';
-      await db.tx(async (q) => {
-        const bf = (await q.query(`SELECT payment_attempts FROM buyflow_orders WHERE order_id = $1`, [orderId])).rows[0];
-        await orders.transition(q, orderId, 'PAYMENT_PROCESSING', bf.payment_attempts >= MAX_PAYMENT_ATTEMPTS ? 'FAILED' : 'CREATED', { errorCode });
-      });
-      return ok({ next: 'STATUS' });
-    }
-    await purchase(orderId, charge);
-    return ok({ next: 'STATUS' });
-  }
-
-  /** Card captured → user's fiat; purchase from inventory at the locked price; fees to revenue; then the withdrawal. */
-  async function purchase(orderId: string, charge: Charge) {
-    const o = (await loadOrder(orderId))!;
-    const user = (await db.query(`SELECT * FROM buyflow_orders WHERE order_id = $1`, [orderId])).rows[0];
-    const who = owner(String(user.user_id));
-    await db.tx(async (q) => {
-      const moved = await orders.transition(q, orderId, 'PAYMENT_PROCESSING', 'PURCHASE_PROCESSING');
-      if (!moved) return;
-      await ledger.transfer(q, {
-        id: `bf:charge:${charge.chargeId}`, debit: platformAccount('card_settlement', o.fiatCurrency), credit: { ...who, asset: o.fiatCurrency },
-        amount: o.orderAmount, kind: 'connect_card_charge', ref: orderId,
-      });
-    });
-    const bf = lockedOf(user)!;
-    try {
-      await db.tx(async (q) => {
-        const gross = new Decimal(bf.cryptoAmount).plus(bf.networkFee).toFixed();
-        const net = new Decimal(o.orderAmount).minus(bf.userFee).toFixed();
-        await ledger.transfer(q, { id: `bf:fee:${orderId}`, debit: { ...who, asset: o.fiatCurrency }, credit: platformAccount('revenue_connect_fee', o.fiatCurrency), amount: bf.userFee, kind: 'connect_fee', ref: orderId });
-        await ledger.transfer(q, { id: `bf:pay:${orderId}`, debit: { ...who, asset: o.fiatCurrency }, credit: platformAccount('connect_sales', o.fiatCurrency), amount: net, kind: 'connect_purchase_fiat', ref: orderId });
-        await ledger.transfer(q, { id: `bf:buy:${orderId}`, debit: platformAccount('inventory', o.cryptoCurrency), credit: { ...who, asset: o.cryptoCurrency }, amount: gross, kind: 'connect_purchase_crypto', ref: orderId });
-        await ledger.transfer(q, { id: `bf:netfee:${orderId}`, debit: { ...who, asset: o.cryptoCurrency }, credit: platformAccount('revenue_network_fee', o.cryptoCurrency), amount: bf.networkFee, kind: 'connect_network_fee', ref: orderId });
-        const done = await orders.transition(q, orderId, 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING', { executePrice: bf.quotePrice, obtainAmount: bf.cryptoAmount });
-        if (!done) throw new DomainError('CONCURRENT_UPDATE', 'order changed concurrently');
-        if (deps.mode === 'sandbox' && new Decimal(o.orderAmount).eq(SANDBOX_PURCHASE_FAIL_AMOUNT)) throw new DomainError('PURCHASE_FAILED', 'sandbox purchase failure trigger');
-      });
-    } catch (e) {
-      // The purchase did not happen: reverse the card charge in full, and the order fails PURCHASE_FAILED.
-      await db.tx(async (q) => {
-        const failed = await orders.transition(q, orderId, 'PURCHASE_PROCESSING', 'FAILED', { errorCode: 'PURCHASE_FAILED' });
-        if (!failed) return;
-        await ledger.transfer(q, {
-          id: `bf:reverse:${charge.chargeId}`, debit: { ...who, asset: o.fiatCurrency }, credit: platformAccount('card_settlement', o.fiatCurrency),
-          amount: o.orderAmount, kind: 'connect_card_refund', ref: orderId,
-        });
-      });
-      await acquirer!.refund(charge.chargeId);
-      // A purchase that could not run is an outcome the order shows (FAILED, PURCHASE_FAILED), not a crash of the request.
-      if (e instanceof DomainError) return;
-      throw e;
-    }
-    await requestWithdrawal(orderId);
-  }
-
-  async function requestWithdrawal(orderId: string) {
-    const o = (await loadOrder(orderId))!;
-    // The first automatic attempt, counted before the chain can report its outcome.
-    const bf = (await db.query(
-      `UPDATE buyflow_orders SET withdraw_auto_attempts = GREATEST(withdraw_auto_attempts, 1), withdraw_first_at = COALESCE(withdraw_first_at, $2) WHERE order_id = $1 RETURNING user_id`,
-      [orderId, clock.now()],
-    )).rows[0];
-    const r = await chain.withdrawals.request({
-      ref: WITHDRAW_REF + orderId, ...owner(String(bf.user_id)), asset: o.cryptoCurrency, network: o.cryptoNetwork,
-      address: o.cryptoAddress, memo: o.cryptoAddressMemo, amount: o.obtainAmount,
-    });
-    if (r.ok) {
-      await db.query(`UPDATE buyflow_orders SET withdrawal_id = $2 WHERE order_id = $1`, [orderId, r.value.id]);
-      return;
-    }
-    // Could not even be queued: the crypto stays the user's, and the user can retry from the status page.
-    await db.tx((q) => orders.transition(q, orderId, 'WITHDRAW_PROCESSING', 'WITHDRAW_FAILED', { errorCode: 'WITHDRAW_FAILED' }));
-  }
-
-  async function completeChallenge(orderId: string, userId: string, passed: boolean): Promise<Result<ConfirmOutcome>> {
-    const bf = (await db.query(`SELECT charge_id FROM buyflow_orders WHERE order_id = $1 AND user_id = $2`, [orderId, userId])).rows[0];
-    if (!bf?.charge_id) return err('NO_CHALLENGE');
-    if (!acquirer) return err('CARD_PAYMENTS_UNAVAILABLE', NO_ACQUIRER_MESSAGE);
-    const c = await acquirer.completeChallenge(bf.charge_id, passed);
-    if (!c) return err('NO_CHALLENGE');
-    return afterCharge(orderId, c);
-  }
-
-  /** Called by the chain in the transaction that settles a withdrawal. */
-  async function onWithdrawalSettled(q: Queryable, w: Withdrawal) {
-    if (!w.ref.startsWith(WITHDRAW_REF)) return;
-    const orderId = w.ref.slice(WITHDRAW_REF.length);
-    if (w.status === 'completed') await orders.transition(q, orderId, 'WITHDRAW_PROCESSING', 'COMPLETED', { withdrawTxHash: w.txHash });
-    else if (w.status === 'failed') {
-      // Automatic attempts first (spec §6.4): the order stays WITHDRAW_PROCESSING while another one is planned.
-      const bf = (await q.query(`SELECT withdraw_auto_attempts, withdraw_first_at FROM buyflow_orders WHERE order_id = $1 FOR UPDATE`, [orderId])).rows[0];
-      const now = clock.now();
-      const made = bf ? Number(bf.withdraw_auto_attempts) : AUTO_WITHDRAW_ATTEMPTS;
-      const first = bf?.withdraw_first_at == null ? now : Number(bf.withdraw_first_at);
-      const due = now + (AUTO_WITHDRAW_DELAYS_MS[made - 1] ?? 0);
-      if (made < AUTO_WITHDRAW_ATTEMPTS && due <= first + AUTO_WITHDRAW_WINDOW_MS) {
-        await q.query(`UPDATE buyflow_orders SET withdraw_next_at = $2 WHERE order_id = $1`, [orderId, due]);
-        return;
-      }
-      await q.query(`UPDATE buyflow_orders SET withdraw_next_at = NULL WHERE order_id = $1`, [orderId]);
-      await orders.transition(q, orderId, 'WITHDRAW_PROCESSING', 'WITHDRAW_FAILED', { errorCode: 'WITHDRAW_FAILED' });
-    }
-  }
-
-  /** A due automatic attempt: claimed by a conditional update (one worker), then the chain's idempotent retry of the same withdrawal. */
-  async function autoRetryWithdrawal(orderId: string, dueAt: bigint | number): Promise<boolean> {
-    const claimed = await db.query(
-      `UPDATE buyflow_orders SET withdraw_next_at = NULL, withdraw_auto_attempts = withdraw_auto_attempts + 1 WHERE order_id = $1 AND withdraw_next_at = $2`, [orderId, dueAt],
-    );
-    if (claimed.rowCount === 0) return false;
-    const w = await chain.withdrawals.getByRef(WITHDRAW_REF + orderId);
-    const r = w ? await chain.withdrawals.retry(w.id) : null;
-    if (!r?.ok) {
-      const now = w ? await chain.withdrawals.getByRef(WITHDRAW_REF + orderId) : null;
-      // Could not be retried and still failed: hand it to the user's Retry button rather than leave it waiting.
-      if (!now || now.status === 'failed') await db.tx((q) => orders.transition(q, orderId, 'WITHDRAW_PROCESSING', 'WITHDRAW_FAILED', { errorCode: 'WITHDRAW_FAILED' }));
-    }
-    return true;
-  }
-
-  /** Retry withdrawal (seed §7): one retry at a time, through the chain's idempotent retry (same withdrawal, never a second live transaction). */
-  async function retryWithdrawal(orderId: string, userId: string): Promise<Result<null>> {
-    const bf = (await db.query(`SELECT withdrawal_id FROM buyflow_orders WHERE order_id = $1 AND user_id = $2`, [orderId, userId])).rows[0];
-    if (!bf) return err('ORDER_NOT_FOUND');
-    const moved = await db.tx((q) => orders.transition(q, orderId, 'WITHDRAW_FAILED', 'WITHDRAW_PROCESSING', { errorCode: null }));
-    if (!moved) return err('NOT_RETRYABLE', 'The withdrawal is not waiting for a retry.');
-    if (!bf.withdrawal_id) {
-      await requestWithdrawal(orderId);
-      return ok(null);
-    }
-    const r = await chain.withdrawals.retry(bf.withdrawal_id);
-    if (!r.ok) {
-      await db.tx((q) => orders.transition(q, orderId, 'WITHDRAW_PROCESSING', 'WITHDRAW_FAILED', { errorCode: 'WITHDRAW_FAILED' }));
-      return err(r.code, r.message);
-    }
-    return ok(null);
-  }
-
-  /** Worker tick: KYC decisions of users with orders in review; withdrawals not yet queued after a crash. */
+  /** Worker tick: due steps of confirmed orders (the purchase machine), KYC and proof-of-address decisions. */
   async function runOnce(): Promise<number> {
-    let n = 0;
+    let n = await machine.runOnce();
     // An approved user's order stays KYC_REVIEW until confirm (KYC_REVIEW → PAYMENT_PROCESSING), so only users still
     // unverified are polled, and only a decision applied now counts as work: counting a settled user every tick made
     // startLoop re-run at once forever, and with PGlite (synchronous, microtasks only) that starved every request.
@@ -599,18 +443,6 @@ export function createBuyflowService(deps: {
       const s = await syncKyc(String(r.user_id));
       if (s.state === 'VERIFIED' || s.state === 'REJECTED') n++;
     }
-    const missing = (await db.query(
-      `SELECT b.order_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id WHERE c.sub_status = 'WITHDRAW_PROCESSING' AND b.withdrawal_id IS NULL LIMIT 100`,
-    )).rows;
-    for (const r of missing) {
-      await requestWithdrawal(r.order_id);
-      n++;
-    }
-    const due = (await db.query(
-      `SELECT b.order_id, b.withdraw_next_at FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id
-       WHERE b.withdraw_next_at <= $1 AND c.sub_status = 'WITHDRAW_PROCESSING' ORDER BY b.withdraw_next_at LIMIT 100`, [clock.now()],
-    )).rows;
-    for (const r of due) if (await autoRetryWithdrawal(r.order_id, r.withdraw_next_at)) n++;
     const addresses = (await db.query(`SELECT id FROM buyflow_users WHERE address_review_since IS NOT NULL AND kyc_level = 'VERIFIED' LIMIT 100`)).rows;
     for (const r of addresses) {
       const s = await syncAddress(String(r.id));
@@ -623,10 +455,24 @@ export function createBuyflowService(deps: {
     return chain.withdrawals.getByRef(WITHDRAW_REF + orderId);
   }
 
+  /**
+   * Whether a form of the hosted pages applies to this order for this user now (purchase.ts FORM_APPLIES): the
+   * order must be the user's, and in a state where the form means something. The services check again in the
+   * transaction that acts; this gives the person the clear refusal.
+   */
+  async function formApplies(order: ConnectOrder, userId: string, form: OrderForm): Promise<Result<null>> {
+    const bf = (await db.query(`SELECT user_id, step FROM buyflow_orders WHERE order_id = $1`, [order.orderId])).rows[0];
+    if (!bf || String(bf.user_id) !== userId) return err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
+    if (FORM_APPLIES[form]({ step: bf.step, sub: order.subStatus, expired: order.mainStatus === 'INIT' && order.expiredTime <= clock.now() })) return ok(null);
+    return err('FORM_NOT_APPLICABLE', FORM_REFUSALS[form]);
+  }
+
   return {
-    getUser, sendCode, signup, login, verifyCode, orderByToken, attach, boundUser, kycState, syncKyc, submitKyc, cards, addCard, lockQuote, lockedOf,
-    confirm, completeChallenge, loadOrder, onWithdrawalSettled, retryWithdrawal, runOnce, withdrawalOf, brand,
-    submitProofOfAddress, syncAddress, autoRetryWithdrawal, cardPaymentsAvailable: acquirer !== null,
+    getUser, sendCode, signup, login, verifyCode, orderByToken, attach, boundUser, kycState, syncKyc, submitKyc, cards, addCard, formApplies,
+    lockQuote: machine.lockQuote, confirm: machine.confirm, completeChallenge: machine.completeChallenge, retryWithdrawal: machine.retryWithdrawal,
+    close: machine.close, history: machine.history, step: async (orderId: string) => (await machine.load(orderId))?.step ?? null,
+    lockedOf, loadOrder, runOnce, withdrawalOf, brand, submitProofOfAddress, syncAddress, cardPaymentsAvailable: acquirer !== null,
+    outboxHandlers: machine.outboxHandlers,
   };
 }
 export type BuyflowService = ReturnType<typeof createBuyflowService>;

@@ -49,10 +49,13 @@ export interface PostedTransfer {
 export type LedgerErrorCode = 'INSUFFICIENT_FUNDS' | 'TRANSFER_ID_CONFLICT' | 'TRANSFER_NOT_PENDING' | 'INVALID_AMOUNT';
 
 /** Platform accounts that stand for money outside the ledger and so may go negative. */
-const SYSTEM_ACCOUNTS = new Set(['sandbox_mint', 'inventory', 'external', 'card_settlement', 'conversion', 'chain_wallets']);
+const SYSTEM_ACCOUNTS = new Set(['sandbox_mint', 'inventory', 'external', 'card_settlement', 'card_clearing', 'conversion', 'chain_wallets']);
 
 export const accountId = (a: AccountRef) => `${a.ownerType}:${a.ownerId}:${a.asset}`;
-const mayGoNegative = (a: AccountRef) => a.ownerType === 'platform' && SYSTEM_ACCOUNTS.has(a.ownerId);
+/** System accounts kept per network as `name.NETWORK` (e.g. `hot_wallet.ETH`): the platform's coins and the gas it paid on one chain. */
+const NETWORK_SYSTEM_ACCOUNTS = new Set(['hot_wallet', 'network_fees']);
+const mayGoNegative = (a: AccountRef) =>
+  a.ownerType === 'platform' && (SYSTEM_ACCOUNTS.has(a.ownerId) || NETWORK_SYSTEM_ACCOUNTS.has(a.ownerId.split('.')[0]));
 
 export const platformAccount = (name: string, asset: string): AccountRef => ({ ownerType: 'platform', ownerId: name, asset });
 
@@ -73,6 +76,24 @@ export interface Ledger {
   statement(q: Queryable, a: AccountRef, from: number, to: number): Promise<{ opening: string; transfers: PostedTransfer[] }>;
   /** Posted transfers of one kind whose ref is one of `refs`. */
   postedByRef(q: Queryable, kind: string, refs: string[]): Promise<PostedTransfer[]>;
+  /** Transfers in any status with one of the given ids, refs or kinds (an empty filter matches nothing). */
+  transfers(q: Queryable, filter: { ids?: string[]; refs?: string[]; kinds?: string[] }): Promise<TransferRecord[]>;
+}
+
+export type TransferStatus = 'POSTED' | 'PENDING' | 'VOIDED';
+
+/** A transfer as stored, whatever its status: for reconciliation and the operator's views. */
+export interface TransferRecord {
+  id: string;
+  debitAccount: string;
+  creditAccount: string;
+  asset: string;
+  amount: string;
+  status: TransferStatus;
+  kind: string;
+  ref: string | null;
+  createdAt: number;
+  resolvedAt: number | null;
 }
 
 export interface AuditReport {
@@ -226,6 +247,18 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
         [kind, refs],
       )).rows;
       return rows.map(toPosted);
+    },
+
+    async transfers(q, f) {
+      if (!f.ids?.length && !f.refs?.length && !f.kinds?.length) return [];
+      const rows = (await q.query(
+        `SELECT * FROM ledger_transfers WHERE id = ANY($1::text[]) OR ref = ANY($2::text[]) OR kind = ANY($3::text[]) ORDER BY created_at, id`,
+        [f.ids ?? [], f.refs ?? [], f.kinds ?? []],
+      )).rows;
+      return rows.map((r: any): TransferRecord => ({
+        id: r.id, debitAccount: r.debit_account, creditAccount: r.credit_account, asset: r.asset, amount: new Decimal(r.amount).toFixed(), status: r.status,
+        kind: r.kind, ref: r.ref, createdAt: Number(r.created_at), resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at),
+      }));
     },
 
     async audit() {
