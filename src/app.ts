@@ -193,7 +193,7 @@ export async function buildApp(opts: AppOptions) {
     registerReportRoutes(app, { adminToken: opts.adminToken, accounts, reports });
     registerKycRoutes(app, { kyc, adminToken: opts.adminToken, mode: config.mode });
     registerConnectRoutes(app, { auth: connectAuth, catalog, orders: connectOrders, publicUrl: config.publicUrl, log: (e) => logger.error({ err: e }, 'connect request failed') });
-    registerConnectAdminRoutes(app, { adminToken: opts.adminToken, partners, db });
+    registerConnectAdminRoutes(app, { adminToken: opts.adminToken, partners, db, buyflow });
     registerBuyflowRoutes(app, {
       buyflow, sessions, clock, publicUrl: config.publicUrl, mode: config.mode,
       // The sandbox's embedded chains have no public explorer: a link there would point at a mainnet transaction that does not exist.

@@ -209,7 +209,7 @@ for (const kind of DB_KINDS) {
       assert.ok(checked >= 200, `checked ${checked} form × step × user combinations`);
     });
 
-    test('a 3-D Secure replay on a completed order refunds nothing; the audit reconciles card charges, and a charge refunded behind the ledger\'s back fails it', async () => {
+    test('a 3-D Secure replay on a completed order refunds nothing; the operator sees the order whole; the audit reconciles card charges, and a charge refunded behind the ledger\'s back fails it', async () => {
       const u = await verifiedUser();
       const threeDs = await card(u.user.id, '4000000000003220');
       const o = await attachedOrder(u.user.id);
@@ -228,6 +228,21 @@ for (const kind of DB_KINDS) {
       const [charge] = await charges(o.order.orderId);
       assert.equal(charge.status, 'CAPTURED', 'the replay reached nothing at the acquirer');
       assert.deepEqual(await sub(o.order.orderId), { sub_status: 'COMPLETED', error_code: null });
+      // The operator sees the order whole.
+      const view = (await t.admin('GET', `/admin/v1/connect/orders/${o.order.orderId}`)).json;
+      assert.equal(view.order.subStatus, 'COMPLETED');
+      assert.deepEqual(view.history.map((h: any) => h.to), ['AUTHORIZING', 'CHALLENGE', 'CAPTURING', 'PURCHASING', 'WITHDRAWING', 'COMPLETED']);
+      assert.deepEqual(view.history.map((h: any) => h.subStatus), ['PAYMENT_PROCESSING', 'PAYMENT_PROCESSING', 'PAYMENT_PROCESSING', 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING', 'COMPLETED']);
+      assert.equal(view.lockedQuote.cryptoAmount, view.order.obtainAmount);
+      assert.deepEqual(view.cardCharges.map((c: any) => [c.chargeId, c.status]), [[charge.id, 'CAPTURED']]);
+      const ids = view.ledgerTransfers.map((x: any) => x.id);
+      for (const id of [`card:auth:${charge.id}`, `bf:buy:${o.order.orderId}`, `bf:fee:${o.order.orderId}`, `wd:${view.withdrawal.id}`]) assert.ok(ids.includes(id), `${id} in ${ids}`);
+      assert.equal(view.withdrawal.status, 'completed');
+      assert.equal(view.onChainTransaction.hash, view.order.withdrawTxHash);
+      assert.equal(view.buyflow.step, 'COMPLETED');
+      assert.equal((await t.admin('GET', '/admin/v1/connect/orders/CNTnope')).status, 404);
+      assert.equal((await fetch(`${t.baseUrl}/admin/v1/connect/orders/${o.order.orderId}`)).status, 401);
+
       const audit = await t.admin('GET', '/admin/v1/ledger/audit');
       assert.equal(audit.json.ok, true, JSON.stringify(audit.json.problems));
       assert.ok(audit.json.reconciled.cardCharges >= 1, 'the acquirer\'s charges were reconciled');
@@ -240,7 +255,7 @@ for (const kind of DB_KINDS) {
       assert.ok(broken.json.problems.some((p: string) => p.includes(charge.id) && /REFUNDED/.test(p)), JSON.stringify(broken.json.problems));
       // Put the books straight again for the tests after this one (the refund did happen at the acquirer).
       await t.db.tx((q) => t.app.services.ledger.transfer(q, {
-        id: `card:refund:${charge.id}`, debit: { ownerType: 'platform', ownerId: 'connect_sales', asset: 'USD' }, credit: { ownerType: 'platform', ownerId: 'card_clearing', asset: 'USD' },
+        id: `card:refund:${charge.id}`, debit: { ownerType: 'platform', ownerId: 'external', asset: 'USD' }, credit: { ownerType: 'platform', ownerId: 'card_clearing', asset: 'USD' },
         amount: '100', kind: 'card_refund', ref: o.order.orderId,
       }));
       assert.equal((await t.admin('GET', '/admin/v1/ledger/audit')).json.ok, true);

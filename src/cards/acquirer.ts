@@ -47,6 +47,8 @@ export interface Acquirer {
   /** CAPTURED → REFUNDED. */
   refund(chargeId: string): Promise<Charge | null>;
   getCharge(chargeId: string): Promise<Charge | null>;
+  /** The charge made with the caller's ref, if any (the operator's view of an order's attempts). */
+  getChargeByRef(ref: string): Promise<Charge | null>;
   /** Every charge with its state, for the audit's reconciliation (a real acquirer's settlement report). */
   listCharges(): Promise<Charge[]>;
 }
@@ -108,6 +110,10 @@ export function createSandboxAcquirer(deps: { db: Db; clock: Clock; fingerprintK
     void: (chargeId) => move(chargeId, MOVES.void),
     refund: (chargeId) => move(chargeId, MOVES.refund),
     getCharge: get,
+    async getChargeByRef(ref) {
+      const r = (await db.query(`SELECT * FROM card_charges WHERE ref = $1`, [ref])).rows[0];
+      return r ? toCharge(r) : null;
+    },
     async listCharges() {
       return (await db.query(`SELECT * FROM card_charges ORDER BY created_at, id`)).rows.map(toCharge);
     },

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
 import type { Queryable } from '../platform/db/client.ts';
 import { listIdentityConflicts } from './buyflow/identity.ts';
+import type { BuyflowService } from './buyflow/service.ts';
 import type { Partner, PartnerService } from './partners.ts';
 
 /** Operator admin API for Connect partners (binance-connect.md §9): onboarding, listing, settings, enable/disable. */
@@ -32,7 +33,7 @@ export const adminPartnerView = (p: Partner) => ({
   webhookUrl: p.webhookUrl, successCode: p.successCode, feePct: p.feePct, minFeeUsd: p.minFeeUsd, spread: p.spread, portalPasswordSet: p.hasPassword,
 });
 
-export function registerConnectAdminRoutes(app: FastifyInstance, deps: { adminToken: string; partners: PartnerService; db: Queryable }) {
+export function registerConnectAdminRoutes(app: FastifyInstance, deps: { adminToken: string; partners: PartnerService; db: Queryable; buyflow: BuyflowService }) {
   const { partners } = deps;
   const guard = adminGuard(deps.adminToken);
   const tags = ['Admin: Connect partners'];
@@ -66,6 +67,15 @@ export function registerConnectAdminRoutes(app: FastifyInstance, deps: { adminTo
         querystring: z.object({ kycUserId: z.string().regex(/^\d{1,19}$/).optional() }),
       },
     }, async (req) => listIdentityConflicts(deps.db, { kycUserId: (req.query as { kycUserId?: string }).kycUserId }));
+    r.get('/admin/v1/connect/orders/:orderId', {
+      schema: {
+        tags: ['Admin: Connect buy flow'], security, params: z.object({ orderId: z.string().max(64) }),
+        summary: 'A Connect order whole: published status, buy-flow step and history, locked quote, card charges with the acquirer state, ledger transfers, withdrawal and on-chain transaction',
+      },
+    }, async (req, reply) => {
+      const view = await deps.buyflow.operatorView((req.params as { orderId: string }).orderId);
+      return view ?? adminError(reply, 404, 'ORDER_NOT_FOUND');
+    });
     r.post('/admin/v1/partners/:code/password-link', { schema: { tags, security, summary: 'Email a new portal password link', params: CodeParam } }, async (req, reply) => {
       const res = await partners.sendPasswordLink((req.params as { code: string }).code);
       if (!res.ok) return adminError(reply, 404, res.code);

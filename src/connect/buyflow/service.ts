@@ -21,7 +21,7 @@ import { bindIdentity, noteIdentityConflict } from './identity.ts';
 import type { ConnectOrders } from '../orders/service.ts';
 import { toOrder, type ConnectOrder } from '../orders/store.ts';
 import type { PartnerService } from '../partners.ts';
-import { createPurchaseMachine, FORM_APPLIES, lockedOf, NO_ACQUIRER_MESSAGE, WITHDRAW_REF, type FaultPoint, type OrderForm } from './purchase.ts';
+import { createPurchaseMachine, FORM_APPLIES, lockedOf, NO_ACQUIRER_MESSAGE, WITHDRAW_REF, type FaultPoint, type OrderForm, type Step } from './purchase.ts';
 
 /**
  * The hosted buy flow's use cases (binance-connect.md §6): buy-flow accounts with one-time codes, KYC
@@ -455,6 +455,34 @@ export function createBuyflowService(deps: {
   }
 
   /**
+   * An order whole, for the operator: the published order, its step and state history, the locked quote, the card
+   * charge of every payment attempt with the acquirer's state, its ledger transfers, the withdrawal and its transaction.
+   */
+  async function operatorView(orderId: string) {
+    const order = await loadOrder(orderId);
+    if (!order) return null;
+    const bf = (await db.query(`SELECT * FROM buyflow_orders WHERE order_id = $1`, [orderId])).rows[0] ?? null;
+    const attempts = bf ? Number(bf.payment_attempts) : 0;
+    const charges = acquirer ? (await Promise.all(Array.from({ length: attempts }, (_, i) => acquirer.getChargeByRef(`${orderId}:${i + 1}`)))).filter((c) => c !== null) : [];
+    const w = await withdrawalOf(orderId);
+    const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+    return {
+      order,
+      buyflow: bf && {
+        userId: String(bf.user_id), step: bf.step as Step, stepDueAt: num(bf.step_due_at), paymentAttempts: attempts, cardId: bf.card_id === null ? null : String(bf.card_id),
+        confirmedAt: num(bf.confirmed_at), usdAmount: bf.usd_amount === null ? null : String(bf.usd_amount), challengeExpiresAt: num(bf.challenge_expires_at),
+        failureCode: bf.failure_code, withdrawAutoAttempts: bf.withdraw_auto_attempts, leasedUntil: num(bf.lease_until) || null,
+      },
+      lockedQuote: lockedOf(bf),
+      history: await machine.history(orderId),
+      cardCharges: charges,
+      ledgerTransfers: await deps.ledger.transfers(db, { refs: [orderId, ...(w ? [w.id] : [])] }),
+      withdrawal: w,
+      onChainTransaction: w?.txHash ? { network: w.network, hash: w.txHash, confirmations: w.confirmations, confirmationsRequired: w.confirmationsRequired, simulated: w.simulated } : null,
+    };
+  }
+
+  /**
    * Whether a form of the hosted pages applies to this order for this user now (purchase.ts FORM_APPLIES): the
    * order must be the user's, and in a state where the form means something. The services check again in the
    * transaction that acts; this gives the person the clear refusal.
@@ -470,7 +498,7 @@ export function createBuyflowService(deps: {
     getUser, sendCode, signup, login, verifyCode, orderByToken, attach, boundUser, kycState, syncKyc, submitKyc, cards, addCard, formApplies,
     lockQuote: machine.lockQuote, confirm: machine.confirm, completeChallenge: machine.completeChallenge, retryWithdrawal: machine.retryWithdrawal,
     close: machine.close, history: machine.history, step: async (orderId: string) => (await machine.load(orderId))?.step ?? null,
-    lockedOf, loadOrder, runOnce, withdrawalOf, brand, submitProofOfAddress, syncAddress, cardPaymentsAvailable: acquirer !== null,
+    lockedOf, loadOrder, runOnce, withdrawalOf, brand, operatorView, submitProofOfAddress, syncAddress, cardPaymentsAvailable: acquirer !== null,
     outboxHandlers: machine.outboxHandlers,
   };
 }
