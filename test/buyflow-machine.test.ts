@@ -306,6 +306,23 @@ for (const kind of DB_KINDS) {
       assert.equal(audit.json.ok, true, JSON.stringify(audit.json.problems));
     });
 
+    test('restricted countries are checked again at confirm: REGION_RESTRICTED, nothing charged, the partner sees the order fail, the person a clear page', async () => {
+      const u = await verifiedUser();
+      const c = await card(u.user.id);
+      const o = await attachedOrder(u.user.id);
+      // What the person declared changed after KYC (an operator correction), or the list did: the confirm transaction reads both anew.
+      await t.db.query(`UPDATE buyflow_users SET nationality = 'IR' WHERE id = $1`, [u.user.id]);
+      const r = await bf().confirm(o.order.orderId, u.user.id, c.id);
+      assert.equal(!r.ok && r.code, 'REGION_RESTRICTED');
+      assert.equal(await step(o.order.orderId), 'FAILED');
+      assert.deepEqual(await charges(o.order.orderId), [], 'nothing reached the acquirer');
+      const q = (await partner.client.call('query-order-list', { orderId: o.order.orderId })).json.data[0];
+      assert.deepEqual([q.orderMainStatus, q.orderSubStatus, q.errorCode], ['FAILURE', 'FAILED', 'REGION_RESTRICTED']);
+      const page = await fetch(`${t.baseUrl}/en/connect/buyflow?token=${o.token}`, { headers: { cookie: u.cookie } }).then((x) => x.text());
+      assert.match(page, /Not available in your region/);
+      assert.match(page, /not available in the user&#39;s country or region|not available in the user's country or region/);
+    });
+
     test('saved cards: the same card added twice is listed once; a declined card is marked and listed after the ones that work', async () => {
       const u = await verifiedUser();
       const declined = await card(u.user.id, '4000000000000002');
