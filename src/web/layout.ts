@@ -9,7 +9,8 @@ main{max-width:480px;margin:0 auto;padding:16px}
 .card{background:#fff;border-radius:12px;padding:16px;margin-bottom:16px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:0 0 8px}
 .amount{font-size:28px;font-weight:700;margin:8px 0}.muted{color:#707a8a;font-size:14px}
-.row{display:flex;justify-content:space-between;padding:6px 0;border-bottom:1px solid #eaecef;font-size:14px}.row:last-child{border-bottom:0}
+.row{display:flex;justify-content:space-between;gap:12px;padding:6px 0;border-bottom:1px solid #eaecef;font-size:14px}.row:last-child{border-bottom:0}
+.row>:first-child{flex:none;max-width:50%}.row>:last-child{min-width:0;text-align:right}
 .btn{display:block;width:100%;padding:12px;border:0;border-radius:8px;background:#fcd535;color:#1e2329;font-size:16px;font-weight:600;text-align:center;text-decoration:none;cursor:pointer;margin-top:8px}
 .btn.secondary{background:#eaecef}.btn:disabled{opacity:.5;cursor:not-allowed}
 label{display:block;font-size:14px;margin:8px 0 4px}input[type=email],input[type=password],input[type=text]{width:100%;padding:10px;border:1px solid #d0d4da;border-radius:8px;font-size:16px}

@@ -40,6 +40,9 @@ const JS = `
       if(l<=0){ fetch('${BASE}/quote?token='+token,{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({csrf:csrf})}).then(function(r){return r.json();}).then(function(q){
         ['cryptoAmount','quotePrice','userFee','networkFee'].forEach(function(k){ var el=document.getElementById('q-'+k); if(el&&el.textContent!==q[k]){ el.textContent=q[k]; el.className='changed'; el.style.background='#fff3bf'; } });
         exp=q.expiresAt; skew=q.now-Date.now(); setTimeout(tick,1000); }); } else setTimeout(tick,1000); }; tick(); }
+  var cl=document.getElementById('challenge-left');
+  if(cl){ var ce=Number(cl.getAttribute('data-expires')); var cs=Number(cl.getAttribute('data-now'))-Date.now();
+    var ct=function(){ var l=Math.max(0,Math.ceil((ce-(Date.now()+cs))/1000)); if(l>0){ cl.textContent=l+' s'; setTimeout(ct,1000); } else { var p=document.getElementById('challenge-lock'); p.textContent=p.getAttribute('data-expired'); } }; ct(); }
   var st=document.querySelector('[data-live]');
   if(st){ var sub=st.getAttribute('data-sub'); var origins=(st.getAttribute('data-origins')||'').split(' ').filter(Boolean);
     var post=function(m){ if(window.parent!==window) origins.forEach(function(o){ try{ window.parent.postMessage(m,o); }catch(e){} }); };
@@ -88,7 +91,7 @@ export function orderStatusView(v: { order: ConnectOrder; locked: { quotePrice: 
   const headline = o.subStatus === 'FAILED' ? (FAILURE_HEADLINES[o.errorCode ?? ''] ?? 'Payment failed') : o.subStatus === 'COMPLETED' ? 'Completed' : o.subStatus === 'WITHDRAW_FAILED' ? 'Withdrawal failed' : STATUS_HEADLINES[o.subStatus] ?? o.subStatus;
   return html`<h1>Order status</h1>
     <div class="status ${o.mainStatus === 'SUCCESS' ? 'ok' : failed ? 'bad' : 'wait'}" id="order-status" data-status="${o.subStatus}">${headline}</div>
-    <ol class="steps" id="progress">${STEP_NAMES.map((n, i) => html`<li class="${i < at ? 'done' : i === at ? (failed ? 'failed' : 'current') : ''}" ${i === at ? html`aria-current="step"` : ''}>${n}</li>`)}</ol>
+    <ol class="steps" id="progress">${STEP_NAMES.map((n, i) => html`<li class="${i < at ? 'done' : i === at ? (failed ? 'failed' : 'current') : ''}" ${i === Math.min(at, STEPS.length - 1) ? html`aria-current="step"` : ''}>${n}</li>`)}</ol>
     ${o.errorReason ? html`<div class="error" id="error-reason">${o.errorReason}</div>` : ''}
     <div class="row"><span>You pay</span><span id="pay-amount">${o.orderAmount} ${o.fiatCurrency}</span></div>
     <div class="row"><span>Price</span><span id="price">1 ${o.cryptoCurrency} = ${price} ${o.fiatCurrency}</span></div>
@@ -203,7 +206,8 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     const sym = FIAT_SYMBOL[order.fiatCurrency] ?? `${order.fiatCurrency} `;
     const chosen = cards.find((c) => c.id === q.card) ?? cards[0];
     const today = new Date(clock.now()).toISOString().slice(0, 10);
-    const problem = q.error ?? (order.errorCode ? PAYMENT_PROBLEMS[order.errorCode] : undefined);
+    // Why the last attempt failed, until the person has just added a card that has not failed (the failed ones keep their tag).
+    const problem = q.error ?? (order.errorCode && !(q.card === chosen.id && !chosen.lastFailure) ? PAYMENT_PROBLEMS[order.errorCode] : undefined);
     return render(reply, csrf, 'Confirm Payment', html`<div class="card"><h1>Confirm Payment</h1>${problem ? html`<div class="error" role="alert" id="payment-error">${problem}</div>` : ''}
       <div class="muted">You receive</div><div class="amount"><span id="q-cryptoAmount">${quote.cryptoAmount}</span> ${order.cryptoCurrency}</div>
       <h2>Payment details</h2>
@@ -228,7 +232,7 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     const left = quote ? Math.max(0, Math.ceil((quote.expiresAt - clock.now()) / 1000)) : 0;
     return html`<div class="card" data-live data-key="${liveKey('CHALLENGE', o, null)}" data-sub="${o.subStatus}" data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}">
       <h1>3-D Secure</h1>${errBox(error)}<p>Your bank asks you to approve this payment of <b>${o.orderAmount} ${o.fiatCurrency}</b> to ${brand}.</p>
-      ${quote ? html`<p class="muted" id="challenge-lock">Approve within <span class="countdown">${left} s</span> to buy at the locked price of ${quote.quotePrice} ${o.fiatCurrency} per ${o.cryptoCurrency}. After that, nothing is charged and you get a new price.</p>` : ''}
+      ${quote ? html`<p class="muted" id="challenge-lock" data-expired="The locked price of ${quote.quotePrice} ${o.fiatCurrency} per ${o.cryptoCurrency} has expired: nothing will be charged at it. Approve or cancel to see a new price.">Approve within <span class="countdown" id="challenge-left" data-expires="${quote.expiresAt}" data-now="${clock.now()}">${left} s</span> to buy at the locked price of ${quote.quotePrice} ${o.fiatCurrency} per ${o.cryptoCurrency}. After that, nothing is charged and you get a new price.</p>` : ''}
       <form method="post" action="${BASE}/3ds?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn" name="result" value="pass" id="approve-3ds">Approve</button><button class="btn secondary" name="result" value="fail" id="fail-3ds">Cancel</button></form></div>`;
   }
 
