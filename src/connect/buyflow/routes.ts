@@ -33,7 +33,7 @@ const JS = `
   if(kf){ kf.addEventListener('submit',function(e){ e.preventDefault(); var fd=new FormData(kf); var body={csrf:csrf,files:{}}; var jobs=[];
     fd.forEach(function(v,k){ if(typeof v==='string'){ body[k]=v; } else if(v&&v.size){ jobs.push(new Promise(function(res){ var r=new FileReader(); r.onload=function(){ body.files[k]=String(r.result).split(',')[1]; res(); }; r.readAsDataURL(v); })); } });
     Promise.all(jobs).then(function(){ return fetch('${BASE}/'+(kf.getAttribute('data-action')||'kyc')+'?token='+token,{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify(body)}); })
-      .then(function(r){ return r.json(); }).then(function(j){ if(j.ok){ location.href='${BASE}?token='+token; } else { var el=document.getElementById('kyc-error'); el.textContent=j.message; el.hidden=false; } }); }); }
+      .then(function(r){ return r.json(); }).then(function(j){ if(j.ok||j.code==='REGION_RESTRICTED'){ location.href='${BASE}?token='+token; } else { var el=document.getElementById('kyc-error'); el.textContent=j.message; el.hidden=false; } }); }); }
   var cd=document.getElementById('countdown');
   if(cd){ var exp=Number(cd.getAttribute('data-expires')); var skew=Number(cd.getAttribute('data-now'))-Date.now(); var btn=document.getElementById('confirm-btn');
     var tick=function(){ var l=Math.max(0,Math.ceil((exp-(Date.now()+skew))/1000)); btn.textContent='Confirm ('+l+'s)';
@@ -91,7 +91,7 @@ export function orderStatusView(v: { order: ConnectOrder; locked: { quotePrice: 
   const headline = o.subStatus === 'FAILED' ? (FAILURE_HEADLINES[o.errorCode ?? ''] ?? 'Payment failed') : o.subStatus === 'COMPLETED' ? 'Completed' : o.subStatus === 'WITHDRAW_FAILED' ? 'Withdrawal failed' : STATUS_HEADLINES[o.subStatus] ?? o.subStatus;
   return html`<h1>Order status</h1>
     <div class="status ${o.mainStatus === 'SUCCESS' ? 'ok' : failed ? 'bad' : 'wait'}" id="order-status" data-status="${o.subStatus}">${headline}</div>
-    <ol class="steps" id="progress">${STEP_NAMES.map((n, i) => html`<li class="${i < at ? 'done' : i === at ? (failed ? 'failed' : 'current') : ''}" ${i === Math.min(at, STEPS.length - 1) ? html`aria-current="step"` : ''}>${n}</li>`)}</ol>
+    <ol class="steps" id="progress">${STEP_NAMES.map((n, i) => html`<li class="${i < at ? 'done' : i === at ? (failed ? 'failed' : 'current') : 'next'}"${i === Math.min(at, STEPS.length - 1) ? html` aria-current="step"` : ''}>${n}</li>`)}</ol>
     ${o.errorReason ? html`<div class="error" id="error-reason">${o.errorReason}</div>` : ''}
     <div class="row"><span>You pay</span><span id="pay-amount">${o.orderAmount} ${o.fiatCurrency}</span></div>
     <div class="row"><span>Price</span><span id="price">1 ${o.cryptoCurrency} = ${price} ${o.fiatCurrency}</span></div>
@@ -180,7 +180,7 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     const attached = await buyflow.attach(order, user.id);
     if (!attached.ok) return render(reply, csrf, 'Not your order', html`<div class="card"><h1>Not your order</h1>${errBox(attached.message)}</div>`);
     const step = (await buyflow.step(order.orderId)) ?? 'OPEN';
-    if (step === 'CHALLENGE') return render(reply, csrf, '3-D Secure', challengePage(token, csrf, order, found.bf, q.error));
+    if (step === 'CHALLENGE') return render(reply, csrf, '3-D Secure', challengePage(token, csrf, order, found.bf, origins, q.error));
     if (step !== 'OPEN' || order.mainStatus !== 'INIT') return render(reply, csrf, 'Order status', await statusPage(token, csrf, order, partner, origins, found.bf, step, q.error));
 
     const k = await buyflow.kycState(user, order);
@@ -227,10 +227,10 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
   });
 
   /** The sandbox acquirer's 3-D Secure page (a real acquirer shows the issuer's own): approve within the price lock. */
-  function challengePage(token: string, csrf: string, o: ConnectOrder, bf: any, error?: string) {
+  function challengePage(token: string, csrf: string, o: ConnectOrder, bf: any, origins: string[], error?: string) {
     const quote = buyflow.lockedOf(bf);
     const left = quote ? Math.max(0, Math.ceil((quote.expiresAt - clock.now()) / 1000)) : 0;
-    return html`<div class="card" data-live data-key="${liveKey('CHALLENGE', o, null)}" data-sub="${o.subStatus}" data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}">
+    return html`<div class="card" data-live data-key="${liveKey('CHALLENGE', o, null)}" data-sub="${o.subStatus}" data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}" data-origins="${origins.join(' ')}">
       <h1>3-D Secure</h1>${errBox(error)}<p>Your bank asks you to approve this payment of <b>${o.orderAmount} ${o.fiatCurrency}</b> to ${brand}.</p>
       ${quote ? html`<p class="muted" id="challenge-lock" data-expired="The locked price of ${quote.quotePrice} ${o.fiatCurrency} per ${o.cryptoCurrency} has expired: nothing will be charged at it. Approve or cancel to see a new price.">Approve within <span class="countdown" id="challenge-left" data-expires="${quote.expiresAt}" data-now="${clock.now()}">${left} s</span> to buy at the locked price of ${quote.quotePrice} ${o.fiatCurrency} per ${o.cryptoCurrency}. After that, nothing is charged and you get a new price.</p>` : ''}
       <form method="post" action="${BASE}/3ds?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn" name="result" value="pass" id="approve-3ds">Approve</button><button class="btn secondary" name="result" value="fail" id="fail-3ds">Cancel</button></form></div>`;
