@@ -9,19 +9,19 @@ import { NETWORKS } from './networks.ts';
 /**
  * The hot wallet on the ledger, so that what it holds on each chain can be compared with the books exactly.
  *
- * Accounts (asset accounts have a debit balance here: posted = minus what they hold):
+ * Accounts (the first two are system accounts with a debit balance: posted = minus what they stand for):
  *   platform:hot_wallet.<NET>:<asset>      the coins the hot wallet holds on that network
- *   platform:network_fees.<NET>:<native>   gas the hot wallet paid on that network (an expense)
+ *   platform:network_fees.<NET>:<native>   the gas it paid there (an expense)
  *   platform:capital:<asset>               the platform's own funds put into its hot wallets
  *
- * Entries (debit → credit), each in the transaction of the state change that causes it:
- *   opening     hot_wallet ← capital: once per (network, asset), what the chain shows when the platform first starts the
- *               network, before it funds anything itself (zero on a fresh sandbox chain; a production wallet funded
- *               outside the platform gets its real balance here).
- *   funding     hot_wallet ← capital: each sandbox mint / dev-account transfer into the hot wallet, by transaction hash.
- *   withdrawal  customer → hot_wallet: the withdrawal hold names the hot wallet account and is posted on completion.
- *   gas         network_fees ← hot_wallet: gasUsed × effectiveGasPrice of a mined transaction, by transaction hash,
- *               when its withdrawal completes or fails as REVERTED.
+ * Entries (debit / credit); the withdrawal and gas ones in the transaction of the withdrawal's state change:
+ *   opening     hot_wallet / capital     once per (network, asset): what the chain shows when the platform first starts
+ *                                        the network, before it funds anything (zero on a fresh sandbox chain; a wallet
+ *                                        funded outside the platform gets its balance here)
+ *   funding     hot_wallet / capital     each sandbox mint or dev-account transfer into it, by transaction hash
+ *   withdrawal  customer / hot_wallet    the withdrawal's hold, posted when the withdrawal completes
+ *   gas         network_fees / hot_wallet  gasUsed × effectiveGasPrice of a mined transaction, by transaction hash, when
+ *                                        its withdrawal completes or fails as REVERTED
  */
 export const hotWalletAccount = (network: string, asset: string): AccountRef => platformAccount(`hot_wallet.${network}`, asset);
 export const networkFeeAccount = (network: string): AccountRef => platformAccount(`network_fees.${network}`, NETWORKS[network].nativeAsset);
