@@ -140,8 +140,7 @@ export async function buildApp(opts: AppOptions) {
   async function audit() {
     const report = await ledger.audit();
     const cardsChecked = acquirer ? await reconcileCardCharges(db, acquirer, ledger) : { cardCharges: 0, problems: [] };
-    // TEMP until the chain's reconciliation lands
-    const wallets: { hotWallets: unknown[]; problems: string[] } = 'reconcileHotWallets' in chain ? await (chain as any).reconcileHotWallets() : { hotWallets: [], problems: [] };
+    const wallets = await chain.reconcileHotWallets();
     const problems = [...report.problems, ...cardsChecked.problems, ...wallets.problems];
     return { ...report, ok: problems.length === 0, problems, reconciled: { cardCharges: cardsChecked.cardCharges, hotWallets: wallets.hotWallets } };
   }
