@@ -6,6 +6,7 @@ import { checkLimitLocked } from '../src/connect/limits.ts';
 import { kycSignature } from '../src/kyc/routes.ts';
 import { migrate } from '../src/platform/db/client.ts';
 import { DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
+import { buyflowFixture, kycInput, PNG } from './support/buyflow-fixture.ts';
 import { onboardPartner } from './support/connect-client.ts';
 
 /**
@@ -13,8 +14,6 @@ import { onboardPartner } from './support/connect-client.ts';
  * account (the first that binds it) and the daily limit is the identity's; residence, nationality and ID country on
  * CONNECT_RESTRICTED_COUNTRIES are refused at KYC submit and fail the order REGION_RESTRICTED.
  */
-const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
-const TRX_ADDRESS = 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const kind of DB_KINDS) {
@@ -41,24 +40,7 @@ for (const kind of DB_KINDS) {
     const bf = () => t.app.services.buyflow;
 
     let seq = 0;
-    async function newOrder(amount = '100', extra: Record<string, unknown> = {}, p = partner) {
-      const body = {
-        merchantOrderId: `i${Date.now()}${++seq}`, fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: Number(amount), merchantRedirectUrl: 'https://wallet.example/done',
-        withdrawCryptoInfo: { cryptoNetwork: 'TRX', cryptoAddress: TRX_ADDRESS }, ...extra,
-      };
-      const r = await p.client.call('buy-withdraw-crypto', body);
-      assert.equal(r.json.code, '000000', r.text);
-      const found = (await bf().orderByToken(r.json.data.token))!;
-      return { token: r.json.data.token as string, order: found.order };
-    }
-    async function newUser(email = `id${++seq}@example.com`) {
-      const s = await bf().signup({ kind: 'email', identifier: email, password: 'Passw0rdX' });
-      assert.ok(s.ok);
-      const code = /(\d{6})/.exec((await t.app.services.mailer.list(email))[0].text)![1];
-      const v = await bf().verifyCode(s.value.userId, code, { terms: true, marketing: false });
-      assert.ok(v.ok);
-      return v.value;
-    }
+    const { newOrder, newUser } = buyflowFixture(() => t, () => partner);
     /** A user with an order of `merchantUserId` attached (the buy-flow page attaches it on the first visit). */
     async function userWithOrder(merchantUserId?: string, p = partner) {
       const u = await newUser();
@@ -66,10 +48,7 @@ for (const kind of DB_KINDS) {
       assert.ok((await bf().attach(o.order, u.id)).ok);
       return { u, ...o };
     }
-    const kycForm = (country: string, extra: Record<string, string> = {}) => ({
-      country, idCountry: country, documentType: 'PASSPORT', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01',
-      files: [{ field: 'front' as const, bytes: PNG }, { field: 'selfie' as const, bytes: PNG }], ...extra,
-    });
+    const kycForm = kycInput;
     const userRow = async (id: string) => (await t.db.query(`SELECT * FROM buyflow_users WHERE id = $1`, [id])).rows[0];
 
     /** The broker shares `entityCustomerId`'s KYC through the real signed API, the worker fetches the documents, the operator passes it. */

@@ -5,6 +5,7 @@ import { PUBLISHED, type Step } from '../src/connect/buyflow/purchase.ts';
 import { MAIN_OF } from '../src/connect/orders/service.ts';
 import type { SubStatus } from '../src/connect/orders/store.ts';
 import { DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
+import { buyflowFixture, PNG } from './support/buyflow-fixture.ts';
 import { onboardPartner } from './support/connect-client.ts';
 
 /**
@@ -12,8 +13,6 @@ import { onboardPartner } from './support/connect-client.ts';
  * changes nothing; a 3-D Secure replay after completion refunds nothing; the audit reconciles the acquirer's charges;
  * the price locked at confirm is the only price a charge can execute at.
  */
-const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
-const TRX_ADDRESS = 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t';
 const CSRF = 'c'.repeat(32);
 
 for (const kind of DB_KINDS) {
@@ -28,44 +27,16 @@ for (const kind of DB_KINDS) {
     const bf = () => t.app.services.buyflow;
     const advance = (ms: number) => (t.clock as any).advance(ms);
 
+    const f = buyflowFixture(() => t, () => partner);
     let seq = 0;
-    async function newOrder(amount = '100') {
-      const r = await partner.client.call('buy-withdraw-crypto', {
-        merchantOrderId: `sm${Date.now()}${++seq}`, fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: Number(amount),
-        withdrawCryptoInfo: { cryptoNetwork: 'TRX', cryptoAddress: TRX_ADDRESS },
-      });
-      assert.equal(r.json.code, '000000', r.text);
-      return { token: r.json.data.token as string, order: (await bf().orderByToken(r.json.data.token))!.order };
-    }
+    /** A verified user (fixture) with the session cookie the verify form would have set. */
     async function verifiedUser() {
-      const email = `sm${++seq}-${kind}@example.com`;
-      const s = await bf().signup({ kind: 'email', identifier: email, password: 'Passw0rdX' });
-      assert.ok(s.ok);
-      const code = /(\d{6})/.exec((await t.app.services.mailer.list(email))[0].text)![1];
-      const v = await bf().verifyCode(s.value.userId, code, { terms: true, marketing: false });
-      assert.ok(v.ok);
-      const { order } = await newOrder();
-      await bf().attach(order, v.value.id);
-      const k = await bf().submitKyc(v.value, order, { country: 'FR', idCountry: 'FR', documentType: 'PASSPORT', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01', files: [{ field: 'front', bytes: PNG }, { field: 'selfie', bytes: PNG }] });
-      assert.ok(k.ok, JSON.stringify(k));
-      const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${v.value.id}`))!;
-      assert.ok((await t.app.services.kyc.decide(st.recordId, 'PASS')).ok);
-      assert.equal((await bf().syncKyc(v.value.id)).state, 'VERIFIED');
-      const user = (await bf().getUser(v.value.id))!;
+      const user = await f.verifiedUser();
       const session = await t.app.services.sessions.create('buyflow', user.id);
       return { user, cookie: `bf_session=${session.cookie}; bf_csrf=${CSRF}` };
     }
-    async function card(userId: string, number = '4242424242424242') {
-      const r = await bf().addCard((await bf().getUser(userId))!, { name: 'Ana Lee', number, expiry: '12/34', cvv: '123' });
-      assert.ok(r.ok, JSON.stringify(r));
-      return r.value;
-    }
-    async function attachedOrder(userId: string, amount = '100') {
-      const o = await newOrder(amount);
-      assert.ok((await bf().attach(o.order, userId)).ok);
-      assert.ok((await bf().lockQuote(o.order.orderId, userId)).ok);
-      return o;
-    }
+    const card = (userId: string, number?: string) => f.addCard(userId, number);
+    const attachedOrder = (userId: string, amount?: string) => f.quotedOrder(userId, amount);
     const sub = async (orderId: string) => (await t.db.query(`SELECT sub_status, error_code FROM connect_orders WHERE order_id = $1`, [orderId])).rows[0];
     const step = async (orderId: string) => (await bf().step(orderId))!;
     const charges = async (orderId: string) => (await t.db.query(`SELECT id, status FROM card_charges WHERE ref LIKE $1 ORDER BY created_at, id`, [`${orderId}:%`])).rows;

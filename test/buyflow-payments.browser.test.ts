@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { assertAuditOk, startTestApp, type TestApp } from './helpers.ts';
 import { browserSkip, launchBrowser, type Browser } from './support/browser.ts';
+import { buyflowFixture } from './support/buyflow-fixture.ts';
 import { onboardPartner } from './support/connect-client.ts';
 
 /**
@@ -11,8 +12,6 @@ import { onboardPartner } from './support/connect-client.ts';
  * screenshots under test-results/screenshots/bfpay-*.png. The sign-up and KYC pages have their own browser test
  * (buyflow.browser.test.ts), so users are verified through the service layer here and handed a session cookie.
  */
-const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
-const TRX_ADDRESS = 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t';
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 const BASE = '/en/connect/buyflow';
@@ -21,8 +20,6 @@ describe('buy flow payments in Chromium: the person always knows what happened',
   let t: TestApp;
   let browser: Browser;
   let partner: Awaited<ReturnType<typeof onboardPartner>>;
-  const bf = () => t.app.services.buyflow;
-  let seq = 0;
 
   before(async () => {
     [t, browser] = await Promise.all([startTestApp({ workers: true, env: { CONNECT_RATE_PER_SECOND: '100000' } }), launchBrowser()]);
@@ -35,36 +32,18 @@ describe('buy flow payments in Chromium: the person always knows what happened',
     await t?.close();
   });
 
-  async function newOrder(amount = 100) {
-    const r = await partner.client.call('buy-withdraw-crypto', {
-      merchantOrderId: `bfpay${Date.now()}${++seq}`, fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: amount, merchantRedirectUrl: 'https://wallet.example/done',
-      withdrawCryptoInfo: { cryptoNetwork: 'TRX', cryptoAddress: TRX_ADDRESS },
-    });
-    assert.equal(r.json.code, '000000', r.text);
-    return { orderId: r.json.data.orderId as string, url: r.json.data.eternalRedirectUrl as string, token: r.json.data.token as string };
+  const f = buyflowFixture(() => t, () => partner);
+  async function newOrder() {
+    const o = await f.newOrder();
+    return { orderId: o.order.orderId, url: o.url, token: o.token };
   }
   const query = async (orderId: string) => (await partner.client.call('query-order-list', { orderId })).json.data[0];
 
-  /** A buy-flow user through sign-up, the mailed code and a passed KYC (on an order of its own), with the given cards saved. */
-  async function verifiedUser(name: string, cards: string[]) {
-    const email = `${name}-${Date.now()}-${++seq}@example.com`;
-    const s = await bf().signup({ kind: 'email', identifier: email, password: 'Passw0rdX' });
-    assert.ok(s.ok);
-    const code = /(\d{6})/.exec((await t.app.services.mailer.list(email))[0].text)![1];
-    const v = await bf().verifyCode(s.value.userId, code, { terms: true, marketing: false });
-    assert.ok(v.ok);
-    const kycOrder = (await bf().orderByToken((await newOrder()).token))!.order;
-    await bf().attach(kycOrder, v.value.id);
-    const k = await bf().submitKyc(v.value, kycOrder, { country: 'FR', idCountry: 'FR', documentType: 'PASSPORT', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01', files: [{ field: 'front', bytes: PNG }, { field: 'selfie', bytes: PNG }] });
-    assert.ok(k.ok, JSON.stringify(k));
-    const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${v.value.id}`))!;
-    assert.ok((await t.app.services.kyc.decide(st.recordId, 'PASS')).ok);
-    assert.equal((await bf().syncKyc(v.value.id)).state, 'VERIFIED');
-    for (const number of cards) {
-      const c = await bf().addCard((await bf().getUser(v.value.id))!, { name: 'Ana Lee', number, expiry: '12/34', cvv: '123' });
-      assert.ok(c.ok, JSON.stringify(c));
-    }
-    return v.value.id;
+  /** A buy-flow user through sign-up, the mailed code and a passed KYC (fixture), with the given cards saved. */
+  async function verifiedUser(cards: string[]) {
+    const u = await f.verifiedUser();
+    for (const number of cards) await f.addCard(u.id, number);
+    return u.id;
   }
 
   /** A phone-sized page logged in as the user (the bf_session cookie the verify form would have set), on the order's link. */
@@ -129,7 +108,7 @@ describe('buy flow payments in Chromium: the person always knows what happened',
   }
 
   test('approved card: Confirm → the status page shows the progress, the locked price and amounts → COMPLETED with the transaction', async () => {
-    const user = await verifiedUser('approved', ['4242424242424242']);
+    const user = await verifiedUser(['4242424242424242']);
     const o = await newOrder();
     const page = await openAs(user, o.url);
     await page.waitForSelector('#confirm-btn');
@@ -164,7 +143,7 @@ describe('buy flow payments in Chromium: the person always knows what happened',
   });
 
   test('declined, then insufficient funds: each says so on the Confirm page and marks its card; a new card pays', async () => {
-    const user = await verifiedUser('declined', ['4000000000000002']);
+    const user = await verifiedUser(['4000000000000002']);
     const o = await newOrder();
     const page = await openAs(user, o.url);
     await page.waitForSelector('#confirm-btn');
@@ -214,7 +193,7 @@ describe('buy flow payments in Chromium: the person always knows what happened',
 
   for (const [label, viewport] of [['phone', PHONE], ['desktop', DESKTOP]] as const) {
     test(`3-D Secure pass (${label}): the challenge page appears after Confirm; approving leads to the status page and completion`, async () => {
-      const user = await verifiedUser(`3ds-pass-${label}`, ['4000000000003220']);
+      const user = await verifiedUser(['4000000000003220']);
       const o = await newOrder();
       const page = await openAs(user, o.url, viewport);
       await page.waitForSelector('#confirm-btn');
@@ -239,7 +218,7 @@ describe('buy flow payments in Chromium: the person always knows what happened',
     });
 
     test(`3-D Secure fail (${label}): back on Confirm with the 3-D Secure message; the order is CREATED with THREE_DS_FAILED`, async () => {
-      const user = await verifiedUser(`3ds-fail-${label}`, ['4000000000003220']);
+      const user = await verifiedUser(['4000000000003220']);
       const o = await newOrder();
       const page = await openAs(user, o.url, viewport, { fakeTimers: true });
       await page.waitForSelector('#confirm-btn');
@@ -267,7 +246,7 @@ describe('buy flow payments in Chromium: the person always knows what happened',
 
   // Last: it moves the platform clock 10 minutes.
   test('3-D Secure expiry: 10 minutes on the challenge page → Confirm again with the price-lock message and a fresh quote; the charge is voided, nothing captured', async () => {
-    const user = await verifiedUser('3ds-expiry', ['4000000000003220']);
+    const user = await verifiedUser(['4000000000003220']);
     const o = await newOrder();
     const page = await openAs(user, o.url);
     await page.waitForSelector('#confirm-btn');

@@ -8,12 +8,11 @@ import { SUPPORTED_CARD_COUNTRIES, brandSupportedIn } from '../src/cards/support
 import { checkCard } from '../src/cards/validate.ts';
 import { Decimal } from '../src/platform/money.ts';
 import { assertAuditOk, DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
+import { buyflowFixture, kycInput, PNG, TRX_ADDRESS } from './support/buyflow-fixture.ts';
 import { onboardPartner } from './support/connect-client.ts';
 
 
 
-const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
-const TRX_ADDRESS = 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t';
 
 test('the supported-cards table ships complete: 235 rows, 216 Y/Y, the 19 unsupported countries, absent countries unsupported', () => {
   assert.equal(SUPPORTED_CARD_COUNTRIES.length, 235);
@@ -51,51 +50,14 @@ for (const kind of DB_KINDS) {
     after(async () => t.close());
     const bf = () => t.app.services.buyflow;
 
-    let seq = 0;
-    async function newOrder(amount = '100', extra: Record<string, unknown> = {}) {
-      const body = {
-        merchantOrderId: `m${Date.now()}${++seq}`, fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: Number(amount), merchantRedirectUrl: 'https://wallet.example/done',
-        withdrawCryptoInfo: { cryptoNetwork: 'TRX', cryptoAddress: TRX_ADDRESS }, ...extra,
-      };
-      const r = await partner.client.call('buy-withdraw-crypto', body);
-      assert.equal(r.json.code, '000000', r.text);
-      const found = (await bf().orderByToken(r.json.data.token))!;
-      return { token: r.json.data.token as string, order: found.order };
-    }
+    const f = buyflowFixture(() => t, () => partner);
+    const { newOrder, newUser, verifiedUser } = f;
     async function latestCode(to: string) {
       const m = (await t.app.services.mailer.list(to))[0];
       return /(\d{6})/.exec(m.text)![1];
     }
-    async function newUser(email = `u${++seq}@example.com`) {
-      const s = await bf().signup({ kind: 'email', identifier: email, password: 'Passw0rdX' });
-      assert.ok(s.ok);
-      const v = await bf().verifyCode(s.value.userId, await latestCode(email), { terms: true, marketing: false });
-      assert.ok(v.ok);
-      return v.value;
-    }
-    async function verifiedUser(country = 'FR') {
-      const u = await newUser();
-      const { order } = await newOrder();
-      await bf().attach(order, u.id);
-      const k = await bf().submitKyc(u, order, { country, idCountry: country, documentType: 'PASSPORT', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01', files: [{ field: 'front', bytes: PNG }, { field: 'selfie', bytes: PNG }] });
-      assert.ok(k.ok, JSON.stringify(k));
-      const st = await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${u.id}`);
-      assert.ok((await t.app.services.kyc.decide(st!.recordId, 'PASS')).ok);
-      assert.equal((await bf().syncKyc(u.id)).state, 'VERIFIED');
-      return (await bf().getUser(u.id))!;
-    }
-    async function card(u: { id: string }, number = '4242424242424242') {
-      const r = await bf().addCard((await bf().getUser(u.id))!, { name: 'Ana Lee', number, expiry: '12/34', cvv: '123' });
-      assert.ok(r.ok, JSON.stringify(r));
-      return r.value;
-    }
-    /** A new order of `amount` USD attached to the user, with its 59 s quote locked: ready to confirm. */
-    async function quotedOrder(u: { id: string }, amount: string) {
-      const { order } = await newOrder(amount);
-      await bf().attach(order, u.id);
-      await bf().lockQuote(order.orderId, u.id);
-      return order;
-    }
+    const card = (u: { id: string }, number?: string) => f.addCard(u.id, number);
+    const quotedOrder = async (u: { id: string }, amount: string) => (await f.quotedOrder(u.id, amount)).order;
     async function query(moid: string) {
       return (await partner.client.call('query-order-list', { merchantOrderId: moid })).json.data[0];
     }
@@ -104,7 +66,7 @@ for (const kind of DB_KINDS) {
       const u = await newUser();
       const { order } = await newOrder();
       await bf().attach(order, u.id);
-      const k = await bf().submitKyc(u, order, { country: 'FR', idCountry: 'FR', documentType: 'PASSPORT', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01', files: [{ field: 'front', bytes: PNG }, { field: 'selfie', bytes: PNG }] });
+      const k = await bf().submitKyc(u, order, kycInput());
       assert.ok(k.ok, JSON.stringify(k));
       assert.equal(await bf().runOnce(), 0, 'still in review: nothing to do');
       const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${u.id}`))!;
@@ -436,7 +398,7 @@ async function confirmedOrderWithDrainedHotWallet(t: TestApp, tag: string, toAdd
   assert.ok(v.ok);
   const uid = v.value.id;
   assert.ok((await bf.attach(order, uid)).ok);
-  assert.ok((await bf.submitKyc(v.value, order, { country: 'FR', idCountry: 'FR', documentType: 'PASSPORT', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01', files: [{ field: 'front', bytes: PNG }, { field: 'selfie', bytes: PNG }] })).ok);
+  assert.ok((await bf.submitKyc(v.value, order, kycInput())).ok);
   const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${uid}`))!;
   assert.ok((await t.app.services.kyc.decide(st.recordId, 'PASS')).ok);
   assert.equal((await bf.syncKyc(uid)).state, 'VERIFIED');
