@@ -242,30 +242,31 @@ export function createPurchaseMachine(deps: {
     });
   }
 
-  async function capturing(r: Row): Promise<Outcome> {
-    const c = await acquirer!.capture(r.chargeId!);
-    if (c?.status !== 'CAPTURED') throw new Error(`capture of ${r.chargeId} left it ${c?.status ?? 'unknown'}`);
-    fault('captured-at-acquirer', r.orderId);
+  /**
+   * One acquirer movement of the attempt's charge (idempotent by charge id), then, in one transaction, the step it
+   * leads to and its ledger entry (`book`, called only when this runner made the transition).
+   */
+  const CHARGE_MOVES = { capture: 'CAPTURED', void: 'VOIDED', refund: 'REFUNDED' } as const;
+  async function moveCharge(r: Row, move: keyof typeof CHARGE_MOVES, next: { from: Step; to: Step; errorCode?: string | null; due?: number }, book: (q: Queryable, c: Charge) => Promise<unknown>,
+    faults: { afterCall?: FaultPoint; afterCommit?: FaultPoint } = {}): Promise<Outcome> {
+    const c = await acquirer![move](r.chargeId!);
+    if (c?.status !== CHARGE_MOVES[move]) throw new Error(`${move} of ${r.chargeId} left it ${c?.status ?? 'unknown'}`);
+    if (faults.afterCall) fault(faults.afterCall, r.orderId);
     await db.tx(async (q) => {
-      const t = await transition(q, r.orderId, 'CAPTURING', 'PURCHASING', { due: clock.now() });
-      if (t) {
-        await cards.captured(q, c.chargeId);
-        await q.query(`UPDATE buyflow_cards SET last_failure = NULL WHERE id = $1`, [r.cardId]);
-      }
+      const t = await transition(q, r.orderId, next.from, next.to, { due: next.due, published: next.errorCode === undefined ? undefined : { errorCode: next.errorCode } });
+      if (t) await book(q, c);
     });
-    fault('fiat-credited', r.orderId);
+    if (faults.afterCommit) fault(faults.afterCommit, r.orderId);
     return 'moved';
   }
 
-  async function voiding(r: Row): Promise<Outcome> {
-    const c = await acquirer!.void(r.chargeId!);
-    if (c?.status !== 'VOIDED') throw new Error(`void of ${r.chargeId} left it ${c?.status ?? 'unknown'}`);
-    await db.tx(async (q) => {
-      const t = await transition(q, r.orderId, 'VOIDING', r.attempt >= MAX_PAYMENT_ATTEMPTS ? 'FAILED' : 'OPEN', { published: { errorCode: r.failureCode } });
-      if (t) await cards.voided(q, c.chargeId);
-    });
-    return 'moved';
-  }
+  const capturing = (r: Row) => moveCharge(r, 'capture', { from: 'CAPTURING', to: 'PURCHASING', due: clock.now() }, async (q, c) => {
+    await cards.captured(q, c.chargeId);
+    await q.query(`UPDATE buyflow_cards SET last_failure = NULL WHERE id = $1`, [r.cardId]);
+  }, { afterCall: 'captured-at-acquirer', afterCommit: 'fiat-credited' });
+
+  const voiding = (r: Row) => moveCharge(r, 'void', { from: 'VOIDING', to: r.attempt >= MAX_PAYMENT_ATTEMPTS ? 'FAILED' : 'OPEN', errorCode: r.failureCode },
+    (q, c) => cards.voided(q, c.chargeId));
 
   /** Captured fiat → fee to revenue, the rest to sales; crypto from inventory at the locked price → the user's account, less the network fee. */
   async function purchasing(r: Row): Promise<Outcome> {
@@ -293,15 +294,8 @@ export function createPurchaseMachine(deps: {
     return 'moved';
   }
 
-  async function refunding(r: Row): Promise<Outcome> {
-    const c = await acquirer!.refund(r.chargeId!);
-    if (c?.status !== 'REFUNDED') throw new Error(`refund of ${r.chargeId} left it ${c?.status ?? 'unknown'}`);
-    await db.tx(async (q) => {
-      const t = await transition(q, r.orderId, 'REFUNDING', 'FAILED', { published: { errorCode: r.failureCode } });
-      if (t) await cards.refunded(q, { charge: c, payer: payer(r.userId), ref: r.orderId });
-    });
-    return 'moved';
-  }
+  const refunding = (r: Row) => moveCharge(r, 'refund', { from: 'REFUNDING', to: 'FAILED', errorCode: r.failureCode },
+    (q, c) => cards.refunded(q, { charge: c, payer: payer(r.userId), ref: r.orderId }));
 
   /** Queues the withdrawal once (by ref), then follows it: the chain's settled event wakes the order (wake_seq). */
   async function withdrawing(r: Row): Promise<Outcome> {
