@@ -327,7 +327,10 @@ describe('Pay webhook family', () => {
       assert.ok(createVerify('RSA-SHA256').update(`${a['BinancePay-Timestamp']}\n${a['BinancePay-Nonce']}\n${body}\n`).verify(key.publicKeyPem, a['BinancePay-Signature'], 'base64'));
       assert.equal(fam.isAck(200, '{"returnCode":"SUCCESS","returnMessage":null}'), true);
       assert.equal(fam.isAck(204, '{"returnCode":"SUCCESS"}'), true);
-      for (const [s, txt] of [[200, '{"returnCode":"FAIL"}'], [200, ''], [200, 'null'], [500, '{"returnCode":"SUCCESS"}'], [199, '{"returnCode":"SUCCESS"}'], [200, '{"returnCode":"SUCCESS "}']] as const) {
+      // Binance's own sample receiver answers with `code`.
+      assert.equal(fam.isAck(200, '{"code":"SUCCESS","message":"Done"}'), true);
+      for (const [s, txt] of [[200, '{"returnCode":"FAIL"}'], [200, ''], [200, 'null'], [500, '{"returnCode":"SUCCESS"}'], [199, '{"returnCode":"SUCCESS"}'], [200, '{"returnCode":"SUCCESS "}'],
+        [200, '{"code":"FAIL"}'], [200, '{"code":"SUCCESS "}'], [500, '{"code":"SUCCESS"}'], [200, '{"returnCode":"FAIL","code":"SUCCESS"}'], [200, '["SUCCESS"]'], [200, '{"message":"SUCCESS"}']] as const) {
         assert.equal(fam.isAck(s, txt), false, `${s} ${txt}`);
       }
       assert.deepEqual(fam.retryDelaysMs, [15_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000]);

@@ -27,12 +27,19 @@ export interface WebhookPayload {
 
 export const WEBHOOK_TOPIC = 'webhook';
 
-/** The Binance-style acknowledgement shared by Pay and Connect: HTTP 2xx and a JSON body with returnCode exactly "SUCCESS". */
+/**
+ * The Binance-style acknowledgement shared by Pay and Connect: HTTP 2xx and a JSON object whose returnCode
+ * is exactly "SUCCESS", or, when it has no returnCode, whose code is exactly "SUCCESS" (Binance's own sample
+ * receiver answers {"code":"SUCCESS","message":"Done"}). A body that says returnCode "FAIL" is not an
+ * acknowledgement whatever its code says.
+ */
 export function isReturnCodeSuccess(status: number, responseBody: string): boolean {
   if (status < 200 || status >= 300) return false;
   try {
-    const parsed = JSON.parse(responseBody);
-    return parsed !== null && typeof parsed === 'object' && parsed.returnCode === 'SUCCESS';
+    const parsed: unknown = JSON.parse(responseBody);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return false;
+    const body = parsed as { returnCode?: unknown; code?: unknown };
+    return body.returnCode !== undefined ? body.returnCode === 'SUCCESS' : body.code === 'SUCCESS';
   } catch {
     return false;
   }
