@@ -110,6 +110,26 @@ describe('address validation', () => {
     assert.equal(!d.ok && d.code, 'INVALID_MEMO');
   });
 
+  test('burn addresses are refused as a withdrawal destination with the address error', () => {
+    const burns: [string, string][] = [
+      ['ETH', '0x0000000000000000000000000000000000000000'], ['BSC', '0x0000000000000000000000000000000000000000'],
+      ['ETH', '0x000000000000000000000000000000000000dEaD'], ['BSC', '0x000000000000000000000000000000000000dead'],
+      ['ETH', '0xdEAD000000000000000042069420694206942069'],
+      ['BTC', '1111111111111111111114oLvT2'], ['BTC', '1BitcoinEaterAddressDontSendf59kuE'],
+      ['TRX', 'T9yD14Nj9j7xAB4dbGeiX9h8unkKHxuWwb'],
+      ['XRP', 'rrrrrrrrrrrrrrrrrrrrrhoLvTp'], ['XRP', 'rrrrrrrrrrrrrrrrrrrrBZbvji'],
+      ['SOL', '11111111111111111111111111111111'], ['SOL', '1nc1nerator11111111111111111111111111111111'],
+    ];
+    for (const [network, address] of burns) {
+      const d = validateDestination(network, address, network === 'XRP' ? '12345' : '');
+      assert.equal(d.ok, false, `${network} ${address} must be refused`);
+      assert.equal(!d.ok && d.code, 'INVALID_ADDRESS');
+      assert.equal(!d.ok && d.field, 'address');
+      assert.match((!d.ok && d.message) || '', /burn address/);
+    }
+    assert.ok(validateDestination('ETH', '0x52908400098527886E0F7030069857D2E4169EE7', '').ok);
+  });
+
   test('registry covers the required asset/network pairs with every field', () => {
     const pairs = ASSET_NETWORKS.map((a) => `${a.asset}/${a.network}`);
     for (const p of ['BTC/BTC', 'ETH/ETH', 'USDT/ETH', 'USDT/BSC', 'USDT/TRX', 'USDC/ETH', 'USDC/BSC', 'BNB/BSC', 'TRX/TRX', 'XRP/XRP', 'SOL/SOL']) {

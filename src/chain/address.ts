@@ -122,9 +122,38 @@ export function validateMemo(network: string, memo: string | undefined | null): 
   return ok({ memo: m });
 }
 
+/**
+ * Well-formed addresses nobody holds a key for: coins sent there are gone. Valid as addresses (they appear on
+ * chain), refused as a withdrawal destination. Keyed by family; EVM entries compare case-insensitively.
+ */
+const BURN_ADDRESSES: Record<NetworkFamily, ReadonlySet<string>> = {
+  evm: new Set([
+    '0x0000000000000000000000000000000000000000', // the zero address
+    '0x000000000000000000000000000000000000dead', // the conventional "dEaD" burn address
+    '0xdead000000000000000042069420694206942069',
+  ]),
+  btc: new Set(['1111111111111111111114oLvT2', '1BitcoinEaterAddressDontSendf59kuE']), // hash160 of zero; the "eater" vanity
+  tron: new Set(['T9yD14Nj9j7xAB4dbGeiX9h8unkKHxuWwb']), // TRON's zero address
+  xrp: new Set([
+    'rrrrrrrrrrrrrrrrrrrrrhoLvTp', // ACCOUNT_ZERO
+    'rrrrrrrrrrrrrrrrrrrrBZbvji', // ACCOUNT_ONE
+    'rrrrrrrrrrrrrrrrrNAMEtxvNvQ', // name reservation black hole
+    'rrrrrrrrrrrrrrrrrrrn5RM1rHd', // NaN address
+  ]),
+  sol: new Set(['11111111111111111111111111111111', '1nc1nerator11111111111111111111111111111111']), // system program; incinerator
+};
+
+export function isBurnAddress(family: NetworkFamily, address: string): boolean {
+  return BURN_ADDRESSES[family].has(family === 'evm' ? address.toLowerCase() : address);
+}
+
 export function validateDestination(network: string, address: string, memo?: string | null): Result<{ address: string; memo: string }, AddressErrorCode> {
   const a = validateAddress(network, address);
   if (!a.ok) return a;
+  const n = NETWORKS[network];
+  if (n && isBurnAddress(n.family, a.value.address)) {
+    return err('INVALID_ADDRESS', `invalid ${n.code} address: ${a.value.address} is a burn address (no one can spend from it)`, 'address');
+  }
   const m = validateMemo(network, memo);
   if (!m.ok) return m;
   return ok({ address: a.value.address, memo: m.value.memo });
