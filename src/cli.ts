@@ -46,7 +46,7 @@ export const COMMANDS: Record<string, Command> = {
     body: (f) => ({
       name: f.name, email: f.email, ipWhitelist: list(f.ip) ?? [], redirectDomains: list(f['redirect-domain']), webhookUrl: f['webhook-url'],
       // The flag takes the PEM itself or the path of the file openssl wrote.
-      publicKey: typeof f['public-key'] === 'string' && !f['public-key'].includes('-----BEGIN') ? readFileSync(f['public-key'], 'utf8') : f['public-key'],
+      publicKeyPem: typeof f['public-key'] === 'string' && !f['public-key'].includes('-----BEGIN') ? readFileSync(f['public-key'], 'utf8') : f['public-key'],
     }),
   },
   'partner list': { method: 'GET', path: () => '/admin/v1/partners', usage: '' },

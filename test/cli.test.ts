@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,4 +25,14 @@ test('npx rampart merchant create prints the admin API JSON; the merchant is the
   const audit = JSON.parse((await run(process.execPath, ['bin/rampart.mjs', 'ledger', 'audit'], { env })).stdout);
   assert.equal(audit.ok, true);
   await assert.rejects(run(process.execPath, ['bin/rampart.mjs', 'merchant', 'fly'], { env }), (e: any) => e.code === 2 && /Usage/.test(e.stderr));
+});
+
+test('npx rampart partner create sends the key file as publicKeyPem and prints platformPublicKeyPem', async () => {
+  const env = { ...process.env, DATA_DIR: dataDir, PORT: String(await freePort()), DATABASE_URL: '', LOG_LEVEL: 'silent' };
+  const keyFile = join(dataDir, 'partner.pem');
+  writeFileSync(keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }));
+  const created = await run(process.execPath, ['bin/rampart.mjs', 'partner', 'create', '--name', 'CLI Wallet', '--email', 'ops@cli-wallet.example', '--public-key', keyFile, '--ip', '127.0.0.1'], { env });
+  const json = JSON.parse(created.stdout);
+  assert.equal(json.merchantCode, 'cli_wallet_test');
+  assert.match(json.platformPublicKeyPem, /^-----BEGIN PUBLIC KEY-----/);
 });

@@ -57,6 +57,23 @@ for (const kind of DB_KINDS) {
       assert.deepEqual([dup.status, dup.json.error.code], [409, 'EMAIL_TAKEN']);
     });
 
+    test('onboarding takes publicKeyPem and returns platformPublicKeyPem (the platform contract); publicKey and platformPublicKey stay as aliases', async () => {
+      const keys = rsaPair();
+      const base = { name: 'Contract', ipWhitelist: ['127.0.0.1'] };
+      const r = await t.admin('POST', '/admin/v1/partners', { ...base, email: 'pem@contract.example', publicKeyPem: keys.publicKey });
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+      const platformPem = (await t.app.services.signingKeys.current('connect')).publicKeyPem;
+      assert.equal(r.json.platformPublicKeyPem, platformPem);
+      assert.equal(r.json.platformPublicKey, platformPem);
+      const both = await t.admin('POST', '/admin/v1/partners', { ...base, email: 'both@contract.example', publicKeyPem: keys.publicKey, publicKey: keys.publicKey });
+      assert.equal(both.status, 201, JSON.stringify(both.json));
+      const differ = await t.admin('POST', '/admin/v1/partners', { ...base, email: 'differ@contract.example', publicKeyPem: keys.publicKey, publicKey: rsaPair().publicKey });
+      assert.deepEqual([differ.status, differ.json.error.code], [400, 'INVALID_PUBLIC_KEY']);
+      const none = await t.admin('POST', '/admin/v1/partners', { ...base, email: 'none@contract.example' });
+      assert.deepEqual([none.status, none.json.error.code], [400, 'INVALID_PUBLIC_KEY']);
+      assert.match(none.json.error.message, /publicKeyPem is required/);
+    });
+
     test('production deployments issue codes without the _test suffix and their own platform key', async () => {
       const prod = await startTestApp({ kind, env: { RAMPART_MODE: 'production', ADMIN_TOKEN: 'x'.repeat(20), SECRETS_KEY: 'a'.repeat(64) } });
       try {

@@ -10,7 +10,9 @@ import type { Partner, PartnerService } from './partners.ts';
 const PartnerCreate = z.object({
   name: z.string().max(128),
   email: z.string().max(320),
-  publicKey: z.string().max(20_000),
+  /** The partner's RSA public key (PEM), as shared/spec/platform.md names it; `publicKey` is kept as an alias. */
+  publicKeyPem: z.string().max(20_000).optional(),
+  publicKey: z.string().max(20_000).optional(),
   ipWhitelist: z.array(z.string().max(64)).max(50),
   redirectDomains: z.array(z.string().max(260)).max(20).optional(),
   webhookUrl: z.string().max(512).nullish(),
@@ -41,11 +43,17 @@ export function registerConnectAdminRoutes(app: FastifyInstance, deps: { adminTo
   app.register(async (r) => {
     r.addHook('onRequest', guard);
     r.post('/admin/v1/partners', { schema: { tags, security, summary: 'Onboard a Connect business partner in this environment', body: PartnerCreate } }, async (req, reply) => {
-      const res = await partners.create(req.body as z.infer<typeof PartnerCreate>);
+      const { publicKeyPem, publicKey: alias, ...body } = req.body as z.infer<typeof PartnerCreate>;
+      if (publicKeyPem === undefined && alias === undefined) return adminError(reply, 400, 'INVALID_PUBLIC_KEY', 'publicKeyPem is required');
+      if (publicKeyPem !== undefined && alias !== undefined && publicKeyPem !== alias) {
+        return adminError(reply, 400, 'INVALID_PUBLIC_KEY', 'publicKeyPem and its alias publicKey differ; send one of them');
+      }
+      const res = await partners.create({ ...body, publicKey: (publicKeyPem ?? alias) as string });
       if (!res.ok) return adminError(reply, res.code === 'EMAIL_TAKEN' || res.code === 'CODE_TAKEN' ? 409 : 400, res.code, res.message);
       const { partner, key, platformPublicKey, environment } = res.value;
       return reply.code(201).send({
-        ...adminPartnerView(partner), environment, platformPublicKey, partnerKey: { id: key.id, fingerprint: key.fingerprint, bits: key.bits },
+        // platformPublicKeyPem is the contract's name; platformPublicKey stays as an alias for existing clients.
+        ...adminPartnerView(partner), environment, platformPublicKeyPem: platformPublicKey, platformPublicKey, partnerKey: { id: key.id, fingerprint: key.fingerprint, bits: key.bits },
         portalUrl: '/en/partner/login', invitation: `a password link was emailed to ${partner.email}`,
       });
     });
