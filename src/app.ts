@@ -148,7 +148,7 @@ export async function buildApp(opts: AppOptions) {
   const services = { audit, acquirer, buyflow, db, clock, ids, box, ledger, outbox, prices, accounts, sessions, signingKeys, orders, payers, logger, outboxHandlers, mailer, webhookFamilies, webhooks, refunds, reports, kyc, merchantUsers, tsp, chain, partners, catalog, connectOrders };
 
   async function createServer(): Promise<FastifyInstance> {
-    const app = await createHttp({ logger, trustedProxies: config.trustedProxies, publicUrl: config.publicUrl });
+    const app = await createHttp({ logger, trustedProxies: config.trustedProxies, publicUrl: config.publicUrl, metricsToken: config.metricsToken });
     app.setNotFoundHandler((req, reply) => {
       if (req.url.startsWith('/binancepay/')) return reply.code(404).type('application/json').send(envelope({ code: '400000', message: 'Not found.' }));
       return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'Not found.' } });

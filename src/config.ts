@@ -20,6 +20,8 @@ const EnvSchema = z.object({
   PAY_COMMISSION_RATE: z.string().regex(/^0(\.\d+)?$/).default('0.01'),
   PAY_DEFAULT_EXPIRE_MS: z.coerce.number().int().positive().default(3_600_000),
   TRUSTED_PROXIES: z.string().default(''),
+  // Bearer token that opens /metrics to other than loopback clients; unset: loopback only.
+  METRICS_TOKEN: z.string().optional(),
   // Production price feed (a public ticker in the shape of GET /api/v3/ticker/price); unset: the sandbox random walk.
   PRICE_FEED_URL: z.string().url().optional(),
   // Binance Connect knobs (binance-connect.md decisions marked configurable).
@@ -52,6 +54,7 @@ export interface Config {
     maxExpireMs: number;
   };
   trustedProxies: string[];
+  metricsToken?: string;
   priceFeedUrl?: string;
   connect: { timestampToleranceMs: number; orderTtlMs: number; restrictedCountries: string[]; ratePerSecond: number };
 }
@@ -82,6 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxExpireMs: 15 * 24 * 3_600_000,
     },
     trustedProxies: e.TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean),
+    metricsToken: e.METRICS_TOKEN || undefined,
     priceFeedUrl: e.PRICE_FEED_URL,
     connect: {
       timestampToleranceMs: e.CONNECT_TIMESTAMP_TOLERANCE_MS,

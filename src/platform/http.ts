@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import client from 'prom-client';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from './logger.ts';
 
 declare module 'fastify' {
@@ -27,6 +28,8 @@ export interface HttpOptions {
   trustedProxies: string[];
   publicUrl: string;
   bodyLimit?: number;
+  /** Bearer token that opens /metrics to clients other than loopback; unset: loopback only. */
+  metricsToken?: string;
 }
 
 export async function createHttp(opts: HttpOptions): Promise<FastifyInstance> {
@@ -96,7 +99,11 @@ export async function createHttp(opts: HttpOptions): Promise<FastifyInstance> {
   app.decorate('metrics', registry);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
+    if (!metricsAllowed(req, opts.metricsToken)) {
+      if (opts.metricsToken) reply.header('www-authenticate', 'Bearer');
+      return reply.code(opts.metricsToken ? 401 : 403).send({ error: { code: 'FORBIDDEN', message: opts.metricsToken ? '/metrics needs the METRICS_TOKEN bearer token.' : '/metrics answers loopback only (set METRICS_TOKEN to allow others).' } });
+    }
     reply.type(registry.contentType);
     return registry.metrics();
   });
@@ -107,6 +114,20 @@ declare module 'fastify' {
   interface FastifyInstance {
     metrics: client.Registry;
   }
+}
+
+const isLoopbackIp = (ip: string | undefined) => !!ip && (/^127\./.test(ip) || ip === '::1' || /^::ffff:127\./i.test(ip));
+
+/**
+ * /metrics is for the operator's scraper: loopback always (a request that came through a proxy, i.e. carries
+ * forwarding headers, is not loopback whatever the socket says), anyone else only with METRICS_TOKEN.
+ */
+function metricsAllowed(req: FastifyRequest, token: string | undefined): boolean {
+  const proxied = req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined;
+  if (isLoopbackIp(req.ip) && isLoopbackIp(req.socket.remoteAddress) && !proxied) return true;
+  if (!token) return false;
+  const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+  return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(token).digest());
 }
 
 export function sendJsonText(reply: FastifyReply, text: string, status = 200) {
