@@ -141,7 +141,7 @@ export async function buildApp(opts: AppOptions) {
     const report = await ledger.audit();
     const cardsChecked = acquirer ? await reconcileCardCharges(db, acquirer, ledger) : { cardCharges: 0, problems: [] };
     const wallets = await chain.reconcileHotWallets();
-    const problems = [...report.problems, ...cardsChecked.problems, ...wallets.problems];
+    const problems = [...report.problems, ...cardsChecked.problems, ...(await buyflow.openAuthorizations()), ...wallets.problems];
     return { ...report, ok: problems.length === 0, problems, reconciled: { cardCharges: cardsChecked.cardCharges, hotWallets: wallets.hotWallets } };
   }
   if (config.mode === 'production') logger.warn('no card acquirer is configured: Connect card payments are refused');

@@ -52,17 +52,17 @@ for (const kind of DB_KINDS) {
     const userRow = async (id: string) => (await t.db.query(`SELECT * FROM buyflow_users WHERE id = $1`, [id])).rows[0];
 
     /** The broker shares `entityCustomerId`'s KYC through the real signed API, the worker fetches the documents, the operator passes it. */
-    async function sharedPassed(entityCustomerId: string): Promise<string> {
+    async function sharedPassed(entityCustomerId: string, country = 'AE'): Promise<string> {
       const img = (p: string) => `http://127.0.0.1:${(images.address() as AddressInfo).port}${p}`;
       const n = `${Date.now()}${++seq}`;
       const body = JSON.stringify({
         bizEntityKey: broker.bizEntityKey, requestNo: `R${n}`,
         kycInfo: {
           userInfo: { bizEntityKey: broker.bizEntityKey, entityCustomerId, brokerMainAccountId: '1234567', brokerSubAccountId: n, notifyUrl: '.' },
-          basicInfo: { firstName: 'Alice', lastName: 'Smith', country: 'AE', residentialCountry: 'AE', dob: '1999-09-19', userSubmitIp: '192.168.1.1', address: 'aaa', city: 'bbb', postalCode: '123456' },
+          basicInfo: { firstName: 'Alice', lastName: 'Smith', country, residentialCountry: country, dob: '1999-09-19', userSubmitIp: '192.168.1.1', address: 'aaa', city: 'bbb', postalCode: '123456' },
           identityInfo: {
-            documentType: 'ID_CARD', selectCountry: 'AE', frontFileUrl: img('/front.png'), faceFileUrl: img('/face.png'), firstName: 'Alice', lastName: 'Smith',
-            dob: '1999-09-19', idType: 'ID_CARD', idCountry: 'AE', nationalityCountry: 'AE', idNumber: `ID${n}`, idExpiry: '2035-09-19',
+            documentType: 'ID_CARD', selectCountry: country, frontFileUrl: img('/front.png'), faceFileUrl: img('/face.png'), firstName: 'Alice', lastName: 'Smith',
+            dob: '1999-09-19', idType: 'ID_CARD', idCountry: country, nationalityCountry: country, idNumber: `ID${n}`, idExpiry: '2035-09-19',
             userSubmitIp: '192.168.1.1', issuingDate: '2010-09-19', gender: 'F',
           },
         },
@@ -81,6 +81,26 @@ for (const kind of DB_KINDS) {
       assert.equal((await t.admin('POST', `/admin/v1/kyc/${entry.id}/decision`, { decision: 'PASS' })).status, 200);
       return String(entry.id);
     }
+
+    test('facilitated KYC: the countries the broker\'s record attests decide the region (a restricted one fails the order REGION_RESTRICTED); a bound account gets them, so it can add a card, and cannot replace them by submitting its own KYC', async () => {
+      await sharedPassed('kp-1', 'KP');
+      const kp = await userWithOrder('kp-1');
+      assert.equal((await bf().kycState(kp.u, kp.order)).state, 'RESTRICTED');
+      assert.equal((await bf().getUser(kp.u.id))!.kycLevel, 'NONE', 'not bound, not verified');
+      const q = (await partner.client.call('query-order-list', { orderId: kp.order.orderId })).json.data[0];
+      assert.deepEqual([q.orderSubStatus, q.errorCode], ['FAILED', 'REGION_RESTRICTED']);
+
+      await sharedPassed('ae-1', 'AE');
+      const ae = await userWithOrder('ae-1');
+      assert.equal((await bf().kycState(ae.u, ae.order)).state, 'VERIFIED');
+      const row = await userRow(ae.u.id);
+      assert.deepEqual([row.country, row.nationality, row.id_country], ['AE', 'AE', 'AE'], 'the attested countries, not a declaration');
+      const verified = (await bf().getUser(ae.u.id))!;
+      assert.ok((await bf().addCard(verified, { name: 'Alice Smith', number: '4242424242424242', expiry: '12/34', cvv: '123' })).ok, 'AE cards are supported: no dead end');
+      const again = await bf().submitKyc(verified, ae.order, kycForm('FR'));
+      assert.equal(!again.ok && again.code, 'ALREADY_VERIFIED');
+      assert.equal((await userRow(ae.u.id)).country, 'AE', 'unchanged');
+    });
 
     test('a broker-shared passed KYC verifies the first account that binds it; another account with the same merchantUserId does its own KYC, and the operator sees the attempt', async () => {
       const record = await sharedPassed('ident-1');

@@ -60,16 +60,25 @@ const EXPECTED: Record<ChargeStatus, { auth: (TransferRecord['status'] | null)[]
 };
 
 /** Compares every acquirer charge with its ledger entries; also reports card entries that no charge explains. */
+/**
+ * Before migration 0014 the buy flow charged and captured in one go and booked `bf:charge:<id>` (card_settlement → user)
+ * and, for a reversal, `bf:reverse:<id>`: those stand for a posted authorization and a refund.
+ */
+const LEGACY = { auth: (id: string) => `bf:charge:${id}`, refund: (id: string) => `bf:reverse:${id}`, kinds: ['connect_card_charge', 'connect_card_refund'] };
+
 export async function reconcileCardCharges(q: Queryable, acquirer: Acquirer, ledger: Ledger): Promise<{ cardCharges: number; problems: string[] }> {
   const charges = await acquirer.listCharges();
-  const entries = await ledger.transfers(q, { kinds: [CARD_AUTH_KIND, CARD_REFUND_KIND] });
+  const entries = await ledger.transfers(q, { kinds: [CARD_AUTH_KIND, CARD_REFUND_KIND, ...LEGACY.kinds] });
   const byId = new Map(entries.map((t) => [t.id, t]));
   const problems: string[] = [];
+  const take = (...ids: string[]) => {
+    const found = ids.map((id) => byId.get(id)).find((t) => t !== undefined) ?? null;
+    for (const id of ids) byId.delete(id);
+    return found;
+  };
   for (const c of charges) {
-    const auth = byId.get(authId(c.chargeId)) ?? null;
-    const refund = byId.get(refundId(c.chargeId)) ?? null;
-    byId.delete(authId(c.chargeId));
-    byId.delete(refundId(c.chargeId));
+    const auth = take(authId(c.chargeId), LEGACY.auth(c.chargeId));
+    const refund = take(refundId(c.chargeId), LEGACY.refund(c.chargeId));
     const want = EXPECTED[c.status];
     if (!want) {
       problems.push(`card charge ${c.chargeId}: unknown acquirer state ${c.status}`);

@@ -231,13 +231,24 @@ export function createChainService(deps: {
 
     /**
      * Each running EVM network's hot wallet, native coin and ERC-20s, read on chain and compared with the ledger
-     * (platform:hot_wallet.<NET>:<asset>, net of withdrawals already in a block but not yet completed). Starts nothing:
-     * a chain never used reports no wallets. Simulated networks have no chain to read and are left out.
+     * (platform:hot_wallet.<NET>:<asset>, net of withdrawals already in a block but not yet completed). Starts the chain
+     * only when the ledger says a hot wallet holds something: a chain never used reports no wallets. Simulated networks have no chain to read and are left out.
      */
     async reconcileHotWallets(): Promise<{ hotWallets: HotWalletCheck[]; problems: string[] }> {
       if (!started && starting) await starting.catch(() => {});
       const out = { hotWallets: [] as HotWalletCheck[], problems: [] as string[] };
-      if (!started) return out;
+      if (!started) {
+        // A process that has not used the chain yet (an API process beside a worker, one just restarted) still has to
+        // check the wallets the ledger says hold money: start the adapters for that, and only then say nothing is there.
+        const held = (await Promise.all(EVM_NETWORKS.map((n) => deps.ledger.balances(db, 'platform', `hot_wallet.${n}`)))).flat().some((b) => b.posted !== '0');
+        if (!held) return out;
+        try {
+          await start();
+        } catch (e: any) {
+          out.problems.push(`hot wallets not reconciled: the chain could not be reached: ${String(e?.shortMessage ?? e?.message ?? e).slice(0, 300)}`);
+          return out;
+        }
+      }
       for (const a of adapters.values()) {
         if (a.simulated) continue;
         try {

@@ -292,6 +292,10 @@ export function createWithdrawals(deps: {
 
   return {
     async request(r) {
+      // A ref already queued answers with its withdrawal, whatever the settings are now (a caller resuming after a crash
+      // must not be told a live withdrawal could not be made).
+      const queued = await this.getByRef(r.ref);
+      if (queued) return ok(queued);
       const an = findAssetNetwork(r.asset, r.network);
       if (!an) return err('UNSUPPORTED_NETWORK', `${r.asset} is not available on network ${r.network}`, 'network');
       if (!an.withdrawEnabled) return err('WITHDRAW_DISABLED', `withdrawals of ${r.asset} on ${r.network} are suspended`);
@@ -304,8 +308,6 @@ export function createWithdrawals(deps: {
       if (amount.lt(an.withdrawMin) || amount.gt(an.withdrawMax)) {
         return err('AMOUNT_OUT_OF_LIMIT', `amount must be between ${an.withdrawMin} and ${an.withdrawMax} ${r.asset}`, 'amount');
       }
-      const existing = await this.getByRef(r.ref);
-      if (existing) return ok(existing);
       const id = deps.ids.next().toString();
       const simulated = NETWORKS[r.network].family !== 'evm';
       const res = await catchDomain(() => db.tx(async (q) => {

@@ -590,14 +590,22 @@ export function createKycService(deps: {
      * Facilitated KYC (§7): the passed broker-shared record of `entityCustomerId` under a broker linked to this
      * Connect partner, or null. For the Connect buy flow to skip its KYC pages.
      */
-    async passedSharedUser(partnerCode: string, entityCustomerId: string): Promise<{ kycUserId: string; bizEntityKey: string } | null> {
+    /** A broker-shared passed record for the partner's user, with the countries it attests (residence, nationality, ID) for the region check. */
+    async passedSharedUser(partnerCode: string, entityCustomerId: string): Promise<{ kycUserId: string; bizEntityKey: string; countries: { residence: string | null; nationality: string | null; idCountry: string | null } } | null> {
       const r = (await db.query(
-        `SELECT r.id, r.biz_entity_key FROM kyc_records r JOIN kyc_brokers b ON b.biz_entity_key = r.biz_entity_key
+        `SELECT r.id, r.biz_entity_key, r.basic_sealed, r.identity_sealed FROM kyc_records r JOIN kyc_brokers b ON b.biz_entity_key = r.biz_entity_key
          WHERE b.connect_partner_code = $1 AND b.status = 'ACTIVE' AND r.source = 'broker' AND r.entity_customer_id = $2 AND r.kyc_status = 'PASS'
          ORDER BY r.updated_at DESC LIMIT 1`,
         [partnerCode, entityCustomerId],
       )).rows[0];
-      return r ? { kycUserId: String(r.id), bizEntityKey: r.biz_entity_key } : null;
+      if (!r) return null;
+      const basic = r.basic_sealed ? (JSON.parse(box.open(r.basic_sealed)) as Section) : {};
+      const identity = r.identity_sealed ? (JSON.parse(box.open(r.identity_sealed)) as Section) : {};
+      const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v.toUpperCase() : null);
+      return {
+        kycUserId: String(r.id), bizEntityKey: r.biz_entity_key,
+        countries: { residence: str(basic.residentialCountry ?? basic.country), nationality: str(identity.nationalityCountry), idCountry: str(identity.idCountry) },
+      };
     },
   };
 }

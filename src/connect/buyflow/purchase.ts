@@ -3,6 +3,7 @@ import { cardLedger } from '../../cards/ledger.ts';
 import type { ChainService } from '../../chain/service.ts';
 import { WITHDRAWAL_SETTLED_TOPIC, type WithdrawalSettledEvent } from '../../chain/withdrawals.ts';
 import type { Clock } from '../../platform/clock.ts';
+import { randomHex } from '../../platform/crypto.ts';
 import type { Db, Queryable } from '../../platform/db/client.ts';
 import { DomainError, err, ok, type Result } from '../../platform/errors.ts';
 import type { IdGenerator } from '../../platform/ids.ts';
@@ -109,6 +110,8 @@ interface Row {
   userId: string;
   step: Step;
   cardId: string | null;
+  /** The acquirer token recorded at confirm: a retried authorization sends exactly what the first one did. */
+  cardToken: string | null;
   attempt: number;
   chargeId: string | null;
   quote: LockedQuote | null;
@@ -129,7 +132,7 @@ export function lockedOf(r: any): LockedQuote | null {
 }
 
 const toRow = (r: any): Row => ({
-  orderId: r.order_id, userId: String(r.user_id), step: r.step, cardId: r.card_id === null ? null : String(r.card_id), attempt: r.payment_attempts,
+  orderId: r.order_id, userId: String(r.user_id), step: r.step, cardId: r.card_id === null ? null : String(r.card_id), cardToken: r.card_token, attempt: r.payment_attempts,
   chargeId: r.charge_id, quote: lockedOf(r), challengeExpiresAt: r.challenge_expires_at === null ? null : Number(r.challenge_expires_at),
   failureCode: r.failure_code, withdrawalId: r.withdrawal_id, autoAttempts: r.withdraw_auto_attempts,
   withdrawFirstAt: r.withdraw_first_at === null ? null : Number(r.withdraw_first_at), wakeSeq: r.wake_seq,
@@ -168,14 +171,17 @@ export function createPurchaseMachine(deps: {
    * queued in the same transaction), and a history row. Returns null when the order was no longer in `from`.
    */
   async function transition(q: Queryable, orderId: string, from: Step, to: Step, o: {
+    /** The payment attempt the caller acted on: a runner that read an earlier attempt cannot move a later one. */
+    attempt?: number;
     due?: number | null; set?: Record<string, unknown>; published?: { errorCode?: string | null; executePrice?: string; obtainAmount?: string; withdrawTxHash?: string | null };
   } = {}): Promise<Row | null> {
     if (!STEP_TRANSITIONS[from].includes(to)) throw new Error(`illegal buy-flow transition ${from} → ${to}`);
     const set: Record<string, unknown> = { step_due_at: o.due ?? null, ...o.set };
     const cols = Object.keys(set);
     const r = (await q.query(
-      `UPDATE buyflow_orders SET step = $3${cols.map((c, i) => `, ${c} = $${i + 4}`).join('')} WHERE order_id = $1 AND step = $2 RETURNING *`,
-      [orderId, from, to, ...cols.map((c) => set[c])],
+      `UPDATE buyflow_orders SET step = $3${cols.map((c, i) => `, ${c} = $${i + 5}`).join('')}
+       WHERE order_id = $1 AND step = $2 AND ($4::int IS NULL OR payment_attempts = $4) RETURNING *`,
+      [orderId, from, to, o.attempt ?? null, ...cols.map((c) => set[c])],
     )).rows[0];
     if (!r) return null;
     const current = (await q.query(`SELECT sub_status FROM connect_orders WHERE order_id = $1 FOR UPDATE`, [orderId])).rows[0].sub_status as SubStatus;
@@ -195,8 +201,8 @@ export function createPurchaseMachine(deps: {
 
   async function authorizing(r: Row): Promise<Outcome> {
     const o = await order(r.orderId);
-    const card = (await db.query(`SELECT acquirer_token FROM buyflow_cards WHERE id = $1`, [r.cardId])).rows[0];
-    const charge = await acquirer!.authorize({ token: card.acquirer_token, amount: o.orderAmount, currency: o.fiatCurrency, ref: `${r.orderId}:${r.attempt}` });
+    const token = r.cardToken ?? (await db.query(`SELECT acquirer_token FROM buyflow_cards WHERE id = $1`, [r.cardId])).rows[0].acquirer_token;
+    const charge = await acquirer!.authorize({ token, amount: o.orderAmount, currency: o.fiatCurrency, ref: `${r.orderId}:${r.attempt}` });
     fault('authorized', r.orderId);
     return afterAuthorization(r, 'AUTHORIZING', charge);
   }
@@ -218,25 +224,26 @@ export function createPurchaseMachine(deps: {
       if (charge.status === 'CHALLENGE') {
         if (from === 'AUTHORIZING') {
           const expires = now + CHALLENGE_TTL_MS;
-          const t = await transition(q, r.orderId, 'AUTHORIZING', 'CHALLENGE', { due: expires, set: { charge_id: charge.chargeId, challenge_expires_at: expires } });
+          const t = await transition(q, r.orderId, 'AUTHORIZING', 'CHALLENGE', { attempt: r.attempt, due: expires, set: { charge_id: charge.chargeId, challenge_expires_at: expires } });
           return t ? 'wait' : 'moved';
         }
         if (now < r.challengeExpiresAt!) {
-          await q.query(`UPDATE buyflow_orders SET step_due_at = challenge_expires_at WHERE order_id = $1 AND step = 'CHALLENGE'`, [r.orderId]);
-          return 'wait';
+          // Park until the expiry, unless the cardholder answered since this row was read (completeChallenge bumps wake_seq).
+          const parked = await q.query(`UPDATE buyflow_orders SET step_due_at = challenge_expires_at WHERE order_id = $1 AND step = 'CHALLENGE' AND wake_seq = $2`, [r.orderId, r.wakeSeq]);
+          return parked.rowCount === 1 ? 'wait' : 'moved';
         }
-        await transition(q, r.orderId, 'CHALLENGE', 'VOIDING', { due: now, set: { failure_code: 'QUOTE_EXPIRED' } });
+        await transition(q, r.orderId, 'CHALLENGE', 'VOIDING', { attempt: r.attempt, due: now, set: { failure_code: 'QUOTE_EXPIRED' } });
         return 'moved';
       }
       if (charge.status === 'AUTHORIZED') {
         const inTime = r.quote !== null && now <= r.quote.expiresAt;
-        const t = await transition(q, r.orderId, from, inTime ? 'CAPTURING' : 'VOIDING', { due: now, set: { charge_id: charge.chargeId, failure_code: inTime ? null : 'QUOTE_EXPIRED' } });
+        const t = await transition(q, r.orderId, from, inTime ? 'CAPTURING' : 'VOIDING', { attempt: r.attempt, due: now, set: { charge_id: charge.chargeId, failure_code: inTime ? null : 'QUOTE_EXPIRED' } });
         if (t) await cards.authorized(q, { charge, payer: payer(r.userId), ref: r.orderId });
         return 'moved';
       }
       const errorCode = PAYMENT_ERROR[charge.status];
       if (!errorCode) throw new Error(`charge ${charge.chargeId} is ${charge.status} while the order is ${from}`);
-      const t = await transition(q, r.orderId, from, r.attempt >= MAX_PAYMENT_ATTEMPTS ? 'FAILED' : 'OPEN', { set: { charge_id: charge.chargeId }, published: { errorCode } });
+      const t = await transition(q, r.orderId, from, r.attempt >= MAX_PAYMENT_ATTEMPTS ? 'FAILED' : 'OPEN', { attempt: r.attempt, set: { charge_id: charge.chargeId }, published: { errorCode } });
       if (t) await q.query(`UPDATE buyflow_cards SET last_failure = $2 WHERE id = $1`, [r.cardId, errorCode]);
       return 'moved';
     });
@@ -253,7 +260,7 @@ export function createPurchaseMachine(deps: {
     if (c?.status !== CHARGE_MOVES[move]) throw new Error(`${move} of ${r.chargeId} left it ${c?.status ?? 'unknown'}`);
     if (faults.afterCall) fault(faults.afterCall, r.orderId);
     await db.tx(async (q) => {
-      const t = await transition(q, r.orderId, next.from, next.to, { due: next.due, published: next.errorCode === undefined ? undefined : { errorCode: next.errorCode } });
+      const t = await transition(q, r.orderId, next.from, next.to, { attempt: r.attempt, due: next.due, published: next.errorCode === undefined ? undefined : { errorCode: next.errorCode } });
       if (t) await book(q, c);
     });
     if (faults.afterCommit) fault(faults.afterCommit, r.orderId);
@@ -274,12 +281,12 @@ export function createPurchaseMachine(deps: {
     await db.tx(async (q) => {
       const o = await order(r.orderId, q);
       if (deps.mode === 'sandbox' && new Decimal(o.orderAmount).eq(SANDBOX_PURCHASE_FAIL_AMOUNT)) {
-        await transition(q, r.orderId, 'PURCHASING', 'REFUNDING', { due: now, set: { failure_code: 'PURCHASE_FAILED' } });
+        await transition(q, r.orderId, 'PURCHASING', 'REFUNDING', { attempt: r.attempt, due: now, set: { failure_code: 'PURCHASE_FAILED' } });
         return;
       }
       const quote = r.quote!;
       const t = await transition(q, r.orderId, 'PURCHASING', 'WITHDRAWING', {
-        due: now, set: { withdraw_auto_attempts: 1, withdraw_first_at: now }, published: { executePrice: quote.quotePrice, obtainAmount: quote.cryptoAmount },
+        attempt: r.attempt, due: now, set: { withdraw_auto_attempts: 1, withdraw_first_at: now }, published: { executePrice: quote.quotePrice, obtainAmount: quote.cryptoAmount },
       });
       if (!t) return;
       const who = payer(r.userId);
@@ -363,19 +370,21 @@ export function createPurchaseMachine(deps: {
     }
   }
 
-  async function release(orderId: string) {
-    await db.query(`UPDATE buyflow_orders SET lease_until = 0 WHERE order_id = $1`, [orderId]);
+  /** Gives the lease back, if it is still this runner's (a runner whose lease lapsed must not free another's). */
+  async function release(orderId: string, owner: string) {
+    await db.query(`UPDATE buyflow_orders SET lease_until = 0, lease_owner = NULL WHERE order_id = $1 AND lease_owner = $2`, [orderId, owner]);
   }
 
   /** Takes the order's lease if nobody holds it and drives it; false when another runner has it (that one carries on). */
   async function advance(orderId: string): Promise<boolean> {
     const wall = Date.now();
-    const claimed = await db.query(`UPDATE buyflow_orders SET lease_until = $2 WHERE order_id = $1 AND lease_until < $3`, [orderId, wall + leaseMs, wall]);
+    const owner = randomHex(8);
+    const claimed = await db.query(`UPDATE buyflow_orders SET lease_until = $2, lease_owner = $4 WHERE order_id = $1 AND lease_until < $3`, [orderId, wall + leaseMs, wall, owner]);
     if (claimed.rowCount !== 1) return false;
     try {
       await drive(orderId);
     } finally {
-      await release(orderId);
+      await release(orderId, owner);
     }
     return true;
   }
@@ -383,17 +392,18 @@ export function createPurchaseMachine(deps: {
   /** Worker tick: claims due orders (SKIP LOCKED, then a lease for the slow part) and drives each. */
   async function runOnce(limit = 20): Promise<number> {
     const wall = Date.now();
+    const owner = randomHex(8);
     const due = (await db.query<{ order_id: string }>(
-      `UPDATE buyflow_orders SET lease_until = $3 WHERE order_id IN (
+      `UPDATE buyflow_orders SET lease_until = $3, lease_owner = $5 WHERE order_id IN (
          SELECT order_id FROM buyflow_orders WHERE step_due_at <= $1 AND lease_until < $2 ORDER BY step_due_at LIMIT $4 FOR UPDATE SKIP LOCKED)
        RETURNING order_id`,
-      [clock.now(), wall, wall + leaseMs, limit],
+      [clock.now(), wall, wall + leaseMs, limit, owner],
     )).rows;
     for (const { order_id } of due) {
       try {
         await drive(order_id);
       } finally {
-        await release(order_id);
+        await release(order_id, owner);
       }
     }
     return due.length;
@@ -442,8 +452,9 @@ export function createPurchaseMachine(deps: {
     const now = clock.now();
     if (!acquirer) return err('CARD_PAYMENTS_UNAVAILABLE', NO_ACQUIRER_MESSAGE);
     if (!/^\d{1,19}$/.test(cardId)) return err('CARD_NOT_FOUND', 'Choose a payment method.');
-    const card = (await db.query(`SELECT id FROM buyflow_cards WHERE id = $1 AND user_id = $2`, [cardId, userId])).rows[0];
+    const card = (await db.query(`SELECT id, acquirer_token FROM buyflow_cards WHERE id = $1 AND user_id = $2`, [cardId, userId])).rows[0];
     if (!card) return err('CARD_NOT_FOUND', 'Choose a payment method.');
+    const lease = randomHex(8);
     const step1 = await db.tx(async (q): Promise<Result<null>> => {
       const u = (await q.query(`SELECT * FROM buyflow_users WHERE id = $1 FOR UPDATE`, [userId])).rows[0];
       const bf = (await q.query(`SELECT * FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [orderId, userId])).rows[0];
@@ -471,7 +482,10 @@ export function createPurchaseMachine(deps: {
       }
       const moved = await transition(q, orderId, 'OPEN', 'AUTHORIZING', {
         due: now, published: { errorCode: null },
-        set: { confirmed_at: now, usd_amount: usd, card_id: cardId, payment_attempts: bf.payment_attempts + 1, charge_id: null, failure_code: null, challenge_expires_at: null, lease_until: Date.now() + leaseMs },
+        set: {
+          confirmed_at: now, usd_amount: usd, card_id: cardId, card_token: card.acquirer_token, payment_attempts: bf.payment_attempts + 1, charge_id: null, failure_code: null,
+          challenge_expires_at: null, lease_until: Date.now() + leaseMs, lease_owner: lease,
+        },
       });
       if (!moved) throw new DomainError('CONCURRENT_UPDATE', 'order changed concurrently');
       return ok(null);
@@ -481,7 +495,7 @@ export function createPurchaseMachine(deps: {
     try {
       await drive(orderId);
     } finally {
-      await release(orderId);
+      await release(orderId, lease);
     }
     return ok({ step: (await load(orderId))!.step });
   }
@@ -496,7 +510,7 @@ export function createPurchaseMachine(deps: {
     const expired = clock.now() >= row.challengeExpiresAt!;
     if (!expired) await acquirer.completeChallenge(row.chargeId, passed);
     // The answer (or the expiry) is due now: the challenge step reads the charge and moves on.
-    await db.query(`UPDATE buyflow_orders SET step_due_at = $2 WHERE order_id = $1 AND step = 'CHALLENGE'`, [orderId, clock.now()]);
+    await db.query(`UPDATE buyflow_orders SET step_due_at = $2, wake_seq = wake_seq + 1 WHERE order_id = $1 AND step = 'CHALLENGE'`, [orderId, clock.now()]);
     await advance(orderId);
     if (expired) return err('CHALLENGE_EXPIRED', 'The 3-D Secure check expired, so nothing was charged. Review the new price and confirm again.');
     return ok({ step: (await load(orderId))!.step });
@@ -522,6 +536,24 @@ export function createPurchaseMachine(deps: {
     return r ? ok(null) : err('NOT_CLOSABLE', 'This order can no longer be cancelled.');
   }
 
+  /**
+   * For the audit: an authorization the acquirer still holds open (AUTHORIZED, or CHALLENGE) must belong to an order
+   * whose current attempt is that charge's and is still being paid; anything else is a hold on the buyer's card that
+   * no step will ever capture or void.
+   */
+  async function openAuthorizations(): Promise<string[]> {
+    if (!acquirer) return [];
+    const open = (await acquirer.listCharges()).filter((c) => c.status === 'AUTHORIZED' || c.status === 'CHALLENGE');
+    const problems: string[] = [];
+    for (const c of open) {
+      const [orderId, attempt] = c.ref.split(':');
+      const r = await load(orderId);
+      const paying = r !== null && ['AUTHORIZING', 'CHALLENGE', 'CAPTURING', 'VOIDING'].includes(r.step) && String(r.attempt) === attempt && (r.chargeId === null || r.chargeId === c.chargeId);
+      if (!paying) problems.push(`card charge ${c.chargeId} is ${c.status} at the acquirer, but order ${orderId} is ${r ? `${r.step} at attempt ${r.attempt}` : 'unknown'}: no step will capture or void it`);
+    }
+    return problems;
+  }
+
   async function history(orderId: string) {
     return (await db.query(`SELECT * FROM buyflow_order_steps WHERE order_id = $1 ORDER BY id`, [orderId])).rows.map((h: any) => ({
       from: h.from_step as Step, to: h.to_step as Step, subStatus: h.sub_status as SubStatus, errorCode: h.error_code as string | null, at: Number(h.at),
@@ -529,7 +561,7 @@ export function createPurchaseMachine(deps: {
   }
 
   return {
-    transition, advance, runOnce, lockQuote, confirm, completeChallenge, retryWithdrawal, close, history, load,
+    transition, advance, runOnce, lockQuote, confirm, completeChallenge, retryWithdrawal, close, history, load, openAuthorizations,
     outboxHandlers: { [WITHDRAWAL_SETTLED_TOPIC]: onWithdrawalSettled } as Record<string, OutboxHandler>,
   };
 }

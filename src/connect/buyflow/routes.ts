@@ -184,6 +184,8 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     if (step !== 'OPEN' || order.mainStatus !== 'INIT') return render(reply, csrf, 'Order status', await statusPage(token, csrf, order, partner, origins, found.bf, step, q.error));
 
     const k = await buyflow.kycState(user, order);
+    // The broker's record puts the person in a restricted region: the order has just failed; show it.
+    if (k.state === 'RESTRICTED') return reply.redirect(back(token), 303);
     if (k.state === 'NEEDED' || k.state === 'REJECTED') return render(reply, csrf, 'Verify your identity', kycPage(token, csrf, k.state === 'REJECTED' ? k.reason : null));
     if (k.state === 'REVIEW') {
       return render(reply, csrf, 'Under Review', html`<div class="card" data-live data-key="${order.subStatus}:${k.state}" data-sub="${order.subStatus}" data-main="${order.mainStatus}" data-moid="${order.merchantOrderId}" data-oid="${order.orderId}" data-origins="${origins.join(' ')}">

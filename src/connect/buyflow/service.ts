@@ -9,7 +9,7 @@ import type { KycService } from '../../kyc/service.ts';
 import type { Clock } from '../../platform/clock.ts';
 import { hashPassword, hmacSha256Hex, safeEqual, verifyPassword, type SecretBox } from '../../platform/crypto.ts';
 import type { Db, Queryable } from '../../platform/db/client.ts';
-import { err, ok, type Result } from '../../platform/errors.ts';
+import { catchDomain, DomainError, err, ok, type Result } from '../../platform/errors.ts';
 import type { IdGenerator } from '../../platform/ids.ts';
 import type { Ledger } from '../../platform/ledger/service.ts';
 import type { Logger } from '../../platform/logger.ts';
@@ -77,7 +77,7 @@ export interface SavedCard {
 
 export type AddressState = { state: 'NOT_ELIGIBLE' } | { state: 'NEEDED' } | { state: 'REVIEW' } | { state: 'REJECTED'; reason: string } | { state: 'VERIFIED_PLUS' };
 
-export type KycState = { state: 'NEEDED' } | { state: 'REVIEW'; expectTime: number | null } | { state: 'REJECTED'; reason: string } | { state: 'VERIFIED' };
+export type KycState = { state: 'NEEDED' } | { state: 'REVIEW'; expectTime: number | null } | { state: 'REJECTED'; reason: string } | { state: 'VERIFIED' } | { state: 'RESTRICTED' };
 
 const toUser = (r: any): BuyflowUser => ({
   id: String(r.id), identifier: r.identifier, kind: r.identifier_kind, verified: r.verified_at !== null, consentAt: r.consent_at === null ? null : Number(r.consent_at),
@@ -256,17 +256,25 @@ export function createBuyflowService(deps: {
     if (order.merchantUserId) {
       const merchantUserId = order.merchantUserId;
       const shared = await kyc.passedSharedUser(order.partnerCode, merchantUserId);
-      const bound = shared && await db.tx(async (q) => {
+      const bound = shared && await db.tx(async (q): Promise<boolean | 'RESTRICTED'> => {
         const u = (await q.query(`SELECT kyc_level FROM buyflow_users WHERE id = $1 FOR UPDATE`, [user.id])).rows[0];
         if (u.kyc_level !== 'NONE') return true;
         const now = clock.now();
+        const { residence, nationality, idCountry } = shared.countries;
+        // The countries the broker's record attests, not the person's own declaration, decide the region (and the card table).
+        if (orders.restrictedCountryOf([residence, nationality, idCountry])) {
+          if (order.subStatus === 'CREATED' || order.subStatus === 'KYC_REVIEW') await orders.transition(q, order.orderId, order.subStatus, 'FAILED', { errorCode: 'REGION_RESTRICTED' });
+          return 'RESTRICTED';
+        }
         if (!(await bindIdentity(q, shared.kycUserId, user.id, 'shared', now))) {
           await noteIdentityConflict(q, { kycRecordId: shared.kycUserId, userId: user.id, partnerCode: order.partnerCode, merchantUserId, now });
           return false;
         }
-        await q.query(`UPDATE buyflow_users SET kyc_level = 'VERIFIED', kyc_source = 'shared', kyc_record_id = $2 WHERE id = $1`, [user.id, shared.kycUserId]);
+        await q.query(`UPDATE buyflow_users SET kyc_level = 'VERIFIED', kyc_source = 'shared', kyc_record_id = $2, country = $3, nationality = $4, id_country = $5 WHERE id = $1`,
+          [user.id, shared.kycUserId, residence, nationality, idCountry]);
         return true;
       });
+      if (bound === 'RESTRICTED') return { state: 'RESTRICTED' };
       if (bound) return { state: 'VERIFIED' };
     }
     return syncKyc(user.id);
@@ -311,12 +319,19 @@ export function createBuyflowService(deps: {
     const nationality = input.nationality === undefined || input.nationality === null || input.nationality === '' ? country : String(input.nationality).toUpperCase();
     if (!/^[A-Z]{2}$/.test(nationality)) return err('INVALID_NATIONALITY', 'Select your nationality.');
     // The order must be this user's: a restricted answer fails it, and the countries are recorded on the user.
-    const owns = async (q: Queryable) => (await q.query(`SELECT 1 FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [order.orderId, user.id])).rows.length === 1;
+    // Locks the user, then the order (the order confirm takes them in, so the two cannot deadlock); a verified user has nothing to submit.
+    const refusal = async (q: Queryable): Promise<Result<null> | null> => {
+      const u = (await q.query(`SELECT kyc_level FROM buyflow_users WHERE id = $1 FOR UPDATE`, [user.id])).rows[0];
+      if (!u || u.kyc_level !== 'NONE') return err('ALREADY_VERIFIED', 'Your identity is already verified.');
+      const mine = (await q.query(`SELECT 1 FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [order.orderId, user.id])).rows.length === 1;
+      return mine ? null : err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
+    };
     const declare = (q: Queryable) => q.query(`UPDATE buyflow_users SET country = $2, nationality = $3, id_country = $4 WHERE id = $1`, [user.id, country, nationality, idCountry]);
     const restricted = orders.restrictedCountryOf([country, nationality, idCountry]);
     if (restricted) {
       return db.tx(async (q): Promise<Result<null>> => {
-        if (!(await owns(q))) return err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
+        const refused = await refusal(q);
+        if (refused) return refused;
         await declare(q);
         await orders.transition(q, order.orderId, 'CREATED', 'FAILED', { errorCode: 'REGION_RESTRICTED' });
         const name = countries.getName(restricted, 'en') ?? restricted;
@@ -339,16 +354,19 @@ export function createBuyflowService(deps: {
       if (!type) return err('UNSUPPORTED_FILE', `The ${field} file must be a JPEG, PNG or PDF.`);
       files.push({ field, contentType: type, bytes: f.bytes });
     }
-    return db.tx(async (q): Promise<Result<null>> => {
-      if (!(await owns(q))) return err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
+    const submitted = await catchDomain(() => db.tx(async (q): Promise<Result<null>> => {
+      const refused = await refusal(q);
+      if (refused) return refused;
       const r = await kyc.submitBuyflow(q, kycSubject(user.id), {
         country, documentType: input.documentType, basic: { firstName, lastName, dateOfBirth: input.dateOfBirth }, files,
       });
       if (!r.ok) return r;
       await declare(q);
-      await orders.transition(q, order.orderId, 'CREATED', 'KYC_REVIEW', { errorCode: null });
+      // Only an order waiting for KYC goes to review; anything else rolls the submission back.
+      if (!(await orders.transition(q, order.orderId, 'CREATED', 'KYC_REVIEW', { errorCode: null }))) throw new DomainError('ORDER_NOT_OPEN', 'This order is not waiting for identity verification.');
       return ok(null);
-    });
+    }));
+    return submitted.ok ? submitted.value : submitted;
   }
 
   /** Applies a proof-of-address decision to a locked user row: PASS raises VERIFIED to VERIFIED_PLUS; REJECT keeps VERIFIED. */
@@ -499,7 +517,7 @@ export function createBuyflowService(deps: {
     lockQuote: machine.lockQuote, confirm: machine.confirm, completeChallenge: machine.completeChallenge, retryWithdrawal: machine.retryWithdrawal,
     close: machine.close, history: machine.history, step: async (orderId: string) => (await machine.load(orderId))?.step ?? null,
     lockedOf, loadOrder, runOnce, withdrawalOf, brand, operatorView, submitProofOfAddress, syncAddress, cardPaymentsAvailable: acquirer !== null,
-    outboxHandlers: machine.outboxHandlers,
+    outboxHandlers: machine.outboxHandlers, openAuthorizations: machine.openAuthorizations,
   };
 }
 export type BuyflowService = ReturnType<typeof createBuyflowService>;

@@ -5,8 +5,10 @@
 ALTER TABLE buyflow_orders ADD COLUMN step text NOT NULL DEFAULT 'OPEN';
 ALTER TABLE buyflow_orders ADD COLUMN step_due_at bigint;                -- platform clock; null: waiting for the person or an event
 ALTER TABLE buyflow_orders ADD COLUMN lease_until bigint NOT NULL DEFAULT 0; -- wall clock ms; a runner holds the order until then
+ALTER TABLE buyflow_orders ADD COLUMN lease_owner text;                  -- which runner: only it releases the lease
+ALTER TABLE buyflow_orders ADD COLUMN card_token text;                   -- the acquirer token of the card the attempt was confirmed with (its intent)
 ALTER TABLE buyflow_orders ADD COLUMN challenge_expires_at bigint;
-ALTER TABLE buyflow_orders ADD COLUMN wake_seq integer NOT NULL DEFAULT 0;         -- bumped by an outside event (a settled withdrawal) so a runner's "wait" cannot swallow it
+ALTER TABLE buyflow_orders ADD COLUMN wake_seq integer NOT NULL DEFAULT 0;         -- bumped by an outside event (a settled withdrawal, a 3-D Secure answer) so a runner's "wait" cannot swallow it
 ALTER TABLE buyflow_orders ADD COLUMN failure_code text;                 -- the code a compensating step (void, refund) ends the attempt with
 CREATE INDEX buyflow_orders_due ON buyflow_orders (step_due_at) WHERE step_due_at IS NOT NULL;
 
