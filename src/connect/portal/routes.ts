@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Sessions } from '../../accounts/service.ts';
-import { safeEqual } from '../../platform/crypto.ts';
+import { randomString, safeEqual } from '../../platform/crypto.ts';
 import type { SigningKeys } from '../../platform/signing-keys.ts';
 import { html, trusted, type SafeHtml } from '../../web/html.ts';
 import { page } from '../../web/layout.ts';
@@ -15,6 +15,8 @@ import { CONNECT_PREFIXES } from '../routes.ts';
  * overlap, webhook URL, redirect domains, and the API documentation. Server-rendered forms with a CSRF token.
  */
 const COOKIE = 'rampart_partner';
+/** Login CSRF (double submit, as the dashboard does): the login and set-password forms carry this cookie's value. */
+const LOGIN_CSRF_COOKIE = 'rampart_partner_csrf';
 const SUBJECT = 'connect_partner';
 const BASE = '/en/partner';
 
@@ -60,19 +62,36 @@ export function registerPartnerPortal(app: FastifyInstance, deps: {
     return a;
   }
 
-  const loginPage = (reply: FastifyReply, msg?: { error?: string; info?: string }, status = 200) => render(reply, 'Partner portal login', html`<div class="card"><h1>Partner portal</h1>
+  /** The pre-session CSRF token: a random cookie the form must echo, so another site cannot post its own credentials here. */
+  function loginCsrf(req: FastifyRequest, reply: FastifyReply): string {
+    let token = req.cookies[LOGIN_CSRF_COOKIE];
+    if (!token || !/^[a-z0-9]{32}$/.test(token)) {
+      token = randomString(32);
+      reply.setCookie(LOGIN_CSRF_COOKIE, token, { path: BASE, httpOnly: true, sameSite: 'strict', secure });
+    }
+    return token;
+  }
+  const loginCsrfOk = (req: FastifyRequest) => {
+    const cookie = req.cookies[LOGIN_CSRF_COOKIE];
+    const sent = (req.body as Record<string, unknown> | undefined)?._csrf;
+    return typeof cookie === 'string' && typeof sent === 'string' && safeEqual(cookie, sent);
+  };
+  const EXPIRED_FORM = 'The form has expired; please try again.';
+
+  const loginPage = (req: FastifyRequest, reply: FastifyReply, msg?: { error?: string; info?: string }, status = 200) => render(reply, 'Partner portal login', html`<div class="card"><h1>Partner portal</h1>
     <p class="muted">Log in with the email address given at onboarding.</p>
     ${msg?.error ? html`<div class="error" id="error">${msg.error}</div>` : ''}${msg?.info ? html`<div class="status ok" id="info">${msg.info}</div>` : ''}
-    <form method="post" action="${BASE}/login"><label for="email">Email</label><input type="email" id="email" name="email" required>
+    <form method="post" action="${BASE}/login"><input type="hidden" name="_csrf" value="${loginCsrf(req, reply)}"><label for="email">Email</label><input type="email" id="email" name="email" required>
     <label for="password">Password</label><input type="password" id="password" name="password" required>
     <button class="btn" type="submit" id="login">Log in</button></form></div>`, undefined, status);
 
   app.get(BASE, { schema: { hide: true } }, async (_req, reply) => reply.redirect(`${BASE}/orders`));
-  app.get(`${BASE}/login`, { schema: { hide: true } }, async (req, reply) => loginPage(reply, (req.query as any)?.done ? { info: 'Password set. You can log in now.' } : undefined));
+  app.get(`${BASE}/login`, { schema: { hide: true } }, async (req, reply) => loginPage(req, reply, (req.query as any)?.done ? { info: 'Password set. You can log in now.' } : undefined));
   app.post(`${BASE}/login`, { schema: { hide: true }, config: { rateLimit: { max: 10, timeWindow: 60_000 } } }, async (req, reply) => {
     const b = (req.body ?? {}) as Record<string, unknown>;
+    if (!loginCsrfOk(req)) return loginPage(req, reply, { error: EXPIRED_FORM }, 403);
     const p = await partners.login(str(b.email), str(b.password));
-    if (!p) return loginPage(reply, { error: 'Wrong email or password.' }, 401);
+    if (!p) return loginPage(req, reply, { error: 'Wrong email or password.' }, 401);
     const s = await sessions.create(SUBJECT, p.code);
     reply.setCookie(COOKIE, s.cookie, { path: BASE, httpOnly: true, sameSite: 'lax', secure });
     return reply.redirect(`${BASE}/orders`);
@@ -85,20 +104,21 @@ export function registerPartnerPortal(app: FastifyInstance, deps: {
     return reply.redirect(`${BASE}/login`);
   });
 
-  const setPasswordPage = (reply: FastifyReply, token: string, error?: string, status = 200) => render(reply, 'Set your password', html`<div class="card"><h1>Set your portal password</h1>
+  const setPasswordPage = (req: FastifyRequest, reply: FastifyReply, token: string, error?: string, status = 200) => render(reply, 'Set your password', html`<div class="card"><h1>Set your portal password</h1>
     ${error ? html`<div class="error" id="error">${error}</div>` : ''}
-    <form method="post" action="${BASE}/set-password"><input type="hidden" name="token" value="${token}">
+    <form method="post" action="${BASE}/set-password"><input type="hidden" name="_csrf" value="${loginCsrf(req, reply)}"><input type="hidden" name="token" value="${token}">
     <label for="password">New password (at least 10 characters)</label><input type="password" id="password" name="password" required minlength="10">
     <button class="btn" type="submit" id="set-password">Set password</button></form></div>`, undefined, status);
   app.get(`${BASE}/set-password`, { schema: { hide: true } }, async (req, reply) => {
     const token = str((req.query as any)?.token);
     if (!(await partners.linkValid(token))) return render(reply, 'Link expired', html`<div class="card"><h1>This link is invalid or expired</h1><p>Ask your Rampart operator for a new one.</p></div>`, undefined, 410);
-    return setPasswordPage(reply, token);
+    return setPasswordPage(req, reply, token);
   });
   app.post(`${BASE}/set-password`, { schema: { hide: true } }, async (req, reply) => {
     const b = (req.body ?? {}) as Record<string, unknown>;
+    if (!loginCsrfOk(req)) return setPasswordPage(req, reply, str(b.token), EXPIRED_FORM, 403);
     const r = await partners.setPassword(str(b.token), str(b.password));
-    if (!r.ok) return setPasswordPage(reply, str(b.token), r.message ?? r.code, 400);
+    if (!r.ok) return setPasswordPage(req, reply, str(b.token), r.message ?? r.code, 400);
     return reply.redirect(`${BASE}/login?done=1`);
   });
 
