@@ -29,8 +29,8 @@ import { createWebhookDelivery } from './platform/outbox/delivery.ts';
 import { createKycWebhookFamily, KYC_FAMILY } from './kyc/notify.ts';
 import { loadQuestionnaires } from './kyc/questionnaires.ts';
 import { registerKycRoutes } from './kyc/routes.ts';
-import { createKycService } from './kyc/service.ts';
-import { createOutbox, createOutboxWorker, type OutboxHandler } from './platform/outbox/service.ts';
+import { createKycService, SHARE_TOPIC } from './kyc/service.ts';
+import { createOutbox, createOutboxWorker, DEFAULT_WEBHOOK_CLASS, type OutboxHandler } from './platform/outbox/service.ts';
 import { WEBHOOK_TOPIC, type WebhookFamily } from './platform/outbox/webhook-family.ts';
 import { createSigningKeys } from './platform/signing-keys.ts';
 import { startLoop, type Loop } from './platform/worker.ts';
@@ -209,7 +209,13 @@ export async function buildApp(opts: AppOptions) {
   }
 
   const loops: Loop[] = [];
-  const outboxWorker = createOutboxWorker({ db, clock, handlers: outboxHandlers, logger });
+  // Slot classes, so no class waits behind another: webhooks (bounded per receiver host), mail, KYC document
+  // downloads (each up to 30 s per file, hence the longer lease) and everything else (refund completion, buy-flow
+  // steps, KYC checks) in the worker's 'internal' class.
+  const outboxWorker = createOutboxWorker({
+    db, clock, handlers: outboxHandlers, logger,
+    classes: [DEFAULT_WEBHOOK_CLASS, { name: 'mail', topics: [MAIL_TOPIC], slots: 4 }, { name: 'kyc-files', topics: [SHARE_TOPIC], slots: 4, leaseMs: 180_000 }],
+  });
 
   /** Background work: order expiry, nonce pruning, outbox delivery. */
   function startWorkers(opts2: { idleMs?: number } = {}) {
@@ -222,7 +228,7 @@ export async function buildApp(opts: AppOptions) {
     }, { idleMs, logger }));
     loops.push(startLoop('connect-buyflow', () => buyflow.runOnce(), { idleMs, logger }));
     loops.push(startLoop('connect-expiry', () => connectOrders.expireDue(), { idleMs, logger }));
-    loops.push(startLoop('outbox', () => outboxWorker.runOnce(), { idleMs: Math.min(idleMs, 250), logger }));
+    loops.push(outboxWorker.start({ idleMs: Math.min(idleMs, 250) }));
     loops.push(startLoop('chain', () => chain.runOnce(), { idleMs: Math.max(idleMs, 1000), logger }));
   }
 

@@ -2,12 +2,18 @@ import type { Clock } from '../clock.ts';
 import type { Db, Queryable } from '../db/client.ts';
 import type { IdGenerator } from '../ids.ts';
 import type { Logger } from '../logger.ts';
+import { WEBHOOK_TOPIC } from './webhook-family.ts';
 
 /**
  * Transactional outbox: an event row is written in the same transaction as the state change that causes it,
  * then handled by workers. Rows that share an ordering key are handled strictly in id order.
  * Workers claim rows with FOR UPDATE SKIP LOCKED and a lease, then do slow work (HTTP) outside any
  * transaction: a crashed worker's lease lapses and another worker picks the row up.
+ *
+ * Each row is handled and settled on its own, in a bounded pool: topics are grouped into classes with their own
+ * slots (webhooks, mail, KYC document downloads, internal steps), webhooks are further limited per destination
+ * host, and a slot that frees up is refilled at once. So a receiver that hangs until its timeout holds only its
+ * own host's few slots, and mail or a refund completion never waits behind it.
  */
 export interface OutboxRow<P = any> {
   id: bigint;
@@ -40,9 +46,47 @@ export function createOutbox(deps: { clock: Clock; ids: IdGenerator }): Outbox {
   };
 }
 
+/**
+ * A class of topics with its own slots, so that slow work in one class never holds up another: webhooks (whose
+ * receivers can hang until the timeout) never delay mail or internal steps, and vice versa.
+ */
+export interface OutboxClass {
+  name: string;
+  topics: string[];
+  /** Rows of this class handled at once by one worker. */
+  slots: number;
+  /**
+   * At most this many rows at once per destination (the host:port of `payload.url`), so one slow or hanging
+   * receiver cannot take every slot of its class. 0: no per-destination limit.
+   */
+  perHost?: number;
+  /** How long a claim holds the row; must exceed the longest handling (a crashed worker's rows wait this long). */
+  leaseMs?: number;
+}
+
+/** Webhooks get their own bounded class with a per-host limit; every other topic shares the 'internal' class. */
+export const DEFAULT_WEBHOOK_CLASS: OutboxClass = { name: 'webhook', topics: [WEBHOOK_TOPIC], slots: 32, perHost: 8 };
+export const DEFAULT_INTERNAL_SLOTS = 8;
+
 export interface OutboxWorker {
-  /** Claims and handles every due row once; returns how many rows were handled. */
+  /**
+   * Claims what is due, handles it (claiming more as slots free up) and returns when every row it claimed is
+   * settled and nothing more is due; returns how many rows it handled. A row retried during the call is not
+   * handled again in the same call.
+   */
   runOnce(): Promise<number>;
+  /**
+   * The continuous pool: claims rows whenever a slot is free (at once when a row settles, otherwise every
+   * `idleMs`), each row handled and settled on its own. `stop()` stops claiming and waits for rows in hand.
+   */
+  start(opts: { idleMs: number }): { stop(): Promise<void>; kick(): void };
+  /** Rows in hand per class (for tests and metrics). */
+  inFlight(): Record<string, number>;
+}
+
+interface ClaimedRow extends OutboxRow {
+  cls: number;
+  host: string | null;
 }
 
 export function createOutboxWorker(deps: {
@@ -50,29 +94,72 @@ export function createOutboxWorker(deps: {
   clock: Clock;
   handlers: Record<string, OutboxHandler>;
   logger?: Logger;
+  /** Most rows one claim takes per class. */
   batchSize?: number;
+  /** Default lease for classes without their own. */
   leaseMs?: number;
+  /** Topic classes; topics not listed in any class share an 'internal' class of DEFAULT_INTERNAL_SLOTS. */
+  classes?: OutboxClass[];
+  internalSlots?: number;
 }): OutboxWorker {
   const { db, clock, handlers } = deps;
   const topics = Object.keys(handlers);
   const batch = deps.batchSize ?? 50;
   const leaseMs = deps.leaseMs ?? 60_000;
 
-  async function claim(): Promise<OutboxRow[]> {
+  // Classes in a fixed order (index + 1 is the class number in SQL); each topic with a handler belongs to exactly one.
+  const declared = (deps.classes ?? [DEFAULT_WEBHOOK_CLASS]).map((c) => ({ ...c, topics: c.topics.filter((t) => topics.includes(t)) }));
+  const taken = new Set(declared.flatMap((c) => c.topics));
+  const classes = [...declared, { name: 'internal', topics: topics.filter((t) => !taken.has(t)), slots: deps.internalSlots ?? DEFAULT_INTERNAL_SLOTS }]
+    .filter((c) => c.topics.length > 0)
+    .map((c) => ({ ...c, perHost: c.perHost ?? 0, leaseMs: c.leaseMs ?? leaseMs, inflight: 0 }));
+  const topicList = classes.flatMap((c) => c.topics);
+  const topicClass = classes.flatMap((c, i) => c.topics.map(() => i + 1));
+  /** Rows in hand per `${class}|${host}`. */
+  const hostInflight = new Map<string, number>();
+  const freeSlots = () => classes.map((c) => Math.max(0, Math.min(batch, c.slots - c.inflight)));
+  const slotsListeners = new Set<() => void>();
+
+  async function claim(exclude: Iterable<string>): Promise<ClaimedRow[]> {
+    const free = freeSlots();
+    if (free.every((n) => n === 0)) return [];
+    const busy = [...hostInflight.entries()].filter(([, n]) => n > 0);
     const wall = Date.now();
-    const r = await db.query<OutboxRow>(
-      `UPDATE outbox SET leased_until = $3, attempts = attempts + 1
-       WHERE id IN (
-         SELECT o.id FROM outbox o
-         WHERE o.status = 'PENDING' AND o.next_attempt_at <= $1 AND o.leased_until < $2 AND o.topic = ANY($5::text[])
+    // Candidates are ranked per destination and then per class, so one claim never takes more than a host's or a
+    // class's free slots. The rows are then locked with SKIP LOCKED and re-checked (status, due, lease) under
+    // the lock, so two workers never claim one row.
+    const r = await db.query<ClaimedRow>(
+      `WITH cand AS (
+         SELECT o.id, tc.cls,
+           CASE WHEN ($6::int[])[tc.cls] > 0
+             THEN lower(regexp_replace(substring(o.payload->>'url' from '^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)'), '^.*@', '')) END AS host
+         FROM outbox o JOIN unnest($3::text[], $4::int[]) AS tc(topic, cls) ON tc.topic = o.topic
+         WHERE o.status = 'PENDING' AND o.next_attempt_at <= $1 AND o.leased_until < $2
+           AND NOT (o.id = ANY($10::bigint[]))
            AND (o.ordering_key IS NULL OR NOT EXISTS (
              SELECT 1 FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.status = 'PENDING' AND p.id < o.id))
-         ORDER BY o.id LIMIT $4
+       ), per_host AS (
+         SELECT c.id, c.cls, c.host, row_number() OVER (PARTITION BY c.cls, c.host ORDER BY c.id) AS rh FROM cand c
+       ), allowed AS (
+         SELECT h.id, h.cls, h.host, row_number() OVER (PARTITION BY h.cls ORDER BY h.id) AS rc
+         FROM per_host h LEFT JOIN unnest($8::text[], $9::int[]) AS busy(key, n) ON busy.key = h.cls::text || '|' || h.host
+         WHERE h.host IS NULL OR h.rh <= ($6::int[])[h.cls] - coalesce(busy.n, 0)
+       ), picked AS (
+         SELECT id, cls, host FROM allowed WHERE rc <= ($5::int[])[cls]
+       )
+       UPDATE outbox u SET leased_until = $2 + ($7::bigint[])[p.cls], attempts = u.attempts + 1
+       FROM picked p
+       WHERE u.id = p.id AND u.id IN (
+         SELECT o.id FROM outbox o
+         WHERE o.id IN (SELECT id FROM picked) AND o.status = 'PENDING' AND o.next_attempt_at <= $1 AND o.leased_until < $2
+           AND (o.ordering_key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM outbox p2 WHERE p2.ordering_key = o.ordering_key AND p2.status = 'PENDING' AND p2.id < o.id))
          FOR UPDATE SKIP LOCKED)
-       RETURNING id, topic, ordering_key, payload, attempts, next_attempt_at, created_at`,
-      [clock.now(), wall, wall + leaseMs, batch, topics],
+       RETURNING u.id, u.topic, u.ordering_key, u.payload, u.attempts, u.next_attempt_at, u.created_at, p.cls, p.host`,
+      [clock.now(), wall, topicList, topicClass, free, classes.map((c) => c.perHost), classes.map((c) => c.leaseMs),
+        busy.map(([k]) => k), busy.map(([, n]) => n), [...exclude]],
     );
-    return r.rows.sort((a, b) => (a.id < b.id ? -1 : 1));
+    return r.rows.map((row) => ({ ...row, cls: Number(row.cls) })).sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   async function settle(row: OutboxRow, outcome: HandlerOutcome) {
@@ -85,23 +172,121 @@ export function createOutboxWorker(deps: {
     }
   }
 
+  /** Handles one claimed row in its slot and settles it; resolves to the outcome's status. Never rejects. */
+  function launch(row: ClaimedRow): Promise<HandlerOutcome['status'] | 'unsettled'> {
+    const cls = classes[row.cls - 1];
+    const hostKey = row.host === null ? null : `${row.cls}|${row.host}`;
+    cls.inflight++;
+    if (hostKey) hostInflight.set(hostKey, (hostInflight.get(hostKey) ?? 0) + 1);
+    return (async () => {
+      try {
+        let outcome: HandlerOutcome;
+        try {
+          outcome = await handlers[row.topic](row);
+        } catch (e: any) {
+          deps.logger?.error({ err: e, outboxId: String(row.id), topic: row.topic }, 'outbox handler threw');
+          outcome = { status: 'retry', at: clock.now() + 15_000, error: String(e?.message ?? e) };
+        }
+        await settle(row, outcome);
+        return outcome.status;
+      } catch (e) {
+        // The row stays leased; when the lease lapses another claim picks it up (at-least-once).
+        deps.logger?.error({ err: e, outboxId: String(row.id), topic: row.topic }, 'outbox row could not be settled');
+        return 'unsettled' as const;
+      } finally {
+        cls.inflight--;
+        if (hostKey) {
+          const n = (hostInflight.get(hostKey) ?? 1) - 1;
+          if (n > 0) hostInflight.set(hostKey, n);
+          else hostInflight.delete(hostKey);
+        }
+        for (const l of slotsListeners) l();
+      }
+    })();
+  }
+
+  const yieldToEventLoop = () => new Promise((resolve) => setImmediate(resolve));
+
   return {
     async runOnce() {
-      if (topics.length === 0) return 0;
-      const rows = await claim();
-      await Promise.all(
-        rows.map(async (row) => {
-          let outcome: HandlerOutcome;
-          try {
-            outcome = await handlers[row.topic](row);
-          } catch (e: any) {
-            deps.logger?.error({ err: e, outboxId: String(row.id), topic: row.topic }, 'outbox handler threw');
-            outcome = { status: 'retry', at: clock.now() + 15_000, error: String(e?.message ?? e) };
-          }
-          await settle(row, outcome);
-        }),
-      );
-      return rows.length;
+      if (classes.length === 0) return 0;
+      const running = new Set<Promise<unknown>>();
+      const retried = new Set<string>();
+      let count = 0;
+      for (;;) {
+        const rows = await claim(retried);
+        for (const row of rows) {
+          count++;
+          const p: Promise<void> = launch(row).then((status) => {
+            if (status !== 'done' && status !== 'failed') retried.add(String(row.id));
+            running.delete(p);
+          });
+          running.add(p);
+        }
+        if (rows.length > 0) {
+          await yieldToEventLoop();
+          continue;
+        }
+        if (running.size === 0) return count;
+        await Promise.race(running);
+      }
+    },
+
+    start(opts) {
+      let stopped = false;
+      let timer: NodeJS.Timeout | null = null;
+      let filling: Promise<void> | null = null;
+      let again = false;
+      const running = new Set<Promise<unknown>>();
+
+      const fill = (): Promise<void> | null => {
+        if (stopped) return null;
+        if (filling) {
+          again = true;
+          return filling;
+        }
+        if (timer) clearTimeout(timer);
+        timer = null;
+        filling = (async () => {
+          do {
+            again = false;
+            try {
+              const rows = await claim([]);
+              for (const row of rows) {
+                const p: Promise<void> = launch(row).then(() => { running.delete(p); });
+                running.add(p);
+              }
+              // A full claim may have left more due rows behind: claim again while slots are free.
+              if (rows.length > 0 && freeSlots().some((n) => n > 0)) again = true;
+            } catch (e) {
+              if (!stopped) deps.logger?.error({ err: e, loop: 'outbox' }, 'outbox claim failed');
+            }
+            if (again) await yieldToEventLoop();
+          } while (again && !stopped);
+          filling = null;
+          if (!stopped) timer = setTimeout(() => void fill(), opts.idleMs);
+        })();
+        return filling;
+      };
+      const onSlotFree = () => void fill();
+      slotsListeners.add(onSlotFree);
+      void fill();
+      return {
+        kick() {
+          void fill();
+        },
+        async stop() {
+          stopped = true;
+          slotsListeners.delete(onSlotFree);
+          if (timer) clearTimeout(timer);
+          await filling;
+          await Promise.all(running);
+        },
+      };
+    },
+
+    inFlight() {
+      return Object.fromEntries(classes.map((c) => [c.name, c.inflight]));
     },
   };
 }
