@@ -99,7 +99,7 @@ export async function buildApp(opts: AppOptions) {
   webhookFamilies[KYC_FAMILY] = createKycWebhookFamily({ db, box });
   webhookFamilies[CONNECT_FAMILY] = createConnectWebhookFamily({ signingKeys });
   const webhooks = createWebhookDelivery({
-    db, clock, ids, families: webhookFamilies, mode: config.mode, logger, timeoutMs: opts.webhookTimeoutMs, onQueued: () => loops.forEach((l) => l.kick()),
+    db, clock, ids, box, families: webhookFamilies, mode: config.mode, logger, timeoutMs: opts.webhookTimeoutMs, onQueued: () => loops.forEach((l) => l.kick()),
   });
   const outboxHandlers: Record<string, OutboxHandler> = { ...(opts.outboxHandlers ?? {}) };
   const mailer = createMailer({ db, outbox, clock, ids, box, smtpUrl: config.smtpUrl });

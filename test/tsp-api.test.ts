@@ -154,6 +154,24 @@ for (const kind of DB_KINDS) {
       }
     });
 
+    test('the authorization token in a TECH_PROVIDER webhook is stored sealed and redacted from the delivery log, and still reaches the TSP', async () => {
+      const m = await createMerchant(t, { name: 'Sealed Co' });
+      const a = await createAuthorization(tsp, m.merchantId, ['BALANCE']);
+      assert.equal((await decide(t, a.authorizationId, 'AGREE')).json.status, 'AUTHORIZED');
+      const w = await tsp.webhook(a.authorizationId, 'SUBMIT_AUTH_AGREE');
+      assert.equal(JSON.parse(w.dataText).authorizationToken, a.authorizationToken, 'the TSP receives the token');
+      const stored = (await t.db.query(`SELECT payload::text AS p FROM outbox WHERE topic = 'webhook' AND payload::text LIKE $1`, [`%${a.authorizationId}%`])).rows;
+      assert.ok(stored.length >= 1);
+      for (const r of stored) assert.ok(!r.p.includes(a.authorizationToken), 'not in clear in the outbox');
+      const log = await t.admin('GET', '/admin/v1/webhooks/deliveries?limit=500');
+      const mine = log.json.deliveries.filter((d: any) => d.bizId === a.authorizationId);
+      assert.ok(mine.length >= 1);
+      for (const d of mine) {
+        assert.ok(!JSON.stringify(d).includes(a.authorizationToken), 'not in the delivery log');
+        assert.match(d.body, /"authorizationToken\\":\\"\[redacted\]\\"/);
+      }
+    });
+
     test('agree sends SUBMIT_AUTH_AGREE with the token (signed, bizId raw) and emails the TSP; reject sends SUBMIT_AUTH_REJECT; decided requests stay decided', async () => {
       const m = await createMerchant(t, { name: 'Agree Co' });
       const a = await createAuthorization(tsp, m.merchantId, ['CHECKOUT', 'CONVERT']);

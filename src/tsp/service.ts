@@ -105,6 +105,7 @@ export function createTspService(deps: TspDeps) {
     await enqueuePayWebhook(outbox, q, {
       url: tsp?.webhookUrl ?? null, ownerId: a.tspMerchantId, bizType: 'TECH_PROVIDER', bizId: a.authorizationId, bizStatus,
       data: { authorizationId: a.authorizationId, authorizationToken: a.authorizationToken, merchantId: raw(a.merchantId), merchantName: a.merchantName, scopes: a.scopes },
+      secrets: { values: [a.authorizationToken], box },
     });
   }
 

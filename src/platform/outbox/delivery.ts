@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import type { Clock } from '../clock.ts';
+import type { SecretBox } from '../crypto.ts';
 import type { Db } from '../db/client.ts';
 import { err, ok, type Result } from '../errors.ts';
 import type { IdGenerator } from '../ids.ts';
@@ -106,6 +107,8 @@ export function createWebhookDelivery(deps: {
   clock: Clock;
   ids: IdGenerator;
   families: Record<string, WebhookFamily>;
+  /** Opens bodies stored sealed (they carry a secret). */
+  box: SecretBox;
   mode: 'sandbox' | 'production';
   logger?: Logger;
   /** Per-attempt limit for connect + response; tests shorten it, everyone else gets the spec's 5 s. */
@@ -189,8 +192,9 @@ export function createWebhookDelivery(deps: {
       if (!family) throw new RefusedTarget(`unknown webhook family ${p.family}`);
       const url = new URL(p.url);
       const lookup = await guardTarget(url);
-      const headers = await family.sign(p.body);
-      result = await post(url, headers, Buffer.from(p.body, 'utf8'), lookup);
+      const body = p.sealedBody ? deps.box.open(p.sealedBody) : p.body;
+      const headers = await family.sign(body);
+      result = await post(url, headers, Buffer.from(body, 'utf8'), lookup);
     } catch (e: any) {
       refused = e instanceof RefusedTarget || e?.code === 'ERR_INVALID_URL';
       result = { httpStatus: null, body: null, error: String(e?.message ?? e) };

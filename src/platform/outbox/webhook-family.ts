@@ -13,11 +13,16 @@ export interface WebhookFamily {
   retryDelaysMs: number[];
 }
 
-/** Outbox payload of topic 'webhook'. `body` is final: built once when the event committed. */
+/**
+ * Outbox payload of topic 'webhook'. The body is final: built once when the event committed. A body that carries a
+ * secret (a TSP authorization token) is stored sealed in `sealedBody`, and `body` is then its redacted copy, the
+ * only one the delivery log shows.
+ */
 export interface WebhookPayload {
   family: string;
   url: string;
   body: string;
+  sealedBody?: string;
   bizType: string;
   bizId: string;
   bizStatus: string;
@@ -43,4 +48,9 @@ export function isReturnCodeSuccess(status: number, responseBody: string): boole
   } catch {
     return false;
   }
+}
+
+/** The body with each secret value replaced, for storage in clear and the delivery log. */
+export function redactBody(body: string, secrets: string[]): string {
+  return secrets.filter((x) => x.length > 0).reduce((b, x) => b.split(x).join('[redacted]'), body);
 }
