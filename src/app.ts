@@ -17,7 +17,7 @@ import { createTspService } from './tsp/service.ts';
 import { registerTspRoutes, registerTspSandboxRoutes } from './tsp/routes.ts';
 import { createMerchantUsers } from './dashboard/users.ts';
 import { registerDashboardRoutes } from './dashboard/routes.ts';
-import { createSystemClock, type Clock } from './platform/clock.ts';
+import { createOffsetRefresher, createSystemClock, type Clock } from './platform/clock.ts';
 import { createSecretBox, sha256Hex } from './platform/crypto.ts';
 import type { Db } from './platform/db/client.ts';
 import { createHttp } from './platform/http.ts';
@@ -78,6 +78,8 @@ export async function buildApp(opts: AppOptions) {
   const { config, db } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const clock = opts.clock ?? createSystemClock(await loadClockOffset(db));
+  // The sandbox offset is one value in the database for every process: each request and a worker loop re-read it.
+  const clockSync = !opts.clock && config.mode === 'sandbox' ? createOffsetRefresher(clock, () => loadClockOffset(db)) : null;
   const ids = createIdGenerator();
   const box = createSecretBox(opts.secretsKey);
   const ledger = createLedger({ db, clock });
@@ -149,6 +151,8 @@ export async function buildApp(opts: AppOptions) {
 
   async function createServer(): Promise<FastifyInstance> {
     const app = await createHttp({ logger, trustedProxies: config.trustedProxies, publicUrl: config.publicUrl, metricsToken: config.metricsToken });
+    // Another process may have moved the sandbox clock: a request sees every advance committed before it arrived.
+    if (clockSync) app.addHook('onRequest', async (req) => { if (req.url !== '/healthz') await clockSync.refresh().catch(() => {}); });
     app.setNotFoundHandler((req, reply) => {
       if (req.url.startsWith('/binancepay/')) return reply.code(404).type('application/json').send(envelope({ code: '400000', message: 'Not found.' }));
       return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'Not found.' } });
@@ -202,7 +206,7 @@ export async function buildApp(opts: AppOptions) {
     if (config.mode === 'sandbox') {
       registerDevMailbox(app, { mailer, adminToken: opts.adminToken, mode: config.mode });
       registerTspSandboxRoutes(app, { adminToken: opts.adminToken, tsp });
-      registerSandboxRoutes(app, { adminToken: opts.adminToken, db, clock, accounts, orders, payers, onClockAdvance: () => loops.forEach((l) => l.kick()) });
+      registerSandboxRoutes(app, { adminToken: opts.adminToken, db, clock, accounts, orders, payers, onClockAdvance: () => loops.forEach((l) => l.kick()), sharedClock: clockSync ?? undefined });
     }
     await app.ready();
     return app;
@@ -220,6 +224,7 @@ export async function buildApp(opts: AppOptions) {
   /** Background work: order expiry, nonce pruning, outbox delivery. */
   function startWorkers(opts2: { idleMs?: number } = {}) {
     const idleMs = opts2.idleMs ?? 500;
+    if (clockSync) loops.push(startLoop('clock', async () => (await clockSync.refresh(), 0), { idleMs: Math.min(idleMs, 250), logger }));
     loops.push(startLoop('tsp-expiry', () => tsp.expireDue(), { idleMs, logger }));
     loops.push(startLoop('pay-expiry', async () => {
       const n = await orders.expireDue();

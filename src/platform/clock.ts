@@ -34,3 +34,30 @@ export function createManualClock(start = Date.UTC(2026, 0, 1)): Clock & { advan
     },
   };
 }
+
+/**
+ * Keeps a clock's offset in step with one shared value (the sandbox offset in the database, moved by any process).
+ * `refresh()` never resolves with a value read before it was called: a call made while a read is in flight waits for
+ * the next read, which every such call shares, so a burst of requests costs at most two reads at a time.
+ */
+export function createOffsetRefresher(clock: Clock, read: () => Promise<number>): { refresh(): Promise<void> } {
+  let inflight: Promise<void> | null = null;
+  let next: Promise<void> | null = null;
+  const run = (): Promise<void> => {
+    const p: Promise<void> = read().then((ms) => clock.setOffset(ms)).finally(() => {
+      if (inflight === p) inflight = null;
+    });
+    inflight = p;
+    return p;
+  };
+  return {
+    refresh() {
+      if (!inflight) return run();
+      next ??= inflight.catch(() => {}).then(() => {
+        next = null;
+        return run();
+      });
+      return next;
+    },
+  };
+}

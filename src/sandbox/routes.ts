@@ -28,6 +28,15 @@ export async function loadClockOffset(db: Db): Promise<number> {
   const r = (await db.query(`SELECT value FROM platform_settings WHERE key = $1`, [CLOCK_OFFSET_KEY])).rows[0];
   return r ? Number(r.value) : 0;
 }
+/** Moves the shared offset forward in one statement (no read-modify-write across processes) and returns the new value. */
+export async function advanceClockOffset(db: Db, ms: number): Promise<number> {
+  const r = await db.query<{ value: string }>(
+    `INSERT INTO platform_settings (key, value) VALUES ($1, $2::bigint::text)
+     ON CONFLICT (key) DO UPDATE SET value = (platform_settings.value::bigint + $2::bigint)::text RETURNING value`,
+    [CLOCK_OFFSET_KEY, ms],
+  );
+  return Number(r.rows[0].value);
+}
 
 export function createSandboxPayers(deps: { db: Db; accounts: AccountsService; ledger: Ledger; ids: IdGenerator }) {
   return {
@@ -54,6 +63,8 @@ export function createSandboxPayers(deps: { db: Db; accounts: AccountsService; l
 export function registerSandboxRoutes(app: FastifyInstance, deps: {
   adminToken: string; db: Db; clock: Clock; accounts: AccountsService; orders: OrderService; payers: ReturnType<typeof createSandboxPayers>;
   onClockAdvance?: () => void;
+  /** The clock follows the offset shared in the database by every process (else a test's own clock, moved locally). */
+  sharedClock?: { refresh(): Promise<void> };
 }) {
   const guard = adminGuard(deps.adminToken);
   const tags = ['Sandbox'];
@@ -81,9 +92,18 @@ export function registerSandboxRoutes(app: FastifyInstance, deps: {
 
     r.post('/sandbox/v1/clock/advance', { schema: { tags, security, summary: "Move the platform's business clock forward", body: z.object({ ms: z.number().int().positive().max(400 * 24 * 3_600_000) }) } }, async (req) => {
       const { ms } = req.body as { ms: number };
-      deps.clock.setOffset(deps.clock.offsetMs() + ms);
-      await persistClockOffset(deps.db, deps.clock.offsetMs());
+      if (deps.sharedClock) {
+        deps.clock.setOffset(await advanceClockOffset(deps.db, ms));
+      } else {
+        deps.clock.setOffset(deps.clock.offsetMs() + ms);
+        await persistClockOffset(deps.db, deps.clock.offsetMs());
+      }
       deps.onClockAdvance?.();
+      return { now: deps.clock.now(), offsetMs: deps.clock.offsetMs() };
+    });
+
+    r.get('/sandbox/v1/clock', { schema: { tags, security, summary: "The platform's business clock (shared by every process on the database)" } }, async () => {
+      await deps.sharedClock?.refresh();
       return { now: deps.clock.now(), offsetMs: deps.clock.offsetMs() };
     });
   });
