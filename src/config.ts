@@ -8,8 +8,10 @@ const EnvSchema = z.object({
   DATA_DIR: z.string().default('./data'),
   DATABASE_URL: z.string().optional(),
   RAMPART_MODE: z.enum(['sandbox', 'production']).default('sandbox'),
-  ADMIN_TOKEN: z.string().min(16).optional(),
-  SECRETS_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'SECRETS_KEY must be 64 hex characters').optional(),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  SECRETS_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (32 bytes, e.g. openssl rand -hex 32)').optional(),
+  // Production accepts a non-https PUBLIC_URL only with this set (and warns at every start).
+  ALLOW_INSECURE_HTTP: z.enum(['0', '1', 'true', 'false']).optional(),
   CHAIN_RPC_URL: z.string().optional(),
   SMTP_URL: z.string().optional(),
   WORKERS: z.coerce.number().int().min(0).default(1),
@@ -33,6 +35,32 @@ const EnvSchema = z.object({
 
 export type Env = z.infer<typeof EnvSchema>;
 
+/** A setting the process cannot start with: main prints its message as one line, without a stack trace. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Shannon entropy of the string's own characters, in bits per character: 0 for 'xxxx…', 1 for 'abab…',
+ * about 3.7 to 4 for random hex or alphanumerics of 16 characters and more. It cannot see a dictionary word,
+ * but it refuses the placeholder secrets (repeated or alternating characters, all zeros) people leave in.
+ */
+export function bitsPerChar(s: string): number {
+  const counts = new Map<string, number>();
+  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let h = 0;
+  for (const n of counts.values()) h -= (n / s.length) * Math.log2(n / s.length);
+  return h;
+}
+/** Production secrets need at least this many bits per character (see bitsPerChar); random hex of 16 characters has about 3.3. */
+export const MIN_SECRET_BITS_PER_CHAR = 2;
+/** True when the string is a shorter piece repeated ('abcdabcd…', 'changemechangeme', 'abcabca'). */
+export function isRepeatedPattern(s: string): boolean {
+  for (let p = 1; p <= s.length / 2; p++) if (s.slice(p) === s.slice(0, s.length - p)) return true;
+  return false;
+}
+const SECRET_HINT = 'generate one with: openssl rand -hex 32';
+
 export interface Config {
   port: number;
   host: string;
@@ -55,14 +83,38 @@ export interface Config {
   };
   trustedProxies: string[];
   metricsToken?: string;
+  /** Things an operator must see at start (e.g. production over plain http): main logs each at warn level. */
+  warnings: string[];
   priceFeedUrl?: string;
   connect: { timestampToleranceMs: number; orderTtlMs: number; restrictedCountries: string[]; ratePerSecond: number };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const e = EnvSchema.parse(env);
-  if (e.RAMPART_MODE === 'production' && (!e.ADMIN_TOKEN || !e.SECRETS_KEY || !e.PUBLIC_URL)) {
-    throw new Error('production mode requires ADMIN_TOKEN, SECRETS_KEY and PUBLIC_URL to be set explicitly');
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'} ${i.message}`).join('; '));
+  }
+  const e = parsed.data;
+  const warnings: string[] = [];
+  if (e.RAMPART_MODE === 'production') {
+    if (!e.ADMIN_TOKEN || !e.SECRETS_KEY || !e.PUBLIC_URL) {
+      throw new ConfigError('production mode requires ADMIN_TOKEN, SECRETS_KEY and PUBLIC_URL to be set explicitly');
+    }
+    for (const [name, value] of [['ADMIN_TOKEN', e.ADMIN_TOKEN], ['SECRETS_KEY', e.SECRETS_KEY.toLowerCase()]] as const) {
+      const bits = bitsPerChar(value);
+      const repeated = isRepeatedPattern(value);
+      if (bits < MIN_SECRET_BITS_PER_CHAR || repeated) {
+        throw new ConfigError(`${name} is low-entropy (${repeated ? 'a repeated pattern' : `${bits.toFixed(1)} bits per character`}): production needs at least ${MIN_SECRET_BITS_PER_CHAR} bits per character and no repeated pattern; ${SECRET_HINT}`);
+      }
+    }
+    if (!e.PRICE_FEED_URL) {
+      throw new ConfigError('production mode requires PRICE_FEED_URL (a ticker feed in the shape of GET /api/v3/ticker/price); the sandbox random-walk prices are never used in production');
+    }
+    if (!e.PUBLIC_URL.startsWith('https://')) {
+      const insecureOk = e.ALLOW_INSECURE_HTTP === '1' || e.ALLOW_INSECURE_HTTP === 'true';
+      if (!insecureOk) throw new ConfigError(`PUBLIC_URL must be https:// in production (got ${e.PUBLIC_URL}); set ALLOW_INSECURE_HTTP=1 only behind a TLS-terminating proxy or for a closed test`);
+      warnings.push(`INSECURE: production is running with a non-https PUBLIC_URL (${e.PUBLIC_URL}) because ALLOW_INSECURE_HTTP=1: session cookies are not Secure and checkout, portal and webhook links go out over plain http`);
+    }
   }
   return {
     port: e.PORT,
@@ -86,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     trustedProxies: e.TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean),
     metricsToken: e.METRICS_TOKEN || undefined,
+    warnings,
     priceFeedUrl: e.PRICE_FEED_URL,
     connect: {
       timestampToleranceMs: e.CONNECT_TIMESTAMP_TOLERANCE_MS,

@@ -1,13 +1,25 @@
 import { join } from 'node:path';
 import { buildApp } from './app.ts';
 import { loadOrCreateSecrets, seedDemo } from './bootstrap.ts';
-import { loadConfig } from './config.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase } from './platform/db/client.ts';
 import { createLogger } from './platform/logger.ts';
 
 // config → database → services → http → workers; nothing else.
-const config = loadConfig();
+let config: Config;
+try {
+  config = loadConfig();
+} catch (e) {
+  // A refused setting is the operator's to fix: one line naming the variable and the rule, no stack trace.
+  if (!(e instanceof ConfigError)) throw e;
+  console.error(`rampart: configuration refused: ${e.message}`);
+  process.exit(1);
+}
 const logger = createLogger(config.logLevel);
+for (const w of config.warnings) {
+  logger.warn(w);
+  console.error(`WARNING: ${w}`);
+}
 const workersOnly = process.env.WORKERS_ONLY === '1';
 const secrets = loadOrCreateSecrets(config);
 const db = await openDatabase({ url: config.databaseUrl, dataDir: config.databaseUrl ? undefined : join(config.dataDir, 'pglite') });

@@ -8,6 +8,7 @@ import { SUPPORTED_CARD_COUNTRIES, brandSupportedIn } from '../src/cards/support
 import { checkCard } from '../src/cards/validate.ts';
 import { Decimal } from '../src/platform/money.ts';
 import { assertAuditOk, DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
+import { productionEnv } from './support/production-env.ts';
 import { buyflowFixture, kycInput, PNG, TRX_ADDRESS } from './support/buyflow-fixture.ts';
 import { onboardPartner } from './support/connect-client.ts';
 
@@ -497,7 +498,7 @@ test('automatic withdrawal attempts: drained hot wallet fails attempts 1 and 2, 
 });
 
 test('production without a configured card acquirer refuses card payment with a clear message, never the sandbox acquirer', async () => {
-  const t = await startTestApp({ env: { RAMPART_MODE: 'production', ADMIN_TOKEN: 'prod-admin-token-0123456789', SECRETS_KEY: 'ab'.repeat(32), PUBLIC_URL: 'https://rampart.example' } });
+  const t = await startTestApp({ env: await productionEnv({ PUBLIC_URL: 'https://rampart.example' }) });
   try {
     assert.equal(t.config.mode, 'production');
     const bf = t.app.services.buyflow;

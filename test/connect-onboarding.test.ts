@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { DB_KINDS, freePort, startTestApp, type TestApp } from './helpers.ts';
+import { productionEnv } from './support/production-env.ts';
 import { onboardPartner, rsaPair } from './support/connect-client.ts';
 import { ACK, startReceiver, waitFor } from './support/webhook-receiver.ts';
 
@@ -75,7 +76,7 @@ for (const kind of DB_KINDS) {
     });
 
     test('production deployments issue codes without the _test suffix and their own platform key', async () => {
-      const prod = await startTestApp({ kind, env: { RAMPART_MODE: 'production', ADMIN_TOKEN: 'x'.repeat(20), SECRETS_KEY: 'a'.repeat(64) } });
+      const prod = await startTestApp({ kind, env: await productionEnv({ ALLOW_INSECURE_HTTP: '1' }) });
       try {
         const keys = rsaPair();
         const r = await prod.admin('POST', '/admin/v1/partners', { name: 'Acme', email: 'admin@acme.example', publicKey: keys.publicKey, ipWhitelist: ['127.0.0.1'] });

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { enqueuePayWebhook } from '../src/pay/events.ts';
 import { createPayWebhookFamily, PAY_WEBHOOK_RETRY_DELAYS_MS } from '../src/pay/notify.ts';
 import { isForbiddenAddress } from '../src/platform/outbox/delivery.ts';
 import { assertAuditOk, createMerchant, createPayer, DB_KINDS, startTestApp, v3Order, type TestApp } from './helpers.ts';
+import { productionEnv } from './support/production-env.ts';
 import { createPayWebhookVerifier } from './support/pay-webhook-verifier.ts';
 import { ACK, startReceiver, waitFor, type Answer, type ReceivedRequest } from './support/webhook-receiver.ts';
 
@@ -265,7 +265,7 @@ describe('SSRF guard in production mode', () => {
   before(async () => {
     t = await startTestApp({
       workers: true,
-      env: { RAMPART_MODE: 'production', ADMIN_TOKEN: 'a'.repeat(32), SECRETS_KEY: randomBytes(32).toString('hex') },
+      env: await productionEnv({ ALLOW_INSECURE_HTTP: '1' }),
     });
     rx = await startReceiver();
   });
