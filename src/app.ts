@@ -101,7 +101,7 @@ export async function buildApp(opts: AppOptions) {
   webhookFamilies[KYC_FAMILY] = createKycWebhookFamily({ db, box });
   webhookFamilies[CONNECT_FAMILY] = createConnectWebhookFamily({ signingKeys });
   const webhooks = createWebhookDelivery({
-    db, clock, ids, box, families: webhookFamilies, mode: config.mode, logger, timeoutMs: opts.webhookTimeoutMs, onQueued: () => loops.forEach((l) => l.kick()),
+    db, clock, ids, box, families: webhookFamilies, mode: config.mode, allowPrivateTargets: config.allowPrivateTargets, logger, timeoutMs: opts.webhookTimeoutMs, onQueued: () => loops.forEach((l) => l.kick()),
   });
   const outboxHandlers: Record<string, OutboxHandler> = { ...(opts.outboxHandlers ?? {}) };
   const mailer = createMailer({ db, outbox, clock, ids, box, smtpUrl: config.smtpUrl });
@@ -111,6 +111,7 @@ export async function buildApp(opts: AppOptions) {
   outboxHandlers[REFUND_TOPIC] ??= refunds.handler;
   const kyc = createKycService({
     db, clock, ids, box, outbox, templates: loadQuestionnaires(), fingerprintKey: sha256Hex(`kyc-id-number:${opts.secretsKey}`), mode: config.mode,
+    allowPrivateTargets: config.allowPrivateTargets,
   });
   for (const [topic, h] of Object.entries(kyc.outboxHandlers)) outboxHandlers[topic] ??= h;
   const reports = createReportService({ db, ledger });

@@ -12,6 +12,8 @@ const EnvSchema = z.object({
   SECRETS_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (32 bytes, e.g. openssl rand -hex 32)').optional(),
   // Production accepts a non-https PUBLIC_URL only with this set (and warns at every start).
   ALLOW_INSECURE_HTTP: z.enum(['0', '1', 'true', 'false']).optional(),
+  // Sandbox webhooks and KYC image fetches may reach loopback and private addresses; default: only when HOST is loopback.
+  SANDBOX_ALLOW_PRIVATE_TARGETS: z.enum(['0', '1', 'true', 'false']).optional(),
   CHAIN_RPC_URL: z.string().optional(),
   SMTP_URL: z.string().optional(),
   WORKERS: z.coerce.number().int().min(0).default(1),
@@ -83,10 +85,22 @@ export interface Config {
   };
   trustedProxies: string[];
   metricsToken?: string;
+  /**
+   * Whether webhooks and KYC image fetches may reach loopback and private addresses. Never in production; in the
+   * sandbox SANDBOX_ALLOW_PRIVATE_TARGETS, by default true only when HOST is a loopback address (a local sandbox),
+   * so a sandbox open to the internet cannot be used to probe its own network.
+   */
+  allowPrivateTargets: boolean;
   /** Things an operator must see at start (e.g. production over plain http): main logs each at warn level. */
   warnings: string[];
   priceFeedUrl?: string;
   connect: { timestampToleranceMs: number; orderTtlMs: number; restrictedCountries: string[]; ratePerSecond: number };
+}
+
+/** A HOST that only this machine can reach: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -138,6 +152,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     trustedProxies: e.TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean),
     metricsToken: e.METRICS_TOKEN || undefined,
+    allowPrivateTargets: e.RAMPART_MODE === 'sandbox'
+      && (e.SANDBOX_ALLOW_PRIVATE_TARGETS === undefined ? isLoopbackHost(e.HOST) : e.SANDBOX_ALLOW_PRIVATE_TARGETS === '1' || e.SANDBOX_ALLOW_PRIVATE_TARGETS === 'true'),
     warnings,
     priceFeedUrl: e.PRICE_FEED_URL,
     connect: {

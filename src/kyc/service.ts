@@ -152,10 +152,12 @@ export function createKycService(deps: {
   /** Keys the ID-number fingerprint, so duplicates are found without storing the number in clear. */
   fingerprintKey: string;
   mode: 'sandbox' | 'production';
+  /** Sandbox only: whether document images may come from loopback and private addresses (SANDBOX_ALLOW_PRIVATE_TARGETS); unset: sandbox yes. */
+  allowPrivateTargets?: boolean;
   fetchLimits?: Partial<FetchLimits>;
 }) {
   const { db, clock, ids, box, outbox } = deps;
-  const limits: FetchLimits = { ...DEFAULT_FETCH_LIMITS, blockPrivate: deps.mode === 'production', ...deps.fetchLimits };
+  const limits: FetchLimits = { ...DEFAULT_FETCH_LIMITS, blockPrivate: deps.mode === 'production' || deps.allowPrivateTargets === false, ...deps.fetchLimits };
 
   const toBroker = (r: BrokerRow): Broker => ({
     bizEntityKey: r.biz_entity_key, name: r.name, secret: box.open(r.secret_sealed), sharingMode: r.sharing_mode,

@@ -110,6 +110,8 @@ export function createWebhookDelivery(deps: {
   /** Opens bodies stored sealed (they carry a secret). */
   box: SecretBox;
   mode: 'sandbox' | 'production';
+  /** Sandbox only: whether webhooks may reach loopback and private addresses (SANDBOX_ALLOW_PRIVATE_TARGETS); unset: sandbox yes, production no. */
+  allowPrivateTargets?: boolean;
   logger?: Logger;
   /** Per-attempt limit for connect + response; tests shorten it, everyone else gets the spec's 5 s. */
   timeoutMs?: number;
@@ -126,7 +128,7 @@ export function createWebhookDelivery(deps: {
    */
   async function guardTarget(url: URL): Promise<LookupFunction | undefined> {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RefusedTarget(`unsupported URL scheme ${url.protocol}`);
-    if (deps.mode !== 'production') return undefined;
+    if (deps.mode !== 'production' && (deps.allowPrivateTargets ?? true)) return undefined;
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const addrs = isIP(host) ? [{ address: host, family: isIP(host) }] : await dnsLookup(host, { all: true, verbatim: true });
     if (addrs.length === 0) throw new Error(`${host} did not resolve`);
