@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { createAccountsService, createSessions } from './accounts/service.ts';
+import { createAccountsService, createSessions, CREDENTIALS_CHANNEL } from './accounts/service.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
 import { registerWebhookAdminRoutes } from './admin/webhooks.ts';
 import type { Config } from './config.ts';
@@ -89,6 +89,8 @@ export async function buildApp(opts: AppOptions) {
   else if (!opts.prices && config.mode === 'production') logger.warn('PRICE_FEED_URL is not set: prices come from the built-in reference table');
   const accounts = createAccountsService({ db, clock, box });
   const sessions = createSessions({ db, clock });
+  // Every process hears revocations at once (PostgreSQL NOTIFY); until it listens, it does not trust its key cache.
+  const stopCredentialsListener = await db.listen(CREDENTIALS_CHANNEL, (key) => accounts.forgetKeys(key), (down) => accounts.trustKeyCache(!down));
   const signingKeys = createSigningKeys({ db, box, clock, ids });
   const orders = createOrderService({
     db, clock, ids, ledger, outbox, prices, accounts, config: config.pay, openIdSalt: sha256Hex(`open-user-id:${opts.secretsKey}`),
@@ -247,3 +249,4 @@ export async function buildApp(opts: AppOptions) {
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>;
+    await stopCredentialsListener();

@@ -89,6 +89,7 @@ async function main(argv: string[]) {
     const r = await server.inject({ method: cmd.method as any, url: path, headers, payload: body });
     res = { status: r.statusCode, text: r.body };
     await server.close();
+    await app.stopWorkers();
     await db.close();
   }
   let out: unknown = res.text;

@@ -9,7 +9,7 @@ import { createChainService } from '../src/chain/service.ts';
 import { createManualClock } from '../src/platform/clock.ts';
 import { createSecretBox, randomHex } from '../src/platform/crypto.ts';
 import { createIdGenerator } from '../src/platform/ids.ts';
-import { platformAccount } from '../src/platform/ledger/service.ts';
+import { createLedger, platformAccount } from '../src/platform/ledger/service.ts';
 import { Decimal } from '../src/platform/money.ts';
 import { randomAddress, startChainFixture, type ChainFixture } from './chain-fixture.ts';
 import { DB_KINDS, openTestDb } from './helpers.ts';
@@ -47,10 +47,11 @@ for (const kind of DB_KINDS) {
       return wei;
     };
 
-    test('a chain service that never started a chain reports no hot wallets and starts nothing', async () => {
+    test('a deployment whose chain was never used (no hot-wallet money on its ledger) reports no hot wallets and starts nothing', async () => {
       const dataDir = mkdtempSync(join(tmpdir(), 'rampart-idle-'));
+      const fresh = await openTestDb(kind);
       const idle = createChainService({
-        db: f.db, ledger: f.ledger, clock: createManualClock(0), ids: createIdGenerator(), box: createSecretBox(randomHex(32)),
+        db: fresh.db, ledger: createLedger({ db: fresh.db, clock: createManualClock(0) }), clock: createManualClock(0), ids: createIdGenerator(), box: createSecretBox(randomHex(32)),
         config: { mode: 'sandbox', dataDir, anvil: { persist: false } },
       });
       try {
@@ -58,6 +59,7 @@ for (const kind of DB_KINDS) {
         assert.equal(idle.isStarted(), false);
       } finally {
         await idle.stop();
+        await fresh.drop();
         rmSync(dataDir, { recursive: true, force: true });
       }
     });

@@ -614,7 +614,9 @@ for (const kind of DB_KINDS) {
       const kyc = t.app.services.kyc;
       assert.equal(await kyc.passedSharedUser('PARTNER42', customer), null, 'not before it passed');
       await t.admin('POST', `/sandbox/v1/kyc/${d.statusInfo.kycUserId}/decision`, { decision: 'PASS' });
-      assert.deepEqual(await kyc.passedSharedUser('PARTNER42', customer), { kycUserId: d.statusInfo.kycUserId, bizEntityKey: linked.bizEntityKey });
+      const found = await kyc.passedSharedUser('PARTNER42', customer);
+      assert.deepEqual(found && { kycUserId: found.kycUserId, bizEntityKey: found.bizEntityKey }, { kycUserId: d.statusInfo.kycUserId, bizEntityKey: linked.bizEntityKey });
+      assert.ok(found && 'residence' in found.countries, 'with the countries the record attests');
       assert.equal(await kyc.passedSharedUser('OTHER', customer), null);
       assert.equal(await kyc.passedSharedUser('PARTNER42', 'someone-else'), null);
     });

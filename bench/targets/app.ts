@@ -21,6 +21,6 @@ export async function bootApp(db: Db, port: number) {
 }
 
 export async function startApp(db: Db, port: number): Promise<Target> {
-  const { server, baseUrl, merchant: m } = await bootApp(db, port);
-  return { info: { baseUrl, apiKey: m.apiKey, apiSecret: m.apiSecret, merchantId: m.merchantId }, close: () => server.close() };
+  const { app, server, baseUrl, merchant: m } = await bootApp(db, port);
+  return { info: { baseUrl, apiKey: m.apiKey, apiSecret: m.apiSecret, merchantId: m.merchantId }, close: async () => { await server.close(); await app.stopWorkers(); } };
 }

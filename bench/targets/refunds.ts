@@ -16,7 +16,7 @@ export async function startRefunds(db: Db, port: number): Promise<Target> {
   const actor = { merchantId: merchant.merchantId, creatorMerchantId: merchant.merchantId };
   return {
     info: { baseUrl, apiKey: merchant.apiKey, apiSecret: merchant.apiSecret, merchantId: merchant.merchantId },
-    close: () => server.close(),
+    close: async () => { await server.close(); await app.stopWorkers(); },
     commands: {
       async 'paid-orders'({ count, amount }: { count: number; amount: string }) {
         const payer = await payers.create({ email: `bench-${randomAlnum(12).toLowerCase()}@bench.example`, balances: { USDT: String(Number(amount) * count + 1) } });

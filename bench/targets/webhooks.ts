@@ -38,6 +38,7 @@ export async function startWebhooks(db: Db, port: number): Promise<Target> {
     async close() {
       app.services.webhooks.close();
       await server.close();
+      await app.stopWorkers();
     },
     commands: {
       async enqueue({ count, url }: { count: number; url: string }) {

@@ -51,10 +51,20 @@ export function validateIpWhitelist(list: unknown): Result<string[]> {
   return ok(cleaned as string[]);
 }
 
+/**
+ * A revoked key or a changed IP whitelist is announced on this channel (payload: the API key, or '*' for every key of
+ * a merchant) so that every process drops its cached copy at once, not after KEY_CACHE_MS.
+ */
+export const CREDENTIALS_CHANNEL = 'rampart_credentials';
+
 export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretBox }) {
   const { db, clock, box } = deps;
-  // Verifying an HMAC needs the secret in the clear; a short cache avoids a decrypt per request.
+  // Verifying an HMAC needs the secret in the clear; a short cache avoids a query and a decrypt per request. On
+  // PostgreSQL it is trusted only while this process listens for CREDENTIALS_CHANNEL (other processes may revoke);
+  // PGlite is one process, where revocation clears the cache directly.
   const keyCache = new Map<string, { at: number; rec: ApiKeyRecord | null }>();
+  let cacheTrusted = db.kind === 'pglite';
+  const announce = (payload: string) => db.query(`SELECT pg_notify($1, $2)`, [CREDENTIALS_CHANNEL, payload]);
 
   async function insertKey(q: Queryable, merchantId: bigint, ipWhitelist: string[]) {
     const apiKey = randomString(64);
@@ -98,6 +108,7 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
         if (!ips.ok) return ips;
         await db.query(`UPDATE merchant_api_keys SET ip_whitelist = $2 WHERE merchant_id = $1 AND status = 'ACTIVE'`, [id, JSON.stringify(ips.value)]);
         keyCache.clear();
+        await announce('*');
       }
       if (patch.webhookUrl !== undefined) await db.query(`UPDATE merchants SET webhook_url = $2 WHERE id = $1`, [id, patch.webhookUrl]);
       if (patch.tsp !== undefined) {
@@ -123,7 +134,20 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
         [merchantId, apiKey, clock.now()],
       );
       keyCache.delete(apiKey);
+      if (r.rowCount === 1) await announce(apiKey);
       return r.rowCount === 1 ? ok(true) : err('KEY_NOT_FOUND');
+    },
+
+    /** A CREDENTIALS_CHANNEL message from any process: forget the key (or every key). */
+    forgetKeys(payload: string) {
+      if (payload === '*') keyCache.clear();
+      else keyCache.delete(payload);
+    },
+
+    /** Whether the cache may be used: only while the channel is heard (a lost connection may have missed a revocation). */
+    trustKeyCache(trusted: boolean) {
+      cacheTrusted = trusted;
+      if (!trusted) keyCache.clear();
     },
 
     async listKeys(merchantId: string) {
@@ -133,7 +157,7 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
 
     /** The active key with its secret, for request verification; null when unknown, revoked, or the merchant is not active. */
     async resolveKey(apiKey: string): Promise<ApiKeyRecord | null> {
-      const hit = keyCache.get(apiKey);
+      const hit = cacheTrusted ? keyCache.get(apiKey) : undefined;
       if (hit && Date.now() - hit.at < KEY_CACHE_MS) return hit.rec;
       const r = (await db.query(
         `SELECT k.api_key, k.merchant_id, k.secret_sealed, k.ip_whitelist FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id

@@ -16,6 +16,12 @@ export interface Db extends Queryable {
   readonly kind: 'pglite' | 'pg';
   /** Runs fn in one transaction; retried on serialization failure or deadlock. */
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Calls `onMessage` for each `pg_notify(channel, payload)` committed by any process, and `onLost` whenever the
+   * listening connection is down (messages may have been missed; it reconnects by itself). PGlite is one process,
+   * where the notifying code acts directly: listening there does nothing. Returns a function that stops listening.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onLost?: (down: boolean) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -34,6 +40,7 @@ export function wrapPglite(lite: PGlite): Db {
     query: q(lite, false),
     // PGlite is one connection behind a mutex, so transactions are already serial.
     tx: (fn) => lite.transaction((t) => fn({ query: q(t as any, true) })),
+    listen: async () => async () => {},
     close: () => lite.close(),
   };
 }
@@ -181,6 +188,44 @@ export function openPg(url: string, opts: { max?: number; searchPath?: string } 
           client.release();
         }
       }
+    },
+    async listen(channel, onMessage, onLost) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`bad channel name ${channel}`);
+      let stopped = false;
+      let client: pg.Client | null = null;
+      let retry: NodeJS.Timeout | null = null;
+      const connect = async (): Promise<void> => {
+        const c = new pg.Client({ connectionString: url, types: types as any, options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined });
+        c.on('notification', (m) => { if (m.channel === channel) onMessage(m.payload ?? ''); });
+        // A dropped connection may have missed messages: say so, and come back.
+        c.on('error', () => lost(c));
+        c.on('end', () => lost(c));
+        await c.connect();
+        await c.query(`LISTEN ${channel}`);
+        client = c;
+        onLost?.(false);
+      };
+      const lost = (c: pg.Client) => {
+        if (stopped || client !== c) return;
+        client = null;
+        onLost?.(true);
+        c.end().catch(() => {});
+        schedule();
+      };
+      const schedule = () => {
+        if (stopped || retry) return;
+        retry = setTimeout(() => {
+          retry = null;
+          connect().catch(() => schedule());
+        }, 1000);
+        retry.unref();
+      };
+      await connect();
+      return async () => {
+        stopped = true;
+        if (retry) clearTimeout(retry);
+        await (client as pg.Client | null)?.end().catch(() => {});
+      };
     },
     close: () => pool.end(),
   };
