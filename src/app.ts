@@ -28,7 +28,8 @@ import { createMailer, MAIL_TOPIC, registerDevMailbox } from './platform/mail.ts
 import { createWebhookDelivery } from './platform/outbox/delivery.ts';
 import { createKycWebhookFamily, KYC_FAMILY } from './kyc/notify.ts';
 import { loadQuestionnaires } from './kyc/questionnaires.ts';
-import { registerKycRoutes } from './kyc/routes.ts';
+import { KYC_BASE, registerKycRoutes } from './kyc/routes.ts';
+import { kycEnvelope } from './kyc/codes.ts';
 import { createKycService, SHARE_TOPIC } from './kyc/service.ts';
 import { createOutbox, createOutboxWorker, DEFAULT_WEBHOOK_CLASS, type OutboxHandler } from './platform/outbox/service.ts';
 import { WEBHOOK_TOPIC, type WebhookFamily } from './platform/outbox/webhook-family.ts';
@@ -161,10 +162,19 @@ export async function buildApp(opts: AppOptions) {
       return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'Not found.' } });
     });
     app.setErrorHandler((error: any, req, reply) => {
+      // A client's error (an unparsable Content-Type, a body too large) is its family's code and an info line;
+      // only what is left is an unknown error worth an error line.
+      const clientError = error.statusCode >= 400 && error.statusCode < 500;
+      if (clientError) logger.info({ code: error.code, url: req.url }, 'client request refused');
       if (req.url.startsWith('/binancepay/')) {
-        const f = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? payFailure('400104') : payFailure('400000');
+        const f = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? payFailure('400104') : clientError ? payFailure('400007') : payFailure('400000');
         if (f.code === '400000') logger.error({ err: error }, 'pay request failed');
         return reply.code(200).type('application/json').send(envelope(f));
+      }
+      if (req.url.startsWith(KYC_BASE)) {
+        if (!clientError) logger.error({ err: error }, 'kyc sharing request failed');
+        const e = kycEnvelope(clientError ? { code: 'BAD_REQUEST', detail: String(error.message).slice(0, 256) } : { code: 'INTERNAL', detail: 'internal error; retry' });
+        return reply.code(e.status).type('application/json').send(e.body);
       }
       if (error.validation) return reply.code(400).send({ error: { code: 'INVALID_REQUEST', message: error.message } });
       const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;

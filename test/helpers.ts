@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate, openPg, openPglite, wrapPglite, type Db } from '../src/platform/db/client.ts';
-import { createLogger } from '../src/platform/logger.ts';
+import { createLogger, type Logger } from '../src/platform/logger.ts';
 import type { OutboxHandler } from '../src/platform/outbox/service.ts';
 
 /**
@@ -77,6 +77,8 @@ export async function startTestApp(opts: {
   kind?: DbKind; clock?: Clock; env?: Record<string, string>; workers?: boolean; outboxHandlers?: Record<string, OutboxHandler>;
   /** Shorter per-attempt webhook timeout (chaos tests); the app default stays 5 s. */
   webhookTimeoutMs?: number;
+  /** The app's logger (tests that assert on log lines); default silent. */
+  logger?: Logger;
 } = {}): Promise<TestApp> {
   const { db, drop } = await openTestDb(opts.kind ?? 'pglite');
   const adminToken = randomAlnum(40);
@@ -87,7 +89,7 @@ export async function startTestApp(opts: {
   const dataDir = mkdtempSync(join(tmpdir(), 'rampart-test-'));
   const config = loadConfig({ RAMPART_MODE: 'sandbox', LOG_LEVEL: 'silent', PORT: String(port), PUBLIC_URL: baseUrl, DATA_DIR: dataDir, ...opts.env });
   const clock = opts.clock ?? createManualClock(Date.now());
-  const app = await buildApp({ config, db, adminToken, secretsKey, clock, logger: createLogger((process.env.TEST_LOG_LEVEL as any) ?? 'silent'), outboxHandlers: opts.outboxHandlers, webhookTimeoutMs: opts.webhookTimeoutMs });
+  const app = await buildApp({ config, db, adminToken, secretsKey, clock, logger: opts.logger ?? createLogger((process.env.TEST_LOG_LEVEL as any) ?? 'silent'), outboxHandlers: opts.outboxHandlers, webhookTimeoutMs: opts.webhookTimeoutMs });
   const server = await app.createServer();
   await server.listen({ port, host: '127.0.0.1' });
   if (opts.workers) app.startWorkers({ idleMs: 50 });

@@ -1,7 +1,7 @@
 import { createSign, createVerify } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ipAllowed, normalizeIp } from '../platform/ip.ts';
-import { parseLossless } from '../platform/json.ts';
+import { containsUnstorableText, parseLossless } from '../platform/json.ts';
 import { connectFailure, type ConnectFailure } from './codes.ts';
 import type { Partner, PartnerService } from './partners.ts';
 
@@ -100,6 +100,7 @@ export function createConnectAuth(deps: { partners: PartnerService; timestampTol
       }
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return fail('INVALID_PARAMETER', { field: 'body', detail: 'the body must be a JSON object' }, partner);
+    if (containsUnstorableText(body)) return fail('INVALID_PARAMETER', { field: 'body', detail: 'a field contains a NUL character or malformed Unicode' }, partner);
     return { ok: true, caller: { partner, clientIp, body: body as Record<string, unknown> } };
   };
 }

@@ -115,7 +115,10 @@ export function registerConnectRoutes(app: FastifyInstance, deps: { auth: Connec
 
   app.register(async (r) => {
     r.setErrorHandler((error: any, _req, reply) => {
-      const f = error?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? connectFailure('INVALID_PARAMETER', { field: 'body', detail: 'body too large' }) : connectFailure('SYSTEM_ERROR');
+      // A client's error (body too large, unparsable Content-Type) is a parameter error; only the rest is a system error.
+      const clientError = error?.statusCode >= 400 && error?.statusCode < 500;
+      const f = error?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? connectFailure('INVALID_PARAMETER', { field: 'body', detail: 'body too large' })
+        : clientError ? connectFailure('INVALID_PARAMETER', { field: 'body', detail: String(error.message).slice(0, 256) }) : connectFailure('SYSTEM_ERROR');
       if (f.code === 'OPE100000001') deps.log?.(error);
       return reply.code(200).type('application/json').send(connectEnvelope(f));
     });

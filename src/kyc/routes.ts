@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
 import { hmacSha256Hex, safeEqual } from '../platform/crypto.ts';
 import { ipAllowed, normalizeIp } from '../platform/ip.ts';
+import { containsUnstorableText } from '../platform/json.ts';
 import { kycEnvelope, type KycErrorCode, type KycFailure } from './codes.ts';
 import type { Broker, KycService } from './service.ts';
 import { statusVo } from './service.ts';
@@ -13,7 +14,8 @@ import { statusVo } from './service.ts';
  * whitelist, then verify X-SHA2-Signature over the exact received bytes; only then validate fields.
  * (The spec lists the IP check first; the whitelist belongs to a broker, so the broker is looked up first.)
  */
-const BASE = '/bapi/ekyc/v2/public/ekyc/customer';
+export const KYC_BASE = '/bapi/ekyc/v2/public/ekyc/customer';
+const BASE = KYC_BASE;
 
 const header = (req: FastifyRequest, name: string): string | undefined => {
   const v = req.headers[name];
@@ -40,6 +42,8 @@ function createKycAuth(kyc: KycService) {
       return fail('BAD_REQUEST', 'body is not a JSON object');
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return fail('BAD_REQUEST', 'body is not a JSON object');
+    // Before the broker lookup: a NUL cannot reach a text column (not even as bizEntityKey).
+    if (containsUnstorableText(body)) return fail('INVALID_PARAM', 'a field contains a NUL character or malformed Unicode');
     const obj = body as Record<string, unknown>;
     const key = obj.bizEntityKey;
     if (typeof key !== 'string' || key === '' || key.length > 128) return fail('UNKNOWN_BROKER', 'bizEntityKey: is required');

@@ -3,7 +3,7 @@ import type { AccountsService } from '../accounts/service.ts';
 import { hmacSha512HexUpper, safeEqual } from '../platform/crypto.ts';
 import type { Db } from '../platform/db/client.ts';
 import { ipAllowed, normalizeIp } from '../platform/ip.ts';
-import { parseLossless } from '../platform/json.ts';
+import { containsUnstorableText, parseLossless } from '../platform/json.ts';
 import { payFailure, type PayFailure } from './codes.ts';
 
 /**
@@ -104,6 +104,7 @@ export function createPayAuth(deps: { db: Db; accounts: AccountsService; config:
     }
     if (Array.isArray(body) && opts.parameterless && body.length === 0) body = {};
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return failAfterNonce('400008');
+    if (containsUnstorableText(body)) return failAfterNonce('400103', 'A parameter contains a NUL character or malformed Unicode.');
 
     const obj = body as Record<string, unknown>;
     const fromBody = obj[TSP_FIELD];

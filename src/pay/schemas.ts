@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { amount, FORMAT, httpUrl, ip, long, MISSING, oneOf, text, upperCode } from './validation.ts';
+import { amount, fitsInt8, FORMAT, httpUrl, INT8_MAX, ip, long, MISSING, oneOf, text, upperCode, VALUE } from './validation.ts';
 
 /** Wire shapes of the Binance Pay merchant API requests (binance-pay.md §4). Unknown fields are ignored. */
 export const TERMINAL_TYPES = ['APP', 'WEB', 'WAP', 'MINI_PROGRAM', 'OTHERS'] as const;
@@ -92,7 +92,8 @@ export const CreateOrderV1 = z.object({
 export type CreateOrderV1 = z.infer<typeof CreateOrderV1>;
 
 export const QueryOrder = z.object({
-  prepayId: z.string().regex(/^\d{1,19}$/, { error: `${FORMAT}|must be a numeric id of at most 19 digits` }).nullish(),
+  prepayId: z.string().regex(/^\d{1,19}$/, { error: `${FORMAT}|must be a numeric id of at most 19 digits`, abort: true })
+    .refine(fitsInt8, { error: `${VALUE}|must be at most ${INT8_MAX}` }).nullish(),
   merchantTradeNo: z.string().max(32, { error: `${FORMAT}|must be at most 32 characters` }).nullish(),
 }).superRefine((o, ctx) => {
   if (!o.prepayId && !o.merchantTradeNo) ctx.addIssue({ code: 'custom', path: ['prepayId'], message: `${MISSING}|prepayId or merchantTradeNo is required` });

@@ -33,16 +33,27 @@ export const httpUrl = (max = 256) =>
     .refine((v) => { try { const u = new URL(v); return (u.protocol === 'http:' || u.protocol === 'https:') && /^https?:\/\//i.test(v); } catch { return false; } }, coded(FORMAT, 'must be an http(s) URL'));
 
 /** A positive decimal with at most `dp` decimals, sent as a JSON number or a numeric string. */
-export const amount = (dp = 8, min = '0.00000001', max?: string) =>
+/**
+ * Upper bound of every Pay amount unless a field has a tighter one: order and refund columns are numeric(38, 8)
+ * and ledger balances numeric(38, 18), and a fiat order's converted amount needs headroom below the latter.
+ */
+export const MAX_AMOUNT = '1000000000000000';
+
+export const amount = (dp = 8, min = '0.00000001', max = MAX_AMOUNT) =>
   z.string().min(1, coded(MISSING, 'must not be empty'))
     .regex(DECIMAL, { ...coded(FORMAT, 'must be a decimal number'), abort: true })
     .refine((v) => decimalPlaces(v) <= dp, { ...coded(FORMAT, `must have at most ${dp} decimal places`), abort: true })
     .refine((v) => !DECIMAL.test(v) || new Decimal(v).gte(min), coded(VALUE, `must be at least ${min}`))
-    .refine((v) => !max || !DECIMAL.test(v) || new Decimal(v).lte(max), coded(VALUE, `must be at most ${max}`));
+    .refine((v) => !DECIMAL.test(v) || new Decimal(v).lte(max), coded(VALUE, `must be at most ${max}`));
 
 const DECIMAL = /^\d+(\.\d+)?$/;
 
-export const long = () => z.string().min(1, coded(MISSING, 'must not be empty')).regex(/^\d{1,19}$/, coded(FORMAT, 'must be an integer'));
+/** The largest id an int8 column holds; a larger one is out of range (400102), never a database error. */
+export const INT8_MAX = 9223372036854775807n;
+export const fitsInt8 = (v: string) => !/^\d{1,19}$/.test(v) || BigInt(v) <= INT8_MAX;
+
+export const long = () => z.string().min(1, coded(MISSING, 'must not be empty')).regex(/^\d{1,19}$/, { ...coded(FORMAT, 'must be an integer'), abort: true })
+  .refine(fitsInt8, coded(VALUE, `must be at most ${INT8_MAX}`));
 
 export const ip = () => z.string().refine((v) => isValidIpOrCidr(v) && !v.includes('/'), coded(FORMAT, 'must be an IP address'));
 

@@ -8,6 +8,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import client from 'prom-client';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { containsUnstorableText } from './json.ts';
 import type { Logger } from './logger.ts';
 
 declare module 'fastify' {
@@ -60,6 +61,16 @@ export async function createHttp(opts: HttpOptions): Promise<FastifyInstance> {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
     req.rawBody = body as Buffer;
     done(null, undefined);
+  });
+
+  // The one guard of the unsigned routes (pages, forms, admin and sandbox JSON) against text PostgreSQL cannot
+  // store (a NUL, a lone surrogate): a parameter error here, never a database error later. Signed families check
+  // the same (containsUnstorableText) after authentication, where they parse their own bodies.
+  app.addHook('preValidation', async (req, reply) => {
+    if (isSignedRoute(req.url)) return;
+    if (containsUnstorableText(req.body) || containsUnstorableText(req.query) || containsUnstorableText(req.params)) {
+      return reply.code(400).send({ error: { code: 'INVALID_REQUEST', message: 'A parameter contains a NUL character or malformed Unicode.' } });
+    }
   });
 
   await app.register(cookie);

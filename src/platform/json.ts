@@ -71,3 +71,29 @@ export function stringify(value: unknown): string {
   }
   return '{' + parts.join(',') + '}';
 }
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const unstorable = (s: string) => s.includes('\u0000') || LONE_SURROGATE.test(s);
+
+/**
+ * True when a string or key anywhere in a parsed JSON value (or form, query or params object) is text that
+ * PostgreSQL cannot store: a NUL character, or a lone UTF-16 surrogate (no UTF-8 encoding). Every family refuses
+ * it at its edge as a parameter error, never as a database error. Iterative, so deep nesting cannot overflow the stack.
+ */
+export function containsUnstorableText(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (unstorable(v)) return true;
+    } else if (Array.isArray(v)) {
+      for (const x of v) stack.push(x);
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (unstorable(k)) return true;
+        stack.push(x);
+      }
+    }
+  }
+  return false;
+}

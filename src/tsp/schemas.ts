@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FORMAT, MISSING, VALUE } from '../pay/validation.ts';
+import { fitsInt8, FORMAT, INT8_MAX, MISSING, VALUE } from '../pay/validation.ts';
 
 /**
  * Wire shapes of the TSP endpoints (binance-pay.md §7.2, §7.6). Number literals arrive as their source text
@@ -28,5 +28,5 @@ export const Records = z.object({
 
 export const RecordGet = z.object({
   merchantId: required(32).nullish(),
-  authorizationId: required(19).regex(/^\d{1,19}$/, { error: `${FORMAT}|must be an integer` }).nullish(),
+  authorizationId: required(19).regex(/^\d{1,19}$/, { error: `${FORMAT}|must be an integer`, abort: true }).refine(fitsInt8, { error: `${VALUE}|must be at most ${INT8_MAX}` }).nullish(),
 }).refine((b) => Boolean(b.merchantId || b.authorizationId), { error: `${MISSING}|merchantId or authorizationId is required` });
