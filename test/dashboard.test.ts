@@ -168,6 +168,68 @@ for (const kind of DB_KINDS) {
       await tsp.webhook(auth.authorizationId, 'SUBMIT_AUTH_AGREE');
     });
 
+    test('Technical Vendor: Dismiss rejects a pending request; Block this provider dismisses its requests and refuses its creates as 406210 (like an unknown merchant); Unblock; CSRF on each form', async () => {
+      const a = agent(t.baseUrl);
+      await a.login(email, password);
+      const spam = await createTsp(t, { name: 'Walker Scrapes' });
+      try {
+        const one = await createAuthorization(spam, m.merchantId, ['CHECKOUT']);
+        let page = await a.req('GET', '/en/dashboard/technical-vendor');
+        assert.ok(page.text.includes(`/technical-vendor/${one.authorizationId}/dismiss`));
+        assert.ok(page.text.includes(`/technical-vendor/${one.authorizationId}/block`));
+        // Without the session's CSRF token nothing happens.
+        assert.equal((await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, {})).status, 403);
+        assert.equal((await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/block`, { csrf: 'x'.repeat(32) })).status, 403);
+        assert.equal((await t.app.services.tsp.get(one.authorizationId))!.status, 'PENDING');
+        // Another merchant cannot dismiss or block it.
+        const otherEmail = `vendor-other-${kind}@example.com`;
+        await createMerchant(t, { name: 'Bystander', email: otherEmail });
+        await setPassword(t, otherEmail, password);
+        const o = agent(t.baseUrl);
+        await o.login(otherEmail, password);
+        const oPage = await o.req('GET', '/en/dashboard/technical-vendor');
+        assert.match((await o.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, { csrf: o.csrfOf(oPage.text) })).text, /no longer pending/);
+        assert.equal((await o.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/block`, { csrf: o.csrfOf(oPage.text) })).status, 404);
+        assert.equal((await t.app.services.tsp.get(one.authorizationId))!.status, 'PENDING');
+
+        page = await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, { csrf: a.csrfOf(page.text) });
+        assert.match(page.text, /Request from Walker Scrapes dismissed/);
+        assert.equal((await t.app.services.tsp.get(one.authorizationId))!.status, 'REJECTED');
+        await spam.webhook(one.authorizationId, 'SUBMIT_AUTH_REJECT');
+
+        // Block from the review page of a new request.
+        const two = await createAuthorization(spam, m.merchantId, ['BALANCE']);
+        const review = await a.req('GET', `/en/dashboard/review-authorization?authId=${two.authorizationId}`);
+        assert.ok(review.text.includes(`/technical-vendor/${two.authorizationId}/block`));
+        page = await a.req('POST', `/en/dashboard/technical-vendor/${two.authorizationId}/block`, { csrf: a.csrfOf(review.text) });
+        assert.match(page.text, /Walker Scrapes is blocked/);
+        assert.match(page.text, /id="blocked"/);
+        assert.equal((await t.app.services.tsp.get(two.authorizationId))!.status, 'REJECTED');
+        await spam.webhook(two.authorizationId, 'SUBMIT_AUTH_REJECT');
+
+        // A blocked TSP's create answers exactly as for a merchant id that does not exist; nothing is stored.
+        const rows = async () => (await t.db.query(`SELECT count(*)::int AS n FROM tsp_authorizations WHERE tsp_merchant_id = $1`, [spam.merchantId])).rows[0].n;
+        const n = await rows();
+        const blocked = await spam.client.post('/service/provider/create', { merchantId: m.merchantId, scopes: ['CHECKOUT'], ipWhitelist: [] });
+        const unknown = await spam.client.post('/service/provider/create', { merchantId: '9999999999999', scopes: ['CHECKOUT'], ipWhitelist: [] });
+        assert.equal(blocked.text, unknown.text);
+        assert.deepEqual(blocked.json, { status: 'FAIL', code: '406210', errorMessage: 'Invalid merchant id' });
+        assert.equal(await rows(), n);
+        // Other providers are not affected.
+        const fine = await createAuthorization(tsp, m.merchantId, ['CHECKOUT']);
+        assert.equal(fine.status, 'PENDING');
+
+        // Unblock: needs the CSRF token, then creates work again.
+        assert.equal((await a.req('POST', `/en/dashboard/technical-vendor/blocked/${spam.merchantId}/unblock`, {})).status, 403);
+        page = await a.req('POST', `/en/dashboard/technical-vendor/blocked/${spam.merchantId}/unblock`, { csrf: a.csrfOf(page.text) });
+        assert.match(page.text, /Provider unblocked/);
+        assert.doesNotMatch(page.text, /id="blocked"/);
+        assert.equal((await createAuthorization(spam, m.merchantId, ['CHECKOUT'])).status, 'PENDING');
+      } finally {
+        await spam.receiver.close();
+      }
+    });
+
     test('orders filter, balances, report CSV, webhook URL + signed test event + redeliver from the delivery log', async () => {
       const a = agent(t.baseUrl);
       await a.login(email, password);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertAuditOk, createMerchant, DB_KINDS, snapshot, startTestApp, v3Order, type TestApp } from './helpers.ts';
+import { assertAuditOk, createMerchant, DB_KINDS, snapshot, startTestApp, v3Order, waitForOutbox, type TestApp } from './helpers.ts';
 import { authorize, createAuthorization, createTsp, decide, type Tsp } from './tsp-support.ts';
 
 /** The TSP endpoints of binance-pay.md §7.1, §7.2, §7.6 with every result code, and the authorization lifecycle (§7.3). */
@@ -56,6 +56,9 @@ for (const kind of DB_KINDS) {
       assert.equal(r2.json.status, 'SUCCESS', r2.text);
       assert.equal(r2.json.data.merchantId, m.merchantId);
       assert.deepEqual(r2.json.data.ipWhitelist, []);
+      // The second request replaced the first (one PENDING per TSP and merchant, issue 13), which the TSP is told.
+      await tsp.webhook(d.authorizationId, 'SUBMIT_AUTH_REJECT');
+      await waitForOutbox(t, ['webhook']);
 
       const rows = (await t.db.query(`SELECT * FROM tsp_authorizations WHERE id = $1`, [d.authorizationId])).rows;
       assert.equal(rows.length, 1);
@@ -135,7 +138,8 @@ for (const kind of DB_KINDS) {
 
         const byId = await tsp2.client.post('/service/provider/record/get', { authorizationId: a1.authorizationId });
         assert.equal(byId.json.data.authorizationId, a1.authorizationId);
-        assert.equal(byId.json.data.status, 'PENDING');
+        // a2's request replaced the pending a1: one PENDING per (TSP, merchant) (issue 13).
+        assert.equal(byId.json.data.status, 'REJECTED');
         // By merchant: the AUTHORIZED one wins over the newer PENDING one.
         await createAuthorization(tsp2, m1.merchantId, ['CHECKOUT']);
         const byMerchant = await tsp2.client.post('/service/provider/record/get', { merchantId: m1.merchantId });
@@ -204,6 +208,49 @@ for (const kind of DB_KINDS) {
       assert.equal(order.json.code, '400004');
       const ok = await tsp.client.post('/v3/order', { 'BinancePay-technicalServiceProviderAuthId': c.authorizationToken, ...v3Order() });
       assert.equal(ok.json.status, 'SUCCESS', ok.text);
+    });
+
+    test('one PENDING request per (TSP, merchant): the same request again returns it, a different one replaces it (SUBMIT_AUTH_REJECT)', async () => {
+      const m = await createMerchant(t, { name: 'Once Co' });
+      const a = await createAuthorization(tsp, m.merchantId, ['CHECKOUT', 'REFUND'], ['10.0.0.1']);
+      const retry = await createAuthorization(tsp, m.merchantId, ['REFUND', 'CHECKOUT'], ['10.0.0.1']);
+      assert.equal(retry.authorizationId, a.authorizationId, 'a retry of the same request is the pending one');
+      assert.equal(retry.authorizationToken, a.authorizationToken);
+      const b = await createAuthorization(tsp, m.merchantId, ['BALANCE']);
+      assert.notEqual(b.authorizationId, a.authorizationId);
+      await tsp.webhook(a.authorizationId, 'SUBMIT_AUTH_REJECT');
+      assert.equal((await t.app.services.tsp.get(a.authorizationId))!.status, 'REJECTED');
+      assert.equal((await decide(t, a.authorizationId, 'AGREE')).status, 409, 'the replaced request cannot be approved');
+      const pending = (await t.db.query(`SELECT id FROM tsp_authorizations WHERE merchant_id = $1 AND status = 'PENDING'`, [m.merchantId])).rows;
+      assert.deepEqual(pending.map((r) => String(r.id)), [b.authorizationId]);
+      // Concurrent creates still leave one PENDING.
+      await Promise.all(['CHECKOUT', 'REFUND', 'CONVERT', 'BALANCE'].map((s) => tsp.client.post('/service/provider/create', { merchantId: m.merchantId, scopes: [s], ipWhitelist: [] })));
+      assert.equal((await t.db.query(`SELECT count(*)::int AS n FROM tsp_authorizations WHERE merchant_id = $1 AND status = 'PENDING'`, [m.merchantId])).rows[0].n, 1);
+    });
+
+    test('rate limit: at most 60 requests per TSP per hour (400203, checked before the merchant id, nothing stored); the next hour works again', async () => {
+      const tsp3 = await createTsp(t, { name: 'Busy TSP', allowScopes: ['CHECKOUT', 'BALANCE'] });
+      try {
+        const m = await createMerchant(t, { name: 'Walked Co' });
+        for (let i = 0; i < 60; i++) {
+          const r = await tsp3.client.post('/service/provider/create', { merchantId: m.merchantId, scopes: [i % 2 ? 'CHECKOUT' : 'BALANCE'], ipWhitelist: [] });
+          assert.equal(r.json.status, 'SUCCESS', `${i}: ${r.text}`);
+        }
+        const count = async () => (await t.db.query(`SELECT count(*)::int AS n FROM tsp_authorizations WHERE tsp_merchant_id = $1`, [tsp3.merchantId])).rows[0].n;
+        const limited = { status: 'FAIL', code: '400203', errorMessage: 'Too many authorization requests: at most 60 per hour. Try again later.' };
+        for (const merchantId of [m.merchantId, plain.merchantId, '9999999999999']) {
+          const r = await tsp3.client.post('/service/provider/create', { merchantId, scopes: ['CHECKOUT'], ipWhitelist: [] });
+          assert.deepEqual(r.json, limited, `${merchantId}: ${r.text}`);
+        }
+        assert.equal(await count(), 60);
+        // Other TSPs are not affected.
+        assert.equal((await tsp.client.post('/service/provider/create', { merchantId: m.merchantId, scopes: ['CHECKOUT'], ipWhitelist: [] })).json.status, 'SUCCESS');
+        (t.clock as any).advance(3_600_000);
+        const later = await tsp3.client.post('/service/provider/create', { merchantId: plain.merchantId, scopes: ['CHECKOUT'], ipWhitelist: [] });
+        assert.equal(later.json.status, 'SUCCESS', later.text);
+      } finally {
+        await tsp3.receiver.close();
+      }
     });
 
     test('an unreviewed request is rejected after 24 hours (SUBMIT_AUTH_REJECT) and can no longer be approved', async () => {

@@ -35,6 +35,7 @@ export const LOGIN_RATE_LIMIT = { max: 10, timeWindow: 60_000 };
 const DASH_CSS = `main{max-width:980px}nav{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:16px;align-items:center}nav a{color:#1e2329}
 table{width:100%;border-collapse:collapse;font-size:14px}th,td{text-align:left;padding:6px;border-bottom:1px solid #eaecef;vertical-align:top}
 .inline{display:inline}.inline .btn{display:inline-block;width:auto;padding:6px 12px;font-size:14px;margin:0}
+.actions{display:flex;flex-wrap:wrap;gap:8px;margin-top:8px}.actions .btn,.actions form{margin:0}
 .flash{background:#e6f7ee;color:#03a66d;padding:8px 12px;border-radius:8px;margin:8px 0}code,.mono{font-family:ui-monospace,monospace;word-break:break-all}
 textarea{width:100%;min-height:60px;padding:8px;border:1px solid #d0d4da;border-radius:8px}select,input[type=date],input[type=url]{padding:8px;border:1px solid #d0d4da;border-radius:8px}`;
 
@@ -357,6 +358,8 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     const tspScopes = new Map<string, string[]>();
     for (const a of granted) if (!tspScopes.has(a.tspMerchantId)) tspScopes.set(a.tspMerchantId, (await accounts.getMerchant(a.tspMerchantId))?.tsp?.allowScopes ?? []);
     const own = ctx.merchant.tsp ? await tsp.listForTsp(id) : [];
+    const blockedList = await tsp.listBlocked(id);
+    const blocked = new Set(blockedList.map((b) => b.tspMerchantId));
     return frame(reply, 'Technical Vendor', html`${card(html`<h1>Technical Vendor</h1>
         ${flash?.ok ? html`<div class="flash" id="flash">${flash.ok}</div>` : ''}${flash?.error ? html`<div class="error" id="flash">${flash.error}</div>` : ''}
         ${flash?.created ? html`<div class="card" id="auth-link"><h2>Authorization link</h2><p>Share this link with merchant ${flash.created.merchantName}. It is valid for 24 hours, until ${time(flash.created.expiresAt)}.</p>
@@ -365,12 +368,17 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
         ${granted.map((a) => html`<div class="card granted" data-auth="${a.authorizationId}"><div class="row"><span>${a.tspName}</span><strong class="auth-status">${a.status}</strong></div>
           <div class="muted">Authorization ${a.authorizationId} · ${time(a.createdAt)}</div>${scopeList(a.scopes)}
           <div class="muted">IP whitelist: ${a.ipWhitelist.length ? a.ipWhitelist.join(', ') : 'any'}</div>
-          ${a.status === 'PENDING' && !expired(a) ? html`<a class="btn secondary" href="${BASE}/review-authorization?authId=${a.authorizationId}">Review</a>` : ''}
+          ${a.status === 'PENDING' && !expired(a) ? html`<div class="actions"><a class="btn secondary" href="${BASE}/review-authorization?authId=${a.authorizationId}">Review</a>
+            <form class="inline" method="post" action="${BASE}/technical-vendor/${a.authorizationId}/dismiss">${hidden(ctx.csrf)}<button class="btn secondary dismiss" type="submit">Dismiss</button></form>
+            ${blocked.has(a.tspMerchantId) ? '' : blockForm(ctx, a)}</div>` : ''}
           ${a.status === 'AUTHORIZED' ? html`<form method="post" action="${BASE}/technical-vendor/${a.authorizationId}/change">${hidden(ctx.csrf)}
               ${scopeBoxes(tspScopes.get(a.tspMerchantId) ?? a.scopes, a.scopes, `s${a.authorizationId}`)}
               <label>IP whitelist (empty = any)</label><textarea name="ipWhitelist">${a.ipWhitelist.join('\n')}</textarea>
               <button class="btn" type="submit">Change scopes</button></form>
             <form method="post" action="${BASE}/technical-vendor/${a.authorizationId}/disable">${hidden(ctx.csrf)}<button class="btn secondary disable" type="submit">Disable</button></form>` : ''}</div>`)}`)}
+      ${blockedList.length ? card(html`<h2>Blocked providers</h2><p class="muted">Their new authorization requests are refused.</p><table id="blocked"><tr><th>Provider</th><th>Blocked</th><th></th></tr>
+        ${blockedList.map((b) => html`<tr data-tsp="${b.tspMerchantId}"><td>${b.tspName}</td><td>${time(b.blockedAt)}</td>
+          <td><form class="inline" method="post" action="${BASE}/technical-vendor/blocked/${b.tspMerchantId}/unblock">${hidden(ctx.csrf)}<button class="btn secondary unblock" type="submit">Unblock</button></form></td></tr>`)}</table>`) : ''}
       ${ctx.merchant.tsp ? card(html`<h2>Add authorization</h2><form method="post" action="${BASE}/technical-vendor/add" id="add-auth">${hidden(ctx.csrf)}
           <label for="merchantId">Merchant ID</label><input id="merchantId" name="merchantId" type="text" required>
           ${scopeBoxes(ctx.merchant.tsp.allowScopes, [], 'add')}
@@ -381,7 +389,23 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
           <td><a href="${BASE}/technical-vendor/${a.authorizationId}">Details</a></td></tr>`)}</table>`) : ''}`, ctx);
   }
 
+  const blockForm = (ctx: Ctx, a: Authorization) => html`<form class="inline" method="post" action="${BASE}/technical-vendor/${a.authorizationId}/block">${hidden(ctx.csrf)}<button class="btn secondary block" type="submit">Block this provider</button></form>`;
+
   get('/technical-vendor', async (_req, reply, ctx) => vendorPage(reply, ctx));
+  // Issue 13: a merchant can dismiss an unwanted request and block the provider (its creates then answer 406210).
+  post('/technical-vendor/:authId/dismiss', async (req, reply, ctx) => {
+    const res = await tsp.dismiss(String(ctx.merchant.merchantId), String((req.params as any).authId));
+    return vendorPage(reply, ctx, res.ok ? { ok: `Request from ${res.value.tspName} dismissed.` } : { error: 'This request is no longer pending.' });
+  });
+  post('/technical-vendor/:authId/block', async (req, reply, ctx) => {
+    const res = await tsp.block(String(ctx.merchant.merchantId), String((req.params as any).authId));
+    if (!res.ok) return notFound(reply, ctx);
+    return vendorPage(reply, ctx, { ok: `${res.value.tspName} is blocked: its pending requests were dismissed and new ones are refused.` });
+  });
+  post('/technical-vendor/blocked/:tspId/unblock', async (req, reply, ctx) => {
+    const done = await tsp.unblock(String(ctx.merchant.merchantId), String((req.params as any).tspId));
+    return vendorPage(reply, ctx, done ? { ok: 'Provider unblocked.' } : { error: 'This provider is not blocked.' });
+  });
   post('/technical-vendor/add', async (_req, reply, ctx, body) => {
     if (!ctx.merchant.tsp) return vendorPage(reply, ctx, { error: 'Your account is not a technical service provider.' });
     const res = await tsp.create(String(ctx.merchant.merchantId), { merchantId: String(body.merchantId ?? '').trim(), scopes: listOf(body.scopes), ipWhitelist: ipsOf(body.ipWhitelist) }, 'MANUAL');
@@ -428,7 +452,8 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
       ${isExpired ? html`<div class="error" id="expired">This authorization link has expired.</div>` : ''}
       ${open ? html`<form method="post" action="${BASE}/review-authorization">${hidden(ctx.csrf)}<input type="hidden" name="authId" value="${a.authorizationId}">
         <button class="btn" name="decision" value="AGREE" id="agree" type="submit">Approve</button>
-        <button class="btn secondary" name="decision" value="REJECT" id="reject" type="submit">Reject</button></form>` : ''}`), ctx);
+        <button class="btn secondary" name="decision" value="REJECT" id="reject" type="submit">Reject</button></form>
+        <p class="muted">Did not expect this request? Blocking rejects it and refuses this provider's future requests.</p>${blockForm(ctx, a)}` : ''}`), ctx);
   }
   get('/review-authorization', async (req, reply, ctx) => reviewPage(reply, ctx, String((req.query as any)?.authId ?? '')));
   post('/review-authorization', async (_req, reply, ctx, body) => {

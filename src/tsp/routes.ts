@@ -13,6 +13,8 @@ import type { Authorization, TspError, TspService } from './service.ts';
 const WIRE: Record<TspError, string> = {
   NOT_TSP: '400203', MERCHANT_NOT_FOUND: '406210', FIELD_VALUE: '400102', FIELD_FORMAT: '400101', FIELD_MISSING: '400100',
   AUTH_NOT_FOUND: '400102', AUTH_NOT_PENDING: '400102', AUTH_EXPIRED: '400102', AUTH_NOT_AUTHORIZED: '400102',
+  // The spec has no rate-limit code: the published 400203 ("check account status") with a message saying why.
+  RATE_LIMITED: '400203',
 };
 const fail = (r: { code: TspError; message?: string }) => payFailure(WIRE[r.code], r.message);
 

@@ -37,6 +37,14 @@ export const SCOPE_TEXT: Record<string, string> = {
 /** A PENDING request can be reviewed for this long; the manual authorization link says "valid for 24 hours". */
 export const REVIEW_WINDOW_MS = 24 * 3_600_000;
 
+/**
+ * Issue 13 (a TSP walking sequential merchant ids to read every merchant's name): each TSP may create at most this
+ * many authorization requests per rolling hour, API and manual route together. Counted from tsp_authorizations on
+ * the platform clock, under a per-TSP lock, so the limit holds across API processes. Over the limit → 400203 (the
+ * published "check account status" code; the spec has no rate-limit code) with a message saying when to retry.
+ */
+export const CREATE_LIMIT = { max: 60, windowMs: 3_600_000 };
+
 export type AuthStatus = 'PENDING' | 'AUTHORIZED' | 'REJECTED' | 'DISABLED';
 
 export interface Authorization {
@@ -57,7 +65,7 @@ export interface Authorization {
 
 export type TspError =
   | 'NOT_TSP' | 'MERCHANT_NOT_FOUND' | 'FIELD_VALUE' | 'FIELD_FORMAT' | 'FIELD_MISSING'
-  | 'AUTH_NOT_FOUND' | 'AUTH_NOT_PENDING' | 'AUTH_EXPIRED' | 'AUTH_NOT_AUTHORIZED';
+  | 'AUTH_NOT_FOUND' | 'AUTH_NOT_PENDING' | 'AUTH_EXPIRED' | 'AUTH_NOT_AUTHORIZED' | 'RATE_LIMITED';
 
 export interface NewAuthorization {
   merchantId: string;
@@ -140,29 +148,93 @@ export function createTspService(deps: TspDeps) {
       return Boolean((await accounts.getMerchant(merchantId))?.tsp);
     },
 
-    /** Creates a PENDING authorization (spec §7.2); the token is issued now and works only once AUTHORIZED. */
+    /**
+     * Creates a PENDING authorization (spec §7.2); the token is issued now and works only once AUTHORIZED.
+     * At most one PENDING request per (TSP, merchant) (issue 13; replaces the spec's "any number of PENDING"):
+     * the same request again (same scopes and IP whitelist) returns the pending one, so a retry after a lost
+     * response is safe; a different one replaces it (the old one → REJECTED with SUBMIT_AUTH_REJECT), because the
+     * spec gives a TSP no way to withdraw a request with wrong scopes. A merchant that blocked the TSP answers
+     * 406210 exactly as an unknown merchant, so blocking reveals nothing; the rate limit is checked before the
+     * merchant is looked up, so a TSP over its limit learns nothing about merchant ids either.
+     */
     async create(tspMerchantId: string, input: NewAuthorization, source: 'API' | 'MANUAL'): Promise<Result<Authorization & { redirectUrl: string }, TspError>> {
       const tsp = await accounts.getMerchant(tspMerchantId);
       if (!tsp?.tsp) return err('NOT_TSP');
-      const merchant = /^\d{1,19}$/.test(input.merchantId) ? await accounts.getMerchant(input.merchantId) : null;
-      if (!merchant || merchant.status !== 'ACTIVE' || String(merchant.merchantId) === tspMerchantId) return err('MERCHANT_NOT_FOUND', 'Invalid merchant id');
-      const scopes = checkScopes(tsp, input.scopes);
-      if (!scopes.ok) return scopes;
-      const ips = validateIpWhitelist(input.ipWhitelist);
-      if (!ips.ok) return err('FIELD_FORMAT', `ipWhitelist: ${ips.message}`);
-      const id = ids.next();
-      const token = randomHex(16);
       const now = clock.now();
-      const row = await db.tx(async (q) => {
-        await store.insert(q, {
-          id, tspMerchantId, merchantId: String(merchant.merchantId), source, scopes: scopes.value, ipWhitelist: ips.value,
-          tokenHash: sha256Hex(token), tokenSealed: box.seal(token), now, expiresAt: now + REVIEW_WINDOW_MS,
+      try {
+        const row = await db.tx(async (q) => {
+          // Serialises one TSP's creates (count, one-pending rule); PGlite runs one transaction at a time anyway.
+          if (db.kind === 'pg') await q.query(`SELECT pg_advisory_xact_lock(727275, hashtext($1))`, [tspMerchantId]);
+          if ((await store.countCreatedSince(q, tspMerchantId, now - CREATE_LIMIT.windowMs)) >= CREATE_LIMIT.max) {
+            throw new DomainError('RATE_LIMITED', `Too many authorization requests: at most ${CREATE_LIMIT.max} per hour. Try again later.`);
+          }
+          const merchant = /^\d{1,19}$/.test(input.merchantId) ? await accounts.getMerchant(input.merchantId, q) : null;
+          if (!merchant || merchant.status !== 'ACTIVE' || String(merchant.merchantId) === tspMerchantId
+            || await store.isBlocked(q, String(merchant.merchantId), tspMerchantId)) throw new DomainError('MERCHANT_NOT_FOUND', 'Invalid merchant id');
+          const merchantId = String(merchant.merchantId);
+          const scopes = checkScopes(tsp, input.scopes);
+          if (!scopes.ok) throw new DomainError(scopes.code, scopes.message);
+          const ips = validateIpWhitelist(input.ipWhitelist);
+          if (!ips.ok) throw new DomainError('FIELD_FORMAT', `ipWhitelist: ${ips.message}`);
+          const pending = await store.pendingFor(q, tspMerchantId, merchantId);
+          const same = (a: string[], b: string[]) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+          if (pending && Number(pending.expires_at) > now && same(pending.scopes, scopes.value) && same(pending.ip_whitelist, ips.value)) return pending;
+          for (const old of await store.transition(q, { tspMerchantId, merchantId, from: 'PENDING', to: 'REJECTED', now })) await notify(q, view(old), 'SUBMIT_AUTH_REJECT');
+          const id = ids.next();
+          const token = randomHex(16);
+          await store.insert(q, {
+            id, tspMerchantId, merchantId, source, scopes: scopes.value, ipWhitelist: ips.value,
+            tokenHash: sha256Hex(token), tokenSealed: box.seal(token), now, expiresAt: now + REVIEW_WINDOW_MS,
+          });
+          return store.byId(q, String(id));
         });
-        return store.byId(q, String(id));
-      });
-      const a = view(row!);
-      return ok({ ...a, redirectUrl: reviewUrl(a.authorizationId) });
+        const a = view(row!);
+        return ok({ ...a, redirectUrl: reviewUrl(a.authorizationId) });
+      } catch (e) {
+        if (e instanceof DomainError) return err(e.code as TspError, e.message === e.code ? undefined : e.message);
+        throw e;
+      }
     },
+
+    /**
+     * The merchant dismisses a PENDING request from its Technical Vendor list: REJECTED, and the TSP gets
+     * SUBMIT_AUTH_REJECT as for any PENDING→REJECTED (spec §7.3), but no email: nothing to tell a person.
+     */
+    async dismiss(merchantId: string, authorizationId: string): Promise<Result<Authorization, TspError>> {
+      if (!/^\d{1,19}$/.test(authorizationId)) return err('AUTH_NOT_FOUND');
+      return db.tx(async (q) => {
+        const [row] = await store.transition(q, { id: authorizationId, merchantId, from: 'PENDING', to: 'REJECTED', now: clock.now() });
+        if (!row) return err('AUTH_NOT_PENDING');
+        const a = view(row);
+        await notify(q, a, 'SUBMIT_AUTH_REJECT');
+        return ok(a);
+      });
+    },
+
+    /**
+     * The merchant blocks the TSP behind one of its requests: the TSP's PENDING requests are dismissed and its
+     * future creates for this merchant answer 406210 (see create). An AUTHORIZED authorization stays until the
+     * merchant disables it: blocking stops requests, revoking access is the separate Disable.
+     */
+    async block(merchantId: string, authorizationId: string): Promise<Result<{ tspMerchantId: string; tspName: string; dismissed: number }, TspError>> {
+      const a = await service.get(authorizationId);
+      if (!a || a.merchantId !== merchantId) return err('AUTH_NOT_FOUND');
+      return db.tx(async (q) => {
+        const now = clock.now();
+        await store.block(q, merchantId, a.tspMerchantId, now);
+        const rows = await store.transition(q, { tspMerchantId: a.tspMerchantId, merchantId, from: 'PENDING', to: 'REJECTED', now });
+        for (const r of rows) await notify(q, view(r), 'SUBMIT_AUTH_REJECT');
+        return ok({ tspMerchantId: a.tspMerchantId, tspName: a.tspName, dismissed: rows.length });
+      });
+    },
+
+    async unblock(merchantId: string, tspMerchantId: string): Promise<boolean> {
+      if (!/^\d{1,19}$/.test(tspMerchantId)) return false;
+      return store.unblock(db, merchantId, tspMerchantId);
+    },
+
+    listBlocked: async (merchantId: string) => (await store.listBlocked(db, merchantId))
+      .map((b) => ({ tspMerchantId: String(b.tsp_merchant_id), tspName: b.tsp_name, blockedAt: Number(b.created_at) })),
 
     async get(authorizationId: string): Promise<Authorization | null> {
       if (!/^\d{1,19}$/.test(authorizationId)) return null;

@@ -101,3 +101,32 @@ export async function expire(q: Queryable, now: number, limit: number): Promise<
   );
   return reload(q, r.rows.map((x) => x.id));
 }
+
+/** Requests the TSP created since `since` (platform clock): the rate limit's count, shared by every process. */
+export async function countCreatedSince(q: Queryable, tspMerchantId: string, since: number): Promise<number> {
+  return Number((await q.query(`SELECT count(*) AS n FROM tsp_authorizations WHERE tsp_merchant_id = $1 AND created_at > $2`, [tspMerchantId, since])).rows[0].n);
+}
+
+export async function pendingFor(q: Queryable, tspMerchantId: string, merchantId: string): Promise<AuthRow | null> {
+  return (await q.query<AuthRow>(`${SELECT} WHERE a.tsp_merchant_id = $1 AND a.merchant_id = $2 AND a.status = 'PENDING'`, [tspMerchantId, merchantId])).rows[0] ?? null;
+}
+
+// ---- tsp_blocks: providers a merchant blocked ----
+
+export async function isBlocked(q: Queryable, merchantId: string, tspMerchantId: string): Promise<boolean> {
+  return (await q.query(`SELECT 1 FROM tsp_blocks WHERE merchant_id = $1 AND tsp_merchant_id = $2`, [merchantId, tspMerchantId])).rows.length > 0;
+}
+
+export async function block(q: Queryable, merchantId: string, tspMerchantId: string, now: number): Promise<void> {
+  await q.query(`INSERT INTO tsp_blocks (merchant_id, tsp_merchant_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [merchantId, tspMerchantId, now]);
+}
+
+export async function unblock(q: Queryable, merchantId: string, tspMerchantId: string): Promise<boolean> {
+  return ((await q.query(`DELETE FROM tsp_blocks WHERE merchant_id = $1 AND tsp_merchant_id = $2 RETURNING tsp_merchant_id`, [merchantId, tspMerchantId])).rows.length) > 0;
+}
+
+export async function listBlocked(q: Queryable, merchantId: string): Promise<{ tsp_merchant_id: bigint; tsp_name: string; created_at: bigint }[]> {
+  return (await q.query<{ tsp_merchant_id: bigint; tsp_name: string; created_at: bigint }>(
+    `SELECT b.tsp_merchant_id, t.name AS tsp_name, b.created_at FROM tsp_blocks b JOIN merchants t ON t.id = b.tsp_merchant_id
+     WHERE b.merchant_id = $1 ORDER BY b.created_at DESC LIMIT 200`, [merchantId])).rows;
+}
