@@ -89,9 +89,9 @@ export async function buildApp(opts: AppOptions) {
   if (!opts.prices && config.priceFeedUrl) await (prices as ReturnType<typeof createTickerPriceSource>).refresh();
   else if (!opts.prices && config.mode === 'production') logger.warn('PRICE_FEED_URL is not set: prices come from the built-in reference table');
   const accounts = createAccountsService({ db, clock, box });
-  const sessions = createSessions({ db, clock });
   // Every process hears revocations at once (PostgreSQL NOTIFY); until it listens, it does not trust its key cache.
   const stopCredentialsListener = await db.listen(CREDENTIALS_CHANNEL, (key) => accounts.forgetKeys(key), (down) => accounts.trustKeyCache(!down));
+  const sessions = createSessions({ db, clock });
   const signingKeys = createSigningKeys({ db, box, clock, ids });
   const orders = createOrderService({
     db, clock, ids, ledger, outbox, prices, accounts, config: config.pay, openIdSalt: sha256Hex(`open-user-id:${opts.secretsKey}`),
@@ -250,7 +250,9 @@ export async function buildApp(opts: AppOptions) {
     loops.push(startLoop('chain', () => chain.runOnce(), { idleMs: Math.max(idleMs, 1000), logger }));
   }
 
+  /** Stops the background loops, the chain, and the revocation listener (everything that holds the process open). */
   async function stopWorkers() {
+    await stopCredentialsListener();
     await Promise.all(loops.splice(0).map((l) => l.stop()));
     await chain.stop();
   }
@@ -259,4 +261,3 @@ export async function buildApp(opts: AppOptions) {
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>;
-    await stopCredentialsListener();
