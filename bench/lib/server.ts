@@ -3,6 +3,7 @@ import { freePort, openTestDb, type DbKind } from '../../test/helpers.ts';
 import type { Db } from '../../src/platform/db/client.ts';
 import { startApp } from '../targets/app.ts';
 import { startFloor } from '../targets/floor.ts';
+import { startOutboxIsolation } from '../targets/outbox-isolation.ts';
 import { startRefunds } from '../targets/refunds.ts';
 import { startWebhooks } from '../targets/webhooks.ts';
 
@@ -23,6 +24,7 @@ export interface Target {
 export const TARGETS: Record<string, (db: Db, port: number) => Promise<Target>> = {
   app: startApp,
   floor: startFloor,
+  'outbox-isolation': startOutboxIsolation,
   refunds: startRefunds,
   webhooks: startWebhooks,
 };
