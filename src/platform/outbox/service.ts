@@ -32,14 +32,21 @@ export interface Outbox {
   enqueue(q: Queryable, e: { topic: string; orderingKey?: string; payload: unknown; at?: number }): Promise<bigint>;
 }
 
+/** host:port of a payload's `url` (what the per-destination limit counts), lower case, without credentials; null when it has none. */
+export function destinationHost(payload: unknown): string | null {
+  const url = (payload as { url?: unknown } | null)?.url;
+  if (typeof url !== 'string') return null;
+  return (url.split('/')[2] ?? '').replace(/^.*@/, '').toLowerCase();
+}
+
 export function createOutbox(deps: { clock: Clock; ids: IdGenerator }): Outbox {
   return {
     async enqueue(q, e) {
       const id = deps.ids.next();
       const now = deps.clock.now();
       await q.query(
-        `INSERT INTO outbox (id, topic, ordering_key, payload, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [id, e.topic, e.orderingKey ?? null, JSON.stringify(e.payload), e.at ?? now, now],
+        `INSERT INTO outbox (id, topic, ordering_key, payload, next_attempt_at, created_at, dest_host) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [id, e.topic, e.orderingKey ?? null, JSON.stringify(e.payload), e.at ?? now, now, destinationHost(e.payload)],
       );
       return id;
     },
@@ -133,13 +140,14 @@ export function createOutboxWorker(deps: {
     const wall = Date.now();
     // Candidates are the first due rows by id, skipping hosts whose slots are all taken (so a scan stops early and a
     // hanging host's backlog cannot hide everyone else's rows), ranked per destination and then per class, so one
-    // claim never takes more than a host's or a class's free slots. The host is the URL's authority (host:port). The rows are then locked with SKIP LOCKED and re-checked (status, due, lease) under
+    // claim never takes more than a host's or a class's free slots. The host is the URL's authority (host:port), kept in
+    // the dest_host column at enqueue so the scan never reads a payload. The rows are then locked with SKIP LOCKED and re-checked (status, due, lease) under
     // the lock, so two workers never claim one row.
     const r = await db.query<ClaimedRow>(
       `WITH cand AS (
          SELECT d.id, d.cls, d.host FROM (
            SELECT o.id, tc.cls,
-             CASE WHEN ($6::int[])[tc.cls] > 0 THEN lower(regexp_replace(split_part(o.payload->>'url', '/', 3), '^.*@', '')) END AS host
+             CASE WHEN ($6::int[])[tc.cls] > 0 THEN o.dest_host END AS host
            FROM outbox o JOIN unnest($3::text[], $4::int[]) AS tc(topic, cls) ON tc.topic = o.topic
            WHERE o.status = 'PENDING' AND o.next_attempt_at <= $1 AND o.leased_until < $2
              AND NOT (o.id = ANY($10::bigint[]))
