@@ -75,6 +75,9 @@ export interface AppOptions {
   buyflow?: { leaseMs?: number; faults?: { at(point: FaultPoint, orderId: string): void } };
 }
 
+/** How stale (ms) a process's copy of the shared sandbox clock offset may be: one worker tick. */
+const CLOCK_FRESH_MS = 250;
+
 export async function buildApp(opts: AppOptions) {
   const { config, db } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
@@ -156,7 +159,7 @@ export async function buildApp(opts: AppOptions) {
   async function createServer(): Promise<FastifyInstance> {
     const app = await createHttp({ logger, trustedProxies: config.trustedProxies, publicUrl: config.publicUrl, metricsToken: config.metricsToken });
     // Another process may have moved the sandbox clock: a request sees every advance committed before it arrived.
-    if (clockSync) app.addHook('onRequest', async (req) => { if (req.url !== '/healthz') await clockSync.refresh().catch(() => {}); });
+    if (clockSync) app.addHook('onRequest', async (req) => { if (req.url !== '/healthz') await clockSync.refreshIfOlderThan(CLOCK_FRESH_MS).catch(() => {}); });
     app.setNotFoundHandler((req, reply) => {
       if (req.url.startsWith('/binancepay/')) return reply.code(404).type('application/json').send(envelope({ code: '400000', message: 'Not found.' }));
       return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'Not found.' } });
@@ -237,7 +240,7 @@ export async function buildApp(opts: AppOptions) {
   /** Background work: order expiry, nonce pruning, outbox delivery. */
   function startWorkers(opts2: { idleMs?: number } = {}) {
     const idleMs = opts2.idleMs ?? 500;
-    if (clockSync) loops.push(startLoop('clock', async () => (await clockSync.refresh(), 0), { idleMs: Math.min(idleMs, 250), logger }));
+    if (clockSync) loops.push(startLoop('clock', async () => (await clockSync.refresh(), 0), { idleMs: Math.min(idleMs, CLOCK_FRESH_MS), logger }));
     loops.push(startLoop('tsp-expiry', () => tsp.expireDue(), { idleMs, logger }));
     loops.push(startLoop('pay-expiry', async () => {
       const n = await orders.expireDue();
