@@ -1,69 +1,22 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import pg from 'pg';
-import { freePort, payClient, PG_URL } from './helpers.ts';
+import { payClient, PG_URL } from './helpers.ts';
+import { processFixture } from './support/processes.ts';
 import { waitFor } from './support/webhook-receiver.ts';
 
 /**
  * Two API processes on one PostgreSQL database: an API key revoked, or an IP whitelist changed, through one of them
  * is refused by the other at once, not after the 5 s key cache (each process hears rampart_credentials).
  */
-const ROOT = join(import.meta.dirname, '..');
 const ADMIN_TOKEN = 'credentials-test-admin-token-0123456789';
 
 describe('API key revocation across processes (PostgreSQL)', { skip: PG_URL ? false : 'needs DATABASE_URL or TEST_DATABASE_URL' }, () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'rampart-cred-'));
-  const dbName = `rampart_cred_${randomBytes(5).toString('hex')}`;
-  const children: ChildProcess[] = [];
-  after(async () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)));
-    const admin = new pg.Client({ connectionString: PG_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  async function startApi(): Promise<string> {
-    const url = new URL(PG_URL);
-    url.pathname = `/${dbName}`;
-    const port = await freePort();
-    const env: NodeJS.ProcessEnv = {
-      ...process.env, DATA_DIR: dataDir, DATABASE_URL: url.toString(), ADMIN_TOKEN, SECRETS_KEY: 'cd'.repeat(32), LOG_LEVEL: 'silent', RAMPART_MODE: 'sandbox',
-      PORT: String(port), WORKERS: '0',
-    };
-    delete env.PUBLIC_URL;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (c) => (stderr = (stderr + c).slice(-4000)));
-    child.on('exit', (code) => { if (code) console.error(`server exited ${code}: ${stderr}`); });
-    children.push(child);
-    const base = `http://127.0.0.1:${port}`;
-    await waitFor('API up', async () => {
-      if (child.exitCode !== null) throw new Error('API process exited');
-      return fetch(`${base}/healthz`).then((r) => r.ok, () => false);
-    }, 60_000, 100);
-    return base;
-  }
-  const admin = async (base: string, method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, {
-      method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, json: await res.json() as any };
-  };
+  const fx = processFixture('cred', ADMIN_TOKEN);
+  const { startApi, admin } = fx;
+  after(() => fx.close());
 
   test('a key revoked through one API process is refused by the other on the next request; an IP whitelist change too', { timeout: 180_000 }, async () => {
-    const setup = new pg.Client({ connectionString: PG_URL });
-    await setup.connect();
-    await setup.query(`CREATE DATABASE ${dbName}`);
-    await setup.end();
+    await fx.create();
     const a = await startApi(); // migrates the new database
     const b = await startApi();
 

@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import pg from 'pg';
-import { freePort, payClient, PG_URL, v3Order } from './helpers.ts';
+import { payClient, PG_URL, v3Order } from './helpers.ts';
+import { processFixture } from './support/processes.ts';
 import { waitFor } from './support/webhook-receiver.ts';
 
 /**
@@ -14,67 +9,16 @@ import { waitFor } from './support/webhook-receiver.ts';
  * PostgreSQL database. An advance through either API adds to what the other did, both APIs then report the same
  * time, and the worker (the only process running background work) expires an order on the advanced clock.
  */
-const ROOT = join(import.meta.dirname, '..');
 const ADMIN_TOKEN = 'clock-test-admin-token-0123456789';
 const MIN = 60_000;
 
 describe('sandbox clock across processes (PostgreSQL)', { skip: PG_URL ? false : 'needs DATABASE_URL or TEST_DATABASE_URL' }, () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'rampart-clock-'));
-  const dbName = `rampart_clock_${randomBytes(5).toString('hex')}`;
-  const children: ChildProcess[] = [];
-  after(async () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)));
-    const admin = new pg.Client({ connectionString: PG_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  function spawnServer(env: Record<string, string>): ChildProcess {
-    const url = new URL(PG_URL);
-    url.pathname = `/${dbName}`;
-    const full: NodeJS.ProcessEnv = {
-      ...process.env, DATA_DIR: dataDir, DATABASE_URL: url.toString(), ADMIN_TOKEN, SECRETS_KEY: 'ab'.repeat(32), LOG_LEVEL: 'silent', RAMPART_MODE: 'sandbox', ...env,
-    };
-    delete full.PUBLIC_URL;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: full, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (c) => (stderr = (stderr + c).slice(-4000)));
-    child.on('exit', (code) => { if (code) console.error(`server exited ${code}: ${stderr}`); });
-    children.push(child);
-    return child;
-  }
-
-  async function startApi(): Promise<string> {
-    const port = await freePort();
-    const child = spawnServer({ PORT: String(port), WORKERS: '0' });
-    const base = `http://127.0.0.1:${port}`;
-    await waitFor('API up', async () => {
-      if (child.exitCode !== null) throw new Error('API process exited');
-      try {
-        return (await fetch(`${base}/healthz`)).ok;
-      } catch {
-        return false;
-      }
-    }, 60_000, 100);
-    return base;
-  }
-
-  const admin = async (base: string, method: string, path: string, body?: unknown) => {
-    const res = await fetch(base + path, {
-      method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    return { status: res.status, json: await res.json() as any };
-  };
+  const fx = processFixture('clock', ADMIN_TOKEN);
+  const { startApi, spawnServer, admin } = fx;
+  after(() => fx.close());
 
   test('advances through two APIs add up; both APIs and the worker run on the advanced clock', { timeout: 240_000 }, async () => {
-    const setup = new pg.Client({ connectionString: PG_URL });
-    await setup.connect();
-    await setup.query(`CREATE DATABASE ${dbName}`);
-    await setup.end();
+    await fx.create();
 
     const api1 = await startApi(); // migrates the new database
     const api2 = await startApi();
