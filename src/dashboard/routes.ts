@@ -7,7 +7,7 @@ import { reportCsv, utcDayStart, type createReportService } from '../pay/reports
 
 type ReportService = ReturnType<typeof createReportService>;
 import type { Clock } from '../platform/clock.ts';
-import { randomAlnum, randomString, safeEqual } from '../platform/crypto.ts';
+import { randomAlnum, safeEqual } from '../platform/crypto.ts';
 import type { Db } from '../platform/db/client.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Ledger } from '../platform/ledger/service.ts';
@@ -15,6 +15,7 @@ import { Decimal, decimalPlaces } from '../platform/money.ts';
 import type { WebhookDeliveryService } from '../platform/outbox/delivery.ts';
 import type { Outbox } from '../platform/outbox/service.ts';
 import { SCOPE_TEXT, type Authorization, type TspService } from '../tsp/service.ts';
+import { createLoginCsrf } from '../web/login-csrf.ts';
 import { html, type SafeHtml } from '../web/html.ts';
 import { page } from '../web/layout.ts';
 import type { MerchantUser, MerchantUsers } from './users.ts';
@@ -115,14 +116,8 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
   }
 
   // ---- login, logout, set password ----
-  function loginCsrf(req: FastifyRequest, reply: FastifyReply): string {
-    let token = req.cookies[LOGIN_CSRF_COOKIE];
-    if (!token || !/^[a-z0-9]{32}$/.test(token)) {
-      token = randomString(32);
-      reply.setCookie(LOGIN_CSRF_COOKIE, token, { path: BASE, httpOnly: true, sameSite: 'strict', secure });
-    }
-    return token;
-  }
+  const loginCsrfGuard = createLoginCsrf({ cookie: LOGIN_CSRF_COOKIE, path: BASE, secure, field: 'csrf' });
+  const loginCsrf = loginCsrfGuard.token;
   const safeNext = (v: unknown) => (typeof v === 'string' && v.startsWith(`${BASE}/`) && !v.startsWith('//') ? v : `${BASE}/orders`);
 
   function loginPage(req: FastifyRequest, reply: FastifyReply, error?: string, status = 200) {
@@ -137,8 +132,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
   app.get(`${BASE}/login`, opts, async (req, reply) => loginPage(req, reply));
   app.post(`${BASE}/login`, { ...opts, config: { rateLimit: LOGIN_RATE_LIMIT } }, async (req, reply) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const cookie = req.cookies[LOGIN_CSRF_COOKIE];
-    if (typeof cookie !== 'string' || typeof body.csrf !== 'string' || !safeEqual(cookie, body.csrf)) return loginPage(req, reply, 'The form has expired; please try again.', 403);
+    if (!loginCsrfGuard.ok(req)) return loginPage(req, reply, 'The form has expired; please try again.', 403);
     const res = await users.authenticate(body.email, body.password);
     if (!res.ok) return loginPage(req, reply, 'Wrong email or password.', 401);
     const s = await sessions.create(SUBJECT, res.value.userId);
@@ -161,8 +155,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
   });
   app.post(`${BASE}/set-password`, { ...opts, config: { rateLimit: LOGIN_RATE_LIMIT } }, async (req, reply) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const cookie = req.cookies[LOGIN_CSRF_COOKIE];
-    if (typeof cookie !== 'string' || typeof body.csrf !== 'string' || !safeEqual(cookie, body.csrf)) return frame(reply, 'Forbidden', card(html`<h1>Forbidden</h1>`), undefined, 403);
+    if (!loginCsrfGuard.ok(req)) return frame(reply, 'Forbidden', card(html`<h1>Forbidden</h1>`), undefined, 403);
     const res = await users.setPassword(String(body.token ?? ''), String(body.password ?? ''));
     if (!res.ok) return frame(reply, 'Password not set', card(html`<h1>Password not set</h1><div class="error">${res.message ?? res.code}</div>`), undefined, 400);
     return reply.redirect(`${BASE}/login`, 303);

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Sessions } from '../../accounts/service.ts';
-import { randomString, safeEqual } from '../../platform/crypto.ts';
+import { safeEqual } from '../../platform/crypto.ts';
 import type { SigningKeys } from '../../platform/signing-keys.ts';
+import { createLoginCsrf } from '../../web/login-csrf.ts';
 import { html, trusted, type SafeHtml } from '../../web/html.ts';
 import { page } from '../../web/layout.ts';
 import { CONNECT_MESSAGES } from '../codes.ts';
@@ -62,20 +63,9 @@ export function registerPartnerPortal(app: FastifyInstance, deps: {
     return a;
   }
 
-  /** The pre-session CSRF token: a random cookie the form must echo, so another site cannot post its own credentials here. */
-  function loginCsrf(req: FastifyRequest, reply: FastifyReply): string {
-    let token = req.cookies[LOGIN_CSRF_COOKIE];
-    if (!token || !/^[a-z0-9]{32}$/.test(token)) {
-      token = randomString(32);
-      reply.setCookie(LOGIN_CSRF_COOKIE, token, { path: BASE, httpOnly: true, sameSite: 'strict', secure });
-    }
-    return token;
-  }
-  const loginCsrfOk = (req: FastifyRequest) => {
-    const cookie = req.cookies[LOGIN_CSRF_COOKIE];
-    const sent = (req.body as Record<string, unknown> | undefined)?._csrf;
-    return typeof cookie === 'string' && typeof sent === 'string' && safeEqual(cookie, sent);
-  };
+  const loginCsrfGuard = createLoginCsrf({ cookie: LOGIN_CSRF_COOKIE, path: BASE, secure, field: '_csrf' });
+  const loginCsrf = loginCsrfGuard.token;
+  const loginCsrfOk = loginCsrfGuard.ok;
   const EXPIRED_FORM = 'The form has expired; please try again.';
 
   const loginPage = (req: FastifyRequest, reply: FastifyReply, msg?: { error?: string; info?: string }, status = 200) => render(reply, 'Partner portal login', html`<div class="card"><h1>Partner portal</h1>
