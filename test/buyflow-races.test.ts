@@ -30,15 +30,19 @@ function runner(acquirer: Acquirer, leaseMs = 1) {
     chain: s.chain, acquirer, mode: 'sandbox', levelOf: async (_q, u) => u.kyc_level, leaseMs,
   });
 }
+/** A verified user with the 3-D Secure test card and an order quoted for them: ready to confirm into a challenge. */
+async function challengeReady() {
+  const f = buyflowFixture(() => t, () => partner);
+  const u = await f.verifiedUser();
+  const card = await f.addCard(u.id, '4000000000003220');
+  const { order } = await f.quotedOrder(u.id);
+  return { real: t.app.services.acquirer!, u, card, order };
+}
 const row = async (orderId: string) => (await t.db.query(`SELECT step, payment_attempts, charge_id, step_due_at FROM buyflow_orders WHERE order_id = $1`, [orderId])).rows[0];
 const hold = async (chargeId: string) => (await t.db.query(`SELECT status FROM ledger_transfers WHERE id = $1`, [`card:auth:${chargeId}`])).rows[0]?.status;
 
 test('a runner whose lease lapsed while its void hung cannot move the next attempt: the second authorization is still voided, its hold released, the audit clean', async () => {
-  const f = buyflowFixture(() => t, () => partner);
-  const real = t.app.services.acquirer!;
-  const u = await f.verifiedUser();
-  const card = await f.addCard(u.id, '4000000000003220');
-  const { order } = await f.quotedOrder(u.id);
+  const { real, u, card, order } = await challengeReady();
   const id = order.orderId;
 
   // Attempt 1: the challenge is passed after the price lock, so the order goes VOIDING; runner A's void hangs.
@@ -89,11 +93,7 @@ test('a runner whose lease lapsed while its void hung cannot move the next attem
 });
 
 test('a 3-D Secure answer given while the challenge step runs is not parked until the expiry: the order is captured at the locked price at once', async () => {
-  const f = buyflowFixture(() => t, () => partner);
-  const real = t.app.services.acquirer!;
-  const u = await f.verifiedUser();
-  const card = await f.addCard(u.id, '4000000000003220');
-  const { order } = await f.quotedOrder(u.id);
+  const { real, u, card, order } = await challengeReady();
   const id = order.orderId;
   assert.ok((await t.app.services.buyflow.confirm(id, u.id, card.id)).ok);
   // A worker runs the challenge step (as after a handler error) and its read of the charge is slow.
@@ -113,11 +113,7 @@ test('a 3-D Secure answer given while the challenge step runs is not parked unti
 });
 
 test('the audit reports an authorization the acquirer holds open that no step of its order will settle', async () => {
-  const f = buyflowFixture(() => t, () => partner);
-  const real = t.app.services.acquirer!;
-  const u = await f.verifiedUser();
-  const card = await f.addCard(u.id, '4000000000003220');
-  const { order } = await f.quotedOrder(u.id);
+  const { real, u, card, order } = await challengeReady();
   assert.ok((await t.app.services.buyflow.confirm(order.orderId, u.id, card.id)).ok);
   const charge = (await row(order.orderId)).charge_id;
   assert.equal((await t.app.services.audit()).ok, true, 'a challenge in progress is fine');
