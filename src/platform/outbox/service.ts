@@ -96,6 +96,14 @@ interface ClaimedRow extends OutboxRow {
   host: string | null;
 }
 
+/**
+ * A row with an ordering key is due only when it is the first pending row of its key. Written as a min() over the key,
+ * so that the plan is one descent of outbox_ordering (ordering_key, id) whatever the statistics say: a NOT EXISTS over
+ * `id < o.id` let PGlite's cached generic plan (built without statistics, as PGlite runs no autovacuum) walk the
+ * pending-id index instead, a scan per row.
+ */
+const FIRST_OF_KEY = `SELECT min(p.id) FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.status = 'PENDING'`;
+
 export function createOutboxWorker(deps: {
   db: Db;
   clock: Clock;
@@ -127,7 +135,8 @@ export function createOutboxWorker(deps: {
       refillAfter: Math.max(1, Math.floor(c.slots / 4)),
     }));
   const topicList = classes.flatMap((c) => c.topics);
-  const topicClass = classes.flatMap((c, i) => c.topics.map(() => i + 1));
+  /** Class index of each topic. */
+  const topicIndex = new Map(classes.flatMap((c, i) => c.topics.map((t) => [t, i] as const)));
   /** Rows in hand per `${class}|${host}`. */
   const hostInflight = new Map<string, number>();
   const freeSlots = () => classes.map((c) => Math.max(0, Math.min(batch, c.slots - c.inflight)));
@@ -136,54 +145,60 @@ export function createOutboxWorker(deps: {
   async function claim(exclude: Iterable<string>): Promise<ClaimedRow[]> {
     const free = freeSlots();
     if (free.every((n) => n === 0)) return [];
-    const busy = [...hostInflight.entries()].filter(([, n]) => n > 0);
     const wall = Date.now();
-    // Candidates are the first due rows by id, skipping hosts whose slots are all taken (so a scan stops early and a
-    // hanging host's backlog cannot hide everyone else's rows), ranked per destination and then per class, so one
-    // claim never takes more than a host's or a class's free slots. The host is the URL's authority (host:port), kept in
-    // the dest_host column at enqueue so the scan never reads a payload. The rows are then locked with SKIP LOCKED and re-checked (status, due, lease) under
-    // the lock, so two workers never claim one row.
-    const r = await db.query<ClaimedRow>(
-      `WITH cand AS (
-         SELECT d.id, d.cls, d.host FROM (
-           SELECT o.id, tc.cls,
-             CASE WHEN ($6::int[])[tc.cls] > 0 THEN o.dest_host END AS host
-           FROM outbox o JOIN unnest($3::text[], $4::int[]) AS tc(topic, cls) ON tc.topic = o.topic
-           WHERE o.status = 'PENDING' AND o.next_attempt_at <= $1 AND o.leased_until < $2
-             AND NOT (o.id = ANY($10::bigint[]))
-             AND (o.ordering_key IS NULL OR NOT EXISTS (
-               SELECT 1 FROM outbox p WHERE p.ordering_key = o.ordering_key AND p.status = 'PENDING' AND p.id < o.id))
-         ) d
-         WHERE d.host IS NULL OR NOT (d.cls::text || '|' || d.host = ANY($11::text[]))
-         ORDER BY d.id LIMIT $12
-       ), per_host AS (
-         SELECT c.id, c.cls, c.host, row_number() OVER (PARTITION BY c.cls, c.host ORDER BY c.id) AS rh FROM cand c
-       ), allowed AS (
-         SELECT h.id, h.cls, h.host, row_number() OVER (PARTITION BY h.cls ORDER BY h.id) AS rc
-         FROM per_host h LEFT JOIN unnest($8::text[], $9::int[]) AS busy(key, n) ON busy.key = h.cls::text || '|' || h.host
-         WHERE h.host IS NULL OR h.rh <= ($6::int[])[h.cls] - coalesce(busy.n, 0)
-       ), picked AS (
-         SELECT id, cls, host FROM allowed WHERE rc <= ($5::int[])[cls]
-       )
-       UPDATE outbox u SET leased_until = $2 + ($7::bigint[])[p.cls], attempts = u.attempts + 1
-       FROM picked p
-       WHERE u.id = p.id AND u.id IN (
-         SELECT o.id FROM outbox o
-         WHERE o.id IN (SELECT id FROM picked) AND o.status = 'PENDING' AND o.next_attempt_at <= $1 AND o.leased_until < $2
-           AND (o.ordering_key IS NULL OR NOT EXISTS (
-             SELECT 1 FROM outbox p2 WHERE p2.ordering_key = o.ordering_key AND p2.status = 'PENDING' AND p2.id < o.id))
-         FOR UPDATE SKIP LOCKED)
-       RETURNING u.id, u.topic, u.ordering_key, u.payload, u.attempts, u.next_attempt_at, u.created_at, p.cls, p.host`,
-      [clock.now(), wall, topicList, topicClass, free, classes.map((c) => c.perHost), classes.map((c) => c.leaseMs),
-        busy.map(([k]) => k), busy.map(([, n]) => n), [...exclude],
-        busy.filter(([k, n]) => n >= classes[Number(k.split('|')[0]) - 1].perHost).map(([k]) => k), Math.max(100, 4 * free.reduce((a, b) => a + b, 0))],
+    const now = clock.now();
+    const saturated = new Set([...hostInflight.entries()].filter(([k, n]) => n >= classes[Number(k.split('|')[0]) - 1].perHost).map(([k]) => k));
+    // 1. Candidates: the first due rows by id (a walk of the pending-id index that stops at the limit), skipping hosts
+    //    whose slots are all taken, so a hanging host's backlog is passed over in the index, not ranked and sorted.
+    //    The host is the URL's authority (host:port), kept in the dest_host column at enqueue so no payload is read.
+    const saturatedHosts = [...saturated].map((k) => k.slice(k.indexOf('|') + 1));
+    const cand = await db.query<{ id: bigint; topic: string; dest_host: string | null }>(
+      `SELECT o.id, o.topic, o.dest_host FROM outbox o
+       WHERE o.status = 'PENDING' AND o.next_attempt_at <= $1 AND o.leased_until < $2 AND o.topic = ANY($3::text[])
+         AND (o.dest_host IS NULL OR o.dest_host <> ALL($4::text[])) AND o.id <> ALL($5::bigint[])
+         AND (o.ordering_key IS NULL OR o.id = (${FIRST_OF_KEY}))
+       ORDER BY o.id LIMIT $6`,
+      [now, wall, topicList, saturatedHosts, [...exclude], Math.max(100, 4 * free.reduce((a, b) => a + b, 0))],
     );
-    const rows = r.rows.map((row) => ({ ...row, cls: Number(row.cls) })).sort((a, b) => (a.id < b.id ? -1 : 1));
+    // 2. The pick, in id order: no more than a class's free slots, nor a host's (per class) free slots.
+    const picked = new Map<bigint, { cls: number; host: string | null }>();
+    const takenPerHost = new Map<string, number>();
+    for (const c of cand.rows) {
+      const ci = topicIndex.get(c.topic)!;
+      if (free[ci] === 0) continue;
+      const perHost = classes[ci].perHost;
+      const host = perHost > 0 ? c.dest_host : null;
+      if (host !== null) {
+        const key = `${ci + 1}|${host}`;
+        const n = (hostInflight.get(key) ?? 0) + (takenPerHost.get(key) ?? 0);
+        if (n >= perHost) continue;
+        takenPerHost.set(key, (takenPerHost.get(key) ?? 0) + 1);
+      }
+      free[ci]--;
+      picked.set(BigInt(c.id), { cls: ci + 1, host });
+    }
+    const found = new Set(cand.rows.map((c) => topicIndex.get(c.topic)!));
     classes.forEach((c, i) => {
       c.freed = 0;
-      c.more = rows.some((row) => row.cls === i + 1);
+      c.more = found.has(i);
     });
-    return rows;
+    if (picked.size === 0) return [];
+    // 3. The claim: the picked rows are locked with SKIP LOCKED and re-checked (status, due, lease, ordering) under the
+    //    lock, so two workers never claim one row and a row never overtakes an earlier one of its ordering key.
+    const ids = [...picked.keys()];
+    const r = await db.query<OutboxRow>(
+      `UPDATE outbox u SET leased_until = $2 + ($4::bigint[])[array_position($5::text[], u.topic)], attempts = u.attempts + 1
+       WHERE u.id IN (
+         SELECT o.id FROM outbox o
+         WHERE o.id = ANY($3::bigint[]) AND o.status = 'PENDING' AND o.next_attempt_at <= $1 AND o.leased_until < $2
+           AND (o.ordering_key IS NULL OR o.id = (${FIRST_OF_KEY}))
+         FOR UPDATE SKIP LOCKED)
+       RETURNING u.id, u.topic, u.ordering_key, u.payload, u.attempts, u.next_attempt_at, u.created_at`,
+      [now, wall, ids, topicList.map((t) => classes[topicIndex.get(t)!].leaseMs), topicList],
+    );
+    return r.rows
+      .map((row) => ({ ...row, ...picked.get(BigInt(row.id))! }))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   /** True when a claim now is worth its scan: a class that had rows waiting has freed enough slots (or all of them). */
