@@ -9,90 +9,19 @@ import { platformAccount, type Ledger } from '../../platform/ledger/service.ts';
 import { Decimal, decimalPlaces, fixed } from '../../platform/money.ts';
 import type { Outbox } from '../../platform/outbox/service.ts';
 import { FIAT_MINOR_UNITS, type PriceSource } from '../../prices/service.ts';
-import { enqueuePayWebhook, num8 } from '../events.ts';
-import { raw, stringify } from '../../platform/json.ts';
+import { stringify } from '../../platform/json.ts';
 import { createBatcher } from '../../platform/batch.ts';
 import type { NonceClaim } from '../auth.ts';
+import { createOrderTransitions, toOrder, type Order } from './state.ts';
 
 /** Assets a Pay order can be denominated in or paid with. */
 export const PAY_CURRENCIES = ['USDT', 'USDC', 'BUSD', 'BNB', 'BTC', 'ETH'];
 
-export type OrderStatus = 'INITIAL' | 'PENDING' | 'PAID' | 'CANCELED' | 'EXPIRED' | 'ERROR' | 'REFUNDING' | 'REFUNDED' | 'FULL_REFUNDED';
-
 /** A PENDING order gets this long past expireTime before it is declared ERROR (spec §4.4). */
 const PENDING_GRACE_MS = 10 * 60_000;
 
-export interface Order {
-  prepayId: string;
-  merchantId: string;
-  creatorMerchantId: string;
-  merchantTradeNo: string;
-  apiVersion: 'v1' | 'v2' | 'v3';
-  status: OrderStatus;
-  terminalType: string;
-  currency: string;
-  orderAmount: string;
-  fiatCurrency: string | null;
-  fiatAmount: string | null;
-  description: string | null;
-  goods: any[];
-  productType: string;
-  productName: string;
-  productDetail: string | null;
-  supportPayCurrency: string[];
-  returnUrl: string | null;
-  cancelUrl: string | null;
-  webhookUrl: string | null;
-  passThroughInfo: string | null;
-  universalUrlAttach: string | null;
-  checkoutToken: string;
-  createTime: number;
-  expireTime: number;
-  transactTime: number | null;
-  transactionId: string | null;
-  payerId: string | null;
-  openUserId: string | null;
-  commission: string | null;
-  paymentInfo: { payerId: string; payMethod: string; paymentInstructions: { currency: string; amount: string; price: string }[] } | null;
-  closedTime: number | null;
-}
-
-function toOrder(r: any): Order {
-  return {
-    prepayId: String(r.prepay_id),
-    merchantId: String(r.merchant_id),
-    creatorMerchantId: String(r.creator_merchant_id),
-    merchantTradeNo: r.merchant_trade_no,
-    apiVersion: r.api_version,
-    status: r.status,
-    terminalType: r.terminal_type,
-    currency: r.currency,
-    orderAmount: fixed(r.order_amount, 8),
-    fiatCurrency: r.fiat_currency,
-    fiatAmount: r.fiat_amount === null ? null : fixed(r.fiat_amount, FIAT_MINOR_UNITS[r.fiat_currency] ?? 2),
-    description: r.description,
-    goods: r.goods,
-    productType: r.product_type,
-    productName: r.product_name,
-    productDetail: r.product_detail,
-    supportPayCurrency: r.support_pay_currency ? String(r.support_pay_currency).split(',') : [],
-    returnUrl: r.return_url,
-    cancelUrl: r.cancel_url,
-    webhookUrl: r.webhook_url,
-    passThroughInfo: r.pass_through_info,
-    universalUrlAttach: r.universal_url_attach,
-    checkoutToken: r.checkout_token,
-    createTime: Number(r.create_time),
-    expireTime: Number(r.expire_time),
-    transactTime: r.transact_time === null ? null : Number(r.transact_time),
-    transactionId: r.transaction_id,
-    payerId: r.payer_id === null ? null : String(r.payer_id),
-    openUserId: r.open_user_id,
-    commission: r.commission === null ? null : fixed(r.commission, 8),
-    paymentInfo: r.payment_info,
-    closedTime: r.closed_time === null ? null : Number(r.closed_time),
-  };
-}
+export type { Order, OrderStatus } from './state.ts';
+export { wirePaymentInfo } from './state.ts';
 
 export interface NewOrder {
   apiVersion: 'v1' | 'v2' | 'v3';
@@ -206,35 +135,7 @@ export function createOrderService(deps: {
   const openUserId = (payerId: string, merchantId: string) =>
     createHash('sha256').update(`${deps.openIdSalt}:${payerId}:${merchantId}`).digest('hex').slice(0, 32);
 
-  async function webhookTarget(q: Queryable, order: Order): Promise<string | null> {
-    if (order.webhookUrl) return order.webhookUrl;
-    const creator = await accounts.getMerchant(order.creatorMerchantId, q);
-    return creator?.webhookUrl ?? null;
-  }
-
-  /** PAY webhook data (spec §6.5); built from the order as committed. */
-  function payEventData(o: Order, bizStatus: 'PAY_SUCCESS' | 'PAY_CLOSED'): Record<string, unknown> {
-    return {
-      merchantTradeNo: o.merchantTradeNo,
-      productType: o.productType,
-      productName: o.productName,
-      transactTime: bizStatus === 'PAY_SUCCESS' ? o.transactTime : o.closedTime,
-      tradeType: o.terminalType,
-      totalFee: num8(o.orderAmount),
-      currency: o.currency,
-      transactionId: bizStatus === 'PAY_SUCCESS' ? o.transactionId : undefined,
-      openUserId: o.openUserId ?? undefined,
-      passThroughInfo: o.passThroughInfo ?? undefined,
-      commission: num8(bizStatus === 'PAY_SUCCESS' ? o.commission : '0'),
-      paymentInfo: bizStatus === 'PAY_SUCCESS' && o.paymentInfo ? wirePaymentInfo(o.paymentInfo) : undefined,
-    };
-  }
-
-  async function emit(q: Queryable, o: Order, bizStatus: 'PAY_SUCCESS' | 'PAY_CLOSED') {
-    await enqueuePayWebhook(outbox, q, {
-      url: await webhookTarget(q, o), ownerId: o.creatorMerchantId, bizType: 'PAY', bizId: o.prepayId, bizStatus, data: payEventData(o, bizStatus),
-    });
-  }
+  const { transition } = createOrderTransitions({ outbox, accounts });
 
   async function findRow(q: Queryable, merchantId: string, ref: OrderRef) {
     if (ref.prepayId) return (await q.query(`SELECT * FROM pay_orders WHERE prepay_id = $1 AND merchant_id = $2`, [ref.prepayId, merchantId])).rows[0];
@@ -318,14 +219,7 @@ export function createOrderService(deps: {
       return db.tx(async (q) => {
         const row = await findRow(q, merchantId, ref);
         if (!row) return err('ORDER_NOT_FOUND');
-        const r = await q.query(
-          `UPDATE pay_orders SET status = 'CANCELED', closed_time = $2 WHERE prepay_id = $1 AND status = 'INITIAL' RETURNING *`,
-          [row.prepay_id, clock.now()],
-        );
-        if (r.rowCount === 1) {
-          await emit(q, toOrder(r.rows[0]), 'PAY_CLOSED');
-          return ok(true as const);
-        }
+        if (await transition(q, { prepayId: String(row.prepay_id), to: 'CANCELED', set: { closed_time: clock.now() } })) return ok(true as const);
         const current = (await q.query(`SELECT status FROM pay_orders WHERE prepay_id = $1`, [row.prepay_id])).rows[0];
         return current.status === 'CANCELED' ? ok(true as const) : err('INVALID_ORDER_STATUS');
       });
@@ -340,17 +234,13 @@ export function createOrderService(deps: {
       try {
         return await db.tx(async (q) => {
           const now = clock.now();
-          const claimed = await q.query(
-            `UPDATE pay_orders SET status = 'PENDING' WHERE prepay_id = $1 AND status = 'INITIAL' AND expire_time > $2 RETURNING *`,
-            [prepayId, now],
-          );
-          if (claimed.rowCount === 0) {
+          const order = await transition(q, { prepayId, to: 'PENDING', unexpiredAt: now });
+          if (!order) {
             const row = (await q.query(`SELECT status, expire_time FROM pay_orders WHERE prepay_id = $1`, [prepayId])).rows[0];
             if (!row) return err('ORDER_NOT_FOUND');
             if (row.status === 'INITIAL') return err('ORDER_EXPIRED', 'This order has expired.');
             return err('INVALID_ORDER_STATUS', `This order is ${String(row.status).toLowerCase()}.`);
           }
-          const order = toOrder(claimed.rows[0]);
           const currency = payCurrency || order.supportPayCurrency[0] || order.currency;
           if (order.supportPayCurrency.length > 0 ? !order.supportPayCurrency.includes(currency) : currency !== order.currency) {
             throw new DomainError('CURRENCY_NOT_SUPPORTED', `${currency} is not accepted for this order.`);
@@ -382,13 +272,13 @@ export function createOrderService(deps: {
             });
           }
           const paymentInfo = { payerId, payMethod: 'FUNDING', paymentInstructions: [{ currency, amount: fixed(paid, 8), price }] };
-          const r = await q.query(
-            `UPDATE pay_orders SET status = 'PAID', transact_time = $2, transaction_id = $3, payer_id = $4, open_user_id = $5, commission = $6, payment_info = $7
-             WHERE prepay_id = $1 AND status = 'PENDING' RETURNING *`,
-            [prepayId, now, `M_P_${prepayId}`, payerId, openUserId(payerId, order.merchantId), commission, JSON.stringify(paymentInfo)],
-          );
-          const paidOrder = toOrder(r.rows[0]);
-          await emit(q, paidOrder, 'PAY_SUCCESS');
+          const paidOrder = await transition(q, {
+            prepayId, to: 'PAID', set: {
+              transact_time: now, transaction_id: `M_P_${prepayId}`, payer_id: payerId, open_user_id: openUserId(payerId, order.merchantId),
+              commission, payment_info: JSON.stringify(paymentInfo),
+            },
+          });
+          if (!paidOrder) throw new Error(`order ${prepayId} left PENDING inside its payment`);
           return ok(paidOrder);
         });
       } catch (e) {
@@ -401,17 +291,19 @@ export function createOrderService(deps: {
     async expireDue(limit = 100): Promise<number> {
       return db.tx(async (q) => {
         const now = clock.now();
-        const r = await q.query(
-          `UPDATE pay_orders o SET status = CASE WHEN o.status = 'INITIAL' THEN 'EXPIRED' ELSE 'ERROR' END, closed_time = $1
-           WHERE o.prepay_id IN (
-             SELECT prepay_id FROM pay_orders
-             WHERE (status = 'INITIAL' AND expire_time <= $1) OR (status = 'PENDING' AND expire_time <= $2)
-             ORDER BY expire_time LIMIT $3 FOR UPDATE SKIP LOCKED)
-           RETURNING o.*`,
+        const due = await q.query<{ prepay_id: bigint; status: 'INITIAL' | 'PENDING' }>(
+          `SELECT prepay_id, status FROM pay_orders
+           WHERE (status = 'INITIAL' AND expire_time <= $1) OR (status = 'PENDING' AND expire_time <= $2)
+           ORDER BY expire_time LIMIT $3 FOR UPDATE SKIP LOCKED`,
           [now, now - PENDING_GRACE_MS, limit],
         );
-        for (const row of r.rows) await emit(q, toOrder(row), 'PAY_CLOSED');
-        return r.rowCount;
+        let closed = 0;
+        // The rows are locked: each move applies.
+        for (const row of due.rows) {
+          const to = row.status === 'INITIAL' ? 'EXPIRED' : 'ERROR';
+          if (await transition(q, { prepayId: String(row.prepay_id), to, from: [row.status], set: { closed_time: now } })) closed++;
+        }
+        return closed;
       });
     },
 
@@ -428,12 +320,3 @@ export function createOrderService(deps: {
 }
 
 export type OrderService = ReturnType<typeof createOrderService>;
-
-/** paymentInfo with the wire's number types: payerId long, amounts 8-dp numbers. */
-export function wirePaymentInfo(p: NonNullable<Order['paymentInfo']>) {
-  return {
-    payerId: raw(p.payerId),
-    payMethod: p.payMethod,
-    paymentInstructions: p.paymentInstructions.map((i) => ({ currency: i.currency, amount: num8(i.amount), price: raw(new Decimal(i.price).toFixed()) })),
-  };
-}

@@ -1,4 +1,3 @@
-import type { AccountsService } from '../../accounts/service.ts';
 import type { Clock } from '../../platform/clock.ts';
 import type { Db, Queryable } from '../../platform/db/client.ts';
 import { DomainError, err, ok, type Result } from '../../platform/errors.ts';
@@ -6,7 +5,9 @@ import type { AccountRef, Ledger } from '../../platform/ledger/service.ts';
 import { raw } from '../../platform/json.ts';
 import { Decimal, fixed } from '../../platform/money.ts';
 import type { Outbox, OutboxHandler } from '../../platform/outbox/service.ts';
-import { enqueuePayWebhook, num8 } from '../events.ts';
+import { num8 } from '../events.ts';
+import type { AccountsService } from '../../accounts/service.ts';
+import { createOrderTransitions, lockOrder, type Order, type OrderStatus } from '../orders/state.ts';
 
 /**
  * Binance Pay refunds (binance-pay.md §4.5, §4.6, §5).
@@ -62,7 +63,7 @@ export type RefundError =
   | 'FIELD_VALUE' | 'INVALID_PREPAY_ID' | 'INVALID_ORDER_STATUS' | 'TOO_MANY_REFUND_ATTEMPTS'
   | 'INVALID_REFUND_AMOUNT' | 'INSUFFICIENT_FUNDS' | 'REFUND_NOT_FOUND';
 
-const REFUNDABLE_STATUSES = ['PAID', 'REFUNDING', 'REFUNDED'];
+const REFUNDABLE_STATUSES: OrderStatus[] = ['PAID', 'REFUNDING', 'REFUNDED'];
 const MAX_PREPAY_ID = (1n << 63n) - 1n;
 
 function toRefund(r: any): Refund {
@@ -105,7 +106,9 @@ async function orderTotals(q: Queryable, prepayId: string) {
 }
 
 export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger; outbox: Outbox; accounts: AccountsService; sandbox: boolean }) {
-  const { db, clock, ledger, outbox, accounts } = deps;
+  const { db, clock, ledger, outbox } = deps;
+  // The order's table belongs to the orders module: refunds lock an order and move its status through it.
+  const orders = { lock: lockOrder, ...createOrderTransitions({ outbox, accounts: deps.accounts }) };
 
   const findByRequestId = async (q: Queryable, merchantId: string, refundRequestId: string) =>
     (await q.query(`SELECT * FROM pay_refunds WHERE merchant_id = $1 AND refund_request_id = $2`, [merchantId, refundRequestId])).rows[0];
@@ -125,7 +128,7 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
       if (used) return replay(used, input);
       if (!/^\d{1,19}$/.test(input.prepayId) || BigInt(input.prepayId) > MAX_PREPAY_ID) return err('INVALID_PREPAY_ID');
       // The order row lock serializes every refund of one order: totals read below cannot change under us.
-      const order = (await q.query(`SELECT * FROM pay_orders WHERE prepay_id = $1 AND merchant_id = $2 FOR UPDATE`, [input.prepayId, merchantId])).rows[0];
+      const order = await orders.lock(q, input.prepayId, merchantId);
       if (!order) return err('INVALID_PREPAY_ID');
       // A concurrent request with the same id may have committed while we waited for the lock.
       const usedMeanwhile = await findByRequestId(q, merchantId, input.refundRequestId);
@@ -133,17 +136,17 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
       if (!REFUNDABLE_STATUSES.includes(order.status)) return err('INVALID_ORDER_STATUS');
       const totals = await orderTotals(q, input.prepayId);
       if (totals.attempts >= MAX_REFUND_ATTEMPTS) return err('TOO_MANY_REFUND_ATTEMPTS');
-      const orderAmount = new Decimal(order.order_amount);
+      const orderAmount = new Decimal(order.orderAmount);
       const refundable = orderAmount.minus(totals.succeeded).minus(totals.pending);
       const lastAttempt = totals.attempts === MAX_REFUND_ATTEMPTS - 1;
       const amount = lastAttempt ? refundable : new Decimal(input.refundAmount);
       if (amount.lte(0) || amount.gt(refundable)) return err('INVALID_REFUND_AMOUNT');
-      if (order.payer_id === null) throw new Error(`paid order ${input.prepayId} has no payer`);
+      if (order.payerId === null) throw new Error(`paid order ${input.prepayId} has no payer`);
 
       const refundId = String((await q.query<{ id: bigint }>(`SELECT nextval('pay_refund_id_seq') AS id`)).rows[0].id);
       const holdId = `pay.refund:${refundId}`;
       const merchant: AccountRef = { ownerType: 'merchant', ownerId: merchantId, asset: order.currency };
-      const payer: AccountRef = { ownerType: 'payer', ownerId: String(order.payer_id), asset: order.currency };
+      const payer: AccountRef = { ownerType: 'payer', ownerId: order.payerId, asset: order.currency };
       // Throws INSUFFICIENT_FUNDS when the merchant's available balance is short; that rolls everything back.
       await ledger.hold(q, { id: holdId, debit: merchant, credit: payer, amount: amount.toFixed(8), kind: 'pay.refund', ref: input.prepayId });
 
@@ -154,15 +157,12 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
          VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *`,
         [
           refundId, merchantId, input.refundRequestId, input.prepayId, attemptNo, order.currency, input.refundAmount,
-          amount.toFixed(8), order.order_amount, totals.succeeded.plus(totals.pending).plus(amount).toFixed(8),
-          MAX_REFUND_ATTEMPTS - attemptNo, order.open_user_id, input.refundReason ?? null, input.webhookUrl ?? null, holdId, clock.now(),
+          amount.toFixed(8), order.orderAmount, totals.succeeded.plus(totals.pending).plus(amount).toFixed(8),
+          MAX_REFUND_ATTEMPTS - attemptNo, order.openUserId, input.refundReason ?? null, input.webhookUrl ?? null, holdId, clock.now(),
         ],
       )).rows[0];
-      const moved = await q.query(
-        `UPDATE pay_orders SET status = 'REFUNDING' WHERE prepay_id = $1 AND status = ANY($2::text[])`,
-        [input.prepayId, REFUNDABLE_STATUSES],
-      );
-      if (moved.rowCount !== 1) throw new Error(`order ${input.prepayId} left a refundable status while locked`);
+      const moved = await orders.transition(q, { prepayId: input.prepayId, to: 'REFUNDING', from: REFUNDABLE_STATUSES });
+      if (!moved) throw new Error(`order ${input.prepayId} left a refundable status while locked`);
       await outbox.enqueue(q, { topic: REFUND_TOPIC, payload: { refundId } });
       return ok({ refund: toRefund(row), duplicate: false });
     });
@@ -174,7 +174,8 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
       const head = (await q.query(`SELECT prepay_id FROM pay_refunds WHERE refund_id = $1`, [refundId])).rows[0];
       if (!head) return null;
       // Same lock order as accept (order row first), so the two never deadlock.
-      const order = (await q.query(`SELECT * FROM pay_orders WHERE prepay_id = $1 FOR UPDATE`, [head.prepay_id])).rows[0];
+      const order = await orders.lock(q, String(head.prepay_id));
+      if (!order) throw new Error(`refund ${refundId} has no order`);
       const pending = (await q.query(`SELECT * FROM pay_refunds WHERE refund_id = $1 AND status = 'PENDING'`, [refundId])).rows[0];
       if (!pending) return null;
       const rejected = deps.sandbox && pending.refund_reason === SANDBOX_REJECT_REASON;
@@ -187,19 +188,17 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
       if (rejected) await ledger.voidHold(q, pending.hold_id);
       else await ledger.postHold(q, pending.hold_id);
 
-      const totals = await orderTotals(q, String(order.prepay_id));
-      const next = totals.pendingCount > 0 ? 'REFUNDING'
-        : totals.succeeded.eq(order.order_amount) ? 'FULL_REFUNDED'
+      const totals = await orderTotals(q, order.prepayId);
+      const next: OrderStatus = totals.pendingCount > 0 ? 'REFUNDING'
+        : totals.succeeded.eq(order.orderAmount) ? 'FULL_REFUNDED'
           : totals.succeeded.gt(0) ? 'REFUNDED' : 'PAID';
-      const moved = await q.query(`UPDATE pay_orders SET status = $2 WHERE prepay_id = $1 AND status = 'REFUNDING'`, [order.prepay_id, next]);
-      if (moved.rowCount !== 1) throw new DomainError('INVALID_ORDER_STATUS', `order ${order.prepay_id} is ${order.status}, not REFUNDING`);
-
       const refund = toRefund(done.rows[0]);
-      const url = refund.webhookUrl ?? order.webhook_url ?? (await accounts.getMerchant(String(order.creator_merchant_id), q))?.webhookUrl ?? null;
-      await enqueuePayWebhook(outbox, q, {
-        url, ownerId: String(order.creator_merchant_id), bizType: 'PAY_REFUND', bizId: refund.prepayId,
-        bizStatus: rejected ? 'REFUND_REJECTED' : 'REFUND_SUCCESS', data: refundEventData(order, refund),
+      // The order's move writes the PAY_REFUND webhook with it.
+      const moved = await orders.transition(q, {
+        prepayId: order.prepayId, to: next,
+        refund: { bizStatus: rejected ? 'REFUND_REJECTED' : 'REFUND_SUCCESS', webhookUrl: refund.webhookUrl, data: (o) => refundEventData(o, refund) },
       });
+      if (!moved) throw new DomainError('INVALID_ORDER_STATUS', `order ${order.prepayId} is ${order.status}, not REFUNDING`);
       return outcome;
     });
   }
@@ -241,18 +240,18 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
 export type RefundService = ReturnType<typeof createRefundService>;
 
 /** PAY_REFUND webhook data (spec §6.5): the order's fields plus the refund result as refundInfo. */
-export function refundEventData(order: any, refund: Refund): Record<string, unknown> {
+export function refundEventData(order: Order, refund: Refund): Record<string, unknown> {
   return {
-    merchantTradeNo: order.merchant_trade_no,
-    productType: order.product_type,
-    productName: order.product_name,
-    tradeType: order.terminal_type,
-    totalFee: num8(order.order_amount),
+    merchantTradeNo: order.merchantTradeNo,
+    productType: order.productType,
+    productName: order.productName,
+    tradeType: order.terminalType,
+    totalFee: num8(order.orderAmount),
     currency: order.currency,
     // The order's payment time: the refund's own time is not part of the published data.
-    transactTime: order.transact_time === null ? undefined : Number(order.transact_time),
+    transactTime: order.transactTime ?? undefined,
     commission: num8(order.commission),
-    openUserId: order.open_user_id ?? undefined,
+    openUserId: order.openUserId ?? undefined,
     // refundInfo is RefundResult without refundId (§6.5 lists its fields).
     refundInfo: (({ refundId: _id, ...info }) => info)(refundResult(refund, false)),
   };
