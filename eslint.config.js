@@ -13,4 +13,14 @@ export default tseslint.config(
     },
   },
   { files: ['bin/**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+  // Browser scripts served to the pages (script-src 'self'): plain ES5-style scripts with the browser's globals.
+  {
+    files: ['src/web/assets/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(['window', 'document', 'location', 'fetch', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval',
+        'URLSearchParams', 'FormData', 'FileReader', 'Promise', 'JSON', 'console'].map((g) => [g, 'readonly'])),
+    },
+    rules: { 'no-var': 'off', 'no-undef': 'error' },
+  },
 );
