@@ -53,6 +53,53 @@ for (const kind of DB_KINDS) {
         const prepared = await db.query(`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1`, [sql]);
         assert.equal(prepared.rows[0].n, 1);
       });
+
+      test('the outer handle used inside a transaction fails at once instead of waiting for that transaction forever', { timeout: 10_000 }, async () => {
+        // Before the guard existed these calls never settled: give each 2 s.
+        const inTime = async <T>(p: Promise<T>) => {
+          let timer: NodeJS.Timeout | undefined;
+          try {
+            return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('hung')), 2_000)))]);
+          } finally {
+            clearTimeout(timer);
+          }
+        };
+        const trap = /inside db\.tx\(\) on PGlite/;
+        // With and without parameters (prepared and simple paths), and a nested tx, also after an await inside fn.
+        await assert.rejects(inTime(db.tx(async () => db.query(`SELECT 1 AS one`))), trap);
+        await assert.rejects(inTime(db.tx(async (q) => {
+          await q.query(`INSERT INTO client_probe (id) VALUES ($1)`, [500]);
+          return db.query(`SELECT id FROM client_probe WHERE id = $1`, [500]);
+        })), trap);
+        await assert.rejects(inTime(db.tx(async () => db.tx(async () => 1))), trap);
+        assert.equal((await db.query(`SELECT count(*)::int AS n FROM client_probe WHERE id = $1`, [500])).rows[0].n, 0, 'the failed transaction rolled back');
+
+        // A caller outside the transaction's context (another request) waits its turn and sees the commit.
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        let started!: () => void;
+        const inside = new Promise<void>((resolve) => (started = resolve));
+        const tx = db.tx(async (q) => {
+          await q.query(`INSERT INTO client_probe (id) VALUES ($1)`, [501]);
+          started();
+          await gate;
+        });
+        await inside;
+        let answered = false;
+        const other = db.query(`SELECT count(*)::int AS n FROM client_probe WHERE id = $1`, [501]).then((r) => ((answered = true), r.rows[0].n));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(answered, false, 'the other caller waits while the transaction is open');
+        release();
+        await inTime(tx);
+        assert.equal(await inTime(other), 1);
+
+        // Work a transaction started that runs after it committed uses the outer handle normally.
+        let later!: Promise<number>;
+        await db.tx(async () => {
+          later = new Promise((resolve) => setTimeout(resolve, 20)).then(async () => (await db.query(`SELECT 2 AS two`)).rows[0].two);
+        });
+        assert.equal(await inTime(later), 2);
+      });
     }
   });
 }

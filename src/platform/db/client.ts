@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -28,6 +29,15 @@ export interface Db extends Queryable {
 const toParam = (v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
 const params = (p?: unknown[]) => (p ? p.map(toParam) : undefined);
 
+/** Thrown when code inside `db.tx(fn)` uses the outer `db` instead of fn's `q` (see wrapPglite). */
+export class OuterHandleInTransactionError extends Error {
+  readonly code = 'OUTER_HANDLE_IN_TRANSACTION';
+  constructor(call: 'query' | 'tx') {
+    super(`db.${call}() called inside db.tx() on PGlite, a single connection: it would wait for its own transaction forever. `
+      + 'Inside a transaction use the q it was given (pass it down as a parameter).');
+  }
+}
+
 export function wrapPglite(lite: PGlite): Db {
   const statements = preparedStatements(lite);
   const q = (conn: { query: PGlite['query'] }, inTx: boolean): Queryable['query'] => async (sql, p) => {
@@ -35,11 +45,30 @@ export function wrapPglite(lite: PGlite): Db {
     const r = await conn.query<any>(sql, params(p));
     return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
   };
+  /**
+   * The transaction the current async context runs inside, while it is open. The outer handle waits for the
+   * connection's mutex, which that transaction holds until fn returns: called from fn's own context it deadlocks as
+   * soon as fn waits for it, so it fails at once instead. Other contexts (concurrent requests, workers) wait their turn as before,
+   * and so does work fn started that runs after the transaction ended.
+   */
+  const current = new AsyncLocalStorage<{ open: boolean }>();
+  const insideTx = () => current.getStore()?.open === true;
+  const query = q(lite, false);
   return {
     kind: 'pglite',
-    query: q(lite, false),
+    query: (sql, p) => (insideTx() ? Promise.reject(new OuterHandleInTransactionError('query')) : query(sql, p)),
     // PGlite is one connection behind a mutex, so transactions are already serial.
-    tx: (fn) => lite.transaction((t) => fn({ query: q(t as any, true) })),
+    tx: (fn) => {
+      if (insideTx()) return Promise.reject(new OuterHandleInTransactionError('tx'));
+      return lite.transaction(async (t) => {
+        const state = { open: true };
+        try {
+          return await current.run(state, () => fn({ query: q(t as any, true) }));
+        } finally {
+          state.open = false;
+        }
+      });
+    },
     listen: async () => async () => {},
     close: () => lite.close(),
   };
