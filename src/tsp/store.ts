@@ -1,5 +1,6 @@
 import type { Queryable } from '../platform/db/client.ts';
 import type { AuthStatus } from './service.ts';
+import { assertTransition } from './state.ts';
 
 /** SQL of the tsp_authorizations table. Rows come back with the TSP's and the merchant's names and statuses. */
 export interface AuthRow {
@@ -68,12 +69,13 @@ export async function findOne(q: Queryable, tspMerchantId: string, by: { merchan
 }
 
 /**
- * The one state-machine step: a conditional update from one status to another (spec §7.3), so two concurrent
- * decisions cannot both win. Selects by id, or by the (TSP, merchant) pair.
+ * The one state-machine step: a conditional update from one status to another (spec §7.3, the table in state.ts), so
+ * two concurrent decisions cannot both win. Selects by id, or by the (TSP, merchant) pair.
  */
 export async function transition(q: Queryable, t: {
   id?: string; tspMerchantId?: string; merchantId?: string; from: AuthStatus; to: AuthStatus; now: number; notExpiredAt?: number;
 }): Promise<AuthRow[]> {
+  assertTransition(t.from, t.to);
   const r = await q.query<{ id: bigint }>(
     `UPDATE tsp_authorizations SET status = $1, decided_at = CASE WHEN $2 = 'PENDING' THEN $3 ELSE decided_at END, updated_at = $3
      WHERE status = $2 AND ($4::bigint IS NULL OR id = $4) AND ($5::bigint IS NULL OR tsp_merchant_id = $5) AND ($6::bigint IS NULL OR merchant_id = $6)
@@ -92,7 +94,9 @@ export async function update(q: Queryable, id: string, merchantId: string, u: { 
   return reload(q, r.rows.map((x) => x.id));
 }
 
+/** PENDING → REJECTED for requests past expiresAt, oldest first. */
 export async function expire(q: Queryable, now: number, limit: number): Promise<AuthRow[]> {
+  assertTransition('PENDING', 'REJECTED');
   const r = await q.query<{ id: bigint }>(
     `UPDATE tsp_authorizations SET status = 'REJECTED', decided_at = $1, updated_at = $1
      WHERE id IN (SELECT id FROM tsp_authorizations WHERE status = 'PENDING' AND expires_at <= $1 ORDER BY expires_at LIMIT $2) AND status = 'PENDING'
