@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ConnectOrder } from '../orders/store.ts';
-import { orderStatusView } from './routes.ts';
+import { orderStatusView } from './views.ts';
 
 const order = (patch: Partial<ConnectOrder>): ConnectOrder => ({
   orderId: 'CNT1', partnerCode: 'p', merchantOrderId: 'm1', merchantUserId: null, businessType: 'BUY', fiatCurrency: 'USD', cryptoCurrency: 'USDT',
