@@ -79,6 +79,8 @@ type InsertOutcome = 'INSERTED' | 'NONCE_USED' | 'DUPLICATE_TRADE_NO';
  * Inserts a batch of orders and records their request nonces in one statement. The rows arrive as one JSON array
  * (goods and extra nested as JSON); a row with a nonce is inserted only if its nonce was fresh, and a merchantTradeNo
  * already taken, in the table or earlier in the batch, is skipped. One outcome row per input row, by prepay_id.
+ * pay_nonces is the request authentication's table (pay/auth.ts); this insert into it lives here because one
+ * statement instead of two per request is a measured share of create-order's time (see NonceClaim).
  */
 const INSERT_ORDERS = `WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(${ORDER_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ')}, api_key text, nonce text, seen_at bigint)
