@@ -5,14 +5,14 @@ import { registerWebhookAdminRoutes } from './admin/webhooks.ts';
 import type { Config } from './config.ts';
 import { createPayAuth } from './pay/auth.ts';
 import { registerCheckoutRoutes } from './pay/checkout/routes.ts';
-import { payFailure } from './pay/codes.ts';
 import { createPayWebhookFamily } from './pay/notify.ts';
 import { createOrderService } from './pay/orders/service.ts';
 import { registerRefundRoutes } from './pay/refunds/routes.ts';
 import { createRefundService, REFUND_TOPIC } from './pay/refunds/service.ts';
 import { createReportService } from './pay/reports/service.ts';
 import { registerReportRoutes } from './admin/reports.ts';
-import { envelope, registerPayRoutes } from './pay/routes.ts';
+import { payRoutes } from './pay/family.ts';
+import { registerPayRoutes } from './pay/routes.ts';
 import { createTspService } from './tsp/service.ts';
 import { registerTspRoutes, registerTspSandboxRoutes } from './tsp/routes.ts';
 import { createMerchantUsers } from './dashboard/users.ts';
@@ -28,8 +28,7 @@ import { createMailer, MAIL_TOPIC, registerDevMailbox } from './platform/mail.ts
 import { createWebhookDelivery } from './platform/outbox/delivery.ts';
 import { createKycWebhookFamily, KYC_FAMILY } from './kyc/notify.ts';
 import { loadQuestionnaires } from './kyc/questionnaires.ts';
-import { KYC_BASE, registerKycRoutes } from './kyc/routes.ts';
-import { kycEnvelope } from './kyc/codes.ts';
+import { registerKycRoutes } from './kyc/routes.ts';
 import { createKycService, SHARE_TOPIC } from './kyc/service.ts';
 import { createOutbox, createOutboxWorker, DEFAULT_WEBHOOK_CLASS, type OutboxHandler } from './platform/outbox/service.ts';
 import { WEBHOOK_TOPIC, type WebhookFamily } from './platform/outbox/webhook-family.ts';
@@ -160,25 +159,12 @@ export async function buildApp(opts: AppOptions) {
     const app = await createHttp({ logger, trustedProxies: config.trustedProxies, publicUrl: config.publicUrl, metricsToken: config.metricsToken });
     // Another process may have moved the sandbox clock: a request sees every advance committed before it arrived.
     if (clockSync) app.addHook('onRequest', async (req) => { if (req.url !== '/healthz') await clockSync.refreshIfOlderThan(CLOCK_FRESH_MS).catch(() => {}); });
-    app.setNotFoundHandler((req, reply) => {
-      if (req.url.startsWith('/binancepay/')) return reply.code(404).type('application/json').send(envelope({ code: '400000', message: 'Not found.' }));
-      return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'Not found.' } });
-    });
+    app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'Not found.' } }));
     app.setErrorHandler((error: any, req, reply) => {
-      // A client's error (an unparsable Content-Type, a body too large) is its family's code and an info line;
-      // only what is left is an unknown error worth an error line.
+      // Signed families answer their own errors (src/platform/signed-route.ts). A client's error here (an unparsable
+      // Content-Type, a body too large) is an info line; only what is left is an unknown error worth an error line.
       const clientError = error.statusCode >= 400 && error.statusCode < 500;
       if (clientError) logger.info({ code: error.code, url: req.url }, 'client request refused');
-      if (req.url.startsWith('/binancepay/')) {
-        const f = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? payFailure('400104') : clientError ? payFailure('400007') : payFailure('400000');
-        if (f.code === '400000') logger.error({ err: error }, 'pay request failed');
-        return reply.code(200).type('application/json').send(envelope(f));
-      }
-      if (req.url.startsWith(KYC_BASE)) {
-        if (!clientError) logger.error({ err: error }, 'kyc sharing request failed');
-        const e = kycEnvelope(clientError ? { code: 'BAD_REQUEST', detail: String(error.message).slice(0, 256) } : { code: 'INTERNAL', detail: 'internal error; retry' });
-        return reply.code(e.status).type('application/json').send(e.body);
-      }
       if (error.validation) return reply.code(400).send({ error: { code: 'INVALID_REQUEST', message: error.message } });
       const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
       if (status >= 500) logger.error({ err: error }, 'request failed');
@@ -197,12 +183,13 @@ export async function buildApp(opts: AppOptions) {
       }
     });
 
-    registerPayRoutes(app, {
-      auth: payAuth, resolveActor: tsp.resolveActor, orders, prices, signingKeys, publicUrl: config.publicUrl,
-      ledgerBalances: (merchantId) => ledger.balances(db, 'merchant', merchantId),
+    payRoutes(app, { auth: payAuth, resolveActor: tsp.resolveActor, selfOnly: tsp.selfOnly }, logger, (route) => {
+      registerPayRoutes(route, {
+        orders, prices, signingKeys, publicUrl: config.publicUrl, ledgerBalances: (merchantId) => ledger.balances(db, 'merchant', merchantId),
+      });
+      registerRefundRoutes(route, { refunds });
+      registerTspRoutes(route, { tsp });
     });
-    registerRefundRoutes(app, { auth: payAuth, resolveActor: tsp.resolveActor, refunds });
-    registerTspRoutes(app, { auth: payAuth, tsp });
     registerDashboardRoutes(app, {
       db, clock, ids, accounts, sessions, users: merchantUsers, tsp, orders, refunds, reports, ledger, webhooks, outbox, publicUrl: config.publicUrl, mode: config.mode,
     });
@@ -210,8 +197,8 @@ export async function buildApp(opts: AppOptions) {
     registerAdminRoutes(app, { adminToken: opts.adminToken, accounts, ledger, audit, signingKeys, db, merchantUsers });
     registerWebhookAdminRoutes(app, { adminToken: opts.adminToken, deliveries: webhooks });
     registerReportRoutes(app, { adminToken: opts.adminToken, accounts, reports });
-    registerKycRoutes(app, { kyc, adminToken: opts.adminToken, mode: config.mode });
-    registerConnectRoutes(app, { auth: connectAuth, catalog, orders: connectOrders, publicUrl: config.publicUrl, log: (e) => logger.error({ err: e }, 'connect request failed') });
+    registerKycRoutes(app, { kyc, adminToken: opts.adminToken, mode: config.mode, logger });
+    registerConnectRoutes(app, { auth: connectAuth, catalog, orders: connectOrders, publicUrl: config.publicUrl, logger });
     registerConnectAdminRoutes(app, { adminToken: opts.adminToken, partners, db, buyflow });
     registerBuyflowRoutes(app, {
       buyflow, sessions, clock, publicUrl: config.publicUrl, mode: config.mode,

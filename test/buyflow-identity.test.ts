@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { checkLimitLocked } from '../src/connect/limits.ts';
-import { kycSignature } from '../src/kyc/routes.ts';
+import { kycSignature } from '../src/kyc/auth.ts';
 import { migrate } from '../src/platform/db/client.ts';
 import { DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
 import { buyflowFixture, kycInput, PNG } from './support/buyflow-fixture.ts';

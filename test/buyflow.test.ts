@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { kycSignature } from '../src/kyc/routes.ts';
+import { kycSignature } from '../src/kyc/auth.ts';
 import { after, before, describe, test } from 'node:test';
 import { erc20Abi, type Address } from 'viem';
 import { SUPPORTED_CARD_COUNTRIES, brandSupportedIn } from '../src/cards/support.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { kycSignature } from '../src/kyc/routes.ts';
+import { kycSignature } from '../src/kyc/auth.ts';
 import { signPay } from '../src/pay/auth.ts';
 import { randomAlnum } from '../src/platform/crypto.ts';
 import { createMerchant, DB_KINDS, snapshot, startTestApp, v3Order, type TestApp } from './helpers.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_FETCH_LIMITS, fetchFile, isPublicAddress } from '../src/kyc/files.ts';
-import { kycSignature } from '../src/kyc/routes.ts';
+import { kycSignature } from '../src/kyc/auth.ts';
 import { DB_KINDS, freePort, startTestApp, type TestApp } from './helpers.ts';
 import { ACK, startReceiver, waitFor, type ReceivedRequest } from './support/webhook-receiver.ts';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createSign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { kycSignature } from '../src/kyc/routes.ts';
+import { kycSignature } from '../src/kyc/auth.ts';
 import { signPay } from '../src/pay/auth.ts';
 import { assertAuditOk, createMerchant, snapshot, startTestApp, v3Order, type TestApp } from './helpers.ts';
 import { CONNECT_PATH, onboardPartner } from './support/connect-client.ts';

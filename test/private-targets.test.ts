@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config.ts';
-import { kycSignature } from '../src/kyc/routes.ts';
+import { kycSignature } from '../src/kyc/auth.ts';
 import { createMerchant, startTestApp, v3Order, type TestApp } from './helpers.ts';
 import { startReceiver, waitFor } from './support/webhook-receiver.ts';
 

@@ -3,7 +3,7 @@ import { randomAlnum, safeEqual } from '../../src/platform/crypto.ts';
 import type { Db } from '../../src/platform/db/client.ts';
 import { createHttp } from '../../src/platform/http.ts';
 import { signPay } from '../../src/pay/auth.ts';
-import { envelope } from '../../src/pay/routes.ts';
+import { envelope } from '../../src/pay/family.ts';
 import type { Target } from '../lib/server.ts';
 
 export const FLOOR_PATH = '/binancepay/openapi/bench/noop';

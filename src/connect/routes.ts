@@ -1,13 +1,16 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isValidIpOrCidr } from '../platform/ip.ts';
+import type { FastifyInstance, HTTPMethods } from 'fastify';
 import { raw } from '../platform/json.ts';
 import { Decimal } from '../platform/money.ts';
 import type { ConnectAuth, ConnectCaller } from './auth.ts';
 import { cardCountrySupported } from '../cards/support.ts';
 import type { Catalog } from './catalog.ts';
-import { connectEnvelope, connectFailure, type ConnectResult } from './codes.ts';
+import type { Logger } from '../platform/logger.ts';
+import { signedRoutes, type SignedFamily } from '../platform/signed-route.ts';
+import { fieldPath, wireCodeOf } from '../platform/validation.ts';
+import { connectEnvelope, connectFailure, type ConnectFailure } from './codes.ts';
 import { wireOrderItem } from './notify.ts';
-import { reqAmount, reqString, optString, type ConnectOrders } from './orders/service.ts';
+import type { ConnectOrders } from './orders/service.ts';
+import { AnyObject, CheckIpAddress, GetQuote, NoParameters, QueryOrderList } from './schemas.ts';
 
 /**
  * The signed partner API (binance-connect.md §4) under /gateway-api/v1/public/open-api/connect/ and its
@@ -17,69 +20,73 @@ export const CONNECT_PREFIXES = ['/gateway-api/v1/public/open-api/connect', '/ba
 
 const num = (s: string) => raw(new Decimal(s).toFixed());
 
-type Handler = (caller: ConnectCaller) => Promise<ConnectResult>;
-
 const fromErr = (e: { code: string; message?: string; field?: string }) => connectFailure(e.code, { field: e.field, detail: e.message });
 
-export function registerConnectRoutes(app: FastifyInstance, deps: { auth: ConnectAuth; catalog: Catalog; orders: ConnectOrders; publicUrl: string; log?: (e: unknown) => void }) {
-  const { auth, catalog, orders, publicUrl } = deps;
-
-  const run = (handler: Handler) => async (req: FastifyRequest, reply: FastifyReply) => {
-    const send = (r: ConnectResult, successCode?: string) => reply.code(200).type('application/json').send(connectEnvelope(r, successCode));
-    const a = await auth(req);
-    if (!a.ok) return send(a.failure);
-    return send(await handler(a.caller), a.caller.partner.successCode);
+/**
+ * Binance Connect as a signed family: RSA-SHA256 over the raw bytes (auth.ts); every enveloped answer is HTTP 200 with
+ * the partner's success code, an unknown path under the prefixes HTTP 404 with OPE100000001.
+ */
+export function connectFamily(auth: ConnectAuth): SignedFamily<null, ConnectCaller, ConnectFailure> {
+  return {
+    tag: 'Binance Connect',
+    prefixes: CONNECT_PREFIXES,
+    methods: ['POST'],
+    authenticate: (req) => auth(req),
+    body: (c) => c.body,
+    invalid: (error) => {
+      const issue = error.issues[0]!;
+      return connectFailure(wireCodeOf(issue) ?? 'INVALID_PARAMETER', { field: fieldPath(issue.path) || 'body', detail: issue.message });
+    },
+    send: async (reply, answer, caller) => reply.type('application/json').send(connectEnvelope(answer, caller?.partner.successCode)),
+    // A client's error (body too large, unparsable Content-Type) is a parameter error; only the rest is a system error.
+    error: (error) => {
+      const clientError = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500;
+      return error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? connectFailure('INVALID_PARAMETER', { field: 'body', detail: 'body too large' })
+        : clientError ? connectFailure('INVALID_PARAMETER', { field: 'body', detail: String(error.message).slice(0, 256) }) : connectFailure('SYSTEM_ERROR');
+    },
+    isInternal: (f) => f.code === 'OPE100000001',
+    notFound: { prefixes: CONNECT_PREFIXES, failure: connectFailure('SYSTEM_ERROR', { detail: 'unknown path' }) },
   };
+}
 
-  const ops: { op: string; methods: ('GET' | 'POST')[]; summary: string; handler: Handler }[] = [
-    {
-      op: 'get-crypto-network-list', methods: ['GET', 'POST'], summary: 'Crypto × network list with indicative USD price',
-      handler: async () => ({
-        data: catalog.networks().map((n) => ({
-          cryptoCurrency: n.asset, network: n.network, memoRequired: n.memoRequired, addressRegex: n.addressRegex, memoRegex: n.memoRegex,
-          withdrawFee: num(n.withdrawFee), withdrawMin: num(n.withdrawMin), withdrawMax: num(n.withdrawMax),
-          withdrawIntegerMultiple: num(n.withdrawIntegerMultiple), contractAddress: n.contractAddress, price: num(n.priceUsd),
-        })),
-      }),
-    },
-    {
-      op: 'get-trade-pair-list', methods: ['GET', 'POST'], summary: 'Fiat × crypto pairs with per-order limits',
-      handler: async (c) => ({
-        data: catalog.pairs(c.partner).map((p) => ({
-          fiatCurrency: p.fiatCurrency, cryptoCurrency: p.cryptoCurrency, paymentMethod: 'card', size: p.size, quotation: num(p.quotation),
-          minLimit: num(p.minLimit), maxLimit: num(p.maxLimit),
-        })),
-      }),
-    },
-    {
-      op: 'get-quote', methods: ['POST'], summary: 'Indicative quote: price, user fee, network fee, crypto amount',
-      handler: async ({ partner, body }) => {
-        for (const f of ['fiatCurrency', 'cryptoCurrency', 'cryptoNetwork', 'paymentMethod']) {
-          const v = reqString(body, f);
-          if (!v.ok) return fromErr(v);
-        }
-        const amount = reqAmount(body, 'fiatAmount');
-        if (!amount.ok) return fromErr(amount);
-        const country = optString(body, 'countryCode', 2);
-        if (!country.ok) return fromErr(country);
-        if (country.value !== null && !/^[A-Za-z]{2}$/.test(country.value)) return connectFailure('INVALID_PARAMETER', { field: 'countryCode', detail: 'countryCode must be ISO 3166-1 alpha-2' });
-        const fiat = String(body.fiatCurrency).toUpperCase();
-        const crypto = String(body.cryptoCurrency).toUpperCase();
-        if (!catalog.pair(partner, fiat, crypto)) return connectFailure('UNSUPPORTED_TRADE_PAIR', { detail: `${fiat}/${crypto} is not a listed pair` });
-        const q = catalog.quote(partner, { fiat, crypto, network: String(body.cryptoNetwork).toUpperCase(), amount: amount.value });
-        if (!q.ok && q.code === 'UNSUPPORTED_NETWORK') return fromErr(q);
-        const pm = orders.paymentMethodOk(body.paymentMethod);
-        if (!pm.ok) return fromErr(pm);
-        if (!q.ok) return fromErr({ ...q, field: q.code === 'INVALID_PARAMETER' ? 'fiatAmount' : q.field });
-        if (country.value !== null && !cardCountrySupported(country.value)) {
-          return connectFailure('REGION_RESTRICTED', { detail: `neither Visa nor Mastercard is supported for ${country.value.toUpperCase()}` });
-        }
-        return { data: { quotePrice: num(q.value.quotePrice), userFee: num(q.value.userFee), networkFee: num(q.value.networkFee), cryptoAmount: num(q.value.cryptoAmount) } };
-      },
-    },
-    ...['buy-withdraw-crypto', 'trade'].map((op) => ({
-      op, methods: ['POST'] as ('GET' | 'POST')[], summary: op === 'trade' ? 'Alias of buy-withdraw-crypto' : 'Create a buy order and its hosted buy-flow link',
-      handler: async ({ partner, body }: ConnectCaller): Promise<ConnectResult> => {
+export function registerConnectRoutes(app: FastifyInstance, deps: { auth: ConnectAuth; catalog: Catalog; orders: ConnectOrders; publicUrl: string; logger: Logger }) {
+  const { catalog, orders, publicUrl } = deps;
+  signedRoutes(app, connectFamily(deps.auth), deps.logger, (route) => {
+    const lists = ['GET', 'POST'] as HTTPMethods[];
+
+    route({ path: '/get-crypto-network-list', summary: 'Crypto × network list with indicative USD price', schema: NoParameters, options: null, methods: lists }, async () => ({
+      data: catalog.networks().map((n) => ({
+        cryptoCurrency: n.asset, network: n.network, memoRequired: n.memoRequired, addressRegex: n.addressRegex, memoRegex: n.memoRegex,
+        withdrawFee: num(n.withdrawFee), withdrawMin: num(n.withdrawMin), withdrawMax: num(n.withdrawMax),
+        withdrawIntegerMultiple: num(n.withdrawIntegerMultiple), contractAddress: n.contractAddress, price: num(n.priceUsd),
+      })),
+    }));
+
+    route({ path: '/get-trade-pair-list', summary: 'Fiat × crypto pairs with per-order limits', schema: NoParameters, options: null, methods: lists }, async (_b, c) => ({
+      data: catalog.pairs(c.partner).map((p) => ({
+        fiatCurrency: p.fiatCurrency, cryptoCurrency: p.cryptoCurrency, paymentMethod: 'card', size: p.size, quotation: num(p.quotation),
+        minLimit: num(p.minLimit), maxLimit: num(p.maxLimit),
+      })),
+    }));
+
+    route({ path: '/get-quote', summary: 'Indicative quote: price, user fee, network fee, crypto amount', schema: GetQuote, options: null }, async (b, { partner }) => {
+      const fiat = b.fiatCurrency.toUpperCase();
+      const crypto = b.cryptoCurrency.toUpperCase();
+      if (!catalog.pair(partner, fiat, crypto)) return connectFailure('UNSUPPORTED_TRADE_PAIR', { detail: `${fiat}/${crypto} is not a listed pair` });
+      const q = catalog.quote(partner, { fiat, crypto, network: b.cryptoNetwork.toUpperCase(), amount: b.fiatAmount });
+      if (!q.ok && q.code === 'UNSUPPORTED_NETWORK') return fromErr(q);
+      const pm = orders.paymentMethodOk(b.paymentMethod);
+      if (!pm.ok) return fromErr(pm);
+      if (!q.ok) return fromErr({ ...q, field: q.code === 'INVALID_PARAMETER' ? 'fiatAmount' : q.field });
+      if (b.countryCode !== null && !cardCountrySupported(b.countryCode)) {
+        return connectFailure('REGION_RESTRICTED', { detail: `neither Visa nor Mastercard is supported for ${b.countryCode.toUpperCase()}` });
+      }
+      return { data: { quotePrice: num(q.value.quotePrice), userFee: num(q.value.userFee), networkFee: num(q.value.networkFee), cryptoAmount: num(q.value.cryptoAmount) } };
+    });
+
+    for (const path of ['/buy-withdraw-crypto', '/trade']) {
+      // The order's fields are checked by the order service, in the order the spec lists its errors (§4.4).
+      route({ path, summary: path === '/trade' ? 'Alias of buy-withdraw-crypto' : 'Create a buy order and its hosted buy-flow link', schema: AnyObject, options: null }, async (body, { partner }) => {
         const r = await orders.create(partner, body);
         if (!r.ok) return fromErr(r);
         const { order, token, bindingStatus } = r.value;
@@ -88,45 +95,15 @@ export function registerConnectRoutes(app: FastifyInstance, deps: { auth: Connec
             eternalRedirectUrl: `${publicUrl}/en/connect/buyflow?token=${token}`, token, bindingStatus, orderId: order.orderId, expiredTime: raw(String(order.expiredTime)),
           },
         };
-      },
-    })),
-    {
-      op: 'query-order-list', methods: ['POST'], summary: 'An order by merchantOrderId (or orderId)',
-      handler: async ({ partner, body }) => {
-        const byOrderId = body.merchantOrderId === undefined && body.orderId !== undefined;
-        const v = reqString(body, byOrderId ? 'orderId' : 'merchantOrderId');
-        if (!v.ok) return fromErr(byOrderId ? v : { ...v, field: 'merchantOrderId' });
-        const r = await orders.get(partner.code, byOrderId ? { orderId: v.value } : { merchantOrderId: v.value });
-        if (!r.ok) return connectFailure('ORDER_NOT_FOUND');
-        return { data: [wireOrderItem(r.value)] };
-      },
-    },
-    {
-      op: 'check-ip-address', methods: ['POST'], summary: 'Whether an end-user IP may buy',
-      handler: async ({ body }) => {
-        const field = body.clientUserIp === undefined && body.userIp !== undefined ? 'userIp' : 'clientUserIp';
-        const v = reqString(body, field);
-        if (!v.ok) return fromErr(v);
-        if (!isValidIpOrCidr(v.value) || v.value.includes('/')) return connectFailure('INVALID_PARAMETER', { field, detail: `${field} must be an IPv4 or IPv6 address` });
-        return { data: orders.ipCheck(v.value) };
-      },
-    },
-  ];
-
-  app.register(async (r) => {
-    r.setErrorHandler((error: any, _req, reply) => {
-      // A client's error (body too large, unparsable Content-Type) is a parameter error; only the rest is a system error.
-      const clientError = error?.statusCode >= 400 && error?.statusCode < 500;
-      const f = error?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? connectFailure('INVALID_PARAMETER', { field: 'body', detail: 'body too large' })
-        : clientError ? connectFailure('INVALID_PARAMETER', { field: 'body', detail: String(error.message).slice(0, 256) }) : connectFailure('SYSTEM_ERROR');
-      if (f.code === 'OPE100000001') deps.log?.(error);
-      return reply.code(200).type('application/json').send(connectEnvelope(f));
-    });
-    for (const prefix of CONNECT_PREFIXES) {
-      for (const o of ops) {
-        r.route({ method: o.methods, url: `${prefix}/${o.op}`, schema: { tags: ['Binance Connect'], summary: o.summary, hide: prefix.startsWith('/bapi') }, handler: run(o.handler) });
-      }
-      r.all(`${prefix}/*`, { schema: { hide: true } }, async (_req, reply) => reply.code(404).type('application/json').send(connectEnvelope(connectFailure('SYSTEM_ERROR', { detail: 'unknown path' }))));
+      });
     }
+
+    route({ path: '/query-order-list', summary: 'An order by merchantOrderId (or orderId)', schema: QueryOrderList, options: null }, async (b, { partner }) => {
+      const r = await orders.get(partner.code, b);
+      if (!r.ok) return connectFailure('ORDER_NOT_FOUND');
+      return { data: [wireOrderItem(r.value)] };
+    });
+
+    route({ path: '/check-ip-address', summary: 'Whether an end-user IP may buy', schema: CheckIpAddress, options: null }, async (b) => ({ data: orders.ipCheck(b.ip) }));
   });
 }

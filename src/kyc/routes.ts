@@ -1,71 +1,20 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
-import { hmacSha256Hex, safeEqual } from '../platform/crypto.ts';
-import { ipAllowed, normalizeIp } from '../platform/ip.ts';
-import { containsUnstorableText } from '../platform/json.ts';
+import type { Logger } from '../platform/logger.ts';
+import { signedRoutes, type SignedFamily } from '../platform/signed-route.ts';
+import { wireCodeOf } from '../platform/validation.ts';
+import { createKycAuth, type KycAuth, type KycCaller } from './auth.ts';
 import { kycEnvelope, type KycErrorCode, type KycFailure } from './codes.ts';
-import type { Broker, KycService } from './service.ts';
+import { CheckKycStatus, QueryShareDataStatus, ShareKycData } from './schemas.ts';
+import type { KycService } from './service.ts';
 import { statusVo } from './service.ts';
 
 /**
- * KYC Sharing HTTP edge (kyc-sharing.md), the operator's broker and review-queue API and the sandbox decision
- * helper (platform.md). Signed routes: parse the JSON without touching rawBody, find the broker, check its IP
- * whitelist, then verify X-SHA2-Signature over the exact received bytes; only then validate fields.
- * (The spec lists the IP check first; the whitelist belongs to a broker, so the broker is looked up first.)
+ * KYC Sharing HTTP edge (kyc-sharing.md): the signed broker endpoints, the operator's broker and review-queue API and
+ * the sandbox decision helper (platform.md).
  */
 export const KYC_BASE = '/bapi/ekyc/v2/public/ekyc/customer';
-const BASE = KYC_BASE;
-
-const header = (req: FastifyRequest, name: string): string | undefined => {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-};
-
-type Authed = { ok: true; broker: Broker; body: Record<string, unknown>; raw: Buffer } | { ok: false; failure: KycFailure };
-const fail = (code: KycErrorCode, detail: string): Authed => ({ ok: false, failure: { code, detail } });
-
-export function kycSignature(secret: string, rawBody: Buffer | string): string {
-  return hmacSha256Hex(Buffer.from(secret, 'utf8'), rawBody);
-}
-
-function createKycAuth(kyc: KycService) {
-  return async function authenticate(req: FastifyRequest): Promise<Authed> {
-    if (req.method !== 'POST') return fail('BAD_REQUEST', 'method not allowed');
-    const contentType = (header(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
-    if (contentType !== 'application/json') return fail('BAD_REQUEST', 'Content-Type must be application/json');
-    const raw = req.rawBody ?? Buffer.alloc(0);
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      return fail('BAD_REQUEST', 'body is not a JSON object');
-    }
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) return fail('BAD_REQUEST', 'body is not a JSON object');
-    // Before the broker lookup: a NUL cannot reach a text column (not even as bizEntityKey).
-    if (containsUnstorableText(body)) return fail('INVALID_PARAM', 'a field contains a NUL character or malformed Unicode');
-    const obj = body as Record<string, unknown>;
-    const key = obj.bizEntityKey;
-    if (typeof key !== 'string' || key === '' || key.length > 128) return fail('UNKNOWN_BROKER', 'bizEntityKey: is required');
-    const broker = await kyc.getBroker(key);
-    if (!broker) return fail('UNKNOWN_BROKER', 'bizEntityKey: unknown');
-    if (!ipAllowed(broker.ipWhitelist, normalizeIp(req.ip))) return fail('IP_NOT_ALLOWED', 'IP not allowed');
-    if (broker.status !== 'ACTIVE') return fail('BROKER_DISABLED', 'broker is disabled; contact support');
-    const given = (header(req, 'x-sha2-signature') ?? header(req, 'x-sha-signature') ?? '').toLowerCase();
-    if (!/^[0-9a-f]{64}$/.test(given) || !safeEqual(kycSignature(broker.secret, raw), given)) return fail('SIGN_MISMATCH', 'X-SHA2-Signature does not match the request body');
-    return { ok: true, broker, body: obj, raw };
-  };
-}
-
-function requiredStrings(body: Record<string, unknown>, names: string[]): string | null {
-  for (const n of names) {
-    const v = body[n];
-    if (v === undefined || v === null || v === '') return `${n}: is required`;
-    if (typeof v !== 'string') return `${n}: must be a string`;
-    if (v.length > 128) return `${n}: must be at most 128 characters`;
-  }
-  return null;
-}
 
 const BrokerCreate = z.object({
   name: z.string().min(1).max(128),
@@ -87,48 +36,51 @@ const BrokerPatch = z.object({
 const Decision = z.object({ decision: z.enum(['PASS', 'REJECT']), reason: z.string().max(256).optional() });
 const RecordId = z.object({ id: z.string().regex(/^\d{1,19}$/) });
 
-export function registerKycRoutes(app: FastifyInstance, deps: { kyc: KycService; adminToken: string; mode: 'sandbox' | 'production' }) {
-  const { kyc } = deps;
-  const authenticate = createKycAuth(kyc);
-
-  const signed = (name: string, summary: string, handler: (a: { broker: Broker; body: Record<string, unknown>; raw: Buffer }) => Promise<{ data: unknown } | KycFailure>) => {
-    const run = async (req: FastifyRequest, reply: FastifyReply) => {
-      const send = (r: { data: unknown } | KycFailure) => {
-        const e = kycEnvelope(r);
-        return reply.code(e.status).type('application/json').send(e.body);
-      };
-      try {
-        const a = await authenticate(req);
-        if (!a.ok) return send(a.failure);
-        return send(await handler(a));
-      } catch (e) {
-        req.log.error({ err: e }, 'kyc sharing request failed');
-        return send({ code: 'INTERNAL', detail: 'internal error; retry' });
-      }
-    };
-    const url = `${BASE}/${name}`;
-    app.post(url, { schema: { tags: ['KYC Sharing'], summary } }, run);
-    app.route({ method: ['GET', 'PUT', 'DELETE', 'PATCH'], url, schema: { hide: true }, handler: run });
+/**
+ * KYC Sharing as a signed family: HMAC-SHA256 over the raw bytes (auth.ts); answers carry their own HTTP status
+ * (403 for an IP outside the whitelist, codes.ts), an error the family's SYS_ERROR.
+ */
+export function kycFamily(auth: KycAuth): SignedFamily<null, KycCaller, KycFailure> {
+  return {
+    tag: 'KYC Sharing',
+    prefixes: [KYC_BASE],
+    methods: ['POST', 'GET', 'PUT', 'DELETE', 'PATCH'],
+    documentedMethods: ['POST'],
+    authenticate: (req) => auth(req),
+    body: (c) => c.body,
+    invalid: (error) => {
+      const issue = error.issues[0]!;
+      return { code: (wireCodeOf(issue) as KycErrorCode | undefined) ?? 'INVALID_PARAM', detail: issue.message };
+    },
+    send: async (reply, answer) => {
+      const e = kycEnvelope(answer);
+      return reply.code(e.status).type('application/json').send(e.body);
+    },
+    error: (error) => error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500
+      ? { code: 'BAD_REQUEST', detail: String(error.message).slice(0, 256) }
+      : { code: 'INTERNAL', detail: 'internal error; retry' },
+    isInternal: (f) => f.code === 'INTERNAL',
   };
+}
 
-  signed('share-kyc-data', "Share a linked user's KYC data", async ({ broker, body, raw }) => {
-    const r = await kyc.share(broker, raw, body);
-    return r.ok ? { data: null } : { code: r.code, detail: r.message ?? r.code };
-  });
+export function registerKycRoutes(app: FastifyInstance, deps: { kyc: KycService; adminToken: string; mode: 'sandbox' | 'production'; logger: Logger }) {
+  const { kyc } = deps;
 
-  signed('query-share-data-status', 'Status of one share (INIT, SUCCESS, FAIL)', async ({ broker, body }) => {
-    const bad = requiredStrings(body, ['entityCustomerId', 'requestNo']);
-    if (bad) return { code: 'INVALID_PARAM', detail: bad };
-    return { data: await kyc.shareStatus(broker, body.entityCustomerId as string, body.requestNo as string) };
-  });
+  signedRoutes(app, kycFamily(createKycAuth(kyc)), deps.logger, (route) => {
+    route({ path: '/share-kyc-data', summary: "Share a linked user's KYC data", schema: ShareKycData, options: null }, async (body, { broker, raw }) => {
+      const r = await kyc.share(broker, raw, body);
+      return r.ok ? { data: null } : { code: r.code, detail: r.message ?? r.code };
+    });
 
-  signed('check-kyc-status', 'KYC status of a linked user', async ({ broker, body }) => {
-    const bad = requiredStrings(body, ['entityCustomerId', 'kycType', 'brokerMainAccountId', 'brokerSubAccountId']);
-    if (bad) return { code: 'INVALID_PARAM', detail: bad };
-    if (body.kycType !== 'USER') return { code: 'INVALID_PARAM', detail: 'kycType: must be USER' };
-    const rec = await kyc.recordFor(broker, body as { entityCustomerId: string; brokerMainAccountId: string; brokerSubAccountId: string });
-    if (!rec) return { data: { statusInfo: null, levelInfo: null, nonExisted: true } };
-    return { data: { ...statusVo(rec), nonExisted: false } };
+    route({ path: '/query-share-data-status', summary: 'Status of one share (INIT, SUCCESS, FAIL)', schema: QueryShareDataStatus, options: null }, async (q, { broker }) => ({
+      data: await kyc.shareStatus(broker, q.entityCustomerId, q.requestNo),
+    }));
+
+    route({ path: '/check-kyc-status', summary: 'KYC status of a linked user', schema: CheckKycStatus, options: null }, async (q, { broker }) => {
+      const rec = await kyc.recordFor(broker, q);
+      if (!rec) return { data: { statusInfo: null, levelInfo: null, nonExisted: true } };
+      return { data: { ...statusVo(rec), nonExisted: false } };
+    });
   });
 
   const guard = adminGuard(deps.adminToken);

@@ -4,7 +4,7 @@ import { hmacSha512HexUpper, safeEqual } from '../platform/crypto.ts';
 import type { Db } from '../platform/db/client.ts';
 import { ipAllowed, normalizeIp } from '../platform/ip.ts';
 import { containsUnstorableText, parseLossless } from '../platform/json.ts';
-import { payFailure, type PayFailure } from './codes.ts';
+import { payFailure, type PayFailure, type PayWireCode } from './codes.ts';
 
 /**
  * Binance Pay request authentication (binance-pay.md §3), in the spec's order, first failure wins.
@@ -64,7 +64,7 @@ export function createPayAuth(deps: { db: Db; accounts: AccountsService; config:
   };
 
   async function authenticate(req: FastifyRequest, opts: { parameterless?: boolean; deferNonce?: boolean } = {}): Promise<{ ok: true; caller: PayCaller } | { ok: false; failure: PayFailure }> {
-    const fail = (code: string, message?: string) => ({ ok: false as const, failure: payFailure(code, message) });
+    const fail = (code: PayWireCode, message?: string) => ({ ok: false as const, failure: payFailure(code, message) });
     if (req.method !== 'POST') return fail('400006');
     const contentType = (header(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
     if (contentType !== 'application/json') return fail('400007');
@@ -89,7 +89,7 @@ export function createPayAuth(deps: { db: Db; accounts: AccountsService; config:
     const claim: NonceClaim | null = config.rejectNonceReplay ? { apiKey, nonce, seenAt: Date.now(), consumed: false } : null;
     if (claim && !opts.deferNonce && !(await recordNonce(claim))) return fail('400001', 'Nonce has been used.');
     // A deferred nonce is still checked before any later failure, keeping the spec's order of checks.
-    const failAfterNonce = async (code: string, message?: string) =>
+    const failAfterNonce = async (code: PayWireCode, message?: string) =>
       claim && !(await recordNonce(claim)) ? fail('400001', 'Nonce has been used.') : fail(code, message);
 
     let body: unknown;

@@ -1,5 +1,9 @@
+import type { OrderError } from './orders/service.ts';
+import type { RefundError } from './refunds/service.ts';
+import type { ActorError, TspError } from '../tsp/service.ts';
+
 /** Binance Pay result codes and their wire messages (binance-pay.md §8), and the one table mapping domain errors to them. */
-export const PAY_MESSAGES: Record<string, string> = {
+export const PAY_MESSAGES = {
   '400000': 'An unknown error occurred while processing the request.',
   '400001': "Parameter format is wrong or parameter transferring doesn't follow the rules.",
   '400002': 'Signature for this request is not valid.',
@@ -25,26 +29,43 @@ export const PAY_MESSAGES: Record<string, string> = {
   '400303': 'Refund amount greater than remaining amount.',
   '400304': 'Merchant balance not enough to refund.',
   '406210': 'Invalid merchant id',
-};
+} as const satisfies Record<string, string>;
+export type PayWireCode = keyof typeof PAY_MESSAGES;
 
-/** Domain error code → Pay wire code. Validation errors already carry their wire code. */
-export const PAY_CODE_OF: Record<string, string> = {
+/** Every error a domain behind the Pay API returns; PAY_CODE_OF must map each (an unmapped one does not compile). */
+export type PayDomainError = OrderError | RefundError | TspError | ActorError;
+
+/** Domain error code → Pay wire code. */
+export const PAY_CODE_OF: Record<PayDomainError, PayWireCode> = {
   NONCE_USED: '400001',
   ORDER_NOT_FOUND: '400202',
   REFUND_NOT_FOUND: '400202',
   DUPLICATE_TRADE_NO: '400201',
   INVALID_ORDER_STATUS: '400204',
+  ORDER_EXPIRED: '400204',
+  CURRENCY_NOT_SUPPORTED: '400102',
   SUB_MERCHANT_INVALID: '400206',
   INVALID_PREPAY_ID: '400301',
   TOO_MANY_REFUND_ATTEMPTS: '400302',
   INVALID_REFUND_AMOUNT: '400303',
   INSUFFICIENT_FUNDS: '400304',
-  ACCOUNT_STATUS: '400203',
   MERCHANT_NOT_FOUND: '406210',
   FIELD_MISSING: '400100',
   FIELD_FORMAT: '400101',
   FIELD_VALUE: '400102',
-  FIELD_CHARS: '400103',
+  // TSP authorizations (spec §7.6–7.8).
+  NOT_TSP: '400203',
+  AUTH_NOT_FOUND: '400102',
+  AUTH_NOT_PENDING: '400102',
+  AUTH_EXPIRED: '400102',
+  AUTH_NOT_AUTHORIZED: '400102',
+  // The spec has no rate-limit code: the published 400203 ("check account status") with a message saying why.
+  RATE_LIMITED: '400203',
+  // Actor resolution (spec §7.7): a token there is a wrong parameter; any other refusal is an invalid identity.
+  TSP_TOKEN_NOT_ACCEPTED: '400102',
+  TSP_AUTH_INVALID: '400004',
+  TSP_SCOPE_NOT_AUTHORIZED: '400004',
+  TSP_IP_NOT_ALLOWED: '400004',
 };
 
 export interface PayFailure {
@@ -52,7 +73,10 @@ export interface PayFailure {
   message: string;
 }
 
-export function payFailure(code: string, message?: string): PayFailure {
-  const wire = /^\d{6}$/.test(code) ? code : (PAY_CODE_OF[code] ?? '400000');
-  return { code: wire, message: (message ?? PAY_MESSAGES[wire] ?? PAY_MESSAGES['400000']).slice(0, 256) };
+/** A failure with its wire code, and the published message unless a more precise one is given. */
+export function payFailure(code: PayWireCode, message?: string): PayFailure {
+  return { code, message: (message ?? PAY_MESSAGES[code]).slice(0, 256) };
 }
+
+/** The failure for a domain error. */
+export const payDomainFailure = (e: { code: PayDomainError; message?: string }): PayFailure => payFailure(PAY_CODE_OF[e.code], e.message);

@@ -1,70 +1,23 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { raw, stringify } from '../platform/json.ts';
+import { raw } from '../platform/json.ts';
 import type { Balance } from '../platform/ledger/service.ts';
 import { Decimal } from '../platform/money.ts';
 import type { SigningKeys } from '../platform/signing-keys.ts';
 import type { PriceSource } from '../prices/service.ts';
-import type { PayAuth, PayCaller } from './auth.ts';
-import { payFailure, type PayFailure } from './codes.ts';
+import type { PayCaller } from './auth.ts';
+import { payDomainFailure, payFailure, type PayFailure } from './codes.ts';
+import { NoParameters, type PayRoute } from './family.ts';
+import type { Answer } from '../platform/signed-route.ts';
 import { num8 } from './events.ts';
 import { wirePaymentInfo, type Actor, type NewOrder, type Order, type OrderService } from './orders/service.ts';
 import { BalanceV1, BalanceV2, CreateOrderV1, CreateOrderV2, CreateOrderV3, QueryOrder, QueryOrderV1 } from './schemas.ts';
-import { validate } from './validation.ts';
 
-/** TSP scope of each endpoint (spec §7.8); null = any valid authorization. */
-export type Scope = 'CHECKOUT' | 'REFUND' | 'BALANCE' | 'PAYOUT' | null;
-
-/** Turns an authenticated caller into the merchant it acts for (itself, or a merchant that authorized it as TSP). */
-export type ActorResolver = (caller: PayCaller, scope: Scope) => Promise<{ ok: true; actor: Actor } | { ok: false; failure: PayFailure }>;
-
-export type PayHandlerResult = { data: unknown } | PayFailure;
-
-export function envelope(result: PayHandlerResult): string {
-  if ('data' in result) return `{"status":"SUCCESS","code":"000000","data":${stringify(result.data)},"errorMessage":null}`;
-  return stringify({ status: 'FAIL', code: result.code, errorMessage: result.message });
-}
-
-export interface PayRouteDeps {
-  auth: PayAuth;
-  resolveActor: ActorResolver;
-}
-
-/**
- * Registers one Pay endpoint: authentication, actor resolution, then the handler; everything answers
- * HTTP 200 with the Pay envelope (spec §2). Other methods on the path get 400006.
- */
-export function payRoute(
-  app: FastifyInstance,
-  deps: PayRouteDeps,
-  path: string,
-  opts: { scope: Scope; parameterless?: boolean; schema?: z.ZodType; summary: string; deferNonce?: boolean },
-  handler: (body: Record<string, unknown>, actor: Actor, caller: PayCaller) => Promise<PayHandlerResult>,
-) {
-  const url = `/binancepay/openapi${path}`;
-  const run = async (req: FastifyRequest, reply: FastifyReply) => {
-    const authed = await deps.auth(req, { parameterless: opts.parameterless, deferNonce: opts.deferNonce });
-    if (!authed.ok) return reply.code(200).type('application/json').send(envelope(authed.failure));
-    const nonce = authed.caller.nonce;
-    const send = async (r: PayHandlerResult) => {
-      // A deferred nonce not recorded by the handler's write is recorded now; a replay answers 400001 as if checked first.
-      if (nonce && !nonce.consumed && !(await deps.auth.recordNonce(nonce))) r = payFailure('400001', 'Nonce has been used.');
-      return reply.code(200).type('application/json').send(envelope(r));
-    };
-    const resolved = await deps.resolveActor(authed.caller, opts.scope);
-    if (!resolved.ok) return send(resolved.failure);
-    return send(await handler(authed.caller.body, resolved.actor, authed.caller));
-  };
-  app.post(url, { schema: { tags: ['Binance Pay'], summary: opts.summary, ...(opts.schema ? { body: opts.schema } : {}) } }, run);
-  app.route({ method: ['GET', 'PUT', 'DELETE', 'PATCH'], url, schema: { hide: true }, handler: run });
-}
-
-export function registerPayRoutes(app: FastifyInstance, deps: PayRouteDeps & {
+/** The order, certificate and balance endpoints of the Pay merchant API (binance-pay.md §4). */
+export function registerPayRoutes(route: PayRoute, deps: {
   orders: OrderService; ledgerBalances: (merchantId: string) => Promise<Balance[]>; prices: PriceSource; signingKeys: SigningKeys; publicUrl: string;
 }) {
   const { orders, publicUrl } = deps;
-  const route = payRoute.bind(null, app, deps);
-  const fail = (code: string, message?: string) => payFailure(code, message);
+  const mismatch = (): PayFailure => payFailure('400004', 'merchantId does not match the API key.');
 
   const links = (o: Order) => {
     const checkoutUrl = `${publicUrl}/checkout/${o.checkoutToken}`;
@@ -99,9 +52,9 @@ export function registerPayRoutes(app: FastifyInstance, deps: PayRouteDeps & {
     return { ...common, orderAmount: o.orderAmount, ...tail };
   };
 
-  async function create(actor: Actor, input: NewOrder, caller: PayCaller): Promise<PayHandlerResult> {
+  async function create(actor: Actor, input: NewOrder, caller: PayCaller): Promise<Answer<PayFailure>> {
     const r = await orders.create(actor, input, caller.nonce);
-    return r.ok ? { data: createView(r.value) } : fail(r.code, r.message);
+    return r.ok ? { data: createView(r.value) } : payDomainFailure(r);
   }
 
   const common = (b: z.infer<typeof CreateOrderV3> | z.infer<typeof CreateOrderV2>) => ({
@@ -115,25 +68,16 @@ export function registerPayRoutes(app: FastifyInstance, deps: PayRouteDeps & {
     productType: g.goodsCategory ?? g.goodsType, productName: g.goodsName, productDetail: g.goodsDetail ?? null,
   });
 
-  route('/v3/order', { scope: 'CHECKOUT', schema: CreateOrderV3, summary: 'Create order (v3)', deferNonce: true }, async (body, actor, caller) => {
-    const v = validate(CreateOrderV3, body);
-    if (!v.ok) return v.failure;
-    const b = v.value;
+  route({ path: '/v3/order', summary: 'Create order (v3)', schema: CreateOrderV3, options: { scope: 'CHECKOUT', deferNonce: true } }, async (b, { actor, caller }) => {
     return create(actor, { apiVersion: 'v3', ...common(b), goods: b.goodsDetails, ...product(b.goodsDetails[0]) }, caller);
   });
 
-  route('/v2/order', { scope: 'CHECKOUT', schema: CreateOrderV2, summary: 'Create order (v2, compatibility)', deferNonce: true }, async (body, actor, caller) => {
-    const v = validate(CreateOrderV2, body);
-    if (!v.ok) return v.failure;
-    const b = v.value;
+  route({ path: '/v2/order', summary: 'Create order (v2, compatibility)', schema: CreateOrderV2, options: { scope: 'CHECKOUT', deferNonce: true } }, async (b, { actor, caller }) => {
     return create(actor, { apiVersion: 'v2', ...common(b), goods: [b.goods], ...product(b.goods) }, caller);
   });
 
-  route('/order', { scope: 'CHECKOUT', schema: CreateOrderV1, summary: 'Create order (v1, compatibility)', deferNonce: true }, async (body, actor, caller) => {
-    const v = validate(CreateOrderV1, body);
-    if (!v.ok) return v.failure;
-    const b = v.value;
-    if (b.merchantId !== actor.merchantId) return fail('400004', 'merchantId does not match the API key.');
+  route({ path: '/order', summary: 'Create order (v1, compatibility)', schema: CreateOrderV1, options: { scope: 'CHECKOUT', deferNonce: true } }, async (b, { actor, caller }) => {
+    if (b.merchantId !== actor.merchantId) return mismatch();
     return create(actor, {
       apiVersion: 'v1', merchantTradeNo: b.merchantTradeNo, terminalType: b.tradeType, currency: b.currency, orderAmount: b.totalFee,
       goods: [], productType: b.productType, productName: b.productName, productDetail: b.productDetail, description: b.productDetail,
@@ -141,30 +85,24 @@ export function registerPayRoutes(app: FastifyInstance, deps: PayRouteDeps & {
     }, caller);
   });
 
-  route('/v2/order/query', { scope: 'CHECKOUT', schema: QueryOrder, summary: 'Query order (v2)' }, async (body, actor) => {
-    const v = validate(QueryOrder, body);
-    if (!v.ok) return v.failure;
-    const r = await orders.get(actor.merchantId, v.value);
-    return r.ok ? { data: queryView(r.value, false) } : fail(r.code);
+  route({ path: '/v2/order/query', summary: 'Query order (v2)', schema: QueryOrder, options: { scope: 'CHECKOUT' } }, async (q, { actor }) => {
+    const r = await orders.get(actor.merchantId, q);
+    return r.ok ? { data: queryView(r.value, false) } : payDomainFailure({ code: r.code });
   });
 
-  route('/order/query', { scope: 'CHECKOUT', schema: QueryOrderV1, summary: 'Query order (v1, compatibility)' }, async (body, actor) => {
-    const v = validate(QueryOrderV1, body);
-    if (!v.ok) return v.failure;
-    if (v.value.merchantId !== actor.merchantId) return fail('400004', 'merchantId does not match the API key.');
-    if (v.value.subMerchantId) return fail('400206');
-    const r = await orders.get(actor.merchantId, v.value);
-    return r.ok ? { data: queryView(r.value, true) } : fail(r.code);
+  route({ path: '/order/query', summary: 'Query order (v1, compatibility)', schema: QueryOrderV1, options: { scope: 'CHECKOUT' } }, async (q, { actor }) => {
+    if (q.merchantId !== actor.merchantId) return mismatch();
+    if (q.subMerchantId) return payFailure('400206');
+    const r = await orders.get(actor.merchantId, q);
+    return r.ok ? { data: queryView(r.value, true) } : payDomainFailure({ code: r.code });
   });
 
-  route('/order/close', { scope: 'CHECKOUT', schema: QueryOrder, summary: 'Close order' }, async (body, actor) => {
-    const v = validate(QueryOrder, body);
-    if (!v.ok) return v.failure;
-    const r = await orders.close(actor.merchantId, v.value);
-    return r.ok ? { data: true } : fail(r.code);
+  route({ path: '/order/close', summary: 'Close order', schema: QueryOrder, options: { scope: 'CHECKOUT' } }, async (q, { actor }) => {
+    const r = await orders.close(actor.merchantId, q);
+    return r.ok ? { data: true } : payDomainFailure({ code: r.code });
   });
 
-  route('/certificates', { scope: null, parameterless: true, summary: 'Webhook signing key' }, async () => {
+  route({ path: '/certificates', summary: 'Webhook signing key', schema: NoParameters, options: { scope: null, parameterless: true } }, async () => {
     const key = await deps.signingKeys.current('pay-webhook');
     return { data: [{ certSerial: key.serial, certPublic: key.publicKeyPem }] };
   });
@@ -176,26 +114,22 @@ export function registerPayRoutes(app: FastifyInstance, deps: PayRouteDeps & {
     return { fiat: num8(fiatValue.toFixed(8)), btc: num8(btc ? fiatValue.div(btc).toFixed(8) : '0') };
   };
 
-  route('/v2/balance', { scope: 'BALANCE', schema: BalanceV2, summary: 'Wallet balance (v2)' }, async (body, actor) => {
-    const v = validate(BalanceV2, body);
-    if (!v.ok) return v.failure;
-    const balances = v.value.wallet === 'SPOT_WALLET' ? [] : await deps.ledgerBalances(actor.merchantId);
+  route({ path: '/v2/balance', summary: 'Wallet balance (v2)', schema: BalanceV2, options: { scope: 'BALANCE' } }, async (q, { actor }) => {
+    const balances = q.wallet === 'SPOT_WALLET' ? [] : await deps.ledgerBalances(actor.merchantId);
     const list = balances
-      .filter((b) => !v.value.currency || b.asset === v.value.currency)
+      .filter((b) => !q.currency || b.asset === q.currency)
       .map((b) => {
         const val = valuation(b.asset, b.available);
         return { asset: b.asset, available: num8(b.available), freeze: num8(b.held), availableFiatValuation: val.fiat, availableBtcValuation: val.btc };
       });
-    return { data: { wallet: v.value.wallet, updateTime: String(Date.now()), fiat: 'USD', balance: list } };
+    return { data: { wallet: q.wallet, updateTime: String(Date.now()), fiat: 'USD', balance: list } };
   });
 
-  route('/balance', { scope: 'BALANCE', schema: BalanceV1, summary: 'Wallet balance (v1)' }, async (body, actor) => {
-    const v = validate(BalanceV1, body);
-    if (!v.ok) return v.failure;
-    const b = (await deps.ledgerBalances(actor.merchantId)).find((x) => x.asset === v.value.currency);
+  route({ path: '/balance', summary: 'Wallet balance (v1)', schema: BalanceV1, options: { scope: 'BALANCE' } }, async (q, { actor }) => {
+    const b = (await deps.ledgerBalances(actor.merchantId)).find((x) => x.asset === q.currency);
     const available = b?.available ?? '0';
-    const val = valuation(v.value.currency, available);
-    return { data: { balance: num8(available), asset: v.value.currency, fiat: 'USD', availableFiatValuation: val.fiat, availableBtcValuation: val.btc } };
+    const val = valuation(q.currency, available);
+    return { data: { balance: num8(available), asset: q.currency, fiat: 'USD', availableFiatValuation: val.fiat, availableBtcValuation: val.btc } };
   });
 
 }

@@ -1,20 +1,20 @@
 import { z } from 'zod';
 import { decimalPlaces, Decimal } from '../platform/money.ts';
 import { isValidIpOrCidr } from '../platform/ip.ts';
-import type { PayFailure } from './codes.ts';
+import { coded, fieldPath, wireCodeOf } from '../platform/validation.ts';
+import type { PayFailure, PayWireCode } from './codes.ts';
 
 /**
  * Field validation for the Pay family. A zod schema is the validator and the documented wire shape;
- * each check carries its wire code in its message ("400101|reason"), and unmarked zod issues map by kind:
+ * a check carries its wire code as issue data (coded(), platform/validation.ts), and the others map by kind:
  * missing or wrong JSON type → 400100, length or format → 400101, value out of range → 400102.
  * Number literals arrive as their exact source text (see parseLossless), so amounts are strings here.
  */
-export const MISSING = '400100';
-export const FORMAT = '400101';
-export const VALUE = '400102';
-export const CHARS = '400103';
+export const MISSING = '400100' satisfies PayWireCode;
+export const FORMAT = '400101' satisfies PayWireCode;
+export const VALUE = '400102' satisfies PayWireCode;
+export const CHARS = '400103' satisfies PayWireCode;
 
-const coded = (code: string, reason: string) => ({ error: `${code}|${reason}` });
 
 // Backslash, double quote, control characters and emoji are refused in free text (spec §3).
 const ILLEGAL = /[\\"\p{Cc}\p{Extended_Pictographic}]/u;
@@ -59,21 +59,16 @@ export const ip = () => z.string().refine((v) => isValidIpOrCidr(v) && !v.includ
 
 export const upperCode = (max = 16) => z.string().min(1, coded(MISSING, 'must not be empty')).regex(new RegExp(`^[A-Z0-9]{1,${max}}$`), coded(FORMAT, 'must be upper-case letters and digits'));
 
-export function fieldPath(path: PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
-  return out;
-}
 
 export function firstFailure(error: z.ZodError): PayFailure {
   const issue = error.issues[0];
   const path = fieldPath(issue.path);
-  const marked = /^(\d{6})\|(.*)$/.exec(issue.message);
-  let code: string;
+  const marked = wireCodeOf(issue) as PayWireCode | undefined;
+  let code: PayWireCode;
   let reason: string;
   if (marked) {
-    code = marked[1];
-    reason = marked[2];
+    code = marked;
+    reason = issue.message;
   } else if (issue.code === 'invalid_type') {
     code = MISSING;
     reason = /received (undefined|null)/.test(issue.message) ? 'is required' : `must be a ${issue.expected}`;
@@ -95,4 +90,4 @@ export function validate<S extends z.ZodType>(schema: S, body: unknown): { ok: t
   return r.success ? { ok: true, value: r.data } : { ok: false, failure: firstFailure(r.error) };
 }
 
-export const failure = (code: string, field: string, reason: string): PayFailure => ({ code, message: `${field}: ${reason}`.slice(0, 256) });
+export const failure = (code: PayWireCode, field: string, reason: string): PayFailure => ({ code, message: `${field}: ${reason}`.slice(0, 256) });

@@ -1,22 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { PayAuth } from '../pay/auth.ts';
-import { payFailure } from '../pay/codes.ts';
-import { payRoute } from '../pay/routes.ts';
-import { validate } from '../pay/validation.ts';
+import { payDomainFailure } from '../pay/codes.ts';
+import { NoParameters, type PayRoute } from '../pay/family.ts';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
 import { raw } from '../platform/json.ts';
 import { CreateAuthorization, RecordGet, Records } from './schemas.ts';
-import type { Authorization, TspError, TspService } from './service.ts';
-
-/** TSP domain errors → Pay wire codes (spec §7, §8). */
-const WIRE: Record<TspError, string> = {
-  NOT_TSP: '400203', MERCHANT_NOT_FOUND: '406210', FIELD_VALUE: '400102', FIELD_FORMAT: '400101', FIELD_MISSING: '400100',
-  AUTH_NOT_FOUND: '400102', AUTH_NOT_PENDING: '400102', AUTH_EXPIRED: '400102', AUTH_NOT_AUTHORIZED: '400102',
-  // The spec has no rate-limit code: the published 400203 ("check account status") with a message saying why.
-  RATE_LIMITED: '400203',
-};
-const fail = (r: { code: TspError; message?: string }) => payFailure(WIRE[r.code], r.message);
+import type { Authorization, TspService } from './service.ts';
 
 /** The record shape of /service/provider/record and /record/get (spec §7.6). */
 export const recordView = (a: Authorization) => ({
@@ -25,41 +14,35 @@ export const recordView = (a: Authorization) => ({
 });
 
 /** POST /binancepay/openapi/service/provider/{config/query, create, record, record/get}: called by the TSP as itself. */
-export function registerTspRoutes(app: FastifyInstance, deps: { auth: PayAuth; tsp: TspService }) {
+export function registerTspRoutes(route: PayRoute, deps: { tsp: TspService }) {
   const { tsp } = deps;
-  const route = payRoute.bind(null, app, { auth: deps.auth, resolveActor: tsp.selfOnly });
+  const self = { scope: null, self: true } as const;
 
-  route('/service/provider/config/query', { scope: null, parameterless: true, summary: 'TSP: allowed scopes' }, async (_b, actor) => {
+  route({ path: '/service/provider/config/query', summary: 'TSP: allowed scopes', schema: NoParameters, options: { ...self, parameterless: true } }, async (_b, { actor }) => {
     const r = await tsp.config(actor.merchantId);
-    return r.ok ? { data: r.value } : fail(r);
+    return r.ok ? { data: r.value } : payDomainFailure(r);
   });
 
-  route('/service/provider/create', { scope: null, schema: CreateAuthorization, summary: 'TSP: create an authorization request' }, async (body, actor) => {
-    const v = validate(CreateAuthorization, body);
-    if (!v.ok) return v.failure;
-    const r = await tsp.create(actor.merchantId, v.value, 'API');
-    if (!r.ok) return fail(r);
+  route({ path: '/service/provider/create', summary: 'TSP: create an authorization request', schema: CreateAuthorization, options: self }, async (input, { actor }) => {
+    const r = await tsp.create(actor.merchantId, input, 'API');
+    if (!r.ok) return payDomainFailure(r);
     const a = r.value;
     return {
       data: {
-        authorizationId: a.authorizationId, merchantName: a.merchantName, authorizationToken: a.authorizationToken, merchantId: v.value.merchantId,
+        authorizationId: a.authorizationId, merchantName: a.merchantName, authorizationToken: a.authorizationToken, merchantId: input.merchantId,
         status: a.status, redirectUrl: a.redirectUrl, scopes: a.scopes, ipWhitelist: a.ipWhitelist,
       },
     };
   });
 
-  route('/service/provider/record', { scope: null, schema: Records, summary: 'TSP: authorization records' }, async (body, actor) => {
-    const v = validate(Records, body);
-    if (!v.ok) return v.failure;
-    const r = await tsp.records(actor.merchantId, v.value);
-    return r.ok ? { data: { total: raw(String(r.value.total)), rows: r.value.rows.map(recordView) } } : fail(r);
+  route({ path: '/service/provider/record', summary: 'TSP: authorization records', schema: Records, options: self }, async (input, { actor }) => {
+    const r = await tsp.records(actor.merchantId, input);
+    return r.ok ? { data: { total: raw(String(r.value.total)), rows: r.value.rows.map(recordView) } } : payDomainFailure(r);
   });
 
-  route('/service/provider/record/get', { scope: null, schema: RecordGet, summary: 'TSP: one authorization record' }, async (body, actor) => {
-    const v = validate(RecordGet, body);
-    if (!v.ok) return v.failure;
-    const r = await tsp.record(actor.merchantId, v.value);
-    if (!r.ok) return fail(r);
+  route({ path: '/service/provider/record/get', summary: 'TSP: one authorization record', schema: RecordGet, options: self }, async (input, { actor }) => {
+    const r = await tsp.record(actor.merchantId, input);
+    if (!r.ok) return payDomainFailure(r);
     return { data: r.value ? recordView(r.value) : null };
   });
 }

@@ -1,9 +1,8 @@
 import type { AccountsService, Merchant } from '../accounts/service.ts';
 import { validateIpWhitelist } from '../accounts/service.ts';
-import type { PayCaller } from '../pay/auth.ts';
-import { payFailure } from '../pay/codes.ts';
+import { TSP_FIELD, type PayCaller } from '../pay/auth.ts';
 import { enqueuePayWebhook } from '../pay/events.ts';
-import type { ActorResolver } from '../pay/routes.ts';
+import type { Actor } from '../pay/orders/service.ts';
 import type { Clock } from '../platform/clock.ts';
 import { randomHex, sha256Hex, type SecretBox } from '../platform/crypto.ts';
 import type { Db, Queryable } from '../platform/db/client.ts';
@@ -22,6 +21,10 @@ import * as store from './store.ts';
  */
 export const TSP_SCOPES = ['CONVERT', 'REFUND', 'CHECKOUT', 'PAYOUT', 'REPORT', 'INTERNAL_TRANSFER', 'BALANCE'] as const;
 export type TspScope = (typeof TSP_SCOPES)[number];
+/** What a Pay endpoint needs from the authorization it is called with; null = any valid authorization. */
+export type Scope = TspScope | null;
+/** Why a caller cannot act for a merchant (actor resolution, spec §7.7). */
+export type ActorError = 'TSP_AUTH_INVALID' | 'TSP_SCOPE_NOT_AUTHORIZED' | 'TSP_IP_NOT_ALLOWED' | 'TSP_TOKEN_NOT_ACCEPTED';
 
 /** The scopes in plain words (spec §7.8), shown to the merchant before it agrees. */
 export const SCOPE_TEXT: Record<string, string> = {
@@ -346,22 +349,23 @@ export function createTspService(deps: TspDeps) {
      * authorizing merchant, if the authorization is the caller's, AUTHORIZED, covers the endpoint's scope and the
      * client IP is in its whitelist. Read from the database on every call, so a disable takes effect at once.
      */
-    resolveActor: (async (caller: PayCaller, scope) => {
-      const self = { ok: true as const, actor: { merchantId: caller.merchantId, creatorMerchantId: caller.merchantId } };
+    resolveActor: async (caller: PayCaller, scope: Scope): Promise<Result<Actor, ActorError>> => {
+      const self = ok({ merchantId: caller.merchantId, creatorMerchantId: caller.merchantId });
       if (caller.tspToken === null) return self;
-      const invalid = { ok: false as const, failure: payFailure('400004', 'Technical service provider authorization is not valid.') };
       const t = caller.tspToken;
       const row = /^\d{17,19}$/.test(t) ? await store.byId(db, t) : /^[0-9a-f]{32}$/.test(t) ? await store.byTokenHash(db, sha256Hex(t)) : null;
-      if (!row || String(row.tsp_merchant_id) !== caller.merchantId || row.status !== 'AUTHORIZED' || row.merchant_status !== 'ACTIVE' || !row.tsp_is_tsp) return invalid;
-      if (scope !== null && !row.scopes.includes(scope)) return { ok: false, failure: payFailure('400004', `Scope ${scope} is not authorized.`) };
-      if (!ipAllowed(row.ip_whitelist, caller.clientIp)) return { ok: false, failure: payFailure('400004', 'IP is not in the authorization whitelist.') };
-      return { ok: true, actor: { merchantId: String(row.merchant_id), creatorMerchantId: caller.merchantId } };
-    }) as ActorResolver,
+      if (!row || String(row.tsp_merchant_id) !== caller.merchantId || row.status !== 'AUTHORIZED' || row.merchant_status !== 'ACTIVE' || !row.tsp_is_tsp) {
+        return err('TSP_AUTH_INVALID', 'Technical service provider authorization is not valid.');
+      }
+      if (scope !== null && !row.scopes.includes(scope)) return err('TSP_SCOPE_NOT_AUTHORIZED', `Scope ${scope} is not authorized.`);
+      if (!ipAllowed(row.ip_whitelist, caller.clientIp)) return err('TSP_IP_NOT_ALLOWED', 'IP is not in the authorization whitelist.');
+      return ok({ merchantId: String(row.merchant_id), creatorMerchantId: caller.merchantId });
+    },
 
     /** For /service/provider/*: the TSP calls as itself; a token there is a wrong parameter (spec §7.8). */
-    selfOnly: (async (caller: PayCaller) => caller.tspToken !== null
-      ? { ok: false, failure: payFailure('400102', 'BinancePay-technicalServiceProviderAuthId: not accepted on this endpoint') }
-      : { ok: true, actor: { merchantId: caller.merchantId, creatorMerchantId: caller.merchantId } }) as ActorResolver,
+    selfOnly: async (caller: PayCaller): Promise<Result<Actor, ActorError>> => caller.tspToken !== null
+      ? err('TSP_TOKEN_NOT_ACCEPTED', `${TSP_FIELD}: not accepted on this endpoint`)
+      : ok({ merchantId: caller.merchantId, creatorMerchantId: caller.merchantId }),
   };
   return service;
 }
