@@ -4,6 +4,7 @@ import { ipAllowed, normalizeIp } from '../platform/ip.ts';
 import { containsUnstorableText, parseLossless } from '../platform/json.ts';
 import { connectFailure, type ConnectFailure } from './codes.ts';
 import type { Partner, PartnerService } from './partners.ts';
+import { requestHeader } from '../platform/signed-route.ts';
 
 /**
  * Connect request authentication (binance-connect.md §3), in the spec's order, first failure wins:
@@ -43,11 +44,6 @@ export interface ConnectCaller {
   body: Record<string, unknown>;
 }
 
-const header = (req: FastifyRequest, name: string): string | undefined => {
-  const v = req.headers[name.toLowerCase()];
-  return Array.isArray(v) ? v[0] : v;
-};
-
 export function createConnectAuth(deps: { partners: PartnerService; timestampToleranceMs: number; ratePerSecond?: number }) {
   const { partners, timestampToleranceMs } = deps;
   const rate = deps.ratePerSecond ?? RATE_LIMIT_PER_SECOND;
@@ -68,9 +64,9 @@ export function createConnectAuth(deps: { partners: PartnerService; timestampTol
 
   return async function authenticate(req: FastifyRequest): Promise<{ ok: true; caller: ConnectCaller } | { ok: false; failure: ConnectFailure; partner?: Partner }> {
     const fail = (code: string, opts: { field?: string; detail?: string } = {}, partner?: Partner) => ({ ok: false as const, failure: connectFailure(code, opts), partner });
-    const merchantCode = header(req, 'merchantCode');
-    const timestamp = header(req, 'timestamp');
-    const signature = header(req, 'x-api-signature');
+    const merchantCode = requestHeader(req, 'merchantCode');
+    const timestamp = requestHeader(req, 'timestamp');
+    const signature = requestHeader(req, 'x-api-signature');
     if (!merchantCode || !timestamp || !signature) return fail('MISSING_HEADER');
 
     const partner = /^[A-Za-z0-9_-]{1,64}$/.test(merchantCode) ? await partners.get(merchantCode) : null;

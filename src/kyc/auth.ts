@@ -4,17 +4,13 @@ import { ipAllowed, normalizeIp } from '../platform/ip.ts';
 import { containsUnstorableText } from '../platform/json.ts';
 import type { KycErrorCode, KycFailure } from './codes.ts';
 import type { Broker, KycService } from './service.ts';
+import { requestHeader } from '../platform/signed-route.ts';
 
 /**
  * KYC Sharing request authentication (kyc-sharing.md §3): parse the JSON without touching the raw bytes, find the
  * broker, check its IP whitelist, then verify X-SHA2-Signature (HMAC-SHA256, hex) over the exact received bytes.
  * (The spec lists the IP check first; the whitelist belongs to a broker, so the broker is looked up first.)
  */
-const header = (req: FastifyRequest, name: string): string | undefined => {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-};
-
 export interface KycCaller {
   broker: Broker;
   body: Record<string, unknown>;
@@ -31,7 +27,7 @@ export function kycSignature(secret: string, rawBody: Buffer | string): string {
 export function createKycAuth(kyc: KycService) {
   return async function authenticate(req: FastifyRequest): Promise<Authed> {
     if (req.method !== 'POST') return fail('BAD_REQUEST', 'method not allowed');
-    const contentType = (header(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+    const contentType = (requestHeader(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
     if (contentType !== 'application/json') return fail('BAD_REQUEST', 'Content-Type must be application/json');
     const raw = req.rawBody ?? Buffer.alloc(0);
     let body: unknown;
@@ -50,7 +46,7 @@ export function createKycAuth(kyc: KycService) {
     if (!broker) return fail('UNKNOWN_BROKER', 'bizEntityKey: unknown');
     if (!ipAllowed(broker.ipWhitelist, normalizeIp(req.ip))) return fail('IP_NOT_ALLOWED', 'IP not allowed');
     if (broker.status !== 'ACTIVE') return fail('BROKER_DISABLED', 'broker is disabled; contact support');
-    const given = (header(req, 'x-sha2-signature') ?? header(req, 'x-sha-signature') ?? '').toLowerCase();
+    const given = (requestHeader(req, 'x-sha2-signature') ?? requestHeader(req, 'x-sha-signature') ?? '').toLowerCase();
     if (!/^[0-9a-f]{64}$/.test(given) || !safeEqual(kycSignature(broker.secret, raw), given)) return fail('SIGN_MISMATCH', 'X-SHA2-Signature does not match the request body');
     return { ok: true, caller: { broker, body: obj, raw } };
   };

@@ -5,6 +5,7 @@ import type { Db } from '../platform/db/client.ts';
 import { ipAllowed, normalizeIp } from '../platform/ip.ts';
 import { containsUnstorableText, parseLossless } from '../platform/json.ts';
 import { payFailure, type PayFailure, type PayWireCode } from './codes.ts';
+import { requestHeader } from '../platform/signed-route.ts';
 
 /**
  * Binance Pay request authentication (binance-pay.md §3), in the spec's order, first failure wins.
@@ -47,11 +48,6 @@ export interface NonceClaim {
 
 export type NonceRecorder = (claim: NonceClaim) => Promise<boolean>;
 
-const header = (req: FastifyRequest, name: string): string | undefined => {
-  const v = req.headers[name.toLowerCase()];
-  return Array.isArray(v) ? v[0] : v;
-};
-
 export function createPayAuth(deps: { db: Db; accounts: AccountsService; config: { timestampToleranceMs: number; rejectNonceReplay: boolean } }) {
   const { db, accounts, config } = deps;
 
@@ -66,24 +62,24 @@ export function createPayAuth(deps: { db: Db; accounts: AccountsService; config:
   async function authenticate(req: FastifyRequest, opts: { parameterless?: boolean; deferNonce?: boolean } = {}): Promise<{ ok: true; caller: PayCaller } | { ok: false; failure: PayFailure }> {
     const fail = (code: PayWireCode, message?: string) => ({ ok: false as const, failure: payFailure(code, message) });
     if (req.method !== 'POST') return fail('400006');
-    const contentType = (header(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+    const contentType = (requestHeader(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
     if (contentType !== 'application/json') return fail('400007');
     const rawBody = req.rawBody ?? Buffer.alloc(0);
     if (rawBody.length > MAX_BODY_BYTES) return fail('400104');
 
-    const apiKey = header(req, 'binancepay-certificate-sn');
+    const apiKey = requestHeader(req, 'binancepay-certificate-sn');
     if (!apiKey || !/^[A-Za-z0-9]{16,128}$/.test(apiKey)) return fail('400005');
     const key = await accounts.resolveKey(apiKey);
     if (!key) return fail('400004');
     const clientIp = normalizeIp(req.ip);
     if (!ipAllowed(key.ipWhitelist, clientIp)) return fail('400004', 'IP is not in the API key whitelist.');
 
-    const timestamp = header(req, 'binancepay-timestamp') ?? '';
+    const timestamp = requestHeader(req, 'binancepay-timestamp') ?? '';
     // Signature windows use the real clock, never the sandbox business clock.
     if (!/^\d{13}$/.test(timestamp) || Math.abs(Date.now() - Number(timestamp)) > config.timestampToleranceMs) return fail('400003');
-    const nonce = header(req, 'binancepay-nonce') ?? '';
+    const nonce = requestHeader(req, 'binancepay-nonce') ?? '';
     if (!/^[A-Za-z0-9]{32}$/.test(nonce)) return fail('400001', 'Nonce must be 32 letters or digits.');
-    const signature = header(req, 'binancepay-signature') ?? '';
+    const signature = requestHeader(req, 'binancepay-signature') ?? '';
     if (!/^[0-9A-F]{128}$/.test(signature) || !safeEqual(signPay(key.secret, timestamp, nonce, rawBody), signature)) return fail('400002');
 
     const claim: NonceClaim | null = config.rejectNonceReplay ? { apiKey, nonce, seenAt: Date.now(), consumed: false } : null;
@@ -109,7 +105,7 @@ export function createPayAuth(deps: { db: Db; accounts: AccountsService; config:
     const obj = body as Record<string, unknown>;
     const fromBody = obj[TSP_FIELD];
     delete obj[TSP_FIELD];
-    const fromHeader = header(req, TSP_FIELD);
+    const fromHeader = requestHeader(req, TSP_FIELD);
     if (fromBody !== undefined && fromHeader !== undefined && String(fromBody) !== fromHeader) {
       return failAfterNonce('400102', `${TSP_FIELD}: body and header differ`);
     }

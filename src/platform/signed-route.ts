@@ -103,3 +103,9 @@ export function signedRoutes<Opts, Caller, Failure>(
     }
   });
 }
+
+/** One request header (the first, if sent twice); every family's authenticate reads its headers through this. */
+export function requestHeader(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
