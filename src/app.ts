@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
 import { createAccountsService, createSessions, CREDENTIALS_CHANNEL } from './accounts/service.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
 import { registerWebhookAdminRoutes } from './admin/webhooks.ts';
@@ -160,13 +160,12 @@ export async function buildApp(opts: AppOptions) {
     // Another process may have moved the sandbox clock: a request sees every advance committed before it arrived.
     if (clockSync) app.addHook('onRequest', async (req) => { if (req.url !== '/healthz') await clockSync.refreshIfOlderThan(CLOCK_FRESH_MS).catch(() => {}); });
     app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'Not found.' } }));
-    app.setErrorHandler((error: any, req, reply) => {
+    app.setErrorHandler((error: FastifyError, req, reply) => {
       // Signed families answer their own errors (src/platform/signed-route.ts). A client's error here (an unparsable
       // Content-Type, a body too large) is an info line; only what is left is an unknown error worth an error line.
-      const clientError = error.statusCode >= 400 && error.statusCode < 500;
-      if (clientError) logger.info({ code: error.code, url: req.url }, 'client request refused');
-      if (error.validation) return reply.code(400).send({ error: { code: 'INVALID_REQUEST', message: error.message } });
       const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+      if (status < 500) logger.info({ code: error.code, url: req.url }, 'client request refused');
+      if (error.validation) return reply.code(400).send({ error: { code: 'INVALID_REQUEST', message: error.message } });
       if (status >= 500) logger.error({ err: error }, 'request failed');
       return reply.code(status).send({ error: { code: status >= 500 ? 'INTERNAL' : 'BAD_REQUEST', message: status >= 500 ? 'Internal error.' : error.message } });
     });
@@ -178,8 +177,8 @@ export async function buildApp(opts: AppOptions) {
         const chainReady = await chain.readiness();
         if (!chainReady.ok) return reply.code(503).send({ status: 'not ready', database: 'ok', chain: chainReady.detail });
         return { status: 'ready', database: 'ok', chain: chainReady.detail };
-      } catch (e: any) {
-        return reply.code(503).send({ status: 'not ready', database: String(e?.message ?? e) });
+      } catch (e) {
+        return reply.code(503).send({ status: 'not ready', database: e instanceof Error ? e.message : String(e) });
       }
     });
 
@@ -229,11 +228,8 @@ export async function buildApp(opts: AppOptions) {
     const idleMs = opts2.idleMs ?? 500;
     if (clockSync) loops.push(startLoop('clock', async () => (await clockSync.refresh(), 0), { idleMs: Math.min(idleMs, CLOCK_FRESH_MS), logger }));
     loops.push(startLoop('tsp-expiry', () => tsp.expireDue(), { idleMs, logger }));
-    loops.push(startLoop('pay-expiry', async () => {
-      const n = await orders.expireDue();
-      await db.query(`DELETE FROM pay_nonces WHERE seen_at < $1`, [Date.now() - 2 * config.pay.timestampToleranceMs]);
-      return n;
-    }, { idleMs, logger }));
+    loops.push(startLoop('pay-expiry', () => orders.expireDue(), { idleMs, logger }));
+    loops.push(startLoop('pay-nonces', () => payAuth.pruneNonces(), { idleMs, logger }));
     loops.push(startLoop('connect-buyflow', () => buyflow.runOnce(), { idleMs, logger }));
     loops.push(startLoop('connect-expiry', () => connectOrders.expireDue(), { idleMs, logger }));
     loops.push(outboxWorker.start({ idleMs: Math.min(idleMs, 250) }));

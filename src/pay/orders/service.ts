@@ -11,7 +11,7 @@ import type { Outbox } from '../../platform/outbox/service.ts';
 import { FIAT_MINOR_UNITS, type PriceSource } from '../../prices/service.ts';
 import { stringify } from '../../platform/json.ts';
 import { createBatcher } from '../../platform/batch.ts';
-import type { NonceClaim } from '../auth.ts';
+import { RECORD_FRESH_NONCES, type NonceClaim } from '../auth.ts';
 import { createOrderTransitions, toOrder, type Order } from './state.ts';
 
 /** Assets a Pay order can be denominated in or paid with. */
@@ -79,14 +79,12 @@ type InsertOutcome = 'INSERTED' | 'NONCE_USED' | 'DUPLICATE_TRADE_NO';
  * Inserts a batch of orders and records their request nonces in one statement. The rows arrive as one JSON array
  * (goods and extra nested as JSON); a row with a nonce is inserted only if its nonce was fresh, and a merchantTradeNo
  * already taken, in the table or earlier in the batch, is skipped. One outcome row per input row, by prepay_id.
- * pay_nonces is the request authentication's table (pay/auth.ts); this insert into it lives here because one
- * statement instead of two per request is a measured share of create-order's time (see NonceClaim).
+ * The nonce insert is the request authentication's (RECORD_FRESH_NONCES, pay/auth.ts), lent for this statement.
  */
 const INSERT_ORDERS = `WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(${ORDER_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ')}, api_key text, nonce text, seen_at bigint)
   ), fresh_nonce AS (
-    INSERT INTO pay_nonces (api_key, nonce, seen_at) SELECT api_key, nonce, seen_at FROM input WHERE nonce IS NOT NULL
-    ON CONFLICT DO NOTHING RETURNING api_key, nonce
+    ${RECORD_FRESH_NONCES}
   ), new_order AS (
     INSERT INTO pay_orders (${ORDER_COLUMN_LIST})
     SELECT ${ORDER_COLUMN_LIST} FROM input i
