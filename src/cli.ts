@@ -12,10 +12,13 @@ import { createLogger } from './platform/logger.ts';
  * running at PUBLIC_URL the CLI goes through its admin API (the embedded database can have only one process),
  * otherwise it opens the database itself and serves the same request in-process. Output is the API's JSON.
  */
+/** The parsed flags (see OPTIONS): a string, a list of strings for repeatable flags, or true for switches. */
+type Flags = Record<string, string | boolean | string[] | undefined>;
+
 interface Command {
-  method: string;
-  path: (flags: Record<string, any>) => string;
-  body?: (flags: Record<string, any>) => unknown;
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  path: (flags: Flags) => string;
+  body?: (flags: Flags) => unknown;
   usage: string;
 }
 
@@ -64,7 +67,9 @@ function usage(): string {
 }
 
 async function main(argv: string[]) {
-  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS as any, allowPositionals: true, strict: true }) as { values: Record<string, any>; positionals: string[] };
+  const parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  const values: Flags = parsed.values;
+  const { positionals } = parsed;
   const name = positionals.slice(0, 2).join(' ');
   const cmd = COMMANDS[name];
   if (!cmd || values.help) {
@@ -86,7 +91,7 @@ async function main(argv: string[]) {
     const db = await openDatabase({ url: config.databaseUrl, dataDir: config.databaseUrl ? undefined : join(config.dataDir, 'pglite') });
     const app = await buildApp({ config, db, adminToken: secrets.adminToken, secretsKey: secrets.secretsKey, logger: createLogger('silent') });
     const server = await app.createServer();
-    const r = await server.inject({ method: cmd.method as any, url: path, headers, payload: body });
+    const r = await server.inject({ method: cmd.method, url: path, headers, payload: body });
     res = { status: r.statusCode, text: r.body };
     await server.close();
     await app.stopWorkers();

@@ -3,6 +3,7 @@ import type { Db, Queryable } from '../platform/db/client.ts';
 import { hashPassword, randomString, type SecretBox, sha256Hex, verifyPassword, randomAlnum } from '../platform/crypto.ts';
 import { err, ok, type Result } from '../platform/errors.ts';
 import { isValidIpOrCidr } from '../platform/ip.ts';
+import type { DbRow } from '../platform/db/client.ts';
 
 /** Merchants with their API keys, and payers (wallet holders who pay at the hosted checkout). */
 export interface Merchant {
@@ -32,7 +33,7 @@ export type AccountsError = 'MERCHANT_NOT_FOUND' | 'INVALID_INPUT' | 'KEY_NOT_FO
 
 const KEY_CACHE_MS = 5_000;
 
-function toMerchant(r: any): Merchant {
+function toMerchant(r: DbRow): Merchant {
   return {
     merchantId: r.id,
     name: r.name,

@@ -73,7 +73,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: {
 
     r.post('/admin/v1/merchants/:id/keys', { schema: { tags, security, summary: 'Create (rotate in) an API key', params: IdParam, body: z.object({ ipWhitelist: z.array(z.string()).max(50).optional() }).optional() } }, async (req, reply) => {
       const { id } = req.params as { id: string };
-      const res = await accounts.createKey(id, (req.body as any)?.ipWhitelist);
+      const res = await accounts.createKey(id, (req.body as { ipWhitelist?: string[] } | undefined)?.ipWhitelist);
       if (!res.ok) return adminError(reply, res.code === 'MERCHANT_NOT_FOUND' ? 404 : 400, res.code, res.message);
       return reply.code(201).send(res.value);
     });

@@ -4,6 +4,7 @@ import type { Db } from '../platform/db/client.ts';
 import { Decimal } from '../platform/money.ts';
 import type { CheckedCard } from './validate.ts';
 import type { CardBrand } from './support.ts';
+import type { DbRow } from '../platform/db/client.ts';
 
 /**
  * The card acquirer port. Only `tokenize` ever sees the PAN and CVV; everything after works on the token.
@@ -63,7 +64,7 @@ export const SANDBOX_CARDS: Record<string, { behavior: 'approve' | 'decline' | '
   '4000006430000009': { behavior: 'approve', issuerCountry: 'RU' },
 };
 
-const toCharge = (r: any): Charge => ({ chargeId: r.id, ref: r.ref, status: r.status, amount: new Decimal(r.amount).toFixed(), currency: r.currency });
+const toCharge = (r: DbRow): Charge => ({ chargeId: r.id, ref: r.ref, status: r.status, amount: new Decimal(r.amount).toFixed(), currency: r.currency });
 
 /** Which state each call moves a charge from, and to. */
 const MOVES = {

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, unlinkSync, w
 import { createRequire } from 'node:module';
 import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
+import { errorField } from '../platform/errors.ts';
 
 /**
  * The embedded EVM dev chain: the anvil binary from @foundry-rs/anvil, spawned directly on loopback.
@@ -159,8 +160,8 @@ function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch (e: any) {
-    return e?.code === 'EPERM';
+  } catch (e) {
+    return errorField(e, 'code') === 'EPERM';
   }
 }
 
@@ -202,8 +203,8 @@ async function withMutex<T>(path: string, fn: () => T): Promise<T> {
     try {
       mkdirSync(dir);
       break;
-    } catch (e: any) {
-      if (e?.code !== 'EEXIST') throw e;
+    } catch (e) {
+      if (errorField(e, 'code') !== 'EEXIST') throw e;
       try {
         if (Date.now() - statSync(dir).mtimeMs > 10_000) rmdirSync(dir); // left by a process killed inside the section
       } catch {

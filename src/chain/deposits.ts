@@ -6,6 +6,7 @@ import { platformAccount, type Ledger, type OwnerType } from '../platform/ledger
 import type { EvmAdapter } from './evm.ts';
 import { Decimal } from '../platform/money.ts';
 import { NETWORKS } from './networks.ts';
+import type { DbRow } from '../platform/db/client.ts';
 
 /**
  * Deposits on the EVM networks. Each customer gets one address (HD-derived from the platform's master seed,
@@ -42,7 +43,7 @@ const TRANSFER_EVENT = parseAbiItem('event Transfer(address indexed from, addres
 const MAX_BLOCKS_PER_TICK = 500n;
 const INITIAL_LOOKBACK = 256n;
 
-const toDeposit = (r: any): Deposit => ({
+const toDeposit = (r: DbRow): Deposit => ({
   id: r.id, network: r.network, txHash: r.tx_hash, logIndex: r.log_index, asset: r.asset, address: r.address,
   ownerType: r.owner_type, ownerId: r.owner_id, amount: new Decimal(r.amount).toFixed(), blockNumber: Number(r.block_number), status: r.status,
 });

@@ -31,9 +31,17 @@ export function createPublicEvmClient(rpcUrl: string, chainId: number, nativeAss
   return createPublicClient({ chain: evmChain(chainId, `chain-${chainId}`, nativeAsset, rpcUrl), transport: http(rpcUrl, { retryCount: 0, timeout: 10_000 }) }) as PublicClient;
 }
 
+/** The fields read from a thrown value and its chain of causes (viem's errors and Node's carry them). */
+type ErrorLink = { name?: unknown; code?: unknown; cause?: unknown; details?: unknown; shortMessage?: unknown; message?: unknown };
+
+/** A thrown value, then its cause, its cause's cause, …, while they are truthy. */
+function* causeChain(e: unknown): Generator<ErrorLink> {
+  for (let c = e as ErrorLink | undefined; c; c = c.cause as ErrorLink | undefined) yield c;
+}
+
 /** Transport-level failures (connection refused, timeout) as opposed to the node answering with an error. */
 export function isUnreachable(e: unknown): boolean {
-  for (let c: any = e; c; c = c.cause) {
+  for (const c of causeChain(e)) {
     if (c.name === 'HttpRequestError' || c.name === 'TimeoutError' || c.code === 'ECONNREFUSED') return true;
   }
   return false;
@@ -41,7 +49,7 @@ export function isUnreachable(e: unknown): boolean {
 
 const errorText = (e: unknown) => {
   const parts: string[] = [];
-  for (let c: any = e; c; c = c.cause) parts.push(String(c.details ?? c.shortMessage ?? c.message ?? ''));
+  for (const c of causeChain(e)) parts.push(String(c.details ?? c.shortMessage ?? c.message ?? ''));
   return parts.join(' | ');
 };
 

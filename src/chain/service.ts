@@ -18,6 +18,7 @@ import { ASSET_NETWORKS, EVM_NETWORKS, NETWORKS, SANDBOX_TOKENS, type AssetNetwo
 import type { ChainAdapter } from './port.ts';
 import { createSimulatedAdapter } from './simulated.ts';
 import { createWithdrawals, type WithdrawalFaults } from './withdrawals.ts';
+import { describeError } from '../platform/errors.ts';
 
 /**
  * The chain domain's composition: keys, adapters (embedded anvil or CHAIN_RPC_URL for EVM, simulated for the
@@ -244,8 +245,9 @@ export function createChainService(deps: {
         if (!held) return out;
         try {
           await start();
-        } catch (e: any) {
-          out.problems.push(`hot wallets not reconciled: the chain could not be reached: ${String(e?.shortMessage ?? e?.message ?? e).slice(0, 300)}`);
+        } catch (e) {
+          const why = describeError(e, 'shortMessage', 'message').slice(0, 300);
+          out.problems.push(`hot wallets not reconciled: the chain could not be reached: ${why}`);
           return out;
         }
       }
@@ -255,8 +257,9 @@ export function createChainService(deps: {
           const r = await hotWallets.reconcile(a as EvmAdapter);
           out.hotWallets.push(...r.checks);
           out.problems.push(...r.problems);
-        } catch (e: any) {
-          out.problems.push(`hot wallet ${a.network}: balances could not be read: ${String(e?.shortMessage ?? e?.message ?? e).slice(0, 300)}`);
+        } catch (e) {
+          const why = describeError(e, 'shortMessage', 'message').slice(0, 300);
+          out.problems.push(`hot wallet ${a.network}: balances could not be read: ${why}`);
         }
       }
       return out;
@@ -272,9 +275,9 @@ export function createChainService(deps: {
         try {
           await a.ping();
           detail[a.network] = 'ok';
-        } catch (e: any) {
+        } catch (e) {
           okAll = false;
-          detail[a.network] = String(e?.shortMessage ?? e?.message ?? e);
+          detail[a.network] = describeError(e, 'shortMessage', 'message');
         }
       }
       return { ok: okAll, detail };

@@ -9,6 +9,7 @@ import { validateDestination } from './address.ts';
 import { bookNetworkFee, hotWalletAccount } from './hotwallet.ts';
 import { findAssetNetwork, NETWORKS } from './networks.ts';
 import type { ChainAdapter, TxLookup } from './port.ts';
+import type { DbRow } from '../platform/db/client.ts';
 
 /**
  * Withdrawals: ledger hold → signed transaction recorded (hash stored before broadcast) → broadcast →
@@ -104,7 +105,7 @@ export interface Withdrawals {
 
 const REBROADCAST_AFTER_MS = 30_000;
 
-function toWithdrawal(r: any): Withdrawal {
+function toWithdrawal(r: DbRow): Withdrawal {
   return {
     id: r.id, ref: r.ref, ownerType: r.owner_type, ownerId: r.owner_id, asset: r.asset, network: r.network, address: r.address, memo: r.memo,
     amount: new Decimal(r.amount).toFixed(), status: r.status, simulated: r.simulated, attempts: r.attempts, txHash: r.tx_hash,

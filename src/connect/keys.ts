@@ -1,5 +1,5 @@
 import { createHash, createPublicKey } from 'node:crypto';
-import { err, ok, type Result } from '../platform/errors.ts';
+import { describeError, err, ok, type Result } from '../platform/errors.ts';
 
 /**
  * Partner public keys as registered at onboarding or in the portal (binance-connect.md §9): an SPKI
@@ -29,8 +29,8 @@ export function parsePartnerPublicKey(input: string): Result<ParsedPublicKey, 'I
   let key;
   try {
     key = createPublicKey({ key: text, format: 'pem' });
-  } catch (e: any) {
-    return err('INVALID_PUBLIC_KEY', `the PEM could not be parsed: ${String(e?.message ?? e)}`);
+  } catch (e) {
+    return err('INVALID_PUBLIC_KEY', `the PEM could not be parsed: ${describeError(e, 'message')}`);
   }
   if (key.asymmetricKeyType !== 'rsa') return err('INVALID_PUBLIC_KEY', `key type ${key.asymmetricKeyType} is not accepted; only RSA (PKCS#1 v1.5 signatures) is supported`);
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;

@@ -8,6 +8,7 @@ import type { Mailer } from '../platform/mail.ts';
 import { Decimal } from '../platform/money.ts';
 import type { SigningKeys } from '../platform/signing-keys.ts';
 import { parsePartnerPublicKey } from './keys.ts';
+import type { DbRow } from '../platform/db/client.ts';
 
 /**
  * Business partners of this environment (binance-connect.md §9): onboarding by the operator, the partner's
@@ -61,12 +62,12 @@ export interface NewPartner {
   successCode?: '000000' | '000000000';
 }
 
-const toPartner = (r: any): Partner => ({
+const toPartner = (r: DbRow): Partner => ({
   code: r.code, name: r.name, email: r.email, status: r.status, ipWhitelist: r.ip_whitelist, redirectDomains: r.redirect_domains,
   webhookUrl: r.webhook_url, successCode: r.success_code, feePct: new Decimal(r.fee_pct).toFixed(), minFeeUsd: new Decimal(r.min_fee_usd).toFixed(),
   spread: new Decimal(r.spread).toFixed(), hasPassword: r.password_hash !== null, createdAt: Number(r.created_at),
 });
-const toKey = (r: any): PartnerKey => ({
+const toKey = (r: DbRow): PartnerKey => ({
   id: String(r.id), publicKeyPem: r.public_pem, fingerprint: r.fingerprint, bits: Number(r.bits), createdAt: Number(r.created_at),
   expiresAt: r.expires_at === null ? null : Number(r.expires_at),
 });

@@ -4,6 +4,7 @@ import type { Db, Queryable } from '../platform/db/client.ts';
 import { err, ok, type Result } from '../platform/errors.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Mailer } from '../platform/mail.ts';
+import type { DbRow } from '../platform/db/client.ts';
 
 /**
  * Merchant dashboard users: email + scrypt password. The operator creates a user with its merchant; the user
@@ -23,7 +24,7 @@ export type UserError = 'INVALID_INPUT' | 'EMAIL_TAKEN' | 'BAD_CREDENTIALS' | 'L
 
 export function createMerchantUsers(deps: { db: Db; clock: Clock; ids: IdGenerator; mailer: Mailer; publicUrl: string }) {
   const { db, clock, ids, mailer } = deps;
-  const toUser = (r: any): MerchantUser => ({ userId: String(r.id), merchantId: String(r.merchant_id), email: r.email });
+  const toUser = (r: DbRow): MerchantUser => ({ userId: String(r.id), merchantId: String(r.merchant_id), email: r.email });
 
   return {
     normalizeEmail(email: unknown): string | null {

@@ -1,7 +1,8 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { describeError, errorField } from '../platform/errors.ts';
 
 /**
  * Downloads a broker-supplied document image with hard limits (kyc-sharing.md §2 Processing): size, type by
@@ -48,15 +49,17 @@ export function sniff(bytes: Buffer): 'image/jpeg' | 'image/png' | 'application/
 
 class Blocked extends Error {}
 
-function guardedLookup(hostname: string, options: any, cb: (err: NodeJS.ErrnoException | null, address: any, family?: number) => void) {
+const guardedLookup: LookupFunction = (hostname, options, cb) => {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
-    if (err) return cb(err, undefined);
+    // On failure the address is undefined, as Node's own lookup passes it (LookupFunction's type omits that case).
+    if (err) return cb(err, undefined as unknown as string);
     const allowed = addresses.filter((a) => isPublicAddress(a.address));
-    if (allowed.length === 0) return cb(new Blocked(`${hostname} resolves to a non-public address`), undefined);
+    const first = allowed[0];
+    if (!first) return cb(new Blocked(`${hostname} resolves to a non-public address`), undefined as unknown as string);
     if (options?.all) return cb(null, allowed);
-    return cb(null, allowed[0].address, allowed[0].family);
+    return cb(null, first.address, first.family);
   });
-}
+};
 
 type Hop = { status: number; location?: string; body?: Buffer };
 
@@ -67,7 +70,7 @@ function requestOnce(url: URL, limits: FetchLimits, signal: AbortSignal): Promis
     const mod = url.protocol === 'https:' ? https : http;
     const req = mod.request(url, {
       method: 'GET', signal, headers: { accept: 'image/jpeg, image/png, application/pdf', 'user-agent': 'Rampart-KYC/1' },
-      lookup: limits.blockPrivate ? (guardedLookup as any) : undefined,
+      lookup: limits.blockPrivate ? guardedLookup : undefined,
     }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location) {
@@ -115,11 +118,11 @@ export async function fetchFile(urlText: string, limits: FetchLimits): Promise<F
     let r: Hop;
     try {
       r = await requestOnce(url, limits, signal);
-    } catch (e: any) {
-      if (e?.tooLarge) return { ok: false, reason: 'TOO_LARGE', detail: `over ${limits.maxBytes} bytes` };
-      if (e instanceof Blocked || e?.cause instanceof Blocked) return { ok: false, reason: 'DOWNLOAD_FAILED', detail: 'address not allowed' };
+    } catch (e) {
+      if (errorField(e, 'tooLarge')) return { ok: false, reason: 'TOO_LARGE', detail: `over ${limits.maxBytes} bytes` };
+      if (e instanceof Blocked || errorField(e, 'cause') instanceof Blocked) return { ok: false, reason: 'DOWNLOAD_FAILED', detail: 'address not allowed' };
       if (signal.aborted) return { ok: false, reason: 'DOWNLOAD_FAILED', detail: 'timed out' };
-      return { ok: false, reason: 'DOWNLOAD_FAILED', detail: String(e?.code ?? e?.message ?? e) };
+      return { ok: false, reason: 'DOWNLOAD_FAILED', detail: describeError(e, 'code', 'message') };
     }
     if (r.location !== undefined) {
       if (hop >= limits.maxRedirects) return { ok: false, reason: 'DOWNLOAD_FAILED', detail: 'too many redirects' };

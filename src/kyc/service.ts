@@ -382,11 +382,11 @@ export function createKycService(deps: {
 
   const outboxHandlers: Record<string, OutboxHandler> = {
     [SHARE_TOPIC]: async (row) => {
-      await processShare(BigInt(row.payload.shareId));
+      await processShare(BigInt((row.payload as { shareId: string }).shareId));
       return { status: 'done' };
     },
     [CHECK_TOPIC]: async (row) => {
-      const r = await catchDomain(() => runChecks(String(row.payload.recordId)));
+      const r = await catchDomain(() => runChecks(String((row.payload as { recordId: string }).recordId)));
       if (!r.ok) return { status: 'retry', at: clock.now() + 1_000, error: r.code };
       return { status: 'done' };
     },

@@ -24,3 +24,17 @@ export async function catchDomain<T>(fn: () => Promise<T>): Promise<Result<T>> {
     throw e;
   }
 }
+
+/** One property of a thrown value, if it is an object (drivers and Node put `code`, `cause`, … on their errors). */
+export function errorField(e: unknown, field: string): unknown {
+  return typeof e === 'object' && e !== null ? (e as Record<string, unknown>)[field] : undefined;
+}
+
+/** The first of `fields` a thrown value has (neither null nor undefined), as text; else the value itself as text. */
+export function describeError(e: unknown, ...fields: string[]): string {
+  for (const f of fields) {
+    const v = errorField(e, f);
+    if (v !== undefined && v !== null) return String(v);
+  }
+  return String(e);
+}

@@ -8,6 +8,7 @@ import type { Outbox, OutboxHandler } from './outbox/service.ts';
 import { adminGuard } from './admin-auth.ts';
 import { html } from '../web/html.ts';
 import { page } from '../web/layout.ts';
+import { describeError } from './errors.ts';
 
 /**
  * Mail port: verification codes, password links and notices. A message is recorded and queued in the caller's
@@ -44,7 +45,7 @@ export function createMailer(deps: { db: Db; outbox: Outbox; clock: Clock; ids: 
       return id;
     },
     handler: async (row) => {
-      const msg = (await db.query(`SELECT * FROM mail_messages WHERE id = $1`, [row.payload.mailId])).rows[0];
+      const msg = (await db.query(`SELECT * FROM mail_messages WHERE id = $1`, [(row.payload as { mailId: string }).mailId])).rows[0];
       if (!msg || msg.status !== 'QUEUED') return { status: 'done' };
       if (!transport) {
         await db.query(`UPDATE mail_messages SET status = 'DEV_MAILBOX', sent_at = $2 WHERE id = $1`, [msg.id, clock.now()]);
@@ -54,8 +55,8 @@ export function createMailer(deps: { db: Db; outbox: Outbox; clock: Clock; ids: 
         await transport.sendMail({ from, to: msg.to_address, subject: msg.subject, text: box.open(msg.body_sealed) });
         await db.query(`UPDATE mail_messages SET status = 'SENT', sent_at = $2 WHERE id = $1`, [msg.id, clock.now()]);
         return { status: 'done' };
-      } catch (e: any) {
-        const error = String(e?.message ?? e);
+      } catch (e) {
+        const error = describeError(e, 'message');
         if (row.attempts >= 5) {
           await db.query(`UPDATE mail_messages SET status = 'FAILED', last_error = $2 WHERE id = $1`, [msg.id, error]);
           return { status: 'failed', error };
@@ -73,18 +74,21 @@ export function createMailer(deps: { db: Db; outbox: Outbox; clock: Clock; ids: 
   };
 }
 
+/** The mailbox pages' query string (unvalidated: the pages are a sandbox tool behind the admin token). */
+type MailboxQuery = { to?: string };
+
 /** The sandbox dev mailbox: an HTML page and JSON, behind the admin token (bearer header or ?token=). */
 export function registerDevMailbox(app: FastifyInstance, deps: { mailer: Mailer; adminToken: string; mode: string }) {
   const guard = adminGuard(deps.adminToken);
   app.register(async (r) => {
     r.addHook('onRequest', async (req, reply) => {
-      const token = (req.query as any)?.token;
+      const token = (req.query as { token?: unknown } | undefined)?.token;
       if (typeof token === 'string' && !req.headers.authorization) req.headers.authorization = `Bearer ${token}`;
       return guard(req, reply);
     });
-    r.get('/dev/mailbox.json', { schema: { hide: true } }, async (req) => deps.mailer.list((req.query as any)?.to));
+    r.get('/dev/mailbox.json', { schema: { hide: true } }, async (req) => deps.mailer.list((req.query as MailboxQuery | undefined)?.to));
     r.get('/dev/mailbox', { schema: { hide: true } }, async (req, reply) => {
-      const list = await deps.mailer.list((req.query as any)?.to);
+      const list = await deps.mailer.list((req.query as MailboxQuery | undefined)?.to);
       const body = html`<div class="card"><h1>Dev mailbox</h1><p class="muted">Mail the sandbox would have sent.</p></div>
         ${list.map((m) => html`<div class="card mail"><div class="muted">To ${m.to} · ${new Date(m.createdAt).toISOString()}</div><h2>${m.subject}</h2><pre style="white-space:pre-wrap">${m.text}</pre></div>`)}`;
       return reply.type('text/html; charset=utf-8').send(page({ title: 'Dev mailbox', body, mode: deps.mode }));

@@ -24,9 +24,14 @@ const findImports = (path: string) => {
     return { error: `not found: ${path}` };
   }
 };
-const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
-const errors = (out.errors ?? []).filter((e: any) => e.severity === 'error');
-if (errors.length) throw new Error(errors.map((e: any) => e.formattedMessage).join('\n'));
+/** The parts of solc's standard JSON output read here. */
+interface SolcOutput {
+  errors?: { severity: string; formattedMessage: string }[];
+  contracts: { 'TestToken.sol': { TestToken: { abi: unknown; evm: { bytecode: { object: string } } } } };
+}
+const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports })) as SolcOutput;
+const errors = (out.errors ?? []).filter((e) => e.severity === 'error');
+if (errors.length) throw new Error(errors.map((e) => e.formattedMessage).join('\n'));
 const c = out.contracts['TestToken.sol'].TestToken;
 const artifact = { contractName: 'TestToken', compiler: solc.version(), abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
 writeFileSync(join(here, 'TestToken.json'), JSON.stringify(artifact, null, 2) + '\n');

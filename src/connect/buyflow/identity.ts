@@ -1,4 +1,5 @@
 import type { Queryable } from '../../platform/db/client.ts';
+import type { DbRow } from '../../platform/db/client.ts';
 
 /**
  * Buy-flow identities (issue #12, migration 0015). A passed KYC record is an identity: a broker-shared record
@@ -65,7 +66,7 @@ export async function listIdentityConflicts(q: Queryable, opts: { kycUserId?: st
      ORDER BY c.last_at DESC, c.kyc_record_id, c.user_id LIMIT $2`,
     [opts.kycUserId ?? null, opts.limit ?? 500],
   );
-  return r.rows.map((x: any) => ({
+  return r.rows.map((x: DbRow) => ({
     kycUserId: String(x.kyc_record_id), bizEntityKey: x.biz_entity_key, entityCustomerId: x.entity_customer_id,
     boundUserId: x.bound_user_id == null ? null : String(x.bound_user_id), boundIdentifier: x.bound_identifier ?? null,
     userId: String(x.user_id), identifier: x.identifier, partnerCode: x.partner_code, merchantUserId: x.merchant_user_id,

@@ -17,6 +17,7 @@ import { checkLimitLocked, type KycLevel } from '../limits.ts';
 import { TRANSITIONS as ORDER_TRANSITIONS, type ConnectOrders } from '../orders/service.ts';
 import { toOrder, type ConnectOrder, type SubStatus } from '../orders/store.ts';
 import type { PartnerService } from '../partners.ts';
+import type { DbRow } from '../../platform/db/client.ts';
 
 /**
  * The buy flow from Confirm to the crypto on the user's wallet, as a step machine in the shape of
@@ -125,13 +126,13 @@ interface Row {
   dueAt: number | null;
 }
 
-export function lockedOf(r: any): LockedQuote | null {
+export function lockedOf(r: DbRow): LockedQuote | null {
   if (!r?.quote_price) return null;
   const d = (v: string) => new Decimal(v).toFixed();
   return { quotePrice: d(r.quote_price), userFee: d(r.user_fee), networkFee: d(r.network_fee), cryptoAmount: d(r.crypto_amount), expiresAt: Number(r.quote_expires_at) };
 }
 
-const toRow = (r: any): Row => ({
+const toRow = (r: DbRow): Row => ({
   orderId: r.order_id, userId: String(r.user_id), step: r.step, cardId: r.card_id === null ? null : String(r.card_id), cardToken: r.card_token, attempt: r.payment_attempts,
   chargeId: r.charge_id, quote: lockedOf(r), challengeExpiresAt: r.challenge_expires_at === null ? null : Number(r.challenge_expires_at),
   failureCode: r.failure_code, withdrawalId: r.withdrawal_id, autoAttempts: r.withdraw_auto_attempts,
@@ -147,7 +148,7 @@ export function createPurchaseMachine(deps: {
   db: Db; clock: Clock; ids: IdGenerator; ledger: Ledger; prices: PriceSource; catalog: Catalog; partners: PartnerService;
   orders: ConnectOrders; chain: ChainService; acquirer: Acquirer | null; mode: 'sandbox' | 'production'; logger?: Logger;
   /** The user's KYC level as of now, from the locked user row (an approved proof of address counts at once). */
-  levelOf(q: Queryable, user: any): Promise<KycLevel>;
+  levelOf(q: Queryable, user: DbRow): Promise<KycLevel>;
   /** How long one runner holds an order (wall clock): a runner that died is replaced after this. */
   leaseMs?: number;
   faults?: { at(point: FaultPoint, orderId: string): void };
@@ -555,7 +556,7 @@ export function createPurchaseMachine(deps: {
   }
 
   async function history(orderId: string) {
-    return (await db.query(`SELECT * FROM buyflow_order_steps WHERE order_id = $1 ORDER BY id`, [orderId])).rows.map((h: any) => ({
+    return (await db.query(`SELECT * FROM buyflow_order_steps WHERE order_id = $1 ORDER BY id`, [orderId])).rows.map((h: DbRow) => ({
       from: h.from_step as Step, to: h.to_step as Step, subStatus: h.sub_status as SubStatus, errorCode: h.error_code as string | null, at: Number(h.at),
     }));
   }

@@ -22,6 +22,7 @@ import type { ConnectOrders } from '../orders/service.ts';
 import { toOrder, type ConnectOrder } from '../orders/store.ts';
 import type { PartnerService } from '../partners.ts';
 import { createPurchaseMachine, FORM_APPLIES, lockedOf, NO_ACQUIRER_MESSAGE, WITHDRAW_REF, type FaultPoint, type OrderForm, type Step } from './purchase.ts';
+import type { DbRow } from '../../platform/db/client.ts';
 
 /**
  * The hosted buy flow's use cases (binance-connect.md §6): buy-flow accounts with one-time codes, KYC
@@ -79,11 +80,11 @@ export type AddressState = { state: 'NOT_ELIGIBLE' } | { state: 'NEEDED' } | { s
 
 export type KycState = { state: 'NEEDED' } | { state: 'REVIEW'; expectTime: number | null } | { state: 'REJECTED'; reason: string } | { state: 'VERIFIED' } | { state: 'RESTRICTED' };
 
-const toUser = (r: any): BuyflowUser => ({
+const toUser = (r: DbRow): BuyflowUser => ({
   id: String(r.id), identifier: r.identifier, kind: r.identifier_kind, verified: r.verified_at !== null, consentAt: r.consent_at === null ? null : Number(r.consent_at),
   country: r.country, kycLevel: r.kyc_level, kycSource: r.kyc_source,
 });
-const toCard = (r: any): SavedCard => ({ id: String(r.id), brand: r.brand, last4: r.last4, expMonth: r.exp_month, expYear: r.exp_year, lastFailure: r.last_failure ?? null });
+const toCard = (r: DbRow): SavedCard => ({ id: String(r.id), brand: r.brand, last4: r.last4, expMonth: r.exp_month, expYear: r.exp_year, lastFailure: r.last_failure ?? null });
 
 export function normalizeIdentifier(kind: string, value: string): Result<string> {
   const v = String(value ?? '').trim();
@@ -370,7 +371,7 @@ export function createBuyflowService(deps: {
   }
 
   /** Applies a proof-of-address decision to a locked user row: PASS raises VERIFIED to VERIFIED_PLUS; REJECT keeps VERIFIED. */
-  async function applyAddress(q: Queryable, u: any): Promise<AddressState> {
+  async function applyAddress(q: Queryable, u: DbRow): Promise<AddressState> {
     if (u.kyc_level === 'NONE') return { state: 'NOT_ELIGIBLE' };
     if (u.kyc_level === 'VERIFIED_PLUS') return { state: 'VERIFIED_PLUS' };
     const s = await kyc.buyflowStatus(q, addressSubject(String(u.id)));

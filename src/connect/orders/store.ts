@@ -1,5 +1,6 @@
 import type { Queryable } from '../../platform/db/client.ts';
 import { Decimal } from '../../platform/money.ts';
+import type { DbRow } from '../../platform/db/client.ts';
 
 /** SQL of connect_orders. Amounts stay decimal strings; times are business-clock ms. */
 export type MainStatus = 'INIT' | 'PROCESSING' | 'SUCCESS' | 'FAILURE';
@@ -37,7 +38,7 @@ export interface ConnectOrder {
 
 const d = (v: string) => new Decimal(v).toFixed();
 
-export const toOrder = (r: any): ConnectOrder => ({
+export const toOrder = (r: DbRow): ConnectOrder => ({
   orderId: r.order_id, partnerCode: r.partner_code, merchantOrderId: r.merchant_order_id, merchantUserId: r.merchant_user_id,
   businessType: r.business_type, fiatCurrency: r.fiat_currency, cryptoCurrency: r.crypto_currency, cryptoNetwork: r.crypto_network,
   cryptoAddress: r.crypto_address, cryptoAddressMemo: r.crypto_address_memo, orderAmount: d(r.order_amount), userFee: d(r.user_fee),

@@ -5,7 +5,7 @@ import { randomString } from '../../platform/crypto.ts';
 import type { Db, Queryable } from '../../platform/db/client.ts';
 import { DomainError, err, ok, type Result } from '../../platform/errors.ts';
 import type { IdGenerator } from '../../platform/ids.ts';
-import { platformAccount, type Ledger } from '../../platform/ledger/service.ts';
+import { platformAccount, type AccountRef, type Ledger } from '../../platform/ledger/service.ts';
 import { Decimal, decimalPlaces, fixed } from '../../platform/money.ts';
 import type { Outbox } from '../../platform/outbox/service.ts';
 import { FIAT_MINOR_UNITS, type PriceSource } from '../../prices/service.ts';
@@ -32,7 +32,7 @@ export interface NewOrder {
   fiatCurrency?: string | null;
   fiatAmount?: string | null;
   description?: string | null;
-  goods: any[];
+  goods: unknown[];
   productType: string;
   productName: string;
   productDetail?: string | null;
@@ -251,7 +251,7 @@ export function createOrderService(deps: {
           let paid = order.orderAmount;
           let price = '1';
           // Paying in another asset converts through the platform's conversion account at the current price.
-          let source = payer;
+          let source: AccountRef = payer;
           if (currency !== order.currency) {
             const pOrder = prices.cryptoUsd(order.currency);
             const pPay = prices.cryptoUsd(currency);
@@ -259,7 +259,7 @@ export function createOrderService(deps: {
             price = new Decimal(pPay).div(pOrder).toSignificantDigits(12).toFixed();
             paid = new Decimal(order.orderAmount).div(price).toFixed(8, Decimal.ROUND_UP);
             await ledger.transfer(q, { id: `pay:${prepayId}:convert-in`, debit: payer, credit: platformAccount('conversion', currency), amount: paid, kind: 'pay.conversion', ref: prepayId });
-            source = platformAccount('conversion', order.currency) as any;
+            source = platformAccount('conversion', order.currency);
           }
           await ledger.transfer(q, {
             id: `pay:${prepayId}:merchant`, debit: source, credit: { ownerType: 'merchant', ownerId: order.merchantId, asset: order.currency },

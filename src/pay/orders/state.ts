@@ -5,6 +5,7 @@ import { Decimal, fixed } from '../../platform/money.ts';
 import type { Outbox } from '../../platform/outbox/service.ts';
 import { FIAT_MINOR_UNITS } from '../../prices/service.ts';
 import { enqueuePayWebhook, num8 } from '../events.ts';
+import type { DbRow } from '../../platform/db/client.ts';
 
 /**
  * The Binance Pay order (binance-pay.md §4.4, §4.5): its row, its statuses, and the one way a status changes.
@@ -54,7 +55,7 @@ export interface Order {
   fiatCurrency: string | null;
   fiatAmount: string | null;
   description: string | null;
-  goods: any[];
+  goods: unknown[];
   productType: string;
   productName: string;
   productDetail: string | null;
@@ -76,7 +77,7 @@ export interface Order {
   closedTime: number | null;
 }
 
-export function toOrder(r: any): Order {
+export function toOrder(r: DbRow): Order {
   return {
     prepayId: String(r.prepay_id),
     merchantId: String(r.merchant_id),

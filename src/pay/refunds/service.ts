@@ -1,6 +1,6 @@
 import type { Clock } from '../../platform/clock.ts';
 import type { Db, Queryable } from '../../platform/db/client.ts';
-import { DomainError, err, ok, type Result } from '../../platform/errors.ts';
+import { DomainError, err, errorField, ok, type Result } from '../../platform/errors.ts';
 import type { AccountRef, Ledger } from '../../platform/ledger/service.ts';
 import { raw } from '../../platform/json.ts';
 import { Decimal, fixed } from '../../platform/money.ts';
@@ -8,6 +8,7 @@ import type { Outbox, OutboxHandler } from '../../platform/outbox/service.ts';
 import { num8 } from '../events.ts';
 import type { AccountsService } from '../../accounts/service.ts';
 import { createOrderTransitions, lockOrder, type Order, type OrderStatus } from '../orders/state.ts';
+import type { DbRow } from '../../platform/db/client.ts';
 
 /**
  * Binance Pay refunds (binance-pay.md §4.5, §4.6, §5).
@@ -66,7 +67,7 @@ export type RefundError =
 const REFUNDABLE_STATUSES: OrderStatus[] = ['PAID', 'REFUNDING', 'REFUNDED'];
 const MAX_PREPAY_ID = (1n << 63n) - 1n;
 
-function toRefund(r: any): Refund {
+function toRefund(r: DbRow): Refund {
   return {
     refundId: String(r.refund_id),
     merchantId: String(r.merchant_id),
@@ -114,7 +115,7 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
     (await q.query(`SELECT * FROM pay_refunds WHERE merchant_id = $1 AND refund_request_id = $2`, [merchantId, refundRequestId])).rows[0];
 
   /** Rule 1: a used refundRequestId replays its stored result, unless it came with different parameters. */
-  function replay(row: any, input: RefundRequest): Result<{ refund: Refund; duplicate: boolean }, RefundError> {
+  function replay(row: DbRow, input: RefundRequest): Result<{ refund: Refund; duplicate: boolean }, RefundError> {
     const refund = toRefund(row);
     if (refund.prepayId !== input.prepayId || !new Decimal(refund.requestedAmount).eq(input.refundAmount)) {
       return err('FIELD_VALUE', 'refundRequestId was already used with different parameters.');
@@ -204,7 +205,7 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
   }
 
   const handler: OutboxHandler = async (row) => {
-    await complete(String(row.payload.refundId));
+    await complete(String((row.payload as { refundId: string }).refundId));
     return { status: 'done' };
   };
 
@@ -218,9 +219,9 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
       for (let attempt = 0; ; attempt++) {
         try {
           return await accept(merchantId, input);
-        } catch (e: any) {
+        } catch (e) {
           if (e instanceof DomainError && e.code === 'INSUFFICIENT_FUNDS') return err('INSUFFICIENT_FUNDS');
-          if (e?.code === '23505' && attempt === 0) continue;
+          if (errorField(e, 'code') === '23505' && attempt === 0) continue;
           throw e;
         }
       }

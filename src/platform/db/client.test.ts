@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DB_KINDS, openTestDb } from '../../../test/helpers.ts';
 import type { Db } from './client.ts';
+import { errorField } from '../errors.ts';
 
 for (const kind of DB_KINDS) {
   describe(`database client (${kind})`, () => {
@@ -32,12 +33,12 @@ for (const kind of DB_KINDS) {
 
     test('an error keeps its SQLSTATE, and the connection and transactions carry on after it', async () => {
       await db.query(`INSERT INTO client_probe (id) VALUES ($1)`, [1]);
-      await assert.rejects(db.query(`INSERT INTO client_probe (id) VALUES ($1)`, [1]), (e: any) => e.code === '23505');
+      await assert.rejects(db.query(`INSERT INTO client_probe (id) VALUES ($1)`, [1]), (e) => errorField(e, 'code') === '23505');
       assert.equal((await db.query(`SELECT count(*)::int AS n FROM client_probe WHERE id = $1`, [1])).rows[0].n, 1);
       await assert.rejects(db.tx(async (q) => {
         await q.query(`INSERT INTO client_probe (id) VALUES ($1)`, [2]);
         await q.query(`INSERT INTO client_probe (id) VALUES ($1)`, [1]);
-      }), (e: any) => e.code === '23505');
+      }), (e) => errorField(e, 'code') === '23505');
       assert.equal((await db.query(`SELECT count(*)::int AS n FROM client_probe WHERE id = $1`, [2])).rows[0].n, 0, 'the transaction rolled back');
       const n = await db.tx(async (q) => {
         await q.query(`INSERT INTO client_probe (id) VALUES ($1)`, [3]);

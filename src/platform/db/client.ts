@@ -3,15 +3,22 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite, protocol } from '@electric-sql/pglite';
+import { PGlite, protocol, type messages, type PGliteOptions } from '@electric-sql/pglite';
 import pg from 'pg';
 
 /**
  * One PostgreSQL dialect, two drivers: embedded PGlite by default, a pg Pool when DATABASE_URL is set.
  * int8 comes back as bigint, numeric as an exact decimal string, on both.
  */
+/**
+ * A row as the driver returns it when the caller does not name its columns with query<T>(): its shape is known only
+ * to the SQL that selected it. Callers that read a row by column name get it as this type.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- row shapes live in SQL text, which TypeScript cannot read
+export type DbRow = any;
+
 export interface Queryable {
-  query<T = any>(sql: string, params?: unknown[]): Promise<{ rows: T[]; rowCount: number }>;
+  query<T = DbRow>(sql: string, params?: unknown[]): Promise<{ rows: T[]; rowCount: number }>;
 }
 export interface Db extends Queryable {
   readonly kind: 'pglite' | 'pg';
@@ -40,9 +47,9 @@ export class OuterHandleInTransactionError extends Error {
 
 export function wrapPglite(lite: PGlite): Db {
   const statements = preparedStatements(lite);
-  const q = (conn: { query: PGlite['query'] }, inTx: boolean): Queryable['query'] => async (sql, p) => {
-    if (statements.accepts(sql, p)) return statements.run(sql, p!, inTx);
-    const r = await conn.query<any>(sql, params(p));
+  const q = (conn: { query: PGlite['query'] }, inTx: boolean): Queryable['query'] => async <T>(sql: string, p?: unknown[]) => {
+    if (p && statements.accepts(sql, p)) return statements.run<T>(sql, p, inTx);
+    const r = await conn.query<T>(sql, params(p));
     return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
   };
   /**
@@ -63,7 +70,7 @@ export function wrapPglite(lite: PGlite): Db {
       return lite.transaction(async (t) => {
         const state = { open: true };
         try {
-          return await current.run(state, () => fn({ query: q(t as any, true) }));
+          return await current.run(state, () => fn({ query: q(t, true) }));
         } finally {
           state.open = false;
         }
@@ -96,19 +103,21 @@ function preparedStatements(lite: PGlite) {
     }
     return out;
   };
-  const exec = async (parts: Uint8Array[]) => (await lite.execProtocol(concat([...parts, serialize.sync()]), { syncToFs: false })).messages as any[];
+  const exec = async (parts: Uint8Array[]) => (await lite.execProtocol(concat([...parts, serialize.sync()]), { syncToFs: false })).messages;
 
   async function prepare(sql: string): Promise<Statement> {
     const name = `s${cache.size}`;
     const messages = await exec([serialize.parse({ name, text: sql }), serialize.describe({ type: 'S', name })]);
-    const paramTypes: number[] = messages.find((m) => m.name === 'parameterDescription')?.dataTypeIDs ?? [];
-    const fields = (messages.find((m) => m.name === 'rowDescription')?.fields ?? []).map((f: any) => ({ name: f.name as string, dataTypeID: f.dataTypeID as number }));
+    const described = messages.find((m) => m.name === 'parameterDescription') as messages.ParameterDescriptionMessage | undefined;
+    const paramTypes: number[] = described?.dataTypeIDs ?? [];
+    const rowDescription = messages.find((m) => m.name === 'rowDescription') as messages.RowDescriptionMessage | undefined;
+    const fields = (rowDescription?.fields ?? []).map((f) => ({ name: f.name, dataTypeID: f.dataTypeID }));
     const st = { name, paramTypes, fields };
     cache.set(sql, st);
     return st;
   }
 
-  async function runPrepared(sql: string, p: unknown[]) {
+  async function runPrepared<T>(sql: string, p: unknown[]): Promise<{ rows: T[]; rowCount: number }> {
     const st = cache.get(sql) ?? (await prepare(sql));
     const values = p.map((v, i) => {
       if (v === null || v === undefined) return null;
@@ -116,34 +125,36 @@ function preparedStatements(lite: PGlite) {
       return serializer ? serializer(toParam(v)) : String(v);
     });
     const messages = await exec([serialize.bind({ statement: st.name, values }), serialize.execute({})]);
-    const rows: any[] = [];
+    const rows: Record<string, unknown>[] = [];
     let rowCount = 0;
     for (const m of messages) {
       if (m.name === 'dataRow') {
+        const data = m as messages.DataRowMessage;
         const row: Record<string, unknown> = {};
         for (let i = 0; i < st.fields.length; i++) {
           const f = st.fields[i];
-          const raw = m.fields[i];
+          const raw = data.fields[i];
           const parser = raw === null ? undefined : lite.parsers[f.dataTypeID];
           row[f.name] = raw === null ? null : parser ? parser(raw, f.dataTypeID) : raw;
         }
         rows.push(row);
       } else if (m.name === 'commandComplete') {
         // Like pg: "INSERT 0 n", "UPDATE n", "SELECT n", … (PGlite's own query() reports 0 for SELECT).
-        const n = Number((m.text as string).split(' ').pop());
+        const n = Number((m as messages.CommandCompleteMessage).text.split(' ').pop());
         rowCount = Number.isFinite(n) ? n : 0;
       }
     }
-    return { rows, rowCount };
+    // The columns are the ones the statement selected; T is the caller's name for them (as with PGlite's query<T>).
+    return { rows: rows as T[], rowCount };
   }
 
   const internals = lite as unknown as { _runExclusiveQuery<T>(fn: () => Promise<T>): Promise<T>; _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T> };
   return {
     accepts: (sql: string, p?: unknown[]) => !!p && p.length > 0 && (cache.has(sql) || cache.size < MAX_PREPARED),
     /** Takes the same mutexes as PGlite's query(): the transaction mutex unless already inside a transaction, then the query mutex. */
-    run(sql: string, p: unknown[], inTx: boolean): Promise<{ rows: any[]; rowCount: number }> {
+    run<T>(sql: string, p: unknown[], inTx: boolean): Promise<{ rows: T[]; rowCount: number }> {
       const once = () => internals._runExclusiveQuery(async () => {
-        const r = await runPrepared(sql, p);
+        const r = await runPrepared<T>(sql, p);
         if (!inTx) await lite.syncToFs();
         return r;
       });
@@ -158,16 +169,20 @@ export const PGLITE_PARSERS = {
 };
 
 export async function openPglite(dataDir?: string, loadDataDir?: Blob | File): Promise<Db> {
-  const lite = new PGlite({ dataDir, parsers: PGLITE_PARSERS, loadDataDir } as any);
+  const options: PGliteOptions = { dataDir, parsers: PGLITE_PARSERS, loadDataDir };
+  const lite = new PGlite(options);
   await lite.waitReady;
   return wrapPglite(lite);
 }
 
 const RETRYABLE = new Set(['40001', '40P01']);
+/** The SQLSTATE (or Node error code) of a thrown value, if it has one. */
+const errorCode = (e: unknown): string | undefined =>
+  typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
 
 export function openPg(url: string, opts: { max?: number; searchPath?: string } = {}): Db {
-  const types = {
-    getTypeParser(oid: number, format: any) {
+  const types: pg.CustomTypesConfig = {
+    getTypeParser: (oid, format) => {
       if (oid === 20) return (v: string) => BigInt(v);
       if (oid === 1700) return (v: string) => v;
       return pg.types.getTypeParser(oid, format);
@@ -176,7 +191,7 @@ export function openPg(url: string, opts: { max?: number; searchPath?: string } 
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.max ?? 20,
-    types: types as any,
+    types,
     options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined,
   });
   pool.on('error', () => {}); // idle client errors surface on the next query instead
@@ -187,7 +202,7 @@ export function openPg(url: string, opts: { max?: number; searchPath?: string } 
     if (!p || p.length === 0) return { text: sql };
     let name = names.get(sql);
     if (!name) names.set(sql, (name = `s${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`));
-    return { name, text: sql, values: params(p) as any[] };
+    return { name, text: sql, values: params(p) };
   };
   const query: Queryable['query'] = async (sql, p) => {
     const r = await pool.query(statement(sql, p));
@@ -209,9 +224,9 @@ export function openPg(url: string, opts: { max?: number; searchPath?: string } 
           });
           await client.query('COMMIT');
           return result;
-        } catch (e: any) {
+        } catch (e) {
           await client.query('ROLLBACK').catch(() => {});
-          if (RETRYABLE.has(e?.code) && attempt < 5) continue;
+          if (RETRYABLE.has(errorCode(e) ?? '') && attempt < 5) continue;
           throw e;
         } finally {
           client.release();
@@ -224,7 +239,7 @@ export function openPg(url: string, opts: { max?: number; searchPath?: string } 
       let client: pg.Client | null = null;
       let retry: NodeJS.Timeout | null = null;
       const connect = async (): Promise<void> => {
-        const c = new pg.Client({ connectionString: url, types: types as any, options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined });
+        const c = new pg.Client({ connectionString: url, types, options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined });
         c.on('notification', (m) => { if (m.channel === channel) onMessage(m.payload ?? ''); });
         // A dropped connection may have missed messages: say so, and come back.
         c.on('error', () => lost(c));

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { DB_KINDS, openTestDb } from '../../../test/helpers.ts';
 import { createManualClock } from '../clock.ts';
 import type { Db } from '../db/client.ts';
-import { DomainError } from '../errors.ts';
+import { DomainError, errorField } from '../errors.ts';
 import { createLedger, platformAccount, type AccountRef, type Ledger } from './service.ts';
 
 const mint = (asset = 'USDT') => platformAccount('sandbox_mint', asset);
@@ -39,13 +39,13 @@ for (const kind of DB_KINDS) {
       assert.deepEqual(await db.tx((q) => ledger.transfer(q, t)), { duplicate: false });
       assert.deepEqual(await db.tx((q) => ledger.transfer(q, t)), { duplicate: true });
       assert.equal((await ledger.balance(db, payer('b'))).available, '10');
-      await assert.rejects(db.tx((q) => ledger.transfer(q, { ...t, amount: '11' })), (e: any) => e instanceof DomainError && e.code === 'TRANSFER_ID_CONFLICT');
+      await assert.rejects(db.tx((q) => ledger.transfer(q, { ...t, amount: '11' })), (e) => e instanceof DomainError && e.code === 'TRANSFER_ID_CONFLICT');
     });
 
     test('a customer balance cannot go negative; the failed transfer rolls back entirely', async () => {
       await assert.rejects(
         db.tx((q) => ledger.transfer(q, { id: 'over', debit: payer('b'), credit: merchant('m'), amount: '10.00000001', kind: 'test' })),
-        (e: any) => e.code === 'INSUFFICIENT_FUNDS',
+        (e) => errorField(e, 'code') === 'INSUFFICIENT_FUNDS',
       );
       assert.equal((await ledger.balance(db, payer('b'))).available, '10');
       assert.equal((await db.query(`SELECT count(*) AS n FROM ledger_transfers WHERE id = 'over'`)).rows[0].n, 0n);
@@ -64,15 +64,15 @@ for (const kind of DB_KINDS) {
       let m = await ledger.balance(db, merchant('m'));
       assert.deepEqual([m.posted, m.held, m.available], ['50', '30', '20']);
       // a second hold larger than what is available is refused
-      await assert.rejects(db.tx((q) => ledger.hold(q, { id: 'h2', debit: merchant('m'), credit: payer('c'), amount: '25', kind: 'refund' })), (e: any) => e.code === 'INSUFFICIENT_FUNDS');
+      await assert.rejects(db.tx((q) => ledger.hold(q, { id: 'h2', debit: merchant('m'), credit: payer('c'), amount: '25', kind: 'refund' })), (e) => errorField(e, 'code') === 'INSUFFICIENT_FUNDS');
       await db.tx((q) => ledger.hold(q, { id: 'h3', debit: merchant('m'), credit: payer('c'), amount: '20', kind: 'refund' }));
       await db.tx((q) => ledger.postHold(q, 'h1'));
       await db.tx((q) => ledger.voidHold(q, 'h3'));
       m = await ledger.balance(db, merchant('m'));
       assert.deepEqual([m.posted, m.held, m.available], ['20', '0', '20']);
       assert.equal((await ledger.balance(db, payer('c'))).available, '30');
-      await assert.rejects(db.tx((q) => ledger.postHold(q, 'h1')), (e: any) => e.code === 'TRANSFER_NOT_PENDING');
-      await assert.rejects(db.tx((q) => ledger.voidHold(q, 'h1')), (e: any) => e.code === 'TRANSFER_NOT_PENDING');
+      await assert.rejects(db.tx((q) => ledger.postHold(q, 'h1')), (e) => errorField(e, 'code') === 'TRANSFER_NOT_PENDING');
+      await assert.rejects(db.tx((q) => ledger.voidHold(q, 'h1')), (e) => errorField(e, 'code') === 'TRANSFER_NOT_PENDING');
       assert.equal((await ledger.audit()).ok, true);
     });
 
@@ -82,7 +82,7 @@ for (const kind of DB_KINDS) {
         Array.from({ length: 100 }, (_, i) => db.tx((q) => ledger.transfer(q, { id: `spend-${i}`, debit: payer('hot'), credit: merchant(`shop${i % 7}`), amount: '1', kind: 'test' }))),
       );
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 60);
-      assert.ok(results.filter((r) => r.status === 'rejected').every((r: any) => r.reason.code === 'INSUFFICIENT_FUNDS'));
+      assert.ok(results.filter((r) => r.status === 'rejected').every((r) => r.status === 'rejected' && errorField(r.reason, 'code') === 'INSUFFICIENT_FUNDS'));
       assert.equal((await ledger.balance(db, payer('hot'))).available, '0');
       const audit = await ledger.audit();
       assert.deepEqual(audit.problems, []);

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.ts';
-import type { Db, Queryable } from '../db/client.ts';
+import type { Db, DbRow, Queryable } from '../db/client.ts';
 import { DomainError } from '../errors.ts';
 import { Decimal, isDecimalString } from '../money.ts';
 
@@ -155,7 +155,7 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
 
   const neg = (a: string) => new Decimal(a).neg().toFixed();
 
-  const toPosted = (r: any): PostedTransfer => ({
+  const toPosted = (r: DbRow): PostedTransfer => ({
     id: r.id, debitAccount: r.debit_account, creditAccount: r.credit_account, asset: r.asset, amount: new Decimal(r.amount).toFixed(),
     kind: r.kind, ref: r.ref, createdAt: Number(r.created_at), resolvedAt: Number(r.resolved_at),
   });
@@ -255,7 +255,7 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
         `SELECT * FROM ledger_transfers WHERE id = ANY($1::text[]) OR ref = ANY($2::text[]) OR kind = ANY($3::text[]) ORDER BY created_at, id`,
         [f.ids ?? [], f.refs ?? [], f.kinds ?? []],
       )).rows;
-      return rows.map((r: any): TransferRecord => ({
+      return rows.map((r: DbRow): TransferRecord => ({
         id: r.id, debitAccount: r.debit_account, creditAccount: r.credit_account, asset: r.asset, amount: new Decimal(r.amount).toFixed(), status: r.status,
         kind: r.kind, ref: r.ref, createdAt: Number(r.created_at), resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at),
       }));

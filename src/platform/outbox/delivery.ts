@@ -4,8 +4,8 @@ import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import type { Clock } from '../clock.ts';
 import type { SecretBox } from '../crypto.ts';
-import type { Db } from '../db/client.ts';
-import { err, ok, type Result } from '../errors.ts';
+import type { Db, DbRow } from '../db/client.ts';
+import { describeError, err, errorField, ok, type Result } from '../errors.ts';
 import type { IdGenerator } from '../ids.ts';
 import { normalizeIp } from '../ip.ts';
 import type { Logger } from '../logger.ts';
@@ -135,10 +135,11 @@ export function createWebhookDelivery(deps: {
     const bad = addrs.find((a) => isForbiddenAddress(a.address));
     if (bad) throw new RefusedTarget(`refused: ${host} resolves to ${bad.address}, a loopback, private or link-local address`);
     const pinned = addrs[0];
-    return ((_hostname: string, options: { all?: boolean }, cb: (...args: any[]) => void) => {
+    const lookup: LookupFunction = (_hostname, options, cb) => {
       if (options?.all) cb(null, [pinned]);
       else cb(null, pinned.address, pinned.family);
-    }) as LookupFunction;
+    };
+    return lookup;
   }
 
   function post(url: URL, headers: Record<string, string>, body: Buffer, lookup: LookupFunction | undefined): Promise<PostResult> {
@@ -170,7 +171,7 @@ export function createWebhookDelivery(deps: {
         finish({ httpStatus: null, body: null, error: `timeout after ${timeoutMs} ms` });
         req.destroy();
       }, timeoutMs);
-      req.on('error', (e: any) => finish({ httpStatus: null, body: null, error: String(e?.code ?? e?.message ?? e) }));
+      req.on('error', (e: Error) => finish({ httpStatus: null, body: null, error: describeError(e, 'code', 'message') }));
       req.end(body);
     });
   }
@@ -197,9 +198,9 @@ export function createWebhookDelivery(deps: {
       const body = p.sealedBody ? deps.box.open(p.sealedBody) : p.body;
       const headers = await family.sign(body);
       result = await post(url, headers, Buffer.from(body, 'utf8'), lookup);
-    } catch (e: any) {
-      refused = e instanceof RefusedTarget || e?.code === 'ERR_INVALID_URL';
-      result = { httpStatus: null, body: null, error: String(e?.message ?? e) };
+    } catch (e) {
+      refused = e instanceof RefusedTarget || errorField(e, 'code') === 'ERR_INVALID_URL';
+      result = { httpStatus: null, body: null, error: describeError(e, 'message') };
     }
     const latencyMs = Math.round(performance.now() - started);
     const responseText = result.body ? result.body.toString('utf8') : '';
@@ -218,7 +219,7 @@ export function createWebhookDelivery(deps: {
     return { status: 'retry', at: clock.now() + family.retryDelaysMs[attemptNo - 1], error: error! };
   }
 
-  function toDelivery(r: any, attempts: DeliveryAttempt[]): Delivery {
+  function toDelivery(r: DbRow, attempts: DeliveryAttempt[]): Delivery {
     const p = r.payload as WebhookPayload;
     const status = FROM_OUTBOX[r.status];
     return {

@@ -27,7 +27,7 @@ for (const kind of DB_KINDS) {
       for (let i = 0; i < 60; i++) await db.tx((q) => outbox.enqueue(q, { topic: 'job', payload: { i } }));
       const seen: number[] = [];
       const handler = async (row: OutboxRow) => {
-        seen.push(row.payload.i);
+        seen.push((row.payload as { i: number }).i);
         await new Promise((r) => setTimeout(r, 2));
         return { status: 'done' as const };
       };
@@ -54,8 +54,9 @@ for (const kind of DB_KINDS) {
       const worker = createOutboxWorker({
         db, clock, handlers: {
           ord: async (row) => {
-            calls.push(`${row.ordering_key}:${row.payload.step}`);
-            if (row.ordering_key === 'k1' && row.payload.step === 1 && failFirst) {
+            const { step } = row.payload as { step: number };
+            calls.push(`${row.ordering_key}:${step}`);
+            if (row.ordering_key === 'k1' && step === 1 && failFirst) {
               failFirst = false;
               return { status: 'retry', at: clock.now() + 60_000, error: 'receiver down' };
             }

@@ -3,6 +3,7 @@ import type { Db, Queryable } from '../db/client.ts';
 import type { IdGenerator } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import { WEBHOOK_TOPIC } from './webhook-family.ts';
+import { describeError } from '../errors.ts';
 
 /**
  * Transactional outbox: an event row is written in the same transaction as the state change that causes it,
@@ -15,7 +16,7 @@ import { WEBHOOK_TOPIC } from './webhook-family.ts';
  * host, and a slot that frees up is refilled at once. So a receiver that hangs until its timeout holds only its
  * own host's few slots, and mail or a refund completion never waits behind it.
  */
-export interface OutboxRow<P = any> {
+export interface OutboxRow<P = unknown> {
   id: bigint;
   topic: string;
   ordering_key: string | null;
@@ -225,9 +226,9 @@ export function createOutboxWorker(deps: {
         let outcome: HandlerOutcome;
         try {
           outcome = await handlers[row.topic](row);
-        } catch (e: any) {
+        } catch (e) {
           deps.logger?.error({ err: e, outboxId: String(row.id), topic: row.topic }, 'outbox handler threw');
-          outcome = { status: 'retry', at: clock.now() + 15_000, error: String(e?.message ?? e) };
+          outcome = { status: 'retry', at: clock.now() + 15_000, error: describeError(e, 'message') };
         }
         await settle(row, outcome);
         return outcome.status;
