@@ -59,7 +59,7 @@ const pct = (x: number) => `${Math.round(x * 100)} %`;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return s.length % 2 ? s[(s.length - 1) / 2] ?? NaN : ((s[s.length / 2 - 1] ?? NaN) + (s[s.length / 2] ?? NaN)) / 2;
 };
 
 /** One row per (database, id): median req/s, p50 and p99 over the rounds; requests and errors summed. */
@@ -67,7 +67,7 @@ function medians(samples: BenchRow[]): (BenchRow & { rounds: number; rpsMin: num
   const groups = new Map<string, BenchRow[]>();
   for (const r of samples) groups.set(`${r.db}/${r.id}`, [...(groups.get(`${r.db}/${r.id}`) ?? []), r]);
   return [...groups.values()].map((g) => ({
-    ...g[0],
+    ...g[0]!, // a group holds at least the sample that created it
     requests: g.reduce((a, r) => a + r.requests, 0), errors: g.reduce((a, r) => a + r.errors, 0),
     rps: median(g.map((r) => r.rps)), p50Ms: median(g.map((r) => r.p50Ms)), p99Ms: median(g.map((r) => r.p99Ms)),
     rounds: g.length, rpsMin: Math.min(...g.map((r) => r.rps)), rpsMax: Math.max(...g.map((r) => r.rps)),

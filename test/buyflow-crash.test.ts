@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { createPublicClient, erc20Abi, http, type Address } from 'viem';
 import { buildApp } from '../src/app.ts';
 import { startAnvil, type AnvilHandle } from '../src/chain/anvil.ts';
-import { NETWORKS } from '../src/chain/networks.ts';
+import { networkInfo } from '../src/chain/networks.ts';
 import { loadConfig } from '../src/config.ts';
 import type { FaultPoint } from '../src/connect/buyflow/purchase.ts';
 import { randomAlnum, randomHex } from '../src/platform/crypto.ts';
@@ -31,7 +31,7 @@ before(async () => {
     await migrate(db);
     await db.close();
   })();
-  [anvils] = await Promise.all([Promise.all([startAnvil({ chainId: NETWORKS.ETH.devChainId! }), startAnvil({ chainId: NETWORKS.BSC.devChainId! })]), migrated]);
+  [anvils] = await Promise.all([Promise.all([startAnvil({ chainId: networkInfo('ETH').devChainId! }), startAnvil({ chainId: networkInfo('BSC').devChainId! })]), migrated]);
 });
 after(async () => {
   await Promise.all(anvils.map((a) => a.stop()));
@@ -53,7 +53,7 @@ const LEFT_AT: Record<FaultPoint, { step: string; charge: string | null; hold: s
 async function orderState(db: Db, orderId: string) {
   const bf = (await db.query(`SELECT step, step_due_at, lease_until, charge_id, withdrawal_id, payment_attempts FROM buyflow_orders WHERE order_id = $1`, [orderId])).rows[0];
   const charges = (await db.query(`SELECT id, status FROM card_charges WHERE ref LIKE $1 || ':%'`, [orderId])).rows as { id: string; status: string }[];
-  const hold = charges.length === 1 ? (await db.query(`SELECT status FROM ledger_transfers WHERE id = $1`, [`card:auth:${charges[0].id}`])).rows[0]?.status ?? null : null;
+  const hold = charges.length === 1 ? (await db.query(`SELECT status FROM ledger_transfers WHERE id = $1`, [`card:auth:${charges[0]!.id}`])).rows[0]?.status ?? null : null;
   const purchases = (await db.query(`SELECT count(*)::int AS n FROM ledger_transfers WHERE id = $1`, [`bf:buy:${orderId}`])).rows[0].n as number;
   const order = (await db.query(`SELECT sub_status, error_code, obtain_amount, withdraw_tx_hash FROM connect_orders WHERE order_id = $1`, [orderId])).rows[0];
   const txs = bf.withdrawal_id ? (await db.query(`SELECT hash, status FROM chain_txs WHERE withdrawal_id = $1`, [bf.withdrawal_id])).rows : [];
@@ -66,7 +66,7 @@ for (const point of Object.keys(LEFT_AT) as FaultPoint[]) {
   test(`SIGKILL at '${point}', then restart: the worker completes the order with one capture, one purchase, one on-chain withdrawal, a clean audit`, { timeout: 120_000 }, async () => {
     const secretsKey = randomHex(32);
     const adminToken = randomAlnum(40);
-    const chainRpcUrl = `ETH=${anvils[0].rpcUrl},BSC=${anvils[1].rpcUrl}`;
+    const chainRpcUrl = `ETH=${anvils[0]!.rpcUrl},BSC=${anvils[1]!.rpcUrl}`;
     const to = randomAddress();
     const pgliteDir = join(dir, point, 'pglite');
     const dataDir = join(dir, point, 'data');
@@ -95,7 +95,7 @@ for (const point of Object.keys(LEFT_AT) as FaultPoint[]) {
       assert.equal(left.txs.length, 0, 'nothing was signed before the crash');
 
       app.startWorkers({ idleMs: 50 });
-      const rpc = (method: string, params: unknown[]) => fetch(anvils[0].rpcUrl, {
+      const rpc = (method: string, params: unknown[]) => fetch(anvils[0]!.rpcUrl, {
         method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
       }).then((r) => r.json());
       let s = left;
@@ -109,7 +109,7 @@ for (const point of Object.keys(LEFT_AT) as FaultPoint[]) {
       assert.equal(s.bf.step, 'COMPLETED');
 
       assert.equal(s.charges.length, 1, 'exactly one card charge for the order');
-      assert.equal(s.charges[0].status, 'CAPTURED');
+      assert.equal(s.charges[0]?.status, 'CAPTURED');
       assert.equal(s.hold, 'POSTED', 'the capture is on the ledger');
       assert.equal(s.bf.payment_attempts, 1);
       assert.equal(s.purchases, 1, 'exactly one purchase');
@@ -119,7 +119,7 @@ for (const point of Object.keys(LEFT_AT) as FaultPoint[]) {
       assert.equal(s.order.withdraw_tx_hash, s.txs[0].hash);
 
       const token = (await db.query(`SELECT address, decimals FROM chain_contracts WHERE network = 'ETH' AND asset = 'USDT'`)).rows[0];
-      const client = createPublicClient({ transport: http(anvils[0].rpcUrl) });
+      const client = createPublicClient({ transport: http(anvils[0]!.rpcUrl) });
       const onChain = await client.readContract({ address: token.address as Address, abi: erc20Abi, functionName: 'balanceOf', args: [to] });
       const obtain = new Decimal(s.order.obtain_amount);
       assert.ok(obtain.gt(0));

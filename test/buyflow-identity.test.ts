@@ -146,7 +146,7 @@ for (const kind of DB_KINDS) {
       const users = await Promise.all([1, 2, 3, 4, 5].map(() => userWithOrder('ident-2')));
       const states = await Promise.all(users.map((x) => bf().kycState(x.u, x.order)));
       assert.deepEqual(states.map((s) => s.state).sort(), ['NEEDED', 'NEEDED', 'NEEDED', 'NEEDED', 'VERIFIED']);
-      const winner = users[states.findIndex((s) => s.state === 'VERIFIED')].u.id;
+      const winner = users[states.findIndex((s) => s.state === 'VERIFIED')]?.u.id;
       const verified = (await t.db.query(`SELECT id::text AS id FROM buyflow_users WHERE kyc_record_id = $1 AND kyc_level <> 'NONE'`, [record])).rows;
       assert.deepEqual(verified.map((r) => r.id), [winner]);
       assert.deepEqual((await t.db.query(`SELECT user_id::text AS u FROM buyflow_identities WHERE kyc_record_id = $1`, [record])).rows, [{ u: winner }]);
@@ -210,7 +210,7 @@ for (const kind of DB_KINDS) {
 
     test('restricted residence, nationality or ID country at KYC submit: REGION_RESTRICTED, nothing submitted to KYC, the order FAILED with that code for the partner', async () => {
       const hooked = await onboardPartner(t, { webhookUrl: 'https://hooks.example/connect' });
-      const cases: [string, Record<string, string>, RegExp][] = [
+      const cases: [string, { country: string; idCountry: string; nationality?: string }, RegExp][] = [
         ['residence', { country: 'KP', idCountry: 'KP' }, /North Korea/],
         ['nationality', { country: 'FR', idCountry: 'FR', nationality: 'ir' }, /Iran/],
         ['ID country', { country: 'FR', idCountry: 'KP' }, /North Korea/],

@@ -26,7 +26,7 @@ test('the whole seed flow in Chromium: order â†’ sign-up with the mailed code â†
     browser = await launchBrowser();
     const page = await browser.newPage();
     const res = await page.goto(r.json.data.eternalRedirectUrl);
-    assert.match(res!.headers()['content-security-policy'], /frame-ancestors https:\/\/wallet\.example http:\/\/wallet\.example/);
+    assert.match(res!.headers()['content-security-policy'] ?? '', /frame-ancestors https:\/\/wallet\.example http:\/\/wallet\.example/);
     await browser.screenshot(page, 'buyflow-1-create-account');
     const email = 'seed-user@example.com';
     await page.fill('#identifier', email);
@@ -35,7 +35,7 @@ test('the whole seed flow in Chromium: order â†’ sign-up with the mailed code â†
     await page.waitForSelector('#code');
     await browser.screenshot(page, 'buyflow-2-verification');
     const mail = await fetch(`${t.baseUrl}/dev/mailbox.json?to=${email}`, { headers: { authorization: `Bearer ${t.adminToken}` } }).then((x) => x.json());
-    const code = /(\d{6})/.exec(mail[0].text)![1];
+    const code = /(\d{6})/.exec(mail[0].text)![1]!;
     await page.fill('#code', code);
     await page.check('#terms');
     await page.click('form[action*="verify"] button');

@@ -55,7 +55,8 @@ for (const kind of DB_KINDS) {
     const { newOrder, newUser, verifiedUser } = f;
     async function latestCode(to: string) {
       const m = (await t.app.services.mailer.list(to))[0];
-      return /(\d{6})/.exec(m.text)![1];
+      assert.ok(m);
+      return /(\d{6})/.exec(m.text)![1]!;
     }
     const card = (u: { id: string }, number?: string) => f.addCard(u.id, number);
     const quotedOrder = async (u: { id: string }, amount: string) => (await f.quotedOrder(u.id, amount)).order;
@@ -85,7 +86,7 @@ for (const kind of DB_KINDS) {
         const res = await fetch(`${t.baseUrl}/en/connect/buyflow?token=${token}`, { redirect: 'manual' });
         assert.equal(res.status, 200);
         await res.text();
-        return { ancestors: /frame-ancestors ([^;]*)/.exec(res.headers.get('content-security-policy') ?? '')?.[1].trim().split(/\s+/), xfo: res.headers.get('x-frame-options') };
+        return { ancestors: /frame-ancestors ([^;]*)/.exec(res.headers.get('content-security-policy') ?? '')?.[1]!.trim().split(/\s+/), xfo: res.headers.get('x-frame-options') };
       };
       const a = await csp((await newOrder()).token);
       assert.deepEqual(a.ancestors, ['https://wallet.example', 'http://wallet.example'], 'sandbox also allows http');
@@ -394,7 +395,7 @@ async function confirmedOrderWithDrainedHotWallet(t: TestApp, tag: string, toAdd
   const email = emailAddress;
   const s = await bf.signup({ kind: 'email', identifier: email, password: 'Passw0rdX' });
   assert.ok(s.ok);
-  const code = /(\d{6})/.exec((await t.app.services.mailer.list(email))[0].text)![1];
+  const code = /(\d{6})/.exec((await t.app.services.mailer.list(email))[0]!.text)![1]!;
   const v = await bf.verifyCode(s.value.userId, code, { terms: true, marketing: false });
   assert.ok(v.ok);
   const uid = v.value.id;

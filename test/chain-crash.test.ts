@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseEther, type Address } from 'viem';
 import { startAnvil, type AnvilHandle } from '../src/chain/anvil.ts';
-import { NETWORKS } from '../src/chain/networks.ts';
+import { networkInfo } from '../src/chain/networks.ts';
 import { randomHex } from '../src/platform/crypto.ts';
 import { openPglite } from '../src/platform/db/client.ts';
 import { randomAddress, startChainFixture } from './chain-fixture.ts';
@@ -14,7 +14,7 @@ import { randomAddress, startChainFixture } from './chain-fixture.ts';
 let anvils: AnvilHandle[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'rampart-crash-'));
 before(async () => {
-  anvils = await Promise.all([startAnvil({ chainId: NETWORKS.ETH.devChainId! }), startAnvil({ chainId: NETWORKS.BSC.devChainId! })]);
+  anvils = await Promise.all([startAnvil({ chainId: networkInfo('ETH').devChainId! }), startAnvil({ chainId: networkInfo('BSC').devChainId! })]);
 });
 after(async () => {
   await Promise.all(anvils.map((a) => a.stop()));
@@ -23,7 +23,7 @@ after(async () => {
 
 test('SIGKILL between broadcast and recording it, then restart: exactly one transfer on chain', async () => {
   const secretsKey = randomHex(32);
-  const chainRpcUrl = `ETH=${anvils[0].rpcUrl},BSC=${anvils[1].rpcUrl}`;
+  const chainRpcUrl = `ETH=${anvils[0]!.rpcUrl},BSC=${anvils[1]!.rpcUrl}`;
   const to = randomAddress();
   const pgliteDir = join(dir, 'pglite');
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'chain-crash-child.ts')], {

@@ -29,6 +29,12 @@ for (const kind of DB_KINDS) {
 
     const account = (network: string, asset: string) => f.ledger.balance(f.db, platformAccount(`hot_wallet.${network}`, asset));
     const byKey = (checks: HotWalletCheck[]) => Object.fromEntries(checks.map((c) => [`${c.network}/${c.asset}`, c]));
+    /** One check by 'NETWORK/ASSET', failing the test when the reconciliation has none. */
+    const check = (checks: Record<string, HotWalletCheck>, key: string): HotWalletCheck => {
+      const c = checks[key];
+      assert.ok(c, `no hot wallet check for ${key}`);
+      return c;
+    };
     const withdraw = async (ref: string, user: string, asset: string, network: string, amount: string, to: Address = randomAddress()) => {
       await f.fundUser(user, asset, amount);
       const r = await f.chain.withdrawals.request({ ref, ownerType: 'user', ownerId: user, asset, network, address: to, amount });
@@ -68,8 +74,8 @@ for (const kind of DB_KINDS) {
       const eth = await f.chain.evm('ETH');
       const fresh = await f.chain.reconcileHotWallets();
       assert.deepEqual(fresh.problems, []);
-      assert.equal(byKey(fresh.hotWallets)['ETH/ETH'].ledger, '1000', 'sandbox funding is on the ledger');
-      assert.equal(byKey(fresh.hotWallets)['BSC/USDT'].ledger, '10000000');
+      assert.equal(check(byKey(fresh.hotWallets), 'ETH/ETH').ledger, '1000', 'sandbox funding is on the ledger');
+      assert.equal(check(byKey(fresh.hotWallets), 'BSC/USDT').ledger, '10000000');
 
       const ids = [
         await withdraw('r-eth', 'u-r1', 'ETH', 'ETH', '0.5'),
@@ -118,13 +124,13 @@ for (const kind of DB_KINDS) {
       // Exact figures, independently from the receipts: 1000 ETH − 0.5 sent − every transaction's gas (the revert's included).
       const ethGas = await gasPaid('ETH');
       assert.ok(ethGas > 0n);
-      assert.equal(checks['ETH/ETH'].onChain, formatEther(parseEther('999.5') - ethGas));
-      assert.equal(checks['BSC/BNB'].onChain, formatEther(parseEther('1000') - (await gasPaid('BSC'))));
-      assert.equal(checks['ETH/USDC'].onChain, '9999987.654322');
-      assert.equal(checks['ETH/USDT'].onChain, '9999960', 'the confirming withdrawal has left the chain');
-      assert.equal(checks['BSC/USDT'].onChain, '9999974.5');
-      assert.equal(checks['BSC/BUSD'].onChain, '9999989.999999');
-      assert.equal(checks['BSC/USDC'].onChain, '10000000');
+      assert.equal(check(checks, 'ETH/ETH').onChain, formatEther(parseEther('999.5') - ethGas));
+      assert.equal(check(checks, 'BSC/BNB').onChain, formatEther(parseEther('1000') - (await gasPaid('BSC'))));
+      assert.equal(check(checks, 'ETH/USDC').onChain, '9999987.654322');
+      assert.equal(check(checks, 'ETH/USDT').onChain, '9999960', 'the confirming withdrawal has left the chain');
+      assert.equal(check(checks, 'BSC/USDT').onChain, '9999974.5');
+      assert.equal(check(checks, 'BSC/BUSD').onChain, '9999989.999999');
+      assert.equal(check(checks, 'BSC/USDC').onChain, '10000000');
       assert.equal((await account('ETH', 'USDT')).posted, '-10000000', 'the confirming withdrawal is not posted yet');
       const fees = await f.ledger.balance(f.db, platformAccount('network_fees.ETH', 'ETH'));
       assert.equal(new Decimal(fees.posted).neg().toFixed(), formatEther(ethGas - (await inFlightGas(inFlight))), 'gas of completed and reverted transactions is booked');
@@ -169,13 +175,13 @@ for (const kind of DB_KINDS) {
       t.diagnostic(r.problems.join(' | '));
       const checks = byKey(r.hotWallets);
       assert.equal(r.hotWallets.length, 7);
-      assert.equal(checks['ETH/ETH'].drift, '-0.123456789012345678');
-      assert.equal(new Decimal(checks['ETH/ETH'].ledger).minus(checks['ETH/ETH'].onChain).toFixed(), '0.123456789012345678');
-      assert.equal(checks['BSC/USDT'].drift, '-7.654321');
-      assert.equal(checks['BSC/USDT'].onChain, '9999966.845679');
-      assert.equal(checks['BSC/USDT'].ledger, '9999974.5');
-      assert.equal(checks['BSC/BNB'].drift, `-${formatEther(gas)}`);
-      for (const k of ['ETH/USDC', 'ETH/USDT', 'BSC/USDC', 'BSC/BUSD']) assert.equal(checks[k].drift, '0', k);
+      assert.equal(check(checks, 'ETH/ETH').drift, '-0.123456789012345678');
+      assert.equal(new Decimal(check(checks, 'ETH/ETH').ledger).minus(check(checks, 'ETH/ETH').onChain).toFixed(), '0.123456789012345678');
+      assert.equal(check(checks, 'BSC/USDT').drift, '-7.654321');
+      assert.equal(check(checks, 'BSC/USDT').onChain, '9999966.845679');
+      assert.equal(check(checks, 'BSC/USDT').ledger, '9999974.5');
+      assert.equal(check(checks, 'BSC/BNB').drift, `-${formatEther(gas)}`);
+      for (const k of ['ETH/USDC', 'ETH/USDT', 'BSC/USDC', 'BSC/BUSD']) assert.equal(check(checks, k).drift, '0', k);
       assert.equal(r.problems.length, 3, r.problems.join('\n'));
       const usdtProblem = r.problems.find((p) => p.includes('BSC USDT'))!;
       for (const part of ['BSC', 'USDT', hot, 'on chain 9999966.845679', 'ledger 9999974.5', 'drift -7.654321']) assert.ok(usdtProblem.includes(part), `${part} in ${usdtProblem}`);

@@ -50,7 +50,7 @@ describe('production configuration', () => {
     refused({ ...strong(), PUBLIC_URL: 'http://rampart.example', ALLOW_INSECURE_HTTP: '0' }, /^PUBLIC_URL must be https/);
     const c = loadConfig({ ...strong(), PUBLIC_URL: 'http://rampart.example', ALLOW_INSECURE_HTTP: '1' });
     assert.equal(c.warnings.length, 1);
-    assert.match(c.warnings[0], /^INSECURE: production is running with a non-https PUBLIC_URL \(http:\/\/rampart\.example\)/);
+    assert.match(c.warnings[0] ?? '', /^INSECURE: production is running with a non-https PUBLIC_URL \(http:\/\/rampart\.example\)/);
   });
 
   test('sandbox keeps its defaults: no feed, http, generated secrets', () => {

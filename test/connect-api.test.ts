@@ -220,7 +220,7 @@ for (const kind of DB_KINDS) {
       assert.equal(codeOf(await w({ cryptoNetwork: 'ETH', cryptoAddress: lower })), '000000');
       // One letter's case flipped breaks EIP-55.
       const i = ETH_ADDR.search(/[A-F]/);
-      const badCase = ETH_ADDR.slice(0, i) + ETH_ADDR[i].toLowerCase() + ETH_ADDR.slice(i + 1);
+      const badCase = ETH_ADDR.slice(0, i) + ETH_ADDR.charAt(i).toLowerCase() + ETH_ADDR.slice(i + 1);
       assert.notEqual(badCase, ETH_ADDR);
       const r = await w({ cryptoNetwork: 'ETH', cryptoAddress: badCase });
       assert.equal(r.json.code, 'OPE100000022');

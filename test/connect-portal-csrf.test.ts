@@ -9,7 +9,7 @@ import { onboardPartner } from './support/connect-client.ts';
  * visitor into an attacker's partner account nor post a password for a link it holds.
  */
 const BASE = '/en/partner';
-const cookieOf = (r: Response, name: string) => r.headers.getSetCookie().map((c) => c.split(';')[0]).find((c) => c.startsWith(`${name}=`));
+const cookieOf = (r: Response, name: string) => r.headers.getSetCookie().map((c) => c.split(';')[0]!).find((c) => c.startsWith(`${name}=`));
 
 describe('partner portal login CSRF', () => {
   let t: TestApp;
@@ -37,8 +37,8 @@ describe('partner portal login CSRF', () => {
 
   test('set-password and login refuse a post without the served token; with it they work', async () => {
     const p = await onboardPartner(t, { name: 'Csrf Wallet' });
-    const link = (await t.app.services.mailer.list(p.email))[0].text.match(/set-password\?token=([0-9a-f]+)/)!;
-    const linkToken = link[1];
+    const link = (await t.app.services.mailer.list(p.email))[0]!.text.match(/set-password\?token=([0-9a-f]+)/)!;
+    const linkToken = link[1]!; // the group takes part in every match
     const password = 'portal-password-42';
 
     const sp = await served(`${BASE}/set-password?token=${linkToken}`);

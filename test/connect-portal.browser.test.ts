@@ -42,7 +42,7 @@ for (const kind of DB_KINDS) {
       await page.click('#login');
       assert.equal(await text(page, '#error'), 'Wrong email or password.');
 
-      const link = (await t.app.services.mailer.list('ops@portal-wallet.example'))[0].text.match(/http\S+set-password\?token=[0-9a-f]+/)![0];
+      const link = (await t.app.services.mailer.list('ops@portal-wallet.example'))[0]!.text.match(/http\S+set-password\?token=[0-9a-f]+/)![0];
       await page.goto(link);
       await page.fill('#password', 'a-strong-portal-pass');
       await page.click('#set-password');

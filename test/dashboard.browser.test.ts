@@ -24,7 +24,7 @@ for (const kind of DB_KINDS) {
 
     const mailLink = async (to: string) => {
       const mail = (await t.app.services.mailer.list(to)).find((x) => x.subject.startsWith('Set your'))!;
-      return /(http\S+\/en\/dashboard\/set-password\?token=[a-z0-9]+)/.exec(mail.text)![1];
+      return /(http\S+\/en\/dashboard\/set-password\?token=[a-z0-9]+)/.exec(mail.text)![1]!;
     };
     async function setPasswordAndLogin(to: string, shot?: string) {
       await page.context().clearCookies();

@@ -25,6 +25,7 @@ function agent(baseUrl: string) {
     for (const c of res.headers.getSetCookie()) {
       setCookies.push(c);
       const [kv] = c.split(';');
+      assert.ok(kv !== undefined);
       const i = kv.indexOf('=');
       const v = kv.slice(i + 1);
       if (v === '' || /Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(c)) jar.delete(kv.slice(0, i));
@@ -44,7 +45,8 @@ function agent(baseUrl: string) {
 
 async function setPassword(t: TestApp, email: string, password: string) {
   const mail = (await t.app.services.mailer.list(email))[0];
-  const link = /(\/en\/dashboard\/set-password\?token=[a-z0-9]+)/.exec(mail.text)![1];
+  assert.ok(mail);
+  const link = /(\/en\/dashboard\/set-password\?token=[a-z0-9]+)/.exec(mail.text)![1]!;
   const a = agent(t.baseUrl);
   const page = await a.req('GET', link);
   assert.equal(page.status, 200);
@@ -115,7 +117,7 @@ for (const kind of DB_KINDS) {
       assert.match(created.text, /id="new-api-secret">[a-z0-9]{64}</);
       assert.equal((await t.admin('GET', `/admin/v1/merchants/${m.merchantId}`)).json.keys.length, keysBefore + 1);
       // The secret is shown once: the page afterwards does not contain it.
-      const secret = /id="new-api-secret">([a-z0-9]{64})</.exec(created.text)![1];
+      const secret = /id="new-api-secret">([a-z0-9]{64})</.exec(created.text)![1]!;
       assert.ok(!(await a.req('GET', '/en/dashboard/developers')).text.includes(secret));
       // The login form itself: no double-submit cookie match, no login.
       const b = agent(t.baseUrl);

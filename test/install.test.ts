@@ -20,7 +20,7 @@ function satisfiesComparator(v: Version, c: string): boolean {
   const m = /^(>=|<=|>|<|\^|~|=)?(.*)$/.exec(c)!;
   const op = m[1] ?? '';
   if (m[2] === '*' || m[2] === '') return true;
-  const { version: r, parts } = parse(m[2]);
+  const { version: r, parts } = parse(m[2]!); // (.*) takes part in every match
   switch (op) {
     case '>=': return cmp(v, r) >= 0;
     case '>': return cmp(v, r) > 0;

@@ -402,6 +402,7 @@ for (const kind of DB_KINDS) {
 
       const q = (answers: unknown, version = 'KZ_V6') => kzShare(kz, { questionnaireInfo: { version, answers } });
       const [useFor, funds] = QUESTIONNAIRE.answers;
+      assert.ok(useFor && funds);
       const qCases: [string, unknown, unknown, RegExp][] = [
         ['every question answered', [funds, useFor], [useFor], /^questionnaireInfo\.answers: missing KZ_V6_sourceOfFunds$/],
         ['a valid option', [useFor, { title: funds.title, option: 'KZ_V6_sourceOfFunds_businessIncome' }], [useFor, { title: funds.title, option: 'KZ_V6_useFor_payments' }], /answers\[1\]\.option: KZ_V6_useFor_payments is not an option of KZ_V6_sourceOfFunds/],
@@ -561,12 +562,12 @@ for (const kind of DB_KINDS) {
       const bodies = got.map((r: ReceivedRequest) => r.body.toString('utf8'));
       assert.equal(bodies[0], bodies[1]);
       assert.equal(bodies[1], bodies[2]);
-      const first = JSON.parse(bodies[0]);
+      const first = JSON.parse(bodies[0]!);
       assert.deepEqual(Object.keys(first), ['bizEntityKey', 'entityCustomerId', 'kycType', 'eventType', 'eventVo']);
       assert.deepEqual([first.bizEntityKey, first.entityCustomerId, first.kycType, first.eventType], [std.bizEntityKey, body.kycInfo.userInfo.entityCustomerId, 'USER', 'USER-STATUS']);
       assert.equal(first.eventVo.statusInfo.kycStatus, 'PROCESS');
-      assert.equal(JSON.parse(bodies[3]).eventVo.statusInfo.kycStatus, 'REVIEW');
-      assert.equal(JSON.parse(bodies[3]).eventVo.levelInfo.currentLevel.kycStatus, 'REVIEW');
+      assert.equal(JSON.parse(bodies[3]!).eventVo.statusInfo.kycStatus, 'REVIEW');
+      assert.equal(JSON.parse(bodies[3]!).eventVo.levelInfo.currentLevel.kycStatus, 'REVIEW');
       for (const r of got) assert.equal(r.headers['x-sha2-signature'], kycSignature(std.secret, r.body));
       const deliveries = await t.admin('GET', '/admin/v1/webhooks/deliveries');
       const first3 = (deliveries.json.deliveries as any[]).find((x) => x.body === bodies[0]);

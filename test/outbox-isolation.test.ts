@@ -72,7 +72,7 @@ for (const kind of DB_KINDS) {
       // Within the first timeout every request the hanging host got is still open: it holds only its share of the
       // webhook slots, never the whole pool.
       const seen = hanging.received.length;
-      if (Date.now() - hanging.received[0].at < 4_500) {
+      if (Date.now() - hanging.received[0]!.at < 4_500) {
         assert.ok(seen <= DEFAULT_WEBHOOK_CLASS.perHost!, `${seen} requests in flight at one host`);
       }
     });

@@ -114,7 +114,7 @@ for (const kind of DB_KINDS) {
         // Each answer belongs to its own request: the returned prepayId queries back to that request's merchantTradeNo.
         for (const [i, r] of results.entries()) {
           const q = await m.client.post('/v2/order/query', { prepayId: r.json.data.prepayId });
-          assert.equal(q.json.data.merchantTradeNo, bodies[i].merchantTradeNo);
+          assert.equal(q.json.data.merchantTradeNo, bodies[i]!.merchantTradeNo);
         }
       } finally {
         watch.restore();

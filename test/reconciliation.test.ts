@@ -81,7 +81,7 @@ for (const kind of DB_KINDS) {
 
       for (const a of r.json.assets) {
         const bal = await m.client.post('/v2/balance', { wallet: 'FUNDING_WALLET', currency: a.asset });
-        const [, available, freeze] = new RegExp(`"asset":"${a.asset}","available":([\\d.]+),"freeze":([\\d.]+)`).exec(bal.text)!;
+        const [, available = '', freeze = ''] = new RegExp(`"asset":"${a.asset}","available":([\\d.]+),"freeze":([\\d.]+)`).exec(bal.text)!;
         assert.equal(new Decimal(available).plus(freeze).toFixed(8), a.closingBalance, a.asset);
       }
       assert.match((await m.client.post('/v2/balance', { wallet: 'FUNDING_WALLET', currency: 'USDT' })).text, /"freeze":3\.00000000/);
@@ -118,7 +118,7 @@ for (const kind of DB_KINDS) {
         ['USDT', 'PAYMENT', prepay.B, '20.29500000', '168.79500000'],
         ['USDT', 'REFUND', prepay.A, '-10.00000000', '158.79500000'],
       ]);
-      assert.ok(rows.every((r) => r[0].startsWith('2026-03-10T')));
+      assert.ok(rows.every((r) => r[0]!.startsWith('2026-03-10T')));
     });
 
     test('guarded and validated: bearer token, calendar date, known merchant', async () => {

@@ -41,8 +41,8 @@ for (const kind of DB_KINDS) {
     const tally = { requests: 0, e500: 0, hang: 0, ack: 0 };
 
     const eventKey = (body: string) => {
-      const bizId = /"bizIdStr":"(\d+)"/.exec(body)![1];
-      const status = /"bizStatus":"([A-Z_]+)"/.exec(body)![1];
+      const bizId = /"bizIdStr":"(\d+)"/.exec(body)![1]!;
+      const status = /"bizStatus":"([A-Z_]+)"/.exec(body)![1]!;
       const seq = /\\"seq\\":(\d+)/.exec(body)?.[1] ?? '0';
       return { bizId, event: `${status}#${seq}` };
     };
@@ -137,7 +137,7 @@ for (const kind of DB_KINDS) {
         assert.equal(d.status, 'DELIVERED', `${d.bizId} ${d.bizStatus}: ${JSON.stringify(d.attempts)}`);
         assert.ok(d.attempts.length <= 1 + PAY_WEBHOOK_RETRY_DELAYS_MS.length);
         for (let i = 1; i < d.attempts.length; i++) {
-          assert.ok(d.attempts[i].attemptedAt - d.attempts[i - 1].attemptedAt >= PAY_WEBHOOK_RETRY_DELAYS_MS[i - 1], 'retried before its time');
+          assert.ok(d.attempts[i]!.attemptedAt - d.attempts[i - 1]!.attemptedAt >= PAY_WEBHOOK_RETRY_DELAYS_MS[i - 1]!, 'retried before its time');
         }
         for (const a of d.attempts.slice(0, -1)) assert.ok(a.error === 'not acknowledged (HTTP 500)' || a.error === `timeout after ${TIMEOUT_MS} ms`, a.error);
       }

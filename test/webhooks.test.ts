@@ -58,6 +58,7 @@ for (const kind of DB_KINDS) {
       const paid = await pay(prepayId);
       assert.equal(paid.status, 200, JSON.stringify(paid.json));
       const [r] = await waitFor('PAY_SUCCESS', () => forOrder(prepayId).length === 1 && forOrder(prepayId));
+      assert.ok(r);
       assert.equal(r.path, '/merchant');
       const v = await verifier.verify(r.headers, r.body);
       assert.equal(v.bizType, 'PAY');
@@ -89,6 +90,7 @@ for (const kind of DB_KINDS) {
       const prepayId = await newOrder();
       await pay(prepayId);
       const [r] = await waitFor('webhook', () => forOrder(prepayId).length === 1 && forOrder(prepayId));
+      assert.ok(r);
       const names = r.rawHeaderNames;
       for (const h of ['Content-Type', 'BinancePay-Timestamp', 'BinancePay-Nonce', 'BinancePay-Certificate-SN', 'BinancePay-Signature']) assert.ok(names.includes(h), `${h} in ${names}`);
     });
@@ -98,6 +100,7 @@ for (const kind of DB_KINDS) {
       const closed = await m.client.post('/order/close', { prepayId });
       assert.equal(closed.json.status, 'SUCCESS', closed.text);
       const [r] = await waitFor('PAY_CLOSED', () => forOrder(prepayId).length === 1 && forOrder(prepayId));
+      assert.ok(r);
       assert.equal(r.path, '/order');
       const v = await verifier.verify(r.headers, r.body);
       assert.equal(v.bizStatus, 'PAY_CLOSED');
@@ -112,7 +115,9 @@ for (const kind of DB_KINDS) {
       const b = await newOrder({ webhookUrl: rx.url('/order') });
       for (const id of [a, b]) assert.equal((await m.client.post('/order/close', { prepayId: id })).json.status, 'SUCCESS');
       const [ra] = await waitFor('patched', () => forOrder(a).length === 1 && forOrder(a));
+      assert.ok(ra);
       const [rb] = await waitFor('order', () => forOrder(b).length === 1 && forOrder(b));
+      assert.ok(rb);
       assert.equal(ra.path, '/patched');
       assert.equal(rb.path, '/order');
       await t.admin('PATCH', `/admin/v1/merchants/${m.merchantId}`, { webhookUrl: rx.url('/merchant') });
@@ -124,6 +129,7 @@ for (const kind of DB_KINDS) {
       assert.equal(forOrder(prepayId).length, 0);
       await advance(3_600_000 + 1_000);
       const [r] = await waitFor('expiry PAY_CLOSED', () => forOrder(prepayId).length === 1 && forOrder(prepayId));
+      assert.ok(r);
       const v = await verifier.verify(r.headers, r.body);
       assert.equal(v.bizStatus, 'PAY_CLOSED');
       const row = (await t.db.query(`SELECT status, closed_time FROM pay_orders WHERE prepay_id = $1`, [prepayId])).rows[0];
@@ -139,6 +145,7 @@ for (const kind of DB_KINDS) {
         url: rx.url('/merchant'), ownerId: m.merchantId, bizType: 'PAY_REFUND', bizId, bizStatus: 'REFUND_SUCCESS', data: { note: 'precision' },
       }));
       const [r] = await waitFor('big id', () => forOrder(bizId).length === 1 && forOrder(bizId));
+      assert.ok(r);
       const v = await verifier.verify(r.headers, r.body);
       assert.equal(v.bizIdRaw, bizId);
       assert.equal(v.bizIdStr, bizId);
@@ -151,13 +158,13 @@ for (const kind of DB_KINDS) {
       await pay(prepayId);
       await waitFor('attempt 1', () => forOrder(prepayId).length === 1);
       // Not one millisecond early: 14.999 s after the failure nothing is sent.
-      await advance(PAY_WEBHOOK_RETRY_DELAYS_MS[0] - 1_000);
+      await advance(PAY_WEBHOOK_RETRY_DELAYS_MS[0]! - 1_000);
       await sleep(300);
       assert.equal(forOrder(prepayId).length, 1);
       await advance(1_000);
       await waitFor('attempt 2', () => forOrder(prepayId).length === 2);
       for (let i = 1; i < PAY_WEBHOOK_RETRY_DELAYS_MS.length; i++) {
-        await advance(PAY_WEBHOOK_RETRY_DELAYS_MS[i]);
+        await advance(PAY_WEBHOOK_RETRY_DELAYS_MS[i]!);
         await waitFor(`attempt ${i + 2}`, () => forOrder(prepayId).length === i + 2);
       }
       const [failed] = await waitFor('FAILED', async () => (await deliveriesOf(prepayId, 'FAILED')).length === 1 && deliveriesOf(prepayId, 'FAILED'));
@@ -167,7 +174,7 @@ for (const kind of DB_KINDS) {
         assert.equal(a.response, '{"error":"boom"}');
         assert.equal(a.acked, false);
       }
-      for (let i = 1; i < 7; i++) assert.ok(failed.attempts[i].attemptedAt - failed.attempts[i - 1].attemptedAt >= PAY_WEBHOOK_RETRY_DELAYS_MS[i - 1]);
+      for (let i = 1; i < 7; i++) assert.ok(failed.attempts[i]!.attemptedAt - failed.attempts[i - 1]!.attemptedAt >= PAY_WEBHOOK_RETRY_DELAYS_MS[i - 1]!);
       assert.equal((await deliveriesOf(prepayId, 'PENDING')).length, 0);
       // Nothing more, however far the clock moves.
       await advance(48 * 3_600_000);
@@ -203,12 +210,12 @@ for (const kind of DB_KINDS) {
         { status: 201, body: '{"returnCode":"SUCCESS"}' },
       ];
       let i = 0;
-      answers.set('/picky', () => seq[Math.min(i++, seq.length - 1)]);
+      answers.set('/picky', () => seq[Math.min(i++, seq.length - 1)]!);
       const prepayId = await newOrder({ webhookUrl: rx.url('/picky') });
       await pay(prepayId);
       for (let n = 1; n <= 5; n++) {
         await waitFor(`attempt ${n}`, () => forOrder(prepayId).length === n);
-        if (n < 5) await advance(PAY_WEBHOOK_RETRY_DELAYS_MS[n - 1]);
+        if (n < 5) await advance(PAY_WEBHOOK_RETRY_DELAYS_MS[n - 1]!);
       }
       const [d] = await waitFor('DELIVERED', async () => (await deliveriesOf(prepayId, 'DELIVERED')).length === 1 && deliveriesOf(prepayId, 'DELIVERED'));
       assert.deepEqual(d.attempts.map((a: any) => [a.httpStatus, a.acked]), [[200, false], [200, false], [302, false], [200, false], [201, true]]);
@@ -227,7 +234,7 @@ for (const kind of DB_KINDS) {
       assert.match(d.attempts[0].error, /timeout after 5000 ms/);
       assert.equal(d.attempts[0].httpStatus, null);
       assert.ok(d.attempts[0].latencyMs >= 4_900 && d.attempts[0].latencyMs < 5_900, String(d.attempts[0].latencyMs));
-      await advance(PAY_WEBHOOK_RETRY_DELAYS_MS[0]);
+      await advance(PAY_WEBHOOK_RETRY_DELAYS_MS[0]!);
       await waitFor('delivered after timeout', async () => (await deliveriesOf(prepayId, 'DELIVERED')).length === 1);
     });
 
@@ -321,10 +328,10 @@ describe('Pay webhook family', () => {
       const b = await fam.sign(body);
       assert.deepEqual(Object.keys(a), ['Content-Type', 'BinancePay-Timestamp', 'BinancePay-Nonce', 'BinancePay-Certificate-SN', 'BinancePay-Signature']);
       assert.equal(a['BinancePay-Certificate-SN'], key.serial);
-      assert.match(a['BinancePay-Nonce'], /^[A-Za-z0-9]{32}$/);
+      assert.match(a['BinancePay-Nonce'] ?? '', /^[A-Za-z0-9]{32}$/);
       assert.notEqual(a['BinancePay-Nonce'], b['BinancePay-Nonce']);
       const { createVerify } = await import('node:crypto');
-      assert.ok(createVerify('RSA-SHA256').update(`${a['BinancePay-Timestamp']}\n${a['BinancePay-Nonce']}\n${body}\n`).verify(key.publicKeyPem, a['BinancePay-Signature'], 'base64'));
+      assert.ok(createVerify('RSA-SHA256').update(`${a['BinancePay-Timestamp']}\n${a['BinancePay-Nonce']}\n${body}\n`).verify(key.publicKeyPem, a['BinancePay-Signature'] ?? '', 'base64'));
       assert.equal(fam.isAck(200, '{"returnCode":"SUCCESS","returnMessage":null}'), true);
       assert.equal(fam.isAck(204, '{"returnCode":"SUCCESS"}'), true);
       // Binance's own sample receiver answers with `code`.

@@ -109,7 +109,7 @@ export async function runLoad(
   agent.destroy();
   const cpu = cpuFrom !== null && cpuTo !== null && latencies.length ? ((cpuTo - cpuFrom) * 1000) / latencies.length : null;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] : NaN);
+  const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN : NaN);
   return {
     requests: latencies.length, errors, rps: latencies.length / (opts.durationMs / 1000), p50Ms: pct(0.5), p99Ms: pct(0.99), serverCpuUsPerReq: cpu, firstError,
   };

@@ -41,7 +41,7 @@ async function main() {
   rl.on('line', (line) => {
     const m = /^CMD (\d+) (\S+) (.*)$/.exec(line);
     if (!m) return;
-    const [, id, name, arg] = m;
+    const [, id, name = '', arg = ''] = m; // every group takes part in a match
     const cmd = target.commands?.[name];
     const p = (async () => {
       try {

@@ -31,8 +31,9 @@ export async function startTarget(name: string, kind: 'pglite' | 'pg'): Promise<
         const waiter = m && pending.get(Number(m[2]));
         if (!m || !waiter) continue;
         pending.delete(Number(m[2]));
-        if (m[1] === 'RESULT') waiter.resolve(JSON.parse(m[3]));
-        else waiter.reject(new Error(`bench target ${name}/${kind}: ${JSON.parse(m[3])}`));
+        const payload = m[3]!; // every group takes part in a match
+        if (m[1] === 'RESULT') waiter.resolve(JSON.parse(payload));
+        else waiter.reject(new Error(`bench target ${name}/${kind}: ${JSON.parse(payload)}`));
       }
     });
     exited.then((code) => {
@@ -57,4 +58,11 @@ export async function startTarget(name: string, kind: 'pglite' | 'pg'): Promise<
       clearTimeout(timer);
     },
   };
+}
+
+/** A value the target reported at start (an API key, …) that this section needs; a target without it is misconfigured. */
+export function targetInfo(t: RunningTarget, key: string): string {
+  const v = t.info[key];
+  if (v === undefined) throw new Error(`bench target did not report ${key}`);
+  return v;
 }

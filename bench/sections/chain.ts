@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createWalletClient, http, parseEther, type Address } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { evmChain } from '../../src/chain/evm.ts';
-import { NETWORKS } from '../../src/chain/networks.ts';
+import { networkInfo } from '../../src/chain/networks.ts';
 import { createChainService } from '../../src/chain/service.ts';
 import { createManualClock } from '../../src/platform/clock.ts';
 import { createSecretBox, randomHex } from '../../src/platform/crypto.ts';
@@ -24,7 +24,7 @@ const randomAddress = (): Address => privateKeyToAccount(generatePrivateKey()).a
 
 function summarise(latencies: number[], elapsedMs: number, errors: number, firstError?: string): LoadResult {
   const s = [...latencies].sort((a, b) => a - b);
-  const q = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN);
+  const q = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN : NaN);
   // In-process measurement: no separate server process whose CPU could be sampled.
   return { requests: s.length, errors, rps: (s.length * 1000) / elapsedMs, p50Ms: q(0.5), p99Ms: q(0.99), serverCpuUsPerReq: null, ...(firstError ? { firstError } : {}) };
 }
@@ -41,7 +41,7 @@ export const chain: Section = async (ctx) => {
   try {
     await svc.start();
     const eth = await svc.evm('ETH');
-    const confirmations = NETWORKS.ETH.confirmations;
+    const confirmations = networkInfo('ETH').confirmations;
     const mine = (n: number) => eth.client.request({ method: 'anvil_mine' as any, params: [`0x${n.toString(16)}`] as any });
     await db.tx((q) => ledger.transfer(q, { id: 'bench-fund', debit: platformAccount('sandbox_mint', 'ETH'), credit: { ownerType: 'user', ownerId: 'bench', asset: 'ETH' }, amount: '1000', kind: 'bench' }));
 

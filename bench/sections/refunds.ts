@@ -1,5 +1,5 @@
 import { isPaySuccess, runLoad, signedPayRequest } from '../lib/load.ts';
-import { startTarget } from '../lib/spawn.ts';
+import { startTarget, targetInfo } from '../lib/spawn.ts';
 import { row, type Section } from '../lib/types.ts';
 import { FLOOR_ID } from './floor.ts';
 
@@ -15,7 +15,9 @@ const RUN = Date.now().toString(36);
 export const refunds: Section = async (ctx) => {
   const t = await startTarget('refunds', ctx.kind);
   try {
-    const { baseUrl, apiKey, apiSecret } = t.info;
+    const { baseUrl } = t.info;
+    const apiKey = targetInfo(t, 'apiKey');
+    const apiSecret = targetInfo(t, 'apiSecret');
     const { prepayIds, elapsedMs: prepMs } = await t.command<{ prepayIds: string[]; elapsedMs: number }>('paid-orders', { count: ORDERS, amount: '10.00' });
     let seq = 0;
     const accept = await runLoad(baseUrl, { ...ctx.load, serverPid: t.pid }, () => {

@@ -38,7 +38,8 @@ export function checkCard(input: CardInput, now: number): Result<CheckedCard, Ca
   const m = /^\s*(\d{1,2})\s*\/\s*(\d{2}|\d{4})\s*$/.exec(String(input.expiry ?? ''));
   if (!m) return err('INVALID_EXPIRY', 'Enter the expiry date as MM/YY.', 'expiry');
   const expMonth = Number(m[1]);
-  const expYear = m[2].length === 2 ? 2000 + Number(m[2]) : Number(m[2]);
+  const yy = m[2]!; // both groups take part in every match
+  const expYear = yy.length === 2 ? 2000 + Number(yy) : Number(yy);
   if (expMonth < 1 || expMonth > 12) return err('INVALID_EXPIRY', 'Enter the expiry date as MM/YY.', 'expiry');
   const d = new Date(now);
   // A card is valid through the last day of its expiry month.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { validateAddress, validateDestination, validateMemo } from './address.ts';
-import { ASSET_NETWORKS, NETWORKS } from './networks.ts';
+import { ASSET_NETWORKS, networkInfo, NETWORKS } from './networks.ts';
 
 // Published vectors: EIP-55, BIP-173, BIP-350, well-known mainnet addresses.
 const VALID: Record<string, string[]> = {
@@ -67,7 +67,7 @@ describe('address validation', () => {
       for (const a of addresses) {
         const r = validateAddress(network, a);
         assert.ok(r.ok, `${a} should be valid on ${network}: ${!r.ok && r.message}`);
-        assert.match(a, new RegExp(NETWORKS[network].addressRegex), 'registry regex agrees');
+        assert.match(a, new RegExp(networkInfo(network).addressRegex), 'registry regex agrees');
       }
     });
   }
@@ -142,7 +142,7 @@ describe('address validation', () => {
       assert.ok(n.confirmations >= 1);
       if (a.contractAddress) assert.ok(validateAddress(a.network, a.contractAddress).ok, `${a.asset}/${a.network} contract`);
     }
-    assert.equal(NETWORKS.XRP.memoRequired, true);
-    assert.notEqual(NETWORKS.ETH.devChainId, NETWORKS.BSC.devChainId);
+    assert.equal(networkInfo('XRP').memoRequired, true);
+    assert.notEqual(networkInfo('ETH').devChainId, networkInfo('BSC').devChainId);
   });
 });

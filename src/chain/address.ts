@@ -46,7 +46,7 @@ function checkBtc(a: string): Check {
     if (decoded.prefix !== 'bc') return bad(`human-readable part "${decoded.prefix}" is not Bitcoin mainnet ("bc")`);
     const [version, ...rest] = decoded.words;
     const program = tryDecode(() => bech32.fromWords(rest));
-    if (!program || version > 16) return bad('invalid witness program');
+    if (!program || version === undefined || version > 16) return bad('invalid witness program');
     // BIP-350: version 0 must use bech32, versions 1..16 bech32m.
     const usedBech32 = tryDecode(() => bech32.decode(lower as `${string}1${string}`, 90)) !== undefined;
     if (version === 0 && !usedBech32) return bad('segwit v0 address must use bech32, not bech32m');
@@ -57,9 +57,10 @@ function checkBtc(a: string): Check {
   }
   const payload = tryDecode(() => base58check.decode(a));
   if (!payload) return bad('base58check checksum mismatch');
-  if (payload.length !== 21) return bad('base58check payload is not 21 bytes');
-  const kind = BTC_VERSIONS[payload[0]];
-  if (!kind) return bad(`version byte 0x${payload[0].toString(16)} is not a Bitcoin address`);
+  const versionByte = payload[0];
+  if (payload.length !== 21 || versionByte === undefined) return bad('base58check payload is not 21 bytes');
+  const kind = BTC_VERSIONS[versionByte];
+  if (!kind) return bad(`version byte 0x${versionByte.toString(16)} is not a Bitcoin address`);
   if (kind.startsWith('testnet')) return bad(`Bitcoin ${kind} address, not mainnet`);
   return good(a);
 }

@@ -1,12 +1,11 @@
 import { formatUnits, getAddress, parseAbiItem } from 'viem';
 import { hdKeyToAccount, type HDKey } from 'viem/accounts';
 import type { Clock } from '../platform/clock.ts';
-import type { Db } from '../platform/db/client.ts';
+import { onlyRow, type Db, type DbRow } from '../platform/db/client.ts';
 import { platformAccount, type Ledger, type OwnerType } from '../platform/ledger/service.ts';
 import type { EvmAdapter } from './evm.ts';
 import { Decimal } from '../platform/money.ts';
-import { NETWORKS } from './networks.ts';
-import type { DbRow } from '../platform/db/client.ts';
+import { networkInfo } from './networks.ts';
 
 /**
  * Deposits on the EVM networks. Each customer gets one address (HD-derived from the platform's master seed,
@@ -58,7 +57,9 @@ export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; see
     return db.tx(async (q) => {
       await q.query(`INSERT INTO chain_counters (name, value) VALUES ('deposit_index', 0) ON CONFLICT (name) DO NOTHING`);
       // The counter row lock hands out each derivation index once, even to concurrent callers.
-      const index = Number((await q.query<{ v: bigint }>(`UPDATE chain_counters SET value = value + 1 WHERE name = 'deposit_index' RETURNING value - 1 AS v`)).rows[0].v);
+      const index = Number(onlyRow(await q.query<{ v: bigint }>(
+        `UPDATE chain_counters SET value = value + 1 WHERE name = 'deposit_index' RETURNING value - 1 AS v`,
+      )).v);
       const address = hdKeyToAccount(hd, { accountIndex: 1, addressIndex: index }).address;
       const ins = await q.query(
         `INSERT INTO chain_deposit_addresses (owner_type, owner_id, family, derivation_index, address, created_at) VALUES ($1, $2, 'evm', $3, $4, $5)
@@ -90,7 +91,7 @@ export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; see
   /** One watcher tick for one network: scan, then credit or orphan pending deposits. Returns deposits credited. */
   async function scan(adapter: EvmAdapter): Promise<number> {
     const network = adapter.network;
-    const required = BigInt(NETWORKS[network].confirmations);
+    const required = BigInt(networkInfo(network).confirmations);
     const client = adapter.client;
     const book = await addressBook();
     const head = await client.getBlockNumber({ cacheTime: 0 });

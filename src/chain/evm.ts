@@ -3,7 +3,7 @@ import {
   type Address, type Hex, type PublicClient,
 } from 'viem';
 import type { LocalAccount } from 'viem/accounts';
-import type { BroadcastResult, ChainAdapter, PrepareFailure, TxLookup, TxPlan } from './port.ts';
+import { planField, type BroadcastResult, type ChainAdapter, type PrepareFailure, type TxLookup, type TxPlan } from './port.ts';
 
 /**
  * EVM network adapter on viem: native coin and ERC-20 transfers from the hot wallet.
@@ -114,8 +114,9 @@ export function createEvmAdapter(deps: {
     async sign(plan, nonce) {
       if (nonce === null) throw new Error('EVM transactions need a nonce');
       const raw = await hotWallet.signTransaction!({
-        chainId, type: 'eip1559', nonce, to: plan.to as Address, value: BigInt(plan.value), data: (plan.data || undefined) as Hex | undefined,
-        gas: BigInt(plan.gas), maxFeePerGas: BigInt(plan.maxFeePerGas), maxPriorityFeePerGas: BigInt(plan.maxPriorityFeePerGas),
+        chainId, type: 'eip1559', nonce, to: plan.to as Address, value: BigInt(planField(plan, 'value')),
+        data: (plan.data || undefined) as Hex | undefined, gas: BigInt(planField(plan, 'gas')),
+        maxFeePerGas: BigInt(planField(plan, 'maxFeePerGas')), maxPriorityFeePerGas: BigInt(planField(plan, 'maxPriorityFeePerGas')),
       });
       return { hash: keccak256(raw), raw };
     },

@@ -4,7 +4,7 @@ import { DomainError } from '../platform/errors.ts';
 import { platformAccount, type AccountRef, type Ledger } from '../platform/ledger/service.ts';
 import { Decimal } from '../platform/money.ts';
 import type { EvmAdapter } from './evm.ts';
-import { NETWORKS } from './networks.ts';
+import { networkInfo } from './networks.ts';
 
 /**
  * The hot wallet on the ledger, so that what it holds on each chain can be compared with the books exactly.
@@ -24,7 +24,7 @@ import { NETWORKS } from './networks.ts';
  *                                        its withdrawal completes or fails as REVERTED
  */
 export const hotWalletAccount = (network: string, asset: string): AccountRef => platformAccount(`hot_wallet.${network}`, asset);
-export const networkFeeAccount = (network: string): AccountRef => platformAccount(`network_fees.${network}`, NETWORKS[network].nativeAsset);
+export const networkFeeAccount = (network: string): AccountRef => platformAccount(`network_fees.${network}`, networkInfo(network).nativeAsset);
 export const capitalAccount = (asset: string): AccountRef => platformAccount('capital', asset);
 
 /** One hot wallet balance compared with the ledger, as decimal strings in the asset's units; drift = onChain − ledger. */
@@ -40,7 +40,7 @@ export interface HotWalletCheck {
 /** An asset of a network as the hot wallet holds it: the native coin, or an ERC-20 (no contract yet: a token not deployed so far). */
 export type HotAsset = { asset: string; decimals: number; native: true } | { asset: string; decimals: number; native: false; contract: Address | null };
 
-export const nativeHotAsset = (network: string): HotAsset => ({ asset: NETWORKS[network].nativeAsset, decimals: 18, native: true });
+export const nativeHotAsset = (network: string): HotAsset => ({ asset: networkInfo(network).nativeAsset, decimals: 18, native: true });
 
 /**
  * Books the gas a mined transaction of the hot wallet paid. Keyed by transaction hash, so the completion, a REVERTED
@@ -51,7 +51,7 @@ export async function bookNetworkFee(ledger: Ledger, q: Queryable, t: { network:
   if (!t.fee || !new Decimal(t.fee).gt(0)) return;
   try {
     await ledger.transfer(q, {
-      id: `gas:${t.network}:${t.hash}`, debit: networkFeeAccount(t.network), credit: hotWalletAccount(t.network, NETWORKS[t.network].nativeAsset),
+      id: `gas:${t.network}:${t.hash}`, debit: networkFeeAccount(t.network), credit: hotWalletAccount(t.network, networkInfo(t.network).nativeAsset),
       amount: t.fee, kind: 'network_fee', ref: t.withdrawalId,
     });
   } catch (e) {
@@ -147,8 +147,9 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
         const checks: HotWalletCheck[] = [];
         const problems: string[] = [];
         assets.forEach((x, i) => {
-          const chainSide = new Decimal(formatUnits(onChain[i], x.decimals));
-          const ledgerSide = new Decimal(snap.posted[i]).neg().minus(pendingOut.get(x.asset)!);
+          // onChain and snap.posted were mapped from assets, in its order: index i is there.
+          const chainSide = new Decimal(formatUnits(onChain[i]!, x.decimals));
+          const ledgerSide = new Decimal(snap.posted[i]!).neg().minus(pendingOut.get(x.asset)!);
           const drift = chainSide.minus(ledgerSide);
           checks.push({ network, asset: x.asset, address: hot, onChain: chainSide.toFixed(), ledger: ledgerSide.toFixed(), drift: drift.toFixed() });
           if (!drift.isZero()) {

@@ -115,6 +115,13 @@ export function networksForAsset(asset: string): AssetNetwork[] {
   return ASSET_NETWORKS.filter((a) => a.asset === asset);
 }
 
+/** The registry entry of a network the caller knows is supported (a stored or configured one); throws otherwise. */
+export function networkInfo(network: string): NetworkInfo {
+  const n = NETWORKS[network];
+  if (!n) throw new Error(`unknown network ${network}`);
+  return n;
+}
+
 export function explorerUrl(network: string, hash: string): string {
   const n = NETWORKS[network];
   return n ? n.explorerTxUrl.replace('{hash}', hash) : '';

@@ -17,6 +17,13 @@ export interface WithdrawalTarget {
 /** A fully specified, not yet signed transaction; JSON-safe (bigints as decimal strings). */
 export type TxPlan = Record<string, string>;
 
+/** A field the adapter itself put in its plan (prepare); a plan without it was not made by this adapter. */
+export function planField(plan: TxPlan, key: string): string {
+  const v = plan[key];
+  if (v === undefined) throw new Error(`transaction plan has no ${key}`);
+  return v;
+}
+
 export interface SignedTx {
   hash: string;
   raw: string;

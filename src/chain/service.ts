@@ -4,7 +4,7 @@ import { createWalletClient, http, parseEther, parseUnits, type Address, type He
 import { HDKey, mnemonicToAccount, privateKeyToAccount, generatePrivateKey, type LocalAccount } from 'viem/accounts';
 import type { Clock } from '../platform/clock.ts';
 import type { SecretBox } from '../platform/crypto.ts';
-import type { Db } from '../platform/db/client.ts';
+import { onlyRow, type Db } from '../platform/db/client.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Ledger } from '../platform/ledger/service.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -14,7 +14,7 @@ import TestToken from './contracts/TestToken.json' with { type: 'json' };
 import { createDeposits } from './deposits.ts';
 import { createEvmAdapter, createPublicEvmClient, evmChain, type EvmAdapter, type EvmToken } from './evm.ts';
 import { createHotWallets, nativeHotAsset, type HotAsset, type HotWalletCheck } from './hotwallet.ts';
-import { ASSET_NETWORKS, EVM_NETWORKS, NETWORKS, SANDBOX_TOKENS, type AssetNetwork } from './networks.ts';
+import { ASSET_NETWORKS, type AssetNetwork, EVM_NETWORKS, networkInfo, NETWORKS, SANDBOX_TOKENS } from './networks.ts';
 import type { ChainAdapter } from './port.ts';
 import { createSimulatedAdapter } from './simulated.ts';
 import { createWithdrawals, type WithdrawalFaults } from './withdrawals.ts';
@@ -41,7 +41,7 @@ export function parseRpcUrls(value: string | undefined): Record<string, string> 
   if (!value) return out;
   for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
     const m = /^([A-Z0-9]+)=(.+)$/.exec(part);
-    if (m) out[m[1]] = m[2];
+    if (m) out[m[1]!] = m[2]!;
     else for (const n of EVM_NETWORKS) out[n] ??= part;
   }
   return out;
@@ -89,7 +89,7 @@ export function createChainService(deps: {
   /** A secret generated once, stored only sealed; concurrent first callers all end up with the stored one. */
   async function secret(name: string, make: () => string): Promise<string> {
     await db.query(`INSERT INTO chain_keys (name, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, [name, box.seal(make()), clock.now()]);
-    const row = (await db.query<{ sealed: string }>(`SELECT sealed FROM chain_keys WHERE name = $1`, [name])).rows[0];
+    const row = onlyRow(await db.query<{ sealed: string }>(`SELECT sealed FROM chain_keys WHERE name = $1`, [name]));
     return box.open(row.sealed);
   }
   let hotWalletP: Promise<LocalAccount> | null = null;
@@ -99,7 +99,7 @@ export function createChainService(deps: {
 
   /** Sandbox, first start on a dev chain: deploy the test tokens and fund the hot wallet from anvil's dev account. */
   async function provision(network: string, rpcUrl: string, chainId: number, hot: Address) {
-    const info = NETWORKS[network];
+    const info = networkInfo(network);
     const client = createPublicEvmClient(rpcUrl, chainId, info.nativeAsset);
     const deployer = mnemonicToAccount(ANVIL_DEV_MNEMONIC);
     if ((await client.getBalance({ address: deployer.address })) === 0n) return; // not a dev chain: nothing to provision
@@ -147,7 +147,7 @@ export function createChainService(deps: {
   async function doStart() {
     const hot = await hotWallet();
     for (const network of EVM_NETWORKS) {
-      const info = NETWORKS[network];
+      const info = networkInfo(network);
       let rpcUrl = rpcUrls[network];
       if (!rpcUrl) {
         if (config.mode !== 'sandbox') continue;
@@ -211,7 +211,7 @@ export function createChainService(deps: {
     async networkList(): Promise<NetworkListing[]> {
       const deployed = (await db.query<{ network: string; asset: string; address: string; decimals: number }>(`SELECT network, asset, address, decimals FROM chain_contracts`)).rows;
       return ASSET_NETWORKS.filter((a) => hasAdapter(a.network)).map((a) => {
-        const n = NETWORKS[a.network];
+        const n = networkInfo(a.network);
         const d = deployed.find((x) => x.network === a.network && x.asset === a.asset);
         return {
           ...a, contractAddress: d?.address ?? a.contractAddress, decimals: d?.decimals ?? a.decimals,

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { base58 } from '@scure/base';
 import type { Clock } from '../platform/clock.ts';
-import type { ChainAdapter, TxLookup } from './port.ts';
-import { NETWORKS } from './networks.ts';
+import { planField, type ChainAdapter, type TxLookup } from './port.ts';
+import { networkInfo } from './networks.ts';
 
 /**
  * Sandbox stand-in for networks without a real adapter yet (BTC, TRX, XRP, SOL): it moves nothing.
@@ -11,8 +11,7 @@ import { NETWORKS } from './networks.ts';
  * drives them. Every withdrawal it handles is recorded with simulated = true.
  */
 export function createSimulatedAdapter(deps: { network: string; clock: Clock }): ChainAdapter {
-  const info = NETWORKS[deps.network];
-  if (!info) throw new Error(`unknown network ${deps.network}`);
+  const info = networkInfo(deps.network);
 
   function hashFor(withdrawalId: string, attempt: string): string {
     const seed = `rampart-simulated:${info.code}:${withdrawalId}:${attempt}`;
@@ -34,7 +33,7 @@ export function createSimulatedAdapter(deps: { network: string; clock: Clock }):
       return 0;
     },
     async sign(plan) {
-      return { hash: hashFor(plan.withdrawalId, plan.attempt), raw: JSON.stringify({ simulated: true, ...plan }) };
+      return { hash: hashFor(planField(plan, 'withdrawalId'), planField(plan, 'attempt')), raw: JSON.stringify({ simulated: true, ...plan }) };
     },
     async broadcast() {
       return { ok: true };

@@ -1,5 +1,5 @@
 import type { Clock } from '../platform/clock.ts';
-import type { Db, Queryable } from '../platform/db/client.ts';
+import { onlyRow, type Db, type DbRow, type Queryable } from '../platform/db/client.ts';
 import { catchDomain, DomainError, err, ok, type Result } from '../platform/errors.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Outbox } from '../platform/outbox/service.ts';
@@ -7,9 +7,8 @@ import type { Ledger, OwnerType } from '../platform/ledger/service.ts';
 import { Decimal, isDecimalString } from '../platform/money.ts';
 import { validateDestination } from './address.ts';
 import { bookNetworkFee, hotWalletAccount } from './hotwallet.ts';
-import { findAssetNetwork, NETWORKS } from './networks.ts';
+import { findAssetNetwork, networkInfo, NETWORKS } from './networks.ts';
 import type { ChainAdapter, TxLookup } from './port.ts';
-import type { DbRow } from '../platform/db/client.ts';
 
 /**
  * Withdrawals: ledger hold → signed transaction recorded (hash stored before broadcast) → broadcast →
@@ -190,7 +189,7 @@ export function createWithdrawals(deps: {
   async function applyLookup(w: Withdrawal, from: 'broadcast' | 'confirming', look: TxLookup): Promise<boolean> {
     if (look.state === 'mined' && !look.success) return fail(from, w, 'REVERTED', `transaction ${w.txHash} reverted in block ${look.blockNumber}`, 'reverted', look);
     if (look.state === 'mined') {
-      const required = NETWORKS[w.network].confirmations;
+      const required = networkInfo(w.network).confirmations;
       if (look.confirmations >= required) {
         return db.tx(async (q) => {
           const done = await transition(q, w.id, from, 'completed', { confirmations: look.confirmations, block_number: look.blockNumber, completed_at: clock.now(), last_error: null });
@@ -236,7 +235,7 @@ export function createWithdrawals(deps: {
             `UPDATE chain_nonces SET next_nonce = GREATEST(next_nonce, $3) + 1 WHERE network = $1 AND address = $2 RETURNING next_nonce - 1 AS nonce`,
             [w.network, adapter.hotAddress, chainNonce],
           );
-          nonce = Number(r.rows[0].nonce);
+          nonce = Number(onlyRow(r).nonce);
         }
         const tx = await adapter.sign(prepared.plan, nonce);
         await q.query(
@@ -310,7 +309,7 @@ export function createWithdrawals(deps: {
         return err('AMOUNT_OUT_OF_LIMIT', `amount must be between ${an.withdrawMin} and ${an.withdrawMax} ${r.asset}`, 'amount');
       }
       const id = deps.ids.next().toString();
-      const simulated = NETWORKS[r.network].family !== 'evm';
+      const simulated = networkInfo(r.network).family !== 'evm';
       const res = await catchDomain(() => db.tx(async (q) => {
         const ins = await q.query(
           `INSERT INTO chain_withdrawals (id, ref, owner_type, owner_id, asset, network, address, memo, amount, status, hold_id, simulated, created_at, updated_at)

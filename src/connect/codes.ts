@@ -60,7 +60,9 @@ export interface ConnectFailure {
  */
 export function connectFailure(domainCode: string, opts: { field?: string; detail?: string } = {}): ConnectFailure {
   const code = CONNECT_CODE_OF[domainCode] ?? 'OPE100000001';
-  const message = CONNECT_MESSAGES[code].replace('{name}', opts.field ?? 'request');
+  const template = CONNECT_MESSAGES[code];
+  if (template === undefined) throw new Error(`no message for Connect code ${code}`);
+  const message = template.replace('{name}', opts.field ?? 'request');
   return { code, message, messageDetail: opts.detail ?? null };
 }
 

@@ -18,7 +18,7 @@ export const SANDBOX_GEO: [string, string][] = [
 
 export function createGeoIp(table: [cidr: string, country: string][]): GeoIp {
   const lists = table.map(([cidr, country]) => {
-    const [base, bits] = cidr.split('/');
+    const [base = '', bits] = cidr.split('/');
     const fam = isIP(base) === 6 ? 'ipv6' : 'ipv4';
     const bl = new BlockList();
     bl.addSubnet(base, Number(bits), fam);

@@ -22,7 +22,7 @@ export function parsePartnerPublicKey(input: string): Result<ParsedPublicKey, 'I
   const labels = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((m) => m[1]);
   if (labels.length === 0) return err('INVALID_PUBLIC_KEY', 'not a PEM key: expected "-----BEGIN PUBLIC KEY-----" (openssl rsa -in rsa_pkcs1.pri -pubout)');
   if (labels.length > 1) return err('INVALID_PUBLIC_KEY', 'give exactly one PEM block (the public key only)');
-  const label = labels[0];
+  const label = labels[0] ?? '';
   if (label.includes('PRIVATE')) return err('INVALID_PUBLIC_KEY', 'this is a private key; keep it secret and send only the public key (openssl rsa -in rsa_pkcs1.pri -pubout)');
   if (label === 'CERTIFICATE') return err('INVALID_PUBLIC_KEY', 'a certificate is not accepted; send the RSA public key PEM');
   if (label !== 'PUBLIC KEY' && label !== 'RSA PUBLIC KEY') return err('INVALID_PUBLIC_KEY', `unsupported PEM type "${label}"; expected PUBLIC KEY or RSA PUBLIC KEY`);

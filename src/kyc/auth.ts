@@ -27,7 +27,7 @@ export function kycSignature(secret: string, rawBody: Buffer | string): string {
 export function createKycAuth(kyc: KycService) {
   return async function authenticate(req: FastifyRequest): Promise<Authed> {
     if (req.method !== 'POST') return fail('BAD_REQUEST', 'method not allowed');
-    const contentType = (requestHeader(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+    const contentType = (requestHeader(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (contentType !== 'application/json') return fail('BAD_REQUEST', 'Content-Type must be application/json');
     const raw = req.rawBody ?? Buffer.alloc(0);
     let body: unknown;

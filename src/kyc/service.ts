@@ -1,6 +1,6 @@
 import type { Clock } from '../platform/clock.ts';
 import { hmacSha256Hex, randomAlnum, randomString, sha256Hex, type SecretBox } from '../platform/crypto.ts';
-import type { Db, Queryable } from '../platform/db/client.ts';
+import { onlyRow, type Db, type Queryable } from '../platform/db/client.ts';
 import { DomainError, catchDomain, err, ok, type Result } from '../platform/errors.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import { isValidIpOrCidr } from '../platform/ip.ts';
@@ -9,7 +9,7 @@ import { FILE_TOO_LARGE, type KycErrorCode } from './codes.ts';
 import { DEFAULT_FETCH_LIMITS, fetchFile, type FetchLimits } from './files.ts';
 import { enqueueUserStatus } from './notify.ts';
 import type { QuestionnaireTemplate } from './questionnaires.ts';
-import { ageAt, sameName, validateShare, type KycInfo, type Section, type SharingMode } from './validation.ts';
+import { ageAt, sameName, validateShare, type BasicInfo, type IdentityInfo, type KycInfo, type Section, type SharingMode } from './validation.ts';
 
 /**
  * KYC records, the broker sharing use cases and the operator review queue.
@@ -86,12 +86,12 @@ export function overallStatus(r: Checks & { tnc_consent: boolean; questionnaire:
  * identityInfo's first and last name must equal basicInfo's. A section sent alone is compared with the stored
  * other one; with neither stored, the check waits until the other section arrives.
  */
-function nameProblem(info: KycInfo, stored: { basic?: Section; identity?: Section }): string | null {
+function nameProblem(info: KycInfo, stored: { basic?: BasicInfo; identity?: IdentityInfo }): string | null {
   if (!info.basicInfo && !info.identityInfo) return null;
   const basic = info.basicInfo ?? stored.basic;
   const identity = info.identityInfo ?? stored.identity;
   if (!basic || !identity) return null;
-  for (const f of ['firstName', 'lastName']) {
+  for (const f of ['firstName', 'lastName'] as const) {
     if (!sameName(identity[f], basic[f])) return `identityInfo.${f} does not match basicInfo.${f}`;
   }
   return null;
@@ -195,11 +195,11 @@ export function createKycService(deps: {
     if (rec?.kyc_status === 'PASS') return err('KYC_ALREADY_PASSED');
     if (rec?.kyc_status === 'REVIEW') return err('KYC_IN_REVIEW');
     if (!rec) {
-      rec = (await q.query<KycRecordRow>(
+      rec = onlyRow(await q.query<KycRecordRow>(
         `INSERT INTO kyc_records (id, source, subject_key, kyc_status, basic_status, identity_status, face_status, wck_status, created_at, updated_at)
          VALUES ($1, 'buyflow', $2, 'INITIAL', 'INITIAL', 'INITIAL', $4, 'INITIAL', $3, $3) RETURNING *`,
         [ids.next(), subject, now, input.faceStatus === 'SKIP' ? 'SKIP' : 'INITIAL'],
-      )).rows[0];
+      ));
     }
     const next: KycRecordRow = {
       ...rec, basic_sealed: box.seal(JSON.stringify(input.basic)), identity_sealed: box.seal(JSON.stringify(input.identity)),
@@ -237,7 +237,7 @@ export function createKycService(deps: {
         next.identity_complete_time, next.face_complete_time, next.updated_at],
     );
     if (r.rowCount === 0) throw new DomainError('CONCURRENT_UPDATE');
-    const saved = r.rows[0];
+    const saved = onlyRow(r);
     if (changeKey(before) !== changeKey(saved) && saved.biz_entity_key && saved.entity_customer_id) {
       await enqueueUserStatus(outbox, q, {
         notifyUrl: saved.notify_url, recordId: String(saved.id), bizEntityKey: saved.biz_entity_key, entityCustomerId: saved.entity_customer_id,
@@ -266,8 +266,8 @@ export function createKycService(deps: {
     const info = JSON.parse(box.open(share.payload_sealed)) as KycInfo;
     const subject = `${broker.bizEntityKey}:${info.userInfo.entityCustomerId}`;
     const sectionsOf = (rec: KycRecordRow | null | undefined) => ({
-      basic: rec?.basic_sealed ? (JSON.parse(box.open(rec.basic_sealed)) as Section) : undefined,
-      identity: rec?.identity_sealed ? (JSON.parse(box.open(rec.identity_sealed)) as Section) : undefined,
+      basic: rec?.basic_sealed ? (JSON.parse(box.open(rec.basic_sealed)) as BasicInfo) : undefined,
+      identity: rec?.identity_sealed ? (JSON.parse(box.open(rec.identity_sealed)) as IdentityInfo) : undefined,
     });
     // Checked before downloading anything (cheap), and again under the row lock below.
     const current = (await db.query<KycRecordRow>(`SELECT * FROM kyc_records WHERE source = 'broker' AND subject_key = $1`, [subject])).rows[0];
@@ -277,7 +277,7 @@ export function createKycService(deps: {
     // Slow network work happens outside any transaction.
     const files: { field: string; contentType: string; bytes: Buffer }[] = [];
     if (info.identityInfo) {
-      for (const field of ['frontFileUrl', 'backFileUrl', 'faceFileUrl']) {
+      for (const field of ['frontFileUrl', 'backFileUrl', 'faceFileUrl'] as const) {
         const url = info.identityInfo[field];
         if (!url) continue;
         const f = await fetchFile(url, limits);
@@ -302,11 +302,11 @@ export function createKycService(deps: {
       if (done.rowCount === 0) return;
 
       if (!rec) {
-        rec = (await q.query<KycRecordRow>(
+        rec = onlyRow(await q.query<KycRecordRow>(
           `INSERT INTO kyc_records (id, source, subject_key, biz_entity_key, entity_customer_id, notify_url, kyc_status, basic_status, identity_status, face_status, wck_status, created_at, updated_at)
            VALUES ($1, 'broker', $2, $3, $4, $5, 'INITIAL', 'INITIAL', 'INITIAL', 'INITIAL', 'INITIAL', $6, $6) RETURNING *`,
           [ids.next(), subject, broker.bizEntityKey, info.userInfo.entityCustomerId, info.userInfo.notifyUrl, now],
-        )).rows[0];
+        ));
       }
       // PASS is sticky: a later share is kept (kyc_shares) for audit but does not change a passed record.
       if (rec.kyc_status === 'PASS') return;
@@ -352,12 +352,12 @@ export function createKycService(deps: {
       const now = clock.now();
       const next: KycRecordRow = { ...rec };
       if (rec.basic_status === 'PROCESS') {
-        const basic = JSON.parse(box.open(rec.basic_sealed!)) as Section;
+        const basic = JSON.parse(box.open(rec.basic_sealed!)) as BasicInfo;
         if (ageAt(basic.dob, now) < 18) Object.assign(next, { basic_status: 'REJECT', basic_fail_reason: 'Under age' });
         else Object.assign(next, { basic_status: 'PASS', basic_fail_reason: null });
       }
       if (rec.identity_status === 'PROCESS') {
-        const id = JSON.parse(box.open(rec.identity_sealed!)) as Section;
+        const id = JSON.parse(box.open(rec.identity_sealed!)) as IdentityInfo;
         let reason: string | null = null;
         if (id.idExpiry && Date.parse(`${id.idExpiry}T23:59:59.999Z`) < now) reason = 'Document expired';
         else if (ageAt(id.dob, now) < 18) reason = 'Under age';

@@ -18,12 +18,15 @@ export interface UserInfo {
   extra?: string;
 }
 export type Section = Record<string, string>;
+/** basicInfo and identityInfo as validated (and stored, sealed, as this JSON). */
+export type BasicInfo = Validated<typeof BASIC_INFO>;
+export type IdentityInfo = Validated<typeof IDENTITY_INFO>;
 export interface TncInfo { userSubmitIp: string; tncVersion: string; consent: boolean; signTime: string }
 export interface QuestionnaireInfo { version: string; answers: { title: string; option: string }[] }
 export interface KycInfo {
   userInfo: UserInfo;
-  basicInfo?: Section;
-  identityInfo?: Section;
+  basicInfo?: BasicInfo;
+  identityInfo?: IdentityInfo;
   tncInfo?: TncInfo;
   questionnaireInfo?: QuestionnaireInfo;
 }
@@ -95,7 +98,12 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Strings only; null or absent optional fields (and empty optional strings) are left out of the result. */
-function section(path: string, raw: unknown, rules: Record<string, Rule>, ctx: ValidationContext): Section {
+/** A validated section: the fields its rules require, and the optional ones the request sent. */
+type Validated<R extends Record<string, Rule>> =
+  & { [K in keyof R as R[K] extends { req: true } ? K : never]: string }
+  & { [K in keyof R as R[K] extends { req: true } ? never : K]?: string };
+
+function section<R extends Record<string, Rule>>(path: string, raw: unknown, rules: R, ctx: ValidationContext): Validated<R> {
   if (!isObject(raw)) fail(path, 'must be an object');
   const obj = raw as Record<string, unknown>;
   const out: Section = {};
@@ -110,21 +118,22 @@ function section(path: string, raw: unknown, rules: Record<string, Rule>, ctx: V
     checkValue(p, v as string, rule, ctx);
     out[name] = v as string;
   }
-  return out;
+  // Every required field was checked present above (fail() throws otherwise).
+  return out as Validated<R>;
 }
 
-const NAME: Rule = { req: true, max: 128 };
-const OPT256: Rule = { max: 256 };
+const NAME = { req: true, max: 128 } as const satisfies Rule;
+const OPT256 = { max: 256 } as const satisfies Rule;
 
-const USER_INFO: Record<string, Rule> = {
+const USER_INFO = {
   bizEntityKey: { req: true, max: 128 },
   entityCustomerId: { req: true, max: 128, re: /^[A-Za-z0-9+\-_@]+$/ },
   brokerMainAccountId: { req: true },
   brokerSubAccountId: { req: true },
   notifyUrl: { req: true, max: 512 },
   extra: { max: 2048 },
-};
-const BASIC_INFO: Record<string, Rule> = {
+} as const satisfies Record<string, Rule>;
+const BASIC_INFO = {
   firstName: NAME,
   middleName: { max: 128 },
   lastName: NAME,
@@ -135,8 +144,8 @@ const BASIC_INFO: Record<string, Rule> = {
   address: { req: true, max: 400 },
   city: { req: true, max: 100 },
   postalCode: { max: 50 },
-};
-const IDENTITY_INFO: Record<string, Rule> = {
+} as const satisfies Record<string, Rule>;
+const IDENTITY_INFO = {
   documentType: { req: true, kind: 'docType' },
   selectCountry: { req: true, kind: 'country' },
   frontFileUrl: { req: true, kind: 'fileUrl', max: 2048 },
@@ -156,7 +165,7 @@ const IDENTITY_INFO: Record<string, Rule> = {
   idUsState: OPT256, personalNumber: OPT256, gender: OPT256, issuingAuthority: OPT256, issuingPlace: OPT256,
   registrationNumber: OPT256, city: OPT256, stateCode: OPT256, postalCode: OPT256, address: OPT256,
   issuingDate: { kind: 'date' },
-};
+} as const satisfies Record<string, Rule>;
 
 function userInfo(raw: unknown, topKey: string, ctx: ValidationContext): UserInfo {
   const s = section('kycInfo.userInfo', raw, USER_INFO, ctx);
@@ -190,7 +199,7 @@ function tncInfo(raw: unknown, ctx: ValidationContext): TncInfo {
   if (o.consent === undefined || o.consent === null) fail(`${p}.consent`, 'must not be null');
   if (typeof o.consent !== 'boolean') fail(`${p}.consent`, 'must be a boolean');
   const m = ISO_INSTANT.exec(s.signTime);
-  if (!m || !isCalendarDate(m[1])) fail(`${p}.signTime`, 'must be an ISO-8601 date-time with a zone, e.g. 2024-01-01T12:00:00Z');
+  if (!m || !isCalendarDate(m[1]!)) fail(`${p}.signTime`, 'must be an ISO-8601 date-time with a zone, e.g. 2024-01-01T12:00:00Z');
   if (Date.parse(s.signTime) > ctx.now + 5 * 60_000) fail(`${p}.signTime`, 'must not be in the future');
   return { userSubmitIp: s.userSubmitIp, tncVersion: s.tncVersion, consent: o.consent as boolean, signTime: s.signTime };
 }
@@ -264,7 +273,8 @@ export function sameName(a: string, b: string): boolean {
 
 /** Whole years between a yyyy-MM-dd birth date and an instant. */
 export function ageAt(dob: string, now: number): number {
-  const [y, m, d] = dob.split('-').map(Number);
+  // A part missing from a malformed date is NaN, which every comparison below treats as false.
+  const [y = NaN, m = NaN, d = NaN] = dob.split('-').map(Number);
   const n = new Date(now);
   let age = n.getUTCFullYear() - y;
   if (n.getUTCMonth() + 1 < m || (n.getUTCMonth() + 1 === m && n.getUTCDate() < d)) age--;

@@ -69,7 +69,7 @@ export function registerPayRoutes(route: PayRoute, deps: {
   });
 
   route({ path: '/v3/order', summary: 'Create order (v3)', schema: CreateOrderV3, options: { scope: 'CHECKOUT', deferNonce: true } }, async (b, { actor, caller }) => {
-    return create(actor, { apiVersion: 'v3', ...common(b), goods: b.goodsDetails, ...product(b.goodsDetails[0]) }, caller);
+    return create(actor, { apiVersion: 'v3', ...common(b), goods: b.goodsDetails, ...product(b.goodsDetails[0]!) }, caller); // the schema requires one item at least
   });
 
   route({ path: '/v2/order', summary: 'Create order (v2, compatibility)', schema: CreateOrderV2, options: { scope: 'CHECKOUT', deferNonce: true } }, async (b, { actor, caller }) => {

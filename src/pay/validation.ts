@@ -62,6 +62,7 @@ export const upperCode = (max = 16) => z.string().min(1, coded(MISSING, 'must no
 
 export function firstFailure(error: z.ZodError): PayFailure {
   const issue = error.issues[0];
+  if (!issue) throw new Error('a ZodError without issues');
   const path = fieldPath(issue.path);
   const marked = wireCodeOf(issue) as PayWireCode | undefined;
   let code: PayWireCode;

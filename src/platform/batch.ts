@@ -21,7 +21,7 @@ export function createBatcher<I, O>(run: (items: I[]) => Promise<O[]>, opts: { m
       run(batch.map((w) => w.item))
         .then((results) => {
           if (results.length !== batch.length) throw new Error(`batch answered ${results.length} results for ${batch.length} items`);
-          batch.forEach((w, i) => w.resolve(results[i]));
+          batch.forEach((w, i) => w.resolve(results[i]!)); // as many results as items: checked above
         })
         .catch((e) => batch.forEach((w) => w.reject(e)))
         .finally(() => {

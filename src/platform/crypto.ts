@@ -64,6 +64,7 @@ export async function hashPassword(password: string): Promise<string> {
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt') return false;
+  if (salt === undefined || hash === undefined) throw new Error('malformed password hash');
   const expected = Buffer.from(hash, 'base64');
   const actual = await scrypt(password, Buffer.from(salt, 'base64'), expected.length, {
     N: Number(n), r: Number(r), p: Number(p), maxmem: 64 * 1024 * 1024,
@@ -82,7 +83,7 @@ export function createSecretBox(keyHex: string): SecretBox {
   if (key.length !== 32) throw new Error('SECRETS_KEY must be 32 bytes of hex (64 hex characters)');
   const openBuffer = (sealed: string) => {
     const [v, iv, tag, ct] = sealed.split('.');
-    if (v !== 'v1') throw new Error('unknown secret format');
+    if (v !== 'v1' || iv === undefined || tag === undefined || ct === undefined) throw new Error('unknown secret format');
     const d = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
     d.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([d.update(Buffer.from(ct, 'base64url')), d.final()]);

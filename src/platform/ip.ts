@@ -7,7 +7,7 @@ export function ipAllowed(list: string[], ip: string): boolean {
   const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
   const bl = new BlockList();
   for (const entry of list) {
-    const [base, bits] = entry.split('/');
+    const [base = '', bits] = entry.split('/');
     const fam = isIP(base) === 6 ? 'ipv6' : 'ipv4';
     try {
       if (bits !== undefined) bl.addSubnet(base, Number(bits), fam);
@@ -25,7 +25,7 @@ export function normalizeIp(ip: string): string {
 }
 
 export function isValidIpOrCidr(entry: string): boolean {
-  const [base, bits, extra] = entry.split('/');
+  const [base = '', bits, extra] = entry.split('/');
   if (extra !== undefined) return false;
   const fam = isIP(base);
   if (fam === 0) return false;

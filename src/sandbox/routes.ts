@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AccountsService } from '../accounts/service.ts';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
 import type { Clock } from '../platform/clock.ts';
-import type { Db } from '../platform/db/client.ts';
+import { onlyRow, type Db } from '../platform/db/client.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import { platformAccount, type Ledger } from '../platform/ledger/service.ts';
 import { isDecimalString } from '../platform/money.ts';
@@ -35,7 +35,7 @@ export async function advanceClockOffset(db: Db, ms: number): Promise<number> {
      ON CONFLICT (key) DO UPDATE SET value = (platform_settings.value::bigint + $2::bigint)::text RETURNING value`,
     [CLOCK_OFFSET_KEY, ms],
   );
-  return Number(r.rows[0].value);
+  return Number(onlyRow(r).value);
 }
 
 export function createSandboxPayers(deps: { db: Db; accounts: AccountsService; ledger: Ledger; ids: IdGenerator }) {

@@ -36,7 +36,7 @@ export function buyflowFixture(app: () => TestApp, defaultPartner: () => Partner
   async function newUser(email = `bf${Date.now()}-${++seq}@example.com`): Promise<BuyflowUser> {
     const s = await bf().signup({ kind: 'email', identifier: email, password: 'Passw0rdX' });
     assert.ok(s.ok, JSON.stringify(s));
-    const code = /(\d{6})/.exec((await t().app.services.mailer.list(email))[0].text)![1];
+    const code = /(\d{6})/.exec((await t().app.services.mailer.list(email))[0]!.text)![1]!;
     const v = await bf().verifyCode(s.value.userId, code, { terms: true, marketing: false });
     assert.ok(v.ok, JSON.stringify(v));
     return v.value;

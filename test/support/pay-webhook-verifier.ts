@@ -50,7 +50,7 @@ export function createPayWebhookVerifier(client: PayClient) {
 
     const m = /^\{"bizType":"([A-Z_]+)","bizId":(\d+),"bizIdStr":"(\d+)","bizStatus":"([A-Z_]+)","data":/.exec(text);
     if (!m) throw new Error(`body does not have the §6.2 shape: ${text.slice(0, 200)}`);
-    const [, bizType, bizIdRaw, bizIdStr, bizStatus] = m;
+    const [, bizType = '', bizIdRaw = '', bizIdStr = '', bizStatus = ''] = m; // every group takes part in a match
     if (bizIdRaw !== bizIdStr) throw new Error(`bizId ${bizIdRaw} differs from bizIdStr ${bizIdStr}`);
     const parsed = JSON.parse(text);
     if (typeof parsed.data !== 'string') throw new Error('data is not a JSON string');

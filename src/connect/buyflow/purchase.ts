@@ -547,7 +547,7 @@ export function createPurchaseMachine(deps: {
     const open = (await acquirer.listCharges()).filter((c) => c.status === 'AUTHORIZED' || c.status === 'CHALLENGE');
     const problems: string[] = [];
     for (const c of open) {
-      const [orderId, attempt] = c.ref.split(':');
+      const [orderId = '', attempt] = c.ref.split(':');
       const r = await load(orderId);
       const paying = r !== null && ['AUTHORIZING', 'CHALLENGE', 'CAPTURING', 'VOIDING'].includes(r.step) && String(r.attempt) === attempt && (r.chargeId === null || r.chargeId === c.chargeId);
       if (!paying) problems.push(`card charge ${c.chargeId} is ${c.status} at the acquirer, but order ${orderId} is ${r ? `${r.step} at attempt ${r.attempt}` : 'unknown'}: no step will capture or void it`);

@@ -128,6 +128,7 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
       quote = l.value;
     }
     const chosen = cards.find((c) => c.id === q.card) ?? cards[0];
+    if (!chosen) return render(reply, formToken, 'Add new card', cardView(p, q.error));
     return render(reply, formToken, 'Confirm Payment', confirmView(p, {
       order, quote, cards, chosen, addedCardId: q.card, verified: user.kycLevel === 'VERIFIED', now: clock.now(), error: q.error,
     }));

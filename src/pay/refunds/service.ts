@@ -1,5 +1,5 @@
 import type { Clock } from '../../platform/clock.ts';
-import type { Db, Queryable } from '../../platform/db/client.ts';
+import { onlyRow, type Db, type DbRow, type Queryable } from '../../platform/db/client.ts';
 import { DomainError, err, errorField, ok, type Result } from '../../platform/errors.ts';
 import type { AccountRef, Ledger } from '../../platform/ledger/service.ts';
 import { raw } from '../../platform/json.ts';
@@ -8,7 +8,6 @@ import type { Outbox, OutboxHandler } from '../../platform/outbox/service.ts';
 import { num8 } from '../events.ts';
 import type { AccountsService } from '../../accounts/service.ts';
 import { createOrderTransitions, lockOrder, type Order, type OrderStatus } from '../orders/state.ts';
-import type { DbRow } from '../../platform/db/client.ts';
 
 /**
  * Binance Pay refunds (binance-pay.md §4.5, §4.6, §5).
@@ -90,14 +89,14 @@ function toRefund(r: DbRow): Refund {
 
 /** Per-order refund totals; only ≤ 10 rows per order, so summing them is cheap. */
 async function orderTotals(q: Queryable, prepayId: string) {
-  const r = (await q.query<{ attempts: bigint; succeeded: string | null; pending: string | null; pending_count: bigint }>(
+  const r = onlyRow(await q.query<{ attempts: bigint; succeeded: string | null; pending: string | null; pending_count: bigint }>(
     `SELECT count(*) AS attempts,
        sum(refund_amount) FILTER (WHERE status = 'SUCCESS') AS succeeded,
        sum(refund_amount) FILTER (WHERE status = 'PENDING') AS pending,
        count(*) FILTER (WHERE status = 'PENDING') AS pending_count
      FROM pay_refunds WHERE prepay_id = $1`,
     [prepayId],
-  )).rows[0];
+  ));
   return {
     attempts: Number(r.attempts),
     succeeded: new Decimal(r.succeeded ?? 0),
@@ -144,7 +143,7 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
       if (amount.lte(0) || amount.gt(refundable)) return err('INVALID_REFUND_AMOUNT');
       if (order.payerId === null) throw new Error(`paid order ${input.prepayId} has no payer`);
 
-      const refundId = String((await q.query<{ id: bigint }>(`SELECT nextval('pay_refund_id_seq') AS id`)).rows[0].id);
+      const refundId = String(onlyRow(await q.query<{ id: bigint }>(`SELECT nextval('pay_refund_id_seq') AS id`)).id);
       const holdId = `pay.refund:${refundId}`;
       const merchant: AccountRef = { ownerType: 'merchant', ownerId: merchantId, asset: order.currency };
       const payer: AccountRef = { ownerType: 'payer', ownerId: order.payerId, asset: order.currency };

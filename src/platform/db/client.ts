@@ -20,6 +20,13 @@ export type DbRow = any;
 export interface Queryable {
   query<T = DbRow>(sql: string, params?: unknown[]): Promise<{ rows: T[]; rowCount: number }>;
 }
+/** The row of a statement that always returns one (INSERT/UPDATE … RETURNING on a row known to exist, an aggregate). */
+export function onlyRow<T>(result: { rows: T[] }): T {
+  const row = result.rows[0];
+  if (row === undefined) throw new Error('the statement returned no row');
+  return row;
+}
+
 export interface Db extends Queryable {
   readonly kind: 'pglite' | 'pg';
   /** Runs fn in one transaction; retried on serialization failure or deadlock. */
@@ -121,7 +128,8 @@ function preparedStatements(lite: PGlite) {
     const st = cache.get(sql) ?? (await prepare(sql));
     const values = p.map((v, i) => {
       if (v === null || v === undefined) return null;
-      const serializer = lite.serializers[st.paramTypes[i]];
+      const type = st.paramTypes[i];
+      const serializer = type === undefined ? undefined : lite.serializers[type];
       return serializer ? serializer(toParam(v)) : String(v);
     });
     const messages = await exec([serialize.bind({ statement: st.name, values }), serialize.execute({})]);
@@ -131,9 +139,9 @@ function preparedStatements(lite: PGlite) {
       if (m.name === 'dataRow') {
         const data = m as messages.DataRowMessage;
         const row: Record<string, unknown> = {};
-        for (let i = 0; i < st.fields.length; i++) {
-          const f = st.fields[i];
-          const raw = data.fields[i];
+        for (const [i, f] of st.fields.entries()) {
+          // A data row has one value per described column.
+          const raw = data.fields[i] as string | null;
           const parser = raw === null ? undefined : lite.parsers[f.dataTypeID];
           row[f.name] = raw === null ? null : parser ? parser(raw, f.dataTypeID) : raw;
         }

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.ts';
-import type { Db, DbRow, Queryable } from '../db/client.ts';
+import { onlyRow, type Db, type DbRow, type Queryable } from '../db/client.ts';
 import { DomainError } from '../errors.ts';
 import { Decimal, isDecimalString } from '../money.ts';
 
@@ -55,7 +55,7 @@ export const accountId = (a: AccountRef) => `${a.ownerType}:${a.ownerId}:${a.ass
 /** System accounts kept per network as `name.NETWORK` (e.g. `hot_wallet.ETH`): the platform's coins and the gas it paid on one chain. */
 const NETWORK_SYSTEM_ACCOUNTS = new Set(['hot_wallet', 'network_fees']);
 const mayGoNegative = (a: AccountRef) =>
-  a.ownerType === 'platform' && (SYSTEM_ACCOUNTS.has(a.ownerId) || NETWORK_SYSTEM_ACCOUNTS.has(a.ownerId.split('.')[0]));
+  a.ownerType === 'platform' && (SYSTEM_ACCOUNTS.has(a.ownerId) || NETWORK_SYSTEM_ACCOUNTS.has(a.ownerId.split('.')[0]!));
 
 export const platformAccount = (name: string, asset: string): AccountRef => ({ ownerType: 'platform', ownerId: name, asset });
 
@@ -264,9 +264,9 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
     async audit() {
       const problems: string[] = [];
       const q = db;
-      const counts = (await q.query<{ t: bigint; a: bigint }>(
+      const counts = onlyRow(await q.query<{ t: bigint; a: bigint }>(
         `SELECT (SELECT count(*) FROM ledger_transfers) AS t, (SELECT count(*) FROM ledger_accounts) AS a`,
-      )).rows[0];
+      ));
       const mismatched = await q.query<{ id: string; posted: string; held: string; sum_posted: string; sum_held: string }>(
         `WITH sums AS (
            SELECT a.id,

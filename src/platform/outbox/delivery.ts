@@ -24,7 +24,8 @@ const EXCERPT_BYTES = 1024;
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
 export type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
-const FROM_OUTBOX: Record<string, DeliveryStatus> = { PENDING: 'PENDING', DONE: 'DELIVERED', FAILED: 'FAILED' };
+/** Keyed by the outbox's status column, whose CHECK constraint admits exactly these. */
+const FROM_OUTBOX: Record<'PENDING' | 'DONE' | 'FAILED', DeliveryStatus> = { PENDING: 'PENDING', DONE: 'DELIVERED', FAILED: 'FAILED' };
 const TO_OUTBOX: Record<DeliveryStatus, string> = { PENDING: 'PENDING', DELIVERED: 'DONE', FAILED: 'FAILED' };
 
 export interface DeliveryAttempt {
@@ -77,7 +78,7 @@ export function isForbiddenAddress(address: string): boolean {
     const tail = a.slice('64:ff9b::'.length);
     if (isIP(tail) === 4) return isForbiddenAddress(tail);
     const [hi, lo] = tail.split(':').map((h) => parseInt(h || '0', 16));
-    if (tail.split(':').length === 2 && Number.isFinite(hi) && Number.isFinite(lo)) {
+    if (tail.split(':').length === 2 && hi !== undefined && lo !== undefined && Number.isFinite(hi) && Number.isFinite(lo)) {
       return isForbiddenAddress(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
     }
   }
@@ -135,6 +136,7 @@ export function createWebhookDelivery(deps: {
     const bad = addrs.find((a) => isForbiddenAddress(a.address));
     if (bad) throw new RefusedTarget(`refused: ${host} resolves to ${bad.address}, a loopback, private or link-local address`);
     const pinned = addrs[0];
+    if (!pinned) throw new Error(`${host} did not resolve`);
     const lookup: LookupFunction = (_hostname, options, cb) => {
       if (options?.all) cb(null, [pinned]);
       else cb(null, pinned.address, pinned.family);
@@ -215,13 +217,14 @@ export function createWebhookDelivery(deps: {
     if (acked) return { status: 'done' };
     deps.logger?.warn({ deliveryId: String(row.id), attempt: attemptNo, httpStatus: result.httpStatus, error }, 'webhook attempt failed');
     // A refused or malformed target will not get better by waiting: fail now, visibly; an operator can redeliver.
-    if (refused || !family || attemptNo > family.retryDelaysMs.length) return { status: 'failed', error: error! };
-    return { status: 'retry', at: clock.now() + family.retryDelaysMs[attemptNo - 1], error: error! };
+    const delayMs = family?.retryDelaysMs[attemptNo - 1];
+    if (refused || !family || delayMs === undefined) return { status: 'failed', error: error! };
+    return { status: 'retry', at: clock.now() + delayMs, error: error! };
   }
 
   function toDelivery(r: DbRow, attempts: DeliveryAttempt[]): Delivery {
     const p = r.payload as WebhookPayload;
-    const status = FROM_OUTBOX[r.status];
+    const status = FROM_OUTBOX[r.status as keyof typeof FROM_OUTBOX];
     return {
       id: String(r.id), family: p.family, ownerId: p.ownerId, url: p.url, bizType: p.bizType, bizId: p.bizId, bizStatus: p.bizStatus, body: p.body,
       status, round: r.round == null ? 0 : Number(r.round), createdAt: Number(r.created_at),

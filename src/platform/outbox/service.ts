@@ -140,6 +140,12 @@ export function createOutboxWorker(deps: {
   const topicIndex = new Map(classes.flatMap((c, i) => c.topics.map((t) => [t, i] as const)));
   /** Rows in hand per `${class}|${host}`. */
   const hostInflight = new Map<string, number>();
+  /** A class by index; indexes come from topicIndex or a claimed row's cls, both made from this list. */
+  const classAt = (i: number) => {
+    const c = classes[i];
+    if (!c) throw new Error(`no outbox class ${i}`);
+    return c;
+  };
   const freeSlots = () => classes.map((c) => Math.max(0, Math.min(batch, c.slots - c.inflight)));
   const slotsListeners = new Set<() => void>();
 
@@ -148,7 +154,7 @@ export function createOutboxWorker(deps: {
     if (free.every((n) => n === 0)) return [];
     const wall = Date.now();
     const now = clock.now();
-    const saturated = new Set([...hostInflight.entries()].filter(([k, n]) => n >= classes[Number(k.split('|')[0]) - 1].perHost).map(([k]) => k));
+    const saturated = new Set([...hostInflight.entries()].filter(([k, n]) => n >= classAt(Number(k.split('|')[0]) - 1).perHost).map(([k]) => k));
     // 1. Candidates: the first due rows by id (a walk of the pending-id index that stops at the limit), skipping hosts
     //    whose slots are all taken, so a hanging host's backlog is passed over in the index, not ranked and sorted.
     //    The host is the URL's authority (host:port), kept in the dest_host column at enqueue so no payload is read.
@@ -166,8 +172,9 @@ export function createOutboxWorker(deps: {
     const takenPerHost = new Map<string, number>();
     for (const c of cand.rows) {
       const ci = topicIndex.get(c.topic)!;
-      if (free[ci] === 0) continue;
-      const perHost = classes[ci].perHost;
+      const freeHere = free[ci] ?? 0;
+      if (freeHere === 0) continue;
+      const perHost = classAt(ci).perHost;
       const host = perHost > 0 ? c.dest_host : null;
       if (host !== null) {
         const key = `${ci + 1}|${host}`;
@@ -175,7 +182,7 @@ export function createOutboxWorker(deps: {
         if (n >= perHost) continue;
         takenPerHost.set(key, (takenPerHost.get(key) ?? 0) + 1);
       }
-      free[ci]--;
+      free[ci] = freeHere - 1;
       picked.set(BigInt(c.id), { cls: ci + 1, host });
     }
     const found = new Set(cand.rows.map((c) => topicIndex.get(c.topic)!));
@@ -195,7 +202,7 @@ export function createOutboxWorker(deps: {
            AND (o.ordering_key IS NULL OR o.id = (${FIRST_OF_KEY}))
          FOR UPDATE SKIP LOCKED)
        RETURNING u.id, u.topic, u.ordering_key, u.payload, u.attempts, u.next_attempt_at, u.created_at`,
-      [now, wall, ids, topicList.map((t) => classes[topicIndex.get(t)!].leaseMs), topicList],
+      [now, wall, ids, topicList.map((t) => classAt(topicIndex.get(t)!).leaseMs), topicList],
     );
     return r.rows
       .map((row) => ({ ...row, ...picked.get(BigInt(row.id))! }))
@@ -217,7 +224,7 @@ export function createOutboxWorker(deps: {
 
   /** Handles one claimed row in its slot and settles it; resolves to the outcome's status. Never rejects. */
   function launch(row: ClaimedRow): Promise<HandlerOutcome['status'] | 'unsettled'> {
-    const cls = classes[row.cls - 1];
+    const cls = classAt(row.cls - 1);
     const hostKey = row.host === null ? null : `${row.cls}|${row.host}`;
     cls.inflight++;
     if (hostKey) hostInflight.set(hostKey, (hostInflight.get(hostKey) ?? 0) + 1);
@@ -225,7 +232,9 @@ export function createOutboxWorker(deps: {
       try {
         let outcome: HandlerOutcome;
         try {
-          outcome = await handlers[row.topic](row);
+          const handler = handlers[row.topic];
+          if (!handler) throw new Error(`no handler for topic ${row.topic}`);
+          outcome = await handler(row);
         } catch (e) {
           deps.logger?.error({ err: e, outboxId: String(row.id), topic: row.topic }, 'outbox handler threw');
           outcome = { status: 'retry', at: clock.now() + 15_000, error: describeError(e, 'message') };
