@@ -2,21 +2,17 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { createAccountsService, createSessions, CREDENTIALS_CHANNEL } from './accounts/service.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
 import { registerWebhookAdminRoutes } from './admin/webhooks.ts';
+import { createSandboxAcquirer } from './cards/acquirer.ts';
+import { reconcileCardCharges } from './cards/ledger.ts';
+import { createChainModule } from './chain/module.ts';
 import type { Config } from './config.ts';
-import { createPayAuth } from './pay/auth.ts';
-import { registerCheckoutRoutes } from './pay/checkout/routes.ts';
-import { createPayWebhookFamily } from './pay/notify.ts';
-import { createOrderService } from './pay/orders/service.ts';
-import { registerRefundRoutes } from './pay/refunds/routes.ts';
-import { createRefundService, REFUND_TOPIC } from './pay/refunds/service.ts';
-import { createReportService } from './pay/reports/service.ts';
-import { registerReportRoutes } from './admin/reports.ts';
-import { payRoutes } from './pay/family.ts';
-import { registerPayRoutes } from './pay/routes.ts';
-import { createTspService } from './tsp/service.ts';
-import { registerTspRoutes, registerTspSandboxRoutes } from './tsp/routes.ts';
-import { createMerchantUsers } from './dashboard/users.ts';
+import { createBuyflowModule } from './connect/buyflow/module.ts';
+import type { FaultPoint } from './connect/buyflow/purchase.ts';
+import { createConnectModule } from './connect/module.ts';
 import { registerDashboardRoutes } from './dashboard/routes.ts';
+import { createMerchantUsers } from './dashboard/users.ts';
+import { createKycModule } from './kyc/module.ts';
+import { createPayModule } from './pay/module.ts';
 import { createOffsetRefresher, createSystemClock, type Clock } from './platform/clock.ts';
 import { createSecretBox, sha256Hex } from './platform/crypto.ts';
 import type { Db } from './platform/db/client.ts';
@@ -25,11 +21,8 @@ import { createIdGenerator } from './platform/ids.ts';
 import { createLedger } from './platform/ledger/service.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
 import { createMailer, MAIL_TOPIC, registerDevMailbox } from './platform/mail.ts';
+import type { ModuleParts } from './platform/module.ts';
 import { createWebhookDelivery } from './platform/outbox/delivery.ts';
-import { createKycWebhookFamily, KYC_FAMILY } from './kyc/notify.ts';
-import { loadQuestionnaires } from './kyc/questionnaires.ts';
-import { registerKycRoutes } from './kyc/routes.ts';
-import { createKycService, SHARE_TOPIC } from './kyc/service.ts';
 import { createOutbox, createOutboxWorker, DEFAULT_WEBHOOK_CLASS, type OutboxHandler } from './platform/outbox/service.ts';
 import { WEBHOOK_TOPIC, type WebhookFamily } from './platform/outbox/webhook-family.ts';
 import { createSigningKeys } from './platform/signing-keys.ts';
@@ -37,25 +30,11 @@ import { startLoop, type Loop } from './platform/worker.ts';
 import { createSandboxPriceSource, type PriceSource } from './prices/service.ts';
 import { createTickerPriceSource } from './prices/ticker.ts';
 import { createSandboxPayers, loadClockOffset, registerSandboxRoutes } from './sandbox/routes.ts';
-import { registerConnectAdminRoutes } from './connect/admin-routes.ts';
-import { createConnectAuth } from './connect/auth.ts';
-import { createCatalog } from './connect/catalog.ts';
-import { createGeoIp, SANDBOX_GEO } from './connect/geo.ts';
-import { CONNECT_FAMILY, createConnectWebhookFamily } from './connect/notify.ts';
-import { createConnectOrders } from './connect/orders/service.ts';
-import { createPartnerService } from './connect/partners.ts';
-import { registerConnectRoutes } from './connect/routes.ts';
-import { registerPartnerPortal } from './connect/portal/routes.ts';
-import { createChainService } from './chain/service.ts';
-import { explorerUrl } from './chain/networks.ts';
-import { createSandboxAcquirer } from './cards/acquirer.ts';
-import { createBuyflowService, type BuyflowService } from './connect/buyflow/service.ts';
-import type { FaultPoint } from './connect/buyflow/purchase.ts';
-import { reconcileCardCharges } from './cards/ledger.ts';
-import { registerBuyflowRoutes } from './connect/buyflow/routes.ts';
+import { createTspModule } from './tsp/module.ts';
 
 /**
- * Composition root: builds every service from explicit dependencies and wires the HTTP routes and workers.
+ * Composition root: builds the platform, then each domain's module (src/<domain>/module.ts) in dependency order, and
+ * collects their routes, worker loops, outbox handlers and classes, and webhook families.
  * Used by main.ts, the worker process, the CLI and the tests alike.
  */
 export interface AppOptions {
@@ -79,84 +58,122 @@ const CLOCK_FRESH_MS = 250;
 
 export async function buildApp(opts: AppOptions) {
   const { config, db } = opts;
+  const { mode, publicUrl } = config;
+  const adminToken = opts.adminToken;
+  const secret = (purpose: string) => sha256Hex(`${purpose}:${opts.secretsKey}`);
+
+  // Loops are kicked when work is queued (a webhook, a clock advance); the list fills when workers start.
+  const loops: Loop[] = [];
+  const kickLoops = () => { for (const l of loops) l.kick(); };
+
+  // Platform: logging, the business clock, ids, secrets, ledger, outbox, prices, accounts, keys, mail.
   const logger = opts.logger ?? createLogger(config.logLevel);
   const clock = opts.clock ?? createSystemClock(await loadClockOffset(db));
   // The sandbox offset is one value in the database for every process: each request and a worker loop re-read it.
-  const clockSync = !opts.clock && config.mode === 'sandbox' ? createOffsetRefresher(clock, () => loadClockOffset(db)) : null;
+  const clockSync = !opts.clock && mode === 'sandbox' ? createOffsetRefresher(clock, () => loadClockOffset(db)) : null;
   const ids = createIdGenerator();
   const box = createSecretBox(opts.secretsKey);
   const ledger = createLedger({ db, clock });
   const outbox = createOutbox({ clock, ids });
   const prices = opts.prices ?? (config.priceFeedUrl ? createTickerPriceSource({ url: config.priceFeedUrl, logger }) : createSandboxPriceSource({ clock }));
   if (!opts.prices && config.priceFeedUrl) await (prices as ReturnType<typeof createTickerPriceSource>).refresh();
-  else if (!opts.prices && config.mode === 'production') logger.warn('PRICE_FEED_URL is not set: prices come from the built-in reference table');
+  else if (!opts.prices && mode === 'production') logger.warn('PRICE_FEED_URL is not set: prices come from the built-in reference table');
   const accounts = createAccountsService({ db, clock, box });
   // Every process hears revocations at once (PostgreSQL NOTIFY); until it listens, it does not trust its key cache.
   const stopCredentialsListener = await db.listen(CREDENTIALS_CHANNEL, (key) => accounts.forgetKeys(key), (down) => accounts.trustKeyCache(!down));
   const sessions = createSessions({ db, clock });
   const signingKeys = createSigningKeys({ db, box, clock, ids });
-  const orders = createOrderService({
-    db, clock, ids, ledger, outbox, prices, accounts, config: config.pay, openIdSalt: sha256Hex(`open-user-id:${opts.secretsKey}`),
-  });
-  const payers = createSandboxPayers({ db, accounts, ledger, ids });
-  const payAuth = createPayAuth({ db, accounts, config: config.pay });
-
-  /** Webhook families of the shared delivery engine (topic 'webhook'); other API families add theirs here. */
-  const webhookFamilies: Record<string, WebhookFamily> = { pay: createPayWebhookFamily({ signingKeys }) };
-  webhookFamilies[KYC_FAMILY] = createKycWebhookFamily({ db, box });
-  webhookFamilies[CONNECT_FAMILY] = createConnectWebhookFamily({ signingKeys });
-  const webhooks = createWebhookDelivery({
-    db, clock, ids, box, families: webhookFamilies, mode: config.mode, allowPrivateTargets: config.allowPrivateTargets, logger, timeoutMs: opts.webhookTimeoutMs, onQueued: () => loops.forEach((l) => l.kick()),
-  });
-  const outboxHandlers: Record<string, OutboxHandler> = { ...(opts.outboxHandlers ?? {}) };
   const mailer = createMailer({ db, outbox, clock, ids, box, smtpUrl: config.smtpUrl });
-  outboxHandlers[MAIL_TOPIC] ??= mailer.handler;
-  outboxHandlers[WEBHOOK_TOPIC] ??= webhooks.handle;
-  const refunds = createRefundService({ db, clock, ledger, outbox, accounts, sandbox: config.mode === 'sandbox' });
-  outboxHandlers[REFUND_TOPIC] ??= refunds.handler;
-  const kyc = createKycService({
-    db, clock, ids, box, outbox, templates: loadQuestionnaires(), fingerprintKey: sha256Hex(`kyc-id-number:${opts.secretsKey}`), mode: config.mode,
-    allowPrivateTargets: config.allowPrivateTargets,
+  const merchantUsers = createMerchantUsers({ db, clock, ids, mailer, publicUrl });
+
+  // Domains, in dependency order.
+  const tsp = createTspModule({ db, clock, ids, box, accounts, outbox, mailer, publicUrl, contactEmails: merchantUsers.contactEmails, adminToken, mode });
+  const pay = createPayModule({
+    db, clock, ids, ledger, outbox, prices, accounts, sessions, signingKeys, tsp: tsp.tsp, logger, config, adminToken, openIdSalt: secret('open-user-id'),
   });
-  for (const [topic, h] of Object.entries(kyc.outboxHandlers)) outboxHandlers[topic] ??= h;
-  const reports = createReportService({ db, ledger });
-  const partners = createPartnerService({ db, clock, ids, mailer, signingKeys, mode: config.mode, publicUrl: config.publicUrl });
-  const catalog = createCatalog({ prices });
-  const connectOrders = createConnectOrders({
-    db, clock, outbox, catalog, partners, geo: createGeoIp(config.mode === 'sandbox' ? SANDBOX_GEO : []),
-    restrictedCountries: config.connect.restrictedCountries, orderTtlMs: config.connect.orderTtlMs, mode: config.mode,
+  const kyc = createKycModule({ db, clock, ids, box, outbox, logger, secretsKey: opts.secretsKey, mode, allowPrivateTargets: config.allowPrivateTargets, adminToken });
+  const connect = createConnectModule({ db, clock, ids, outbox, mailer, signingKeys, prices, sessions, logger, config });
+  // Settled withdrawals are announced through the outbox; the buy flow handles them (WITHDRAWAL_SETTLED_TOPIC).
+  const chain = createChainModule({
+    db, ledger, clock, ids, box, logger, outbox,
+    config: { mode, dataDir: config.dataDir, chainRpcUrl: config.chainRpcUrl, anvil: { blockTimeSec: 1 } },
   });
-  const connectAuth = createConnectAuth({ partners, timestampToleranceMs: config.connect.timestampToleranceMs, ratePerSecond: config.connect.ratePerSecond });
-  const merchantUsers = createMerchantUsers({ db, clock, ids, mailer, publicUrl: config.publicUrl });
-  const tsp = createTspService({ db, clock, ids, box, accounts, outbox, mailer, publicUrl: config.publicUrl, contactEmails: merchantUsers.contactEmails });
-  // Lazy: no chain is contacted or spawned until a withdrawal, deposit address or the worker needs one.
-  const chain = createChainService({
-    db, ledger, clock, ids, box, logger,
-    // Settled withdrawals are announced through the outbox; the buy flow handles them (WITHDRAWAL_SETTLED_TOPIC).
-    outbox,
-    config: { mode: config.mode, dataDir: config.dataDir, chainRpcUrl: config.chainRpcUrl, anvil: { blockTimeSec: 1 } },
+  // No real card acquirer adapter ships yet: production refuses card payment instead of using the sandbox one.
+  const acquirer = mode === 'sandbox' ? createSandboxAcquirer({ db, clock, fingerprintKey: secret('card-fingerprint') }) : null;
+  if (mode === 'production') logger.warn('no card acquirer is configured: Connect card payments are refused');
+  const buyflow = createBuyflowModule({
+    db, clock, ids, box, mailer, ledger, prices, catalog: connect.catalog, partners: connect.partners, orders: connect.orders, kyc: kyc.kyc,
+    chain: chain.chain, acquirer, mode, codeKey: secret('buyflow-codes'), logger, leaseMs: opts.buyflow?.leaseMs, faults: opts.buyflow?.faults,
+    sessions, publicUrl, adminToken,
   });
-  const acquirer = config.mode === 'sandbox' ? createSandboxAcquirer({ db, clock, fingerprintKey: sha256Hex(`card-fingerprint:${opts.secretsKey}`) }) : null;
-  const buyflow: BuyflowService = createBuyflowService({
-    db, clock, ids, box, mailer, ledger, prices, catalog, partners, orders: connectOrders, kyc, chain,
-    // No real card acquirer adapter ships yet: production refuses card payment instead of using the sandbox one.
-    acquirer, mode: config.mode, codeKey: sha256Hex(`buyflow-codes:${opts.secretsKey}`), logger,
-    leaseMs: opts.buyflow?.leaseMs, faults: opts.buyflow?.faults,
+
+  // The webhook delivery engine serves every family the domains declared.
+  const domains = [tsp.parts, pay.parts, kyc.parts, connect.parts, chain.parts, buyflow.parts];
+  const webhookFamilies: Record<string, WebhookFamily> = Object.assign({}, ...domains.map((m) => m.webhookFamilies ?? {}));
+  const webhooks = createWebhookDelivery({
+    db, clock, ids, box, families: webhookFamilies, mode, allowPrivateTargets: config.allowPrivateTargets, logger, timeoutMs: opts.webhookTimeoutMs,
+    onQueued: kickLoops,
   });
-  for (const [topic, h] of Object.entries(buyflow.outboxHandlers)) outboxHandlers[topic] ??= h;
+
   /** The ledger audit, plus the outside systems that hold money reconciled against it: the acquirer's charges and the hot wallets. */
   async function audit() {
     const report = await ledger.audit();
     const cardsChecked = acquirer ? await reconcileCardCharges(db, acquirer, ledger) : { cardCharges: 0, problems: [] };
-    const wallets = await chain.reconcileHotWallets();
-    const problems = [...report.problems, ...cardsChecked.problems, ...(await buyflow.openAuthorizations()), ...wallets.problems];
+    const wallets = await chain.chain.reconcileHotWallets();
+    const problems = [...report.problems, ...cardsChecked.problems, ...(await buyflow.buyflow.openAuthorizations()), ...wallets.problems];
     return { ...report, ok: problems.length === 0, problems, reconciled: { cardCharges: cardsChecked.cardCharges, hotWallets: wallets.hotWallets } };
   }
-  if (config.mode === 'production') logger.warn('no card acquirer is configured: Connect card payments are refused');
-  const services = { audit, acquirer, buyflow, db, clock, ids, box, ledger, outbox, prices, accounts, sessions, signingKeys, orders, payers, logger, outboxHandlers, mailer, webhookFamilies, webhooks, refunds, reports, kyc, merchantUsers, tsp, chain, partners, catalog, connectOrders };
+  const payers = createSandboxPayers({ db, accounts, ledger, ids });
+
+  // The platform's own parts and the operator's surfaces, which see every domain.
+  const platform: ModuleParts = {
+    outboxHandlers: { [MAIL_TOPIC]: mailer.handler, [WEBHOOK_TOPIC]: webhooks.handle },
+    outboxClasses: [DEFAULT_WEBHOOK_CLASS, { name: 'mail', topics: [MAIL_TOPIC], slots: 4 }],
+    workers: clockSync ? [{ name: 'clock', tick: async () => (await clockSync.refresh(), 0), idleMs: (base) => Math.min(base, CLOCK_FRESH_MS) }] : [],
+    routes(app) {
+      app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+      app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+        try {
+          await db.query('SELECT 1');
+          const chainReady = await chain.chain.readiness();
+          if (!chainReady.ok) return reply.code(503).send({ status: 'not ready', database: 'ok', chain: chainReady.detail });
+          return { status: 'ready', database: 'ok', chain: chainReady.detail };
+        } catch (e) {
+          return reply.code(503).send({ status: 'not ready', database: e instanceof Error ? e.message : String(e) });
+        }
+      });
+    },
+  };
+  const operator: ModuleParts = {
+    routes(app) {
+      registerDashboardRoutes(app, {
+        db, clock, ids, accounts, sessions, users: merchantUsers, tsp: tsp.tsp, orders: pay.orders, refunds: pay.refunds, reports: pay.reports, ledger,
+        webhooks, outbox, publicUrl, mode,
+      });
+      registerAdminRoutes(app, { adminToken, accounts, ledger, audit, signingKeys, db, merchantUsers });
+      registerWebhookAdminRoutes(app, { adminToken, deliveries: webhooks });
+      if (mode === 'sandbox') {
+        registerDevMailbox(app, { mailer, adminToken, mode });
+        registerSandboxRoutes(app, { adminToken, db, clock, accounts, orders: pay.orders, payers, onClockAdvance: kickLoops, sharedClock: clockSync ?? undefined });
+      }
+    },
+  };
+  const modules = [platform, ...domains, operator];
+
+  // Handlers given by the caller (tests) take precedence over the modules' own.
+  const outboxHandlers: Record<string, OutboxHandler> = Object.assign({}, ...modules.map((m) => m.outboxHandlers ?? {}), opts.outboxHandlers ?? {});
+  // Slot classes, so no class waits behind another; every topic not in one shares the worker's 'internal' class
+  // (refund completion, buy-flow steps, KYC checks).
+  const outboxWorker = createOutboxWorker({ db, clock, handlers: outboxHandlers, logger, classes: modules.flatMap((m) => m.outboxClasses ?? []) });
+
+  const services = {
+    audit, acquirer, buyflow: buyflow.buyflow, db, clock, ids, box, ledger, outbox, prices, accounts, sessions, signingKeys, orders: pay.orders, payers, logger,
+    outboxHandlers, mailer, webhookFamilies, webhooks, refunds: pay.refunds, reports: pay.reports, kyc: kyc.kyc, merchantUsers, tsp: tsp.tsp,
+    chain: chain.chain, partners: connect.partners, catalog: connect.catalog, connectOrders: connect.orders,
+  };
 
   async function createServer(): Promise<FastifyInstance> {
-    const app = await createHttp({ logger, trustedProxies: config.trustedProxies, publicUrl: config.publicUrl, metricsToken: config.metricsToken });
+    const app = await createHttp({ logger, trustedProxies: config.trustedProxies, publicUrl, metricsToken: config.metricsToken });
     // Another process may have moved the sandbox clock: a request sees every advance committed before it arrived.
     if (clockSync) app.addHook('onRequest', async (req) => { if (req.url !== '/healthz') await clockSync.refreshIfOlderThan(CLOCK_FRESH_MS).catch(() => {}); });
     app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'Not found.' } }));
@@ -169,78 +186,23 @@ export async function buildApp(opts: AppOptions) {
       if (status >= 500) logger.error({ err: error }, 'request failed');
       return reply.code(status).send({ error: { code: status >= 500 ? 'INTERNAL' : 'BAD_REQUEST', message: status >= 500 ? 'Internal error.' : error.message } });
     });
-
-    app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-    app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
-      try {
-        await db.query('SELECT 1');
-        const chainReady = await chain.readiness();
-        if (!chainReady.ok) return reply.code(503).send({ status: 'not ready', database: 'ok', chain: chainReady.detail });
-        return { status: 'ready', database: 'ok', chain: chainReady.detail };
-      } catch (e) {
-        return reply.code(503).send({ status: 'not ready', database: e instanceof Error ? e.message : String(e) });
-      }
-    });
-
-    payRoutes(app, { auth: payAuth, resolveActor: tsp.resolveActor, selfOnly: tsp.selfOnly }, logger, (route) => {
-      registerPayRoutes(route, {
-        orders, prices, signingKeys, publicUrl: config.publicUrl, ledgerBalances: (merchantId) => ledger.balances(db, 'merchant', merchantId),
-      });
-      registerRefundRoutes(route, { refunds });
-      registerTspRoutes(route, { tsp });
-    });
-    registerDashboardRoutes(app, {
-      db, clock, ids, accounts, sessions, users: merchantUsers, tsp, orders, refunds, reports, ledger, webhooks, outbox, publicUrl: config.publicUrl, mode: config.mode,
-    });
-    registerCheckoutRoutes(app, { db, clock, orders, accounts, sessions, ledger, prices, publicUrl: config.publicUrl, mode: config.mode });
-    registerAdminRoutes(app, { adminToken: opts.adminToken, accounts, ledger, audit, signingKeys, db, merchantUsers });
-    registerWebhookAdminRoutes(app, { adminToken: opts.adminToken, deliveries: webhooks });
-    registerReportRoutes(app, { adminToken: opts.adminToken, accounts, reports });
-    registerKycRoutes(app, { kyc, adminToken: opts.adminToken, mode: config.mode, logger });
-    registerConnectRoutes(app, { auth: connectAuth, catalog, orders: connectOrders, publicUrl: config.publicUrl, logger });
-    registerConnectAdminRoutes(app, { adminToken: opts.adminToken, partners, db, buyflow });
-    registerBuyflowRoutes(app, {
-      buyflow, sessions, clock, publicUrl: config.publicUrl, mode: config.mode,
-      // The sandbox's embedded chains have no public explorer: a link there would point at a mainnet transaction that does not exist.
-      explorerTxUrl: (network, hash) => (config.mode === 'production' ? explorerUrl(network, hash) || null : null),
-    });
-    registerPartnerPortal(app, { partners, orders: connectOrders, sessions, signingKeys, publicUrl: config.publicUrl, mode: config.mode });
-    if (config.mode === 'sandbox') {
-      registerDevMailbox(app, { mailer, adminToken: opts.adminToken, mode: config.mode });
-      registerTspSandboxRoutes(app, { adminToken: opts.adminToken, tsp });
-      registerSandboxRoutes(app, { adminToken: opts.adminToken, db, clock, accounts, orders, payers, onClockAdvance: () => loops.forEach((l) => l.kick()), sharedClock: clockSync ?? undefined });
-    }
+    for (const m of modules) m.routes?.(app);
     await app.ready();
     return app;
   }
 
-  const loops: Loop[] = [];
-  // Slot classes, so no class waits behind another: webhooks (bounded per receiver host), mail, KYC document
-  // downloads (each up to 30 s per file, hence the longer lease) and everything else (refund completion, buy-flow
-  // steps, KYC checks) in the worker's 'internal' class.
-  const outboxWorker = createOutboxWorker({
-    db, clock, handlers: outboxHandlers, logger,
-    classes: [DEFAULT_WEBHOOK_CLASS, { name: 'mail', topics: [MAIL_TOPIC], slots: 4 }, { name: 'kyc-files', topics: [SHARE_TOPIC], slots: 4, leaseMs: 180_000 }],
-  });
-
-  /** Background work: order expiry, nonce pruning, outbox delivery. */
+  /** Background work: every module's loops and the outbox pool. */
   function startWorkers(opts2: { idleMs?: number } = {}) {
     const idleMs = opts2.idleMs ?? 500;
-    if (clockSync) loops.push(startLoop('clock', async () => (await clockSync.refresh(), 0), { idleMs: Math.min(idleMs, CLOCK_FRESH_MS), logger }));
-    loops.push(startLoop('tsp-expiry', () => tsp.expireDue(), { idleMs, logger }));
-    loops.push(startLoop('pay-expiry', () => orders.expireDue(), { idleMs, logger }));
-    loops.push(startLoop('pay-nonces', () => payAuth.pruneNonces(), { idleMs, logger }));
-    loops.push(startLoop('connect-buyflow', () => buyflow.runOnce(), { idleMs, logger }));
-    loops.push(startLoop('connect-expiry', () => connectOrders.expireDue(), { idleMs, logger }));
+    for (const w of modules.flatMap((m) => m.workers ?? [])) loops.push(startLoop(w.name, w.tick, { idleMs: w.idleMs?.(idleMs) ?? idleMs, logger }));
     loops.push(outboxWorker.start({ idleMs: Math.min(idleMs, 250) }));
-    loops.push(startLoop('chain', () => chain.runOnce(), { idleMs: Math.max(idleMs, 1000), logger }));
   }
 
   /** Stops the background loops, the chain, and the revocation listener (everything that holds the process open). */
   async function stopWorkers() {
     await stopCredentialsListener();
     await Promise.all(loops.splice(0).map((l) => l.stop()));
-    await chain.stop();
+    await chain.chain.stop();
   }
 
   return { services, createServer, startWorkers, stopWorkers, outboxWorker };

@@ -71,7 +71,7 @@ export function createPayAuth(deps: { db: Db; accounts: AccountsService; config:
   async function authenticate(req: FastifyRequest, opts: { parameterless?: boolean; deferNonce?: boolean } = {}): Promise<{ ok: true; caller: PayCaller } | { ok: false; failure: PayFailure }> {
     const fail = (code: PayWireCode, message?: string) => ({ ok: false as const, failure: payFailure(code, message) });
     if (req.method !== 'POST') return fail('400006');
-    const contentType = (requestHeader(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+    const contentType = (requestHeader(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     if (contentType !== 'application/json') return fail('400007');
     const rawBody = req.rawBody ?? Buffer.alloc(0);
     if (rawBody.length > MAX_BODY_BYTES) return fail('400104');

@@ -1,0 +1,60 @@
+import type { AccountsService, Sessions } from '../accounts/service.ts';
+import { registerReportRoutes } from '../admin/reports.ts';
+import type { Config } from '../config.ts';
+import type { Clock } from '../platform/clock.ts';
+import type { Db } from '../platform/db/client.ts';
+import type { IdGenerator } from '../platform/ids.ts';
+import type { Ledger } from '../platform/ledger/service.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { ModuleParts } from '../platform/module.ts';
+import type { Outbox } from '../platform/outbox/service.ts';
+import type { SigningKeys } from '../platform/signing-keys.ts';
+import type { PriceSource } from '../prices/service.ts';
+import { registerTspRoutes } from '../tsp/routes.ts';
+import type { TspService } from '../tsp/service.ts';
+import { createPayAuth } from './auth.ts';
+import { registerCheckoutRoutes } from './checkout/routes.ts';
+import { payRoutes } from './family.ts';
+import { createPayWebhookFamily } from './notify.ts';
+import { createOrderService } from './orders/service.ts';
+import { registerRefundRoutes } from './refunds/routes.ts';
+import { createRefundService, REFUND_TOPIC } from './refunds/service.ts';
+import { createReportService } from './reports/service.ts';
+import { registerPayRoutes } from './routes.ts';
+
+/**
+ * Binance Pay: request authentication, orders, refunds and reports; the Pay family's endpoints (TSP's own
+ * /service/provider/* ones included, as they share its context), the hosted checkout pages, the admin report API, the
+ * PAY webhook family, refund completion (outbox) and the expiry and nonce-pruning loops.
+ */
+export function createPayModule(deps: {
+  db: Db; clock: Clock; ids: IdGenerator; ledger: Ledger; outbox: Outbox; prices: PriceSource; accounts: AccountsService; sessions: Sessions;
+  signingKeys: SigningKeys; tsp: TspService; logger: Logger; config: Config; adminToken: string; openIdSalt: string;
+}) {
+  const { db, clock, ids, ledger, outbox, prices, accounts, sessions, signingKeys, tsp, logger, config } = deps;
+  const auth = createPayAuth({ db, accounts, config: config.pay });
+  const orders = createOrderService({ db, clock, ids, ledger, outbox, prices, accounts, config: config.pay, openIdSalt: deps.openIdSalt });
+  const refunds = createRefundService({ db, clock, ledger, outbox, accounts, sandbox: config.mode === 'sandbox' });
+  const reports = createReportService({ db, ledger });
+
+  const parts: ModuleParts = {
+    webhookFamilies: { pay: createPayWebhookFamily({ signingKeys }) },
+    outboxHandlers: { [REFUND_TOPIC]: refunds.handler },
+    workers: [
+      { name: 'pay-expiry', tick: () => orders.expireDue() },
+      { name: 'pay-nonces', tick: () => auth.pruneNonces() },
+    ],
+    routes(app) {
+      payRoutes(app, { auth, resolveActor: tsp.resolveActor, selfOnly: tsp.selfOnly }, logger, (route) => {
+        registerPayRoutes(route, {
+          orders, prices, signingKeys, publicUrl: config.publicUrl, ledgerBalances: (merchantId) => ledger.balances(db, 'merchant', merchantId),
+        });
+        registerRefundRoutes(route, { refunds });
+        registerTspRoutes(route, { tsp });
+      });
+      registerCheckoutRoutes(app, { db, clock, orders, accounts, sessions, ledger, prices, publicUrl: config.publicUrl, mode: config.mode });
+      registerReportRoutes(app, { adminToken: deps.adminToken, accounts, reports });
+    },
+  };
+  return { auth, orders, refunds, reports, parts };
+}
