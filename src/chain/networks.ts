@@ -111,10 +111,6 @@ export function findAssetNetwork(asset: string, network: string): AssetNetwork |
   return ASSET_NETWORKS.find((a) => a.asset === asset && a.network === network);
 }
 
-export function networksForAsset(asset: string): AssetNetwork[] {
-  return ASSET_NETWORKS.filter((a) => a.asset === asset);
-}
-
 /** The registry entry of a network the caller knows is supported (a stored or configured one); throws otherwise. */
 export function networkInfo(network: string): NetworkInfo {
   const n = NETWORKS[network];

@@ -12,7 +12,6 @@ import type { Partner } from './partners.ts';
 export const CONNECT_FIATS = ['USD', 'EUR', 'GBP', 'AUD', 'BRL', 'TRY'] as const;
 /** Per-order limits in USD; each fiat's limits are these converted at the FX table and rounded to whole units inward. */
 export const LIMITS_USD = { min: '15', max: '20000' };
-export const PAYMENT_METHOD = 'CARD';
 
 export const connectAssets = () => [...new Set(ASSET_NETWORKS.filter((a) => a.withdrawEnabled).map((a) => a.asset))];
 

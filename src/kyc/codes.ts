@@ -40,7 +40,6 @@ export interface KycFailure {
   code: KycErrorCode;
   detail: string;
 }
-export const kycFail = (code: KycErrorCode, detail: string): { ok: false; failure: KycFailure } => ({ ok: false, failure: { code, detail } });
 
 export function kycEnvelope(r: { data: unknown } | KycFailure): { status: number; body: string } {
   if ('data' in r) return { status: 200, body: JSON.stringify({ code: '000000', message: null, messageDetail: null, data: r.data ?? null, success: true }) };

@@ -1,5 +1,5 @@
 import {
-  createCipheriv, createDecipheriv, createHash, createHmac, createSign, createVerify,
+  createCipheriv, createDecipheriv, createHash, createHmac, createSign,
   generateKeyPairSync, type KeyObject, randomBytes, randomInt, scrypt as scryptCb, timingSafeEqual,
 } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -37,13 +37,6 @@ export const hmacSha256Hex = (key: string | Buffer, msg: string | Buffer) => cre
 
 export function rsaSignBase64(privateKey: string | KeyObject, msg: string | Buffer): string {
   return createSign('RSA-SHA256').update(msg).sign(privateKey, 'base64');
-}
-export function rsaVerifyBase64(publicKeyPem: string, msg: string | Buffer, signature: string): boolean {
-  try {
-    return createVerify('RSA-SHA256').update(msg).verify(publicKeyPem, signature, 'base64');
-  } catch {
-    return false;
-  }
 }
 export function generateRsaKeyPair(bits = 2048): { publicKeyPem: string; privateKeyPem: string } {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', {

@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import helmet from '@fastify/helmet';
@@ -140,8 +140,4 @@ function metricsAllowed(req: FastifyRequest, token: string | undefined): boolean
   if (!token) return false;
   const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
   return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(token).digest());
-}
-
-export function sendJsonText(reply: FastifyReply, text: string, status = 200) {
-  return reply.code(status).type('application/json').send(text);
 }

@@ -17,8 +17,6 @@ export function decimalPlaces(s: string): number {
   return dot < 0 ? 0 : s.length - dot - 1;
 }
 
-export const dec = (v: Decimal.Value) => new Decimal(v);
-
 /** Fixed-point text with exactly `dp` decimals, e.g. fixed("0.88", 8) = "0.88000000". */
 export function fixed(v: Decimal.Value, dp = 8, rounding: Decimal.Rounding = Decimal.ROUND_HALF_UP): string {
   return new Decimal(v).toFixed(dp, rounding);
@@ -27,6 +25,5 @@ export function fixed(v: Decimal.Value, dp = 8, rounding: Decimal.Rounding = Dec
 export const add = (a: Decimal.Value, b: Decimal.Value) => new Decimal(a).plus(b).toFixed();
 export const sub = (a: Decimal.Value, b: Decimal.Value) => new Decimal(a).minus(b).toFixed();
 export const cmp = (a: Decimal.Value, b: Decimal.Value) => new Decimal(a).cmp(b);
-export const isPositive = (a: Decimal.Value) => new Decimal(a).gt(0);
 /** Canonical text of a decimal: no exponent, no trailing zeros. */
 export const norm = (a: Decimal.Value) => new Decimal(a).toFixed();
