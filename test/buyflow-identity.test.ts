@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { checkLimitLocked } from '../src/connect/limits.ts';
+import { checkLimitLocked } from '../src/connect/buyflow/limits.ts';
 import { kycSignature } from '../src/kyc/auth.ts';
 import { migrate } from '../src/platform/db/client.ts';
 import { DB_KINDS, startTestApp, type TestApp } from './helpers.ts';

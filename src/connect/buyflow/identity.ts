@@ -6,7 +6,7 @@ import type { DbRow } from '../../platform/db/client.ts';
  * (bizEntityKey + entityCustomerId) or an account's own buy-flow record. It verifies at most one buy-flow account,
  * the first that binds it: buyflow_identities' primary key decides, so of two concurrent binds one inserts and the
  * other finds the row taken. An account refused a shared identity is recorded for the operator. The account's
- * identity key is buyflow_users.kyc_record_id; src/connect/limits.ts counts the daily limit per identity.
+ * identity key is buyflow_users.kyc_record_id; limits.ts counts the daily limit per identity.
  */
 
 export type IdentitySource = 'shared' | 'buyflow';

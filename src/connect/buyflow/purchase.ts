@@ -13,9 +13,9 @@ import { Decimal } from '../../platform/money.ts';
 import type { OutboxHandler } from '../../platform/outbox/service.ts';
 import type { PriceSource } from '../../prices/service.ts';
 import type { Catalog } from '../catalog.ts';
-import { checkLimitLocked, type KycLevel } from '../limits.ts';
+import { checkLimitLocked, type KycLevel } from './limits.ts';
 import { TRANSITIONS as ORDER_TRANSITIONS, type ConnectOrders } from '../orders/service.ts';
-import { toOrder, type ConnectOrder, type SubStatus } from '../orders/store.ts';
+import type { ConnectOrder, SubStatus } from '../orders/store.ts';
 import type { PartnerService } from '../partners.ts';
 import type { DbRow } from '../../platform/db/client.ts';
 
@@ -163,8 +163,11 @@ export function createPurchaseMachine(deps: {
     const r = (await q.query(`SELECT * FROM buyflow_orders WHERE order_id = $1`, [orderId])).rows[0];
     return r ? toRow(r) : null;
   }
-  async function order(orderId: string, q: Queryable = db): Promise<ConnectOrder> {
-    return toOrder((await q.query(`SELECT * FROM connect_orders WHERE order_id = $1`, [orderId])).rows[0]);
+  /** The Connect order a buy-flow order drives (connect_orders belongs to connect/orders: read through it). */
+  async function order(orderId: string, q: Queryable = db, lock = false): Promise<ConnectOrder> {
+    const o = await orders.read(q, orderId, { lock });
+    if (!o) throw new Error(`buy-flow order ${orderId} has no Connect order`);
+    return o;
   }
 
   /**
@@ -185,7 +188,7 @@ export function createPurchaseMachine(deps: {
       [orderId, from, to, o.attempt ?? null, ...cols.map((c) => set[c])],
     )).rows[0];
     if (!r) return null;
-    const current = (await q.query(`SELECT sub_status FROM connect_orders WHERE order_id = $1 FOR UPDATE`, [orderId])).rows[0].sub_status as SubStatus;
+    const current: SubStatus = (await order(orderId, q, true)).subStatus;
     const target = PUBLISHED[to];
     if (current !== target) {
       // A published status another domain moved (expiry, KYC) since the step was read: the caller's transaction rolls back.
@@ -434,6 +437,8 @@ export function createPurchaseMachine(deps: {
     const now = clock.now();
     const expiresAt = now + QUOTE_LOCK_MS;
     const r = await db.query(
+      // One statement across owners, on purpose: the quote is locked only while the Connect order is still open and
+      // unexpired, checked in the same statement that writes it (a separate read could be stale by the write).
       `UPDATE buyflow_orders b SET quote_price = $3, user_fee = $4, network_fee = $5, crypto_amount = $6, quote_expires_at = $7
        FROM connect_orders c WHERE b.order_id = $1 AND b.user_id = $2 AND b.step = 'OPEN' AND c.order_id = b.order_id
          AND c.sub_status IN ('CREATED', 'KYC_REVIEW') AND c.expired_time > $8`,
@@ -460,7 +465,7 @@ export function createPurchaseMachine(deps: {
       const u = (await q.query(`SELECT * FROM buyflow_users WHERE id = $1 FOR UPDATE`, [userId])).rows[0];
       const bf = (await q.query(`SELECT * FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [orderId, userId])).rows[0];
       if (!u || !bf) return err('ORDER_NOT_FOUND', 'This order is not yours.');
-      const o = toOrder((await q.query(`SELECT * FROM connect_orders WHERE order_id = $1 FOR UPDATE`, [orderId])).rows[0]);
+      const o = await order(orderId, q, true);
       if (bf.step !== 'OPEN' || !OPEN_SUBS.includes(o.subStatus)) return err('ORDER_NOT_PAYABLE', 'This order is already being paid or is closed.');
       if (o.expiredTime <= now) return err('ORDER_EXPIRED', 'The order has expired.');
       if (u.kyc_level === 'NONE') return err('KYC_REQUIRED', 'Complete identity verification first.');
@@ -530,8 +535,9 @@ export function createPurchaseMachine(deps: {
   /** The user closes an order they have not paid: FAILED, USER_CANCELLED. */
   async function close(orderId: string, userId: string): Promise<Result<null>> {
     const r = await db.tx(async (q) => {
-      const o = (await q.query(`SELECT c.sub_status FROM connect_orders c JOIN buyflow_orders b ON b.order_id = c.order_id WHERE c.order_id = $1 AND b.user_id = $2 FOR UPDATE`, [orderId, userId])).rows[0];
-      if (!o || !OPEN_SUBS.includes(o.sub_status)) return null;
+      // The buy-flow row first, then the Connect order, as everywhere (lock order).
+      const mine = (await q.query(`SELECT 1 FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [orderId, userId])).rows[0];
+      if (!mine || !OPEN_SUBS.includes((await order(orderId, q, true)).subStatus)) return null;
       return transition(q, orderId, 'OPEN', 'FAILED', { published: { errorCode: 'USER_CANCELLED' } });
     });
     return r ? ok(null) : err('NOT_CLOSABLE', 'This order can no longer be cancelled.');

@@ -16,10 +16,10 @@ import type { Logger } from '../../platform/logger.ts';
 import type { Mailer } from '../../platform/mail.ts';
 import type { PriceSource } from '../../prices/service.ts';
 import type { Catalog } from '../catalog.ts';
-import type { KycLevel } from '../limits.ts';
+import type { KycLevel } from './limits.ts';
 import { bindIdentity, noteIdentityConflict } from './identity.ts';
 import type { ConnectOrders } from '../orders/service.ts';
-import { toOrder, type ConnectOrder } from '../orders/store.ts';
+import type { ConnectOrder } from '../orders/store.ts';
 import type { PartnerService } from '../partners.ts';
 import { createPurchaseMachine, FORM_APPLIES, lockedOf, NO_ACQUIRER_MESSAGE, WITHDRAW_REF, type FaultPoint, type OrderForm, type Step } from './purchase.ts';
 import type { DbRow } from '../../platform/db/client.ts';
@@ -133,10 +133,7 @@ export function createBuyflowService(deps: {
   const kycSubject = (userId: string) => `buyflow:${userId}`;
   const addressSubject = (userId: string) => `buyflow:${userId}:address`;
 
-  async function loadOrder(orderId: string): Promise<ConnectOrder | null> {
-    const r = (await db.query(`SELECT * FROM connect_orders WHERE order_id = $1`, [orderId])).rows[0];
-    return r ? toOrder(r) : null;
-  }
+  const loadOrder = (orderId: string): Promise<ConnectOrder | null> => orders.read(db, orderId);
 
   async function getUser(id: string, q: Queryable = db): Promise<BuyflowUser | null> {
     if (!/^\d{1,19}$/.test(id)) return null;
@@ -287,6 +284,7 @@ export function createBuyflowService(deps: {
       if (u.kyc_level !== 'NONE') return { state: 'VERIFIED' } as KycState;
       const s = await kyc.buyflowStatus(q, kycSubject(userId));
       if (!s) return { state: 'NEEDED' } as KycState;
+      // One read across owners (this user's orders waiting for KYC), inside the transaction that moves them on.
       const waiting = (await q.query(
         `SELECT b.order_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id WHERE b.user_id = $1 AND c.sub_status = 'KYC_REVIEW'`, [userId],
       )).rows;
@@ -453,6 +451,7 @@ export function createBuyflowService(deps: {
     // An approved user's order stays KYC_REVIEW until confirm (KYC_REVIEW → PAYMENT_PROCESSING), so only users still
     // unverified are polled, and only a decision applied now counts as work: counting a settled user every tick made
     // startLoop re-run at once forever, and with PGlite (synchronous, microtasks only) that starved every request.
+    // One read across owners (buy-flow users with a Connect order waiting for KYC), instead of one per user.
     const reviewing = (await db.query(
       `SELECT DISTINCT b.user_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id JOIN buyflow_users u ON u.id = b.user_id
        WHERE c.sub_status = 'KYC_REVIEW' AND u.kyc_level = 'NONE' LIMIT 100`,

@@ -195,6 +195,15 @@ export function createConnectOrders(deps: {
     return ok({ order, token, bindingStatus: false });
   }
 
+  /**
+   * One order by id, for the buy flow that drives it; `lock` takes the row lock inside the caller's transaction (the
+   * buy flow locks its own buyflow_orders row first, then this one, everywhere, so the two never deadlock).
+   */
+  async function read(q: Queryable, orderId: string, opts: { lock?: boolean } = {}): Promise<ConnectOrder | null> {
+    const r = (await q.query(`SELECT * FROM connect_orders WHERE order_id = $1${opts.lock ? ' FOR UPDATE' : ''}`, [orderId])).rows[0];
+    return r ? toOrder(r) : null;
+  }
+
   async function get(partnerCode: string, by: { merchantOrderId?: string; orderId?: string }): Promise<Result<ConnectOrder, 'ORDER_NOT_FOUND'>> {
     const o = await findOrder(db, partnerCode, by);
     return o ? ok(o) : err('ORDER_NOT_FOUND');
@@ -254,6 +263,6 @@ export function createConnectOrders(deps: {
     return r ? toOrder(r) : null;
   }
 
-  return { create, get, transition, expireDue, list, findByToken, ipCheck, paymentMethodOk, restrictedCountryOf };
+  return { create, get, read, transition, expireDue, list, findByToken, ipCheck, paymentMethodOk, restrictedCountryOf };
 }
 export type ConnectOrders = ReturnType<typeof createConnectOrders>;

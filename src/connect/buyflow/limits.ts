@@ -1,11 +1,11 @@
-import type { Queryable } from '../platform/db/client.ts';
-import { Decimal } from '../platform/money.ts';
+import type { Queryable } from '../../platform/db/client.ts';
+import { Decimal } from '../../platform/money.ts';
 
 /**
  * Purchase limits (binance-connect.md §6.2): the USD value of the user's orders confirmed in the last 24 h
  * (rolling) that are PROCESSING or SUCCESS, plus this order, must stay within the level's daily limit.
  * The limit is a person's, not an account's: the usage is summed over every account of the same identity
- * (buyflow_users.kyc_record_id, the KYC record that verified it; see src/connect/buyflow/identity.ts).
+ * (buyflow_users.kyc_record_id, the KYC record that verified it; see identity.ts).
  * `checkLimitLocked` runs inside the confirm transaction after locking the user row and the identity's row, so two
  * parallel confirms of one person serialise and cannot jointly pass the limit.
  */
@@ -20,7 +20,11 @@ export interface LimitCheck {
   remainingUsd: string;
 }
 
-/** USD confirmed in the window by the user and every other account of the same identity (the user alone without one). */
+/**
+ * USD confirmed in the window by the user and every other account of the same identity (the user alone without one).
+ * One statement across owners, on purpose: whether an order counts is its Connect status (connect_orders), summed in
+ * the confirm transaction's own snapshot together with the buy-flow amounts.
+ */
 export async function usedUsd(q: Queryable, userId: string, now: number, exceptOrderId?: string): Promise<string> {
   const r = (await q.query(
     `SELECT coalesce(sum(b.usd_amount), 0)::text AS used FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id
