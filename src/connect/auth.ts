@@ -2,7 +2,7 @@ import { createSign, createVerify } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ipAllowed, normalizeIp } from '../platform/ip.ts';
 import { containsUnstorableText, parseLossless } from '../platform/json.ts';
-import { connectFailure, type ConnectFailure } from './codes.ts';
+import { connectFailure, type ConnectDomainError, type ConnectFailure } from './codes.ts';
 import type { Partner, PartnerService } from './partners.ts';
 import { requestHeader } from '../platform/signed-route.ts';
 
@@ -63,7 +63,7 @@ export function createConnectAuth(deps: { partners: PartnerService; timestampTol
   }
 
   return async function authenticate(req: FastifyRequest): Promise<{ ok: true; caller: ConnectCaller } | { ok: false; failure: ConnectFailure; partner?: Partner }> {
-    const fail = (code: string, opts: { field?: string; detail?: string } = {}, partner?: Partner) => ({ ok: false as const, failure: connectFailure(code, opts), partner });
+    const fail = (code: ConnectDomainError, opts: { field?: string; detail?: string } = {}, partner?: Partner) => ({ ok: false as const, failure: connectFailure(code, opts), partner });
     const merchantCode = requestHeader(req, 'merchantCode');
     const timestamp = requestHeader(req, 'timestamp');
     const signature = requestHeader(req, 'x-api-signature');

@@ -1,7 +1,7 @@
 import { stringify } from '../platform/json.ts';
 
 /** Binance Connect result codes and messages (binance-connect.md §8), and the one table mapping domain errors to them. */
-export const CONNECT_MESSAGES: Record<string, string> = {
+export const CONNECT_MESSAGES = {
   OPE100000001: 'System error, please try again later.',
   OPE100000002: 'Signature verification failed.',
   OPE100000003: 'Request timestamp is outside the allowed window.',
@@ -22,10 +22,18 @@ export const CONNECT_MESSAGES: Record<string, string> = {
   OPE100000040: 'Order not found.',
   OPE100000041: 'Duplicate merchantOrderId.',
   OPE100000050: 'Too many requests.',
-};
+} as const satisfies Record<string, string>;
+export type ConnectWireCode = keyof typeof CONNECT_MESSAGES;
+
+/** Every error the Connect API answers with; the table below must map each (an unmapped one does not compile). */
+export type ConnectDomainError =
+  | 'SYSTEM_ERROR' | 'INVALID_SIGNATURE' | 'TIMESTAMP_EXPIRED' | 'MERCHANT_NOT_FOUND' | 'IP_NOT_WHITELISTED' | 'MERCHANT_DISABLED'
+  | 'MISSING_HEADER' | 'INVALID_PARAMETER' | 'MISSING_PARAMETER' | 'UNSUPPORTED_TRADE_PAIR' | 'UNSUPPORTED_NETWORK'
+  | 'INVALID_CRYPTO_ADDRESS' | 'INVALID_ADDRESS_MEMO' | 'UNSUPPORTED_PAYMENT_METHOD' | 'REGION_RESTRICTED' | 'AMOUNT_OUT_OF_LIMIT'
+  | 'WITHDRAW_AMOUNT_OUT_OF_LIMIT' | 'ORDER_NOT_FOUND' | 'DUPLICATE_MERCHANT_ORDER_ID' | 'TOO_MANY_REQUESTS';
 
 /** Domain error code → wire code. */
-export const CONNECT_CODE_OF: Record<string, string> = {
+export const CONNECT_CODE_OF: Record<ConnectDomainError, ConnectWireCode> = {
   SYSTEM_ERROR: 'OPE100000001',
   INVALID_SIGNATURE: 'OPE100000002',
   TIMESTAMP_EXPIRED: 'OPE100000003',
@@ -49,7 +57,7 @@ export const CONNECT_CODE_OF: Record<string, string> = {
 };
 
 export interface ConnectFailure {
-  code: string;
+  code: ConnectWireCode;
   message: string;
   messageDetail: string | null;
 }
@@ -58,8 +66,8 @@ export interface ConnectFailure {
  * A failure for a domain code. Parameter errors name the field in `message` ({name}) and explain in
  * `messageDetail`; every other failure has the fixed message and an optional detail.
  */
-export function connectFailure(domainCode: string, opts: { field?: string; detail?: string } = {}): ConnectFailure {
-  const code = CONNECT_CODE_OF[domainCode] ?? 'OPE100000001';
+export function connectFailure(domainCode: ConnectDomainError, opts: { field?: string; detail?: string } = {}): ConnectFailure {
+  const code = CONNECT_CODE_OF[domainCode];
   const template = CONNECT_MESSAGES[code];
   if (template === undefined) throw new Error(`no message for Connect code ${code}`);
   const message = template.replace('{name}', opts.field ?? 'request');

@@ -7,7 +7,7 @@ import type { Catalog } from './catalog.ts';
 import type { Logger } from '../platform/logger.ts';
 import { signedRoutes, type SignedFamily } from '../platform/signed-route.ts';
 import { fieldPath, wireCodeOf } from '../platform/validation.ts';
-import { connectEnvelope, connectFailure, type ConnectFailure } from './codes.ts';
+import { connectEnvelope, connectFailure, type ConnectDomainError, type ConnectFailure } from './codes.ts';
 import { wireOrderItem } from './notify.ts';
 import type { ConnectOrders } from './orders/service.ts';
 import { AnyObject, CheckIpAddress, GetQuote, NoParameters, QueryOrderList } from './schemas.ts';
@@ -20,7 +20,7 @@ export const CONNECT_PREFIXES = ['/gateway-api/v1/public/open-api/connect', '/ba
 
 const num = (s: string) => raw(new Decimal(s).toFixed());
 
-const fromErr = (e: { code: string; message?: string; field?: string }) => connectFailure(e.code, { field: e.field, detail: e.message });
+const fromErr = (e: { code: ConnectDomainError; message?: string; field?: string }) => connectFailure(e.code, { field: e.field, detail: e.message });
 
 /**
  * Binance Connect as a signed family: RSA-SHA256 over the raw bytes (auth.ts); every enveloped answer is HTTP 200 with
@@ -35,7 +35,7 @@ export function connectFamily(auth: ConnectAuth): SignedFamily<null, ConnectCall
     body: (c) => c.body,
     invalid: (error) => {
       const issue = error.issues[0]!;
-      return connectFailure(wireCodeOf(issue) ?? 'INVALID_PARAMETER', { field: fieldPath(issue.path) || 'body', detail: issue.message });
+      return connectFailure((wireCodeOf(issue) as ConnectDomainError | undefined) ?? 'INVALID_PARAMETER', { field: fieldPath(issue.path) || 'body', detail: issue.message });
     },
     send: async (reply, answer, caller) => reply.type('application/json').send(connectEnvelope(answer, caller?.partner.successCode)),
     // A client's error (body too large, unparsable Content-Type) is a parameter error; only the rest is a system error.
