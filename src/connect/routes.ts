@@ -5,12 +5,12 @@ import type { ConnectAuth, ConnectCaller } from './auth.ts';
 import { cardCountrySupported } from '../cards/support.ts';
 import type { Catalog } from './catalog.ts';
 import type { Logger } from '../platform/logger.ts';
-import { signedRoutes, type SignedFamily } from '../platform/signed-route.ts';
+import { NoParameters, signedRoutes, type SignedFamily } from '../platform/signed-route.ts';
 import { fieldPath, wireCodeOf } from '../platform/validation.ts';
 import { connectEnvelope, connectFailure, type ConnectDomainError, type ConnectFailure } from './codes.ts';
 import { wireOrderItem } from './notify.ts';
 import type { ConnectOrders } from './orders/service.ts';
-import { AnyObject, CheckIpAddress, GetQuote, NoParameters, QueryOrderList } from './schemas.ts';
+import { AnyObject, CheckIpAddress, GetQuote, QueryOrderList } from './schemas.ts';
 
 /**
  * The signed partner API (binance-connect.md §4) under /gateway-api/v1/public/open-api/connect/ and its
@@ -39,11 +39,8 @@ export function connectFamily(auth: ConnectAuth): SignedFamily<null, ConnectCall
     },
     send: async (reply, answer, caller) => reply.type('application/json').send(connectEnvelope(answer, caller?.partner.successCode)),
     // A client's error (body too large, unparsable Content-Type) is a parameter error; only the rest is a system error.
-    error: (error) => {
-      const clientError = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500;
-      return error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? connectFailure('INVALID_PARAMETER', { field: 'body', detail: 'body too large' })
-        : clientError ? connectFailure('INVALID_PARAMETER', { field: 'body', detail: String(error.message).slice(0, 256) }) : connectFailure('SYSTEM_ERROR');
-    },
+    error: (error, client) => error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? connectFailure('INVALID_PARAMETER', { field: 'body', detail: 'body too large' })
+      : client ? connectFailure('INVALID_PARAMETER', { field: 'body', detail: String(error.message).slice(0, 256) }) : connectFailure('SYSTEM_ERROR'),
     isInternal: (f) => f.code === 'OPE100000001',
     notFound: { prefixes: CONNECT_PREFIXES, failure: connectFailure('SYSTEM_ERROR', { detail: 'unknown path' }) },
   };

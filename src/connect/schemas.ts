@@ -32,7 +32,6 @@ export const positiveAmount = (field: string) =>
     .refine((v) => DECIMAL.test(v) && new Decimal(v).gt(0), coded(INVALID, `${field} must be a positive number`))
     .transform((v) => new Decimal(v).toFixed());
 
-export const NoParameters = z.object({});
 /** Checked field by field by the order service (orders/service.ts), in the order of the spec's errors. */
 export const AnyObject = z.looseObject({});
 

@@ -56,7 +56,7 @@ export function kycFamily(auth: KycAuth): SignedFamily<null, KycCaller, KycFailu
       const e = kycEnvelope(answer);
       return reply.code(e.status).type('application/json').send(e.body);
     },
-    error: (error) => error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500
+    error: (error, client) => client
       ? { code: 'BAD_REQUEST', detail: String(error.message).slice(0, 256) }
       : { code: 'INTERNAL', detail: 'internal error; retry' },
     isInternal: (f) => f.code === 'INTERNAL',

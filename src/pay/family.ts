@@ -64,10 +64,8 @@ export function payFamily(deps: PayFamilyDeps): SignedFamily<PayEndpointOptions,
       const r = ctx ? await afterNonce(ctx.caller, answer) : answer;
       return reply.type('application/json').send(envelope(r));
     },
-    error: (error: FastifyError) => {
-      const clientError = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500;
-      return error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? payFailure('400104') : clientError ? payFailure('400007') : payFailure('400000');
-    },
+    error: (error: FastifyError, client) =>
+      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? payFailure('400104') : client ? payFailure('400007') : payFailure('400000'),
     isInternal: (f) => f.code === '400000',
     notFound: { prefixes: ['/binancepay'], failure: payFailure('400000', 'Not found.') },
   };
@@ -86,6 +84,3 @@ export type PayRoute = <S extends z.ZodType>(endpoint: SignedEndpoint<PayEndpoin
 export function payRoutes(app: FastifyInstance, deps: PayFamilyDeps, logger: Logger, declare: (route: PayRoute) => void): void {
   signedRoutes(app, payFamily(deps), logger, declare);
 }
-
-/** The schema of an endpoint without parameters. */
-export const NoParameters = z.object({});

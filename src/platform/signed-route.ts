@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Logger } from './logger.ts';
 
 /** What a signed endpoint answers: its data, or the family's failure. */
@@ -33,8 +33,8 @@ export interface SignedFamily<Opts, Caller, Failure> {
   invalid(error: z.ZodError): Failure;
   /** Writes the family's envelope (with the reply's status unless the failure has its own); `caller` is absent when authentication failed. */
   send(reply: FastifyReply, answer: Answer<Failure>, caller?: Caller): Promise<unknown>;
-  /** The failure for an error raised by fastify (a client's: 4xx status) or thrown by a handler (anything else). */
-  error(error: FastifyError): Failure;
+  /** The failure for an error raised by fastify (`client`: a 4xx, e.g. body too large) or thrown by a handler. */
+  error(error: FastifyError, client: boolean): Failure;
   /** True for the failure that means "unknown error" (logged at error level; every other one is the client's). */
   isInternal(failure: Failure): boolean;
   /** The answer (HTTP 404) to an unknown path under these prefixes; without it, the platform's 404. */
@@ -54,6 +54,9 @@ export interface SignedEndpoint<Opts, S extends z.ZodType> {
   documentedMethods?: HTTPMethods[];
 }
 
+/** The schema of an endpoint without parameters (extra fields are ignored). */
+export const NoParameters = z.object({});
+
 export type SignedHandler<Caller, Failure, S extends z.ZodType> = (input: z.infer<S>, caller: Caller) => Promise<Answer<Failure>>;
 
 /**
@@ -68,7 +71,8 @@ export function signedRoutes<Opts, Caller, Failure>(
 ): void {
   app.register(async (scope) => {
     scope.setErrorHandler(async (error: FastifyError, req, reply) => {
-      const failure = family.error(error);
+      const client = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500;
+      const failure = family.error(error, client);
       if (family.isInternal(failure)) logger.error({ err: error, url: req.url }, `${family.tag} request failed`);
       else logger.info({ code: error.code, url: req.url }, 'client request refused');
       return family.send(reply.code(200), failure);

@@ -6,12 +6,7 @@ import type { z } from 'zod';
  * family reads the code back with `wireCodeOf(issue)` (no code hidden in a message string). Issues without one map by
  * their kind, per family.
  */
-export const coded = (code: string, reason: string) => ({
-  error: (iss: z.core.$ZodRawIssue) => {
-    (iss as { params?: Record<string, unknown> }).params = { ...(iss as { params?: Record<string, unknown> }).params, wire: code };
-    return reason;
-  },
-});
+export const coded = (code: string, reason: string) => codedBy(() => [code, reason]);
 
 /** Issue data for `ctx.addIssue` in a superRefine: the same structured code. */
 export const codedIssue = (code: string, path: PropertyKey[], message: string) => ({ code: 'custom' as const, path, message, params: { wire: code } });

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { payDomainFailure } from '../pay/codes.ts';
-import { NoParameters, type PayRoute } from '../pay/family.ts';
+import type { PayRoute } from '../pay/family.ts';
+import { NoParameters } from '../platform/signed-route.ts';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
 import { raw } from '../platform/json.ts';
 import { CreateAuthorization, RecordGet, Records } from './schemas.ts';

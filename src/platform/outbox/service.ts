@@ -158,6 +158,8 @@ export function createOutboxWorker(deps: {
     // 1. Candidates: the first due rows by id (a walk of the pending-id index that stops at the limit), skipping hosts
     //    whose slots are all taken, so a hanging host's backlog is passed over in the index, not ranked and sorted.
     //    The host is the URL's authority (host:port), kept in the dest_host column at enqueue so no payload is read.
+    // By host alone: only the webhook class has a per-host limit (only webhook payloads carry a url). A second class
+    // with one would need the class in this filter too.
     const saturatedHosts = [...saturated].map((k) => k.slice(k.indexOf('|') + 1));
     const cand = await db.query<{ id: bigint; topic: string; dest_host: string | null }>(
       `SELECT o.id, o.topic, o.dest_host FROM outbox o
