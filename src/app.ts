@@ -23,7 +23,12 @@ import { createLogger, type Logger } from './platform/logger.ts';
 import { createMailer, MAIL_TOPIC, registerDevMailbox } from './platform/mail.ts';
 import type { ModuleParts } from './platform/module.ts';
 import { createWebhookDelivery } from './platform/outbox/delivery.ts';
-import { createOutbox, createOutboxWorker, DEFAULT_WEBHOOK_CLASS, type OutboxHandler } from './platform/outbox/service.ts';
+import {
+  createOutbox,
+  createOutboxWorker,
+  DEFAULT_WEBHOOK_CLASS,
+  type OutboxHandler,
+} from './platform/outbox/service.ts';
 import { WEBHOOK_TOPIC, type WebhookFamily } from './platform/outbox/webhook-family.ts';
 import { createSigningKeys } from './platform/signing-keys.ts';
 import { startLoop, type Loop } from './platform/worker.ts';
@@ -64,7 +69,9 @@ export async function buildApp(opts: AppOptions) {
 
   // Loops are kicked when work is queued (a webhook, a clock advance); the list fills when workers start.
   const loops: Loop[] = [];
-  const kickLoops = () => { for (const l of loops) l.kick(); };
+  const kickLoops = () => {
+    for (const l of loops) l.kick();
+  };
 
   // Platform: logging, the business clock, ids, secrets, ledger, outbox, prices, accounts, keys, mail.
   const logger = opts.logger ?? createLogger(config.logLevel);
@@ -75,53 +82,158 @@ export async function buildApp(opts: AppOptions) {
   const box = createSecretBox(opts.secretsKey);
   const ledger = createLedger({ db, clock });
   const outbox = createOutbox({ clock, ids });
-  const prices = opts.prices ?? (config.priceFeedUrl ? createTickerPriceSource({ url: config.priceFeedUrl, logger }) : createSandboxPriceSource({ clock }));
+  const prices =
+    opts.prices ??
+    (config.priceFeedUrl
+      ? createTickerPriceSource({ url: config.priceFeedUrl, logger })
+      : createSandboxPriceSource({ clock }));
   if (!opts.prices && config.priceFeedUrl) await (prices as ReturnType<typeof createTickerPriceSource>).refresh();
-  else if (!opts.prices && mode === 'production') logger.warn('PRICE_FEED_URL is not set: prices come from the built-in reference table');
+  else if (!opts.prices && mode === 'production')
+    logger.warn('PRICE_FEED_URL is not set: prices come from the built-in reference table');
   const accounts = createAccountsService({ db, clock, box });
   // Every process hears revocations at once (PostgreSQL NOTIFY); until it listens, it does not trust its key cache.
-  const stopCredentialsListener = await db.listen(CREDENTIALS_CHANNEL, (key) => accounts.forgetKeys(key), (down) => accounts.trustKeyCache(!down));
+  const stopCredentialsListener = await db.listen(
+    CREDENTIALS_CHANNEL,
+    (key) => accounts.forgetKeys(key),
+    (down) => accounts.trustKeyCache(!down),
+  );
   const sessions = createSessions({ db, clock });
   const signingKeys = createSigningKeys({ db, box, clock, ids });
   const mailer = createMailer({ db, outbox, clock, ids, box, smtpUrl: config.smtpUrl });
   const merchantUsers = createMerchantUsers({ db, clock, ids, mailer, publicUrl });
 
   // Domains, in dependency order.
-  const tsp = createTspModule({ db, clock, ids, box, accounts, outbox, mailer, publicUrl, contactEmails: merchantUsers.contactEmails, adminToken, mode });
-  const pay = createPayModule({
-    db, clock, ids, ledger, outbox, prices, accounts, sessions, signingKeys, tsp: tsp.tsp, logger, config, adminToken, openIdSalt: secret('open-user-id'),
+  const tsp = createTspModule({
+    db,
+    clock,
+    ids,
+    box,
+    accounts,
+    outbox,
+    mailer,
+    publicUrl,
+    contactEmails: merchantUsers.contactEmails,
+    adminToken,
+    mode,
   });
-  const kyc = createKycModule({ db, clock, ids, box, outbox, logger, secretsKey: opts.secretsKey, mode, allowPrivateTargets: config.allowPrivateTargets, adminToken });
-  const connect = createConnectModule({ db, clock, ids, outbox, mailer, signingKeys, prices, sessions, logger, config });
+  const pay = createPayModule({
+    db,
+    clock,
+    ids,
+    ledger,
+    outbox,
+    prices,
+    accounts,
+    sessions,
+    signingKeys,
+    tsp: tsp.tsp,
+    logger,
+    config,
+    adminToken,
+    openIdSalt: secret('open-user-id'),
+  });
+  const kyc = createKycModule({
+    db,
+    clock,
+    ids,
+    box,
+    outbox,
+    logger,
+    secretsKey: opts.secretsKey,
+    mode,
+    allowPrivateTargets: config.allowPrivateTargets,
+    adminToken,
+  });
+  const connect = createConnectModule({
+    db,
+    clock,
+    ids,
+    outbox,
+    mailer,
+    signingKeys,
+    prices,
+    sessions,
+    logger,
+    config,
+  });
   // Settled withdrawals are announced through the outbox; the buy flow handles them (WITHDRAWAL_SETTLED_TOPIC).
   const chain = createChainModule({
-    db, ledger, clock, ids, box, logger, outbox,
+    db,
+    ledger,
+    clock,
+    ids,
+    box,
+    logger,
+    outbox,
     config: { mode, dataDir: config.dataDir, chainRpcUrl: config.chainRpcUrl, anvil: { blockTimeSec: 1 } },
   });
   // No real card acquirer adapter ships yet: production refuses card payment instead of using the sandbox one.
-  const acquirer = mode === 'sandbox' ? createSandboxAcquirer({ db, clock, fingerprintKey: secret('card-fingerprint') }) : null;
+  const acquirer =
+    mode === 'sandbox' ? createSandboxAcquirer({ db, clock, fingerprintKey: secret('card-fingerprint') }) : null;
   if (mode === 'production') logger.warn('no card acquirer is configured: Connect card payments are refused');
   const buyflow = createBuyflowModule({
-    db, clock, ids, box, mailer, ledger, prices, catalog: connect.catalog, partners: connect.partners, orders: connect.orders, kyc: kyc.kyc,
-    chain: chain.chain, acquirer, mode, codeKey: secret('buyflow-codes'), logger, leaseMs: opts.buyflow?.leaseMs, faults: opts.buyflow?.faults,
-    sessions, publicUrl, adminToken,
+    db,
+    clock,
+    ids,
+    box,
+    mailer,
+    ledger,
+    prices,
+    catalog: connect.catalog,
+    partners: connect.partners,
+    orders: connect.orders,
+    kyc: kyc.kyc,
+    chain: chain.chain,
+    acquirer,
+    mode,
+    codeKey: secret('buyflow-codes'),
+    logger,
+    leaseMs: opts.buyflow?.leaseMs,
+    faults: opts.buyflow?.faults,
+    sessions,
+    publicUrl,
+    adminToken,
   });
 
   // The webhook delivery engine serves every family the domains declared.
   const domains = [tsp.parts, pay.parts, kyc.parts, connect.parts, chain.parts, buyflow.parts];
-  const webhookFamilies: Record<string, WebhookFamily> = Object.assign({}, ...domains.map((m) => m.webhookFamilies ?? {}));
+  const webhookFamilies: Record<string, WebhookFamily> = Object.assign(
+    {},
+    ...domains.map((m) => m.webhookFamilies ?? {}),
+  );
   const webhooks = createWebhookDelivery({
-    db, clock, ids, box, families: webhookFamilies, mode, allowPrivateTargets: config.allowPrivateTargets, logger, timeoutMs: opts.webhookTimeoutMs,
+    db,
+    clock,
+    ids,
+    box,
+    families: webhookFamilies,
+    mode,
+    allowPrivateTargets: config.allowPrivateTargets,
+    logger,
+    timeoutMs: opts.webhookTimeoutMs,
     onQueued: kickLoops,
   });
 
-  /** The ledger audit, plus the outside systems that hold money reconciled against it: the acquirer's charges and the hot wallets. */
+  /**
+   * The ledger audit, plus the outside systems that hold money reconciled against it: the acquirer's charges and the
+   * hot wallets.
+   */
   async function audit() {
     const report = await ledger.audit();
     const cardsChecked = acquirer ? await reconcileCardCharges(db, acquirer, ledger) : { cardCharges: 0, problems: [] };
     const wallets = await chain.chain.reconcileHotWallets();
-    const problems = [...report.problems, ...cardsChecked.problems, ...(await buyflow.buyflow.openAuthorizations()), ...wallets.problems];
-    return { ...report, ok: problems.length === 0, problems, reconciled: { cardCharges: cardsChecked.cardCharges, hotWallets: wallets.hotWallets } };
+    const problems = [
+      ...report.problems,
+      ...cardsChecked.problems,
+      ...(await buyflow.buyflow.openAuthorizations()),
+      ...wallets.problems,
+    ];
+    return {
+      ...report,
+      ok: problems.length === 0,
+      problems,
+      reconciled: { cardCharges: cardsChecked.cardCharges, hotWallets: wallets.hotWallets },
+    };
   }
   const payers = createSandboxPayers({ db, accounts, ledger, ids });
 
@@ -129,14 +241,23 @@ export async function buildApp(opts: AppOptions) {
   const platform: ModuleParts = {
     outboxHandlers: { [MAIL_TOPIC]: mailer.handler, [WEBHOOK_TOPIC]: webhooks.handle },
     outboxClasses: [DEFAULT_WEBHOOK_CLASS, { name: 'mail', topics: [MAIL_TOPIC], slots: 4 }],
-    workers: clockSync ? [{ name: 'clock', tick: async () => (await clockSync.refresh(), 0), idleMs: (base) => Math.min(base, CLOCK_FRESH_MS) }] : [],
+    workers: clockSync
+      ? [
+          {
+            name: 'clock',
+            tick: async () => (await clockSync.refresh(), 0),
+            idleMs: (base) => Math.min(base, CLOCK_FRESH_MS),
+          },
+        ]
+      : [],
     routes(app) {
       app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
       app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
         try {
           await db.query('SELECT 1');
           const chainReady = await chain.chain.readiness();
-          if (!chainReady.ok) return reply.code(503).send({ status: 'not ready', database: 'ok', chain: chainReady.detail });
+          if (!chainReady.ok)
+            return reply.code(503).send({ status: 'not ready', database: 'ok', chain: chainReady.detail });
           return { status: 'ready', database: 'ok', chain: chainReady.detail };
         } catch (e) {
           return reply.code(503).send({ status: 'not ready', database: e instanceof Error ? e.message : String(e) });
@@ -147,36 +268,104 @@ export async function buildApp(opts: AppOptions) {
   const operator: ModuleParts = {
     routes(app) {
       registerDashboardRoutes(app, {
-        db, clock, ids, accounts, sessions, users: merchantUsers, tsp: tsp.tsp, orders: pay.orders, refunds: pay.refunds, reports: pay.reports, ledger,
-        webhooks, outbox, publicUrl, mode,
+        db,
+        clock,
+        ids,
+        accounts,
+        sessions,
+        users: merchantUsers,
+        tsp: tsp.tsp,
+        orders: pay.orders,
+        refunds: pay.refunds,
+        reports: pay.reports,
+        ledger,
+        webhooks,
+        outbox,
+        publicUrl,
+        mode,
       });
       registerAdminRoutes(app, { adminToken, accounts, ledger, audit, signingKeys, db, merchantUsers });
       registerWebhookAdminRoutes(app, { adminToken, deliveries: webhooks });
       if (mode === 'sandbox') {
         registerDevMailbox(app, { mailer, adminToken, mode });
-        registerSandboxRoutes(app, { adminToken, db, clock, accounts, orders: pay.orders, payers, onClockAdvance: kickLoops, sharedClock: clockSync ?? undefined });
+        registerSandboxRoutes(app, {
+          adminToken,
+          db,
+          clock,
+          accounts,
+          orders: pay.orders,
+          payers,
+          onClockAdvance: kickLoops,
+          sharedClock: clockSync ?? undefined,
+        });
       }
     },
   };
   const modules = [platform, ...domains, operator];
 
   // Handlers given by the caller (tests) take precedence over the modules' own.
-  const outboxHandlers: Record<string, OutboxHandler> = Object.assign({}, ...modules.map((m) => m.outboxHandlers ?? {}), opts.outboxHandlers ?? {});
+  const outboxHandlers: Record<string, OutboxHandler> = Object.assign(
+    {},
+    ...modules.map((m) => m.outboxHandlers ?? {}),
+    opts.outboxHandlers ?? {},
+  );
   // Slot classes, so no class waits behind another; every topic not in one shares the worker's 'internal' class
   // (refund completion, buy-flow steps, KYC checks).
-  const outboxWorker = createOutboxWorker({ db, clock, handlers: outboxHandlers, logger, classes: modules.flatMap((m) => m.outboxClasses ?? []) });
+  const outboxWorker = createOutboxWorker({
+    db,
+    clock,
+    handlers: outboxHandlers,
+    logger,
+    classes: modules.flatMap((m) => m.outboxClasses ?? []),
+  });
 
   const services = {
-    audit, acquirer, buyflow: buyflow.buyflow, db, clock, ids, box, ledger, outbox, prices, accounts, sessions, signingKeys, orders: pay.orders, payers, logger,
-    outboxHandlers, mailer, webhookFamilies, webhooks, refunds: pay.refunds, reports: pay.reports, kyc: kyc.kyc, merchantUsers, tsp: tsp.tsp,
-    chain: chain.chain, partners: connect.partners, catalog: connect.catalog, connectOrders: connect.orders,
+    audit,
+    acquirer,
+    buyflow: buyflow.buyflow,
+    db,
+    clock,
+    ids,
+    box,
+    ledger,
+    outbox,
+    prices,
+    accounts,
+    sessions,
+    signingKeys,
+    orders: pay.orders,
+    payers,
+    logger,
+    outboxHandlers,
+    mailer,
+    webhookFamilies,
+    webhooks,
+    refunds: pay.refunds,
+    reports: pay.reports,
+    kyc: kyc.kyc,
+    merchantUsers,
+    tsp: tsp.tsp,
+    chain: chain.chain,
+    partners: connect.partners,
+    catalog: connect.catalog,
+    connectOrders: connect.orders,
   };
 
   async function createServer(): Promise<FastifyInstance> {
-    const app = await createHttp({ logger, trustedProxies: config.trustedProxies, publicUrl, metricsToken: config.metricsToken });
+    const app = await createHttp({
+      logger,
+      trustedProxies: config.trustedProxies,
+      publicUrl,
+      metricsToken: config.metricsToken,
+    });
     // Another process may have moved the sandbox clock: a request sees every advance committed before it arrived.
-    if (clockSync) app.addHook('onRequest', async (req) => { if (req.url !== '/healthz') await clockSync.refreshIfOlderThan(CLOCK_FRESH_MS).catch(() => {}); });
-    app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'Not found.' } }));
+    if (clockSync)
+      app.addHook('onRequest', async (req) => {
+        if (req.url !== '/healthz') await clockSync.refreshIfOlderThan(CLOCK_FRESH_MS).catch(() => {});
+      });
+    app.setNotFoundHandler((_req, reply) =>
+      reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'Not found.' } }),
+    );
     app.setErrorHandler((error: FastifyError, req, reply) => {
       // Signed families answer their own errors (src/platform/signed-route.ts). A client's error here (an unparsable
       // Content-Type, a body too large) is an info line; only what is left is an unknown error worth an error line.
@@ -184,7 +373,12 @@ export async function buildApp(opts: AppOptions) {
       if (status < 500) logger.info({ code: error.code, url: req.url }, 'client request refused');
       if (error.validation) return reply.code(400).send({ error: { code: 'INVALID_REQUEST', message: error.message } });
       if (status >= 500) logger.error({ err: error }, 'request failed');
-      return reply.code(status).send({ error: { code: status >= 500 ? 'INTERNAL' : 'BAD_REQUEST', message: status >= 500 ? 'Internal error.' : error.message } });
+      return reply.code(status).send({
+        error: {
+          code: status >= 500 ? 'INTERNAL' : 'BAD_REQUEST',
+          message: status >= 500 ? 'Internal error.' : error.message,
+        },
+      });
     });
     for (const m of modules) m.routes?.(app);
     await app.ready();
@@ -194,7 +388,8 @@ export async function buildApp(opts: AppOptions) {
   /** Background work: every module's loops and the outbox pool. */
   function startWorkers(opts2: { idleMs?: number } = {}) {
     const idleMs = opts2.idleMs ?? 500;
-    for (const w of modules.flatMap((m) => m.workers ?? [])) loops.push(startLoop(w.name, w.tick, { idleMs: w.idleMs?.(idleMs) ?? idleMs, logger }));
+    for (const w of modules.flatMap((m) => m.workers ?? []))
+      loops.push(startLoop(w.name, w.tick, { idleMs: w.idleMs?.(idleMs) ?? idleMs, logger }));
     loops.push(outboxWorker.start({ idleMs: Math.min(idleMs, 250) }));
   }
 

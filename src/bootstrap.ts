@@ -6,7 +6,11 @@ import { randomHex, randomString } from './platform/crypto.ts';
 import type { Db } from './platform/db/client.ts';
 
 /** Secrets that default to generated values kept in DATA_DIR (sandbox); production must set them explicitly. */
-export function loadOrCreateSecrets(config: Config): { adminToken: string; secretsKey: string; adminTokenCreated: boolean } {
+export function loadOrCreateSecrets(config: Config): {
+  adminToken: string;
+  secretsKey: string;
+  adminTokenCreated: boolean;
+} {
   mkdirSync(config.dataDir, { recursive: true });
   const read = (name: string, make: () => string) => {
     const path = join(config.dataDir, name);
@@ -15,13 +19,21 @@ export function loadOrCreateSecrets(config: Config): { adminToken: string; secre
     writeFileSync(path, value + '\n', { mode: 0o600 });
     return { value, created: true };
   };
-  const admin = config.adminToken ? { value: config.adminToken, created: false } : read('admin-token', () => randomString(48));
-  const key = config.secretsKey ? { value: config.secretsKey, created: false } : read('secrets.key', () => randomHex(32));
+  const admin = config.adminToken
+    ? { value: config.adminToken, created: false }
+    : read('admin-token', () => randomString(48));
+  const key = config.secretsKey
+    ? { value: config.secretsKey, created: false }
+    : read('secrets.key', () => randomHex(32));
   return { adminToken: admin.value, secretsKey: key.value, adminTokenCreated: admin.created };
 }
 
 export const DEMO_MERCHANT = 'Demo Merchant';
-export const DEMO_PAYER = { email: 'payer@demo.rampart.test', password: 'demo-payer-password', balances: { USDT: '10000', USDC: '5000', BNB: '25', BTC: '0.5', ETH: '5' } };
+export const DEMO_PAYER = {
+  email: 'payer@demo.rampart.test',
+  password: 'demo-payer-password',
+  balances: { USDT: '10000', USDC: '5000', BNB: '25', BTC: '0.5', ETH: '5' },
+};
 
 /** First start in sandbox: a demo merchant with keys and a funded payer, credentials written to DATA_DIR. */
 export async function seedDemo(app: App, db: Db, config: Config): Promise<{ seeded: boolean; path: string }> {
@@ -37,9 +49,16 @@ export async function seedDemo(app: App, db: Db, config: Config): Promise<{ seed
     note: 'Sandbox demo accounts created on first start. The API secret is shown only here.',
     publicUrl: config.publicUrl,
     merchant: merchant.value,
-    payer: { email: DEMO_PAYER.email, password: DEMO_PAYER.password, payerId: payer.value.payerId, balances: payer.value.balances },
+    payer: {
+      email: DEMO_PAYER.email,
+      password: DEMO_PAYER.password,
+      payerId: payer.value.payerId,
+      balances: payer.value.balances,
+    },
   };
   writeFileSync(path, JSON.stringify(creds, null, 2) + '\n', { mode: 0o600 });
-  await db.query(`INSERT INTO platform_settings (key, value) VALUES ('demo_seeded', $1) ON CONFLICT DO NOTHING`, [String(Date.now())]);
+  await db.query(`INSERT INTO platform_settings (key, value) VALUES ('demo_seeded', $1) ON CONFLICT DO NOTHING`, [
+    String(Date.now()),
+  ]);
   return { seeded: true, path };
 }

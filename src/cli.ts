@@ -22,48 +22,95 @@ interface Command {
   usage: string;
 }
 
-const list = (v: unknown) => (v === undefined ? undefined : ([] as string[]).concat(v as string).flatMap((s) => s.split(',')).filter(Boolean));
+const list = (v: unknown) =>
+  v === undefined
+    ? undefined
+    : ([] as string[])
+        .concat(v as string)
+        .flatMap((s) => s.split(','))
+        .filter(Boolean);
 
 export const COMMANDS: Record<string, Command> = {
   'merchant create': {
-    method: 'POST', path: () => '/admin/v1/merchants', usage: '--name NAME [--webhook-url URL] [--ip IP ...]',
+    method: 'POST',
+    path: () => '/admin/v1/merchants',
+    usage: '--name NAME [--webhook-url URL] [--ip IP ...]',
     body: (f) => ({ name: f.name, webhookUrl: f['webhook-url'], ipWhitelist: list(f.ip) }),
   },
   'merchant list': { method: 'GET', path: () => '/admin/v1/merchants', usage: '' },
   'merchant show': { method: 'GET', path: (f) => `/admin/v1/merchants/${f.id}`, usage: '--id MERCHANT_ID' },
   'merchant update': {
-    method: 'PATCH', path: (f) => `/admin/v1/merchants/${f.id}`, usage: '--id MERCHANT_ID [--webhook-url URL] [--ip IP ...]',
+    method: 'PATCH',
+    path: (f) => `/admin/v1/merchants/${f.id}`,
+    usage: '--id MERCHANT_ID [--webhook-url URL] [--ip IP ...]',
     body: (f) => ({ webhookUrl: f['webhook-url'], ipWhitelist: list(f.ip) }),
   },
-  'key create': { method: 'POST', path: (f) => `/admin/v1/merchants/${f.merchant}/keys`, usage: '--merchant MERCHANT_ID [--ip IP ...]', body: (f) => ({ ipWhitelist: list(f.ip) }) },
-  'key revoke': { method: 'DELETE', path: (f) => `/admin/v1/merchants/${f.merchant}/keys/${f.key}`, usage: '--merchant MERCHANT_ID --key API_KEY' },
+  'key create': {
+    method: 'POST',
+    path: (f) => `/admin/v1/merchants/${f.merchant}/keys`,
+    usage: '--merchant MERCHANT_ID [--ip IP ...]',
+    body: (f) => ({ ipWhitelist: list(f.ip) }),
+  },
+  'key revoke': {
+    method: 'DELETE',
+    path: (f) => `/admin/v1/merchants/${f.merchant}/keys/${f.key}`,
+    usage: '--merchant MERCHANT_ID --key API_KEY',
+  },
   'ledger audit': { method: 'GET', path: () => '/admin/v1/ledger/audit', usage: '' },
   'broker create': {
-    method: 'POST', path: () => '/admin/v1/brokers', usage: '--name NAME [--partial-sharing] [--ip IP ...] [--partner PARTNER_CODE]',
-    body: (f) => ({ name: f.name, partialSharing: f['partial-sharing'] === true, ipWhitelist: list(f.ip), connectPartnerCode: f.partner }),
+    method: 'POST',
+    path: () => '/admin/v1/brokers',
+    usage: '--name NAME [--partial-sharing] [--ip IP ...] [--partner PARTNER_CODE]',
+    body: (f) => ({
+      name: f.name,
+      partialSharing: f['partial-sharing'] === true,
+      ipWhitelist: list(f.ip),
+      connectPartnerCode: f.partner,
+    }),
   },
   'broker list': { method: 'GET', path: () => '/admin/v1/brokers', usage: '' },
   'partner create': {
-    method: 'POST', path: () => '/admin/v1/partners',
-    usage: '--name NAME --email EMAIL --public-key FILE_OR_PEM --ip IP [--ip IP ...] [--redirect-domain HOST ...] [--webhook-url URL]',
+    method: 'POST',
+    path: () => '/admin/v1/partners',
+    usage:
+      '--name NAME --email EMAIL --public-key FILE_OR_PEM --ip IP [--ip IP ...] [--redirect-domain HOST ...] [--webhook-url URL]',
     body: (f) => ({
-      name: f.name, email: f.email, ipWhitelist: list(f.ip) ?? [], redirectDomains: list(f['redirect-domain']), webhookUrl: f['webhook-url'],
+      name: f.name,
+      email: f.email,
+      ipWhitelist: list(f.ip) ?? [],
+      redirectDomains: list(f['redirect-domain']),
+      webhookUrl: f['webhook-url'],
       // The flag takes the PEM itself or the path of the file openssl wrote.
-      publicKeyPem: typeof f['public-key'] === 'string' && !f['public-key'].includes('-----BEGIN') ? readFileSync(f['public-key'], 'utf8') : f['public-key'],
+      publicKeyPem:
+        typeof f['public-key'] === 'string' && !f['public-key'].includes('-----BEGIN')
+          ? readFileSync(f['public-key'], 'utf8')
+          : f['public-key'],
     }),
   },
   'partner list': { method: 'GET', path: () => '/admin/v1/partners', usage: '' },
 };
 
 const OPTIONS = {
-  name: { type: 'string' }, 'webhook-url': { type: 'string' }, ip: { type: 'string', multiple: true }, id: { type: 'string' },
-  merchant: { type: 'string' }, key: { type: 'string' }, email: { type: 'string' }, 'public-key': { type: 'string' },
-  'redirect-domain': { type: 'string', multiple: true }, 'partial-sharing': { type: 'boolean' }, partner: { type: 'string' },
+  name: { type: 'string' },
+  'webhook-url': { type: 'string' },
+  ip: { type: 'string', multiple: true },
+  id: { type: 'string' },
+  merchant: { type: 'string' },
+  key: { type: 'string' },
+  email: { type: 'string' },
+  'public-key': { type: 'string' },
+  'redirect-domain': { type: 'string', multiple: true },
+  'partial-sharing': { type: 'boolean' },
+  partner: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 function usage(): string {
-  return ['Usage: npx rampart <command> [flags]', '', ...Object.entries(COMMANDS).map(([k, c]) => `  ${k} ${c.usage}`)].join('\n');
+  return [
+    'Usage: npx rampart <command> [flags]',
+    '',
+    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k} ${c.usage}`),
+  ].join('\n');
 }
 
 async function main(argv: string[]) {
@@ -80,16 +127,31 @@ async function main(argv: string[]) {
   const secrets = loadOrCreateSecrets(config);
   const path = cmd.path(values);
   const body = cmd.body ? JSON.stringify(cmd.body(values)) : undefined;
-  const headers: Record<string, string> = { authorization: `Bearer ${secrets.adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) };
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${secrets.adminToken}`,
+    ...(body ? { 'content-type': 'application/json' } : {}),
+  };
 
   let res: { status: number; text: string };
-  const live = await fetch(`${config.publicUrl}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+  const live = await fetch(`${config.publicUrl}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
+    (r) => r.ok,
+    () => false,
+  );
   if (live) {
     const r = await fetch(config.publicUrl + path, { method: cmd.method, headers, body });
     res = { status: r.status, text: await r.text() };
   } else {
-    const db = await openDatabase({ url: config.databaseUrl, dataDir: config.databaseUrl ? undefined : join(config.dataDir, 'pglite') });
-    const app = await buildApp({ config, db, adminToken: secrets.adminToken, secretsKey: secrets.secretsKey, logger: createLogger('silent') });
+    const db = await openDatabase({
+      url: config.databaseUrl,
+      dataDir: config.databaseUrl ? undefined : join(config.dataDir, 'pglite'),
+    });
+    const app = await buildApp({
+      config,
+      db,
+      adminToken: secrets.adminToken,
+      secretsKey: secrets.secretsKey,
+      logger: createLogger('silent'),
+    });
     const server = await app.createServer();
     const r = await server.inject({ method: cmd.method, url: path, headers, payload: body });
     res = { status: r.statusCode, text: r.body };

@@ -9,10 +9,14 @@ const EnvSchema = z.object({
   DATABASE_URL: z.string().optional(),
   RAMPART_MODE: z.enum(['sandbox', 'production']).default('sandbox'),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  SECRETS_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (32 bytes, e.g. openssl rand -hex 32)').optional(),
+  SECRETS_KEY: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (32 bytes, e.g. openssl rand -hex 32)')
+    .optional(),
   // Production accepts a non-https PUBLIC_URL only with this set (and warns at every start).
   ALLOW_INSECURE_HTTP: z.enum(['0', '1', 'true', 'false']).optional(),
-  // Sandbox webhooks and KYC image fetches may reach loopback and private addresses; default: only when HOST is loopback.
+  // Sandbox webhooks and KYC image fetches may reach loopback and private addresses; default: only when HOST is
+  // loopback.
   SANDBOX_ALLOW_PRIVATE_TARGETS: z.enum(['0', '1', 'true', 'false']).optional(),
   CHAIN_RPC_URL: z.string().optional(),
   SMTP_URL: z.string().optional(),
@@ -21,7 +25,10 @@ const EnvSchema = z.object({
   // Binance Pay knobs (spec decisions marked configurable).
   PAY_TIMESTAMP_TOLERANCE_MS: z.coerce.number().int().positive().default(300_000),
   PAY_REJECT_NONCE_REPLAY: z.enum(['true', 'false']).default('true'),
-  PAY_COMMISSION_RATE: z.string().regex(/^0(\.\d+)?$/).default('0.01'),
+  PAY_COMMISSION_RATE: z
+    .string()
+    .regex(/^0(\.\d+)?$/)
+    .default('0.01'),
   PAY_DEFAULT_EXPIRE_MS: z.coerce.number().int().positive().default(3_600_000),
   TRUSTED_PROXIES: z.string().default(''),
   // Bearer token that opens /metrics to other than loopback clients; unset: loopback only.
@@ -32,7 +39,10 @@ const EnvSchema = z.object({
   CONNECT_TIMESTAMP_TOLERANCE_MS: z.coerce.number().int().positive().default(300_000),
   CONNECT_ORDER_TTL_MS: z.coerce.number().int().positive().default(1_800_000),
   CONNECT_RATE_PER_SECOND: z.coerce.number().int().positive().default(20),
-  CONNECT_RESTRICTED_COUNTRIES: z.string().regex(/^([A-Za-z]{2}(,[A-Za-z]{2})*)?$/).default('CU,IR,KP,SY'),
+  CONNECT_RESTRICTED_COUNTRIES: z
+    .string()
+    .regex(/^([A-Za-z]{2}(,[A-Za-z]{2})*)?$/)
+    .default('CU,IR,KP,SY'),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -54,7 +64,10 @@ export function bitsPerChar(s: string): number {
   for (const n of counts.values()) h -= (n / s.length) * Math.log2(n / s.length);
   return h;
 }
-/** Production secrets need at least this many bits per character (see bitsPerChar); random hex of 16 characters has about 3.3. */
+/**
+ * Production secrets need at least this many bits per character (see bitsPerChar); random hex of 16 characters has
+ * about 3.3.
+ */
 export const MIN_SECRET_BITS_PER_CHAR = 2;
 /** True when the string is a shorter piece repeated ('abcdabcd…', 'changemechangeme', 'abcabca'). */
 export function isRepeatedPattern(s: string): boolean {
@@ -99,14 +112,19 @@ export interface Config {
 
 /** A HOST that only this machine can reach: 127.0.0.0/8, ::1 or localhost. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'} ${i.message}`).join('; '));
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'} ${i.message}`).join('; '),
+    );
   }
   const e = parsed.data;
   const warnings: string[] = [];
@@ -114,20 +132,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!e.ADMIN_TOKEN || !e.SECRETS_KEY || !e.PUBLIC_URL) {
       throw new ConfigError('production mode requires ADMIN_TOKEN, SECRETS_KEY and PUBLIC_URL to be set explicitly');
     }
-    for (const [name, value] of [['ADMIN_TOKEN', e.ADMIN_TOKEN], ['SECRETS_KEY', e.SECRETS_KEY.toLowerCase()]] as const) {
+    for (const [name, value] of [
+      ['ADMIN_TOKEN', e.ADMIN_TOKEN],
+      ['SECRETS_KEY', e.SECRETS_KEY.toLowerCase()],
+    ] as const) {
       const bits = bitsPerChar(value);
       const repeated = isRepeatedPattern(value);
       if (bits < MIN_SECRET_BITS_PER_CHAR || repeated) {
-        throw new ConfigError(`${name} is low-entropy (${repeated ? 'a repeated pattern' : `${bits.toFixed(1)} bits per character`}): production needs at least ${MIN_SECRET_BITS_PER_CHAR} bits per character and no repeated pattern; ${SECRET_HINT}`);
+        throw new ConfigError(
+          `${name} is low-entropy (${repeated ? 'a repeated pattern' : `${bits.toFixed(1)} bits per character`}): production needs at least ${MIN_SECRET_BITS_PER_CHAR} bits per character and no repeated pattern; ${SECRET_HINT}`,
+        );
       }
     }
     if (!e.PRICE_FEED_URL) {
-      throw new ConfigError('production mode requires PRICE_FEED_URL (a ticker feed in the shape of GET /api/v3/ticker/price); the sandbox random-walk prices are never used in production');
+      throw new ConfigError(
+        'production mode requires PRICE_FEED_URL (a ticker feed in the shape of GET /api/v3/ticker/price); the sandbox random-walk prices are never used in production',
+      );
     }
     if (!e.PUBLIC_URL.startsWith('https://')) {
       const insecureOk = e.ALLOW_INSECURE_HTTP === '1' || e.ALLOW_INSECURE_HTTP === 'true';
-      if (!insecureOk) throw new ConfigError(`PUBLIC_URL must be https:// in production (got ${e.PUBLIC_URL}); set ALLOW_INSECURE_HTTP=1 only behind a TLS-terminating proxy or for a closed test`);
-      warnings.push(`INSECURE: production is running with a non-https PUBLIC_URL (${e.PUBLIC_URL}) because ALLOW_INSECURE_HTTP=1: session cookies are not Secure and checkout, portal and webhook links go out over plain http`);
+      if (!insecureOk)
+        throw new ConfigError(
+          `PUBLIC_URL must be https:// in production (got ${e.PUBLIC_URL}); set ALLOW_INSECURE_HTTP=1 only behind a TLS-terminating proxy or for a closed test`,
+        );
+      warnings.push(
+        `INSECURE: production is running with a non-https PUBLIC_URL (${e.PUBLIC_URL}) because ALLOW_INSECURE_HTTP=1: session cookies are not Secure and checkout, portal and webhook links go out over plain http`,
+      );
     }
   }
   return {
@@ -150,17 +180,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       defaultExpireMs: e.PAY_DEFAULT_EXPIRE_MS,
       maxExpireMs: 15 * 24 * 3_600_000,
     },
-    trustedProxies: e.TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean),
+    trustedProxies: e.TRUSTED_PROXIES.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     metricsToken: e.METRICS_TOKEN || undefined,
-    allowPrivateTargets: e.RAMPART_MODE === 'sandbox'
-      && (e.SANDBOX_ALLOW_PRIVATE_TARGETS === undefined ? isLoopbackHost(e.HOST) : e.SANDBOX_ALLOW_PRIVATE_TARGETS === '1' || e.SANDBOX_ALLOW_PRIVATE_TARGETS === 'true'),
+    allowPrivateTargets:
+      e.RAMPART_MODE === 'sandbox' &&
+      (e.SANDBOX_ALLOW_PRIVATE_TARGETS === undefined
+        ? isLoopbackHost(e.HOST)
+        : e.SANDBOX_ALLOW_PRIVATE_TARGETS === '1' || e.SANDBOX_ALLOW_PRIVATE_TARGETS === 'true'),
     warnings,
     priceFeedUrl: e.PRICE_FEED_URL,
     connect: {
       timestampToleranceMs: e.CONNECT_TIMESTAMP_TOLERANCE_MS,
       orderTtlMs: e.CONNECT_ORDER_TTL_MS,
       ratePerSecond: e.CONNECT_RATE_PER_SECOND,
-      restrictedCountries: e.CONNECT_RESTRICTED_COUNTRIES.split(',').filter(Boolean).map((c) => c.toUpperCase()),
+      restrictedCountries: e.CONNECT_RESTRICTED_COUNTRIES.split(',')
+        .filter(Boolean)
+        .map((c) => c.toUpperCase()),
     },
   };
 }

@@ -22,7 +22,10 @@ for (const w of config.warnings) {
 }
 const workersOnly = process.env.WORKERS_ONLY === '1';
 const secrets = loadOrCreateSecrets(config);
-const db = await openDatabase({ url: config.databaseUrl, dataDir: config.databaseUrl ? undefined : join(config.dataDir, 'pglite') });
+const db = await openDatabase({
+  url: config.databaseUrl,
+  dataDir: config.databaseUrl ? undefined : join(config.dataDir, 'pglite'),
+});
 const app = await buildApp({ config, db, adminToken: secrets.adminToken, secretsKey: secrets.secretsKey, logger });
 
 let server: Awaited<ReturnType<typeof app.createServer>> | null = null;

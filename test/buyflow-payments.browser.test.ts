@@ -22,8 +22,12 @@ describe('buy flow payments in Chromium: the person always knows what happened',
   let partner: Awaited<ReturnType<typeof onboardPartner>>;
 
   before(async () => {
-    [t, browser] = await Promise.all([startTestApp({ workers: true, env: { CONNECT_RATE_PER_SECOND: '100000' } }), launchBrowser()]);
-    // The first withdrawal starts the embedded chains (anvil for ETH and BSC, ~10 s); begin now so it overlaps the first test's pages.
+    [t, browser] = await Promise.all([
+      startTestApp({ workers: true, env: { CONNECT_RATE_PER_SECOND: '100000' } }),
+      launchBrowser(),
+    ]);
+    // The first withdrawal starts the embedded chains (anvil for ETH and BSC, ~10 s); begin now so it overlaps the
+    // first test's pages.
     void t.app.services.chain.start().catch(() => {});
     partner = await onboardPartner(t);
   });
@@ -32,7 +36,10 @@ describe('buy flow payments in Chromium: the person always knows what happened',
     await t?.close();
   });
 
-  const f = buyflowFixture(() => t, () => partner);
+  const f = buyflowFixture(
+    () => t,
+    () => partner,
+  );
   async function newOrder() {
     const o = await f.newOrder();
     return { orderId: o.order.orderId, url: o.url, token: o.token };
@@ -46,11 +53,21 @@ describe('buy flow payments in Chromium: the person always knows what happened',
     return u.id;
   }
 
-  /** A phone-sized page logged in as the user (the bf_session cookie the verify form would have set), on the order's link. */
-  async function openAs(userId: string, url: string, viewport = PHONE, o: { fakeTimers?: boolean } = {}): Promise<Page> {
+  /**
+   * A phone-sized page logged in as the user (the bf_session cookie the verify form would have set), on the order's
+   * link.
+   */
+  async function openAs(
+    userId: string,
+    url: string,
+    viewport = PHONE,
+    o: { fakeTimers?: boolean } = {},
+  ): Promise<Page> {
     const s = await t.app.services.sessions.create('buyflow', userId);
     await browser.context.clearCookies();
-    await browser.context.addCookies([{ name: 'bf_session', value: s.cookie, domain: '127.0.0.1', path: BASE, httpOnly: true, sameSite: 'Lax' }]);
+    await browser.context.addCookies([
+      { name: 'bf_session', value: s.cookie, domain: '127.0.0.1', path: BASE, httpOnly: true, sameSite: 'Lax' },
+    ]);
     const page = await browser.newPage();
     await page.setViewportSize(viewport);
     if (o.fakeTimers) await page.clock.install();
@@ -65,12 +82,22 @@ describe('buy flow payments in Chromium: the person always knows what happened',
   async function shot(page: Page, name: string) {
     const m = await page.evaluate(() => {
       const w = document.documentElement.clientWidth;
-      const wide = Array.from(document.querySelectorAll('main *')).filter((e) => e.getBoundingClientRect().right > w + 0.5).map((e) => `${e.tagName}#${e.id}.${e.className}`);
-      const buttons = Array.from(document.querySelectorAll('.btn')).map((b) => { const r = b.getBoundingClientRect(); return { id: b.id || b.textContent, left: r.left, right: r.right, height: r.height }; });
-      const small = Array.from(document.querySelectorAll('.error, .status, .tag, .steps li')).filter((e) => parseFloat(getComputedStyle(e).fontSize) < 12).map((e) => e.textContent);
+      const wide = Array.from(document.querySelectorAll('main *'))
+        .filter((e) => e.getBoundingClientRect().right > w + 0.5)
+        .map((e) => `${e.tagName}#${e.id}.${e.className}`);
+      const buttons = Array.from(document.querySelectorAll('.btn')).map((b) => {
+        const r = b.getBoundingClientRect();
+        return { id: b.id || b.textContent, left: r.left, right: r.right, height: r.height };
+      });
+      const small = Array.from(document.querySelectorAll('.error, .status, .tag, .steps li'))
+        .filter((e) => parseFloat(getComputedStyle(e).fontSize) < 12)
+        .map((e) => e.textContent);
       return { w, scrollWidth: document.documentElement.scrollWidth, wide, buttons, small };
     });
-    assert.ok(m.scrollWidth <= m.w, `${name}: the page scrolls sideways (${m.scrollWidth} > ${m.w}): ${m.wide.join(', ')}`);
+    assert.ok(
+      m.scrollWidth <= m.w,
+      `${name}: the page scrolls sideways (${m.scrollWidth} > ${m.w}): ${m.wide.join(', ')}`,
+    );
     assert.deepEqual(m.wide, [], `${name}: wider than the viewport`);
     for (const b of m.buttons) {
       assert.ok(b.left >= 0 && b.right <= m.w, `${name}: button ${b.id} outside the viewport`);
@@ -82,10 +109,19 @@ describe('buy flow payments in Chromium: the person always knows what happened',
 
   /** The status page as the person reads it: the progress indicator, the locked price and the amounts. */
   async function assertStatusPage(page: Page, current: string) {
-    const steps = await page.$$eval('#progress > li', (lis) => lis.map((li) => ({ text: li.textContent, current: li.getAttribute('aria-current'), cls: li.className })));
+    const steps = await page.$$eval('#progress > li', (lis) =>
+      lis.map((li) => ({ text: li.textContent, current: li.getAttribute('aria-current'), cls: li.className })),
+    );
     assert.equal(await page.$eval('#progress', (e) => e.tagName + '.' + e.className), 'OL.steps');
-    assert.deepEqual(steps.map((s) => s.text), ['Payment', 'Purchase', 'Withdrawal', 'Completed']);
-    assert.deepEqual(steps.filter((s) => s.current === 'step').map((s) => s.text), [current], JSON.stringify(steps));
+    assert.deepEqual(
+      steps.map((s) => s.text),
+      ['Payment', 'Purchase', 'Withdrawal', 'Completed'],
+    );
+    assert.deepEqual(
+      steps.filter((s) => s.current === 'step').map((s) => s.text),
+      [current],
+      JSON.stringify(steps),
+    );
     const price = (await page.textContent('#price'))!;
     assert.match(price, /^1 USDT = \d+(\.\d+)? USD$/);
     assert.doesNotMatch(price, /= 0(\.0*)? USD/, 'never a price of 0');
@@ -104,7 +140,9 @@ describe('buy flow payments in Chromium: the person always knows what happened',
   }
 
   async function charges(orderId: string) {
-    return (await t.db.query(`SELECT status FROM card_charges WHERE ref LIKE $1 ORDER BY ref`, [`${orderId}:%`])).rows.map((r) => r.status as string);
+    return (
+      await t.db.query(`SELECT status FROM card_charges WHERE ref LIKE $1 ORDER BY ref`, [`${orderId}:%`])
+    ).rows.map((r) => r.status as string);
   }
 
   test('approved card: Confirm → the status page shows the progress, the locked price and amounts → COMPLETED with the transaction', async () => {
@@ -129,7 +167,12 @@ describe('buy flow payments in Chromium: the person always knows what happened',
     await page.waitForSelector('#order-status[data-status=COMPLETED]', { timeout: 10_000 });
     assert.equal(await page.textContent('#order-status'), 'Completed');
     await assertStatusPage(page, 'Completed');
-    assert.deepEqual(await page.$$eval('#progress > li', (lis) => lis.map((li) => li.className)), ['done', 'done', 'done', 'done']);
+    assert.deepEqual(await page.$$eval('#progress > li', (lis) => lis.map((li) => li.className)), [
+      'done',
+      'done',
+      'done',
+      'done',
+    ]);
     assert.equal(await page.textContent('#price'), `1 USDT = ${done.executePrice} USD`);
     assert.equal(await page.textContent('#obtain'), `${done.obtainAmount} USDT`);
     assert.equal(await page.textContent('#tx-hash'), done.withdrawTxHash);
@@ -191,7 +234,10 @@ describe('buy flow payments in Chromium: the person always knows what happened',
     await assertAuditOk(t);
   });
 
-  for (const [label, viewport] of [['phone', PHONE], ['desktop', DESKTOP]] as const) {
+  for (const [label, viewport] of [
+    ['phone', PHONE],
+    ['desktop', DESKTOP],
+  ] as const) {
     test(`3-D Secure pass (${label}): the challenge page appears after Confirm; approving leads to the status page and completion`, async () => {
       const user = await verifiedUser(['4000000000003220']);
       const o = await newOrder();
@@ -200,9 +246,16 @@ describe('buy flow payments in Chromium: the person always knows what happened',
       await page.click('#confirm-btn');
       await page.waitForSelector('#approve-3ds');
       assert.match((await page.textContent('main'))!, /approve this payment of 100 USD/);
-      assert.match((await page.textContent('#challenge-lock'))!, /^Approve within \d+ s to buy at the locked price of \d/);
+      assert.match(
+        (await page.textContent('#challenge-lock'))!,
+        /^Approve within \d+ s to buy at the locked price of \d/,
+      );
       // The time left counts down in the page.
-      await page.waitForFunction(() => Number.parseInt(document.getElementById('challenge-left')!.textContent!, 10) < 59, null, { timeout: 5_000 });
+      await page.waitForFunction(
+        () => Number.parseInt(document.getElementById('challenge-left')!.textContent!, 10) < 59,
+        null,
+        { timeout: 5_000 },
+      );
       await shot(page, `3-3ds-challenge-${label}`);
       assert.equal((await query(o.orderId)).orderSubStatus, 'PAYMENT_PROCESSING');
       await page.click('#approve-3ds');
@@ -226,11 +279,19 @@ describe('buy flow payments in Chromium: the person always knows what happened',
       await page.waitForSelector('#fail-3ds');
       // A person who waits past the price lock reads that the old price is gone, not "Approve within 0 s".
       await page.clock.fastForward(60_000);
-      await page.waitForFunction(() => /has expired: nothing will be charged at it/.test(document.getElementById('challenge-lock')!.textContent!), null, { timeout: 5_000 });
+      await page.waitForFunction(
+        () =>
+          /has expired: nothing will be charged at it/.test(document.getElementById('challenge-lock')!.textContent!),
+        null,
+        { timeout: 5_000 },
+      );
       await shot(page, `4-3ds-challenge-lock-expired-${label}`);
       await page.click('#fail-3ds');
       await page.waitForSelector('#payment-error');
-      assert.match((await page.textContent('#payment-error'))!, /3-D Secure check was not passed, so nothing was charged/);
+      assert.match(
+        (await page.textContent('#payment-error'))!,
+        /3-D Secure check was not passed, so nothing was charged/,
+      );
       assert.equal(await page.textContent('label.choice[data-card="3220"] .tag'), '3-D Secure failed');
       assert.ok(await page.isVisible('#confirm-btn'), 'the person can try again');
       await shot(page, `4-3ds-failed-${label}`);
@@ -262,13 +323,20 @@ describe('buy flow payments in Chromium: the person always knows what happened',
     const freshLock = Number(await page.getAttribute('#countdown', 'data-expires'));
     assert.ok(freshLock > firstLock + 10 * 60_000 - 1_000, `a fresh quote: ${firstLock} → ${freshLock}`);
     assert.equal(freshLock, t.clock.now() + 59_000);
-    assert.equal(await page.locator('label.choice[data-card="3220"] .tag').count(), 0, 'an expired challenge is not the card\'s fault');
+    assert.equal(
+      await page.locator('label.choice[data-card="3220"] .tag').count(),
+      0,
+      "an expired challenge is not the card's fault",
+    );
     await shot(page, '5-3ds-expired');
     const q = await query(o.orderId);
     assert.equal(q.orderSubStatus, 'CREATED');
     assert.equal(q.errorCode, 'QUOTE_EXPIRED');
     assert.deepEqual(await charges(o.orderId), ['VOIDED']);
-    const captured = await t.db.query(`SELECT count(*)::int AS n FROM card_charges WHERE ref LIKE $1 AND status IN ('CAPTURED', 'REFUNDED')`, [`${o.orderId}:%`]);
+    const captured = await t.db.query(
+      `SELECT count(*)::int AS n FROM card_charges WHERE ref LIKE $1 AND status IN ('CAPTURED', 'REFUNDED')`,
+      [`${o.orderId}:%`],
+    );
     assert.equal(captured.rows[0].n, 0, 'nothing was captured');
     await page.close();
     await assertAuditOk(t);

@@ -11,11 +11,15 @@ function env(platform: string, arch: string, installed: string[]): AnvilResolveE
   const asked: string[] = [];
   const files = new Set(installed);
   return {
-    platform, arch, packageDir: PKG, asked,
+    platform,
+    arch,
+    packageDir: PKG,
+    asked,
     resolve(spec) {
       asked.push(spec);
       const path = join('/app/node_modules', spec);
-      if (!files.has(path)) throw Object.assign(new Error(`Cannot find module '${spec}'`), { code: 'MODULE_NOT_FOUND' });
+      if (!files.has(path))
+        throw Object.assign(new Error(`Cannot find module '${spec}'`), { code: 'MODULE_NOT_FOUND' });
       return path;
     },
     exists: (p) => files.has(p),
@@ -39,7 +43,10 @@ test('each shipped platform/arch resolves its own optional package', () => {
 
 test("without the optional package: the binary the package's postinstall downloaded, then bin.mjs's dist fallback", () => {
   assert.equal(resolveAnvilBinary(env('darwin', 'arm64', [join(PKG, 'anvil')])), join(PKG, 'anvil'));
-  assert.equal(resolveAnvilBinary(env('linux', 'arm64', [join(PKG, '..', 'dist', 'anvil')])), join(PKG, '..', 'dist', 'anvil'));
+  assert.equal(
+    resolveAnvilBinary(env('linux', 'arm64', [join(PKG, '..', 'dist', 'anvil')])),
+    join(PKG, '..', 'dist', 'anvil'),
+  );
   assert.throws(() => resolveAnvilBinary(env('darwin', 'arm64', [])), /install @foundry-rs\/anvil-darwin-arm64/);
 });
 
@@ -51,5 +58,8 @@ test('a platform the package does not ship is named, with the CHAIN_RPC_URL way 
 test('on this machine it finds the installed binary', () => {
   const bin = resolveAnvilBinary();
   assert.ok(existsSync(bin), bin);
-  assert.match(bin, new RegExp(`@foundry-rs/anvil-${process.platform}-${process.arch === 'x64' ? 'amd64' : process.arch}/bin/anvil`));
+  assert.match(
+    bin,
+    new RegExp(`@foundry-rs/anvil-${process.platform}-${process.arch === 'x64' ? 'amd64' : process.arch}/bin/anvil`),
+  );
 });

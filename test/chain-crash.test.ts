@@ -14,7 +14,10 @@ import { randomAddress, startChainFixture } from './chain-fixture.ts';
 let anvils: AnvilHandle[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'rampart-crash-'));
 before(async () => {
-  anvils = await Promise.all([startAnvil({ chainId: networkInfo('ETH').devChainId! }), startAnvil({ chainId: networkInfo('BSC').devChainId! })]);
+  anvils = await Promise.all([
+    startAnvil({ chainId: networkInfo('ETH').devChainId! }),
+    startAnvil({ chainId: networkInfo('BSC').devChainId! }),
+  ]);
 });
 after(async () => {
   await Promise.all(anvils.map((a) => a.stop()));
@@ -27,10 +30,18 @@ test('SIGKILL between broadcast and recording it, then restart: exactly one tran
   const to = randomAddress();
   const pgliteDir = join(dir, 'pglite');
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'chain-crash-child.ts')], {
-    env: { ...process.env, CRASH_PGLITE_DIR: pgliteDir, CRASH_SECRETS_KEY: secretsKey, CRASH_CHAIN_RPC_URL: chainRpcUrl, CRASH_TO: to },
+    env: {
+      ...process.env,
+      CRASH_PGLITE_DIR: pgliteDir,
+      CRASH_SECRETS_KEY: secretsKey,
+      CRASH_CHAIN_RPC_URL: chainRpcUrl,
+      CRASH_TO: to,
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (c, s) => r({ code: c, signal: s })));
+  const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((r) =>
+    child.once('exit', (c, s) => r({ code: c, signal: s })),
+  );
   assert.equal(signal, 'SIGKILL', `child exited with code ${code}`);
 
   // Restart: same database, same secrets, same chain.

@@ -29,9 +29,17 @@ export interface ChainFixture {
 }
 
 /** `dropDb` replaces closing the database on close (e.g. a PostgreSQL test schema that must be dropped too). */
-export async function startChainFixture(opts: { db?: Db; dropDb?: () => Promise<void>; secretsKey?: string; chainRpcUrl?: string; faults?: WithdrawalFaults } = {}): Promise<ChainFixture> {
+export async function startChainFixture(
+  opts: {
+    db?: Db;
+    dropDb?: () => Promise<void>;
+    secretsKey?: string;
+    chainRpcUrl?: string;
+    faults?: WithdrawalFaults;
+  } = {},
+): Promise<ChainFixture> {
   // Own database bootstrap (not test/helpers.ts) so these tests do not load the whole app.
-  const db = opts.db ?? await openPglite();
+  const db = opts.db ?? (await openPglite());
   if (!opts.db) await migrate(db);
   const opened = { db, drop: opts.dropDb ?? (() => db.close()) };
   const clock = createManualClock(Date.now());
@@ -39,8 +47,19 @@ export async function startChainFixture(opts: { db?: Db; dropDb?: () => Promise<
   const secretsKey = opts.secretsKey ?? randomHex(32);
   const dataDir = mkdtempSync(join(tmpdir(), 'rampart-chain-'));
   const chain = createChainService({
-    db, ledger, clock, ids: createIdGenerator(), box: createSecretBox(secretsKey), faults: opts.faults,
-    config: { mode: 'sandbox', dataDir, chainRpcUrl: opts.chainRpcUrl, anvil: { persist: false }, pollingIntervalMs: 20 },
+    db,
+    ledger,
+    clock,
+    ids: createIdGenerator(),
+    box: createSecretBox(secretsKey),
+    faults: opts.faults,
+    config: {
+      mode: 'sandbox',
+      dataDir,
+      chainRpcUrl: opts.chainRpcUrl,
+      anvil: { persist: false },
+      pollingIntervalMs: 20,
+    },
   });
   try {
     await chain.start();
@@ -49,20 +68,36 @@ export async function startChainFixture(opts: { db?: Db; dropDb?: () => Promise<
     await opened.drop();
     throw e;
   }
-  const rpc = async (network: string, method: string, params: unknown[] = []) => (await chain.evm(network)).client.request({ method: method as any, params: params as any });
+  const rpc = async (network: string, method: string, params: unknown[] = []) =>
+    (await chain.evm(network)).client.request({ method: method as any, params: params as any });
   return {
-    db, ledger, chain, clock, secretsKey, rpc,
+    db,
+    ledger,
+    chain,
+    clock,
+    secretsKey,
+    rpc,
     async mine(network, blocks) {
       await rpc(network, 'anvil_mine', [`0x${blocks.toString(16)}`]);
     },
     async fundUser(userId, asset, amount) {
-      await db.tx((q) => ledger.transfer(q, {
-        id: `fund:${userId}:${asset}:${amount}:${randomHex(4)}`, debit: platformAccount('sandbox_mint', asset), credit: { ownerType: 'user', ownerId: userId, asset }, amount, kind: 'test_funding',
-      }));
+      await db.tx((q) =>
+        ledger.transfer(q, {
+          id: `fund:${userId}:${asset}:${amount}:${randomHex(4)}`,
+          debit: platformAccount('sandbox_mint', asset),
+          credit: { ownerType: 'user', ownerId: userId, asset },
+          amount,
+          kind: 'test_funding',
+        }),
+      );
     },
     async stranger(network) {
       const a = await chain.evm(network);
-      return createWalletClient({ account: mnemonicToAccount(ANVIL_DEV_MNEMONIC, { addressIndex: 1 }), chain: evmChain(a.chainId, network, a.nativeAsset, a.rpcUrl), transport: http(a.rpcUrl) });
+      return createWalletClient({
+        account: mnemonicToAccount(ANVIL_DEV_MNEMONIC, { addressIndex: 1 }),
+        chain: evmChain(a.chainId, network, a.nativeAsset, a.rpcUrl),
+        transport: http(a.rpcUrl),
+      });
     },
     async close() {
       await chain.stop();

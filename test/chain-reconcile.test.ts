@@ -16,7 +16,8 @@ import { DB_KINDS, openTestDb } from './helpers.ts';
 
 /**
  * The hot wallet on the ledger: funding, withdrawals (amount and gas) and reverted transactions (gas) are booked so
- * that each network's on-chain balances equal the ledger exactly, and money moved behind the ledger's back shows as drift.
+ * that each network's on-chain balances equal the ledger exactly, and money moved behind the ledger's back shows as
+ * drift.
  */
 for (const kind of DB_KINDS) {
   describe(`hot wallet reconciliation on anvil (${kind})`, () => {
@@ -25,9 +26,12 @@ for (const kind of DB_KINDS) {
       const { db, drop } = await openTestDb(kind);
       f = await startChainFixture({ db, dropDb: drop });
     });
-    after(async () => { await f?.close(); });
+    after(async () => {
+      await f?.close();
+    });
 
-    const account = (network: string, asset: string) => f.ledger.balance(f.db, platformAccount(`hot_wallet.${network}`, asset));
+    const account = (network: string, asset: string) =>
+      f.ledger.balance(f.db, platformAccount(`hot_wallet.${network}`, asset));
     const byKey = (checks: HotWalletCheck[]) => Object.fromEntries(checks.map((c) => [`${c.network}/${c.asset}`, c]));
     /** One check by 'NETWORK/ASSET', failing the test when the reconciliation has none. */
     const check = (checks: Record<string, HotWalletCheck>, key: string): HotWalletCheck => {
@@ -35,16 +39,35 @@ for (const kind of DB_KINDS) {
       assert.ok(c, `no hot wallet check for ${key}`);
       return c;
     };
-    const withdraw = async (ref: string, user: string, asset: string, network: string, amount: string, to: Address = randomAddress()) => {
+    const withdraw = async (
+      ref: string,
+      user: string,
+      asset: string,
+      network: string,
+      amount: string,
+      to: Address = randomAddress(),
+    ) => {
       await f.fundUser(user, asset, amount);
-      const r = await f.chain.withdrawals.request({ ref, ownerType: 'user', ownerId: user, asset, network, address: to, amount });
+      const r = await f.chain.withdrawals.request({
+        ref,
+        ownerType: 'user',
+        ownerId: user,
+        asset,
+        network,
+        address: to,
+        amount,
+      });
       assert.ok(r.ok, JSON.stringify(r));
       return r.value.id;
     };
-    /** Gas the hot wallet paid on a network, summed from the receipts of every transaction the platform signed there. */
+    /**
+     * Gas the hot wallet paid on a network, summed from the receipts of every transaction the platform signed there.
+     */
     const gasPaid = async (network: string) => {
       const a = await f.chain.evm(network);
-      const hashes = (await f.db.query<{ hash: string }>(`SELECT hash FROM chain_txs WHERE network = $1`, [network])).rows.map((r) => r.hash as Hex);
+      const hashes = (
+        await f.db.query<{ hash: string }>(`SELECT hash FROM chain_txs WHERE network = $1`, [network])
+      ).rows.map((r) => r.hash as Hex);
       let wei = 0n;
       for (const hash of hashes) {
         const receipt = await a.client.getTransactionReceipt({ hash });
@@ -57,7 +80,11 @@ for (const kind of DB_KINDS) {
       const dataDir = mkdtempSync(join(tmpdir(), 'rampart-idle-'));
       const fresh = await openTestDb(kind);
       const idle = createChainService({
-        db: fresh.db, ledger: createLedger({ db: fresh.db, clock: createManualClock(0) }), clock: createManualClock(0), ids: createIdGenerator(), box: createSecretBox(randomHex(32)),
+        db: fresh.db,
+        ledger: createLedger({ db: fresh.db, clock: createManualClock(0) }),
+        clock: createManualClock(0),
+        ids: createIdGenerator(),
+        box: createSecretBox(randomHex(32)),
         config: { mode: 'sandbox', dataDir, anvil: { persist: false } },
       });
       try {
@@ -106,22 +133,34 @@ for (const kind of DB_KINDS) {
       assert.equal(failed.status, 'failed');
       assert.equal(failed.failureReason, 'REVERTED');
 
-      // Mined but not yet confirmed: the chain has paid it, the ledger has not yet; reconciliation counts it as in flight.
+      // Mined but not yet confirmed: the chain has paid it, the ledger has not yet; reconciliation counts it as in
+      // flight.
       const inFlight = await withdraw('r-flight', 'u-r6', 'USDT', 'ETH', '40');
       await f.chain.withdrawals.process(inFlight);
       assert.equal((await f.chain.withdrawals.get(inFlight))!.status, 'confirming');
 
       const r = await f.chain.reconcileHotWallets();
       assert.deepEqual(r.problems, []);
-      t.diagnostic(`${r.hotWallets.length} hot wallets checked: ${r.hotWallets.map((c) => `${c.network}/${c.asset} ${c.onChain} = ${c.ledger}`).join(', ')}`);
+      t.diagnostic(
+        `${r.hotWallets.length} hot wallets checked: ${r.hotWallets.map((c) => `${c.network}/${c.asset} ${c.onChain} = ${c.ledger}`).join(', ')}`,
+      );
       const checks = byKey(r.hotWallets);
-      assert.deepEqual(Object.keys(checks).sort(), ['BSC/BNB', 'BSC/BUSD', 'BSC/USDC', 'BSC/USDT', 'ETH/ETH', 'ETH/USDC', 'ETH/USDT']);
+      assert.deepEqual(Object.keys(checks).sort(), [
+        'BSC/BNB',
+        'BSC/BUSD',
+        'BSC/USDC',
+        'BSC/USDT',
+        'ETH/ETH',
+        'ETH/USDC',
+        'ETH/USDT',
+      ]);
       for (const c of r.hotWallets) {
         assert.equal(c.drift, '0', `${c.network}/${c.asset}`);
         assert.equal(c.onChain, c.ledger);
         assert.equal(c.address, eth.hotAddress);
       }
-      // Exact figures, independently from the receipts: 1000 ETH − 0.5 sent − every transaction's gas (the revert's included).
+      // Exact figures, independently from the receipts: 1000 ETH − 0.5 sent − every transaction's gas (the revert's
+      // included).
       const ethGas = await gasPaid('ETH');
       assert.ok(ethGas > 0n);
       assert.equal(check(checks, 'ETH/ETH').onChain, formatEther(parseEther('999.5') - ethGas));
@@ -133,13 +172,20 @@ for (const kind of DB_KINDS) {
       assert.equal(check(checks, 'BSC/USDC').onChain, '10000000');
       assert.equal((await account('ETH', 'USDT')).posted, '-10000000', 'the confirming withdrawal is not posted yet');
       const fees = await f.ledger.balance(f.db, platformAccount('network_fees.ETH', 'ETH'));
-      assert.equal(new Decimal(fees.posted).neg().toFixed(), formatEther(ethGas - (await inFlightGas(inFlight))), 'gas of completed and reverted transactions is booked');
+      assert.equal(
+        new Decimal(fees.posted).neg().toFixed(),
+        formatEther(ethGas - (await inFlightGas(inFlight))),
+        'gas of completed and reverted transactions is booked',
+      );
 
       await f.mine('ETH', 11);
       await f.chain.withdrawals.process(inFlight);
       assert.equal((await f.chain.withdrawals.get(inFlight))!.status, 'completed');
       assert.equal((await account('ETH', 'USDT')).posted, '-9999960');
-      assert.equal(new Decimal((await f.ledger.balance(f.db, platformAccount('network_fees.ETH', 'ETH'))).posted).neg().toFixed(), formatEther(ethGas));
+      assert.equal(
+        new Decimal((await f.ledger.balance(f.db, platformAccount('network_fees.ETH', 'ETH'))).posted).neg().toFixed(),
+        formatEther(ethGas),
+      );
       assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
       const audit = await f.ledger.audit();
       assert.ok(audit.ok, audit.problems.join('; '));
@@ -159,13 +205,25 @@ for (const kind of DB_KINDS) {
 
       // Native: the balance is lowered directly on the node.
       const ethBefore = await eth.client.getBalance({ address: hot });
-      await f.rpc('ETH', 'anvil_setBalance', [hot, `0x${(ethBefore - parseEther('0.123456789012345678')).toString(16)}`]);
-      // ERC-20: the hot wallet's key "signs" a transfer the platform never asked for (anvil impersonation); it pays gas too.
+      await f.rpc('ETH', 'anvil_setBalance', [
+        hot,
+        `0x${(ethBefore - parseEther('0.123456789012345678')).toString(16)}`,
+      ]);
+      // ERC-20: the hot wallet's key "signs" a transfer the platform never asked for (anvil impersonation); it pays gas
+      // too.
       const usdt = bsc.tokens.get('USDT')!;
       await f.rpc('BSC', 'anvil_impersonateAccount', [hot]);
-      const hash = await f.rpc('BSC', 'eth_sendTransaction', [{
-        from: hot, to: usdt.address, data: encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [randomAddress(), parseUnits('7.654321', 6)] }),
-      }]) as Hex;
+      const hash = (await f.rpc('BSC', 'eth_sendTransaction', [
+        {
+          from: hot,
+          to: usdt.address,
+          data: encodeFunctionData({
+            abi: erc20Abi,
+            functionName: 'transfer',
+            args: [randomAddress(), parseUnits('7.654321', 6)],
+          }),
+        },
+      ])) as Hex;
       await f.rpc('BSC', 'anvil_stopImpersonatingAccount', [hot]);
       const receipt = await bsc.client.waitForTransactionReceipt({ hash });
       assert.equal(receipt.status, 'success');
@@ -176,7 +234,10 @@ for (const kind of DB_KINDS) {
       const checks = byKey(r.hotWallets);
       assert.equal(r.hotWallets.length, 7);
       assert.equal(check(checks, 'ETH/ETH').drift, '-0.123456789012345678');
-      assert.equal(new Decimal(check(checks, 'ETH/ETH').ledger).minus(check(checks, 'ETH/ETH').onChain).toFixed(), '0.123456789012345678');
+      assert.equal(
+        new Decimal(check(checks, 'ETH/ETH').ledger).minus(check(checks, 'ETH/ETH').onChain).toFixed(),
+        '0.123456789012345678',
+      );
       assert.equal(check(checks, 'BSC/USDT').drift, '-7.654321');
       assert.equal(check(checks, 'BSC/USDT').onChain, '9999966.845679');
       assert.equal(check(checks, 'BSC/USDT').ledger, '9999974.5');
@@ -184,9 +245,16 @@ for (const kind of DB_KINDS) {
       for (const k of ['ETH/USDC', 'ETH/USDT', 'BSC/USDC', 'BSC/BUSD']) assert.equal(check(checks, k).drift, '0', k);
       assert.equal(r.problems.length, 3, r.problems.join('\n'));
       const usdtProblem = r.problems.find((p) => p.includes('BSC USDT'))!;
-      for (const part of ['BSC', 'USDT', hot, 'on chain 9999966.845679', 'ledger 9999974.5', 'drift -7.654321']) assert.ok(usdtProblem.includes(part), `${part} in ${usdtProblem}`);
-      assert.ok(r.problems.some((p) => p.includes('ETH ETH') && p.includes('drift -0.123456789012345678')), r.problems.join('\n'));
-      assert.ok((await f.ledger.audit()).ok, 'the ledger itself is still consistent: the drift is between it and the chain');
+      for (const part of ['BSC', 'USDT', hot, 'on chain 9999966.845679', 'ledger 9999974.5', 'drift -7.654321'])
+        assert.ok(usdtProblem.includes(part), `${part} in ${usdtProblem}`);
+      assert.ok(
+        r.problems.some((p) => p.includes('ETH ETH') && p.includes('drift -0.123456789012345678')),
+        r.problems.join('\n'),
+      );
+      assert.ok(
+        (await f.ledger.audit()).ok,
+        'the ledger itself is still consistent: the drift is between it and the chain',
+      );
     });
   });
 }

@@ -11,10 +11,15 @@ import { randomAddress, startChainFixture, type ChainFixture } from './chain-fix
 
 describe('chain withdrawals on anvil', () => {
   let f: ChainFixture;
-  before(async () => { f = await startChainFixture(); });
-  after(async () => { await f?.close(); });
+  before(async () => {
+    f = await startChainFixture();
+  });
+  after(async () => {
+    await f?.close();
+  });
 
-  const userBalance = async (user: string, asset: string) => f.ledger.balance(f.db, { ownerType: 'user', ownerId: user, asset });
+  const userBalance = async (user: string, asset: string) =>
+    f.ledger.balance(f.db, { ownerType: 'user', ownerId: user, asset });
   const auditOk = async () => {
     const a = await f.ledger.audit();
     assert.ok(a.ok, a.problems.join('; '));
@@ -23,12 +28,28 @@ describe('chain withdrawals on anvil', () => {
   test('ETH withdrawal: hold, signed, broadcast, confirming for 12 blocks, completed; balance read from the chain', async () => {
     await f.fundUser('u-eth', 'ETH', '2');
     const to = randomAddress();
-    const r = await f.chain.withdrawals.request({ ref: 'eth-1', ownerType: 'user', ownerId: 'u-eth', asset: 'ETH', network: 'ETH', address: to.toLowerCase(), amount: '0.5' });
+    const r = await f.chain.withdrawals.request({
+      ref: 'eth-1',
+      ownerType: 'user',
+      ownerId: 'u-eth',
+      asset: 'ETH',
+      network: 'ETH',
+      address: to.toLowerCase(),
+      amount: '0.5',
+    });
     assert.ok(r.ok);
     assert.equal(r.value.status, 'requested');
     assert.equal(r.value.address, to, 'stored EIP-55 checksummed');
     assert.deepEqual(await userBalance('u-eth', 'ETH'), { asset: 'ETH', posted: '2', held: '0.5', available: '1.5' });
-    const again = await f.chain.withdrawals.request({ ref: 'eth-1', ownerType: 'user', ownerId: 'u-eth', asset: 'ETH', network: 'ETH', address: to, amount: '0.5' });
+    const again = await f.chain.withdrawals.request({
+      ref: 'eth-1',
+      ownerType: 'user',
+      ownerId: 'u-eth',
+      asset: 'ETH',
+      network: 'ETH',
+      address: to,
+      amount: '0.5',
+    });
     assert.equal(again.ok && again.value.id, r.value.id, 'same ref, same withdrawal');
     assert.equal((await userBalance('u-eth', 'ETH')).held, '0.5', 'held once');
 
@@ -55,7 +76,15 @@ describe('chain withdrawals on anvil', () => {
   test('ERC-20 withdrawal: USDT on the BSC-like chain (6-decimal test token), 15 confirmations', async () => {
     await f.fundUser('u-usdt', 'USDT', '100');
     const to = randomAddress();
-    const r = await f.chain.withdrawals.request({ ref: 'usdt-1', ownerType: 'user', ownerId: 'u-usdt', asset: 'USDT', network: 'BSC', address: to, amount: '25.5' });
+    const r = await f.chain.withdrawals.request({
+      ref: 'usdt-1',
+      ownerType: 'user',
+      ownerId: 'u-usdt',
+      asset: 'USDT',
+      network: 'BSC',
+      address: to,
+      amount: '25.5',
+    });
     assert.ok(r.ok);
     await f.chain.withdrawals.process(r.value.id);
     await f.mine('BSC', 14);
@@ -65,7 +94,10 @@ describe('chain withdrawals on anvil', () => {
     const bsc = await f.chain.evm('BSC');
     const token = bsc.tokens.get('USDT')!;
     assert.notEqual(bsc.chainId, (await f.chain.evm('ETH')).chainId, 'two chains, two chain ids');
-    assert.equal(await bsc.client.readContract({ address: token.address, abi: erc20Abi, functionName: 'balanceOf', args: [to] }), parseUnits('25.5', 6));
+    assert.equal(
+      await bsc.client.readContract({ address: token.address, abi: erc20Abi, functionName: 'balanceOf', args: [to] }),
+      parseUnits('25.5', 6),
+    );
     assert.equal((await userBalance('u-usdt', 'USDT')).posted, '74.5');
     const listing = (await f.chain.networkList()).find((n) => n.asset === 'USDT' && n.network === 'BSC')!;
     assert.equal(listing.contractAddress, token.address, 'the list shows the deployed sandbox contract');
@@ -73,7 +105,15 @@ describe('chain withdrawals on anvil', () => {
   });
 
   test('validation: wrong network address, memo on a memo-less network, limits and multiples, insufficient customer funds', async () => {
-    const base = { ref: 'v', ownerType: 'user' as const, ownerId: 'u-v', asset: 'USDT', network: 'ETH', address: randomAddress() as string, amount: '10' };
+    const base = {
+      ref: 'v',
+      ownerType: 'user' as const,
+      ownerId: 'u-v',
+      asset: 'USDT',
+      network: 'ETH',
+      address: randomAddress() as string,
+      amount: '10',
+    };
     const cases: [Partial<typeof base> & { memo?: string }, string][] = [
       [{ address: 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t' }, 'WRONG_NETWORK'],
       [{ memo: '123' }, 'INVALID_MEMO'],
@@ -97,16 +137,33 @@ describe('chain withdrawals on anvil', () => {
     await f.rpc('ETH', 'anvil_setBalance', [hot, '0x0']);
     await f.fundUser('u-drain', 'ETH', '1');
     const to = randomAddress();
-    const r = await f.chain.withdrawals.request({ ref: 'drain-1', ownerType: 'user', ownerId: 'u-drain', asset: 'ETH', network: 'ETH', address: to, amount: '0.25' });
+    const r = await f.chain.withdrawals.request({
+      ref: 'drain-1',
+      ownerType: 'user',
+      ownerId: 'u-drain',
+      asset: 'ETH',
+      network: 'ETH',
+      address: to,
+      amount: '0.25',
+    });
     assert.ok(r.ok);
     await f.chain.withdrawals.process(r.value.id);
     let w = (await f.chain.withdrawals.get(r.value.id))!;
     assert.equal(w.status, 'failed');
     assert.equal(w.failureReason, 'INSUFFICIENT_HOT_WALLET_FUNDS');
     assert.equal((await userBalance('u-drain', 'ETH')).held, '0.25', 'hold kept for the retry');
-    const nonceBefore = (await f.db.query(`SELECT next_nonce FROM chain_nonces WHERE network = 'ETH'`)).rows[0]?.next_nonce;
+    const nonceBefore = (await f.db.query(`SELECT next_nonce FROM chain_nonces WHERE network = 'ETH'`)).rows[0]
+      ?.next_nonce;
 
-    const c = await f.chain.withdrawals.request({ ref: 'drain-2', ownerType: 'user', ownerId: 'u-drain', asset: 'ETH', network: 'ETH', address: to, amount: '0.5' });
+    const c = await f.chain.withdrawals.request({
+      ref: 'drain-2',
+      ownerType: 'user',
+      ownerId: 'u-drain',
+      asset: 'ETH',
+      network: 'ETH',
+      address: to,
+      amount: '0.5',
+    });
     assert.ok(c.ok);
     await f.chain.withdrawals.process(c.value.id);
     const cancelled = await f.chain.withdrawals.cancel(c.value.id);
@@ -119,14 +176,23 @@ describe('chain withdrawals on anvil', () => {
     const retried = await f.chain.withdrawals.retry(r.value.id);
     assert.ok(retried.ok);
     assert.equal(retried.value.status, 'confirming');
-    assert.equal((await f.db.query(`SELECT next_nonce FROM chain_nonces WHERE network = 'ETH'`)).rows[0].next_nonce, (nonceBefore ?? 0n) + 1n, 'failed attempts used no nonce');
+    assert.equal(
+      (await f.db.query(`SELECT next_nonce FROM chain_nonces WHERE network = 'ETH'`)).rows[0].next_nonce,
+      (nonceBefore ?? 0n) + 1n,
+      'failed attempts used no nonce',
+    );
     await f.mine('ETH', 11);
     await f.chain.withdrawals.process(r.value.id);
     w = (await f.chain.withdrawals.get(r.value.id))!;
     assert.equal(w.status, 'completed');
     assert.equal(w.attempts, 1);
     assert.equal(await eth.client.getBalance({ address: to }), parseEther('0.25'));
-    assert.deepEqual(await userBalance('u-drain', 'ETH'), { asset: 'ETH', posted: '0.75', held: '0', available: '0.75' });
+    assert.deepEqual(await userBalance('u-drain', 'ETH'), {
+      asset: 'ETH',
+      posted: '0.75',
+      held: '0',
+      available: '0.75',
+    });
     await auditOk();
   });
 
@@ -136,27 +202,61 @@ describe('chain withdrawals on anvil', () => {
     const hot = eth.hotAddress as Address;
     const startNonce = await eth.client.getTransactionCount({ address: hot });
     const targets = Array.from({ length: 20 }, () => randomAddress());
-    const requested = await Promise.all(targets.map((to, i) => f.chain.withdrawals.request({
-      ref: `many-${i}`, ownerType: 'user', ownerId: 'u-many', asset: 'USDC', network: 'ETH', address: to, amount: '10',
-    })));
+    const requested = await Promise.all(
+      targets.map((to, i) =>
+        f.chain.withdrawals.request({
+          ref: `many-${i}`,
+          ownerType: 'user',
+          ownerId: 'u-many',
+          asset: 'USDC',
+          network: 'ETH',
+          address: to,
+          amount: '10',
+        }),
+      ),
+    );
     const ids = requested.map((r) => (assert.ok(r.ok), r.value.id));
     await Promise.all(ids.map((id) => f.chain.withdrawals.process(id)));
-    const nonces = (await f.db.query<{ nonce: bigint }>(`SELECT nonce FROM chain_txs WHERE withdrawal_id = ANY($1) ORDER BY nonce`, [ids])).rows.map((r) => Number(r.nonce));
-    assert.deepEqual(nonces, Array.from({ length: 20 }, (_, i) => startNonce + i));
+    const nonces = (
+      await f.db.query<{ nonce: bigint }>(`SELECT nonce FROM chain_txs WHERE withdrawal_id = ANY($1) ORDER BY nonce`, [
+        ids,
+      ])
+    ).rows.map((r) => Number(r.nonce));
+    assert.deepEqual(
+      nonces,
+      Array.from({ length: 20 }, (_, i) => startNonce + i),
+    );
     await f.mine('ETH', 12);
     await f.chain.withdrawals.runOnce();
-    const statuses = (await f.db.query(`SELECT status, count(*)::int AS n FROM chain_withdrawals WHERE id = ANY($1) GROUP BY status`, [ids])).rows;
+    const statuses = (
+      await f.db.query(`SELECT status, count(*)::int AS n FROM chain_withdrawals WHERE id = ANY($1) GROUP BY status`, [
+        ids,
+      ])
+    ).rows;
     assert.deepEqual(statuses, [{ status: 'completed', n: 20 }]);
     assert.equal(await eth.client.getTransactionCount({ address: hot }), startNonce + 20);
     const usdc = eth.tokens.get('USDC')!;
-    for (const to of targets) assert.equal(await eth.client.readContract({ address: usdc.address, abi: erc20Abi, functionName: 'balanceOf', args: [to] }), parseUnits('10', 6));
+    for (const to of targets)
+      assert.equal(
+        await eth.client.readContract({ address: usdc.address, abi: erc20Abi, functionName: 'balanceOf', args: [to] }),
+        parseUnits('10', 6),
+      );
     assert.equal((await userBalance('u-many', 'USDC')).posted, '800');
     await auditOk();
   });
 
   test('simulated network (XRP): deterministic hash, labelled simulated, confirmations driven by the clock', async () => {
     await f.fundUser('u-xrp', 'XRP', '100');
-    const r = await f.chain.withdrawals.request({ ref: 'xrp-1', ownerType: 'user', ownerId: 'u-xrp', asset: 'XRP', network: 'XRP', address: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh', memo: '12345', amount: '30' });
+    const r = await f.chain.withdrawals.request({
+      ref: 'xrp-1',
+      ownerType: 'user',
+      ownerId: 'u-xrp',
+      asset: 'XRP',
+      network: 'XRP',
+      address: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh',
+      memo: '12345',
+      amount: '30',
+    });
     assert.ok(r.ok);
     assert.equal(r.value.simulated, true);
     await f.chain.withdrawals.process(r.value.id);
@@ -179,7 +279,10 @@ test('embedded anvil keeps its state in DATA_DIR across a restart', async () => 
   const who = randomAddress();
   let a = await startAnvil({ chainId: 31337, statePath });
   try {
-    await createPublicEvmClient(a.rpcUrl, 31337).request({ method: 'anvil_setBalance' as any, params: [who, '0x1234'] as any });
+    await createPublicEvmClient(a.rpcUrl, 31337).request({
+      method: 'anvil_setBalance' as any,
+      params: [who, '0x1234'] as any,
+    });
     await createPublicEvmClient(a.rpcUrl, 31337).request({ method: 'evm_mine' as any, params: [] as any });
     await a.stop();
     a = await startAnvil({ chainId: 31337, statePath });

@@ -4,7 +4,15 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { fixed } from '../src/platform/money.ts';
-import { assertAuditOk, createMerchant, createPayer, DB_KINDS, startTestApp, v3Order, type TestApp } from './helpers.ts';
+import {
+  assertAuditOk,
+  createMerchant,
+  createPayer,
+  DB_KINDS,
+  startTestApp,
+  v3Order,
+  type TestApp,
+} from './helpers.ts';
 import { browserSkip, launchBrowser, type Browser } from './support/browser.ts';
 
 /**
@@ -16,9 +24,16 @@ import { browserSkip, launchBrowser, type Browser } from './support/browser.ts';
 async function startMerchantSite(): Promise<{ url: string; server: Server }> {
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const title = path === '/thanks' ? 'Thank you for your order' : path === '/cancelled' ? 'Your order was cancelled' : 'Gelato Corner';
+    const title =
+      path === '/thanks'
+        ? 'Thank you for your order'
+        : path === '/cancelled'
+          ? 'Your order was cancelled'
+          : 'Gelato Corner';
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(`<!doctype html><html><head><title>${title}</title></head><body><h1>${title}</h1><p>merchant thank-you page</p></body></html>`);
+    res.end(
+      `<!doctype html><html><head><title>${title}</title></head><body><h1>${title}</h1><p>merchant thank-you page</p></body></html>`,
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
@@ -35,14 +50,36 @@ for (const kind of DB_KINDS) {
     let payer: Awaited<ReturnType<typeof createPayer>>;
 
     const createOrder = async (overrides: Record<string, unknown> = {}) => {
-      const r = await m.client.post('/v3/order', v3Order({
-        orderAmount: '25.17', currency: 'USDT', description: 'Two scoops, waffle cone', supportPayCurrency: 'USDT,BNB',
-        returnUrl: `${site.url}/thanks?ref=42`, cancelUrl: `${site.url}/cancelled`,
-        goodsDetails: [{ goodsType: '02', goodsCategory: 'D000', referenceGoodsId: 'G-1', goodsName: 'Pistachio gelato', goodsDetail: 'Waffle cone', goodsQuantity: '2' }],
-        ...overrides,
-      }));
+      const r = await m.client.post(
+        '/v3/order',
+        v3Order({
+          orderAmount: '25.17',
+          currency: 'USDT',
+          description: 'Two scoops, waffle cone',
+          supportPayCurrency: 'USDT,BNB',
+          returnUrl: `${site.url}/thanks?ref=42`,
+          cancelUrl: `${site.url}/cancelled`,
+          goodsDetails: [
+            {
+              goodsType: '02',
+              goodsCategory: 'D000',
+              referenceGoodsId: 'G-1',
+              goodsName: 'Pistachio gelato',
+              goodsDetail: 'Waffle cone',
+              goodsQuantity: '2',
+            },
+          ],
+          ...overrides,
+        }),
+      );
       assert.equal(r.json.status, 'SUCCESS', r.text);
-      return r.json.data as { prepayId: string; checkoutUrl: string; deeplink: string; qrcodeLink: string; expireTime: number };
+      return r.json.data as {
+        prepayId: string;
+        checkoutUrl: string;
+        deeplink: string;
+        qrcodeLink: string;
+        expireTime: number;
+      };
     };
 
     before(async () => {
@@ -76,13 +113,15 @@ for (const kind of DB_KINDS) {
       await page.waitForFunction(() => /^\d\d:\d\d$/.test(document.getElementById('countdown')?.textContent ?? ''));
       const first = await text(page, '#countdown');
       assert.match(first, /^(60:00|59:[0-5]\d)$/);
-      await page.waitForFunction((f) => document.getElementById('countdown')?.textContent !== f, first, { timeout: 5000 });
+      await page.waitForFunction((f) => document.getElementById('countdown')?.textContent !== f, first, {
+        timeout: 5000,
+      });
       // The QR code is a real PNG that the browser decodes.
       const qr = await qrResponse;
       assert.equal(qr.status(), 200);
       assert.equal(qr.headers()['content-type'], 'image/png');
       await page.waitForFunction(() => (document.getElementById('qr') as HTMLImageElement | null)?.complete === true);
-      assert.ok(await page.$eval('#qr', (img) => (img as HTMLImageElement).naturalWidth) > 0);
+      assert.ok((await page.$eval('#qr', (img) => (img as HTMLImageElement).naturalWidth)) > 0);
       assert.equal(await page.getAttribute('#deeplink', 'href'), order.deeplink);
       await browser.screenshot(page, `${kind}-1-checkout`);
 
@@ -141,7 +180,9 @@ for (const kind of DB_KINDS) {
       const paid = await t.admin('POST', `/sandbox/v1/orders/${order.prepayId}/pay`, { payerEmail: payer.email });
       assert.equal(paid.status, 200, JSON.stringify(paid.json));
       // No reload from the test: the page's status poll notices the change.
-      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Paid', undefined, { timeout: 10_000 });
+      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'Paid', undefined, {
+        timeout: 10_000,
+      });
       assert.equal(await page.locator('#qr, #email').count(), 0);
       await browser.screenshot(page, `${kind}-6-paid-live`);
       await page.close();
@@ -185,7 +226,11 @@ for (const kind of DB_KINDS) {
       assert.equal(await text(page, '#status'), 'This order has expired');
       assert.equal(await page.locator('#qr, #email, #pay, #countdown, #cancel').count(), 0);
       await browser.screenshot(page, `${kind}-9-expired`);
-      await open.waitForFunction(() => document.getElementById('status')?.textContent === 'This order has expired', undefined, { timeout: 10_000 });
+      await open.waitForFunction(
+        () => document.getElementById('status')?.textContent === 'This order has expired',
+        undefined,
+        { timeout: 10_000 },
+      );
       await page.close();
       await open.close();
     });

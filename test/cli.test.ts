@@ -13,25 +13,66 @@ const dataDir = mkdtempSync(join(tmpdir(), 'rampart-cli-'));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 test('npx rampart merchant create prints the admin API JSON; the merchant is then listed', async () => {
-  const env = { ...process.env, DATA_DIR: dataDir, PORT: String(await freePort()), DATABASE_URL: '', LOG_LEVEL: 'silent' };
-  const created = await run(process.execPath, ['bin/rampart.mjs', 'merchant', 'create', '--name', 'CLI Shop', '--ip', '127.0.0.1'], { env });
+  const env = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    PORT: String(await freePort()),
+    DATABASE_URL: '',
+    LOG_LEVEL: 'silent',
+  };
+  const created = await run(
+    process.execPath,
+    ['bin/rampart.mjs', 'merchant', 'create', '--name', 'CLI Shop', '--ip', '127.0.0.1'],
+    { env },
+  );
   const json = JSON.parse(created.stdout);
   assert.deepEqual(Object.keys(json).sort(), ['apiKey', 'apiSecret', 'merchantId', 'merchantName']);
   assert.equal(json.merchantName, 'CLI Shop');
   assert.match(json.merchantId, /^\d{13}$/);
   assert.match(json.apiSecret, /^[a-z0-9]{64}$/);
   const listed = JSON.parse((await run(process.execPath, ['bin/rampart.mjs', 'merchant', 'list'], { env })).stdout);
-  assert.deepEqual(listed.map((m: any) => m.merchantName), ['CLI Shop']);
+  assert.deepEqual(
+    listed.map((m: any) => m.merchantName),
+    ['CLI Shop'],
+  );
   const audit = JSON.parse((await run(process.execPath, ['bin/rampart.mjs', 'ledger', 'audit'], { env })).stdout);
   assert.equal(audit.ok, true);
-  await assert.rejects(run(process.execPath, ['bin/rampart.mjs', 'merchant', 'fly'], { env }), (e: any) => e.code === 2 && /Usage/.test(e.stderr));
+  await assert.rejects(
+    run(process.execPath, ['bin/rampart.mjs', 'merchant', 'fly'], { env }),
+    (e: any) => e.code === 2 && /Usage/.test(e.stderr),
+  );
 });
 
 test('npx rampart partner create sends the key file as publicKeyPem and prints platformPublicKeyPem', async () => {
-  const env = { ...process.env, DATA_DIR: dataDir, PORT: String(await freePort()), DATABASE_URL: '', LOG_LEVEL: 'silent' };
+  const env = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    PORT: String(await freePort()),
+    DATABASE_URL: '',
+    LOG_LEVEL: 'silent',
+  };
   const keyFile = join(dataDir, 'partner.pem');
-  writeFileSync(keyFile, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }));
-  const created = await run(process.execPath, ['bin/rampart.mjs', 'partner', 'create', '--name', 'CLI Wallet', '--email', 'ops@cli-wallet.example', '--public-key', keyFile, '--ip', '127.0.0.1'], { env });
+  writeFileSync(
+    keyFile,
+    generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }),
+  );
+  const created = await run(
+    process.execPath,
+    [
+      'bin/rampart.mjs',
+      'partner',
+      'create',
+      '--name',
+      'CLI Wallet',
+      '--email',
+      'ops@cli-wallet.example',
+      '--public-key',
+      keyFile,
+      '--ip',
+      '127.0.0.1',
+    ],
+    { env },
+  );
   const json = JSON.parse(created.stdout);
   assert.equal(json.merchantCode, 'cli_wallet_test');
   assert.match(json.platformPublicKeyPem, /^-----BEGIN PUBLIC KEY-----/);

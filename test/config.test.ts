@@ -10,15 +10,22 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 
 /** Production refuses weak settings; a refused setting is one line naming the variable and the rule. */
 const strong = () => ({
-  RAMPART_MODE: 'production', ADMIN_TOKEN: randomBytes(24).toString('base64url'), SECRETS_KEY: randomBytes(32).toString('hex'),
-  PUBLIC_URL: 'https://rampart.example', PRICE_FEED_URL: 'https://prices.example/api/v3/ticker/price',
+  RAMPART_MODE: 'production',
+  ADMIN_TOKEN: randomBytes(24).toString('base64url'),
+  SECRETS_KEY: randomBytes(32).toString('hex'),
+  PUBLIC_URL: 'https://rampart.example',
+  PRICE_FEED_URL: 'https://prices.example/api/v3/ticker/price',
 });
-const refused = (env: Record<string, string>, pattern: RegExp) => assert.throws(() => loadConfig(env), (e: unknown) => {
-  assert.ok(e instanceof ConfigError, String(e));
-  assert.match(e.message, pattern);
-  assert.doesNotMatch(e.message, /\n/);
-  return true;
-});
+const refused = (env: Record<string, string>, pattern: RegExp) =>
+  assert.throws(
+    () => loadConfig(env),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.match(e.message, pattern);
+      assert.doesNotMatch(e.message, /\n/);
+      return true;
+    },
+  );
 
 describe('production configuration', () => {
   test('strong secrets, an https PUBLIC_URL and a price feed start', () => {
@@ -26,13 +33,17 @@ describe('production configuration', () => {
     assert.equal(c.mode, 'production');
     assert.deepEqual(c.warnings, []);
     // `openssl rand -hex 16` style tokens pass too
-    for (let i = 0; i < 2000; i++) assert.ok(loadConfig({ ...strong(), ADMIN_TOKEN: randomBytes(8).toString('hex') }).mode === 'production');
+    for (let i = 0; i < 2000; i++)
+      assert.ok(loadConfig({ ...strong(), ADMIN_TOKEN: randomBytes(8).toString('hex') }).mode === 'production');
   });
 
   test('low-entropy ADMIN_TOKEN or SECRETS_KEY is refused', () => {
     refused({ ...strong(), ADMIN_TOKEN: 'a'.repeat(16) }, /^ADMIN_TOKEN is low-entropy .*openssl rand -hex 32$/);
     refused({ ...strong(), ADMIN_TOKEN: 'ab'.repeat(16) }, /^ADMIN_TOKEN is low-entropy/);
-    refused({ ...strong(), ADMIN_TOKEN: 'aaaaaaaabbbbbbbbc' }, /^ADMIN_TOKEN is low-entropy \(1\.\d bits per character\)/);
+    refused(
+      { ...strong(), ADMIN_TOKEN: 'aaaaaaaabbbbbbbbc' },
+      /^ADMIN_TOKEN is low-entropy \(1\.\d bits per character\)/,
+    );
     refused({ ...strong(), ADMIN_TOKEN: 'changeme'.repeat(2) }, /^ADMIN_TOKEN is low-entropy \(a repeated pattern\)/);
     refused({ ...strong(), ADMIN_TOKEN: 'Xy7#'.repeat(5) }, /^ADMIN_TOKEN is low-entropy \(a repeated pattern\)/);
     refused({ ...strong(), SECRETS_KEY: '0'.repeat(64) }, /^SECRETS_KEY is low-entropy/);
@@ -46,11 +57,20 @@ describe('production configuration', () => {
   });
 
   test('a non-https PUBLIC_URL is refused unless ALLOW_INSECURE_HTTP=1, and then warned about', () => {
-    refused({ ...strong(), PUBLIC_URL: 'http://rampart.example' }, /^PUBLIC_URL must be https:\/\/ in production .*ALLOW_INSECURE_HTTP=1/);
-    refused({ ...strong(), PUBLIC_URL: 'http://rampart.example', ALLOW_INSECURE_HTTP: '0' }, /^PUBLIC_URL must be https/);
+    refused(
+      { ...strong(), PUBLIC_URL: 'http://rampart.example' },
+      /^PUBLIC_URL must be https:\/\/ in production .*ALLOW_INSECURE_HTTP=1/,
+    );
+    refused(
+      { ...strong(), PUBLIC_URL: 'http://rampart.example', ALLOW_INSECURE_HTTP: '0' },
+      /^PUBLIC_URL must be https/,
+    );
     const c = loadConfig({ ...strong(), PUBLIC_URL: 'http://rampart.example', ALLOW_INSECURE_HTTP: '1' });
     assert.equal(c.warnings.length, 1);
-    assert.match(c.warnings[0] ?? '', /^INSECURE: production is running with a non-https PUBLIC_URL \(http:\/\/rampart\.example\)/);
+    assert.match(
+      c.warnings[0] ?? '',
+      /^INSECURE: production is running with a non-https PUBLIC_URL \(http:\/\/rampart\.example\)/,
+    );
   });
 
   test('sandbox keeps its defaults: no feed, http, generated secrets', () => {
@@ -65,8 +85,22 @@ describe('a refused setting at start is one line, not a stack trace', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'rampart-config-'));
   after(() => rmSync(dataDir, { recursive: true, force: true }));
   const start = async (env: Record<string, string>) => {
-    const base: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: '' };
-    for (const k of ['ADMIN_TOKEN', 'SECRETS_KEY', 'PUBLIC_URL', 'PRICE_FEED_URL', 'RAMPART_MODE', 'ALLOW_INSECURE_HTTP']) delete base[k];
+    const base: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATA_DIR: dataDir,
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: '',
+    };
+    for (const k of [
+      'ADMIN_TOKEN',
+      'SECRETS_KEY',
+      'PUBLIC_URL',
+      'PRICE_FEED_URL',
+      'RAMPART_MODE',
+      'ALLOW_INSECURE_HTTP',
+    ])
+      delete base[k];
     try {
       await run(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { ...base, ...env }, timeout: 60_000 });
       assert.fail('the server started');

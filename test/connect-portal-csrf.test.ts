@@ -9,7 +9,11 @@ import { onboardPartner } from './support/connect-client.ts';
  * visitor into an attacker's partner account nor post a password for a link it holds.
  */
 const BASE = '/en/partner';
-const cookieOf = (r: Response, name: string) => r.headers.getSetCookie().map((c) => c.split(';')[0]!).find((c) => c.startsWith(`${name}=`));
+const cookieOf = (r: Response, name: string) =>
+  r.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0]!)
+    .find((c) => c.startsWith(`${name}=`));
 
 describe('partner portal login CSRF', () => {
   let t: TestApp;
@@ -20,7 +24,8 @@ describe('partner portal login CSRF', () => {
 
   async function form(path: string, fields: Record<string, string>, cookie?: string) {
     return fetch(t.baseUrl + path, {
-      method: 'POST', redirect: 'manual',
+      method: 'POST',
+      redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
       body: new URLSearchParams(fields).toString(),
     });

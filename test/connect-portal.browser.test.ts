@@ -5,7 +5,10 @@ import { DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
 import { browserSkip, launchBrowser, type Browser } from './support/browser.ts';
 import { onboardPartner, rsaPair } from './support/connect-client.ts';
 
-/** The Connect partner portal in Chromium: password link, login, order list with failure reasons, key rotation, settings, docs. */
+/**
+ * The Connect partner portal in Chromium: password link, login, order list with failure reasons, key rotation,
+ * settings, docs.
+ */
 const text = async (page: Page, sel: string) => (await page.innerText(sel)).replace(/\s+/g, ' ').trim();
 const ETH_ADDR = '0x52908400098527886E0F7030069857D2E4169EE7';
 
@@ -26,9 +29,14 @@ for (const kind of DB_KINDS) {
     });
 
     test('password link → login → orders with status and failure reason → key rotation → settings → docs', async () => {
-      const mk = (id: string, amount: number) => p.client.call('buy-withdraw-crypto', {
-        merchantOrderId: id, fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: amount, withdrawCryptoInfo: { cryptoNetwork: 'ETH', cryptoAddress: ETH_ADDR },
-      });
+      const mk = (id: string, amount: number) =>
+        p.client.call('buy-withdraw-crypto', {
+          merchantOrderId: id,
+          fiatCurrency: 'USD',
+          cryptoCurrency: 'USDT',
+          orderAmount: amount,
+          withdrawCryptoInfo: { cryptoNetwork: 'ETH', cryptoAddress: ETH_ADDR },
+        });
       assert.equal((await mk('expired-1', 40)).json.code, '000000');
       t.clock.advance!(1_800_001);
       assert.equal(await t.app.services.connectOrders.expireDue(), 1);
@@ -42,7 +50,9 @@ for (const kind of DB_KINDS) {
       await page.click('#login');
       assert.equal(await text(page, '#error'), 'Wrong email or password.');
 
-      const link = (await t.app.services.mailer.list('ops@portal-wallet.example'))[0]!.text.match(/http\S+set-password\?token=[0-9a-f]+/)![0];
+      const link = (await t.app.services.mailer.list('ops@portal-wallet.example'))[0]!.text.match(
+        /http\S+set-password\?token=[0-9a-f]+/,
+      )![0];
       await page.goto(link);
       await page.fill('#password', 'a-strong-portal-pass');
       await page.click('#set-password');
@@ -56,15 +66,23 @@ for (const kind of DB_KINDS) {
       await page.click('#login');
       await page.waitForSelector('#orders');
       assert.match(page.url(), /\/en\/partner\/orders$/);
-      const rows = await page.$$eval('#orders tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-merchant-order-id')));
+      const rows = await page.$$eval('#orders tbody tr', (trs) =>
+        trs.map((tr) => tr.getAttribute('data-merchant-order-id')),
+      );
       assert.deepEqual(rows, ['fresh-2', 'expired-1']);
       assert.equal(await text(page, 'tr[data-merchant-order-id="expired-1"] .order-status'), 'FAILURE / FAILED');
-      assert.equal(await text(page, 'tr[data-merchant-order-id="expired-1"] .order-error'), 'ORDER_EXPIRED: The order expired before payment was confirmed.');
+      assert.equal(
+        await text(page, 'tr[data-merchant-order-id="expired-1"] .order-error'),
+        'ORDER_EXPIRED: The order expired before payment was confirmed.',
+      );
       assert.equal(await text(page, 'tr[data-merchant-order-id="fresh-2"] .order-status'), 'INIT / CREATED');
       assert.match(await text(page, 'tr[data-merchant-order-id="fresh-2"]'), /75\.5 USD/);
       await browser.screenshot(page, 'connect-portal-orders');
       await page.goto(`${t.baseUrl}/en/partner/orders?status=FAILURE`);
-      assert.deepEqual(await page.$$eval('#orders tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-merchant-order-id'))), ['expired-1']);
+      assert.deepEqual(
+        await page.$$eval('#orders tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-merchant-order-id'))),
+        ['expired-1'],
+      );
 
       // Key rotation with a one-hour overlap.
       const next = rsaPair();
@@ -81,7 +99,8 @@ for (const kind of DB_KINDS) {
       assert.match(await text(page, '#keys tbody tr:nth-child(2)'), /active until/);
       assert.equal(await text(page, '#platform-key'), p.platformPublicKey.replace(/\s+/g, ' ').trim());
       await browser.screenshot(page, 'connect-portal-keys');
-      const check = (privateKey: string) => p.client.call('check-ip-address', { clientUserIp: '8.8.8.8' }, { privateKey }).then((r) => r.json.code);
+      const check = (privateKey: string) =>
+        p.client.call('check-ip-address', { clientUserIp: '8.8.8.8' }, { privateKey }).then((r) => r.json.code);
       assert.equal(await check(p.keys.privateKey), '000000');
       assert.equal(await check(next.privateKey), '000000');
       t.clock.advance!(3_600_001);
@@ -98,7 +117,14 @@ for (const kind of DB_KINDS) {
       await page.click('#save-settings');
       assert.equal(await text(page, '#info'), 'Saved.');
       const saved = await t.app.services.partners.get(p.merchantCode);
-      assert.deepEqual([saved?.ipWhitelist, saved?.redirectDomains, saved?.webhookUrl], [['127.0.0.1', '192.168.0.0/16'], ['wallet.example', 'shop.wallet.example'], 'https://wallet.example/connect-hook']);
+      assert.deepEqual(
+        [saved?.ipWhitelist, saved?.redirectDomains, saved?.webhookUrl],
+        [
+          ['127.0.0.1', '192.168.0.0/16'],
+          ['wallet.example', 'shop.wallet.example'],
+          'https://wallet.example/connect-hook',
+        ],
+      );
       await page.fill('#ipWhitelist', '999.1.1.1');
       await page.click('#save-settings');
       assert.match(await text(page, '#error'), /999\.1\.1\.1/);
@@ -110,9 +136,14 @@ for (const kind of DB_KINDS) {
       await browser.screenshot(page, 'connect-portal-docs');
 
       // A form post without the session's CSRF token is refused.
-      const forged = await page.context().request.post(`${t.baseUrl}/en/partner/settings`, { form: { ipWhitelist: '0.0.0.0/0', _csrf: 'forged' } });
+      const forged = await page
+        .context()
+        .request.post(`${t.baseUrl}/en/partner/settings`, { form: { ipWhitelist: '0.0.0.0/0', _csrf: 'forged' } });
       assert.equal(forged.status(), 403);
-      assert.deepEqual((await t.app.services.partners.get(p.merchantCode))?.ipWhitelist, ['127.0.0.1', '192.168.0.0/16']);
+      assert.deepEqual((await t.app.services.partners.get(p.merchantCode))?.ipWhitelist, [
+        '127.0.0.1',
+        '192.168.0.0/16',
+      ]);
 
       await page.click('#logout');
       await page.goto(`${t.baseUrl}/en/partner/orders`);

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { assertAuditOk, createMerchant, createPayer, DB_KINDS, payClient, startTestApp, v3Order, type TestApp } from './helpers.ts';
+import {
+  assertAuditOk,
+  createMerchant,
+  createPayer,
+  DB_KINDS,
+  payClient,
+  startTestApp,
+  v3Order,
+  type TestApp,
+} from './helpers.ts';
 import { browserSkip, launchBrowser, type Browser } from './support/browser.ts';
 import { createAuthorization, createTsp, type Tsp } from './tsp-support.ts';
 
@@ -96,7 +105,10 @@ for (const kind of DB_KINDS) {
       await page.setViewportSize({ width: 390, height: 844 });
       try {
         const fits = async (name: string) => {
-          const w = await page.evaluate(() => ({ inner: window.innerWidth, scroll: document.documentElement.scrollWidth }));
+          const w = await page.evaluate(() => ({
+            inner: window.innerWidth,
+            scroll: document.documentElement.scrollWidth,
+          }));
           assert.ok(w.scroll <= w.inner, `${name}: the page scrolls sideways (${w.scroll} > ${w.inner})`);
           await browser.screenshot(page, `${kind}-${name}`);
         };
@@ -117,7 +129,11 @@ for (const kind of DB_KINDS) {
           await page.click('button.block');
           await page.waitForSelector('#blocked');
           await fits('technical-vendor-blocked-phone');
-          const refused = await spam.client.post('/service/provider/create', { merchantId: m.merchantId, scopes: ['CHECKOUT'], ipWhitelist: [] });
+          const refused = await spam.client.post('/service/provider/create', {
+            merchantId: m.merchantId,
+            scopes: ['CHECKOUT'],
+            ipWhitelist: [],
+          });
           assert.equal(refused.json.code, '406210');
           await page.click(`tr[data-tsp="${spam.merchantId}"] button.unblock`);
           await page.waitForSelector('#flash');
@@ -213,7 +229,9 @@ for (const kind of DB_KINDS) {
       assert.equal(await page.innerText(`[data-auth="${agreedAuth.authorizationId}"] .auth-status`), 'DISABLED');
       await tsp.webhook(agreedAuth.authorizationId, 'TP_AUTH_DISABLED');
       await browser.screenshot(page, `${kind}-technical-vendor-disabled`);
-      const r = await tsp.client.post('/certificates', { 'BinancePay-technicalServiceProviderAuthId': agreedAuth.authorizationToken });
+      const r = await tsp.client.post('/certificates', {
+        'BinancePay-technicalServiceProviderAuthId': agreedAuth.authorizationToken,
+      });
       assert.equal(r.json.code, '400004');
     });
   });

@@ -19,8 +19,13 @@ function agent(baseUrl: string) {
       body = p.toString();
     }
     const res = await fetch(baseUrl + path, {
-      method, redirect: 'manual', body,
-      headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '), ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      method,
+      redirect: 'manual',
+      body,
+      headers: {
+        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+        ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
     });
     for (const c of res.headers.getSetCookie()) {
       setCookies.push(c);
@@ -35,10 +40,18 @@ function agent(baseUrl: string) {
   }
   const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
   return {
-    jar, setCookies, req, csrfOf,
+    jar,
+    setCookies,
+    req,
+    csrfOf,
     async login(email: string, password: string, next?: string) {
       const page = await req('GET', '/en/dashboard/login');
-      return req('POST', '/en/dashboard/login', { csrf: csrfOf(page.text), email, password, ...(next ? { next } : {}) });
+      return req('POST', '/en/dashboard/login', {
+        csrf: csrfOf(page.text),
+        email,
+        password,
+        ...(next ? { next } : {}),
+      });
     },
   };
 }
@@ -84,8 +97,18 @@ for (const kind of DB_KINDS) {
       const again = agent(t.baseUrl);
       assert.equal((await again.req('GET', link)).status, 410, 'link is single-use');
       const page = await again.req('GET', '/en/dashboard/login');
-      assert.equal((await again.req('POST', '/en/dashboard/set-password', { csrf: again.csrfOf(page.text), token, password: 'another password 1' })).status, 400);
-      const hash = (await t.db.query(`SELECT password_hash FROM merchant_users WHERE email = $1`, [email])).rows[0].password_hash;
+      assert.equal(
+        (
+          await again.req('POST', '/en/dashboard/set-password', {
+            csrf: again.csrfOf(page.text),
+            token,
+            password: 'another password 1',
+          })
+        ).status,
+        400,
+      );
+      const hash = (await t.db.query(`SELECT password_hash FROM merchant_users WHERE email = $1`, [email])).rows[0]
+        .password_hash;
       assert.match(hash, /^scrypt\$/);
 
       assert.equal((await a.login(email, 'wrong password!')).status, 401);
@@ -130,7 +153,16 @@ for (const kind of DB_KINDS) {
         const a = agent(fresh.baseUrl);
         const page = await a.req('GET', '/en/dashboard/login');
         const statuses: number[] = [];
-        for (let i = 0; i < 11; i++) statuses.push((await a.req('POST', '/en/dashboard/login', { csrf: a.csrfOf(page.text), email: 'x@example.com', password: 'nope nope nope' })).status);
+        for (let i = 0; i < 11; i++)
+          statuses.push(
+            (
+              await a.req('POST', '/en/dashboard/login', {
+                csrf: a.csrfOf(page.text),
+                email: 'x@example.com',
+                password: 'nope nope nope',
+              })
+            ).status,
+          );
         assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401));
         assert.equal(statuses[10], 429);
       } finally {
@@ -161,11 +193,19 @@ for (const kind of DB_KINDS) {
       await o.login(otherEmail, password);
       const foreign = await o.req('GET', path);
       assert.equal(foreign.status, 404);
-      const forged = await o.req('POST', '/en/dashboard/review-authorization', { csrf: o.csrfOf(foreign.text), authId: auth.authorizationId, decision: 'AGREE' });
+      const forged = await o.req('POST', '/en/dashboard/review-authorization', {
+        csrf: o.csrfOf(foreign.text),
+        authId: auth.authorizationId,
+        decision: 'AGREE',
+      });
       assert.equal(forged.status, 404);
       assert.equal((await t.app.services.tsp.get(auth.authorizationId))!.status, 'PENDING');
 
-      const agreed = await a.req('POST', '/en/dashboard/review-authorization', { csrf: a.csrfOf(page.text), authId: auth.authorizationId, decision: 'AGREE' });
+      const agreed = await a.req('POST', '/en/dashboard/review-authorization', {
+        csrf: a.csrfOf(page.text),
+        authId: auth.authorizationId,
+        decision: 'AGREE',
+      });
       assert.match(agreed.text, /id="review-status">AUTHORIZED</);
       await tsp.webhook(auth.authorizationId, 'SUBMIT_AUTH_AGREE');
     });
@@ -180,8 +220,15 @@ for (const kind of DB_KINDS) {
         assert.ok(page.text.includes(`/technical-vendor/${one.authorizationId}/dismiss`));
         assert.ok(page.text.includes(`/technical-vendor/${one.authorizationId}/block`));
         // Without the session's CSRF token nothing happens.
-        assert.equal((await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, {})).status, 403);
-        assert.equal((await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/block`, { csrf: 'x'.repeat(32) })).status, 403);
+        assert.equal(
+          (await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, {})).status,
+          403,
+        );
+        assert.equal(
+          (await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/block`, { csrf: 'x'.repeat(32) }))
+            .status,
+          403,
+        );
         assert.equal((await t.app.services.tsp.get(one.authorizationId))!.status, 'PENDING');
         // Another merchant cannot dismiss or block it.
         const otherEmail = `vendor-other-${kind}@example.com`;
@@ -190,11 +237,27 @@ for (const kind of DB_KINDS) {
         const o = agent(t.baseUrl);
         await o.login(otherEmail, password);
         const oPage = await o.req('GET', '/en/dashboard/technical-vendor');
-        assert.match((await o.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, { csrf: o.csrfOf(oPage.text) })).text, /no longer pending/);
-        assert.equal((await o.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/block`, { csrf: o.csrfOf(oPage.text) })).status, 404);
+        assert.match(
+          (
+            await o.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, {
+              csrf: o.csrfOf(oPage.text),
+            })
+          ).text,
+          /no longer pending/,
+        );
+        assert.equal(
+          (
+            await o.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/block`, {
+              csrf: o.csrfOf(oPage.text),
+            })
+          ).status,
+          404,
+        );
         assert.equal((await t.app.services.tsp.get(one.authorizationId))!.status, 'PENDING');
 
-        page = await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, { csrf: a.csrfOf(page.text) });
+        page = await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, {
+          csrf: a.csrfOf(page.text),
+        });
         assert.match(page.text, /Request from Walker Scrapes dismissed/);
         assert.equal((await t.app.services.tsp.get(one.authorizationId))!.status, 'REJECTED');
         await spam.webhook(one.authorizationId, 'SUBMIT_AUTH_REJECT');
@@ -203,17 +266,32 @@ for (const kind of DB_KINDS) {
         const two = await createAuthorization(spam, m.merchantId, ['BALANCE']);
         const review = await a.req('GET', `/en/dashboard/review-authorization?authId=${two.authorizationId}`);
         assert.ok(review.text.includes(`/technical-vendor/${two.authorizationId}/block`));
-        page = await a.req('POST', `/en/dashboard/technical-vendor/${two.authorizationId}/block`, { csrf: a.csrfOf(review.text) });
+        page = await a.req('POST', `/en/dashboard/technical-vendor/${two.authorizationId}/block`, {
+          csrf: a.csrfOf(review.text),
+        });
         assert.match(page.text, /Walker Scrapes is blocked/);
         assert.match(page.text, /id="blocked"/);
         assert.equal((await t.app.services.tsp.get(two.authorizationId))!.status, 'REJECTED');
         await spam.webhook(two.authorizationId, 'SUBMIT_AUTH_REJECT');
 
         // A blocked TSP's create answers exactly as for a merchant id that does not exist; nothing is stored.
-        const rows = async () => (await t.db.query(`SELECT count(*)::int AS n FROM tsp_authorizations WHERE tsp_merchant_id = $1`, [spam.merchantId])).rows[0].n;
+        const rows = async () =>
+          (
+            await t.db.query(`SELECT count(*)::int AS n FROM tsp_authorizations WHERE tsp_merchant_id = $1`, [
+              spam.merchantId,
+            ])
+          ).rows[0].n;
         const n = await rows();
-        const blocked = await spam.client.post('/service/provider/create', { merchantId: m.merchantId, scopes: ['CHECKOUT'], ipWhitelist: [] });
-        const unknown = await spam.client.post('/service/provider/create', { merchantId: '9999999999999', scopes: ['CHECKOUT'], ipWhitelist: [] });
+        const blocked = await spam.client.post('/service/provider/create', {
+          merchantId: m.merchantId,
+          scopes: ['CHECKOUT'],
+          ipWhitelist: [],
+        });
+        const unknown = await spam.client.post('/service/provider/create', {
+          merchantId: '9999999999999',
+          scopes: ['CHECKOUT'],
+          ipWhitelist: [],
+        });
         assert.equal(blocked.text, unknown.text);
         assert.deepEqual(blocked.json, { status: 'FAIL', code: '406210', errorMessage: 'Invalid merchant id' });
         assert.equal(await rows(), n);
@@ -222,8 +300,13 @@ for (const kind of DB_KINDS) {
         assert.equal(fine.status, 'PENDING');
 
         // Unblock: needs the CSRF token, then creates work again.
-        assert.equal((await a.req('POST', `/en/dashboard/technical-vendor/blocked/${spam.merchantId}/unblock`, {})).status, 403);
-        page = await a.req('POST', `/en/dashboard/technical-vendor/blocked/${spam.merchantId}/unblock`, { csrf: a.csrfOf(page.text) });
+        assert.equal(
+          (await a.req('POST', `/en/dashboard/technical-vendor/blocked/${spam.merchantId}/unblock`, {})).status,
+          403,
+        );
+        page = await a.req('POST', `/en/dashboard/technical-vendor/blocked/${spam.merchantId}/unblock`, {
+          csrf: a.csrfOf(page.text),
+        });
         assert.match(page.text, /Provider unblocked/);
         assert.doesNotMatch(page.text, /id="blocked"/);
         assert.equal((await createAuthorization(spam, m.merchantId, ['CHECKOUT'])).status, 'PENDING');
@@ -242,8 +325,14 @@ for (const kind of DB_KINDS) {
       const onlyPaid = await a.req('GET', '/en/dashboard/orders?status=PAID');
       assert.ok(onlyPaid.text.includes(paid.json.data.prepayId) && !onlyPaid.text.includes(open.json.data.prepayId));
       const day = new Date(t.clock.now()).toISOString().slice(0, 10);
-      assert.ok((await a.req('GET', `/en/dashboard/orders?from=${day}&to=${day}`)).text.includes(open.json.data.prepayId));
-      assert.ok(!(await a.req('GET', '/en/dashboard/orders?from=2000-01-01&to=2000-01-02')).text.includes(open.json.data.prepayId));
+      assert.ok(
+        (await a.req('GET', `/en/dashboard/orders?from=${day}&to=${day}`)).text.includes(open.json.data.prepayId),
+      );
+      assert.ok(
+        !(await a.req('GET', '/en/dashboard/orders?from=2000-01-01&to=2000-01-02')).text.includes(
+          open.json.data.prepayId,
+        ),
+      );
       assert.match((await a.req('GET', '/en/dashboard/balances')).text, /<td>USDT<\/td><td>9\.\d{8}<\/td>/);
       const csv = await a.req('GET', `/en/dashboard/reports.csv?date=${day}`);
       assert.equal(csv.status, 200);
@@ -254,17 +343,29 @@ for (const kind of DB_KINDS) {
       const rx = await startReceiver();
       try {
         let dev = await a.req('GET', '/en/dashboard/developers');
-        dev = await a.req('POST', '/en/dashboard/developers/webhook', { csrf: a.csrfOf(dev.text), webhookUrl: rx.url('/merchant') });
+        dev = await a.req('POST', '/en/dashboard/developers/webhook', {
+          csrf: a.csrfOf(dev.text),
+          webhookUrl: rx.url('/merchant'),
+        });
         assert.match(dev.text, /Webhook URL saved/);
         dev = await a.req('POST', '/en/dashboard/developers/test-event', { csrf: a.csrfOf(dev.text) });
         assert.match(dev.text, /Test event queued/);
         await waitFor('test event', () => rx.received.find((r) => r.body.toString().includes('"bizType":"TEST"')));
-        const d = await waitFor('delivered', async () => (await t.app.services.webhooks.list({ ownerId: m.merchantId })).find((x) => x.bizType === 'TEST' && x.status === 'DELIVERED'));
+        const d = await waitFor('delivered', async () =>
+          (await t.app.services.webhooks.list({ ownerId: m.merchantId })).find(
+            (x) => x.bizType === 'TEST' && x.status === 'DELIVERED',
+          ),
+        );
         dev = await a.req('GET', '/en/dashboard/developers');
         assert.ok(dev.text.includes(`/developers/deliveries/${d.id}/redeliver`));
-        dev = await a.req('POST', `/en/dashboard/developers/deliveries/${d.id}/redeliver`, { csrf: a.csrfOf(dev.text) });
+        dev = await a.req('POST', `/en/dashboard/developers/deliveries/${d.id}/redeliver`, {
+          csrf: a.csrfOf(dev.text),
+        });
         assert.match(dev.text, /Delivery queued again/);
-        await waitFor('redelivery', () => rx.received.filter((r) => r.body.toString().includes('"bizType":"TEST"')).length === 2);
+        await waitFor(
+          'redelivery',
+          () => rx.received.filter((r) => r.body.toString().includes('"bizType":"TEST"')).length === 2,
+        );
       } finally {
         await rx.close();
       }

@@ -73,13 +73,19 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startTestApp(opts: {
-  kind?: DbKind; clock?: Clock; env?: Record<string, string>; workers?: boolean; outboxHandlers?: Record<string, OutboxHandler>;
-  /** Shorter per-attempt webhook timeout (chaos tests); the app default stays 5 s. */
-  webhookTimeoutMs?: number;
-  /** The app's logger (tests that assert on log lines); default silent. */
-  logger?: Logger;
-} = {}): Promise<TestApp> {
+export async function startTestApp(
+  opts: {
+    kind?: DbKind;
+    clock?: Clock;
+    env?: Record<string, string>;
+    workers?: boolean;
+    outboxHandlers?: Record<string, OutboxHandler>;
+    /** Shorter per-attempt webhook timeout (chaos tests); the app default stays 5 s. */
+    webhookTimeoutMs?: number;
+    /** The app's logger (tests that assert on log lines); default silent. */
+    logger?: Logger;
+  } = {},
+): Promise<TestApp> {
   const { db, drop } = await openTestDb(opts.kind ?? 'pglite');
   const adminToken = randomAlnum(40);
   const secretsKey = randomBytes(32).toString('hex');
@@ -87,17 +93,42 @@ export async function startTestApp(opts: {
   const baseUrl = `http://127.0.0.1:${port}`;
   // Each app gets its own DATA_DIR (embedded chain state, generated files), never the developer's ./data.
   const dataDir = mkdtempSync(join(tmpdir(), 'rampart-test-'));
-  const config = loadConfig({ RAMPART_MODE: 'sandbox', LOG_LEVEL: 'silent', PORT: String(port), PUBLIC_URL: baseUrl, DATA_DIR: dataDir, ...opts.env });
+  const config = loadConfig({
+    RAMPART_MODE: 'sandbox',
+    LOG_LEVEL: 'silent',
+    PORT: String(port),
+    PUBLIC_URL: baseUrl,
+    DATA_DIR: dataDir,
+    ...opts.env,
+  });
   const clock = opts.clock ?? createManualClock(Date.now());
-  const app = await buildApp({ config, db, adminToken, secretsKey, clock, logger: opts.logger ?? createLogger((process.env.TEST_LOG_LEVEL as any) ?? 'silent'), outboxHandlers: opts.outboxHandlers, webhookTimeoutMs: opts.webhookTimeoutMs });
+  const app = await buildApp({
+    config,
+    db,
+    adminToken,
+    secretsKey,
+    clock,
+    logger: opts.logger ?? createLogger((process.env.TEST_LOG_LEVEL as any) ?? 'silent'),
+    outboxHandlers: opts.outboxHandlers,
+    webhookTimeoutMs: opts.webhookTimeoutMs,
+  });
   const server = await app.createServer();
   await server.listen({ port, host: '127.0.0.1' });
   if (opts.workers) app.startWorkers({ idleMs: 50 });
   return {
-    app, db, baseUrl, adminToken, clock, config,
+    app,
+    db,
+    baseUrl,
+    adminToken,
+    clock,
+    config,
     async admin(method, path, body) {
       const res = await fetch(baseUrl + path, {
-        method, headers: { authorization: `Bearer ${adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        method,
+        headers: {
+          authorization: `Bearer ${adminToken}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         body: body !== undefined ? JSON.stringify(body) : undefined,
       });
       const text = await res.text();
@@ -116,12 +147,17 @@ export interface PayClient {
   apiKey: string;
   secret: string;
   /** Signed POST with the exact body text given (string) or JSON.stringify of an object. */
-  post(path: string, body?: unknown, opts?: { headers?: Record<string, string>; timestamp?: string; nonce?: string; rawBody?: string }): Promise<{ status: number; json: any; text: string }>;
+  post(
+    path: string,
+    body?: unknown,
+    opts?: { headers?: Record<string, string>; timestamp?: string; nonce?: string; rawBody?: string },
+  ): Promise<{ status: number; json: any; text: string }>;
 }
 
 export function payClient(baseUrl: string, apiKey: string, secret: string): PayClient {
   return {
-    apiKey, secret,
+    apiKey,
+    secret,
     async post(path, body, opts = {}) {
       const raw = opts.rawBody ?? (body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body));
       const timestamp = opts.timestamp ?? String(Date.now());
@@ -147,13 +183,29 @@ export function payClient(baseUrl: string, apiKey: string, secret: string): PayC
 export async function createMerchant(t: TestApp, body: Record<string, unknown> = { name: 'Test Merchant' }) {
   const r = await t.admin('POST', '/admin/v1/merchants', body);
   if (r.status !== 201) throw new Error(`create merchant: ${r.status} ${JSON.stringify(r.json)}`);
-  return { ...r.json, client: payClient(t.baseUrl, r.json.apiKey, r.json.apiSecret) } as { merchantId: string; merchantName: string; apiKey: string; apiSecret: string; client: PayClient };
+  return { ...r.json, client: payClient(t.baseUrl, r.json.apiKey, r.json.apiSecret) } as {
+    merchantId: string;
+    merchantName: string;
+    apiKey: string;
+    apiSecret: string;
+    client: PayClient;
+  };
 }
 
-export async function createPayer(t: TestApp, email: string, balances: Record<string, string>, password = 'payer-password-1') {
+export async function createPayer(
+  t: TestApp,
+  email: string,
+  balances: Record<string, string>,
+  password = 'payer-password-1',
+) {
   const r = await t.admin('POST', '/sandbox/v1/payers', { email, password, balances });
   if (r.status !== 201) throw new Error(`create payer: ${r.status} ${JSON.stringify(r.json)}`);
-  return { ...r.json, password } as { payerId: string; email: string; password: string; balances: Record<string, string> };
+  return { ...r.json, password } as {
+    payerId: string;
+    email: string;
+    password: string;
+    balances: Record<string, string>;
+  };
 }
 
 let tradeNo = 0;
@@ -166,19 +218,35 @@ export function v3Order(overrides: Record<string, unknown> = {}) {
     orderAmount: '25.17',
     currency: 'USDT',
     description: 'Ice cream',
-    goodsDetails: [{ goodsType: '01', goodsCategory: 'D000', referenceGoodsId: '7876763A3B', goodsName: 'Ice Cream', goodsDetail: 'Vanilla' }],
+    goodsDetails: [
+      {
+        goodsType: '01',
+        goodsCategory: 'D000',
+        referenceGoodsId: '7876763A3B',
+        goodsName: 'Ice Cream',
+        goodsDetail: 'Vanilla',
+      },
+    ],
     ...overrides,
   };
 }
 
 /** Every table's row count: a cheap fingerprint to show a rejected request changed nothing. */
 export async function snapshot(db: Db, except: string[] = ['pay_nonces']): Promise<Record<string, number>> {
-  const tables = (await db.query<{ table_name: string }>(
-    `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`,
-  )).rows.map((r) => r.table_name).filter((t) => !except.includes(t));
+  const tables = (
+    await db.query<{ table_name: string }>(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`,
+    )
+  ).rows
+    .map((r) => r.table_name)
+    .filter((t) => !except.includes(t));
   const out: Record<string, number> = {};
   for (const t of tables) out[t] = Number((await db.query(`SELECT count(*) AS n FROM ${t}`)).rows[0].n);
-  const sums = (await db.query(`SELECT coalesce(sum(posted),0)::text AS p, coalesce(sum(held),0)::text AS h, (SELECT string_agg(status, ',' ORDER BY prepay_id) FROM pay_orders) AS s FROM ledger_accounts`)).rows[0];
+  const sums = (
+    await db.query(
+      `SELECT coalesce(sum(posted),0)::text AS p, coalesce(sum(held),0)::text AS h, (SELECT string_agg(status, ',' ORDER BY prepay_id) FROM pay_orders) AS s FROM ledger_accounts`,
+    )
+  ).rows[0];
   out['ledger_posted_abs'] = 0;
   (out as any).fingerprint = `${sums.p}|${sums.h}|${sums.s}`;
   return out;
@@ -190,7 +258,10 @@ export async function assertAuditOk(t: TestApp) {
   return r.json;
 }
 
-/** Waits until the background workers have handled every due outbox row of the given topics (default: all but webhooks and mail). */
+/**
+ * Waits until the background workers have handled every due outbox row of the given topics (default: all but webhooks
+ * and mail).
+ */
 export async function waitForOutbox(t: TestApp, topics?: string[], timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

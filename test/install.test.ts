@@ -10,7 +10,11 @@ import { test } from 'node:test';
 type Version = [number, number, number];
 
 function parse(v: string): { version: Version; parts: number } {
-  const nums = v.replace(/^v/, '').split('.').filter((p) => p !== '' && p !== 'x' && p !== '*').map(Number);
+  const nums = v
+    .replace(/^v/, '')
+    .split('.')
+    .filter((p) => p !== '' && p !== 'x' && p !== '*')
+    .map(Number);
   return { version: [nums[0] ?? 0, nums[1] ?? 0, nums[2] ?? 0], parts: nums.length };
 }
 
@@ -22,12 +26,18 @@ function satisfiesComparator(v: Version, c: string): boolean {
   if (m[2] === '*' || m[2] === '') return true;
   const { version: r, parts } = parse(m[2]!); // (.*) takes part in every match
   switch (op) {
-    case '>=': return cmp(v, r) >= 0;
-    case '>': return cmp(v, r) > 0;
-    case '<=': return cmp(v, r) <= 0;
-    case '<': return cmp(v, r) < 0;
-    case '^': return cmp(v, r) >= 0 && (r[0] > 0 ? v[0] === r[0] : r[1] > 0 ? v[0] === 0 && v[1] === r[1] : cmp(v, r) === 0);
-    case '~': return cmp(v, r) >= 0 && v[0] === r[0] && (parts < 2 || v[1] === r[1]);
+    case '>=':
+      return cmp(v, r) >= 0;
+    case '>':
+      return cmp(v, r) > 0;
+    case '<=':
+      return cmp(v, r) <= 0;
+    case '<':
+      return cmp(v, r) < 0;
+    case '^':
+      return cmp(v, r) >= 0 && (r[0] > 0 ? v[0] === r[0] : r[1] > 0 ? v[0] === 0 && v[1] === r[1] : cmp(v, r) === 0);
+    case '~':
+      return cmp(v, r) >= 0 && v[0] === r[0] && (parts < 2 || v[1] === r[1]);
     default: // exact or partial ("20", "6.*", "10.x")
       return v[0] === r[0] && (parts < 2 || v[1] === r[1]) && (parts < 3 || v[2] === r[2]);
   }
@@ -36,18 +46,35 @@ function satisfiesComparator(v: Version, c: string): boolean {
 export function satisfies(version: string, range: string): boolean {
   const v = parse(version).version;
   return range.split('||').some((alt) => {
-    const comparators = alt.trim().replace(/(>=|<=|>|<|\^|~|=)\s+/g, '$1').split(/\s+/).filter(Boolean);
+    const comparators = alt
+      .trim()
+      .replace(/(>=|<=|>|<|\^|~|=)\s+/g, '$1')
+      .split(/\s+/)
+      .filter(Boolean);
     return comparators.length === 0 || comparators.every((c) => satisfiesComparator(v, c));
   });
 }
 
 test('the range check reads npm engine ranges as npm does', () => {
-  for (const r of ['>=20', '^18.18.0 || ^20.9.0 || >=21.1.0', '20 || >=22', '>= 4', '6.* || 8.* || >= 10.*', '>=16 || 14 >=14.17', '*', '>= 10.x']) assert.ok(satisfies('20.11.0', r), r);
-  for (const r of ['>=22', '^20.19.0 || ^22.13.0 || >=24', '18 || >=22', '<20', '^18.0.0']) assert.equal(satisfies('20.11.0', r), false, r);
+  for (const r of [
+    '>=20',
+    '^18.18.0 || ^20.9.0 || >=21.1.0',
+    '20 || >=22',
+    '>= 4',
+    '6.* || 8.* || >= 10.*',
+    '>=16 || 14 >=14.17',
+    '*',
+    '>= 10.x',
+  ])
+    assert.ok(satisfies('20.11.0', r), r);
+  for (const r of ['>=22', '^20.19.0 || ^22.13.0 || >=24', '18 || >=22', '<20', '^18.0.0'])
+    assert.equal(satisfies('20.11.0', r), false, r);
 });
 
 test('every package in package-lock.json admits Node 20 and the running Node (npm install prints no EBADENGINE)', () => {
-  const lock = JSON.parse(readFileSync(new URL('../package-lock.json', import.meta.url), 'utf8')) as { packages: Record<string, { engines?: { node?: string }; dev?: boolean }> };
+  const lock = JSON.parse(readFileSync(new URL('../package-lock.json', import.meta.url), 'utf8')) as {
+    packages: Record<string, { engines?: { node?: string }; dev?: boolean }>;
+  };
   const bad: string[] = [];
   for (const [path, entry] of Object.entries(lock.packages)) {
     const range = entry.engines?.node;

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createVerify } from 'node:crypto';
-import { assertAuditOk, createMerchant, createPayer, DB_KINDS, snapshot, startTestApp, v3Order, type TestApp } from './helpers.ts';
+import {
+  assertAuditOk,
+  createMerchant,
+  createPayer,
+  DB_KINDS,
+  snapshot,
+  startTestApp,
+  v3Order,
+  type TestApp,
+} from './helpers.ts';
 
 for (const kind of DB_KINDS) {
   describe(`Binance Pay orders over HTTP (${kind})`, () => {
@@ -17,7 +26,11 @@ for (const kind of DB_KINDS) {
     });
 
     test('create v3 returns the full response and the checkout serves a real PNG QR code', async () => {
-      const body = v3Order({ returnUrl: 'https://shop.example/ok', passThroughInfo: 'pt-1', universalUrlAttach: '?x=1' });
+      const body = v3Order({
+        returnUrl: 'https://shop.example/ok',
+        passThroughInfo: 'pt-1',
+        universalUrlAttach: '?x=1',
+      });
       const r = await m.client.post('/v3/order', body);
       assert.equal(r.json.status, 'SUCCESS', r.text);
       assert.equal(r.json.code, '000000');
@@ -53,7 +66,13 @@ for (const kind of DB_KINDS) {
       assert.equal(v2.json.data.totalFee, undefined);
       assert.equal(v2.json.data.terminalType, 'WEB');
       const v1 = await m.client.post('/order', {
-        merchantId: Number(m.merchantId), merchantTradeNo: 'V1ORDER1', tradeType: 'APP', totalFee: 1.5, currency: 'USDT', productType: 'Food', productName: 'Cake',
+        merchantId: Number(m.merchantId),
+        merchantTradeNo: 'V1ORDER1',
+        tradeType: 'APP',
+        totalFee: 1.5,
+        currency: 'USDT',
+        productType: 'Food',
+        productName: 'Cake',
       });
       assert.equal(v1.json.status, 'SUCCESS', v1.text);
       assert.equal(v1.json.data.tradeType, 'APP');
@@ -62,7 +81,13 @@ for (const kind of DB_KINDS) {
       assert.equal(q1.json.data.totalFee, '1.50000000');
       assert.equal(q1.json.data.productName, 'Cake');
       const wrongMerchant = await m.client.post('/order', {
-        merchantId: 1, merchantTradeNo: 'V1ORDER2', tradeType: 'APP', totalFee: 1.5, currency: 'USDT', productType: 'Food', productName: 'Cake',
+        merchantId: 1,
+        merchantTradeNo: 'V1ORDER2',
+        tradeType: 'APP',
+        totalFee: 1.5,
+        currency: 'USDT',
+        productType: 'Food',
+        productName: 'Cake',
       });
       assert.equal(wrongMerchant.json.code, '400004');
     });
@@ -75,7 +100,12 @@ for (const kind of DB_KINDS) {
       assert.equal(r.json.data.totalFee, '11.66400000'); // 10.80 EUR × 1.08 USD/EUR ÷ 1 USD/USDT
       assert.equal(r.json.data.fiatCurrency, 'EUR');
       assert.equal(r.json.data.fiatAmount, '10.80');
-      const jpy = await m.client.post('/v3/order', { ...rest, merchantTradeNo: 'JPY1', fiatAmount: '10.5', fiatCurrency: 'JPY' });
+      const jpy = await m.client.post('/v3/order', {
+        ...rest,
+        merchantTradeNo: 'JPY1',
+        fiatAmount: '10.5',
+        fiatCurrency: 'JPY',
+      });
       assert.equal(jpy.json.code, '400101');
     });
 
@@ -106,9 +136,15 @@ for (const kind of DB_KINDS) {
       try {
         const bodies = Array.from({ length: 24 }, () => v3Order());
         const results = await Promise.all(bodies.map((b) => m.client.post('/v3/order', b)));
-        assert.ok(results.every((r) => r.json.status === 'SUCCESS'), results.map((r) => r.text).join('\n'));
+        assert.ok(
+          results.every((r) => r.json.status === 'SUCCESS'),
+          results.map((r) => r.text).join('\n'),
+        );
         assert.equal(new Set(results.map((r) => r.json.data.prepayId)).size, 24);
-        assert.equal(watch.batches.reduce((a, b) => a + b, 0), 24);
+        assert.equal(
+          watch.batches.reduce((a, b) => a + b, 0),
+          24,
+        );
         assert.ok(watch.batches.length < 24 && Math.max(...watch.batches) > 1, `batches: ${watch.batches.join(', ')}`);
         watch.restore();
         // Each answer belongs to its own request: the returned prepayId queries back to that request's merchantTradeNo.
@@ -126,10 +162,16 @@ for (const kind of DB_KINDS) {
       try {
         const body = v3Order();
         const results = await Promise.all(Array.from({ length: 12 }, () => m.client.post('/v3/order', body)));
-        assert.equal(results.filter((r) => r.json.status === 'SUCCESS').length, 1, results.map((r) => r.text).join('\n'));
+        assert.equal(
+          results.filter((r) => r.json.status === 'SUCCESS').length,
+          1,
+          results.map((r) => r.text).join('\n'),
+        );
         assert.ok(results.filter((r) => r.json.status !== 'SUCCESS').every((r) => r.json.code === '400201'));
         assert.ok(Math.max(...watch.batches) > 1, 'some duplicates shared a statement');
-        const rows = await t.db.query(`SELECT count(*)::int AS n FROM pay_orders WHERE merchant_trade_no = $1`, [body.merchantTradeNo]);
+        const rows = await t.db.query(`SELECT count(*)::int AS n FROM pay_orders WHERE merchant_trade_no = $1`, [
+          body.merchantTradeNo,
+        ]);
         assert.equal(rows.rows[0].n, 1);
       } finally {
         watch.restore();
@@ -139,12 +181,29 @@ for (const kind of DB_KINDS) {
     test('a database error on one order of a shared insert fails that request only', async () => {
       const watch = watchOrderInserts({ delayMs: 50, poison: 'POISON1' });
       try {
-        const bodies = [v3Order(), v3Order(), v3Order(), v3Order({ merchantTradeNo: 'POISON1' }), v3Order(), v3Order(), v3Order()];
+        const bodies = [
+          v3Order(),
+          v3Order(),
+          v3Order(),
+          v3Order({ merchantTradeNo: 'POISON1' }),
+          v3Order(),
+          v3Order(),
+          v3Order(),
+        ];
         const results = await Promise.all(bodies.map((b) => m.client.post('/v3/order', b)));
-        assert.deepEqual(results.map((r) => r.json.status === 'SUCCESS'), [true, true, true, false, true, true, true], results.map((r) => r.text).join('\n'));
-        assert.ok(watch.poisonedBatches.some((n) => n > 1), `the poisoned order shared a statement first (batches: ${watch.batches.join(', ')})`);
+        assert.deepEqual(
+          results.map((r) => r.json.status === 'SUCCESS'),
+          [true, true, true, false, true, true, true],
+          results.map((r) => r.text).join('\n'),
+        );
+        assert.ok(
+          watch.poisonedBatches.some((n) => n > 1),
+          `the poisoned order shared a statement first (batches: ${watch.batches.join(', ')})`,
+        );
         assert.ok(watch.poisonedBatches.includes(1), 'then it ran alone');
-        const poisoned = await t.db.query(`SELECT count(*)::int AS n FROM pay_orders WHERE merchant_trade_no = 'POISON1'`);
+        const poisoned = await t.db.query(
+          `SELECT count(*)::int AS n FROM pay_orders WHERE merchant_trade_no = 'POISON1'`,
+        );
         assert.equal(poisoned.rows[0].n, 0);
       } finally {
         watch.restore();
@@ -197,7 +256,9 @@ for (const kind of DB_KINDS) {
       assert.deepEqual(spot.json.data.balance, []);
       const v1 = await m.client.post('/balance', { currency: 'USDT' });
       assert.match(v1.text, /"balance":9\.90000000/);
-      const again = await t.admin('POST', `/sandbox/v1/orders/${c.json.data.prepayId}/pay`, { payerEmail: payer.email });
+      const again = await t.admin('POST', `/sandbox/v1/orders/${c.json.data.prepayId}/pay`, {
+        payerEmail: payer.email,
+      });
       assert.equal(again.status, 409);
     });
 
@@ -236,7 +297,9 @@ for (const kind of DB_KINDS) {
       assert.equal(r.json.data.length, 1);
       const { certSerial, certPublic } = r.json.data[0];
       assert.match(certSerial, /^[0-9A-F]{32}$/);
-      assert.ok(certPublic.startsWith('-----BEGIN PUBLIC KEY-----\n') && certPublic.endsWith('-----END PUBLIC KEY-----'));
+      assert.ok(
+        certPublic.startsWith('-----BEGIN PUBLIC KEY-----\n') && certPublic.endsWith('-----END PUBLIC KEY-----'),
+      );
       for (const body of ['{}', '[]']) {
         const again = await m.client.post('/certificates', body);
         assert.equal(again.json.data[0].certSerial, certSerial);
@@ -251,14 +314,24 @@ for (const kind of DB_KINDS) {
     test('50 simultaneous pay attempts on one order: exactly one succeeds, balance never negative', async () => {
       const payer = await createPayer(t, `race-${kind}@example.com`, { USDT: '30' });
       const c = await m.client.post('/v3/order', v3Order({ orderAmount: '20' }));
-      const results = await Promise.all(Array.from({ length: 50 }, () => t.admin('POST', `/sandbox/v1/orders/${c.json.data.prepayId}/pay`, { payerEmail: payer.email })));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          t.admin('POST', `/sandbox/v1/orders/${c.json.data.prepayId}/pay`, { payerEmail: payer.email }),
+        ),
+      );
       assert.equal(results.filter((r) => r.status === 200).length, 1);
-      const bal = await t.app.services.ledger.balance(t.db, { ownerType: 'payer', ownerId: payer.payerId, asset: 'USDT' });
+      const bal = await t.app.services.ledger.balance(t.db, {
+        ownerType: 'payer',
+        ownerId: payer.payerId,
+        asset: 'USDT',
+      });
       assert.equal(bal.available, '10');
       // A second order the payer cannot afford: refused, nothing moves.
       const c2 = await m.client.post('/v3/order', v3Order({ orderAmount: '20' }));
       const before = await snapshot(t.db);
-      const poor = await t.admin('POST', `/sandbox/v1/orders/${c2.json.data.prepayId}/pay`, { payerEmail: payer.email });
+      const poor = await t.admin('POST', `/sandbox/v1/orders/${c2.json.data.prepayId}/pay`, {
+        payerEmail: payer.email,
+      });
       assert.equal(poor.status, 409);
       assert.equal(poor.json.error.code, 'INSUFFICIENT_FUNDS');
       assert.deepEqual(await snapshot(t.db), before);

@@ -15,7 +15,18 @@ for (const kind of DB_KINDS) {
     });
     after(() => t.close());
 
-    async function send(opts: { method?: string; headers?: Record<string, string>; body?: string; path?: string; secret?: string; ts?: string; nonce?: string; sn?: string; sig?: string; drop?: string[] }) {
+    async function send(opts: {
+      method?: string;
+      headers?: Record<string, string>;
+      body?: string;
+      path?: string;
+      secret?: string;
+      ts?: string;
+      nonce?: string;
+      sn?: string;
+      sig?: string;
+      drop?: string[];
+    }) {
       const body = opts.body ?? JSON.stringify(v3Order());
       const ts = opts.ts ?? String(Date.now());
       const nonce = opts.nonce ?? randomAlnum(32);
@@ -29,7 +40,11 @@ for (const kind of DB_KINDS) {
       };
       for (const h of opts.drop ?? []) delete headers[h];
       const method = opts.method ?? 'POST';
-      const res = await fetch(`${t.baseUrl}/binancepay/openapi${opts.path ?? '/v3/order'}`, { method, headers, body: method === 'GET' ? undefined : body });
+      const res = await fetch(`${t.baseUrl}/binancepay/openapi${opts.path ?? '/v3/order'}`, {
+        method,
+        headers,
+        body: method === 'GET' ? undefined : body,
+      });
       const text = await res.text();
       return { status: res.status, text, json: JSON.parse(text) };
     }
@@ -47,8 +62,10 @@ for (const kind of DB_KINDS) {
 
     test('400006 wrong method', () => expectFail('400006', { method: 'GET' }, /method not supported/));
     test('400007 wrong media type', () => expectFail('400007', { headers: { 'content-type': 'text/plain' } }));
-    test('400104 body over 256 KiB', () => expectFail('400104', { body: JSON.stringify({ ...v3Order(), pad: 'x'.repeat(300 * 1024) }) }));
-    test('400104 body over the transport limit too', () => expectFail('400104', { body: JSON.stringify({ pad: 'x'.repeat(2 * 1024 * 1024) }) }));
+    test('400104 body over 256 KiB', () =>
+      expectFail('400104', { body: JSON.stringify({ ...v3Order(), pad: 'x'.repeat(300 * 1024) }) }));
+    test('400104 body over the transport limit too', () =>
+      expectFail('400104', { body: JSON.stringify({ pad: 'x'.repeat(2 * 1024 * 1024) }) }));
     test('400005 missing or malformed Certificate-SN', async () => {
       await expectFail('400005', { drop: ['BinancePay-Certificate-SN'] });
       await expectFail('400005', { sn: 'short' });
@@ -74,7 +91,12 @@ for (const kind of DB_KINDS) {
       const ts = String(Date.now());
       const nonce = randomAlnum(32);
       const sent = '{"merchantTradeNo": "X1"}';
-      await expectFail('400002', { ts, nonce, body: sent, sig: signPay(m.apiSecret, ts, nonce, JSON.stringify(JSON.parse(sent))) });
+      await expectFail('400002', {
+        ts,
+        nonce,
+        body: sent,
+        sig: signPay(m.apiSecret, ts, nonce, JSON.stringify(JSON.parse(sent))),
+      });
     });
     test('400001 replayed nonce', async () => {
       const nonce = randomAlnum(32);
@@ -103,7 +125,9 @@ for (const kind of DB_KINDS) {
       const raceNonce = randomAlnum(32);
       const raceBody = JSON.stringify(v3Order());
       const ts = String(Date.now());
-      const results = await Promise.all(Array.from({ length: 10 }, () => send({ nonce: raceNonce, body: raceBody, ts })));
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => send({ nonce: raceNonce, body: raceBody, ts })),
+      );
       assert.equal(results.filter((r) => r.json.status === 'SUCCESS').length, 1);
       assert.ok(results.filter((r) => r.json.status !== 'SUCCESS').every((r) => r.json.code === '400001'));
     });
@@ -117,7 +141,9 @@ for (const kind of DB_KINDS) {
       const other = await createMerchant(t, { name: 'Whitelisted', ipWhitelist: ['10.1.2.3', '192.168.0.0/16'] });
       await expectFail('400004', { sn: other.apiKey, secret: other.apiSecret }, /IP/);
       const allowed = await createMerchant(t, { name: 'Loopback', ipWhitelist: ['127.0.0.0/8'] });
-      const ok = await payClient(t.baseUrl, allowed.apiKey, allowed.apiSecret).post('/v2/order/query', { prepayId: '1' });
+      const ok = await payClient(t.baseUrl, allowed.apiKey, allowed.apiSecret).post('/v2/order/query', {
+        prepayId: '1',
+      });
       assert.equal(ok.json.code, '400202');
       const revoke = await t.admin('DELETE', `/admin/v1/merchants/${allowed.merchantId}/keys/${allowed.apiKey}`);
       assert.equal(revoke.status, 200);
@@ -127,14 +153,24 @@ for (const kind of DB_KINDS) {
       const pythonBody = JSON.stringify(v3Order()).replace(/":/g, '": ').replace(/,"/g, ', "');
       const a = await send({ body: pythonBody });
       assert.equal(a.json.status, 'SUCCESS', a.text);
-      const b = await send({ body: JSON.stringify(v3Order(), null, 2), headers: { 'content-type': 'application/json;charset=utf-8' } });
+      const b = await send({
+        body: JSON.stringify(v3Order(), null, 2),
+        headers: { 'content-type': 'application/json;charset=utf-8' },
+      });
       assert.equal(b.json.status, 'SUCCESS', b.text);
       const ts = String(Date.now());
       const nonce = randomAlnum(32);
       const body = JSON.stringify(v3Order());
       const res = await fetch(`${t.baseUrl}/binancepay/openapi/v3/order`, {
-        method: 'POST', body,
-        headers: { 'Content-Type': 'application/json; charset=UTF-8', 'Binancepay-Timestamp': ts, 'Binancepay-Nonce': nonce, 'Binancepay-Certificate-Sn': m.apiKey, 'Binancepay-Signature': signPay(m.apiSecret, ts, nonce, body) },
+        method: 'POST',
+        body,
+        headers: {
+          'Content-Type': 'application/json; charset=UTF-8',
+          'Binancepay-Timestamp': ts,
+          'Binancepay-Nonce': nonce,
+          'Binancepay-Certificate-Sn': m.apiKey,
+          'Binancepay-Signature': signPay(m.apiSecret, ts, nonce, body),
+        },
       });
       assert.equal((await res.json()).status, 'SUCCESS');
     });
@@ -150,7 +186,10 @@ for (const kind of DB_KINDS) {
       assert.deepEqual(r.json, { status: 'FAIL', code: '400000', errorMessage: 'Not found.' });
     });
     test('a TSP token without an authorization is refused with 400004 and changes nothing', async () => {
-      const body = JSON.stringify({ ...v3Order(), 'BinancePay-technicalServiceProviderAuthId': '4f92a76767a948d8b5ab60abd8ca2e15' });
+      const body = JSON.stringify({
+        ...v3Order(),
+        'BinancePay-technicalServiceProviderAuthId': '4f92a76767a948d8b5ab60abd8ca2e15',
+      });
       await expectFail('400004', { body }, /Technical service provider/);
     });
   });

@@ -5,7 +5,15 @@ import { REPORT_CSV_HEADER } from '../src/pay/reports/service.ts';
 import { createManualClock } from '../src/platform/clock.ts';
 import { Decimal } from '../src/platform/money.ts';
 import { createOutboxWorker } from '../src/platform/outbox/service.ts';
-import { assertAuditOk, createMerchant, createPayer, DB_KINDS, startTestApp, v3Order, type TestApp } from './helpers.ts';
+import {
+  assertAuditOk,
+  createMerchant,
+  createPayer,
+  DB_KINDS,
+  startTestApp,
+  v3Order,
+  type TestApp,
+} from './helpers.ts';
 
 const MINUTE = 60_000;
 
@@ -23,7 +31,11 @@ for (const kind of DB_KINDS) {
       const other = await createMerchant(t, { name: 'Somebody Else' });
       const payer = await createPayer(t, `recon-${kind}@example.com`, { USDT: '1000', BNB: '10' });
       const settle = async () => {
-        const w = createOutboxWorker({ db: t.db, clock: t.clock, handlers: { [REFUND_TOPIC]: t.app.services.refunds.handler } });
+        const w = createOutboxWorker({
+          db: t.db,
+          clock: t.clock,
+          handlers: { [REFUND_TOPIC]: t.app.services.refunds.handler },
+        });
         while ((await w.runOnce()) > 0);
       };
       const pay = async (merchant: typeof m, amount: string, currency = 'USDT') => {
@@ -34,7 +46,12 @@ for (const kind of DB_KINDS) {
         return c.json.data.prepayId as string;
       };
       const refund = async (prepayId: string, amount: string, reason?: string) => {
-        const r = await m.client.post('/order/refund', { refundRequestId: `r${Date.now()}${Math.random().toString(36).slice(2, 8)}`, prepayId, refundAmount: amount, refundReason: reason });
+        const r = await m.client.post('/order/refund', {
+          refundRequestId: `r${Date.now()}${Math.random().toString(36).slice(2, 8)}`,
+          prepayId,
+          refundAmount: amount,
+          refundReason: reason,
+        });
         assert.equal(r.json.status, 'SUCCESS', r.text);
         clock.advance(MINUTE);
       };
@@ -58,7 +75,8 @@ for (const kind of DB_KINDS) {
       await t.close();
     });
 
-    const report = (date: string, format = 'json') => t.admin('GET', `/admin/v1/merchants/${m.merchantId}/reports/daily?date=${date}&format=${format}`);
+    const report = (date: string, format = 'json') =>
+      t.admin('GET', `/admin/v1/merchants/${m.merchantId}/reports/daily?date=${date}&format=${format}`);
 
     test('payments with commission and posted refunds with a running balance; closing = /v2/balance available + freeze', async () => {
       const r = await report('2026-03-10');
@@ -68,32 +86,55 @@ for (const kind of DB_KINDS) {
       assert.equal(r.json.to, Date.UTC(2026, 2, 11));
       const usdt = r.json.assets.find((a: any) => a.asset === 'USDT');
       assert.equal(usdt.openingBalance, '99.00000000');
-      assert.deepEqual(usdt.transactions.map((x: any) => [x.type, x.prepayId, x.grossAmount, x.commission, x.amount, x.balance]), [
-        ['PAYMENT', prepay.A, '50.00000000', '0.50000000', '49.50000000', '148.50000000'],
-        ['PAYMENT', prepay.B, '20.50000000', '0.20500000', '20.29500000', '168.79500000'],
-        ['REFUND', prepay.A, '10.00000000', '0.00000000', '-10.00000000', '158.79500000'],
-      ]);
+      assert.deepEqual(
+        usdt.transactions.map((x: any) => [x.type, x.prepayId, x.grossAmount, x.commission, x.amount, x.balance]),
+        [
+          ['PAYMENT', prepay.A, '50.00000000', '0.50000000', '49.50000000', '148.50000000'],
+          ['PAYMENT', prepay.B, '20.50000000', '0.20500000', '20.29500000', '168.79500000'],
+          ['REFUND', prepay.A, '10.00000000', '0.00000000', '-10.00000000', '158.79500000'],
+        ],
+      );
       assert.equal(usdt.closingBalance, '158.79500000');
-      assert.deepEqual(usdt.totals, { payments: '70.50000000', commissions: '0.70500000', refunds: '10.00000000', other: '0.00000000', net: '59.79500000' });
+      assert.deepEqual(usdt.totals, {
+        payments: '70.50000000',
+        commissions: '0.70500000',
+        refunds: '10.00000000',
+        other: '0.00000000',
+        net: '59.79500000',
+      });
       const bnb = r.json.assets.find((a: any) => a.asset === 'BNB');
       assert.equal(bnb.openingBalance, '0.00000000');
-      assert.deepEqual(bnb.transactions.map((x: any) => [x.type, x.amount, x.commission]), [['PAYMENT', '1.98000000', '0.02000000']]);
+      assert.deepEqual(
+        bnb.transactions.map((x: any) => [x.type, x.amount, x.commission]),
+        [['PAYMENT', '1.98000000', '0.02000000']],
+      );
 
       for (const a of r.json.assets) {
         const bal = await m.client.post('/v2/balance', { wallet: 'FUNDING_WALLET', currency: a.asset });
-        const [, available = '', freeze = ''] = new RegExp(`"asset":"${a.asset}","available":([\\d.]+),"freeze":([\\d.]+)`).exec(bal.text)!;
+        const [, available = '', freeze = ''] = new RegExp(
+          `"asset":"${a.asset}","available":([\\d.]+),"freeze":([\\d.]+)`,
+        ).exec(bal.text)!;
         assert.equal(new Decimal(available).plus(freeze).toFixed(8), a.closingBalance, a.asset);
       }
-      assert.match((await m.client.post('/v2/balance', { wallet: 'FUNDING_WALLET', currency: 'USDT' })).text, /"freeze":3\.00000000/);
+      assert.match(
+        (await m.client.post('/v2/balance', { wallet: 'FUNDING_WALLET', currency: 'USDT' })).text,
+        /"freeze":3\.00000000/,
+      );
     });
 
-    test('consecutive days chain: one day\'s closing is the next day\'s opening; a quiet day carries the balance', async () => {
+    test("consecutive days chain: one day's closing is the next day's opening; a quiet day carries the balance", async () => {
       const d9 = (await report('2026-03-09')).json;
       const usdt9 = d9.assets.find((a: any) => a.asset === 'USDT');
       assert.equal(usdt9.openingBalance, '0.00000000');
-      assert.deepEqual(usdt9.transactions.map((x: any) => [x.prepayId, x.amount]), [[prepay.C, '99.00000000']]);
+      assert.deepEqual(
+        usdt9.transactions.map((x: any) => [x.prepayId, x.amount]),
+        [[prepay.C, '99.00000000']],
+      );
       assert.equal(usdt9.closingBalance, '99.00000000');
-      assert.equal(d9.assets.find((a: any) => a.asset === 'BNB'), undefined);
+      assert.equal(
+        d9.assets.find((a: any) => a.asset === 'BNB'),
+        undefined,
+      );
       const d11 = (await report('2026-03-11')).json;
       const usdt11 = d11.assets.find((a: any) => a.asset === 'USDT');
       assert.deepEqual(usdt11.transactions, []);
@@ -102,7 +143,10 @@ for (const kind of DB_KINDS) {
     });
 
     test('CSV: a header and one row per transaction', async () => {
-      const res = await fetch(`${t.baseUrl}/admin/v1/merchants/${m.merchantId}/reports/daily?date=2026-03-10&format=csv`, { headers: { authorization: `Bearer ${t.adminToken}` } });
+      const res = await fetch(
+        `${t.baseUrl}/admin/v1/merchants/${m.merchantId}/reports/daily?date=2026-03-10&format=csv`,
+        { headers: { authorization: `Bearer ${t.adminToken}` } },
+      );
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^text\/csv/);
       const lines = (await res.text()).split('\r\n');

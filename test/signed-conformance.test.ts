@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createMerchant, DB_KINDS, snapshot, startTestApp, type TestApp } from './helpers.ts';
 import { onboardPartner } from './support/connect-client.ts';
-import { casesOf, ENDPOINTS, routePaths, runCase, SIGNED_PREFIXES, type Credentials } from './support/signed-conformance.ts';
+import {
+  casesOf,
+  ENDPOINTS,
+  routePaths,
+  runCase,
+  SIGNED_PREFIXES,
+  type Credentials,
+} from './support/signed-conformance.ts';
 
 /**
  * Every signed endpoint of Binance Pay, Binance Connect and KYC Sharing answers the same malformed requests
@@ -22,7 +29,11 @@ for (const kind of DB_KINDS) {
       const [m, p, b] = await Promise.all([
         createMerchant(t, { name: 'Conformance Shop' }),
         onboardPartner(t),
-        t.admin('POST', '/admin/v1/brokers', { name: 'Conformance broker', partialSharing: false, ipWhitelist: ['127.0.0.1'] }),
+        t.admin('POST', '/admin/v1/brokers', {
+          name: 'Conformance broker',
+          partialSharing: false,
+          ipWhitelist: ['127.0.0.1'],
+        }),
       ]);
       assert.equal(b.status, 201, JSON.stringify(b.json));
       c = {
@@ -38,7 +49,9 @@ for (const kind of DB_KINDS) {
     test('the endpoint list is exactly the signed routes the app registers', async () => {
       const server = await t.app.createServer();
       try {
-        const registered = routePaths(server.printRoutes({ commonPrefix: false })).filter((p) => SIGNED_PREFIXES.some((s) => p.startsWith(s)));
+        const registered = routePaths(server.printRoutes({ commonPrefix: false })).filter((p) =>
+          SIGNED_PREFIXES.some((s) => p.startsWith(s)),
+        );
         assert.ok(registered.length > 0, 'no signed route found in the route table');
         assert.deepEqual(registered, ENDPOINTS.map((e) => e.path).sort());
       } finally {
@@ -49,11 +62,13 @@ for (const kind of DB_KINDS) {
     for (const ep of ENDPOINTS) {
       test(`${ep.path}`, { concurrency: true }, async (s) => {
         const before = rows ?? (await snapshot(t.db));
-        await Promise.all(casesOf(ep).map(({ id, answer }) => {
-          if ('notApplicable' in answer) return s.test(id, { skip: answer.notApplicable });
-          if (answer.todo) return s.test(id, { skip: 'a known deviation: run with the todo cases below' });
-          return s.test(id, () => runCase(t.baseUrl, ep, id, c, answer));
-        }));
+        await Promise.all(
+          casesOf(ep).map(({ id, answer }) => {
+            if ('notApplicable' in answer) return s.test(id, { skip: answer.notApplicable });
+            if (answer.todo) return s.test(id, { skip: 'a known deviation: run with the todo cases below' });
+            return s.test(id, () => runCase(t.baseUrl, ep, id, c, answer));
+          }),
+        );
         rows = await snapshot(t.db);
         assert.deepEqual(rows, before, `a case of ${ep.path} changed a row`);
       });

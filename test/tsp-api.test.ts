@@ -1,9 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertAuditOk, createMerchant, DB_KINDS, snapshot, startTestApp, v3Order, waitForOutbox, type TestApp } from './helpers.ts';
+import {
+  assertAuditOk,
+  createMerchant,
+  DB_KINDS,
+  snapshot,
+  startTestApp,
+  v3Order,
+  waitForOutbox,
+  type TestApp,
+} from './helpers.ts';
 import { authorize, createAuthorization, createTsp, decide, type Tsp } from './tsp-support.ts';
 
-/** The TSP endpoints of binance-pay.md §7.1, §7.2, §7.6 with every result code, and the authorization lifecycle (§7.3). */
+/**
+ * The TSP endpoints of binance-pay.md §7.1, §7.2, §7.6 with every result code, and the authorization lifecycle (§7.3).
+ */
 for (const kind of DB_KINDS) {
   describe(`TSP API (${kind})`, () => {
     let t: TestApp;
@@ -24,22 +35,48 @@ for (const kind of DB_KINDS) {
     test('config/query returns the allowed scopes; empty, {} and [] bodies; non-TSP 400203; a token 400102', async () => {
       for (const body of ['', '{}', '[]']) {
         const r = await tsp.client.post('/service/provider/config/query', undefined, { rawBody: body });
-        assert.equal(r.text, '{"status":"SUCCESS","code":"000000","data":{"allowFeeShare":false,"allowScopes":["CHECKOUT","REFUND","BALANCE","CONVERT"]},"errorMessage":null}');
+        assert.equal(
+          r.text,
+          '{"status":"SUCCESS","code":"000000","data":{"allowFeeShare":false,"allowScopes":["CHECKOUT","REFUND","BALANCE","CONVERT"]},"errorMessage":null}',
+        );
       }
       const r2 = await plain.client.post('/service/provider/config/query', {});
-      assert.deepEqual(r2.json, { status: 'FAIL', code: '400203', errorMessage: 'Not support for this account, please check account status.' });
-      const r3 = await tsp.client.post('/service/provider/config/query', { 'BinancePay-technicalServiceProviderAuthId': 'abc' });
+      assert.deepEqual(r2.json, {
+        status: 'FAIL',
+        code: '400203',
+        errorMessage: 'Not support for this account, please check account status.',
+      });
+      const r3 = await tsp.client.post('/service/provider/config/query', {
+        'BinancePay-technicalServiceProviderAuthId': 'abc',
+      });
       assert.equal(r3.json.code, '400102');
-      const r4 = await tsp.client.post('/service/provider/config/query', {}, { headers: { 'BinancePay-technicalServiceProviderAuthId': 'abc' } });
+      const r4 = await tsp.client.post(
+        '/service/provider/config/query',
+        {},
+        { headers: { 'BinancePay-technicalServiceProviderAuthId': 'abc' } },
+      );
       assert.equal(r4.json.code, '400102');
     });
 
     test('create returns every field; scopes deduplicated, "" IPs dropped; ids are strings; the token is kept hashed and encrypted', async () => {
       const m = await createMerchant(t, { name: 'Merchant Two' });
-      const r = await tsp.client.post('/service/provider/create', { merchantId: m.merchantId, scopes: ['CHECKOUT', 'CONVERT', 'CHECKOUT'], ipWhitelist: ['', '192.168.1.1', '10.0.0.0/8'] });
+      const r = await tsp.client.post('/service/provider/create', {
+        merchantId: m.merchantId,
+        scopes: ['CHECKOUT', 'CONVERT', 'CHECKOUT'],
+        ipWhitelist: ['', '192.168.1.1', '10.0.0.0/8'],
+      });
       assert.equal(r.json.status, 'SUCCESS', r.text);
       const d = r.json.data;
-      assert.deepEqual(Object.keys(d), ['authorizationId', 'merchantName', 'authorizationToken', 'merchantId', 'status', 'redirectUrl', 'scopes', 'ipWhitelist']);
+      assert.deepEqual(Object.keys(d), [
+        'authorizationId',
+        'merchantName',
+        'authorizationToken',
+        'merchantId',
+        'status',
+        'redirectUrl',
+        'scopes',
+        'ipWhitelist',
+      ]);
       assert.match(d.authorizationId, /^\d{18,19}$/);
       assert.match(r.text, new RegExp(`"authorizationId":"${d.authorizationId}"`));
       assert.equal(d.merchantName, 'Merchant Two');
@@ -52,7 +89,10 @@ for (const kind of DB_KINDS) {
       assert.equal(r.json.errorMessage, null);
 
       // Merchant id as a JSON number is accepted and echoed as a string.
-      const r2 = await tsp.client.post('/service/provider/create', `{"merchantId":${m.merchantId},"scopes":["BALANCE"],"ipWhitelist":["",""]}`);
+      const r2 = await tsp.client.post(
+        '/service/provider/create',
+        `{"merchantId":${m.merchantId},"scopes":["BALANCE"],"ipWhitelist":["",""]}`,
+      );
       assert.equal(r2.json.status, 'SUCCESS', r2.text);
       assert.equal(r2.json.data.merchantId, m.merchantId);
       assert.deepEqual(r2.json.data.ipWhitelist, []);
@@ -62,7 +102,10 @@ for (const kind of DB_KINDS) {
 
       const rows = (await t.db.query(`SELECT * FROM tsp_authorizations WHERE id = $1`, [d.authorizationId])).rows;
       assert.equal(rows.length, 1);
-      assert.ok(!JSON.stringify(rows[0], (_k, v) => (typeof v === 'bigint' ? String(v) : v)).includes(d.authorizationToken), 'token not stored in clear');
+      assert.ok(
+        !JSON.stringify(rows[0], (_k, v) => (typeof v === 'bigint' ? String(v) : v)).includes(d.authorizationToken),
+        'token not stored in clear',
+      );
     });
 
     test('create result codes: 400100, 400101, 400102, 406210, 400203, 400008 — and nothing is stored', async () => {
@@ -78,14 +121,29 @@ for (const kind of DB_KINDS) {
         [{ merchantId: m.merchantId, scopes: ['CHECKOUT'] }, '400100', /^ipWhitelist: /],
         [{ merchantId: m.merchantId, scopes: ['CHECKOUT'], ipWhitelist: ['300.1.1.1'] }, '400101'],
         [{ merchantId: m.merchantId, scopes: ['CHECKOUT'], ipWhitelist: ['not-an-ip'] }, '400101'],
-        [{ merchantId: m.merchantId, scopes: ['CHECKOUT'], ipWhitelist: Array.from({ length: 51 }, (_, i) => `10.0.0.${i}`) }, '400101'],
+        [
+          {
+            merchantId: m.merchantId,
+            scopes: ['CHECKOUT'],
+            ipWhitelist: Array.from({ length: 51 }, (_, i) => `10.0.0.${i}`),
+          },
+          '400101',
+        ],
         [{ merchantId: 'x'.repeat(40), scopes: ['CHECKOUT'], ipWhitelist: [] }, '400101'],
         [{ merchantId: m.merchantId, scopes: ['PAYOUT'], ipWhitelist: [] }, '400102', /PAYOUT/],
         [{ merchantId: m.merchantId, scopes: ['CHECKOUT', 'NOT_A_SCOPE'], ipWhitelist: [] }, '400102'],
         [{ merchantId: '9999999999999', scopes: ['CHECKOUT'], ipWhitelist: [] }, '406210', /^Invalid merchant id$/],
         [{ merchantId: 'merchant1', scopes: ['CHECKOUT'], ipWhitelist: [] }, '406210'],
         [{ merchantId: tsp.merchantId, scopes: ['CHECKOUT'], ipWhitelist: [] }, '406210'],
-        [{ merchantId: m.merchantId, scopes: ['CHECKOUT'], ipWhitelist: [], 'BinancePay-technicalServiceProviderAuthId': 'x' }, '400102'],
+        [
+          {
+            merchantId: m.merchantId,
+            scopes: ['CHECKOUT'],
+            ipWhitelist: [],
+            'BinancePay-technicalServiceProviderAuthId': 'x',
+          },
+          '400102',
+        ],
         ['{"merchantId":', '400008'],
       ];
       for (const [body, code, message] of cases) {
@@ -96,7 +154,11 @@ for (const kind of DB_KINDS) {
         assert.equal('data' in r.json, false);
         if (message) assert.match(r.json.errorMessage, message);
       }
-      const nonTsp = await plain.client.post('/service/provider/create', { merchantId: m.merchantId, scopes: ['CHECKOUT'], ipWhitelist: [] });
+      const nonTsp = await plain.client.post('/service/provider/create', {
+        merchantId: m.merchantId,
+        scopes: ['CHECKOUT'],
+        ipWhitelist: [],
+      });
       assert.equal(nonTsp.json.code, '400203');
       assert.deepEqual(await snapshot(t.db), before);
     });
@@ -113,23 +175,50 @@ for (const kind of DB_KINDS) {
         const all = await tsp2.client.post('/service/provider/record', { page: 1, rows: 10 });
         assert.equal(all.json.status, 'SUCCESS', all.text);
         assert.match(all.text, /"total":3,/);
-        assert.deepEqual(all.json.data.rows.map((r: any) => r.authorizationId), [a3.authorizationId, a2.authorizationId, a1.authorizationId]);
+        assert.deepEqual(
+          all.json.data.rows.map((r: any) => r.authorizationId),
+          [a3.authorizationId, a2.authorizationId, a1.authorizationId],
+        );
         assert.deepEqual(all.json.data.rows[1], {
-          authorizationId: a2.authorizationId, merchantName: 'Rec One', authorizationToken: a2.authorizationToken, merchantId: m1.merchantId,
-          status: 'AUTHORIZED', scopes: ['BALANCE'], ipWhitelist: ['127.0.0.1'],
+          authorizationId: a2.authorizationId,
+          merchantName: 'Rec One',
+          authorizationToken: a2.authorizationToken,
+          merchantId: m1.merchantId,
+          status: 'AUTHORIZED',
+          scopes: ['BALANCE'],
+          ipWhitelist: ['127.0.0.1'],
         });
         const page2 = await tsp2.client.post('/service/provider/record', { page: '2', rows: '2' });
-        assert.deepEqual(page2.json.data.rows.map((r: any) => r.authorizationId), [a1.authorizationId]);
+        assert.deepEqual(
+          page2.json.data.rows.map((r: any) => r.authorizationId),
+          [a1.authorizationId],
+        );
         assert.equal(page2.json.data.total, 3);
-        const filtered = await tsp2.client.post('/service/provider/record', { page: 1, rows: 10, merchantId: m2.merchantId });
-        assert.deepEqual(filtered.json.data.rows.map((r: any) => r.authorizationId), [a3.authorizationId]);
+        const filtered = await tsp2.client.post('/service/provider/record', {
+          page: 1,
+          rows: 10,
+          merchantId: m2.merchantId,
+        });
+        assert.deepEqual(
+          filtered.json.data.rows.map((r: any) => r.authorizationId),
+          [a3.authorizationId],
+        );
         // The first TSP sees none of these.
-        const other = await tsp.client.post('/service/provider/record', { page: 1, rows: 10, merchantId: m1.merchantId });
+        const other = await tsp.client.post('/service/provider/record', {
+          page: 1,
+          rows: 10,
+          merchantId: m1.merchantId,
+        });
         assert.equal(other.json.data.total, 0);
 
         for (const [body, code] of [
-          [{ rows: 10 }, '400100'], [{ page: 1 }, '400100'], [{ page: 'x', rows: 10 }, '400101'], [{ page: 0, rows: 10 }, '400102'],
-          [{ page: 1, rows: 11 }, '400102'], [{ page: 1, rows: 0 }, '400102'], [{ page: 1.5, rows: 1 }, '400101'],
+          [{ rows: 10 }, '400100'],
+          [{ page: 1 }, '400100'],
+          [{ page: 'x', rows: 10 }, '400101'],
+          [{ page: 0, rows: 10 }, '400102'],
+          [{ page: 1, rows: 11 }, '400102'],
+          [{ page: 1, rows: 0 }, '400102'],
+          [{ page: 1.5, rows: 1 }, '400101'],
         ] as const) {
           const r = await tsp2.client.post('/service/provider/record', body);
           assert.equal(r.json.code, code, `${JSON.stringify(body)} → ${r.text}`);
@@ -149,10 +238,27 @@ for (const kind of DB_KINDS) {
         const foreign = await tsp.client.post('/service/provider/record/get', { authorizationId: a1.authorizationId });
         assert.equal(foreign.json.data, null);
         assert.equal((await tsp2.client.post('/service/provider/record/get', {})).json.code, '400100');
-        assert.equal((await tsp2.client.post('/service/provider/record/get', { authorizationId: 'abc' })).json.code, '400101');
-        assert.equal((await tsp2.client.post('/service/provider/record/get', { merchantId: '9999999999999' })).json.code, '406210');
-        assert.equal((await plain.client.post('/service/provider/record/get', { merchantId: m1.merchantId })).json.code, '400203');
-        assert.equal((await tsp2.client.post('/service/provider/record/get', { merchantId: m1.merchantId, 'BinancePay-technicalServiceProviderAuthId': a2.authorizationToken })).json.code, '400102');
+        assert.equal(
+          (await tsp2.client.post('/service/provider/record/get', { authorizationId: 'abc' })).json.code,
+          '400101',
+        );
+        assert.equal(
+          (await tsp2.client.post('/service/provider/record/get', { merchantId: '9999999999999' })).json.code,
+          '406210',
+        );
+        assert.equal(
+          (await plain.client.post('/service/provider/record/get', { merchantId: m1.merchantId })).json.code,
+          '400203',
+        );
+        assert.equal(
+          (
+            await tsp2.client.post('/service/provider/record/get', {
+              merchantId: m1.merchantId,
+              'BinancePay-technicalServiceProviderAuthId': a2.authorizationToken,
+            })
+          ).json.code,
+          '400102',
+        );
       } finally {
         await tsp2.receiver.close();
       }
@@ -164,7 +270,11 @@ for (const kind of DB_KINDS) {
       assert.equal((await decide(t, a.authorizationId, 'AGREE')).json.status, 'AUTHORIZED');
       const w = await tsp.webhook(a.authorizationId, 'SUBMIT_AUTH_AGREE');
       assert.equal(JSON.parse(w.dataText).authorizationToken, a.authorizationToken, 'the TSP receives the token');
-      const stored = (await t.db.query(`SELECT payload::text AS p FROM outbox WHERE topic = 'webhook' AND payload::text LIKE $1`, [`%${a.authorizationId}%`])).rows;
+      const stored = (
+        await t.db.query(`SELECT payload::text AS p FROM outbox WHERE topic = 'webhook' AND payload::text LIKE $1`, [
+          `%${a.authorizationId}%`,
+        ])
+      ).rows;
       assert.ok(stored.length >= 1);
       for (const r of stored) assert.ok(!r.p.includes(a.authorizationToken), 'not in clear in the outbox');
       const log = await t.admin('GET', '/admin/v1/webhooks/deliveries?limit=500');
@@ -184,9 +294,17 @@ for (const kind of DB_KINDS) {
       const w = await tsp.webhook(a.authorizationId, 'SUBMIT_AUTH_AGREE');
       assert.equal(w.bizType, 'TECH_PROVIDER');
       assert.equal(w.bizIdRaw, a.authorizationId);
-      assert.equal(w.dataText, `{"authorizationId":"${a.authorizationId}","authorizationToken":"${a.authorizationToken}","merchantId":${m.merchantId},"merchantName":"Agree Co","scopes":["CHECKOUT","CONVERT"]}`);
+      assert.equal(
+        w.dataText,
+        `{"authorizationId":"${a.authorizationId}","authorizationToken":"${a.authorizationToken}","merchantId":${m.merchantId},"merchantName":"Agree Co","scopes":["CHECKOUT","CONVERT"]}`,
+      );
       const mails = await t.app.services.mailer.list(tsp.email);
-      assert.ok(mails.some((x) => x.subject === 'Agree Co approved your authorization request' && x.text.includes(a.authorizationId)), JSON.stringify(mails));
+      assert.ok(
+        mails.some(
+          (x) => x.subject === 'Agree Co approved your authorization request' && x.text.includes(a.authorizationId),
+        ),
+        JSON.stringify(mails),
+      );
 
       const again = await decide(t, a.authorizationId, 'REJECT');
       assert.equal(again.status, 409);
@@ -195,7 +313,11 @@ for (const kind of DB_KINDS) {
       assert.equal((await decide(t, b.authorizationId, 'REJECT')).json.status, 'REJECTED');
       const wr = await tsp.webhook(b.authorizationId, 'SUBMIT_AUTH_REJECT');
       assert.equal(JSON.parse(wr.dataText).authorizationToken, b.authorizationToken);
-      assert.ok((await t.app.services.mailer.list(tsp.email)).some((x) => x.subject === 'Agree Co rejected your authorization request'));
+      assert.ok(
+        (await t.app.services.mailer.list(tsp.email)).some(
+          (x) => x.subject === 'Agree Co rejected your authorization request',
+        ),
+      );
       assert.equal((await decide(t, b.authorizationId, 'AGREE')).status, 409);
       assert.equal((await decide(t, '123456789012345678', 'AGREE')).status, 404);
 
@@ -204,9 +326,15 @@ for (const kind of DB_KINDS) {
       await tsp.webhook(a.authorizationId, 'TP_AUTH_DISABLED');
       const rec = await tsp.client.post('/service/provider/record/get', { authorizationId: a.authorizationId });
       assert.equal(rec.json.data.status, 'DISABLED');
-      const order = await tsp.client.post('/v3/order', { 'BinancePay-technicalServiceProviderAuthId': a.authorizationToken, ...v3Order() });
+      const order = await tsp.client.post('/v3/order', {
+        'BinancePay-technicalServiceProviderAuthId': a.authorizationToken,
+        ...v3Order(),
+      });
       assert.equal(order.json.code, '400004');
-      const ok = await tsp.client.post('/v3/order', { 'BinancePay-technicalServiceProviderAuthId': c.authorizationToken, ...v3Order() });
+      const ok = await tsp.client.post('/v3/order', {
+        'BinancePay-technicalServiceProviderAuthId': c.authorizationToken,
+        ...v3Order(),
+      });
       assert.equal(ok.json.status, 'SUCCESS', ok.text);
     });
 
@@ -220,12 +348,35 @@ for (const kind of DB_KINDS) {
       assert.notEqual(b.authorizationId, a.authorizationId);
       await tsp.webhook(a.authorizationId, 'SUBMIT_AUTH_REJECT');
       assert.equal((await t.app.services.tsp.get(a.authorizationId))!.status, 'REJECTED');
-      assert.equal((await decide(t, a.authorizationId, 'AGREE')).status, 409, 'the replaced request cannot be approved');
-      const pending = (await t.db.query(`SELECT id FROM tsp_authorizations WHERE merchant_id = $1 AND status = 'PENDING'`, [m.merchantId])).rows;
-      assert.deepEqual(pending.map((r) => String(r.id)), [b.authorizationId]);
+      assert.equal(
+        (await decide(t, a.authorizationId, 'AGREE')).status,
+        409,
+        'the replaced request cannot be approved',
+      );
+      const pending = (
+        await t.db.query(`SELECT id FROM tsp_authorizations WHERE merchant_id = $1 AND status = 'PENDING'`, [
+          m.merchantId,
+        ])
+      ).rows;
+      assert.deepEqual(
+        pending.map((r) => String(r.id)),
+        [b.authorizationId],
+      );
       // Concurrent creates still leave one PENDING.
-      await Promise.all(['CHECKOUT', 'REFUND', 'CONVERT', 'BALANCE'].map((s) => tsp.client.post('/service/provider/create', { merchantId: m.merchantId, scopes: [s], ipWhitelist: [] })));
-      assert.equal((await t.db.query(`SELECT count(*)::int AS n FROM tsp_authorizations WHERE merchant_id = $1 AND status = 'PENDING'`, [m.merchantId])).rows[0].n, 1);
+      await Promise.all(
+        ['CHECKOUT', 'REFUND', 'CONVERT', 'BALANCE'].map((s) =>
+          tsp.client.post('/service/provider/create', { merchantId: m.merchantId, scopes: [s], ipWhitelist: [] }),
+        ),
+      );
+      assert.equal(
+        (
+          await t.db.query(
+            `SELECT count(*)::int AS n FROM tsp_authorizations WHERE merchant_id = $1 AND status = 'PENDING'`,
+            [m.merchantId],
+          )
+        ).rows[0].n,
+        1,
+      );
     });
 
     test('rate limit: at most 60 requests per TSP per hour (400203, checked before the merchant id, nothing stored); the next hour works again', async () => {
@@ -233,20 +384,50 @@ for (const kind of DB_KINDS) {
       try {
         const m = await createMerchant(t, { name: 'Walked Co' });
         for (let i = 0; i < 60; i++) {
-          const r = await tsp3.client.post('/service/provider/create', { merchantId: m.merchantId, scopes: [i % 2 ? 'CHECKOUT' : 'BALANCE'], ipWhitelist: [] });
+          const r = await tsp3.client.post('/service/provider/create', {
+            merchantId: m.merchantId,
+            scopes: [i % 2 ? 'CHECKOUT' : 'BALANCE'],
+            ipWhitelist: [],
+          });
           assert.equal(r.json.status, 'SUCCESS', `${i}: ${r.text}`);
         }
-        const count = async () => (await t.db.query(`SELECT count(*)::int AS n FROM tsp_authorizations WHERE tsp_merchant_id = $1`, [tsp3.merchantId])).rows[0].n;
-        const limited = { status: 'FAIL', code: '400203', errorMessage: 'Too many authorization requests: at most 60 per hour. Try again later.' };
+        const count = async () =>
+          (
+            await t.db.query(`SELECT count(*)::int AS n FROM tsp_authorizations WHERE tsp_merchant_id = $1`, [
+              tsp3.merchantId,
+            ])
+          ).rows[0].n;
+        const limited = {
+          status: 'FAIL',
+          code: '400203',
+          errorMessage: 'Too many authorization requests: at most 60 per hour. Try again later.',
+        };
         for (const merchantId of [m.merchantId, plain.merchantId, '9999999999999']) {
-          const r = await tsp3.client.post('/service/provider/create', { merchantId, scopes: ['CHECKOUT'], ipWhitelist: [] });
+          const r = await tsp3.client.post('/service/provider/create', {
+            merchantId,
+            scopes: ['CHECKOUT'],
+            ipWhitelist: [],
+          });
           assert.deepEqual(r.json, limited, `${merchantId}: ${r.text}`);
         }
         assert.equal(await count(), 60);
         // Other TSPs are not affected.
-        assert.equal((await tsp.client.post('/service/provider/create', { merchantId: m.merchantId, scopes: ['CHECKOUT'], ipWhitelist: [] })).json.status, 'SUCCESS');
+        assert.equal(
+          (
+            await tsp.client.post('/service/provider/create', {
+              merchantId: m.merchantId,
+              scopes: ['CHECKOUT'],
+              ipWhitelist: [],
+            })
+          ).json.status,
+          'SUCCESS',
+        );
         (t.clock as any).advance(3_600_000);
-        const later = await tsp3.client.post('/service/provider/create', { merchantId: plain.merchantId, scopes: ['CHECKOUT'], ipWhitelist: [] });
+        const later = await tsp3.client.post('/service/provider/create', {
+          merchantId: plain.merchantId,
+          scopes: ['CHECKOUT'],
+          ipWhitelist: [],
+        });
         assert.equal(later.json.status, 'SUCCESS', later.text);
       } finally {
         await tsp3.receiver.close();
@@ -268,6 +449,5 @@ for (const kind of DB_KINDS) {
         assert.equal(rec.json.data.status, 'REJECTED');
       }
     });
-
   });
 }

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertAuditOk, createMerchant, createPayer, DB_KINDS, snapshot, startTestApp, v3Order, waitForOutbox, type TestApp } from './helpers.ts';
+import {
+  assertAuditOk,
+  createMerchant,
+  createPayer,
+  DB_KINDS,
+  snapshot,
+  startTestApp,
+  v3Order,
+  waitForOutbox,
+  type TestApp,
+} from './helpers.ts';
 import { authorize, createAuthorization, createTsp, decide, type Tsp } from './tsp-support.ts';
 import { waitFor } from './support/webhook-receiver.ts';
 
@@ -34,7 +44,10 @@ for (const kind of DB_KINDS) {
     test('an order created with the token belongs to the merchant, settles to it, and its PAY webhook goes to the TSP', async () => {
       const m = await createMerchant(t, { name: 'Settle Co', webhookUrl: 'http://127.0.0.1:9/merchant-own-hook' });
       const a = await authorize(t, tsp, m.merchantId, ['CHECKOUT', 'REFUND', 'BALANCE']);
-      const created = await tsp.client.post('/v3/order', { [FIELD]: a.authorizationToken, ...v3Order({ orderAmount: '10' }) });
+      const created = await tsp.client.post('/v3/order', {
+        [FIELD]: a.authorizationToken,
+        ...v3Order({ orderAmount: '10' }),
+      });
       assert.equal(created.json.status, 'SUCCESS', created.text);
       const prepayId = created.json.data.prepayId;
 
@@ -42,13 +55,21 @@ for (const kind of DB_KINDS) {
       const own = await m.client.post('/v2/order/query', { prepayId });
       assert.equal(own.json.data.merchantId, Number(m.merchantId));
       assert.equal((await tsp.client.post('/v2/order/query', { prepayId })).json.code, '400202');
-      const viaTsp = await tsp.client.post('/v2/order/query', { prepayId }, { headers: { [FIELD]: a.authorizationToken } });
+      const viaTsp = await tsp.client.post(
+        '/v2/order/query',
+        { prepayId },
+        { headers: { [FIELD]: a.authorizationToken } },
+      );
       assert.equal(viaTsp.json.data.prepayId, prepayId);
       // The authorizationId is accepted in place of the token.
       const viaId = await tsp.client.post('/v2/order/query', { [FIELD]: a.authorizationId, prepayId });
       assert.equal(viaId.json.data.prepayId, prepayId);
       // Body and header both present and different.
-      const both = await tsp.client.post('/v2/order/query', { [FIELD]: a.authorizationToken, prepayId }, { headers: { [FIELD]: 'f'.repeat(32) } });
+      const both = await tsp.client.post(
+        '/v2/order/query',
+        { [FIELD]: a.authorizationToken, prepayId },
+        { headers: { [FIELD]: 'f'.repeat(32) } },
+      );
       assert.equal(both.json.code, '400102');
 
       const tspBefore = await balance(tsp.merchantId);
@@ -56,15 +77,26 @@ for (const kind of DB_KINDS) {
       assert.equal(pay.json.status, 'PAID', JSON.stringify(pay.json));
       assert.ok(Number(await balance(m.merchantId)) > 9, 'merchant credited');
       assert.equal(await balance(tsp.merchantId), tspBefore, 'the TSP is never in the fund flow');
-      const w = await waitFor('PAY webhook at the TSP', () => tsp.receiver.received.find((r) => r.body.toString().includes(`"bizIdStr":"${prepayId}"`)));
+      const w = await waitFor('PAY webhook at the TSP', () =>
+        tsp.receiver.received.find((r) => r.body.toString().includes(`"bizIdStr":"${prepayId}"`)),
+      );
       assert.match(w.body.toString(), /"bizType":"PAY".*"bizStatus":"PAY_SUCCESS"/);
 
       // Refund on behalf debits the merchant's balance.
       const before = Number(await balance(m.merchantId));
-      const refund = await tsp.client.post('/order/refund', { [FIELD]: a.authorizationToken, refundRequestId: `r${Date.now()}`, prepayId, refundAmount: '2' });
+      const refund = await tsp.client.post('/order/refund', {
+        [FIELD]: a.authorizationToken,
+        refundRequestId: `r${Date.now()}`,
+        prepayId,
+        refundAmount: '2',
+      });
       assert.equal(refund.json.status, 'SUCCESS', refund.text);
       await waitFor('refund settled', async () => Number(await balance(m.merchantId)) <= before - 2);
-      const bal = await tsp.client.post('/v2/balance', { [FIELD]: a.authorizationToken, wallet: 'FUNDING_WALLET', currency: 'USDT' });
+      const bal = await tsp.client.post('/v2/balance', {
+        [FIELD]: a.authorizationToken,
+        wallet: 'FUNDING_WALLET',
+        currency: 'USDT',
+      });
       assert.equal(bal.json.status, 'SUCCESS', bal.text);
       assert.equal(bal.json.data.balance[0].available, Number(await balance(m.merchantId)));
     });
@@ -72,12 +104,42 @@ for (const kind of DB_KINDS) {
     test('scope × endpoint matrix: each endpoint allowed exactly with its scope, refused with 400004 and no effect otherwise', async () => {
       const ENDPOINTS: { path: string; scope: string | null; body: (prepayId: string) => Record<string, unknown> }[] = [
         { path: '/v3/order', scope: 'CHECKOUT', body: () => v3Order() },
-        { path: '/v2/order', scope: 'CHECKOUT', body: () => ({ env: { terminalType: 'WEB' }, merchantTradeNo: `V2${Date.now()}${Math.floor(Math.random() * 1e6)}`, orderAmount: '1', currency: 'USDT', goods: { goodsType: '01', referenceGoodsId: 'g', goodsName: 'G' } }) },
-        { path: '/order', scope: 'CHECKOUT', body: () => ({ merchantId: '0', merchantTradeNo: `V1${Date.now()}`, tradeType: 'WEB', totalFee: '1', currency: 'USDT', productType: 'x', productName: 'y' }) },
+        {
+          path: '/v2/order',
+          scope: 'CHECKOUT',
+          body: () => ({
+            env: { terminalType: 'WEB' },
+            merchantTradeNo: `V2${Date.now()}${Math.floor(Math.random() * 1e6)}`,
+            orderAmount: '1',
+            currency: 'USDT',
+            goods: { goodsType: '01', referenceGoodsId: 'g', goodsName: 'G' },
+          }),
+        },
+        {
+          path: '/order',
+          scope: 'CHECKOUT',
+          body: () => ({
+            merchantId: '0',
+            merchantTradeNo: `V1${Date.now()}`,
+            tradeType: 'WEB',
+            totalFee: '1',
+            currency: 'USDT',
+            productType: 'x',
+            productName: 'y',
+          }),
+        },
         { path: '/v2/order/query', scope: 'CHECKOUT', body: (p) => ({ prepayId: p }) },
         { path: '/order/query', scope: 'CHECKOUT', body: (p) => ({ merchantId: '0', prepayId: p }) },
         { path: '/order/close', scope: 'CHECKOUT', body: () => ({ prepayId: '123456789012345678' }) },
-        { path: '/order/refund', scope: 'REFUND', body: (p) => ({ refundRequestId: `m${Date.now()}${Math.floor(Math.random() * 1e6)}`, prepayId: p, refundAmount: '0.5' }) },
+        {
+          path: '/order/refund',
+          scope: 'REFUND',
+          body: (p) => ({
+            refundRequestId: `m${Date.now()}${Math.floor(Math.random() * 1e6)}`,
+            prepayId: p,
+            refundAmount: '0.5',
+          }),
+        },
         { path: '/order/refund/query', scope: 'REFUND', body: () => ({ refundRequestId: 'nope' }) },
         { path: '/v2/balance', scope: 'BALANCE', body: () => ({ wallet: 'FUNDING_WALLET' }) },
         { path: '/balance', scope: 'BALANCE', body: () => ({ currency: 'USDT' }) },
@@ -97,10 +159,16 @@ for (const kind of DB_KINDS) {
           const allowed = e.scope === null || e.scope === granted;
           if (allowed) {
             assert.notEqual(r.json.code, '400004', `${granted} ${e.path} should be allowed: ${r.text}`);
-            if (!['/order/close', '/order/refund/query'].includes(e.path)) assert.equal(r.json.status, 'SUCCESS', `${granted} ${e.path}: ${r.text}`);
-            await waitForOutbox(t); // an accepted refund completes in the background; let it settle before the next snapshot
+            if (!['/order/close', '/order/refund/query'].includes(e.path))
+              assert.equal(r.json.status, 'SUCCESS', `${granted} ${e.path}: ${r.text}`);
+            // An accepted refund completes in the background; let it settle before the next snapshot.
+            await waitForOutbox(t);
           } else {
-            assert.deepEqual(r.json, { status: 'FAIL', code: '400004', errorMessage: `Scope ${e.scope} is not authorized.` }, `${granted} ${e.path}`);
+            assert.deepEqual(
+              r.json,
+              { status: 'FAIL', code: '400004', errorMessage: `Scope ${e.scope} is not authorized.` },
+              `${granted} ${e.path}`,
+            );
             assert.deepEqual(await snap0(t), snap, `${granted} ${e.path} changed nothing`);
           }
         }
@@ -119,10 +187,17 @@ for (const kind of DB_KINDS) {
       const a = await authorize(t, tsp, m.merchantId, ['CHECKOUT'], ['10.1.2.3']);
       const snap = await snap0(t);
       const r = await tsp.client.post('/v3/order', { [FIELD]: a.authorizationToken, ...v3Order() });
-      assert.deepEqual(r.json, { status: 'FAIL', code: '400004', errorMessage: 'IP is not in the authorization whitelist.' });
+      assert.deepEqual(r.json, {
+        status: 'FAIL',
+        code: '400004',
+        errorMessage: 'IP is not in the authorization whitelist.',
+      });
       assert.deepEqual(await snap0(t), snap);
 
-      const ch = await t.app.services.tsp.change(m.merchantId, a.authorizationId, { scopes: ['CHECKOUT', 'BALANCE'], ipWhitelist: ['127.0.0.0/8'] });
+      const ch = await t.app.services.tsp.change(m.merchantId, a.authorizationId, {
+        scopes: ['CHECKOUT', 'BALANCE'],
+        ipWhitelist: ['127.0.0.0/8'],
+      });
       assert.ok(ch.ok);
       const w = await tsp.webhook(a.authorizationId, 'TP_AUTH_CHANGED');
       assert.deepEqual(JSON.parse(w.dataText).scopes, ['CHECKOUT', 'BALANCE']);
@@ -152,17 +227,36 @@ for (const kind of DB_KINDS) {
       const other = await createTsp(t, { name: 'Other TSP' });
       try {
         const foreign = await authorize(t, other, m.merchantId, ['CHECKOUT']);
-        const tokens = [pending.authorizationToken, rejected.authorizationToken, disabled.authorizationToken, foreign.authorizationToken, foreign.authorizationId, 'f'.repeat(32), 'not a token'];
+        const tokens = [
+          pending.authorizationToken,
+          rejected.authorizationToken,
+          disabled.authorizationToken,
+          foreign.authorizationToken,
+          foreign.authorizationId,
+          'f'.repeat(32),
+          'not a token',
+        ];
         const snap = await snap0(t);
         for (const token of tokens) {
           for (const path of ['/v3/order', '/certificates']) {
             const r = await tsp.client.post(path, { [FIELD]: token, ...(path === '/v3/order' ? v3Order() : {}) });
-            assert.deepEqual(r.json, { status: 'FAIL', code: '400004', errorMessage: 'Technical service provider authorization is not valid.' }, `${token} ${path}`);
+            assert.deepEqual(
+              r.json,
+              {
+                status: 'FAIL',
+                code: '400004',
+                errorMessage: 'Technical service provider authorization is not valid.',
+              },
+              `${token} ${path}`,
+            );
           }
         }
         assert.deepEqual(await snap0(t), snap);
         // The right TSP with the same token works.
-        assert.equal((await other.client.post('/certificates', { [FIELD]: foreign.authorizationToken })).json.status, 'SUCCESS');
+        assert.equal(
+          (await other.client.post('/certificates', { [FIELD]: foreign.authorizationToken })).json.status,
+          'SUCCESS',
+        );
       } finally {
         await other.receiver.close();
       }
@@ -177,10 +271,16 @@ for (const kind of DB_KINDS) {
       const snap = await snap0(t);
       const second = await tsp.client.post('/v3/order', { [FIELD]: a.authorizationToken, ...v3Order() });
       assert.equal(second.json.code, '400004');
-      const close = await tsp.client.post('/order/close', { [FIELD]: a.authorizationToken, prepayId: first.json.data.prepayId });
+      const close = await tsp.client.post('/order/close', {
+        [FIELD]: a.authorizationToken,
+        prepayId: first.json.data.prepayId,
+      });
       assert.equal(close.json.code, '400004');
       assert.deepEqual(await snap0(t), snap);
-      assert.equal((await m.client.post('/v2/order/query', { prepayId: first.json.data.prepayId })).json.data.status, 'INITIAL');
+      assert.equal(
+        (await m.client.post('/v2/order/query', { prepayId: first.json.data.prepayId })).json.data.status,
+        'INITIAL',
+      );
       await tsp.webhook(a.authorizationId, 'TP_AUTH_DISABLED');
       // Disabling twice is refused; operator removing the TSP flag also stops every token.
       assert.equal((await t.app.services.tsp.disable(m.merchantId, a.authorizationId)).ok, false);
@@ -189,7 +289,12 @@ for (const kind of DB_KINDS) {
       try {
         assert.equal((await tsp.client.post('/certificates', { [FIELD]: b.authorizationToken })).json.code, '400004');
       } finally {
-        await t.admin('PATCH', `/admin/v1/merchants/${tsp.merchantId}`, { tsp: { allowScopes: ['CONVERT', 'REFUND', 'CHECKOUT', 'PAYOUT', 'REPORT', 'INTERNAL_TRANSFER', 'BALANCE'], allowFeeShare: false } });
+        await t.admin('PATCH', `/admin/v1/merchants/${tsp.merchantId}`, {
+          tsp: {
+            allowScopes: ['CONVERT', 'REFUND', 'CHECKOUT', 'PAYOUT', 'REPORT', 'INTERNAL_TRANSFER', 'BALANCE'],
+            allowFeeShare: false,
+          },
+        });
       }
     });
   });

@@ -3,7 +3,15 @@ import { after, before, describe, test } from 'node:test';
 import { enqueuePayWebhook } from '../src/pay/events.ts';
 import { PAY_WEBHOOK_RETRY_DELAYS_MS } from '../src/pay/notify.ts';
 import { createOutboxWorker } from '../src/platform/outbox/service.ts';
-import { assertAuditOk, createMerchant, createPayer, DB_KINDS, startTestApp, v3Order, type TestApp } from './helpers.ts';
+import {
+  assertAuditOk,
+  createMerchant,
+  createPayer,
+  DB_KINDS,
+  startTestApp,
+  v3Order,
+  type TestApp,
+} from './helpers.ts';
 import { createPayWebhookVerifier } from './support/pay-webhook-verifier.ts';
 import { ACK, startReceiver, type Answer } from './support/webhook-receiver.ts';
 
@@ -85,15 +93,28 @@ for (const kind of DB_KINDS) {
       const expected = new Map<string, string[]>(); // bizId -> events in the order they happened
       const ORDERS = 24;
       for (let i = 0; i < ORDERS; i++) {
-        const c = await m.client.post('/v3/order', v3Order({ orderAmount: '3.5', orderExpireTime: t.clock.now() + 60_000 }));
+        const c = await m.client.post(
+          '/v3/order',
+          v3Order({ orderAmount: '3.5', orderExpireTime: t.clock.now() + 60_000 }),
+        );
         const prepayId: string = c.json.data.prepayId;
         if (i % 3 === 0) {
-          assert.equal((await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: payer.email })).status, 200);
+          assert.equal(
+            (await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: payer.email })).status,
+            200,
+          );
           // Later events of the same order (as refunds would add), queued the way the refund code queues them.
           for (let seq = 1; seq <= 3; seq++) {
-            await t.db.tx((q) => enqueuePayWebhook(t.app.services.outbox, q, {
-              url: rx.url('/chaos'), ownerId: m.merchantId, bizType: 'PAY_REFUND', bizId: prepayId, bizStatus: 'REFUND_SUCCESS', data: { seq },
-            }));
+            await t.db.tx((q) =>
+              enqueuePayWebhook(t.app.services.outbox, q, {
+                url: rx.url('/chaos'),
+                ownerId: m.merchantId,
+                bizType: 'PAY_REFUND',
+                bizId: prepayId,
+                bizStatus: 'REFUND_SUCCESS',
+                data: { seq },
+              }),
+            );
           }
           expected.set(prepayId, ['PAY_SUCCESS#0', 'REFUND_SUCCESS#1', 'REFUND_SUCCESS#2', 'REFUND_SUCCESS#3']);
         } else if (i % 3 === 1) {
@@ -107,12 +128,20 @@ for (const kind of DB_KINDS) {
       assert.equal(await t.app.services.orders.expireDue(), ORDERS / 3);
 
       // Two workers racing over the same outbox; the clock jumps to each next retry time once the due work is done.
-      const workers = [0, 1].map(() => createOutboxWorker({ db: t.db, clock: t.clock, handlers: t.app.services.outboxHandlers }));
+      const workers = [0, 1].map(() =>
+        createOutboxWorker({ db: t.db, clock: t.clock, handlers: t.app.services.outboxHandlers }),
+      );
       const total = [...expected.values()].reduce((n, e) => n + e.length, 0);
       for (let step = 0; step < 500 && firstAck.size < total; step++) {
         while ((await Promise.all(workers.map((w) => w.runOnce()))).some((n) => n > 0));
-        // Rows already due but still PENDING are waiting behind an earlier event of their order: skip to the next retry time.
-        const next = (await t.db.query(`SELECT min(next_attempt_at) AS at FROM outbox WHERE topic = 'webhook' AND status = 'PENDING' AND next_attempt_at > $1`, [t.clock.now()])).rows[0].at;
+        // Rows already due but still PENDING are waiting behind an earlier event of their order: skip to the next retry
+        // time.
+        const next = (
+          await t.db.query(
+            `SELECT min(next_attempt_at) AS at FROM outbox WHERE topic = 'webhook' AND status = 'PENDING' AND next_attempt_at > $1`,
+            [t.clock.now()],
+          )
+        ).rows[0].at;
         if (next === null) break;
         const wait = Number(next) - t.clock.now();
         if (wait > 0) assert.equal((await t.admin('POST', '/sandbox/v1/clock/advance', { ms: wait })).status, 200);
@@ -126,7 +155,10 @@ for (const kind of DB_KINDS) {
           assert.ok(k >= 0, `unexpected ${a.event} for ${bizId}`);
           for (const earlier of events.slice(0, k)) {
             const ackAt = firstAck.get(`${bizId}|${earlier}`);
-            assert.ok(ackAt !== undefined && ackAt < a.at, `${a.event} of ${bizId} sent before ${earlier} was acknowledged`);
+            assert.ok(
+              ackAt !== undefined && ackAt < a.at,
+              `${a.event} of ${bizId} sent before ${earlier} was acknowledged`,
+            );
           }
         }
       }
@@ -137,13 +169,19 @@ for (const kind of DB_KINDS) {
         assert.equal(d.status, 'DELIVERED', `${d.bizId} ${d.bizStatus}: ${JSON.stringify(d.attempts)}`);
         assert.ok(d.attempts.length <= 1 + PAY_WEBHOOK_RETRY_DELAYS_MS.length);
         for (let i = 1; i < d.attempts.length; i++) {
-          assert.ok(d.attempts[i]!.attemptedAt - d.attempts[i - 1]!.attemptedAt >= PAY_WEBHOOK_RETRY_DELAYS_MS[i - 1]!, 'retried before its time');
+          assert.ok(
+            d.attempts[i]!.attemptedAt - d.attempts[i - 1]!.attemptedAt >= PAY_WEBHOOK_RETRY_DELAYS_MS[i - 1]!,
+            'retried before its time',
+          );
         }
-        for (const a of d.attempts.slice(0, -1)) assert.ok(a.error === 'not acknowledged (HTTP 500)' || a.error === `timeout after ${TIMEOUT_MS} ms`, a.error);
+        for (const a of d.attempts.slice(0, -1))
+          assert.ok(a.error === 'not acknowledged (HTTP 500)' || a.error === `timeout after ${TIMEOUT_MS} ms`, a.error);
       }
       for (const r of rx.received) await verifier.verify(r.headers, r.body);
       assert.ok(tally.e500 > tally.requests * 0.3 && tally.hang > tally.requests * 0.1, JSON.stringify(tally));
-      console.log(`chaos (${kind}): ${total} events, ${JSON.stringify(tally)}, max attempts ${Math.max(...list.map((d) => d.attempts.length))}, ${Date.now() - started} ms`);
+      console.log(
+        `chaos (${kind}): ${total} events, ${JSON.stringify(tally)}, max attempts ${Math.max(...list.map((d) => d.attempts.length))}, ${Date.now() - started} ms`,
+      );
     });
   });
 }

@@ -61,22 +61,35 @@ export async function runLoad(
   let cpuFrom: number | null = null;
   let cpuTo: number | null = null;
   const pid = opts.serverPid;
-  const timers = pid ? [
-    setTimeout(() => { cpuFrom = processCpuMs(pid); }, opts.warmupMs),
-    setTimeout(() => { cpuTo = processCpuMs(pid); }, opts.warmupMs + opts.durationMs),
-  ] : [];
+  const timers = pid
+    ? [
+        setTimeout(() => {
+          cpuFrom = processCpuMs(pid);
+        }, opts.warmupMs),
+        setTimeout(() => {
+          cpuTo = processCpuMs(pid);
+        }, opts.warmupMs + opts.durationMs),
+      ]
+    : [];
 
   const once = (req: PreparedRequest) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const r = request({
-        host: url.hostname, port: url.port, path: req.path, method: 'POST', agent,
-        headers: { ...req.headers, 'content-length': Buffer.byteLength(req.body) },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
+      const r = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: req.path,
+          method: 'POST',
+          agent,
+          headers: { ...req.headers, 'content-length': Buffer.byteLength(req.body) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
       r.on('error', reject);
       r.end(req.body);
     });
@@ -107,11 +120,19 @@ export async function runLoad(
   await Promise.all(Array.from({ length: opts.concurrency }, worker));
   timers.forEach(clearTimeout);
   agent.destroy();
-  const cpu = cpuFrom !== null && cpuTo !== null && latencies.length ? ((cpuTo - cpuFrom) * 1000) / latencies.length : null;
+  const cpu =
+    cpuFrom !== null && cpuTo !== null && latencies.length ? ((cpuTo - cpuFrom) * 1000) / latencies.length : null;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN : NaN);
+  const pct = (p: number) =>
+    latencies.length ? (latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN) : NaN;
   return {
-    requests: latencies.length, errors, rps: latencies.length / (opts.durationMs / 1000), p50Ms: pct(0.5), p99Ms: pct(0.99), serverCpuUsPerReq: cpu, firstError,
+    requests: latencies.length,
+    errors,
+    rps: latencies.length / (opts.durationMs / 1000),
+    p50Ms: pct(0.5),
+    p99Ms: pct(0.99),
+    serverCpuUsPerReq: cpu,
+    firstError,
   };
 }
 

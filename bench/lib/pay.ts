@@ -9,7 +9,15 @@ export function createOrderV3Body(): string {
     orderAmount: '25.17',
     currency: 'USDT',
     description: 'Ice cream',
-    goodsDetails: [{ goodsType: '01', goodsCategory: 'D000', referenceGoodsId: '7876763A3B', goodsName: 'Ice Cream', goodsDetail: 'Vanilla' }],
+    goodsDetails: [
+      {
+        goodsType: '01',
+        goodsCategory: 'D000',
+        referenceGoodsId: '7876763A3B',
+        goodsName: 'Ice Cream',
+        goodsDetail: 'Vanilla',
+      },
+    ],
     returnUrl: 'https://shop.example/ok',
   });
 }

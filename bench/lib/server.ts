@@ -32,7 +32,8 @@ export const TARGETS: Record<string, (db: Db, port: number) => Promise<Target>> 
 async function main() {
   const [name, kind] = process.argv.slice(2) as [string, DbKind];
   const start = TARGETS[name];
-  if (!start || (kind !== 'pglite' && kind !== 'pg')) throw new Error(`usage: server.ts <${Object.keys(TARGETS).join('|')}> <pglite|pg>`);
+  if (!start || (kind !== 'pglite' && kind !== 'pg'))
+    throw new Error(`usage: server.ts <${Object.keys(TARGETS).join('|')}> <pglite|pg>`);
   const { db, drop } = await openTestDb(kind);
   const target = await start(db, await freePort());
   process.stdout.write(`READY ${JSON.stringify(target.info)}\n`);

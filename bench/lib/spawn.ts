@@ -15,7 +15,10 @@ export interface RunningTarget {
 export async function startTarget(name: string, kind: 'pglite' | 'pg'): Promise<RunningTarget> {
   // BENCH_NODE_ARGS: extra node flags for the server process, e.g. "--cpu-prof --cpu-prof-dir=bench/results/prof".
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SERVER, name, kind], { stdio: ['pipe', 'pipe', 'inherit'], env: process.env });
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SERVER, name, kind], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: process.env,
+  });
   const exited = new Promise<number | null>((r) => child.on('exit', r));
   const pending = new Map<number, { resolve(v: any): void; reject(e: Error): void }>();
   let nextId = 0;
@@ -60,7 +63,9 @@ export async function startTarget(name: string, kind: 'pglite' | 'pg'): Promise<
   };
 }
 
-/** A value the target reported at start (an API key, …) that this section needs; a target without it is misconfigured. */
+/**
+ * A value the target reported at start (an API key, …) that this section needs; a target without it is misconfigured.
+ */
 export function targetInfo(t: RunningTarget, key: string): string {
   const v = t.info[key];
   if (v === undefined) throw new Error(`bench target did not report ${key}`);

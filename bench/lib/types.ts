@@ -19,5 +19,10 @@ export interface BenchRow extends LoadResult {
 export type Section = (ctx: BenchContext) => Promise<BenchRow[]>;
 
 export const row = (ctx: BenchContext, id: string, label: string, r: LoadResult, floor?: string): BenchRow => ({
-  id, label, db: ctx.kind, concurrency: ctx.load.concurrency, ...r, ...(floor ? { floor } : {}),
+  id,
+  label,
+  db: ctx.kind,
+  concurrency: ctx.load.concurrency,
+  ...r,
+  ...(floor ? { floor } : {}),
 });

@@ -24,9 +24,17 @@ const randomAddress = (): Address => privateKeyToAccount(generatePrivateKey()).a
 
 function summarise(latencies: number[], elapsedMs: number, errors: number, firstError?: string): LoadResult {
   const s = [...latencies].sort((a, b) => a - b);
-  const q = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN : NaN);
+  const q = (p: number) => (s.length ? (s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN) : NaN);
   // In-process measurement: no separate server process whose CPU could be sampled.
-  return { requests: s.length, errors, rps: (s.length * 1000) / elapsedMs, p50Ms: q(0.5), p99Ms: q(0.99), serverCpuUsPerReq: null, ...(firstError ? { firstError } : {}) };
+  return {
+    requests: s.length,
+    errors,
+    rps: (s.length * 1000) / elapsedMs,
+    p50Ms: q(0.5),
+    p99Ms: q(0.99),
+    serverCpuUsPerReq: null,
+    ...(firstError ? { firstError } : {}),
+  };
 }
 
 export const chain: Section = async (ctx) => {
@@ -35,15 +43,28 @@ export const chain: Section = async (ctx) => {
   const ledger = createLedger({ db, clock });
   const dataDir = mkdtempSync(join(tmpdir(), 'rampart-bench-chain-'));
   const svc = createChainService({
-    db, ledger, clock, ids: createIdGenerator(), box: createSecretBox(randomHex(32)),
+    db,
+    ledger,
+    clock,
+    ids: createIdGenerator(),
+    box: createSecretBox(randomHex(32)),
     config: { mode: 'sandbox', dataDir, anvil: { persist: false }, pollingIntervalMs: 10 },
   });
   try {
     await svc.start();
     const eth = await svc.evm('ETH');
     const confirmations = networkInfo('ETH').confirmations;
-    const mine = (n: number) => eth.client.request({ method: 'anvil_mine' as any, params: [`0x${n.toString(16)}`] as any });
-    await db.tx((q) => ledger.transfer(q, { id: 'bench-fund', debit: platformAccount('sandbox_mint', 'ETH'), credit: { ownerType: 'user', ownerId: 'bench', asset: 'ETH' }, amount: '1000', kind: 'bench' }));
+    const mine = (n: number) =>
+      eth.client.request({ method: 'anvil_mine' as any, params: [`0x${n.toString(16)}`] as any });
+    await db.tx((q) =>
+      ledger.transfer(q, {
+        id: 'bench-fund',
+        debit: platformAccount('sandbox_mint', 'ETH'),
+        credit: { ownerType: 'user', ownerId: 'bench', asset: 'ETH' },
+        amount: '1000',
+        kind: 'bench',
+      }),
+    );
 
     // Platform: request → sign/record/broadcast → confirmations → completed (hold posted).
     const wdLat: number[] = [];
@@ -52,21 +73,43 @@ export const chain: Section = async (ctx) => {
     const t0 = performance.now();
     for (let i = 0; i < COUNT; i++) {
       const s = performance.now();
-      const r = await svc.withdrawals.request({ ref: `bench-${i}`, ownerType: 'user', ownerId: 'bench', asset: 'ETH', network: 'ETH', address: randomAddress(), amount: '0.01' });
-      if (!r.ok) { wdErrors++; wdFirst ??= r.code; continue; }
+      const r = await svc.withdrawals.request({
+        ref: `bench-${i}`,
+        ownerType: 'user',
+        ownerId: 'bench',
+        asset: 'ETH',
+        network: 'ETH',
+        address: randomAddress(),
+        amount: '0.01',
+      });
+      if (!r.ok) {
+        wdErrors++;
+        wdFirst ??= r.code;
+        continue;
+      }
       await svc.withdrawals.process(r.value.id);
       await mine(confirmations - 1);
       await svc.withdrawals.process(r.value.id);
       const w = await svc.withdrawals.get(r.value.id);
       if (w?.status === 'completed') wdLat.push(performance.now() - s);
-      else { wdErrors++; wdFirst ??= `status ${w?.status}`; }
+      else {
+        wdErrors++;
+        wdFirst ??= `status ${w?.status}`;
+      }
     }
     const wd = summarise(wdLat, performance.now() - t0, wdErrors, wdFirst);
 
     // Baseline: plain viem with a local account, same chain work.
     const sender = privateKeyToAccount(generatePrivateKey());
-    await eth.client.request({ method: 'anvil_setBalance' as any, params: [sender.address, `0x${parseEther('100').toString(16)}`] as any });
-    const wallet = createWalletClient({ account: sender, chain: evmChain(eth.chainId, 'ETH', 'ETH', eth.rpcUrl), transport: http(eth.rpcUrl) });
+    await eth.client.request({
+      method: 'anvil_setBalance' as any,
+      params: [sender.address, `0x${parseEther('100').toString(16)}`] as any,
+    });
+    const wallet = createWalletClient({
+      account: sender,
+      chain: evmChain(eth.chainId, 'ETH', 'ETH', eth.rpcUrl),
+      transport: http(eth.rpcUrl),
+    });
     const baseLat: number[] = [];
     let baseErrors = 0;
     const t1 = performance.now();

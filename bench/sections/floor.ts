@@ -13,7 +13,12 @@ export const floor: Section = async (ctx) => {
     const { baseUrl } = t.info;
     const apiKey = targetInfo(t, 'apiKey');
     const apiSecret = targetInfo(t, 'apiSecret');
-    const r = await runLoad(baseUrl, { ...ctx.load, serverPid: t.pid }, () => signedPayRequest(FLOOR_PATH, apiKey, apiSecret, createOrderV3Body()), isPaySuccess);
+    const r = await runLoad(
+      baseUrl,
+      { ...ctx.load, serverPid: t.pid },
+      () => signedPayRequest(FLOOR_PATH, apiKey, apiSecret, createOrderV3Body()),
+      isPaySuccess,
+    );
     return [row(ctx, FLOOR_ID, 'floor: signed no-op + 1 INSERT', r)];
   } finally {
     await t.stop();

@@ -22,18 +22,31 @@ async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ se
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook` };
 }
 
-interface RunResult { elapsedMs: number; cpuMs: number; delivered: number; total: number; p50Ms: number; p99Ms: number; firstError: string | null; hangingAttempts: number }
+interface RunResult {
+  elapsedMs: number;
+  cpuMs: number;
+  delivered: number;
+  total: number;
+  p50Ms: number;
+  p99Ms: number;
+  firstError: string | null;
+  hangingAttempts: number;
+}
 
 export const outboxIsolation: Section = async (ctx) => {
   let received = 0;
   let waiter: { n: number; resolve: () => void } | null = null;
-  const healthy = await Promise.all(Array.from({ length: RECEIVERS }, () => listen((req, res) => {
-    req.on('data', () => {});
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(ACK) }).end(ACK);
-      if (++received >= (waiter?.n ?? Infinity)) waiter!.resolve();
-    });
-  })));
+  const healthy = await Promise.all(
+    Array.from({ length: RECEIVERS }, () =>
+      listen((req, res) => {
+        req.on('data', () => {});
+        req.on('end', () => {
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(ACK) }).end(ACK);
+          if (++received >= (waiter?.n ?? Infinity)) waiter!.resolve();
+        });
+      }),
+    ),
+  );
   // Never answers: the engine gives up on each request at its 5 s timeout.
   let hangingSeen = 0;
   const hanging = await listen((req) => {
@@ -44,7 +57,12 @@ export const outboxIsolation: Section = async (ctx) => {
   try {
     const urls = healthy.map((h) => h.url);
     const run = async (withHanging: boolean, perReceiver = PER_RECEIVER): Promise<RunResult> => {
-      await t.command('prepare', { healthy: urls, perReceiver, hanging: withHanging ? hanging.url : null, backlog: BACKLOG });
+      await t.command('prepare', {
+        healthy: urls,
+        perReceiver,
+        hanging: withHanging ? hanging.url : null,
+        backlog: BACKLOG,
+      });
       const total = RECEIVERS * perReceiver;
       received = 0;
       const all = new Promise<void>((resolve) => (waiter = { n: total, resolve }));
@@ -62,14 +80,29 @@ export const outboxIsolation: Section = async (ctx) => {
     hangingSeen = 0;
     const slow = await run(true);
     const toRow = (r: RunResult) => ({
-      requests: r.delivered, errors: r.total - r.delivered, rps: (r.delivered * 1000) / r.elapsedMs, p50Ms: r.p50Ms, p99Ms: r.p99Ms,
-      serverCpuUsPerReq: r.delivered ? (r.cpuMs * 1000) / r.delivered : null, ...(r.firstError ? { firstError: r.firstError } : {}),
+      requests: r.delivered,
+      errors: r.total - r.delivered,
+      rps: (r.delivered * 1000) / r.elapsedMs,
+      p50Ms: r.p50Ms,
+      p99Ms: r.p99Ms,
+      serverCpuUsPerReq: r.delivered ? (r.cpuMs * 1000) / r.delivered : null,
+      ...(r.firstError ? { firstError: r.firstError } : {}),
     });
     return [
-      { ...row(ctx, 'outbox.isolation-healthy', `outbox: ${RECEIVERS} healthy receivers`, toRow(base)), concurrency: RECEIVERS },
       {
-        ...row(ctx, 'outbox.isolation-hanging', `outbox: ${RECEIVERS} healthy + 1 hanging`, toRow(slow), 'outbox.isolation-healthy'),
-        concurrency: RECEIVERS + 1, hangingAttempts: slow.hangingAttempts,
+        ...row(ctx, 'outbox.isolation-healthy', `outbox: ${RECEIVERS} healthy receivers`, toRow(base)),
+        concurrency: RECEIVERS,
+      },
+      {
+        ...row(
+          ctx,
+          'outbox.isolation-hanging',
+          `outbox: ${RECEIVERS} healthy + 1 hanging`,
+          toRow(slow),
+          'outbox.isolation-healthy',
+        ),
+        concurrency: RECEIVERS + 1,
+        hangingAttempts: slow.hangingAttempts,
       },
     ];
   } finally {

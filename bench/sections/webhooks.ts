@@ -48,12 +48,30 @@ async function startReceiver() {
       maxOpen = open;
       return r;
     },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
-const result = (ok: number, errors: number, elapsedMs: number, cpuMs: number, p50Ms: number, p99Ms: number, firstError: string | null): LoadResult => ({
-  requests: ok, errors, rps: (ok * 1000) / elapsedMs, p50Ms, p99Ms, serverCpuUsPerReq: ok ? (cpuMs * 1000) / ok : null, ...(firstError ? { firstError } : {}),
+const result = (
+  ok: number,
+  errors: number,
+  elapsedMs: number,
+  cpuMs: number,
+  p50Ms: number,
+  p99Ms: number,
+  firstError: string | null,
+): LoadResult => ({
+  requests: ok,
+  errors,
+  rps: (ok * 1000) / elapsedMs,
+  p50Ms,
+  p99Ms,
+  serverCpuUsPerReq: ok ? (cpuMs * 1000) / ok : null,
+  ...(firstError ? { firstError } : {}),
 });
 
 export const webhooks: Section = async (ctx) => {
@@ -80,14 +98,39 @@ export const webhooks: Section = async (ctx) => {
 
     const f = await t.command('floor', { count: COUNT, url, concurrency, body });
     const floor = receiver.take();
-    if (floor.received !== f.ok + f.errors) throw new Error(`receiver saw ${floor.received} floor POSTs, the loop sent ${f.ok + f.errors}`);
+    if (floor.received !== f.ok + f.errors)
+      throw new Error(`receiver saw ${floor.received} floor POSTs, the loop sent ${f.ok + f.errors}`);
     const bodyBytes = Buffer.byteLength(body);
     return [
-      { ...row(ctx, 'webhooks.floor-post', `webhooks floor: plain POST (${concurrency} in flight)`, result(f.ok, f.errors, f.elapsedMs, f.cpuMs, f.p50Ms, f.p99Ms, f.firstError)), concurrency, bodyBytes },
       {
-        ...row(ctx, 'webhooks.pay-delivered', `webhooks: Pay deliveries (${COUNT}, ${WORKERS} worker)`, result(delivered, engineErrors, d.elapsedMs, d.cpuMs, d.p50Ms, d.p99Ms,
-          d.firstError ?? (engineErrors ? `outbox ${JSON.stringify(d.statuses)}` : null)), 'webhooks.floor-post'),
-        concurrency, bodyBytes, receiverSaw: engine.received,
+        ...row(
+          ctx,
+          'webhooks.floor-post',
+          `webhooks floor: plain POST (${concurrency} in flight)`,
+          result(f.ok, f.errors, f.elapsedMs, f.cpuMs, f.p50Ms, f.p99Ms, f.firstError),
+        ),
+        concurrency,
+        bodyBytes,
+      },
+      {
+        ...row(
+          ctx,
+          'webhooks.pay-delivered',
+          `webhooks: Pay deliveries (${COUNT}, ${WORKERS} worker)`,
+          result(
+            delivered,
+            engineErrors,
+            d.elapsedMs,
+            d.cpuMs,
+            d.p50Ms,
+            d.p99Ms,
+            d.firstError ?? (engineErrors ? `outbox ${JSON.stringify(d.statuses)}` : null),
+          ),
+          'webhooks.floor-post',
+        ),
+        concurrency,
+        bodyBytes,
+        receiverSaw: engine.received,
       },
     ];
   } finally {

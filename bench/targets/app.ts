@@ -6,13 +6,29 @@ import type { Db } from '../../src/platform/db/client.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import type { Target } from '../lib/server.ts';
 
-/** The real application (buildApp + createServer) listening on `port`, with one merchant and its API key. No background workers. */
+/**
+ * The real application (buildApp + createServer) listening on `port`, with one merchant and its API key. No background
+ * workers.
+ */
 export async function bootApp(db: Db, port: number) {
   const baseUrl = `http://127.0.0.1:${port}`;
-  // BENCH_APP_ENV: a JSON object of extra configuration (e.g. {"PAY_REJECT_NONCE_REPLAY":"false"}) to measure a variant.
+  // BENCH_APP_ENV: a JSON object of extra configuration (e.g. {"PAY_REJECT_NONCE_REPLAY":"false"}) to measure a
+  // variant.
   const extra = JSON.parse(process.env.BENCH_APP_ENV || '{}') as Record<string, string>;
-  const config = loadConfig({ RAMPART_MODE: 'sandbox', LOG_LEVEL: 'silent', PORT: String(port), PUBLIC_URL: baseUrl, ...extra });
-  const app: App = await buildApp({ config, db, adminToken: randomAlnum(40), secretsKey: randomBytes(32).toString('hex'), logger: createLogger('silent') });
+  const config = loadConfig({
+    RAMPART_MODE: 'sandbox',
+    LOG_LEVEL: 'silent',
+    PORT: String(port),
+    PUBLIC_URL: baseUrl,
+    ...extra,
+  });
+  const app: App = await buildApp({
+    config,
+    db,
+    adminToken: randomAlnum(40),
+    secretsKey: randomBytes(32).toString('hex'),
+    logger: createLogger('silent'),
+  });
   const server = await app.createServer();
   await server.listen({ port, host: '127.0.0.1' });
   const m = await app.services.accounts.createMerchant({ name: 'Bench Merchant' });
@@ -22,5 +38,11 @@ export async function bootApp(db: Db, port: number) {
 
 export async function startApp(db: Db, port: number): Promise<Target> {
   const { app, server, baseUrl, merchant: m } = await bootApp(db, port);
-  return { info: { baseUrl, apiKey: m.apiKey, apiSecret: m.apiSecret, merchantId: m.merchantId }, close: async () => { await server.close(); await app.stopWorkers(); } };
+  return {
+    info: { baseUrl, apiKey: m.apiKey, apiSecret: m.apiSecret, merchantId: m.merchantId },
+    close: async () => {
+      await server.close();
+      await app.stopWorkers();
+    },
+  };
 }

@@ -16,7 +16,9 @@ export async function startFloor(db: Db, port: number): Promise<Target> {
   const baseUrl = `http://127.0.0.1:${port}`;
   const apiKey = randomAlnum(64);
   const apiSecret = randomAlnum(64);
-  await db.query(`CREATE TABLE bench_floor (api_key text NOT NULL, nonce text NOT NULL, seen_at bigint NOT NULL, PRIMARY KEY (api_key, nonce))`);
+  await db.query(
+    `CREATE TABLE bench_floor (api_key text NOT NULL, nonce text NOT NULL, seen_at bigint NOT NULL, PRIMARY KEY (api_key, nonce))`,
+  );
   const app = await createHttp({ logger: createLogger('silent'), trustedProxies: [], publicUrl: baseUrl });
   const ok = envelope({ data: true });
   const bad = envelope({ code: '400002', message: 'Signature for this request is not valid.' });
@@ -24,10 +26,17 @@ export async function startFloor(db: Db, port: number): Promise<Target> {
     const h = (n: string) => String(req.headers[n] ?? '');
     const timestamp = h('binancepay-timestamp');
     const nonce = h('binancepay-nonce');
-    if (h('binancepay-certificate-sn') !== apiKey || !safeEqual(signPay(apiSecret, timestamp, nonce, req.rawBody ?? Buffer.alloc(0)), h('binancepay-signature'))) {
+    if (
+      h('binancepay-certificate-sn') !== apiKey ||
+      !safeEqual(signPay(apiSecret, timestamp, nonce, req.rawBody ?? Buffer.alloc(0)), h('binancepay-signature'))
+    ) {
       return reply.code(200).type('application/json').send(bad);
     }
-    await db.query(`INSERT INTO bench_floor (api_key, nonce, seen_at) VALUES ($1, $2, $3)`, [apiKey, nonce, Date.now()]);
+    await db.query(`INSERT INTO bench_floor (api_key, nonce, seen_at) VALUES ($1, $2, $3)`, [
+      apiKey,
+      nonce,
+      Date.now(),
+    ]);
     return reply.code(200).type('application/json').send(ok);
   });
   await app.ready();

@@ -27,7 +27,14 @@ export async function startOutboxIsolation(db: Db, port: number): Promise<Target
       await db.tx(async (q) => {
         for (let j = i; j < Math.min(count, i + 200); j++) {
           const bizId = String(ids.next());
-          await enqueuePayWebhook(outbox, q, { url, ownerId: merchant.merchantId, bizType: 'PAY', bizId, bizStatus: 'PAY_SUCCESS', data: { n: j } });
+          await enqueuePayWebhook(outbox, q, {
+            url,
+            ownerId: merchant.merchantId,
+            bizType: 'PAY',
+            bizId,
+            bizStatus: 'PAY_SUCCESS',
+            data: { n: j },
+          });
         }
       });
     }
@@ -43,12 +50,23 @@ export async function startOutboxIsolation(db: Db, port: number): Promise<Target
       await server.close();
     },
     commands: {
-      async prepare({ healthy, perReceiver, hanging, backlog }: { healthy: string[]; perReceiver: number; hanging: string | null; backlog: number }) {
+      async prepare({
+        healthy,
+        perReceiver,
+        hanging,
+        backlog,
+      }: {
+        healthy: string[];
+        perReceiver: number;
+        hanging: string | null;
+        backlog: number;
+      }) {
         await db.query(`DELETE FROM webhook_delivery_attempts`);
         await db.query(`DELETE FROM outbox`);
         if (hanging) await enqueue(hanging, backlog);
         // Interleaved by receiver, as many merchants' events would arrive.
-        for (let i = 0; i < perReceiver; i += 50) for (const url of healthy) await enqueue(url, Math.min(50, perReceiver - i));
+        for (let i = 0; i < perReceiver; i += 50)
+          for (const url of healthy) await enqueue(url, Math.min(50, perReceiver - i));
         return {};
       },
       async start() {
@@ -59,10 +77,25 @@ export async function startOutboxIsolation(db: Db, port: number): Promise<Target
       async stop({ healthy }: { healthy: string[] }) {
         const cpu = cpuMs(cpu0!);
         await pool!.stop(); // waits for the hanging receiver's requests to time out; not counted
-        const firstError = (await db.query(`SELECT error FROM webhook_delivery_attempts WHERE NOT acked AND url = ANY($1::text[]) LIMIT 1`, [healthy])).rows[0]?.error ?? null;
-        const lat = (await db.query(`SELECT latency_ms FROM webhook_delivery_attempts WHERE acked ORDER BY latency_ms`)).rows.map((r) => Number(r.latency_ms));
+        const firstError =
+          (
+            await db.query(
+              `SELECT error FROM webhook_delivery_attempts WHERE NOT acked AND url = ANY($1::text[]) LIMIT 1`,
+              [healthy],
+            )
+          ).rows[0]?.error ?? null;
+        const lat = (
+          await db.query(`SELECT latency_ms FROM webhook_delivery_attempts WHERE acked ORDER BY latency_ms`)
+        ).rows.map((r) => Number(r.latency_ms));
         const q = (p: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : NaN);
-        const delivered = Number((await db.query(`SELECT count(*) AS n FROM outbox WHERE topic = $1 AND status = 'DONE' AND payload->>'url' = ANY($2::text[])`, [WEBHOOK_TOPIC, healthy])).rows[0].n);
+        const delivered = Number(
+          (
+            await db.query(
+              `SELECT count(*) AS n FROM outbox WHERE topic = $1 AND status = 'DONE' AND payload->>'url' = ANY($2::text[])`,
+              [WEBHOOK_TOPIC, healthy],
+            )
+          ).rows[0].n,
+        );
         return { cpuMs: cpu, delivered, p50Ms: q(0.5), p99Ms: q(0.99), firstError };
       },
     },

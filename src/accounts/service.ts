@@ -1,6 +1,13 @@
 import type { Clock } from '../platform/clock.ts';
 import type { Db, Queryable } from '../platform/db/client.ts';
-import { hashPassword, randomString, type SecretBox, sha256Hex, verifyPassword, randomAlnum } from '../platform/crypto.ts';
+import {
+  hashPassword,
+  randomString,
+  type SecretBox,
+  sha256Hex,
+  verifyPassword,
+  randomAlnum,
+} from '../platform/crypto.ts';
 import { err, ok, type Result } from '../platform/errors.ts';
 import { isValidIpOrCidr } from '../platform/ip.ts';
 import type { DbRow } from '../platform/db/client.ts';
@@ -29,7 +36,8 @@ export interface NewCredentials {
   apiSecret: string;
 }
 
-export type AccountsError = 'MERCHANT_NOT_FOUND' | 'INVALID_INPUT' | 'KEY_NOT_FOUND' | 'EMAIL_TAKEN' | 'BAD_CREDENTIALS';
+export type AccountsError =
+  'MERCHANT_NOT_FOUND' | 'INVALID_INPUT' | 'KEY_NOT_FOUND' | 'EMAIL_TAKEN' | 'BAD_CREDENTIALS';
 
 const KEY_CACHE_MS = 5_000;
 
@@ -46,9 +54,12 @@ function toMerchant(r: DbRow): Merchant {
 
 export function validateIpWhitelist(list: unknown): Result<string[]> {
   if (list === undefined || list === null) return ok([]);
-  if (!Array.isArray(list) || list.length > 50) return err('INVALID_INPUT', 'ipWhitelist must be a list of at most 50 addresses');
+  if (!Array.isArray(list) || list.length > 50)
+    return err('INVALID_INPUT', 'ipWhitelist must be a list of at most 50 addresses');
   const cleaned = list.filter((x) => x !== '');
-  for (const x of cleaned) if (typeof x !== 'string' || !isValidIpOrCidr(x)) return err('INVALID_INPUT', `invalid IP address or CIDR: ${String(x)}`);
+  for (const x of cleaned)
+    if (typeof x !== 'string' || !isValidIpOrCidr(x))
+      return err('INVALID_INPUT', `invalid IP address or CIDR: ${String(x)}`);
   return ok(cleaned as string[]);
 }
 
@@ -78,16 +89,27 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
   }
 
   const service = {
-    async createMerchant(input: { name: string; webhookUrl?: string | null; ipWhitelist?: string[] }): Promise<Result<NewCredentials>> {
+    async createMerchant(input: {
+      name: string;
+      webhookUrl?: string | null;
+      ipWhitelist?: string[];
+    }): Promise<Result<NewCredentials>> {
       const name = input.name?.trim();
       if (!name || name.length > 128) return err('INVALID_INPUT', 'name is required (1-128 characters)');
       const ips = validateIpWhitelist(input.ipWhitelist);
       if (!ips.ok) return ips;
-      return ok(await db.tx(async (q) => {
-        const m = (await q.query(`INSERT INTO merchants (name, webhook_url, created_at) VALUES ($1, $2, $3) RETURNING id, name`, [name, input.webhookUrl ?? null, clock.now()])).rows[0];
-        const key = await insertKey(q, m.id, ips.value);
-        return { merchantId: String(m.id), merchantName: m.name, ...key };
-      }));
+      return ok(
+        await db.tx(async (q) => {
+          const m = (
+            await q.query(
+              `INSERT INTO merchants (name, webhook_url, created_at) VALUES ($1, $2, $3) RETURNING id, name`,
+              [name, input.webhookUrl ?? null, clock.now()],
+            )
+          ).rows[0];
+          const key = await insertKey(q, m.id, ips.value);
+          return { merchantId: String(m.id), merchantName: m.name, ...key };
+        }),
+      );
     },
 
     /** q: pass the caller's transaction when called inside one (PGlite has a single connection). */
@@ -101,20 +123,33 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       return (await db.query(`SELECT * FROM merchants ORDER BY id`)).rows.map(toMerchant);
     },
 
-    async updateMerchant(id: string, patch: { webhookUrl?: string | null; ipWhitelist?: string[]; tsp?: { allowScopes: string[]; allowFeeShare: boolean } | null }): Promise<Result<Merchant>> {
+    async updateMerchant(
+      id: string,
+      patch: {
+        webhookUrl?: string | null;
+        ipWhitelist?: string[];
+        tsp?: { allowScopes: string[]; allowFeeShare: boolean } | null;
+      },
+    ): Promise<Result<Merchant>> {
       const m = await service.getMerchant(id);
       if (!m) return err('MERCHANT_NOT_FOUND');
       if (patch.ipWhitelist !== undefined) {
         const ips = validateIpWhitelist(patch.ipWhitelist);
         if (!ips.ok) return ips;
-        await db.query(`UPDATE merchant_api_keys SET ip_whitelist = $2 WHERE merchant_id = $1 AND status = 'ACTIVE'`, [id, JSON.stringify(ips.value)]);
+        await db.query(`UPDATE merchant_api_keys SET ip_whitelist = $2 WHERE merchant_id = $1 AND status = 'ACTIVE'`, [
+          id,
+          JSON.stringify(ips.value),
+        ]);
         keyCache.clear();
         await announce('*');
       }
-      if (patch.webhookUrl !== undefined) await db.query(`UPDATE merchants SET webhook_url = $2 WHERE id = $1`, [id, patch.webhookUrl]);
+      if (patch.webhookUrl !== undefined)
+        await db.query(`UPDATE merchants SET webhook_url = $2 WHERE id = $1`, [id, patch.webhookUrl]);
       if (patch.tsp !== undefined) {
         await db.query(`UPDATE merchants SET tsp_allow_scopes = $2, tsp_allow_fee_share = $3 WHERE id = $1`, [
-          id, patch.tsp ? JSON.stringify(patch.tsp.allowScopes) : null, patch.tsp?.allowFeeShare ?? false,
+          id,
+          patch.tsp ? JSON.stringify(patch.tsp.allowScopes) : null,
+          patch.tsp?.allowFeeShare ?? false,
         ]);
       }
       return ok((await service.getMerchant(id))!);
@@ -145,39 +180,70 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       else keyCache.delete(payload);
     },
 
-    /** Whether the cache may be used: only while the channel is heard (a lost connection may have missed a revocation). */
+    /**
+     * Whether the cache may be used: only while the channel is heard (a lost connection may have missed a revocation).
+     */
     trustKeyCache(trusted: boolean) {
       cacheTrusted = trusted;
       if (!trusted) keyCache.clear();
     },
 
     async listKeys(merchantId: string) {
-      const rows = (await db.query(`SELECT api_key, ip_whitelist, status, created_at, revoked_at FROM merchant_api_keys WHERE merchant_id = $1 ORDER BY created_at`, [merchantId])).rows;
-      return rows.map((r) => ({ apiKey: r.api_key, ipWhitelist: r.ip_whitelist, status: r.status, createdAt: Number(r.created_at) }));
+      const rows = (
+        await db.query(
+          `SELECT api_key, ip_whitelist, status, created_at, revoked_at FROM merchant_api_keys WHERE merchant_id = $1 ORDER BY created_at`,
+          [merchantId],
+        )
+      ).rows;
+      return rows.map((r) => ({
+        apiKey: r.api_key,
+        ipWhitelist: r.ip_whitelist,
+        status: r.status,
+        createdAt: Number(r.created_at),
+      }));
     },
 
-    /** The active key with its secret, for request verification; null when unknown, revoked, or the merchant is not active. */
+    /**
+     * The active key with its secret, for request verification; null when unknown, revoked, or the merchant is not
+     * active.
+     */
     async resolveKey(apiKey: string): Promise<ApiKeyRecord | null> {
       const hit = cacheTrusted ? keyCache.get(apiKey) : undefined;
       if (hit && Date.now() - hit.at < KEY_CACHE_MS) return hit.rec;
-      const r = (await db.query(
-        `SELECT k.api_key, k.merchant_id, k.secret_sealed, k.ip_whitelist FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id
+      const r = (
+        await db.query(
+          `SELECT k.api_key, k.merchant_id, k.secret_sealed, k.ip_whitelist FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id
          WHERE k.api_key = $1 AND k.status = 'ACTIVE' AND m.status = 'ACTIVE'`,
-        [apiKey],
-      )).rows[0];
-      const rec = r ? { apiKey: r.api_key, merchantId: r.merchant_id, secret: box.open(r.secret_sealed), ipWhitelist: r.ip_whitelist } : null;
+          [apiKey],
+        )
+      ).rows[0];
+      const rec = r
+        ? {
+            apiKey: r.api_key,
+            merchantId: r.merchant_id,
+            secret: box.open(r.secret_sealed),
+            ipWhitelist: r.ip_whitelist,
+          }
+        : null;
       if (keyCache.size > 10_000) keyCache.clear();
       keyCache.set(apiKey, { at: Date.now(), rec });
       return rec;
     },
 
-    async createPayer(input: { email: string; password?: string }): Promise<Result<{ payerId: bigint; email: string; password: string }>> {
+    async createPayer(input: {
+      email: string;
+      password?: string;
+    }): Promise<Result<{ payerId: bigint; email: string; password: string }>> {
       const email = input.email?.trim().toLowerCase();
-      if (!email || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 254) return err('INVALID_INPUT', 'a valid email is required');
+      if (!email || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 254)
+        return err('INVALID_INPUT', 'a valid email is required');
       const password = input.password ?? randomAlnum(16);
       if (password.length < 8) return err('INVALID_INPUT', 'password must have at least 8 characters');
       const hash = await hashPassword(password);
-      const r = await db.query(`INSERT INTO payers (email, password_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING RETURNING id`, [email, hash, clock.now()]);
+      const r = await db.query(
+        `INSERT INTO payers (email, password_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING RETURNING id`,
+        [email, hash, clock.now()],
+      );
       if (r.rowCount === 0) return err('EMAIL_TAKEN', 'a payer with this email exists');
       return ok({ payerId: r.rows[0].id as bigint, email, password });
     },
@@ -194,7 +260,11 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
     },
 
     async authenticatePayer(email: string, password: string): Promise<Result<{ payerId: bigint; email: string }>> {
-      const r = (await db.query(`SELECT id, email, password_hash FROM payers WHERE email = $1`, [String(email).trim().toLowerCase()])).rows[0];
+      const r = (
+        await db.query(`SELECT id, email, password_hash FROM payers WHERE email = $1`, [
+          String(email).trim().toLowerCase(),
+        ])
+      ).rows[0];
       // Hash even for unknown emails so response time does not reveal which emails exist.
       const good = await verifyPassword(String(password), r?.password_hash ?? DUMMY_HASH);
       return r && good ? ok({ payerId: r.id, email: r.email }) : err('BAD_CREDENTIALS', 'Wrong email or password.');
@@ -215,15 +285,21 @@ export function createSessions(deps: { db: Db; clock: Clock }) {
     async create(subjectType: string, subjectId: string): Promise<{ cookie: string; csrf: string }> {
       const cookie = randomString(48);
       const csrf = randomString(32);
-      await db.query(`INSERT INTO sessions (id_hash, subject_type, subject_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
-        sha256Hex(cookie), subjectType, subjectId, csrf, Date.now(), Date.now() + TTL,
-      ]);
+      await db.query(
+        `INSERT INTO sessions (id_hash, subject_type, subject_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+        [sha256Hex(cookie), subjectType, subjectId, csrf, Date.now(), Date.now() + TTL],
+      );
       void clock;
       return { cookie, csrf };
     },
     async get(cookie: string | undefined, subjectType: string): Promise<{ subjectId: string; csrf: string } | null> {
       if (!cookie) return null;
-      const r = (await db.query(`SELECT subject_id, csrf_token, expires_at FROM sessions WHERE id_hash = $1 AND subject_type = $2`, [sha256Hex(cookie), subjectType])).rows[0];
+      const r = (
+        await db.query(
+          `SELECT subject_id, csrf_token, expires_at FROM sessions WHERE id_hash = $1 AND subject_type = $2`,
+          [sha256Hex(cookie), subjectType],
+        )
+      ).rows[0];
       if (!r || Number(r.expires_at) < Date.now()) return null;
       return { subjectId: r.subject_id, csrf: r.csrf_token };
     },

@@ -18,15 +18,31 @@ const MerchantCreate = z.object({
 const MerchantPatch = z.object({
   webhookUrl: z.string().url().max(256).nullable().optional(),
   ipWhitelist: z.array(z.string()).max(50).optional(),
-  tsp: z.object({ allowScopes: z.array(z.enum(['CONVERT', 'REFUND', 'CHECKOUT', 'PAYOUT', 'REPORT', 'INTERNAL_TRANSFER', 'BALANCE'])), allowFeeShare: z.boolean().default(false) }).nullable().optional(),
+  tsp: z
+    .object({
+      allowScopes: z.array(
+        z.enum(['CONVERT', 'REFUND', 'CHECKOUT', 'PAYOUT', 'REPORT', 'INTERNAL_TRANSFER', 'BALANCE']),
+      ),
+      allowFeeShare: z.boolean().default(false),
+    })
+    .nullable()
+    .optional(),
 });
 const IdParam = z.object({ id: z.string().regex(/^\d{1,19}$/) });
 
-export function registerAdminRoutes(app: FastifyInstance, deps: {
-  adminToken: string; accounts: AccountsService; ledger: Ledger; signingKeys: SigningKeys; db: Db; merchantUsers?: MerchantUsers;
-  /** The ledger audit with the outside systems reconciled (app.ts). */
-  audit: () => Promise<AuditReport & { reconciled: unknown }>;
-}) {
+export function registerAdminRoutes(
+  app: FastifyInstance,
+  deps: {
+    adminToken: string;
+    accounts: AccountsService;
+    ledger: Ledger;
+    signingKeys: SigningKeys;
+    db: Db;
+    merchantUsers?: MerchantUsers;
+    /** The ledger audit with the outside systems reconciled (app.ts). */
+    audit: () => Promise<AuditReport & { reconciled: unknown }>;
+  },
+) {
   const { accounts } = deps;
   const guard = adminGuard(deps.adminToken);
   const tags = ['Admin'];
@@ -35,61 +51,130 @@ export function registerAdminRoutes(app: FastifyInstance, deps: {
   app.register(async (r) => {
     r.addHook('onRequest', guard);
 
-    r.post('/admin/v1/merchants', { schema: { tags, security, summary: 'Create a merchant with its first API key', body: MerchantCreate } }, async (req, reply) => {
-      const body = req.body as z.infer<typeof MerchantCreate>;
-      if (body.email && (!deps.merchantUsers || await deps.merchantUsers.emailTaken(body.email))) return adminError(reply, 409, 'EMAIL_TAKEN', 'A dashboard user with this email exists.');
-      const res = await accounts.createMerchant(body);
-      if (!res.ok) return adminError(reply, 400, res.code, res.message);
-      if (body.email && deps.merchantUsers) {
-        const u = await deps.merchantUsers.invite(res.value.merchantId, body.email);
-        if (!u.ok) return adminError(reply, 409, u.code, u.message);
-        return reply.code(201).send({ ...res.value, dashboardUser: { email: u.value.email } });
-      }
-      return reply.code(201).send(res.value);
-    });
+    r.post(
+      '/admin/v1/merchants',
+      { schema: { tags, security, summary: 'Create a merchant with its first API key', body: MerchantCreate } },
+      async (req, reply) => {
+        const body = req.body as z.infer<typeof MerchantCreate>;
+        if (body.email && (!deps.merchantUsers || (await deps.merchantUsers.emailTaken(body.email))))
+          return adminError(reply, 409, 'EMAIL_TAKEN', 'A dashboard user with this email exists.');
+        const res = await accounts.createMerchant(body);
+        if (!res.ok) return adminError(reply, 400, res.code, res.message);
+        if (body.email && deps.merchantUsers) {
+          const u = await deps.merchantUsers.invite(res.value.merchantId, body.email);
+          if (!u.ok) return adminError(reply, 409, u.code, u.message);
+          return reply.code(201).send({ ...res.value, dashboardUser: { email: u.value.email } });
+        }
+        return reply.code(201).send(res.value);
+      },
+    );
 
     r.get('/admin/v1/merchants', { schema: { tags, security, summary: 'List merchants' } }, async () => {
       const list = await accounts.listMerchants();
-      return list.map((m) => ({ merchantId: String(m.merchantId), merchantName: m.name, status: m.status, webhookUrl: m.webhookUrl, tsp: m.tsp }));
+      return list.map((m) => ({
+        merchantId: String(m.merchantId),
+        merchantName: m.name,
+        status: m.status,
+        webhookUrl: m.webhookUrl,
+        tsp: m.tsp,
+      }));
     });
 
-    r.get('/admin/v1/merchants/:id', { schema: { tags, security, summary: 'A merchant with its keys and balances', params: IdParam } }, async (req, reply) => {
-      const { id } = req.params as { id: string };
-      const m = await accounts.getMerchant(id);
-      if (!m) return adminError(reply, 404, 'MERCHANT_NOT_FOUND');
-      return {
-        merchantId: String(m.merchantId), merchantName: m.name, status: m.status, webhookUrl: m.webhookUrl, tsp: m.tsp,
-        keys: await accounts.listKeys(id), balances: await deps.ledger.balances(deps.db, 'merchant', id),
-      };
-    });
+    r.get(
+      '/admin/v1/merchants/:id',
+      { schema: { tags, security, summary: 'A merchant with its keys and balances', params: IdParam } },
+      async (req, reply) => {
+        const { id } = req.params as { id: string };
+        const m = await accounts.getMerchant(id);
+        if (!m) return adminError(reply, 404, 'MERCHANT_NOT_FOUND');
+        return {
+          merchantId: String(m.merchantId),
+          merchantName: m.name,
+          status: m.status,
+          webhookUrl: m.webhookUrl,
+          tsp: m.tsp,
+          keys: await accounts.listKeys(id),
+          balances: await deps.ledger.balances(deps.db, 'merchant', id),
+        };
+      },
+    );
 
-    r.patch('/admin/v1/merchants/:id', { schema: { tags, security, summary: 'Update webhook URL, IP whitelist, TSP flag', params: IdParam, body: MerchantPatch } }, async (req, reply) => {
-      const { id } = req.params as { id: string };
-      const res = await accounts.updateMerchant(id, req.body as z.infer<typeof MerchantPatch>);
-      if (!res.ok) return adminError(reply, res.code === 'MERCHANT_NOT_FOUND' ? 404 : 400, res.code, res.message);
-      const m = res.value;
-      return { merchantId: String(m.merchantId), merchantName: m.name, status: m.status, webhookUrl: m.webhookUrl, tsp: m.tsp };
-    });
+    r.patch(
+      '/admin/v1/merchants/:id',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Update webhook URL, IP whitelist, TSP flag',
+          params: IdParam,
+          body: MerchantPatch,
+        },
+      },
+      async (req, reply) => {
+        const { id } = req.params as { id: string };
+        const res = await accounts.updateMerchant(id, req.body as z.infer<typeof MerchantPatch>);
+        if (!res.ok) return adminError(reply, res.code === 'MERCHANT_NOT_FOUND' ? 404 : 400, res.code, res.message);
+        const m = res.value;
+        return {
+          merchantId: String(m.merchantId),
+          merchantName: m.name,
+          status: m.status,
+          webhookUrl: m.webhookUrl,
+          tsp: m.tsp,
+        };
+      },
+    );
 
-    r.post('/admin/v1/merchants/:id/keys', { schema: { tags, security, summary: 'Create (rotate in) an API key', params: IdParam, body: z.object({ ipWhitelist: z.array(z.string()).max(50).optional() }).optional() } }, async (req, reply) => {
-      const { id } = req.params as { id: string };
-      const res = await accounts.createKey(id, (req.body as { ipWhitelist?: string[] } | undefined)?.ipWhitelist);
-      if (!res.ok) return adminError(reply, res.code === 'MERCHANT_NOT_FOUND' ? 404 : 400, res.code, res.message);
-      return reply.code(201).send(res.value);
-    });
+    r.post(
+      '/admin/v1/merchants/:id/keys',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Create (rotate in) an API key',
+          params: IdParam,
+          body: z.object({ ipWhitelist: z.array(z.string()).max(50).optional() }).optional(),
+        },
+      },
+      async (req, reply) => {
+        const { id } = req.params as { id: string };
+        const res = await accounts.createKey(id, (req.body as { ipWhitelist?: string[] } | undefined)?.ipWhitelist);
+        if (!res.ok) return adminError(reply, res.code === 'MERCHANT_NOT_FOUND' ? 404 : 400, res.code, res.message);
+        return reply.code(201).send(res.value);
+      },
+    );
 
-    r.delete('/admin/v1/merchants/:id/keys/:apiKey', { schema: { tags, security, summary: 'Revoke an API key', params: z.object({ id: z.string().regex(/^\d{1,19}$/), apiKey: z.string().max(128) }) } }, async (req, reply) => {
-      const { id, apiKey } = req.params as { id: string; apiKey: string };
-      const res = await accounts.revokeKey(id, apiKey);
-      if (!res.ok) return adminError(reply, 404, res.code);
-      return { revoked: true };
-    });
+    r.delete(
+      '/admin/v1/merchants/:id/keys/:apiKey',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Revoke an API key',
+          params: z.object({ id: z.string().regex(/^\d{1,19}$/), apiKey: z.string().max(128) }),
+        },
+      },
+      async (req, reply) => {
+        const { id, apiKey } = req.params as { id: string; apiKey: string };
+        const res = await accounts.revokeKey(id, apiKey);
+        if (!res.ok) return adminError(reply, 404, res.code);
+        return { revoked: true };
+      },
+    );
 
-    r.get('/admin/v1/ledger/audit', { schema: { tags, security, summary: 'Ledger audit, with card charges and hot wallets reconciled' } }, async () => deps.audit());
+    r.get(
+      '/admin/v1/ledger/audit',
+      { schema: { tags, security, summary: 'Ledger audit, with card charges and hot wallets reconciled' } },
+      async () => deps.audit(),
+    );
 
-    r.post('/admin/v1/webhooks/keys/rotate', { schema: { tags, security, summary: 'Rotate the Binance Pay webhook signing key' } }, async () => {
-      const key = await deps.signingKeys.rotate('pay-webhook');
-      return { certSerial: key.serial, certPublic: key.publicKeyPem };
-    });
+    r.post(
+      '/admin/v1/webhooks/keys/rotate',
+      { schema: { tags, security, summary: 'Rotate the Binance Pay webhook signing key' } },
+      async () => {
+        const key = await deps.signingKeys.rotate('pay-webhook');
+        return { certSerial: key.serial, certPublic: key.publicKeyPem };
+      },
+    );
   });
 }

@@ -41,7 +41,10 @@ const Delivery = z.object({
 });
 const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 
-export function registerWebhookAdminRoutes(app: FastifyInstance, deps: { adminToken: string; deliveries: WebhookDeliveryService }) {
+export function registerWebhookAdminRoutes(
+  app: FastifyInstance,
+  deps: { adminToken: string; deliveries: WebhookDeliveryService },
+) {
   const guard = adminGuard(deps.adminToken);
   const tags = ['Admin'];
   const security = [{ adminToken: [] }];
@@ -49,24 +52,44 @@ export function registerWebhookAdminRoutes(app: FastifyInstance, deps: { adminTo
   app.register(async (r) => {
     r.addHook('onRequest', guard);
 
-    r.get('/admin/v1/webhooks/deliveries', {
-      schema: { tags, security, summary: 'Webhook deliveries with every attempt, newest first', querystring: ListQuery, response: { 200: z.object({ deliveries: z.array(Delivery) }) } },
-    }, async (req) => {
-      const q = req.query as z.infer<typeof ListQuery>;
-      return { deliveries: await deps.deliveries.list(q) };
-    });
+    r.get(
+      '/admin/v1/webhooks/deliveries',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Webhook deliveries with every attempt, newest first',
+          querystring: ListQuery,
+          response: { 200: z.object({ deliveries: z.array(Delivery) }) },
+        },
+      },
+      async (req) => {
+        const q = req.query as z.infer<typeof ListQuery>;
+        return { deliveries: await deps.deliveries.list(q) };
+      },
+    );
 
-    r.post('/admin/v1/webhooks/deliveries/:id/redeliver', {
-      schema: { tags, security, summary: 'Send a delivered or failed webhook again (same body, new attempts)', params: IdParam, response: { 202: Delivery, 404: ErrorBody, 409: ErrorBody } },
-    }, async (req, reply) => {
-      const { id } = req.params as z.infer<typeof IdParam>;
-      const res = await deps.deliveries.redeliver(id);
-      if (!res.ok) {
-        return res.code === 'DELIVERY_NOT_FOUND'
-          ? adminError(reply, 404, res.code, 'No such webhook delivery.')
-          : adminError(reply, 409, res.code, 'The delivery is still pending; it will be attempted on its schedule.');
-      }
-      return reply.code(202).send(res.value);
-    });
+    r.post(
+      '/admin/v1/webhooks/deliveries/:id/redeliver',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Send a delivered or failed webhook again (same body, new attempts)',
+          params: IdParam,
+          response: { 202: Delivery, 404: ErrorBody, 409: ErrorBody },
+        },
+      },
+      async (req, reply) => {
+        const { id } = req.params as z.infer<typeof IdParam>;
+        const res = await deps.deliveries.redeliver(id);
+        if (!res.ok) {
+          return res.code === 'DELIVERY_NOT_FOUND'
+            ? adminError(reply, 404, res.code, 'No such webhook delivery.')
+            : adminError(reply, 409, res.code, 'The delivery is still pending; it will be attempted on its schedule.');
+        }
+        return reply.code(202).send(res.value);
+      },
+    );
   });
 }

@@ -30,23 +30,36 @@ export interface CardEntry {
 }
 
 export const cardLedger = (ledger: Ledger) => ({
-  authorized: (q: Queryable, e: CardEntry) => ledger.hold(q, {
-    id: authId(e.charge.chargeId), debit: platformAccount(CARD_CLEARING, e.charge.currency), credit: { ...e.payer, asset: e.charge.currency },
-    amount: e.charge.amount, kind: CARD_AUTH_KIND, ref: e.ref,
-  }),
+  authorized: (q: Queryable, e: CardEntry) =>
+    ledger.hold(q, {
+      id: authId(e.charge.chargeId),
+      debit: platformAccount(CARD_CLEARING, e.charge.currency),
+      credit: { ...e.payer, asset: e.charge.currency },
+      amount: e.charge.amount,
+      kind: CARD_AUTH_KIND,
+      ref: e.ref,
+    }),
   captured: (q: Queryable, chargeId: string) => ledger.postHold(q, authId(chargeId)),
   /** A challenge that expired unanswered was never authorized: there is no hold to void then. */
   voided: async (q: Queryable, chargeId: string) => {
     const [hold] = await ledger.transfers(q, { ids: [authId(chargeId)] });
     if (hold?.status === 'PENDING') await ledger.voidHold(q, authId(chargeId));
   },
-  refunded: (q: Queryable, e: CardEntry) => ledger.transfer(q, {
-    id: refundId(e.charge.chargeId), debit: { ...e.payer, asset: e.charge.currency }, credit: platformAccount(CARD_CLEARING, e.charge.currency),
-    amount: e.charge.amount, kind: CARD_REFUND_KIND, ref: e.ref,
-  }),
+  refunded: (q: Queryable, e: CardEntry) =>
+    ledger.transfer(q, {
+      id: refundId(e.charge.chargeId),
+      debit: { ...e.payer, asset: e.charge.currency },
+      credit: platformAccount(CARD_CLEARING, e.charge.currency),
+      amount: e.charge.amount,
+      kind: CARD_REFUND_KIND,
+      ref: e.ref,
+    }),
 });
 
-/** What the ledger must hold for a charge in each acquirer state: the authorization hold's status (null: none), and whether a refund is posted. */
+/**
+ * What the ledger must hold for a charge in each acquirer state: the authorization hold's status (null: none), and
+ * whether a refund is posted.
+ */
 const EXPECTED: Record<ChargeStatus, { auth: (TransferRecord['status'] | null)[]; refund: boolean }> = {
   CHALLENGE: { auth: [null], refund: false },
   DECLINED: { auth: [null], refund: false },
@@ -61,12 +74,21 @@ const EXPECTED: Record<ChargeStatus, { auth: (TransferRecord['status'] | null)[]
 
 /** Compares every acquirer charge with its ledger entries; also reports card entries that no charge explains. */
 /**
- * Before migration 0014 the buy flow charged and captured in one go and booked `bf:charge:<id>` (card_settlement → user)
+ * Before migration 0014 the buy flow charged and captured in one go and booked `bf:charge:<id>` (card_settlement →
+ * user)
  * and, for a reversal, `bf:reverse:<id>`: those stand for a posted authorization and a refund.
  */
-const LEGACY = { auth: (id: string) => `bf:charge:${id}`, refund: (id: string) => `bf:reverse:${id}`, kinds: ['connect_card_charge', 'connect_card_refund'] };
+const LEGACY = {
+  auth: (id: string) => `bf:charge:${id}`,
+  refund: (id: string) => `bf:reverse:${id}`,
+  kinds: ['connect_card_charge', 'connect_card_refund'],
+};
 
-export async function reconcileCardCharges(q: Queryable, acquirer: Acquirer, ledger: Ledger): Promise<{ cardCharges: number; problems: string[] }> {
+export async function reconcileCardCharges(
+  q: Queryable,
+  acquirer: Acquirer,
+  ledger: Ledger,
+): Promise<{ cardCharges: number; problems: string[] }> {
   const charges = await acquirer.listCharges();
   const entries = await ledger.transfers(q, { kinds: [CARD_AUTH_KIND, CARD_REFUND_KIND, ...LEGACY.kinds] });
   const byId = new Map(entries.map((t) => [t.id, t]));
@@ -85,14 +107,20 @@ export async function reconcileCardCharges(q: Queryable, acquirer: Acquirer, led
       continue;
     }
     if (!want.auth.includes(auth?.status ?? null)) {
-      problems.push(`card charge ${c.chargeId} is ${c.status} at the acquirer, but its authorization entry is ${auth ? auth.status : 'missing'}`);
+      problems.push(
+        `card charge ${c.chargeId} is ${c.status} at the acquirer, but its authorization entry is ${auth ? auth.status : 'missing'}`,
+      );
     }
     if (want.refund !== (refund?.status === 'POSTED')) {
-      problems.push(`card charge ${c.chargeId} is ${c.status} at the acquirer, but the ledger ${refund ? 'has' : 'has no'} refund entry`);
+      problems.push(
+        `card charge ${c.chargeId} is ${c.status} at the acquirer, but the ledger ${refund ? 'has' : 'has no'} refund entry`,
+      );
     }
     for (const t of [auth, refund]) {
       if (t && (!new Decimal(t.amount).eq(c.amount) || t.asset !== c.currency)) {
-        problems.push(`card charge ${c.chargeId} of ${c.amount} ${c.currency}: ledger entry ${t.id} is ${t.amount} ${t.asset}`);
+        problems.push(
+          `card charge ${c.chargeId} of ${c.amount} ${c.currency}: ledger entry ${t.id} is ${t.amount} ${t.asset}`,
+        );
       }
     }
   }

@@ -2,7 +2,8 @@ import table from './supported-countries.json' with { type: 'json' };
 
 /**
  * The Supported Credit Cards table of the Binance Connect Onboarding Guide v1.4.1 (seed 000 §4), shipped as data
- * (supported-countries.json, names verbatim). Countries absent from the table are unsupported (binance-connect.md §6.3).
+ * (supported-countries.json, names verbatim). Countries absent from the table are unsupported (binance-connect.md
+ * §6.3).
  */
 export type CardBrand = 'VISA' | 'MASTERCARD';
 

@@ -6,7 +6,8 @@ import type { CardBrand } from './support.ts';
  * Card form checks (binance-connect.md §6.1 P4): Luhn, brand by IIN (Visa and Mastercard only), expiry not in the
  * past, 3-digit CVV. Runs before anything reaches the acquirer; the PAN and CVV are not kept by the caller.
  */
-export type CardInputError = 'INVALID_NAME' | 'INVALID_NUMBER' | 'CARD_NOT_SUPPORTED' | 'INVALID_EXPIRY' | 'CARD_EXPIRED' | 'INVALID_CVV';
+export type CardInputError =
+  'INVALID_NAME' | 'INVALID_NUMBER' | 'CARD_NOT_SUPPORTED' | 'INVALID_EXPIRY' | 'CARD_EXPIRED' | 'INVALID_CVV';
 
 export interface CardInput {
   name: string;
@@ -43,7 +44,8 @@ export function checkCard(input: CardInput, now: number): Result<CheckedCard, Ca
   if (expMonth < 1 || expMonth > 12) return err('INVALID_EXPIRY', 'Enter the expiry date as MM/YY.', 'expiry');
   const d = new Date(now);
   // A card is valid through the last day of its expiry month.
-  if (expYear < d.getUTCFullYear() || (expYear === d.getUTCFullYear() && expMonth < d.getUTCMonth() + 1)) return err('CARD_EXPIRED', 'This card has expired.', 'expiry');
+  if (expYear < d.getUTCFullYear() || (expYear === d.getUTCFullYear() && expMonth < d.getUTCMonth() + 1))
+    return err('CARD_EXPIRED', 'This card has expired.', 'expiry');
   if (expYear > d.getUTCFullYear() + 20) return err('INVALID_EXPIRY', 'Enter the expiry date as MM/YY.', 'expiry');
   const cvv = String(input.cvv ?? '').trim();
   if (!/^\d{3}$/.test(cvv)) return err('INVALID_CVV', 'The security code has 3 digits.', 'cvv');

@@ -13,7 +13,10 @@ export type AddressErrorCode = 'UNSUPPORTED_NETWORK' | 'INVALID_ADDRESS' | 'WRON
 
 const sha256 = (d: Uint8Array) => new Uint8Array(createHash('sha256').update(d).digest());
 const base58check = createBase58check(sha256);
-const xrpBase58check = utils.chain(utils.checksum(4, (d) => sha256(sha256(d))), base58xrp);
+const xrpBase58check = utils.chain(
+  utils.checksum(4, (d) => sha256(sha256(d))),
+  base58xrp,
+);
 
 type Check = { valid: true; normalized: string } | { valid: false; reason: string };
 const bad = (reason: string): Check => ({ valid: false, reason });
@@ -31,17 +34,25 @@ function checkEvm(a: string): Check {
   if (!/^0x[0-9a-fA-F]{40}$/.test(a)) return bad('not a 0x-prefixed 20-byte hex address');
   const hexPart = a.slice(2);
   // EIP-55: all-lower and all-upper carry no checksum and are accepted; mixed case must match exactly.
-  if (hexPart !== hexPart.toUpperCase() && !isAddress(a, { strict: true })) return bad('EIP-55 checksum mismatch (mixed case is wrong)');
+  if (hexPart !== hexPart.toUpperCase() && !isAddress(a, { strict: true }))
+    return bad('EIP-55 checksum mismatch (mixed case is wrong)');
   return good(getAddress(a));
 }
 
-const BTC_VERSIONS: Record<number, string> = { 0x00: 'mainnet P2PKH', 0x05: 'mainnet P2SH', 0x6f: 'testnet P2PKH', 0xc4: 'testnet P2SH' };
+const BTC_VERSIONS: Record<number, string> = {
+  0x00: 'mainnet P2PKH',
+  0x05: 'mainnet P2SH',
+  0x6f: 'testnet P2PKH',
+  0xc4: 'testnet P2SH',
+};
 
 function checkBtc(a: string): Check {
   if (/^(bc1|tb1|bcrt1)/i.test(a)) {
     if (a !== a.toLowerCase() && a !== a.toUpperCase()) return bad('bech32 address mixes upper and lower case');
     const lower = a.toLowerCase();
-    const decoded = tryDecode(() => bech32.decode(lower as `${string}1${string}`, 90)) ?? tryDecode(() => bech32m.decode(lower as `${string}1${string}`, 90));
+    const decoded =
+      tryDecode(() => bech32.decode(lower as `${string}1${string}`, 90)) ??
+      tryDecode(() => bech32m.decode(lower as `${string}1${string}`, 90));
     if (!decoded) return bad('bech32/bech32m checksum mismatch');
     if (decoded.prefix !== 'bc') return bad(`human-readable part "${decoded.prefix}" is not Bitcoin mainnet ("bc")`);
     const [version, ...rest] = decoded.words;
@@ -51,7 +62,8 @@ function checkBtc(a: string): Check {
     const usedBech32 = tryDecode(() => bech32.decode(lower as `${string}1${string}`, 90)) !== undefined;
     if (version === 0 && !usedBech32) return bad('segwit v0 address must use bech32, not bech32m');
     if (version !== 0 && usedBech32) return bad(`segwit v${version} address must use bech32m, not bech32`);
-    if (version === 0 && program.length !== 20 && program.length !== 32) return bad('segwit v0 program must be 20 or 32 bytes');
+    if (version === 0 && program.length !== 20 && program.length !== 32)
+      return bad('segwit v0 program must be 20 or 32 bytes');
     if (program.length < 2 || program.length > 40) return bad('witness program length out of range');
     return good(lower);
   }
@@ -73,7 +85,8 @@ function checkTron(a: string): Check {
 }
 
 function checkXrp(a: string): Check {
-  if (a.startsWith('X')) return bad('X-addresses are not accepted; give the classic r-address and the destination tag as memo');
+  if (a.startsWith('X'))
+    return bad('X-addresses are not accepted; give the classic r-address and the destination tag as memo');
   const payload = tryDecode(() => xrpBase58check.decode(a));
   if (!payload) return bad('XRP base58 checksum mismatch');
   if (payload.length !== 21 || payload[0] !== 0x00) return bad('XRP account ids decode to 21 bytes starting with 0x00');
@@ -87,8 +100,20 @@ function checkSol(a: string): Check {
   return good(a);
 }
 
-const CHECKS: Record<NetworkFamily, (a: string) => Check> = { evm: checkEvm, btc: checkBtc, tron: checkTron, xrp: checkXrp, sol: checkSol };
-const FAMILY_NAMES: Record<NetworkFamily, string> = { evm: 'an EVM (ETH/BSC)', btc: 'a Bitcoin', tron: 'a TRON', xrp: 'an XRP Ledger', sol: 'a Solana' };
+const CHECKS: Record<NetworkFamily, (a: string) => Check> = {
+  evm: checkEvm,
+  btc: checkBtc,
+  tron: checkTron,
+  xrp: checkXrp,
+  sol: checkSol,
+};
+const FAMILY_NAMES: Record<NetworkFamily, string> = {
+  evm: 'an EVM (ETH/BSC)',
+  btc: 'a Bitcoin',
+  tron: 'a TRON',
+  xrp: 'an XRP Ledger',
+  sol: 'a Solana',
+};
 
 /** Which other family this string is a valid address of, to explain a wrong-network mistake. */
 function otherFamily(address: string, not: NetworkFamily): NetworkFamily | undefined {
@@ -104,11 +129,19 @@ export function validateAddress(network: string, address: string): Result<{ addr
   const check = matchesRegex ? CHECKS[n.family](address) : bad(`does not match ${n.code} address format`);
   if (check.valid) return ok({ address: check.normalized });
   const other = otherFamily(address, n.family);
-  if (other) return err('WRONG_NETWORK', `this is ${FAMILY_NAMES[other]} address, not valid on network ${n.code} (${n.name})`, 'address');
+  if (other)
+    return err(
+      'WRONG_NETWORK',
+      `this is ${FAMILY_NAMES[other]} address, not valid on network ${n.code} (${n.name})`,
+      'address',
+    );
   return err('INVALID_ADDRESS', `invalid ${n.code} address: ${check.reason}`, 'address');
 }
 
-export function validateMemo(network: string, memo: string | undefined | null): Result<{ memo: string }, AddressErrorCode> {
+export function validateMemo(
+  network: string,
+  memo: string | undefined | null,
+): Result<{ memo: string }, AddressErrorCode> {
   const n = NETWORKS[network];
   if (!n) return err('UNSUPPORTED_NETWORK', `network ${network} is not supported`);
   const m = memo ?? '';
@@ -119,7 +152,8 @@ export function validateMemo(network: string, memo: string | undefined | null): 
   if (m === '') return err('INVALID_MEMO', `network ${n.code} requires a memo`, 'memo');
   if (!new RegExp(n.memoRegex).test(m)) return err('INVALID_MEMO', `memo does not match ${n.memoRegex}`, 'memo');
   // XRP destination tags are unsigned 32-bit integers.
-  if (n.family === 'xrp' && BigInt(m) > 4294967295n) return err('INVALID_MEMO', 'XRP destination tag exceeds 4294967295', 'memo');
+  if (n.family === 'xrp' && BigInt(m) > 4294967295n)
+    return err('INVALID_MEMO', 'XRP destination tag exceeds 4294967295', 'memo');
   return ok({ memo: m });
 }
 
@@ -148,12 +182,20 @@ export function isBurnAddress(family: NetworkFamily, address: string): boolean {
   return BURN_ADDRESSES[family].has(family === 'evm' ? address.toLowerCase() : address);
 }
 
-export function validateDestination(network: string, address: string, memo?: string | null): Result<{ address: string; memo: string }, AddressErrorCode> {
+export function validateDestination(
+  network: string,
+  address: string,
+  memo?: string | null,
+): Result<{ address: string; memo: string }, AddressErrorCode> {
   const a = validateAddress(network, address);
   if (!a.ok) return a;
   const n = NETWORKS[network];
   if (n && isBurnAddress(n.family, a.value.address)) {
-    return err('INVALID_ADDRESS', `invalid ${n.code} address: ${a.value.address} is a burn address (no one can spend from it)`, 'address');
+    return err(
+      'INVALID_ADDRESS',
+      `invalid ${n.code} address: ${a.value.address} is a burn address (no one can spend from it)`,
+      'address',
+    );
   }
   const m = validateMemo(network, memo);
   if (!m.ok) return m;

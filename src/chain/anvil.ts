@@ -11,7 +11,10 @@ import { errorField } from '../platform/errors.ts';
  * so balances survive a restart.
  */
 
-/** The platform packages @foundry-rs/anvil ships (its const.mjs BINARY_DISTRIBUTION_PACKAGES), by process.platform and process.arch. */
+/**
+ * The platform packages @foundry-rs/anvil ships (its const.mjs BINARY_DISTRIBUTION_PACKAGES), by process.platform and
+ * process.arch.
+ */
 const ANVIL_PACKAGES: Record<string, Record<string, string>> = {
   darwin: { x64: '@foundry-rs/anvil-darwin-amd64', arm64: '@foundry-rs/anvil-darwin-arm64' },
   linux: { x64: '@foundry-rs/anvil-linux-amd64', arm64: '@foundry-rs/anvil-linux-arm64' },
@@ -31,7 +34,13 @@ export interface AnvilResolveEnv {
 function defaultResolveEnv(): AnvilResolveEnv {
   const packageJson = createRequire(import.meta.url).resolve('@foundry-rs/anvil/package.json');
   const fromPackage = createRequire(packageJson);
-  return { platform: process.platform, arch: process.arch, resolve: (s) => fromPackage.resolve(s), exists: existsSync, packageDir: dirname(packageJson) };
+  return {
+    platform: process.platform,
+    arch: process.arch,
+    resolve: (s) => fromPackage.resolve(s),
+    exists: existsSync,
+    packageDir: dirname(packageJson),
+  };
 }
 
 /**
@@ -41,7 +50,10 @@ function defaultResolveEnv(): AnvilResolveEnv {
  */
 export function resolveAnvilBinary(env: AnvilResolveEnv = defaultResolveEnv()): string {
   const pkg = ANVIL_PACKAGES[env.platform]?.[env.arch];
-  if (!pkg) throw new Error(`@foundry-rs/anvil ships no binary for ${env.platform}/${env.arch}; run anvil yourself and set CHAIN_RPC_URL`);
+  if (!pkg)
+    throw new Error(
+      `@foundry-rs/anvil ships no binary for ${env.platform}/${env.arch}; run anvil yourself and set CHAIN_RPC_URL`,
+    );
   const binaryName = env.platform === 'win32' ? 'anvil.exe' : 'anvil';
   const candidates: string[] = [];
   try {
@@ -51,7 +63,10 @@ export function resolveAnvilBinary(env: AnvilResolveEnv = defaultResolveEnv()): 
   }
   candidates.push(join(env.packageDir, binaryName), join(env.packageDir, '..', 'dist', binaryName));
   const found = candidates.find((c) => env.exists(c));
-  if (!found) throw new Error(`anvil binary not found for ${env.platform}/${env.arch}: install ${pkg} (npm install), or set CHAIN_RPC_URL`);
+  if (!found)
+    throw new Error(
+      `anvil binary not found for ${env.platform}/${env.arch}: install ${pkg} (npm install), or set CHAIN_RPC_URL`,
+    );
   return found;
 }
 
@@ -141,7 +156,13 @@ function tellWatchdog(line: string) {
  * URL once running. Two anvils must never write one state file: a live owner's chain is reused, not started again; a
  * dead owner's leftover anvil is stopped before a new one loads the state.
  */
-interface StateLock { owner: number; since: number; pid?: number; rpcUrl?: string; chainId?: number }
+interface StateLock {
+  owner: number;
+  since: number;
+  pid?: number;
+  rpcUrl?: string;
+  chainId?: number;
+}
 
 const lockPathFor = (statePath: string) => `${statePath}.pid`;
 /** State files this process holds (its pid in a lock is not enough: a container restart reuses pids). */
@@ -169,9 +190,13 @@ function isAlive(pid: number): boolean {
 function isAnvilOf(pid: number, statePath: string): boolean {
   if (!isAlive(pid)) return false;
   try {
-    if (process.platform === 'linux') return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(statePath);
-    if (process.platform === 'win32') return /anvil/i.test(spawnSync('tasklist', ['/FI', `PID eq ${pid}`, '/NH'], { encoding: 'utf8' }).stdout ?? '');
-    return (spawnSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' }).stdout ?? '').includes(statePath);
+    if (process.platform === 'linux')
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(statePath);
+    if (process.platform === 'win32')
+      return /anvil/i.test(spawnSync('tasklist', ['/FI', `PID eq ${pid}`, '/NH'], { encoding: 'utf8' }).stdout ?? '');
+    return (spawnSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' }).stdout ?? '').includes(
+      statePath,
+    );
   } catch {
     return false;
   }
@@ -196,7 +221,10 @@ async function terminate(pid: number) {
   await gone(2_000);
 }
 
-/** A short mutual exclusion between platform processes deciding about one state file (a directory is created atomically). */
+/**
+ * A short mutual exclusion between platform processes deciding about one state file (a directory is created
+ * atomically).
+ */
 async function withMutex<T>(path: string, fn: () => T): Promise<T> {
   const dir = `${path}.lock`;
   for (;;) {
@@ -235,7 +263,12 @@ function releaseLock(statePath: string, pid?: number) {
 
 async function answers(rpcUrl: string): Promise<boolean> {
   try {
-    const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}', signal: AbortSignal.timeout(2_000) });
+    const res = await fetch(rpcUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}',
+      signal: AbortSignal.timeout(2_000),
+    });
     return res.ok;
   } catch {
     return false;
@@ -272,7 +305,9 @@ async function claimState(statePath: string, timeoutMs: number): Promise<AnvilHa
       return { rpcUrl: rpcUrl!, pid: pid!, chainId: chainId!, stop: async () => {} };
     }
     if (Date.now() > deadline) {
-      throw new Error(`the chain state ${statePath} belongs to process ${found.lock.owner}, whose chain does not answer`);
+      throw new Error(
+        `the chain state ${statePath} belongs to process ${found.lock.owner}, whose chain does not answer`,
+      );
     }
     await sleep(100);
   }
@@ -297,7 +332,17 @@ export async function startAnvil(opts: AnvilOptions): Promise<AnvilHandle> {
 }
 
 async function startOnce(opts: AnvilOptions, port: number): Promise<AnvilHandle> {
-  const args = ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(opts.chainId), '--accounts', '2', '--silent'];
+  const args = [
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--chain-id',
+    String(opts.chainId),
+    '--accounts',
+    '2',
+    '--silent',
+  ];
   if (opts.statePath) {
     mkdirSync(dirname(opts.statePath), { recursive: true });
     args.push('--state', opts.statePath, '--state-interval', '2');
@@ -305,7 +350,9 @@ async function startOnce(opts: AnvilOptions, port: number): Promise<AnvilHandle>
   if (opts.blockTimeSec) args.push('--block-time', String(opts.blockTimeSec));
   const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr?.on('data', (d) => { stderr = (stderr + d).slice(-2000); });
+  child.stderr?.on('data', (d) => {
+    stderr = (stderr + d).slice(-2000);
+  });
   child.on('error', () => {}); // a failed spawn shows as an exit below
   running.add(child);
   if (child.pid) tellWatchdog(String(child.pid));
@@ -313,23 +360,32 @@ async function startOnce(opts: AnvilOptions, port: number): Promise<AnvilHandle>
     exitHookInstalled = true;
     // Never leave an orphaned chain behind when the platform process exits (SIGTERM: anvil dumps its state first).
     // A SIGKILL of the platform skips this hook: the watchdog covers that.
-    process.on('exit', () => { for (const c of running) c.kill('SIGTERM'); });
+    process.on('exit', () => {
+      for (const c of running) c.kill('SIGTERM');
+    });
   }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => {
-    running.delete(child);
-    if (child.pid) {
-      tellWatchdog(`-${child.pid}`);
-      if (opts.statePath) releaseLock(opts.statePath, child.pid);
-    }
-    resolve();
-  }));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      running.delete(child);
+      if (child.pid) {
+        tellWatchdog(`-${child.pid}`);
+        if (opts.statePath) releaseLock(opts.statePath, child.pid);
+      }
+      resolve();
+    }),
+  );
   const rpcUrl = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
   let ready = false;
   while (!ready) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`anvil exited during start: ${stderr.trim()}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`anvil exited during start: ${stderr.trim()}`);
     try {
-      const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' });
+      const res = await fetch(rpcUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}',
+      });
       ready = res.ok;
     } catch {
       // not listening yet

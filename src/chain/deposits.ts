@@ -43,23 +43,44 @@ const MAX_BLOCKS_PER_TICK = 500n;
 const INITIAL_LOOKBACK = 256n;
 
 const toDeposit = (r: DbRow): Deposit => ({
-  id: r.id, network: r.network, txHash: r.tx_hash, logIndex: r.log_index, asset: r.asset, address: r.address,
-  ownerType: r.owner_type, ownerId: r.owner_id, amount: new Decimal(r.amount).toFixed(), blockNumber: Number(r.block_number), status: r.status,
+  id: r.id,
+  network: r.network,
+  txHash: r.tx_hash,
+  logIndex: r.log_index,
+  asset: r.asset,
+  address: r.address,
+  ownerType: r.owner_type,
+  ownerId: r.owner_id,
+  amount: new Decimal(r.amount).toFixed(),
+  blockNumber: Number(r.block_number),
+  status: r.status,
 });
 
 export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; seed: () => Promise<HDKey> }) {
   const { db, ledger, clock } = deps;
 
   async function depositAddress(ownerType: OwnerType, ownerId: string): Promise<DepositAddress> {
-    const existing = (await db.query(`SELECT * FROM chain_deposit_addresses WHERE owner_type = $1 AND owner_id = $2 AND family = 'evm'`, [ownerType, ownerId])).rows[0];
-    if (existing) return { ownerType, ownerId, address: existing.address, derivationIndex: Number(existing.derivation_index) };
+    const existing = (
+      await db.query(
+        `SELECT * FROM chain_deposit_addresses WHERE owner_type = $1 AND owner_id = $2 AND family = 'evm'`,
+        [ownerType, ownerId],
+      )
+    ).rows[0];
+    if (existing)
+      return { ownerType, ownerId, address: existing.address, derivationIndex: Number(existing.derivation_index) };
     const hd = await deps.seed();
     return db.tx(async (q) => {
-      await q.query(`INSERT INTO chain_counters (name, value) VALUES ('deposit_index', 0) ON CONFLICT (name) DO NOTHING`);
+      await q.query(
+        `INSERT INTO chain_counters (name, value) VALUES ('deposit_index', 0) ON CONFLICT (name) DO NOTHING`,
+      );
       // The counter row lock hands out each derivation index once, even to concurrent callers.
-      const index = Number(onlyRow(await q.query<{ v: bigint }>(
-        `UPDATE chain_counters SET value = value + 1 WHERE name = 'deposit_index' RETURNING value - 1 AS v`,
-      )).v);
+      const index = Number(
+        onlyRow(
+          await q.query<{ v: bigint }>(
+            `UPDATE chain_counters SET value = value + 1 WHERE name = 'deposit_index' RETURNING value - 1 AS v`,
+          ),
+        ).v,
+      );
       const address = hdKeyToAccount(hd, { accountIndex: 1, addressIndex: index }).address;
       const ins = await q.query(
         `INSERT INTO chain_deposit_addresses (owner_type, owner_id, family, derivation_index, address, created_at) VALUES ($1, $2, 'evm', $3, $4, $5)
@@ -67,24 +88,56 @@ export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; see
         [ownerType, ownerId, index, address, clock.now()],
       );
       if (ins.rows[0]) return { ownerType, ownerId, address, derivationIndex: index };
-      const row = (await q.query(`SELECT * FROM chain_deposit_addresses WHERE owner_type = $1 AND owner_id = $2 AND family = 'evm'`, [ownerType, ownerId])).rows[0];
+      const row = (
+        await q.query(
+          `SELECT * FROM chain_deposit_addresses WHERE owner_type = $1 AND owner_id = $2 AND family = 'evm'`,
+          [ownerType, ownerId],
+        )
+      ).rows[0];
       return { ownerType, ownerId, address: row.address, derivationIndex: Number(row.derivation_index) };
     });
   }
 
   async function addressBook(): Promise<Map<string, { ownerType: OwnerType; ownerId: string }>> {
-    const rows = (await db.query(`SELECT owner_type, owner_id, address FROM chain_deposit_addresses WHERE family = 'evm'`)).rows;
+    const rows = (
+      await db.query(`SELECT owner_type, owner_id, address FROM chain_deposit_addresses WHERE family = 'evm'`)
+    ).rows;
     return new Map(rows.map((r) => [r.address.toLowerCase(), { ownerType: r.owner_type, ownerId: r.owner_id }]));
   }
 
-  async function record(network: string, t: { txHash: string; logIndex: number; asset: string; address: string; amount: string; blockNumber: bigint; blockHash: string }, owner: { ownerType: OwnerType; ownerId: string }) {
+  async function record(
+    network: string,
+    t: {
+      txHash: string;
+      logIndex: number;
+      asset: string;
+      address: string;
+      amount: string;
+      blockNumber: bigint;
+      blockHash: string;
+    },
+    owner: { ownerType: OwnerType; ownerId: string },
+  ) {
     // Re-seeing a transfer (rescan, or re-included after a reorg) updates where it is, never its credit.
     await db.query(
       `INSERT INTO chain_deposits (id, network, tx_hash, log_index, asset, address, owner_type, owner_id, amount, block_number, block_hash, status, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12)
        ON CONFLICT (network, tx_hash, log_index) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash, status = 'pending'
        WHERE chain_deposits.status <> 'credited'`,
-      [`${network}:${t.txHash}:${t.logIndex}`, network, t.txHash, t.logIndex, t.asset, t.address, owner.ownerType, owner.ownerId, t.amount, t.blockNumber, t.blockHash, clock.now()],
+      [
+        `${network}:${t.txHash}:${t.logIndex}`,
+        network,
+        t.txHash,
+        t.logIndex,
+        t.asset,
+        t.address,
+        owner.ownerType,
+        owner.ownerId,
+        t.amount,
+        t.blockNumber,
+        t.blockHash,
+        clock.now(),
+      ],
     );
   }
 
@@ -95,8 +148,10 @@ export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; see
     const client = adapter.client;
     const book = await addressBook();
     const head = await client.getBlockNumber({ cacheTime: 0 });
-    const cursorRow = (await db.query<{ block: bigint }>(`SELECT block FROM chain_cursors WHERE network = $1`, [network])).rows[0];
-    const cursor = cursorRow ? cursorRow.block : (head > INITIAL_LOOKBACK ? head - INITIAL_LOOKBACK : 0n);
+    const cursorRow = (
+      await db.query<{ block: bigint }>(`SELECT block FROM chain_cursors WHERE network = $1`, [network])
+    ).rows[0];
+    const cursor = cursorRow ? cursorRow.block : head > INITIAL_LOOKBACK ? head - INITIAL_LOOKBACK : 0n;
     // Re-scan the not-yet-confirmed window every time so transfers moved by a reorg are seen in their new block.
     let from = cursor > required ? cursor - required + 1n : 0n;
     if (from > head) from = head > required ? head - required + 1n : 0n;
@@ -108,41 +163,84 @@ export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; see
         for (const tx of block.transactions) {
           const owner = tx.to ? book.get(tx.to.toLowerCase()) : undefined;
           if (!owner || tx.value === 0n) continue;
-          await record(network, { txHash: tx.hash, logIndex: -1, asset: adapter.nativeAsset, address: getAddress(tx.to!), amount: formatUnits(tx.value, 18), blockNumber: n, blockHash: block.hash! }, owner);
+          await record(
+            network,
+            {
+              txHash: tx.hash,
+              logIndex: -1,
+              asset: adapter.nativeAsset,
+              address: getAddress(tx.to!),
+              amount: formatUnits(tx.value, 18),
+              blockNumber: n,
+              blockHash: block.hash!,
+            },
+            owner,
+          );
         }
       }
       const tokens = [...adapter.tokens.values()];
       if (tokens.length > 0) {
-        const logs = await client.getLogs({ address: tokens.map((t) => t.address), event: TRANSFER_EVENT, fromBlock: from, toBlock: to });
+        const logs = await client.getLogs({
+          address: tokens.map((t) => t.address),
+          event: TRANSFER_EVENT,
+          fromBlock: from,
+          toBlock: to,
+        });
         for (const log of logs) {
           const owner = log.args.to ? book.get(log.args.to.toLowerCase()) : undefined;
           const token = tokens.find((t) => t.address.toLowerCase() === log.address.toLowerCase());
           if (!owner || !token || !log.args.value) continue;
-          await record(network, {
-            txHash: log.transactionHash!, logIndex: log.logIndex!, asset: token.asset, address: getAddress(log.args.to!),
-            amount: formatUnits(log.args.value, token.decimals), blockNumber: log.blockNumber!, blockHash: log.blockHash!,
-          }, owner);
+          await record(
+            network,
+            {
+              txHash: log.transactionHash!,
+              logIndex: log.logIndex!,
+              asset: token.asset,
+              address: getAddress(log.args.to!),
+              amount: formatUnits(log.args.value, token.decimals),
+              blockNumber: log.blockNumber!,
+              blockHash: log.blockHash!,
+            },
+            owner,
+          );
         }
       }
     }
-    await db.query(`INSERT INTO chain_cursors (network, block) VALUES ($1, $2) ON CONFLICT (network) DO UPDATE SET block = $2`, [network, to]);
+    await db.query(
+      `INSERT INTO chain_cursors (network, block) VALUES ($1, $2) ON CONFLICT (network) DO UPDATE SET block = $2`,
+      [network, to],
+    );
 
     let credited = 0;
-    const pending = (await db.query(`SELECT * FROM chain_deposits WHERE network = $1 AND status = 'pending' ORDER BY block_number`, [network])).rows;
+    const pending = (
+      await db.query(`SELECT * FROM chain_deposits WHERE network = $1 AND status = 'pending' ORDER BY block_number`, [
+        network,
+      ])
+    ).rows;
     for (const p of pending) {
       const at = BigInt(p.block_number);
       const canonical = at <= head ? (await client.getBlock({ blockNumber: at })).hash : null;
       if (canonical !== p.block_hash) {
-        await db.query(`UPDATE chain_deposits SET status = 'orphaned' WHERE id = $1 AND status = 'pending' AND block_hash = $2`, [p.id, p.block_hash]);
+        await db.query(
+          `UPDATE chain_deposits SET status = 'orphaned' WHERE id = $1 AND status = 'pending' AND block_hash = $2`,
+          [p.id, p.block_hash],
+        );
         continue;
       }
       if (head - at + 1n < required) continue;
       const did = await db.tx(async (q) => {
-        const r = await q.query(`UPDATE chain_deposits SET status = 'credited', credited_at = $3 WHERE id = $1 AND status = 'pending' AND block_hash = $2 RETURNING id`, [p.id, p.block_hash, clock.now()]);
+        const r = await q.query(
+          `UPDATE chain_deposits SET status = 'credited', credited_at = $3 WHERE id = $1 AND status = 'pending' AND block_hash = $2 RETURNING id`,
+          [p.id, p.block_hash, clock.now()],
+        );
         if (r.rowCount !== 1) return false;
         await ledger.transfer(q, {
-          id: `dep:${p.id}`, debit: platformAccount('chain_wallets', p.asset), credit: { ownerType: p.owner_type, ownerId: p.owner_id, asset: p.asset },
-          amount: toDeposit(p).amount, kind: 'deposit', ref: p.id,
+          id: `dep:${p.id}`,
+          debit: platformAccount('chain_wallets', p.asset),
+          credit: { ownerType: p.owner_type, ownerId: p.owner_id, asset: p.asset },
+          amount: toDeposit(p).amount,
+          kind: 'deposit',
+          ref: p.id,
         });
         return true;
       });
@@ -152,7 +250,12 @@ export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; see
   }
 
   async function list(ownerType: OwnerType, ownerId: string): Promise<Deposit[]> {
-    return (await db.query(`SELECT * FROM chain_deposits WHERE owner_type = $1 AND owner_id = $2 ORDER BY block_number, log_index`, [ownerType, ownerId])).rows.map(toDeposit);
+    return (
+      await db.query(
+        `SELECT * FROM chain_deposits WHERE owner_type = $1 AND owner_id = $2 ORDER BY block_number, log_index`,
+        [ownerType, ownerId],
+      )
+    ).rows.map(toDeposit);
   }
 
   async function hasAddresses(): Promise<boolean> {

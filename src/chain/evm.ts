@@ -1,9 +1,25 @@
 import {
-  createPublicClient, defineChain, encodeFunctionData, erc20Abi, formatUnits, http, keccak256, parseUnits,
-  type Address, type Hex, type PublicClient,
+  createPublicClient,
+  defineChain,
+  encodeFunctionData,
+  erc20Abi,
+  formatUnits,
+  http,
+  keccak256,
+  parseUnits,
+  type Address,
+  type Hex,
+  type PublicClient,
 } from 'viem';
 import type { LocalAccount } from 'viem/accounts';
-import { planField, type BroadcastResult, type ChainAdapter, type PrepareFailure, type TxLookup, type TxPlan } from './port.ts';
+import {
+  planField,
+  type BroadcastResult,
+  type ChainAdapter,
+  type PrepareFailure,
+  type TxLookup,
+  type TxPlan,
+} from './port.ts';
 
 /**
  * EVM network adapter on viem: native coin and ERC-20 transfers from the hot wallet.
@@ -24,15 +40,30 @@ export interface EvmAdapter extends ChainAdapter {
 }
 
 export function evmChain(id: number, name: string, nativeAsset: string, rpcUrl: string) {
-  return defineChain({ id, name, nativeCurrency: { name: nativeAsset, symbol: nativeAsset, decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
+  return defineChain({
+    id,
+    name,
+    nativeCurrency: { name: nativeAsset, symbol: nativeAsset, decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
 }
 
 export function createPublicEvmClient(rpcUrl: string, chainId: number, nativeAsset = 'ETH'): PublicClient {
-  return createPublicClient({ chain: evmChain(chainId, `chain-${chainId}`, nativeAsset, rpcUrl), transport: http(rpcUrl, { retryCount: 0, timeout: 10_000 }) }) as PublicClient;
+  return createPublicClient({
+    chain: evmChain(chainId, `chain-${chainId}`, nativeAsset, rpcUrl),
+    transport: http(rpcUrl, { retryCount: 0, timeout: 10_000 }),
+  }) as PublicClient;
 }
 
 /** The fields read from a thrown value and its chain of causes (viem's errors and Node's carry them). */
-type ErrorLink = { name?: unknown; code?: unknown; cause?: unknown; details?: unknown; shortMessage?: unknown; message?: unknown };
+type ErrorLink = {
+  name?: unknown;
+  code?: unknown;
+  cause?: unknown;
+  details?: unknown;
+  shortMessage?: unknown;
+  message?: unknown;
+};
 
 /** A thrown value, then its cause, its cause's cause, …, while they are truthy. */
 function* causeChain(e: unknown): Generator<ErrorLink> {
@@ -67,42 +98,80 @@ export function createEvmAdapter(deps: {
   const fail = (reason: PrepareFailure, message: string) => ({ ok: false as const, reason, message });
 
   return {
-    network, simulated: false, hotAddress: hotWallet.address, client, chainId, rpcUrl, tokens, nativeAsset,
+    network,
+    simulated: false,
+    hotAddress: hotWallet.address,
+    client,
+    chainId,
+    rpcUrl,
+    tokens,
+    nativeAsset,
 
     async prepare(t) {
       const token = tokens.get(t.asset);
-      if (!token && t.asset !== nativeAsset) return fail('ASSET_NOT_SUPPORTED', `${t.asset} has no contract on ${network}`);
+      if (!token && t.asset !== nativeAsset)
+        return fail('ASSET_NOT_SUPPORTED', `${t.asset} has no contract on ${network}`);
       const to = t.address as Address;
       try {
         const units = parseUnits(t.amount, token ? token.decimals : 18);
         const call = token
-          ? { to: token.address, value: 0n, data: encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [to, units] }) }
+          ? {
+              to: token.address,
+              value: 0n,
+              data: encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [to, units] }),
+            }
           : { to, value: units, data: undefined };
         const [fees, nativeBalance, tokenBalance] = await Promise.all([
           client.estimateFeesPerGas(),
           client.getBalance({ address: hotWallet.address }),
-          token ? client.readContract({ address: token.address, abi: erc20Abi, functionName: 'balanceOf', args: [hotWallet.address] }) : Promise.resolve(0n),
+          token
+            ? client.readContract({
+                address: token.address,
+                abi: erc20Abi,
+                functionName: 'balanceOf',
+                args: [hotWallet.address],
+              })
+            : Promise.resolve(0n),
         ]);
-        if (token && tokenBalance < units) return fail('INSUFFICIENT_HOT_WALLET_FUNDS', `hot wallet holds ${tokenBalance} ${t.asset} units, needs ${units}`);
-        if (nativeBalance < call.value) return fail('INSUFFICIENT_HOT_WALLET_FUNDS', `hot wallet holds ${nativeBalance} wei, needs ${call.value}`);
+        if (token && tokenBalance < units)
+          return fail(
+            'INSUFFICIENT_HOT_WALLET_FUNDS',
+            `hot wallet holds ${tokenBalance} ${t.asset} units, needs ${units}`,
+          );
+        if (nativeBalance < call.value)
+          return fail('INSUFFICIENT_HOT_WALLET_FUNDS', `hot wallet holds ${nativeBalance} wei, needs ${call.value}`);
         let gas: bigint;
         try {
-          gas = await client.estimateGas({ account: hotWallet.address, to: call.to, value: call.value, data: call.data });
+          gas = await client.estimateGas({
+            account: hotWallet.address,
+            to: call.to,
+            value: call.value,
+            data: call.data,
+          });
         } catch (e) {
           if (isUnreachable(e)) throw e;
-          if (/insufficient funds/i.test(errorText(e))) return fail('INSUFFICIENT_HOT_WALLET_FUNDS', 'hot wallet cannot pay the gas');
+          if (/insufficient funds/i.test(errorText(e)))
+            return fail('INSUFFICIENT_HOT_WALLET_FUNDS', 'hot wallet cannot pay the gas');
           return fail('GAS_ESTIMATION_FAILED', errorText(e).slice(0, 300));
         }
         if (nativeBalance < call.value + gas * fees.maxFeePerGas) {
-          return fail('INSUFFICIENT_HOT_WALLET_FUNDS', `hot wallet holds ${nativeBalance} wei, needs ${call.value + gas * fees.maxFeePerGas} with gas`);
+          return fail(
+            'INSUFFICIENT_HOT_WALLET_FUNDS',
+            `hot wallet holds ${nativeBalance} wei, needs ${call.value + gas * fees.maxFeePerGas} with gas`,
+          );
         }
         const plan: TxPlan = {
-          to: call.to, value: call.value.toString(), data: call.data ?? '', gas: gas.toString(),
-          maxFeePerGas: fees.maxFeePerGas.toString(), maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
+          to: call.to,
+          value: call.value.toString(),
+          data: call.data ?? '',
+          gas: gas.toString(),
+          maxFeePerGas: fees.maxFeePerGas.toString(),
+          maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
         };
         return { ok: true, plan };
       } catch (e) {
-        if (isUnreachable(e)) return fail('RPC_UNREACHABLE', `${network} node unreachable: ${errorText(e).slice(0, 200)}`);
+        if (isUnreachable(e))
+          return fail('RPC_UNREACHABLE', `${network} node unreachable: ${errorText(e).slice(0, 200)}`);
         throw e;
       }
     },
@@ -114,9 +183,15 @@ export function createEvmAdapter(deps: {
     async sign(plan, nonce) {
       if (nonce === null) throw new Error('EVM transactions need a nonce');
       const raw = await hotWallet.signTransaction!({
-        chainId, type: 'eip1559', nonce, to: plan.to as Address, value: BigInt(planField(plan, 'value')),
-        data: (plan.data || undefined) as Hex | undefined, gas: BigInt(planField(plan, 'gas')),
-        maxFeePerGas: BigInt(planField(plan, 'maxFeePerGas')), maxPriorityFeePerGas: BigInt(planField(plan, 'maxPriorityFeePerGas')),
+        chainId,
+        type: 'eip1559',
+        nonce,
+        to: plan.to as Address,
+        value: BigInt(planField(plan, 'value')),
+        data: (plan.data || undefined) as Hex | undefined,
+        gas: BigInt(planField(plan, 'gas')),
+        maxFeePerGas: BigInt(planField(plan, 'maxFeePerGas')),
+        maxPriorityFeePerGas: BigInt(planField(plan, 'maxPriorityFeePerGas')),
       });
       return { hash: keccak256(raw), raw };
     },
@@ -130,7 +205,8 @@ export function createEvmAdapter(deps: {
         if (isUnreachable(e)) return { ok: false, reason: 'RPC_UNREACHABLE', message: text.slice(0, 300) };
         // The node already has exactly this transaction: broadcasting it again is a no-op.
         if (/already known|already imported|known transaction/i.test(text)) return { ok: true };
-        if (/nonce too low|nonce.*already/i.test(text)) return { ok: false, reason: 'NONCE_ALREADY_USED', message: text.slice(0, 300) };
+        if (/nonce too low|nonce.*already/i.test(text))
+          return { ok: false, reason: 'NONCE_ALREADY_USED', message: text.slice(0, 300) };
         return { ok: false, reason: 'REJECTED', message: text.slice(0, 300) };
       }
     },
@@ -144,7 +220,10 @@ export function createEvmAdapter(deps: {
       if (receipt) {
         const head = await client.getBlockNumber({ cacheTime: 0 });
         return {
-          state: 'mined', success: receipt.status === 'success', blockNumber: receipt.blockNumber, confirmations: Number(head - receipt.blockNumber + 1n),
+          state: 'mined',
+          success: receipt.status === 'success',
+          blockNumber: receipt.blockNumber,
+          confirmations: Number(head - receipt.blockNumber + 1n),
           // Paid whether it succeeded or reverted; wei → native units exactly (18 decimals on every EVM network).
           fee: formatUnits(receipt.gasUsed * receipt.effectiveGasPrice, 18),
         };

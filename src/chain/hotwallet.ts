@@ -20,14 +20,19 @@ import { networkInfo } from './networks.ts';
  *                                        funded outside the platform gets its balance here)
  *   funding     hot_wallet / capital     each sandbox mint or dev-account transfer into it, by transaction hash
  *   withdrawal  customer / hot_wallet    the withdrawal's hold, posted when the withdrawal completes
- *   gas         network_fees / hot_wallet  gasUsed × effectiveGasPrice of a mined transaction, by transaction hash, when
+ *   gas         network_fees / hot_wallet  gasUsed × effectiveGasPrice of a mined transaction, by transaction hash,
+ * when
  *                                        its withdrawal completes or fails as REVERTED
  */
-export const hotWalletAccount = (network: string, asset: string): AccountRef => platformAccount(`hot_wallet.${network}`, asset);
-export const networkFeeAccount = (network: string): AccountRef => platformAccount(`network_fees.${network}`, networkInfo(network).nativeAsset);
+export const hotWalletAccount = (network: string, asset: string): AccountRef =>
+  platformAccount(`hot_wallet.${network}`, asset);
+export const networkFeeAccount = (network: string): AccountRef =>
+  platformAccount(`network_fees.${network}`, networkInfo(network).nativeAsset);
 export const capitalAccount = (asset: string): AccountRef => platformAccount('capital', asset);
 
-/** One hot wallet balance compared with the ledger, as decimal strings in the asset's units; drift = onChain − ledger. */
+/**
+ * One hot wallet balance compared with the ledger, as decimal strings in the asset's units; drift = onChain − ledger.
+ */
 export interface HotWalletCheck {
   network: string;
   asset: string;
@@ -37,22 +42,39 @@ export interface HotWalletCheck {
   drift: string;
 }
 
-/** An asset of a network as the hot wallet holds it: the native coin, or an ERC-20 (no contract yet: a token not deployed so far). */
-export type HotAsset = { asset: string; decimals: number; native: true } | { asset: string; decimals: number; native: false; contract: Address | null };
+/**
+ * An asset of a network as the hot wallet holds it: the native coin, or an ERC-20 (no contract yet: a token not
+ * deployed so far).
+ */
+export type HotAsset =
+  | { asset: string; decimals: number; native: true }
+  | { asset: string; decimals: number; native: false; contract: Address | null };
 
-export const nativeHotAsset = (network: string): HotAsset => ({ asset: networkInfo(network).nativeAsset, decimals: 18, native: true });
+export const nativeHotAsset = (network: string): HotAsset => ({
+  asset: networkInfo(network).nativeAsset,
+  decimals: 18,
+  native: true,
+});
 
 /**
  * Books the gas a mined transaction of the hot wallet paid. Keyed by transaction hash, so the completion, a REVERTED
  * failure and a retry that finds the same receipt book it once. A second receipt of the same transaction with another
  * price (re-mined after a reorg) keeps the first booking; the reconciliation shows any difference.
  */
-export async function bookNetworkFee(ledger: Ledger, q: Queryable, t: { network: string; hash: string; fee?: string; withdrawalId: string }) {
+export async function bookNetworkFee(
+  ledger: Ledger,
+  q: Queryable,
+  t: { network: string; hash: string; fee?: string; withdrawalId: string },
+) {
   if (!t.fee || !new Decimal(t.fee).gt(0)) return;
   try {
     await ledger.transfer(q, {
-      id: `gas:${t.network}:${t.hash}`, debit: networkFeeAccount(t.network), credit: hotWalletAccount(t.network, networkInfo(t.network).nativeAsset),
-      amount: t.fee, kind: 'network_fee', ref: t.withdrawalId,
+      id: `gas:${t.network}:${t.hash}`,
+      debit: networkFeeAccount(t.network),
+      credit: hotWalletAccount(t.network, networkInfo(t.network).nativeAsset),
+      amount: t.fee,
+      kind: 'network_fee',
+      ref: t.withdrawalId,
     });
   } catch (e) {
     if (!(e instanceof DomainError && e.code === 'TRANSFER_ID_CONFLICT')) throw e;
@@ -63,7 +85,13 @@ async function balanceAt(client: PublicClient, holder: Address, a: HotAsset, blo
   if (a.native) return client.getBalance({ address: holder, blockNumber });
   // A token not deployed yet, or whose contract is gone (a reset dev chain), holds nothing.
   if (!a.contract || !(await client.getCode({ address: a.contract, blockNumber }))) return 0n;
-  return client.readContract({ address: a.contract, abi: erc20Abi, functionName: 'balanceOf', args: [holder], blockNumber });
+  return client.readContract({
+    address: a.contract,
+    abi: erc20Abi,
+    functionName: 'balanceOf',
+    args: [holder],
+    blockNumber,
+  });
 }
 
 /** How often the comparison is retried when a block is mined while it reads. */
@@ -80,18 +108,31 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
      * Called before the platform funds anything, so the funding entries that follow are not counted twice.
      */
     async observeOpening(network: string, client: PublicClient, hot: Address, assets: HotAsset[]) {
-      const seen = new Set((await db.query<{ name: string }>(`SELECT name FROM chain_counters WHERE name = ANY($1::text[])`, [assets.map((a) => openingMarker(network, a.asset))])).rows.map((r) => r.name));
+      const seen = new Set(
+        (
+          await db.query<{ name: string }>(`SELECT name FROM chain_counters WHERE name = ANY($1::text[])`, [
+            assets.map((a) => openingMarker(network, a.asset)),
+          ])
+        ).rows.map((r) => r.name),
+      );
       const todo = assets.filter((a) => !seen.has(openingMarker(network, a.asset)));
       if (todo.length === 0) return;
       const block = await client.getBlockNumber({ cacheTime: 0 });
       for (const a of todo) {
         const units = await balanceAt(client, hot, a, block);
         await db.tx(async (q) => {
-          const fresh = await q.query(`INSERT INTO chain_counters (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING name`, [openingMarker(network, a.asset), block]);
+          const fresh = await q.query(
+            `INSERT INTO chain_counters (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING name`,
+            [openingMarker(network, a.asset), block],
+          );
           if (fresh.rows.length === 0 || units === 0n) return;
           await ledger.transfer(q, {
-            id: `hw-open:${network}:${a.asset}`, debit: hotWalletAccount(network, a.asset), credit: capitalAccount(a.asset),
-            amount: formatUnits(units, a.decimals), kind: 'hot_wallet_opening', ref: `${network}:${hot}@${block}`,
+            id: `hw-open:${network}:${a.asset}`,
+            debit: hotWalletAccount(network, a.asset),
+            credit: capitalAccount(a.asset),
+            amount: formatUnits(units, a.decimals),
+            kind: 'hot_wallet_opening',
+            ref: `${network}:${hot}@${block}`,
           });
         });
       }
@@ -99,9 +140,16 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
 
     /** The platform itself moved funds into the hot wallet (sandbox provisioning), in the mined transaction `hash`. */
     async bookFunding(network: string, asset: string, hash: string, amount: string) {
-      await db.tx((q) => ledger.transfer(q, {
-        id: `hw-fund:${network}:${hash}`, debit: hotWalletAccount(network, asset), credit: capitalAccount(asset), amount, kind: 'hot_wallet_funding', ref: hash,
-      }));
+      await db.tx((q) =>
+        ledger.transfer(q, {
+          id: `hw-fund:${network}:${hash}`,
+          debit: hotWalletAccount(network, asset),
+          credit: capitalAccount(asset),
+          amount,
+          kind: 'hot_wallet_funding',
+          ref: hash,
+        }),
+      );
     },
 
     /**
@@ -109,21 +157,33 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
      * hot-wallet account minus the effects of withdrawals whose transaction is already in a block at or below that one
      * but not yet completed (amount if it succeeded, gas either way), read from their receipts.
      * The ledger side is one REPEATABLE READ snapshot; the comparison only counts if no block was mined between reading
-     * the chain and taking that snapshot (otherwise something booked in between could be missing from the chain's side).
+     * the chain and taking that snapshot (otherwise something booked in between could be missing from the chain's
+     * side).
      */
     async reconcile(a: EvmAdapter): Promise<{ checks: HotWalletCheck[]; problems: string[] }> {
       const network = a.network;
       const hot = a.hotAddress as Address;
-      const assets: HotAsset[] = [nativeHotAsset(network), ...[...a.tokens.values()].map((t) => ({ asset: t.asset, decimals: t.decimals, native: false as const, contract: t.address }))];
+      const assets: HotAsset[] = [
+        nativeHotAsset(network),
+        ...[...a.tokens.values()].map((t) => ({
+          asset: t.asset,
+          decimals: t.decimals,
+          native: false as const,
+          contract: t.address,
+        })),
+      ];
       for (let attempt = 1; ; attempt++) {
         const block = await a.client.getBlockNumber({ cacheTime: 0 });
         const onChain = await Promise.all(assets.map((x) => balanceAt(a.client, hot, x, block)));
         const snap = await db.tx(async (q) => {
           await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-          const inFlight = (await q.query<{ id: string; asset: string; amount: string; hash: string }>(
-            `SELECT w.id, w.asset, w.amount, t.hash FROM chain_withdrawals w JOIN chain_txs t ON t.withdrawal_id = w.id AND t.attempt = w.attempts
-             WHERE w.network = $1 AND w.status IN ('signed', 'broadcast', 'confirming')`, [network],
-          )).rows;
+          const inFlight = (
+            await q.query<{ id: string; asset: string; amount: string; hash: string }>(
+              `SELECT w.id, w.asset, w.amount, t.hash FROM chain_withdrawals w JOIN chain_txs t ON t.withdrawal_id = w.id AND t.attempt = w.attempts
+             WHERE w.network = $1 AND w.status IN ('signed', 'broadcast', 'confirming')`,
+              [network],
+            )
+          ).rows;
           const posted: string[] = [];
           // One at a time: a transaction is one connection.
           for (const x of assets) posted.push((await ledger.balance(q, hotWalletAccount(network, x.asset))).posted);
@@ -132,11 +192,17 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
         const after = await a.client.getBlockNumber({ cacheTime: 0 });
         if (after !== block) {
           if (attempt < STABLE_READ_ATTEMPTS) continue;
-          return { checks: [], problems: [`${network}: the chain advanced during every one of ${STABLE_READ_ATTEMPTS} reads; hot wallet not compared`] };
+          return {
+            checks: [],
+            problems: [
+              `${network}: the chain advanced during every one of ${STABLE_READ_ATTEMPTS} reads; hot wallet not compared`,
+            ],
+          };
         }
 
         const pendingOut = new Map<string, Decimal>(assets.map((x) => [x.asset, new Decimal(0)]));
-        const take = (asset: string, amount: Decimal.Value) => pendingOut.set(asset, (pendingOut.get(asset) ?? new Decimal(0)).plus(amount));
+        const take = (asset: string, amount: Decimal.Value) =>
+          pendingOut.set(asset, (pendingOut.get(asset) ?? new Decimal(0)).plus(amount));
         for (const w of snap.inFlight) {
           const look = await a.lookup({ hash: w.hash, broadcastAt: null });
           if (look.state !== 'mined' || look.blockNumber > block) continue;
@@ -151,9 +217,18 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
           const chainSide = new Decimal(formatUnits(onChain[i]!, x.decimals));
           const ledgerSide = new Decimal(snap.posted[i]!).neg().minus(pendingOut.get(x.asset)!);
           const drift = chainSide.minus(ledgerSide);
-          checks.push({ network, asset: x.asset, address: hot, onChain: chainSide.toFixed(), ledger: ledgerSide.toFixed(), drift: drift.toFixed() });
+          checks.push({
+            network,
+            asset: x.asset,
+            address: hot,
+            onChain: chainSide.toFixed(),
+            ledger: ledgerSide.toFixed(),
+            drift: drift.toFixed(),
+          });
           if (!drift.isZero()) {
-            problems.push(`hot wallet ${network} ${x.asset} (${hot}) at block ${block}: on chain ${chainSide.toFixed()}, ledger ${ledgerSide.toFixed()}, drift ${drift.toFixed()}`);
+            problems.push(
+              `hot wallet ${network} ${x.asset} (${hot}) at block ${block}: on chain ${chainSide.toFixed()}, ledger ${ledgerSide.toFixed()}, drift ${drift.toFixed()}`,
+            );
           }
         });
         return { checks, problems };

@@ -41,44 +41,102 @@ const EVM_REGEX = '^(0x)[0-9A-Fa-f]{40}$';
 
 export const NETWORKS: Record<string, NetworkInfo> = {
   BTC: {
-    code: 'BTC', name: 'Bitcoin', family: 'btc', nativeAsset: 'BTC',
+    code: 'BTC',
+    name: 'Bitcoin',
+    family: 'btc',
+    nativeAsset: 'BTC',
     addressRegex: '^([13][a-km-zA-HJ-NP-Z1-9]{25,34}|(bc1|BC1)[a-zA-HJ-NP-Z02-9]{11,71})$',
-    memoRequired: false, memoRegex: '', confirmations: 2, blockTimeMs: 600_000,
+    memoRequired: false,
+    memoRegex: '',
+    confirmations: 2,
+    blockTimeMs: 600_000,
     explorerTxUrl: 'https://mempool.space/tx/{hash}',
   },
   ETH: {
-    code: 'ETH', name: 'Ethereum (ERC20)', family: 'evm', nativeAsset: 'ETH', addressRegex: EVM_REGEX,
-    memoRequired: false, memoRegex: '', confirmations: 12, blockTimeMs: 12_000, devChainId: 31337,
+    code: 'ETH',
+    name: 'Ethereum (ERC20)',
+    family: 'evm',
+    nativeAsset: 'ETH',
+    addressRegex: EVM_REGEX,
+    memoRequired: false,
+    memoRegex: '',
+    confirmations: 12,
+    blockTimeMs: 12_000,
+    devChainId: 31337,
     explorerTxUrl: 'https://etherscan.io/tx/{hash}',
   },
   BSC: {
-    code: 'BSC', name: 'BNB Smart Chain (BEP20)', family: 'evm', nativeAsset: 'BNB', addressRegex: EVM_REGEX,
-    memoRequired: false, memoRegex: '', confirmations: 15, blockTimeMs: 3_000, devChainId: 31338,
+    code: 'BSC',
+    name: 'BNB Smart Chain (BEP20)',
+    family: 'evm',
+    nativeAsset: 'BNB',
+    addressRegex: EVM_REGEX,
+    memoRequired: false,
+    memoRegex: '',
+    confirmations: 15,
+    blockTimeMs: 3_000,
+    devChainId: 31338,
     explorerTxUrl: 'https://bscscan.com/tx/{hash}',
   },
   TRX: {
-    code: 'TRX', name: 'Tron (TRC20)', family: 'tron', nativeAsset: 'TRX', addressRegex: '^T[1-9A-HJ-NP-Za-km-z]{33}$',
-    memoRequired: false, memoRegex: '', confirmations: 19, blockTimeMs: 3_000,
+    code: 'TRX',
+    name: 'Tron (TRC20)',
+    family: 'tron',
+    nativeAsset: 'TRX',
+    addressRegex: '^T[1-9A-HJ-NP-Za-km-z]{33}$',
+    memoRequired: false,
+    memoRegex: '',
+    confirmations: 19,
+    blockTimeMs: 3_000,
     explorerTxUrl: 'https://tronscan.org/#/transaction/{hash}',
   },
   XRP: {
-    code: 'XRP', name: 'Ripple', family: 'xrp', nativeAsset: 'XRP', addressRegex: '^r[1-9A-HJ-NP-Za-km-z]{24,34}$',
+    code: 'XRP',
+    name: 'Ripple',
+    family: 'xrp',
+    nativeAsset: 'XRP',
+    addressRegex: '^r[1-9A-HJ-NP-Za-km-z]{24,34}$',
     // Destination tag: an unsigned 32-bit integer (range checked in address.ts).
-    memoRequired: true, memoRegex: '^[0-9]{1,10}$', confirmations: 1, blockTimeMs: 4_000,
+    memoRequired: true,
+    memoRegex: '^[0-9]{1,10}$',
+    confirmations: 1,
+    blockTimeMs: 4_000,
     explorerTxUrl: 'https://livenet.xrpl.org/transactions/{hash}',
   },
   SOL: {
-    code: 'SOL', name: 'Solana', family: 'sol', nativeAsset: 'SOL', addressRegex: '^[1-9A-HJ-NP-Za-km-z]{32,44}$',
-    memoRequired: false, memoRegex: '', confirmations: 32, blockTimeMs: 400,
+    code: 'SOL',
+    name: 'Solana',
+    family: 'sol',
+    nativeAsset: 'SOL',
+    addressRegex: '^[1-9A-HJ-NP-Za-km-z]{32,44}$',
+    memoRequired: false,
+    memoRegex: '',
+    confirmations: 32,
+    blockTimeMs: 400,
     explorerTxUrl: 'https://solscan.io/tx/{hash}',
   },
 };
 
 const an = (
-  asset: string, network: string, fee: string, min: string, max: string, multiple: string, contractAddress: string, decimals: number,
+  asset: string,
+  network: string,
+  fee: string,
+  min: string,
+  max: string,
+  multiple: string,
+  contractAddress: string,
+  decimals: number,
 ): AssetNetwork => ({
-  asset, network, withdrawFee: fee, withdrawMin: min, withdrawMax: max, withdrawIntegerMultiple: multiple,
-  contractAddress, decimals, withdrawEnabled: true, depositEnabled: true,
+  asset,
+  network,
+  withdrawFee: fee,
+  withdrawMin: min,
+  withdrawMax: max,
+  withdrawIntegerMultiple: multiple,
+  contractAddress,
+  decimals,
+  withdrawEnabled: true,
+  depositEnabled: true,
 });
 
 export const ASSET_NETWORKS: AssetNetwork[] = [
@@ -105,7 +163,9 @@ export const SANDBOX_TOKENS: { network: string; asset: string; name: string; dec
   { network: 'BSC', asset: 'BUSD', name: 'Binance USD (sandbox)', decimals: 18 },
 ];
 
-export const EVM_NETWORKS = Object.values(NETWORKS).filter((n) => n.family === 'evm').map((n) => n.code);
+export const EVM_NETWORKS = Object.values(NETWORKS)
+  .filter((n) => n.family === 'evm')
+  .map((n) => n.code);
 
 export function findAssetNetwork(asset: string, network: string): AssetNetwork | undefined {
   return ASSET_NETWORKS.find((a) => a.asset === asset && a.network === network);

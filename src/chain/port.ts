@@ -3,7 +3,8 @@
  * The EVM adapter talks to a real node (anvil or CHAIN_RPC_URL); the simulated one stands in
  * for BTC/TRX/XRP/SOL in sandbox and says so (`simulated: true`).
  */
-export type PrepareFailure = 'INSUFFICIENT_HOT_WALLET_FUNDS' | 'RPC_UNREACHABLE' | 'GAS_ESTIMATION_FAILED' | 'ASSET_NOT_SUPPORTED';
+export type PrepareFailure =
+  'INSUFFICIENT_HOT_WALLET_FUNDS' | 'RPC_UNREACHABLE' | 'GAS_ESTIMATION_FAILED' | 'ASSET_NOT_SUPPORTED';
 
 export interface WithdrawalTarget {
   withdrawalId: string;
@@ -32,17 +33,23 @@ export interface SignedTx {
 export type TxLookup =
   | { state: 'unknown' }
   | { state: 'pending' }
-  /** `fee`: what the transaction paid the network, in the native asset (decimal string); absent where nothing moves (simulated). */
+  /**
+   * `fee`: what the transaction paid the network, in the native asset (decimal string); absent where nothing moves
+   * (simulated).
+   */
   | { state: 'mined'; success: boolean; blockNumber: bigint; confirmations: number; fee?: string };
 
-export type BroadcastResult = { ok: true } | { ok: false; reason: 'REJECTED' | 'RPC_UNREACHABLE' | 'NONCE_ALREADY_USED'; message: string };
+export type BroadcastResult =
+  { ok: true } | { ok: false; reason: 'REJECTED' | 'RPC_UNREACHABLE' | 'NONCE_ALREADY_USED'; message: string };
 
 export interface ChainAdapter {
   readonly network: string;
   readonly simulated: boolean;
   /** Sending address whose nonces the platform allocates; null when the network has no account nonce. */
   readonly hotAddress: string | null;
-  prepare(t: WithdrawalTarget): Promise<{ ok: true; plan: TxPlan } | { ok: false; reason: PrepareFailure; message: string }>;
+  prepare(
+    t: WithdrawalTarget,
+  ): Promise<{ ok: true; plan: TxPlan } | { ok: false; reason: PrepareFailure; message: string }>;
   /** The chain's own count of transactions sent by the hot wallet (pending included). */
   chainNonce(): Promise<number>;
   sign(plan: TxPlan, nonce: number | null): Promise<SignedTx>;

@@ -30,7 +30,9 @@ export interface ChainConfig {
   dataDir: string;
   /** `URL` for every EVM network, or `ETH=URL,BSC=URL` per network. */
   chainRpcUrl?: string;
-  /** Embedded anvil: persist state in DATA_DIR (default true) and interval mining (default: a block per transaction). */
+  /**
+   * Embedded anvil: persist state in DATA_DIR (default true) and interval mining (default: a block per transaction).
+   */
   anvil?: { persist?: boolean; blockTimeSec?: number };
   /** HTTP polling interval for receipts (ms). */
   pollingIntervalMs?: number;
@@ -39,7 +41,10 @@ export interface ChainConfig {
 export function parseRpcUrls(value: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!value) return out;
-  for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([A-Z0-9]+)=(.+)$/.exec(part);
     if (m) out[m[1]!] = m[2]!;
     else for (const n of EVM_NETWORKS) out[n] ??= part;
@@ -88,60 +93,118 @@ export function createChainService(deps: {
 
   /** A secret generated once, stored only sealed; concurrent first callers all end up with the stored one. */
   async function secret(name: string, make: () => string): Promise<string> {
-    await db.query(`INSERT INTO chain_keys (name, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, [name, box.seal(make()), clock.now()]);
+    await db.query(
+      `INSERT INTO chain_keys (name, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
+      [name, box.seal(make()), clock.now()],
+    );
     const row = onlyRow(await db.query<{ sealed: string }>(`SELECT sealed FROM chain_keys WHERE name = $1`, [name]));
     return box.open(row.sealed);
   }
   let hotWalletP: Promise<LocalAccount> | null = null;
-  const hotWallet = () => (hotWalletP ??= secret('hot_wallet', () => generatePrivateKey()).then((k) => privateKeyToAccount(k as Hex)));
+  const hotWallet = () =>
+    (hotWalletP ??= secret('hot_wallet', () => generatePrivateKey()).then((k) => privateKeyToAccount(k as Hex)));
   let seedP: Promise<HDKey> | null = null;
-  const depositSeed = () => (seedP ??= secret('deposit_seed', () => randomBytes(64).toString('hex')).then((s) => HDKey.fromMasterSeed(Buffer.from(s, 'hex'))));
+  const depositSeed = () =>
+    (seedP ??= secret('deposit_seed', () => randomBytes(64).toString('hex')).then((s) =>
+      HDKey.fromMasterSeed(Buffer.from(s, 'hex')),
+    ));
 
   /** Sandbox, first start on a dev chain: deploy the test tokens and fund the hot wallet from anvil's dev account. */
   async function provision(network: string, rpcUrl: string, chainId: number, hot: Address) {
     const info = networkInfo(network);
     const client = createPublicEvmClient(rpcUrl, chainId, info.nativeAsset);
     const deployer = mnemonicToAccount(ANVIL_DEV_MNEMONIC);
-    if ((await client.getBalance({ address: deployer.address })) === 0n) return; // not a dev chain: nothing to provision
-    const wallet = createWalletClient({ account: deployer, chain: evmChain(chainId, network, info.nativeAsset, rpcUrl), transport: http(rpcUrl), pollingInterval });
+    // Not a dev chain: nothing to provision.
+    if ((await client.getBalance({ address: deployer.address })) === 0n) return;
+    const wallet = createWalletClient({
+      account: deployer,
+      chain: evmChain(chainId, network, info.nativeAsset, rpcUrl),
+      transport: http(rpcUrl),
+      pollingInterval,
+    });
     const wait = (hash: Hex) => client.waitForTransactionReceipt({ hash, pollingInterval });
     // Whatever the platform puts into the hot wallet goes on the ledger as it happens.
     const funded = async (asset: string, amount: string, hash: Hex) => {
       const receipt = await wait(hash);
-      if (receipt.status !== 'success') throw new Error(`funding the ${network} hot wallet with ${amount} ${asset} reverted (${hash})`);
+      if (receipt.status !== 'success')
+        throw new Error(`funding the ${network} hot wallet with ${amount} ${asset} reverted (${hash})`);
       await hotWallets.bookFunding(network, asset, hash, amount);
     };
-    const known = (await db.query<{ asset: string; address: string }>(`SELECT asset, address FROM chain_contracts WHERE network = $1 AND chain_id = $2`, [network, chainId])).rows;
+    const known = (
+      await db.query<{ asset: string; address: string }>(
+        `SELECT asset, address FROM chain_contracts WHERE network = $1 AND chain_id = $2`,
+        [network, chainId],
+      )
+    ).rows;
     for (const t of SANDBOX_TOKENS.filter((x) => x.network === network)) {
       const row = known.find((k) => k.asset === t.asset);
       if (row && (await client.getCode({ address: row.address as Address }))) continue;
-      const receipt = await wait(await wallet.deployContract({ abi: TestToken.abi, bytecode: TestToken.bytecode as Hex, args: [t.name, t.asset, t.decimals] }));
+      const receipt = await wait(
+        await wallet.deployContract({
+          abi: TestToken.abi,
+          bytecode: TestToken.bytecode as Hex,
+          args: [t.name, t.asset, t.decimals],
+        }),
+      );
       const address = receipt.contractAddress!;
-      await funded(t.asset, SANDBOX_FLOAT.tokens, await wallet.writeContract({ address, abi: TestToken.abi, functionName: 'mint', args: [hot, parseUnits(SANDBOX_FLOAT.tokens, t.decimals)] }));
+      await funded(
+        t.asset,
+        SANDBOX_FLOAT.tokens,
+        await wallet.writeContract({
+          address,
+          abi: TestToken.abi,
+          functionName: 'mint',
+          args: [hot, parseUnits(SANDBOX_FLOAT.tokens, t.decimals)],
+        }),
+      );
       await db.query(
         `INSERT INTO chain_contracts (network, asset, address, decimals, chain_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (network, asset) DO UPDATE SET address = $3, decimals = $4, chain_id = $5`,
         [network, t.asset, address, t.decimals, chainId, clock.now()],
       );
     }
-    if ((await client.getBalance({ address: hot })) === 0n) await funded(info.nativeAsset, SANDBOX_FLOAT.native, await wallet.sendTransaction({ to: hot, value: parseEther(SANDBOX_FLOAT.native) }));
+    if ((await client.getBalance({ address: hot })) === 0n)
+      await funded(
+        info.nativeAsset,
+        SANDBOX_FLOAT.native,
+        await wallet.sendTransaction({ to: hot, value: parseEther(SANDBOX_FLOAT.native) }),
+      );
   }
 
   async function tokensFor(network: string, chainId: number): Promise<EvmToken[]> {
-    const deployed = (await db.query<{ asset: string; address: string; decimals: number }>(
-      `SELECT asset, address, decimals FROM chain_contracts WHERE network = $1 AND chain_id = $2`, [network, chainId],
-    )).rows.map((r) => ({ asset: r.asset, address: r.address as Address, decimals: r.decimals }));
+    const deployed = (
+      await db.query<{ asset: string; address: string; decimals: number }>(
+        `SELECT asset, address, decimals FROM chain_contracts WHERE network = $1 AND chain_id = $2`,
+        [network, chainId],
+      )
+    ).rows.map((r) => ({ asset: r.asset, address: r.address as Address, decimals: r.decimals }));
     if (config.mode === 'sandbox') return deployed;
-    return ASSET_NETWORKS.filter((a) => a.network === network && a.contractAddress)
-      .map((a) => deployed.find((d) => d.asset === a.asset) ?? { asset: a.asset, address: a.contractAddress as Address, decimals: a.decimals });
+    return ASSET_NETWORKS.filter((a) => a.network === network && a.contractAddress).map(
+      (a) =>
+        deployed.find((d) => d.asset === a.asset) ?? {
+          asset: a.asset,
+          address: a.contractAddress as Address,
+          decimals: a.decimals,
+        },
+    );
   }
 
-  /** Every asset the hot wallet holds on a network, with the sandbox tokens not deployed yet (they hold nothing so far). */
+  /**
+   * Every asset the hot wallet holds on a network, with the sandbox tokens not deployed yet (they hold nothing so
+   * far).
+   */
   async function hotAssets(network: string, chainId: number): Promise<HotAsset[]> {
     const known = await tokensFor(network, chainId);
-    const tokens = config.mode !== 'sandbox' ? known
-      : SANDBOX_TOKENS.filter((t) => t.network === network).map((t) => known.find((k) => k.asset === t.asset) ?? { asset: t.asset, decimals: t.decimals, address: null });
-    return [nativeHotAsset(network), ...tokens.map((t) => ({ asset: t.asset, decimals: t.decimals, native: false as const, contract: t.address }))];
+    const tokens =
+      config.mode !== 'sandbox'
+        ? known
+        : SANDBOX_TOKENS.filter((t) => t.network === network).map(
+            (t) => known.find((k) => k.asset === t.asset) ?? { asset: t.asset, decimals: t.decimals, address: null },
+          );
+    return [
+      nativeHotAsset(network),
+      ...tokens.map((t) => ({ asset: t.asset, decimals: t.decimals, native: false as const, contract: t.address })),
+    ];
   }
 
   async function doStart() {
@@ -153,7 +216,8 @@ export function createChainService(deps: {
         if (config.mode !== 'sandbox') continue;
         const persist = config.anvil?.persist ?? true;
         const handle = await startAnvil({
-          chainId: info.devChainId!, blockTimeSec: config.anvil?.blockTimeSec,
+          chainId: info.devChainId!,
+          blockTimeSec: config.anvil?.blockTimeSec,
           statePath: persist ? join(config.dataDir, 'chain', `${network.toLowerCase()}-state.json`) : undefined,
         });
         anvils.push(handle);
@@ -161,13 +225,29 @@ export function createChainService(deps: {
       }
       const chainId = await createPublicEvmClient(rpcUrl, 1).getChainId();
       // The opening balance is observed before provisioning, whose funding is booked entry by entry.
-      await hotWallets.observeOpening(network, createPublicEvmClient(rpcUrl, chainId, info.nativeAsset), hot.address, await hotAssets(network, chainId));
+      await hotWallets.observeOpening(
+        network,
+        createPublicEvmClient(rpcUrl, chainId, info.nativeAsset),
+        hot.address,
+        await hotAssets(network, chainId),
+      );
       if (config.mode === 'sandbox') await provision(network, rpcUrl, chainId, hot.address);
-      adapters.set(network, createEvmAdapter({ network, nativeAsset: info.nativeAsset, rpcUrl, chainId, hotWallet: hot, tokens: await tokensFor(network, chainId) }));
+      adapters.set(
+        network,
+        createEvmAdapter({
+          network,
+          nativeAsset: info.nativeAsset,
+          rpcUrl,
+          chainId,
+          hotWallet: hot,
+          tokens: await tokensFor(network, chainId),
+        }),
+      );
       deps.logger?.info({ network, rpcUrl, chainId, embedded: !rpcUrls[network] }, 'chain adapter ready');
     }
     if (config.mode === 'sandbox') {
-      for (const n of Object.values(NETWORKS)) if (n.family !== 'evm') adapters.set(n.code, createSimulatedAdapter({ network: n.code, clock }));
+      for (const n of Object.values(NETWORKS))
+        if (n.family !== 'evm') adapters.set(n.code, createSimulatedAdapter({ network: n.code, clock }));
     }
     started = true;
   }
@@ -187,7 +267,16 @@ export function createChainService(deps: {
     return adapters.get(network);
   };
 
-  const withdrawals = createWithdrawals({ db, ledger: deps.ledger, clock, ids: deps.ids, adapter, hasAdapter, outbox: deps.outbox, faults: deps.faults });
+  const withdrawals = createWithdrawals({
+    db,
+    ledger: deps.ledger,
+    clock,
+    ids: deps.ids,
+    adapter,
+    hasAdapter,
+    outbox: deps.outbox,
+    faults: deps.faults,
+  });
   const deposits = createDeposits({ db, ledger: deps.ledger, clock, seed: depositSeed });
 
   return {
@@ -209,19 +298,31 @@ export function createChainService(deps: {
 
     /** Registry rows enriched for the wire (Connect get-crypto-network-list): sandbox contracts, simulated flag. */
     async networkList(): Promise<NetworkListing[]> {
-      const deployed = (await db.query<{ network: string; asset: string; address: string; decimals: number }>(`SELECT network, asset, address, decimals FROM chain_contracts`)).rows;
+      const deployed = (
+        await db.query<{ network: string; asset: string; address: string; decimals: number }>(
+          `SELECT network, asset, address, decimals FROM chain_contracts`,
+        )
+      ).rows;
       return ASSET_NETWORKS.filter((a) => hasAdapter(a.network)).map((a) => {
         const n = networkInfo(a.network);
         const d = deployed.find((x) => x.network === a.network && x.asset === a.asset);
         return {
-          ...a, contractAddress: d?.address ?? a.contractAddress, decimals: d?.decimals ?? a.decimals,
-          memoRequired: n.memoRequired, memoRegex: n.memoRegex, addressRegex: n.addressRegex, confirmations: n.confirmations,
+          ...a,
+          contractAddress: d?.address ?? a.contractAddress,
+          decimals: d?.decimals ?? a.decimals,
+          memoRequired: n.memoRequired,
+          memoRegex: n.memoRegex,
+          addressRegex: n.addressRegex,
+          confirmations: n.confirmations,
           simulated: config.mode === 'sandbox' && n.family !== 'evm',
         };
       });
     },
 
-    /** Worker tick: withdrawals, then a deposit scan per EVM network. Idle (no chain spawned) until there is chain work. */
+    /**
+     * Worker tick: withdrawals, then a deposit scan per EVM network. Idle (no chain spawned) until there is chain
+     * work.
+     */
     async runOnce(): Promise<number> {
       if (!started && !(await withdrawals.hasActive()) && !(await deposits.hasAddresses())) return 0;
       await start();
@@ -232,16 +333,23 @@ export function createChainService(deps: {
 
     /**
      * Each running EVM network's hot wallet, native coin and ERC-20s, read on chain and compared with the ledger
-     * (platform:hot_wallet.<NET>:<asset>, net of withdrawals already in a block but not yet completed). Starts the chain
-     * only when the ledger says a hot wallet holds something: a chain never used reports no wallets. Simulated networks have no chain to read and are left out.
+     * (platform:hot_wallet.<NET>:<asset>, net of withdrawals already in a block but not yet completed). Starts the
+     * chain
+     * only when the ledger says a hot wallet holds something: a chain never used reports no wallets. Simulated networks
+     * have no chain to read and are left out.
      */
     async reconcileHotWallets(): Promise<{ hotWallets: HotWalletCheck[]; problems: string[] }> {
       if (!started && starting) await starting.catch(() => {});
       const out = { hotWallets: [] as HotWalletCheck[], problems: [] as string[] };
       if (!started) {
         // A process that has not used the chain yet (an API process beside a worker, one just restarted) still has to
-        // check the wallets the ledger says hold money: start the adapters for that, and only then say nothing is there.
-        const held = (await Promise.all(EVM_NETWORKS.map((n) => deps.ledger.balances(db, 'platform', `hot_wallet.${n}`)))).flat().some((b) => b.posted !== '0');
+        // check the wallets the ledger says hold money: start the adapters for that, and only then say nothing is
+        // there.
+        const held = (
+          await Promise.all(EVM_NETWORKS.map((n) => deps.ledger.balances(db, 'platform', `hot_wallet.${n}`)))
+        )
+          .flat()
+          .some((b) => b.posted !== '0');
         if (!held) return out;
         try {
           await start();

@@ -16,9 +16,12 @@ export function createSimulatedAdapter(deps: { network: string; clock: Clock }):
   function hashFor(withdrawalId: string, attempt: string): string {
     const seed = `rampart-simulated:${info.code}:${withdrawalId}:${attempt}`;
     switch (info.family) {
-      case 'xrp': return createHash('sha256').update(seed).digest('hex').toUpperCase();
-      case 'sol': return base58.encode(createHash('sha512').update(seed).digest());
-      default: return createHash('sha256').update(seed).digest('hex');
+      case 'xrp':
+        return createHash('sha256').update(seed).digest('hex').toUpperCase();
+      case 'sol':
+        return base58.encode(createHash('sha512').update(seed).digest());
+      default:
+        return createHash('sha256').update(seed).digest('hex');
     }
   }
 
@@ -27,13 +30,26 @@ export function createSimulatedAdapter(deps: { network: string; clock: Clock }):
     simulated: true,
     hotAddress: null,
     async prepare(t) {
-      return { ok: true, plan: { withdrawalId: t.withdrawalId, attempt: String(t.attempt), asset: t.asset, address: t.address, memo: t.memo, amount: t.amount } };
+      return {
+        ok: true,
+        plan: {
+          withdrawalId: t.withdrawalId,
+          attempt: String(t.attempt),
+          asset: t.asset,
+          address: t.address,
+          memo: t.memo,
+          amount: t.amount,
+        },
+      };
     },
     async chainNonce() {
       return 0;
     },
     async sign(plan) {
-      return { hash: hashFor(planField(plan, 'withdrawalId'), planField(plan, 'attempt')), raw: JSON.stringify({ simulated: true, ...plan }) };
+      return {
+        hash: hashFor(planField(plan, 'withdrawalId'), planField(plan, 'attempt')),
+        raw: JSON.stringify({ simulated: true, ...plan }),
+      };
     },
     async broadcast() {
       return { ok: true };

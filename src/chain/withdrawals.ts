@@ -19,11 +19,28 @@ import type { ChainAdapter, TxLookup } from './port.ts';
  * chain does not know it, re-broadcast; a new transaction is only signed once the previous one is final
  * (reverted, or its nonce consumed by something else).
  */
-export type WithdrawalStatus = 'requested' | 'signed' | 'broadcast' | 'confirming' | 'completed' | 'failed' | 'cancelled';
-export type FailureReason = 'INSUFFICIENT_HOT_WALLET_FUNDS' | 'RPC_UNREACHABLE' | 'GAS_ESTIMATION_FAILED' | 'ASSET_NOT_SUPPORTED' | 'REVERTED' | 'NONCE_ALREADY_USED';
+export type WithdrawalStatus =
+  'requested' | 'signed' | 'broadcast' | 'confirming' | 'completed' | 'failed' | 'cancelled';
+export type FailureReason =
+  | 'INSUFFICIENT_HOT_WALLET_FUNDS'
+  | 'RPC_UNREACHABLE'
+  | 'GAS_ESTIMATION_FAILED'
+  | 'ASSET_NOT_SUPPORTED'
+  | 'REVERTED'
+  | 'NONCE_ALREADY_USED';
 export type WithdrawalErrorCode =
-  | 'UNSUPPORTED_NETWORK' | 'INVALID_ADDRESS' | 'WRONG_NETWORK' | 'INVALID_MEMO' | 'NETWORK_UNAVAILABLE' | 'WITHDRAW_DISABLED'
-  | 'INVALID_AMOUNT' | 'AMOUNT_OUT_OF_LIMIT' | 'INSUFFICIENT_FUNDS' | 'WITHDRAWAL_NOT_FOUND' | 'NOT_RETRYABLE' | 'NOT_CANCELLABLE';
+  | 'UNSUPPORTED_NETWORK'
+  | 'INVALID_ADDRESS'
+  | 'WRONG_NETWORK'
+  | 'INVALID_MEMO'
+  | 'NETWORK_UNAVAILABLE'
+  | 'WITHDRAW_DISABLED'
+  | 'INVALID_AMOUNT'
+  | 'AMOUNT_OUT_OF_LIMIT'
+  | 'INSUFFICIENT_FUNDS'
+  | 'WITHDRAWAL_NOT_FOUND'
+  | 'NOT_RETRYABLE'
+  | 'NOT_CANCELLABLE';
 
 /** Which status may follow which: every transition is one conditional update from one of these. */
 export const TRANSITIONS: Record<WithdrawalStatus, WithdrawalStatus[]> = {
@@ -106,10 +123,25 @@ const REBROADCAST_AFTER_MS = 30_000;
 
 function toWithdrawal(r: DbRow): Withdrawal {
   return {
-    id: r.id, ref: r.ref, ownerType: r.owner_type, ownerId: r.owner_id, asset: r.asset, network: r.network, address: r.address, memo: r.memo,
-    amount: new Decimal(r.amount).toFixed(), status: r.status, simulated: r.simulated, attempts: r.attempts, txHash: r.tx_hash,
-    confirmations: r.confirmations, confirmationsRequired: NETWORKS[r.network]?.confirmations ?? 1,
-    failureReason: r.failure_reason, lastError: r.last_error, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+    id: r.id,
+    ref: r.ref,
+    ownerType: r.owner_type,
+    ownerId: r.owner_id,
+    asset: r.asset,
+    network: r.network,
+    address: r.address,
+    memo: r.memo,
+    amount: new Decimal(r.amount).toFixed(),
+    status: r.status,
+    simulated: r.simulated,
+    attempts: r.attempts,
+    txHash: r.tx_hash,
+    confirmations: r.confirmations,
+    confirmationsRequired: NETWORKS[r.network]?.confirmations ?? 1,
+    failureReason: r.failure_reason,
+    lastError: r.last_error,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
     completedAt: r.completed_at === null ? null : Number(r.completed_at),
   };
 }
@@ -134,8 +166,16 @@ export function createWithdrawals(deps: {
     return r ? toWithdrawal(r) : null;
   };
 
-  /** The one way a status changes: a conditional update from the expected status. Returns the row or null if it moved. */
-  async function transition(q: Queryable, id: string, from: WithdrawalStatus, to: WithdrawalStatus, set: Record<string, unknown> = {}) {
+  /**
+   * The one way a status changes: a conditional update from the expected status. Returns the row or null if it moved.
+   */
+  async function transition(
+    q: Queryable,
+    id: string,
+    from: WithdrawalStatus,
+    to: WithdrawalStatus,
+    set: Record<string, unknown> = {},
+  ) {
     if (!TRANSITIONS[from].includes(to)) throw new Error(`illegal withdrawal transition ${from} → ${to}`);
     const cols = Object.keys(set);
     const assignments = cols.map((c, i) => `${c} = $${i + 5}`);
@@ -153,33 +193,66 @@ export function createWithdrawals(deps: {
   }
 
   /** `mined`: the transaction is in a block all the same (REVERTED), so its gas is booked with the failure. */
-  async function fail(from: WithdrawalStatus, w: Withdrawal, reason: FailureReason, message: string, txStatus?: 'reverted' | 'dropped', mined?: { fee?: string }) {
+  async function fail(
+    from: WithdrawalStatus,
+    w: Withdrawal,
+    reason: FailureReason,
+    message: string,
+    txStatus?: 'reverted' | 'dropped',
+    mined?: { fee?: string },
+  ) {
     await db.tx(async (q) => {
-      const moved = await transition(q, w.id, from, 'failed', { failure_reason: reason, last_error: message.slice(0, 500) });
+      const moved = await transition(q, w.id, from, 'failed', {
+        failure_reason: reason,
+        last_error: message.slice(0, 500),
+      });
       if (!moved) return;
-      if (txStatus && w.txHash) await q.query(`UPDATE chain_txs SET status = $3 WHERE network = $1 AND hash = $2`, [w.network, w.txHash, txStatus]);
-      if (mined && w.txHash) await bookNetworkFee(ledger, q, { network: w.network, hash: w.txHash, fee: mined.fee, withdrawalId: w.id });
+      if (txStatus && w.txHash)
+        await q.query(`UPDATE chain_txs SET status = $3 WHERE network = $1 AND hash = $2`, [
+          w.network,
+          w.txHash,
+          txStatus,
+        ]);
+      if (mined && w.txHash)
+        await bookNetworkFee(ledger, q, { network: w.network, hash: w.txHash, fee: mined.fee, withdrawalId: w.id });
       await settle(q, moved);
     });
     return true;
   }
 
   async function noteError(w: Withdrawal, message: string) {
-    await db.query(`UPDATE chain_withdrawals SET last_error = $2, updated_at = $3 WHERE id = $1`, [w.id, message.slice(0, 500), clock.now()]);
+    await db.query(`UPDATE chain_withdrawals SET last_error = $2, updated_at = $3 WHERE id = $1`, [
+      w.id,
+      message.slice(0, 500),
+      clock.now(),
+    ]);
   }
 
   async function currentTx(w: Withdrawal) {
-    const r = (await db.query<{ hash: string; raw: string; broadcast_at: bigint | null; status: string }>(
-      `SELECT hash, raw, broadcast_at, status FROM chain_txs WHERE withdrawal_id = $1 AND attempt = $2`, [w.id, w.attempts],
-    )).rows[0];
-    return r ? { hash: r.hash, raw: r.raw, broadcastAt: r.broadcast_at === null ? null : Number(r.broadcast_at), status: r.status } : null;
+    const r = (
+      await db.query<{ hash: string; raw: string; broadcast_at: bigint | null; status: string }>(
+        `SELECT hash, raw, broadcast_at, status FROM chain_txs WHERE withdrawal_id = $1 AND attempt = $2`,
+        [w.id, w.attempts],
+      )
+    ).rows[0];
+    return r
+      ? {
+          hash: r.hash,
+          raw: r.raw,
+          broadcastAt: r.broadcast_at === null ? null : Number(r.broadcast_at),
+          status: r.status,
+        }
+      : null;
   }
 
   async function markBroadcast(w: Withdrawal) {
     await db.tx(async (q) => {
       const moved = await transition(q, w.id, 'signed', 'broadcast', { last_error: null });
       if (moved) {
-        await q.query(`UPDATE chain_txs SET status = 'broadcast', broadcast_at = COALESCE(broadcast_at, $3) WHERE network = $1 AND hash = $2`, [w.network, w.txHash, clock.now()]);
+        await q.query(
+          `UPDATE chain_txs SET status = 'broadcast', broadcast_at = COALESCE(broadcast_at, $3) WHERE network = $1 AND hash = $2`,
+          [w.network, w.txHash, clock.now()],
+        );
       }
     });
     return true;
@@ -187,14 +260,30 @@ export function createWithdrawals(deps: {
 
   /** Applies what the chain says about the recorded transaction of a broadcast/confirming withdrawal. */
   async function applyLookup(w: Withdrawal, from: 'broadcast' | 'confirming', look: TxLookup): Promise<boolean> {
-    if (look.state === 'mined' && !look.success) return fail(from, w, 'REVERTED', `transaction ${w.txHash} reverted in block ${look.blockNumber}`, 'reverted', look);
+    if (look.state === 'mined' && !look.success)
+      return fail(
+        from,
+        w,
+        'REVERTED',
+        `transaction ${w.txHash} reverted in block ${look.blockNumber}`,
+        'reverted',
+        look,
+      );
     if (look.state === 'mined') {
       const required = networkInfo(w.network).confirmations;
       if (look.confirmations >= required) {
         return db.tx(async (q) => {
-          const done = await transition(q, w.id, from, 'completed', { confirmations: look.confirmations, block_number: look.blockNumber, completed_at: clock.now(), last_error: null });
+          const done = await transition(q, w.id, from, 'completed', {
+            confirmations: look.confirmations,
+            block_number: look.blockNumber,
+            completed_at: clock.now(),
+            last_error: null,
+          });
           if (!done) return false;
-          await q.query(`UPDATE chain_txs SET status = 'mined' WHERE network = $1 AND hash = $2`, [w.network, w.txHash]);
+          await q.query(`UPDATE chain_txs SET status = 'mined' WHERE network = $1 AND hash = $2`, [
+            w.network,
+            w.txHash,
+          ]);
           // The hold moves the amount out of the hot wallet's account; the gas is booked with it.
           await ledger.postHold(q, `wd:${w.id}`);
           await bookNetworkFee(ledger, q, { network: w.network, hash: w.txHash!, fee: look.fee, withdrawalId: w.id });
@@ -202,13 +291,24 @@ export function createWithdrawals(deps: {
           return true;
         });
       }
-      if (from === 'broadcast') return (await transition(db, w.id, 'broadcast', 'confirming', { confirmations: look.confirmations, block_number: look.blockNumber })) !== null;
+      if (from === 'broadcast')
+        return (
+          (await transition(db, w.id, 'broadcast', 'confirming', {
+            confirmations: look.confirmations,
+            block_number: look.blockNumber,
+          })) !== null
+        );
       if (look.confirmations === w.confirmations) return false;
-      await db.query(`UPDATE chain_withdrawals SET confirmations = $2, block_number = $3, updated_at = $4 WHERE id = $1 AND status = 'confirming'`, [w.id, look.confirmations, look.blockNumber, clock.now()]);
+      await db.query(
+        `UPDATE chain_withdrawals SET confirmations = $2, block_number = $3, updated_at = $4 WHERE id = $1 AND status = 'confirming'`,
+        [w.id, look.confirmations, look.blockNumber, clock.now()],
+      );
       return true;
     }
-    // A confirming transaction that is no longer in a block was reorganised out: wait for it (or re-send the same bytes) again.
-    if (from === 'confirming') return (await transition(db, w.id, 'confirming', 'broadcast', { confirmations: 0, block_number: null })) !== null;
+    // A confirming transaction that is no longer in a block was reorganised out: wait for it (or re-send the same
+    // bytes) again.
+    if (from === 'confirming')
+      return (await transition(db, w.id, 'confirming', 'broadcast', { confirmations: 0, block_number: null })) !== null;
     return false;
   }
 
@@ -220,15 +320,29 @@ export function createWithdrawals(deps: {
 
     if (w.status === 'requested') {
       const attempt = w.attempts + 1;
-      const prepared = await adapter.prepare({ withdrawalId: w.id, attempt, asset: w.asset, address: w.address, memo: w.memo, amount: w.amount });
+      const prepared = await adapter.prepare({
+        withdrawalId: w.id,
+        attempt,
+        asset: w.asset,
+        address: w.address,
+        memo: w.memo,
+        amount: w.amount,
+      });
       if (!prepared.ok) return fail('requested', w, prepared.reason, prepared.message);
       const chainNonce = adapter.hotAddress ? await adapter.chainNonce() : null;
       return db.tx(async (q) => {
-        const signed = await transition(q, w.id, 'requested', 'signed', { attempts: attempt, failure_reason: null, last_error: null });
+        const signed = await transition(q, w.id, 'requested', 'signed', {
+          attempts: attempt,
+          failure_reason: null,
+          last_error: null,
+        });
         if (!signed) return false;
         let nonce: number | null = null;
         if (adapter.hotAddress) {
-          await q.query(`INSERT INTO chain_nonces (network, address, next_nonce) VALUES ($1, $2, $3) ON CONFLICT (network, address) DO NOTHING`, [w.network, adapter.hotAddress, chainNonce]);
+          await q.query(
+            `INSERT INTO chain_nonces (network, address, next_nonce) VALUES ($1, $2, $3) ON CONFLICT (network, address) DO NOTHING`,
+            [w.network, adapter.hotAddress, chainNonce],
+          );
           // Row-locked increment: concurrent allocators serialise here and each gets the next number. GREATEST skips
           // nonces the chain has already seen from this key outside the platform; never lower, so never a reuse.
           const r = await q.query<{ nonce: bigint }>(
@@ -269,12 +383,21 @@ export function createWithdrawals(deps: {
     }
 
     const look = await adapter.lookup(tx);
-    if (look.state === 'unknown' && w.status === 'broadcast' && tx.broadcastAt !== null && clock.now() - tx.broadcastAt > REBROADCAST_AFTER_MS) {
+    if (
+      look.state === 'unknown' &&
+      w.status === 'broadcast' &&
+      tx.broadcastAt !== null &&
+      clock.now() - tx.broadcastAt > REBROADCAST_AFTER_MS
+    ) {
       const again = await adapter.broadcast(tx.raw);
       if (!again.ok && again.reason === 'NONCE_ALREADY_USED' && (await adapter.lookup(tx)).state === 'unknown') {
         return fail('broadcast', w, 'NONCE_ALREADY_USED', again.message, 'dropped');
       }
-      await db.query(`UPDATE chain_txs SET broadcast_at = $3 WHERE network = $1 AND hash = $2`, [w.network, tx.hash, clock.now()]);
+      await db.query(`UPDATE chain_txs SET broadcast_at = $3 WHERE network = $1 AND hash = $2`, [
+        w.network,
+        tx.hash,
+        clock.now(),
+      ]);
       return false;
     }
     return applyLookup(w, w.status as 'broadcast' | 'confirming', look);
@@ -292,37 +415,65 @@ export function createWithdrawals(deps: {
 
   return {
     async request(r) {
-      // A ref already queued answers with its withdrawal, whatever the settings are now (a caller resuming after a crash
+      // A ref already queued answers with its withdrawal, whatever the settings are now (a caller resuming after a
+      // crash
       // must not be told a live withdrawal could not be made).
       const queued = await this.getByRef(r.ref);
       if (queued) return ok(queued);
       const an = findAssetNetwork(r.asset, r.network);
       if (!an) return err('UNSUPPORTED_NETWORK', `${r.asset} is not available on network ${r.network}`, 'network');
-      if (!an.withdrawEnabled) return err('WITHDRAW_DISABLED', `withdrawals of ${r.asset} on ${r.network} are suspended`);
-      if (!deps.hasAdapter(r.network)) return err('NETWORK_UNAVAILABLE', `no adapter is configured for network ${r.network}`);
+      if (!an.withdrawEnabled)
+        return err('WITHDRAW_DISABLED', `withdrawals of ${r.asset} on ${r.network} are suspended`);
+      if (!deps.hasAdapter(r.network))
+        return err('NETWORK_UNAVAILABLE', `no adapter is configured for network ${r.network}`);
       const dest = validateDestination(r.network, r.address, r.memo);
       if (!dest.ok) return dest;
-      if (!isDecimalString(r.amount) || !new Decimal(r.amount).gt(0)) return err('INVALID_AMOUNT', 'amount must be a positive decimal string', 'amount');
+      if (!isDecimalString(r.amount) || !new Decimal(r.amount).gt(0))
+        return err('INVALID_AMOUNT', 'amount must be a positive decimal string', 'amount');
       const amount = new Decimal(r.amount);
-      if (!amount.mod(an.withdrawIntegerMultiple).eq(0)) return err('INVALID_AMOUNT', `amount must be a multiple of ${an.withdrawIntegerMultiple}`, 'amount');
+      if (!amount.mod(an.withdrawIntegerMultiple).eq(0))
+        return err('INVALID_AMOUNT', `amount must be a multiple of ${an.withdrawIntegerMultiple}`, 'amount');
       if (amount.lt(an.withdrawMin) || amount.gt(an.withdrawMax)) {
-        return err('AMOUNT_OUT_OF_LIMIT', `amount must be between ${an.withdrawMin} and ${an.withdrawMax} ${r.asset}`, 'amount');
+        return err(
+          'AMOUNT_OUT_OF_LIMIT',
+          `amount must be between ${an.withdrawMin} and ${an.withdrawMax} ${r.asset}`,
+          'amount',
+        );
       }
       const id = deps.ids.next().toString();
       const simulated = networkInfo(r.network).family !== 'evm';
-      const res = await catchDomain(() => db.tx(async (q) => {
-        const ins = await q.query(
-          `INSERT INTO chain_withdrawals (id, ref, owner_type, owner_id, asset, network, address, memo, amount, status, hold_id, simulated, created_at, updated_at)
+      const res = await catchDomain(() =>
+        db.tx(async (q) => {
+          const ins = await q.query(
+            `INSERT INTO chain_withdrawals (id, ref, owner_type, owner_id, asset, network, address, memo, amount, status, hold_id, simulated, created_at, updated_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, $11, $12, $12) ON CONFLICT (ref) DO NOTHING RETURNING *`,
-          [id, r.ref, r.ownerType, r.ownerId, r.asset, r.network, dest.value.address, dest.value.memo, amount.toFixed(), `wd:${id}`, simulated, clock.now()],
-        );
-        if (!ins.rows[0]) return (await q.query(`SELECT * FROM chain_withdrawals WHERE ref = $1`, [r.ref])).rows[0];
-        await ledger.hold(q, {
-          id: `wd:${id}`, debit: { ownerType: r.ownerType, ownerId: r.ownerId, asset: r.asset }, credit: hotWalletAccount(r.network, r.asset),
-          amount: amount.toFixed(), kind: 'withdrawal', ref: id,
-        });
-        return ins.rows[0];
-      }));
+            [
+              id,
+              r.ref,
+              r.ownerType,
+              r.ownerId,
+              r.asset,
+              r.network,
+              dest.value.address,
+              dest.value.memo,
+              amount.toFixed(),
+              `wd:${id}`,
+              simulated,
+              clock.now(),
+            ],
+          );
+          if (!ins.rows[0]) return (await q.query(`SELECT * FROM chain_withdrawals WHERE ref = $1`, [r.ref])).rows[0];
+          await ledger.hold(q, {
+            id: `wd:${id}`,
+            debit: { ownerType: r.ownerType, ownerId: r.ownerId, asset: r.asset },
+            credit: hotWalletAccount(r.network, r.asset),
+            amount: amount.toFixed(),
+            kind: 'withdrawal',
+            ref: id,
+          });
+          return ins.rows[0];
+        }),
+      );
       if (!res.ok) return err(res.code === 'INSUFFICIENT_FUNDS' ? 'INSUFFICIENT_FUNDS' : 'INVALID_AMOUNT', res.message);
       return ok(toWithdrawal(res.value));
     },
@@ -332,24 +483,37 @@ export function createWithdrawals(deps: {
     async retry(id) {
       const w = await load(db, id);
       if (!w) return err('WITHDRAWAL_NOT_FOUND', `withdrawal ${id} not found`);
-      if (w.status !== 'failed') return err('NOT_RETRYABLE', `withdrawal is ${w.status}; only a failed withdrawal can be retried`);
+      if (w.status !== 'failed')
+        return err('NOT_RETRYABLE', `withdrawal is ${w.status}; only a failed withdrawal can be retried`);
       const adapter = await deps.adapter(w.network);
       const tx = await currentTx(w);
       let reverted: { hash: string; fee?: string } | null = null;
       if (adapter && tx) {
-        // Look the recorded transaction up first: if it made it into a block after all, follow it instead of sending again.
+        // Look the recorded transaction up first: if it made it into a block after all, follow it instead of sending
+        // again.
         const look = await adapter.lookup(tx);
         if (look.state === 'mined' && look.success) {
-          await transition(db, id, 'failed', 'confirming', { failure_reason: null, confirmations: look.confirmations, block_number: look.blockNumber });
+          await transition(db, id, 'failed', 'confirming', {
+            failure_reason: null,
+            confirmations: look.confirmations,
+            block_number: look.blockNumber,
+          });
           await process(id);
           return ok((await load(db, id))!);
         }
-        // In a block but reverted: its gas is spent (normally booked already when it failed as REVERTED; by hash, so once).
+        // In a block but reverted: its gas is spent (normally booked already when it failed as REVERTED; by hash, so
+        // once).
         if (look.state === 'mined') reverted = { hash: tx.hash, fee: look.fee };
       }
       const moved = await db.tx(async (q) => {
         const m = await transition(q, id, 'failed', 'requested', { failure_reason: null, last_error: null });
-        if (m && reverted) await bookNetworkFee(ledger, q, { network: w.network, hash: reverted.hash, fee: reverted.fee, withdrawalId: id });
+        if (m && reverted)
+          await bookNetworkFee(ledger, q, {
+            network: w.network,
+            hash: reverted.hash,
+            fee: reverted.fee,
+            withdrawalId: id,
+          });
         return m;
       });
       if (!moved) return err('NOT_RETRYABLE', 'withdrawal changed concurrently');
@@ -358,13 +522,15 @@ export function createWithdrawals(deps: {
     },
 
     async cancel(id) {
-      const res = await catchDomain(() => db.tx(async (q) => {
-        const w = await transition(q, id, 'failed', 'cancelled', {});
-        if (!w) throw new DomainError('NOT_CANCELLABLE', 'only a failed withdrawal can be cancelled');
-        await ledger.voidHold(q, `wd:${id}`);
-        await settle(q, w);
-        return w;
-      }));
+      const res = await catchDomain(() =>
+        db.tx(async (q) => {
+          const w = await transition(q, id, 'failed', 'cancelled', {});
+          if (!w) throw new DomainError('NOT_CANCELLABLE', 'only a failed withdrawal can be cancelled');
+          await ledger.voidHold(q, `wd:${id}`);
+          await settle(q, w);
+          return w;
+        }),
+      );
       if (!res.ok) {
         if (!(await load(db, id))) return err('WITHDRAWAL_NOT_FOUND', `withdrawal ${id} not found`);
         return err('NOT_CANCELLABLE', res.message);
@@ -379,16 +545,24 @@ export function createWithdrawals(deps: {
     },
 
     async runOnce() {
-      const rows = (await db.query<{ id: string }>(
-        `SELECT id FROM chain_withdrawals WHERE status IN ('requested', 'signed', 'broadcast', 'confirming') ORDER BY updated_at LIMIT 200`,
-      )).rows;
+      const rows = (
+        await db.query<{ id: string }>(
+          `SELECT id FROM chain_withdrawals WHERE status IN ('requested', 'signed', 'broadcast', 'confirming') ORDER BY updated_at LIMIT 200`,
+        )
+      ).rows;
       let changed = 0;
       for (const r of rows) if (await process(r.id)) changed++;
       return changed;
     },
 
     async hasActive() {
-      return (await db.query(`SELECT 1 FROM chain_withdrawals WHERE status IN ('requested', 'signed', 'broadcast', 'confirming') LIMIT 1`)).rows.length > 0;
+      return (
+        (
+          await db.query(
+            `SELECT 1 FROM chain_withdrawals WHERE status IN ('requested', 'signed', 'broadcast', 'confirming') LIMIT 1`,
+          )
+        ).rows.length > 0
+      );
     },
   };
 }

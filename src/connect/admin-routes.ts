@@ -31,63 +31,156 @@ const PartnerPatch = z.object({
 const CodeParam = z.object({ code: z.string().max(64) });
 
 export const adminPartnerView = (p: Partner) => ({
-  merchantCode: p.code, name: p.name, email: p.email, status: p.status, ipWhitelist: p.ipWhitelist, redirectDomains: p.redirectDomains,
-  webhookUrl: p.webhookUrl, successCode: p.successCode, feePct: p.feePct, minFeeUsd: p.minFeeUsd, spread: p.spread, portalPasswordSet: p.hasPassword,
+  merchantCode: p.code,
+  name: p.name,
+  email: p.email,
+  status: p.status,
+  ipWhitelist: p.ipWhitelist,
+  redirectDomains: p.redirectDomains,
+  webhookUrl: p.webhookUrl,
+  successCode: p.successCode,
+  feePct: p.feePct,
+  minFeeUsd: p.minFeeUsd,
+  spread: p.spread,
+  portalPasswordSet: p.hasPassword,
 });
 
-export function registerConnectAdminRoutes(app: FastifyInstance, deps: { adminToken: string; partners: PartnerService; db: Queryable; buyflow: BuyflowService }) {
+export function registerConnectAdminRoutes(
+  app: FastifyInstance,
+  deps: { adminToken: string; partners: PartnerService; db: Queryable; buyflow: BuyflowService },
+) {
   const { partners } = deps;
   const guard = adminGuard(deps.adminToken);
   const tags = ['Admin: Connect partners'];
   const security = [{ adminToken: [] }];
   app.register(async (r) => {
     r.addHook('onRequest', guard);
-    r.post('/admin/v1/partners', { schema: { tags, security, summary: 'Onboard a Connect business partner in this environment', body: PartnerCreate } }, async (req, reply) => {
-      const { publicKeyPem, publicKey: alias, ...body } = req.body as z.infer<typeof PartnerCreate>;
-      if (publicKeyPem === undefined && alias === undefined) return adminError(reply, 400, 'INVALID_PUBLIC_KEY', 'publicKeyPem is required');
-      if (publicKeyPem !== undefined && alias !== undefined && publicKeyPem !== alias) {
-        return adminError(reply, 400, 'INVALID_PUBLIC_KEY', 'publicKeyPem and its alias publicKey differ; send one of them');
-      }
-      const res = await partners.create({ ...body, publicKey: (publicKeyPem ?? alias) as string });
-      if (!res.ok) return adminError(reply, res.code === 'EMAIL_TAKEN' || res.code === 'CODE_TAKEN' ? 409 : 400, res.code, res.message);
-      const { partner, key, platformPublicKey, environment } = res.value;
-      return reply.code(201).send({
-        // platformPublicKeyPem is the contract's name; platformPublicKey stays as an alias for existing clients.
-        ...adminPartnerView(partner), environment, platformPublicKeyPem: platformPublicKey, platformPublicKey, partnerKey: { id: key.id, fingerprint: key.fingerprint, bits: key.bits },
-        portalUrl: '/en/partner/login', invitation: `a password link was emailed to ${partner.email}`,
-      });
-    });
-    r.get('/admin/v1/partners', { schema: { tags, security, summary: 'List Connect partners' } }, async () => (await partners.list()).map(adminPartnerView));
-    r.get('/admin/v1/partners/:code', { schema: { tags, security, summary: 'A partner with its keys', params: CodeParam } }, async (req, reply) => {
-      const p = await partners.get((req.params as { code: string }).code);
-      if (!p) return adminError(reply, 404, 'PARTNER_NOT_FOUND');
-      return { ...adminPartnerView(p), keys: (await partners.keys(p.code)).map((k) => ({ id: k.id, fingerprint: k.fingerprint, bits: k.bits, createdAt: k.createdAt, expiresAt: k.expiresAt })) };
-    });
-    r.patch('/admin/v1/partners/:code', { schema: { tags, security, summary: 'Enable/disable a partner or change its IPs, redirect domains, webhook URL', params: CodeParam, body: PartnerPatch } }, async (req, reply) => {
-      const res = await partners.updateSettings((req.params as { code: string }).code, req.body as z.infer<typeof PartnerPatch>);
-      if (!res.ok) return adminError(reply, res.code === 'PARTNER_NOT_FOUND' ? 404 : 400, res.code, res.message);
-      return adminPartnerView(res.value);
-    });
-    r.get('/admin/v1/connect/identity-conflicts', {
-      schema: {
-        tags: ['Admin: Connect buy flow'], security,
-        summary: 'Buy-flow accounts refused a broker-shared KYC identity already bound to another account (latest first)',
-        querystring: z.object({ kycUserId: z.string().regex(/^\d{1,19}$/).optional() }),
+    r.post(
+      '/admin/v1/partners',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Onboard a Connect business partner in this environment',
+          body: PartnerCreate,
+        },
       },
-    }, async (req) => listIdentityConflicts(deps.db, { kycUserId: (req.query as { kycUserId?: string }).kycUserId }));
-    r.get('/admin/v1/connect/orders/:orderId', {
-      schema: {
-        tags: ['Admin: Connect buy flow'], security, params: z.object({ orderId: z.string().max(64) }),
-        summary: 'A Connect order whole: published status, buy-flow step and history, locked quote, card charges with the acquirer state, ledger transfers, withdrawal and on-chain transaction',
+      async (req, reply) => {
+        const { publicKeyPem, publicKey: alias, ...body } = req.body as z.infer<typeof PartnerCreate>;
+        if (publicKeyPem === undefined && alias === undefined)
+          return adminError(reply, 400, 'INVALID_PUBLIC_KEY', 'publicKeyPem is required');
+        if (publicKeyPem !== undefined && alias !== undefined && publicKeyPem !== alias) {
+          return adminError(
+            reply,
+            400,
+            'INVALID_PUBLIC_KEY',
+            'publicKeyPem and its alias publicKey differ; send one of them',
+          );
+        }
+        const res = await partners.create({ ...body, publicKey: (publicKeyPem ?? alias) as string });
+        if (!res.ok)
+          return adminError(
+            reply,
+            res.code === 'EMAIL_TAKEN' || res.code === 'CODE_TAKEN' ? 409 : 400,
+            res.code,
+            res.message,
+          );
+        const { partner, key, platformPublicKey, environment } = res.value;
+        return reply.code(201).send({
+          // platformPublicKeyPem is the contract's name; platformPublicKey stays as an alias for existing clients.
+          ...adminPartnerView(partner),
+          environment,
+          platformPublicKeyPem: platformPublicKey,
+          platformPublicKey,
+          partnerKey: { id: key.id, fingerprint: key.fingerprint, bits: key.bits },
+          portalUrl: '/en/partner/login',
+          invitation: `a password link was emailed to ${partner.email}`,
+        });
       },
-    }, async (req, reply) => {
-      const view = await deps.buyflow.operatorView((req.params as { orderId: string }).orderId);
-      return view ?? adminError(reply, 404, 'ORDER_NOT_FOUND');
-    });
-    r.post('/admin/v1/partners/:code/password-link', { schema: { tags, security, summary: 'Email a new portal password link', params: CodeParam } }, async (req, reply) => {
-      const res = await partners.sendPasswordLink((req.params as { code: string }).code);
-      if (!res.ok) return adminError(reply, 404, res.code);
-      return { sent: true };
-    });
+    );
+    r.get('/admin/v1/partners', { schema: { tags, security, summary: 'List Connect partners' } }, async () =>
+      (await partners.list()).map(adminPartnerView),
+    );
+    r.get(
+      '/admin/v1/partners/:code',
+      { schema: { tags, security, summary: 'A partner with its keys', params: CodeParam } },
+      async (req, reply) => {
+        const p = await partners.get((req.params as { code: string }).code);
+        if (!p) return adminError(reply, 404, 'PARTNER_NOT_FOUND');
+        return {
+          ...adminPartnerView(p),
+          keys: (await partners.keys(p.code)).map((k) => ({
+            id: k.id,
+            fingerprint: k.fingerprint,
+            bits: k.bits,
+            createdAt: k.createdAt,
+            expiresAt: k.expiresAt,
+          })),
+        };
+      },
+    );
+    r.patch(
+      '/admin/v1/partners/:code',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Enable/disable a partner or change its IPs, redirect domains, webhook URL',
+          params: CodeParam,
+          body: PartnerPatch,
+        },
+      },
+      async (req, reply) => {
+        const res = await partners.updateSettings(
+          (req.params as { code: string }).code,
+          req.body as z.infer<typeof PartnerPatch>,
+        );
+        if (!res.ok) return adminError(reply, res.code === 'PARTNER_NOT_FOUND' ? 404 : 400, res.code, res.message);
+        return adminPartnerView(res.value);
+      },
+    );
+    r.get(
+      '/admin/v1/connect/identity-conflicts',
+      {
+        schema: {
+          tags: ['Admin: Connect buy flow'],
+          security,
+          summary:
+            'Buy-flow accounts refused a broker-shared KYC identity already bound to another account (latest first)',
+          querystring: z.object({
+            kycUserId: z
+              .string()
+              .regex(/^\d{1,19}$/)
+              .optional(),
+          }),
+        },
+      },
+      async (req) => listIdentityConflicts(deps.db, { kycUserId: (req.query as { kycUserId?: string }).kycUserId }),
+    );
+    r.get(
+      '/admin/v1/connect/orders/:orderId',
+      {
+        schema: {
+          tags: ['Admin: Connect buy flow'],
+          security,
+          params: z.object({ orderId: z.string().max(64) }),
+          summary:
+            'A Connect order whole: published status, buy-flow step and history, locked quote, card charges with the acquirer state, ledger transfers, withdrawal and on-chain transaction',
+        },
+      },
+      async (req, reply) => {
+        const view = await deps.buyflow.operatorView((req.params as { orderId: string }).orderId);
+        return view ?? adminError(reply, 404, 'ORDER_NOT_FOUND');
+      },
+    );
+    r.post(
+      '/admin/v1/partners/:code/password-link',
+      { schema: { tags, security, summary: 'Email a new portal password link', params: CodeParam } },
+      async (req, reply) => {
+        const res = await partners.sendPasswordLink((req.params as { code: string }).code);
+        if (!res.ok) return adminError(reply, 404, res.code);
+        return { sent: true };
+      },
+    );
   });
 }

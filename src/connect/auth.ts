@@ -23,14 +23,27 @@ export function signingString(rawBody: Buffer | string, merchantCode: string, ti
   return Buffer.concat([body, Buffer.from(`&${tail}`, 'utf8')]);
 }
 
-/** What a partner does (and the SDK/tests): base64 RSASSA-PKCS1-v1_5 SHA-256 with its PKCS#8 (or PKCS#1) private key. */
-export function signConnectRequest(privateKeyPem: string, rawBody: Buffer | string, merchantCode: string, timestamp: string): string {
-  return createSign('RSA-SHA256').update(signingString(rawBody, merchantCode, timestamp)).sign(privateKeyPem, 'base64');
+/**
+ * What a partner does (and the SDK/tests): base64 RSASSA-PKCS1-v1_5 SHA-256 with its PKCS#8 (or PKCS#1) private key.
+ */
+export function signConnectRequest(
+  privateKeyPem: string,
+  rawBody: Buffer | string,
+  merchantCode: string,
+  timestamp: string,
+): string {
+  return createSign('RSA-SHA256')
+    .update(signingString(rawBody, merchantCode, timestamp))
+    .sign(privateKeyPem, 'base64');
 }
 
 export function verifyConnectSignature(publicKeyPem: string, message: Buffer, signatureB64: string): boolean {
   // Standard alphabet, padded (§3); anything else cannot be a valid header value.
-  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(signatureB64) || signatureB64.length === 0) return false;
+  if (
+    !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(signatureB64) ||
+    signatureB64.length === 0
+  )
+    return false;
   try {
     return createVerify('RSA-SHA256').update(message).verify(publicKeyPem, signatureB64, 'base64');
   } catch {
@@ -44,7 +57,11 @@ export interface ConnectCaller {
   body: Record<string, unknown>;
 }
 
-export function createConnectAuth(deps: { partners: PartnerService; timestampToleranceMs: number; ratePerSecond?: number }) {
+export function createConnectAuth(deps: {
+  partners: PartnerService;
+  timestampToleranceMs: number;
+  ratePerSecond?: number;
+}) {
   const { partners, timestampToleranceMs } = deps;
   const rate = deps.ratePerSecond ?? RATE_LIMIT_PER_SECOND;
   // In-process fixed one-second windows; several API processes each allow the rate (documented limitation).
@@ -62,8 +79,14 @@ export function createConnectAuth(deps: { partners: PartnerService; timestampTol
     return w.count > rate;
   }
 
-  return async function authenticate(req: FastifyRequest): Promise<{ ok: true; caller: ConnectCaller } | { ok: false; failure: ConnectFailure; partner?: Partner }> {
-    const fail = (code: ConnectDomainError, opts: { field?: string; detail?: string } = {}, partner?: Partner) => ({ ok: false as const, failure: connectFailure(code, opts), partner });
+  return async function authenticate(
+    req: FastifyRequest,
+  ): Promise<{ ok: true; caller: ConnectCaller } | { ok: false; failure: ConnectFailure; partner?: Partner }> {
+    const fail = (code: ConnectDomainError, opts: { field?: string; detail?: string } = {}, partner?: Partner) => ({
+      ok: false as const,
+      failure: connectFailure(code, opts),
+      partner,
+    });
     const merchantCode = requestHeader(req, 'merchantCode');
     const timestamp = requestHeader(req, 'timestamp');
     const signature = requestHeader(req, 'x-api-signature');
@@ -74,17 +97,22 @@ export function createConnectAuth(deps: { partners: PartnerService; timestampTol
     if (partner.status !== 'ACTIVE') return fail('MERCHANT_DISABLED', {}, partner);
     const clientIp = normalizeIp(req.ip);
     // An empty whitelist admits nobody here (unlike Pay keys): the partner must register its IPs (§9).
-    if (partner.ipWhitelist.length === 0 || !ipAllowed(partner.ipWhitelist, clientIp)) return fail('IP_NOT_WHITELISTED', { detail: `request IP ${clientIp}` }, partner);
+    if (partner.ipWhitelist.length === 0 || !ipAllowed(partner.ipWhitelist, clientIp))
+      return fail('IP_NOT_WHITELISTED', { detail: `request IP ${clientIp}` }, partner);
     // Signature windows use the real clock, never the sandbox business clock.
-    if (!/^\d{1,16}$/.test(timestamp) || Math.abs(Date.now() - Number(timestamp)) > timestampToleranceMs) return fail('TIMESTAMP_EXPIRED', {}, partner);
+    if (!/^\d{1,16}$/.test(timestamp) || Math.abs(Date.now() - Number(timestamp)) > timestampToleranceMs)
+      return fail('TIMESTAMP_EXPIRED', {}, partner);
 
     const rawBody = req.rawBody ?? Buffer.alloc(0);
-    if (rawBody.length > MAX_BODY_BYTES) return fail('INVALID_PARAMETER', { field: 'body', detail: `body larger than ${MAX_BODY_BYTES} bytes` }, partner);
+    if (rawBody.length > MAX_BODY_BYTES)
+      return fail('INVALID_PARAMETER', { field: 'body', detail: `body larger than ${MAX_BODY_BYTES} bytes` }, partner);
     const message = signingString(rawBody, merchantCode, timestamp);
     const keys = await partners.activeKeys(partner.code);
-    if (!keys.some((k) => verifyConnectSignature(k.publicKeyPem, message, signature))) return fail('INVALID_SIGNATURE', {}, partner);
+    if (!keys.some((k) => verifyConnectSignature(k.publicKeyPem, message, signature)))
+      return fail('INVALID_SIGNATURE', {}, partner);
 
-    if (overRate(partner.code)) return fail('TOO_MANY_REQUESTS', { detail: `at most ${rate} requests per second` }, partner);
+    if (overRate(partner.code))
+      return fail('TOO_MANY_REQUESTS', { detail: `at most ${rate} requests per second` }, partner);
 
     let body: unknown = {};
     const text = rawBody.toString('utf8');
@@ -95,8 +123,14 @@ export function createConnectAuth(deps: { partners: PartnerService; timestampTol
         return fail('INVALID_PARAMETER', { field: 'body', detail: 'the body is not valid JSON' }, partner);
       }
     }
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) return fail('INVALID_PARAMETER', { field: 'body', detail: 'the body must be a JSON object' }, partner);
-    if (containsUnstorableText(body)) return fail('INVALID_PARAMETER', { field: 'body', detail: 'a field contains a NUL character or malformed Unicode' }, partner);
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      return fail('INVALID_PARAMETER', { field: 'body', detail: 'the body must be a JSON object' }, partner);
+    if (containsUnstorableText(body))
+      return fail(
+        'INVALID_PARAMETER',
+        { field: 'body', detail: 'a field contains a NUL character or malformed Unicode' },
+        partner,
+      );
     return { ok: true, caller: { partner, clientIp, body: body as Record<string, unknown> } };
   };
 }

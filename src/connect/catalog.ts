@@ -10,7 +10,9 @@ import type { Partner } from './partners.ts';
  * All arithmetic is on decimal strings.
  */
 export const CONNECT_FIATS = ['USD', 'EUR', 'GBP', 'AUD', 'BRL', 'TRY'] as const;
-/** Per-order limits in USD; each fiat's limits are these converted at the FX table and rounded to whole units inward. */
+/**
+ * Per-order limits in USD; each fiat's limits are these converted at the FX table and rounded to whole units inward.
+ */
 export const LIMITS_USD = { min: '15', max: '20000' };
 
 export const connectAssets = () => [...new Set(ASSET_NETWORKS.filter((a) => a.withdrawEnabled).map((a) => a.asset))];
@@ -38,7 +40,12 @@ export interface Quote {
   cryptoAmount: string;
 }
 
-export type CatalogError = 'UNSUPPORTED_TRADE_PAIR' | 'UNSUPPORTED_NETWORK' | 'AMOUNT_OUT_OF_LIMIT' | 'WITHDRAW_AMOUNT_OUT_OF_LIMIT' | 'INVALID_PARAMETER';
+export type CatalogError =
+  | 'UNSUPPORTED_TRADE_PAIR'
+  | 'UNSUPPORTED_NETWORK'
+  | 'AMOUNT_OUT_OF_LIMIT'
+  | 'WITHDRAW_AMOUNT_OUT_OF_LIMIT'
+  | 'INVALID_PARAMETER';
 
 export function createCatalog(deps: { prices: PriceSource }) {
   const { prices } = deps;
@@ -49,7 +56,13 @@ export function createCatalog(deps: { prices: PriceSource }) {
       const n = NETWORKS[a.network];
       const price = prices.cryptoUsd(a.asset);
       if (!a.withdrawEnabled || !n || price === null) continue;
-      out.push({ ...a, memoRequired: n.memoRequired, addressRegex: n.addressRegex, memoRegex: n.memoRegex, priceUsd: price });
+      out.push({
+        ...a,
+        memoRequired: n.memoRequired,
+        addressRegex: n.addressRegex,
+        memoRegex: n.memoRegex,
+        priceUsd: price,
+      });
     }
     return out;
   }
@@ -68,7 +81,11 @@ export function createCatalog(deps: { prices: PriceSource }) {
     const c = prices.cryptoUsd(crypto);
     const f = prices.fiatUsd(fiat);
     if (c === null || f === null) return null;
-    return new Decimal(c).div(f).mul(new Decimal(1).plus(partner.spread)).toDecimalPlaces(8, Decimal.ROUND_UP).toFixed();
+    return new Decimal(c)
+      .div(f)
+      .mul(new Decimal(1).plus(partner.spread))
+      .toDecimalPlaces(8, Decimal.ROUND_UP)
+      .toFixed();
   }
 
   function pair(partner: Partner, fiat: string, crypto: string): Pair | null {
@@ -76,30 +93,45 @@ export function createCatalog(deps: { prices: PriceSource }) {
     const l = limits(fiat);
     const q = price(partner, fiat, crypto);
     if (!l || q === null) return null;
-    return { fiatCurrency: fiat, cryptoCurrency: crypto, size: FIAT_MINOR_UNITS[fiat] ?? 2, quotation: q, minLimit: l.min, maxLimit: l.max };
+    return {
+      fiatCurrency: fiat,
+      cryptoCurrency: crypto,
+      size: FIAT_MINOR_UNITS[fiat] ?? 2,
+      quotation: q,
+      minLimit: l.min,
+      maxLimit: l.max,
+    };
   }
 
   function pairs(partner: Partner): Pair[] {
     const out: Pair[] = [];
-    for (const f of CONNECT_FIATS) for (const c of connectAssets()) {
-      const p = pair(partner, f, c);
-      if (p) out.push(p);
-    }
+    for (const f of CONNECT_FIATS)
+      for (const c of connectAssets()) {
+        const p = pair(partner, f, c);
+        if (p) out.push(p);
+      }
     return out;
   }
 
   /**
    * §4.3: userFee = max(minFee, pct × amount) rounded up to minor units; cryptoAmount =
-   * floor_to_step((amount − userFee) / quotePrice − networkFee, withdrawIntegerMultiple), within the network's withdrawal limits.
+   * floor_to_step((amount − userFee) / quotePrice − networkFee, withdrawIntegerMultiple), within the network's
+   * withdrawal limits.
    */
-  function quote(partner: Partner, input: { fiat: string; crypto: string; network: string; amount: string }): Result<Quote & { pair: Pair; assetNetwork: AssetNetwork }, CatalogError> {
+  function quote(
+    partner: Partner,
+    input: { fiat: string; crypto: string; network: string; amount: string },
+  ): Result<Quote & { pair: Pair; assetNetwork: AssetNetwork }, CatalogError> {
     const p = pair(partner, input.fiat, input.crypto);
     if (!p) return err('UNSUPPORTED_TRADE_PAIR', `${input.fiat}/${input.crypto} is not a listed pair`);
     const an = findAssetNetwork(input.crypto, input.network);
-    if (!an || !an.withdrawEnabled) return err('UNSUPPORTED_NETWORK', `network ${input.network} is not listed for ${input.crypto}`, 'cryptoNetwork');
+    if (!an || !an.withdrawEnabled)
+      return err('UNSUPPORTED_NETWORK', `network ${input.network} is not listed for ${input.crypto}`, 'cryptoNetwork');
     const amount = new Decimal(input.amount);
-    if (amount.decimalPlaces() > p.size) return err('INVALID_PARAMETER', `at most ${p.size} decimal places for ${input.fiat}`, 'amount');
-    if (amount.lt(p.minLimit) || amount.gt(p.maxLimit)) return err('AMOUNT_OUT_OF_LIMIT', `amount must be between ${p.minLimit} and ${p.maxLimit}`, 'amount');
+    if (amount.decimalPlaces() > p.size)
+      return err('INVALID_PARAMETER', `at most ${p.size} decimal places for ${input.fiat}`, 'amount');
+    if (amount.lt(p.minLimit) || amount.gt(p.maxLimit))
+      return err('AMOUNT_OUT_OF_LIMIT', `amount must be between ${p.minLimit} and ${p.maxLimit}`, 'amount');
     const fiatUsd = prices.fiatUsd(input.fiat)!;
     const minFee = new Decimal(partner.minFeeUsd).div(fiatUsd);
     const userFee = Decimal.max(minFee, amount.mul(partner.feePct)).toDecimalPlaces(p.size, Decimal.ROUND_UP);
@@ -107,9 +139,19 @@ export function createCatalog(deps: { prices: PriceSource }) {
     const gross = amount.minus(userFee).div(p.quotation).minus(an.withdrawFee);
     const cryptoAmount = gross.gt(0) ? gross.div(step).floor().mul(step) : new Decimal(0);
     if (cryptoAmount.lt(an.withdrawMin) || cryptoAmount.gt(an.withdrawMax)) {
-      return err('WITHDRAW_AMOUNT_OUT_OF_LIMIT', `the crypto amount ${cryptoAmount.toFixed()} ${input.crypto} must be between ${an.withdrawMin} and ${an.withdrawMax} on ${input.network}`);
+      return err(
+        'WITHDRAW_AMOUNT_OUT_OF_LIMIT',
+        `the crypto amount ${cryptoAmount.toFixed()} ${input.crypto} must be between ${an.withdrawMin} and ${an.withdrawMax} on ${input.network}`,
+      );
     }
-    return ok({ quotePrice: p.quotation, userFee: userFee.toFixed(), networkFee: new Decimal(an.withdrawFee).toFixed(), cryptoAmount: cryptoAmount.toFixed(), pair: p, assetNetwork: an });
+    return ok({
+      quotePrice: p.quotation,
+      userFee: userFee.toFixed(),
+      networkFee: new Decimal(an.withdrawFee).toFixed(),
+      cryptoAmount: cryptoAmount.toFixed(),
+      pair: p,
+      assetNetwork: an,
+    });
   }
 
   return { networks, pairs, pair, quote, limits };

@@ -1,6 +1,8 @@
 import { stringify } from '../platform/json.ts';
 
-/** Binance Connect result codes and messages (binance-connect.md §8), and the one table mapping domain errors to them. */
+/**
+ * Binance Connect result codes and messages (binance-connect.md §8), and the one table mapping domain errors to them.
+ */
 export const CONNECT_MESSAGES = {
   OPE100000001: 'System error, please try again later.',
   OPE100000002: 'Signature verification failed.',
@@ -27,10 +29,26 @@ export type ConnectWireCode = keyof typeof CONNECT_MESSAGES;
 
 /** Every error the Connect API answers with; the table below must map each (an unmapped one does not compile). */
 export type ConnectDomainError =
-  | 'SYSTEM_ERROR' | 'INVALID_SIGNATURE' | 'TIMESTAMP_EXPIRED' | 'MERCHANT_NOT_FOUND' | 'IP_NOT_WHITELISTED' | 'MERCHANT_DISABLED'
-  | 'MISSING_HEADER' | 'INVALID_PARAMETER' | 'MISSING_PARAMETER' | 'UNSUPPORTED_TRADE_PAIR' | 'UNSUPPORTED_NETWORK'
-  | 'INVALID_CRYPTO_ADDRESS' | 'INVALID_ADDRESS_MEMO' | 'UNSUPPORTED_PAYMENT_METHOD' | 'REGION_RESTRICTED' | 'AMOUNT_OUT_OF_LIMIT'
-  | 'WITHDRAW_AMOUNT_OUT_OF_LIMIT' | 'ORDER_NOT_FOUND' | 'DUPLICATE_MERCHANT_ORDER_ID' | 'TOO_MANY_REQUESTS';
+  | 'SYSTEM_ERROR'
+  | 'INVALID_SIGNATURE'
+  | 'TIMESTAMP_EXPIRED'
+  | 'MERCHANT_NOT_FOUND'
+  | 'IP_NOT_WHITELISTED'
+  | 'MERCHANT_DISABLED'
+  | 'MISSING_HEADER'
+  | 'INVALID_PARAMETER'
+  | 'MISSING_PARAMETER'
+  | 'UNSUPPORTED_TRADE_PAIR'
+  | 'UNSUPPORTED_NETWORK'
+  | 'INVALID_CRYPTO_ADDRESS'
+  | 'INVALID_ADDRESS_MEMO'
+  | 'UNSUPPORTED_PAYMENT_METHOD'
+  | 'REGION_RESTRICTED'
+  | 'AMOUNT_OUT_OF_LIMIT'
+  | 'WITHDRAW_AMOUNT_OUT_OF_LIMIT'
+  | 'ORDER_NOT_FOUND'
+  | 'DUPLICATE_MERCHANT_ORDER_ID'
+  | 'TOO_MANY_REQUESTS';
 
 /** Domain error code → wire code. */
 export const CONNECT_CODE_OF: Record<ConnectDomainError, ConnectWireCode> = {
@@ -66,7 +84,10 @@ export interface ConnectFailure {
  * A failure for a domain code. Parameter errors name the field in `message` ({name}) and explain in
  * `messageDetail`; every other failure has the fixed message and an optional detail.
  */
-export function connectFailure(domainCode: ConnectDomainError, opts: { field?: string; detail?: string } = {}): ConnectFailure {
+export function connectFailure(
+  domainCode: ConnectDomainError,
+  opts: { field?: string; detail?: string } = {},
+): ConnectFailure {
   const code = CONNECT_CODE_OF[domainCode];
   const template = CONNECT_MESSAGES[code];
   if (template === undefined) throw new Error(`no message for Connect code ${code}`);
@@ -78,6 +99,7 @@ export type ConnectResult = { data: unknown } | ConnectFailure;
 
 /** The Connect envelope (§2); `successCode` is the partner's setting ("000000" or "000000000"). */
 export function connectEnvelope(r: ConnectResult, successCode = '000000'): string {
-  if ('data' in r) return `{"success":true,"code":${JSON.stringify(successCode)},"message":null,"messageDetail":null,"data":${stringify(r.data)}}`;
+  if ('data' in r)
+    return `{"success":true,"code":${JSON.stringify(successCode)},"message":null,"messageDetail":null,"data":${stringify(r.data)}}`;
   return stringify({ success: false, code: r.code, message: r.message, messageDetail: r.messageDetail, data: null });
 }

@@ -20,22 +20,45 @@ export interface ParsedPublicKey {
 export function parsePartnerPublicKey(input: string): Result<ParsedPublicKey, 'INVALID_PUBLIC_KEY'> {
   const text = String(input ?? '').trim();
   const labels = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((m) => m[1]);
-  if (labels.length === 0) return err('INVALID_PUBLIC_KEY', 'not a PEM key: expected "-----BEGIN PUBLIC KEY-----" (openssl rsa -in rsa_pkcs1.pri -pubout)');
+  if (labels.length === 0)
+    return err(
+      'INVALID_PUBLIC_KEY',
+      'not a PEM key: expected "-----BEGIN PUBLIC KEY-----" (openssl rsa -in rsa_pkcs1.pri -pubout)',
+    );
   if (labels.length > 1) return err('INVALID_PUBLIC_KEY', 'give exactly one PEM block (the public key only)');
   const label = labels[0] ?? '';
-  if (label.includes('PRIVATE')) return err('INVALID_PUBLIC_KEY', 'this is a private key; keep it secret and send only the public key (openssl rsa -in rsa_pkcs1.pri -pubout)');
-  if (label === 'CERTIFICATE') return err('INVALID_PUBLIC_KEY', 'a certificate is not accepted; send the RSA public key PEM');
-  if (label !== 'PUBLIC KEY' && label !== 'RSA PUBLIC KEY') return err('INVALID_PUBLIC_KEY', `unsupported PEM type "${label}"; expected PUBLIC KEY or RSA PUBLIC KEY`);
+  if (label.includes('PRIVATE'))
+    return err(
+      'INVALID_PUBLIC_KEY',
+      'this is a private key; keep it secret and send only the public key (openssl rsa -in rsa_pkcs1.pri -pubout)',
+    );
+  if (label === 'CERTIFICATE')
+    return err('INVALID_PUBLIC_KEY', 'a certificate is not accepted; send the RSA public key PEM');
+  if (label !== 'PUBLIC KEY' && label !== 'RSA PUBLIC KEY')
+    return err('INVALID_PUBLIC_KEY', `unsupported PEM type "${label}"; expected PUBLIC KEY or RSA PUBLIC KEY`);
   let key;
   try {
     key = createPublicKey({ key: text, format: 'pem' });
   } catch (e) {
     return err('INVALID_PUBLIC_KEY', `the PEM could not be parsed: ${describeError(e, 'message')}`);
   }
-  if (key.asymmetricKeyType !== 'rsa') return err('INVALID_PUBLIC_KEY', `key type ${key.asymmetricKeyType} is not accepted; only RSA (PKCS#1 v1.5 signatures) is supported`);
+  if (key.asymmetricKeyType !== 'rsa')
+    return err(
+      'INVALID_PUBLIC_KEY',
+      `key type ${key.asymmetricKeyType} is not accepted; only RSA (PKCS#1 v1.5 signatures) is supported`,
+    );
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (bits < MIN_RSA_BITS) return err('INVALID_PUBLIC_KEY', `RSA key of ${bits} bits is too short; at least ${MIN_RSA_BITS} bits are required`);
-  if (bits > MAX_RSA_BITS) return err('INVALID_PUBLIC_KEY', `RSA key of ${bits} bits is longer than the ${MAX_RSA_BITS}-bit maximum`);
+  if (bits < MIN_RSA_BITS)
+    return err(
+      'INVALID_PUBLIC_KEY',
+      `RSA key of ${bits} bits is too short; at least ${MIN_RSA_BITS} bits are required`,
+    );
+  if (bits > MAX_RSA_BITS)
+    return err('INVALID_PUBLIC_KEY', `RSA key of ${bits} bits is longer than the ${MAX_RSA_BITS}-bit maximum`);
   const der = key.export({ type: 'spki', format: 'der' });
-  return ok({ pem: String(key.export({ type: 'spki', format: 'pem' })).trim(), bits, fingerprint: createHash('sha256').update(der).digest('hex') });
+  return ok({
+    pem: String(key.export({ type: 'spki', format: 'pem' })).trim(),
+    bits,
+    fingerprint: createHash('sha256').update(der).digest('hex'),
+  });
 }

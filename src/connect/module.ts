@@ -24,23 +24,57 @@ import { registerConnectRoutes } from './routes.ts';
  * module, connect/buyflow/module.ts.)
  */
 export function createConnectModule(deps: {
-  db: Db; clock: Clock; ids: IdGenerator; outbox: Outbox; mailer: Mailer; signingKeys: SigningKeys; prices: PriceSource; sessions: Sessions;
-  logger: Logger; config: Config;
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  outbox: Outbox;
+  mailer: Mailer;
+  signingKeys: SigningKeys;
+  prices: PriceSource;
+  sessions: Sessions;
+  logger: Logger;
+  config: Config;
 }) {
   const { db, clock, ids, outbox, mailer, signingKeys, prices, sessions, logger, config } = deps;
-  const partners = createPartnerService({ db, clock, ids, mailer, signingKeys, mode: config.mode, publicUrl: config.publicUrl });
+  const partners = createPartnerService({
+    db,
+    clock,
+    ids,
+    mailer,
+    signingKeys,
+    mode: config.mode,
+    publicUrl: config.publicUrl,
+  });
   const catalog = createCatalog({ prices });
   const orders = createConnectOrders({
-    db, clock, outbox, catalog, partners, geo: createGeoIp(config.mode === 'sandbox' ? SANDBOX_GEO : []),
-    restrictedCountries: config.connect.restrictedCountries, orderTtlMs: config.connect.orderTtlMs, mode: config.mode,
+    db,
+    clock,
+    outbox,
+    catalog,
+    partners,
+    geo: createGeoIp(config.mode === 'sandbox' ? SANDBOX_GEO : []),
+    restrictedCountries: config.connect.restrictedCountries,
+    orderTtlMs: config.connect.orderTtlMs,
+    mode: config.mode,
   });
-  const auth = createConnectAuth({ partners, timestampToleranceMs: config.connect.timestampToleranceMs, ratePerSecond: config.connect.ratePerSecond });
+  const auth = createConnectAuth({
+    partners,
+    timestampToleranceMs: config.connect.timestampToleranceMs,
+    ratePerSecond: config.connect.ratePerSecond,
+  });
   const parts: ModuleParts = {
     webhookFamilies: { [CONNECT_FAMILY]: createConnectWebhookFamily({ signingKeys }) },
     workers: [{ name: 'connect-expiry', tick: () => orders.expireDue() }],
     routes(app) {
       registerConnectRoutes(app, { auth, catalog, orders, publicUrl: config.publicUrl, logger });
-      registerPartnerPortal(app, { partners, orders, sessions, signingKeys, publicUrl: config.publicUrl, mode: config.mode });
+      registerPartnerPortal(app, {
+        partners,
+        orders,
+        sessions,
+        signingKeys,
+        publicUrl: config.publicUrl,
+        mode: config.mode,
+      });
     },
   };
   return { partners, catalog, orders, parts };

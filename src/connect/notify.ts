@@ -2,7 +2,12 @@ import { randomHex } from '../platform/crypto.ts';
 import type { Queryable } from '../platform/db/client.ts';
 import { raw, stringify } from '../platform/json.ts';
 import type { Outbox } from '../platform/outbox/service.ts';
-import { isReturnCodeSuccess, WEBHOOK_TOPIC, type WebhookFamily, type WebhookPayload } from '../platform/outbox/webhook-family.ts';
+import {
+  isReturnCodeSuccess,
+  WEBHOOK_TOPIC,
+  type WebhookFamily,
+  type WebhookPayload,
+} from '../platform/outbox/webhook-family.ts';
 import type { SigningKeys } from '../platform/signing-keys.ts';
 import type { ConnectOrder } from './orders/store.ts';
 import { PLATFORM_KEY_PURPOSE } from './partners.ts';
@@ -44,12 +49,29 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** The §4.5 item: what query-order-list returns and every webhook carries. */
 export function wireOrderItem(o: ConnectOrder) {
   return {
-    connectOrderId: o.orderId, merchantCode: o.partnerCode, merchantOrderId: o.merchantOrderId, merchantUserId: o.merchantUserId,
-    businessType: o.businessType, baseCurrency: o.fiatCurrency, fiatCurrency: o.fiatCurrency, cryptoCurrency: o.cryptoCurrency,
-    cryptoNetwork: o.cryptoNetwork, cryptoAddress: o.cryptoAddress, cryptoAddressMemo: o.cryptoAddressMemo, orderAmount: raw(o.orderAmount),
-    executePrice: raw(o.executePrice), userFee: raw(o.userFee), chainSettlementFee: raw(o.networkFee), obtainAmount: raw(o.obtainAmount),
-    orderMainStatus: o.mainStatus, orderSubStatus: o.subStatus, errorCode: o.errorCode, errorReason: o.errorReason,
-    withdrawTxHash: o.withdrawTxHash, createTime: iso(o.createdAt), updateTime: iso(o.updatedAt),
+    connectOrderId: o.orderId,
+    merchantCode: o.partnerCode,
+    merchantOrderId: o.merchantOrderId,
+    merchantUserId: o.merchantUserId,
+    businessType: o.businessType,
+    baseCurrency: o.fiatCurrency,
+    fiatCurrency: o.fiatCurrency,
+    cryptoCurrency: o.cryptoCurrency,
+    cryptoNetwork: o.cryptoNetwork,
+    cryptoAddress: o.cryptoAddress,
+    cryptoAddressMemo: o.cryptoAddressMemo,
+    orderAmount: raw(o.orderAmount),
+    executePrice: raw(o.executePrice),
+    userFee: raw(o.userFee),
+    chainSettlementFee: raw(o.networkFee),
+    obtainAmount: raw(o.obtainAmount),
+    orderMainStatus: o.mainStatus,
+    orderSubStatus: o.subStatus,
+    errorCode: o.errorCode,
+    errorReason: o.errorReason,
+    withdrawTxHash: o.withdrawTxHash,
+    createTime: iso(o.createdAt),
+    updateTime: iso(o.updatedAt),
   };
 }
 
@@ -61,8 +83,13 @@ export function orderEventBody(o: ConnectOrder, eventId = `ev_${randomHex(16)}`)
 export async function enqueueOrderEvent(outbox: Outbox, q: Queryable, o: ConnectOrder, webhookUrl: string | null) {
   if (!webhookUrl) return null;
   const payload: WebhookPayload = {
-    family: CONNECT_FAMILY, url: webhookUrl, body: orderEventBody(o), bizType: 'CONNECT_ORDER', bizId: o.orderId,
-    bizStatus: `${o.mainStatus}/${o.subStatus}`, ownerId: o.partnerCode,
+    family: CONNECT_FAMILY,
+    url: webhookUrl,
+    body: orderEventBody(o),
+    bizType: 'CONNECT_ORDER',
+    bizId: o.orderId,
+    bizStatus: `${o.mainStatus}/${o.subStatus}`,
+    ownerId: o.partnerCode,
   };
   return outbox.enqueue(q, { topic: WEBHOOK_TOPIC, orderingKey: `connect-order:${o.orderId}`, payload });
 }

@@ -63,17 +63,32 @@ export interface NewPartner {
 }
 
 const toPartner = (r: DbRow): Partner => ({
-  code: r.code, name: r.name, email: r.email, status: r.status, ipWhitelist: r.ip_whitelist, redirectDomains: r.redirect_domains,
-  webhookUrl: r.webhook_url, successCode: r.success_code, feePct: new Decimal(r.fee_pct).toFixed(), minFeeUsd: new Decimal(r.min_fee_usd).toFixed(),
-  spread: new Decimal(r.spread).toFixed(), hasPassword: r.password_hash !== null, createdAt: Number(r.created_at),
+  code: r.code,
+  name: r.name,
+  email: r.email,
+  status: r.status,
+  ipWhitelist: r.ip_whitelist,
+  redirectDomains: r.redirect_domains,
+  webhookUrl: r.webhook_url,
+  successCode: r.success_code,
+  feePct: new Decimal(r.fee_pct).toFixed(),
+  minFeeUsd: new Decimal(r.min_fee_usd).toFixed(),
+  spread: new Decimal(r.spread).toFixed(),
+  hasPassword: r.password_hash !== null,
+  createdAt: Number(r.created_at),
 });
 const toKey = (r: DbRow): PartnerKey => ({
-  id: String(r.id), publicKeyPem: r.public_pem, fingerprint: r.fingerprint, bits: Number(r.bits), createdAt: Number(r.created_at),
+  id: String(r.id),
+  publicKeyPem: r.public_pem,
+  fingerprint: r.fingerprint,
+  bits: Number(r.bits),
+  createdAt: Number(r.created_at),
   expiresAt: r.expires_at === null ? null : Number(r.expires_at),
 });
 
 export function validateIpList(list: unknown): Result<string[], 'INVALID_IP'> {
-  if (!Array.isArray(list) || list.length === 0) return err('INVALID_IP', 'at least one IP address or CIDR range is required');
+  if (!Array.isArray(list) || list.length === 0)
+    return err('INVALID_IP', 'at least one IP address or CIDR range is required');
   if (list.length > MAX_IPS) return err('INVALID_IP', `at most ${MAX_IPS} entries`);
   const out: string[] = [];
   for (const v of list) {
@@ -90,7 +105,9 @@ export function validateDomains(list: unknown): Result<string[], 'INVALID_DOMAIN
   const out: string[] = [];
   for (const v of list) {
     const s = String(v).trim().toLowerCase();
-    if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$/.test(s)) {
+    if (
+      !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$/.test(s)
+    ) {
       return err('INVALID_DOMAIN', `"${s}" is not a host name (give e.g. wallet.example, no scheme or path)`);
     }
     if (!out.includes(s)) out.push(s);
@@ -112,25 +129,39 @@ export function validateWebhookUrl(v: unknown): Result<string | null, 'INVALID_W
 
 const decimalIn = (v: string | undefined, dflt: string, max: string) => {
   const s = v ?? dflt;
-  if (!/^\d+(\.\d{1,8})?$/.test(s) || new Decimal(s).gt(max)) throw new DomainError('INVALID_PARAMETER', `${s} must be a decimal between 0 and ${max}`);
+  if (!/^\d+(\.\d{1,8})?$/.test(s) || new Decimal(s).gt(max))
+    throw new DomainError('INVALID_PARAMETER', `${s} must be a decimal between 0 and ${max}`);
   return s;
 };
 
 export function createPartnerService(deps: {
-  db: Db; clock: Clock; ids: IdGenerator; mailer: Mailer; signingKeys: SigningKeys; mode: 'sandbox' | 'production'; publicUrl: string;
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  mailer: Mailer;
+  signingKeys: SigningKeys;
+  mode: 'sandbox' | 'production';
+  publicUrl: string;
 }) {
   const { db, clock, ids, mailer, signingKeys, mode, publicUrl } = deps;
   const suffix = mode === 'sandbox' ? '_test' : '';
 
   async function issuePasswordLink(q: Queryable, p: { code: string; name: string; email: string }, invite: boolean) {
     const token = randomHex(24);
-    await q.query(`INSERT INTO connect_password_links (token_hash, partner_code, expires_at) VALUES ($1, $2, $3)`, [sha256Hex(token), p.code, clock.now() + PASSWORD_LINK_TTL_MS]);
+    await q.query(`INSERT INTO connect_password_links (token_hash, partner_code, expires_at) VALUES ($1, $2, $3)`, [
+      sha256Hex(token),
+      p.code,
+      clock.now() + PASSWORD_LINK_TTL_MS,
+    ]);
     const link = `${publicUrl}/en/partner/set-password?token=${token}`;
     await mailer.send(q, {
       to: p.email,
-      subject: invite ? `Your Rampart Connect partner portal account (${p.code})` : 'Reset your Rampart Connect partner portal password',
-      text: `${invite ? `Welcome, ${p.name}.\n\nYour business partner code in this environment (${mode === 'sandbox' ? 'test' : 'production'}) is ${p.code}.\n` : ''}`
-        + `Set your portal password here (valid 72 hours):\n${link}\n\nThen log in at ${publicUrl}/en/partner/login with ${p.email}.\n`,
+      subject: invite
+        ? `Your Rampart Connect partner portal account (${p.code})`
+        : 'Reset your Rampart Connect partner portal password',
+      text:
+        `${invite ? `Welcome, ${p.name}.\n\nYour business partner code in this environment (${mode === 'sandbox' ? 'test' : 'production'}) is ${p.code}.\n` : ''}` +
+        `Set your portal password here (valid 72 hours):\n${link}\n\nThen log in at ${publicUrl}/en/partner/login with ${p.email}.\n`,
     });
   }
 
@@ -140,7 +171,9 @@ export function createPartnerService(deps: {
   }
 
   return {
-    async create(input: NewPartner): Promise<Result<{ partner: Partner; key: PartnerKey; platformPublicKey: string; environment: string }>> {
+    async create(
+      input: NewPartner,
+    ): Promise<Result<{ partner: Partner; key: PartnerKey; platformPublicKey: string; environment: string }>> {
       const key = parsePartnerPublicKey(input.publicKey);
       if (!key.ok) return key;
       const ips = validateIpList(input.ipWhitelist);
@@ -149,36 +182,67 @@ export function createPartnerService(deps: {
       if (!domains.ok) return domains;
       const hook = validateWebhookUrl(input.webhookUrl);
       if (!hook.ok) return hook;
-      const email = String(input.email ?? '').trim().toLowerCase();
-      if (!/^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{2,}$/.test(email)) return err('INVALID_EMAIL', 'a valid admin email address is required');
+      const email = String(input.email ?? '')
+        .trim()
+        .toLowerCase();
+      if (!/^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]{2,}$/.test(email))
+        return err('INVALID_EMAIL', 'a valid admin email address is required');
       const name = String(input.name ?? '').trim();
       if (!name || name.length > 128) return err('INVALID_NAME', 'name is required (at most 128 characters)');
-      const base = (input.code ?? name).toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 40) || 'partner';
-      if (input.code !== undefined && !/^[a-z0-9_]{2,40}$/.test(input.code)) return err('INVALID_CODE', 'code must be 2-40 characters of a-z, 0-9 and _');
+      const base =
+        (input.code ?? name)
+          .toLowerCase()
+          .replace(/[^a-z0-9]+/g, '_')
+          .replace(/^_+|_+$/g, '')
+          .slice(0, 40) || 'partner';
+      if (input.code !== undefined && !/^[a-z0-9_]{2,40}$/.test(input.code))
+        return err('INVALID_CODE', 'code must be 2-40 characters of a-z, 0-9 and _');
       const platform = await signingKeys.current(PLATFORM_KEY_PURPOSE);
-      const r = await catchDomain(() => db.tx(async (q) => {
-        if ((await q.query(`SELECT 1 FROM connect_partners WHERE email = $1`, [email])).rows[0]) throw new DomainError('EMAIL_TAKEN', `a partner with email ${email} already exists`);
-        let code = base + suffix;
-        for (let n = 2; (await q.query(`SELECT 1 FROM connect_partners WHERE code = $1`, [code])).rows[0]; n++) {
-          if (input.code !== undefined) throw new DomainError('CODE_TAKEN', `code ${code} is already taken`);
-          code = `${base}${n}${suffix}`;
-        }
-        const now = clock.now();
-        const row = (await q.query(
-          `INSERT INTO connect_partners (code, name, email, ip_whitelist, redirect_domains, webhook_url, success_code, fee_pct, min_fee_usd, spread, created_at)
+      const r = await catchDomain(() =>
+        db.tx(async (q) => {
+          if ((await q.query(`SELECT 1 FROM connect_partners WHERE email = $1`, [email])).rows[0])
+            throw new DomainError('EMAIL_TAKEN', `a partner with email ${email} already exists`);
+          let code = base + suffix;
+          for (let n = 2; (await q.query(`SELECT 1 FROM connect_partners WHERE code = $1`, [code])).rows[0]; n++) {
+            if (input.code !== undefined) throw new DomainError('CODE_TAKEN', `code ${code} is already taken`);
+            code = `${base}${n}${suffix}`;
+          }
+          const now = clock.now();
+          const row = (
+            await q.query(
+              `INSERT INTO connect_partners (code, name, email, ip_whitelist, redirect_domains, webhook_url, success_code, fee_pct, min_fee_usd, spread, created_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
-          [code, name, email, JSON.stringify(ips.value), JSON.stringify(domains.value), hook.value, input.successCode ?? '000000',
-            decimalIn(input.feePct, '0.0199', '0.5'), decimalIn(input.minFeeUsd, '1.99', '1000'), decimalIn(input.spread, '0.01', '0.5'), now],
-        )).rows[0];
-        const k = (await q.query(
-          `INSERT INTO connect_partner_keys (id, partner_code, public_pem, fingerprint, bits, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-          [ids.next(), code, key.value.pem, key.value.fingerprint, key.value.bits, now],
-        )).rows[0];
-        await issuePasswordLink(q, { code, name, email }, true);
-        return { partner: toPartner(row), key: toKey(k) };
-      }));
+              [
+                code,
+                name,
+                email,
+                JSON.stringify(ips.value),
+                JSON.stringify(domains.value),
+                hook.value,
+                input.successCode ?? '000000',
+                decimalIn(input.feePct, '0.0199', '0.5'),
+                decimalIn(input.minFeeUsd, '1.99', '1000'),
+                decimalIn(input.spread, '0.01', '0.5'),
+                now,
+              ],
+            )
+          ).rows[0];
+          const k = (
+            await q.query(
+              `INSERT INTO connect_partner_keys (id, partner_code, public_pem, fingerprint, bits, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+              [ids.next(), code, key.value.pem, key.value.fingerprint, key.value.bits, now],
+            )
+          ).rows[0];
+          await issuePasswordLink(q, { code, name, email }, true);
+          return { partner: toPartner(row), key: toKey(k) };
+        }),
+      );
       if (!r.ok) return r;
-      return ok({ ...r.value, platformPublicKey: platform.publicKeyPem, environment: mode === 'sandbox' ? 'test' : 'production' });
+      return ok({
+        ...r.value,
+        platformPublicKey: platform.publicKeyPem,
+        environment: mode === 'sandbox' ? 'test' : 'production',
+      });
     },
 
     get: getPartner,
@@ -189,13 +253,18 @@ export function createPartnerService(deps: {
 
     /** Keys that verify now: the current one, plus the previous one until its overlap ends. */
     async activeKeys(code: string): Promise<PartnerKey[]> {
-      return (await db.query(
-        `SELECT * FROM connect_partner_keys WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id DESC`, [code, clock.now()],
-      )).rows.map(toKey);
+      return (
+        await db.query(
+          `SELECT * FROM connect_partner_keys WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id DESC`,
+          [code, clock.now()],
+        )
+      ).rows.map(toKey);
     },
 
     async keys(code: string): Promise<PartnerKey[]> {
-      return (await db.query(`SELECT * FROM connect_partner_keys WHERE partner_code = $1 ORDER BY id DESC LIMIT 20`, [code])).rows.map(toKey);
+      return (
+        await db.query(`SELECT * FROM connect_partner_keys WHERE partner_code = $1 ORDER BY id DESC LIMIT 20`, [code])
+      ).rows.map(toKey);
     },
 
     /**
@@ -205,34 +274,67 @@ export function createPartnerService(deps: {
     async addKey(code: string, pem: string, overlapMs = DEFAULT_OVERLAP_MS): Promise<Result<PartnerKey>> {
       const key = parsePartnerPublicKey(pem);
       if (!key.ok) return key;
-      if (!Number.isInteger(overlapMs) || overlapMs < 0 || overlapMs > MAX_OVERLAP_MS) return err('INVALID_OVERLAP', `overlap must be between 0 and ${MAX_OVERLAP_MS / 3_600_000} hours`);
-      return catchDomain(() => db.tx(async (q) => {
-        const now = clock.now();
-        const active = (await q.query(`SELECT * FROM connect_partner_keys WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2) FOR UPDATE`, [code, now])).rows;
-        if (active.some((k) => k.fingerprint === key.value.fingerprint)) throw new DomainError('KEY_ALREADY_ACTIVE', 'this public key is already active');
-        if (active.length >= 2) throw new DomainError('TOO_MANY_KEYS', 'a rotation is already in its overlap period; wait until it ends or revoke the old key first');
-        await q.query(`UPDATE connect_partner_keys SET expires_at = $3 WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2)`, [code, now, now + overlapMs]);
-        const k = (await q.query(
-          `INSERT INTO connect_partner_keys (id, partner_code, public_pem, fingerprint, bits, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-          [ids.next(), code, key.value.pem, key.value.fingerprint, key.value.bits, now],
-        )).rows[0];
-        return toKey(k);
-      }));
+      if (!Number.isInteger(overlapMs) || overlapMs < 0 || overlapMs > MAX_OVERLAP_MS)
+        return err('INVALID_OVERLAP', `overlap must be between 0 and ${MAX_OVERLAP_MS / 3_600_000} hours`);
+      return catchDomain(() =>
+        db.tx(async (q) => {
+          const now = clock.now();
+          const active = (
+            await q.query(
+              `SELECT * FROM connect_partner_keys WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2) FOR UPDATE`,
+              [code, now],
+            )
+          ).rows;
+          if (active.some((k) => k.fingerprint === key.value.fingerprint))
+            throw new DomainError('KEY_ALREADY_ACTIVE', 'this public key is already active');
+          if (active.length >= 2)
+            throw new DomainError(
+              'TOO_MANY_KEYS',
+              'a rotation is already in its overlap period; wait until it ends or revoke the old key first',
+            );
+          await q.query(
+            `UPDATE connect_partner_keys SET expires_at = $3 WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2)`,
+            [code, now, now + overlapMs],
+          );
+          const k = (
+            await q.query(
+              `INSERT INTO connect_partner_keys (id, partner_code, public_pem, fingerprint, bits, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+              [ids.next(), code, key.value.pem, key.value.fingerprint, key.value.bits, now],
+            )
+          ).rows[0];
+          return toKey(k);
+        }),
+      );
     },
 
     /** Ends a key's validity now; the last active key cannot be revoked (the partner would be locked out). */
     async revokeKey(code: string, keyId: string): Promise<Result<true>> {
-      return catchDomain(() => db.tx(async (q) => {
-        const now = clock.now();
-        const active = (await q.query(`SELECT id FROM connect_partner_keys WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2) FOR UPDATE`, [code, now])).rows;
-        if (!active.some((k) => String(k.id) === keyId)) throw new DomainError('KEY_NOT_FOUND', 'no such active key');
-        if (active.length < 2) throw new DomainError('LAST_KEY', 'the only active key cannot be revoked; add the new key first');
-        await q.query(`UPDATE connect_partner_keys SET expires_at = $3 WHERE partner_code = $1 AND id = $2`, [code, keyId, now]);
-        return true as const;
-      }));
+      return catchDomain(() =>
+        db.tx(async (q) => {
+          const now = clock.now();
+          const active = (
+            await q.query(
+              `SELECT id FROM connect_partner_keys WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2) FOR UPDATE`,
+              [code, now],
+            )
+          ).rows;
+          if (!active.some((k) => String(k.id) === keyId)) throw new DomainError('KEY_NOT_FOUND', 'no such active key');
+          if (active.length < 2)
+            throw new DomainError('LAST_KEY', 'the only active key cannot be revoked; add the new key first');
+          await q.query(`UPDATE connect_partner_keys SET expires_at = $3 WHERE partner_code = $1 AND id = $2`, [
+            code,
+            keyId,
+            now,
+          ]);
+          return true as const;
+        }),
+      );
     },
 
-    async updateSettings(code: string, patch: { ipWhitelist?: unknown; redirectDomains?: unknown; webhookUrl?: unknown; status?: 'ACTIVE' | 'DISABLED' }): Promise<Result<Partner>> {
+    async updateSettings(
+      code: string,
+      patch: { ipWhitelist?: unknown; redirectDomains?: unknown; webhookUrl?: unknown; status?: 'ACTIVE' | 'DISABLED' },
+    ): Promise<Result<Partner>> {
       const sets: string[] = [];
       const params: unknown[] = [code];
       const set = (col: string, v: unknown) => {
@@ -259,7 +361,8 @@ export function createPartnerService(deps: {
         const p = await getPartner(code);
         return p ? ok(p) : err('PARTNER_NOT_FOUND');
       }
-      const r = (await db.query(`UPDATE connect_partners SET ${sets.join(', ')} WHERE code = $1 RETURNING *`, params)).rows[0];
+      const r = (await db.query(`UPDATE connect_partners SET ${sets.join(', ')} WHERE code = $1 RETURNING *`, params))
+        .rows[0];
       return r ? ok(toPartner(r)) : err('PARTNER_NOT_FOUND');
     },
 
@@ -272,27 +375,40 @@ export function createPartnerService(deps: {
 
     /** Uses an emailed link once; the link expires after 72 h. Returns the partner code to log in. */
     async setPassword(token: string, password: string): Promise<Result<string>> {
-      if (password.length < 10 || password.length > 128) return err('WEAK_PASSWORD', 'the password must be 10 to 128 characters long');
+      if (password.length < 10 || password.length > 128)
+        return err('WEAK_PASSWORD', 'the password must be 10 to 128 characters long');
       const hash = await hashPassword(password);
-      return catchDomain(() => db.tx(async (q) => {
-        const link = (await q.query(
-          `UPDATE connect_password_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING partner_code`,
-          [sha256Hex(token), clock.now()],
-        )).rows[0];
-        if (!link) throw new DomainError('INVALID_LINK', 'this link is invalid, used or expired; ask for a new one');
-        await q.query(`UPDATE connect_partners SET password_hash = $2 WHERE code = $1`, [link.partner_code, hash]);
-        return String(link.partner_code);
-      }));
+      return catchDomain(() =>
+        db.tx(async (q) => {
+          const link = (
+            await q.query(
+              `UPDATE connect_password_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING partner_code`,
+              [sha256Hex(token), clock.now()],
+            )
+          ).rows[0];
+          if (!link) throw new DomainError('INVALID_LINK', 'this link is invalid, used or expired; ask for a new one');
+          await q.query(`UPDATE connect_partners SET password_hash = $2 WHERE code = $1`, [link.partner_code, hash]);
+          return String(link.partner_code);
+        }),
+      );
     },
 
     async linkValid(token: string): Promise<boolean> {
-      return !!(await db.query(`SELECT 1 FROM connect_password_links WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2`, [sha256Hex(token), clock.now()])).rows[0];
+      return !!(
+        await db.query(
+          `SELECT 1 FROM connect_password_links WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2`,
+          [sha256Hex(token), clock.now()],
+        )
+      ).rows[0];
     },
 
     async login(email: string, password: string): Promise<Partner | null> {
-      const r = (await db.query(`SELECT * FROM connect_partners WHERE email = $1`, [String(email).trim().toLowerCase()])).rows[0];
+      const r = (
+        await db.query(`SELECT * FROM connect_partners WHERE email = $1`, [String(email).trim().toLowerCase()])
+      ).rows[0];
       // Same work whether or not the account exists, so timing does not reveal registered emails.
-      const stored = r?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+      const stored =
+        r?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
       const good = await verifyPassword(password, stored);
       return r && r.password_hash && good && r.status === 'ACTIVE' ? toPartner(r) : null;
     },

@@ -15,19 +15,32 @@ const absent = (v: unknown) => v === undefined || v === null;
 
 /** A non-empty string: absent or empty is MISSING_PARAMETER, another JSON type INVALID_PARAMETER. */
 export const requiredString = (field: string) =>
-  z.string(codedBy((iss) => (absent(iss.input) ? [MISSING, `${field} is required`] : [INVALID, `${field} must be a string`])))
+  z
+    .string(
+      codedBy((iss) =>
+        absent(iss.input) ? [MISSING, `${field} is required`] : [INVALID, `${field} must be a string`],
+      ),
+    )
     .min(1, coded(MISSING, `${field} is required`));
 
 /** An optional string: absent or empty is null. */
 export const optionalString = (field: string, max: number) => {
   const wrong = `${field} must be a string of at most ${max} characters`;
-  return z.preprocess((v) => (absent(v) || v === '' ? null : v), z.string(coded(INVALID, wrong)).max(max, coded(INVALID, wrong)).nullable());
+  return z.preprocess(
+    (v) => (absent(v) || v === '' ? null : v),
+    z.string(coded(INVALID, wrong)).max(max, coded(INVALID, wrong)).nullable(),
+  );
 };
 
 const DECIMAL = /^\d+(\.\d+)?$/;
 /** A positive decimal, normalized (no trailing zeros). */
 export const positiveAmount = (field: string) =>
-  z.string(codedBy((iss) => (absent(iss.input) ? [MISSING, `${field} is required`] : [INVALID, `${field} must be a positive number`])))
+  z
+    .string(
+      codedBy((iss) =>
+        absent(iss.input) ? [MISSING, `${field} is required`] : [INVALID, `${field} must be a positive number`],
+      ),
+    )
     .min(1, { ...coded(MISSING, `${field} is required`), abort: true })
     .refine((v) => DECIMAL.test(v) && new Decimal(v).gt(0), coded(INVALID, `${field} must be a positive number`))
     .transform((v) => new Decimal(v).toFixed());
@@ -41,11 +54,15 @@ export const GetQuote = z.object({
   cryptoNetwork: requiredString('cryptoNetwork'),
   paymentMethod: requiredString('paymentMethod'),
   fiatAmount: positiveAmount('fiatAmount'),
-  countryCode: optionalString('countryCode', 2).refine((v) => v === null || /^[A-Za-z]{2}$/.test(v), coded(INVALID, 'countryCode must be ISO 3166-1 alpha-2')),
+  countryCode: optionalString('countryCode', 2).refine(
+    (v) => v === null || /^[A-Za-z]{2}$/.test(v),
+    coded(INVALID, 'countryCode must be ISO 3166-1 alpha-2'),
+  ),
 });
 
 /** By merchantOrderId, or by orderId when only that is given. */
-export const QueryOrderList = z.object({ merchantOrderId: z.unknown().optional(), orderId: z.unknown().optional() })
+export const QueryOrderList = z
+  .object({ merchantOrderId: z.unknown().optional(), orderId: z.unknown().optional() })
   .transform((b, ctx): { merchantOrderId: string } | { orderId: string } => {
     const field = b.merchantOrderId === undefined && b.orderId !== undefined ? 'orderId' : 'merchantOrderId';
     const v = requiredString(field).safeParse(b[field]);
@@ -55,7 +72,8 @@ export const QueryOrderList = z.object({ merchantOrderId: z.unknown().optional()
   });
 
 /** The end user's IP address as clientUserIp (or userIp when only that is given); one address, not a range. */
-export const CheckIpAddress = z.object({ clientUserIp: z.unknown().optional(), userIp: z.unknown().optional() })
+export const CheckIpAddress = z
+  .object({ clientUserIp: z.unknown().optional(), userIp: z.unknown().optional() })
   .transform((b, ctx): { ip: string } => {
     const field = b.clientUserIp === undefined && b.userIp !== undefined ? 'userIp' : 'clientUserIp';
     const v = requiredString(field).safeParse(b[field]);

@@ -18,9 +18,28 @@ import type { SafeHtml } from '../web/html.ts';
 import { bodyField, createPageHelper, csrfCookie, csrfMatches, formList, formText, parseForm } from '../web/page.ts';
 import type { MerchantUser, MerchantUsers } from './users.ts';
 import {
-  BASE, ORDER_STATUSES, authorizationDetailsView, balancesView, dashboardFrame, developersView, formExpiredView, linkInvalidView,
-  loginView, notFoundView, orderView, ordersView, passwordNotSetView, reportDateInvalidView, reportView, reviewView, setPasswordForbiddenView,
-  setPasswordView, vendorView, type DevelopersFlash, type Flash, type VendorFlash,
+  BASE,
+  ORDER_STATUSES,
+  authorizationDetailsView,
+  balancesView,
+  dashboardFrame,
+  developersView,
+  formExpiredView,
+  linkInvalidView,
+  loginView,
+  notFoundView,
+  orderView,
+  ordersView,
+  passwordNotSetView,
+  reportDateInvalidView,
+  reportView,
+  reviewView,
+  setPasswordForbiddenView,
+  setPasswordView,
+  vendorView,
+  type DevelopersFlash,
+  type Flash,
+  type VendorFlash,
 } from './views.ts';
 
 type ReportService = ReturnType<typeof createReportService>;
@@ -61,7 +80,11 @@ export interface DashboardDeps {
   mode: string;
 }
 
-const ipsOf = (v: string | undefined): string[] => (v ?? '').split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+const ipsOf = (v: string | undefined): string[] =>
+  (v ?? '')
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
 const param = (req: FastifyRequest, name: string) => String((req.params as Record<string, unknown>)[name] ?? '');
 const queryOf = (req: FastifyRequest) => (req.query ?? {}) as Record<string, string | undefined>;
 
@@ -113,8 +136,15 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
       return handler(req, reply, ctx, undefined);
     });
   }
-  /** A form post with fields: parsed with its schema after the CSRF check; a body that does not fit answers `invalid`. */
-  function postForm<S extends z.ZodType>(path: string, schema: S, invalid: Handler<string>, handler: Handler<z.output<S>>) {
+  /**
+   * A form post with fields: parsed with its schema after the CSRF check; a body that does not fit answers `invalid`.
+   */
+  function postForm<S extends z.ZodType>(
+    path: string,
+    schema: S,
+    invalid: Handler<string>,
+    handler: Handler<z.output<S>>,
+  ) {
     post(path, async (req, reply, ctx) => {
       const form = parseForm(schema, req);
       return form.ok ? handler(req, reply, ctx, form.value) : invalid(req, reply, ctx, form.message);
@@ -123,11 +153,18 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
 
   // ---- login, logout, set password ----
   const loginCsrf = csrfCookie({ cookie: LOGIN_CSRF_COOKIE, path: BASE, secure, field: 'csrf' });
-  const safeNext = (v: unknown) => (typeof v === 'string' && v.startsWith(`${BASE}/`) && !v.startsWith('//') ? v : `${BASE}/orders`);
+  const safeNext = (v: unknown) =>
+    typeof v === 'string' && v.startsWith(`${BASE}/`) && !v.startsWith('//') ? v : `${BASE}/orders`;
 
   function loginPage(req: FastifyRequest, reply: FastifyReply, error?: string, status = 200) {
     const next = safeNext(queryOf(req).next ?? bodyField(req, 'next'));
-    return frame(reply, 'Merchant login', loginView({ csrf: loginCsrf.token(req, reply), next, error }), undefined, status);
+    return frame(
+      reply,
+      'Merchant login',
+      loginView({ csrf: loginCsrf.token(req, reply), next, error }),
+      undefined,
+      status,
+    );
   }
 
   app.get(`${BASE}/login`, opts, async (req, reply) => loginPage(req, reply));
@@ -138,7 +175,13 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     const res = await users.authenticate(form.value.email, form.value.password);
     if (!res.ok) return loginPage(req, reply, 'Wrong email or password.', 401);
     const s = await sessions.create(SUBJECT, res.value.userId);
-    reply.setCookie(SESSION_COOKIE, s.cookie, { path: '/', httpOnly: true, sameSite: 'lax', secure, maxAge: 12 * 3600 });
+    reply.setCookie(SESSION_COOKIE, s.cookie, {
+      path: '/',
+      httpOnly: true,
+      sameSite: 'lax',
+      secure,
+      maxAge: 12 * 3600,
+    });
     return reply.redirect(safeNext(form.value.next), 303);
   });
   post('/logout', async (req, reply) => {
@@ -169,7 +212,12 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     const status = ORDER_STATUSES.includes(q.status ?? '') ? q.status : undefined;
     const from = q.from ? utcDayStart(q.from) : null;
     const to = q.to ? utcDayStart(q.to) : null;
-    const list = await orders.listForMerchant(String(ctx.merchant.merchantId), { status, from: from ?? undefined, to: to === null ? undefined : to + 86_400_000, limit: 200 });
+    const list = await orders.listForMerchant(String(ctx.merchant.merchantId), {
+      status,
+      from: from ?? undefined,
+      to: to === null ? undefined : to + 86_400_000,
+      limit: 200,
+    });
     return frame(reply, 'Orders', ordersView({ status, from: q.from, to: q.to, list }), ctx);
   });
 
@@ -178,7 +226,9 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     if (!r || !r.ok) return notFound(reply, ctx);
     const o = r.value;
     const owners = [...new Set([String(ctx.merchant.merchantId), o.creatorMerchantId])];
-    const deliveries = (await Promise.all(owners.map((ownerId) => deps.webhooks.list({ ownerId, limit: 500 })))).flat().filter((d) => d.bizId === o.prepayId)
+    const deliveries = (await Promise.all(owners.map((ownerId) => deps.webhooks.list({ ownerId, limit: 500 }))))
+      .flat()
+      .filter((d) => d.bizId === o.prepayId)
       .sort((a, b) => a.createdAt - b.createdAt);
     return frame(reply, `Order ${o.prepayId}`, orderView(ctx, o, deliveries, flash), ctx);
   }
@@ -186,23 +236,45 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
   get('/orders/:prepayId', async (req, reply, ctx) => orderPage(reply, ctx, param(req, 'prepayId')));
 
   const REFUND_ERRORS: Record<string, string> = {
-    INVALID_REFUND_AMOUNT: 'The amount is more than what is left to refund.', INSUFFICIENT_FUNDS: 'Your balance is not enough for this refund.',
-    TOO_MANY_REFUND_ATTEMPTS: 'This order already had 10 refund attempts.', INVALID_ORDER_STATUS: 'This order cannot be refunded in its status.',
+    INVALID_REFUND_AMOUNT: 'The amount is more than what is left to refund.',
+    INSUFFICIENT_FUNDS: 'Your balance is not enough for this refund.',
+    TOO_MANY_REFUND_ATTEMPTS: 'This order already had 10 refund attempts.',
+    INVALID_ORDER_STATUS: 'This order cannot be refunded in its status.',
   };
-  postForm('/orders/:prepayId/refund', RefundForm, async (req, reply, ctx, error) => orderPage(reply, ctx, param(req, 'prepayId'), { error }), async (req, reply, ctx, body) => {
-    const prepayId = param(req, 'prepayId');
-    const amount = (body.amount ?? '').trim();
-    if (!/^\d+(\.\d+)?$/.test(amount) || decimalPlaces(amount) > 8 || new Decimal(amount).lte(0)) {
-      return orderPage(reply, ctx, prepayId, { error: 'Enter a positive amount with at most 8 decimals.' });
-    }
-    const reason = (body.reason ?? '').slice(0, 256) || null;
-    const res = await refunds.refund(String(ctx.merchant.merchantId), { refundRequestId: `dash-${randomAlnum(24)}`, prepayId, refundAmount: amount, refundReason: reason });
-    if (!res.ok) return orderPage(reply, ctx, prepayId, { error: REFUND_ERRORS[res.code] ?? res.message ?? res.code });
-    return orderPage(reply, ctx, prepayId, { ok: `Refund of ${res.value.refund.refundAmount} ${res.value.refund.currency} accepted (refund ${res.value.refund.refundId}).` });
-  });
+  postForm(
+    '/orders/:prepayId/refund',
+    RefundForm,
+    async (req, reply, ctx, error) => orderPage(reply, ctx, param(req, 'prepayId'), { error }),
+    async (req, reply, ctx, body) => {
+      const prepayId = param(req, 'prepayId');
+      const amount = (body.amount ?? '').trim();
+      if (!/^\d+(\.\d+)?$/.test(amount) || decimalPlaces(amount) > 8 || new Decimal(amount).lte(0)) {
+        return orderPage(reply, ctx, prepayId, { error: 'Enter a positive amount with at most 8 decimals.' });
+      }
+      const reason = (body.reason ?? '').slice(0, 256) || null;
+      const res = await refunds.refund(String(ctx.merchant.merchantId), {
+        refundRequestId: `dash-${randomAlnum(24)}`,
+        prepayId,
+        refundAmount: amount,
+        refundReason: reason,
+      });
+      if (!res.ok)
+        return orderPage(reply, ctx, prepayId, { error: REFUND_ERRORS[res.code] ?? res.message ?? res.code });
+      return orderPage(reply, ctx, prepayId, {
+        ok: `Refund of ${res.value.refund.refundAmount} ${res.value.refund.currency} accepted (refund ${res.value.refund.refundId}).`,
+      });
+    },
+  );
 
   // ---- balances and reports ----
-  get('/balances', async (_req, reply, ctx) => frame(reply, 'Balances', balancesView(await deps.ledger.balances(deps.db, 'merchant', String(ctx.merchant.merchantId))), ctx));
+  get('/balances', async (_req, reply, ctx) =>
+    frame(
+      reply,
+      'Balances',
+      balancesView(await deps.ledger.balances(deps.db, 'merchant', String(ctx.merchant.merchantId))),
+      ctx,
+    ),
+  );
 
   const today = () => new Date(clock.now()).toISOString().slice(0, 10);
   get('/reports', async (req, reply, ctx) => {
@@ -215,7 +287,10 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     const date = String(queryOf(req).date ?? today());
     const r = await deps.reports.daily(String(ctx.merchant.merchantId), date);
     if (!r.ok) return reply.code(400).type('text/plain').send('Not a valid date.');
-    return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="rampart-${ctx.merchant.merchantId}-${date}.csv"`).send(reportCsv(r.value));
+    return reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', `attachment; filename="rampart-${ctx.merchant.merchantId}-${date}.csv"`)
+      .send(reportCsv(r.value));
   });
 
   // ---- developers ----
@@ -229,7 +304,10 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
 
   get('/developers', async (_req, reply, ctx) => developersPage(reply, ctx));
   post('/developers/keys', async (_req, reply, ctx) => {
-    const res = await accounts.createKey(String(ctx.merchant.merchantId), (await accounts.listKeys(String(ctx.merchant.merchantId))).find((k) => k.status === 'ACTIVE')?.ipWhitelist);
+    const res = await accounts.createKey(
+      String(ctx.merchant.merchantId),
+      (await accounts.listKeys(String(ctx.merchant.merchantId))).find((k) => k.status === 'ACTIVE')?.ipWhitelist,
+    );
     if (!res.ok) return developersPage(reply, ctx, { error: res.message ?? res.code });
     return developersPage(reply, ctx, { newKey: { apiKey: res.value.apiKey, apiSecret: res.value.apiSecret } });
   });
@@ -238,7 +316,9 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     return developersPage(reply, ctx, res.ok ? { ok: 'API key revoked.' } : { error: 'No such active key.' });
   });
   postForm('/developers/ip-whitelist', IpWhitelistForm, developersError, async (_req, reply, ctx, body) => {
-    const res = await accounts.updateMerchant(String(ctx.merchant.merchantId), { ipWhitelist: ipsOf(body.ipWhitelist) });
+    const res = await accounts.updateMerchant(String(ctx.merchant.merchantId), {
+      ipWhitelist: ipsOf(body.ipWhitelist),
+    });
     return developersPage(reply, ctx, res.ok ? { ok: 'IP whitelist saved.' } : { error: res.message ?? res.code });
   });
   postForm('/developers/webhook', WebhookForm, developersError, async (_req, reply, ctx, body) => {
@@ -246,7 +326,9 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     let valid = url === '';
     try {
       valid ||= url.length <= 256 && ['http:', 'https:'].includes(new URL(url).protocol);
-    } catch { /* not a URL */ }
+    } catch {
+      /* not a URL */
+    }
     if (!valid) return developersPage(reply, ctx, { error: 'Enter an http(s) URL of at most 256 characters.' });
     const res = await accounts.updateMerchant(String(ctx.merchant.merchantId), { webhookUrl: url || null });
     if (!res.ok) return developersPage(reply, ctx, { error: res.message ?? res.code });
@@ -256,18 +338,29 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     const id = String(ctx.merchant.merchantId);
     if (!ctx.merchant.webhookUrl) return developersPage(reply, ctx, { error: 'Set a webhook URL first.' });
     // A signed delivery like any Pay webhook, with its own bizType so receivers never mistake it for a payment.
-    await deps.db.tx((q) => enqueuePayWebhook(deps.outbox, q, {
-      url: ctx.merchant.webhookUrl, ownerId: id, bizType: 'TEST', bizId: String(deps.ids.next()), bizStatus: 'TEST',
-      data: { merchantId: id, message: 'Test event from the Rampart merchant dashboard' },
-    }));
+    await deps.db.tx((q) =>
+      enqueuePayWebhook(deps.outbox, q, {
+        url: ctx.merchant.webhookUrl,
+        ownerId: id,
+        bizType: 'TEST',
+        bizId: String(deps.ids.next()),
+        bizStatus: 'TEST',
+        data: { merchantId: id, message: 'Test event from the Rampart merchant dashboard' },
+      }),
+    );
     return developersPage(reply, ctx, { ok: 'Test event queued.' });
   });
   post('/developers/deliveries/:id/redeliver', async (req, reply, ctx) => {
     const id = param(req, 'id');
     const d = /^\d{1,19}$/.test(id) ? await deps.webhooks.get(id) : null;
-    if (!d || d.ownerId !== String(ctx.merchant.merchantId)) return developersPage(reply, ctx, { error: 'No such delivery.' });
+    if (!d || d.ownerId !== String(ctx.merchant.merchantId))
+      return developersPage(reply, ctx, { error: 'No such delivery.' });
     const res = await deps.webhooks.redeliver(id);
-    return developersPage(reply, ctx, res.ok ? { ok: 'Delivery queued again.' } : { error: 'The delivery is still pending.' });
+    return developersPage(
+      reply,
+      ctx,
+      res.ok ? { ok: 'Delivery queued again.' } : { error: 'The delivery is still pending.' },
+    );
   });
 
   // ---- Partner features → Technical Vendor ----
@@ -275,10 +368,17 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     const id = String(ctx.merchant.merchantId);
     const granted = await tsp.listForMerchant(id);
     const tspScopes = new Map<string, string[]>();
-    for (const a of granted) if (!tspScopes.has(a.tspMerchantId)) tspScopes.set(a.tspMerchantId, (await accounts.getMerchant(a.tspMerchantId))?.tsp?.allowScopes ?? []);
+    for (const a of granted)
+      if (!tspScopes.has(a.tspMerchantId))
+        tspScopes.set(a.tspMerchantId, (await accounts.getMerchant(a.tspMerchantId))?.tsp?.allowScopes ?? []);
     const own = ctx.merchant.tsp ? await tsp.listForTsp(id) : [];
     const blocked = await tsp.listBlocked(id);
-    return frame(reply, 'Technical Vendor', vendorView(ctx, { now: clock.now(), reviewUrl: tsp.reviewUrl, granted, tspScopes, own, blocked }, flash), ctx);
+    return frame(
+      reply,
+      'Technical Vendor',
+      vendorView(ctx, { now: clock.now(), reviewUrl: tsp.reviewUrl, granted, tspScopes, own, blocked }, flash),
+      ctx,
+    );
   }
   const vendorError: Handler<string> = async (_req, reply, ctx, error) => vendorPage(reply, ctx, { error });
 
@@ -286,21 +386,35 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
   // Issue 13: a merchant can dismiss an unwanted request and block the provider (its creates then answer 406210).
   post('/technical-vendor/:authId/dismiss', async (req, reply, ctx) => {
     const res = await tsp.dismiss(String(ctx.merchant.merchantId), param(req, 'authId'));
-    return vendorPage(reply, ctx, res.ok ? { ok: `Request from ${res.value.tspName} dismissed.` } : { error: 'This request is no longer pending.' });
+    return vendorPage(
+      reply,
+      ctx,
+      res.ok ? { ok: `Request from ${res.value.tspName} dismissed.` } : { error: 'This request is no longer pending.' },
+    );
   });
   post('/technical-vendor/:authId/block', async (req, reply, ctx) => {
     const res = await tsp.block(String(ctx.merchant.merchantId), param(req, 'authId'));
     if (!res.ok) return notFound(reply, ctx);
-    return vendorPage(reply, ctx, { ok: `${res.value.tspName} is blocked: its pending requests were dismissed and new ones are refused.` });
+    return vendorPage(reply, ctx, {
+      ok: `${res.value.tspName} is blocked: its pending requests were dismissed and new ones are refused.`,
+    });
   });
   post('/technical-vendor/blocked/:tspId/unblock', async (req, reply, ctx) => {
     const done = await tsp.unblock(String(ctx.merchant.merchantId), param(req, 'tspId'));
     return vendorPage(reply, ctx, done ? { ok: 'Provider unblocked.' } : { error: 'This provider is not blocked.' });
   });
-  const ADD_ERRORS: Record<string, string> = { MERCHANT_NOT_FOUND: 'Invalid merchant id.', FIELD_MISSING: 'Select at least one permission.' };
+  const ADD_ERRORS: Record<string, string> = {
+    MERCHANT_NOT_FOUND: 'Invalid merchant id.',
+    FIELD_MISSING: 'Select at least one permission.',
+  };
   postForm('/technical-vendor/add', AddAuthorizationForm, vendorError, async (_req, reply, ctx, body) => {
-    if (!ctx.merchant.tsp) return vendorPage(reply, ctx, { error: 'Your account is not a technical service provider.' });
-    const res = await tsp.create(String(ctx.merchant.merchantId), { merchantId: (body.merchantId ?? '').trim(), scopes: body.scopes, ipWhitelist: ipsOf(body.ipWhitelist) }, 'MANUAL');
+    if (!ctx.merchant.tsp)
+      return vendorPage(reply, ctx, { error: 'Your account is not a technical service provider.' });
+    const res = await tsp.create(
+      String(ctx.merchant.merchantId),
+      { merchantId: (body.merchantId ?? '').trim(), scopes: body.scopes, ipWhitelist: ipsOf(body.ipWhitelist) },
+      'MANUAL',
+    );
     if (!res.ok) return vendorPage(reply, ctx, { error: ADD_ERRORS[res.code] ?? res.message ?? res.code });
     return vendorPage(reply, ctx, { created: res.value });
   });
@@ -310,12 +424,32 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     return frame(reply, 'Authorization details', authorizationDetailsView(a, clock.now(), tsp.reviewUrl), ctx);
   });
   postForm('/technical-vendor/:authId/change', ChangeAuthorizationForm, vendorError, async (req, reply, ctx, body) => {
-    const res = await tsp.change(String(ctx.merchant.merchantId), param(req, 'authId'), { scopes: body.scopes, ipWhitelist: ipsOf(body.ipWhitelist) });
-    return vendorPage(reply, ctx, res.ok ? { ok: 'Scopes changed; the provider was notified.' } : { error: res.code === 'FIELD_MISSING' ? 'Keep at least one scope, or disable the authorization.' : res.message ?? 'This authorization cannot be changed.' });
+    const res = await tsp.change(String(ctx.merchant.merchantId), param(req, 'authId'), {
+      scopes: body.scopes,
+      ipWhitelist: ipsOf(body.ipWhitelist),
+    });
+    return vendorPage(
+      reply,
+      ctx,
+      res.ok
+        ? { ok: 'Scopes changed; the provider was notified.' }
+        : {
+            error:
+              res.code === 'FIELD_MISSING'
+                ? 'Keep at least one scope, or disable the authorization.'
+                : (res.message ?? 'This authorization cannot be changed.'),
+          },
+    );
   });
   post('/technical-vendor/:authId/disable', async (req, reply, ctx) => {
     const res = await tsp.disable(String(ctx.merchant.merchantId), param(req, 'authId'));
-    return vendorPage(reply, ctx, res.ok ? { ok: 'Authorization disabled; the provider was notified.' } : { error: 'This authorization is not active.' });
+    return vendorPage(
+      reply,
+      ctx,
+      res.ok
+        ? { ok: 'Authorization disabled; the provider was notified.' }
+        : { error: 'This authorization is not active.' },
+    );
   });
 
   // ---- review page (spec §7.4) ----
@@ -325,12 +459,26 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     return frame(reply, 'Review authorization', reviewView(ctx, a, clock.now(), flash), ctx);
   }
   get('/review-authorization', async (req, reply, ctx) => reviewPage(reply, ctx, String(queryOf(req).authId ?? '')));
-  postForm('/review-authorization', ReviewForm, async (req, reply, ctx) => reviewPage(reply, ctx, String(bodyField(req, 'authId') ?? '')), async (_req, reply, ctx, body) => {
-    const authId = body.authId ?? '';
-    const decision = body.decision === 'AGREE' ? 'AGREE' : body.decision === 'REJECT' ? 'REJECT' : null;
-    if (!decision) return reviewPage(reply, ctx, authId);
-    const res = await tsp.decide(authId, String(ctx.merchant.merchantId), decision);
-    if (!res.ok && res.code === 'AUTH_NOT_FOUND') return notFound(reply, ctx);
-    return reviewPage(reply, ctx, authId, res.ok ? (decision === 'AGREE' ? 'You approved this authorization.' : 'You rejected this authorization.') : undefined);
-  });
+  postForm(
+    '/review-authorization',
+    ReviewForm,
+    async (req, reply, ctx) => reviewPage(reply, ctx, String(bodyField(req, 'authId') ?? '')),
+    async (_req, reply, ctx, body) => {
+      const authId = body.authId ?? '';
+      const decision = body.decision === 'AGREE' ? 'AGREE' : body.decision === 'REJECT' ? 'REJECT' : null;
+      if (!decision) return reviewPage(reply, ctx, authId);
+      const res = await tsp.decide(authId, String(ctx.merchant.merchantId), decision);
+      if (!res.ok && res.code === 'AUTH_NOT_FOUND') return notFound(reply, ctx);
+      return reviewPage(
+        reply,
+        ctx,
+        authId,
+        res.ok
+          ? decision === 'AGREE'
+            ? 'You approved this authorization.'
+            : 'You rejected this authorization.'
+          : undefined,
+      );
+    },
+  );
 }

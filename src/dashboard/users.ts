@@ -22,9 +22,19 @@ export interface MerchantUser {
 
 export type UserError = 'INVALID_INPUT' | 'EMAIL_TAKEN' | 'BAD_CREDENTIALS' | 'LINK_INVALID';
 
-export function createMerchantUsers(deps: { db: Db; clock: Clock; ids: IdGenerator; mailer: Mailer; publicUrl: string }) {
+export function createMerchantUsers(deps: {
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  mailer: Mailer;
+  publicUrl: string;
+}) {
   const { db, clock, ids, mailer } = deps;
-  const toUser = (r: DbRow): MerchantUser => ({ userId: String(r.id), merchantId: String(r.merchant_id), email: r.email });
+  const toUser = (r: DbRow): MerchantUser => ({
+    userId: String(r.id),
+    merchantId: String(r.merchant_id),
+    email: r.email,
+  });
 
   return {
     normalizeEmail(email: unknown): string | null {
@@ -33,7 +43,9 @@ export function createMerchantUsers(deps: { db: Db; clock: Clock; ids: IdGenerat
     },
 
     async emailTaken(email: string) {
-      return (await db.query(`SELECT 1 FROM merchant_users WHERE email = $1`, [email.trim().toLowerCase()])).rows.length > 0;
+      return (
+        (await db.query(`SELECT 1 FROM merchant_users WHERE email = $1`, [email.trim().toLowerCase()])).rows.length > 0
+      );
     },
 
     /** Creates the user and emails the set-password link, in one transaction. */
@@ -43,12 +55,20 @@ export function createMerchantUsers(deps: { db: Db; clock: Clock; ids: IdGenerat
       const token = randomString(48);
       const now = clock.now();
       return db.tx(async (q) => {
-        const r = await q.query(`INSERT INTO merchant_users (id, merchant_id, email, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING RETURNING *`, [ids.next(), merchantId, e, now]);
+        const r = await q.query(
+          `INSERT INTO merchant_users (id, merchant_id, email, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING RETURNING *`,
+          [ids.next(), merchantId, e, now],
+        );
         if (r.rows.length === 0) return err('EMAIL_TAKEN', 'a dashboard user with this email exists');
         const user = toUser(r.rows[0]);
-        await q.query(`INSERT INTO merchant_user_links (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`, [sha256Hex(token), user.userId, now + SET_PASSWORD_TTL_MS]);
+        await q.query(`INSERT INTO merchant_user_links (token_hash, user_id, expires_at) VALUES ($1, $2, $3)`, [
+          sha256Hex(token),
+          user.userId,
+          now + SET_PASSWORD_TTL_MS,
+        ]);
         await mailer.send(q, {
-          to: e, subject: 'Set your Rampart merchant dashboard password',
+          to: e,
+          subject: 'Set your Rampart merchant dashboard password',
           text: `Your merchant dashboard account is ready. Choose your password within 72 hours:\n${deps.publicUrl}/en/dashboard/set-password?token=${token}\n`,
         });
         return ok(user);
@@ -56,19 +76,31 @@ export function createMerchantUsers(deps: { db: Db; clock: Clock; ids: IdGenerat
     },
 
     async linkValid(token: string): Promise<boolean> {
-      const r = (await db.query(`SELECT expires_at, used_at FROM merchant_user_links WHERE token_hash = $1`, [sha256Hex(String(token))])).rows[0];
+      const r = (
+        await db.query(`SELECT expires_at, used_at FROM merchant_user_links WHERE token_hash = $1`, [
+          sha256Hex(String(token)),
+        ])
+      ).rows[0];
       return Boolean(r && r.used_at === null && Number(r.expires_at) > clock.now());
     },
 
     /** Uses the link once: a conditional update, so a replayed link cannot set the password again. */
     async setPassword(token: string, password: string): Promise<Result<MerchantUser, UserError>> {
-      if (typeof password !== 'string' || password.length < 10 || password.length > 200) return err('INVALID_INPUT', 'The password needs 10 to 200 characters.');
+      if (typeof password !== 'string' || password.length < 10 || password.length > 200)
+        return err('INVALID_INPUT', 'The password needs 10 to 200 characters.');
       const hash = await hashPassword(password);
       const now = clock.now();
       return db.tx(async (q) => {
-        const link = (await q.query(`UPDATE merchant_user_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id`, [sha256Hex(String(token)), now])).rows[0];
+        const link = (
+          await q.query(
+            `UPDATE merchant_user_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id`,
+            [sha256Hex(String(token)), now],
+          )
+        ).rows[0];
         if (!link) return err('LINK_INVALID', 'This link is invalid, used or expired.');
-        const u = (await q.query(`UPDATE merchant_users SET password_hash = $2 WHERE id = $1 RETURNING *`, [link.user_id, hash])).rows[0];
+        const u = (
+          await q.query(`UPDATE merchant_users SET password_hash = $2 WHERE id = $1 RETURNING *`, [link.user_id, hash])
+        ).rows[0];
         return ok(toUser(u));
       });
     },
@@ -88,7 +120,9 @@ export function createMerchantUsers(deps: { db: Db; clock: Clock; ids: IdGenerat
     },
 
     async contactEmails(q: Queryable, merchantId: string): Promise<string[]> {
-      return (await q.query(`SELECT email FROM merchant_users WHERE merchant_id = $1 ORDER BY id`, [merchantId])).rows.map((r) => r.email);
+      return (
+        await q.query(`SELECT email FROM merchant_users WHERE merchant_id = $1 ORDER BY id`, [merchantId])
+      ).rows.map((r) => r.email);
     },
   };
 }

@@ -25,7 +25,8 @@ export interface ViewCtx {
 export type Flash = { ok?: string; error?: string };
 type ApiKeys = Awaited<ReturnType<AccountsService['listKeys']>>;
 
-export const time = (ms: number | null) => (ms === null ? '—' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC');
+export const time = (ms: number | null) =>
+  ms === null ? '—' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
 const hidden = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
 export const card = (inner: SafeHtml | SafeHtml[] | string) => html`<div class="card">${inner}</div>`;
 const flashBox = (flash?: Flash) =>
@@ -33,15 +34,18 @@ const flashBox = (flash?: Flash) =>
 
 /** The dashboard frame inside the layout: its styles and, once logged in, the navigation with Log out. */
 export function dashboardFrame(body: SafeHtml, ctx?: ViewCtx): SafeHtml {
-  const nav = ctx ? html`<nav><strong>${ctx.merchant.name}</strong>
+  const nav = ctx
+    ? html`<nav><strong>${ctx.merchant.name}</strong>
       <a href="${BASE}/orders">Orders</a><a href="${BASE}/balances">Balances</a><a href="${BASE}/reports">Reports</a>
       <a href="${BASE}/developers">Developers</a><a href="${BASE}/technical-vendor">Partner features → Technical Vendor</a>
-      <form class="inline" method="post" action="${BASE}/logout">${hidden(ctx.csrf)}<button class="btn secondary" type="submit">Log out</button></form></nav>` : '';
+      <form class="inline" method="post" action="${BASE}/logout">${hidden(ctx.csrf)}<button class="btn secondary" type="submit">Log out</button></form></nav>`
+    : '';
   return html`<style>${DASH_CSS}</style>${nav}${body}`;
 }
 
 export const notFoundView = () => card(html`<h1>Not found</h1><p class="muted">Nothing here for this merchant.</p>`);
-export const formExpiredView = () => card(html`<h1>Forbidden</h1><p>The form has expired. Go back, reload and try again.</p>`);
+export const formExpiredView = () =>
+  card(html`<h1>Forbidden</h1><p>The form has expired. Go back, reload and try again.</p>`);
 
 // ---- login, set password ----
 
@@ -53,7 +57,8 @@ export function loginView(v: { csrf: string; next: string; error?: string }) {
         <button class="btn" type="submit">Log in</button></form>`);
 }
 
-export const linkInvalidView = () => card(html`<h1>Link not valid</h1><p>This link is invalid, used or expired. Ask your operator for a new one.</p>`);
+export const linkInvalidView = () =>
+  card(html`<h1>Link not valid</h1><p>This link is invalid, used or expired. Ask your operator for a new one.</p>`);
 
 export function setPasswordView(v: { csrf: string; token: string }) {
   return card(html`<h1>Choose your password</h1>
@@ -62,11 +67,22 @@ export function setPasswordView(v: { csrf: string; token: string }) {
       <button class="btn" type="submit">Set password</button></form>`);
 }
 export const setPasswordForbiddenView = () => card(html`<h1>Forbidden</h1>`);
-export const passwordNotSetView = (message: string) => card(html`<h1>Password not set</h1><div class="error">${message}</div>`);
+export const passwordNotSetView = (message: string) =>
+  card(html`<h1>Password not set</h1><div class="error">${message}</div>`);
 
 // ---- orders ----
 
-export const ORDER_STATUSES = ['INITIAL', 'PENDING', 'PAID', 'CANCELED', 'EXPIRED', 'ERROR', 'REFUNDING', 'REFUNDED', 'FULL_REFUNDED'];
+export const ORDER_STATUSES = [
+  'INITIAL',
+  'PENDING',
+  'PAID',
+  'CANCELED',
+  'EXPIRED',
+  'ERROR',
+  'REFUNDING',
+  'REFUNDED',
+  'FULL_REFUNDED',
+];
 
 export function ordersView(v: { status?: string; from?: string; to?: string; list: Order[] }) {
   const { status, list } = v;
@@ -94,7 +110,12 @@ function deliveryTable(ctx: ViewCtx, list: Delivery[]) {
 
 /** One order: its figures, the refund form while refundable, its history and its webhook deliveries (oldest first). */
 export function orderView(ctx: ViewCtx, o: Order, deliveries: Delivery[], flash?: Flash) {
-  const events: [number, string][] = [[o.createTime, `Created (${o.apiVersion}${o.creatorMerchantId !== o.merchantId ? `, by technical service provider ${o.creatorMerchantId}` : ''})`]];
+  const events: [number, string][] = [
+    [
+      o.createTime,
+      `Created (${o.apiVersion}${o.creatorMerchantId !== o.merchantId ? `, by technical service provider ${o.creatorMerchantId}` : ''})`,
+    ],
+  ];
   if (o.transactTime !== null && o.transactionId) events.push([o.transactTime, `Paid, transaction ${o.transactionId}`]);
   if (o.closedTime !== null) events.push([o.closedTime, `Closed as ${o.status}`]);
   for (const d of deliveries) events.push([d.createdAt, `Webhook ${d.bizType} ${d.bizStatus} queued`]);
@@ -108,10 +129,14 @@ export function orderView(ctx: ViewCtx, o: Order, deliveries: Delivery[], flash?
         <div class="row"><span>Commission</span><span>${o.commission ?? '—'}</span></div>
         <div class="row"><span>Product</span><span>${o.productName}</span></div>
         <div class="row"><span>Expires</span><span>${time(o.expireTime)}</span></div>`)}
-      ${refundable ? card(html`<h2>Refund</h2><form method="post" action="${BASE}/orders/${o.prepayId}/refund">${hidden(ctx.csrf)}
+      ${
+        refundable
+          ? card(html`<h2>Refund</h2><form method="post" action="${BASE}/orders/${o.prepayId}/refund">${hidden(ctx.csrf)}
         <label for="amount">Amount (${o.currency})</label><input id="amount" name="amount" type="text" inputmode="decimal" required>
         <label for="reason">Reason (optional)</label><input id="reason" name="reason" type="text" maxlength="256">
-        <button class="btn" id="refund" type="submit">Refund</button></form>`) : ''}
+        <button class="btn" id="refund" type="submit">Refund</button></form>`)
+          : ''
+      }
       ${card(html`<h2>Events</h2><table id="events">${events.map(([at, what]) => html`<tr><td>${time(at)}</td><td>${what}</td></tr>`)}</table>`)}
       ${card(html`<h2>Webhook deliveries</h2>${deliveryTable(ctx, deliveries)}`)}`;
 }
@@ -124,18 +149,21 @@ export function balancesView(list: Balance[]) {
       ${list.length === 0 ? html`<p class="muted">No balances yet.</p>` : ''}`);
 }
 
-export const reportDateInvalidView = (date: string) => card(html`<h1>Daily reconciliation</h1><div class="error">Not a valid date: ${date}</div>`);
+export const reportDateInvalidView = (date: string) =>
+  card(html`<h1>Daily reconciliation</h1><div class="error">Not a valid date: ${date}</div>`);
 
 export function reportView(date: string, rep: DailyReport) {
   return html`${card(html`<h1>Daily reconciliation</h1>
       <form method="get" action="${BASE}/reports"><label for="date">Date (UTC)</label><input id="date" type="date" name="date" value="${date}"><button class="btn" type="submit">Show</button></form>
       <a class="btn secondary" id="csv" href="${BASE}/reports.csv?date=${date}">Download CSV</a>`)}
-      ${rep.assets.map((a) => card(html`<h2>${a.asset}</h2>
+      ${rep.assets.map((a) =>
+        card(html`<h2>${a.asset}</h2>
         <div class="row"><span>Opening balance</span><span>${a.openingBalance}</span></div>
         <div class="row"><span>Payments</span><span>${a.totals.payments}</span></div><div class="row"><span>Commissions</span><span>${a.totals.commissions}</span></div>
         <div class="row"><span>Refunds</span><span>${a.totals.refunds}</span></div><div class="row"><span>Closing balance</span><span>${a.closingBalance}</span></div>
         <table><tr><th>Time</th><th>Type</th><th>prepayId</th><th>Amount</th><th>Balance</th></tr>
-        ${a.transactions.map((t) => html`<tr><td>${time(t.time)}</td><td>${t.type}</td><td class="mono">${t.prepayId ?? ''}</td><td>${t.amount}</td><td>${t.balance}</td></tr>`)}</table>`))}
+        ${a.transactions.map((t) => html`<tr><td>${time(t.time)}</td><td>${t.type}</td><td class="mono">${t.prepayId ?? ''}</td><td>${t.amount}</td><td>${t.balance}</td></tr>`)}</table>`),
+      )}
       ${rep.assets.length === 0 ? card(html`<p class="muted">No transactions on ${date}.</p>`) : ''}`;
 }
 
@@ -148,12 +176,20 @@ export function developersView(ctx: ViewCtx, keys: ApiKeys, deliveries: Delivery
   const active = keys.filter((k) => k.status === 'ACTIVE');
   return html`${card(html`<h1>Developers</h1>
         ${flashBox(flash)}
-        ${flash?.newKey ? html`<div class="card" id="new-key"><h2>New API key</h2><p>Copy the secret now: it is shown only once.</p>
-          <div class="row"><span>API key</span><code id="new-api-key">${flash.newKey.apiKey}</code></div><div class="row"><span>Secret</span><code id="new-api-secret">${flash.newKey.apiSecret}</code></div></div>` : ''}
+        ${
+          flash?.newKey
+            ? html`<div class="card" id="new-key"><h2>New API key</h2><p>Copy the secret now: it is shown only once.</p>
+          <div class="row"><span>API key</span><code id="new-api-key">${flash.newKey.apiKey}</code></div><div class="row"><span>Secret</span><code id="new-api-secret">${flash.newKey.apiSecret}</code></div></div>`
+            : ''
+        }
         <p class="muted">Merchant ID <span class="mono" id="merchant-id">${id}</span></p>`)}
       ${card(html`<h2>API keys</h2><table id="keys"><tr><th>API key</th><th>Created</th><th>Status</th><th></th></tr>
-        ${keys.map((k) => html`<tr data-key="${k.apiKey}"><td class="mono">${k.apiKey}</td><td>${time(k.createdAt)}</td><td class="key-status">${k.status}</td>
-          <td>${k.status === 'ACTIVE' ? html`<form class="inline" method="post" action="${BASE}/developers/keys/${k.apiKey}/revoke">${hidden(ctx.csrf)}<button class="btn secondary revoke" type="submit">Revoke</button></form>` : ''}</td></tr>`)}</table>
+        ${keys.map(
+          (
+            k,
+          ) => html`<tr data-key="${k.apiKey}"><td class="mono">${k.apiKey}</td><td>${time(k.createdAt)}</td><td class="key-status">${k.status}</td>
+          <td>${k.status === 'ACTIVE' ? html`<form class="inline" method="post" action="${BASE}/developers/keys/${k.apiKey}/revoke">${hidden(ctx.csrf)}<button class="btn secondary revoke" type="submit">Revoke</button></form>` : ''}</td></tr>`,
+        )}</table>
         <form method="post" action="${BASE}/developers/keys">${hidden(ctx.csrf)}<button class="btn" id="create-key" type="submit">Create API key</button></form>`)}
       ${card(html`<h2>IP whitelist</h2><form method="post" action="${BASE}/developers/ip-whitelist">${hidden(ctx.csrf)}
         <label for="ips">Addresses or CIDR ranges allowed to use your API keys (empty = any)</label><textarea id="ips" name="ipWhitelist">${(active[0]?.ipWhitelist ?? []).join('\n')}</textarea>
@@ -169,11 +205,17 @@ export function developersView(ctx: ViewCtx, keys: ApiKeys, deliveries: Delivery
 
 /** An authorization request is expired once PENDING past its link's validity, or rejected by the expiry sweep. */
 export const isExpired = (a: Authorization, now: number) =>
-  (a.status === 'PENDING' && a.expiresAt <= now) || (a.status === 'REJECTED' && a.decidedAt !== null && a.decidedAt >= a.expiresAt);
-const scopeList = (scopes: string[]) => html`<ul class="scopes">${scopes.map((s) => html`<li><strong>${s}</strong> — ${SCOPE_TEXT[s] ?? s}</li>`)}</ul>`;
+  (a.status === 'PENDING' && a.expiresAt <= now) ||
+  (a.status === 'REJECTED' && a.decidedAt !== null && a.decidedAt >= a.expiresAt);
+const scopeList = (scopes: string[]) =>
+  html`<ul class="scopes">${scopes.map((s) => html`<li><strong>${s}</strong> — ${SCOPE_TEXT[s] ?? s}</li>`)}</ul>`;
 const scopeBoxes = (allowed: string[], checked: string[], prefix: string) =>
-  allowed.map((s) => html`<label class="choice"><input type="checkbox" name="scopes" value="${s}" id="${prefix}-${s}" ${checked.includes(s) ? html`checked` : ''}> <span><strong>${s}</strong> — ${SCOPE_TEXT[s] ?? s}</span></label>`);
-const blockForm = (ctx: ViewCtx, a: Authorization) => html`<form class="inline" method="post" action="${BASE}/technical-vendor/${a.authorizationId}/block">${hidden(ctx.csrf)}<button class="btn secondary block" type="submit">Block this provider</button></form>`;
+  allowed.map(
+    (s) =>
+      html`<label class="choice"><input type="checkbox" name="scopes" value="${s}" id="${prefix}-${s}" ${checked.includes(s) ? html`checked` : ''}> <span><strong>${s}</strong> — ${SCOPE_TEXT[s] ?? s}</span></label>`,
+  );
+const blockForm = (ctx: ViewCtx, a: Authorization) =>
+  html`<form class="inline" method="post" action="${BASE}/technical-vendor/${a.authorizationId}/block">${hidden(ctx.csrf)}<button class="btn secondary block" type="submit">Block this provider</button></form>`;
 
 export type VendorFlash = Flash & { created?: Authorization };
 type ReviewUrl = TspService['reviewUrl'];
@@ -195,31 +237,61 @@ export function vendorView(ctx: ViewCtx, d: VendorData, flash?: VendorFlash) {
   const expired = (a: Authorization) => isExpired(a, now);
   return html`${card(html`<h1>Technical Vendor</h1>
         ${flashBox(flash)}
-        ${flash?.created ? html`<div class="card" id="auth-link"><h2>Authorization link</h2><p>Share this link with merchant ${flash.created.merchantName}. It is valid for 24 hours, until ${time(flash.created.expiresAt)}.</p>
-          <code id="auth-link-url">${d.reviewUrl(flash.created.authorizationId)}</code></div>` : ''}`)}
+        ${
+          flash?.created
+            ? html`<div class="card" id="auth-link"><h2>Authorization link</h2><p>Share this link with merchant ${flash.created.merchantName}. It is valid for 24 hours, until ${time(flash.created.expiresAt)}.</p>
+          <code id="auth-link-url">${d.reviewUrl(flash.created.authorizationId)}</code></div>`
+            : ''
+        }`)}
       ${card(html`<h2>Technical service providers you authorized</h2>${granted.length === 0 ? html`<p class="muted">None.</p>` : ''}
-        ${granted.map((a) => html`<div class="card granted" data-auth="${a.authorizationId}"><div class="row"><span>${a.tspName}</span><strong class="auth-status">${a.status}</strong></div>
+        ${granted.map(
+          (
+            a,
+          ) => html`<div class="card granted" data-auth="${a.authorizationId}"><div class="row"><span>${a.tspName}</span><strong class="auth-status">${a.status}</strong></div>
           <div class="muted">Authorization ${a.authorizationId} · ${time(a.createdAt)}</div>${scopeList(a.scopes)}
           <div class="muted">IP whitelist: ${a.ipWhitelist.length ? a.ipWhitelist.join(', ') : 'any'}</div>
-          ${a.status === 'PENDING' && !expired(a) ? html`<div class="actions"><a class="btn secondary" href="${BASE}/review-authorization?authId=${a.authorizationId}">Review</a>
+          ${
+            a.status === 'PENDING' && !expired(a)
+              ? html`<div class="actions"><a class="btn secondary" href="${BASE}/review-authorization?authId=${a.authorizationId}">Review</a>
             <form class="inline" method="post" action="${BASE}/technical-vendor/${a.authorizationId}/dismiss">${hidden(ctx.csrf)}<button class="btn secondary dismiss" type="submit">Dismiss</button></form>
-            ${blocked.has(a.tspMerchantId) ? '' : blockForm(ctx, a)}</div>` : ''}
-          ${a.status === 'AUTHORIZED' ? html`<form method="post" action="${BASE}/technical-vendor/${a.authorizationId}/change">${hidden(ctx.csrf)}
+            ${blocked.has(a.tspMerchantId) ? '' : blockForm(ctx, a)}</div>`
+              : ''
+          }
+          ${
+            a.status === 'AUTHORIZED'
+              ? html`<form method="post" action="${BASE}/technical-vendor/${a.authorizationId}/change">${hidden(ctx.csrf)}
               ${scopeBoxes(d.tspScopes.get(a.tspMerchantId) ?? a.scopes, a.scopes, `s${a.authorizationId}`)}
               <label>IP whitelist (empty = any)</label><textarea name="ipWhitelist">${a.ipWhitelist.join('\n')}</textarea>
               <button class="btn" type="submit">Change scopes</button></form>
-            <form method="post" action="${BASE}/technical-vendor/${a.authorizationId}/disable">${hidden(ctx.csrf)}<button class="btn secondary disable" type="submit">Disable</button></form>` : ''}</div>`)}`)}
-      ${blockedList.length ? card(html`<h2>Blocked providers</h2><p class="muted">Their new authorization requests are refused.</p><table id="blocked"><tr><th>Provider</th><th>Blocked</th><th></th></tr>
-        ${blockedList.map((b) => html`<tr data-tsp="${b.tspMerchantId}"><td>${b.tspName}</td><td>${time(b.blockedAt)}</td>
-          <td><form class="inline" method="post" action="${BASE}/technical-vendor/blocked/${b.tspMerchantId}/unblock">${hidden(ctx.csrf)}<button class="btn secondary unblock" type="submit">Unblock</button></form></td></tr>`)}</table>`) : ''}
-      ${ctx.merchant.tsp ? card(html`<h2>Add authorization</h2><form method="post" action="${BASE}/technical-vendor/add" id="add-auth">${hidden(ctx.csrf)}
+            <form method="post" action="${BASE}/technical-vendor/${a.authorizationId}/disable">${hidden(ctx.csrf)}<button class="btn secondary disable" type="submit">Disable</button></form>`
+              : ''
+          }</div>`,
+        )}`)}
+      ${
+        blockedList.length
+          ? card(html`<h2>Blocked providers</h2><p class="muted">Their new authorization requests are refused.</p><table id="blocked"><tr><th>Provider</th><th>Blocked</th><th></th></tr>
+        ${blockedList.map(
+          (b) => html`<tr data-tsp="${b.tspMerchantId}"><td>${b.tspName}</td><td>${time(b.blockedAt)}</td>
+          <td><form class="inline" method="post" action="${BASE}/technical-vendor/blocked/${b.tspMerchantId}/unblock">${hidden(ctx.csrf)}<button class="btn secondary unblock" type="submit">Unblock</button></form></td></tr>`,
+        )}</table>`)
+          : ''
+      }
+      ${
+        ctx.merchant.tsp
+          ? card(html`<h2>Add authorization</h2><form method="post" action="${BASE}/technical-vendor/add" id="add-auth">${hidden(ctx.csrf)}
           <label for="merchantId">Merchant ID</label><input id="merchantId" name="merchantId" type="text" required>
           ${scopeBoxes(ctx.merchant.tsp.allowScopes, [], 'add')}
           <label for="add-ips">IP whitelist (optional)</label><textarea id="add-ips" name="ipWhitelist"></textarea>
           <button class="btn" type="submit">Submit</button></form>
         <h2>Your authorization requests</h2><table id="requests"><tr><th>Merchant</th><th>Status</th><th>Scopes</th><th></th></tr>
-        ${own.map((a) => html`<tr><td>${a.merchantName} <span class="muted">${a.merchantId}</span></td><td>${expired(a) ? 'EXPIRED' : a.status}</td><td>${a.scopes.join(', ')}</td>
-          <td><a href="${BASE}/technical-vendor/${a.authorizationId}">Details</a></td></tr>`)}</table>`) : ''}`;
+        ${own.map(
+          (
+            a,
+          ) => html`<tr><td>${a.merchantName} <span class="muted">${a.merchantId}</span></td><td>${expired(a) ? 'EXPIRED' : a.status}</td><td>${a.scopes.join(', ')}</td>
+          <td><a href="${BASE}/technical-vendor/${a.authorizationId}">Details</a></td></tr>`,
+        )}</table>`)
+          : ''
+      }`;
 }
 
 export function authorizationDetailsView(a: Authorization, now: number, reviewUrl: ReviewUrl) {
@@ -245,8 +317,12 @@ export function reviewView(ctx: ViewCtx, a: Authorization, now: number, flash?: 
       <div class="row"><span>Requested</span><span>${time(a.createdAt)}</span></div>
       <div class="row"><span>Status</span><strong id="review-status">${expired ? 'EXPIRED' : a.status}</strong></div>
       ${expired ? html`<div class="error" id="expired">This authorization link has expired.</div>` : ''}
-      ${open ? html`<form method="post" action="${BASE}/review-authorization">${hidden(ctx.csrf)}<input type="hidden" name="authId" value="${a.authorizationId}">
+      ${
+        open
+          ? html`<form method="post" action="${BASE}/review-authorization">${hidden(ctx.csrf)}<input type="hidden" name="authId" value="${a.authorizationId}">
         <button class="btn" name="decision" value="AGREE" id="agree" type="submit">Approve</button>
         <button class="btn secondary" name="decision" value="REJECT" id="reject" type="submit">Reject</button></form>
-        <p class="muted">Did not expect this request? Blocking rejects it and refuses this provider's future requests.</p>${blockForm(ctx, a)}` : ''}`);
+        <p class="muted">Did not expect this request? Blocking rejects it and refuses this provider's future requests.</p>${blockForm(ctx, a)}`
+          : ''
+      }`);
 }

@@ -36,18 +36,22 @@ export function createKycAuth(kyc: KycService) {
     } catch {
       return fail('BAD_REQUEST', 'body is not a JSON object');
     }
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) return fail('BAD_REQUEST', 'body is not a JSON object');
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      return fail('BAD_REQUEST', 'body is not a JSON object');
     // Before the broker lookup: a NUL cannot reach a text column (not even as bizEntityKey).
-    if (containsUnstorableText(body)) return fail('INVALID_PARAM', 'a field contains a NUL character or malformed Unicode');
+    if (containsUnstorableText(body))
+      return fail('INVALID_PARAM', 'a field contains a NUL character or malformed Unicode');
     const obj = body as Record<string, unknown>;
     const key = obj.bizEntityKey;
-    if (typeof key !== 'string' || key === '' || key.length > 128) return fail('UNKNOWN_BROKER', 'bizEntityKey: is required');
+    if (typeof key !== 'string' || key === '' || key.length > 128)
+      return fail('UNKNOWN_BROKER', 'bizEntityKey: is required');
     const broker = await kyc.getBroker(key);
     if (!broker) return fail('UNKNOWN_BROKER', 'bizEntityKey: unknown');
     if (!ipAllowed(broker.ipWhitelist, normalizeIp(req.ip))) return fail('IP_NOT_ALLOWED', 'IP not allowed');
     if (broker.status !== 'ACTIVE') return fail('BROKER_DISABLED', 'broker is disabled; contact support');
     const given = (requestHeader(req, 'x-sha2-signature') ?? requestHeader(req, 'x-sha-signature') ?? '').toLowerCase();
-    if (!/^[0-9a-f]{64}$/.test(given) || !safeEqual(kycSignature(broker.secret, raw), given)) return fail('SIGN_MISMATCH', 'X-SHA2-Signature does not match the request body');
+    if (!/^[0-9a-f]{64}$/.test(given) || !safeEqual(kycSignature(broker.secret, raw), given))
+      return fail('SIGN_MISMATCH', 'X-SHA2-Signature does not match the request body');
     return { ok: true, caller: { broker, body: obj, raw } };
   };
 }

@@ -42,7 +42,14 @@ export interface KycFailure {
 }
 
 export function kycEnvelope(r: { data: unknown } | KycFailure): { status: number; body: string } {
-  if ('data' in r) return { status: 200, body: JSON.stringify({ code: '000000', message: null, messageDetail: null, data: r.data ?? null, success: true }) };
+  if ('data' in r)
+    return {
+      status: 200,
+      body: JSON.stringify({ code: '000000', message: null, messageDetail: null, data: r.data ?? null, success: true }),
+    };
   const w = KYC_WIRE[r.code];
-  return { status: w.http ?? 200, body: JSON.stringify({ code: w.code, message: w.name, messageDetail: r.detail, data: null, success: false }) };
+  return {
+    status: w.http ?? 200,
+    body: JSON.stringify({ code: w.code, message: w.name, messageDetail: r.detail, data: null, success: false }),
+  };
 }

@@ -17,7 +17,12 @@ export interface FetchLimits {
   /** Production: no loopback, private, link-local or otherwise non-public addresses. */
   blockPrivate: boolean;
 }
-export const DEFAULT_FETCH_LIMITS: FetchLimits = { maxBytes: 10 * 1024 * 1024, timeoutMs: 30_000, maxRedirects: 3, blockPrivate: true };
+export const DEFAULT_FETCH_LIMITS: FetchLimits = {
+  maxBytes: 10 * 1024 * 1024,
+  timeoutMs: 30_000,
+  maxRedirects: 3,
+  blockPrivate: true,
+};
 
 export type FetchResult =
   | { ok: true; bytes: Buffer; contentType: 'image/jpeg' | 'image/png' | 'application/pdf' }
@@ -25,11 +30,31 @@ export type FetchResult =
 
 const NON_PUBLIC = new BlockList();
 for (const [net, bits] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24],
-  ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) NON_PUBLIC.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['2001:db8::', 32], ['64:ff9b::', 96]] as const) {
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  NON_PUBLIC.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+  ['2001:db8::', 32],
+  ['64:ff9b::', 96],
+] as const) {
   NON_PUBLIC.addSubnet(net, bits, 'ipv6');
 }
 
@@ -42,7 +67,8 @@ export function isPublicAddress(ip: string): boolean {
 
 export function sniff(bytes: Buffer): 'image/jpeg' | 'image/png' | 'application/pdf' | null {
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
-  if (bytes.length >= 8 && bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'image/png';
+  if (bytes.length >= 8 && bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
+    return 'image/png';
   if (bytes.length >= 5 && bytes.subarray(0, 5).toString('latin1') === '%PDF-') return 'application/pdf';
   return null;
 }
@@ -66,40 +92,47 @@ type Hop = { status: number; location?: string; body?: Buffer };
 function requestOnce(url: URL, limits: FetchLimits, signal: AbortSignal): Promise<Hop> {
   return new Promise((resolve, reject) => {
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (limits.blockPrivate && isIP(host) !== 0 && !isPublicAddress(host)) return reject(new Blocked(`${host} is not a public address`));
+    if (limits.blockPrivate && isIP(host) !== 0 && !isPublicAddress(host))
+      return reject(new Blocked(`${host} is not a public address`));
     const mod = url.protocol === 'https:' ? https : http;
-    const req = mod.request(url, {
-      method: 'GET', signal, headers: { accept: 'image/jpeg, image/png, application/pdf', 'user-agent': 'Rampart-KYC/1' },
-      lookup: limits.blockPrivate ? guardedLookup : undefined,
-    }, (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 300 && status < 400 && res.headers.location) {
-        res.resume();
-        return resolve({ status, location: res.headers.location });
-      }
-      if (status !== 200) {
-        res.resume();
-        return resolve({ status });
-      }
-      const declared = Number(res.headers['content-length'] ?? '0');
-      if (declared > limits.maxBytes) {
-        res.destroy();
-        return reject(Object.assign(new Error('too large'), { tooLarge: true }));
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > limits.maxBytes) {
-          res.destroy();
-          reject(Object.assign(new Error('too large'), { tooLarge: true }));
-          return;
+    const req = mod.request(
+      url,
+      {
+        method: 'GET',
+        signal,
+        headers: { accept: 'image/jpeg, image/png, application/pdf', 'user-agent': 'Rampart-KYC/1' },
+        lookup: limits.blockPrivate ? guardedLookup : undefined,
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 300 && status < 400 && res.headers.location) {
+          res.resume();
+          return resolve({ status, location: res.headers.location });
         }
-        chunks.push(c);
-      });
-      res.on('end', () => resolve({ status, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+        if (status !== 200) {
+          res.resume();
+          return resolve({ status });
+        }
+        const declared = Number(res.headers['content-length'] ?? '0');
+        if (declared > limits.maxBytes) {
+          res.destroy();
+          return reject(Object.assign(new Error('too large'), { tooLarge: true }));
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > limits.maxBytes) {
+            res.destroy();
+            reject(Object.assign(new Error('too large'), { tooLarge: true }));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('end', () => resolve({ status, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -114,13 +147,15 @@ export async function fetchFile(urlText: string, limits: FetchLimits): Promise<F
     return { ok: false, reason: 'DOWNLOAD_FAILED', detail: 'not a URL' };
   }
   for (let hop = 0; ; hop++) {
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') return { ok: false, reason: 'DOWNLOAD_FAILED', detail: 'unsupported scheme' };
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      return { ok: false, reason: 'DOWNLOAD_FAILED', detail: 'unsupported scheme' };
     let r: Hop;
     try {
       r = await requestOnce(url, limits, signal);
     } catch (e) {
       if (errorField(e, 'tooLarge')) return { ok: false, reason: 'TOO_LARGE', detail: `over ${limits.maxBytes} bytes` };
-      if (e instanceof Blocked || errorField(e, 'cause') instanceof Blocked) return { ok: false, reason: 'DOWNLOAD_FAILED', detail: 'address not allowed' };
+      if (e instanceof Blocked || errorField(e, 'cause') instanceof Blocked)
+        return { ok: false, reason: 'DOWNLOAD_FAILED', detail: 'address not allowed' };
       if (signal.aborted) return { ok: false, reason: 'DOWNLOAD_FAILED', detail: 'timed out' };
       return { ok: false, reason: 'DOWNLOAD_FAILED', detail: describeError(e, 'code', 'message') };
     }

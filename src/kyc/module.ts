@@ -16,12 +16,27 @@ import { createKycService, SHARE_TOPIC } from './service.ts';
  * longer lease), so they never hold up webhooks or mail.
  */
 export function createKycModule(deps: {
-  db: Db; clock: Clock; ids: IdGenerator; box: SecretBox; outbox: Outbox; logger: Logger; secretsKey: string;
-  mode: 'sandbox' | 'production'; allowPrivateTargets: boolean; adminToken: string;
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  box: SecretBox;
+  outbox: Outbox;
+  logger: Logger;
+  secretsKey: string;
+  mode: 'sandbox' | 'production';
+  allowPrivateTargets: boolean;
+  adminToken: string;
 }) {
   const { db, clock, ids, box, outbox, mode } = deps;
   const kyc = createKycService({
-    db, clock, ids, box, outbox, templates: loadQuestionnaires(), fingerprintKey: sha256Hex(`kyc-id-number:${deps.secretsKey}`), mode,
+    db,
+    clock,
+    ids,
+    box,
+    outbox,
+    templates: loadQuestionnaires(),
+    fingerprintKey: sha256Hex(`kyc-id-number:${deps.secretsKey}`),
+    mode,
     allowPrivateTargets: deps.allowPrivateTargets,
   });
   const parts: ModuleParts = {

@@ -15,9 +15,12 @@ const DIR = join(dirname(fileURLToPath(import.meta.url)), 'questionnaires');
 
 export function loadQuestionnaires(dir = DIR): Map<string, QuestionnaireTemplate> {
   const out = new Map<string, QuestionnaireTemplate>();
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .sort()) {
     const t = JSON.parse(readFileSync(join(dir, f), 'utf8')) as QuestionnaireTemplate;
-    if (!t.version || !Array.isArray(t.questions) || t.questions.length === 0) throw new Error(`bad questionnaire template ${f}`);
+    if (!t.version || !Array.isArray(t.questions) || t.questions.length === 0)
+      throw new Error(`bad questionnaire template ${f}`);
     out.set(t.version, t);
   }
   return out;
@@ -32,7 +35,8 @@ export function checkAnswers(t: QuestionnaireTemplate, answers: { title: string;
     if (!q) return `questionnaireInfo.answers[${i}].title: unknown question ${a.title} for ${t.version}`;
     if (seen.has(a.title)) return `questionnaireInfo.answers[${i}].title: duplicate answer to ${a.title}`;
     seen.add(a.title);
-    if (!q.options.includes(a.option)) return `questionnaireInfo.answers[${i}].option: ${a.option} is not an option of ${a.title}`;
+    if (!q.options.includes(a.option))
+      return `questionnaireInfo.answers[${i}].option: ${a.option} is not an option of ${a.title}`;
   }
   for (const q of t.questions) if (!seen.has(q.title)) return `questionnaireInfo.answers: missing ${q.title}`;
   return null;

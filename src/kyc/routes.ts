@@ -56,31 +56,49 @@ export function kycFamily(auth: KycAuth): SignedFamily<null, KycCaller, KycFailu
       const e = kycEnvelope(answer);
       return reply.code(e.status).type('application/json').send(e.body);
     },
-    error: (error, client) => client
-      ? { code: 'BAD_REQUEST', detail: String(error.message).slice(0, 256) }
-      : { code: 'INTERNAL', detail: 'internal error; retry' },
+    error: (error, client) =>
+      client
+        ? { code: 'BAD_REQUEST', detail: String(error.message).slice(0, 256) }
+        : { code: 'INTERNAL', detail: 'internal error; retry' },
     isInternal: (f) => f.code === 'INTERNAL',
   };
 }
 
-export function registerKycRoutes(app: FastifyInstance, deps: { kyc: KycService; adminToken: string; mode: 'sandbox' | 'production'; logger: Logger }) {
+export function registerKycRoutes(
+  app: FastifyInstance,
+  deps: { kyc: KycService; adminToken: string; mode: 'sandbox' | 'production'; logger: Logger },
+) {
   const { kyc } = deps;
 
   signedRoutes(app, kycFamily(createKycAuth(kyc)), deps.logger, (route) => {
-    route({ path: '/share-kyc-data', summary: "Share a linked user's KYC data", schema: ShareKycData, options: null }, async (body, { broker, raw }) => {
-      const r = await kyc.share(broker, raw, body);
-      return r.ok ? { data: null } : { code: r.code, detail: r.message ?? r.code };
-    });
+    route(
+      { path: '/share-kyc-data', summary: "Share a linked user's KYC data", schema: ShareKycData, options: null },
+      async (body, { broker, raw }) => {
+        const r = await kyc.share(broker, raw, body);
+        return r.ok ? { data: null } : { code: r.code, detail: r.message ?? r.code };
+      },
+    );
 
-    route({ path: '/query-share-data-status', summary: 'Status of one share (INIT, SUCCESS, FAIL)', schema: QueryShareDataStatus, options: null }, async (q, { broker }) => ({
-      data: await kyc.shareStatus(broker, q.entityCustomerId, q.requestNo),
-    }));
+    route(
+      {
+        path: '/query-share-data-status',
+        summary: 'Status of one share (INIT, SUCCESS, FAIL)',
+        schema: QueryShareDataStatus,
+        options: null,
+      },
+      async (q, { broker }) => ({
+        data: await kyc.shareStatus(broker, q.entityCustomerId, q.requestNo),
+      }),
+    );
 
-    route({ path: '/check-kyc-status', summary: 'KYC status of a linked user', schema: CheckKycStatus, options: null }, async (q, { broker }) => {
-      const rec = await kyc.recordFor(broker, q);
-      if (!rec) return { data: { statusInfo: null, levelInfo: null, nonExisted: true } };
-      return { data: { ...statusVo(rec), nonExisted: false } };
-    });
+    route(
+      { path: '/check-kyc-status', summary: 'KYC status of a linked user', schema: CheckKycStatus, options: null },
+      async (q, { broker }) => {
+        const rec = await kyc.recordFor(broker, q);
+        if (!rec) return { data: { statusInfo: null, levelInfo: null, nonExisted: true } };
+        return { data: { ...statusVo(rec), nonExisted: false } };
+      },
+    );
   });
 
   const guard = adminGuard(deps.adminToken);
@@ -89,51 +107,113 @@ export function registerKycRoutes(app: FastifyInstance, deps: { kyc: KycService;
     r.addHook('onRequest', guard);
     const tags = ['Admin'];
 
-    r.post('/admin/v1/brokers', { schema: { tags, security, summary: 'Create a KYC sharing broker (the secret is shown once)', body: BrokerCreate } }, async (req, reply) => {
-      const res = await kyc.createBroker(req.body as z.infer<typeof BrokerCreate>);
-      if (!res.ok) return adminError(reply, 400, res.code, res.message);
-      return reply.code(201).send({ ...res.value.broker, secret: res.value.secret });
-    });
-    r.get('/admin/v1/brokers', { schema: { tags, security, summary: 'List KYC sharing brokers' } }, async () => kyc.listBrokers());
-    r.patch('/admin/v1/brokers/:key', {
-      schema: { tags, security, summary: 'Update a broker (IP whitelist, main accounts, questionnaires, Connect partner link, enabled)', params: z.object({ key: z.string().max(128) }), body: BrokerPatch },
-    }, async (req, reply) => {
-      const res = await kyc.updateBroker((req.params as { key: string }).key, req.body as z.infer<typeof BrokerPatch>);
-      if (!res.ok) return adminError(reply, res.code === 'BROKER_NOT_FOUND' ? 404 : 400, res.code, res.message);
-      return res.value;
-    });
+    r.post(
+      '/admin/v1/brokers',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Create a KYC sharing broker (the secret is shown once)',
+          body: BrokerCreate,
+        },
+      },
+      async (req, reply) => {
+        const res = await kyc.createBroker(req.body as z.infer<typeof BrokerCreate>);
+        if (!res.ok) return adminError(reply, 400, res.code, res.message);
+        return reply.code(201).send({ ...res.value.broker, secret: res.value.secret });
+      },
+    );
+    r.get('/admin/v1/brokers', { schema: { tags, security, summary: 'List KYC sharing brokers' } }, async () =>
+      kyc.listBrokers(),
+    );
+    r.patch(
+      '/admin/v1/brokers/:key',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Update a broker (IP whitelist, main accounts, questionnaires, Connect partner link, enabled)',
+          params: z.object({ key: z.string().max(128) }),
+          body: BrokerPatch,
+        },
+      },
+      async (req, reply) => {
+        const res = await kyc.updateBroker(
+          (req.params as { key: string }).key,
+          req.body as z.infer<typeof BrokerPatch>,
+        );
+        if (!res.ok) return adminError(reply, res.code === 'BROKER_NOT_FOUND' ? 404 : 400, res.code, res.message);
+        return res.value;
+      },
+    );
 
-    r.get('/admin/v1/kyc', {
-      schema: { tags, security, summary: 'KYC review queue', querystring: z.object({ status: z.enum(['INITIAL', 'PROCESS', 'REVIEW', 'PASS', 'REJECT']).optional() }) },
-    }, async (req) => kyc.listRecords((req.query as { status?: string }).status));
-    r.get('/admin/v1/kyc/:id', { schema: { tags, security, summary: 'A KYC record with its data', params: RecordId } }, async (req, reply) => {
-      const rec = await kyc.getRecord((req.params as { id: string }).id);
-      return rec ?? adminError(reply, 404, 'KYC_NOT_FOUND');
-    });
-    r.get('/admin/v1/kyc/:id/files/:fileId', {
-      schema: { tags, security, summary: 'A stored KYC document image', params: z.object({ id: z.string().regex(/^\d{1,19}$/), fileId: z.string().regex(/^\d{1,19}$/) }) },
-    }, async (req, reply) => {
-      const p = req.params as { id: string; fileId: string };
-      const f = await kyc.getFile(p.id, p.fileId);
-      if (!f) return adminError(reply, 404, 'FILE_NOT_FOUND');
-      return reply.type(f.contentType).header('cache-control', 'no-store').send(f.bytes);
-    });
-    r.post('/admin/v1/kyc/:id/decision', { schema: { tags, security, summary: "The reviewer's decision", params: RecordId, body: Decision } }, async (req, reply) => {
-      const b = req.body as z.infer<typeof Decision>;
-      const res = await kyc.decide((req.params as { id: string }).id, b.decision, b.reason);
-      if (!res.ok) return adminError(reply, res.code === 'KYC_NOT_FOUND' ? 404 : 409, res.code, res.message);
-      return res.value;
-    });
-
-    if (deps.mode === 'sandbox') {
-      r.post('/sandbox/v1/kyc/:userId/decision', {
-        schema: { tags: ['Sandbox'], security, summary: "The reviewer's decision on a KYC record (kycUserId)", params: z.object({ userId: z.string().regex(/^\d{1,19}$/) }), body: Decision },
-      }, async (req, reply) => {
+    r.get(
+      '/admin/v1/kyc',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'KYC review queue',
+          querystring: z.object({ status: z.enum(['INITIAL', 'PROCESS', 'REVIEW', 'PASS', 'REJECT']).optional() }),
+        },
+      },
+      async (req) => kyc.listRecords((req.query as { status?: string }).status),
+    );
+    r.get(
+      '/admin/v1/kyc/:id',
+      { schema: { tags, security, summary: 'A KYC record with its data', params: RecordId } },
+      async (req, reply) => {
+        const rec = await kyc.getRecord((req.params as { id: string }).id);
+        return rec ?? adminError(reply, 404, 'KYC_NOT_FOUND');
+      },
+    );
+    r.get(
+      '/admin/v1/kyc/:id/files/:fileId',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'A stored KYC document image',
+          params: z.object({ id: z.string().regex(/^\d{1,19}$/), fileId: z.string().regex(/^\d{1,19}$/) }),
+        },
+      },
+      async (req, reply) => {
+        const p = req.params as { id: string; fileId: string };
+        const f = await kyc.getFile(p.id, p.fileId);
+        if (!f) return adminError(reply, 404, 'FILE_NOT_FOUND');
+        return reply.type(f.contentType).header('cache-control', 'no-store').send(f.bytes);
+      },
+    );
+    r.post(
+      '/admin/v1/kyc/:id/decision',
+      { schema: { tags, security, summary: "The reviewer's decision", params: RecordId, body: Decision } },
+      async (req, reply) => {
         const b = req.body as z.infer<typeof Decision>;
-        const res = await kyc.decide((req.params as { userId: string }).userId, b.decision, b.reason);
+        const res = await kyc.decide((req.params as { id: string }).id, b.decision, b.reason);
         if (!res.ok) return adminError(reply, res.code === 'KYC_NOT_FOUND' ? 404 : 409, res.code, res.message);
         return res.value;
-      });
+      },
+    );
+
+    if (deps.mode === 'sandbox') {
+      r.post(
+        '/sandbox/v1/kyc/:userId/decision',
+        {
+          schema: {
+            tags: ['Sandbox'],
+            security,
+            summary: "The reviewer's decision on a KYC record (kycUserId)",
+            params: z.object({ userId: z.string().regex(/^\d{1,19}$/) }),
+            body: Decision,
+          },
+        },
+        async (req, reply) => {
+          const b = req.body as z.infer<typeof Decision>;
+          const res = await kyc.decide((req.params as { userId: string }).userId, b.decision, b.reason);
+          if (!res.ok) return adminError(reply, res.code === 'KYC_NOT_FOUND' ? 404 : 409, res.code, res.message);
+          return res.value;
+        },
+      );
     }
   });
 }

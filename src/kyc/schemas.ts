@@ -10,18 +10,29 @@ const INVALID = 'INVALID_PARAM';
 
 /** Required, a string, at most 128 characters (absent, null and "" are all "is required"). */
 export const requiredString = (field: string) =>
-  z.string(codedBy((iss) => [INVALID, iss.input === undefined || iss.input === null ? `${field}: is required` : `${field}: must be a string`]))
+  z
+    .string(
+      codedBy((iss) => [
+        INVALID,
+        iss.input === undefined || iss.input === null ? `${field}: is required` : `${field}: must be a string`,
+      ]),
+    )
     .min(1, { ...coded(INVALID, `${field}: is required`), abort: true })
     .max(128, coded(INVALID, `${field}: must be at most 128 characters`));
 
-export const QueryShareDataStatus = z.object({ entityCustomerId: requiredString('entityCustomerId'), requestNo: requiredString('requestNo') });
-
-export const CheckKycStatus = z.object({
+export const QueryShareDataStatus = z.object({
   entityCustomerId: requiredString('entityCustomerId'),
-  kycType: requiredString('kycType'),
-  brokerMainAccountId: requiredString('brokerMainAccountId'),
-  brokerSubAccountId: requiredString('brokerSubAccountId'),
-}).refine((b) => b.kycType === 'USER', { ...coded(INVALID, 'kycType: must be USER'), path: ['kycType'] });
+  requestNo: requiredString('requestNo'),
+});
+
+export const CheckKycStatus = z
+  .object({
+    entityCustomerId: requiredString('entityCustomerId'),
+    kycType: requiredString('kycType'),
+    brokerMainAccountId: requiredString('brokerMainAccountId'),
+    brokerSubAccountId: requiredString('brokerSubAccountId'),
+  })
+  .refine((b) => b.kycType === 'USER', { ...coded(INVALID, 'kycType: must be USER'), path: ['kycType'] });
 
 /** Checked by the share rule table after the signature, field by field (validation.ts). */
 export const ShareKycData = z.looseObject({});

@@ -21,8 +21,16 @@ export type Section = Record<string, string>;
 /** basicInfo and identityInfo as validated (and stored, sealed, as this JSON). */
 export type BasicInfo = Validated<typeof BASIC_INFO>;
 export type IdentityInfo = Validated<typeof IDENTITY_INFO>;
-export interface TncInfo { userSubmitIp: string; tncVersion: string; consent: boolean; signTime: string }
-export interface QuestionnaireInfo { version: string; answers: { title: string; option: string }[] }
+export interface TncInfo {
+  userSubmitIp: string;
+  tncVersion: string;
+  consent: boolean;
+  signTime: string;
+}
+export interface QuestionnaireInfo {
+  version: string;
+  answers: { title: string; option: string }[];
+}
 export interface KycInfo {
   userInfo: UserInfo;
   basicInfo?: BasicInfo;
@@ -30,7 +38,11 @@ export interface KycInfo {
   tncInfo?: TncInfo;
   questionnaireInfo?: QuestionnaireInfo;
 }
-export interface ShareRequest { bizEntityKey: string; requestNo: string; kycInfo: KycInfo }
+export interface ShareRequest {
+  bizEntityKey: string;
+  requestNo: string;
+  kycInfo: KycInfo;
+}
 
 export interface ValidationContext {
   sharingMode: SharingMode;
@@ -47,7 +59,13 @@ const fail = (path: string, problem: string): never => {
 };
 
 type Kind = 'text' | 'country' | 'date' | 'pastDate' | 'ip' | 'fileUrl' | 'docType';
-interface Rule { req?: boolean; kind?: Kind; max?: number; re?: RegExp; reText?: string }
+interface Rule {
+  req?: boolean;
+  kind?: Kind;
+  max?: number;
+  re?: RegExp;
+  reText?: string;
+}
 
 /** A real calendar date written yyyy-MM-dd. */
 export function isCalendarDate(s: string): boolean {
@@ -64,7 +82,8 @@ function checkValue(path: string, v: string, rule: Rule, ctx: ValidationContext)
   if (rule.re && !rule.re.test(v)) fail(path, `must match ${rule.reText ?? rule.re.source}`);
   switch (rule.kind) {
     case 'country':
-      if (!/^[A-Z]{2}$/.test(v) || !countries.isValid(v)) fail(path, 'must be an ISO 3166-1 alpha-2 country code in upper case');
+      if (!/^[A-Z]{2}$/.test(v) || !countries.isValid(v))
+        fail(path, 'must be an ISO 3166-1 alpha-2 country code in upper case');
       break;
     case 'date':
       if (!isCalendarDate(v)) fail(path, 'must be yyyy-MM-dd');
@@ -99,11 +118,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** Strings only; null or absent optional fields (and empty optional strings) are left out of the result. */
 /** A validated section: the fields its rules require, and the optional ones the request sent. */
-type Validated<R extends Record<string, Rule>> =
-  & { [K in keyof R as R[K] extends { req: true } ? K : never]: string }
-  & { [K in keyof R as R[K] extends { req: true } ? never : K]?: string };
+type Validated<R extends Record<string, Rule>> = {
+  [K in keyof R as R[K] extends { req: true } ? K : never]: string;
+} & { [K in keyof R as R[K] extends { req: true } ? never : K]?: string };
 
-function section<R extends Record<string, Rule>>(path: string, raw: unknown, rules: R, ctx: ValidationContext): Validated<R> {
+function section<R extends Record<string, Rule>>(
+  path: string,
+  raw: unknown,
+  rules: R,
+  ctx: ValidationContext,
+): Validated<R> {
   if (!isObject(raw)) fail(path, 'must be an object');
   const obj = raw as Record<string, unknown>;
   const out: Section = {};
@@ -162,8 +186,16 @@ const IDENTITY_INFO = {
   idNumber: { req: true, max: 64 },
   idExpiry: { kind: 'date' },
   userSubmitIp: { req: true, kind: 'ip' },
-  idUsState: OPT256, personalNumber: OPT256, gender: OPT256, issuingAuthority: OPT256, issuingPlace: OPT256,
-  registrationNumber: OPT256, city: OPT256, stateCode: OPT256, postalCode: OPT256, address: OPT256,
+  idUsState: OPT256,
+  personalNumber: OPT256,
+  gender: OPT256,
+  issuingAuthority: OPT256,
+  issuingPlace: OPT256,
+  registrationNumber: OPT256,
+  city: OPT256,
+  stateCode: OPT256,
+  postalCode: OPT256,
+  address: OPT256,
   issuingDate: { kind: 'date' },
 } as const satisfies Record<string, Rule>;
 
@@ -172,7 +204,11 @@ function userInfo(raw: unknown, topKey: string, ctx: ValidationContext): UserInf
   if (s.bizEntityKey !== topKey) fail('kycInfo.userInfo.bizEntityKey', 'must equal bizEntityKey');
   const accountId = ctx.sharingMode === 'PARTIAL' ? /^([0-9]{1,32}|[A-Za-z0-9_-]{1,64})$/ : /^[0-9]{1,32}$/;
   for (const f of ['brokerMainAccountId', 'brokerSubAccountId'] as const) {
-    if (!accountId.test(s[f])) fail(`kycInfo.userInfo.${f}`, ctx.sharingMode === 'PARTIAL' ? 'must be 1-64 letters, digits, _ or -' : 'must be 1-32 digits');
+    if (!accountId.test(s[f]))
+      fail(
+        `kycInfo.userInfo.${f}`,
+        ctx.sharingMode === 'PARTIAL' ? 'must be 1-64 letters, digits, _ or -' : 'must be 1-32 digits',
+      );
   }
   if (s.notifyUrl !== '.') {
     let ok = false;
@@ -191,30 +227,48 @@ function tncInfo(raw: unknown, ctx: ValidationContext): TncInfo {
   const p = 'kycInfo.tncInfo';
   if (!isObject(raw)) fail(p, 'must be an object');
   const o = raw as Record<string, unknown>;
-  const s = section(p, { userSubmitIp: o.userSubmitIp, tncVersion: o.tncVersion, signTime: o.signTime }, {
-    userSubmitIp: { req: true, kind: 'ip' },
-    tncVersion: { req: true, max: 32, re: /^\d+\.\d+$/, reText: '^\\d+\\.\\d+$' },
-    signTime: { req: true, max: 40 },
-  }, ctx);
+  const s = section(
+    p,
+    { userSubmitIp: o.userSubmitIp, tncVersion: o.tncVersion, signTime: o.signTime },
+    {
+      userSubmitIp: { req: true, kind: 'ip' },
+      tncVersion: { req: true, max: 32, re: /^\d+\.\d+$/, reText: '^\\d+\\.\\d+$' },
+      signTime: { req: true, max: 40 },
+    },
+    ctx,
+  );
   if (o.consent === undefined || o.consent === null) fail(`${p}.consent`, 'must not be null');
   if (typeof o.consent !== 'boolean') fail(`${p}.consent`, 'must be a boolean');
   const m = ISO_INSTANT.exec(s.signTime);
-  if (!m || !isCalendarDate(m[1]!)) fail(`${p}.signTime`, 'must be an ISO-8601 date-time with a zone, e.g. 2024-01-01T12:00:00Z');
+  if (!m || !isCalendarDate(m[1]!))
+    fail(`${p}.signTime`, 'must be an ISO-8601 date-time with a zone, e.g. 2024-01-01T12:00:00Z');
   if (Date.parse(s.signTime) > ctx.now + 5 * 60_000) fail(`${p}.signTime`, 'must not be in the future');
-  return { userSubmitIp: s.userSubmitIp, tncVersion: s.tncVersion, consent: o.consent as boolean, signTime: s.signTime };
+  return {
+    userSubmitIp: s.userSubmitIp,
+    tncVersion: s.tncVersion,
+    consent: o.consent as boolean,
+    signTime: s.signTime,
+  };
 }
 
 function questionnaireInfo(raw: unknown, ctx: ValidationContext): QuestionnaireInfo {
   const p = 'kycInfo.questionnaireInfo';
   if (!isObject(raw)) fail(p, 'must be an object');
   const o = raw as Record<string, unknown>;
-  if (typeof o.version !== 'string' || o.version === '') fail(`${p}.version`, o.version == null ? 'is required' : 'must be a string');
+  if (typeof o.version !== 'string' || o.version === '')
+    fail(`${p}.version`, o.version == null ? 'is required' : 'must be a string');
   const version = o.version as string;
   const template = ctx.templates.get(version);
-  if (!template || !ctx.questionnaireVersions.includes(version)) fail(`${p}.version`, `${version} is not a questionnaire version configured for this broker`);
+  if (!template || !ctx.questionnaireVersions.includes(version))
+    fail(`${p}.version`, `${version} is not a questionnaire version configured for this broker`);
   if (!Array.isArray(o.answers) || o.answers.length === 0) fail(`${p}.answers`, 'must be a non-empty list');
   const answers = (o.answers as unknown[]).map((a, i) => {
-    const s = section(`${p}.answers[${i}]`, a, { title: { req: true, max: 128 }, option: { req: true, max: 128 } }, ctx);
+    const s = section(
+      `${p}.answers[${i}]`,
+      a,
+      { title: { req: true, max: 128 }, option: { req: true, max: 128 } },
+      ctx,
+    );
     return { title: s.title, option: s.option };
   });
   const problem = checkAnswers(template!, answers);
@@ -226,9 +280,17 @@ function questionnaireInfo(raw: unknown, ctx: ValidationContext): QuestionnaireI
  * Validates a parsed share-kyc-data body for a broker. `kycInfo` may be the object itself or a string holding its JSON.
  * Sections a STANDARD broker may not send (tncInfo, questionnaireInfo) are dropped, not stored.
  */
-export function validateShare(body: Record<string, unknown>, ctx: ValidationContext): { ok: true; value: ShareRequest } | { ok: false; detail: string } {
+export function validateShare(
+  body: Record<string, unknown>,
+  ctx: ValidationContext,
+): { ok: true; value: ShareRequest } | { ok: false; detail: string } {
   try {
-    const top = section('', { bizEntityKey: body.bizEntityKey, requestNo: body.requestNo }, { bizEntityKey: { req: true, max: 128 }, requestNo: { req: true, max: 120 } }, ctx);
+    const top = section(
+      '',
+      { bizEntityKey: body.bizEntityKey, requestNo: body.requestNo },
+      { bizEntityKey: { req: true, max: 128 }, requestNo: { req: true, max: 120 } },
+      ctx,
+    );
     let ki = body.kycInfo;
     if (typeof ki === 'string') {
       try {

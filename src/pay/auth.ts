@@ -9,7 +9,8 @@ import { requestHeader } from '../platform/signed-route.ts';
 
 /**
  * Binance Pay request authentication (binance-pay.md §3), in the spec's order, first failure wins.
- * signature = UPPER(HEX(HMAC-SHA512(apiSecret, timestamp + "\n" + nonce + "\n" + rawBody + "\n"))) over the received bytes.
+ * signature = UPPER(HEX(HMAC-SHA512(apiSecret, timestamp + "\n" + nonce + "\n" + rawBody + "\n"))) over the received
+ * bytes.
  */
 export const MAX_BODY_BYTES = 256 * 1024;
 export const TSP_FIELD = 'BinancePay-technicalServiceProviderAuthId';
@@ -57,18 +58,28 @@ export type NonceRecorder = (claim: NonceClaim) => Promise<boolean>;
 export const RECORD_FRESH_NONCES = `INSERT INTO pay_nonces (api_key, nonce, seen_at) SELECT api_key, nonce, seen_at FROM input WHERE nonce IS NOT NULL
     ON CONFLICT DO NOTHING RETURNING api_key, nonce`;
 
-export function createPayAuth(deps: { db: Db; accounts: AccountsService; config: { timestampToleranceMs: number; rejectNonceReplay: boolean } }) {
+export function createPayAuth(deps: {
+  db: Db;
+  accounts: AccountsService;
+  config: { timestampToleranceMs: number; rejectNonceReplay: boolean };
+}) {
   const { db, accounts, config } = deps;
 
   /** Records a nonce; false when it was already seen (a replay). */
   const recordNonce: NonceRecorder = async (claim) => {
     if (claim.consumed) return true;
     claim.consumed = true;
-    const fresh = await db.query(`INSERT INTO pay_nonces (api_key, nonce, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [claim.apiKey, claim.nonce, claim.seenAt]);
+    const fresh = await db.query(
+      `INSERT INTO pay_nonces (api_key, nonce, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+      [claim.apiKey, claim.nonce, claim.seenAt],
+    );
     return fresh.rowCount === 1;
   };
 
-  async function authenticate(req: FastifyRequest, opts: { parameterless?: boolean; deferNonce?: boolean } = {}): Promise<{ ok: true; caller: PayCaller } | { ok: false; failure: PayFailure }> {
+  async function authenticate(
+    req: FastifyRequest,
+    opts: { parameterless?: boolean; deferNonce?: boolean } = {},
+  ): Promise<{ ok: true; caller: PayCaller } | { ok: false; failure: PayFailure }> {
     const fail = (code: PayWireCode, message?: string) => ({ ok: false as const, failure: payFailure(code, message) });
     if (req.method !== 'POST') return fail('400006');
     const contentType = (requestHeader(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
@@ -85,13 +96,17 @@ export function createPayAuth(deps: { db: Db; accounts: AccountsService; config:
 
     const timestamp = requestHeader(req, 'binancepay-timestamp') ?? '';
     // Signature windows use the real clock, never the sandbox business clock.
-    if (!/^\d{13}$/.test(timestamp) || Math.abs(Date.now() - Number(timestamp)) > config.timestampToleranceMs) return fail('400003');
+    if (!/^\d{13}$/.test(timestamp) || Math.abs(Date.now() - Number(timestamp)) > config.timestampToleranceMs)
+      return fail('400003');
     const nonce = requestHeader(req, 'binancepay-nonce') ?? '';
     if (!/^[A-Za-z0-9]{32}$/.test(nonce)) return fail('400001', 'Nonce must be 32 letters or digits.');
     const signature = requestHeader(req, 'binancepay-signature') ?? '';
-    if (!/^[0-9A-F]{128}$/.test(signature) || !safeEqual(signPay(key.secret, timestamp, nonce, rawBody), signature)) return fail('400002');
+    if (!/^[0-9A-F]{128}$/.test(signature) || !safeEqual(signPay(key.secret, timestamp, nonce, rawBody), signature))
+      return fail('400002');
 
-    const claim: NonceClaim | null = config.rejectNonceReplay ? { apiKey, nonce, seenAt: Date.now(), consumed: false } : null;
+    const claim: NonceClaim | null = config.rejectNonceReplay
+      ? { apiKey, nonce, seenAt: Date.now(), consumed: false }
+      : null;
     if (claim && !opts.deferNonce && !(await recordNonce(claim))) return fail('400001', 'Nonce has been used.');
     // A deferred nonce is still checked before any later failure, keeping the spec's order of checks.
     const failAfterNonce = async (code: PayWireCode, message?: string) =>
@@ -109,7 +124,8 @@ export function createPayAuth(deps: { db: Db; accounts: AccountsService; config:
     }
     if (Array.isArray(body) && opts.parameterless && body.length === 0) body = {};
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return failAfterNonce('400008');
-    if (containsUnstorableText(body)) return failAfterNonce('400103', 'A parameter contains a NUL character or malformed Unicode.');
+    if (containsUnstorableText(body))
+      return failAfterNonce('400103', 'A parameter contains a NUL character or malformed Unicode.');
 
     const obj = body as Record<string, unknown>;
     const fromBody = obj[TSP_FIELD];
@@ -119,12 +135,24 @@ export function createPayAuth(deps: { db: Db; accounts: AccountsService; config:
       return failAfterNonce('400102', `${TSP_FIELD}: body and header differ`);
     }
     const tspToken = fromBody !== undefined ? String(fromBody) : (fromHeader ?? null);
-    return { ok: true, caller: { apiKey, merchantId: String(key.merchantId), clientIp, body: obj, tspToken, nonce: claim && !claim.consumed ? claim : null } };
+    return {
+      ok: true,
+      caller: {
+        apiKey,
+        merchantId: String(key.merchantId),
+        clientIp,
+        body: obj,
+        tspToken,
+        nonce: claim && !claim.consumed ? claim : null,
+      },
+    };
   }
 
   /** Forgets nonces older than twice the timestamp window: a replay of one would fail the timestamp check anyway. */
   async function pruneNonces(): Promise<number> {
-    const r = await db.query(`DELETE FROM pay_nonces WHERE seen_at < $1`, [Date.now() - 2 * config.timestampToleranceMs]);
+    const r = await db.query(`DELETE FROM pay_nonces WHERE seen_at < $1`, [
+      Date.now() - 2 * config.timestampToleranceMs,
+    ]);
     return r.rowCount ?? 0;
   }
 

@@ -2,7 +2,10 @@ import type { OrderError } from './orders/service.ts';
 import type { RefundError } from './refunds/service.ts';
 import type { ActorError, TspError } from '../tsp/service.ts';
 
-/** Binance Pay result codes and their wire messages (binance-pay.md §8), and the one table mapping domain errors to them. */
+/**
+ * Binance Pay result codes and their wire messages (binance-pay.md §8), and the one table mapping domain errors to
+ * them.
+ */
 export const PAY_MESSAGES = {
   '400000': 'An unknown error occurred while processing the request.',
   '400001': "Parameter format is wrong or parameter transferring doesn't follow the rules.",
@@ -79,4 +82,5 @@ export function payFailure(code: PayWireCode, message?: string): PayFailure {
 }
 
 /** The failure for a domain error. */
-export const payDomainFailure = (e: { code: PayDomainError; message?: string }): PayFailure => payFailure(PAY_CODE_OF[e.code], e.message);
+export const payDomainFailure = (e: { code: PayDomainError; message?: string }): PayFailure =>
+  payFailure(PAY_CODE_OF[e.code], e.message);

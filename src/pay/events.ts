@@ -10,7 +10,12 @@ import { redactBody, WEBHOOK_TOPIC, type WebhookPayload } from '../platform/outb
  * the exact same bytes are sent on every attempt. `bizId` is written as a raw integer literal.
  */
 
-export function payWebhookBody(bizType: string, bizId: string, bizStatus: string, data: Record<string, unknown>): string {
+export function payWebhookBody(
+  bizType: string,
+  bizId: string,
+  bizStatus: string,
+  data: Record<string, unknown>,
+): string {
   return `{"bizType":${JSON.stringify(bizType)},"bizId":${raw(bizId).text},"bizIdStr":${JSON.stringify(bizId)},"bizStatus":${JSON.stringify(bizStatus)},"data":${JSON.stringify(stringify(data))}}`;
 }
 
@@ -19,7 +24,12 @@ export async function enqueuePayWebhook(
   outbox: Outbox,
   q: Queryable,
   e: {
-    url: string | null; ownerId: string; bizType: string; bizId: string; bizStatus: string; data: Record<string, unknown>;
+    url: string | null;
+    ownerId: string;
+    bizType: string;
+    bizId: string;
+    bizStatus: string;
+    data: Record<string, unknown>;
     /** Secret values in `data`: the body is then stored sealed, and only a redacted copy in clear. */
     secrets?: { values: string[]; box: SecretBox };
   },
@@ -27,7 +37,12 @@ export async function enqueuePayWebhook(
   if (!e.url) return null;
   const body = payWebhookBody(e.bizType, e.bizId, e.bizStatus, e.data);
   const payload: WebhookPayload = {
-    family: 'pay', url: e.url, bizType: e.bizType, bizId: e.bizId, bizStatus: e.bizStatus, ownerId: e.ownerId,
+    family: 'pay',
+    url: e.url,
+    bizType: e.bizType,
+    bizId: e.bizId,
+    bizStatus: e.bizStatus,
+    ownerId: e.ownerId,
     ...(e.secrets ? { body: redactBody(body, e.secrets.values), sealedBody: e.secrets.box.seal(body) } : { body }),
   };
   return outbox.enqueue(q, { topic: WEBHOOK_TOPIC, orderingKey: `pay:${e.bizId}`, payload });

@@ -2,7 +2,13 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { stringify } from '../platform/json.ts';
 import type { Logger } from '../platform/logger.ts';
-import { signedRoutes, type Answer, type SignedEndpoint, type SignedFamily, type SignedHandler } from '../platform/signed-route.ts';
+import {
+  signedRoutes,
+  type Answer,
+  type SignedEndpoint,
+  type SignedFamily,
+  type SignedHandler,
+} from '../platform/signed-route.ts';
 import type { Result } from '../platform/errors.ts';
 import type { ActorError, Scope } from '../tsp/service.ts';
 import type { PayAuth, PayCaller } from './auth.ts';
@@ -12,7 +18,8 @@ import { firstFailure } from './validation.ts';
 
 /** The Pay envelope (binance-pay.md §2). */
 export function envelope(result: Answer<PayFailure>): string {
-  if ('data' in result) return `{"status":"SUCCESS","code":"000000","data":${stringify(result.data)},"errorMessage":null}`;
+  if ('data' in result)
+    return `{"status":"SUCCESS","code":"000000","data":${stringify(result.data)},"errorMessage":null}`;
   return stringify({ status: 'FAIL', code: result.code, errorMessage: result.message });
 }
 
@@ -54,7 +61,9 @@ export function payFamily(deps: PayFamilyDeps): SignedFamily<PayEndpointOptions,
     async authenticate(req, opts) {
       const authed = await deps.auth(req, { parameterless: opts.parameterless, deferNonce: opts.deferNonce });
       if (!authed.ok) return authed;
-      const resolved = opts.self ? await deps.selfOnly(authed.caller) : await deps.resolveActor(authed.caller, opts.scope);
+      const resolved = opts.self
+        ? await deps.selfOnly(authed.caller)
+        : await deps.resolveActor(authed.caller, opts.scope);
       if (!resolved.ok) return { ok: false, failure: await afterNonce(authed.caller, payDomainFailure(resolved)) };
       return { ok: true, caller: { caller: authed.caller, actor: resolved.value } };
     },
@@ -65,22 +74,37 @@ export function payFamily(deps: PayFamilyDeps): SignedFamily<PayEndpointOptions,
       return reply.type('application/json').send(envelope(r));
     },
     error: (error: FastifyError, client) =>
-      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? payFailure('400104') : client ? payFailure('400007') : payFailure('400000'),
+      error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? payFailure('400104')
+        : client
+          ? payFailure('400007')
+          : payFailure('400000'),
     isInternal: (f) => f.code === '400000',
     notFound: { prefixes: ['/binancepay'], failure: payFailure('400000', 'Not found.') },
   };
 
-  /** A deferred nonce not recorded by the handler's write is recorded now; a replay answers 400001 as if checked first. */
+  /**
+   * A deferred nonce not recorded by the handler's write is recorded now; a replay answers 400001 as if checked first.
+   */
   async function afterNonce<A extends Answer<PayFailure>>(caller: PayCaller, answer: A): Promise<A | PayFailure> {
     const nonce = caller.nonce;
-    if (nonce && !nonce.consumed && !(await deps.auth.recordNonce(nonce))) return payFailure('400001', 'Nonce has been used.');
+    if (nonce && !nonce.consumed && !(await deps.auth.recordNonce(nonce)))
+      return payFailure('400001', 'Nonce has been used.');
     return answer;
   }
 }
 
-export type PayRoute = <S extends z.ZodType>(endpoint: SignedEndpoint<PayEndpointOptions, S>, handler: SignedHandler<PayContext, PayFailure, S>) => void;
+export type PayRoute = <S extends z.ZodType>(
+  endpoint: SignedEndpoint<PayEndpointOptions, S>,
+  handler: SignedHandler<PayContext, PayFailure, S>,
+) => void;
 
 /** Declares Pay endpoints (one block each, in the domain's routes.ts) in the Pay family's context. */
-export function payRoutes(app: FastifyInstance, deps: PayFamilyDeps, logger: Logger, declare: (route: PayRoute) => void): void {
+export function payRoutes(
+  app: FastifyInstance,
+  deps: PayFamilyDeps,
+  logger: Logger,
+  declare: (route: PayRoute) => void,
+): void {
   signedRoutes(app, payFamily(deps), logger, declare);
 }

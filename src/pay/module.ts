@@ -28,12 +28,34 @@ import { registerPayRoutes } from './routes.ts';
  * PAY webhook family, refund completion (outbox) and the expiry and nonce-pruning loops.
  */
 export function createPayModule(deps: {
-  db: Db; clock: Clock; ids: IdGenerator; ledger: Ledger; outbox: Outbox; prices: PriceSource; accounts: AccountsService; sessions: Sessions;
-  signingKeys: SigningKeys; tsp: TspService; logger: Logger; config: Config; adminToken: string; openIdSalt: string;
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  ledger: Ledger;
+  outbox: Outbox;
+  prices: PriceSource;
+  accounts: AccountsService;
+  sessions: Sessions;
+  signingKeys: SigningKeys;
+  tsp: TspService;
+  logger: Logger;
+  config: Config;
+  adminToken: string;
+  openIdSalt: string;
 }) {
   const { db, clock, ids, ledger, outbox, prices, accounts, sessions, signingKeys, tsp, logger, config } = deps;
   const auth = createPayAuth({ db, accounts, config: config.pay });
-  const orders = createOrderService({ db, clock, ids, ledger, outbox, prices, accounts, config: config.pay, openIdSalt: deps.openIdSalt });
+  const orders = createOrderService({
+    db,
+    clock,
+    ids,
+    ledger,
+    outbox,
+    prices,
+    accounts,
+    config: config.pay,
+    openIdSalt: deps.openIdSalt,
+  });
   const refunds = createRefundService({ db, clock, ledger, outbox, accounts, sandbox: config.mode === 'sandbox' });
   const reports = createReportService({ db, ledger });
 
@@ -47,12 +69,26 @@ export function createPayModule(deps: {
     routes(app) {
       payRoutes(app, { auth, resolveActor: tsp.resolveActor, selfOnly: tsp.selfOnly }, logger, (route) => {
         registerPayRoutes(route, {
-          orders, prices, signingKeys, publicUrl: config.publicUrl, ledgerBalances: (merchantId) => ledger.balances(db, 'merchant', merchantId),
+          orders,
+          prices,
+          signingKeys,
+          publicUrl: config.publicUrl,
+          ledgerBalances: (merchantId) => ledger.balances(db, 'merchant', merchantId),
         });
         registerRefundRoutes(route, { refunds });
         registerTspRoutes(route, { tsp });
       });
-      registerCheckoutRoutes(app, { db, clock, orders, accounts, sessions, ledger, prices, publicUrl: config.publicUrl, mode: config.mode });
+      registerCheckoutRoutes(app, {
+        db,
+        clock,
+        orders,
+        accounts,
+        sessions,
+        ledger,
+        prices,
+        publicUrl: config.publicUrl,
+        mode: config.mode,
+      });
       registerReportRoutes(app, { adminToken: deps.adminToken, accounts, reports });
     },
   };

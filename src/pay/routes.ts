@@ -10,19 +10,37 @@ import type { PayRoute } from './family.ts';
 import { NoParameters, type Answer } from '../platform/signed-route.ts';
 import { num8 } from './events.ts';
 import { wirePaymentInfo, type Actor, type NewOrder, type Order, type OrderService } from './orders/service.ts';
-import { BalanceV1, BalanceV2, CreateOrderV1, CreateOrderV2, CreateOrderV3, QueryOrder, QueryOrderV1 } from './schemas.ts';
+import {
+  BalanceV1,
+  BalanceV2,
+  CreateOrderV1,
+  CreateOrderV2,
+  CreateOrderV3,
+  QueryOrder,
+  QueryOrderV1,
+} from './schemas.ts';
 
 /** The order, certificate and balance endpoints of the Pay merchant API (binance-pay.md §4). */
-export function registerPayRoutes(route: PayRoute, deps: {
-  orders: OrderService; ledgerBalances: (merchantId: string) => Promise<Balance[]>; prices: PriceSource; signingKeys: SigningKeys; publicUrl: string;
-}) {
+export function registerPayRoutes(
+  route: PayRoute,
+  deps: {
+    orders: OrderService;
+    ledgerBalances: (merchantId: string) => Promise<Balance[]>;
+    prices: PriceSource;
+    signingKeys: SigningKeys;
+    publicUrl: string;
+  },
+) {
   const { orders, publicUrl } = deps;
   const mismatch = (): PayFailure => payFailure('400004', 'merchantId does not match the API key.');
 
   const links = (o: Order) => {
     const checkoutUrl = `${publicUrl}/checkout/${o.checkoutToken}`;
     return {
-      qrcodeLink: `${checkoutUrl}/qr.png`, qrContent: checkoutUrl, checkoutUrl, deeplink: checkoutUrl,
+      qrcodeLink: `${checkoutUrl}/qr.png`,
+      qrContent: checkoutUrl,
+      checkoutUrl,
+      deeplink: checkoutUrl,
       universalUrl: checkoutUrl + (o.universalUrlAttach ?? ''),
     };
   };
@@ -35,20 +53,41 @@ export function registerPayRoutes(route: PayRoute, deps: {
       const { terminalType, ...rest } = base;
       return { prepayId: rest.prepayId, tradeType: terminalType, expireTime: rest.expireTime, ...l };
     }
-    return { ...base, currency: o.currency, totalFee: o.orderAmount, fiatCurrency: o.fiatCurrency, fiatAmount: o.fiatAmount };
+    return {
+      ...base,
+      currency: o.currency,
+      totalFee: o.orderAmount,
+      fiatCurrency: o.fiatCurrency,
+      fiatAmount: o.fiatAmount,
+    };
   };
 
   const queryView = (o: Order, v1: boolean) => {
     const common = {
-      merchantId: raw(o.merchantId), prepayId: o.prepayId, transactionId: o.transactionId, merchantTradeNo: o.merchantTradeNo,
-      status: v1 && o.status === 'FULL_REFUNDED' ? 'REFUNDED' : o.status, currency: o.currency,
+      merchantId: raw(o.merchantId),
+      prepayId: o.prepayId,
+      transactionId: o.transactionId,
+      merchantTradeNo: o.merchantTradeNo,
+      status: v1 && o.status === 'FULL_REFUNDED' ? 'REFUNDED' : o.status,
+      currency: o.currency,
     };
     const tail = {
-      openUserId: o.openUserId, passThroughInfo: o.passThroughInfo, commission: o.commission,
-      transactTime: o.transactTime === null ? null : raw(String(o.transactTime)), createTime: raw(String(o.createTime)),
+      openUserId: o.openUserId,
+      passThroughInfo: o.passThroughInfo,
+      commission: o.commission,
+      transactTime: o.transactTime === null ? null : raw(String(o.transactTime)),
+      createTime: raw(String(o.createTime)),
       paymentInfo: o.paymentInfo ? wirePaymentInfo(o.paymentInfo) : null,
     };
-    if (v1) return { ...common, totalFee: o.orderAmount, tradeType: o.terminalType, productName: o.productName, productDetail: o.productDetail, ...tail };
+    if (v1)
+      return {
+        ...common,
+        totalFee: o.orderAmount,
+        tradeType: o.terminalType,
+        productName: o.productName,
+        productDetail: o.productDetail,
+        ...tail,
+      };
     return { ...common, orderAmount: o.orderAmount, ...tail };
   };
 
@@ -58,54 +97,146 @@ export function registerPayRoutes(route: PayRoute, deps: {
   }
 
   const common = (b: z.infer<typeof CreateOrderV3> | z.infer<typeof CreateOrderV2>) => ({
-    merchantTradeNo: b.merchantTradeNo, terminalType: b.env.terminalType, currency: b.currency, orderAmount: b.orderAmount,
-    fiatCurrency: b.fiatCurrency, fiatAmount: b.fiatAmount, description: b.description, supportPayCurrency: b.supportPayCurrency,
-    returnUrl: b.returnUrl, cancelUrl: b.cancelUrl, webhookUrl: b.webhookUrl, passThroughInfo: b.passThroughInfo,
-    universalUrlAttach: b.universalUrlAttach, orderExpireTime: b.orderExpireTime, subMerchantId: b.merchant?.subMerchantId,
-    extra: { env: b.env, appId: b.appId, shipping: b.shipping, buyer: b.buyer, directDebitContract: b.directDebitContract, orderTags: b.orderTags, voucherCode: b.voucherCode, qrCodeReferId: b.qrCodeReferId },
+    merchantTradeNo: b.merchantTradeNo,
+    terminalType: b.env.terminalType,
+    currency: b.currency,
+    orderAmount: b.orderAmount,
+    fiatCurrency: b.fiatCurrency,
+    fiatAmount: b.fiatAmount,
+    description: b.description,
+    supportPayCurrency: b.supportPayCurrency,
+    returnUrl: b.returnUrl,
+    cancelUrl: b.cancelUrl,
+    webhookUrl: b.webhookUrl,
+    passThroughInfo: b.passThroughInfo,
+    universalUrlAttach: b.universalUrlAttach,
+    orderExpireTime: b.orderExpireTime,
+    subMerchantId: b.merchant?.subMerchantId,
+    extra: {
+      env: b.env,
+      appId: b.appId,
+      shipping: b.shipping,
+      buyer: b.buyer,
+      directDebitContract: b.directDebitContract,
+      orderTags: b.orderTags,
+      voucherCode: b.voucherCode,
+      qrCodeReferId: b.qrCodeReferId,
+    },
   });
-  const product = (g: { goodsCategory?: string | null; goodsType: string; goodsName: string; goodsDetail?: string | null }) => ({
-    productType: g.goodsCategory ?? g.goodsType, productName: g.goodsName, productDetail: g.goodsDetail ?? null,
-  });
-
-  route({ path: '/v3/order', summary: 'Create order (v3)', schema: CreateOrderV3, options: { scope: 'CHECKOUT', deferNonce: true } }, async (b, { actor, caller }) => {
-    return create(actor, { apiVersion: 'v3', ...common(b), goods: b.goodsDetails, ...product(b.goodsDetails[0]!) }, caller); // the schema requires one item at least
-  });
-
-  route({ path: '/v2/order', summary: 'Create order (v2, compatibility)', schema: CreateOrderV2, options: { scope: 'CHECKOUT', deferNonce: true } }, async (b, { actor, caller }) => {
-    return create(actor, { apiVersion: 'v2', ...common(b), goods: [b.goods], ...product(b.goods) }, caller);
-  });
-
-  route({ path: '/order', summary: 'Create order (v1, compatibility)', schema: CreateOrderV1, options: { scope: 'CHECKOUT', deferNonce: true } }, async (b, { actor, caller }) => {
-    if (b.merchantId !== actor.merchantId) return mismatch();
-    return create(actor, {
-      apiVersion: 'v1', merchantTradeNo: b.merchantTradeNo, terminalType: b.tradeType, currency: b.currency, orderAmount: b.totalFee,
-      goods: [], productType: b.productType, productName: b.productName, productDetail: b.productDetail, description: b.productDetail,
-      returnUrl: b.returnUrl, cancelUrl: b.cancelUrl, orderExpireTime: b.orderExpireTime, subMerchantId: b.subMerchantId,
-    }, caller);
-  });
-
-  route({ path: '/v2/order/query', summary: 'Query order (v2)', schema: QueryOrder, options: { scope: 'CHECKOUT' } }, async (q, { actor }) => {
-    const r = await orders.get(actor.merchantId, q);
-    return r.ok ? { data: queryView(r.value, false) } : payDomainFailure({ code: r.code });
-  });
-
-  route({ path: '/order/query', summary: 'Query order (v1, compatibility)', schema: QueryOrderV1, options: { scope: 'CHECKOUT' } }, async (q, { actor }) => {
-    if (q.merchantId !== actor.merchantId) return mismatch();
-    if (q.subMerchantId) return payFailure('400206');
-    const r = await orders.get(actor.merchantId, q);
-    return r.ok ? { data: queryView(r.value, true) } : payDomainFailure({ code: r.code });
+  const product = (g: {
+    goodsCategory?: string | null;
+    goodsType: string;
+    goodsName: string;
+    goodsDetail?: string | null;
+  }) => ({
+    productType: g.goodsCategory ?? g.goodsType,
+    productName: g.goodsName,
+    productDetail: g.goodsDetail ?? null,
   });
 
-  route({ path: '/order/close', summary: 'Close order', schema: QueryOrder, options: { scope: 'CHECKOUT' } }, async (q, { actor }) => {
-    const r = await orders.close(actor.merchantId, q);
-    return r.ok ? { data: true } : payDomainFailure({ code: r.code });
-  });
+  route(
+    {
+      path: '/v3/order',
+      summary: 'Create order (v3)',
+      schema: CreateOrderV3,
+      options: { scope: 'CHECKOUT', deferNonce: true },
+    },
+    async (b, { actor, caller }) => {
+      return create(
+        actor,
+        { apiVersion: 'v3', ...common(b), goods: b.goodsDetails, ...product(b.goodsDetails[0]!) },
+        caller,
+      ); // the schema requires one item at least
+    },
+  );
 
-  route({ path: '/certificates', summary: 'Webhook signing key', schema: NoParameters, options: { scope: null, parameterless: true } }, async () => {
-    const key = await deps.signingKeys.current('pay-webhook');
-    return { data: [{ certSerial: key.serial, certPublic: key.publicKeyPem }] };
-  });
+  route(
+    {
+      path: '/v2/order',
+      summary: 'Create order (v2, compatibility)',
+      schema: CreateOrderV2,
+      options: { scope: 'CHECKOUT', deferNonce: true },
+    },
+    async (b, { actor, caller }) => {
+      return create(actor, { apiVersion: 'v2', ...common(b), goods: [b.goods], ...product(b.goods) }, caller);
+    },
+  );
+
+  route(
+    {
+      path: '/order',
+      summary: 'Create order (v1, compatibility)',
+      schema: CreateOrderV1,
+      options: { scope: 'CHECKOUT', deferNonce: true },
+    },
+    async (b, { actor, caller }) => {
+      if (b.merchantId !== actor.merchantId) return mismatch();
+      return create(
+        actor,
+        {
+          apiVersion: 'v1',
+          merchantTradeNo: b.merchantTradeNo,
+          terminalType: b.tradeType,
+          currency: b.currency,
+          orderAmount: b.totalFee,
+          goods: [],
+          productType: b.productType,
+          productName: b.productName,
+          productDetail: b.productDetail,
+          description: b.productDetail,
+          returnUrl: b.returnUrl,
+          cancelUrl: b.cancelUrl,
+          orderExpireTime: b.orderExpireTime,
+          subMerchantId: b.subMerchantId,
+        },
+        caller,
+      );
+    },
+  );
+
+  route(
+    { path: '/v2/order/query', summary: 'Query order (v2)', schema: QueryOrder, options: { scope: 'CHECKOUT' } },
+    async (q, { actor }) => {
+      const r = await orders.get(actor.merchantId, q);
+      return r.ok ? { data: queryView(r.value, false) } : payDomainFailure({ code: r.code });
+    },
+  );
+
+  route(
+    {
+      path: '/order/query',
+      summary: 'Query order (v1, compatibility)',
+      schema: QueryOrderV1,
+      options: { scope: 'CHECKOUT' },
+    },
+    async (q, { actor }) => {
+      if (q.merchantId !== actor.merchantId) return mismatch();
+      if (q.subMerchantId) return payFailure('400206');
+      const r = await orders.get(actor.merchantId, q);
+      return r.ok ? { data: queryView(r.value, true) } : payDomainFailure({ code: r.code });
+    },
+  );
+
+  route(
+    { path: '/order/close', summary: 'Close order', schema: QueryOrder, options: { scope: 'CHECKOUT' } },
+    async (q, { actor }) => {
+      const r = await orders.close(actor.merchantId, q);
+      return r.ok ? { data: true } : payDomainFailure({ code: r.code });
+    },
+  );
+
+  route(
+    {
+      path: '/certificates',
+      summary: 'Webhook signing key',
+      schema: NoParameters,
+      options: { scope: null, parameterless: true },
+    },
+    async () => {
+      const key = await deps.signingKeys.current('pay-webhook');
+      return { data: [{ certSerial: key.serial, certPublic: key.publicKeyPem }] };
+    },
+  );
 
   const valuation = (asset: string, available: string) => {
     const usd = deps.prices.cryptoUsd(asset);
@@ -114,22 +245,41 @@ export function registerPayRoutes(route: PayRoute, deps: {
     return { fiat: num8(fiatValue.toFixed(8)), btc: num8(btc ? fiatValue.div(btc).toFixed(8) : '0') };
   };
 
-  route({ path: '/v2/balance', summary: 'Wallet balance (v2)', schema: BalanceV2, options: { scope: 'BALANCE' } }, async (q, { actor }) => {
-    const balances = q.wallet === 'SPOT_WALLET' ? [] : await deps.ledgerBalances(actor.merchantId);
-    const list = balances
-      .filter((b) => !q.currency || b.asset === q.currency)
-      .map((b) => {
-        const val = valuation(b.asset, b.available);
-        return { asset: b.asset, available: num8(b.available), freeze: num8(b.held), availableFiatValuation: val.fiat, availableBtcValuation: val.btc };
-      });
-    return { data: { wallet: q.wallet, updateTime: String(Date.now()), fiat: 'USD', balance: list } };
-  });
+  route(
+    { path: '/v2/balance', summary: 'Wallet balance (v2)', schema: BalanceV2, options: { scope: 'BALANCE' } },
+    async (q, { actor }) => {
+      const balances = q.wallet === 'SPOT_WALLET' ? [] : await deps.ledgerBalances(actor.merchantId);
+      const list = balances
+        .filter((b) => !q.currency || b.asset === q.currency)
+        .map((b) => {
+          const val = valuation(b.asset, b.available);
+          return {
+            asset: b.asset,
+            available: num8(b.available),
+            freeze: num8(b.held),
+            availableFiatValuation: val.fiat,
+            availableBtcValuation: val.btc,
+          };
+        });
+      return { data: { wallet: q.wallet, updateTime: String(Date.now()), fiat: 'USD', balance: list } };
+    },
+  );
 
-  route({ path: '/balance', summary: 'Wallet balance (v1)', schema: BalanceV1, options: { scope: 'BALANCE' } }, async (q, { actor }) => {
-    const b = (await deps.ledgerBalances(actor.merchantId)).find((x) => x.asset === q.currency);
-    const available = b?.available ?? '0';
-    const val = valuation(q.currency, available);
-    return { data: { balance: num8(available), asset: q.currency, fiat: 'USD', availableFiatValuation: val.fiat, availableBtcValuation: val.btc } };
-  });
-
+  route(
+    { path: '/balance', summary: 'Wallet balance (v1)', schema: BalanceV1, options: { scope: 'BALANCE' } },
+    async (q, { actor }) => {
+      const b = (await deps.ledgerBalances(actor.merchantId)).find((x) => x.asset === q.currency);
+      const available = b?.available ?? '0';
+      const val = valuation(q.currency, available);
+      return {
+        data: {
+          balance: num8(available),
+          asset: q.currency,
+          fiat: 'USD',
+          availableFiatValuation: val.fiat,
+          availableBtcValuation: val.btc,
+        },
+      };
+    },
+  );
 }

@@ -1,12 +1,45 @@
 import { z } from 'zod';
 import { coded, codedIssue } from '../platform/validation.ts';
-import { amount, fitsInt8, FORMAT, httpUrl, INT8_MAX, ip, long, MISSING, oneOf, text, upperCode, VALUE } from './validation.ts';
+import {
+  amount,
+  fitsInt8,
+  FORMAT,
+  httpUrl,
+  INT8_MAX,
+  ip,
+  long,
+  MISSING,
+  oneOf,
+  text,
+  upperCode,
+  VALUE,
+} from './validation.ts';
 
 /** Wire shapes of the Binance Pay merchant API requests (binance-pay.md §4). Unknown fields are ignored. */
 export const TERMINAL_TYPES = ['APP', 'WEB', 'WAP', 'MINI_PROGRAM', 'OTHERS'] as const;
-export const GOODS_CATEGORIES = ['0000', '1000', '2000', '3000', '4000', '5000', '6000', '7000', '8000', '9000', 'A000', 'B000', 'C000', 'D000', 'E000', 'F000', 'Z000'] as const;
+export const GOODS_CATEGORIES = [
+  '0000',
+  '1000',
+  '2000',
+  '3000',
+  '4000',
+  '5000',
+  '6000',
+  '7000',
+  '8000',
+  '9000',
+  'A000',
+  'B000',
+  'C000',
+  'D000',
+  'E000',
+  'F000',
+  'Z000',
+] as const;
 
-const merchantTradeNo = z.string().min(1, coded(MISSING, `must not be empty`))
+const merchantTradeNo = z
+  .string()
+  .min(1, coded(MISSING, `must not be empty`))
   .regex(/^[A-Za-z0-9]{1,32}$/, coded('400201', 'must be 1-32 letters or digits'));
 
 export const Goods = z.object({
@@ -16,7 +49,10 @@ export const Goods = z.object({
   goodsName: text(256),
   goodsDetail: text(256).nullish(),
   goodsUnitAmount: z.object({ currency: upperCode(), amount: amount() }).nullish(),
-  goodsQuantity: z.string().regex(/^[1-9]\d{0,8}$/, coded(FORMAT, `must be a positive integer`)).nullish(),
+  goodsQuantity: z
+    .string()
+    .regex(/^[1-9]\d{0,8}$/, coded(FORMAT, `must be a positive integer`))
+    .nullish(),
 });
 export type Goods = z.infer<typeof Goods>;
 
@@ -32,13 +68,19 @@ const orderCommon = {
   orderAmount: amount().nullish(),
   currency: upperCode().nullish(),
   fiatAmount: amount(8, '0.00000001').nullish(),
-  fiatCurrency: z.string().regex(/^[A-Z]{3}$/, coded(FORMAT, `must be an ISO 4217 code`)).nullish(),
+  fiatCurrency: z
+    .string()
+    .regex(/^[A-Z]{3}$/, coded(FORMAT, `must be an ISO 4217 code`))
+    .nullish(),
   returnUrl: httpUrl().nullish(),
   cancelUrl: httpUrl().nullish(),
   webhookUrl: httpUrl().nullish(),
   orderExpireTime: long().nullish(),
-  supportPayCurrency: z.string().max(256, coded(FORMAT, `must be at most 256 characters`))
-    .regex(/^[A-Z0-9]+(,[A-Z0-9]+)*$/, coded(FORMAT, `must be a comma-separated list of currencies`)).nullish(),
+  supportPayCurrency: z
+    .string()
+    .max(256, coded(FORMAT, `must be at most 256 characters`))
+    .regex(/^[A-Z0-9]+(,[A-Z0-9]+)*$/, coded(FORMAT, `must be a comma-separated list of currencies`))
+    .nullish(),
   appId: text(64).nullish(),
   universalUrlAttach: text(256, { illegal: false }).nullish(),
   passThroughInfo: text(512, { illegal: false }).nullish(),
@@ -50,30 +92,48 @@ const orderCommon = {
   qrCodeReferId: z.unknown().optional(),
 };
 
-function crossChecks(o: { orderAmount?: string | null; currency?: string | null; fiatAmount?: string | null; fiatCurrency?: string | null; env: { terminalType: string }; appId?: string | null }, ctx: z.RefinementCtx) {
+function crossChecks(
+  o: {
+    orderAmount?: string | null;
+    currency?: string | null;
+    fiatAmount?: string | null;
+    fiatCurrency?: string | null;
+    env: { terminalType: string };
+    appId?: string | null;
+  },
+  ctx: z.RefinementCtx,
+) {
   // A crypto order is orderAmount + currency; a fiat order is fiatAmount + fiatCurrency, optionally with the
   // currency to price it in (USDT by default).
   const fiat = o.fiatAmount != null || o.fiatCurrency != null;
   if (o.orderAmount != null) {
     if (o.currency == null) ctx.addIssue(codedIssue(MISSING, ['currency'], `is required with orderAmount`));
-  } else if (!fiat) ctx.addIssue(codedIssue(MISSING, ['orderAmount'], `orderAmount and currency, or fiatAmount and fiatCurrency, are required`));
+  } else if (!fiat)
+    ctx.addIssue(
+      codedIssue(MISSING, ['orderAmount'], `orderAmount and currency, or fiatAmount and fiatCurrency, are required`),
+    );
   else if (o.fiatAmount == null) ctx.addIssue(codedIssue(MISSING, ['fiatAmount'], `is required with fiatCurrency`));
   else if (o.fiatCurrency == null) ctx.addIssue(codedIssue(MISSING, ['fiatCurrency'], `is required with fiatAmount`));
-  if (o.env.terminalType === 'MINI_PROGRAM' && !o.appId) ctx.addIssue(codedIssue(MISSING, ['appId'], `is required for MINI_PROGRAM`));
+  if (o.env.terminalType === 'MINI_PROGRAM' && !o.appId)
+    ctx.addIssue(codedIssue(MISSING, ['appId'], `is required for MINI_PROGRAM`));
 }
 
-export const CreateOrderV3 = z.object({
-  ...orderCommon,
-  description: text(256),
-  goodsDetails: z.array(Goods).min(1).max(100, coded(FORMAT, `must have at most 100 items`)),
-}).superRefine(crossChecks);
+export const CreateOrderV3 = z
+  .object({
+    ...orderCommon,
+    description: text(256),
+    goodsDetails: z.array(Goods).min(1).max(100, coded(FORMAT, `must have at most 100 items`)),
+  })
+  .superRefine(crossChecks);
 export type CreateOrderV3 = z.infer<typeof CreateOrderV3>;
 
-export const CreateOrderV2 = z.object({
-  ...orderCommon,
-  description: text(256).nullish(),
-  goods: Goods,
-}).superRefine(crossChecks);
+export const CreateOrderV2 = z
+  .object({
+    ...orderCommon,
+    description: text(256).nullish(),
+    goods: Goods,
+  })
+  .superRefine(crossChecks);
 export type CreateOrderV2 = z.infer<typeof CreateOrderV2>;
 
 export const CreateOrderV1 = z.object({
@@ -92,13 +152,19 @@ export const CreateOrderV1 = z.object({
 });
 export type CreateOrderV1 = z.infer<typeof CreateOrderV1>;
 
-export const QueryOrder = z.object({
-  prepayId: z.string().regex(/^\d{1,19}$/, { ...coded(FORMAT, `must be a numeric id of at most 19 digits`), abort: true })
-    .refine(fitsInt8, coded(VALUE, `must be at most ${INT8_MAX}`)).nullish(),
-  merchantTradeNo: z.string().max(32, coded(FORMAT, `must be at most 32 characters`)).nullish(),
-}).superRefine((o, ctx) => {
-  if (!o.prepayId && !o.merchantTradeNo) ctx.addIssue(codedIssue(MISSING, ['prepayId'], `prepayId or merchantTradeNo is required`));
-});
+export const QueryOrder = z
+  .object({
+    prepayId: z
+      .string()
+      .regex(/^\d{1,19}$/, { ...coded(FORMAT, `must be a numeric id of at most 19 digits`), abort: true })
+      .refine(fitsInt8, coded(VALUE, `must be at most ${INT8_MAX}`))
+      .nullish(),
+    merchantTradeNo: z.string().max(32, coded(FORMAT, `must be at most 32 characters`)).nullish(),
+  })
+  .superRefine((o, ctx) => {
+    if (!o.prepayId && !o.merchantTradeNo)
+      ctx.addIssue(codedIssue(MISSING, ['prepayId'], `prepayId or merchantTradeNo is required`));
+  });
 export type QueryOrder = z.infer<typeof QueryOrder>;
 
 export const QueryOrderV1 = z.object({ merchantId: long(), subMerchantId: text(19).nullish() }).and(QueryOrder);
@@ -107,4 +173,7 @@ export const BalanceV2 = z.object({
   wallet: oneOf(['FUNDING_WALLET', 'SPOT_WALLET'] as const),
   currency: upperCode().nullish(),
 });
-export const BalanceV1 = z.object({ wallet: oneOf(['FUNDING_WALLET', 'SPOT_WALLET'] as const).nullish(), currency: upperCode() });
+export const BalanceV1 = z.object({
+  wallet: oneOf(['FUNDING_WALLET', 'SPOT_WALLET'] as const).nullish(),
+  currency: upperCode(),
+});

@@ -15,22 +15,43 @@ export const FORMAT = '400101' satisfies PayWireCode;
 export const VALUE = '400102' satisfies PayWireCode;
 export const CHARS = '400103' satisfies PayWireCode;
 
-
 // Backslash, double quote, control characters and emoji are refused in free text (spec §3).
 const ILLEGAL = /[\\"\p{Cc}\p{Extended_Pictographic}]/u;
 
 export const text = (max: number, opts: { illegal?: boolean } = {}) => {
-  let s = z.string().min(1, coded(MISSING, 'must not be empty')).max(max, coded(FORMAT, `must be at most ${max} characters`));
+  let s = z
+    .string()
+    .min(1, coded(MISSING, 'must not be empty'))
+    .max(max, coded(FORMAT, `must be at most ${max} characters`));
   if (opts.illegal !== false) s = s.refine((v) => !ILLEGAL.test(v), coded(CHARS, 'contains illegal characters'));
   return s;
 };
 
 export const oneOf = <T extends string>(values: readonly T[]) =>
-  z.string().min(1, coded(MISSING, 'must not be empty')).refine((v): v is T => (values as readonly string[]).includes(v), coded(VALUE, `must be one of ${values.join(', ')}`));
+  z
+    .string()
+    .min(1, coded(MISSING, 'must not be empty'))
+    .refine(
+      (v): v is T => (values as readonly string[]).includes(v),
+      coded(VALUE, `must be one of ${values.join(', ')}`),
+    );
 
 export const httpUrl = (max = 256) =>
-  z.string().min(1, coded(MISSING, 'must not be empty')).max(max, coded(FORMAT, `must be at most ${max} characters`))
-    .refine((v) => { try { const u = new URL(v); return (u.protocol === 'http:' || u.protocol === 'https:') && /^https?:\/\//i.test(v); } catch { return false; } }, coded(FORMAT, 'must be an http(s) URL'));
+  z
+    .string()
+    .min(1, coded(MISSING, 'must not be empty'))
+    .max(max, coded(FORMAT, `must be at most ${max} characters`))
+    .refine(
+      (v) => {
+        try {
+          const u = new URL(v);
+          return (u.protocol === 'http:' || u.protocol === 'https:') && /^https?:\/\//i.test(v);
+        } catch {
+          return false;
+        }
+      },
+      coded(FORMAT, 'must be an http(s) URL'),
+    );
 
 /** A positive decimal with at most `dp` decimals, sent as a JSON number or a numeric string. */
 /**
@@ -40,7 +61,9 @@ export const httpUrl = (max = 256) =>
 export const MAX_AMOUNT = '1000000000000000';
 
 export const amount = (dp = 8, min = '0.00000001', max = MAX_AMOUNT) =>
-  z.string().min(1, coded(MISSING, 'must not be empty'))
+  z
+    .string()
+    .min(1, coded(MISSING, 'must not be empty'))
     .regex(DECIMAL, { ...coded(FORMAT, 'must be a decimal number'), abort: true })
     .refine((v) => decimalPlaces(v) <= dp, { ...coded(FORMAT, `must have at most ${dp} decimal places`), abort: true })
     .refine((v) => !DECIMAL.test(v) || new Decimal(v).gte(min), coded(VALUE, `must be at least ${min}`))
@@ -52,13 +75,21 @@ const DECIMAL = /^\d+(\.\d+)?$/;
 export const INT8_MAX = 9223372036854775807n;
 export const fitsInt8 = (v: string) => !/^\d{1,19}$/.test(v) || BigInt(v) <= INT8_MAX;
 
-export const long = () => z.string().min(1, coded(MISSING, 'must not be empty')).regex(/^\d{1,19}$/, { ...coded(FORMAT, 'must be an integer'), abort: true })
-  .refine(fitsInt8, coded(VALUE, `must be at most ${INT8_MAX}`));
+export const long = () =>
+  z
+    .string()
+    .min(1, coded(MISSING, 'must not be empty'))
+    .regex(/^\d{1,19}$/, { ...coded(FORMAT, 'must be an integer'), abort: true })
+    .refine(fitsInt8, coded(VALUE, `must be at most ${INT8_MAX}`));
 
-export const ip = () => z.string().refine((v) => isValidIpOrCidr(v) && !v.includes('/'), coded(FORMAT, 'must be an IP address'));
+export const ip = () =>
+  z.string().refine((v) => isValidIpOrCidr(v) && !v.includes('/'), coded(FORMAT, 'must be an IP address'));
 
-export const upperCode = (max = 16) => z.string().min(1, coded(MISSING, 'must not be empty')).regex(new RegExp(`^[A-Z0-9]{1,${max}}$`), coded(FORMAT, 'must be upper-case letters and digits'));
-
+export const upperCode = (max = 16) =>
+  z
+    .string()
+    .min(1, coded(MISSING, 'must not be empty'))
+    .regex(new RegExp(`^[A-Z0-9]{1,${max}}$`), coded(FORMAT, 'must be upper-case letters and digits'));
 
 export function firstFailure(error: z.ZodError): PayFailure {
   const issue = error.issues[0];
@@ -86,9 +117,15 @@ export function firstFailure(error: z.ZodError): PayFailure {
   return { code, message: `${path || 'body'}: ${reason}`.slice(0, 256) };
 }
 
-export function validate<S extends z.ZodType>(schema: S, body: unknown): { ok: true; value: z.infer<S> } | { ok: false; failure: PayFailure } {
+export function validate<S extends z.ZodType>(
+  schema: S,
+  body: unknown,
+): { ok: true; value: z.infer<S> } | { ok: false; failure: PayFailure } {
   const r = schema.safeParse(body);
   return r.success ? { ok: true, value: r.data } : { ok: false, failure: firstFailure(r.error) };
 }
 
-export const failure = (code: PayWireCode, field: string, reason: string): PayFailure => ({ code, message: `${field}: ${reason}`.slice(0, 256) });
+export const failure = (code: PayWireCode, field: string, reason: string): PayFailure => ({
+  code,
+  message: `${field}: ${reason}`.slice(0, 256),
+});

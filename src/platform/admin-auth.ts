@@ -8,7 +8,9 @@ export function adminGuard(adminToken: string) {
     const h = req.headers.authorization ?? '';
     const token = h.startsWith('Bearer ') ? h.slice(7) : '';
     if (!safeEqual(sha256Hex(token), expected)) {
-      return reply.code(401).send({ error: { code: 'UNAUTHORIZED', message: 'A valid admin bearer token is required.' } });
+      return reply
+        .code(401)
+        .send({ error: { code: 'UNAUTHORIZED', message: 'A valid admin bearer token is required.' } });
     }
   };
 }

@@ -6,7 +6,10 @@
  * parsed in the same poll phase reaches the batcher before setImmediate fires.
  * `run` answers one result per item, in order; if it throws, every item of that batch gets the error.
  */
-export function createBatcher<I, O>(run: (items: I[]) => Promise<O[]>, opts: { maxBatch: number; maxInFlight: number }) {
+export function createBatcher<I, O>(
+  run: (items: I[]) => Promise<O[]>,
+  opts: { maxBatch: number; maxInFlight: number },
+) {
   type Waiter = { item: I; resolve(o: O): void; reject(e: unknown): void };
   let queue: Waiter[] = [];
   let inFlight = 0;
@@ -20,7 +23,8 @@ export function createBatcher<I, O>(run: (items: I[]) => Promise<O[]>, opts: { m
       inFlight++;
       run(batch.map((w) => w.item))
         .then((results) => {
-          if (results.length !== batch.length) throw new Error(`batch answered ${results.length} results for ${batch.length} items`);
+          if (results.length !== batch.length)
+            throw new Error(`batch answered ${results.length} results for ${batch.length} items`);
           batch.forEach((w, i) => w.resolve(results[i]!)); // as many results as items: checked above
         })
         .catch((e) => batch.forEach((w) => w.reject(e)))

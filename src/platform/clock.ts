@@ -40,16 +40,21 @@ export function createManualClock(start = Date.UTC(2026, 0, 1)): Clock & { advan
  * `refresh()` never resolves with a value read before it was called: a call made while a read is in flight waits for
  * the next read, which every such call shares, so a burst of requests costs at most two reads at a time.
  */
-export function createOffsetRefresher(clock: Clock, read: () => Promise<number>): { refresh(): Promise<void>; refreshIfOlderThan(ms: number): Promise<void> } {
+export function createOffsetRefresher(
+  clock: Clock,
+  read: () => Promise<number>,
+): { refresh(): Promise<void>; refreshIfOlderThan(ms: number): Promise<void> } {
   let inflight: Promise<void> | null = null;
   let next: Promise<void> | null = null;
   /** Wall time the last read started: a value read then is at least that fresh. */
   let readAt = 0;
   const run = (): Promise<void> => {
     readAt = Date.now();
-    const p: Promise<void> = read().then((ms) => clock.setOffset(ms)).finally(() => {
-      if (inflight === p) inflight = null;
-    });
+    const p: Promise<void> = read()
+      .then((ms) => clock.setOffset(ms))
+      .finally(() => {
+        if (inflight === p) inflight = null;
+      });
     inflight = p;
     return p;
   };
@@ -63,10 +68,12 @@ export function createOffsetRefresher(clock: Clock, read: () => Promise<number>)
     },
     refresh() {
       if (!inflight) return run();
-      next ??= inflight.catch(() => {}).then(() => {
-        next = null;
-        return run();
-      });
+      next ??= inflight
+        .catch(() => {})
+        .then(() => {
+          next = null;
+          return run();
+        });
       return next;
     },
   };

@@ -1,6 +1,15 @@
 import {
-  createCipheriv, createDecipheriv, createHash, createHmac, createSign,
-  generateKeyPairSync, type KeyObject, randomBytes, randomInt, scrypt as scryptCb, timingSafeEqual,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createSign,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  randomInt,
+  scrypt as scryptCb,
+  timingSafeEqual,
 } from 'node:crypto';
 import { promisify } from 'node:util';
 
@@ -33,7 +42,8 @@ export const md5HexUpper = (s: string) => createHash('md5').update(s, 'utf8').di
 
 export const hmacSha512HexUpper = (key: string, msg: string | Buffer) =>
   createHmac('sha512', key).update(msg).digest('hex').toUpperCase();
-export const hmacSha256Hex = (key: string | Buffer, msg: string | Buffer) => createHmac('sha256', key).update(msg).digest('hex');
+export const hmacSha256Hex = (key: string | Buffer, msg: string | Buffer) =>
+  createHmac('sha256', key).update(msg).digest('hex');
 
 export function rsaSignBase64(privateKey: string | KeyObject, msg: string | Buffer): string {
   return createSign('RSA-SHA256').update(msg).sign(privateKey, 'base64');
@@ -60,7 +70,10 @@ export async function verifyPassword(password: string, stored: string): Promise<
   if (salt === undefined || hash === undefined) throw new Error('malformed password hash');
   const expected = Buffer.from(hash, 'base64');
   const actual = await scrypt(password, Buffer.from(salt, 'base64'), expected.length, {
-    N: Number(n), r: Number(r), p: Number(p), maxmem: 64 * 1024 * 1024,
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    maxmem: 64 * 1024 * 1024,
   });
   return timingSafeEqual(actual, expected);
 }
@@ -76,7 +89,8 @@ export function createSecretBox(keyHex: string): SecretBox {
   if (key.length !== 32) throw new Error('SECRETS_KEY must be 32 bytes of hex (64 hex characters)');
   const openBuffer = (sealed: string) => {
     const [v, iv, tag, ct] = sealed.split('.');
-    if (v !== 'v1' || iv === undefined || tag === undefined || ct === undefined) throw new Error('unknown secret format');
+    if (v !== 'v1' || iv === undefined || tag === undefined || ct === undefined)
+      throw new Error('unknown secret format');
     const d = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
     d.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([d.update(Buffer.from(ct, 'base64url')), d.final()]);

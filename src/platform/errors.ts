@@ -4,14 +4,22 @@ export type Err<C extends string = string> = { ok: false; code: C; message?: str
 export type Result<T, C extends string = string> = Ok<T> | Err<C>;
 
 export const ok = <T>(value: T): Ok<T> => ({ ok: true, value });
-export const err = <C extends string>(code: C, message?: string, field?: string): Err<C> => ({ ok: false, code, message, field });
+export const err = <C extends string>(code: C, message?: string, field?: string): Err<C> => ({
+  ok: false,
+  code,
+  message,
+  field,
+});
 
 /**
  * Thrown inside a database transaction to roll it back; caught at the service edge and
  * turned back into an Err value. Never escapes a service.
  */
 export class DomainError extends Error {
-  constructor(readonly code: string, message?: string) {
+  constructor(
+    readonly code: string,
+    message?: string,
+  ) {
     super(message ?? code);
   }
 }

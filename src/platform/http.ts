@@ -41,9 +41,11 @@ export async function createHttp(opts: HttpOptions): Promise<FastifyInstance> {
     trustProxy: opts.trustedProxies.length ? opts.trustedProxies : false,
   }) as unknown as FastifyInstance;
   // Every unsigned route's schema is a zod schema (the type provider's); signed routes validate in signedRoute.
-  app.setValidatorCompiler((route) => (isSignedRoute(route.url)
-    ? () => ({ value: undefined })
-    : validatorCompiler(route as Parameters<typeof validatorCompiler>[0])));
+  app.setValidatorCompiler((route) =>
+    isSignedRoute(route.url)
+      ? () => ({ value: undefined })
+      : validatorCompiler(route as Parameters<typeof validatorCompiler>[0]),
+  );
   app.setSerializerCompiler(serializerCompiler);
 
   // Keep the exact bytes of every body: signatures are computed over them, never over a re-serialization.
@@ -70,7 +72,9 @@ export async function createHttp(opts: HttpOptions): Promise<FastifyInstance> {
   app.addHook('preValidation', async (req, reply) => {
     if (isSignedRoute(req.url)) return;
     if (containsUnstorableText(req.body) || containsUnstorableText(req.query) || containsUnstorableText(req.params)) {
-      return reply.code(400).send({ error: { code: 'INVALID_REQUEST', message: 'A parameter contains a NUL character or malformed Unicode.' } });
+      return reply.code(400).send({
+        error: { code: 'INVALID_REQUEST', message: 'A parameter contains a NUL character or malformed Unicode.' },
+      });
     }
   });
 
@@ -91,7 +95,12 @@ export async function createHttp(opts: HttpOptions): Promise<FastifyInstance> {
   await app.register(rateLimit, { global: false });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Rampart API', version: '0.1.0', description: 'Binance Pay, Binance Connect and KYC Sharing compatible APIs, operator admin API and sandbox helpers.' },
+      info: {
+        title: 'Rampart API',
+        version: '0.1.0',
+        description:
+          'Binance Pay, Binance Connect and KYC Sharing compatible APIs, operator admin API and sandbox helpers.',
+      },
       servers: [{ url: opts.publicUrl }],
       components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } } },
     },
@@ -102,11 +111,17 @@ export async function createHttp(opts: HttpOptions): Promise<FastifyInstance> {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   const httpDuration = new client.Histogram({
-    name: 'http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['method', 'route', 'status'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
   });
   app.addHook('onResponse', async (req, reply) => {
-    httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
   });
   app.decorate('metrics', registry);
 
@@ -114,7 +129,14 @@ export async function createHttp(opts: HttpOptions): Promise<FastifyInstance> {
   app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
     if (!metricsAllowed(req, opts.metricsToken)) {
       if (opts.metricsToken) reply.header('www-authenticate', 'Bearer');
-      return reply.code(opts.metricsToken ? 401 : 403).send({ error: { code: 'FORBIDDEN', message: opts.metricsToken ? '/metrics needs the METRICS_TOKEN bearer token.' : '/metrics answers loopback only (set METRICS_TOKEN to allow others).' } });
+      return reply.code(opts.metricsToken ? 401 : 403).send({
+        error: {
+          code: 'FORBIDDEN',
+          message: opts.metricsToken
+            ? '/metrics needs the METRICS_TOKEN bearer token.'
+            : '/metrics answers loopback only (set METRICS_TOKEN to allow others).',
+        },
+      });
     }
     reply.type(registry.contentType);
     return registry.metrics();
@@ -128,7 +150,8 @@ declare module 'fastify' {
   }
 }
 
-const isLoopbackIp = (ip: string | undefined) => !!ip && (/^127\./.test(ip) || ip === '::1' || /^::ffff:127\./i.test(ip));
+const isLoopbackIp = (ip: string | undefined) =>
+  !!ip && (/^127\./.test(ip) || ip === '::1' || /^::ffff:127\./i.test(ip));
 
 /**
  * /metrics is for the operator's scraper: loopback always (a request that came through a proxy, i.e. carries

@@ -3,8 +3,17 @@ import { test } from 'node:test';
 import { parseLossless, raw, stringify } from './json.ts';
 
 test('number literals keep their exact text', () => {
-  const v = parseLossless('{"a": 0.1000000000000000055, "b": [1, -2.50, 376823612387012608], "s": "9.9", "t": true, "n": null, "e": 1e2}');
-  assert.deepEqual(v, { a: '0.1000000000000000055', b: ['1', '-2.50', '376823612387012608'], s: '9.9', t: true, n: null, e: '1e2' });
+  const v = parseLossless(
+    '{"a": 0.1000000000000000055, "b": [1, -2.50, 376823612387012608], "s": "9.9", "t": true, "n": null, "e": 1e2}',
+  );
+  assert.deepEqual(v, {
+    a: '0.1000000000000000055',
+    b: ['1', '-2.50', '376823612387012608'],
+    s: '9.9',
+    t: true,
+    n: null,
+    e: '1e2',
+  });
 });
 
 test('digits inside strings, escapes and nesting are left alone', () => {
@@ -19,5 +28,8 @@ test('malformed JSON still throws', () => {
 });
 
 test('stringify writes raw numbers and bigints verbatim', () => {
-  assert.equal(stringify({ a: raw('0.88000000'), b: 376823612387012608n, c: 'x', d: undefined, e: [raw('1'), null] }), '{"a":0.88000000,"b":376823612387012608,"c":"x","e":[1,null]}');
+  assert.equal(
+    stringify({ a: raw('0.88000000'), b: 376823612387012608n, c: 'x', d: undefined, e: [raw('1'), null] }),
+    '{"a":0.88000000,"b":376823612387012608,"c":"x","e":[1,null]}',
+  );
 });

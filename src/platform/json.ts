@@ -29,8 +29,10 @@ export function parseLossless(text: string): unknown {
       while (i < n) {
         const d = text.charCodeAt(i);
         if (d === 92 /* \ */) i += 2;
-        else if (d === 34) { i++; break; }
-        else i++;
+        else if (d === 34) {
+          i++;
+          break;
+        } else i++;
       }
     } else if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
       const start = i;
@@ -58,10 +60,14 @@ export function stringify(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   if (value instanceof RawNumber) return value.text;
   switch (typeof value) {
-    case 'string': return JSON.stringify(value);
-    case 'number': return Number.isFinite(value) ? String(value) : 'null';
-    case 'bigint': return value.toString();
-    case 'boolean': return value ? 'true' : 'false';
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'bigint':
+      return value.toString();
+    case 'boolean':
+      return value ? 'true' : 'false';
   }
   if (Array.isArray(value)) return '[' + value.map((v) => (v === undefined ? 'null' : stringify(v))).join(',') + ']';
   const parts: string[] = [];

@@ -27,10 +27,21 @@ export interface Mailer {
   send(q: Queryable, m: MailMessage): Promise<bigint>;
   handler: OutboxHandler;
   /** Messages to an address, newest first (dev mailbox and tests). */
-  list(to?: string, limit?: number): Promise<{ id: string; to: string; subject: string; text: string; status: string; createdAt: number }[]>;
+  list(
+    to?: string,
+    limit?: number,
+  ): Promise<{ id: string; to: string; subject: string; text: string; status: string; createdAt: number }[]>;
 }
 
-export function createMailer(deps: { db: Db; outbox: Outbox; clock: Clock; ids: IdGenerator; box: SecretBox; smtpUrl?: string; from?: string }): Mailer {
+export function createMailer(deps: {
+  db: Db;
+  outbox: Outbox;
+  clock: Clock;
+  ids: IdGenerator;
+  box: SecretBox;
+  smtpUrl?: string;
+  from?: string;
+}): Mailer {
   const { db, outbox, clock, ids, box } = deps;
   const transport = deps.smtpUrl ? nodemailer.createTransport(deps.smtpUrl) : null;
   const from = deps.from ?? 'Rampart <no-reply@rampart.local>';
@@ -45,10 +56,15 @@ export function createMailer(deps: { db: Db; outbox: Outbox; clock: Clock; ids: 
       return id;
     },
     handler: async (row) => {
-      const msg = (await db.query(`SELECT * FROM mail_messages WHERE id = $1`, [(row.payload as { mailId: string }).mailId])).rows[0];
+      const msg = (
+        await db.query(`SELECT * FROM mail_messages WHERE id = $1`, [(row.payload as { mailId: string }).mailId])
+      ).rows[0];
       if (!msg || msg.status !== 'QUEUED') return { status: 'done' };
       if (!transport) {
-        await db.query(`UPDATE mail_messages SET status = 'DEV_MAILBOX', sent_at = $2 WHERE id = $1`, [msg.id, clock.now()]);
+        await db.query(`UPDATE mail_messages SET status = 'DEV_MAILBOX', sent_at = $2 WHERE id = $1`, [
+          msg.id,
+          clock.now(),
+        ]);
         return { status: 'done' };
       }
       try {
@@ -65,11 +81,20 @@ export function createMailer(deps: { db: Db; outbox: Outbox; clock: Clock; ids: 
       }
     },
     async list(to, limit = 50) {
-      const rows = (await db.query(
-        `SELECT id, to_address, subject, body_sealed, status, created_at FROM mail_messages WHERE ($1::text IS NULL OR to_address = $1) ORDER BY id DESC LIMIT $2`,
-        [to?.toLowerCase() ?? null, limit],
-      )).rows;
-      return rows.map((r) => ({ id: String(r.id), to: r.to_address, subject: r.subject, text: box.open(r.body_sealed), status: r.status, createdAt: Number(r.created_at) }));
+      const rows = (
+        await db.query(
+          `SELECT id, to_address, subject, body_sealed, status, created_at FROM mail_messages WHERE ($1::text IS NULL OR to_address = $1) ORDER BY id DESC LIMIT $2`,
+          [to?.toLowerCase() ?? null, limit],
+        )
+      ).rows;
+      return rows.map((r) => ({
+        id: String(r.id),
+        to: r.to_address,
+        subject: r.subject,
+        text: box.open(r.body_sealed),
+        status: r.status,
+        createdAt: Number(r.created_at),
+      }));
     },
   };
 }
@@ -86,7 +111,9 @@ export function registerDevMailbox(app: FastifyInstance, deps: { mailer: Mailer;
       if (typeof token === 'string' && !req.headers.authorization) req.headers.authorization = `Bearer ${token}`;
       return guard(req, reply);
     });
-    r.get('/dev/mailbox.json', { schema: { hide: true } }, async (req) => deps.mailer.list((req.query as MailboxQuery | undefined)?.to));
+    r.get('/dev/mailbox.json', { schema: { hide: true } }, async (req) =>
+      deps.mailer.list((req.query as MailboxQuery | undefined)?.to),
+    );
     r.get('/dev/mailbox', { schema: { hide: true } }, async (req, reply) => {
       const list = await deps.mailer.list((req.query as MailboxQuery | undefined)?.to);
       const body = html`<div class="card"><h1>Dev mailbox</h1><p class="muted">Mail the sandbox would have sent.</p></div>

@@ -26,12 +26,18 @@ export interface SignedFamily<Opts, Caller, Failure> {
   /** Methods shown in OpenAPI. */
   documentedMethods?: HTTPMethods[];
   /** Authenticates the request over its raw bytes; the caller carries the parsed body. */
-  authenticate(req: FastifyRequest, opts: Opts): Promise<{ ok: true; caller: Caller } | { ok: false; failure: Failure }>;
+  authenticate(
+    req: FastifyRequest,
+    opts: Opts,
+  ): Promise<{ ok: true; caller: Caller } | { ok: false; failure: Failure }>;
   /** The parsed JSON body the endpoint's schema validates. */
   body(caller: Caller): unknown;
   /** The failure for a body the schema refuses (its first issue). */
   invalid(error: z.ZodError): Failure;
-  /** Writes the family's envelope (with the reply's status unless the failure has its own); `caller` is absent when authentication failed. */
+  /**
+   * Writes the family's envelope (with the reply's status unless the failure has its own); `caller` is absent when
+   * authentication failed.
+   */
   send(reply: FastifyReply, answer: Answer<Failure>, caller?: Caller): Promise<unknown>;
   /** The failure for an error raised by fastify (`client`: a 4xx, e.g. body too large) or thrown by a handler. */
   error(error: FastifyError, client: boolean): Failure;
@@ -57,7 +63,10 @@ export interface SignedEndpoint<Opts, S extends z.ZodType> {
 /** The schema of an endpoint without parameters (extra fields are ignored). */
 export const NoParameters = z.object({});
 
-export type SignedHandler<Caller, Failure, S extends z.ZodType> = (input: z.infer<S>, caller: Caller) => Promise<Answer<Failure>>;
+export type SignedHandler<Caller, Failure, S extends z.ZodType> = (
+  input: z.infer<S>,
+  caller: Caller,
+) => Promise<Answer<Failure>>;
 
 /**
  * Registers a family's endpoints in their own encapsulated context (its error handler and catch-all 404), then
@@ -67,7 +76,9 @@ export function signedRoutes<Opts, Caller, Failure>(
   app: FastifyInstance,
   family: SignedFamily<Opts, Caller, Failure>,
   logger: Logger,
-  declare: (route: <S extends z.ZodType>(endpoint: SignedEndpoint<Opts, S>, handler: SignedHandler<Caller, Failure, S>) => void) => void,
+  declare: (
+    route: <S extends z.ZodType>(endpoint: SignedEndpoint<Opts, S>, handler: SignedHandler<Caller, Failure, S>) => void,
+  ) => void,
 ): void {
   app.register(async (scope) => {
     scope.setErrorHandler(async (error: FastifyError, req, reply) => {
@@ -92,18 +103,22 @@ export function signedRoutes<Opts, Caller, Failure>(
         const methods = endpoint.methods ?? family.methods;
         const documented = endpoint.documentedMethods ?? family.documentedMethods ?? methods;
         const hidden = methods.filter((m) => !documented.includes(m));
-        // A body schema documents the methods that have a body; GET (which fastify allows no body schema) is listed apart.
+        // A body schema documents the methods that have a body; GET (which fastify allows no body schema) is listed
+        // apart.
         const withBody = documented.filter((m) => m !== 'GET' && m !== 'HEAD');
         const withoutBody = documented.filter((m) => m === 'GET' || m === 'HEAD');
         const doc = { tags: [family.tag], summary: endpoint.summary, hide: i > 0 };
-        if (withBody.length) scope.route({ method: withBody, url, schema: { ...doc, body: endpoint.schema }, handler: run });
+        if (withBody.length)
+          scope.route({ method: withBody, url, schema: { ...doc, body: endpoint.schema }, handler: run });
         if (withoutBody.length) scope.route({ method: withoutBody, url, schema: doc, handler: run });
         if (hidden.length) scope.route({ method: hidden, url, schema: { hide: true }, handler: run });
       });
     });
 
     for (const prefix of family.notFound?.prefixes ?? []) {
-      scope.all(`${prefix}/*`, { schema: { hide: true } }, async (_req, reply) => family.send(reply.code(404), family.notFound!.failure));
+      scope.all(`${prefix}/*`, { schema: { hide: true } }, async (_req, reply) =>
+        family.send(reply.code(404), family.notFound!.failure),
+      );
     }
   });
 }

@@ -29,7 +29,8 @@ export function createSigningKeys(deps: { db: Db; box: SecretBox; clock: Clock; 
     const { publicKeyPem, privateKeyPem } = generateRsaKeyPair(2048);
     const serial = md5HexUpper(publicKeyPem);
     await db.tx(async (q) => {
-      if (deactivateOld) await q.query(`UPDATE signing_keys SET active = false WHERE purpose = $1 AND active`, [purpose]);
+      if (deactivateOld)
+        await q.query(`UPDATE signing_keys SET active = false WHERE purpose = $1 AND active`, [purpose]);
       await q.query(
         `INSERT INTO signing_keys (id, purpose, serial, public_pem, private_pem_sealed, active, created_at) VALUES ($1, $2, $3, $4, $5, true, $6)
          ON CONFLICT DO NOTHING`,
@@ -43,7 +44,11 @@ export function createSigningKeys(deps: { db: Db; box: SecretBox; clock: Clock; 
   async function current(purpose: string): Promise<SigningKey> {
     const hit = cache.get(purpose);
     if (hit) return hit;
-    const row = (await db.query(`SELECT serial, public_pem, private_pem_sealed FROM signing_keys WHERE purpose = $1 AND active`, [purpose])).rows[0];
+    const row = (
+      await db.query(`SELECT serial, public_pem, private_pem_sealed FROM signing_keys WHERE purpose = $1 AND active`, [
+        purpose,
+      ])
+    ).rows[0];
     if (!row) return insert(purpose, false);
     const key = toKey(row);
     cache.set(purpose, key);

@@ -9,7 +9,12 @@ import type { z } from 'zod';
 export const coded = (code: string, reason: string) => codedBy(() => [code, reason]);
 
 /** Issue data for `ctx.addIssue` in a superRefine: the same structured code. */
-export const codedIssue = (code: string, path: PropertyKey[], message: string) => ({ code: 'custom' as const, path, message, params: { wire: code } });
+export const codedIssue = (code: string, path: PropertyKey[], message: string) => ({
+  code: 'custom' as const,
+  path,
+  message,
+  params: { wire: code },
+});
 
 export const wireCodeOf = (issue: z.core.$ZodIssue): string | undefined => {
   const w = (issue as { params?: { wire?: unknown } }).params?.wire;
@@ -27,7 +32,10 @@ export function fieldPath(path: PropertyKey[]): string {
 export const codedBy = (pick: (iss: z.core.$ZodRawIssue) => [code: string, reason: string]) => ({
   error: (iss: z.core.$ZodRawIssue) => {
     const [code, reason] = pick(iss);
-    (iss as { params?: Record<string, unknown> }).params = { ...(iss as { params?: Record<string, unknown> }).params, wire: code };
+    (iss as { params?: Record<string, unknown> }).params = {
+      ...(iss as { params?: Record<string, unknown> }).params,
+      wire: code,
+    };
     return reason;
   },
 });

@@ -13,16 +13,42 @@ export interface PriceSource {
 }
 
 export const REFERENCE_USD: Record<string, string> = {
-  USDT: '1', USDC: '1', BUSD: '1', BTC: '65000', ETH: '3200', BNB: '600', TRX: '0.12', XRP: '0.55', SOL: '150',
+  USDT: '1',
+  USDC: '1',
+  BUSD: '1',
+  BTC: '65000',
+  ETH: '3200',
+  BNB: '600',
+  TRX: '0.12',
+  XRP: '0.55',
+  SOL: '150',
 };
 const STABLE = new Set(['USDT', 'USDC', 'BUSD']);
 
 /** USD value of one unit of each fiat currency (sandbox FX table). */
 export const FIAT_USD: Record<string, string> = {
-  USD: '1', EUR: '1.08', GBP: '1.27', AUD: '0.66', BRL: '0.18', TRY: '0.031', JPY: '0.0067', CAD: '0.73', CHF: '1.12',
+  USD: '1',
+  EUR: '1.08',
+  GBP: '1.27',
+  AUD: '0.66',
+  BRL: '0.18',
+  TRY: '0.031',
+  JPY: '0.0067',
+  CAD: '0.73',
+  CHF: '1.12',
 };
 /** ISO 4217 minor units of the supported fiat currencies. */
-export const FIAT_MINOR_UNITS: Record<string, number> = { USD: 2, EUR: 2, GBP: 2, AUD: 2, BRL: 2, TRY: 2, JPY: 0, CAD: 2, CHF: 2 };
+export const FIAT_MINOR_UNITS: Record<string, number> = {
+  USD: 2,
+  EUR: 2,
+  GBP: 2,
+  AUD: 2,
+  BRL: 2,
+  TRY: 2,
+  JPY: 0,
+  CAD: 2,
+  CHF: 2,
+};
 
 export function createSandboxPriceSource(deps: { clock: Clock; seed?: string }): PriceSource {
   const seed = deps.seed ?? 'rampart';

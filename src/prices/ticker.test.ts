@@ -19,8 +19,12 @@ before(async () => {
 after(() => new Promise((r) => server.close(r)));
 
 const FEED = JSON.stringify([
-  { symbol: 'BTCUSDT', price: '65000.01000000' }, { symbol: 'ETHUSDT', price: '3200.5' }, { symbol: 'EURUSDT', price: '1.0812' },
-  { symbol: 'USDTTRY', price: '32.00' }, { symbol: 'BADUSDT', price: 'NaN' }, { symbol: 'ZEROUSDT', price: '0' },
+  { symbol: 'BTCUSDT', price: '65000.01000000' },
+  { symbol: 'ETHUSDT', price: '3200.5' },
+  { symbol: 'EURUSDT', price: '1.0812' },
+  { symbol: 'USDTTRY', price: '32.00' },
+  { symbol: 'BADUSDT', price: 'NaN' },
+  { symbol: 'ZEROUSDT', price: '0' },
 ]);
 
 test('prices come from the feed as exact decimals; inverse pairs and USDT as USD', async () => {

@@ -22,7 +22,9 @@ export interface TickerOptions {
 
 export const QUOTE_ASSET = 'USDT';
 
-export function createTickerPriceSource(opts: TickerOptions): PriceSource & { refresh(): Promise<boolean>; snapshotAt(): number | null } {
+export function createTickerPriceSource(
+  opts: TickerOptions,
+): PriceSource & { refresh(): Promise<boolean>; snapshotAt(): number | null } {
   const now = opts.now ?? Date.now;
   const refreshMs = opts.refreshMs ?? 10_000;
   const maxAgeMs = opts.maxAgeMs ?? 60_000;
@@ -38,7 +40,13 @@ export function createTickerPriceSource(opts: TickerOptions): PriceSource & { re
         if (!Array.isArray(list)) throw new Error('ticker feed did not return a list');
         const prices = new Map<string, string>();
         for (const t of list as { symbol?: unknown; price?: unknown }[]) {
-          if (typeof t?.symbol === 'string' && typeof t.price === 'string' && isDecimalString(t.price) && new Decimal(t.price).gt(0)) prices.set(t.symbol, t.price);
+          if (
+            typeof t?.symbol === 'string' &&
+            typeof t.price === 'string' &&
+            isDecimalString(t.price) &&
+            new Decimal(t.price).gt(0)
+          )
+            prices.set(t.symbol, t.price);
         }
         if (prices.size === 0) throw new Error('ticker feed had no usable prices');
         snapshot = { at: now(), prices };

@@ -30,14 +30,36 @@ async function reload(q: Queryable, ids: bigint[]): Promise<AuthRow[]> {
   return (await q.query<AuthRow>(`${SELECT} WHERE a.id = ANY($1::bigint[]) ORDER BY a.id`, [ids.map(String)])).rows;
 }
 
-export async function insert(q: Queryable, a: {
-  id: bigint; tspMerchantId: string; merchantId: string; source: string; scopes: string[]; ipWhitelist: string[];
-  tokenHash: string; tokenSealed: string; now: number; expiresAt: number;
-}) {
+export async function insert(
+  q: Queryable,
+  a: {
+    id: bigint;
+    tspMerchantId: string;
+    merchantId: string;
+    source: string;
+    scopes: string[];
+    ipWhitelist: string[];
+    tokenHash: string;
+    tokenSealed: string;
+    now: number;
+    expiresAt: number;
+  },
+) {
   await q.query(
     `INSERT INTO tsp_authorizations (id, tsp_merchant_id, merchant_id, status, source, scopes, ip_whitelist, token_hash, token_sealed, created_at, expires_at, updated_at)
      VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10, $9)`,
-    [a.id, a.tspMerchantId, a.merchantId, a.source, JSON.stringify(a.scopes), JSON.stringify(a.ipWhitelist), a.tokenHash, a.tokenSealed, a.now, a.expiresAt],
+    [
+      a.id,
+      a.tspMerchantId,
+      a.merchantId,
+      a.source,
+      JSON.stringify(a.scopes),
+      JSON.stringify(a.ipWhitelist),
+      a.tokenHash,
+      a.tokenSealed,
+      a.now,
+      a.expiresAt,
+    ],
   );
 }
 
@@ -49,10 +71,23 @@ export async function byTokenHash(q: Queryable, hash: string): Promise<AuthRow |
   return (await q.query<AuthRow>(`${SELECT} WHERE a.token_hash = $1`, [hash])).rows[0] ?? null;
 }
 
-export async function listForTsp(q: Queryable, tspMerchantId: string, o: { merchantId: string | null; limit: number; offset: number }) {
+export async function listForTsp(
+  q: Queryable,
+  tspMerchantId: string,
+  o: { merchantId: string | null; limit: number; offset: number },
+) {
   const where = `WHERE a.tsp_merchant_id = $1 AND ($2::bigint IS NULL OR a.merchant_id = $2)`;
-  const total = Number((await q.query(`SELECT count(*) AS n FROM tsp_authorizations a ${where}`, [tspMerchantId, o.merchantId])).rows[0].n);
-  const rows = (await q.query<AuthRow>(`${SELECT} ${where} ORDER BY a.id DESC LIMIT $3 OFFSET $4`, [tspMerchantId, o.merchantId, o.limit, o.offset])).rows;
+  const total = Number(
+    (await q.query(`SELECT count(*) AS n FROM tsp_authorizations a ${where}`, [tspMerchantId, o.merchantId])).rows[0].n,
+  );
+  const rows = (
+    await q.query<AuthRow>(`${SELECT} ${where} ORDER BY a.id DESC LIMIT $3 OFFSET $4`, [
+      tspMerchantId,
+      o.merchantId,
+      o.limit,
+      o.offset,
+    ])
+  ).rows;
   return { total, rows };
 }
 
@@ -60,21 +95,38 @@ export async function listForMerchant(q: Queryable, merchantId: string): Promise
   return (await q.query<AuthRow>(`${SELECT} WHERE a.merchant_id = $1 ORDER BY a.id DESC LIMIT 200`, [merchantId])).rows;
 }
 
-export async function findOne(q: Queryable, tspMerchantId: string, by: { merchantId: string | null; authorizationId: string | null }): Promise<AuthRow | null> {
-  return (await q.query<AuthRow>(
-    `${SELECT} WHERE a.tsp_merchant_id = $1 AND ($2::bigint IS NULL OR a.merchant_id = $2) AND ($3::bigint IS NULL OR a.id = $3)
+export async function findOne(
+  q: Queryable,
+  tspMerchantId: string,
+  by: { merchantId: string | null; authorizationId: string | null },
+): Promise<AuthRow | null> {
+  return (
+    (
+      await q.query<AuthRow>(
+        `${SELECT} WHERE a.tsp_merchant_id = $1 AND ($2::bigint IS NULL OR a.merchant_id = $2) AND ($3::bigint IS NULL OR a.id = $3)
      ORDER BY (a.status = 'AUTHORIZED') DESC, a.id DESC LIMIT 1`,
-    [tspMerchantId, by.merchantId, by.authorizationId],
-  )).rows[0] ?? null;
+        [tspMerchantId, by.merchantId, by.authorizationId],
+      )
+    ).rows[0] ?? null
+  );
 }
 
 /**
  * The one state-machine step: a conditional update from one status to another (spec §7.3, the table in state.ts), so
  * two concurrent decisions cannot both win. Selects by id, or by the (TSP, merchant) pair.
  */
-export async function transition(q: Queryable, t: {
-  id?: string; tspMerchantId?: string; merchantId?: string; from: AuthStatus; to: AuthStatus; now: number; notExpiredAt?: number;
-}): Promise<AuthRow[]> {
+export async function transition(
+  q: Queryable,
+  t: {
+    id?: string;
+    tspMerchantId?: string;
+    merchantId?: string;
+    from: AuthStatus;
+    to: AuthStatus;
+    now: number;
+    notExpiredAt?: number;
+  },
+): Promise<AuthRow[]> {
   assertTransition(t.from, t.to);
   const r = await q.query<{ id: bigint }>(
     `UPDATE tsp_authorizations SET status = $1, decided_at = CASE WHEN $2 = 'PENDING' THEN $3 ELSE decided_at END, updated_at = $3
@@ -83,15 +135,26 @@ export async function transition(q: Queryable, t: {
      RETURNING id`,
     [t.to, t.from, t.now, t.id ?? null, t.tspMerchantId ?? null, t.merchantId ?? null, t.notExpiredAt ?? null],
   );
-  return reload(q, r.rows.map((x) => x.id));
+  return reload(
+    q,
+    r.rows.map((x) => x.id),
+  );
 }
 
-export async function update(q: Queryable, id: string, merchantId: string, u: { scopes: string[]; ipWhitelist: string[]; now: number }): Promise<AuthRow[]> {
+export async function update(
+  q: Queryable,
+  id: string,
+  merchantId: string,
+  u: { scopes: string[]; ipWhitelist: string[]; now: number },
+): Promise<AuthRow[]> {
   const r = await q.query<{ id: bigint }>(
     `UPDATE tsp_authorizations SET scopes = $3, ip_whitelist = $4, updated_at = $5 WHERE id = $1 AND merchant_id = $2 AND status = 'AUTHORIZED' RETURNING id`,
     [id, merchantId, JSON.stringify(u.scopes), JSON.stringify(u.ipWhitelist), u.now],
   );
-  return reload(q, r.rows.map((x) => x.id));
+  return reload(
+    q,
+    r.rows.map((x) => x.id),
+  );
 }
 
 /** PENDING → REJECTED for requests past expiresAt, oldest first. */
@@ -103,34 +166,75 @@ export async function expire(q: Queryable, now: number, limit: number): Promise<
      RETURNING id`,
     [now, limit],
   );
-  return reload(q, r.rows.map((x) => x.id));
+  return reload(
+    q,
+    r.rows.map((x) => x.id),
+  );
 }
 
 /** Requests the TSP created since `since` (platform clock): the rate limit's count, shared by every process. */
 export async function countCreatedSince(q: Queryable, tspMerchantId: string, since: number): Promise<number> {
-  return Number((await q.query(`SELECT count(*) AS n FROM tsp_authorizations WHERE tsp_merchant_id = $1 AND created_at > $2`, [tspMerchantId, since])).rows[0].n);
+  return Number(
+    (
+      await q.query(`SELECT count(*) AS n FROM tsp_authorizations WHERE tsp_merchant_id = $1 AND created_at > $2`, [
+        tspMerchantId,
+        since,
+      ])
+    ).rows[0].n,
+  );
 }
 
 export async function pendingFor(q: Queryable, tspMerchantId: string, merchantId: string): Promise<AuthRow | null> {
-  return (await q.query<AuthRow>(`${SELECT} WHERE a.tsp_merchant_id = $1 AND a.merchant_id = $2 AND a.status = 'PENDING'`, [tspMerchantId, merchantId])).rows[0] ?? null;
+  return (
+    (
+      await q.query<AuthRow>(`${SELECT} WHERE a.tsp_merchant_id = $1 AND a.merchant_id = $2 AND a.status = 'PENDING'`, [
+        tspMerchantId,
+        merchantId,
+      ])
+    ).rows[0] ?? null
+  );
 }
 
 // ---- tsp_blocks: providers a merchant blocked ----
 
 export async function isBlocked(q: Queryable, merchantId: string, tspMerchantId: string): Promise<boolean> {
-  return (await q.query(`SELECT 1 FROM tsp_blocks WHERE merchant_id = $1 AND tsp_merchant_id = $2`, [merchantId, tspMerchantId])).rows.length > 0;
+  return (
+    (
+      await q.query(`SELECT 1 FROM tsp_blocks WHERE merchant_id = $1 AND tsp_merchant_id = $2`, [
+        merchantId,
+        tspMerchantId,
+      ])
+    ).rows.length > 0
+  );
 }
 
 export async function block(q: Queryable, merchantId: string, tspMerchantId: string, now: number): Promise<void> {
-  await q.query(`INSERT INTO tsp_blocks (merchant_id, tsp_merchant_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [merchantId, tspMerchantId, now]);
+  await q.query(
+    `INSERT INTO tsp_blocks (merchant_id, tsp_merchant_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+    [merchantId, tspMerchantId, now],
+  );
 }
 
 export async function unblock(q: Queryable, merchantId: string, tspMerchantId: string): Promise<boolean> {
-  return ((await q.query(`DELETE FROM tsp_blocks WHERE merchant_id = $1 AND tsp_merchant_id = $2 RETURNING tsp_merchant_id`, [merchantId, tspMerchantId])).rows.length) > 0;
+  return (
+    (
+      await q.query(
+        `DELETE FROM tsp_blocks WHERE merchant_id = $1 AND tsp_merchant_id = $2 RETURNING tsp_merchant_id`,
+        [merchantId, tspMerchantId],
+      )
+    ).rows.length > 0
+  );
 }
 
-export async function listBlocked(q: Queryable, merchantId: string): Promise<{ tsp_merchant_id: bigint; tsp_name: string; created_at: bigint }[]> {
-  return (await q.query<{ tsp_merchant_id: bigint; tsp_name: string; created_at: bigint }>(
-    `SELECT b.tsp_merchant_id, t.name AS tsp_name, b.created_at FROM tsp_blocks b JOIN merchants t ON t.id = b.tsp_merchant_id
-     WHERE b.merchant_id = $1 ORDER BY b.created_at DESC LIMIT 200`, [merchantId])).rows;
+export async function listBlocked(
+  q: Queryable,
+  merchantId: string,
+): Promise<{ tsp_merchant_id: bigint; tsp_name: string; created_at: bigint }[]> {
+  return (
+    await q.query<{ tsp_merchant_id: bigint; tsp_name: string; created_at: bigint }>(
+      `SELECT b.tsp_merchant_id, t.name AS tsp_name, b.created_at FROM tsp_blocks b JOIN merchants t ON t.id = b.tsp_merchant_id
+     WHERE b.merchant_id = $1 ORDER BY b.created_at DESC LIMIT 200`,
+      [merchantId],
+    )
+  ).rows;
 }

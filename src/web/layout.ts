@@ -27,8 +27,12 @@ label{display:block;font-size:14px;margin:8px 0 4px}input[type=email],input[type
 `;
 
 export function page(opts: { title: string; body: SafeHtml; mode: string; scripts?: string[] }): string {
-  return '<!doctype html>' + html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+  return (
+    '<!doctype html>' +
+    html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${opts.title} · Rampart</title><style>${trusted(CSS)}</style></head>
 <body><header><span>Rampart Pay</span><span class="mode">${opts.mode === 'sandbox' ? 'SANDBOX' : ''}</span></header>
-<main>${opts.body}</main>${(opts.scripts ?? []).map((s) => html`<script src="${s}" defer></script>`)}</body></html>`.value;
+<main>${opts.body}</main>${(opts.scripts ?? []).map((s) => html`<script src="${s}" defer></script>`)}</body></html>`
+      .value
+  );
 }

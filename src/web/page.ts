@@ -40,13 +40,24 @@ export function csrfMatches(expected: string | undefined, req: FastifyRequest, f
 const TOKEN = /^[a-z0-9]{32}$/;
 
 /** The double-submit cookie of forms shown before a session exists. */
-export function csrfCookie(opts: { cookie: string; path: string; secure: boolean; field: string; sameSite?: SameSite }): CsrfCookie {
+export function csrfCookie(opts: {
+  cookie: string;
+  path: string;
+  secure: boolean;
+  field: string;
+  sameSite?: SameSite;
+}): CsrfCookie {
   return {
     token(req, reply) {
       let token = req.cookies[opts.cookie];
       if (!token || !TOKEN.test(token)) {
         token = randomString(32);
-        reply.setCookie(opts.cookie, token, { path: opts.path, httpOnly: true, sameSite: opts.sameSite ?? 'strict', secure: opts.secure });
+        reply.setCookie(opts.cookie, token, {
+          path: opts.path,
+          httpOnly: true,
+          sameSite: opts.sameSite ?? 'strict',
+          secure: opts.secure,
+        });
       }
       return token;
     },
@@ -63,7 +74,9 @@ export const FORM_INVALID = 'The form could not be read. Reload the page and try
  * uploads) give what the script sent. A body that does not fit is a page error, never a 500.
  */
 export const formText = z.string().optional();
-export const formList = z.union([z.string(), z.array(z.string())]).optional()
+export const formList = z
+  .union([z.string(), z.array(z.string())])
+  .optional()
   .transform((v): string[] => (Array.isArray(v) ? v : typeof v === 'string' && v !== '' ? [v] : []));
 
 export function parseForm<S extends z.ZodType>(schema: S, req: FastifyRequest): FormResult<z.output<S>> {
@@ -72,10 +85,15 @@ export function parseForm<S extends z.ZodType>(schema: S, req: FastifyRequest): 
   return r.success ? { ok: true, value: r.data } : { ok: false, message: FORM_INVALID };
 }
 
-/** A browser script from `src/web/assets/`, read once; pages load it with `<script src defer>` (CSP `script-src 'self'`). */
+/**
+ * A browser script from `src/web/assets/`, read once; pages load it with `<script src defer>` (CSP `script-src
+ * 'self'`).
+ */
 export function serveScript(app: FastifyInstance, url: string, file: string, cacheControl: string) {
   const source = readFileSync(new URL(`./assets/${file}`, import.meta.url), 'utf8');
-  app.get(url, { schema: { hide: true } }, async (_req, reply) => reply.type('application/javascript').header('cache-control', cacheControl).send(source));
+  app.get(url, { schema: { hide: true } }, async (_req, reply) =>
+    reply.type('application/javascript').header('cache-control', cacheControl).send(source),
+  );
 }
 
 export interface PageOptions {
@@ -98,7 +116,9 @@ export function createPageHelper(opts: { mode: string; sessions: Sessions }) {
     send(reply: FastifyReply, p: PageOptions) {
       if (p.status !== undefined) reply.code(p.status);
       if (p.noStore) reply.header('cache-control', 'no-store');
-      return reply.type('text/html; charset=utf-8').send(page({ title: p.title, mode: opts.mode, body: p.body, scripts: p.scripts }));
+      return reply
+        .type('text/html; charset=utf-8')
+        .send(page({ title: p.title, mode: opts.mode, body: p.body, scripts: p.scripts }));
     },
   };
 }

@@ -8,13 +8,21 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
  * download is needed. Without it the browser suites are skipped with an install hint, never failed.
  */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-export const browserSkip: string | false = existsSync(CHROMIUM_PATH) ? false : 'install Debian chromium: apt-get install chromium';
+export const browserSkip: string | false = existsSync(CHROMIUM_PATH)
+  ? false
+  : 'install Debian chromium: apt-get install chromium';
 
 export const SCREENSHOT_DIR = join(process.cwd(), 'test-results', 'screenshots');
 
 const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 
 export interface Browser {

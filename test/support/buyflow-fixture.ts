@@ -7,11 +7,23 @@ import type { onboardPartner } from './connect-client.ts';
  * The hosted buy flow's test fixture, at the service layer: partner orders, users through sign-up and the mailed code,
  * KYC passed by the operator, saved cards. The browser and HTTP tests give the user a session cookie afterwards.
  */
-export const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
+export const PNG = Buffer.from(
+  '89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082',
+  'hex',
+);
 export const TRX_ADDRESS = 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t';
 export const kycInput = (country = 'FR', extra: Record<string, string> = {}) => ({
-  country, idCountry: country, documentType: 'PASSPORT', firstName: 'Ana', lastName: 'Lee', dateOfBirth: '1990-01-01',
-  files: [{ field: 'front' as const, bytes: PNG }, { field: 'selfie' as const, bytes: PNG }], ...extra,
+  country,
+  idCountry: country,
+  documentType: 'PASSPORT',
+  firstName: 'Ana',
+  lastName: 'Lee',
+  dateOfBirth: '1990-01-01',
+  files: [
+    { field: 'front' as const, bytes: PNG },
+    { field: 'selfie' as const, bytes: PNG },
+  ],
+  ...extra,
 });
 
 type Partner = Awaited<ReturnType<typeof onboardPartner>>;
@@ -24,8 +36,13 @@ export function buyflowFixture(app: () => TestApp, defaultPartner: () => Partner
   /** A partner order (TRX, simulated: no chain to wait for unless the test names another network). */
   async function newOrder(amount = '100', extra: Record<string, unknown> = {}, partner = defaultPartner()) {
     const r = await partner.client.call('buy-withdraw-crypto', {
-      merchantOrderId: `bf${Date.now()}${++seq}`, fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: Number(amount), merchantRedirectUrl: 'https://wallet.example/done',
-      withdrawCryptoInfo: { cryptoNetwork: 'TRX', cryptoAddress: TRX_ADDRESS }, ...extra,
+      merchantOrderId: `bf${Date.now()}${++seq}`,
+      fiatCurrency: 'USD',
+      cryptoCurrency: 'USDT',
+      orderAmount: Number(amount),
+      merchantRedirectUrl: 'https://wallet.example/done',
+      withdrawCryptoInfo: { cryptoNetwork: 'TRX', cryptoAddress: TRX_ADDRESS },
+      ...extra,
     });
     assert.equal(r.json.code, '000000', r.text);
     const found = (await bf().orderByToken(r.json.data.token))!;
@@ -56,7 +73,12 @@ export function buyflowFixture(app: () => TestApp, defaultPartner: () => Partner
   }
 
   async function addCard(userId: string, number = '4242424242424242') {
-    const r = await bf().addCard((await bf().getUser(userId))!, { name: 'Ana Lee', number, expiry: '12/34', cvv: '123' });
+    const r = await bf().addCard((await bf().getUser(userId))!, {
+      name: 'Ana Lee',
+      number,
+      expiry: '12/34',
+      cvv: '123',
+    });
     assert.ok(r.ok, JSON.stringify(r));
     return r.value;
   }

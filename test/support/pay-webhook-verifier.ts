@@ -27,13 +27,17 @@ export function createPayWebhookVerifier(client: PayClient) {
 
   async function fetchCertificate() {
     const r = await client.post('/certificates', {});
-    if (r.json?.status !== 'SUCCESS' || !Array.isArray(r.json.data) || r.json.data.length !== 1) throw new Error(`certificates: ${r.text}`);
+    if (r.json?.status !== 'SUCCESS' || !Array.isArray(r.json.data) || r.json.data.length !== 1)
+      throw new Error(`certificates: ${r.text}`);
     cert = r.json.data[0];
     return cert!;
   }
 
   /** Throws unless the webhook is authentic and well formed. */
-  async function verify(headers: Record<string, string | string[] | undefined>, rawBody: Buffer): Promise<VerifiedPayWebhook> {
+  async function verify(
+    headers: Record<string, string | string[] | undefined>,
+    rawBody: Buffer,
+  ): Promise<VerifiedPayWebhook> {
     const ts = header(headers, 'BinancePay-Timestamp');
     const nonce = header(headers, 'BinancePay-Nonce');
     const sn = header(headers, 'BinancePay-Certificate-SN');
@@ -43,7 +47,8 @@ export function createPayWebhookVerifier(client: PayClient) {
     if (!nonce || !/^[A-Za-z0-9]{32}$/.test(nonce)) throw new Error(`bad nonce ${nonce}`);
     if (!sn || !sig) throw new Error('missing certificate serial or signature');
     const key = cert && cert.certSerial === sn ? cert : await fetchCertificate();
-    if (key.certSerial !== sn) throw new Error(`Certificate-SN ${sn} is not the published certSerial ${key.certSerial}`);
+    if (key.certSerial !== sn)
+      throw new Error(`Certificate-SN ${sn} is not the published certSerial ${key.certSerial}`);
     const text = rawBody.toString('utf8');
     const ok = createVerify('RSA-SHA256').update(`${ts}\n${nonce}\n${text}\n`).verify(key.certPublic, sig, 'base64');
     if (!ok) throw new Error('signature does not verify');

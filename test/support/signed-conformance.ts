@@ -12,7 +12,10 @@ import { createHmac, createSign, randomBytes } from 'node:crypto';
 export type Family = 'pay' | 'connect' | 'kyc';
 
 export const PAY_PREFIX = '/binancepay/openapi';
-export const CONNECT_PREFIXES = ['/gateway-api/v1/public/open-api/connect', '/bapi/fiat/v1/public/open-api/connect'] as const;
+export const CONNECT_PREFIXES = [
+  '/gateway-api/v1/public/open-api/connect',
+  '/bapi/fiat/v1/public/open-api/connect',
+] as const;
 export const KYC_PREFIX = '/bapi/ekyc/v2/public/ekyc/customer';
 /** Every route under these is a signed endpoint of a family (wildcards aside). */
 export const SIGNED_PREFIXES = [`${PAY_PREFIX}/`, ...CONNECT_PREFIXES.map((p) => `${p}/`), `${KYC_PREFIX}/`];
@@ -28,14 +31,31 @@ type Body = Record<string, unknown>;
 
 /** The cases every endpoint runs, besides one "missing header <name>" per authentication header of its family. */
 export const CASE_IDS = [
-  'unknown identity', 'garbled signature', 'signature of other bytes', 'stale timestamp', 'future timestamp', 'replayed nonce',
-  'no content type', 'wrong content type', 'unparsable content type', 'body over the family limit', 'body over the transport limit',
-  'non-JSON body', 'NUL in a string field', 'number where a string is expected', 'object where a string is expected',
-  'method GET', 'method PUT', 'method DELETE',
+  'unknown identity',
+  'garbled signature',
+  'signature of other bytes',
+  'stale timestamp',
+  'future timestamp',
+  'replayed nonce',
+  'no content type',
+  'wrong content type',
+  'unparsable content type',
+  'body over the family limit',
+  'body over the transport limit',
+  'non-JSON body',
+  'NUL in a string field',
+  'number where a string is expected',
+  'object where a string is expected',
+  'method GET',
+  'method PUT',
+  'method DELETE',
 ] as const;
 export type CaseId = (typeof CASE_IDS)[number] | `missing header ${string}`;
 
-/** What a case must get back: HTTP status and wire code (`000000`: the family's success envelope), or why it does not apply. */
+/**
+ * What a case must get back: HTTP status and wire code (`000000`: the family's success envelope), or why it does not
+ * apply.
+ */
 export type Answer = { http: number; code: string; todo?: string } | { notApplicable: string };
 
 export interface Endpoint {
@@ -66,7 +86,10 @@ const alnum = (n: number) => {
 
 /** The parsed envelope, after checking it is a JSON object with exactly these keys. */
 function exactKeys(json: unknown, keys: string[], text: string): Record<string, unknown> {
-  assert.ok(json !== null && typeof json === 'object' && !Array.isArray(json), `not a JSON object: ${text.slice(0, 300)}`);
+  assert.ok(
+    json !== null && typeof json === 'object' && !Array.isArray(json),
+    `not a JSON object: ${text.slice(0, 300)}`,
+  );
   assert.deepEqual(Object.keys(json).sort(), [...keys].sort(), `envelope keys: ${text.slice(0, 300)}`);
   return json as Record<string, unknown>;
 }
@@ -81,7 +104,11 @@ interface FamilySpec {
   /** The family's own body limit (bytes); a body one byte over it is refused. */
   bodyLimit: number;
   /** Signs `body` as sent; returns every header of a good request (Content-Type included). */
-  sign(c: Credentials, body: Buffer, opts: { timestamp?: string; nonce?: string; method: string }): Record<string, string>;
+  sign(
+    c: Credentials,
+    body: Buffer,
+    opts: { timestamp?: string; nonce?: string; method: string },
+  ): Record<string, string>;
   /** Asserts the exact failure envelope and returns its code. */
   failure(json: unknown, text: string): string;
   /** Asserts the exact success envelope. */
@@ -90,7 +117,25 @@ interface FamilySpec {
 }
 
 /** Pay codes a malformed request may get (binance-pay.md §8); the message may be a code's own detail. */
-const PAY_CODES = new Set(['400001', '400002', '400003', '400004', '400005', '400006', '400007', '400008', '400100', '400101', '400102', '400103', '400104', '400201', '400202', '400203', '400301']);
+const PAY_CODES = new Set([
+  '400001',
+  '400002',
+  '400003',
+  '400004',
+  '400005',
+  '400006',
+  '400007',
+  '400008',
+  '400100',
+  '400101',
+  '400102',
+  '400103',
+  '400104',
+  '400201',
+  '400202',
+  '400203',
+  '400301',
+]);
 
 /** Connect messages (binance-connect.md §8); 010 and 011 name the field. */
 const CONNECT_MESSAGES: Record<string, RegExp> = {
@@ -107,7 +152,11 @@ const CONNECT_MESSAGES: Record<string, RegExp> = {
 };
 
 /** KYC Sharing error names (kyc-sharing.md §8): a failure's `message` is the name of its code. */
-const KYC_NAMES: Record<string, string> = { '000002': 'ILLEGAL_PARAM', '10040005': 'ILLEGAL_REQUEST', '10040080': 'SIGN_MISMATCH' };
+const KYC_NAMES: Record<string, string> = {
+  '000002': 'ILLEGAL_PARAM',
+  '10040005': 'ILLEGAL_REQUEST',
+  '10040080': 'SIGN_MISMATCH',
+};
 
 /**
  * A JSON number is read as its digits by the Pay and Connect parsers (number literals become their exact text,
@@ -115,7 +164,8 @@ const KYC_NAMES: Record<string, string> = { '000002': 'ILLEGAL_PARAM', '10040005
  * accepted, where binance-pay.md §3 ("wrong JSON type → 400100") and binance-connect.md §3 step 7 ("wrong type →
  * OPE100000010") refuse it. The create endpoints then create an order from such a body.
  */
-export const NUMBER_AS_STRING = 'a JSON number is accepted where the spec wants a string (the lossless number parser hands the field its digits)';
+export const NUMBER_AS_STRING =
+  'a JSON number is accepted where the spec wants a string (the lossless number parser hands the field its digits)';
 
 const WINDOW = 301_000;
 
@@ -234,7 +284,10 @@ export const FAMILIES: Record<Family, FamilySpec> = {
     // No limit of its own: the server's 1 MiB.
     bodyLimit: 1024 * 1024,
     sign(c, body) {
-      return { 'content-type': 'application/json', 'X-SHA2-Signature': createHmac('sha256', c.kyc.secret).update(body).digest('hex') };
+      return {
+        'content-type': 'application/json',
+        'X-SHA2-Signature': createHmac('sha256', c.kyc.secret).update(body).digest('hex'),
+      };
     },
     failure(json, text) {
       const e = exactKeys(json, ['code', 'message', 'messageDetail', 'data', 'success'], text);
@@ -287,7 +340,12 @@ function withField(body: Body, path: string, value: unknown): Body {
 const fieldBody = (ep: Endpoint, c: Credentials, value: unknown) => withField(ep.body(c), ep.field ?? 'note', value);
 
 /** A good request of the endpoint but for `body` (sent as is) and the given header changes (null: left out). */
-function signed(ep: Endpoint, c: Credentials, body: Buffer, opts: { timestamp?: string; nonce?: string; method?: string; headers?: Record<string, string | null> } = {}): Req {
+function signed(
+  ep: Endpoint,
+  c: Credentials,
+  body: Buffer,
+  opts: { timestamp?: string; nonce?: string; method?: string; headers?: Record<string, string | null> } = {},
+): Req {
   const method = opts.method ?? 'POST';
   const headers = FAMILIES[ep.family].sign(c, body, { ...opts, method });
   for (const [k, v] of Object.entries(opts.headers ?? {})) {
@@ -303,7 +361,18 @@ function signed(ep: Endpoint, c: Credentials, body: Buffer, opts: { timestamp?: 
  */
 const garble = (s: string) => {
   const i = Math.floor(s.length / 2);
-  const ch = s[i] === 'A' ? 'B' : s[i] === 'a' ? 'b' : s[i] === '0' ? '1' : /[a-z]/.test(s[i] ?? '') ? 'a' : /[A-Z]/.test(s[i] ?? '') ? 'A' : '0';
+  const ch =
+    s[i] === 'A'
+      ? 'B'
+      : s[i] === 'a'
+        ? 'b'
+        : s[i] === '0'
+          ? '1'
+          : /[a-z]/.test(s[i] ?? '')
+            ? 'a'
+            : /[A-Z]/.test(s[i] ?? '')
+              ? 'A'
+              : '0';
   return s.slice(0, i) + ch + s.slice(i + 1);
 };
 
@@ -327,8 +396,10 @@ export function requestsOf(id: CaseId, ep: Endpoint, c: Credentials): Req[] {
   if (method) return [signed(ep, c, Buffer.alloc(0), { method: method[1] })];
   switch (id) {
     case 'unknown identity':
-      if (ep.family === 'pay') return [signed(ep, c, good(), { headers: { 'BinancePay-Certificate-SN': alnum(64).toLowerCase() } })];
-      if (ep.family === 'connect') return [signed(ep, { ...c, connect: { ...c.connect, merchantCode: 'no_such_partner' } }, good())];
+      if (ep.family === 'pay')
+        return [signed(ep, c, good(), { headers: { 'BinancePay-Certificate-SN': alnum(64).toLowerCase() } })];
+      if (ep.family === 'connect')
+        return [signed(ep, { ...c, connect: { ...c.connect, merchantCode: 'no_such_partner' } }, good())];
       return [signed(ep, c, J({ ...ep.body(c), bizEntityKey: 'NO_SUCH_BROKER' }))];
     case 'garbled signature': {
       const r = signed(ep, c, good());
@@ -351,7 +422,8 @@ export function requestsOf(id: CaseId, ep: Endpoint, c: Credentials): Req[] {
       return [first, { ...first, headers: { ...first.headers } }];
     }
     case 'no content type':
-      // With the field emptied, so a family that serves the request anyway (Connect) refuses it at the field, writing nothing.
+      // With the field emptied, so a family that serves the request anyway (Connect) refuses it at the field, writing
+      // nothing.
       return [signed(ep, c, J(fieldBody(ep, c, '')), { headers: { 'content-type': null } })];
     case 'wrong content type':
       return [signed(ep, c, good(), { headers: { 'content-type': 'text/plain' } })];
@@ -380,13 +452,20 @@ export function casesOf(ep: Endpoint): { id: CaseId; answer: Answer }[] {
   return ids.map((id) => {
     const own = ep.answers?.[id];
     if (own) return { id, answer: own };
-    if ((id === 'number where a string is expected' || id === 'object where a string is expected') && ep.field === null) {
+    if (
+      (id === 'number where a string is expected' || id === 'object where a string is expected') &&
+      ep.field === null
+    ) {
       return { id, answer: { notApplicable: 'the endpoint takes no parameters (an extra field is ignored)' } };
     }
     const method = /^method (\w+)$/.exec(id);
-    if (method && ep.methods.includes(method[1] as string)) return { id, answer: { notApplicable: `${method[1]} is a method of the endpoint` } };
+    if (method && ep.methods.includes(method[1] as string))
+      return { id, answer: { notApplicable: `${method[1]} is a method of the endpoint` } };
     const header = /^missing header (.+)$/.exec(id);
-    return { id, answer: header ? fam.authHeaders[header[1] as string] as Answer : fam.answers[id as (typeof CASE_IDS)[number]] };
+    return {
+      id,
+      answer: header ? (fam.authHeaders[header[1] as string] as Answer) : fam.answers[id as (typeof CASE_IDS)[number]],
+    };
   });
 }
 
@@ -399,7 +478,11 @@ export interface Sent {
 
 export async function send(baseUrl: string, path: string, r: Req): Promise<Sent> {
   // A byte body, so fetch adds no Content-Type of its own.
-  const res = await fetch(baseUrl + path, { method: r.method, headers: r.headers, body: r.body === null ? undefined : new Uint8Array(r.body) });
+  const res = await fetch(baseUrl + path, {
+    method: r.method,
+    headers: r.headers,
+    body: r.body === null ? undefined : new Uint8Array(r.body),
+  });
   const text = await res.text();
   let json: unknown;
   try {
@@ -410,8 +493,17 @@ export async function send(baseUrl: string, path: string, r: Req): Promise<Sent>
   return { status: res.status, contentType: res.headers.get('content-type') ?? '', text, json };
 }
 
-/** Sends a case's requests to an endpoint and asserts the last answer: HTTP status, the family's exact envelope, the code. */
-export async function runCase(baseUrl: string, ep: Endpoint, id: CaseId, c: Credentials, answer: { http: number; code: string }): Promise<void> {
+/**
+ * Sends a case's requests to an endpoint and asserts the last answer: HTTP status, the family's exact envelope, the
+ * code.
+ */
+export async function runCase(
+  baseUrl: string,
+  ep: Endpoint,
+  id: CaseId,
+  c: Credentials,
+  answer: { http: number; code: string },
+): Promise<void> {
   const reqs = requestsOf(id, ep, c);
   let got: Sent | undefined;
   for (const [i, r] of reqs.entries()) {
@@ -419,7 +511,11 @@ export async function runCase(baseUrl: string, ep: Endpoint, id: CaseId, c: Cred
     if (i < reqs.length - 1) {
       // An earlier step sets the case up: it must not already get the answer under test.
       assert.ok(got.status < 500, got.text);
-      assert.notEqual((got.json as { code?: unknown } | undefined)?.code, answer.code, `step ${i + 1} already answered ${answer.code}: ${got.text}`);
+      assert.notEqual(
+        (got.json as { code?: unknown } | undefined)?.code,
+        answer.code,
+        `step ${i + 1} already answered ${answer.code}: ${got.text}`,
+      );
     }
   }
   const last = got as Sent;
@@ -431,71 +527,211 @@ export async function runCase(baseUrl: string, ep: Endpoint, id: CaseId, c: Cred
 }
 
 const ETH_ADDR = '0x52908400098527886E0F7030069857D2E4169EE7';
-const goods = { goodsType: '01', goodsCategory: 'D000', referenceGoodsId: '7876763A3B', goodsName: 'Ice Cream', goodsDetail: 'Vanilla' };
-const v3Order = () => ({ env: { terminalType: 'WEB' }, merchantTradeNo: `C${alnum(20)}`, orderAmount: '25.17', currency: 'USDT', description: 'Ice cream', goodsDetails: [goods] });
+const goods = {
+  goodsType: '01',
+  goodsCategory: 'D000',
+  referenceGoodsId: '7876763A3B',
+  goodsName: 'Ice Cream',
+  goodsDetail: 'Vanilla',
+};
+const v3Order = () => ({
+  env: { terminalType: 'WEB' },
+  merchantTradeNo: `C${alnum(20)}`,
+  orderAmount: '25.17',
+  currency: 'USDT',
+  description: 'Ice cream',
+  goodsDetails: [goods],
+});
 const connectOrder = () => ({
-  merchantOrderId: `c${alnum(20)}`, businessType: 'BUY', baseCurrency: 'USD', fiatCurrency: 'USD', cryptoCurrency: 'USDT', orderAmount: 50,
-  merchantUserId: 'u-8841', merchantRedirectUrl: 'https://wallet.example/done', withdrawCryptoInfo: { cryptoAddress: ETH_ADDR, cryptoAddressMemo: '', cryptoNetwork: 'ETH' },
+  merchantOrderId: `c${alnum(20)}`,
+  businessType: 'BUY',
+  baseCurrency: 'USD',
+  fiatCurrency: 'USD',
+  cryptoCurrency: 'USDT',
+  orderAmount: 50,
+  merchantUserId: 'u-8841',
+  merchantRedirectUrl: 'https://wallet.example/done',
+  withdrawCryptoInfo: { cryptoAddress: ETH_ADDR, cryptoAddressMemo: '', cryptoNetwork: 'ETH' },
   channelInfo: { paymentMethod: 'CARD' },
 });
 const numberTodo = { http: 200, code: '400100', todo: NUMBER_AS_STRING };
 const connectNumberTodo = { http: 200, code: 'OPE100000010', todo: NUMBER_AS_STRING };
 
-const pay = (path: string, field: string | null, body: (c: Credentials) => Body, answers?: Endpoint['answers']): Endpoint =>
-  ({ family: 'pay', path: `${PAY_PREFIX}${path}`, methods: ['POST'], body, field, answers });
-const kyc = (op: string, field: string, body: (c: Credentials) => Body): Endpoint =>
-  ({ family: 'kyc', path: `${KYC_PREFIX}/${op}`, methods: ['POST'], body, field });
+const pay = (
+  path: string,
+  field: string | null,
+  body: (c: Credentials) => Body,
+  answers?: Endpoint['answers'],
+): Endpoint => ({ family: 'pay', path: `${PAY_PREFIX}${path}`, methods: ['POST'], body, field, answers });
+const kyc = (op: string, field: string, body: (c: Credentials) => Body): Endpoint => ({
+  family: 'kyc',
+  path: `${KYC_PREFIX}/${op}`,
+  methods: ['POST'],
+  body,
+  field,
+});
 
 /** Connect ops (binance-connect.md §4), each served under both prefixes. */
-const CONNECT_OPS: { op: string; methods: string[]; field: string | null; body: () => Body; answers?: Endpoint['answers'] }[] = [
-  { op: 'get-crypto-network-list', methods: ['GET', 'POST'], field: null, body: () => ({}), answers: { 'no content type': { http: 200, code: '000000' } } },
-  { op: 'get-trade-pair-list', methods: ['GET', 'POST'], field: null, body: () => ({}), answers: { 'no content type': { http: 200, code: '000000' } } },
+const CONNECT_OPS: {
+  op: string;
+  methods: string[];
+  field: string | null;
+  body: () => Body;
+  answers?: Endpoint['answers'];
+}[] = [
   {
-    op: 'get-quote', methods: ['POST'], field: 'fiatCurrency', body: () => ({ fiatCurrency: 'USD', cryptoCurrency: 'USDT', cryptoNetwork: 'ETH', paymentMethod: 'CARD', fiatAmount: 100 }),
+    op: 'get-crypto-network-list',
+    methods: ['GET', 'POST'],
+    field: null,
+    body: () => ({}),
+    answers: { 'no content type': { http: 200, code: '000000' } },
+  },
+  {
+    op: 'get-trade-pair-list',
+    methods: ['GET', 'POST'],
+    field: null,
+    body: () => ({}),
+    answers: { 'no content type': { http: 200, code: '000000' } },
+  },
+  {
+    op: 'get-quote',
+    methods: ['POST'],
+    field: 'fiatCurrency',
+    body: () => ({
+      fiatCurrency: 'USD',
+      cryptoCurrency: 'USDT',
+      cryptoNetwork: 'ETH',
+      paymentMethod: 'CARD',
+      fiatAmount: 100,
+    }),
     answers: { 'number where a string is expected': connectNumberTodo },
   },
-  { op: 'buy-withdraw-crypto', methods: ['POST'], field: 'merchantOrderId', body: connectOrder, answers: { 'number where a string is expected': connectNumberTodo } },
-  { op: 'trade', methods: ['POST'], field: 'merchantOrderId', body: connectOrder, answers: { 'number where a string is expected': connectNumberTodo } },
-  { op: 'query-order-list', methods: ['POST'], field: 'merchantOrderId', body: () => ({ merchantOrderId: 'no-such-order' }), answers: { 'number where a string is expected': connectNumberTodo } },
+  {
+    op: 'buy-withdraw-crypto',
+    methods: ['POST'],
+    field: 'merchantOrderId',
+    body: connectOrder,
+    answers: { 'number where a string is expected': connectNumberTodo },
+  },
+  {
+    op: 'trade',
+    methods: ['POST'],
+    field: 'merchantOrderId',
+    body: connectOrder,
+    answers: { 'number where a string is expected': connectNumberTodo },
+  },
+  {
+    op: 'query-order-list',
+    methods: ['POST'],
+    field: 'merchantOrderId',
+    body: () => ({ merchantOrderId: 'no-such-order' }),
+    answers: { 'number where a string is expected': connectNumberTodo },
+  },
   // "12345" is no IP address: refused, as a number should be.
   { op: 'check-ip-address', methods: ['POST'], field: 'clientUserIp', body: () => ({ clientUserIp: '1.2.3.4' }) },
 ];
 
 /**
  * Every signed endpoint of every family. A new endpoint joins here, or the route-table test fails.
- * Pay merchantId fields are left out of the type cases: a JSON number there is accepted on purpose (src/tsp/schemas.ts).
+ * Pay merchantId fields are left out of the type cases: a JSON number there is accepted on purpose
+ * (src/tsp/schemas.ts).
  */
 export const ENDPOINTS: Endpoint[] = [
   // src/pay/routes.ts
   pay('/v3/order', 'merchantTradeNo', v3Order, { 'number where a string is expected': numberTodo }),
-  pay('/v2/order', 'merchantTradeNo', () => ({ ...v3Order(), goodsDetails: undefined, goods }), { 'number where a string is expected': numberTodo }),
-  pay('/order', 'merchantTradeNo', (c) => ({ merchantId: c.pay.merchantId, merchantTradeNo: `C${alnum(20)}`, tradeType: 'WEB', totalFee: '1.00', currency: 'USDT', productType: 'Food', productName: 'Ice' }), { 'number where a string is expected': numberTodo }),
-  pay('/v2/order/query', 'merchantTradeNo', () => ({ merchantTradeNo: 'no-such-order' }), { 'number where a string is expected': numberTodo }),
-  pay('/order/query', 'merchantTradeNo', (c) => ({ merchantId: c.pay.merchantId, merchantTradeNo: 'no-such-order' }), { 'number where a string is expected': numberTodo }),
-  pay('/order/close', 'merchantTradeNo', () => ({ merchantTradeNo: 'no-such-order' }), { 'number where a string is expected': numberTodo }),
+  pay('/v2/order', 'merchantTradeNo', () => ({ ...v3Order(), goodsDetails: undefined, goods }), {
+    'number where a string is expected': numberTodo,
+  }),
+  pay(
+    '/order',
+    'merchantTradeNo',
+    (c) => ({
+      merchantId: c.pay.merchantId,
+      merchantTradeNo: `C${alnum(20)}`,
+      tradeType: 'WEB',
+      totalFee: '1.00',
+      currency: 'USDT',
+      productType: 'Food',
+      productName: 'Ice',
+    }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay('/v2/order/query', 'merchantTradeNo', () => ({ merchantTradeNo: 'no-such-order' }), {
+    'number where a string is expected': numberTodo,
+  }),
+  pay('/order/query', 'merchantTradeNo', (c) => ({ merchantId: c.pay.merchantId, merchantTradeNo: 'no-such-order' }), {
+    'number where a string is expected': numberTodo,
+  }),
+  pay('/order/close', 'merchantTradeNo', () => ({ merchantTradeNo: 'no-such-order' }), {
+    'number where a string is expected': numberTodo,
+  }),
   pay('/certificates', null, () => ({})),
-  pay('/v2/balance', 'wallet', () => ({ wallet: 'FUNDING_WALLET' }), { 'number where a string is expected': numberTodo }),
+  pay('/v2/balance', 'wallet', () => ({ wallet: 'FUNDING_WALLET' }), {
+    'number where a string is expected': numberTodo,
+  }),
   pay('/balance', 'currency', () => ({ currency: 'USDT' }), { 'number where a string is expected': numberTodo }),
   // src/pay/refunds/routes.ts
-  pay('/order/refund', 'refundRequestId', () => ({ refundRequestId: `r${alnum(20)}`, prepayId: '1', refundAmount: '1' }), { 'number where a string is expected': numberTodo }),
-  pay('/order/refund/query', 'refundRequestId', () => ({ refundRequestId: 'no-such-refund' }), { 'number where a string is expected': numberTodo }),
+  pay(
+    '/order/refund',
+    'refundRequestId',
+    () => ({ refundRequestId: `r${alnum(20)}`, prepayId: '1', refundAmount: '1' }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay('/order/refund/query', 'refundRequestId', () => ({ refundRequestId: 'no-such-refund' }), {
+    'number where a string is expected': numberTodo,
+  }),
   // src/tsp/routes.ts, called by a merchant that is not a TSP: a well-formed request is 400203.
   pay('/service/provider/config/query', null, () => ({})),
-  pay('/service/provider/create', 'scopes.0', () => ({ merchantId: '1000000000001', scopes: ['CHECKOUT'], ipWhitelist: [] }), { 'number where a string is expected': numberTodo }),
+  pay(
+    '/service/provider/create',
+    'scopes.0',
+    () => ({ merchantId: '1000000000001', scopes: ['CHECKOUT'], ipWhitelist: [] }),
+    { 'number where a string is expected': numberTodo },
+  ),
   pay('/service/provider/record', 'page', () => ({ page: '1', rows: '10' }), {
     // page is an int on the wire (binance-pay.md §7.6): a number is what it should be.
     'number where a string is expected': { notApplicable: 'page is an integer field' },
   }),
-  pay('/service/provider/record/get', 'authorizationId', () => ({ authorizationId: '100000000000000001' }), { 'number where a string is expected': numberTodo }),
+  pay('/service/provider/record/get', 'authorizationId', () => ({ authorizationId: '100000000000000001' }), {
+    'number where a string is expected': numberTodo,
+  }),
   // src/connect/routes.ts
-  ...CONNECT_PREFIXES.flatMap((prefix) => CONNECT_OPS.map((o): Endpoint => ({ family: 'connect', path: `${prefix}/${o.op}`, methods: o.methods, body: o.body, field: o.field, answers: o.answers }))),
+  ...CONNECT_PREFIXES.flatMap((prefix) =>
+    CONNECT_OPS.map((o): Endpoint => ({
+      family: 'connect',
+      path: `${prefix}/${o.op}`,
+      methods: o.methods,
+      body: o.body,
+      field: o.field,
+      answers: o.answers,
+    })),
+  ),
   // src/kyc/routes.ts
   kyc('share-kyc-data', 'requestNo', (c) => ({
-    bizEntityKey: c.kyc.bizEntityKey, requestNo: `r${alnum(20)}`,
-    kycInfo: { userInfo: { bizEntityKey: c.kyc.bizEntityKey, entityCustomerId: 'c1', brokerMainAccountId: '1234567', brokerSubAccountId: '7654321', notifyUrl: '.' } },
+    bizEntityKey: c.kyc.bizEntityKey,
+    requestNo: `r${alnum(20)}`,
+    kycInfo: {
+      userInfo: {
+        bizEntityKey: c.kyc.bizEntityKey,
+        entityCustomerId: 'c1',
+        brokerMainAccountId: '1234567',
+        brokerSubAccountId: '7654321',
+        notifyUrl: '.',
+      },
+    },
   })),
-  kyc('query-share-data-status', 'entityCustomerId', (c) => ({ bizEntityKey: c.kyc.bizEntityKey, entityCustomerId: 'c1', requestNo: 'r1' })),
-  kyc('check-kyc-status', 'entityCustomerId', (c) => ({ bizEntityKey: c.kyc.bizEntityKey, entityCustomerId: 'c1', kycType: 'USER', brokerMainAccountId: '1', brokerSubAccountId: '2' })),
+  kyc('query-share-data-status', 'entityCustomerId', (c) => ({
+    bizEntityKey: c.kyc.bizEntityKey,
+    entityCustomerId: 'c1',
+    requestNo: 'r1',
+  })),
+  kyc('check-kyc-status', 'entityCustomerId', (c) => ({
+    bizEntityKey: c.kyc.bizEntityKey,
+    entityCustomerId: 'c1',
+    kycType: 'USER',
+    brokerMainAccountId: '1',
+    brokerSubAccountId: '2',
+  })),
 ];
 
 /**
@@ -509,7 +745,7 @@ export function routePaths(printed: string): string[] {
     const m = /^((?:│ {3}| {4})*)(?:├── |└── )(.*?)(?: \(([A-Z, ]+)\))?$/.exec(line);
     if (!m) continue;
     const depth = (m[1] as string).length / 4;
-    const full = (depth ? stack[depth - 1] ?? '' : '') + (m[2] as string);
+    const full = (depth ? (stack[depth - 1] ?? '') : '') + (m[2] as string);
     stack[depth] = full;
     stack.length = depth + 1;
     if (m[3] && !full.includes('*')) out.add(full);

@@ -14,17 +14,29 @@ export interface ReceivedRequest {
 export type Answer = { status: number; body: string } | { hangMs: number };
 export const ACK: Answer = { status: 200, body: '{"returnCode":"SUCCESS","returnMessage":null}' };
 
-export async function startReceiver(answer: (req: ReceivedRequest, n: number) => Answer | Promise<Answer> = () => ACK, port = 0) {
+export async function startReceiver(
+  answer: (req: ReceivedRequest, n: number) => Answer | Promise<Answer> = () => ACK,
+  port = 0,
+) {
   const received: ReceivedRequest[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', async () => {
-      const r: ReceivedRequest = { at: Date.now(), path: req.url ?? '/', headers: req.headers, rawHeaderNames: req.rawHeaders.filter((_, i) => i % 2 === 0), body: Buffer.concat(chunks) };
+      const r: ReceivedRequest = {
+        at: Date.now(),
+        path: req.url ?? '/',
+        headers: req.headers,
+        rawHeaderNames: req.rawHeaders.filter((_, i) => i % 2 === 0),
+        body: Buffer.concat(chunks),
+      };
       received.push(r);
       const a = await answer(r, received.length);
       if ('hangMs' in a) {
-        const t = setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end((ACK as { body: string }).body), a.hangMs);
+        const t = setTimeout(
+          () => res.writeHead(200, { 'content-type': 'application/json' }).end((ACK as { body: string }).body),
+          a.hangMs,
+        );
         res.on('close', () => clearTimeout(t));
         return;
       }
@@ -46,7 +58,12 @@ export async function startReceiver(answer: (req: ReceivedRequest, n: number) =>
 
 type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
 
-export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 25): Promise<Truthy<T>> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | Promise<T>,
+  timeoutMs = 10_000,
+  everyMs = 25,
+): Promise<Truthy<T>> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -15,7 +15,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 const input = {
   language: 'Solidity',
   sources: { 'TestToken.sol': { content: readFileSync(join(here, 'TestToken.sol'), 'utf8') } },
-  settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: 'paris', outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } } },
+  settings: {
+    optimizer: { enabled: true, runs: 200 },
+    evmVersion: 'paris',
+    outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+  },
 };
 const findImports = (path: string) => {
   try {
@@ -33,6 +37,11 @@ const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports
 const errors = (out.errors ?? []).filter((e) => e.severity === 'error');
 if (errors.length) throw new Error(errors.map((e) => e.formattedMessage).join('\n'));
 const c = out.contracts['TestToken.sol'].TestToken;
-const artifact = { contractName: 'TestToken', compiler: solc.version(), abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
+const artifact = {
+  contractName: 'TestToken',
+  compiler: solc.version(),
+  abi: c.abi,
+  bytecode: `0x${c.evm.bytecode.object}`,
+};
 writeFileSync(join(here, 'TestToken.json'), JSON.stringify(artifact, null, 2) + '\n');
 console.log(`wrote TestToken.json (${c.evm.bytecode.object.length / 2} bytes of bytecode)`);

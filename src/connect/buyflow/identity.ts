@@ -16,18 +16,28 @@ export type IdentitySource = 'shared' | 'buyflow';
  * (FOR UPDATE), so one account's concurrent binds serialise, and writes its verification in the same transaction.
  * True when the identity is now (or already was) this account's.
  */
-export async function bindIdentity(q: Queryable, kycRecordId: string, userId: string, source: IdentitySource, now: number): Promise<boolean> {
+export async function bindIdentity(
+  q: Queryable,
+  kycRecordId: string,
+  userId: string,
+  source: IdentitySource,
+  now: number,
+): Promise<boolean> {
   const ins = await q.query(
     `INSERT INTO buyflow_identities (kyc_record_id, user_id, source, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
     [kycRecordId, userId, source, now],
   );
   if (ins.rowCount === 1) return true;
-  const holder = (await q.query(`SELECT user_id FROM buyflow_identities WHERE kyc_record_id = $1`, [kycRecordId])).rows[0];
+  const holder = (await q.query(`SELECT user_id FROM buyflow_identities WHERE kyc_record_id = $1`, [kycRecordId]))
+    .rows[0];
   return holder !== undefined && String(holder.user_id) === String(userId);
 }
 
 /** An account presented a shared identity bound to another account: one row per (record, account), counted. */
-export async function noteIdentityConflict(q: Queryable, c: { kycRecordId: string; userId: string; partnerCode: string; merchantUserId: string; now: number }) {
+export async function noteIdentityConflict(
+  q: Queryable,
+  c: { kycRecordId: string; userId: string; partnerCode: string; merchantUserId: string; now: number },
+) {
   await q.query(
     `INSERT INTO buyflow_identity_conflicts (kyc_record_id, user_id, partner_code, merchant_user_id, detected_by, first_at, last_at)
      VALUES ($1, $2, $3, $4, 'buyflow', $5, $5)
@@ -54,7 +64,10 @@ export interface IdentityConflict {
 }
 
 /** For the operator (GET /admin/v1/connect/identity-conflicts): latest first, optionally for one KYC record. */
-export async function listIdentityConflicts(q: Queryable, opts: { kycUserId?: string; limit?: number } = {}): Promise<IdentityConflict[]> {
+export async function listIdentityConflicts(
+  q: Queryable,
+  opts: { kycUserId?: string; limit?: number } = {},
+): Promise<IdentityConflict[]> {
   const r = await q.query(
     `SELECT c.*, r.biz_entity_key, r.entity_customer_id, i.user_id AS bound_user_id, bu.identifier AS bound_identifier, u.identifier
      FROM buyflow_identity_conflicts c
@@ -67,9 +80,18 @@ export async function listIdentityConflicts(q: Queryable, opts: { kycUserId?: st
     [opts.kycUserId ?? null, opts.limit ?? 500],
   );
   return r.rows.map((x: DbRow) => ({
-    kycUserId: String(x.kyc_record_id), bizEntityKey: x.biz_entity_key, entityCustomerId: x.entity_customer_id,
-    boundUserId: x.bound_user_id == null ? null : String(x.bound_user_id), boundIdentifier: x.bound_identifier ?? null,
-    userId: String(x.user_id), identifier: x.identifier, partnerCode: x.partner_code, merchantUserId: x.merchant_user_id,
-    detectedBy: x.detected_by, attempts: Number(x.attempts), firstAt: Number(x.first_at), lastAt: Number(x.last_at),
+    kycUserId: String(x.kyc_record_id),
+    bizEntityKey: x.biz_entity_key,
+    entityCustomerId: x.entity_customer_id,
+    boundUserId: x.bound_user_id == null ? null : String(x.bound_user_id),
+    boundIdentifier: x.bound_identifier ?? null,
+    userId: String(x.user_id),
+    identifier: x.identifier,
+    partnerCode: x.partner_code,
+    merchantUserId: x.merchant_user_id,
+    detectedBy: x.detected_by,
+    attempts: Number(x.attempts),
+    firstAt: Number(x.first_at),
+    lastAt: Number(x.last_at),
   }));
 }

@@ -26,12 +26,14 @@ export interface LimitCheck {
  * the confirm transaction's own snapshot together with the buy-flow amounts.
  */
 export async function usedUsd(q: Queryable, userId: string, now: number, exceptOrderId?: string): Promise<string> {
-  const r = (await q.query(
-    `SELECT coalesce(sum(b.usd_amount), 0)::text AS used FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id
+  const r = (
+    await q.query(
+      `SELECT coalesce(sum(b.usd_amount), 0)::text AS used FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id
      WHERE b.user_id IN (SELECT a.id FROM buyflow_users me JOIN buyflow_users a ON a.id = me.id OR a.kyc_record_id = me.kyc_record_id WHERE me.id = $1)
        AND b.confirmed_at > $2 AND c.main_status IN ('PROCESSING', 'SUCCESS') AND b.order_id <> $3`,
-    [userId, now - WINDOW_MS, exceptOrderId ?? ''],
-  )).rows[0];
+      [userId, now - WINDOW_MS, exceptOrderId ?? ''],
+    )
+  ).rows[0];
   return new Decimal(r.used).toFixed();
 }
 
@@ -39,11 +41,26 @@ export async function usedUsd(q: Queryable, userId: string, now: number, exceptO
  * Locks the user, then the row that stands for its identity (always in this order, as the bind does), then checks
  * `amountUsd` against what is left. The caller marks the order confirmed in the same transaction.
  */
-export async function checkLimitLocked(q: Queryable, userId: string, level: KycLevel, amountUsd: string, now: number, orderId: string): Promise<LimitCheck> {
+export async function checkLimitLocked(
+  q: Queryable,
+  userId: string,
+  level: KycLevel,
+  amountUsd: string,
+  now: number,
+  orderId: string,
+): Promise<LimitCheck> {
   const u = (await q.query(`SELECT kyc_record_id FROM buyflow_users WHERE id = $1 FOR UPDATE`, [userId])).rows[0];
-  if (u?.kyc_record_id != null) await q.query(`SELECT kyc_record_id FROM buyflow_identities WHERE kyc_record_id = $1 FOR UPDATE`, [u.kyc_record_id]);
+  if (u?.kyc_record_id != null)
+    await q.query(`SELECT kyc_record_id FROM buyflow_identities WHERE kyc_record_id = $1 FOR UPDATE`, [
+      u.kyc_record_id,
+    ]);
   const used = new Decimal(await usedUsd(q, userId, now, orderId));
   const limit = new Decimal(DAILY_LIMIT_USD[level]);
   const remaining = Decimal.max(0, limit.minus(used));
-  return { ok: new Decimal(amountUsd).lte(remaining), limitUsd: limit.toFixed(2), usedUsd: used.toFixed(2), remainingUsd: remaining.toFixed(2) };
+  return {
+    ok: new Decimal(amountUsd).lte(remaining),
+    limitUsd: limit.toFixed(2),
+    usedUsd: used.toFixed(2),
+    remainingUsd: remaining.toFixed(2),
+  };
 }

@@ -35,8 +35,18 @@ import type { DbRow } from '../../platform/db/client.ts';
  * only that step's handler voids or refunds, once.
  */
 export type Step =
-  | 'OPEN' | 'AUTHORIZING' | 'CHALLENGE' | 'CAPTURING' | 'VOIDING' | 'PURCHASING' | 'REFUNDING'
-  | 'WITHDRAWING' | 'WITHDRAW_RETRY_WAIT' | 'WITHDRAW_FAILED' | 'COMPLETED' | 'FAILED';
+  | 'OPEN'
+  | 'AUTHORIZING'
+  | 'CHALLENGE'
+  | 'CAPTURING'
+  | 'VOIDING'
+  | 'PURCHASING'
+  | 'REFUNDING'
+  | 'WITHDRAWING'
+  | 'WITHDRAW_RETRY_WAIT'
+  | 'WITHDRAW_FAILED'
+  | 'COMPLETED'
+  | 'FAILED';
 
 export const STEP_TRANSITIONS: Record<Step, Step[]> = {
   // Confirm; or refused for good at confirm (limit, region) or closed by the user.
@@ -54,11 +64,23 @@ export const STEP_TRANSITIONS: Record<Step, Step[]> = {
   FAILED: [],
 };
 
-/** The published Connect sub-status (binance-connect.md §5.1) an order shows in each step. OPEN: back to CREATED (KYC sets KYC_REVIEW). */
+/**
+ * The published Connect sub-status (binance-connect.md §5.1) an order shows in each step. OPEN: back to CREATED (KYC
+ * sets KYC_REVIEW).
+ */
 export const PUBLISHED: Record<Step, SubStatus> = {
-  OPEN: 'CREATED', AUTHORIZING: 'PAYMENT_PROCESSING', CHALLENGE: 'PAYMENT_PROCESSING', CAPTURING: 'PAYMENT_PROCESSING', VOIDING: 'PAYMENT_PROCESSING',
-  PURCHASING: 'PURCHASE_PROCESSING', REFUNDING: 'PURCHASE_PROCESSING', WITHDRAWING: 'WITHDRAW_PROCESSING', WITHDRAW_RETRY_WAIT: 'WITHDRAW_PROCESSING',
-  WITHDRAW_FAILED: 'WITHDRAW_FAILED', COMPLETED: 'COMPLETED', FAILED: 'FAILED',
+  OPEN: 'CREATED',
+  AUTHORIZING: 'PAYMENT_PROCESSING',
+  CHALLENGE: 'PAYMENT_PROCESSING',
+  CAPTURING: 'PAYMENT_PROCESSING',
+  VOIDING: 'PAYMENT_PROCESSING',
+  PURCHASING: 'PURCHASE_PROCESSING',
+  REFUNDING: 'PURCHASE_PROCESSING',
+  WITHDRAWING: 'WITHDRAW_PROCESSING',
+  WITHDRAW_RETRY_WAIT: 'WITHDRAW_PROCESSING',
+  WITHDRAW_FAILED: 'WITHDRAW_FAILED',
+  COMPLETED: 'COMPLETED',
+  FAILED: 'FAILED',
 };
 
 /** The forms of the hosted pages that act on an order, and the states each applies in. Everything else is refused. */
@@ -95,7 +117,8 @@ export const NO_ACQUIRER_MESSAGE = 'Card payments are not available: no card acq
 export const WITHDRAW_REF = 'connect:';
 
 /** Where a test may kill the process: after each step boundary is committed (or an outside call answered). */
-export type FaultPoint = 'limit-reserved' | 'authorized' | 'captured-at-acquirer' | 'fiat-credited' | 'purchased' | 'withdrawal-queued';
+export type FaultPoint =
+  'limit-reserved' | 'authorized' | 'captured-at-acquirer' | 'fiat-credited' | 'purchased' | 'withdrawal-queued';
 
 export interface LockedQuote {
   quotePrice: string;
@@ -129,24 +152,54 @@ interface Row {
 export function lockedOf(r: DbRow): LockedQuote | null {
   if (!r?.quote_price) return null;
   const d = (v: string) => new Decimal(v).toFixed();
-  return { quotePrice: d(r.quote_price), userFee: d(r.user_fee), networkFee: d(r.network_fee), cryptoAmount: d(r.crypto_amount), expiresAt: Number(r.quote_expires_at) };
+  return {
+    quotePrice: d(r.quote_price),
+    userFee: d(r.user_fee),
+    networkFee: d(r.network_fee),
+    cryptoAmount: d(r.crypto_amount),
+    expiresAt: Number(r.quote_expires_at),
+  };
 }
 
 const toRow = (r: DbRow): Row => ({
-  orderId: r.order_id, userId: String(r.user_id), step: r.step, cardId: r.card_id === null ? null : String(r.card_id), cardToken: r.card_token, attempt: r.payment_attempts,
-  chargeId: r.charge_id, quote: lockedOf(r), challengeExpiresAt: r.challenge_expires_at === null ? null : Number(r.challenge_expires_at),
-  failureCode: r.failure_code, withdrawalId: r.withdrawal_id, autoAttempts: r.withdraw_auto_attempts,
-  withdrawFirstAt: r.withdraw_first_at === null ? null : Number(r.withdraw_first_at), wakeSeq: r.wake_seq,
+  orderId: r.order_id,
+  userId: String(r.user_id),
+  step: r.step,
+  cardId: r.card_id === null ? null : String(r.card_id),
+  cardToken: r.card_token,
+  attempt: r.payment_attempts,
+  chargeId: r.charge_id,
+  quote: lockedOf(r),
+  challengeExpiresAt: r.challenge_expires_at === null ? null : Number(r.challenge_expires_at),
+  failureCode: r.failure_code,
+  withdrawalId: r.withdrawal_id,
+  autoAttempts: r.withdraw_auto_attempts,
+  withdrawFirstAt: r.withdraw_first_at === null ? null : Number(r.withdraw_first_at),
+  wakeSeq: r.wake_seq,
   dueAt: r.step_due_at === null ? null : Number(r.step_due_at),
 });
 
-const PAYMENT_ERROR: Partial<Record<Charge['status'], string>> = { DECLINED: 'CARD_DECLINED', INSUFFICIENT_FUNDS: 'INSUFFICIENT_FUNDS', THREE_DS_FAILED: 'THREE_DS_FAILED' };
+const PAYMENT_ERROR: Partial<Record<Charge['status'], string>> = {
+  DECLINED: 'CARD_DECLINED',
+  INSUFFICIENT_FUNDS: 'INSUFFICIENT_FUNDS',
+  THREE_DS_FAILED: 'THREE_DS_FAILED',
+};
 
 type Outcome = 'moved' | 'wait';
 
 export function createPurchaseMachine(deps: {
-  db: Db; clock: Clock; ids: IdGenerator; ledger: Ledger; prices: PriceSource; catalog: Catalog; partners: PartnerService;
-  orders: ConnectOrders; chain: ChainService; acquirer: Acquirer | null; mode: 'sandbox' | 'production'; logger?: Logger;
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  ledger: Ledger;
+  prices: PriceSource;
+  catalog: Catalog;
+  partners: PartnerService;
+  orders: ConnectOrders;
+  chain: ChainService;
+  acquirer: Acquirer | null;
+  mode: 'sandbox' | 'production';
+  logger?: Logger;
   /** The user's KYC level as of now, from the locked user row (an approved proof of address counts at once). */
   levelOf(q: Queryable, user: DbRow): Promise<KycLevel>;
   /** How long one runner holds an order (wall clock): a runner that died is replaced after this. */
@@ -174,39 +227,67 @@ export function createPurchaseMachine(deps: {
    * The one way a step changes: a conditional update from `from`, the published status moved with it (its webhook
    * queued in the same transaction), and a history row. Returns null when the order was no longer in `from`.
    */
-  async function transition(q: Queryable, orderId: string, from: Step, to: Step, o: {
-    /** The payment attempt the caller acted on: a runner that read an earlier attempt cannot move a later one. */
-    attempt?: number;
-    due?: number | null; set?: Record<string, unknown>; published?: { errorCode?: string | null; executePrice?: string; obtainAmount?: string; withdrawTxHash?: string | null };
-  } = {}): Promise<Row | null> {
+  async function transition(
+    q: Queryable,
+    orderId: string,
+    from: Step,
+    to: Step,
+    o: {
+      /** The payment attempt the caller acted on: a runner that read an earlier attempt cannot move a later one. */
+      attempt?: number;
+      due?: number | null;
+      set?: Record<string, unknown>;
+      published?: {
+        errorCode?: string | null;
+        executePrice?: string;
+        obtainAmount?: string;
+        withdrawTxHash?: string | null;
+      };
+    } = {},
+  ): Promise<Row | null> {
     if (!STEP_TRANSITIONS[from].includes(to)) throw new Error(`illegal buy-flow transition ${from} → ${to}`);
     const set: Record<string, unknown> = { step_due_at: o.due ?? null, ...o.set };
     const cols = Object.keys(set);
-    const r = (await q.query(
-      `UPDATE buyflow_orders SET step = $3${cols.map((c, i) => `, ${c} = $${i + 5}`).join('')}
+    const r = (
+      await q.query(
+        `UPDATE buyflow_orders SET step = $3${cols.map((c, i) => `, ${c} = $${i + 5}`).join('')}
        WHERE order_id = $1 AND step = $2 AND ($4::int IS NULL OR payment_attempts = $4) RETURNING *`,
-      [orderId, from, to, o.attempt ?? null, ...cols.map((c) => set[c])],
-    )).rows[0];
+        [orderId, from, to, o.attempt ?? null, ...cols.map((c) => set[c])],
+      )
+    ).rows[0];
     if (!r) return null;
     const current: SubStatus = (await order(orderId, q, true)).subStatus;
     const target = PUBLISHED[to];
     if (current !== target) {
-      // A published status another domain moved (expiry, KYC) since the step was read: the caller's transaction rolls back.
-      if (!ORDER_TRANSITIONS[current].includes(target)) throw new DomainError('ORDER_STATE_CHANGED', `order is ${current}`);
-      if (!(await orders.transition(q, orderId, current, target, o.published ?? {}))) throw new DomainError('ORDER_STATE_CHANGED', 'order changed concurrently');
+      // A published status another domain moved (expiry, KYC) since the step was read: the caller's transaction rolls
+      // back.
+      if (!ORDER_TRANSITIONS[current].includes(target))
+        throw new DomainError('ORDER_STATE_CHANGED', `order is ${current}`);
+      if (!(await orders.transition(q, orderId, current, target, o.published ?? {})))
+        throw new DomainError('ORDER_STATE_CHANGED', 'order changed concurrently');
     }
     const errorCode = o.published?.errorCode ?? null;
-    await q.query(`INSERT INTO buyflow_order_steps (id, order_id, from_step, to_step, sub_status, error_code, at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [deps.ids.next(), orderId, from, to, target, errorCode, clock.now()]);
+    await q.query(
+      `INSERT INTO buyflow_order_steps (id, order_id, from_step, to_step, sub_status, error_code, at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [deps.ids.next(), orderId, from, to, target, errorCode, clock.now()],
+    );
     return toRow(r);
   }
 
-  // ---- the handlers: each idempotent, each returns 'moved' (look again) or 'wait' (nothing to do until due/an event) ----
+  // ---- the handlers: each idempotent, each returns 'moved' (look again) or 'wait' (nothing to do until due/an event)
+  // ----
 
   async function authorizing(r: Row): Promise<Outcome> {
     const o = await order(r.orderId);
-    const token = r.cardToken ?? (await db.query(`SELECT acquirer_token FROM buyflow_cards WHERE id = $1`, [r.cardId])).rows[0].acquirer_token;
-    const charge = await acquirer!.authorize({ token, amount: o.orderAmount, currency: o.fiatCurrency, ref: `${r.orderId}:${r.attempt}` });
+    const token =
+      r.cardToken ??
+      (await db.query(`SELECT acquirer_token FROM buyflow_cards WHERE id = $1`, [r.cardId])).rows[0].acquirer_token;
+    const charge = await acquirer!.authorize({
+      token,
+      amount: o.orderAmount,
+      currency: o.fiatCurrency,
+      ref: `${r.orderId}:${r.attempt}`,
+    });
     fault('authorized', r.orderId);
     return afterAuthorization(r, 'AUTHORIZING', charge);
   }
@@ -228,26 +309,46 @@ export function createPurchaseMachine(deps: {
       if (charge.status === 'CHALLENGE') {
         if (from === 'AUTHORIZING') {
           const expires = now + CHALLENGE_TTL_MS;
-          const t = await transition(q, r.orderId, 'AUTHORIZING', 'CHALLENGE', { attempt: r.attempt, due: expires, set: { charge_id: charge.chargeId, challenge_expires_at: expires } });
+          const t = await transition(q, r.orderId, 'AUTHORIZING', 'CHALLENGE', {
+            attempt: r.attempt,
+            due: expires,
+            set: { charge_id: charge.chargeId, challenge_expires_at: expires },
+          });
           return t ? 'wait' : 'moved';
         }
         if (now < r.challengeExpiresAt!) {
-          // Park until the expiry, unless the cardholder answered since this row was read (completeChallenge bumps wake_seq).
-          const parked = await q.query(`UPDATE buyflow_orders SET step_due_at = challenge_expires_at WHERE order_id = $1 AND step = 'CHALLENGE' AND wake_seq = $2`, [r.orderId, r.wakeSeq]);
+          // Park until the expiry, unless the cardholder answered since this row was read (completeChallenge bumps
+          // wake_seq).
+          const parked = await q.query(
+            `UPDATE buyflow_orders SET step_due_at = challenge_expires_at WHERE order_id = $1 AND step = 'CHALLENGE' AND wake_seq = $2`,
+            [r.orderId, r.wakeSeq],
+          );
           return parked.rowCount === 1 ? 'wait' : 'moved';
         }
-        await transition(q, r.orderId, 'CHALLENGE', 'VOIDING', { attempt: r.attempt, due: now, set: { failure_code: 'QUOTE_EXPIRED' } });
+        await transition(q, r.orderId, 'CHALLENGE', 'VOIDING', {
+          attempt: r.attempt,
+          due: now,
+          set: { failure_code: 'QUOTE_EXPIRED' },
+        });
         return 'moved';
       }
       if (charge.status === 'AUTHORIZED') {
         const inTime = r.quote !== null && now <= r.quote.expiresAt;
-        const t = await transition(q, r.orderId, from, inTime ? 'CAPTURING' : 'VOIDING', { attempt: r.attempt, due: now, set: { charge_id: charge.chargeId, failure_code: inTime ? null : 'QUOTE_EXPIRED' } });
+        const t = await transition(q, r.orderId, from, inTime ? 'CAPTURING' : 'VOIDING', {
+          attempt: r.attempt,
+          due: now,
+          set: { charge_id: charge.chargeId, failure_code: inTime ? null : 'QUOTE_EXPIRED' },
+        });
         if (t) await cards.authorized(q, { charge, payer: payer(r.userId), ref: r.orderId });
         return 'moved';
       }
       const errorCode = PAYMENT_ERROR[charge.status];
       if (!errorCode) throw new Error(`charge ${charge.chargeId} is ${charge.status} while the order is ${from}`);
-      const t = await transition(q, r.orderId, from, r.attempt >= MAX_PAYMENT_ATTEMPTS ? 'FAILED' : 'OPEN', { attempt: r.attempt, set: { charge_id: charge.chargeId }, published: { errorCode } });
+      const t = await transition(q, r.orderId, from, r.attempt >= MAX_PAYMENT_ATTEMPTS ? 'FAILED' : 'OPEN', {
+        attempt: r.attempt,
+        set: { charge_id: charge.chargeId },
+        published: { errorCode },
+      });
       if (t) await q.query(`UPDATE buyflow_cards SET last_failure = $2 WHERE id = $1`, [r.cardId, errorCode]);
       return 'moved';
     });
@@ -258,108 +359,209 @@ export function createPurchaseMachine(deps: {
    * leads to and its ledger entry (`book`, called only when this runner made the transition).
    */
   const CHARGE_MOVES = { capture: 'CAPTURED', void: 'VOIDED', refund: 'REFUNDED' } as const;
-  async function moveCharge(r: Row, move: keyof typeof CHARGE_MOVES, next: { from: Step; to: Step; errorCode?: string | null; due?: number }, book: (q: Queryable, c: Charge) => Promise<unknown>,
-    faults: { afterCall?: FaultPoint; afterCommit?: FaultPoint } = {}): Promise<Outcome> {
+  async function moveCharge(
+    r: Row,
+    move: keyof typeof CHARGE_MOVES,
+    next: { from: Step; to: Step; errorCode?: string | null; due?: number },
+    book: (q: Queryable, c: Charge) => Promise<unknown>,
+    faults: { afterCall?: FaultPoint; afterCommit?: FaultPoint } = {},
+  ): Promise<Outcome> {
     const c = await acquirer![move](r.chargeId!);
     if (c?.status !== CHARGE_MOVES[move]) throw new Error(`${move} of ${r.chargeId} left it ${c?.status ?? 'unknown'}`);
     if (faults.afterCall) fault(faults.afterCall, r.orderId);
     await db.tx(async (q) => {
-      const t = await transition(q, r.orderId, next.from, next.to, { attempt: r.attempt, due: next.due, published: next.errorCode === undefined ? undefined : { errorCode: next.errorCode } });
+      const t = await transition(q, r.orderId, next.from, next.to, {
+        attempt: r.attempt,
+        due: next.due,
+        published: next.errorCode === undefined ? undefined : { errorCode: next.errorCode },
+      });
       if (t) await book(q, c);
     });
     if (faults.afterCommit) fault(faults.afterCommit, r.orderId);
     return 'moved';
   }
 
-  const capturing = (r: Row) => moveCharge(r, 'capture', { from: 'CAPTURING', to: 'PURCHASING', due: clock.now() }, async (q, c) => {
-    await cards.captured(q, c.chargeId);
-    await q.query(`UPDATE buyflow_cards SET last_failure = NULL WHERE id = $1`, [r.cardId]);
-  }, { afterCall: 'captured-at-acquirer', afterCommit: 'fiat-credited' });
+  const capturing = (r: Row) =>
+    moveCharge(
+      r,
+      'capture',
+      { from: 'CAPTURING', to: 'PURCHASING', due: clock.now() },
+      async (q, c) => {
+        await cards.captured(q, c.chargeId);
+        await q.query(`UPDATE buyflow_cards SET last_failure = NULL WHERE id = $1`, [r.cardId]);
+      },
+      { afterCall: 'captured-at-acquirer', afterCommit: 'fiat-credited' },
+    );
 
-  const voiding = (r: Row) => moveCharge(r, 'void', { from: 'VOIDING', to: r.attempt >= MAX_PAYMENT_ATTEMPTS ? 'FAILED' : 'OPEN', errorCode: r.failureCode },
-    (q, c) => cards.voided(q, c.chargeId));
+  const voiding = (r: Row) =>
+    moveCharge(
+      r,
+      'void',
+      { from: 'VOIDING', to: r.attempt >= MAX_PAYMENT_ATTEMPTS ? 'FAILED' : 'OPEN', errorCode: r.failureCode },
+      (q, c) => cards.voided(q, c.chargeId),
+    );
 
-  /** Captured fiat → fee to revenue, the rest to sales; crypto from inventory at the locked price → the user's account, less the network fee. */
+  /**
+   * Captured fiat → fee to revenue, the rest to sales; crypto from inventory at the locked price → the user's account,
+   * less the network fee.
+   */
   async function purchasing(r: Row): Promise<Outcome> {
     const now = clock.now();
     await db.tx(async (q) => {
       const o = await order(r.orderId, q);
       if (deps.mode === 'sandbox' && new Decimal(o.orderAmount).eq(SANDBOX_PURCHASE_FAIL_AMOUNT)) {
-        await transition(q, r.orderId, 'PURCHASING', 'REFUNDING', { attempt: r.attempt, due: now, set: { failure_code: 'PURCHASE_FAILED' } });
+        await transition(q, r.orderId, 'PURCHASING', 'REFUNDING', {
+          attempt: r.attempt,
+          due: now,
+          set: { failure_code: 'PURCHASE_FAILED' },
+        });
         return;
       }
       const quote = r.quote!;
       const t = await transition(q, r.orderId, 'PURCHASING', 'WITHDRAWING', {
-        attempt: r.attempt, due: now, set: { withdraw_auto_attempts: 1, withdraw_first_at: now }, published: { executePrice: quote.quotePrice, obtainAmount: quote.cryptoAmount },
+        attempt: r.attempt,
+        due: now,
+        set: { withdraw_auto_attempts: 1, withdraw_first_at: now },
+        published: { executePrice: quote.quotePrice, obtainAmount: quote.cryptoAmount },
       });
       if (!t) return;
       const who = payer(r.userId);
       const gross = new Decimal(quote.cryptoAmount).plus(quote.networkFee).toFixed();
       const net = new Decimal(o.orderAmount).minus(quote.userFee).toFixed();
-      await ledger.transfer(q, { id: `bf:fee:${r.orderId}`, debit: { ...who, asset: o.fiatCurrency }, credit: platformAccount('revenue_connect_fee', o.fiatCurrency), amount: quote.userFee, kind: 'connect_fee', ref: r.orderId });
-      await ledger.transfer(q, { id: `bf:pay:${r.orderId}`, debit: { ...who, asset: o.fiatCurrency }, credit: platformAccount('connect_sales', o.fiatCurrency), amount: net, kind: 'connect_purchase_fiat', ref: r.orderId });
-      await ledger.transfer(q, { id: `bf:buy:${r.orderId}`, debit: platformAccount('inventory', o.cryptoCurrency), credit: { ...who, asset: o.cryptoCurrency }, amount: gross, kind: 'connect_purchase_crypto', ref: r.orderId });
-      await ledger.transfer(q, { id: `bf:netfee:${r.orderId}`, debit: { ...who, asset: o.cryptoCurrency }, credit: platformAccount('revenue_network_fee', o.cryptoCurrency), amount: quote.networkFee, kind: 'connect_network_fee', ref: r.orderId });
+      await ledger.transfer(q, {
+        id: `bf:fee:${r.orderId}`,
+        debit: { ...who, asset: o.fiatCurrency },
+        credit: platformAccount('revenue_connect_fee', o.fiatCurrency),
+        amount: quote.userFee,
+        kind: 'connect_fee',
+        ref: r.orderId,
+      });
+      await ledger.transfer(q, {
+        id: `bf:pay:${r.orderId}`,
+        debit: { ...who, asset: o.fiatCurrency },
+        credit: platformAccount('connect_sales', o.fiatCurrency),
+        amount: net,
+        kind: 'connect_purchase_fiat',
+        ref: r.orderId,
+      });
+      await ledger.transfer(q, {
+        id: `bf:buy:${r.orderId}`,
+        debit: platformAccount('inventory', o.cryptoCurrency),
+        credit: { ...who, asset: o.cryptoCurrency },
+        amount: gross,
+        kind: 'connect_purchase_crypto',
+        ref: r.orderId,
+      });
+      await ledger.transfer(q, {
+        id: `bf:netfee:${r.orderId}`,
+        debit: { ...who, asset: o.cryptoCurrency },
+        credit: platformAccount('revenue_network_fee', o.cryptoCurrency),
+        amount: quote.networkFee,
+        kind: 'connect_network_fee',
+        ref: r.orderId,
+      });
     });
     fault('purchased', r.orderId);
     return 'moved';
   }
 
-  const refunding = (r: Row) => moveCharge(r, 'refund', { from: 'REFUNDING', to: 'FAILED', errorCode: r.failureCode },
-    (q, c) => cards.refunded(q, { charge: c, payer: payer(r.userId), ref: r.orderId }));
+  const refunding = (r: Row) =>
+    moveCharge(r, 'refund', { from: 'REFUNDING', to: 'FAILED', errorCode: r.failureCode }, (q, c) =>
+      cards.refunded(q, { charge: c, payer: payer(r.userId), ref: r.orderId }),
+    );
 
   /** Queues the withdrawal once (by ref), then follows it: the chain's settled event wakes the order (wake_seq). */
   async function withdrawing(r: Row): Promise<Outcome> {
     if (!r.withdrawalId) {
       const o = await order(r.orderId);
       const w = await chain.withdrawals.request({
-        ref: WITHDRAW_REF + r.orderId, ...payer(r.userId), asset: o.cryptoCurrency, network: o.cryptoNetwork, address: o.cryptoAddress, memo: o.cryptoAddressMemo, amount: o.obtainAmount,
+        ref: WITHDRAW_REF + r.orderId,
+        ...payer(r.userId),
+        asset: o.cryptoCurrency,
+        network: o.cryptoNetwork,
+        address: o.cryptoAddress,
+        memo: o.cryptoAddressMemo,
+        amount: o.obtainAmount,
       });
       if (!w.ok) {
         // Could not even be queued: the crypto stays the user's, and the user can retry from the status page.
-        await db.tx((q) => transition(q, r.orderId, 'WITHDRAWING', 'WITHDRAW_FAILED', { published: { errorCode: 'WITHDRAW_FAILED' } }));
+        await db.tx((q) =>
+          transition(q, r.orderId, 'WITHDRAWING', 'WITHDRAW_FAILED', { published: { errorCode: 'WITHDRAW_FAILED' } }),
+        );
         return 'moved';
       }
-      await db.query(`UPDATE buyflow_orders SET withdrawal_id = $2 WHERE order_id = $1 AND step = 'WITHDRAWING'`, [r.orderId, w.value.id]);
+      await db.query(`UPDATE buyflow_orders SET withdrawal_id = $2 WHERE order_id = $1 AND step = 'WITHDRAWING'`, [
+        r.orderId,
+        w.value.id,
+      ]);
       fault('withdrawal-queued', r.orderId);
       return 'moved';
     }
     const w = await chain.withdrawals.get(r.withdrawalId);
     const now = clock.now();
     if (w?.status === 'completed') {
-      await db.tx((q) => transition(q, r.orderId, 'WITHDRAWING', 'COMPLETED', { set: { withdraw_next_at: null }, published: { withdrawTxHash: w.txHash, errorCode: null } }));
+      await db.tx((q) =>
+        transition(q, r.orderId, 'WITHDRAWING', 'COMPLETED', {
+          set: { withdraw_next_at: null },
+          published: { withdrawTxHash: w.txHash, errorCode: null },
+        }),
+      );
       return 'moved';
     }
     if (w?.status === 'failed' || w?.status === 'cancelled') {
       // Automatic attempts first (spec §6.4): the order stays WITHDRAW_PROCESSING while another one is planned.
       const first = r.withdrawFirstAt ?? now;
       const due = now + (AUTO_WITHDRAW_DELAYS_MS[r.autoAttempts - 1] ?? 0);
-      const again = w.status === 'failed' && r.autoAttempts < AUTO_WITHDRAW_ATTEMPTS && due <= first + AUTO_WITHDRAW_WINDOW_MS;
-      await db.tx((q) => again
-        ? transition(q, r.orderId, 'WITHDRAWING', 'WITHDRAW_RETRY_WAIT', { due, set: { withdraw_next_at: due } })
-        : transition(q, r.orderId, 'WITHDRAWING', 'WITHDRAW_FAILED', { set: { withdraw_next_at: null }, published: { errorCode: 'WITHDRAW_FAILED' } }));
+      const again =
+        w.status === 'failed' && r.autoAttempts < AUTO_WITHDRAW_ATTEMPTS && due <= first + AUTO_WITHDRAW_WINDOW_MS;
+      await db.tx((q) =>
+        again
+          ? transition(q, r.orderId, 'WITHDRAWING', 'WITHDRAW_RETRY_WAIT', { due, set: { withdraw_next_at: due } })
+          : transition(q, r.orderId, 'WITHDRAWING', 'WITHDRAW_FAILED', {
+              set: { withdraw_next_at: null },
+              published: { errorCode: 'WITHDRAW_FAILED' },
+            }),
+      );
       return 'moved';
     }
     // In flight: wait for the settled event, unless one arrived since this row was read.
-    const waited = await db.query(`UPDATE buyflow_orders SET step_due_at = NULL WHERE order_id = $1 AND step = 'WITHDRAWING' AND wake_seq = $2`, [r.orderId, r.wakeSeq]);
+    const waited = await db.query(
+      `UPDATE buyflow_orders SET step_due_at = NULL WHERE order_id = $1 AND step = 'WITHDRAWING' AND wake_seq = $2`,
+      [r.orderId, r.wakeSeq],
+    );
     return waited.rowCount === 1 ? 'wait' : 'moved';
   }
 
-  /** A planned automatic attempt, or the user's Retry: the chain's idempotent retry of the same withdrawal (never a second live transaction). */
+  /**
+   * A planned automatic attempt, or the user's Retry: the chain's idempotent retry of the same withdrawal (never a
+   * second live transaction).
+   */
   async function withdrawRetryWait(r: Row): Promise<Outcome> {
-    const t = await db.tx((q) => transition(q, r.orderId, 'WITHDRAW_RETRY_WAIT', 'WITHDRAWING', { due: clock.now(), set: { withdraw_next_at: null, withdraw_auto_attempts: r.autoAttempts + 1 } }));
+    const t = await db.tx((q) =>
+      transition(q, r.orderId, 'WITHDRAW_RETRY_WAIT', 'WITHDRAWING', {
+        due: clock.now(),
+        set: { withdraw_next_at: null, withdraw_auto_attempts: r.autoAttempts + 1 },
+      }),
+    );
     if (t && r.withdrawalId) await chain.withdrawals.retry(r.withdrawalId);
     return 'moved';
   }
 
   const HANDLERS: Partial<Record<Step, (r: Row) => Promise<Outcome>>> = {
-    AUTHORIZING: authorizing, CHALLENGE: challenge, CAPTURING: capturing, VOIDING: voiding, PURCHASING: purchasing, REFUNDING: refunding,
-    WITHDRAWING: withdrawing, WITHDRAW_RETRY_WAIT: withdrawRetryWait,
+    AUTHORIZING: authorizing,
+    CHALLENGE: challenge,
+    CAPTURING: capturing,
+    VOIDING: voiding,
+    PURCHASING: purchasing,
+    REFUNDING: refunding,
+    WITHDRAWING: withdrawing,
+    WITHDRAW_RETRY_WAIT: withdrawRetryWait,
   };
 
   /** Runs the order's handlers until it waits (the caller holds its lease). */
   async function drive(orderId: string) {
-    // Bounded: AUTHORIZING → CAPTURING → PURCHASING → WITHDRAWING (queue, then follow) is the longest run without a wait.
+    // Bounded: AUTHORIZING → CAPTURING → PURCHASING → WITHDRAWING (queue, then follow) is the longest run without a
+    // wait.
     for (let i = 0; i < 12; i++) {
       const r = await load(orderId);
       const handler = r && HANDLERS[r.step];
@@ -368,7 +570,11 @@ export function createPurchaseMachine(deps: {
         if ((await handler(r)) === 'wait') return;
       } catch (e) {
         deps.logger?.error({ err: e, orderId, step: r.step }, 'buy-flow step failed; retried later');
-        await db.query(`UPDATE buyflow_orders SET step_due_at = $3 WHERE order_id = $1 AND step = $2`, [orderId, r.step, clock.now() + RETRY_AFTER_ERROR_MS]);
+        await db.query(`UPDATE buyflow_orders SET step_due_at = $3 WHERE order_id = $1 AND step = $2`, [
+          orderId,
+          r.step,
+          clock.now() + RETRY_AFTER_ERROR_MS,
+        ]);
         return;
       }
     }
@@ -376,14 +582,22 @@ export function createPurchaseMachine(deps: {
 
   /** Gives the lease back, if it is still this runner's (a runner whose lease lapsed must not free another's). */
   async function release(orderId: string, owner: string) {
-    await db.query(`UPDATE buyflow_orders SET lease_until = 0, lease_owner = NULL WHERE order_id = $1 AND lease_owner = $2`, [orderId, owner]);
+    await db.query(
+      `UPDATE buyflow_orders SET lease_until = 0, lease_owner = NULL WHERE order_id = $1 AND lease_owner = $2`,
+      [orderId, owner],
+    );
   }
 
-  /** Takes the order's lease if nobody holds it and drives it; false when another runner has it (that one carries on). */
+  /**
+   * Takes the order's lease if nobody holds it and drives it; false when another runner has it (that one carries on).
+   */
   async function advance(orderId: string): Promise<boolean> {
     const wall = Date.now();
     const owner = randomHex(8);
-    const claimed = await db.query(`UPDATE buyflow_orders SET lease_until = $2, lease_owner = $4 WHERE order_id = $1 AND lease_until < $3`, [orderId, wall + leaseMs, wall, owner]);
+    const claimed = await db.query(
+      `UPDATE buyflow_orders SET lease_until = $2, lease_owner = $4 WHERE order_id = $1 AND lease_until < $3`,
+      [orderId, wall + leaseMs, wall, owner],
+    );
     if (claimed.rowCount !== 1) return false;
     try {
       await drive(orderId);
@@ -397,12 +611,14 @@ export function createPurchaseMachine(deps: {
   async function runOnce(limit = 20): Promise<number> {
     const wall = Date.now();
     const owner = randomHex(8);
-    const due = (await db.query<{ order_id: string }>(
-      `UPDATE buyflow_orders SET lease_until = $3, lease_owner = $5 WHERE order_id IN (
+    const due = (
+      await db.query<{ order_id: string }>(
+        `UPDATE buyflow_orders SET lease_until = $3, lease_owner = $5 WHERE order_id IN (
          SELECT order_id FROM buyflow_orders WHERE step_due_at <= $1 AND lease_until < $2 ORDER BY step_due_at LIMIT $4 FOR UPDATE SKIP LOCKED)
        RETURNING order_id`,
-      [clock.now(), wall, wall + leaseMs, limit, owner],
-    )).rows;
+        [clock.now(), wall, wall + leaseMs, limit, owner],
+      )
+    ).rows;
     for (const { order_id } of due) {
       try {
         await drive(order_id);
@@ -419,7 +635,8 @@ export function createPurchaseMachine(deps: {
     if (!e.ref.startsWith(WITHDRAW_REF)) return { status: 'done' };
     const orderId = e.ref.slice(WITHDRAW_REF.length);
     const woke = await db.query(
-      `UPDATE buyflow_orders SET wake_seq = wake_seq + 1, step_due_at = $2 WHERE order_id = $1 AND step = 'WITHDRAWING'`, [orderId, clock.now()],
+      `UPDATE buyflow_orders SET wake_seq = wake_seq + 1, step_due_at = $2 WHERE order_id = $1 AND step = 'WITHDRAWING'`,
+      [orderId, clock.now()],
     );
     if (woke.rowCount === 1) await advance(orderId);
     return { status: 'done' };
@@ -432,7 +649,12 @@ export function createPurchaseMachine(deps: {
     const o = await order(orderId);
     const partner = await deps.partners.get(o.partnerCode);
     if (!partner) return err('ORDER_NOT_FOUND');
-    const qv = deps.catalog.quote(partner, { fiat: o.fiatCurrency, crypto: o.cryptoCurrency, network: o.cryptoNetwork, amount: o.orderAmount });
+    const qv = deps.catalog.quote(partner, {
+      fiat: o.fiatCurrency,
+      crypto: o.cryptoCurrency,
+      network: o.cryptoNetwork,
+      amount: o.orderAmount,
+    });
     if (!qv.ok) return err(qv.code, qv.message);
     const now = clock.now();
     const expiresAt = now + QUOTE_LOCK_MS;
@@ -442,10 +664,25 @@ export function createPurchaseMachine(deps: {
       `UPDATE buyflow_orders b SET quote_price = $3, user_fee = $4, network_fee = $5, crypto_amount = $6, quote_expires_at = $7
        FROM connect_orders c WHERE b.order_id = $1 AND b.user_id = $2 AND b.step = 'OPEN' AND c.order_id = b.order_id
          AND c.sub_status IN ('CREATED', 'KYC_REVIEW') AND c.expired_time > $8`,
-      [orderId, userId, qv.value.quotePrice, qv.value.userFee, qv.value.networkFee, qv.value.cryptoAmount, expiresAt, now],
+      [
+        orderId,
+        userId,
+        qv.value.quotePrice,
+        qv.value.userFee,
+        qv.value.networkFee,
+        qv.value.cryptoAmount,
+        expiresAt,
+        now,
+      ],
     );
     if (r.rowCount !== 1) return err('QUOTE_LOCKED', 'The price is locked while this order is being paid.');
-    return ok({ quotePrice: qv.value.quotePrice, userFee: qv.value.userFee, networkFee: qv.value.networkFee, cryptoAmount: qv.value.cryptoAmount, expiresAt });
+    return ok({
+      quotePrice: qv.value.quotePrice,
+      userFee: qv.value.userFee,
+      networkFee: qv.value.networkFee,
+      cryptoAmount: qv.value.cryptoAmount,
+      expiresAt,
+    });
   }
 
   /**
@@ -458,24 +695,33 @@ export function createPurchaseMachine(deps: {
     const now = clock.now();
     if (!acquirer) return err('CARD_PAYMENTS_UNAVAILABLE', NO_ACQUIRER_MESSAGE);
     if (!/^\d{1,19}$/.test(cardId)) return err('CARD_NOT_FOUND', 'Choose a payment method.');
-    const card = (await db.query(`SELECT id, acquirer_token FROM buyflow_cards WHERE id = $1 AND user_id = $2`, [cardId, userId])).rows[0];
+    const card = (
+      await db.query(`SELECT id, acquirer_token FROM buyflow_cards WHERE id = $1 AND user_id = $2`, [cardId, userId])
+    ).rows[0];
     if (!card) return err('CARD_NOT_FOUND', 'Choose a payment method.');
     const lease = randomHex(8);
     const step1 = await db.tx(async (q): Promise<Result<null>> => {
       const u = (await q.query(`SELECT * FROM buyflow_users WHERE id = $1 FOR UPDATE`, [userId])).rows[0];
-      const bf = (await q.query(`SELECT * FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [orderId, userId])).rows[0];
+      const bf = (
+        await q.query(`SELECT * FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [orderId, userId])
+      ).rows[0];
       if (!u || !bf) return err('ORDER_NOT_FOUND', 'This order is not yours.');
       const o = await order(orderId, q, true);
-      if (bf.step !== 'OPEN' || !OPEN_SUBS.includes(o.subStatus)) return err('ORDER_NOT_PAYABLE', 'This order is already being paid or is closed.');
+      if (bf.step !== 'OPEN' || !OPEN_SUBS.includes(o.subStatus))
+        return err('ORDER_NOT_PAYABLE', 'This order is already being paid or is closed.');
       if (o.expiredTime <= now) return err('ORDER_EXPIRED', 'The order has expired.');
       if (u.kyc_level === 'NONE') return err('KYC_REQUIRED', 'Complete identity verification first.');
       const restricted = orders.restrictedCountryOf([u.country, u.nationality, u.id_country]);
       if (restricted) {
         await transition(q, orderId, 'OPEN', 'FAILED', { published: { errorCode: 'REGION_RESTRICTED' } });
-        return err('REGION_RESTRICTED', `Buying crypto is not available for residents or citizens of ${restricted}, nor with an ID issued there.`);
+        return err(
+          'REGION_RESTRICTED',
+          `Buying crypto is not available for residents or citizens of ${restricted}, nor with an ID issued there.`,
+        );
       }
       const quote = lockedOf(bf);
-      if (!quote || quote.expiresAt < now) return err('QUOTE_EXPIRED', 'The price has changed. Please review the new quote.');
+      if (!quote || quote.expiresAt < now)
+        return err('QUOTE_EXPIRED', 'The price has changed. Please review the new quote.');
       const fiatUsd = deps.prices.fiatUsd(o.fiatCurrency);
       if (fiatUsd === null) return err('SYSTEM_ERROR', 'This currency cannot be priced right now. Try again later.');
       const usd = new Decimal(o.orderAmount).mul(fiatUsd).toDecimalPlaces(2, Decimal.ROUND_UP).toFixed(2);
@@ -484,13 +730,25 @@ export function createPurchaseMachine(deps: {
       if (!lim.ok) {
         await transition(q, orderId, 'OPEN', 'FAILED', { published: { errorCode: 'LIMIT_EXCEEDED' } });
         const more = level === 'VERIFIED' ? ' Verify your address to raise the limit to 200,000 USD per day.' : '';
-        return err('LIMIT_EXCEEDED', `This purchase (${usd} USD) exceeds your daily limit. You can buy up to ${lim.remainingUsd} USD more in the next 24 hours (limit ${lim.limitUsd} USD).${more}`);
+        return err(
+          'LIMIT_EXCEEDED',
+          `This purchase (${usd} USD) exceeds your daily limit. You can buy up to ${lim.remainingUsd} USD more in the next 24 hours (limit ${lim.limitUsd} USD).${more}`,
+        );
       }
       const moved = await transition(q, orderId, 'OPEN', 'AUTHORIZING', {
-        due: now, published: { errorCode: null },
+        due: now,
+        published: { errorCode: null },
         set: {
-          confirmed_at: now, usd_amount: usd, card_id: cardId, card_token: card.acquirer_token, payment_attempts: bf.payment_attempts + 1, charge_id: null, failure_code: null,
-          challenge_expires_at: null, lease_until: Date.now() + leaseMs, lease_owner: lease,
+          confirmed_at: now,
+          usd_amount: usd,
+          card_id: cardId,
+          card_token: card.acquirer_token,
+          payment_attempts: bf.payment_attempts + 1,
+          charge_id: null,
+          failure_code: null,
+          challenge_expires_at: null,
+          lease_until: Date.now() + leaseMs,
+          lease_owner: lease,
         },
       });
       if (!moved) throw new DomainError('CONCURRENT_UPDATE', 'order changed concurrently');
@@ -506,27 +764,47 @@ export function createPurchaseMachine(deps: {
     return ok({ step: (await load(orderId))!.step });
   }
 
-  /** The cardholder's answer to the 3-D Secure challenge, only while this order waits for it (a replay at any other step changes nothing). */
+  /**
+   * The cardholder's answer to the 3-D Secure challenge, only while this order waits for it (a replay at any other
+   * step changes nothing).
+   */
   async function completeChallenge(orderId: string, userId: string, passed: boolean): Promise<Result<{ step: Step }>> {
     if (!acquirer) return err('CARD_PAYMENTS_UNAVAILABLE', NO_ACQUIRER_MESSAGE);
-    const r = (await db.query(`SELECT * FROM buyflow_orders WHERE order_id = $1 AND user_id = $2`, [orderId, userId])).rows[0];
+    const r = (await db.query(`SELECT * FROM buyflow_orders WHERE order_id = $1 AND user_id = $2`, [orderId, userId]))
+      .rows[0];
     if (!r) return err('ORDER_NOT_FOUND', 'This order is not yours.');
     const row = toRow(r);
-    if (row.step !== 'CHALLENGE' || !row.chargeId) return err('NO_CHALLENGE', 'There is no 3-D Secure check waiting for this order.');
+    if (row.step !== 'CHALLENGE' || !row.chargeId)
+      return err('NO_CHALLENGE', 'There is no 3-D Secure check waiting for this order.');
     const expired = clock.now() >= row.challengeExpiresAt!;
     if (!expired) await acquirer.completeChallenge(row.chargeId, passed);
     // The answer (or the expiry) is due now: the challenge step reads the charge and moves on.
-    await db.query(`UPDATE buyflow_orders SET step_due_at = $2, wake_seq = wake_seq + 1 WHERE order_id = $1 AND step = 'CHALLENGE'`, [orderId, clock.now()]);
+    await db.query(
+      `UPDATE buyflow_orders SET step_due_at = $2, wake_seq = wake_seq + 1 WHERE order_id = $1 AND step = 'CHALLENGE'`,
+      [orderId, clock.now()],
+    );
     await advance(orderId);
-    if (expired) return err('CHALLENGE_EXPIRED', 'The 3-D Secure check expired, so nothing was charged. Review the new price and confirm again.');
+    if (expired)
+      return err(
+        'CHALLENGE_EXPIRED',
+        'The 3-D Secure check expired, so nothing was charged. Review the new price and confirm again.',
+      );
     return ok({ step: (await load(orderId))!.step });
   }
 
   /** Retry withdrawal (seed §7): one retry at a time, as a planned attempt of the machine. */
   async function retryWithdrawal(orderId: string, userId: string): Promise<Result<null>> {
-    const mine = (await db.query(`SELECT 1 FROM buyflow_orders WHERE order_id = $1 AND user_id = $2`, [orderId, userId])).rows[0];
+    const mine = (
+      await db.query(`SELECT 1 FROM buyflow_orders WHERE order_id = $1 AND user_id = $2`, [orderId, userId])
+    ).rows[0];
     if (!mine) return err('ORDER_NOT_FOUND', 'This order is not yours.');
-    const moved = await db.tx((q) => transition(q, orderId, 'WITHDRAW_FAILED', 'WITHDRAW_RETRY_WAIT', { due: clock.now(), set: { withdraw_next_at: clock.now() }, published: { errorCode: null } }));
+    const moved = await db.tx((q) =>
+      transition(q, orderId, 'WITHDRAW_FAILED', 'WITHDRAW_RETRY_WAIT', {
+        due: clock.now(),
+        set: { withdraw_next_at: clock.now() },
+        published: { errorCode: null },
+      }),
+    );
     if (!moved) return err('NOT_RETRYABLE', 'The withdrawal is not waiting for a retry.');
     await advance(orderId);
     return ok(null);
@@ -536,7 +814,9 @@ export function createPurchaseMachine(deps: {
   async function close(orderId: string, userId: string): Promise<Result<null>> {
     const r = await db.tx(async (q) => {
       // The buy-flow row first, then the Connect order, as everywhere (lock order).
-      const mine = (await q.query(`SELECT 1 FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [orderId, userId])).rows[0];
+      const mine = (
+        await q.query(`SELECT 1 FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [orderId, userId])
+      ).rows[0];
       if (!mine || !OPEN_SUBS.includes((await order(orderId, q, true)).subStatus)) return null;
       return transition(q, orderId, 'OPEN', 'FAILED', { published: { errorCode: 'USER_CANCELLED' } });
     });
@@ -555,20 +835,43 @@ export function createPurchaseMachine(deps: {
     for (const c of open) {
       const [orderId = '', attempt] = c.ref.split(':');
       const r = await load(orderId);
-      const paying = r !== null && ['AUTHORIZING', 'CHALLENGE', 'CAPTURING', 'VOIDING'].includes(r.step) && String(r.attempt) === attempt && (r.chargeId === null || r.chargeId === c.chargeId);
-      if (!paying) problems.push(`card charge ${c.chargeId} is ${c.status} at the acquirer, but order ${orderId} is ${r ? `${r.step} at attempt ${r.attempt}` : 'unknown'}: no step will capture or void it`);
+      const paying =
+        r !== null &&
+        ['AUTHORIZING', 'CHALLENGE', 'CAPTURING', 'VOIDING'].includes(r.step) &&
+        String(r.attempt) === attempt &&
+        (r.chargeId === null || r.chargeId === c.chargeId);
+      if (!paying)
+        problems.push(
+          `card charge ${c.chargeId} is ${c.status} at the acquirer, but order ${orderId} is ${r ? `${r.step} at attempt ${r.attempt}` : 'unknown'}: no step will capture or void it`,
+        );
     }
     return problems;
   }
 
   async function history(orderId: string) {
-    return (await db.query(`SELECT * FROM buyflow_order_steps WHERE order_id = $1 ORDER BY id`, [orderId])).rows.map((h: DbRow) => ({
-      from: h.from_step as Step, to: h.to_step as Step, subStatus: h.sub_status as SubStatus, errorCode: h.error_code as string | null, at: Number(h.at),
-    }));
+    return (await db.query(`SELECT * FROM buyflow_order_steps WHERE order_id = $1 ORDER BY id`, [orderId])).rows.map(
+      (h: DbRow) => ({
+        from: h.from_step as Step,
+        to: h.to_step as Step,
+        subStatus: h.sub_status as SubStatus,
+        errorCode: h.error_code as string | null,
+        at: Number(h.at),
+      }),
+    );
   }
 
   return {
-    transition, advance, runOnce, lockQuote, confirm, completeChallenge, retryWithdrawal, close, history, load, openAuthorizations,
+    transition,
+    advance,
+    runOnce,
+    lockQuote,
+    confirm,
+    completeChallenge,
+    retryWithdrawal,
+    close,
+    history,
+    load,
+    openAuthorizations,
     outboxHandlers: { [WITHDRAWAL_SETTLED_TOPIC]: onWithdrawalSettled } as Record<string, OutboxHandler>,
   };
 }

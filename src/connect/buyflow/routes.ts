@@ -10,8 +10,23 @@ import type { Partner } from '../partners.ts';
 import type { OrderForm } from './purchase.ts';
 import { NO_ACQUIRER_MESSAGE, type BuyflowService, type BuyflowUser } from './service.ts';
 import {
-  BASE, accountView, addressView, back, cardUnavailableView, cardView, challengeView, confirmView, errorCardView, expiredView, kycReviewView, kycView,
-  liveKey, notYourOrderView, statusView, verifyView, type Page,
+  BASE,
+  accountView,
+  addressView,
+  back,
+  cardUnavailableView,
+  cardView,
+  challengeView,
+  confirmView,
+  errorCardView,
+  expiredView,
+  kycReviewView,
+  kycView,
+  liveKey,
+  notYourOrderView,
+  statusView,
+  verifyView,
+  type Page,
 } from './views.ts';
 
 /**
@@ -33,17 +48,38 @@ const ConfirmForm = z.object({ cardId: text });
 const ChallengeForm = z.object({ result: formText });
 const upload = z.string().optional();
 const KycForm = z.object({
-  country: text, idCountry: text, nationality: formText, documentType: text, firstName: text, lastName: text, dateOfBirth: text,
+  country: text,
+  idCountry: text,
+  nationality: formText,
+  documentType: text,
+  firstName: text,
+  lastName: text,
+  dateOfBirth: text,
   files: z.object({ front: upload, back: upload, selfie: upload }).optional(),
 });
-const AddressForm = z.object({ addressLine: text, city: text, postalCode: text, files: z.object({ proof: upload }).optional() });
+const AddressForm = z.object({
+  addressLine: text,
+  city: text,
+  postalCode: text,
+  files: z.object({ proof: upload }).optional(),
+});
 const NoFields = z.object({});
 
-export function registerBuyflowRoutes(app: FastifyInstance, deps: {
-  buyflow: BuyflowService; sessions: Sessions; clock: Clock; publicUrl: string; mode: 'sandbox' | 'production';
-  /** A link to the network's block explorer for a transaction, or null where there is none (the sandbox's dev chains). */
-  explorerTxUrl: (network: string, hash: string) => string | null;
-}) {
+export function registerBuyflowRoutes(
+  app: FastifyInstance,
+  deps: {
+    buyflow: BuyflowService;
+    sessions: Sessions;
+    clock: Clock;
+    publicUrl: string;
+    mode: 'sandbox' | 'production';
+    /**
+     * A link to the network's block explorer for a transaction, or null where there is none (the sandbox's dev
+     * chains).
+     */
+    explorerTxUrl: (network: string, hash: string) => string | null;
+  },
+) {
   const { buyflow, sessions, clock, mode } = deps;
   const secure = deps.publicUrl.startsWith('https://');
   const sameSite = secure ? 'none' : 'lax';
@@ -54,16 +90,25 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
 
   /** iframe embedding: only the partner's registered redirect domains (spec §6.1 iframe). */
   function frameHeaders(reply: FastifyReply, partner: Partner | null) {
-    const origins = (partner?.redirectDomains ?? []).flatMap((d) => (mode === 'sandbox' ? [`https://${d}`, `http://${d}`] : [`https://${d}`]));
+    const origins = (partner?.redirectDomains ?? []).flatMap((d) =>
+      mode === 'sandbox' ? [`https://${d}`, `http://${d}`] : [`https://${d}`],
+    );
     reply.removeHeader('x-frame-options');
     if (origins.length === 0) reply.header('x-frame-options', 'DENY');
-    reply.header('content-security-policy',
-      `default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors ${origins.length ? origins.join(' ') : "'none'"}`);
+    reply.header(
+      'content-security-policy',
+      `default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors ${origins.length ? origins.join(' ') : "'none'"}`,
+    );
     return origins;
   }
 
   const render = (reply: FastifyReply, token: string, title: string, body: SafeHtml) =>
-    pages.send(reply, { title, body: html`<meta name="csrf" content="${token}">${body}`, noStore: true, scripts: [`${BASE}/app.js`] });
+    pages.send(reply, {
+      title,
+      body: html`<meta name="csrf" content="${token}">${body}`,
+      noStore: true,
+      scripts: [`${BASE}/app.js`],
+    });
 
   async function sessionUser(req: FastifyRequest): Promise<BuyflowUser | null> {
     const s = await pages.session(req, SESSION, 'buyflow');
@@ -80,9 +125,22 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     const found = await buyflow.orderByToken(token);
     const formToken = csrf.token(req, reply);
     const p: Page = { token, csrf: formToken, brand };
-    if (!found || (found.order.mainStatus === 'INIT' && found.order.expiredTime <= clock.now()) || (found.order.subStatus === 'FAILED' && found.order.errorCode === 'ORDER_EXPIRED')) {
+    if (
+      !found ||
+      (found.order.mainStatus === 'INIT' && found.order.expiredTime <= clock.now()) ||
+      (found.order.subStatus === 'FAILED' && found.order.errorCode === 'ORDER_EXPIRED')
+    ) {
       frameHeaders(reply, found?.partner ?? null);
-      return render(reply, formToken, 'Order expired', expiredView(found?.order.merchantRedirectUrl ? { url: found.order.merchantRedirectUrl, partnerName: found.partner.name } : undefined));
+      return render(
+        reply,
+        formToken,
+        'Order expired',
+        expiredView(
+          found?.order.merchantRedirectUrl
+            ? { url: found.order.merchantRedirectUrl, partnerName: found.partner.name }
+            : undefined,
+        ),
+      );
     }
     const { order, partner } = found;
     const origins = frameHeaders(reply, partner);
@@ -94,33 +152,70 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
         const pu = pending ? await buyflow.getUser(pending.subjectId) : null;
         if (pu) return render(reply, formToken, 'Verification', verifyView(p, pu, q.error, q.sent));
       }
-      const login = q.step === 'login' || (q.step !== 'signup' && (await buyflow.boundUser(order.partnerCode, order.merchantUserId)) !== null);
+      const login =
+        q.step === 'login' ||
+        (q.step !== 'signup' && (await buyflow.boundUser(order.partnerCode, order.merchantUserId)) !== null);
       return render(reply, formToken, login ? 'Log in' : 'Create account', accountView(p, login, q.error));
     }
     const attached = await buyflow.attach(order, user.id);
     if (!attached.ok) return render(reply, formToken, 'Not your order', notYourOrderView(attached.message));
     const step = (await buyflow.step(order.orderId)) ?? 'OPEN';
-    if (step === 'CHALLENGE') return render(reply, formToken, '3-D Secure', challengeView(p, order, buyflow.lockedOf(found.bf), clock.now(), origins, q.error));
+    if (step === 'CHALLENGE')
+      return render(
+        reply,
+        formToken,
+        '3-D Secure',
+        challengeView(p, order, buyflow.lockedOf(found.bf), clock.now(), origins, q.error),
+      );
     if (step !== 'OPEN' || order.mainStatus !== 'INIT') {
       const w = await buyflow.withdrawalOf(order.orderId);
       const txHash = order.withdrawTxHash ?? w?.txHash ?? null;
-      return render(reply, formToken, 'Order status', statusView(p, order, {
-        partnerName: partner.name, origins, step, locked: buyflow.lockedOf(found.bf), txHash, txUrl: txHash ? deps.explorerTxUrl(order.cryptoNetwork, txHash) : null,
-      }, q.error));
+      return render(
+        reply,
+        formToken,
+        'Order status',
+        statusView(
+          p,
+          order,
+          {
+            partnerName: partner.name,
+            origins,
+            step,
+            locked: buyflow.lockedOf(found.bf),
+            txHash,
+            txUrl: txHash ? deps.explorerTxUrl(order.cryptoNetwork, txHash) : null,
+          },
+          q.error,
+        ),
+      );
     }
 
     const k = await buyflow.kycState(user, order);
     // The broker's record puts the person in a restricted region: the order has just failed; show it.
     if (k.state === 'RESTRICTED') return reply.redirect(back(token), 303);
-    if (k.state === 'NEEDED' || k.state === 'REJECTED') return render(reply, formToken, 'Verify your identity', kycView(k.state === 'REJECTED' ? k.reason : null));
-    if (k.state === 'REVIEW') return render(reply, formToken, 'Under Review', kycReviewView(brand, order, k.state, k.expectTime ?? null, origins));
+    if (k.state === 'NEEDED' || k.state === 'REJECTED')
+      return render(reply, formToken, 'Verify your identity', kycView(k.state === 'REJECTED' ? k.reason : null));
+    if (k.state === 'REVIEW')
+      return render(
+        reply,
+        formToken,
+        'Under Review',
+        kycReviewView(brand, order, k.state, k.expectTime ?? null, origins),
+      );
     if (q.step === 'address') {
       const a = await buyflow.syncAddress(user.id);
-      return render(reply, formToken, 'Verify your address', addressView(token, a.state, a.state === 'REJECTED' ? a.reason : null));
+      return render(
+        reply,
+        formToken,
+        'Verify your address',
+        addressView(token, a.state, a.state === 'REJECTED' ? a.reason : null),
+      );
     }
-    if (!buyflow.cardPaymentsAvailable) return render(reply, formToken, 'Add new card', cardUnavailableView(NO_ACQUIRER_MESSAGE));
+    if (!buyflow.cardPaymentsAvailable)
+      return render(reply, formToken, 'Add new card', cardUnavailableView(NO_ACQUIRER_MESSAGE));
     const cards = await buyflow.cards(user.id);
-    if (q.step === 'addcard' || cards.length === 0) return render(reply, formToken, 'Add new card', cardView(p, q.error));
+    if (q.step === 'addcard' || cards.length === 0)
+      return render(reply, formToken, 'Add new card', cardView(p, q.error));
     let quote = buyflow.lockedOf(found.bf);
     if (!quote || quote.expiresAt < clock.now()) {
       const l = await buyflow.lockQuote(order.orderId, user.id);
@@ -129,16 +224,35 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     }
     const chosen = cards.find((c) => c.id === q.card) ?? cards[0];
     if (!chosen) return render(reply, formToken, 'Add new card', cardView(p, q.error));
-    return render(reply, formToken, 'Confirm Payment', confirmView(p, {
-      order, quote, cards, chosen, addedCardId: q.card, verified: user.kycLevel === 'VERIFIED', now: clock.now(), error: q.error,
-    }));
+    return render(
+      reply,
+      formToken,
+      'Confirm Payment',
+      confirmView(p, {
+        order,
+        quote,
+        cards,
+        chosen,
+        addedCardId: q.card,
+        verified: user.kycLevel === 'VERIFIED',
+        now: clock.now(),
+        error: q.error,
+      }),
+    );
   });
 
   // ---- form posts (each checks CSRF, then parses its body, then redirects back to the entry) ----
 
-  const withError = (token: string, step: string, message?: string) => back(token, `${step ? `&step=${step}` : ''}&error=${encodeURIComponent(message ?? 'Something went wrong.')}`);
+  const withError = (token: string, step: string, message?: string) =>
+    back(token, `${step ? `&step=${step}` : ''}&error=${encodeURIComponent(message ?? 'Something went wrong.')}`);
   /** A redirecting form: CSRF, then its body (one that does not fit returns to `step` with the message), then `fn`. */
-  async function post<S extends z.ZodType>(req: FastifyRequest, reply: FastifyReply, schema: S, step: string, fn: (token: string, body: z.output<S>) => Promise<string>) {
+  async function post<S extends z.ZodType>(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    schema: S,
+    step: string,
+    fn: (token: string, body: z.output<S>) => Promise<string>,
+  ) {
     const token = tokenOf(req);
     if (!csrf.ok(req)) return reply.code(403).type('text/plain').send('Invalid form token. Reload the page.');
     const form = parseForm(schema, req);
@@ -146,42 +260,56 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
   }
   const limited = { config: { rateLimit: { max: 20, timeWindow: '1 minute' } }, schema: { hide: true } };
 
-  app.post(`${BASE}/signup`, limited, (req, reply) => post(req, reply, AccountForm, 'signup', async (token, b) => {
-    const r = await buyflow.signup(b);
-    if (!r.ok) return withError(token, r.code === 'ACCOUNT_EXISTS' ? 'login' : 'signup', r.message);
-    const s = await sessions.create('buyflow_pending', r.value.userId);
-    reply.setCookie(PENDING, s.cookie, cookieOpts);
-    return back(token, '&step=verify&sent=1');
-  }));
-  app.post(`${BASE}/login`, limited, (req, reply) => post(req, reply, AccountForm, 'login', async (token, b) => {
-    const r = await buyflow.login(b);
-    if (!r.ok) return withError(token, 'login', r.message);
-    const s = await sessions.create('buyflow_pending', r.value.userId);
-    reply.setCookie(PENDING, s.cookie, cookieOpts);
-    return back(token, '&step=verify&sent=1');
-  }));
-  app.post(`${BASE}/resend`, limited, (req, reply) => post(req, reply, NoFields, 'verify', async (token) => {
-    const p = await pages.session(req, PENDING, 'buyflow_pending');
-    if (!p) return back(token);
-    const r = await buyflow.sendCode(p.subjectId);
-    return r.ok ? back(token, '&step=verify&sent=1') : withError(token, 'verify', r.message);
-  }));
-  app.post(`${BASE}/verify`, limited, (req, reply) => post(req, reply, VerifyForm, 'verify', async (token, b) => {
-    const p = await pages.session(req, PENDING, 'buyflow_pending');
-    if (!p) return back(token);
-    const r = await buyflow.verifyCode(p.subjectId, b.code.trim(), { terms: b.terms === '1', marketing: b.marketing === '1' });
-    if (!r.ok) return withError(token, 'verify', r.message);
-    await sessions.destroy(req.cookies[PENDING]);
-    reply.clearCookie(PENDING, { path: BASE });
-    const s = await sessions.create('buyflow', r.value.id);
-    reply.setCookie(SESSION, s.cookie, cookieOpts);
-    return back(token);
-  }));
+  app.post(`${BASE}/signup`, limited, (req, reply) =>
+    post(req, reply, AccountForm, 'signup', async (token, b) => {
+      const r = await buyflow.signup(b);
+      if (!r.ok) return withError(token, r.code === 'ACCOUNT_EXISTS' ? 'login' : 'signup', r.message);
+      const s = await sessions.create('buyflow_pending', r.value.userId);
+      reply.setCookie(PENDING, s.cookie, cookieOpts);
+      return back(token, '&step=verify&sent=1');
+    }),
+  );
+  app.post(`${BASE}/login`, limited, (req, reply) =>
+    post(req, reply, AccountForm, 'login', async (token, b) => {
+      const r = await buyflow.login(b);
+      if (!r.ok) return withError(token, 'login', r.message);
+      const s = await sessions.create('buyflow_pending', r.value.userId);
+      reply.setCookie(PENDING, s.cookie, cookieOpts);
+      return back(token, '&step=verify&sent=1');
+    }),
+  );
+  app.post(`${BASE}/resend`, limited, (req, reply) =>
+    post(req, reply, NoFields, 'verify', async (token) => {
+      const p = await pages.session(req, PENDING, 'buyflow_pending');
+      if (!p) return back(token);
+      const r = await buyflow.sendCode(p.subjectId);
+      return r.ok ? back(token, '&step=verify&sent=1') : withError(token, 'verify', r.message);
+    }),
+  );
+  app.post(`${BASE}/verify`, limited, (req, reply) =>
+    post(req, reply, VerifyForm, 'verify', async (token, b) => {
+      const p = await pages.session(req, PENDING, 'buyflow_pending');
+      if (!p) return back(token);
+      const r = await buyflow.verifyCode(p.subjectId, b.code.trim(), {
+        terms: b.terms === '1',
+        marketing: b.marketing === '1',
+      });
+      if (!r.ok) return withError(token, 'verify', r.message);
+      await sessions.destroy(req.cookies[PENDING]);
+      reply.clearCookie(PENDING, { path: BASE });
+      const s = await sessions.create('buyflow', r.value.id);
+      reply.setCookie(SESSION, s.cookie, cookieOpts);
+      return back(token);
+    }),
+  );
   /**
    * The link's order and the session's user, if the form applies to them now (purchase.ts FORM_APPLIES): another
    * user's order, or an order past the point where the form means anything, is refused before anything runs.
    */
-  async function formContext(req: FastifyRequest, form: OrderForm): Promise<Result<{ order: ConnectOrder; user: BuyflowUser }>> {
+  async function formContext(
+    req: FastifyRequest,
+    form: OrderForm,
+  ): Promise<Result<{ order: ConnectOrder; user: BuyflowUser }>> {
     const found = await buyflow.orderByToken(tokenOf(req));
     const user = await sessionUser(req);
     if (!found || !user) return err('LOGIN_REQUIRED', 'Please log in again.');
@@ -189,8 +317,11 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     return applies.ok ? ok({ order: found.order, user }) : applies;
   }
   const refusedJson = (reply: FastifyReply, r: { code: string; message?: string }) =>
-    reply.code(r.code === 'LOGIN_REQUIRED' ? 401 : r.code === 'ORDER_OF_ANOTHER_USER' ? 403 : 409).send({ ok: false, code: r.code, message: r.message });
-  const invalidJson = (reply: FastifyReply, message: string) => reply.code(400).send({ ok: false, code: 'INVALID_FORM', message });
+    reply
+      .code(r.code === 'LOGIN_REQUIRED' ? 401 : r.code === 'ORDER_OF_ANOTHER_USER' ? 403 : 409)
+      .send({ ok: false, code: r.code, message: r.message });
+  const invalidJson = (reply: FastifyReply, message: string) =>
+    reply.code(400).send({ ok: false, code: 'INVALID_FORM', message });
 
   app.post(`${BASE}/kyc`, { bodyLimit: 24 * 1024 * 1024, schema: { hide: true } }, async (req, reply) => {
     if (!csrf.ok(req)) return reply.code(403).send({ ok: false, message: 'Invalid form token. Reload the page.' });
@@ -204,7 +335,14 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
       return typeof data === 'string' ? [{ field, bytes: Buffer.from(data, 'base64') }] : [];
     });
     const r = await buyflow.submitKyc(c.value.user, c.value.order, {
-      country: b.country, idCountry: b.idCountry, nationality: b.nationality, documentType: b.documentType, firstName: b.firstName, lastName: b.lastName, dateOfBirth: b.dateOfBirth, files,
+      country: b.country,
+      idCountry: b.idCountry,
+      nationality: b.nationality,
+      documentType: b.documentType,
+      firstName: b.firstName,
+      lastName: b.lastName,
+      dateOfBirth: b.dateOfBirth,
+      files,
     });
     return r.ok ? { ok: true } : reply.code(400).send({ ok: false, code: r.code, message: r.message });
   });
@@ -216,7 +354,10 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     if (!form.ok) return invalidJson(reply, form.message);
     const b = form.value;
     const r = await buyflow.submitProofOfAddress(c.value.user.id, {
-      addressLine: b.addressLine, city: b.city, postalCode: b.postalCode, file: typeof b.files?.proof === 'string' ? Buffer.from(b.files.proof, 'base64') : null,
+      addressLine: b.addressLine,
+      city: b.city,
+      postalCode: b.postalCode,
+      file: typeof b.files?.proof === 'string' ? Buffer.from(b.files.proof, 'base64') : null,
     });
     return r.ok ? { ok: true } : reply.code(400).send({ ok: false, code: r.code, message: r.message });
   });
@@ -225,38 +366,67 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     const c = await formContext(req, 'quote');
     if (!c.ok) return refusedJson(reply, c);
     const l = await buyflow.lockQuote(c.value.order.orderId, c.value.user.id);
-    return l.ok ? { ...l.value, now: clock.now() } : reply.code(409).send({ ok: false, code: l.code, message: l.message });
+    return l.ok
+      ? { ...l.value, now: clock.now() }
+      : reply.code(409).send({ ok: false, code: l.code, message: l.message });
   });
 
   /** A redirecting form on an order: refused with its message on the entry page, or run. */
-  const orderForm = <S extends z.ZodType>(form: OrderForm, schema: S, step: string, fn: (c: { order: ConnectOrder; user: BuyflowUser }, token: string, b: z.output<S>) => Promise<string>) =>
-    (req: FastifyRequest, reply: FastifyReply) => post(req, reply, schema, step, async (token, b) => {
-      const c = await formContext(req, form);
-      if (!c.ok) return c.code === 'LOGIN_REQUIRED' ? back(token) : withError(token, '', c.message);
-      return fn(c.value, token, b);
-    });
-  app.post(`${BASE}/card`, limited, orderForm('card', CardForm, 'addcard', async ({ user }, token, b) => {
-    const r = await buyflow.addCard(user, b);
-    return r.ok ? back(token, `&card=${r.value.id}`) : withError(token, 'addcard', r.message);
-  }));
+  const orderForm =
+    <S extends z.ZodType>(
+      form: OrderForm,
+      schema: S,
+      step: string,
+      fn: (c: { order: ConnectOrder; user: BuyflowUser }, token: string, b: z.output<S>) => Promise<string>,
+    ) =>
+    (req: FastifyRequest, reply: FastifyReply) =>
+      post(req, reply, schema, step, async (token, b) => {
+        const c = await formContext(req, form);
+        if (!c.ok) return c.code === 'LOGIN_REQUIRED' ? back(token) : withError(token, '', c.message);
+        return fn(c.value, token, b);
+      });
+  app.post(
+    `${BASE}/card`,
+    limited,
+    orderForm('card', CardForm, 'addcard', async ({ user }, token, b) => {
+      const r = await buyflow.addCard(user, b);
+      return r.ok ? back(token, `&card=${r.value.id}`) : withError(token, 'addcard', r.message);
+    }),
+  );
   // Confirm, 3-D Secure and retry return to the entry page, which shows where the order now stands (the challenge,
   // the confirm page with why the card failed, or the progress).
-  app.post(`${BASE}/confirm`, limited, orderForm('confirm', ConfirmForm, '', async ({ order, user }, token, b) => {
-    const r = await buyflow.confirm(order.orderId, user.id, b.cardId);
-    return r.ok ? back(token) : withError(token, '', r.message);
-  }));
-  app.post(`${BASE}/3ds`, limited, orderForm('3ds', ChallengeForm, '', async ({ order, user }, token, b) => {
-    const r = await buyflow.completeChallenge(order.orderId, user.id, b.result === 'pass');
-    return r.ok ? back(token) : withError(token, '', r.message);
-  }));
-  app.post(`${BASE}/retry`, limited, orderForm('retry', NoFields, '', async ({ order, user }, token) => {
-    const r = await buyflow.retryWithdrawal(order.orderId, user.id);
-    return r.ok ? back(token) : withError(token, '', r.message);
-  }));
-  app.post(`${BASE}/close`, limited, orderForm('close', NoFields, '', async ({ order, user }, token) => {
-    const r = await buyflow.close(order.orderId, user.id);
-    return r.ok ? back(token) : withError(token, '', r.message);
-  }));
+  app.post(
+    `${BASE}/confirm`,
+    limited,
+    orderForm('confirm', ConfirmForm, '', async ({ order, user }, token, b) => {
+      const r = await buyflow.confirm(order.orderId, user.id, b.cardId);
+      return r.ok ? back(token) : withError(token, '', r.message);
+    }),
+  );
+  app.post(
+    `${BASE}/3ds`,
+    limited,
+    orderForm('3ds', ChallengeForm, '', async ({ order, user }, token, b) => {
+      const r = await buyflow.completeChallenge(order.orderId, user.id, b.result === 'pass');
+      return r.ok ? back(token) : withError(token, '', r.message);
+    }),
+  );
+  app.post(
+    `${BASE}/retry`,
+    limited,
+    orderForm('retry', NoFields, '', async ({ order, user }, token) => {
+      const r = await buyflow.retryWithdrawal(order.orderId, user.id);
+      return r.ok ? back(token) : withError(token, '', r.message);
+    }),
+  );
+  app.post(
+    `${BASE}/close`,
+    limited,
+    orderForm('close', NoFields, '', async ({ order, user }, token) => {
+      const r = await buyflow.close(order.orderId, user.id);
+      return r.ok ? back(token) : withError(token, '', r.message);
+    }),
+  );
   app.get(`${BASE}/state`, { schema: { hide: true } }, async (req, reply) => {
     const found = await buyflow.orderByToken(tokenOf(req));
     if (!found) return reply.code(404).send({ key: 'GONE' });
@@ -269,6 +439,10 @@ export function registerBuyflowRoutes(app: FastifyInstance, deps: {
     }
     const w = found.order.mainStatus === 'INIT' ? null : await buyflow.withdrawalOf(found.order.orderId);
     const step = (await buyflow.step(found.order.orderId)) ?? 'OPEN';
-    return { key: liveKey(step, found.order, found.order.withdrawTxHash ?? w?.txHash ?? null), orderMainStatus: found.order.mainStatus, orderSubStatus: found.order.subStatus };
+    return {
+      key: liveKey(step, found.order, found.order.withdrawTxHash ?? w?.txHash ?? null),
+      orderMainStatus: found.order.mainStatus,
+      orderSubStatus: found.order.subStatus,
+    };
   });
 }

@@ -21,7 +21,16 @@ import { bindIdentity, noteIdentityConflict } from './identity.ts';
 import type { ConnectOrders } from '../orders/service.ts';
 import type { ConnectOrder } from '../orders/store.ts';
 import type { PartnerService } from '../partners.ts';
-import { createPurchaseMachine, FORM_APPLIES, lockedOf, NO_ACQUIRER_MESSAGE, WITHDRAW_REF, type FaultPoint, type OrderForm, type Step } from './purchase.ts';
+import {
+  createPurchaseMachine,
+  FORM_APPLIES,
+  lockedOf,
+  NO_ACQUIRER_MESSAGE,
+  WITHDRAW_REF,
+  type FaultPoint,
+  type OrderForm,
+  type Step,
+} from './purchase.ts';
 import type { DbRow } from '../../platform/db/client.ts';
 
 /**
@@ -38,8 +47,16 @@ export const CONSENT_VERSION = 'terms-2024-01+privacy-2024-01';
 export const KYC_FILE_MAX_BYTES = 5 * 1024 * 1024;
 export const DOCUMENT_TYPES = ['PASSPORT', 'ID_CARD', 'DRIVING_LICENSE'] as const;
 export {
-  AUTO_WITHDRAW_ATTEMPTS, AUTO_WITHDRAW_DELAYS_MS, AUTO_WITHDRAW_WINDOW_MS, CHALLENGE_TTL_MS, MAX_PAYMENT_ATTEMPTS, NO_ACQUIRER_MESSAGE, QUOTE_LOCK_MS,
-  SANDBOX_PURCHASE_FAIL_AMOUNT, type LockedQuote, type Step,
+  AUTO_WITHDRAW_ATTEMPTS,
+  AUTO_WITHDRAW_DELAYS_MS,
+  AUTO_WITHDRAW_WINDOW_MS,
+  CHALLENGE_TTL_MS,
+  MAX_PAYMENT_ATTEMPTS,
+  NO_ACQUIRER_MESSAGE,
+  QUOTE_LOCK_MS,
+  SANDBOX_PURCHASE_FAIL_AMOUNT,
+  type LockedQuote,
+  type Step,
 } from './purchase.ts';
 
 /** What the person is told when a form does not apply to the order as it stands. */
@@ -75,58 +92,120 @@ export interface SavedCard {
   lastFailure: string | null;
 }
 
+export type AddressState =
+  | { state: 'NOT_ELIGIBLE' }
+  | { state: 'NEEDED' }
+  | { state: 'REVIEW' }
+  | { state: 'REJECTED'; reason: string }
+  | { state: 'VERIFIED_PLUS' };
 
-export type AddressState = { state: 'NOT_ELIGIBLE' } | { state: 'NEEDED' } | { state: 'REVIEW' } | { state: 'REJECTED'; reason: string } | { state: 'VERIFIED_PLUS' };
-
-export type KycState = { state: 'NEEDED' } | { state: 'REVIEW'; expectTime: number | null } | { state: 'REJECTED'; reason: string } | { state: 'VERIFIED' } | { state: 'RESTRICTED' };
+export type KycState =
+  | { state: 'NEEDED' }
+  | { state: 'REVIEW'; expectTime: number | null }
+  | { state: 'REJECTED'; reason: string }
+  | { state: 'VERIFIED' }
+  | { state: 'RESTRICTED' };
 
 const toUser = (r: DbRow): BuyflowUser => ({
-  id: String(r.id), identifier: r.identifier, kind: r.identifier_kind, verified: r.verified_at !== null, consentAt: r.consent_at === null ? null : Number(r.consent_at),
-  country: r.country, kycLevel: r.kyc_level, kycSource: r.kyc_source,
+  id: String(r.id),
+  identifier: r.identifier,
+  kind: r.identifier_kind,
+  verified: r.verified_at !== null,
+  consentAt: r.consent_at === null ? null : Number(r.consent_at),
+  country: r.country,
+  kycLevel: r.kyc_level,
+  kycSource: r.kyc_source,
 });
-const toCard = (r: DbRow): SavedCard => ({ id: String(r.id), brand: r.brand, last4: r.last4, expMonth: r.exp_month, expYear: r.exp_year, lastFailure: r.last_failure ?? null });
+const toCard = (r: DbRow): SavedCard => ({
+  id: String(r.id),
+  brand: r.brand,
+  last4: r.last4,
+  expMonth: r.exp_month,
+  expYear: r.exp_year,
+  lastFailure: r.last_failure ?? null,
+});
 
 export function normalizeIdentifier(kind: string, value: string): Result<string> {
   const v = String(value ?? '').trim();
   if (kind === 'email') {
     const e = v.toLowerCase();
-    return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e) && e.length <= 254 ? ok(e) : err('INVALID_IDENTIFIER', 'Enter a valid email address.');
+    return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e) && e.length <= 254
+      ? ok(e)
+      : err('INVALID_IDENTIFIER', 'Enter a valid email address.');
   }
   if (kind === 'phone') {
     const p = v.replace(/[\s()-]/g, '');
-    return /^\+[1-9]\d{6,14}$/.test(p) ? ok(p) : err('INVALID_IDENTIFIER', 'Enter the phone number with its country calling code, e.g. +33612345678.');
+    return /^\+[1-9]\d{6,14}$/.test(p)
+      ? ok(p)
+      : err('INVALID_IDENTIFIER', 'Enter the phone number with its country calling code, e.g. +33612345678.');
   }
   return err('INVALID_IDENTIFIER', 'Choose email or phone number.');
 }
 
 export function passwordProblem(p: string): string | null {
   if (p.length < 8 || p.length > 128) return 'The password needs 8 to 128 characters.';
-  if (!/[A-Z]/.test(p) || !/[a-z]/.test(p) || !/\d/.test(p)) return 'The password needs an upper case letter, a lower case letter and a digit.';
+  if (!/[A-Z]/.test(p) || !/[a-z]/.test(p) || !/\d/.test(p))
+    return 'The password needs an upper case letter, a lower case letter and a digit.';
   return null;
 }
 
 /** Documents by magic bytes: JPEG, PNG or PDF only. */
 export function sniffDocument(bytes: Buffer): string | null {
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
-  if (bytes.length >= 8 && bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'image/png';
+  if (bytes.length >= 8 && bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
+    return 'image/png';
   if (bytes.length >= 5 && bytes.subarray(0, 5).toString('latin1') === '%PDF-') return 'application/pdf';
   return null;
 }
 
 export function createBuyflowService(deps: {
-  db: Db; clock: Clock; ids: IdGenerator; box: SecretBox; mailer: Mailer; ledger: Ledger; prices: PriceSource; catalog: Catalog;
-  partners: PartnerService; orders: ConnectOrders; kyc: KycService; chain: ChainService; codeKey: string; brand?: string;
-  /** null in production until a real acquirer is configured: card payment is then refused, never sent to the sandbox. */
-  acquirer: Acquirer | null; mode: 'sandbox' | 'production'; logger?: Logger;
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  box: SecretBox;
+  mailer: Mailer;
+  ledger: Ledger;
+  prices: PriceSource;
+  catalog: Catalog;
+  partners: PartnerService;
+  orders: ConnectOrders;
+  kyc: KycService;
+  chain: ChainService;
+  codeKey: string;
+  brand?: string;
+  /**
+   * null in production until a real acquirer is configured: card payment is then refused, never sent to the sandbox.
+   */
+  acquirer: Acquirer | null;
+  mode: 'sandbox' | 'production';
+  logger?: Logger;
   /** Passed to the purchase machine: a runner's lease (tests shorten it) and crash points (tests only). */
-  leaseMs?: number; faults?: { at(point: FaultPoint, orderId: string): void };
+  leaseMs?: number;
+  faults?: { at(point: FaultPoint, orderId: string): void };
 }) {
   const { db, clock, ids, box, mailer, partners, orders, kyc, chain, acquirer } = deps;
   const machine = createPurchaseMachine({
-    db, clock, ids, ledger: deps.ledger, prices: deps.prices, catalog: deps.catalog, partners, orders, chain, acquirer, mode: deps.mode,
-    logger: deps.logger, leaseMs: deps.leaseMs, faults: deps.faults,
+    db,
+    clock,
+    ids,
+    ledger: deps.ledger,
+    prices: deps.prices,
+    catalog: deps.catalog,
+    partners,
+    orders,
+    chain,
+    acquirer,
+    mode: deps.mode,
+    logger: deps.logger,
+    leaseMs: deps.leaseMs,
+    faults: deps.faults,
     // An approved proof of address raises the limit at once, even before the worker applies the decision.
-    levelOf: async (q, u) => (u.address_review_since !== null && u.kyc_level === 'VERIFIED' && (await applyAddress(q, u)).state === 'VERIFIED_PLUS' ? 'VERIFIED_PLUS' : u.kyc_level),
+    levelOf: async (q, u) =>
+      u.address_review_since !== null &&
+      u.kyc_level === 'VERIFIED' &&
+      (await applyAddress(q, u)).state === 'VERIFIED_PLUS'
+        ? 'VERIFIED_PLUS'
+        : u.kyc_level,
   });
   const brand = deps.brand ?? 'Rampart';
   const codeHash = (userId: string, code: string) => hmacSha256Hex(deps.codeKey, `${userId}:${code}`);
@@ -147,21 +226,44 @@ export function createBuyflowService(deps: {
       const u = (await q.query(`SELECT * FROM buyflow_users WHERE id = $1 FOR UPDATE`, [userId])).rows[0];
       if (!u) return err('USER_NOT_FOUND');
       const now = clock.now();
-      const recent = (await q.query(`SELECT created_at FROM buyflow_codes WHERE user_id = $1 AND created_at > $2 ORDER BY created_at DESC`, [userId, now - 3_600_000])).rows;
+      const recent = (
+        await q.query(
+          `SELECT created_at FROM buyflow_codes WHERE user_id = $1 AND created_at > $2 ORDER BY created_at DESC`,
+          [userId, now - 3_600_000],
+        )
+      ).rows;
       if (recent.length > 0 && Number(recent[0].created_at) > now - RESEND_AFTER_MS) {
-        return err('RESEND_TOO_SOON', `You can ask for a new code in ${Math.ceil((Number(recent[0].created_at) + RESEND_AFTER_MS - now) / 1000)} s.`);
+        return err(
+          'RESEND_TOO_SOON',
+          `You can ask for a new code in ${Math.ceil((Number(recent[0].created_at) + RESEND_AFTER_MS - now) / 1000)} s.`,
+        );
       }
-      if (recent.length >= MAX_SENDS_PER_HOUR) return err('TOO_MANY_CODES', 'Too many codes were sent. Try again in an hour.');
+      if (recent.length >= MAX_SENDS_PER_HOUR)
+        return err('TOO_MANY_CODES', 'Too many codes were sent. Try again in an hour.');
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
       // A new code voids the previous ones.
-      await q.query(`UPDATE buyflow_codes SET consumed_at = $2 WHERE user_id = $1 AND consumed_at IS NULL`, [userId, now]);
-      await q.query(`INSERT INTO buyflow_codes (id, user_id, code_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)`, [ids.next(), userId, codeHash(userId, code), now + CODE_TTL_MS, now]);
-      await mailer.send(q, { to: u.identifier, subject: `${brand} verification code`, text: `Your ${brand} verification code is ${code}. It is valid for 10 minutes.` });
+      await q.query(`UPDATE buyflow_codes SET consumed_at = $2 WHERE user_id = $1 AND consumed_at IS NULL`, [
+        userId,
+        now,
+      ]);
+      await q.query(
+        `INSERT INTO buyflow_codes (id, user_id, code_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)`,
+        [ids.next(), userId, codeHash(userId, code), now + CODE_TTL_MS, now],
+      );
+      await mailer.send(q, {
+        to: u.identifier,
+        subject: `${brand} verification code`,
+        text: `Your ${brand} verification code is ${code}. It is valid for 10 minutes.`,
+      });
       return ok({ sentTo: u.identifier });
     });
   }
 
-  async function signup(input: { kind: string; identifier: string; password: string }): Promise<Result<{ userId: string }>> {
+  async function signup(input: {
+    kind: string;
+    identifier: string;
+    password: string;
+  }): Promise<Result<{ userId: string }>> {
     const id = normalizeIdentifier(input.kind, input.identifier);
     if (!id.ok) return id;
     const bad = passwordProblem(String(input.password ?? ''));
@@ -178,30 +280,53 @@ export function createBuyflowService(deps: {
     return ok({ userId });
   }
 
-  async function login(input: { kind: string; identifier: string; password: string }): Promise<Result<{ userId: string }>> {
+  async function login(input: {
+    kind: string;
+    identifier: string;
+    password: string;
+  }): Promise<Result<{ userId: string }>> {
     const id = normalizeIdentifier(input.kind, input.identifier);
     if (!id.ok) return id;
     const r = (await db.query(`SELECT id, password_hash FROM buyflow_users WHERE identifier = $1`, [id.value])).rows[0];
-    const good = await verifyPassword(String(input.password ?? ''), r?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
+    const good = await verifyPassword(
+      String(input.password ?? ''),
+      r?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+    );
     if (!r || !good) return err('BAD_CREDENTIALS', 'Wrong account or password.');
     const sent = await sendCode(String(r.id));
     if (!sent.ok && sent.code !== 'RESEND_TOO_SOON') return sent;
     return ok({ userId: String(r.id) });
   }
 
-  /** Checks the latest code; 5 wrong entries void it. Consent is required once and recorded with its version and time. */
-  async function verifyCode(userId: string, code: string, consent: { terms: boolean; marketing: boolean }): Promise<Result<BuyflowUser>> {
+  /**
+   * Checks the latest code; 5 wrong entries void it. Consent is required once and recorded with its version and time.
+   */
+  async function verifyCode(
+    userId: string,
+    code: string,
+    consent: { terms: boolean; marketing: boolean },
+  ): Promise<Result<BuyflowUser>> {
     const out = await db.tx(async (q) => {
       const u = (await q.query(`SELECT * FROM buyflow_users WHERE id = $1 FOR UPDATE`, [userId])).rows[0];
       if (!u) return err('USER_NOT_FOUND');
-      if (u.consent_at === null && !consent.terms) return err('CONSENT_REQUIRED', `Please agree to ${brand}'s Terms of Use and Privacy Policy.`);
-      const c = (await q.query(`SELECT * FROM buyflow_codes WHERE user_id = $1 AND consumed_at IS NULL ORDER BY created_at DESC LIMIT 1`, [userId])).rows[0];
+      if (u.consent_at === null && !consent.terms)
+        return err('CONSENT_REQUIRED', `Please agree to ${brand}'s Terms of Use and Privacy Policy.`);
+      const c = (
+        await q.query(
+          `SELECT * FROM buyflow_codes WHERE user_id = $1 AND consumed_at IS NULL ORDER BY created_at DESC LIMIT 1`,
+          [userId],
+        )
+      ).rows[0];
       const now = clock.now();
-      if (!c || Number(c.expires_at) <= now || c.attempts >= CODE_MAX_TRIES) return err('CODE_EXPIRED', 'The code has expired. Ask for a new one.');
+      if (!c || Number(c.expires_at) <= now || c.attempts >= CODE_MAX_TRIES)
+        return err('CODE_EXPIRED', 'The code has expired. Ask for a new one.');
       if (!/^\d{6}$/.test(code) || !safeEqual(c.code_hash, codeHash(userId, code))) {
         await q.query(`UPDATE buyflow_codes SET attempts = attempts + 1 WHERE id = $1`, [c.id]);
         const left = CODE_MAX_TRIES - c.attempts - 1;
-        return err('WRONG_CODE', left > 0 ? `Wrong code. ${left} attempts left.` : 'Wrong code. The code is now void; ask for a new one.');
+        return err(
+          'WRONG_CODE',
+          left > 0 ? `Wrong code. ${left} attempts left.` : 'Wrong code. The code is now void; ask for a new one.',
+        );
       }
       await q.query(`UPDATE buyflow_codes SET consumed_at = $2 WHERE id = $1`, [c.id, now]);
       const r = await q.query(
@@ -224,22 +349,36 @@ export function createBuyflowService(deps: {
     return { order: o, partner, bf };
   }
 
-  /** The user whose session opened this link: attached to the order once (another user cannot take it over) and bound to merchantUserId. */
+  /**
+   * The user whose session opened this link: attached to the order once (another user cannot take it over) and bound
+   * to merchantUserId.
+   */
   async function attach(order: ConnectOrder, userId: string): Promise<Result<null>> {
     const now = clock.now();
-    await db.query(`INSERT INTO buyflow_orders (order_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (order_id) DO NOTHING`, [order.orderId, userId, now]);
+    await db.query(
+      `INSERT INTO buyflow_orders (order_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (order_id) DO NOTHING`,
+      [order.orderId, userId, now],
+    );
     const owner2 = (await db.query(`SELECT user_id FROM buyflow_orders WHERE order_id = $1`, [order.orderId])).rows[0];
-    if (String(owner2.user_id) !== userId) return err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
+    if (String(owner2.user_id) !== userId)
+      return err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
     if (order.merchantUserId) {
-      await db.query(`INSERT INTO buyflow_bindings (partner_code, merchant_user_id, user_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-        [order.partnerCode, order.merchantUserId, userId, now]);
+      await db.query(
+        `INSERT INTO buyflow_bindings (partner_code, merchant_user_id, user_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+        [order.partnerCode, order.merchantUserId, userId, now],
+      );
     }
     return ok(null);
   }
 
   async function boundUser(partnerCode: string, merchantUserId: string | null): Promise<string | null> {
     if (!merchantUserId) return null;
-    const r = (await db.query(`SELECT user_id FROM buyflow_bindings WHERE partner_code = $1 AND merchant_user_id = $2`, [partnerCode, merchantUserId])).rows[0];
+    const r = (
+      await db.query(`SELECT user_id FROM buyflow_bindings WHERE partner_code = $1 AND merchant_user_id = $2`, [
+        partnerCode,
+        merchantUserId,
+      ])
+    ).rows[0];
     return r ? String(r.user_id) : null;
   }
 
@@ -254,24 +393,36 @@ export function createBuyflowService(deps: {
     if (order.merchantUserId) {
       const merchantUserId = order.merchantUserId;
       const shared = await kyc.passedSharedUser(order.partnerCode, merchantUserId);
-      const bound = shared && await db.tx(async (q): Promise<boolean | 'RESTRICTED'> => {
-        const u = (await q.query(`SELECT kyc_level FROM buyflow_users WHERE id = $1 FOR UPDATE`, [user.id])).rows[0];
-        if (u.kyc_level !== 'NONE') return true;
-        const now = clock.now();
-        const { residence, nationality, idCountry } = shared.countries;
-        // The countries the broker's record attests, not the person's own declaration, decide the region (and the card table).
-        if (orders.restrictedCountryOf([residence, nationality, idCountry])) {
-          if (order.subStatus === 'CREATED' || order.subStatus === 'KYC_REVIEW') await orders.transition(q, order.orderId, order.subStatus, 'FAILED', { errorCode: 'REGION_RESTRICTED' });
-          return 'RESTRICTED';
-        }
-        if (!(await bindIdentity(q, shared.kycUserId, user.id, 'shared', now))) {
-          await noteIdentityConflict(q, { kycRecordId: shared.kycUserId, userId: user.id, partnerCode: order.partnerCode, merchantUserId, now });
-          return false;
-        }
-        await q.query(`UPDATE buyflow_users SET kyc_level = 'VERIFIED', kyc_source = 'shared', kyc_record_id = $2, country = $3, nationality = $4, id_country = $5 WHERE id = $1`,
-          [user.id, shared.kycUserId, residence, nationality, idCountry]);
-        return true;
-      });
+      const bound =
+        shared &&
+        (await db.tx(async (q): Promise<boolean | 'RESTRICTED'> => {
+          const u = (await q.query(`SELECT kyc_level FROM buyflow_users WHERE id = $1 FOR UPDATE`, [user.id])).rows[0];
+          if (u.kyc_level !== 'NONE') return true;
+          const now = clock.now();
+          const { residence, nationality, idCountry } = shared.countries;
+          // The countries the broker's record attests, not the person's own declaration, decide the region (and the
+          // card table).
+          if (orders.restrictedCountryOf([residence, nationality, idCountry])) {
+            if (order.subStatus === 'CREATED' || order.subStatus === 'KYC_REVIEW')
+              await orders.transition(q, order.orderId, order.subStatus, 'FAILED', { errorCode: 'REGION_RESTRICTED' });
+            return 'RESTRICTED';
+          }
+          if (!(await bindIdentity(q, shared.kycUserId, user.id, 'shared', now))) {
+            await noteIdentityConflict(q, {
+              kycRecordId: shared.kycUserId,
+              userId: user.id,
+              partnerCode: order.partnerCode,
+              merchantUserId,
+              now,
+            });
+            return false;
+          }
+          await q.query(
+            `UPDATE buyflow_users SET kyc_level = 'VERIFIED', kyc_source = 'shared', kyc_record_id = $2, country = $3, nationality = $4, id_country = $5 WHERE id = $1`,
+            [user.id, shared.kycUserId, residence, nationality, idCountry],
+          );
+          return true;
+        }));
       if (bound === 'RESTRICTED') return { state: 'RESTRICTED' };
       if (bound) return { state: 'VERIFIED' };
     }
@@ -285,17 +436,28 @@ export function createBuyflowService(deps: {
       const s = await kyc.buyflowStatus(q, kycSubject(userId));
       if (!s) return { state: 'NEEDED' } as KycState;
       // One read across owners (this user's orders waiting for KYC), inside the transaction that moves them on.
-      const waiting = (await q.query(
-        `SELECT b.order_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id WHERE b.user_id = $1 AND c.sub_status = 'KYC_REVIEW'`, [userId],
-      )).rows;
+      const waiting = (
+        await q.query(
+          `SELECT b.order_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id WHERE b.user_id = $1 AND c.sub_status = 'KYC_REVIEW'`,
+          [userId],
+        )
+      ).rows;
       if (s.status === 'PASS') {
         await bindIdentity(q, s.recordId, userId, 'buyflow', clock.now()); // the account's own record: never another's
-        await q.query(`UPDATE buyflow_users SET kyc_level = 'VERIFIED', kyc_source = 'buyflow', kyc_record_id = $2 WHERE id = $1`, [userId, s.recordId]);
-        await mailer.send(q, { to: u.identifier, subject: `${brand}: identity verified`, text: `Your ${brand} intermediate verification is complete. You can now buy crypto.` });
+        await q.query(
+          `UPDATE buyflow_users SET kyc_level = 'VERIFIED', kyc_source = 'buyflow', kyc_record_id = $2 WHERE id = $1`,
+          [userId, s.recordId],
+        );
+        await mailer.send(q, {
+          to: u.identifier,
+          subject: `${brand}: identity verified`,
+          text: `Your ${brand} intermediate verification is complete. You can now buy crypto.`,
+        });
         return { state: 'VERIFIED' } as KycState;
       }
       if (s.status === 'REJECT') {
-        for (const w of waiting) await orders.transition(q, w.order_id, 'KYC_REVIEW', 'CREATED', { errorCode: 'KYC_REJECTED' });
+        for (const w of waiting)
+          await orders.transition(q, w.order_id, 'KYC_REVIEW', 'CREATED', { errorCode: 'KYC_REJECTED' });
         return { state: 'REJECTED', reason: s.failReason ?? 'Rejected' } as KycState;
       }
       return { state: 'REVIEW', expectTime: s.expectTime } as KycState;
@@ -307,25 +469,51 @@ export function createBuyflowService(deps: {
    * CONNECT_RESTRICTED_COUNTRIES first: a restricted one is answered REGION_RESTRICTED, nothing goes to KYC, and the
    * order fails with that code (CREATED → FAILED) in the transaction that records the declared countries.
    */
-  async function submitKyc(user: BuyflowUser, order: ConnectOrder, input: {
-    country: string; idCountry: string; nationality?: string; documentType: string; firstName: string; lastName: string; dateOfBirth: string;
-    files: { field: 'front' | 'back' | 'selfie'; bytes: Buffer }[];
-  }): Promise<Result<null>> {
+  async function submitKyc(
+    user: BuyflowUser,
+    order: ConnectOrder,
+    input: {
+      country: string;
+      idCountry: string;
+      nationality?: string;
+      documentType: string;
+      firstName: string;
+      lastName: string;
+      dateOfBirth: string;
+      files: { field: 'front' | 'back' | 'selfie'; bytes: Buffer }[];
+    },
+  ): Promise<Result<null>> {
     const country = String(input.country ?? '').toUpperCase();
     if (!/^[A-Z]{2}$/.test(country)) return err('INVALID_COUNTRY', 'Select your country of residence.');
     const idCountry = String(input.idCountry ?? '').toUpperCase();
     if (!/^[A-Z]{2}$/.test(idCountry)) return err('INVALID_COUNTRY', 'Select the country of issue of your ID.');
-    const nationality = input.nationality === undefined || input.nationality === null || input.nationality === '' ? country : String(input.nationality).toUpperCase();
+    const nationality =
+      input.nationality === undefined || input.nationality === null || input.nationality === ''
+        ? country
+        : String(input.nationality).toUpperCase();
     if (!/^[A-Z]{2}$/.test(nationality)) return err('INVALID_NATIONALITY', 'Select your nationality.');
     // The order must be this user's: a restricted answer fails it, and the countries are recorded on the user.
-    // Locks the user, then the order (the order confirm takes them in, so the two cannot deadlock); a verified user has nothing to submit.
+    // Locks the user, then the order (the order confirm takes them in, so the two cannot deadlock); a verified user has
+    // nothing to submit.
     const refusal = async (q: Queryable): Promise<Result<null> | null> => {
       const u = (await q.query(`SELECT kyc_level FROM buyflow_users WHERE id = $1 FOR UPDATE`, [user.id])).rows[0];
       if (!u || u.kyc_level !== 'NONE') return err('ALREADY_VERIFIED', 'Your identity is already verified.');
-      const mine = (await q.query(`SELECT 1 FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [order.orderId, user.id])).rows.length === 1;
+      const mine =
+        (
+          await q.query(`SELECT 1 FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [
+            order.orderId,
+            user.id,
+          ])
+        ).rows.length === 1;
       return mine ? null : err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
     };
-    const declare = (q: Queryable) => q.query(`UPDATE buyflow_users SET country = $2, nationality = $3, id_country = $4 WHERE id = $1`, [user.id, country, nationality, idCountry]);
+    const declare = (q: Queryable) =>
+      q.query(`UPDATE buyflow_users SET country = $2, nationality = $3, id_country = $4 WHERE id = $1`, [
+        user.id,
+        country,
+        nationality,
+        idCountry,
+      ]);
     const restricted = orders.restrictedCountryOf([country, nationality, idCountry]);
     if (restricted) {
       return db.tx(async (q): Promise<Result<null>> => {
@@ -334,50 +522,74 @@ export function createBuyflowService(deps: {
         await declare(q);
         await orders.transition(q, order.orderId, 'CREATED', 'FAILED', { errorCode: 'REGION_RESTRICTED' });
         const name = countries.getName(restricted, 'en') ?? restricted;
-        return err('REGION_RESTRICTED', `${brand} is not available to residents or nationals of ${name}, or with an ID issued there. This order has been cancelled and no verification was submitted.`);
+        return err(
+          'REGION_RESTRICTED',
+          `${brand} is not available to residents or nationals of ${name}, or with an ID issued there. This order has been cancelled and no verification was submitted.`,
+        );
       });
     }
-    if (country !== idCountry) return err('COUNTRY_MISMATCH', 'Your country of residence must match the country of your ID.');
-    if (!(DOCUMENT_TYPES as readonly string[]).includes(input.documentType)) return err('INVALID_DOCUMENT_TYPE', 'Choose a document type.');
+    if (country !== idCountry)
+      return err('COUNTRY_MISMATCH', 'Your country of residence must match the country of your ID.');
+    if (!(DOCUMENT_TYPES as readonly string[]).includes(input.documentType))
+      return err('INVALID_DOCUMENT_TYPE', 'Choose a document type.');
     const firstName = String(input.firstName ?? '').trim();
     const lastName = String(input.lastName ?? '').trim();
-    if (!firstName || !lastName || firstName.length > 64 || lastName.length > 64) return err('INVALID_NAME', 'Enter your first and last name as on your ID.');
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(String(input.dateOfBirth ?? ''))) return err('INVALID_DOB', 'Enter your date of birth.');
+    if (!firstName || !lastName || firstName.length > 64 || lastName.length > 64)
+      return err('INVALID_NAME', 'Enter your first and last name as on your ID.');
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(String(input.dateOfBirth ?? '')))
+      return err('INVALID_DOB', 'Enter your date of birth.');
     const needed = input.documentType === 'PASSPORT' ? ['front', 'selfie'] : ['front', 'back', 'selfie'];
     const files: { field: string; contentType: string; bytes: Buffer }[] = [];
     for (const field of needed) {
       const f = input.files.find((x) => x.field === field);
-      if (!f || f.bytes.length === 0) return err('MISSING_FILE', `Upload the ${field === 'selfie' ? 'selfie' : `${field} of the document`}.`);
+      if (!f || f.bytes.length === 0)
+        return err('MISSING_FILE', `Upload the ${field === 'selfie' ? 'selfie' : `${field} of the document`}.`);
       if (f.bytes.length > KYC_FILE_MAX_BYTES) return err('FILE_TOO_LARGE', `The ${field} file is larger than 5 MB.`);
       const type = sniffDocument(f.bytes);
       if (!type) return err('UNSUPPORTED_FILE', `The ${field} file must be a JPEG, PNG or PDF.`);
       files.push({ field, contentType: type, bytes: f.bytes });
     }
-    const submitted = await catchDomain(() => db.tx(async (q): Promise<Result<null>> => {
-      const refused = await refusal(q);
-      if (refused) return refused;
-      const r = await kyc.submitBuyflow(q, kycSubject(user.id), {
-        country, documentType: input.documentType, basic: { firstName, lastName, dateOfBirth: input.dateOfBirth }, files,
-      });
-      if (!r.ok) return r;
-      await declare(q);
-      // Only an order waiting for KYC goes to review; anything else rolls the submission back.
-      if (!(await orders.transition(q, order.orderId, 'CREATED', 'KYC_REVIEW', { errorCode: null }))) throw new DomainError('ORDER_NOT_OPEN', 'This order is not waiting for identity verification.');
-      return ok(null);
-    }));
+    const submitted = await catchDomain(() =>
+      db.tx(async (q): Promise<Result<null>> => {
+        const refused = await refusal(q);
+        if (refused) return refused;
+        const r = await kyc.submitBuyflow(q, kycSubject(user.id), {
+          country,
+          documentType: input.documentType,
+          basic: { firstName, lastName, dateOfBirth: input.dateOfBirth },
+          files,
+        });
+        if (!r.ok) return r;
+        await declare(q);
+        // Only an order waiting for KYC goes to review; anything else rolls the submission back.
+        if (!(await orders.transition(q, order.orderId, 'CREATED', 'KYC_REVIEW', { errorCode: null })))
+          throw new DomainError('ORDER_NOT_OPEN', 'This order is not waiting for identity verification.');
+        return ok(null);
+      }),
+    );
     return submitted.ok ? submitted.value : submitted;
   }
 
-  /** Applies a proof-of-address decision to a locked user row: PASS raises VERIFIED to VERIFIED_PLUS; REJECT keeps VERIFIED. */
+  /**
+   * Applies a proof-of-address decision to a locked user row: PASS raises VERIFIED to VERIFIED_PLUS; REJECT keeps
+   * VERIFIED.
+   */
   async function applyAddress(q: Queryable, u: DbRow): Promise<AddressState> {
     if (u.kyc_level === 'NONE') return { state: 'NOT_ELIGIBLE' };
     if (u.kyc_level === 'VERIFIED_PLUS') return { state: 'VERIFIED_PLUS' };
     const s = await kyc.buyflowStatus(q, addressSubject(String(u.id)));
     if (!s) return { state: 'NEEDED' };
     if (s.status === 'PASS') {
-      const up = await q.query(`UPDATE buyflow_users SET kyc_level = 'VERIFIED_PLUS', address_review_since = NULL WHERE id = $1 AND kyc_level = 'VERIFIED'`, [u.id]);
+      const up = await q.query(
+        `UPDATE buyflow_users SET kyc_level = 'VERIFIED_PLUS', address_review_since = NULL WHERE id = $1 AND kyc_level = 'VERIFIED'`,
+        [u.id],
+      );
       if (up.rowCount === 1) {
-        await mailer.send(q, { to: u.identifier, subject: `${brand}: address verified`, text: `Your ${brand} advanced verification is complete. Your daily limit is now 200,000 USD.` });
+        await mailer.send(q, {
+          to: u.identifier,
+          subject: `${brand}: address verified`,
+          text: `Your ${brand} advanced verification is complete. Your daily limit is now 200,000 USD.`,
+        });
       }
       return { state: 'VERIFIED_PLUS' };
     }
@@ -391,17 +603,22 @@ export function createBuyflowService(deps: {
   async function syncAddress(userId: string): Promise<AddressState> {
     return db.tx(async (q) => {
       const u = (await q.query(`SELECT * FROM buyflow_users WHERE id = $1 FOR UPDATE`, [userId])).rows[0];
-      return u ? applyAddress(q, u) : { state: 'NOT_ELIGIBLE' } as AddressState;
+      return u ? applyAddress(q, u) : ({ state: 'NOT_ELIGIBLE' } as AddressState);
     });
   }
 
   /** The proof-of-address step after VERIFIED: address and one document (sealed), reviewed as its own KYC check. */
-  async function submitProofOfAddress(userId: string, input: { addressLine: string; city: string; postalCode: string; file: Buffer | null }): Promise<Result<null>> {
+  async function submitProofOfAddress(
+    userId: string,
+    input: { addressLine: string; city: string; postalCode: string; file: Buffer | null },
+  ): Promise<Result<null>> {
     const addressLine = String(input.addressLine ?? '').trim();
     const city = String(input.city ?? '').trim();
     const postalCode = String(input.postalCode ?? '').trim();
-    if (!addressLine || !city || addressLine.length > 200 || city.length > 100 || postalCode.length > 20) return err('INVALID_ADDRESS', 'Enter your residential address and city.');
-    if (!input.file || input.file.length === 0) return err('MISSING_FILE', 'Upload a proof of address (utility bill or bank statement of the last 3 months).');
+    if (!addressLine || !city || addressLine.length > 200 || city.length > 100 || postalCode.length > 20)
+      return err('INVALID_ADDRESS', 'Enter your residential address and city.');
+    if (!input.file || input.file.length === 0)
+      return err('MISSING_FILE', 'Upload a proof of address (utility bill or bank statement of the last 3 months).');
     if (input.file.length > KYC_FILE_MAX_BYTES) return err('FILE_TOO_LARGE', 'The file is larger than 5 MB.');
     const contentType = sniffDocument(input.file);
     if (!contentType) return err('UNSUPPORTED_FILE', 'The file must be a JPEG, PNG or PDF.');
@@ -411,8 +628,17 @@ export function createBuyflowService(deps: {
       if (!u) return err('USER_NOT_FOUND');
       if (u.kyc_level === 'NONE') return err('KYC_REQUIRED', 'Complete identity verification first.');
       if (u.kyc_level === 'VERIFIED_PLUS') return err('ALREADY_VERIFIED_PLUS', 'Your address is already verified.');
-      const r = await kyc.submitBuyflowAddress(q, addressSubject(userId), { address: { addressLine, city, postalCode, country: u.country ?? '' }, file: { contentType, bytes: file } });
-      if (!r.ok) return err(r.code, r.code === 'KYC_IN_REVIEW' ? 'Your proof of address is already under review.' : 'Your address is already verified.');
+      const r = await kyc.submitBuyflowAddress(q, addressSubject(userId), {
+        address: { addressLine, city, postalCode, country: u.country ?? '' },
+        file: { contentType, bytes: file },
+      });
+      if (!r.ok)
+        return err(
+          r.code,
+          r.code === 'KYC_IN_REVIEW'
+            ? 'Your proof of address is already under review.'
+            : 'Your address is already verified.',
+        );
       await q.query(`UPDATE buyflow_users SET address_review_since = $2 WHERE id = $1`, [userId, clock.now()]);
       return ok(null);
     });
@@ -420,7 +646,11 @@ export function createBuyflowService(deps: {
 
   async function cards(userId: string): Promise<SavedCard[]> {
     // Cards that worked first, so the one preselected at confirm is not the one that was just declined.
-    return (await db.query(`SELECT * FROM buyflow_cards WHERE user_id = $1 ORDER BY (last_failure IS NOT NULL), id DESC`, [userId])).rows.map(toCard);
+    return (
+      await db.query(`SELECT * FROM buyflow_cards WHERE user_id = $1 ORDER BY (last_failure IS NOT NULL), id DESC`, [
+        userId,
+      ])
+    ).rows.map(toCard);
   }
 
   /** PAN and CVV go only to the acquirer; the platform keeps its token, brand, last 4 and expiry. */
@@ -430,17 +660,32 @@ export function createBuyflowService(deps: {
     if (!c.ok) return c;
     const country = user.country;
     if (!country || !cardCountryRow(country) || !brandSupportedIn(country, c.value.brand)) {
-      return err('CARD_NOT_SUPPORTED', `${c.value.brand === 'VISA' ? 'Visa' : 'Mastercard'} cards are not supported for your country of residence.`);
+      return err(
+        'CARD_NOT_SUPPORTED',
+        `${c.value.brand === 'VISA' ? 'Visa' : 'Mastercard'} cards are not supported for your country of residence.`,
+      );
     }
     const t = await acquirer.tokenize(c.value);
-    if (t.issuerCountry && !brandSupportedIn(t.issuerCountry, t.brand)) return err('CARD_NOT_SUPPORTED', 'Cards issued in this country are not supported.');
+    if (t.issuerCountry && !brandSupportedIn(t.issuerCountry, t.brand))
+      return err('CARD_NOT_SUPPORTED', 'Cards issued in this country are not supported.');
     // The same card added again replaces its saved entry (new token and expiry) instead of listing it twice.
     const r = await db.query(
       `INSERT INTO buyflow_cards (id, user_id, acquirer_token, brand, last4, exp_month, exp_year, name_sealed, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        ON CONFLICT (user_id, fingerprint) WHERE fingerprint IS NOT NULL
        DO UPDATE SET acquirer_token = EXCLUDED.acquirer_token, exp_month = EXCLUDED.exp_month, exp_year = EXCLUDED.exp_year, name_sealed = EXCLUDED.name_sealed
        RETURNING *`,
-      [ids.next(), user.id, t.token, t.brand, t.last4, c.value.expMonth, c.value.expYear, box.seal(c.value.name), t.fingerprint, clock.now()],
+      [
+        ids.next(),
+        user.id,
+        t.token,
+        t.brand,
+        t.last4,
+        c.value.expMonth,
+        c.value.expYear,
+        box.seal(c.value.name),
+        t.fingerprint,
+        clock.now(),
+      ],
     );
     return ok(toCard(r.rows[0]));
   }
@@ -452,15 +697,21 @@ export function createBuyflowService(deps: {
     // unverified are polled, and only a decision applied now counts as work: counting a settled user every tick made
     // startLoop re-run at once forever, and with PGlite (synchronous, microtasks only) that starved every request.
     // One read across owners (buy-flow users with a Connect order waiting for KYC), instead of one per user.
-    const reviewing = (await db.query(
-      `SELECT DISTINCT b.user_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id JOIN buyflow_users u ON u.id = b.user_id
+    const reviewing = (
+      await db.query(
+        `SELECT DISTINCT b.user_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id JOIN buyflow_users u ON u.id = b.user_id
        WHERE c.sub_status = 'KYC_REVIEW' AND u.kyc_level = 'NONE' LIMIT 100`,
-    )).rows;
+      )
+    ).rows;
     for (const r of reviewing) {
       const s = await syncKyc(String(r.user_id));
       if (s.state === 'VERIFIED' || s.state === 'REJECTED') n++;
     }
-    const addresses = (await db.query(`SELECT id FROM buyflow_users WHERE address_review_since IS NOT NULL AND kyc_level = 'VERIFIED' LIMIT 100`)).rows;
+    const addresses = (
+      await db.query(
+        `SELECT id FROM buyflow_users WHERE address_review_since IS NOT NULL AND kyc_level = 'VERIFIED' LIMIT 100`,
+      )
+    ).rows;
     for (const r of addresses) {
       const s = await syncAddress(String(r.id));
       if (s.state === 'VERIFIED_PLUS' || s.state === 'REJECTED') n++;
@@ -474,29 +725,50 @@ export function createBuyflowService(deps: {
 
   /**
    * An order whole, for the operator: the published order, its step and state history, the locked quote, the card
-   * charge of every payment attempt with the acquirer's state, its ledger transfers, the withdrawal and its transaction.
+   * charge of every payment attempt with the acquirer's state, its ledger transfers, the withdrawal and its
+   * transaction.
    */
   async function operatorView(orderId: string) {
     const order = await loadOrder(orderId);
     if (!order) return null;
     const bf = (await db.query(`SELECT * FROM buyflow_orders WHERE order_id = $1`, [orderId])).rows[0] ?? null;
     const attempts = bf ? Number(bf.payment_attempts) : 0;
-    const charges = acquirer ? (await Promise.all(Array.from({ length: attempts }, (_, i) => acquirer.getChargeByRef(`${orderId}:${i + 1}`)))).filter((c) => c !== null) : [];
+    const charges = acquirer
+      ? (
+          await Promise.all(Array.from({ length: attempts }, (_, i) => acquirer.getChargeByRef(`${orderId}:${i + 1}`)))
+        ).filter((c) => c !== null)
+      : [];
     const w = await withdrawalOf(orderId);
     const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
     return {
       order,
       buyflow: bf && {
-        userId: String(bf.user_id), step: bf.step as Step, stepDueAt: num(bf.step_due_at), paymentAttempts: attempts, cardId: bf.card_id === null ? null : String(bf.card_id),
-        confirmedAt: num(bf.confirmed_at), usdAmount: bf.usd_amount === null ? null : String(bf.usd_amount), challengeExpiresAt: num(bf.challenge_expires_at),
-        failureCode: bf.failure_code, withdrawAutoAttempts: bf.withdraw_auto_attempts, leasedUntil: num(bf.lease_until) || null,
+        userId: String(bf.user_id),
+        step: bf.step as Step,
+        stepDueAt: num(bf.step_due_at),
+        paymentAttempts: attempts,
+        cardId: bf.card_id === null ? null : String(bf.card_id),
+        confirmedAt: num(bf.confirmed_at),
+        usdAmount: bf.usd_amount === null ? null : String(bf.usd_amount),
+        challengeExpiresAt: num(bf.challenge_expires_at),
+        failureCode: bf.failure_code,
+        withdrawAutoAttempts: bf.withdraw_auto_attempts,
+        leasedUntil: num(bf.lease_until) || null,
       },
       lockedQuote: lockedOf(bf),
       history: await machine.history(orderId),
       cardCharges: charges,
       ledgerTransfers: await deps.ledger.transfers(db, { refs: [orderId, ...(w ? [w.id] : [])] }),
       withdrawal: w,
-      onChainTransaction: w?.txHash ? { network: w.network, hash: w.txHash, confirmations: w.confirmations, confirmationsRequired: w.confirmationsRequired, simulated: w.simulated } : null,
+      onChainTransaction: w?.txHash
+        ? {
+            network: w.network,
+            hash: w.txHash,
+            confirmations: w.confirmations,
+            confirmationsRequired: w.confirmationsRequired,
+            simulated: w.simulated,
+          }
+        : null,
     };
   }
 
@@ -506,18 +778,54 @@ export function createBuyflowService(deps: {
    * transaction that acts; this gives the person the clear refusal.
    */
   async function formApplies(order: ConnectOrder, userId: string, form: OrderForm): Promise<Result<null>> {
-    const bf = (await db.query(`SELECT user_id, step FROM buyflow_orders WHERE order_id = $1`, [order.orderId])).rows[0];
-    if (!bf || String(bf.user_id) !== userId) return err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
-    if (FORM_APPLIES[form]({ step: bf.step, sub: order.subStatus, expired: order.mainStatus === 'INIT' && order.expiredTime <= clock.now() })) return ok(null);
+    const bf = (await db.query(`SELECT user_id, step FROM buyflow_orders WHERE order_id = $1`, [order.orderId]))
+      .rows[0];
+    if (!bf || String(bf.user_id) !== userId)
+      return err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
+    if (
+      FORM_APPLIES[form]({
+        step: bf.step,
+        sub: order.subStatus,
+        expired: order.mainStatus === 'INIT' && order.expiredTime <= clock.now(),
+      })
+    )
+      return ok(null);
     return err('FORM_NOT_APPLICABLE', FORM_REFUSALS[form]);
   }
 
   return {
-    getUser, sendCode, signup, login, verifyCode, orderByToken, attach, boundUser, kycState, syncKyc, submitKyc, cards, addCard, formApplies,
-    lockQuote: machine.lockQuote, confirm: machine.confirm, completeChallenge: machine.completeChallenge, retryWithdrawal: machine.retryWithdrawal,
-    close: machine.close, history: machine.history, step: async (orderId: string) => (await machine.load(orderId))?.step ?? null,
-    lockedOf, loadOrder, runOnce, withdrawalOf, brand, operatorView, submitProofOfAddress, syncAddress, cardPaymentsAvailable: acquirer !== null,
-    outboxHandlers: machine.outboxHandlers, openAuthorizations: machine.openAuthorizations,
+    getUser,
+    sendCode,
+    signup,
+    login,
+    verifyCode,
+    orderByToken,
+    attach,
+    boundUser,
+    kycState,
+    syncKyc,
+    submitKyc,
+    cards,
+    addCard,
+    formApplies,
+    lockQuote: machine.lockQuote,
+    confirm: machine.confirm,
+    completeChallenge: machine.completeChallenge,
+    retryWithdrawal: machine.retryWithdrawal,
+    close: machine.close,
+    history: machine.history,
+    step: async (orderId: string) => (await machine.load(orderId))?.step ?? null,
+    lockedOf,
+    loadOrder,
+    runOnce,
+    withdrawalOf,
+    brand,
+    operatorView,
+    submitProofOfAddress,
+    syncAddress,
+    cardPaymentsAvailable: acquirer !== null,
+    outboxHandlers: machine.outboxHandlers,
+    openAuthorizations: machine.openAuthorizations,
   };
 }
 export type BuyflowService = ReturnType<typeof createBuyflowService>;

@@ -6,7 +6,10 @@ import type { ConnectOrder } from '../orders/store.ts';
 import type { LockedQuote, Step } from './purchase.ts';
 import { DOCUMENT_TYPES, type BuyflowUser, type SavedCard } from './service.ts';
 
-/** The buy flow's pages (pure: data in, markup out); the controllers are in routes.ts, the script in src/web/assets/buyflow.js. */
+/**
+ * The buy flow's pages (pure: data in, markup out); the controllers are in routes.ts, the script in
+ * src/web/assets/buyflow.js.
+ */
 export const BASE = '/en/connect/buyflow';
 
 /** What the pages' forms need: the link's token, the CSRF token and the brand shown to the person. */
@@ -26,12 +29,20 @@ const FIAT_SYMBOL: Record<string, string> = { USD: '$', EUR: '€', GBP: '£', A
 /** What the person reads on the confirm page after an attempt failed (the order is back to CREATED). */
 const PAYMENT_PROBLEMS: Record<string, string> = {
   CARD_DECLINED: 'Your card was declined by its issuer. Nothing was charged. Choose another card or add a new one.',
-  INSUFFICIENT_FUNDS: 'Your card has insufficient funds for this payment. Nothing was charged. Choose another card or add a new one.',
+  INSUFFICIENT_FUNDS:
+    'Your card has insufficient funds for this payment. Nothing was charged. Choose another card or add a new one.',
   THREE_DS_FAILED: 'The 3-D Secure check was not passed, so nothing was charged. Try again or choose another card.',
-  QUOTE_EXPIRED: 'The price lock expired before the payment was approved, so nothing was charged. Review the new price and confirm again.',
+  QUOTE_EXPIRED:
+    'The price lock expired before the payment was approved, so nothing was charged. Review the new price and confirm again.',
 };
-const CARD_FAILURE_TAGS: Record<string, string> = { CARD_DECLINED: 'Declined', INSUFFICIENT_FUNDS: 'Insufficient funds', THREE_DS_FAILED: '3-D Secure failed' };
-/** The status page's headline for an order that ended FAILED, by errorCode (the partner sees the code and §5.2 reason). */
+const CARD_FAILURE_TAGS: Record<string, string> = {
+  CARD_DECLINED: 'Declined',
+  INSUFFICIENT_FUNDS: 'Insufficient funds',
+  THREE_DS_FAILED: '3-D Secure failed',
+};
+/**
+ * The status page's headline for an order that ended FAILED, by errorCode (the partner sees the code and §5.2 reason).
+ */
 const FAILURE_HEADLINES: Record<string, string> = {
   REGION_RESTRICTED: 'Not available in your region',
   LIMIT_EXCEEDED: 'Daily limit reached',
@@ -47,7 +58,12 @@ const FAILED_AT: Record<string, number> = { PURCHASE_FAILED: 1, WITHDRAW_FAILED:
  * (the quote locked at confirm until the purchase records the executed ones), the transaction as a link when the
  * network has an explorer.
  */
-export function orderStatusView(v: { order: ConnectOrder; locked: { quotePrice: string; userFee: string; networkFee: string; cryptoAmount: string } | null; txHash: string | null; txUrl: string | null }): SafeHtml {
+export function orderStatusView(v: {
+  order: ConnectOrder;
+  locked: { quotePrice: string; userFee: string; networkFee: string; cryptoAmount: string } | null;
+  txHash: string | null;
+  txUrl: string | null;
+}): SafeHtml {
   const o = v.order;
   const positive = (x: string) => (new Decimal(x).gt(0) ? x : null);
   const price = positive(o.executePrice) ?? v.locked?.quotePrice ?? o.quotePrice;
@@ -55,8 +71,20 @@ export function orderStatusView(v: { order: ConnectOrder; locked: { quotePrice: 
   const fee = v.locked?.userFee ?? o.userFee;
   const networkFee = v.locked?.networkFee ?? o.networkFee;
   const failed = o.subStatus === 'FAILED' || o.subStatus === 'WITHDRAW_FAILED';
-  const at = o.subStatus === 'COMPLETED' ? 4 : failed ? (FAILED_AT[o.errorCode ?? ''] ?? 0) : Math.max(0, STEPS.indexOf(o.subStatus));
-  const headline = o.subStatus === 'FAILED' ? (FAILURE_HEADLINES[o.errorCode ?? ''] ?? 'Payment failed') : o.subStatus === 'COMPLETED' ? 'Completed' : o.subStatus === 'WITHDRAW_FAILED' ? 'Withdrawal failed' : STATUS_HEADLINES[o.subStatus] ?? o.subStatus;
+  const at =
+    o.subStatus === 'COMPLETED'
+      ? 4
+      : failed
+        ? (FAILED_AT[o.errorCode ?? ''] ?? 0)
+        : Math.max(0, STEPS.indexOf(o.subStatus));
+  const headline =
+    o.subStatus === 'FAILED'
+      ? (FAILURE_HEADLINES[o.errorCode ?? ''] ?? 'Payment failed')
+      : o.subStatus === 'COMPLETED'
+        ? 'Completed'
+        : o.subStatus === 'WITHDRAW_FAILED'
+          ? 'Withdrawal failed'
+          : (STATUS_HEADLINES[o.subStatus] ?? o.subStatus);
   return html`<h1>Order status</h1>
     <div class="status ${o.mainStatus === 'SUCCESS' ? 'ok' : failed ? 'bad' : 'wait'}" id="order-status" data-status="${o.subStatus}">${headline}</div>
     <ol class="steps" id="progress">${STEP_NAMES.map((n, i) => html`<li class="${i < at ? 'done' : i === at ? (failed ? 'failed' : 'current') : 'next'}"${i === Math.min(at, STEPS.length - 1) ? html` aria-current="step"` : ''}>${n}</li>`)}</ol>
@@ -71,10 +99,21 @@ export function orderStatusView(v: { order: ConnectOrder; locked: { quotePrice: 
 }
 /** What the status and challenge pages poll for (GET /state): the page reloads when it changes. */
 export const liveKey = (step: Step, o: ConnectOrder, txHash: string | null) => `${step}:${o.subStatus}:${txHash ?? ''}`;
-const STATUS_HEADLINES: Record<string, string> = { PAYMENT_PROCESSING: 'Processing your payment', PURCHASE_PROCESSING: 'Buying your crypto', WITHDRAW_PROCESSING: 'Sending to your wallet' };
+const STATUS_HEADLINES: Record<string, string> = {
+  PAYMENT_PROCESSING: 'Processing your payment',
+  PURCHASE_PROCESSING: 'Buying your crypto',
+  WITHDRAW_PROCESSING: 'Sending to your wallet',
+};
 
 /** The sandbox acquirer's 3-D Secure page (a real acquirer shows the issuer's own): approve within the price lock. */
-export function challengeView({ token, csrf, brand }: Page, o: ConnectOrder, quote: LockedQuote | null, now: number, origins: string[], error?: string) {
+export function challengeView(
+  { token, csrf, brand }: Page,
+  o: ConnectOrder,
+  quote: LockedQuote | null,
+  now: number,
+  origins: string[],
+  error?: string,
+) {
   const left = quote ? Math.max(0, Math.ceil((quote.expiresAt - now) / 1000)) : 0;
   return html`<div class="card" data-live data-key="${liveKey('CHALLENGE', o, null)}" data-sub="${o.subStatus}" data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}" data-origins="${origins.join(' ')}">
     <h1>3-D Secure</h1>${errBox(error)}<p>Your bank asks you to approve this payment of <b>${o.orderAmount} ${o.fiatCurrency}</b> to ${brand}.</p>
@@ -99,15 +138,21 @@ export function verifyView({ token, csrf, brand }: Page, u: BuyflowUser, error?:
     <p>Please enter the 6-digit verification code that was sent to ${u.identifier}.</p>${errBox(error)}
     <form method="post" action="${BASE}/verify?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
     <label for="code">Verification Code</label><input type="text" id="code" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required>
-    ${u.consentAt === null ? html`<label class="choice"><input type="checkbox" name="terms" value="1" id="terms"> I agree with ${brand}'s Terms of Use and Privacy Policy</label>
-    <label class="choice"><input type="checkbox" name="marketing" value="1"> Send me news and exclusive offers from ${brand}</label>` : ''}
+    ${
+      u.consentAt === null
+        ? html`<label class="choice"><input type="checkbox" name="terms" value="1" id="terms"> I agree with ${brand}'s Terms of Use and Privacy Policy</label>
+    <label class="choice"><input type="checkbox" name="marketing" value="1"> Send me news and exclusive offers from ${brand}</label>`
+        : ''
+    }
     <button class="btn" type="submit">Continue</button></form>
     <form method="post" action="${BASE}/resend?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn secondary" id="resend" data-left="59" type="submit">Resend code(59s)</button></form></div>`;
 }
 
 export function kycView(rejected: string | null) {
   const names = countries.getNames('en');
-  const options = Object.entries(names).sort((a, b) => a[1].localeCompare(b[1])).map(([c, n]) => html`<option value="${c}">${n}</option>`);
+  const options = Object.entries(names)
+    .sort((a, b) => a[1].localeCompare(b[1]))
+    .map(([c, n]) => html`<option value="${c}">${n}</option>`);
   return html`<div class="card"><h1>Select Country of Residence</h1>
     ${rejected ? html`<div class="error" id="kyc-rejected">Your verification was rejected: ${rejected}. Please correct and resubmit.</div>` : ''}
     <p class="muted">Please ensure your country of residence matches your valid ID. Your privileges could change based on the selection. Learn more in the Verification Center.</p>
@@ -126,8 +171,10 @@ export function kycView(rejected: string | null) {
 }
 
 export function addressView(token: string, state: string, rejected: string | null) {
-  if (state === 'VERIFIED_PLUS') return html`<div class="card"><h1>Address verified</h1><p>Your daily limit is 200,000 USD.</p><a class="btn" href="${back(token)}">Continue</a></div>`;
-  if (state === 'REVIEW') return html`<div class="card"><h1>Under Review</h1><p id="address-review">Your proof of address is under review. Your daily limit stays 50,000 USD meanwhile.</p><a class="btn" href="${back(token)}">Continue</a></div>`;
+  if (state === 'VERIFIED_PLUS')
+    return html`<div class="card"><h1>Address verified</h1><p>Your daily limit is 200,000 USD.</p><a class="btn" href="${back(token)}">Continue</a></div>`;
+  if (state === 'REVIEW')
+    return html`<div class="card"><h1>Under Review</h1><p id="address-review">Your proof of address is under review. Your daily limit stays 50,000 USD meanwhile.</p><a class="btn" href="${back(token)}">Continue</a></div>`;
   return html`<div class="card"><h1>Verify your address</h1>
     ${rejected ? html`<div class="error" id="address-rejected">Your proof of address was rejected: ${rejected}. Please upload another document.</div>` : ''}
     <p class="muted">Verified Plus raises your daily limit to 200,000 USD. Upload a utility bill or bank statement of the last 3 months showing your name and address.</p>
@@ -151,38 +198,75 @@ export function cardView({ token, csrf }: Page, error?: string) {
     <p class="muted">Visa and Mastercard are accepted in ${SUPPORTED_CARD_COUNTRIES.filter((r) => r.visa || r.mastercard).length} countries.</p></div>`;
 }
 
-export function statusView({ token, csrf }: Page, o: ConnectOrder, v: { partnerName: string; origins: string[]; step: Step; locked: LockedQuote | null; txHash: string | null; txUrl: string | null }, error?: string) {
+export function statusView(
+  { token, csrf }: Page,
+  o: ConnectOrder,
+  v: {
+    partnerName: string;
+    origins: string[];
+    step: Step;
+    locked: LockedQuote | null;
+    txHash: string | null;
+    txUrl: string | null;
+  },
+  error?: string,
+) {
   return html`<div class="card" data-live data-key="${liveKey(v.step, o, v.txHash)}" data-sub="${o.subStatus}" data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}" data-origins="${v.origins.join(' ')}">
     ${errBox(error)}${orderStatusView({ order: o, locked: v.locked, txHash: v.txHash, txUrl: v.txUrl })}
     ${o.subStatus === 'WITHDRAW_FAILED' ? html`<form method="post" action="${BASE}/retry?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn" id="retry" type="submit">Retry withdrawal</button></form>` : ''}
     ${o.merchantRedirectUrl ? html`<a class="btn secondary" id="close" href="${o.merchantRedirectUrl}">Back to ${v.partnerName}</a>` : html`<button class="btn secondary" id="done" type="button">Done</button>`}</div>`;
 }
-export const expiredView = (back?: { url: string; partnerName: string }) => html`<div class="card"><h1>Order expired</h1><p class="muted">This link is no longer valid. Return to the app and start a new purchase.</p>
+export const expiredView = (back?: {
+  url: string;
+  partnerName: string;
+}) => html`<div class="card"><h1>Order expired</h1><p class="muted">This link is no longer valid. Return to the app and start a new purchase.</p>
         ${back ? html`<a class="btn" id="close" href="${back.url}">Back to ${back.partnerName}</a>` : ''}</div>`;
 
-export const notYourOrderView = (message: unknown) => html`<div class="card"><h1>Not your order</h1>${errBox(message)}</div>`;
+export const notYourOrderView = (message: unknown) =>
+  html`<div class="card"><h1>Not your order</h1>${errBox(message)}</div>`;
 
 /** The identity check is under review: the page polls /state and moves on when the review ends. */
-export function kycReviewView(brand: string, order: ConnectOrder, kycState: string, expectTime: number | null, origins: string[]) {
+export function kycReviewView(
+  brand: string,
+  order: ConnectOrder,
+  kycState: string,
+  expectTime: number | null,
+  origins: string[],
+) {
   return html`<div class="card" data-live data-key="${order.subStatus}:${kycState}" data-sub="${order.subStatus}" data-main="${order.mainStatus}" data-moid="${order.merchantOrderId}" data-oid="${order.orderId}" data-origins="${origins.join(' ')}">
         <h1>Under Review</h1><p>Your Intermediate Verification is under review. Estimated completion date: <b id="eta">${expectTime ? new Date(expectTime).toISOString().slice(0, 10) : ''} (UTC)</b>.</p>
         <p class="muted">This information is used for intermediate verification only, and is kept private and confidential by ${brand}.</p></div>`;
 }
 
-export const cardUnavailableView = (message: string) => html`<div class="card"><h1>Card payment unavailable</h1>${errBox(message)}</div>`;
+export const cardUnavailableView = (message: string) =>
+  html`<div class="card"><h1>Card payment unavailable</h1>${errBox(message)}</div>`;
 export const errorCardView = (message: unknown) => html`<div class="card">${errBox(message)}</div>`;
 
 /**
  * The confirm page: the locked quote (refreshed by the script when it expires), the saved cards, the address and the
  * authorization text. Why the last attempt failed is shown until the person has just added a card that has not failed.
  */
-export function confirmView({ token, csrf, brand }: Page, v: {
-  order: ConnectOrder; quote: LockedQuote; cards: SavedCard[]; chosen: SavedCard; addedCardId?: string; verified: boolean; now: number; error?: string;
-}) {
+export function confirmView(
+  { token, csrf, brand }: Page,
+  v: {
+    order: ConnectOrder;
+    quote: LockedQuote;
+    cards: SavedCard[];
+    chosen: SavedCard;
+    addedCardId?: string;
+    verified: boolean;
+    now: number;
+    error?: string;
+  },
+) {
   const { order, quote, cards, chosen } = v;
   const sym = FIAT_SYMBOL[order.fiatCurrency] ?? `${order.fiatCurrency} `;
   const today = new Date(v.now).toISOString().slice(0, 10);
-  const problem = v.error ?? (order.errorCode && !(v.addedCardId === chosen.id && !chosen.lastFailure) ? PAYMENT_PROBLEMS[order.errorCode] : undefined);
+  const problem =
+    v.error ??
+    (order.errorCode && !(v.addedCardId === chosen.id && !chosen.lastFailure)
+      ? PAYMENT_PROBLEMS[order.errorCode]
+      : undefined);
   return html`<div class="card"><h1>Confirm Payment</h1>${problem ? html`<div class="error" role="alert" id="payment-error">${problem}</div>` : ''}
       <div class="muted">You receive</div><div class="amount"><span id="q-cryptoAmount">${quote.cryptoAmount}</span> ${order.cryptoCurrency}</div>
       <h2>Payment details</h2>

@@ -18,8 +18,14 @@ import { findOrder, insertOrder, toOrder, type ConnectOrder, type MainStatus, ty
  * queued in the same transaction as the change.
  */
 export const MAIN_OF: Record<SubStatus, MainStatus> = {
-  CREATED: 'INIT', KYC_REVIEW: 'INIT', PAYMENT_PROCESSING: 'PROCESSING', PURCHASE_PROCESSING: 'PROCESSING',
-  WITHDRAW_PROCESSING: 'PROCESSING', WITHDRAW_FAILED: 'PROCESSING', COMPLETED: 'SUCCESS', FAILED: 'FAILURE',
+  CREATED: 'INIT',
+  KYC_REVIEW: 'INIT',
+  PAYMENT_PROCESSING: 'PROCESSING',
+  PURCHASE_PROCESSING: 'PROCESSING',
+  WITHDRAW_PROCESSING: 'PROCESSING',
+  WITHDRAW_FAILED: 'PROCESSING',
+  COMPLETED: 'SUCCESS',
+  FAILED: 'FAILURE',
 };
 
 /** §5.1 transitions. */
@@ -53,12 +59,25 @@ export const ERROR_REASONS: Record<string, string> = {
 };
 
 export type OrderError =
-  | 'MISSING_PARAMETER' | 'INVALID_PARAMETER' | 'UNSUPPORTED_TRADE_PAIR' | 'UNSUPPORTED_NETWORK' | 'INVALID_CRYPTO_ADDRESS' | 'INVALID_ADDRESS_MEMO'
-  | 'UNSUPPORTED_PAYMENT_METHOD' | 'REGION_RESTRICTED' | 'AMOUNT_OUT_OF_LIMIT' | 'WITHDRAW_AMOUNT_OUT_OF_LIMIT' | 'DUPLICATE_MERCHANT_ORDER_ID' | 'ORDER_NOT_FOUND';
+  | 'MISSING_PARAMETER'
+  | 'INVALID_PARAMETER'
+  | 'UNSUPPORTED_TRADE_PAIR'
+  | 'UNSUPPORTED_NETWORK'
+  | 'INVALID_CRYPTO_ADDRESS'
+  | 'INVALID_ADDRESS_MEMO'
+  | 'UNSUPPORTED_PAYMENT_METHOD'
+  | 'REGION_RESTRICTED'
+  | 'AMOUNT_OUT_OF_LIMIT'
+  | 'WITHDRAW_AMOUNT_OUT_OF_LIMIT'
+  | 'DUPLICATE_MERCHANT_ORDER_ID'
+  | 'ORDER_NOT_FOUND';
 
 type Body = Record<string, unknown>;
 
-/** Field readers: missing/null/"" → MISSING_PARAMETER; wrong type or format → INVALID_PARAMETER; `field` names the wire field. */
+/**
+ * Field readers: missing/null/"" → MISSING_PARAMETER; wrong type or format → INVALID_PARAMETER; `field` names the wire
+ * field.
+ */
 export function reqString(b: Body, field: string, path = field): Result<string, OrderError> {
   const v = b[field];
   if (v === undefined || v === null || v === '') return err('MISSING_PARAMETER', `${path} is required`, path);
@@ -68,14 +87,16 @@ export function reqString(b: Body, field: string, path = field): Result<string, 
 export function optString(b: Body, field: string, max: number, path = field): Result<string | null, OrderError> {
   const v = b[field];
   if (v === undefined || v === null || v === '') return ok(null);
-  if (typeof v !== 'string' || v.length > max) return err('INVALID_PARAMETER', `${path} must be a string of at most ${max} characters`, path);
+  if (typeof v !== 'string' || v.length > max)
+    return err('INVALID_PARAMETER', `${path} must be a string of at most ${max} characters`, path);
   return ok(v);
 }
 /** Amounts arrive as number literals kept exact by the lossless parser (strings here); positive decimals only. */
 export function reqAmount(b: Body, field: string): Result<string, OrderError> {
   const v = b[field];
   if (v === undefined || v === null || v === '') return err('MISSING_PARAMETER', `${field} is required`, field);
-  if (typeof v !== 'string' || !/^\d+(\.\d+)?$/.test(v) || !new Decimal(v).gt(0)) return err('INVALID_PARAMETER', `${field} must be a positive number`, field);
+  if (typeof v !== 'string' || !/^\d+(\.\d+)?$/.test(v) || !new Decimal(v).gt(0))
+    return err('INVALID_PARAMETER', `${field} must be a positive number`, field);
   return ok(new Decimal(v).toFixed());
 }
 
@@ -86,13 +107,23 @@ export interface CreatedOrder {
 }
 
 export function createConnectOrders(deps: {
-  db: Db; clock: Clock; outbox: Outbox; catalog: Catalog; partners: PartnerService; geo: GeoIp;
-  restrictedCountries: string[]; orderTtlMs: number; mode: 'sandbox' | 'production';
+  db: Db;
+  clock: Clock;
+  outbox: Outbox;
+  catalog: Catalog;
+  partners: PartnerService;
+  geo: GeoIp;
+  restrictedCountries: string[];
+  orderTtlMs: number;
+  mode: 'sandbox' | 'production';
 }) {
   const { db, clock, outbox, catalog, partners, geo, mode } = deps;
   const restricted = new Set(deps.restrictedCountries.map((c) => c.toUpperCase()));
 
-  /** The first of the given ISO alpha-2 countries (residence, nationality, ID) on CONNECT_RESTRICTED_COUNTRIES, else null. */
+  /**
+   * The first of the given ISO alpha-2 countries (residence, nationality, ID) on CONNECT_RESTRICTED_COUNTRIES, else
+   * null.
+   */
   function restrictedCountryOf(countries: (string | null | undefined)[]): string | null {
     return countries.map((c) => String(c ?? '').toUpperCase()).find((c) => c !== '' && restricted.has(c)) ?? null;
   }
@@ -106,7 +137,9 @@ export function createConnectOrders(deps: {
   function paymentMethodOk(v: unknown): Result<true, OrderError> {
     if (v === undefined || v === null || v === '') return ok(true);
     if (typeof v !== 'string') return err('INVALID_PARAMETER', 'paymentMethod must be a string', 'paymentMethod');
-    return v.toUpperCase() === 'CARD' ? ok(true) : err('UNSUPPORTED_PAYMENT_METHOD', `payment method ${v} is not supported; use CARD`, 'paymentMethod');
+    return v.toUpperCase() === 'CARD'
+      ? ok(true)
+      : err('UNSUPPORTED_PAYMENT_METHOD', `payment method ${v} is not supported; use CARD`, 'paymentMethod');
   }
 
   function redirectOk(partner: Partner, url: string): boolean {
@@ -117,17 +150,22 @@ export function createConnectOrders(deps: {
       return false;
     }
     if (u.protocol !== 'https:' && !(mode === 'sandbox' && u.protocol === 'http:')) return false;
-    return partner.redirectDomains.includes(u.host.toLowerCase()) || partner.redirectDomains.includes(u.hostname.toLowerCase());
+    return (
+      partner.redirectDomains.includes(u.host.toLowerCase()) ||
+      partner.redirectDomains.includes(u.hostname.toLowerCase())
+    );
   }
 
   /** §4.4 create: validation in the order of the table, then one insert (the unique key settles duplicate races). */
   async function create(partner: Partner, b: Body): Promise<Result<CreatedOrder, OrderError>> {
     const moid = reqString(b, 'merchantOrderId');
     if (!moid.ok) return moid;
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(moid.value)) return err('INVALID_PARAMETER', 'merchantOrderId must match ^[A-Za-z0-9_-]{1,64}$', 'merchantOrderId');
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(moid.value))
+      return err('INVALID_PARAMETER', 'merchantOrderId must match ^[A-Za-z0-9_-]{1,64}$', 'merchantOrderId');
     const businessType = optString(b, 'businessType', 32);
     if (!businessType.ok) return businessType;
-    if (businessType.value !== null && businessType.value !== 'BUY') return err('INVALID_PARAMETER', `businessType ${businessType.value} is not supported; only BUY`, 'businessType');
+    if (businessType.value !== null && businessType.value !== 'BUY')
+      return err('INVALID_PARAMETER', `businessType ${businessType.value} is not supported; only BUY`, 'businessType');
     const fiat = reqString(b, 'fiatCurrency');
     if (!fiat.ok) return fiat;
     const crypto = reqString(b, 'cryptoCurrency');
@@ -135,8 +173,10 @@ export function createConnectOrders(deps: {
     const amount = reqAmount(b, 'orderAmount');
     if (!amount.ok) return amount;
     const w = b.withdrawCryptoInfo;
-    if (w === undefined || w === null) return err('MISSING_PARAMETER', 'withdrawCryptoInfo is required', 'withdrawCryptoInfo');
-    if (typeof w !== 'object' || Array.isArray(w)) return err('INVALID_PARAMETER', 'withdrawCryptoInfo must be an object', 'withdrawCryptoInfo');
+    if (w === undefined || w === null)
+      return err('MISSING_PARAMETER', 'withdrawCryptoInfo is required', 'withdrawCryptoInfo');
+    if (typeof w !== 'object' || Array.isArray(w))
+      return err('INVALID_PARAMETER', 'withdrawCryptoInfo must be an object', 'withdrawCryptoInfo');
     const wi = w as Body;
     const network = reqString(wi, 'cryptoNetwork', 'withdrawCryptoInfo.cryptoNetwork');
     if (!network.ok) return network;
@@ -146,7 +186,8 @@ export function createConnectOrders(deps: {
     if (!memo.ok) return memo;
     const base = optString(b, 'baseCurrency', 16);
     if (!base.ok) return base;
-    if (base.value !== null && base.value.toUpperCase() !== fiat.value.toUpperCase()) return err('INVALID_PARAMETER', 'baseCurrency must equal fiatCurrency', 'baseCurrency');
+    if (base.value !== null && base.value.toUpperCase() !== fiat.value.toUpperCase())
+      return err('INVALID_PARAMETER', 'baseCurrency must equal fiatCurrency', 'baseCurrency');
     const userId = optString(b, 'merchantUserId', 64);
     if (!userId.ok) return userId;
     const note = optString(b, 'merchantNote', 256);
@@ -155,42 +196,85 @@ export function createConnectOrders(deps: {
     if (!redirect.ok) return redirect;
     const clientIp = optString(b, 'clientUserIp', 64);
     if (!clientIp.ok) return clientIp;
-    if (clientIp.value !== null && (!isValidIpOrCidr(clientIp.value) || clientIp.value.includes('/'))) return err('INVALID_PARAMETER', 'clientUserIp must be an IP address', 'clientUserIp');
+    if (clientIp.value !== null && (!isValidIpOrCidr(clientIp.value) || clientIp.value.includes('/')))
+      return err('INVALID_PARAMETER', 'clientUserIp must be an IP address', 'clientUserIp');
     const channel = b.channelInfo;
-    if (channel !== undefined && channel !== null && (typeof channel !== 'object' || Array.isArray(channel))) return err('INVALID_PARAMETER', 'channelInfo must be an object', 'channelInfo');
+    if (channel !== undefined && channel !== null && (typeof channel !== 'object' || Array.isArray(channel)))
+      return err('INVALID_PARAMETER', 'channelInfo must be an object', 'channelInfo');
 
     const fiatCode = fiat.value.toUpperCase();
     const cryptoCode = crypto.value.toUpperCase();
     const networkCode = network.value.toUpperCase();
-    if (!catalog.pair(partner, fiatCode, cryptoCode)) return err('UNSUPPORTED_TRADE_PAIR', `${fiatCode}/${cryptoCode} is not a listed pair`);
+    if (!catalog.pair(partner, fiatCode, cryptoCode))
+      return err('UNSUPPORTED_TRADE_PAIR', `${fiatCode}/${cryptoCode} is not a listed pair`);
     const pm = paymentMethodOk((channel as Body | undefined)?.paymentMethod);
     if (!pm.ok) return pm;
-    const q = catalog.quote(partner, { fiat: fiatCode, crypto: cryptoCode, network: networkCode, amount: amount.value });
-    // The quote checks network, decimals and limits first; the crypto-amount minimum waits until the address is known good.
-    if (!q.ok && q.code !== 'WITHDRAW_AMOUNT_OUT_OF_LIMIT') return err(q.code, q.message, q.code === 'INVALID_PARAMETER' || q.code === 'AMOUNT_OUT_OF_LIMIT' ? 'orderAmount' : q.field);
+    const q = catalog.quote(partner, {
+      fiat: fiatCode,
+      crypto: cryptoCode,
+      network: networkCode,
+      amount: amount.value,
+    });
+    // The quote checks network, decimals and limits first; the crypto-amount minimum waits until the address is known
+    // good.
+    if (!q.ok && q.code !== 'WITHDRAW_AMOUNT_OUT_OF_LIMIT')
+      return err(
+        q.code,
+        q.message,
+        q.code === 'INVALID_PARAMETER' || q.code === 'AMOUNT_OUT_OF_LIMIT' ? 'orderAmount' : q.field,
+      );
     const dest = validateDestination(networkCode, address.value, memo.value);
     if (!dest.ok) {
-      if (dest.code === 'INVALID_MEMO') return err('INVALID_ADDRESS_MEMO', dest.message, 'withdrawCryptoInfo.cryptoAddressMemo');
+      if (dest.code === 'INVALID_MEMO')
+        return err('INVALID_ADDRESS_MEMO', dest.message, 'withdrawCryptoInfo.cryptoAddressMemo');
       if (dest.code === 'UNSUPPORTED_NETWORK') return err('UNSUPPORTED_NETWORK', dest.message);
       return err('INVALID_CRYPTO_ADDRESS', dest.message, 'withdrawCryptoInfo.cryptoAddress');
     }
     if (redirect.value !== null && !redirectOk(partner, redirect.value)) {
-      return err('INVALID_PARAMETER', `merchantRedirectUrl must be ${mode === 'sandbox' ? 'an http(s)' : 'an https'} URL on a registered redirect domain`, 'merchantRedirectUrl');
+      return err(
+        'INVALID_PARAMETER',
+        `merchantRedirectUrl must be ${mode === 'sandbox' ? 'an http(s)' : 'an https'} URL on a registered redirect domain`,
+        'merchantRedirectUrl',
+      );
     }
-    if (clientIp.value !== null && ipCheck(clientIp.value).status === 'reject') return err('REGION_RESTRICTED', 'the end user is in a restricted region');
+    if (clientIp.value !== null && ipCheck(clientIp.value).status === 'reject')
+      return err('REGION_RESTRICTED', 'the end user is in a restricted region');
     if (!q.ok) return err(q.code, q.message);
 
     const now = clock.now();
     const token = randomHex(20);
     const order: ConnectOrder = {
-      orderId: `CNT${randomHex(15).slice(0, 29)}`, partnerCode: partner.code, merchantOrderId: moid.value, merchantUserId: userId.value,
-      businessType: 'BUY', fiatCurrency: fiatCode, cryptoCurrency: cryptoCode, cryptoNetwork: networkCode, cryptoAddress: dest.value.address,
-      cryptoAddressMemo: dest.value.memo, orderAmount: amount.value, userFee: q.value.userFee, networkFee: q.value.networkFee, quotePrice: q.value.quotePrice,
-      executePrice: '0', obtainAmount: '0', mainStatus: 'INIT', subStatus: 'CREATED', errorCode: null, errorReason: null, withdrawTxHash: null,
-      merchantRedirectUrl: redirect.value, merchantNote: note.value, clientUserIp: clientIp.value, expiredTime: now + deps.orderTtlMs, createdAt: now, updatedAt: now,
+      orderId: `CNT${randomHex(15).slice(0, 29)}`,
+      partnerCode: partner.code,
+      merchantOrderId: moid.value,
+      merchantUserId: userId.value,
+      businessType: 'BUY',
+      fiatCurrency: fiatCode,
+      cryptoCurrency: cryptoCode,
+      cryptoNetwork: networkCode,
+      cryptoAddress: dest.value.address,
+      cryptoAddressMemo: dest.value.memo,
+      orderAmount: amount.value,
+      userFee: q.value.userFee,
+      networkFee: q.value.networkFee,
+      quotePrice: q.value.quotePrice,
+      executePrice: '0',
+      obtainAmount: '0',
+      mainStatus: 'INIT',
+      subStatus: 'CREATED',
+      errorCode: null,
+      errorReason: null,
+      withdrawTxHash: null,
+      merchantRedirectUrl: redirect.value,
+      merchantNote: note.value,
+      clientUserIp: clientIp.value,
+      expiredTime: now + deps.orderTtlMs,
+      createdAt: now,
+      updatedAt: now,
     };
     const inserted = await insertOrder(db, order, sha256Hex(token));
-    if (!inserted) return err('DUPLICATE_MERCHANT_ORDER_ID', `merchantOrderId ${moid.value} was already used`, 'merchantOrderId');
+    if (!inserted)
+      return err('DUPLICATE_MERCHANT_ORDER_ID', `merchantOrderId ${moid.value} was already used`, 'merchantOrderId');
     // Accounts bound to a partner's user id only come into being in the hosted buy flow; none exist before it.
     return ok({ order, token, bindingStatus: false });
   }
@@ -200,11 +284,16 @@ export function createConnectOrders(deps: {
    * buy flow locks its own buyflow_orders row first, then this one, everywhere, so the two never deadlock).
    */
   async function read(q: Queryable, orderId: string, opts: { lock?: boolean } = {}): Promise<ConnectOrder | null> {
-    const r = (await q.query(`SELECT * FROM connect_orders WHERE order_id = $1${opts.lock ? ' FOR UPDATE' : ''}`, [orderId])).rows[0];
+    const r = (
+      await q.query(`SELECT * FROM connect_orders WHERE order_id = $1${opts.lock ? ' FOR UPDATE' : ''}`, [orderId])
+    ).rows[0];
     return r ? toOrder(r) : null;
   }
 
-  async function get(partnerCode: string, by: { merchantOrderId?: string; orderId?: string }): Promise<Result<ConnectOrder, 'ORDER_NOT_FOUND'>> {
+  async function get(
+    partnerCode: string,
+    by: { merchantOrderId?: string; orderId?: string },
+  ): Promise<Result<ConnectOrder, 'ORDER_NOT_FOUND'>> {
     const o = await findOrder(db, partnerCode, by);
     return o ? ok(o) : err('ORDER_NOT_FOUND');
   }
@@ -213,20 +302,42 @@ export function createConnectOrders(deps: {
    * Applies one §5.1 transition as a conditional update (the row must still be in `from`), and queues the
    * webhook in the same transaction. Returns null when the order was not in `from` (someone else moved it).
    */
-  async function transition(q: Queryable, orderId: string, from: SubStatus, to: SubStatus, patch: {
-    errorCode?: string | null; executePrice?: string; obtainAmount?: string; withdrawTxHash?: string | null;
-  } = {}): Promise<ConnectOrder | null> {
+  async function transition(
+    q: Queryable,
+    orderId: string,
+    from: SubStatus,
+    to: SubStatus,
+    patch: {
+      errorCode?: string | null;
+      executePrice?: string;
+      obtainAmount?: string;
+      withdrawTxHash?: string | null;
+    } = {},
+  ): Promise<ConnectOrder | null> {
     if (!TRANSITIONS[from].includes(to)) throw new Error(`illegal connect order transition ${from} → ${to}`);
     const errorCode = patch.errorCode === undefined ? (to === 'COMPLETED' ? null : undefined) : patch.errorCode;
-    const r = (await q.query(
-      `UPDATE connect_orders SET sub_status = $3, main_status = $4, updated_at = $5,
+    const r = (
+      await q.query(
+        `UPDATE connect_orders SET sub_status = $3, main_status = $4, updated_at = $5,
          error_code = CASE WHEN $6::boolean THEN $7 ELSE error_code END, error_reason = CASE WHEN $6::boolean THEN $8 ELSE error_reason END,
          execute_price = COALESCE($9::numeric, execute_price), obtain_amount = COALESCE($10::numeric, obtain_amount),
          withdraw_tx_hash = COALESCE($11, withdraw_tx_hash)
        WHERE order_id = $1 AND sub_status = $2 RETURNING *`,
-      [orderId, from, to, MAIN_OF[to], clock.now(), errorCode !== undefined, errorCode ?? null, errorCode ? (ERROR_REASONS[errorCode] ?? ERROR_REASONS.SYSTEM_ERROR) : null,
-        patch.executePrice ?? null, patch.obtainAmount ?? null, patch.withdrawTxHash ?? null],
-    )).rows[0];
+        [
+          orderId,
+          from,
+          to,
+          MAIN_OF[to],
+          clock.now(),
+          errorCode !== undefined,
+          errorCode ?? null,
+          errorCode ? (ERROR_REASONS[errorCode] ?? ERROR_REASONS.SYSTEM_ERROR) : null,
+          patch.executePrice ?? null,
+          patch.obtainAmount ?? null,
+          patch.withdrawTxHash ?? null,
+        ],
+      )
+    ).rows[0];
     if (!r) return null;
     const order = toOrder(r);
     const partner = await partners.get(order.partnerCode, q);
@@ -236,23 +347,33 @@ export function createConnectOrders(deps: {
 
   /** Unconfirmed orders past expiredTime fail with ORDER_EXPIRED (§5.1). Returns how many expired. */
   async function expireDue(limit = 100): Promise<number> {
-    const due = (await db.query(
-      `SELECT order_id, sub_status FROM connect_orders WHERE main_status = 'INIT' AND expired_time <= $1 ORDER BY expired_time LIMIT $2`, [clock.now(), limit],
-    )).rows;
+    const due = (
+      await db.query(
+        `SELECT order_id, sub_status FROM connect_orders WHERE main_status = 'INIT' AND expired_time <= $1 ORDER BY expired_time LIMIT $2`,
+        [clock.now(), limit],
+      )
+    ).rows;
     let n = 0;
     for (const d of due) {
-      const moved = await db.tx((q) => transition(q, d.order_id, d.sub_status, 'FAILED', { errorCode: 'ORDER_EXPIRED' }));
+      const moved = await db.tx((q) =>
+        transition(q, d.order_id, d.sub_status, 'FAILED', { errorCode: 'ORDER_EXPIRED' }),
+      );
       if (moved) n++;
     }
     return n;
   }
 
-  async function list(partnerCode: string, opts: { limit?: number; status?: string; search?: string } = {}): Promise<ConnectOrder[]> {
-    const rows = (await db.query(
-      `SELECT * FROM connect_orders WHERE partner_code = $1 AND ($2::text IS NULL OR main_status = $2)
+  async function list(
+    partnerCode: string,
+    opts: { limit?: number; status?: string; search?: string } = {},
+  ): Promise<ConnectOrder[]> {
+    const rows = (
+      await db.query(
+        `SELECT * FROM connect_orders WHERE partner_code = $1 AND ($2::text IS NULL OR main_status = $2)
          AND ($3::text IS NULL OR merchant_order_id = $3 OR order_id = $3) ORDER BY created_at DESC, order_id LIMIT $4`,
-      [partnerCode, opts.status ?? null, opts.search ?? null, Math.min(opts.limit ?? 100, 500)],
-    )).rows;
+        [partnerCode, opts.status ?? null, opts.search ?? null, Math.min(opts.limit ?? 100, 500)],
+      )
+    ).rows;
     return rows.map(toOrder);
   }
 

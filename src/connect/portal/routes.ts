@@ -8,8 +8,18 @@ import type { ConnectOrders } from '../orders/service.ts';
 import { PLATFORM_KEY_PURPOSE, type PartnerService } from '../partners.ts';
 import { CONNECT_PREFIXES } from '../routes.ts';
 import {
-  BASE, ORDER_STATUSES, docsView, keysView, linkExpiredView, loginView, ordersView, portalFrame, setPasswordView, settingsView,
-  type Authed, type Message,
+  BASE,
+  ORDER_STATUSES,
+  docsView,
+  keysView,
+  linkExpiredView,
+  loginView,
+  ordersView,
+  portalFrame,
+  setPasswordView,
+  settingsView,
+  type Authed,
+  type Message,
 } from './views.ts';
 
 /**
@@ -24,7 +34,11 @@ const LOGIN_CSRF_COOKIE = 'rampart_partner_csrf';
 const SUBJECT = 'connect_partner';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : '');
-const lines = (v: string | undefined) => (v ?? '').split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+const lines = (v: string | undefined) =>
+  (v ?? '')
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
 const queryOf = (req: FastifyRequest) => (req.query ?? {}) as Record<string, unknown>;
 
 // The form bodies, parsed at the edge: a body that does not fit shows the page's error, never a 500.
@@ -33,9 +47,17 @@ const SetPasswordForm = z.object({ token: formText, password: formText });
 const SettingsForm = z.object({ ipWhitelist: formText, redirectDomains: formText, webhookUrl: formText });
 const KeyForm = z.object({ publicKey: formText, overlapHours: formText });
 
-export function registerPartnerPortal(app: FastifyInstance, deps: {
-  partners: PartnerService; orders: ConnectOrders; sessions: Sessions; signingKeys: SigningKeys; publicUrl: string; mode: 'sandbox' | 'production';
-}) {
+export function registerPartnerPortal(
+  app: FastifyInstance,
+  deps: {
+    partners: PartnerService;
+    orders: ConnectOrders;
+    sessions: Sessions;
+    signingKeys: SigningKeys;
+    publicUrl: string;
+    mode: 'sandbox' | 'production';
+  },
+) {
   const { partners, orders, sessions, signingKeys, publicUrl, mode } = deps;
   const secure = publicUrl.startsWith('https://');
   const pages = createPageHelper({ mode, sessions });
@@ -72,7 +94,9 @@ export function registerPartnerPortal(app: FastifyInstance, deps: {
     render(reply, 'Partner portal login', loginView(loginCsrf.token(req, reply), msg), undefined, status);
 
   app.get(BASE, hide, async (_req, reply) => reply.redirect(`${BASE}/orders`));
-  app.get(`${BASE}/login`, hide, async (req, reply) => loginPage(req, reply, queryOf(req).done ? { info: 'Password set. You can log in now.' } : undefined));
+  app.get(`${BASE}/login`, hide, async (req, reply) =>
+    loginPage(req, reply, queryOf(req).done ? { info: 'Password set. You can log in now.' } : undefined),
+  );
   app.post(`${BASE}/login`, { ...hide, config: { rateLimit: { max: 10, timeWindow: 60_000 } } }, async (req, reply) => {
     if (!loginCsrf.ok(req)) return loginPage(req, reply, { error: EXPIRED_FORM }, 403);
     const form = parseForm(LoginForm, req);
@@ -118,7 +142,8 @@ export function registerPartnerPortal(app: FastifyInstance, deps: {
     return render(reply, 'Orders', ordersView({ status, search, list }), a);
   });
 
-  const settingsPage = (reply: FastifyReply, a: Authed, msg?: Message) => render(reply, 'Settings', settingsView(a, msg), a);
+  const settingsPage = (reply: FastifyReply, a: Authed, msg?: Message) =>
+    render(reply, 'Settings', settingsView(a, msg), a);
   app.get(`${BASE}/settings`, hide, async (req, reply) => {
     const a = await authed(req, reply);
     return a ? settingsPage(reply, a) : reply;
@@ -129,7 +154,11 @@ export function registerPartnerPortal(app: FastifyInstance, deps: {
     const form = parseForm(SettingsForm, req);
     if (!form.ok) return settingsPage(reply, a, { error: form.message });
     const b = form.value;
-    const r = await partners.updateSettings(a.partner.code, { ipWhitelist: lines(b.ipWhitelist), redirectDomains: lines(b.redirectDomains), webhookUrl: (b.webhookUrl ?? '').trim() || null });
+    const r = await partners.updateSettings(a.partner.code, {
+      ipWhitelist: lines(b.ipWhitelist),
+      redirectDomains: lines(b.redirectDomains),
+      webhookUrl: (b.webhookUrl ?? '').trim() || null,
+    });
     if (!r.ok) return settingsPage(reply, a, { error: r.message ?? r.code });
     return settingsPage(reply, { ...a, partner: r.value }, { info: 'Saved.' });
   });
@@ -138,7 +167,12 @@ export function registerPartnerPortal(app: FastifyInstance, deps: {
     const keys = await partners.keys(a.partner.code);
     const platform = await signingKeys.current(PLATFORM_KEY_PURPOSE);
     const active = await partners.activeKeys(a.partner.code);
-    return render(reply, 'Keys', keysView(a, { keys, activeIds: new Set(active.map((k) => k.id)), platformKeyPem: platform.publicKeyPem }, msg), a);
+    return render(
+      reply,
+      'Keys',
+      keysView(a, { keys, activeIds: new Set(active.map((k) => k.id)), platformKeyPem: platform.publicKeyPem }, msg),
+      a,
+    );
   };
   app.get(`${BASE}/keys`, hide, async (req, reply) => {
     const a = await authed(req, reply);
@@ -150,7 +184,8 @@ export function registerPartnerPortal(app: FastifyInstance, deps: {
     const form = parseForm(KeyForm, req);
     if (!form.ok) return keysPage(reply, a, { error: form.message });
     const hours = Number(form.value.overlapHours || '24');
-    if (!Number.isFinite(hours) || hours < 0) return keysPage(reply, a, { error: 'Overlap must be a number of hours.' });
+    if (!Number.isFinite(hours) || hours < 0)
+      return keysPage(reply, a, { error: 'Overlap must be a number of hours.' });
     const r = await partners.addKey(a.partner.code, form.value.publicKey ?? '', Math.round(hours * 3_600_000));
     if (!r.ok) return keysPage(reply, a, { error: r.message ?? r.code });
     return keysPage(reply, a, { info: `Key ${r.value.fingerprint.slice(0, 16)}… added.` });

@@ -6,22 +6,26 @@ import { DEFAULT_OVERLAP_MS, type Partner, type PartnerKey } from '../partners.t
 /** The partner portal's pages (pure: data in, markup out); the controllers are in routes.ts. */
 export const BASE = '/en/partner';
 
-const PORTAL_CSS = trusted(`<style>main{max-width:960px}.card{overflow-x:auto}table{width:100%;border-collapse:collapse;font-size:13px}th,td{text-align:left;padding:6px;border-bottom:1px solid #eaecef;vertical-align:top}
+const PORTAL_CSS =
+  trusted(`<style>main{max-width:960px}.card{overflow-x:auto}table{width:100%;border-collapse:collapse;font-size:13px}th,td{text-align:left;padding:6px;border-bottom:1px solid #eaecef;vertical-align:top}
 nav a{margin-right:12px}textarea{width:100%;min-height:90px;font-family:monospace;font-size:12px}code,pre{font-size:12px;white-space:pre-wrap;word-break:break-all}.ok{color:#03a66d}.bad{color:#cf304a}</style>`);
 
 export type Authed = { partner: Partner; csrf: string };
 export type Message = { error?: string; info?: string };
 export const ORDER_STATUSES = ['INIT', 'PROCESSING', 'SUCCESS', 'FAILURE'];
 
-const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC');
+const iso = (ms: number | null) =>
+  ms === null ? '' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
 const messages = (msg?: Message) =>
   html`${msg?.error ? html`<div class="error" id="error">${msg.error}</div>` : ''}${msg?.info ? html`<div class="status ok" id="info">${msg.info}</div>` : ''}`;
 
 /** The portal frame inside the layout: its styles and, once logged in, the navigation with Log out. */
 export function portalFrame(body: SafeHtml, mode: string, a?: Authed): SafeHtml {
-  const nav = a ? html`<nav class="card"><strong>${a.partner.name}</strong> <span class="muted">${a.partner.code} · ${mode === 'sandbox' ? 'test environment' : 'production'}</span><br>
+  const nav = a
+    ? html`<nav class="card"><strong>${a.partner.name}</strong> <span class="muted">${a.partner.code} · ${mode === 'sandbox' ? 'test environment' : 'production'}</span><br>
       <a href="${BASE}/orders">Orders</a><a href="${BASE}/settings">Settings</a><a href="${BASE}/keys">Keys</a><a href="${BASE}/docs">API documentation</a>
-      <form method="post" action="${BASE}/logout" style="display:inline"><input type="hidden" name="_csrf" value="${a.csrf}"><button type="submit" id="logout">Log out</button></form></nav>` : '';
+      <form method="post" action="${BASE}/logout" style="display:inline"><input type="hidden" name="_csrf" value="${a.csrf}"><button type="submit" id="logout">Log out</button></form></nav>`
+    : '';
   return html`${PORTAL_CSS}${nav}${body}`;
 }
 
@@ -32,13 +36,18 @@ export const loginView = (csrf: string, msg?: Message) => html`<div class="card"
     <label for="password">Password</label><input type="password" id="password" name="password" required>
     <button class="btn" type="submit" id="login">Log in</button></form></div>`;
 
-export const setPasswordView = (csrf: string, token: string, error?: string) => html`<div class="card"><h1>Set your portal password</h1>
+export const setPasswordView = (
+  csrf: string,
+  token: string,
+  error?: string,
+) => html`<div class="card"><h1>Set your portal password</h1>
     ${error ? html`<div class="error" id="error">${error}</div>` : ''}
     <form method="post" action="${BASE}/set-password"><input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="token" value="${token}">
     <label for="password">New password (at least 10 characters)</label><input type="password" id="password" name="password" required minlength="10">
     <button class="btn" type="submit" id="set-password">Set password</button></form></div>`;
 
-export const linkExpiredView = () => html`<div class="card"><h1>This link is invalid or expired</h1><p>Ask your Rampart operator for a new one.</p></div>`;
+export const linkExpiredView = () =>
+  html`<div class="card"><h1>This link is invalid or expired</h1><p>Ask your Rampart operator for a new one.</p></div>`;
 
 export function ordersView(v: { status?: string; search?: string; list: ConnectOrder[] }) {
   const { status, search, list } = v;
@@ -46,11 +55,19 @@ export function ordersView(v: { status?: string; search?: string; list: ConnectO
       <form method="get" action="${BASE}/orders"><input type="text" name="q" placeholder="merchantOrderId or orderId" value="${search ?? ''}" style="width:60%">
       <select name="status"><option value="">All statuses</option>${ORDER_STATUSES.map((s) => html`<option ${s === status ? 'selected' : ''}>${s}</option>`)}</select>
       <button type="submit">Search</button></form>
-      ${list.length === 0 ? html`<p class="muted" id="no-orders">No orders yet.</p>` : html`<table id="orders"><thead><tr><th>Created</th><th>merchantOrderId</th><th>orderId</th><th>Amount</th><th>Crypto</th><th>Status</th><th>Failure reason</th></tr></thead><tbody>
-      ${list.map((o) => html`<tr data-merchant-order-id="${o.merchantOrderId}"><td>${iso(o.createdAt)}</td><td>${o.merchantOrderId}</td><td><code>${o.orderId}</code></td>
+      ${
+        list.length === 0
+          ? html`<p class="muted" id="no-orders">No orders yet.</p>`
+          : html`<table id="orders"><thead><tr><th>Created</th><th>merchantOrderId</th><th>orderId</th><th>Amount</th><th>Crypto</th><th>Status</th><th>Failure reason</th></tr></thead><tbody>
+      ${list.map(
+        (
+          o,
+        ) => html`<tr data-merchant-order-id="${o.merchantOrderId}"><td>${iso(o.createdAt)}</td><td>${o.merchantOrderId}</td><td><code>${o.orderId}</code></td>
         <td>${o.orderAmount} ${o.fiatCurrency}</td><td>${o.cryptoCurrency} on ${o.cryptoNetwork}</td>
         <td class="order-status ${o.mainStatus === 'FAILURE' ? 'bad' : o.mainStatus === 'SUCCESS' ? 'ok' : ''}">${o.mainStatus} / ${o.subStatus}</td>
-        <td class="order-error">${o.errorCode ? html`${o.errorCode}: ${o.errorReason}` : ''}</td></tr>`)}</tbody></table>`}</div>`;
+        <td class="order-error">${o.errorCode ? html`${o.errorCode}: ${o.errorReason}` : ''}</td></tr>`,
+      )}</tbody></table>`
+      }</div>`;
 }
 
 export const settingsView = (a: Authed, msg?: Message) => html`<div class="card"><h1>Settings</h1>
@@ -64,14 +81,22 @@ export const settingsView = (a: Authed, msg?: Message) => html`<div class="card"
     <input type="text" id="webhookUrl" name="webhookUrl" value="${a.partner.webhookUrl ?? ''}">
     <button class="btn" type="submit" id="save-settings">Save</button></form></div>`;
 
-export function keysView(a: Authed, v: { keys: PartnerKey[]; activeIds: Set<string>; platformKeyPem: string }, msg?: Message) {
+export function keysView(
+  a: Authed,
+  v: { keys: PartnerKey[]; activeIds: Set<string>; platformKeyPem: string },
+  msg?: Message,
+) {
   const { keys, activeIds } = v;
   return html`<div class="card"><h1>Your public keys</h1>
       ${messages(msg)}
       <p class="muted">Requests verify against any active key. A new key is active at once; the previous key keeps working until the end of the overlap period.</p>
       <table id="keys"><thead><tr><th>Fingerprint (SHA-256)</th><th>Bits</th><th>Added</th><th>State</th></tr></thead><tbody>
-      ${keys.map((k) => html`<tr class="key ${activeIds.has(k.id) ? 'active' : 'expired'}"><td><code>${k.fingerprint.slice(0, 32)}…</code></td><td>${k.bits}</td><td>${iso(k.createdAt)}</td>
-        <td>${activeIds.has(k.id) ? (k.expiresAt === null ? html`<span class="ok">active</span>` : html`<span>active until ${iso(k.expiresAt)}</span>`) : html`<span class="bad">expired ${iso(k.expiresAt)}</span>`}</td></tr>`)}</tbody></table></div>
+      ${keys.map(
+        (
+          k,
+        ) => html`<tr class="key ${activeIds.has(k.id) ? 'active' : 'expired'}"><td><code>${k.fingerprint.slice(0, 32)}…</code></td><td>${k.bits}</td><td>${iso(k.createdAt)}</td>
+        <td>${activeIds.has(k.id) ? (k.expiresAt === null ? html`<span class="ok">active</span>` : html`<span>active until ${iso(k.expiresAt)}</span>`) : html`<span class="bad">expired ${iso(k.expiresAt)}</span>`}</td></tr>`,
+      )}</tbody></table></div>
       <div class="card"><h2>Rotate: add a new public key</h2>
       <form method="post" action="${BASE}/keys"><input type="hidden" name="_csrf" value="${a.csrf}">
       <label for="publicKey">RSA public key PEM (openssl rsa -in rsa_pkcs1.pri -pubout), at least 1024 bits</label><textarea id="publicKey" name="publicKey" required></textarea>
@@ -81,11 +106,31 @@ export function keysView(a: Authed, v: { keys: PartnerKey[]; activeIds: Set<stri
 }
 
 const OPERATIONS = [
-  ['GET', 'get-crypto-network-list', 'Crypto × network: memo rules, address regex, withdrawal fee and limits, indicative USD price.'],
-  ['GET', 'get-trade-pair-list', 'Fiat × crypto pairs for card payments, with size (decimal places) and per-order min/max.'],
-  ['POST', 'get-quote', 'fiatCurrency, cryptoCurrency, cryptoNetwork, paymentMethod (CARD), fiatAmount[, countryCode] → quotePrice, userFee, networkFee, cryptoAmount.'],
-  ['POST', 'buy-withdraw-crypto', 'Creates an order (alias: trade): merchantOrderId, fiatCurrency, cryptoCurrency, orderAmount, withdrawCryptoInfo {cryptoNetwork, cryptoAddress, cryptoAddressMemo} → eternalRedirectUrl, token, orderId, expiredTime.'],
-  ['POST', 'query-order-list', 'merchantOrderId (or orderId) → the order with orderMainStatus, orderSubStatus, amounts, fees, price, withdrawTxHash, errorCode/errorReason.'],
+  [
+    'GET',
+    'get-crypto-network-list',
+    'Crypto × network: memo rules, address regex, withdrawal fee and limits, indicative USD price.',
+  ],
+  [
+    'GET',
+    'get-trade-pair-list',
+    'Fiat × crypto pairs for card payments, with size (decimal places) and per-order min/max.',
+  ],
+  [
+    'POST',
+    'get-quote',
+    'fiatCurrency, cryptoCurrency, cryptoNetwork, paymentMethod (CARD), fiatAmount[, countryCode] → quotePrice, userFee, networkFee, cryptoAmount.',
+  ],
+  [
+    'POST',
+    'buy-withdraw-crypto',
+    'Creates an order (alias: trade): merchantOrderId, fiatCurrency, cryptoCurrency, orderAmount, withdrawCryptoInfo {cryptoNetwork, cryptoAddress, cryptoAddressMemo} → eternalRedirectUrl, token, orderId, expiredTime.',
+  ],
+  [
+    'POST',
+    'query-order-list',
+    'merchantOrderId (or orderId) → the order with orderMainStatus, orderSubStatus, amounts, fees, price, withdrawTxHash, errorCode/errorReason.',
+  ],
   ['POST', 'check-ip-address', 'clientUserIp → {status: pass | reject, countryCode}.'],
 ];
 

@@ -25,10 +25,20 @@ const BAD_TOKEN = 'Invalid form token; reload the page.';
 const LoginForm = z.object({ email: formText, password: formText });
 const PayForm = z.object({ currency: formText });
 
-export function registerCheckoutRoutes(app: FastifyInstance, deps: {
-  db: Db; clock: Clock; orders: OrderService; accounts: AccountsService; sessions: Sessions; ledger: Ledger; prices: PriceSource;
-  publicUrl: string; mode: string;
-}) {
+export function registerCheckoutRoutes(
+  app: FastifyInstance,
+  deps: {
+    db: Db;
+    clock: Clock;
+    orders: OrderService;
+    accounts: AccountsService;
+    sessions: Sessions;
+    ledger: Ledger;
+    prices: PriceSource;
+    publicUrl: string;
+    mode: string;
+  },
+) {
   const { orders, accounts, sessions } = deps;
   const secure = deps.publicUrl.startsWith('https://');
   const hide = { hide: true };
@@ -73,13 +83,20 @@ export function registerCheckoutRoutes(app: FastifyInstance, deps: {
     const status = shownStatus(o, now);
     const options = status === 'INITIAL' && payer ? await payOptions(o, String(payer.payerId)) : [];
     const body = checkoutView({
-      order: o, merchantName: merchant?.name ?? null, status, now, csrf: token, checkoutUrl: checkoutUrl(o),
-      payer: payer ? { email: payer.email, options } : null, error,
+      order: o,
+      merchantName: merchant?.name ?? null,
+      status,
+      now,
+      csrf: token,
+      checkoutUrl: checkoutUrl(o),
+      payer: payer ? { email: payer.email, options } : null,
+      error,
     });
     return pages.send(reply, { title: 'Checkout', body, noStore: true, scripts: ['/assets/checkout.js'] });
   }
 
-  const notFound = (reply: FastifyReply) => pages.send(reply, { title: 'Not found', status: 404, body: orderNotFoundView() });
+  const notFound = (reply: FastifyReply) =>
+    pages.send(reply, { title: 'Not found', status: 404, body: orderNotFoundView() });
 
   serveScript(app, '/assets/checkout.js', 'checkout.js', 'public, max-age=300');
 
@@ -91,7 +108,12 @@ export function registerCheckoutRoutes(app: FastifyInstance, deps: {
   app.get('/checkout/:token/qr.png', { schema: hide }, async (req, reply) => {
     const o = await orders.getByCheckoutToken(tokenOf(req));
     if (!o) return reply.code(404).send();
-    const png = await QRCode.toBuffer(checkoutUrl(o), { type: 'png', width: 300, margin: 2, errorCorrectionLevel: 'M' });
+    const png = await QRCode.toBuffer(checkoutUrl(o), {
+      type: 'png',
+      width: 300,
+      margin: 2,
+      errorCorrectionLevel: 'M',
+    });
     return reply.type('image/png').header('cache-control', 'public, max-age=3600').send(png);
   });
 
@@ -99,21 +121,33 @@ export function registerCheckoutRoutes(app: FastifyInstance, deps: {
     const o = await orders.getByCheckoutToken(tokenOf(req));
     if (!o) return reply.code(404).send({ error: 'not found' });
     const now = deps.clock.now();
-    return reply.header('cache-control', 'no-store').send({ status: shownStatus(o, now), expireTime: o.expireTime, now });
+    return reply
+      .header('cache-control', 'no-store')
+      .send({ status: shownStatus(o, now), expireTime: o.expireTime, now });
   });
 
-  app.post('/checkout/:token/login', { schema: hide, config: { rateLimit: { max: 10, timeWindow: '1 minute' } } }, async (req, reply) => {
-    const o = await orders.getByCheckoutToken(tokenOf(req));
-    if (!o) return notFound(reply);
-    if (!csrf.ok(req)) return reply.code(403).send(BAD_TOKEN);
-    const form = parseForm(LoginForm, req);
-    if (!form.ok) return render(req, reply.code(400), o, form.message);
-    const res = await accounts.authenticatePayer(form.value.email ?? '', form.value.password ?? '');
-    if (!res.ok) return render(req, reply.code(401), o, 'Wrong email or password.');
-    const s = await sessions.create('payer', String(res.value.payerId));
-    reply.setCookie(SESSION_COOKIE, s.cookie, { path: '/', httpOnly: true, sameSite: 'lax', secure, maxAge: 12 * 3600 });
-    return reply.redirect(`/checkout/${o.checkoutToken}`, 303);
-  });
+  app.post(
+    '/checkout/:token/login',
+    { schema: hide, config: { rateLimit: { max: 10, timeWindow: '1 minute' } } },
+    async (req, reply) => {
+      const o = await orders.getByCheckoutToken(tokenOf(req));
+      if (!o) return notFound(reply);
+      if (!csrf.ok(req)) return reply.code(403).send(BAD_TOKEN);
+      const form = parseForm(LoginForm, req);
+      if (!form.ok) return render(req, reply.code(400), o, form.message);
+      const res = await accounts.authenticatePayer(form.value.email ?? '', form.value.password ?? '');
+      if (!res.ok) return render(req, reply.code(401), o, 'Wrong email or password.');
+      const s = await sessions.create('payer', String(res.value.payerId));
+      reply.setCookie(SESSION_COOKIE, s.cookie, {
+        path: '/',
+        httpOnly: true,
+        sameSite: 'lax',
+        secure,
+        maxAge: 12 * 3600,
+      });
+      return reply.redirect(`/checkout/${o.checkoutToken}`, 303);
+    },
+  );
 
   app.post('/checkout/:token/logout', { schema: hide }, async (req, reply) => {
     if (!csrf.ok(req)) return reply.code(403).send(BAD_TOKEN);
@@ -131,7 +165,13 @@ export function registerCheckoutRoutes(app: FastifyInstance, deps: {
     const form = parseForm(PayForm, req);
     if (!form.ok) return render(req, reply.code(400), o, form.message);
     const res = await orders.pay(o.prepayId, String(payer.payerId), form.value.currency);
-    if (!res.ok) return render(req, reply.code(409), (await orders.getByCheckoutToken(o.checkoutToken))!, res.message ?? 'Payment failed.');
+    if (!res.ok)
+      return render(
+        req,
+        reply.code(409),
+        (await orders.getByCheckoutToken(o.checkoutToken))!,
+        res.message ?? 'Payment failed.',
+      );
     return reply.redirect(res.value.returnUrl ?? `/checkout/${o.checkoutToken}`, 303);
   });
 

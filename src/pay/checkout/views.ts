@@ -51,8 +51,13 @@ function payBlock(d: CheckoutData): SafeHtml | string {
           <button class="btn" type="submit">Log in</button>
         </form></div>`;
   }
-  const options = d.payer.options.map((p, i) => html`<label class="choice"><input type="radio" name="currency" value="${p.currency}" ${i === 0 ? html`checked` : ''}>
-          <span><strong>${p.due} ${p.currency}</strong><br><span class="muted">Balance: ${p.balance} ${p.currency}</span></span></label>`);
+  const options = d.payer.options.map(
+    (
+      p,
+      i,
+    ) => html`<label class="choice"><input type="radio" name="currency" value="${p.currency}" ${i === 0 ? html`checked` : ''}>
+          <span><strong>${p.due} ${p.currency}</strong><br><span class="muted">Balance: ${p.balance} ${p.currency}</span></span></label>`,
+  );
   return html`<div class="card"><h2>Pay with your wallet</h2><p class="muted">Logged in as ${d.payer.email}</p>
         <form method="post" action="/checkout/${o.checkoutToken}/pay">
           <input type="hidden" name="csrf" value="${d.csrf}">${options}
@@ -61,7 +66,9 @@ function payBlock(d: CheckoutData): SafeHtml | string {
         <form method="post" action="/checkout/${o.checkoutToken}/logout"><input type="hidden" name="csrf" value="${d.csrf}"><button class="btn secondary" type="submit">Log out</button></form></div>`;
 }
 
-/** The checkout page: summary, status, countdown, QR code and deeplink, then login or payment while the order is open. */
+/**
+ * The checkout page: summary, status, countdown, QR code and deeplink, then login or payment while the order is open.
+ */
 export function checkoutView(d: CheckoutData): SafeHtml {
   const { order: o, status, error } = d;
   const st = STATUS_TEXT[status] ?? { text: status, cls: 'wait' };
@@ -78,13 +85,18 @@ export function checkoutView(d: CheckoutData): SafeHtml {
         ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
       </div>
       ${o.goods.length ? html`<div class="card"><h2>Items</h2>${(o.goods as Goods[]).map((g) => html`<div class="row"><span>${g.goodsName}${g.goodsQuantity ? html` × ${g.goodsQuantity}` : ''}</span><span class="muted">${g.goodsDetail ?? ''}</span></div>`)}</div>` : ''}
-      ${open ? html`<div class="card" style="text-align:center"><h2>Scan to pay</h2>
+      ${
+        open
+          ? html`<div class="card" style="text-align:center"><h2>Scan to pay</h2>
         <img class="qr" id="qr" src="/checkout/${o.checkoutToken}/qr.png" alt="QR code for this payment">
-        <a class="btn secondary" id="deeplink" href="${d.checkoutUrl}">Open in Rampart app</a></div>` : ''}
+        <a class="btn secondary" id="deeplink" href="${d.checkoutUrl}">Open in Rampart app</a></div>`
+          : ''
+      }
       ${open ? payBlock(d) : ''}
       ${done && o.returnUrl ? html`<a class="btn" id="return" href="${o.returnUrl}">Return to merchant</a>` : ''}
       ${open && o.cancelUrl ? html`<a class="btn secondary" id="cancel" href="/checkout/${o.checkoutToken}/cancel">Cancel and return to merchant</a>` : ''}
     </div>`;
 }
 
-export const orderNotFoundView = () => html`<div class="card"><h1>Order not found</h1><p class="muted">This checkout link is not valid.</p></div>`;
+export const orderNotFoundView = () =>
+  html`<div class="card"><h1>Order not found</h1><p class="muted">This checkout link is not valid.</p></div>`;

@@ -59,17 +59,51 @@ export interface OrderRef {
 }
 
 export type OrderError =
-  | 'FIELD_MISSING' | 'FIELD_FORMAT' | 'FIELD_VALUE' | 'DUPLICATE_TRADE_NO' | 'SUB_MERCHANT_INVALID'
-  | 'ORDER_NOT_FOUND' | 'INVALID_ORDER_STATUS' | 'ORDER_EXPIRED' | 'INSUFFICIENT_FUNDS' | 'CURRENCY_NOT_SUPPORTED' | 'NONCE_USED';
+  | 'FIELD_MISSING'
+  | 'FIELD_FORMAT'
+  | 'FIELD_VALUE'
+  | 'DUPLICATE_TRADE_NO'
+  | 'SUB_MERCHANT_INVALID'
+  | 'ORDER_NOT_FOUND'
+  | 'INVALID_ORDER_STATUS'
+  | 'ORDER_EXPIRED'
+  | 'INSUFFICIENT_FUNDS'
+  | 'CURRENCY_NOT_SUPPORTED'
+  | 'NONCE_USED';
 
-/** pay_orders columns written at creation, with their types (the casts let the nonce-guarded INSERT … SELECT type its parameters). */
+/**
+ * pay_orders columns written at creation, with their types (the casts let the nonce-guarded INSERT … SELECT type its
+ * parameters).
+ */
 const ORDER_COLUMNS: [string, string][] = [
-  ['prepay_id', 'bigint'], ['merchant_id', 'bigint'], ['creator_merchant_id', 'bigint'], ['merchant_trade_no', 'text'], ['api_version', 'text'],
-  ['status', 'text'], ['terminal_type', 'text'], ['currency', 'text'], ['order_amount', 'numeric'], ['fiat_currency', 'text'], ['fiat_amount', 'numeric'],
-  ['price_currency_usd', 'numeric'], ['price_fiat_usd', 'numeric'], ['description', 'text'], ['goods', 'jsonb'], ['product_type', 'text'],
-  ['product_name', 'text'], ['product_detail', 'text'], ['support_pay_currency', 'text'], ['return_url', 'text'], ['cancel_url', 'text'],
-  ['webhook_url', 'text'], ['pass_through_info', 'text'], ['universal_url_attach', 'text'], ['extra', 'jsonb'], ['checkout_token', 'text'],
-  ['create_time', 'bigint'], ['expire_time', 'bigint'],
+  ['prepay_id', 'bigint'],
+  ['merchant_id', 'bigint'],
+  ['creator_merchant_id', 'bigint'],
+  ['merchant_trade_no', 'text'],
+  ['api_version', 'text'],
+  ['status', 'text'],
+  ['terminal_type', 'text'],
+  ['currency', 'text'],
+  ['order_amount', 'numeric'],
+  ['fiat_currency', 'text'],
+  ['fiat_amount', 'numeric'],
+  ['price_currency_usd', 'numeric'],
+  ['price_fiat_usd', 'numeric'],
+  ['description', 'text'],
+  ['goods', 'jsonb'],
+  ['product_type', 'text'],
+  ['product_name', 'text'],
+  ['product_detail', 'text'],
+  ['support_pay_currency', 'text'],
+  ['return_url', 'text'],
+  ['cancel_url', 'text'],
+  ['webhook_url', 'text'],
+  ['pass_through_info', 'text'],
+  ['universal_url_attach', 'text'],
+  ['extra', 'jsonb'],
+  ['checkout_token', 'text'],
+  ['create_time', 'bigint'],
+  ['expire_time', 'bigint'],
 ];
 const ORDER_COLUMN_LIST = ORDER_COLUMNS.map(([c]) => c).join(', ');
 /** One pending order insert; `nonce` is the request nonce recorded in the same statement (see NonceClaim), if any. */
@@ -97,11 +131,20 @@ const INSERT_ORDERS = `WITH input AS (
       ELSE 'DUPLICATE_TRADE_NO' END AS outcome
   FROM input i LEFT JOIN new_order o ON o.prepay_id = i.prepay_id`;
 
-/** Orders per insert statement at most, and how many such statements may run at once (PGlite runs one at a time anyway). */
+/**
+ * Orders per insert statement at most, and how many such statements may run at once (PGlite runs one at a time
+ * anyway).
+ */
 const ORDER_BATCH = { maxBatch: 64, maxInFlight: 2 };
 
 export function createOrderService(deps: {
-  db: Db; clock: Clock; ids: IdGenerator; ledger: Ledger; outbox: Outbox; prices: PriceSource; accounts: AccountsService;
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  ledger: Ledger;
+  outbox: Outbox;
+  prices: PriceSource;
+  accounts: AccountsService;
   config: { commissionRate: string; defaultExpireMs: number; maxExpireMs: number };
   openIdSalt: string;
 }) {
@@ -117,8 +160,11 @@ export function createOrderService(deps: {
       seen.add(key);
       return false;
     });
-    const rows = batch.filter((_, i) => !replayed[i]).map(({ row, nonce }) =>
-      nonce ? { ...row, api_key: nonce.apiKey, nonce: nonce.nonce, seen_at: nonce.seenAt } : row);
+    const rows = batch
+      .filter((_, i) => !replayed[i])
+      .map(({ row, nonce }) =>
+        nonce ? { ...row, api_key: nonce.apiKey, nonce: nonce.nonce, seen_at: nonce.seenAt } : row,
+      );
     let result;
     try {
       result = await db.query<{ prepay_id: string; outcome: InsertOutcome }>(INSERT_ORDERS, [stringify(rows)]);
@@ -138,8 +184,16 @@ export function createOrderService(deps: {
   const { transition } = createOrderTransitions({ outbox, accounts });
 
   async function findRow(q: Queryable, merchantId: string, ref: OrderRef) {
-    if (ref.prepayId) return (await q.query(`SELECT * FROM pay_orders WHERE prepay_id = $1 AND merchant_id = $2`, [ref.prepayId, merchantId])).rows[0];
-    return (await q.query(`SELECT * FROM pay_orders WHERE merchant_id = $1 AND merchant_trade_no = $2`, [merchantId, ref.merchantTradeNo])).rows[0];
+    if (ref.prepayId)
+      return (
+        await q.query(`SELECT * FROM pay_orders WHERE prepay_id = $1 AND merchant_id = $2`, [ref.prepayId, merchantId])
+      ).rows[0];
+    return (
+      await q.query(`SELECT * FROM pay_orders WHERE merchant_id = $1 AND merchant_trade_no = $2`, [
+        merchantId,
+        ref.merchantTradeNo,
+      ])
+    ).rows[0];
   }
 
   const service = {
@@ -159,34 +213,68 @@ export function createOrderService(deps: {
         const fiat = input.fiatCurrency!;
         const minor = FIAT_MINOR_UNITS[fiat];
         if (minor === undefined) return err('FIELD_VALUE', `fiatCurrency: ${fiat} is not supported`);
-        if (decimalPlaces(input.fiatAmount!) > minor) return err('FIELD_FORMAT', `fiatAmount: must have at most ${minor} decimal places for ${fiat}`);
+        if (decimalPlaces(input.fiatAmount!) > minor)
+          return err('FIELD_FORMAT', `fiatAmount: must have at most ${minor} decimal places for ${fiat}`);
         currency = input.currency ?? 'USDT';
         if (!PAY_CURRENCIES.includes(currency)) return err('FIELD_VALUE', `currency: ${currency} is not supported`);
         priceCurrencyUsd = prices.cryptoUsd(currency);
         priceFiatUsd = prices.fiatUsd(fiat);
         if (!priceCurrencyUsd || !priceFiatUsd) return err('FIELD_VALUE', `currency: no price for ${currency}/${fiat}`);
-        orderAmount = new Decimal(input.fiatAmount!).mul(priceFiatUsd).div(priceCurrencyUsd).toFixed(8, Decimal.ROUND_UP);
+        orderAmount = new Decimal(input.fiatAmount!)
+          .mul(priceFiatUsd)
+          .div(priceCurrencyUsd)
+          .toFixed(8, Decimal.ROUND_UP);
       }
-      if (input.fiatCurrency && FIAT_MINOR_UNITS[input.fiatCurrency] === undefined) return err('FIELD_VALUE', `fiatCurrency: ${input.fiatCurrency} is not supported`);
+      if (input.fiatCurrency && FIAT_MINOR_UNITS[input.fiatCurrency] === undefined)
+        return err('FIELD_VALUE', `fiatCurrency: ${input.fiatCurrency} is not supported`);
       const support = input.supportPayCurrency ? [...new Set(input.supportPayCurrency.split(','))] : [];
-      for (const c of support) if (!PAY_CURRENCIES.includes(c)) return err('FIELD_VALUE', `supportPayCurrency: ${c} is not supported`);
+      for (const c of support)
+        if (!PAY_CURRENCIES.includes(c)) return err('FIELD_VALUE', `supportPayCurrency: ${c} is not supported`);
       let expireTime = now + config.defaultExpireMs;
       if (input.orderExpireTime != null) {
         const t = Number(input.orderExpireTime);
-        if (!(t > now && t <= now + config.maxExpireMs)) return err('FIELD_VALUE', 'orderExpireTime: must be in the future and at most 15 days ahead');
+        if (!(t > now && t <= now + config.maxExpireMs))
+          return err('FIELD_VALUE', 'orderExpireTime: must be in the future and at most 15 days ahead');
         expireTime = t;
       }
       // The row as inserted: the order is built from it instead of RETURNING *, whose ~35-column row costs
       // a measurable share of create-order's time (see docs/benchmarks.md).
       const row = {
-        prepay_id: ids.next(), merchant_id: actor.merchantId, creator_merchant_id: actor.creatorMerchantId, merchant_trade_no: input.merchantTradeNo,
-        api_version: input.apiVersion, status: 'INITIAL', terminal_type: input.terminalType, currency, order_amount: orderAmount,
-        fiat_currency: input.fiatCurrency ?? null, fiat_amount: input.fiatAmount ?? null, price_currency_usd: priceCurrencyUsd, price_fiat_usd: priceFiatUsd,
-        description: input.description ?? null, goods: input.goods, product_type: input.productType, product_name: input.productName,
-        product_detail: input.productDetail ?? null, support_pay_currency: support.join(',') || null, return_url: input.returnUrl ?? null,
-        cancel_url: input.cancelUrl ?? null, webhook_url: input.webhookUrl ?? null, pass_through_info: input.passThroughInfo ?? null,
-        universal_url_attach: input.universalUrlAttach ?? null, extra: input.extra ?? {}, checkout_token: randomString(16), create_time: now, expire_time: expireTime,
-        transact_time: null, transaction_id: null, payer_id: null, open_user_id: null, commission: null, payment_info: null, closed_time: null,
+        prepay_id: ids.next(),
+        merchant_id: actor.merchantId,
+        creator_merchant_id: actor.creatorMerchantId,
+        merchant_trade_no: input.merchantTradeNo,
+        api_version: input.apiVersion,
+        status: 'INITIAL',
+        terminal_type: input.terminalType,
+        currency,
+        order_amount: orderAmount,
+        fiat_currency: input.fiatCurrency ?? null,
+        fiat_amount: input.fiatAmount ?? null,
+        price_currency_usd: priceCurrencyUsd,
+        price_fiat_usd: priceFiatUsd,
+        description: input.description ?? null,
+        goods: input.goods,
+        product_type: input.productType,
+        product_name: input.productName,
+        product_detail: input.productDetail ?? null,
+        support_pay_currency: support.join(',') || null,
+        return_url: input.returnUrl ?? null,
+        cancel_url: input.cancelUrl ?? null,
+        webhook_url: input.webhookUrl ?? null,
+        pass_through_info: input.passThroughInfo ?? null,
+        universal_url_attach: input.universalUrlAttach ?? null,
+        extra: input.extra ?? {},
+        checkout_token: randomString(16),
+        create_time: now,
+        expire_time: expireTime,
+        transact_time: null,
+        transaction_id: null,
+        payer_id: null,
+        open_user_id: null,
+        commission: null,
+        payment_info: null,
+        closed_time: null,
       };
       // The request nonce, if any, is recorded by the same statement (see NonceClaim).
       if (nonce) nonce.consumed = true;
@@ -219,7 +307,8 @@ export function createOrderService(deps: {
       return db.tx(async (q) => {
         const row = await findRow(q, merchantId, ref);
         if (!row) return err('ORDER_NOT_FOUND');
-        if (await transition(q, { prepayId: String(row.prepay_id), to: 'CANCELED', set: { closed_time: clock.now() } })) return ok(true as const);
+        if (await transition(q, { prepayId: String(row.prepay_id), to: 'CANCELED', set: { closed_time: clock.now() } }))
+          return ok(true as const);
         const current = (await q.query(`SELECT status FROM pay_orders WHERE prepay_id = $1`, [row.prepay_id])).rows[0];
         return current.status === 'CANCELED' ? ok(true as const) : err('INVALID_ORDER_STATUS');
       });
@@ -236,13 +325,18 @@ export function createOrderService(deps: {
           const now = clock.now();
           const order = await transition(q, { prepayId, to: 'PENDING', unexpiredAt: now });
           if (!order) {
-            const row = (await q.query(`SELECT status, expire_time FROM pay_orders WHERE prepay_id = $1`, [prepayId])).rows[0];
+            const row = (await q.query(`SELECT status, expire_time FROM pay_orders WHERE prepay_id = $1`, [prepayId]))
+              .rows[0];
             if (!row) return err('ORDER_NOT_FOUND');
             if (row.status === 'INITIAL') return err('ORDER_EXPIRED', 'This order has expired.');
             return err('INVALID_ORDER_STATUS', `This order is ${String(row.status).toLowerCase()}.`);
           }
           const currency = payCurrency || order.supportPayCurrency[0] || order.currency;
-          if (order.supportPayCurrency.length > 0 ? !order.supportPayCurrency.includes(currency) : currency !== order.currency) {
+          if (
+            order.supportPayCurrency.length > 0
+              ? !order.supportPayCurrency.includes(currency)
+              : currency !== order.currency
+          ) {
             throw new DomainError('CURRENCY_NOT_SUPPORTED', `${currency} is not accepted for this order.`);
           }
           const commission = new Decimal(order.orderAmount).mul(config.commissionRate).toFixed(8, Decimal.ROUND_DOWN);
@@ -258,36 +352,64 @@ export function createOrderService(deps: {
             if (!pOrder || !pPay) throw new DomainError('CURRENCY_NOT_SUPPORTED', `no price for ${currency}`);
             price = new Decimal(pPay).div(pOrder).toSignificantDigits(12).toFixed();
             paid = new Decimal(order.orderAmount).div(price).toFixed(8, Decimal.ROUND_UP);
-            await ledger.transfer(q, { id: `pay:${prepayId}:convert-in`, debit: payer, credit: platformAccount('conversion', currency), amount: paid, kind: 'pay.conversion', ref: prepayId });
+            await ledger.transfer(q, {
+              id: `pay:${prepayId}:convert-in`,
+              debit: payer,
+              credit: platformAccount('conversion', currency),
+              amount: paid,
+              kind: 'pay.conversion',
+              ref: prepayId,
+            });
             source = platformAccount('conversion', order.currency);
           }
           await ledger.transfer(q, {
-            id: `pay:${prepayId}:merchant`, debit: source, credit: { ownerType: 'merchant', ownerId: order.merchantId, asset: order.currency },
-            amount: net, kind: 'pay.payment', ref: prepayId,
+            id: `pay:${prepayId}:merchant`,
+            debit: source,
+            credit: { ownerType: 'merchant', ownerId: order.merchantId, asset: order.currency },
+            amount: net,
+            kind: 'pay.payment',
+            ref: prepayId,
           });
           if (new Decimal(commission).gt(0)) {
             await ledger.transfer(q, {
-              id: `pay:${prepayId}:commission`, debit: source, credit: platformAccount('revenue', order.currency),
-              amount: commission, kind: 'pay.commission', ref: prepayId,
+              id: `pay:${prepayId}:commission`,
+              debit: source,
+              credit: platformAccount('revenue', order.currency),
+              amount: commission,
+              kind: 'pay.commission',
+              ref: prepayId,
             });
           }
-          const paymentInfo = { payerId, payMethod: 'FUNDING', paymentInstructions: [{ currency, amount: fixed(paid, 8), price }] };
+          const paymentInfo = {
+            payerId,
+            payMethod: 'FUNDING',
+            paymentInstructions: [{ currency, amount: fixed(paid, 8), price }],
+          };
           const paidOrder = await transition(q, {
-            prepayId, to: 'PAID', set: {
-              transact_time: now, transaction_id: `M_P_${prepayId}`, payer_id: payerId, open_user_id: openUserId(payerId, order.merchantId),
-              commission, payment_info: JSON.stringify(paymentInfo),
+            prepayId,
+            to: 'PAID',
+            set: {
+              transact_time: now,
+              transaction_id: `M_P_${prepayId}`,
+              payer_id: payerId,
+              open_user_id: openUserId(payerId, order.merchantId),
+              commission,
+              payment_info: JSON.stringify(paymentInfo),
             },
           });
           if (!paidOrder) throw new Error(`order ${prepayId} left PENDING inside its payment`);
           return ok(paidOrder);
         });
       } catch (e) {
-        if (e instanceof DomainError) return err(e.code as OrderError, e.code === 'INSUFFICIENT_FUNDS' ? 'Insufficient balance.' : e.message);
+        if (e instanceof DomainError)
+          return err(e.code as OrderError, e.code === 'INSUFFICIENT_FUNDS' ? 'Insufficient balance.' : e.message);
         throw e;
       }
     },
 
-    /** Expires INITIAL orders past expireTime, and PENDING ones past the grace period (→ ERROR); each emits PAY_CLOSED. */
+    /**
+     * Expires INITIAL orders past expireTime, and PENDING ones past the grace period (→ ERROR); each emits PAY_CLOSED.
+     */
     async expireDue(limit = 100): Promise<number> {
       return db.tx(async (q) => {
         const now = clock.now();
@@ -301,13 +423,19 @@ export function createOrderService(deps: {
         // The rows are locked: each move applies.
         for (const row of due.rows) {
           const to = row.status === 'INITIAL' ? 'EXPIRED' : 'ERROR';
-          if (await transition(q, { prepayId: String(row.prepay_id), to, from: [row.status], set: { closed_time: now } })) closed++;
+          if (
+            await transition(q, { prepayId: String(row.prepay_id), to, from: [row.status], set: { closed_time: now } })
+          )
+            closed++;
         }
         return closed;
       });
     },
 
-    async listForMerchant(merchantId: string, opts: { status?: string; from?: number; to?: number; limit?: number } = {}): Promise<Order[]> {
+    async listForMerchant(
+      merchantId: string,
+      opts: { status?: string; from?: number; to?: number; limit?: number } = {},
+    ): Promise<Order[]> {
       const r = await db.query(
         `SELECT * FROM pay_orders WHERE merchant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR create_time >= $3)
            AND ($4::bigint IS NULL OR create_time < $4) ORDER BY create_time DESC LIMIT $5`,

@@ -8,7 +8,14 @@ import { createSecretBox } from '../../platform/crypto.ts';
 import type { Db, Queryable } from '../../platform/db/client.ts';
 import { createIdGenerator } from '../../platform/ids.ts';
 import { createOutbox } from '../../platform/outbox/service.ts';
-import { createOrderTransitions, ORDER_STATUSES, TRANSITIONS, type OrderStatus, type OrderTransition, type OrderTransitions } from './state.ts';
+import {
+  createOrderTransitions,
+  ORDER_STATUSES,
+  TRANSITIONS,
+  type OrderStatus,
+  type OrderTransition,
+  type OrderTransitions,
+} from './state.ts';
 
 /** The event each allowed move writes (bizType:bizStatus), null for none; leaving REFUNDING is a refund settling. */
 function expectedEvent(from: OrderStatus, to: OrderStatus): string | null {
@@ -31,8 +38,15 @@ for (const kind of DB_KINDS) {
       ({ db, drop } = await openTestDb(kind));
       const accounts = createAccountsService({ db, clock, box: createSecretBox(randomBytes(32).toString('hex')) });
       ({ transition } = createOrderTransitions({ outbox, accounts }));
-      merchantId = String((await db.query(`INSERT INTO merchants (name, webhook_url, created_at) VALUES ($1, $2, $3) RETURNING id`,
-        ['State Test', 'https://merchant.example/hook', clock.now()])).rows[0].id);
+      merchantId = String(
+        (
+          await db.query(`INSERT INTO merchants (name, webhook_url, created_at) VALUES ($1, $2, $3) RETURNING id`, [
+            'State Test',
+            'https://merchant.example/hook',
+            clock.now(),
+          ])
+        ).rows[0].id,
+      );
     });
     after(() => drop());
 
@@ -42,7 +56,15 @@ for (const kind of DB_KINDS) {
         `INSERT INTO pay_orders (prepay_id, merchant_id, creator_merchant_id, merchant_trade_no, api_version, status, terminal_type, currency,
            order_amount, goods, product_type, product_name, checkout_token, create_time, expire_time)
          VALUES ($1, $2, $2, $3, 'v3', $4, 'WEB', 'USDT', '10.00000000', '[]', 'Food', 'Bread', $5, $6, $7)`,
-        [prepayId, merchantId, `S${prepayId}`, status, randomBytes(8).toString('hex'), clock.now(), clock.now() + 60_000],
+        [
+          prepayId,
+          merchantId,
+          `S${prepayId}`,
+          status,
+          randomBytes(8).toString('hex'),
+          clock.now(),
+          clock.now() + 60_000,
+        ],
       );
       return prepayId;
     }
@@ -50,14 +72,21 @@ for (const kind of DB_KINDS) {
     /** The order row and its events, to compare before and after. */
     const state = async (q: Queryable, prepayId: string) => ({
       row: (await q.query(`SELECT * FROM pay_orders WHERE prepay_id = $1`, [prepayId])).rows[0],
-      events: (await q.query<{ e: string }>(
-        `SELECT (payload->>'bizType') || ':' || (payload->>'bizStatus') AS e FROM outbox WHERE ordering_key = $1 ORDER BY id`, [`pay:${prepayId}`],
-      )).rows.map((r) => r.e),
+      events: (
+        await q.query<{ e: string }>(
+          `SELECT (payload->>'bizType') || ':' || (payload->>'bizStatus') AS e FROM outbox WHERE ordering_key = $1 ORDER BY id`,
+          [`pay:${prepayId}`],
+        )
+      ).rows.map((r) => r.e),
     });
 
     const move = (prepayId: string, from: OrderStatus, to: OrderStatus, explicit: boolean): OrderTransition => ({
-      prepayId, to, ...(explicit ? { from: [from] } : {}),
-      ...(from === 'REFUNDING' ? { refund: { bizStatus: 'REFUND_SUCCESS' as const, webhookUrl: null, data: () => ({}) } } : {}),
+      prepayId,
+      to,
+      ...(explicit ? { from: [from] } : {}),
+      ...(from === 'REFUNDING'
+        ? { refund: { bizStatus: 'REFUND_SUCCESS' as const, webhookUrl: null, data: () => ({}) } }
+        : {}),
     });
 
     test('every (from, to) pair outside the table is refused and changes nothing', async () => {
@@ -67,7 +96,11 @@ for (const kind of DB_KINDS) {
           const prepayId = await orderIn(from);
           const before = await state(db, prepayId);
           // Named explicitly, the move is a bug in the caller: it throws before touching the row.
-          await assert.rejects(db.tx((q) => transition(q, move(prepayId, from, to, true))), /illegal|settle/, `${from} → ${to}`);
+          await assert.rejects(
+            db.tx((q) => transition(q, move(prepayId, from, to, true))),
+            /illegal|settle/,
+            `${from} → ${to}`,
+          );
           // Asked by the target alone, the conditional update finds the order in no status the table allows.
           const r = await db.tx((q) => transition(q, move(prepayId, from, to, false))).catch((e: Error) => e);
           assert.ok(r === null || r instanceof Error, `${from} → ${to} must not apply`);
@@ -90,7 +123,8 @@ for (const kind of DB_KINDS) {
           assert.deepEqual(after.events, event ? [event] : [], `${from} → ${to} events`);
           const again = await db.tx((q) => transition(q, move(prepayId, from, to, true)));
           if (from === to) {
-            // Staying REFUNDING (refunds still in flight) is the one self-loop: it applies whenever the order is REFUNDING.
+            // Staying REFUNDING (refunds still in flight) is the one self-loop: it applies whenever the order is
+            // REFUNDING.
             assert.equal(again?.status, to);
           } else {
             assert.equal(again, null, `${from} → ${to} applied twice`);
@@ -104,16 +138,23 @@ for (const kind of DB_KINDS) {
     test('an event belongs to its transition: a rolled-back move leaves neither the status nor the event', async () => {
       const prepayId = await orderIn('INITIAL');
       const before = await state(db, prepayId);
-      await assert.rejects(db.tx(async (q) => {
-        assert.ok(await transition(q, { prepayId, to: 'CANCELED', set: { closed_time: clock.now() } }));
-        throw new Error('boom');
-      }), /boom/);
+      await assert.rejects(
+        db.tx(async (q) => {
+          assert.ok(await transition(q, { prepayId, to: 'CANCELED', set: { closed_time: clock.now() } }));
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
       assert.deepEqual(await state(db, prepayId), before);
     });
 
-    test('the webhook goes to the order\'s webhookUrl, else its creator\'s; a refund\'s own webhookUrl wins', async () => {
+    test("the webhook goes to the order's webhookUrl, else its creator's; a refund's own webhookUrl wins", async () => {
       const target = async (prepayId: string) =>
-        (await db.query(`SELECT payload->>'url' AS url FROM outbox WHERE ordering_key = $1 ORDER BY id DESC LIMIT 1`, [`pay:${prepayId}`])).rows[0].url;
+        (
+          await db.query(`SELECT payload->>'url' AS url FROM outbox WHERE ordering_key = $1 ORDER BY id DESC LIMIT 1`, [
+            `pay:${prepayId}`,
+          ])
+        ).rows[0].url;
       const a = await orderIn('INITIAL');
       await db.tx((q) => transition(q, { prepayId: a, to: 'CANCELED', set: { closed_time: clock.now() } }));
       assert.equal(await target(a), 'https://merchant.example/hook');
@@ -122,17 +163,24 @@ for (const kind of DB_KINDS) {
       await db.tx((q) => transition(q, { prepayId: b, to: 'EXPIRED', set: { closed_time: clock.now() } }));
       assert.equal(await target(b), 'https://order.example/hook');
       const c = await orderIn('REFUNDING');
-      await db.tx((q) => transition(q, {
-        prepayId: c, to: 'FULL_REFUNDED', refund: { bizStatus: 'REFUND_SUCCESS', webhookUrl: 'https://refund.example/hook', data: () => ({}) },
-      }));
+      await db.tx((q) =>
+        transition(q, {
+          prepayId: c,
+          to: 'FULL_REFUNDED',
+          refund: { bizStatus: 'REFUND_SUCCESS', webhookUrl: 'https://refund.example/hook', data: () => ({}) },
+        }),
+      );
       assert.equal(await target(c), 'https://refund.example/hook');
     });
 
-    test('the payer\'s claim applies only before expireTime', async () => {
+    test("the payer's claim applies only before expireTime", async () => {
       const prepayId = await orderIn('INITIAL');
       const expireTime = clock.now() + 60_000;
       assert.equal(await db.tx((q) => transition(q, { prepayId, to: 'PENDING', unexpiredAt: expireTime })), null);
-      assert.equal((await db.tx((q) => transition(q, { prepayId, to: 'PENDING', unexpiredAt: expireTime - 1 })))?.status, 'PENDING');
+      assert.equal(
+        (await db.tx((q) => transition(q, { prepayId, to: 'PENDING', unexpiredAt: expireTime - 1 })))?.status,
+        'PENDING',
+      );
     });
   });
 }

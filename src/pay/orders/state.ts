@@ -19,7 +19,17 @@ import type { DbRow } from '../../platform/db/client.ts';
  * PENDING only lives inside the payment's transaction (it is the claim that lets exactly one payer proceed); an
  * order seen PENDING after a crash becomes ERROR once the grace period is over.
  */
-export const ORDER_STATUSES = ['INITIAL', 'PENDING', 'PAID', 'CANCELED', 'EXPIRED', 'ERROR', 'REFUNDING', 'REFUNDED', 'FULL_REFUNDED'] as const;
+export const ORDER_STATUSES = [
+  'INITIAL',
+  'PENDING',
+  'PAID',
+  'CANCELED',
+  'EXPIRED',
+  'ERROR',
+  'REFUNDING',
+  'REFUNDED',
+  'FULL_REFUNDED',
+] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
 /** Which status may follow which. Every change is one conditional update from one of these (see transition). */
@@ -37,7 +47,8 @@ export const TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
 };
 
 /** Statuses an order may be in to move to `to`, by the table. */
-export const allowedFrom = (to: OrderStatus): OrderStatus[] => ORDER_STATUSES.filter((from) => TRANSITIONS[from].includes(to));
+export const allowedFrom = (to: OrderStatus): OrderStatus[] =>
+  ORDER_STATUSES.filter((from) => TRANSITIONS[from].includes(to));
 
 /** Moves that close an unpaid order; each sends PAY_CLOSED. */
 const CLOSING: readonly OrderStatus[] = ['CANCELED', 'EXPIRED', 'ERROR'];
@@ -73,7 +84,11 @@ export interface Order {
   payerId: string | null;
   openUserId: string | null;
   commission: string | null;
-  paymentInfo: { payerId: string; payMethod: string; paymentInstructions: { currency: string; amount: string; price: string }[] } | null;
+  paymentInfo: {
+    payerId: string;
+    payMethod: string;
+    paymentInstructions: { currency: string; amount: string; price: string }[];
+  } | null;
   closedTime: number | null;
 }
 
@@ -118,10 +133,17 @@ export function toOrder(r: DbRow): Order {
  * The order locked for the rest of the caller's transaction (FOR UPDATE), so that, e.g., every refund of one order is
  * serialized; with merchantId, only that merchant's order.
  */
-export async function lockOrder(q: Queryable, prepayId: string, merchantId: string | null = null): Promise<Order | null> {
-  const row = (await q.query(
-    `SELECT * FROM pay_orders WHERE prepay_id = $1 AND ($2::bigint IS NULL OR merchant_id = $2) FOR UPDATE`, [prepayId, merchantId],
-  )).rows[0];
+export async function lockOrder(
+  q: Queryable,
+  prepayId: string,
+  merchantId: string | null = null,
+): Promise<Order | null> {
+  const row = (
+    await q.query(
+      `SELECT * FROM pay_orders WHERE prepay_id = $1 AND ($2::bigint IS NULL OR merchant_id = $2) FOR UPDATE`,
+      [prepayId, merchantId],
+    )
+  ).rows[0];
   return row ? toOrder(row) : null;
 }
 
@@ -130,7 +152,11 @@ export function wirePaymentInfo(p: NonNullable<Order['paymentInfo']>) {
   return {
     payerId: raw(p.payerId),
     payMethod: p.payMethod,
-    paymentInstructions: p.paymentInstructions.map((i) => ({ currency: i.currency, amount: num8(i.amount), price: raw(new Decimal(i.price).toFixed()) })),
+    paymentInstructions: p.paymentInstructions.map((i) => ({
+      currency: i.currency,
+      amount: num8(i.amount),
+      price: raw(new Decimal(i.price).toFixed()),
+    })),
   };
 }
 
@@ -153,7 +179,8 @@ function payEventData(o: Order, bizStatus: 'PAY_SUCCESS' | 'PAY_CLOSED'): Record
 }
 
 /** Columns a transition may write besides the status. */
-type SettableColumn = 'closed_time' | 'transact_time' | 'transaction_id' | 'payer_id' | 'open_user_id' | 'commission' | 'payment_info';
+type SettableColumn =
+  'closed_time' | 'transact_time' | 'transaction_id' | 'payer_id' | 'open_user_id' | 'commission' | 'payment_info';
 
 export interface OrderTransition {
   prepayId: string;
@@ -166,19 +193,30 @@ export interface OrderTransition {
   set?: Partial<Record<SettableColumn, unknown>>;
   /** Only if the order's expireTime is after this time (the payer's claim). */
   unexpiredAt?: number;
-  /** The refund settled with this move: the event is its PAY_REFUND (spec §6.5), to the refund's webhookUrl if it had one. */
-  refund?: { bizStatus: 'REFUND_SUCCESS' | 'REFUND_REJECTED'; webhookUrl: string | null; data: (o: Order) => Record<string, unknown> };
+  /**
+   * The refund settled with this move: the event is its PAY_REFUND (spec §6.5), to the refund's webhookUrl if it had
+   * one.
+   */
+  refund?: {
+    bizStatus: 'REFUND_SUCCESS' | 'REFUND_REJECTED';
+    webhookUrl: string | null;
+    data: (o: Order) => Record<string, unknown>;
+  };
 }
 
 /** The statuses a transition applies from, checked against the table; a mismatch is a bug in the caller. */
 function sources(t: OrderTransition): OrderStatus[] {
   const allowed = allowedFrom(t.to);
   const settling = t.refund !== undefined;
-  const from = t.from ? [...t.from] : allowed.filter((f) => (settling ? f === 'REFUNDING' : f !== 'REFUNDING' || t.to === 'REFUNDING'));
+  const from = t.from
+    ? [...t.from]
+    : allowed.filter((f) => (settling ? f === 'REFUNDING' : f !== 'REFUNDING' || t.to === 'REFUNDING'));
   for (const f of from) {
     if (!allowed.includes(f)) throw new Error(`illegal pay order transition ${f} → ${t.to}`);
     if (settling ? f !== 'REFUNDING' : f === 'REFUNDING' && t.to !== 'REFUNDING') {
-      throw new Error(`pay order transition ${f} → ${t.to} ${settling ? 'cannot settle a refund' : 'must settle a refund'}`);
+      throw new Error(
+        `pay order transition ${f} → ${t.to} ${settling ? 'cannot settle a refund' : 'must settle a refund'}`,
+      );
     }
   }
   if (from.length === 0) throw new Error(`no pay order status may move to ${t.to}`);
@@ -216,11 +254,21 @@ export function createOrderTransitions(deps: { outbox: Outbox; accounts: Account
     const base = { ownerId: order.creatorMerchantId, bizId: order.prepayId };
     if (t.refund) {
       await enqueuePayWebhook(outbox, q, {
-        ...base, url: t.refund.webhookUrl ?? (await webhookTarget(q, order)), bizType: 'PAY_REFUND', bizStatus: t.refund.bizStatus, data: t.refund.data(order),
+        ...base,
+        url: t.refund.webhookUrl ?? (await webhookTarget(q, order)),
+        bizType: 'PAY_REFUND',
+        bizStatus: t.refund.bizStatus,
+        data: t.refund.data(order),
       });
     } else if (t.to === 'PAID' || CLOSING.includes(t.to)) {
       const bizStatus = t.to === 'PAID' ? 'PAY_SUCCESS' : 'PAY_CLOSED';
-      await enqueuePayWebhook(outbox, q, { ...base, url: await webhookTarget(q, order), bizType: 'PAY', bizStatus, data: payEventData(order, bizStatus) });
+      await enqueuePayWebhook(outbox, q, {
+        ...base,
+        url: await webhookTarget(q, order),
+        bizType: 'PAY',
+        bizStatus,
+        data: payEventData(order, bizStatus),
+      });
     }
     return order;
   }

@@ -60,8 +60,13 @@ export interface RefundRequest {
 }
 
 export type RefundError =
-  | 'FIELD_VALUE' | 'INVALID_PREPAY_ID' | 'INVALID_ORDER_STATUS' | 'TOO_MANY_REFUND_ATTEMPTS'
-  | 'INVALID_REFUND_AMOUNT' | 'INSUFFICIENT_FUNDS' | 'REFUND_NOT_FOUND';
+  | 'FIELD_VALUE'
+  | 'INVALID_PREPAY_ID'
+  | 'INVALID_ORDER_STATUS'
+  | 'TOO_MANY_REFUND_ATTEMPTS'
+  | 'INVALID_REFUND_AMOUNT'
+  | 'INSUFFICIENT_FUNDS'
+  | 'REFUND_NOT_FOUND';
 
 const REFUNDABLE_STATUSES: OrderStatus[] = ['PAID', 'REFUNDING', 'REFUNDED'];
 const MAX_PREPAY_ID = (1n << 63n) - 1n;
@@ -89,14 +94,16 @@ function toRefund(r: DbRow): Refund {
 
 /** Per-order refund totals; only ≤ 10 rows per order, so summing them is cheap. */
 async function orderTotals(q: Queryable, prepayId: string) {
-  const r = onlyRow(await q.query<{ attempts: bigint; succeeded: string | null; pending: string | null; pending_count: bigint }>(
-    `SELECT count(*) AS attempts,
+  const r = onlyRow(
+    await q.query<{ attempts: bigint; succeeded: string | null; pending: string | null; pending_count: bigint }>(
+      `SELECT count(*) AS attempts,
        sum(refund_amount) FILTER (WHERE status = 'SUCCESS') AS succeeded,
        sum(refund_amount) FILTER (WHERE status = 'PENDING') AS pending,
        count(*) FILTER (WHERE status = 'PENDING') AS pending_count
      FROM pay_refunds WHERE prepay_id = $1`,
-    [prepayId],
-  ));
+      [prepayId],
+    ),
+  );
   return {
     attempts: Number(r.attempts),
     succeeded: new Decimal(r.succeeded ?? 0),
@@ -105,13 +112,25 @@ async function orderTotals(q: Queryable, prepayId: string) {
   };
 }
 
-export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger; outbox: Outbox; accounts: AccountsService; sandbox: boolean }) {
+export function createRefundService(deps: {
+  db: Db;
+  clock: Clock;
+  ledger: Ledger;
+  outbox: Outbox;
+  accounts: AccountsService;
+  sandbox: boolean;
+}) {
   const { db, clock, ledger, outbox } = deps;
   // The order's table belongs to the orders module: refunds lock an order and move its status through it.
   const orders = { lock: lockOrder, ...createOrderTransitions({ outbox, accounts: deps.accounts }) };
 
   const findByRequestId = async (q: Queryable, merchantId: string, refundRequestId: string) =>
-    (await q.query(`SELECT * FROM pay_refunds WHERE merchant_id = $1 AND refund_request_id = $2`, [merchantId, refundRequestId])).rows[0];
+    (
+      await q.query(`SELECT * FROM pay_refunds WHERE merchant_id = $1 AND refund_request_id = $2`, [
+        merchantId,
+        refundRequestId,
+      ])
+    ).rows[0];
 
   /** Rule 1: a used refundRequestId replays its stored result, unless it came with different parameters. */
   function replay(row: DbRow, input: RefundRequest): Result<{ refund: Refund; duplicate: boolean }, RefundError> {
@@ -122,7 +141,10 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
     return ok({ refund, duplicate: true });
   }
 
-  async function accept(merchantId: string, input: RefundRequest): Promise<Result<{ refund: Refund; duplicate: boolean }, RefundError>> {
+  async function accept(
+    merchantId: string,
+    input: RefundRequest,
+  ): Promise<Result<{ refund: Refund; duplicate: boolean }, RefundError>> {
     return db.tx(async (q) => {
       const used = await findByRequestId(q, merchantId, input.refundRequestId);
       if (used) return replay(used, input);
@@ -148,20 +170,46 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
       const merchant: AccountRef = { ownerType: 'merchant', ownerId: merchantId, asset: order.currency };
       const payer: AccountRef = { ownerType: 'payer', ownerId: order.payerId, asset: order.currency };
       // Throws INSUFFICIENT_FUNDS when the merchant's available balance is short; that rolls everything back.
-      await ledger.hold(q, { id: holdId, debit: merchant, credit: payer, amount: amount.toFixed(8), kind: 'pay.refund', ref: input.prepayId });
+      await ledger.hold(q, {
+        id: holdId,
+        debit: merchant,
+        credit: payer,
+        amount: amount.toFixed(8),
+        kind: 'pay.refund',
+        ref: input.prepayId,
+      });
 
       const attemptNo = totals.attempts + 1;
-      const row = (await q.query(
-        `INSERT INTO pay_refunds (refund_id, merchant_id, refund_request_id, prepay_id, attempt_no, status, currency, requested_amount,
+      const row = (
+        await q.query(
+          `INSERT INTO pay_refunds (refund_id, merchant_id, refund_request_id, prepay_id, attempt_no, status, currency, requested_amount,
            refund_amount, order_amount, refunded_amount, remaining_attempts, payer_open_id, refund_reason, webhook_url, hold_id, created_at)
          VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *`,
-        [
-          refundId, merchantId, input.refundRequestId, input.prepayId, attemptNo, order.currency, input.refundAmount,
-          amount.toFixed(8), order.orderAmount, totals.succeeded.plus(totals.pending).plus(amount).toFixed(8),
-          MAX_REFUND_ATTEMPTS - attemptNo, order.openUserId, input.refundReason ?? null, input.webhookUrl ?? null, holdId, clock.now(),
-        ],
-      )).rows[0];
-      const moved = await orders.transition(q, { prepayId: input.prepayId, to: 'REFUNDING', from: REFUNDABLE_STATUSES });
+          [
+            refundId,
+            merchantId,
+            input.refundRequestId,
+            input.prepayId,
+            attemptNo,
+            order.currency,
+            input.refundAmount,
+            amount.toFixed(8),
+            order.orderAmount,
+            totals.succeeded.plus(totals.pending).plus(amount).toFixed(8),
+            MAX_REFUND_ATTEMPTS - attemptNo,
+            order.openUserId,
+            input.refundReason ?? null,
+            input.webhookUrl ?? null,
+            holdId,
+            clock.now(),
+          ],
+        )
+      ).rows[0];
+      const moved = await orders.transition(q, {
+        prepayId: input.prepayId,
+        to: 'REFUNDING',
+        from: REFUNDABLE_STATUSES,
+      });
       if (!moved) throw new Error(`order ${input.prepayId} left a refundable status while locked`);
       await outbox.enqueue(q, { topic: REFUND_TOPIC, payload: { refundId } });
       return ok({ refund: toRefund(row), duplicate: false });
@@ -176,7 +224,9 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
       // Same lock order as accept (order row first), so the two never deadlock.
       const order = await orders.lock(q, String(head.prepay_id));
       if (!order) throw new Error(`refund ${refundId} has no order`);
-      const pending = (await q.query(`SELECT * FROM pay_refunds WHERE refund_id = $1 AND status = 'PENDING'`, [refundId])).rows[0];
+      const pending = (
+        await q.query(`SELECT * FROM pay_refunds WHERE refund_id = $1 AND status = 'PENDING'`, [refundId])
+      ).rows[0];
       if (!pending) return null;
       const rejected = deps.sandbox && pending.refund_reason === SANDBOX_REJECT_REASON;
       const outcome: RefundStatus = rejected ? 'REJECTED' : 'SUCCESS';
@@ -189,16 +239,27 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
       else await ledger.postHold(q, pending.hold_id);
 
       const totals = await orderTotals(q, order.prepayId);
-      const next: OrderStatus = totals.pendingCount > 0 ? 'REFUNDING'
-        : totals.succeeded.eq(order.orderAmount) ? 'FULL_REFUNDED'
-          : totals.succeeded.gt(0) ? 'REFUNDED' : 'PAID';
+      const next: OrderStatus =
+        totals.pendingCount > 0
+          ? 'REFUNDING'
+          : totals.succeeded.eq(order.orderAmount)
+            ? 'FULL_REFUNDED'
+            : totals.succeeded.gt(0)
+              ? 'REFUNDED'
+              : 'PAID';
       const refund = toRefund(done.rows[0]);
       // The order's move writes the PAY_REFUND webhook with it.
       const moved = await orders.transition(q, {
-        prepayId: order.prepayId, to: next,
-        refund: { bizStatus: rejected ? 'REFUND_REJECTED' : 'REFUND_SUCCESS', webhookUrl: refund.webhookUrl, data: (o) => refundEventData(o, refund) },
+        prepayId: order.prepayId,
+        to: next,
+        refund: {
+          bizStatus: rejected ? 'REFUND_REJECTED' : 'REFUND_SUCCESS',
+          webhookUrl: refund.webhookUrl,
+          data: (o) => refundEventData(o, refund),
+        },
       });
-      if (!moved) throw new DomainError('INVALID_ORDER_STATUS', `order ${order.prepayId} is ${order.status}, not REFUNDING`);
+      if (!moved)
+        throw new DomainError('INVALID_ORDER_STATUS', `order ${order.prepayId} is ${order.status}, not REFUNDING`);
       return outcome;
     });
   }
@@ -214,7 +275,10 @@ export function createRefundService(deps: { db: Db; clock: Clock; ledger: Ledger
      * A unique-key race between two first uses of one refundRequestId on different orders is retried once,
      * and then sees the winner's row.
      */
-    async refund(merchantId: string, input: RefundRequest): Promise<Result<{ refund: Refund; duplicate: boolean }, RefundError>> {
+    async refund(
+      merchantId: string,
+      input: RefundRequest,
+    ): Promise<Result<{ refund: Refund; duplicate: boolean }, RefundError>> {
       for (let attempt = 0; ; attempt++) {
         try {
           return await accept(merchantId, input);

@@ -78,7 +78,11 @@ export function createReportService(deps: { db: Db; ledger: Ledger }) {
           const { opening, transfers } = await ledger.statement(q, account, from, to);
           const payments = transfers.filter((t) => t.kind === 'pay.payment' && t.ref);
           const commissions = new Map<string, string>();
-          for (const c of await ledger.postedByRef(q, 'pay.commission', payments.map((p) => p.ref!))) {
+          for (const c of await ledger.postedByRef(
+            q,
+            'pay.commission',
+            payments.map((p) => p.ref!),
+          )) {
             if (c.asset === b.asset) commissions.set(c.ref!, c.amount);
           }
           out.push(assetReport(b.asset, `merchant:${merchantId}:${b.asset}`, opening, transfers, commissions));
@@ -90,9 +94,20 @@ export function createReportService(deps: { db: Db; ledger: Ledger }) {
   };
 }
 
-function assetReport(asset: string, accountId: string, opening: string, transfers: PostedTransfer[], commissions: Map<string, string>): AssetReport {
+function assetReport(
+  asset: string,
+  accountId: string,
+  opening: string,
+  transfers: PostedTransfer[],
+  commissions: Map<string, string>,
+): AssetReport {
   let balance = new Decimal(opening);
-  const sums = { payments: new Decimal(0), commissions: new Decimal(0), refunds: new Decimal(0), other: new Decimal(0) };
+  const sums = {
+    payments: new Decimal(0),
+    commissions: new Decimal(0),
+    refunds: new Decimal(0),
+    other: new Decimal(0),
+  };
   const transactions = transfers.map((t): ReportRow => {
     const signed = t.creditAccount === accountId ? new Decimal(t.amount) : new Decimal(t.amount).neg();
     balance = balance.plus(signed);
@@ -105,8 +120,16 @@ function assetReport(asset: string, accountId: string, opening: string, transfer
     } else if (type === 'REFUND') sums.refunds = sums.refunds.plus(gross);
     else sums.other = sums.other.plus(signed);
     return {
-      time: t.resolvedAt, asset, type, kind: t.kind, transferId: t.id, prepayId: t.kind.startsWith('pay.') ? t.ref : null,
-      grossAmount: amt(gross), commission: amt(commission), amount: amt(signed), balance: amt(balance),
+      time: t.resolvedAt,
+      asset,
+      type,
+      kind: t.kind,
+      transferId: t.id,
+      prepayId: t.kind.startsWith('pay.') ? t.ref : null,
+      grossAmount: amt(gross),
+      commission: amt(commission),
+      amount: amt(signed),
+      balance: amt(balance),
     };
   });
   return {
@@ -114,14 +137,28 @@ function assetReport(asset: string, accountId: string, opening: string, transfer
     openingBalance: amt(opening),
     closingBalance: amt(balance),
     totals: {
-      payments: amt(sums.payments), commissions: amt(sums.commissions), refunds: amt(sums.refunds), other: amt(sums.other),
+      payments: amt(sums.payments),
+      commissions: amt(sums.commissions),
+      refunds: amt(sums.refunds),
+      other: amt(sums.other),
       net: amt(balance.minus(opening)),
     },
     transactions,
   };
 }
 
-export const REPORT_CSV_HEADER = ['time', 'asset', 'type', 'kind', 'transferId', 'prepayId', 'grossAmount', 'commission', 'amount', 'balance'];
+export const REPORT_CSV_HEADER = [
+  'time',
+  'asset',
+  'type',
+  'kind',
+  'transferId',
+  'prepayId',
+  'grossAmount',
+  'commission',
+  'amount',
+  'balance',
+];
 
 const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
@@ -130,7 +167,22 @@ export function reportCsv(r: DailyReport): string {
   const lines = [REPORT_CSV_HEADER.join(',')];
   for (const a of r.assets) {
     for (const t of a.transactions) {
-      lines.push([new Date(t.time).toISOString(), t.asset, t.type, t.kind, t.transferId, t.prepayId ?? '', t.grossAmount, t.commission, t.amount, t.balance].map(csvField).join(','));
+      lines.push(
+        [
+          new Date(t.time).toISOString(),
+          t.asset,
+          t.type,
+          t.kind,
+          t.transferId,
+          t.prepayId ?? '',
+          t.grossAmount,
+          t.commission,
+          t.amount,
+          t.balance,
+        ]
+          .map(csvField)
+          .join(','),
+      );
     }
   }
   return lines.join('\r\n') + '\r\n';

@@ -14,7 +14,8 @@ import pg from 'pg';
  * A row as the driver returns it when the caller does not name its columns with query<T>(): its shape is known only
  * to the SQL that selected it. Callers that read a row by column name get it as this type.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- row shapes live in SQL text, which TypeScript cannot read
+// Row shapes live in SQL text, which TypeScript cannot read.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type DbRow = any;
 
 export interface Queryable {
@@ -36,7 +37,11 @@ export interface Db extends Queryable {
    * listening connection is down (messages may have been missed; it reconnects by itself). PGlite is one process,
    * where the notifying code acts directly: listening there does nothing. Returns a function that stops listening.
    */
-  listen(channel: string, onMessage: (payload: string) => void, onLost?: (down: boolean) => void): Promise<() => Promise<void>>;
+  listen(
+    channel: string,
+    onMessage: (payload: string) => void,
+    onLost?: (down: boolean) => void,
+  ): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -47,22 +52,27 @@ const params = (p?: unknown[]) => (p ? p.map(toParam) : undefined);
 export class OuterHandleInTransactionError extends Error {
   readonly code = 'OUTER_HANDLE_IN_TRANSACTION';
   constructor(call: 'query' | 'tx') {
-    super(`db.${call}() called inside db.tx() on PGlite, a single connection: it would wait for its own transaction forever. `
-      + 'Inside a transaction use the q it was given (pass it down as a parameter).');
+    super(
+      `db.${call}() called inside db.tx() on PGlite, a single connection: it would wait for its own transaction forever. ` +
+        'Inside a transaction use the q it was given (pass it down as a parameter).',
+    );
   }
 }
 
 export function wrapPglite(lite: PGlite): Db {
   const statements = preparedStatements(lite);
-  const q = (conn: { query: PGlite['query'] }, inTx: boolean): Queryable['query'] => async <T>(sql: string, p?: unknown[]) => {
-    if (p && statements.accepts(sql, p)) return statements.run<T>(sql, p, inTx);
-    const r = await conn.query<T>(sql, params(p));
-    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
-  };
+  const q =
+    (conn: { query: PGlite['query'] }, inTx: boolean): Queryable['query'] =>
+    async <T>(sql: string, p?: unknown[]) => {
+      if (p && statements.accepts(sql, p)) return statements.run<T>(sql, p, inTx);
+      const r = await conn.query<T>(sql, params(p));
+      return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+    };
   /**
    * The transaction the current async context runs inside, while it is open. The outer handle waits for the
    * connection's mutex, which that transaction holds until fn returns: called from fn's own context it deadlocks as
-   * soon as fn waits for it, so it fails at once instead. Other contexts (concurrent requests, workers) wait their turn as before,
+   * soon as fn waits for it, so it fails at once instead. Other contexts (concurrent requests, workers) wait their turn
+   * as before,
    * and so does work fn started that runs after the transaction ended.
    */
   const current = new AsyncLocalStorage<{ open: boolean }>();
@@ -110,14 +120,17 @@ function preparedStatements(lite: PGlite) {
     }
     return out;
   };
-  const exec = async (parts: Uint8Array[]) => (await lite.execProtocol(concat([...parts, serialize.sync()]), { syncToFs: false })).messages;
+  const exec = async (parts: Uint8Array[]) =>
+    (await lite.execProtocol(concat([...parts, serialize.sync()]), { syncToFs: false })).messages;
 
   async function prepare(sql: string): Promise<Statement> {
     const name = `s${cache.size}`;
     const messages = await exec([serialize.parse({ name, text: sql }), serialize.describe({ type: 'S', name })]);
-    const described = messages.find((m) => m.name === 'parameterDescription') as messages.ParameterDescriptionMessage | undefined;
+    const described = messages.find((m) => m.name === 'parameterDescription') as
+      messages.ParameterDescriptionMessage | undefined;
     const paramTypes: number[] = described?.dataTypeIDs ?? [];
-    const rowDescription = messages.find((m) => m.name === 'rowDescription') as messages.RowDescriptionMessage | undefined;
+    const rowDescription = messages.find((m) => m.name === 'rowDescription') as
+      messages.RowDescriptionMessage | undefined;
     const fields = (rowDescription?.fields ?? []).map((f) => ({ name: f.name, dataTypeID: f.dataTypeID }));
     const st = { name, paramTypes, fields };
     cache.set(sql, st);
@@ -156,16 +169,23 @@ function preparedStatements(lite: PGlite) {
     return { rows: rows as T[], rowCount };
   }
 
-  const internals = lite as unknown as { _runExclusiveQuery<T>(fn: () => Promise<T>): Promise<T>; _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T> };
+  const internals = lite as unknown as {
+    _runExclusiveQuery<T>(fn: () => Promise<T>): Promise<T>;
+    _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T>;
+  };
   return {
     accepts: (sql: string, p?: unknown[]) => !!p && p.length > 0 && (cache.has(sql) || cache.size < MAX_PREPARED),
-    /** Takes the same mutexes as PGlite's query(): the transaction mutex unless already inside a transaction, then the query mutex. */
+    /**
+     * Takes the same mutexes as PGlite's query(): the transaction mutex unless already inside a transaction, then the
+     * query mutex.
+     */
     run<T>(sql: string, p: unknown[], inTx: boolean): Promise<{ rows: T[]; rowCount: number }> {
-      const once = () => internals._runExclusiveQuery(async () => {
-        const r = await runPrepared<T>(sql, p);
-        if (!inTx) await lite.syncToFs();
-        return r;
-      });
+      const once = () =>
+        internals._runExclusiveQuery(async () => {
+          const r = await runPrepared<T>(sql, p);
+          if (!inTx) await lite.syncToFs();
+          return r;
+        });
       return inTx ? once() : internals._runExclusiveTransaction(once);
     },
   };
@@ -247,8 +267,14 @@ export function openPg(url: string, opts: { max?: number; searchPath?: string } 
       let client: pg.Client | null = null;
       let retry: NodeJS.Timeout | null = null;
       const connect = async (): Promise<void> => {
-        const c = new pg.Client({ connectionString: url, types, options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined });
-        c.on('notification', (m) => { if (m.channel === channel) onMessage(m.payload ?? ''); });
+        const c = new pg.Client({
+          connectionString: url,
+          types,
+          options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined,
+        });
+        c.on('notification', (m) => {
+          if (m.channel === channel) onMessage(m.payload ?? '');
+        });
         // A dropped connection may have missed messages: say so, and come back.
         c.on('error', () => lost(c));
         c.on('end', () => lost(c));
@@ -287,11 +313,17 @@ const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations
 
 /** Applies migrations/*.sql in name order, once each, under an advisory lock on PostgreSQL. */
 export async function migrate(db: Db): Promise<string[]> {
-  const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort();
+  const files = readdirSync(MIGRATIONS_DIR)
+    .filter((f) => f.endsWith('.sql'))
+    .sort();
   return db.tx(async (q) => {
     if (db.kind === 'pg') await q.query('SELECT pg_advisory_xact_lock(727274)');
-    await q.query('CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-    const done = new Set((await q.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name));
+    await q.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const done = new Set(
+      (await q.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name),
+    );
     const applied: string[] = [];
     for (const f of files) {
       if (done.has(f)) continue;

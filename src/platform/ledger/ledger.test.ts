@@ -26,7 +26,9 @@ for (const kind of DB_KINDS) {
     });
 
     test('a transfer moves money between two accounts and balances per asset', async () => {
-      await db.tx((q) => ledger.transfer(q, { id: 'fund-a', debit: mint(), credit: payer('a'), amount: '100.5', kind: 'test' }));
+      await db.tx((q) =>
+        ledger.transfer(q, { id: 'fund-a', debit: mint(), credit: payer('a'), amount: '100.5', kind: 'test' }),
+      );
       assert.equal((await ledger.balance(db, payer('a'))).available, '100.5');
       assert.equal((await ledger.balance(db, mint())).posted, '-100.5');
       const audit = await ledger.audit();
@@ -39,12 +41,23 @@ for (const kind of DB_KINDS) {
       assert.deepEqual(await db.tx((q) => ledger.transfer(q, t)), { duplicate: false });
       assert.deepEqual(await db.tx((q) => ledger.transfer(q, t)), { duplicate: true });
       assert.equal((await ledger.balance(db, payer('b'))).available, '10');
-      await assert.rejects(db.tx((q) => ledger.transfer(q, { ...t, amount: '11' })), (e) => e instanceof DomainError && e.code === 'TRANSFER_ID_CONFLICT');
+      await assert.rejects(
+        db.tx((q) => ledger.transfer(q, { ...t, amount: '11' })),
+        (e) => e instanceof DomainError && e.code === 'TRANSFER_ID_CONFLICT',
+      );
     });
 
     test('a customer balance cannot go negative; the failed transfer rolls back entirely', async () => {
       await assert.rejects(
-        db.tx((q) => ledger.transfer(q, { id: 'over', debit: payer('b'), credit: merchant('m'), amount: '10.00000001', kind: 'test' })),
+        db.tx((q) =>
+          ledger.transfer(q, {
+            id: 'over',
+            debit: payer('b'),
+            credit: merchant('m'),
+            amount: '10.00000001',
+            kind: 'test',
+          }),
+        ),
         (e) => errorField(e, 'code') === 'INSUFFICIENT_FUNDS',
       );
       assert.equal((await ledger.balance(db, payer('b'))).available, '10');
@@ -53,36 +66,83 @@ for (const kind of DB_KINDS) {
 
     test('invalid amounts are refused', async () => {
       for (const amount of ['0', '-1', '1e5', 'abc', '']) {
-        await assert.rejects(db.tx((q) => ledger.transfer(q, { id: `bad-${amount}`, debit: mint(), credit: payer('x'), amount, kind: 'test' })));
+        await assert.rejects(
+          db.tx((q) =>
+            ledger.transfer(q, { id: `bad-${amount}`, debit: mint(), credit: payer('x'), amount, kind: 'test' }),
+          ),
+        );
       }
-      await assert.rejects(db.tx((q) => ledger.transfer(q, { id: 'mixed', debit: mint('BNB'), credit: payer('x', 'USDT'), amount: '1', kind: 'test' })));
+      await assert.rejects(
+        db.tx((q) =>
+          ledger.transfer(q, {
+            id: 'mixed',
+            debit: mint('BNB'),
+            credit: payer('x', 'USDT'),
+            amount: '1',
+            kind: 'test',
+          }),
+        ),
+      );
     });
 
     test('holds reserve funds; post moves them, void releases them', async () => {
-      await db.tx((q) => ledger.transfer(q, { id: 'fund-m', debit: mint(), credit: merchant('m'), amount: '50', kind: 'test' }));
-      await db.tx((q) => ledger.hold(q, { id: 'h1', debit: merchant('m'), credit: payer('c'), amount: '30', kind: 'refund' }));
+      await db.tx((q) =>
+        ledger.transfer(q, { id: 'fund-m', debit: mint(), credit: merchant('m'), amount: '50', kind: 'test' }),
+      );
+      await db.tx((q) =>
+        ledger.hold(q, { id: 'h1', debit: merchant('m'), credit: payer('c'), amount: '30', kind: 'refund' }),
+      );
       let m = await ledger.balance(db, merchant('m'));
       assert.deepEqual([m.posted, m.held, m.available], ['50', '30', '20']);
       // a second hold larger than what is available is refused
-      await assert.rejects(db.tx((q) => ledger.hold(q, { id: 'h2', debit: merchant('m'), credit: payer('c'), amount: '25', kind: 'refund' })), (e) => errorField(e, 'code') === 'INSUFFICIENT_FUNDS');
-      await db.tx((q) => ledger.hold(q, { id: 'h3', debit: merchant('m'), credit: payer('c'), amount: '20', kind: 'refund' }));
+      await assert.rejects(
+        db.tx((q) =>
+          ledger.hold(q, { id: 'h2', debit: merchant('m'), credit: payer('c'), amount: '25', kind: 'refund' }),
+        ),
+        (e) => errorField(e, 'code') === 'INSUFFICIENT_FUNDS',
+      );
+      await db.tx((q) =>
+        ledger.hold(q, { id: 'h3', debit: merchant('m'), credit: payer('c'), amount: '20', kind: 'refund' }),
+      );
       await db.tx((q) => ledger.postHold(q, 'h1'));
       await db.tx((q) => ledger.voidHold(q, 'h3'));
       m = await ledger.balance(db, merchant('m'));
       assert.deepEqual([m.posted, m.held, m.available], ['20', '0', '20']);
       assert.equal((await ledger.balance(db, payer('c'))).available, '30');
-      await assert.rejects(db.tx((q) => ledger.postHold(q, 'h1')), (e) => errorField(e, 'code') === 'TRANSFER_NOT_PENDING');
-      await assert.rejects(db.tx((q) => ledger.voidHold(q, 'h1')), (e) => errorField(e, 'code') === 'TRANSFER_NOT_PENDING');
+      await assert.rejects(
+        db.tx((q) => ledger.postHold(q, 'h1')),
+        (e) => errorField(e, 'code') === 'TRANSFER_NOT_PENDING',
+      );
+      await assert.rejects(
+        db.tx((q) => ledger.voidHold(q, 'h1')),
+        (e) => errorField(e, 'code') === 'TRANSFER_NOT_PENDING',
+      );
       assert.equal((await ledger.audit()).ok, true);
     });
 
     test('100 concurrent transfers against one account: exactly as many succeed as the balance allows', async () => {
-      await db.tx((q) => ledger.transfer(q, { id: 'fund-hot', debit: mint(), credit: payer('hot'), amount: '60', kind: 'test' }));
+      await db.tx((q) =>
+        ledger.transfer(q, { id: 'fund-hot', debit: mint(), credit: payer('hot'), amount: '60', kind: 'test' }),
+      );
       const results = await Promise.allSettled(
-        Array.from({ length: 100 }, (_, i) => db.tx((q) => ledger.transfer(q, { id: `spend-${i}`, debit: payer('hot'), credit: merchant(`shop${i % 7}`), amount: '1', kind: 'test' }))),
+        Array.from({ length: 100 }, (_, i) =>
+          db.tx((q) =>
+            ledger.transfer(q, {
+              id: `spend-${i}`,
+              debit: payer('hot'),
+              credit: merchant(`shop${i % 7}`),
+              amount: '1',
+              kind: 'test',
+            }),
+          ),
+        ),
       );
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 60);
-      assert.ok(results.filter((r) => r.status === 'rejected').every((r) => r.status === 'rejected' && errorField(r.reason, 'code') === 'INSUFFICIENT_FUNDS'));
+      assert.ok(
+        results
+          .filter((r) => r.status === 'rejected')
+          .every((r) => r.status === 'rejected' && errorField(r.reason, 'code') === 'INSUFFICIENT_FUNDS'),
+      );
       assert.equal((await ledger.balance(db, payer('hot'))).available, '0');
       const audit = await ledger.audit();
       assert.deepEqual(audit.problems, []);

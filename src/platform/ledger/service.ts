@@ -49,15 +49,31 @@ export interface PostedTransfer {
 export type LedgerErrorCode = 'INSUFFICIENT_FUNDS' | 'TRANSFER_ID_CONFLICT' | 'TRANSFER_NOT_PENDING' | 'INVALID_AMOUNT';
 
 /** Platform accounts that stand for money outside the ledger and so may go negative. */
-const SYSTEM_ACCOUNTS = new Set(['sandbox_mint', 'inventory', 'external', 'card_settlement', 'card_clearing', 'conversion', 'chain_wallets']);
+const SYSTEM_ACCOUNTS = new Set([
+  'sandbox_mint',
+  'inventory',
+  'external',
+  'card_settlement',
+  'card_clearing',
+  'conversion',
+  'chain_wallets',
+]);
 
 export const accountId = (a: AccountRef) => `${a.ownerType}:${a.ownerId}:${a.asset}`;
-/** System accounts kept per network as `name.NETWORK` (e.g. `hot_wallet.ETH`): the platform's coins and the gas it paid on one chain. */
+/**
+ * System accounts kept per network as `name.NETWORK` (e.g. `hot_wallet.ETH`): the platform's coins and the gas it paid
+ * on one chain.
+ */
 const NETWORK_SYSTEM_ACCOUNTS = new Set(['hot_wallet', 'network_fees']);
 const mayGoNegative = (a: AccountRef) =>
-  a.ownerType === 'platform' && (SYSTEM_ACCOUNTS.has(a.ownerId) || NETWORK_SYSTEM_ACCOUNTS.has(a.ownerId.split('.')[0]!));
+  a.ownerType === 'platform' &&
+  (SYSTEM_ACCOUNTS.has(a.ownerId) || NETWORK_SYSTEM_ACCOUNTS.has(a.ownerId.split('.')[0]!));
 
-export const platformAccount = (name: string, asset: string): AccountRef => ({ ownerType: 'platform', ownerId: name, asset });
+export const platformAccount = (name: string, asset: string): AccountRef => ({
+  ownerType: 'platform',
+  ownerId: name,
+  asset,
+});
 
 export interface Ledger {
   /** Posts a transfer immediately. Throws DomainError (to roll back the caller's transaction) on failure. */
@@ -73,7 +89,12 @@ export interface Ledger {
    * Posted transfers touching one account whose posting time (resolved_at) is in [from, to), in posting order,
    * with the account's posted balance at `from`. Opening + the signed amounts = the posted balance at `to`.
    */
-  statement(q: Queryable, a: AccountRef, from: number, to: number): Promise<{ opening: string; transfers: PostedTransfer[] }>;
+  statement(
+    q: Queryable,
+    a: AccountRef,
+    from: number,
+    to: number,
+  ): Promise<{ opening: string; transfers: PostedTransfer[] }>;
   /** Posted transfers of one kind whose ref is one of `refs`. */
   postedByRef(q: Queryable, kind: string, refs: string[]): Promise<PostedTransfer[]>;
   /** Transfers in any status with one of the given ids, refs or kinds (an empty filter matches nothing). */
@@ -121,7 +142,8 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
   }
 
   function check(t: TransferInput) {
-    if (!isDecimalString(t.amount) || !new Decimal(t.amount).gt(0)) throw new DomainError('INVALID_AMOUNT', `invalid amount ${t.amount}`);
+    if (!isDecimalString(t.amount) || !new Decimal(t.amount).gt(0))
+      throw new DomainError('INVALID_AMOUNT', `invalid amount ${t.amount}`);
     if (t.debit.asset !== t.credit.asset) throw new DomainError('INVALID_AMOUNT', 'transfer between different assets');
   }
 
@@ -132,16 +154,38 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
     const inserted = await q.query(
       `INSERT INTO ledger_transfers (id, debit_account, credit_account, asset, amount, status, kind, ref, created_at, resolved_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [t.id, debit, credit, t.debit.asset, t.amount, status, t.kind, t.ref ?? null, clock.now(), status === 'POSTED' ? clock.now() : null],
+      [
+        t.id,
+        debit,
+        credit,
+        t.debit.asset,
+        t.amount,
+        status,
+        t.kind,
+        t.ref ?? null,
+        clock.now(),
+        status === 'POSTED' ? clock.now() : null,
+      ],
     );
     if (inserted.rowCount === 1) return true;
-    const existing = (await q.query(`SELECT debit_account, credit_account, amount FROM ledger_transfers WHERE id = $1`, [t.id])).rows[0];
-    if (existing && existing.debit_account === debit && existing.credit_account === credit && new Decimal(existing.amount).eq(t.amount)) return false;
+    const existing = (
+      await q.query(`SELECT debit_account, credit_account, amount FROM ledger_transfers WHERE id = $1`, [t.id])
+    ).rows[0];
+    if (
+      existing &&
+      existing.debit_account === debit &&
+      existing.credit_account === credit &&
+      new Decimal(existing.amount).eq(t.amount)
+    )
+      return false;
     throw new DomainError('TRANSFER_ID_CONFLICT', `transfer ${t.id} exists with different content`);
   }
 
   /** Applies balance changes in account-id order so concurrent transfers cannot deadlock. */
-  async function applyDeltas(q: Queryable, deltas: { id: string; posted: string; held: string; requireAvailable?: string }[]) {
+  async function applyDeltas(
+    q: Queryable,
+    deltas: { id: string; posted: string; held: string; requireAvailable?: string }[],
+  ) {
     deltas.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     for (const d of deltas) {
       const r = await q.query(
@@ -156,8 +200,15 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
   const neg = (a: string) => new Decimal(a).neg().toFixed();
 
   const toPosted = (r: DbRow): PostedTransfer => ({
-    id: r.id, debitAccount: r.debit_account, creditAccount: r.credit_account, asset: r.asset, amount: new Decimal(r.amount).toFixed(),
-    kind: r.kind, ref: r.ref, createdAt: Number(r.created_at), resolvedAt: Number(r.resolved_at),
+    id: r.id,
+    debitAccount: r.debit_account,
+    creditAccount: r.credit_account,
+    asset: r.asset,
+    amount: new Decimal(r.amount).toFixed(),
+    kind: r.kind,
+    ref: r.ref,
+    createdAt: Number(r.created_at),
+    resolvedAt: Number(r.resolved_at),
   });
 
   return {
@@ -206,17 +257,28 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
     },
 
     async balance(q, a) {
-      const row = (await q.query<{ posted: string; held: string }>(`SELECT posted, held FROM ledger_accounts WHERE id = $1`, [accountId(a)])).rows[0];
+      const row = (
+        await q.query<{ posted: string; held: string }>(`SELECT posted, held FROM ledger_accounts WHERE id = $1`, [
+          accountId(a),
+        ])
+      ).rows[0];
       const posted = new Decimal(row?.posted ?? 0);
       const held = new Decimal(row?.held ?? 0);
-      return { asset: a.asset, posted: posted.toFixed(), held: held.toFixed(), available: posted.minus(held).toFixed() };
+      return {
+        asset: a.asset,
+        posted: posted.toFixed(),
+        held: held.toFixed(),
+        available: posted.minus(held).toFixed(),
+      };
     },
 
     async balances(q, ownerType, ownerId) {
-      const rows = (await q.query<{ asset: string; posted: string; held: string }>(
-        `SELECT asset, posted, held FROM ledger_accounts WHERE owner_type = $1 AND owner_id = $2 ORDER BY asset`,
-        [ownerType, ownerId],
-      )).rows;
+      const rows = (
+        await q.query<{ asset: string; posted: string; held: string }>(
+          `SELECT asset, posted, held FROM ledger_accounts WHERE owner_type = $1 AND owner_id = $2 ORDER BY asset`,
+          [ownerType, ownerId],
+        )
+      ).rows;
       return rows.map((r) => ({
         asset: r.asset,
         posted: new Decimal(r.posted).toFixed(),
@@ -227,47 +289,71 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
 
     async statement(q, a, from, to) {
       const id = accountId(a);
-      const opening = (await q.query<{ total: string | null }>(
-        `SELECT sum(CASE WHEN credit_account = $1 THEN amount ELSE -amount END) AS total FROM ledger_transfers
+      const opening = (
+        await q.query<{ total: string | null }>(
+          `SELECT sum(CASE WHEN credit_account = $1 THEN amount ELSE -amount END) AS total FROM ledger_transfers
          WHERE (credit_account = $1 OR debit_account = $1) AND status = 'POSTED' AND resolved_at < $2`,
-        [id, from],
-      )).rows[0];
-      const rows = (await q.query(
-        `SELECT * FROM ledger_transfers WHERE (credit_account = $1 OR debit_account = $1) AND status = 'POSTED' AND resolved_at >= $2 AND resolved_at < $3
+          [id, from],
+        )
+      ).rows[0];
+      const rows = (
+        await q.query(
+          `SELECT * FROM ledger_transfers WHERE (credit_account = $1 OR debit_account = $1) AND status = 'POSTED' AND resolved_at >= $2 AND resolved_at < $3
          ORDER BY resolved_at, created_at, id`,
-        [id, from, to],
-      )).rows;
+          [id, from, to],
+        )
+      ).rows;
       return { opening: new Decimal(opening?.total ?? 0).toFixed(), transfers: rows.map(toPosted) };
     },
 
     async postedByRef(q, kind, refs) {
       if (refs.length === 0) return [];
-      const rows = (await q.query(
-        `SELECT * FROM ledger_transfers WHERE kind = $1 AND ref = ANY($2::text[]) AND status = 'POSTED' ORDER BY resolved_at, id`,
-        [kind, refs],
-      )).rows;
+      const rows = (
+        await q.query(
+          `SELECT * FROM ledger_transfers WHERE kind = $1 AND ref = ANY($2::text[]) AND status = 'POSTED' ORDER BY resolved_at, id`,
+          [kind, refs],
+        )
+      ).rows;
       return rows.map(toPosted);
     },
 
     async transfers(q, f) {
       if (!f.ids?.length && !f.refs?.length && !f.kinds?.length) return [];
-      const rows = (await q.query(
-        `SELECT * FROM ledger_transfers WHERE id = ANY($1::text[]) OR ref = ANY($2::text[]) OR kind = ANY($3::text[]) ORDER BY created_at, id`,
-        [f.ids ?? [], f.refs ?? [], f.kinds ?? []],
-      )).rows;
+      const rows = (
+        await q.query(
+          `SELECT * FROM ledger_transfers WHERE id = ANY($1::text[]) OR ref = ANY($2::text[]) OR kind = ANY($3::text[]) ORDER BY created_at, id`,
+          [f.ids ?? [], f.refs ?? [], f.kinds ?? []],
+        )
+      ).rows;
       return rows.map((r: DbRow): TransferRecord => ({
-        id: r.id, debitAccount: r.debit_account, creditAccount: r.credit_account, asset: r.asset, amount: new Decimal(r.amount).toFixed(), status: r.status,
-        kind: r.kind, ref: r.ref, createdAt: Number(r.created_at), resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at),
+        id: r.id,
+        debitAccount: r.debit_account,
+        creditAccount: r.credit_account,
+        asset: r.asset,
+        amount: new Decimal(r.amount).toFixed(),
+        status: r.status,
+        kind: r.kind,
+        ref: r.ref,
+        createdAt: Number(r.created_at),
+        resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at),
       }));
     },
 
     async audit() {
       const problems: string[] = [];
       const q = db;
-      const counts = onlyRow(await q.query<{ t: bigint; a: bigint }>(
-        `SELECT (SELECT count(*) FROM ledger_transfers) AS t, (SELECT count(*) FROM ledger_accounts) AS a`,
-      ));
-      const mismatched = await q.query<{ id: string; posted: string; held: string; sum_posted: string; sum_held: string }>(
+      const counts = onlyRow(
+        await q.query<{ t: bigint; a: bigint }>(
+          `SELECT (SELECT count(*) FROM ledger_transfers) AS t, (SELECT count(*) FROM ledger_accounts) AS a`,
+        ),
+      );
+      const mismatched = await q.query<{
+        id: string;
+        posted: string;
+        held: string;
+        sum_posted: string;
+        sum_held: string;
+      }>(
         `WITH sums AS (
            SELECT a.id,
              COALESCE((SELECT sum(amount) FROM ledger_transfers t WHERE t.credit_account = a.id AND t.status = 'POSTED'), 0)
@@ -278,12 +364,15 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
          WHERE a.posted <> s.sum_posted OR a.held <> s.sum_held`,
       );
       for (const r of mismatched.rows) {
-        problems.push(`account ${r.id}: stored posted ${r.posted} held ${r.held}, postings give ${r.sum_posted} / ${r.sum_held}`);
+        problems.push(
+          `account ${r.id}: stored posted ${r.posted} held ${r.held}, postings give ${r.sum_posted} / ${r.sum_held}`,
+        );
       }
       const negative = await q.query<{ id: string; posted: string; held: string }>(
         `SELECT id, posted, held FROM ledger_accounts WHERE NOT may_go_negative AND posted - held < 0`,
       );
-      for (const r of negative.rows) problems.push(`customer account ${r.id} below zero: posted ${r.posted}, held ${r.held}`);
+      for (const r of negative.rows)
+        problems.push(`customer account ${r.id} below zero: posted ${r.posted}, held ${r.held}`);
       const assetMismatch = await q.query<{ id: string }>(
         `SELECT t.id FROM ledger_transfers t JOIN ledger_accounts d ON d.id = t.debit_account JOIN ledger_accounts c ON c.id = t.credit_account
          WHERE d.asset <> t.asset OR c.asset <> t.asset`,

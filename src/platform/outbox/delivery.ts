@@ -25,7 +25,11 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 
 export type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
 /** Keyed by the outbox's status column, whose CHECK constraint admits exactly these. */
-const FROM_OUTBOX: Record<'PENDING' | 'DONE' | 'FAILED', DeliveryStatus> = { PENDING: 'PENDING', DONE: 'DELIVERED', FAILED: 'FAILED' };
+const FROM_OUTBOX: Record<'PENDING' | 'DONE' | 'FAILED', DeliveryStatus> = {
+  PENDING: 'PENDING',
+  DONE: 'DELIVERED',
+  FAILED: 'FAILED',
+};
 const TO_OUTBOX: Record<DeliveryStatus, string> = { PENDING: 'PENDING', DELIVERED: 'DONE', FAILED: 'FAILED' };
 
 export interface DeliveryAttempt {
@@ -62,10 +66,27 @@ export interface Delivery {
 const FORBIDDEN = (() => {
   const bl = new BlockList();
   for (const [net, bits] of [
-    ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-    ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
-  ] as const) bl.addSubnet(net, bits, 'ipv4');
-  for (const [net, bits] of [['::', 96], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) bl.addSubnet(net, bits, 'ipv6');
+    ['0.0.0.0', 8],
+    ['10.0.0.0', 8],
+    ['100.64.0.0', 10],
+    ['127.0.0.0', 8],
+    ['169.254.0.0', 16],
+    ['172.16.0.0', 12],
+    ['192.0.0.0', 24],
+    ['192.168.0.0', 16],
+    ['198.18.0.0', 15],
+    ['224.0.0.0', 4],
+    ['240.0.0.0', 4],
+  ] as const)
+    bl.addSubnet(net, bits, 'ipv4');
+  for (const [net, bits] of [
+    ['::', 96],
+    ['::1', 128],
+    ['fc00::', 7],
+    ['fe80::', 10],
+    ['ff00::', 8],
+  ] as const)
+    bl.addSubnet(net, bits, 'ipv6');
   return bl;
 })();
 
@@ -78,7 +99,13 @@ export function isForbiddenAddress(address: string): boolean {
     const tail = a.slice('64:ff9b::'.length);
     if (isIP(tail) === 4) return isForbiddenAddress(tail);
     const [hi, lo] = tail.split(':').map((h) => parseInt(h || '0', 16));
-    if (tail.split(':').length === 2 && hi !== undefined && lo !== undefined && Number.isFinite(hi) && Number.isFinite(lo)) {
+    if (
+      tail.split(':').length === 2 &&
+      hi !== undefined &&
+      lo !== undefined &&
+      Number.isFinite(hi) &&
+      Number.isFinite(lo)
+    ) {
       return isForbiddenAddress(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
     }
   }
@@ -111,7 +138,10 @@ export function createWebhookDelivery(deps: {
   /** Opens bodies stored sealed (they carry a secret). */
   box: SecretBox;
   mode: 'sandbox' | 'production';
-  /** Sandbox only: whether webhooks may reach loopback and private addresses (SANDBOX_ALLOW_PRIVATE_TARGETS); unset: sandbox yes, production no. */
+  /**
+   * Sandbox only: whether webhooks may reach loopback and private addresses (SANDBOX_ALLOW_PRIVATE_TARGETS); unset:
+   * sandbox yes, production no.
+   */
   allowPrivateTargets?: boolean;
   logger?: Logger;
   /** Per-attempt limit for connect + response; tests shorten it, everyone else gets the spec's 5 s. */
@@ -128,13 +158,17 @@ export function createWebhookDelivery(deps: {
    * checked address, so a second DNS answer (rebinding) cannot swap in a private one.
    */
   async function guardTarget(url: URL): Promise<LookupFunction | undefined> {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RefusedTarget(`unsupported URL scheme ${url.protocol}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new RefusedTarget(`unsupported URL scheme ${url.protocol}`);
     if (deps.mode !== 'production' && (deps.allowPrivateTargets ?? true)) return undefined;
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    const addrs = isIP(host) ? [{ address: host, family: isIP(host) }] : await dnsLookup(host, { all: true, verbatim: true });
+    const addrs = isIP(host)
+      ? [{ address: host, family: isIP(host) }]
+      : await dnsLookup(host, { all: true, verbatim: true });
     if (addrs.length === 0) throw new Error(`${host} did not resolve`);
     const bad = addrs.find((a) => isForbiddenAddress(a.address));
-    if (bad) throw new RefusedTarget(`refused: ${host} resolves to ${bad.address}, a loopback, private or link-local address`);
+    if (bad)
+      throw new RefusedTarget(`refused: ${host} resolves to ${bad.address}, a loopback, private or link-local address`);
     const pinned = addrs[0];
     if (!pinned) throw new Error(`${host} did not resolve`);
     const lookup: LookupFunction = (_hostname, options, cb) => {
@@ -144,7 +178,12 @@ export function createWebhookDelivery(deps: {
     return lookup;
   }
 
-  function post(url: URL, headers: Record<string, string>, body: Buffer, lookup: LookupFunction | undefined): Promise<PostResult> {
+  function post(
+    url: URL,
+    headers: Record<string, string>,
+    body: Buffer,
+    lookup: LookupFunction | undefined,
+  ): Promise<PostResult> {
     return new Promise((resolve) => {
       let settled = false;
       const finish = (r: PostResult) => {
@@ -154,26 +193,40 @@ export function createWebhookDelivery(deps: {
         resolve(r);
       };
       const mod = url.protocol === 'https:' ? https : http;
-      const req = mod.request(url, {
-        method: 'POST',
-        headers: { ...headers, 'Content-Length': String(body.length) },
-        agent: url.protocol === 'https:' ? agents.https : agents.http,
-        ...(lookup ? { lookup } : {}),
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          if (size < MAX_RESPONSE_BYTES) chunks.push(c);
-          size += c.length;
-        });
-        res.on('end', () => finish({ httpStatus: res.statusCode ?? 0, body: Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES), error: null }));
-        res.on('error', (e) => finish({ httpStatus: res.statusCode ?? null, body: Buffer.concat(chunks), error: String(e.message) }));
-      });
+      const req = mod.request(
+        url,
+        {
+          method: 'POST',
+          headers: { ...headers, 'Content-Length': String(body.length) },
+          agent: url.protocol === 'https:' ? agents.https : agents.http,
+          ...(lookup ? { lookup } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            if (size < MAX_RESPONSE_BYTES) chunks.push(c);
+            size += c.length;
+          });
+          res.on('end', () =>
+            finish({
+              httpStatus: res.statusCode ?? 0,
+              body: Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES),
+              error: null,
+            }),
+          );
+          res.on('error', (e) =>
+            finish({ httpStatus: res.statusCode ?? null, body: Buffer.concat(chunks), error: String(e.message) }),
+          );
+        },
+      );
       const timer = setTimeout(() => {
         finish({ httpStatus: null, body: null, error: `timeout after ${timeoutMs} ms` });
         req.destroy();
       }, timeoutMs);
-      req.on('error', (e: Error) => finish({ httpStatus: null, body: null, error: describeError(e, 'code', 'message') }));
+      req.on('error', (e: Error) =>
+        finish({ httpStatus: null, body: null, error: describeError(e, 'code', 'message') }),
+      );
       req.end(body);
     });
   }
@@ -186,7 +239,14 @@ export function createWebhookDelivery(deps: {
   async function handle(row: OutboxRow): Promise<HandlerOutcome> {
     const p = row.payload as WebhookPayload;
     const round = await roundOf(row.id);
-    const prior = Number((await db.query(`SELECT count(*) AS n FROM webhook_delivery_attempts WHERE delivery_id = $1 AND round = $2`, [row.id, round])).rows[0].n);
+    const prior = Number(
+      (
+        await db.query(`SELECT count(*) AS n FROM webhook_delivery_attempts WHERE delivery_id = $1 AND round = $2`, [
+          row.id,
+          round,
+        ])
+      ).rows[0].n,
+    );
     const attemptNo = prior + 1;
     const family = families[p.family];
     const attemptedAt = clock.now();
@@ -206,16 +266,31 @@ export function createWebhookDelivery(deps: {
     }
     const latencyMs = Math.round(performance.now() - started);
     const responseText = result.body ? result.body.toString('utf8') : '';
-    const acked = !!family && result.httpStatus !== null && result.error === null && family.isAck(result.httpStatus, responseText);
+    const acked =
+      !!family && result.httpStatus !== null && result.error === null && family.isAck(result.httpStatus, responseText);
     const error = acked ? null : (result.error ?? `not acknowledged (HTTP ${result.httpStatus})`);
     await db.query(
       `INSERT INTO webhook_delivery_attempts (id, delivery_id, round, attempt_no, attempted_at, url, http_status, latency_ms, response_excerpt, error, acked)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [ids.next(), row.id, round, attemptNo, attemptedAt, p.url, result.httpStatus, latencyMs,
-        result.body ? result.body.subarray(0, EXCERPT_BYTES).toString('utf8') : null, error, acked],
+      [
+        ids.next(),
+        row.id,
+        round,
+        attemptNo,
+        attemptedAt,
+        p.url,
+        result.httpStatus,
+        latencyMs,
+        result.body ? result.body.subarray(0, EXCERPT_BYTES).toString('utf8') : null,
+        error,
+        acked,
+      ],
     );
     if (acked) return { status: 'done' };
-    deps.logger?.warn({ deliveryId: String(row.id), attempt: attemptNo, httpStatus: result.httpStatus, error }, 'webhook attempt failed');
+    deps.logger?.warn(
+      { deliveryId: String(row.id), attempt: attemptNo, httpStatus: result.httpStatus, error },
+      'webhook attempt failed',
+    );
     // A refused or malformed target will not get better by waiting: fail now, visibly; an operator can redeliver.
     const delayMs = family?.retryDelaysMs[attemptNo - 1];
     if (refused || !family || delayMs === undefined) return { status: 'failed', error: error! };
@@ -226,33 +301,52 @@ export function createWebhookDelivery(deps: {
     const p = r.payload as WebhookPayload;
     const status = FROM_OUTBOX[r.status as keyof typeof FROM_OUTBOX];
     return {
-      id: String(r.id), family: p.family, ownerId: p.ownerId, url: p.url, bizType: p.bizType, bizId: p.bizId, bizStatus: p.bizStatus, body: p.body,
-      status, round: r.round == null ? 0 : Number(r.round), createdAt: Number(r.created_at),
+      id: String(r.id),
+      family: p.family,
+      ownerId: p.ownerId,
+      url: p.url,
+      bizType: p.bizType,
+      bizId: p.bizId,
+      bizStatus: p.bizStatus,
+      body: p.body,
+      status,
+      round: r.round == null ? 0 : Number(r.round),
+      createdAt: Number(r.created_at),
       completedAt: r.completed_at == null ? null : Number(r.completed_at),
       nextAttemptAt: status === 'PENDING' ? Number(r.next_attempt_at) : null,
-      lastError: r.last_error ?? null, attempts,
+      lastError: r.last_error ?? null,
+      attempts,
     };
   }
 
   async function load(where: string, params: unknown[], limit: number): Promise<Delivery[]> {
-    const rows = (await db.query(
-      `SELECT o.id, o.payload, o.status, o.next_attempt_at, o.created_at, o.completed_at, o.last_error, d.round
+    const rows = (
+      await db.query(
+        `SELECT o.id, o.payload, o.status, o.next_attempt_at, o.created_at, o.completed_at, o.last_error, d.round
        FROM outbox o LEFT JOIN webhook_deliveries d ON d.id = o.id
        WHERE o.topic = '${WEBHOOK_TOPIC}' AND ${where} ORDER BY o.id DESC LIMIT ${Number(limit)}`,
-      params,
-    )).rows;
+        params,
+      )
+    ).rows;
     if (rows.length === 0) return [];
-    const att = (await db.query(
-      `SELECT * FROM webhook_delivery_attempts WHERE delivery_id = ANY($1::bigint[]) ORDER BY id`,
-      [rows.map((r) => String(r.id))],
-    )).rows;
+    const att = (
+      await db.query(`SELECT * FROM webhook_delivery_attempts WHERE delivery_id = ANY($1::bigint[]) ORDER BY id`, [
+        rows.map((r) => String(r.id)),
+      ])
+    ).rows;
     const byDelivery = new Map<string, DeliveryAttempt[]>();
     for (const a of att) {
       const list = byDelivery.get(String(a.delivery_id)) ?? [];
       list.push({
-        round: Number(a.round), attemptNo: Number(a.attempt_no), attemptedAt: Number(a.attempted_at), url: a.url,
-        httpStatus: a.http_status == null ? null : Number(a.http_status), latencyMs: Number(a.latency_ms),
-        response: a.response_excerpt ?? null, error: a.error ?? null, acked: a.acked,
+        round: Number(a.round),
+        attemptNo: Number(a.attempt_no),
+        attemptedAt: Number(a.attempted_at),
+        url: a.url,
+        httpStatus: a.http_status == null ? null : Number(a.http_status),
+        latencyMs: Number(a.latency_ms),
+        response: a.response_excerpt ?? null,
+        error: a.error ?? null,
+        acked: a.acked,
       });
       byDelivery.set(String(a.delivery_id), list);
     }
@@ -266,7 +360,8 @@ export function createWebhookDelivery(deps: {
       const limit = Math.min(Math.max(opts.limit ?? 100, 1), 500);
       return load(
         `($1::text IS NULL OR o.status = $1) AND ($2::text IS NULL OR o.payload->>'ownerId' = $2)`,
-        [opts.status ? TO_OUTBOX[opts.status] : null, opts.ownerId ?? null], limit,
+        [opts.status ? TO_OUTBOX[opts.status] : null, opts.ownerId ?? null],
+        limit,
       );
     },
 
@@ -285,8 +380,9 @@ export function createWebhookDelivery(deps: {
           [id, now],
         );
         if (r.rowCount === 0) {
-          const exists = (await q.query(`SELECT status FROM outbox WHERE id = $1 AND topic = '${WEBHOOK_TOPIC}'`, [id])).rows[0];
-          return exists ? 'DELIVERY_PENDING' as const : 'DELIVERY_NOT_FOUND' as const;
+          const exists = (await q.query(`SELECT status FROM outbox WHERE id = $1 AND topic = '${WEBHOOK_TOPIC}'`, [id]))
+            .rows[0];
+          return exists ? ('DELIVERY_PENDING' as const) : ('DELIVERY_NOT_FOUND' as const);
         }
         await q.query(
           `INSERT INTO webhook_deliveries (id, round, redelivered_at) VALUES ($1, 1, $2)

@@ -16,10 +16,12 @@ for (const kind of DB_KINDS) {
     after(() => drop());
 
     test('an event written in a transaction that rolls back never exists', async () => {
-      await assert.rejects(db.tx(async (q) => {
-        await outbox.enqueue(q, { topic: 't', payload: { n: 1 } });
-        throw new Error('boom');
-      }));
+      await assert.rejects(
+        db.tx(async (q) => {
+          await outbox.enqueue(q, { topic: 't', payload: { n: 1 } });
+          throw new Error('boom');
+        }),
+      );
       assert.equal((await db.query(`SELECT count(*) AS n FROM outbox`)).rows[0].n, 0n);
     });
 
@@ -40,7 +42,10 @@ for (const kind of DB_KINDS) {
         if (a + b === 0) break;
       }
       assert.equal(total, 60);
-      assert.deepEqual([...seen].sort((x, y) => x - y), Array.from({ length: 60 }, (_, i) => i));
+      assert.deepEqual(
+        [...seen].sort((x, y) => x - y),
+        Array.from({ length: 60 }, (_, i) => i),
+      );
     });
 
     test('rows sharing an ordering key wait for the earlier one; retries follow the business clock', async () => {
@@ -52,7 +57,9 @@ for (const kind of DB_KINDS) {
       const calls: string[] = [];
       let failFirst = true;
       const worker = createOutboxWorker({
-        db, clock, handlers: {
+        db,
+        clock,
+        handlers: {
           ord: async (row) => {
             const { step } = row.payload as { step: number };
             calls.push(`${row.ordering_key}:${step}`);
@@ -73,7 +80,14 @@ for (const kind of DB_KINDS) {
       await worker.runOnce();
       assert.deepEqual(calls.slice(2), ['k1:1', 'k1:2']);
       const rows = (await db.query(`SELECT status, attempts FROM outbox WHERE topic = 'ord' ORDER BY id`)).rows;
-      assert.deepEqual(rows.map((r) => [r.status, r.attempts]), [['DONE', 2], ['DONE', 1], ['DONE', 1]]);
+      assert.deepEqual(
+        rows.map((r) => [r.status, r.attempts]),
+        [
+          ['DONE', 2],
+          ['DONE', 1],
+          ['DONE', 1],
+        ],
+      );
     });
 
     test('a claimed row whose worker died is picked up again after its lease lapses', async () => {

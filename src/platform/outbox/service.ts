@@ -26,14 +26,18 @@ export interface OutboxRow<P = unknown> {
   created_at: bigint;
 }
 
-export type HandlerOutcome = { status: 'done' } | { status: 'retry'; at: number; error: string } | { status: 'failed'; error: string };
+export type HandlerOutcome =
+  { status: 'done' } | { status: 'retry'; at: number; error: string } | { status: 'failed'; error: string };
 export type OutboxHandler = (row: OutboxRow) => Promise<HandlerOutcome>;
 
 export interface Outbox {
   enqueue(q: Queryable, e: { topic: string; orderingKey?: string; payload: unknown; at?: number }): Promise<bigint>;
 }
 
-/** host:port of a payload's `url` (what the per-destination limit counts), lower case, without credentials; null when it has none. */
+/**
+ * host:port of a payload's `url` (what the per-destination limit counts), lower case, without credentials; null when
+ * it has none.
+ */
 export function destinationHost(payload: unknown): string | null {
   const url = (payload as { url?: unknown } | null)?.url;
   if (typeof url !== 'string') return null;
@@ -124,14 +128,28 @@ export function createOutboxWorker(deps: {
   const leaseMs = deps.leaseMs ?? 60_000;
 
   // Classes in a fixed order (index + 1 is the class number in SQL); each topic with a handler belongs to exactly one.
-  const declared = (deps.classes ?? [DEFAULT_WEBHOOK_CLASS]).map((c) => ({ ...c, topics: c.topics.filter((t) => topics.includes(t)) }));
+  const declared = (deps.classes ?? [DEFAULT_WEBHOOK_CLASS]).map((c) => ({
+    ...c,
+    topics: c.topics.filter((t) => topics.includes(t)),
+  }));
   const taken = new Set(declared.flatMap((c) => c.topics));
-  const classes = [...declared, { name: 'internal', topics: topics.filter((t) => !taken.has(t)), slots: deps.internalSlots ?? DEFAULT_INTERNAL_SLOTS }]
+  const classes = [
+    ...declared,
+    {
+      name: 'internal',
+      topics: topics.filter((t) => !taken.has(t)),
+      slots: deps.internalSlots ?? DEFAULT_INTERNAL_SLOTS,
+    },
+  ]
     .filter((c) => c.topics.length > 0)
     .map((c) => ({
-      ...c, perHost: c.perHost ?? 0, leaseMs: c.leaseMs ?? leaseMs, inflight: 0,
+      ...c,
+      perHost: c.perHost ?? 0,
+      leaseMs: c.leaseMs ?? leaseMs,
+      inflight: 0,
       /** The last claim found rows of this class, so more may be waiting; and rows settled since that claim. */
-      more: true, freed: 0,
+      more: true,
+      freed: 0,
       /** A claim scans every due row (on PGlite ~20 ms per thousand), so refill after a few settle, not after each. */
       refillAfter: Math.max(1, Math.floor(c.slots / 4)),
     }));
@@ -154,7 +172,9 @@ export function createOutboxWorker(deps: {
     if (free.every((n) => n === 0)) return [];
     const wall = Date.now();
     const now = clock.now();
-    const saturated = new Set([...hostInflight.entries()].filter(([k, n]) => n >= classAt(Number(k.split('|')[0]) - 1).perHost).map(([k]) => k));
+    const saturated = new Set(
+      [...hostInflight.entries()].filter(([k, n]) => n >= classAt(Number(k.split('|')[0]) - 1).perHost).map(([k]) => k),
+    );
     // 1. Candidates: the first due rows by id (a walk of the pending-id index that stops at the limit), skipping hosts
     //    whose slots are all taken, so a hanging host's backlog is passed over in the index, not ranked and sorted.
     //    The host is the URL's authority (host:port), kept in the dest_host column at enqueue so no payload is read.
@@ -206,9 +226,7 @@ export function createOutboxWorker(deps: {
        RETURNING u.id, u.topic, u.ordering_key, u.payload, u.attempts, u.next_attempt_at, u.created_at`,
       [now, wall, ids, topicList.map((t) => classAt(topicIndex.get(t)!).leaseMs), topicList],
     );
-    return r.rows
-      .map((row) => ({ ...row, ...picked.get(BigInt(row.id))! }))
-      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    return r.rows.map((row) => ({ ...row, ...picked.get(BigInt(row.id))! })).sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   /** True when a claim now is worth its scan: a class that had rows waiting has freed enough slots (or all of them). */
@@ -216,11 +234,21 @@ export function createOutboxWorker(deps: {
 
   async function settle(row: OutboxRow, outcome: HandlerOutcome) {
     if (outcome.status === 'done') {
-      await db.query(`UPDATE outbox SET status = 'DONE', completed_at = $2, leased_until = 0, last_error = NULL WHERE id = $1`, [row.id, clock.now()]);
+      await db.query(
+        `UPDATE outbox SET status = 'DONE', completed_at = $2, leased_until = 0, last_error = NULL WHERE id = $1`,
+        [row.id, clock.now()],
+      );
     } else if (outcome.status === 'retry') {
-      await db.query(`UPDATE outbox SET next_attempt_at = $2, leased_until = 0, last_error = $3 WHERE id = $1`, [row.id, outcome.at, outcome.error.slice(0, 1000)]);
+      await db.query(`UPDATE outbox SET next_attempt_at = $2, leased_until = 0, last_error = $3 WHERE id = $1`, [
+        row.id,
+        outcome.at,
+        outcome.error.slice(0, 1000),
+      ]);
     } else {
-      await db.query(`UPDATE outbox SET status = 'FAILED', completed_at = $2, leased_until = 0, last_error = $3 WHERE id = $1`, [row.id, clock.now(), outcome.error.slice(0, 1000)]);
+      await db.query(
+        `UPDATE outbox SET status = 'FAILED', completed_at = $2, leased_until = 0, last_error = $3 WHERE id = $1`,
+        [row.id, clock.now(), outcome.error.slice(0, 1000)],
+      );
     }
   }
 
@@ -308,7 +336,9 @@ export function createOutboxWorker(deps: {
             try {
               const rows = await claim([]);
               for (const row of rows) {
-                const p: Promise<void> = launch(row).then(() => { running.delete(p); });
+                const p: Promise<void> = launch(row).then(() => {
+                  running.delete(p);
+                });
                 running.add(p);
               }
             } catch (e) {

@@ -10,14 +10,19 @@
   function tick() {
     if (!el) return;
     var left = Math.max(0, expire - (Date.now() + skew));
-    var m = Math.floor(left / 60000), s = Math.floor(left / 1000) % 60;
+    var m = Math.floor(left / 60000),
+      s = Math.floor(left / 1000) % 60;
     el.textContent = (m < 10 ? '0' : '') + m + ':' + (s < 10 ? '0' : '') + s;
     if (left <= 0 && status === 'INITIAL') setTimeout(poll, 1500);
   }
   function poll() {
     fetch(location.pathname.replace(/\/$/, '') + '/status', { cache: 'no-store' })
-      .then(function (r) { return r.json(); })
-      .then(function (j) { if (j.status !== status) location.reload(); })
+      .then(function (r) {
+        return r.json();
+      })
+      .then(function (j) {
+        if (j.status !== status) location.reload();
+      })
       .catch(function () {});
   }
   tick();
