@@ -127,6 +127,7 @@ export async function buildApp(opts: AppOptions) {
     sessions,
     signingKeys,
     tsp: tsp.tsp,
+    mailer,
     logger,
     config,
     adminToken,
@@ -284,7 +285,7 @@ export async function buildApp(opts: AppOptions) {
         publicUrl,
         mode,
       });
-      registerAdminRoutes(app, { adminToken, accounts, ledger, audit, signingKeys, db, merchantUsers });
+      registerAdminRoutes(app, { adminToken, accounts, ledger, audit, signingKeys, db, mode, merchantUsers });
       registerWebhookAdminRoutes(app, { adminToken, deliveries: webhooks });
       if (mode === 'sandbox') {
         registerDevMailbox(app, { mailer, adminToken, mode });

@@ -30,6 +30,12 @@ const list = (v: unknown) =>
         .flatMap((s) => s.split(','))
         .filter(Boolean);
 
+/** `--enable payout --disable reports` → { payout: true, reports: false }; nothing given → no change. */
+function featureChanges(enable?: string[], disable?: string[]) {
+  if (!enable && !disable) return undefined;
+  return Object.fromEntries([...(enable ?? []).map((f) => [f, true]), ...(disable ?? []).map((f) => [f, false])]);
+}
+
 export const COMMANDS: Record<string, Command> = {
   'merchant create': {
     method: 'POST',
@@ -42,14 +48,22 @@ export const COMMANDS: Record<string, Command> = {
   'merchant update': {
     method: 'PATCH',
     path: (f) => `/admin/v1/merchants/${f.id}`,
-    usage: '--id MERCHANT_ID [--webhook-url URL] [--ip IP ...]',
-    body: (f) => ({ webhookUrl: f['webhook-url'], ipWhitelist: list(f.ip) }),
+    usage:
+      '--id MERCHANT_ID [--webhook-url URL] [--ip IP ...] [--enable FEATURE ...] [--disable FEATURE ...] [--payout-fee ASSET=AMOUNT ...]',
+    body: (f) => ({
+      webhookUrl: f['webhook-url'],
+      ipWhitelist: list(f.ip),
+      features: featureChanges(list(f.enable), list(f.disable)),
+      payoutFee: list(f['payout-fee'])
+        ? Object.fromEntries(list(f['payout-fee'])!.map((kv) => kv.split('=') as [string, string]))
+        : undefined,
+    }),
   },
   'key create': {
     method: 'POST',
     path: (f) => `/admin/v1/merchants/${f.merchant}/keys`,
-    usage: '--merchant MERCHANT_ID [--ip IP ...]',
-    body: (f) => ({ ipWhitelist: list(f.ip) }),
+    usage: '--merchant MERCHANT_ID [--ip IP ...] [--permission PAYOUT ...]',
+    body: (f) => ({ ipWhitelist: list(f.ip), permissions: list(f.permission) }),
   },
   'key revoke': {
     method: 'DELETE',
@@ -102,6 +116,10 @@ const OPTIONS = {
   'redirect-domain': { type: 'string', multiple: true },
   'partial-sharing': { type: 'boolean' },
   partner: { type: 'string' },
+  enable: { type: 'string', multiple: true },
+  disable: { type: 'string', multiple: true },
+  'payout-fee': { type: 'string', multiple: true },
+  permission: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -19,6 +19,10 @@ export interface Merchant {
   status: string;
   webhookUrl: string | null;
   tsp: { allowScopes: string[]; allowFeeShare: boolean } | null;
+  /** The operator's feature-flag overrides (binance-pay-extended.md §9.1); absent flags take the mode's default. */
+  features: Record<string, boolean>;
+  /** Absolute payout fee per asset (§10.2), e.g. { USDT: '0.5' }; absent asset = no fee. */
+  payoutFee: Record<string, string>;
   createdAt: number;
 }
 
@@ -27,6 +31,8 @@ export interface ApiKeyRecord {
   merchantId: bigint;
   secret: string;
   ipWhitelist: string[];
+  /** Extra permissions of the key (§9.1, e.g. PAYOUT); null = the mode's default. */
+  permissions: string[] | null;
 }
 
 export interface NewCredentials {
@@ -48,6 +54,8 @@ function toMerchant(r: DbRow): Merchant {
     status: r.status,
     webhookUrl: r.webhook_url,
     tsp: r.tsp_allow_scopes ? { allowScopes: r.tsp_allow_scopes, allowFeeShare: r.tsp_allow_fee_share } : null,
+    features: r.features ?? {},
+    payoutFee: r.payout_fee ?? {},
     createdAt: Number(r.created_at),
   };
 }
@@ -78,12 +86,20 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
   let cacheTrusted = db.kind === 'pglite';
   const announce = (payload: string) => db.query(`SELECT pg_notify($1, $2)`, [CREDENTIALS_CHANNEL, payload]);
 
-  async function insertKey(q: Queryable, merchantId: bigint, ipWhitelist: string[]) {
+  async function insertKey(q: Queryable, merchantId: bigint, ipWhitelist: string[], permissions?: string[] | null) {
     const apiKey = randomString(64);
     const apiSecret = randomString(64);
     await q.query(
-      `INSERT INTO merchant_api_keys (api_key, merchant_id, secret_sealed, ip_whitelist, created_at) VALUES ($1, $2, $3, $4, $5)`,
-      [apiKey, merchantId, box.seal(apiSecret), JSON.stringify(ipWhitelist), clock.now()],
+      `INSERT INTO merchant_api_keys (api_key, merchant_id, secret_sealed, ip_whitelist, permissions, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [
+        apiKey,
+        merchantId,
+        box.seal(apiSecret),
+        JSON.stringify(ipWhitelist),
+        permissions ? JSON.stringify(permissions) : null,
+        clock.now(),
+      ],
     );
     return { apiKey, apiSecret };
   }
@@ -129,6 +145,10 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
         webhookUrl?: string | null;
         ipWhitelist?: string[];
         tsp?: { allowScopes: string[]; allowFeeShare: boolean } | null;
+        /** Merged into the stored overrides; a null value removes an override (back to the mode's default). */
+        features?: Record<string, boolean | null>;
+        /** Merged per asset; a null value removes the asset's fee. */
+        payoutFee?: Record<string, string | null>;
       },
     ): Promise<Result<Merchant>> {
       const m = await service.getMerchant(id);
@@ -145,6 +165,20 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       }
       if (patch.webhookUrl !== undefined)
         await db.query(`UPDATE merchants SET webhook_url = $2 WHERE id = $1`, [id, patch.webhookUrl]);
+      const merged = <V>(stored: Record<string, V>, change: Record<string, V | null>) =>
+        Object.fromEntries(
+          Object.entries({ ...stored, ...change }).filter((e): e is [string, V] => e[1] !== null),
+        );
+      if (patch.features)
+        await db.query(`UPDATE merchants SET features = $2 WHERE id = $1`, [
+          id,
+          JSON.stringify(merged(m.features, patch.features)),
+        ]);
+      if (patch.payoutFee)
+        await db.query(`UPDATE merchants SET payout_fee = $2 WHERE id = $1`, [
+          id,
+          JSON.stringify(merged(m.payoutFee, patch.payoutFee)),
+        ]);
       if (patch.tsp !== undefined) {
         await db.query(`UPDATE merchants SET tsp_allow_scopes = $2, tsp_allow_fee_share = $3 WHERE id = $1`, [
           id,
@@ -155,12 +189,16 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       return ok((await service.getMerchant(id))!);
     },
 
-    async createKey(merchantId: string, ipWhitelist?: string[]): Promise<Result<NewCredentials>> {
+    async createKey(
+      merchantId: string,
+      ipWhitelist?: string[],
+      permissions?: string[] | null,
+    ): Promise<Result<NewCredentials>> {
       const m = await service.getMerchant(merchantId);
       if (!m) return err('MERCHANT_NOT_FOUND');
       const ips = validateIpWhitelist(ipWhitelist);
       if (!ips.ok) return ips;
-      const key = await insertKey(db, m.merchantId, ips.value);
+      const key = await insertKey(db, m.merchantId, ips.value, permissions);
       return ok({ merchantId: String(m.merchantId), merchantName: m.name, ...key });
     },
 
@@ -191,13 +229,15 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
     async listKeys(merchantId: string) {
       const rows = (
         await db.query(
-          `SELECT api_key, ip_whitelist, status, created_at, revoked_at FROM merchant_api_keys WHERE merchant_id = $1 ORDER BY created_at`,
+          `SELECT api_key, ip_whitelist, permissions, status, created_at, revoked_at
+             FROM merchant_api_keys WHERE merchant_id = $1 ORDER BY created_at`,
           [merchantId],
         )
       ).rows;
       return rows.map((r) => ({
         apiKey: r.api_key,
         ipWhitelist: r.ip_whitelist,
+        permissions: r.permissions as string[] | null,
         status: r.status,
         createdAt: Number(r.created_at),
       }));
@@ -212,7 +252,7 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       if (hit && Date.now() - hit.at < KEY_CACHE_MS) return hit.rec;
       const r = (
         await db.query(
-          `SELECT k.api_key, k.merchant_id, k.secret_sealed, k.ip_whitelist FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id
+          `SELECT k.api_key, k.merchant_id, k.secret_sealed, k.ip_whitelist, k.permissions FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id
          WHERE k.api_key = $1 AND k.status = 'ACTIVE' AND m.status = 'ACTIVE'`,
           [apiKey],
         )
@@ -223,6 +263,7 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
             merchantId: r.merchant_id,
             secret: box.open(r.secret_sealed),
             ipWhitelist: r.ip_whitelist,
+            permissions: r.permissions,
           }
         : null;
       if (keyCache.size > 10_000) keyCache.clear();

@@ -6,6 +6,7 @@ import type { Db } from '../platform/db/client.ts';
 import type { AuditReport, Ledger } from '../platform/ledger/service.ts';
 import type { SigningKeys } from '../platform/signing-keys.ts';
 import type { MerchantUsers } from '../dashboard/users.ts';
+import { effectiveFeatures, FEATURE_FLAGS, KEY_PERMISSIONS, type FeatureFlag, type Mode } from '../pay/features.ts';
 
 /** Operator admin API (platform.md): merchants and keys, ledger audit, webhook key rotation. */
 const MerchantCreate = z.object({
@@ -27,6 +28,25 @@ const MerchantPatch = z.object({
     })
     .nullable()
     .optional(),
+  /** Feature-flag overrides (binance-pay-extended.md §9.1); null resets a flag to the mode's default. */
+  features: z
+    .partialRecord(z.enum(FEATURE_FLAGS as [FeatureFlag, ...FeatureFlag[]]), z.boolean().nullable())
+    .optional(),
+  /** Absolute payout fee per asset (§10.2); null removes it. */
+  payoutFee: z
+    .record(
+      z.string().regex(/^[A-Z0-9]{2,10}$/),
+      z
+        .string()
+        .regex(/^\d{1,20}(\.\d{1,8})?$/)
+        .nullable(),
+    )
+    .optional(),
+});
+const KeyCreate = z.object({
+  ipWhitelist: z.array(z.string()).max(50).optional(),
+  /** Key permissions (§9.1); absent: the mode's default (sandbox: all, production: none). */
+  permissions: z.array(z.enum(KEY_PERMISSIONS)).optional(),
 });
 const IdParam = z.object({ id: z.string().regex(/^\d{1,19}$/) });
 
@@ -38,6 +58,7 @@ export function registerAdminRoutes(
     ledger: Ledger;
     signingKeys: SigningKeys;
     db: Db;
+    mode: Mode;
     merchantUsers?: MerchantUsers;
     /** The ledger audit with the outside systems reconciled (app.ts). */
     audit: () => Promise<AuditReport & { reconciled: unknown }>;
@@ -93,6 +114,8 @@ export function registerAdminRoutes(
           status: m.status,
           webhookUrl: m.webhookUrl,
           tsp: m.tsp,
+          features: effectiveFeatures(m, deps.mode),
+          payoutFee: m.payoutFee,
           keys: await accounts.listKeys(id),
           balances: await deps.ledger.balances(deps.db, 'merchant', id),
         };
@@ -121,6 +144,8 @@ export function registerAdminRoutes(
           status: m.status,
           webhookUrl: m.webhookUrl,
           tsp: m.tsp,
+          features: effectiveFeatures(m, deps.mode),
+          payoutFee: m.payoutFee,
         };
       },
     );
@@ -133,12 +158,13 @@ export function registerAdminRoutes(
           security,
           summary: 'Create (rotate in) an API key',
           params: IdParam,
-          body: z.object({ ipWhitelist: z.array(z.string()).max(50).optional() }).optional(),
+          body: KeyCreate.optional(),
         },
       },
       async (req, reply) => {
         const { id } = req.params as { id: string };
-        const res = await accounts.createKey(id, (req.body as { ipWhitelist?: string[] } | undefined)?.ipWhitelist);
+        const body = req.body as z.infer<typeof KeyCreate> | undefined;
+        const res = await accounts.createKey(id, body?.ipWhitelist, body?.permissions);
         if (!res.ok) return adminError(reply, res.code === 'MERCHANT_NOT_FOUND' ? 404 : 400, res.code, res.message);
         return reply.code(201).send(res.value);
       },

@@ -31,6 +31,8 @@ export interface PayCaller {
   body: Record<string, unknown>;
   /** The TSP authorization token, from the body field or the header of the same name. */
   tspToken: string | null;
+  /** The key's permissions (binance-pay-extended.md §9.1); null = the mode's default. */
+  keyPermissions: string[] | null;
   /** Set when recording the nonce was deferred to the handler's own write (see NonceClaim). */
   nonce: NonceClaim | null;
 }
@@ -143,6 +145,7 @@ export function createPayAuth(deps: {
         clientIp,
         body: obj,
         tspToken,
+        keyPermissions: key.permissions,
         nonce: claim && !claim.consumed ? claim : null,
       },
     };

@@ -31,12 +31,31 @@ export const PAY_MESSAGES = {
   '400302': 'Refund attempts more than 10 times.',
   '400303': 'Refund amount greater than remaining amount.',
   '400304': 'Merchant balance not enough to refund.',
+  '400601': 'account not found',
+  '400606': 'Merchant access forbidden.',
+  '406108': 'Fail rate is high, please try again later',
   '406210': 'Invalid merchant id',
 } as const satisfies Record<string, string>;
 export type PayWireCode = keyof typeof PAY_MESSAGES;
 
+/**
+ * Errors of the extended surface (binance-pay-extended.md §19), shared by its domains (payouts, wallet transfers,
+ * sub-merchants, reports): each domain returns these names, never a wire code.
+ */
+export type ExtendedError =
+  | 'FEATURE_DISABLED'
+  | 'KEY_PERMISSION_MISSING'
+  | 'REQUEST_KEY_REUSED'
+  | 'BUSINESS_RULE'
+  | 'PAYOUT_NOT_FOUND'
+  | 'TRANSFER_NOT_FOUND'
+  | 'SUB_MERCHANT_EXISTS'
+  | 'REPORT_LIMIT'
+  | 'RECEIVER_CHECK_RATE'
+  | 'ACCOUNT_NOT_FOUND';
+
 /** Every error a domain behind the Pay API returns; PAY_CODE_OF must map each (an unmapped one does not compile). */
-export type PayDomainError = OrderError | RefundError | TspError | ActorError;
+export type PayDomainError = OrderError | RefundError | TspError | ActorError | ExtendedError;
 
 /** Domain error code → Pay wire code. */
 export const PAY_CODE_OF: Record<PayDomainError, PayWireCode> = {
@@ -69,6 +88,19 @@ export const PAY_CODE_OF: Record<PayDomainError, PayWireCode> = {
   TSP_AUTH_INVALID: '400004',
   TSP_SCOPE_NOT_AUTHORIZED: '400004',
   TSP_IP_NOT_ALLOWED: '400004',
+  // The extended surface (binance-pay-extended.md §19).
+  FEATURE_DISABLED: '400203',
+  KEY_PERMISSION_MISSING: '400004',
+  // §9.4: same key, different parameters; the message names the key.
+  REQUEST_KEY_REUSED: '400102',
+  // A business rule on valid fields (totals, spans, limits): 400102 with a message naming the rule.
+  BUSINESS_RULE: '400102',
+  PAYOUT_NOT_FOUND: '400202',
+  TRANSFER_NOT_FOUND: '400202',
+  SUB_MERCHANT_EXISTS: '400205',
+  REPORT_LIMIT: '400102',
+  RECEIVER_CHECK_RATE: '406108',
+  ACCOUNT_NOT_FOUND: '400601',
 };
 
 export interface PayFailure {

@@ -15,6 +15,8 @@ import type { PayAuth, PayCaller } from './auth.ts';
 import { payDomainFailure, payFailure, type PayFailure } from './codes.ts';
 import type { Actor } from './orders/service.ts';
 import { firstFailure } from './validation.ts';
+import type { Merchant } from '../accounts/service.ts';
+import { featureEnabled, keyHasPermission, type FeatureFlag, type KeyPermission, type Mode } from './features.ts';
 
 /** The Pay envelope (binance-pay.md §2). */
 export function envelope(result: Answer<PayFailure>): string {
@@ -32,6 +34,10 @@ export interface PayEndpointOptions {
   parameterless?: boolean;
   /** The handler's write records the nonce (create order); otherwise it is recorded on the way out. */
   deferNonce?: boolean;
+  /** The merchant feature the endpoint needs (binance-pay-extended.md §9.1); without it: 400203. */
+  feature?: FeatureFlag;
+  /** The key permission the endpoint needs (§9.1: payout); without it: 400004. A TSP's granted scope stands for it. */
+  permission?: KeyPermission;
 }
 
 /** A Pay caller after actor resolution: the merchant it acts for (itself, or one that authorized it as TSP). */
@@ -46,6 +52,9 @@ export interface PayFamilyDeps {
   auth: PayAuth;
   resolveActor: ActorResolver;
   selfOnly: (caller: PayCaller) => Promise<Result<Actor, ActorError>>;
+  /** The merchant whose features gate an endpoint (§9.1). */
+  merchant: (merchantId: string) => Promise<Pick<Merchant, 'features'> | null>;
+  mode: Mode;
 }
 
 /**
@@ -106,5 +115,33 @@ export function payRoutes(
   logger: Logger,
   declare: (route: PayRoute) => void,
 ): void {
-  signedRoutes(app, payFamily(deps), logger, declare);
+  signedRoutes(app, payFamily(deps), logger, (route) =>
+    declare((endpoint, handler) => route(endpoint, gated(endpoint.options, handler))),
+  );
+
+  /**
+   * Feature and key-permission gates, after the fields are valid (the order of binance-pay-extended.md §10.1: fields,
+   * then feature and permission, then the endpoint's own rules).
+   */
+  function gated<H extends SignedHandler<PayContext, PayFailure, z.ZodType>>(opts: PayEndpointOptions, handler: H): H {
+    const { feature, permission } = opts;
+    if (!feature && !permission) return handler;
+    return (async (input, ctx) => {
+      if (feature) {
+        const m = await deps.merchant(ctx.actor.merchantId);
+        if (!m || !featureEnabled(m, feature, deps.mode)) return payDomainFailure({ code: 'FEATURE_DISABLED' });
+      }
+      const actingForItself = ctx.actor.merchantId === ctx.actor.creatorMerchantId;
+      if (
+        permission &&
+        actingForItself &&
+        !keyHasPermission({ permissions: ctx.caller.keyPermissions }, permission, deps.mode)
+      )
+        return payDomainFailure({
+          code: 'KEY_PERMISSION_MISSING',
+          message: `API key is not enabled for ${permission.toLowerCase()}.`,
+        });
+      return handler(input, ctx);
+    }) as H;
+  }
 }

@@ -21,6 +21,13 @@ import { registerRefundRoutes } from './refunds/routes.ts';
 import { createRefundService, REFUND_TOPIC } from './refunds/service.ts';
 import { createReportService } from './reports/service.ts';
 import { registerPayRoutes } from './routes.ts';
+import type { Mailer } from '../platform/mail.ts';
+import type { PayExtension, PayExtensionDeps } from './extension.ts';
+import { createPayoutModule } from './payouts/module.ts';
+import { createStatementModule } from './statements/module.ts';
+import { createSubMerchantModule } from './submerchants/module.ts';
+import { createTransferModule } from './transfers/module.ts';
+import { walletOwnerType } from './wallets.ts';
 
 /**
  * Binance Pay: request authentication, orders, refunds and reports; the Pay family's endpoints (TSP's own
@@ -38,12 +45,21 @@ export function createPayModule(deps: {
   sessions: Sessions;
   signingKeys: SigningKeys;
   tsp: TspService;
+  mailer: Mailer;
   logger: Logger;
   config: Config;
   adminToken: string;
   openIdSalt: string;
 }) {
   const { db, clock, ids, ledger, outbox, prices, accounts, sessions, signingKeys, tsp, logger, config } = deps;
+  const extensionDeps: PayExtensionDeps = { ...deps };
+  // The extended surface (binance-pay-extended.md §10–§13), one area each.
+  const extensions: PayExtension[] = [
+    createSubMerchantModule(extensionDeps),
+    createTransferModule(extensionDeps),
+    createPayoutModule(extensionDeps),
+    createStatementModule(extensionDeps),
+  ];
   const auth = createPayAuth({ db, accounts, config: config.pay });
   const orders = createOrderService({
     db,
@@ -61,23 +77,34 @@ export function createPayModule(deps: {
 
   const parts: ModuleParts = {
     webhookFamilies: { pay: createPayWebhookFamily({ signingKeys }) },
-    outboxHandlers: { [REFUND_TOPIC]: refunds.handler },
+    outboxHandlers: Object.assign({ [REFUND_TOPIC]: refunds.handler }, ...extensions.map((e) => e.outboxHandlers)),
+    outboxClasses: extensions.flatMap((e) => e.outboxClasses ?? []),
     workers: [
       { name: 'pay-expiry', tick: () => orders.expireDue() },
       { name: 'pay-nonces', tick: () => auth.pruneNonces() },
+      ...extensions.flatMap((e) => e.workers ?? []),
     ],
     routes(app) {
-      payRoutes(app, { auth, resolveActor: tsp.resolveActor, selfOnly: tsp.selfOnly }, logger, (route) => {
+      const familyDeps = {
+        auth,
+        resolveActor: tsp.resolveActor,
+        selfOnly: tsp.selfOnly,
+        merchant: (id: string) => accounts.getMerchant(id),
+        mode: config.mode,
+      };
+      payRoutes(app, familyDeps, logger, (route) => {
         registerPayRoutes(route, {
           orders,
           prices,
           signingKeys,
           publicUrl: config.publicUrl,
-          ledgerBalances: (merchantId) => ledger.balances(db, 'merchant', merchantId),
+          ledgerBalances: (merchantId, wallet) => ledger.balances(db, walletOwnerType(wallet), merchantId),
         });
         registerRefundRoutes(route, { refunds });
         registerTspRoutes(route, { tsp });
+        for (const e of extensions) e.payRoutes?.(route);
       });
+      for (const e of extensions) e.routes?.(app);
       registerCheckoutRoutes(app, {
         db,
         clock,

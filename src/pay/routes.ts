@@ -9,6 +9,7 @@ import { payDomainFailure, payFailure, type PayFailure } from './codes.ts';
 import type { PayRoute } from './family.ts';
 import { NoParameters, type Answer } from '../platform/signed-route.ts';
 import { num8 } from './events.ts';
+import type { MerchantWallet } from './wallets.ts';
 import { wirePaymentInfo, type Actor, type NewOrder, type Order, type OrderService } from './orders/service.ts';
 import {
   BalanceV1,
@@ -25,7 +26,7 @@ export function registerPayRoutes(
   route: PayRoute,
   deps: {
     orders: OrderService;
-    ledgerBalances: (merchantId: string) => Promise<Balance[]>;
+    ledgerBalances: (merchantId: string, wallet: MerchantWallet) => Promise<Balance[]>;
     prices: PriceSource;
     signingKeys: SigningKeys;
     publicUrl: string;
@@ -248,7 +249,7 @@ export function registerPayRoutes(
   route(
     { path: '/v2/balance', summary: 'Wallet balance (v2)', schema: BalanceV2, options: { scope: 'BALANCE' } },
     async (q, { actor }) => {
-      const balances = q.wallet === 'SPOT_WALLET' ? [] : await deps.ledgerBalances(actor.merchantId);
+      const balances = await deps.ledgerBalances(actor.merchantId, q.wallet);
       const list = balances
         .filter((b) => !q.currency || b.asset === q.currency)
         .map((b) => {
@@ -268,7 +269,9 @@ export function registerPayRoutes(
   route(
     { path: '/balance', summary: 'Wallet balance (v1)', schema: BalanceV1, options: { scope: 'BALANCE' } },
     async (q, { actor }) => {
-      const b = (await deps.ledgerBalances(actor.merchantId)).find((x) => x.asset === q.currency);
+      const b = (await deps.ledgerBalances(actor.merchantId, q.wallet ?? 'FUNDING_WALLET')).find(
+        (x) => x.asset === q.currency,
+      );
       const available = b?.available ?? '0';
       const val = valuation(q.currency, available);
       return {

@@ -1,0 +1,36 @@
+import type { AccountsService } from '../accounts/service.ts';
+import type { Config } from '../config.ts';
+import type { Clock } from '../platform/clock.ts';
+import type { Db } from '../platform/db/client.ts';
+import type { IdGenerator } from '../platform/ids.ts';
+import type { Ledger } from '../platform/ledger/service.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { Mailer } from '../platform/mail.ts';
+import type { ModuleParts } from '../platform/module.ts';
+import type { Outbox } from '../platform/outbox/service.ts';
+import type { PriceSource } from '../prices/service.ts';
+import type { PayRoute } from './family.ts';
+
+/**
+ * One area of the extended Pay surface (binance-pay-extended.md: payouts, wallet transfers, sub-merchants,
+ * reports): its signed endpoints, declared in the Pay family beside the base ones, plus whatever else a module
+ * contributes (workers, outbox handlers, admin and sandbox routes).
+ */
+export interface PayExtension extends ModuleParts {
+  payRoutes?(route: PayRoute): void;
+}
+
+/** What every area is built from (the Pay module's own dependencies). */
+export interface PayExtensionDeps {
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  ledger: Ledger;
+  outbox: Outbox;
+  prices: PriceSource;
+  accounts: AccountsService;
+  mailer: Mailer;
+  logger: Logger;
+  config: Config;
+  adminToken: string;
+}
