@@ -166,9 +166,7 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       if (patch.webhookUrl !== undefined)
         await db.query(`UPDATE merchants SET webhook_url = $2 WHERE id = $1`, [id, patch.webhookUrl]);
       const merged = <V>(stored: Record<string, V>, change: Record<string, V | null>) =>
-        Object.fromEntries(
-          Object.entries({ ...stored, ...change }).filter((e): e is [string, V] => e[1] !== null),
-        );
+        Object.fromEntries(Object.entries({ ...stored, ...change }).filter((e): e is [string, V] => e[1] !== null));
       if (patch.features)
         await db.query(`UPDATE merchants SET features = $2 WHERE id = $1`, [
           id,
