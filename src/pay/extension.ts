@@ -1,7 +1,7 @@
 import type { AccountsService } from '../accounts/service.ts';
 import type { Config } from '../config.ts';
 import type { Clock } from '../platform/clock.ts';
-import type { Db } from '../platform/db/client.ts';
+import type { Db, Queryable } from '../platform/db/client.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Ledger } from '../platform/ledger/service.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -18,6 +18,12 @@ import type { PayRoute } from './family.ts';
  */
 export interface PayExtension extends ModuleParts {
   payRoutes?(route: PayRoute): void;
+}
+
+/** The sub-merchant area's answer to the others (payouts, orders): may this merchant tag its object with this id? */
+export interface SubMerchantDirectory {
+  /** True iff `subMerchantId` is one of `merchantId`'s sub-merchants and ACTIVE (binance-pay-extended.md §12.4). */
+  isActive(q: Queryable, merchantId: string, subMerchantId: string): Promise<boolean>;
 }
 
 /** What every area is built from (the Pay module's own dependencies). */

@@ -54,10 +54,11 @@ export function createPayModule(deps: {
   const { db, clock, ids, ledger, outbox, prices, accounts, sessions, signingKeys, tsp, logger, config } = deps;
   const extensionDeps: PayExtensionDeps = { ...deps };
   // The extended surface (binance-pay-extended.md §10–§13), one area each.
+  const subMerchants = createSubMerchantModule(extensionDeps);
   const extensions: PayExtension[] = [
-    createSubMerchantModule(extensionDeps),
+    subMerchants,
     createTransferModule(extensionDeps),
-    createPayoutModule(extensionDeps),
+    createPayoutModule({ ...extensionDeps, subMerchants: subMerchants.directory }),
     createStatementModule(extensionDeps),
   ];
   const auth = createPayAuth({ db, accounts, config: config.pay });
