@@ -24,7 +24,7 @@ export type ChargeStatus =
   | 'VOIDED'
   | 'REFUNDED';
 
-export interface TokenizedCard {
+interface TokenizedCard {
   token: string;
   brand: CardBrand;
   last4: string;
@@ -66,7 +66,7 @@ export interface Acquirer {
 }
 
 /** Sandbox test cards (platform.md), plus a 3-D Secure challenge card and one issued in an unsupported country. */
-export const SANDBOX_CARDS: Record<
+const SANDBOX_CARDS: Record<
   string,
   { behavior: 'approve' | 'decline' | 'insufficient' | 'challenge'; issuerCountry: string | null }
 > = {

@@ -15,13 +15,13 @@ import type { Acquirer, Charge, ChargeStatus } from './acquirer.ts';
  * Each is written by the caller in the same transaction as the state change that follows the acquirer's answer,
  * and `reconcileCardCharges` checks every charge the acquirer reports against these entries.
  */
-export const CARD_CLEARING = 'card_clearing';
-export const CARD_AUTH_KIND = 'card_authorization';
-export const CARD_REFUND_KIND = 'card_refund';
+const CARD_CLEARING = 'card_clearing';
+const CARD_AUTH_KIND = 'card_authorization';
+const CARD_REFUND_KIND = 'card_refund';
 const authId = (chargeId: string) => `card:auth:${chargeId}`;
 const refundId = (chargeId: string) => `card:refund:${chargeId}`;
 
-export interface CardEntry {
+interface CardEntry {
   charge: Charge;
   /** The account the card money reaches (the buyer's fiat account). */
   payer: Omit<AccountRef, 'asset'>;

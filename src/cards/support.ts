@@ -7,7 +7,7 @@ import table from './supported-countries.json' with { type: 'json' };
  */
 export type CardBrand = 'VISA' | 'MASTERCARD';
 
-export interface CountryCardSupport {
+interface CountryCardSupport {
   country: string;
   code: string;
   visa: boolean;

@@ -6,7 +6,7 @@ import type { CardBrand } from './support.ts';
  * Card form checks (binance-connect.md §6.1 P4): Luhn, brand by IIN (Visa and Mastercard only), expiry not in the
  * past, 3-digit CVV. Runs before anything reaches the acquirer; the PAN and CVV are not kept by the caller.
  */
-export type CardInputError =
+type CardInputError =
   'INVALID_NAME' | 'INVALID_NUMBER' | 'CARD_NOT_SUPPORTED' | 'INVALID_EXPIRY' | 'CARD_EXPIRED' | 'INVALID_CVV';
 
 export interface CardInput {

@@ -9,7 +9,7 @@ import { NETWORKS, type NetworkFamily } from './networks.ts';
  * encoders (viem for EIP-55, @scure/base for base58check / bech32 / bech32m / XRP base58).
  * An address that belongs to another network is rejected with a message naming that network.
  */
-export type AddressErrorCode = 'UNSUPPORTED_NETWORK' | 'INVALID_ADDRESS' | 'WRONG_NETWORK' | 'INVALID_MEMO';
+type AddressErrorCode = 'UNSUPPORTED_NETWORK' | 'INVALID_ADDRESS' | 'WRONG_NETWORK' | 'INVALID_MEMO';
 
 const sha256 = (d: Uint8Array) => new Uint8Array(createHash('sha256').update(d).digest());
 const base58check = createBase58check(sha256);
@@ -178,7 +178,7 @@ const BURN_ADDRESSES: Record<NetworkFamily, ReadonlySet<string>> = {
   sol: new Set(['11111111111111111111111111111111', '1nc1nerator11111111111111111111111111111111']), // system program; incinerator
 };
 
-export function isBurnAddress(family: NetworkFamily, address: string): boolean {
+function isBurnAddress(family: NetworkFamily, address: string): boolean {
   return BURN_ADDRESSES[family].has(family === 'evm' ? address.toLowerCase() : address);
 }
 

@@ -83,7 +83,7 @@ export interface AnvilHandle {
   stop(): Promise<void>;
 }
 
-export interface AnvilOptions {
+interface AnvilOptions {
   chainId: number;
   /** File the chain state is loaded from and dumped to. */
   statePath?: string;

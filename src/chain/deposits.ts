@@ -16,14 +16,14 @@ import { networkInfo } from './networks.ts';
  * conditional update on a row unique per (network, transaction, log index), in one transaction with the
  * ledger transfer, so a transfer is credited exactly once.
  */
-export interface DepositAddress {
+interface DepositAddress {
   ownerType: OwnerType;
   ownerId: string;
   address: string;
   derivationIndex: number;
 }
 
-export interface Deposit {
+interface Deposit {
   id: string;
   network: string;
   txHash: string;
@@ -264,5 +264,3 @@ export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; see
 
   return { depositAddress, scan, list, hasAddresses };
 }
-
-export type Deposits = ReturnType<typeof createDeposits>;

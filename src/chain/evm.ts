@@ -71,7 +71,7 @@ function* causeChain(e: unknown): Generator<ErrorLink> {
 }
 
 /** Transport-level failures (connection refused, timeout) as opposed to the node answering with an error. */
-export function isUnreachable(e: unknown): boolean {
+function isUnreachable(e: unknown): boolean {
   for (const c of causeChain(e)) {
     if (c.name === 'HttpRequestError' || c.name === 'TimeoutError' || c.code === 'ECONNREFUSED') return true;
   }

@@ -26,9 +26,9 @@ import { networkInfo } from './networks.ts';
  */
 export const hotWalletAccount = (network: string, asset: string): AccountRef =>
   platformAccount(`hot_wallet.${network}`, asset);
-export const networkFeeAccount = (network: string): AccountRef =>
+const networkFeeAccount = (network: string): AccountRef =>
   platformAccount(`network_fees.${network}`, networkInfo(network).nativeAsset);
-export const capitalAccount = (asset: string): AccountRef => platformAccount('capital', asset);
+const capitalAccount = (asset: string): AccountRef => platformAccount('capital', asset);
 
 /**
  * One hot wallet balance compared with the ledger, as decimal strings in the asset's units; drift = onChain − ledger.
@@ -236,5 +236,3 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
     },
   };
 }
-
-export type HotWallets = ReturnType<typeof createHotWallets>;

@@ -5,7 +5,7 @@
  */
 export type NetworkFamily = 'evm' | 'btc' | 'tron' | 'xrp' | 'sol';
 
-export interface NetworkInfo {
+interface NetworkInfo {
   /** Network code on the wire (`network` / `cryptoNetwork`). */
   code: string;
   name: string;

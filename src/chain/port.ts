@@ -6,7 +6,7 @@
 export type PrepareFailure =
   'INSUFFICIENT_HOT_WALLET_FUNDS' | 'RPC_UNREACHABLE' | 'GAS_ESTIMATION_FAILED' | 'ASSET_NOT_SUPPORTED';
 
-export interface WithdrawalTarget {
+interface WithdrawalTarget {
   withdrawalId: string;
   attempt: number;
   asset: string;
@@ -25,7 +25,7 @@ export function planField(plan: TxPlan, key: string): string {
   return v;
 }
 
-export interface SignedTx {
+interface SignedTx {
   hash: string;
   raw: string;
 }

@@ -25,7 +25,7 @@ import { describeError } from '../platform/errors.ts';
  * rest in sandbox), withdrawals and deposits. Nothing is started until first needed, so an app that never
  * touches a chain never spawns one.
  */
-export interface ChainConfig {
+interface ChainConfig {
   mode: 'sandbox' | 'production';
   dataDir: string;
   /** `URL` for every EVM network, or `ETH=URL,BSC=URL` per network. */
@@ -38,7 +38,7 @@ export interface ChainConfig {
   pollingIntervalMs?: number;
 }
 
-export function parseRpcUrls(value: string | undefined): Record<string, string> {
+function parseRpcUrls(value: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!value) return out;
   for (const part of value
@@ -52,7 +52,7 @@ export function parseRpcUrls(value: string | undefined): Record<string, string> 
   return out;
 }
 
-export interface NetworkListing extends AssetNetwork {
+interface NetworkListing extends AssetNetwork {
   memoRequired: boolean;
   memoRegex: string;
   addressRegex: string;

@@ -19,16 +19,15 @@ import type { ChainAdapter, TxLookup } from './port.ts';
  * chain does not know it, re-broadcast; a new transaction is only signed once the previous one is final
  * (reverted, or its nonce consumed by something else).
  */
-export type WithdrawalStatus =
-  'requested' | 'signed' | 'broadcast' | 'confirming' | 'completed' | 'failed' | 'cancelled';
-export type FailureReason =
+type WithdrawalStatus = 'requested' | 'signed' | 'broadcast' | 'confirming' | 'completed' | 'failed' | 'cancelled';
+type FailureReason =
   | 'INSUFFICIENT_HOT_WALLET_FUNDS'
   | 'RPC_UNREACHABLE'
   | 'GAS_ESTIMATION_FAILED'
   | 'ASSET_NOT_SUPPORTED'
   | 'REVERTED'
   | 'NONCE_ALREADY_USED';
-export type WithdrawalErrorCode =
+type WithdrawalErrorCode =
   | 'UNSUPPORTED_NETWORK'
   | 'INVALID_ADDRESS'
   | 'WRONG_NETWORK'
@@ -43,7 +42,7 @@ export type WithdrawalErrorCode =
   | 'NOT_CANCELLABLE';
 
 /** Which status may follow which: every transition is one conditional update from one of these. */
-export const TRANSITIONS: Record<WithdrawalStatus, WithdrawalStatus[]> = {
+const TRANSITIONS: Record<WithdrawalStatus, WithdrawalStatus[]> = {
   requested: ['signed', 'failed'],
   signed: ['broadcast', 'failed'],
   broadcast: ['confirming', 'completed', 'failed'],
@@ -77,7 +76,7 @@ export interface Withdrawal {
   completedAt: number | null;
 }
 
-export interface WithdrawalRequest {
+interface WithdrawalRequest {
   /** Caller's idempotency key: the same ref returns the same withdrawal. */
   ref: string;
   ownerType: OwnerType;
@@ -106,7 +105,7 @@ export interface WithdrawalFaults {
   afterBroadcast?(w: Withdrawal): void;
 }
 
-export interface Withdrawals {
+interface Withdrawals {
   request(r: WithdrawalRequest): Promise<Result<Withdrawal, WithdrawalErrorCode>>;
   /** Advances one withdrawal as far as it can go now; returns whether anything changed. */
   process(id: string): Promise<boolean>;

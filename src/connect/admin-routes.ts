@@ -30,7 +30,7 @@ const PartnerPatch = z.object({
 });
 const CodeParam = z.object({ code: z.string().max(64) });
 
-export const adminPartnerView = (p: Partner) => ({
+const adminPartnerView = (p: Partner) => ({
   merchantCode: p.code,
   name: p.name,
   email: p.email,

@@ -1,4 +1,4 @@
-import { createSign, createVerify } from 'node:crypto';
+import { createVerify } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ipAllowed, normalizeIp } from '../platform/ip.ts';
 import { containsUnstorableText, parseLossless } from '../platform/json.ts';
@@ -11,9 +11,9 @@ import { requestHeader } from '../platform/signed-route.ts';
  * headers → merchantCode → enabled → IP whitelist → timestamp window → RSA signature → JSON body.
  * The signing string is built from the received body bytes, never from a re-serialization.
  */
-export const MAX_BODY_BYTES = 64 * 1024;
+const MAX_BODY_BYTES = 64 * 1024;
 /** Decision (§8): 20 requests per second per partner. */
-export const RATE_LIMIT_PER_SECOND = 20;
+const RATE_LIMIT_PER_SECOND = 20;
 
 /** `${rawBody}&merchantCode=…&timestamp=…`, or without the body part when the body is empty. */
 export function signingString(rawBody: Buffer | string, merchantCode: string, timestamp: string): Buffer {
@@ -23,21 +23,7 @@ export function signingString(rawBody: Buffer | string, merchantCode: string, ti
   return Buffer.concat([body, Buffer.from(`&${tail}`, 'utf8')]);
 }
 
-/**
- * What a partner does (and the SDK/tests): base64 RSASSA-PKCS1-v1_5 SHA-256 with its PKCS#8 (or PKCS#1) private key.
- */
-export function signConnectRequest(
-  privateKeyPem: string,
-  rawBody: Buffer | string,
-  merchantCode: string,
-  timestamp: string,
-): string {
-  return createSign('RSA-SHA256')
-    .update(signingString(rawBody, merchantCode, timestamp))
-    .sign(privateKeyPem, 'base64');
-}
-
-export function verifyConnectSignature(publicKeyPem: string, message: Buffer, signatureB64: string): boolean {
+function verifyConnectSignature(publicKeyPem: string, message: Buffer, signatureB64: string): boolean {
   // Standard alphabet, padded (§3); anything else cannot be a valid header value.
   if (
     !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(signatureB64) ||

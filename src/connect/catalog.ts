@@ -9,22 +9,22 @@ import type { Partner } from './partners.ts';
  * registry, fiat × crypto pairs with per-order limits, and quotes with the partner's spread and fee.
  * All arithmetic is on decimal strings.
  */
-export const CONNECT_FIATS = ['USD', 'EUR', 'GBP', 'AUD', 'BRL', 'TRY'] as const;
+const CONNECT_FIATS = ['USD', 'EUR', 'GBP', 'AUD', 'BRL', 'TRY'] as const;
 /**
  * Per-order limits in USD; each fiat's limits are these converted at the FX table and rounded to whole units inward.
  */
-export const LIMITS_USD = { min: '15', max: '20000' };
+const LIMITS_USD = { min: '15', max: '20000' };
 
-export const connectAssets = () => [...new Set(ASSET_NETWORKS.filter((a) => a.withdrawEnabled).map((a) => a.asset))];
+const connectAssets = () => [...new Set(ASSET_NETWORKS.filter((a) => a.withdrawEnabled).map((a) => a.asset))];
 
-export interface NetworkItem extends AssetNetwork {
+interface NetworkItem extends AssetNetwork {
   memoRequired: boolean;
   addressRegex: string;
   memoRegex: string;
   priceUsd: string;
 }
 
-export interface Pair {
+interface Pair {
   fiatCurrency: string;
   cryptoCurrency: string;
   size: number;
@@ -33,14 +33,14 @@ export interface Pair {
   maxLimit: string;
 }
 
-export interface Quote {
+interface Quote {
   quotePrice: string;
   userFee: string;
   networkFee: string;
   cryptoAmount: string;
 }
 
-export type CatalogError =
+type CatalogError =
   | 'UNSUPPORTED_TRADE_PAIR'
   | 'UNSUPPORTED_NETWORK'
   | 'AMOUNT_OUT_OF_LIMIT'

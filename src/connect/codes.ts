@@ -25,7 +25,7 @@ export const CONNECT_MESSAGES = {
   OPE100000041: 'Duplicate merchantOrderId.',
   OPE100000050: 'Too many requests.',
 } as const satisfies Record<string, string>;
-export type ConnectWireCode = keyof typeof CONNECT_MESSAGES;
+type ConnectWireCode = keyof typeof CONNECT_MESSAGES;
 
 /** Every error the Connect API answers with; the table below must map each (an unmapped one does not compile). */
 export type ConnectDomainError =
@@ -51,7 +51,7 @@ export type ConnectDomainError =
   | 'TOO_MANY_REQUESTS';
 
 /** Domain error code → wire code. */
-export const CONNECT_CODE_OF: Record<ConnectDomainError, ConnectWireCode> = {
+const CONNECT_CODE_OF: Record<ConnectDomainError, ConnectWireCode> = {
   SYSTEM_ERROR: 'OPE100000001',
   INVALID_SIGNATURE: 'OPE100000002',
   TIMESTAMP_EXPIRED: 'OPE100000003',
@@ -95,7 +95,7 @@ export function connectFailure(
   return { code, message, messageDetail: opts.detail ?? null };
 }
 
-export type ConnectResult = { data: unknown } | ConnectFailure;
+type ConnectResult = { data: unknown } | ConnectFailure;
 
 /** The Connect envelope (§2); `successCode` is the partner's setting ("000000" or "000000000"). */
 export function connectEnvelope(r: ConnectResult, successCode = '000000'): string {

@@ -7,10 +7,10 @@ import { describeError, err, ok, type Result } from '../platform/errors.ts';
  * RSA only (not RSA-PSS, EC or Ed25519), modulus of at least 1024 bits. Private keys and certificates are
  * refused, even though node:crypto could derive a public key from them, so a partner never sends us a secret.
  */
-export const MIN_RSA_BITS = 1024;
-export const MAX_RSA_BITS = 8192;
+const MIN_RSA_BITS = 1024;
+const MAX_RSA_BITS = 8192;
 
-export interface ParsedPublicKey {
+interface ParsedPublicKey {
   /** Normalized SPKI PEM. */
   pem: string;
   bits: number;

@@ -18,7 +18,7 @@ import { PLATFORM_KEY_PURPOSE } from './partners.ts';
  * platform's 'connect' RSA key, the one handed to the partner at onboarding. Ack: 2xx with returnCode SUCCESS.
  */
 export const CONNECT_FAMILY = 'connect';
-export const CONNECT_WEBHOOK_RETRY_DELAYS_MS = [15_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000];
+const CONNECT_WEBHOOK_RETRY_DELAYS_MS = [15_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000];
 
 export function createConnectWebhookFamily(deps: { signingKeys: SigningKeys }): WebhookFamily {
   return {
@@ -75,7 +75,7 @@ export function wireOrderItem(o: ConnectOrder) {
   };
 }
 
-export function orderEventBody(o: ConnectOrder, eventId = `ev_${randomHex(16)}`): string {
+function orderEventBody(o: ConnectOrder, eventId = `ev_${randomHex(16)}`): string {
   return stringify({ webhookEventType: 'connect_order_event', eventId, ...wireOrderItem(o) });
 }
 

@@ -16,9 +16,9 @@ import type { DbRow } from '../platform/db/client.ts';
  * IP whitelist, redirect domains, webhook URL, quote configuration, and the admin-portal account.
  */
 export const PLATFORM_KEY_PURPOSE = 'connect';
-export const PASSWORD_LINK_TTL_MS = 72 * 3_600_000;
+const PASSWORD_LINK_TTL_MS = 72 * 3_600_000;
 export const DEFAULT_OVERLAP_MS = 24 * 3_600_000;
-export const MAX_OVERLAP_MS = 30 * 24 * 3_600_000;
+const MAX_OVERLAP_MS = 30 * 24 * 3_600_000;
 const MAX_IPS = 50;
 const MAX_DOMAINS = 20;
 
@@ -47,7 +47,7 @@ export interface PartnerKey {
   expiresAt: number | null;
 }
 
-export interface NewPartner {
+interface NewPartner {
   name: string;
   email: string;
   publicKey: string;
@@ -86,7 +86,7 @@ const toKey = (r: DbRow): PartnerKey => ({
   expiresAt: r.expires_at === null ? null : Number(r.expires_at),
 });
 
-export function validateIpList(list: unknown): Result<string[], 'INVALID_IP'> {
+function validateIpList(list: unknown): Result<string[], 'INVALID_IP'> {
   if (!Array.isArray(list) || list.length === 0)
     return err('INVALID_IP', 'at least one IP address or CIDR range is required');
   if (list.length > MAX_IPS) return err('INVALID_IP', `at most ${MAX_IPS} entries`);
@@ -99,7 +99,7 @@ export function validateIpList(list: unknown): Result<string[], 'INVALID_IP'> {
   return ok(out);
 }
 
-export function validateDomains(list: unknown): Result<string[], 'INVALID_DOMAIN'> {
+function validateDomains(list: unknown): Result<string[], 'INVALID_DOMAIN'> {
   if (list === undefined || list === null) return ok([]);
   if (!Array.isArray(list) || list.length > MAX_DOMAINS) return err('INVALID_DOMAIN', `at most ${MAX_DOMAINS} domains`);
   const out: string[] = [];
@@ -115,7 +115,7 @@ export function validateDomains(list: unknown): Result<string[], 'INVALID_DOMAIN
   return ok(out);
 }
 
-export function validateWebhookUrl(v: unknown): Result<string | null, 'INVALID_WEBHOOK_URL'> {
+function validateWebhookUrl(v: unknown): Result<string | null, 'INVALID_WEBHOOK_URL'> {
   if (v === undefined || v === null || v === '') return ok(null);
   try {
     const u = new URL(String(v));

@@ -27,7 +27,7 @@ const fromErr = (e: { code: ConnectDomainError; message?: string; field?: string
  * Binance Connect as a signed family: RSA-SHA256 over the raw bytes (auth.ts); every enveloped answer is HTTP 200 with
  * the partner's success code, an unknown path under the prefixes HTTP 404 with OPE100000001.
  */
-export function connectFamily(auth: ConnectAuth): SignedFamily<null, ConnectCaller, ConnectFailure> {
+function connectFamily(auth: ConnectAuth): SignedFamily<null, ConnectCaller, ConnectFailure> {
   return {
     tag: 'Binance Connect',
     prefixes: CONNECT_PREFIXES,

@@ -14,7 +14,7 @@ const INVALID = 'INVALID_PARAMETER';
 const absent = (v: unknown) => v === undefined || v === null;
 
 /** A non-empty string: absent or empty is MISSING_PARAMETER, another JSON type INVALID_PARAMETER. */
-export const requiredString = (field: string) =>
+const requiredString = (field: string) =>
   z
     .string(
       codedBy((iss) =>
@@ -24,7 +24,7 @@ export const requiredString = (field: string) =>
     .min(1, coded(MISSING, `${field} is required`));
 
 /** An optional string: absent or empty is null. */
-export const optionalString = (field: string, max: number) => {
+const optionalString = (field: string, max: number) => {
   const wrong = `${field} must be a string of at most ${max} characters`;
   return z.preprocess(
     (v) => (absent(v) || v === '' ? null : v),
@@ -34,7 +34,7 @@ export const optionalString = (field: string, max: number) => {
 
 const DECIMAL = /^\d+(\.\d+)?$/;
 /** A positive decimal, normalized (no trailing zeros). */
-export const positiveAmount = (field: string) =>
+const positiveAmount = (field: string) =>
   z
     .string(
       codedBy((iss) =>

@@ -54,7 +54,7 @@ type ReportService = ReturnType<typeof createReportService>;
 const SESSION_COOKIE = 'rampart_dash';
 const LOGIN_CSRF_COOKIE = 'rampart_dash_csrf';
 const SUBJECT = 'merchant_user';
-export const LOGIN_RATE_LIMIT = { max: 10, timeWindow: 60_000 };
+const LOGIN_RATE_LIMIT = { max: 10, timeWindow: 60_000 };
 
 interface Ctx {
   user: MerchantUser;
@@ -62,7 +62,7 @@ interface Ctx {
   csrf: string;
 }
 
-export interface DashboardDeps {
+interface DashboardDeps {
   db: Db;
   clock: Clock;
   ids: IdGenerator;

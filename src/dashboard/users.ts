@@ -10,7 +10,7 @@ import type { DbRow } from '../platform/db/client.ts';
  * Merchant dashboard users: email + scrypt password. The operator creates a user with its merchant; the user
  * chooses the password through an emailed single-use link (only its hash is stored).
  */
-export const SET_PASSWORD_TTL_MS = 72 * 3_600_000;
+const SET_PASSWORD_TTL_MS = 72 * 3_600_000;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
@@ -20,7 +20,7 @@ export interface MerchantUser {
   email: string;
 }
 
-export type UserError = 'INVALID_INPUT' | 'EMAIL_TAKEN' | 'BAD_CREDENTIALS' | 'LINK_INVALID';
+type UserError = 'INVALID_INPUT' | 'EMAIL_TAKEN' | 'BAD_CREDENTIALS' | 'LINK_INVALID';
 
 export function createMerchantUsers(deps: {
   db: Db;

@@ -18,17 +18,17 @@ table{width:100%;border-collapse:collapse;font-size:14px}th,td{text-align:left;p
 textarea{width:100%;min-height:60px;padding:8px;border:1px solid #d0d4da;border-radius:8px}select,input[type=date],input[type=url]{padding:8px;border:1px solid #d0d4da;border-radius:8px}`;
 
 /** What every logged-in page needs: the merchant (its name in the navigation) and the session's CSRF token. */
-export interface ViewCtx {
+interface ViewCtx {
   merchant: Merchant;
   csrf: string;
 }
 export type Flash = { ok?: string; error?: string };
 type ApiKeys = Awaited<ReturnType<AccountsService['listKeys']>>;
 
-export const time = (ms: number | null) =>
+const time = (ms: number | null) =>
   ms === null ? '—' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
 const hidden = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
-export const card = (inner: SafeHtml | SafeHtml[] | string) => html`<div class="card">${inner}</div>`;
+const card = (inner: SafeHtml | SafeHtml[] | string) => html`<div class="card">${inner}</div>`;
 const flashBox = (flash?: Flash) =>
   html`${flash?.ok ? html`<div class="flash" id="flash">${flash.ok}</div>` : ''}${flash?.error ? html`<div class="error" id="flash">${flash.error}</div>` : ''}`;
 
@@ -204,7 +204,7 @@ export function developersView(ctx: ViewCtx, keys: ApiKeys, deliveries: Delivery
 // ---- Partner features → Technical Vendor ----
 
 /** An authorization request is expired once PENDING past its link's validity, or rejected by the expiry sweep. */
-export const isExpired = (a: Authorization, now: number) =>
+const isExpired = (a: Authorization, now: number) =>
   (a.status === 'PENDING' && a.expiresAt <= now) ||
   (a.status === 'REJECTED' && a.decidedAt !== null && a.decidedAt >= a.expiresAt);
 const scopeList = (scopes: string[]) =>
@@ -220,7 +220,7 @@ const blockForm = (ctx: ViewCtx, a: Authorization) =>
 export type VendorFlash = Flash & { created?: Authorization };
 type ReviewUrl = TspService['reviewUrl'];
 
-export interface VendorData {
+interface VendorData {
   now: number;
   reviewUrl: ReviewUrl;
   /** Authorizations this merchant granted, with the scopes each provider may ask for. */

@@ -17,7 +17,7 @@ export type KycErrorCode =
   | 'ACCOUNT_CHECK_FAILED'
   | 'SUB_ACCOUNT_LINKED_TO_OTHER_MAIN';
 
-export const KYC_WIRE: Record<KycErrorCode, { code: string; name: string; http?: number }> = {
+const KYC_WIRE: Record<KycErrorCode, { code: string; name: string; http?: number }> = {
   INVALID_PARAM: { code: '000002', name: 'ILLEGAL_PARAM' },
   UNKNOWN_BROKER: { code: '000002', name: 'ILLEGAL_PARAM' },
   BAD_REQUEST: { code: '10040005', name: 'ILLEGAL_REQUEST' },

@@ -24,7 +24,7 @@ export const DEFAULT_FETCH_LIMITS: FetchLimits = {
   blockPrivate: true,
 };
 
-export type FetchResult =
+type FetchResult =
   | { ok: true; bytes: Buffer; contentType: 'image/jpeg' | 'image/png' | 'application/pdf' }
   | { ok: false; reason: 'TOO_LARGE' | 'UNSUPPORTED_TYPE' | 'DOWNLOAD_FAILED'; detail: string };
 
@@ -65,7 +65,7 @@ export function isPublicAddress(ip: string): boolean {
   return !NON_PUBLIC.check(mapped, fam === 4 ? 'ipv4' : 'ipv6');
 }
 
-export function sniff(bytes: Buffer): 'image/jpeg' | 'image/png' | 'application/pdf' | null {
+function sniff(bytes: Buffer): 'image/jpeg' | 'image/png' | 'application/pdf' | null {
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
   if (bytes.length >= 8 && bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
     return 'image/png';

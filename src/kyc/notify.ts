@@ -9,7 +9,7 @@ import { WEBHOOK_TOPIC, type WebhookFamily, type WebhookPayload } from '../platf
  * brokers may ignore it). Any 2xx acknowledges; retries at +3, +5 and +10 minutes after each failure.
  */
 export const KYC_FAMILY = 'kyc';
-export const KYC_RETRY_DELAYS_MS = [3 * 60_000, 5 * 60_000, 10 * 60_000];
+const KYC_RETRY_DELAYS_MS = [3 * 60_000, 5 * 60_000, 10 * 60_000];
 
 export function createKycWebhookFamily(deps: { db: Db; box: SecretBox }): WebhookFamily {
   return {
@@ -33,7 +33,7 @@ export function createKycWebhookFamily(deps: { db: Db; box: SecretBox }): Webhoo
   };
 }
 
-export function userStatusBody(
+function userStatusBody(
   bizEntityKey: string,
   entityCustomerId: string,
   eventVo: { statusInfo: unknown; levelInfo: unknown },

@@ -9,7 +9,7 @@ import { coded, codedBy } from '../platform/validation.ts';
 const INVALID = 'INVALID_PARAM';
 
 /** Required, a string, at most 128 characters (absent, null and "" are all "is required"). */
-export const requiredString = (field: string) =>
+const requiredString = (field: string) =>
   z
     .string(
       codedBy((iss) => [

@@ -26,9 +26,9 @@ import {
  * Records carry a `source`: 'broker' for KYC Sharing, 'buyflow' for the Connect buy flow's own KYC, so both
  * feed one review queue.
  */
-export type CheckStatus = 'INITIAL' | 'PROCESS' | 'REVIEW' | 'PASS' | 'REJECT' | 'SKIP';
+type CheckStatus = 'INITIAL' | 'PROCESS' | 'REVIEW' | 'PASS' | 'REJECT' | 'SKIP';
 export const SHARE_TOPIC = 'kyc-share';
-export const CHECK_TOPIC = 'kyc-check';
+const CHECK_TOPIC = 'kyc-check';
 const DAY = 86_400_000;
 
 export interface Broker {
@@ -44,7 +44,7 @@ export interface Broker {
   status: 'ACTIVE' | 'DISABLED';
 }
 
-export interface KycRecordRow {
+interface KycRecordRow {
   id: bigint;
   source: string;
   biz_entity_key: string | null;
@@ -88,7 +88,7 @@ type Checks = Pick<
 const isFinal = (s: string) => s === 'PASS' || s === 'REJECT';
 
 /** Overall kycStatus (§5): the first rule that applies. */
-export function overallStatus(r: Checks & { tnc_consent: boolean; questionnaire: boolean; partial: boolean }): {
+function overallStatus(r: Checks & { tnc_consent: boolean; questionnaire: boolean; partial: boolean }): {
   status: CheckStatus;
   failReason: string | null;
 } {
@@ -217,7 +217,7 @@ interface BrokerRow {
   created_at: bigint;
 }
 
-export interface BrokerInput {
+interface BrokerInput {
   name: string;
   partialSharing: boolean;
   ipWhitelist?: string[];
@@ -226,9 +226,9 @@ export interface BrokerInput {
   maxSubAccountsPerUser?: number;
   connectPartnerCode?: string | null;
 }
-export type BrokerPatch = Partial<Omit<BrokerInput, 'name' | 'partialSharing'>> & { enabled?: boolean };
+type BrokerPatch = Partial<Omit<BrokerInput, 'name' | 'partialSharing'>> & { enabled?: boolean };
 
-export interface ShareStatus {
+interface ShareStatus {
   bizEntityKey: string;
   entityCustomerId: string;
   requestNo: string;

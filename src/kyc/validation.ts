@@ -7,9 +7,9 @@ import { checkAnswers, type QuestionnaireTemplate } from './questionnaires.ts';
  * The first violation wins and is reported as "path: problem" in messageDetail (wire code 000002).
  */
 export type SharingMode = 'STANDARD' | 'PARTIAL';
-export const DOCUMENT_TYPES = ['ID_CARD', 'PASSPORT', 'DRIVING_LICENSE', 'RESIDENCE_PERMIT'] as const;
+const DOCUMENT_TYPES = ['ID_CARD', 'PASSPORT', 'DRIVING_LICENSE', 'RESIDENCE_PERMIT'] as const;
 
-export interface UserInfo {
+interface UserInfo {
   bizEntityKey: string;
   entityCustomerId: string;
   brokerMainAccountId: string;
@@ -21,13 +21,13 @@ export type Section = Record<string, string>;
 /** basicInfo and identityInfo as validated (and stored, sealed, as this JSON). */
 export type BasicInfo = Validated<typeof BASIC_INFO>;
 export type IdentityInfo = Validated<typeof IDENTITY_INFO>;
-export interface TncInfo {
+interface TncInfo {
   userSubmitIp: string;
   tncVersion: string;
   consent: boolean;
   signTime: string;
 }
-export interface QuestionnaireInfo {
+interface QuestionnaireInfo {
   version: string;
   answers: { title: string; option: string }[];
 }
@@ -38,13 +38,13 @@ export interface KycInfo {
   tncInfo?: TncInfo;
   questionnaireInfo?: QuestionnaireInfo;
 }
-export interface ShareRequest {
+interface ShareRequest {
   bizEntityKey: string;
   requestNo: string;
   kycInfo: KycInfo;
 }
 
-export interface ValidationContext {
+interface ValidationContext {
   sharingMode: SharingMode;
   questionnaireVersions: string[];
   templates: Map<string, QuestionnaireTemplate>;
@@ -68,7 +68,7 @@ interface Rule {
 }
 
 /** A real calendar date written yyyy-MM-dd. */
-export function isCalendarDate(s: string): boolean {
+function isCalendarDate(s: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
   if (!m) return false;
   const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));

@@ -1,6 +1,6 @@
 /** Domain results: errors are values with a domain code, mapped to wire codes per API family. */
-export type Ok<T> = { ok: true; value: T };
-export type Err<C extends string = string> = { ok: false; code: C; message?: string; field?: string };
+type Ok<T> = { ok: true; value: T };
+type Err<C extends string = string> = { ok: false; code: C; message?: string; field?: string };
 export type Result<T, C extends string = string> = Ok<T> | Err<C>;
 
 export const ok = <T>(value: T): Ok<T> => ({ ok: true, value });

@@ -21,10 +21,10 @@ declare module 'fastify' {
  * Routes of the signed API families validate their own bodies, after the signature check over the raw bytes;
  * fastify only keeps the bytes for them. Every other route gets zod validation from its schema.
  */
-export const SIGNED_PREFIXES = ['/binancepay/', '/gateway-api/', '/bapi/'];
-export const isSignedRoute = (url: string) => SIGNED_PREFIXES.some((p) => url.startsWith(p));
+const SIGNED_PREFIXES = ['/binancepay/', '/gateway-api/', '/bapi/'];
+const isSignedRoute = (url: string) => SIGNED_PREFIXES.some((p) => url.startsWith(p));
 
-export interface HttpOptions {
+interface HttpOptions {
   logger: Logger;
   trustedProxies: string[];
   publicUrl: string;

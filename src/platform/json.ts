@@ -4,7 +4,7 @@
  */
 
 /** A number literal to be written verbatim into JSON output (e.g. "0.88000000", "376823612387012608"). */
-export class RawNumber {
+class RawNumber {
   constructor(readonly text: string) {
     if (!/^-?\d+(\.\d+)?$/.test(text)) throw new Error(`not a number literal: ${text}`);
   }

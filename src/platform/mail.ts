@@ -17,7 +17,7 @@ import { describeError } from './errors.ts';
  */
 export const MAIL_TOPIC = 'mail';
 
-export interface MailMessage {
+interface MailMessage {
   to: string;
   subject: string;
   text: string;

@@ -3,7 +3,7 @@ import type { OutboxClass, OutboxHandler } from './outbox/service.ts';
 import type { WebhookFamily } from './outbox/webhook-family.ts';
 
 /** A background loop of a module: one tick does what is due and returns how much it did (0: nothing, wait). */
-export interface ModuleWorker {
+interface ModuleWorker {
   name: string;
   tick(): Promise<number>;
   /** The loop's idle wait for the app's base idle time (default: the base). */

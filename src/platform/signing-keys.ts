@@ -9,7 +9,7 @@ import type { IdGenerator } from './ids.ts';
  * Generated on first use, kept in the database with the private half encrypted, rotatable:
  * rotation switches signing and the published key at the same instant.
  */
-export interface SigningKey {
+interface SigningKey {
   serial: string;
   publicKeyPem: string;
   sign(message: string | Buffer): string;

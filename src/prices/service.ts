@@ -12,7 +12,7 @@ export interface PriceSource {
   fiatUsd(fiat: string): string | null;
 }
 
-export const REFERENCE_USD: Record<string, string> = {
+const REFERENCE_USD: Record<string, string> = {
   USDT: '1',
   USDC: '1',
   BUSD: '1',
@@ -26,7 +26,7 @@ export const REFERENCE_USD: Record<string, string> = {
 const STABLE = new Set(['USDT', 'USDC', 'BUSD']);
 
 /** USD value of one unit of each fiat currency (sandbox FX table). */
-export const FIAT_USD: Record<string, string> = {
+const FIAT_USD: Record<string, string> = {
   USD: '1',
   EUR: '1.08',
   GBP: '1.27',

@@ -10,7 +10,7 @@ import type { PriceSource } from './service.ts';
  * background when it is older than `refreshMs`. A snapshot older than `maxAgeMs` answers null, so quotes
  * and fiat orders are refused rather than priced on stale data.
  */
-export interface TickerOptions {
+interface TickerOptions {
   url: string;
   refreshMs?: number;
   maxAgeMs?: number;
@@ -20,7 +20,7 @@ export interface TickerOptions {
   now?: () => number;
 }
 
-export const QUOTE_ASSET = 'USDT';
+const QUOTE_ASSET = 'USDT';
 
 export function createTickerPriceSource(
   opts: TickerOptions,

@@ -9,7 +9,7 @@ import { CreateAuthorization, RecordGet, Records } from './schemas.ts';
 import type { Authorization, TspService } from './service.ts';
 
 /** The record shape of /service/provider/record and /record/get (spec §7.6). */
-export const recordView = (a: Authorization) => ({
+const recordView = (a: Authorization) => ({
   authorizationId: a.authorizationId,
   merchantName: a.merchantName,
   authorizationToken: a.authorizationToken,

@@ -28,7 +28,7 @@ export const TSP_SCOPES = [
   'INTERNAL_TRANSFER',
   'BALANCE',
 ] as const;
-export type TspScope = (typeof TSP_SCOPES)[number];
+type TspScope = (typeof TSP_SCOPES)[number];
 /** What a Pay endpoint needs from the authorization it is called with; null = any valid authorization. */
 export type Scope = TspScope | null;
 /** Why a caller cannot act for a merchant (actor resolution, spec §7.7). */
@@ -47,7 +47,7 @@ export const SCOPE_TEXT: Record<string, string> = {
 };
 
 /** A PENDING request can be reviewed for this long; the manual authorization link says "valid for 24 hours". */
-export const REVIEW_WINDOW_MS = 24 * 3_600_000;
+const REVIEW_WINDOW_MS = 24 * 3_600_000;
 
 /**
  * Issue 13 (a TSP walking sequential merchant ids to read every merchant's name): each TSP may create at most this
@@ -55,7 +55,7 @@ export const REVIEW_WINDOW_MS = 24 * 3_600_000;
  * the platform clock, under a per-TSP lock, so the limit holds across API processes. Over the limit → 400203 (the
  * published "check account status" code; the spec has no rate-limit code) with a message saying when to retry.
  */
-export const CREATE_LIMIT = { max: 60, windowMs: 3_600_000 };
+const CREATE_LIMIT = { max: 60, windowMs: 3_600_000 };
 
 export type AuthStatus = 'PENDING' | 'AUTHORIZED' | 'REJECTED' | 'DISABLED';
 
@@ -87,7 +87,7 @@ export type TspError =
   | 'AUTH_NOT_AUTHORIZED'
   | 'RATE_LIMITED';
 
-export interface NewAuthorization {
+interface NewAuthorization {
   merchantId: string;
   scopes: string[];
   ipWhitelist: string[];

@@ -10,7 +10,7 @@ export class SafeHtml {
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!); // c is one of ESCAPES' keys
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!); // c is one of ESCAPES' keys
 
 function render(v: unknown): string {
   if (v === null || v === undefined || v === false) return '';

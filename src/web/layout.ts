@@ -1,7 +1,7 @@
 import { html, trusted, type SafeHtml } from './html.ts';
 
 /** The page frame shared by every page: mobile-first, no external assets. */
-export const CSS = `
+const CSS = `
 *{box-sizing:border-box}body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f5f5f5;color:#1e2329}
 header{background:#1e2329;color:#fcd535;padding:12px 16px;font-weight:700;display:flex;justify-content:space-between;align-items:center}
 header .mode{font-size:12px;color:#b7bdc6;font-weight:400}

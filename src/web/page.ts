@@ -16,9 +16,9 @@ import { page } from './layout.ts';
  * (login, set password, checkout, buy flow) expects a random HttpOnly cookie set when the form was shown (double
  * submit), so another site can neither read nor set it.
  */
-export type SameSite = 'strict' | 'lax' | 'none';
+type SameSite = 'strict' | 'lax' | 'none';
 
-export interface CsrfCookie {
+interface CsrfCookie {
   /** The token to put in the form (set as a cookie when the browser has none yet). */
   token(req: FastifyRequest, reply: FastifyReply): string;
   /** The posted form echoes the cookie in the family's field. */
@@ -66,8 +66,8 @@ export function csrfCookie(opts: {
 }
 
 /** What a form body parses to: its fields, or the message the page shows in its usual error display. */
-export type FormResult<T> = { ok: true; value: T } | { ok: false; message: string };
-export const FORM_INVALID = 'The form could not be read. Reload the page and try again.';
+type FormResult<T> = { ok: true; value: T } | { ok: false; message: string };
+const FORM_INVALID = 'The form could not be read. Reload the page and try again.';
 
 /**
  * Form field shapes: @fastify/formbody gives a string, or an array for a repeated name; JSON forms (the buy flow's
@@ -96,7 +96,7 @@ export function serveScript(app: FastifyInstance, url: string, file: string, cac
   );
 }
 
-export interface PageOptions {
+interface PageOptions {
   title: string;
   body: SafeHtml;
   /** Left as it is on the reply when not given. */
@@ -122,5 +122,3 @@ export function createPageHelper(opts: { mode: string; sessions: Sessions }) {
     },
   };
 }
-
-export type PageHelper = ReturnType<typeof createPageHelper>;

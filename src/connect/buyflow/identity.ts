@@ -9,7 +9,7 @@ import type { DbRow } from '../../platform/db/client.ts';
  * identity key is buyflow_users.kyc_record_id; limits.ts counts the daily limit per identity.
  */
 
-export type IdentitySource = 'shared' | 'buyflow';
+type IdentitySource = 'shared' | 'buyflow';
 
 /**
  * Binds the identity to the account unless another account holds it. The caller holds the account's row lock
@@ -47,7 +47,7 @@ export async function noteIdentityConflict(
   );
 }
 
-export interface IdentityConflict {
+interface IdentityConflict {
   kycUserId: string;
   bizEntityKey: string | null;
   entityCustomerId: string | null;

@@ -10,10 +10,10 @@ import { Decimal } from '../../platform/money.ts';
  * parallel confirms of one person serialise and cannot jointly pass the limit.
  */
 export type KycLevel = 'NONE' | 'VERIFIED' | 'VERIFIED_PLUS';
-export const DAILY_LIMIT_USD: Record<KycLevel, string> = { NONE: '0', VERIFIED: '50000', VERIFIED_PLUS: '200000' };
-export const WINDOW_MS = 24 * 3_600_000;
+const DAILY_LIMIT_USD: Record<KycLevel, string> = { NONE: '0', VERIFIED: '50000', VERIFIED_PLUS: '200000' };
+const WINDOW_MS = 24 * 3_600_000;
 
-export interface LimitCheck {
+interface LimitCheck {
   ok: boolean;
   limitUsd: string;
   usedUsd: string;
@@ -25,7 +25,7 @@ export interface LimitCheck {
  * One statement across owners, on purpose: whether an order counts is its Connect status (connect_orders), summed in
  * the confirm transaction's own snapshot together with the buy-flow amounts.
  */
-export async function usedUsd(q: Queryable, userId: string, now: number, exceptOrderId?: string): Promise<string> {
+async function usedUsd(q: Queryable, userId: string, now: number, exceptOrderId?: string): Promise<string> {
   const r = (
     await q.query(
       `SELECT coalesce(sum(b.usd_amount), 0)::text AS used FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id

@@ -48,7 +48,7 @@ export type Step =
   | 'COMPLETED'
   | 'FAILED';
 
-export const STEP_TRANSITIONS: Record<Step, Step[]> = {
+const STEP_TRANSITIONS: Record<Step, Step[]> = {
   // Confirm; or refused for good at confirm (limit, region) or closed by the user.
   OPEN: ['AUTHORIZING', 'FAILED'],
   AUTHORIZING: ['CHALLENGE', 'CAPTURING', 'VOIDING', 'OPEN', 'FAILED'],
@@ -875,4 +875,3 @@ export function createPurchaseMachine(deps: {
     outboxHandlers: { [WITHDRAWAL_SETTLED_TOPIC]: onWithdrawalSettled } as Record<string, OutboxHandler>,
   };
 }
-export type PurchaseMachine = ReturnType<typeof createPurchaseMachine>;

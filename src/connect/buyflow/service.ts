@@ -39,12 +39,12 @@ import type { DbRow } from '../../platform/db/client.ts';
  * withdrawal) is the step machine in purchase.ts. Every order status change goes through the Connect order
  * service's transition, so it shows in query-order-list and the partner webhook.
  */
-export const CODE_TTL_MS = 10 * 60_000;
-export const CODE_MAX_TRIES = 5;
-export const RESEND_AFTER_MS = 59_000;
-export const MAX_SENDS_PER_HOUR = 5;
-export const CONSENT_VERSION = 'terms-2024-01+privacy-2024-01';
-export const KYC_FILE_MAX_BYTES = 5 * 1024 * 1024;
+const CODE_TTL_MS = 10 * 60_000;
+const CODE_MAX_TRIES = 5;
+const RESEND_AFTER_MS = 59_000;
+const MAX_SENDS_PER_HOUR = 5;
+const CONSENT_VERSION = 'terms-2024-01+privacy-2024-01';
+const KYC_FILE_MAX_BYTES = 5 * 1024 * 1024;
 export const DOCUMENT_TYPES = ['PASSPORT', 'ID_CARD', 'DRIVING_LICENSE'] as const;
 export {
   AUTO_WITHDRAW_ATTEMPTS,
@@ -92,14 +92,14 @@ export interface SavedCard {
   lastFailure: string | null;
 }
 
-export type AddressState =
+type AddressState =
   | { state: 'NOT_ELIGIBLE' }
   | { state: 'NEEDED' }
   | { state: 'REVIEW' }
   | { state: 'REJECTED'; reason: string }
   | { state: 'VERIFIED_PLUS' };
 
-export type KycState =
+type KycState =
   | { state: 'NEEDED' }
   | { state: 'REVIEW'; expectTime: number | null }
   | { state: 'REJECTED'; reason: string }
@@ -125,7 +125,7 @@ const toCard = (r: DbRow): SavedCard => ({
   lastFailure: r.last_failure ?? null,
 });
 
-export function normalizeIdentifier(kind: string, value: string): Result<string> {
+function normalizeIdentifier(kind: string, value: string): Result<string> {
   const v = String(value ?? '').trim();
   if (kind === 'email') {
     const e = v.toLowerCase();
@@ -142,7 +142,7 @@ export function normalizeIdentifier(kind: string, value: string): Result<string>
   return err('INVALID_IDENTIFIER', 'Choose email or phone number.');
 }
 
-export function passwordProblem(p: string): string | null {
+function passwordProblem(p: string): string | null {
   if (p.length < 8 || p.length > 128) return 'The password needs 8 to 128 characters.';
   if (!/[A-Z]/.test(p) || !/[a-z]/.test(p) || !/\d/.test(p))
     return 'The password needs an upper case letter, a lower case letter and a digit.';
@@ -150,7 +150,7 @@ export function passwordProblem(p: string): string | null {
 }
 
 /** Documents by magic bytes: JPEG, PNG or PDF only. */
-export function sniffDocument(bytes: Buffer): string | null {
+function sniffDocument(bytes: Buffer): string | null {
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
   if (bytes.length >= 8 && bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
     return 'image/png';

@@ -20,7 +20,7 @@ export interface Page {
 }
 
 export const back = (token: string, extra = '') => `${BASE}?token=${encodeURIComponent(token)}${extra}`;
-export const errBox = (m: unknown) => (m ? html`<div class="error" role="alert">${String(m)}</div>` : '');
+const errBox = (m: unknown) => (m ? html`<div class="error" role="alert">${String(m)}</div>` : '');
 
 const STEPS = ['PAYMENT_PROCESSING', 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING', 'COMPLETED'];
 const STEP_NAMES = ['Payment', 'Purchase', 'Withdrawal', 'Completed'];

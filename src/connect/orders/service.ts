@@ -41,7 +41,7 @@ export const TRANSITIONS: Record<SubStatus, SubStatus[]> = {
 };
 
 /** §5.2 */
-export const ERROR_REASONS: Record<string, string> = {
+const ERROR_REASONS: Record<string, string> = {
   ORDER_EXPIRED: 'The order expired before payment was confirmed.',
   USER_CANCELLED: 'The user cancelled the order.',
   KYC_REJECTED: 'Identity verification was rejected.',
@@ -58,7 +58,7 @@ export const ERROR_REASONS: Record<string, string> = {
   SYSTEM_ERROR: 'Internal error.',
 };
 
-export type OrderError =
+type OrderError =
   | 'MISSING_PARAMETER'
   | 'INVALID_PARAMETER'
   | 'UNSUPPORTED_TRADE_PAIR'
@@ -78,13 +78,13 @@ type Body = Record<string, unknown>;
  * Field readers: missing/null/"" → MISSING_PARAMETER; wrong type or format → INVALID_PARAMETER; `field` names the wire
  * field.
  */
-export function reqString(b: Body, field: string, path = field): Result<string, OrderError> {
+function reqString(b: Body, field: string, path = field): Result<string, OrderError> {
   const v = b[field];
   if (v === undefined || v === null || v === '') return err('MISSING_PARAMETER', `${path} is required`, path);
   if (typeof v !== 'string') return err('INVALID_PARAMETER', `${path} must be a string`, path);
   return ok(v);
 }
-export function optString(b: Body, field: string, max: number, path = field): Result<string | null, OrderError> {
+function optString(b: Body, field: string, max: number, path = field): Result<string | null, OrderError> {
   const v = b[field];
   if (v === undefined || v === null || v === '') return ok(null);
   if (typeof v !== 'string' || v.length > max)
@@ -92,7 +92,7 @@ export function optString(b: Body, field: string, max: number, path = field): Re
   return ok(v);
 }
 /** Amounts arrive as number literals kept exact by the lossless parser (strings here); positive decimals only. */
-export function reqAmount(b: Body, field: string): Result<string, OrderError> {
+function reqAmount(b: Body, field: string): Result<string, OrderError> {
   const v = b[field];
   if (v === undefined || v === null || v === '') return err('MISSING_PARAMETER', `${field} is required`, field);
   if (typeof v !== 'string' || !/^\d+(\.\d+)?$/.test(v) || !new Decimal(v).gt(0))
@@ -100,7 +100,7 @@ export function reqAmount(b: Body, field: string): Result<string, OrderError> {
   return ok(new Decimal(v).toFixed());
 }
 
-export interface CreatedOrder {
+interface CreatedOrder {
   order: ConnectOrder;
   token: string;
   bindingStatus: boolean;

@@ -49,7 +49,7 @@ const toParam = (v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
 const params = (p?: unknown[]) => (p ? p.map(toParam) : undefined);
 
 /** Thrown when code inside `db.tx(fn)` uses the outer `db` instead of fn's `q` (see wrapPglite). */
-export class OuterHandleInTransactionError extends Error {
+class OuterHandleInTransactionError extends Error {
   readonly code = 'OUTER_HANDLE_IN_TRANSACTION';
   constructor(call: 'query' | 'tx') {
     super(
@@ -191,7 +191,7 @@ function preparedStatements(lite: PGlite) {
   };
 }
 
-export const PGLITE_PARSERS = {
+const PGLITE_PARSERS = {
   20: (v: string) => BigInt(v),
   1700: (v: string) => v,
 };

@@ -18,7 +18,7 @@ export interface AccountRef {
   asset: string;
 }
 
-export interface TransferInput {
+interface TransferInput {
   id: string;
   debit: AccountRef;
   credit: AccountRef;
@@ -60,7 +60,7 @@ const SYSTEM_ACCOUNTS = new Set([
   'chain_wallets',
 ]);
 
-export const accountId = (a: AccountRef) => `${a.ownerType}:${a.ownerId}:${a.asset}`;
+const accountId = (a: AccountRef) => `${a.ownerType}:${a.ownerId}:${a.asset}`;
 /**
  * System accounts kept per network as `name.NETWORK` (e.g. `hot_wallet.ETH`): the platform's coins and the gas it paid
  * on one chain.
@@ -102,7 +102,7 @@ export interface Ledger {
   transfers(q: Queryable, filter: { ids?: string[]; refs?: string[]; kinds?: string[] }): Promise<TransferRecord[]>;
 }
 
-export type TransferStatus = 'POSTED' | 'PENDING' | 'VOIDED';
+type TransferStatus = 'POSTED' | 'PENDING' | 'VOIDED';
 
 /** A transfer as stored, whatever its status: for reconciliation and the operator's views. */
 export interface TransferRecord {

@@ -18,12 +18,12 @@ import { WEBHOOK_TOPIC, type WebhookFamily, type WebhookPayload } from './webhoo
  * ordering); this engine POSTs the stored body bytes with the family's freshly signed headers, records every
  * attempt, and turns the answer into done / retry-at / failed on the family's schedule.
  */
-export const DEFAULT_WEBHOOK_TIMEOUT_MS = 5_000;
+const DEFAULT_WEBHOOK_TIMEOUT_MS = 5_000;
 const EXCERPT_BYTES = 1024;
 /** Enough to parse any sane ack; a receiver streaming more is cut off (and the timeout still applies). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
-export type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
+type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
 /** Keyed by the outbox's status column, whose CHECK constraint admits exactly these. */
 const FROM_OUTBOX: Record<'PENDING' | 'DONE' | 'FAILED', DeliveryStatus> = {
   PENDING: 'PENDING',
@@ -32,7 +32,7 @@ const FROM_OUTBOX: Record<'PENDING' | 'DONE' | 'FAILED', DeliveryStatus> = {
 };
 const TO_OUTBOX: Record<DeliveryStatus, string> = { PENDING: 'PENDING', DELIVERED: 'DONE', FAILED: 'FAILED' };
 
-export interface DeliveryAttempt {
+interface DeliveryAttempt {
   round: number;
   attemptNo: number;
   attemptedAt: number;

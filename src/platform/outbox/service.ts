@@ -38,7 +38,7 @@ export interface Outbox {
  * host:port of a payload's `url` (what the per-destination limit counts), lower case, without credentials; null when
  * it has none.
  */
-export function destinationHost(payload: unknown): string | null {
+function destinationHost(payload: unknown): string | null {
   const url = (payload as { url?: unknown } | null)?.url;
   if (typeof url !== 'string') return null;
   return (url.split('/')[2] ?? '').replace(/^.*@/, '').toLowerCase();
@@ -78,9 +78,9 @@ export interface OutboxClass {
 
 /** Webhooks get their own bounded class with a per-host limit; every other topic shares the 'internal' class. */
 export const DEFAULT_WEBHOOK_CLASS: OutboxClass = { name: 'webhook', topics: [WEBHOOK_TOPIC], slots: 32, perHost: 8 };
-export const DEFAULT_INTERNAL_SLOTS = 8;
+const DEFAULT_INTERNAL_SLOTS = 8;
 
-export interface OutboxWorker {
+interface OutboxWorker {
   /**
    * Claims what is due, handles it (claiming more as slots free up) and returns when every row it claimed is
    * settled and nothing more is due; returns how many rows it handled. A row retried during the call is not
