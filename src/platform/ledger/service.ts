@@ -60,7 +60,7 @@ const SYSTEM_ACCOUNTS = new Set([
   'chain_wallets',
 ]);
 
-const accountId = (a: AccountRef) => `${a.ownerType}:${a.ownerId}:${a.asset}`;
+export const accountId = (a: AccountRef) => `${a.ownerType}:${a.ownerId}:${a.asset}`;
 /**
  * System accounts kept per network as `name.NETWORK` (e.g. `hot_wallet.ETH`): the platform's coins and the gas it paid
  * on one chain.
