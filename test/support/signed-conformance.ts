@@ -680,6 +680,16 @@ export const ENDPOINTS: Endpoint[] = [
   pay('/order/refund/query', 'refundRequestId', () => ({ refundRequestId: 'no-such-refund' }), {
     'number where a string is expected': numberTodo,
   }),
+  // Wallet transfers and sub-merchants (binance-pay-extended.md §11, §12)
+  pay(
+    '/wallet/transfer',
+    'requestId',
+    () => ({ requestId: alnum(20), currency: 'USDT', amount: '1', transferType: 'TO_MAIN' }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay('/wallet/transfer/query', 'tranId', () => ({ tranId: 'nosuchtransfer' }), {
+    'number where a string is expected': numberTodo,
+  }),
   // src/tsp/routes.ts, called by a merchant that is not a TSP: a well-formed request is 400203.
   pay('/service/provider/config/query', null, () => ({})),
   pay(
