@@ -1,7 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { createAccountsService, createSessions, CREDENTIALS_CHANNEL } from './accounts/service.ts';
-import { registerAdminRoutes } from './admin/routes.ts';
-import { registerWebhookAdminRoutes } from './admin/webhooks.ts';
+import { createAdminModule } from './admin/module.ts';
 import { createSandboxAcquirer } from './cards/acquirer.ts';
 import { reconcileCardCharges } from './cards/ledger.ts';
 import { createChainModule } from './chain/module.ts';
@@ -9,7 +8,7 @@ import type { Config } from './config.ts';
 import { createBuyflowModule } from './connect/buyflow/module.ts';
 import type { FaultPoint } from './connect/buyflow/purchase.ts';
 import { createConnectModule } from './connect/module.ts';
-import { registerDashboardRoutes } from './dashboard/routes.ts';
+import { createDashboardModule } from './dashboard/module.ts';
 import { createMerchantUsers } from './dashboard/users.ts';
 import { createKycModule } from './kyc/module.ts';
 import { createPayModule } from './pay/module.ts';
@@ -20,7 +19,7 @@ import { createHttp } from './platform/http.ts';
 import { createIdGenerator } from './platform/ids.ts';
 import { createLedger } from './platform/ledger/service.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
-import { createMailer, MAIL_TOPIC, registerDevMailbox } from './platform/mail.ts';
+import { createMailer, MAIL_TOPIC } from './platform/mail.ts';
 import type { ModuleParts } from './platform/module.ts';
 import { createWebhookDelivery } from './platform/outbox/delivery.ts';
 import {
@@ -34,7 +33,8 @@ import { createSigningKeys } from './platform/signing-keys.ts';
 import { startLoop, type Loop } from './platform/worker.ts';
 import { createSandboxPriceSource, type PriceSource } from './prices/service.ts';
 import { createTickerPriceSource } from './prices/ticker.ts';
-import { createSandboxPayers, loadClockOffset, registerSandboxRoutes } from './sandbox/routes.ts';
+import { createSandboxPayers, loadClockOffset } from './sandbox/routes.ts';
+import { createSandboxModule } from './sandbox/module.ts';
 import { createTspModule } from './tsp/module.ts';
 
 /**
@@ -144,6 +144,7 @@ export async function buildApp(opts: AppOptions) {
     mode,
     allowPrivateTargets: config.allowPrivateTargets,
     adminToken,
+    accounts,
   });
   const connect = createConnectModule({
     db,
@@ -266,43 +267,53 @@ export async function buildApp(opts: AppOptions) {
       });
     },
   };
-  const operator: ModuleParts = {
-    routes(app) {
-      registerDashboardRoutes(app, {
+  // The operator's and integrator's surfaces, which see every domain.
+  const operator: ModuleParts[] = [
+    createDashboardModule({
+      db,
+      clock,
+      ids,
+      accounts,
+      sessions,
+      users: merchantUsers,
+      tsp: tsp.tsp,
+      orders: pay.orders,
+      refunds: pay.refunds,
+      reports: pay.reports,
+      ledger,
+      webhooks,
+      outbox,
+      publicUrl,
+      mode,
+    }),
+    createAdminModule({
+      adminToken,
+      accounts,
+      ledger,
+      audit,
+      signingKeys,
+      db,
+      mode,
+      merchantUsers,
+      deliveries: webhooks,
+    }),
+  ];
+  if (mode === 'sandbox')
+    operator.push(
+      createSandboxModule({
+        adminToken,
         db,
         clock,
-        ids,
         accounts,
-        sessions,
-        users: merchantUsers,
-        tsp: tsp.tsp,
         orders: pay.orders,
-        refunds: pay.refunds,
-        reports: pay.reports,
-        ledger,
-        webhooks,
-        outbox,
-        publicUrl,
+        payers,
+        onClockAdvance: kickLoops,
+        sharedClock: clockSync ?? undefined,
+        mailer,
         mode,
-      });
-      registerAdminRoutes(app, { adminToken, accounts, ledger, audit, signingKeys, db, mode, merchantUsers });
-      registerWebhookAdminRoutes(app, { adminToken, deliveries: webhooks });
-      if (mode === 'sandbox') {
-        registerDevMailbox(app, { mailer, adminToken, mode });
-        registerSandboxRoutes(app, {
-          adminToken,
-          db,
-          clock,
-          accounts,
-          orders: pay.orders,
-          payers,
-          onClockAdvance: kickLoops,
-          sharedClock: clockSync ?? undefined,
-        });
-      }
-    },
-  };
-  const modules = [platform, ...domains, operator];
+      }),
+    );
+  const modules = [platform, ...domains, ...operator];
 
   // Handlers given by the caller (tests) take precedence over the modules' own.
   const outboxHandlers: Record<string, OutboxHandler> = Object.assign(

@@ -62,7 +62,7 @@ interface Ctx {
   csrf: string;
 }
 
-interface DashboardDeps {
+export interface DashboardDeps {
   db: Db;
   clock: Clock;
   ids: IdGenerator;
