@@ -30,6 +30,10 @@ const EnvSchema = z.object({
     .regex(/^0(\.\d+)?$/)
     .default('0.01'),
   PAY_DEFAULT_EXPIRE_MS: z.coerce.number().int().positive().default(3_600_000),
+  PAY_PAYOUT_MAX_USD_PER_TRANSFER: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a decimal number')
+    .default('80000'),
   TRUSTED_PROXIES: z.string().default(''),
   // Bearer token that opens /metrics to other than loopback clients; unset: loopback only.
   METRICS_TOKEN: z.string().optional(),
@@ -95,6 +99,8 @@ export interface Config {
     commissionRate: string;
     defaultExpireMs: number;
     maxExpireMs: number;
+    /** Largest payout transfer, valued in USD (binance-pay-extended.md §10.1). */
+    payoutMaxUsdPerTransfer: string;
   };
   trustedProxies: string[];
   metricsToken?: string;
@@ -178,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rejectNonceReplay: e.PAY_REJECT_NONCE_REPLAY === 'true',
       commissionRate: e.PAY_COMMISSION_RATE,
       defaultExpireMs: e.PAY_DEFAULT_EXPIRE_MS,
+      payoutMaxUsdPerTransfer: e.PAY_PAYOUT_MAX_USD_PER_TRANSFER,
       maxExpireMs: 15 * 24 * 3_600_000,
     },
     trustedProxies: e.TRUSTED_PROXIES.split(',')

@@ -26,6 +26,17 @@ export interface Merchant {
   createdAt: number;
 }
 
+/** A payer's KYC status: only PASS payers are credited payouts (binance-pay-extended.md §10.2). */
+export const PAYER_KYC_STATUSES = ['PASS', 'PENDING', 'REJECT'] as const;
+export type PayerKycStatus = (typeof PAYER_KYC_STATUSES)[number];
+
+/** A wallet holder (checkout payer, payout recipient). Payers have no phone number. */
+export interface Payer {
+  payerId: bigint;
+  email: string;
+  kycStatus: PayerKycStatus;
+}
+
 export interface ApiKeyRecord {
   apiKey: string;
   merchantId: bigint;
@@ -272,7 +283,9 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
     async createPayer(input: {
       email: string;
       password?: string;
-    }): Promise<Result<{ payerId: bigint; email: string; password: string }>> {
+      /** Payout KYC status (binance-pay-extended.md §10.2); default PASS. */
+      kycStatus?: PayerKycStatus;
+    }): Promise<Result<{ payerId: bigint; email: string; password: string; kycStatus: PayerKycStatus }>> {
       const email = input.email?.trim().toLowerCase();
       if (!email || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 254)
         return err('INVALID_INPUT', 'a valid email is required');
@@ -280,22 +293,42 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       if (password.length < 8) return err('INVALID_INPUT', 'password must have at least 8 characters');
       const hash = await hashPassword(password);
       const r = await db.query(
-        `INSERT INTO payers (email, password_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING RETURNING id`,
-        [email, hash, clock.now()],
+        `INSERT INTO payers (email, password_hash, created_at, kyc_status) VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING RETURNING id`,
+        [email, hash, clock.now(), input.kycStatus ?? 'PASS'],
       );
       if (r.rowCount === 0) return err('EMAIL_TAKEN', 'a payer with this email exists');
-      return ok({ payerId: r.rows[0].id as bigint, email, password });
+      return ok({ payerId: r.rows[0].id as bigint, email, password, kycStatus: input.kycStatus ?? 'PASS' });
     },
 
-    async findPayerByEmail(email: string): Promise<{ payerId: bigint; email: string } | null> {
-      const r = (await db.query(`SELECT id, email FROM payers WHERE email = $1`, [email.trim().toLowerCase()])).rows[0];
-      return r ? { payerId: r.id, email: r.email } : null;
+    async findPayerByEmail(email: string, q: Queryable = db): Promise<Payer | null> {
+      const r = (
+        await q.query(`SELECT id, email, kyc_status FROM payers WHERE email = $1`, [email.trim().toLowerCase()])
+      ).rows[0];
+      return r ? { payerId: r.id, email: r.email, kycStatus: r.kyc_status } : null;
     },
 
-    async getPayer(id: string): Promise<{ payerId: bigint; email: string } | null> {
-      if (!/^\d{1,19}$/.test(id)) return null;
-      const r = (await db.query(`SELECT id, email FROM payers WHERE id = $1`, [id])).rows[0];
-      return r ? { payerId: r.id, email: r.email } : null;
+    async getPayer(id: string, q: Queryable = db): Promise<Payer | null> {
+      if (!/^\d{1,19}$/.test(id) || BigInt(id) > 9223372036854775807n) return null;
+      const r = (await q.query(`SELECT id, email, kyc_status FROM payers WHERE id = $1`, [id])).rows[0];
+      return r ? { payerId: r.id, email: r.email, kycStatus: r.kyc_status } : null;
+    },
+
+    /** The payers among `emails` (lower case) whose KYC is PASS: payout e-mail recipients who may claim. */
+    async verifiedPayersByEmail(emails: string[], q: Queryable = db): Promise<Map<string, bigint>> {
+      if (emails.length === 0) return new Map();
+      const rows = (
+        await q.query(`SELECT id, email FROM payers WHERE email = ANY($1::text[]) AND kyc_status = 'PASS'`, [emails])
+      ).rows;
+      return new Map(rows.map((r) => [r.email as string, r.id as bigint]));
+    },
+
+    /** Sets a payer's KYC status (the sandbox reviewer's decision); null when there is no such payer. */
+    async setPayerKycStatus(id: string, status: PayerKycStatus): Promise<Payer | null> {
+      if (!/^\d{1,19}$/.test(id) || BigInt(id) > 9223372036854775807n) return null;
+      const r = (
+        await db.query(`UPDATE payers SET kyc_status = $2 WHERE id = $1 RETURNING id, email, kyc_status`, [id, status])
+      ).rows[0];
+      return r ? { payerId: r.id, email: r.email, kycStatus: r.kyc_status } : null;
     },
 
     async authenticatePayer(email: string, password: string): Promise<Result<{ payerId: bigint; email: string }>> {
@@ -307,6 +340,20 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       // Hash even for unknown emails so response time does not reveal which emails exist.
       const good = await verifyPassword(String(password), r?.password_hash ?? DUMMY_HASH);
       return r && good ? ok({ payerId: r.id, email: r.email }) : err('BAD_CREDENTIALS', 'Wrong email or password.');
+    },
+
+    /**
+     * A payer's KYC country (ISO 3166-1 alpha-2), or null when unknown: what a sub-merchant's blockPayerKycCountries
+     * is checked against (binance-pay-extended.md §12.5). Set by the sandbox when it creates the payer.
+     */
+    async payerCountry(id: string, q: Queryable = db): Promise<string | null> {
+      if (!/^\d{1,19}$/.test(id)) return null;
+      const r = (await q.query(`SELECT country FROM payers WHERE id = $1`, [id])).rows[0];
+      return r?.country ?? null;
+    },
+
+    async setPayerCountry(id: string, country: string | null): Promise<void> {
+      await db.query(`UPDATE payers SET country = $2 WHERE id = $1`, [id, country]);
     },
   };
   return service;

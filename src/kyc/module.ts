@@ -1,3 +1,4 @@
+import type { AccountsService } from '../accounts/service.ts';
 import type { Clock } from '../platform/clock.ts';
 import { sha256Hex, type SecretBox } from '../platform/crypto.ts';
 import type { Db } from '../platform/db/client.ts';
@@ -26,6 +27,8 @@ export function createKycModule(deps: {
   mode: 'sandbox' | 'production';
   allowPrivateTargets: boolean;
   adminToken: string;
+  /** Payers: the sandbox KYC decision also verifies payout e-mail recipients (binance-pay-extended.md §18.5). */
+  accounts?: Pick<AccountsService, 'setPayerKycStatus'>;
 }) {
   const { db, clock, ids, box, outbox, mode } = deps;
   const kyc = createKycService({
@@ -44,7 +47,7 @@ export function createKycModule(deps: {
     outboxHandlers: kyc.outboxHandlers,
     outboxClasses: [{ name: 'kyc-files', topics: [SHARE_TOPIC], slots: 4, leaseMs: 180_000 }],
     routes(app) {
-      registerKycRoutes(app, { kyc, adminToken: deps.adminToken, mode, logger: deps.logger });
+      registerKycRoutes(app, { kyc, adminToken: deps.adminToken, mode, logger: deps.logger, accounts: deps.accounts });
     },
   };
   return { kyc, parts };

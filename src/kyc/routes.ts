@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import type { AccountsService } from '../accounts/service.ts';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
 import type { Logger } from '../platform/logger.ts';
 import { signedRoutes, type SignedFamily } from '../platform/signed-route.ts';
@@ -66,7 +67,14 @@ export function kycFamily(auth: KycAuth): SignedFamily<null, KycCaller, KycFailu
 
 export function registerKycRoutes(
   app: FastifyInstance,
-  deps: { kyc: KycService; adminToken: string; mode: 'sandbox' | 'production'; logger: Logger },
+  deps: {
+    kyc: KycService;
+    adminToken: string;
+    mode: 'sandbox' | 'production';
+    logger: Logger;
+    /** Payers, for the sandbox decision on a payout recipient (a payer id instead of a KYC record id). */
+    accounts?: Pick<AccountsService, 'setPayerKycStatus'>;
+  },
 ) {
   const { kyc } = deps;
 
@@ -202,14 +210,21 @@ export function registerKycRoutes(
           schema: {
             tags: ['Sandbox'],
             security,
-            summary: "The reviewer's decision on a KYC record (kycUserId)",
+            summary: "The reviewer's decision on a KYC record (kycUserId), or on a payer's payout KYC (payerId)",
             params: z.object({ userId: z.string().regex(/^\d{1,19}$/) }),
             body: Decision,
           },
         },
         async (req, reply) => {
           const b = req.body as z.infer<typeof Decision>;
-          const res = await kyc.decide((req.params as { userId: string }).userId, b.decision, b.reason);
+          const userId = (req.params as { userId: string }).userId;
+          const res = await kyc.decide(userId, b.decision, b.reason);
+          if (!res.ok && res.code === 'KYC_NOT_FOUND' && deps.accounts) {
+            // Not a KYC Sharing record: a payer id verifies (or rejects) a payout e-mail recipient
+            // (binance-pay-extended.md §18.5); an AWAITING_RECEIPT payout to their e-mail is then claimed.
+            const payer = await deps.accounts.setPayerKycStatus(userId, b.decision);
+            if (payer) return { payerId: String(payer.payerId), email: payer.email, kycStatus: payer.kycStatus };
+          }
           if (!res.ok) return adminError(reply, res.code === 'KYC_NOT_FOUND' ? 404 : 409, res.code, res.message);
           return res.value;
         },

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { AccountsService } from '../accounts/service.ts';
+import { PAYER_KYC_STATUSES, type AccountsService, type PayerKycStatus } from '../accounts/service.ts';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
 import type { Clock } from '../platform/clock.ts';
 import { onlyRow, type Db } from '../platform/db/client.ts';
@@ -16,6 +16,13 @@ const PayerCreate = z.object({
   balances: z
     .record(z.string().regex(/^[A-Z0-9]{1,16}$/), z.string().refine(isDecimalString, 'must be a decimal string'))
     .default({}),
+  /** Payout KYC status (binance-pay-extended.md §10.2, §18.5): PENDING registers a not-yet-verified recipient. */
+  kycStatus: z.enum(PAYER_KYC_STATUSES).optional(),
+  /** KYC country (ISO 3166-1 alpha-2), checked against a sub-merchant's blockPayerKycCountries (§12.5). */
+  country: z
+    .string()
+    .regex(/^[A-Z]{2}$/)
+    .optional(),
 });
 
 export const CLOCK_OFFSET_KEY = 'clock_offset_ms';
@@ -45,10 +52,17 @@ export async function advanceClockOffset(db: Db, ms: number): Promise<number> {
 export function createSandboxPayers(deps: { db: Db; accounts: AccountsService; ledger: Ledger; ids: IdGenerator }) {
   return {
     /** A payer with a wallet funded from the sandbox mint (a system account standing for money from outside). */
-    async create(input: { email: string; password?: string; balances: Record<string, string> }) {
+    async create(input: {
+      email: string;
+      password?: string;
+      balances: Record<string, string>;
+      kycStatus?: PayerKycStatus;
+      country?: string;
+    }) {
       const res = await deps.accounts.createPayer(input);
       if (!res.ok) return res;
       const payerId = String(res.value.payerId);
+      if (input.country) await deps.accounts.setPayerCountry(payerId, input.country);
       await deps.db.tx(async (q) => {
         for (const [asset, amount] of Object.entries(input.balances)) {
           if (Number(amount) === 0) continue;
@@ -69,6 +83,8 @@ export function createSandboxPayers(deps: { db: Db; accounts: AccountsService; l
           payerId,
           email: res.value.email,
           password: res.value.password,
+          kycStatus: res.value.kycStatus,
+          country: input.country ?? null,
           balances: Object.fromEntries(balances.map((b) => [b.asset, b.available])),
         },
       };

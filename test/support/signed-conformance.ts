@@ -690,6 +690,37 @@ export const ENDPOINTS: Endpoint[] = [
   pay('/wallet/transfer/query', 'tranId', () => ({ tranId: 'nosuchtransfer' }), {
     'number where a string is expected': numberTodo,
   }),
+  // Payouts (binance-pay-extended.md §10)
+  pay(
+    '/payout/transfer',
+    'requestId',
+    () => ({
+      requestId: alnum(20),
+      batchName: 'conformance',
+      currency: 'USDT',
+      totalAmount: '1',
+      totalNumber: 1,
+      transferDetailList: [
+        {
+          merchantSendId: 's1',
+          receiveType: 'BINANCE_ID',
+          receiver: '1000140001234',
+          transferAmount: '1',
+          transferMethod: 'FUNDING_WALLET',
+        },
+      ],
+    }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay('/payout/query', 'requestId', () => ({ requestId: 'nosuchpayout' }), {
+    'number where a string is expected': numberTodo,
+  }),
+  pay(
+    '/payout/receiver/check',
+    'receiverId',
+    () => ({ receiveType: 'BINANCE_ID', receiverId: '1000140001234', registrationEmail: 'a@example.com' }),
+    { 'number where a string is expected': numberTodo },
+  ),
   // src/tsp/routes.ts, called by a merchant that is not a TSP: a well-formed request is 400203.
   pay('/service/provider/config/query', null, () => ({})),
   pay(
