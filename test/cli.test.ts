@@ -35,6 +35,46 @@ test('npx rampart merchant create prints the admin API JSON; the merchant is the
     listed.map((m: any) => m.merchantName),
     ['CLI Shop'],
   );
+  // The extended surface's operator hooks (binance-pay-extended.md §18.5): feature flags, payout fee, key permissions.
+  const updated = JSON.parse(
+    (
+      await run(
+        process.execPath,
+        [
+          'bin/rampart.mjs',
+          'merchant',
+          'update',
+          '--id',
+          json.merchantId,
+          '--enable',
+          'channelPartner',
+          '--disable',
+          'reports',
+          '--payout-fee',
+          'USDT=0.5',
+        ],
+        { env },
+      )
+    ).stdout,
+  );
+  assert.equal(updated.features.channelPartner, true);
+  assert.equal(updated.features.reports, false);
+  assert.equal(updated.features.payout, true, 'a flag not named keeps the mode default');
+  assert.deepEqual(updated.payoutFee, { USDT: '0.5' });
+  const key = JSON.parse(
+    (
+      await run(
+        process.execPath,
+        ['bin/rampart.mjs', 'key', 'create', '--merchant', json.merchantId, '--permission', 'PAYOUT'],
+        { env },
+      )
+    ).stdout,
+  );
+  const shown = JSON.parse(
+    (await run(process.execPath, ['bin/rampart.mjs', 'merchant', 'show', '--id', json.merchantId], { env })).stdout,
+  );
+  assert.deepEqual(shown.keys.find((k: any) => k.apiKey === key.apiKey).permissions, ['PAYOUT']);
+  assert.equal(shown.keys.find((k: any) => k.apiKey === json.apiKey).permissions, null, 'the mode default');
   const audit = JSON.parse((await run(process.execPath, ['bin/rampart.mjs', 'ledger', 'audit'], { env })).stdout);
   assert.equal(audit.ok, true);
   await assert.rejects(
