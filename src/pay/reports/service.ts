@@ -1,4 +1,4 @@
-import type { Db } from '../../platform/db/client.ts';
+import type { Db, DbRow, Queryable } from '../../platform/db/client.ts';
 import { err, ok, type Result } from '../../platform/errors.ts';
 import type { Ledger, PostedTransfer } from '../../platform/ledger/service.ts';
 import { Decimal } from '../../platform/money.ts';
@@ -187,3 +187,129 @@ export function reportCsv(r: DailyReport): string {
   }
   return lines.join('\r\n') + '\r\n';
 }
+
+/**
+ * The rows of the merchant's daily files (binance-pay-extended.md §13.2) that come from orders and refunds, read
+ * here, in the Pay domain that owns pay_orders and pay_refunds, for src/pay/statements. Every time is the business
+ * clock's (ms); a day is [from, to).
+ */
+export interface StatementOrder {
+  createTime: number;
+  merchantId: string;
+  /** The sub-merchant the order is tagged with (§12.4), when the order carries one. */
+  subMerchantId: string | null;
+  prepayId: string;
+  merchantTradeNo: string;
+  transactionId: string | null;
+  terminalType: string;
+  currency: string;
+  orderAmount: string;
+  /** Null until the order is paid. */
+  commission: string | null;
+  /** The sum of the order's successful refunds. */
+  refundedAmount: string;
+  status: string;
+  openUserId: string | null;
+  productName: string;
+  /** When the order became PAID; null if it never did. */
+  transactTime: number | null;
+}
+
+export interface StatementRefund {
+  completedAt: number;
+  merchantId: string;
+  subMerchantId: string | null;
+  refundId: string;
+  refundRequestId: string;
+  prepayId: string;
+  merchantTradeNo: string;
+  currency: string;
+  refundAmount: string;
+}
+
+/**
+ * `sub_merchant_id` is read through to_jsonb so that the statement holds whether or not the column exists (it comes
+ * with sub-merchants, migration 0022).
+ */
+const ORDER_SELECT = `SELECT o.create_time, o.merchant_id, to_jsonb(o) ->> 'sub_merchant_id' AS sub_merchant_id,
+    o.prepay_id, o.merchant_trade_no, o.transaction_id, o.terminal_type, o.currency, o.order_amount, o.commission,
+    o.status, o.open_user_id, o.product_name, o.transact_time,
+    (SELECT coalesce(sum(r.refund_amount), 0) FROM pay_refunds r WHERE r.prepay_id = o.prepay_id AND r.status = 'SUCCESS')
+      AS refunded_amount
+  FROM pay_orders o`;
+
+const toStatementOrder = (r: DbRow): StatementOrder => ({
+  createTime: Number(r.create_time),
+  merchantId: String(r.merchant_id),
+  subMerchantId: r.sub_merchant_id ?? null,
+  prepayId: String(r.prepay_id),
+  merchantTradeNo: r.merchant_trade_no,
+  transactionId: r.transaction_id,
+  terminalType: r.terminal_type,
+  currency: r.currency,
+  orderAmount: new Decimal(r.order_amount).toFixed(),
+  commission: r.commission === null ? null : new Decimal(r.commission).toFixed(),
+  refundedAmount: new Decimal(r.refunded_amount).toFixed(),
+  status: r.status,
+  openUserId: r.open_user_id,
+  productName: r.product_name,
+  transactTime: r.transact_time === null ? null : Number(r.transact_time),
+});
+
+/** The UTC days (their start, ms) in [from, to) on which `column` of the merchant's rows falls, newest first. */
+const DAYS = (table: string, column: string, extra = '') =>
+  `SELECT DISTINCT (${column} / ${DAY_MS}) * ${DAY_MS} AS day FROM ${table}
+   WHERE merchant_id = $1 AND ${column} >= $2 AND ${column} < $3 ${extra} ORDER BY day DESC`;
+const days = async (q: Queryable, sql: string, merchantId: string, from: number, to: number) =>
+  (await q.query<{ day: string | bigint }>(sql, [merchantId, from, to])).rows.map((r) => Number(r.day));
+
+/**
+ * Statement sources of the Pay domain's own records: orders created (T_Payment), orders paid (S_Payment), refunds
+ * that succeeded (S_Refund) in [from, to), each in time order; `*Days` lists the days that have any.
+ */
+export const statementSources = {
+  orderDays: (q: Queryable, merchantId: string, from: number, to: number) =>
+    days(q, DAYS('pay_orders', 'create_time'), merchantId, from, to),
+  async ordersCreated(q: Queryable, merchantId: string, from: number, to: number): Promise<StatementOrder[]> {
+    const r = await q.query(
+      `${ORDER_SELECT} WHERE o.merchant_id = $1 AND o.create_time >= $2 AND o.create_time < $3
+       ORDER BY o.create_time, o.prepay_id`,
+      [merchantId, from, to],
+    );
+    return r.rows.map(toStatementOrder);
+  },
+  paidDays: (q: Queryable, merchantId: string, from: number, to: number) =>
+    days(q, DAYS('pay_orders', 'transact_time'), merchantId, from, to),
+  async ordersPaid(q: Queryable, merchantId: string, from: number, to: number): Promise<StatementOrder[]> {
+    const r = await q.query(
+      `${ORDER_SELECT} WHERE o.merchant_id = $1 AND o.transact_time >= $2 AND o.transact_time < $3
+       ORDER BY o.transact_time, o.prepay_id`,
+      [merchantId, from, to],
+    );
+    return r.rows.map(toStatementOrder);
+  },
+  refundDays: (q: Queryable, merchantId: string, from: number, to: number) =>
+    days(q, DAYS('pay_refunds', 'completed_at', `AND status = 'SUCCESS'`), merchantId, from, to),
+  async refundsSucceeded(q: Queryable, merchantId: string, from: number, to: number): Promise<StatementRefund[]> {
+    const r = await q.query(
+      `SELECT r.completed_at, r.merchant_id, to_jsonb(o) ->> 'sub_merchant_id' AS sub_merchant_id, r.refund_id,
+         r.refund_request_id, r.prepay_id, o.merchant_trade_no, r.currency, r.refund_amount
+       FROM pay_refunds r JOIN pay_orders o ON o.prepay_id = r.prepay_id
+       WHERE r.merchant_id = $1 AND r.status = 'SUCCESS' AND r.completed_at >= $2 AND r.completed_at < $3
+       ORDER BY r.completed_at, r.refund_id`,
+      [merchantId, from, to],
+    );
+    return r.rows.map((x) => ({
+      completedAt: Number(x.completed_at),
+      merchantId: String(x.merchant_id),
+      subMerchantId: x.sub_merchant_id ?? null,
+      refundId: String(x.refund_id),
+      refundRequestId: x.refund_request_id,
+      prepayId: String(x.prepay_id),
+      merchantTradeNo: x.merchant_trade_no,
+      currency: x.currency,
+      refundAmount: new Decimal(x.refund_amount).toFixed(),
+    }));
+  },
+};
+export type StatementSources = typeof statementSources;
