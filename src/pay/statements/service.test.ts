@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { strFromU8, unzipSync } from 'fflate';
+import { DB_KINDS, openTestDb } from '../../../test/helpers.ts';
+import { createAccountsService } from '../../accounts/service.ts';
+import { createManualClock } from '../../platform/clock.ts';
+import { createSecretBox } from '../../platform/crypto.ts';
+import type { Db, Queryable } from '../../platform/db/client.ts';
+import { createIdGenerator } from '../../platform/ids.ts';
+import { createLedger } from '../../platform/ledger/service.ts';
+import { createLogger } from '../../platform/logger.ts';
+import { createOutbox } from '../../platform/outbox/service.ts';
+import { statementSources } from '../reports/service.ts';
+import { addMonths, COLUMNS, DAY_MS, type PayoutReportRow, type PayoutReportSource } from './files.ts';
+import { createStatementService, movementType } from './service.ts';
+import { column, csv, escapeXml, xlsx } from './xlsx.ts';
+
+/** The statements service with an injected payout source (T_Payout), and the small pure parts. */
+for (const kind of DB_KINDS) {
+  describe(`report statements (${kind})`, () => {
+    let db: Db;
+    let drop: () => Promise<void>;
+    let merchantId: string;
+    const day = Date.UTC(2026, 2, 10);
+    const clock = createManualClock(day + 3 * DAY_MS + 3_600_000);
+    const ids = createIdGenerator();
+    const calls: [string, number, number][] = [];
+    const payoutRow = (createTime: number, n: number): PayoutReportRow => ({
+      createTime,
+      requestId: `req-${n}`,
+      batchName: 'March, "bonus"',
+      bizScene: 'SETTLEMENT',
+      subMerchantId: n === 1 ? '2107268400000001' : null,
+      orderId: `91500324399859712${n}`,
+      merchantSendId: `send-${n}`,
+      receiveType: 'EMAIL',
+      receiver: `r${n}@example.com`,
+      payeeId: n === 1 ? '1000000000123' : null,
+      transferMethod: 'FUNDING_WALLET',
+      currency: 'USDT',
+      amount: '12.5',
+      fee: '0',
+      status: n === 1 ? 'SUCCESS' : 'AWAITING_RECEIPT',
+      remark: n === 1 ? 'a <b> & c' : null,
+      finishTime: n === 1 ? createTime + 5_000 : null,
+    });
+    const rows = [payoutRow(day - 2 * DAY_MS + 1_000, 0), payoutRow(day + 7_200_000, 1), payoutRow(day + 7_300_000, 2)];
+    const payouts: PayoutReportSource = {
+      async reportRows(_q: Queryable, m: string, from: number, to: number) {
+        calls.push([m, from, to]);
+        return rows.filter((r) => m === merchantId && r.createTime >= from && r.createTime < to);
+      },
+    };
+    let service: ReturnType<typeof createStatementService>;
+
+    before(async () => {
+      ({ db, drop } = await openTestDb(kind));
+      const accounts = createAccountsService({ db, clock, box: createSecretBox(randomBytes(32).toString('hex')) });
+      merchantId = String(
+        (
+          await db.query(`INSERT INTO merchants (name, created_at) VALUES ($1, $2) RETURNING id`, [
+            'Statements',
+            clock.now(),
+          ])
+        ).rows[0].id,
+      );
+      service = createStatementService({
+        db,
+        clock,
+        ids,
+        ledger: createLedger({ db, clock }),
+        outbox: createOutbox({ clock, ids }),
+        accounts,
+        logger: createLogger('silent'),
+        publicUrl: 'https://pay.example.com',
+        orders: statementSources,
+        payouts,
+      });
+    });
+    after(() => drop());
+
+    test('T_Payout: the injected source gives the days (newest first) and the rows of each file', async () => {
+      const actor = { merchantId, creatorMerchantId: merchantId };
+      const r = await service.files(actor, {
+        reportType: 'Transaction',
+        transactionType: 'Payout',
+        startDate: '01/03/2026',
+        endDate: '31/03/2026',
+      });
+      assert.ok(r.ok);
+      // Days after yesterday are not asked for: the range stops at today's start.
+      assert.deepEqual(calls.at(-1), [merchantId, Date.UTC(2026, 2, 1), day + 3 * DAY_MS]);
+      assert.deepEqual(
+        r.value.map((f) => [f.reportType, f.transactionType, f.transactionDate, f.fileName]),
+        [
+          ['Transaction', 'Payout', '10/03/2026', 'T_Payout_10032026.xlsx'],
+          ['Transaction', 'Payout', '08/03/2026', 'T_Payout_08032026.xlsx'],
+        ],
+      );
+      const [token, name] = /files\/([0-9a-f]{32})\/(.+)$/.exec(r.value[0]!.downloadUrl)!.slice(1) as [string, string];
+      const file = await service.download(token, name, 'csv');
+      assert.ok(file);
+      assert.equal(file.fileName, 'T_Payout_10032026.csv');
+      assert.equal(
+        file.body,
+        [
+          COLUMNS.T_Payout.join(','),
+          '2026-03-10 02:00:00,req-1,"March, ""bonus""",SETTLEMENT,2107268400000001,915003243998597121,send-1,EMAIL,' +
+            'r1@example.com,1000000000123,FUNDING_WALLET,USDT,12.50000000,0.00000000,SUCCESS,a <b> & c,2026-03-10 02:00:05',
+          '2026-03-10 02:01:40,req-2,"March, ""bonus""",SETTLEMENT,,915003243998597122,send-2,EMAIL,r2@example.com,,' +
+            'FUNDING_WALLET,USDT,12.50000000,0.00000000,AWAITING_RECEIPT,,',
+          '',
+        ].join('\r\n'),
+      );
+      const x = await service.download(token, name, 'xlsx');
+      const sheet = strFromU8(unzipSync(x!.body as Uint8Array)['xl/worksheets/sheet1.xml']!);
+      assert.match(sheet, /<c r="P2" t="inlineStr"><is><t xml:space="preserve">a &lt;b&gt; &amp; c<\/t><\/is><\/c>/);
+      assert.match(sheet, /<c r="Q3" t="inlineStr"><is><t xml:space="preserve"><\/t><\/is><\/c><\/row><\/sheetData>/);
+    });
+
+    test('a link of one merchant is bound to its file name and lapses after an hour of business time', async () => {
+      const r = await service.files(
+        { merchantId, creatorMerchantId: merchantId },
+        { reportType: 'Transaction', transactionType: 'Payout', startDate: '08/03/2026', endDate: '08/03/2026' },
+      );
+      assert.ok(r.ok);
+      const [token, name] = /files\/([0-9a-f]{32})\/(.+)$/.exec(r.value[0]!.downloadUrl)!.slice(1) as [string, string];
+      assert.equal(await service.download(token, 'T_Payout_10032026.xlsx', 'xlsx'), null);
+      assert.ok(await service.download(token, name, 'xlsx'));
+      clock.advance(3_600_000);
+      assert.equal(await service.download(token, name, 'xlsx'), null);
+    });
+  });
+}
+
+describe('report pieces', () => {
+  test('balance report types from ledger kinds and direction', () => {
+    assert.equal(movementType('pay.payment', true), 'PAYMENT');
+    assert.equal(movementType('pay.refund', false), 'REFUND');
+    assert.equal(movementType('pay.payout', false), 'PAYOUT');
+    assert.equal(movementType('pay.payout.fee', false), 'PAYOUT');
+    assert.equal(movementType('pay.payout.refund', true), 'PAYOUT_REFUND');
+    assert.equal(movementType('pay.wallet_transfer', true), 'TRANSFER_IN');
+    assert.equal(movementType('pay.wallet_transfer', false), 'TRANSFER_OUT');
+    assert.equal(movementType('pay.convert', false), 'CONVERT');
+    assert.equal(movementType('pay.split', false), 'SPLIT');
+    assert.equal(movementType('pay.split.return', true), 'SPLIT_RETURN');
+    assert.equal(movementType('pay.direct_debit', true), 'DIRECT_DEBIT');
+    assert.equal(movementType('sandbox.fund', true), 'ADJUSTMENT');
+  });
+
+  test('calendar months, columns, escaping, CSV quoting', () => {
+    assert.equal(addMonths(Date.UTC(2023, 7, 1), 3), Date.UTC(2023, 10, 1));
+    assert.equal(addMonths(Date.UTC(2023, 10, 30), 3), Date.UTC(2024, 1, 29));
+    assert.equal(addMonths(Date.UTC(2023, 0, 31), 1), Date.UTC(2023, 1, 28));
+    assert.deepEqual([0, 25, 26, 27, 51, 52, 701, 702].map(column), ['A', 'Z', 'AA', 'AB', 'AZ', 'BA', 'ZZ', 'AAA']);
+    assert.equal(escapeXml('a&b<c>"d"\u0001\u0000e'), 'a&amp;b&lt;c&gt;&quot;d&quot;e');
+    assert.equal(
+      csv(
+        ['a', 'b'],
+        [
+          ['x,y', 'q"r'],
+          ['1\n2', ''],
+        ],
+      ),
+      'a,b\r\n"x,y","q""r"\r\n"1\n2",\r\n',
+    );
+    const files = unzipSync(xlsx('Sheet', ['h'], [['v']]));
+    assert.deepEqual(Object.keys(files).sort(), [
+      '[Content_Types].xml',
+      '_rels/.rels',
+      'xl/_rels/workbook.xml.rels',
+      'xl/workbook.xml',
+      'xl/worksheets/sheet1.xml',
+    ]);
+  });
+});
