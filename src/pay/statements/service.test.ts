@@ -131,6 +131,57 @@ for (const kind of DB_KINDS) {
       clock.advance(3_600_000);
       assert.equal(await service.download(token, name, 'xlsx'), null);
     });
+
+    test('a balance report whose generation keeps failing is FAILED after 3 attempts, without a webhook', async () => {
+      const ledger = createLedger({ db, clock });
+      const broken = createStatementService({
+        db,
+        clock,
+        ids,
+        ledger: {
+          ...ledger,
+          balances: async () => {
+            throw new Error('ledger unavailable');
+          },
+        },
+        outbox: createOutbox({ clock, ids }),
+        accounts: createAccountsService({ db, clock, box: createSecretBox(randomBytes(32).toString('hex')) }),
+        logger: createLogger('silent'),
+        publicUrl: 'https://pay.example.com',
+        orders: statementSources,
+        payouts,
+      });
+      const r = await broken.requestBalance(
+        { merchantId, creatorMerchantId: merchantId },
+        { walletType: null, startDate: '2026-03-10', endDate: '2026-03-11' },
+      );
+      assert.ok(r.ok);
+      const downloadId = r.value;
+      const status = async () => (await broken.queryBalance(merchantId, downloadId)).status;
+      assert.equal(await broken.runDue(), 1);
+      assert.equal(await status(), 'PROCESSING');
+      assert.equal(await broken.runDue(), 0, 'not due again before its retry time');
+      clock.advance(60_000);
+      assert.equal(await broken.runDue(), 1);
+      assert.equal(await status(), 'PROCESSING');
+      clock.advance(60_000);
+      assert.equal(await broken.runDue(), 1);
+      assert.deepEqual(await broken.queryBalance(merchantId, downloadId), {
+        exist: true,
+        downloadUrl: '',
+        status: 'FAILED',
+      });
+      clock.advance(60_000);
+      assert.equal(await broken.runDue(), 0);
+      const row = (
+        await db.query(`SELECT attempts, last_error FROM pay_balance_reports WHERE download_id = $1`, [downloadId])
+      ).rows[0];
+      assert.deepEqual([row.attempts, row.last_error], [3, 'ledger unavailable']);
+      const hooks = await db.query(`SELECT count(*) AS n FROM outbox WHERE payload->>'bizType' = 'BALANCE'`);
+      assert.equal(Number(hooks.rows[0].n), 0);
+      // Another merchant cannot see it.
+      assert.equal((await service.queryBalance('1', downloadId)).exist, false);
+    });
   });
 }
 
