@@ -57,7 +57,7 @@ const optional = {
     .min(1, coded(MISSING, 'must not be empty'))
     .max(512, coded(FORMAT, 'must be at most 512 characters'))
     .refine(
-      (v) => v === 'GO' || v.split(',').every(isCountry),
+      (v) => v.split(',').every((c) => c === 'GO' || isCountry(c)),
       coded(FORMAT, 'must be GO or a comma-separated list of ISO 3166-1 alpha-2 codes'),
     ),
   siteUrl: text(256),
