@@ -9,6 +9,7 @@ import { chain } from './sections/chain.ts';
 import { floor } from './sections/floor.ts';
 import { outboxIsolation } from './sections/outbox-isolation.ts';
 import { payOrders } from './sections/pay-orders.ts';
+import { payouts } from './sections/payouts.ts';
 import { refunds } from './sections/refunds.ts';
 import { webhooks } from './sections/webhooks.ts';
 
@@ -27,6 +28,7 @@ const SECTIONS: { name: string; run: Section; once?: boolean }[] = [
   // Single runs: each carries its own floor measured in the same run (webhooks, chain) or is compared to the
   // floor section's median (refunds); they are slow enough that three rounds would not fit the time budget.
   { name: 'refunds', run: refunds, once: true },
+  { name: 'payouts', run: payouts, once: true },
   { name: 'webhooks', run: webhooks, once: true },
   { name: 'outbox-isolation', run: outboxIsolation, once: true },
   { name: 'chain', run: chain, once: true },

@@ -4,6 +4,7 @@ import type { Db } from '../../src/platform/db/client.ts';
 import { startApp } from '../targets/app.ts';
 import { startFloor } from '../targets/floor.ts';
 import { startOutboxIsolation } from '../targets/outbox-isolation.ts';
+import { startPayouts } from '../targets/payouts.ts';
 import { startRefunds } from '../targets/refunds.ts';
 import { startWebhooks } from '../targets/webhooks.ts';
 
@@ -25,6 +26,7 @@ export const TARGETS: Record<string, (db: Db, port: number) => Promise<Target>> 
   app: startApp,
   floor: startFloor,
   'outbox-isolation': startOutboxIsolation,
+  payouts: startPayouts,
   refunds: startRefunds,
   webhooks: startWebhooks,
 };
