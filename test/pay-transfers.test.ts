@@ -31,6 +31,10 @@ for (const kind of DB_KINDS) {
     /** A merchant whose funding wallet holds `amount` of `asset`, minted in the sandbox (a balanced ledger move). */
     async function funded(name: string, amount = '100', asset = 'USDT'): Promise<Merchant> {
       const m = await createMerchant(t, { name });
+      await fund(m, amount, asset);
+      return m;
+    }
+    async function fund(m: Merchant, amount: string, asset = 'USDT') {
       await t.db.tx((q) =>
         t.app.services.ledger.transfer(q, {
           id: `test-fund:${m.merchantId}:${asset}:${++seq}`,
@@ -40,7 +44,6 @@ for (const kind of DB_KINDS) {
           kind: 'sandbox.fund',
         }),
       );
-      return m;
     }
 
     /** Both wallets as /v2/balance shows them (available of `asset`, 0 when absent). */
@@ -126,13 +129,14 @@ for (const kind of DB_KINDS) {
       assert.equal(none.json.data.status, 'FAILURE', none.text);
 
       // Funded now, the same request is still the stored FAILURE: nothing executes twice.
-      await funded('Unrelated', '1');
-      const m2 = m;
-      const more = await m2.client.post('/wallet/transfer', { ...body, requestId: rid(), amount: '1' });
-      assert.equal(more.json.data.status, 'SUCCESS');
+      await fund(m, '10');
       const again = await m.client.post('/wallet/transfer', body);
       assert.deepEqual(again.json, r.json);
-      assert.deepEqual(await wallets(m), { FUNDING_WALLET: 4, SPOT_WALLET: 1 });
+      assert.deepEqual(await wallets(m), { FUNDING_WALLET: 15, SPOT_WALLET: 0 });
+      // A new key for the same amount now succeeds.
+      const fresh = await m.client.post('/wallet/transfer', { ...body, requestId: rid() });
+      assert.equal(fresh.json.data.status, 'SUCCESS', fresh.text);
+      assert.deepEqual(await wallets(m), { FUNDING_WALLET: 9.99999999, SPOT_WALLET: 5.00000001 });
     });
 
     test('idempotency: same requestId and parameters → the stored answer, moved once; other parameters → 400102', async () => {
