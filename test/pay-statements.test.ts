@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { strFromU8, unzipSync } from 'fflate';
 import { Decimal } from '../src/platform/money.ts';
 import {
@@ -188,6 +188,8 @@ for (const kind of DB_KINDS) {
       const q = await m.client.post('/order/refund/query', { refundRequestId: refund.refundRequestId });
       assert.equal(q.json.data.refundStatus, 'REFUND_SUCCESS', q.text);
     });
+    // The ledger audit holds after every test (reports move no money; the orders and refunds they read do).
+    afterEach(() => assertAuditOk(t));
     after(async () => {
       await assertAuditOk(t);
       await rx.close();

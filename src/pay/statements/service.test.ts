@@ -182,6 +182,40 @@ for (const kind of DB_KINDS) {
       // Another merchant cannot see it.
       assert.equal((await service.queryBalance('1', downloadId)).exist, false);
     });
+
+    test('orders and refunds carry their sub-merchant id into the files when the order has one (§12.4)', async (t) => {
+      const has = await db.query(
+        `SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'pay_orders'
+         AND column_name = 'sub_merchant_id'`,
+      );
+      if (!has.rows.length) return t.skip('pay_orders.sub_merchant_id comes with sub-merchants (migration 0022)');
+      const at = Date.UTC(2026, 2, 11, 9);
+      const prepayId = String(ids.next());
+      await db.query(
+        `INSERT INTO pay_orders (prepay_id, merchant_id, creator_merchant_id, merchant_trade_no, api_version, status,
+           terminal_type, currency, order_amount, goods, product_type, product_name, checkout_token, create_time,
+           expire_time, transact_time, transaction_id, commission, sub_merchant_id)
+         VALUES ($1, $2, $2, 'SUB-1', 'v3', 'REFUNDED', 'APP', 'USDT', '20', '[]', 'Food', 'Bread', $3, $4, $5, $4,
+           'M_P_1', '0.2', 2107268400000001)`,
+        [prepayId, merchantId, randomBytes(8).toString('hex'), at, at + 60_000],
+      );
+      await db.query(
+        `INSERT INTO pay_refunds (refund_id, merchant_id, refund_request_id, prepay_id, attempt_no, status, currency,
+           requested_amount, refund_amount, order_amount, refunded_amount, remaining_attempts, hold_id, created_at,
+           completed_at)
+         VALUES ($1, $2, 'RR-1', $3, 1, 'SUCCESS', 'USDT', '5', '5', '20', '5', 9, 'h1', $4, $4)`,
+        [String(ids.next()).slice(0, 16), merchantId, prepayId, at],
+      );
+      const day = Date.UTC(2026, 2, 11);
+      const [created] = await statementSources.ordersCreated(db, merchantId, day, day + DAY_MS);
+      assert.equal(created!.subMerchantId, '2107268400000001');
+      assert.equal(created!.refundedAmount, '5');
+      const [paid] = await statementSources.ordersPaid(db, merchantId, day, day + DAY_MS);
+      assert.equal(paid!.subMerchantId, '2107268400000001');
+      const [refund] = await statementSources.refundsSucceeded(db, merchantId, day, day + DAY_MS);
+      assert.equal(refund!.subMerchantId, '2107268400000001');
+      assert.deepEqual(await statementSources.refundDays(db, merchantId, day - DAY_MS, day + DAY_MS), [day]);
+    });
   });
 }
 

@@ -348,7 +348,8 @@ export function createStatementService(deps: {
            WHERE pay_balance_report_quota.used < $3 RETURNING used`,
           [actor.merchantId, month, MONTHLY_BALANCE_REPORTS],
         );
-        if (counted.rowCount !== 1) return err<ExtendedError>('REPORT_LIMIT', 'Monthly balance report limit reached.');
+        if (counted.rows.length !== 1)
+          return err<ExtendedError>('REPORT_LIMIT', 'Monthly balance report limit reached.');
         const downloadId = String(ids.next());
         await q.query(
           `INSERT INTO pay_balance_reports (download_id, merchant_id, creator_merchant_id, wallet_type, start_date,
