@@ -980,4 +980,86 @@ for (const kind of DB_KINDS) {
       assert.equal((await payouts.reportRows(t.db, mm.merchantId, from - 1000, from)).length, 0);
     });
   });
+
+  describe(`Batch payout with the app's own workers (${kind})`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await startTestApp({ kind, workers: true });
+    });
+    after(async () => {
+      await assertAuditOk(t);
+      await t.close();
+    });
+
+    test('the pay-payouts loop processes a batch, and claims for an e-mail recipient verified through the sandbox', async () => {
+      const rec = await startReceiver();
+      try {
+        const mm = await createMerchant(t, { name: 'Loop Co', webhookUrl: rec.url('/loop') });
+        await t.db.tx((q) =>
+          t.app.services.ledger.transfer(q, {
+            id: `test-fund:${mm.merchantId}:loop`,
+            debit: platformAccount('sandbox_mint', 'USDT'),
+            credit: merchantAccount(mm.merchantId, 'FUNDING_WALLET', 'USDT'),
+            amount: '10',
+            kind: 'sandbox.fund',
+          }),
+        );
+        const paid = await createPayer(t, `loop-paid-${kind}@example.com`, {});
+        const email = `loop-new-${kind}@example.com`;
+        const requestId = rid();
+        const r = await mm.client.post('/payout/transfer', {
+          requestId,
+          batchName: 'loop',
+          currency: 'USDT',
+          totalAmount: '3',
+          totalNumber: 2,
+          transferDetailList: [
+            {
+              merchantSendId: 'a',
+              receiveType: 'PAY_ID',
+              receiver: paid.payerId,
+              transferAmount: '1',
+              transferMethod: 'FUNDING_WALLET',
+            },
+            {
+              merchantSendId: 'b',
+              receiveType: 'EMAIL',
+              receiver: email,
+              transferAmount: '2',
+              transferMethod: 'FUNDING_WALLET',
+            },
+          ],
+        });
+        assert.equal(r.json.status, 'SUCCESS', r.text);
+        const q = () => mm.client.post('/payout/query', { requestId });
+        await waitFor('PART_SUCCESS', async () => (await q()).json.data.batchStatus === 'PART_SUCCESS');
+        const verifier = createPayWebhookVerifier(mm.client);
+        const bid = (await q()).json.data;
+        const payout = await waitFor('PAYOUT', () =>
+          rec.received.find((x) => x.body.toString().includes('"bizType":"PAYOUT"')),
+        );
+        assert.equal((await verifier.verify(payout.headers as any, payout.body)).bizStatus, 'PART_SUCCESS');
+        await waitFor('invitation', async () => (await t.app.services.mailer.list(email)).length === 1);
+        const p = await t.admin('POST', '/sandbox/v1/payers', { email, balances: {}, kycStatus: 'PENDING' });
+        assert.equal(p.status, 201);
+        const v = await t.admin('POST', `/sandbox/v1/kyc/${p.json.payerId}/decision`, { decision: 'PASS' });
+        assert.equal(v.json.kycStatus, 'PASS');
+        await waitFor('claimed', async () => (await q()).json.data.transferDetailList[1].status === 'SUCCESS');
+        const nonBn = await waitFor('PAYOUT_NON_BN', () =>
+          rec.received.find((x) => x.body.toString().includes('"bizType":"PAYOUT_NON_BN"')),
+        );
+        const w = await verifier.verify(nonBn.headers as any, nonBn.body);
+        assert.equal(w.bizStatus, 'SUCCESS');
+        assert.equal(w.bizIdStr, bid.transferDetailList[1].orderId);
+        const bal = await t.app.services.ledger.balance(t.db, {
+          ownerType: 'payer',
+          ownerId: p.json.payerId,
+          asset: 'USDT',
+        });
+        assert.equal(bal.available, '2');
+      } finally {
+        await rec.close();
+      }
+    });
+  });
 }

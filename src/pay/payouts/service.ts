@@ -784,26 +784,35 @@ export function createPayoutService(deps: PayoutDeps) {
   }
 
   /** Worker tick, part 2: expires what is due, and claims for e-mails that now have a verified payer. */
-  async function runAwaiting(limit = 500): Promise<number> {
+  async function runAwaiting(page = 500): Promise<number> {
     const now = clock.now();
-    const rows = (
-      await db.query(
-        `SELECT * FROM pay_payout_details WHERE status = 'AWAITING_RECEIPT' ORDER BY claim_deadline LIMIT $1`,
-        [limit],
-      )
-    ).rows.map(toDetail);
     let done = 0;
-    const open: Detail[] = [];
-    for (const d of rows) {
-      if (d.claimDeadline! <= now) done += Number(await expire(d));
-      else open.push(d);
+    // Every AWAITING_RECEIPT detail is looked at on each tick, a page at a time in claim-deadline order (keyset), so
+    // a recipient who registers is credited within a tick however many others are still waiting.
+    let after: { deadline: number; orderId: string } | null = null;
+    for (;;) {
+      const rows: Detail[] = (
+        await db.query(
+          `SELECT * FROM pay_payout_details WHERE status = 'AWAITING_RECEIPT'
+             AND ($1::bigint IS NULL OR (claim_deadline, order_id) > ($1::bigint, $2::bigint))
+           ORDER BY claim_deadline, order_id LIMIT $3`,
+          [after?.deadline ?? null, after?.orderId ?? null, page],
+        )
+      ).rows.map(toDetail);
+      const open: Detail[] = [];
+      for (const d of rows) {
+        if (d.claimDeadline! <= now) done += Number(await expire(d));
+        else open.push(d);
+      }
+      const verified = await accounts.verifiedPayersByEmail([...new Set(open.map((d) => d.receiver))]);
+      for (const d of open) {
+        const payerId = verified.get(d.receiver);
+        if (payerId !== undefined) done += Number(await claim(d, String(payerId)));
+      }
+      const last = rows[rows.length - 1];
+      if (rows.length < page || !last) return done;
+      after = { deadline: last.claimDeadline!, orderId: last.orderId };
     }
-    const verified = await accounts.verifiedPayersByEmail([...new Set(open.map((d) => d.receiver))]);
-    for (const d of open) {
-      const payerId = verified.get(d.receiver);
-      if (payerId !== undefined) done += Number(await claim(d, String(payerId)));
-    }
-    return done;
   }
 
   // ---- the receiver check's guard (§10.4) ----
