@@ -654,6 +654,16 @@ for (const kind of DB_KINDS) {
       const c = await download(done.downloadUrl, '?format=csv');
       assert.deepEqual(readCsv(new TextDecoder().decode(c.bytes)), rows);
 
+      // The report the TSP requested (test above) was generated too: its webhook went to the merchant, not the TSP.
+      await waitFor(
+        'every report generated',
+        async () =>
+          (await t.db.query(`SELECT 1 FROM pay_balance_reports WHERE status = 'PROCESSING' LIMIT 1`)).rows.length === 0,
+      );
+      await waitForOutbox(t, ['webhook']);
+      assert.ok(!tsp.receiver.received.some((x) => x.body.toString().includes('"bizType":"BALANCE"')));
+      assert.ok(rx.received.filter((x) => x.body.toString().includes('"bizType":"BALANCE"')).length >= 2);
+
       // Once, whatever the worker does next.
       await new Promise((res) => setTimeout(res, 300));
       const count = () => rx.received.filter((x) => x.body.toString().includes(`"bizIdStr":"${downloadId}"`)).length;
