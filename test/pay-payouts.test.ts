@@ -53,6 +53,7 @@ for (const kind of DB_KINDS) {
         ...s,
         subMerchants: { isActive: async () => false },
         publicUrl: t.baseUrl,
+        mode: 'sandbox',
       });
     });
     after(async () => {
@@ -481,6 +482,7 @@ for (const kind of DB_KINDS) {
         },
         subMerchants: { isActive: async () => false },
         publicUrl: t.baseUrl,
+        mode: 'sandbox',
       });
       const body = batch([detail({ transferAmount: '3' }), detail({ transferAmount: '4' })]);
       await create(mm.client, body);
@@ -792,6 +794,103 @@ for (const kind of DB_KINDS) {
       assert.deepEqual(await snap0(t), snap);
       await t.admin('PATCH', `/admin/v1/merchants/${mm.merchantId}`, { features: { payout: true } });
       await drive();
+    });
+
+    test('subMerchantId: a channel partner’s ACTIVE sub-merchant labels the batch; another, a disabled one or no partner flag → 400206', async () => {
+      const partner = await newMerchant('Partner Co', '10');
+      await t.admin('PATCH', `/admin/v1/merchants/${partner.merchantId}`, { features: { channelPartner: true } });
+      const add = await partner.client.post('/submerchant/add', {
+        merchantName: `Sub ${kind} ${seq}`,
+        merchantMcc: '1040',
+        siteUrl: 'https://shop.example',
+      });
+      assert.equal(add.json.status, 'SUCCESS', add.text);
+      const sub = /"subMerchantId":(\d+)/.exec(add.text)![1]!;
+      const body = batch([detail()], { subMerchantId: sub });
+      await create(partner.client, body);
+      await drive();
+      const rows = await payouts.reportRows(t.db, partner.merchantId, 0, t.clock.now() + 1);
+      assert.equal(rows.at(-1)!.subMerchantId, sub);
+      const other = await newMerchant('Not Partner Co', '10');
+      const snap = await snap0(t);
+      const refused = async (client: Merchant['client'], id: string) => {
+        const r = await client.post('/payout/transfer', batch([detail()], { subMerchantId: id }));
+        assert.deepEqual(r.json, {
+          status: 'FAIL',
+          code: '400206',
+          errorMessage: 'Sub-merchant does not exist or is unavailable.',
+        });
+      };
+      await refused(partner.client, '2107268499999999');
+      await refused(partner.client, '9999999999999999999');
+      // Another merchant may not use it.
+      await refused(other.client, sub);
+      assert.deepEqual(await snap0(t), snap);
+      // Disabled by the operator.
+      const off = await t.admin('POST', `/admin/v1/submerchants/${sub}/status`, { status: 'DISABLED' });
+      assert.equal(off.status, 200, JSON.stringify(off.json));
+      await refused(partner.client, sub);
+      // The partner flag turned off: not a partner's call any more.
+      await t.admin('POST', `/admin/v1/submerchants/${sub}/status`, { status: 'ACTIVE' });
+      await t.admin('PATCH', `/admin/v1/merchants/${partner.merchantId}`, { features: { channelPartner: false } });
+      await refused(partner.client, sub);
+    });
+
+    test('malformed input sweep: 300 mutated /payout/transfer bodies never answer 400000, never change a row', async () => {
+      const mm = await newMerchant('Sweep Co');
+      let x = 7;
+      const rnd = (n: number) => ((x = (x * 1103515245 + 12345) % 2147483648), x % n);
+      const odd: unknown[] = [
+        null,
+        '',
+        ' ',
+        -1,
+        0,
+        '1e3',
+        '1.123456789',
+        '99999999999999999999999999',
+        true,
+        [],
+        {},
+        'a'.repeat(300),
+        '\u2028',
+        '😀',
+        '1000140001234',
+        'a@b',
+        '-0',
+      ];
+      const good = () =>
+        batch([detail(), detail({ receiveType: 'EMAIL', receiver: 'sweep@example.com' })], {
+          subMerchantId: '12',
+          webhookUrl: 'https://x.example',
+        });
+      const paths = (b: any): string[][] => [
+        ...Object.keys(b).map((k) => [k]),
+        ...Object.keys(b.transferDetailList[0]).map((k) => ['transferDetailList', '0', k]),
+        ['transferDetailList', '0', 'registrationEmail'],
+        ['transferDetailList', '0', 'registrationMobileNumber'],
+      ];
+      const snap = await snap0(t);
+      for (let i = 0; i < 300; i++) {
+        const b: any = good();
+        // Ensure every case is invalid somewhere: no funds, so a valid one would only add rows (kept apart below).
+        const ps = paths(b);
+        const p = ps[rnd(ps.length)]!;
+        let o = b;
+        for (const k of p.slice(0, -1)) o = o[k];
+        o[p.at(-1)!] = odd[rnd(odd.length)];
+        const r = await mm.client.post('/payout/transfer', b);
+        assert.notEqual(r.json?.code, '400000', `${JSON.stringify(b)} → ${r.text}`);
+        assert.equal(r.status, 200);
+        if (r.json.status === 'SUCCESS') {
+          await t.db.query(
+            `DELETE FROM pay_payout_details WHERE batch_id IN (SELECT batch_id FROM pay_payout_batches WHERE merchant_id = $1)`,
+            [mm.merchantId],
+          );
+          await t.db.query(`DELETE FROM pay_payout_batches WHERE merchant_id = $1`, [mm.merchantId]);
+        }
+      }
+      assert.deepEqual(await snap0(t), snap);
     });
 
     test('a key without the PAYOUT permission: /payout/transfer 400004, query and receiver check allowed', async () => {

@@ -18,7 +18,12 @@ export async function startPayouts(db: Db, port: number): Promise<Target> {
   const { app, server, baseUrl, merchant } = await bootApp(db, port);
   const s = app.services;
   // The module's own worker is not started (bootApp runs no loops): the drain runs the same tick in this process.
-  const payouts = createPayoutService({ ...s, subMerchants: { isActive: async () => false }, publicUrl: baseUrl });
+  const payouts = createPayoutService({
+    ...s,
+    subMerchants: { isActive: async () => false },
+    publicUrl: baseUrl,
+    mode: 'sandbox',
+  });
   return {
     info: { baseUrl, apiKey: merchant.apiKey, apiSecret: merchant.apiSecret, merchantId: merchant.merchantId },
     close: async () => {

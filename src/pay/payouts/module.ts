@@ -13,6 +13,7 @@ export function createPayoutModule(
   const payouts = createPayoutService({
     ...deps,
     publicUrl: deps.config.publicUrl,
+    mode: deps.config.mode,
     // The Pay module's deps carry the openUserId salt of PAY webhooks; PayExtensionDeps does not name it (yet).
     openIdSalt: (deps as { openIdSalt?: string }).openIdSalt,
   });

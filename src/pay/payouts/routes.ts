@@ -91,7 +91,7 @@ export function registerPayoutRoutes(
   deps: { payouts: PayoutService; adminToken: string; mode: 'sandbox' | 'production'; now: () => number },
 ) {
   const guard = adminGuard(deps.adminToken);
-  const tags = ['Payouts'];
+  const tags = ['Admin'];
   const security = [{ adminToken: [] }];
   app.register(async (r) => {
     r.addHook('onRequest', guard);

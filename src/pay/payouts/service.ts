@@ -12,8 +12,10 @@ import type { Mailer } from '../../platform/mail.ts';
 import { Decimal, fixed } from '../../platform/money.ts';
 import type { Outbox } from '../../platform/outbox/service.ts';
 import type { ExtendedError } from '../codes.ts';
+import { INT8_MAX } from '../validation.ts';
 import { enqueuePayWebhook, num8 } from '../events.ts';
 import type { SubMerchantDirectory } from '../extension.ts';
+import { featureEnabled, type Mode } from '../features.ts';
 import { requestFingerprint, keyReusedMessage } from '../idempotency.ts';
 import type { Actor } from '../orders/service.ts';
 import { merchantAccount, type MerchantWallet } from '../wallets.ts';
@@ -277,6 +279,7 @@ export interface PayoutDeps {
   logger: Logger;
   subMerchants: SubMerchantDirectory;
   publicUrl: string;
+  mode: Mode;
   /** The salt of PAY webhooks' openUserId (the orders module's), for the receiver check's `openUserId`. */
   openIdSalt?: string;
 }
@@ -437,7 +440,16 @@ export function createPayoutService(deps: PayoutDeps) {
           return err('REQUEST_KEY_REUSED', keyReusedMessage('requestId', input.requestId));
         return ok({ requestId: input.requestId, status: 'ACCEPTED', batchId: String(used.batch_id), duplicate: true });
       }
-      if (input.subMerchantId && !(await deps.subMerchants.isActive(q, merchantId, input.subMerchantId)))
+      const merchant = await accounts.getMerchant(merchantId, q);
+      if (!merchant) throw new Error(`merchant ${merchantId} vanished`);
+      // Channel partners only (§10.1, 2025-02), and the caller's own ACTIVE one; an id beyond int8 names no
+      // sub-merchant and is never handed to a bigint column.
+      if (
+        input.subMerchantId &&
+        (!featureEnabled(merchant, 'channelPartner', deps.mode) ||
+          BigInt(input.subMerchantId) > INT8_MAX ||
+          !(await deps.subMerchants.isActive(q, merchantId, input.subMerchantId)))
+      )
         return err('SUB_MERCHANT_INVALID', 'Sub-merchant does not exist or is unavailable.');
       const sum = input.transferDetailList.reduce((s, d) => s.plus(d.transferAmount), new Decimal(0));
       if (!sum.eq(input.totalAmount))
@@ -448,8 +460,6 @@ export function createPayoutService(deps: PayoutDeps) {
           `totalNumber: must equal the number of transferDetailList items (${input.transferDetailList.length})`,
         );
 
-      const merchant = await accounts.getMerchant(merchantId, q);
-      if (!merchant) throw new Error(`merchant ${merchantId} vanished`);
       const fee = new Decimal(merchant.payoutFee[input.currency] ?? '0');
       const now = clock.now();
       const batchId = String(ids.next());
@@ -911,7 +921,7 @@ export function createPayoutService(deps: PayoutDeps) {
 
     /** POST /admin/v1/payouts/{batchId}/cancel: only an ACCEPTED batch. */
     async cancel(batchId: string): Promise<Result<Batch, 'PAYOUT_NOT_FOUND' | 'NOT_CANCELABLE'>> {
-      if (!/^\d{1,19}$/.test(batchId) || BigInt(batchId) > 9223372036854775807n)
+      if (!/^\d{1,19}$/.test(batchId) || BigInt(batchId) > INT8_MAX)
         return err('PAYOUT_NOT_FOUND', 'Payout not found.');
       return db.tx(async (q) => {
         const b = await loadBatch(q, batchId);
