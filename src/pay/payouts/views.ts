@@ -35,7 +35,7 @@ function statusBlock(d: ClaimPageData): SafeHtml {
 
 function steps(d: ClaimPageData): SafeHtml | string {
   if (d.status !== 'AWAITING_RECEIPT' || d.deadline <= d.now) return '';
-  return html`<div class="card"><h2>How to receive it</h2>
+  return html`<div class="card" style="overflow-wrap:anywhere"><h2>How to receive it</h2>
       <ol class="muted" style="padding-left:20px;margin:0">
         <li>Create a Rampart wallet with the e-mail address <strong>${d.email}</strong>. Another address will not
           work.</li>
