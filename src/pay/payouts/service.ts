@@ -793,6 +793,16 @@ export function createPayoutService(deps: PayoutDeps) {
     });
   }
 
+  /** One detail's claim or expiry; a failure is logged and left for the next tick, never holding up the others. */
+  async function guarded(d: Detail, step: () => Promise<boolean>): Promise<number> {
+    try {
+      return Number(await step());
+    } catch (e) {
+      deps.logger.error({ err: e, orderId: d.orderId }, 'payout claim or expiry failed; retried on the next tick');
+      return 0;
+    }
+  }
+
   /** Worker tick, part 2: expires what is due, and claims for e-mails that now have a verified payer. */
   async function runAwaiting(page = 500): Promise<number> {
     const now = clock.now();
@@ -811,13 +821,13 @@ export function createPayoutService(deps: PayoutDeps) {
       ).rows.map(toDetail);
       const open: Detail[] = [];
       for (const d of rows) {
-        if (d.claimDeadline! <= now) done += Number(await expire(d));
+        if (d.claimDeadline! <= now) done += await guarded(d, () => expire(d));
         else open.push(d);
       }
       const verified = await accounts.verifiedPayersByEmail([...new Set(open.map((d) => d.receiver))]);
       for (const d of open) {
         const payerId = verified.get(d.receiver);
-        if (payerId !== undefined) done += Number(await claim(d, String(payerId)));
+        if (payerId !== undefined) done += await guarded(d, () => claim(d, String(payerId)));
       }
       const last = rows[rows.length - 1];
       if (rows.length < page || !last) return done;
