@@ -69,7 +69,18 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
     await page.fill('#amount', '1.123456789');
     await page.click('#transfer-form button[type=submit]');
     assert.match(await page.innerText('#flash'), /at most 8 decimals/);
+    // The same form sent twice (a double click, a resent POST) moves the money once: its key came with the page.
+    await page.selectOption('#direction', 'TO_MAIN');
+    await page.fill('#amount', '2');
+    const statuses = await page.evaluate(async () => {
+      const form = document.querySelector<HTMLFormElement>('#transfer-form')!;
+      const body = new URLSearchParams(new FormData(form) as unknown as Record<string, string>);
+      const first = await fetch(form.action, { method: 'POST', body });
+      const second = await fetch(form.action, { method: 'POST', body });
+      return [first.status, second.status];
+    });
+    assert.deepEqual(statuses, [200, 200]);
     const spot = await m.client.post('/v2/balance', { wallet: 'SPOT_WALLET' });
-    assert.equal(spot.json.data.balance[0].available, 20.5);
+    assert.equal(spot.json.data.balance[0].available, 22.5);
   });
 });

@@ -21,7 +21,7 @@ function balanceTable(id: string, list: Balance[], frozen: string) {
 /** Balances of both wallets, the transfer form and the latest transfers. */
 export function walletsView(
   ctx: ViewCtx,
-  data: { funding: Balance[]; spot: Balance[]; transfers: (Transfer & { createdAt: number })[] },
+  data: { funding: Balance[]; spot: Balance[]; transfers: (Transfer & { createdAt: number })[]; requestId: string },
   flash?: WalletsFlash,
 ) {
   const f = flash?.form ?? {};
@@ -34,6 +34,7 @@ export function walletsView(
       <h2>Spot wallet</h2>${balanceTable('spot-balances', data.spot, 'Frozen (payouts in flight)')}`)}
     ${card(html`<h2>Transfer between wallets</h2>
       <form method="post" action="${BASE}/balances/transfer" id="transfer-form">${hidden(ctx.csrf)}
+        <input type="hidden" name="requestId" value="${data.requestId}">
         <div class="grid2">
           <div><label for="direction">Direction</label><select id="direction" name="direction">
             ${option('TO_MAIN', 'Funding → Spot', f.direction)}${option('TO_PAY', 'Spot → Funding', f.direction)}</select></div>

@@ -9,7 +9,7 @@ import { formText } from '../web/page.ts';
 import type { DashboardCtx, DashboardPages } from './pages.ts';
 import { walletsView, type WalletsFlash } from './wallet-views.ts';
 
-const TransferForm = z.object({ currency: formText, amount: formText, direction: formText });
+const TransferForm = z.object({ requestId: formText, currency: formText, amount: formText, direction: formText });
 
 /**
  * Wallets: the funding and spot balances side by side and a transfer between them (binance-pay-extended.md §11),
@@ -28,7 +28,9 @@ export function walletPages(deps: { db: Db; ledger: Ledger; transfers: TransferS
         deps.ledger.balances(deps.db, walletOwnerType('SPOT_WALLET'), id),
         deps.transfers.recent(id),
       ]);
-      return pages.frame(reply, 'Balances', walletsView(ctx, { funding, spot, transfers }, flash), ctx, flash?.status);
+      const requestId = `D${randomAlnum(31)}`;
+      const view = walletsView(ctx, { funding, spot, transfers, requestId }, flash);
+      return pages.frame(reply, 'Balances', view, ctx, flash?.status);
     }
 
     pages.get('/balances', async (_req, reply, ctx) => show(reply, ctx));
@@ -38,8 +40,9 @@ export function walletPages(deps: { db: Db; ledger: Ledger; transfers: TransferS
       async (_req, reply, ctx, error) => show(reply, ctx, { error, status: 400 }),
       async (_req, reply, ctx, form) => {
         const parsed = WalletTransfer.safeParse({
-          // A fresh key per submitted form: the page's own transfers are never replays of each other.
-          requestId: `D${randomAlnum(31)}`,
+          // The key came with the form (a fresh one each time the page is drawn): the same form sent twice (a double
+          // click, a reload) is a replay of one transfer, never a second move.
+          requestId: form.requestId,
           currency: (form.currency ?? '').trim().toUpperCase(),
           amount: (form.amount ?? '').trim(),
           transferType: form.direction,
@@ -51,7 +54,9 @@ export function walletPages(deps: { db: Db; ledger: Ledger; transfers: TransferS
               ? 'Enter an amount above 0 with at most 8 decimals.'
               : field === 'currency'
                 ? 'Choose a supported currency.'
-                : 'Choose the direction of the transfer.';
+                : field === 'requestId'
+                  ? 'This form is out of date; fill it in again.'
+                  : 'Choose the direction of the transfer.';
           return show(reply, ctx, { error: message, status: 400, form });
         }
         const id = String(ctx.merchant.merchantId);
