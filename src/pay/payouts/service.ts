@@ -487,20 +487,35 @@ export function createPayoutService(deps: PayoutDeps) {
       const cols = 17;
       const values: unknown[] = [];
       const tuples: string[] = [];
+      // Per source wallet: once one hold on it succeeded, this transaction holds its ledger row (the conditional
+      // update's lock) until commit, so its available balance, read once, stays exact and the next details are
+      // decided against it without another attempt.
+      const locked = new Map<MerchantWallet, Decimal>();
       for (const [seq, d] of input.transferDetailList.entries()) {
         const orderId = String(ids.next());
         const holdId = `payout:${orderId}`;
         const need = new Decimal(d.transferAmount).plus(fee);
-        // Reserve if the source wallet covers amount + fee, checked by the ledger's conditional update in this
-        // transaction; a shortfall undoes only this detail's attempt (savepoint) and marks it unfunded.
-        const funded = await reserve(q, {
+        const source = merchantAccount(merchantId, d.transferMethod, input.currency);
+        const hold = {
           id: holdId,
-          debit: merchantAccount(merchantId, d.transferMethod, input.currency),
+          debit: source,
           credit: escrow(input.currency),
           amount: need.toFixed(),
           kind: 'pay.payout',
           ref: orderId,
-        });
+        };
+        // Reserve if the source wallet covers amount + fee, checked by the ledger's conditional update in this
+        // transaction; a shortfall undoes only this detail's attempt (savepoint) and marks it unfunded.
+        let funded: boolean;
+        const available = locked.get(d.transferMethod);
+        if (available === undefined) {
+          funded = await reserve(q, hold);
+          if (funded) locked.set(d.transferMethod, new Decimal((await ledger.balance(q, source)).available));
+        } else if (available.gte(need)) {
+          await ledger.hold(q, hold);
+          locked.set(d.transferMethod, available.minus(need));
+          funded = true;
+        } else funded = false;
         const b = tuples.length * cols;
         tuples.push(`(${Array.from({ length: cols }, (_, i) => `$${b + i + 1}`).join(', ')}, 'PROCESSING')`);
         values.push(
@@ -928,6 +943,17 @@ export function createPayoutService(deps: PayoutDeps) {
     },
 
     receiverCheck,
+
+    /** The merchant's latest batches, newest first (the dashboard's payouts page). */
+    async recent(merchantId: string, limit = 20): Promise<Batch[]> {
+      const rows = (
+        await db.query(
+          `SELECT * FROM pay_payout_batches WHERE merchant_id = $1 ORDER BY created_at DESC, batch_id DESC LIMIT $2`,
+          [merchantId, limit],
+        )
+      ).rows;
+      return rows.map(toBatch);
+    },
 
     /** POST /admin/v1/payouts/{batchId}/cancel: only an ACCEPTED batch. */
     async cancel(batchId: string): Promise<Result<Batch, 'PAYOUT_NOT_FOUND' | 'NOT_CANCELABLE'>> {
