@@ -56,10 +56,11 @@ export function createPayModule(deps: {
   // The extended surface (binance-pay-extended.md §10–§13), one area each.
   const subMerchants = createSubMerchantModule(extensionDeps);
   const transfers = createTransferModule(extensionDeps);
+  const payouts = createPayoutModule({ ...extensionDeps, subMerchants: subMerchants.directory });
   const extensions: PayExtension[] = [
     subMerchants,
     transfers,
-    createPayoutModule({ ...extensionDeps, subMerchants: subMerchants.directory }),
+    payouts,
     createStatementModule(extensionDeps),
   ];
   const auth = createPayAuth({ db, accounts, config: config.pay });
@@ -73,6 +74,7 @@ export function createPayModule(deps: {
     accounts,
     config: config.pay,
     openIdSalt: deps.openIdSalt,
+    subMerchants: subMerchants.directory,
   });
   const refunds = createRefundService({ db, clock, ledger, outbox, accounts, sandbox: config.mode === 'sandbox' });
   const reports = createReportService({ db, ledger });
@@ -121,5 +123,14 @@ export function createPayModule(deps: {
       registerReportRoutes(app, { adminToken: deps.adminToken, accounts, reports });
     },
   };
-  return { auth, orders, refunds, reports, transfers: transfers.transfers, parts };
+  return {
+    auth,
+    orders,
+    refunds,
+    reports,
+    transfers: transfers.transfers,
+    payouts: payouts.payouts,
+    payoutLimits: payouts.limits,
+    parts,
+  };
 }

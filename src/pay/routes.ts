@@ -14,6 +14,7 @@ import { wirePaymentInfo, type Actor, type NewOrder, type Order, type OrderServi
 import {
   BalanceV1,
   BalanceV2,
+  CloseOrder,
   CreateOrderV1,
   CreateOrderV2,
   CreateOrderV3,
@@ -212,14 +213,13 @@ export function registerPayRoutes(
     },
     async (q, { actor }) => {
       if (q.merchantId !== actor.merchantId) return mismatch();
-      if (q.subMerchantId) return payFailure('400206');
       const r = await orders.get(actor.merchantId, q);
       return r.ok ? { data: queryView(r.value, true) } : payDomainFailure({ code: r.code });
     },
   );
 
   route(
-    { path: '/order/close', summary: 'Close order', schema: QueryOrder, options: { scope: 'CHECKOUT' } },
+    { path: '/order/close', summary: 'Close order', schema: CloseOrder, options: { scope: 'CHECKOUT' } },
     async (q, { actor }) => {
       const r = await orders.close(actor.merchantId, q);
       return r.ok ? { data: true } : payDomainFailure({ code: r.code });

@@ -167,7 +167,9 @@ export const QueryOrder = z
   });
 export type QueryOrder = z.infer<typeof QueryOrder>;
 
+/** V1 query and close name the partner's sub-merchant at the top level (binance-pay-extended.md §12.4). */
 export const QueryOrderV1 = z.object({ merchantId: long(), subMerchantId: text(19).nullish() }).and(QueryOrder);
+export const CloseOrder = z.object({ subMerchantId: text(19).nullish() }).and(QueryOrder);
 
 export const BalanceV2 = z.object({
   wallet: oneOf(['FUNDING_WALLET', 'SPOT_WALLET'] as const),

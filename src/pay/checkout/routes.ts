@@ -76,15 +76,20 @@ export function registerCheckoutRoutes(
   }
 
   async function render(req: FastifyRequest, reply: FastifyReply, o: Order, error?: string) {
-    const merchant = await accounts.getMerchant(o.merchantId);
+    // An order of a channel partner's sub-merchant shows the sub-merchant, not the partner (§12.5).
+    const face = await orders.checkoutFace(o);
+    const merchant = face ? null : await accounts.getMerchant(o.merchantId);
     const payer = await payerOf(req);
     const token = csrf.token(req, reply);
     const now = deps.clock.now();
     const status = shownStatus(o, now);
-    const options = status === 'INITIAL' && payer ? await payOptions(o, String(payer.payerId)) : [];
+    const blocked = status === 'INITIAL' && !!payer && (await orders.payerBlocked(o, String(payer.payerId)));
+    const options = status === 'INITIAL' && payer && !blocked ? await payOptions(o, String(payer.payerId)) : [];
     const body = checkoutView({
       order: o,
-      merchantName: merchant?.name ?? null,
+      merchantName: face?.merchantName ?? merchant?.name ?? null,
+      brandLogo: face?.brandLogo ?? null,
+      blocked,
       status,
       now,
       csrf: token,

@@ -1,5 +1,5 @@
 import { html, type SafeHtml } from '../../web/html.ts';
-import type { Order } from '../orders/service.ts';
+import { COUNTRY_BLOCKED_MESSAGE, type Order } from '../orders/service.ts';
 
 /** The hosted checkout's pages (pure: data in, markup out); the controllers are in routes.ts. */
 const STATUS_TEXT: Record<string, { text: string; cls: string }> = {
@@ -24,6 +24,10 @@ export interface PayOption {
 export interface CheckoutData {
   order: Order;
   merchantName: string | null;
+  /** The sub-merchant's logo (https), shown beside its name (binance-pay-extended.md §12.5). */
+  brandLogo?: string | null;
+  /** The logged-in payer's KYC country is blocked by the order's sub-merchant: no pay form (§12.5). */
+  blocked?: boolean;
   /** The status shown (an INITIAL order past expireTime shows as EXPIRED). */
   status: string;
   now: number;
@@ -51,6 +55,12 @@ function payBlock(d: CheckoutData): SafeHtml | string {
           <button class="btn" type="submit">Log in</button>
         </form></div>`;
   }
+  if (d.blocked) {
+    return html`<div class="card"><h2>Payment not available</h2>
+        <div class="error" role="alert" id="blocked">${COUNTRY_BLOCKED_MESSAGE}</div>
+        <p class="muted">Logged in as ${d.payer.email}</p>
+        <form method="post" action="/checkout/${o.checkoutToken}/logout"><input type="hidden" name="csrf" value="${d.csrf}"><button class="btn secondary" type="submit">Log out</button></form></div>`;
+  }
   const options = d.payer.options.map(
     (
       p,
@@ -76,7 +86,7 @@ export function checkoutView(d: CheckoutData): SafeHtml {
   const done = ['PAID', 'REFUNDING', 'REFUNDED', 'FULL_REFUNDED'].includes(o.status);
   return html`<div data-checkout data-status="${status}" data-expire="${o.expireTime}" data-now="${d.now}">
       <div class="card">
-        <div class="muted">${d.merchantName ?? 'Merchant'}</div>
+        <div class="muted" id="merchant">${d.brandLogo ? html`<img id="brand-logo" src="${d.brandLogo}" alt="" referrerpolicy="no-referrer" style="height:24px;max-width:96px;object-fit:contain;vertical-align:middle;margin-right:6px">` : ''}${d.merchantName ?? 'Merchant'}</div>
         <h1>${o.description ?? o.productName}</h1>
         <div class="amount" id="amount">${o.orderAmount} ${o.currency}</div>
         ${o.fiatCurrency && o.fiatAmount ? html`<div class="muted">≈ ${o.fiatAmount} ${o.fiatCurrency}</div>` : ''}

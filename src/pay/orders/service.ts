@@ -12,6 +12,7 @@ import { FIAT_MINOR_UNITS, type PriceSource } from '../../prices/service.ts';
 import { stringify } from '../../platform/json.ts';
 import { createBatcher } from '../../platform/batch.ts';
 import { RECORD_FRESH_NONCES, type NonceClaim } from '../auth.ts';
+import type { SubMerchantOrderDirectory } from '../submerchants/service.ts';
 import { createOrderTransitions, toOrder, type Order } from './state.ts';
 
 /** Assets a Pay order can be denominated in or paid with. */
@@ -56,6 +57,8 @@ export interface Actor {
 export interface OrderRef {
   prepayId?: string | null;
   merchantTradeNo?: string | null;
+  /** V1 query and close (binance-pay-extended.md §12.4): the partner's sub-merchant the order must be tagged with. */
+  subMerchantId?: string | null;
 }
 
 export type OrderError =
@@ -70,6 +73,13 @@ export type OrderError =
   | 'INSUFFICIENT_FUNDS'
   | 'CURRENCY_NOT_SUPPORTED'
   | 'NONCE_USED';
+
+/**
+ * A payment's own refusal beyond the order's: the sub-merchant blocks the payer's KYC country (§12.5). Payment is not a
+ * signed API call (the checkout page and the sandbox pay it), so this error has no Pay wire code.
+ */
+export type PaymentError = OrderError | 'PAYER_COUNTRY_BLOCKED';
+export const COUNTRY_BLOCKED_MESSAGE = 'This merchant does not accept payments from your country';
 
 /**
  * pay_orders columns written at creation, with their types (the casts let the nonce-guarded INSERT … SELECT type its
@@ -104,6 +114,7 @@ const ORDER_COLUMNS: [string, string][] = [
   ['checkout_token', 'text'],
   ['create_time', 'bigint'],
   ['expire_time', 'bigint'],
+  ['sub_merchant_id', 'bigint'],
 ];
 const ORDER_COLUMN_LIST = ORDER_COLUMNS.map(([c]) => c).join(', ');
 /** One pending order insert; `nonce` is the request nonce recorded in the same statement (see NonceClaim), if any. */
@@ -147,6 +158,8 @@ export function createOrderService(deps: {
   accounts: AccountsService;
   config: { commissionRate: string; defaultExpireMs: number; maxExpireMs: number };
   openIdSalt: string;
+  /** Sub-merchants (binance-pay-extended.md §12.4, §12.5): the tag of a partner's order, and its checkout face. */
+  subMerchants: SubMerchantOrderDirectory;
 }) {
   const { db, clock, ids, ledger, outbox, prices, accounts, config } = deps;
 
@@ -183,22 +196,51 @@ export function createOrderService(deps: {
 
   const { transition } = createOrderTransitions({ outbox, accounts });
 
+  /** The order by either reference; with a sub-merchant (V1), only an order tagged with it. */
   async function findRow(q: Queryable, merchantId: string, ref: OrderRef) {
+    const tag = ref.subMerchantId ?? null;
     if (ref.prepayId)
       return (
-        await q.query(`SELECT * FROM pay_orders WHERE prepay_id = $1 AND merchant_id = $2`, [ref.prepayId, merchantId])
+        await q.query(
+          `SELECT * FROM pay_orders WHERE prepay_id = $1 AND merchant_id = $2 AND ($3::bigint IS NULL OR sub_merchant_id = $3)`,
+          [ref.prepayId, merchantId, tag],
+        )
       ).rows[0];
     return (
-      await q.query(`SELECT * FROM pay_orders WHERE merchant_id = $1 AND merchant_trade_no = $2`, [
-        merchantId,
-        ref.merchantTradeNo,
-      ])
+      await q.query(
+        `SELECT * FROM pay_orders WHERE merchant_id = $1 AND merchant_trade_no = $2 AND ($3::bigint IS NULL OR sub_merchant_id = $3)`,
+        [merchantId, ref.merchantTradeNo, tag],
+      )
     ).rows[0];
+  }
+
+  /** A sub-merchant named on a query or close must be the caller's own ACTIVE one (§12.4), else 400206. */
+  async function refUsable(merchantId: string, ref: OrderRef): Promise<boolean> {
+    return ref.subMerchantId == null || deps.subMerchants.usable(merchantId, ref.subMerchantId);
+  }
+
+  /**
+   * Whether the order's sub-merchant blocks this payer (§12.5 blockPayerKycCountries). Decision: payers have an
+   * optional KYC country (payers.country, set by the sandbox); a payer without one is not blocked, since nothing
+   * says where they are and the sandbox's payers predate the field.
+   */
+  async function payerBlocked(q: Queryable, o: Pick<Order, 'merchantId' | 'subMerchantId'>, payerId: string) {
+    if (!o.subMerchantId) return false;
+    const face = await deps.subMerchants.face(q, o.merchantId, o.subMerchantId);
+    if (!face || face.blockPayerKycCountries.length === 0) return false;
+    const country = await accounts.payerCountry(payerId, q);
+    return country !== null && face.blockPayerKycCountries.includes(country);
   }
 
   const service = {
     async create(actor: Actor, input: NewOrder, nonce?: NonceClaim | null): Promise<Result<Order, OrderError>> {
-      if (input.subMerchantId) return err('SUB_MERCHANT_INVALID');
+      // §12.4: a channel partner tags every order with one of its ACTIVE sub-merchants; others may not send one.
+      const tag = await deps.subMerchants.orderTag(
+        actor.merchantId,
+        input.subMerchantId,
+        input.apiVersion === 'v1' ? 'subMerchantId' : 'merchant.subMerchantId',
+      );
+      if (!tag.ok) return tag;
       const now = clock.now();
       let currency: string;
       let orderAmount: string;
@@ -268,6 +310,7 @@ export function createOrderService(deps: {
         checkout_token: randomString(16),
         create_time: now,
         expire_time: expireTime,
+        sub_merchant_id: tag.value,
         transact_time: null,
         transaction_id: null,
         payer_id: null,
@@ -286,9 +329,18 @@ export function createOrderService(deps: {
     },
 
     async get(merchantId: string, ref: OrderRef): Promise<Result<Order, OrderError>> {
+      if (!(await refUsable(merchantId, ref))) return err('SUB_MERCHANT_INVALID');
       const row = await findRow(db, merchantId, ref);
       return row ? ok(toOrder(row)) : err('ORDER_NOT_FOUND');
     },
+
+    /** The sub-merchant an order shows on the checkout instead of the partner (§12.5), if it is tagged. */
+    async checkoutFace(o: Order) {
+      return o.subMerchantId ? deps.subMerchants.face(db, o.merchantId, o.subMerchantId) : null;
+    },
+
+    /** Whether this payer may not pay this order (its sub-merchant blocks the payer's country, §12.5). */
+    payerBlocked: (o: Order, payerId: string) => payerBlocked(db, o, payerId),
 
     async getByPrepayId(prepayId: string): Promise<Order | null> {
       if (!/^\d{1,19}$/.test(prepayId)) return null;
@@ -304,6 +356,7 @@ export function createOrderService(deps: {
 
     /** Close (spec §4.4): only INITIAL orders; CANCELED again is accepted without a second webhook. */
     async close(merchantId: string, ref: OrderRef): Promise<Result<true, OrderError>> {
+      if (!(await refUsable(merchantId, ref))) return err('SUB_MERCHANT_INVALID');
       return db.tx(async (q) => {
         const row = await findRow(q, merchantId, ref);
         if (!row) return err('ORDER_NOT_FOUND');
@@ -319,7 +372,7 @@ export function createOrderService(deps: {
      * many simultaneous attempts exactly one proceeds), the ledger transfers, PENDING→PAID and the webhook.
      * Any failure rolls all of it back and the order stays INITIAL.
      */
-    async pay(prepayId: string, payerId: string, payCurrency?: string | null): Promise<Result<Order, OrderError>> {
+    async pay(prepayId: string, payerId: string, payCurrency?: string | null): Promise<Result<Order, PaymentError>> {
       try {
         return await db.tx(async (q) => {
           const now = clock.now();
@@ -331,6 +384,9 @@ export function createOrderService(deps: {
             if (row.status === 'INITIAL') return err('ORDER_EXPIRED', 'This order has expired.');
             return err('INVALID_ORDER_STATUS', `This order is ${String(row.status).toLowerCase()}.`);
           }
+          // Thrown after the claim: rolled back, the order stays INITIAL (it can still expire or be closed).
+          if (await payerBlocked(q, order, payerId))
+            throw new DomainError('PAYER_COUNTRY_BLOCKED', COUNTRY_BLOCKED_MESSAGE);
           const currency = payCurrency || order.supportPayCurrency[0] || order.currency;
           if (
             order.supportPayCurrency.length > 0
@@ -402,7 +458,7 @@ export function createOrderService(deps: {
         });
       } catch (e) {
         if (e instanceof DomainError)
-          return err(e.code as OrderError, e.code === 'INSUFFICIENT_FUNDS' ? 'Insufficient balance.' : e.message);
+          return err(e.code as PaymentError, e.code === 'INSUFFICIENT_FUNDS' ? 'Insufficient balance.' : e.message);
         throw e;
       }
     },

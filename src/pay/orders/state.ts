@@ -90,6 +90,8 @@ export interface Order {
     paymentInstructions: { currency: string; amount: string; price: string }[];
   } | null;
   closedTime: number | null;
+  /** The channel partner's sub-merchant the order is tagged with (binance-pay-extended.md §12.4), or null. */
+  subMerchantId: string | null;
 }
 
 export function toOrder(r: DbRow): Order {
@@ -126,6 +128,7 @@ export function toOrder(r: DbRow): Order {
     commission: r.commission === null ? null : fixed(r.commission, 8),
     paymentInfo: r.payment_info,
     closedTime: r.closed_time === null ? null : Number(r.closed_time),
+    subMerchantId: r.sub_merchant_id === null || r.sub_merchant_id === undefined ? null : String(r.sub_merchant_id),
   };
 }
 
