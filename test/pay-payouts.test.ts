@@ -464,6 +464,18 @@ for (const kind of DB_KINDS) {
       assert.equal(again.status, 409);
       assert.equal(again.json.error.code, 'NOT_CANCELABLE');
       assert.equal((await t.admin('POST', `/admin/v1/payouts/123456789012345678/cancel`)).status, 404);
+      const view = await t.admin('GET', `/admin/v1/payouts/${id}`);
+      assert.equal(view.status, 200);
+      assert.equal(view.json.status, 'CANCELED');
+      assert.deepEqual(
+        view.json.details.map((x: any) => [x.status, x.failReason, x.funded]),
+        [
+          ['FAIL', 'CANCELED', true],
+          ['FAIL', 'CANCELED', false],
+        ],
+      );
+      assert.equal(view.json.fingerprint, undefined);
+      assert.equal((await t.admin('GET', `/admin/v1/payouts/123456789012345678`)).status, 404);
       assert.equal(await drive(), 0);
       assert.deepEqual(await snap0(t), snap);
       assert.equal((await hooks(id)).length, 1);
