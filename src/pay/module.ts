@@ -56,11 +56,10 @@ export function createPayModule(deps: {
   // The extended surface (binance-pay-extended.md §10–§13), one area each.
   const subMerchants = createSubMerchantModule(extensionDeps);
   const transfers = createTransferModule(extensionDeps);
-  const payouts = createPayoutModule({ ...extensionDeps, subMerchants: subMerchants.directory });
   const extensions: PayExtension[] = [
     subMerchants,
     transfers,
-    payouts,
+    createPayoutModule({ ...extensionDeps, subMerchants: subMerchants.directory }),
     createStatementModule(extensionDeps),
   ];
   const auth = createPayAuth({ db, accounts, config: config.pay });
@@ -123,14 +122,5 @@ export function createPayModule(deps: {
       registerReportRoutes(app, { adminToken: deps.adminToken, accounts, reports });
     },
   };
-  return {
-    auth,
-    orders,
-    refunds,
-    reports,
-    transfers: transfers.transfers,
-    payouts: payouts.payouts,
-    payoutLimits: payouts.limits,
-    parts,
-  };
+  return { auth, orders, refunds, reports, transfers: transfers.transfers, parts };
 }
