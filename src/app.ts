@@ -10,6 +10,7 @@ import type { FaultPoint } from './connect/buyflow/purchase.ts';
 import { createConnectModule } from './connect/module.ts';
 import { createDashboardModule } from './dashboard/module.ts';
 import { walletPages } from './dashboard/wallets.ts';
+import { payoutPages } from './dashboard/payouts.ts';
 import { createMerchantUsers } from './dashboard/users.ts';
 import { createKycModule } from './kyc/module.ts';
 import { createPayModule } from './pay/module.ts';
@@ -286,7 +287,10 @@ export async function buildApp(opts: AppOptions) {
       outbox,
       publicUrl,
       mode,
-      sections: [walletPages({ db, ledger, transfers: pay.transfers })],
+      sections: [
+        walletPages({ db, ledger, transfers: pay.transfers }),
+        payoutPages({ payouts: pay.payouts, limits: pay.payoutLimits }),
+      ],
     }),
     createAdminModule({
       adminToken,

@@ -15,6 +15,7 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
   let browser: Browser;
   let page: Page;
   let m: Awaited<ReturnType<typeof createMerchant>>;
+  let payer: Awaited<ReturnType<typeof createPayer>>;
   const email = 'money-owner@shop.example';
 
   async function shot(name: string) {
@@ -25,7 +26,7 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
   before(async () => {
     t = await startTestApp({ workers: true });
     m = await createMerchant(t, { name: 'Money Corner', email });
-    const payer = await createPayer(t, 'money-payer@example.com', { USDT: '500' });
+    payer = await createPayer(t, 'money-payer@example.com', { USDT: '500' });
     const order = await m.client.post('/v3/order', v3Order({ orderAmount: '120' }));
     await t.admin('POST', `/sandbox/v1/orders/${order.json.data.prepayId}/pay`, { payerEmail: payer.email });
     browser = await launchBrowser();
@@ -82,5 +83,53 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
     assert.deepEqual(statuses, [200, 200]);
     const spot = await m.client.post('/v2/balance', { wallet: 'SPOT_WALLET' });
     assert.equal(spot.json.data.balance[0].available, 22.5);
+  });
+
+  test("payouts: a batch from a loaded CSV file, each recipient's result, the CSV download; a bad line is named", async () => {
+    await page.goto(`${t.baseUrl}/en/dashboard/payouts`);
+    assert.match(await page.innerText('#no-batches'), /No payouts yet/);
+    await shot('payouts-empty');
+    await page.fill('#batchName', 'March rewards');
+    await page.fill('#lines', `BINANCE_ID,${payer.payerId},5,thanks\nBINANCE_ID,${payer.payerId},1.2.3`);
+    await page.click('#payout-form button[type=submit]');
+    assert.match(await page.innerText('#flash'), /Line 2: the amount 1\.2\.3 is not a number/);
+    assert.equal(await page.inputValue('#batchName'), 'March rewards', 'the form keeps what was typed');
+    await shot('payouts-bad-line');
+    // The file input loads the chosen CSV into the recipients box.
+    await page.setInputFiles('#csv', {
+      name: 'rewards.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from(
+        `receiveType,receiver,amount,remark\nBINANCE_ID,${payer.payerId},5,thanks, really\nEMAIL,newbie@example.com,2.5,welcome\n`,
+      ),
+    });
+    await page.waitForFunction(() =>
+      (document.querySelector('#lines') as HTMLTextAreaElement).value.includes('newbie'),
+    );
+    await page.click('#payout-form button[type=submit]');
+    await page.waitForURL(/\/en\/dashboard\/payouts\/D[A-Za-z0-9]{31}\?created=1/);
+    assert.match(await page.innerText('#flash'), /Batch accepted/);
+    for (let i = 0; i < 50 && !/PART SUCCESS/.test(await page.innerText('main')); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      await page.reload();
+    }
+    const details = await page.innerText('#details');
+    assert.match(details, /5\.00000000 USDT[\s\S]*SUCCESS[\s\S]*paid/);
+    assert.match(details, /newbie@example\.com[\s\S]*AWAITING RECEIPT[\s\S]*72 hours/);
+    assert.match(await page.innerText('#paid'), /^5\.00000000 USDT$/);
+    await shot('payout-batch');
+    const csv = await page.evaluate(async () => {
+      const a = document.querySelector<HTMLAnchorElement>('#download')!;
+      return (await fetch(a.href)).text();
+    });
+    assert.match(csv, /^Order ID,Merchant Send ID,/);
+    assert.match(csv, /,1,BINANCE_ID,\d+,FUNDING_WALLET,USDT,5\.00000000,0\.00000000,SUCCESS,\d+,"thanks, really",/);
+    await page.goto(`${t.baseUrl}/en/dashboard/payouts`);
+    assert.match(await page.innerText('#batches'), /March rewards[\s\S]*7\.5\d* USDT[\s\S]*PART SUCCESS/);
+    await shot('payouts-list');
+    // Through the API, the same batch is the merchant's /payout/query answer.
+    const requestId = /payouts\/(D\w+)/.exec((await page.getAttribute('#batches a', 'href')) ?? '')![1]!;
+    const q = await m.client.post('/payout/query', { requestId });
+    assert.equal(q.json.data.batchStatus, 'PART_SUCCESS', q.text);
   });
 });

@@ -15,7 +15,16 @@ import type { WebhookDeliveryService } from '../platform/outbox/delivery.ts';
 import type { Outbox } from '../platform/outbox/service.ts';
 import type { TspService } from '../tsp/service.ts';
 import type { SafeHtml } from '../web/html.ts';
-import { bodyField, createPageHelper, csrfCookie, csrfMatches, formList, formText, parseForm } from '../web/page.ts';
+import {
+  bodyField,
+  createPageHelper,
+  csrfCookie,
+  csrfMatches,
+  formList,
+  formText,
+  parseForm,
+  serveScript,
+} from '../web/page.ts';
 import type { MerchantUsers } from './users.ts';
 import { param, queryOf, type DashboardCtx, type DashboardPages, type PageHandler } from './pages.ts';
 import {
@@ -54,6 +63,7 @@ type ReportService = ReturnType<typeof createReportService>;
 const SESSION_COOKIE = 'rampart_dash';
 const LOGIN_CSRF_COOKIE = 'rampart_dash_csrf';
 const SUBJECT = 'merchant_user';
+const DASHBOARD_SCRIPT = `${BASE}/assets/dashboard.js`;
 const LOGIN_RATE_LIMIT = { max: 10, timeWindow: 60_000 };
 
 type Ctx = DashboardCtx;
@@ -103,7 +113,8 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
   const pages = createPageHelper({ mode: deps.mode, sessions });
 
   const frame = (reply: FastifyReply, title: string, body: SafeHtml, ctx?: Ctx, status = 200) =>
-    pages.send(reply, { title, body: dashboardFrame(body, ctx), status, noStore: true });
+    pages.send(reply, { title, body: dashboardFrame(body, ctx), status, noStore: true, scripts: [DASHBOARD_SCRIPT] });
+  serveScript(app, DASHBOARD_SCRIPT, 'dashboard.js', 'public, max-age=300');
   const notFound = (reply: FastifyReply, ctx: Ctx) => frame(reply, 'Not found', notFoundView(), ctx, 404);
 
   async function context(req: FastifyRequest): Promise<Ctx | null> {

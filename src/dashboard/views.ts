@@ -11,7 +11,7 @@ export const BASE = '/en/dashboard';
 const DASH_CSS = `main{max-width:980px}nav{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:16px;align-items:center}nav a{color:#1e2329}
 select,textarea,input[type=number],input[type=date],input[type=url]{width:100%;padding:10px;border:1px solid #d0d4da;border-radius:8px;font-size:16px;font-family:inherit;background:#fff}
 textarea{min-height:120px;font-family:ui-monospace,monospace;font-size:14px}.scroll{overflow-x:auto}
-.list{list-style:none;padding:0;margin:0}.list li{padding:10px 0;border-bottom:1px solid #eaecef}.list .row{display:flex;justify-content:space-between;gap:8px;flex-wrap:wrap}
+.list{list-style:none;padding:0;margin:0}.list li{padding:10px 0;border-bottom:1px solid #eaecef}.list .row{display:flex;justify-content:space-between;gap:8px;flex-wrap:wrap;border-bottom:0;padding:2px 0}
 .small{font-size:12px}.ok{color:#03a66d}.bad{color:#cf304a}.mono{word-break:break-all}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:0 16px}
 table{width:100%;border-collapse:collapse;font-size:14px}th,td{text-align:left;padding:6px;border-bottom:1px solid #eaecef;vertical-align:top}
@@ -39,7 +39,8 @@ export const flashBox = (flash?: Flash) =>
 export function dashboardFrame(body: SafeHtml, ctx?: ViewCtx): SafeHtml {
   const nav = ctx
     ? html`<nav><strong>${ctx.merchant.name}</strong>
-      <a href="${BASE}/orders">Orders</a><a href="${BASE}/balances">Balances</a><a href="${BASE}/reports">Reports</a>
+      <a href="${BASE}/orders">Orders</a><a href="${BASE}/balances">Balances</a><a href="${BASE}/payouts">Payouts</a><a href="${BASE}/reports">Reports</a>
+      ${ctx.merchant.features.channelPartner ? html`<a href="${BASE}/sub-merchants">Sub-merchants</a>` : ''}
       <a href="${BASE}/developers">Developers</a><a href="${BASE}/technical-vendor">Partner features → Technical Vendor</a>
       <form class="inline" method="post" action="${BASE}/logout">${hidden(ctx.csrf)}<button class="btn secondary" type="submit">Log out</button></form></nav>`
     : '';

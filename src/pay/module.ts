@@ -56,12 +56,8 @@ export function createPayModule(deps: {
   // The extended surface (binance-pay-extended.md §10–§13), one area each.
   const subMerchants = createSubMerchantModule(extensionDeps);
   const transfers = createTransferModule(extensionDeps);
-  const extensions: PayExtension[] = [
-    subMerchants,
-    transfers,
-    createPayoutModule({ ...extensionDeps, subMerchants: subMerchants.directory }),
-    createStatementModule(extensionDeps),
-  ];
+  const payouts = createPayoutModule({ ...extensionDeps, subMerchants: subMerchants.directory });
+  const extensions: PayExtension[] = [subMerchants, transfers, payouts, createStatementModule(extensionDeps)];
   const auth = createPayAuth({ db, accounts, config: config.pay });
   const orders = createOrderService({
     db,
@@ -122,5 +118,14 @@ export function createPayModule(deps: {
       registerReportRoutes(app, { adminToken: deps.adminToken, accounts, reports });
     },
   };
-  return { auth, orders, refunds, reports, transfers: transfers.transfers, parts };
+  return {
+    auth,
+    orders,
+    refunds,
+    reports,
+    transfers: transfers.transfers,
+    payouts: payouts.payouts,
+    payoutLimits: payouts.limits,
+    parts,
+  };
 }

@@ -1,6 +1,7 @@
 import type { PayExtension, PayExtensionDeps, SubMerchantDirectory } from '../extension.ts';
 import { registerPayoutPayRoutes, registerPayoutRoutes } from './routes.ts';
 import { createPayoutService, type PayoutService } from './service.ts';
+import type { PayoutLimits } from './schemas.ts';
 
 /**
  * Batch payout (binance-pay-extended.md §10): /payout/transfer, /payout/query, /payout/receiver/check in the Pay
@@ -9,7 +10,7 @@ import { createPayoutService, type PayoutService } from './service.ts';
  */
 export function createPayoutModule(
   deps: PayExtensionDeps & { subMerchants: SubMerchantDirectory },
-): PayExtension & { payouts: PayoutService } {
+): PayExtension & { payouts: PayoutService; limits: PayoutLimits } {
   const payouts = createPayoutService({
     ...deps,
     publicUrl: deps.config.publicUrl,
@@ -20,6 +21,7 @@ export function createPayoutModule(
   const limits = { prices: deps.prices, maxUsdPerTransfer: deps.config.pay.payoutMaxUsdPerTransfer };
   return {
     payouts,
+    limits,
     payRoutes(route) {
       registerPayoutPayRoutes(route, { payouts, limits });
     },
