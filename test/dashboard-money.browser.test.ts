@@ -131,5 +131,18 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
     const requestId = /payouts\/(D\w+)/.exec((await page.getAttribute('#batches a', 'href')) ?? '')![1]!;
     const q = await m.client.post('/payout/query', { requestId });
     assert.equal(q.json.data.batchStatus, 'PART_SUCCESS', q.text);
+    // The same form sent twice is one batch: both answers lead to the same batch page.
+    await page.fill('#batchName', 'Twice');
+    await page.fill('#lines', `BINANCE_ID,${payer.payerId},1`);
+    const locations = await page.evaluate(async () => {
+      const form = document.querySelector<HTMLFormElement>('#payout-form')!;
+      const body = new URLSearchParams(new FormData(form) as unknown as Record<string, string>);
+      const first = await fetch(form.action, { method: 'POST', body });
+      const second = await fetch(form.action, { method: 'POST', body });
+      return [first.url, second.url];
+    });
+    assert.equal(locations[0], locations[1]);
+    await page.goto(`${t.baseUrl}/en/dashboard/payouts`);
+    assert.equal((await page.innerText('#batches')).match(/Twice/g)?.length, 1);
   });
 });
