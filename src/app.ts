@@ -11,6 +11,8 @@ import { createConnectModule } from './connect/module.ts';
 import { createDashboardModule } from './dashboard/module.ts';
 import { walletPages } from './dashboard/wallets.ts';
 import { payoutPages } from './dashboard/payouts.ts';
+import { subMerchantPages } from './dashboard/submerchants.ts';
+import { featureEnabled } from './pay/features.ts';
 import { createMerchantUsers } from './dashboard/users.ts';
 import { createKycModule } from './kyc/module.ts';
 import { createPayModule } from './pay/module.ts';
@@ -290,6 +292,10 @@ export async function buildApp(opts: AppOptions) {
       sections: [
         walletPages({ db, ledger, transfers: pay.transfers }),
         payoutPages({ payouts: pay.payouts, limits: pay.payoutLimits }),
+        subMerchantPages({
+          subMerchants: pay.subMerchants,
+          isPartner: (ctx) => featureEnabled(ctx.merchant, 'channelPartner', mode),
+        }),
       ],
     }),
     createAdminModule({

@@ -125,6 +125,7 @@ export function createPayModule(deps: {
     reports,
     transfers: transfers.transfers,
     payouts: payouts.payouts,
+    subMerchants: subMerchants.subMerchants,
     payoutLimits: payouts.limits,
     parts,
   };

@@ -10,6 +10,7 @@ import {
   SUB_MERCHANT_STATUSES,
   type SubMerchant,
   type SubMerchantOrderDirectory,
+  type SubMerchantService,
 } from './service.ts';
 
 /** Fields written as JSON numbers (ints and longs, §12.1); the rest are strings or the country list. */
@@ -64,10 +65,11 @@ const StatusBody = z.object({ status: z.enum(SUB_MERCHANT_STATUSES as ['ACTIVE',
  */
 export function createSubMerchantModule(
   deps: PayExtensionDeps,
-): PayExtension & { directory: SubMerchantOrderDirectory } {
+): PayExtension & { directory: SubMerchantOrderDirectory; subMerchants: SubMerchantService } {
   const subMerchants = createSubMerchantService({ ...deps, mode: deps.config.mode });
   const options = { scope: 'CHECKOUT', feature: 'channelPartner' } as const;
   return {
+    subMerchants,
     directory: subMerchants.directory,
     payRoutes(route) {
       route(

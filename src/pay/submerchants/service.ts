@@ -123,6 +123,14 @@ export function createSubMerchantService(deps: { db: Db; clock: Clock; accounts:
       return s ? ok(s) : err('FIELD_VALUE', 'subMerchantId: no such sub-merchant');
     },
 
+    /** The merchant's sub-merchants by name (the dashboard's list). */
+    async list(merchantId: string): Promise<SubMerchant[]> {
+      const r = await db.query(`SELECT * FROM pay_sub_merchants WHERE merchant_id = $1 ORDER BY lower(merchant_name)`, [
+        merchantId,
+      ]);
+      return r.rows.map(toSubMerchant);
+    },
+
     /** By name (§12.3), case-insensitively among the caller's: null when the name is free. */
     async findByName(merchantId: string, name: string): Promise<SubMerchant | null> {
       const r = await db.query(
