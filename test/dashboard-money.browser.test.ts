@@ -160,7 +160,7 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
     await page.selectOption('#merchantMcc', '1040');
     await page.fill('#siteUrl', 'https://bakery.example');
     await page.click('#sub-merchant-form button[type=submit]');
-    assert.match(await page.innerText('#flash'), /address: required when storeType is 1 or -1/);
+    assert.match(await page.innerText('#flash'), /Store address \(address\): required when storeType is 1 or -1/);
     assert.equal(await page.inputValue('#siteUrl'), 'https://bakery.example', 'the form keeps what was typed');
     await shot('sub-merchant-form-error');
     await page.fill('#address', '1 Example Road, Singapore');

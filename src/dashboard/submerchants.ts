@@ -52,10 +52,40 @@ function wireOf(form: SubMerchantFields): Record<string, unknown> {
   return out;
 }
 
-/** The first issue of the API's own schema, said for a person: the field and what it needs. */
+/** The form's labels (submerchant-views.ts) of the fields an API message names. */
+const LABELS: Record<string, string> = {
+  merchantName: 'Business name',
+  storeType: 'Where it sells',
+  merchantMcc: 'Industry (MCC)',
+  siteUrl: 'Website or app store URL',
+  address: 'Store address',
+  payIndustryDescription: 'Industry description',
+  country: 'Countries of operation',
+  brandLogo: 'Logo URL',
+  merchantType: 'Legal form',
+  companyName: 'Company name',
+  registrationNumber: 'Registration number',
+  registrationCountry: 'Registration country',
+  registrationAddress: 'Registered address',
+  incorporationDate: 'Incorporation date',
+  certificateType: 'Document',
+  certificateCountry: 'Issuing country',
+  certificateNumber: 'Document number',
+  certificateValidDate: 'Valid until',
+  blockPayerKycCountries: 'Refuse payers from these countries',
+  contractTimeIsv: 'Contract date',
+};
+const labelled = (field: string) => LABELS[field.split(/[.[]/)[0]!] ?? field;
+
+/** The first issue of the API's own schema, said for a person: the field's label and what it needs. */
 const issueText = (e: z.ZodError) => {
   const i = e.issues[0]!;
-  return `${fieldPath(i.path) || 'Form'}: ${i.message}`;
+  return `${labelled(fieldPath(i.path)) || 'Form'} (${fieldPath(i.path)}): ${i.message}`;
+};
+/** A service message `field: reason` with the field's label in front. */
+const serviceText = (message: string) => {
+  const m = /^(\w+): (.*)$/.exec(message);
+  return m ? `${labelled(m[1]!)} (${m[1]}): ${m[2]}` : message;
 };
 
 /**
@@ -110,7 +140,7 @@ export function subMerchantPages(deps: {
         const parsed = SubMerchantAdd.safeParse(wireOf(fields));
         if (!parsed.success) return form(reply, ctx, fields, null, issueText(parsed.error));
         const r = await deps.subMerchants.add(String(ctx.merchant.merchantId), parsed.data);
-        if (!r.ok) return form(reply, ctx, fields, null, r.message ?? r.code);
+        if (!r.ok) return form(reply, ctx, fields, null, serviceText(r.message ?? r.code));
         return list(reply, ctx, {
           ok: `Added ${r.value.profile.merchantName} (sub-merchant ID ${r.value.subMerchantId}).`,
         });
@@ -138,7 +168,7 @@ export function subMerchantPages(deps: {
         const parsed = SubMerchantModify.safeParse({ ...wire, ...wireOf(fields) });
         if (!parsed.success) return form(reply, ctx, fields, s, issueText(parsed.error));
         const r = await deps.subMerchants.modify(String(ctx.merchant.merchantId), parsed.data);
-        if (!r.ok) return form(reply, ctx, fields, s, r.message ?? r.code);
+        if (!r.ok) return form(reply, ctx, fields, s, serviceText(r.message ?? r.code));
         return list(reply, ctx, { ok: `Saved ${r.value.profile.merchantName}.` });
       },
     );
