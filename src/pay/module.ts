@@ -57,7 +57,8 @@ export function createPayModule(deps: {
   const subMerchants = createSubMerchantModule(extensionDeps);
   const transfers = createTransferModule(extensionDeps);
   const payouts = createPayoutModule({ ...extensionDeps, subMerchants: subMerchants.directory });
-  const extensions: PayExtension[] = [subMerchants, transfers, payouts, createStatementModule(extensionDeps)];
+  const statements = createStatementModule({ ...extensionDeps, payouts: payouts.payouts });
+  const extensions: PayExtension[] = [subMerchants, transfers, payouts, statements];
   const auth = createPayAuth({ db, accounts, config: config.pay });
   const orders = createOrderService({
     db,
@@ -126,6 +127,7 @@ export function createPayModule(deps: {
     transfers: transfers.transfers,
     payouts: payouts.payouts,
     subMerchants: subMerchants.subMerchants,
+    statements: statements.statements,
     payoutLimits: payouts.limits,
     parts,
   };
