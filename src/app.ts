@@ -12,6 +12,7 @@ import { createDashboardModule } from './dashboard/module.ts';
 import { walletPages } from './dashboard/wallets.ts';
 import { payoutPages } from './dashboard/payouts.ts';
 import { subMerchantPages } from './dashboard/submerchants.ts';
+import { statementPages } from './dashboard/statements.ts';
 import { featureEnabled } from './pay/features.ts';
 import { createMerchantUsers } from './dashboard/users.ts';
 import { createKycModule } from './kyc/module.ts';
@@ -292,6 +293,11 @@ export async function buildApp(opts: AppOptions) {
       sections: [
         walletPages({ db, ledger, transfers: pay.transfers }),
         payoutPages({ payouts: pay.payouts, limits: pay.payoutLimits }),
+        statementPages({
+          statements: pay.statements,
+          reportsEnabled: (ctx) => featureEnabled(ctx.merchant, 'reports', mode),
+          today: () => new Date(clock.now()).toISOString().slice(0, 10),
+        }),
         subMerchantPages({
           subMerchants: pay.subMerchants,
           isPartner: (ctx) => featureEnabled(ctx.merchant, 'channelPartner', mode),

@@ -186,4 +186,46 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
     const refused = await m.client.post('/v3/order', v3Order({ merchant: { subMerchantId: id } }));
     assert.equal(refused.json.code, '400206', refused.text);
   });
+
+  test('report files: the payment file of a day once the day has ended; a balance report requested, prepared, downloaded', async () => {
+    const orderDay = new Date(t.clock.now()).toISOString().slice(0, 10);
+    const adv = await t.admin('POST', '/sandbox/v1/clock/advance', { ms: 86_400_000 });
+    assert.equal(adv.status, 200, JSON.stringify(adv.json));
+    const today = new Date(t.clock.now()).toISOString().slice(0, 10);
+    await page.goto(`${t.baseUrl}/en/dashboard/reports`);
+    await page.click('#report-files');
+    assert.match(await page.innerText('#no-balance-reports'), /No balance reports yet/);
+    await page.selectOption('#kind', 'Transaction:Payment');
+    await page.fill('#from', orderDay);
+    await page.fill('#to', today);
+    await page.click('#files-form button[type=submit]');
+    const files = await page.innerText('#files');
+    const ddmmyyyy = `${orderDay.slice(8, 10)}${orderDay.slice(5, 7)}${orderDay.slice(0, 4)}`;
+    assert.match(files, new RegExp(`T_Payment_${ddmmyyyy}\\.xlsx`));
+    const csv = await page.evaluate(async () =>
+      (await fetch(document.querySelector<HTMLAnchorElement>('#files a[href$="csv"]')!.href)).text(),
+    );
+    assert.match(csv, /^Order Time,Merchant ID,Sub-merchant ID,Prepay ID/);
+    assert.match(csv, /,120\.00000000,/);
+    await shot('report-files');
+    await page.fill('#startDate', orderDay);
+    await page.fill('#endDate', today);
+    await page.click('#balance-form button[type=submit]');
+    assert.match(await page.innerText('#flash'), /Balance report \d{18} requested \(1 day\)/);
+    for (let i = 0; i < 50 && !/SUCCESS/.test(await page.innerText('#balance-reports')); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      await page.goto(`${t.baseUrl}/en/dashboard/reports/files`);
+    }
+    assert.match(await page.innerText('#balance-reports'), /SUCCESS[\s\S]*XLSX · CSV/);
+    const balance = await page.evaluate(async () =>
+      (await fetch(document.querySelector<HTMLAnchorElement>('#balance-reports a[href$="csv"]')!.href)).text(),
+    );
+    assert.match(balance, /^Time,Wallet,Asset,Change,Balance After,Type,Reference/);
+    assert.match(balance, /FUNDING_WALLET,USDT,[\d.]+,[\d.]+,PAYMENT,/);
+    await shot('report-files-balance');
+    await page.fill('#startDate', today);
+    await page.fill('#endDate', today);
+    await page.click('#balance-form button[type=submit]');
+    assert.match(await page.innerText('#flash'), /at least one day after startDate/);
+  });
 });

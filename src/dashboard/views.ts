@@ -153,7 +153,8 @@ export const reportDateInvalidView = (date: string) =>
 export function reportView(date: string, rep: DailyReport) {
   return html`${card(html`<h1>Daily reconciliation</h1>
       <form method="get" action="${BASE}/reports"><label for="date">Date (UTC)</label><input id="date" type="date" name="date" value="${date}"><button class="btn" type="submit">Show</button></form>
-      <a class="btn secondary" id="csv" href="${BASE}/reports.csv?date=${date}">Download CSV</a>`)}
+      <div class="actions"><a class="btn secondary" id="csv" href="${BASE}/reports.csv?date=${date}">Download CSV</a>
+      <a class="btn secondary" id="report-files" href="${BASE}/reports/files">Daily files and balance reports</a></div>`)}
       ${rep.assets.map((a) =>
         card(html`<h2>${a.asset}</h2>
         <div class="row"><span>Opening balance</span><span>${a.openingBalance}</span></div>

@@ -370,6 +370,30 @@ export function createStatementService(deps: {
       });
     },
 
+    /** The merchant's latest balance reports, newest first (the dashboard); a lapsed link reads as EXPIRED. */
+    async recentBalanceReports(merchantId: string, limit = 20) {
+      const rows = (
+        await db.query(
+          `SELECT download_id, wallet_type, start_date, end_date, status, file_token, file_name, created_at, expires_at
+             FROM pay_balance_reports WHERE merchant_id = $1 ORDER BY created_at DESC, download_id DESC LIMIT $2`,
+          [merchantId, limit],
+        )
+      ).rows;
+      return rows.map((r) => {
+        const lapsed = r.status === 'SUCCESS' && Number(r.expires_at) <= clock.now();
+        const status: BalanceStatus = lapsed ? 'EXPIRED' : r.status;
+        return {
+          downloadId: String(r.download_id),
+          walletType: r.wallet_type as MerchantWallet | null,
+          startDate: r.start_date as string,
+          endDate: r.end_date as string,
+          status,
+          downloadUrl: status === 'SUCCESS' ? link(r.file_token, r.file_name) : null,
+          createdAt: Number(r.created_at),
+        };
+      });
+    },
+
     /** §13.4: the report's status; an expired one is moved to EXPIRED here if the worker has not yet. */
     async queryBalance(
       merchantId: string,
