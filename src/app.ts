@@ -9,11 +9,6 @@ import { createBuyflowModule } from './connect/buyflow/module.ts';
 import type { FaultPoint } from './connect/buyflow/purchase.ts';
 import { createConnectModule } from './connect/module.ts';
 import { createDashboardModule } from './dashboard/module.ts';
-import { walletPages } from './dashboard/wallets.ts';
-import { payoutPages } from './dashboard/payouts.ts';
-import { subMerchantPages } from './dashboard/submerchants.ts';
-import { statementPages } from './dashboard/statements.ts';
-import { featureEnabled } from './pay/features.ts';
 import { createMerchantUsers } from './dashboard/users.ts';
 import { createKycModule } from './kyc/module.ts';
 import { createPayModule } from './pay/module.ts';
@@ -290,19 +285,7 @@ export async function buildApp(opts: AppOptions) {
       outbox,
       publicUrl,
       mode,
-      sections: [
-        walletPages({ db, ledger, transfers: pay.transfers }),
-        payoutPages({ payouts: pay.payouts, limits: pay.payoutLimits }),
-        statementPages({
-          statements: pay.statements,
-          reportsEnabled: (ctx) => featureEnabled(ctx.merchant, 'reports', mode),
-          today: () => new Date(clock.now()).toISOString().slice(0, 10),
-        }),
-        subMerchantPages({
-          subMerchants: pay.subMerchants,
-          isPartner: (ctx) => featureEnabled(ctx.merchant, 'channelPartner', mode),
-        }),
-      ],
+      extended: pay,
     }),
     createAdminModule({
       adminToken,

@@ -1,7 +1,44 @@
+import { featureEnabled } from '../pay/features.ts';
+import type { PayoutLimits } from '../pay/payouts/schemas.ts';
+import type { PayoutService } from '../pay/payouts/service.ts';
+import type { StatementService } from '../pay/statements/service.ts';
+import type { SubMerchantService } from '../pay/submerchants/service.ts';
+import type { TransferService } from '../pay/transfers/service.ts';
 import type { ModuleParts } from '../platform/module.ts';
+import { payoutPages } from './payouts.ts';
 import { registerDashboardRoutes, type DashboardDeps } from './routes.ts';
+import { statementPages } from './statements.ts';
+import { subMerchantPages } from './submerchants.ts';
+import { walletPages } from './wallets.ts';
 
-/** The merchant dashboard: a merchant's own pages over the Pay domains (orders, refunds, keys, TSPs, webhooks). */
-export function createDashboardModule(deps: DashboardDeps): ModuleParts {
-  return { routes: (app) => registerDashboardRoutes(app, deps) };
+/**
+ * The merchant dashboard: a merchant's own pages over the Pay domains: orders, refunds, keys, TSPs and webhooks
+ * (routes.ts), and the extended surface's sections: wallets and transfers, payouts, report files, sub-merchants.
+ */
+export function createDashboardModule(
+  deps: Omit<DashboardDeps, 'sections'> & {
+    extended: {
+      transfers: TransferService;
+      payouts: PayoutService;
+      payoutLimits: PayoutLimits;
+      statements: StatementService;
+      subMerchants: SubMerchantService;
+    };
+  },
+): ModuleParts {
+  const { db, ledger, clock, extended, mode } = deps;
+  const sections = [
+    walletPages({ db, ledger, transfers: extended.transfers }),
+    payoutPages({ payouts: extended.payouts, limits: extended.payoutLimits }),
+    statementPages({
+      statements: extended.statements,
+      reportsEnabled: (ctx) => featureEnabled(ctx.merchant, 'reports', mode),
+      today: () => new Date(clock.now()).toISOString().slice(0, 10),
+    }),
+    subMerchantPages({
+      subMerchants: extended.subMerchants,
+      isPartner: (ctx) => featureEnabled(ctx.merchant, 'channelPartner', mode),
+    }),
+  ];
+  return { routes: (app) => registerDashboardRoutes(app, { ...deps, sections }) };
 }

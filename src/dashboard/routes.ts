@@ -26,6 +26,7 @@ import {
   serveScript,
 } from '../web/page.ts';
 import type { MerchantUsers } from './users.ts';
+import type { Mode } from '../pay/features.ts';
 import { param, queryOf, type DashboardCtx, type DashboardPages, type PageHandler } from './pages.ts';
 import {
   BASE,
@@ -83,7 +84,7 @@ export interface DashboardDeps {
   webhooks: WebhookDeliveryService;
   outbox: Outbox;
   publicUrl: string;
-  mode: string;
+  mode: Mode;
   /** Further sections of pages, each declared with the dashboard's page tools. */
   sections?: ((pages: DashboardPages) => void)[];
 }
