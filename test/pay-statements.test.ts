@@ -132,6 +132,25 @@ const S_REFUND = [
   'Currency',
   'Refund Amount',
 ];
+const T_PAYOUT = [
+  'Create Time',
+  'Request ID',
+  'Batch Name',
+  'Biz Scene',
+  'Sub-merchant ID',
+  'Order ID',
+  'Merchant Send ID',
+  'Receive Type',
+  'Receiver',
+  'Payee ID',
+  'Transfer Method',
+  'Currency',
+  'Amount',
+  'Fee',
+  'Status',
+  'Remark',
+  'Finish Time',
+];
 const BALANCE = ['Time', 'Wallet', 'Asset', 'Change', 'Balance After', 'Type', 'Reference'];
 
 for (const kind of DB_KINDS) {
@@ -738,6 +757,99 @@ for (const kind of DB_KINDS) {
         );
       assert.equal(await queued(quiet.merchantId), 0);
       assert.ok((await queued(m.merchantId)) >= 2);
+    });
+
+    // Payout rows come from the payout area (src/pay/module.ts passes payouts.payouts to the statements module).
+    test('T_Payout files from payout details, and PAYOUT movements in the balance report', async () => {
+      const pm = await createMerchant(t, { name: 'Payout Shop' });
+      const payee = await createPayer(t, `report-payee-${kind}@example.com`, {});
+      const today = Math.floor(t.clock.now() / DAY) * DAY;
+      await t.db.tx((q) =>
+        t.app.services.ledger.transfer(q, {
+          id: `test:fund:${pm.merchantId}`,
+          debit: { ownerType: 'platform', ownerId: 'sandbox_mint', asset: 'USDT' },
+          credit: { ownerType: 'merchant', ownerId: pm.merchantId, asset: 'USDT' },
+          amount: '100',
+          kind: 'sandbox.fund',
+        }),
+      );
+      // The ledger orders postings of one instant by transfer id: a minute apart, the file reads in posting order.
+      await advance(MINUTE);
+      const requestId = `rpt${kind}${Date.now()}`;
+      const c = await pm.client.post('/payout/transfer', {
+        requestId,
+        batchName: 'Report payouts',
+        bizScene: 'SETTLEMENT',
+        currency: 'USDT',
+        totalAmount: '12.5',
+        totalNumber: 1,
+        transferDetailList: [
+          {
+            merchantSendId: 'send1',
+            receiveType: 'BINANCE_ID',
+            receiver: payee.payerId,
+            transferAmount: '12.5',
+            transferMethod: 'FUNDING_WALLET',
+            remark: 'bonus',
+          },
+        ],
+      });
+      assert.equal(c.json.status, 'SUCCESS', c.text);
+      const batch = await waitFor('the payout', async () => {
+        const q = await pm.client.post('/payout/query', { requestId });
+        return q.json.data?.batchStatus === 'SUCCESS' && q.json.data;
+      });
+      const d = batch.transferDetailList[0];
+      await advance(DAY);
+      const [f, ...rest] = (
+        await pm.client.post('/report/get-file', {
+          reportType: 'Transaction',
+          transactionType: 'Payout',
+          startDate: dmy(today),
+          endDate: dmy(today),
+        })
+      ).json.data;
+      assert.deepEqual(rest, []);
+      assert.equal(f.fileName, `T_Payout_${dmy(today).replace(/\//g, '')}.xlsx`);
+      const rows = readXlsx((await download(f.downloadUrl)).bytes);
+      assert.deepEqual(rows[0], T_PAYOUT);
+      assert.equal(rows.length, 2);
+      const row = rows[1]!;
+      assert.equal(row[0], time(t.clock.now() - DAY), 'created one day before now');
+      assert.deepEqual(row.slice(1, 16), [
+        requestId,
+        'Report payouts',
+        'SETTLEMENT',
+        '',
+        d.orderId,
+        'send1',
+        'BINANCE_ID',
+        payee.payerId,
+        String(d.payeeId),
+        'FUNDING_WALLET',
+        'USDT',
+        '12.50000000',
+        new Decimal(String(batch.totalPayoutFee)).toFixed(8),
+        'SUCCESS',
+        'bonus',
+      ]);
+      assert.match(row[16]!, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+
+      const b = await pm.client.post('/balance-report', {
+        reportType: 'Balance',
+        walletType: 'FUNDING_WALLET',
+        startDate: iso(today),
+        endDate: iso(today + DAY),
+      });
+      const done = await waitFor('the report', async () => {
+        const q = await pm.client.post('/balance-report/query', { downloadId: b.json.data });
+        return q.json.data.status === 'SUCCESS' && q.json.data;
+      });
+      const movements = readXlsx((await download(done.downloadUrl)).bytes).slice(1);
+      assert.deepEqual(movements[0]!.slice(3, 6), ['100.00000000', '100.00000000', 'ADJUSTMENT']);
+      assert.ok(movements.slice(1).length >= 1);
+      for (const m of movements.slice(1)) assert.equal(m[5], 'PAYOUT', JSON.stringify(m));
+      assert.equal(movements.at(-1)![4], new Decimal(100).minus(12.5).minus(String(batch.totalPayoutFee)).toFixed(8));
     });
 
     test('at most 50 balance reports per merchant and calendar month, counted in the inserting transaction', async () => {
