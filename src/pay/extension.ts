@@ -39,4 +39,6 @@ export interface PayExtensionDeps {
   logger: Logger;
   config: Config;
   adminToken: string;
+  /** The salt of the openUserId a merchant sees for a payer (PAY webhooks, the payout receiver check). */
+  openIdSalt: string;
 }

@@ -1,15 +1,7 @@
-import type { AccountsService, Sessions } from '../accounts/service.ts';
+import type { Sessions } from '../accounts/service.ts';
 import { registerReportRoutes } from '../admin/reports.ts';
-import type { Config } from '../config.ts';
-import type { Clock } from '../platform/clock.ts';
-import type { Db } from '../platform/db/client.ts';
-import type { IdGenerator } from '../platform/ids.ts';
-import type { Ledger } from '../platform/ledger/service.ts';
-import type { Logger } from '../platform/logger.ts';
 import type { ModuleParts } from '../platform/module.ts';
-import type { Outbox } from '../platform/outbox/service.ts';
 import type { SigningKeys } from '../platform/signing-keys.ts';
-import type { PriceSource } from '../prices/service.ts';
 import { registerTspRoutes } from '../tsp/routes.ts';
 import type { TspService } from '../tsp/service.ts';
 import { createPayAuth } from './auth.ts';
@@ -21,7 +13,6 @@ import { registerRefundRoutes } from './refunds/routes.ts';
 import { createRefundService, REFUND_TOPIC } from './refunds/service.ts';
 import { createReportService } from './reports/service.ts';
 import { registerPayRoutes } from './routes.ts';
-import type { Mailer } from '../platform/mail.ts';
 import type { PayExtension, PayExtensionDeps } from './extension.ts';
 import { createPayoutModule } from './payouts/module.ts';
 import { createStatementModule } from './statements/module.ts';
@@ -34,23 +25,9 @@ import { walletOwnerType } from './wallets.ts';
  * /service/provider/* ones included, as they share its context), the hosted checkout pages, the admin report API, the
  * PAY webhook family, refund completion (outbox) and the expiry and nonce-pruning loops.
  */
-export function createPayModule(deps: {
-  db: Db;
-  clock: Clock;
-  ids: IdGenerator;
-  ledger: Ledger;
-  outbox: Outbox;
-  prices: PriceSource;
-  accounts: AccountsService;
-  sessions: Sessions;
-  signingKeys: SigningKeys;
-  tsp: TspService;
-  mailer: Mailer;
-  logger: Logger;
-  config: Config;
-  adminToken: string;
-  openIdSalt: string;
-}) {
+export function createPayModule(
+  deps: PayExtensionDeps & { sessions: Sessions; signingKeys: SigningKeys; tsp: TspService },
+) {
   const { db, clock, ids, ledger, outbox, prices, accounts, sessions, signingKeys, tsp, logger, config } = deps;
   const extensionDeps: PayExtensionDeps = { ...deps };
   // The extended surface (binance-pay-extended.md §10–§13), one area each.

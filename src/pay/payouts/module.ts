@@ -15,8 +15,6 @@ export function createPayoutModule(
     ...deps,
     publicUrl: deps.config.publicUrl,
     mode: deps.config.mode,
-    // The Pay module's deps carry the openUserId salt of PAY webhooks; PayExtensionDeps does not name it (yet).
-    openIdSalt: (deps as { openIdSalt?: string }).openIdSalt,
   });
   const limits = { prices: deps.prices, maxUsdPerTransfer: deps.config.pay.payoutMaxUsdPerTransfer };
   return {
