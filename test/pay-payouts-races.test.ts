@@ -309,5 +309,40 @@ for (const kind of DB_KINDS) {
         );
       }
     });
+
+    test('a replay written differently (e-mail case, null optionals) is the same request', async () => {
+      const m = await newMerchant('Replay Case', '100');
+      const body = batch([
+        detail({ receiveType: 'EMAIL', receiver: `Mixed.Case-${kind}@Example.COM`, transferAmount: '2' }),
+        detail({ registrationEmail: `race-alice-${kind}@example.com`, transferAmount: '1' }),
+      ]);
+      await create(m, body);
+      const row = await batchOf(m.merchantId, body.requestId);
+      const rewritten = {
+        ...body,
+        transferDetailList: [
+          { ...body.transferDetailList[0], receiver: `mixed.case-${kind}@example.com`, remark: null },
+          { ...body.transferDetailList[1], registrationEmail: `RACE-ALICE-${kind}@EXAMPLE.COM` },
+        ],
+      };
+      const r = await m.client.post('/payout/transfer', rewritten);
+      assert.deepEqual(r.json.data, { requestId: body.requestId, status: 'ACCEPTED' }, r.text);
+      const n = await t.db.query(`SELECT count(*) AS n FROM pay_payout_batches WHERE merchant_id = $1`, [m.merchantId]);
+      assert.equal(Number(n.rows[0].n), 1);
+      assert.equal((await balance(m.merchantId)).held, '3');
+      // A different e-mail is a different request.
+      const other = {
+        ...body,
+        transferDetailList: [
+          { ...body.transferDetailList[0], receiver: `someone-else-${kind}@example.com` },
+          body.transferDetailList[1],
+        ],
+      };
+      const o = await m.client.post('/payout/transfer', other);
+      assert.equal(o.json.code, '400102', o.text);
+      await driveAll(service());
+      assert.equal((await batchOf(m.merchantId, body.requestId)).status, 'PART_SUCCESS');
+      await assertSettledOnce(row.batch_id, '0');
+    });
   });
 }

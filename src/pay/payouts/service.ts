@@ -408,11 +408,14 @@ export function createPayoutService(deps: PayoutDeps) {
       totalNumber: Number(input.totalNumber),
       webhookUrl: input.webhookUrl ?? null,
       subMerchantId: input.subMerchantId ?? null,
+      // An e-mail is stored and matched in lower case (receiver, registrationEmail): its case is spelling, not a
+      // parameter.
       transferDetailList: input.transferDetailList.map((d) => ({
         ...d,
+        receiver: d.receiveType === 'EMAIL' ? d.receiver.toLowerCase() : d.receiver,
         transferAmount: n(d.transferAmount),
         remark: d.remark ?? null,
-        registrationEmail: d.registrationEmail ?? null,
+        registrationEmail: d.registrationEmail ? d.registrationEmail.toLowerCase() : null,
         registrationMobileNumber: d.registrationMobileNumber ?? null,
         registrationMobileCode: d.registrationMobileCode ?? null,
       })),
