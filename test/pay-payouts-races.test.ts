@@ -274,6 +274,33 @@ for (const kind of DB_KINDS) {
       });
     });
 
+    test('a claim checks the recipient’s KYC in its own transaction, not from the worker’s earlier read', async () => {
+      const m = await newMerchant('KYC Co', '50');
+      const email = `kyc-late-${kind}-${++seq}@example.com`;
+      const body = batch([detail({ receiveType: 'EMAIL', receiver: email, transferAmount: '5' })]);
+      await create(m, body);
+      await driveAll(service());
+      const payer = await createPayer(t, email, {});
+      // The worker reads the verified payers, then the payer's KYC is withdrawn before the claim commits.
+      const w = service({
+        verifiedPayersByEmail: async (emails, q) => {
+          const found = await t.app.services.accounts.verifiedPayersByEmail(emails, q);
+          await t.app.services.accounts.setPayerKycStatus(payer.payerId, 'REJECT');
+          return found;
+        },
+      });
+      assert.equal(await w.runAwaiting(), 0);
+      const row = await batchOf(m.merchantId, body.requestId);
+      const [d] = await detailsOf(row.batch_id);
+      assert.equal(d.status, 'AWAITING_RECEIPT');
+      assert.equal(await payerBalance(payer.payerId), '0');
+      await assertSettledOnce(row.batch_id, '0');
+      // Verified again: claimed.
+      await t.app.services.accounts.setPayerKycStatus(payer.payerId, 'PASS');
+      assert.equal(await service().runAwaiting(), 1);
+      assert.equal(await payerBalance(payer.payerId), '5');
+    });
+
     test('a wallet transfer racing a payout for the same funds: never more than the balance leaves', async () => {
       for (let round = 0; round < 5; round++) {
         const m = await newMerchant(`Transfer Race ${round}`, '10', '0.5');

@@ -772,9 +772,15 @@ export function createPayoutService(deps: PayoutDeps) {
 
   // ---- AWAITING_RECEIPT: claim and expiry ----
 
-  /** AWAITING_RECEIPT → SUCCESS: the e-mail belongs to a KYC-PASS payer now, before the deadline. */
+  /**
+   * AWAITING_RECEIPT → SUCCESS: the e-mail belongs to a KYC-PASS payer now, before the deadline. The tick found the
+   * payer outside this transaction; the recipient is read again here, in the transaction that pays them, so a KYC
+   * withdrawn (or an e-mail that changed hands) in between is never paid.
+   */
   async function claim(d: Detail, payerId: string): Promise<boolean> {
     return db.tx(async (q) => {
+      const payer = await accounts.findPayerByEmail(d.receiver, q);
+      if (!payer || payer.kycStatus !== 'PASS' || String(payer.payerId) !== payerId) return false;
       const b = (await loadBatch(q, d.batchId))!;
       const now = clock.now();
       const moved = await transition(q, 'detail', d.orderId, 'AWAITING_RECEIPT', 'SUCCESS', {
