@@ -196,6 +196,39 @@ for (const kind of DB_KINDS) {
       });
     });
 
+    test('a worker whose lease was taken over leaves the new holder’s lease alone and stops driving the batch', async () => {
+      const m = await newMerchant('Lease Co', '100');
+      const body = batch([detail(), detail(), detail()]);
+      await create(m, body);
+      const row = await batchOf(m.merchantId, body.requestId);
+      const takenOver = Date.now() + 3_600_000;
+      let calls = 0;
+      // While the first detail is being processed, the lease lapses and another worker takes the batch.
+      const a = service({
+        getPayer: async (id, q) => {
+          if (++calls === 1)
+            await q!.query(`UPDATE pay_payout_batches SET lease_until = $2 WHERE batch_id = $1`, [
+              row.batch_id,
+              takenOver,
+            ]);
+          return t.app.services.accounts.getPayer(id, q);
+        },
+      });
+      await a.runBatches();
+      const after = await batchOf(m.merchantId, body.requestId);
+      assert.equal(Number(after.lease_until), takenOver, 'the new holder keeps its lease');
+      // The first detail was decided in the step that was running; the rest is left to the lease's holder.
+      assert.deepEqual(
+        (await detailsOf(row.batch_id)).map((d) => d.status),
+        ['SUCCESS', 'PROCESSING', 'PROCESSING'],
+      );
+      assert.equal(await service().runBatches(), 0, 'nobody else claims a held lease');
+      await t.db.query(`UPDATE pay_payout_batches SET lease_until = 0 WHERE batch_id = $1`, [row.batch_id]);
+      await driveAll(service());
+      assert.equal((await batchOf(m.merchantId, body.requestId)).status, 'SUCCESS');
+      await assertSettledOnce(row.batch_id, '0');
+    });
+
     test('operator cancel racing the worker: either canceled with every hold released, or processed; never both', async () => {
       const m = await newMerchant('Cancel Race', '1000', '0.5');
       const bodies = Array.from({ length: 8 }, () =>

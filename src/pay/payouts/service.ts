@@ -723,9 +723,28 @@ export function createPayoutService(deps: PayoutDeps) {
     PROCESSING: processing,
   };
 
-  /** Runs a batch's handlers until it waits (the caller holds its lease); a batch has at most 500 details. */
-  async function drive(batchId: string) {
+  /**
+   * Renews the caller's lease on a batch, only if it still holds it (`lease.until` is the value it last wrote): true
+   * when renewed. A lease that lapsed and was taken by another worker is theirs; this one stops driving the batch.
+   */
+  async function renewLease(batchId: string, lease: { until: number }): Promise<boolean> {
+    const until = Math.max(Date.now() + LEASE_MS, lease.until + 1);
+    const r = await db.query(
+      `UPDATE pay_payout_batches SET lease_until = $3 WHERE batch_id = $1 AND lease_until = $2 RETURNING batch_id`,
+      [batchId, lease.until, until],
+    );
+    if (r.rows.length === 0) return false;
+    lease.until = until;
+    return true;
+  }
+
+  /**
+   * Runs a batch's handlers until it waits, while the caller holds its lease (renewed before each step; a lease lost
+   * to another worker ends the run); a batch has at most 500 details.
+   */
+  async function drive(batchId: string, lease: { until: number }) {
     for (let i = 0; i < 2 * 500 + 4; i++) {
+      if (!(await renewLease(batchId, lease))) return;
       const b = await loadBatch(db, batchId);
       const handler = b && HANDLERS[b.status];
       if (!b || !handler || b.dueAt === null || b.dueAt > clock.now()) return;
@@ -748,23 +767,30 @@ export function createPayoutService(deps: PayoutDeps) {
     }
   }
 
-  /** Worker tick, part 1: claims due batches (SKIP LOCKED, then a wall-clock lease) and drives each. */
+  /**
+   * Worker tick, part 1: claims due batches (SKIP LOCKED, then a wall-clock lease) and drives each. The lease is
+   * released only by its holder: a worker whose lease lapsed and was taken over leaves the new holder's alone.
+   */
   async function runBatches(limit = 10): Promise<number> {
     const wall = Date.now();
     const due = (
-      await db.query<{ batch_id: bigint }>(
+      await db.query<{ batch_id: bigint; lease_until: bigint }>(
         `UPDATE pay_payout_batches SET lease_until = $3 WHERE batch_id IN (
            SELECT batch_id FROM pay_payout_batches WHERE due_at <= $1 AND lease_until < $2
            ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-         RETURNING batch_id`,
+         RETURNING batch_id, lease_until`,
         [clock.now(), wall, wall + LEASE_MS, limit],
       )
     ).rows;
-    for (const { batch_id } of due) {
+    for (const { batch_id, lease_until } of due) {
+      const lease = { until: Number(lease_until) };
       try {
-        await drive(String(batch_id));
+        await drive(String(batch_id), lease);
       } finally {
-        await db.query(`UPDATE pay_payout_batches SET lease_until = 0 WHERE batch_id = $1`, [batch_id]);
+        await db.query(`UPDATE pay_payout_batches SET lease_until = 0 WHERE batch_id = $1 AND lease_until = $2`, [
+          batch_id,
+          lease.until,
+        ]);
       }
     }
     return due.length;
