@@ -370,11 +370,12 @@ for (const kind of DB_KINDS) {
       }
     });
 
-    test('a replay written differently (e-mail case, null optionals) is the same request', async () => {
+    test('a replay written differently (e-mail case, + of a calling code, null optionals) is the same request', async () => {
       const m = await newMerchant('Replay Case', '100');
       const body = batch([
         detail({ receiveType: 'EMAIL', receiver: `Mixed.Case-${kind}@Example.COM`, transferAmount: '2' }),
         detail({ registrationEmail: `race-alice-${kind}@example.com`, transferAmount: '1' }),
+        detail({ registrationMobileNumber: '322342111', registrationMobileCode: '+971', transferAmount: '1' }),
       ]);
       await create(m, body);
       const row = await batchOf(m.merchantId, body.requestId);
@@ -383,23 +384,23 @@ for (const kind of DB_KINDS) {
         transferDetailList: [
           { ...body.transferDetailList[0], receiver: `mixed.case-${kind}@example.com`, remark: null },
           { ...body.transferDetailList[1], registrationEmail: `RACE-ALICE-${kind}@EXAMPLE.COM` },
+          { ...body.transferDetailList[2], registrationMobileCode: '971' },
         ],
       };
       const r = await m.client.post('/payout/transfer', rewritten);
       assert.deepEqual(r.json.data, { requestId: body.requestId, status: 'ACCEPTED' }, r.text);
       const n = await t.db.query(`SELECT count(*) AS n FROM pay_payout_batches WHERE merchant_id = $1`, [m.merchantId]);
       assert.equal(Number(n.rows[0].n), 1);
-      assert.equal((await balance(m.merchantId)).held, '3');
-      // A different e-mail is a different request.
-      const other = {
-        ...body,
-        transferDetailList: [
-          { ...body.transferDetailList[0], receiver: `someone-else-${kind}@example.com` },
-          body.transferDetailList[1],
-        ],
-      };
-      const o = await m.client.post('/payout/transfer', other);
-      assert.equal(o.json.code, '400102', o.text);
+      assert.equal((await balance(m.merchantId)).held, '4');
+      // A different e-mail or calling code is a different request.
+      const [d0, d1, d2] = body.transferDetailList;
+      for (const list of [
+        [{ ...d0, receiver: `someone-else-${kind}@example.com` }, d1, d2],
+        [d0, d1, { ...d2, registrationMobileCode: '972' }],
+      ]) {
+        const o = await m.client.post('/payout/transfer', { ...body, transferDetailList: list });
+        assert.equal(o.json.code, '400102', o.text);
+      }
       await driveAll(service());
       assert.equal((await batchOf(m.merchantId, body.requestId)).status, 'PART_SUCCESS');
       await assertSettledOnce(row.batch_id, '0');

@@ -409,7 +409,7 @@ export function createPayoutService(deps: PayoutDeps) {
       webhookUrl: input.webhookUrl ?? null,
       subMerchantId: input.subMerchantId ?? null,
       // An e-mail is stored and matched in lower case (receiver, registrationEmail): its case is spelling, not a
-      // parameter.
+      // parameter. Likewise the + of a calling code.
       transferDetailList: input.transferDetailList.map((d) => ({
         ...d,
         receiver: d.receiveType === 'EMAIL' ? d.receiver.toLowerCase() : d.receiver,
@@ -417,7 +417,8 @@ export function createPayoutService(deps: PayoutDeps) {
         remark: d.remark ?? null,
         registrationEmail: d.registrationEmail ? d.registrationEmail.toLowerCase() : null,
         registrationMobileNumber: d.registrationMobileNumber ?? null,
-        registrationMobileCode: d.registrationMobileCode ?? null,
+        // A calling code is digits (§10.1, "971"); a leading + is how it is written, not another code.
+        registrationMobileCode: d.registrationMobileCode ? d.registrationMobileCode.replace(/^\+/, '') : null,
       })),
     });
   }
