@@ -83,7 +83,8 @@ export function createMailer(deps: {
     async list(to, limit = 50) {
       const rows = (
         await db.query(
-          `SELECT id, to_address, subject, body_sealed, status, created_at FROM mail_messages WHERE ($1::text IS NULL OR to_address = $1) ORDER BY id DESC LIMIT $2`,
+          `SELECT id, to_address, subject, body_sealed, status, created_at FROM mail_messages WHERE ($1::text IS NULL
+            OR to_address = $1) ORDER BY id DESC LIMIT $2`,
           [to?.toLowerCase() ?? null, limit],
         )
       ).rows;
@@ -116,8 +117,13 @@ export function registerDevMailbox(app: FastifyInstance, deps: { mailer: Mailer;
     );
     r.get('/dev/mailbox', { schema: { hide: true } }, async (req, reply) => {
       const list = await deps.mailer.list((req.query as MailboxQuery | undefined)?.to);
-      const body = html`<div class="card"><h1>Dev mailbox</h1><p class="muted">Mail the sandbox would have sent.</p></div>
-        ${list.map((m) => html`<div class="card mail"><div class="muted">To ${m.to} · ${new Date(m.createdAt).toISOString()}</div><h2>${m.subject}</h2><pre style="white-space:pre-wrap">${m.text}</pre></div>`)}`;
+      const body = html`<div class="card"><h1>Dev mailbox</h1><p class="muted">Mail the sandbox would have sent.</p>
+        </div>
+        ${list.map(
+          (m) => html`<div class="card mail">
+          <div class="muted">To ${m.to} · ${new Date(m.createdAt).toISOString()}</div><h2>${m.subject}</h2>
+          <pre style="white-space:pre-wrap">${m.text}</pre></div>`,
+        )}`;
       return reply.type('text/html; charset=utf-8').send(page({ title: 'Dev mailbox', body, mode: deps.mode }));
     });
   });
