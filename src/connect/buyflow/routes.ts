@@ -97,7 +97,8 @@ export function registerBuyflowRoutes(
     if (origins.length === 0) reply.header('x-frame-options', 'DENY');
     reply.header(
       'content-security-policy',
-      `default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors ${origins.length ? origins.join(' ') : "'none'"}`,
+      `default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; ` +
+        `frame-ancestors ${origins.length ? origins.join(' ') : "'none'"}`,
     );
     return origins;
   }

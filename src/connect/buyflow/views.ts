@@ -33,7 +33,8 @@ const PAYMENT_PROBLEMS: Record<string, string> = {
     'Your card has insufficient funds for this payment. Nothing was charged. Choose another card or add a new one.',
   THREE_DS_FAILED: 'The 3-D Secure check was not passed, so nothing was charged. Try again or choose another card.',
   QUOTE_EXPIRED:
-    'The price lock expired before the payment was approved, so nothing was charged. Review the new price and confirm again.',
+    'The price lock expired before the payment was approved, so nothing was charged. Review the new price and ' +
+    'confirm again.',
 };
 const CARD_FAILURE_TAGS: Record<string, string> = {
   CARD_DECLINED: 'Declined',
@@ -86,16 +87,36 @@ export function orderStatusView(v: {
           ? 'Withdrawal failed'
           : (STATUS_HEADLINES[o.subStatus] ?? o.subStatus);
   return html`<h1>Order status</h1>
-    <div class="status ${o.mainStatus === 'SUCCESS' ? 'ok' : failed ? 'bad' : 'wait'}" id="order-status" data-status="${o.subStatus}">${headline}</div>
-    <ol class="steps" id="progress">${STEP_NAMES.map((n, i) => html`<li class="${i < at ? 'done' : i === at ? (failed ? 'failed' : 'current') : 'next'}"${i === Math.min(at, STEPS.length - 1) ? html` aria-current="step"` : ''}>${n}</li>`)}</ol>
+    <div class="status ${o.mainStatus === 'SUCCESS' ? 'ok' : failed ? 'bad' : 'wait'}" id="order-status"
+    data-status="${o.subStatus}">${headline}</div>
+    <ol class="steps" id="progress">${STEP_NAMES.map(
+      (n, i) => html`<li
+      class="${i < at ? 'done' : i === at ? (failed ? 'failed' : 'current') : 'next'}"${
+        i === Math.min(at, STEPS.length - 1) ? html` aria-current="step"` : ''
+      }>${n}</li>`,
+    )}</ol>
     ${o.errorReason ? html`<div class="error" id="error-reason">${o.errorReason}</div>` : ''}
     <div class="row"><span>You pay</span><span id="pay-amount">${o.orderAmount} ${o.fiatCurrency}</span></div>
     <div class="row"><span>Price</span><span id="price">1 ${o.cryptoCurrency} = ${price} ${o.fiatCurrency}</span></div>
     <div class="row"><span>Transaction fee</span><span>${fee} ${o.fiatCurrency}</span></div>
     <div class="row"><span>Network fee</span><span>${networkFee} ${o.cryptoCurrency}</span></div>
-    ${receive ? html`<div class="row"><span>You receive</span><span id="obtain">${receive} ${o.cryptoCurrency}</span></div>` : ''}
+    ${
+      receive
+        ? html`<div class="row"><span>You receive</span><span id="obtain">${receive} ${o.cryptoCurrency}</span>
+      </div>`
+        : ''
+    }
     <div class="row"><span>Send to</span><span style="word-break:break-all">${o.cryptoAddress}</span></div>
-    ${v.txHash ? html`<div class="row"><span>Transaction</span>${v.txUrl ? html`<a id="tx-hash" href="${v.txUrl}" target="_blank" rel="noopener" style="word-break:break-all">${v.txHash}</a>` : html`<span id="tx-hash" style="word-break:break-all">${v.txHash}</span>`}</div>` : ''}`;
+    ${
+      v.txHash
+        ? html`<div class="row"><span>Transaction</span>${
+            v.txUrl
+              ? html`<a id="tx-hash" href="${v.txUrl}"
+      target="_blank" rel="noopener" style="word-break:break-all">${v.txHash}</a>`
+              : html`<span id="tx-hash" style="word-break:break-all">${v.txHash}</span>`
+          }</div>`
+        : ''
+    }`;
 }
 /** What the status and challenge pages poll for (GET /state): the page reloads when it changes. */
 export const liveKey = (step: Step, o: ConnectOrder, txHash: string | null) => `${step}:${o.subStatus}:${txHash ?? ''}`;
@@ -115,37 +136,72 @@ export function challengeView(
   error?: string,
 ) {
   const left = quote ? Math.max(0, Math.ceil((quote.expiresAt - now) / 1000)) : 0;
-  return html`<div class="card" data-live data-key="${liveKey('CHALLENGE', o, null)}" data-sub="${o.subStatus}" data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}" data-origins="${origins.join(' ')}">
-    <h1>3-D Secure</h1>${errBox(error)}<p>Your bank asks you to approve this payment of <b>${o.orderAmount} ${o.fiatCurrency}</b> to ${brand}.</p>
-    ${quote ? html`<p class="muted" id="challenge-lock" data-expired="The locked price of ${quote.quotePrice} ${o.fiatCurrency} per ${o.cryptoCurrency} has expired: nothing will be charged at it. Approve or cancel to see a new price.">Approve within <span class="countdown" id="challenge-left" data-expires="${quote.expiresAt}" data-now="${now}">${left} s</span> to buy at the locked price of ${quote.quotePrice} ${o.fiatCurrency} per ${o.cryptoCurrency}. After that, nothing is charged and you get a new price.</p>` : ''}
-    <form method="post" action="${BASE}/3ds?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn" name="result" value="pass" id="approve-3ds">Approve</button><button class="btn secondary" name="result" value="fail" id="fail-3ds">Cancel</button></form></div>`;
+  return html`<div class="card" data-live data-key="${liveKey('CHALLENGE', o, null)}" data-sub="${o.subStatus}"
+    data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}"
+    data-origins="${origins.join(' ')}">
+    <h1>3-D Secure</h1>${errBox(error)}<p>Your bank asks you to approve this payment of <b>${o.orderAmount} \
+${o.fiatCurrency}</b> to ${brand}.</p>
+    ${
+      quote
+        ? html`<p class="muted" id="challenge-lock"
+      data-expired="The locked price of ${quote.quotePrice} ${o.fiatCurrency} per ${o.cryptoCurrency} has expired: \
+nothing will be charged at it. Approve or cancel to see a new price.">Approve within <span class="countdown"
+id="challenge-left" data-expires="${quote.expiresAt}"
+data-now="${now}">${left} s</span> to buy at the locked price of ${quote.quotePrice} ${o.fiatCurrency} per \
+${o.cryptoCurrency}. After that, nothing is charged and you get a new price.</p>`
+        : ''
+    }
+    <form method="post" action="${BASE}/3ds?token=${token}"><input type="hidden"
+    name="csrf" value="${csrf}"><button class="btn" name="result" value="pass"
+    id="approve-3ds">Approve</button><button class="btn secondary" name="result" value="fail"
+    id="fail-3ds">Cancel</button></form></div>`;
 }
 
 export function accountView({ token, csrf, brand }: Page, login: boolean, error?: string) {
   return html`<div class="card"><h1>${login ? `Log in to ${brand}` : `Create Account on ${brand}`}</h1>
-    ${login ? html`<p class="muted">New here? <a href="${back(token, '&step=signup')}">Create account</a></p>` : html`<p class="muted">Already have an account? <a id="login-link" href="${back(token, '&step=login')}">Log in</a></p>`}
+    ${
+      login
+        ? html`<p class="muted">New here? <a href="${back(token, '&step=signup')}">Create account</a>
+      </p>`
+        : html`<p class="muted">Already have an account? <a id="login-link"
+          href="${back(token, '&step=login')}">Log in</a></p>`
+    }
     ${errBox(error)}
-    <form method="post" action="${BASE}/${login ? 'login' : 'signup'}?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
-    <label class="choice"><input type="radio" name="kind" value="email" checked> Email</label><label class="choice"><input type="radio" name="kind" value="phone"> Phone Number</label>
-    <label for="identifier">Email / Phone Number (with country calling code)</label><input type="text" id="identifier" name="identifier" required maxlength="254">
-    <label for="password">${login ? 'Password' : 'Create Password'}</label><input type="password" id="password" name="password" required maxlength="128">
+    <form method="post" action="${BASE}/${login ? 'login' : 'signup'}?token=${token}"><input type="hidden"
+    name="csrf" value="${csrf}">
+    <label class="choice"><input type="radio" name="kind" value="email"
+    checked> Email</label><label class="choice"><input type="radio" name="kind" value="phone"> Phone Number</label>
+    <label for="identifier">Email / Phone Number (with country calling code)</label><input type="text" id="identifier"
+    name="identifier" required maxlength="254">
+    <label for="password">${login ? 'Password' : 'Create Password'}</label><input type="password" id="password"
+    name="password" required maxlength="128">
     <button class="btn" type="submit">Continue</button></form></div>`;
 }
 
 export function verifyView({ token, csrf, brand }: Page, u: BuyflowUser, error?: string, sent?: string) {
   return html`<div class="card"><h1>${u.kind === 'email' ? 'Email' : 'Phone'} Verification</h1>
-    ${sent ? html`<div class="status ok">${u.kind === 'email' ? 'Email code sent successfully' : 'SMS code sent successfully'}</div>` : ''}
+    ${
+      sent
+        ? html`<div
+      class="status ok">${u.kind === 'email' ? 'Email code sent successfully' : 'SMS code sent successfully'}</div>`
+        : ''
+    }
     <p>Please enter the 6-digit verification code that was sent to ${u.identifier}.</p>${errBox(error)}
     <form method="post" action="${BASE}/verify?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
-    <label for="code">Verification Code</label><input type="text" id="code" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required>
+    <label for="code">Verification Code</label><input type="text" id="code" name="code" inputmode="numeric"
+    pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required>
     ${
       u.consentAt === null
-        ? html`<label class="choice"><input type="checkbox" name="terms" value="1" id="terms"> I agree with ${brand}'s Terms of Use and Privacy Policy</label>
-    <label class="choice"><input type="checkbox" name="marketing" value="1"> Send me news and exclusive offers from ${brand}</label>`
+        ? html`<label class="choice"><input type="checkbox" name="terms" value="1"
+          id="terms"> I agree with ${brand}'s Terms of Use and Privacy Policy</label>
+    <label class="choice"><input type="checkbox" name="marketing"
+    value="1"> Send me news and exclusive offers from ${brand}</label>`
         : ''
     }
     <button class="btn" type="submit">Continue</button></form>
-    <form method="post" action="${BASE}/resend?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn secondary" id="resend" data-left="59" type="submit">Resend code(59s)</button></form></div>`;
+    <form method="post" action="${BASE}/resend?token=${token}"><input type="hidden"
+    name="csrf" value="${csrf}"><button class="btn secondary" id="resend" data-left="59"
+    type="submit">Resend code(59s)</button></form></div>`;
 }
 
 export function kycView(rejected: string | null) {
@@ -154,48 +210,81 @@ export function kycView(rejected: string | null) {
     .sort((a, b) => a[1].localeCompare(b[1]))
     .map(([c, n]) => html`<option value="${c}">${n}</option>`);
   return html`<div class="card"><h1>Select Country of Residence</h1>
-    ${rejected ? html`<div class="error" id="kyc-rejected">Your verification was rejected: ${rejected}. Please correct and resubmit.</div>` : ''}
-    <p class="muted">Please ensure your country of residence matches your valid ID. Your privileges could change based on the selection. Learn more in the Verification Center.</p>
+    ${
+      rejected
+        ? html`<div class="error"
+      id="kyc-rejected">Your verification was rejected: ${rejected}. Please correct and resubmit.</div>`
+        : ''
+    }
+    <p class="muted">Please ensure your country of residence matches your valid ID. Your privileges could change based \
+on the selection. Learn more in the Verification Center.</p>
     <div class="error" id="kyc-error" hidden></div>
-    <form id="kyc-form"><label for="country">Country of residence</label><select id="country" name="country" required><option value="">Select country of residence</option>${options}</select>
-    <label for="nationality">Nationality</label><select id="nationality" name="nationality"><option value="">Same as country of residence</option>${options}</select>
+    <form id="kyc-form"><label for="country">Country of residence</label><select id="country" name="country"
+    required><option value="">Select country of residence</option>${options}</select>
+    <label for="nationality">Nationality</label>\
+<select id="nationality" name="nationality"><option value="">Same as country of residence</option>${options}</select>
     <label for="firstName">First name</label><input type="text" id="firstName" name="firstName" required maxlength="64">
     <label for="lastName">Last name</label><input type="text" id="lastName" name="lastName" required maxlength="64">
-    <label for="dateOfBirth">Date of birth</label><input type="text" id="dateOfBirth" name="dateOfBirth" placeholder="YYYY-MM-DD" required>
-    <label for="documentType">Document type</label><select id="documentType" name="documentType">${DOCUMENT_TYPES.map((d) => html`<option value="${d}">${d.replace('_', ' ').toLowerCase()}</option>`)}</select>
-    <label for="idCountry">Country of issue of the ID</label><select id="idCountry" name="idCountry" required><option value="">Select</option>${options}</select>
-    <label for="front">Front of the document (JPEG, PNG or PDF, max 5 MB)</label><input type="file" id="front" name="front" accept="image/jpeg,image/png,application/pdf">
-    <label for="back">Back of the document</label><input type="file" id="back" name="back" accept="image/jpeg,image/png,application/pdf">
+    <label for="dateOfBirth">Date of birth</label><input type="text" id="dateOfBirth" name="dateOfBirth"
+    placeholder="YYYY-MM-DD" required>
+    <label for="documentType">Document type</label><select id="documentType"
+    name="documentType">${DOCUMENT_TYPES.map(
+      (d) => html`<option
+      value="${d}">${d.replace('_', ' ').toLowerCase()}</option>`,
+    )}</select>
+    <label for="idCountry">Country of issue of the ID</label><select id="idCountry" name="idCountry"
+    required><option value="">Select</option>${options}</select>
+    <label for="front">Front of the document (JPEG, PNG or PDF, max 5 MB)</label><input type="file" id="front"
+    name="front" accept="image/jpeg,image/png,application/pdf">
+    <label for="back">Back of the document</label><input type="file" id="back" name="back"
+    accept="image/jpeg,image/png,application/pdf">
     <label for="selfie">Selfie</label><input type="file" id="selfie" name="selfie" accept="image/jpeg,image/png">
     <button class="btn" type="submit">Next</button></form></div>`;
 }
 
 export function addressView(token: string, state: string, rejected: string | null) {
   if (state === 'VERIFIED_PLUS')
-    return html`<div class="card"><h1>Address verified</h1><p>Your daily limit is 200,000 USD.</p><a class="btn" href="${back(token)}">Continue</a></div>`;
+    return html`<div class="card"><h1>Address verified</h1><p>Your daily limit is 200,000 USD.</p><a class="btn"
+      href="${back(token)}">Continue</a></div>`;
   if (state === 'REVIEW')
-    return html`<div class="card"><h1>Under Review</h1><p id="address-review">Your proof of address is under review. Your daily limit stays 50,000 USD meanwhile.</p><a class="btn" href="${back(token)}">Continue</a></div>`;
+    return html`<div class="card"><h1>Under Review</h1>
+      <p id="address-review">Your proof of address is under review. Your daily limit stays 50,000 USD meanwhile.</p>
+      <a class="btn" href="${back(token)}">Continue</a></div>`;
   return html`<div class="card"><h1>Verify your address</h1>
-    ${rejected ? html`<div class="error" id="address-rejected">Your proof of address was rejected: ${rejected}. Please upload another document.</div>` : ''}
-    <p class="muted">Verified Plus raises your daily limit to 200,000 USD. Upload a utility bill or bank statement of the last 3 months showing your name and address.</p>
+    ${
+      rejected
+        ? html`<div class="error"
+      id="address-rejected">Your proof of address was rejected: ${rejected}. Please upload another document.</div>`
+        : ''
+    }
+    <p class="muted">Verified Plus raises your daily limit to 200,000 USD. Upload a utility bill or bank statement of \
+the last 3 months showing your name and address.</p>
     <div class="error" id="kyc-error" hidden></div>
-    <form id="address-form" data-action="address"><label for="addressLine">Residential address</label><input type="text" id="addressLine" name="addressLine" required maxlength="200">
+    <form id="address-form" data-action="address"><label for="addressLine">Residential address</label><input type="text"
+    id="addressLine" name="addressLine" required maxlength="200">
     <label for="city">City</label><input type="text" id="city" name="city" required maxlength="100">
     <label for="postalCode">Postal code</label><input type="text" id="postalCode" name="postalCode" maxlength="20">
-    <label for="proof">Proof of address (JPEG, PNG or PDF, max 5 MB)</label><input type="file" id="proof" name="proof" accept="image/jpeg,image/png,application/pdf">
+    <label for="proof">Proof of address (JPEG, PNG or PDF, max 5 MB)</label><input type="file" id="proof" name="proof"
+    accept="image/jpeg,image/png,application/pdf">
     <button class="btn" type="submit">Submit</button></form>
     <p><a href="${back(token)}">Not now</a></p></div>`;
 }
 
 export function cardView({ token, csrf }: Page, error?: string) {
-  return html`<div class="card"><h1>Add new card</h1><div class="muted">1 — 2 · Enter card information</div>${errBox(error)}
+  return html`<div class="card"><h1>Add new card</h1>
+    <div class="muted">1 — 2 · Enter card information</div>${errBox(error)}
     <form method="post" action="${BASE}/card?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
-    <label for="name">Name on Card</label><input type="text" id="name" name="name" autocomplete="cc-name" required maxlength="64">
-    <label for="number">Card Number</label><input type="text" id="number" name="number" inputmode="numeric" autocomplete="cc-number" required maxlength="23">
-    <label for="expiry">Expiry Date (MM/YY)</label><input type="text" id="expiry" name="expiry" autocomplete="cc-exp" required maxlength="7">
-    <label for="cvv">Security Code (CVV)</label><input type="password" id="cvv" name="cvv" inputmode="numeric" autocomplete="cc-csc" required maxlength="3">
+    <label for="name">Name on Card</label><input type="text" id="name" name="name" autocomplete="cc-name" required
+    maxlength="64">
+    <label for="number">Card Number</label><input type="text" id="number" name="number" inputmode="numeric"
+    autocomplete="cc-number" required maxlength="23">
+    <label for="expiry">Expiry Date (MM/YY)</label><input type="text" id="expiry" name="expiry" autocomplete="cc-exp"
+    required maxlength="7">
+    <label for="cvv">Security Code (CVV)</label><input type="password" id="cvv" name="cvv" inputmode="numeric"
+    autocomplete="cc-csc" required maxlength="3">
     <button class="btn" type="submit">Next</button></form>
-    <p class="muted">Visa and Mastercard are accepted in ${SUPPORTED_CARD_COUNTRIES.filter((r) => r.visa || r.mastercard).length} countries.</p></div>`;
+    <p class="muted">Visa and Mastercard are accepted in \
+${SUPPORTED_CARD_COUNTRIES.filter((r) => r.visa || r.mastercard).length} countries.</p></div>`;
 }
 
 export function statusView(
@@ -211,15 +300,29 @@ export function statusView(
   },
   error?: string,
 ) {
-  return html`<div class="card" data-live data-key="${liveKey(v.step, o, v.txHash)}" data-sub="${o.subStatus}" data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}" data-origins="${v.origins.join(' ')}">
+  return html`<div class="card" data-live data-key="${liveKey(v.step, o, v.txHash)}" data-sub="${o.subStatus}"
+    data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}"
+    data-origins="${v.origins.join(' ')}">
     ${errBox(error)}${orderStatusView({ order: o, locked: v.locked, txHash: v.txHash, txUrl: v.txUrl })}
-    ${o.subStatus === 'WITHDRAW_FAILED' ? html`<form method="post" action="${BASE}/retry?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn" id="retry" type="submit">Retry withdrawal</button></form>` : ''}
-    ${o.merchantRedirectUrl ? html`<a class="btn secondary" id="close" href="${o.merchantRedirectUrl}">Back to ${v.partnerName}</a>` : html`<button class="btn secondary" id="done" type="button">Done</button>`}</div>`;
+    ${
+      o.subStatus === 'WITHDRAW_FAILED'
+        ? html`<form method="post"
+      action="${BASE}/retry?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn"
+      id="retry" type="submit">Retry withdrawal</button></form>`
+        : ''
+    }
+    ${
+      o.merchantRedirectUrl
+        ? html`<a class="btn secondary" id="close"
+      href="${o.merchantRedirectUrl}">Back to ${v.partnerName}</a>`
+        : html`<button class="btn secondary" id="done" type="button">Done</button>`
+    }</div>`;
 }
 export const expiredView = (back?: {
   url: string;
   partnerName: string;
-}) => html`<div class="card"><h1>Order expired</h1><p class="muted">This link is no longer valid. Return to the app and start a new purchase.</p>
+}) => html`<div class="card"><h1>Order expired</h1>
+  <p class="muted">This link is no longer valid. Return to the app and start a new purchase.</p>
         ${back ? html`<a class="btn" id="close" href="${back.url}">Back to ${back.partnerName}</a>` : ''}</div>`;
 
 export const notYourOrderView = (message: unknown) =>
@@ -233,9 +336,13 @@ export function kycReviewView(
   expectTime: number | null,
   origins: string[],
 ) {
-  return html`<div class="card" data-live data-key="${order.subStatus}:${kycState}" data-sub="${order.subStatus}" data-main="${order.mainStatus}" data-moid="${order.merchantOrderId}" data-oid="${order.orderId}" data-origins="${origins.join(' ')}">
-        <h1>Under Review</h1><p>Your Intermediate Verification is under review. Estimated completion date: <b id="eta">${expectTime ? new Date(expectTime).toISOString().slice(0, 10) : ''} (UTC)</b>.</p>
-        <p class="muted">This information is used for intermediate verification only, and is kept private and confidential by ${brand}.</p></div>`;
+  return html`<div class="card" data-live data-key="${order.subStatus}:${kycState}" data-sub="${order.subStatus}"
+    data-main="${order.mainStatus}" data-moid="${order.merchantOrderId}" data-oid="${order.orderId}"
+    data-origins="${origins.join(' ')}">
+        <h1>Under Review</h1><p>Your Intermediate Verification is under review. Estimated completion date: <b
+        id="eta">${expectTime ? new Date(expectTime).toISOString().slice(0, 10) : ''} (UTC)</b>.</p>
+        <p class="muted">This information is used for intermediate verification only, and is kept private and \
+confidential by ${brand}.</p></div>`;
 }
 
 export const cardUnavailableView = (message: string) =>
@@ -267,20 +374,49 @@ export function confirmView(
     (order.errorCode && !(v.addedCardId === chosen.id && !chosen.lastFailure)
       ? PAYMENT_PROBLEMS[order.errorCode]
       : undefined);
-  return html`<div class="card"><h1>Confirm Payment</h1>${problem ? html`<div class="error" role="alert" id="payment-error">${problem}</div>` : ''}
-      <div class="muted">You receive</div><div class="amount"><span id="q-cryptoAmount">${quote.cryptoAmount}</span> ${order.cryptoCurrency}</div>
+  return html`<div class="card"><h1>Confirm Payment</h1>${
+    problem
+      ? html`<div class="error" role="alert"
+    id="payment-error">${problem}</div>`
+      : ''
+  }
+      <div class="muted">You receive</div><div class="amount">
+      <span id="q-cryptoAmount">${quote.cryptoAmount}</span> ${order.cryptoCurrency}</div>
       <h2>Payment details</h2>
       <div class="row"><span>You pay</span><span id="you-pay">${sym}${order.orderAmount}</span></div>
-      <div class="row"><span>Price</span><span>1 ${order.cryptoCurrency} = <span id="q-quotePrice">${quote.quotePrice}</span> ${order.fiatCurrency}</span></div>
+      <div class="row"><span>Price</span><span>1 ${order.cryptoCurrency} = <span
+      id="q-quotePrice">${quote.quotePrice}</span> ${order.fiatCurrency}</span></div>
       <div class="row"><span>Transaction fee</span><span>${sym}<span id="q-userFee">${quote.userFee}</span></span></div>
-      <div class="row"><span>Network fee</span><span><span id="q-networkFee">${quote.networkFee}</span> ${order.cryptoCurrency}</span></div>
+      <div class="row"><span>Network fee</span><span><span
+      id="q-networkFee">${quote.networkFee}</span> ${order.cryptoCurrency}</span></div>
       <form method="post" action="${BASE}/confirm?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
-      <h2>Payment method</h2>${cards.map((c) => html`<label class="choice" data-card="${c.last4}"><input type="radio" name="cardId" value="${c.id}" ${c.id === chosen.id ? html`checked` : ''}> ${c.brand === 'VISA' ? 'Visa' : 'Mastercard'} ****${c.last4}${c.lastFailure ? html`<span class="tag">${CARD_FAILURE_TAGS[c.lastFailure] ?? 'Failed last time'}</span>` : ''}</label>`)}
+      <h2>Payment method</h2>${cards.map(
+        (c) => html`<label class="choice" data-card="${c.last4}"><input type="radio"
+        name="cardId" value="${c.id}" ${c.id === chosen.id ? html`checked` : ''}> \
+${c.brand === 'VISA' ? 'Visa' : 'Mastercard'} ****${c.last4}${
+          c.lastFailure
+            ? html`<span
+  class="tag">${CARD_FAILURE_TAGS[c.lastFailure] ?? 'Failed last time'}</span>`
+            : ''
+        }</label>`,
+      )}
       <a href="${back(token, '&step=addcard')}">Add new card</a>
-      ${v.verified ? html`<p class="muted"><a id="address-link" href="${back(token, '&step=address')}">Verify your address</a> to raise your daily limit from 50,000 to 200,000 USD.</p>` : ''}
-      <h2>Send to</h2><div id="send-to" style="word-break:break-all">${order.cryptoAddress}</div><div class="muted">Network ${order.cryptoNetwork}${order.cryptoAddressMemo ? html` · Memo ${order.cryptoAddressMemo}` : ''}</div>
-      <p class="muted">I agree to ${brand} Terms of Use and Privacy Policy and I authorize ${brand} to debit my chosen payment method for the amount above on ${today}.</p>
+      ${
+        v.verified
+          ? html`<p class="muted"><a id="address-link"
+        href="${back(token, '&step=address')}">Verify your address</a> to raise your daily limit from 50,000 to \
+200,000 \
+USD.</p>`
+          : ''
+      }
+      <h2>Send to</h2><div id="send-to" style="word-break:break-all">${order.cryptoAddress}</div>
+      <div class="muted">Network \
+${order.cryptoNetwork}${order.cryptoAddressMemo ? html` · Memo ${order.cryptoAddressMemo}` : ''}</div>
+      <p class="muted">I agree to ${brand} Terms of Use and Privacy Policy and I authorize ${brand} to debit my chosen \
+payment method for the amount above on ${today}.</p>
       <span id="countdown" data-expires="${quote.expiresAt}" data-now="${v.now}" hidden></span>
       <button class="btn" id="confirm-btn" type="submit">Confirm (59s)</button></form>
-      <form method="post" action="${BASE}/close?token=${token}"><input type="hidden" name="csrf" value="${csrf}"><button class="btn secondary" id="cancel-order" type="submit">Cancel order</button></form></div>`;
+      <form method="post" action="${BASE}/close?token=${token}"><input type="hidden"
+      name="csrf" value="${csrf}"><button class="btn secondary" id="cancel-order"
+      type="submit">Cancel order</button></form></div>`;
 }

@@ -6,9 +6,13 @@ import { DEFAULT_OVERLAP_MS, type Partner, type PartnerKey } from '../partners.t
 /** The partner portal's pages (pure: data in, markup out); the controllers are in routes.ts. */
 export const BASE = '/en/partner';
 
-const PORTAL_CSS =
-  trusted(`<style>main{max-width:960px}.card{overflow-x:auto}table{width:100%;border-collapse:collapse;font-size:13px}th,td{text-align:left;padding:6px;border-bottom:1px solid #eaecef;vertical-align:top}
-nav a{margin-right:12px}textarea{width:100%;min-height:90px;font-family:monospace;font-size:12px}code,pre{font-size:12px;white-space:pre-wrap;word-break:break-all}.ok{color:#03a66d}.bad{color:#cf304a}</style>`);
+const PORTAL_CSS = trusted(
+  `<style>main{max-width:960px}.card{overflow-x:auto}` +
+    `table{width:100%;border-collapse:collapse;font-size:13px}` +
+    `th,td{text-align:left;padding:6px;border-bottom:1px solid #eaecef;vertical-align:top}
+nav a{margin-right:12px}textarea{width:100%;min-height:90px;font-family:monospace;font-size:12px}` +
+    `code,pre{font-size:12px;white-space:pre-wrap;word-break:break-all}.ok{color:#03a66d}.bad{color:#cf304a}</style>`,
+);
 
 export type Authed = { partner: Partner; csrf: string };
 export type Message = { error?: string; info?: string };
@@ -17,14 +21,22 @@ export const ORDER_STATUSES = ['INIT', 'PROCESSING', 'SUCCESS', 'FAILURE'];
 const iso = (ms: number | null) =>
   ms === null ? '' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
 const messages = (msg?: Message) =>
-  html`${msg?.error ? html`<div class="error" id="error">${msg.error}</div>` : ''}${msg?.info ? html`<div class="status ok" id="info">${msg.info}</div>` : ''}`;
+  html`${
+    msg?.error
+      ? html`<div class="error"
+    id="error">${msg.error}</div>`
+      : ''
+  }${msg?.info ? html`<div class="status ok" id="info">${msg.info}</div>` : ''}`;
 
 /** The portal frame inside the layout: its styles and, once logged in, the navigation with Log out. */
 export function portalFrame(body: SafeHtml, mode: string, a?: Authed): SafeHtml {
   const nav = a
-    ? html`<nav class="card"><strong>${a.partner.name}</strong> <span class="muted">${a.partner.code} · ${mode === 'sandbox' ? 'test environment' : 'production'}</span><br>
-      <a href="${BASE}/orders">Orders</a><a href="${BASE}/settings">Settings</a><a href="${BASE}/keys">Keys</a><a href="${BASE}/docs">API documentation</a>
-      <form method="post" action="${BASE}/logout" style="display:inline"><input type="hidden" name="_csrf" value="${a.csrf}"><button type="submit" id="logout">Log out</button></form></nav>`
+    ? html`<nav class="card"><strong>${a.partner.name}</strong>
+      <span class="muted">${a.partner.code} · ${mode === 'sandbox' ? 'test environment' : 'production'}</span><br>
+      <a href="${BASE}/orders">Orders</a><a href="${BASE}/settings">Settings</a><a href="${BASE}/keys">Keys</a><a
+      href="${BASE}/docs">API documentation</a>
+      <form method="post" action="${BASE}/logout" style="display:inline"><input type="hidden"
+      name="_csrf" value="${a.csrf}"><button type="submit" id="logout">Log out</button></form></nav>`
     : '';
   return html`${PORTAL_CSS}${nav}${body}`;
 }
@@ -32,7 +44,8 @@ export function portalFrame(body: SafeHtml, mode: string, a?: Authed): SafeHtml 
 export const loginView = (csrf: string, msg?: Message) => html`<div class="card"><h1>Partner portal</h1>
     <p class="muted">Log in with the email address given at onboarding.</p>
     ${messages(msg)}
-    <form method="post" action="${BASE}/login"><input type="hidden" name="_csrf" value="${csrf}"><label for="email">Email</label><input type="email" id="email" name="email" required>
+    <form method="post" action="${BASE}/login"><input type="hidden"
+    name="_csrf" value="${csrf}"><label for="email">Email</label><input type="email" id="email" name="email" required>
     <label for="password">Password</label><input type="password" id="password" name="password" required>
     <button class="btn" type="submit" id="login">Log in</button></form></div>`;
 
@@ -42,8 +55,10 @@ export const setPasswordView = (
   error?: string,
 ) => html`<div class="card"><h1>Set your portal password</h1>
     ${error ? html`<div class="error" id="error">${error}</div>` : ''}
-    <form method="post" action="${BASE}/set-password"><input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="token" value="${token}">
-    <label for="password">New password (at least 10 characters)</label><input type="password" id="password" name="password" required minlength="10">
+    <form method="post" action="${BASE}/set-password"><input type="hidden"
+    name="_csrf" value="${csrf}"><input type="hidden" name="token" value="${token}">
+    <label for="password">New password (at least 10 characters)</label><input type="password" id="password"
+    name="password" required minlength="10">
     <button class="btn" type="submit" id="set-password">Set password</button></form></div>`;
 
 export const linkExpiredView = () =>
@@ -52,19 +67,24 @@ export const linkExpiredView = () =>
 export function ordersView(v: { status?: string; search?: string; list: ConnectOrder[] }) {
   const { status, search, list } = v;
   return html`<div class="card"><h1>Orders</h1>
-      <form method="get" action="${BASE}/orders"><input type="text" name="q" placeholder="merchantOrderId or orderId" value="${search ?? ''}" style="width:60%">
-      <select name="status"><option value="">All statuses</option>${ORDER_STATUSES.map((s) => html`<option ${s === status ? 'selected' : ''}>${s}</option>`)}</select>
+      <form method="get" action="${BASE}/orders"><input type="text" name="q" placeholder="merchantOrderId or orderId"
+      value="${search ?? ''}" style="width:60%">
+      <select name="status"><option value="">All statuses</option>${ORDER_STATUSES.map(
+        (s) => html`<option
+        ${s === status ? 'selected' : ''}>${s}</option>`,
+      )}</select>
       <button type="submit">Search</button></form>
       ${
         list.length === 0
           ? html`<p class="muted" id="no-orders">No orders yet.</p>`
-          : html`<table id="orders"><thead><tr><th>Created</th><th>merchantOrderId</th><th>orderId</th><th>Amount</th><th>Crypto</th><th>Status</th><th>Failure reason</th></tr></thead><tbody>
+          : html`<table id="orders"><thead><tr><th>Created</th><th>merchantOrderId</th><th>orderId</th><th>Amount</th>
+            <th>Crypto</th><th>Status</th><th>Failure reason</th></tr></thead><tbody>
       ${list.map(
-        (
-          o,
-        ) => html`<tr data-merchant-order-id="${o.merchantOrderId}"><td>${iso(o.createdAt)}</td><td>${o.merchantOrderId}</td><td><code>${o.orderId}</code></td>
+        (o) => html`<tr data-merchant-order-id="${o.merchantOrderId}"><td>${iso(o.createdAt)}</td>
+          <td>${o.merchantOrderId}</td><td><code>${o.orderId}</code></td>
         <td>${o.orderAmount} ${o.fiatCurrency}</td><td>${o.cryptoCurrency} on ${o.cryptoNetwork}</td>
-        <td class="order-status ${o.mainStatus === 'FAILURE' ? 'bad' : o.mainStatus === 'SUCCESS' ? 'ok' : ''}">${o.mainStatus} / ${o.subStatus}</td>
+        <td class="order-status \
+${o.mainStatus === 'FAILURE' ? 'bad' : o.mainStatus === 'SUCCESS' ? 'ok' : ''}">${o.mainStatus} / ${o.subStatus}</td>
         <td class="order-error">${o.errorCode ? html`${o.errorCode}: ${o.errorReason}` : ''}</td></tr>`,
       )}</tbody></table>`
       }</div>`;
@@ -73,7 +93,8 @@ export function ordersView(v: { status?: string; search?: string; list: ConnectO
 export const settingsView = (a: Authed, msg?: Message) => html`<div class="card"><h1>Settings</h1>
     ${messages(msg)}
     <form method="post" action="${BASE}/settings"><input type="hidden" name="_csrf" value="${a.csrf}">
-    <label for="ipWhitelist">IP whitelist (one address or CIDR range per line; API calls from other addresses get OPE100000005)</label>
+    <label for="ipWhitelist">IP whitelist (one address or CIDR range per line; API calls from other addresses get \
+OPE100000005)</label>
     <textarea id="ipWhitelist" name="ipWhitelist">${a.partner.ipWhitelist.join('\n')}</textarea>
     <label for="redirectDomains">Redirect domains (host names allowed in merchantRedirectUrl)</label>
     <textarea id="redirectDomains" name="redirectDomains">${a.partner.redirectDomains.join('\n')}</textarea>
@@ -89,20 +110,32 @@ export function keysView(
   const { keys, activeIds } = v;
   return html`<div class="card"><h1>Your public keys</h1>
       ${messages(msg)}
-      <p class="muted">Requests verify against any active key. A new key is active at once; the previous key keeps working until the end of the overlap period.</p>
-      <table id="keys"><thead><tr><th>Fingerprint (SHA-256)</th><th>Bits</th><th>Added</th><th>State</th></tr></thead><tbody>
+      <p class="muted">Requests verify against any active key. A new key is active at once; the previous key keeps \
+working until the end of the overlap period.</p>
+      <table id="keys"><thead><tr><th>Fingerprint (SHA-256)</th><th>Bits</th><th>Added</th><th>State</th></tr></thead>
+      <tbody>
       ${keys.map(
-        (
-          k,
-        ) => html`<tr class="key ${activeIds.has(k.id) ? 'active' : 'expired'}"><td><code>${k.fingerprint.slice(0, 32)}…</code></td><td>${k.bits}</td><td>${iso(k.createdAt)}</td>
-        <td>${activeIds.has(k.id) ? (k.expiresAt === null ? html`<span class="ok">active</span>` : html`<span>active until ${iso(k.expiresAt)}</span>`) : html`<span class="bad">expired ${iso(k.expiresAt)}</span>`}</td></tr>`,
+        (k) => html`<tr class="key ${activeIds.has(k.id) ? 'active' : 'expired'}"><td>
+          <code>${k.fingerprint.slice(0, 32)}…</code></td><td>${k.bits}</td><td>${iso(k.createdAt)}</td>
+        <td>${
+          activeIds.has(k.id)
+            ? k.expiresAt === null
+              ? html`<span
+          class="ok">active</span>`
+              : html`<span>active until ${iso(k.expiresAt)}</span>`
+            : html`<span class="bad">expired ${iso(k.expiresAt)}</span>`
+        }</td></tr>`,
       )}</tbody></table></div>
       <div class="card"><h2>Rotate: add a new public key</h2>
       <form method="post" action="${BASE}/keys"><input type="hidden" name="_csrf" value="${a.csrf}">
-      <label for="publicKey">RSA public key PEM (openssl rsa -in rsa_pkcs1.pri -pubout), at least 1024 bits</label><textarea id="publicKey" name="publicKey" required></textarea>
-      <label for="overlapHours">Overlap: hours the current key keeps working</label><input type="text" id="overlapHours" name="overlapHours" value="${String(DEFAULT_OVERLAP_MS / 3_600_000)}">
+      <label for="publicKey">RSA public key PEM (openssl rsa -in rsa_pkcs1.pri -pubout), at least 1024 \
+bits</label><textarea id="publicKey" name="publicKey" required></textarea>
+      <label for="overlapHours">Overlap: hours the current key keeps working</label><input type="text" id="overlapHours"
+      name="overlapHours" value="${String(DEFAULT_OVERLAP_MS / 3_600_000)}">
       <button class="btn" type="submit" id="add-key">Add key</button></form></div>
-      <div class="card"><h2>Platform public key</h2><p class="muted">Verify order-status webhooks (X-BN-Connect-Signature) with this key.</p><pre id="platform-key">${v.platformKeyPem}</pre></div>`;
+      <div class="card"><h2>Platform public key</h2>
+      <p class="muted">Verify order-status webhooks (X-BN-Connect-Signature) with this key.</p>
+      <pre id="platform-key">${v.platformKeyPem}</pre></div>`;
 }
 
 const OPERATIONS = [
@@ -119,17 +152,20 @@ const OPERATIONS = [
   [
     'POST',
     'get-quote',
-    'fiatCurrency, cryptoCurrency, cryptoNetwork, paymentMethod (CARD), fiatAmount[, countryCode] → quotePrice, userFee, networkFee, cryptoAmount.',
+    'fiatCurrency, cryptoCurrency, cryptoNetwork, paymentMethod (CARD), fiatAmount[, countryCode] → quotePrice, ' +
+      'userFee, networkFee, cryptoAmount.',
   ],
   [
     'POST',
     'buy-withdraw-crypto',
-    'Creates an order (alias: trade): merchantOrderId, fiatCurrency, cryptoCurrency, orderAmount, withdrawCryptoInfo {cryptoNetwork, cryptoAddress, cryptoAddressMemo} → eternalRedirectUrl, token, orderId, expiredTime.',
+    'Creates an order (alias: trade): merchantOrderId, fiatCurrency, cryptoCurrency, orderAmount, withdrawCryptoInfo ' +
+      '{cryptoNetwork, cryptoAddress, cryptoAddressMemo} → eternalRedirectUrl, token, orderId, expiredTime.',
   ],
   [
     'POST',
     'query-order-list',
-    'merchantOrderId (or orderId) → the order with orderMainStatus, orderSubStatus, amounts, fees, price, withdrawTxHash, errorCode/errorReason.',
+    'merchantOrderId (or orderId) → the order with orderMainStatus, orderSubStatus, amounts, fees, price, ' +
+      'withdrawTxHash, errorCode/errorReason.',
   ],
   ['POST', 'check-ip-address', 'clientUserIp → {status: pass | reject, countryCode}.'],
 ];
@@ -138,16 +174,28 @@ const OPERATIONS = [
 export function docsView(a: Authed, baseUrl: string) {
   return html`<div class="card"><h1>API documentation</h1>
       <p>Base URL: <code id="base-url">${baseUrl}/</code> · your merchantCode: <code>${a.partner.code}</code></p>
-      <h2>Signing</h2><p>Headers <code>merchantCode</code>, <code>timestamp</code> (Unix ms, within 5 minutes), <code>x-api-signature</code>:
+      <h2>Signing</h2><p>Headers <code>merchantCode</code>, <code>timestamp</code> (Unix ms, within 5 minutes), \
+<code>x-api-signature</code>:
       base64 RSA-SHA256 (PKCS#1 v1.5) with your private key over the exact body bytes:</p>
       <pre>POST: \${rawBody}&amp;merchantCode=\${merchantCode}&amp;timestamp=\${timestamp}
 GET or empty body: merchantCode=\${merchantCode}&amp;timestamp=\${timestamp}
 
 printf '%s' "$S" &gt; msg; openssl dgst -sha256 -sign rsa_pkcs8.pri msg | base64 -w0</pre>
-      <p>Every answer is HTTP 200 with <code>{"success", "code", "message", "messageDetail", "data"}</code>; success code <code>${a.partner.successCode}</code>.</p>
-      <h2>Operations</h2><table><tbody>${OPERATIONS.map(([m, op, d]) => html`<tr><td>${m}</td><td><code>${op}</code></td><td>${d}</td></tr>`)}</tbody></table>
-      <h2>Webhooks</h2><p>Each change of orderMainStatus/orderSubStatus is POSTed to your webhook URL with <code>X-BN-Connect-Timestamp</code>,
-      <code>X-BN-Connect-For</code> and <code>X-BN-Connect-Signature</code> = base64 RSA-SHA256 by the platform key over <code>rawBody + timestamp</code>.
-      Answer <code>{"returnCode":"SUCCESS","returnMessage":null}</code>; otherwise it is retried after 15 s, 1 min, 5 min, 30 min, 2 h and 6 h.</p>
-      <h2>Error codes</h2><table id="codes"><tbody>${Object.entries(CONNECT_MESSAGES).map(([c, m]) => html`<tr><td><code>${c}</code></td><td>${m}</td></tr>`)}</tbody></table></div>`;
+      <p>Every answer is HTTP 200 with <code>{"success", "code", "message", "messageDetail", "data"}</code>; success \
+code <code>${a.partner.successCode}</code>.</p>
+      <h2>Operations</h2><table><tbody>${OPERATIONS.map(
+        ([m, op, d]) => html`<tr><td>${m}</td><td><code>${op}</code>
+        </td><td>${d}</td></tr>`,
+      )}</tbody></table>
+      <h2>Webhooks</h2><p>Each change of orderMainStatus/orderSubStatus is POSTed to your webhook URL with \
+<code>X-BN-Connect-Timestamp</code>,
+      <code>X-BN-Connect-For</code> and <code>X-BN-Connect-Signature</code> = base64 RSA-SHA256 by the platform key \
+over \
+<code>rawBody + timestamp</code>.
+      Answer <code>{"returnCode":"SUCCESS","returnMessage":null}</code>; otherwise it is retried after 15 s, 1 min, 5 \
+min, 30 min, 2 h and 6 h.</p>
+      <h2>Error codes</h2><table id="codes"><tbody>${Object.entries(CONNECT_MESSAGES).map(
+        ([c, m]) => html`<tr><td>
+        <code>${c}</code></td><td>${m}</td></tr>`,
+      )}</tbody></table></div>`;
 }
