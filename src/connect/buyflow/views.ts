@@ -90,10 +90,10 @@ export function orderStatusView(v: {
     <div class="status ${o.mainStatus === 'SUCCESS' ? 'ok' : failed ? 'bad' : 'wait'}" id="order-status"
     data-status="${o.subStatus}">${headline}</div>
     <ol class="steps" id="progress">${STEP_NAMES.map(
-      (n, i) => html`<li
-      class="${i < at ? 'done' : i === at ? (failed ? 'failed' : 'current') : 'next'}"${
-        i === Math.min(at, STEPS.length - 1) ? html` aria-current="step"` : ''
-      }>${n}</li>`,
+      (n, i) =>
+        html`<li class="${i < at ? 'done' : i === at ? (failed ? 'failed' : 'current') : 'next'}"${
+          i === Math.min(at, STEPS.length - 1) ? html` aria-current="step"` : ''
+        }>${n}</li>`,
     )}</ol>
     ${o.errorReason ? html`<div class="error" id="error-reason">${o.errorReason}</div>` : ''}
     <div class="row"><span>You pay</span><span id="pay-amount">${o.orderAmount} ${o.fiatCurrency}</span></div>
@@ -182,8 +182,8 @@ export function verifyView({ token, csrf, brand }: Page, u: BuyflowUser, error?:
   return html`<div class="card"><h1>${u.kind === 'email' ? 'Email' : 'Phone'} Verification</h1>
     ${
       sent
-        ? html`<div
-      class="status ok">${u.kind === 'email' ? 'Email code sent successfully' : 'SMS code sent successfully'}</div>`
+        ? html`<div \
+class="status ok">${u.kind === 'email' ? 'Email code sent successfully' : 'SMS code sent successfully'}</div>`
         : ''
     }
     <p>Please enter the 6-digit verification code that was sent to ${u.identifier}.</p>${errBox(error)}
@@ -229,8 +229,8 @@ on the selection. Learn more in the Verification Center.</p>
     placeholder="YYYY-MM-DD" required>
     <label for="documentType">Document type</label><select id="documentType"
     name="documentType">${DOCUMENT_TYPES.map(
-      (d) => html`<option
-      value="${d}">${d.replace('_', ' ').toLowerCase()}</option>`,
+      (d) => html`<option \
+value="${d}">${d.replace('_', ' ').toLowerCase()}</option>`,
     )}</select>
     <label for="idCountry">Country of issue of the ID</label><select id="idCountry" name="idCountry"
     required><option value="">Select</option>${options}</select>
@@ -339,8 +339,8 @@ export function kycReviewView(
   return html`<div class="card" data-live data-key="${order.subStatus}:${kycState}" data-sub="${order.subStatus}"
     data-main="${order.mainStatus}" data-moid="${order.merchantOrderId}" data-oid="${order.orderId}"
     data-origins="${origins.join(' ')}">
-        <h1>Under Review</h1><p>Your Intermediate Verification is under review. Estimated completion date: <b
-        id="eta">${expectTime ? new Date(expectTime).toISOString().slice(0, 10) : ''} (UTC)</b>.</p>
+        <h1>Under Review</h1><p>Your Intermediate Verification is under review. Estimated completion date: <b \
+id="eta">${expectTime ? new Date(expectTime).toISOString().slice(0, 10) : ''} (UTC)</b>.</p>
         <p class="muted">This information is used for intermediate verification only, and is kept private and \
 confidential by ${brand}.</p></div>`;
 }
@@ -384,19 +384,19 @@ export function confirmView(
       <span id="q-cryptoAmount">${quote.cryptoAmount}</span> ${order.cryptoCurrency}</div>
       <h2>Payment details</h2>
       <div class="row"><span>You pay</span><span id="you-pay">${sym}${order.orderAmount}</span></div>
-      <div class="row"><span>Price</span><span>1 ${order.cryptoCurrency} = <span
-      id="q-quotePrice">${quote.quotePrice}</span> ${order.fiatCurrency}</span></div>
+      <div class="row"><span>Price</span><span>1 ${order.cryptoCurrency} = <span \
+id="q-quotePrice">${quote.quotePrice}</span> ${order.fiatCurrency}</span></div>
       <div class="row"><span>Transaction fee</span><span>${sym}<span id="q-userFee">${quote.userFee}</span></span></div>
-      <div class="row"><span>Network fee</span><span><span
-      id="q-networkFee">${quote.networkFee}</span> ${order.cryptoCurrency}</span></div>
+      <div class="row"><span>Network fee</span><span><span \
+id="q-networkFee">${quote.networkFee}</span> ${order.cryptoCurrency}</span></div>
       <form method="post" action="${BASE}/confirm?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
       <h2>Payment method</h2>${cards.map(
         (c) => html`<label class="choice" data-card="${c.last4}"><input type="radio"
         name="cardId" value="${c.id}" ${c.id === chosen.id ? html`checked` : ''}> \
 ${c.brand === 'VISA' ? 'Visa' : 'Mastercard'} ****${c.last4}${
           c.lastFailure
-            ? html`<span
-  class="tag">${CARD_FAILURE_TAGS[c.lastFailure] ?? 'Failed last time'}</span>`
+            ? html`<span \
+class="tag">${CARD_FAILURE_TAGS[c.lastFailure] ?? 'Failed last time'}</span>`
             : ''
         }</label>`,
       )}

@@ -33,8 +33,8 @@ export function portalFrame(body: SafeHtml, mode: string, a?: Authed): SafeHtml 
   const nav = a
     ? html`<nav class="card"><strong>${a.partner.name}</strong>
       <span class="muted">${a.partner.code} · ${mode === 'sandbox' ? 'test environment' : 'production'}</span><br>
-      <a href="${BASE}/orders">Orders</a><a href="${BASE}/settings">Settings</a><a href="${BASE}/keys">Keys</a><a
-      href="${BASE}/docs">API documentation</a>
+      <a href="${BASE}/orders">Orders</a><a href="${BASE}/settings">Settings</a><a href="${BASE}/keys">Keys</a><a \
+href="${BASE}/docs">API documentation</a>
       <form method="post" action="${BASE}/logout" style="display:inline"><input type="hidden"
       name="_csrf" value="${a.csrf}"><button type="submit" id="logout">Log out</button></form></nav>`
     : '';
@@ -120,8 +120,8 @@ working until the end of the overlap period.</p>
         <td>${
           activeIds.has(k.id)
             ? k.expiresAt === null
-              ? html`<span
-          class="ok">active</span>`
+              ? html`<span \
+class="ok">active</span>`
               : html`<span>active until ${iso(k.expiresAt)}</span>`
             : html`<span class="bad">expired ${iso(k.expiresAt)}</span>`
         }</td></tr>`,
