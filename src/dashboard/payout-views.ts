@@ -37,26 +37,35 @@ export function payoutsView(ctx: ViewCtx, batches: Batch[], form: PayoutForm) {
         E-mail recipients without an account are invited and have 72 hours to claim.</p>
       <form method="post" action="${BASE}/payouts" id="payout-form">${hidden(ctx.csrf)}
         <input type="hidden" name="requestId" value="${form.requestId ?? ''}">
-        <label for="batchName">Batch name</label><input id="batchName" type="text" name="batchName" maxlength="32" value="${form.batchName ?? ''}" required>
+        <label for="batchName">Batch name</label><input id="batchName" type="text" name="batchName" maxlength="32"
+        value="${form.batchName ?? ''}" required>
         <div class="grid2">
           <div><label for="currency">Currency</label><select id="currency" name="currency">
             ${PAY_CURRENCIES.map((c) => option(c, c, form.currency ?? 'USDT'))}</select></div>
           <div><label for="transferMethod">Pay from</label><select id="transferMethod" name="transferMethod">
-            ${option('FUNDING_WALLET', 'Funding wallet', form.transferMethod)}${option('SPOT_WALLET', 'Spot wallet', form.transferMethod)}</select></div>
+            ${option('FUNDING_WALLET', 'Funding wallet', form.transferMethod)}
+            ${option('SPOT_WALLET', 'Spot wallet', form.transferMethod)}</select>
+            </div>
         </div>
         <label for="lines">Recipients</label>
-        <textarea id="lines" name="lines" placeholder="EMAIL,alice@example.com,10.5,March rewards&#10;BINANCE_ID,1000140001234,3">${form.lines ?? ''}</textarea>
-        <label for="csv">…or load a CSV file</label><input id="csv" type="file" accept=".csv,text/csv,text/plain" data-fill="lines">
+        <textarea id="lines" name="lines"
+        placeholder="EMAIL,alice@example.com,10.5,March \
+rewards&#10;BINANCE_ID,1000140001234,3">${form.lines ?? ''}</textarea>
+        <label for="csv">…or load a CSV file</label><input id="csv" type="file" accept=".csv,text/csv,text/plain"
+        data-fill="lines">
         <button class="btn" type="submit">Send payout</button></form>`)}
     ${card(html`<h2>Batches</h2>
       ${
         batches.length === 0
-          ? html`<p class="muted" id="no-batches">No payouts yet. Batches sent here or through /payout/transfer appear in this list.</p>`
+          ? html`<p class="muted" id="no-batches">No payouts yet. Batches sent here or through /payout/transfer appear \
+in this list.</p>`
           : html`<ul class="list" id="batches">${batches.map(
-              (
-                b,
-              ) => html`<li><div class="row"><a href="${BASE}/payouts/${b.requestId}">${b.batchName}</a><strong>${b.totalAmount} ${b.currency}</strong></div>
-              <div class="row small muted"><span>${time(b.createdAt)} · ${b.totalNumber} recipient${b.totalNumber === 1 ? '' : 's'}</span>${statusTag(b.status)}</div></li>`,
+              (b) => html`<li><div class="row">
+                <a href="${BASE}/payouts/${b.requestId}">${b.batchName}</a><strong>${b.totalAmount} \
+${b.currency}</strong></div>
+              <div class="row small muted">
+              <span>${time(b.createdAt)} · ${b.totalNumber} \
+recipient${b.totalNumber === 1 ? '' : 's'}</span>${statusTag(b.status)}</div></li>`,
             )}</ul>`
       }`)}`;
 }
@@ -65,7 +74,12 @@ export function payoutsView(ctx: ViewCtx, batches: Batch[], form: PayoutForm) {
 export function payoutBatchView(r: { batch: Batch; details: Detail[]; paid: string; fees: string }, created: boolean) {
   const b = r.batch;
   const open = b.status === 'ACCEPTED' || b.status === 'PROCESSING';
-  return html`${created ? html`<div class="flash" id="flash">Batch accepted. The amounts are reserved and being paid; this page shows each recipient's result.</div>` : ''}
+  return html`${
+    created
+      ? html`<div class="flash"
+    id="flash">Batch accepted. The amounts are reserved and being paid; this page shows each recipient's result.</div>`
+      : ''
+  }
     ${card(html`<h1>${b.batchName}</h1>
       <div class="row"><span>Status</span>${statusTag(b.status)}</div>
       <div class="row"><span>Request ID</span><span class="mono">${b.requestId}</span></div>
@@ -74,15 +88,24 @@ export function payoutBatchView(r: { batch: Batch; details: Detail[]; paid: stri
       <div class="row"><span>Paid</span><span id="paid">${r.paid} ${b.currency}</span></div>
       <div class="row"><span>Fees</span><span>${r.fees} ${b.currency}</span></div>
       ${open ? html`<p class="muted">Still processing: reload to see the latest results.</p>` : ''}
-      <div class="actions"><a class="btn secondary" id="download" href="${BASE}/payouts/${b.requestId}.csv">Download CSV</a>
+      <div class="actions"><a class="btn secondary" id="download"
+      href="${BASE}/payouts/${b.requestId}.csv">Download CSV</a>
       <a class="btn secondary" href="${BASE}/payouts">All payouts</a></div>`)}
     ${card(
       html`<h2>Recipients</h2><ul class="list" id="details">${r.details.map(
         (
           d,
-        ) => html`<li><div class="row"><span class="mono">${d.receiver}</span><strong>${d.amount} ${b.currency}</strong></div>
-        <div class="row small muted"><span>${d.receiveType} · from ${d.transferMethod === 'SPOT_WALLET' ? 'spot' : 'funding'}${d.remark ? html` · ${d.remark}` : ''}</span>${statusTag(d.status)}</div>
-        <div class="small muted">${DETAIL_MEANING[d.status] ?? ''}${d.status === 'AWAITING_RECEIPT' && d.claimDeadline ? html` (until ${time(d.claimDeadline)})` : ''}</div></li>`,
+        ) => html`<li><div class="row"><span class="mono">${d.receiver}</span><strong>${d.amount} ${b.currency}</strong>
+          </div>
+        <div class="row small muted"><span>${d.receiveType} · from \
+${
+  d.transferMethod === 'SPOT_WALLET' ? 'spot' : 'funding'
+}${d.remark ? html` · ${d.remark}` : ''}</span>${statusTag(d.status)}</div>
+        <div class="small \
+muted">${DETAIL_MEANING[d.status] ?? ''}${
+          d.status === 'AWAITING_RECEIPT' && d.claimDeadline ? html` (until ${time(d.claimDeadline)})` : ''
+        }</div>
+</li>`,
       )}</ul>`,
     )}`;
 }

@@ -273,7 +273,9 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
       if (!res.ok)
         return orderPage(reply, ctx, prepayId, { error: REFUND_ERRORS[res.code] ?? res.message ?? res.code });
       return orderPage(reply, ctx, prepayId, {
-        ok: `Refund of ${res.value.refund.refundAmount} ${res.value.refund.currency} accepted (refund ${res.value.refund.refundId}).`,
+        ok:
+          `Refund of ${res.value.refund.refundAmount} ${res.value.refund.currency} accepted ` +
+          `(refund ${res.value.refund.refundId}).`,
       });
     },
   );

@@ -92,7 +92,9 @@ export function statementPages(deps: {
           ctx,
           {},
           {
-            ok: `Balance report ${r.value} requested (${days} day${days === 1 ? '' : 's'}). It is prepared in the background: this list shows when it is ready.`,
+            ok:
+              `Balance report ${r.value} requested (${days} day${days === 1 ? '' : 's'}). It is prepared in the ` +
+              `background: this list shows when it is ready.`,
           },
         );
       },

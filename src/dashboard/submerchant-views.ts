@@ -42,22 +42,26 @@ export function subMerchantsView(
       channel-partner feature for your account.</div>`);
   return html`${flashBox(opts)}
     ${card(html`<h1>Sub-merchants</h1>
-      <p class="muted">Each business you serve, with the id you put in <span class="mono">merchant.subMerchantId</span> on its
+      <p class="muted">Each business you serve, with the id you put in <span \
+class="mono">merchant.subMerchantId</span> on its
         orders. Their payments settle to your funding wallet; the checkout shows their name and logo.</p>
       <a class="btn" id="add" href="${BASE}/sub-merchants/new">Add a sub-merchant</a>`)}
     ${card(
       html`${
         list.length === 0
-          ? html`<p class="muted" id="no-sub-merchants">No sub-merchants yet. As a channel partner, every order needs one: add the first, your own business included.</p>`
+          ? html`<p class="muted" id="no-sub-merchants">No sub-merchants yet. As a channel partner, every order needs \
+one: add the first, your own business included.</p>`
           : html`<ul class="list" id="sub-merchants">${list.map(
-              (
-                s,
-              ) => html`<li><div class="row"><a href="${BASE}/sub-merchants/${s.subMerchantId}">${s.profile.merchantName}</a>
+              (s) => html`<li><div class="row">
+                <a href="${BASE}/sub-merchants/${s.subMerchantId}">${s.profile.merchantName}</a>
               <span class="${s.status === 'ACTIVE' ? 'ok' : 'bad'}">${s.status}</span></div>
-              <div class="row small muted"><span class="mono">ID ${s.subMerchantId}</span><span>${STORE_TYPE[s.profile.storeType] ?? ''} · MCC ${s.profile.merchantMcc}</span></div>
+              <div class="row small muted">
+              <span class="mono">ID ${s.subMerchantId}</span><span>${STORE_TYPE[s.profile.storeType] ?? ''} · MCC \
+${s.profile.merchantMcc}</span></div>
               ${
                 s.status === 'ACTIVE'
-                  ? html`<form class="inline" method="post" action="${BASE}/sub-merchants/${s.subMerchantId}/disable">${hidden(ctx.csrf)}
+                  ? html`<form class="inline" method="post"
+                    action="${BASE}/sub-merchants/${s.subMerchantId}/disable">${hidden(ctx.csrf)}
                       <button class="btn secondary" type="submit">Disable</button></form>`
                   : html`<div class="small muted">Disabled: ask the operator to enable it again.</div>`
               }</li>`,
@@ -72,7 +76,10 @@ function field(name: string, label: string, fields: SubMerchantFields, opts: { t
 }
 function select(name: string, label: string, fields: SubMerchantFields, options: [string, string][]): SafeHtml {
   return html`<label for="${name}">${label}</label><select id="${name}" name="${name}">
-    ${options.map(([v, l]) => html`<option value="${v}"${fields[name] === v ? html` selected` : ''}>${l}</option>`)}</select>`;
+    ${options.map(
+      ([v, l]) => html`<option \
+value="${v}"${fields[name] === v ? html` selected` : ''}>${l}</option>`,
+    )}</select>`;
 }
 
 /** Add or edit: the §12.1 fields, grouped; which ones are needed depends on the store and merchant type. */
@@ -83,7 +90,9 @@ export function subMerchantFormView(
   error?: string,
 ) {
   const action = existing ? `${BASE}/sub-merchants/${existing.subMerchantId}` : `${BASE}/sub-merchants`;
-  return html`${flashBox({ error })}${card(html`<h1>${existing ? html`Edit ${existing.profile.merchantName}` : 'Add a sub-merchant'}</h1>
+  return html`${flashBox({ error })}${card(html`<h1>${
+    existing ? html`Edit ${existing.profile.merchantName}` : 'Add a sub-merchant'
+  }</h1>
     ${existing ? html`<p class="muted mono">Sub-merchant ID ${existing.subMerchantId}</p>` : ''}
     <form method="post" action="${action}" id="sub-merchant-form">${hidden(ctx.csrf)}
       ${field('merchantName', 'Business name', fields)}
@@ -97,7 +106,9 @@ export function subMerchantFormView(
       ${field('siteUrl', 'Website or app store URL', fields, { hint: 'Needed when it sells online.' })}
       ${field('address', 'Store address', fields, { hint: 'Needed for a physical store.' })}
       ${field('payIndustryDescription', 'Industry description', fields, { hint: 'Needed for MCC 9999.' })}
-      ${field('country', 'Countries of operation', fields, { hint: 'ISO codes separated by commas, or GO for global.' })}
+      ${field('country', 'Countries of operation', fields, {
+        hint: 'ISO codes separated by commas, or GO for global.',
+      })}
       ${field('brandLogo', 'Logo URL (https)', fields)}
       ${select('merchantType', 'Legal form', fields, [
         ['', 'Not given'],
@@ -122,7 +133,9 @@ export function subMerchantFormView(
       <div>${field('certificateValidDate', 'Valid until', fields, { type: 'date' })}</div></div>
       ${field('certificateNumber', 'Document number', fields)}
       <h2>Payers</h2>
-      ${field('blockPayerKycCountries', 'Refuse payers from these countries', fields, { hint: 'ISO codes separated by commas.' })}
+      ${field('blockPayerKycCountries', 'Refuse payers from these countries', fields, {
+        hint: 'ISO codes separated by commas.',
+      })}
       ${field('contractTimeIsv', 'Contract date with this business', fields, { type: 'date' })}
       <button class="btn" type="submit">${existing ? 'Save' : 'Add sub-merchant'}</button>
       <a class="btn secondary" href="${BASE}/sub-merchants">Cancel</a></form>`)}`;

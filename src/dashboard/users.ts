@@ -56,7 +56,8 @@ export function createMerchantUsers(deps: {
       const now = clock.now();
       return db.tx(async (q) => {
         const r = await q.query(
-          `INSERT INTO merchant_users (id, merchant_id, email, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING RETURNING *`,
+          `INSERT INTO merchant_users (id, merchant_id, email, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (email)
+            DO NOTHING RETURNING *`,
           [ids.next(), merchantId, e, now],
         );
         if (r.rows.length === 0) return err('EMAIL_TAKEN', 'a dashboard user with this email exists');
@@ -69,7 +70,9 @@ export function createMerchantUsers(deps: {
         await mailer.send(q, {
           to: e,
           subject: 'Set your Rampart merchant dashboard password',
-          text: `Your merchant dashboard account is ready. Choose your password within 72 hours:\n${deps.publicUrl}/en/dashboard/set-password?token=${token}\n`,
+          text:
+            `Your merchant dashboard account is ready. Choose your password within 72 ` +
+            `hours:\n${deps.publicUrl}/en/dashboard/set-password?token=${token}\n`,
         });
         return ok(user);
       });
@@ -93,7 +96,8 @@ export function createMerchantUsers(deps: {
       return db.tx(async (q) => {
         const link = (
           await q.query(
-            `UPDATE merchant_user_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id`,
+            `UPDATE merchant_user_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+              RETURNING user_id`,
             [sha256Hex(String(token)), now],
           )
         ).rows[0];

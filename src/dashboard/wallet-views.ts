@@ -14,7 +14,10 @@ const fixed8 = (v: string) => new Decimal(v).toFixed(8);
 
 function balanceTable(id: string, list: Balance[], frozen: string) {
   return html`<div class="scroll"><table id="${id}"><tr><th>Asset</th><th>Available</th><th>${frozen}</th></tr>
-    ${list.map((b) => html`<tr><td>${b.asset}</td><td>${fixed8(b.available)}</td><td>${fixed8(b.held)}</td></tr>`)}</table></div>
+    ${list.map(
+      (b) => html`<tr><td>${b.asset}</td><td>${fixed8(b.available)}</td><td>${fixed8(b.held)}</td>
+      </tr>`,
+    )}</table></div>
     ${list.length === 0 ? html`<p class="muted">No balances yet.</p>` : ''}`;
 }
 
@@ -29,7 +32,8 @@ export function walletsView(
     html`<option value="${value}"${value === selected ? html` selected` : ''}>${label}</option>`;
   return html`${flashBox(flash)}
     ${card(html`<h1>Balances</h1><h2>Funding wallet</h2>
-      <p class="muted">Payments settle here; refunds and payouts are paid from here (frozen: refunds and payouts in flight).</p>
+      <p class="muted">Payments settle here; refunds and payouts are paid from here (frozen: refunds and payouts in \
+flight).</p>
       ${balanceTable('balances', data.funding, 'Frozen (refunds and payouts in flight)')}
       <h2>Spot wallet</h2>${balanceTable('spot-balances', data.spot, 'Frozen (payouts in flight)')}`)}
     ${card(html`<h2>Transfer between wallets</h2>
@@ -37,21 +41,29 @@ export function walletsView(
         <input type="hidden" name="requestId" value="${data.requestId}">
         <div class="grid2">
           <div><label for="direction">Direction</label><select id="direction" name="direction">
-            ${option('TO_MAIN', 'Funding → Spot', f.direction)}${option('TO_PAY', 'Spot → Funding', f.direction)}</select></div>
+            ${option('TO_MAIN', 'Funding → Spot', f.direction)}
+            ${option('TO_PAY', 'Spot → Funding', f.direction)}</select>
+            </div>
           <div><label for="currency">Currency</label><select id="currency" name="currency">
             ${PAY_CURRENCIES.map((c) => option(c, c, f.currency ?? 'USDT'))}</select></div>
         </div>
-        <label for="amount">Amount</label><input id="amount" type="text" inputmode="decimal" name="amount" value="${f.amount ?? ''}" placeholder="0.00" required>
+        <label for="amount">Amount</label><input id="amount" type="text" inputmode="decimal" name="amount"
+        value="${f.amount ?? ''}" placeholder="0.00" required>
         <button class="btn" type="submit">Transfer</button></form>`)}
     ${card(html`<h2>Latest transfers</h2>
       ${
         data.transfers.length === 0
-          ? html`<p class="muted" id="no-transfers">No transfers yet. Transfers made here or through /wallet/transfer appear in this list.</p>`
+          ? html`<p class="muted" id="no-transfers">No transfers yet. Transfers made here or through /wallet/transfer \
+appear in this list.</p>`
           : html`<ul class="list" id="transfers">
           ${data.transfers.map(
             (t) =>
-              html`<li><div class="row"><span>${t.transferType === 'TO_MAIN' ? 'Funding → Spot' : 'Spot → Funding'}</span><strong>${t.amount} ${t.currency}</strong></div>
-              <div class="row small muted"><span>${time(t.createdAt)}</span><span class="${t.status === 'SUCCESS' ? 'ok' : 'bad'}">${t.status}</span></div>
+              html`<li><div class="row">
+                <span>${t.transferType === 'TO_MAIN' ? 'Funding → Spot' : 'Spot → Funding'}</span><strong>${t.amount} \
+${t.currency}</strong></div>
+              <div class="row small muted">
+              <span>${time(t.createdAt)}</span><span class="${t.status === 'SUCCESS' ? 'ok' : 'bad'}">${t.status}</span>
+              </div>
               <div class="small muted mono">tranId ${t.tranId}</div></li>`,
           )}</ul>`
       }`)}`;

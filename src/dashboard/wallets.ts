@@ -69,7 +69,9 @@ export function walletPages(deps: { db: Db; ledger: Ledger; transfers: TransferS
             form,
           });
         return show(reply, ctx, {
-          ok: `Moved ${r.value.amount} ${r.value.currency} to the ${r.value.transferType === 'TO_MAIN' ? 'spot' : 'funding'} wallet.`,
+          ok:
+            `Moved ${r.value.amount} ${r.value.currency} to ` +
+            `the ${r.value.transferType === 'TO_MAIN' ? 'spot' : 'funding'} wallet.`,
         });
       },
     );
