@@ -165,7 +165,8 @@ export function registerConnectAdminRoutes(
           security,
           params: z.object({ orderId: z.string().max(64) }),
           summary:
-            'A Connect order whole: published status, buy-flow step and history, locked quote, card charges with the acquirer state, ledger transfers, withdrawal and on-chain transaction',
+            'A Connect order whole: published status, buy-flow step and history, locked quote, card charges with the ' +
+            'acquirer state, ledger transfers, withdrawal and on-chain transaction',
         },
       },
       async (req, reply) => {

@@ -141,7 +141,8 @@ export function createCatalog(deps: { prices: PriceSource }) {
     if (cryptoAmount.lt(an.withdrawMin) || cryptoAmount.gt(an.withdrawMax)) {
       return err(
         'WITHDRAW_AMOUNT_OUT_OF_LIMIT',
-        `the crypto amount ${cryptoAmount.toFixed()} ${input.crypto} must be between ${an.withdrawMin} and ${an.withdrawMax} on ${input.network}`,
+        `the crypto amount ${cryptoAmount.toFixed()} ${input.crypto} must be between ${an.withdrawMin} ` +
+          `and ${an.withdrawMax} on ${input.network}`,
       );
     }
     return ok({

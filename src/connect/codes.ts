@@ -100,6 +100,9 @@ type ConnectResult = { data: unknown } | ConnectFailure;
 /** The Connect envelope (§2); `successCode` is the partner's setting ("000000" or "000000000"). */
 export function connectEnvelope(r: ConnectResult, successCode = '000000'): string {
   if ('data' in r)
-    return `{"success":true,"code":${JSON.stringify(successCode)},"message":null,"messageDetail":null,"data":${stringify(r.data)}}`;
+    return (
+      `{"success":true,"code":${JSON.stringify(successCode)},"message":null,"messageDetail":null,` +
+      `"data":${stringify(r.data)}}`
+    );
   return stringify({ success: false, code: r.code, message: r.message, messageDetail: r.messageDetail, data: null });
 }

@@ -160,8 +160,15 @@ export function createPartnerService(deps: {
         ? `Your Rampart Connect partner portal account (${p.code})`
         : 'Reset your Rampart Connect partner portal password',
       text:
-        `${invite ? `Welcome, ${p.name}.\n\nYour business partner code in this environment (${mode === 'sandbox' ? 'test' : 'production'}) is ${p.code}.\n` : ''}` +
-        `Set your portal password here (valid 72 hours):\n${link}\n\nThen log in at ${publicUrl}/en/partner/login with ${p.email}.\n`,
+        `${
+          invite
+            ? `Welcome, ${p.name}.\n\nYour business partner code in this environment (${
+                mode === 'sandbox' ? 'test' : 'production'
+              }) is ${p.code}.\n`
+            : ''
+        }` +
+        `Set your portal password here (valid 72 hours):\n${link}\n\nThen log in at ${publicUrl}/en/partner/login ` +
+        `with ${p.email}.\n`,
     });
   }
 
@@ -210,7 +217,8 @@ export function createPartnerService(deps: {
           const now = clock.now();
           const row = (
             await q.query(
-              `INSERT INTO connect_partners (code, name, email, ip_whitelist, redirect_domains, webhook_url, success_code, fee_pct, min_fee_usd, spread, created_at)
+              `INSERT INTO connect_partners (code, name, email, ip_whitelist, redirect_domains, webhook_url,
+                success_code, fee_pct, min_fee_usd, spread, created_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
               [
                 code,
@@ -229,7 +237,8 @@ export function createPartnerService(deps: {
           ).rows[0];
           const k = (
             await q.query(
-              `INSERT INTO connect_partner_keys (id, partner_code, public_pem, fingerprint, bits, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+              `INSERT INTO connect_partner_keys (id, partner_code, public_pem, fingerprint, bits, created_at)
+                VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
               [ids.next(), code, key.value.pem, key.value.fingerprint, key.value.bits, now],
             )
           ).rows[0];
@@ -255,7 +264,8 @@ export function createPartnerService(deps: {
     async activeKeys(code: string): Promise<PartnerKey[]> {
       return (
         await db.query(
-          `SELECT * FROM connect_partner_keys WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id DESC`,
+          `SELECT * FROM connect_partner_keys WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2)
+            ORDER BY id DESC`,
           [code, clock.now()],
         )
       ).rows.map(toKey);
@@ -281,7 +291,8 @@ export function createPartnerService(deps: {
           const now = clock.now();
           const active = (
             await q.query(
-              `SELECT * FROM connect_partner_keys WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2) FOR UPDATE`,
+              `SELECT * FROM connect_partner_keys WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2)
+                FOR UPDATE`,
               [code, now],
             )
           ).rows;
@@ -293,12 +304,14 @@ export function createPartnerService(deps: {
               'a rotation is already in its overlap period; wait until it ends or revoke the old key first',
             );
           await q.query(
-            `UPDATE connect_partner_keys SET expires_at = $3 WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2)`,
+            `UPDATE connect_partner_keys SET expires_at = $3 WHERE partner_code = $1 AND (expires_at IS NULL
+              OR expires_at > $2)`,
             [code, now, now + overlapMs],
           );
           const k = (
             await q.query(
-              `INSERT INTO connect_partner_keys (id, partner_code, public_pem, fingerprint, bits, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+              `INSERT INTO connect_partner_keys (id, partner_code, public_pem, fingerprint, bits, created_at)
+                VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
               [ids.next(), code, key.value.pem, key.value.fingerprint, key.value.bits, now],
             )
           ).rows[0];
@@ -314,7 +327,8 @@ export function createPartnerService(deps: {
           const now = clock.now();
           const active = (
             await q.query(
-              `SELECT id FROM connect_partner_keys WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2) FOR UPDATE`,
+              `SELECT id FROM connect_partner_keys WHERE partner_code = $1 AND (expires_at IS NULL OR expires_at > $2)
+                FOR UPDATE`,
               [code, now],
             )
           ).rows;
@@ -382,7 +396,8 @@ export function createPartnerService(deps: {
         db.tx(async (q) => {
           const link = (
             await q.query(
-              `UPDATE connect_password_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING partner_code`,
+              `UPDATE connect_password_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL
+                AND expires_at > $2 RETURNING partner_code`,
               [sha256Hex(token), clock.now()],
             )
           ).rows[0];

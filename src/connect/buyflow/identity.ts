@@ -24,7 +24,8 @@ export async function bindIdentity(
   now: number,
 ): Promise<boolean> {
   const ins = await q.query(
-    `INSERT INTO buyflow_identities (kyc_record_id, user_id, source, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+    `INSERT INTO buyflow_identities (kyc_record_id, user_id, source, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT
+      DO NOTHING`,
     [kycRecordId, userId, source, now],
   );
   if (ins.rowCount === 1) return true;
@@ -39,9 +40,11 @@ export async function noteIdentityConflict(
   c: { kycRecordId: string; userId: string; partnerCode: string; merchantUserId: string; now: number },
 ) {
   await q.query(
-    `INSERT INTO buyflow_identity_conflicts (kyc_record_id, user_id, partner_code, merchant_user_id, detected_by, first_at, last_at)
+    `INSERT INTO buyflow_identity_conflicts (kyc_record_id, user_id, partner_code, merchant_user_id, detected_by,
+      first_at, last_at)
      VALUES ($1, $2, $3, $4, 'buyflow', $5, $5)
-     ON CONFLICT (kyc_record_id, user_id) DO UPDATE SET attempts = buyflow_identity_conflicts.attempts + 1, last_at = EXCLUDED.last_at,
+     ON CONFLICT (kyc_record_id, user_id) DO UPDATE
+     SET attempts = buyflow_identity_conflicts.attempts + 1, last_at = EXCLUDED.last_at,
        partner_code = EXCLUDED.partner_code, merchant_user_id = EXCLUDED.merchant_user_id`,
     [c.kycRecordId, c.userId, c.partnerCode, c.merchantUserId, c.now],
   );
@@ -69,7 +72,8 @@ export async function listIdentityConflicts(
   opts: { kycUserId?: string; limit?: number } = {},
 ): Promise<IdentityConflict[]> {
   const r = await q.query(
-    `SELECT c.*, r.biz_entity_key, r.entity_customer_id, i.user_id AS bound_user_id, bu.identifier AS bound_identifier, u.identifier
+    `SELECT c.*, r.biz_entity_key, r.entity_customer_id, i.user_id AS bound_user_id, bu.identifier AS bound_identifier,
+      u.identifier
      FROM buyflow_identity_conflicts c
      JOIN kyc_records r ON r.id = c.kyc_record_id
      JOIN buyflow_users u ON u.id = c.user_id

@@ -28,8 +28,10 @@ interface LimitCheck {
 async function usedUsd(q: Queryable, userId: string, now: number, exceptOrderId?: string): Promise<string> {
   const r = (
     await q.query(
-      `SELECT coalesce(sum(b.usd_amount), 0)::text AS used FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id
-     WHERE b.user_id IN (SELECT a.id FROM buyflow_users me JOIN buyflow_users a ON a.id = me.id OR a.kyc_record_id = me.kyc_record_id WHERE me.id = $1)
+      `SELECT coalesce(sum(b.usd_amount), 0)::text AS used FROM buyflow_orders b JOIN connect_orders c
+        ON c.order_id = b.order_id
+     WHERE b.user_id IN (SELECT a.id FROM buyflow_users me JOIN buyflow_users a ON a.id = me.id
+     OR a.kyc_record_id = me.kyc_record_id WHERE me.id = $1)
        AND b.confirmed_at > $2 AND c.main_status IN ('PROCESSING', 'SUCCESS') AND b.order_id <> $3`,
       [userId, now - WINDOW_MS, exceptOrderId ?? ''],
     )

@@ -268,7 +268,8 @@ export function createPurchaseMachine(deps: {
     }
     const errorCode = o.published?.errorCode ?? null;
     await q.query(
-      `INSERT INTO buyflow_order_steps (id, order_id, from_step, to_step, sub_status, error_code, at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      `INSERT INTO buyflow_order_steps (id, order_id, from_step, to_step, sub_status, error_code, at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)`,
       [deps.ids.next(), orderId, from, to, target, errorCode, clock.now()],
     );
     return toRow(r);
@@ -320,7 +321,8 @@ export function createPurchaseMachine(deps: {
           // Park until the expiry, unless the cardholder answered since this row was read (completeChallenge bumps
           // wake_seq).
           const parked = await q.query(
-            `UPDATE buyflow_orders SET step_due_at = challenge_expires_at WHERE order_id = $1 AND step = 'CHALLENGE' AND wake_seq = $2`,
+            `UPDATE buyflow_orders SET step_due_at = challenge_expires_at WHERE order_id = $1 AND step = 'CHALLENGE'
+              AND wake_seq = $2`,
             [r.orderId, r.wakeSeq],
           );
           return parked.rowCount === 1 ? 'wait' : 'moved';
@@ -614,7 +616,8 @@ export function createPurchaseMachine(deps: {
     const due = (
       await db.query<{ order_id: string }>(
         `UPDATE buyflow_orders SET lease_until = $3, lease_owner = $5 WHERE order_id IN (
-         SELECT order_id FROM buyflow_orders WHERE step_due_at <= $1 AND lease_until < $2 ORDER BY step_due_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+         SELECT order_id FROM buyflow_orders WHERE step_due_at <= $1 AND lease_until < $2 ORDER BY step_due_at LIMIT $4
+         FOR UPDATE SKIP LOCKED)
        RETURNING order_id`,
         [clock.now(), wall, wall + leaseMs, limit, owner],
       )
@@ -635,7 +638,8 @@ export function createPurchaseMachine(deps: {
     if (!e.ref.startsWith(WITHDRAW_REF)) return { status: 'done' };
     const orderId = e.ref.slice(WITHDRAW_REF.length);
     const woke = await db.query(
-      `UPDATE buyflow_orders SET wake_seq = wake_seq + 1, step_due_at = $2 WHERE order_id = $1 AND step = 'WITHDRAWING'`,
+      `UPDATE buyflow_orders SET wake_seq = wake_seq + 1, step_due_at = $2 WHERE order_id = $1
+        AND step = 'WITHDRAWING'`,
       [orderId, clock.now()],
     );
     if (woke.rowCount === 1) await advance(orderId);
@@ -661,7 +665,8 @@ export function createPurchaseMachine(deps: {
     const r = await db.query(
       // One statement across owners, on purpose: the quote is locked only while the Connect order is still open and
       // unexpired, checked in the same statement that writes it (a separate read could be stale by the write).
-      `UPDATE buyflow_orders b SET quote_price = $3, user_fee = $4, network_fee = $5, crypto_amount = $6, quote_expires_at = $7
+      `UPDATE buyflow_orders b SET quote_price = $3, user_fee = $4, network_fee = $5, crypto_amount = $6,
+        quote_expires_at = $7
        FROM connect_orders c WHERE b.order_id = $1 AND b.user_id = $2 AND b.step = 'OPEN' AND c.order_id = b.order_id
          AND c.sub_status IN ('CREATED', 'KYC_REVIEW') AND c.expired_time > $8`,
       [
@@ -732,7 +737,8 @@ export function createPurchaseMachine(deps: {
         const more = level === 'VERIFIED' ? ' Verify your address to raise the limit to 200,000 USD per day.' : '';
         return err(
           'LIMIT_EXCEEDED',
-          `This purchase (${usd} USD) exceeds your daily limit. You can buy up to ${lim.remainingUsd} USD more in the next 24 hours (limit ${lim.limitUsd} USD).${more}`,
+          `This purchase (${usd} USD) exceeds your daily limit. You can buy up to ${lim.remainingUsd} USD more in ` +
+            `the next 24 hours (limit ${lim.limitUsd} USD).${more}`,
         );
       }
       const moved = await transition(q, orderId, 'OPEN', 'AUTHORIZING', {
@@ -842,7 +848,8 @@ export function createPurchaseMachine(deps: {
         (r.chargeId === null || r.chargeId === c.chargeId);
       if (!paying)
         problems.push(
-          `card charge ${c.chargeId} is ${c.status} at the acquirer, but order ${orderId} is ${r ? `${r.step} at attempt ${r.attempt}` : 'unknown'}: no step will capture or void it`,
+          `card charge ${c.chargeId} is ${c.status} at the acquirer, but order ${orderId} ` +
+            `is ${r ? `${r.step} at attempt ${r.attempt}` : 'unknown'}: no step will capture or void it`,
         );
     }
     return problems;

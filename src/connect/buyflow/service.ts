@@ -235,7 +235,8 @@ export function createBuyflowService(deps: {
       if (recent.length > 0 && Number(recent[0].created_at) > now - RESEND_AFTER_MS) {
         return err(
           'RESEND_TOO_SOON',
-          `You can ask for a new code in ${Math.ceil((Number(recent[0].created_at) + RESEND_AFTER_MS - now) / 1000)} s.`,
+          `You can ask for a new code` +
+            ` in ${Math.ceil((Number(recent[0].created_at) + RESEND_AFTER_MS - now) / 1000)} s.`,
         );
       }
       if (recent.length >= MAX_SENDS_PER_HOUR)
@@ -271,7 +272,8 @@ export function createBuyflowService(deps: {
     const hash = await hashPassword(String(input.password));
     const userId = ids.next().toString();
     const r = await db.query(
-      `INSERT INTO buyflow_users (id, identifier, identifier_kind, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identifier) DO NOTHING`,
+      `INSERT INTO buyflow_users (id, identifier, identifier_kind, password_hash, created_at)
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identifier) DO NOTHING`,
       [userId, id.value, input.kind, hash, clock.now()],
     );
     if (r.rowCount === 0) return err('ACCOUNT_EXISTS', 'An account with this identifier exists. Log in instead.');
@@ -331,7 +333,8 @@ export function createBuyflowService(deps: {
       await q.query(`UPDATE buyflow_codes SET consumed_at = $2 WHERE id = $1`, [c.id, now]);
       const r = await q.query(
         `UPDATE buyflow_users SET verified_at = COALESCE(verified_at, $2),
-           consent_version = CASE WHEN consent_at IS NULL THEN $3 ELSE consent_version END, consent_at = COALESCE(consent_at, $2),
+           consent_version = CASE WHEN consent_at IS NULL THEN $3 ELSE consent_version
+           END, consent_at = COALESCE(consent_at, $2),
            marketing_opt_in = marketing_opt_in OR $4 WHERE id = $1 RETURNING *`,
         [userId, now, CONSENT_VERSION, consent.marketing],
       );
@@ -356,7 +359,8 @@ export function createBuyflowService(deps: {
   async function attach(order: ConnectOrder, userId: string): Promise<Result<null>> {
     const now = clock.now();
     await db.query(
-      `INSERT INTO buyflow_orders (order_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (order_id) DO NOTHING`,
+      `INSERT INTO buyflow_orders (order_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (order_id)
+        DO NOTHING`,
       [order.orderId, userId, now],
     );
     const owner2 = (await db.query(`SELECT user_id FROM buyflow_orders WHERE order_id = $1`, [order.orderId])).rows[0];
@@ -364,7 +368,8 @@ export function createBuyflowService(deps: {
       return err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
     if (order.merchantUserId) {
       await db.query(
-        `INSERT INTO buyflow_bindings (partner_code, merchant_user_id, user_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+        `INSERT INTO buyflow_bindings (partner_code, merchant_user_id, user_id, created_at) VALUES ($1, $2, $3, $4)
+          ON CONFLICT DO NOTHING`,
         [order.partnerCode, order.merchantUserId, userId, now],
       );
     }
@@ -418,7 +423,8 @@ export function createBuyflowService(deps: {
             return false;
           }
           await q.query(
-            `UPDATE buyflow_users SET kyc_level = 'VERIFIED', kyc_source = 'shared', kyc_record_id = $2, country = $3, nationality = $4, id_country = $5 WHERE id = $1`,
+            `UPDATE buyflow_users SET kyc_level = 'VERIFIED', kyc_source = 'shared', kyc_record_id = $2, country = $3,
+              nationality = $4, id_country = $5 WHERE id = $1`,
             [user.id, shared.kycUserId, residence, nationality, idCountry],
           );
           return true;
@@ -438,7 +444,8 @@ export function createBuyflowService(deps: {
       // One read across owners (this user's orders waiting for KYC), inside the transaction that moves them on.
       const waiting = (
         await q.query(
-          `SELECT b.order_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id WHERE b.user_id = $1 AND c.sub_status = 'KYC_REVIEW'`,
+          `SELECT b.order_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id WHERE b.user_id = $1
+            AND c.sub_status = 'KYC_REVIEW'`,
           [userId],
         )
       ).rows;
@@ -524,7 +531,8 @@ export function createBuyflowService(deps: {
         const name = countries.getName(restricted, 'en') ?? restricted;
         return err(
           'REGION_RESTRICTED',
-          `${brand} is not available to residents or nationals of ${name}, or with an ID issued there. This order has been cancelled and no verification was submitted.`,
+          `${brand} is not available to residents or nationals of ${name}, or with an ID issued there. This order ` +
+            `has been cancelled and no verification was submitted.`,
         );
       });
     }
@@ -581,7 +589,8 @@ export function createBuyflowService(deps: {
     if (!s) return { state: 'NEEDED' };
     if (s.status === 'PASS') {
       const up = await q.query(
-        `UPDATE buyflow_users SET kyc_level = 'VERIFIED_PLUS', address_review_since = NULL WHERE id = $1 AND kyc_level = 'VERIFIED'`,
+        `UPDATE buyflow_users SET kyc_level = 'VERIFIED_PLUS', address_review_since = NULL WHERE id = $1
+          AND kyc_level = 'VERIFIED'`,
         [u.id],
       );
       if (up.rowCount === 1) {
@@ -670,9 +679,11 @@ export function createBuyflowService(deps: {
       return err('CARD_NOT_SUPPORTED', 'Cards issued in this country are not supported.');
     // The same card added again replaces its saved entry (new token and expiry) instead of listing it twice.
     const r = await db.query(
-      `INSERT INTO buyflow_cards (id, user_id, acquirer_token, brand, last4, exp_month, exp_year, name_sealed, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+      `INSERT INTO buyflow_cards (id, user_id, acquirer_token, brand, last4, exp_month, exp_year, name_sealed,
+        fingerprint, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        ON CONFLICT (user_id, fingerprint) WHERE fingerprint IS NOT NULL
-       DO UPDATE SET acquirer_token = EXCLUDED.acquirer_token, exp_month = EXCLUDED.exp_month, exp_year = EXCLUDED.exp_year, name_sealed = EXCLUDED.name_sealed
+       DO UPDATE SET acquirer_token = EXCLUDED.acquirer_token, exp_month = EXCLUDED.exp_month,
+       exp_year = EXCLUDED.exp_year, name_sealed = EXCLUDED.name_sealed
        RETURNING *`,
       [
         ids.next(),
@@ -699,7 +710,8 @@ export function createBuyflowService(deps: {
     // One read across owners (buy-flow users with a Connect order waiting for KYC), instead of one per user.
     const reviewing = (
       await db.query(
-        `SELECT DISTINCT b.user_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id JOIN buyflow_users u ON u.id = b.user_id
+        `SELECT DISTINCT b.user_id FROM buyflow_orders b JOIN connect_orders c ON c.order_id = b.order_id
+          JOIN buyflow_users u ON u.id = b.user_id
        WHERE c.sub_status = 'KYC_REVIEW' AND u.kyc_level = 'NONE' LIMIT 100`,
       )
     ).rows;

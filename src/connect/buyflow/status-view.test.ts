@@ -43,20 +43,24 @@ test('status view: while paying, the locked price and amount (never 0) and the f
   assert.match(h, /<li class="current" aria-current="step">Payment<\/li>/);
 });
 
-test("status view: completed with the executed figures and the transaction linked to the network's explorer when there is one", () => {
-  const o = order({
-    mainStatus: 'SUCCESS',
-    subStatus: 'COMPLETED',
-    executePrice: '1.0009',
-    obtainAmount: '96.922676',
-    withdrawTxHash: '0xabc',
-  });
-  const linked = orderStatusView({ order: o, locked, txHash: '0xabc', txUrl: 'https://etherscan.io/tx/0xabc' }).value;
-  assert.match(linked, /<a id="tx-hash" href="https:\/\/etherscan\.io\/tx\/0xabc"/);
-  assert.equal((linked.match(/class="done"/g) ?? []).length, 4, 'every step done');
-  const plain = orderStatusView({ order: o, locked, txHash: '0xabc', txUrl: null }).value;
-  assert.match(plain, /<span id="tx-hash"[^>]*>0xabc</);
-});
+test(
+  "status view: completed with the executed figures and the transaction linked to the network's explorer when " +
+    'there is one',
+  () => {
+    const o = order({
+      mainStatus: 'SUCCESS',
+      subStatus: 'COMPLETED',
+      executePrice: '1.0009',
+      obtainAmount: '96.922676',
+      withdrawTxHash: '0xabc',
+    });
+    const linked = orderStatusView({ order: o, locked, txHash: '0xabc', txUrl: 'https://etherscan.io/tx/0xabc' }).value;
+    assert.match(linked, /<a id="tx-hash" href="https:\/\/etherscan\.io\/tx\/0xabc"/);
+    assert.equal((linked.match(/class="done"/g) ?? []).length, 4, 'every step done');
+    const plain = orderStatusView({ order: o, locked, txHash: '0xabc', txUrl: null }).value;
+    assert.match(plain, /<span id="tx-hash"[^>]*>0xabc</);
+  },
+);
 
 test('status view: a failed purchase marks the purchase step failed; a restricted region says so', () => {
   const pf = orderStatusView({

@@ -233,7 +233,8 @@ export function createConnectOrders(deps: {
     if (redirect.value !== null && !redirectOk(partner, redirect.value)) {
       return err(
         'INVALID_PARAMETER',
-        `merchantRedirectUrl must be ${mode === 'sandbox' ? 'an http(s)' : 'an https'} URL on a registered redirect domain`,
+        `merchantRedirectUrl must be ${mode === 'sandbox' ? 'an http(s)' : 'an https'} URL on a registered ` +
+          `redirect domain`,
         'merchantRedirectUrl',
       );
     }
@@ -319,7 +320,8 @@ export function createConnectOrders(deps: {
     const r = (
       await q.query(
         `UPDATE connect_orders SET sub_status = $3, main_status = $4, updated_at = $5,
-         error_code = CASE WHEN $6::boolean THEN $7 ELSE error_code END, error_reason = CASE WHEN $6::boolean THEN $8 ELSE error_reason END,
+         error_code = CASE WHEN $6::boolean THEN $7 ELSE error_code END, error_reason = CASE WHEN $6::boolean THEN $8
+         ELSE error_reason END,
          execute_price = COALESCE($9::numeric, execute_price), obtain_amount = COALESCE($10::numeric, obtain_amount),
          withdraw_tx_hash = COALESCE($11, withdraw_tx_hash)
        WHERE order_id = $1 AND sub_status = $2 RETURNING *`,
@@ -349,7 +351,8 @@ export function createConnectOrders(deps: {
   async function expireDue(limit = 100): Promise<number> {
     const due = (
       await db.query(
-        `SELECT order_id, sub_status FROM connect_orders WHERE main_status = 'INIT' AND expired_time <= $1 ORDER BY expired_time LIMIT $2`,
+        `SELECT order_id, sub_status FROM connect_orders WHERE main_status = 'INIT' AND expired_time <= $1
+          ORDER BY expired_time LIMIT $2`,
         [clock.now(), limit],
       )
     ).rows;

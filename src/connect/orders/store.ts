@@ -78,8 +78,10 @@ export const toOrder = (r: DbRow): ConnectOrder => ({
 
 export async function insertOrder(q: Queryable, o: ConnectOrder, tokenHash: string): Promise<boolean> {
   const r = await q.query(
-    `INSERT INTO connect_orders (order_id, partner_code, merchant_order_id, merchant_user_id, business_type, fiat_currency, crypto_currency, crypto_network,
-       crypto_address, crypto_address_memo, order_amount, user_fee, network_fee, quote_price, main_status, sub_status, token_hash, merchant_redirect_url,
+    `INSERT INTO connect_orders (order_id, partner_code, merchant_order_id, merchant_user_id, business_type,
+      fiat_currency, crypto_currency, crypto_network,
+       crypto_address, crypto_address_memo, order_amount, user_fee, network_fee, quote_price, main_status, sub_status,
+       token_hash, merchant_redirect_url,
        merchant_note, client_user_ip, expired_time, created_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
      ON CONFLICT (partner_code, merchant_order_id) DO NOTHING`,
