@@ -80,7 +80,8 @@ const INVALID: Record<string, { address: string; code: string; message: RegExp }
   ],
   TRX: [
     { address: 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6u', code: 'INVALID_ADDRESS', message: /checksum/ },
-    { address: 'TZwy8nZDEjdqgwYW1vqvTkTZW7SEYfoe8d', code: 'INVALID_ADDRESS', message: /0x41/ }, // valid base58check, prefix 0x42
+    // valid base58check, prefix 0x42
+    { address: 'TZwy8nZDEjdqgwYW1vqvTkTZW7SEYfoe8d', code: 'INVALID_ADDRESS', message: /0x41/ },
     { address: '0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB', code: 'WRONG_NETWORK', message: /EVM/ },
   ],
   XRP: [

@@ -167,7 +167,8 @@ const BURN_ADDRESSES: Record<NetworkFamily, ReadonlySet<string>> = {
     '0x000000000000000000000000000000000000dead', // the conventional "dEaD" burn address
     '0xdead000000000000000042069420694206942069',
   ]),
-  btc: new Set(['1111111111111111111114oLvT2', '1BitcoinEaterAddressDontSendf59kuE']), // hash160 of zero; the "eater" vanity
+  // hash160 of zero; the "eater" vanity
+  btc: new Set(['1111111111111111111114oLvT2', '1BitcoinEaterAddressDontSendf59kuE']),
   tron: new Set(['T9yD14Nj9j7xAB4dbGeiX9h8unkKHxuWwb']), // TRON's zero address
   xrp: new Set([
     'rrrrrrrrrrrrrrrrrrrrrhoLvTp', // ACCOUNT_ZERO
@@ -175,7 +176,8 @@ const BURN_ADDRESSES: Record<NetworkFamily, ReadonlySet<string>> = {
     'rrrrrrrrrrrrrrrrrNAMEtxvNvQ', // name reservation black hole
     'rrrrrrrrrrrrrrrrrrrn5RM1rHd', // NaN address
   ]),
-  sol: new Set(['11111111111111111111111111111111', '1nc1nerator11111111111111111111111111111111']), // system program; incinerator
+  // system program; incinerator
+  sol: new Set(['11111111111111111111111111111111', '1nc1nerator11111111111111111111111111111111']),
 };
 
 function isBurnAddress(family: NetworkFamily, address: string): boolean {

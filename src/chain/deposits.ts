@@ -83,7 +83,8 @@ export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; see
       );
       const address = hdKeyToAccount(hd, { accountIndex: 1, addressIndex: index }).address;
       const ins = await q.query(
-        `INSERT INTO chain_deposit_addresses (owner_type, owner_id, family, derivation_index, address, created_at) VALUES ($1, $2, 'evm', $3, $4, $5)
+        `INSERT INTO chain_deposit_addresses (owner_type, owner_id, family, derivation_index, address, created_at)
+          VALUES ($1, $2, 'evm', $3, $4, $5)
          ON CONFLICT (owner_type, owner_id, family) DO NOTHING RETURNING address`,
         [ownerType, ownerId, index, address, clock.now()],
       );
@@ -120,9 +121,11 @@ export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; see
   ) {
     // Re-seeing a transfer (rescan, or re-included after a reorg) updates where it is, never its credit.
     await db.query(
-      `INSERT INTO chain_deposits (id, network, tx_hash, log_index, asset, address, owner_type, owner_id, amount, block_number, block_hash, status, created_at)
+      `INSERT INTO chain_deposits (id, network, tx_hash, log_index, asset, address, owner_type, owner_id, amount,
+        block_number, block_hash, status, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12)
-       ON CONFLICT (network, tx_hash, log_index) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash, status = 'pending'
+       ON CONFLICT (network, tx_hash, log_index) DO UPDATE
+       SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash, status = 'pending'
        WHERE chain_deposits.status <> 'credited'`,
       [
         `${network}:${t.txHash}:${t.logIndex}`,
@@ -230,7 +233,8 @@ export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; see
       if (head - at + 1n < required) continue;
       const did = await db.tx(async (q) => {
         const r = await q.query(
-          `UPDATE chain_deposits SET status = 'credited', credited_at = $3 WHERE id = $1 AND status = 'pending' AND block_hash = $2 RETURNING id`,
+          `UPDATE chain_deposits SET status = 'credited', credited_at = $3 WHERE id = $1 AND status = 'pending'
+            AND block_hash = $2 RETURNING id`,
           [p.id, p.block_hash, clock.now()],
         );
         if (r.rowCount !== 1) return false;

@@ -179,7 +179,8 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
           await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
           const inFlight = (
             await q.query<{ id: string; asset: string; amount: string; hash: string }>(
-              `SELECT w.id, w.asset, w.amount, t.hash FROM chain_withdrawals w JOIN chain_txs t ON t.withdrawal_id = w.id AND t.attempt = w.attempts
+              `SELECT w.id, w.asset, w.amount, t.hash FROM chain_withdrawals w JOIN chain_txs t
+                ON t.withdrawal_id = w.id AND t.attempt = w.attempts
              WHERE w.network = $1 AND w.status IN ('signed', 'broadcast', 'confirming')`,
               [network],
             )
@@ -195,7 +196,8 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
           return {
             checks: [],
             problems: [
-              `${network}: the chain advanced during every one of ${STABLE_READ_ATTEMPTS} reads; hot wallet not compared`,
+              `${network}: the chain advanced during every one of ${STABLE_READ_ATTEMPTS} reads; hot wallet not ` +
+                `compared`,
             ],
           };
         }
@@ -227,7 +229,8 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
           });
           if (!drift.isZero()) {
             problems.push(
-              `hot wallet ${network} ${x.asset} (${hot}) at block ${block}: on chain ${chainSide.toFixed()}, ledger ${ledgerSide.toFixed()}, drift ${drift.toFixed()}`,
+              `hot wallet ${network} ${x.asset} (${hot}) at block ${block}: on chain ${chainSide.toFixed()}, ` +
+                `ledger ${ledgerSide.toFixed()}, drift ${drift.toFixed()}`,
             );
           }
         });

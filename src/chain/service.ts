@@ -158,7 +158,8 @@ export function createChainService(deps: {
         }),
       );
       await db.query(
-        `INSERT INTO chain_contracts (network, asset, address, decimals, chain_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+        `INSERT INTO chain_contracts (network, asset, address, decimals, chain_id, created_at)
+          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (network, asset) DO UPDATE SET address = $3, decimals = $4, chain_id = $5`,
         [network, t.asset, address, t.decimals, chainId, clock.now()],
       );

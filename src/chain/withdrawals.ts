@@ -179,7 +179,8 @@ export function createWithdrawals(deps: {
     const cols = Object.keys(set);
     const assignments = cols.map((c, i) => `${c} = $${i + 5}`);
     const r = await q.query(
-      `UPDATE chain_withdrawals SET status = $3, updated_at = $4${assignments.length ? ', ' + assignments.join(', ') : ''}
+      `UPDATE chain_withdrawals SET status = $3,
+        updated_at = $4${assignments.length ? ', ' + assignments.join(', ') : ''}
        WHERE id = $1 AND status = $2 RETURNING *`,
       [id, from, to, clock.now(), ...cols.map((c) => set[c])],
     );
@@ -249,7 +250,8 @@ export function createWithdrawals(deps: {
       const moved = await transition(q, w.id, 'signed', 'broadcast', { last_error: null });
       if (moved) {
         await q.query(
-          `UPDATE chain_txs SET status = 'broadcast', broadcast_at = COALESCE(broadcast_at, $3) WHERE network = $1 AND hash = $2`,
+          `UPDATE chain_txs SET status = 'broadcast', broadcast_at = COALESCE(broadcast_at, $3) WHERE network = $1
+            AND hash = $2`,
           [w.network, w.txHash, clock.now()],
         );
       }
@@ -299,7 +301,8 @@ export function createWithdrawals(deps: {
         );
       if (look.confirmations === w.confirmations) return false;
       await db.query(
-        `UPDATE chain_withdrawals SET confirmations = $2, block_number = $3, updated_at = $4 WHERE id = $1 AND status = 'confirming'`,
+        `UPDATE chain_withdrawals SET confirmations = $2, block_number = $3, updated_at = $4 WHERE id = $1
+          AND status = 'confirming'`,
         [w.id, look.confirmations, look.blockNumber, clock.now()],
       );
       return true;
@@ -339,20 +342,23 @@ export function createWithdrawals(deps: {
         let nonce: number | null = null;
         if (adapter.hotAddress) {
           await q.query(
-            `INSERT INTO chain_nonces (network, address, next_nonce) VALUES ($1, $2, $3) ON CONFLICT (network, address) DO NOTHING`,
+            `INSERT INTO chain_nonces (network, address, next_nonce) VALUES ($1, $2, $3) ON CONFLICT (network, address)
+              DO NOTHING`,
             [w.network, adapter.hotAddress, chainNonce],
           );
           // Row-locked increment: concurrent allocators serialise here and each gets the next number. GREATEST skips
           // nonces the chain has already seen from this key outside the platform; never lower, so never a reuse.
           const r = await q.query<{ nonce: bigint }>(
-            `UPDATE chain_nonces SET next_nonce = GREATEST(next_nonce, $3) + 1 WHERE network = $1 AND address = $2 RETURNING next_nonce - 1 AS nonce`,
+            `UPDATE chain_nonces SET next_nonce = GREATEST(next_nonce, $3) + 1 WHERE network = $1 AND address = $2
+              RETURNING next_nonce - 1 AS nonce`,
             [w.network, adapter.hotAddress, chainNonce],
           );
           nonce = Number(onlyRow(r).nonce);
         }
         const tx = await adapter.sign(prepared.plan, nonce);
         await q.query(
-          `INSERT INTO chain_txs (network, hash, withdrawal_id, attempt, from_address, nonce, raw, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'signed', $8)`,
+          `INSERT INTO chain_txs (network, hash, withdrawal_id, attempt, from_address, nonce, raw, status, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 'signed', $8)`,
           [w.network, tx.hash, w.id, attempt, adapter.hotAddress ?? 'simulated', nonce, tx.raw, clock.now()],
         );
         await q.query(`UPDATE chain_withdrawals SET tx_hash = $2 WHERE id = $1`, [w.id, tx.hash]);
@@ -444,8 +450,10 @@ export function createWithdrawals(deps: {
       const res = await catchDomain(() =>
         db.tx(async (q) => {
           const ins = await q.query(
-            `INSERT INTO chain_withdrawals (id, ref, owner_type, owner_id, asset, network, address, memo, amount, status, hold_id, simulated, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, $11, $12, $12) ON CONFLICT (ref) DO NOTHING RETURNING *`,
+            `INSERT INTO chain_withdrawals (id, ref, owner_type, owner_id, asset, network, address, memo, amount,
+              status, hold_id, simulated, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, $11, $12, $12) ON CONFLICT (ref) DO NOTHING
+           RETURNING *`,
             [
               id,
               r.ref,
@@ -546,7 +554,8 @@ export function createWithdrawals(deps: {
     async runOnce() {
       const rows = (
         await db.query<{ id: string }>(
-          `SELECT id FROM chain_withdrawals WHERE status IN ('requested', 'signed', 'broadcast', 'confirming') ORDER BY updated_at LIMIT 200`,
+          `SELECT id FROM chain_withdrawals WHERE status IN ('requested', 'signed', 'broadcast', 'confirming')
+            ORDER BY updated_at LIMIT 200`,
         )
       ).rows;
       let changed = 0;
@@ -558,7 +567,8 @@ export function createWithdrawals(deps: {
       return (
         (
           await db.query(
-            `SELECT 1 FROM chain_withdrawals WHERE status IN ('requested', 'signed', 'broadcast', 'confirming') LIMIT 1`,
+            `SELECT 1 FROM chain_withdrawals WHERE status IN ('requested', 'signed', 'broadcast', 'confirming')
+              LIMIT 1`,
           )
         ).rows.length > 0
       );
