@@ -213,7 +213,8 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
 
     async revokeKey(merchantId: string, apiKey: string): Promise<Result<true>> {
       const r = await db.query(
-        `UPDATE merchant_api_keys SET status = 'REVOKED', revoked_at = $3 WHERE merchant_id = $1 AND api_key = $2 AND status = 'ACTIVE'`,
+        `UPDATE merchant_api_keys SET status = 'REVOKED', revoked_at = $3 WHERE merchant_id = $1 AND api_key = $2
+          AND status = 'ACTIVE'`,
         [merchantId, apiKey, clock.now()],
       );
       keyCache.delete(apiKey);
@@ -261,7 +262,8 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       if (hit && Date.now() - hit.at < KEY_CACHE_MS) return hit.rec;
       const r = (
         await db.query(
-          `SELECT k.api_key, k.merchant_id, k.secret_sealed, k.ip_whitelist, k.permissions FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id
+          `SELECT k.api_key, k.merchant_id, k.secret_sealed, k.ip_whitelist, k.permissions FROM merchant_api_keys k
+            JOIN merchants m ON m.id = k.merchant_id
          WHERE k.api_key = $1 AND k.status = 'ACTIVE' AND m.status = 'ACTIVE'`,
           [apiKey],
         )
@@ -293,7 +295,8 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       if (password.length < 8) return err('INVALID_INPUT', 'password must have at least 8 characters');
       const hash = await hashPassword(password);
       const r = await db.query(
-        `INSERT INTO payers (email, password_hash, created_at, kyc_status) VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING RETURNING id`,
+        `INSERT INTO payers (email, password_hash, created_at, kyc_status) VALUES ($1, $2, $3, $4) ON CONFLICT (email)
+          DO NOTHING RETURNING id`,
         [email, hash, clock.now(), input.kycStatus ?? 'PASS'],
       );
       if (r.rowCount === 0) return err('EMAIL_TAKEN', 'a payer with this email exists');
@@ -372,7 +375,8 @@ export function createSessions(deps: { db: Db; clock: Clock }) {
       const cookie = randomString(48);
       const csrf = randomString(32);
       await db.query(
-        `INSERT INTO sessions (id_hash, subject_type, subject_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+        `INSERT INTO sessions (id_hash, subject_type, subject_id, csrf_token, created_at, expires_at)
+          VALUES ($1, $2, $3, $4, $5, $6)`,
         [sha256Hex(cookie), subjectType, subjectId, csrf, Date.now(), Date.now() + TTL],
       );
       void clock;

@@ -118,7 +118,8 @@ export function createSandboxAcquirer(deps: { db: Db; clock: Clock; fingerprintK
       const token = `tok_${randomHex(16)}`;
       const fingerprint = hmacSha256Hex(deps.fingerprintKey, card.pan).slice(0, 32);
       await db.query(
-        `INSERT INTO card_tokens (token, behavior, brand, last4, issuer_country, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        `INSERT INTO card_tokens (token, behavior, brand, last4, issuer_country, fingerprint, created_at)
+          VALUES ($1, $2, $3, $4, $5, $6, $7)`,
         [token, t.behavior, card.brand, card.pan.slice(-4), t.issuerCountry, fingerprint, clock.now()],
       );
       return { token, brand: card.brand, last4: card.pan.slice(-4), fingerprint, issuerCountry: t.issuerCountry };
@@ -135,7 +136,8 @@ export function createSandboxAcquirer(deps: { db: Db; clock: Clock; fingerprintK
               ? 'CHALLENGE'
               : 'AUTHORIZED';
       await db.query(
-        `INSERT INTO card_charges (id, ref, token, amount, currency, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (ref) DO NOTHING`,
+        `INSERT INTO card_charges (id, ref, token, amount, currency, status, created_at, updated_at)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (ref) DO NOTHING`,
         [`ch_${randomHex(12)}`, c.ref, c.token, c.amount, c.currency, status, clock.now()],
       );
       return toCharge((await db.query(`SELECT * FROM card_charges WHERE ref = $1`, [c.ref])).rows[0]);

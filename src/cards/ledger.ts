@@ -108,12 +108,14 @@ export async function reconcileCardCharges(
     }
     if (!want.auth.includes(auth?.status ?? null)) {
       problems.push(
-        `card charge ${c.chargeId} is ${c.status} at the acquirer, but its authorization entry is ${auth ? auth.status : 'missing'}`,
+        `card charge ${c.chargeId} is ${c.status} at the acquirer, but its authorization ` +
+          `entry is ${auth ? auth.status : 'missing'}`,
       );
     }
     if (want.refund !== (refund?.status === 'POSTED')) {
       problems.push(
-        `card charge ${c.chargeId} is ${c.status} at the acquirer, but the ledger ${refund ? 'has' : 'has no'} refund entry`,
+        `card charge ${c.chargeId} is ${c.status} at the acquirer, but the ledger ${refund ? 'has' : 'has no'} ` +
+          `refund entry`,
       );
     }
     for (const t of [auth, refund]) {

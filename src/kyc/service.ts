@@ -328,7 +328,8 @@ export function createKycService(deps: {
     if (!rec) {
       rec = onlyRow(
         await q.query<KycRecordRow>(
-          `INSERT INTO kyc_records (id, source, subject_key, kyc_status, basic_status, identity_status, face_status, wck_status, created_at, updated_at)
+          `INSERT INTO kyc_records (id, source, subject_key, kyc_status, basic_status, identity_status, face_status,
+            wck_status, created_at, updated_at)
          VALUES ($1, 'buyflow', $2, 'INITIAL', 'INITIAL', 'INITIAL', $4, 'INITIAL', $3, $3) RETURNING *`,
           [ids.next(), subject, now, input.faceStatus === 'SKIP' ? 'SKIP' : 'INITIAL'],
         ),
@@ -350,7 +351,8 @@ export function createKycService(deps: {
     };
     for (const f of input.files) {
       await q.query(
-        `INSERT INTO kyc_files (id, record_id, share_id, field, content_type, size_bytes, data_sealed, created_at) VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)`,
+        `INSERT INTO kyc_files (id, record_id, share_id, field, content_type, size_bytes, data_sealed, created_at)
+          VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)`,
         [ids.next(), rec.id, f.field, f.contentType, f.bytes.length, box.seal(f.bytes), now],
       );
     }
@@ -376,7 +378,8 @@ export function createKycService(deps: {
     next.fail_reason = overall.failReason;
     next.updated_at = BigInt(clock.now());
     const r = await q.query<KycRecordRow>(
-      `UPDATE kyc_records SET notify_url = $3, kyc_status = $4, fail_reason = $5, basic_status = $6, basic_fail_reason = $7,
+      `UPDATE kyc_records SET notify_url = $3, kyc_status = $4, fail_reason = $5, basic_status = $6,
+        basic_fail_reason = $7,
          identity_status = $8, identity_fail_reason = $9, face_status = $10, face_fail_reason = $11, wck_status = $12,
          basic_sealed = $13, identity_sealed = $14, tnc_sealed = $15, questionnaire_sealed = $16, id_fingerprint = $17,
          identity_complete_time = $18, face_complete_time = $19, updated_at = $20, version = version + 1
@@ -476,7 +479,8 @@ export function createKycService(deps: {
       const problem = nameProblem(info, sectionsOf(rec));
       if (problem) {
         await q.query(
-          `UPDATE kyc_shares SET status = 'FAIL', fail_message = $2, completed_at = $3 WHERE id = $1 AND status = 'INIT'`,
+          `UPDATE kyc_shares SET status = 'FAIL', fail_message = $2, completed_at = $3 WHERE id = $1
+            AND status = 'INIT'`,
           [shareId, problem, now],
         );
         return;
@@ -490,8 +494,10 @@ export function createKycService(deps: {
       if (!rec) {
         rec = onlyRow(
           await q.query<KycRecordRow>(
-            `INSERT INTO kyc_records (id, source, subject_key, biz_entity_key, entity_customer_id, notify_url, kyc_status, basic_status, identity_status, face_status, wck_status, created_at, updated_at)
-           VALUES ($1, 'broker', $2, $3, $4, $5, 'INITIAL', 'INITIAL', 'INITIAL', 'INITIAL', 'INITIAL', $6, $6) RETURNING *`,
+            `INSERT INTO kyc_records (id, source, subject_key, biz_entity_key, entity_customer_id, notify_url,
+              kyc_status, basic_status, identity_status, face_status, wck_status, created_at, updated_at)
+           VALUES ($1, 'broker', $2, $3, $4, $5, 'INITIAL', 'INITIAL', 'INITIAL', 'INITIAL', 'INITIAL', $6, $6)
+           RETURNING *`,
             [ids.next(), subject, broker.bizEntityKey, info.userInfo.entityCustomerId, info.userInfo.notifyUrl, now],
           ),
         );
@@ -519,7 +525,8 @@ export function createKycService(deps: {
         next.face_complete_time = null;
         for (const f of files) {
           await q.query(
-            `INSERT INTO kyc_files (id, record_id, share_id, field, content_type, size_bytes, data_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+            `INSERT INTO kyc_files (id, record_id, share_id, field, content_type, size_bytes, data_sealed, created_at)
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
             [ids.next(), rec.id, shareId, f.field, f.contentType, f.bytes.length, box.seal(f.bytes), now],
           );
         }
@@ -611,7 +618,8 @@ export function createKycService(deps: {
       // PARTIAL brokers get every shipped questionnaire version unless the operator names some.
       const versions = input.questionnaireVersions ?? (mode === 'PARTIAL' ? [...deps.templates.keys()] : []);
       await db.query(
-        `INSERT INTO kyc_brokers (biz_entity_key, name, secret_sealed, sharing_mode, ip_whitelist, main_account_ids, questionnaire_versions, max_sub_accounts_per_user, connect_partner_code, created_at)
+        `INSERT INTO kyc_brokers (biz_entity_key, name, secret_sealed, sharing_mode, ip_whitelist, main_account_ids,
+          questionnaire_versions, max_sub_accounts_per_user, connect_partner_code, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
         [
           bizEntityKey,
@@ -692,7 +700,8 @@ export function createKycService(deps: {
           const now = clock.now();
           const link = (
             await q.query(
-              `SELECT entity_customer_id, broker_main_account_id FROM kyc_sub_accounts WHERE biz_entity_key = $1 AND broker_sub_account_id = $2 FOR UPDATE`,
+              `SELECT entity_customer_id, broker_main_account_id FROM kyc_sub_accounts WHERE biz_entity_key = $1
+                AND broker_sub_account_id = $2 FOR UPDATE`,
               [broker.bizEntityKey, u.brokerSubAccountId],
             )
           ).rows[0];
@@ -718,7 +727,8 @@ export function createKycService(deps: {
             if (n >= broker.maxSubAccountsPerUser)
               throw new DomainError('TOO_MANY_SUB_ACCOUNTS', `the user already has ${n} sub accounts`);
             const ins = await q.query(
-              `INSERT INTO kyc_sub_accounts (biz_entity_key, broker_sub_account_id, broker_main_account_id, entity_customer_id, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+              `INSERT INTO kyc_sub_accounts (biz_entity_key, broker_sub_account_id, broker_main_account_id,
+                entity_customer_id, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
               [broker.bizEntityKey, u.brokerSubAccountId, u.brokerMainAccountId, u.entityCustomerId, now],
             );
             // Linked concurrently by another request: its rules win, ask the broker to retry.
@@ -727,7 +737,8 @@ export function createKycService(deps: {
           }
           const id = ids.next();
           const ins = await q.query(
-            `INSERT INTO kyc_shares (id, biz_entity_key, request_no, body_sha256, entity_customer_id, status, payload_sealed, created_at)
+            `INSERT INTO kyc_shares (id, biz_entity_key, request_no, body_sha256, entity_customer_id, status,
+              payload_sealed, created_at)
            VALUES ($1, $2, $3, $4, $5, 'INIT', $6, $7) ON CONFLICT (biz_entity_key, request_no) DO NOTHING`,
             [id, broker.bizEntityKey, requestNo, bodyHash, u.entityCustomerId, box.seal(JSON.stringify(kycInfo)), now],
           );
@@ -775,8 +786,10 @@ export function createKycService(deps: {
       ids2: { entityCustomerId: string; brokerMainAccountId: string; brokerSubAccountId: string },
     ): Promise<KycRecordRow | null> {
       const r = await db.query<KycRecordRow>(
-        `SELECT r.* FROM kyc_records r JOIN kyc_sub_accounts s ON s.biz_entity_key = r.biz_entity_key AND s.entity_customer_id = r.entity_customer_id
-         WHERE r.source = 'broker' AND r.subject_key = $1 AND s.broker_sub_account_id = $2 AND s.broker_main_account_id = $3`,
+        `SELECT r.* FROM kyc_records r JOIN kyc_sub_accounts s ON s.biz_entity_key = r.biz_entity_key
+          AND s.entity_customer_id = r.entity_customer_id
+         WHERE r.source = 'broker' AND r.subject_key = $1 AND s.broker_sub_account_id = $2
+         AND s.broker_main_account_id = $3`,
         [`${broker.bizEntityKey}:${ids2.entityCustomerId}`, ids2.brokerSubAccountId, ids2.brokerMainAccountId],
       );
       return r.rows[0] ?? null;
@@ -942,8 +955,10 @@ export function createKycService(deps: {
     } | null> {
       const r = (
         await db.query(
-          `SELECT r.id, r.biz_entity_key, r.basic_sealed, r.identity_sealed FROM kyc_records r JOIN kyc_brokers b ON b.biz_entity_key = r.biz_entity_key
-         WHERE b.connect_partner_code = $1 AND b.status = 'ACTIVE' AND r.source = 'broker' AND r.entity_customer_id = $2 AND r.kyc_status = 'PASS'
+          `SELECT r.id, r.biz_entity_key, r.basic_sealed, r.identity_sealed FROM kyc_records r JOIN kyc_brokers b
+            ON b.biz_entity_key = r.biz_entity_key
+         WHERE b.connect_partner_code = $1 AND b.status = 'ACTIVE' AND r.source = 'broker' AND r.entity_customer_id = $2
+         AND r.kyc_status = 'PASS'
          ORDER BY r.updated_at DESC LIMIT 1`,
           [partnerCode, entityCustomerId],
         )

@@ -153,8 +153,10 @@ export function createTspService(deps: TspDeps) {
       ? `${a.merchantName} approved your authorization request`
       : `${a.merchantName} rejected your authorization request`;
     const text = agreed
-      ? `Merchant ${a.merchantName} (${a.merchantId}) approved authorization ${a.authorizationId} for scopes ${a.scopes.join(', ')}.\n` +
-        `The authorization token is shown under Partner features → Technical Vendor → Details:\n${deps.publicUrl}/en/dashboard/technical-vendor/${a.authorizationId}\n`
+      ? `Merchant ${a.merchantName} (${a.merchantId}) approved authorization ${a.authorizationId} for ` +
+        `scopes ${a.scopes.join(', ')}.\n` +
+        `The authorization token is shown under Partner features → Technical Vendor → ` +
+        `Details:\n${deps.publicUrl}/en/dashboard/technical-vendor/${a.authorizationId}\n`
       : `Merchant ${a.merchantName} (${a.merchantId}) rejected authorization ${a.authorizationId}.\n`;
     for (const to of await deps.contactEmails(q, a.tspMerchantId)) await mailer.send(q, { to, subject, text });
   }

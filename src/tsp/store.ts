@@ -21,7 +21,8 @@ export interface AuthRow {
   decided_at: bigint | null;
 }
 
-const SELECT = `SELECT a.*, t.name AS tsp_name, (t.tsp_allow_scopes IS NOT NULL) AS tsp_is_tsp, m.name AS merchant_name, m.status AS merchant_status
+const SELECT = `SELECT a.*, t.name AS tsp_name, (t.tsp_allow_scopes IS
+  NOT NULL) AS tsp_is_tsp, m.name AS merchant_name, m.status AS merchant_status
   FROM tsp_authorizations a JOIN merchants t ON t.id = a.tsp_merchant_id JOIN merchants m ON m.id = a.merchant_id`;
 
 /** Re-reads changed rows with their joins; `RETURNING` cannot join. */
@@ -46,7 +47,8 @@ export async function insert(
   },
 ) {
   await q.query(
-    `INSERT INTO tsp_authorizations (id, tsp_merchant_id, merchant_id, status, source, scopes, ip_whitelist, token_hash, token_sealed, created_at, expires_at, updated_at)
+    `INSERT INTO tsp_authorizations (id, tsp_merchant_id, merchant_id, status, source, scopes, ip_whitelist, token_hash,
+      token_sealed, created_at, expires_at, updated_at)
      VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10, $9)`,
     [
       a.id,
@@ -103,7 +105,8 @@ export async function findOne(
   return (
     (
       await q.query<AuthRow>(
-        `${SELECT} WHERE a.tsp_merchant_id = $1 AND ($2::bigint IS NULL OR a.merchant_id = $2) AND ($3::bigint IS NULL OR a.id = $3)
+        `${SELECT} WHERE a.tsp_merchant_id = $1 AND ($2::bigint IS NULL OR a.merchant_id = $2) AND ($3::bigint IS ` +
+          `NULL OR a.id = $3)
      ORDER BY (a.status = 'AUTHORIZED') DESC, a.id DESC LIMIT 1`,
         [tspMerchantId, by.merchantId, by.authorizationId],
       )
@@ -129,8 +132,10 @@ export async function transition(
 ): Promise<AuthRow[]> {
   assertTransition(t.from, t.to);
   const r = await q.query<{ id: bigint }>(
-    `UPDATE tsp_authorizations SET status = $1, decided_at = CASE WHEN $2 = 'PENDING' THEN $3 ELSE decided_at END, updated_at = $3
-     WHERE status = $2 AND ($4::bigint IS NULL OR id = $4) AND ($5::bigint IS NULL OR tsp_merchant_id = $5) AND ($6::bigint IS NULL OR merchant_id = $6)
+    `UPDATE tsp_authorizations SET status = $1, decided_at = CASE WHEN $2 = 'PENDING' THEN $3 ELSE decided_at
+      END, updated_at = $3
+     WHERE status = $2 AND ($4::bigint IS NULL OR id = $4) AND ($5::bigint IS NULL OR tsp_merchant_id = $5)
+     AND ($6::bigint IS NULL OR merchant_id = $6)
        AND ($7::bigint IS NULL OR expires_at > $7)
      RETURNING id`,
     [t.to, t.from, t.now, t.id ?? null, t.tspMerchantId ?? null, t.merchantId ?? null, t.notExpiredAt ?? null],
@@ -148,7 +153,8 @@ export async function update(
   u: { scopes: string[]; ipWhitelist: string[]; now: number },
 ): Promise<AuthRow[]> {
   const r = await q.query<{ id: bigint }>(
-    `UPDATE tsp_authorizations SET scopes = $3, ip_whitelist = $4, updated_at = $5 WHERE id = $1 AND merchant_id = $2 AND status = 'AUTHORIZED' RETURNING id`,
+    `UPDATE tsp_authorizations SET scopes = $3, ip_whitelist = $4, updated_at = $5 WHERE id = $1 AND merchant_id = $2
+      AND status = 'AUTHORIZED' RETURNING id`,
     [id, merchantId, JSON.stringify(u.scopes), JSON.stringify(u.ipWhitelist), u.now],
   );
   return reload(
@@ -162,7 +168,8 @@ export async function expire(q: Queryable, now: number, limit: number): Promise<
   assertTransition('PENDING', 'REJECTED');
   const r = await q.query<{ id: bigint }>(
     `UPDATE tsp_authorizations SET status = 'REJECTED', decided_at = $1, updated_at = $1
-     WHERE id IN (SELECT id FROM tsp_authorizations WHERE status = 'PENDING' AND expires_at <= $1 ORDER BY expires_at LIMIT $2) AND status = 'PENDING'
+     WHERE id IN (SELECT id FROM tsp_authorizations WHERE status = 'PENDING' AND expires_at <= $1 ORDER BY expires_at
+     LIMIT $2) AND status = 'PENDING'
      RETURNING id`,
     [now, limit],
   );
@@ -232,7 +239,8 @@ export async function listBlocked(
 ): Promise<{ tsp_merchant_id: bigint; tsp_name: string; created_at: bigint }[]> {
   return (
     await q.query<{ tsp_merchant_id: bigint; tsp_name: string; created_at: bigint }>(
-      `SELECT b.tsp_merchant_id, t.name AS tsp_name, b.created_at FROM tsp_blocks b JOIN merchants t ON t.id = b.tsp_merchant_id
+      `SELECT b.tsp_merchant_id, t.name AS tsp_name, b.created_at FROM tsp_blocks b JOIN merchants t
+        ON t.id = b.tsp_merchant_id
      WHERE b.merchant_id = $1 ORDER BY b.created_at DESC LIMIT 200`,
       [merchantId],
     )
