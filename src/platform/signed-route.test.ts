@@ -80,18 +80,21 @@ async function server() {
 }
 
 describe('signedRoutes', () => {
-  it('authenticates with the endpoint options, validates with its schema, then answers through the family', async () => {
-    const { app, call, log } = await server();
-    assert.deepEqual(await call('POST', '/toy/echo', { name: 'abc' }), {
-      status: 200,
-      json: { data: { name: 'abc', by: 'k' }, caller: 'k' },
-    });
-    assert.deepEqual(log, ['auth:echo']);
-    // The alias prefix and a routed, undocumented method reach the same handler.
-    assert.equal((await call('POST', '/alias/echo', { name: 'x' })).json.caller, 'k');
-    assert.equal((await call('GET', '/toy/echo')).json.code, 'PARAM');
-    await app.close();
-  });
+  it(
+    'authenticates with the endpoint options, validates with its schema, then answers through ' + 'the family',
+    async () => {
+      const { app, call, log } = await server();
+      assert.deepEqual(await call('POST', '/toy/echo', { name: 'abc' }), {
+        status: 200,
+        json: { data: { name: 'abc', by: 'k' }, caller: 'k' },
+      });
+      assert.deepEqual(log, ['auth:echo']);
+      // The alias prefix and a routed, undocumented method reach the same handler.
+      assert.equal((await call('POST', '/alias/echo', { name: 'x' })).json.caller, 'k');
+      assert.equal((await call('GET', '/toy/echo')).json.code, 'PARAM');
+      await app.close();
+    },
+  );
 
   it('a refused authentication answers the family failure without a caller, and the handler never runs', async () => {
     const { app, call } = await server();
@@ -113,34 +116,42 @@ describe('signedRoutes', () => {
     await app.close();
   });
 
-  it('a thrown error is the family internal failure with HTTP 200 and an error line; a client error is an info line', async () => {
-    const { app, call, lines } = await server();
-    assert.deepEqual(await call('POST', '/toy/boom', {}), {
-      status: 200,
-      json: { code: 'INTERNAL', detail: 'retry', caller: null },
-    });
-    assert.ok(lines.some((l) => l.level === 50 && l.msg === 'Toy request failed'));
-    const bad = await app.inject({
-      method: 'POST',
-      url: '/toy/echo',
-      headers: { 'x-key': 'k', 'content-type': 'application/json' },
-      payload: '{"name":',
-    });
-    assert.equal(bad.statusCode, 200);
-    assert.equal(bad.json().code, 'CLIENT');
-    assert.equal(lines.filter((l) => l.level === 50).length, 1, 'no error line for the client error');
-    await app.close();
-  });
+  it(
+    'a thrown error is the family internal failure with HTTP 200 and an error line; a client error is an ' +
+      'info line',
+    async () => {
+      const { app, call, lines } = await server();
+      assert.deepEqual(await call('POST', '/toy/boom', {}), {
+        status: 200,
+        json: { code: 'INTERNAL', detail: 'retry', caller: null },
+      });
+      assert.ok(lines.some((l) => l.level === 50 && l.msg === 'Toy request failed'));
+      const bad = await app.inject({
+        method: 'POST',
+        url: '/toy/echo',
+        headers: { 'x-key': 'k', 'content-type': 'application/json' },
+        payload: '{"name":',
+      });
+      assert.equal(bad.statusCode, 200);
+      assert.equal(bad.json().code, 'CLIENT');
+      assert.equal(lines.filter((l) => l.level === 50).length, 1, 'no error line for the client error');
+      await app.close();
+    },
+  );
 
-  it('an unknown path or method under a notFound prefix is the family failure with HTTP 404; other prefixes get none', async () => {
-    const { app, call } = await server();
-    assert.deepEqual(await call('POST', '/toy/nope', {}), {
-      status: 404,
-      json: { code: 'NOPE', detail: 'unknown path', caller: null },
-    });
-    assert.equal((await call('PUT', '/toy/echo', {})).status, 404);
-    assert.equal((await call('POST', '/alias/nope', {})).status, 404);
-    assert.notEqual((await call('POST', '/alias/nope', {})).json.code, 'NOPE');
-    await app.close();
-  });
+  it(
+    'an unknown path or method under a notFound prefix is the family failure with HTTP 404; other prefixes ' +
+      'get none',
+    async () => {
+      const { app, call } = await server();
+      assert.deepEqual(await call('POST', '/toy/nope', {}), {
+        status: 404,
+        json: { code: 'NOPE', detail: 'unknown path', caller: null },
+      });
+      assert.equal((await call('PUT', '/toy/echo', {})).status, 404);
+      assert.equal((await call('POST', '/alias/nope', {})).status, 404);
+      assert.notEqual((await call('POST', '/alias/nope', {})).json.code, 'NOPE');
+      await app.close();
+    },
+  );
 });

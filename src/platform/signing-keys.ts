@@ -32,7 +32,8 @@ export function createSigningKeys(deps: { db: Db; box: SecretBox; clock: Clock; 
       if (deactivateOld)
         await q.query(`UPDATE signing_keys SET active = false WHERE purpose = $1 AND active`, [purpose]);
       await q.query(
-        `INSERT INTO signing_keys (id, purpose, serial, public_pem, private_pem_sealed, active, created_at) VALUES ($1, $2, $3, $4, $5, true, $6)
+        `INSERT INTO signing_keys (id, purpose, serial, public_pem, private_pem_sealed, active, created_at)
+          VALUES ($1, $2, $3, $4, $5, true, $6)
          ON CONFLICT DO NOTHING`,
         [ids.next(), purpose, serial, publicKeyPem, box.seal(privateKeyPem), clock.now()],
       );

@@ -11,25 +11,37 @@ for (const kind of DB_KINDS) {
     before(async () => {
       ({ db, drop } = await openTestDb(kind));
       await db.query(
-        `CREATE TABLE client_probe (id bigint PRIMARY KEY, amount numeric(38, 8), doc jsonb, tags text[], ok boolean, note text)`,
+        `CREATE TABLE client_probe (id bigint PRIMARY KEY, amount numeric(38, 8), doc jsonb, tags text[], ok boolean,
+          note text)`,
       );
     });
     after(() => drop());
 
-    test('parameters and results keep their types: int8 as bigint, numeric as exact text, jsonb, arrays, booleans, nulls', async () => {
-      const ins = await db.query(
-        `INSERT INTO client_probe (id, amount, doc, tags, ok, note) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [9007199254740993n, '0.12345678', JSON.stringify({ a: [1, 'x'] }), ['p', 'q,r'], true, null],
-      );
-      assert.equal(ins.rowCount, 1);
-      const r = await db.query(`SELECT id, amount, doc, tags, ok, note FROM client_probe WHERE id = $1`, [
-        9007199254740993n,
-      ]);
-      assert.deepEqual(r.rows, [
-        { id: 9007199254740993n, amount: '0.12345678', doc: { a: [1, 'x'] }, tags: ['p', 'q,r'], ok: true, note: null },
-      ]);
-      assert.equal(r.rowCount, 1);
-    });
+    test(
+      'parameters and results keep their types: int8 as bigint, numeric as exact text, jsonb, arrays, ' +
+        'booleans, nulls',
+      async () => {
+        const ins = await db.query(
+          `INSERT INTO client_probe (id, amount, doc, tags, ok, note) VALUES ($1, $2, $3, $4, $5, $6)`,
+          [9007199254740993n, '0.12345678', JSON.stringify({ a: [1, 'x'] }), ['p', 'q,r'], true, null],
+        );
+        assert.equal(ins.rowCount, 1);
+        const r = await db.query(`SELECT id, amount, doc, tags, ok, note FROM client_probe WHERE id = $1`, [
+          9007199254740993n,
+        ]);
+        assert.deepEqual(r.rows, [
+          {
+            id: 9007199254740993n,
+            amount: '0.12345678',
+            doc: { a: [1, 'x'] },
+            tags: ['p', 'q,r'],
+            ok: true,
+            note: null,
+          },
+        ]);
+        assert.equal(r.rowCount, 1);
+      },
+    );
 
     test('rowCount counts the rows each kind of statement touched', async () => {
       await db.query(`INSERT INTO client_probe (id) SELECT g FROM generate_series(100, 104) g WHERE g > $1`, [0]);

@@ -53,7 +53,8 @@ class OuterHandleInTransactionError extends Error {
   readonly code = 'OUTER_HANDLE_IN_TRANSACTION';
   constructor(call: 'query' | 'tx') {
     super(
-      `db.${call}() called inside db.tx() on PGlite, a single connection: it would wait for its own transaction forever. ` +
+      `db.${call}() called inside db.tx() on PGlite, a single connection: it would wait for its own transaction ` +
+        `forever. ` +
         'Inside a transaction use the q it was given (pass it down as a parameter).',
     );
   }
@@ -319,7 +320,8 @@ export async function migrate(db: Db): Promise<string[]> {
   return db.tx(async (q) => {
     if (db.kind === 'pg') await q.query('SELECT pg_advisory_xact_lock(727274)');
     await q.query(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+      'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL ' +
+        'DEFAULT now())',
     );
     const done = new Set(
       (await q.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name),

@@ -136,7 +136,8 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
       return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6})`;
     });
     await q.query(
-      `INSERT INTO ledger_accounts (id, owner_type, owner_id, asset, may_go_negative, created_at) VALUES ${rows.join(', ')}
+      `INSERT INTO ledger_accounts (id, owner_type, owner_id, asset, may_go_negative, created_at)
+        VALUES ${rows.join(', ')}
        ON CONFLICT (id) DO NOTHING`,
       values,
     );
@@ -153,7 +154,8 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
     const debit = accountId(t.debit);
     const credit = accountId(t.credit);
     const inserted = await q.query(
-      `INSERT INTO ledger_transfers (id, debit_account, credit_account, asset, amount, status, kind, ref, created_at, resolved_at)
+      `INSERT INTO ledger_transfers (id, debit_account, credit_account, asset, amount, status, kind, ref, created_at,
+        resolved_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING id`,
       [
         t.id,
@@ -299,7 +301,8 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
       ).rows[0];
       const rows = (
         await q.query(
-          `SELECT * FROM ledger_transfers WHERE (credit_account = $1 OR debit_account = $1) AND status = 'POSTED' AND resolved_at >= $2 AND resolved_at < $3
+          `SELECT * FROM ledger_transfers WHERE (credit_account = $1 OR debit_account = $1) AND status = 'POSTED'
+            AND resolved_at >= $2 AND resolved_at < $3
          ORDER BY resolved_at, created_at, id`,
           [id, from, to],
         )
@@ -311,7 +314,8 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
       if (refs.length === 0) return [];
       const rows = (
         await q.query(
-          `SELECT * FROM ledger_transfers WHERE kind = $1 AND ref = ANY($2::text[]) AND status = 'POSTED' ORDER BY resolved_at, id`,
+          `SELECT * FROM ledger_transfers WHERE kind = $1 AND ref = ANY($2::text[]) AND status = 'POSTED'
+            ORDER BY resolved_at, id`,
           [kind, refs],
         )
       ).rows;
@@ -322,7 +326,8 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
       if (!f.ids?.length && !f.refs?.length && !f.kinds?.length) return [];
       const rows = (
         await q.query(
-          `SELECT * FROM ledger_transfers WHERE id = ANY($1::text[]) OR ref = ANY($2::text[]) OR kind = ANY($3::text[]) ORDER BY created_at, id`,
+          `SELECT * FROM ledger_transfers WHERE id = ANY($1::text[]) OR ref = ANY($2::text[]) OR kind = ANY($3::text[])
+            ORDER BY created_at, id`,
           [f.ids ?? [], f.refs ?? [], f.kinds ?? []],
         )
       ).rows;
@@ -357,9 +362,12 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
       }>(
         `WITH sums AS (
            SELECT a.id,
-             COALESCE((SELECT sum(amount) FROM ledger_transfers t WHERE t.credit_account = a.id AND t.status = 'POSTED'), 0)
-           - COALESCE((SELECT sum(amount) FROM ledger_transfers t WHERE t.debit_account = a.id AND t.status = 'POSTED'), 0) AS sum_posted,
-             COALESCE((SELECT sum(amount) FROM ledger_transfers t WHERE t.debit_account = a.id AND t.status = 'PENDING'), 0) AS sum_held
+             COALESCE((SELECT sum(amount) FROM ledger_transfers t WHERE t.credit_account = a.id
+             AND t.status = 'POSTED'), 0)
+           - COALESCE((SELECT sum(amount) FROM ledger_transfers t WHERE t.debit_account = a.id
+           AND t.status = 'POSTED'), 0) AS sum_posted,
+             COALESCE((SELECT sum(amount) FROM ledger_transfers t WHERE t.debit_account = a.id
+             AND t.status = 'PENDING'), 0) AS sum_held
            FROM ledger_accounts a)
          SELECT a.id, a.posted, a.held, s.sum_posted, s.sum_held FROM ledger_accounts a JOIN sums s ON s.id = a.id
          WHERE a.posted <> s.sum_posted OR a.held <> s.sum_held`,
@@ -375,7 +383,8 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
       for (const r of negative.rows)
         problems.push(`customer account ${r.id} below zero: posted ${r.posted}, held ${r.held}`);
       const assetMismatch = await q.query<{ id: string }>(
-        `SELECT t.id FROM ledger_transfers t JOIN ledger_accounts d ON d.id = t.debit_account JOIN ledger_accounts c ON c.id = t.credit_account
+        `SELECT t.id FROM ledger_transfers t JOIN ledger_accounts d ON d.id = t.debit_account JOIN ledger_accounts c
+          ON c.id = t.credit_account
          WHERE d.asset <> t.asset OR c.asset <> t.asset`,
       );
       for (const r of assetMismatch.rows) problems.push(`transfer ${r.id} moves between different assets`);

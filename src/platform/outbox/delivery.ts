@@ -270,7 +270,8 @@ export function createWebhookDelivery(deps: {
       !!family && result.httpStatus !== null && result.error === null && family.isAck(result.httpStatus, responseText);
     const error = acked ? null : (result.error ?? `not acknowledged (HTTP ${result.httpStatus})`);
     await db.query(
-      `INSERT INTO webhook_delivery_attempts (id, delivery_id, round, attempt_no, attempted_at, url, http_status, latency_ms, response_excerpt, error, acked)
+      `INSERT INTO webhook_delivery_attempts (id, delivery_id, round, attempt_no, attempted_at, url, http_status,
+        latency_ms, response_excerpt, error, acked)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       [
         ids.next(),
@@ -375,7 +376,8 @@ export function createWebhookDelivery(deps: {
       const outcome = await db.tx(async (q) => {
         const now = clock.now();
         const r = await q.query(
-          `UPDATE outbox SET status = 'PENDING', next_attempt_at = $2, leased_until = 0, completed_at = NULL, last_error = NULL
+          `UPDATE outbox SET status = 'PENDING', next_attempt_at = $2, leased_until = 0, completed_at = NULL,
+            last_error = NULL
            WHERE id = $1 AND topic = '${WEBHOOK_TOPIC}' AND status IN ('DONE', 'FAILED') RETURNING id`,
           [id, now],
         );
@@ -386,7 +388,8 @@ export function createWebhookDelivery(deps: {
         }
         await q.query(
           `INSERT INTO webhook_deliveries (id, round, redelivered_at) VALUES ($1, 1, $2)
-           ON CONFLICT (id) DO UPDATE SET round = webhook_deliveries.round + 1, redelivered_at = EXCLUDED.redelivered_at`,
+           ON CONFLICT (id) DO UPDATE SET round = webhook_deliveries.round + 1,
+           redelivered_at = EXCLUDED.redelivered_at`,
           [id, now],
         );
         return 'OK' as const;

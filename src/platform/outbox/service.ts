@@ -50,7 +50,8 @@ export function createOutbox(deps: { clock: Clock; ids: IdGenerator }): Outbox {
       const id = deps.ids.next();
       const now = deps.clock.now();
       await q.query(
-        `INSERT INTO outbox (id, topic, ordering_key, payload, next_attempt_at, created_at, dest_host) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        `INSERT INTO outbox (id, topic, ordering_key, payload, next_attempt_at, created_at, dest_host)
+          VALUES ($1, $2, $3, $4, $5, $6, $7)`,
         [id, e.topic, e.orderingKey ?? null, JSON.stringify(e.payload), e.at ?? now, now, destinationHost(e.payload)],
       );
       return id;
@@ -217,7 +218,8 @@ export function createOutboxWorker(deps: {
     //    lock, so two workers never claim one row and a row never overtakes an earlier one of its ordering key.
     const ids = [...picked.keys()];
     const r = await db.query<OutboxRow>(
-      `UPDATE outbox u SET leased_until = $2 + ($4::bigint[])[array_position($5::text[], u.topic)], attempts = u.attempts + 1
+      `UPDATE outbox u SET leased_until = $2 + ($4::bigint[])[array_position($5::text[], u.topic)],
+        attempts = u.attempts + 1
        WHERE u.id IN (
          SELECT o.id FROM outbox o
          WHERE o.id = ANY($3::bigint[]) AND o.status = 'PENDING' AND o.next_attempt_at <= $1 AND o.leased_until < $2
