@@ -49,7 +49,8 @@ export const COMMANDS: Record<string, Command> = {
     method: 'PATCH',
     path: (f) => `/admin/v1/merchants/${f.id}`,
     usage:
-      '--id MERCHANT_ID [--webhook-url URL] [--ip IP ...] [--enable FEATURE ...] [--disable FEATURE ...] [--payout-fee ASSET=AMOUNT ...]',
+      '--id MERCHANT_ID [--webhook-url URL] [--ip IP ...] [--enable FEATURE ...] [--disable FEATURE ...] ' +
+      '[--payout-fee ASSET=AMOUNT ...]',
     body: (f) => ({
       webhookUrl: f['webhook-url'],
       ipWhitelist: list(f.ip),
@@ -87,7 +88,8 @@ export const COMMANDS: Record<string, Command> = {
     method: 'POST',
     path: () => '/admin/v1/partners',
     usage:
-      '--name NAME --email EMAIL --public-key FILE_OR_PEM --ip IP [--ip IP ...] [--redirect-domain HOST ...] [--webhook-url URL]',
+      '--name NAME --email EMAIL --public-key FILE_OR_PEM --ip IP [--ip IP ...] [--redirect-domain HOST ...] ' +
+      '[--webhook-url URL]',
     body: (f) => ({
       name: f.name,
       email: f.email,

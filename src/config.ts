@@ -146,23 +146,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       const repeated = isRepeatedPattern(value);
       if (bits < MIN_SECRET_BITS_PER_CHAR || repeated) {
         throw new ConfigError(
-          `${name} is low-entropy (${repeated ? 'a repeated pattern' : `${bits.toFixed(1)} bits per character`}): production needs at least ${MIN_SECRET_BITS_PER_CHAR} bits per character and no repeated pattern; ${SECRET_HINT}`,
+          `${name} is low-entropy (${repeated ? 'a repeated pattern' : `${bits.toFixed(1)} bits per character`}): ` +
+            `production needs at least ${MIN_SECRET_BITS_PER_CHAR} bits per character and no repeated ` +
+            `pattern; ${SECRET_HINT}`,
         );
       }
     }
     if (!e.PRICE_FEED_URL) {
       throw new ConfigError(
-        'production mode requires PRICE_FEED_URL (a ticker feed in the shape of GET /api/v3/ticker/price); the sandbox random-walk prices are never used in production',
+        'production mode requires PRICE_FEED_URL (a ticker feed in the shape of GET /api/v3/ticker/price); the ' +
+          'sandbox random-walk prices are never used in production',
       );
     }
     if (!e.PUBLIC_URL.startsWith('https://')) {
       const insecureOk = e.ALLOW_INSECURE_HTTP === '1' || e.ALLOW_INSECURE_HTTP === 'true';
       if (!insecureOk)
         throw new ConfigError(
-          `PUBLIC_URL must be https:// in production (got ${e.PUBLIC_URL}); set ALLOW_INSECURE_HTTP=1 only behind a TLS-terminating proxy or for a closed test`,
+          `PUBLIC_URL must be https:// in production (got ${e.PUBLIC_URL}); set ALLOW_INSECURE_HTTP=1 only behind a ` +
+            `TLS-terminating proxy or for a closed test`,
         );
       warnings.push(
-        `INSECURE: production is running with a non-https PUBLIC_URL (${e.PUBLIC_URL}) because ALLOW_INSECURE_HTTP=1: session cookies are not Secure and checkout, portal and webhook links go out over plain http`,
+        `INSECURE: production is running with a non-https PUBLIC_URL (${e.PUBLIC_URL}) because ` +
+          `ALLOW_INSECURE_HTTP=1: session cookies are not Secure and checkout, portal and webhook links go out over ` +
+          `plain http`,
       );
     }
   }

@@ -36,10 +36,14 @@ if (!workersOnly) {
   const demo = config.mode === 'sandbox' ? await seedDemo(app, db, config) : null;
   const lines = [
     `Rampart (${config.mode}) listening on http://${config.host}:${config.port}  (PUBLIC_URL ${config.publicUrl})`,
-    `  database      ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${join(config.dataDir, 'pglite')}`}`,
+    `  database      ${
+      config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${join(config.dataDir, 'pglite')}`
+    }`,
     `  API docs      ${config.publicUrl}/docs   OpenAPI ${config.publicUrl}/openapi.json`,
     `  Binance Pay   ${config.publicUrl}/binancepay/openapi/...`,
-    `  admin API     ${config.publicUrl}/admin/v1/...  (bearer token in ${config.adminToken ? 'ADMIN_TOKEN' : join(config.dataDir, 'admin-token')})`,
+    `  admin API     ${config.publicUrl}/admin/v1/...  (bearer token in ${
+      config.adminToken ? 'ADMIN_TOKEN' : join(config.dataDir, 'admin-token')
+    })`,
     secrets.adminTokenCreated ? `  admin token   ${secrets.adminToken}  (generated now, shown once)` : '',
     demo ? `  demo accounts ${demo.path}${demo.seeded ? ' (created now)' : ''}` : '',
     `  health        ${config.publicUrl}/healthz  ${config.publicUrl}/readyz  ${config.publicUrl}/metrics`,
