@@ -17,7 +17,8 @@ export async function startFloor(db: Db, port: number): Promise<Target> {
   const apiKey = randomAlnum(64);
   const apiSecret = randomAlnum(64);
   await db.query(
-    `CREATE TABLE bench_floor (api_key text NOT NULL, nonce text NOT NULL, seen_at bigint NOT NULL, PRIMARY KEY (api_key, nonce))`,
+    `CREATE TABLE bench_floor (api_key text NOT NULL, nonce text NOT NULL, seen_at bigint
+      NOT NULL, PRIMARY KEY (api_key, nonce))`,
   );
   const app = await createHttp({ logger: createLogger('silent'), trustedProxies: [], publicUrl: baseUrl });
   const ok = envelope({ data: true });

@@ -91,7 +91,8 @@ export async function startOutboxIsolation(db: Db, port: number): Promise<Target
         const delivered = Number(
           (
             await db.query(
-              `SELECT count(*) AS n FROM outbox WHERE topic = $1 AND status = 'DONE' AND payload->>'url' = ANY($2::text[])`,
+              `SELECT count(*) AS n FROM outbox WHERE topic = $1 AND status = 'DONE'
+                AND payload->>'url' = ANY($2::text[])`,
               [WEBHOOK_TOPIC, healthy],
             )
           ).rows[0].n,
