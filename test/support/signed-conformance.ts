@@ -690,6 +690,22 @@ export const ENDPOINTS: Endpoint[] = [
   pay('/wallet/transfer/query', 'tranId', () => ({ tranId: 'nosuchtransfer' }), {
     'number where a string is expected': numberTodo,
   }),
+  // The caller is no channel partner: a well-formed request is 400203 (binance-pay-extended.md §9.1).
+  pay(
+    '/submerchant/add',
+    'merchantName',
+    () => ({ merchantName: `Shop ${alnum(8)}`, merchantMcc: '1040', siteUrl: 'https://shop.example' }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay(
+    '/submerchant/modify',
+    'merchantName',
+    () => ({ subMerchantId: '2107268400000001', merchantName: 'Shop', storeType: 0, merchantMcc: '1040' }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay('/submerchant/query', 'subMerchantName', () => ({ subMerchantName: 'no-such-shop' }), {
+    'number where a string is expected': numberTodo,
+  }),
   // Payouts (binance-pay-extended.md §10)
   pay(
     '/payout/transfer',
@@ -721,6 +737,22 @@ export const ENDPOINTS: Endpoint[] = [
     () => ({ receiveType: 'BINANCE_ID', receiverId: '1000140001234', registrationEmail: 'a@example.com' }),
     { 'number where a string is expected': numberTodo },
   ),
+  // Reports (binance-pay-extended.md §13)
+  pay(
+    '/report/get-file',
+    'reportType',
+    () => ({ reportType: 'Transaction', transactionType: 'Payment', startDate: '01/08/2023', endDate: '15/08/2023' }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay(
+    '/balance-report',
+    'reportType',
+    () => ({ reportType: 'Balance', walletType: 'FUNDING_WALLET', startDate: '2022-08-20', endDate: '2022-09-05' }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay('/balance-report/query', 'downloadId', () => ({ downloadId: '197620356272996352' }), {
+    'number where a string is expected': numberTodo,
+  }),
   // src/tsp/routes.ts, called by a merchant that is not a TSP: a well-formed request is 400203.
   pay('/service/provider/config/query', null, () => ({})),
   pay(
