@@ -71,7 +71,8 @@ const LEFT_AT: Record<
 async function orderState(db: Db, orderId: string) {
   const bf = (
     await db.query(
-      `SELECT step, step_due_at, lease_until, charge_id, withdrawal_id, payment_attempts FROM buyflow_orders WHERE order_id = $1`,
+      `SELECT step, step_due_at, lease_until, charge_id, withdrawal_id, payment_attempts FROM buyflow_orders
+        WHERE order_id = $1`,
       [orderId],
     )
   ).rows[0];
@@ -105,7 +106,8 @@ const show = (s: unknown) => JSON.stringify(s, (_k, v) => (typeof v === 'bigint'
 
 for (const point of Object.keys(LEFT_AT) as FaultPoint[]) {
   test(
-    `SIGKILL at '${point}', then restart: the worker completes the order with one capture, one purchase, one on-chain withdrawal, a clean audit`,
+    `SIGKILL at '${point}', then restart: the worker completes the order with one capture, one purchase, one ` +
+      `on-chain withdrawal, a clean audit`,
     { timeout: 120_000 },
     async () => {
       const secretsKey = randomHex(32);

@@ -145,200 +145,219 @@ describe('buy flow payments in Chromium: the person always knows what happened',
     ).rows.map((r) => r.status as string);
   }
 
-  test('approved card: Confirm → the status page shows the progress, the locked price and amounts → COMPLETED with the transaction', async () => {
-    const user = await verifiedUser(['4242424242424242']);
-    const o = await newOrder();
-    const page = await openAs(user, o.url);
-    await page.waitForSelector('#confirm-btn');
-    const quoted = (await page.textContent('#q-quotePrice'))!;
-    await shot(page, '1-approved-confirm');
-    await page.setViewportSize(DESKTOP);
-    await shot(page, '1-approved-confirm-desktop');
-    await page.setViewportSize(PHONE);
-    await page.click('#confirm-btn');
-    await page.waitForSelector('#order-status');
-    assert.equal(await page.getAttribute('#order-status', 'data-status'), 'WITHDRAW_PROCESSING');
-    assert.equal(await page.textContent('#order-status'), 'Sending to your wallet');
-    await assertStatusPage(page, 'Withdrawal');
-    assert.equal(await page.textContent('#price'), `1 USDT = ${quoted} USD`, 'the price locked at Confirm');
-    await shot(page, '1-approved-status-withdrawing');
-    const done = await untilCompleted(o.orderId);
-    // The page polls /state and reloads by itself.
-    await page.waitForSelector('#order-status[data-status=COMPLETED]', { timeout: 10_000 });
-    assert.equal(await page.textContent('#order-status'), 'Completed');
-    await assertStatusPage(page, 'Completed');
-    assert.deepEqual(await page.$$eval('#progress > li', (lis) => lis.map((li) => li.className)), [
-      'done',
-      'done',
-      'done',
-      'done',
-    ]);
-    assert.equal(await page.textContent('#price'), `1 USDT = ${done.executePrice} USD`);
-    assert.equal(await page.textContent('#obtain'), `${done.obtainAmount} USDT`);
-    assert.equal(await page.textContent('#tx-hash'), done.withdrawTxHash);
-    assert.equal(String(done.executePrice), quoted);
-    await shot(page, '1-approved-completed');
-    await page.setViewportSize(DESKTOP);
-    await shot(page, '1-approved-completed-desktop');
-    assert.deepEqual(await charges(o.orderId), ['CAPTURED']);
-    await page.close();
-    await assertAuditOk(t);
-  });
-
-  test('declined, then insufficient funds: each says so on the Confirm page and marks its card; a new card pays', async () => {
-    const user = await verifiedUser(['4000000000000002']);
-    const o = await newOrder();
-    const page = await openAs(user, o.url);
-    await page.waitForSelector('#confirm-btn');
-    await page.click('#confirm-btn');
-    await page.waitForSelector('#payment-error');
-    assert.match((await page.textContent('#payment-error'))!, /declined.*Nothing was charged/);
-    assert.equal(await page.textContent('label.choice[data-card="0002"] .tag'), 'Declined');
-    await shot(page, '2-declined');
-    let q = await query(o.orderId);
-    assert.equal(q.orderSubStatus, 'CREATED');
-    assert.equal(q.errorCode, 'CARD_DECLINED');
-
-    const addCard = async (number: string) => {
-      await page.click(`a[href*="step=addcard"]`);
-      await page.waitForSelector('#number');
-      await page.fill('#name', 'Ana Lee');
-      await page.fill('#number', number);
-      await page.fill('#expiry', '12/34');
-      await page.fill('#cvv', '123');
-      await page.click('form[action*="card"] button');
+  test(
+    'approved card: Confirm → the status page shows the progress, the locked price and amounts → COMPLETED with ' +
+      'the transaction',
+    async () => {
+      const user = await verifiedUser(['4242424242424242']);
+      const o = await newOrder();
+      const page = await openAs(user, o.url);
       await page.waitForSelector('#confirm-btn');
-    };
-    await addCard('4000 0000 0000 9995');
-    assert.equal(await page.isChecked('label.choice[data-card="9995"] input'), true, 'the card just added is chosen');
-    await page.click('#confirm-btn');
-    await page.waitForSelector('#payment-error');
-    assert.match((await page.textContent('#payment-error'))!, /insufficient funds.*Nothing was charged/);
-    assert.equal(await page.textContent('label.choice[data-card="9995"] .tag'), 'Insufficient funds');
-    assert.equal(await page.textContent('label.choice[data-card="0002"] .tag'), 'Declined');
-    await shot(page, '2-insufficient-funds');
-    assert.equal((await query(o.orderId)).errorCode, 'INSUFFICIENT_FUNDS');
-    await addCard('4242 4242 4242 4242');
-    assert.equal(await page.isChecked('label.choice[data-card="4242"] input'), true);
-    assert.equal(await page.locator('#payment-error').count(), 0, 'a new card, no stale message');
-    await shot(page, '2-new-card-chosen');
-    await page.click('#confirm-btn');
-    await page.waitForSelector('#order-status');
-    await assertStatusPage(page, 'Withdrawal');
-    assert.equal(await page.locator('#error-reason').count(), 0);
-    await shot(page, '2-paid-status');
-    q = await untilCompleted(o.orderId);
-    assert.equal(q.errorCode, null);
-    assert.deepEqual(await charges(o.orderId), ['DECLINED', 'INSUFFICIENT_FUNDS', 'CAPTURED']);
-    await page.close();
-    await assertAuditOk(t);
-  });
+      const quoted = (await page.textContent('#q-quotePrice'))!;
+      await shot(page, '1-approved-confirm');
+      await page.setViewportSize(DESKTOP);
+      await shot(page, '1-approved-confirm-desktop');
+      await page.setViewportSize(PHONE);
+      await page.click('#confirm-btn');
+      await page.waitForSelector('#order-status');
+      assert.equal(await page.getAttribute('#order-status', 'data-status'), 'WITHDRAW_PROCESSING');
+      assert.equal(await page.textContent('#order-status'), 'Sending to your wallet');
+      await assertStatusPage(page, 'Withdrawal');
+      assert.equal(await page.textContent('#price'), `1 USDT = ${quoted} USD`, 'the price locked at Confirm');
+      await shot(page, '1-approved-status-withdrawing');
+      const done = await untilCompleted(o.orderId);
+      // The page polls /state and reloads by itself.
+      await page.waitForSelector('#order-status[data-status=COMPLETED]', { timeout: 10_000 });
+      assert.equal(await page.textContent('#order-status'), 'Completed');
+      await assertStatusPage(page, 'Completed');
+      assert.deepEqual(await page.$$eval('#progress > li', (lis) => lis.map((li) => li.className)), [
+        'done',
+        'done',
+        'done',
+        'done',
+      ]);
+      assert.equal(await page.textContent('#price'), `1 USDT = ${done.executePrice} USD`);
+      assert.equal(await page.textContent('#obtain'), `${done.obtainAmount} USDT`);
+      assert.equal(await page.textContent('#tx-hash'), done.withdrawTxHash);
+      assert.equal(String(done.executePrice), quoted);
+      await shot(page, '1-approved-completed');
+      await page.setViewportSize(DESKTOP);
+      await shot(page, '1-approved-completed-desktop');
+      assert.deepEqual(await charges(o.orderId), ['CAPTURED']);
+      await page.close();
+      await assertAuditOk(t);
+    },
+  );
+
+  test(
+    'declined, then insufficient funds: each says so on the Confirm page and marks its card; a new ' + 'card pays',
+    async () => {
+      const user = await verifiedUser(['4000000000000002']);
+      const o = await newOrder();
+      const page = await openAs(user, o.url);
+      await page.waitForSelector('#confirm-btn');
+      await page.click('#confirm-btn');
+      await page.waitForSelector('#payment-error');
+      assert.match((await page.textContent('#payment-error'))!, /declined.*Nothing was charged/);
+      assert.equal(await page.textContent('label.choice[data-card="0002"] .tag'), 'Declined');
+      await shot(page, '2-declined');
+      let q = await query(o.orderId);
+      assert.equal(q.orderSubStatus, 'CREATED');
+      assert.equal(q.errorCode, 'CARD_DECLINED');
+
+      const addCard = async (number: string) => {
+        await page.click(`a[href*="step=addcard"]`);
+        await page.waitForSelector('#number');
+        await page.fill('#name', 'Ana Lee');
+        await page.fill('#number', number);
+        await page.fill('#expiry', '12/34');
+        await page.fill('#cvv', '123');
+        await page.click('form[action*="card"] button');
+        await page.waitForSelector('#confirm-btn');
+      };
+      await addCard('4000 0000 0000 9995');
+      assert.equal(await page.isChecked('label.choice[data-card="9995"] input'), true, 'the card just added is chosen');
+      await page.click('#confirm-btn');
+      await page.waitForSelector('#payment-error');
+      assert.match((await page.textContent('#payment-error'))!, /insufficient funds.*Nothing was charged/);
+      assert.equal(await page.textContent('label.choice[data-card="9995"] .tag'), 'Insufficient funds');
+      assert.equal(await page.textContent('label.choice[data-card="0002"] .tag'), 'Declined');
+      await shot(page, '2-insufficient-funds');
+      assert.equal((await query(o.orderId)).errorCode, 'INSUFFICIENT_FUNDS');
+      await addCard('4242 4242 4242 4242');
+      assert.equal(await page.isChecked('label.choice[data-card="4242"] input'), true);
+      assert.equal(await page.locator('#payment-error').count(), 0, 'a new card, no stale message');
+      await shot(page, '2-new-card-chosen');
+      await page.click('#confirm-btn');
+      await page.waitForSelector('#order-status');
+      await assertStatusPage(page, 'Withdrawal');
+      assert.equal(await page.locator('#error-reason').count(), 0);
+      await shot(page, '2-paid-status');
+      q = await untilCompleted(o.orderId);
+      assert.equal(q.errorCode, null);
+      assert.deepEqual(await charges(o.orderId), ['DECLINED', 'INSUFFICIENT_FUNDS', 'CAPTURED']);
+      await page.close();
+      await assertAuditOk(t);
+    },
+  );
 
   for (const [label, viewport] of [
     ['phone', PHONE],
     ['desktop', DESKTOP],
   ] as const) {
-    test(`3-D Secure pass (${label}): the challenge page appears after Confirm; approving leads to the status page and completion`, async () => {
-      const user = await verifiedUser(['4000000000003220']);
-      const o = await newOrder();
-      const page = await openAs(user, o.url, viewport);
-      await page.waitForSelector('#confirm-btn');
-      await page.click('#confirm-btn');
-      await page.waitForSelector('#approve-3ds');
-      assert.match((await page.textContent('main'))!, /approve this payment of 100 USD/);
-      assert.match(
-        (await page.textContent('#challenge-lock'))!,
-        /^Approve within \d+ s to buy at the locked price of \d/,
-      );
-      // The time left counts down in the page.
-      await page.waitForFunction(
-        () => Number.parseInt(document.getElementById('challenge-left')!.textContent!, 10) < 59,
-        null,
-        { timeout: 5_000 },
-      );
-      await shot(page, `3-3ds-challenge-${label}`);
-      assert.equal((await query(o.orderId)).orderSubStatus, 'PAYMENT_PROCESSING');
-      await page.click('#approve-3ds');
-      await page.waitForSelector('#order-status');
-      await assertStatusPage(page, 'Withdrawal');
-      await shot(page, `3-3ds-passed-status-${label}`);
-      await untilCompleted(o.orderId);
-      await page.waitForSelector('#order-status[data-status=COMPLETED]', { timeout: 10_000 });
-      await shot(page, `3-3ds-passed-completed-${label}`);
-      assert.deepEqual(await charges(o.orderId), ['CAPTURED']);
-      await page.close();
-      await assertAuditOk(t);
-    });
+    test(
+      `3-D Secure pass (${label}): the challenge page appears after Confirm; approving leads to the status page ` +
+        `and completion`,
+      async () => {
+        const user = await verifiedUser(['4000000000003220']);
+        const o = await newOrder();
+        const page = await openAs(user, o.url, viewport);
+        await page.waitForSelector('#confirm-btn');
+        await page.click('#confirm-btn');
+        await page.waitForSelector('#approve-3ds');
+        assert.match((await page.textContent('main'))!, /approve this payment of 100 USD/);
+        assert.match(
+          (await page.textContent('#challenge-lock'))!,
+          /^Approve within \d+ s to buy at the locked price of \d/,
+        );
+        // The time left counts down in the page.
+        await page.waitForFunction(
+          () => Number.parseInt(document.getElementById('challenge-left')!.textContent!, 10) < 59,
+          null,
+          { timeout: 5_000 },
+        );
+        await shot(page, `3-3ds-challenge-${label}`);
+        assert.equal((await query(o.orderId)).orderSubStatus, 'PAYMENT_PROCESSING');
+        await page.click('#approve-3ds');
+        await page.waitForSelector('#order-status');
+        await assertStatusPage(page, 'Withdrawal');
+        await shot(page, `3-3ds-passed-status-${label}`);
+        await untilCompleted(o.orderId);
+        await page.waitForSelector('#order-status[data-status=COMPLETED]', { timeout: 10_000 });
+        await shot(page, `3-3ds-passed-completed-${label}`);
+        assert.deepEqual(await charges(o.orderId), ['CAPTURED']);
+        await page.close();
+        await assertAuditOk(t);
+      },
+    );
 
-    test(`3-D Secure fail (${label}): back on Confirm with the 3-D Secure message; the order is CREATED with THREE_DS_FAILED`, async () => {
-      const user = await verifiedUser(['4000000000003220']);
-      const o = await newOrder();
-      const page = await openAs(user, o.url, viewport, { fakeTimers: true });
-      await page.waitForSelector('#confirm-btn');
-      await page.click('#confirm-btn');
-      await page.waitForSelector('#fail-3ds');
-      // A person who waits past the price lock reads that the old price is gone, not "Approve within 0 s".
-      await page.clock.fastForward(60_000);
-      await page.waitForFunction(
-        () =>
-          /has expired: nothing will be charged at it/.test(document.getElementById('challenge-lock')!.textContent!),
-        null,
-        { timeout: 5_000 },
-      );
-      await shot(page, `4-3ds-challenge-lock-expired-${label}`);
-      await page.click('#fail-3ds');
-      await page.waitForSelector('#payment-error');
-      assert.match(
-        (await page.textContent('#payment-error'))!,
-        /3-D Secure check was not passed, so nothing was charged/,
-      );
-      assert.equal(await page.textContent('label.choice[data-card="3220"] .tag'), '3-D Secure failed');
-      assert.ok(await page.isVisible('#confirm-btn'), 'the person can try again');
-      await shot(page, `4-3ds-failed-${label}`);
-      const q = await query(o.orderId);
-      assert.equal(q.orderMainStatus, 'INIT');
-      assert.equal(q.orderSubStatus, 'CREATED');
-      assert.equal(q.errorCode, 'THREE_DS_FAILED');
-      assert.deepEqual(await charges(o.orderId), ['THREE_DS_FAILED']);
-      await page.close();
-      await assertAuditOk(t);
-    });
+    test(
+      `3-D Secure fail (${label}): back on Confirm with the 3-D Secure message; the order is CREATED with ` +
+        `THREE_DS_FAILED`,
+      async () => {
+        const user = await verifiedUser(['4000000000003220']);
+        const o = await newOrder();
+        const page = await openAs(user, o.url, viewport, { fakeTimers: true });
+        await page.waitForSelector('#confirm-btn');
+        await page.click('#confirm-btn');
+        await page.waitForSelector('#fail-3ds');
+        // A person who waits past the price lock reads that the old price is gone, not "Approve within 0 s".
+        await page.clock.fastForward(60_000);
+        await page.waitForFunction(
+          () =>
+            /has expired: nothing will be charged at it/.test(document.getElementById('challenge-lock')!.textContent!),
+          null,
+          { timeout: 5_000 },
+        );
+        await shot(page, `4-3ds-challenge-lock-expired-${label}`);
+        await page.click('#fail-3ds');
+        await page.waitForSelector('#payment-error');
+        assert.match(
+          (await page.textContent('#payment-error'))!,
+          /3-D Secure check was not passed, so nothing was charged/,
+        );
+        assert.equal(await page.textContent('label.choice[data-card="3220"] .tag'), '3-D Secure failed');
+        assert.ok(await page.isVisible('#confirm-btn'), 'the person can try again');
+        await shot(page, `4-3ds-failed-${label}`);
+        const q = await query(o.orderId);
+        assert.equal(q.orderMainStatus, 'INIT');
+        assert.equal(q.orderSubStatus, 'CREATED');
+        assert.equal(q.errorCode, 'THREE_DS_FAILED');
+        assert.deepEqual(await charges(o.orderId), ['THREE_DS_FAILED']);
+        await page.close();
+        await assertAuditOk(t);
+      },
+    );
   }
 
   // Last: it moves the platform clock 10 minutes.
-  test('3-D Secure expiry: 10 minutes on the challenge page → Confirm again with the price-lock message and a fresh quote; the charge is voided, nothing captured', async () => {
-    const user = await verifiedUser(['4000000000003220']);
-    const o = await newOrder();
-    const page = await openAs(user, o.url);
-    await page.waitForSelector('#confirm-btn');
-    const firstLock = Number(await page.getAttribute('#countdown', 'data-expires'));
-    await page.click('#confirm-btn');
-    await page.waitForSelector('#approve-3ds');
-    assert.deepEqual(await charges(o.orderId), ['CHALLENGE']);
-    t.clock.advance!(10 * 60_000);
-    // The worker voids the challenge when due; the page notices through /state and reloads by itself.
-    await page.waitForSelector('#payment-error', { timeout: 15_000 });
-    assert.match((await page.textContent('#payment-error'))!, /price lock expired.*nothing was charged/);
-    assert.ok(await page.isVisible('#confirm-btn'));
-    const freshLock = Number(await page.getAttribute('#countdown', 'data-expires'));
-    assert.ok(freshLock > firstLock + 10 * 60_000 - 1_000, `a fresh quote: ${firstLock} → ${freshLock}`);
-    assert.equal(freshLock, t.clock.now() + 59_000);
-    assert.equal(
-      await page.locator('label.choice[data-card="3220"] .tag').count(),
-      0,
-      "an expired challenge is not the card's fault",
-    );
-    await shot(page, '5-3ds-expired');
-    const q = await query(o.orderId);
-    assert.equal(q.orderSubStatus, 'CREATED');
-    assert.equal(q.errorCode, 'QUOTE_EXPIRED');
-    assert.deepEqual(await charges(o.orderId), ['VOIDED']);
-    const captured = await t.db.query(
-      `SELECT count(*)::int AS n FROM card_charges WHERE ref LIKE $1 AND status IN ('CAPTURED', 'REFUNDED')`,
-      [`${o.orderId}:%`],
-    );
-    assert.equal(captured.rows[0].n, 0, 'nothing was captured');
-    await page.close();
-    await assertAuditOk(t);
-  });
+  test(
+    '3-D Secure expiry: 10 minutes on the challenge page → Confirm again with the price-lock message and a fresh ' +
+      'quote; the charge is voided, nothing captured',
+    async () => {
+      const user = await verifiedUser(['4000000000003220']);
+      const o = await newOrder();
+      const page = await openAs(user, o.url);
+      await page.waitForSelector('#confirm-btn');
+      const firstLock = Number(await page.getAttribute('#countdown', 'data-expires'));
+      await page.click('#confirm-btn');
+      await page.waitForSelector('#approve-3ds');
+      assert.deepEqual(await charges(o.orderId), ['CHALLENGE']);
+      t.clock.advance!(10 * 60_000);
+      // The worker voids the challenge when due; the page notices through /state and reloads by itself.
+      await page.waitForSelector('#payment-error', { timeout: 15_000 });
+      assert.match((await page.textContent('#payment-error'))!, /price lock expired.*nothing was charged/);
+      assert.ok(await page.isVisible('#confirm-btn'));
+      const freshLock = Number(await page.getAttribute('#countdown', 'data-expires'));
+      assert.ok(freshLock > firstLock + 10 * 60_000 - 1_000, `a fresh quote: ${firstLock} → ${freshLock}`);
+      assert.equal(freshLock, t.clock.now() + 59_000);
+      assert.equal(
+        await page.locator('label.choice[data-card="3220"] .tag').count(),
+        0,
+        "an expired challenge is not the card's fault",
+      );
+      await shot(page, '5-3ds-expired');
+      const q = await query(o.orderId);
+      assert.equal(q.orderSubStatus, 'CREATED');
+      assert.equal(q.errorCode, 'QUOTE_EXPIRED');
+      assert.deepEqual(await charges(o.orderId), ['VOIDED']);
+      const captured = await t.db.query(
+        `SELECT count(*)::int AS n FROM card_charges WHERE ref LIKE $1 AND status IN ('CAPTURED', 'REFUNDED')`,
+        [`${o.orderId}:%`],
+      );
+      assert.equal(captured.rows[0].n, 0, 'nothing was captured');
+      await page.close();
+      await assertAuditOk(t);
+    },
+  );
 });

@@ -9,13 +9,15 @@ import { browserSkip, launchBrowser, type Browser } from './support/browser.ts';
 import { onboardPartner } from './support/connect-client.ts';
 
 const PNG = Buffer.from(
-  '89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082',
+  '89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d000000' +
+    '0049454e44ae426082',
   'hex',
 );
 const USER_ADDRESS = '0x52908400098527886E0F7030069857D2E4169EE7';
 
 test(
-  'the whole seed flow in Chromium: order → sign-up with the mailed code → KYC → approved → card → confirm → USDT on anvil → back to the partner',
+  'the whole seed flow in Chromium: order → sign-up with the mailed code → KYC → approved → card → confirm → USDT on ' +
+    'anvil → back to the partner',
   { skip: browserSkip, timeout: 180_000 },
   async () => {
     const t: TestApp = await startTestApp({ workers: true });

@@ -12,21 +12,25 @@ import { productionEnv } from './support/production-env.ts';
 import { buyflowFixture, kycInput, PNG, TRX_ADDRESS } from './support/buyflow-fixture.ts';
 import { onboardPartner } from './support/connect-client.ts';
 
-test('the supported-cards table ships complete: 235 rows, 216 Y/Y, the 19 unsupported countries, absent countries unsupported', () => {
-  assert.equal(SUPPORTED_CARD_COUNTRIES.length, 235);
-  assert.equal(SUPPORTED_CARD_COUNTRIES.filter((r) => r.visa && r.mastercard).length, 216);
-  assert.equal(SUPPORTED_CARD_COUNTRIES.filter((r) => r.visa !== r.mastercard).length, 0);
-  assert.deepEqual(
-    SUPPORTED_CARD_COUNTRIES.filter((r) => !r.visa && !r.mastercard)
-      .map((r) => r.code)
-      .join(' '),
-    'AF AS BD BI ER GU LY MA MM MP PF PR RU SG SO UM VE VI YE',
-  );
-  assert.equal(SUPPORTED_CARD_COUNTRIES.find((r) => r.code === 'CI')?.country, 'Cote dlvoire');
-  assert.equal(brandSupportedIn('FR', 'VISA'), true);
-  assert.equal(brandSupportedIn('US', 'VISA'), false);
-  assert.equal(brandSupportedIn('RU', 'MASTERCARD'), false);
-});
+test(
+  'the supported-cards table ships complete: 235 rows, 216 Y/Y, the 19 unsupported countries, absent countries ' +
+    'unsupported',
+  () => {
+    assert.equal(SUPPORTED_CARD_COUNTRIES.length, 235);
+    assert.equal(SUPPORTED_CARD_COUNTRIES.filter((r) => r.visa && r.mastercard).length, 216);
+    assert.equal(SUPPORTED_CARD_COUNTRIES.filter((r) => r.visa !== r.mastercard).length, 0);
+    assert.deepEqual(
+      SUPPORTED_CARD_COUNTRIES.filter((r) => !r.visa && !r.mastercard)
+        .map((r) => r.code)
+        .join(' '),
+      'AF AS BD BI ER GU LY MA MM MP PF PR RU SG SO UM VE VI YE',
+    );
+    assert.equal(SUPPORTED_CARD_COUNTRIES.find((r) => r.code === 'CI')?.country, 'Cote dlvoire');
+    assert.equal(brandSupportedIn('FR', 'VISA'), true);
+    assert.equal(brandSupportedIn('US', 'VISA'), false);
+    assert.equal(brandSupportedIn('RU', 'MASTERCARD'), false);
+  },
+);
 
 test('card checks: Luhn, Visa/Mastercard only, expiry, CVV', () => {
   const now = Date.UTC(2026, 5, 15);
@@ -73,29 +77,34 @@ for (const kind of DB_KINDS) {
     }
 
     describe('sign-up, codes and KYC', () => {
-      test('worker tick after a KYC decision applies it once, then reports no work although the approved order stays KYC_REVIEW (no busy loop)', async () => {
-        const u = await newUser();
-        const { order } = await newOrder();
-        await bf().attach(order, u.id);
-        const k = await bf().submitKyc(u, order, kycInput());
-        assert.ok(k.ok, JSON.stringify(k));
-        assert.equal(await bf().runOnce(), 0, 'still in review: nothing to do');
-        const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${u.id}`))!;
-        assert.equal(
-          (await t.admin('POST', `/sandbox/v1/kyc/${st.recordId}/decision`, { decision: 'PASS' })).status,
-          200,
-        );
-        assert.equal(await bf().runOnce(), 1, 'the decision is applied by the worker');
-        assert.equal((await bf().getUser(u.id))!.kycLevel, 'VERIFIED');
-        assert.equal(
-          (await query(order.merchantOrderId)).orderSubStatus,
-          'KYC_REVIEW',
-          'the order leaves KYC_REVIEW only at confirm',
-        );
-        // Reporting work here made startLoop re-run the tick at once, forever; on PGlite that starved every HTTP request.
-        assert.equal(await bf().runOnce(), 0);
-        assert.equal(await bf().runOnce(), 0);
-      });
+      test(
+        'worker tick after a KYC decision applies it once, then reports no work although the approved order stays ' +
+          'KYC_REVIEW (no busy loop)',
+        async () => {
+          const u = await newUser();
+          const { order } = await newOrder();
+          await bf().attach(order, u.id);
+          const k = await bf().submitKyc(u, order, kycInput());
+          assert.ok(k.ok, JSON.stringify(k));
+          assert.equal(await bf().runOnce(), 0, 'still in review: nothing to do');
+          const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${u.id}`))!;
+          assert.equal(
+            (await t.admin('POST', `/sandbox/v1/kyc/${st.recordId}/decision`, { decision: 'PASS' })).status,
+            200,
+          );
+          assert.equal(await bf().runOnce(), 1, 'the decision is applied by the worker');
+          assert.equal((await bf().getUser(u.id))!.kycLevel, 'VERIFIED');
+          assert.equal(
+            (await query(order.merchantOrderId)).orderSubStatus,
+            'KYC_REVIEW',
+            'the order leaves KYC_REVIEW only at confirm',
+          );
+          // Reporting work here made startLoop re-run the tick at once, forever; on PGlite that starved every HTTP
+          // request.
+          assert.equal(await bf().runOnce(), 0);
+          assert.equal(await bf().runOnce(), 0);
+        },
+      );
 
       test("CSP frame-ancestors lists only the order's partner's registered redirect domains", async () => {
         const csp = async (token: string) => {
@@ -140,145 +149,156 @@ for (const kind of DB_KINDS) {
         assert.equal(bad.headers.get('x-frame-options'), 'DENY');
       });
 
-      test('codes: wrong code counts, 5 tries void it, resend waits 59 s, consent recorded with version and time', async () => {
-        const s = await bf().signup({ kind: 'email', identifier: 'codes@example.com', password: 'Passw0rdX' });
-        assert.ok(s.ok);
-        assert.equal((await bf().sendCode(s.value.userId)).ok, false, 'resend before 59 s');
-        const good = await latestCode('codes@example.com');
-        const noConsent = await bf().verifyCode(s.value.userId, good, { terms: false, marketing: false });
-        assert.equal(!noConsent.ok && noConsent.code, 'CONSENT_REQUIRED');
-        const wrong = good === '000000' ? '111111' : '000000';
-        for (let i = 0; i < 5; i++)
-          assert.equal((await bf().verifyCode(s.value.userId, wrong, { terms: true, marketing: false })).ok, false);
-        const voided = await bf().verifyCode(s.value.userId, good, { terms: true, marketing: false });
-        assert.equal(!voided.ok && voided.code, 'CODE_EXPIRED');
-        (t.clock as any).advance(59_000);
-        assert.ok((await bf().sendCode(s.value.userId)).ok);
-        (t.clock as any).advance(10 * 60_000 + 1);
-        const late = await bf().verifyCode(s.value.userId, await latestCode('codes@example.com'), {
-          terms: true,
-          marketing: false,
-        });
-        assert.equal(!late.ok && late.code, 'CODE_EXPIRED', 'valid 10 minutes');
-        (t.clock as any).advance(59_000);
-        assert.ok((await bf().sendCode(s.value.userId)).ok);
-        const v = await bf().verifyCode(s.value.userId, await latestCode('codes@example.com'), {
-          terms: true,
-          marketing: false,
-        });
-        assert.ok(v.ok);
-        const row = (
-          await t.db.query(`SELECT consent_version, consent_at, password_hash FROM buyflow_users WHERE id = $1`, [
-            s.value.userId,
-          ])
-        ).rows[0];
-        assert.equal(row.consent_version, 'terms-2024-01+privacy-2024-01');
-        assert.equal(Number(row.consent_at), t.clock.now());
-        assert.match(row.password_hash, /^scrypt\$/);
-        assert.equal((await bf().signup({ kind: 'email', identifier: 'x@example.com', password: 'weak' })).ok, false);
-      });
+      test(
+        'codes: wrong code counts, 5 tries void it, resend waits 59 s, consent recorded with version ' + 'and time',
+        async () => {
+          const s = await bf().signup({ kind: 'email', identifier: 'codes@example.com', password: 'Passw0rdX' });
+          assert.ok(s.ok);
+          assert.equal((await bf().sendCode(s.value.userId)).ok, false, 'resend before 59 s');
+          const good = await latestCode('codes@example.com');
+          const noConsent = await bf().verifyCode(s.value.userId, good, { terms: false, marketing: false });
+          assert.equal(!noConsent.ok && noConsent.code, 'CONSENT_REQUIRED');
+          const wrong = good === '000000' ? '111111' : '000000';
+          for (let i = 0; i < 5; i++)
+            assert.equal((await bf().verifyCode(s.value.userId, wrong, { terms: true, marketing: false })).ok, false);
+          const voided = await bf().verifyCode(s.value.userId, good, { terms: true, marketing: false });
+          assert.equal(!voided.ok && voided.code, 'CODE_EXPIRED');
+          (t.clock as any).advance(59_000);
+          assert.ok((await bf().sendCode(s.value.userId)).ok);
+          (t.clock as any).advance(10 * 60_000 + 1);
+          const late = await bf().verifyCode(s.value.userId, await latestCode('codes@example.com'), {
+            terms: true,
+            marketing: false,
+          });
+          assert.equal(!late.ok && late.code, 'CODE_EXPIRED', 'valid 10 minutes');
+          (t.clock as any).advance(59_000);
+          assert.ok((await bf().sendCode(s.value.userId)).ok);
+          const v = await bf().verifyCode(s.value.userId, await latestCode('codes@example.com'), {
+            terms: true,
+            marketing: false,
+          });
+          assert.ok(v.ok);
+          const row = (
+            await t.db.query(`SELECT consent_version, consent_at, password_hash FROM buyflow_users WHERE id = $1`, [
+              s.value.userId,
+            ])
+          ).rows[0];
+          assert.equal(row.consent_version, 'terms-2024-01+privacy-2024-01');
+          assert.equal(Number(row.consent_at), t.clock.now());
+          assert.match(row.password_hash, /^scrypt\$/);
+          assert.equal((await bf().signup({ kind: 'email', identifier: 'x@example.com', password: 'weak' })).ok, false);
+        },
+      );
 
-      test('KYC rejected shows the reason and can be resubmitted; the order goes KYC_REVIEW → CREATED; files stored sealed', async () => {
-        const u = await newUser();
-        const { order } = await newOrder();
-        await bf().attach(order, u.id);
-        const input = {
-          country: 'FR',
-          idCountry: 'FR',
-          documentType: 'ID_CARD',
-          firstName: 'Ana',
-          lastName: 'Lee',
-          dateOfBirth: '1990-01-01',
-          files: [
-            { field: 'front' as const, bytes: PNG },
-            { field: 'back' as const, bytes: PNG },
-            { field: 'selfie' as const, bytes: PNG },
-          ],
-        };
-        assert.equal(
-          (await bf().submitKyc(u, order, { ...input, idCountry: 'DE' })).ok,
-          false,
-          'country must match the ID',
-        );
-        assert.equal(
-          (
-            await bf().submitKyc(u, order, {
-              ...input,
-              files: [{ field: 'front', bytes: Buffer.from('GIF89a') }, ...input.files.slice(1)],
-            })
-          ).ok,
-          false,
-          'type checked',
-        );
-        assert.ok((await bf().submitKyc(u, order, input)).ok);
-        assert.equal((await query(order.merchantOrderId)).orderSubStatus, 'KYC_REVIEW');
-        const files = (
-          await t.db.query(
-            `SELECT data_sealed FROM kyc_files f JOIN kyc_records r ON r.id = f.record_id WHERE r.subject_key = $1`,
-            [`buyflow:${u.id}`],
-          )
-        ).rows;
-        assert.equal(files.length, 3);
-        assert.ok(!files[0].data_sealed.includes(PNG.toString('base64')));
-        const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${u.id}`))!;
-        const queue = await t.admin('GET', '/admin/v1/kyc?status=REVIEW');
-        assert.ok(queue.json.some((r: any) => r.kycUserId === st.recordId && r.source === 'buyflow'));
-        assert.equal(
-          (
-            await t.admin('POST', `/admin/v1/kyc/${st.recordId}/decision`, {
-              decision: 'REJECT',
-              reason: 'Document unreadable',
-            })
-          ).status,
-          200,
-        );
-        const k = await bf().kycState(u, order);
-        assert.deepEqual(k, { state: 'REJECTED', reason: 'Document unreadable' });
-        const q1 = await query(order.merchantOrderId);
-        assert.equal(q1.orderSubStatus, 'CREATED');
-        assert.equal(q1.errorCode, 'KYC_REJECTED');
-        assert.ok((await bf().submitKyc(u, order, input)).ok, 'resubmission');
-        assert.equal((await query(order.merchantOrderId)).orderSubStatus, 'KYC_REVIEW');
-        assert.equal(
-          (await t.admin('POST', `/sandbox/v1/kyc/${st.recordId}/decision`, { decision: 'PASS' })).status,
-          200,
-        );
-        assert.equal((await bf().kycState(u, order)).state, 'VERIFIED');
-      });
+      test(
+        'KYC rejected shows the reason and can be resubmitted; the order goes KYC_REVIEW → CREATED; files ' +
+          'stored sealed',
+        async () => {
+          const u = await newUser();
+          const { order } = await newOrder();
+          await bf().attach(order, u.id);
+          const input = {
+            country: 'FR',
+            idCountry: 'FR',
+            documentType: 'ID_CARD',
+            firstName: 'Ana',
+            lastName: 'Lee',
+            dateOfBirth: '1990-01-01',
+            files: [
+              { field: 'front' as const, bytes: PNG },
+              { field: 'back' as const, bytes: PNG },
+              { field: 'selfie' as const, bytes: PNG },
+            ],
+          };
+          assert.equal(
+            (await bf().submitKyc(u, order, { ...input, idCountry: 'DE' })).ok,
+            false,
+            'country must match the ID',
+          );
+          assert.equal(
+            (
+              await bf().submitKyc(u, order, {
+                ...input,
+                files: [{ field: 'front', bytes: Buffer.from('GIF89a') }, ...input.files.slice(1)],
+              })
+            ).ok,
+            false,
+            'type checked',
+          );
+          assert.ok((await bf().submitKyc(u, order, input)).ok);
+          assert.equal((await query(order.merchantOrderId)).orderSubStatus, 'KYC_REVIEW');
+          const files = (
+            await t.db.query(
+              `SELECT data_sealed FROM kyc_files f JOIN kyc_records r ON r.id = f.record_id WHERE r.subject_key = $1`,
+              [`buyflow:${u.id}`],
+            )
+          ).rows;
+          assert.equal(files.length, 3);
+          assert.ok(!files[0].data_sealed.includes(PNG.toString('base64')));
+          const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${u.id}`))!;
+          const queue = await t.admin('GET', '/admin/v1/kyc?status=REVIEW');
+          assert.ok(queue.json.some((r: any) => r.kycUserId === st.recordId && r.source === 'buyflow'));
+          assert.equal(
+            (
+              await t.admin('POST', `/admin/v1/kyc/${st.recordId}/decision`, {
+                decision: 'REJECT',
+                reason: 'Document unreadable',
+              })
+            ).status,
+            200,
+          );
+          const k = await bf().kycState(u, order);
+          assert.deepEqual(k, { state: 'REJECTED', reason: 'Document unreadable' });
+          const q1 = await query(order.merchantOrderId);
+          assert.equal(q1.orderSubStatus, 'CREATED');
+          assert.equal(q1.errorCode, 'KYC_REJECTED');
+          assert.ok((await bf().submitKyc(u, order, input)).ok, 'resubmission');
+          assert.equal((await query(order.merchantOrderId)).orderSubStatus, 'KYC_REVIEW');
+          assert.equal(
+            (await t.admin('POST', `/sandbox/v1/kyc/${st.recordId}/decision`, { decision: 'PASS' })).status,
+            200,
+          );
+          assert.equal((await bf().kycState(u, order)).state, 'VERIFIED');
+        },
+      );
     });
     describe('card payment, price lock and limits', () => {
-      test('declined and insufficient-funds cards move nothing and return the order to CREATED; 3-D Secure challenge then approval completes the purchase', async () => {
-        const u = await verifiedUser();
-        const { order } = await newOrder('100');
-        await bf().attach(order, u.id);
-        const declined = await card(u, '4000000000000002');
-        await bf().lockQuote(order.orderId, u.id);
-        const before = (await t.db.query(`SELECT count(*)::int AS n FROM ledger_transfers`)).rows[0].n;
-        assert.ok((await bf().confirm(order.orderId, u.id, declined.id)).ok);
-        let q = await query(order.merchantOrderId);
-        assert.equal(q.orderSubStatus, 'CREATED');
-        assert.equal(q.errorCode, 'CARD_DECLINED');
-        const poor = await card(u, '4000000000009995');
-        assert.ok((await bf().confirm(order.orderId, u.id, poor.id)).ok);
-        assert.equal((await query(order.merchantOrderId)).errorCode, 'INSUFFICIENT_FUNDS');
-        assert.equal(
-          (await t.db.query(`SELECT count(*)::int AS n FROM ledger_transfers`)).rows[0].n,
-          before,
-          'nothing moved',
-        );
-        const threeDs = await card(u, '4000000000003220');
-        const c = await bf().confirm(order.orderId, u.id, threeDs.id);
-        assert.equal(c.ok && c.value.step, 'CHALLENGE');
-        assert.equal((await query(order.merchantOrderId)).orderSubStatus, 'PAYMENT_PROCESSING');
-        assert.ok((await bf().completeChallenge(order.orderId, u.id, true)).ok);
-        q = await query(order.merchantOrderId);
-        assert.equal(q.orderSubStatus, 'WITHDRAW_PROCESSING');
-        assert.equal(q.errorCode, null);
-        const bal = await t.app.services.ledger.balances(t.db, 'user', `buyflow:${u.id}`);
-        assert.equal(bal.find((b) => b.asset === 'USDT')?.held, String(q.obtainAmount));
-        assert.equal(bal.find((b) => b.asset === 'USD')?.posted ?? '0', '0');
-        await assertAuditOk(t);
-      });
+      test(
+        'declined and insufficient-funds cards move nothing and return the order to CREATED; 3-D Secure challenge ' +
+          'then approval completes the purchase',
+        async () => {
+          const u = await verifiedUser();
+          const { order } = await newOrder('100');
+          await bf().attach(order, u.id);
+          const declined = await card(u, '4000000000000002');
+          await bf().lockQuote(order.orderId, u.id);
+          const before = (await t.db.query(`SELECT count(*)::int AS n FROM ledger_transfers`)).rows[0].n;
+          assert.ok((await bf().confirm(order.orderId, u.id, declined.id)).ok);
+          let q = await query(order.merchantOrderId);
+          assert.equal(q.orderSubStatus, 'CREATED');
+          assert.equal(q.errorCode, 'CARD_DECLINED');
+          const poor = await card(u, '4000000000009995');
+          assert.ok((await bf().confirm(order.orderId, u.id, poor.id)).ok);
+          assert.equal((await query(order.merchantOrderId)).errorCode, 'INSUFFICIENT_FUNDS');
+          assert.equal(
+            (await t.db.query(`SELECT count(*)::int AS n FROM ledger_transfers`)).rows[0].n,
+            before,
+            'nothing moved',
+          );
+          const threeDs = await card(u, '4000000000003220');
+          const c = await bf().confirm(order.orderId, u.id, threeDs.id);
+          assert.equal(c.ok && c.value.step, 'CHALLENGE');
+          assert.equal((await query(order.merchantOrderId)).orderSubStatus, 'PAYMENT_PROCESSING');
+          assert.ok((await bf().completeChallenge(order.orderId, u.id, true)).ok);
+          q = await query(order.merchantOrderId);
+          assert.equal(q.orderSubStatus, 'WITHDRAW_PROCESSING');
+          assert.equal(q.errorCode, null);
+          const bal = await t.app.services.ledger.balances(t.db, 'user', `buyflow:${u.id}`);
+          assert.equal(bal.find((b) => b.asset === 'USDT')?.held, String(q.obtainAmount));
+          assert.equal(bal.find((b) => b.asset === 'USD')?.posted ?? '0', '0');
+          await assertAuditOk(t);
+        },
+      );
 
       test('expired quote: confirm after 59 s charges nothing and a fresh quote is locked', async () => {
         const u = await verifiedUser();
@@ -300,258 +320,291 @@ for (const kind of DB_KINDS) {
         assert.ok((await bf().confirm(order.orderId, u.id, c.id)).ok);
       });
 
-      test('rolling 24 h limit: the third 20,000 USD order fails LIMIT_EXCEEDED with what is left; two parallel confirms at the edge: exactly one passes', async () => {
-        const u = await verifiedUser();
-        const c = await card(u);
-        const pay = (amount: string) => quotedOrder(u, amount);
-        for (const a of ['20000', '10000']) assert.ok((await bf().confirm((await pay(a)).orderId, u.id, c.id)).ok);
-        const a = await pay('20000');
-        const b = await pay('20000');
-        const [ra, rb] = await Promise.all([bf().confirm(a.orderId, u.id, c.id), bf().confirm(b.orderId, u.id, c.id)]);
-        assert.equal([ra, rb].filter((r) => r.ok).length, 1, JSON.stringify([ra, rb]));
-        const loser = [ra, rb].find((r) => !r.ok)!;
-        assert.equal(!loser.ok && loser.code, 'LIMIT_EXCEEDED');
-        assert.match(!loser.ok ? loser.message! : '', /up to 0\.00 USD more/);
-        const failed = await query((ra.ok ? b : a).merchantOrderId);
-        assert.equal(failed.orderMainStatus, 'FAILURE');
-        assert.equal(failed.errorCode, 'LIMIT_EXCEEDED');
-        (t.clock as any).advance(24 * 3_600_000 + 1);
-        assert.ok((await bf().confirm((await pay('20000')).orderId, u.id, c.id)).ok, 'the window rolls');
-        await assertAuditOk(t);
-      });
+      test(
+        'rolling 24 h limit: the third 20,000 USD order fails LIMIT_EXCEEDED with what is left; two parallel ' +
+          'confirms at the edge: exactly one passes',
+        async () => {
+          const u = await verifiedUser();
+          const c = await card(u);
+          const pay = (amount: string) => quotedOrder(u, amount);
+          for (const a of ['20000', '10000']) assert.ok((await bf().confirm((await pay(a)).orderId, u.id, c.id)).ok);
+          const a = await pay('20000');
+          const b = await pay('20000');
+          const [ra, rb] = await Promise.all([
+            bf().confirm(a.orderId, u.id, c.id),
+            bf().confirm(b.orderId, u.id, c.id),
+          ]);
+          assert.equal([ra, rb].filter((r) => r.ok).length, 1, JSON.stringify([ra, rb]));
+          const loser = [ra, rb].find((r) => !r.ok)!;
+          assert.equal(!loser.ok && loser.code, 'LIMIT_EXCEEDED');
+          assert.match(!loser.ok ? loser.message! : '', /up to 0\.00 USD more/);
+          const failed = await query((ra.ok ? b : a).merchantOrderId);
+          assert.equal(failed.orderMainStatus, 'FAILURE');
+          assert.equal(failed.errorCode, 'LIMIT_EXCEEDED');
+          (t.clock as any).advance(24 * 3_600_000 + 1);
+          assert.ok((await bf().confirm((await pay('20000')).orderId, u.id, c.id)).ok, 'the window rolls');
+          await assertAuditOk(t);
+        },
+      );
 
-      test('an unsupported card country: residents of RU and cards issued in RU are refused CARD_NOT_SUPPORTED', async () => {
-        const ru = await verifiedUser('RU');
-        const r = await bf().addCard(ru, { name: 'Ivan', number: '4242424242424242', expiry: '12/34', cvv: '123' });
-        assert.equal(!r.ok && r.code, 'CARD_NOT_SUPPORTED');
-        const fr = await verifiedUser('FR');
-        const issued = await bf().addCard(fr, { name: 'Ana', number: '4000006430000009', expiry: '12/34', cvv: '123' });
-        assert.equal(!issued.ok && issued.code, 'CARD_NOT_SUPPORTED');
-        assert.equal(
-          (await t.db.query(`SELECT count(*)::int AS n FROM buyflow_cards WHERE user_id IN ($1, $2)`, [ru.id, fr.id]))
-            .rows[0].n,
-          0,
-        );
-      });
+      test(
+        'an unsupported card country: residents of RU and cards issued in RU are refused ' + 'CARD_NOT_SUPPORTED',
+        async () => {
+          const ru = await verifiedUser('RU');
+          const r = await bf().addCard(ru, { name: 'Ivan', number: '4242424242424242', expiry: '12/34', cvv: '123' });
+          assert.equal(!r.ok && r.code, 'CARD_NOT_SUPPORTED');
+          const fr = await verifiedUser('FR');
+          const issued = await bf().addCard(fr, {
+            name: 'Ana',
+            number: '4000006430000009',
+            expiry: '12/34',
+            cvv: '123',
+          });
+          assert.equal(!issued.ok && issued.code, 'CARD_NOT_SUPPORTED');
+          assert.equal(
+            (await t.db.query(`SELECT count(*)::int AS n FROM buyflow_cards WHERE user_id IN ($1, $2)`, [ru.id, fr.id]))
+              .rows[0].n,
+            0,
+          );
+        },
+      );
 
-      test('proof of address: a VERIFIED user blocked at 50,000 USD buys above it once the proof is approved (VERIFIED_PLUS); a rejected proof keeps VERIFIED', async () => {
-        const u = await verifiedUser();
-        const c = await card(u);
-        const pay = (amount: string) => quotedOrder(u, amount);
-        for (const a of ['20000', '20000']) assert.ok((await bf().confirm((await pay(a)).orderId, u.id, c.id)).ok);
-        const blocked = await bf().confirm((await pay('20000')).orderId, u.id, c.id);
-        assert.equal(!blocked.ok && blocked.code, 'LIMIT_EXCEEDED');
-        assert.match(
-          !blocked.ok ? blocked.message! : '',
-          /up to 10000\.00 USD more .*limit 50000\.00 USD.*Verify your address/,
-        );
-        const address = { addressLine: '1 rue de Rivoli', city: 'Paris', postalCode: '75001', file: PNG };
-        const unverified = await newUser();
-        const early = await bf().submitProofOfAddress(unverified.id, address);
-        assert.equal(!early.ok && early.code, 'KYC_REQUIRED', 'the step comes after VERIFIED');
-        const gif = await bf().submitProofOfAddress(u.id, { ...address, file: Buffer.from('GIF89a') });
-        assert.equal(!gif.ok && gif.code, 'UNSUPPORTED_FILE');
-        assert.ok((await bf().submitProofOfAddress(u.id, address)).ok);
-        const twice = await bf().submitProofOfAddress(u.id, address);
-        assert.equal(!twice.ok && twice.code, 'KYC_IN_REVIEW');
-        const inReview = await bf().confirm((await pay('20000')).orderId, u.id, c.id);
-        assert.equal(!inReview.ok && inReview.code, 'LIMIT_EXCEEDED', 'still 50,000 while the proof is reviewed');
-        const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${u.id}:address`))!;
-        assert.equal(st.status, 'REVIEW');
-        const queue = await t.admin('GET', '/admin/v1/kyc?status=REVIEW');
-        assert.ok(
-          queue.json.some((r: any) => r.kycUserId === st.recordId && r.source === 'buyflow'),
-          'in the operator review queue as its own check',
-        );
-        const file = (await t.db.query(`SELECT field, data_sealed FROM kyc_files WHERE record_id = $1`, [st.recordId]))
-          .rows;
-        assert.deepEqual(
-          file.map((f) => f.field),
-          ['proofOfAddress'],
-        );
-        assert.ok(!file[0].data_sealed.includes(PNG.toString('base64')), 'stored encrypted');
-        assert.equal(
-          (await t.admin('POST', `/admin/v1/kyc/${st.recordId}/decision`, { decision: 'PASS' })).status,
-          200,
-        );
-        const above = await bf().confirm((await pay('20000')).orderId, u.id, c.id);
-        assert.ok(above.ok, JSON.stringify(above));
-        const up = (await bf().getUser(u.id))!;
-        assert.equal(up.kycLevel, 'VERIFIED_PLUS');
-        assert.equal((await bf().syncAddress(u.id)).state, 'VERIFIED_PLUS');
-        assert.ok(
-          (await bf().confirm((await pay('20000')).orderId, u.id, c.id)).ok,
-          '80,000 USD in 24 h under the 200,000 limit',
-        );
+      test(
+        'proof of address: a VERIFIED user blocked at 50,000 USD buys above it once the proof is approved ' +
+          '(VERIFIED_PLUS); a rejected proof keeps VERIFIED',
+        async () => {
+          const u = await verifiedUser();
+          const c = await card(u);
+          const pay = (amount: string) => quotedOrder(u, amount);
+          for (const a of ['20000', '20000']) assert.ok((await bf().confirm((await pay(a)).orderId, u.id, c.id)).ok);
+          const blocked = await bf().confirm((await pay('20000')).orderId, u.id, c.id);
+          assert.equal(!blocked.ok && blocked.code, 'LIMIT_EXCEEDED');
+          assert.match(
+            !blocked.ok ? blocked.message! : '',
+            /up to 10000\.00 USD more .*limit 50000\.00 USD.*Verify your address/,
+          );
+          const address = { addressLine: '1 rue de Rivoli', city: 'Paris', postalCode: '75001', file: PNG };
+          const unverified = await newUser();
+          const early = await bf().submitProofOfAddress(unverified.id, address);
+          assert.equal(!early.ok && early.code, 'KYC_REQUIRED', 'the step comes after VERIFIED');
+          const gif = await bf().submitProofOfAddress(u.id, { ...address, file: Buffer.from('GIF89a') });
+          assert.equal(!gif.ok && gif.code, 'UNSUPPORTED_FILE');
+          assert.ok((await bf().submitProofOfAddress(u.id, address)).ok);
+          const twice = await bf().submitProofOfAddress(u.id, address);
+          assert.equal(!twice.ok && twice.code, 'KYC_IN_REVIEW');
+          const inReview = await bf().confirm((await pay('20000')).orderId, u.id, c.id);
+          assert.equal(!inReview.ok && inReview.code, 'LIMIT_EXCEEDED', 'still 50,000 while the proof is reviewed');
+          const st = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${u.id}:address`))!;
+          assert.equal(st.status, 'REVIEW');
+          const queue = await t.admin('GET', '/admin/v1/kyc?status=REVIEW');
+          assert.ok(
+            queue.json.some((r: any) => r.kycUserId === st.recordId && r.source === 'buyflow'),
+            'in the operator review queue as its own check',
+          );
+          const file = (
+            await t.db.query(`SELECT field, data_sealed FROM kyc_files WHERE record_id = $1`, [st.recordId])
+          ).rows;
+          assert.deepEqual(
+            file.map((f) => f.field),
+            ['proofOfAddress'],
+          );
+          assert.ok(!file[0].data_sealed.includes(PNG.toString('base64')), 'stored encrypted');
+          assert.equal(
+            (await t.admin('POST', `/admin/v1/kyc/${st.recordId}/decision`, { decision: 'PASS' })).status,
+            200,
+          );
+          const above = await bf().confirm((await pay('20000')).orderId, u.id, c.id);
+          assert.ok(above.ok, JSON.stringify(above));
+          const up = (await bf().getUser(u.id))!;
+          assert.equal(up.kycLevel, 'VERIFIED_PLUS');
+          assert.equal((await bf().syncAddress(u.id)).state, 'VERIFIED_PLUS');
+          assert.ok(
+            (await bf().confirm((await pay('20000')).orderId, u.id, c.id)).ok,
+            '80,000 USD in 24 h under the 200,000 limit',
+          );
 
-        const v = await verifiedUser();
-        assert.ok((await bf().submitProofOfAddress(v.id, address)).ok);
-        const vs = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${v.id}:address`))!;
-        assert.equal(
-          (
-            await t.admin('POST', `/admin/v1/kyc/${vs.recordId}/decision`, {
-              decision: 'REJECT',
-              reason: 'Document older than 3 months',
-            })
-          ).status,
-          200,
-        );
-        assert.ok((await bf().runOnce()) >= 1, 'the worker applies the decision');
-        assert.equal((await bf().getUser(v.id))!.kycLevel, 'VERIFIED');
-        assert.deepEqual(await bf().syncAddress(v.id), { state: 'REJECTED', reason: 'Document older than 3 months' });
-        assert.ok((await bf().submitProofOfAddress(v.id, address)).ok, 'a rejected proof can be replaced');
-        await assertAuditOk(t);
-      });
+          const v = await verifiedUser();
+          assert.ok((await bf().submitProofOfAddress(v.id, address)).ok);
+          const vs = (await t.app.services.kyc.buyflowStatus(t.db, `buyflow:${v.id}:address`))!;
+          assert.equal(
+            (
+              await t.admin('POST', `/admin/v1/kyc/${vs.recordId}/decision`, {
+                decision: 'REJECT',
+                reason: 'Document older than 3 months',
+              })
+            ).status,
+            200,
+          );
+          assert.ok((await bf().runOnce()) >= 1, 'the worker applies the decision');
+          assert.equal((await bf().getUser(v.id))!.kycLevel, 'VERIFIED');
+          assert.deepEqual(await bf().syncAddress(v.id), { state: 'REJECTED', reason: 'Document older than 3 months' });
+          assert.ok((await bf().submitProofOfAddress(v.id, address)).ok, 'a rejected proof can be replaced');
+          await assertAuditOk(t);
+        },
+      );
     });
     describe('purchase failure and returning users', () => {
-      test('purchase failure (sandbox trigger: an order of 66.66): the card charge is reversed in the ledger and refunded, the order ends FAILED PURCHASE_FAILED in query-order-list and the webhook', async () => {
-        const hooked = await onboardPartner(t, { webhookUrl: 'https://hooks.example/connect' });
-        const r = await hooked.client.call('buy-withdraw-crypto', {
-          merchantOrderId: `pf${Date.now()}`,
-          fiatCurrency: 'USD',
-          cryptoCurrency: 'USDT',
-          orderAmount: 66.66,
-          merchantRedirectUrl: 'https://wallet.example/done',
-          withdrawCryptoInfo: { cryptoNetwork: 'TRX', cryptoAddress: TRX_ADDRESS },
-        });
-        assert.equal(r.json.code, '000000', r.text);
-        const { order } = (await bf().orderByToken(r.json.data.token))!;
-        const u = await verifiedUser();
-        const c = await card(u);
-        await bf().attach(order, u.id);
-        await bf().lockQuote(order.orderId, u.id);
-        const res = await bf().confirm(order.orderId, u.id, c.id);
-        assert.ok(res.ok, JSON.stringify(res));
-        const q = (await hooked.client.call('query-order-list', { merchantOrderId: order.merchantOrderId })).json
-          .data[0];
-        assert.deepEqual([q.orderMainStatus, q.orderSubStatus, q.errorCode], ['FAILURE', 'FAILED', 'PURCHASE_FAILED']);
-        const charge = (
-          await t.db.query(`SELECT id, status FROM card_charges WHERE ref LIKE $1`, [`${order.orderId}:%`])
-        ).rows;
-        assert.deepEqual(
-          charge.map((x) => x.status),
-          ['REFUNDED'],
-          'refunded at the acquirer',
-        );
-        const kinds = (
-          await t.db.query(`SELECT kind FROM ledger_transfers WHERE ref = $1 ORDER BY kind`, [order.orderId])
-        ).rows.map((x) => x.kind);
-        assert.deepEqual(
-          kinds,
-          ['card_authorization', 'card_refund'],
-          'charge authorized, captured and refunded; no purchase booked',
-        );
-        const bal = await t.app.services.ledger.balances(t.db, 'user', `buyflow:${u.id}`);
-        assert.ok(
-          bal.every((b) => new Decimal(b.posted).isZero() && new Decimal(b.held).isZero()),
-          JSON.stringify(bal),
-        );
-        const events = (
-          await t.db.query(`SELECT payload FROM outbox WHERE topic = 'webhook' AND ordering_key = $1 ORDER BY id`, [
-            `connect-order:${order.orderId}`,
-          ])
-        ).rows.map((x) => JSON.parse((typeof x.payload === 'string' ? JSON.parse(x.payload) : x.payload).body));
-        const last = events[events.length - 1];
-        assert.deepEqual(
-          [last.orderMainStatus, last.orderSubStatus, last.errorCode],
-          ['FAILURE', 'FAILED', 'PURCHASE_FAILED'],
-        );
-        assert.ok(
-          events.some((e) => e.orderSubStatus === 'PURCHASE_PROCESSING'),
-          'each state change was sent',
-        );
-        await assertAuditOk(t);
-      });
+      test(
+        'purchase failure (sandbox trigger: an order of 66.66): the card charge is reversed in the ledger and ' +
+          'refunded, the order ends FAILED PURCHASE_FAILED in query-order-list and the webhook',
+        async () => {
+          const hooked = await onboardPartner(t, { webhookUrl: 'https://hooks.example/connect' });
+          const r = await hooked.client.call('buy-withdraw-crypto', {
+            merchantOrderId: `pf${Date.now()}`,
+            fiatCurrency: 'USD',
+            cryptoCurrency: 'USDT',
+            orderAmount: 66.66,
+            merchantRedirectUrl: 'https://wallet.example/done',
+            withdrawCryptoInfo: { cryptoNetwork: 'TRX', cryptoAddress: TRX_ADDRESS },
+          });
+          assert.equal(r.json.code, '000000', r.text);
+          const { order } = (await bf().orderByToken(r.json.data.token))!;
+          const u = await verifiedUser();
+          const c = await card(u);
+          await bf().attach(order, u.id);
+          await bf().lockQuote(order.orderId, u.id);
+          const res = await bf().confirm(order.orderId, u.id, c.id);
+          assert.ok(res.ok, JSON.stringify(res));
+          const q = (await hooked.client.call('query-order-list', { merchantOrderId: order.merchantOrderId })).json
+            .data[0];
+          assert.deepEqual(
+            [q.orderMainStatus, q.orderSubStatus, q.errorCode],
+            ['FAILURE', 'FAILED', 'PURCHASE_FAILED'],
+          );
+          const charge = (
+            await t.db.query(`SELECT id, status FROM card_charges WHERE ref LIKE $1`, [`${order.orderId}:%`])
+          ).rows;
+          assert.deepEqual(
+            charge.map((x) => x.status),
+            ['REFUNDED'],
+            'refunded at the acquirer',
+          );
+          const kinds = (
+            await t.db.query(`SELECT kind FROM ledger_transfers WHERE ref = $1 ORDER BY kind`, [order.orderId])
+          ).rows.map((x) => x.kind);
+          assert.deepEqual(
+            kinds,
+            ['card_authorization', 'card_refund'],
+            'charge authorized, captured and refunded; no purchase booked',
+          );
+          const bal = await t.app.services.ledger.balances(t.db, 'user', `buyflow:${u.id}`);
+          assert.ok(
+            bal.every((b) => new Decimal(b.posted).isZero() && new Decimal(b.held).isZero()),
+            JSON.stringify(bal),
+          );
+          const events = (
+            await t.db.query(`SELECT payload FROM outbox WHERE topic = 'webhook' AND ordering_key = $1 ORDER BY id`, [
+              `connect-order:${order.orderId}`,
+            ])
+          ).rows.map((x) => JSON.parse((typeof x.payload === 'string' ? JSON.parse(x.payload) : x.payload).body));
+          const last = events[events.length - 1];
+          assert.deepEqual(
+            [last.orderMainStatus, last.orderSubStatus, last.errorCode],
+            ['FAILURE', 'FAILED', 'PURCHASE_FAILED'],
+          );
+          assert.ok(
+            events.some((e) => e.orderSubStatus === 'PURCHASE_PROCESSING'),
+            'each state change was sent',
+          );
+          await assertAuditOk(t);
+        },
+      );
 
-      test('an existing verified user skips KYC on a new order; a broker-shared passed user skips it at VERIFIED', async () => {
-        const u = await verifiedUser();
-        const { order } = await newOrder();
-        assert.equal((await bf().kycState(u, order)).state, 'VERIFIED');
-        const fresh = await newUser();
-        const { order: o2 } = await newOrder('100', { merchantUserId: 'shared-1' });
-        assert.equal((await bf().kycState(fresh, o2)).state, 'NEEDED');
-        const br = await t.admin('POST', '/admin/v1/brokers', {
-          name: 'Acme broker',
-          partialSharing: false,
-          ipWhitelist: ['127.0.0.1'],
-        });
-        assert.equal(br.status, 201, JSON.stringify(br.json));
-        await t.admin('PATCH', `/admin/v1/brokers/${br.json.bizEntityKey}`, {
-          connectPartnerCode: partner.merchantCode,
-        });
-        // The broker shares shared-1's KYC through the real signed API; the worker fetches the documents; the operator
-        // passes it.
-        const images = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(PNG));
-        await new Promise<void>((r) => images.listen(0, '127.0.0.1', r));
-        const img = (p: string) => `http://127.0.0.1:${(images.address() as AddressInfo).port}${p}`;
-        try {
-          const body = JSON.stringify({
-            bizEntityKey: br.json.bizEntityKey,
-            requestNo: `R${Date.now()}`,
-            kycInfo: {
-              userInfo: {
-                bizEntityKey: br.json.bizEntityKey,
-                entityCustomerId: 'shared-1',
-                brokerMainAccountId: '1234567',
-                brokerSubAccountId: String(Date.now()),
-                notifyUrl: '.',
-              },
-              basicInfo: {
-                firstName: 'Alice',
-                lastName: 'Smith',
-                country: 'AE',
-                residentialCountry: 'AE',
-                dob: '1999-09-19',
-                userSubmitIp: '192.168.1.1',
-                address: 'aaa',
-                city: 'bbb',
-                postalCode: '123456',
-              },
-              identityInfo: {
-                documentType: 'ID_CARD',
-                selectCountry: 'AE',
-                frontFileUrl: img('/front.png'),
-                faceFileUrl: img('/face.png'),
-                firstName: 'Alice',
-                lastName: 'Smith',
-                dob: '1999-09-19',
-                idType: 'ID_CARD',
-                idCountry: 'AE',
-                nationalityCountry: 'AE',
-                idNumber: `ID${Date.now()}`,
-                idExpiry: '2035-09-19',
-                userSubmitIp: '192.168.1.1',
-                issuingDate: '2010-09-19',
-                gender: 'F',
-              },
-            },
+      test(
+        'an existing verified user skips KYC on a new order; a broker-shared passed user skips it at ' + 'VERIFIED',
+        async () => {
+          const u = await verifiedUser();
+          const { order } = await newOrder();
+          assert.equal((await bf().kycState(u, order)).state, 'VERIFIED');
+          const fresh = await newUser();
+          const { order: o2 } = await newOrder('100', { merchantUserId: 'shared-1' });
+          assert.equal((await bf().kycState(fresh, o2)).state, 'NEEDED');
+          const br = await t.admin('POST', '/admin/v1/brokers', {
+            name: 'Acme broker',
+            partialSharing: false,
+            ipWhitelist: ['127.0.0.1'],
           });
-          const shared = await fetch(`${t.baseUrl}/bapi/ekyc/v2/public/ekyc/customer/share-kyc-data`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', 'X-SHA2-Signature': kycSignature(br.json.secret, body) },
-            body,
+          assert.equal(br.status, 201, JSON.stringify(br.json));
+          await t.admin('PATCH', `/admin/v1/brokers/${br.json.bizEntityKey}`, {
+            connectPartnerCode: partner.merchantCode,
           });
-          assert.equal((await shared.json()).success, true);
-          let entry: any;
-          for (let i = 0; i < 100 && !entry; i++) {
-            await t.app.outboxWorker.runOnce();
-            entry = (await t.admin('GET', '/admin/v1/kyc?status=REVIEW')).json.find(
-              (x: any) => x.entityCustomerId === 'shared-1',
+          // The broker shares shared-1's KYC through the real signed API; the worker fetches the documents; the
+          // operator passes it.
+          const images = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(PNG));
+          await new Promise<void>((r) => images.listen(0, '127.0.0.1', r));
+          const img = (p: string) => `http://127.0.0.1:${(images.address() as AddressInfo).port}${p}`;
+          try {
+            const body = JSON.stringify({
+              bizEntityKey: br.json.bizEntityKey,
+              requestNo: `R${Date.now()}`,
+              kycInfo: {
+                userInfo: {
+                  bizEntityKey: br.json.bizEntityKey,
+                  entityCustomerId: 'shared-1',
+                  brokerMainAccountId: '1234567',
+                  brokerSubAccountId: String(Date.now()),
+                  notifyUrl: '.',
+                },
+                basicInfo: {
+                  firstName: 'Alice',
+                  lastName: 'Smith',
+                  country: 'AE',
+                  residentialCountry: 'AE',
+                  dob: '1999-09-19',
+                  userSubmitIp: '192.168.1.1',
+                  address: 'aaa',
+                  city: 'bbb',
+                  postalCode: '123456',
+                },
+                identityInfo: {
+                  documentType: 'ID_CARD',
+                  selectCountry: 'AE',
+                  frontFileUrl: img('/front.png'),
+                  faceFileUrl: img('/face.png'),
+                  firstName: 'Alice',
+                  lastName: 'Smith',
+                  dob: '1999-09-19',
+                  idType: 'ID_CARD',
+                  idCountry: 'AE',
+                  nationalityCountry: 'AE',
+                  idNumber: `ID${Date.now()}`,
+                  idExpiry: '2035-09-19',
+                  userSubmitIp: '192.168.1.1',
+                  issuingDate: '2010-09-19',
+                  gender: 'F',
+                },
+              },
+            });
+            const shared = await fetch(`${t.baseUrl}/bapi/ekyc/v2/public/ekyc/customer/share-kyc-data`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', 'X-SHA2-Signature': kycSignature(br.json.secret, body) },
+              body,
+            });
+            assert.equal((await shared.json()).success, true);
+            let entry: any;
+            for (let i = 0; i < 100 && !entry; i++) {
+              await t.app.outboxWorker.runOnce();
+              entry = (await t.admin('GET', '/admin/v1/kyc?status=REVIEW')).json.find(
+                (x: any) => x.entityCustomerId === 'shared-1',
+              );
+              if (!entry) await new Promise((r) => setTimeout(r, 50));
+            }
+            assert.ok(entry, 'the share reached the review queue');
+            assert.equal((await bf().kycState(fresh, o2)).state, 'NEEDED', 'not before the operator passes it');
+            assert.equal(
+              (await t.admin('POST', `/admin/v1/kyc/${entry.id}/decision`, { decision: 'PASS' })).status,
+              200,
             );
-            if (!entry) await new Promise((r) => setTimeout(r, 50));
+          } finally {
+            images.closeAllConnections();
+            await new Promise((r) => images.close(r));
           }
-          assert.ok(entry, 'the share reached the review queue');
-          assert.equal((await bf().kycState(fresh, o2)).state, 'NEEDED', 'not before the operator passes it');
-          assert.equal((await t.admin('POST', `/admin/v1/kyc/${entry.id}/decision`, { decision: 'PASS' })).status, 200);
-        } finally {
-          images.closeAllConnections();
-          await new Promise((r) => images.close(r));
-        }
-        assert.equal((await bf().kycState(fresh, o2)).state, 'VERIFIED');
-        const row = (await bf().getUser(fresh.id))!;
-        assert.equal(row.kycLevel, 'VERIFIED');
-        assert.equal(row.kycSource, 'shared');
-      });
+          assert.equal((await bf().kycState(fresh, o2)).state, 'VERIFIED');
+          const row = (await bf().getUser(fresh.id))!;
+          assert.equal(row.kycLevel, 'VERIFIED');
+          assert.equal(row.kycSource, 'shared');
+        },
+      );
     });
   });
 }
@@ -629,7 +682,8 @@ async function confirmedOrderWithDrainedHotWallet(t: TestApp, tag: string, toAdd
 }
 
 test(
-  "a failed withdrawal (hot wallet drained) keeps the crypto the user's, is retried once (a second retry is refused) and sent once",
+  "a failed withdrawal (hot wallet drained) keeps the crypto the user's, is retried once (a second retry is refused) " +
+    'and sent once',
   { timeout: 180_000 },
   async () => {
     const t = await startTestApp({ workers: true, env: { CONNECT_RATE_PER_SECOND: '100000' } });
@@ -706,7 +760,8 @@ test(
 );
 
 test(
-  'automatic withdrawal attempts: drained hot wallet fails attempts 1 and 2, refunded before attempt 3 (platform clock + worker tick), which sends once; no WITHDRAW_FAILED',
+  'automatic withdrawal attempts: drained hot wallet fails attempts 1 and 2, refunded before attempt 3 (platform ' +
+    'clock + worker tick), which sends once; no WITHDRAW_FAILED',
   { timeout: 180_000 },
   async () => {
     const t = await startTestApp({ workers: true, env: { CONNECT_RATE_PER_SECOND: '100000' } });
@@ -761,33 +816,37 @@ test(
   },
 );
 
-test('production without a configured card acquirer refuses card payment with a clear message, never the sandbox acquirer', async () => {
-  const t = await startTestApp({ env: await productionEnv({ PUBLIC_URL: 'https://rampart.example' }) });
-  try {
-    assert.equal(t.config.mode, 'production');
-    const bf = t.app.services.buyflow;
-    assert.equal(bf.cardPaymentsAvailable, false);
-    const user = {
-      id: '1',
-      identifier: 'p@example.com',
-      kind: 'email' as const,
-      verified: true,
-      consentAt: 1,
-      country: 'FR',
-      kycLevel: 'VERIFIED' as const,
-      kycSource: 'buyflow',
-    };
-    const r = await bf.addCard(user, { name: 'Ana Lee', number: '4242424242424242', expiry: '12/34', cvv: '123' });
-    assert.equal(!r.ok && r.code, 'CARD_PAYMENTS_UNAVAILABLE');
-    assert.match(!r.ok ? r.message! : '', /no card acquirer is configured/);
-    const c = await bf.confirm('missing-order', '1', '1');
-    assert.equal(!c.ok && c.code, 'CARD_PAYMENTS_UNAVAILABLE', 'a saved card cannot be charged either');
-    assert.equal(
-      (await t.db.query(`SELECT count(*)::int AS n FROM card_tokens`)).rows[0].n,
-      0,
-      'nothing reached the sandbox acquirer',
-    );
-  } finally {
-    await t.close();
-  }
-});
+test(
+  'production without a configured card acquirer refuses card payment with a clear message, never the sandbox ' +
+    'acquirer',
+  async () => {
+    const t = await startTestApp({ env: await productionEnv({ PUBLIC_URL: 'https://rampart.example' }) });
+    try {
+      assert.equal(t.config.mode, 'production');
+      const bf = t.app.services.buyflow;
+      assert.equal(bf.cardPaymentsAvailable, false);
+      const user = {
+        id: '1',
+        identifier: 'p@example.com',
+        kind: 'email' as const,
+        verified: true,
+        consentAt: 1,
+        country: 'FR',
+        kycLevel: 'VERIFIED' as const,
+        kycSource: 'buyflow',
+      };
+      const r = await bf.addCard(user, { name: 'Ana Lee', number: '4242424242424242', expiry: '12/34', cvv: '123' });
+      assert.equal(!r.ok && r.code, 'CARD_PAYMENTS_UNAVAILABLE');
+      assert.match(!r.ok ? r.message! : '', /no card acquirer is configured/);
+      const c = await bf.confirm('missing-order', '1', '1');
+      assert.equal(!c.ok && c.code, 'CARD_PAYMENTS_UNAVAILABLE', 'a saved card cannot be charged either');
+      assert.equal(
+        (await t.db.query(`SELECT count(*)::int AS n FROM card_tokens`)).rows[0].n,
+        0,
+        'nothing reached the sandbox acquirer',
+      );
+    } finally {
+      await t.close();
+    }
+  },
+);

@@ -8,7 +8,8 @@ import type { onboardPartner } from './connect-client.ts';
  * KYC passed by the operator, saved cards. The browser and HTTP tests give the user a session cookie afterwards.
  */
 export const PNG = Buffer.from(
-  '89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082',
+  '89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d000000' +
+    '0049454e44ae426082',
   'hex',
 );
 export const TRX_ADDRESS = 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t';
