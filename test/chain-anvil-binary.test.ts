@@ -41,14 +41,17 @@ test('each shipped platform/arch resolves its own optional package', () => {
   }
 });
 
-test("without the optional package: the binary the package's postinstall downloaded, then bin.mjs's dist fallback", () => {
-  assert.equal(resolveAnvilBinary(env('darwin', 'arm64', [join(PKG, 'anvil')])), join(PKG, 'anvil'));
-  assert.equal(
-    resolveAnvilBinary(env('linux', 'arm64', [join(PKG, '..', 'dist', 'anvil')])),
-    join(PKG, '..', 'dist', 'anvil'),
-  );
-  assert.throws(() => resolveAnvilBinary(env('darwin', 'arm64', [])), /install @foundry-rs\/anvil-darwin-arm64/);
-});
+test(
+  "without the optional package: the binary the package's postinstall downloaded, then bin.mjs's dist " + 'fallback',
+  () => {
+    assert.equal(resolveAnvilBinary(env('darwin', 'arm64', [join(PKG, 'anvil')])), join(PKG, 'anvil'));
+    assert.equal(
+      resolveAnvilBinary(env('linux', 'arm64', [join(PKG, '..', 'dist', 'anvil')])),
+      join(PKG, '..', 'dist', 'anvil'),
+    );
+    assert.throws(() => resolveAnvilBinary(env('darwin', 'arm64', [])), /install @foundry-rs\/anvil-darwin-arm64/);
+  },
+);
 
 test('a platform the package does not ship is named, with the CHAIN_RPC_URL way out', () => {
   assert.throws(() => resolveAnvilBinary(env('freebsd', 'x64', [])), /no binary for freebsd\/x64.*CHAIN_RPC_URL/);

@@ -136,7 +136,8 @@ describe('embedded chain lifecycle', () => {
         250,
       );
       await db.query(
-        `INSERT INTO chain_deposit_addresses (owner_type, owner_id, family, derivation_index, address, created_at) VALUES ('user', 'u1', 'evm', 0, '0x00000000000000000000000000000000000000a1', 0)`,
+        `INSERT INTO chain_deposit_addresses (owner_type, owner_id, family, derivation_index, address, created_at)
+          VALUES ('user', 'u1', 'evm', 0, '0x00000000000000000000000000000000000000a1', 0)`,
       );
       const server = await first;
       const before = (await db.query(`SELECT network, asset, address FROM chain_contracts ORDER BY network, asset`))

@@ -76,120 +76,132 @@ for (const kind of DB_KINDS) {
       return wei;
     };
 
-    test('a deployment whose chain was never used (no hot-wallet money on its ledger) reports no hot wallets and starts nothing', async () => {
-      const dataDir = mkdtempSync(join(tmpdir(), 'rampart-idle-'));
-      const fresh = await openTestDb(kind);
-      const idle = createChainService({
-        db: fresh.db,
-        ledger: createLedger({ db: fresh.db, clock: createManualClock(0) }),
-        clock: createManualClock(0),
-        ids: createIdGenerator(),
-        box: createSecretBox(randomHex(32)),
-        config: { mode: 'sandbox', dataDir, anvil: { persist: false } },
-      });
-      try {
-        assert.deepEqual(await idle.reconcileHotWallets(), { hotWallets: [], problems: [] });
-        assert.equal(idle.isStarted(), false);
-      } finally {
-        await idle.stop();
-        await fresh.drop();
-        rmSync(dataDir, { recursive: true, force: true });
-      }
-    });
+    test(
+      'a deployment whose chain was never used (no hot-wallet money on its ledger) reports no hot wallets and ' +
+        'starts nothing',
+      async () => {
+        const dataDir = mkdtempSync(join(tmpdir(), 'rampart-idle-'));
+        const fresh = await openTestDb(kind);
+        const idle = createChainService({
+          db: fresh.db,
+          ledger: createLedger({ db: fresh.db, clock: createManualClock(0) }),
+          clock: createManualClock(0),
+          ids: createIdGenerator(),
+          box: createSecretBox(randomHex(32)),
+          config: { mode: 'sandbox', dataDir, anvil: { persist: false } },
+        });
+        try {
+          assert.deepEqual(await idle.reconcileHotWallets(), { hotWallets: [], problems: [] });
+          assert.equal(idle.isStarted(), false);
+        } finally {
+          await idle.stop();
+          await fresh.drop();
+          rmSync(dataDir, { recursive: true, force: true });
+        }
+      },
+    );
 
-    test('after ETH and ERC-20 withdrawals (one reverted, one still confirming) every hot wallet matches the ledger to the wei', async (t) => {
-      const eth = await f.chain.evm('ETH');
-      const fresh = await f.chain.reconcileHotWallets();
-      assert.deepEqual(fresh.problems, []);
-      assert.equal(check(byKey(fresh.hotWallets), 'ETH/ETH').ledger, '1000', 'sandbox funding is on the ledger');
-      assert.equal(check(byKey(fresh.hotWallets), 'BSC/USDT').ledger, '10000000');
+    test(
+      'after ETH and ERC-20 withdrawals (one reverted, one still confirming) every hot wallet matches the ledger ' +
+        'to the wei',
+      async (t) => {
+        const eth = await f.chain.evm('ETH');
+        const fresh = await f.chain.reconcileHotWallets();
+        assert.deepEqual(fresh.problems, []);
+        assert.equal(check(byKey(fresh.hotWallets), 'ETH/ETH').ledger, '1000', 'sandbox funding is on the ledger');
+        assert.equal(check(byKey(fresh.hotWallets), 'BSC/USDT').ledger, '10000000');
 
-      const ids = [
-        await withdraw('r-eth', 'u-r1', 'ETH', 'ETH', '0.5'),
-        await withdraw('r-usdc', 'u-r2', 'USDC', 'ETH', '12.345678'),
-        await withdraw('r-usdt', 'u-r3', 'USDT', 'BSC', '25.5'),
-        await withdraw('r-busd', 'u-r4', 'BUSD', 'BSC', '10.000001'),
-      ];
-      for (const id of ids) await f.chain.withdrawals.process(id);
-      await f.mine('ETH', 12);
-      await f.mine('BSC', 15);
-      await f.chain.withdrawals.runOnce();
-      for (const id of ids) assert.equal((await f.chain.withdrawals.get(id))!.status, 'completed');
+        const ids = [
+          await withdraw('r-eth', 'u-r1', 'ETH', 'ETH', '0.5'),
+          await withdraw('r-usdc', 'u-r2', 'USDC', 'ETH', '12.345678'),
+          await withdraw('r-usdt', 'u-r3', 'USDT', 'BSC', '25.5'),
+          await withdraw('r-busd', 'u-r4', 'BUSD', 'BSC', '10.000001'),
+        ];
+        for (const id of ids) await f.chain.withdrawals.process(id);
+        await f.mine('ETH', 12);
+        await f.mine('BSC', 15);
+        await f.chain.withdrawals.runOnce();
+        for (const id of ids) assert.equal((await f.chain.withdrawals.get(id))!.status, 'completed');
 
-      // A transaction that reverts in its block: the destination turns into a contract that refuses ETH after signing.
-      const trap = randomAddress();
-      const reverting = await withdraw('r-revert', 'u-r5', 'ETH', 'ETH', '0.25', trap);
-      await f.rpc('ETH', 'evm_setAutomine', [false]);
-      try {
+        // A transaction that reverts in its block: the destination turns into a contract that refuses ETH after
+        // signing.
+        const trap = randomAddress();
+        const reverting = await withdraw('r-revert', 'u-r5', 'ETH', 'ETH', '0.25', trap);
+        await f.rpc('ETH', 'evm_setAutomine', [false]);
+        try {
+          await f.chain.withdrawals.process(reverting);
+          assert.equal((await f.chain.withdrawals.get(reverting))!.status, 'broadcast');
+          await f.rpc('ETH', 'anvil_setCode', [trap, '0x60006000fd']); // PUSH1 0 PUSH1 0 REVERT
+          await f.mine('ETH', 1);
+        } finally {
+          await f.rpc('ETH', 'evm_setAutomine', [true]);
+        }
         await f.chain.withdrawals.process(reverting);
-        assert.equal((await f.chain.withdrawals.get(reverting))!.status, 'broadcast');
-        await f.rpc('ETH', 'anvil_setCode', [trap, '0x60006000fd']); // PUSH1 0 PUSH1 0 REVERT
-        await f.mine('ETH', 1);
-      } finally {
-        await f.rpc('ETH', 'evm_setAutomine', [true]);
-      }
-      await f.chain.withdrawals.process(reverting);
-      const failed = (await f.chain.withdrawals.get(reverting))!;
-      assert.equal(failed.status, 'failed');
-      assert.equal(failed.failureReason, 'REVERTED');
+        const failed = (await f.chain.withdrawals.get(reverting))!;
+        assert.equal(failed.status, 'failed');
+        assert.equal(failed.failureReason, 'REVERTED');
 
-      // Mined but not yet confirmed: the chain has paid it, the ledger has not yet; reconciliation counts it as in
-      // flight.
-      const inFlight = await withdraw('r-flight', 'u-r6', 'USDT', 'ETH', '40');
-      await f.chain.withdrawals.process(inFlight);
-      assert.equal((await f.chain.withdrawals.get(inFlight))!.status, 'confirming');
+        // Mined but not yet confirmed: the chain has paid it, the ledger has not yet; reconciliation counts it as in
+        // flight.
+        const inFlight = await withdraw('r-flight', 'u-r6', 'USDT', 'ETH', '40');
+        await f.chain.withdrawals.process(inFlight);
+        assert.equal((await f.chain.withdrawals.get(inFlight))!.status, 'confirming');
 
-      const r = await f.chain.reconcileHotWallets();
-      assert.deepEqual(r.problems, []);
-      t.diagnostic(
-        `${r.hotWallets.length} hot wallets checked: ${r.hotWallets.map((c) => `${c.network}/${c.asset} ${c.onChain} = ${c.ledger}`).join(', ')}`,
-      );
-      const checks = byKey(r.hotWallets);
-      assert.deepEqual(Object.keys(checks).sort(), [
-        'BSC/BNB',
-        'BSC/BUSD',
-        'BSC/USDC',
-        'BSC/USDT',
-        'ETH/ETH',
-        'ETH/USDC',
-        'ETH/USDT',
-      ]);
-      for (const c of r.hotWallets) {
-        assert.equal(c.drift, '0', `${c.network}/${c.asset}`);
-        assert.equal(c.onChain, c.ledger);
-        assert.equal(c.address, eth.hotAddress);
-      }
-      // Exact figures, independently from the receipts: 1000 ETH − 0.5 sent − every transaction's gas (the revert's
-      // included).
-      const ethGas = await gasPaid('ETH');
-      assert.ok(ethGas > 0n);
-      assert.equal(check(checks, 'ETH/ETH').onChain, formatEther(parseEther('999.5') - ethGas));
-      assert.equal(check(checks, 'BSC/BNB').onChain, formatEther(parseEther('1000') - (await gasPaid('BSC'))));
-      assert.equal(check(checks, 'ETH/USDC').onChain, '9999987.654322');
-      assert.equal(check(checks, 'ETH/USDT').onChain, '9999960', 'the confirming withdrawal has left the chain');
-      assert.equal(check(checks, 'BSC/USDT').onChain, '9999974.5');
-      assert.equal(check(checks, 'BSC/BUSD').onChain, '9999989.999999');
-      assert.equal(check(checks, 'BSC/USDC').onChain, '10000000');
-      assert.equal((await account('ETH', 'USDT')).posted, '-10000000', 'the confirming withdrawal is not posted yet');
-      const fees = await f.ledger.balance(f.db, platformAccount('network_fees.ETH', 'ETH'));
-      assert.equal(
-        new Decimal(fees.posted).neg().toFixed(),
-        formatEther(ethGas - (await inFlightGas(inFlight))),
-        'gas of completed and reverted transactions is booked',
-      );
+        const r = await f.chain.reconcileHotWallets();
+        assert.deepEqual(r.problems, []);
+        t.diagnostic(
+          `${r.hotWallets.length} hot wallets ` +
+            `checked: ${r.hotWallets.map((c) => `${c.network}/${c.asset} ${c.onChain} = ${c.ledger}`).join(', ')}`,
+        );
+        const checks = byKey(r.hotWallets);
+        assert.deepEqual(Object.keys(checks).sort(), [
+          'BSC/BNB',
+          'BSC/BUSD',
+          'BSC/USDC',
+          'BSC/USDT',
+          'ETH/ETH',
+          'ETH/USDC',
+          'ETH/USDT',
+        ]);
+        for (const c of r.hotWallets) {
+          assert.equal(c.drift, '0', `${c.network}/${c.asset}`);
+          assert.equal(c.onChain, c.ledger);
+          assert.equal(c.address, eth.hotAddress);
+        }
+        // Exact figures, independently from the receipts: 1000 ETH − 0.5 sent − every transaction's gas (the revert's
+        // included).
+        const ethGas = await gasPaid('ETH');
+        assert.ok(ethGas > 0n);
+        assert.equal(check(checks, 'ETH/ETH').onChain, formatEther(parseEther('999.5') - ethGas));
+        assert.equal(check(checks, 'BSC/BNB').onChain, formatEther(parseEther('1000') - (await gasPaid('BSC'))));
+        assert.equal(check(checks, 'ETH/USDC').onChain, '9999987.654322');
+        assert.equal(check(checks, 'ETH/USDT').onChain, '9999960', 'the confirming withdrawal has left the chain');
+        assert.equal(check(checks, 'BSC/USDT').onChain, '9999974.5');
+        assert.equal(check(checks, 'BSC/BUSD').onChain, '9999989.999999');
+        assert.equal(check(checks, 'BSC/USDC').onChain, '10000000');
+        assert.equal((await account('ETH', 'USDT')).posted, '-10000000', 'the confirming withdrawal is not posted yet');
+        const fees = await f.ledger.balance(f.db, platformAccount('network_fees.ETH', 'ETH'));
+        assert.equal(
+          new Decimal(fees.posted).neg().toFixed(),
+          formatEther(ethGas - (await inFlightGas(inFlight))),
+          'gas of completed and reverted transactions is booked',
+        );
 
-      await f.mine('ETH', 11);
-      await f.chain.withdrawals.process(inFlight);
-      assert.equal((await f.chain.withdrawals.get(inFlight))!.status, 'completed');
-      assert.equal((await account('ETH', 'USDT')).posted, '-9999960');
-      assert.equal(
-        new Decimal((await f.ledger.balance(f.db, platformAccount('network_fees.ETH', 'ETH'))).posted).neg().toFixed(),
-        formatEther(ethGas),
-      );
-      assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
-      const audit = await f.ledger.audit();
-      assert.ok(audit.ok, audit.problems.join('; '));
-    });
+        await f.mine('ETH', 11);
+        await f.chain.withdrawals.process(inFlight);
+        assert.equal((await f.chain.withdrawals.get(inFlight))!.status, 'completed');
+        assert.equal((await account('ETH', 'USDT')).posted, '-9999960');
+        assert.equal(
+          new Decimal((await f.ledger.balance(f.db, platformAccount('network_fees.ETH', 'ETH'))).posted)
+            .neg()
+            .toFixed(),
+          formatEther(ethGas),
+        );
+        assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
+        const audit = await f.ledger.audit();
+        assert.ok(audit.ok, audit.problems.join('; '));
+      },
+    );
 
     async function inFlightGas(id: string) {
       const w = (await f.chain.withdrawals.get(id))!;

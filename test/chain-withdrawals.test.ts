@@ -25,53 +25,56 @@ describe('chain withdrawals on anvil', () => {
     assert.ok(a.ok, a.problems.join('; '));
   };
 
-  test('ETH withdrawal: hold, signed, broadcast, confirming for 12 blocks, completed; balance read from the chain', async () => {
-    await f.fundUser('u-eth', 'ETH', '2');
-    const to = randomAddress();
-    const r = await f.chain.withdrawals.request({
-      ref: 'eth-1',
-      ownerType: 'user',
-      ownerId: 'u-eth',
-      asset: 'ETH',
-      network: 'ETH',
-      address: to.toLowerCase(),
-      amount: '0.5',
-    });
-    assert.ok(r.ok);
-    assert.equal(r.value.status, 'requested');
-    assert.equal(r.value.address, to, 'stored EIP-55 checksummed');
-    assert.deepEqual(await userBalance('u-eth', 'ETH'), { asset: 'ETH', posted: '2', held: '0.5', available: '1.5' });
-    const again = await f.chain.withdrawals.request({
-      ref: 'eth-1',
-      ownerType: 'user',
-      ownerId: 'u-eth',
-      asset: 'ETH',
-      network: 'ETH',
-      address: to,
-      amount: '0.5',
-    });
-    assert.equal(again.ok && again.value.id, r.value.id, 'same ref, same withdrawal');
-    assert.equal((await userBalance('u-eth', 'ETH')).held, '0.5', 'held once');
+  test(
+    'ETH withdrawal: hold, signed, broadcast, confirming for 12 blocks, completed; balance read from ' + 'the chain',
+    async () => {
+      await f.fundUser('u-eth', 'ETH', '2');
+      const to = randomAddress();
+      const r = await f.chain.withdrawals.request({
+        ref: 'eth-1',
+        ownerType: 'user',
+        ownerId: 'u-eth',
+        asset: 'ETH',
+        network: 'ETH',
+        address: to.toLowerCase(),
+        amount: '0.5',
+      });
+      assert.ok(r.ok);
+      assert.equal(r.value.status, 'requested');
+      assert.equal(r.value.address, to, 'stored EIP-55 checksummed');
+      assert.deepEqual(await userBalance('u-eth', 'ETH'), { asset: 'ETH', posted: '2', held: '0.5', available: '1.5' });
+      const again = await f.chain.withdrawals.request({
+        ref: 'eth-1',
+        ownerType: 'user',
+        ownerId: 'u-eth',
+        asset: 'ETH',
+        network: 'ETH',
+        address: to,
+        amount: '0.5',
+      });
+      assert.equal(again.ok && again.value.id, r.value.id, 'same ref, same withdrawal');
+      assert.equal((await userBalance('u-eth', 'ETH')).held, '0.5', 'held once');
 
-    await f.chain.withdrawals.process(r.value.id);
-    let w = (await f.chain.withdrawals.get(r.value.id))!;
-    assert.equal(w.status, 'confirming');
-    assert.match(w.txHash!, /^0x[0-9a-f]{64}$/);
-    assert.equal(w.confirmations, 1);
-    await f.mine('ETH', 10);
-    await f.chain.withdrawals.process(w.id);
-    w = (await f.chain.withdrawals.get(w.id))!;
-    assert.equal(w.status, 'confirming', '11 of 12 confirmations');
-    assert.equal(w.confirmations, 11);
-    await f.mine('ETH', 1);
-    await f.chain.withdrawals.process(w.id);
-    w = (await f.chain.withdrawals.get(w.id))!;
-    assert.equal(w.status, 'completed');
-    const eth = await f.chain.evm('ETH');
-    assert.equal(await eth.client.getBalance({ address: to }), parseEther('0.5'));
-    assert.deepEqual(await userBalance('u-eth', 'ETH'), { asset: 'ETH', posted: '1.5', held: '0', available: '1.5' });
-    await auditOk();
-  });
+      await f.chain.withdrawals.process(r.value.id);
+      let w = (await f.chain.withdrawals.get(r.value.id))!;
+      assert.equal(w.status, 'confirming');
+      assert.match(w.txHash!, /^0x[0-9a-f]{64}$/);
+      assert.equal(w.confirmations, 1);
+      await f.mine('ETH', 10);
+      await f.chain.withdrawals.process(w.id);
+      w = (await f.chain.withdrawals.get(w.id))!;
+      assert.equal(w.status, 'confirming', '11 of 12 confirmations');
+      assert.equal(w.confirmations, 11);
+      await f.mine('ETH', 1);
+      await f.chain.withdrawals.process(w.id);
+      w = (await f.chain.withdrawals.get(w.id))!;
+      assert.equal(w.status, 'completed');
+      const eth = await f.chain.evm('ETH');
+      assert.equal(await eth.client.getBalance({ address: to }), parseEther('0.5'));
+      assert.deepEqual(await userBalance('u-eth', 'ETH'), { asset: 'ETH', posted: '1.5', held: '0', available: '1.5' });
+      await auditOk();
+    },
+  );
 
   test('ERC-20 withdrawal: USDT on the BSC-like chain (6-decimal test token), 15 confirmations', async () => {
     await f.fundUser('u-usdt', 'USDT', '100');
@@ -104,97 +107,105 @@ describe('chain withdrawals on anvil', () => {
     await auditOk();
   });
 
-  test('validation: wrong network address, memo on a memo-less network, limits and multiples, insufficient customer funds', async () => {
-    const base = {
-      ref: 'v',
-      ownerType: 'user' as const,
-      ownerId: 'u-v',
-      asset: 'USDT',
-      network: 'ETH',
-      address: randomAddress() as string,
-      amount: '10',
-    };
-    const cases: [Partial<typeof base> & { memo?: string }, string][] = [
-      [{ address: 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t' }, 'WRONG_NETWORK'],
-      [{ memo: '123' }, 'INVALID_MEMO'],
-      [{ amount: '9.99' }, 'AMOUNT_OUT_OF_LIMIT'],
-      [{ amount: '10.0000001' }, 'INVALID_AMOUNT'],
-      [{ network: 'SOL' }, 'UNSUPPORTED_NETWORK'],
-      [{}, 'INSUFFICIENT_FUNDS'],
-    ];
-    for (const [patch, code] of cases) {
-      const r = await f.chain.withdrawals.request({ ...base, ...patch });
-      assert.equal(r.ok, false);
-      assert.equal(!r.ok && r.code, code, JSON.stringify(patch));
-    }
-    assert.equal((await f.db.query(`SELECT count(*)::int AS n FROM chain_withdrawals WHERE ref = 'v'`)).rows[0].n, 0);
-  });
+  test(
+    'validation: wrong network address, memo on a memo-less network, limits and multiples, insufficient ' +
+      'customer funds',
+    async () => {
+      const base = {
+        ref: 'v',
+        ownerType: 'user' as const,
+        ownerId: 'u-v',
+        asset: 'USDT',
+        network: 'ETH',
+        address: randomAddress() as string,
+        amount: '10',
+      };
+      const cases: [Partial<typeof base> & { memo?: string }, string][] = [
+        [{ address: 'TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t' }, 'WRONG_NETWORK'],
+        [{ memo: '123' }, 'INVALID_MEMO'],
+        [{ amount: '9.99' }, 'AMOUNT_OUT_OF_LIMIT'],
+        [{ amount: '10.0000001' }, 'INVALID_AMOUNT'],
+        [{ network: 'SOL' }, 'UNSUPPORTED_NETWORK'],
+        [{}, 'INSUFFICIENT_FUNDS'],
+      ];
+      for (const [patch, code] of cases) {
+        const r = await f.chain.withdrawals.request({ ...base, ...patch });
+        assert.equal(r.ok, false);
+        assert.equal(!r.ok && r.code, code, JSON.stringify(patch));
+      }
+      assert.equal((await f.db.query(`SELECT count(*)::int AS n FROM chain_withdrawals WHERE ref = 'v'`)).rows[0].n, 0);
+    },
+  );
 
-  test('hot wallet drained: withdrawal fails with the reason, hold kept; retried after funding it completes; cancel voids the hold', async () => {
-    const eth = await f.chain.evm('ETH');
-    const hot = eth.hotAddress as Address;
-    const saved = await eth.client.getBalance({ address: hot });
-    await f.rpc('ETH', 'anvil_setBalance', [hot, '0x0']);
-    await f.fundUser('u-drain', 'ETH', '1');
-    const to = randomAddress();
-    const r = await f.chain.withdrawals.request({
-      ref: 'drain-1',
-      ownerType: 'user',
-      ownerId: 'u-drain',
-      asset: 'ETH',
-      network: 'ETH',
-      address: to,
-      amount: '0.25',
-    });
-    assert.ok(r.ok);
-    await f.chain.withdrawals.process(r.value.id);
-    let w = (await f.chain.withdrawals.get(r.value.id))!;
-    assert.equal(w.status, 'failed');
-    assert.equal(w.failureReason, 'INSUFFICIENT_HOT_WALLET_FUNDS');
-    assert.equal((await userBalance('u-drain', 'ETH')).held, '0.25', 'hold kept for the retry');
-    const nonceBefore = (await f.db.query(`SELECT next_nonce FROM chain_nonces WHERE network = 'ETH'`)).rows[0]
-      ?.next_nonce;
+  test(
+    'hot wallet drained: withdrawal fails with the reason, hold kept; retried after funding it completes; cancel ' +
+      'voids the hold',
+    async () => {
+      const eth = await f.chain.evm('ETH');
+      const hot = eth.hotAddress as Address;
+      const saved = await eth.client.getBalance({ address: hot });
+      await f.rpc('ETH', 'anvil_setBalance', [hot, '0x0']);
+      await f.fundUser('u-drain', 'ETH', '1');
+      const to = randomAddress();
+      const r = await f.chain.withdrawals.request({
+        ref: 'drain-1',
+        ownerType: 'user',
+        ownerId: 'u-drain',
+        asset: 'ETH',
+        network: 'ETH',
+        address: to,
+        amount: '0.25',
+      });
+      assert.ok(r.ok);
+      await f.chain.withdrawals.process(r.value.id);
+      let w = (await f.chain.withdrawals.get(r.value.id))!;
+      assert.equal(w.status, 'failed');
+      assert.equal(w.failureReason, 'INSUFFICIENT_HOT_WALLET_FUNDS');
+      assert.equal((await userBalance('u-drain', 'ETH')).held, '0.25', 'hold kept for the retry');
+      const nonceBefore = (await f.db.query(`SELECT next_nonce FROM chain_nonces WHERE network = 'ETH'`)).rows[0]
+        ?.next_nonce;
 
-    const c = await f.chain.withdrawals.request({
-      ref: 'drain-2',
-      ownerType: 'user',
-      ownerId: 'u-drain',
-      asset: 'ETH',
-      network: 'ETH',
-      address: to,
-      amount: '0.5',
-    });
-    assert.ok(c.ok);
-    await f.chain.withdrawals.process(c.value.id);
-    const cancelled = await f.chain.withdrawals.cancel(c.value.id);
-    assert.equal(cancelled.ok && cancelled.value.status, 'cancelled');
-    assert.equal((await userBalance('u-drain', 'ETH')).held, '0.25', 'cancel voided only its own hold');
-    const notAgain = await f.chain.withdrawals.retry(c.value.id);
-    assert.equal(!notAgain.ok && notAgain.code, 'NOT_RETRYABLE');
+      const c = await f.chain.withdrawals.request({
+        ref: 'drain-2',
+        ownerType: 'user',
+        ownerId: 'u-drain',
+        asset: 'ETH',
+        network: 'ETH',
+        address: to,
+        amount: '0.5',
+      });
+      assert.ok(c.ok);
+      await f.chain.withdrawals.process(c.value.id);
+      const cancelled = await f.chain.withdrawals.cancel(c.value.id);
+      assert.equal(cancelled.ok && cancelled.value.status, 'cancelled');
+      assert.equal((await userBalance('u-drain', 'ETH')).held, '0.25', 'cancel voided only its own hold');
+      const notAgain = await f.chain.withdrawals.retry(c.value.id);
+      assert.equal(!notAgain.ok && notAgain.code, 'NOT_RETRYABLE');
 
-    await f.rpc('ETH', 'anvil_setBalance', [hot, `0x${saved.toString(16)}`]);
-    const retried = await f.chain.withdrawals.retry(r.value.id);
-    assert.ok(retried.ok);
-    assert.equal(retried.value.status, 'confirming');
-    assert.equal(
-      (await f.db.query(`SELECT next_nonce FROM chain_nonces WHERE network = 'ETH'`)).rows[0].next_nonce,
-      (nonceBefore ?? 0n) + 1n,
-      'failed attempts used no nonce',
-    );
-    await f.mine('ETH', 11);
-    await f.chain.withdrawals.process(r.value.id);
-    w = (await f.chain.withdrawals.get(r.value.id))!;
-    assert.equal(w.status, 'completed');
-    assert.equal(w.attempts, 1);
-    assert.equal(await eth.client.getBalance({ address: to }), parseEther('0.25'));
-    assert.deepEqual(await userBalance('u-drain', 'ETH'), {
-      asset: 'ETH',
-      posted: '0.75',
-      held: '0',
-      available: '0.75',
-    });
-    await auditOk();
-  });
+      await f.rpc('ETH', 'anvil_setBalance', [hot, `0x${saved.toString(16)}`]);
+      const retried = await f.chain.withdrawals.retry(r.value.id);
+      assert.ok(retried.ok);
+      assert.equal(retried.value.status, 'confirming');
+      assert.equal(
+        (await f.db.query(`SELECT next_nonce FROM chain_nonces WHERE network = 'ETH'`)).rows[0].next_nonce,
+        (nonceBefore ?? 0n) + 1n,
+        'failed attempts used no nonce',
+      );
+      await f.mine('ETH', 11);
+      await f.chain.withdrawals.process(r.value.id);
+      w = (await f.chain.withdrawals.get(r.value.id))!;
+      assert.equal(w.status, 'completed');
+      assert.equal(w.attempts, 1);
+      assert.equal(await eth.client.getBalance({ address: to }), parseEther('0.25'));
+      assert.deepEqual(await userBalance('u-drain', 'ETH'), {
+        asset: 'ETH',
+        posted: '0.75',
+        held: '0',
+        available: '0.75',
+      });
+      await auditOk();
+    },
+  );
 
   test('20 concurrent withdrawals: 20 distinct consecutive nonces, all mined and completed', async () => {
     await f.fundUser('u-many', 'USDC', '1000');
@@ -245,32 +256,38 @@ describe('chain withdrawals on anvil', () => {
     await auditOk();
   });
 
-  test('simulated network (XRP): deterministic hash, labelled simulated, confirmations driven by the clock', async () => {
-    await f.fundUser('u-xrp', 'XRP', '100');
-    const r = await f.chain.withdrawals.request({
-      ref: 'xrp-1',
-      ownerType: 'user',
-      ownerId: 'u-xrp',
-      asset: 'XRP',
-      network: 'XRP',
-      address: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh',
-      memo: '12345',
-      amount: '30',
-    });
-    assert.ok(r.ok);
-    assert.equal(r.value.simulated, true);
-    await f.chain.withdrawals.process(r.value.id);
-    let w = (await f.chain.withdrawals.get(r.value.id))!;
-    assert.equal(w.status, 'broadcast', 'no block yet at the same instant');
-    assert.equal(w.txHash, createHash('sha256').update(`rampart-simulated:XRP:${w.id}:1`).digest('hex').toUpperCase());
-    f.clock.advance(4_000);
-    await f.chain.withdrawals.process(w.id);
-    w = (await f.chain.withdrawals.get(w.id))!;
-    assert.equal(w.status, 'completed');
-    assert.equal((await userBalance('u-xrp', 'XRP')).posted, '70');
-    assert.equal((await f.chain.networkList()).find((n) => n.network === 'XRP')!.simulated, true);
-    await auditOk();
-  });
+  test(
+    'simulated network (XRP): deterministic hash, labelled simulated, confirmations driven by ' + 'the clock',
+    async () => {
+      await f.fundUser('u-xrp', 'XRP', '100');
+      const r = await f.chain.withdrawals.request({
+        ref: 'xrp-1',
+        ownerType: 'user',
+        ownerId: 'u-xrp',
+        asset: 'XRP',
+        network: 'XRP',
+        address: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh',
+        memo: '12345',
+        amount: '30',
+      });
+      assert.ok(r.ok);
+      assert.equal(r.value.simulated, true);
+      await f.chain.withdrawals.process(r.value.id);
+      let w = (await f.chain.withdrawals.get(r.value.id))!;
+      assert.equal(w.status, 'broadcast', 'no block yet at the same instant');
+      assert.equal(
+        w.txHash,
+        createHash('sha256').update(`rampart-simulated:XRP:${w.id}:1`).digest('hex').toUpperCase(),
+      );
+      f.clock.advance(4_000);
+      await f.chain.withdrawals.process(w.id);
+      w = (await f.chain.withdrawals.get(w.id))!;
+      assert.equal(w.status, 'completed');
+      assert.equal((await userBalance('u-xrp', 'XRP')).posted, '70');
+      assert.equal((await f.chain.networkList()).find((n) => n.network === 'XRP')!.simulated, true);
+      await auditOk();
+    },
+  );
 });
 
 test('embedded anvil keeps its state in DATA_DIR across a restart', async () => {
