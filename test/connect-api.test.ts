@@ -53,79 +53,84 @@ for (const kind of DB_KINDS) {
         );
       });
 
-      test("a key made with the onboarding guide's openssl commands signs requests the platform verifies (openssl dgst -sign)", async () => {
-        const dir = mkdtempSync(join(tmpdir(), 'connect-openssl-'));
-        try {
-          await run('openssl', ['genrsa', '-out', join(dir, 'rsa_pkcs1.pri'), '1024']);
-          await run('openssl', [
-            'rsa',
-            '-in',
-            join(dir, 'rsa_pkcs1.pri'),
-            '-pubout',
-            '-out',
-            join(dir, 'rsa_pkcs8.pub'),
-          ]);
-          await run('openssl', [
-            'pkcs8',
-            '-topk8',
-            '-inform',
-            'PEM',
-            '-in',
-            join(dir, 'rsa_pkcs1.pri'),
-            '-outform',
-            'pem',
-            '-nocrypt',
-            '-out',
-            join(dir, 'rsa_pkcs8.pri'),
-          ]);
-          const r = await t.admin('POST', '/admin/v1/partners', {
-            name: 'Openssl Wallet',
-            email: 'openssl@wallet.example',
-            publicKey: readFileSync(join(dir, 'rsa_pkcs8.pub'), 'utf8'),
-            ipWhitelist: ['127.0.0.1'],
-          });
-          assert.equal(r.status, 201, JSON.stringify(r.json));
-          assert.equal(r.json.merchantCode, 'openssl_wallet_test');
-          assert.equal(r.json.partnerKey.bits, 1024);
-          // Sign with openssl itself, as the spec's reproduction recipe does; a pretty-printed body is verified as sent.
-          const body = '{\n  "merchantOrderId": "nope"\n}';
-          const ts = String(Date.now());
-          const { writeFileSync } = await import('node:fs');
-          writeFileSync(join(dir, 'msg'), `${body}&merchantCode=${r.json.merchantCode}&timestamp=${ts}`);
-          const sig = (
-            await run('sh', [
-              '-c',
-              `openssl dgst -sha256 -sign ${join(dir, 'rsa_pkcs8.pri')} ${join(dir, 'msg')} | base64 -w0`,
-            ])
-          ).stdout.trim();
-          const res = await fetch(`${t.baseUrl}${CONNECT_PATH}/query-order-list`, {
-            method: 'POST',
-            headers: {
-              'content-type': 'application/json',
-              merchantCode: r.json.merchantCode,
-              timestamp: ts,
-              'x-api-signature': sig,
-            },
-            body,
-          });
-          const json = await res.json();
-          assert.equal(json.code, 'OPE100000040'); // authenticated: the order simply does not exist
-          // The same signature over a re-serialized body (spaces removed) is refused.
-          const res2 = await fetch(`${t.baseUrl}${CONNECT_PATH}/query-order-list`, {
-            method: 'POST',
-            headers: {
-              'content-type': 'application/json',
-              merchantCode: r.json.merchantCode,
-              timestamp: ts,
-              'x-api-signature': sig,
-            },
-            body: JSON.stringify(JSON.parse(body)),
-          });
-          assert.equal((await res2.json()).code, 'OPE100000002');
-        } finally {
-          rmSync(dir, { recursive: true, force: true });
-        }
-      });
+      test(
+        "a key made with the onboarding guide's openssl commands signs requests the platform verifies (openssl " +
+          'dgst -sign)',
+        async () => {
+          const dir = mkdtempSync(join(tmpdir(), 'connect-openssl-'));
+          try {
+            await run('openssl', ['genrsa', '-out', join(dir, 'rsa_pkcs1.pri'), '1024']);
+            await run('openssl', [
+              'rsa',
+              '-in',
+              join(dir, 'rsa_pkcs1.pri'),
+              '-pubout',
+              '-out',
+              join(dir, 'rsa_pkcs8.pub'),
+            ]);
+            await run('openssl', [
+              'pkcs8',
+              '-topk8',
+              '-inform',
+              'PEM',
+              '-in',
+              join(dir, 'rsa_pkcs1.pri'),
+              '-outform',
+              'pem',
+              '-nocrypt',
+              '-out',
+              join(dir, 'rsa_pkcs8.pri'),
+            ]);
+            const r = await t.admin('POST', '/admin/v1/partners', {
+              name: 'Openssl Wallet',
+              email: 'openssl@wallet.example',
+              publicKey: readFileSync(join(dir, 'rsa_pkcs8.pub'), 'utf8'),
+              ipWhitelist: ['127.0.0.1'],
+            });
+            assert.equal(r.status, 201, JSON.stringify(r.json));
+            assert.equal(r.json.merchantCode, 'openssl_wallet_test');
+            assert.equal(r.json.partnerKey.bits, 1024);
+            // Sign with openssl itself, as the spec's reproduction recipe does; a pretty-printed body is verified as
+            // sent.
+            const body = '{\n  "merchantOrderId": "nope"\n}';
+            const ts = String(Date.now());
+            const { writeFileSync } = await import('node:fs');
+            writeFileSync(join(dir, 'msg'), `${body}&merchantCode=${r.json.merchantCode}&timestamp=${ts}`);
+            const sig = (
+              await run('sh', [
+                '-c',
+                `openssl dgst -sha256 -sign ${join(dir, 'rsa_pkcs8.pri')} ${join(dir, 'msg')} | base64 -w0`,
+              ])
+            ).stdout.trim();
+            const res = await fetch(`${t.baseUrl}${CONNECT_PATH}/query-order-list`, {
+              method: 'POST',
+              headers: {
+                'content-type': 'application/json',
+                merchantCode: r.json.merchantCode,
+                timestamp: ts,
+                'x-api-signature': sig,
+              },
+              body,
+            });
+            const json = await res.json();
+            assert.equal(json.code, 'OPE100000040'); // authenticated: the order simply does not exist
+            // The same signature over a re-serialized body (spaces removed) is refused.
+            const res2 = await fetch(`${t.baseUrl}${CONNECT_PATH}/query-order-list`, {
+              method: 'POST',
+              headers: {
+                'content-type': 'application/json',
+                merchantCode: r.json.merchantCode,
+                timestamp: ts,
+                'x-api-signature': sig,
+              },
+              body: JSON.stringify(JSON.parse(body)),
+            });
+            assert.equal((await res2.json()).code, 'OPE100000002');
+          } finally {
+            rmSync(dir, { recursive: true, force: true });
+          }
+        },
+      );
 
       test('authentication failures, in pipeline order, each with its code, HTTP 200 and the envelope', async () => {
         const c = p.client;
@@ -240,33 +245,37 @@ for (const kind of DB_KINDS) {
       });
     });
     describe('discovery: networks, pairs, quotes', () => {
-      test('get-crypto-network-list: registry items with limits, memo rules and an indicative USD price; POST {} accepted', async () => {
-        const r = await p.client.call('get-crypto-network-list');
-        assert.equal(r.json.success, true);
-        assert.equal(r.json.message, null);
-        const usdtEth = r.json.data.find((i: any) => i.cryptoCurrency === 'USDT' && i.network === 'ETH');
-        assert.deepEqual(usdtEth, {
-          cryptoCurrency: 'USDT',
-          network: 'ETH',
-          memoRequired: false,
-          addressRegex: '^(0x)[0-9A-Fa-f]{40}$',
-          memoRegex: '',
-          withdrawFee: 1,
-          withdrawMin: 10,
-          withdrawMax: 10000000000,
-          withdrawIntegerMultiple: 0.000001,
-          contractAddress: '0xdAC17F958D2ee523a2206206994597C13D831ec7',
-          price: 1,
-        });
-        // Exact decimals on the wire, never through a float.
-        assert.match(r.text, /"withdrawIntegerMultiple":0\.000001,/);
-        const xrp = r.json.data.find((i: any) => i.network === 'XRP');
-        assert.equal(xrp.memoRequired, true);
-        assert.equal(xrp.memoRegex, '^[0-9]{1,10}$');
-        assert.ok(r.json.data.find((i: any) => i.cryptoCurrency === 'BTC').price > 1000);
-        const post = await p.client.call('get-crypto-network-list', {}, { method: 'POST' });
-        assert.deepEqual(post.json.data.length, r.json.data.length);
-      });
+      test(
+        'get-crypto-network-list: registry items with limits, memo rules and an indicative USD price; POST {} ' +
+          'accepted',
+        async () => {
+          const r = await p.client.call('get-crypto-network-list');
+          assert.equal(r.json.success, true);
+          assert.equal(r.json.message, null);
+          const usdtEth = r.json.data.find((i: any) => i.cryptoCurrency === 'USDT' && i.network === 'ETH');
+          assert.deepEqual(usdtEth, {
+            cryptoCurrency: 'USDT',
+            network: 'ETH',
+            memoRequired: false,
+            addressRegex: '^(0x)[0-9A-Fa-f]{40}$',
+            memoRegex: '',
+            withdrawFee: 1,
+            withdrawMin: 10,
+            withdrawMax: 10000000000,
+            withdrawIntegerMultiple: 0.000001,
+            contractAddress: '0xdAC17F958D2ee523a2206206994597C13D831ec7',
+            price: 1,
+          });
+          // Exact decimals on the wire, never through a float.
+          assert.match(r.text, /"withdrawIntegerMultiple":0\.000001,/);
+          const xrp = r.json.data.find((i: any) => i.network === 'XRP');
+          assert.equal(xrp.memoRequired, true);
+          assert.equal(xrp.memoRegex, '^[0-9]{1,10}$');
+          assert.ok(r.json.data.find((i: any) => i.cryptoCurrency === 'BTC').price > 1000);
+          const post = await p.client.call('get-crypto-network-list', {}, { method: 'POST' });
+          assert.deepEqual(post.json.data.length, r.json.data.length);
+        },
+      );
 
       test('get-trade-pair-list: fiat × crypto × card with size and limits converted per fiat', async () => {
         const r = await p.client.call('get-trade-pair-list');
@@ -303,7 +312,8 @@ for (const kind of DB_KINDS) {
         const r = await q();
         assert.equal(
           r.text,
-          '{"success":true,"code":"000000","message":null,"messageDetail":null,"data":{"quotePrice":1.0012,"userFee":1.99,"networkFee":1,"cryptoAmount":96.892528}}',
+          '{"success":true,"code":"000000","message":null,"messageDetail":null,"data":{"quotePrice":1.0012,' +
+            '"userFee":1.99,"networkFee":1,"cryptoAmount":96.892528}}',
         );
         // pct fee above the minimum: 2000 × 0.0199 = 39.8
         assert.equal((await q({ fiatAmount: 2000 })).json.data.userFee, 39.8);
@@ -344,16 +354,19 @@ for (const kind of DB_KINDS) {
         assert.notEqual(alias.json.data.orderId, d.orderId);
       });
 
-      test('duplicate merchantOrderId → OPE100000041, even for an identical retry; another partner may reuse it', async () => {
-        const o = order();
-        assert.equal(codeOf(await p.client.call('buy-withdraw-crypto', o)), '000000');
-        const snap = await snapshot(t.db);
-        assert.equal(codeOf(await p.client.call('buy-withdraw-crypto', o)), 'OPE100000041');
-        assert.equal(codeOf(await p.client.call('trade', { ...o, orderAmount: 60 })), 'OPE100000041');
-        assert.deepEqual(await snapshot(t.db), snap);
-        const other = await onboardPartner(t, { name: 'Other Wallet' });
-        assert.equal(codeOf(await other.client.call('buy-withdraw-crypto', o)), '000000');
-      });
+      test(
+        'duplicate merchantOrderId → OPE100000041, even for an identical retry; another partner may ' + 'reuse it',
+        async () => {
+          const o = order();
+          assert.equal(codeOf(await p.client.call('buy-withdraw-crypto', o)), '000000');
+          const snap = await snapshot(t.db);
+          assert.equal(codeOf(await p.client.call('buy-withdraw-crypto', o)), 'OPE100000041');
+          assert.equal(codeOf(await p.client.call('trade', { ...o, orderAmount: 60 })), 'OPE100000041');
+          assert.deepEqual(await snapshot(t.db), snap);
+          const other = await onboardPartner(t, { name: 'Other Wallet' });
+          assert.equal(codeOf(await other.client.call('buy-withdraw-crypto', o)), '000000');
+        },
+      );
 
       test('amounts at, below and above the pair limits, and decimal places beyond size', async () => {
         const at = async (amount: number, fiat = 'USD') =>
@@ -476,79 +489,87 @@ for (const kind of DB_KINDS) {
         assert.equal(codeOf(await c({ clientUserIp: '1.2.3' })), 'OPE100000010');
         assert.equal(codeOf(await c({ merchantRedirectUrl: 'https://evil.example/done' })), 'OPE100000010');
         assert.equal(codeOf(await c({ merchantRedirectUrl: 'javascript:alert(1)' })), 'OPE100000010');
-        assert.equal(codeOf(await c({ merchantRedirectUrl: 'http://wallet.example/done' })), '000000'); // http allowed in sandbox
+        // http allowed in sandbox
+        assert.equal(codeOf(await c({ merchantRedirectUrl: 'http://wallet.example/done' })), '000000');
       });
     });
     describe('queries, IP checks, success code, rate limit', () => {
-      test("query-order-list: the §4.5 item by merchantOrderId or orderId; unknown or another partner's → OPE100000040", async () => {
-        const o = order({ orderAmount: 100, merchantNote: 'note' });
-        const created = (await p.client.call('buy-withdraw-crypto', o)).json.data;
-        const r = await p.client.call('query-order-list', { merchantOrderId: o.merchantOrderId });
-        assert.equal(r.json.code, '000000');
-        const item = r.json.data[0];
-        assert.deepEqual(
-          { ...item, createTime: undefined, updateTime: undefined },
-          {
-            connectOrderId: created.orderId,
-            merchantCode: p.merchantCode,
-            merchantOrderId: o.merchantOrderId,
-            merchantUserId: 'u-8841',
-            businessType: 'BUY',
-            baseCurrency: 'USD',
-            fiatCurrency: 'USD',
-            cryptoCurrency: 'USDT',
-            cryptoNetwork: 'ETH',
-            cryptoAddress: ETH_ADDR,
-            cryptoAddressMemo: '',
-            orderAmount: 100,
-            executePrice: 0,
-            userFee: 1.99,
-            chainSettlementFee: 1,
-            obtainAmount: 0,
-            orderMainStatus: 'INIT',
-            orderSubStatus: 'CREATED',
-            errorCode: null,
-            errorReason: null,
-            withdrawTxHash: null,
-            createTime: undefined,
-            updateTime: undefined,
-          },
-        );
-        assert.match(item.createTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-        const byId = await p.client.call('query-order-list', { orderId: created.orderId });
-        assert.equal(byId.json.data[0].merchantOrderId, o.merchantOrderId);
-        const none = await p.client.call('query-order-list', { merchantOrderId: 'nope' });
-        assert.deepEqual(none.json, {
-          success: false,
-          code: 'OPE100000040',
-          message: 'Order not found.',
-          messageDetail: null,
-          data: null,
-        });
-        const other = await onboardPartner(t, { name: 'Snooper' });
-        assert.equal(
-          codeOf(await other.client.call('query-order-list', { merchantOrderId: o.merchantOrderId })),
+      test(
+        "query-order-list: the §4.5 item by merchantOrderId or orderId; unknown or another partner's → " +
           'OPE100000040',
-        );
-        assert.equal(codeOf(await p.client.call('query-order-list', {})), 'OPE100000011');
-      });
+        async () => {
+          const o = order({ orderAmount: 100, merchantNote: 'note' });
+          const created = (await p.client.call('buy-withdraw-crypto', o)).json.data;
+          const r = await p.client.call('query-order-list', { merchantOrderId: o.merchantOrderId });
+          assert.equal(r.json.code, '000000');
+          const item = r.json.data[0];
+          assert.deepEqual(
+            { ...item, createTime: undefined, updateTime: undefined },
+            {
+              connectOrderId: created.orderId,
+              merchantCode: p.merchantCode,
+              merchantOrderId: o.merchantOrderId,
+              merchantUserId: 'u-8841',
+              businessType: 'BUY',
+              baseCurrency: 'USD',
+              fiatCurrency: 'USD',
+              cryptoCurrency: 'USDT',
+              cryptoNetwork: 'ETH',
+              cryptoAddress: ETH_ADDR,
+              cryptoAddressMemo: '',
+              orderAmount: 100,
+              executePrice: 0,
+              userFee: 1.99,
+              chainSettlementFee: 1,
+              obtainAmount: 0,
+              orderMainStatus: 'INIT',
+              orderSubStatus: 'CREATED',
+              errorCode: null,
+              errorReason: null,
+              withdrawTxHash: null,
+              createTime: undefined,
+              updateTime: undefined,
+            },
+          );
+          assert.match(item.createTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+          const byId = await p.client.call('query-order-list', { orderId: created.orderId });
+          assert.equal(byId.json.data[0].merchantOrderId, o.merchantOrderId);
+          const none = await p.client.call('query-order-list', { merchantOrderId: 'nope' });
+          assert.deepEqual(none.json, {
+            success: false,
+            code: 'OPE100000040',
+            message: 'Order not found.',
+            messageDetail: null,
+            data: null,
+          });
+          const other = await onboardPartner(t, { name: 'Snooper' });
+          assert.equal(
+            codeOf(await other.client.call('query-order-list', { merchantOrderId: o.merchantOrderId })),
+            'OPE100000040',
+          );
+          assert.equal(codeOf(await p.client.call('query-order-list', {})), 'OPE100000011');
+        },
+      );
 
-      test('check-ip-address: pass, reject for a restricted country, unknown passes, invalid → 010, userIp alias', async () => {
-        assert.deepEqual((await p.client.call('check-ip-address', { clientUserIp: '198.51.100.7' })).json.data, {
-          status: 'pass',
-          countryCode: 'FR',
-        });
-        assert.deepEqual((await p.client.call('check-ip-address', { clientUserIp: '203.0.113.7' })).json.data, {
-          status: 'reject',
-          countryCode: 'KP',
-        });
-        assert.deepEqual((await p.client.call('check-ip-address', { userIp: '8.8.8.8' })).json.data, {
-          status: 'pass',
-          countryCode: null,
-        });
-        assert.equal(codeOf(await p.client.call('check-ip-address', { clientUserIp: '300.1.1.1' })), 'OPE100000010');
-        assert.equal(codeOf(await p.client.call('check-ip-address', {})), 'OPE100000011');
-      });
+      test(
+        'check-ip-address: pass, reject for a restricted country, unknown passes, invalid → 010, ' + 'userIp alias',
+        async () => {
+          assert.deepEqual((await p.client.call('check-ip-address', { clientUserIp: '198.51.100.7' })).json.data, {
+            status: 'pass',
+            countryCode: 'FR',
+          });
+          assert.deepEqual((await p.client.call('check-ip-address', { clientUserIp: '203.0.113.7' })).json.data, {
+            status: 'reject',
+            countryCode: 'KP',
+          });
+          assert.deepEqual((await p.client.call('check-ip-address', { userIp: '8.8.8.8' })).json.data, {
+            status: 'pass',
+            countryCode: null,
+          });
+          assert.equal(codeOf(await p.client.call('check-ip-address', { clientUserIp: '300.1.1.1' })), 'OPE100000010');
+          assert.equal(codeOf(await p.client.call('check-ip-address', {})), 'OPE100000011');
+        },
+      );
 
       test('a partner configured for the nine-zero success code gets it; success stays true', async () => {
         const nine = await onboardPartner(t, { name: 'Nine Zero', successCode: '000000000' });

@@ -41,73 +41,80 @@ for (const kind of DB_KINDS) {
     });
     after(async () => t.close());
 
-    test('onboarding returns a test-environment code, the platform public key, and emails a password link', async () => {
-      const keys = rsaPair();
-      const r = await t.admin('POST', '/admin/v1/partners', {
-        name: 'Acme',
-        email: 'Admin@Acme.example',
-        publicKey: keys.publicKey,
-        ipWhitelist: ['127.0.0.1', '10.0.0.0/8'],
-        redirectDomains: ['acme.example'],
-      });
-      assert.equal(r.status, 201, JSON.stringify(r.json));
-      assert.equal(r.json.merchantCode, 'acme_test');
-      assert.equal(r.json.environment, 'test');
-      assert.equal(r.json.email, 'admin@acme.example');
-      const platformKey = createPublicKey(r.json.platformPublicKey);
-      assert.equal(platformKey.asymmetricKeyType, 'rsa');
-      assert.equal((await t.app.services.signingKeys.current('connect')).publicKeyPem, r.json.platformPublicKey);
-      const mail = await t.app.services.mailer.list('admin@acme.example');
-      assert.equal(mail.length, 1);
-      assert.match(mail[0]?.text ?? '', /acme_test/);
-      assert.match(mail[0]?.text ?? '', new RegExp(`${t.baseUrl}/en/partner/set-password\\?token=[0-9a-f]{48}`));
-      // A second partner of the same name gets its own code; the same email is refused.
-      const again = await t.admin('POST', '/admin/v1/partners', {
-        name: 'Acme',
-        email: 'other@acme.example',
-        publicKey: keys.publicKey,
-        ipWhitelist: ['127.0.0.1'],
-      });
-      assert.equal(again.json.merchantCode, 'acme2_test');
-      const dup = await t.admin('POST', '/admin/v1/partners', {
-        name: 'Acme 3',
-        email: 'admin@acme.example',
-        publicKey: keys.publicKey,
-        ipWhitelist: ['127.0.0.1'],
-      });
-      assert.deepEqual([dup.status, dup.json.error.code], [409, 'EMAIL_TAKEN']);
-    });
+    test(
+      'onboarding returns a test-environment code, the platform public key, and emails a ' + 'password link',
+      async () => {
+        const keys = rsaPair();
+        const r = await t.admin('POST', '/admin/v1/partners', {
+          name: 'Acme',
+          email: 'Admin@Acme.example',
+          publicKey: keys.publicKey,
+          ipWhitelist: ['127.0.0.1', '10.0.0.0/8'],
+          redirectDomains: ['acme.example'],
+        });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        assert.equal(r.json.merchantCode, 'acme_test');
+        assert.equal(r.json.environment, 'test');
+        assert.equal(r.json.email, 'admin@acme.example');
+        const platformKey = createPublicKey(r.json.platformPublicKey);
+        assert.equal(platformKey.asymmetricKeyType, 'rsa');
+        assert.equal((await t.app.services.signingKeys.current('connect')).publicKeyPem, r.json.platformPublicKey);
+        const mail = await t.app.services.mailer.list('admin@acme.example');
+        assert.equal(mail.length, 1);
+        assert.match(mail[0]?.text ?? '', /acme_test/);
+        assert.match(mail[0]?.text ?? '', new RegExp(`${t.baseUrl}/en/partner/set-password\\?token=[0-9a-f]{48}`));
+        // A second partner of the same name gets its own code; the same email is refused.
+        const again = await t.admin('POST', '/admin/v1/partners', {
+          name: 'Acme',
+          email: 'other@acme.example',
+          publicKey: keys.publicKey,
+          ipWhitelist: ['127.0.0.1'],
+        });
+        assert.equal(again.json.merchantCode, 'acme2_test');
+        const dup = await t.admin('POST', '/admin/v1/partners', {
+          name: 'Acme 3',
+          email: 'admin@acme.example',
+          publicKey: keys.publicKey,
+          ipWhitelist: ['127.0.0.1'],
+        });
+        assert.deepEqual([dup.status, dup.json.error.code], [409, 'EMAIL_TAKEN']);
+      },
+    );
 
-    test('onboarding takes publicKeyPem and returns platformPublicKeyPem (the platform contract); publicKey and platformPublicKey stay as aliases', async () => {
-      const keys = rsaPair();
-      const base = { name: 'Contract', ipWhitelist: ['127.0.0.1'] };
-      const r = await t.admin('POST', '/admin/v1/partners', {
-        ...base,
-        email: 'pem@contract.example',
-        publicKeyPem: keys.publicKey,
-      });
-      assert.equal(r.status, 201, JSON.stringify(r.json));
-      const platformPem = (await t.app.services.signingKeys.current('connect')).publicKeyPem;
-      assert.equal(r.json.platformPublicKeyPem, platformPem);
-      assert.equal(r.json.platformPublicKey, platformPem);
-      const both = await t.admin('POST', '/admin/v1/partners', {
-        ...base,
-        email: 'both@contract.example',
-        publicKeyPem: keys.publicKey,
-        publicKey: keys.publicKey,
-      });
-      assert.equal(both.status, 201, JSON.stringify(both.json));
-      const differ = await t.admin('POST', '/admin/v1/partners', {
-        ...base,
-        email: 'differ@contract.example',
-        publicKeyPem: keys.publicKey,
-        publicKey: rsaPair().publicKey,
-      });
-      assert.deepEqual([differ.status, differ.json.error.code], [400, 'INVALID_PUBLIC_KEY']);
-      const none = await t.admin('POST', '/admin/v1/partners', { ...base, email: 'none@contract.example' });
-      assert.deepEqual([none.status, none.json.error.code], [400, 'INVALID_PUBLIC_KEY']);
-      assert.match(none.json.error.message, /publicKeyPem is required/);
-    });
+    test(
+      'onboarding takes publicKeyPem and returns platformPublicKeyPem (the platform contract); publicKey and ' +
+        'platformPublicKey stay as aliases',
+      async () => {
+        const keys = rsaPair();
+        const base = { name: 'Contract', ipWhitelist: ['127.0.0.1'] };
+        const r = await t.admin('POST', '/admin/v1/partners', {
+          ...base,
+          email: 'pem@contract.example',
+          publicKeyPem: keys.publicKey,
+        });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        const platformPem = (await t.app.services.signingKeys.current('connect')).publicKeyPem;
+        assert.equal(r.json.platformPublicKeyPem, platformPem);
+        assert.equal(r.json.platformPublicKey, platformPem);
+        const both = await t.admin('POST', '/admin/v1/partners', {
+          ...base,
+          email: 'both@contract.example',
+          publicKeyPem: keys.publicKey,
+          publicKey: keys.publicKey,
+        });
+        assert.equal(both.status, 201, JSON.stringify(both.json));
+        const differ = await t.admin('POST', '/admin/v1/partners', {
+          ...base,
+          email: 'differ@contract.example',
+          publicKeyPem: keys.publicKey,
+          publicKey: rsaPair().publicKey,
+        });
+        assert.deepEqual([differ.status, differ.json.error.code], [400, 'INVALID_PUBLIC_KEY']);
+        const none = await t.admin('POST', '/admin/v1/partners', { ...base, email: 'none@contract.example' });
+        assert.deepEqual([none.status, none.json.error.code], [400, 'INVALID_PUBLIC_KEY']);
+        assert.match(none.json.error.message, /publicKeyPem is required/);
+      },
+    );
 
     test('production deployments issue codes without the _test suffix and their own platform key', async () => {
       const prod = await startTestApp({ kind, env: await productionEnv({ ALLOW_INSECURE_HTTP: '1' }) });
@@ -192,137 +199,147 @@ for (const kind of DB_KINDS) {
       assert.equal(noAuth.status, 401);
     });
 
-    test('key rotation: both keys verify during the overlap, the old one stops after it; at most two active keys', async () => {
-      const p = await onboardPartner(t, { name: 'Rotator' });
-      const next = rsaPair();
-      const svc = t.app.services.partners;
-      const added = await svc.addKey(p.merchantCode, next.publicKey, 3_600_000);
-      assert.ok(added.ok);
-      const call = (privateKey: string) =>
-        p.client.call('check-ip-address', { clientUserIp: '8.8.8.8' }, { privateKey });
-      assert.equal((await call(p.keys.privateKey)).json.code, '000000');
-      assert.equal((await call(next.privateKey)).json.code, '000000');
-      const third = await svc.addKey(p.merchantCode, rsaPair().publicKey);
-      assert.deepEqual(third.ok ? null : third.code, 'TOO_MANY_KEYS');
-      t.clock.advance!(3_600_001);
-      assert.equal((await call(p.keys.privateKey)).json.code, 'OPE100000002');
-      assert.equal((await call(next.privateKey)).json.code, '000000');
-      // The last active key cannot be revoked.
-      const last = await svc.revokeKey(p.merchantCode, added.ok ? added.value.id : '');
-      assert.deepEqual(last.ok ? null : last.code, 'LAST_KEY');
-    });
+    test(
+      'key rotation: both keys verify during the overlap, the old one stops after it; at most two ' + 'active keys',
+      async () => {
+        const p = await onboardPartner(t, { name: 'Rotator' });
+        const next = rsaPair();
+        const svc = t.app.services.partners;
+        const added = await svc.addKey(p.merchantCode, next.publicKey, 3_600_000);
+        assert.ok(added.ok);
+        const call = (privateKey: string) =>
+          p.client.call('check-ip-address', { clientUserIp: '8.8.8.8' }, { privateKey });
+        assert.equal((await call(p.keys.privateKey)).json.code, '000000');
+        assert.equal((await call(next.privateKey)).json.code, '000000');
+        const third = await svc.addKey(p.merchantCode, rsaPair().publicKey);
+        assert.deepEqual(third.ok ? null : third.code, 'TOO_MANY_KEYS');
+        t.clock.advance!(3_600_001);
+        assert.equal((await call(p.keys.privateKey)).json.code, 'OPE100000002');
+        assert.equal((await call(next.privateKey)).json.code, '000000');
+        // The last active key cannot be revoked.
+        const last = await svc.revokeKey(p.merchantCode, added.ok ? added.value.id : '');
+        assert.deepEqual(last.ok ? null : last.code, 'LAST_KEY');
+      },
+    );
 
-    test('order-status webhook: RSA-signed by the platform key, verified independently, acked with returnCode SUCCESS, retried otherwise', async () => {
-      let fail = true;
-      const rx = await startReceiver(() => (fail ? { status: 200, body: '{"returnCode":"FAIL"}' } : ACK));
-      try {
-        const p = await onboardPartner(t, { name: 'Hooked', webhookUrl: rx.url('/connect-hook') });
-        const o = order();
-        const created = await p.client.call('buy-withdraw-crypto', o);
-        assert.equal(created.json.code, '000000', created.text);
-        // EUR fee: the 1.99 USD minimum at 1.08 USD/EUR, rounded up to cents = 1.85.
-        // Creation itself is the synchronous answer; no webhook for it.
-        await new Promise((r) => setTimeout(r, 300));
-        assert.equal(rx.received.length, 0);
-        t.clock.advance!(1_800_000);
-        await waitFor('first webhook attempt', () => rx.received.length >= 1);
-        const first = rx.received[0];
-        assert.ok(first);
-        assert.equal(first.path, '/connect-hook');
-        assert.equal(first.headers['x-bn-connect-for'], p.merchantCode);
-        assert.equal(first.headers['content-type'], 'application/json');
-        assert.ok(partnerVerifiesWebhook(p.platformPublicKey, first.headers, first.body));
-        assert.ok(
-          !partnerVerifiesWebhook(
-            p.platformPublicKey,
-            first.headers,
-            Buffer.from(first.body.toString().replace('FAILED', 'COMPLETED')),
-          ),
-        );
-        assert.ok(!partnerVerifiesWebhook(rsaPair().publicKey, first.headers, first.body));
-        const body = JSON.parse(first.body.toString());
-        assert.equal(body.webhookEventType, 'connect_order_event');
-        assert.match(body.eventId, /^ev_[0-9a-f]{32}$/);
-        assert.deepEqual(
-          [
-            body.merchantOrderId,
-            body.connectOrderId,
-            body.orderMainStatus,
-            body.orderSubStatus,
-            body.errorCode,
-            body.errorReason,
-            body.orderAmount,
-            body.userFee,
-            body.merchantCode,
-          ],
-          [
-            o.merchantOrderId,
-            created.json.data.orderId,
-            'FAILURE',
-            'FAILED',
-            'ORDER_EXPIRED',
-            'The order expired before payment was confirmed.',
-            50,
-            1.85,
-            p.merchantCode,
-          ],
-        );
-        // query-order-list agrees.
-        const q = await p.client.call('query-order-list', { merchantOrderId: o.merchantOrderId });
-        assert.deepEqual([q.json.data[0].orderMainStatus, q.json.data[0].errorCode], ['FAILURE', 'ORDER_EXPIRED']);
-        // Not acked: retried 15 s later with the same bytes and a fresh signature.
-        fail = false;
-        t.clock.advance!(15_000);
-        await waitFor('retry', () => rx.received.length >= 2);
-        assert.deepEqual(rx.received[1]?.body, first.body);
-        assert.ok(partnerVerifiesWebhook(p.platformPublicKey, rx.received[1]!.headers, rx.received[1]!.body));
-        const deliveries = await t.app.services.webhooks.list({ ownerId: p.merchantCode });
-        await waitFor(
-          'delivered',
-          async () => (await t.app.services.webhooks.list({ ownerId: p.merchantCode }))[0]?.status === 'DELIVERED',
-        );
-        assert.equal(deliveries.length, 1);
-      } finally {
-        await rx.close();
-      }
-    });
+    test(
+      'order-status webhook: RSA-signed by the platform key, verified independently, acked with returnCode ' +
+        'SUCCESS, retried otherwise',
+      async () => {
+        let fail = true;
+        const rx = await startReceiver(() => (fail ? { status: 200, body: '{"returnCode":"FAIL"}' } : ACK));
+        try {
+          const p = await onboardPartner(t, { name: 'Hooked', webhookUrl: rx.url('/connect-hook') });
+          const o = order();
+          const created = await p.client.call('buy-withdraw-crypto', o);
+          assert.equal(created.json.code, '000000', created.text);
+          // EUR fee: the 1.99 USD minimum at 1.08 USD/EUR, rounded up to cents = 1.85.
+          // Creation itself is the synchronous answer; no webhook for it.
+          await new Promise((r) => setTimeout(r, 300));
+          assert.equal(rx.received.length, 0);
+          t.clock.advance!(1_800_000);
+          await waitFor('first webhook attempt', () => rx.received.length >= 1);
+          const first = rx.received[0];
+          assert.ok(first);
+          assert.equal(first.path, '/connect-hook');
+          assert.equal(first.headers['x-bn-connect-for'], p.merchantCode);
+          assert.equal(first.headers['content-type'], 'application/json');
+          assert.ok(partnerVerifiesWebhook(p.platformPublicKey, first.headers, first.body));
+          assert.ok(
+            !partnerVerifiesWebhook(
+              p.platformPublicKey,
+              first.headers,
+              Buffer.from(first.body.toString().replace('FAILED', 'COMPLETED')),
+            ),
+          );
+          assert.ok(!partnerVerifiesWebhook(rsaPair().publicKey, first.headers, first.body));
+          const body = JSON.parse(first.body.toString());
+          assert.equal(body.webhookEventType, 'connect_order_event');
+          assert.match(body.eventId, /^ev_[0-9a-f]{32}$/);
+          assert.deepEqual(
+            [
+              body.merchantOrderId,
+              body.connectOrderId,
+              body.orderMainStatus,
+              body.orderSubStatus,
+              body.errorCode,
+              body.errorReason,
+              body.orderAmount,
+              body.userFee,
+              body.merchantCode,
+            ],
+            [
+              o.merchantOrderId,
+              created.json.data.orderId,
+              'FAILURE',
+              'FAILED',
+              'ORDER_EXPIRED',
+              'The order expired before payment was confirmed.',
+              50,
+              1.85,
+              p.merchantCode,
+            ],
+          );
+          // query-order-list agrees.
+          const q = await p.client.call('query-order-list', { merchantOrderId: o.merchantOrderId });
+          assert.deepEqual([q.json.data[0].orderMainStatus, q.json.data[0].errorCode], ['FAILURE', 'ORDER_EXPIRED']);
+          // Not acked: retried 15 s later with the same bytes and a fresh signature.
+          fail = false;
+          t.clock.advance!(15_000);
+          await waitFor('retry', () => rx.received.length >= 2);
+          assert.deepEqual(rx.received[1]?.body, first.body);
+          assert.ok(partnerVerifiesWebhook(p.platformPublicKey, rx.received[1]!.headers, rx.received[1]!.body));
+          const deliveries = await t.app.services.webhooks.list({ ownerId: p.merchantCode });
+          await waitFor(
+            'delivered',
+            async () => (await t.app.services.webhooks.list({ ownerId: p.merchantCode }))[0]?.status === 'DELIVERED',
+          );
+          assert.equal(deliveries.length, 1);
+        } finally {
+          await rx.close();
+        }
+      },
+    );
 
-    test('state machine: only §5.1 transitions, conditional on the current status, one webhook per change', async () => {
-      const rx = await startReceiver();
-      try {
-        const p = await onboardPartner(t, { name: 'Machine', webhookUrl: rx.url() });
-        const created = await p.client.call('buy-withdraw-crypto', order());
-        const id = created.json.data.orderId;
-        const { connectOrders: orders } = t.app.services;
-        const db = t.db;
-        const moved = await db.tx((q) => orders.transition(q, id, 'CREATED', 'PAYMENT_PROCESSING'));
-        assert.equal(moved?.mainStatus, 'PROCESSING');
-        // A second actor still believing the order is CREATED loses.
-        assert.equal(await db.tx((q) => orders.transition(q, id, 'CREATED', 'PAYMENT_PROCESSING')), null);
-        await assert.rejects(
-          db.tx((q) => orders.transition(q, id, 'PAYMENT_PROCESSING', 'COMPLETED')),
-          /illegal/,
-        );
-        await db.tx((q) =>
-          orders.transition(q, id, 'PAYMENT_PROCESSING', 'PURCHASE_PROCESSING', {
-            executePrice: '0.93',
-            obtainAmount: '49.5',
-          }),
-        );
-        await db.tx((q) => orders.transition(q, id, 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING'));
-        const done = await db.tx((q) =>
-          orders.transition(q, id, 'WITHDRAW_PROCESSING', 'COMPLETED', { withdrawTxHash: '0xabc' }),
-        );
-        assert.deepEqual([done?.mainStatus, done?.withdrawTxHash, done?.executePrice], ['SUCCESS', '0xabc', '0.93']);
-        await waitFor('4 webhooks', () => rx.received.length >= 4);
-        const statuses = rx.received.map((r) => JSON.parse(r.body.toString()).orderSubStatus);
-        assert.deepEqual(statuses, ['PAYMENT_PROCESSING', 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING', 'COMPLETED']);
-        const last = JSON.parse(rx.received[3]!.body.toString());
-        assert.deepEqual([last.executePrice, last.obtainAmount, last.withdrawTxHash], [0.93, 49.5, '0xabc']);
-      } finally {
-        await rx.close();
-      }
-    });
+    test(
+      'state machine: only §5.1 transitions, conditional on the current status, one webhook ' + 'per change',
+      async () => {
+        const rx = await startReceiver();
+        try {
+          const p = await onboardPartner(t, { name: 'Machine', webhookUrl: rx.url() });
+          const created = await p.client.call('buy-withdraw-crypto', order());
+          const id = created.json.data.orderId;
+          const { connectOrders: orders } = t.app.services;
+          const db = t.db;
+          const moved = await db.tx((q) => orders.transition(q, id, 'CREATED', 'PAYMENT_PROCESSING'));
+          assert.equal(moved?.mainStatus, 'PROCESSING');
+          // A second actor still believing the order is CREATED loses.
+          assert.equal(await db.tx((q) => orders.transition(q, id, 'CREATED', 'PAYMENT_PROCESSING')), null);
+          await assert.rejects(
+            db.tx((q) => orders.transition(q, id, 'PAYMENT_PROCESSING', 'COMPLETED')),
+            /illegal/,
+          );
+          await db.tx((q) =>
+            orders.transition(q, id, 'PAYMENT_PROCESSING', 'PURCHASE_PROCESSING', {
+              executePrice: '0.93',
+              obtainAmount: '49.5',
+            }),
+          );
+          await db.tx((q) => orders.transition(q, id, 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING'));
+          const done = await db.tx((q) =>
+            orders.transition(q, id, 'WITHDRAW_PROCESSING', 'COMPLETED', { withdrawTxHash: '0xabc' }),
+          );
+          assert.deepEqual([done?.mainStatus, done?.withdrawTxHash, done?.executePrice], ['SUCCESS', '0xabc', '0.93']);
+          await waitFor('4 webhooks', () => rx.received.length >= 4);
+          const statuses = rx.received.map((r) => JSON.parse(r.body.toString()).orderSubStatus);
+          assert.deepEqual(statuses, ['PAYMENT_PROCESSING', 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING', 'COMPLETED']);
+          const last = JSON.parse(rx.received[3]!.body.toString());
+          assert.deepEqual([last.executePrice, last.obtainAmount, last.withdrawTxHash], [0.93, 49.5, '0xabc']);
+        } finally {
+          await rx.close();
+        }
+      },
+    );
   });
 }
 

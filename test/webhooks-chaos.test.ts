@@ -138,7 +138,8 @@ for (const kind of DB_KINDS) {
         // time.
         const next = (
           await t.db.query(
-            `SELECT min(next_attempt_at) AS at FROM outbox WHERE topic = 'webhook' AND status = 'PENDING' AND next_attempt_at > $1`,
+            `SELECT min(next_attempt_at) AS at FROM outbox WHERE topic = 'webhook' AND status = 'PENDING'
+              AND next_attempt_at > $1`,
             [t.clock.now()],
           )
         ).rows[0].at;
@@ -180,7 +181,8 @@ for (const kind of DB_KINDS) {
       for (const r of rx.received) await verifier.verify(r.headers, r.body);
       assert.ok(tally.e500 > tally.requests * 0.3 && tally.hang > tally.requests * 0.1, JSON.stringify(tally));
       console.log(
-        `chaos (${kind}): ${total} events, ${JSON.stringify(tally)}, max attempts ${Math.max(...list.map((d) => d.attempts.length))}, ${Date.now() - started} ms`,
+        `chaos (${kind}): ${total} events, ${JSON.stringify(tally)}, max ` +
+          `attempts ${Math.max(...list.map((d) => d.attempts.length))}, ${Date.now() - started} ms`,
       );
     });
   });

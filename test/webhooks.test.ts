@@ -69,42 +69,49 @@ for (const kind of DB_KINDS) {
       await rx.close();
     });
 
-    test('PAY_SUCCESS arrives at the merchant URL, verifies, and carries every §6.5 field with the wire types', async () => {
-      const prepayId = await newOrder({ passThroughInfo: 'pt-42' });
-      const paid = await pay(prepayId);
-      assert.equal(paid.status, 200, JSON.stringify(paid.json));
-      const [r] = await waitFor('PAY_SUCCESS', () => forOrder(prepayId).length === 1 && forOrder(prepayId));
-      assert.ok(r);
-      assert.equal(r.path, '/merchant');
-      const v = await verifier.verify(r.headers, r.body);
-      assert.equal(v.bizType, 'PAY');
-      assert.equal(v.bizStatus, 'PAY_SUCCESS');
-      assert.equal(v.bizIdRaw, prepayId);
-      const q = await m.client.post('/v2/order/query', { prepayId });
-      const o = q.json.data;
-      assert.equal(o.status, 'PAID');
-      const payerId = (await t.db.query(`SELECT payer_id FROM pay_orders WHERE prepay_id = $1`, [prepayId])).rows[0]
-        .payer_id;
-      const expected =
-        `{"merchantTradeNo":"${o.merchantTradeNo}","productType":${JSON.stringify(v.data.productType)},"productName":"Ice Cream",` +
-        `"transactTime":${/"transactTime":(\d+)/.exec(q.text)![1]},"tradeType":"WEB","totalFee":25.17000000,"currency":"USDT",` +
-        `"transactionId":"M_P_${prepayId}","openUserId":"${o.openUserId}","passThroughInfo":"pt-42","commission":0.25170000,` +
-        `"paymentInfo":{"payerId":${payerId},"payMethod":"FUNDING","paymentInstructions":[{"currency":"USDT","amount":25.17000000,"price":1}]}}`;
-      assert.equal(v.dataText, expected);
-      assert.match(o.openUserId, /^[0-9a-f]{32}$/);
-      assert.ok(
-        typeof v.data.productType === 'string' && v.data.productType.length > 0 && v.data.productType.length <= 16,
-      );
+    test(
+      'PAY_SUCCESS arrives at the merchant URL, verifies, and carries every §6.5 field with the ' + 'wire types',
+      async () => {
+        const prepayId = await newOrder({ passThroughInfo: 'pt-42' });
+        const paid = await pay(prepayId);
+        assert.equal(paid.status, 200, JSON.stringify(paid.json));
+        const [r] = await waitFor('PAY_SUCCESS', () => forOrder(prepayId).length === 1 && forOrder(prepayId));
+        assert.ok(r);
+        assert.equal(r.path, '/merchant');
+        const v = await verifier.verify(r.headers, r.body);
+        assert.equal(v.bizType, 'PAY');
+        assert.equal(v.bizStatus, 'PAY_SUCCESS');
+        assert.equal(v.bizIdRaw, prepayId);
+        const q = await m.client.post('/v2/order/query', { prepayId });
+        const o = q.json.data;
+        assert.equal(o.status, 'PAID');
+        const payerId = (await t.db.query(`SELECT payer_id FROM pay_orders WHERE prepay_id = $1`, [prepayId])).rows[0]
+          .payer_id;
+        const expected =
+          `{"merchantTradeNo":"${o.merchantTradeNo}","productType":${JSON.stringify(v.data.productType)},` +
+          `"productName":"Ice Cream",` +
+          `"transactTime":${/"transactTime":(\d+)/.exec(q.text)![1]},"tradeType":"WEB","totalFee":25.17000000,` +
+          `"currency":"USDT",` +
+          `"transactionId":"M_P_${prepayId}","openUserId":"${o.openUserId}","passThroughInfo":"pt-42",` +
+          `"commission":0.25170000,` +
+          `"paymentInfo":{"payerId":${payerId},"payMethod":"FUNDING","paymentInstructions":[{"currency":"USDT",` +
+          `"amount":25.17000000,"price":1}]}}`;
+        assert.equal(v.dataText, expected);
+        assert.match(o.openUserId, /^[0-9a-f]{32}$/);
+        assert.ok(
+          typeof v.data.productType === 'string' && v.data.productType.length > 0 && v.data.productType.length <= 16,
+        );
 
-      const [d] = await deliveriesOf(prepayId, 'DELIVERED');
-      assert.equal(d.status, 'DELIVERED');
-      assert.equal(d.attempts.length, 1);
-      assert.equal(d.attempts[0].httpStatus, 200);
-      assert.equal(d.attempts[0].response, (ACK as any).body);
-      assert.equal(d.attempts[0].acked, true);
-      assert.equal(typeof d.attempts[0].latencyMs, 'number');
-      assert.equal(d.body, r.body.toString('utf8'));
-    });
+        const [d] = await deliveriesOf(prepayId, 'DELIVERED');
+        assert.equal(d.status, 'DELIVERED');
+        assert.equal(d.attempts.length, 1);
+        assert.equal(d.attempts[0].httpStatus, 200);
+        assert.equal(d.attempts[0].response, (ACK as any).body);
+        assert.equal(d.attempts[0].acked, true);
+        assert.equal(typeof d.attempts[0].latencyMs, 'number');
+        assert.equal(d.body, r.body.toString('utf8'));
+      },
+    );
 
     test('headers are sent in the spec casing', async () => {
       const prepayId = await newOrder();
@@ -122,41 +129,49 @@ for (const kind of DB_KINDS) {
         assert.ok(names.includes(h), `${h} in ${names}`);
     });
 
-    test('PAY_CLOSED on close goes to the order webhookUrl over the merchant URL, with close time and zero commission', async () => {
-      const prepayId = await newOrder({ webhookUrl: rx.url('/order') });
-      const closed = await m.client.post('/order/close', { prepayId });
-      assert.equal(closed.json.status, 'SUCCESS', closed.text);
-      const [r] = await waitFor('PAY_CLOSED', () => forOrder(prepayId).length === 1 && forOrder(prepayId));
-      assert.ok(r);
-      assert.equal(r.path, '/order');
-      const v = await verifier.verify(r.headers, r.body);
-      assert.equal(v.bizStatus, 'PAY_CLOSED');
-      const row = (
-        await t.db.query(`SELECT closed_time, merchant_trade_no, product_type FROM pay_orders WHERE prepay_id = $1`, [
-          prepayId,
-        ])
-      ).rows[0];
-      assert.equal(
-        v.dataText,
-        `{"merchantTradeNo":"${row.merchant_trade_no}","productType":${JSON.stringify(row.product_type)},"productName":"Ice Cream",` +
-          `"transactTime":${row.closed_time},"tradeType":"WEB","totalFee":25.17000000,"currency":"USDT","commission":0.00000000}`,
-      );
+    test(
+      'PAY_CLOSED on close goes to the order webhookUrl over the merchant URL, with close time and zero ' +
+        'commission',
+      async () => {
+        const prepayId = await newOrder({ webhookUrl: rx.url('/order') });
+        const closed = await m.client.post('/order/close', { prepayId });
+        assert.equal(closed.json.status, 'SUCCESS', closed.text);
+        const [r] = await waitFor('PAY_CLOSED', () => forOrder(prepayId).length === 1 && forOrder(prepayId));
+        assert.ok(r);
+        assert.equal(r.path, '/order');
+        const v = await verifier.verify(r.headers, r.body);
+        assert.equal(v.bizStatus, 'PAY_CLOSED');
+        const row = (
+          await t.db.query(`SELECT closed_time, merchant_trade_no, product_type FROM pay_orders WHERE prepay_id = $1`, [
+            prepayId,
+          ])
+        ).rows[0];
+        assert.equal(
+          v.dataText,
+          `{"merchantTradeNo":"${row.merchant_trade_no}","productType":${JSON.stringify(row.product_type)},` +
+            `"productName":"Ice Cream",` +
+            `"transactTime":${row.closed_time},"tradeType":"WEB","totalFee":25.17000000,"currency":"USDT",` +
+            `"commission":0.00000000}`,
+        );
 
-      // The merchant's configured URL changes: orders without their own URL follow it, orders with one do not.
-      const patched = await t.admin('PATCH', `/admin/v1/merchants/${m.merchantId}`, { webhookUrl: rx.url('/patched') });
-      assert.equal(patched.status, 200);
-      const a = await newOrder();
-      const b = await newOrder({ webhookUrl: rx.url('/order') });
-      for (const id of [a, b])
-        assert.equal((await m.client.post('/order/close', { prepayId: id })).json.status, 'SUCCESS');
-      const [ra] = await waitFor('patched', () => forOrder(a).length === 1 && forOrder(a));
-      assert.ok(ra);
-      const [rb] = await waitFor('order', () => forOrder(b).length === 1 && forOrder(b));
-      assert.ok(rb);
-      assert.equal(ra.path, '/patched');
-      assert.equal(rb.path, '/order');
-      await t.admin('PATCH', `/admin/v1/merchants/${m.merchantId}`, { webhookUrl: rx.url('/merchant') });
-    });
+        // The merchant's configured URL changes: orders without their own URL follow it, orders with one do not.
+        const patched = await t.admin('PATCH', `/admin/v1/merchants/${m.merchantId}`, {
+          webhookUrl: rx.url('/patched'),
+        });
+        assert.equal(patched.status, 200);
+        const a = await newOrder();
+        const b = await newOrder({ webhookUrl: rx.url('/order') });
+        for (const id of [a, b])
+          assert.equal((await m.client.post('/order/close', { prepayId: id })).json.status, 'SUCCESS');
+        const [ra] = await waitFor('patched', () => forOrder(a).length === 1 && forOrder(a));
+        assert.ok(ra);
+        const [rb] = await waitFor('order', () => forOrder(b).length === 1 && forOrder(b));
+        assert.ok(rb);
+        assert.equal(ra.path, '/patched');
+        assert.equal(rb.path, '/order');
+        await t.admin('PATCH', `/admin/v1/merchants/${m.merchantId}`, { webhookUrl: rx.url('/merchant') });
+      },
+    );
 
     test('PAY_CLOSED on expiry, driven by the sandbox clock', async () => {
       const prepayId = await newOrder();
@@ -195,69 +210,74 @@ for (const kind of DB_KINDS) {
       assert.ok(r.body.toString('utf8').includes(`"bizId":${bizId},`));
     });
 
-    test('a receiver answering 500 gets the 6 retries on the schedule as the clock advances, then FAILED; redeliver sends the same body again', async () => {
-      answers.set('/fail', () => ({ status: 500, body: '{"error":"boom"}' }));
-      const prepayId = await newOrder({ webhookUrl: rx.url('/fail') });
-      await pay(prepayId);
-      await waitFor('attempt 1', () => forOrder(prepayId).length === 1);
-      // Not one millisecond early: 14.999 s after the failure nothing is sent.
-      await advance(PAY_WEBHOOK_RETRY_DELAYS_MS[0]! - 1_000);
-      await sleep(300);
-      assert.equal(forOrder(prepayId).length, 1);
-      await advance(1_000);
-      await waitFor('attempt 2', () => forOrder(prepayId).length === 2);
-      for (let i = 1; i < PAY_WEBHOOK_RETRY_DELAYS_MS.length; i++) {
-        await advance(PAY_WEBHOOK_RETRY_DELAYS_MS[i]!);
-        await waitFor(`attempt ${i + 2}`, () => forOrder(prepayId).length === i + 2);
-      }
-      const [failed] = await waitFor(
-        'FAILED',
-        async () => (await deliveriesOf(prepayId, 'FAILED')).length === 1 && deliveriesOf(prepayId, 'FAILED'),
-      );
-      assert.equal(failed.attempts.length, 7);
-      for (const a of failed.attempts) {
-        assert.equal(a.httpStatus, 500);
-        assert.equal(a.response, '{"error":"boom"}');
-        assert.equal(a.acked, false);
-      }
-      for (let i = 1; i < 7; i++)
-        assert.ok(
-          failed.attempts[i]!.attemptedAt - failed.attempts[i - 1]!.attemptedAt >= PAY_WEBHOOK_RETRY_DELAYS_MS[i - 1]!,
+    test(
+      'a receiver answering 500 gets the 6 retries on the schedule as the clock advances, then FAILED; redeliver ' +
+        'sends the same body again',
+      async () => {
+        answers.set('/fail', () => ({ status: 500, body: '{"error":"boom"}' }));
+        const prepayId = await newOrder({ webhookUrl: rx.url('/fail') });
+        await pay(prepayId);
+        await waitFor('attempt 1', () => forOrder(prepayId).length === 1);
+        // Not one millisecond early: 14.999 s after the failure nothing is sent.
+        await advance(PAY_WEBHOOK_RETRY_DELAYS_MS[0]! - 1_000);
+        await sleep(300);
+        assert.equal(forOrder(prepayId).length, 1);
+        await advance(1_000);
+        await waitFor('attempt 2', () => forOrder(prepayId).length === 2);
+        for (let i = 1; i < PAY_WEBHOOK_RETRY_DELAYS_MS.length; i++) {
+          await advance(PAY_WEBHOOK_RETRY_DELAYS_MS[i]!);
+          await waitFor(`attempt ${i + 2}`, () => forOrder(prepayId).length === i + 2);
+        }
+        const [failed] = await waitFor(
+          'FAILED',
+          async () => (await deliveriesOf(prepayId, 'FAILED')).length === 1 && deliveriesOf(prepayId, 'FAILED'),
         );
-      assert.equal((await deliveriesOf(prepayId, 'PENDING')).length, 0);
-      // Nothing more, however far the clock moves.
-      await advance(48 * 3_600_000);
-      await sleep(300);
-      assert.equal(forOrder(prepayId).length, 7);
+        assert.equal(failed.attempts.length, 7);
+        for (const a of failed.attempts) {
+          assert.equal(a.httpStatus, 500);
+          assert.equal(a.response, '{"error":"boom"}');
+          assert.equal(a.acked, false);
+        }
+        for (let i = 1; i < 7; i++)
+          assert.ok(
+            failed.attempts[i]!.attemptedAt - failed.attempts[i - 1]!.attemptedAt >=
+              PAY_WEBHOOK_RETRY_DELAYS_MS[i - 1]!,
+          );
+        assert.equal((await deliveriesOf(prepayId, 'PENDING')).length, 0);
+        // Nothing more, however far the clock moves.
+        await advance(48 * 3_600_000);
+        await sleep(300);
+        assert.equal(forOrder(prepayId).length, 7);
 
-      answers.set('/fail', () => ACK);
-      const red = await t.admin('POST', `/admin/v1/webhooks/deliveries/${failed.id}/redeliver`);
-      assert.equal(red.status, 202, JSON.stringify(red.json));
-      await waitFor('redelivery', () => forOrder(prepayId).length === 8);
-      const [done] = await waitFor(
-        'DELIVERED',
-        async () => (await deliveriesOf(prepayId, 'DELIVERED')).length === 1 && deliveriesOf(prepayId, 'DELIVERED'),
-      );
-      assert.equal(done.attempts.length, 8);
-      assert.deepEqual(done.attempts.at(-1), {
-        ...done.attempts.at(-1),
-        round: 1,
-        attemptNo: 1,
-        httpStatus: 200,
-        acked: true,
-      });
-      // A delivered one can be sent again too.
-      assert.equal((await t.admin('POST', `/admin/v1/webhooks/deliveries/${done.id}/redeliver`)).status, 202);
-      await waitFor('second redelivery', () => forOrder(prepayId).length === 9);
-      const all = forOrder(prepayId);
-      assert.equal(new Set(all.map((r) => r.body.toString('hex'))).size, 1, 'same body bytes on every attempt');
-      assert.equal(new Set(all.map((r) => r.headers['binancepay-nonce'])).size, 9, 'fresh nonce on every attempt');
-      for (const r of all) await verifier.verify(r.headers, r.body);
+        answers.set('/fail', () => ACK);
+        const red = await t.admin('POST', `/admin/v1/webhooks/deliveries/${failed.id}/redeliver`);
+        assert.equal(red.status, 202, JSON.stringify(red.json));
+        await waitFor('redelivery', () => forOrder(prepayId).length === 8);
+        const [done] = await waitFor(
+          'DELIVERED',
+          async () => (await deliveriesOf(prepayId, 'DELIVERED')).length === 1 && deliveriesOf(prepayId, 'DELIVERED'),
+        );
+        assert.equal(done.attempts.length, 8);
+        assert.deepEqual(done.attempts.at(-1), {
+          ...done.attempts.at(-1),
+          round: 1,
+          attemptNo: 1,
+          httpStatus: 200,
+          acked: true,
+        });
+        // A delivered one can be sent again too.
+        assert.equal((await t.admin('POST', `/admin/v1/webhooks/deliveries/${done.id}/redeliver`)).status, 202);
+        await waitFor('second redelivery', () => forOrder(prepayId).length === 9);
+        const all = forOrder(prepayId);
+        assert.equal(new Set(all.map((r) => r.body.toString('hex'))).size, 1, 'same body bytes on every attempt');
+        assert.equal(new Set(all.map((r) => r.headers['binancepay-nonce'])).size, 9, 'fresh nonce on every attempt');
+        for (const r of all) await verifier.verify(r.headers, r.body);
 
-      assert.equal((await t.admin('POST', `/admin/v1/webhooks/deliveries/123/redeliver`)).status, 404);
-      const anon = await fetch(`${t.baseUrl}/admin/v1/webhooks/deliveries`);
-      assert.equal(anon.status, 401);
-    });
+        assert.equal((await t.admin('POST', `/admin/v1/webhooks/deliveries/123/redeliver`)).status, 404);
+        const anon = await fetch(`${t.baseUrl}/admin/v1/webhooks/deliveries`);
+        assert.equal(anon.status, 401);
+      },
+    );
 
     test('only 2xx with returnCode exactly "SUCCESS" is an ack', async () => {
       const seq: Answer[] = [
