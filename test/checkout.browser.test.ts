@@ -32,7 +32,8 @@ async function startMerchantSite(): Promise<{ url: string; server: Server }> {
           : 'Gelato Corner';
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(
-      `<!doctype html><html><head><title>${title}</title></head><body><h1>${title}</h1><p>merchant thank-you page</p></body></html>`,
+      `<!doctype html><html><head><title>${title}</title></head><body><h1>${title}</h1><p>merchant thank-you ` +
+        `page</p></body></html>`,
     );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -88,44 +88,48 @@ for (const kind of DB_KINDS) {
       await t.close();
     });
 
-    test('the admin create emails a single-use set-password link; the password is stored as scrypt; login sets an HttpOnly SameSite cookie', async () => {
-      const dup = await t.admin('POST', '/admin/v1/merchants', { name: 'Dup', email });
-      assert.equal(dup.status, 409);
-      const a = agent(t.baseUrl);
-      assert.equal((await a.login(email, password)).status, 401, 'no password before the link is used');
-      const { link, token } = await setPassword(t, email, password);
-      const again = agent(t.baseUrl);
-      assert.equal((await again.req('GET', link)).status, 410, 'link is single-use');
-      const page = await again.req('GET', '/en/dashboard/login');
-      assert.equal(
-        (
-          await again.req('POST', '/en/dashboard/set-password', {
-            csrf: again.csrfOf(page.text),
-            token,
-            password: 'another password 1',
-          })
-        ).status,
-        400,
-      );
-      const hash = (await t.db.query(`SELECT password_hash FROM merchant_users WHERE email = $1`, [email])).rows[0]
-        .password_hash;
-      assert.match(hash, /^scrypt\$/);
+    test(
+      'the admin create emails a single-use set-password link; the password is stored as scrypt; login sets an ' +
+        'HttpOnly SameSite cookie',
+      async () => {
+        const dup = await t.admin('POST', '/admin/v1/merchants', { name: 'Dup', email });
+        assert.equal(dup.status, 409);
+        const a = agent(t.baseUrl);
+        assert.equal((await a.login(email, password)).status, 401, 'no password before the link is used');
+        const { link, token } = await setPassword(t, email, password);
+        const again = agent(t.baseUrl);
+        assert.equal((await again.req('GET', link)).status, 410, 'link is single-use');
+        const page = await again.req('GET', '/en/dashboard/login');
+        assert.equal(
+          (
+            await again.req('POST', '/en/dashboard/set-password', {
+              csrf: again.csrfOf(page.text),
+              token,
+              password: 'another password 1',
+            })
+          ).status,
+          400,
+        );
+        const hash = (await t.db.query(`SELECT password_hash FROM merchant_users WHERE email = $1`, [email])).rows[0]
+          .password_hash;
+        assert.match(hash, /^scrypt\$/);
 
-      assert.equal((await a.login(email, 'wrong password!')).status, 401);
-      const ok = await a.login(email, password);
-      assert.equal(ok.status, 303);
-      assert.equal(ok.location, '/en/dashboard/orders');
-      const cookie = a.setCookies.find((c) => c.startsWith('rampart_dash='))!;
-      assert.match(cookie, /HttpOnly/);
-      assert.match(cookie, /SameSite=Lax/);
-      const orders = await a.req('GET', '/en/dashboard/orders');
-      assert.equal(orders.status, 200);
-      assert.match(orders.text, /Gelato Corner/);
-      // Not logged in → login page.
-      const anon = await agent(t.baseUrl).req('GET', '/en/dashboard/balances');
-      assert.equal(anon.status, 302);
-      assert.match(anon.location!, /^\/en\/dashboard\/login\?next=/);
-    });
+        assert.equal((await a.login(email, 'wrong password!')).status, 401);
+        const ok = await a.login(email, password);
+        assert.equal(ok.status, 303);
+        assert.equal(ok.location, '/en/dashboard/orders');
+        const cookie = a.setCookies.find((c) => c.startsWith('rampart_dash='))!;
+        assert.match(cookie, /HttpOnly/);
+        assert.match(cookie, /SameSite=Lax/);
+        const orders = await a.req('GET', '/en/dashboard/orders');
+        assert.equal(orders.status, 200);
+        assert.match(orders.text, /Gelato Corner/);
+        // Not logged in → login page.
+        const anon = await agent(t.baseUrl).req('GET', '/en/dashboard/balances');
+        assert.equal(anon.status, 302);
+        assert.match(anon.location!, /^\/en\/dashboard\/login\?next=/);
+      },
+    );
 
     test('every form needs the session CSRF token: without it nothing happens', async () => {
       const a = agent(t.baseUrl);
@@ -170,205 +174,218 @@ for (const kind of DB_KINDS) {
       }
     });
 
-    test('review page: only the owning merchant sees it; scopes in plain words; agree via the form authorizes', async () => {
-      const a = agent(t.baseUrl);
-      const auth = await createAuthorization(tsp, m.merchantId, ['CHECKOUT', 'BALANCE'], ['192.168.1.1']);
-      const path = new URL(auth.redirectUrl).pathname + new URL(auth.redirectUrl).search;
-      const anon = await a.req('GET', path);
-      assert.equal(anon.status, 302);
-      const login = await a.login(email, password, path);
-      assert.equal(login.location, path);
-      const page = await a.req('GET', path);
-      assert.equal(page.status, 200);
-      assert.match(page.text, /Acme Integrations/);
-      assert.match(page.text, /Create, query and close orders/);
-      assert.match(page.text, /See your wallet balances/);
-      assert.match(page.text, /192\.168\.1\.1/);
+    test(
+      'review page: only the owning merchant sees it; scopes in plain words; agree via the form ' + 'authorizes',
+      async () => {
+        const a = agent(t.baseUrl);
+        const auth = await createAuthorization(tsp, m.merchantId, ['CHECKOUT', 'BALANCE'], ['192.168.1.1']);
+        const path = new URL(auth.redirectUrl).pathname + new URL(auth.redirectUrl).search;
+        const anon = await a.req('GET', path);
+        assert.equal(anon.status, 302);
+        const login = await a.login(email, password, path);
+        assert.equal(login.location, path);
+        const page = await a.req('GET', path);
+        assert.equal(page.status, 200);
+        assert.match(page.text, /Acme Integrations/);
+        assert.match(page.text, /Create, query and close orders/);
+        assert.match(page.text, /See your wallet balances/);
+        assert.match(page.text, /192\.168\.1\.1/);
 
-      // Another merchant's user gets "not found" and cannot decide.
-      const otherEmail = `other-${kind}@example.com`;
-      await createMerchant(t, { name: 'Someone Else', email: otherEmail });
-      await setPassword(t, otherEmail, password);
-      const o = agent(t.baseUrl);
-      await o.login(otherEmail, password);
-      const foreign = await o.req('GET', path);
-      assert.equal(foreign.status, 404);
-      const forged = await o.req('POST', '/en/dashboard/review-authorization', {
-        csrf: o.csrfOf(foreign.text),
-        authId: auth.authorizationId,
-        decision: 'AGREE',
-      });
-      assert.equal(forged.status, 404);
-      assert.equal((await t.app.services.tsp.get(auth.authorizationId))!.status, 'PENDING');
-
-      const agreed = await a.req('POST', '/en/dashboard/review-authorization', {
-        csrf: a.csrfOf(page.text),
-        authId: auth.authorizationId,
-        decision: 'AGREE',
-      });
-      assert.match(agreed.text, /id="review-status">AUTHORIZED</);
-      await tsp.webhook(auth.authorizationId, 'SUBMIT_AUTH_AGREE');
-    });
-
-    test('Technical Vendor: Dismiss rejects a pending request; Block this provider dismisses its requests and refuses its creates as 406210 (like an unknown merchant); Unblock; CSRF on each form', async () => {
-      const a = agent(t.baseUrl);
-      await a.login(email, password);
-      const spam = await createTsp(t, { name: 'Walker Scrapes' });
-      try {
-        const one = await createAuthorization(spam, m.merchantId, ['CHECKOUT']);
-        let page = await a.req('GET', '/en/dashboard/technical-vendor');
-        assert.ok(page.text.includes(`/technical-vendor/${one.authorizationId}/dismiss`));
-        assert.ok(page.text.includes(`/technical-vendor/${one.authorizationId}/block`));
-        // Without the session's CSRF token nothing happens.
-        assert.equal(
-          (await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, {})).status,
-          403,
-        );
-        assert.equal(
-          (await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/block`, { csrf: 'x'.repeat(32) }))
-            .status,
-          403,
-        );
-        assert.equal((await t.app.services.tsp.get(one.authorizationId))!.status, 'PENDING');
-        // Another merchant cannot dismiss or block it.
-        const otherEmail = `vendor-other-${kind}@example.com`;
-        await createMerchant(t, { name: 'Bystander', email: otherEmail });
+        // Another merchant's user gets "not found" and cannot decide.
+        const otherEmail = `other-${kind}@example.com`;
+        await createMerchant(t, { name: 'Someone Else', email: otherEmail });
         await setPassword(t, otherEmail, password);
         const o = agent(t.baseUrl);
         await o.login(otherEmail, password);
-        const oPage = await o.req('GET', '/en/dashboard/technical-vendor');
-        assert.match(
-          (
-            await o.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, {
-              csrf: o.csrfOf(oPage.text),
-            })
-          ).text,
-          /no longer pending/,
-        );
-        assert.equal(
-          (
-            await o.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/block`, {
-              csrf: o.csrfOf(oPage.text),
-            })
-          ).status,
-          404,
-        );
-        assert.equal((await t.app.services.tsp.get(one.authorizationId))!.status, 'PENDING');
+        const foreign = await o.req('GET', path);
+        assert.equal(foreign.status, 404);
+        const forged = await o.req('POST', '/en/dashboard/review-authorization', {
+          csrf: o.csrfOf(foreign.text),
+          authId: auth.authorizationId,
+          decision: 'AGREE',
+        });
+        assert.equal(forged.status, 404);
+        assert.equal((await t.app.services.tsp.get(auth.authorizationId))!.status, 'PENDING');
 
-        page = await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, {
+        const agreed = await a.req('POST', '/en/dashboard/review-authorization', {
           csrf: a.csrfOf(page.text),
+          authId: auth.authorizationId,
+          decision: 'AGREE',
         });
-        assert.match(page.text, /Request from Walker Scrapes dismissed/);
-        assert.equal((await t.app.services.tsp.get(one.authorizationId))!.status, 'REJECTED');
-        await spam.webhook(one.authorizationId, 'SUBMIT_AUTH_REJECT');
+        assert.match(agreed.text, /id="review-status">AUTHORIZED</);
+        await tsp.webhook(auth.authorizationId, 'SUBMIT_AUTH_AGREE');
+      },
+    );
 
-        // Block from the review page of a new request.
-        const two = await createAuthorization(spam, m.merchantId, ['BALANCE']);
-        const review = await a.req('GET', `/en/dashboard/review-authorization?authId=${two.authorizationId}`);
-        assert.ok(review.text.includes(`/technical-vendor/${two.authorizationId}/block`));
-        page = await a.req('POST', `/en/dashboard/technical-vendor/${two.authorizationId}/block`, {
-          csrf: a.csrfOf(review.text),
-        });
-        assert.match(page.text, /Walker Scrapes is blocked/);
-        assert.match(page.text, /id="blocked"/);
-        assert.equal((await t.app.services.tsp.get(two.authorizationId))!.status, 'REJECTED');
-        await spam.webhook(two.authorizationId, 'SUBMIT_AUTH_REJECT');
+    test(
+      'Technical Vendor: Dismiss rejects a pending request; Block this provider dismisses its requests and ' +
+        'refuses its creates as 406210 (like an unknown merchant); Unblock; CSRF on each form',
+      async () => {
+        const a = agent(t.baseUrl);
+        await a.login(email, password);
+        const spam = await createTsp(t, { name: 'Walker Scrapes' });
+        try {
+          const one = await createAuthorization(spam, m.merchantId, ['CHECKOUT']);
+          let page = await a.req('GET', '/en/dashboard/technical-vendor');
+          assert.ok(page.text.includes(`/technical-vendor/${one.authorizationId}/dismiss`));
+          assert.ok(page.text.includes(`/technical-vendor/${one.authorizationId}/block`));
+          // Without the session's CSRF token nothing happens.
+          assert.equal(
+            (await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, {})).status,
+            403,
+          );
+          assert.equal(
+            (
+              await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/block`, {
+                csrf: 'x'.repeat(32),
+              })
+            ).status,
+            403,
+          );
+          assert.equal((await t.app.services.tsp.get(one.authorizationId))!.status, 'PENDING');
+          // Another merchant cannot dismiss or block it.
+          const otherEmail = `vendor-other-${kind}@example.com`;
+          await createMerchant(t, { name: 'Bystander', email: otherEmail });
+          await setPassword(t, otherEmail, password);
+          const o = agent(t.baseUrl);
+          await o.login(otherEmail, password);
+          const oPage = await o.req('GET', '/en/dashboard/technical-vendor');
+          assert.match(
+            (
+              await o.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, {
+                csrf: o.csrfOf(oPage.text),
+              })
+            ).text,
+            /no longer pending/,
+          );
+          assert.equal(
+            (
+              await o.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/block`, {
+                csrf: o.csrfOf(oPage.text),
+              })
+            ).status,
+            404,
+          );
+          assert.equal((await t.app.services.tsp.get(one.authorizationId))!.status, 'PENDING');
 
-        // A blocked TSP's create answers exactly as for a merchant id that does not exist; nothing is stored.
-        const rows = async () =>
-          (
-            await t.db.query(`SELECT count(*)::int AS n FROM tsp_authorizations WHERE tsp_merchant_id = $1`, [
-              spam.merchantId,
-            ])
-          ).rows[0].n;
-        const n = await rows();
-        const blocked = await spam.client.post('/service/provider/create', {
-          merchantId: m.merchantId,
-          scopes: ['CHECKOUT'],
-          ipWhitelist: [],
-        });
-        const unknown = await spam.client.post('/service/provider/create', {
-          merchantId: '9999999999999',
-          scopes: ['CHECKOUT'],
-          ipWhitelist: [],
-        });
-        assert.equal(blocked.text, unknown.text);
-        assert.deepEqual(blocked.json, { status: 'FAIL', code: '406210', errorMessage: 'Invalid merchant id' });
-        assert.equal(await rows(), n);
-        // Other providers are not affected.
-        const fine = await createAuthorization(tsp, m.merchantId, ['CHECKOUT']);
-        assert.equal(fine.status, 'PENDING');
+          page = await a.req('POST', `/en/dashboard/technical-vendor/${one.authorizationId}/dismiss`, {
+            csrf: a.csrfOf(page.text),
+          });
+          assert.match(page.text, /Request from Walker Scrapes dismissed/);
+          assert.equal((await t.app.services.tsp.get(one.authorizationId))!.status, 'REJECTED');
+          await spam.webhook(one.authorizationId, 'SUBMIT_AUTH_REJECT');
 
-        // Unblock: needs the CSRF token, then creates work again.
-        assert.equal(
-          (await a.req('POST', `/en/dashboard/technical-vendor/blocked/${spam.merchantId}/unblock`, {})).status,
-          403,
+          // Block from the review page of a new request.
+          const two = await createAuthorization(spam, m.merchantId, ['BALANCE']);
+          const review = await a.req('GET', `/en/dashboard/review-authorization?authId=${two.authorizationId}`);
+          assert.ok(review.text.includes(`/technical-vendor/${two.authorizationId}/block`));
+          page = await a.req('POST', `/en/dashboard/technical-vendor/${two.authorizationId}/block`, {
+            csrf: a.csrfOf(review.text),
+          });
+          assert.match(page.text, /Walker Scrapes is blocked/);
+          assert.match(page.text, /id="blocked"/);
+          assert.equal((await t.app.services.tsp.get(two.authorizationId))!.status, 'REJECTED');
+          await spam.webhook(two.authorizationId, 'SUBMIT_AUTH_REJECT');
+
+          // A blocked TSP's create answers exactly as for a merchant id that does not exist; nothing is stored.
+          const rows = async () =>
+            (
+              await t.db.query(`SELECT count(*)::int AS n FROM tsp_authorizations WHERE tsp_merchant_id = $1`, [
+                spam.merchantId,
+              ])
+            ).rows[0].n;
+          const n = await rows();
+          const blocked = await spam.client.post('/service/provider/create', {
+            merchantId: m.merchantId,
+            scopes: ['CHECKOUT'],
+            ipWhitelist: [],
+          });
+          const unknown = await spam.client.post('/service/provider/create', {
+            merchantId: '9999999999999',
+            scopes: ['CHECKOUT'],
+            ipWhitelist: [],
+          });
+          assert.equal(blocked.text, unknown.text);
+          assert.deepEqual(blocked.json, { status: 'FAIL', code: '406210', errorMessage: 'Invalid merchant id' });
+          assert.equal(await rows(), n);
+          // Other providers are not affected.
+          const fine = await createAuthorization(tsp, m.merchantId, ['CHECKOUT']);
+          assert.equal(fine.status, 'PENDING');
+
+          // Unblock: needs the CSRF token, then creates work again.
+          assert.equal(
+            (await a.req('POST', `/en/dashboard/technical-vendor/blocked/${spam.merchantId}/unblock`, {})).status,
+            403,
+          );
+          page = await a.req('POST', `/en/dashboard/technical-vendor/blocked/${spam.merchantId}/unblock`, {
+            csrf: a.csrfOf(page.text),
+          });
+          assert.match(page.text, /Provider unblocked/);
+          assert.doesNotMatch(page.text, /id="blocked"/);
+          assert.equal((await createAuthorization(spam, m.merchantId, ['CHECKOUT'])).status, 'PENDING');
+        } finally {
+          await spam.receiver.close();
+        }
+      },
+    );
+
+    test(
+      'orders filter, balances, report CSV, webhook URL + signed test event + redeliver from the ' + 'delivery log',
+      async () => {
+        const a = agent(t.baseUrl);
+        await a.login(email, password);
+        const payer = await createPayer(t, `dash-payer-${kind}@example.com`, { USDT: '50' });
+        const paid = await m.client.post('/v3/order', v3Order({ orderAmount: '10' }));
+        await t.admin('POST', `/sandbox/v1/orders/${paid.json.data.prepayId}/pay`, { payerEmail: payer.email });
+        const open = await m.client.post('/v3/order', v3Order({ orderAmount: '3' }));
+        const onlyPaid = await a.req('GET', '/en/dashboard/orders?status=PAID');
+        assert.ok(onlyPaid.text.includes(paid.json.data.prepayId) && !onlyPaid.text.includes(open.json.data.prepayId));
+        const day = new Date(t.clock.now()).toISOString().slice(0, 10);
+        assert.ok(
+          (await a.req('GET', `/en/dashboard/orders?from=${day}&to=${day}`)).text.includes(open.json.data.prepayId),
         );
-        page = await a.req('POST', `/en/dashboard/technical-vendor/blocked/${spam.merchantId}/unblock`, {
-          csrf: a.csrfOf(page.text),
-        });
-        assert.match(page.text, /Provider unblocked/);
-        assert.doesNotMatch(page.text, /id="blocked"/);
-        assert.equal((await createAuthorization(spam, m.merchantId, ['CHECKOUT'])).status, 'PENDING');
-      } finally {
-        await spam.receiver.close();
-      }
-    });
-
-    test('orders filter, balances, report CSV, webhook URL + signed test event + redeliver from the delivery log', async () => {
-      const a = agent(t.baseUrl);
-      await a.login(email, password);
-      const payer = await createPayer(t, `dash-payer-${kind}@example.com`, { USDT: '50' });
-      const paid = await m.client.post('/v3/order', v3Order({ orderAmount: '10' }));
-      await t.admin('POST', `/sandbox/v1/orders/${paid.json.data.prepayId}/pay`, { payerEmail: payer.email });
-      const open = await m.client.post('/v3/order', v3Order({ orderAmount: '3' }));
-      const onlyPaid = await a.req('GET', '/en/dashboard/orders?status=PAID');
-      assert.ok(onlyPaid.text.includes(paid.json.data.prepayId) && !onlyPaid.text.includes(open.json.data.prepayId));
-      const day = new Date(t.clock.now()).toISOString().slice(0, 10);
-      assert.ok(
-        (await a.req('GET', `/en/dashboard/orders?from=${day}&to=${day}`)).text.includes(open.json.data.prepayId),
-      );
-      assert.ok(
-        !(await a.req('GET', '/en/dashboard/orders?from=2000-01-01&to=2000-01-02')).text.includes(
-          open.json.data.prepayId,
-        ),
-      );
-      assert.match((await a.req('GET', '/en/dashboard/balances')).text, /<td>USDT<\/td><td>9\.\d{8}<\/td>/);
-      const csv = await a.req('GET', `/en/dashboard/reports.csv?date=${day}`);
-      assert.equal(csv.status, 200);
-      assert.match(csv.headers.get('content-type')!, /text\/csv/);
-      assert.ok(csv.text.startsWith('time,asset,type'), csv.text.slice(0, 80));
-      assert.ok(csv.text.includes(paid.json.data.prepayId));
-
-      const rx = await startReceiver();
-      try {
-        let dev = await a.req('GET', '/en/dashboard/developers');
-        dev = await a.req('POST', '/en/dashboard/developers/webhook', {
-          csrf: a.csrfOf(dev.text),
-          webhookUrl: rx.url('/merchant'),
-        });
-        assert.match(dev.text, /Webhook URL saved/);
-        dev = await a.req('POST', '/en/dashboard/developers/test-event', { csrf: a.csrfOf(dev.text) });
-        assert.match(dev.text, /Test event queued/);
-        await waitFor('test event', () => rx.received.find((r) => r.body.toString().includes('"bizType":"TEST"')));
-        const d = await waitFor('delivered', async () =>
-          (await t.app.services.webhooks.list({ ownerId: m.merchantId })).find(
-            (x) => x.bizType === 'TEST' && x.status === 'DELIVERED',
+        assert.ok(
+          !(await a.req('GET', '/en/dashboard/orders?from=2000-01-01&to=2000-01-02')).text.includes(
+            open.json.data.prepayId,
           ),
         );
-        dev = await a.req('GET', '/en/dashboard/developers');
-        assert.ok(dev.text.includes(`/developers/deliveries/${d.id}/redeliver`));
-        dev = await a.req('POST', `/en/dashboard/developers/deliveries/${d.id}/redeliver`, {
-          csrf: a.csrfOf(dev.text),
-        });
-        assert.match(dev.text, /Delivery queued again/);
-        await waitFor(
-          'redelivery',
-          () => rx.received.filter((r) => r.body.toString().includes('"bizType":"TEST"')).length === 2,
-        );
-      } finally {
-        await rx.close();
-      }
-    });
+        assert.match((await a.req('GET', '/en/dashboard/balances')).text, /<td>USDT<\/td><td>9\.\d{8}<\/td>/);
+        const csv = await a.req('GET', `/en/dashboard/reports.csv?date=${day}`);
+        assert.equal(csv.status, 200);
+        assert.match(csv.headers.get('content-type')!, /text\/csv/);
+        assert.ok(csv.text.startsWith('time,asset,type'), csv.text.slice(0, 80));
+        assert.ok(csv.text.includes(paid.json.data.prepayId));
+
+        const rx = await startReceiver();
+        try {
+          let dev = await a.req('GET', '/en/dashboard/developers');
+          dev = await a.req('POST', '/en/dashboard/developers/webhook', {
+            csrf: a.csrfOf(dev.text),
+            webhookUrl: rx.url('/merchant'),
+          });
+          assert.match(dev.text, /Webhook URL saved/);
+          dev = await a.req('POST', '/en/dashboard/developers/test-event', { csrf: a.csrfOf(dev.text) });
+          assert.match(dev.text, /Test event queued/);
+          await waitFor('test event', () => rx.received.find((r) => r.body.toString().includes('"bizType":"TEST"')));
+          const d = await waitFor('delivered', async () =>
+            (await t.app.services.webhooks.list({ ownerId: m.merchantId })).find(
+              (x) => x.bizType === 'TEST' && x.status === 'DELIVERED',
+            ),
+          );
+          dev = await a.req('GET', '/en/dashboard/developers');
+          assert.ok(dev.text.includes(`/developers/deliveries/${d.id}/redeliver`));
+          dev = await a.req('POST', `/en/dashboard/developers/deliveries/${d.id}/redeliver`, {
+            csrf: a.csrfOf(dev.text),
+          });
+          assert.match(dev.text, /Delivery queued again/);
+          await waitFor(
+            'redelivery',
+            () => rx.received.filter((r) => r.body.toString().includes('"bizType":"TEST"')).length === 2,
+          );
+        } finally {
+          await rx.close();
+        }
+      },
+    );
   });
 }

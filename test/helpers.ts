@@ -235,7 +235,8 @@ export function v3Order(overrides: Record<string, unknown> = {}) {
 export async function snapshot(db: Db, except: string[] = ['pay_nonces']): Promise<Record<string, number>> {
   const tables = (
     await db.query<{ table_name: string }>(
-      `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`,
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()
+        AND table_type = 'BASE TABLE' ORDER BY table_name`,
     )
   ).rows
     .map((r) => r.table_name)
@@ -244,7 +245,8 @@ export async function snapshot(db: Db, except: string[] = ['pay_nonces']): Promi
   for (const t of tables) out[t] = Number((await db.query(`SELECT count(*) AS n FROM ${t}`)).rows[0].n);
   const sums = (
     await db.query(
-      `SELECT coalesce(sum(posted),0)::text AS p, coalesce(sum(held),0)::text AS h, (SELECT string_agg(status, ',' ORDER BY prepay_id) FROM pay_orders) AS s FROM ledger_accounts`,
+      `SELECT coalesce(sum(posted),0)::text AS p, coalesce(sum(held),0)::text AS h, (SELECT string_agg(status, ','
+        ORDER BY prepay_id) FROM pay_orders) AS s FROM ledger_accounts`,
     )
   ).rows[0];
   out['ledger_posted_abs'] = 0;
@@ -266,7 +268,8 @@ export async function waitForOutbox(t: TestApp, topics?: string[], timeoutMs = 1
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await t.db.query(
-      `SELECT count(*) AS n FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= $1 AND ($2::text[] IS NULL AND topic NOT IN ('webhook', 'mail') OR topic = ANY($2::text[]))`,
+      `SELECT count(*) AS n FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= $1 AND ($2::text[] IS NULL
+        AND topic NOT IN ('webhook', 'mail') OR topic = ANY($2::text[]))`,
       [t.clock.now(), topics ?? null],
     );
     if (Number(r.rows[0].n) === 0) return;

@@ -517,7 +517,8 @@ describe('malformed-input sweep (pglite)', () => {
           const url = r.pick(FORMS);
           const ct = r.pick(['application/x-www-form-urlencoded', 'application/json', ...CONTENT_TYPES]);
           const body = r.int(2)
-            ? `email=a%00b&password=${r.pick(['%00', '%01', '%1F', '%7F', '%C3%28', '%FF', '%ED%A0%80'])}&_csrf=%00&csrf=x&name=${'%00'.repeat(r.int(3))}`
+            ? `email=a%00b&password=${r.pick(['%00', '%01', '%1F', '%7F', '%C3%28', '%FF', '%ED%A0%80'])}&_csrf=%00&` +
+              `csrf=x&name=${'%00'.repeat(r.int(3))}`
             : garbageBody(r, targets[0]!);
           return { url, method: 'POST', headers: { 'content-type': ct }, body, family: 'web', what: 'form garbage' };
         }
@@ -569,7 +570,8 @@ describe('malformed-input sweep (pglite)', () => {
             body: typeof q.body === 'string' || q.body === undefined ? q.body : new Uint8Array(q.body),
           });
           const text = await res.text();
-          const label = `#${i} ${q.method} ${q.url} (${q.what}) body=${JSON.stringify(String(q.body ?? '').slice(0, 120))}`;
+          const label =
+            `#${i} ${q.method} ${q.url} (${q.what}) ` + `body=${JSON.stringify(String(q.body ?? '').slice(0, 120))}`;
           if (res.status >= 500) problems.push(`${label}: HTTP ${res.status} ${text.slice(0, 200)}`);
           let code: unknown;
           try {

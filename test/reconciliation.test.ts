@@ -78,69 +78,76 @@ for (const kind of DB_KINDS) {
     const report = (date: string, format = 'json') =>
       t.admin('GET', `/admin/v1/merchants/${m.merchantId}/reports/daily?date=${date}&format=${format}`);
 
-    test('payments with commission and posted refunds with a running balance; closing = /v2/balance available + freeze', async () => {
-      const r = await report('2026-03-10');
-      assert.equal(r.status, 200, JSON.stringify(r.json));
-      assert.equal(r.json.merchantId, m.merchantId);
-      assert.equal(r.json.from, Date.UTC(2026, 2, 10));
-      assert.equal(r.json.to, Date.UTC(2026, 2, 11));
-      const usdt = r.json.assets.find((a: any) => a.asset === 'USDT');
-      assert.equal(usdt.openingBalance, '99.00000000');
-      assert.deepEqual(
-        usdt.transactions.map((x: any) => [x.type, x.prepayId, x.grossAmount, x.commission, x.amount, x.balance]),
-        [
-          ['PAYMENT', prepay.A, '50.00000000', '0.50000000', '49.50000000', '148.50000000'],
-          ['PAYMENT', prepay.B, '20.50000000', '0.20500000', '20.29500000', '168.79500000'],
-          ['REFUND', prepay.A, '10.00000000', '0.00000000', '-10.00000000', '158.79500000'],
-        ],
-      );
-      assert.equal(usdt.closingBalance, '158.79500000');
-      assert.deepEqual(usdt.totals, {
-        payments: '70.50000000',
-        commissions: '0.70500000',
-        refunds: '10.00000000',
-        other: '0.00000000',
-        net: '59.79500000',
-      });
-      const bnb = r.json.assets.find((a: any) => a.asset === 'BNB');
-      assert.equal(bnb.openingBalance, '0.00000000');
-      assert.deepEqual(
-        bnb.transactions.map((x: any) => [x.type, x.amount, x.commission]),
-        [['PAYMENT', '1.98000000', '0.02000000']],
-      );
+    test(
+      'payments with commission and posted refunds with a running balance; closing = /v2/balance available ' +
+        '+ freeze',
+      async () => {
+        const r = await report('2026-03-10');
+        assert.equal(r.status, 200, JSON.stringify(r.json));
+        assert.equal(r.json.merchantId, m.merchantId);
+        assert.equal(r.json.from, Date.UTC(2026, 2, 10));
+        assert.equal(r.json.to, Date.UTC(2026, 2, 11));
+        const usdt = r.json.assets.find((a: any) => a.asset === 'USDT');
+        assert.equal(usdt.openingBalance, '99.00000000');
+        assert.deepEqual(
+          usdt.transactions.map((x: any) => [x.type, x.prepayId, x.grossAmount, x.commission, x.amount, x.balance]),
+          [
+            ['PAYMENT', prepay.A, '50.00000000', '0.50000000', '49.50000000', '148.50000000'],
+            ['PAYMENT', prepay.B, '20.50000000', '0.20500000', '20.29500000', '168.79500000'],
+            ['REFUND', prepay.A, '10.00000000', '0.00000000', '-10.00000000', '158.79500000'],
+          ],
+        );
+        assert.equal(usdt.closingBalance, '158.79500000');
+        assert.deepEqual(usdt.totals, {
+          payments: '70.50000000',
+          commissions: '0.70500000',
+          refunds: '10.00000000',
+          other: '0.00000000',
+          net: '59.79500000',
+        });
+        const bnb = r.json.assets.find((a: any) => a.asset === 'BNB');
+        assert.equal(bnb.openingBalance, '0.00000000');
+        assert.deepEqual(
+          bnb.transactions.map((x: any) => [x.type, x.amount, x.commission]),
+          [['PAYMENT', '1.98000000', '0.02000000']],
+        );
 
-      for (const a of r.json.assets) {
-        const bal = await m.client.post('/v2/balance', { wallet: 'FUNDING_WALLET', currency: a.asset });
-        const [, available = '', freeze = ''] = new RegExp(
-          `"asset":"${a.asset}","available":([\\d.]+),"freeze":([\\d.]+)`,
-        ).exec(bal.text)!;
-        assert.equal(new Decimal(available).plus(freeze).toFixed(8), a.closingBalance, a.asset);
-      }
-      assert.match(
-        (await m.client.post('/v2/balance', { wallet: 'FUNDING_WALLET', currency: 'USDT' })).text,
-        /"freeze":3\.00000000/,
-      );
-    });
+        for (const a of r.json.assets) {
+          const bal = await m.client.post('/v2/balance', { wallet: 'FUNDING_WALLET', currency: a.asset });
+          const [, available = '', freeze = ''] = new RegExp(
+            `"asset":"${a.asset}","available":([\\d.]+),"freeze":([\\d.]+)`,
+          ).exec(bal.text)!;
+          assert.equal(new Decimal(available).plus(freeze).toFixed(8), a.closingBalance, a.asset);
+        }
+        assert.match(
+          (await m.client.post('/v2/balance', { wallet: 'FUNDING_WALLET', currency: 'USDT' })).text,
+          /"freeze":3\.00000000/,
+        );
+      },
+    );
 
-    test("consecutive days chain: one day's closing is the next day's opening; a quiet day carries the balance", async () => {
-      const d9 = (await report('2026-03-09')).json;
-      const usdt9 = d9.assets.find((a: any) => a.asset === 'USDT');
-      assert.equal(usdt9.openingBalance, '0.00000000');
-      assert.deepEqual(
-        usdt9.transactions.map((x: any) => [x.prepayId, x.amount]),
-        [[prepay.C, '99.00000000']],
-      );
-      assert.equal(usdt9.closingBalance, '99.00000000');
-      assert.equal(
-        d9.assets.find((a: any) => a.asset === 'BNB'),
-        undefined,
-      );
-      const d11 = (await report('2026-03-11')).json;
-      const usdt11 = d11.assets.find((a: any) => a.asset === 'USDT');
-      assert.deepEqual(usdt11.transactions, []);
-      assert.equal(usdt11.openingBalance, '158.79500000');
-      assert.equal(usdt11.closingBalance, '158.79500000');
-    });
+    test(
+      "consecutive days chain: one day's closing is the next day's opening; a quiet day carries " + 'the balance',
+      async () => {
+        const d9 = (await report('2026-03-09')).json;
+        const usdt9 = d9.assets.find((a: any) => a.asset === 'USDT');
+        assert.equal(usdt9.openingBalance, '0.00000000');
+        assert.deepEqual(
+          usdt9.transactions.map((x: any) => [x.prepayId, x.amount]),
+          [[prepay.C, '99.00000000']],
+        );
+        assert.equal(usdt9.closingBalance, '99.00000000');
+        assert.equal(
+          d9.assets.find((a: any) => a.asset === 'BNB'),
+          undefined,
+        );
+        const d11 = (await report('2026-03-11')).json;
+        const usdt11 = d11.assets.find((a: any) => a.asset === 'USDT');
+        assert.deepEqual(usdt11.transactions, []);
+        assert.equal(usdt11.openingBalance, '158.79500000');
+        assert.equal(usdt11.closingBalance, '158.79500000');
+      },
+    );
 
     test('CSV: a header and one row per transaction', async () => {
       const res = await fetch(
