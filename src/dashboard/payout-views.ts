@@ -1,5 +1,6 @@
 import type { Batch, Detail } from '../pay/payouts/service.ts';
 import { PAY_CURRENCIES } from '../pay/orders/service.ts';
+import { csvLines } from '../platform/csv.ts';
 import { html } from '../web/html.ts';
 import { BASE, card, flashBox, hidden, time, type ViewCtx } from './views.ts';
 
@@ -110,11 +111,6 @@ muted">${DETAIL_MEANING[d.status] ?? ''}${
     )}`;
 }
 
-const csvCell = (v: string | number | null) => {
-  const s = v === null ? '' : String(v);
-  return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-};
-
 /** The batch as CSV: one line per detail, with its result. */
 export function payoutCsv(r: { batch: Batch; details: Detail[] }): string {
   const head = [
@@ -147,5 +143,5 @@ export function payoutCsv(r: { batch: Batch; details: Detail[] }): string {
     time(d.createdAt),
     d.finishedAt === null ? '' : time(d.finishedAt),
   ]);
-  return [head, ...rows].map((l) => l.map(csvCell).join(',')).join('\r\n') + '\r\n';
+  return csvLines([head, ...rows]);
 }

@@ -1,3 +1,4 @@
+import { csvLines } from '../../platform/csv.ts';
 import { strToU8, zipSync } from 'fflate';
 
 /**
@@ -65,8 +66,7 @@ export function escapeXml(v: string): string {
     .replace(/"/g, '&quot;');
 }
 
-/** RFC 4180 CSV, CRLF line ends; a field with a comma, quote or line break is quoted. */
+/** The same columns as CSV (src/platform/csv.ts: quoting, and no text a spreadsheet would run as a formula). */
 export function csv(header: string[], rows: string[][]): string {
-  const field = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
-  return [header, ...rows].map((r) => r.map(field).join(',')).join('\r\n') + '\r\n';
+  return csvLines([header, ...rows]);
 }
