@@ -42,7 +42,7 @@ import { createTspModule } from './tsp/module.ts';
  * collects their routes, worker loops, outbox handlers and classes, and webhook families.
  * Used by main.ts, the worker process, the CLI and the tests alike.
  */
-export interface AppOptions {
+interface AppOptions {
   config: Config;
   db: Db;
   adminToken: string;

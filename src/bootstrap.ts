@@ -28,8 +28,8 @@ export function loadOrCreateSecrets(config: Config): {
   return { adminToken: admin.value, secretsKey: key.value, adminTokenCreated: admin.created };
 }
 
-export const DEMO_MERCHANT = 'Demo Merchant';
-export const DEMO_PAYER = {
+const DEMO_MERCHANT = 'Demo Merchant';
+const DEMO_PAYER = {
   email: 'payer@demo.rampart.test',
   password: 'demo-payer-password',
   balances: { USDT: '10000', USDC: '5000', BNB: '25', BTC: '0.5', ETH: '5' },

@@ -36,7 +36,7 @@ function featureChanges(enable?: string[], disable?: string[]) {
   return Object.fromEntries([...(enable ?? []).map((f) => [f, true]), ...(disable ?? []).map((f) => [f, false])]);
 }
 
-export const COMMANDS: Record<string, Command> = {
+const COMMANDS: Record<string, Command> = {
   'merchant create': {
     method: 'POST',
     path: () => '/admin/v1/merchants',

@@ -49,7 +49,7 @@ const EnvSchema = z.object({
     .default('CU,IR,KP,SY'),
 });
 
-export type Env = z.infer<typeof EnvSchema>;
+type Env = z.infer<typeof EnvSchema>;
 
 /** A setting the process cannot start with: main prints its message as one line, without a stack trace. */
 export class ConfigError extends Error {
@@ -61,7 +61,7 @@ export class ConfigError extends Error {
  * about 3.7 to 4 for random hex or alphanumerics of 16 characters and more. It cannot see a dictionary word,
  * but it refuses the placeholder secrets (repeated or alternating characters, all zeros) people leave in.
  */
-export function bitsPerChar(s: string): number {
+function bitsPerChar(s: string): number {
   const counts = new Map<string, number>();
   for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
   let h = 0;
@@ -72,9 +72,9 @@ export function bitsPerChar(s: string): number {
  * Production secrets need at least this many bits per character (see bitsPerChar); random hex of 16 characters has
  * about 3.3.
  */
-export const MIN_SECRET_BITS_PER_CHAR = 2;
+const MIN_SECRET_BITS_PER_CHAR = 2;
 /** True when the string is a shorter piece repeated ('abcdabcd…', 'changemechangeme', 'abcabca'). */
-export function isRepeatedPattern(s: string): boolean {
+function isRepeatedPattern(s: string): boolean {
   for (let p = 1; p <= s.length / 2; p++) if (s.slice(p) === s.slice(0, s.length - p)) return true;
   return false;
 }
@@ -117,7 +117,7 @@ export interface Config {
 }
 
 /** A HOST that only this machine can reach: 127.0.0.0/8, ::1 or localhost. */
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
   const h = host
     .trim()
     .toLowerCase()

@@ -46,15 +46,12 @@ export interface ApiKeyRecord {
   permissions: string[] | null;
 }
 
-export interface NewCredentials {
+interface NewCredentials {
   merchantId: string;
   merchantName: string;
   apiKey: string;
   apiSecret: string;
 }
-
-export type AccountsError =
-  'MERCHANT_NOT_FOUND' | 'INVALID_INPUT' | 'KEY_NOT_FOUND' | 'EMAIL_TAKEN' | 'BAD_CREDENTIALS';
 
 const KEY_CACHE_MS = 5_000;
 

@@ -21,7 +21,7 @@ const NewBatchForm = z.object({
  * One line of the batch's CSV: `receiveType,receiver,amount[,remark]` (a header line naming `receiver` is skipped).
  * The remark may itself hold commas: everything after the third comma is the remark.
  */
-export function parsePayoutLines(text: string): { lines: string[][]; error?: string } {
+function parsePayoutLines(text: string): { lines: string[][]; error?: string } {
   const rows = text
     .split(/\r?\n/)
     .map((l) => l.trim())

@@ -15,7 +15,7 @@ import { statusVo } from './service.ts';
  * KYC Sharing HTTP edge (kyc-sharing.md): the signed broker endpoints, the operator's broker and review-queue API and
  * the sandbox decision helper (platform.md).
  */
-export const KYC_BASE = '/bapi/ekyc/v2/public/ekyc/customer';
+const KYC_BASE = '/bapi/ekyc/v2/public/ekyc/customer';
 
 const BrokerCreate = z.object({
   name: z.string().min(1).max(128),
@@ -41,7 +41,7 @@ const RecordId = z.object({ id: z.string().regex(/^\d{1,19}$/) });
  * KYC Sharing as a signed family: HMAC-SHA256 over the raw bytes (auth.ts); answers carry their own HTTP status
  * (403 for an IP outside the whitelist, codes.ts), an error the family's SYS_ERROR.
  */
-export function kycFamily(auth: KycAuth): SignedFamily<null, KycCaller, KycFailure> {
+function kycFamily(auth: KycAuth): SignedFamily<null, KycCaller, KycFailure> {
   return {
     tag: 'KYC Sharing',
     prefixes: [KYC_BASE],

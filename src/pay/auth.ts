@@ -12,7 +12,7 @@ import { requestHeader } from '../platform/signed-route.ts';
  * signature = UPPER(HEX(HMAC-SHA512(apiSecret, timestamp + "\n" + nonce + "\n" + rawBody + "\n"))) over the received
  * bytes.
  */
-export const MAX_BODY_BYTES = 256 * 1024;
+const MAX_BODY_BYTES = 256 * 1024;
 export const TSP_FIELD = 'BinancePay-technicalServiceProviderAuthId';
 
 export function payloadOf(timestamp: string, nonce: string, rawBody: Buffer | string): Buffer {
@@ -49,7 +49,7 @@ export interface NonceClaim {
   consumed: boolean;
 }
 
-export type NonceRecorder = (claim: NonceClaim) => Promise<boolean>;
+type NonceRecorder = (claim: NonceClaim) => Promise<boolean>;
 
 /**
  * The nonce insert for a writer that records nonces in its own statement (create order's batch, orders/service.ts):

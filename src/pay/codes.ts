@@ -6,7 +6,7 @@ import type { ActorError, TspError } from '../tsp/service.ts';
  * Binance Pay result codes and their wire messages (binance-pay.md §8), and the one table mapping domain errors to
  * them.
  */
-export const PAY_MESSAGES = {
+const PAY_MESSAGES = {
   '400000': 'An unknown error occurred while processing the request.',
   '400001': "Parameter format is wrong or parameter transferring doesn't follow the rules.",
   '400002': 'Signature for this request is not valid.',
@@ -58,7 +58,7 @@ export type ExtendedError =
 export type PayDomainError = OrderError | RefundError | TspError | ActorError | ExtendedError;
 
 /** Domain error code → Pay wire code. */
-export const PAY_CODE_OF: Record<PayDomainError, PayWireCode> = {
+const PAY_CODE_OF: Record<PayDomainError, PayWireCode> = {
   NONCE_USED: '400001',
   ORDER_NOT_FOUND: '400202',
   REFUND_NOT_FOUND: '400202',

@@ -25,7 +25,7 @@ export function envelope(result: Answer<PayFailure>): string {
   return stringify({ status: 'FAIL', code: result.code, errorMessage: result.message });
 }
 
-export interface PayEndpointOptions {
+interface PayEndpointOptions {
   /** TSP scope the endpoint needs (spec §7.8); null = any valid authorization. */
   scope: Scope;
   /** Called by a TSP as itself (/service/provider/*): an authorization token is refused. */
@@ -41,14 +41,14 @@ export interface PayEndpointOptions {
 }
 
 /** A Pay caller after actor resolution: the merchant it acts for (itself, or one that authorized it as TSP). */
-export interface PayContext {
+interface PayContext {
   caller: PayCaller;
   actor: Actor;
 }
 
-export type ActorResolver = (caller: PayCaller, scope: Scope) => Promise<Result<Actor, ActorError>>;
+type ActorResolver = (caller: PayCaller, scope: Scope) => Promise<Result<Actor, ActorError>>;
 
-export interface PayFamilyDeps {
+interface PayFamilyDeps {
   auth: PayAuth;
   resolveActor: ActorResolver;
   selfOnly: (caller: PayCaller) => Promise<Result<Actor, ActorError>>;
@@ -61,7 +61,7 @@ export interface PayFamilyDeps {
  * Binance Pay as a signed family: HMAC-SHA512 over the raw bytes (auth.ts), then actor resolution; every answer is
  * HTTP 200 with the Pay envelope (spec §2), an unknown path under /binancepay/ the envelope with 400000 and HTTP 404.
  */
-export function payFamily(deps: PayFamilyDeps): SignedFamily<PayEndpointOptions, PayContext, PayFailure> {
+function payFamily(deps: PayFamilyDeps): SignedFamily<PayEndpointOptions, PayContext, PayFailure> {
   return {
     tag: 'Binance Pay',
     prefixes: ['/binancepay/openapi'],

@@ -5,7 +5,7 @@ import type { ApiKeyRecord, Merchant } from '../accounts/service.ts';
  * products per merchant; Rampart keeps the operator's overrides on the merchant (admin API, CLI) and takes the mode's
  * default for the rest. A gated endpoint called by a merchant without the flag answers 400203.
  */
-export const FEATURE_DEFAULTS = {
+const FEATURE_DEFAULTS = {
   payout: { sandbox: true, production: true },
   payoutReceiverCheck: { sandbox: true, production: false },
   walletTransfer: { sandbox: true, production: true },

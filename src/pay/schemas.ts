@@ -16,8 +16,8 @@ import {
 } from './validation.ts';
 
 /** Wire shapes of the Binance Pay merchant API requests (binance-pay.md §4). Unknown fields are ignored. */
-export const TERMINAL_TYPES = ['APP', 'WEB', 'WAP', 'MINI_PROGRAM', 'OTHERS'] as const;
-export const GOODS_CATEGORIES = [
+const TERMINAL_TYPES = ['APP', 'WEB', 'WAP', 'MINI_PROGRAM', 'OTHERS'] as const;
+const GOODS_CATEGORIES = [
   '0000',
   '1000',
   '2000',
@@ -42,7 +42,7 @@ const merchantTradeNo = z
   .min(1, coded(MISSING, `must not be empty`))
   .regex(/^[A-Za-z0-9]{1,32}$/, coded('400201', 'must be 1-32 letters or digits'));
 
-export const Goods = z.object({
+const Goods = z.object({
   goodsType: oneOf(['01', '02'] as const),
   goodsCategory: oneOf(GOODS_CATEGORIES).nullish(),
   referenceGoodsId: text(64),
@@ -54,7 +54,6 @@ export const Goods = z.object({
     .regex(/^[1-9]\d{0,8}$/, coded(FORMAT, `must be a positive integer`))
     .nullish(),
 });
-export type Goods = z.infer<typeof Goods>;
 
 const orderCommon = {
   env: z.object({

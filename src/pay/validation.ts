@@ -13,7 +13,7 @@ import type { PayFailure, PayWireCode } from './codes.ts';
 export const MISSING = '400100' satisfies PayWireCode;
 export const FORMAT = '400101' satisfies PayWireCode;
 export const VALUE = '400102' satisfies PayWireCode;
-export const CHARS = '400103' satisfies PayWireCode;
+const CHARS = '400103' satisfies PayWireCode;
 
 // Backslash, double quote, control characters and emoji are refused in free text (spec §3).
 const ILLEGAL = /[\\"\p{Cc}\p{Extended_Pictographic}]/u;
@@ -58,7 +58,7 @@ export const httpUrl = (max = 256) =>
  * Upper bound of every Pay amount unless a field has a tighter one: order and refund columns are numeric(38, 8)
  * and ledger balances numeric(38, 18), and a fiat order's converted amount needs headroom below the latter.
  */
-export const MAX_AMOUNT = '1000000000000000';
+const MAX_AMOUNT = '1000000000000000';
 
 export const amount = (dp = 8, min = '0.00000001', max = MAX_AMOUNT) =>
   z
@@ -116,16 +116,3 @@ export function firstFailure(error: z.ZodError): PayFailure {
   }
   return { code, message: `${path || 'body'}: ${reason}`.slice(0, 256) };
 }
-
-export function validate<S extends z.ZodType>(
-  schema: S,
-  body: unknown,
-): { ok: true; value: z.infer<S> } | { ok: false; failure: PayFailure } {
-  const r = schema.safeParse(body);
-  return r.success ? { ok: true, value: r.data } : { ok: false, failure: firstFailure(r.error) };
-}
-
-export const failure = (code: PayWireCode, field: string, reason: string): PayFailure => ({
-  code,
-  message: `${field}: ${reason}`.slice(0, 256),
-});

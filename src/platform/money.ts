@@ -4,7 +4,6 @@ import { Decimal } from 'decimal.js';
 Decimal.set({ precision: 60, rounding: Decimal.ROUND_HALF_UP, toExpNeg: -40, toExpPos: 60 });
 
 export { Decimal };
-export type Amount = string;
 
 const DECIMAL_RE = /^(?:0|[1-9]\d*)(?:\.\d+)?$/;
 
@@ -21,9 +20,3 @@ export function decimalPlaces(s: string): number {
 export function fixed(v: Decimal.Value, dp = 8, rounding: Decimal.Rounding = Decimal.ROUND_HALF_UP): string {
   return new Decimal(v).toFixed(dp, rounding);
 }
-
-export const add = (a: Decimal.Value, b: Decimal.Value) => new Decimal(a).plus(b).toFixed();
-export const sub = (a: Decimal.Value, b: Decimal.Value) => new Decimal(a).minus(b).toFixed();
-export const cmp = (a: Decimal.Value, b: Decimal.Value) => new Decimal(a).cmp(b);
-/** Canonical text of a decimal: no exponent, no trailing zeros. */
-export const norm = (a: Decimal.Value) => new Decimal(a).toFixed();

@@ -25,9 +25,9 @@ const PayerCreate = z.object({
     .optional(),
 });
 
-export const CLOCK_OFFSET_KEY = 'clock_offset_ms';
+const CLOCK_OFFSET_KEY = 'clock_offset_ms';
 
-export async function persistClockOffset(db: Db, offset: number) {
+async function persistClockOffset(db: Db, offset: number) {
   await db.query(
     `INSERT INTO platform_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
     [CLOCK_OFFSET_KEY, String(offset)],
@@ -40,7 +40,7 @@ export async function loadClockOffset(db: Db): Promise<number> {
 /**
  * Moves the shared offset forward in one statement (no read-modify-write across processes) and returns the new value.
  */
-export async function advanceClockOffset(db: Db, ms: number): Promise<number> {
+async function advanceClockOffset(db: Db, ms: number): Promise<number> {
   const r = await db.query<{ value: string }>(
     `INSERT INTO platform_settings (key, value) VALUES ($1, $2::bigint::text)
      ON CONFLICT (key) DO UPDATE SET value = (platform_settings.value::bigint + $2::bigint)::text RETURNING value`,

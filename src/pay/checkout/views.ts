@@ -21,7 +21,7 @@ export interface PayOption {
   balance: string;
 }
 
-export interface CheckoutData {
+interface CheckoutData {
   order: Order;
   merchantName: string | null;
   /** The sub-merchant's logo (https), shown beside its name (binance-pay-extended.md §12.5). */

@@ -54,7 +54,7 @@ export interface Actor {
   creatorMerchantId: string;
 }
 
-export interface OrderRef {
+interface OrderRef {
   prepayId?: string | null;
   merchantTradeNo?: string | null;
   /** V1 query and close (binance-pay-extended.md §12.4): the partner's sub-merchant the order must be tagged with. */
@@ -78,7 +78,7 @@ export type OrderError =
  * A payment's own refusal beyond the order's: the sub-merchant blocks the payer's KYC country (§12.5). Payment is not a
  * signed API call (the checkout page and the sandbox pay it), so this error has no Pay wire code.
  */
-export type PaymentError = OrderError | 'PAYER_COUNTRY_BLOCKED';
+type PaymentError = OrderError | 'PAYER_COUNTRY_BLOCKED';
 export const COUNTRY_BLOCKED_MESSAGE = 'This merchant does not accept payments from your country';
 
 /**

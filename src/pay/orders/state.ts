@@ -47,8 +47,7 @@ export const TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
 };
 
 /** Statuses an order may be in to move to `to`, by the table. */
-export const allowedFrom = (to: OrderStatus): OrderStatus[] =>
-  ORDER_STATUSES.filter((from) => TRANSITIONS[from].includes(to));
+const allowedFrom = (to: OrderStatus): OrderStatus[] => ORDER_STATUSES.filter((from) => TRANSITIONS[from].includes(to));
 
 /** Moves that close an unpaid order; each sends PAY_CLOSED. */
 const CLOSING: readonly OrderStatus[] = ['CANCELED', 'EXPIRED', 'ERROR'];

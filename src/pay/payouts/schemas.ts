@@ -9,7 +9,7 @@ import { amount, FORMAT, httpUrl, MISSING, oneOf, text, upperCode, VALUE } from 
  * Unknown fields are ignored (the published sample's `merchantId` among them). Number literals arrive as their exact
  * source text, so amounts and counts are strings here.
  */
-export const BIZ_SCENES = [
+const BIZ_SCENES = [
   'DIRECT_TRANSFER',
   'CRYPTO_REWARDS',
   'SETTLEMENT',
@@ -17,9 +17,9 @@ export const BIZ_SCENES = [
   'MERCHANT_PAYMENT',
   'OTHERS',
 ] as const;
-export const RECEIVE_TYPES = ['PAY_ID', 'BINANCE_ID', 'EMAIL'] as const;
+const RECEIVE_TYPES = ['PAY_ID', 'BINANCE_ID', 'EMAIL'] as const;
 export type ReceiveType = (typeof RECEIVE_TYPES)[number];
-export const TRANSFER_METHODS = ['FUNDING_WALLET', 'SPOT_WALLET'] as const;
+const TRANSFER_METHODS = ['FUNDING_WALLET', 'SPOT_WALLET'] as const;
 export const MAX_DETAILS = 500;
 
 const alnumKey = (max: number) =>
@@ -31,7 +31,7 @@ const alnumKey = (max: number) =>
 /** RFC 5322 addr-spec in its dot-atom form (what mail systems accept in practice), at most 254 characters. */
 const ADDR_SPEC =
   /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
-export const isEmail = (v: string) => v.length <= 254 && ADDR_SPEC.test(v);
+const isEmail = (v: string) => v.length <= 254 && ADDR_SPEC.test(v);
 
 const digits = (max: number) =>
   z
@@ -141,7 +141,7 @@ export const payoutTransferSchema = (limits: PayoutLimits) =>
     });
 export type PayoutTransfer = z.infer<ReturnType<typeof payoutTransferSchema>>;
 
-export const DETAIL_FILTERS = ['ALL', 'PROCESSING', 'SUCCESS', 'FAIL'] as const;
+const DETAIL_FILTERS = ['ALL', 'PROCESSING', 'SUCCESS', 'FAIL'] as const;
 export type DetailFilter = (typeof DETAIL_FILTERS)[number];
 
 /** POST /payout/query (§10.3). */

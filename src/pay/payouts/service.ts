@@ -57,10 +57,10 @@ import type { DetailFilter, PayoutTransfer, ReceiveType, ReceiverCheck } from '.
  * changes nothing twice; each ledger movement and each event (webhook, mail) is written in the transaction of the
  * move that causes it, and a compensation (release, refund) only by the move that decides the failure.
  */
-export type BatchStatus = 'ACCEPTED' | 'PROCESSING' | 'SUCCESS' | 'PART_SUCCESS' | 'FAILED' | 'CANCELED';
+type BatchStatus = 'ACCEPTED' | 'PROCESSING' | 'SUCCESS' | 'PART_SUCCESS' | 'FAILED' | 'CANCELED';
 export type DetailStatus = 'PROCESSING' | 'SUCCESS' | 'FAIL' | 'AWAITING_RECEIPT' | 'REFUNDED';
 
-export const BATCH_TRANSITIONS: Record<BatchStatus, BatchStatus[]> = {
+const BATCH_TRANSITIONS: Record<BatchStatus, BatchStatus[]> = {
   ACCEPTED: ['PROCESSING', 'CANCELED'],
   PROCESSING: ['SUCCESS', 'PART_SUCCESS', 'FAILED', 'CANCELED'],
   SUCCESS: [],
@@ -68,7 +68,7 @@ export const BATCH_TRANSITIONS: Record<BatchStatus, BatchStatus[]> = {
   FAILED: [],
   CANCELED: [],
 };
-export const DETAIL_TRANSITIONS: Record<DetailStatus, DetailStatus[]> = {
+const DETAIL_TRANSITIONS: Record<DetailStatus, DetailStatus[]> = {
   PROCESSING: ['SUCCESS', 'FAIL', 'AWAITING_RECEIPT'],
   AWAITING_RECEIPT: ['SUCCESS', 'REFUNDED'],
   SUCCESS: [],
@@ -84,7 +84,7 @@ type Machine = keyof typeof MACHINES;
 type StatusOf<M extends Machine> = M extends 'batch' ? BatchStatus : DetailStatus;
 
 /** Why a detail failed (kept for the operator and the report; the wire only says FAIL). */
-export type FailReason =
+type FailReason =
   | 'INSUFFICIENT_FUNDS'
   | 'RECEIVER_NOT_FOUND'
   | 'RECEIVER_IS_PAYER'
@@ -92,16 +92,16 @@ export type FailReason =
   | 'REGISTRATION_MISMATCH'
   | 'CANCELED';
 
-export const CLAIM_WINDOW_MS = 72 * 3_600_000;
+const CLAIM_WINDOW_MS = 72 * 3_600_000;
 /** A batch handler that threw is retried this much later (times the attempt), and canceled at the 5th failure. */
-export const MAX_ATTEMPTS = 5;
+const MAX_ATTEMPTS = 5;
 const RETRY_AFTER_ERROR_MS = 10_000;
 const LEASE_MS = 30_000;
 /** §10.4 guard: more than 20 `false` answers within 10 minutes blocks the merchant's checks for 10 minutes. */
-export const RECEIVER_CHECK_FAILS = 20;
-export const RECEIVER_CHECK_WINDOW_MS = 10 * 60_000;
+const RECEIVER_CHECK_FAILS = 20;
+const RECEIVER_CHECK_WINDOW_MS = 10 * 60_000;
 
-export type PayoutError = ExtendedError | 'SUB_MERCHANT_INVALID';
+type PayoutError = ExtendedError | 'SUB_MERCHANT_INVALID';
 
 export interface Batch {
   batchId: string;
@@ -205,7 +205,7 @@ const FILTER_STATUSES: Record<Exclude<DetailFilter, 'ALL'>, DetailStatus[]> = {
 };
 
 /** One T_Payout row (binance-pay-extended.md §13.2), in the file's column order; times in ms, amounts 8 dp. */
-export interface PayoutReportRow {
+interface PayoutReportRow {
   createTime: number;
   requestId: string;
   batchName: string;
@@ -230,7 +230,7 @@ export interface PayoutReportRow {
  * T_Payout daily file (§13.2). `fee` is the fee charged (0 unless the detail succeeded). A read of this module's own
  * tables, lent to the statements area.
  */
-export async function payoutReportRows(
+async function payoutReportRows(
   q: Queryable,
   merchantId: string,
   from: number,
@@ -268,7 +268,7 @@ export async function payoutReportRows(
   });
 }
 
-export interface PayoutDeps {
+interface PayoutDeps {
   db: Db;
   clock: Clock;
   ids: IdGenerator;

@@ -5,7 +5,7 @@ import type { DetailStatus } from './service.ts';
  * The page an e-mail payout recipient opens from the invitation (pure: data in, markup out). It says who sent how
  * much, until when it can be received, and what to do: create a wallet with this e-mail and get verified.
  */
-export interface ClaimPageData {
+interface ClaimPageData {
   merchantName: string;
   amount: string;
   currency: string;

@@ -27,12 +27,12 @@ import { createOrderTransitions, lockOrder, type Order, type OrderStatus } from 
  * REFUND_REJECTED path; in production no refund is rejected after acceptance.
  */
 export const REFUND_TOPIC = 'pay.refund';
-export const MAX_REFUND_ATTEMPTS = 10;
-export const SANDBOX_REJECT_REASON = 'SANDBOX_REJECT';
+const MAX_REFUND_ATTEMPTS = 10;
+const SANDBOX_REJECT_REASON = 'SANDBOX_REJECT';
 
-export type RefundStatus = 'PENDING' | 'SUCCESS' | 'REJECTED';
+type RefundStatus = 'PENDING' | 'SUCCESS' | 'REJECTED';
 
-export interface Refund {
+interface Refund {
   refundId: string;
   merchantId: string;
   refundRequestId: string;
@@ -51,7 +51,7 @@ export interface Refund {
   completedAt: number | null;
 }
 
-export interface RefundRequest {
+interface RefundRequest {
   refundRequestId: string;
   prepayId: string;
   refundAmount: string;
@@ -304,7 +304,7 @@ export function createRefundService(deps: {
 export type RefundService = ReturnType<typeof createRefundService>;
 
 /** PAY_REFUND webhook data (spec §6.5): the order's fields plus the refund result as refundInfo. */
-export function refundEventData(order: Order, refund: Refund): Record<string, unknown> {
+function refundEventData(order: Order, refund: Refund): Record<string, unknown> {
   return {
     merchantTradeNo: order.merchantTradeNo,
     productType: order.productType,

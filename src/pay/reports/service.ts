@@ -10,9 +10,9 @@ import { Decimal } from '../../platform/money.ts';
  * for today, what /v2/balance reports as available + freeze. Payments are credited net of commission;
  * the commission (a separate transfer from the payer to the platform) is shown beside the payment.
  */
-export type ReportRowType = 'PAYMENT' | 'REFUND' | 'OTHER';
+type ReportRowType = 'PAYMENT' | 'REFUND' | 'OTHER';
 
-export interface ReportRow {
+interface ReportRow {
   time: number;
   asset: string;
   type: ReportRowType;
@@ -28,7 +28,7 @@ export interface ReportRow {
   balance: string;
 }
 
-export interface AssetReport {
+interface AssetReport {
   asset: string;
   openingBalance: string;
   closingBalance: string;
@@ -312,4 +312,3 @@ export const statementSources = {
     }));
   },
 };
-export type StatementSources = typeof statementSources;

@@ -13,7 +13,7 @@ const date = (format: string, parse: (v: string) => number | null) =>
     .min(1, coded(MISSING, 'must not be empty'))
     .refine((v) => parse(v) !== null, coded(FORMAT, `must be a date ${format}`));
 
-export const TRANSACTION_TYPES = ['Payment', 'Payout'] as const;
+const TRANSACTION_TYPES = ['Payment', 'Payout'] as const;
 
 /** §13.1: `transactionType` is required for Transaction and must be absent, null or "" for Settlement. */
 export const GetFile = z

@@ -54,12 +54,12 @@ import { csv, xlsx, XLSX_TYPE } from './xlsx.ts';
  * Generation, the download token, the move to SUCCESS and the BALANCE webhook are one transaction, so the webhook is
  * queued exactly once per report.
  */
-export const FILE_LINK_MS = 60 * 60_000;
-export const REPORT_LINK_MS = 24 * 60 * 60_000;
-export const MONTHLY_BALANCE_REPORTS = 50;
+const FILE_LINK_MS = 60 * 60_000;
+const REPORT_LINK_MS = 24 * 60 * 60_000;
+const MONTHLY_BALANCE_REPORTS = 50;
 const MAX_ATTEMPTS = 3;
 
-export type BalanceStatus = 'PROCESSING' | 'SUCCESS' | 'FAILED' | 'EXPIRED';
+type BalanceStatus = 'PROCESSING' | 'SUCCESS' | 'FAILED' | 'EXPIRED';
 const TRANSITIONS: Record<BalanceStatus, readonly BalanceStatus[]> = {
   PROCESSING: ['SUCCESS', 'FAILED'],
   SUCCESS: ['EXPIRED'],
@@ -75,14 +75,14 @@ export interface DailyFile {
   downloadUrl: string;
 }
 
-export interface FileRequest {
+interface FileRequest {
   reportType: 'Transaction' | 'Settlement';
   transactionType?: string | null;
   startDate: string;
   endDate: string;
 }
 
-export interface BalanceRequest {
+interface BalanceRequest {
   walletType: MerchantWallet | null;
   startDate: string;
   endDate: string;
@@ -91,7 +91,7 @@ export interface BalanceRequest {
 /** What a download link names (`pay_report_files.source`). */
 type FileSource = { kind: DailyKind; day: number } | { kind: 'Balance'; downloadId: string };
 
-export interface Download {
+interface Download {
   fileName: string;
   contentType: string;
   body: string | Uint8Array;

@@ -11,7 +11,7 @@ import { FORMAT, long, MISSING, text, VALUE } from '../validation.ts';
 /** ISO 3166-1 alpha-2: two upper-case letters naming a region (not the reserved groupings). */
 const REGIONS = new Intl.DisplayNames(['en'], { type: 'region' });
 const NOT_COUNTRIES = new Set(['ZZ', 'EU', 'EZ', 'UN', 'QO']);
-export const isCountry = (c: string) => /^[A-Z]{2}$/.test(c) && !NOT_COUNTRIES.has(c) && REGIONS.of(c) !== c;
+const isCountry = (c: string) => /^[A-Z]{2}$/.test(c) && !NOT_COUNTRIES.has(c) && REGIONS.of(c) !== c;
 
 const country = () =>
   z
@@ -46,8 +46,8 @@ const httpsUrl = (max: number) =>
     coded(FORMAT, 'must be an https:// URL'),
   );
 
-export const STORE_TYPES = ['0', '1', '-1'] as const;
-export const MERCHANT_TYPES = ['1', '2', '3', '4', '5'] as const;
+const STORE_TYPES = ['0', '1', '-1'] as const;
+const MERCHANT_TYPES = ['1', '2', '3', '4', '5'] as const;
 
 /** Every optional §12.1 field (and the older revision's siteType, siteName), as stored. */
 const optional = {

@@ -19,7 +19,7 @@ import {
  * index on lower(name), so two racing creates cannot both win). Status ACTIVE at creation; the operator may set
  * DISABLED, after which the id is refused (400206) wherever it is used.
  */
-export type SubMerchantStatus = 'ACTIVE' | 'DISABLED';
+type SubMerchantStatus = 'ACTIVE' | 'DISABLED';
 export const SUB_MERCHANT_STATUSES: readonly SubMerchantStatus[] = ['ACTIVE', 'DISABLED'];
 
 export interface SubMerchant {
@@ -35,7 +35,7 @@ type SubMerchantError = Extract<
 >;
 
 /** What the checkout shows and enforces for a tagged order (§12.5). */
-export interface SubMerchantFace {
+interface SubMerchantFace {
   merchantName: string;
   brandLogo: string | null;
   blockPayerKycCountries: string[];

@@ -4,11 +4,11 @@ import { PAY_CURRENCIES } from '../orders/service.ts';
 import { amount, FORMAT, MISSING, oneOf, upperCode, VALUE } from '../validation.ts';
 
 /** Wire shapes of wallet transfer and its query (binance-pay-extended.md §11). Unknown fields are ignored. */
-export const TRANSFER_TYPES = ['TO_MAIN', 'TO_PAY'] as const;
+const TRANSFER_TYPES = ['TO_MAIN', 'TO_PAY'] as const;
 export type TransferType = (typeof TRANSFER_TYPES)[number];
 
 /** The published range of a transfer amount (§11.1). */
-export const MAX_TRANSFER_AMOUNT = '999999999999999.99999999';
+const MAX_TRANSFER_AMOUNT = '999999999999999.99999999';
 
 export const WalletTransfer = z.object({
   requestId: z

@@ -18,7 +18,7 @@ import type { TransferType, WalletTransfer } from './schemas.ts';
  * Idempotency (§9.4): the requestId is the merchant's key (unique per merchant, with the fingerprint of the request's
  * parameters); a replay with the same parameters gets the stored transfer, whatever its status, and moves nothing.
  */
-export type TransferStatus = 'SUCCESS' | 'FAILURE';
+type TransferStatus = 'SUCCESS' | 'FAILURE';
 
 export interface Transfer {
   tranId: string;

@@ -47,8 +47,6 @@ export interface PostedTransfer {
   resolvedAt: number;
 }
 
-export type LedgerErrorCode = 'INSUFFICIENT_FUNDS' | 'TRANSFER_ID_CONFLICT' | 'TRANSFER_NOT_PENDING' | 'INVALID_AMOUNT';
-
 /** Platform accounts that stand for money outside the ledger and so may go negative. */
 const SYSTEM_ACCOUNTS = new Set([
   'sandbox_mint',
