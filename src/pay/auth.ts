@@ -57,7 +57,8 @@ type NonceRecorder = (claim: NonceClaim) => Promise<boolean>;
  * this module's table; the statement is lent out because one statement per batch instead of two per request is a
  * measured share of create-order's time.
  */
-export const RECORD_FRESH_NONCES = `INSERT INTO pay_nonces (api_key, nonce, seen_at) SELECT api_key, nonce, seen_at FROM input WHERE nonce IS NOT NULL
+export const RECORD_FRESH_NONCES = `INSERT INTO pay_nonces (api_key, nonce, seen_at) SELECT api_key, nonce, seen_at
+  FROM input WHERE nonce IS NOT NULL
     ON CONFLICT DO NOTHING RETURNING api_key, nonce`;
 
 export function createPayAuth(deps: {
