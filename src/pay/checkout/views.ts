@@ -51,7 +51,8 @@ function payBlock(d: CheckoutData): SafeHtml | string {
         <form method="post" action="/checkout/${o.checkoutToken}/login">
           <input type="hidden" name="csrf" value="${d.csrf}">
           <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required>
-          <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+          <label for="password">Password</label><input id="password" name="password" type="password"
+          autocomplete="current-password" required>
           <button class="btn" type="submit">Log in</button>
         </form></div>`;
   }
@@ -59,21 +60,22 @@ function payBlock(d: CheckoutData): SafeHtml | string {
     return html`<div class="card"><h2>Payment not available</h2>
         <div class="error" role="alert" id="blocked">${COUNTRY_BLOCKED_MESSAGE}</div>
         <p class="muted">Logged in as ${d.payer.email}</p>
-        <form method="post" action="/checkout/${o.checkoutToken}/logout"><input type="hidden" name="csrf" value="${d.csrf}"><button class="btn secondary" type="submit">Log out</button></form></div>`;
+        <form method="post" action="/checkout/${o.checkoutToken}/logout"><input type="hidden"
+        name="csrf" value="${d.csrf}"><button class="btn secondary" type="submit">Log out</button></form></div>`;
   }
   const options = d.payer.options.map(
-    (
-      p,
-      i,
-    ) => html`<label class="choice"><input type="radio" name="currency" value="${p.currency}" ${i === 0 ? html`checked` : ''}>
-          <span><strong>${p.due} ${p.currency}</strong><br><span class="muted">Balance: ${p.balance} ${p.currency}</span></span></label>`,
+    (p, i) => html`<label class="choice"><input type="radio" name="currency" value="${p.currency}"
+      ${i === 0 ? html`checked` : ''}>
+          <span><strong>${p.due} ${p.currency}</strong><br>\
+<span class="muted">Balance: ${p.balance} ${p.currency}</span></span></label>`,
   );
   return html`<div class="card"><h2>Pay with your wallet</h2><p class="muted">Logged in as ${d.payer.email}</p>
         <form method="post" action="/checkout/${o.checkoutToken}/pay">
           <input type="hidden" name="csrf" value="${d.csrf}">${options}
           <button class="btn" id="pay" type="submit">Pay ${o.orderAmount} ${o.currency}</button>
         </form>
-        <form method="post" action="/checkout/${o.checkoutToken}/logout"><input type="hidden" name="csrf" value="${d.csrf}"><button class="btn secondary" type="submit">Log out</button></form></div>`;
+        <form method="post" action="/checkout/${o.checkoutToken}/logout"><input type="hidden"
+        name="csrf" value="${d.csrf}"><button class="btn secondary" type="submit">Log out</button></form></div>`;
 }
 
 /**
@@ -86,7 +88,13 @@ export function checkoutView(d: CheckoutData): SafeHtml {
   const done = ['PAID', 'REFUNDING', 'REFUNDED', 'FULL_REFUNDED'].includes(o.status);
   return html`<div data-checkout data-status="${status}" data-expire="${o.expireTime}" data-now="${d.now}">
       <div class="card">
-        <div class="muted" id="merchant">${d.brandLogo ? html`<img id="brand-logo" src="${d.brandLogo}" alt="" referrerpolicy="no-referrer" style="height:24px;max-width:96px;object-fit:contain;vertical-align:middle;margin-right:6px">` : ''}${d.merchantName ?? 'Merchant'}</div>
+        <div class="muted" id="merchant">${
+          d.brandLogo
+            ? html`<img id="brand-logo" src="${d.brandLogo}" alt=""
+          referrerpolicy="no-referrer"
+          style="height:24px;max-width:96px;object-fit:contain;vertical-align:middle;margin-right:6px">`
+            : ''
+        }${d.merchantName ?? 'Merchant'}</div>
         <h1>${o.description ?? o.productName}</h1>
         <div class="amount" id="amount">${o.orderAmount} ${o.currency}</div>
         ${o.fiatCurrency && o.fiatAmount ? html`<div class="muted">≈ ${o.fiatAmount} ${o.fiatCurrency}</div>` : ''}
@@ -94,7 +102,15 @@ export function checkoutView(d: CheckoutData): SafeHtml {
         ${open ? html`<p class="muted">Expires in <span class="countdown" id="countdown">--:--</span></p>` : ''}
         ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
       </div>
-      ${o.goods.length ? html`<div class="card"><h2>Items</h2>${(o.goods as Goods[]).map((g) => html`<div class="row"><span>${g.goodsName}${g.goodsQuantity ? html` × ${g.goodsQuantity}` : ''}</span><span class="muted">${g.goodsDetail ?? ''}</span></div>`)}</div>` : ''}
+      ${
+        o.goods.length
+          ? html`<div class="card"><h2>Items</h2>${(o.goods as Goods[]).map(
+              (g) => html`<div class="row">
+        <span>${g.goodsName}${g.goodsQuantity ? html` × ${g.goodsQuantity}` : ''}</span><span \
+class="muted">${g.goodsDetail ?? ''}</span></div>`,
+            )}</div>`
+          : ''
+      }
       ${
         open
           ? html`<div class="card" style="text-align:center"><h2>Scan to pay</h2>
@@ -104,7 +120,12 @@ export function checkoutView(d: CheckoutData): SafeHtml {
       }
       ${open ? payBlock(d) : ''}
       ${done && o.returnUrl ? html`<a class="btn" id="return" href="${o.returnUrl}">Return to merchant</a>` : ''}
-      ${open && o.cancelUrl ? html`<a class="btn secondary" id="cancel" href="/checkout/${o.checkoutToken}/cancel">Cancel and return to merchant</a>` : ''}
+      ${
+        open && o.cancelUrl
+          ? html`<a class="btn secondary" id="cancel"
+        href="/checkout/${o.checkoutToken}/cancel">Cancel and return to merchant</a>`
+          : ''
+      }
     </div>`;
 }
 
