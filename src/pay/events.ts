@@ -16,7 +16,10 @@ export function payWebhookBody(
   bizStatus: string,
   data: Record<string, unknown>,
 ): string {
-  return `{"bizType":${JSON.stringify(bizType)},"bizId":${raw(bizId).text},"bizIdStr":${JSON.stringify(bizId)},"bizStatus":${JSON.stringify(bizStatus)},"data":${JSON.stringify(stringify(data))}}`;
+  return (
+    `{"bizType":${JSON.stringify(bizType)},"bizId":${raw(bizId).text},"bizIdStr":${JSON.stringify(bizId)},` +
+    `"bizStatus":${JSON.stringify(bizStatus)},"data":${JSON.stringify(stringify(data))}}`
+  );
 }
 
 /** Queues a Pay webhook in the caller's transaction; events of one bizId are delivered in order. */
