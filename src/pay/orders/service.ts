@@ -127,7 +127,8 @@ type InsertOutcome = 'INSERTED' | 'NONCE_USED' | 'DUPLICATE_TRADE_NO';
  * The nonce insert is the request authentication's (RECORD_FRESH_NONCES, pay/auth.ts), lent for this statement.
  */
 const INSERT_ORDERS = `WITH input AS (
-    SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(${ORDER_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ')}, api_key text, nonce text, seen_at bigint)
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(${ORDER_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ')},
+    api_key text, nonce text, seen_at bigint)
   ), fresh_nonce AS (
     ${RECORD_FRESH_NONCES}
   ), new_order AS (
@@ -138,7 +139,8 @@ const INSERT_ORDERS = `WITH input AS (
   )
   SELECT i.prepay_id::text AS prepay_id,
     CASE WHEN o.prepay_id IS NOT NULL THEN 'INSERTED'
-      WHEN i.nonce IS NOT NULL AND NOT EXISTS (SELECT 1 FROM fresh_nonce f WHERE f.api_key = i.api_key AND f.nonce = i.nonce) THEN 'NONCE_USED'
+      WHEN i.nonce IS NOT NULL AND NOT EXISTS (SELECT 1 FROM fresh_nonce f WHERE f.api_key = i.api_key
+      AND f.nonce = i.nonce) THEN 'NONCE_USED'
       ELSE 'DUPLICATE_TRADE_NO' END AS outcome
   FROM input i LEFT JOIN new_order o ON o.prepay_id = i.prepay_id`;
 
@@ -202,13 +204,15 @@ export function createOrderService(deps: {
     if (ref.prepayId)
       return (
         await q.query(
-          `SELECT * FROM pay_orders WHERE prepay_id = $1 AND merchant_id = $2 AND ($3::bigint IS NULL OR sub_merchant_id = $3)`,
+          `SELECT * FROM pay_orders WHERE prepay_id = $1 AND merchant_id = $2 AND ($3::bigint IS NULL
+            OR sub_merchant_id = $3)`,
           [ref.prepayId, merchantId, tag],
         )
       ).rows[0];
     return (
       await q.query(
-        `SELECT * FROM pay_orders WHERE merchant_id = $1 AND merchant_trade_no = $2 AND ($3::bigint IS NULL OR sub_merchant_id = $3)`,
+        `SELECT * FROM pay_orders WHERE merchant_id = $1 AND merchant_trade_no = $2 AND ($3::bigint IS NULL
+          OR sub_merchant_id = $3)`,
         [merchantId, ref.merchantTradeNo, tag],
       )
     ).rows[0];
@@ -493,7 +497,8 @@ export function createOrderService(deps: {
       opts: { status?: string; from?: number; to?: number; limit?: number } = {},
     ): Promise<Order[]> {
       const r = await db.query(
-        `SELECT * FROM pay_orders WHERE merchant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR create_time >= $3)
+        `SELECT * FROM pay_orders WHERE merchant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL
+          OR create_time >= $3)
            AND ($4::bigint IS NULL OR create_time < $4) ORDER BY create_time DESC LIMIT $5`,
         [merchantId, opts.status ?? null, opts.from ?? null, opts.to ?? null, Math.min(opts.limit ?? 100, 500)],
       );
