@@ -248,7 +248,8 @@ export function createOrderTransitions(deps: { outbox: Outbox; accounts: Account
     const assignments = cols.map((c, i) => `, ${c} = $${i + 4}`).join('');
     const unexpired = t.unexpiredAt === undefined ? '' : ` AND expire_time > $${cols.length + 4}`;
     const r = await q.query(
-      `UPDATE pay_orders SET status = $2${assignments} WHERE prepay_id = $1 AND status = ANY($3::text[])${unexpired} RETURNING *`,
+      `UPDATE pay_orders SET status = $2${assignments} WHERE prepay_id = $1 AND status = ANY($3::text[])${unexpired}
+        RETURNING *`,
       [t.prepayId, t.to, from, ...values, ...(t.unexpiredAt === undefined ? [] : [t.unexpiredAt])],
     );
     if (r.rowCount !== 1) return null;
