@@ -53,7 +53,8 @@ for (const kind of DB_KINDS) {
     async function orderIn(status: OrderStatus): Promise<string> {
       const prepayId = String(ids.next());
       await db.query(
-        `INSERT INTO pay_orders (prepay_id, merchant_id, creator_merchant_id, merchant_trade_no, api_version, status, terminal_type, currency,
+        `INSERT INTO pay_orders (prepay_id, merchant_id, creator_merchant_id, merchant_trade_no, api_version, status,
+          terminal_type, currency,
            order_amount, goods, product_type, product_name, checkout_token, create_time, expire_time)
          VALUES ($1, $2, $2, $3, 'v3', $4, 'WEB', 'USDT', '10.00000000', '[]', 'Food', 'Bread', $5, $6, $7)`,
         [
@@ -74,7 +75,8 @@ for (const kind of DB_KINDS) {
       row: (await q.query(`SELECT * FROM pay_orders WHERE prepay_id = $1`, [prepayId])).rows[0],
       events: (
         await q.query<{ e: string }>(
-          `SELECT (payload->>'bizType') || ':' || (payload->>'bizStatus') AS e FROM outbox WHERE ordering_key = $1 ORDER BY id`,
+          `SELECT (payload->>'bizType') || ':' || (payload->>'bizStatus') AS e FROM outbox WHERE ordering_key = $1
+            ORDER BY id`,
           [`pay:${prepayId}`],
         )
       ).rows.map((r) => r.e),
@@ -109,31 +111,35 @@ for (const kind of DB_KINDS) {
       }
     });
 
-    test('every pair in the table applies once, with its event in the same transaction; the same call again is refused', async () => {
-      let pairs = 0;
-      for (const from of ORDER_STATUSES) {
-        for (const to of TRANSITIONS[from]) {
-          pairs++;
-          const prepayId = await orderIn(from);
-          const moved = await db.tx((q) => transition(q, move(prepayId, from, to, true)));
-          assert.equal(moved?.status, to, `${from} → ${to}`);
-          const after = await state(db, prepayId);
-          assert.equal(after.row.status, to);
-          const event = expectedEvent(from, to);
-          assert.deepEqual(after.events, event ? [event] : [], `${from} → ${to} events`);
-          const again = await db.tx((q) => transition(q, move(prepayId, from, to, true)));
-          if (from === to) {
-            // Staying REFUNDING (refunds still in flight) is the one self-loop: it applies whenever the order is
-            // REFUNDING.
-            assert.equal(again?.status, to);
-          } else {
-            assert.equal(again, null, `${from} → ${to} applied twice`);
-            assert.deepEqual(await state(db, prepayId), after, `${from} → ${to}: the refused call changed something`);
+    test(
+      'every pair in the table applies once, with its event in the same transaction; the same call again ' +
+        'is refused',
+      async () => {
+        let pairs = 0;
+        for (const from of ORDER_STATUSES) {
+          for (const to of TRANSITIONS[from]) {
+            pairs++;
+            const prepayId = await orderIn(from);
+            const moved = await db.tx((q) => transition(q, move(prepayId, from, to, true)));
+            assert.equal(moved?.status, to, `${from} → ${to}`);
+            const after = await state(db, prepayId);
+            assert.equal(after.row.status, to);
+            const event = expectedEvent(from, to);
+            assert.deepEqual(after.events, event ? [event] : [], `${from} → ${to} events`);
+            const again = await db.tx((q) => transition(q, move(prepayId, from, to, true)));
+            if (from === to) {
+              // Staying REFUNDING (refunds still in flight) is the one self-loop: it applies whenever the order is
+              // REFUNDING.
+              assert.equal(again?.status, to);
+            } else {
+              assert.equal(again, null, `${from} → ${to} applied twice`);
+              assert.deepEqual(await state(db, prepayId), after, `${from} → ${to}: the refused call changed something`);
+            }
           }
         }
-      }
-      assert.equal(pairs, Object.values(TRANSITIONS).flat().length);
-    });
+        assert.equal(pairs, Object.values(TRANSITIONS).flat().length);
+      },
+    );
 
     test('an event belongs to its transition: a rolled-back move leaves neither the status nor the event', async () => {
       const prepayId = await orderIn('INITIAL');
