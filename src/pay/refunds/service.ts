@@ -182,8 +182,10 @@ export function createRefundService(deps: {
       const attemptNo = totals.attempts + 1;
       const row = (
         await q.query(
-          `INSERT INTO pay_refunds (refund_id, merchant_id, refund_request_id, prepay_id, attempt_no, status, currency, requested_amount,
-           refund_amount, order_amount, refunded_amount, remaining_attempts, payer_open_id, refund_reason, webhook_url, hold_id, created_at)
+          `INSERT INTO pay_refunds (refund_id, merchant_id, refund_request_id, prepay_id, attempt_no, status, currency,
+            requested_amount,
+           refund_amount, order_amount, refunded_amount, remaining_attempts, payer_open_id, refund_reason, webhook_url,
+           hold_id, created_at)
          VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *`,
           [
             refundId,
