@@ -63,7 +63,8 @@ export function createTransferService(deps: { db: Db; clock: Clock; ledger: Ledg
 
   const INSERT = `INSERT INTO pay_wallet_transfers (merchant_id, request_id, fingerprint, creator_merchant_id, currency,
       amount, amount_sent, transfer_type, status, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (merchant_id, request_id) DO NOTHING RETURNING request_id`;
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (merchant_id, request_id) DO NOTHING
+    RETURNING request_id`;
 
   return {
     async transfer(actor: Actor, input: WalletTransfer): Promise<Result<Transfer, ExtendedError>> {
