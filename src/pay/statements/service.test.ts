@@ -107,7 +107,8 @@ for (const kind of DB_KINDS) {
         [
           COLUMNS.T_Payout.join(','),
           '2026-03-10 02:00:00,req-1,"March, ""bonus""",SETTLEMENT,2107268400000001,915003243998597121,send-1,EMAIL,' +
-            'r1@example.com,1000000000123,FUNDING_WALLET,USDT,12.50000000,0.00000000,SUCCESS,a <b> & c,2026-03-10 02:00:05',
+            'r1@example.com,1000000000123,FUNDING_WALLET,USDT,12.50000000,0.00000000,SUCCESS,' +
+            'a <b> & c,2026-03-10 02:00:05',
           '2026-03-10 02:01:40,req-2,"March, ""bonus""",SETTLEMENT,,915003243998597122,send-2,EMAIL,r2@example.com,,' +
             'FUNDING_WALLET,USDT,12.50000000,0.00000000,AWAITING_RECEIPT,,',
           '',
