@@ -161,7 +161,9 @@ for (const kind of DB_KINDS) {
     test('unknown fields are ignored; JSON numbers and numeric strings are both exact', async () => {
       const r = await m.client.post(
         '/v3/order',
-        '{"env":{"terminalType":"APP"},"merchantTradeNo":"NUM1","orderAmount":0.12345678,"currency":"USDT","description":"d","goodsDetails":[{"goodsType":"02","referenceGoodsId":"r","goodsName":"n"}],"somethingNew":{"x":1}}',
+        '{"env":{"terminalType":"APP"},"merchantTradeNo":"NUM1","orderAmount":0.12345678,"currency":"USDT",' +
+          ('"description":"d","goodsDetails":[{"goodsType":"02","referenceGoodsId":"r","goodsName":"n"}],' +
+            '"somethingNew":{"x":1}}'),
       );
       assert.equal(r.json.status, 'SUCCESS', r.text);
       assert.equal(r.json.data.totalFee, '0.12345678');
