@@ -100,62 +100,68 @@ for (const kind of DB_KINDS) {
       await t.close();
     });
 
-    test('add the published sample: a 16-digit id below 2^53; query by id and by name returns every field as stored', async () => {
-      const r = await partner.client.post('/submerchant/add', { ...SAMPLE, merchantName: `Acme Coffee ${uniq()}` });
-      assert.equal(r.json.status, 'SUCCESS', r.text);
-      assert.deepEqual(Object.keys(r.json.data), ['subMerchantId']);
-      assert.match(
-        r.text,
-        /^\{"status":"SUCCESS","code":"000000","data":\{"subMerchantId":\d{16}\},"errorMessage":null\}$/,
-      );
-      const id = idText(r.text)!;
-      assert.ok(BigInt(id) < 2n ** 53n && BigInt(id) >= 2107268400000001n);
-      const name = (await t.db.query(`SELECT merchant_name FROM pay_sub_merchants WHERE id = $1`, [id])).rows[0]
-        .merchant_name;
-      const expected = {
-        subMerchantId: Number(id),
-        ...ALL_NULL,
-        ...SAMPLE,
-        merchantName: name,
-        status: 'ACTIVE',
-      };
-      const byId = await partner.client.post('/submerchant/query', { subMerchantId: id });
-      assert.deepEqual(byId.json.data, expected);
-      assert.match(byId.text, /"storeType":1,/);
-      assert.match(byId.text, /"incorporationDate":1588262400000,/);
-      // The id also as a JSON number; the name in any case.
-      const byNum = await partner.client.post('/submerchant/query', `{"subMerchantId":${id}}`);
-      assert.deepEqual(byNum.json.data, expected);
-      const byName = await partner.client.post('/submerchant/query', { subMerchantName: name.toUpperCase() });
-      assert.deepEqual(byName.json.data, expected);
-      // A free name: SUCCESS with data null.
-      assert.deepEqual((await partner.client.post('/submerchant/query', { subMerchantName: 'Nobody Here' })).json, {
-        status: 'SUCCESS',
-        code: '000000',
-        data: null,
-        errorMessage: null,
-      });
-      // Ids count up from the published sample's.
-      const next = await add(partner, minimal());
-      assert.ok(BigInt(next) > BigInt(id));
-    });
+    test(
+      'add the published sample: a 16-digit id below 2^53; query by id and by name returns every field ' + 'as stored',
+      async () => {
+        const r = await partner.client.post('/submerchant/add', { ...SAMPLE, merchantName: `Acme Coffee ${uniq()}` });
+        assert.equal(r.json.status, 'SUCCESS', r.text);
+        assert.deepEqual(Object.keys(r.json.data), ['subMerchantId']);
+        assert.match(
+          r.text,
+          /^\{"status":"SUCCESS","code":"000000","data":\{"subMerchantId":\d{16}\},"errorMessage":null\}$/,
+        );
+        const id = idText(r.text)!;
+        assert.ok(BigInt(id) < 2n ** 53n && BigInt(id) >= 2107268400000001n);
+        const name = (await t.db.query(`SELECT merchant_name FROM pay_sub_merchants WHERE id = $1`, [id])).rows[0]
+          .merchant_name;
+        const expected = {
+          subMerchantId: Number(id),
+          ...ALL_NULL,
+          ...SAMPLE,
+          merchantName: name,
+          status: 'ACTIVE',
+        };
+        const byId = await partner.client.post('/submerchant/query', { subMerchantId: id });
+        assert.deepEqual(byId.json.data, expected);
+        assert.match(byId.text, /"storeType":1,/);
+        assert.match(byId.text, /"incorporationDate":1588262400000,/);
+        // The id also as a JSON number; the name in any case.
+        const byNum = await partner.client.post('/submerchant/query', `{"subMerchantId":${id}}`);
+        assert.deepEqual(byNum.json.data, expected);
+        const byName = await partner.client.post('/submerchant/query', { subMerchantName: name.toUpperCase() });
+        assert.deepEqual(byName.json.data, expected);
+        // A free name: SUCCESS with data null.
+        assert.deepEqual((await partner.client.post('/submerchant/query', { subMerchantName: 'Nobody Here' })).json, {
+          status: 'SUCCESS',
+          code: '000000',
+          data: null,
+          errorMessage: null,
+        });
+        // Ids count up from the published sample's.
+        const next = await add(partner, minimal());
+        assert.ok(BigInt(next) > BigInt(id));
+      },
+    );
 
-    test('defaults: storeType absent → 0 (older clients), country absent → GO; the older revision fields stored', async () => {
-      const id = await add(partner, {
-        ...minimal(),
-        siteType: 2,
-        siteName: 'Acme App',
-        mainMerchantId: 12345,
-        brandLogo: 'https://cdn.example/logo.png',
-      });
-      const q = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
-      assert.equal(q.storeType, 0);
-      assert.equal(q.country, 'GO');
-      assert.equal(q.siteType, 2);
-      assert.equal(q.siteName, 'Acme App');
-      assert.equal(q.brandLogo, 'https://cdn.example/logo.png');
-      assert.equal('mainMerchantId' in q, false, 'ignored: the caller is the main merchant');
-    });
+    test(
+      'defaults: storeType absent → 0 (older clients), country absent → GO; the older revision ' + 'fields stored',
+      async () => {
+        const id = await add(partner, {
+          ...minimal(),
+          siteType: 2,
+          siteName: 'Acme App',
+          mainMerchantId: 12345,
+          brandLogo: 'https://cdn.example/logo.png',
+        });
+        const q = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
+        assert.equal(q.storeType, 0);
+        assert.equal(q.country, 'GO');
+        assert.equal(q.siteType, 2);
+        assert.equal(q.siteName, 'Acme App');
+        assert.equal(q.brandLogo, 'https://cdn.example/logo.png');
+        assert.equal('mainMerchantId' in q, false, 'ignored: the caller is the main merchant');
+      },
+    );
 
     test('every field rule and conditional of §12.1 answers its code and message, and changes nothing', async () => {
       const company = {
@@ -267,133 +273,140 @@ for (const kind of DB_KINDS) {
       await add(partner, { ...minimal(), country: 'GO,NZ' }); // as the official Python connector's example sends it
     });
 
-    test('names are unique per partner, case-insensitively (400205); another partner may reuse one; a race has one winner', async () => {
-      const name = `Unique Bakery ${uniq()}`;
-      await add(partner, minimal(name));
-      const snap = await snap0(t);
-      for (const n of [name, name.toUpperCase(), name.toLowerCase()]) {
-        assert.deepEqual((await partner.client.post('/submerchant/add', minimal(n))).json, {
-          status: 'FAIL',
-          code: '400205',
-          errorMessage: 'Sub-merchant already exists.',
+    test(
+      'names are unique per partner, case-insensitively (400205); another partner may reuse one; a race has ' +
+        'one winner',
+      async () => {
+        const name = `Unique Bakery ${uniq()}`;
+        await add(partner, minimal(name));
+        const snap = await snap0(t);
+        for (const n of [name, name.toUpperCase(), name.toLowerCase()]) {
+          assert.deepEqual((await partner.client.post('/submerchant/add', minimal(n))).json, {
+            status: 'FAIL',
+            code: '400205',
+            errorMessage: 'Sub-merchant already exists.',
+          });
+        }
+        assert.deepEqual(await snap0(t), snap);
+        const other = await createPartner('Other Partner');
+        await add(other, minimal(name));
+        const raced = `Race Cafe ${uniq()}`;
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            partner.client.post('/submerchant/add', minimal(i % 2 ? raced : raced.toUpperCase())),
+          ),
+        );
+        assert.equal(results.filter((r) => r.json.status === 'SUCCESS').length, 1, results.map((r) => r.text).join());
+        assert.ok(results.every((r) => r.json.status === 'SUCCESS' || r.json.code === '400205'));
+      },
+    );
+
+    test(
+      'modify: present replaces, absent keeps, null clears; conditionals on the merged record; ' + '400205, 400206',
+      async () => {
+        const id = await add(partner, {
+          ...SAMPLE,
+          merchantName: `Modify Me ${uniq()}`,
+          brandLogo: 'https://x.example/l.png',
         });
-      }
-      assert.deepEqual(await snap0(t), snap);
-      const other = await createPartner('Other Partner');
-      await add(other, minimal(name));
-      const raced = `Race Cafe ${uniq()}`;
-      const results = await Promise.all(
-        Array.from({ length: 8 }, (_, i) =>
-          partner.client.post('/submerchant/add', minimal(i % 2 ? raced : raced.toUpperCase())),
-        ),
-      );
-      assert.equal(results.filter((r) => r.json.status === 'SUCCESS').length, 1, results.map((r) => r.text).join());
-      assert.ok(results.every((r) => r.json.status === 'SUCCESS' || r.json.code === '400205'));
-    });
+        const before = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
+        const base = { subMerchantId: id, merchantName: before.merchantName, storeType: 1, merchantMcc: '1040' };
+        // storeType -1 needs a siteUrl as well; the stored address still counts.
+        const missing = await partner.client.post('/submerchant/modify', { ...base, storeType: -1 });
+        assert.deepEqual(missing.json, {
+          status: 'FAIL',
+          code: '400100',
+          errorMessage: 'siteUrl: required when storeType is 0 or -1',
+        });
+        const r = await partner.client.post('/submerchant/modify', {
+          ...base,
+          storeType: -1,
+          siteUrl: 'https://acme.example',
+          brandLogo: null, // cleared
+          blockPayerKycCountries: ['US', 'CA'], // replaced
+          merchantName: `${before.merchantName} Renamed`,
+        });
+        assert.equal(r.json.status, 'SUCCESS', r.text);
+        assert.equal(idText(r.text), id);
+        const after1 = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
+        assert.deepEqual(after1, {
+          ...before,
+          merchantName: `${before.merchantName} Renamed`,
+          storeType: -1,
+          siteUrl: 'https://acme.example',
+          brandLogo: null,
+          blockPayerKycCountries: ['US', 'CA'],
+        });
+        // Clearing a field the merged record needs is refused: merchantType 4 needs its company fields.
+        const cleared = await partner.client.post('/submerchant/modify', {
+          ...base,
+          storeType: -1,
+          merchantName: after1.merchantName,
+          companyName: null,
+        });
+        assert.equal(cleared.json.errorMessage, 'companyName: required when merchantType is 2, 3, 4 or 5');
+        // Clearing merchantType drops that condition; a field of the person rules is then not needed either.
+        const noType = await partner.client.post('/submerchant/modify', {
+          ...base,
+          storeType: -1,
+          merchantName: after1.merchantName,
+          merchantType: null,
+          companyName: null,
+        });
+        assert.equal(noType.json.status, 'SUCCESS', noType.text);
+        const after2 = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
+        assert.equal(after2.merchantType, null);
+        assert.equal(after2.companyName, null);
+        assert.equal(after2.registrationNumber, '201912345K', 'absent: kept');
+        // merchantType 1 now needs the certificate fields.
+        const person = await partner.client.post('/submerchant/modify', {
+          ...base,
+          storeType: -1,
+          merchantName: after1.merchantName,
+          merchantType: 1,
+        });
+        assert.equal(person.json.errorMessage, 'certificateType: required when merchantType is 1');
 
-    test('modify: present replaces, absent keeps, null clears; conditionals on the merged record; 400205, 400206', async () => {
-      const id = await add(partner, {
-        ...SAMPLE,
-        merchantName: `Modify Me ${uniq()}`,
-        brandLogo: 'https://x.example/l.png',
-      });
-      const before = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
-      const base = { subMerchantId: id, merchantName: before.merchantName, storeType: 1, merchantMcc: '1040' };
-      // storeType -1 needs a siteUrl as well; the stored address still counts.
-      const missing = await partner.client.post('/submerchant/modify', { ...base, storeType: -1 });
-      assert.deepEqual(missing.json, {
-        status: 'FAIL',
-        code: '400100',
-        errorMessage: 'siteUrl: required when storeType is 0 or -1',
-      });
-      const r = await partner.client.post('/submerchant/modify', {
-        ...base,
-        storeType: -1,
-        siteUrl: 'https://acme.example',
-        brandLogo: null, // cleared
-        blockPayerKycCountries: ['US', 'CA'], // replaced
-        merchantName: `${before.merchantName} Renamed`,
-      });
-      assert.equal(r.json.status, 'SUCCESS', r.text);
-      assert.equal(idText(r.text), id);
-      const after1 = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
-      assert.deepEqual(after1, {
-        ...before,
-        merchantName: `${before.merchantName} Renamed`,
-        storeType: -1,
-        siteUrl: 'https://acme.example',
-        brandLogo: null,
-        blockPayerKycCountries: ['US', 'CA'],
-      });
-      // Clearing a field the merged record needs is refused: merchantType 4 needs its company fields.
-      const cleared = await partner.client.post('/submerchant/modify', {
-        ...base,
-        storeType: -1,
-        merchantName: after1.merchantName,
-        companyName: null,
-      });
-      assert.equal(cleared.json.errorMessage, 'companyName: required when merchantType is 2, 3, 4 or 5');
-      // Clearing merchantType drops that condition; a field of the person rules is then not needed either.
-      const noType = await partner.client.post('/submerchant/modify', {
-        ...base,
-        storeType: -1,
-        merchantName: after1.merchantName,
-        merchantType: null,
-        companyName: null,
-      });
-      assert.equal(noType.json.status, 'SUCCESS', noType.text);
-      const after2 = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
-      assert.equal(after2.merchantType, null);
-      assert.equal(after2.companyName, null);
-      assert.equal(after2.registrationNumber, '201912345K', 'absent: kept');
-      // merchantType 1 now needs the certificate fields.
-      const person = await partner.client.post('/submerchant/modify', {
-        ...base,
-        storeType: -1,
-        merchantName: after1.merchantName,
-        merchantType: 1,
-      });
-      assert.equal(person.json.errorMessage, 'certificateType: required when merchantType is 1');
+        // Renaming onto another sub-merchant's name (any case) → 400205; its own name in another case is fine.
+        const otherName = `Taken Name ${uniq()}`;
+        await add(partner, minimal(otherName));
+        const snap = await snap0(t);
+        const taken = await partner.client.post('/submerchant/modify', {
+          ...base,
+          storeType: -1,
+          merchantName: otherName.toLowerCase(),
+        });
+        assert.deepEqual(taken.json, { status: 'FAIL', code: '400205', errorMessage: 'Sub-merchant already exists.' });
+        assert.deepEqual(await snap0(t), snap);
+        const same = await partner.client.post('/submerchant/modify', {
+          ...base,
+          storeType: -1,
+          merchantName: after1.merchantName.toUpperCase(),
+        });
+        assert.equal(same.json.status, 'SUCCESS', same.text);
 
-      // Renaming onto another sub-merchant's name (any case) → 400205; its own name in another case is fine.
-      const otherName = `Taken Name ${uniq()}`;
-      await add(partner, minimal(otherName));
-      const snap = await snap0(t);
-      const taken = await partner.client.post('/submerchant/modify', {
-        ...base,
-        storeType: -1,
-        merchantName: otherName.toLowerCase(),
-      });
-      assert.deepEqual(taken.json, { status: 'FAIL', code: '400205', errorMessage: 'Sub-merchant already exists.' });
-      assert.deepEqual(await snap0(t), snap);
-      const same = await partner.client.post('/submerchant/modify', {
-        ...base,
-        storeType: -1,
-        merchantName: after1.merchantName.toUpperCase(),
-      });
-      assert.equal(same.json.status, 'SUCCESS', same.text);
-
-      // Mandatory fields, the id's format, unknown and foreign ids.
-      const other = await createPartner('Foreign Partner');
-      const foreign = await add(other, minimal());
-      const cases: [Record<string, unknown>, string, string][] = [
-        [{ ...base, subMerchantId: undefined }, '400100', 'subMerchantId: is required'],
-        [{ ...base, subMerchantId: 'abc' }, '400101', 'subMerchantId: must be digits'],
-        [{ ...base, subMerchantId: '1'.repeat(129) }, '400101', 'subMerchantId: must be at most 128 characters'],
-        [{ ...base, merchantName: undefined }, '400100', 'merchantName: is required'],
-        [{ ...base, storeType: undefined }, '400100', 'storeType: is required'],
-        [{ ...base, merchantMcc: undefined }, '400100', 'merchantMcc: is required'],
-        [{ ...base, subMerchantId: '2107268400999999' }, '400206', 'Sub-merchant does not exist or is unavailable.'],
-        [{ ...base, subMerchantId: '9'.repeat(40) }, '400206', 'Sub-merchant does not exist or is unavailable.'],
-        [{ ...base, subMerchantId: foreign }, '400206', 'Sub-merchant does not exist or is unavailable.'],
-      ];
-      const snap2 = await snap0(t);
-      for (const [body, code, message] of cases) {
-        const x = await partner.client.post('/submerchant/modify', body);
-        assert.deepEqual([x.json.code, x.json.errorMessage], [code, message], JSON.stringify(body));
-      }
-      assert.deepEqual(await snap0(t), snap2);
-    });
+        // Mandatory fields, the id's format, unknown and foreign ids.
+        const other = await createPartner('Foreign Partner');
+        const foreign = await add(other, minimal());
+        const cases: [Record<string, unknown>, string, string][] = [
+          [{ ...base, subMerchantId: undefined }, '400100', 'subMerchantId: is required'],
+          [{ ...base, subMerchantId: 'abc' }, '400101', 'subMerchantId: must be digits'],
+          [{ ...base, subMerchantId: '1'.repeat(129) }, '400101', 'subMerchantId: must be at most 128 characters'],
+          [{ ...base, merchantName: undefined }, '400100', 'merchantName: is required'],
+          [{ ...base, storeType: undefined }, '400100', 'storeType: is required'],
+          [{ ...base, merchantMcc: undefined }, '400100', 'merchantMcc: is required'],
+          [{ ...base, subMerchantId: '2107268400999999' }, '400206', 'Sub-merchant does not exist or is unavailable.'],
+          [{ ...base, subMerchantId: '9'.repeat(40) }, '400206', 'Sub-merchant does not exist or is unavailable.'],
+          [{ ...base, subMerchantId: foreign }, '400206', 'Sub-merchant does not exist or is unavailable.'],
+        ];
+        const snap2 = await snap0(t);
+        for (const [body, code, message] of cases) {
+          const x = await partner.client.post('/submerchant/modify', body);
+          assert.deepEqual([x.json.code, x.json.errorMessage], [code, message], JSON.stringify(body));
+        }
+        assert.deepEqual(await snap0(t), snap2);
+      },
+    );
 
     test('query: exactly one of id and name (both or neither → 400102); unknown or foreign id → 400102', async () => {
       const id = await add(partner, minimal());
@@ -477,63 +490,67 @@ for (const kind of DB_KINDS) {
       }
     });
 
-    test('orders: v3 needs merchant.subMerchantId from a partner (400100), an own ACTIVE one (400206); non-partners none', async () => {
-      const sub = await add(partner, minimal());
-      const other = await createPartner('Order Other Partner');
-      const foreign = await add(other, minimal());
-      const snap = await snap0(t);
-      const missing = await partner.client.post('/v3/order', v3Order());
-      assert.deepEqual(missing.json, {
-        status: 'FAIL',
-        code: '400100',
-        errorMessage: 'merchant.subMerchantId: required when the merchant is a channel partner',
-      });
-      const invalid = {
-        status: 'FAIL',
-        code: '400206',
-        errorMessage: 'Sub-merchant does not exist or is unavailable.',
-      };
-      for (const s of ['2107268400999999', foreign, 'abc', '9999999999999999999'])
+    test(
+      'orders: v3 needs merchant.subMerchantId from a partner (400100), an own ACTIVE one (400206); ' +
+        'non-partners none',
+      async () => {
+        const sub = await add(partner, minimal());
+        const other = await createPartner('Order Other Partner');
+        const foreign = await add(other, minimal());
+        const snap = await snap0(t);
+        const missing = await partner.client.post('/v3/order', v3Order());
+        assert.deepEqual(missing.json, {
+          status: 'FAIL',
+          code: '400100',
+          errorMessage: 'merchant.subMerchantId: required when the merchant is a channel partner',
+        });
+        const invalid = {
+          status: 'FAIL',
+          code: '400206',
+          errorMessage: 'Sub-merchant does not exist or is unavailable.',
+        };
+        for (const s of ['2107268400999999', foreign, 'abc', '9999999999999999999'])
+          assert.deepEqual(
+            (await partner.client.post('/v3/order', v3Order({ merchant: { subMerchantId: s } }))).json,
+            invalid,
+          );
+        // A merchant that is no partner may not tag its orders (Decision).
         assert.deepEqual(
-          (await partner.client.post('/v3/order', v3Order({ merchant: { subMerchantId: s } }))).json,
+          (await plain.client.post('/v3/order', v3Order({ merchant: { subMerchantId: sub } }))).json,
           invalid,
         );
-      // A merchant that is no partner may not tag its orders (Decision).
-      assert.deepEqual(
-        (await plain.client.post('/v3/order', v3Order({ merchant: { subMerchantId: sub } }))).json,
-        invalid,
-      );
-      assert.deepEqual(await snap0(t), snap);
-      assert.equal((await plain.client.post('/v3/order', v3Order())).json.status, 'SUCCESS');
+        assert.deepEqual(await snap0(t), snap);
+        assert.equal((await plain.client.post('/v3/order', v3Order())).json.status, 'SUCCESS');
 
-      // Tagged: created, stored with the tag, and settles to the partner's funding wallet.
-      const c = await partner.client.post(
-        '/v3/order',
-        v3Order({ merchant: { subMerchantId: sub }, orderAmount: '10' }),
-      );
-      assert.equal(c.json.status, 'SUCCESS', c.text);
-      const prepayId = c.json.data.prepayId;
-      const order = await t.app.services.orders.getByPrepayId(prepayId);
-      assert.equal(order?.subMerchantId, sub);
-      assert.equal(order?.merchantId, partner.merchantId);
-      // The id as a JSON number is the same id.
-      const n = await partner.client.post(
-        '/v3/order',
-        JSON.stringify(v3Order({ merchant: { subMerchantId: 0 } })).replace(
-          '"subMerchantId":0',
-          `"subMerchantId":${sub}`,
-        ),
-      );
-      assert.equal(n.json.status, 'SUCCESS', n.text);
-      const payer = await createPayer(t, `sub-order-${kind}-${uniq()}@example.com`, { USDT: '100' });
-      const before = await partnerFunding();
-      const p = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: payer.email });
-      assert.equal(p.json.status, 'PAID', JSON.stringify(p.json));
-      assert.ok(Number(await partnerFunding()) > Number(before), 'the partner is credited');
-      // Query responses are unchanged by the tag (§12.5).
-      const q = await partner.client.post('/v2/order/query', { prepayId });
-      assert.equal('subMerchantId' in q.json.data, false);
-    });
+        // Tagged: created, stored with the tag, and settles to the partner's funding wallet.
+        const c = await partner.client.post(
+          '/v3/order',
+          v3Order({ merchant: { subMerchantId: sub }, orderAmount: '10' }),
+        );
+        assert.equal(c.json.status, 'SUCCESS', c.text);
+        const prepayId = c.json.data.prepayId;
+        const order = await t.app.services.orders.getByPrepayId(prepayId);
+        assert.equal(order?.subMerchantId, sub);
+        assert.equal(order?.merchantId, partner.merchantId);
+        // The id as a JSON number is the same id.
+        const n = await partner.client.post(
+          '/v3/order',
+          JSON.stringify(v3Order({ merchant: { subMerchantId: 0 } })).replace(
+            '"subMerchantId":0',
+            `"subMerchantId":${sub}`,
+          ),
+        );
+        assert.equal(n.json.status, 'SUCCESS', n.text);
+        const payer = await createPayer(t, `sub-order-${kind}-${uniq()}@example.com`, { USDT: '100' });
+        const before = await partnerFunding();
+        const p = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: payer.email });
+        assert.equal(p.json.status, 'PAID', JSON.stringify(p.json));
+        assert.ok(Number(await partnerFunding()) > Number(before), 'the partner is credited');
+        // Query responses are unchanged by the tag (§12.5).
+        const q = await partner.client.post('/v2/order/query', { prepayId });
+        assert.equal('subMerchantId' in q.json.data, false);
+      },
+    );
 
     async function partnerFunding() {
       const r = await partner.client.post('/v2/balance', { wallet: 'FUNDING_WALLET', currency: 'USDT' });
@@ -601,91 +618,106 @@ for (const kind of DB_KINDS) {
       );
     });
 
-    test('the operator disables a sub-merchant: 400206 on orders and modify, shown DISABLED on query; enabled again', async () => {
-      const sub = await add(partner, minimal());
-      const noToken = await fetch(`${t.baseUrl}/admin/v1/submerchants/${sub}/status`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ status: 'DISABLED' }),
-      });
-      assert.equal(noToken.status, 401);
-      assert.equal((await t.admin('POST', `/admin/v1/submerchants/${sub}/status`, { status: 'GONE' })).status, 400);
-      assert.equal(
-        (await t.admin('POST', '/admin/v1/submerchants/2107268400999999/status', { status: 'ACTIVE' })).status,
-        404,
-      );
-      const d = await t.admin('POST', `/admin/v1/submerchants/${sub}/status`, { status: 'DISABLED' });
-      assert.deepEqual(d.json, { subMerchantId: sub, merchantId: partner.merchantId, status: 'DISABLED' });
-      const snap = await snap0(t);
-      const invalid = {
-        status: 'FAIL',
-        code: '400206',
-        errorMessage: 'Sub-merchant does not exist or is unavailable.',
-      };
-      assert.deepEqual(
-        (await partner.client.post('/v3/order', v3Order({ merchant: { subMerchantId: sub } }))).json,
-        invalid,
-      );
-      const q = await partner.client.post('/submerchant/query', { subMerchantId: sub });
-      assert.equal(q.json.data.status, 'DISABLED');
-      const mod = await partner.client.post('/submerchant/modify', { subMerchantId: sub, ...minimal(), storeType: 0 });
-      assert.deepEqual(mod.json, invalid);
-      assert.deepEqual(await snap0(t), snap);
-      await t.admin('POST', `/admin/v1/submerchants/${sub}/status`, { status: 'ACTIVE' });
-      const ok = await partner.client.post('/v3/order', v3Order({ merchant: { subMerchantId: sub } }));
-      assert.equal(ok.json.status, 'SUCCESS', ok.text);
-    });
+    test(
+      'the operator disables a sub-merchant: 400206 on orders and modify, shown DISABLED on query; ' + 'enabled again',
+      async () => {
+        const sub = await add(partner, minimal());
+        const noToken = await fetch(`${t.baseUrl}/admin/v1/submerchants/${sub}/status`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ status: 'DISABLED' }),
+        });
+        assert.equal(noToken.status, 401);
+        assert.equal((await t.admin('POST', `/admin/v1/submerchants/${sub}/status`, { status: 'GONE' })).status, 400);
+        assert.equal(
+          (await t.admin('POST', '/admin/v1/submerchants/2107268400999999/status', { status: 'ACTIVE' })).status,
+          404,
+        );
+        const d = await t.admin('POST', `/admin/v1/submerchants/${sub}/status`, { status: 'DISABLED' });
+        assert.deepEqual(d.json, { subMerchantId: sub, merchantId: partner.merchantId, status: 'DISABLED' });
+        const snap = await snap0(t);
+        const invalid = {
+          status: 'FAIL',
+          code: '400206',
+          errorMessage: 'Sub-merchant does not exist or is unavailable.',
+        };
+        assert.deepEqual(
+          (await partner.client.post('/v3/order', v3Order({ merchant: { subMerchantId: sub } }))).json,
+          invalid,
+        );
+        const q = await partner.client.post('/submerchant/query', { subMerchantId: sub });
+        assert.equal(q.json.data.status, 'DISABLED');
+        const mod = await partner.client.post('/submerchant/modify', {
+          subMerchantId: sub,
+          ...minimal(),
+          storeType: 0,
+        });
+        assert.deepEqual(mod.json, invalid);
+        assert.deepEqual(await snap0(t), snap);
+        await t.admin('POST', `/admin/v1/submerchants/${sub}/status`, { status: 'ACTIVE' });
+        const ok = await partner.client.post('/v3/order', v3Order({ merchant: { subMerchantId: sub } }));
+        assert.equal(ok.json.status, 'SUCCESS', ok.text);
+      },
+    );
 
-    test('checkout: the sub-merchant name and logo instead of the partner; a blocked payer country cannot pay', async () => {
-      const name = `Gelato Corner ${uniq()}`;
-      const sub = await add(partner, {
-        ...minimal(name),
-        brandLogo: 'https://127.0.0.1:9/gelato-logo.png',
-        blockPayerKycCountries: ['US', 'KP'],
-      });
-      const c = await partner.client.post('/v3/order', v3Order({ merchant: { subMerchantId: sub }, orderAmount: '5' }));
-      assert.equal(c.json.status, 'SUCCESS', c.text);
-      const { prepayId, checkoutUrl } = c.json.data;
-      const page = await (await fetch(checkoutUrl)).text();
-      assert.ok(page.includes(name), 'the sub-merchant name');
-      assert.ok(page.includes('src="https://127.0.0.1:9/gelato-logo.png"'), 'the brand logo');
-      assert.ok(!page.includes('Channel Partner Co'), 'not the partner');
+    test(
+      'checkout: the sub-merchant name and logo instead of the partner; a blocked payer country ' + 'cannot pay',
+      async () => {
+        const name = `Gelato Corner ${uniq()}`;
+        const sub = await add(partner, {
+          ...minimal(name),
+          brandLogo: 'https://127.0.0.1:9/gelato-logo.png',
+          blockPayerKycCountries: ['US', 'KP'],
+        });
+        const c = await partner.client.post(
+          '/v3/order',
+          v3Order({ merchant: { subMerchantId: sub }, orderAmount: '5' }),
+        );
+        assert.equal(c.json.status, 'SUCCESS', c.text);
+        const { prepayId, checkoutUrl } = c.json.data;
+        const page = await (await fetch(checkoutUrl)).text();
+        assert.ok(page.includes(name), 'the sub-merchant name');
+        assert.ok(page.includes('src="https://127.0.0.1:9/gelato-logo.png"'), 'the brand logo');
+        assert.ok(!page.includes('Channel Partner Co'), 'not the partner');
 
-      const us = await createPayer(t, `us-${kind}-${uniq()}@example.com`, { USDT: '100' });
-      const blocked = await t.admin('POST', '/sandbox/v1/payers', {
-        email: `kp-${kind}-${uniq()}@example.com`,
-        password: 'payer-password-1',
-        balances: { USDT: '100' },
-        country: 'KP',
-      });
-      assert.equal(blocked.status, 201, JSON.stringify(blocked.json));
-      assert.equal(blocked.json.country, 'KP');
-      const snap = await snap0(t);
-      const refused = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: blocked.json.email });
-      assert.equal(refused.status, 409);
-      assert.deepEqual(refused.json, { error: { code: 'PAYER_COUNTRY_BLOCKED', message: BLOCKED } });
-      assert.deepEqual(await snap0(t), snap, 'nothing moved');
-      assert.equal((await partner.client.post('/v2/order/query', { prepayId })).json.data.status, 'INITIAL');
-      // A payer of another country, or without one (Decision: not blocked), pays.
-      assert.equal(us.payerId.length > 0, true);
-      const sg = await t.admin('POST', '/sandbox/v1/payers', {
-        email: `sg-${kind}-${uniq()}@example.com`,
-        password: 'payer-password-1',
-        balances: { USDT: '100' },
-        country: 'SG',
-      });
-      const paid = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: sg.json.email });
-      assert.equal(paid.json.status, 'PAID', JSON.stringify(paid.json));
-      const c2 = await partner.client.post(
-        '/v3/order',
-        v3Order({ merchant: { subMerchantId: sub }, orderAmount: '5' }),
-      );
-      const paid2 = await t.admin('POST', `/sandbox/v1/orders/${c2.json.data.prepayId}/pay`, { payerEmail: us.email });
-      assert.equal(paid2.json.status, 'PAID', 'a payer without a KYC country is not blocked');
-      // An invalid country is refused by the sandbox.
-      const bad = await t.admin('POST', '/sandbox/v1/payers', { email: `x-${uniq()}@example.com`, country: 'usa' });
-      assert.equal(bad.status, 400);
-    });
+        const us = await createPayer(t, `us-${kind}-${uniq()}@example.com`, { USDT: '100' });
+        const blocked = await t.admin('POST', '/sandbox/v1/payers', {
+          email: `kp-${kind}-${uniq()}@example.com`,
+          password: 'payer-password-1',
+          balances: { USDT: '100' },
+          country: 'KP',
+        });
+        assert.equal(blocked.status, 201, JSON.stringify(blocked.json));
+        assert.equal(blocked.json.country, 'KP');
+        const snap = await snap0(t);
+        const refused = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: blocked.json.email });
+        assert.equal(refused.status, 409);
+        assert.deepEqual(refused.json, { error: { code: 'PAYER_COUNTRY_BLOCKED', message: BLOCKED } });
+        assert.deepEqual(await snap0(t), snap, 'nothing moved');
+        assert.equal((await partner.client.post('/v2/order/query', { prepayId })).json.data.status, 'INITIAL');
+        // A payer of another country, or without one (Decision: not blocked), pays.
+        assert.equal(us.payerId.length > 0, true);
+        const sg = await t.admin('POST', '/sandbox/v1/payers', {
+          email: `sg-${kind}-${uniq()}@example.com`,
+          password: 'payer-password-1',
+          balances: { USDT: '100' },
+          country: 'SG',
+        });
+        const paid = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: sg.json.email });
+        assert.equal(paid.json.status, 'PAID', JSON.stringify(paid.json));
+        const c2 = await partner.client.post(
+          '/v3/order',
+          v3Order({ merchant: { subMerchantId: sub }, orderAmount: '5' }),
+        );
+        const paid2 = await t.admin('POST', `/sandbox/v1/orders/${c2.json.data.prepayId}/pay`, {
+          payerEmail: us.email,
+        });
+        assert.equal(paid2.json.status, 'PAID', 'a payer without a KYC country is not blocked');
+        // An invalid country is refused by the sandbox.
+        const bad = await t.admin('POST', '/sandbox/v1/payers', { email: `x-${uniq()}@example.com`, country: 'usa' });
+        assert.equal(bad.status, 400);
+      },
+    );
 
     test(
       'checkout in Chromium at a phone viewport: the sub-merchant shown, the blocked payer sees why and no pay button',
