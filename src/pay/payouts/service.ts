@@ -468,7 +468,8 @@ export function createPayoutService(deps: PayoutDeps) {
       const now = clock.now();
       const batchId = String(ids.next());
       await q.query(
-        `INSERT INTO pay_payout_batches (batch_id, merchant_id, creator_merchant_id, request_id, fingerprint, batch_name,
+        `INSERT INTO pay_payout_batches (batch_id, merchant_id, creator_merchant_id, request_id, fingerprint,
+          batch_name,
            biz_scene, currency, total_amount, total_number, webhook_url, sub_merchant_id, status, due_at, created_at,
            updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'ACCEPTED', $13, $13, $13)`,
@@ -760,7 +761,8 @@ export function createPayoutService(deps: PayoutDeps) {
           return;
         }
         await db.query(
-          `UPDATE pay_payout_batches SET attempts = $3, last_error = $4, due_at = $5 WHERE batch_id = $1 AND status = $2`,
+          `UPDATE pay_payout_batches SET attempts = $3, last_error = $4, due_at = $5 WHERE batch_id = $1
+            AND status = $2`,
           [batchId, b.status, attempts, message.slice(0, 500), clock.now() + RETRY_AFTER_ERROR_MS * attempts],
         );
         return;
