@@ -59,7 +59,8 @@ export function claimPage(d: ClaimPageData): SafeHtml {
       <div class="amount" style="overflow-wrap:anywhere">${d.amount} ${d.currency}</div>
       ${statusBlock(d)}
       <div style="margin-top:12px">
-        <div class="row"><span class="muted">From</span><span style="overflow-wrap:anywhere">${d.merchantName}</span></div>
+        <div class="row"><span class="muted">From</span><span style="overflow-wrap:anywhere">${d.merchantName}</span>
+        </div>
         <div class="row"><span class="muted">To</span><span style="overflow-wrap:anywhere">${d.email}</span></div>
         <div class="row"><span class="muted">Receive before</span><span>${utc(d.deadline)}</span></div>
       </div>
