@@ -234,7 +234,8 @@ export interface StatementRefund {
 const ORDER_SELECT = `SELECT o.create_time, o.merchant_id, to_jsonb(o) ->> 'sub_merchant_id' AS sub_merchant_id,
     o.prepay_id, o.merchant_trade_no, o.transaction_id, o.terminal_type, o.currency, o.order_amount, o.commission,
     o.status, o.open_user_id, o.product_name, o.transact_time,
-    (SELECT coalesce(sum(r.refund_amount), 0) FROM pay_refunds r WHERE r.prepay_id = o.prepay_id AND r.status = 'SUCCESS')
+    (SELECT coalesce(sum(r.refund_amount), 0) FROM pay_refunds r WHERE r.prepay_id = o.prepay_id
+    AND r.status = 'SUCCESS')
       AS refunded_amount
   FROM pay_orders o`;
 
