@@ -428,7 +428,8 @@ export function createStatementService(deps: {
       const now = clock.now();
       let done = 0;
       const expired = await db.query<{ download_id: bigint }>(
-        `SELECT download_id FROM pay_balance_reports WHERE status = 'SUCCESS' AND due_at <= $1 ORDER BY due_at LIMIT 100`,
+        `SELECT download_id FROM pay_balance_reports WHERE status = 'SUCCESS' AND due_at <= $1 ORDER BY due_at
+          LIMIT 100`,
         [now],
       );
       for (const r of expired.rows)
