@@ -33,7 +33,8 @@ export function xlsx(sheetName: string, header: string[], rows: string[][]): Uin
     'xl/_rels/workbook.xml.rels':
       `${DECL}<Relationships xmlns="${PKG_RELS}">` +
       `<Relationship Id="rId1" Type="${DOC_RELS}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>`,
-    'xl/worksheets/sheet1.xml': `${DECL}<worksheet xmlns="${MAIN}"><sheetData>${sheetRows.join('')}</sheetData></worksheet>`,
+    'xl/worksheets/sheet1.xml':
+      `${DECL}<worksheet xmlns="${MAIN}"><sheetData>` + `${sheetRows.join('')}</sheetData></worksheet>`,
   };
   return zipSync(Object.fromEntries(Object.entries(parts).map(([name, text]) => [name, strToU8(text)])), {
     level: 6,
