@@ -158,481 +158,529 @@ for (const kind of DB_KINDS) {
 
     // ---- the happy path and its money ----
 
-    test('a mixed batch: ids paid, an unknown id and an unfunded detail FAIL, an e-mail AWAITING_RECEIPT → PART_SUCCESS, one PAYOUT', async () => {
-      const mm = await newMerchant('Mixed Co', '100');
-      await fund(mm.merchantId, '50', 'SPOT_WALLET');
-      const p = await t.admin('PATCH', `/admin/v1/merchants/${mm.merchantId}`, { payoutFee: { USDT: '0.5' } });
-      assert.equal(p.status, 200, JSON.stringify(p.json));
-      const email = `carol-${kind}-${seq}@example.com`;
-      const body = batch(
-        [
-          detail({ transferAmount: '10.12345678', remark: 'first' }),
-          detail({ receiveType: 'PAY_ID', receiver: bob.payerId, transferAmount: '5', transferMethod: 'SPOT_WALLET' }),
-          detail({ receiver: '1000149999999', transferAmount: '3' }),
-          detail({ receiveType: 'EMAIL', receiver: email.toUpperCase(), transferAmount: '20' }),
-          detail({ transferAmount: '80' }),
-        ],
-        { bizScene: 'SETTLEMENT' },
-      );
-      const fundsBefore = await balance(mm.merchantId);
-      // Sent with Python's spacing and number literals: parsed from the raw text.
-      const r = await mm.client.post(
-        '/payout/transfer',
-        JSON.stringify(body, null, 1).replace('"totalAmount": "118.12345678"', '"totalAmount": 118.12345678'),
-      );
-      assert.deepEqual(r.json, {
-        status: 'SUCCESS',
-        code: '000000',
-        data: { requestId: body.requestId, status: 'ACCEPTED' },
-        errorMessage: null,
-      });
-      // Reserved at accept, in list order: 10.12345678+0.5, 3+0.5, 20+0.5 from funding (34.62345678), the 80 does
-      // not fit in what is left (65.37654322 < 80.5) and is marked unfunded; 5.5 from spot.
-      const held = await balance(mm.merchantId);
-      assert.equal(held.held, '34.62345678');
-      assert.equal(held.posted, fundsBefore.posted);
-      assert.equal((await balance(mm.merchantId, 'SPOT_WALLET')).held, '5.5');
-      const bal = await mm.client.post('/v2/balance', { wallet: 'FUNDING_WALLET', currency: 'USDT' });
-      assert.match(bal.text, /"freeze":34\.62345678/);
-      const q0 = await query(mm.client, body.requestId);
-      assert.equal(q0.json.data.batchStatus, 'ACCEPTED');
-      assert.deepEqual(
-        q0.json.data.transferDetailList.map((d: any) => d.status),
-        ['PROCESSING', 'PROCESSING', 'PROCESSING', 'PROCESSING', 'PROCESSING'],
-      );
+    test(
+      'a mixed batch: ids paid, an unknown id and an unfunded detail FAIL, an e-mail AWAITING_RECEIPT → ' +
+        'PART_SUCCESS, one PAYOUT',
+      async () => {
+        const mm = await newMerchant('Mixed Co', '100');
+        await fund(mm.merchantId, '50', 'SPOT_WALLET');
+        const p = await t.admin('PATCH', `/admin/v1/merchants/${mm.merchantId}`, { payoutFee: { USDT: '0.5' } });
+        assert.equal(p.status, 200, JSON.stringify(p.json));
+        const email = `carol-${kind}-${seq}@example.com`;
+        const body = batch(
+          [
+            detail({ transferAmount: '10.12345678', remark: 'first' }),
+            detail({
+              receiveType: 'PAY_ID',
+              receiver: bob.payerId,
+              transferAmount: '5',
+              transferMethod: 'SPOT_WALLET',
+            }),
+            detail({ receiver: '1000149999999', transferAmount: '3' }),
+            detail({ receiveType: 'EMAIL', receiver: email.toUpperCase(), transferAmount: '20' }),
+            detail({ transferAmount: '80' }),
+          ],
+          { bizScene: 'SETTLEMENT' },
+        );
+        const fundsBefore = await balance(mm.merchantId);
+        // Sent with Python's spacing and number literals: parsed from the raw text.
+        const r = await mm.client.post(
+          '/payout/transfer',
+          JSON.stringify(body, null, 1).replace('"totalAmount": "118.12345678"', '"totalAmount": 118.12345678'),
+        );
+        assert.deepEqual(r.json, {
+          status: 'SUCCESS',
+          code: '000000',
+          data: { requestId: body.requestId, status: 'ACCEPTED' },
+          errorMessage: null,
+        });
+        // Reserved at accept, in list order: 10.12345678+0.5, 3+0.5, 20+0.5 from funding (34.62345678), the 80 does
+        // not fit in what is left (65.37654322 < 80.5) and is marked unfunded; 5.5 from spot.
+        const held = await balance(mm.merchantId);
+        assert.equal(held.held, '34.62345678');
+        assert.equal(held.posted, fundsBefore.posted);
+        assert.equal((await balance(mm.merchantId, 'SPOT_WALLET')).held, '5.5');
+        const bal = await mm.client.post('/v2/balance', { wallet: 'FUNDING_WALLET', currency: 'USDT' });
+        assert.match(bal.text, /"freeze":34\.62345678/);
+        const q0 = await query(mm.client, body.requestId);
+        assert.equal(q0.json.data.batchStatus, 'ACCEPTED');
+        assert.deepEqual(
+          q0.json.data.transferDetailList.map((d: any) => d.status),
+          ['PROCESSING', 'PROCESSING', 'PROCESSING', 'PROCESSING', 'PROCESSING'],
+        );
 
-      const aliceBefore = await payerBalance(alice.payerId);
-      const feesBefore = await platform('fees');
-      await drive();
-      const q = await query(mm.client, body.requestId);
-      const d = q.json.data;
-      assert.equal(d.batchStatus, 'PART_SUCCESS');
-      assert.equal(d.merchantId, Number(mm.merchantId));
-      assert.match(q.text, /"totalAmount":118\.12345678,"totalPaidAmount":15\.12345678,"totalPayoutFee":1\.00000000,/);
-      assert.equal(d.totalNumber, 5);
-      assert.deepEqual(
-        d.transferDetailList.map((x: any) => [x.merchantSendId, x.status, x.amount, x.payeeId ?? null]),
-        [
-          [body.transferDetailList[0]!.merchantSendId, 'SUCCESS', '10.12345678', Number(alice.payerId)],
-          [body.transferDetailList[1]!.merchantSendId, 'SUCCESS', '5.00000000', Number(bob.payerId)],
-          [body.transferDetailList[2]!.merchantSendId, 'FAIL', '3.00000000', null],
-          [body.transferDetailList[3]!.merchantSendId, 'AWAITING_RECEIPT', '20.00000000', null],
-          [body.transferDetailList[4]!.merchantSendId, 'FAIL', '80.00000000', null],
-        ],
-      );
-      const first = d.transferDetailList[0];
-      assert.match(first.orderId, /^\d{18}$/);
-      assert.deepEqual(Object.keys(first), [
-        'orderId',
-        'merchantSendId',
-        'payerId',
-        'amount',
-        'receiveType',
-        'receiver',
-        'payeeId',
-        'transferMethod',
-        'status',
-        'remark',
-      ]);
-      assert.equal(first.payerId, Number(mm.merchantId));
-      assert.equal(first.remark, 'first');
-      assert.equal(d.transferDetailList[1].remark, undefined);
-      assert.equal(d.transferDetailList[3].receiver, email);
+        const aliceBefore = await payerBalance(alice.payerId);
+        const feesBefore = await platform('fees');
+        await drive();
+        const q = await query(mm.client, body.requestId);
+        const d = q.json.data;
+        assert.equal(d.batchStatus, 'PART_SUCCESS');
+        assert.equal(d.merchantId, Number(mm.merchantId));
+        assert.match(
+          q.text,
+          /"totalAmount":118\.12345678,"totalPaidAmount":15\.12345678,"totalPayoutFee":1\.00000000,/,
+        );
+        assert.equal(d.totalNumber, 5);
+        assert.deepEqual(
+          d.transferDetailList.map((x: any) => [x.merchantSendId, x.status, x.amount, x.payeeId ?? null]),
+          [
+            [body.transferDetailList[0]!.merchantSendId, 'SUCCESS', '10.12345678', Number(alice.payerId)],
+            [body.transferDetailList[1]!.merchantSendId, 'SUCCESS', '5.00000000', Number(bob.payerId)],
+            [body.transferDetailList[2]!.merchantSendId, 'FAIL', '3.00000000', null],
+            [body.transferDetailList[3]!.merchantSendId, 'AWAITING_RECEIPT', '20.00000000', null],
+            [body.transferDetailList[4]!.merchantSendId, 'FAIL', '80.00000000', null],
+          ],
+        );
+        const first = d.transferDetailList[0];
+        assert.match(first.orderId, /^\d{18}$/);
+        assert.deepEqual(Object.keys(first), [
+          'orderId',
+          'merchantSendId',
+          'payerId',
+          'amount',
+          'receiveType',
+          'receiver',
+          'payeeId',
+          'transferMethod',
+          'status',
+          'remark',
+        ]);
+        assert.equal(first.payerId, Number(mm.merchantId));
+        assert.equal(first.remark, 'first');
+        assert.equal(d.transferDetailList[1].remark, undefined);
+        assert.equal(d.transferDetailList[3].receiver, email);
 
-      // Money: paid amounts to the payers, fees charged for the two paid, the unknown id released, the e-mail's
-      // amount + fee in escrow, the unfunded one never reserved.
-      assert.equal(new Decimal(await payerBalance(alice.payerId)).minus(aliceBefore).toFixed(), '10.12345678');
-      assert.equal(new Decimal(await platform('fees')).minus(feesBefore).toFixed(), '1');
-      const after = await balance(mm.merchantId);
-      assert.equal(after.held, '0');
-      assert.equal(new Decimal(fundsBefore.posted).minus(after.posted).toFixed(), '31.12345678');
-      assert.equal((await balance(mm.merchantId, 'SPOT_WALLET')).posted, '44.5');
+        // Money: paid amounts to the payers, fees charged for the two paid, the unknown id released, the e-mail's
+        // amount + fee in escrow, the unfunded one never reserved.
+        assert.equal(new Decimal(await payerBalance(alice.payerId)).minus(aliceBefore).toFixed(), '10.12345678');
+        assert.equal(new Decimal(await platform('fees')).minus(feesBefore).toFixed(), '1');
+        const after = await balance(mm.merchantId);
+        assert.equal(after.held, '0');
+        assert.equal(new Decimal(fundsBefore.posted).minus(after.posted).toFixed(), '31.12345678');
+        assert.equal((await balance(mm.merchantId, 'SPOT_WALLET')).posted, '44.5');
 
-      // Filters (§10.3): PROCESSING ⊇ AWAITING_RECEIPT; FAIL ⊇ REFUNDED.
-      const only = async (f: string[]) =>
-        (await query(mm.client, body.requestId, f)).json.data.transferDetailList.map((x: any) => x.status);
-      assert.deepEqual(await only(['PROCESSING']), ['AWAITING_RECEIPT']);
-      assert.deepEqual(await only(['SUCCESS']), ['SUCCESS', 'SUCCESS']);
-      assert.deepEqual(await only(['FAIL']), ['FAIL', 'FAIL']);
-      assert.deepEqual(await only(['SUCCESS', 'FAIL']), ['SUCCESS', 'SUCCESS', 'FAIL', 'FAIL']);
-      assert.equal((await only(['ALL'])).length, 5);
+        // Filters (§10.3): PROCESSING ⊇ AWAITING_RECEIPT; FAIL ⊇ REFUNDED.
+        const only = async (f: string[]) =>
+          (await query(mm.client, body.requestId, f)).json.data.transferDetailList.map((x: any) => x.status);
+        assert.deepEqual(await only(['PROCESSING']), ['AWAITING_RECEIPT']);
+        assert.deepEqual(await only(['SUCCESS']), ['SUCCESS', 'SUCCESS']);
+        assert.deepEqual(await only(['FAIL']), ['FAIL', 'FAIL']);
+        assert.deepEqual(await only(['SUCCESS', 'FAIL']), ['SUCCESS', 'SUCCESS', 'FAIL', 'FAIL']);
+        assert.equal((await only(['ALL'])).length, 5);
 
-      // One PAYOUT webhook, RSA-verified, with the §10.5 data.
-      await deliver();
-      const id = await batchId(mm.merchantId, body.requestId);
-      const w = await hook(id, 'PART_SUCCESS');
-      assert.equal(w.bizType, 'PAYOUT');
-      assert.equal(w.bizIdRaw, id);
-      assert.equal(
-        w.dataText,
-        `{"batchStatus":"PART_SUCCESS","currency":"USDT","merchantId":${mm.merchantId},"requestId":"${body.requestId}","totalAmount":118.12345678,"totalNumber":5}`,
-      );
+        // One PAYOUT webhook, RSA-verified, with the §10.5 data.
+        await deliver();
+        const id = await batchId(mm.merchantId, body.requestId);
+        const w = await hook(id, 'PART_SUCCESS');
+        assert.equal(w.bizType, 'PAYOUT');
+        assert.equal(w.bizIdRaw, id);
+        assert.equal(
+          w.dataText,
+          `{"batchStatus":"PART_SUCCESS","currency":"USDT","merchantId":${mm.merchantId},` +
+            `"requestId":"${body.requestId}","totalAmount":118.12345678,"totalNumber":5}`,
+        );
 
-      // The invitation: once, with a link to a page that says who, how much, until when and what to do.
-      const mails = await t.app.services.mailer.list(email);
-      assert.equal(mails.length, 1);
-      assert.match(mails[0]!.subject, /Mixed Co sent you 20\.00000000 USDT/);
-      const link = /Details: (\S+)/.exec(mails[0]!.text)![1]!;
-      assert.ok(link.startsWith(`${t.baseUrl}/payouts/claim/`));
-      const page = await fetch(link);
-      assert.equal(page.status, 200);
-      const html = await page.text();
-      assert.match(html, /<meta name="viewport" content="width=device-width,initial-scale=1">/);
-      for (const s of ['Mixed Co', '20.00000000 USDT', email, 'identity verification', 'UTC'])
-        assert.ok(html.includes(s), `claim page shows ${s}`);
-      assert.equal((await fetch(`${t.baseUrl}/payouts/claim/${'x'.repeat(32)}`)).status, 404);
+        // The invitation: once, with a link to a page that says who, how much, until when and what to do.
+        const mails = await t.app.services.mailer.list(email);
+        assert.equal(mails.length, 1);
+        assert.match(mails[0]!.subject, /Mixed Co sent you 20\.00000000 USDT/);
+        const link = /Details: (\S+)/.exec(mails[0]!.text)![1]!;
+        assert.ok(link.startsWith(`${t.baseUrl}/payouts/claim/`));
+        const page = await fetch(link);
+        assert.equal(page.status, 200);
+        const html = await page.text();
+        assert.match(html, /<meta name="viewport" content="width=device-width,initial-scale=1">/);
+        for (const s of ['Mixed Co', '20.00000000 USDT', email, 'identity verification', 'UTC'])
+          assert.ok(html.includes(s), `claim page shows ${s}`);
+        assert.equal((await fetch(`${t.baseUrl}/payouts/claim/${'x'.repeat(32)}`)).status, 404);
 
-      // Driving again changes nothing (finalized, no second PAYOUT, no second mail).
-      const snap = await snap0(t);
-      await drive();
-      await deliver();
-      assert.deepEqual(await snap0(t), snap);
-      assert.equal((await hooks(id)).length, 1);
-      assert.equal((await t.app.services.mailer.list(email)).length, 1);
-    });
+        // Driving again changes nothing (finalized, no second PAYOUT, no second mail).
+        const snap = await snap0(t);
+        await drive();
+        await deliver();
+        assert.deepEqual(await snap0(t), snap);
+        assert.equal((await hooks(id)).length, 1);
+        assert.equal((await t.app.services.mailer.list(email)).length, 1);
+      },
+    );
 
-    test('all paid → SUCCESS; all failed → FAILED (insufficient funds is a detail status, never an envelope error)', async () => {
-      const mm = await newMerchant('All Co', '10');
-      const ok = batch([detail({ transferAmount: '4' }), detail({ transferAmount: '6', receiver: bob.payerId })]);
-      await create(mm.client, ok);
-      const poor = batch([detail({ transferAmount: '1' }), detail({ transferAmount: '2' })]);
-      await create(mm.client, poor);
-      await drive();
-      assert.equal(await status(mm.client, ok.requestId), 'SUCCESS');
-      assert.equal(await status(mm.client, poor.requestId), 'FAILED');
-      await deliver();
-      await hook(await batchId(mm.merchantId, ok.requestId), 'SUCCESS');
-      await hook(await batchId(mm.merchantId, poor.requestId), 'FAILED');
-      assert.equal((await balance(mm.merchantId)).posted, '0');
-      await assertAuditOk(t);
-    });
+    test(
+      'all paid → SUCCESS; all failed → FAILED (insufficient funds is a detail status, never an ' + 'envelope error)',
+      async () => {
+        const mm = await newMerchant('All Co', '10');
+        const ok = batch([detail({ transferAmount: '4' }), detail({ transferAmount: '6', receiver: bob.payerId })]);
+        await create(mm.client, ok);
+        const poor = batch([detail({ transferAmount: '1' }), detail({ transferAmount: '2' })]);
+        await create(mm.client, poor);
+        await drive();
+        assert.equal(await status(mm.client, ok.requestId), 'SUCCESS');
+        assert.equal(await status(mm.client, poor.requestId), 'FAILED');
+        await deliver();
+        await hook(await batchId(mm.merchantId, ok.requestId), 'SUCCESS');
+        await hook(await batchId(mm.merchantId, poor.requestId), 'FAILED');
+        assert.equal((await balance(mm.merchantId)).posted, '0');
+        await assertAuditOk(t);
+      },
+    );
 
-    test('recipient rules: the merchant itself, registration e-mail / phone mismatch, an unverified id FAIL and release', async () => {
-      const mm = await newMerchant('Rules Co', '100');
-      const pending = await t.admin('POST', '/sandbox/v1/payers', {
-        email: `unverified-${kind}@example.com`,
-        balances: {},
-        kycStatus: 'PENDING',
-      });
-      assert.equal(pending.status, 201, JSON.stringify(pending.json));
-      assert.equal(pending.json.kycStatus, 'PENDING');
-      const body = batch([
-        detail({ receiver: mm.merchantId }),
-        detail({ registrationEmail: 'someone-else@example.com' }),
-        detail({ registrationEmail: alice.email.toUpperCase() }),
-        detail({ registrationMobileNumber: '322342111', registrationMobileCode: '971' }),
-        detail({ receiver: pending.json.payerId }),
-        detail({ receiveType: 'EMAIL', receiver: `new-${kind}@example.com`, registrationEmail: 'x@example.com' }),
-      ]);
-      await create(mm.client, body);
-      await drive();
-      const d = (await query(mm.client, body.requestId)).json.data;
-      assert.deepEqual(
-        d.transferDetailList.map((x: any) => x.status),
-        ['FAIL', 'FAIL', 'SUCCESS', 'FAIL', 'FAIL', 'FAIL'],
-      );
-      assert.equal(d.batchStatus, 'PART_SUCCESS');
-      const b = await balance(mm.merchantId);
-      assert.equal(b.held, '0');
-      assert.equal(b.posted, '99');
-    });
+    test(
+      'recipient rules: the merchant itself, registration e-mail / phone mismatch, an unverified id FAIL ' +
+        'and release',
+      async () => {
+        const mm = await newMerchant('Rules Co', '100');
+        const pending = await t.admin('POST', '/sandbox/v1/payers', {
+          email: `unverified-${kind}@example.com`,
+          balances: {},
+          kycStatus: 'PENDING',
+        });
+        assert.equal(pending.status, 201, JSON.stringify(pending.json));
+        assert.equal(pending.json.kycStatus, 'PENDING');
+        const body = batch([
+          detail({ receiver: mm.merchantId }),
+          detail({ registrationEmail: 'someone-else@example.com' }),
+          detail({ registrationEmail: alice.email.toUpperCase() }),
+          detail({ registrationMobileNumber: '322342111', registrationMobileCode: '971' }),
+          detail({ receiver: pending.json.payerId }),
+          detail({ receiveType: 'EMAIL', receiver: `new-${kind}@example.com`, registrationEmail: 'x@example.com' }),
+        ]);
+        await create(mm.client, body);
+        await drive();
+        const d = (await query(mm.client, body.requestId)).json.data;
+        assert.deepEqual(
+          d.transferDetailList.map((x: any) => x.status),
+          ['FAIL', 'FAIL', 'SUCCESS', 'FAIL', 'FAIL', 'FAIL'],
+        );
+        assert.equal(d.batchStatus, 'PART_SUCCESS');
+        const b = await balance(mm.merchantId);
+        assert.equal(b.held, '0');
+        assert.equal(b.posted, '99');
+      },
+    );
 
     // ---- e-mail recipients: claim and expiry ----
 
-    test('e-mail recipient: claimed once the payer exists and is verified → SUCCESS + PAYOUT_NON_BN, fee charged', async () => {
-      const mm = await newMerchant('Claim Co', '100');
-      await t.admin('PATCH', `/admin/v1/merchants/${mm.merchantId}`, { payoutFee: { USDT: '1' } });
-      const email = `dave-${kind}@example.com`;
-      const body = batch([detail({ receiveType: 'EMAIL', receiver: email, transferAmount: '25' })], {
-        webhookUrl: receiver.url('/batch-hook'),
-      });
-      await create(mm.client, body);
-      await drive();
-      const d0 = (await query(mm.client, body.requestId)).json.data;
-      assert.equal(d0.batchStatus, 'PART_SUCCESS');
-      assert.equal(d0.transferDetailList[0].status, 'AWAITING_RECEIPT');
-      const escrow0 = await platform('payout_escrow');
+    test(
+      'e-mail recipient: claimed once the payer exists and is verified → SUCCESS + PAYOUT_NON_BN, ' + 'fee charged',
+      async () => {
+        const mm = await newMerchant('Claim Co', '100');
+        await t.admin('PATCH', `/admin/v1/merchants/${mm.merchantId}`, { payoutFee: { USDT: '1' } });
+        const email = `dave-${kind}@example.com`;
+        const body = batch([detail({ receiveType: 'EMAIL', receiver: email, transferAmount: '25' })], {
+          webhookUrl: receiver.url('/batch-hook'),
+        });
+        await create(mm.client, body);
+        await drive();
+        const d0 = (await query(mm.client, body.requestId)).json.data;
+        assert.equal(d0.batchStatus, 'PART_SUCCESS');
+        assert.equal(d0.transferDetailList[0].status, 'AWAITING_RECEIPT');
+        const escrow0 = await platform('payout_escrow');
 
-      // The payer signs up unverified: nothing is claimed.
-      const dave = await t.admin('POST', '/sandbox/v1/payers', { email, balances: {}, kycStatus: 'PENDING' });
-      assert.equal(dave.status, 201);
-      assert.equal(await drive(), 0);
-      // Verified through the sandbox KYC decision on the payer id (§18.5).
-      const v = await t.admin('POST', `/sandbox/v1/kyc/${dave.json.payerId}/decision`, { decision: 'PASS' });
-      assert.equal(v.status, 200, JSON.stringify(v.json));
-      assert.equal(v.json.kycStatus, 'PASS');
-      const fees0 = await platform('fees');
-      assert.equal(await drive(), 1);
-      const d = (await query(mm.client, body.requestId)).json.data;
-      assert.equal(d.transferDetailList[0].status, 'SUCCESS');
-      assert.equal(d.transferDetailList[0].payeeId, Number(dave.json.payerId));
-      assert.equal(d.batchStatus, 'PART_SUCCESS', 'the batch status is frozen once final');
-      assert.match(
-        (await query(mm.client, body.requestId)).text,
-        /"totalPaidAmount":25\.00000000,"totalPayoutFee":1\.00000000/,
-      );
-      assert.equal(await payerBalance(dave.json.payerId), '25');
-      assert.equal(new Decimal(await platform('fees')).minus(fees0).toFixed(), '1');
-      assert.equal(new Decimal(escrow0).minus(await platform('payout_escrow')).toFixed(), '26');
+        // The payer signs up unverified: nothing is claimed.
+        const dave = await t.admin('POST', '/sandbox/v1/payers', { email, balances: {}, kycStatus: 'PENDING' });
+        assert.equal(dave.status, 201);
+        assert.equal(await drive(), 0);
+        // Verified through the sandbox KYC decision on the payer id (§18.5).
+        const v = await t.admin('POST', `/sandbox/v1/kyc/${dave.json.payerId}/decision`, { decision: 'PASS' });
+        assert.equal(v.status, 200, JSON.stringify(v.json));
+        assert.equal(v.json.kycStatus, 'PASS');
+        const fees0 = await platform('fees');
+        assert.equal(await drive(), 1);
+        const d = (await query(mm.client, body.requestId)).json.data;
+        assert.equal(d.transferDetailList[0].status, 'SUCCESS');
+        assert.equal(d.transferDetailList[0].payeeId, Number(dave.json.payerId));
+        assert.equal(d.batchStatus, 'PART_SUCCESS', 'the batch status is frozen once final');
+        assert.match(
+          (await query(mm.client, body.requestId)).text,
+          /"totalPaidAmount":25\.00000000,"totalPayoutFee":1\.00000000/,
+        );
+        assert.equal(await payerBalance(dave.json.payerId), '25');
+        assert.equal(new Decimal(await platform('fees')).minus(fees0).toFixed(), '1');
+        assert.equal(new Decimal(escrow0).minus(await platform('payout_escrow')).toFixed(), '26');
 
-      await deliver();
-      const w = await hook(d.transferDetailList[0].orderId, 'SUCCESS');
-      assert.equal(w.bizType, 'PAYOUT_NON_BN');
-      const id = await batchId(mm.merchantId, body.requestId);
-      assert.equal(
-        w.dataText,
-        `{"merchantSendId":"${body.transferDetailList[0]!.merchantSendId}","orderId":"${d.transferDetailList[0].orderId}","batchId":"${id}","status":"SUCCESS","currency":"USDT","amount":25.00000000,"receiveType":"EMAIL","receiver":"${email}"}`,
-      );
-      // The batch's webhookUrl, not the merchant's configured one.
-      assert.ok(receiver.received.filter((r) => r.path === '/batch-hook').length >= 2);
-      // The page now says it was received; a later expiry changes nothing.
-      const link = /Details: (\S+)/.exec((await t.app.services.mailer.list(email))[0]!.text)![1]!;
-      assert.match(await (await fetch(link)).text(), /Received/);
-      await t.admin('POST', '/sandbox/v1/clock/advance', { ms: H72 + 1000 });
-      await drive();
-      await deliver();
-      assert.equal((await query(mm.client, body.requestId)).json.data.transferDetailList[0].status, 'SUCCESS');
-      assert.equal(await payerBalance(dave.json.payerId), '25');
-      assert.equal((await hooks(d.transferDetailList[0].orderId)).length, 1);
-    });
+        await deliver();
+        const w = await hook(d.transferDetailList[0].orderId, 'SUCCESS');
+        assert.equal(w.bizType, 'PAYOUT_NON_BN');
+        const id = await batchId(mm.merchantId, body.requestId);
+        assert.equal(
+          w.dataText,
+          `{"merchantSendId":"${body.transferDetailList[0]!.merchantSendId}",` +
+            (`"orderId":"${d.transferDetailList[0].orderId}","batchId":"${id}","status":"SUCCESS","currency":"USDT",` +
+              `"amount":25.00000000,"receiveType":"EMAIL","receiver":"${email}"}`),
+        );
+        // The batch's webhookUrl, not the merchant's configured one.
+        assert.ok(receiver.received.filter((r) => r.path === '/batch-hook').length >= 2);
+        // The page now says it was received; a later expiry changes nothing.
+        const link = /Details: (\S+)/.exec((await t.app.services.mailer.list(email))[0]!.text)![1]!;
+        assert.match(await (await fetch(link)).text(), /Received/);
+        await t.admin('POST', '/sandbox/v1/clock/advance', { ms: H72 + 1000 });
+        await drive();
+        await deliver();
+        assert.equal((await query(mm.client, body.requestId)).json.data.transferDetailList[0].status, 'SUCCESS');
+        assert.equal(await payerBalance(dave.json.payerId), '25');
+        assert.equal((await hooks(d.transferDetailList[0].orderId)).length, 1);
+      },
+    );
 
-    test('e-mail recipient: 72 h on the business clock → REFUNDED, amount + fee back to the source wallet, PAYOUT_NON_BN', async () => {
-      const mm = await newMerchant('Expiry Co');
-      await fund(mm.merchantId, '30', 'SPOT_WALLET');
-      await t.admin('PATCH', `/admin/v1/merchants/${mm.merchantId}`, { payoutFee: { USDT: '2' } });
-      const email = `erin-${kind}@example.com`;
-      const body = batch([
-        detail({ receiveType: 'EMAIL', receiver: email, transferAmount: '10', transferMethod: 'SPOT_WALLET' }),
-      ]);
-      await create(mm.client, body);
-      await drive();
-      assert.equal((await balance(mm.merchantId, 'SPOT_WALLET')).posted, '18');
-      await t.admin('POST', '/sandbox/v1/clock/advance', { ms: H72 - 60_000 });
-      assert.equal(await drive(), 0, 'not yet');
-      await t.admin('POST', '/sandbox/v1/clock/advance', { ms: 60_000 });
-      assert.equal(await drive(), 1);
-      const d = (await query(mm.client, body.requestId)).json.data;
-      assert.equal(d.transferDetailList[0].status, 'REFUNDED');
-      assert.equal(d.transferDetailList[0].payeeId, undefined);
-      assert.equal(d.batchStatus, 'PART_SUCCESS');
-      assert.match(
-        (await query(mm.client, body.requestId)).text,
-        /"totalPaidAmount":0\.00000000,"totalPayoutFee":0\.00000000/,
-      );
-      assert.equal((await balance(mm.merchantId, 'SPOT_WALLET')).posted, '30');
-      assert.deepEqual(
-        (await query(mm.client, body.requestId, ['FAIL'])).json.data.transferDetailList.map((x: any) => x.status),
-        ['REFUNDED'],
-      );
-      await deliver();
-      const w = await hook(d.transferDetailList[0].orderId, 'REFUNDED');
-      assert.equal(w.bizType, 'PAYOUT_NON_BN');
-      assert.equal(w.data.status, 'REFUNDED');
-      assert.match(w.dataText, /"amount":10\.00000000/);
-      // A payer verified after the deadline claims nothing.
-      await createPayer(t, email, {});
-      const snap = await snap0(t);
-      assert.equal(await drive(), 0);
-      assert.deepEqual(await snap0(t), snap);
-    });
+    test(
+      'e-mail recipient: 72 h on the business clock → REFUNDED, amount + fee back to the source wallet, ' +
+        'PAYOUT_NON_BN',
+      async () => {
+        const mm = await newMerchant('Expiry Co');
+        await fund(mm.merchantId, '30', 'SPOT_WALLET');
+        await t.admin('PATCH', `/admin/v1/merchants/${mm.merchantId}`, { payoutFee: { USDT: '2' } });
+        const email = `erin-${kind}@example.com`;
+        const body = batch([
+          detail({ receiveType: 'EMAIL', receiver: email, transferAmount: '10', transferMethod: 'SPOT_WALLET' }),
+        ]);
+        await create(mm.client, body);
+        await drive();
+        assert.equal((await balance(mm.merchantId, 'SPOT_WALLET')).posted, '18');
+        await t.admin('POST', '/sandbox/v1/clock/advance', { ms: H72 - 60_000 });
+        assert.equal(await drive(), 0, 'not yet');
+        await t.admin('POST', '/sandbox/v1/clock/advance', { ms: 60_000 });
+        assert.equal(await drive(), 1);
+        const d = (await query(mm.client, body.requestId)).json.data;
+        assert.equal(d.transferDetailList[0].status, 'REFUNDED');
+        assert.equal(d.transferDetailList[0].payeeId, undefined);
+        assert.equal(d.batchStatus, 'PART_SUCCESS');
+        assert.match(
+          (await query(mm.client, body.requestId)).text,
+          /"totalPaidAmount":0\.00000000,"totalPayoutFee":0\.00000000/,
+        );
+        assert.equal((await balance(mm.merchantId, 'SPOT_WALLET')).posted, '30');
+        assert.deepEqual(
+          (await query(mm.client, body.requestId, ['FAIL'])).json.data.transferDetailList.map((x: any) => x.status),
+          ['REFUNDED'],
+        );
+        await deliver();
+        const w = await hook(d.transferDetailList[0].orderId, 'REFUNDED');
+        assert.equal(w.bizType, 'PAYOUT_NON_BN');
+        assert.equal(w.data.status, 'REFUNDED');
+        assert.match(w.dataText, /"amount":10\.00000000/);
+        // A payer verified after the deadline claims nothing.
+        await createPayer(t, email, {});
+        const snap = await snap0(t);
+        assert.equal(await drive(), 0);
+        assert.deepEqual(await snap0(t), snap);
+      },
+    );
 
     // ---- cancel ----
 
-    test('operator cancel of an ACCEPTED batch: reservations released, open details FAIL, PAYOUT CANCELED; elsewhere 409', async () => {
-      const mm = await newMerchant('Cancel Co', '20');
-      const body = batch([detail({ transferAmount: '5' }), detail({ transferAmount: '50' })]);
-      await create(mm.client, body);
-      assert.equal((await balance(mm.merchantId)).held, '5');
-      const id = await batchId(mm.merchantId, body.requestId);
-      const noToken = await fetch(`${t.baseUrl}/admin/v1/payouts/${id}/cancel`, { method: 'POST' });
-      assert.equal(noToken.status, 401);
-      const c = await t.admin('POST', `/admin/v1/payouts/${id}/cancel`);
-      assert.equal(c.status, 200, JSON.stringify(c.json));
-      assert.deepEqual(c.json, { batchId: id, requestId: body.requestId, batchStatus: 'CANCELED' });
-      const d = (await query(mm.client, body.requestId)).json.data;
-      assert.equal(d.batchStatus, 'CANCELED');
-      assert.deepEqual(
-        d.transferDetailList.map((x: any) => x.status),
-        ['FAIL', 'FAIL'],
-      );
-      assert.deepEqual(await balance(mm.merchantId), { asset: 'USDT', posted: '20', held: '0', available: '20' });
-      await deliver();
-      await hook(id, 'CANCELED');
-      // Again, and on a processed batch: refused, nothing changes.
-      const snap = await snap0(t);
-      const again = await t.admin('POST', `/admin/v1/payouts/${id}/cancel`);
-      assert.equal(again.status, 409);
-      assert.equal(again.json.error.code, 'NOT_CANCELABLE');
-      assert.equal((await t.admin('POST', `/admin/v1/payouts/123456789012345678/cancel`)).status, 404);
-      const view = await t.admin('GET', `/admin/v1/payouts/${id}`);
-      assert.equal(view.status, 200);
-      assert.equal(view.json.status, 'CANCELED');
-      assert.deepEqual(
-        view.json.details.map((x: any) => [x.status, x.failReason, x.funded]),
-        [
-          ['FAIL', 'CANCELED', true],
-          ['FAIL', 'CANCELED', false],
-        ],
-      );
-      assert.equal(view.json.fingerprint, undefined);
-      assert.equal((await t.admin('GET', `/admin/v1/payouts/123456789012345678`)).status, 404);
-      assert.equal(await drive(), 0);
-      assert.deepEqual(await snap0(t), snap);
-      assert.equal((await hooks(id)).length, 1);
-    });
+    test(
+      'operator cancel of an ACCEPTED batch: reservations released, open details FAIL, PAYOUT CANCELED; ' +
+        'elsewhere 409',
+      async () => {
+        const mm = await newMerchant('Cancel Co', '20');
+        const body = batch([detail({ transferAmount: '5' }), detail({ transferAmount: '50' })]);
+        await create(mm.client, body);
+        assert.equal((await balance(mm.merchantId)).held, '5');
+        const id = await batchId(mm.merchantId, body.requestId);
+        const noToken = await fetch(`${t.baseUrl}/admin/v1/payouts/${id}/cancel`, { method: 'POST' });
+        assert.equal(noToken.status, 401);
+        const c = await t.admin('POST', `/admin/v1/payouts/${id}/cancel`);
+        assert.equal(c.status, 200, JSON.stringify(c.json));
+        assert.deepEqual(c.json, { batchId: id, requestId: body.requestId, batchStatus: 'CANCELED' });
+        const d = (await query(mm.client, body.requestId)).json.data;
+        assert.equal(d.batchStatus, 'CANCELED');
+        assert.deepEqual(
+          d.transferDetailList.map((x: any) => x.status),
+          ['FAIL', 'FAIL'],
+        );
+        assert.deepEqual(await balance(mm.merchantId), { asset: 'USDT', posted: '20', held: '0', available: '20' });
+        await deliver();
+        await hook(id, 'CANCELED');
+        // Again, and on a processed batch: refused, nothing changes.
+        const snap = await snap0(t);
+        const again = await t.admin('POST', `/admin/v1/payouts/${id}/cancel`);
+        assert.equal(again.status, 409);
+        assert.equal(again.json.error.code, 'NOT_CANCELABLE');
+        assert.equal((await t.admin('POST', `/admin/v1/payouts/123456789012345678/cancel`)).status, 404);
+        const view = await t.admin('GET', `/admin/v1/payouts/${id}`);
+        assert.equal(view.status, 200);
+        assert.equal(view.json.status, 'CANCELED');
+        assert.deepEqual(
+          view.json.details.map((x: any) => [x.status, x.failReason, x.funded]),
+          [
+            ['FAIL', 'CANCELED', true],
+            ['FAIL', 'CANCELED', false],
+          ],
+        );
+        assert.equal(view.json.fingerprint, undefined);
+        assert.equal((await t.admin('GET', `/admin/v1/payouts/123456789012345678`)).status, 404);
+        assert.equal(await drive(), 0);
+        assert.deepEqual(await snap0(t), snap);
+        assert.equal((await hooks(id)).length, 1);
+      },
+    );
 
-    test('a batch whose step keeps failing is canceled at the 5th attempt, releasing what it had reserved', async () => {
-      const mm = await newMerchant('Broken Co', '10');
-      const s = t.app.services;
-      const broken = createPayoutService({
-        ...s,
-        accounts: {
-          ...s.accounts,
-          getPayer: async () => {
-            throw new Error('accounts unavailable');
+    test(
+      'a batch whose step keeps failing is canceled at the 5th attempt, releasing what it had ' + 'reserved',
+      async () => {
+        const mm = await newMerchant('Broken Co', '10');
+        const s = t.app.services;
+        const broken = createPayoutService({
+          ...s,
+          accounts: {
+            ...s.accounts,
+            getPayer: async () => {
+              throw new Error('accounts unavailable');
+            },
           },
-        },
-        subMerchants: { isActive: async () => false },
-        publicUrl: t.baseUrl,
-        mode: 'sandbox',
-      });
-      const body = batch([detail({ transferAmount: '3' }), detail({ transferAmount: '4' })]);
-      await create(mm.client, body);
-      for (let i = 1; i <= 5; i++) {
-        await broken.runOnce();
-        const row = (
-          await t.db.query(`SELECT status, attempts FROM pay_payout_batches WHERE request_id = $1`, [body.requestId])
-        ).rows[0];
-        if (i < 5) {
-          assert.equal(row.status, 'PROCESSING');
-          assert.equal(Number(row.attempts), i);
-          t.clock.advance!(60_000 * i);
-        } else assert.equal(row.status, 'CANCELED');
-      }
-      const d = (await query(mm.client, body.requestId)).json.data;
-      assert.deepEqual(
-        d.transferDetailList.map((x: any) => x.status),
-        ['FAIL', 'FAIL'],
-      );
-      assert.deepEqual(await balance(mm.merchantId), { asset: 'USDT', posted: '10', held: '0', available: '10' });
-      await deliver();
-      await hook(await batchId(mm.merchantId, body.requestId), 'CANCELED');
-    });
+          subMerchants: { isActive: async () => false },
+          publicUrl: t.baseUrl,
+          mode: 'sandbox',
+        });
+        const body = batch([detail({ transferAmount: '3' }), detail({ transferAmount: '4' })]);
+        await create(mm.client, body);
+        for (let i = 1; i <= 5; i++) {
+          await broken.runOnce();
+          const row = (
+            await t.db.query(`SELECT status, attempts FROM pay_payout_batches WHERE request_id = $1`, [body.requestId])
+          ).rows[0];
+          if (i < 5) {
+            assert.equal(row.status, 'PROCESSING');
+            assert.equal(Number(row.attempts), i);
+            t.clock.advance!(60_000 * i);
+          } else assert.equal(row.status, 'CANCELED');
+        }
+        const d = (await query(mm.client, body.requestId)).json.data;
+        assert.deepEqual(
+          d.transferDetailList.map((x: any) => x.status),
+          ['FAIL', 'FAIL'],
+        );
+        assert.deepEqual(await balance(mm.merchantId), { asset: 'USDT', posted: '10', held: '0', available: '10' });
+        await deliver();
+        await hook(await batchId(mm.merchantId, body.requestId), 'CANCELED');
+      },
+    );
 
     // ---- replay at every state ----
 
-    test('every action in every state: a replayed create, cancel and worker run change nothing where they do not apply', async () => {
-      const mm = await newMerchant('States Co', '1000');
-      const states: Record<string, ReturnType<typeof batch>> = {};
-      const make = async (name: string, details: Record<string, unknown>[]) => {
-        states[name] = batch(details);
-        await create(mm.client, states[name]!);
-      };
-      await make('SUCCESS', [detail()]);
-      await make('FAILED', [detail({ receiver: '1000149999998' })]);
-      await make('PART_SUCCESS', [detail(), detail({ receiveType: 'EMAIL', receiver: `st-${kind}@example.com` })]);
-      await make('CANCELED', [detail()]);
-      await t.admin('POST', `/admin/v1/payouts/${await batchId(mm.merchantId, states.CANCELED!.requestId)}/cancel`);
-      await drive();
-      for (const name of ['SUCCESS', 'FAILED', 'PART_SUCCESS', 'CANCELED'])
-        assert.equal(await status(mm.client, states[name]!.requestId), name);
-      // ACCEPTED, held out of the worker; PROCESSING as the worker leaves it between two details (started, nothing
-      // processed yet), also held.
-      await make('ACCEPTED', [detail()]);
-      await make('PROCESSING', [detail(), detail()]);
-      const acceptedId = await batchId(mm.merchantId, states.ACCEPTED!.requestId);
-      const processingId = await batchId(mm.merchantId, states.PROCESSING!.requestId);
-      await t.db.query(`UPDATE pay_payout_batches SET due_at = NULL WHERE batch_id = $1`, [acceptedId]);
-      await t.db.query(
-        `UPDATE pay_payout_batches SET status = 'PROCESSING', due_at = NULL WHERE batch_id = $1 AND status = 'ACCEPTED'`,
-        [processingId],
-      );
-      assert.equal(await status(mm.client, states.PROCESSING!.requestId), 'PROCESSING');
-
-      await deliver();
-      for (const [name, body] of Object.entries(states)) {
-        const id = await batchId(mm.merchantId, body.requestId);
-        const before = await snap0(t);
-        const sent = receiver.received.length;
-        // Replayed create: the stored answer, nothing new.
-        const replay = await mm.client.post('/payout/transfer', body);
-        assert.deepEqual(
-          replay.json.data,
-          { requestId: body.requestId, status: 'ACCEPTED' },
-          `${name}: ${replay.text}`,
+    test(
+      'every action in every state: a replayed create, cancel and worker run change nothing where they do ' +
+        'not apply',
+      async () => {
+        const mm = await newMerchant('States Co', '1000');
+        const states: Record<string, ReturnType<typeof batch>> = {};
+        const make = async (name: string, details: Record<string, unknown>[]) => {
+          states[name] = batch(details);
+          await create(mm.client, states[name]!);
+        };
+        await make('SUCCESS', [detail()]);
+        await make('FAILED', [detail({ receiver: '1000149999998' })]);
+        await make('PART_SUCCESS', [detail(), detail({ receiveType: 'EMAIL', receiver: `st-${kind}@example.com` })]);
+        await make('CANCELED', [detail()]);
+        await t.admin('POST', `/admin/v1/payouts/${await batchId(mm.merchantId, states.CANCELED!.requestId)}/cancel`);
+        await drive();
+        for (const name of ['SUCCESS', 'FAILED', 'PART_SUCCESS', 'CANCELED'])
+          assert.equal(await status(mm.client, states[name]!.requestId), name);
+        // ACCEPTED, held out of the worker; PROCESSING as the worker leaves it between two details (started, nothing
+        // processed yet), also held.
+        await make('ACCEPTED', [detail()]);
+        await make('PROCESSING', [detail(), detail()]);
+        const acceptedId = await batchId(mm.merchantId, states.ACCEPTED!.requestId);
+        const processingId = await batchId(mm.merchantId, states.PROCESSING!.requestId);
+        await t.db.query(`UPDATE pay_payout_batches SET due_at = NULL WHERE batch_id = $1`, [acceptedId]);
+        await t.db.query(
+          `UPDATE pay_payout_batches SET status = 'PROCESSING', due_at = NULL WHERE batch_id = $1
+          AND status = 'ACCEPTED'`,
+          [processingId],
         );
-        // Cancel applies to ACCEPTED only.
-        const c = await t.admin('POST', `/admin/v1/payouts/${id}/cancel`);
-        if (name === 'ACCEPTED') {
-          assert.equal(c.status, 200, name);
-          await deliver();
-          continue;
-        }
-        assert.equal(c.status, 409, `${name}: ${JSON.stringify(c.json)}`);
-        // The worker: nothing due (finals, and the held batches).
-        assert.equal(await payouts.runBatches(), 0, name);
+        assert.equal(await status(mm.client, states.PROCESSING!.requestId), 'PROCESSING');
+
         await deliver();
-        assert.deepEqual(await snap0(t), before, name);
-        assert.equal(receiver.received.length, sent, name);
-      }
-      // The held PROCESSING batch resumes where it was once due again, and finishes once.
-      await t.db.query(`UPDATE pay_payout_batches SET due_at = 0 WHERE batch_id = $1`, [processingId]);
-      await drive();
-      assert.equal(await status(mm.client, states.PROCESSING!.requestId), 'SUCCESS');
-      await deliver();
-      assert.equal((await hooks(processingId)).length, 1);
-      assert.equal(await status(mm.client, states.ACCEPTED!.requestId), 'CANCELED');
-    });
+        for (const [name, body] of Object.entries(states)) {
+          const id = await batchId(mm.merchantId, body.requestId);
+          const before = await snap0(t);
+          const sent = receiver.received.length;
+          // Replayed create: the stored answer, nothing new.
+          const replay = await mm.client.post('/payout/transfer', body);
+          assert.deepEqual(
+            replay.json.data,
+            { requestId: body.requestId, status: 'ACCEPTED' },
+            `${name}: ${replay.text}`,
+          );
+          // Cancel applies to ACCEPTED only.
+          const c = await t.admin('POST', `/admin/v1/payouts/${id}/cancel`);
+          if (name === 'ACCEPTED') {
+            assert.equal(c.status, 200, name);
+            await deliver();
+            continue;
+          }
+          assert.equal(c.status, 409, `${name}: ${JSON.stringify(c.json)}`);
+          // The worker: nothing due (finals, and the held batches).
+          assert.equal(await payouts.runBatches(), 0, name);
+          await deliver();
+          assert.deepEqual(await snap0(t), before, name);
+          assert.equal(receiver.received.length, sent, name);
+        }
+        // The held PROCESSING batch resumes where it was once due again, and finishes once.
+        await t.db.query(`UPDATE pay_payout_batches SET due_at = 0 WHERE batch_id = $1`, [processingId]);
+        await drive();
+        assert.equal(await status(mm.client, states.PROCESSING!.requestId), 'SUCCESS');
+        await deliver();
+        assert.equal((await hooks(processingId)).length, 1);
+        assert.equal(await status(mm.client, states.ACCEPTED!.requestId), 'CANCELED');
+      },
+    );
 
     // ---- idempotency and races ----
 
-    test('replay: same requestId and parameters → the stored answer (any spacing, 1.5 = "1.50"); different → 400102', async () => {
-      const mm = await newMerchant('Replay Co', '100');
-      const body = batch([detail({ transferAmount: '1.5' })]);
-      await create(mm.client, body);
-      const snap = await snap0(t);
-      const spaced = JSON.stringify(
-        { ...body, transferDetailList: [{ ...body.transferDetailList[0], transferAmount: '1.50' }], totalAmount: 1.5 },
-        null,
-        2,
-      ).replace('"totalAmount": "1.5"', '"totalAmount": 1.50');
-      const again = await mm.client.post('/payout/transfer', spaced);
-      assert.deepEqual(again.json, {
-        status: 'SUCCESS',
-        code: '000000',
-        data: { requestId: body.requestId, status: 'ACCEPTED' },
-        errorMessage: null,
-      });
-      assert.deepEqual(await snap0(t), snap);
-      for (const changed of [
-        { ...body, batchName: 'Other' },
-        { ...body, transferDetailList: [{ ...body.transferDetailList[0], remark: 'x' }] },
-        { ...body, webhookUrl: 'https://example.com/h' },
-      ]) {
-        const r = await mm.client.post('/payout/transfer', changed);
-        assert.deepEqual(r.json, {
-          status: 'FAIL',
-          code: '400102',
-          errorMessage: `requestId ${body.requestId} was already used with different parameters.`,
+    test(
+      'replay: same requestId and parameters → the stored answer (any spacing, 1.5 = "1.50"); different ' + '→ 400102',
+      async () => {
+        const mm = await newMerchant('Replay Co', '100');
+        const body = batch([detail({ transferAmount: '1.5' })]);
+        await create(mm.client, body);
+        const snap = await snap0(t);
+        const spaced = JSON.stringify(
+          {
+            ...body,
+            transferDetailList: [{ ...body.transferDetailList[0], transferAmount: '1.50' }],
+            totalAmount: 1.5,
+          },
+          null,
+          2,
+        ).replace('"totalAmount": "1.5"', '"totalAmount": 1.50');
+        const again = await mm.client.post('/payout/transfer', spaced);
+        assert.deepEqual(again.json, {
+          status: 'SUCCESS',
+          code: '000000',
+          data: { requestId: body.requestId, status: 'ACCEPTED' },
+          errorMessage: null,
         });
-      }
-      assert.deepEqual(await snap0(t), snap);
-      // Another merchant may use the same key.
-      const other = await newMerchant('Replay Two', '10');
-      await create(other.client, body);
-      // Two first uses at once: one batch, both answered ACCEPTED.
-      const race = batch([detail()]);
-      const rs = await Promise.all([
-        mm.client.post('/payout/transfer', race),
-        mm.client.post('/payout/transfer', race),
-      ]);
-      for (const r of rs) assert.deepEqual(r.json.data, { requestId: race.requestId, status: 'ACCEPTED' }, r.text);
-      const n = await t.db.query(`SELECT count(*) AS n FROM pay_payout_batches WHERE request_id = $1`, [
-        race.requestId,
-      ]);
-      assert.equal(Number(n.rows[0].n), 1);
-      await drive();
-    });
+        assert.deepEqual(await snap0(t), snap);
+        for (const changed of [
+          { ...body, batchName: 'Other' },
+          { ...body, transferDetailList: [{ ...body.transferDetailList[0], remark: 'x' }] },
+          { ...body, webhookUrl: 'https://example.com/h' },
+        ]) {
+          const r = await mm.client.post('/payout/transfer', changed);
+          assert.deepEqual(r.json, {
+            status: 'FAIL',
+            code: '400102',
+            errorMessage: `requestId ${body.requestId} was already used with different parameters.`,
+          });
+        }
+        assert.deepEqual(await snap0(t), snap);
+        // Another merchant may use the same key.
+        const other = await newMerchant('Replay Two', '10');
+        await create(other.client, body);
+        // Two first uses at once: one batch, both answered ACCEPTED.
+        const race = batch([detail()]);
+        const rs = await Promise.all([
+          mm.client.post('/payout/transfer', race),
+          mm.client.post('/payout/transfer', race),
+        ]);
+        for (const r of rs) assert.deepEqual(r.json.data, { requestId: race.requestId, status: 'ACCEPTED' }, r.text);
+        const n = await t.db.query(`SELECT count(*) AS n FROM pay_payout_batches WHERE request_id = $1`, [
+          race.requestId,
+        ]);
+        assert.equal(Number(n.rows[0].n), 1);
+        await drive();
+      },
+    );
 
     test('20 concurrent payouts from one balance never overdraw it; the ledger audit holds', async () => {
       const mm = await newMerchant('Race Co', '100');
@@ -808,102 +856,110 @@ for (const kind of DB_KINDS) {
       await drive();
     });
 
-    test('subMerchantId: a channel partner’s ACTIVE sub-merchant labels the batch; another, a disabled one or no partner flag → 400206', async () => {
-      const partner = await newMerchant('Partner Co', '10');
-      await t.admin('PATCH', `/admin/v1/merchants/${partner.merchantId}`, { features: { channelPartner: true } });
-      const add = await partner.client.post('/submerchant/add', {
-        merchantName: `Sub ${kind} ${seq}`,
-        merchantMcc: '1040',
-        siteUrl: 'https://shop.example',
-      });
-      assert.equal(add.json.status, 'SUCCESS', add.text);
-      const sub = /"subMerchantId":(\d+)/.exec(add.text)![1]!;
-      const body = batch([detail()], { subMerchantId: sub });
-      await create(partner.client, body);
-      await drive();
-      const rows = await payouts.reportRows(t.db, partner.merchantId, 0, t.clock.now() + 1);
-      assert.equal(rows.at(-1)!.subMerchantId, sub);
-      const other = await newMerchant('Not Partner Co', '10');
-      const snap = await snap0(t);
-      const refused = async (client: Merchant['client'], id: string) => {
-        const r = await client.post('/payout/transfer', batch([detail()], { subMerchantId: id }));
-        assert.deepEqual(r.json, {
-          status: 'FAIL',
-          code: '400206',
-          errorMessage: 'Sub-merchant does not exist or is unavailable.',
+    test(
+      'subMerchantId: a channel partner’s ACTIVE sub-merchant labels the batch; another, a disabled one or no ' +
+        'partner flag → 400206',
+      async () => {
+        const partner = await newMerchant('Partner Co', '10');
+        await t.admin('PATCH', `/admin/v1/merchants/${partner.merchantId}`, { features: { channelPartner: true } });
+        const add = await partner.client.post('/submerchant/add', {
+          merchantName: `Sub ${kind} ${seq}`,
+          merchantMcc: '1040',
+          siteUrl: 'https://shop.example',
         });
-      };
-      await refused(partner.client, '2107268499999999');
-      await refused(partner.client, '9999999999999999999');
-      // Another merchant may not use it.
-      await refused(other.client, sub);
-      assert.deepEqual(await snap0(t), snap);
-      // Disabled by the operator.
-      const off = await t.admin('POST', `/admin/v1/submerchants/${sub}/status`, { status: 'DISABLED' });
-      assert.equal(off.status, 200, JSON.stringify(off.json));
-      await refused(partner.client, sub);
-      // The partner flag turned off: not a partner's call any more.
-      await t.admin('POST', `/admin/v1/submerchants/${sub}/status`, { status: 'ACTIVE' });
-      await t.admin('PATCH', `/admin/v1/merchants/${partner.merchantId}`, { features: { channelPartner: false } });
-      await refused(partner.client, sub);
-    });
+        assert.equal(add.json.status, 'SUCCESS', add.text);
+        const sub = /"subMerchantId":(\d+)/.exec(add.text)![1]!;
+        const body = batch([detail()], { subMerchantId: sub });
+        await create(partner.client, body);
+        await drive();
+        const rows = await payouts.reportRows(t.db, partner.merchantId, 0, t.clock.now() + 1);
+        assert.equal(rows.at(-1)!.subMerchantId, sub);
+        const other = await newMerchant('Not Partner Co', '10');
+        const snap = await snap0(t);
+        const refused = async (client: Merchant['client'], id: string) => {
+          const r = await client.post('/payout/transfer', batch([detail()], { subMerchantId: id }));
+          assert.deepEqual(r.json, {
+            status: 'FAIL',
+            code: '400206',
+            errorMessage: 'Sub-merchant does not exist or is unavailable.',
+          });
+        };
+        await refused(partner.client, '2107268499999999');
+        await refused(partner.client, '9999999999999999999');
+        // Another merchant may not use it.
+        await refused(other.client, sub);
+        assert.deepEqual(await snap0(t), snap);
+        // Disabled by the operator.
+        const off = await t.admin('POST', `/admin/v1/submerchants/${sub}/status`, { status: 'DISABLED' });
+        assert.equal(off.status, 200, JSON.stringify(off.json));
+        await refused(partner.client, sub);
+        // The partner flag turned off: not a partner's call any more.
+        await t.admin('POST', `/admin/v1/submerchants/${sub}/status`, { status: 'ACTIVE' });
+        await t.admin('PATCH', `/admin/v1/merchants/${partner.merchantId}`, { features: { channelPartner: false } });
+        await refused(partner.client, sub);
+      },
+    );
 
-    test('malformed input sweep: 300 mutated /payout/transfer bodies never answer 400000, never change a row', async () => {
-      const mm = await newMerchant('Sweep Co');
-      let x = 7;
-      const rnd = (n: number) => ((x = (x * 1103515245 + 12345) % 2147483648), x % n);
-      const odd: unknown[] = [
-        null,
-        '',
-        ' ',
-        -1,
-        0,
-        '1e3',
-        '1.123456789',
-        '99999999999999999999999999',
-        true,
-        [],
-        {},
-        'a'.repeat(300),
-        '\u2028',
-        '😀',
-        '1000140001234',
-        'a@b',
-        '-0',
-      ];
-      const good = () =>
-        batch([detail(), detail({ receiveType: 'EMAIL', receiver: 'sweep@example.com' })], {
-          subMerchantId: '12',
-          webhookUrl: 'https://x.example',
-        });
-      const paths = (b: any): string[][] => [
-        ...Object.keys(b).map((k) => [k]),
-        ...Object.keys(b.transferDetailList[0]).map((k) => ['transferDetailList', '0', k]),
-        ['transferDetailList', '0', 'registrationEmail'],
-        ['transferDetailList', '0', 'registrationMobileNumber'],
-      ];
-      const snap = await snap0(t);
-      for (let i = 0; i < 300; i++) {
-        const b: any = good();
-        // Ensure every case is invalid somewhere: no funds, so a valid one would only add rows (kept apart below).
-        const ps = paths(b);
-        const p = ps[rnd(ps.length)]!;
-        let o = b;
-        for (const k of p.slice(0, -1)) o = o[k];
-        o[p.at(-1)!] = odd[rnd(odd.length)];
-        const r = await mm.client.post('/payout/transfer', b);
-        assert.notEqual(r.json?.code, '400000', `${JSON.stringify(b)} → ${r.text}`);
-        assert.equal(r.status, 200);
-        if (r.json.status === 'SUCCESS') {
-          await t.db.query(
-            `DELETE FROM pay_payout_details WHERE batch_id IN (SELECT batch_id FROM pay_payout_batches WHERE merchant_id = $1)`,
-            [mm.merchantId],
-          );
-          await t.db.query(`DELETE FROM pay_payout_batches WHERE merchant_id = $1`, [mm.merchantId]);
+    test(
+      'malformed input sweep: 300 mutated /payout/transfer bodies never answer 400000, never ' + 'change a row',
+      async () => {
+        const mm = await newMerchant('Sweep Co');
+        let x = 7;
+        const rnd = (n: number) => ((x = (x * 1103515245 + 12345) % 2147483648), x % n);
+        const odd: unknown[] = [
+          null,
+          '',
+          ' ',
+          -1,
+          0,
+          '1e3',
+          '1.123456789',
+          '99999999999999999999999999',
+          true,
+          [],
+          {},
+          'a'.repeat(300),
+          '\u2028',
+          '😀',
+          '1000140001234',
+          'a@b',
+          '-0',
+        ];
+        const good = () =>
+          batch([detail(), detail({ receiveType: 'EMAIL', receiver: 'sweep@example.com' })], {
+            subMerchantId: '12',
+            webhookUrl: 'https://x.example',
+          });
+        const paths = (b: any): string[][] => [
+          ...Object.keys(b).map((k) => [k]),
+          ...Object.keys(b.transferDetailList[0]).map((k) => ['transferDetailList', '0', k]),
+          ['transferDetailList', '0', 'registrationEmail'],
+          ['transferDetailList', '0', 'registrationMobileNumber'],
+        ];
+        const snap = await snap0(t);
+        for (let i = 0; i < 300; i++) {
+          const b: any = good();
+          // Ensure every case is invalid somewhere: no funds, so a valid one would only add rows (kept apart below).
+          const ps = paths(b);
+          const p = ps[rnd(ps.length)]!;
+          let o = b;
+          for (const k of p.slice(0, -1)) o = o[k];
+          o[p.at(-1)!] = odd[rnd(odd.length)];
+          const r = await mm.client.post('/payout/transfer', b);
+          assert.notEqual(r.json?.code, '400000', `${JSON.stringify(b)} → ${r.text}`);
+          assert.equal(r.status, 200);
+          if (r.json.status === 'SUCCESS') {
+            await t.db.query(
+              `DELETE FROM pay_payout_details WHERE batch_id IN (SELECT batch_id FROM pay_payout_batches
+              WHERE merchant_id = $1)`,
+              [mm.merchantId],
+            );
+            await t.db.query(`DELETE FROM pay_payout_batches WHERE merchant_id = $1`, [mm.merchantId]);
+          }
         }
-      }
-      assert.deepEqual(await snap0(t), snap);
-    });
+        assert.deepEqual(await snap0(t), snap);
+      },
+    );
 
     test('a key without the PAYOUT permission: /payout/transfer 400004, query and receiver check allowed', async () => {
       const mm = await newMerchant('Perm Co', '10');
@@ -1013,43 +1069,50 @@ for (const kind of DB_KINDS) {
         await tsp?.receiver.close();
       });
 
-      test('with the PAYOUT scope: the merchant pays, the PAYOUT webhook goes to the TSP; without it or from another IP 400004', async () => {
-        const mm = await newMerchant('Tsp Co', '50');
-        const a = await authorize(t, tsp, mm.merchantId, ['PAYOUT']);
-        const body = batch([detail({ transferAmount: '5' })]);
-        const r = await tsp.client.post('/payout/transfer', { [FIELD]: a.authorizationToken, ...body });
-        assert.deepEqual(r.json.data, { requestId: body.requestId, status: 'ACCEPTED' }, r.text);
-        await drive();
-        assert.equal((await balance(mm.merchantId)).posted, '45');
-        const q = await tsp.client.post('/payout/query', { [FIELD]: a.authorizationToken, requestId: body.requestId });
-        assert.equal(q.json.data.batchStatus, 'SUCCESS');
-        assert.equal(q.json.data.merchantId, Number(mm.merchantId));
-        // The merchant sees it with its own key; the TSP's own account does not have it.
-        assert.equal((await query(mm.client, body.requestId)).json.data.batchStatus, 'SUCCESS');
-        assert.equal((await tsp.client.post('/payout/query', { requestId: body.requestId })).json.code, '400202');
-        await deliver();
-        const w = await tsp.webhook(await batchId(mm.merchantId, body.requestId), 'SUCCESS');
-        assert.equal(w.bizType, 'PAYOUT');
+      test(
+        'with the PAYOUT scope: the merchant pays, the PAYOUT webhook goes to the TSP; without it or from another ' +
+          'IP 400004',
+        async () => {
+          const mm = await newMerchant('Tsp Co', '50');
+          const a = await authorize(t, tsp, mm.merchantId, ['PAYOUT']);
+          const body = batch([detail({ transferAmount: '5' })]);
+          const r = await tsp.client.post('/payout/transfer', { [FIELD]: a.authorizationToken, ...body });
+          assert.deepEqual(r.json.data, { requestId: body.requestId, status: 'ACCEPTED' }, r.text);
+          await drive();
+          assert.equal((await balance(mm.merchantId)).posted, '45');
+          const q = await tsp.client.post('/payout/query', {
+            [FIELD]: a.authorizationToken,
+            requestId: body.requestId,
+          });
+          assert.equal(q.json.data.batchStatus, 'SUCCESS');
+          assert.equal(q.json.data.merchantId, Number(mm.merchantId));
+          // The merchant sees it with its own key; the TSP's own account does not have it.
+          assert.equal((await query(mm.client, body.requestId)).json.data.batchStatus, 'SUCCESS');
+          assert.equal((await tsp.client.post('/payout/query', { requestId: body.requestId })).json.code, '400202');
+          await deliver();
+          const w = await tsp.webhook(await batchId(mm.merchantId, body.requestId), 'SUCCESS');
+          assert.equal(w.bizType, 'PAYOUT');
 
-        const other = await authorize(t, tsp, mm.merchantId, ['CHECKOUT']);
-        const fenced = await authorize(t, tsp, mm.merchantId, ['PAYOUT'], ['10.1.2.3']);
-        await deliver();
-        const snap = await snap0(t);
-        for (const path of ['/payout/transfer', '/payout/query', '/payout/receiver/check']) {
-          const x = await tsp.client.post(path, { [FIELD]: other.authorizationToken, ...batch([detail()]) });
-          assert.equal(x.json.code, '400004', `${path}: ${x.text}`);
-        }
-        const y = await tsp.client.post('/payout/transfer', {
-          [FIELD]: fenced.authorizationToken,
-          ...batch([detail()]),
-        });
-        assert.deepEqual(y.json, {
-          status: 'FAIL',
-          code: '400004',
-          errorMessage: 'IP is not in the authorization whitelist.',
-        });
-        assert.deepEqual(await snap0(t), snap);
-      });
+          const other = await authorize(t, tsp, mm.merchantId, ['CHECKOUT']);
+          const fenced = await authorize(t, tsp, mm.merchantId, ['PAYOUT'], ['10.1.2.3']);
+          await deliver();
+          const snap = await snap0(t);
+          for (const path of ['/payout/transfer', '/payout/query', '/payout/receiver/check']) {
+            const x = await tsp.client.post(path, { [FIELD]: other.authorizationToken, ...batch([detail()]) });
+            assert.equal(x.json.code, '400004', `${path}: ${x.text}`);
+          }
+          const y = await tsp.client.post('/payout/transfer', {
+            [FIELD]: fenced.authorizationToken,
+            ...batch([detail()]),
+          });
+          assert.deepEqual(y.json, {
+            status: 'FAIL',
+            code: '400004',
+            errorMessage: 'IP is not in the authorization whitelist.',
+          });
+          assert.deepEqual(await snap0(t), snap);
+        },
+      );
     });
 
     test('report rows: the details created in [from, to) for one merchant, in the T_Payout columns', async () => {
@@ -1102,75 +1165,78 @@ for (const kind of DB_KINDS) {
       await t.close();
     });
 
-    test('the pay-payouts loop processes a batch, and claims for an e-mail recipient verified through the sandbox', async () => {
-      const rec = await startReceiver();
-      try {
-        const mm = await createMerchant(t, { name: 'Loop Co', webhookUrl: rec.url('/loop') });
-        await t.db.tx((q) =>
-          t.app.services.ledger.transfer(q, {
-            id: `test-fund:${mm.merchantId}:loop`,
-            debit: platformAccount('sandbox_mint', 'USDT'),
-            credit: merchantAccount(mm.merchantId, 'FUNDING_WALLET', 'USDT'),
-            amount: '10',
-            kind: 'sandbox.fund',
-          }),
-        );
-        const paid = await createPayer(t, `loop-paid-${kind}@example.com`, {});
-        const email = `loop-new-${kind}@example.com`;
-        const requestId = rid();
-        const r = await mm.client.post('/payout/transfer', {
-          requestId,
-          batchName: 'loop',
-          currency: 'USDT',
-          totalAmount: '3',
-          totalNumber: 2,
-          transferDetailList: [
-            {
-              merchantSendId: 'a',
-              receiveType: 'PAY_ID',
-              receiver: paid.payerId,
-              transferAmount: '1',
-              transferMethod: 'FUNDING_WALLET',
-            },
-            {
-              merchantSendId: 'b',
-              receiveType: 'EMAIL',
-              receiver: email,
-              transferAmount: '2',
-              transferMethod: 'FUNDING_WALLET',
-            },
-          ],
-        });
-        assert.equal(r.json.status, 'SUCCESS', r.text);
-        const q = () => mm.client.post('/payout/query', { requestId });
-        await waitFor('PART_SUCCESS', async () => (await q()).json.data.batchStatus === 'PART_SUCCESS');
-        const verifier = createPayWebhookVerifier(mm.client);
-        const bid = (await q()).json.data;
-        const payout = await waitFor('PAYOUT', () =>
-          rec.received.find((x) => x.body.toString().includes('"bizType":"PAYOUT"')),
-        );
-        assert.equal((await verifier.verify(payout.headers as any, payout.body)).bizStatus, 'PART_SUCCESS');
-        await waitFor('invitation', async () => (await t.app.services.mailer.list(email)).length === 1);
-        const p = await t.admin('POST', '/sandbox/v1/payers', { email, balances: {}, kycStatus: 'PENDING' });
-        assert.equal(p.status, 201);
-        const v = await t.admin('POST', `/sandbox/v1/kyc/${p.json.payerId}/decision`, { decision: 'PASS' });
-        assert.equal(v.json.kycStatus, 'PASS');
-        await waitFor('claimed', async () => (await q()).json.data.transferDetailList[1].status === 'SUCCESS');
-        const nonBn = await waitFor('PAYOUT_NON_BN', () =>
-          rec.received.find((x) => x.body.toString().includes('"bizType":"PAYOUT_NON_BN"')),
-        );
-        const w = await verifier.verify(nonBn.headers as any, nonBn.body);
-        assert.equal(w.bizStatus, 'SUCCESS');
-        assert.equal(w.bizIdStr, bid.transferDetailList[1].orderId);
-        const bal = await t.app.services.ledger.balance(t.db, {
-          ownerType: 'payer',
-          ownerId: p.json.payerId,
-          asset: 'USDT',
-        });
-        assert.equal(bal.available, '2');
-      } finally {
-        await rec.close();
-      }
-    });
+    test(
+      'the pay-payouts loop processes a batch, and claims for an e-mail recipient verified through ' + 'the sandbox',
+      async () => {
+        const rec = await startReceiver();
+        try {
+          const mm = await createMerchant(t, { name: 'Loop Co', webhookUrl: rec.url('/loop') });
+          await t.db.tx((q) =>
+            t.app.services.ledger.transfer(q, {
+              id: `test-fund:${mm.merchantId}:loop`,
+              debit: platformAccount('sandbox_mint', 'USDT'),
+              credit: merchantAccount(mm.merchantId, 'FUNDING_WALLET', 'USDT'),
+              amount: '10',
+              kind: 'sandbox.fund',
+            }),
+          );
+          const paid = await createPayer(t, `loop-paid-${kind}@example.com`, {});
+          const email = `loop-new-${kind}@example.com`;
+          const requestId = rid();
+          const r = await mm.client.post('/payout/transfer', {
+            requestId,
+            batchName: 'loop',
+            currency: 'USDT',
+            totalAmount: '3',
+            totalNumber: 2,
+            transferDetailList: [
+              {
+                merchantSendId: 'a',
+                receiveType: 'PAY_ID',
+                receiver: paid.payerId,
+                transferAmount: '1',
+                transferMethod: 'FUNDING_WALLET',
+              },
+              {
+                merchantSendId: 'b',
+                receiveType: 'EMAIL',
+                receiver: email,
+                transferAmount: '2',
+                transferMethod: 'FUNDING_WALLET',
+              },
+            ],
+          });
+          assert.equal(r.json.status, 'SUCCESS', r.text);
+          const q = () => mm.client.post('/payout/query', { requestId });
+          await waitFor('PART_SUCCESS', async () => (await q()).json.data.batchStatus === 'PART_SUCCESS');
+          const verifier = createPayWebhookVerifier(mm.client);
+          const bid = (await q()).json.data;
+          const payout = await waitFor('PAYOUT', () =>
+            rec.received.find((x) => x.body.toString().includes('"bizType":"PAYOUT"')),
+          );
+          assert.equal((await verifier.verify(payout.headers as any, payout.body)).bizStatus, 'PART_SUCCESS');
+          await waitFor('invitation', async () => (await t.app.services.mailer.list(email)).length === 1);
+          const p = await t.admin('POST', '/sandbox/v1/payers', { email, balances: {}, kycStatus: 'PENDING' });
+          assert.equal(p.status, 201);
+          const v = await t.admin('POST', `/sandbox/v1/kyc/${p.json.payerId}/decision`, { decision: 'PASS' });
+          assert.equal(v.json.kycStatus, 'PASS');
+          await waitFor('claimed', async () => (await q()).json.data.transferDetailList[1].status === 'SUCCESS');
+          const nonBn = await waitFor('PAYOUT_NON_BN', () =>
+            rec.received.find((x) => x.body.toString().includes('"bizType":"PAYOUT_NON_BN"')),
+          );
+          const w = await verifier.verify(nonBn.headers as any, nonBn.body);
+          assert.equal(w.bizStatus, 'SUCCESS');
+          assert.equal(w.bizIdStr, bid.transferDetailList[1].orderId);
+          const bal = await t.app.services.ledger.balance(t.db, {
+            ownerType: 'payer',
+            ownerId: p.json.payerId,
+            asset: 'USDT',
+          });
+          assert.equal(bal.available, '2');
+        } finally {
+          await rec.close();
+        }
+      },
+    );
   });
 }
