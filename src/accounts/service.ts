@@ -91,6 +91,9 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
   // PostgreSQL it is trusted only while this process listens for CREDENTIALS_CHANNEL (other processes may revoke);
   // PGlite is one process, where revocation clears the cache directly.
   const keyCache = new Map<string, { at: number; rec: ApiKeyRecord | null }>();
+  // A merchant's feature flags gate endpoints and decide rules on the hot path (create order asks "channel
+  // partner?"): cached like keys, and dropped by the same announcements.
+  const featureCache = new Map<string, { at: number; features: Merchant['features'] | null }>();
   let cacheTrusted = db.kind === 'pglite';
   const announce = (payload: string) => db.query(`SELECT pg_notify($1, $2)`, [CREDENTIALS_CHANNEL, payload]);
 
@@ -143,6 +146,16 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       return r ? toMerchant(r) : null;
     },
 
+    /** The merchant's feature-flag overrides (for gates on the request path), cached like keys; null: no merchant. */
+    async merchantFeatures(id: string): Promise<Merchant['features'] | null> {
+      const hit = cacheTrusted ? featureCache.get(id) : undefined;
+      if (hit && Date.now() - hit.at < KEY_CACHE_MS) return hit.features;
+      const m = await service.getMerchant(id);
+      if (featureCache.size > 10_000) featureCache.clear();
+      featureCache.set(id, { at: Date.now(), features: m ? m.features : null });
+      return m ? m.features : null;
+    },
+
     async listMerchants(): Promise<Merchant[]> {
       return (await db.query(`SELECT * FROM merchants ORDER BY id`)).rows.map(toMerchant);
     },
@@ -175,11 +188,14 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
         await db.query(`UPDATE merchants SET webhook_url = $2 WHERE id = $1`, [id, patch.webhookUrl]);
       const merged = <V>(stored: Record<string, V>, change: Record<string, V | null>) =>
         Object.fromEntries(Object.entries({ ...stored, ...change }).filter((e): e is [string, V] => e[1] !== null));
-      if (patch.features)
+      if (patch.features) {
         await db.query(`UPDATE merchants SET features = $2 WHERE id = $1`, [
           id,
           JSON.stringify(merged(m.features, patch.features)),
         ]);
+        featureCache.delete(id);
+        await announce('*');
+      }
       if (patch.payoutFee)
         await db.query(`UPDATE merchants SET payout_fee = $2 WHERE id = $1`, [
           id,
@@ -221,8 +237,10 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
 
     /** A CREDENTIALS_CHANNEL message from any process: forget the key (or every key). */
     forgetKeys(payload: string) {
-      if (payload === '*') keyCache.clear();
-      else keyCache.delete(payload);
+      if (payload === '*') {
+        keyCache.clear();
+        featureCache.clear();
+      } else keyCache.delete(payload);
     },
 
     /**
@@ -230,7 +248,10 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
      */
     trustKeyCache(trusted: boolean) {
       cacheTrusted = trusted;
-      if (!trusted) keyCache.clear();
+      if (!trusted) {
+        keyCache.clear();
+        featureCache.clear();
+      }
     },
 
     async listKeys(merchantId: string) {

@@ -66,7 +66,10 @@ export function createPayModule(
         auth,
         resolveActor: tsp.resolveActor,
         selfOnly: tsp.selfOnly,
-        merchant: (id: string) => accounts.getMerchant(id),
+        merchant: async (id: string) => {
+          const features = await accounts.merchantFeatures(id);
+          return features && { features };
+        },
         mode: config.mode,
       };
       payRoutes(app, familyDeps, logger, (route) => {

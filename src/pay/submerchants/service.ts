@@ -153,8 +153,8 @@ export function createSubMerchantService(deps: { db: Db; clock: Clock; accounts:
   };
 
   async function isPartner(merchantId: string) {
-    const m = await deps.accounts.getMerchant(merchantId);
-    return !!m && featureEnabled(m, 'channelPartner', deps.mode);
+    const features = await deps.accounts.merchantFeatures(merchantId);
+    return !!features && featureEnabled({ features }, 'channelPartner', deps.mode);
   }
 
   /** The answer to the other areas (orders, payouts, checkout): may this merchant tag its object with this id? */
