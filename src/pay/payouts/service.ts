@@ -1,3 +1,4 @@
+import type { PayoutReportRow } from '../statements/files.ts';
 import { createHash } from 'node:crypto';
 import type { AccountsService, Payer } from '../../accounts/service.ts';
 import type { Clock } from '../../platform/clock.ts';
@@ -203,27 +204,6 @@ const FILTER_STATUSES: Record<Exclude<DetailFilter, 'ALL'>, DetailStatus[]> = {
   SUCCESS: ['SUCCESS'],
   FAIL: ['FAIL', 'REFUNDED'],
 };
-
-/** One T_Payout row (binance-pay-extended.md §13.2), in the file's column order; times in ms, amounts 8 dp. */
-interface PayoutReportRow {
-  createTime: number;
-  requestId: string;
-  batchName: string;
-  bizScene: string;
-  subMerchantId: string | null;
-  orderId: string;
-  merchantSendId: string;
-  receiveType: string;
-  receiver: string;
-  payeeId: string | null;
-  transferMethod: string;
-  currency: string;
-  amount: string;
-  fee: string;
-  status: DetailStatus;
-  remark: string | null;
-  finishTime: number | null;
-}
 
 /**
  * The payout details of one merchant created in [from, to) (business-clock ms), oldest first: the rows of the

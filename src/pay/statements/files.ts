@@ -25,6 +25,7 @@ export interface PayoutReportRow {
   currency: string;
   amount: string;
   fee: string;
+  /** The detail status (binance-pay-extended.md §10.2). */
   status: string;
   remark: string | null;
   finishTime: number | null;
