@@ -18,9 +18,13 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
   let payer: Awaited<ReturnType<typeof createPayer>>;
   const email = 'money-owner@shop.example';
 
+  /** The page on a phone (checked, saved), then the same page at a desktop width (saved as `-desktop`). */
   async function shot(name: string) {
     assert.deepEqual(await phoneFit(page), [], `${name} on a phone`);
     await browser.screenshot(page, `dashboard-${name}`);
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await browser.screenshot(page, `dashboard-${name}-desktop`);
+    await page.setViewportSize(PHONE);
   }
 
   before(async () => {
