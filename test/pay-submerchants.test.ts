@@ -742,7 +742,7 @@ for (const kind of DB_KINDS) {
       );
 
       test(
-        'checkout in Chromium at a phone viewport: the sub-merchant shown, the blocked payer sees why and no pay button',
+        'checkout in Chromium on a phone: the sub-merchant shown, the blocked payer sees why and no pay button',
         { skip: browserSkip },
         async () => {
           const name = `Phone Gelato ${uniq()}`;
