@@ -243,40 +243,35 @@ for (const kind of DB_KINDS) {
       },
     );
 
-    test(
-      'accounts binding one shared identity at the same time: exactly one is VERIFIED, the others ' + 'are noted',
-      async () => {
-        const record = await sharedPassed('ident-2');
-        const users = await Promise.all([1, 2, 3, 4, 5].map(() => userWithOrder('ident-2')));
-        const states = await Promise.all(users.map((x) => bf().kycState(x.u, x.order)));
-        assert.deepEqual(states.map((s) => s.state).sort(), ['NEEDED', 'NEEDED', 'NEEDED', 'NEEDED', 'VERIFIED']);
-        const winner = users[states.findIndex((s) => s.state === 'VERIFIED')]?.u.id;
-        const verified = (
-          await t.db.query(
-            `SELECT id::text AS id FROM buyflow_users WHERE kyc_record_id = $1 AND kyc_level <> 'NONE'`,
-            [record],
-          )
-        ).rows;
-        assert.deepEqual(
-          verified.map((r) => r.id),
-          [winner],
-        );
-        assert.deepEqual(
-          (await t.db.query(`SELECT user_id::text AS u FROM buyflow_identities WHERE kyc_record_id = $1`, [record]))
-            .rows,
-          [{ u: winner }],
-        );
-        const noted = (await t.admin('GET', `/admin/v1/connect/identity-conflicts?kycUserId=${record}`)).json;
-        assert.deepEqual(
-          noted.map((c: any) => c.userId).sort(),
-          users
-            .map((x) => x.u.id)
-            .filter((id) => id !== winner)
-            .sort(),
-        );
-        assert.ok(noted.every((c: any) => c.boundUserId === winner));
-      },
-    );
+    test('accounts binding one shared identity at the same time: exactly one is VERIFIED, the others are noted', async () => {
+      const record = await sharedPassed('ident-2');
+      const users = await Promise.all([1, 2, 3, 4, 5].map(() => userWithOrder('ident-2')));
+      const states = await Promise.all(users.map((x) => bf().kycState(x.u, x.order)));
+      assert.deepEqual(states.map((s) => s.state).sort(), ['NEEDED', 'NEEDED', 'NEEDED', 'NEEDED', 'VERIFIED']);
+      const winner = users[states.findIndex((s) => s.state === 'VERIFIED')]?.u.id;
+      const verified = (
+        await t.db.query(`SELECT id::text AS id FROM buyflow_users WHERE kyc_record_id = $1 AND kyc_level <> 'NONE'`, [
+          record,
+        ])
+      ).rows;
+      assert.deepEqual(
+        verified.map((r) => r.id),
+        [winner],
+      );
+      assert.deepEqual(
+        (await t.db.query(`SELECT user_id::text AS u FROM buyflow_identities WHERE kyc_record_id = $1`, [record])).rows,
+        [{ u: winner }],
+      );
+      const noted = (await t.admin('GET', `/admin/v1/connect/identity-conflicts?kycUserId=${record}`)).json;
+      assert.deepEqual(
+        noted.map((c: any) => c.userId).sort(),
+        users
+          .map((x) => x.u.id)
+          .filter((id) => id !== winner)
+          .sort(),
+      );
+      assert.ok(noted.every((c: any) => c.boundUserId === winner));
+    });
 
     test(
       "the daily limit is the identity's: checkLimitLocked waits for the row that stands for the identity",

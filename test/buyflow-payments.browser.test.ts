@@ -189,57 +189,54 @@ describe('buy flow payments in Chromium: the person always knows what happened',
     },
   );
 
-  test(
-    'declined, then insufficient funds: each says so on the Confirm page and marks its card; a new ' + 'card pays',
-    async () => {
-      const user = await verifiedUser(['4000000000000002']);
-      const o = await newOrder();
-      const page = await openAs(user, o.url);
-      await page.waitForSelector('#confirm-btn');
-      await page.click('#confirm-btn');
-      await page.waitForSelector('#payment-error');
-      assert.match((await page.textContent('#payment-error'))!, /declined.*Nothing was charged/);
-      assert.equal(await page.textContent('label.choice[data-card="0002"] .tag'), 'Declined');
-      await shot(page, '2-declined');
-      let q = await query(o.orderId);
-      assert.equal(q.orderSubStatus, 'CREATED');
-      assert.equal(q.errorCode, 'CARD_DECLINED');
+  test('declined, then insufficient funds: each says so on the Confirm page and marks its card; a new card pays', async () => {
+    const user = await verifiedUser(['4000000000000002']);
+    const o = await newOrder();
+    const page = await openAs(user, o.url);
+    await page.waitForSelector('#confirm-btn');
+    await page.click('#confirm-btn');
+    await page.waitForSelector('#payment-error');
+    assert.match((await page.textContent('#payment-error'))!, /declined.*Nothing was charged/);
+    assert.equal(await page.textContent('label.choice[data-card="0002"] .tag'), 'Declined');
+    await shot(page, '2-declined');
+    let q = await query(o.orderId);
+    assert.equal(q.orderSubStatus, 'CREATED');
+    assert.equal(q.errorCode, 'CARD_DECLINED');
 
-      const addCard = async (number: string) => {
-        await page.click(`a[href*="step=addcard"]`);
-        await page.waitForSelector('#number');
-        await page.fill('#name', 'Ana Lee');
-        await page.fill('#number', number);
-        await page.fill('#expiry', '12/34');
-        await page.fill('#cvv', '123');
-        await page.click('form[action*="card"] button');
-        await page.waitForSelector('#confirm-btn');
-      };
-      await addCard('4000 0000 0000 9995');
-      assert.equal(await page.isChecked('label.choice[data-card="9995"] input'), true, 'the card just added is chosen');
-      await page.click('#confirm-btn');
-      await page.waitForSelector('#payment-error');
-      assert.match((await page.textContent('#payment-error'))!, /insufficient funds.*Nothing was charged/);
-      assert.equal(await page.textContent('label.choice[data-card="9995"] .tag'), 'Insufficient funds');
-      assert.equal(await page.textContent('label.choice[data-card="0002"] .tag'), 'Declined');
-      await shot(page, '2-insufficient-funds');
-      assert.equal((await query(o.orderId)).errorCode, 'INSUFFICIENT_FUNDS');
-      await addCard('4242 4242 4242 4242');
-      assert.equal(await page.isChecked('label.choice[data-card="4242"] input'), true);
-      assert.equal(await page.locator('#payment-error').count(), 0, 'a new card, no stale message');
-      await shot(page, '2-new-card-chosen');
-      await page.click('#confirm-btn');
-      await page.waitForSelector('#order-status');
-      await assertStatusPage(page, 'Withdrawal');
-      assert.equal(await page.locator('#error-reason').count(), 0);
-      await shot(page, '2-paid-status');
-      q = await untilCompleted(o.orderId);
-      assert.equal(q.errorCode, null);
-      assert.deepEqual(await charges(o.orderId), ['DECLINED', 'INSUFFICIENT_FUNDS', 'CAPTURED']);
-      await page.close();
-      await assertAuditOk(t);
-    },
-  );
+    const addCard = async (number: string) => {
+      await page.click(`a[href*="step=addcard"]`);
+      await page.waitForSelector('#number');
+      await page.fill('#name', 'Ana Lee');
+      await page.fill('#number', number);
+      await page.fill('#expiry', '12/34');
+      await page.fill('#cvv', '123');
+      await page.click('form[action*="card"] button');
+      await page.waitForSelector('#confirm-btn');
+    };
+    await addCard('4000 0000 0000 9995');
+    assert.equal(await page.isChecked('label.choice[data-card="9995"] input'), true, 'the card just added is chosen');
+    await page.click('#confirm-btn');
+    await page.waitForSelector('#payment-error');
+    assert.match((await page.textContent('#payment-error'))!, /insufficient funds.*Nothing was charged/);
+    assert.equal(await page.textContent('label.choice[data-card="9995"] .tag'), 'Insufficient funds');
+    assert.equal(await page.textContent('label.choice[data-card="0002"] .tag'), 'Declined');
+    await shot(page, '2-insufficient-funds');
+    assert.equal((await query(o.orderId)).errorCode, 'INSUFFICIENT_FUNDS');
+    await addCard('4242 4242 4242 4242');
+    assert.equal(await page.isChecked('label.choice[data-card="4242"] input'), true);
+    assert.equal(await page.locator('#payment-error').count(), 0, 'a new card, no stale message');
+    await shot(page, '2-new-card-chosen');
+    await page.click('#confirm-btn');
+    await page.waitForSelector('#order-status');
+    await assertStatusPage(page, 'Withdrawal');
+    assert.equal(await page.locator('#error-reason').count(), 0);
+    await shot(page, '2-paid-status');
+    q = await untilCompleted(o.orderId);
+    assert.equal(q.errorCode, null);
+    assert.deepEqual(await charges(o.orderId), ['DECLINED', 'INSUFFICIENT_FUNDS', 'CAPTURED']);
+    await page.close();
+    await assertAuditOk(t);
+  });
 
   for (const [label, viewport] of [
     ['phone', PHONE],

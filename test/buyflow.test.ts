@@ -149,46 +149,43 @@ for (const kind of DB_KINDS) {
         assert.equal(bad.headers.get('x-frame-options'), 'DENY');
       });
 
-      test(
-        'codes: wrong code counts, 5 tries void it, resend waits 59 s, consent recorded with version ' + 'and time',
-        async () => {
-          const s = await bf().signup({ kind: 'email', identifier: 'codes@example.com', password: 'Passw0rdX' });
-          assert.ok(s.ok);
-          assert.equal((await bf().sendCode(s.value.userId)).ok, false, 'resend before 59 s');
-          const good = await latestCode('codes@example.com');
-          const noConsent = await bf().verifyCode(s.value.userId, good, { terms: false, marketing: false });
-          assert.equal(!noConsent.ok && noConsent.code, 'CONSENT_REQUIRED');
-          const wrong = good === '000000' ? '111111' : '000000';
-          for (let i = 0; i < 5; i++)
-            assert.equal((await bf().verifyCode(s.value.userId, wrong, { terms: true, marketing: false })).ok, false);
-          const voided = await bf().verifyCode(s.value.userId, good, { terms: true, marketing: false });
-          assert.equal(!voided.ok && voided.code, 'CODE_EXPIRED');
-          (t.clock as any).advance(59_000);
-          assert.ok((await bf().sendCode(s.value.userId)).ok);
-          (t.clock as any).advance(10 * 60_000 + 1);
-          const late = await bf().verifyCode(s.value.userId, await latestCode('codes@example.com'), {
-            terms: true,
-            marketing: false,
-          });
-          assert.equal(!late.ok && late.code, 'CODE_EXPIRED', 'valid 10 minutes');
-          (t.clock as any).advance(59_000);
-          assert.ok((await bf().sendCode(s.value.userId)).ok);
-          const v = await bf().verifyCode(s.value.userId, await latestCode('codes@example.com'), {
-            terms: true,
-            marketing: false,
-          });
-          assert.ok(v.ok);
-          const row = (
-            await t.db.query(`SELECT consent_version, consent_at, password_hash FROM buyflow_users WHERE id = $1`, [
-              s.value.userId,
-            ])
-          ).rows[0];
-          assert.equal(row.consent_version, 'terms-2024-01+privacy-2024-01');
-          assert.equal(Number(row.consent_at), t.clock.now());
-          assert.match(row.password_hash, /^scrypt\$/);
-          assert.equal((await bf().signup({ kind: 'email', identifier: 'x@example.com', password: 'weak' })).ok, false);
-        },
-      );
+      test('codes: wrong code counts, 5 tries void it, resend waits 59 s, consent recorded with version and time', async () => {
+        const s = await bf().signup({ kind: 'email', identifier: 'codes@example.com', password: 'Passw0rdX' });
+        assert.ok(s.ok);
+        assert.equal((await bf().sendCode(s.value.userId)).ok, false, 'resend before 59 s');
+        const good = await latestCode('codes@example.com');
+        const noConsent = await bf().verifyCode(s.value.userId, good, { terms: false, marketing: false });
+        assert.equal(!noConsent.ok && noConsent.code, 'CONSENT_REQUIRED');
+        const wrong = good === '000000' ? '111111' : '000000';
+        for (let i = 0; i < 5; i++)
+          assert.equal((await bf().verifyCode(s.value.userId, wrong, { terms: true, marketing: false })).ok, false);
+        const voided = await bf().verifyCode(s.value.userId, good, { terms: true, marketing: false });
+        assert.equal(!voided.ok && voided.code, 'CODE_EXPIRED');
+        (t.clock as any).advance(59_000);
+        assert.ok((await bf().sendCode(s.value.userId)).ok);
+        (t.clock as any).advance(10 * 60_000 + 1);
+        const late = await bf().verifyCode(s.value.userId, await latestCode('codes@example.com'), {
+          terms: true,
+          marketing: false,
+        });
+        assert.equal(!late.ok && late.code, 'CODE_EXPIRED', 'valid 10 minutes');
+        (t.clock as any).advance(59_000);
+        assert.ok((await bf().sendCode(s.value.userId)).ok);
+        const v = await bf().verifyCode(s.value.userId, await latestCode('codes@example.com'), {
+          terms: true,
+          marketing: false,
+        });
+        assert.ok(v.ok);
+        const row = (
+          await t.db.query(`SELECT consent_version, consent_at, password_hash FROM buyflow_users WHERE id = $1`, [
+            s.value.userId,
+          ])
+        ).rows[0];
+        assert.equal(row.consent_version, 'terms-2024-01+privacy-2024-01');
+        assert.equal(Number(row.consent_at), t.clock.now());
+        assert.match(row.password_hash, /^scrypt\$/);
+        assert.equal((await bf().signup({ kind: 'email', identifier: 'x@example.com', password: 'weak' })).ok, false);
+      });
 
       test(
         'KYC rejected shows the reason and can be resubmitted; the order goes KYC_REVIEW → CREATED; files ' +
@@ -347,27 +344,24 @@ for (const kind of DB_KINDS) {
         },
       );
 
-      test(
-        'an unsupported card country: residents of RU and cards issued in RU are refused ' + 'CARD_NOT_SUPPORTED',
-        async () => {
-          const ru = await verifiedUser('RU');
-          const r = await bf().addCard(ru, { name: 'Ivan', number: '4242424242424242', expiry: '12/34', cvv: '123' });
-          assert.equal(!r.ok && r.code, 'CARD_NOT_SUPPORTED');
-          const fr = await verifiedUser('FR');
-          const issued = await bf().addCard(fr, {
-            name: 'Ana',
-            number: '4000006430000009',
-            expiry: '12/34',
-            cvv: '123',
-          });
-          assert.equal(!issued.ok && issued.code, 'CARD_NOT_SUPPORTED');
-          assert.equal(
-            (await t.db.query(`SELECT count(*)::int AS n FROM buyflow_cards WHERE user_id IN ($1, $2)`, [ru.id, fr.id]))
-              .rows[0].n,
-            0,
-          );
-        },
-      );
+      test('an unsupported card country: residents of RU and cards issued in RU are refused CARD_NOT_SUPPORTED', async () => {
+        const ru = await verifiedUser('RU');
+        const r = await bf().addCard(ru, { name: 'Ivan', number: '4242424242424242', expiry: '12/34', cvv: '123' });
+        assert.equal(!r.ok && r.code, 'CARD_NOT_SUPPORTED');
+        const fr = await verifiedUser('FR');
+        const issued = await bf().addCard(fr, {
+          name: 'Ana',
+          number: '4000006430000009',
+          expiry: '12/34',
+          cvv: '123',
+        });
+        assert.equal(!issued.ok && issued.code, 'CARD_NOT_SUPPORTED');
+        assert.equal(
+          (await t.db.query(`SELECT count(*)::int AS n FROM buyflow_cards WHERE user_id IN ($1, $2)`, [ru.id, fr.id]))
+            .rows[0].n,
+          0,
+        );
+      });
 
       test(
         'proof of address: a VERIFIED user blocked at 50,000 USD buys above it once the proof is approved ' +
@@ -510,101 +504,95 @@ for (const kind of DB_KINDS) {
         },
       );
 
-      test(
-        'an existing verified user skips KYC on a new order; a broker-shared passed user skips it at ' + 'VERIFIED',
-        async () => {
-          const u = await verifiedUser();
-          const { order } = await newOrder();
-          assert.equal((await bf().kycState(u, order)).state, 'VERIFIED');
-          const fresh = await newUser();
-          const { order: o2 } = await newOrder('100', { merchantUserId: 'shared-1' });
-          assert.equal((await bf().kycState(fresh, o2)).state, 'NEEDED');
-          const br = await t.admin('POST', '/admin/v1/brokers', {
-            name: 'Acme broker',
-            partialSharing: false,
-            ipWhitelist: ['127.0.0.1'],
-          });
-          assert.equal(br.status, 201, JSON.stringify(br.json));
-          await t.admin('PATCH', `/admin/v1/brokers/${br.json.bizEntityKey}`, {
-            connectPartnerCode: partner.merchantCode,
-          });
-          // The broker shares shared-1's KYC through the real signed API; the worker fetches the documents; the
-          // operator passes it.
-          const images = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(PNG));
-          await new Promise<void>((r) => images.listen(0, '127.0.0.1', r));
-          const img = (p: string) => `http://127.0.0.1:${(images.address() as AddressInfo).port}${p}`;
-          try {
-            const body = JSON.stringify({
-              bizEntityKey: br.json.bizEntityKey,
-              requestNo: `R${Date.now()}`,
-              kycInfo: {
-                userInfo: {
-                  bizEntityKey: br.json.bizEntityKey,
-                  entityCustomerId: 'shared-1',
-                  brokerMainAccountId: '1234567',
-                  brokerSubAccountId: String(Date.now()),
-                  notifyUrl: '.',
-                },
-                basicInfo: {
-                  firstName: 'Alice',
-                  lastName: 'Smith',
-                  country: 'AE',
-                  residentialCountry: 'AE',
-                  dob: '1999-09-19',
-                  userSubmitIp: '192.168.1.1',
-                  address: 'aaa',
-                  city: 'bbb',
-                  postalCode: '123456',
-                },
-                identityInfo: {
-                  documentType: 'ID_CARD',
-                  selectCountry: 'AE',
-                  frontFileUrl: img('/front.png'),
-                  faceFileUrl: img('/face.png'),
-                  firstName: 'Alice',
-                  lastName: 'Smith',
-                  dob: '1999-09-19',
-                  idType: 'ID_CARD',
-                  idCountry: 'AE',
-                  nationalityCountry: 'AE',
-                  idNumber: `ID${Date.now()}`,
-                  idExpiry: '2035-09-19',
-                  userSubmitIp: '192.168.1.1',
-                  issuingDate: '2010-09-19',
-                  gender: 'F',
-                },
+      test('an existing verified user skips KYC on a new order; a broker-shared passed user skips it at VERIFIED', async () => {
+        const u = await verifiedUser();
+        const { order } = await newOrder();
+        assert.equal((await bf().kycState(u, order)).state, 'VERIFIED');
+        const fresh = await newUser();
+        const { order: o2 } = await newOrder('100', { merchantUserId: 'shared-1' });
+        assert.equal((await bf().kycState(fresh, o2)).state, 'NEEDED');
+        const br = await t.admin('POST', '/admin/v1/brokers', {
+          name: 'Acme broker',
+          partialSharing: false,
+          ipWhitelist: ['127.0.0.1'],
+        });
+        assert.equal(br.status, 201, JSON.stringify(br.json));
+        await t.admin('PATCH', `/admin/v1/brokers/${br.json.bizEntityKey}`, {
+          connectPartnerCode: partner.merchantCode,
+        });
+        // The broker shares shared-1's KYC through the real signed API; the worker fetches the documents; the
+        // operator passes it.
+        const images = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(PNG));
+        await new Promise<void>((r) => images.listen(0, '127.0.0.1', r));
+        const img = (p: string) => `http://127.0.0.1:${(images.address() as AddressInfo).port}${p}`;
+        try {
+          const body = JSON.stringify({
+            bizEntityKey: br.json.bizEntityKey,
+            requestNo: `R${Date.now()}`,
+            kycInfo: {
+              userInfo: {
+                bizEntityKey: br.json.bizEntityKey,
+                entityCustomerId: 'shared-1',
+                brokerMainAccountId: '1234567',
+                brokerSubAccountId: String(Date.now()),
+                notifyUrl: '.',
               },
-            });
-            const shared = await fetch(`${t.baseUrl}/bapi/ekyc/v2/public/ekyc/customer/share-kyc-data`, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json', 'X-SHA2-Signature': kycSignature(br.json.secret, body) },
-              body,
-            });
-            assert.equal((await shared.json()).success, true);
-            let entry: any;
-            for (let i = 0; i < 100 && !entry; i++) {
-              await t.app.outboxWorker.runOnce();
-              entry = (await t.admin('GET', '/admin/v1/kyc?status=REVIEW')).json.find(
-                (x: any) => x.entityCustomerId === 'shared-1',
-              );
-              if (!entry) await new Promise((r) => setTimeout(r, 50));
-            }
-            assert.ok(entry, 'the share reached the review queue');
-            assert.equal((await bf().kycState(fresh, o2)).state, 'NEEDED', 'not before the operator passes it');
-            assert.equal(
-              (await t.admin('POST', `/admin/v1/kyc/${entry.id}/decision`, { decision: 'PASS' })).status,
-              200,
+              basicInfo: {
+                firstName: 'Alice',
+                lastName: 'Smith',
+                country: 'AE',
+                residentialCountry: 'AE',
+                dob: '1999-09-19',
+                userSubmitIp: '192.168.1.1',
+                address: 'aaa',
+                city: 'bbb',
+                postalCode: '123456',
+              },
+              identityInfo: {
+                documentType: 'ID_CARD',
+                selectCountry: 'AE',
+                frontFileUrl: img('/front.png'),
+                faceFileUrl: img('/face.png'),
+                firstName: 'Alice',
+                lastName: 'Smith',
+                dob: '1999-09-19',
+                idType: 'ID_CARD',
+                idCountry: 'AE',
+                nationalityCountry: 'AE',
+                idNumber: `ID${Date.now()}`,
+                idExpiry: '2035-09-19',
+                userSubmitIp: '192.168.1.1',
+                issuingDate: '2010-09-19',
+                gender: 'F',
+              },
+            },
+          });
+          const shared = await fetch(`${t.baseUrl}/bapi/ekyc/v2/public/ekyc/customer/share-kyc-data`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'X-SHA2-Signature': kycSignature(br.json.secret, body) },
+            body,
+          });
+          assert.equal((await shared.json()).success, true);
+          let entry: any;
+          for (let i = 0; i < 100 && !entry; i++) {
+            await t.app.outboxWorker.runOnce();
+            entry = (await t.admin('GET', '/admin/v1/kyc?status=REVIEW')).json.find(
+              (x: any) => x.entityCustomerId === 'shared-1',
             );
-          } finally {
-            images.closeAllConnections();
-            await new Promise((r) => images.close(r));
+            if (!entry) await new Promise((r) => setTimeout(r, 50));
           }
-          assert.equal((await bf().kycState(fresh, o2)).state, 'VERIFIED');
-          const row = (await bf().getUser(fresh.id))!;
-          assert.equal(row.kycLevel, 'VERIFIED');
-          assert.equal(row.kycSource, 'shared');
-        },
-      );
+          assert.ok(entry, 'the share reached the review queue');
+          assert.equal((await bf().kycState(fresh, o2)).state, 'NEEDED', 'not before the operator passes it');
+          assert.equal((await t.admin('POST', `/admin/v1/kyc/${entry.id}/decision`, { decision: 'PASS' })).status, 200);
+        } finally {
+          images.closeAllConnections();
+          await new Promise((r) => images.close(r));
+        }
+        assert.equal((await bf().kycState(fresh, o2)).state, 'VERIFIED');
+        const row = (await bf().getUser(fresh.id))!;
+        assert.equal(row.kycLevel, 'VERIFIED');
+        assert.equal(row.kycSource, 'shared');
+      });
     });
   });
 }

@@ -25,56 +25,53 @@ describe('chain withdrawals on anvil', () => {
     assert.ok(a.ok, a.problems.join('; '));
   };
 
-  test(
-    'ETH withdrawal: hold, signed, broadcast, confirming for 12 blocks, completed; balance read from ' + 'the chain',
-    async () => {
-      await f.fundUser('u-eth', 'ETH', '2');
-      const to = randomAddress();
-      const r = await f.chain.withdrawals.request({
-        ref: 'eth-1',
-        ownerType: 'user',
-        ownerId: 'u-eth',
-        asset: 'ETH',
-        network: 'ETH',
-        address: to.toLowerCase(),
-        amount: '0.5',
-      });
-      assert.ok(r.ok);
-      assert.equal(r.value.status, 'requested');
-      assert.equal(r.value.address, to, 'stored EIP-55 checksummed');
-      assert.deepEqual(await userBalance('u-eth', 'ETH'), { asset: 'ETH', posted: '2', held: '0.5', available: '1.5' });
-      const again = await f.chain.withdrawals.request({
-        ref: 'eth-1',
-        ownerType: 'user',
-        ownerId: 'u-eth',
-        asset: 'ETH',
-        network: 'ETH',
-        address: to,
-        amount: '0.5',
-      });
-      assert.equal(again.ok && again.value.id, r.value.id, 'same ref, same withdrawal');
-      assert.equal((await userBalance('u-eth', 'ETH')).held, '0.5', 'held once');
+  test('ETH withdrawal: hold, signed, broadcast, confirming for 12 blocks, completed; balance read from the chain', async () => {
+    await f.fundUser('u-eth', 'ETH', '2');
+    const to = randomAddress();
+    const r = await f.chain.withdrawals.request({
+      ref: 'eth-1',
+      ownerType: 'user',
+      ownerId: 'u-eth',
+      asset: 'ETH',
+      network: 'ETH',
+      address: to.toLowerCase(),
+      amount: '0.5',
+    });
+    assert.ok(r.ok);
+    assert.equal(r.value.status, 'requested');
+    assert.equal(r.value.address, to, 'stored EIP-55 checksummed');
+    assert.deepEqual(await userBalance('u-eth', 'ETH'), { asset: 'ETH', posted: '2', held: '0.5', available: '1.5' });
+    const again = await f.chain.withdrawals.request({
+      ref: 'eth-1',
+      ownerType: 'user',
+      ownerId: 'u-eth',
+      asset: 'ETH',
+      network: 'ETH',
+      address: to,
+      amount: '0.5',
+    });
+    assert.equal(again.ok && again.value.id, r.value.id, 'same ref, same withdrawal');
+    assert.equal((await userBalance('u-eth', 'ETH')).held, '0.5', 'held once');
 
-      await f.chain.withdrawals.process(r.value.id);
-      let w = (await f.chain.withdrawals.get(r.value.id))!;
-      assert.equal(w.status, 'confirming');
-      assert.match(w.txHash!, /^0x[0-9a-f]{64}$/);
-      assert.equal(w.confirmations, 1);
-      await f.mine('ETH', 10);
-      await f.chain.withdrawals.process(w.id);
-      w = (await f.chain.withdrawals.get(w.id))!;
-      assert.equal(w.status, 'confirming', '11 of 12 confirmations');
-      assert.equal(w.confirmations, 11);
-      await f.mine('ETH', 1);
-      await f.chain.withdrawals.process(w.id);
-      w = (await f.chain.withdrawals.get(w.id))!;
-      assert.equal(w.status, 'completed');
-      const eth = await f.chain.evm('ETH');
-      assert.equal(await eth.client.getBalance({ address: to }), parseEther('0.5'));
-      assert.deepEqual(await userBalance('u-eth', 'ETH'), { asset: 'ETH', posted: '1.5', held: '0', available: '1.5' });
-      await auditOk();
-    },
-  );
+    await f.chain.withdrawals.process(r.value.id);
+    let w = (await f.chain.withdrawals.get(r.value.id))!;
+    assert.equal(w.status, 'confirming');
+    assert.match(w.txHash!, /^0x[0-9a-f]{64}$/);
+    assert.equal(w.confirmations, 1);
+    await f.mine('ETH', 10);
+    await f.chain.withdrawals.process(w.id);
+    w = (await f.chain.withdrawals.get(w.id))!;
+    assert.equal(w.status, 'confirming', '11 of 12 confirmations');
+    assert.equal(w.confirmations, 11);
+    await f.mine('ETH', 1);
+    await f.chain.withdrawals.process(w.id);
+    w = (await f.chain.withdrawals.get(w.id))!;
+    assert.equal(w.status, 'completed');
+    const eth = await f.chain.evm('ETH');
+    assert.equal(await eth.client.getBalance({ address: to }), parseEther('0.5'));
+    assert.deepEqual(await userBalance('u-eth', 'ETH'), { asset: 'ETH', posted: '1.5', held: '0', available: '1.5' });
+    await auditOk();
+  });
 
   test('ERC-20 withdrawal: USDT on the BSC-like chain (6-decimal test token), 15 confirmations', async () => {
     await f.fundUser('u-usdt', 'USDT', '100');
@@ -256,38 +253,32 @@ describe('chain withdrawals on anvil', () => {
     await auditOk();
   });
 
-  test(
-    'simulated network (XRP): deterministic hash, labelled simulated, confirmations driven by ' + 'the clock',
-    async () => {
-      await f.fundUser('u-xrp', 'XRP', '100');
-      const r = await f.chain.withdrawals.request({
-        ref: 'xrp-1',
-        ownerType: 'user',
-        ownerId: 'u-xrp',
-        asset: 'XRP',
-        network: 'XRP',
-        address: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh',
-        memo: '12345',
-        amount: '30',
-      });
-      assert.ok(r.ok);
-      assert.equal(r.value.simulated, true);
-      await f.chain.withdrawals.process(r.value.id);
-      let w = (await f.chain.withdrawals.get(r.value.id))!;
-      assert.equal(w.status, 'broadcast', 'no block yet at the same instant');
-      assert.equal(
-        w.txHash,
-        createHash('sha256').update(`rampart-simulated:XRP:${w.id}:1`).digest('hex').toUpperCase(),
-      );
-      f.clock.advance(4_000);
-      await f.chain.withdrawals.process(w.id);
-      w = (await f.chain.withdrawals.get(w.id))!;
-      assert.equal(w.status, 'completed');
-      assert.equal((await userBalance('u-xrp', 'XRP')).posted, '70');
-      assert.equal((await f.chain.networkList()).find((n) => n.network === 'XRP')!.simulated, true);
-      await auditOk();
-    },
-  );
+  test('simulated network (XRP): deterministic hash, labelled simulated, confirmations driven by the clock', async () => {
+    await f.fundUser('u-xrp', 'XRP', '100');
+    const r = await f.chain.withdrawals.request({
+      ref: 'xrp-1',
+      ownerType: 'user',
+      ownerId: 'u-xrp',
+      asset: 'XRP',
+      network: 'XRP',
+      address: 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh',
+      memo: '12345',
+      amount: '30',
+    });
+    assert.ok(r.ok);
+    assert.equal(r.value.simulated, true);
+    await f.chain.withdrawals.process(r.value.id);
+    let w = (await f.chain.withdrawals.get(r.value.id))!;
+    assert.equal(w.status, 'broadcast', 'no block yet at the same instant');
+    assert.equal(w.txHash, createHash('sha256').update(`rampart-simulated:XRP:${w.id}:1`).digest('hex').toUpperCase());
+    f.clock.advance(4_000);
+    await f.chain.withdrawals.process(w.id);
+    w = (await f.chain.withdrawals.get(w.id))!;
+    assert.equal(w.status, 'completed');
+    assert.equal((await userBalance('u-xrp', 'XRP')).posted, '70');
+    assert.equal((await f.chain.networkList()).find((n) => n.network === 'XRP')!.simulated, true);
+    await auditOk();
+  });
 });
 
 test('embedded anvil keeps its state in DATA_DIR across a restart', async () => {

@@ -354,19 +354,16 @@ for (const kind of DB_KINDS) {
         assert.notEqual(alias.json.data.orderId, d.orderId);
       });
 
-      test(
-        'duplicate merchantOrderId → OPE100000041, even for an identical retry; another partner may ' + 'reuse it',
-        async () => {
-          const o = order();
-          assert.equal(codeOf(await p.client.call('buy-withdraw-crypto', o)), '000000');
-          const snap = await snapshot(t.db);
-          assert.equal(codeOf(await p.client.call('buy-withdraw-crypto', o)), 'OPE100000041');
-          assert.equal(codeOf(await p.client.call('trade', { ...o, orderAmount: 60 })), 'OPE100000041');
-          assert.deepEqual(await snapshot(t.db), snap);
-          const other = await onboardPartner(t, { name: 'Other Wallet' });
-          assert.equal(codeOf(await other.client.call('buy-withdraw-crypto', o)), '000000');
-        },
-      );
+      test('duplicate merchantOrderId → OPE100000041, even for an identical retry; another partner may reuse it', async () => {
+        const o = order();
+        assert.equal(codeOf(await p.client.call('buy-withdraw-crypto', o)), '000000');
+        const snap = await snapshot(t.db);
+        assert.equal(codeOf(await p.client.call('buy-withdraw-crypto', o)), 'OPE100000041');
+        assert.equal(codeOf(await p.client.call('trade', { ...o, orderAmount: 60 })), 'OPE100000041');
+        assert.deepEqual(await snapshot(t.db), snap);
+        const other = await onboardPartner(t, { name: 'Other Wallet' });
+        assert.equal(codeOf(await other.client.call('buy-withdraw-crypto', o)), '000000');
+      });
 
       test('amounts at, below and above the pair limits, and decimal places beyond size', async () => {
         const at = async (amount: number, fiat = 'USD') =>
@@ -551,25 +548,22 @@ for (const kind of DB_KINDS) {
         },
       );
 
-      test(
-        'check-ip-address: pass, reject for a restricted country, unknown passes, invalid → 010, ' + 'userIp alias',
-        async () => {
-          assert.deepEqual((await p.client.call('check-ip-address', { clientUserIp: '198.51.100.7' })).json.data, {
-            status: 'pass',
-            countryCode: 'FR',
-          });
-          assert.deepEqual((await p.client.call('check-ip-address', { clientUserIp: '203.0.113.7' })).json.data, {
-            status: 'reject',
-            countryCode: 'KP',
-          });
-          assert.deepEqual((await p.client.call('check-ip-address', { userIp: '8.8.8.8' })).json.data, {
-            status: 'pass',
-            countryCode: null,
-          });
-          assert.equal(codeOf(await p.client.call('check-ip-address', { clientUserIp: '300.1.1.1' })), 'OPE100000010');
-          assert.equal(codeOf(await p.client.call('check-ip-address', {})), 'OPE100000011');
-        },
-      );
+      test('check-ip-address: pass, reject for a restricted country, unknown passes, invalid → 010, userIp alias', async () => {
+        assert.deepEqual((await p.client.call('check-ip-address', { clientUserIp: '198.51.100.7' })).json.data, {
+          status: 'pass',
+          countryCode: 'FR',
+        });
+        assert.deepEqual((await p.client.call('check-ip-address', { clientUserIp: '203.0.113.7' })).json.data, {
+          status: 'reject',
+          countryCode: 'KP',
+        });
+        assert.deepEqual((await p.client.call('check-ip-address', { userIp: '8.8.8.8' })).json.data, {
+          status: 'pass',
+          countryCode: null,
+        });
+        assert.equal(codeOf(await p.client.call('check-ip-address', { clientUserIp: '300.1.1.1' })), 'OPE100000010');
+        assert.equal(codeOf(await p.client.call('check-ip-address', {})), 'OPE100000011');
+      });
 
       test('a partner configured for the nine-zero success code gets it; success stays true', async () => {
         const nine = await onboardPartner(t, { name: 'Nine Zero', successCode: '000000000' });

@@ -41,45 +41,42 @@ for (const kind of DB_KINDS) {
     });
     after(async () => t.close());
 
-    test(
-      'onboarding returns a test-environment code, the platform public key, and emails a ' + 'password link',
-      async () => {
-        const keys = rsaPair();
-        const r = await t.admin('POST', '/admin/v1/partners', {
-          name: 'Acme',
-          email: 'Admin@Acme.example',
-          publicKey: keys.publicKey,
-          ipWhitelist: ['127.0.0.1', '10.0.0.0/8'],
-          redirectDomains: ['acme.example'],
-        });
-        assert.equal(r.status, 201, JSON.stringify(r.json));
-        assert.equal(r.json.merchantCode, 'acme_test');
-        assert.equal(r.json.environment, 'test');
-        assert.equal(r.json.email, 'admin@acme.example');
-        const platformKey = createPublicKey(r.json.platformPublicKey);
-        assert.equal(platformKey.asymmetricKeyType, 'rsa');
-        assert.equal((await t.app.services.signingKeys.current('connect')).publicKeyPem, r.json.platformPublicKey);
-        const mail = await t.app.services.mailer.list('admin@acme.example');
-        assert.equal(mail.length, 1);
-        assert.match(mail[0]?.text ?? '', /acme_test/);
-        assert.match(mail[0]?.text ?? '', new RegExp(`${t.baseUrl}/en/partner/set-password\\?token=[0-9a-f]{48}`));
-        // A second partner of the same name gets its own code; the same email is refused.
-        const again = await t.admin('POST', '/admin/v1/partners', {
-          name: 'Acme',
-          email: 'other@acme.example',
-          publicKey: keys.publicKey,
-          ipWhitelist: ['127.0.0.1'],
-        });
-        assert.equal(again.json.merchantCode, 'acme2_test');
-        const dup = await t.admin('POST', '/admin/v1/partners', {
-          name: 'Acme 3',
-          email: 'admin@acme.example',
-          publicKey: keys.publicKey,
-          ipWhitelist: ['127.0.0.1'],
-        });
-        assert.deepEqual([dup.status, dup.json.error.code], [409, 'EMAIL_TAKEN']);
-      },
-    );
+    test('onboarding returns a test-environment code, the platform public key, and emails a password link', async () => {
+      const keys = rsaPair();
+      const r = await t.admin('POST', '/admin/v1/partners', {
+        name: 'Acme',
+        email: 'Admin@Acme.example',
+        publicKey: keys.publicKey,
+        ipWhitelist: ['127.0.0.1', '10.0.0.0/8'],
+        redirectDomains: ['acme.example'],
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+      assert.equal(r.json.merchantCode, 'acme_test');
+      assert.equal(r.json.environment, 'test');
+      assert.equal(r.json.email, 'admin@acme.example');
+      const platformKey = createPublicKey(r.json.platformPublicKey);
+      assert.equal(platformKey.asymmetricKeyType, 'rsa');
+      assert.equal((await t.app.services.signingKeys.current('connect')).publicKeyPem, r.json.platformPublicKey);
+      const mail = await t.app.services.mailer.list('admin@acme.example');
+      assert.equal(mail.length, 1);
+      assert.match(mail[0]?.text ?? '', /acme_test/);
+      assert.match(mail[0]?.text ?? '', new RegExp(`${t.baseUrl}/en/partner/set-password\\?token=[0-9a-f]{48}`));
+      // A second partner of the same name gets its own code; the same email is refused.
+      const again = await t.admin('POST', '/admin/v1/partners', {
+        name: 'Acme',
+        email: 'other@acme.example',
+        publicKey: keys.publicKey,
+        ipWhitelist: ['127.0.0.1'],
+      });
+      assert.equal(again.json.merchantCode, 'acme2_test');
+      const dup = await t.admin('POST', '/admin/v1/partners', {
+        name: 'Acme 3',
+        email: 'admin@acme.example',
+        publicKey: keys.publicKey,
+        ipWhitelist: ['127.0.0.1'],
+      });
+      assert.deepEqual([dup.status, dup.json.error.code], [409, 'EMAIL_TAKEN']);
+    });
 
     test(
       'onboarding takes publicKeyPem and returns platformPublicKeyPem (the platform contract); publicKey and ' +
@@ -199,28 +196,25 @@ for (const kind of DB_KINDS) {
       assert.equal(noAuth.status, 401);
     });
 
-    test(
-      'key rotation: both keys verify during the overlap, the old one stops after it; at most two ' + 'active keys',
-      async () => {
-        const p = await onboardPartner(t, { name: 'Rotator' });
-        const next = rsaPair();
-        const svc = t.app.services.partners;
-        const added = await svc.addKey(p.merchantCode, next.publicKey, 3_600_000);
-        assert.ok(added.ok);
-        const call = (privateKey: string) =>
-          p.client.call('check-ip-address', { clientUserIp: '8.8.8.8' }, { privateKey });
-        assert.equal((await call(p.keys.privateKey)).json.code, '000000');
-        assert.equal((await call(next.privateKey)).json.code, '000000');
-        const third = await svc.addKey(p.merchantCode, rsaPair().publicKey);
-        assert.deepEqual(third.ok ? null : third.code, 'TOO_MANY_KEYS');
-        t.clock.advance!(3_600_001);
-        assert.equal((await call(p.keys.privateKey)).json.code, 'OPE100000002');
-        assert.equal((await call(next.privateKey)).json.code, '000000');
-        // The last active key cannot be revoked.
-        const last = await svc.revokeKey(p.merchantCode, added.ok ? added.value.id : '');
-        assert.deepEqual(last.ok ? null : last.code, 'LAST_KEY');
-      },
-    );
+    test('key rotation: both keys verify during the overlap, the old one stops after it; at most two active keys', async () => {
+      const p = await onboardPartner(t, { name: 'Rotator' });
+      const next = rsaPair();
+      const svc = t.app.services.partners;
+      const added = await svc.addKey(p.merchantCode, next.publicKey, 3_600_000);
+      assert.ok(added.ok);
+      const call = (privateKey: string) =>
+        p.client.call('check-ip-address', { clientUserIp: '8.8.8.8' }, { privateKey });
+      assert.equal((await call(p.keys.privateKey)).json.code, '000000');
+      assert.equal((await call(next.privateKey)).json.code, '000000');
+      const third = await svc.addKey(p.merchantCode, rsaPair().publicKey);
+      assert.deepEqual(third.ok ? null : third.code, 'TOO_MANY_KEYS');
+      t.clock.advance!(3_600_001);
+      assert.equal((await call(p.keys.privateKey)).json.code, 'OPE100000002');
+      assert.equal((await call(next.privateKey)).json.code, '000000');
+      // The last active key cannot be revoked.
+      const last = await svc.revokeKey(p.merchantCode, added.ok ? added.value.id : '');
+      assert.deepEqual(last.ok ? null : last.code, 'LAST_KEY');
+    });
 
     test(
       'order-status webhook: RSA-signed by the platform key, verified independently, acked with returnCode ' +
@@ -301,45 +295,42 @@ for (const kind of DB_KINDS) {
       },
     );
 
-    test(
-      'state machine: only §5.1 transitions, conditional on the current status, one webhook ' + 'per change',
-      async () => {
-        const rx = await startReceiver();
-        try {
-          const p = await onboardPartner(t, { name: 'Machine', webhookUrl: rx.url() });
-          const created = await p.client.call('buy-withdraw-crypto', order());
-          const id = created.json.data.orderId;
-          const { connectOrders: orders } = t.app.services;
-          const db = t.db;
-          const moved = await db.tx((q) => orders.transition(q, id, 'CREATED', 'PAYMENT_PROCESSING'));
-          assert.equal(moved?.mainStatus, 'PROCESSING');
-          // A second actor still believing the order is CREATED loses.
-          assert.equal(await db.tx((q) => orders.transition(q, id, 'CREATED', 'PAYMENT_PROCESSING')), null);
-          await assert.rejects(
-            db.tx((q) => orders.transition(q, id, 'PAYMENT_PROCESSING', 'COMPLETED')),
-            /illegal/,
-          );
-          await db.tx((q) =>
-            orders.transition(q, id, 'PAYMENT_PROCESSING', 'PURCHASE_PROCESSING', {
-              executePrice: '0.93',
-              obtainAmount: '49.5',
-            }),
-          );
-          await db.tx((q) => orders.transition(q, id, 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING'));
-          const done = await db.tx((q) =>
-            orders.transition(q, id, 'WITHDRAW_PROCESSING', 'COMPLETED', { withdrawTxHash: '0xabc' }),
-          );
-          assert.deepEqual([done?.mainStatus, done?.withdrawTxHash, done?.executePrice], ['SUCCESS', '0xabc', '0.93']);
-          await waitFor('4 webhooks', () => rx.received.length >= 4);
-          const statuses = rx.received.map((r) => JSON.parse(r.body.toString()).orderSubStatus);
-          assert.deepEqual(statuses, ['PAYMENT_PROCESSING', 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING', 'COMPLETED']);
-          const last = JSON.parse(rx.received[3]!.body.toString());
-          assert.deepEqual([last.executePrice, last.obtainAmount, last.withdrawTxHash], [0.93, 49.5, '0xabc']);
-        } finally {
-          await rx.close();
-        }
-      },
-    );
+    test('state machine: only §5.1 transitions, conditional on the current status, one webhook per change', async () => {
+      const rx = await startReceiver();
+      try {
+        const p = await onboardPartner(t, { name: 'Machine', webhookUrl: rx.url() });
+        const created = await p.client.call('buy-withdraw-crypto', order());
+        const id = created.json.data.orderId;
+        const { connectOrders: orders } = t.app.services;
+        const db = t.db;
+        const moved = await db.tx((q) => orders.transition(q, id, 'CREATED', 'PAYMENT_PROCESSING'));
+        assert.equal(moved?.mainStatus, 'PROCESSING');
+        // A second actor still believing the order is CREATED loses.
+        assert.equal(await db.tx((q) => orders.transition(q, id, 'CREATED', 'PAYMENT_PROCESSING')), null);
+        await assert.rejects(
+          db.tx((q) => orders.transition(q, id, 'PAYMENT_PROCESSING', 'COMPLETED')),
+          /illegal/,
+        );
+        await db.tx((q) =>
+          orders.transition(q, id, 'PAYMENT_PROCESSING', 'PURCHASE_PROCESSING', {
+            executePrice: '0.93',
+            obtainAmount: '49.5',
+          }),
+        );
+        await db.tx((q) => orders.transition(q, id, 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING'));
+        const done = await db.tx((q) =>
+          orders.transition(q, id, 'WITHDRAW_PROCESSING', 'COMPLETED', { withdrawTxHash: '0xabc' }),
+        );
+        assert.deepEqual([done?.mainStatus, done?.withdrawTxHash, done?.executePrice], ['SUCCESS', '0xabc', '0.93']);
+        await waitFor('4 webhooks', () => rx.received.length >= 4);
+        const statuses = rx.received.map((r) => JSON.parse(r.body.toString()).orderSubStatus);
+        assert.deepEqual(statuses, ['PAYMENT_PROCESSING', 'PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING', 'COMPLETED']);
+        const last = JSON.parse(rx.received[3]!.body.toString());
+        assert.deepEqual([last.executePrice, last.obtainAmount, last.withdrawTxHash], [0.93, 49.5, '0xabc']);
+      } finally {
+        await rx.close();
+      }
+    });
   });
 }
 

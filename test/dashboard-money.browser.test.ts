@@ -52,45 +52,42 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
     await t?.close();
   });
 
-  test(
-    'wallets: both balances, a transfer funding → spot and back, a shortfall refused with ' + 'nothing moved',
-    async () => {
-      await page.goto(`${t.baseUrl}/en/dashboard/balances`);
-      assert.match(await page.innerText('#balances'), /USDT\s+118\.80000000/);
-      assert.match(await page.innerText('#no-transfers'), /No transfers yet/);
-      await shot('wallets-empty');
-      await page.selectOption('#direction', 'TO_MAIN');
-      await page.fill('#amount', '20.5');
-      await page.click('#transfer-form button[type=submit]');
-      assert.match(await page.innerText('#flash'), /Moved 20\.5 USDT to the spot wallet/);
-      assert.match(await page.innerText('#balances'), /USDT\s+98\.30000000/);
-      assert.match(await page.innerText('#spot-balances'), /USDT\s+20\.50000000/);
-      assert.match(await page.innerText('#transfers'), /Funding → Spot\s+20\.5 USDT[\s\S]*SUCCESS/);
-      await shot('wallets-transferred');
-      await page.selectOption('#direction', 'TO_PAY');
-      await page.fill('#amount', '30');
-      await page.click('#transfer-form button[type=submit]');
-      assert.match(await page.innerText('#flash'), /Not enough USDT available in the source wallet: nothing was moved/);
-      assert.match(await page.innerText('#spot-balances'), /USDT\s+20\.50000000/);
-      await shot('wallets-shortfall');
-      await page.fill('#amount', '1.123456789');
-      await page.click('#transfer-form button[type=submit]');
-      assert.match(await page.innerText('#flash'), /at most 8 decimals/);
-      // The same form sent twice (a double click, a resent POST) moves the money once: its key came with the page.
-      await page.selectOption('#direction', 'TO_MAIN');
-      await page.fill('#amount', '2');
-      const statuses = await page.evaluate(async () => {
-        const form = document.querySelector<HTMLFormElement>('#transfer-form')!;
-        const body = new URLSearchParams(new FormData(form) as unknown as Record<string, string>);
-        const first = await fetch(form.action, { method: 'POST', body });
-        const second = await fetch(form.action, { method: 'POST', body });
-        return [first.status, second.status];
-      });
-      assert.deepEqual(statuses, [200, 200]);
-      const spot = await m.client.post('/v2/balance', { wallet: 'SPOT_WALLET' });
-      assert.equal(spot.json.data.balance[0].available, 22.5);
-    },
-  );
+  test('wallets: both balances, a transfer funding → spot and back, a shortfall refused with nothing moved', async () => {
+    await page.goto(`${t.baseUrl}/en/dashboard/balances`);
+    assert.match(await page.innerText('#balances'), /USDT\s+118\.80000000/);
+    assert.match(await page.innerText('#no-transfers'), /No transfers yet/);
+    await shot('wallets-empty');
+    await page.selectOption('#direction', 'TO_MAIN');
+    await page.fill('#amount', '20.5');
+    await page.click('#transfer-form button[type=submit]');
+    assert.match(await page.innerText('#flash'), /Moved 20\.5 USDT to the spot wallet/);
+    assert.match(await page.innerText('#balances'), /USDT\s+98\.30000000/);
+    assert.match(await page.innerText('#spot-balances'), /USDT\s+20\.50000000/);
+    assert.match(await page.innerText('#transfers'), /Funding → Spot\s+20\.5 USDT[\s\S]*SUCCESS/);
+    await shot('wallets-transferred');
+    await page.selectOption('#direction', 'TO_PAY');
+    await page.fill('#amount', '30');
+    await page.click('#transfer-form button[type=submit]');
+    assert.match(await page.innerText('#flash'), /Not enough USDT available in the source wallet: nothing was moved/);
+    assert.match(await page.innerText('#spot-balances'), /USDT\s+20\.50000000/);
+    await shot('wallets-shortfall');
+    await page.fill('#amount', '1.123456789');
+    await page.click('#transfer-form button[type=submit]');
+    assert.match(await page.innerText('#flash'), /at most 8 decimals/);
+    // The same form sent twice (a double click, a resent POST) moves the money once: its key came with the page.
+    await page.selectOption('#direction', 'TO_MAIN');
+    await page.fill('#amount', '2');
+    const statuses = await page.evaluate(async () => {
+      const form = document.querySelector<HTMLFormElement>('#transfer-form')!;
+      const body = new URLSearchParams(new FormData(form) as unknown as Record<string, string>);
+      const first = await fetch(form.action, { method: 'POST', body });
+      const second = await fetch(form.action, { method: 'POST', body });
+      return [first.status, second.status];
+    });
+    assert.deepEqual(statuses, [200, 200]);
+    const spot = await m.client.post('/v2/balance', { wallet: 'SPOT_WALLET' });
+    assert.equal(spot.json.data.balance[0].available, 22.5);
+  });
 
   test(
     "payouts: a batch from a loaded CSV file, each recipient's result, the CSV download; a bad line " + 'is named',

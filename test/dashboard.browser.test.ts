@@ -101,53 +101,50 @@ for (const kind of DB_KINDS) {
       await tsp.webhook(a.authorizationId, 'SUBMIT_AUTH_REJECT');
     });
 
-    test(
-      'at 390 px: Dismiss, then Block this provider from the review page, then Unblock; nothing scrolls ' + 'sideways',
-      async () => {
-        await page.setViewportSize({ width: 390, height: 844 });
+    test('at 390 px: Dismiss, then Block this provider from the review page, then Unblock; nothing scrolls sideways', async () => {
+      await page.setViewportSize({ width: 390, height: 844 });
+      try {
+        const fits = async (name: string) => {
+          const w = await page.evaluate(() => ({
+            inner: window.innerWidth,
+            scroll: document.documentElement.scrollWidth,
+          }));
+          assert.ok(w.scroll <= w.inner, `${name}: the page scrolls sideways (${w.scroll} > ${w.inner})`);
+          await browser.screenshot(page, `${kind}-${name}`);
+        };
+        const spam = await createTsp(t, { name: 'Walker Scrapes' });
         try {
-          const fits = async (name: string) => {
-            const w = await page.evaluate(() => ({
-              inner: window.innerWidth,
-              scroll: document.documentElement.scrollWidth,
-            }));
-            assert.ok(w.scroll <= w.inner, `${name}: the page scrolls sideways (${w.scroll} > ${w.inner})`);
-            await browser.screenshot(page, `${kind}-${name}`);
-          };
-          const spam = await createTsp(t, { name: 'Walker Scrapes' });
-          try {
-            const one = await createAuthorization(spam, m.merchantId, ['CHECKOUT', 'REFUND']);
-            await page.goto(`${t.baseUrl}/en/dashboard/technical-vendor`);
-            await fits('technical-vendor-pending-phone');
-            await page.locator(`[data-auth="${one.authorizationId}"] button.dismiss`).click();
-            await page.waitForSelector('#flash');
-            assert.match(await page.innerText('#flash'), /dismissed/);
-            assert.equal(await page.innerText(`[data-auth="${one.authorizationId}"] .auth-status`), 'REJECTED');
-            await spam.webhook(one.authorizationId, 'SUBMIT_AUTH_REJECT');
+          const one = await createAuthorization(spam, m.merchantId, ['CHECKOUT', 'REFUND']);
+          await page.goto(`${t.baseUrl}/en/dashboard/technical-vendor`);
+          await fits('technical-vendor-pending-phone');
+          await page.locator(`[data-auth="${one.authorizationId}"] button.dismiss`).click();
+          await page.waitForSelector('#flash');
+          assert.match(await page.innerText('#flash'), /dismissed/);
+          assert.equal(await page.innerText(`[data-auth="${one.authorizationId}"] .auth-status`), 'REJECTED');
+          await spam.webhook(one.authorizationId, 'SUBMIT_AUTH_REJECT');
 
-            const two = await createAuthorization(spam, m.merchantId, ['BALANCE']);
-            await page.goto(two.redirectUrl);
-            await fits('review-authorization-block-phone');
-            await page.click('button.block');
-            await page.waitForSelector('#blocked');
-            await fits('technical-vendor-blocked-phone');
-            const refused = await spam.client.post('/service/provider/create', {
-              merchantId: m.merchantId,
-              scopes: ['CHECKOUT'],
-              ipWhitelist: [],
-            });
-            assert.equal(refused.json.code, '406210');
-            await page.click(`tr[data-tsp="${spam.merchantId}"] button.unblock`);
-            await page.waitForSelector('#flash');
-            assert.equal(await page.locator('#blocked').count(), 0);
-          } finally {
-            await spam.receiver.close();
-          }
+          const two = await createAuthorization(spam, m.merchantId, ['BALANCE']);
+          await page.goto(two.redirectUrl);
+          await fits('review-authorization-block-phone');
+          await page.click('button.block');
+          await page.waitForSelector('#blocked');
+          await fits('technical-vendor-blocked-phone');
+          const refused = await spam.client.post('/service/provider/create', {
+            merchantId: m.merchantId,
+            scopes: ['CHECKOUT'],
+            ipWhitelist: [],
+          });
+          assert.equal(refused.json.code, '406210');
+          await page.click(`tr[data-tsp="${spam.merchantId}"] button.unblock`);
+          await page.waitForSelector('#flash');
+          assert.equal(await page.locator('#blocked').count(), 0);
         } finally {
-          await page.setViewportSize({ width: 480, height: 900 });
+          await spam.receiver.close();
         }
-      },
-    );
+      } finally {
+        await page.setViewportSize({ width: 480, height: 900 });
+      }
+    });
 
     test('create an API key (secret shown once) and revoke it', async () => {
       await page.goto(`${t.baseUrl}/en/dashboard/developers`);
@@ -222,27 +219,24 @@ for (const kind of DB_KINDS) {
       },
     );
 
-    test(
-      'Technical Vendor: the merchant changes scopes (TP_AUTH_CHANGED) and disables ' + '(TP_AUTH_DISABLED)',
-      async () => {
-        await page.goto(`${t.baseUrl}/en/dashboard/technical-vendor`);
-        const card = page.locator(`[data-auth="${agreedAuth.authorizationId}"]`);
-        await card.locator(`#s${agreedAuth.authorizationId}-REFUND`).uncheck();
-        await card.locator('button:has-text("Change scopes")').click();
-        await page.waitForSelector('#flash');
-        const changed = await tsp.webhook(agreedAuth.authorizationId, 'TP_AUTH_CHANGED');
-        assert.deepEqual(JSON.parse(changed.dataText).scopes, ['CHECKOUT']);
-        await browser.screenshot(page, `${kind}-technical-vendor-changed`);
-        await page.locator(`[data-auth="${agreedAuth.authorizationId}"] button.disable`).click();
-        await page.waitForSelector('#flash');
-        assert.equal(await page.innerText(`[data-auth="${agreedAuth.authorizationId}"] .auth-status`), 'DISABLED');
-        await tsp.webhook(agreedAuth.authorizationId, 'TP_AUTH_DISABLED');
-        await browser.screenshot(page, `${kind}-technical-vendor-disabled`);
-        const r = await tsp.client.post('/certificates', {
-          'BinancePay-technicalServiceProviderAuthId': agreedAuth.authorizationToken,
-        });
-        assert.equal(r.json.code, '400004');
-      },
-    );
+    test('Technical Vendor: the merchant changes scopes (TP_AUTH_CHANGED) and disables (TP_AUTH_DISABLED)', async () => {
+      await page.goto(`${t.baseUrl}/en/dashboard/technical-vendor`);
+      const card = page.locator(`[data-auth="${agreedAuth.authorizationId}"]`);
+      await card.locator(`#s${agreedAuth.authorizationId}-REFUND`).uncheck();
+      await card.locator('button:has-text("Change scopes")').click();
+      await page.waitForSelector('#flash');
+      const changed = await tsp.webhook(agreedAuth.authorizationId, 'TP_AUTH_CHANGED');
+      assert.deepEqual(JSON.parse(changed.dataText).scopes, ['CHECKOUT']);
+      await browser.screenshot(page, `${kind}-technical-vendor-changed`);
+      await page.locator(`[data-auth="${agreedAuth.authorizationId}"] button.disable`).click();
+      await page.waitForSelector('#flash');
+      assert.equal(await page.innerText(`[data-auth="${agreedAuth.authorizationId}"] .auth-status`), 'DISABLED');
+      await tsp.webhook(agreedAuth.authorizationId, 'TP_AUTH_DISABLED');
+      await browser.screenshot(page, `${kind}-technical-vendor-disabled`);
+      const r = await tsp.client.post('/certificates', {
+        'BinancePay-technicalServiceProviderAuthId': agreedAuth.authorizationToken,
+      });
+      assert.equal(r.json.code, '400004');
+    });
   });
 }

@@ -174,48 +174,45 @@ for (const kind of DB_KINDS) {
       }
     });
 
-    test(
-      'review page: only the owning merchant sees it; scopes in plain words; agree via the form ' + 'authorizes',
-      async () => {
-        const a = agent(t.baseUrl);
-        const auth = await createAuthorization(tsp, m.merchantId, ['CHECKOUT', 'BALANCE'], ['192.168.1.1']);
-        const path = new URL(auth.redirectUrl).pathname + new URL(auth.redirectUrl).search;
-        const anon = await a.req('GET', path);
-        assert.equal(anon.status, 302);
-        const login = await a.login(email, password, path);
-        assert.equal(login.location, path);
-        const page = await a.req('GET', path);
-        assert.equal(page.status, 200);
-        assert.match(page.text, /Acme Integrations/);
-        assert.match(page.text, /Create, query and close orders/);
-        assert.match(page.text, /See your wallet balances/);
-        assert.match(page.text, /192\.168\.1\.1/);
+    test('review page: only the owning merchant sees it; scopes in plain words; agree via the form authorizes', async () => {
+      const a = agent(t.baseUrl);
+      const auth = await createAuthorization(tsp, m.merchantId, ['CHECKOUT', 'BALANCE'], ['192.168.1.1']);
+      const path = new URL(auth.redirectUrl).pathname + new URL(auth.redirectUrl).search;
+      const anon = await a.req('GET', path);
+      assert.equal(anon.status, 302);
+      const login = await a.login(email, password, path);
+      assert.equal(login.location, path);
+      const page = await a.req('GET', path);
+      assert.equal(page.status, 200);
+      assert.match(page.text, /Acme Integrations/);
+      assert.match(page.text, /Create, query and close orders/);
+      assert.match(page.text, /See your wallet balances/);
+      assert.match(page.text, /192\.168\.1\.1/);
 
-        // Another merchant's user gets "not found" and cannot decide.
-        const otherEmail = `other-${kind}@example.com`;
-        await createMerchant(t, { name: 'Someone Else', email: otherEmail });
-        await setPassword(t, otherEmail, password);
-        const o = agent(t.baseUrl);
-        await o.login(otherEmail, password);
-        const foreign = await o.req('GET', path);
-        assert.equal(foreign.status, 404);
-        const forged = await o.req('POST', '/en/dashboard/review-authorization', {
-          csrf: o.csrfOf(foreign.text),
-          authId: auth.authorizationId,
-          decision: 'AGREE',
-        });
-        assert.equal(forged.status, 404);
-        assert.equal((await t.app.services.tsp.get(auth.authorizationId))!.status, 'PENDING');
+      // Another merchant's user gets "not found" and cannot decide.
+      const otherEmail = `other-${kind}@example.com`;
+      await createMerchant(t, { name: 'Someone Else', email: otherEmail });
+      await setPassword(t, otherEmail, password);
+      const o = agent(t.baseUrl);
+      await o.login(otherEmail, password);
+      const foreign = await o.req('GET', path);
+      assert.equal(foreign.status, 404);
+      const forged = await o.req('POST', '/en/dashboard/review-authorization', {
+        csrf: o.csrfOf(foreign.text),
+        authId: auth.authorizationId,
+        decision: 'AGREE',
+      });
+      assert.equal(forged.status, 404);
+      assert.equal((await t.app.services.tsp.get(auth.authorizationId))!.status, 'PENDING');
 
-        const agreed = await a.req('POST', '/en/dashboard/review-authorization', {
-          csrf: a.csrfOf(page.text),
-          authId: auth.authorizationId,
-          decision: 'AGREE',
-        });
-        assert.match(agreed.text, /id="review-status">AUTHORIZED</);
-        await tsp.webhook(auth.authorizationId, 'SUBMIT_AUTH_AGREE');
-      },
-    );
+      const agreed = await a.req('POST', '/en/dashboard/review-authorization', {
+        csrf: a.csrfOf(page.text),
+        authId: auth.authorizationId,
+        decision: 'AGREE',
+      });
+      assert.match(agreed.text, /id="review-status">AUTHORIZED</);
+      await tsp.webhook(auth.authorizationId, 'SUBMIT_AUTH_AGREE');
+    });
 
     test(
       'Technical Vendor: Dismiss rejects a pending request; Block this provider dismisses its requests and ' +
@@ -329,63 +326,60 @@ for (const kind of DB_KINDS) {
       },
     );
 
-    test(
-      'orders filter, balances, report CSV, webhook URL + signed test event + redeliver from the ' + 'delivery log',
-      async () => {
-        const a = agent(t.baseUrl);
-        await a.login(email, password);
-        const payer = await createPayer(t, `dash-payer-${kind}@example.com`, { USDT: '50' });
-        const paid = await m.client.post('/v3/order', v3Order({ orderAmount: '10' }));
-        await t.admin('POST', `/sandbox/v1/orders/${paid.json.data.prepayId}/pay`, { payerEmail: payer.email });
-        const open = await m.client.post('/v3/order', v3Order({ orderAmount: '3' }));
-        const onlyPaid = await a.req('GET', '/en/dashboard/orders?status=PAID');
-        assert.ok(onlyPaid.text.includes(paid.json.data.prepayId) && !onlyPaid.text.includes(open.json.data.prepayId));
-        const day = new Date(t.clock.now()).toISOString().slice(0, 10);
-        assert.ok(
-          (await a.req('GET', `/en/dashboard/orders?from=${day}&to=${day}`)).text.includes(open.json.data.prepayId),
-        );
-        assert.ok(
-          !(await a.req('GET', '/en/dashboard/orders?from=2000-01-01&to=2000-01-02')).text.includes(
-            open.json.data.prepayId,
+    test('orders filter, balances, report CSV, webhook URL + signed test event + redeliver from the delivery log', async () => {
+      const a = agent(t.baseUrl);
+      await a.login(email, password);
+      const payer = await createPayer(t, `dash-payer-${kind}@example.com`, { USDT: '50' });
+      const paid = await m.client.post('/v3/order', v3Order({ orderAmount: '10' }));
+      await t.admin('POST', `/sandbox/v1/orders/${paid.json.data.prepayId}/pay`, { payerEmail: payer.email });
+      const open = await m.client.post('/v3/order', v3Order({ orderAmount: '3' }));
+      const onlyPaid = await a.req('GET', '/en/dashboard/orders?status=PAID');
+      assert.ok(onlyPaid.text.includes(paid.json.data.prepayId) && !onlyPaid.text.includes(open.json.data.prepayId));
+      const day = new Date(t.clock.now()).toISOString().slice(0, 10);
+      assert.ok(
+        (await a.req('GET', `/en/dashboard/orders?from=${day}&to=${day}`)).text.includes(open.json.data.prepayId),
+      );
+      assert.ok(
+        !(await a.req('GET', '/en/dashboard/orders?from=2000-01-01&to=2000-01-02')).text.includes(
+          open.json.data.prepayId,
+        ),
+      );
+      assert.match((await a.req('GET', '/en/dashboard/balances')).text, /<td>USDT<\/td><td>9\.\d{8}<\/td>/);
+      const csv = await a.req('GET', `/en/dashboard/reports.csv?date=${day}`);
+      assert.equal(csv.status, 200);
+      assert.match(csv.headers.get('content-type')!, /text\/csv/);
+      assert.ok(csv.text.startsWith('time,asset,type'), csv.text.slice(0, 80));
+      assert.ok(csv.text.includes(paid.json.data.prepayId));
+
+      const rx = await startReceiver();
+      try {
+        let dev = await a.req('GET', '/en/dashboard/developers');
+        dev = await a.req('POST', '/en/dashboard/developers/webhook', {
+          csrf: a.csrfOf(dev.text),
+          webhookUrl: rx.url('/merchant'),
+        });
+        assert.match(dev.text, /Webhook URL saved/);
+        dev = await a.req('POST', '/en/dashboard/developers/test-event', { csrf: a.csrfOf(dev.text) });
+        assert.match(dev.text, /Test event queued/);
+        await waitFor('test event', () => rx.received.find((r) => r.body.toString().includes('"bizType":"TEST"')));
+        const d = await waitFor('delivered', async () =>
+          (await t.app.services.webhooks.list({ ownerId: m.merchantId })).find(
+            (x) => x.bizType === 'TEST' && x.status === 'DELIVERED',
           ),
         );
-        assert.match((await a.req('GET', '/en/dashboard/balances')).text, /<td>USDT<\/td><td>9\.\d{8}<\/td>/);
-        const csv = await a.req('GET', `/en/dashboard/reports.csv?date=${day}`);
-        assert.equal(csv.status, 200);
-        assert.match(csv.headers.get('content-type')!, /text\/csv/);
-        assert.ok(csv.text.startsWith('time,asset,type'), csv.text.slice(0, 80));
-        assert.ok(csv.text.includes(paid.json.data.prepayId));
-
-        const rx = await startReceiver();
-        try {
-          let dev = await a.req('GET', '/en/dashboard/developers');
-          dev = await a.req('POST', '/en/dashboard/developers/webhook', {
-            csrf: a.csrfOf(dev.text),
-            webhookUrl: rx.url('/merchant'),
-          });
-          assert.match(dev.text, /Webhook URL saved/);
-          dev = await a.req('POST', '/en/dashboard/developers/test-event', { csrf: a.csrfOf(dev.text) });
-          assert.match(dev.text, /Test event queued/);
-          await waitFor('test event', () => rx.received.find((r) => r.body.toString().includes('"bizType":"TEST"')));
-          const d = await waitFor('delivered', async () =>
-            (await t.app.services.webhooks.list({ ownerId: m.merchantId })).find(
-              (x) => x.bizType === 'TEST' && x.status === 'DELIVERED',
-            ),
-          );
-          dev = await a.req('GET', '/en/dashboard/developers');
-          assert.ok(dev.text.includes(`/developers/deliveries/${d.id}/redeliver`));
-          dev = await a.req('POST', `/en/dashboard/developers/deliveries/${d.id}/redeliver`, {
-            csrf: a.csrfOf(dev.text),
-          });
-          assert.match(dev.text, /Delivery queued again/);
-          await waitFor(
-            'redelivery',
-            () => rx.received.filter((r) => r.body.toString().includes('"bizType":"TEST"')).length === 2,
-          );
-        } finally {
-          await rx.close();
-        }
-      },
-    );
+        dev = await a.req('GET', '/en/dashboard/developers');
+        assert.ok(dev.text.includes(`/developers/deliveries/${d.id}/redeliver`));
+        dev = await a.req('POST', `/en/dashboard/developers/deliveries/${d.id}/redeliver`, {
+          csrf: a.csrfOf(dev.text),
+        });
+        assert.match(dev.text, /Delivery queued again/);
+        await waitFor(
+          'redelivery',
+          () => rx.received.filter((r) => r.body.toString().includes('"bizType":"TEST"')).length === 2,
+        );
+      } finally {
+        await rx.close();
+      }
+    });
   });
 }

@@ -127,49 +127,46 @@ for (const kind of DB_KINDS) {
         }
       }));
 
-    test(
-      'Connect: a NUL character (or a lone surrogate) in any field is OPE100000010; a huge amount is ' + 'OPE100000031',
-      () =>
-        unchanged(async () => {
-          for (const [op, body] of [
-            ['query-order-list', { merchantOrderId: `m${NUL}` }],
-            ['query-order-list', { orderId: `1${NUL}` }],
-            ['query-order-list', { merchantOrderId: '\udfff' }],
-            ['check-ip-address', { clientUserIp: `1.2.3.4${NUL}` }],
-            [
-              'buy-withdraw-crypto',
-              {
-                merchantOrderId: `m${NUL}`,
-                businessType: 'BUY',
-                fiatCurrency: 'USD',
-                cryptoCurrency: 'USDT',
-                orderAmount: 50,
-              },
-            ],
-            [
-              'get-quote',
-              {
-                fiatCurrency: `USD${NUL}`,
-                cryptoCurrency: 'USDT',
-                cryptoNetwork: 'ETH',
-                paymentMethod: 'CARD',
-                fiatAmount: 100,
-              },
-            ],
-          ] as const) {
-            const r = await p.client.call(op, body);
-            assert.equal(r.json.code, 'OPE100000010', `${op}: ${r.text}`);
-          }
-          for (const a of ['1' + '0'.repeat(30), '1' + '0'.repeat(400)]) {
-            const q = await p.client.call('get-quote', undefined, {
-              rawBody:
-                `{"fiatCurrency":"USD","cryptoCurrency":"USDT","cryptoNetwork":"ETH","paymentMethod":"CARD",` +
-                `"fiatAmount":${a}}`,
-            });
-            assert.equal(q.json.code, 'OPE100000031', q.text);
-          }
-        }),
-    );
+    test('Connect: a NUL character (or a lone surrogate) in any field is OPE100000010; a huge amount is OPE100000031', () =>
+      unchanged(async () => {
+        for (const [op, body] of [
+          ['query-order-list', { merchantOrderId: `m${NUL}` }],
+          ['query-order-list', { orderId: `1${NUL}` }],
+          ['query-order-list', { merchantOrderId: '\udfff' }],
+          ['check-ip-address', { clientUserIp: `1.2.3.4${NUL}` }],
+          [
+            'buy-withdraw-crypto',
+            {
+              merchantOrderId: `m${NUL}`,
+              businessType: 'BUY',
+              fiatCurrency: 'USD',
+              cryptoCurrency: 'USDT',
+              orderAmount: 50,
+            },
+          ],
+          [
+            'get-quote',
+            {
+              fiatCurrency: `USD${NUL}`,
+              cryptoCurrency: 'USDT',
+              cryptoNetwork: 'ETH',
+              paymentMethod: 'CARD',
+              fiatAmount: 100,
+            },
+          ],
+        ] as const) {
+          const r = await p.client.call(op, body);
+          assert.equal(r.json.code, 'OPE100000010', `${op}: ${r.text}`);
+        }
+        for (const a of ['1' + '0'.repeat(30), '1' + '0'.repeat(400)]) {
+          const q = await p.client.call('get-quote', undefined, {
+            rawBody:
+              `{"fiatCurrency":"USD","cryptoCurrency":"USDT","cryptoNetwork":"ETH","paymentMethod":"CARD",` +
+              `"fiatAmount":${a}}`,
+          });
+          assert.equal(q.json.code, 'OPE100000031', q.text);
+        }
+      }));
 
     test('KYC Sharing: a NUL character (or a lone surrogate) in any field is the parameter error 000002', () =>
       unchanged(async () => {

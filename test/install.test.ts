@@ -71,22 +71,19 @@ test('the range check reads npm engine ranges as npm does', () => {
     assert.equal(satisfies('20.11.0', r), false, r);
 });
 
-test(
-  'every package in package-lock.json admits Node 20 and the running Node (npm install prints no ' + 'EBADENGINE)',
-  () => {
-    const lock = JSON.parse(readFileSync(new URL('../package-lock.json', import.meta.url), 'utf8')) as {
-      packages: Record<string, { engines?: { node?: string }; dev?: boolean }>;
-    };
-    const bad: string[] = [];
-    for (const [path, entry] of Object.entries(lock.packages)) {
-      const range = entry.engines?.node;
-      if (typeof range !== 'string') continue;
-      // Node 20 as used here and in CI: the running version when it is a 20.x, else the current 20 LTS line.
-      const node20 = process.versions.node.startsWith('20.') ? process.versions.node : '20.19.0';
-      for (const v of new Set([node20, process.versions.node])) {
-        if (!satisfies(v, range)) bad.push(`${path || 'root'} requires node ${range} (not ${v})`);
-      }
+test('every package in package-lock.json admits Node 20 and the running Node (npm install prints no EBADENGINE)', () => {
+  const lock = JSON.parse(readFileSync(new URL('../package-lock.json', import.meta.url), 'utf8')) as {
+    packages: Record<string, { engines?: { node?: string }; dev?: boolean }>;
+  };
+  const bad: string[] = [];
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    const range = entry.engines?.node;
+    if (typeof range !== 'string') continue;
+    // Node 20 as used here and in CI: the running version when it is a 20.x, else the current 20 LTS line.
+    const node20 = process.versions.node.startsWith('20.') ? process.versions.node : '20.19.0';
+    for (const v of new Set([node20, process.versions.node])) {
+      if (!satisfies(v, range)) bad.push(`${path || 'root'} requires node ${range} (not ${v})`);
     }
-    assert.deepEqual(bad, []);
-  },
-);
+  }
+  assert.deepEqual(bad, []);
+});

@@ -373,205 +373,202 @@ for (const kind of DB_KINDS) {
       assert.equal((await post(off, 'share-kyc-data', share(off))).json.code, '10115001');
     });
 
-    test(
-      'standard brokers: basicInfo and identityInfo are both required; every field rule passes ' + 'and fails',
-      async (c) => {
-        const s = (o: Parameters<typeof share>[1] = {}) => share(std, o);
-        const drop = (section: 'basicInfo' | 'identityInfo') => {
-          const b: any = s();
-          delete b.kycInfo[section];
-          return b;
-        };
-        await rejected(std, drop('basicInfo'), /^kycInfo\.basicInfo: is required$/);
-        await rejected(std, drop('identityInfo'), /^kycInfo\.identityInfo: is required$/);
-        // tncInfo / questionnaireInfo from a standard broker are ignored (a bad one does not fail the request)
-        const withTnc: any = s();
-        withTnc.kycInfo.tncInfo = { tncVersion: 'bad' };
-        await accepted(std, withTnc);
+    test('standard brokers: basicInfo and identityInfo are both required; every field rule passes and fails', async (c) => {
+      const s = (o: Parameters<typeof share>[1] = {}) => share(std, o);
+      const drop = (section: 'basicInfo' | 'identityInfo') => {
+        const b: any = s();
+        delete b.kycInfo[section];
+        return b;
+      };
+      await rejected(std, drop('basicInfo'), /^kycInfo\.basicInfo: is required$/);
+      await rejected(std, drop('identityInfo'), /^kycInfo\.identityInfo: is required$/);
+      // tncInfo / questionnaireInfo from a standard broker are ignored (a bad one does not fail the request)
+      const withTnc: any = s();
+      withTnc.kycInfo.tncInfo = { tncVersion: 'bad' };
+      await accepted(std, withTnc);
 
-        const cases: [string, Parameters<typeof share>[1], Parameters<typeof share>[1], RegExp][] = [
-          [
-            'residentialCountry upper-case alpha-2',
-            { basic: { residentialCountry: 'KZ' } },
-            { basic: { residentialCountry: 'ae' } },
-            /^kycInfo\.basicInfo\.residentialCountry: must be an ISO 3166-1 alpha-2/,
-          ],
-          [
-            'country assigned code',
-            { basic: { country: 'SG' } },
-            { basic: { country: 'XX' } },
-            /^kycInfo\.basicInfo\.country: must be an ISO/,
-          ],
-          [
-            'idCountry alpha-2 not alpha-3',
-            { identity: { idCountry: 'DE' } },
-            { identity: { idCountry: 'ARE' } },
-            /identityInfo\.idCountry: must be an ISO/,
-          ],
-          [
-            'selectCountry',
-            { identity: { selectCountry: 'FR' } },
-            { identity: { selectCountry: 'fr' } },
-            /identityInfo\.selectCountry/,
-          ],
-          [
-            'nationalityCountry',
-            { identity: { nationalityCountry: 'US' } },
-            { identity: { nationalityCountry: 'U1' } },
-            /identityInfo\.nationalityCountry/,
-          ],
-          [
-            'dob a real date',
-            { basic: { dob: '2000-02-29' }, identity: { dob: '2000-02-29' } },
-            { basic: { dob: '1999-02-29' } },
-            /^kycInfo\.basicInfo\.dob: must be yyyy-MM-dd$/,
-          ],
-          [
-            'dob format',
-            { basic: { dob: '1990-12-31' } },
-            { basic: { dob: '19/09/1999' } },
-            /basicInfo\.dob: must be yyyy-MM-dd/,
-          ],
-          [
-            'dob in the past',
-            { basic: { dob: '2001-01-01' } },
-            { basic: { dob: '2999-01-01' } },
-            /basicInfo\.dob: must be in the past/,
-          ],
-          [
-            'idExpiry a real date',
-            { identity: { idExpiry: '2032-12-31' } },
-            { identity: { idExpiry: '2032-13-01' } },
-            /identityInfo\.idExpiry: must be yyyy-MM-dd/,
-          ],
-          [
-            'issuingDate a real date',
-            { identity: { issuingDate: '2012-04-30' } },
-            { identity: { issuingDate: '2012-04-31' } },
-            /identityInfo\.issuingDate: must be yyyy-MM-dd/,
-          ],
-          [
-            'documentType enum',
-            { identity: { documentType: 'PASSPORT', idType: 'PASSPORT' } },
-            { identity: { documentType: 'VISA' } },
-            /identityInfo\.documentType: must be one of ID_CARD, PASSPORT, DRIVING_LICENSE, RESIDENCE_PERMIT/,
-          ],
-          [
-            'idType enum',
-            { identity: { documentType: 'RESIDENCE_PERMIT', idType: 'DRIVING_LICENSE' } },
-            { identity: { idType: 'id_card' } },
-            /identityInfo\.idType: must be one of/,
-          ],
-          [
-            'address max 400',
-            { basic: { address: 'a'.repeat(400) } },
-            { basic: { address: 'a'.repeat(401) } },
-            /basicInfo\.address: must be at most 400 characters/,
-          ],
-          [
-            'city max 100',
-            { basic: { city: 'c'.repeat(100) } },
-            { basic: { city: 'c'.repeat(101) } },
-            /basicInfo\.city: must be at most 100/,
-          ],
-          [
-            'postalCode max 50 (optional)',
-            { basic: { postalCode: null } },
-            { basic: { postalCode: '1'.repeat(51) } },
-            /basicInfo\.postalCode: must be at most 50/,
-          ],
-          [
-            'firstName required',
-            { basic: { middleName: null } },
-            { basic: { firstName: '' } },
-            /^kycInfo\.basicInfo\.firstName: is required$/,
-          ],
-          [
-            'firstName 1-128',
-            { basic: { firstName: 'F'.repeat(128) }, identity: { firstName: 'F'.repeat(128) } },
-            { basic: { firstName: 'F'.repeat(129) } },
-            /basicInfo\.firstName: must be at most 128/,
-          ],
-          ['strings only', { basic: { city: '12' } }, { basic: { city: 12 } }, /basicInfo\.city: must be a string/],
-          [
-            'userSubmitIp an IP',
-            { basic: { userSubmitIp: '2001:db8::1' } },
-            { basic: { userSubmitIp: '300.1.1.1' } },
-            /basicInfo\.userSubmitIp: must be an IPv4 or IPv6 address/,
-          ],
-          [
-            'idNumber 1-64',
-            { identity: { idNumber: uniq('N').padEnd(64, '0') } },
-            { identity: { idNumber: 'N'.repeat(65) } },
-            /identityInfo\.idNumber: must be at most 64/,
-          ],
-          [
-            'frontFileUrl required',
-            { identity: { backFileUrl: img.url('/back.png') } },
-            { identity: { frontFileUrl: null } },
-            /identityInfo\.frontFileUrl: is required/,
-          ],
-          [
-            'faceFileUrl a URL',
-            { identity: { faceFileUrl: img.url('/face.png') } },
-            { identity: { faceFileUrl: 'ftp://x/y.png' } },
-            /identityInfo\.faceFileUrl: must be an http\(s\):\/\/ URL/,
-          ],
-          [
-            'optional identity fields max 256',
-            { identity: { issuingAuthority: 'x'.repeat(256) } },
-            { identity: { issuingAuthority: 'x'.repeat(257) } },
-            /identityInfo\.issuingAuthority: must be at most 256/,
-          ],
-          [
-            'notifyUrl http(s) or "."',
-            { notifyUrl: '.' },
-            { notifyUrl: 'mailto:x@y' },
-            /userInfo\.notifyUrl: must be an http\(s\):\/\/ URL or "\."/,
-          ],
-          [
-            'entityCustomerId charset',
-            { customer: 'a+b-c_d@e' },
-            { customer: 'a#b' },
-            /userInfo\.entityCustomerId: must match/,
-          ],
-          [
-            'entityCustomerId max 128',
-            { customer: 'c'.repeat(128) },
-            { customer: 'c'.repeat(129) },
-            /userInfo\.entityCustomerId: must be at most 128/,
-          ],
-          [
-            'broker account ids digits',
-            { main: '987654321' },
-            { main: 'MAIN_ACC_001' },
-            /userInfo\.brokerMainAccountId: must be 1-32 digits/,
-          ],
-          [
-            'requestNo max 120',
-            { requestNo: uniq('R').padEnd(120, '9') },
-            { requestNo: 'R'.repeat(121) },
-            /^requestNo: must be at most 120 characters$/,
-          ],
-        ];
-        for (const [name, good, bad, detail] of cases) {
-          await c.test(name, async () => {
-            await accepted(std, s(good));
-            await rejected(std, s(bad), detail);
-          });
-        }
-        const mismatched: any = s();
-        mismatched.kycInfo.userInfo.bizEntityKey = kz.bizEntityKey;
-        await rejected(std, mismatched, /userInfo\.bizEntityKey: must equal bizEntityKey/);
-        // kycInfo may also be a string holding the object's JSON (its published type is STRING)
-        const asString: any = s();
-        asString.kycInfo = JSON.stringify(asString.kycInfo);
-        await accepted(std, asString);
-        const badString: any = s();
-        badString.kycInfo = '{not json';
-        await rejected(std, badString, /^kycInfo: must be a JSON object$/);
-      },
-    );
+      const cases: [string, Parameters<typeof share>[1], Parameters<typeof share>[1], RegExp][] = [
+        [
+          'residentialCountry upper-case alpha-2',
+          { basic: { residentialCountry: 'KZ' } },
+          { basic: { residentialCountry: 'ae' } },
+          /^kycInfo\.basicInfo\.residentialCountry: must be an ISO 3166-1 alpha-2/,
+        ],
+        [
+          'country assigned code',
+          { basic: { country: 'SG' } },
+          { basic: { country: 'XX' } },
+          /^kycInfo\.basicInfo\.country: must be an ISO/,
+        ],
+        [
+          'idCountry alpha-2 not alpha-3',
+          { identity: { idCountry: 'DE' } },
+          { identity: { idCountry: 'ARE' } },
+          /identityInfo\.idCountry: must be an ISO/,
+        ],
+        [
+          'selectCountry',
+          { identity: { selectCountry: 'FR' } },
+          { identity: { selectCountry: 'fr' } },
+          /identityInfo\.selectCountry/,
+        ],
+        [
+          'nationalityCountry',
+          { identity: { nationalityCountry: 'US' } },
+          { identity: { nationalityCountry: 'U1' } },
+          /identityInfo\.nationalityCountry/,
+        ],
+        [
+          'dob a real date',
+          { basic: { dob: '2000-02-29' }, identity: { dob: '2000-02-29' } },
+          { basic: { dob: '1999-02-29' } },
+          /^kycInfo\.basicInfo\.dob: must be yyyy-MM-dd$/,
+        ],
+        [
+          'dob format',
+          { basic: { dob: '1990-12-31' } },
+          { basic: { dob: '19/09/1999' } },
+          /basicInfo\.dob: must be yyyy-MM-dd/,
+        ],
+        [
+          'dob in the past',
+          { basic: { dob: '2001-01-01' } },
+          { basic: { dob: '2999-01-01' } },
+          /basicInfo\.dob: must be in the past/,
+        ],
+        [
+          'idExpiry a real date',
+          { identity: { idExpiry: '2032-12-31' } },
+          { identity: { idExpiry: '2032-13-01' } },
+          /identityInfo\.idExpiry: must be yyyy-MM-dd/,
+        ],
+        [
+          'issuingDate a real date',
+          { identity: { issuingDate: '2012-04-30' } },
+          { identity: { issuingDate: '2012-04-31' } },
+          /identityInfo\.issuingDate: must be yyyy-MM-dd/,
+        ],
+        [
+          'documentType enum',
+          { identity: { documentType: 'PASSPORT', idType: 'PASSPORT' } },
+          { identity: { documentType: 'VISA' } },
+          /identityInfo\.documentType: must be one of ID_CARD, PASSPORT, DRIVING_LICENSE, RESIDENCE_PERMIT/,
+        ],
+        [
+          'idType enum',
+          { identity: { documentType: 'RESIDENCE_PERMIT', idType: 'DRIVING_LICENSE' } },
+          { identity: { idType: 'id_card' } },
+          /identityInfo\.idType: must be one of/,
+        ],
+        [
+          'address max 400',
+          { basic: { address: 'a'.repeat(400) } },
+          { basic: { address: 'a'.repeat(401) } },
+          /basicInfo\.address: must be at most 400 characters/,
+        ],
+        [
+          'city max 100',
+          { basic: { city: 'c'.repeat(100) } },
+          { basic: { city: 'c'.repeat(101) } },
+          /basicInfo\.city: must be at most 100/,
+        ],
+        [
+          'postalCode max 50 (optional)',
+          { basic: { postalCode: null } },
+          { basic: { postalCode: '1'.repeat(51) } },
+          /basicInfo\.postalCode: must be at most 50/,
+        ],
+        [
+          'firstName required',
+          { basic: { middleName: null } },
+          { basic: { firstName: '' } },
+          /^kycInfo\.basicInfo\.firstName: is required$/,
+        ],
+        [
+          'firstName 1-128',
+          { basic: { firstName: 'F'.repeat(128) }, identity: { firstName: 'F'.repeat(128) } },
+          { basic: { firstName: 'F'.repeat(129) } },
+          /basicInfo\.firstName: must be at most 128/,
+        ],
+        ['strings only', { basic: { city: '12' } }, { basic: { city: 12 } }, /basicInfo\.city: must be a string/],
+        [
+          'userSubmitIp an IP',
+          { basic: { userSubmitIp: '2001:db8::1' } },
+          { basic: { userSubmitIp: '300.1.1.1' } },
+          /basicInfo\.userSubmitIp: must be an IPv4 or IPv6 address/,
+        ],
+        [
+          'idNumber 1-64',
+          { identity: { idNumber: uniq('N').padEnd(64, '0') } },
+          { identity: { idNumber: 'N'.repeat(65) } },
+          /identityInfo\.idNumber: must be at most 64/,
+        ],
+        [
+          'frontFileUrl required',
+          { identity: { backFileUrl: img.url('/back.png') } },
+          { identity: { frontFileUrl: null } },
+          /identityInfo\.frontFileUrl: is required/,
+        ],
+        [
+          'faceFileUrl a URL',
+          { identity: { faceFileUrl: img.url('/face.png') } },
+          { identity: { faceFileUrl: 'ftp://x/y.png' } },
+          /identityInfo\.faceFileUrl: must be an http\(s\):\/\/ URL/,
+        ],
+        [
+          'optional identity fields max 256',
+          { identity: { issuingAuthority: 'x'.repeat(256) } },
+          { identity: { issuingAuthority: 'x'.repeat(257) } },
+          /identityInfo\.issuingAuthority: must be at most 256/,
+        ],
+        [
+          'notifyUrl http(s) or "."',
+          { notifyUrl: '.' },
+          { notifyUrl: 'mailto:x@y' },
+          /userInfo\.notifyUrl: must be an http\(s\):\/\/ URL or "\."/,
+        ],
+        [
+          'entityCustomerId charset',
+          { customer: 'a+b-c_d@e' },
+          { customer: 'a#b' },
+          /userInfo\.entityCustomerId: must match/,
+        ],
+        [
+          'entityCustomerId max 128',
+          { customer: 'c'.repeat(128) },
+          { customer: 'c'.repeat(129) },
+          /userInfo\.entityCustomerId: must be at most 128/,
+        ],
+        [
+          'broker account ids digits',
+          { main: '987654321' },
+          { main: 'MAIN_ACC_001' },
+          /userInfo\.brokerMainAccountId: must be 1-32 digits/,
+        ],
+        [
+          'requestNo max 120',
+          { requestNo: uniq('R').padEnd(120, '9') },
+          { requestNo: 'R'.repeat(121) },
+          /^requestNo: must be at most 120 characters$/,
+        ],
+      ];
+      for (const [name, good, bad, detail] of cases) {
+        await c.test(name, async () => {
+          await accepted(std, s(good));
+          await rejected(std, s(bad), detail);
+        });
+      }
+      const mismatched: any = s();
+      mismatched.kycInfo.userInfo.bizEntityKey = kz.bizEntityKey;
+      await rejected(std, mismatched, /userInfo\.bizEntityKey: must equal bizEntityKey/);
+      // kycInfo may also be a string holding the object's JSON (its published type is STRING)
+      const asString: any = s();
+      asString.kycInfo = JSON.stringify(asString.kycInfo);
+      await accepted(std, asString);
+      const badString: any = s();
+      badString.kycInfo = '{not json';
+      await rejected(std, badString, /^kycInfo: must be a JSON object$/);
+    });
 
     test(
       "identityInfo's names must equal basicInfo's: the seed's own example is accepted, then FAILs and changes " +
@@ -732,132 +729,129 @@ for (const kind of DB_KINDS) {
       );
     });
 
-    test(
-      'partial-sharing (KZ) brokers: any one section, tnc and questionnaire rules against the KZ_V6 ' + 'template',
-      async (c) => {
-        // The published KZ example (tncInfo and questionnaireInfo only)
-        const example = kzShare(kz, { tncInfo: TNC, questionnaireInfo: QUESTIONNAIRE }, 'CUST_KZ_001');
-        await accepted(kz, example);
-        assert.equal((await shareOutcome(kz, example)).status, 'SUCCESS');
-        await rejected(
-          kz,
-          kzShare(kz, {}),
-          /^kycInfo: at least one of basicInfo, identityInfo, tncInfo, questionnaireInfo is required$/,
-        );
-        await rejected(kz, kzShare(kz, { basicInfo: null, tncInfo: null }), /at least one of/);
-        const base = share(std);
-        await accepted(kz, kzShare(kz, { basicInfo: base.kycInfo.basicInfo }));
-        await accepted(kz, kzShare(kz, { identityInfo: base.kycInfo.identityInfo }));
-        // The standard broker's rule (both required) does not apply to KZ, but its field rules do
-        await rejected(
-          kz,
-          kzShare(kz, { basicInfo: { ...base.kycInfo.basicInfo, dob: '1999-9-19' } }),
-          /basicInfo\.dob: must be yyyy-MM-dd/,
-        );
+    test('partial-sharing (KZ) brokers: any one section, tnc and questionnaire rules against the KZ_V6 template', async (c) => {
+      // The published KZ example (tncInfo and questionnaireInfo only)
+      const example = kzShare(kz, { tncInfo: TNC, questionnaireInfo: QUESTIONNAIRE }, 'CUST_KZ_001');
+      await accepted(kz, example);
+      assert.equal((await shareOutcome(kz, example)).status, 'SUCCESS');
+      await rejected(
+        kz,
+        kzShare(kz, {}),
+        /^kycInfo: at least one of basicInfo, identityInfo, tncInfo, questionnaireInfo is required$/,
+      );
+      await rejected(kz, kzShare(kz, { basicInfo: null, tncInfo: null }), /at least one of/);
+      const base = share(std);
+      await accepted(kz, kzShare(kz, { basicInfo: base.kycInfo.basicInfo }));
+      await accepted(kz, kzShare(kz, { identityInfo: base.kycInfo.identityInfo }));
+      // The standard broker's rule (both required) does not apply to KZ, but its field rules do
+      await rejected(
+        kz,
+        kzShare(kz, { basicInfo: { ...base.kycInfo.basicInfo, dob: '1999-9-19' } }),
+        /basicInfo\.dob: must be yyyy-MM-dd/,
+      );
 
-        const tnc = (o: Record<string, unknown>) => kzShare(kz, { tncInfo: { ...TNC, ...o } });
-        const tncCases: [string, Record<string, unknown>, Record<string, unknown>, RegExp][] = [
-          [
-            'tncVersion a.b',
-            { tncVersion: '10.12' },
-            { tncVersion: '1' },
-            /tncInfo\.tncVersion: must match \^\\d\+\\\.\\d\+\$/,
-          ],
-          ['tncVersion digits only', { tncVersion: '2.0' }, { tncVersion: '1.0a' }, /tncInfo\.tncVersion/],
-          [
-            'signTime ISO-8601 with zone',
-            { signTime: '2024-01-01T12:00:00.123+05:30' },
-            { signTime: '2024-01-01 12:00:00' },
-            /tncInfo\.signTime: must be an ISO-8601/,
-          ],
-          [
-            'signTime needs a zone',
-            { signTime: '2024-01-01T12:00:00Z' },
-            { signTime: '2024-01-01T12:00:00' },
-            /tncInfo\.signTime: must be an ISO-8601/,
-          ],
-          [
-            'signTime a real date',
-            { signTime: '2024-02-29T00:00:00Z' },
-            { signTime: '2023-02-29T00:00:00Z' },
-            /tncInfo\.signTime: must be an ISO-8601/,
-          ],
-          [
-            'signTime not in the future',
-            { signTime: new Date(t.clock.now() - 60_000).toISOString() },
-            { signTime: new Date(t.clock.now() + 3_600_000).toISOString() },
-            /tncInfo\.signTime: must not be in the future/,
-          ],
-          ['consent not null', { consent: false }, { consent: null }, /^kycInfo\.tncInfo\.consent: must not be null$/],
-          ['consent a boolean', { consent: true }, { consent: 'true' }, /tncInfo\.consent: must be a boolean/],
-          [
-            'userSubmitIp required',
-            { userSubmitIp: '::1' },
-            { userSubmitIp: undefined },
-            /tncInfo\.userSubmitIp: is required/,
-          ],
-        ];
-        for (const [name, good, bad, detail] of tncCases) {
-          await c.test(name, async () => {
-            await accepted(kz, tnc(good));
-            await rejected(kz, tnc(bad), detail);
-          });
-        }
+      const tnc = (o: Record<string, unknown>) => kzShare(kz, { tncInfo: { ...TNC, ...o } });
+      const tncCases: [string, Record<string, unknown>, Record<string, unknown>, RegExp][] = [
+        [
+          'tncVersion a.b',
+          { tncVersion: '10.12' },
+          { tncVersion: '1' },
+          /tncInfo\.tncVersion: must match \^\\d\+\\\.\\d\+\$/,
+        ],
+        ['tncVersion digits only', { tncVersion: '2.0' }, { tncVersion: '1.0a' }, /tncInfo\.tncVersion/],
+        [
+          'signTime ISO-8601 with zone',
+          { signTime: '2024-01-01T12:00:00.123+05:30' },
+          { signTime: '2024-01-01 12:00:00' },
+          /tncInfo\.signTime: must be an ISO-8601/,
+        ],
+        [
+          'signTime needs a zone',
+          { signTime: '2024-01-01T12:00:00Z' },
+          { signTime: '2024-01-01T12:00:00' },
+          /tncInfo\.signTime: must be an ISO-8601/,
+        ],
+        [
+          'signTime a real date',
+          { signTime: '2024-02-29T00:00:00Z' },
+          { signTime: '2023-02-29T00:00:00Z' },
+          /tncInfo\.signTime: must be an ISO-8601/,
+        ],
+        [
+          'signTime not in the future',
+          { signTime: new Date(t.clock.now() - 60_000).toISOString() },
+          { signTime: new Date(t.clock.now() + 3_600_000).toISOString() },
+          /tncInfo\.signTime: must not be in the future/,
+        ],
+        ['consent not null', { consent: false }, { consent: null }, /^kycInfo\.tncInfo\.consent: must not be null$/],
+        ['consent a boolean', { consent: true }, { consent: 'true' }, /tncInfo\.consent: must be a boolean/],
+        [
+          'userSubmitIp required',
+          { userSubmitIp: '::1' },
+          { userSubmitIp: undefined },
+          /tncInfo\.userSubmitIp: is required/,
+        ],
+      ];
+      for (const [name, good, bad, detail] of tncCases) {
+        await c.test(name, async () => {
+          await accepted(kz, tnc(good));
+          await rejected(kz, tnc(bad), detail);
+        });
+      }
 
-        const q = (answers: unknown, version = 'KZ_V6') => kzShare(kz, { questionnaireInfo: { version, answers } });
-        const [useFor, funds] = QUESTIONNAIRE.answers;
-        assert.ok(useFor && funds);
-        const qCases: [string, unknown, unknown, RegExp][] = [
-          [
-            'every question answered',
-            [funds, useFor],
-            [useFor],
-            /^questionnaireInfo\.answers: missing KZ_V6_sourceOfFunds$/,
-          ],
-          [
-            'a valid option',
-            [useFor, { title: funds.title, option: 'KZ_V6_sourceOfFunds_businessIncome' }],
-            [useFor, { title: funds.title, option: 'KZ_V6_useFor_payments' }],
-            /answers\[1\]\.option: KZ_V6_useFor_payments is not an option of KZ_V6_sourceOfFunds/,
-          ],
-          [
-            'each question once',
-            [useFor, funds],
-            [useFor, funds, useFor],
-            /answers\[2\]\.title: duplicate answer to KZ_V6_useFor/,
-          ],
-          [
-            'known titles only',
-            [useFor, funds],
-            [useFor, funds, { title: 'KZ_V6_income', option: 'x' }],
-            /answers\[2\]\.title: unknown question KZ_V6_income/,
-          ],
-          ['not empty', [useFor, funds], [], /questionnaireInfo\.answers: must be a non-empty list/],
-          ['option required', [useFor, funds], [useFor, { title: funds.title }], /answers\[1\]\.option: is required/],
-        ];
-        for (const [name, good, bad, detail] of qCases) {
-          await c.test(name, async () => {
-            await accepted(kz, q(good));
-            await rejected(kz, q(bad), detail);
-          });
-        }
-        await rejected(
-          kz,
-          q([useFor, funds], 'KZ_V5'),
-          /questionnaireInfo\.version: KZ_V5 is not a questionnaire version configured for this broker/,
-        );
-        // partial brokers may use the KZ-style account ids; standard ones may not (see the standard cases)
-        await rejected(
-          kz,
-          {
-            ...example,
-            requestNo: uniq('K'),
-            kycInfo: { ...example.kycInfo, userInfo: { ...example.kycInfo.userInfo, brokerSubAccountId: 'SUB ACC' } },
-          },
-          /brokerSubAccountId: must be 1-64 letters/,
-        );
-      },
-    );
+      const q = (answers: unknown, version = 'KZ_V6') => kzShare(kz, { questionnaireInfo: { version, answers } });
+      const [useFor, funds] = QUESTIONNAIRE.answers;
+      assert.ok(useFor && funds);
+      const qCases: [string, unknown, unknown, RegExp][] = [
+        [
+          'every question answered',
+          [funds, useFor],
+          [useFor],
+          /^questionnaireInfo\.answers: missing KZ_V6_sourceOfFunds$/,
+        ],
+        [
+          'a valid option',
+          [useFor, { title: funds.title, option: 'KZ_V6_sourceOfFunds_businessIncome' }],
+          [useFor, { title: funds.title, option: 'KZ_V6_useFor_payments' }],
+          /answers\[1\]\.option: KZ_V6_useFor_payments is not an option of KZ_V6_sourceOfFunds/,
+        ],
+        [
+          'each question once',
+          [useFor, funds],
+          [useFor, funds, useFor],
+          /answers\[2\]\.title: duplicate answer to KZ_V6_useFor/,
+        ],
+        [
+          'known titles only',
+          [useFor, funds],
+          [useFor, funds, { title: 'KZ_V6_income', option: 'x' }],
+          /answers\[2\]\.title: unknown question KZ_V6_income/,
+        ],
+        ['not empty', [useFor, funds], [], /questionnaireInfo\.answers: must be a non-empty list/],
+        ['option required', [useFor, funds], [useFor, { title: funds.title }], /answers\[1\]\.option: is required/],
+      ];
+      for (const [name, good, bad, detail] of qCases) {
+        await c.test(name, async () => {
+          await accepted(kz, q(good));
+          await rejected(kz, q(bad), detail);
+        });
+      }
+      await rejected(
+        kz,
+        q([useFor, funds], 'KZ_V5'),
+        /questionnaireInfo\.version: KZ_V5 is not a questionnaire version configured for this broker/,
+      );
+      // partial brokers may use the KZ-style account ids; standard ones may not (see the standard cases)
+      await rejected(
+        kz,
+        {
+          ...example,
+          requestNo: uniq('K'),
+          kycInfo: { ...example.kycInfo, userInfo: { ...example.kycInfo.userInfo, brokerSubAccountId: 'SUB ACC' } },
+        },
+        /brokerSubAccountId: must be 1-64 letters/,
+      );
+    });
 
     test('query-share-data-status and check-kyc-status requests', async () => {
       const unknown = await post(std, 'query-share-data-status', {

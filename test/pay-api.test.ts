@@ -131,38 +131,32 @@ for (const kind of DB_KINDS) {
       return { batches, poisonedBatches, restore: () => (t.db.query = original) };
     }
 
-    test(
-      'creates arriving while the database is busy share one insert statement, each answered with its ' + 'own order',
-      async () => {
-        const watch = watchOrderInserts({ delayMs: 100 });
-        try {
-          const bodies = Array.from({ length: 24 }, () => v3Order());
-          const results = await Promise.all(bodies.map((b) => m.client.post('/v3/order', b)));
-          assert.ok(
-            results.every((r) => r.json.status === 'SUCCESS'),
-            results.map((r) => r.text).join('\n'),
-          );
-          assert.equal(new Set(results.map((r) => r.json.data.prepayId)).size, 24);
-          assert.equal(
-            watch.batches.reduce((a, b) => a + b, 0),
-            24,
-          );
-          assert.ok(
-            watch.batches.length < 24 && Math.max(...watch.batches) > 1,
-            `batches: ${watch.batches.join(', ')}`,
-          );
-          watch.restore();
-          // Each answer belongs to its own request: the returned prepayId queries back to that request's
-          // merchantTradeNo.
-          for (const [i, r] of results.entries()) {
-            const q = await m.client.post('/v2/order/query', { prepayId: r.json.data.prepayId });
-            assert.equal(q.json.data.merchantTradeNo, bodies[i]!.merchantTradeNo);
-          }
-        } finally {
-          watch.restore();
+    test('creates arriving while the database is busy share one insert statement, each answered with its own order', async () => {
+      const watch = watchOrderInserts({ delayMs: 100 });
+      try {
+        const bodies = Array.from({ length: 24 }, () => v3Order());
+        const results = await Promise.all(bodies.map((b) => m.client.post('/v3/order', b)));
+        assert.ok(
+          results.every((r) => r.json.status === 'SUCCESS'),
+          results.map((r) => r.text).join('\n'),
+        );
+        assert.equal(new Set(results.map((r) => r.json.data.prepayId)).size, 24);
+        assert.equal(
+          watch.batches.reduce((a, b) => a + b, 0),
+          24,
+        );
+        assert.ok(watch.batches.length < 24 && Math.max(...watch.batches) > 1, `batches: ${watch.batches.join(', ')}`);
+        watch.restore();
+        // Each answer belongs to its own request: the returned prepayId queries back to that request's
+        // merchantTradeNo.
+        for (const [i, r] of results.entries()) {
+          const q = await m.client.post('/v2/order/query', { prepayId: r.json.data.prepayId });
+          assert.equal(q.json.data.merchantTradeNo, bodies[i]!.merchantTradeNo);
         }
-      },
-    );
+      } finally {
+        watch.restore();
+      }
+    });
 
     test('concurrent creates with one merchantTradeNo: exactly one order, the others 400201', async () => {
       const watch = watchOrderInserts({ delayMs: 50 });

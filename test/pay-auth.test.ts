@@ -104,36 +104,33 @@ for (const kind of DB_KINDS) {
       assert.equal(first.json.code, '400202');
       await expectFail('400001', { nonce, path: '/v2/order/query', body: '{"prepayId":"1"}' }, /Nonce has been used/);
     });
-    test(
-      'create order records its nonce with the order: a replay is 400001 whatever the body, and ' + 'creates nothing',
-      async () => {
-        const nonce = randomAlnum(32);
-        const body = JSON.stringify(v3Order());
-        const first = await send({ nonce, body });
-        assert.equal(first.json.status, 'SUCCESS', first.text);
-        await expectFail('400001', { nonce, body }, /Nonce has been used/);
-        // A failed create (validation, duplicate, unparsable body) still burns its nonce, checked before the failure.
-        const badNonce = randomAlnum(32);
-        const bad = JSON.stringify({ ...v3Order(), description: '' });
-        assert.equal((await send({ nonce: badNonce, body: bad })).json.code, '400100');
-        await expectFail('400001', { nonce: badNonce, body: bad });
-        const garbageNonce = randomAlnum(32);
-        assert.equal((await send({ nonce: garbageNonce, body: '{' })).json.code, '400008');
-        await expectFail('400001', { nonce: garbageNonce, body: '{' });
-        const dupNonce = randomAlnum(32);
-        assert.equal((await send({ nonce: dupNonce, body })).json.code, '400201');
-        await expectFail('400001', { nonce: dupNonce, body });
-        // Concurrent replays of one signed create: exactly one order.
-        const raceNonce = randomAlnum(32);
-        const raceBody = JSON.stringify(v3Order());
-        const ts = String(Date.now());
-        const results = await Promise.all(
-          Array.from({ length: 10 }, () => send({ nonce: raceNonce, body: raceBody, ts })),
-        );
-        assert.equal(results.filter((r) => r.json.status === 'SUCCESS').length, 1);
-        assert.ok(results.filter((r) => r.json.status !== 'SUCCESS').every((r) => r.json.code === '400001'));
-      },
-    );
+    test('create order records its nonce with the order: a replay is 400001 whatever the body, and creates nothing', async () => {
+      const nonce = randomAlnum(32);
+      const body = JSON.stringify(v3Order());
+      const first = await send({ nonce, body });
+      assert.equal(first.json.status, 'SUCCESS', first.text);
+      await expectFail('400001', { nonce, body }, /Nonce has been used/);
+      // A failed create (validation, duplicate, unparsable body) still burns its nonce, checked before the failure.
+      const badNonce = randomAlnum(32);
+      const bad = JSON.stringify({ ...v3Order(), description: '' });
+      assert.equal((await send({ nonce: badNonce, body: bad })).json.code, '400100');
+      await expectFail('400001', { nonce: badNonce, body: bad });
+      const garbageNonce = randomAlnum(32);
+      assert.equal((await send({ nonce: garbageNonce, body: '{' })).json.code, '400008');
+      await expectFail('400001', { nonce: garbageNonce, body: '{' });
+      const dupNonce = randomAlnum(32);
+      assert.equal((await send({ nonce: dupNonce, body })).json.code, '400201');
+      await expectFail('400001', { nonce: dupNonce, body });
+      // Concurrent replays of one signed create: exactly one order.
+      const raceNonce = randomAlnum(32);
+      const raceBody = JSON.stringify(v3Order());
+      const ts = String(Date.now());
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => send({ nonce: raceNonce, body: raceBody, ts })),
+      );
+      assert.equal(results.filter((r) => r.json.status === 'SUCCESS').length, 1);
+      assert.ok(results.filter((r) => r.json.status !== 'SUCCESS').every((r) => r.json.code === '400001'));
+    });
     test('400008 body is not a JSON object', async () => {
       await expectFail('400008', { body: '{"a":' });
       await expectFail('400008', { body: '[1,2]' });

@@ -200,86 +200,80 @@ for (const kind of DB_KINDS) {
       },
     );
 
-    test(
-      'a worker whose lease was taken over leaves the new holder’s lease alone and stops driving ' + 'the batch',
-      async () => {
-        const m = await newMerchant('Lease Co', '100');
-        const body = batch([detail(), detail(), detail()]);
-        await create(m, body);
-        const row = await batchOf(m.merchantId, body.requestId);
-        const takenOver = Date.now() + 3_600_000;
-        let calls = 0;
-        // While the first detail is being processed, the lease lapses and another worker takes the batch.
-        const a = service({
-          getPayer: async (id, q) => {
-            if (++calls === 1)
-              await q!.query(`UPDATE pay_payout_batches SET lease_until = $2 WHERE batch_id = $1`, [
-                row.batch_id,
-                takenOver,
-              ]);
-            return t.app.services.accounts.getPayer(id, q);
-          },
-        });
-        await a.runBatches();
-        const after = await batchOf(m.merchantId, body.requestId);
-        assert.equal(Number(after.lease_until), takenOver, 'the new holder keeps its lease');
-        // The first detail was decided in the step that was running; the rest is left to the lease's holder.
-        assert.deepEqual(
-          (await detailsOf(row.batch_id)).map((d) => d.status),
-          ['SUCCESS', 'PROCESSING', 'PROCESSING'],
-        );
-        assert.equal(await service().runBatches(), 0, 'nobody else claims a held lease');
-        await t.db.query(`UPDATE pay_payout_batches SET lease_until = 0 WHERE batch_id = $1`, [row.batch_id]);
-        await driveAll(service());
-        assert.equal((await batchOf(m.merchantId, body.requestId)).status, 'SUCCESS');
-        await assertSettledOnce(row.batch_id, '0');
-      },
-    );
+    test('a worker whose lease was taken over leaves the new holder’s lease alone and stops driving the batch', async () => {
+      const m = await newMerchant('Lease Co', '100');
+      const body = batch([detail(), detail(), detail()]);
+      await create(m, body);
+      const row = await batchOf(m.merchantId, body.requestId);
+      const takenOver = Date.now() + 3_600_000;
+      let calls = 0;
+      // While the first detail is being processed, the lease lapses and another worker takes the batch.
+      const a = service({
+        getPayer: async (id, q) => {
+          if (++calls === 1)
+            await q!.query(`UPDATE pay_payout_batches SET lease_until = $2 WHERE batch_id = $1`, [
+              row.batch_id,
+              takenOver,
+            ]);
+          return t.app.services.accounts.getPayer(id, q);
+        },
+      });
+      await a.runBatches();
+      const after = await batchOf(m.merchantId, body.requestId);
+      assert.equal(Number(after.lease_until), takenOver, 'the new holder keeps its lease');
+      // The first detail was decided in the step that was running; the rest is left to the lease's holder.
+      assert.deepEqual(
+        (await detailsOf(row.batch_id)).map((d) => d.status),
+        ['SUCCESS', 'PROCESSING', 'PROCESSING'],
+      );
+      assert.equal(await service().runBatches(), 0, 'nobody else claims a held lease');
+      await t.db.query(`UPDATE pay_payout_batches SET lease_until = 0 WHERE batch_id = $1`, [row.batch_id]);
+      await driveAll(service());
+      assert.equal((await batchOf(m.merchantId, body.requestId)).status, 'SUCCESS');
+      await assertSettledOnce(row.batch_id, '0');
+    });
 
-    test(
-      'operator cancel racing the worker: either canceled with every hold released, or processed; ' + 'never both',
-      async () => {
-        const m = await newMerchant('Cancel Race', '1000', '0.5');
-        const bodies = Array.from({ length: 8 }, () =>
-          batch([detail({ transferAmount: '2' }), detail({ receiveType: 'PAY_ID', receiver: bob.payerId })]),
-        );
-        for (const b of bodies) await create(m, b);
-        const ids = await Promise.all(
-          bodies.map(async (b) => String((await batchOf(m.merchantId, b.requestId)).batch_id)),
-        );
-        const w = service();
-        // Half the cancels are sent before the workers start, half after: both orders, and on PostgreSQL both at once.
-        const cancel = (id: string) => t.admin('POST', `/admin/v1/payouts/${id}/cancel`);
-        const [early, , late] = await Promise.all([
-          Promise.all(ids.slice(0, 4).map(cancel)),
-          Promise.all([driveAll(w), driveAll(service())]),
-          Promise.all(ids.slice(4).map(cancel)),
-        ]);
-        const results = [...early, ...late];
-        await driveAll(w);
-        for (const [i, id] of ids.entries()) {
-          const status = (await t.db.query(`SELECT status FROM pay_payout_batches WHERE batch_id = $1`, [id])).rows[0]
-            .status;
-          const c = results[i]!;
-          if (c.status === 200) {
-            assert.equal(status, 'CANCELED');
-            assert.deepEqual(
-              (await detailsOf(id)).map((d) => [d.status, d.fail_reason]),
-              [
-                ['FAIL', 'CANCELED'],
-                ['FAIL', 'CANCELED'],
-              ],
-            );
-          } else {
-            assert.equal(c.status, 409);
-            assert.equal(status, 'SUCCESS');
-          }
-          await assertSettledOnce(id, '0.5');
-          assert.equal(await events('PAYOUT', id), 1);
+    test('operator cancel racing the worker: either canceled with every hold released, or processed; never both', async () => {
+      const m = await newMerchant('Cancel Race', '1000', '0.5');
+      const bodies = Array.from({ length: 8 }, () =>
+        batch([detail({ transferAmount: '2' }), detail({ receiveType: 'PAY_ID', receiver: bob.payerId })]),
+      );
+      for (const b of bodies) await create(m, b);
+      const ids = await Promise.all(
+        bodies.map(async (b) => String((await batchOf(m.merchantId, b.requestId)).batch_id)),
+      );
+      const w = service();
+      // Half the cancels are sent before the workers start, half after: both orders, and on PostgreSQL both at once.
+      const cancel = (id: string) => t.admin('POST', `/admin/v1/payouts/${id}/cancel`);
+      const [early, , late] = await Promise.all([
+        Promise.all(ids.slice(0, 4).map(cancel)),
+        Promise.all([driveAll(w), driveAll(service())]),
+        Promise.all(ids.slice(4).map(cancel)),
+      ]);
+      const results = [...early, ...late];
+      await driveAll(w);
+      for (const [i, id] of ids.entries()) {
+        const status = (await t.db.query(`SELECT status FROM pay_payout_batches WHERE batch_id = $1`, [id])).rows[0]
+          .status;
+        const c = results[i]!;
+        if (c.status === 200) {
+          assert.equal(status, 'CANCELED');
+          assert.deepEqual(
+            (await detailsOf(id)).map((d) => [d.status, d.fail_reason]),
+            [
+              ['FAIL', 'CANCELED'],
+              ['FAIL', 'CANCELED'],
+            ],
+          );
+        } else {
+          assert.equal(c.status, 409);
+          assert.equal(status, 'SUCCESS');
         }
-        assert.equal((await balance(m.merchantId)).held, '0');
-      },
-    );
+        await assertSettledOnce(id, '0.5');
+        assert.equal(await events('PAYOUT', id), 1);
+      }
+      assert.equal((await balance(m.merchantId)).held, '0');
+    });
 
     test('a claim racing an expiry for the same detail: one of them, once', async () => {
       const m = await newMerchant('Claim Race', '100', '0.1');
@@ -380,45 +374,40 @@ for (const kind of DB_KINDS) {
       }
     });
 
-    test(
-      'a replay written differently (e-mail case, + of a calling code, null optionals) is the ' + 'same request',
-      async () => {
-        const m = await newMerchant('Replay Case', '100');
-        const body = batch([
-          detail({ receiveType: 'EMAIL', receiver: `Mixed.Case-${kind}@Example.COM`, transferAmount: '2' }),
-          detail({ registrationEmail: `race-alice-${kind}@example.com`, transferAmount: '1' }),
-          detail({ registrationMobileNumber: '322342111', registrationMobileCode: '+971', transferAmount: '1' }),
-        ]);
-        await create(m, body);
-        const row = await batchOf(m.merchantId, body.requestId);
-        const rewritten = {
-          ...body,
-          transferDetailList: [
-            { ...body.transferDetailList[0], receiver: `mixed.case-${kind}@example.com`, remark: null },
-            { ...body.transferDetailList[1], registrationEmail: `RACE-ALICE-${kind}@EXAMPLE.COM` },
-            { ...body.transferDetailList[2], registrationMobileCode: '971' },
-          ],
-        };
-        const r = await m.client.post('/payout/transfer', rewritten);
-        assert.deepEqual(r.json.data, { requestId: body.requestId, status: 'ACCEPTED' }, r.text);
-        const n = await t.db.query(`SELECT count(*) AS n FROM pay_payout_batches WHERE merchant_id = $1`, [
-          m.merchantId,
-        ]);
-        assert.equal(Number(n.rows[0].n), 1);
-        assert.equal((await balance(m.merchantId)).held, '4');
-        // A different e-mail or calling code is a different request.
-        const [d0, d1, d2] = body.transferDetailList;
-        for (const list of [
-          [{ ...d0, receiver: `someone-else-${kind}@example.com` }, d1, d2],
-          [d0, d1, { ...d2, registrationMobileCode: '972' }],
-        ]) {
-          const o = await m.client.post('/payout/transfer', { ...body, transferDetailList: list });
-          assert.equal(o.json.code, '400102', o.text);
-        }
-        await driveAll(service());
-        assert.equal((await batchOf(m.merchantId, body.requestId)).status, 'PART_SUCCESS');
-        await assertSettledOnce(row.batch_id, '0');
-      },
-    );
+    test('a replay written differently (e-mail case, + of a calling code, null optionals) is the same request', async () => {
+      const m = await newMerchant('Replay Case', '100');
+      const body = batch([
+        detail({ receiveType: 'EMAIL', receiver: `Mixed.Case-${kind}@Example.COM`, transferAmount: '2' }),
+        detail({ registrationEmail: `race-alice-${kind}@example.com`, transferAmount: '1' }),
+        detail({ registrationMobileNumber: '322342111', registrationMobileCode: '+971', transferAmount: '1' }),
+      ]);
+      await create(m, body);
+      const row = await batchOf(m.merchantId, body.requestId);
+      const rewritten = {
+        ...body,
+        transferDetailList: [
+          { ...body.transferDetailList[0], receiver: `mixed.case-${kind}@example.com`, remark: null },
+          { ...body.transferDetailList[1], registrationEmail: `RACE-ALICE-${kind}@EXAMPLE.COM` },
+          { ...body.transferDetailList[2], registrationMobileCode: '971' },
+        ],
+      };
+      const r = await m.client.post('/payout/transfer', rewritten);
+      assert.deepEqual(r.json.data, { requestId: body.requestId, status: 'ACCEPTED' }, r.text);
+      const n = await t.db.query(`SELECT count(*) AS n FROM pay_payout_batches WHERE merchant_id = $1`, [m.merchantId]);
+      assert.equal(Number(n.rows[0].n), 1);
+      assert.equal((await balance(m.merchantId)).held, '4');
+      // A different e-mail or calling code is a different request.
+      const [d0, d1, d2] = body.transferDetailList;
+      for (const list of [
+        [{ ...d0, receiver: `someone-else-${kind}@example.com` }, d1, d2],
+        [d0, d1, { ...d2, registrationMobileCode: '972' }],
+      ]) {
+        const o = await m.client.post('/payout/transfer', { ...body, transferDetailList: list });
+        assert.equal(o.json.code, '400102', o.text);
+      }
+      await driveAll(service());
+      assert.equal((await batchOf(m.merchantId, body.requestId)).status, 'PART_SUCCESS');
+      await assertSettledOnce(row.batch_id, '0');
+    });
   });
 }

@@ -304,24 +304,21 @@ for (const kind of DB_KINDS) {
       },
     );
 
-    test(
-      'all paid → SUCCESS; all failed → FAILED (insufficient funds is a detail status, never an ' + 'envelope error)',
-      async () => {
-        const mm = await newMerchant('All Co', '10');
-        const ok = batch([detail({ transferAmount: '4' }), detail({ transferAmount: '6', receiver: bob.payerId })]);
-        await create(mm.client, ok);
-        const poor = batch([detail({ transferAmount: '1' }), detail({ transferAmount: '2' })]);
-        await create(mm.client, poor);
-        await drive();
-        assert.equal(await status(mm.client, ok.requestId), 'SUCCESS');
-        assert.equal(await status(mm.client, poor.requestId), 'FAILED');
-        await deliver();
-        await hook(await batchId(mm.merchantId, ok.requestId), 'SUCCESS');
-        await hook(await batchId(mm.merchantId, poor.requestId), 'FAILED');
-        assert.equal((await balance(mm.merchantId)).posted, '0');
-        await assertAuditOk(t);
-      },
-    );
+    test('all paid → SUCCESS; all failed → FAILED (insufficient funds is a detail status, never an envelope error)', async () => {
+      const mm = await newMerchant('All Co', '10');
+      const ok = batch([detail({ transferAmount: '4' }), detail({ transferAmount: '6', receiver: bob.payerId })]);
+      await create(mm.client, ok);
+      const poor = batch([detail({ transferAmount: '1' }), detail({ transferAmount: '2' })]);
+      await create(mm.client, poor);
+      await drive();
+      assert.equal(await status(mm.client, ok.requestId), 'SUCCESS');
+      assert.equal(await status(mm.client, poor.requestId), 'FAILED');
+      await deliver();
+      await hook(await batchId(mm.merchantId, ok.requestId), 'SUCCESS');
+      await hook(await batchId(mm.merchantId, poor.requestId), 'FAILED');
+      assert.equal((await balance(mm.merchantId)).posted, '0');
+      await assertAuditOk(t);
+    });
 
     test(
       'recipient rules: the merchant itself, registration e-mail / phone mismatch, an unverified id FAIL ' +
@@ -359,67 +356,64 @@ for (const kind of DB_KINDS) {
 
     // ---- e-mail recipients: claim and expiry ----
 
-    test(
-      'e-mail recipient: claimed once the payer exists and is verified → SUCCESS + PAYOUT_NON_BN, ' + 'fee charged',
-      async () => {
-        const mm = await newMerchant('Claim Co', '100');
-        await t.admin('PATCH', `/admin/v1/merchants/${mm.merchantId}`, { payoutFee: { USDT: '1' } });
-        const email = `dave-${kind}@example.com`;
-        const body = batch([detail({ receiveType: 'EMAIL', receiver: email, transferAmount: '25' })], {
-          webhookUrl: receiver.url('/batch-hook'),
-        });
-        await create(mm.client, body);
-        await drive();
-        const d0 = (await query(mm.client, body.requestId)).json.data;
-        assert.equal(d0.batchStatus, 'PART_SUCCESS');
-        assert.equal(d0.transferDetailList[0].status, 'AWAITING_RECEIPT');
-        const escrow0 = await platform('payout_escrow');
+    test('e-mail recipient: claimed once the payer exists and is verified → SUCCESS + PAYOUT_NON_BN, fee charged', async () => {
+      const mm = await newMerchant('Claim Co', '100');
+      await t.admin('PATCH', `/admin/v1/merchants/${mm.merchantId}`, { payoutFee: { USDT: '1' } });
+      const email = `dave-${kind}@example.com`;
+      const body = batch([detail({ receiveType: 'EMAIL', receiver: email, transferAmount: '25' })], {
+        webhookUrl: receiver.url('/batch-hook'),
+      });
+      await create(mm.client, body);
+      await drive();
+      const d0 = (await query(mm.client, body.requestId)).json.data;
+      assert.equal(d0.batchStatus, 'PART_SUCCESS');
+      assert.equal(d0.transferDetailList[0].status, 'AWAITING_RECEIPT');
+      const escrow0 = await platform('payout_escrow');
 
-        // The payer signs up unverified: nothing is claimed.
-        const dave = await t.admin('POST', '/sandbox/v1/payers', { email, balances: {}, kycStatus: 'PENDING' });
-        assert.equal(dave.status, 201);
-        assert.equal(await drive(), 0);
-        // Verified through the sandbox KYC decision on the payer id (§18.5).
-        const v = await t.admin('POST', `/sandbox/v1/kyc/${dave.json.payerId}/decision`, { decision: 'PASS' });
-        assert.equal(v.status, 200, JSON.stringify(v.json));
-        assert.equal(v.json.kycStatus, 'PASS');
-        const fees0 = await platform('fees');
-        assert.equal(await drive(), 1);
-        const d = (await query(mm.client, body.requestId)).json.data;
-        assert.equal(d.transferDetailList[0].status, 'SUCCESS');
-        assert.equal(d.transferDetailList[0].payeeId, Number(dave.json.payerId));
-        assert.equal(d.batchStatus, 'PART_SUCCESS', 'the batch status is frozen once final');
-        assert.match(
-          (await query(mm.client, body.requestId)).text,
-          /"totalPaidAmount":25\.00000000,"totalPayoutFee":1\.00000000/,
-        );
-        assert.equal(await payerBalance(dave.json.payerId), '25');
-        assert.equal(new Decimal(await platform('fees')).minus(fees0).toFixed(), '1');
-        assert.equal(new Decimal(escrow0).minus(await platform('payout_escrow')).toFixed(), '26');
+      // The payer signs up unverified: nothing is claimed.
+      const dave = await t.admin('POST', '/sandbox/v1/payers', { email, balances: {}, kycStatus: 'PENDING' });
+      assert.equal(dave.status, 201);
+      assert.equal(await drive(), 0);
+      // Verified through the sandbox KYC decision on the payer id (§18.5).
+      const v = await t.admin('POST', `/sandbox/v1/kyc/${dave.json.payerId}/decision`, { decision: 'PASS' });
+      assert.equal(v.status, 200, JSON.stringify(v.json));
+      assert.equal(v.json.kycStatus, 'PASS');
+      const fees0 = await platform('fees');
+      assert.equal(await drive(), 1);
+      const d = (await query(mm.client, body.requestId)).json.data;
+      assert.equal(d.transferDetailList[0].status, 'SUCCESS');
+      assert.equal(d.transferDetailList[0].payeeId, Number(dave.json.payerId));
+      assert.equal(d.batchStatus, 'PART_SUCCESS', 'the batch status is frozen once final');
+      assert.match(
+        (await query(mm.client, body.requestId)).text,
+        /"totalPaidAmount":25\.00000000,"totalPayoutFee":1\.00000000/,
+      );
+      assert.equal(await payerBalance(dave.json.payerId), '25');
+      assert.equal(new Decimal(await platform('fees')).minus(fees0).toFixed(), '1');
+      assert.equal(new Decimal(escrow0).minus(await platform('payout_escrow')).toFixed(), '26');
 
-        await deliver();
-        const w = await hook(d.transferDetailList[0].orderId, 'SUCCESS');
-        assert.equal(w.bizType, 'PAYOUT_NON_BN');
-        const id = await batchId(mm.merchantId, body.requestId);
-        assert.equal(
-          w.dataText,
-          `{"merchantSendId":"${body.transferDetailList[0]!.merchantSendId}",` +
-            (`"orderId":"${d.transferDetailList[0].orderId}","batchId":"${id}","status":"SUCCESS","currency":"USDT",` +
-              `"amount":25.00000000,"receiveType":"EMAIL","receiver":"${email}"}`),
-        );
-        // The batch's webhookUrl, not the merchant's configured one.
-        assert.ok(receiver.received.filter((r) => r.path === '/batch-hook').length >= 2);
-        // The page now says it was received; a later expiry changes nothing.
-        const link = /Details: (\S+)/.exec((await t.app.services.mailer.list(email))[0]!.text)![1]!;
-        assert.match(await (await fetch(link)).text(), /Received/);
-        await t.admin('POST', '/sandbox/v1/clock/advance', { ms: H72 + 1000 });
-        await drive();
-        await deliver();
-        assert.equal((await query(mm.client, body.requestId)).json.data.transferDetailList[0].status, 'SUCCESS');
-        assert.equal(await payerBalance(dave.json.payerId), '25');
-        assert.equal((await hooks(d.transferDetailList[0].orderId)).length, 1);
-      },
-    );
+      await deliver();
+      const w = await hook(d.transferDetailList[0].orderId, 'SUCCESS');
+      assert.equal(w.bizType, 'PAYOUT_NON_BN');
+      const id = await batchId(mm.merchantId, body.requestId);
+      assert.equal(
+        w.dataText,
+        `{"merchantSendId":"${body.transferDetailList[0]!.merchantSendId}",` +
+          (`"orderId":"${d.transferDetailList[0].orderId}","batchId":"${id}","status":"SUCCESS","currency":"USDT",` +
+            `"amount":25.00000000,"receiveType":"EMAIL","receiver":"${email}"}`),
+      );
+      // The batch's webhookUrl, not the merchant's configured one.
+      assert.ok(receiver.received.filter((r) => r.path === '/batch-hook').length >= 2);
+      // The page now says it was received; a later expiry changes nothing.
+      const link = /Details: (\S+)/.exec((await t.app.services.mailer.list(email))[0]!.text)![1]!;
+      assert.match(await (await fetch(link)).text(), /Received/);
+      await t.admin('POST', '/sandbox/v1/clock/advance', { ms: H72 + 1000 });
+      await drive();
+      await deliver();
+      assert.equal((await query(mm.client, body.requestId)).json.data.transferDetailList[0].status, 'SUCCESS');
+      assert.equal(await payerBalance(dave.json.payerId), '25');
+      assert.equal((await hooks(d.transferDetailList[0].orderId)).length, 1);
+    });
 
     test(
       'e-mail recipient: 72 h on the business clock → REFUNDED, amount + fee back to the source wallet, ' +
@@ -514,46 +508,43 @@ for (const kind of DB_KINDS) {
       },
     );
 
-    test(
-      'a batch whose step keeps failing is canceled at the 5th attempt, releasing what it had ' + 'reserved',
-      async () => {
-        const mm = await newMerchant('Broken Co', '10');
-        const s = t.app.services;
-        const broken = createPayoutService({
-          ...s,
-          accounts: {
-            ...s.accounts,
-            getPayer: async () => {
-              throw new Error('accounts unavailable');
-            },
+    test('a batch whose step keeps failing is canceled at the 5th attempt, releasing what it had reserved', async () => {
+      const mm = await newMerchant('Broken Co', '10');
+      const s = t.app.services;
+      const broken = createPayoutService({
+        ...s,
+        accounts: {
+          ...s.accounts,
+          getPayer: async () => {
+            throw new Error('accounts unavailable');
           },
-          subMerchants: { isActive: async () => false },
-          publicUrl: t.baseUrl,
-          mode: 'sandbox',
-        });
-        const body = batch([detail({ transferAmount: '3' }), detail({ transferAmount: '4' })]);
-        await create(mm.client, body);
-        for (let i = 1; i <= 5; i++) {
-          await broken.runOnce();
-          const row = (
-            await t.db.query(`SELECT status, attempts FROM pay_payout_batches WHERE request_id = $1`, [body.requestId])
-          ).rows[0];
-          if (i < 5) {
-            assert.equal(row.status, 'PROCESSING');
-            assert.equal(Number(row.attempts), i);
-            t.clock.advance!(60_000 * i);
-          } else assert.equal(row.status, 'CANCELED');
-        }
-        const d = (await query(mm.client, body.requestId)).json.data;
-        assert.deepEqual(
-          d.transferDetailList.map((x: any) => x.status),
-          ['FAIL', 'FAIL'],
-        );
-        assert.deepEqual(await balance(mm.merchantId), { asset: 'USDT', posted: '10', held: '0', available: '10' });
-        await deliver();
-        await hook(await batchId(mm.merchantId, body.requestId), 'CANCELED');
-      },
-    );
+        },
+        subMerchants: { isActive: async () => false },
+        publicUrl: t.baseUrl,
+        mode: 'sandbox',
+      });
+      const body = batch([detail({ transferAmount: '3' }), detail({ transferAmount: '4' })]);
+      await create(mm.client, body);
+      for (let i = 1; i <= 5; i++) {
+        await broken.runOnce();
+        const row = (
+          await t.db.query(`SELECT status, attempts FROM pay_payout_batches WHERE request_id = $1`, [body.requestId])
+        ).rows[0];
+        if (i < 5) {
+          assert.equal(row.status, 'PROCESSING');
+          assert.equal(Number(row.attempts), i);
+          t.clock.advance!(60_000 * i);
+        } else assert.equal(row.status, 'CANCELED');
+      }
+      const d = (await query(mm.client, body.requestId)).json.data;
+      assert.deepEqual(
+        d.transferDetailList.map((x: any) => x.status),
+        ['FAIL', 'FAIL'],
+      );
+      assert.deepEqual(await balance(mm.merchantId), { asset: 'USDT', posted: '10', held: '0', available: '10' });
+      await deliver();
+      await hook(await batchId(mm.merchantId, body.requestId), 'CANCELED');
+    });
 
     // ---- replay at every state ----
 
@@ -627,60 +618,57 @@ for (const kind of DB_KINDS) {
 
     // ---- idempotency and races ----
 
-    test(
-      'replay: same requestId and parameters → the stored answer (any spacing, 1.5 = "1.50"); different ' + '→ 400102',
-      async () => {
-        const mm = await newMerchant('Replay Co', '100');
-        const body = batch([detail({ transferAmount: '1.5' })]);
-        await create(mm.client, body);
-        const snap = await snap0(t);
-        const spaced = JSON.stringify(
-          {
-            ...body,
-            transferDetailList: [{ ...body.transferDetailList[0], transferAmount: '1.50' }],
-            totalAmount: 1.5,
-          },
-          null,
-          2,
-        ).replace('"totalAmount": "1.5"', '"totalAmount": 1.50');
-        const again = await mm.client.post('/payout/transfer', spaced);
-        assert.deepEqual(again.json, {
-          status: 'SUCCESS',
-          code: '000000',
-          data: { requestId: body.requestId, status: 'ACCEPTED' },
-          errorMessage: null,
+    test('replay: same requestId and parameters → the stored answer (any spacing, 1.5 = "1.50"); different → 400102', async () => {
+      const mm = await newMerchant('Replay Co', '100');
+      const body = batch([detail({ transferAmount: '1.5' })]);
+      await create(mm.client, body);
+      const snap = await snap0(t);
+      const spaced = JSON.stringify(
+        {
+          ...body,
+          transferDetailList: [{ ...body.transferDetailList[0], transferAmount: '1.50' }],
+          totalAmount: 1.5,
+        },
+        null,
+        2,
+      ).replace('"totalAmount": "1.5"', '"totalAmount": 1.50');
+      const again = await mm.client.post('/payout/transfer', spaced);
+      assert.deepEqual(again.json, {
+        status: 'SUCCESS',
+        code: '000000',
+        data: { requestId: body.requestId, status: 'ACCEPTED' },
+        errorMessage: null,
+      });
+      assert.deepEqual(await snap0(t), snap);
+      for (const changed of [
+        { ...body, batchName: 'Other' },
+        { ...body, transferDetailList: [{ ...body.transferDetailList[0], remark: 'x' }] },
+        { ...body, webhookUrl: 'https://example.com/h' },
+      ]) {
+        const r = await mm.client.post('/payout/transfer', changed);
+        assert.deepEqual(r.json, {
+          status: 'FAIL',
+          code: '400102',
+          errorMessage: `requestId ${body.requestId} was already used with different parameters.`,
         });
-        assert.deepEqual(await snap0(t), snap);
-        for (const changed of [
-          { ...body, batchName: 'Other' },
-          { ...body, transferDetailList: [{ ...body.transferDetailList[0], remark: 'x' }] },
-          { ...body, webhookUrl: 'https://example.com/h' },
-        ]) {
-          const r = await mm.client.post('/payout/transfer', changed);
-          assert.deepEqual(r.json, {
-            status: 'FAIL',
-            code: '400102',
-            errorMessage: `requestId ${body.requestId} was already used with different parameters.`,
-          });
-        }
-        assert.deepEqual(await snap0(t), snap);
-        // Another merchant may use the same key.
-        const other = await newMerchant('Replay Two', '10');
-        await create(other.client, body);
-        // Two first uses at once: one batch, both answered ACCEPTED.
-        const race = batch([detail()]);
-        const rs = await Promise.all([
-          mm.client.post('/payout/transfer', race),
-          mm.client.post('/payout/transfer', race),
-        ]);
-        for (const r of rs) assert.deepEqual(r.json.data, { requestId: race.requestId, status: 'ACCEPTED' }, r.text);
-        const n = await t.db.query(`SELECT count(*) AS n FROM pay_payout_batches WHERE request_id = $1`, [
-          race.requestId,
-        ]);
-        assert.equal(Number(n.rows[0].n), 1);
-        await drive();
-      },
-    );
+      }
+      assert.deepEqual(await snap0(t), snap);
+      // Another merchant may use the same key.
+      const other = await newMerchant('Replay Two', '10');
+      await create(other.client, body);
+      // Two first uses at once: one batch, both answered ACCEPTED.
+      const race = batch([detail()]);
+      const rs = await Promise.all([
+        mm.client.post('/payout/transfer', race),
+        mm.client.post('/payout/transfer', race),
+      ]);
+      for (const r of rs) assert.deepEqual(r.json.data, { requestId: race.requestId, status: 'ACCEPTED' }, r.text);
+      const n = await t.db.query(`SELECT count(*) AS n FROM pay_payout_batches WHERE request_id = $1`, [
+        race.requestId,
+      ]);
+      assert.equal(Number(n.rows[0].n), 1);
+      await drive();
+    });
 
     test('20 concurrent payouts from one balance never overdraw it; the ledger audit holds', async () => {
       const mm = await newMerchant('Race Co', '100');
@@ -900,66 +888,63 @@ for (const kind of DB_KINDS) {
       },
     );
 
-    test(
-      'malformed input sweep: 300 mutated /payout/transfer bodies never answer 400000, never ' + 'change a row',
-      async () => {
-        const mm = await newMerchant('Sweep Co');
-        let x = 7;
-        const rnd = (n: number) => ((x = (x * 1103515245 + 12345) % 2147483648), x % n);
-        const odd: unknown[] = [
-          null,
-          '',
-          ' ',
-          -1,
-          0,
-          '1e3',
-          '1.123456789',
-          '99999999999999999999999999',
-          true,
-          [],
-          {},
-          'a'.repeat(300),
-          '\u2028',
-          '😀',
-          '1000140001234',
-          'a@b',
-          '-0',
-        ];
-        const good = () =>
-          batch([detail(), detail({ receiveType: 'EMAIL', receiver: 'sweep@example.com' })], {
-            subMerchantId: '12',
-            webhookUrl: 'https://x.example',
-          });
-        const paths = (b: any): string[][] => [
-          ...Object.keys(b).map((k) => [k]),
-          ...Object.keys(b.transferDetailList[0]).map((k) => ['transferDetailList', '0', k]),
-          ['transferDetailList', '0', 'registrationEmail'],
-          ['transferDetailList', '0', 'registrationMobileNumber'],
-        ];
-        const snap = await snap0(t);
-        for (let i = 0; i < 300; i++) {
-          const b: any = good();
-          // Ensure every case is invalid somewhere: no funds, so a valid one would only add rows (kept apart below).
-          const ps = paths(b);
-          const p = ps[rnd(ps.length)]!;
-          let o = b;
-          for (const k of p.slice(0, -1)) o = o[k];
-          o[p.at(-1)!] = odd[rnd(odd.length)];
-          const r = await mm.client.post('/payout/transfer', b);
-          assert.notEqual(r.json?.code, '400000', `${JSON.stringify(b)} → ${r.text}`);
-          assert.equal(r.status, 200);
-          if (r.json.status === 'SUCCESS') {
-            await t.db.query(
-              `DELETE FROM pay_payout_details WHERE batch_id IN (SELECT batch_id FROM pay_payout_batches
+    test('malformed input sweep: 300 mutated /payout/transfer bodies never answer 400000, never change a row', async () => {
+      const mm = await newMerchant('Sweep Co');
+      let x = 7;
+      const rnd = (n: number) => ((x = (x * 1103515245 + 12345) % 2147483648), x % n);
+      const odd: unknown[] = [
+        null,
+        '',
+        ' ',
+        -1,
+        0,
+        '1e3',
+        '1.123456789',
+        '99999999999999999999999999',
+        true,
+        [],
+        {},
+        'a'.repeat(300),
+        '\u2028',
+        '😀',
+        '1000140001234',
+        'a@b',
+        '-0',
+      ];
+      const good = () =>
+        batch([detail(), detail({ receiveType: 'EMAIL', receiver: 'sweep@example.com' })], {
+          subMerchantId: '12',
+          webhookUrl: 'https://x.example',
+        });
+      const paths = (b: any): string[][] => [
+        ...Object.keys(b).map((k) => [k]),
+        ...Object.keys(b.transferDetailList[0]).map((k) => ['transferDetailList', '0', k]),
+        ['transferDetailList', '0', 'registrationEmail'],
+        ['transferDetailList', '0', 'registrationMobileNumber'],
+      ];
+      const snap = await snap0(t);
+      for (let i = 0; i < 300; i++) {
+        const b: any = good();
+        // Ensure every case is invalid somewhere: no funds, so a valid one would only add rows (kept apart below).
+        const ps = paths(b);
+        const p = ps[rnd(ps.length)]!;
+        let o = b;
+        for (const k of p.slice(0, -1)) o = o[k];
+        o[p.at(-1)!] = odd[rnd(odd.length)];
+        const r = await mm.client.post('/payout/transfer', b);
+        assert.notEqual(r.json?.code, '400000', `${JSON.stringify(b)} → ${r.text}`);
+        assert.equal(r.status, 200);
+        if (r.json.status === 'SUCCESS') {
+          await t.db.query(
+            `DELETE FROM pay_payout_details WHERE batch_id IN (SELECT batch_id FROM pay_payout_batches
               WHERE merchant_id = $1)`,
-              [mm.merchantId],
-            );
-            await t.db.query(`DELETE FROM pay_payout_batches WHERE merchant_id = $1`, [mm.merchantId]);
-          }
+            [mm.merchantId],
+          );
+          await t.db.query(`DELETE FROM pay_payout_batches WHERE merchant_id = $1`, [mm.merchantId]);
         }
-        assert.deepEqual(await snap0(t), snap);
-      },
-    );
+      }
+      assert.deepEqual(await snap0(t), snap);
+    });
 
     test('a key without the PAYOUT permission: /payout/transfer 400004, query and receiver check allowed', async () => {
       const mm = await newMerchant('Perm Co', '10');
@@ -1165,78 +1150,75 @@ for (const kind of DB_KINDS) {
       await t.close();
     });
 
-    test(
-      'the pay-payouts loop processes a batch, and claims for an e-mail recipient verified through ' + 'the sandbox',
-      async () => {
-        const rec = await startReceiver();
-        try {
-          const mm = await createMerchant(t, { name: 'Loop Co', webhookUrl: rec.url('/loop') });
-          await t.db.tx((q) =>
-            t.app.services.ledger.transfer(q, {
-              id: `test-fund:${mm.merchantId}:loop`,
-              debit: platformAccount('sandbox_mint', 'USDT'),
-              credit: merchantAccount(mm.merchantId, 'FUNDING_WALLET', 'USDT'),
-              amount: '10',
-              kind: 'sandbox.fund',
-            }),
-          );
-          const paid = await createPayer(t, `loop-paid-${kind}@example.com`, {});
-          const email = `loop-new-${kind}@example.com`;
-          const requestId = rid();
-          const r = await mm.client.post('/payout/transfer', {
-            requestId,
-            batchName: 'loop',
-            currency: 'USDT',
-            totalAmount: '3',
-            totalNumber: 2,
-            transferDetailList: [
-              {
-                merchantSendId: 'a',
-                receiveType: 'PAY_ID',
-                receiver: paid.payerId,
-                transferAmount: '1',
-                transferMethod: 'FUNDING_WALLET',
-              },
-              {
-                merchantSendId: 'b',
-                receiveType: 'EMAIL',
-                receiver: email,
-                transferAmount: '2',
-                transferMethod: 'FUNDING_WALLET',
-              },
-            ],
-          });
-          assert.equal(r.json.status, 'SUCCESS', r.text);
-          const q = () => mm.client.post('/payout/query', { requestId });
-          await waitFor('PART_SUCCESS', async () => (await q()).json.data.batchStatus === 'PART_SUCCESS');
-          const verifier = createPayWebhookVerifier(mm.client);
-          const bid = (await q()).json.data;
-          const payout = await waitFor('PAYOUT', () =>
-            rec.received.find((x) => x.body.toString().includes('"bizType":"PAYOUT"')),
-          );
-          assert.equal((await verifier.verify(payout.headers as any, payout.body)).bizStatus, 'PART_SUCCESS');
-          await waitFor('invitation', async () => (await t.app.services.mailer.list(email)).length === 1);
-          const p = await t.admin('POST', '/sandbox/v1/payers', { email, balances: {}, kycStatus: 'PENDING' });
-          assert.equal(p.status, 201);
-          const v = await t.admin('POST', `/sandbox/v1/kyc/${p.json.payerId}/decision`, { decision: 'PASS' });
-          assert.equal(v.json.kycStatus, 'PASS');
-          await waitFor('claimed', async () => (await q()).json.data.transferDetailList[1].status === 'SUCCESS');
-          const nonBn = await waitFor('PAYOUT_NON_BN', () =>
-            rec.received.find((x) => x.body.toString().includes('"bizType":"PAYOUT_NON_BN"')),
-          );
-          const w = await verifier.verify(nonBn.headers as any, nonBn.body);
-          assert.equal(w.bizStatus, 'SUCCESS');
-          assert.equal(w.bizIdStr, bid.transferDetailList[1].orderId);
-          const bal = await t.app.services.ledger.balance(t.db, {
-            ownerType: 'payer',
-            ownerId: p.json.payerId,
-            asset: 'USDT',
-          });
-          assert.equal(bal.available, '2');
-        } finally {
-          await rec.close();
-        }
-      },
-    );
+    test('the pay-payouts loop processes a batch, and claims for an e-mail recipient verified through the sandbox', async () => {
+      const rec = await startReceiver();
+      try {
+        const mm = await createMerchant(t, { name: 'Loop Co', webhookUrl: rec.url('/loop') });
+        await t.db.tx((q) =>
+          t.app.services.ledger.transfer(q, {
+            id: `test-fund:${mm.merchantId}:loop`,
+            debit: platformAccount('sandbox_mint', 'USDT'),
+            credit: merchantAccount(mm.merchantId, 'FUNDING_WALLET', 'USDT'),
+            amount: '10',
+            kind: 'sandbox.fund',
+          }),
+        );
+        const paid = await createPayer(t, `loop-paid-${kind}@example.com`, {});
+        const email = `loop-new-${kind}@example.com`;
+        const requestId = rid();
+        const r = await mm.client.post('/payout/transfer', {
+          requestId,
+          batchName: 'loop',
+          currency: 'USDT',
+          totalAmount: '3',
+          totalNumber: 2,
+          transferDetailList: [
+            {
+              merchantSendId: 'a',
+              receiveType: 'PAY_ID',
+              receiver: paid.payerId,
+              transferAmount: '1',
+              transferMethod: 'FUNDING_WALLET',
+            },
+            {
+              merchantSendId: 'b',
+              receiveType: 'EMAIL',
+              receiver: email,
+              transferAmount: '2',
+              transferMethod: 'FUNDING_WALLET',
+            },
+          ],
+        });
+        assert.equal(r.json.status, 'SUCCESS', r.text);
+        const q = () => mm.client.post('/payout/query', { requestId });
+        await waitFor('PART_SUCCESS', async () => (await q()).json.data.batchStatus === 'PART_SUCCESS');
+        const verifier = createPayWebhookVerifier(mm.client);
+        const bid = (await q()).json.data;
+        const payout = await waitFor('PAYOUT', () =>
+          rec.received.find((x) => x.body.toString().includes('"bizType":"PAYOUT"')),
+        );
+        assert.equal((await verifier.verify(payout.headers as any, payout.body)).bizStatus, 'PART_SUCCESS');
+        await waitFor('invitation', async () => (await t.app.services.mailer.list(email)).length === 1);
+        const p = await t.admin('POST', '/sandbox/v1/payers', { email, balances: {}, kycStatus: 'PENDING' });
+        assert.equal(p.status, 201);
+        const v = await t.admin('POST', `/sandbox/v1/kyc/${p.json.payerId}/decision`, { decision: 'PASS' });
+        assert.equal(v.json.kycStatus, 'PASS');
+        await waitFor('claimed', async () => (await q()).json.data.transferDetailList[1].status === 'SUCCESS');
+        const nonBn = await waitFor('PAYOUT_NON_BN', () =>
+          rec.received.find((x) => x.body.toString().includes('"bizType":"PAYOUT_NON_BN"')),
+        );
+        const w = await verifier.verify(nonBn.headers as any, nonBn.body);
+        assert.equal(w.bizStatus, 'SUCCESS');
+        assert.equal(w.bizIdStr, bid.transferDetailList[1].orderId);
+        const bal = await t.app.services.ledger.balance(t.db, {
+          ownerType: 'payer',
+          ownerId: p.json.payerId,
+          asset: 'USDT',
+        });
+        assert.equal(bal.available, '2');
+      } finally {
+        await rec.close();
+      }
+    });
   });
 }

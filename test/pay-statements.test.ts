@@ -294,58 +294,55 @@ for (const kind of DB_KINDS) {
         assert.equal(spaced.json.code, '400101', spaced.text);
       });
 
-      test(
-        'balance-report and its query: every field rule with its code; the current day cannot be ' + 'included',
-        async () => {
-          const today = Math.floor(t.clock.now() / DAY) * DAY;
-          const good = {
-            reportType: 'Balance',
-            walletType: 'SPOT_WALLET',
-            startDate: '2022-08-20',
-            endDate: '2022-09-05',
-          };
-          const cases: [Record<string, unknown>, string, RegExp][] = [
-            [{ ...good, reportType: undefined }, '400100', /^reportType/],
-            [{ ...good, reportType: 'balance' }, '400102', /^reportType: must be one of Balance/],
-            [{ ...good, walletType: 'SPOT' }, '400102', /^walletType: must be one of SPOT_WALLET, FUNDING_WALLET/],
-            [{ ...good, walletType: 'spot_wallet' }, '400102', /^walletType/],
-            [{ ...good, startDate: '20/08/2022' }, '400101', /^startDate: must be a date YYYY-MM-DD/],
-            [{ ...good, startDate: '2022-02-30' }, '400101', /^startDate/],
-            [{ ...good, endDate: undefined }, '400100', /^endDate/],
-            [{ ...good, endDate: '2022-9-5' }, '400101', /^endDate/],
-            [{ ...good, endDate: '2022-08-20' }, '400102', /endDate must be at least one day after startDate/],
-            [{ ...good, endDate: '2022-08-19' }, '400102', /at least one day after/],
-            [{ ...good, endDate: '2022-11-21' }, '400102', /at most 3 months/],
-            [
-              { ...good, startDate: iso(today - DAY), endDate: iso(today + DAY) },
-              '400102',
-              /current day cannot be included/,
-            ],
-          ];
-          for (const [body, code, message] of cases) await refused(m, '/balance-report', body, code, message);
-          // [start, end) of exactly 3 months, and an interval ending today (exclusive), are accepted.
-          for (const body of [
-            { ...good, endDate: '2022-11-20' },
-            { reportType: 'Balance', startDate: iso(today - DAY), endDate: iso(today) },
-          ]) {
-            const r = await m.client.post('/balance-report', body);
-            assert.equal(r.json.status, 'SUCCESS', r.text);
-            assert.match(r.text, /"data":"\d{18}"/);
-          }
+      test('balance-report and its query: every field rule with its code; the current day cannot be included', async () => {
+        const today = Math.floor(t.clock.now() / DAY) * DAY;
+        const good = {
+          reportType: 'Balance',
+          walletType: 'SPOT_WALLET',
+          startDate: '2022-08-20',
+          endDate: '2022-09-05',
+        };
+        const cases: [Record<string, unknown>, string, RegExp][] = [
+          [{ ...good, reportType: undefined }, '400100', /^reportType/],
+          [{ ...good, reportType: 'balance' }, '400102', /^reportType: must be one of Balance/],
+          [{ ...good, walletType: 'SPOT' }, '400102', /^walletType: must be one of SPOT_WALLET, FUNDING_WALLET/],
+          [{ ...good, walletType: 'spot_wallet' }, '400102', /^walletType/],
+          [{ ...good, startDate: '20/08/2022' }, '400101', /^startDate: must be a date YYYY-MM-DD/],
+          [{ ...good, startDate: '2022-02-30' }, '400101', /^startDate/],
+          [{ ...good, endDate: undefined }, '400100', /^endDate/],
+          [{ ...good, endDate: '2022-9-5' }, '400101', /^endDate/],
+          [{ ...good, endDate: '2022-08-20' }, '400102', /endDate must be at least one day after startDate/],
+          [{ ...good, endDate: '2022-08-19' }, '400102', /at least one day after/],
+          [{ ...good, endDate: '2022-11-21' }, '400102', /at most 3 months/],
+          [
+            { ...good, startDate: iso(today - DAY), endDate: iso(today + DAY) },
+            '400102',
+            /current day cannot be included/,
+          ],
+        ];
+        for (const [body, code, message] of cases) await refused(m, '/balance-report', body, code, message);
+        // [start, end) of exactly 3 months, and an interval ending today (exclusive), are accepted.
+        for (const body of [
+          { ...good, endDate: '2022-11-20' },
+          { reportType: 'Balance', startDate: iso(today - DAY), endDate: iso(today) },
+        ]) {
+          const r = await m.client.post('/balance-report', body);
+          assert.equal(r.json.status, 'SUCCESS', r.text);
+          assert.match(r.text, /"data":"\d{18}"/);
+        }
 
-          await refused(m, '/balance-report/query', {}, '400100', /^downloadId/);
-          await refused(m, '/balance-report/query', { downloadId: '' }, '400100', /^downloadId/);
-          await refused(m, '/balance-report/query', { downloadId: 'x'.repeat(65) }, '400101', /^downloadId/);
-          for (const downloadId of ['197620356272996352', 'not-an-id', '99999999999999999999']) {
-            const r = await m.client.post('/balance-report/query', { downloadId });
-            assert.equal(
-              r.text,
-              '{"status":"SUCCESS","code":"000000","data":{"exist":false,"downloadUrl":null,"status":"FAILED"},' +
-                '"errorMessage":null}',
-            );
-          }
-        },
-      );
+        await refused(m, '/balance-report/query', {}, '400100', /^downloadId/);
+        await refused(m, '/balance-report/query', { downloadId: '' }, '400100', /^downloadId/);
+        await refused(m, '/balance-report/query', { downloadId: 'x'.repeat(65) }, '400101', /^downloadId/);
+        for (const downloadId of ['197620356272996352', 'not-an-id', '99999999999999999999']) {
+          const r = await m.client.post('/balance-report/query', { downloadId });
+          assert.equal(
+            r.text,
+            '{"status":"SUCCESS","code":"000000","data":{"exist":false,"downloadUrl":null,"status":"FAILED"},' +
+              '"errorMessage":null}',
+          );
+        }
+      });
 
       test(
         'feature reports off → 400203 on all three endpoints (after the fields), nothing changes; on ' +
@@ -920,52 +917,48 @@ for (const kind of DB_KINDS) {
         assert.equal(movements.at(-1)![4], new Decimal(100).minus(12.5).minus(String(batch.totalPayoutFee)).toFixed(8));
       });
 
-      test(
-        'at most 50 balance reports per merchant and calendar month, counted in the inserting ' + 'transaction',
-        async () => {
-          const busy = await createMerchant(t, { name: 'Busy Shop' });
-          const today = Math.floor(t.clock.now() / DAY) * DAY;
-          const body = { reportType: 'Balance', startDate: iso(today - DAY), endDate: iso(today) };
-          // 60 at once: exactly 50 pass.
-          const all = await Promise.all(Array.from({ length: 60 }, () => busy.client.post('/balance-report', body)));
-          const passed = all.filter((x) => x.json.status === 'SUCCESS');
-          assert.equal(passed.length, 50);
-          for (const x of all.filter((y) => y.json.status !== 'SUCCESS'))
-            assert.deepEqual(x.json, {
-              status: 'FAIL',
-              code: '400102',
-              errorMessage: 'Monthly balance report limit reached.',
-            });
-          // The worker is running: let it finish the 50 so that the snapshot of the refused request holds still.
-          await waitFor(
-            'the reports generated',
-            async () =>
-              Number(
-                (await t.db.query(`SELECT count(*) AS n FROM pay_balance_reports WHERE status = 'PROCESSING'`)).rows[0]
-                  .n,
-              ) === 0,
-            30_000,
-          );
-          await waitForOutbox(t, ['webhook']);
-          await refused(busy, '/balance-report', body, '400102', /^Monthly balance report limit reached\.$/);
-          const rows = await t.db.query(`SELECT count(*) AS n FROM pay_balance_reports WHERE merchant_id = $1`, [
-            busy.merchantId,
-          ]);
-          assert.equal(Number(rows.rows[0].n), 50);
-          // Another merchant is not affected; the next calendar month starts again.
-          assert.equal((await m.client.post('/balance-report', body)).json.status, 'SUCCESS');
-          const now = t.clock.now();
-          const d = new Date(now);
-          await advance(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1, 1) - now);
-          const next = Math.floor(t.clock.now() / DAY) * DAY;
-          const again = await busy.client.post('/balance-report', {
-            ...body,
-            startDate: iso(next - DAY),
-            endDate: iso(next),
+      test('at most 50 balance reports per merchant and calendar month, counted in the inserting transaction', async () => {
+        const busy = await createMerchant(t, { name: 'Busy Shop' });
+        const today = Math.floor(t.clock.now() / DAY) * DAY;
+        const body = { reportType: 'Balance', startDate: iso(today - DAY), endDate: iso(today) };
+        // 60 at once: exactly 50 pass.
+        const all = await Promise.all(Array.from({ length: 60 }, () => busy.client.post('/balance-report', body)));
+        const passed = all.filter((x) => x.json.status === 'SUCCESS');
+        assert.equal(passed.length, 50);
+        for (const x of all.filter((y) => y.json.status !== 'SUCCESS'))
+          assert.deepEqual(x.json, {
+            status: 'FAIL',
+            code: '400102',
+            errorMessage: 'Monthly balance report limit reached.',
           });
-          assert.equal(again.json.status, 'SUCCESS', again.text);
-        },
-      );
+        // The worker is running: let it finish the 50 so that the snapshot of the refused request holds still.
+        await waitFor(
+          'the reports generated',
+          async () =>
+            Number(
+              (await t.db.query(`SELECT count(*) AS n FROM pay_balance_reports WHERE status = 'PROCESSING'`)).rows[0].n,
+            ) === 0,
+          30_000,
+        );
+        await waitForOutbox(t, ['webhook']);
+        await refused(busy, '/balance-report', body, '400102', /^Monthly balance report limit reached\.$/);
+        const rows = await t.db.query(`SELECT count(*) AS n FROM pay_balance_reports WHERE merchant_id = $1`, [
+          busy.merchantId,
+        ]);
+        assert.equal(Number(rows.rows[0].n), 50);
+        // Another merchant is not affected; the next calendar month starts again.
+        assert.equal((await m.client.post('/balance-report', body)).json.status, 'SUCCESS');
+        const now = t.clock.now();
+        const d = new Date(now);
+        await advance(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1, 1) - now);
+        const next = Math.floor(t.clock.now() / DAY) * DAY;
+        const again = await busy.client.post('/balance-report', {
+          ...body,
+          startDate: iso(next - DAY),
+          endDate: iso(next),
+        });
+        assert.equal(again.json.status, 'SUCCESS', again.text);
+      });
     });
   });
 }

@@ -145,25 +145,22 @@ for (const kind of DB_KINDS) {
         },
       );
 
-      test(
-        'defaults: storeType absent → 0 (older clients), country absent → GO; the older revision ' + 'fields stored',
-        async () => {
-          const id = await add(partner, {
-            ...minimal(),
-            siteType: 2,
-            siteName: 'Acme App',
-            mainMerchantId: 12345,
-            brandLogo: 'https://cdn.example/logo.png',
-          });
-          const q = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
-          assert.equal(q.storeType, 0);
-          assert.equal(q.country, 'GO');
-          assert.equal(q.siteType, 2);
-          assert.equal(q.siteName, 'Acme App');
-          assert.equal(q.brandLogo, 'https://cdn.example/logo.png');
-          assert.equal('mainMerchantId' in q, false, 'ignored: the caller is the main merchant');
-        },
-      );
+      test('defaults: storeType absent → 0 (older clients), country absent → GO; the older revision fields stored', async () => {
+        const id = await add(partner, {
+          ...minimal(),
+          siteType: 2,
+          siteName: 'Acme App',
+          mainMerchantId: 12345,
+          brandLogo: 'https://cdn.example/logo.png',
+        });
+        const q = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
+        assert.equal(q.storeType, 0);
+        assert.equal(q.country, 'GO');
+        assert.equal(q.siteType, 2);
+        assert.equal(q.siteName, 'Acme App');
+        assert.equal(q.brandLogo, 'https://cdn.example/logo.png');
+        assert.equal('mainMerchantId' in q, false, 'ignored: the caller is the main merchant');
+      });
 
       test('every field rule and conditional of §12.1 answers its code and message, and changes nothing', async () => {
         const company = {
@@ -307,120 +304,113 @@ for (const kind of DB_KINDS) {
         },
       );
 
-      test(
-        'modify: present replaces, absent keeps, null clears; conditionals on the merged record; ' + '400205, 400206',
-        async () => {
-          const id = await add(partner, {
-            ...SAMPLE,
-            merchantName: `Modify Me ${uniq()}`,
-            brandLogo: 'https://x.example/l.png',
-          });
-          const before = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
-          const base = { subMerchantId: id, merchantName: before.merchantName, storeType: 1, merchantMcc: '1040' };
-          // storeType -1 needs a siteUrl as well; the stored address still counts.
-          const missing = await partner.client.post('/submerchant/modify', { ...base, storeType: -1 });
-          assert.deepEqual(missing.json, {
-            status: 'FAIL',
-            code: '400100',
-            errorMessage: 'siteUrl: required when storeType is 0 or -1',
-          });
-          const r = await partner.client.post('/submerchant/modify', {
-            ...base,
-            storeType: -1,
-            siteUrl: 'https://acme.example',
-            brandLogo: null, // cleared
-            blockPayerKycCountries: ['US', 'CA'], // replaced
-            merchantName: `${before.merchantName} Renamed`,
-          });
-          assert.equal(r.json.status, 'SUCCESS', r.text);
-          assert.equal(idText(r.text), id);
-          const after1 = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
-          assert.deepEqual(after1, {
-            ...before,
-            merchantName: `${before.merchantName} Renamed`,
-            storeType: -1,
-            siteUrl: 'https://acme.example',
-            brandLogo: null,
-            blockPayerKycCountries: ['US', 'CA'],
-          });
-          // Clearing a field the merged record needs is refused: merchantType 4 needs its company fields.
-          const cleared = await partner.client.post('/submerchant/modify', {
-            ...base,
-            storeType: -1,
-            merchantName: after1.merchantName,
-            companyName: null,
-          });
-          assert.equal(cleared.json.errorMessage, 'companyName: required when merchantType is 2, 3, 4 or 5');
-          // Clearing merchantType drops that condition; a field of the person rules is then not needed either.
-          const noType = await partner.client.post('/submerchant/modify', {
-            ...base,
-            storeType: -1,
-            merchantName: after1.merchantName,
-            merchantType: null,
-            companyName: null,
-          });
-          assert.equal(noType.json.status, 'SUCCESS', noType.text);
-          const after2 = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
-          assert.equal(after2.merchantType, null);
-          assert.equal(after2.companyName, null);
-          assert.equal(after2.registrationNumber, '201912345K', 'absent: kept');
-          // merchantType 1 now needs the certificate fields.
-          const person = await partner.client.post('/submerchant/modify', {
-            ...base,
-            storeType: -1,
-            merchantName: after1.merchantName,
-            merchantType: 1,
-          });
-          assert.equal(person.json.errorMessage, 'certificateType: required when merchantType is 1');
+      test('modify: present replaces, absent keeps, null clears; conditionals on the merged record; 400205, 400206', async () => {
+        const id = await add(partner, {
+          ...SAMPLE,
+          merchantName: `Modify Me ${uniq()}`,
+          brandLogo: 'https://x.example/l.png',
+        });
+        const before = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
+        const base = { subMerchantId: id, merchantName: before.merchantName, storeType: 1, merchantMcc: '1040' };
+        // storeType -1 needs a siteUrl as well; the stored address still counts.
+        const missing = await partner.client.post('/submerchant/modify', { ...base, storeType: -1 });
+        assert.deepEqual(missing.json, {
+          status: 'FAIL',
+          code: '400100',
+          errorMessage: 'siteUrl: required when storeType is 0 or -1',
+        });
+        const r = await partner.client.post('/submerchant/modify', {
+          ...base,
+          storeType: -1,
+          siteUrl: 'https://acme.example',
+          brandLogo: null, // cleared
+          blockPayerKycCountries: ['US', 'CA'], // replaced
+          merchantName: `${before.merchantName} Renamed`,
+        });
+        assert.equal(r.json.status, 'SUCCESS', r.text);
+        assert.equal(idText(r.text), id);
+        const after1 = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
+        assert.deepEqual(after1, {
+          ...before,
+          merchantName: `${before.merchantName} Renamed`,
+          storeType: -1,
+          siteUrl: 'https://acme.example',
+          brandLogo: null,
+          blockPayerKycCountries: ['US', 'CA'],
+        });
+        // Clearing a field the merged record needs is refused: merchantType 4 needs its company fields.
+        const cleared = await partner.client.post('/submerchant/modify', {
+          ...base,
+          storeType: -1,
+          merchantName: after1.merchantName,
+          companyName: null,
+        });
+        assert.equal(cleared.json.errorMessage, 'companyName: required when merchantType is 2, 3, 4 or 5');
+        // Clearing merchantType drops that condition; a field of the person rules is then not needed either.
+        const noType = await partner.client.post('/submerchant/modify', {
+          ...base,
+          storeType: -1,
+          merchantName: after1.merchantName,
+          merchantType: null,
+          companyName: null,
+        });
+        assert.equal(noType.json.status, 'SUCCESS', noType.text);
+        const after2 = (await partner.client.post('/submerchant/query', { subMerchantId: id })).json.data;
+        assert.equal(after2.merchantType, null);
+        assert.equal(after2.companyName, null);
+        assert.equal(after2.registrationNumber, '201912345K', 'absent: kept');
+        // merchantType 1 now needs the certificate fields.
+        const person = await partner.client.post('/submerchant/modify', {
+          ...base,
+          storeType: -1,
+          merchantName: after1.merchantName,
+          merchantType: 1,
+        });
+        assert.equal(person.json.errorMessage, 'certificateType: required when merchantType is 1');
 
-          // Renaming onto another sub-merchant's name (any case) → 400205; its own name in another case is fine.
-          const otherName = `Taken Name ${uniq()}`;
-          await add(partner, minimal(otherName));
-          const snap = await snap0(t);
-          const taken = await partner.client.post('/submerchant/modify', {
-            ...base,
-            storeType: -1,
-            merchantName: otherName.toLowerCase(),
-          });
-          assert.deepEqual(taken.json, {
-            status: 'FAIL',
-            code: '400205',
-            errorMessage: 'Sub-merchant already exists.',
-          });
-          assert.deepEqual(await snap0(t), snap);
-          const same = await partner.client.post('/submerchant/modify', {
-            ...base,
-            storeType: -1,
-            merchantName: after1.merchantName.toUpperCase(),
-          });
-          assert.equal(same.json.status, 'SUCCESS', same.text);
+        // Renaming onto another sub-merchant's name (any case) → 400205; its own name in another case is fine.
+        const otherName = `Taken Name ${uniq()}`;
+        await add(partner, minimal(otherName));
+        const snap = await snap0(t);
+        const taken = await partner.client.post('/submerchant/modify', {
+          ...base,
+          storeType: -1,
+          merchantName: otherName.toLowerCase(),
+        });
+        assert.deepEqual(taken.json, {
+          status: 'FAIL',
+          code: '400205',
+          errorMessage: 'Sub-merchant already exists.',
+        });
+        assert.deepEqual(await snap0(t), snap);
+        const same = await partner.client.post('/submerchant/modify', {
+          ...base,
+          storeType: -1,
+          merchantName: after1.merchantName.toUpperCase(),
+        });
+        assert.equal(same.json.status, 'SUCCESS', same.text);
 
-          // Mandatory fields, the id's format, unknown and foreign ids.
-          const other = await createPartner('Foreign Partner');
-          const foreign = await add(other, minimal());
-          const cases: [Record<string, unknown>, string, string][] = [
-            [{ ...base, subMerchantId: undefined }, '400100', 'subMerchantId: is required'],
-            [{ ...base, subMerchantId: 'abc' }, '400101', 'subMerchantId: must be digits'],
-            [{ ...base, subMerchantId: '1'.repeat(129) }, '400101', 'subMerchantId: must be at most 128 characters'],
-            [{ ...base, merchantName: undefined }, '400100', 'merchantName: is required'],
-            [{ ...base, storeType: undefined }, '400100', 'storeType: is required'],
-            [{ ...base, merchantMcc: undefined }, '400100', 'merchantMcc: is required'],
-            [
-              { ...base, subMerchantId: '2107268400999999' },
-              '400206',
-              'Sub-merchant does not exist or is unavailable.',
-            ],
-            [{ ...base, subMerchantId: '9'.repeat(40) }, '400206', 'Sub-merchant does not exist or is unavailable.'],
-            [{ ...base, subMerchantId: foreign }, '400206', 'Sub-merchant does not exist or is unavailable.'],
-          ];
-          const snap2 = await snap0(t);
-          for (const [body, code, message] of cases) {
-            const x = await partner.client.post('/submerchant/modify', body);
-            assert.deepEqual([x.json.code, x.json.errorMessage], [code, message], JSON.stringify(body));
-          }
-          assert.deepEqual(await snap0(t), snap2);
-        },
-      );
+        // Mandatory fields, the id's format, unknown and foreign ids.
+        const other = await createPartner('Foreign Partner');
+        const foreign = await add(other, minimal());
+        const cases: [Record<string, unknown>, string, string][] = [
+          [{ ...base, subMerchantId: undefined }, '400100', 'subMerchantId: is required'],
+          [{ ...base, subMerchantId: 'abc' }, '400101', 'subMerchantId: must be digits'],
+          [{ ...base, subMerchantId: '1'.repeat(129) }, '400101', 'subMerchantId: must be at most 128 characters'],
+          [{ ...base, merchantName: undefined }, '400100', 'merchantName: is required'],
+          [{ ...base, storeType: undefined }, '400100', 'storeType: is required'],
+          [{ ...base, merchantMcc: undefined }, '400100', 'merchantMcc: is required'],
+          [{ ...base, subMerchantId: '2107268400999999' }, '400206', 'Sub-merchant does not exist or is unavailable.'],
+          [{ ...base, subMerchantId: '9'.repeat(40) }, '400206', 'Sub-merchant does not exist or is unavailable.'],
+          [{ ...base, subMerchantId: foreign }, '400206', 'Sub-merchant does not exist or is unavailable.'],
+        ];
+        const snap2 = await snap0(t);
+        for (const [body, code, message] of cases) {
+          const x = await partner.client.post('/submerchant/modify', body);
+          assert.deepEqual([x.json.code, x.json.errorMessage], [code, message], JSON.stringify(body));
+        }
+        assert.deepEqual(await snap0(t), snap2);
+      });
 
       test('query: exactly one of id and name (both or neither → 400102); unknown or foreign id → 400102', async () => {
         const id = await add(partner, minimal());
@@ -680,66 +670,63 @@ for (const kind of DB_KINDS) {
         },
       );
 
-      test(
-        'checkout: the sub-merchant name and logo instead of the partner; a blocked payer country ' + 'cannot pay',
-        async () => {
-          const name = `Gelato Corner ${uniq()}`;
-          const sub = await add(partner, {
-            ...minimal(name),
-            brandLogo: 'https://127.0.0.1:9/gelato-logo.png',
-            blockPayerKycCountries: ['US', 'KP'],
-          });
-          const c = await partner.client.post(
-            '/v3/order',
-            v3Order({ merchant: { subMerchantId: sub }, orderAmount: '5' }),
-          );
-          assert.equal(c.json.status, 'SUCCESS', c.text);
-          const { prepayId, checkoutUrl } = c.json.data;
-          const page = await (await fetch(checkoutUrl)).text();
-          assert.ok(page.includes(name), 'the sub-merchant name');
-          assert.ok(page.includes('src="https://127.0.0.1:9/gelato-logo.png"'), 'the brand logo');
-          assert.ok(!page.includes('Channel Partner Co'), 'not the partner');
+      test('checkout: the sub-merchant name and logo instead of the partner; a blocked payer country cannot pay', async () => {
+        const name = `Gelato Corner ${uniq()}`;
+        const sub = await add(partner, {
+          ...minimal(name),
+          brandLogo: 'https://127.0.0.1:9/gelato-logo.png',
+          blockPayerKycCountries: ['US', 'KP'],
+        });
+        const c = await partner.client.post(
+          '/v3/order',
+          v3Order({ merchant: { subMerchantId: sub }, orderAmount: '5' }),
+        );
+        assert.equal(c.json.status, 'SUCCESS', c.text);
+        const { prepayId, checkoutUrl } = c.json.data;
+        const page = await (await fetch(checkoutUrl)).text();
+        assert.ok(page.includes(name), 'the sub-merchant name');
+        assert.ok(page.includes('src="https://127.0.0.1:9/gelato-logo.png"'), 'the brand logo');
+        assert.ok(!page.includes('Channel Partner Co'), 'not the partner');
 
-          const us = await createPayer(t, `us-${kind}-${uniq()}@example.com`, { USDT: '100' });
-          const blocked = await t.admin('POST', '/sandbox/v1/payers', {
-            email: `kp-${kind}-${uniq()}@example.com`,
-            password: 'payer-password-1',
-            balances: { USDT: '100' },
-            country: 'KP',
-          });
-          assert.equal(blocked.status, 201, JSON.stringify(blocked.json));
-          assert.equal(blocked.json.country, 'KP');
-          const snap = await snap0(t);
-          const refused = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, {
-            payerEmail: blocked.json.email,
-          });
-          assert.equal(refused.status, 409);
-          assert.deepEqual(refused.json, { error: { code: 'PAYER_COUNTRY_BLOCKED', message: BLOCKED } });
-          assert.deepEqual(await snap0(t), snap, 'nothing moved');
-          assert.equal((await partner.client.post('/v2/order/query', { prepayId })).json.data.status, 'INITIAL');
-          // A payer of another country, or without one (Decision: not blocked), pays.
-          assert.equal(us.payerId.length > 0, true);
-          const sg = await t.admin('POST', '/sandbox/v1/payers', {
-            email: `sg-${kind}-${uniq()}@example.com`,
-            password: 'payer-password-1',
-            balances: { USDT: '100' },
-            country: 'SG',
-          });
-          const paid = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: sg.json.email });
-          assert.equal(paid.json.status, 'PAID', JSON.stringify(paid.json));
-          const c2 = await partner.client.post(
-            '/v3/order',
-            v3Order({ merchant: { subMerchantId: sub }, orderAmount: '5' }),
-          );
-          const paid2 = await t.admin('POST', `/sandbox/v1/orders/${c2.json.data.prepayId}/pay`, {
-            payerEmail: us.email,
-          });
-          assert.equal(paid2.json.status, 'PAID', 'a payer without a KYC country is not blocked');
-          // An invalid country is refused by the sandbox.
-          const bad = await t.admin('POST', '/sandbox/v1/payers', { email: `x-${uniq()}@example.com`, country: 'usa' });
-          assert.equal(bad.status, 400);
-        },
-      );
+        const us = await createPayer(t, `us-${kind}-${uniq()}@example.com`, { USDT: '100' });
+        const blocked = await t.admin('POST', '/sandbox/v1/payers', {
+          email: `kp-${kind}-${uniq()}@example.com`,
+          password: 'payer-password-1',
+          balances: { USDT: '100' },
+          country: 'KP',
+        });
+        assert.equal(blocked.status, 201, JSON.stringify(blocked.json));
+        assert.equal(blocked.json.country, 'KP');
+        const snap = await snap0(t);
+        const refused = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, {
+          payerEmail: blocked.json.email,
+        });
+        assert.equal(refused.status, 409);
+        assert.deepEqual(refused.json, { error: { code: 'PAYER_COUNTRY_BLOCKED', message: BLOCKED } });
+        assert.deepEqual(await snap0(t), snap, 'nothing moved');
+        assert.equal((await partner.client.post('/v2/order/query', { prepayId })).json.data.status, 'INITIAL');
+        // A payer of another country, or without one (Decision: not blocked), pays.
+        assert.equal(us.payerId.length > 0, true);
+        const sg = await t.admin('POST', '/sandbox/v1/payers', {
+          email: `sg-${kind}-${uniq()}@example.com`,
+          password: 'payer-password-1',
+          balances: { USDT: '100' },
+          country: 'SG',
+        });
+        const paid = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: sg.json.email });
+        assert.equal(paid.json.status, 'PAID', JSON.stringify(paid.json));
+        const c2 = await partner.client.post(
+          '/v3/order',
+          v3Order({ merchant: { subMerchantId: sub }, orderAmount: '5' }),
+        );
+        const paid2 = await t.admin('POST', `/sandbox/v1/orders/${c2.json.data.prepayId}/pay`, {
+          payerEmail: us.email,
+        });
+        assert.equal(paid2.json.status, 'PAID', 'a payer without a KYC country is not blocked');
+        // An invalid country is refused by the sandbox.
+        const bad = await t.admin('POST', '/sandbox/v1/payers', { email: `x-${uniq()}@example.com`, country: 'usa' });
+        assert.equal(bad.status, 400);
+      });
 
       test(
         'checkout in Chromium on a phone: the sub-merchant shown, the blocked payer sees why and no pay button',

@@ -58,146 +58,137 @@ for (const kind of DB_KINDS) {
       return out;
     }
 
-    test(
-      'TO_MAIN moves funding → spot and TO_PAY back, synchronously; the result object exactly as ' + 'published',
-      async () => {
-        const m = await funded('Transfer Shop', '100');
-        const requestId = rid();
-        const r = await m.client.post('/wallet/transfer', {
-          requestId,
-          currency: 'USDT',
-          amount: '30.5',
-          transferType: 'TO_MAIN',
-        });
-        assert.deepEqual(r.json, {
-          status: 'SUCCESS',
-          code: '000000',
-          data: { tranId: requestId, status: 'SUCCESS', currency: 'USDT', amount: '30.5', transferType: 'TO_MAIN' },
-          errorMessage: null,
-        });
-        assert.deepEqual(await wallets(m), { FUNDING_WALLET: 69.5, SPOT_WALLET: 30.5 });
-        const v1 = await m.client.post('/balance', { wallet: 'SPOT_WALLET', currency: 'USDT' });
-        assert.equal(v1.json.data.balance, 30.5, v1.text);
-        const q = await m.client.post('/wallet/transfer/query', { tranId: requestId });
-        assert.deepEqual(q.json.data, { tranId: requestId, status: 'SUCCESS' });
+    test('TO_MAIN moves funding → spot and TO_PAY back, synchronously; the result object exactly as published', async () => {
+      const m = await funded('Transfer Shop', '100');
+      const requestId = rid();
+      const r = await m.client.post('/wallet/transfer', {
+        requestId,
+        currency: 'USDT',
+        amount: '30.5',
+        transferType: 'TO_MAIN',
+      });
+      assert.deepEqual(r.json, {
+        status: 'SUCCESS',
+        code: '000000',
+        data: { tranId: requestId, status: 'SUCCESS', currency: 'USDT', amount: '30.5', transferType: 'TO_MAIN' },
+        errorMessage: null,
+      });
+      assert.deepEqual(await wallets(m), { FUNDING_WALLET: 69.5, SPOT_WALLET: 30.5 });
+      const v1 = await m.client.post('/balance', { wallet: 'SPOT_WALLET', currency: 'USDT' });
+      assert.equal(v1.json.data.balance, 30.5, v1.text);
+      const q = await m.client.post('/wallet/transfer/query', { tranId: requestId });
+      assert.deepEqual(q.json.data, { tranId: requestId, status: 'SUCCESS' });
 
-        // Back, the amount a JSON number: echoed as sent, as a string.
-        const back = rid();
-        const b = await m.client.post(
-          '/wallet/transfer',
-          `{"requestId":"${back}","currency":"USDT","amount":10.12345678,"transferType":"TO_PAY"}`,
-        );
-        assert.deepEqual(b.json.data, {
-          tranId: back,
-          status: 'SUCCESS',
-          currency: 'USDT',
-          amount: '10.12345678',
-          transferType: 'TO_PAY',
-        });
-        assert.match(b.text, /"amount":"10.12345678"/);
-        assert.deepEqual(await wallets(m), { FUNDING_WALLET: 79.62345678, SPOT_WALLET: 20.37654322 });
-        // The moves are ledger transactions of the merchant's two accounts.
-        const spot = await t.app.services.ledger.balance(t.db, {
-          ownerType: 'merchant_spot',
-          ownerId: m.merchantId,
-          asset: 'USDT',
-        });
-        assert.equal(spot.available, '20.37654322');
-      },
-    );
+      // Back, the amount a JSON number: echoed as sent, as a string.
+      const back = rid();
+      const b = await m.client.post(
+        '/wallet/transfer',
+        `{"requestId":"${back}","currency":"USDT","amount":10.12345678,"transferType":"TO_PAY"}`,
+      );
+      assert.deepEqual(b.json.data, {
+        tranId: back,
+        status: 'SUCCESS',
+        currency: 'USDT',
+        amount: '10.12345678',
+        transferType: 'TO_PAY',
+      });
+      assert.match(b.text, /"amount":"10.12345678"/);
+      assert.deepEqual(await wallets(m), { FUNDING_WALLET: 79.62345678, SPOT_WALLET: 20.37654322 });
+      // The moves are ledger transactions of the merchant's two accounts.
+      const spot = await t.app.services.ledger.balance(t.db, {
+        ownerType: 'merchant_spot',
+        ownerId: m.merchantId,
+        asset: 'USDT',
+      });
+      assert.equal(spot.available, '20.37654322');
+    });
 
-    test(
-      'insufficient funds: stored as FAILURE with a SUCCESS envelope, nothing moves; a replay ' + 'stays FAILURE',
-      async () => {
-        const m = await funded('Short Shop', '5');
-        const requestId = rid();
-        const body = { requestId, currency: 'USDT', amount: '5.00000001', transferType: 'TO_MAIN' };
-        const r = await m.client.post('/wallet/transfer', body);
-        assert.deepEqual(r.json, {
-          status: 'SUCCESS',
-          code: '000000',
-          data: {
-            tranId: requestId,
-            status: 'FAILURE',
-            currency: 'USDT',
-            amount: '5.00000001',
-            transferType: 'TO_MAIN',
-          },
-          errorMessage: null,
-        });
-        assert.deepEqual(await wallets(m), { FUNDING_WALLET: 5, SPOT_WALLET: 0 });
-        assert.deepEqual((await m.client.post('/wallet/transfer/query', { tranId: requestId })).json.data, {
+    test('insufficient funds: stored as FAILURE with a SUCCESS envelope, nothing moves; a replay stays FAILURE', async () => {
+      const m = await funded('Short Shop', '5');
+      const requestId = rid();
+      const body = { requestId, currency: 'USDT', amount: '5.00000001', transferType: 'TO_MAIN' };
+      const r = await m.client.post('/wallet/transfer', body);
+      assert.deepEqual(r.json, {
+        status: 'SUCCESS',
+        code: '000000',
+        data: {
           tranId: requestId,
           status: 'FAILURE',
-        });
-        // The empty spot wallet cannot pay back either (an asset the merchant never held).
-        const none = await m.client.post('/wallet/transfer', {
-          requestId: rid(),
-          currency: 'BNB',
-          amount: '1',
-          transferType: 'TO_PAY',
-        });
-        assert.equal(none.json.data.status, 'FAILURE', none.text);
+          currency: 'USDT',
+          amount: '5.00000001',
+          transferType: 'TO_MAIN',
+        },
+        errorMessage: null,
+      });
+      assert.deepEqual(await wallets(m), { FUNDING_WALLET: 5, SPOT_WALLET: 0 });
+      assert.deepEqual((await m.client.post('/wallet/transfer/query', { tranId: requestId })).json.data, {
+        tranId: requestId,
+        status: 'FAILURE',
+      });
+      // The empty spot wallet cannot pay back either (an asset the merchant never held).
+      const none = await m.client.post('/wallet/transfer', {
+        requestId: rid(),
+        currency: 'BNB',
+        amount: '1',
+        transferType: 'TO_PAY',
+      });
+      assert.equal(none.json.data.status, 'FAILURE', none.text);
 
-        // Funded now, the same request is still the stored FAILURE: nothing executes twice.
-        await fund(m, '10');
-        const again = await m.client.post('/wallet/transfer', body);
-        assert.deepEqual(again.json, r.json);
-        assert.deepEqual(await wallets(m), { FUNDING_WALLET: 15, SPOT_WALLET: 0 });
-        // A new key for the same amount now succeeds.
-        const fresh = await m.client.post('/wallet/transfer', { ...body, requestId: rid() });
-        assert.equal(fresh.json.data.status, 'SUCCESS', fresh.text);
-        assert.deepEqual(await wallets(m), { FUNDING_WALLET: 9.99999999, SPOT_WALLET: 5.00000001 });
-      },
-    );
+      // Funded now, the same request is still the stored FAILURE: nothing executes twice.
+      await fund(m, '10');
+      const again = await m.client.post('/wallet/transfer', body);
+      assert.deepEqual(again.json, r.json);
+      assert.deepEqual(await wallets(m), { FUNDING_WALLET: 15, SPOT_WALLET: 0 });
+      // A new key for the same amount now succeeds.
+      const fresh = await m.client.post('/wallet/transfer', { ...body, requestId: rid() });
+      assert.equal(fresh.json.data.status, 'SUCCESS', fresh.text);
+      assert.deepEqual(await wallets(m), { FUNDING_WALLET: 9.99999999, SPOT_WALLET: 5.00000001 });
+    });
 
-    test(
-      'idempotency: same requestId and parameters → the stored answer, moved once; other parameters ' + '→ 400102',
-      async () => {
-        const m = await funded('Replay Shop', '50');
-        const requestId = rid();
-        const first = await m.client.post('/wallet/transfer', {
+    test('idempotency: same requestId and parameters → the stored answer, moved once; other parameters → 400102', async () => {
+      const m = await funded('Replay Shop', '50');
+      const requestId = rid();
+      const first = await m.client.post('/wallet/transfer', {
+        requestId,
+        currency: 'USDT',
+        amount: '7.5',
+        transferType: 'TO_MAIN',
+      });
+      assert.equal(first.json.data.status, 'SUCCESS');
+      // 7.50 is the same amount, in another key order: the stored answer (amount as first sent).
+      const replay = await m.client.post(
+        '/wallet/transfer',
+        `{"transferType":"TO_MAIN","amount":7.50,"currency":"USDT","requestId":"${requestId}"}`,
+      );
+      assert.deepEqual(replay.json, first.json);
+      assert.deepEqual(await wallets(m), { FUNDING_WALLET: 42.5, SPOT_WALLET: 7.5 });
+      const snap = await snap0(t);
+      for (const change of [{ amount: '7.6' }, { currency: 'USDC' }, { transferType: 'TO_PAY' }]) {
+        const r = await m.client.post('/wallet/transfer', {
           requestId,
           currency: 'USDT',
           amount: '7.5',
           transferType: 'TO_MAIN',
+          ...change,
         });
-        assert.equal(first.json.data.status, 'SUCCESS');
-        // 7.50 is the same amount, in another key order: the stored answer (amount as first sent).
-        const replay = await m.client.post(
-          '/wallet/transfer',
-          `{"transferType":"TO_MAIN","amount":7.50,"currency":"USDT","requestId":"${requestId}"}`,
-        );
-        assert.deepEqual(replay.json, first.json);
-        assert.deepEqual(await wallets(m), { FUNDING_WALLET: 42.5, SPOT_WALLET: 7.5 });
-        const snap = await snap0(t);
-        for (const change of [{ amount: '7.6' }, { currency: 'USDC' }, { transferType: 'TO_PAY' }]) {
-          const r = await m.client.post('/wallet/transfer', {
-            requestId,
-            currency: 'USDT',
-            amount: '7.5',
-            transferType: 'TO_MAIN',
-            ...change,
-          });
-          assert.deepEqual(r.json, {
-            status: 'FAIL',
-            code: '400102',
-            errorMessage: `requestId ${requestId} was already used with different parameters.`,
-          });
-        }
-        assert.deepEqual(await snap0(t), snap);
-        // Keys are per merchant: another merchant may use the same requestId.
-        const other = await funded('Other Replay Shop', '1');
-        const o = await other.client.post('/wallet/transfer', {
-          requestId,
-          currency: 'USDT',
-          amount: '1',
-          transferType: 'TO_MAIN',
+        assert.deepEqual(r.json, {
+          status: 'FAIL',
+          code: '400102',
+          errorMessage: `requestId ${requestId} was already used with different parameters.`,
         });
-        assert.equal(o.json.data.status, 'SUCCESS', o.text);
-        assert.deepEqual(await wallets(m), { FUNDING_WALLET: 42.5, SPOT_WALLET: 7.5 });
-      },
-    );
+      }
+      assert.deepEqual(await snap0(t), snap);
+      // Keys are per merchant: another merchant may use the same requestId.
+      const other = await funded('Other Replay Shop', '1');
+      const o = await other.client.post('/wallet/transfer', {
+        requestId,
+        currency: 'USDT',
+        amount: '1',
+        transferType: 'TO_MAIN',
+      });
+      assert.equal(o.json.data.status, 'SUCCESS', o.text);
+      assert.deepEqual(await wallets(m), { FUNDING_WALLET: 42.5, SPOT_WALLET: 7.5 });
+    });
 
     test('every field rule answers its code, before the feature gate, and changes nothing', async () => {
       const m = await funded('Field Shop', '10');

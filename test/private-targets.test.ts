@@ -12,29 +12,25 @@ import { startReceiver, waitFor } from './support/webhook-receiver.ts';
  * SANDBOX_ALLOW_PRIVATE_TARGETS: a sandbox reachable from elsewhere (HOST not loopback) applies the production
  * SSRF guard to webhooks and KYC document downloads, unless the operator allows private targets explicitly.
  */
-test(
-  'SANDBOX_ALLOW_PRIVATE_TARGETS defaults to true only when HOST is loopback, and never applies in ' + 'production',
-  () => {
-    const allow = (env: Record<string, string>) => loadConfig(env).allowPrivateTargets;
-    assert.equal(allow({}), true, 'default HOST 127.0.0.1');
-    for (const HOST of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost'])
-      assert.equal(allow({ HOST }), true, HOST);
-    for (const HOST of ['0.0.0.0', '::', '10.0.0.4', '192.168.1.2', 'sandbox.example'])
-      assert.equal(allow({ HOST }), false, HOST);
-    assert.equal(allow({ HOST: '0.0.0.0', SANDBOX_ALLOW_PRIVATE_TARGETS: 'true' }), true);
-    assert.equal(allow({ HOST: '0.0.0.0', SANDBOX_ALLOW_PRIVATE_TARGETS: '1' }), true);
-    assert.equal(allow({ HOST: '127.0.0.1', SANDBOX_ALLOW_PRIVATE_TARGETS: 'false' }), false);
-    const production = {
-      RAMPART_MODE: 'production',
-      ADMIN_TOKEN: randomBytes(24).toString('hex'),
-      SECRETS_KEY: randomBytes(32).toString('hex'),
-      PUBLIC_URL: 'https://rampart.example',
-      PRICE_FEED_URL: 'https://prices.example/api/v3/ticker/price',
-      SANDBOX_ALLOW_PRIVATE_TARGETS: 'true',
-    };
-    assert.equal(allow(production), false);
-  },
-);
+test('SANDBOX_ALLOW_PRIVATE_TARGETS defaults to true only when HOST is loopback, and never applies in production', () => {
+  const allow = (env: Record<string, string>) => loadConfig(env).allowPrivateTargets;
+  assert.equal(allow({}), true, 'default HOST 127.0.0.1');
+  for (const HOST of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost']) assert.equal(allow({ HOST }), true, HOST);
+  for (const HOST of ['0.0.0.0', '::', '10.0.0.4', '192.168.1.2', 'sandbox.example'])
+    assert.equal(allow({ HOST }), false, HOST);
+  assert.equal(allow({ HOST: '0.0.0.0', SANDBOX_ALLOW_PRIVATE_TARGETS: 'true' }), true);
+  assert.equal(allow({ HOST: '0.0.0.0', SANDBOX_ALLOW_PRIVATE_TARGETS: '1' }), true);
+  assert.equal(allow({ HOST: '127.0.0.1', SANDBOX_ALLOW_PRIVATE_TARGETS: 'false' }), false);
+  const production = {
+    RAMPART_MODE: 'production',
+    ADMIN_TOKEN: randomBytes(24).toString('hex'),
+    SECRETS_KEY: randomBytes(32).toString('hex'),
+    PUBLIC_URL: 'https://rampart.example',
+    PRICE_FEED_URL: 'https://prices.example/api/v3/ticker/price',
+    SANDBOX_ALLOW_PRIVATE_TARGETS: 'true',
+  };
+  assert.equal(allow(production), false);
+});
 
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(512)]);
 

@@ -441,43 +441,40 @@ for (const kind of DB_KINDS) {
       );
     });
     describe('completion, rejection and the webhook', () => {
-      test(
-        'rejection (sandbox trigger): hold voided, order back to PAID or REFUNDED, ' + 'REFUND_REJECTED queued',
-        async () => {
-          const merchant = await createMerchant(t, { name: 'Reject Shop', webhookUrl: 'https://reject.example/hook' });
-          const prepayId = await paidOrder(merchant, '20');
-          const before = await merchantBalance(merchant);
-          const payerBefore = await payerBalance();
-          const id1 = rid();
-          await merchant.client.post('/order/refund', {
-            refundRequestId: id1,
-            prepayId,
-            refundAmount: '3',
-            refundReason: 'SANDBOX_REJECT',
-          });
-          assert.equal((await merchantBalance(merchant)).held, '3');
-          await settle();
-          assert.equal(await orderStatus(merchant, prepayId), 'PAID');
-          assert.deepEqual(await merchantBalance(merchant), before);
-          assert.deepEqual(await payerBalance(), payerBefore);
-          assert.equal(
-            (await merchant.client.post('/order/refund/query', { refundRequestId: id1 })).json.data.refundStatus,
-            'REFUND_FAIL',
-          );
-          await merchant.client.post('/order/refund', { refundRequestId: rid(), prepayId, refundAmount: '2' });
-          await settle();
-          await merchant.client.post('/order/refund', {
-            refundRequestId: rid(),
-            prepayId,
-            refundAmount: '4',
-            refundReason: 'SANDBOX_REJECT',
-          });
-          await settle();
-          assert.equal(await orderStatus(merchant, prepayId), 'REFUNDED');
-          const statuses = (await refundEvents(prepayId)).map((p) => p.bizStatus);
-          assert.deepEqual(statuses, ['REFUND_REJECTED', 'REFUND_SUCCESS', 'REFUND_REJECTED']);
-        },
-      );
+      test('rejection (sandbox trigger): hold voided, order back to PAID or REFUNDED, REFUND_REJECTED queued', async () => {
+        const merchant = await createMerchant(t, { name: 'Reject Shop', webhookUrl: 'https://reject.example/hook' });
+        const prepayId = await paidOrder(merchant, '20');
+        const before = await merchantBalance(merchant);
+        const payerBefore = await payerBalance();
+        const id1 = rid();
+        await merchant.client.post('/order/refund', {
+          refundRequestId: id1,
+          prepayId,
+          refundAmount: '3',
+          refundReason: 'SANDBOX_REJECT',
+        });
+        assert.equal((await merchantBalance(merchant)).held, '3');
+        await settle();
+        assert.equal(await orderStatus(merchant, prepayId), 'PAID');
+        assert.deepEqual(await merchantBalance(merchant), before);
+        assert.deepEqual(await payerBalance(), payerBefore);
+        assert.equal(
+          (await merchant.client.post('/order/refund/query', { refundRequestId: id1 })).json.data.refundStatus,
+          'REFUND_FAIL',
+        );
+        await merchant.client.post('/order/refund', { refundRequestId: rid(), prepayId, refundAmount: '2' });
+        await settle();
+        await merchant.client.post('/order/refund', {
+          refundRequestId: rid(),
+          prepayId,
+          refundAmount: '4',
+          refundReason: 'SANDBOX_REJECT',
+        });
+        await settle();
+        assert.equal(await orderStatus(merchant, prepayId), 'REFUNDED');
+        const statuses = (await refundEvents(prepayId)).map((p) => p.bizStatus);
+        assert.deepEqual(statuses, ['REFUND_REJECTED', 'REFUND_SUCCESS', 'REFUND_REJECTED']);
+      });
 
       test(
         'PAY_REFUND event: queued only on completion, in the completing transaction, with §6.5 data; target ' +

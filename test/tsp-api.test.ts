@@ -32,35 +32,32 @@ for (const kind of DB_KINDS) {
       await t.close();
     });
 
-    test(
-      'config/query returns the allowed scopes; empty, {} and [] bodies; non-TSP 400203; a ' + 'token 400102',
-      async () => {
-        for (const body of ['', '{}', '[]']) {
-          const r = await tsp.client.post('/service/provider/config/query', undefined, { rawBody: body });
-          assert.equal(
-            r.text,
-            '{"status":"SUCCESS","code":"000000","data":{"allowFeeShare":false,"allowScopes":["CHECKOUT","REFUND",' +
-              '"BALANCE","CONVERT"]},"errorMessage":null}',
-          );
-        }
-        const r2 = await plain.client.post('/service/provider/config/query', {});
-        assert.deepEqual(r2.json, {
-          status: 'FAIL',
-          code: '400203',
-          errorMessage: 'Not support for this account, please check account status.',
-        });
-        const r3 = await tsp.client.post('/service/provider/config/query', {
-          'BinancePay-technicalServiceProviderAuthId': 'abc',
-        });
-        assert.equal(r3.json.code, '400102');
-        const r4 = await tsp.client.post(
-          '/service/provider/config/query',
-          {},
-          { headers: { 'BinancePay-technicalServiceProviderAuthId': 'abc' } },
+    test('config/query returns the allowed scopes; empty, {} and [] bodies; non-TSP 400203; a token 400102', async () => {
+      for (const body of ['', '{}', '[]']) {
+        const r = await tsp.client.post('/service/provider/config/query', undefined, { rawBody: body });
+        assert.equal(
+          r.text,
+          '{"status":"SUCCESS","code":"000000","data":{"allowFeeShare":false,"allowScopes":["CHECKOUT","REFUND",' +
+            '"BALANCE","CONVERT"]},"errorMessage":null}',
         );
-        assert.equal(r4.json.code, '400102');
-      },
-    );
+      }
+      const r2 = await plain.client.post('/service/provider/config/query', {});
+      assert.deepEqual(r2.json, {
+        status: 'FAIL',
+        code: '400203',
+        errorMessage: 'Not support for this account, please check account status.',
+      });
+      const r3 = await tsp.client.post('/service/provider/config/query', {
+        'BinancePay-technicalServiceProviderAuthId': 'abc',
+      });
+      assert.equal(r3.json.code, '400102');
+      const r4 = await tsp.client.post(
+        '/service/provider/config/query',
+        {},
+        { headers: { 'BinancePay-technicalServiceProviderAuthId': 'abc' } },
+      );
+      assert.equal(r4.json.code, '400102');
+    });
 
     test(
       'create returns every field; scopes deduplicated, "" IPs dropped; ids are strings; the token is kept hashed ' +
@@ -171,114 +168,108 @@ for (const kind of DB_KINDS) {
       assert.deepEqual(await snapshot(t.db), before);
     });
 
-    test(
-      'record pages newest first with total and a merchant filter; record/get by id or merchant; ' + 'every code',
-      async () => {
-        const tsp2 = await createTsp(t, { name: 'Second TSP' });
-        try {
-          const m1 = await createMerchant(t, { name: 'Rec One' });
-          const m2 = await createMerchant(t, { name: 'Rec Two' });
-          const a1 = await createAuthorization(tsp2, m1.merchantId, ['CHECKOUT']);
-          const a2 = await authorize(t, tsp2, m1.merchantId, ['BALANCE'], ['127.0.0.1']);
-          const a3 = await createAuthorization(tsp2, m2.merchantId, ['REFUND']);
+    test('record pages newest first with total and a merchant filter; record/get by id or merchant; every code', async () => {
+      const tsp2 = await createTsp(t, { name: 'Second TSP' });
+      try {
+        const m1 = await createMerchant(t, { name: 'Rec One' });
+        const m2 = await createMerchant(t, { name: 'Rec Two' });
+        const a1 = await createAuthorization(tsp2, m1.merchantId, ['CHECKOUT']);
+        const a2 = await authorize(t, tsp2, m1.merchantId, ['BALANCE'], ['127.0.0.1']);
+        const a3 = await createAuthorization(tsp2, m2.merchantId, ['REFUND']);
 
-          const all = await tsp2.client.post('/service/provider/record', { page: 1, rows: 10 });
-          assert.equal(all.json.status, 'SUCCESS', all.text);
-          assert.match(all.text, /"total":3,/);
-          assert.deepEqual(
-            all.json.data.rows.map((r: any) => r.authorizationId),
-            [a3.authorizationId, a2.authorizationId, a1.authorizationId],
-          );
-          assert.deepEqual(all.json.data.rows[1], {
-            authorizationId: a2.authorizationId,
-            merchantName: 'Rec One',
-            authorizationToken: a2.authorizationToken,
-            merchantId: m1.merchantId,
-            status: 'AUTHORIZED',
-            scopes: ['BALANCE'],
-            ipWhitelist: ['127.0.0.1'],
-          });
-          const page2 = await tsp2.client.post('/service/provider/record', { page: '2', rows: '2' });
-          assert.deepEqual(
-            page2.json.data.rows.map((r: any) => r.authorizationId),
-            [a1.authorizationId],
-          );
-          assert.equal(page2.json.data.total, 3);
-          const filtered = await tsp2.client.post('/service/provider/record', {
-            page: 1,
-            rows: 10,
-            merchantId: m2.merchantId,
-          });
-          assert.deepEqual(
-            filtered.json.data.rows.map((r: any) => r.authorizationId),
-            [a3.authorizationId],
-          );
-          // The first TSP sees none of these.
-          const other = await tsp.client.post('/service/provider/record', {
-            page: 1,
-            rows: 10,
-            merchantId: m1.merchantId,
-          });
-          assert.equal(other.json.data.total, 0);
+        const all = await tsp2.client.post('/service/provider/record', { page: 1, rows: 10 });
+        assert.equal(all.json.status, 'SUCCESS', all.text);
+        assert.match(all.text, /"total":3,/);
+        assert.deepEqual(
+          all.json.data.rows.map((r: any) => r.authorizationId),
+          [a3.authorizationId, a2.authorizationId, a1.authorizationId],
+        );
+        assert.deepEqual(all.json.data.rows[1], {
+          authorizationId: a2.authorizationId,
+          merchantName: 'Rec One',
+          authorizationToken: a2.authorizationToken,
+          merchantId: m1.merchantId,
+          status: 'AUTHORIZED',
+          scopes: ['BALANCE'],
+          ipWhitelist: ['127.0.0.1'],
+        });
+        const page2 = await tsp2.client.post('/service/provider/record', { page: '2', rows: '2' });
+        assert.deepEqual(
+          page2.json.data.rows.map((r: any) => r.authorizationId),
+          [a1.authorizationId],
+        );
+        assert.equal(page2.json.data.total, 3);
+        const filtered = await tsp2.client.post('/service/provider/record', {
+          page: 1,
+          rows: 10,
+          merchantId: m2.merchantId,
+        });
+        assert.deepEqual(
+          filtered.json.data.rows.map((r: any) => r.authorizationId),
+          [a3.authorizationId],
+        );
+        // The first TSP sees none of these.
+        const other = await tsp.client.post('/service/provider/record', {
+          page: 1,
+          rows: 10,
+          merchantId: m1.merchantId,
+        });
+        assert.equal(other.json.data.total, 0);
 
-          for (const [body, code] of [
-            [{ rows: 10 }, '400100'],
-            [{ page: 1 }, '400100'],
-            [{ page: 'x', rows: 10 }, '400101'],
-            [{ page: 0, rows: 10 }, '400102'],
-            [{ page: 1, rows: 11 }, '400102'],
-            [{ page: 1, rows: 0 }, '400102'],
-            [{ page: 1.5, rows: 1 }, '400101'],
-          ] as const) {
-            const r = await tsp2.client.post('/service/provider/record', body);
-            assert.equal(r.json.code, code, `${JSON.stringify(body)} → ${r.text}`);
-          }
-          assert.equal(
-            (await plain.client.post('/service/provider/record', { page: 1, rows: 10 })).json.code,
-            '400203',
-          );
-
-          const byId = await tsp2.client.post('/service/provider/record/get', { authorizationId: a1.authorizationId });
-          assert.equal(byId.json.data.authorizationId, a1.authorizationId);
-          // a2's request replaced the pending a1: one PENDING per (TSP, merchant) (issue 13).
-          assert.equal(byId.json.data.status, 'REJECTED');
-          // By merchant: the AUTHORIZED one wins over the newer PENDING one.
-          await createAuthorization(tsp2, m1.merchantId, ['CHECKOUT']);
-          const byMerchant = await tsp2.client.post('/service/provider/record/get', { merchantId: m1.merchantId });
-          assert.equal(byMerchant.json.data.authorizationId, a2.authorizationId);
-          const none = await tsp2.client.post('/service/provider/record/get', { merchantId: plain.merchantId });
-          assert.equal(none.text, '{"status":"SUCCESS","code":"000000","data":null,"errorMessage":null}');
-          const foreign = await tsp.client.post('/service/provider/record/get', {
-            authorizationId: a1.authorizationId,
-          });
-          assert.equal(foreign.json.data, null);
-          assert.equal((await tsp2.client.post('/service/provider/record/get', {})).json.code, '400100');
-          assert.equal(
-            (await tsp2.client.post('/service/provider/record/get', { authorizationId: 'abc' })).json.code,
-            '400101',
-          );
-          assert.equal(
-            (await tsp2.client.post('/service/provider/record/get', { merchantId: '9999999999999' })).json.code,
-            '406210',
-          );
-          assert.equal(
-            (await plain.client.post('/service/provider/record/get', { merchantId: m1.merchantId })).json.code,
-            '400203',
-          );
-          assert.equal(
-            (
-              await tsp2.client.post('/service/provider/record/get', {
-                merchantId: m1.merchantId,
-                'BinancePay-technicalServiceProviderAuthId': a2.authorizationToken,
-              })
-            ).json.code,
-            '400102',
-          );
-        } finally {
-          await tsp2.receiver.close();
+        for (const [body, code] of [
+          [{ rows: 10 }, '400100'],
+          [{ page: 1 }, '400100'],
+          [{ page: 'x', rows: 10 }, '400101'],
+          [{ page: 0, rows: 10 }, '400102'],
+          [{ page: 1, rows: 11 }, '400102'],
+          [{ page: 1, rows: 0 }, '400102'],
+          [{ page: 1.5, rows: 1 }, '400101'],
+        ] as const) {
+          const r = await tsp2.client.post('/service/provider/record', body);
+          assert.equal(r.json.code, code, `${JSON.stringify(body)} → ${r.text}`);
         }
-      },
-    );
+        assert.equal((await plain.client.post('/service/provider/record', { page: 1, rows: 10 })).json.code, '400203');
+
+        const byId = await tsp2.client.post('/service/provider/record/get', { authorizationId: a1.authorizationId });
+        assert.equal(byId.json.data.authorizationId, a1.authorizationId);
+        // a2's request replaced the pending a1: one PENDING per (TSP, merchant) (issue 13).
+        assert.equal(byId.json.data.status, 'REJECTED');
+        // By merchant: the AUTHORIZED one wins over the newer PENDING one.
+        await createAuthorization(tsp2, m1.merchantId, ['CHECKOUT']);
+        const byMerchant = await tsp2.client.post('/service/provider/record/get', { merchantId: m1.merchantId });
+        assert.equal(byMerchant.json.data.authorizationId, a2.authorizationId);
+        const none = await tsp2.client.post('/service/provider/record/get', { merchantId: plain.merchantId });
+        assert.equal(none.text, '{"status":"SUCCESS","code":"000000","data":null,"errorMessage":null}');
+        const foreign = await tsp.client.post('/service/provider/record/get', {
+          authorizationId: a1.authorizationId,
+        });
+        assert.equal(foreign.json.data, null);
+        assert.equal((await tsp2.client.post('/service/provider/record/get', {})).json.code, '400100');
+        assert.equal(
+          (await tsp2.client.post('/service/provider/record/get', { authorizationId: 'abc' })).json.code,
+          '400101',
+        );
+        assert.equal(
+          (await tsp2.client.post('/service/provider/record/get', { merchantId: '9999999999999' })).json.code,
+          '406210',
+        );
+        assert.equal(
+          (await plain.client.post('/service/provider/record/get', { merchantId: m1.merchantId })).json.code,
+          '400203',
+        );
+        assert.equal(
+          (
+            await tsp2.client.post('/service/provider/record/get', {
+              merchantId: m1.merchantId,
+              'BinancePay-technicalServiceProviderAuthId': a2.authorizationToken,
+            })
+          ).json.code,
+          '400102',
+        );
+      } finally {
+        await tsp2.receiver.close();
+      }
+    });
 
     test(
       'the authorization token in a TECH_PROVIDER webhook is stored sealed and redacted from the delivery log, ' +
@@ -467,23 +458,20 @@ for (const kind of DB_KINDS) {
       },
     );
 
-    test(
-      'an unreviewed request is rejected after 24 hours (SUBMIT_AUTH_REJECT) and can no longer be ' + 'approved',
-      async () => {
-        const m = await createMerchant(t, { name: 'Slow Co' });
-        const a = await createAuthorization(tsp, m.merchantId, ['CHECKOUT']);
-        (t.clock as any).advance(24 * 3_600_000 + 1000);
-        {
-          const d = await decide(t, a.authorizationId, 'AGREE');
-          assert.equal(d.status, 409);
-          // The expiry worker may already have rejected it (AUTH_NOT_PENDING); either way it cannot be approved.
-          assert.ok(['AUTH_EXPIRED', 'AUTH_NOT_PENDING'].includes(d.json.error.code), d.json.error.code);
-          await t.app.services.tsp.expireDue();
-          await tsp.webhook(a.authorizationId, 'SUBMIT_AUTH_REJECT');
-          const rec = await tsp.client.post('/service/provider/record/get', { authorizationId: a.authorizationId });
-          assert.equal(rec.json.data.status, 'REJECTED');
-        }
-      },
-    );
+    test('an unreviewed request is rejected after 24 hours (SUBMIT_AUTH_REJECT) and can no longer be approved', async () => {
+      const m = await createMerchant(t, { name: 'Slow Co' });
+      const a = await createAuthorization(tsp, m.merchantId, ['CHECKOUT']);
+      (t.clock as any).advance(24 * 3_600_000 + 1000);
+      {
+        const d = await decide(t, a.authorizationId, 'AGREE');
+        assert.equal(d.status, 409);
+        // The expiry worker may already have rejected it (AUTH_NOT_PENDING); either way it cannot be approved.
+        assert.ok(['AUTH_EXPIRED', 'AUTH_NOT_PENDING'].includes(d.json.error.code), d.json.error.code);
+        await t.app.services.tsp.expireDue();
+        await tsp.webhook(a.authorizationId, 'SUBMIT_AUTH_REJECT');
+        const rec = await tsp.client.post('/service/provider/record/get', { authorizationId: a.authorizationId });
+        assert.equal(rec.json.data.status, 'REJECTED');
+      }
+    });
   });
 }

@@ -230,53 +230,50 @@ for (const kind of DB_KINDS) {
       },
     );
 
-    test(
-      'pending, rejected, disabled, unknown and other-TSP tokens are refused with 400004 and ' + 'nothing happens',
-      async () => {
-        const m = await createMerchant(t, { name: 'Refuse Co' });
-        const pending = await createAuthorization(tsp, m.merchantId, ['CHECKOUT']);
-        const rejected = await createAuthorization(tsp, m.merchantId, ['CHECKOUT']);
-        await decide(t, rejected.authorizationId, 'REJECT');
-        const disabled = await authorize(t, tsp, m.merchantId, ['CHECKOUT']);
-        assert.ok((await t.app.services.tsp.disable(m.merchantId, disabled.authorizationId)).ok);
-        const other = await createTsp(t, { name: 'Other TSP' });
-        try {
-          const foreign = await authorize(t, other, m.merchantId, ['CHECKOUT']);
-          const tokens = [
-            pending.authorizationToken,
-            rejected.authorizationToken,
-            disabled.authorizationToken,
-            foreign.authorizationToken,
-            foreign.authorizationId,
-            'f'.repeat(32),
-            'not a token',
-          ];
-          const snap = await snap0(t);
-          for (const token of tokens) {
-            for (const path of ['/v3/order', '/certificates']) {
-              const r = await tsp.client.post(path, { [FIELD]: token, ...(path === '/v3/order' ? v3Order() : {}) });
-              assert.deepEqual(
-                r.json,
-                {
-                  status: 'FAIL',
-                  code: '400004',
-                  errorMessage: 'Technical service provider authorization is not valid.',
-                },
-                `${token} ${path}`,
-              );
-            }
+    test('pending, rejected, disabled, unknown and other-TSP tokens are refused with 400004 and nothing happens', async () => {
+      const m = await createMerchant(t, { name: 'Refuse Co' });
+      const pending = await createAuthorization(tsp, m.merchantId, ['CHECKOUT']);
+      const rejected = await createAuthorization(tsp, m.merchantId, ['CHECKOUT']);
+      await decide(t, rejected.authorizationId, 'REJECT');
+      const disabled = await authorize(t, tsp, m.merchantId, ['CHECKOUT']);
+      assert.ok((await t.app.services.tsp.disable(m.merchantId, disabled.authorizationId)).ok);
+      const other = await createTsp(t, { name: 'Other TSP' });
+      try {
+        const foreign = await authorize(t, other, m.merchantId, ['CHECKOUT']);
+        const tokens = [
+          pending.authorizationToken,
+          rejected.authorizationToken,
+          disabled.authorizationToken,
+          foreign.authorizationToken,
+          foreign.authorizationId,
+          'f'.repeat(32),
+          'not a token',
+        ];
+        const snap = await snap0(t);
+        for (const token of tokens) {
+          for (const path of ['/v3/order', '/certificates']) {
+            const r = await tsp.client.post(path, { [FIELD]: token, ...(path === '/v3/order' ? v3Order() : {}) });
+            assert.deepEqual(
+              r.json,
+              {
+                status: 'FAIL',
+                code: '400004',
+                errorMessage: 'Technical service provider authorization is not valid.',
+              },
+              `${token} ${path}`,
+            );
           }
-          assert.deepEqual(await snap0(t), snap);
-          // The right TSP with the same token works.
-          assert.equal(
-            (await other.client.post('/certificates', { [FIELD]: foreign.authorizationToken })).json.status,
-            'SUCCESS',
-          );
-        } finally {
-          await other.receiver.close();
         }
-      },
-    );
+        assert.deepEqual(await snap0(t), snap);
+        // The right TSP with the same token works.
+        assert.equal(
+          (await other.client.post('/certificates', { [FIELD]: foreign.authorizationToken })).json.status,
+          'SUCCESS',
+        );
+      } finally {
+        await other.receiver.close();
+      }
+    });
 
     test(
       'a token disabled mid-flight: works, the merchant disables it (TP_AUTH_DISABLED), the very next call ' +

@@ -69,49 +69,46 @@ for (const kind of DB_KINDS) {
       await rx.close();
     });
 
-    test(
-      'PAY_SUCCESS arrives at the merchant URL, verifies, and carries every §6.5 field with the ' + 'wire types',
-      async () => {
-        const prepayId = await newOrder({ passThroughInfo: 'pt-42' });
-        const paid = await pay(prepayId);
-        assert.equal(paid.status, 200, JSON.stringify(paid.json));
-        const [r] = await waitFor('PAY_SUCCESS', () => forOrder(prepayId).length === 1 && forOrder(prepayId));
-        assert.ok(r);
-        assert.equal(r.path, '/merchant');
-        const v = await verifier.verify(r.headers, r.body);
-        assert.equal(v.bizType, 'PAY');
-        assert.equal(v.bizStatus, 'PAY_SUCCESS');
-        assert.equal(v.bizIdRaw, prepayId);
-        const q = await m.client.post('/v2/order/query', { prepayId });
-        const o = q.json.data;
-        assert.equal(o.status, 'PAID');
-        const payerId = (await t.db.query(`SELECT payer_id FROM pay_orders WHERE prepay_id = $1`, [prepayId])).rows[0]
-          .payer_id;
-        const expected =
-          `{"merchantTradeNo":"${o.merchantTradeNo}","productType":${JSON.stringify(v.data.productType)},` +
-          `"productName":"Ice Cream",` +
-          `"transactTime":${/"transactTime":(\d+)/.exec(q.text)![1]},"tradeType":"WEB","totalFee":25.17000000,` +
-          `"currency":"USDT",` +
-          `"transactionId":"M_P_${prepayId}","openUserId":"${o.openUserId}","passThroughInfo":"pt-42",` +
-          `"commission":0.25170000,` +
-          `"paymentInfo":{"payerId":${payerId},"payMethod":"FUNDING","paymentInstructions":[{"currency":"USDT",` +
-          `"amount":25.17000000,"price":1}]}}`;
-        assert.equal(v.dataText, expected);
-        assert.match(o.openUserId, /^[0-9a-f]{32}$/);
-        assert.ok(
-          typeof v.data.productType === 'string' && v.data.productType.length > 0 && v.data.productType.length <= 16,
-        );
+    test('PAY_SUCCESS arrives at the merchant URL, verifies, and carries every §6.5 field with the wire types', async () => {
+      const prepayId = await newOrder({ passThroughInfo: 'pt-42' });
+      const paid = await pay(prepayId);
+      assert.equal(paid.status, 200, JSON.stringify(paid.json));
+      const [r] = await waitFor('PAY_SUCCESS', () => forOrder(prepayId).length === 1 && forOrder(prepayId));
+      assert.ok(r);
+      assert.equal(r.path, '/merchant');
+      const v = await verifier.verify(r.headers, r.body);
+      assert.equal(v.bizType, 'PAY');
+      assert.equal(v.bizStatus, 'PAY_SUCCESS');
+      assert.equal(v.bizIdRaw, prepayId);
+      const q = await m.client.post('/v2/order/query', { prepayId });
+      const o = q.json.data;
+      assert.equal(o.status, 'PAID');
+      const payerId = (await t.db.query(`SELECT payer_id FROM pay_orders WHERE prepay_id = $1`, [prepayId])).rows[0]
+        .payer_id;
+      const expected =
+        `{"merchantTradeNo":"${o.merchantTradeNo}","productType":${JSON.stringify(v.data.productType)},` +
+        `"productName":"Ice Cream",` +
+        `"transactTime":${/"transactTime":(\d+)/.exec(q.text)![1]},"tradeType":"WEB","totalFee":25.17000000,` +
+        `"currency":"USDT",` +
+        `"transactionId":"M_P_${prepayId}","openUserId":"${o.openUserId}","passThroughInfo":"pt-42",` +
+        `"commission":0.25170000,` +
+        `"paymentInfo":{"payerId":${payerId},"payMethod":"FUNDING","paymentInstructions":[{"currency":"USDT",` +
+        `"amount":25.17000000,"price":1}]}}`;
+      assert.equal(v.dataText, expected);
+      assert.match(o.openUserId, /^[0-9a-f]{32}$/);
+      assert.ok(
+        typeof v.data.productType === 'string' && v.data.productType.length > 0 && v.data.productType.length <= 16,
+      );
 
-        const [d] = await deliveriesOf(prepayId, 'DELIVERED');
-        assert.equal(d.status, 'DELIVERED');
-        assert.equal(d.attempts.length, 1);
-        assert.equal(d.attempts[0].httpStatus, 200);
-        assert.equal(d.attempts[0].response, (ACK as any).body);
-        assert.equal(d.attempts[0].acked, true);
-        assert.equal(typeof d.attempts[0].latencyMs, 'number');
-        assert.equal(d.body, r.body.toString('utf8'));
-      },
-    );
+      const [d] = await deliveriesOf(prepayId, 'DELIVERED');
+      assert.equal(d.status, 'DELIVERED');
+      assert.equal(d.attempts.length, 1);
+      assert.equal(d.attempts[0].httpStatus, 200);
+      assert.equal(d.attempts[0].response, (ACK as any).body);
+      assert.equal(d.attempts[0].acked, true);
+      assert.equal(typeof d.attempts[0].latencyMs, 'number');
+      assert.equal(d.body, r.body.toString('utf8'));
+    });
 
     test('headers are sent in the spec casing', async () => {
       const prepayId = await newOrder();

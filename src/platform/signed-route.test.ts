@@ -80,21 +80,18 @@ async function server() {
 }
 
 describe('signedRoutes', () => {
-  it(
-    'authenticates with the endpoint options, validates with its schema, then answers through ' + 'the family',
-    async () => {
-      const { app, call, log } = await server();
-      assert.deepEqual(await call('POST', '/toy/echo', { name: 'abc' }), {
-        status: 200,
-        json: { data: { name: 'abc', by: 'k' }, caller: 'k' },
-      });
-      assert.deepEqual(log, ['auth:echo']);
-      // The alias prefix and a routed, undocumented method reach the same handler.
-      assert.equal((await call('POST', '/alias/echo', { name: 'x' })).json.caller, 'k');
-      assert.equal((await call('GET', '/toy/echo')).json.code, 'PARAM');
-      await app.close();
-    },
-  );
+  it('authenticates with the endpoint options, validates with its schema, then answers through the family', async () => {
+    const { app, call, log } = await server();
+    assert.deepEqual(await call('POST', '/toy/echo', { name: 'abc' }), {
+      status: 200,
+      json: { data: { name: 'abc', by: 'k' }, caller: 'k' },
+    });
+    assert.deepEqual(log, ['auth:echo']);
+    // The alias prefix and a routed, undocumented method reach the same handler.
+    assert.equal((await call('POST', '/alias/echo', { name: 'x' })).json.caller, 'k');
+    assert.equal((await call('GET', '/toy/echo')).json.code, 'PARAM');
+    await app.close();
+  });
 
   it('a refused authentication answers the family failure without a caller, and the handler never runs', async () => {
     const { app, call } = await server();
