@@ -6,6 +6,7 @@ import { merchantAccount, type MerchantWallet } from '../src/pay/wallets.ts';
 import type { Clock } from '../src/platform/clock.ts';
 import { platformAccount } from '../src/platform/ledger/service.ts';
 import { Decimal } from '../src/platform/money.ts';
+import { payoutBodies } from './support/payouts.ts';
 import { assertAuditOk, createMerchant, createPayer, DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
 
 /**
@@ -74,27 +75,12 @@ for (const kind of DB_KINDS) {
       }
       return m;
     }
-    let sendId = 0;
-    const detail = (o: Record<string, unknown> = {}) => ({
-      merchantSendId: `r${++sendId}`,
-      receiveType: 'BINANCE_ID',
-      receiver: alice.payerId,
-      transferAmount: '1',
-      transferMethod: 'FUNDING_WALLET',
-      ...o,
+    const { detail, batch } = payoutBodies({
+      receiver: () => alice.payerId,
+      batchName: 'Race batch',
+      sendPrefix: 'r',
+      requestId: rid,
     });
-    function batch(details: Record<string, unknown>[], o: Record<string, unknown> = {}) {
-      const total = details.reduce((s, d) => s.plus(String(d.transferAmount)), new Decimal(0));
-      return {
-        requestId: rid(),
-        batchName: 'Race batch',
-        currency: 'USDT',
-        totalAmount: total.toFixed(),
-        totalNumber: details.length,
-        transferDetailList: details,
-        ...o,
-      };
-    }
     async function create(m: Merchant, body: Record<string, unknown>) {
       const r = await m.client.post('/payout/transfer', body);
       assert.deepEqual(r.json.data, { requestId: body.requestId, status: 'ACCEPTED' }, r.text);

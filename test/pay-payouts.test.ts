@@ -14,6 +14,7 @@ import {
   startTestApp,
   type TestApp,
 } from './helpers.ts';
+import { payoutBodies } from './support/payouts.ts';
 import { createPayWebhookVerifier, type VerifiedPayWebhook } from './support/pay-webhook-verifier.ts';
 import { startReceiver, waitFor } from './support/webhook-receiver.ts';
 import { authorize, createTsp, type Tsp } from './tsp-support.ts';
@@ -83,27 +84,12 @@ for (const kind of DB_KINDS) {
     const platform = async (name: string, asset = 'USDT') =>
       (await ledger().balance(t.db, platformAccount(name, asset))).posted;
 
-    let sendId = 0;
-    const detail = (o: Record<string, unknown> = {}) => ({
-      merchantSendId: `s${++sendId}`,
-      receiveType: 'BINANCE_ID',
-      receiver: alice.payerId,
-      transferAmount: '1',
-      transferMethod: 'FUNDING_WALLET',
-      ...o,
+    const { detail, batch } = payoutBodies({
+      receiver: () => alice.payerId,
+      batchName: 'June payouts',
+      sendPrefix: 's',
+      requestId: rid,
     });
-    function batch(details: Record<string, unknown>[], o: Record<string, unknown> = {}) {
-      const total = details.reduce((s, d) => s.plus(String(d.transferAmount)), new Decimal(0));
-      return {
-        requestId: rid(),
-        batchName: 'June payouts',
-        currency: 'USDT',
-        totalAmount: total.toFixed(),
-        totalNumber: details.length,
-        transferDetailList: details,
-        ...o,
-      };
-    }
     async function newMerchant(name: string, funds?: string, extra: Record<string, unknown> = {}) {
       const mm = await createMerchant(t, { name, webhookUrl: receiver.url(`/${name.replace(/\W/g, '')}`), ...extra });
       if (funds) await fund(mm.merchantId, funds);
