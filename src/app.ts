@@ -4,6 +4,8 @@ import { createAdminModule } from './admin/module.ts';
 import { createSandboxAcquirer } from './cards/acquirer.ts';
 import { reconcileCardCharges } from './cards/ledger.ts';
 import { createChainModule } from './chain/module.ts';
+import { createPersonAccountsModule } from './accounts/module.ts';
+import { createWalletModule } from './wallet/module.ts';
 import type { Config } from './config.ts';
 import { createBuyflowModule } from './connect/buyflow/module.ts';
 import type { FaultPoint } from './connect/buyflow/purchase.ts';
@@ -116,6 +118,17 @@ export async function buildApp(opts: AppOptions) {
     adminToken,
     mode,
   });
+  // Settled withdrawals are announced through the outbox; the buy flow handles them (WITHDRAWAL_SETTLED_TOPIC).
+  const chain = createChainModule({
+    db,
+    ledger,
+    clock,
+    ids,
+    box,
+    logger,
+    outbox,
+    config: { mode, dataDir: config.dataDir, chainRpcUrl: config.chainRpcUrl, anvil: { blockTimeSec: 1 } },
+  });
   const pay = createPayModule({
     db,
     clock,
@@ -132,6 +145,7 @@ export async function buildApp(opts: AppOptions) {
     config,
     adminToken,
     openIdSalt: secret('open-user-id'),
+    chain: chain.chain,
   });
   const kyc = createKycModule({
     db,
@@ -157,17 +171,6 @@ export async function buildApp(opts: AppOptions) {
     sessions,
     logger,
     config,
-  });
-  // Settled withdrawals are announced through the outbox; the buy flow handles them (WITHDRAWAL_SETTLED_TOPIC).
-  const chain = createChainModule({
-    db,
-    ledger,
-    clock,
-    ids,
-    box,
-    logger,
-    outbox,
-    config: { mode, dataDir: config.dataDir, chainRpcUrl: config.chainRpcUrl, anvil: { blockTimeSec: 1 } },
   });
   // No real card acquirer adapter ships yet: production refuses card payment instead of using the sandbox one.
   const acquirer =
@@ -198,7 +201,30 @@ export async function buildApp(opts: AppOptions) {
   });
 
   // The webhook delivery engine serves every family the domains declared.
-  const domains = [tsp.parts, pay.parts, kyc.parts, connect.parts, chain.parts, buyflow.parts];
+  const people = createPersonAccountsModule({
+    db,
+    clock,
+    ids,
+    accounts,
+    sessions,
+    mailer,
+    publicUrl,
+    mode,
+    codeKey: secret('person-codes'),
+  });
+  const wallet = createWalletModule({
+    db,
+    clock,
+    ids,
+    ledger,
+    chain: chain.chain,
+    accounts,
+    sessions,
+    mailer,
+    publicUrl,
+    mode,
+  });
+  const domains = [tsp.parts, pay.parts, kyc.parts, connect.parts, chain.parts, buyflow.parts, people, wallet];
   const webhookFamilies: Record<string, WebhookFamily> = Object.assign(
     {},
     ...domains.map((m) => m.webhookFamilies ?? {}),

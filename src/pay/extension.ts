@@ -1,4 +1,5 @@
 import type { AccountsService } from '../accounts/service.ts';
+import type { ChainService } from '../chain/service.ts';
 import type { Config } from '../config.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Db, Queryable } from '../platform/db/client.ts';
@@ -41,4 +42,6 @@ export interface PayExtensionDeps {
   adminToken: string;
   /** The salt of the openUserId a merchant sees for a payer (PAY webhooks, the payout receiver check). */
   openIdSalt: string;
+  /** The chains: deposit addresses, the deposit watcher, the withdrawal machine, hot wallets. */
+  chain: ChainService;
 }

@@ -15,6 +15,8 @@ import { createReportService } from './reports/service.ts';
 import { registerPayRoutes } from './routes.ts';
 import type { PayExtension, PayExtensionDeps } from './extension.ts';
 import { createPayoutModule } from './payouts/module.ts';
+import { createOnchainPaymentModule } from './onchain/module.ts';
+import { createSettlementModule } from './settlement/module.ts';
 import { createStatementModule } from './statements/module.ts';
 import { createSubMerchantModule } from './submerchants/module.ts';
 import { createTransferModule } from './transfers/module.ts';
@@ -35,7 +37,9 @@ export function createPayModule(
   const transfers = createTransferModule(extensionDeps);
   const payouts = createPayoutModule({ ...extensionDeps, subMerchants: subMerchants.directory });
   const statements = createStatementModule({ ...extensionDeps, payouts: payouts.payouts });
-  const extensions: PayExtension[] = [subMerchants, transfers, payouts, statements];
+  const onchain = createOnchainPaymentModule(extensionDeps);
+  const settlement = createSettlementModule(extensionDeps);
+  const extensions: PayExtension[] = [subMerchants, transfers, payouts, statements, onchain, settlement];
   const auth = createPayAuth({ db, accounts, config: config.pay });
   const orders = createOrderService({
     db,
@@ -109,6 +113,7 @@ export function createPayModule(
     subMerchants: subMerchants.subMerchants,
     statements: statements.statements,
     payoutLimits: payouts.limits,
+    settlement: settlement.settlement,
     parts,
   };
 }
