@@ -35,6 +35,11 @@ interface Deposit {
   amount: string;
   blockNumber: number;
   status: 'pending' | 'credited' | 'orphaned';
+  /** Blocks on top of the deposit's, its own included, as of the watcher's last scan (0 while orphaned). */
+  confirmations: number;
+  confirmationsRequired: number;
+  createdAt: number;
+  creditedAt: number | null;
 }
 
 const TRANSFER_EVENT = parseAbiItem('event Transfer(address indexed from, address indexed to, uint256 value)');
@@ -54,6 +59,13 @@ const toDeposit = (r: DbRow): Deposit => ({
   amount: new Decimal(r.amount).toFixed(),
   blockNumber: Number(r.block_number),
   status: r.status,
+  confirmations:
+    r.status === 'orphaned' || r.head === null || r.head === undefined
+      ? 0
+      : Math.max(0, Number(r.head) - Number(r.block_number) + 1),
+  confirmationsRequired: networkInfo(r.network).confirmations,
+  createdAt: Number(r.created_at),
+  creditedAt: r.credited_at === null ? null : Number(r.credited_at),
 });
 
 export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; seed: () => Promise<HDKey> }) {
@@ -256,7 +268,8 @@ export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; see
   async function list(ownerType: OwnerType, ownerId: string): Promise<Deposit[]> {
     return (
       await db.query(
-        `SELECT * FROM chain_deposits WHERE owner_type = $1 AND owner_id = $2 ORDER BY block_number, log_index`,
+        `SELECT d.*, c.block AS head FROM chain_deposits d LEFT JOIN chain_cursors c ON c.network = d.network
+          WHERE d.owner_type = $1 AND d.owner_id = $2 ORDER BY d.block_number, d.log_index`,
         [ownerType, ownerId],
       )
     ).rows.map(toDeposit);
