@@ -127,7 +127,13 @@ export async function buildApp(opts: AppOptions) {
     box,
     logger,
     outbox,
-    config: { mode, dataDir: config.dataDir, chainRpcUrl: config.chainRpcUrl, anvil: { blockTimeSec: 1 } },
+    config: {
+      mode,
+      dataDir: config.dataDir,
+      chainRpcUrl: config.chainRpcUrl,
+      chainTokens: config.chainTokens,
+      anvil: { blockTimeSec: 1 },
+    },
   });
   const pay = createPayModule({
     db,

@@ -19,6 +19,14 @@ const EnvSchema = z.object({
   // loopback.
   SANDBOX_ALLOW_PRIVATE_TARGETS: z.enum(['0', '1', 'true', 'false']).optional(),
   CHAIN_RPC_URL: z.string().optional(),
+  // Token contracts other than the registry's mainnet ones (a testnet or a private chain): NETWORK:ASSET=0xADDRESS,...
+  CHAIN_TOKENS: z
+    .string()
+    .regex(
+      /^([A-Z0-9]+:[A-Z0-9]+=0x[0-9a-fA-F]{40}(,[A-Z0-9]+:[A-Z0-9]+=0x[0-9a-fA-F]{40})*)?$/,
+      'must be NETWORK:ASSET=0x<40 hex>, comma-separated (e.g. ETH:USDT=0x...)',
+    )
+    .optional(),
   SMTP_URL: z.string().optional(),
   WORKERS: z.coerce.number().int().min(0).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -90,6 +98,8 @@ export interface Config {
   adminToken?: string;
   secretsKey?: string;
   chainRpcUrl?: string;
+  /** CHAIN_TOKENS as given: token contracts that replace the registry's on a testnet or private chain. */
+  chainTokens?: string;
   smtpUrl?: string;
   workers: number;
   logLevel: Env['LOG_LEVEL'];
@@ -182,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken: e.ADMIN_TOKEN,
     secretsKey: e.SECRETS_KEY,
     chainRpcUrl: e.CHAIN_RPC_URL,
+    chainTokens: e.CHAIN_TOKENS || undefined,
     smtpUrl: e.SMTP_URL,
     workers: e.WORKERS,
     logLevel: e.LOG_LEVEL,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { createWalletClient, http, parseEther, parseUnits, type Address, type Hex } from 'viem';
+import { createWalletClient, erc20Abi, http, parseEther, parseUnits, type Address, type Hex } from 'viem';
 import { HDKey, mnemonicToAccount, privateKeyToAccount, generatePrivateKey, type LocalAccount } from 'viem/accounts';
 import type { Clock } from '../platform/clock.ts';
 import type { SecretBox } from '../platform/crypto.ts';
@@ -14,7 +14,15 @@ import TestToken from './contracts/TestToken.json' with { type: 'json' };
 import { createDeposits } from './deposits.ts';
 import { createEvmAdapter, createPublicEvmClient, evmChain, type EvmAdapter, type EvmToken } from './evm.ts';
 import { createHotWallets, nativeHotAsset, type HotAsset, type HotWalletCheck } from './hotwallet.ts';
-import { ASSET_NETWORKS, type AssetNetwork, EVM_NETWORKS, networkInfo, NETWORKS, SANDBOX_TOKENS } from './networks.ts';
+import {
+  ASSET_NETWORKS,
+  type AssetNetwork,
+  EVM_NETWORKS,
+  findAssetNetwork,
+  networkInfo,
+  NETWORKS,
+  SANDBOX_TOKENS,
+} from './networks.ts';
 import type { ChainAdapter } from './port.ts';
 import { createSimulatedAdapter } from './simulated.ts';
 import { createWithdrawals, type WithdrawalFaults } from './withdrawals.ts';
@@ -30,6 +38,8 @@ interface ChainConfig {
   dataDir: string;
   /** `URL` for every EVM network, or `ETH=URL,BSC=URL` per network. */
   chainRpcUrl?: string;
+  /** CHAIN_TOKENS: `ETH:USDT=0x…,…`, token contracts that replace the registry's (a testnet, a private chain). */
+  chainTokens?: string;
   /**
    * Embedded anvil: persist state in DATA_DIR (default true) and interval mining (default: a block per transaction).
    */
@@ -48,6 +58,24 @@ function parseRpcUrls(value: string | undefined): Record<string, string> {
     const m = /^([A-Z0-9]+)=(.+)$/.exec(part);
     if (m) out[m[1]!] = m[2]!;
     else for (const n of EVM_NETWORKS) out[n] ??= part;
+  }
+  return out;
+}
+
+/**
+ * CHAIN_TOKENS parsed and checked against the registry: only an asset the registry carries as a token on that network
+ * can be given a contract (the limits, fees and decimals on the wire come from the registry entry).
+ */
+function parseTokenContracts(value: string | undefined): Map<string, Address> {
+  const out = new Map<string, Address>();
+  for (const part of (value ?? '').split(',').filter(Boolean)) {
+    const m = /^([A-Z0-9]+):([A-Z0-9]+)=(0x[0-9a-fA-F]{40})$/.exec(part.trim());
+    if (!m) throw new Error(`CHAIN_TOKENS: "${part}" is not NETWORK:ASSET=0x<40 hex>`);
+    const [, network, asset, address] = m as unknown as [string, string, string, Address];
+    const an = findAssetNetwork(asset, network);
+    if (!an || !an.contractAddress || networkInfo(network).family !== 'evm')
+      throw new Error(`CHAIN_TOKENS: ${asset} is not a token of an EVM network ${network} in the registry`);
+    out.set(`${network}:${asset}`, address);
   }
   return out;
 }
@@ -77,6 +105,7 @@ export function createChainService(deps: {
 }) {
   const { db, box, clock, config } = deps;
   const rpcUrls = parseRpcUrls(config.chainRpcUrl);
+  const tokenContracts = parseTokenContracts(config.chainTokens);
   const pollingInterval = config.pollingIntervalMs ?? 100;
   const anvils: AnvilHandle[] = [];
   const adapters = new Map<string, ChainAdapter>();
@@ -180,13 +209,22 @@ export function createChainService(deps: {
       )
     ).rows.map((r) => ({ asset: r.asset, address: r.address as Address, decimals: r.decimals }));
     if (config.mode === 'sandbox') return deployed;
-    return ASSET_NETWORKS.filter((a) => a.network === network && a.contractAddress).map(
-      (a) =>
-        deployed.find((d) => d.asset === a.asset) ?? {
-          asset: a.asset,
-          address: a.contractAddress as Address,
-          decimals: a.decimals,
-        },
+    const client = () => createPublicEvmClient(rpcUrls[network]!, chainId, networkInfo(network).nativeAsset);
+    return Promise.all(
+      ASSET_NETWORKS.filter((a) => a.network === network && a.contractAddress).map(async (a) => {
+        const configured = tokenContracts.get(`${network}:${a.asset}`);
+        if (!configured)
+          return (
+            deployed.find((d) => d.asset === a.asset) ?? {
+              asset: a.asset,
+              address: a.contractAddress as Address,
+              decimals: a.decimals,
+            }
+          );
+        // A configured contract is asked its decimals: a testnet copy of a token need not have the mainnet's.
+        const decimals = await client().readContract({ address: configured, abi: erc20Abi, functionName: 'decimals' });
+        return { asset: a.asset, address: configured, decimals: Number(decimals) };
+      }),
     );
   }
 
@@ -307,10 +345,13 @@ export function createChainService(deps: {
       return ASSET_NETWORKS.filter((a) => hasAdapter(a.network)).map((a) => {
         const n = networkInfo(a.network);
         const d = deployed.find((x) => x.network === a.network && x.asset === a.asset);
+        // A running adapter knows the contract in use (a configured one's decimals were read from it).
+        const running = (adapters.get(a.network) as EvmAdapter | undefined)?.tokens?.get(a.asset);
         return {
           ...a,
-          contractAddress: d?.address ?? a.contractAddress,
-          decimals: d?.decimals ?? a.decimals,
+          contractAddress:
+            running?.address ?? d?.address ?? tokenContracts.get(`${a.network}:${a.asset}`) ?? a.contractAddress,
+          decimals: running?.decimals ?? d?.decimals ?? a.decimals,
           memoRequired: n.memoRequired,
           memoRegex: n.memoRegex,
           addressRegex: n.addressRegex,
