@@ -134,9 +134,11 @@ describe('chain withdrawals on anvil', () => {
     },
   );
 
+  // Issue #16 changed this behaviour: a short hot wallet used to fail the withdrawal (INSUFFICIENT_HOT_WALLET_FUNDS,
+  // then retry or cancel by hand); now the withdrawal waits in `requested` and proceeds once the wallet is topped up.
   test(
-    'hot wallet drained: withdrawal fails with the reason, hold kept; retried after funding it completes; cancel ' +
-      'voids the hold',
+    'hot wallet drained: withdrawal waits in requested with the reason, hold kept, no nonce used; proceeds by ' +
+      'itself to completed once the wallet is topped up',
     async () => {
       const eth = await f.chain.evm('ETH');
       const hot = eth.hotAddress as Address;
@@ -154,39 +156,31 @@ describe('chain withdrawals on anvil', () => {
         amount: '0.25',
       });
       assert.ok(r.ok);
-      await f.chain.withdrawals.process(r.value.id);
-      let w = (await f.chain.withdrawals.get(r.value.id))!;
-      assert.equal(w.status, 'failed');
-      assert.equal(w.failureReason, 'INSUFFICIENT_HOT_WALLET_FUNDS');
-      assert.equal((await userBalance('u-drain', 'ETH')).held, '0.25', 'hold kept for the retry');
       const nonceBefore = (await f.db.query(`SELECT next_nonce FROM chain_nonces WHERE network = 'ETH'`)).rows[0]
         ?.next_nonce;
-
-      const c = await f.chain.withdrawals.request({
-        ref: 'drain-2',
-        ownerType: 'user',
-        ownerId: 'u-drain',
-        asset: 'ETH',
-        network: 'ETH',
-        address: to,
-        amount: '0.5',
-      });
-      assert.ok(c.ok);
-      await f.chain.withdrawals.process(c.value.id);
-      const cancelled = await f.chain.withdrawals.cancel(c.value.id);
-      assert.equal(cancelled.ok && cancelled.value.status, 'cancelled');
-      assert.equal((await userBalance('u-drain', 'ETH')).held, '0.25', 'cancel voided only its own hold');
-      const notAgain = await f.chain.withdrawals.retry(c.value.id);
-      assert.equal(!notAgain.ok && notAgain.code, 'NOT_RETRYABLE');
+      assert.equal(await f.chain.withdrawals.process(r.value.id), false, 'no progress while the wallet is short');
+      await f.chain.withdrawals.runOnce();
+      let w = (await f.chain.withdrawals.get(r.value.id))!;
+      assert.equal(w.status, 'requested');
+      assert.equal(w.waitingReason, 'INSUFFICIENT_HOT_WALLET_FUNDS');
+      assert.equal(w.failureReason, null);
+      assert.match(w.lastError ?? '', /hot wallet/);
+      assert.equal(w.attempts, 0);
+      assert.equal((await userBalance('u-drain', 'ETH')).held, '0.25', 'hold kept while waiting');
+      const cancel = await f.chain.withdrawals.cancel(r.value.id);
+      assert.equal(!cancel.ok && cancel.code, 'NOT_CANCELLABLE', 'a waiting withdrawal is not a failed one');
+      const retry = await f.chain.withdrawals.retry(r.value.id);
+      assert.equal(!retry.ok && retry.code, 'NOT_RETRYABLE');
 
       await f.rpc('ETH', 'anvil_setBalance', [hot, `0x${saved.toString(16)}`]);
-      const retried = await f.chain.withdrawals.retry(r.value.id);
-      assert.ok(retried.ok);
-      assert.equal(retried.value.status, 'confirming');
+      await f.chain.withdrawals.runOnce();
+      w = (await f.chain.withdrawals.get(r.value.id))!;
+      assert.equal(w.status, 'confirming');
+      assert.equal(w.waitingReason, null);
       assert.equal(
         (await f.db.query(`SELECT next_nonce FROM chain_nonces WHERE network = 'ETH'`)).rows[0].next_nonce,
         (nonceBefore ?? 0n) + 1n,
-        'failed attempts used no nonce',
+        'waiting used no nonce',
       );
       await f.mine('ETH', 11);
       await f.chain.withdrawals.process(r.value.id);
@@ -203,6 +197,47 @@ describe('chain withdrawals on anvil', () => {
       await auditOk();
     },
   );
+
+  test('a network fee is held beside the amount and posted to the platform on completion', async () => {
+    await f.fundUser('u-fee', 'ETH', '1');
+    const r = await f.chain.withdrawals.request({
+      ref: 'fee-1',
+      ownerType: 'user',
+      ownerId: 'u-fee',
+      asset: 'ETH',
+      network: 'ETH',
+      address: randomAddress(),
+      amount: '0.5',
+      fee: '0.0012',
+    });
+    assert.ok(r.ok);
+    assert.equal(r.value.fee, '0.0012');
+    assert.equal((await userBalance('u-fee', 'ETH')).held, '0.5012');
+    const tooMuch = await f.chain.withdrawals.request({
+      ref: 'fee-2',
+      ownerType: 'user',
+      ownerId: 'u-fee',
+      asset: 'ETH',
+      network: 'ETH',
+      address: randomAddress(),
+      amount: '0.4988',
+      fee: '0.0012',
+    });
+    assert.equal(!tooMuch.ok && tooMuch.code, 'INSUFFICIENT_FUNDS', 'amount + fee must fit the available balance');
+    await f.chain.withdrawals.process(r.value.id);
+    await f.mine('ETH', 12);
+    await f.chain.withdrawals.process(r.value.id);
+    assert.equal((await f.chain.withdrawals.get(r.value.id))!.status, 'completed');
+    assert.deepEqual(await userBalance('u-fee', 'ETH'), {
+      asset: 'ETH',
+      posted: '0.4988',
+      held: '0',
+      available: '0.4988',
+    });
+    const fees = await f.ledger.balance(f.db, { ownerType: 'platform', ownerId: 'revenue_network_fee', asset: 'ETH' });
+    assert.equal(fees.posted, '0.0012');
+    await auditOk();
+  });
 
   test('20 concurrent withdrawals: 20 distinct consecutive nonces, all mined and completed', async () => {
     await f.fundUser('u-many', 'USDC', '1000');

@@ -3,7 +3,7 @@ import { onlyRow, type Db, type DbRow, type Queryable } from '../platform/db/cli
 import { catchDomain, DomainError, err, ok, type Result } from '../platform/errors.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Outbox } from '../platform/outbox/service.ts';
-import type { Ledger, OwnerType } from '../platform/ledger/service.ts';
+import { platformAccount, type Ledger, type OwnerType } from '../platform/ledger/service.ts';
 import { Decimal, isDecimalString } from '../platform/money.ts';
 import { validateDestination } from './address.ts';
 import { bookNetworkFee, hotWalletAccount } from './hotwallet.ts';
@@ -13,6 +13,8 @@ import type { ChainAdapter, TxLookup } from './port.ts';
 /**
  * Withdrawals: ledger hold → signed transaction recorded (hash stored before broadcast) → broadcast →
  * confirming (N blocks) → completed (hold posted), or failed with a reason (hold kept for a retry, voided on cancel).
+ * A hot wallet too short to pay is not a failure: the withdrawal waits in `requested` with a `waitingReason` and is
+ * prepared again on every worker tick, so it proceeds by itself once the operator tops the wallet up.
  *
  * Never twice: a withdrawal has at most one live transaction. Its signed bytes are stored before they are
  * broadcast, so after a crash the very same transaction (same nonce, same hash) is looked up and, if the
@@ -70,7 +72,11 @@ export interface Withdrawal {
   confirmations: number;
   confirmationsRequired: number;
   failureReason: FailureReason | null;
+  /** Why a `requested` withdrawal is not moving yet (INSUFFICIENT_HOT_WALLET_FUNDS); null once it is signed. */
+  waitingReason: FailureReason | null;
   lastError: string | null;
+  /** The network fee the owner pays beside the amount (held as `wdfee:<id>`); '0' when none. */
+  fee: string;
   createdAt: number;
   updatedAt: number;
   completedAt: number | null;
@@ -85,8 +91,13 @@ interface WithdrawalRequest {
   network: string;
   address: string;
   memo?: string;
-  /** Amount delivered to the address (the caller has already taken any network fee). */
+  /** Amount delivered to the address. */
   amount: string;
+  /**
+   * A network fee the owner pays on top of the amount: held from the owner in the same transaction as the amount
+   * (`wdfee:<id>`, to the platform's network-fee revenue), posted on completion, voided on cancel.
+   */
+  fee?: string;
 }
 
 /**
@@ -138,7 +149,9 @@ function toWithdrawal(r: DbRow): Withdrawal {
     confirmations: r.confirmations,
     confirmationsRequired: NETWORKS[r.network]?.confirmations ?? 1,
     failureReason: r.failure_reason,
+    waitingReason: r.waiting_reason ?? null,
     lastError: r.last_error,
+    fee: new Decimal(r.fee ?? 0).toFixed(),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
     completedAt: r.completed_at === null ? null : Number(r.completed_at),
@@ -220,6 +233,19 @@ export function createWithdrawals(deps: {
     return true;
   }
 
+  /**
+   * The hot wallet cannot pay this one now: it stays `requested` (the hold stays too) and the worker prepares it again
+   * on its next tick. Only the reason is written, so it changes nothing else; returns false (no progress).
+   */
+  async function waitForFunds(w: Withdrawal, message: string) {
+    await db.query(
+      `UPDATE chain_withdrawals SET waiting_reason = 'INSUFFICIENT_HOT_WALLET_FUNDS', last_error = $2, updated_at = $3
+        WHERE id = $1 AND status = 'requested'`,
+      [w.id, message.slice(0, 500), clock.now()],
+    );
+    return false;
+  }
+
   async function noteError(w: Withdrawal, message: string) {
     await db.query(`UPDATE chain_withdrawals SET last_error = $2, updated_at = $3 WHERE id = $1`, [
       w.id,
@@ -287,6 +313,7 @@ export function createWithdrawals(deps: {
           ]);
           // The hold moves the amount out of the hot wallet's account; the gas is booked with it.
           await ledger.postHold(q, `wd:${w.id}`);
+          if (new Decimal(w.fee).gt(0)) await ledger.postHold(q, `wdfee:${w.id}`);
           await bookNetworkFee(ledger, q, { network: w.network, hash: w.txHash!, fee: look.fee, withdrawalId: w.id });
           await settle(q, done);
           return true;
@@ -330,12 +357,14 @@ export function createWithdrawals(deps: {
         memo: w.memo,
         amount: w.amount,
       });
+      if (!prepared.ok && prepared.reason === 'INSUFFICIENT_HOT_WALLET_FUNDS') return waitForFunds(w, prepared.message);
       if (!prepared.ok) return fail('requested', w, prepared.reason, prepared.message);
       const chainNonce = adapter.hotAddress ? await adapter.chainNonce() : null;
       return db.tx(async (q) => {
         const signed = await transition(q, w.id, 'requested', 'signed', {
           attempts: attempt,
           failure_reason: null,
+          waiting_reason: null,
           last_error: null,
         });
         if (!signed) return false;
@@ -436,6 +465,9 @@ export function createWithdrawals(deps: {
       if (!isDecimalString(r.amount) || !new Decimal(r.amount).gt(0))
         return err('INVALID_AMOUNT', 'amount must be a positive decimal string', 'amount');
       const amount = new Decimal(r.amount);
+      const fee = r.fee ?? '0';
+      if (!isDecimalString(fee) || new Decimal(fee).lt(0))
+        return err('INVALID_AMOUNT', 'fee must be a non-negative decimal string', 'fee');
       if (!amount.mod(an.withdrawIntegerMultiple).eq(0))
         return err('INVALID_AMOUNT', `amount must be a multiple of ${an.withdrawIntegerMultiple}`, 'amount');
       if (amount.lt(an.withdrawMin) || amount.gt(an.withdrawMax)) {
@@ -451,9 +483,9 @@ export function createWithdrawals(deps: {
         db.tx(async (q) => {
           const ins = await q.query(
             `INSERT INTO chain_withdrawals (id, ref, owner_type, owner_id, asset, network, address, memo, amount,
-              status, hold_id, simulated, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, $11, $12, $12) ON CONFLICT (ref) DO NOTHING
-           RETURNING *`,
+              status, hold_id, simulated, created_at, updated_at, fee)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, $11, $12, $12, $13) ON CONFLICT (ref)
+           DO NOTHING RETURNING *`,
             [
               id,
               r.ref,
@@ -467,6 +499,7 @@ export function createWithdrawals(deps: {
               `wd:${id}`,
               simulated,
               clock.now(),
+              new Decimal(fee).toFixed(),
             ],
           );
           if (!ins.rows[0]) return (await q.query(`SELECT * FROM chain_withdrawals WHERE ref = $1`, [r.ref])).rows[0];
@@ -478,6 +511,15 @@ export function createWithdrawals(deps: {
             kind: 'withdrawal',
             ref: id,
           });
+          if (new Decimal(fee).gt(0))
+            await ledger.hold(q, {
+              id: `wdfee:${id}`,
+              debit: { ownerType: r.ownerType, ownerId: r.ownerId, asset: r.asset },
+              credit: platformAccount('revenue_network_fee', r.asset),
+              amount: new Decimal(fee).toFixed(),
+              kind: 'withdrawal_fee',
+              ref: id,
+            });
           return ins.rows[0];
         }),
       );
@@ -534,6 +576,7 @@ export function createWithdrawals(deps: {
           const w = await transition(q, id, 'failed', 'cancelled', {});
           if (!w) throw new DomainError('NOT_CANCELLABLE', 'only a failed withdrawal can be cancelled');
           await ledger.voidHold(q, `wd:${id}`);
+          if (new Decimal(w.fee).gt(0)) await ledger.voidHold(q, `wdfee:${id}`);
           await settle(q, w);
           return w;
         }),
