@@ -1,5 +1,5 @@
 import type { Clock } from '../platform/clock.ts';
-import { onlyRow, type Db, type DbRow, type Queryable } from '../platform/db/client.ts';
+import type { Db, DbRow, Queryable } from '../platform/db/client.ts';
 import { catchDomain, DomainError, err, ok, type Result } from '../platform/errors.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Outbox } from '../platform/outbox/service.ts';
@@ -8,6 +8,7 @@ import { Decimal, isDecimalString } from '../platform/money.ts';
 import { validateDestination } from './address.ts';
 import { bookNetworkFee, hotWalletAccount } from './hotwallet.ts';
 import { findAssetNetwork, networkInfo, NETWORKS } from './networks.ts';
+import { allocateNonce } from './nonces.ts';
 import type { ChainAdapter, TxLookup } from './port.ts';
 
 /**
@@ -98,6 +99,11 @@ interface WithdrawalRequest {
    * (`wdfee:<id>`, to the platform's network-fee revenue), posted on completion, voided on cancel.
    */
   fee?: string;
+  /**
+   * The platform moving its own coins (a sweep's gas top-up to a deposit address): the registry's customer limits
+   * (minimum, maximum, multiple) do not apply.
+   */
+  internal?: boolean;
 }
 
 /**
@@ -370,19 +376,7 @@ export function createWithdrawals(deps: {
         if (!signed) return false;
         let nonce: number | null = null;
         if (adapter.hotAddress) {
-          await q.query(
-            `INSERT INTO chain_nonces (network, address, next_nonce) VALUES ($1, $2, $3) ON CONFLICT (network, address)
-              DO NOTHING`,
-            [w.network, adapter.hotAddress, chainNonce],
-          );
-          // Row-locked increment: concurrent allocators serialise here and each gets the next number. GREATEST skips
-          // nonces the chain has already seen from this key outside the platform; never lower, so never a reuse.
-          const r = await q.query<{ nonce: bigint }>(
-            `UPDATE chain_nonces SET next_nonce = GREATEST(next_nonce, $3) + 1 WHERE network = $1 AND address = $2
-              RETURNING next_nonce - 1 AS nonce`,
-            [w.network, adapter.hotAddress, chainNonce],
-          );
-          nonce = Number(onlyRow(r).nonce);
+          nonce = await allocateNonce(q, w.network, adapter.hotAddress, chainNonce!);
         }
         const tx = await adapter.sign(prepared.plan, nonce);
         await q.query(
@@ -468,9 +462,9 @@ export function createWithdrawals(deps: {
       const fee = r.fee ?? '0';
       if (!isDecimalString(fee) || new Decimal(fee).lt(0))
         return err('INVALID_AMOUNT', 'fee must be a non-negative decimal string', 'fee');
-      if (!amount.mod(an.withdrawIntegerMultiple).eq(0))
+      if (!r.internal && !amount.mod(an.withdrawIntegerMultiple).eq(0))
         return err('INVALID_AMOUNT', `amount must be a multiple of ${an.withdrawIntegerMultiple}`, 'amount');
-      if (amount.lt(an.withdrawMin) || amount.gt(an.withdrawMax)) {
+      if (!r.internal && (amount.lt(an.withdrawMin) || amount.gt(an.withdrawMax))) {
         return err(
           'AMOUNT_OUT_OF_LIMIT',
           `amount must be between ${an.withdrawMin} and ${an.withdrawMax} ${r.asset}`,
