@@ -132,6 +132,7 @@ export async function buildApp(opts: AppOptions) {
       dataDir: config.dataDir,
       chainRpcUrl: config.chainRpcUrl,
       chainTokens: config.chainTokens,
+      sweep: config.chainSweep,
       anvil: { blockTimeSec: 1 },
     },
   });

@@ -27,6 +27,8 @@ const EnvSchema = z.object({
       'must be NETWORK:ASSET=0x<40 hex>, comma-separated (e.g. ETH:USDT=0x...)',
     )
     .optional(),
+  // Sweep credited deposits into the hot wallet; unset: on in production, off in the sandbox.
+  CHAIN_SWEEP: z.enum(['0', '1', 'true', 'false']).optional(),
   SMTP_URL: z.string().optional(),
   WORKERS: z.coerce.number().int().min(0).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -100,6 +102,8 @@ export interface Config {
   chainRpcUrl?: string;
   /** CHAIN_TOKENS as given: token contracts that replace the registry's on a testnet or private chain. */
   chainTokens?: string;
+  /** CHAIN_SWEEP: move credited deposits to the hot wallet (unset: the mode's default). */
+  chainSweep?: boolean;
   smtpUrl?: string;
   workers: number;
   logLevel: Env['LOG_LEVEL'];
@@ -193,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretsKey: e.SECRETS_KEY,
     chainRpcUrl: e.CHAIN_RPC_URL,
     chainTokens: e.CHAIN_TOKENS || undefined,
+    chainSweep: e.CHAIN_SWEEP === undefined ? undefined : e.CHAIN_SWEEP === '1' || e.CHAIN_SWEEP === 'true',
     smtpUrl: e.SMTP_URL,
     workers: e.WORKERS,
     logLevel: e.LOG_LEVEL,

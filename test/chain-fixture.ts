@@ -36,6 +36,8 @@ export async function startChainFixture(
     secretsKey?: string;
     chainRpcUrl?: string;
     faults?: WithdrawalFaults;
+    /** Sweep credited deposits into the hot wallet (off by default in the sandbox). */
+    sweep?: boolean;
   } = {},
 ): Promise<ChainFixture> {
   // Own database bootstrap (not test/helpers.ts) so these tests do not load the whole app.
@@ -59,6 +61,7 @@ export async function startChainFixture(
       chainRpcUrl: opts.chainRpcUrl,
       anvil: { persist: false },
       pollingIntervalMs: 20,
+      sweep: opts.sweep,
     },
   });
   try {

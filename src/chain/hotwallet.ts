@@ -160,7 +160,14 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
      * the chain and taking that snapshot (otherwise something booked in between could be missing from the chain's
      * side).
      */
-    async reconcile(a: EvmAdapter): Promise<{ checks: HotWalletCheck[]; problems: string[] }> {
+    async reconcile(
+      a: EvmAdapter,
+      /** Sweeps into the hot wallet whose transaction may be in a block before they are booked (sweeps.ts). */
+      sweepsInFlight: (
+        q: Queryable,
+        network: string,
+      ) => Promise<{ asset: string; sent_value: string; tx_hash: string }[]> = async () => [],
+    ): Promise<{ checks: HotWalletCheck[]; problems: string[] }> {
       const network = a.network;
       const hot = a.hotAddress as Address;
       const assets: HotAsset[] = [
@@ -185,10 +192,11 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
               [network],
             )
           ).rows;
+          const sweeps = await sweepsInFlight(q, network);
           const posted: string[] = [];
           // One at a time: a transaction is one connection.
           for (const x of assets) posted.push((await ledger.balance(q, hotWalletAccount(network, x.asset))).posted);
-          return { inFlight, posted };
+          return { inFlight, sweeps, posted };
         });
         const after = await a.client.getBlockNumber({ cacheTime: 0 });
         if (after !== block) {
@@ -210,6 +218,12 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
           if (look.state !== 'mined' || look.blockNumber > block) continue;
           take(a.nativeAsset, look.fee ?? '0');
           if (look.success) take(w.asset, w.amount);
+        }
+        // A sweep in a block has brought coins in before its completion books them.
+        for (const sw of snap.sweeps) {
+          const look = await a.lookup({ hash: sw.tx_hash, broadcastAt: null });
+          if (look.state === 'mined' && look.success && look.blockNumber <= block)
+            take(sw.asset, new Decimal(sw.sent_value).neg());
         }
 
         const checks: HotWalletCheck[] = [];

@@ -25,6 +25,7 @@ import {
 } from './networks.ts';
 import type { ChainAdapter } from './port.ts';
 import { createSimulatedAdapter } from './simulated.ts';
+import { createSweeps } from './sweeps.ts';
 import { createWithdrawals, type WithdrawalFaults } from './withdrawals.ts';
 import { describeError } from '../platform/errors.ts';
 
@@ -44,6 +45,11 @@ interface ChainConfig {
    * Embedded anvil: persist state in DATA_DIR (default true) and interval mining (default: a block per transaction).
    */
   anvil?: { persist?: boolean; blockTimeSec?: number };
+  /**
+   * Move credited deposits from their deposit addresses to the hot wallet (sweeps.ts). Default: on in production, off in
+   * the sandbox (where the dev accounts fund the hot wallet and tests count what deposit addresses hold).
+   */
+  sweep?: boolean;
   /** HTTP polling interval for receipts (ms). */
   pollingIntervalMs?: number;
 }
@@ -318,8 +324,12 @@ export function createChainService(deps: {
   });
   const deposits = createDeposits({ db, ledger: deps.ledger, clock, seed: depositSeed });
 
+  const sweeping = config.sweep ?? config.mode === 'production';
+  const sweeps = createSweeps({ db, ledger: deps.ledger, clock, ids: deps.ids, seed: depositSeed, withdrawals });
+
   return {
     withdrawals,
+    sweeps,
     /** Per-customer deposit address on the EVM networks (derived from the sealed master seed). */
     depositAddress: deposits.depositAddress,
     deposits,
@@ -369,7 +379,11 @@ export function createChainService(deps: {
       if (!started && !(await withdrawals.hasActive()) && !(await deposits.hasAddresses())) return 0;
       await start();
       let n = await withdrawals.runOnce();
-      for (const a of adapters.values()) if (!a.simulated) n += await deposits.scan(a as EvmAdapter);
+      for (const a of adapters.values()) {
+        if (a.simulated) continue;
+        n += await deposits.scan(a as EvmAdapter);
+        if (sweeping) n += await sweeps.runOnce(a as EvmAdapter);
+      }
       return n;
     },
 
@@ -404,7 +418,7 @@ export function createChainService(deps: {
       for (const a of adapters.values()) {
         if (a.simulated) continue;
         try {
-          const r = await hotWallets.reconcile(a as EvmAdapter);
+          const r = await hotWallets.reconcile(a as EvmAdapter, sweeps.inFlight);
           out.hotWallets.push(...r.checks);
           out.problems.push(...r.problems);
         } catch (e) {

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createWalletClient, erc20Abi, formatUnits, http, parseEther, parseUnits, type Address } from 'viem';
+import { mnemonicToAccount } from 'viem/accounts';
+import { ANVIL_DEV_MNEMONIC } from '../src/chain/anvil.ts';
+import TestToken from '../src/chain/contracts/TestToken.json' with { type: 'json' };
+import { startChainFixture, type ChainFixture } from './chain-fixture.ts';
+
+/** Sweeps on anvil: credited deposits move from their deposit address to the hot wallet, once, with exact books. */
+describe('chain sweeps on anvil', () => {
+  let f: ChainFixture;
+  before(async () => {
+    f = await startChainFixture({ sweep: true });
+  });
+  after(async () => {
+    await f?.close();
+  });
+
+  const eth = () => f.chain.evm('ETH');
+  const tokenBalance = async (holder: string) => {
+    const a = await eth();
+    const usdt = a.tokens.get('USDT')!;
+    return formatUnits(
+      await a.client.readContract({
+        address: usdt.address,
+        abi: erc20Abi,
+        functionName: 'balanceOf',
+        args: [holder as Address],
+      }),
+      usdt.decimals,
+    );
+  };
+  /** Worker ticks with a block mined between them, until `done` or the tick budget runs out. */
+  async function runUntil(done: () => Promise<boolean>, ticks = 80) {
+    for (let i = 0; i < ticks; i++) {
+      if (await done()) return;
+      await f.chain.runOnce();
+      await f.mine('ETH', 1);
+    }
+    assert.fail('the worker did not get there');
+  }
+  const sweepsOf = async (address: string) =>
+    (await f.chain.sweeps.list('ETH')).filter((s) => s.address.toLowerCase() === address.toLowerCase());
+
+  test('an ERC-20 deposit is swept to the hot wallet after a gas top-up; the ledger and the chain agree', async () => {
+    const { address } = await f.chain.depositAddress('user', 'sw-1');
+    const a = await eth();
+    const owner = mnemonicToAccount(ANVIL_DEV_MNEMONIC);
+    const minter = createWalletClient({ account: owner, transport: http(a.rpcUrl) });
+    const hot = a.hotAddress!;
+    const hotBefore = await tokenBalance(hot);
+    await minter.writeContract({
+      address: a.tokens.get('USDT')!.address,
+      abi: TestToken.abi,
+      functionName: 'mint',
+      args: [address, parseUnits('50', 6)],
+      chain: null,
+    });
+    await runUntil(async () => (await sweepsOf(address)).some((s) => s.status === 'completed'));
+
+    const [sweep] = await sweepsOf(address);
+    assert.equal(sweep!.amount, '50');
+    assert.equal(await tokenBalance(address), '0', 'the deposit address is empty');
+    assert.equal(
+      (Number(await tokenBalance(hot)) - Number(hotBefore)).toFixed(6),
+      '50.000000',
+      'the hot wallet received the deposit',
+    );
+    // The gas top-up went through the withdrawal machine, once, from the network's fee account.
+    const topUp = await f.chain.withdrawals.getByRef(`sweep-gas:${sweep!.id}:1`);
+    assert.equal(topUp?.status, 'completed');
+    assert.equal(topUp?.ownerType, 'platform');
+    assert.equal(await f.chain.withdrawals.getByRef(`sweep-gas:${sweep!.id}:2`), null, 'one top-up was enough');
+    // One sweep transaction from the deposit address: its nonce went from 0 to 1.
+    assert.equal(await a.client.getTransactionCount({ address: address as Address }), 1);
+    const hotWallets = await f.chain.reconcileHotWallets();
+    assert.deepEqual(hotWallets.problems, []);
+    const audit = await f.ledger.audit();
+    assert.deepEqual(audit.problems, []);
+    // More worker ticks change nothing: the deposit is claimed by the completed sweep.
+    for (let i = 0; i < 3; i++) await f.chain.runOnce();
+    assert.equal((await sweepsOf(address)).length, 1);
+  });
+
+  test('a native deposit is swept minus its gas; two workers racing make one transaction', async () => {
+    const { address } = await f.chain.depositAddress('user', 'sw-2');
+    const stranger = await f.stranger('ETH');
+    await stranger.sendTransaction({
+      to: address as Address,
+      value: parseEther('0.5'),
+      account: stranger.account!,
+      chain: stranger.chain,
+    });
+    const a = await eth();
+    await runUntil(async () => {
+      // Two worker ticks at once, every time: the conditional transitions let one of them act.
+      await Promise.all([f.chain.runOnce(), f.chain.runOnce()]);
+      return (await sweepsOf(address)).some((s) => s.status === 'completed');
+    });
+    assert.equal((await sweepsOf(address)).length, 1);
+    assert.equal(await a.client.getTransactionCount({ address: address as Address }), 1, 'one transaction sent');
+    const left = await a.client.getBalance({ address: address as Address });
+    assert.ok(left < parseEther('0.001'), `only gas change stays at the address (${formatUnits(left, 18)} ETH)`);
+    assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
+    assert.deepEqual((await f.ledger.audit()).problems, []);
+  });
+
+  test('deposits below the threshold wait; pending deposits are never swept', async () => {
+    const { address } = await f.chain.depositAddress('user', 'sw-3');
+    const a = await eth();
+    const minter = createWalletClient({ account: mnemonicToAccount(ANVIL_DEV_MNEMONIC), transport: http(a.rpcUrl) });
+    await minter.writeContract({
+      address: a.tokens.get('USDT')!.address,
+      abi: TestToken.abi,
+      functionName: 'mint',
+      args: [address, parseUnits('4', 6)],
+      chain: null,
+    });
+    for (let i = 0; i < 15; i++) {
+      await f.chain.runOnce();
+      await f.mine('ETH', 1);
+    }
+    assert.equal((await sweepsOf(address)).length, 0, '4 USDT is below the 10 USDT threshold');
+    // A second deposit brings it over: both are swept together, once credited.
+    await minter.writeContract({
+      address: a.tokens.get('USDT')!.address,
+      abi: TestToken.abi,
+      functionName: 'mint',
+      args: [address, parseUnits('7', 6)],
+      chain: null,
+    });
+    await f.chain.runOnce();
+    assert.equal((await sweepsOf(address)).length, 0, 'the second deposit is not credited yet');
+    let checkedInFlight = false;
+    await runUntil(async () => {
+      const [s] = await sweepsOf(address);
+      if (s?.status === 'broadcast' && s.confirmations > 0) {
+        // Mined, not yet booked: the reconciliation counts it as arrived, so the hot wallet shows no drift.
+        assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
+        checkedInFlight = true;
+      }
+      return s?.status === 'completed';
+    });
+    assert.ok(checkedInFlight, 'the reconciliation ran while the sweep was in a block but not complete');
+    assert.equal((await sweepsOf(address))[0]!.amount, '11');
+    assert.equal(await tokenBalance(address), '0');
+    assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
+  });
+});
