@@ -392,6 +392,7 @@ export async function buildApp(opts: AppOptions) {
     merchantUsers,
     tsp: tsp.tsp,
     chain: chain.chain,
+    settlement: pay.settlement,
     partners: connect.partners,
     catalog: connect.catalog,
     connectOrders: connect.orders,

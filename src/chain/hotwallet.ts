@@ -253,3 +253,58 @@ export function createHotWallets(deps: { db: Db; ledger: Ledger }) {
     },
   };
 }
+
+/** One hot wallet asset as the operator watches it (GET /admin/v1/chain/hot-wallets). */
+export interface HotWalletOperation extends HotWalletCheck {
+  /** What customers hold in this asset on the ledger, all networks together (the platform's liability). */
+  customerLiabilities: string;
+  /** Withdrawals of this asset on this network not on chain yet (requested, signed): what the wallet must still pay. */
+  pendingWithdrawals: { count: number; amount: string };
+  /** Of those, how many wait because the wallet is short (they proceed by themselves once it is topped up). */
+  waitingForFunds: number;
+  /** Set when the wallet cannot cover the pending withdrawals: how much is missing and what to do. */
+  warning: string | null;
+}
+
+/**
+ * The operator's view of the hot wallets: each running network's on-chain balance beside the ledger's inventory
+ * (the reconciliation), the customer liabilities in that asset and the withdrawals still to be paid, with a warning
+ * where the wallet cannot cover them. `reconcile` is the chain service's reconcileHotWallets.
+ */
+export function createHotWalletOperations(deps: {
+  db: Db;
+  ledger: Ledger;
+  reconcile(): Promise<{ hotWallets: HotWalletCheck[]; problems: string[] }>;
+}) {
+  const { db, ledger } = deps;
+  return async function hotWalletOperations(): Promise<{ hotWallets: HotWalletOperation[]; problems: string[] }> {
+    const r = await deps.reconcile();
+    const pending = (
+      await db.query<{ network: string; asset: string; n: number; amount: string; waiting: number }>(
+        `SELECT network, asset, count(*)::int AS n, sum(amount) AS amount,
+            count(*) FILTER (WHERE waiting_reason IS NOT NULL)::int AS waiting
+          FROM chain_withdrawals WHERE status IN ('requested', 'signed') GROUP BY network, asset`,
+      )
+    ).rows;
+    const hotWallets: HotWalletOperation[] = [];
+    for (const c of r.hotWallets) {
+      const p = pending.find((x) => x.network === c.network && x.asset === c.asset);
+      const owed = new Decimal(p?.amount ?? 0);
+      const short = owed.minus(c.onChain);
+      const waiting = p?.waiting ?? 0;
+      hotWallets.push({
+        ...c,
+        customerLiabilities: (await ledger.customerTotal(db, c.asset)).posted,
+        pendingWithdrawals: { count: p?.n ?? 0, amount: owed.toFixed() },
+        waitingForFunds: waiting,
+        warning:
+          short.gt(0) || waiting > 0
+            ? `The ${c.network} hot wallet holds ${c.onChain} ${c.asset} but ${owed.toFixed()} ${c.asset} of ` +
+              `withdrawals are pending (${waiting} waiting for funds): send at least ` +
+              `${Decimal.max(short, 0).toFixed()} ${c.asset} (plus gas) to ${c.address}; they proceed by themselves.`
+            : null,
+      });
+    }
+    return { hotWallets, problems: r.problems };
+  };
+}

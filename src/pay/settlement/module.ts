@@ -1,10 +1,36 @@
+import { createHotWalletOperations } from '../../chain/hotwallet.ts';
+import { sha256Hex } from '../../platform/crypto.ts';
 import type { PayExtension, PayExtensionDeps } from '../extension.ts';
+import { registerSettlementAdminRoutes } from './routes.ts';
+import { createSettlementService, type SettlementService } from './service.ts';
 
 /**
  * Merchant settlement (issue #16): whitelisted withdrawal addresses, withdrawals of the available balance and
- * automatic settlement, each through the chain's withdrawal machine. Filled in by the settlement work.
+ * automatic settlement, each through the chain's withdrawal machine; the operator's admin API and the `pay-settlement`
+ * worker (automatic runs, resuming and following open settlements), and the operator's hot wallet view
+ * (GET /admin/v1/chain/hot-wallets). The dashboard pages are in src/dashboard/settlement.ts.
  */
-export function createSettlementModule(deps: PayExtensionDeps): PayExtension & { settlement: null } {
-  void deps;
-  return { settlement: null };
+export function createSettlementModule(deps: PayExtensionDeps): PayExtension & { settlement: SettlementService } {
+  const settlement = createSettlementService({
+    db: deps.db,
+    clock: deps.clock,
+    ids: deps.ids,
+    ledger: deps.ledger,
+    mailer: deps.mailer,
+    chain: deps.chain,
+    codeKey: sha256Hex(`settlement-codes:${deps.openIdSalt}`),
+    merchantExists: async (id) => /^\d{1,19}$/.test(id) && (await deps.accounts.getMerchant(id)) !== null,
+  });
+  const hotWallets = createHotWalletOperations({
+    db: deps.db,
+    ledger: deps.ledger,
+    reconcile: () => deps.chain.reconcileHotWallets(),
+  });
+  return {
+    settlement,
+    routes(app) {
+      registerSettlementAdminRoutes(app, { settlement, adminToken: deps.adminToken, hotWallets });
+    },
+    workers: [{ name: 'pay-settlement', tick: () => settlement.runOnce(), idleMs: (base) => Math.max(base, 500) }],
+  };
 }

@@ -83,6 +83,8 @@ export interface Ledger {
   voidHold(q: Queryable, id: string): Promise<void>;
   balance(q: Queryable, a: AccountRef): Promise<Balance>;
   balances(q: Queryable, ownerType: OwnerType, ownerId: string): Promise<Balance[]>;
+  /** What the platform owes its customers in one asset: the sum of every non-platform account (hot wallet ops). */
+  customerTotal(q: Queryable, asset: string): Promise<Balance>;
   audit(): Promise<AuditReport>;
   /**
    * Posted transfers touching one account whose posting time (resolved_at) is in [from, to), in posting order,
@@ -271,6 +273,19 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
         held: held.toFixed(),
         available: posted.minus(held).toFixed(),
       };
+    },
+
+    async customerTotal(q, asset) {
+      const r = (
+        await q.query<{ posted: string | null; held: string | null }>(
+          `SELECT sum(posted) AS posted, sum(held) AS held FROM ledger_accounts
+            WHERE asset = $1 AND owner_type <> 'platform'`,
+          [asset],
+        )
+      ).rows[0];
+      const posted = new Decimal(r?.posted ?? 0);
+      const held = new Decimal(r?.held ?? 0);
+      return { asset, posted: posted.toFixed(), held: held.toFixed(), available: posted.minus(held).toFixed() };
     },
 
     async balances(q, ownerType, ownerId) {

@@ -44,6 +44,8 @@ CREATE TABLE pay_settlements (
   status text NOT NULL CHECK (status IN ('REQUESTED', 'WITHDRAWING', 'COMPLETED', 'FAILED', 'REJECTED', 'CANCELLED')),
   withdrawal_id text,
   failure text,
+  lease_until bigint,                           -- wall clock: who is making the chain request now
+
   created_at bigint NOT NULL,
   updated_at bigint NOT NULL,
   UNIQUE (merchant_id, request_key)
