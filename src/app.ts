@@ -135,6 +135,7 @@ export async function buildApp(opts: AppOptions) {
       sweep: config.chainSweep,
       anvil: { blockTimeSec: 1 },
     },
+    adminToken,
   });
   const pay = createPayModule({
     db,

@@ -6,8 +6,11 @@ import { ANVIL_DEV_MNEMONIC } from '../src/chain/anvil.ts';
 import TestToken from '../src/chain/contracts/TestToken.json' with { type: 'json' };
 import { startChainFixture, type ChainFixture } from './chain-fixture.ts';
 
-/** Sweeps on anvil: credited deposits move from their deposit address to the hot wallet, once, with exact books. */
-describe('chain sweeps on anvil', () => {
+/**
+ * Sweeps on anvil: credited deposits move from their deposit address to the hot wallet, once, with exact books. And
+ * top-ups: the operator's own coins sent to the hot wallet are booked once, after confirmations.
+ */
+describe('chain sweeps and hot-wallet top-ups on anvil', () => {
   let f: ChainFixture;
   before(async () => {
     f = await startChainFixture({ sweep: true });
@@ -145,5 +148,53 @@ describe('chain sweeps on anvil', () => {
     assert.equal((await sweepsOf(address))[0]!.amount, '11');
     assert.equal(await tokenBalance(address), '0');
     assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
+  });
+
+  test('a top-up is booked once after its confirmations; other transactions are refused with a reason', async () => {
+    const a = await eth();
+    const hot = a.hotAddress as Address;
+    const stranger = await f.stranger('ETH');
+    const send = (to: Address, eth: string) =>
+      stranger.sendTransaction({ to, value: parseEther(eth), account: stranger.account!, chain: stranger.chain });
+    const gift = await send(hot, '2');
+    const unbooked = (await f.chain.reconcileHotWallets()).problems;
+    assert.equal(unbooked.length, 1);
+    assert.match(unbooked[0]!, /^hot wallet ETH ETH .* drift 2$/, 'an unbooked top-up shows as drift');
+    const early = await f.chain.recordTopUp('ETH', gift);
+    assert.equal(early.ok ? 'ok' : early.code, 'NOT_CONFIRMED');
+    await f.mine('ETH', 12);
+    const booked = await f.chain.recordTopUp('ETH', gift);
+    assert.ok(booked.ok);
+    assert.deepEqual(booked.value.credited, [{ asset: 'ETH', amount: '2', alreadyBooked: false }]);
+    assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
+    const again = await f.chain.recordTopUp('ETH', gift.toUpperCase().replace('0X', '0x'));
+    assert.ok(again.ok);
+    assert.deepEqual(again.value.credited, [{ asset: 'ETH', amount: '2', alreadyBooked: true }], 'booked once');
+    assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
+
+    // An ERC-20 top-up, minted straight to the hot wallet.
+    const minter = createWalletClient({ account: mnemonicToAccount(ANVIL_DEV_MNEMONIC), transport: http(a.rpcUrl) });
+    const mint = await minter.writeContract({
+      address: a.tokens.get('USDT')!.address,
+      abi: TestToken.abi,
+      functionName: 'mint',
+      args: [hot, parseUnits('250.5', 6)],
+      chain: null,
+    });
+    await f.mine('ETH', 12);
+    const tokens = await f.chain.recordTopUp('ETH', mint);
+    assert.ok(tokens.ok);
+    assert.deepEqual(tokens.value.credited, [{ asset: 'USDT', amount: '250.5', alreadyBooked: false }]);
+    assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
+
+    const elsewhere = await send((await f.chain.depositAddress('user', 'sw-9')).address as Address, '0.1');
+    await f.mine('ETH', 12);
+    const other = await f.chain.recordTopUp('ETH', elsewhere);
+    assert.equal(other.ok ? 'ok' : other.code, 'NOTHING_TO_HOT_WALLET');
+    const missing = await f.chain.recordTopUp('ETH', `0x${'ab'.repeat(32)}`);
+    assert.equal(missing.ok ? 'ok' : missing.code, 'TX_NOT_FOUND');
+    const noChain = await f.chain.recordTopUp('BTC', gift);
+    assert.equal(noChain.ok ? 'ok' : noChain.code, 'NETWORK_UNAVAILABLE');
+    assert.deepEqual((await f.ledger.audit()).problems, []);
   });
 });

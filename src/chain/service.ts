@@ -26,6 +26,8 @@ import {
 import type { ChainAdapter } from './port.ts';
 import { createSimulatedAdapter } from './simulated.ts';
 import { createSweeps } from './sweeps.ts';
+import { createTopUps } from './topups.ts';
+import { err } from '../platform/errors.ts';
 import { createWithdrawals, type WithdrawalFaults } from './withdrawals.ts';
 import { describeError } from '../platform/errors.ts';
 
@@ -46,8 +48,8 @@ interface ChainConfig {
    */
   anvil?: { persist?: boolean; blockTimeSec?: number };
   /**
-   * Move credited deposits from their deposit addresses to the hot wallet (sweeps.ts). Default: on in production, off in
-   * the sandbox (where the dev accounts fund the hot wallet and tests count what deposit addresses hold).
+   * Move credited deposits from their deposit addresses to the hot wallet (sweeps.ts). Default: on in production, off
+   * in the sandbox (where the dev accounts fund the hot wallet and tests count what deposit addresses hold).
    */
   sweep?: boolean;
   /** HTTP polling interval for receipts (ms). */
@@ -327,9 +329,17 @@ export function createChainService(deps: {
   const sweeping = config.sweep ?? config.mode === 'production';
   const sweeps = createSweeps({ db, ledger: deps.ledger, clock, ids: deps.ids, seed: depositSeed, withdrawals });
 
+  const topUps = createTopUps({ db, ledger: deps.ledger });
+
   return {
     withdrawals,
     sweeps,
+    /** Books the operator's own coins sent to a hot wallet in `txHash` (topups.ts). */
+    async recordTopUp(network: string, txHash: string) {
+      if (!EVM_NETWORKS.includes(network) || !hasAdapter(network))
+        return err('NETWORK_UNAVAILABLE', `no EVM chain is configured for network ${network}`, 'network');
+      return topUps.record(await this.evm(network), txHash);
+    },
     /** Per-customer deposit address on the EVM networks (derived from the sealed master seed). */
     depositAddress: deposits.depositAddress,
     deposits,
