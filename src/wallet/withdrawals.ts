@@ -1,0 +1,445 @@
+import { randomInt } from 'node:crypto';
+import { validateDestination } from '../chain/address.ts';
+import { explorerUrl, findAssetNetwork, networkInfo } from '../chain/networks.ts';
+import type { ChainService } from '../chain/service.ts';
+import type { Withdrawal } from '../chain/withdrawals.ts';
+import type { Clock } from '../platform/clock.ts';
+import { hashPassword, verifyPassword } from '../platform/crypto.ts';
+import type { Db, DbRow, Queryable } from '../platform/db/client.ts';
+import { catchDomain, DomainError, err, ok, type Result } from '../platform/errors.ts';
+import type { IdGenerator } from '../platform/ids.ts';
+import { platformAccount, type Ledger } from '../platform/ledger/service.ts';
+import type { Mailer } from '../platform/mail.ts';
+import { Decimal, isDecimalString } from '../platform/money.ts';
+
+/**
+ * A payer's withdrawal to an external address, from the form to the chain's withdrawal machine
+ * (src/chain/withdrawals.ts), as a step machine of its own:
+ *
+ * - (form) → `code_sent`: a 6-digit code is mailed (outbox row written with the withdrawal row).
+ * - `code_sent` → `confirmed`: the person types the code (5 tries, 10 minutes); in the same transaction the fee is
+ *   held, payer → platform `revenue_network_fee`. → `cancelled` (the person), → `expired` (time or tries).
+ * - `confirmed` → `requested`: handler calls `chain.withdrawals.request` with ref `wallet:<id>` (idempotent; the
+ *   chain holds the amount in its own transaction). → `refused` when the chain refuses it: fee hold voided.
+ * - `requested` → `completed` when the chain withdrawal completes (fee hold posted), → `cancelled` when the
+ *   operator cancels it (fee hold voided).
+ *
+ * The fee is separate from the amount: the address receives `amount`, the payer pays `amount + fee` (the fee is
+ * the registry's withdrawFee for the asset on the network). The fee is a hold of its own, taken when the code is
+ * confirmed (balance checked by the ledger inside that transaction, together with the amount still being there),
+ * so a withdrawal the chain refuses costs nothing. A chain withdrawal that failed stays `requested` (the operator
+ * retries or cancels it; the person sees its failure).
+ *
+ * Every move is one conditional update from the step the table allows; a confirm replayed at any other step, or by
+ * another payer, changes nothing. Two confirms racing: one moves the row, the other finds it moved. The confirm
+ * request drives the row at once so the person sees the outcome; if it dies, the worker (`runOnce`) resumes it.
+ */
+export type WalletWithdrawalStep =
+  'code_sent' | 'confirmed' | 'requested' | 'completed' | 'refused' | 'cancelled' | 'expired';
+
+export const WALLET_WITHDRAWAL_STEPS: WalletWithdrawalStep[] = [
+  'code_sent',
+  'confirmed',
+  'requested',
+  'completed',
+  'refused',
+  'cancelled',
+  'expired',
+];
+
+const TRANSITIONS: Record<WalletWithdrawalStep, WalletWithdrawalStep[]> = {
+  code_sent: ['confirmed', 'cancelled', 'expired'],
+  confirmed: ['requested', 'refused'],
+  requested: ['completed', 'cancelled'],
+  completed: [],
+  refused: [],
+  cancelled: [],
+  expired: [],
+};
+
+const CODE_TTL_MS = 10 * 60_000;
+const CODE_MAX_TRIES = 5;
+const FEE_ACCOUNT = 'revenue_network_fee';
+const feeHoldId = (id: string) => `wallet-fee:${id}`;
+export const chainRef = (id: string) => `wallet:${id}`;
+
+export type WalletWithdrawalError =
+  | 'UNSUPPORTED_NETWORK'
+  | 'INVALID_ADDRESS'
+  | 'WRONG_NETWORK'
+  | 'INVALID_MEMO'
+  | 'INVALID_AMOUNT'
+  | 'AMOUNT_OUT_OF_LIMIT'
+  | 'INSUFFICIENT_FUNDS'
+  | 'NOT_FOUND'
+  | 'WRONG_STEP'
+  | 'WRONG_CODE'
+  | 'CODE_EXPIRED';
+
+export interface WalletWithdrawal {
+  id: string;
+  payerId: string;
+  asset: string;
+  network: string;
+  address: string;
+  memo: string;
+  amount: string;
+  fee: string;
+  /** amount + fee: what leaves the payer's balance. */
+  total: string;
+  step: WalletWithdrawalStep;
+  codeExpiresAt: number;
+  codeAttemptsLeft: number;
+  chainWithdrawalId: string | null;
+  failure: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A wallet withdrawal with what the chain says about it (status, transaction, link). */
+export interface WalletWithdrawalView extends WalletWithdrawal {
+  chain: Pick<Withdrawal, 'status' | 'txHash' | 'confirmations' | 'confirmationsRequired' | 'lastError'> | null;
+  /** Explorer link of the transaction, where the network has a public explorer (not the sandbox's dev chains). */
+  txUrl: string | null;
+}
+
+const toRow = (r: DbRow): WalletWithdrawal => {
+  const amount = new Decimal(r.amount);
+  const fee = new Decimal(r.fee);
+  return {
+    id: r.id,
+    payerId: r.payer_id,
+    asset: r.asset,
+    network: r.network,
+    address: r.address,
+    memo: r.memo,
+    amount: amount.toFixed(),
+    fee: fee.toFixed(),
+    total: amount.plus(fee).toFixed(),
+    step: r.step,
+    codeExpiresAt: Number(r.code_expires_at),
+    codeAttemptsLeft: Math.max(0, CODE_MAX_TRIES - r.code_attempts),
+    chainWithdrawalId: r.chain_withdrawal_id,
+    failure: r.failure,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+};
+
+/** The one writer of `wallet_withdrawals.step`: a conditional update from a step the table allows. */
+async function transition(
+  q: Queryable,
+  id: string,
+  from: WalletWithdrawalStep,
+  to: WalletWithdrawalStep,
+  now: number,
+  fields: { chain_withdrawal_id?: string; failure?: string } = {},
+): Promise<WalletWithdrawal | null> {
+  if (!TRANSITIONS[from].includes(to)) throw new Error(`wallet withdrawal: no transition ${from} → ${to}`);
+  const r = await q.query(
+    `UPDATE wallet_withdrawals SET step = $3, updated_at = $4,
+       chain_withdrawal_id = COALESCE($5, chain_withdrawal_id), failure = COALESCE($6, failure)
+     WHERE id = $1 AND step = $2 RETURNING *`,
+    [id, from, to, now, fields.chain_withdrawal_id ?? null, fields.failure ?? null],
+  );
+  return r.rows[0] ? toRow(r.rows[0]) : null;
+}
+
+export function createWalletWithdrawals(deps: {
+  db: Db;
+  clock: Clock;
+  ids: IdGenerator;
+  ledger: Ledger;
+  chain: ChainService;
+  mailer: Mailer;
+  mode: 'sandbox' | 'production';
+}) {
+  const { db, clock, ledger, chain } = deps;
+
+  async function load(q: Queryable, id: string): Promise<WalletWithdrawal | null> {
+    if (!/^\d{1,19}$/.test(id)) return null;
+    const r = (await q.query(`SELECT * FROM wallet_withdrawals WHERE id = $1`, [id])).rows[0];
+    return r ? toRow(r) : null;
+  }
+
+  async function ofPayer(payerId: string, id: string) {
+    const w = await load(db, id);
+    return w && w.payerId === payerId ? w : null;
+  }
+
+  /** The form's checks (the chain checks them again when asked): destination, amount limits, balance. */
+  async function check(input: {
+    payerId: string;
+    asset: string;
+    network: string;
+    address: string;
+    memo: string;
+    amount: string;
+  }): Promise<Result<{ address: string; memo: string; amount: Decimal; fee: Decimal }, WalletWithdrawalError>> {
+    const an = findAssetNetwork(input.asset, input.network);
+    if (!an || !an.withdrawEnabled || !chain.hasAdapter(input.network))
+      return err('UNSUPPORTED_NETWORK', `${input.asset} cannot be withdrawn on ${input.network}.`, 'network');
+    const dest = validateDestination(input.network, input.address.trim(), input.memo.trim());
+    if (!dest.ok) return err(dest.code, `${dest.message ?? 'Invalid address'}.`, dest.field);
+    const text = input.amount.trim();
+    if (!isDecimalString(text) || !new Decimal(text).gt(0))
+      return err('INVALID_AMOUNT', 'Enter the amount as a number, for example 25.5.', 'amount');
+    const amount = new Decimal(text);
+    if (!amount.mod(an.withdrawIntegerMultiple).eq(0))
+      return err(
+        'INVALID_AMOUNT',
+        `The amount can have at most the precision ${an.withdrawIntegerMultiple}.`,
+        'amount',
+      );
+    if (amount.lt(an.withdrawMin) || amount.gt(an.withdrawMax))
+      return err(
+        'AMOUNT_OUT_OF_LIMIT',
+        `The amount must be between ${an.withdrawMin} and ${an.withdrawMax} ${input.asset}.`,
+        'amount',
+      );
+    const fee = new Decimal(an.withdrawFee);
+    const bal = await ledger.balance(db, { ownerType: 'payer', ownerId: input.payerId, asset: input.asset });
+    if (new Decimal(bal.available).lt(amount.plus(fee)))
+      return err(
+        'INSUFFICIENT_FUNDS',
+        `Not enough ${input.asset}: ${amount.plus(fee).toFixed()} needed (amount + network fee), ` +
+          `${new Decimal(bal.available).toFixed()} available.`,
+        'amount',
+      );
+    return ok({ ...dest.value, amount, fee });
+  }
+
+  /** The form: checks, then the row and its mailed code in one transaction (the mail goes out through the outbox). */
+  async function start(input: {
+    payerId: string;
+    email: string;
+    asset: string;
+    network: string;
+    address: string;
+    memo: string;
+    amount: string;
+  }): Promise<Result<WalletWithdrawal, WalletWithdrawalError>> {
+    const c = await check(input);
+    if (!c.ok) return c;
+    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+    const codeHash = await hashPassword(code);
+    const id = deps.ids.next().toString();
+    const now = clock.now();
+    const row = await db.tx(async (q) => {
+      const r = await q.query(
+        `INSERT INTO wallet_withdrawals (id, payer_id, asset, network, address, memo, amount, fee, step, code_hash,
+           code_expires_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'code_sent', $9, $10, $11, $11) RETURNING *`,
+        [
+          id,
+          input.payerId,
+          input.asset,
+          input.network,
+          c.value.address,
+          c.value.memo,
+          c.value.amount.toFixed(),
+          c.value.fee.toFixed(),
+          codeHash,
+          now + CODE_TTL_MS,
+          now,
+        ],
+      );
+      await deps.mailer.send(q, {
+        to: input.email,
+        subject: 'Confirm your withdrawal',
+        text:
+          `Your code to confirm the withdrawal of ${c.value.amount.toFixed()} ${input.asset} on ${input.network} ` +
+          `to ${c.value.address} is ${code}. It is valid for 10 minutes. If you did not ask for this withdrawal, ` +
+          `do not share the code and change your password.`,
+      });
+      return toRow(r.rows[0]);
+    });
+    return ok(row);
+  }
+
+  /**
+   * The code form. Refused (nothing changes) unless the row is the payer's and at `code_sent` with a live code; a
+   * wrong code counts a try (the fifth voids the request). The right code moves it to `confirmed` with the fee held,
+   * then the request is driven to the chain at once.
+   */
+  async function confirm(
+    payerId: string,
+    id: string,
+    code: string,
+  ): Promise<Result<WalletWithdrawal, WalletWithdrawalError>> {
+    const w = await ofPayer(payerId, id);
+    if (!w) return err('NOT_FOUND', 'No such withdrawal.');
+    if (w.step !== 'code_sent') return err('WRONG_STEP', `This withdrawal is already ${w.step.replace('_', ' ')}.`);
+    const now = clock.now();
+    if (w.codeExpiresAt <= now || w.codeAttemptsLeft <= 0) {
+      await transition(db, id, 'code_sent', 'expired', now, { failure: 'The code expired.' });
+      return err('CODE_EXPIRED', 'The code has expired. Start the withdrawal again.');
+    }
+    const hash = (await db.query(`SELECT code_hash FROM wallet_withdrawals WHERE id = $1`, [id])).rows[0].code_hash;
+    if (!/^\d{6}$/.test(code.trim()) || !(await verifyPassword(code.trim(), hash))) {
+      const r = await db.query(
+        `UPDATE wallet_withdrawals SET code_attempts = code_attempts + 1, updated_at = $2
+          WHERE id = $1 AND step = 'code_sent' RETURNING code_attempts`,
+        [id, now],
+      );
+      if (!r.rows[0]) return err('WRONG_STEP', 'This withdrawal has changed; reload the page.');
+      const left = CODE_MAX_TRIES - r.rows[0].code_attempts;
+      if (left > 0) return err('WRONG_CODE', `Wrong code. ${left} ${left === 1 ? 'try' : 'tries'} left.`, 'code');
+      await transition(db, id, 'code_sent', 'expired', now, { failure: 'Too many wrong codes.' });
+      return err('CODE_EXPIRED', 'Wrong code. The withdrawal is void after 5 wrong codes; start again.', 'code');
+    }
+    const moved = await catchDomain(() =>
+      db.tx(async (q) => {
+        // The tries and expiry are read again by the update itself: a code typed as it lapses does not confirm.
+        const live = await q.query(
+          `SELECT 1 FROM wallet_withdrawals WHERE id = $1 AND code_attempts < $2 AND code_expires_at > $3`,
+          [id, CODE_MAX_TRIES, now],
+        );
+        if (!live.rows[0]) return null;
+        const m = await transition(q, id, 'code_sent', 'confirmed', now);
+        if (!m) return null;
+        await ledger.hold(q, {
+          id: feeHoldId(id),
+          debit: { ownerType: 'payer', ownerId: payerId, asset: m.asset },
+          credit: platformAccount(FEE_ACCOUNT, m.asset),
+          amount: m.fee,
+          kind: 'withdrawal_fee',
+          ref: id,
+        });
+        // The amount must still be there beside the fee (the chain holds it in its own transaction next).
+        const bal = await ledger.balance(q, { ownerType: 'payer', ownerId: payerId, asset: m.asset });
+        if (new Decimal(bal.available).lt(m.amount))
+          throw new DomainError('INSUFFICIENT_FUNDS', `Not enough ${m.asset} for the amount and the network fee.`);
+        return m;
+      }),
+    );
+    if (!moved.ok) {
+      if (moved.code === 'INSUFFICIENT_FUNDS')
+        return err('INSUFFICIENT_FUNDS', `Not enough ${w.asset} for ${w.total} (amount + network fee).`);
+      throw new Error(moved.message);
+    }
+    if (!moved.value) {
+      const now2 = await ofPayer(payerId, id);
+      return err('WRONG_STEP', `This withdrawal is already ${now2?.step.replace('_', ' ') ?? 'gone'}.`);
+    }
+    await process(id);
+    return ok((await load(db, id))!);
+  }
+
+  /** The person changes their mind before confirming. Refused at every other step. */
+  async function cancel(payerId: string, id: string): Promise<Result<WalletWithdrawal, WalletWithdrawalError>> {
+    const w = await ofPayer(payerId, id);
+    if (!w) return err('NOT_FOUND', 'No such withdrawal.');
+    const moved = await transition(db, id, 'code_sent', 'cancelled', clock.now(), {
+      failure: 'Cancelled before confirming.',
+    });
+    if (!moved)
+      return err('WRONG_STEP', `This withdrawal is already ${w.step.replace('_', ' ')}; it cannot be cancelled.`);
+    return ok(moved);
+  }
+
+  /** One step's handler; returns whether the row moved. Safe to run any number of times, from any process. */
+  async function step(id: string): Promise<boolean> {
+    const w = await load(db, id);
+    if (!w) return false;
+    const now = clock.now();
+    if (w.step === 'code_sent') {
+      if (w.codeExpiresAt > now) return false;
+      return (await transition(db, id, 'code_sent', 'expired', now, { failure: 'The code expired.' })) !== null;
+    }
+    if (w.step === 'confirmed') {
+      // Keyed by the row: a second call (after a crash, or a racing worker) gets the same chain withdrawal back.
+      const r = await chain.withdrawals.request({
+        ref: chainRef(id),
+        ownerType: 'payer',
+        ownerId: w.payerId,
+        asset: w.asset,
+        network: w.network,
+        address: w.address,
+        memo: w.memo,
+        amount: w.amount,
+      });
+      return db.tx(async (q) => {
+        if (r.ok)
+          return (await transition(q, id, 'confirmed', 'requested', now, { chain_withdrawal_id: r.value.id })) !== null;
+        const m = await transition(q, id, 'confirmed', 'refused', now, { failure: r.message ?? r.code });
+        if (m) await ledger.voidHold(q, feeHoldId(id));
+        return m !== null;
+      });
+    }
+    if (w.step === 'requested' && w.chainWithdrawalId) {
+      const cw = await chain.withdrawals.get(w.chainWithdrawalId);
+      if (cw?.status === 'completed')
+        return db.tx(async (q) => {
+          const m = await transition(q, id, 'requested', 'completed', now);
+          if (m) await ledger.postHold(q, feeHoldId(id));
+          return m !== null;
+        });
+      if (cw?.status === 'cancelled')
+        return db.tx(async (q) => {
+          const m = await transition(q, id, 'requested', 'cancelled', now, { failure: 'Cancelled by the operator.' });
+          if (m) await ledger.voidHold(q, feeHoldId(id));
+          return m !== null;
+        });
+    }
+    return false;
+  }
+
+  async function process(id: string) {
+    // Bounded: confirmed → requested → completed is at most two moves per call.
+    for (let i = 0; i < 3; i++) if (!(await step(id))) break;
+  }
+
+  async function view(w: WalletWithdrawal): Promise<WalletWithdrawalView> {
+    const cw = w.chainWithdrawalId ? await chain.withdrawals.get(w.chainWithdrawalId) : null;
+    const simulatedOrDev = deps.mode === 'sandbox' || networkInfo(w.network).family !== 'evm';
+    return {
+      ...w,
+      chain: cw
+        ? {
+            status: cw.status,
+            txHash: cw.txHash,
+            confirmations: cw.confirmations,
+            confirmationsRequired: cw.confirmationsRequired,
+            lastError: cw.lastError,
+          }
+        : null,
+      txUrl: cw?.txHash && !simulatedOrDev ? explorerUrl(w.network, cw.txHash) || null : null,
+    };
+  }
+
+  return {
+    check,
+    start,
+    confirm,
+    cancel,
+    process,
+    async get(payerId: string, id: string): Promise<WalletWithdrawalView | null> {
+      const w = await ofPayer(payerId, id);
+      return w ? view(w) : null;
+    },
+    async list(payerId: string, limit = 20): Promise<WalletWithdrawalView[]> {
+      const rows = (
+        await db.query(
+          `SELECT * FROM wallet_withdrawals WHERE payer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
+          [payerId, limit],
+        )
+      ).rows.map(toRow);
+      return Promise.all(rows.map(view));
+    },
+    /** Worker tick: every open row's handler (each idempotent, so two workers at once move a row once). */
+    async runOnce(): Promise<number> {
+      const rows = (
+        await db.query<{ id: string }>(
+          `SELECT id FROM wallet_withdrawals WHERE step IN ('code_sent', 'confirmed', 'requested')
+            ORDER BY updated_at LIMIT 200`,
+        )
+      ).rows;
+      let moved = 0;
+      for (const r of rows) if (await step(r.id)) moved++;
+      return moved;
+    },
+  };
+}
+
+export type WalletWithdrawals = ReturnType<typeof createWalletWithdrawals>;

@@ -1,0 +1,155 @@
+// The wallet pages (src/wallet): the copy button, and a poll of /wallet/live.json that redraws balances and deposits
+// (confirmations counting up, pending → credited) without a reload. A withdrawal page on its way reloads when its
+// state changes. The markup mirrors src/wallet/views.ts.
+(function () {
+  var copy = document.getElementById('copy');
+  if (copy) {
+    copy.addEventListener('click', function () {
+      var text = copy.getAttribute('data-copy') || '';
+      var done = function () {
+        var note = document.getElementById('copied');
+        if (note) note.textContent = 'Address copied.';
+      };
+      var field = document.getElementById('address');
+      if (window.navigator.clipboard && window.navigator.clipboard.writeText) {
+        window.navigator.clipboard.writeText(text).then(done, function () {
+          if (field) field.select();
+        });
+      } else if (field) {
+        field.select();
+        document.execCommand('copy');
+        done();
+      }
+    });
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function short(s) {
+    return s.length > 18 ? s.slice(0, 10) + '…' + s.slice(-6) : s;
+  }
+  function depositState(d) {
+    if (d.status === 'credited') return { text: 'Credited', cls: 'ok' };
+    if (d.status === 'orphaned') return { text: 'Dropped by a chain reorganisation', cls: 'bad' };
+    var seen = Math.min(d.confirmations, d.confirmationsRequired);
+    return { text: 'Pending · ' + seen + '/' + d.confirmationsRequired + ' confirmations', cls: 'wait' };
+  }
+  function balanceRow(b) {
+    var row = el('div', 'row');
+    row.setAttribute('data-balance', b.asset);
+    var left = el('span');
+    left.appendChild(el('strong', '', b.asset));
+    var right = el('span');
+    var avail = el('strong', '', b.available);
+    avail.setAttribute('data-field', 'available');
+    right.appendChild(avail);
+    if (b.held !== '0') {
+      right.appendChild(document.createElement('br'));
+      var held = el('span', 'muted', b.held + ' on hold');
+      held.setAttribute('data-field', 'held');
+      right.appendChild(held);
+    }
+    row.appendChild(left);
+    row.appendChild(right);
+    return row;
+  }
+  function depositRow(d) {
+    var row = el('div', 'row');
+    row.setAttribute('data-deposit', d.id);
+    var left = el('span');
+    left.appendChild(el('strong', '', '+' + d.amount + ' ' + d.asset));
+    left.appendChild(document.createElement('br'));
+    left.appendChild(el('span', 'muted', d.network + ' · ' + short(d.txHash)));
+    var st = depositState(d);
+    var right = el('span');
+    var badge = el('span', 'status ' + st.cls, st.text);
+    badge.setAttribute('data-field', 'state');
+    right.appendChild(badge);
+    row.appendChild(left);
+    row.appendChild(right);
+    return row;
+  }
+  function redraw(box, items, draw, emptyId, emptyText) {
+    if (!box) return;
+    var key = JSON.stringify(items);
+    if (box.getAttribute('data-drawn') === key) return;
+    box.setAttribute('data-drawn', key);
+    while (box.firstChild) box.removeChild(box.firstChild);
+    if (items.length === 0) {
+      var p = el('p', 'muted', emptyText);
+      p.id = emptyId;
+      box.appendChild(p);
+      return;
+    }
+    items.forEach(function (i) {
+      box.appendChild(draw(i));
+    });
+  }
+
+  var root = document.querySelector('[data-wallet]');
+  var withdrawal = document.querySelector('[data-withdrawal-page]');
+  if (!root && !withdrawal) return;
+  var network = root && root.getAttribute('data-network');
+  var asset = root && root.getAttribute('data-asset');
+
+  function apply(j) {
+    if (root) {
+      var balances = asset
+        ? j.balances.filter(function (b) {
+            return b.asset === asset;
+          })
+        : j.balances;
+      var deposits = network
+        ? j.deposits.filter(function (d) {
+            return d.network === network && d.asset === asset;
+          })
+        : j.deposits;
+      redraw(
+        document.getElementById('balances'),
+        balances,
+        balanceRow,
+        'no-balance',
+        'No funds yet. Deposit to get started.',
+      );
+      redraw(
+        document.getElementById('deposits'),
+        deposits,
+        depositRow,
+        'no-deposits',
+        'No deposits yet. A transfer to your address shows here as soon as it is in a block, and is credited after ' +
+          'its confirmations.',
+      );
+      j.withdrawals.forEach(function (w) {
+        var badge = document.querySelector('[data-withdrawal="' + w.id + '"] [data-field="state"]');
+        if (badge && badge.textContent !== w.state.text) {
+          badge.textContent = w.state.text;
+          badge.className = 'status ' + w.state.cls;
+        }
+      });
+    }
+    if (withdrawal) {
+      var id = location.pathname.split('/').pop();
+      var shown = document.getElementById('state');
+      j.withdrawals.forEach(function (w) {
+        if (w.id === id && shown && shown.textContent !== w.state.text) location.reload();
+      });
+    }
+  }
+
+  function poll() {
+    fetch('/wallet/live.json', { cache: 'no-store', credentials: 'same-origin' })
+      .then(function (r) {
+        return r.ok ? r.json() : null;
+      })
+      .then(function (j) {
+        if (j) apply(j);
+      })
+      .catch(function () {});
+  }
+  setInterval(poll, 2000);
+  poll();
+})();
