@@ -1,19 +1,22 @@
 import { featureEnabled } from '../pay/features.ts';
 import type { PayoutLimits } from '../pay/payouts/schemas.ts';
 import type { PayoutService } from '../pay/payouts/service.ts';
+import type { SettlementService } from '../pay/settlement/service.ts';
 import type { StatementService } from '../pay/statements/service.ts';
 import type { SubMerchantService } from '../pay/submerchants/service.ts';
 import type { TransferService } from '../pay/transfers/service.ts';
 import type { ModuleParts } from '../platform/module.ts';
 import { payoutPages } from './payouts.ts';
 import { registerDashboardRoutes, type DashboardDeps } from './routes.ts';
+import { settlementPages } from './settlement.ts';
 import { statementPages } from './statements.ts';
 import { subMerchantPages } from './submerchants.ts';
 import { walletPages } from './wallets.ts';
 
 /**
  * The merchant dashboard: a merchant's own pages over the Pay domains: orders, refunds, keys, TSPs and webhooks
- * (routes.ts), and the extended surface's sections: wallets and transfers, payouts, report files, sub-merchants.
+ * (routes.ts), and the extended surface's sections: wallets and transfers, payouts, report files, sub-merchants,
+ * settlement to the merchant's own addresses.
  */
 export function createDashboardModule(
   deps: Omit<DashboardDeps, 'sections'> & {
@@ -23,6 +26,7 @@ export function createDashboardModule(
       payoutLimits: PayoutLimits;
       statements: StatementService;
       subMerchants: SubMerchantService;
+      settlement: SettlementService;
     };
   },
 ): ModuleParts {
@@ -39,6 +43,7 @@ export function createDashboardModule(
       subMerchants: extended.subMerchants,
       isPartner: (ctx) => featureEnabled(ctx.merchant, 'channelPartner', mode),
     }),
+    settlementPages({ settlement: extended.settlement, ledger, db, clock }),
   ];
   return { routes: (app) => registerDashboardRoutes(app, { ...deps, sections }) };
 }

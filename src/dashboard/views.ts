@@ -50,7 +50,7 @@ export function dashboardFrame(body: SafeHtml, ctx?: ViewCtx): SafeHtml {
   const nav = ctx
     ? html`<nav><strong>${ctx.merchant.name}</strong>
       <a href="${BASE}/orders">Orders</a><a href="${BASE}/balances">Balances</a><a href="${BASE}/payouts">Payouts</a>\
-<a href="${BASE}/reports">Reports</a>
+<a href="${BASE}/settlement">Settlement</a><a href="${BASE}/reports">Reports</a>
       ${ctx.merchant.features.channelPartner ? html`<a href="${BASE}/sub-merchants">Sub-merchants</a>` : ''}
       <a href="${BASE}/developers">Developers</a>\
 <a href="${BASE}/technical-vendor">Partner features → Technical Vendor</a>
