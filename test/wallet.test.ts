@@ -104,7 +104,7 @@ for (const kind of DB_KINDS) {
       const { address } = await t.app.services.chain.depositAddress('payer', c.payerId);
       const eth = await t.app.services.chain.evm('ETH');
       const usdt = eth.tokens.get('USDT')!;
-      assert.match(page.text, new RegExp(`value="${address}"`));
+      assert.ok(page.text.includes(`id="address"`) && page.text.includes(`>${address}<`), 'the address is shown');
       assert.ok(
         page.text.includes(`data-uri="ethereum:${usdt.address}@${eth.chainId}/transfer?address=${address}"`),
         'a token deposit QR is EIP-681 on the network chain id',

@@ -24,6 +24,8 @@ export interface DepositLine {
   createdAt: number;
 }
 
+/** A status badge inside a history row: compact, and wrapping as one block. */
+export const PILL = 'display:inline-block;padding:2px 8px;font-size:13px';
 const short = (s: string) => (s.length > 18 ? `${s.slice(0, 10)}…${s.slice(-6)}` : s);
 const when = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
 
@@ -76,7 +78,7 @@ export const depositRows = (deposits: DepositLine[]) =>
     : deposits.map((d) => {
         const st = depositState(d);
         return html`<div class="row" data-deposit="${d.id}"><span><strong>+${d.amount} ${d.asset}</strong><br><span
-          class="muted">${d.network} · ${short(d.txHash)}</span></span><span><span class="status ${st.cls}"
+          class="muted">${d.network} · ${short(d.txHash)}</span></span><span><span class="status ${st.cls}" style="${PILL}"
           data-field="state">${st.text}</span></span></div>`;
       });
 
@@ -86,7 +88,7 @@ function withdrawalRows(list: WalletWithdrawalView[]) {
     const st = withdrawalState(w);
     return html`<a class="row" style="color:inherit;text-decoration:none" data-withdrawal="${w.id}"
       href="/wallet/withdrawals/${w.id}"><span><strong>−${w.total} ${w.asset}</strong><br><span
-      class="muted">${w.network} · to ${short(w.address)}</span></span><span><span class="status ${st.cls}"
+      class="muted">${w.network} · to ${short(w.address)}${w.chain?.txHash ? ` · tx ${short(w.chain.txHash)}` : ''}</span></span><span><span class="status ${st.cls}" style="${PILL}"
       data-field="state">${st.text}</span></span></a>`;
   });
 }
@@ -145,9 +147,8 @@ export function depositView(d: {
       <div class="muted">on ${o.networkName}</div>
       <img class="qr" id="qr" src="/wallet/deposit/${o.network}/${o.asset}/qr.png" data-uri="${d.uri}"
         alt="QR code of your deposit address">
-      <label for="address">Your ${o.asset} deposit address</label>
-      <input type="text" id="address" readonly value="${d.address}"
-        style="font-family:monospace;font-size:13px;text-align:center">
+      <div class="muted">Your ${o.asset} deposit address</div>
+      <div id="address" style="font-family:monospace;font-size:15px;overflow-wrap:anywhere;margin:4px 0">${d.address}</div>
       <button class="btn" type="button" id="copy" data-copy="${d.address}">Copy address</button>
       <p class="muted" id="copied" aria-live="polite"></p></div>
     <div class="card"><h2>Before you send</h2>

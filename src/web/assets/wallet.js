@@ -6,20 +6,27 @@
   if (copy) {
     copy.addEventListener('click', function () {
       var text = copy.getAttribute('data-copy') || '';
-      var done = function () {
-        var note = document.getElementById('copied');
-        if (note) note.textContent = 'Address copied.';
+      var note = document.getElementById('copied');
+      var say = function (msg) {
+        if (note) note.textContent = msg;
       };
-      var field = document.getElementById('address');
-      if (window.navigator.clipboard && window.navigator.clipboard.writeText) {
-        window.navigator.clipboard.writeText(text).then(done, function () {
-          if (field) field.select();
-        });
-      } else if (field) {
-        field.select();
-        document.execCommand('copy');
-        done();
-      }
+      // Without the clipboard API (or its permission) the address is selected for the person to copy.
+      var selectIt = function () {
+        var field = document.getElementById('address');
+        if (!field) return;
+        var range = document.createRange();
+        range.selectNodeContents(field);
+        var sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        say('Address selected: copy it from the menu.');
+      };
+      var clip = window.navigator.clipboard;
+      if (clip && clip.writeText) {
+        clip.writeText(text).then(function () {
+          say('Address copied.');
+        }, selectIt);
+      } else selectIt();
     });
   }
 
@@ -67,6 +74,7 @@
     var st = depositState(d);
     var right = el('span');
     var badge = el('span', 'status ' + st.cls, st.text);
+    badge.setAttribute('style', 'display:inline-block;padding:2px 8px;font-size:13px');
     badge.setAttribute('data-field', 'state');
     right.appendChild(badge);
     row.appendChild(left);
