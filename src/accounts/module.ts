@@ -4,10 +4,12 @@ import type { Db } from '../platform/db/client.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Mailer } from '../platform/mail.ts';
 import type { ModuleParts } from '../platform/module.ts';
+import { registerPeopleRoutes } from './routes.ts';
+import { createSignup } from './signup.ts';
 
 /**
  * A person's account (issue #16): sign-up with an e-mail code and a password, log in and out; one account for
- * paying checkouts, holding funds and buying crypto. Filled in by the accounts work.
+ * paying checkouts, holding funds and buying crypto (people.ts).
  */
 export function createPersonAccountsModule(deps: {
   db: Db;
@@ -20,6 +22,10 @@ export function createPersonAccountsModule(deps: {
   mode: 'sandbox' | 'production';
   codeKey: string;
 }): ModuleParts {
-  void deps;
-  return {};
+  const signup = createSignup(deps);
+  return {
+    routes(app) {
+      registerPeopleRoutes(app, { ...deps, signup });
+    },
+  };
 }

@@ -11,6 +11,7 @@ import {
 import { err, ok, type Result } from '../platform/errors.ts';
 import { isValidIpOrCidr } from '../platform/ip.ts';
 import type { DbRow } from '../platform/db/client.ts';
+import { DUMMY_HASH, insertAccount, PAYER_COLUMNS, PAYER_FROM, toPayerRow } from './people.ts';
 
 /** Merchants with their API keys, and payers (wallet holders who pay at the hosted checkout). */
 export interface Merchant {
@@ -30,12 +31,22 @@ export interface Merchant {
 export const PAYER_KYC_STATUSES = ['PASS', 'PENDING', 'REJECT'] as const;
 export type PayerKycStatus = (typeof PAYER_KYC_STATUSES)[number];
 
-/** A wallet holder (checkout payer, payout recipient). Payers have no phone number. */
+/**
+ * A wallet holder (checkout payer, payout recipient): the payer profile of a person's e-mail account (people.ts).
+ * Payers have no phone number.
+ */
 export interface Payer {
   payerId: bigint;
   email: string;
   kycStatus: PayerKycStatus;
+  /** The person's account (people.ts): one login, one KYC level, one set of limits. */
+  userId: string;
 }
+
+const toPayer = (r: DbRow): Payer => {
+  const p = toPayerRow(r);
+  return { payerId: p.payerId, email: p.email, kycStatus: p.kycStatus, userId: p.userId };
+};
 
 export interface ApiKeyRecord {
   apiKey: string;
@@ -300,11 +311,18 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       return rec;
     },
 
+    /**
+     * A payer: an e-mail account with its payer profile, created in one transaction (the sandbox helper and the demo
+     * seed; a person signs up at /signup). The operator vouches for the e-mail, so the account is verified at once;
+     * its KYC level follows kycStatus (PASS: VERIFIED, the default).
+     */
     async createPayer(input: {
       email: string;
       password?: string;
       /** Payout KYC status (binance-pay-extended.md §10.2); default PASS. */
       kycStatus?: PayerKycStatus;
+      /** KYC country (ISO 3166-1 alpha-2). */
+      country?: string | null;
     }): Promise<Result<{ payerId: bigint; email: string; password: string; kycStatus: PayerKycStatus }>> {
       const email = input.email?.trim().toLowerCase();
       if (!email || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 254)
@@ -312,75 +330,114 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       const password = input.password ?? randomAlnum(16);
       if (password.length < 8) return err('INVALID_INPUT', 'password must have at least 8 characters');
       const hash = await hashPassword(password);
-      const r = await db.query(
-        `INSERT INTO payers (email, password_hash, created_at, kyc_status) VALUES ($1, $2, $3, $4) ON CONFLICT (email)
-          DO NOTHING RETURNING id`,
-        [email, hash, clock.now(), input.kycStatus ?? 'PASS'],
+      const kycStatus = input.kycStatus ?? 'PASS';
+      const now = clock.now();
+      const made = await db.tx((q) =>
+        insertAccount(q, {
+          kind: 'email',
+          identifier: email,
+          passwordHash: hash,
+          verifiedAt: now,
+          kycLevel: kycStatus === 'PASS' ? 'VERIFIED' : 'NONE',
+          kycSource: kycStatus === 'PASS' ? 'sandbox' : null,
+          kycRejectedAt: kycStatus === 'REJECT' ? now : null,
+          country: input.country ?? null,
+          now,
+        }),
       );
-      if (r.rowCount === 0) return err('EMAIL_TAKEN', 'a payer with this email exists');
-      return ok({ payerId: r.rows[0].id as bigint, email, password, kycStatus: input.kycStatus ?? 'PASS' });
+      if (!made) return err('EMAIL_TAKEN', 'a payer with this email exists');
+      return ok({ payerId: BigInt(made.payerId!), email, password, kycStatus });
     },
 
     async findPayerByEmail(email: string, q: Queryable = db): Promise<Payer | null> {
       const r = (
-        await q.query(`SELECT id, email, kyc_status FROM payers WHERE email = $1`, [email.trim().toLowerCase()])
+        await q.query(`SELECT ${PAYER_COLUMNS} FROM ${PAYER_FROM} WHERE u.identifier = $1`, [
+          String(email).trim().toLowerCase(),
+        ])
       ).rows[0];
-      return r ? { payerId: r.id, email: r.email, kycStatus: r.kyc_status } : null;
+      return r ? toPayer(r) : null;
     },
 
     async getPayer(id: string, q: Queryable = db): Promise<Payer | null> {
       if (!/^\d{1,19}$/.test(id) || BigInt(id) > 9223372036854775807n) return null;
-      const r = (await q.query(`SELECT id, email, kyc_status FROM payers WHERE id = $1`, [id])).rows[0];
-      return r ? { payerId: r.id, email: r.email, kycStatus: r.kyc_status } : null;
+      const r = (await q.query(`SELECT ${PAYER_COLUMNS} FROM ${PAYER_FROM} WHERE p.id = $1`, [id])).rows[0];
+      return r ? toPayer(r) : null;
     },
 
     /** The payers among `emails` (lower case) whose KYC is PASS: payout e-mail recipients who may claim. */
     async verifiedPayersByEmail(emails: string[], q: Queryable = db): Promise<Map<string, bigint>> {
       if (emails.length === 0) return new Map();
       const rows = (
-        await q.query(`SELECT id, email FROM payers WHERE email = ANY($1::text[]) AND kyc_status = 'PASS'`, [emails])
+        await q.query(
+          `SELECT p.id, u.identifier FROM ${PAYER_FROM} WHERE u.identifier = ANY($1::text[])
+            AND u.verified_at IS NOT NULL AND u.kyc_level <> 'NONE'`,
+          [emails],
+        )
       ).rows;
-      return new Map(rows.map((r) => [r.email as string, r.id as bigint]));
-    },
-
-    /** Sets a payer's KYC status (the sandbox reviewer's decision); null when there is no such payer. */
-    async setPayerKycStatus(id: string, status: PayerKycStatus): Promise<Payer | null> {
-      if (!/^\d{1,19}$/.test(id) || BigInt(id) > 9223372036854775807n) return null;
-      const r = (
-        await db.query(`UPDATE payers SET kyc_status = $2 WHERE id = $1 RETURNING id, email, kyc_status`, [id, status])
-      ).rows[0];
-      return r ? { payerId: r.id, email: r.email, kycStatus: r.kyc_status } : null;
-    },
-
-    async authenticatePayer(email: string, password: string): Promise<Result<{ payerId: bigint; email: string }>> {
-      const r = (
-        await db.query(`SELECT id, email, password_hash FROM payers WHERE email = $1`, [
-          String(email).trim().toLowerCase(),
-        ])
-      ).rows[0];
-      // Hash even for unknown emails so response time does not reveal which emails exist.
-      const good = await verifyPassword(String(password), r?.password_hash ?? DUMMY_HASH);
-      return r && good ? ok({ payerId: r.id, email: r.email }) : err('BAD_CREDENTIALS', 'Wrong email or password.');
+      return new Map(rows.map((r) => [r.identifier as string, r.id as bigint]));
     },
 
     /**
-     * A payer's KYC country (ISO 3166-1 alpha-2), or null when unknown: what a sub-merchant's blockPayerKycCountries
-     * is checked against (binance-pay-extended.md §12.5). Set by the sandbox when it creates the payer.
+     * The reviewer's decision on a payer's KYC (the sandbox decision on a payer id), applied to the account's one
+     * KYC level: PASS verifies an unverified account (a verified one keeps its level), REJECT returns it to NONE and
+     * records the rejection. Null when there is no such payer.
+     */
+    async setPayerKycStatus(id: string, status: PayerKycStatus): Promise<Payer | null> {
+      if (!/^\d{1,19}$/.test(id) || BigInt(id) > 9223372036854775807n) return null;
+      const level =
+        status === 'PASS'
+          ? `kyc_level = CASE WHEN kyc_level = 'NONE' THEN 'VERIFIED' ELSE kyc_level END,
+              kyc_source = CASE WHEN kyc_level = 'NONE' THEN 'sandbox' ELSE kyc_source END`
+          : `kyc_level = 'NONE', kyc_source = NULL`;
+      await db.query(
+        `UPDATE buyflow_users SET ${level}, kyc_rejected_at = $2 WHERE id = (SELECT user_id FROM payers WHERE id = $1)`,
+        [id, status === 'REJECT' ? clock.now() : null],
+      );
+      return service.getPayer(id);
+    },
+
+    /**
+     * The checkout's (and /login's) check: the e-mail account's password, only once its e-mail is proven. The same
+     * e-mail and password log in to the buy flow (which then asks for a code).
+     */
+    async authenticatePayer(email: string, password: string): Promise<Result<{ payerId: bigint; email: string }>> {
+      const r = (
+        await db.query(
+          `SELECT p.id, u.identifier, u.password_hash, u.verified_at FROM ${PAYER_FROM} WHERE u.identifier = $1`,
+          [String(email).trim().toLowerCase()],
+        )
+      ).rows[0];
+      // Hash even for unknown emails so response time does not reveal which emails exist.
+      const good = await verifyPassword(String(password), r?.password_hash ?? DUMMY_HASH);
+      return r && good && r.verified_at !== null
+        ? ok({ payerId: r.id, email: r.identifier })
+        : err('BAD_CREDENTIALS', 'Wrong email or password.');
+    },
+
+    /**
+     * A payer's KYC country (ISO 3166-1 alpha-2, the account's), or null when unknown: what a sub-merchant's
+     * blockPayerKycCountries is checked against (binance-pay-extended.md §12.5).
      */
     async payerCountry(id: string, q: Queryable = db): Promise<string | null> {
       if (!/^\d{1,19}$/.test(id)) return null;
-      const r = (await q.query(`SELECT country FROM payers WHERE id = $1`, [id])).rows[0];
+      const r = (await q.query(`SELECT u.country FROM ${PAYER_FROM} WHERE p.id = $1`, [id])).rows[0];
       return r?.country ?? null;
     },
 
     async setPayerCountry(id: string, country: string | null): Promise<void> {
-      await db.query(`UPDATE payers SET country = $2 WHERE id = $1`, [id, country]);
+      await db.query(`UPDATE buyflow_users SET country = $2 WHERE id = (SELECT user_id FROM payers WHERE id = $1)`, [
+        id,
+        country,
+      ]);
+    },
+
+    /** The account behind a payer profile (the buy flow's user id), or null. */
+    async userOfPayer(id: string, q: Queryable = db): Promise<string | null> {
+      return (await service.getPayer(id, q))?.userId ?? null;
     },
   };
   return service;
 }
-
-const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
 export type AccountsService = ReturnType<typeof createAccountsService>;
 

@@ -51,7 +51,10 @@ async function advanceClockOffset(db: Db, ms: number): Promise<number> {
 
 export function createSandboxPayers(deps: { db: Db; accounts: AccountsService; ledger: Ledger; ids: IdGenerator }) {
   return {
-    /** A payer with a wallet funded from the sandbox mint (a system account standing for money from outside). */
+    /**
+     * A person's e-mail account with its payer profile and a wallet funded from the sandbox mint (a system account
+     * standing for money from outside).
+     */
     async create(input: {
       email: string;
       password?: string;
@@ -59,10 +62,10 @@ export function createSandboxPayers(deps: { db: Db; accounts: AccountsService; l
       kycStatus?: PayerKycStatus;
       country?: string;
     }) {
+      // The account and its payer profile in one transaction (people.ts); the funding follows.
       const res = await deps.accounts.createPayer(input);
       if (!res.ok) return res;
       const payerId = String(res.value.payerId);
-      if (input.country) await deps.accounts.setPayerCountry(payerId, input.country);
       await deps.db.tx(async (q) => {
         for (const [asset, amount] of Object.entries(input.balances)) {
           if (Number(amount) === 0) continue;

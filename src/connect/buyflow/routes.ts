@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { PAYER_SESSION_COOKIE, PAYER_SESSION_SUBJECT, payerCookieOptions } from '../../accounts/people.ts';
 import type { Sessions } from '../../accounts/service.ts';
 import type { Clock } from '../../platform/clock.ts';
 import { err, ok, type Result } from '../../platform/errors.ts';
@@ -300,6 +301,13 @@ export function registerBuyflowRoutes(
       reply.clearCookie(PENDING, { path: BASE });
       const s = await sessions.create('buyflow', r.value.id);
       reply.setCookie(SESSION, s.cookie, cookieOpts);
+      // One account: a buy-flow login (password and code) also logs the person in at the checkout and the wallet,
+      // which ask for the password only. Not the other way round: the buy flow's code would be skipped.
+      const payerId = await buyflow.payerOf(r.value.id);
+      if (payerId) {
+        const ps = await sessions.create(PAYER_SESSION_SUBJECT, payerId);
+        reply.setCookie(PAYER_SESSION_COOKIE, ps.cookie, payerCookieOptions(secure));
+      }
       return back(token);
     }),
   );

@@ -1,4 +1,3 @@
-import { randomInt } from 'node:crypto';
 import countries from 'i18n-iso-countries';
 import type { Acquirer } from '../../cards/acquirer.ts';
 import { brandSupportedIn, cardCountryRow, type CardBrand } from '../../cards/support.ts';
@@ -7,7 +6,17 @@ import type { ChainService } from '../../chain/service.ts';
 import type { Withdrawal } from '../../chain/withdrawals.ts';
 import type { KycService } from '../../kyc/service.ts';
 import type { Clock } from '../../platform/clock.ts';
-import { hashPassword, hmacSha256Hex, safeEqual, verifyPassword, type SecretBox } from '../../platform/crypto.ts';
+import {
+  CONSENT_VERSION,
+  createCodes,
+  DUMMY_HASH,
+  insertAccount,
+  normalizeIdentifier,
+  passwordProblem,
+  payerIdOfUser,
+  type IdentifierKind,
+} from '../../accounts/people.ts';
+import { hashPassword, verifyPassword, type SecretBox } from '../../platform/crypto.ts';
 import type { Db, Queryable } from '../../platform/db/client.ts';
 import { catchDomain, DomainError, err, ok, type Result } from '../../platform/errors.ts';
 import type { IdGenerator } from '../../platform/ids.ts';
@@ -39,11 +48,6 @@ import type { DbRow } from '../../platform/db/client.ts';
  * withdrawal) is the step machine in purchase.ts. Every order status change goes through the Connect order
  * service's transition, so it shows in query-order-list and the partner webhook.
  */
-const CODE_TTL_MS = 10 * 60_000;
-const CODE_MAX_TRIES = 5;
-const RESEND_AFTER_MS = 59_000;
-const MAX_SENDS_PER_HOUR = 5;
-const CONSENT_VERSION = 'terms-2024-01+privacy-2024-01';
 const KYC_FILE_MAX_BYTES = 5 * 1024 * 1024;
 export const DOCUMENT_TYPES = ['PASSPORT', 'ID_CARD', 'DRIVING_LICENSE'] as const;
 export {
@@ -125,30 +129,6 @@ const toCard = (r: DbRow): SavedCard => ({
   lastFailure: r.last_failure ?? null,
 });
 
-function normalizeIdentifier(kind: string, value: string): Result<string> {
-  const v = String(value ?? '').trim();
-  if (kind === 'email') {
-    const e = v.toLowerCase();
-    return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e) && e.length <= 254
-      ? ok(e)
-      : err('INVALID_IDENTIFIER', 'Enter a valid email address.');
-  }
-  if (kind === 'phone') {
-    const p = v.replace(/[\s()-]/g, '');
-    return /^\+[1-9]\d{6,14}$/.test(p)
-      ? ok(p)
-      : err('INVALID_IDENTIFIER', 'Enter the phone number with its country calling code, e.g. +33612345678.');
-  }
-  return err('INVALID_IDENTIFIER', 'Choose email or phone number.');
-}
-
-function passwordProblem(p: string): string | null {
-  if (p.length < 8 || p.length > 128) return 'The password needs 8 to 128 characters.';
-  if (!/[A-Z]/.test(p) || !/[a-z]/.test(p) || !/\d/.test(p))
-    return 'The password needs an upper case letter, a lower case letter and a digit.';
-  return null;
-}
-
 /** Documents by magic bytes: JPEG, PNG or PDF only. */
 function sniffDocument(bytes: Buffer): string | null {
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
@@ -208,7 +188,7 @@ export function createBuyflowService(deps: {
         : u.kyc_level,
   });
   const brand = deps.brand ?? 'Rampart';
-  const codeHash = (userId: string, code: string) => hmacSha256Hex(deps.codeKey, `${userId}:${code}`);
+  const codes = createCodes({ clock, ids, mailer, codeKey: deps.codeKey, brand });
   const kycSubject = (userId: string) => `buyflow:${userId}`;
   const addressSubject = (userId: string) => `buyflow:${userId}:address`;
 
@@ -220,46 +200,20 @@ export function createBuyflowService(deps: {
     return r ? toUser(r) : null;
   }
 
-  /** Queues a fresh code through the mail port (phone numbers go through the same port). */
+  /** Queues a fresh code through the mail port (people.ts: the one code mechanism of every account). */
   async function sendCode(userId: string): Promise<Result<{ sentTo: string }>> {
     return db.tx(async (q) => {
-      const u = (await q.query(`SELECT * FROM buyflow_users WHERE id = $1 FOR UPDATE`, [userId])).rows[0];
+      const u = (await q.query(`SELECT id, identifier FROM buyflow_users WHERE id = $1 FOR UPDATE`, [userId])).rows[0];
       if (!u) return err('USER_NOT_FOUND');
-      const now = clock.now();
-      const recent = (
-        await q.query(
-          `SELECT created_at FROM buyflow_codes WHERE user_id = $1 AND created_at > $2 ORDER BY created_at DESC`,
-          [userId, now - 3_600_000],
-        )
-      ).rows;
-      if (recent.length > 0 && Number(recent[0].created_at) > now - RESEND_AFTER_MS) {
-        return err(
-          'RESEND_TOO_SOON',
-          `You can ask for a new code` +
-            ` in ${Math.ceil((Number(recent[0].created_at) + RESEND_AFTER_MS - now) / 1000)} s.`,
-        );
-      }
-      if (recent.length >= MAX_SENDS_PER_HOUR)
-        return err('TOO_MANY_CODES', 'Too many codes were sent. Try again in an hour.');
-      const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-      // A new code voids the previous ones.
-      await q.query(`UPDATE buyflow_codes SET consumed_at = $2 WHERE user_id = $1 AND consumed_at IS NULL`, [
-        userId,
-        now,
-      ]);
-      await q.query(
-        `INSERT INTO buyflow_codes (id, user_id, code_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)`,
-        [ids.next(), userId, codeHash(userId, code), now + CODE_TTL_MS, now],
-      );
-      await mailer.send(q, {
-        to: u.identifier,
-        subject: `${brand} verification code`,
-        text: `Your ${brand} verification code is ${code}. It is valid for 10 minutes.`,
-      });
-      return ok({ sentTo: u.identifier });
+      return codes.send(q, { id: String(u.id), identifier: u.identifier });
     });
   }
 
+  /**
+   * A new account (people.ts: with its payer profile when it is an e-mail, in one transaction), then its first code.
+   * Any existing account with the identifier is refused, even an unverified one: its password was chosen before the
+   * code, so letting a second sign-up replace it could hand the account to whoever typed last.
+   */
   async function signup(input: {
     kind: string;
     identifier: string;
@@ -270,16 +224,20 @@ export function createBuyflowService(deps: {
     const bad = passwordProblem(String(input.password ?? ''));
     if (bad) return err('WEAK_PASSWORD', bad);
     const hash = await hashPassword(String(input.password));
-    const userId = ids.next().toString();
-    const r = await db.query(
-      `INSERT INTO buyflow_users (id, identifier, identifier_kind, password_hash, created_at)
-        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identifier) DO NOTHING`,
-      [userId, id.value, input.kind, hash, clock.now()],
+    const made = await db.tx((q) =>
+      insertAccount(q, {
+        userId: ids.next().toString(),
+        kind: input.kind as IdentifierKind,
+        identifier: id.value,
+        passwordHash: hash,
+        verifiedAt: null,
+        now: clock.now(),
+      }),
     );
-    if (r.rowCount === 0) return err('ACCOUNT_EXISTS', 'An account with this identifier exists. Log in instead.');
-    const sent = await sendCode(userId);
+    if (!made) return err('ACCOUNT_EXISTS', 'An account with this identifier exists. Log in instead.');
+    const sent = await sendCode(made.userId);
     if (!sent.ok) return sent;
-    return ok({ userId });
+    return ok({ userId: made.userId });
   }
 
   async function login(input: {
@@ -290,10 +248,8 @@ export function createBuyflowService(deps: {
     const id = normalizeIdentifier(input.kind, input.identifier);
     if (!id.ok) return id;
     const r = (await db.query(`SELECT id, password_hash FROM buyflow_users WHERE identifier = $1`, [id.value])).rows[0];
-    const good = await verifyPassword(
-      String(input.password ?? ''),
-      r?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
-    );
+    // An account started at /signup has no password yet: it cannot log in.
+    const good = await verifyPassword(String(input.password ?? ''), r?.password_hash ?? DUMMY_HASH);
     if (!r || !good) return err('BAD_CREDENTIALS', 'Wrong account or password.');
     const sent = await sendCode(String(r.id));
     if (!sent.ok && sent.code !== 'RESEND_TOO_SOON') return sent;
@@ -313,24 +269,11 @@ export function createBuyflowService(deps: {
       if (!u) return err('USER_NOT_FOUND');
       if (u.consent_at === null && !consent.terms)
         return err('CONSENT_REQUIRED', `Please agree to ${brand}'s Terms of Use and Privacy Policy.`);
-      const c = (
-        await q.query(
-          `SELECT * FROM buyflow_codes WHERE user_id = $1 AND consumed_at IS NULL ORDER BY created_at DESC LIMIT 1`,
-          [userId],
-        )
-      ).rows[0];
+      // A password-less account (a sign-up started at /signup) is finished there, where the password is chosen.
+      if (u.password_hash === null) return err('CODE_EXPIRED', 'The code has expired. Ask for a new one.');
+      const checked = await codes.check(q, userId, code);
+      if (!checked.ok) return checked;
       const now = clock.now();
-      if (!c || Number(c.expires_at) <= now || c.attempts >= CODE_MAX_TRIES)
-        return err('CODE_EXPIRED', 'The code has expired. Ask for a new one.');
-      if (!/^\d{6}$/.test(code) || !safeEqual(c.code_hash, codeHash(userId, code))) {
-        await q.query(`UPDATE buyflow_codes SET attempts = attempts + 1 WHERE id = $1`, [c.id]);
-        const left = CODE_MAX_TRIES - c.attempts - 1;
-        return err(
-          'WRONG_CODE',
-          left > 0 ? `Wrong code. ${left} attempts left.` : 'Wrong code. The code is now void; ask for a new one.',
-        );
-      }
-      await q.query(`UPDATE buyflow_codes SET consumed_at = $2 WHERE id = $1`, [c.id, now]);
       const r = await q.query(
         `UPDATE buyflow_users SET verified_at = COALESCE(verified_at, $2),
            consent_version = CASE WHEN consent_at IS NULL THEN $3 ELSE consent_version
@@ -342,6 +285,9 @@ export function createBuyflowService(deps: {
     });
     return out;
   }
+
+  /** The account's payer profile (e-mail accounts): the buy-flow login also opens the checkout's session. */
+  const payerOf = (userId: string) => payerIdOfUser(db, userId);
 
   async function orderByToken(token: string) {
     const o = await orders.findByToken(token);
@@ -811,6 +757,7 @@ export function createBuyflowService(deps: {
     signup,
     login,
     verifyCode,
+    payerOf,
     orderByToken,
     attach,
     boundUser,
