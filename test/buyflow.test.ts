@@ -614,8 +614,22 @@ async function planned(t: TestApp, orderId: string, n: number) {
 }
 
 /**
- * An order confirmed by a verified user (sign-up, KYC passed, card) whose ETH withdrawal meets a drained hot wallet;
- * `saved` is the hot wallet's balance before draining, to refund it later.
+ * Runtime code standing in for the USDT test token: balanceOf answers a huge balance, every other call reverts, so a
+ * withdrawal's gas estimation fails (GAS_ESTIMATION_FAILED: a chain failure). Since issue #16 a drained hot wallet no
+ * longer fails a withdrawal (it waits, then proceeds), so these tests break the token instead.
+ */
+const REFUSING_TOKEN =
+  '0x' +
+  '60003560e01c' + // the call's 4-byte selector
+  '6370a08231146013' + // balanceOf? jump to 0x13
+  '57600080fd' + // anything else: revert
+  '5b7f' +
+  '7f'.padEnd(64, 'f') + // 0x13: push 2^255 - 1
+  '60005260206000f3'; // return it
+
+/**
+ * An order confirmed by a verified user (sign-up, KYC passed, card) whose ETH withdrawal meets a token contract
+ * refusing transfers; `saved` is the token's code before, to repair it later (its storage, the balances, is untouched).
  */
 async function confirmedOrderWithDrainedHotWallet(t: TestApp, tag: string, toAddress: string, emailAddress: string) {
   const partner = await onboardPartner(t);
@@ -623,10 +637,11 @@ async function confirmedOrderWithDrainedHotWallet(t: TestApp, tag: string, toAdd
   const eth = await t.app.services.chain.evm('ETH');
   const rpc = (method: string, params: unknown[]) =>
     eth.client.request({ method: method as any, params: params as any });
-  const hot = eth.hotAddress as Address;
-  const saved = await eth.client.getBalance({ address: hot });
+  const hot = (await t.db.query(`SELECT address FROM chain_contracts WHERE network = 'ETH' AND asset = 'USDT'`)).rows[0]
+    .address as Address;
+  const saved = await eth.client.getCode({ address: hot });
   const to = toAddress as Address;
-  await rpc('anvil_setBalance', [hot, '0x0']);
+  await rpc('anvil_setCode', [hot, REFUSING_TOKEN]);
 
   const r = await partner.client.call('buy-withdraw-crypto', {
     merchantOrderId: `${tag}${Date.now()}`,
@@ -670,7 +685,7 @@ async function confirmedOrderWithDrainedHotWallet(t: TestApp, tag: string, toAdd
 }
 
 test(
-  "a failed withdrawal (hot wallet drained) keeps the crypto the user's, is retried once (a second retry is refused) " +
+  "a failed withdrawal (token refusing transfers) keeps the crypto the user's, is retried once (a second retry is refused) " +
     'and sent once',
   { timeout: 180_000 },
   async () => {
@@ -712,7 +727,7 @@ test(
         'nothing was signed',
       );
 
-      await rpc('anvil_setBalance', [hot, `0x${saved.toString(16)}`]);
+      await rpc('anvil_setCode', [hot, saved]);
       const [a, b] = await Promise.all([
         bf.retryWithdrawal(order.orderId, uid),
         bf.retryWithdrawal(order.orderId, uid),
@@ -748,7 +763,7 @@ test(
 );
 
 test(
-  'automatic withdrawal attempts: drained hot wallet fails attempts 1 and 2, refunded before attempt 3 (platform ' +
+  'automatic withdrawal attempts: a token refusing transfers fails attempts 1 and 2, repaired before attempt 3 (platform ' +
     'clock + worker tick), which sends once; no WITHDRAW_FAILED',
   { timeout: 180_000 },
   async () => {
@@ -769,7 +784,7 @@ test(
       (t.clock as any).advance(60_000);
       await planned(t, order.orderId, 2);
       assert.equal((await current()).orderSubStatus, 'WITHDRAW_PROCESSING');
-      await rpc('anvil_setBalance', [hot, `0x${saved.toString(16)}`]);
+      await rpc('anvil_setCode', [hot, saved]);
       (t.clock as any).advance(10 * 60_000);
       await until('WITHDRAW_PROCESSING');
       for (

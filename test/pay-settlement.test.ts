@@ -143,6 +143,7 @@ for (const kind of DB_KINDS) {
         [{ addressId: active, mode: 'THRESHOLD', threshold: 'x', enabled: true }, 400, 'INVALID_REQUEST'],
         [{ addressId: active, mode: 'THRESHOLD', enabled: true }, 400, 'INVALID_THRESHOLD'],
         [{ addressId: active, mode: 'THRESHOLD', threshold: '0', enabled: true }, 400, 'INVALID_THRESHOLD'],
+        [{ addressId: active, mode: 'THRESHOLD', threshold: '10.99', enabled: true }, 400, 'INVALID_THRESHOLD'],
         [{ addressId: '42', mode: 'DAILY', enabled: true }, 404, 'ADDRESS_NOT_FOUND'],
         [{ addressId: made.json.id, mode: 'DAILY', enabled: true }, 409, 'ADDRESS_NOT_ACTIVE'],
       ];

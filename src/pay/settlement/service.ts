@@ -712,6 +712,15 @@ export function createSettlementService(deps: {
         if (!input.threshold || !isDecimalString(input.threshold) || !new Decimal(input.threshold).gt(0))
           return err('INVALID_THRESHOLD', 'Give a positive threshold amount.', 'threshold');
         threshold = new Decimal(input.threshold).toFixed();
+        // Below what one withdrawal can carry, every tick would find the balance "above" it and send nothing.
+        const an = findAssetNetwork(a.asset, a.network)!;
+        const least = new Decimal(an.withdrawMin).plus(an.withdrawFee);
+        if (new Decimal(threshold).lt(least))
+          return err(
+            'INVALID_THRESHOLD',
+            `The threshold must be at least ${least.toFixed()} ${a.asset} (the smallest withdrawal plus its fee).`,
+            'threshold',
+          );
       }
       const now = clock.now();
       const r = await db.query(
