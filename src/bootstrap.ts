@@ -35,7 +35,10 @@ const DEMO_PAYER = {
   balances: { USDT: '10000', USDC: '5000', BNB: '25', BTC: '0.5', ETH: '5' },
 };
 
-/** First start in sandbox: a demo merchant with keys and a funded payer, credentials written to DATA_DIR. */
+/**
+ * First start in sandbox: a demo merchant with keys and a funded payer (a person's account with its payer profile,
+ * created together by the sandbox payers helper), credentials written to DATA_DIR.
+ */
 export async function seedDemo(app: App, db: Db, config: Config): Promise<{ seeded: boolean; path: string }> {
   const path = join(config.dataDir, 'demo-credentials.json');
   const done = (await db.query(`SELECT value FROM platform_settings WHERE key = 'demo_seeded'`)).rows[0];
@@ -49,7 +52,9 @@ export async function seedDemo(app: App, db: Db, config: Config): Promise<{ seed
     note: 'Sandbox demo accounts created on first start. The API secret is shown only here.',
     publicUrl: config.publicUrl,
     merchant: merchant.value,
+    // One account (issue #16): the same e-mail and password at the checkout, /login and the Connect buy flow.
     payer: {
+      loginUrl: `${config.publicUrl}/login`,
       email: DEMO_PAYER.email,
       password: DEMO_PAYER.password,
       payerId: payer.value.payerId,

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { createAccountsService } from '../src/accounts/service.ts';
+import { seedDemo } from '../src/bootstrap.ts';
 import { createManualClock } from '../src/platform/clock.ts';
 import { createSecretBox, hashPassword, verifyPassword } from '../src/platform/crypto.ts';
 import { migrate, openPg, openPglite, type Db } from '../src/platform/db/client.ts';
@@ -97,6 +98,23 @@ for (const kind of DB_KINDS) {
       const passed = await t.admin('POST', `/sandbox/v1/kyc/${fp.payerId}/decision`, { decision: 'PASS' });
       assert.deepEqual([passed.status, passed.json.kycStatus], [200, 'PASS']);
       assert.equal((await bf().getUser(fresh.id))!.kycLevel, 'VERIFIED', 'the buy flow sees the same level');
+    });
+
+    test("the demo seed's payer is one account: its password works at the checkout and in the buy flow", async () => {
+      const seeded = await seedDemo(t.app, t.db, t.config);
+      assert.equal(seeded.seeded, true);
+      const creds = JSON.parse(readFileSync(seeded.path, 'utf8'));
+      assert.equal(creds.payer.loginUrl, `${t.baseUrl}/login`);
+      const auth = await accounts().authenticatePayer(creds.payer.email, creds.payer.password);
+      assert.deepEqual(auth.ok && String(auth.value.payerId), creds.payer.payerId);
+      const bfLogin = await bf().login({
+        kind: 'email',
+        identifier: creds.payer.email,
+        password: creds.payer.password,
+      });
+      assert.ok(bfLogin.ok);
+      assert.equal(await bf().payerOf(bfLogin.value.userId), creds.payer.payerId);
+      assert.equal(creds.payer.balances.USDT, '10000');
     });
 
     test('logging in to the buy flow (password and code) also opens the checkout session of the same person', async () => {
