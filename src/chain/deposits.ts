@@ -1,6 +1,7 @@
 import { formatUnits, getAddress, parseAbiItem } from 'viem';
 import { hdKeyToAccount, type HDKey } from 'viem/accounts';
 import type { Clock } from '../platform/clock.ts';
+import type { Outbox } from '../platform/outbox/service.ts';
 import { onlyRow, type Db, type DbRow } from '../platform/db/client.ts';
 import { platformAccount, type Ledger, type OwnerType } from '../platform/ledger/service.ts';
 import type { EvmAdapter } from './evm.ts';
@@ -42,6 +43,23 @@ interface Deposit {
   creditedAt: number | null;
 }
 
+/**
+ * Written to the outbox in the transaction that credits a deposit to one of the ANNOUNCED_OWNERS, so the domain that
+ * owns the address (the on-chain checkout payment, for `pay_order`) applies it in its own transaction.
+ */
+export const DEPOSIT_CREDITED_TOPIC = 'chain.deposit.credited';
+export interface DepositCreditedEvent {
+  depositId: string;
+  network: string;
+  txHash: string;
+  asset: string;
+  amount: string;
+  ownerType: OwnerType;
+  ownerId: string;
+}
+/** Owners whose credited deposits are announced; a customer's own wallet (payer, user) needs no one told. */
+const ANNOUNCED_OWNERS: ReadonlySet<OwnerType> = new Set(['pay_order']);
+
 const TRANSFER_EVENT = parseAbiItem('event Transfer(address indexed from, address indexed to, uint256 value)');
 /** Blocks scanned per tick and how far back a fresh cursor starts. */
 const MAX_BLOCKS_PER_TICK = 500n;
@@ -68,7 +86,14 @@ const toDeposit = (r: DbRow): Deposit => ({
   creditedAt: r.credited_at === null ? null : Number(r.credited_at),
 });
 
-export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; seed: () => Promise<HDKey> }) {
+export function createDeposits(deps: {
+  db: Db;
+  ledger: Ledger;
+  clock: Clock;
+  seed: () => Promise<HDKey>;
+  /** Where deposits to ANNOUNCED_OWNERS are announced (DEPOSIT_CREDITED_TOPIC); without one, nobody is told. */
+  outbox?: Outbox;
+}) {
   const { db, ledger, clock } = deps;
 
   async function depositAddress(ownerType: OwnerType, ownerId: string): Promise<DepositAddress> {
@@ -258,6 +283,22 @@ export function createDeposits(deps: { db: Db; ledger: Ledger; clock: Clock; see
           kind: 'deposit',
           ref: p.id,
         });
+        if (ANNOUNCED_OWNERS.has(p.owner_type)) {
+          const event: DepositCreditedEvent = {
+            depositId: p.id,
+            network,
+            txHash: p.tx_hash,
+            asset: p.asset,
+            amount: toDeposit(p).amount,
+            ownerType: p.owner_type,
+            ownerId: p.owner_id,
+          };
+          await deps.outbox?.enqueue(q, {
+            topic: DEPOSIT_CREDITED_TOPIC,
+            orderingKey: `deposit:${p.owner_id}`,
+            payload: event,
+          });
+        }
         return true;
       });
       if (did) credited++;

@@ -324,7 +324,8 @@ export function createChainService(deps: {
     outbox: deps.outbox,
     faults: deps.faults,
   });
-  const deposits = createDeposits({ db, ledger: deps.ledger, clock, seed: depositSeed });
+  // Deposits to an order's address are announced through the outbox (DEPOSIT_CREDITED_TOPIC) for the Pay side.
+  const deposits = createDeposits({ db, ledger: deps.ledger, clock, seed: depositSeed, outbox: deps.outbox });
 
   const sweeping = config.sweep ?? config.mode === 'production';
   const sweeps = createSweeps({ db, ledger: deps.ledger, clock, ids: deps.ids, seed: depositSeed, withdrawals });

@@ -37,9 +37,7 @@ export function createPayModule(
   const transfers = createTransferModule(extensionDeps);
   const payouts = createPayoutModule({ ...extensionDeps, subMerchants: subMerchants.directory });
   const statements = createStatementModule({ ...extensionDeps, payouts: payouts.payouts });
-  const onchain = createOnchainPaymentModule(extensionDeps);
   const settlement = createSettlementModule(extensionDeps);
-  const extensions: PayExtension[] = [subMerchants, transfers, payouts, statements, onchain, settlement];
   const auth = createPayAuth({ db, accounts, config: config.pay });
   const orders = createOrderService({
     db,
@@ -53,6 +51,9 @@ export function createPayModule(
     openIdSalt: deps.openIdSalt,
     subMerchants: subMerchants.directory,
   });
+  // On-chain checkout payments pay orders through the order service.
+  const onchain = createOnchainPaymentModule({ ...extensionDeps, orders });
+  const extensions: PayExtension[] = [subMerchants, transfers, payouts, statements, onchain, settlement];
   const refunds = createRefundService({ db, clock, ledger, outbox, accounts, sandbox: config.mode === 'sandbox' });
   const reports = createReportService({ db, ledger });
 
@@ -97,6 +98,7 @@ export function createPayModule(
         sessions,
         ledger,
         prices,
+        onchain: onchain.payments,
         publicUrl: config.publicUrl,
         mode: config.mode,
       });

@@ -8,8 +8,16 @@ import type { Ledger } from '../../platform/ledger/service.ts';
 import { Decimal } from '../../platform/money.ts';
 import type { PriceSource } from '../../prices/service.ts';
 import { createPageHelper, csrfCookie, formText, parseForm, serveScript } from '../../web/page.ts';
+import type { OnchainPayments } from '../onchain/service.ts';
 import type { Order, OrderService } from '../orders/service.ts';
-import { checkoutView, orderNotFoundView, type PayOption } from './views.ts';
+import {
+  checkoutView,
+  onchainMessage,
+  onchainView,
+  orderNotFoundView,
+  type OnchainState,
+  type PayOption,
+} from './views.ts';
 
 /**
  * The hosted checkout at checkoutUrl: order summary, QR code of qrContent, deeplink, countdown and live status;
@@ -24,6 +32,11 @@ const BAD_TOKEN = 'Invalid form token; reload the page.';
 // The form bodies, parsed at the edge: a body that does not fit shows the page's error, never a 500.
 const LoginForm = z.object({ email: formText, password: formText });
 const PayForm = z.object({ currency: formText });
+const OnchainForm = z.object({ option: formText });
+
+/** The checkout's QR codes: the page's own URL, or an on-chain payment request. */
+const qrPng = (text: string) =>
+  QRCode.toBuffer(text, { type: 'png', width: 300, margin: 2, errorCorrectionLevel: 'M' });
 
 export function registerCheckoutRoutes(
   app: FastifyInstance,
@@ -35,6 +48,8 @@ export function registerCheckoutRoutes(
     sessions: Sessions;
     ledger: Ledger;
     prices: PriceSource;
+    /** Paying from another wallet (src/pay/onchain). */
+    onchain: OnchainPayments;
     publicUrl: string;
     mode: string;
   },
@@ -113,12 +128,7 @@ export function registerCheckoutRoutes(
   app.get('/checkout/:token/qr.png', { schema: hide }, async (req, reply) => {
     const o = await orders.getByCheckoutToken(tokenOf(req));
     if (!o) return reply.code(404).send();
-    const png = await QRCode.toBuffer(checkoutUrl(o), {
-      type: 'png',
-      width: 300,
-      margin: 2,
-      errorCorrectionLevel: 'M',
-    });
+    const png = await qrPng(checkoutUrl(o));
     return reply.type('image/png').header('cache-control', 'public, max-age=3600').send(png);
   });
 
@@ -178,6 +188,101 @@ export function registerCheckoutRoutes(
         res.message ?? 'Payment failed.',
       );
     return reply.redirect(res.value.returnUrl ?? `/checkout/${o.checkoutToken}`, 303);
+  });
+
+  /** The on-chain payment as the page and its script show it, or null before the payer has chosen. */
+  async function onchainState(o: Order): Promise<OnchainState | null> {
+    const p = await deps.onchain.progress(o.prepayId);
+    if (!p) return null;
+    const base = {
+      orderStatus: shownStatus(o, deps.clock.now()),
+      intentStatus: p.intent.status,
+      asset: p.intent.asset,
+      network: p.intent.network,
+      address: p.intent.address,
+      amount: p.intent.amount,
+      received: p.intent.received,
+      remaining: p.remaining,
+      returned: p.returned,
+      credits: p.credits,
+      transfers: p.deposits.map((t) => ({
+        txHash: t.txHash,
+        asset: t.asset,
+        network: t.network,
+        amount: t.amount,
+        status: t.status,
+        confirmations: t.confirmations,
+        confirmationsRequired: t.confirmationsRequired,
+      })),
+      payerKnown: p.intent.payerId !== null,
+      returnUrl: o.returnUrl,
+    };
+    return { ...base, ...onchainMessage(base) };
+  }
+
+  async function renderOnchain(req: FastifyRequest, reply: FastifyReply, o: Order, error?: string) {
+    const face = await orders.checkoutFace(o);
+    const merchant = face ? null : await accounts.getMerchant(o.merchantId);
+    const now = deps.clock.now();
+    const status = shownStatus(o, now);
+    const state = await onchainState(o);
+    const intent = state ? await deps.onchain.get(o.prepayId) : null;
+    const body = onchainView({
+      order: o,
+      merchantName: face?.merchantName ?? merchant?.name ?? null,
+      status,
+      now,
+      csrf: csrf.token(req, reply),
+      options:
+        status === 'INITIAL' && (!state || (state.intentStatus === 'AWAITING' && state.transfers.length === 0))
+          ? await deps.onchain.options(o)
+          : [],
+      state,
+      paymentUri: intent && state?.intentStatus === 'AWAITING' ? await deps.onchain.paymentUri(intent) : null,
+      error,
+    });
+    return pages.send(reply, {
+      title: 'Pay from another wallet',
+      body,
+      noStore: true,
+      scripts: ['/assets/checkout-onchain.js'],
+    });
+  }
+
+  serveScript(app, '/assets/checkout-onchain.js', 'checkout-onchain.js', 'public, max-age=300');
+
+  app.get('/checkout/:token/onchain', { schema: hide }, async (req, reply) => {
+    const o = await orders.getByCheckoutToken(tokenOf(req));
+    return o ? renderOnchain(req, reply, o) : notFound(reply);
+  });
+
+  // Choosing (again) is safe at every state: the same choice changes nothing, and a closed order refuses.
+  app.post('/checkout/:token/onchain', { schema: hide }, async (req, reply) => {
+    const o = await orders.getByCheckoutToken(tokenOf(req));
+    if (!o) return notFound(reply);
+    if (!csrf.ok(req)) return reply.code(403).send(BAD_TOKEN);
+    const form = parseForm(OnchainForm, req);
+    if (!form.ok) return renderOnchain(req, reply.code(400), o, form.message);
+    const [asset = '', network = ''] = (form.value.option ?? '').split('@');
+    const payer = await payerOf(req);
+    const res = await deps.onchain.choose(o, { asset, network }, payer ? String(payer.payerId) : null);
+    if (!res.ok) return renderOnchain(req, reply.code(409), o, res.message ?? 'This choice is not available.');
+    return reply.redirect(`/checkout/${o.checkoutToken}/onchain`, 303);
+  });
+
+  app.get('/checkout/:token/onchain/status', { schema: hide }, async (req, reply) => {
+    const o = await orders.getByCheckoutToken(tokenOf(req));
+    const state = o ? await onchainState(o) : null;
+    if (!state) return reply.code(404).send({ error: 'not found' });
+    return reply.header('cache-control', 'no-store').send(state);
+  });
+
+  app.get('/checkout/:token/onchain/qr.png', { schema: hide }, async (req, reply) => {
+    const o = await orders.getByCheckoutToken(tokenOf(req));
+    const intent = o ? await deps.onchain.get(o.prepayId) : null;
+    if (!intent) return reply.code(404).send();
+    const png = await qrPng(await deps.onchain.paymentUri(intent));
+    return reply.type('image/png').header('cache-control', 'no-store').send(png);
   });
 
   app.get('/checkout/:token/cancel', { schema: hide }, async (req, reply) => {

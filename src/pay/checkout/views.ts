@@ -1,4 +1,6 @@
+import { Decimal } from '../../platform/money.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
+import type { OnchainIntent, OnchainOption } from '../onchain/service.ts';
 import { COUNTRY_BLOCKED_MESSAGE, type Order } from '../orders/service.ts';
 
 /** The hosted checkout's pages (pure: data in, markup out); the controllers are in routes.ts. */
@@ -54,7 +56,10 @@ function payBlock(d: CheckoutData): SafeHtml | string {
           <label for="password">Password</label><input id="password" name="password" type="password"
           autocomplete="current-password" required>
           <button class="btn" type="submit">Log in</button>
-        </form></div>`;
+        </form>
+        <p class="muted">New here? <a id="signup" href="/signup?next=${encodeURIComponent(
+          `/checkout/${o.checkoutToken}`,
+        )}">Sign up</a></p></div>`;
   }
   if (d.blocked) {
     return html`<div class="card"><h2>Payment not available</h2>
@@ -119,6 +124,13 @@ class="muted">${g.goodsDetail ?? ''}</span></div>`,
           : ''
       }
       ${open ? payBlock(d) : ''}
+      ${
+        open
+          ? html`<div class="card"><h2>Pay from another wallet</h2>
+        <p class="muted">Send the amount from any wallet or exchange on Ethereum-compatible networks, no login needed.</p>
+        <a class="btn secondary" id="onchain" href="/checkout/${o.checkoutToken}/onchain">Pay from another wallet</a></div>`
+          : ''
+      }
       ${done && o.returnUrl ? html`<a class="btn" id="return" href="${o.returnUrl}">Return to merchant</a>` : ''}
       ${
         open && o.cancelUrl
@@ -131,3 +143,196 @@ class="muted">${g.goodsDetail ?? ''}</span></div>`,
 
 export const orderNotFoundView = () =>
   html`<div class="card"><h1>Order not found</h1><p class="muted">This checkout link is not valid.</p></div>`;
+
+/** A transfer to the order's address as the checkout shows it (from the chain's deposit list). */
+export interface OnchainTransfer {
+  txHash: string;
+  asset: string;
+  network: string;
+  amount: string;
+  status: 'pending' | 'credited' | 'orphaned';
+  confirmations: number;
+  confirmationsRequired: number;
+}
+
+/** What the on-chain checkout page and its live status (JSON) show; built by routes.ts from the order and intent. */
+export interface OnchainState {
+  orderStatus: string;
+  intentStatus: OnchainIntent['status'];
+  asset: string;
+  network: string;
+  address: string;
+  amount: string;
+  received: string;
+  remaining: string;
+  /** Given back in the chosen asset (surplus, or everything received when the order was not paid). */
+  returned: string;
+  /** Transfers that arrived late or in another asset/network, given back. */
+  credits: { asset: string; amount: string }[];
+  transfers: OnchainTransfer[];
+  /** The payer's balance is credited (they were logged in when choosing), else the operator holds a refund. */
+  payerKnown: boolean;
+  /** One line saying what happened and what to do next. */
+  message: string;
+  tone: 'ok' | 'wait' | 'bad';
+  returnUrl: string | null;
+}
+
+const PAID_STATUSES = ['PAID', 'REFUNDING', 'REFUNDED', 'FULL_REFUNDED'];
+
+/** The page's one-line summary of an on-chain payment (also sent to the page's script, which shows it as is). */
+export function onchainMessage(s: Omit<OnchainState, 'message' | 'tone'>): {
+  message: string;
+  tone: OnchainState['tone'];
+} {
+  const back = s.payerKnown
+    ? 'credited to your Rampart balance'
+    : 'kept for you as a refundable credit; contact the merchant';
+  const given = s.credits.map((c) => `${c.amount} ${c.asset}`).join(', ');
+  const late = given ? ` A transfer of ${given} arrived after that and was ${back}.` : '';
+  if (s.intentStatus === 'PAID' || (PAID_STATUSES.includes(s.orderStatus) && s.intentStatus !== 'RETURNED')) {
+    const surplus = new Decimal(s.returned).gt(0)
+      ? ` You sent ${s.returned} ${s.asset} more than due; it was ${back}.`
+      : '';
+    return { message: `Paid.${surplus}${late}`, tone: 'ok' };
+  }
+  if (s.intentStatus === 'RETURNED') {
+    const got = new Decimal(s.returned).gt(0) ? ` The ${s.returned} ${s.asset} received was ${back}.` : '';
+    return { message: `This order was not paid.${got}${late}`, tone: 'bad' };
+  }
+  if (s.orderStatus !== 'INITIAL')
+    return { message: 'This order is no longer open; anything sent will be given back.', tone: 'bad' };
+  const pending = s.transfers.filter((t) => t.status === 'pending');
+  if (pending.length > 0) {
+    const t = pending[pending.length - 1]!;
+    return {
+      message: `Transfer of ${t.amount} ${t.asset} seen: ${Math.min(t.confirmations, t.confirmationsRequired)} of ${
+        t.confirmationsRequired
+      } confirmations.`,
+      tone: 'wait',
+    };
+  }
+  if (new Decimal(s.received).gt(0))
+    return {
+      message: `Received ${s.received} ${s.asset}. Send the remaining ${s.remaining} ${s.asset}.`,
+      tone: 'wait',
+    };
+  return { message: `Waiting for your transfer of ${s.amount} ${s.asset}.`, tone: 'wait' };
+}
+
+interface OnchainPageData {
+  order: Order;
+  merchantName: string | null;
+  /** The status shown (an INITIAL order past expireTime shows as EXPIRED). */
+  status: string;
+  now: number;
+  csrf: string;
+  /** What the payer can pick from: before a choice, and to change it while nothing has arrived. */
+  options: OnchainOption[];
+  /** After a choice. */
+  state: OnchainState | null;
+  /** The EIP-681 request a wallet opens (the QR code's content). */
+  paymentUri: string | null;
+  error?: string;
+}
+
+const transferItem = (t: OnchainTransfer) =>
+  html`<li class="row"><span>${t.amount} ${t.asset}</span><span class="muted">${
+    t.status === 'credited'
+      ? 'confirmed'
+      : t.status === 'orphaned'
+        ? 'dropped by a reorganisation, waiting'
+        : `${Math.min(t.confirmations, t.confirmationsRequired)}/${t.confirmationsRequired} confirmations`
+  }</span></li>`;
+
+/** The order's address, the exact amount and the QR code: shown only while the order waits for its payment. */
+const payDetails = (o: Order, st: OnchainState, paymentUri: string | null) =>
+  html`<div class="card" id="pay-details">
+        <h2>Send exactly</h2>
+        <div class="amount" id="pay-amount">${st.amount} ${st.asset}</div>
+        <div class="row"><span>Network</span><span id="pay-network">${st.network}</span></div>
+        <p class="muted">To this address (for this order only):</p>
+        <p id="pay-address" style="font-family:monospace;font-size:15px;overflow-wrap:anywhere;margin:4px 0"
+          >${st.address}</p>
+        <button class="btn secondary" id="copy-address" type="button" data-copy="${st.address}">Copy address</button>
+        <button class="btn secondary" id="copy-amount" type="button" data-copy="${st.amount}">Copy amount</button>
+        <img class="qr" id="onchain-qr" src="/checkout/${o.checkoutToken}/onchain/qr.png"
+          alt="QR code: send ${st.amount} ${st.asset} on ${st.network} to ${st.address}">
+        ${paymentUri ? html`<a class="btn secondary" id="open-wallet" href="${paymentUri}">Open in wallet</a>` : ''}
+        <p class="muted">Send on ${st.network} only. Less than this keeps the order open for the rest; more is given
+          back to you.</p>
+      </div>`;
+
+/**
+ * Pay a checkout from another wallet: the choice of asset and network, then the order's address, the exact amount, a
+ * QR code, and the transfers as they are seen and confirmed (kept current by /assets/checkout-onchain.js).
+ */
+export function onchainView(d: OnchainPageData): SafeHtml {
+  const { order: o, state: st } = d;
+  const open = d.status === 'INITIAL';
+  const back = html`<a class="btn secondary" id="back" href="/checkout/${o.checkoutToken}">Back to checkout</a>`;
+  const head = html`<div class="card">
+        <div class="muted" id="merchant">${d.merchantName ?? 'Merchant'}</div>
+        <h1>${o.description ?? o.productName}</h1>
+        <div class="amount" id="amount">${o.orderAmount} ${o.currency}</div>
+        ${
+          open && (!st || st.intentStatus === 'AWAITING')
+            ? html`<p class="muted" id="expires">Expires in <span class="countdown" id="countdown">--:--</span></p>`
+            : ''
+        }
+        ${d.error ? html`<div class="error" role="alert" id="error">${d.error}</div>` : ''}
+      </div>`;
+  const options = d.options.map(
+    (p, i) => html`<label class="choice"><input type="radio" name="option" value="${p.asset}@${p.network}"
+      ${(st ? `${st.asset}@${st.network}` === `${p.asset}@${p.network}` : i === 0) ? html`checked` : ''}><span><strong>${p.due} ${p.asset}</strong><br>\
+<span class="muted">on ${p.network}${p.contractAddress ? ' (token)' : ''}</span></span></label>`,
+  );
+  if (!st) {
+    const chooser = !open
+      ? html`<div class="card"><div class="status bad" id="onchain-status">This order is no longer open.</div></div>`
+      : d.options.length === 0
+        ? html`<div class="card"><p class="muted" id="no-options">No network is available for this order right now.
+        Pay from your Rampart balance instead.</p></div>`
+        : html`<div class="card"><h2>Pay from another wallet</h2>
+        <p class="muted">Choose what you will send. The amount is fixed until the order expires.</p>
+        <form method="post" action="/checkout/${o.checkoutToken}/onchain">
+          <input type="hidden" name="csrf" value="${d.csrf}">${options}
+          <button class="btn" id="choose" type="submit">Show the payment address</button>
+        </form></div>`;
+    return html`<div data-onchain data-expire="${o.expireTime}" data-now="${d.now}">${head}${chooser}${back}</div>`;
+  }
+  const done = st.tone === 'ok';
+  const waiting = st.intentStatus === 'AWAITING' && st.orderStatus === 'INITIAL' && open;
+  return html`<div data-onchain data-expire="${o.expireTime}" data-now="${d.now}"
+      data-status-url="/checkout/${o.checkoutToken}/onchain/status" data-state="${st.intentStatus}">
+      ${head}
+      <div class="card">
+        <div class="status ${st.tone}" id="onchain-status" role="status" aria-live="polite">${st.message}</div>
+        <div class="row"><span>Received</span><span id="received">${st.received} ${st.asset}</span></div>
+        ${
+          waiting
+            ? html`<div class="row" id="remaining-row"><span>Still to send</span><span
+          id="remaining">${st.remaining} ${st.asset}</span></div>`
+            : ''
+        }
+        <ul id="transfers" style="list-style:none;padding:0;margin:8px 0 0">${st.transfers.map(transferItem)}</ul>
+        ${
+          done
+            ? html`<a class="btn" id="return" href="${st.returnUrl ?? `/checkout/${o.checkoutToken}`}">${
+                st.returnUrl ? 'Return to merchant' : 'Back to the order'
+              }</a>`
+            : ''
+        }
+      </div>
+      ${waiting ? payDetails(o, st, d.paymentUri) : ''}      ${
+        waiting && d.options.length > 0
+          ? html`<div class="card" id="change"><h2>Paying with something else?</h2>
+        <form method="post" action="/checkout/${o.checkoutToken}/onchain">
+          <input type="hidden" name="csrf" value="${d.csrf}">${options}
+          <button class="btn secondary" id="change-option" type="submit">Change</button>
+        </form></div>`
+          : ''
+      }
+      ${waiting ? back : ''}
+    </div>`;
+}

@@ -236,7 +236,97 @@ export function createOrderService(deps: {
     return country !== null && face.blockPayerKycCountries.includes(country);
   }
 
+  /**
+   * What the order costs in `currency` at the current price: `price` is one `currency` in the order's currency,
+   * `paid` the order's amount in `currency` rounded up to `decimals`. Null without a price.
+   */
+  function quote(order: Order, currency: string, decimals = 8): { price: string; paid: string } | null {
+    if (currency === order.currency)
+      return { price: '1', paid: new Decimal(order.orderAmount).toFixed(decimals, Decimal.ROUND_UP) };
+    const pOrder = prices.cryptoUsd(order.currency);
+    const pPay = prices.cryptoUsd(currency);
+    if (!pOrder || !pPay) return null;
+    const price = new Decimal(pPay).div(pOrder).toSignificantDigits(12).toFixed();
+    return { price, paid: new Decimal(order.orderAmount).div(price).toFixed(decimals, Decimal.ROUND_UP) };
+  }
+
+  /**
+   * The money and status of a payment, inside the caller's transaction on an order it has just claimed (PENDING):
+   * `paid` of `from`'s asset (converted at `price`, the paid asset in the order's currency, through the platform's
+   * conversion account when it is not the order's currency) goes to the merchant net of commission and to the
+   * platform's revenue, then PENDING→PAID with its PAY_SUCCESS webhook. The balance payment and the on-chain payment
+   * (src/pay/onchain) both pay through here.
+   */
+  async function settle(
+    q: Queryable,
+    order: Order,
+    p: {
+      from: AccountRef;
+      paid: string;
+      price: string;
+      payerId: string | null;
+      payMethod: string;
+      /** Where the money came from on chain (on-chain payments): named in paymentInfo. */
+      onchain?: { network: string; transactions: string[] };
+    },
+  ): Promise<Order | null> {
+    const prepayId = order.prepayId;
+    const currency = p.from.asset;
+    const commission = new Decimal(order.orderAmount).mul(config.commissionRate).toFixed(8, Decimal.ROUND_DOWN);
+    const net = new Decimal(order.orderAmount).minus(commission).toFixed(8);
+    let source: AccountRef = p.from;
+    if (currency !== order.currency) {
+      await ledger.transfer(q, {
+        id: `pay:${prepayId}:convert-in`,
+        debit: p.from,
+        credit: platformAccount('conversion', currency),
+        amount: p.paid,
+        kind: 'pay.conversion',
+        ref: prepayId,
+      });
+      source = platformAccount('conversion', order.currency);
+    }
+    await ledger.transfer(q, {
+      id: `pay:${prepayId}:merchant`,
+      debit: source,
+      credit: { ownerType: 'merchant', ownerId: order.merchantId, asset: order.currency },
+      amount: net,
+      kind: 'pay.payment',
+      ref: prepayId,
+    });
+    if (new Decimal(commission).gt(0)) {
+      await ledger.transfer(q, {
+        id: `pay:${prepayId}:commission`,
+        debit: source,
+        credit: platformAccount('revenue', order.currency),
+        amount: commission,
+        kind: 'pay.commission',
+        ref: prepayId,
+      });
+    }
+    const paymentInfo = {
+      ...(p.payerId === null ? {} : { payerId: p.payerId }),
+      payMethod: p.payMethod,
+      paymentInstructions: [{ currency, amount: fixed(p.paid, 8), price: p.price }],
+      ...(p.onchain ? { network: p.onchain.network, transactions: p.onchain.transactions } : {}),
+    };
+    return transition(q, {
+      prepayId,
+      to: 'PAID',
+      set: {
+        transact_time: clock.now(),
+        transaction_id: `M_P_${prepayId}`,
+        payer_id: p.payerId,
+        open_user_id: p.payerId === null ? null : openUserId(p.payerId, order.merchantId),
+        commission,
+        payment_info: JSON.stringify(paymentInfo),
+      },
+    });
+  }
+
   const service = {
+    quote,
+
     async create(actor: Actor, input: NewOrder, nonce?: NonceClaim | null): Promise<Result<Order, OrderError>> {
       // §12.4: a channel partner tags every order with one of its ACTIVE sub-merchants; others may not send one.
       const tag = await deps.subMerchants.orderTag(
@@ -399,64 +489,11 @@ export function createOrderService(deps: {
           ) {
             throw new DomainError('CURRENCY_NOT_SUPPORTED', `${currency} is not accepted for this order.`);
           }
-          const commission = new Decimal(order.orderAmount).mul(config.commissionRate).toFixed(8, Decimal.ROUND_DOWN);
-          const net = new Decimal(order.orderAmount).minus(commission).toFixed(8);
           const payer = { ownerType: 'payer' as const, ownerId: payerId, asset: currency };
-          let paid = order.orderAmount;
-          let price = '1';
           // Paying in another asset converts through the platform's conversion account at the current price.
-          let source: AccountRef = payer;
-          if (currency !== order.currency) {
-            const pOrder = prices.cryptoUsd(order.currency);
-            const pPay = prices.cryptoUsd(currency);
-            if (!pOrder || !pPay) throw new DomainError('CURRENCY_NOT_SUPPORTED', `no price for ${currency}`);
-            price = new Decimal(pPay).div(pOrder).toSignificantDigits(12).toFixed();
-            paid = new Decimal(order.orderAmount).div(price).toFixed(8, Decimal.ROUND_UP);
-            await ledger.transfer(q, {
-              id: `pay:${prepayId}:convert-in`,
-              debit: payer,
-              credit: platformAccount('conversion', currency),
-              amount: paid,
-              kind: 'pay.conversion',
-              ref: prepayId,
-            });
-            source = platformAccount('conversion', order.currency);
-          }
-          await ledger.transfer(q, {
-            id: `pay:${prepayId}:merchant`,
-            debit: source,
-            credit: { ownerType: 'merchant', ownerId: order.merchantId, asset: order.currency },
-            amount: net,
-            kind: 'pay.payment',
-            ref: prepayId,
-          });
-          if (new Decimal(commission).gt(0)) {
-            await ledger.transfer(q, {
-              id: `pay:${prepayId}:commission`,
-              debit: source,
-              credit: platformAccount('revenue', order.currency),
-              amount: commission,
-              kind: 'pay.commission',
-              ref: prepayId,
-            });
-          }
-          const paymentInfo = {
-            payerId,
-            payMethod: 'FUNDING',
-            paymentInstructions: [{ currency, amount: fixed(paid, 8), price }],
-          };
-          const paidOrder = await transition(q, {
-            prepayId,
-            to: 'PAID',
-            set: {
-              transact_time: now,
-              transaction_id: `M_P_${prepayId}`,
-              payer_id: payerId,
-              open_user_id: openUserId(payerId, order.merchantId),
-              commission,
-              payment_info: JSON.stringify(paymentInfo),
-            },
-          });
+          const priced = quote(order, currency);
+          if (!priced) throw new DomainError('CURRENCY_NOT_SUPPORTED', `no price for ${currency}`);
+          const paidOrder = await settle(q, order, { from: payer, ...priced, payerId, payMethod: 'FUNDING' });
           if (!paidOrder) throw new Error(`order ${prepayId} left PENDING inside its payment`);
           return ok(paidOrder);
         });
@@ -465,6 +502,38 @@ export function createOrderService(deps: {
           return err(e.code as PaymentError, e.code === 'INSUFFICIENT_FUNDS' ? 'Insufficient balance.' : e.message);
         throw e;
       }
+    },
+
+    /**
+     * An on-chain payment (src/pay/onchain) inside the caller's transaction: claims the order (INITIAL, unexpired
+     * → PENDING) and pays it from `from` (the order's escrow account) exactly as a balance payment is paid, at the
+     * price quoted when the payer chose the asset. Null when the order is no longer payable (paid, closed, expired);
+     * then nothing changed.
+     */
+    async payFromEscrow(
+      q: Queryable,
+      prepayId: string,
+      p: {
+        from: AccountRef;
+        paid: string;
+        price: string;
+        payerId: string | null;
+        network: string;
+        transactions: string[];
+      },
+    ): Promise<Order | null> {
+      const order = await transition(q, { prepayId, to: 'PENDING', unexpiredAt: clock.now() });
+      if (!order) return null;
+      const paidOrder = await settle(q, order, {
+        from: p.from,
+        paid: p.paid,
+        price: p.price,
+        payerId: p.payerId,
+        payMethod: 'ONCHAIN',
+        onchain: { network: p.network, transactions: p.transactions },
+      });
+      if (!paidOrder) throw new Error(`order ${prepayId} left PENDING inside its payment`);
+      return paidOrder;
     },
 
     /**

@@ -84,9 +84,13 @@ export interface Order {
   openUserId: string | null;
   commission: string | null;
   paymentInfo: {
-    payerId: string;
+    /** Absent for an on-chain payment by nobody logged in. */
+    payerId?: string;
     payMethod: string;
     paymentInstructions: { currency: string; amount: string; price: string }[];
+    /** On-chain payments (payMethod ONCHAIN): the network and the transactions that paid. */
+    network?: string;
+    transactions?: string[];
   } | null;
   closedTime: number | null;
   /** The channel partner's sub-merchant the order is tagged with (binance-pay-extended.md §12.4), or null. */
@@ -149,16 +153,18 @@ export async function lockOrder(
   return row ? toOrder(row) : null;
 }
 
-/** paymentInfo with the wire's number types: payerId long, amounts 8-dp numbers. */
+/** paymentInfo with the wire's number types: payerId long, amounts 8-dp numbers (on-chain: network, transactions). */
 export function wirePaymentInfo(p: NonNullable<Order['paymentInfo']>) {
   return {
-    payerId: raw(p.payerId),
+    payerId: p.payerId === undefined ? undefined : raw(p.payerId),
     payMethod: p.payMethod,
     paymentInstructions: p.paymentInstructions.map((i) => ({
       currency: i.currency,
       amount: num8(i.amount),
       price: raw(new Decimal(i.price).toFixed()),
     })),
+    network: p.network,
+    transactions: p.transactions,
   };
 }
 
