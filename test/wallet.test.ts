@@ -70,7 +70,11 @@ for (const kind of DB_KINDS) {
     });
 
     const rows = async (payerId: string) =>
-      (await t.db.query(`SELECT * FROM wallet_withdrawals WHERE payer_id = $1 ORDER BY created_at`, [payerId])).rows;
+      (
+        await t.db.query(`SELECT * FROM wallet_withdrawals WHERE payer_id = $1 ORDER BY created_at, id::numeric`, [
+          payerId,
+        ])
+      ).rows;
     const balance = async (payerId: string, asset: string) =>
       t.app.services.ledger.balance(t.db, { ownerType: 'payer', ownerId: payerId, asset });
 
@@ -258,10 +262,44 @@ for (const kind of DB_KINDS) {
       assert.deepEqual(results.map((r) => r.status).sort(), [303, 409, 409]);
       const n = await t.db.query(`SELECT count(*)::int AS n FROM chain_withdrawals WHERE owner_id = $1`, [c.payerId]);
       assert.equal(n.rows[0].n, 1);
-      const fees = await t.app.services.ledger.transfers(t.db, { ids: [`wallet-fee:${id}`] });
+      const cw = (await t.app.services.chain.withdrawals.getByRef(`wallet:${id}`))!;
+      const fees = await t.app.services.ledger.transfers(t.db, { ids: [`wdfee:${cw.id}`] });
       assert.equal(fees.length, 1);
       assert.equal(fees[0]!.amount, '0.29');
       assert.equal((await balance(c.payerId, 'USDT')).available, '39.71');
+    });
+
+    test('a crash after the code is confirmed is resumed by the worker; a balance spent since is refused', async () => {
+      const c = await loginAs(t, `resume-${kind}@example.com`, { USDT: '50' });
+      const form = { csrf: c.csrf, option: 'USDT:BSC', address: randomAddress() };
+      const resumed = idOf((await c.post('/wallet/withdraw', { ...form, amount: '10' })).location);
+      const short = idOf((await c.post('/wallet/withdraw', { ...form, amount: '30' })).location);
+      const shortCode = await latestCode(t, c.email);
+      // What a process dying right after the confirming commit leaves behind: the row at `confirmed`, nothing asked.
+      await t.db.query(`UPDATE wallet_withdrawals SET step = 'confirmed' WHERE id = $1`, [resumed]);
+      await until('the worker requests it', async () => (await rows(c.payerId))[0].step === 'requested');
+      const cw = (await t.app.services.chain.withdrawals.getByRef(`wallet:${resumed}`))!;
+      assert.deepEqual([cw.amount, cw.fee, cw.asset, cw.network], ['10', '0.29', 'USDT', 'BSC']);
+      assert.equal((await balance(c.payerId, 'USDT')).available, '39.71');
+
+      // The payer's balance shrinks after the form (another payment): the chain refuses, nothing is held.
+      await t.db.tx((q) =>
+        t.app.services.ledger.transfer(q, {
+          id: `spent:${c.payerId}`,
+          debit: { ownerType: 'payer', ownerId: c.payerId, asset: 'USDT' },
+          credit: { ownerType: 'platform', ownerId: 'sandbox_mint', asset: 'USDT' },
+          amount: '20',
+          kind: 'test_spend',
+        }),
+      );
+      const res = await c.post(`/wallet/withdrawals/${short}/confirm`, { csrf: c.csrf, code: shortCode });
+      assert.equal(res.status, 303);
+      const page = await c.get(`/wallet/withdrawals/${short}`);
+      assert.match(page.text, /id="state">Not sent</);
+      assert.match(page.text, /id="failure">[^<]*(insufficient|not enough)/i);
+      assert.equal((await rows(c.payerId))[1].step, 'refused');
+      assert.equal((await balance(c.payerId, 'USDT')).available, '19.71');
+      assert.equal(await t.app.services.chain.withdrawals.getByRef(`wallet:${short}`), null);
     });
 
     test('a code expires after 10 minutes and is void after 5 wrong tries; cancelling before confirming', async () => {

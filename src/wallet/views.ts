@@ -52,6 +52,8 @@ const WITHDRAWAL_TEXT: Record<string, { text: string; cls: string }> = {
 export function withdrawalState(w: WalletWithdrawalView): { text: string; cls: string } {
   if (w.step === 'requested' && w.chain) {
     if (w.chain.status === 'failed') return { text: 'Delayed · the operator is looking into it', cls: 'bad' };
+    if (w.chain.status === 'requested' && w.chain.waitingReason)
+      return { text: 'Queued · the platform is topping up its wallet', cls: 'wait' };
     if (w.chain.status === 'confirming')
       return {
         text: `Sending · ${w.chain.confirmations}/${w.chain.confirmationsRequired} confirmations`,

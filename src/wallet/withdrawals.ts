@@ -6,9 +6,9 @@ import type { Withdrawal } from '../chain/withdrawals.ts';
 import type { Clock } from '../platform/clock.ts';
 import { hashPassword, verifyPassword } from '../platform/crypto.ts';
 import type { Db, DbRow, Queryable } from '../platform/db/client.ts';
-import { catchDomain, DomainError, err, ok, type Result } from '../platform/errors.ts';
+import { err, ok, type Result } from '../platform/errors.ts';
 import type { IdGenerator } from '../platform/ids.ts';
-import { platformAccount, type Ledger } from '../platform/ledger/service.ts';
+import type { Ledger } from '../platform/ledger/service.ts';
 import type { Mailer } from '../platform/mail.ts';
 import { Decimal, isDecimalString } from '../platform/money.ts';
 
@@ -16,19 +16,20 @@ import { Decimal, isDecimalString } from '../platform/money.ts';
  * A payer's withdrawal to an external address, from the form to the chain's withdrawal machine
  * (src/chain/withdrawals.ts), as a step machine of its own:
  *
- * - (form) → `code_sent`: a 6-digit code is mailed (outbox row written with the withdrawal row).
- * - `code_sent` → `confirmed`: the person types the code (5 tries, 10 minutes); in the same transaction the fee is
- *   held, payer → platform `revenue_network_fee`. → `cancelled` (the person), → `expired` (time or tries).
- * - `confirmed` → `requested`: handler calls `chain.withdrawals.request` with ref `wallet:<id>` (idempotent; the
- *   chain holds the amount in its own transaction). → `refused` when the chain refuses it: fee hold voided.
- * - `requested` → `completed` when the chain withdrawal completes (fee hold posted), → `cancelled` when the
- *   operator cancels it (fee hold voided).
+ * - (form) → `code_sent`: a 6-digit code is mailed (outbox row written with the withdrawal row). No money moves.
+ * - `code_sent` → `confirmed`: the person types the code (5 tries, 10 minutes; kept as a scrypt hash; one use).
+ *   → `cancelled` (the person), → `expired` (time or tries).
+ * - `confirmed` → `requested`: the handler calls `chain.withdrawals.request` with ref `wallet:<id>` (idempotent)
+ *   and the fee: the chain holds the amount AND the fee from the payer in one transaction, which checks the
+ *   balance (`wd:<id>` to the hot wallet, `wdfee:<id>` to the platform's `revenue_network_fee`). → `refused` when
+ *   the chain refuses it (the balance is short now, limits): nothing was held.
+ * - `requested` → `completed` when the chain withdrawal completes (the chain posts both holds), → `cancelled` when
+ *   the operator cancels it (the chain voids both). A chain withdrawal that failed or waits for the hot wallet
+ *   stays `requested`; the person sees why.
  *
- * The fee is separate from the amount: the address receives `amount`, the payer pays `amount + fee` (the fee is
- * the registry's withdrawFee for the asset on the network). The fee is a hold of its own, taken when the code is
- * confirmed (balance checked by the ledger inside that transaction, together with the amount still being there),
- * so a withdrawal the chain refuses costs nothing. A chain withdrawal that failed stays `requested` (the operator
- * retries or cancels it; the person sees its failure).
+ * The fee is separate from the amount: the address receives `amount`, the payer pays `amount + fee`, the fee being
+ * the registry's withdrawFee for the asset on the network (ASSET_NETWORKS), shown on the form and again before the
+ * code is typed.
  *
  * Every move is one conditional update from the step the table allows; a confirm replayed at any other step, or by
  * another payer, changes nothing. Two confirms racing: one moves the row, the other finds it moved. The confirm
@@ -59,8 +60,6 @@ const TRANSITIONS: Record<WalletWithdrawalStep, WalletWithdrawalStep[]> = {
 
 const CODE_TTL_MS = 10 * 60_000;
 const CODE_MAX_TRIES = 5;
-const FEE_ACCOUNT = 'revenue_network_fee';
-const feeHoldId = (id: string) => `wallet-fee:${id}`;
 export const chainRef = (id: string) => `wallet:${id}`;
 
 export type WalletWithdrawalError =
@@ -98,7 +97,10 @@ export interface WalletWithdrawal {
 
 /** A wallet withdrawal with what the chain says about it (status, transaction, link). */
 export interface WalletWithdrawalView extends WalletWithdrawal {
-  chain: Pick<Withdrawal, 'status' | 'txHash' | 'confirmations' | 'confirmationsRequired' | 'lastError'> | null;
+  chain: Pick<
+    Withdrawal,
+    'status' | 'txHash' | 'confirmations' | 'confirmationsRequired' | 'lastError' | 'waitingReason'
+  > | null;
   /** Explorer link of the transaction, where the network has a public explorer (not the sandbox's dev chains). */
   txUrl: string | null;
 }
@@ -126,21 +128,34 @@ const toRow = (r: DbRow): WalletWithdrawal => {
   };
 };
 
-/** The one writer of `wallet_withdrawals.step`: a conditional update from a step the table allows. */
+/**
+ * The one writer of `wallet_withdrawals.step`: a conditional update from a step the table allows. `codeLive` adds
+ * the code's own conditions (tries left, not expired at `now`) to the same update, so a code typed as it lapses, or
+ * beside a fifth wrong try, does not confirm.
+ */
 async function transition(
   q: Queryable,
   id: string,
   from: WalletWithdrawalStep,
   to: WalletWithdrawalStep,
   now: number,
-  fields: { chain_withdrawal_id?: string; failure?: string } = {},
+  fields: { chain_withdrawal_id?: string; failure?: string; codeLive?: boolean } = {},
 ): Promise<WalletWithdrawal | null> {
   if (!TRANSITIONS[from].includes(to)) throw new Error(`wallet withdrawal: no transition ${from} → ${to}`);
   const r = await q.query(
     `UPDATE wallet_withdrawals SET step = $3, updated_at = $4,
        chain_withdrawal_id = COALESCE($5, chain_withdrawal_id), failure = COALESCE($6, failure)
-     WHERE id = $1 AND step = $2 RETURNING *`,
-    [id, from, to, now, fields.chain_withdrawal_id ?? null, fields.failure ?? null],
+     WHERE id = $1 AND step = $2 AND (NOT $7 OR (code_attempts < $8 AND code_expires_at > $4)) RETURNING *`,
+    [
+      id,
+      from,
+      to,
+      now,
+      fields.chain_withdrawal_id ?? null,
+      fields.failure ?? null,
+      fields.codeLive ?? false,
+      CODE_MAX_TRIES,
+    ],
   );
   return r.rows[0] ? toRow(r.rows[0]) : null;
 }
@@ -288,39 +303,10 @@ export function createWalletWithdrawals(deps: {
       await transition(db, id, 'code_sent', 'expired', now, { failure: 'Too many wrong codes.' });
       return err('CODE_EXPIRED', 'Wrong code. The withdrawal is void after 5 wrong codes; start again.', 'code');
     }
-    const moved = await catchDomain(() =>
-      db.tx(async (q) => {
-        // The tries and expiry are read again by the update itself: a code typed as it lapses does not confirm.
-        const live = await q.query(
-          `SELECT 1 FROM wallet_withdrawals WHERE id = $1 AND code_attempts < $2 AND code_expires_at > $3`,
-          [id, CODE_MAX_TRIES, now],
-        );
-        if (!live.rows[0]) return null;
-        const m = await transition(q, id, 'code_sent', 'confirmed', now);
-        if (!m) return null;
-        await ledger.hold(q, {
-          id: feeHoldId(id),
-          debit: { ownerType: 'payer', ownerId: payerId, asset: m.asset },
-          credit: platformAccount(FEE_ACCOUNT, m.asset),
-          amount: m.fee,
-          kind: 'withdrawal_fee',
-          ref: id,
-        });
-        // The amount must still be there beside the fee (the chain holds it in its own transaction next).
-        const bal = await ledger.balance(q, { ownerType: 'payer', ownerId: payerId, asset: m.asset });
-        if (new Decimal(bal.available).lt(m.amount))
-          throw new DomainError('INSUFFICIENT_FUNDS', `Not enough ${m.asset} for the amount and the network fee.`);
-        return m;
-      }),
-    );
-    if (!moved.ok) {
-      if (moved.code === 'INSUFFICIENT_FUNDS')
-        return err('INSUFFICIENT_FUNDS', `Not enough ${w.asset} for ${w.total} (amount + network fee).`);
-      throw new Error(moved.message);
-    }
-    if (!moved.value) {
-      const now2 = await ofPayer(payerId, id);
-      return err('WRONG_STEP', `This withdrawal is already ${now2?.step.replace('_', ' ') ?? 'gone'}.`);
+    const moved = await transition(db, id, 'code_sent', 'confirmed', now, { codeLive: true });
+    if (!moved) {
+      const later = await ofPayer(payerId, id);
+      return err('WRONG_STEP', `This withdrawal is already ${later?.step.replace('_', ' ') ?? 'gone'}.`);
     }
     await process(id);
     return ok((await load(db, id))!);
@@ -358,29 +344,19 @@ export function createWalletWithdrawals(deps: {
         address: w.address,
         memo: w.memo,
         amount: w.amount,
+        fee: w.fee,
       });
-      return db.tx(async (q) => {
-        if (r.ok)
-          return (await transition(q, id, 'confirmed', 'requested', now, { chain_withdrawal_id: r.value.id })) !== null;
-        const m = await transition(q, id, 'confirmed', 'refused', now, { failure: r.message ?? r.code });
-        if (m) await ledger.voidHold(q, feeHoldId(id));
-        return m !== null;
-      });
+      if (r.ok)
+        return (await transition(db, id, 'confirmed', 'requested', now, { chain_withdrawal_id: r.value.id })) !== null;
+      return (await transition(db, id, 'confirmed', 'refused', now, { failure: r.message ?? r.code })) !== null;
     }
     if (w.step === 'requested' && w.chainWithdrawalId) {
       const cw = await chain.withdrawals.get(w.chainWithdrawalId);
-      if (cw?.status === 'completed')
-        return db.tx(async (q) => {
-          const m = await transition(q, id, 'requested', 'completed', now);
-          if (m) await ledger.postHold(q, feeHoldId(id));
-          return m !== null;
-        });
+      if (cw?.status === 'completed') return (await transition(db, id, 'requested', 'completed', now)) !== null;
       if (cw?.status === 'cancelled')
-        return db.tx(async (q) => {
-          const m = await transition(q, id, 'requested', 'cancelled', now, { failure: 'Cancelled by the operator.' });
-          if (m) await ledger.voidHold(q, feeHoldId(id));
-          return m !== null;
-        });
+        return (
+          (await transition(db, id, 'requested', 'cancelled', now, { failure: 'Cancelled by the operator.' })) !== null
+        );
     }
     return false;
   }
@@ -402,6 +378,7 @@ export function createWalletWithdrawals(deps: {
             confirmations: cw.confirmations,
             confirmationsRequired: cw.confirmationsRequired,
             lastError: cw.lastError,
+            waitingReason: cw.waitingReason,
           }
         : null,
       txUrl: cw?.txHash && !simulatedOrDev ? explorerUrl(w.network, cw.txHash) || null : null,
