@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import QRCode from 'qrcode';
 import { z } from 'zod';
 import type { AccountsService, Payer, Sessions } from '../accounts/service.ts';
-import { networkInfo } from '../chain/networks.ts';
+import { networkInfo, NETWORKS } from '../chain/networks.ts';
 import type { ChainService } from '../chain/service.ts';
 import type { Db } from '../platform/db/client.ts';
 import type { Ledger } from '../platform/ledger/service.ts';
@@ -88,11 +88,17 @@ export function registerWalletRoutes(
       .reverse();
   }
 
-  /** The deposit option of a page's network and asset, with the chain started (its token contracts are known). */
-  async function optionOf(network: string, asset: string): Promise<{ option: DepositOption; chainId: number } | null> {
-    if (!chain.hasAdapter(network)) return null;
+  /**
+   * The deposit option of a page's network and asset, with the chain started (its token contracts are known); null
+   * for no such option, 'unavailable' when its chain cannot be reached now.
+   */
+  async function optionOf(
+    network: string,
+    asset: string,
+  ): Promise<{ option: DepositOption; chainId: number } | 'unavailable' | null> {
+    if (NETWORKS[network]?.family !== 'evm' || !chain.hasAdapter(network)) return null;
     const evm = await chain.evm(network).catch(() => null);
-    if (!evm) return null;
+    if (!evm) return 'unavailable';
     const option = (await depositOptions(chain)).find((o) => o.network === network && o.asset === asset);
     return option ? { option, chainId: evm.chainId } : null;
   }
@@ -158,6 +164,12 @@ export function registerWalletRoutes(
     if (!me) return reply;
     const { network, asset } = params(req);
     const found = await optionOf(network ?? '', asset ?? '');
+    if (found === 'unavailable')
+      return pages.send(reply, {
+        title: 'Deposit',
+        status: 503,
+        body: notFoundView(`The ${network} network cannot be reached right now. Try again in a few minutes.`),
+      });
     if (!found)
       return pages.send(reply, {
         title: 'Not found',
@@ -187,6 +199,7 @@ export function registerWalletRoutes(
     if (!s) return reply.code(401).send();
     const { network, asset } = params(req);
     const found = await optionOf(network ?? '', asset ?? '');
+    if (found === 'unavailable') return reply.code(503).send();
     if (!found) return reply.code(404).send();
     const { address } = await chain.depositAddress('payer', s.subjectId);
     const png = await QRCode.toBuffer(depositUri(found.option, found.chainId, address), {

@@ -261,5 +261,5 @@ export function withdrawalView(d: { w: WalletWithdrawalView; csrf: string; error
 }
 
 export const notFoundView = (what: string) =>
-  html`<div class="card"><h1>Not found</h1><p class="muted">${what}</p><a class="btn secondary"
+  html`<div class="card"><h1>Not available</h1><p class="muted">${what}</p><a class="btn secondary"
     href="/wallet">Back to wallet</a></div>`;

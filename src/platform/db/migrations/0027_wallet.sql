@@ -1,7 +1,7 @@
 -- The person's wallet (src/wallet): a withdrawal to an external address, from the form to the chain's withdrawal.
 -- `step` is moved only by src/wallet/withdrawals.ts (one conditional update per transition). The e-mailed code is
--- kept as a scrypt hash; `fee` is held from the payer (ledger hold `wallet-fee:<id>`) when the code is confirmed,
--- posted when the chain withdrawal completes and voided when it is refused or cancelled.
+-- kept as a scrypt hash. `fee` is the network fee the payer pays beside `amount`; both are held by the chain's
+-- withdrawal (`chain_withdrawal_id`, ref `wallet:<id>`) in the transaction that creates it.
 CREATE TABLE wallet_withdrawals (
   id text PRIMARY KEY,
   payer_id text NOT NULL,
