@@ -205,6 +205,11 @@ describe(
       },
       async () => {
         assert.equal((await admin('GET', '/sandbox/v1/clock')).status, 404, 'no sandbox helpers in production');
+        // Before anything has used the chain, the operator already sees where the hot wallet is.
+        const fresh = await admin('GET', '/admin/v1/chain/hot-wallets');
+        const freshEth = (fresh.json.hotWallets as any[]).find((w) => w.network === 'ETH' && w.asset === 'ETH');
+        assert.match(freshEth?.address ?? '', /^0x[0-9a-fA-F]{40}$/, JSON.stringify(fresh.json));
+        assert.equal(freshEth.onChain, '0');
         const m = await admin('POST', '/admin/v1/merchants', { name: 'Production Shop' });
         assert.equal(m.status, 201, JSON.stringify(m.json));
         const pay = payClient(base, m.json.apiKey, m.json.apiSecret);
@@ -278,6 +283,7 @@ describe(
           return hw.json.hotWallets?.find((w: any) => w.asset === 'ETH' && w.warning);
         });
         const hot = short.address as Address;
+        assert.equal(hot, freshEth.address);
         assert.equal(await usdtOf(shown.address), ORDER_AMOUNT, 'still on the order address');
         const gas = await wallet(operator).sendTransaction({ to: hot, value: parseEther('1') });
         await mineUntil('the top-up is booked', async () => {

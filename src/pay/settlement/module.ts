@@ -1,3 +1,4 @@
+import { describeError } from '../../platform/errors.ts';
 import { createHotWalletOperations } from '../../chain/hotwallet.ts';
 import { sha256Hex } from '../../platform/crypto.ts';
 import type { PayExtension, PayExtensionDeps } from '../extension.ts';
@@ -24,7 +25,15 @@ export function createSettlementModule(deps: PayExtensionDeps): PayExtension & {
   const hotWallets = createHotWalletOperations({
     db: deps.db,
     ledger: deps.ledger,
-    reconcile: () => deps.chain.reconcileHotWallets(),
+    // The operator asks where to send funds before anything has used a chain: start the configured ones first.
+    reconcile: async () => {
+      const failed = await deps.chain.start().then(
+        () => null,
+        (e: unknown) => describeError(e, 'shortMessage', 'message').slice(0, 300),
+      );
+      const r = await deps.chain.reconcileHotWallets();
+      return failed ? { ...r, problems: [...r.problems, `the chains could not be started: ${failed}`] } : r;
+    },
   });
   return {
     settlement,
