@@ -219,6 +219,27 @@ for (const kind of DB_KINDS) {
       const net = (await balance('merchant', m.merchantId)) !== merchantBefore;
       assert.ok(net, 'the merchant is credited');
       assert.equal(await balance('pay_order', o.prepayId), '0', 'the escrow is emptied');
+      const listed = await t.admin('GET', '/admin/v1/pay/onchain/credits');
+      assert.ok(!listed.json.credits.some((c: any) => c.prepayId === o.prepayId), 'nothing was given back');
+
+      // The merchant refunds it: nobody was logged in, so the refund waits in the escrow for the operator.
+      const refund = await m.client.post('/order/refund', {
+        refundRequestId: `onchain-${o.prepayId}`,
+        prepayId: o.prepayId,
+        refundAmount: '10',
+      });
+      assert.equal(refund.json.status, 'SUCCESS', refund.text);
+      await until(
+        'the refund settled',
+        () => balance('pay_order', o.prepayId),
+        (b) => b === '10',
+      );
+      const after = await t.admin('GET', '/admin/v1/pay/onchain/credits');
+      const credit = after.json.credits.find((c: any) => c.prepayId === o.prepayId);
+      assert.deepEqual(
+        credit.refundable.map((b: any) => [b.asset, b.available]),
+        [['USDT', '10']],
+      );
     });
 
     test('two transfers for one order are summed; the remainder is shown until the second arrives', async () => {

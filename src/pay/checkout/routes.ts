@@ -9,7 +9,7 @@ import { Decimal } from '../../platform/money.ts';
 import type { PriceSource } from '../../prices/service.ts';
 import { createPageHelper, csrfCookie, formText, parseForm, serveScript } from '../../web/page.ts';
 import type { OnchainPayments } from '../onchain/service.ts';
-import type { Order, OrderService } from '../orders/service.ts';
+import { COUNTRY_BLOCKED_MESSAGE, type Order, type OrderService } from '../orders/service.ts';
 import {
   checkoutView,
   onchainMessage,
@@ -265,6 +265,8 @@ export function registerCheckoutRoutes(
     if (!form.ok) return renderOnchain(req, reply.code(400), o, form.message);
     const [asset = '', network = ''] = (form.value.option ?? '').split('@');
     const payer = await payerOf(req);
+    if (payer && (await orders.payerBlocked(o, String(payer.payerId))))
+      return renderOnchain(req, reply.code(409), o, COUNTRY_BLOCKED_MESSAGE);
     const res = await deps.onchain.choose(o, { asset, network }, payer ? String(payer.payerId) : null);
     if (!res.ok) return renderOnchain(req, reply.code(409), o, res.message ?? 'This choice is not available.');
     return reply.redirect(`/checkout/${o.checkoutToken}/onchain`, 303);

@@ -254,8 +254,10 @@ const payDetails = (o: Order, st: OnchainState, paymentUri: string | null) =>
         <p class="muted">To this address (for this order only):</p>
         <p id="pay-address" style="font-family:monospace;font-size:15px;overflow-wrap:anywhere;margin:4px 0"
           >${st.address}</p>
-        <button class="btn secondary" id="copy-address" type="button" data-copy="${st.address}">Copy address</button>
-        <button class="btn secondary" id="copy-amount" type="button" data-copy="${st.amount}">Copy amount</button>
+        <button class="btn secondary" id="copy-address" type="button" data-copy="${st.address}"
+          data-select="pay-address">Copy address</button>
+        <button class="btn secondary" id="copy-amount" type="button" data-copy="${st.amount}"
+          data-select="pay-amount">Copy amount</button>
         <img class="qr" id="onchain-qr" src="/checkout/${o.checkoutToken}/onchain/qr.png"
           alt="QR code: send ${st.amount} ${st.asset} on ${st.network} to ${st.address}">
         ${paymentUri ? html`<a class="btn secondary" id="open-wallet" href="${paymentUri}">Open in wallet</a>` : ''}

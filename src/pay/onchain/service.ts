@@ -329,19 +329,20 @@ export function createOnchainPayments(deps: {
 
     /**
      * The operator's view of money given back: intents with a surplus, a return or a late transfer, with what their
-     * escrow still holds (a refundable credit when nobody was logged in).
+     * escrow still holds (a refundable credit when nobody was logged in, a merchant's refund of such an order
+     * included). The most recent `limit` candidates.
      */
     async credits(limit = 200) {
       const rows = (
         await db.query(
           `SELECT * FROM pay_onchain_intents i WHERE (i.status = 'RETURNED' AND i.released > 0)
-            OR (i.status = 'PAID' AND i.received > i.consumed)
+            OR (i.status = 'PAID' AND (i.received > i.consumed OR i.payer_id IS NULL))
             OR EXISTS (SELECT 1 FROM pay_onchain_receipts r WHERE r.prepay_id = i.prepay_id AND r.applied = 'credit')
            ORDER BY i.updated_at DESC LIMIT $1`,
           [limit],
         )
       ).rows.map(toIntent);
-      return Promise.all(
+      const listed = await Promise.all(
         rows.map(async (i) => {
           const late = (
             await db.query(
@@ -363,9 +364,16 @@ export function createOnchainPayments(deps: {
             creditedTo: i.payerId === null ? ('REFUNDABLE' as const) : ('PAYER_BALANCE' as const),
             lateTransfers: late,
             refundable: escrowBalances.filter((b) => b.posted !== '0' || b.held !== '0'),
+            /** Paid exactly and never refunded: nothing was given back. */
+            nothingBack:
+              i.status === 'PAID' &&
+              new Decimal(i.received).eq(i.consumed ?? 0) &&
+              late.length === 0 &&
+              escrowBalances.every((b) => b.posted === '0' && b.held === '0'),
           };
         }),
       );
+      return listed.filter((c) => !c.nothingBack).map(({ nothingBack: _, ...c }) => c);
     },
 
     /**

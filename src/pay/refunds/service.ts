@@ -163,12 +163,16 @@ export function createRefundService(deps: {
       const lastAttempt = totals.attempts === MAX_REFUND_ATTEMPTS - 1;
       const amount = lastAttempt ? refundable : new Decimal(input.refundAmount);
       if (amount.lte(0) || amount.gt(refundable)) return err('INVALID_REFUND_AMOUNT');
-      if (order.payerId === null) throw new Error(`paid order ${input.prepayId} has no payer`);
 
       const refundId = String(onlyRow(await q.query<{ id: bigint }>(`SELECT nextval('pay_refund_id_seq') AS id`)).id);
       const holdId = `pay.refund:${refundId}`;
       const merchant: AccountRef = { ownerType: 'merchant', ownerId: merchantId, asset: order.currency };
-      const payer: AccountRef = { ownerType: 'payer', ownerId: order.payerId, asset: order.currency };
+      // An order paid on chain by nobody logged in (src/pay/onchain) is refunded into its escrow account, a credit the
+      // operator sends back to an address.
+      const payer: AccountRef =
+        order.payerId === null
+          ? { ownerType: 'pay_order', ownerId: input.prepayId, asset: order.currency }
+          : { ownerType: 'payer', ownerId: order.payerId, asset: order.currency };
       // Throws INSUFFICIENT_FUNDS when the merchant's available balance is short; that rolls everything back.
       await ledger.hold(q, {
         id: holdId,

@@ -26,8 +26,18 @@
           b.textContent = label;
         }, 1500);
       };
+      // Without a clipboard (a page not served over https) the text is selected for the person to copy.
+      var select = function () {
+        var target = document.getElementById(b.getAttribute('data-select'));
+        if (!target) return;
+        var range = document.createRange();
+        range.selectNodeContents(target);
+        window.getSelection().removeAllRanges();
+        window.getSelection().addRange(range);
+      };
       var clip = window.navigator.clipboard;
-      if (clip) clip.writeText(b.getAttribute('data-copy')).then(done, function () {});
+      if (clip) clip.writeText(b.getAttribute('data-copy')).then(done, select);
+      else select();
     });
   });
 
