@@ -170,4 +170,72 @@ describe('settlement pages in Chromium at 390 px', { skip: browserSkip }, () => 
     assert.match(await page.innerText('#no-addresses'), /No addresses yet/);
     await shot('removed');
   });
+
+  test("forms without the session's CSRF token change nothing; another merchant's withdrawal is not found", async () => {
+    const other = (await createMerchant(t, { name: 'Other Shop' })).merchantId;
+    const addr = await t.admin('POST', `/admin/v1/merchants/${other}/settlement/addresses`, {
+      asset: 'USDT',
+      network: 'BSC',
+      address: randomAddress(),
+      label: 'theirs',
+      coolingOff: false,
+    });
+    const before = (await t.admin('GET', `/admin/v1/merchants/${merchantId}/settlement/addresses`)).json.addresses;
+    await page.goto(`${t.baseUrl}/en/dashboard/settlement`);
+    // No helper function inside evaluate: the test runner's transform would name it with a helper the page lacks.
+    const statuses = await page.evaluate(async (a) => {
+      const bodies: [string, Record<string, string>][] = [
+        ['/addresses', { assetNetwork: 'USDT:ETH', address: a, label: 'no csrf' }],
+        ['/auto', { addressId: '1', mode: 'DAILY', enabled: '1' }],
+        ['/withdraw/confirm', { addressId: '1', amount: '20', requestKey: 'D' + 'x'.repeat(31) }],
+      ];
+      const out: number[] = [];
+      for (const [path, body] of bodies)
+        out.push(
+          (await fetch(`/en/dashboard/settlement${path}`, { method: 'POST', body: new URLSearchParams(body) })).status,
+        );
+      return out;
+    }, randomAddress());
+    assert.deepEqual(statuses, [403, 403, 403]);
+    const after = (await t.admin('GET', `/admin/v1/merchants/${merchantId}/settlement/addresses`)).json.addresses;
+    assert.deepEqual(after, before);
+    await t.db.tx((q) =>
+      t.app.services.ledger.transfer(q, {
+        id: 'browser-settle-fund-other',
+        debit: platformAccount('sandbox_mint', 'USDT'),
+        credit: { ownerType: 'merchant', ownerId: other, asset: 'USDT' },
+        amount: '50',
+        kind: 'test_funding',
+      }),
+    );
+    const theirs = await t.admin('POST', `/admin/v1/merchants/${other}/settlement/withdrawals`, {
+      addressId: addr.json.id,
+      amount: '20',
+      requestKey: 'theirs-1',
+    });
+    assert.equal(theirs.json.status, 'WITHDRAWING');
+    const foreign = await page.goto(`${t.baseUrl}/en/dashboard/settlement/withdrawals/${theirs.json.id}`);
+    assert.equal(foreign!.status(), 404, "another merchant's withdrawal");
+    const code = await page.goto(`${t.baseUrl}/en/dashboard/settlement/addresses/${addr.json.id}/confirm`);
+    assert.equal(code!.status(), 404, "another merchant's address");
+    const removed = await page.evaluate(async (id) => {
+      const csrf = (document.querySelector('input[name=csrf]') as HTMLInputElement).value;
+      const r = await fetch(`/en/dashboard/settlement/addresses/${id}/remove`, {
+        method: 'POST',
+        body: new URLSearchParams({ csrf }),
+      });
+      return r.status;
+    }, addr.json.id);
+    assert.equal(removed, 409, "another merchant's address cannot be removed");
+    assert.equal((await t.app.services.settlement.getAddress(other, addr.json.id))!.status, 'ACTIVE');
+    // Its withdrawal is left to finish, so the audit at the end sees every hold resolved.
+    const s = (await t.app.services.settlement.get(theirs.json.id))!;
+    const chain = t.app.services.chain;
+    await chain.withdrawals.process(s.withdrawalId!);
+    const bsc = await chain.evm('BSC');
+    await bsc.client.request({ method: 'anvil_mine' as any, params: ['0x10'] as any });
+    await chain.withdrawals.process(s.withdrawalId!);
+    await t.app.services.settlement.runOnce();
+    assert.equal((await t.app.services.settlement.get(theirs.json.id))!.status, 'COMPLETED');
+  });
 });
