@@ -36,11 +36,7 @@ for (const kind of DB_KINDS) {
     before(async () => {
       t = await startTestApp({ kind, workers: true });
       payer = await createPayer(t, `wallet-browser-${kind}@example.com`, {});
-      const s = await t.app.services.sessions.create('payer', payer.payerId);
       browser = await launchBrowser();
-      await browser.context.addCookies([
-        { name: 'rampart_payer', value: s.cookie, url: t.baseUrl, httpOnly: true, sameSite: 'Lax' },
-      ]);
       await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: t.baseUrl });
       page = await browser.newPage();
       await page.setViewportSize(PHONE);
@@ -52,7 +48,13 @@ for (const kind of DB_KINDS) {
     });
 
     test('a token deposit counts its confirmations up and is credited on the open page', async () => {
+      // Without a session the wallet sends the person to log in, and back to the wallet after.
       await page.goto(`${t.baseUrl}/wallet`);
+      await page.waitForURL(/\/login\?next=%2Fwallet$/);
+      await page.fill('#email', payer.email);
+      await page.fill('#password', payer.password);
+      await page.click('#login button[type=submit]');
+      await page.waitForURL(/\/wallet$/);
       assert.match(await text('#no-balance'), /No funds yet/);
       assert.match(await text('#no-deposits'), /No deposits yet/);
       await shot('1-empty');

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import QRCode from 'qrcode';
 import { z } from 'zod';
+import { PAYER_SESSION_COOKIE, PAYER_SESSION_SUBJECT } from '../accounts/people.ts';
 import type { AccountsService, Payer, Sessions } from '../accounts/service.ts';
 import { networkInfo, NETWORKS } from '../chain/networks.ts';
 import type { ChainService } from '../chain/service.ts';
@@ -25,10 +26,11 @@ import type { WalletWithdrawals } from './withdrawals.ts';
 
 /**
  * The wallet pages under /wallet for a logged-in payer (the checkout's session: cookie `rampart_payer` on `/`,
- * subject `payer`); without a session they send the person to /login?next=<the page>. Every form carries the
+ * subject `payer`); without a session they send the person to /login?next=<the page>; log out is the accounts'
+ * POST /logout. Every form carries the
  * session's CSRF token. /wallet/live.json feeds src/web/assets/wallet.js (balances, deposits with confirmations).
  */
-const SESSION_COOKIE = 'rampart_payer';
+const SESSION_COOKIE = PAYER_SESSION_COOKIE;
 const BAD_TOKEN = 'Invalid form token; reload the page.';
 
 const WithdrawForm = z.object({ option: formText, address: formText, memo: formText, amount: formText });
@@ -58,7 +60,7 @@ export function registerWalletRoutes(
 
   /** The logged-in payer with the session's CSRF token, or null after sending the person to log in. */
   async function payerOf(req: FastifyRequest, reply: FastifyReply): Promise<{ payer: Payer; csrf: string } | null> {
-    const s = await pages.session(req, SESSION_COOKIE, 'payer');
+    const s = await pages.session(req, SESSION_COOKIE, PAYER_SESSION_SUBJECT);
     const payer = s ? await deps.accounts.getPayer(s.subjectId) : null;
     if (s && payer) return { payer, csrf: s.csrf };
     const next = req.method === 'GET' ? req.url : '/wallet';
@@ -138,7 +140,7 @@ export function registerWalletRoutes(
   });
 
   app.get('/wallet/live.json', { schema: hide }, async (req, reply) => {
-    const s = await pages.session(req, SESSION_COOKIE, 'payer');
+    const s = await pages.session(req, SESSION_COOKIE, PAYER_SESSION_SUBJECT);
     if (!s) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not logged in' });
     const list = await withdrawals.list(s.subjectId);
     return reply.header('cache-control', 'no-store').send({
@@ -195,7 +197,7 @@ export function registerWalletRoutes(
 
   // The same code and options as the checkout's QR (src/pay/checkout/routes.ts), of the EIP-681 URI or the address.
   app.get('/wallet/deposit/:network/:asset/qr.png', { schema: hide }, async (req, reply) => {
-    const s = await pages.session(req, SESSION_COOKIE, 'payer');
+    const s = await pages.session(req, SESSION_COOKIE, PAYER_SESSION_SUBJECT);
     if (!s) return reply.code(401).send();
     const { network, asset } = params(req);
     const found = await optionOf(network ?? '', asset ?? '');
@@ -304,13 +306,5 @@ export function registerWalletRoutes(
     const res = await withdrawals.cancel(String(me.payer.payerId), params(req).id ?? '');
     if (!res.ok) return showWithdrawal(req, reply.code(res.code === 'NOT_FOUND' ? 404 : 409), me, res.message);
     return reply.redirect(`/wallet/withdrawals/${res.value.id}`, 303);
-  });
-
-  app.post('/wallet/logout', { schema: hide }, async (req, reply) => {
-    const s = await pages.session(req, SESSION_COOKIE, 'payer');
-    if (!s || !pages.csrfMatches(s.csrf, req, 'csrf')) return reply.code(403).send(BAD_TOKEN);
-    await deps.sessions.destroy(req.cookies[SESSION_COOKIE]);
-    reply.clearCookie(SESSION_COOKIE, { path: '/' });
-    return reply.redirect('/login', 303);
   });
 }

@@ -98,7 +98,7 @@ function withdrawalRows(list: WalletWithdrawalView[]) {
 function layoutTop(email: string, csrf: string) {
   return html`<div class="card"><div class="row"><span class="muted">Wallet</span><span class="muted"
     style="overflow-wrap:anywhere">${email}</span></div>
-    <form method="post" action="/wallet/logout"><input type="hidden" name="csrf" value="${csrf}"><button
+    <form method="post" action="/logout"><input type="hidden" name="csrf" value="${csrf}"><button
     class="btn secondary" type="submit">Log out</button></form></div>`;
 }
 
