@@ -264,6 +264,32 @@ for (const kind of DB_KINDS) {
       assert.deepEqual([...q.paymentInfo.transactions].sort(), [first, second].sort());
     });
 
+    test('an order in a currency the network does not carry is priced like a balance payment, quote locked', async () => {
+      const o = await createOrder({ orderAmount: '0.0005', currency: 'BTC' });
+      const a = agent(t.baseUrl);
+      await choose(a, o.token);
+      const chosen = (await status(o.token)).json;
+      assert.equal(chosen.asset, 'USDT');
+      assert.match(chosen.amount, /^\d+\.\d{1,6}$/, 'rounded up to the token decimals');
+      // Ten minutes on, the sandbox price has moved: a new order is quoted differently, this one keeps its quote.
+      t.clock.advance!(10 * 60_000);
+      const fresh = await createOrder({ orderAmount: '0.0005', currency: 'BTC' });
+      const freshPage = await a.req('GET', `/checkout/${fresh.token}/onchain`);
+      const freshDue = /<strong>([\d.]+) USDT<\/strong><br>\s*<span class="muted">on ETH/.exec(freshPage.text)?.[1];
+      assert.ok(freshDue);
+      assert.notEqual(freshDue, chosen.amount);
+      assert.equal((await status(o.token)).json.amount, chosen.amount);
+      const merchantBtc = await balance('merchant', m.merchantId, 'BTC');
+      await send(chosen.address, chosen.amount);
+      await confirm();
+      await untilIntent(o.token, 'PAID');
+      const q = await queryOrder(o.prepayId);
+      assert.equal(q.status, 'PAID');
+      assert.equal(q.paymentInfo.paymentInstructions[0].currency, 'USDT');
+      assert.equal(q.paymentInfo.paymentInstructions[0].amount, Number(chosen.amount));
+      assert.ok((await balance('merchant', m.merchantId, 'BTC')) !== merchantBtc, 'the merchant is paid in BTC');
+    });
+
     test('overpayment by a logged-in payer: paid, and the surplus is credited to their balance and shown', async () => {
       const payer = await createPayer(t, `onchain-over-${kind}@example.com`, {});
       const o = await createOrder();
