@@ -366,7 +366,7 @@ for (const kind of DB_KINDS) {
     });
 
     const STEPS = ['code_sent', 'confirmed', 'requested', 'completed', 'refused', 'cancelled', 'expired'];
-    test('confirm (right code) and cancel apply only at code_sent; everywhere else they change nothing', async () => {
+    test('confirm (right or wrong code) and cancel apply only at code_sent; elsewhere they change nothing', async () => {
       const c = await loginAs(t, `table-${kind}@example.com`, { USDT: '1000' });
       // One withdrawal through the form; each cell gets a copy of it (same code hash), put at the cell's step.
       const start = await c.post('/wallet/withdraw', {
@@ -380,7 +380,7 @@ for (const kind of DB_KINDS) {
       const code = await latestCode(t, c.email);
       let n = 0;
       for (const step of STEPS) {
-        for (const action of ['confirm', 'cancel'] as const) {
+        for (const action of ['confirm', 'wrong code', 'cancel'] as const) {
           const id = `${original}${++n}`.slice(-19);
           await t.db.query(
             `INSERT INTO wallet_withdrawals SELECT $2, payer_id, asset, network, address, memo, amount, fee, step,
@@ -392,14 +392,20 @@ for (const kind of DB_KINDS) {
           const before = await snapshot(t.db);
           const row = (await t.db.query(`SELECT * FROM wallet_withdrawals WHERE id = $1`, [id])).rows[0];
           const res =
-            action === 'confirm'
-              ? await c.post(`/wallet/withdrawals/${id}/confirm`, { csrf: c.csrf, code })
-              : await c.post(`/wallet/withdrawals/${id}/cancel`, { csrf: c.csrf });
+            action === 'cancel'
+              ? await c.post(`/wallet/withdrawals/${id}/cancel`, { csrf: c.csrf })
+              : await c.post(`/wallet/withdrawals/${id}/confirm`, {
+                  csrf: c.csrf,
+                  code: action === 'confirm' ? code : code === '123456' ? '654321' : '123456',
+                });
           const after = (await t.db.query(`SELECT * FROM wallet_withdrawals WHERE id = $1`, [id])).rows[0];
           if (step !== 'code_sent') {
             assert.equal(res.status, 409, `${action} at ${step}`);
             assert.deepEqual(after, row, `${action} at ${step} leaves the row`);
             assert.deepEqual(await snapshot(t.db), before, `${action} at ${step} changes nothing`);
+          } else if (action === 'wrong code') {
+            assert.equal(res.status, 409);
+            assert.deepEqual([after.step, after.code_attempts], ['code_sent', row.code_attempts + 1]);
           } else {
             assert.equal(res.status, 303, `${action} at ${step}`);
             assert.equal(after.step, action === 'confirm' ? 'requested' : 'cancelled');
