@@ -12,10 +12,11 @@ import { assertAuditOk, createMerchant, DB_KINDS, startTestApp, type TestApp } f
  * up.
  */
 for (const kind of DB_KINDS) {
-  describe(`hot wallet operations (${kind})`, () => {
+  describe(`hot wallet operations, workers running (${kind})`, () => {
     let t: TestApp;
     before(async () => {
-      t = await startTestApp({ kind });
+      // The workers run (chain every second, settlement every half second): nothing below is driven by hand.
+      t = await startTestApp({ kind, workers: true });
     });
     after(async () => {
       if (t) await assertAuditOk(t);
@@ -27,14 +28,24 @@ for (const kind of DB_KINDS) {
       assert.equal(r.status, 200, JSON.stringify(r.json));
       return r.json as { hotWallets: any[]; problems: string[] };
     };
+    /** Polls a settlement until `done` holds, mining a block now and then so confirmations come quickly. */
+    const until = async (id: string, done: (s: any) => boolean, what: string) => {
+      const eth = await t.app.services.chain.evm('ETH');
+      for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((r) => setTimeout(r, 150))) {
+        const s = (await t.admin('GET', `/admin/v1/settlements/${id}`)).json;
+        if (done(s)) return s;
+        await eth.client.request({ method: 'anvil_mine' as any, params: ['0x2'] as any });
+      }
+      assert.fail(`settlement ${id} never ${what}`);
+    };
     const row = async (network: string, asset: string) =>
       (await hotWallets()).hotWallets.find((w) => w.network === network && w.asset === asset);
 
-    test('admin only; a chain never used reports no wallets and starts nothing', async () => {
+    test('admin only', async () => {
       const anon = await fetch(`${t.baseUrl}/admin/v1/chain/hot-wallets`);
       assert.equal(anon.status, 401);
-      assert.deepEqual(await hotWallets(), { hotWallets: [], problems: [] });
-      assert.equal(t.app.services.chain.isStarted(), false);
+      const wrong = await fetch(`${t.baseUrl}/admin/v1/chain/hot-wallets`, { headers: { authorization: 'Bearer x' } });
+      assert.equal(wrong.status, 401);
     });
 
     test('hot wallet short: the settlement waits with a warning to the operator, then completes once topped up', async () => {
@@ -78,8 +89,7 @@ for (const kind of DB_KINDS) {
       });
       assert.equal(w.status, 200, JSON.stringify(w.json));
       assert.equal(w.json.status, 'WITHDRAWING');
-      for (let i = 0; i < 2; i++) await chain.withdrawals.runOnce();
-      const waiting = (await t.admin('GET', `/admin/v1/settlements/${w.json.id}`)).json;
+      const waiting = await until(w.json.id, (x) => x.chain.waitingReason !== null, 'waited');
       assert.equal(waiting.status, 'WITHDRAWING');
       assert.deepEqual(
         [waiting.chain.status, waiting.chain.waitingReason],
@@ -93,17 +103,50 @@ for (const kind of DB_KINDS) {
       assert.equal(short.customerLiabilities, '2', 'the held amount is still owed until it is sent');
 
       await eth.client.request({ method: 'anvil_setBalance' as any, params: [hot, `0x${saved.toString(16)}`] as any });
-      await chain.withdrawals.runOnce();
-      await eth.client.request({ method: 'anvil_mine' as any, params: ['0xc'] as any });
-      await chain.withdrawals.runOnce();
-      await t.app.services.settlement.runOnce();
-      const done = (await t.admin('GET', `/admin/v1/settlements/${w.json.id}`)).json;
+      const done = await until(w.json.id, (x) => x.status === 'COMPLETED', 'completed');
       assert.deepEqual([done.status, done.chain.status, done.chain.waitingReason], ['COMPLETED', 'completed', null]);
       const after = await row('ETH', 'ETH');
       assert.deepEqual(after.pendingWithdrawals, { count: 0, amount: '0' });
       assert.equal(after.warning, null);
       assert.equal(after.drift, '0');
       assert.equal(after.customerLiabilities, '1.5');
+      await assertAuditOk(t);
+    });
+
+    test('a settlement whose confirm died before the chain call (REQUESTED, no hold) is resumed by the worker', async () => {
+      const m = (await createMerchant(t, { name: `Resume ${kind}` })).merchantId;
+      await t.db.tx((q) =>
+        t.app.services.ledger.transfer(q, {
+          id: `resume-fund-${kind}`,
+          debit: platformAccount('sandbox_mint', 'USDT'),
+          credit: { ownerType: 'merchant', ownerId: m, asset: 'USDT' },
+          amount: '40',
+          kind: 'test_funding',
+        }),
+      );
+      const addr = await t.admin('POST', `/admin/v1/merchants/${m}/settlement/addresses`, {
+        asset: 'USDT',
+        network: 'ETH',
+        address: randomAddress(),
+        label: 'resume',
+        coolingOff: false,
+      });
+      const id = t.app.services.ids.next().toString();
+      // What the confirm wrote before it died (its lease long lapsed): the record, nothing held, no chain withdrawal.
+      await t.db.query(
+        `INSERT INTO pay_settlements (id, merchant_id, request_key, address_id, asset, network, amount, fee, source,
+          status, lease_until, created_at, updated_at) VALUES ($1, $2, 'resume-1', $3, 'USDT', 'ETH', '25', '1',
+          'DASHBOARD', 'REQUESTED', $4, $5, $5)`,
+        [id, m, addr.json.id, Date.now() - 1000, t.clock.now()],
+      );
+      const done = await until(id, (x) => x.status === 'COMPLETED', 'completed');
+      assert.equal(done.chain.status, 'completed');
+      assert.deepEqual(
+        await t.app.services.ledger.balance(t.db, { ownerType: 'merchant', ownerId: m, asset: 'USDT' }),
+        { asset: 'USDT', posted: '15', held: '0', available: '15' },
+      );
+      const wds = await t.db.query(`SELECT count(*)::int AS n FROM chain_withdrawals WHERE ref = $1`, [`settle:${id}`]);
+      assert.equal(wds.rows[0].n, 1);
       await assertAuditOk(t);
     });
   });
