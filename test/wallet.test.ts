@@ -5,6 +5,7 @@ import { mnemonicToAccount } from 'viem/accounts';
 import { ANVIL_DEV_MNEMONIC } from '../src/chain/anvil.ts';
 import TestToken from '../src/chain/contracts/TestToken.json' with { type: 'json' };
 import { randomAddress } from './chain-fixture.ts';
+import { transactionUrl } from '../src/wallet/withdrawals.ts';
 import { assertAuditOk, createPayer, DB_KINDS, snapshot, startTestApp, type TestApp } from './helpers.ts';
 
 /**
@@ -57,6 +58,14 @@ async function until<T>(what: string, fn: () => Promise<T | null | undefined | f
 }
 
 const idOf = (location: string | null) => /\/wallet\/withdrawals\/(\d+)$/.exec(location ?? '')![1]!;
+
+test('a withdrawal links its transaction to the network explorer in production, never to a sandbox dev chain', () => {
+  const hash = `0x${'ab'.repeat(32)}`;
+  assert.equal(transactionUrl('production', 'ETH', hash), `https://etherscan.io/tx/${hash}`);
+  assert.equal(transactionUrl('production', 'BSC', hash), `https://bscscan.com/tx/${hash}`);
+  assert.equal(transactionUrl('sandbox', 'ETH', hash), null);
+  assert.equal(transactionUrl('sandbox', 'TRX', hash), null);
+});
 
 for (const kind of DB_KINDS) {
   describe(`wallet pages and withdrawals (${kind})`, () => {

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { validateDestination } from '../chain/address.ts';
-import { explorerUrl, findAssetNetwork, networkInfo } from '../chain/networks.ts';
+import { explorerUrl, findAssetNetwork, NETWORKS } from '../chain/networks.ts';
 import type { ChainService } from '../chain/service.ts';
 import type { Withdrawal } from '../chain/withdrawals.ts';
 import type { Clock } from '../platform/clock.ts';
@@ -127,6 +127,15 @@ const toRow = (r: DbRow): WalletWithdrawal => {
     updatedAt: Number(r.updated_at),
   };
 };
+
+/**
+ * The public explorer's page of a transaction, where there is one: the network's explorer in production; none in the
+ * sandbox, whose EVM chains are private dev chains and whose other networks are simulated (the hash is shown).
+ */
+export function transactionUrl(mode: 'sandbox' | 'production', network: string, hash: string): string | null {
+  if (mode === 'sandbox' || NETWORKS[network]?.family !== 'evm') return null;
+  return explorerUrl(network, hash) || null;
+}
 
 /**
  * The one writer of `wallet_withdrawals.step`: a conditional update from a step the table allows. `codeLive` adds
@@ -368,7 +377,6 @@ export function createWalletWithdrawals(deps: {
 
   async function view(w: WalletWithdrawal): Promise<WalletWithdrawalView> {
     const cw = w.chainWithdrawalId ? await chain.withdrawals.get(w.chainWithdrawalId) : null;
-    const simulatedOrDev = deps.mode === 'sandbox' || networkInfo(w.network).family !== 'evm';
     return {
       ...w,
       chain: cw
@@ -381,7 +389,7 @@ export function createWalletWithdrawals(deps: {
             waitingReason: cw.waitingReason,
           }
         : null,
-      txUrl: cw?.txHash && !simulatedOrDev ? explorerUrl(w.network, cw.txHash) || null : null,
+      txUrl: cw?.txHash ? transactionUrl(deps.mode, w.network, cw.txHash) : null,
     };
   }
 
