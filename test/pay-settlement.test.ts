@@ -195,6 +195,17 @@ for (const kind of DB_KINDS) {
       const expired = await s().confirmAddress(merchantId, b.id, b.code);
       assert.equal(!expired.ok && expired.code, 'CODE_EXPIRED');
       assert.equal((await s().getAddress(merchantId, b.id))!.status, 'REJECTED');
+      // A code that lapsed unused does not keep the same address from being added again.
+      const lapsed = await add();
+      t.clock.advance!(10 * 60_000);
+      const lapsedAddress = (await s().getAddress(merchantId, lapsed.id))!.address;
+      const readd = await s().addAddress(
+        merchantId,
+        { asset: 'USDT', network: 'BSC', address: lapsedAddress, label: 'again' },
+        user,
+      );
+      assert.ok(readd.ok, JSON.stringify(readd));
+      assert.equal((await s().getAddress(merchantId, lapsed.id))!.status, 'REJECTED');
 
       const c = await add();
       const bad = c.code === '111111' ? '222222' : '111111';
@@ -216,7 +227,7 @@ for (const kind of DB_KINDS) {
         source: 'DASHBOARD',
       });
       assert.equal(!early.ok && early.code, 'ADDRESS_NOT_ACTIVE');
-      const adv = await t.admin('POST', '/sandbox/v1/clock/advance', { ms: 24 * 3600_000 - 10 * 60_000 - 1000 });
+      const adv = await t.admin('POST', '/sandbox/v1/clock/advance', { ms: 24 * 3600_000 - 20 * 60_000 - 1000 });
       assert.equal(adv.status, 200);
       assert.equal((await s().getAddress(merchantId, a.id))!.status, 'COOLING_OFF', 'one second before the end');
       await t.admin('POST', '/sandbox/v1/clock/advance', { ms: 1000 });

@@ -103,10 +103,12 @@ code and the 24-hour cooling-off period.</p>`
             <div class="small muted">${
               a.status === 'COOLING_OFF'
                 ? html`usable from ${time(a.activeAt)}`
-                : a.status === 'PENDING_CODE'
-                  ? html`<a href="${S}/addresses/${a.id}/confirm">Enter the e-mailed code</a> (valid until \
+                : a.status === 'PENDING_CODE' && a.codeExpiresAt !== null && a.codeExpiresAt <= d.now
+                  ? html`the code has expired: remove it and add the address again`
+                  : a.status === 'PENDING_CODE'
+                    ? html`<a href="${S}/addresses/${a.id}/confirm">Enter the e-mailed code</a> (valid until \
 ${time(a.codeExpiresAt)})`
-                  : ADDRESS_STATUS[a.status]
+                    : ADDRESS_STATUS[a.status]
             }</div>
             <form class="inline" method="post" action="${S}/addresses/${a.id}/remove">${hidden(ctx.csrf)}<button
             class="btn secondary" type="submit">Remove</button></form></li>`,

@@ -489,6 +489,13 @@ export function createSettlementService(deps: {
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
       try {
         const row = await db.tx(async (q) => {
+          // A code that lapsed unused does not keep the address from being added again.
+          await q.query(
+            `UPDATE pay_settlement_addresses SET status = 'REJECTED', code_hash = NULL, updated_at = $7
+              WHERE merchant_id = $1 AND asset = $2 AND network = $3 AND address = $4 AND memo = $5
+              AND status = 'PENDING_CODE' AND code_expires_at <= $6`,
+            [merchantId, input.asset, input.network, dest.value.address, dest.value.memo, now, now],
+          );
           const confirmed = by.kind === 'admin';
           const r = (
             await q.query(
