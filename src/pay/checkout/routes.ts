@@ -238,7 +238,9 @@ export function registerCheckoutRoutes(
           ? await deps.onchain.options(o)
           : [],
       state,
-      paymentUri: intent && state?.intentStatus === 'AWAITING' ? await deps.onchain.paymentUri(intent) : null,
+      // Without a reachable node the page still shows the address and amount, only no wallet link.
+      paymentUri:
+        intent && state?.intentStatus === 'AWAITING' ? await deps.onchain.paymentUri(intent).catch(() => null) : null,
       error,
     });
     return pages.send(reply, {
@@ -283,7 +285,8 @@ export function registerCheckoutRoutes(
     const o = await orders.getByCheckoutToken(tokenOf(req));
     const intent = o ? await deps.onchain.get(o.prepayId) : null;
     if (!intent) return reply.code(404).send();
-    const png = await qrPng(await deps.onchain.paymentUri(intent));
+    // Without a reachable node (no chain id to name) the code carries the bare address.
+    const png = await qrPng(await deps.onchain.paymentUri(intent).catch(() => intent.address));
     return reply.type('image/png').header('cache-control', 'no-store').send(png);
   });
 

@@ -179,8 +179,10 @@ export function createOnchainPayments(deps: {
     const out: OnchainOption[] = [];
     for (const n of await chain.networkList()) {
       if (n.simulated || networkInfo(n.network).family !== 'evm') continue;
-      // The running chain's token (the sandbox deploys its own, with its own decimals); the native coin has 18.
-      const adapter = await chain.evm(n.network);
+      // The running chain's token (the sandbox deploys its own, with its own decimals); the native coin has 18. A
+      // network whose node cannot be reached now is not offered.
+      const adapter = await chain.evm(n.network).catch(() => null);
+      if (!adapter) continue;
       const token = adapter.tokens.get(n.asset);
       if (n.asset !== adapter.nativeAsset && !token) continue;
       const decimals = token?.decimals ?? 18;
