@@ -375,7 +375,7 @@ for (const kind of DB_KINDS) {
     });
 
     const STEPS = ['code_sent', 'confirmed', 'requested', 'completed', 'refused', 'cancelled', 'expired'];
-    test('confirm (right or wrong code) and cancel apply only at code_sent; elsewhere they change nothing', async () => {
+    test('confirm (right or wrong code) and cancel act only at code_sent; elsewhere they change nothing', async () => {
       const c = await loginAs(t, `table-${kind}@example.com`, { USDT: '1000' });
       // One withdrawal through the form; each cell gets a copy of it (same code hash), put at the cell's step.
       const start = await c.post('/wallet/withdraw', {

@@ -80,7 +80,8 @@ export const depositRows = (deposits: DepositLine[]) =>
     : deposits.map((d) => {
         const st = depositState(d);
         return html`<div class="row" data-deposit="${d.id}"><span><strong>+${d.amount} ${d.asset}</strong><br><span
-          class="muted">${d.network} · ${short(d.txHash)}</span></span><span><span class="status ${st.cls}" style="${PILL}"
+          class="muted">${d.network} · ${short(d.txHash)}</span></span><span><span
+          class="status ${st.cls}" style="${PILL}"
           data-field="state">${st.text}</span></span></div>`;
       });
 
@@ -88,9 +89,11 @@ function withdrawalRows(list: WalletWithdrawalView[]) {
   if (list.length === 0) return html`<p class="muted" id="no-withdrawals">No withdrawals yet.</p>`;
   return list.map((w) => {
     const st = withdrawalState(w);
+    const txPart = w.chain?.txHash ? ` · tx ${short(w.chain.txHash)}` : '';
     return html`<a class="row" style="color:inherit;text-decoration:none" data-withdrawal="${w.id}"
       href="/wallet/withdrawals/${w.id}"><span><strong>−${w.total} ${w.asset}</strong><br><span
-      class="muted">${w.network} · to ${short(w.address)}${w.chain?.txHash ? ` · tx ${short(w.chain.txHash)}` : ''}</span></span><span><span class="status ${st.cls}" style="${PILL}"
+      class="muted">${w.network} · to ${short(w.address)}${txPart}</span></span><span><span
+      class="status ${st.cls}" style="${PILL}"
       data-field="state">${st.text}</span></span></a>`;
   });
 }
@@ -150,7 +153,8 @@ export function depositView(d: {
       <img class="qr" id="qr" src="/wallet/deposit/${o.network}/${o.asset}/qr.png" data-uri="${d.uri}"
         alt="QR code of your deposit address">
       <div class="muted">Your ${o.asset} deposit address</div>
-      <div id="address" style="font-family:monospace;font-size:15px;overflow-wrap:anywhere;margin:4px 0">${d.address}</div>
+      <div id="address"
+        style="font-family:monospace;font-size:15px;overflow-wrap:anywhere;margin:4px 0">${d.address}</div>
       <button class="btn" type="button" id="copy" data-copy="${d.address}">Copy address</button>
       <p class="muted" id="copied" aria-live="polite"></p></div>
     <div class="card"><h2>Before you send</h2>
@@ -166,7 +170,8 @@ export function depositView(d: {
       <p class="muted">Send only ${o.asset} on ${o.networkName} to this address. Your balance is credited after
         ${o.confirmations} confirmations. Smaller deposits than the minimum are credited too, but they cost more
         network fees to process than they are worth.</p></div>
-    <div class="card"><h2>Your ${o.asset} balance</h2><div id="balances">${balanceRows(d.balance ? [d.balance] : [])}</div></div>
+    <div class="card"><h2>Your ${o.asset} balance</h2>
+      <div id="balances">${balanceRows(d.balance ? [d.balance] : [])}</div></div>
     <div class="card"><h2>${o.asset} deposits on ${o.network}</h2><div id="deposits">${depositRows(d.deposits)}</div>
       <a class="btn secondary" href="/wallet">Back to wallet</a></div></div>`;
 }
@@ -236,11 +241,12 @@ export function withdrawalView(d: { w: WalletWithdrawalView; csrf: string; error
         id="total">${w.total} ${w.asset}</strong></span></div>
       ${
         tx
-          ? html`<div class="row"><span>Transaction</span><span style="overflow-wrap:anywhere;font-family:monospace;font-size:12px">${
-              w.txUrl
-                ? html`<a id="tx" href="${w.txUrl}" rel="noopener noreferrer" target="_blank">${tx}</a>`
-                : html`<span id="tx">${tx}</span>`
-            }</span></div>`
+          ? html`<div class="row"><span>Transaction</span><span
+              style="overflow-wrap:anywhere;font-family:monospace;font-size:12px">${
+                w.txUrl
+                  ? html`<a id="tx" href="${w.txUrl}" rel="noopener noreferrer" target="_blank">${tx}</a>`
+                  : html`<span id="tx">${tx}</span>`
+              }</span></div>`
           : ''
       }
       <div class="row"><span>Started</span><span>${when(w.createdAt)}</span></div></div>
