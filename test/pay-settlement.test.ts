@@ -258,7 +258,22 @@ for (const kind of DB_KINDS) {
       assert.equal(again.json.id, r.json.id, 'a replayed request answers with the same settlement');
       const other = await t.admin('POST', `${base()}/withdrawals`, { ...body, amount: '61' });
       assert.equal(other.json.error.code, 'REQUEST_KEY_REUSED');
-      const done = await complete(r.json.id);
+      const wd = r.json.withdrawalId as string;
+      await chain().withdrawals.process(wd);
+      await (await chain().evm('ETH')).client.request({ method: 'anvil_mine' as any, params: ['0x10'] as any });
+      await chain().withdrawals.process(wd);
+      assert.equal((await s().get(r.json.id))!.status, 'WITHDRAWING', 'the chain is done; the settlement not yet');
+      // The chain announced the outcome on the settlement's own topic (not the buy flow's), in the completing
+      // transaction; its handler moves the settlement at once.
+      const events = (await t.db.query(`SELECT * FROM outbox WHERE payload->>'withdrawalId' = $1 ORDER BY id`, [wd]))
+        .rows;
+      assert.deepEqual(
+        events.map((e) => [e.topic, e.payload.ref, e.payload.status]),
+        [['pay.settlement.withdrawal-settled', `settle:${r.json.id}`, 'completed']],
+      );
+      const handler = t.app.services.outboxHandlers['pay.settlement.withdrawal-settled']!;
+      assert.deepEqual(await handler(events[0]), { status: 'done' });
+      const done = (await s().get(r.json.id))!;
       assert.equal(done.status, 'COMPLETED');
       const shown = (await t.admin('GET', `/admin/v1/settlements/${r.json.id}`)).json;
       assert.equal(shown.chain.status, 'completed');

@@ -78,6 +78,8 @@ export interface Withdrawal {
   lastError: string | null;
   /** The network fee the owner pays beside the amount (held as `wdfee:<id>`); '0' when none. */
   fee: string;
+  /** Where the outcome is announced (null: WITHDRAWAL_SETTLED_TOPIC). */
+  notifyTopic: string | null;
   createdAt: number;
   updatedAt: number;
   completedAt: number | null;
@@ -104,6 +106,11 @@ interface WithdrawalRequest {
    * (minimum, maximum, multiple) do not apply.
    */
   internal?: boolean;
+  /**
+   * The outbox topic the outcome is announced on (WithdrawalSettledEvent); default WITHDRAWAL_SETTLED_TOPIC. An outbox
+   * topic has one handler, so each domain that asks for withdrawals names its own.
+   */
+  notifyTopic?: string;
 }
 
 /**
@@ -158,6 +165,7 @@ function toWithdrawal(r: DbRow): Withdrawal {
     waitingReason: r.waiting_reason ?? null,
     lastError: r.last_error,
     fee: new Decimal(r.fee ?? 0).toFixed(),
+    notifyTopic: r.notify_topic ?? null,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
     completedAt: r.completed_at === null ? null : Number(r.completed_at),
@@ -208,7 +216,7 @@ export function createWithdrawals(deps: {
 
   async function settle(q: Queryable, w: Withdrawal) {
     const event: WithdrawalSettledEvent = { withdrawalId: w.id, ref: w.ref, status: w.status };
-    await deps.outbox?.enqueue(q, { topic: WITHDRAWAL_SETTLED_TOPIC, payload: event });
+    await deps.outbox?.enqueue(q, { topic: w.notifyTopic ?? WITHDRAWAL_SETTLED_TOPIC, payload: event });
   }
 
   /** `mined`: the transaction is in a block all the same (REVERTED), so its gas is booked with the failure. */
@@ -477,8 +485,8 @@ export function createWithdrawals(deps: {
         db.tx(async (q) => {
           const ins = await q.query(
             `INSERT INTO chain_withdrawals (id, ref, owner_type, owner_id, asset, network, address, memo, amount,
-              status, hold_id, simulated, created_at, updated_at, fee)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, $11, $12, $12, $13) ON CONFLICT (ref)
+              status, hold_id, simulated, created_at, updated_at, fee, notify_topic)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested', $10, $11, $12, $12, $13, $14) ON CONFLICT (ref)
            DO NOTHING RETURNING *`,
             [
               id,
@@ -494,6 +502,7 @@ export function createWithdrawals(deps: {
               simulated,
               clock.now(),
               new Decimal(fee).toFixed(),
+              r.notifyTopic ?? null,
             ],
           );
           if (!ins.rows[0]) return (await q.query(`SELECT * FROM chain_withdrawals WHERE ref = $1`, [r.ref])).rows[0];

@@ -3,7 +3,8 @@ import { createHotWalletOperations } from '../../chain/hotwallet.ts';
 import { sha256Hex } from '../../platform/crypto.ts';
 import type { PayExtension, PayExtensionDeps } from '../extension.ts';
 import { registerSettlementAdminRoutes } from './routes.ts';
-import { createSettlementService, type SettlementService } from './service.ts';
+import { createSettlementService, SETTLEMENT_WITHDRAWAL_TOPIC, type SettlementService } from './service.ts';
+import type { WithdrawalSettledEvent } from '../../chain/withdrawals.ts';
 
 /**
  * Merchant settlement (issue #16): whitelisted withdrawal addresses, withdrawals of the available balance and
@@ -39,6 +40,12 @@ export function createSettlementModule(deps: PayExtensionDeps): PayExtension & {
     settlement,
     routes(app) {
       registerSettlementAdminRoutes(app, { settlement, adminToken: deps.adminToken, hotWallets });
+    },
+    outboxHandlers: {
+      [SETTLEMENT_WITHDRAWAL_TOPIC]: async (row) => {
+        await settlement.onWithdrawalSettled(row.payload as WithdrawalSettledEvent);
+        return { status: 'done' };
+      },
     },
     workers: [{ name: 'pay-settlement', tick: () => settlement.runOnce(), idleMs: (base) => Math.max(base, 500) }],
   };

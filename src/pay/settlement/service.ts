@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { validateDestination } from '../../chain/address.ts';
 import { ASSET_NETWORKS, explorerUrl, findAssetNetwork } from '../../chain/networks.ts';
 import type { ChainService } from '../../chain/service.ts';
-import type { Withdrawal } from '../../chain/withdrawals.ts';
+import type { Withdrawal, WithdrawalSettledEvent } from '../../chain/withdrawals.ts';
 import type { Clock } from '../../platform/clock.ts';
 import { hmacSha256Hex, safeEqual, sha256Hex } from '../../platform/crypto.ts';
 import type { Db, DbRow, Queryable } from '../../platform/db/client.ts';
@@ -156,7 +156,10 @@ export interface SettlementQuote {
   available: string;
 }
 
-const settleRef = (id: string) => `settle:${id}`;
+const SETTLE_REF = 'settle:';
+const settleRef = (id: string) => `${SETTLE_REF}${id}`;
+/** The chain announces the outcome of a settlement's withdrawal here (its own topic: one handler per topic). */
+export const SETTLEMENT_WITHDRAWAL_TOPIC = 'pay.settlement.withdrawal-settled';
 const dec = (v: unknown) => new Decimal(String(v ?? 0)).toFixed();
 
 function addressStatus(r: DbRow, now: number): AddressStatus {
@@ -268,6 +271,7 @@ export function createSettlementService(deps: {
       memo: a.memo,
       amount: s.receive,
       fee: s.fee,
+      notifyTopic: SETTLEMENT_WITHDRAWAL_TOPIC,
     });
     if (r.ok) return (await transition(db, s.id, 'REQUESTED', 'WITHDRAWING', { withdrawal_id: r.value.id })) !== null;
     // Nothing was held (the chain's transaction rolled back): the settlement ends here.
@@ -681,6 +685,11 @@ export function createSettlementService(deps: {
 
     get: load,
     advance,
+
+    /** The chain settled a withdrawal (outbox): the settlement follows at once instead of at the worker's next tick. */
+    async onWithdrawalSettled(e: WithdrawalSettledEvent) {
+      if (e.ref.startsWith(SETTLE_REF)) await advance(e.ref.slice(SETTLE_REF.length));
+    },
     view,
 
     async find(merchantId: string, id: string) {

@@ -5,6 +5,8 @@
 -- the amount on completion, voided on cancel).
 ALTER TABLE chain_withdrawals ADD COLUMN waiting_reason text;
 ALTER TABLE chain_withdrawals ADD COLUMN fee numeric(38, 18) NOT NULL DEFAULT 0;
+-- The outbox topic the requesting domain listens on for the outcome (default chain.withdrawal.settled, the buy flow's).
+ALTER TABLE chain_withdrawals ADD COLUMN notify_topic text;
 
 -- A merchant's whitelisted withdrawal addresses. A dashboard entry waits for the e-mailed code (only its hash is
 -- kept), then for its cooling-off period: usable once active_at has passed. Removal is immediate.
