@@ -152,7 +152,7 @@ for (const kind of DB_KINDS) {
       return hook ? JSON.parse(JSON.parse(hook.body).data) : null;
     };
 
-    test('the checkout offers another wallet; the address is unique to the order, with amount, network and QR', async () => {
+    test('the checkout offers another wallet: an address per order, with amount, network and QR code', async () => {
       const o1 = await createOrder();
       const o2 = await createOrder();
       const a = agent(t.baseUrl);
@@ -262,9 +262,24 @@ for (const kind of DB_KINDS) {
       await untilIntent(o.token, 'PAID');
       const q = await queryOrder(o.prepayId);
       assert.deepEqual([...q.paymentInfo.transactions].sort(), [first, second].sort());
+
+      // The chain's announcements delivered again (a worker that crashed before settling them) change nothing.
+      const announced = (
+        await t.db.query(`SELECT id, payload FROM outbox WHERE topic = $1 ORDER BY id`, [DEPOSIT_CREDITED_TOPIC])
+      ).rows.filter((r) => (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload).ownerId === o.prepayId);
+      assert.equal(announced.length, 2);
+      const before = await snapshot(t.db, ['pay_nonces', 'outbox', 'webhook_delivery_attempts', 'chain_cursors']);
+      for (const row of announced) {
+        const outcome = await t.app.services.outboxHandlers[DEPOSIT_CREDITED_TOPIC]!(row);
+        assert.deepEqual(outcome, { status: 'done' });
+      }
+      assert.deepEqual(
+        await snapshot(t.db, ['pay_nonces', 'outbox', 'webhook_delivery_attempts', 'chain_cursors']),
+        before,
+      );
     });
 
-    test('an order in a currency the network does not carry is priced like a balance payment, quote locked', async () => {
+    test('an order in a currency no network carries is priced like a balance payment, its quote locked', async () => {
       const o = await createOrder({ orderAmount: '0.0005', currency: 'BTC' });
       const a = agent(t.baseUrl);
       await choose(a, o.token);
@@ -314,7 +329,7 @@ for (const kind of DB_KINDS) {
       assert.ok(q.openUserId, 'a known payer has an openUserId');
     });
 
-    test('underpayment: open with the remainder until expiry, then a refundable credit the operator refunds', async () => {
+    test('underpayment: open with the remainder until expiry, then a credit the operator refunds', async () => {
       const o = await createOrder();
       await choose(agent(t.baseUrl), o.token);
       const { address } = (await status(o.token)).json;

@@ -127,8 +127,10 @@ class="muted">${g.goodsDetail ?? ''}</span></div>`,
       ${
         open
           ? html`<div class="card"><h2>Pay from another wallet</h2>
-        <p class="muted">Send the amount from any wallet or exchange on Ethereum-compatible networks, no login needed.</p>
-        <a class="btn secondary" id="onchain" href="/checkout/${o.checkoutToken}/onchain">Pay from another wallet</a></div>`
+        <p class="muted">Send the amount from any wallet or exchange on Ethereum-compatible networks, no login
+        needed.</p>
+        <a class="btn secondary" id="onchain" href="/checkout/${o.checkoutToken}/onchain">Pay from another
+        wallet</a></div>`
           : ''
       }
       ${done && o.returnUrl ? html`<a class="btn" id="return" href="${o.returnUrl}">Return to merchant</a>` : ''}
@@ -284,9 +286,11 @@ export function onchainView(d: OnchainPageData): SafeHtml {
         }
         ${d.error ? html`<div class="error" role="alert" id="error">${d.error}</div>` : ''}
       </div>`;
+  // The current choice is preselected when changing it, else the first.
+  const selected = (p: OnchainOption, i: number) => (st ? st.asset === p.asset && st.network === p.network : i === 0);
   const options = d.options.map(
     (p, i) => html`<label class="choice"><input type="radio" name="option" value="${p.asset}@${p.network}"
-      ${(st ? `${st.asset}@${st.network}` === `${p.asset}@${p.network}` : i === 0) ? html`checked` : ''}><span><strong>${p.due} ${p.asset}</strong><br>\
+      ${selected(p, i) ? html`checked` : ''}><span><strong>${p.due} ${p.asset}</strong><br>\
 <span class="muted">on ${p.network}${p.contractAddress ? ' (token)' : ''}</span></span></label>`,
   );
   if (!st) {

@@ -292,7 +292,8 @@ export function createOnchainPayments(deps: {
         if (!i) throw new Error(`deposit ${e.depositId} to order ${e.ownerId}, which has no on-chain intent`);
         const counts = i.status === 'AWAITING' && e.asset === i.asset && e.network === i.network;
         const ins = await q.query(
-          `INSERT INTO pay_onchain_receipts (deposit_id, prepay_id, network, tx_hash, asset, amount, applied, created_at)
+          `INSERT INTO pay_onchain_receipts (deposit_id, prepay_id, network, tx_hash, asset, amount, applied,
+            created_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (deposit_id) DO NOTHING RETURNING deposit_id`,
           [e.depositId, i.prepayId, e.network, e.txHash, e.asset, e.amount, counts ? 'order' : 'credit', clock.now()],
         );
