@@ -400,6 +400,113 @@ for (const kind of DB_KINDS) {
       await assertAuditOk(t);
     });
 
+    test('every address action at every address state: only the state that allows it changes anything', async () => {
+      const user = { kind: 'dashboard' as const, userId: await userId(), email };
+      type State = 'PENDING_CODE' | 'COOLING_OFF' | 'ACTIVE' | 'REMOVED' | 'REJECTED';
+      const pending = async () => {
+        const r = await s().addAddress(
+          merchantId,
+          { asset: 'USDT', network: 'BSC', address: randomAddress(), label: 'table' },
+          user,
+        );
+        assert.ok(r.ok);
+        return { id: r.value.id, code: await lastCode() };
+      };
+      const make: Record<State, () => Promise<{ id: string; code: string }>> = {
+        PENDING_CODE: pending,
+        COOLING_OFF: async () => {
+          const a = await pending();
+          assert.ok((await s().confirmAddress(merchantId, a.id, a.code)).ok);
+          return a;
+        },
+        ACTIVE: async () => ({ id: await activeAddress('USDT', 'BSC'), code: '123456' }),
+        REMOVED: async () => {
+          const id = await activeAddress('USDT', 'BSC');
+          assert.ok((await s().removeAddress(merchantId, id)).ok);
+          return { id, code: '123456' };
+        },
+        REJECTED: async () => {
+          const a = await pending();
+          const bad = a.code === '999999' ? '999998' : '999999';
+          for (let i = 0; i < 5; i++) await s().confirmAddress(merchantId, a.id, bad);
+          return a;
+        },
+      };
+      let key = 0;
+      const actions: Record<string, (a: { id: string; code: string }) => Promise<string>> = {
+        confirm: async (a) => {
+          const r = await s().confirmAddress(merchantId, a.id, a.code);
+          return r.ok ? 'ok' : r.code;
+        },
+        remove: async (a) => {
+          const r = await s().removeAddress(merchantId, a.id);
+          return r.ok ? 'ok' : r.code;
+        },
+        withdraw: async (a) => {
+          const r = await s().withdraw(merchantId, {
+            addressId: a.id,
+            amount: '20',
+            requestKey: `table-${kind}-${++key}`,
+            source: 'DASHBOARD',
+          });
+          return r.ok ? 'ok' : r.code;
+        },
+        auto: async (a) => {
+          const r = await s().setAuto(merchantId, { addressId: a.id, mode: 'DAILY', enabled: true });
+          return r.ok ? 'ok' : r.code;
+        },
+      };
+      const expected: Record<State, Record<string, [string, State]>> = {
+        PENDING_CODE: {
+          confirm: ['ok', 'COOLING_OFF'],
+          remove: ['ok', 'REMOVED'],
+          withdraw: ['ADDRESS_NOT_ACTIVE', 'PENDING_CODE'],
+          auto: ['ADDRESS_NOT_ACTIVE', 'PENDING_CODE'],
+        },
+        COOLING_OFF: {
+          confirm: ['NOT_PENDING', 'COOLING_OFF'],
+          remove: ['ok', 'REMOVED'],
+          withdraw: ['ADDRESS_NOT_ACTIVE', 'COOLING_OFF'],
+          auto: ['ADDRESS_NOT_ACTIVE', 'COOLING_OFF'],
+        },
+        ACTIVE: {
+          confirm: ['NOT_PENDING', 'ACTIVE'],
+          remove: ['ok', 'REMOVED'],
+          withdraw: ['ok', 'ACTIVE'],
+          auto: ['ok', 'ACTIVE'],
+        },
+        REMOVED: {
+          confirm: ['NOT_PENDING', 'REMOVED'],
+          remove: ['ADDRESS_NOT_FOUND', 'REMOVED'],
+          withdraw: ['ADDRESS_NOT_ACTIVE', 'REMOVED'],
+          auto: ['ADDRESS_NOT_FOUND', 'REMOVED'],
+        },
+        REJECTED: {
+          confirm: ['NOT_PENDING', 'REJECTED'],
+          remove: ['ADDRESS_NOT_FOUND', 'REJECTED'],
+          withdraw: ['ADDRESS_NOT_ACTIVE', 'REJECTED'],
+          auto: ['ADDRESS_NOT_FOUND', 'REJECTED'],
+        },
+      };
+      await fund('USDT', '20');
+      for (const [state, row] of Object.entries(expected) as [State, Record<string, [string, State]>][]) {
+        for (const [action, [outcome, after]] of Object.entries(row)) {
+          const a = await make[state]();
+          assert.equal((await s().getAddress(merchantId, a.id))!.status, state, `set-up ${state}`);
+          const held = (await balance('USDT')).held;
+          assert.equal(await actions[action]!(a), outcome, `${action} at ${state}`);
+          assert.equal((await s().getAddress(merchantId, a.id))!.status, after, `${action} at ${state}: status`);
+          const heldNow = (await balance('USDT')).held;
+          if (action === 'withdraw' && outcome === 'ok')
+            assert.notEqual(heldNow, held, 'the one allowed withdrawal holds');
+          else assert.equal(heldNow, held, `${action} at ${state}: nothing held`);
+        }
+      }
+      // The automatic setting made on the ACTIVE address is switched off again, so later tests run without it.
+      for (const x of await s().listAuto(merchantId))
+        await s().setAuto(merchantId, { addressId: x.addressId, mode: 'DAILY', enabled: false });
+    });
+
     test('two withdrawals racing for one balance: exactly one gets the hold, the other is rejected with nothing held', async () => {
       const other = (await createMerchant(t, { name: `Racer ${kind}` })).merchantId;
       const addr = await t.admin('POST', `/admin/v1/merchants/${other}/settlement/addresses`, {
