@@ -139,6 +139,8 @@ for (const kind of DB_KINDS) {
       await page.click('button[type=submit]');
       await page.waitForSelector('#pay');
       assert.match(await text(page, 'main'), new RegExp(`Logged in as ${payer.email}`));
+      // A payer short of funds finds the way to their wallet's deposit page from here.
+      assert.equal(await page.getAttribute('#wallet-link', 'href'), '/wallet/deposit');
       // Both currencies of supportPayCurrency are offered, each with its amount due and the payer's balance.
       const choices = await page.$$eval('input[name=currency]', (els) => els.map((e) => (e as HTMLInputElement).value));
       assert.deepEqual(choices, ['USDT', 'BNB']);

@@ -74,7 +74,8 @@ function payBlock(d: CheckoutData): SafeHtml | string {
           <span><strong>${p.due} ${p.currency}</strong><br>\
 <span class="muted">Balance: ${p.balance} ${p.currency}</span></span></label>`,
   );
-  return html`<div class="card"><h2>Pay with your wallet</h2><p class="muted">Logged in as ${d.payer.email}</p>
+  return html`<div class="card"><h2>Pay with your wallet</h2><p class="muted">Logged in as ${d.payer.email} ·
+        <a id="wallet-link" href="/wallet/deposit">Add funds to your wallet</a></p>
         <form method="post" action="/checkout/${o.checkoutToken}/pay">
           <input type="hidden" name="csrf" value="${d.csrf}">${options}
           <button class="btn" id="pay" type="submit">Pay ${o.orderAmount} ${o.currency}</button>

@@ -10,8 +10,8 @@ import { Decimal, isDecimalString } from '../money.ts';
  * Customer accounts cannot go below zero (checked in the conditional update and by a table constraint).
  */
 /**
- * `merchant` is a merchant's funding wallet, `merchant_spot` its spot wallet (binance-pay-extended.md §9.2); `pay_order`
- * holds what was sent on chain to one checkout order's address until the order takes it (src/pay/onchain).
+ * `merchant` is a merchant's funding wallet, `merchant_spot` its spot wallet (binance-pay-extended.md §9.2);
+ * `pay_order` holds what was sent on chain to one checkout order's address until the order takes it (src/pay/onchain).
  */
 export type OwnerType = 'merchant' | 'merchant_spot' | 'payer' | 'platform' | 'user' | 'partner' | 'pay_order';
 
