@@ -231,6 +231,7 @@ export async function buildApp(opts: AppOptions) {
     mailer,
     publicUrl,
     mode,
+    codeKey: secret('wallet-codes'),
   });
   const domains = [tsp.parts, pay.parts, kyc.parts, connect.parts, chain.parts, buyflow.parts, people, wallet];
   const webhookFamilies: Record<string, WebhookFamily> = Object.assign(

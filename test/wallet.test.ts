@@ -377,27 +377,35 @@ for (const kind of DB_KINDS) {
     const STEPS = ['code_sent', 'confirmed', 'requested', 'completed', 'refused', 'cancelled', 'expired'];
     test('confirm (right or wrong code) and cancel act only at code_sent; elsewhere they change nothing', async () => {
       const c = await loginAs(t, `table-${kind}@example.com`, { USDT: '1000' });
-      // One withdrawal through the form; each cell gets a copy of it (same code hash), put at the cell's step.
-      const start = await c.post('/wallet/withdraw', {
-        csrf: c.csrf,
-        option: 'USDT:TRX',
-        address: 'TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7',
-        amount: '10',
-      });
-      assert.equal(start.status, 303, start.text.slice(0, 300));
-      const original = idOf(start.location);
-      const code = await latestCode(t, c.email);
+      // A withdrawal through the form per code_sent cell (its code is bound to its id); the other cells get a copy of
+      // the first, put at the cell's step, where no code may act.
+      const startOne = async () => {
+        const start = await c.post('/wallet/withdraw', {
+          csrf: c.csrf,
+          option: 'USDT:TRX',
+          address: 'TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7',
+          amount: '10',
+        });
+        assert.equal(start.status, 303, start.text.slice(0, 300));
+        return { id: idOf(start.location), code: await latestCode(t, c.email) };
+      };
+      const original = await startOne();
       let n = 0;
       for (const step of STEPS) {
         for (const action of ['confirm', 'wrong code', 'cancel'] as const) {
-          const id = `${original}${++n}`.slice(-19);
-          await t.db.query(
-            `INSERT INTO wallet_withdrawals SELECT $2, payer_id, asset, network, address, memo, amount, fee, step,
-               code_hash, code_expires_at, code_attempts, chain_withdrawal_id, failure, created_at, updated_at
-             FROM wallet_withdrawals WHERE id = $1`,
-            [original, id],
-          );
-          await t.db.query(`UPDATE wallet_withdrawals SET step = $2 WHERE id = $1`, [id, step]);
+          let id: string;
+          let code = original.code;
+          if (step === 'code_sent') ({ id, code } = await startOne());
+          else {
+            id = `${original.id}${++n}`.slice(-19);
+            await t.db.query(
+              `INSERT INTO wallet_withdrawals SELECT $2, payer_id, asset, network, address, memo, amount, fee, step,
+                 code_hash, code_expires_at, code_attempts, chain_withdrawal_id, failure, created_at, updated_at
+               FROM wallet_withdrawals WHERE id = $1`,
+              [original.id, id],
+            );
+            await t.db.query(`UPDATE wallet_withdrawals SET step = $2 WHERE id = $1`, [id, step]);
+          }
           const before = await snapshot(t.db);
           const row = (await t.db.query(`SELECT * FROM wallet_withdrawals WHERE id = $1`, [id])).rows[0];
           const res =
@@ -421,6 +429,21 @@ for (const kind of DB_KINDS) {
           }
         }
       }
+      // A code confirms only the withdrawal it was sent for: the same digest copied onto another request is wrong.
+      const other = await startOne();
+      const copy = `${other.id}9`.slice(-19);
+      await t.db.query(
+        `INSERT INTO wallet_withdrawals SELECT $2, payer_id, asset, network, address, memo, amount, fee, step,
+           code_hash, code_expires_at, code_attempts, chain_withdrawal_id, failure, created_at, updated_at
+         FROM wallet_withdrawals WHERE id = $1`,
+        [other.id, copy],
+      );
+      const stolen = await c.post(`/wallet/withdrawals/${copy}/confirm`, { csrf: c.csrf, code: other.code });
+      assert.equal(stolen.status, 409);
+      assert.equal(
+        (await t.db.query(`SELECT step FROM wallet_withdrawals WHERE id = $1`, [copy])).rows[0].step,
+        'code_sent',
+      );
     });
   });
 }

@@ -1,6 +1,5 @@
-import { randomInt } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
-import { hmacSha256Hex, safeEqual } from '../platform/crypto.ts';
+import { codeDigest, codeMatches, newConfirmationCode } from '../platform/codes.ts';
 import type { DbRow, Queryable } from '../platform/db/client.ts';
 import { err, ok, type Result } from '../platform/errors.ts';
 import type { IdGenerator } from '../platform/ids.ts';
@@ -136,7 +135,6 @@ export async function payerIdOfUser(q: Queryable, userId: string): Promise<strin
  */
 export function createCodes(deps: { clock: Clock; ids: IdGenerator; mailer: Mailer; codeKey: string; brand: string }) {
   const { clock, ids, mailer, brand } = deps;
-  const codeHash = (userId: string, code: string) => hmacSha256Hex(deps.codeKey, `${userId}:${code}`);
 
   /** In the caller's transaction, which holds the account row (FOR UPDATE) so two sends cannot both pass the limit. */
   async function send(q: Queryable, account: { id: string; identifier: string }): Promise<Result<{ sentTo: string }>> {
@@ -156,14 +154,14 @@ export function createCodes(deps: { clock: Clock; ids: IdGenerator; mailer: Mail
     }
     if (recent.length >= MAX_SENDS_PER_HOUR)
       return err('TOO_MANY_CODES', 'Too many codes were sent. Try again in an hour.');
-    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+    const code = newConfirmationCode();
     await q.query(`UPDATE buyflow_codes SET consumed_at = $2 WHERE user_id = $1 AND consumed_at IS NULL`, [
       account.id,
       now,
     ]);
     await q.query(
       `INSERT INTO buyflow_codes (id, user_id, code_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)`,
-      [ids.next(), account.id, codeHash(account.id, code), now + CODE_TTL_MS, now],
+      [ids.next(), account.id, codeDigest(deps.codeKey, account.id, code), now + CODE_TTL_MS, now],
     );
     await mailer.send(q, {
       to: account.identifier,
@@ -187,7 +185,7 @@ export function createCodes(deps: { clock: Clock; ids: IdGenerator; mailer: Mail
     const now = clock.now();
     if (!c || Number(c.expires_at) <= now || c.attempts >= CODE_MAX_TRIES)
       return err('CODE_EXPIRED', 'The code has expired. Ask for a new one.');
-    if (!/^\d{6}$/.test(code) || !safeEqual(c.code_hash, codeHash(userId, code))) {
+    if (!codeMatches(deps.codeKey, userId, code, c.code_hash)) {
       await q.query(`UPDATE buyflow_codes SET attempts = attempts + 1 WHERE id = $1`, [c.id]);
       const left = CODE_MAX_TRIES - c.attempts - 1;
       return err(

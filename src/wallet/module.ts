@@ -25,6 +25,7 @@ export function createWalletModule(deps: {
   mailer: Mailer;
   publicUrl: string;
   mode: 'sandbox' | 'production';
+  codeKey: string;
 }): ModuleParts & { withdrawals: ReturnType<typeof createWalletWithdrawals> } {
   const withdrawals = createWalletWithdrawals(deps);
   return {

@@ -1,10 +1,9 @@
-import { randomInt } from 'node:crypto';
 import { validateDestination } from '../chain/address.ts';
 import { explorerUrl, findAssetNetwork, NETWORKS } from '../chain/networks.ts';
 import type { ChainService } from '../chain/service.ts';
 import type { Withdrawal } from '../chain/withdrawals.ts';
 import type { Clock } from '../platform/clock.ts';
-import { hashPassword, verifyPassword } from '../platform/crypto.ts';
+import { codeDigest, codeMatches, newConfirmationCode } from '../platform/codes.ts';
 import type { Db, DbRow, Queryable } from '../platform/db/client.ts';
 import { err, ok, type Result } from '../platform/errors.ts';
 import type { IdGenerator } from '../platform/ids.ts';
@@ -17,7 +16,8 @@ import { Decimal, isDecimalString } from '../platform/money.ts';
  * (src/chain/withdrawals.ts), as a step machine of its own:
  *
  * - (form) → `code_sent`: a 6-digit code is mailed (outbox row written with the withdrawal row). No money moves.
- * - `code_sent` → `confirmed`: the person types the code (5 tries, 10 minutes; kept as a scrypt hash; one use).
+ * - `code_sent` → `confirmed`: the person types the code (5 tries, 10 minutes, one use; kept as a keyed digest,
+ *   platform/codes.ts).
  *   → `cancelled` (the person), → `expired` (time or tries).
  * - `confirmed` → `requested`: the handler calls `chain.withdrawals.request` with ref `wallet:<id>` (idempotent)
  *   and the fee: the chain holds the amount AND the fee from the payer in one transaction, which checks the
@@ -177,6 +177,8 @@ export function createWalletWithdrawals(deps: {
   chain: ChainService;
   mailer: Mailer;
   mode: 'sandbox' | 'production';
+  /** Key of the codes' digests at rest (platform/codes.ts). */
+  codeKey: string;
 }) {
   const { db, clock, ledger, chain } = deps;
 
@@ -245,9 +247,9 @@ export function createWalletWithdrawals(deps: {
   }): Promise<Result<WalletWithdrawal, WalletWithdrawalError>> {
     const c = await check(input);
     if (!c.ok) return c;
-    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-    const codeHash = await hashPassword(code);
+    const code = newConfirmationCode();
     const id = deps.ids.next().toString();
+    const codeHash = codeDigest(deps.codeKey, id, code);
     const now = clock.now();
     const row = await db.tx(async (q) => {
       const r = await q.query(
@@ -300,7 +302,7 @@ export function createWalletWithdrawals(deps: {
       return err('CODE_EXPIRED', 'The code has expired. Start the withdrawal again.');
     }
     const hash = (await db.query(`SELECT code_hash FROM wallet_withdrawals WHERE id = $1`, [id])).rows[0].code_hash;
-    if (!/^\d{6}$/.test(code.trim()) || !(await verifyPassword(code.trim(), hash))) {
+    if (!codeMatches(deps.codeKey, id, code.trim(), hash)) {
       const r = await db.query(
         `UPDATE wallet_withdrawals SET code_attempts = code_attempts + 1, updated_at = $2
           WHERE id = $1 AND step = 'code_sent' RETURNING code_attempts`,

@@ -1,10 +1,9 @@
-import { randomInt } from 'node:crypto';
 import { validateDestination } from '../../chain/address.ts';
 import { ASSET_NETWORKS, explorerUrl, findAssetNetwork } from '../../chain/networks.ts';
 import type { ChainService } from '../../chain/service.ts';
 import type { Withdrawal, WithdrawalSettledEvent } from '../../chain/withdrawals.ts';
 import type { Clock } from '../../platform/clock.ts';
-import { hmacSha256Hex, safeEqual, sha256Hex } from '../../platform/crypto.ts';
+import { codeDigest, codeMatches, newConfirmationCode } from '../../platform/codes.ts';
 import type { Db, DbRow, Queryable } from '../../platform/db/client.ts';
 import { err, errorField, ok, type Result } from '../../platform/errors.ts';
 import type { IdGenerator } from '../../platform/ids.ts';
@@ -205,7 +204,6 @@ export function createSettlementService(deps: {
   merchantExists(merchantId: string): Promise<boolean>;
 }) {
   const { db, clock, ledger, chain } = deps;
-  const codeHash = (id: string, code: string) => hmacSha256Hex(deps.codeKey, `${id}:${code}`);
 
   const toAddress = (r: DbRow): SettlementAddress => ({
     id: r.id,
@@ -490,7 +488,7 @@ export function createSettlementService(deps: {
         return err('INVALID_LABEL', 'Give the address a label of 1 to 64 characters.', 'label');
       const id = deps.ids.next().toString();
       const now = clock.now();
-      const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+      const code = newConfirmationCode();
       try {
         const row = await db.tx(async (q) => {
           // A code that lapsed unused does not keep the address from being added again.
@@ -515,7 +513,7 @@ export function createSettlementService(deps: {
                 dest.value.memo,
                 label,
                 confirmed ? 'CONFIRMED' : 'PENDING_CODE',
-                confirmed ? null : codeHash(id, code),
+                confirmed ? null : codeDigest(deps.codeKey, id, code),
                 confirmed ? null : now + CODE_TTL_MS,
                 confirmed ? now + (by.coolingOff ? COOLING_OFF_MS : 0) : null,
                 confirmed ? 'admin' : `dashboard:${by.userId}`,
@@ -568,7 +566,7 @@ export function createSettlementService(deps: {
           );
           return err('CODE_EXPIRED', 'The code has expired. Add the address again to get a new code.');
         }
-        if (!/^\d{6}$/.test(code) || !safeEqual(sha256Hex(codeHash(id, code)), sha256Hex(r.code_hash))) {
+        if (!codeMatches(deps.codeKey, id, code, r.code_hash)) {
           const used = r.code_attempts + 1;
           const last = used >= CODE_ATTEMPTS;
           await q.query(
