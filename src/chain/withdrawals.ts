@@ -14,8 +14,9 @@ import type { ChainAdapter, TxLookup } from './port.ts';
 /**
  * Withdrawals: ledger hold → signed transaction recorded (hash stored before broadcast) → broadcast →
  * confirming (N blocks) → completed (hold posted), or failed with a reason (hold kept for a retry, voided on cancel).
- * A hot wallet too short to pay is not a failure: the withdrawal waits in `requested` with a `waitingReason` and is
- * prepared again on every worker tick, so it proceeds by itself once the operator tops the wallet up.
+ * A hot wallet too short to pay, or a node that does not answer, is not a failure: the withdrawal waits in `requested`
+ * with a `waitingReason` and is prepared again on every worker tick, so it proceeds by itself once the operator tops
+ * the wallet up or the node is back.
  *
  * Never twice: a withdrawal has at most one live transaction. Its signed bytes are stored before they are
  * broadcast, so after a crash the very same transaction (same nonce, same hash) is looked up and, if the
@@ -43,6 +44,10 @@ type WithdrawalErrorCode =
   | 'WITHDRAWAL_NOT_FOUND'
   | 'NOT_RETRYABLE'
   | 'NOT_CANCELLABLE';
+
+/** Preparation failures that pass by themselves (the operator tops the wallet up, the node comes back): wait. */
+const WAIT_REASONS = ['INSUFFICIENT_HOT_WALLET_FUNDS', 'RPC_UNREACHABLE'] as const;
+const isWaitReason = (r: string): r is (typeof WAIT_REASONS)[number] => (WAIT_REASONS as readonly string[]).includes(r);
 
 /** Which status may follow which: every transition is one conditional update from one of these. */
 const TRANSITIONS: Record<WithdrawalStatus, WithdrawalStatus[]> = {
@@ -73,7 +78,10 @@ export interface Withdrawal {
   confirmations: number;
   confirmationsRequired: number;
   failureReason: FailureReason | null;
-  /** Why a `requested` withdrawal is not moving yet (INSUFFICIENT_HOT_WALLET_FUNDS); null once it is signed. */
+  /**
+   * Why a `requested` withdrawal is not moving yet (INSUFFICIENT_HOT_WALLET_FUNDS, RPC_UNREACHABLE); null once it is
+   * signed.
+   */
   waitingReason: FailureReason | null;
   lastError: string | null;
   /** The network fee the owner pays beside the amount (held as `wdfee:<id>`); '0' when none. */
@@ -248,14 +256,15 @@ export function createWithdrawals(deps: {
   }
 
   /**
-   * The hot wallet cannot pay this one now: it stays `requested` (the hold stays too) and the worker prepares it again
-   * on its next tick. Only the reason is written, so it changes nothing else; returns false (no progress).
+   * The hot wallet cannot pay this one now, or the node does not answer: it stays `requested` (the hold stays too) and
+   * the worker prepares it again on its next tick. Only the reason is written, so it changes nothing else; returns
+   * false (no progress).
    */
-  async function waitForFunds(w: Withdrawal, message: string) {
+  async function wait(w: Withdrawal, reason: (typeof WAIT_REASONS)[number], message: string) {
     await db.query(
-      `UPDATE chain_withdrawals SET waiting_reason = 'INSUFFICIENT_HOT_WALLET_FUNDS', last_error = $2, updated_at = $3
+      `UPDATE chain_withdrawals SET waiting_reason = $4, last_error = $2, updated_at = $3
         WHERE id = $1 AND status = 'requested'`,
-      [w.id, message.slice(0, 500), clock.now()],
+      [w.id, message.slice(0, 500), clock.now(), reason],
     );
     return false;
   }
@@ -371,7 +380,7 @@ export function createWithdrawals(deps: {
         memo: w.memo,
         amount: w.amount,
       });
-      if (!prepared.ok && prepared.reason === 'INSUFFICIENT_HOT_WALLET_FUNDS') return waitForFunds(w, prepared.message);
+      if (!prepared.ok && isWaitReason(prepared.reason)) return wait(w, prepared.reason, prepared.message);
       if (!prepared.ok) return fail('requested', w, prepared.reason, prepared.message);
       const chainNonce = adapter.hotAddress ? await adapter.chainNonce() : null;
       return db.tx(async (q) => {
