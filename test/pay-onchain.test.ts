@@ -403,6 +403,32 @@ for (const kind of DB_KINDS) {
       assert.equal(await balance('pay_order', o.prepayId), '0');
     });
 
+    test('a transfer seen before expiry holds the order (PENDING) and pays it when it confirms after expiry', async () => {
+      const o = await createOrder();
+      await choose(agent(t.baseUrl), o.token);
+      const { address } = (await status(o.token)).json;
+      // Mined in one block, short of its confirmations: seen, not credited.
+      const hash = await send(address, ORDER_AMOUNT);
+      const seen = await until(
+        'the order held',
+        () => status(o.token),
+        (s) => s.json.orderStatus === 'PENDING',
+      );
+      assert.match(seen.json.message, /seen: \d+ of 12 confirmations/);
+      assert.equal((await queryOrder(o.prepayId)).status, 'PENDING');
+      // The order's time runs out while the transfer confirms: it is not expired, and the transfer still pays it.
+      t.clock.advance!(3_600_000 + 1000);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await queryOrder(o.prepayId)).status, 'PENDING');
+      await confirm();
+      await untilIntent(o.token, 'PAID');
+      const q = await queryOrder(o.prepayId);
+      assert.equal(q.status, 'PAID');
+      assert.deepEqual(q.paymentInfo.transactions, [hash]);
+      assert.ok(await webhookData(o.prepayId, 'PAY_SUCCESS'));
+      assert.equal(await webhookData(o.prepayId, 'PAY_CLOSED'), null, 'never closed');
+    });
+
     test('a late transfer after expiry is credited, not lost, and visible to the operator', async () => {
       const o = await createOrder();
       await choose(agent(t.baseUrl), o.token);

@@ -203,7 +203,8 @@ export function onchainMessage(s: Omit<OnchainState, 'message' | 'tone'>): {
     const got = new Decimal(s.returned).gt(0) ? ` The ${s.returned} ${s.asset} received was ${back}.` : '';
     return { message: `This order was not paid.${got}${late}`, tone: 'bad' };
   }
-  if (s.orderStatus !== 'INITIAL')
+  // PENDING: a transfer covering the order was seen before it expired; the order waits for its confirmations.
+  if (s.orderStatus !== 'INITIAL' && s.orderStatus !== 'PENDING')
     return { message: 'This order is no longer open; anything sent will be given back.', tone: 'bad' };
   const pending = s.transfers.filter((t) => t.status === 'pending');
   if (pending.length > 0) {
@@ -215,6 +216,8 @@ export function onchainMessage(s: Omit<OnchainState, 'message' | 'tone'>): {
       tone: 'wait',
     };
   }
+  if (new Decimal(s.received).gt(0) && new Decimal(s.remaining).isZero())
+    return { message: `Received ${s.received} ${s.asset}: completing the payment.`, tone: 'wait' };
   if (new Decimal(s.received).gt(0))
     return {
       message: `Received ${s.received} ${s.asset}. Send the remaining ${s.remaining} ${s.asset}.`,

@@ -143,7 +143,9 @@ export function createOnchainPayments(deps: {
     if (i.status !== 'AWAITING') return false;
     const order = await lockOrder(q, i.prepayId);
     const now = clock.now();
-    const open = order !== null && order.status === 'INITIAL' && order.expireTime > now;
+    // PENDING: held for this intent when a covering transfer was seen before expiry (holdSeen); it waits to confirm.
+    const held = order !== null && order.status === 'PENDING';
+    const open = order !== null && ((order.status === 'INITIAL' && order.expireTime > now) || held);
     if (open && new Decimal(i.received).gte(i.amount)) {
       const consumed = i.asset === order.currency ? order.orderAmount : i.amount;
       const txs = (
@@ -172,6 +174,35 @@ export function createOnchainPayments(deps: {
     if (!moved) return false;
     await giveBack(q, moved, i.asset, i.received, 'returned');
     return true;
+  }
+
+  /**
+   * Orders whose transfers, seen in a block but not yet confirmed, cover the amount before expiry: each is held
+   * (INITIAL → PENDING) so that it does not expire while they confirm. Orphaned transfers do not count.
+   */
+  async function holdSeen(limit: number): Promise<number> {
+    const awaiting = (
+      await db.query<{ prepay_id: string }>(
+        `SELECT prepay_id::text AS prepay_id FROM pay_onchain_intents WHERE status = 'AWAITING' AND expire_time > $1
+          AND received < amount ORDER BY expire_time LIMIT $2`,
+        [clock.now(), limit],
+      )
+    ).rows;
+    let held = 0;
+    for (const { prepay_id } of awaiting) {
+      const i = await load(db, prepay_id);
+      if (!i) continue;
+      const seen = (await chain.deposits.list('pay_order', prepay_id))
+        .filter((d) => d.status !== 'orphaned' && d.asset === i.asset && d.network === i.network)
+        .reduce((sum, d) => sum.plus(d.amount), new Decimal(0));
+      if (seen.lt(i.amount)) continue;
+      const order = await db.tx(async (q) => {
+        const locked = await load(q, prepay_id, true);
+        return locked?.status === 'AWAITING' ? orders.holdForOnchain(q, prepay_id) : null;
+      });
+      if (order) held++;
+    }
+    return held;
   }
 
   /** The EVM assets and networks the order can be paid with, each priced (locked once chosen). */
@@ -312,6 +343,7 @@ export function createOnchainPayments(deps: {
 
     /** Worker tick: AWAITING intents whose order expired, or that have enough and were not paid (a crash). */
     async runOnce(limit = 50): Promise<number> {
+      let n = await holdSeen(limit);
       const due = (
         await db.query<{ prepay_id: string }>(
           `SELECT prepay_id::text AS prepay_id FROM pay_onchain_intents WHERE status = 'AWAITING'
@@ -319,7 +351,6 @@ export function createOnchainPayments(deps: {
           [clock.now(), limit],
         )
       ).rows;
-      let n = 0;
       for (const { prepay_id } of due) {
         const moved = await db.tx(async (q) => {
           const i = await load(q, prepay_id, true);

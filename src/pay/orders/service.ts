@@ -522,7 +522,11 @@ export function createOrderService(deps: {
         transactions: string[];
       },
     ): Promise<Order | null> {
-      const order = await transition(q, { prepayId, to: 'PENDING', unexpiredAt: clock.now() });
+      // Held already (a transfer was seen before expiry), or claimed now while unexpired.
+      const held = await q.query(`SELECT * FROM pay_orders WHERE prepay_id = $1 AND status = 'PENDING'`, [prepayId]);
+      const order = held.rows[0]
+        ? toOrder(held.rows[0])
+        : await transition(q, { prepayId, to: 'PENDING', unexpiredAt: clock.now() });
       if (!order) return null;
       const paidOrder = await settle(q, order, {
         from: p.from,
@@ -534,6 +538,15 @@ export function createOrderService(deps: {
       });
       if (!paidOrder) throw new Error(`order ${prepayId} left PENDING inside its payment`);
       return paidOrder;
+    },
+
+    /**
+     * An on-chain transfer covering the order was seen before it expired (in a block, not yet confirmed): the order
+     * turns PENDING, so it does not expire while the transfer confirms and nobody pays it a second time; payFromEscrow
+     * settles it on confirmation, and the expiry's grace period (then ERROR) bounds the wait if it never confirms.
+     */
+    async holdForOnchain(q: Queryable, prepayId: string): Promise<Order | null> {
+      return transition(q, { prepayId, to: 'PENDING', unexpiredAt: clock.now() });
     },
 
     /**
