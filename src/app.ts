@@ -218,7 +218,8 @@ export async function buildApp(opts: AppOptions) {
     mailer,
     publicUrl,
     mode,
-    codeKey: secret('person-codes'),
+    // One account, one code table (buyflow_codes): the buy flow's key, so a code works in whichever flow it is typed.
+    codeKey: secret('buyflow-codes'),
   });
   const wallet = createWalletModule({
     db,
