@@ -136,6 +136,7 @@ export async function buildApp(opts: AppOptions) {
       anvil: { blockTimeSec: 1 },
     },
     adminToken,
+    pollMs: config.chainPollMs,
   });
   const pay = createPayModule({
     db,

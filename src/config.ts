@@ -27,6 +27,8 @@ const EnvSchema = z.object({
       'must be NETWORK:ASSET=0x<40 hex>, comma-separated (e.g. ETH:USDT=0x...)',
     )
     .optional(),
+  // How often the chain loop polls the nodes when it has nothing to do (ms).
+  CHAIN_POLL_MS: z.coerce.number().int().min(20).max(60_000).default(1000),
   // Sweep credited deposits into the hot wallet; unset: on in production, off in the sandbox.
   CHAIN_SWEEP: z.enum(['0', '1', 'true', 'false']).optional(),
   SMTP_URL: z.string().optional(),
@@ -102,6 +104,8 @@ export interface Config {
   chainRpcUrl?: string;
   /** CHAIN_TOKENS as given: token contracts that replace the registry's on a testnet or private chain. */
   chainTokens?: string;
+  /** CHAIN_POLL_MS: the chain loop's idle wait between polls of the nodes. */
+  chainPollMs: number;
   /** CHAIN_SWEEP: move credited deposits to the hot wallet (unset: the mode's default). */
   chainSweep?: boolean;
   smtpUrl?: string;
@@ -197,6 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretsKey: e.SECRETS_KEY,
     chainRpcUrl: e.CHAIN_RPC_URL,
     chainTokens: e.CHAIN_TOKENS || undefined,
+    chainPollMs: e.CHAIN_POLL_MS,
     chainSweep: e.CHAIN_SWEEP === undefined ? undefined : e.CHAIN_SWEEP === '1' || e.CHAIN_SWEEP === 'true',
     smtpUrl: e.SMTP_URL,
     workers: e.WORKERS,

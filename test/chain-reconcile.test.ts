@@ -237,7 +237,7 @@ for (const kind of DB_KINDS) {
         },
       ])) as Hex;
       await f.rpc('BSC', 'anvil_stopImpersonatingAccount', [hot]);
-      const receipt = await bsc.client.waitForTransactionReceipt({ hash });
+      const receipt = await bsc.client.waitForTransactionReceipt({ hash, pollingInterval: 50 });
       assert.equal(receipt.status, 'success');
       const gas = receipt.gasUsed * receipt.effectiveGasPrice;
 

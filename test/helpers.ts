@@ -99,6 +99,8 @@ export async function startTestApp(
     PORT: String(port),
     PUBLIC_URL: baseUrl,
     DATA_DIR: dataDir,
+    // Anvil mines on demand here: the chain loop may poll it often, so tests wait for blocks, not for the loop.
+    CHAIN_POLL_MS: '100',
     ...opts.env,
   });
   const clock = opts.clock ?? createManualClock(Date.now());

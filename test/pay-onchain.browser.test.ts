@@ -84,7 +84,7 @@ for (const kind of DB_KINDS) {
         chain,
         account: deployer,
       });
-      await eth.client.waitForTransactionReceipt({ hash: minted });
+      await eth.client.waitForTransactionReceipt({ hash: minted, pollingInterval: 50 });
       const sent = await createWalletClient({ account: payer, chain, transport: http(eth.rpcUrl) }).writeContract({
         address: usdt,
         abi: TestToken.abi,
@@ -93,7 +93,7 @@ for (const kind of DB_KINDS) {
         chain,
         account: payer,
       });
-      await eth.client.waitForTransactionReceipt({ hash: sent });
+      await eth.client.waitForTransactionReceipt({ hash: sent, pollingInterval: 50 });
 
       await page.waitForFunction(
         () =>

@@ -82,7 +82,7 @@ for (const kind of DB_KINDS) {
           chain,
           account: deployer.account,
         });
-        await eth.client.waitForTransactionReceipt({ hash });
+        await eth.client.waitForTransactionReceipt({ hash, pollingInterval: 50 });
       }
     });
     after(async () => {
@@ -118,7 +118,7 @@ for (const kind of DB_KINDS) {
         chain: sender.chain,
         account: senderAccount,
       });
-      await eth.client.waitForTransactionReceipt({ hash });
+      await eth.client.waitForTransactionReceipt({ hash, pollingInterval: 50 });
       return hash;
     };
     const confirm = () =>

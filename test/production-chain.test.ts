@@ -75,7 +75,7 @@ describe(
     let stderr = '';
 
     const chain = () => evmChain(CHAIN_ID, 'ETH', 'ETH', anvil.rpcUrl);
-    const client = () => createPublicClient({ chain: chain(), transport: http(anvil.rpcUrl) });
+    const client = () => createPublicClient({ chain: chain(), transport: http(anvil.rpcUrl), pollingInterval: 50 });
     const wallet = (account: typeof operator) =>
       createWalletClient({ account, chain: chain(), transport: http(anvil.rpcUrl) });
     const usdtOf = async (holder: string) =>

@@ -10,13 +10,16 @@ const TopUpBody = z.object({
 
 /**
  * The chains: hot wallets, deposits, sweeps and withdrawals on the embedded anvil or a configured RPC. Lazy: no chain
- * is contacted or spawned until a withdrawal, a deposit address or the worker needs one. Its loop polls at most once a
- * second. The operator books its own coins sent to a hot wallet with POST /admin/v1/chain/top-ups.
+ * is contacted or spawned until a withdrawal, a deposit address or the worker needs one. Its loop polls the nodes at
+ * most every CHAIN_POLL_MS (default a second). The operator books its own coins sent to a hot wallet with
+ * POST /admin/v1/chain/top-ups.
  */
-export function createChainModule(deps: Parameters<typeof createChainService>[0] & { adminToken: string }) {
+export function createChainModule(
+  deps: Parameters<typeof createChainService>[0] & { adminToken: string; pollMs: number },
+) {
   const chain = createChainService(deps);
   const parts: ModuleParts = {
-    workers: [{ name: 'chain', tick: () => chain.runOnce(), idleMs: (base) => Math.max(base, 1000) }],
+    workers: [{ name: 'chain', tick: () => chain.runOnce(), idleMs: (base) => Math.max(base, deps.pollMs) }],
     routes(app) {
       const security = [{ adminToken: [] }];
       app.post(
