@@ -76,6 +76,12 @@ describe('chain sweeps and hot-wallet top-ups on anvil', () => {
     assert.equal(await f.chain.withdrawals.getByRef(`sweep-gas:${sweep!.id}:2`), null, 'one top-up was enough');
     // One sweep transaction from the deposit address: its nonce went from 0 to 1.
     assert.equal(await a.client.getTransactionCount({ address: address as Address }), 1);
+    // The gas sent to the address is the platform's own: not a deposit, nothing credited to the address's owner.
+    assert.equal((await f.ledger.balance(f.db, { ownerType: 'user', ownerId: 'sw-1', asset: 'ETH' })).posted, '0');
+    assert.deepEqual(
+      (await f.chain.deposits.list('user', 'sw-1')).map((d) => d.asset),
+      ['USDT'],
+    );
     const hotWallets = await f.chain.reconcileHotWallets();
     assert.deepEqual(hotWallets.problems, []);
     const audit = await f.ledger.audit();
@@ -104,6 +110,48 @@ describe('chain sweeps and hot-wallet top-ups on anvil', () => {
     assert.equal(await a.client.getTransactionCount({ address: address as Address }), 1, 'one transaction sent');
     const left = await a.client.getBalance({ address: address as Address });
     assert.ok(left < parseEther('0.001'), `only gas change stays at the address (${formatUnits(left, 18)} ETH)`);
+    assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
+    assert.deepEqual((await f.ledger.audit()).problems, []);
+  });
+
+  test("a token sweep never burns the customers' native coins at the address; the native sweep follows it", async () => {
+    const { address } = await f.chain.depositAddress('user', 'sw-4');
+    const a = await eth();
+    const stranger = await f.stranger('ETH');
+    const minter = createWalletClient({ account: mnemonicToAccount(ANVIL_DEV_MNEMONIC), transport: http(a.rpcUrl) });
+    // 0.003 ETH is below the 0.005 ETH threshold (not swept yet) but would pay a token transfer's gas many times over.
+    await stranger.sendTransaction({
+      to: address as Address,
+      value: parseEther('0.003'),
+      account: stranger.account!,
+      chain: stranger.chain,
+    });
+    await minter.writeContract({
+      address: a.tokens.get('USDT')!.address,
+      abi: TestToken.abi,
+      functionName: 'mint',
+      args: [address, parseUnits('20', 6)],
+      chain: null,
+    });
+    await runUntil(async () => (await sweepsOf(address)).some((s) => s.status === 'completed'));
+    const [tokenSweep] = await sweepsOf(address);
+    assert.equal(tokenSweep!.asset, 'USDT');
+    assert.ok(await f.chain.withdrawals.getByRef(`sweep-gas:${tokenSweep!.id}:1`), 'its gas came from the hot wallet');
+    assert.ok(
+      (await a.client.getBalance({ address: address as Address })) >= parseEther('0.003'),
+      "the customer's 0.003 ETH is still at the address",
+    );
+    // Another 0.004 ETH: 0.007 ETH credited, swept in full (less its own gas) once the token sweep is done.
+    await stranger.sendTransaction({
+      to: address as Address,
+      value: parseEther('0.004'),
+      account: stranger.account!,
+      chain: stranger.chain,
+    });
+    await runUntil(async () => (await sweepsOf(address)).filter((s) => s.status === 'completed').length === 2);
+    const native = (await sweepsOf(address)).find((s) => s.asset === 'ETH')!;
+    assert.equal(native.amount, '0.007');
+    assert.equal((await f.ledger.balance(f.db, { ownerType: 'user', ownerId: 'sw-4', asset: 'ETH' })).posted, '0.007');
     assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
     assert.deepEqual((await f.ledger.audit()).problems, []);
   });

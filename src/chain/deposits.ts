@@ -181,6 +181,19 @@ export function createDeposits(deps: {
     );
   }
 
+  /**
+   * The platform moving its own coins to a deposit address (a sweep's gas top-up: a withdrawal owned by a platform
+   * account) is not a customer's deposit; its signed transaction is recorded before it is sent, so it is known here.
+   */
+  async function isPlatformInternal(network: string, hash: string): Promise<boolean> {
+    const r = await db.query(
+      `SELECT 1 FROM chain_txs t JOIN chain_withdrawals w ON w.id = t.withdrawal_id
+        WHERE t.network = $1 AND t.hash = $2 AND w.owner_type = 'platform'`,
+      [network, hash.toLowerCase()],
+    );
+    return r.rows.length > 0;
+  }
+
   /** One watcher tick for one network: scan, then credit or orphan pending deposits. Returns deposits credited. */
   async function scan(adapter: EvmAdapter): Promise<number> {
     const network = adapter.network;
@@ -202,7 +215,7 @@ export function createDeposits(deps: {
         const block = await client.getBlock({ blockNumber: n, includeTransactions: true });
         for (const tx of block.transactions) {
           const owner = tx.to ? book.get(tx.to.toLowerCase()) : undefined;
-          if (!owner || tx.value === 0n) continue;
+          if (!owner || tx.value === 0n || (await isPlatformInternal(network, tx.hash))) continue;
           await record(
             network,
             {

@@ -143,7 +143,7 @@ export function createSweeps(deps: {
           )
         ).rows[0];
         if (!key) return false;
-        // One live sweep per (network, address, asset): the partial unique index refuses a second.
+        // One live sweep per (network, address): the partial unique index refuses a second, which waits its turn.
         const ins = await q.query(
           `INSERT INTO chain_sweeps (id, network, asset, address, derivation_index, amount, status, created_at,
             updated_at)
@@ -167,6 +167,17 @@ export function createSweeps(deps: {
     return made;
   }
 
+  /** What the address holds of customers' native deposits, seen or credited and not swept yet (in wei). */
+  async function customerNative(adapter: EvmAdapter, network: string, address: string): Promise<bigint> {
+    const r = await db.query<{ total: string | null }>(
+      `SELECT SUM(d.amount)::text AS total FROM chain_deposits d LEFT JOIN chain_sweeps s ON s.id = d.sweep_id
+        WHERE d.network = $1 AND d.address = $2 AND d.asset = $3 AND d.status IN ('pending', 'credited')
+          AND (d.sweep_id IS NULL OR s.status <> 'completed')`,
+      [network, address, adapter.nativeAsset],
+    );
+    return parseUnits(new Decimal(r.rows[0]?.total ?? 0).toFixed(), 18);
+  }
+
   /**
    * Signs the sweep's transaction, or asks the hot wallet for gas first when a token sweep's address cannot pay it.
    */
@@ -186,7 +197,9 @@ export function createSweeps(deps: {
       const data = encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [hot, units] });
       const gas = await adapter.client.estimateGas({ account: account.address, to: token.address, data });
       const need = gas * fees.maxFeePerGas;
-      if (balance < need) {
+      // Native coins customers deposited here and not yet swept are theirs, not gas: only the rest may pay for it.
+      const spendable = balance - (await customerNative(adapter, s.network, s.address));
+      if (spendable < need) {
         if (from === 'funding') {
           const gasRef = `sweep-gas:${s.id}:${s.gas_rounds}`;
           const w = await deps.withdrawals.getByRef(gasRef);
@@ -197,7 +210,7 @@ export function createSweeps(deps: {
           }
         }
         const round = Number(s.gas_rounds) + 1;
-        const topUp = formatUnits(need * GAS_MARGIN - balance, 18);
+        const topUp = formatUnits(need * GAS_MARGIN - (spendable > 0n ? spendable : 0n), 18);
         const res = await deps.withdrawals.request({
           ref: `sweep-gas:${s.id}:${round}`,
           ownerType: 'platform',

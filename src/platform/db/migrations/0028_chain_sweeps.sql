@@ -26,4 +26,5 @@ CREATE TABLE chain_sweeps (
   completed_at bigint
 );
 CREATE INDEX chain_sweeps_active ON chain_sweeps (status, updated_at) WHERE status IN ('requested', 'funding', 'signed', 'broadcast');
-CREATE UNIQUE INDEX chain_sweeps_one_live ON chain_sweeps (network, address, asset) WHERE status IN ('requested', 'funding', 'signed', 'broadcast');
+-- One live sweep per address: its transactions share the address's nonces, and a token sweep's gas comes from it.
+CREATE UNIQUE INDEX chain_sweeps_one_live ON chain_sweeps (network, address) WHERE status IN ('requested', 'funding', 'signed', 'broadcast');
