@@ -322,6 +322,29 @@ for (const kind of DB_KINDS) {
       await assertAuditOk(t);
     });
 
+    test('a settlement whose step died after the chain took its withdrawal is followed, never cancelled', async () => {
+      await fund('USDC', '100');
+      const addressId = await activeAddress('USDC', 'ETH');
+      const r = await s().withdraw(merchantId, {
+        addressId,
+        amount: '30',
+        requestKey: `died-${kind}`,
+        source: 'ADMIN',
+      });
+      assert.ok(r.ok);
+      // The state a crash leaves between the chain's commit (amount held) and the step's own transition.
+      await t.db.query(
+        `UPDATE pay_settlements SET status = 'REQUESTED', withdrawal_id = NULL, lease_until = NULL WHERE id = $1`,
+        [r.value.id],
+      );
+      const cancel = await t.admin('POST', `/admin/v1/settlements/${r.value.id}/cancel`);
+      assert.deepEqual([cancel.status, cancel.json.error.code], [409, 'NOT_CANCELLABLE']);
+      const followed = (await s().get(r.value.id))!;
+      assert.equal(followed.status, 'WITHDRAWING');
+      assert.equal(followed.withdrawalId, r.value.withdrawalId);
+      assert.equal((await balance('USDC')).held, '30', 'the money stays held for the withdrawal that will go out');
+    });
+
     test('every action at every state: a replayed confirm never makes a second hold, cancel applies only before the chain', async () => {
       await fund('USDC', '500');
       const addressId = await activeAddress('USDC', 'ETH');

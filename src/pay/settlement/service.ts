@@ -663,17 +663,36 @@ export function createSettlementService(deps: {
       return ok((await advance(id))!);
     },
 
-    /** The operator stops a settlement that has not reached the chain yet; later the chain's own outcome decides. */
+    /**
+     * The operator stops a settlement that has not reached the chain yet; later the chain's own outcome decides. It
+     * takes the same lease as the step that asks the chain, and a settlement whose withdrawal the chain already has (a
+     * step that died after asking) is followed, not cancelled: its money is held and will go out.
+     */
     async cancel(id: string): Promise<Result<Settlement, SettlementError>> {
       const s = await load(id);
       if (!s) return err('SETTLEMENT_NOT_FOUND', 'No such settlement.');
-      const moved =
+      const lease = Date.now() + LEASE_MS;
+      const leased =
         s.status === 'REQUESTED' &&
         (
           await db.query(
-            `UPDATE pay_settlements SET status = 'CANCELLED', failure = 'cancelled by the operator', updated_at = $2
-            WHERE id = $1 AND status = 'REQUESTED' AND (lease_until IS NULL OR lease_until < $3) RETURNING id`,
-            [id, clock.now(), Date.now()],
+            `UPDATE pay_settlements SET lease_until = $2 WHERE id = $1 AND status = 'REQUESTED'
+              AND (lease_until IS NULL OR lease_until < $3) RETURNING id`,
+            [id, lease, Date.now()],
+          )
+        ).rows.length === 1;
+      const sent = leased && (await chain.withdrawals.getByRef(settleRef(id)));
+      if (sent) {
+        await transition(db, id, 'REQUESTED', 'WITHDRAWING', { withdrawal_id: sent.id });
+        return err('NOT_CANCELLABLE', 'The withdrawal has already been handed to the chain; it cannot be cancelled.');
+      }
+      const moved =
+        leased &&
+        (
+          await db.query(
+            `UPDATE pay_settlements SET status = 'CANCELLED', failure = 'cancelled by the operator', updated_at = $2,
+              lease_until = NULL WHERE id = $1 AND status = 'REQUESTED' AND lease_until = $3 RETURNING id`,
+            [id, clock.now(), lease],
           )
         ).rows.length === 1;
       if (!moved)
