@@ -284,8 +284,17 @@ for (const kind of DB_KINDS) {
       const resumed = idOf((await c.post('/wallet/withdraw', { ...form, amount: '10' })).location);
       const short = idOf((await c.post('/wallet/withdraw', { ...form, amount: '30' })).location);
       const shortCode = await latestCode(t, c.email);
-      // What a process dying right after the confirming commit leaves behind: the row at `confirmed`, nothing asked.
-      await t.db.query(`UPDATE wallet_withdrawals SET step = 'confirmed' WHERE id = $1`, [resumed]);
+      // What a process dying right after the confirming commit leaves behind: the row at `confirmed`, nothing asked,
+      // and the dead runner's lease on it. While the lease runs nobody else asks the chain; once it lapses, the worker
+      // does.
+      await t.db.query(`UPDATE wallet_withdrawals SET step = 'confirmed', lease_until = $2 WHERE id = $1`, [
+        resumed,
+        Date.now() + 60_000,
+      ]);
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal((await rows(c.payerId))[0].step, 'confirmed', 'the lease holds the step');
+      assert.equal(await t.app.services.chain.withdrawals.getByRef(`wallet:${resumed}`), null);
+      await t.db.query(`UPDATE wallet_withdrawals SET lease_until = $2 WHERE id = $1`, [resumed, Date.now() - 1]);
       await until('the worker requests it', async () => (await rows(c.payerId))[0].step === 'requested');
       const cw = (await t.app.services.chain.withdrawals.getByRef(`wallet:${resumed}`))!;
       assert.deepEqual([cw.amount, cw.fee, cw.asset, cw.network], ['10', '0.29', 'USDT', 'BSC']);

@@ -142,6 +142,9 @@ export function transactionUrl(mode: 'sandbox' | 'production', network: string, 
  * the code's own conditions (tries left, not expired at `now`) to the same update, so a code typed as it lapses, or
  * beside a fifth wrong try, does not confirm.
  */
+/** How long a runner holds the `confirmed` step while it asks the chain (wall-clock ms). */
+const LEASE_MS = 30_000;
+
 async function transition(
   q: Queryable,
   id: string,
@@ -152,7 +155,7 @@ async function transition(
 ): Promise<WalletWithdrawal | null> {
   if (!TRANSITIONS[from].includes(to)) throw new Error(`wallet withdrawal: no transition ${from} → ${to}`);
   const r = await q.query(
-    `UPDATE wallet_withdrawals SET step = $3, updated_at = $4,
+    `UPDATE wallet_withdrawals SET step = $3, updated_at = $4, lease_until = NULL,
        chain_withdrawal_id = COALESCE($5, chain_withdrawal_id), failure = COALESCE($6, failure)
      WHERE id = $1 AND step = $2 AND (NOT $7 OR (code_attempts < $8 AND code_expires_at > $4)) RETURNING *`,
     [
@@ -345,7 +348,14 @@ export function createWalletWithdrawals(deps: {
       return (await transition(db, id, 'code_sent', 'expired', now, { failure: 'The code expired.' })) !== null;
     }
     if (w.step === 'confirmed') {
-      // Keyed by the row: a second call (after a crash, or a racing worker) gets the same chain withdrawal back.
+      // One runner at a time asks the chain (a lease, as a crash may leave it taken until it lapses): a refusal seen by
+      // one cannot race a success of another. Keyed by the row: a runner after a crash gets the same withdrawal back.
+      const leased = await db.query(
+        `UPDATE wallet_withdrawals SET lease_until = $2 WHERE id = $1 AND step = 'confirmed'
+          AND (lease_until IS NULL OR lease_until < $3) RETURNING id`,
+        [id, Date.now() + LEASE_MS, Date.now()],
+      );
+      if (leased.rows.length === 0) return false;
       const r = await chain.withdrawals.request({
         ref: chainRef(id),
         ownerType: 'payer',

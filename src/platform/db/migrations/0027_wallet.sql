@@ -18,7 +18,8 @@ CREATE TABLE wallet_withdrawals (
   chain_withdrawal_id text,
   failure text,
   created_at bigint NOT NULL,
-  updated_at bigint NOT NULL
+  updated_at bigint NOT NULL,
+  lease_until bigint                            -- wall-clock ms: the one runner asking the chain at `confirmed`
 );
 CREATE INDEX wallet_withdrawals_payer ON wallet_withdrawals (payer_id, created_at DESC);
 CREATE INDEX wallet_withdrawals_open ON wallet_withdrawals (step) WHERE step IN ('code_sent', 'confirmed', 'requested');
