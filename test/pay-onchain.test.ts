@@ -429,6 +429,31 @@ for (const kind of DB_KINDS) {
       assert.equal(await webhookData(o.prepayId, 'PAY_CLOSED'), null, 'never closed');
     });
 
+    test('who pays is whoever chose last before anything arrived; a transfer seen fixes the asset', async () => {
+      const payer = await createPayer(t, `onchain-rebind-${kind}@example.com`, {});
+      const o = await createOrder();
+      await choose(agent(t.baseUrl), o.token); // someone anonymous
+      assert.equal((await status(o.token)).json.payerKnown, false);
+      const a = agent(t.baseUrl);
+      const page = await a.req('GET', `/checkout/${o.token}`);
+      await a.req('POST', `/checkout/${o.token}/login`, {
+        csrf: a.csrfOf(page.text),
+        email: payer.email,
+        password: payer.password,
+      });
+      assert.equal((await choose(a, o.token)).status, 303);
+      assert.equal((await status(o.token)).json.payerKnown, true, 'the logged-in payer now stands behind the order');
+      // A transfer in a block, not yet confirmed: switching the asset now would mis-file it.
+      await send((await status(o.token)).json.address, '5');
+      await until(
+        'the transfer seen',
+        () => status(o.token),
+        (s) => s.json.transfers.length === 1,
+      );
+      assert.equal((await choose(a, o.token, 'USDC@ETH')).status, 409);
+      assert.equal((await status(o.token)).json.asset, 'USDT');
+    });
+
     test('a late transfer after expiry is credited, not lost, and visible to the operator', async () => {
       const o = await createOrder();
       await choose(agent(t.baseUrl), o.token);

@@ -250,6 +250,8 @@ export function createOnchainPayments(deps: {
       const option = (await options(o)).find((x) => x.asset === choice.asset && x.network === choice.network);
       if (!option) return err('OPTION_UNKNOWN', 'Choose one of the listed assets and networks.');
       const { address } = await chain.depositAddress('pay_order', o.prepayId);
+      // A transfer already seen on the address (even unconfirmed) fixes the choice: it will be counted in that asset.
+      const seen = (await chain.deposits.list('pay_order', o.prepayId)).some((d) => d.status !== 'orphaned');
       return db.tx(async (q) => {
         const ins = await q.query(
           `INSERT INTO pay_onchain_intents (prepay_id, status, asset, network, address, amount, price, payer_id,
@@ -259,16 +261,23 @@ export function createOnchainPayments(deps: {
         );
         if (ins.rows[0]) return ok(toIntent(ins.rows[0]));
         const current = (await load(q, o.prepayId, true))!;
-        if (current.asset === option.asset && current.network === option.network) return ok(current);
         const received = await q.query(`SELECT 1 FROM pay_onchain_receipts WHERE prepay_id = $1 LIMIT 1`, [o.prepayId]);
-        const switched =
-          received.rows.length === 0
-            ? await q.query(
-                `UPDATE pay_onchain_intents SET asset = $2, network = $3, amount = $4, price = $5, updated_at = $6
-                 WHERE prepay_id = $1 AND status = 'AWAITING' AND received = 0 RETURNING *`,
-                [o.prepayId, option.asset, option.network, option.due, option.price, now],
-              )
-            : { rows: [] };
+        const untouched = !seen && received.rows.length === 0;
+        const same = current.asset === option.asset && current.network === option.network;
+        if (same && !(untouched && payerId !== null && payerId !== current.payerId)) return ok(current);
+        if (!untouched)
+          return err(
+            'ALREADY_RECEIVING',
+            `A payment in ${current.asset} on ${current.network} has already reached this order's address.`,
+          );
+        // Nothing has arrived: the choice (and who is paying, when someone logged in chooses) is the latest one's, so
+        // whatever is given back later goes to the person who pays.
+        const switched = await q.query(
+          `UPDATE pay_onchain_intents SET asset = $2, network = $3, amount = $4, price = $5, updated_at = $6,
+            payer_id = COALESCE($7, payer_id)
+           WHERE prepay_id = $1 AND status = 'AWAITING' AND received = 0 RETURNING *`,
+          [o.prepayId, option.asset, option.network, option.due, option.price, now, payerId],
+        );
         if (switched.rows[0]) return ok(toIntent(switched.rows[0]));
         return err(
           'ALREADY_RECEIVING',
