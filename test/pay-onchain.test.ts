@@ -17,6 +17,7 @@ import {
   v3Order,
   type TestApp,
 } from './helpers.ts';
+import { formBrowser, type FormBrowser } from './support/form-browser.ts';
 
 /**
  * Paying a hosted checkout from any wallet (issue #16) end to end on the embedded anvil: the checkout's on-chain
@@ -25,30 +26,8 @@ import {
  * action replayed at every state.
  */
 
-/** A minimal browser: keeps cookies, follows nothing, posts urlencoded forms. */
-function agent(baseUrl: string) {
-  const jar = new Map<string, string>();
-  async function req(method: string, path: string, form?: Record<string, string>) {
-    const res = await fetch(baseUrl + path, {
-      method,
-      redirect: 'manual',
-      body: form ? new URLSearchParams(form).toString() : undefined,
-      headers: {
-        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
-        ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-    });
-    for (const c of res.headers.getSetCookie()) {
-      const kv = c.split(';')[0]!;
-      const i = kv.indexOf('=');
-      jar.set(kv.slice(0, i), kv.slice(i + 1));
-    }
-    return { status: res.status, text: await res.text(), location: res.headers.get('location') };
-  }
-  const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
-  return { req, csrfOf, jar };
-}
-type Agent = ReturnType<typeof agent>;
+const agent = formBrowser;
+type Agent = FormBrowser;
 
 const ORDER_AMOUNT = '25.17';
 const CONFIRMATIONS = 12;
@@ -100,10 +79,10 @@ for (const kind of DB_KINDS) {
       return { prepayId: data.prepayId, token: data.checkoutUrl.split('/').pop()! };
     };
     const choose = async (a: Agent, token: string, option = 'USDT@ETH') => {
-      const page = await a.req('GET', `/checkout/${token}/onchain`);
+      const page = await a.get(`/checkout/${token}/onchain`);
       // A page with no form left (paid, closed) is answered by replaying the form posted before: same cookie token.
-      const csrf = a.csrfOf(page.text) || a.jar.get('rampart_csrf')!;
-      return a.req('POST', `/checkout/${token}/onchain`, { csrf, option });
+      const csrf = a.csrfIn(page.body) || a.jar.get('rampart_csrf')!;
+      return a.post(`/checkout/${token}/onchain`, { csrf, option });
     };
     const status = async (token: string) => {
       const r = await fetch(`${t.baseUrl}/checkout/${token}/onchain/status`);
@@ -156,12 +135,12 @@ for (const kind of DB_KINDS) {
       const o1 = await createOrder();
       const o2 = await createOrder();
       const a = agent(t.baseUrl);
-      const checkout = await a.req('GET', `/checkout/${o1.token}`);
-      assert.match(checkout.text, new RegExp(`href="/checkout/${o1.token}/onchain"`));
-      assert.match(checkout.text, new RegExp(`href="/signup\\?next=%2Fcheckout%2F${o1.token}"`), 'sign-up link');
-      const chooser = await a.req('GET', `/checkout/${o1.token}/onchain`);
-      assert.match(chooser.text, /value="USDT@ETH"/);
-      assert.match(chooser.text, /value="USDC@ETH"/);
+      const checkout = await a.get(`/checkout/${o1.token}`);
+      assert.match(checkout.body, new RegExp(`href="/checkout/${o1.token}/onchain"`));
+      assert.match(checkout.body, new RegExp(`href="/signup\\?next=%2Fcheckout%2F${o1.token}"`), 'sign-up link');
+      const chooser = await a.get(`/checkout/${o1.token}/onchain`);
+      assert.match(chooser.body, /value="USDT@ETH"/);
+      assert.match(chooser.body, /value="USDC@ETH"/);
       assert.equal((await status(o1.token)).code, 404, 'no payment address before a choice');
       const chose = await choose(a, o1.token);
       assert.equal(chose.status, 303);
@@ -175,13 +154,13 @@ for (const kind of DB_KINDS) {
         [s1.asset, s1.network, s1.amount, s1.received, s1.remaining, s1.intentStatus],
         ['USDT', 'ETH', ORDER_AMOUNT, '0', ORDER_AMOUNT, 'AWAITING'],
       );
-      const page = await a.req('GET', `/checkout/${o1.token}/onchain`);
-      assert.ok(page.text.includes(s1.address));
-      assert.match(page.text, /id="copy-address"/);
+      const page = await a.get(`/checkout/${o1.token}/onchain`);
+      assert.ok(page.body.includes(s1.address));
+      assert.match(page.body, /id="copy-address"/);
       const uri =
         `ethereum:${eth.tokens.get('USDT')!.address}@${eth.chainId}/transfer?address=${s1.address}` +
         `&amp;uint256=25170000`;
-      assert.ok(page.text.includes(uri), 'EIP-681 token transfer request');
+      assert.ok(page.body.includes(uri), 'EIP-681 token transfer request');
       const qr = await fetch(`${t.baseUrl}/checkout/${o1.token}/onchain/qr.png`);
       assert.equal(qr.headers.get('content-type'), 'image/png');
     });
@@ -289,8 +268,8 @@ for (const kind of DB_KINDS) {
       // Ten minutes on, the sandbox price has moved: a new order is quoted differently, this one keeps its quote.
       t.clock.advance!(10 * 60_000);
       const fresh = await createOrder({ orderAmount: '0.0005', currency: 'BTC' });
-      const freshPage = await a.req('GET', `/checkout/${fresh.token}/onchain`);
-      const freshDue = /<strong>([\d.]+) USDT<\/strong><br>\s*<span class="muted">on ETH/.exec(freshPage.text)?.[1];
+      const freshPage = await a.get(`/checkout/${fresh.token}/onchain`);
+      const freshDue = /<strong>([\d.]+) USDT<\/strong><br>\s*<span class="muted">on ETH/.exec(freshPage.body)?.[1];
       assert.ok(freshDue);
       assert.notEqual(freshDue, chosen.amount);
       assert.equal((await status(o.token)).json.amount, chosen.amount);
@@ -309,9 +288,9 @@ for (const kind of DB_KINDS) {
       const payer = await createPayer(t, `onchain-over-${kind}@example.com`, {});
       const o = await createOrder();
       const a = agent(t.baseUrl);
-      const page = await a.req('GET', `/checkout/${o.token}`);
-      const login = await a.req('POST', `/checkout/${o.token}/login`, {
-        csrf: a.csrfOf(page.text),
+      const page = await a.get(`/checkout/${o.token}`);
+      const login = await a.post(`/checkout/${o.token}/login`, {
+        csrf: a.csrfIn(page.body),
         email: payer.email,
         password: payer.password,
       });
@@ -383,9 +362,9 @@ for (const kind of DB_KINDS) {
       const payer = await createPayer(t, `onchain-under-${kind}@example.com`, {});
       const o = await createOrder();
       const a = agent(t.baseUrl);
-      const page = await a.req('GET', `/checkout/${o.token}`);
-      await a.req('POST', `/checkout/${o.token}/login`, {
-        csrf: a.csrfOf(page.text),
+      const page = await a.get(`/checkout/${o.token}`);
+      await a.post(`/checkout/${o.token}/login`, {
+        csrf: a.csrfIn(page.body),
         email: payer.email,
         password: payer.password,
       });
@@ -435,9 +414,9 @@ for (const kind of DB_KINDS) {
       await choose(agent(t.baseUrl), o.token); // someone anonymous
       assert.equal((await status(o.token)).json.payerKnown, false);
       const a = agent(t.baseUrl);
-      const page = await a.req('GET', `/checkout/${o.token}`);
-      await a.req('POST', `/checkout/${o.token}/login`, {
-        csrf: a.csrfOf(page.text),
+      const page = await a.get(`/checkout/${o.token}`);
+      await a.post(`/checkout/${o.token}/login`, {
+        csrf: a.csrfIn(page.body),
         email: payer.email,
         password: payer.password,
       });
@@ -559,7 +538,7 @@ for (const kind of DB_KINDS) {
         'choose USDC@ETH': async (o) => (await choose(agent(t.baseUrl), o.token, 'USDC@ETH')).status,
         'choose an unknown option': async (o) => (await choose(agent(t.baseUrl), o.token, 'DOGE@ETH')).status,
         'choose without the form token': async (o) =>
-          (await agent(t.baseUrl).req('POST', `/checkout/${o.token}/onchain`, { option: 'USDT@ETH' })).status,
+          (await agent(t.baseUrl).post(`/checkout/${o.token}/onchain`, { option: 'USDT@ETH' })).status,
         'refund the credit': async (o) => (await refund(o)).status,
       };
       const expected: Record<string, Record<State, Outcome>> = {

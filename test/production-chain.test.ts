@@ -25,6 +25,7 @@ import TestToken from '../src/chain/contracts/TestToken.json' with { type: 'json
 import { evmChain } from '../src/chain/evm.ts';
 import { isForbiddenAddress } from '../src/platform/outbox/delivery.ts';
 import { freePort, payClient, PG_URL, v3Order } from './helpers.ts';
+import { formBrowser } from './support/form-browser.ts';
 import { createPayWebhookVerifier } from './support/pay-webhook-verifier.ts';
 import { productionEnv } from './support/production-env.ts';
 import { waitFor } from './support/webhook-receiver.ts';
@@ -223,28 +224,12 @@ describe(
         const checkoutToken = checkoutUrl.split('/').pop()!;
 
         // The payer opens the checkout and chooses to pay from another wallet: USDT on ETH.
-        const jar = new Map<string, string>();
-        const browse = async (method: string, path: string, form?: Record<string, string>) => {
-          const res = await fetch(base + path, {
-            method,
-            redirect: 'manual',
-            body: form ? new URLSearchParams(form).toString() : undefined,
-            headers: {
-              cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
-              ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-            },
-          });
-          for (const c of res.headers.getSetCookie()) {
-            const kv = c.split(';')[0]!;
-            jar.set(kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1));
-          }
-          return { status: res.status, text: await res.text() };
-        };
-        const chooser = await browse('GET', `/checkout/${checkoutToken}/onchain`);
+        const browser = formBrowser(base);
+        const chooser = await browser.get(`/checkout/${checkoutToken}/onchain`);
         assert.equal(chooser.status, 200);
-        const csrf = /name="csrf" value="([^"]+)"/.exec(chooser.text)![1]!;
+        const csrf = browser.csrfIn(chooser.body);
         assert.equal(
-          (await browse('POST', `/checkout/${checkoutToken}/onchain`, { csrf, option: 'USDT@ETH' })).status,
+          (await browser.post(`/checkout/${checkoutToken}/onchain`, { csrf, option: 'USDT@ETH' })).status,
           303,
         );
         const state = async () =>
@@ -252,8 +237,8 @@ describe(
         const shown = await state();
         assert.equal(shown.network, 'ETH');
         assert.equal(shown.amount, ORDER_AMOUNT);
-        const page = await browse('GET', `/checkout/${checkoutToken}/onchain`);
-        assert.ok(page.text.includes(shown.address), 'the page shows the address');
+        const page = await browser.get(`/checkout/${checkoutToken}/onchain`);
+        assert.ok(page.body.includes(shown.address), 'the page shows the address');
 
         // The transfer from the payer's own wallet, to the address the checkout showed.
         const transfer = await wallet(payer).writeContract({
