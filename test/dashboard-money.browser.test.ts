@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { assertAuditOk, createMerchant, createPayer, startTestApp, v3Order, type TestApp } from './helpers.ts';
-import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
+import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser, dashboardFirstLogin } from './support/browser.ts';
 
 /**
  * The dashboard's money pages of issue #15 in Chromium at 390 px: wallets and transfers, payouts, sub-merchants,
@@ -37,14 +37,7 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
     page = await browser.newPage();
     await page.setViewportSize(PHONE);
     const mail = (await t.app.services.mailer.list(email)).find((x) => x.subject.startsWith('Set your'))!;
-    await page.goto(/(http\S+\/en\/dashboard\/set-password\?token=[a-z0-9]+)/.exec(mail.text)![1]!);
-    await page.fill('#password', PASSWORD);
-    await page.click('button[type=submit]');
-    await page.waitForURL(/\/en\/dashboard\/login/);
-    await page.fill('#email', email);
-    await page.fill('#password', PASSWORD);
-    await page.click('button[type=submit]');
-    await page.waitForURL(/\/en\/dashboard\/orders/);
+    await dashboardFirstLogin(page, mail.text, email, PASSWORD);
   });
   after(async () => {
     await browser?.close();

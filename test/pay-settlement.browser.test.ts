@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { platformAccount } from '../src/platform/ledger/service.ts';
 import { randomAddress } from './chain-fixture.ts';
 import { assertAuditOk, createMerchant, startTestApp, type TestApp } from './helpers.ts';
-import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
+import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser, dashboardFirstLogin } from './support/browser.ts';
 
 /**
  * The merchant's settlement pages (issue #16) in Chromium at 390 px: an address added with the e-mailed code (a wrong
@@ -45,14 +45,7 @@ describe('settlement pages in Chromium at 390 px', { skip: browserSkip }, () => 
     page = await browser.newPage();
     await page.setViewportSize(PHONE);
     const mail = (await t.app.services.mailer.list(email)).find((x) => x.subject.startsWith('Set your'))!;
-    await page.goto(/(http\S+\/en\/dashboard\/set-password\?token=[a-z0-9]+)/.exec(mail.text)![1]!);
-    await page.fill('#password', PASSWORD);
-    await page.click('button[type=submit]');
-    await page.waitForURL(/\/en\/dashboard\/login/);
-    await page.fill('#email', email);
-    await page.fill('#password', PASSWORD);
-    await page.click('button[type=submit]');
-    await page.waitForURL(/\/en\/dashboard\/orders/);
+    await dashboardFirstLogin(page, mail.text, email, PASSWORD);
   });
   after(async () => {
     await browser?.close();

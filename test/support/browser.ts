@@ -87,3 +87,18 @@ export async function phoneFit(page: Page): Promise<string[]> {
     return problems;
   });
 }
+
+/**
+ * A new merchant dashboard user's first visit: the set-password link from the mail `mailText`, then the login, ending
+ * on the orders page.
+ */
+export async function dashboardFirstLogin(page: Page, mailText: string, email: string, password: string) {
+  await page.goto(/(http\S+\/en\/dashboard\/set-password\?token=[a-z0-9]+)/.exec(mailText)![1]!);
+  await page.fill('#password', password);
+  await page.click('button[type=submit]');
+  await page.waitForURL(/\/en\/dashboard\/login/);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.click('button[type=submit]');
+  await page.waitForURL(/\/en\/dashboard\/orders/);
+}
