@@ -408,6 +408,36 @@ for (const kind of DB_KINDS) {
       assert.equal(await webhookData(o.prepayId, 'PAY_CLOSED'), null, 'never closed');
     });
 
+    test('a held order whose transfer confirms only after the grace period errs, and the transfer is credited late', async () => {
+      const o = await createOrder();
+      await choose(agent(t.baseUrl), o.token);
+      const { address } = (await status(o.token)).json;
+      await send(address, ORDER_AMOUNT);
+      await until(
+        'the order held',
+        () => status(o.token),
+        (s) => s.json.orderStatus === 'PENDING',
+      );
+      // Past expiry and the 10-minute grace with the transfer still unconfirmed: the order ends ERROR (PAY_CLOSED).
+      t.clock.advance!(3_600_000 + 10 * 60_000 + 1000);
+      await until(
+        'the order errs',
+        () => queryOrder(o.prepayId),
+        (q) => q.status === 'ERROR',
+      );
+      await untilIntent(o.token, 'RETURNED');
+      await confirm();
+      const late = await until(
+        'the transfer credited late',
+        () => status(o.token),
+        (s) => s.json.credits.length === 1,
+      );
+      assert.deepEqual(late.json.credits, [{ asset: 'USDT', amount: ORDER_AMOUNT }]);
+      assert.equal(await balance('pay_order', o.prepayId), ORDER_AMOUNT, 'kept as a refundable credit');
+      assert.equal(await webhookData(o.prepayId, 'PAY_SUCCESS'), null);
+      assert.ok(await webhookData(o.prepayId, 'PAY_CLOSED'));
+    });
+
     test('who pays is whoever chose last before anything arrived; a transfer seen fixes the asset', async () => {
       const payer = await createPayer(t, `onchain-rebind-${kind}@example.com`, {});
       const o = await createOrder();
