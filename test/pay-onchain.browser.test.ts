@@ -6,7 +6,7 @@ import { mnemonicToAccount } from 'viem/accounts';
 import { ANVIL_DEV_MNEMONIC } from '../src/chain/anvil.ts';
 import TestToken from '../src/chain/contracts/TestToken.json' with { type: 'json' };
 import { evmChain } from '../src/chain/evm.ts';
-import { assertAuditOk, createMerchant, DB_KINDS, startTestApp, v3Order, type TestApp } from './helpers.ts';
+import { assertAuditOk, createMerchant, startTestApp, v3Order, type TestApp } from './helpers.ts';
 import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
 
 /**
@@ -16,7 +16,8 @@ import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser } from './sup
  */
 const text = async (page: Page, sel: string) => (await page.innerText(sel)).replace(/\s+/g, ' ').trim();
 
-for (const kind of DB_KINDS) {
+// One database: the pages are the subject here; test/pay-onchain.test.ts runs the same flows on both.
+for (const kind of ['pglite'] as const) {
   describe(`pay a checkout from another wallet in Chromium (${kind})`, { skip: browserSkip }, () => {
     let t: TestApp;
     let browser: Browser;

@@ -6,7 +6,7 @@ import { mnemonicToAccount } from 'viem/accounts';
 import { ANVIL_DEV_MNEMONIC } from '../src/chain/anvil.ts';
 import TestToken from '../src/chain/contracts/TestToken.json' with { type: 'json' };
 import { randomAddress } from './chain-fixture.ts';
-import { assertAuditOk, createPayer, DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
+import { assertAuditOk, createPayer, startTestApp, type TestApp } from './helpers.ts';
 import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
 
 /**
@@ -15,7 +15,8 @@ import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser } from './sup
  * withdrawal confirmed with the e-mailed code, sent on anvil and shown with its transaction. Phone screenshots are
  * kept in test-results/screenshots (wallet-*).
  */
-for (const kind of DB_KINDS) {
+// One database: the pages are the subject here; test/wallet.test.ts runs the same flows on both.
+for (const kind of ['pglite'] as const) {
   describe(`wallet pages in Chromium at 390 px (${kind})`, { skip: browserSkip }, () => {
     let t: TestApp;
     let browser: Browser;
