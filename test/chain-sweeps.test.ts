@@ -156,6 +156,27 @@ describe('chain sweeps and hot-wallet top-ups on anvil', () => {
     assert.deepEqual((await f.ledger.audit()).problems, []);
   });
 
+  test('a sweep whose process died after broadcasting (state still signed) is followed, never sent again', async () => {
+    const { address } = await f.chain.depositAddress('user', 'sw-5');
+    const stranger = await f.stranger('ETH');
+    await stranger.sendTransaction({
+      to: address as Address,
+      value: parseEther('0.2'),
+      account: stranger.account!,
+      chain: stranger.chain,
+    });
+    await runUntil(async () => (await sweepsOf(address)).some((s) => s.status === 'broadcast'));
+    const [sweep] = await sweepsOf(address);
+    // What a kill -9 between the broadcast and its recording leaves: the row at `signed`, the transaction on the chain.
+    await f.db.query(`UPDATE chain_sweeps SET status = 'signed', broadcast_at = NULL WHERE id = $1`, [sweep!.id]);
+    await runUntil(async () => (await sweepsOf(address))[0]!.status === 'completed');
+    const a = await eth();
+    assert.equal(await a.client.getTransactionCount({ address: address as Address }), 1, 'one transaction, not two');
+    assert.equal((await sweepsOf(address))[0]!.txHash, sweep!.txHash);
+    assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
+    assert.deepEqual((await f.ledger.audit()).problems, []);
+  });
+
   test('deposits below the threshold wait; pending deposits are never swept', async () => {
     const { address } = await f.chain.depositAddress('user', 'sw-3');
     const a = await eth();
