@@ -44,21 +44,35 @@ describe('chain sweeps and hot-wallet top-ups on anvil', () => {
   }
   const sweepsOf = async (address: string) =>
     (await f.chain.sweeps.list('ETH')).filter((s) => s.address.toLowerCase() === address.toLowerCase());
+  /** USDT minted straight to `to` by the token's deployer (anvil's first dev account). */
+  const mintUsdt = async (to: string, amount: string) => {
+    const a = await eth();
+    const minter = createWalletClient({ account: mnemonicToAccount(ANVIL_DEV_MNEMONIC), transport: http(a.rpcUrl) });
+    return minter.writeContract({
+      address: a.tokens.get('USDT')!.address,
+      abi: TestToken.abi,
+      functionName: 'mint',
+      args: [to, parseUnits(amount, 6)],
+      chain: null,
+    });
+  };
+  /** Native coins sent to `to` from a stranger's account (anvil's second dev account). */
+  const sendEth = async (to: string, amount: string) => {
+    const stranger = await f.stranger('ETH');
+    return stranger.sendTransaction({
+      to: to as Address,
+      value: parseEther(amount),
+      account: stranger.account!,
+      chain: stranger.chain,
+    });
+  };
 
   test('an ERC-20 deposit is swept to the hot wallet after a gas top-up; the ledger and the chain agree', async () => {
     const { address } = await f.chain.depositAddress('user', 'sw-1');
     const a = await eth();
-    const owner = mnemonicToAccount(ANVIL_DEV_MNEMONIC);
-    const minter = createWalletClient({ account: owner, transport: http(a.rpcUrl) });
     const hot = a.hotAddress!;
     const hotBefore = await tokenBalance(hot);
-    await minter.writeContract({
-      address: a.tokens.get('USDT')!.address,
-      abi: TestToken.abi,
-      functionName: 'mint',
-      args: [address, parseUnits('50', 6)],
-      chain: null,
-    });
+    await mintUsdt(address, '50');
     await runUntil(async () => (await sweepsOf(address)).some((s) => s.status === 'completed'));
 
     const [sweep] = await sweepsOf(address);
@@ -93,13 +107,7 @@ describe('chain sweeps and hot-wallet top-ups on anvil', () => {
 
   test('a native deposit is swept minus its gas; two workers racing make one transaction', async () => {
     const { address } = await f.chain.depositAddress('user', 'sw-2');
-    const stranger = await f.stranger('ETH');
-    await stranger.sendTransaction({
-      to: address as Address,
-      value: parseEther('0.5'),
-      account: stranger.account!,
-      chain: stranger.chain,
-    });
+    await sendEth(address, '0.5');
     const a = await eth();
     await runUntil(async () => {
       // Two worker ticks at once, every time: the conditional transitions let one of them act.
@@ -117,22 +125,9 @@ describe('chain sweeps and hot-wallet top-ups on anvil', () => {
   test("a token sweep never burns the customers' native coins at the address; the native sweep follows it", async () => {
     const { address } = await f.chain.depositAddress('user', 'sw-4');
     const a = await eth();
-    const stranger = await f.stranger('ETH');
-    const minter = createWalletClient({ account: mnemonicToAccount(ANVIL_DEV_MNEMONIC), transport: http(a.rpcUrl) });
     // 0.003 ETH is below the 0.005 ETH threshold (not swept yet) but would pay a token transfer's gas many times over.
-    await stranger.sendTransaction({
-      to: address as Address,
-      value: parseEther('0.003'),
-      account: stranger.account!,
-      chain: stranger.chain,
-    });
-    await minter.writeContract({
-      address: a.tokens.get('USDT')!.address,
-      abi: TestToken.abi,
-      functionName: 'mint',
-      args: [address, parseUnits('20', 6)],
-      chain: null,
-    });
+    await sendEth(address, '0.003');
+    await mintUsdt(address, '20');
     await runUntil(async () => (await sweepsOf(address)).some((s) => s.status === 'completed'));
     const [tokenSweep] = await sweepsOf(address);
     assert.equal(tokenSweep!.asset, 'USDT');
@@ -142,12 +137,7 @@ describe('chain sweeps and hot-wallet top-ups on anvil', () => {
       "the customer's 0.003 ETH is still at the address",
     );
     // Another 0.004 ETH: 0.007 ETH credited, swept in full (less its own gas) once the token sweep is done.
-    await stranger.sendTransaction({
-      to: address as Address,
-      value: parseEther('0.004'),
-      account: stranger.account!,
-      chain: stranger.chain,
-    });
+    await sendEth(address, '0.004');
     await runUntil(async () => (await sweepsOf(address)).filter((s) => s.status === 'completed').length === 2);
     const native = (await sweepsOf(address)).find((s) => s.asset === 'ETH')!;
     assert.equal(native.amount, '0.007');
@@ -158,13 +148,7 @@ describe('chain sweeps and hot-wallet top-ups on anvil', () => {
 
   test('a sweep whose process died after broadcasting (state still signed) is followed, never sent again', async () => {
     const { address } = await f.chain.depositAddress('user', 'sw-5');
-    const stranger = await f.stranger('ETH');
-    await stranger.sendTransaction({
-      to: address as Address,
-      value: parseEther('0.2'),
-      account: stranger.account!,
-      chain: stranger.chain,
-    });
+    await sendEth(address, '0.2');
     await runUntil(async () => (await sweepsOf(address)).some((s) => s.status === 'broadcast'));
     const [sweep] = await sweepsOf(address);
     // What a kill -9 between the broadcast and its recording leaves: the row at `signed`, the transaction on the chain.
@@ -179,28 +163,14 @@ describe('chain sweeps and hot-wallet top-ups on anvil', () => {
 
   test('deposits below the threshold wait; pending deposits are never swept', async () => {
     const { address } = await f.chain.depositAddress('user', 'sw-3');
-    const a = await eth();
-    const minter = createWalletClient({ account: mnemonicToAccount(ANVIL_DEV_MNEMONIC), transport: http(a.rpcUrl) });
-    await minter.writeContract({
-      address: a.tokens.get('USDT')!.address,
-      abi: TestToken.abi,
-      functionName: 'mint',
-      args: [address, parseUnits('4', 6)],
-      chain: null,
-    });
+    await mintUsdt(address, '4');
     for (let i = 0; i < 15; i++) {
       await f.chain.runOnce();
       await f.mine('ETH', 1);
     }
     assert.equal((await sweepsOf(address)).length, 0, '4 USDT is below the 10 USDT threshold');
     // A second deposit brings it over: both are swept together, once credited.
-    await minter.writeContract({
-      address: a.tokens.get('USDT')!.address,
-      abi: TestToken.abi,
-      functionName: 'mint',
-      args: [address, parseUnits('7', 6)],
-      chain: null,
-    });
+    await mintUsdt(address, '7');
     await f.chain.runOnce();
     assert.equal((await sweepsOf(address)).length, 0, 'the second deposit is not credited yet');
     let checkedInFlight = false;
@@ -242,14 +212,7 @@ describe('chain sweeps and hot-wallet top-ups on anvil', () => {
     assert.deepEqual((await f.chain.reconcileHotWallets()).problems, []);
 
     // An ERC-20 top-up, minted straight to the hot wallet.
-    const minter = createWalletClient({ account: mnemonicToAccount(ANVIL_DEV_MNEMONIC), transport: http(a.rpcUrl) });
-    const mint = await minter.writeContract({
-      address: a.tokens.get('USDT')!.address,
-      abi: TestToken.abi,
-      functionName: 'mint',
-      args: [hot, parseUnits('250.5', 6)],
-      chain: null,
-    });
+    const mint = await mintUsdt(hot, '250.5');
     await f.mine('ETH', 12);
     const tokens = await f.chain.recordTopUp('ETH', mint);
     assert.ok(tokens.ok);
