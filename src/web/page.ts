@@ -104,6 +104,8 @@ interface PageOptions {
   scripts?: string[];
   /** Pages that carry a session's data or a form token are not cached. */
   noStore?: boolean;
+  /** Back-office pages (dashboard, partner portal, console): the wide main of the layout. */
+  wide?: boolean;
 }
 
 export function createPageHelper(opts: { mode: string; sessions: Sessions }) {
@@ -118,7 +120,7 @@ export function createPageHelper(opts: { mode: string; sessions: Sessions }) {
       if (p.noStore) reply.header('cache-control', 'no-store');
       return reply
         .type('text/html; charset=utf-8')
-        .send(page({ title: p.title, mode: opts.mode, body: p.body, scripts: p.scripts }));
+        .send(page({ title: p.title, mode: opts.mode, body: p.body, scripts: p.scripts, wide: p.wide }));
     },
   };
 }
