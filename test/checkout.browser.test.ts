@@ -13,7 +13,7 @@ import {
   v3Order,
   type TestApp,
 } from './helpers.ts';
-import { browserSkip, launchBrowser, type Browser } from './support/browser.ts';
+import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
 
 /**
  * The hosted checkout driven by a real browser (Debian Chromium through playwright-core): the page a buyer sees
@@ -123,7 +123,9 @@ for (const kind of DB_KINDS) {
       assert.equal(qr.headers()['content-type'], 'image/png');
       await page.waitForFunction(() => (document.getElementById('qr') as HTMLImageElement | null)?.complete === true);
       assert.ok((await page.$eval('#qr', (img) => (img as HTMLImageElement).naturalWidth)) > 0);
-      assert.equal(await page.getAttribute('#deeplink', 'href'), order.deeplink);
+      // The Pay API's deeplink is this page itself: no "open in app" button that would only reload it.
+      assert.equal(order.deeplink, order.checkoutUrl);
+      assert.equal(await page.locator('#deeplink').count(), 0);
       await browser.screenshot(page, `${kind}-1-checkout`);
 
       // A wrong password is refused on the page.
@@ -172,6 +174,64 @@ for (const kind of DB_KINDS) {
       assert.equal(await page.getAttribute('#return', 'href'), `${site.url}/thanks?ref=42`);
       assert.equal(await page.locator('#pay, #qr, #email').count(), 0);
       await browser.screenshot(page, `${kind}-5-paid`);
+      await page.close();
+    });
+
+    /** Opens `url` logged out (the browser's profile is shared by the tests), then logs `p` in there. */
+    const logIn = async (page: Page, url: string, p: { email: string; password: string }) => {
+      await browser.context.clearCookies();
+      await page.goto(url);
+      await page.fill('#email', p.email);
+      await page.fill('#password', p.password);
+      await page.click('button[type=submit]');
+      await page.waitForSelector('#pay');
+    };
+
+    test('a payer whose balance is short sees Pay disabled with the reason, on a phone', async () => {
+      const poor = await createPayer(t, `poor-${kind}@example.com`, { USDT: '10', BNB: '1' });
+      const page = await browser.newPage();
+      await page.setViewportSize(PHONE);
+      // 25.17 USDT (10 held) or 0.04195 BNB (1 held): BNB is covered, USDT is not.
+      await logIn(page, (await createOrder()).checkoutUrl, poor);
+      assert.equal(await page.isDisabled('input[name=currency][value=USDT]'), true);
+      assert.equal(await page.isChecked('input[name=currency][value=BNB]'), true);
+      assert.match(await text(page, 'main'), /Balance: 10\.00000000 USDT · not enough/);
+      assert.equal(await page.isDisabled('#pay'), false);
+      assert.equal(await page.locator('#pay-short').count(), 0);
+
+      // Only USDT accepted: nothing covers it, so the button is off and says why.
+      await page.goto((await createOrder({ supportPayCurrency: undefined })).checkoutUrl);
+      assert.equal(await page.isDisabled('#pay'), true);
+      assert.match(await text(page, '#pay-short'), /Your balance is too low to pay this order\. Add funds/);
+      assert.equal(await page.getAttribute('#pay', 'aria-describedby'), 'pay-short');
+      assert.deepEqual(await phoneFit(page), []);
+      await browser.screenshot(page, `${kind}-10-balance-short-phone`);
+      await page.close();
+    });
+
+    test('a failed Pay lands back on the order page (post/redirect/get): the reason shows once, a reload posts nothing', async () => {
+      const order = await createOrder();
+      const page = await browser.newPage();
+      await logIn(page, order.checkoutUrl, payer);
+      // The merchant closes the order while the payer looks at the open page.
+      const closed = await m.client.post('/order/close', { prepayId: order.prepayId });
+      assert.equal(closed.json.data, true, closed.text);
+      const posts: string[] = [];
+      page.on('request', (r) => {
+        if (r.method() === 'POST') posts.push(r.url());
+      });
+      await page.click('#pay');
+      await page.waitForSelector('[role=alert]');
+      assert.equal(page.url(), order.checkoutUrl, 'redirected to the page, not left on /pay');
+      assert.equal(await text(page, '[role=alert]'), 'This order is canceled.');
+      assert.equal(await text(page, '#status'), 'This order was closed by the merchant');
+      assert.equal(posts.length, 1);
+      await browser.screenshot(page, `${kind}-11-pay-failed`);
+
+      await page.reload();
+      assert.equal(posts.length, 1, 'the reload is a GET: the form is not sent again');
+      assert.equal(await page.locator('[role=alert]').count(), 0, 'the reason was shown once');
+      assert.equal(await text(page, '#status'), 'This order was closed by the merchant');
       await page.close();
     });
 

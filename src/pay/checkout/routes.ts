@@ -27,6 +27,12 @@ import {
  */
 const SESSION_COOKIE = 'rampart_payer';
 const CSRF_COOKIE = 'rampart_csrf';
+/**
+ * A failed Pay redirects back to the page (post/redirect/get, so a reload does not post the form again); the reason
+ * rides along in this cookie, scoped to the order's page, read and cleared by the next view of it.
+ */
+const FLASH_COOKIE = 'rampart_checkout_flash';
+const FLASH_MAX_CHARS = 300;
 const BAD_TOKEN = 'Invalid form token; reload the page.';
 
 // The form bodies, parsed at the edge: a body that does not fit shows the page's error, never a 500.
@@ -86,7 +92,8 @@ export function registerCheckoutRoutes(
         const pPay = deps.prices.cryptoUsd(c);
         due = pOrder && pPay ? new Decimal(o.orderAmount).mul(pOrder).div(pPay).toFixed(8, Decimal.ROUND_UP) : '—';
       }
-      return { currency: c, due, balance: new Decimal(bal).toFixed(8) };
+      const affordable = due !== '—' && new Decimal(bal).gte(due);
+      return { currency: c, due, balance: new Decimal(bal).toFixed(8), affordable };
     });
   }
 
@@ -108,7 +115,6 @@ export function registerCheckoutRoutes(
       status,
       now,
       csrf: token,
-      checkoutUrl: checkoutUrl(o),
       payer: payer ? { email: payer.email, options } : null,
       error,
     });
@@ -120,9 +126,14 @@ export function registerCheckoutRoutes(
 
   serveScript(app, '/assets/checkout.js', 'checkout.js', 'public, max-age=300');
 
+  const pagePath = (o: Order) => `/checkout/${o.checkoutToken}`;
+
   app.get('/checkout/:token', { schema: hide }, async (req, reply) => {
     const o = await orders.getByCheckoutToken(tokenOf(req));
-    return o ? render(req, reply, o) : notFound(reply);
+    if (!o) return notFound(reply);
+    const flash = req.cookies[FLASH_COOKIE];
+    if (flash !== undefined) reply.clearCookie(FLASH_COOKIE, { path: pagePath(o) });
+    return render(req, reply, o, flash ? flash.slice(0, FLASH_MAX_CHARS) : undefined);
   });
 
   app.get('/checkout/:token/qr.png', { schema: hide }, async (req, reply) => {
@@ -180,13 +191,16 @@ export function registerCheckoutRoutes(
     const form = parseForm(PayForm, req);
     if (!form.ok) return render(req, reply.code(400), o, form.message);
     const res = await orders.pay(o.prepayId, String(payer.payerId), form.value.currency);
-    if (!res.ok)
-      return render(
-        req,
-        reply.code(409),
-        (await orders.getByCheckoutToken(o.checkoutToken))!,
-        res.message ?? 'Payment failed.',
-      );
+    if (!res.ok) {
+      reply.setCookie(FLASH_COOKIE, (res.message ?? 'Payment failed.').slice(0, FLASH_MAX_CHARS), {
+        path: pagePath(o),
+        httpOnly: true,
+        sameSite: 'strict',
+        secure,
+        maxAge: 60,
+      });
+      return reply.redirect(pagePath(o), 303);
+    }
     return reply.redirect(res.value.returnUrl ?? `/checkout/${o.checkoutToken}`, 303);
   });
 

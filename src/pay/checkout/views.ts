@@ -16,11 +16,15 @@ const STATUS_TEXT: Record<string, { text: string; cls: string }> = {
   FULL_REFUNDED: { text: 'Paid · refunded', cls: 'ok' },
 };
 
-/** One currency the payer can pay in: the amount due in it ('—' without a price) and their available balance. */
+/**
+ * One currency the payer can pay in: the amount due in it ('—' without a price), their available balance, and
+ * whether that balance covers the amount (a currency without a price is never affordable).
+ */
 export interface PayOption {
   currency: string;
   due: string;
   balance: string;
+  affordable: boolean;
 }
 
 interface CheckoutData {
@@ -34,7 +38,6 @@ interface CheckoutData {
   status: string;
   now: number;
   csrf: string;
-  checkoutUrl: string;
   /** The logged-in payer and their options, or null when nobody is logged in. */
   payer: { email: string; options: PayOption[] } | null;
   error?: string;
@@ -68,24 +71,38 @@ function payBlock(d: CheckoutData): SafeHtml | string {
         <form method="post" action="/checkout/${o.checkoutToken}/logout"><input type="hidden"
         name="csrf" value="${d.csrf}"><button class="btn secondary" type="submit">Log out</button></form></div>`;
   }
+  // A currency the balance does not cover cannot be chosen; with none left, the Pay button is off and says why, so
+  // the payer is sent to add funds instead of to an error after pressing it.
+  const firstAffordable = d.payer.options.findIndex((p) => p.affordable);
   const options = d.payer.options.map(
-    (p, i) => html`<label class="choice"><input type="radio" name="currency" value="${p.currency}"
-      ${i === 0 ? html`checked` : ''}>
+    (p, i) => html`<label class="choice${p.affordable ? '' : ' short'}"><input type="radio" name="currency"
+      value="${p.currency}" ${i === firstAffordable ? html`checked` : ''} ${p.affordable ? '' : html`disabled`}>
           <span><strong>${p.due} ${p.currency}</strong><br>\
-<span class="muted">Balance: ${p.balance} ${p.currency}</span></span></label>`,
+<span class="muted">Balance: ${p.balance} ${p.currency}${p.affordable ? '' : ' · not enough'}</span></span></label>`,
   );
+  const short = firstAffordable === -1;
   return html`<div class="card"><h2>Pay with your wallet</h2><p class="muted">Logged in as ${d.payer.email} ·
         <a id="wallet-link" href="/wallet/deposit">Add funds to your wallet</a></p>
         <form method="post" action="/checkout/${o.checkoutToken}/pay">
           <input type="hidden" name="csrf" value="${d.csrf}">${options}
-          <button class="btn" id="pay" type="submit">Pay ${o.orderAmount} ${o.currency}</button>
+          ${
+            short
+              ? html`<p class="error" id="pay-short">Your balance is too low to pay this order.
+          <a href="/wallet/deposit">Add funds to your wallet</a>, then come back to this page.</p>`
+              : ''
+          }
+          <button class="btn" id="pay" type="submit" ${
+            short ? html`disabled aria-describedby="pay-short"` : ''
+          }>Pay ${o.orderAmount} ${o.currency}</button>
         </form>
         <form method="post" action="/checkout/${o.checkoutToken}/logout"><input type="hidden"
         name="csrf" value="${d.csrf}"><button class="btn secondary" type="submit">Log out</button></form></div>`;
 }
 
 /**
- * The checkout page: summary, status, countdown, QR code and deeplink, then login or payment while the order is open.
+ * The checkout page: summary, status, countdown, QR code, then login or payment while the order is open. There is no
+ * "open in app" button: the Pay API's deeplink is this very page, so the QR code (scanned with a phone) is the way to
+ * continue on another device.
  */
 export function checkoutView(d: CheckoutData): SafeHtml {
   const { order: o, status, error } = d;
@@ -119,9 +136,9 @@ class="muted">${g.goodsDetail ?? ''}</span></div>`,
       }
       ${
         open
-          ? html`<div class="card" style="text-align:center"><h2>Scan to pay</h2>
-        <img class="qr" id="qr" src="/checkout/${o.checkoutToken}/qr.png" alt="QR code for this payment">
-        <a class="btn secondary" id="deeplink" href="${d.checkoutUrl}">Open in Rampart app</a></div>`
+          ? html`<div class="card" style="text-align:center"><h2>Scan to pay on your phone</h2>
+        <img class="qr" id="qr" src="/checkout/${o.checkoutToken}/qr.png" alt="QR code of this checkout page">
+        <p class="muted">The code opens this page on your phone.</p></div>`
           : ''
       }
       ${open ? payBlock(d) : ''}
