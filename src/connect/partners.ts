@@ -408,6 +408,20 @@ export function createPartnerService(deps: {
       );
     },
 
+    /**
+     * Sets the portal password without a mailed link: only the sandbox demo seed, which writes the password to its
+     * credentials file. Partners otherwise choose theirs through setPassword.
+     */
+    async setPasswordDirectly(code: string, password: string): Promise<Result<true>> {
+      if (password.length < 10 || password.length > 128)
+        return err('WEAK_PASSWORD', 'the password must be 10 to 128 characters long');
+      const r = await db.query(`UPDATE connect_partners SET password_hash = $2 WHERE code = $1 RETURNING code`, [
+        code,
+        await hashPassword(password),
+      ]);
+      return r.rows[0] ? ok(true) : err('PARTNER_NOT_FOUND');
+    },
+
     async linkValid(token: string): Promise<boolean> {
       return !!(
         await db.query(

@@ -78,6 +78,28 @@ export function createMerchantUsers(deps: {
       });
     },
 
+    /**
+     * A user whose password is chosen by the caller, with no set-password mail: only the sandbox demo seed, which
+     * writes the password to its credentials file. Everyone else gets a set-password link (invite).
+     */
+    async createWithPassword(
+      merchantId: string,
+      email: string,
+      password: string,
+    ): Promise<Result<MerchantUser, UserError>> {
+      const e = this.normalizeEmail(email);
+      if (!e) return err('INVALID_INPUT', 'a valid email is required');
+      if (password.length < 10 || password.length > 200)
+        return err('INVALID_INPUT', 'The password needs 10 to 200 characters.');
+      const r = await db.query(
+        `INSERT INTO merchant_users (id, merchant_id, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)
+          ON CONFLICT (email) DO NOTHING RETURNING *`,
+        [ids.next(), merchantId, e, await hashPassword(password), clock.now()],
+      );
+      if (r.rows.length === 0) return err('EMAIL_TAKEN', 'a dashboard user with this email exists');
+      return ok(toUser(r.rows[0]));
+    },
+
     async linkValid(token: string): Promise<boolean> {
       const r = (
         await db.query(`SELECT expires_at, used_at FROM merchant_user_links WHERE token_hash = $1`, [
