@@ -38,6 +38,7 @@ import { createTickerPriceSource } from './prices/ticker.ts';
 import { createSandboxPayers, loadClockOffset } from './sandbox/routes.ts';
 import { createSandboxModule } from './sandbox/module.ts';
 import { createTspModule } from './tsp/module.ts';
+import { registerLanding } from './web/landing.ts';
 
 /**
  * Composition root: builds the platform, then each domain's module (src/<domain>/module.ts) in dependency order, and
@@ -290,6 +291,7 @@ export async function buildApp(opts: AppOptions) {
         ]
       : [],
     routes(app) {
+      registerLanding(app, { mode, publicUrl });
       app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
       app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
         try {

@@ -4,6 +4,7 @@ import { loadOrCreateSecrets, seedDemo } from './bootstrap.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase } from './platform/db/client.ts';
 import { createLogger } from './platform/logger.ts';
+import { directoryBannerLines } from './web/landing.ts';
 
 // config → database → services → http → workers; nothing else.
 let config: Config;
@@ -36,17 +37,18 @@ if (!workersOnly) {
   const demo = config.mode === 'sandbox' ? await seedDemo(app, db, config) : null;
   const lines = [
     `Rampart (${config.mode}) listening on http://${config.host}:${config.port}  (PUBLIC_URL ${config.publicUrl})`,
-    `  database      ${
+    `  database        ${
       config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${join(config.dataDir, 'pglite')}`
     }`,
-    `  API docs      ${config.publicUrl}/docs   OpenAPI ${config.publicUrl}/openapi.json`,
-    `  Binance Pay   ${config.publicUrl}/binancepay/openapi/...`,
-    `  admin API     ${config.publicUrl}/admin/v1/...  (bearer token in ${
-      config.adminToken ? 'ADMIN_TOKEN' : join(config.dataDir, 'admin-token')
-    })`,
-    secrets.adminTokenCreated ? `  admin token   ${secrets.adminToken}  (generated now, shown once)` : '',
-    demo ? `  demo accounts ${demo.path}${demo.seeded ? ' (created now)' : ''}` : '',
-    `  health        ${config.publicUrl}/healthz  ${config.publicUrl}/readyz  ${config.publicUrl}/metrics`,
+    // The same list as the landing page at / (src/web/landing.ts).
+    `  Home            ${config.publicUrl}/`,
+    ...directoryBannerLines(config.mode, config.publicUrl),
+    `  admin token     ${
+      config.adminToken ? 'from ADMIN_TOKEN' : `in ${join(config.dataDir, 'admin-token')}`
+    }  (Admin API, Sandbox API)`,
+    secrets.adminTokenCreated ? `  admin token     ${secrets.adminToken}  (generated now, shown once)` : '',
+    demo ? `  demo accounts   ${demo.path}${demo.seeded ? ' (created now)' : ''}` : '',
+    `  health          ${config.publicUrl}/healthz  ${config.publicUrl}/readyz  ${config.publicUrl}/metrics`,
   ].filter(Boolean);
   console.log(lines.join('\n'));
 }
