@@ -76,7 +76,7 @@ for (const kind of DB_KINDS) {
         'ORDER_EXPIRED: The order expired before payment was confirmed.',
       );
       assert.equal(await text(page, 'tr[data-merchant-order-id="fresh-2"] .order-status'), 'INIT / CREATED');
-      assert.match(await text(page, 'tr[data-merchant-order-id="fresh-2"]'), /75\.5 USD/);
+      assert.match(await text(page, 'tr[data-merchant-order-id="fresh-2"]'), /75\.50 USD/);
       await browser.screenshot(page, 'connect-portal-orders');
       await page.goto(`${t.baseUrl}/en/partner/orders?status=FAILURE`);
       assert.deepEqual(

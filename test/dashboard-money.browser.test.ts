@@ -47,22 +47,22 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
 
   test('wallets: both balances, a transfer funding → spot and back, a shortfall refused with nothing moved', async () => {
     await page.goto(`${t.baseUrl}/en/dashboard/balances`);
-    assert.match(await page.innerText('#balances'), /USDT\s+118\.80000000/);
+    assert.match(await page.innerText('#balances'), /USDT\s+118\.80\b/);
     assert.match(await page.innerText('#no-transfers'), /No transfers yet/);
     await shot('wallets-empty');
     await page.selectOption('#direction', 'TO_MAIN');
     await page.fill('#amount', '20.5');
     await page.click('#transfer-form button[type=submit]');
     assert.match(await page.innerText('#flash'), /Moved 20\.5 USDT to the spot wallet/);
-    assert.match(await page.innerText('#balances'), /USDT\s+98\.30000000/);
-    assert.match(await page.innerText('#spot-balances'), /USDT\s+20\.50000000/);
+    assert.match(await page.innerText('#balances'), /USDT\s+98\.30\b/);
+    assert.match(await page.innerText('#spot-balances'), /USDT\s+20\.50\b/);
     assert.match(await page.innerText('#transfers'), /Funding → Spot\s+20\.5 USDT[\s\S]*SUCCESS/);
     await shot('wallets-transferred');
     await page.selectOption('#direction', 'TO_PAY');
     await page.fill('#amount', '30');
     await page.click('#transfer-form button[type=submit]');
     assert.match(await page.innerText('#flash'), /Not enough USDT available in the source wallet: nothing was moved/);
-    assert.match(await page.innerText('#spot-balances'), /USDT\s+20\.50000000/);
+    assert.match(await page.innerText('#spot-balances'), /USDT\s+20\.50\b/);
     await shot('wallets-shortfall');
     await page.fill('#amount', '1.123456789');
     await page.click('#transfer-form button[type=submit]');
@@ -114,9 +114,9 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
         await page.reload();
       }
       const details = await page.innerText('#details');
-      assert.match(details, /5\.00000000 USDT[\s\S]*SUCCESS[\s\S]*paid/);
+      assert.match(details, /5\.00 USDT[\s\S]*SUCCESS[\s\S]*paid/);
       assert.match(details, /newbie@example\.com[\s\S]*AWAITING RECEIPT[\s\S]*72 hours/);
-      assert.match(await page.innerText('#paid'), /^5\.00000000 USDT$/);
+      assert.match(await page.innerText('#paid'), /^5\.00 USDT$/);
       await shot('payout-batch');
       const csv = await page.evaluate(async () => {
         const a = document.querySelector<HTMLAnchorElement>('#download')!;

@@ -1,6 +1,7 @@
 import type { Batch, Detail } from '../pay/payouts/service.ts';
 import { PAY_CURRENCIES } from '../pay/orders/service.ts';
 import { csvLines } from '../platform/csv.ts';
+import { displayAmount } from '../web/amount.ts';
 import { html } from '../web/html.ts';
 import { BASE, card, flashBox, hidden, time, type ViewCtx } from './views.ts';
 
@@ -62,8 +63,7 @@ rewards&#10;BINANCE_ID,1000140001234,3">${form.lines ?? ''}</textarea>
 in this list.</p>`
           : html`<ul class="list" id="batches">${batches.map(
               (b) => html`<li><div class="row">
-                <a href="${BASE}/payouts/${b.requestId}">${b.batchName}</a><strong>${b.totalAmount} \
-${b.currency}</strong></div>
+                <a href="${BASE}/payouts/${b.requestId}">${b.batchName}</a><strong>${displayAmount(b.totalAmount, b.currency)}</strong></div>
               <div class="row small muted">
               <span>${time(b.createdAt)} · ${b.totalNumber} \
 recipient${b.totalNumber === 1 ? '' : 's'}</span>${statusTag(b.status)}</div></li>`,
@@ -85,9 +85,9 @@ export function payoutBatchView(r: { batch: Batch; details: Detail[]; paid: stri
       <div class="row"><span>Status</span>${statusTag(b.status)}</div>
       <div class="row"><span>Request ID</span><span class="mono">${b.requestId}</span></div>
       <div class="row"><span>Created</span><span>${time(b.createdAt)}</span></div>
-      <div class="row"><span>Total</span><span>${b.totalAmount} ${b.currency}</span></div>
-      <div class="row"><span>Paid</span><span id="paid">${r.paid} ${b.currency}</span></div>
-      <div class="row"><span>Fees</span><span>${r.fees} ${b.currency}</span></div>
+      <div class="row"><span>Total</span><span>${displayAmount(b.totalAmount, b.currency)}</span></div>
+      <div class="row"><span>Paid</span><span id="paid">${displayAmount(r.paid, b.currency)}</span></div>
+      <div class="row"><span>Fees</span><span>${displayAmount(r.fees, b.currency)}</span></div>
       ${open ? html`<p class="muted">Still processing: reload to see the latest results.</p>` : ''}
       <div class="actions"><a class="btn secondary" id="download"
       href="${BASE}/payouts/${b.requestId}.csv">Download CSV</a>
@@ -96,7 +96,7 @@ export function payoutBatchView(r: { batch: Batch; details: Detail[]; paid: stri
       html`<h2>Recipients</h2><ul class="list" id="details">${r.details.map(
         (
           d,
-        ) => html`<li><div class="row"><span class="mono">${d.receiver}</span><strong>${d.amount} ${b.currency}</strong>
+        ) => html`<li><div class="row"><span class="mono">${d.receiver}</span><strong>${displayAmount(d.amount, b.currency)}</strong>
           </div>
         <div class="row small muted"><span>${d.receiveType} · from \
 ${

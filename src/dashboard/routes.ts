@@ -14,6 +14,7 @@ import { Decimal, decimalPlaces } from '../platform/money.ts';
 import type { WebhookDeliveryService } from '../platform/outbox/delivery.ts';
 import type { Outbox } from '../platform/outbox/service.ts';
 import type { TspService } from '../tsp/service.ts';
+import { displayAmount } from '../web/amount.ts';
 import type { SafeHtml } from '../web/html.ts';
 import {
   bodyField,
@@ -114,7 +115,14 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
   const pages = createPageHelper({ mode: deps.mode, sessions });
 
   const frame = (reply: FastifyReply, title: string, body: SafeHtml, ctx?: Ctx, status = 200) =>
-    pages.send(reply, { title, body: dashboardFrame(body, ctx), status, noStore: true, scripts: [DASHBOARD_SCRIPT] });
+    pages.send(reply, {
+      title,
+      body: dashboardFrame(body, ctx),
+      status,
+      noStore: true,
+      scripts: [DASHBOARD_SCRIPT],
+      wide: true,
+    });
   serveScript(app, DASHBOARD_SCRIPT, 'dashboard.js', 'public, max-age=300');
   const notFound = (reply: FastifyReply, ctx: Ctx) => frame(reply, 'Not found', notFoundView(), ctx, 404);
 
@@ -168,18 +176,20 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
   const safeNext = (v: unknown) =>
     typeof v === 'string' && v.startsWith(`${BASE}/`) && !v.startsWith('//') ? v : `${BASE}/orders`;
 
-  function loginPage(req: FastifyRequest, reply: FastifyReply, error?: string, status = 200) {
+  function loginPage(req: FastifyRequest, reply: FastifyReply, error?: string, status = 200, info?: string) {
     const next = safeNext(queryOf(req).next ?? bodyField(req, 'next'));
     return frame(
       reply,
       'Merchant login',
-      loginView({ csrf: loginCsrf.token(req, reply), next, error }),
+      loginView({ csrf: loginCsrf.token(req, reply), next, error, info }),
       undefined,
       status,
     );
   }
 
-  app.get(`${BASE}/login`, opts, async (req, reply) => loginPage(req, reply));
+  app.get(`${BASE}/login`, opts, async (req, reply) =>
+    loginPage(req, reply, undefined, 200, queryOf(req).done ? 'Password set, please log in.' : undefined),
+  );
   app.post(`${BASE}/login`, { ...opts, config: { rateLimit: LOGIN_RATE_LIMIT } }, async (req, reply) => {
     if (!loginCsrf.ok(req)) return loginPage(req, reply, 'The form has expired; please try again.', 403);
     const form = parseForm(LoginForm, req);
@@ -213,7 +223,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     if (!form.ok) return frame(reply, 'Password not set', passwordNotSetView(form.message), undefined, 400);
     const res = await users.setPassword(form.value.token ?? '', form.value.password ?? '');
     if (!res.ok) return frame(reply, 'Password not set', passwordNotSetView(res.message ?? res.code), undefined, 400);
-    return reply.redirect(`${BASE}/login`, 303);
+    return reply.redirect(`${BASE}/login?done=1`, 303);
   });
 
   app.get(BASE, opts, async (_req, reply) => reply.redirect(`${BASE}/orders`));
@@ -242,7 +252,8 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
       .flat()
       .filter((d) => d.bizId === o.prepayId)
       .sort((a, b) => a.createdAt - b.createdAt);
-    return frame(reply, `Order ${o.prepayId}`, orderView(ctx, o, deliveries, flash), ctx);
+    const orderRefunds = await refunds.listForOrder(o.merchantId, o.prepayId);
+    return frame(reply, `Order ${o.prepayId}`, orderView(ctx, o, orderRefunds, deliveries, flash), ctx);
   }
 
   get('/orders/:prepayId', async (req, reply, ctx) => orderPage(reply, ctx, param(req, 'prepayId')));
@@ -274,7 +285,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
         return orderPage(reply, ctx, prepayId, { error: REFUND_ERRORS[res.code] ?? res.message ?? res.code });
       return orderPage(reply, ctx, prepayId, {
         ok:
-          `Refund of ${res.value.refund.refundAmount} ${res.value.refund.currency} accepted ` +
+          `Refund of ${displayAmount(res.value.refund.refundAmount, res.value.refund.currency)} accepted ` +
           `(refund ${res.value.refund.refundId}).`,
       });
     },
@@ -334,7 +345,11 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     } catch {
       /* not a URL */
     }
-    if (!valid) return developersPage(reply, ctx, { error: 'Enter an http(s) URL of at most 256 characters.' });
+    if (!valid)
+      return developersPage(reply, ctx, {
+        error: 'Enter an http(s) URL of at most 256 characters.',
+        webhookUrl: body.webhookUrl ?? '',
+      });
     const res = await accounts.updateMerchant(String(ctx.merchant.merchantId), { webhookUrl: url || null });
     if (!res.ok) return developersPage(reply, ctx, { error: res.message ?? res.code });
     return developersPage(reply, { ...ctx, merchant: res.value }, { ok: 'Webhook URL saved.' });

@@ -2,6 +2,7 @@ import type { AssetNetwork } from '../chain/networks.ts';
 import type { AutoSetting, SettlementAddress, SettlementQuote, SettlementView } from '../pay/settlement/service.ts';
 import type { Balance } from '../platform/ledger/service.ts';
 import { html, type SafeHtml } from '../web/html.ts';
+import { dataTable } from '../web/layout.ts';
 import { BASE, card, flashBox, hidden, time, type Flash, type ViewCtx } from './views.ts';
 
 /** What was typed into a settlement form, kept when the form is refused. */
@@ -77,9 +78,15 @@ export function settlementView(
     ${card(html`<h1>Settlement</h1>
       <p class="muted">Take your balance out to your own addresses. Only whitelisted addresses can receive: adding one
         needs a code sent to your e-mail, and it can be used 24 hours after that.</p>
-      <div class="scroll"><table id="settle-balances"><tr><th>Asset</th><th>Available</th><th>Reserved</th></tr>
-        ${d.balances.map((b) => html`<tr><td>${b.asset}</td><td>${b.available}</td><td>${b.held}</td></tr>`)}
-      </table></div>${d.balances.length === 0 ? html`<p class="muted">No balance yet.</p>` : ''}`)}
+      ${dataTable({
+        id: 'settle-balances',
+        rows: d.balances,
+        columns: [
+          { label: 'Asset', cell: (b) => b.asset },
+          { label: 'Available', cell: (b) => b.available },
+          { label: 'Reserved', cell: (b) => b.held },
+        ],
+      })}${d.balances.length === 0 ? html`<p class="muted">No balance yet.</p>` : ''}`)}
     ${card(html`<h2>Withdraw</h2>
       ${
         active.length === 0

@@ -3,30 +3,14 @@ import type { Order } from '../pay/orders/service.ts';
 import type { DailyReport } from '../pay/reports/service.ts';
 import type { Delivery } from '../platform/outbox/delivery.ts';
 import { SCOPE_TEXT, type Authorization, type TspService } from '../tsp/service.ts';
+import type { RefundService } from '../pay/refunds/service.ts';
+import { displayAmount, displayNumber } from '../web/amount.ts';
 import { html, type SafeHtml } from '../web/html.ts';
+import { dataTable } from '../web/layout.ts';
+import { Decimal } from '../platform/money.ts';
 
 /** The merchant dashboard's pages (pure: data in, markup out); the controllers are in routes.ts. */
 export const BASE = '/en/dashboard';
-
-const DASH_CSS =
-  `main{max-width:980px}` +
-  `nav{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:16px;align-items:center}nav a{color:#1e2329}
-select,textarea,input[type=number],input[type=date],input[type=url]{width:100%;padding:10px;border:1px solid ` +
-  `#d0d4da;border-radius:8px;font-size:16px;font-family:inherit;background:#fff}
-textarea{min-height:120px;font-family:ui-monospace,monospace;font-size:14px}.scroll{overflow-x:auto}
-.list{list-style:none;padding:0;margin:0}.list li{padding:10px 0;border-bottom:1px solid #eaecef}` +
-  `.list .row{display:flex;justify-content:space-between;gap:8px;flex-wrap:wrap;border-bottom:0;padding:2px 0}
-.small{font-size:12px}.ok{color:#03a66d}.bad{color:#cf304a}.mono{word-break:break-all}
-.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:0 16px}
-table{width:100%;border-collapse:collapse;font-size:14px}` +
-  `th,td{text-align:left;padding:6px;border-bottom:1px solid #eaecef;vertical-align:top}
-.inline{display:inline}.inline .btn{display:inline-block;width:auto;min-height:40px;padding:6px ` +
-  `12px;font-size:14px;margin:0}
-.actions{display:flex;flex-wrap:wrap;gap:8px;margin-top:8px}.actions .btn,.actions form{margin:0}
-.flash{background:#e6f7ee;color:#03a66d;padding:8px 12px;border-radius:8px;margin:8px 0}` +
-  `code,.mono{font-family:ui-monospace,monospace;word-break:break-all}
-textarea{width:100%;min-height:60px;padding:8px;border:1px solid #d0d4da;border-radius:8px}` +
-  `select,input[type=date],input[type=url]{padding:8px;border:1px solid #d0d4da;border-radius:8px}`;
 
 /** What every logged-in page needs: the merchant (its name in the navigation) and the session's CSRF token. */
 export interface ViewCtx {
@@ -45,10 +29,10 @@ export const flashBox = (flash?: Flash) =>
     flash?.error ? html`<div class="error" id="flash">${flash.error}</div>` : ''
   }`;
 
-/** The dashboard frame inside the layout: its styles and, once logged in, the navigation with Log out. */
+/** The dashboard frame inside the layout: once logged in, the navigation with Log out (styles: src/web/layout.ts). */
 export function dashboardFrame(body: SafeHtml, ctx?: ViewCtx): SafeHtml {
   const nav = ctx
-    ? html`<nav><strong>${ctx.merchant.name}</strong>
+    ? html`<nav><span class="who">${ctx.merchant.name}</span>
       <a href="${BASE}/orders">Orders</a><a href="${BASE}/balances">Balances</a><a href="${BASE}/payouts">Payouts</a>\
 <a href="${BASE}/settlement">Settlement</a><a href="${BASE}/reports">Reports</a>
       ${ctx.merchant.features.channelPartner ? html`<a href="${BASE}/sub-merchants">Sub-merchants</a>` : ''}
@@ -57,7 +41,7 @@ export function dashboardFrame(body: SafeHtml, ctx?: ViewCtx): SafeHtml {
       <form class="inline" method="post" action="${BASE}/logout">${hidden(ctx.csrf)}<button class="btn secondary"
       type="submit">Log out</button></form></nav>`
     : '';
-  return html`<style>${DASH_CSS}</style>${nav}${body}`;
+  return html`${nav}${body}`;
 }
 
 export const notFoundView = () => card(html`<h1>Not found</h1><p class="muted">Nothing here for this merchant.</p>`);
@@ -66,8 +50,10 @@ export const formExpiredView = () =>
 
 // ---- login, set password ----
 
-export function loginView(v: { csrf: string; next: string; error?: string }) {
-  return card(html`<h1>Merchant dashboard</h1>${v.error ? html`<div class="error">${v.error}</div>` : ''}
+export function loginView(v: { csrf: string; next: string; error?: string; info?: string }) {
+  return card(html`<h1>Merchant dashboard</h1>${v.error ? html`<div class="error">${v.error}</div>` : ''}${
+    v.info ? html`<div class="flash" id="flash">${v.info}</div>` : ''
+  }
       <form method="post" action="${BASE}/login"><input type="hidden" name="csrf" value="${v.csrf}"><input type="hidden"
       name="next" value="${v.next}">
         <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="username" required>
@@ -108,87 +94,196 @@ export const ORDER_STATUSES = [
 export function ordersView(v: { status?: string; from?: string; to?: string; list: Order[] }) {
   const { status, list } = v;
   return html`${card(html`<h1>Orders</h1>
-      <form method="get" action="${BASE}/orders" id="filter">
-        <label for="status">Status</label><select id="status"
+      <form method="get" action="${BASE}/orders" id="filter"><div class="grid2">
+        <div><label for="status">Status</label><select id="status"
         name="status"><option value="">Any</option>${ORDER_STATUSES.map(
           (s) => html`<option value="${s}"
           ${s === status ? html`selected` : ''}>${s}</option>`,
-        )}</select>
-        <label for="from">From (UTC date)</label><input id="from" type="date" name="from" value="${v.from ?? ''}">
-        <label for="to">To (UTC date, inclusive)</label><input id="to" type="date" name="to" value="${v.to ?? ''}">
+        )}</select></div>
+        <div><label for="from">From (UTC date)</label><input id="from" type="date" name="from" value="${v.from ?? ''}">
+        </div>
+        <div><label for="to">To (UTC date, inclusive)</label><input id="to" type="date" name="to"
+        value="${v.to ?? ''}"></div></div>
         <button class="btn" type="submit">Filter</button></form>`)}
-      ${card(html`<table id="orders"><tr><th>Created</th><th>prepayId</th><th>merchantTradeNo</th><th>Amount</th>
-        <th>Status</th></tr>
-        ${list.map(
-          (o) => html`<tr><td>${time(o.createTime)}</td><td><a class="mono"
-          href="${BASE}/orders/${o.prepayId}">${o.prepayId}</a></td><td>${o.merchantTradeNo}</td>
-          <td>${o.orderAmount} ${o.currency}</td><td class="status-cell">${o.status}</td></tr>`,
-        )}
-      </table>${list.length === 0 ? html`<p class="muted">No orders match.</p>` : ''}`)}`;
+      ${card(
+        html`${dataTable({
+          id: 'orders',
+          rows: list,
+          columns: [
+            { label: 'Created', cell: (o) => time(o.createTime) },
+            {
+              label: 'prepayId',
+              cell: (o) => html`<a class="mono" href="${BASE}/orders/${o.prepayId}">${o.prepayId}</a>`,
+            },
+            { label: 'merchantTradeNo', cell: (o) => o.merchantTradeNo, cls: 'mono' },
+            { label: 'Amount', cell: (o) => displayAmount(o.orderAmount, o.currency) },
+            { label: 'Status', cell: (o) => o.status, cls: 'status-cell' },
+          ],
+        })}${list.length === 0 ? html`<p class="muted">No orders match.</p>` : ''}`,
+      )}`;
 }
+
+/** What a webhook is about, in words (its bizType and bizStatus are the wire's codes). */
+const WEBHOOK_TEXT: Record<string, string> = {
+  'PAY PAY_SUCCESS': 'Payment succeeded',
+  'PAY PAY_CLOSED': 'Order closed',
+  'PAY_REFUND REFUND_SUCCESS': 'Refund succeeded',
+  'PAY_REFUND REFUND_REJECTED': 'Refund rejected',
+  'TEST TEST': 'Test event',
+};
+const codeWords = (code: string) => code.replaceAll('_', ' ').toLowerCase();
+export const webhookText = (d: Pick<Delivery, 'bizType' | 'bizStatus'>) =>
+  WEBHOOK_TEXT[`${d.bizType} ${d.bizStatus}`] ??
+  `${codeWords(d.bizType).replace(/^./, (c) => c.toUpperCase())}: ${codeWords(d.bizStatus)}`;
+const DELIVERY_STATUS: Record<Delivery['status'], string> = {
+  PENDING: 'waiting to be delivered',
+  DELIVERED: 'delivered',
+  FAILED: 'delivery failed',
+};
+const deliveryTag = (d: Delivery) =>
+  html`<span class="tag ${d.status === 'DELIVERED' ? 'ok' : d.status === 'FAILED' ? '' : 'wait'}">${
+    DELIVERY_STATUS[d.status]
+  }</span>`;
 
 function deliveryTable(ctx: ViewCtx, list: Delivery[]) {
   if (list.length === 0) return html`<p class="muted">No webhook deliveries.</p>`;
-  return html`<table class="deliveries"><tr><th>Created</th><th>Event</th><th>URL</th><th>Status</th><th>Attempts</th>
-    <th></th></tr>
-      ${list.map((d) => {
-        const last = d.attempts[d.attempts.length - 1];
-        return html`<tr><td>${time(d.createdAt)}</td><td>${d.bizType} ${d.bizStatus}<br>
-          <span class="mono muted">${d.bizId}</span></td><td class="mono">${d.url}</td>
-        <td>${d.status}</td><td>${d.attempts.length}${
-          last
-            ? html`<br>
-          <span class="muted">last: ${last.httpStatus ?? last.error ?? ''}</span>`
-            : ''
-        }</td>
-        <td>${
+  return dataTable({
+    cls: 'deliveries',
+    rows: list,
+    rowAttrs: (d) => html` data-delivery="${d.id}"`,
+    columns: [
+      { label: 'Created', cell: (d) => time(d.createdAt) },
+      {
+        label: 'Event',
+        cls: 'delivery-event',
+        cell: (d) =>
+          html`${d.bizType === 'TEST' ? html`<span class="tag plain">Test event</span>` : webhookText(d)}<br>
+          <span class="mono muted">${d.bizId}</span>`,
+      },
+      { label: 'URL', cell: (d) => d.url, cls: 'mono' },
+      { label: 'Status', cell: deliveryTag },
+      {
+        label: 'Attempts',
+        cell: (d) => {
+          const last = d.attempts[d.attempts.length - 1];
+          return html`${d.attempts.length}${
+            last ? html` <span class="muted">(last: ${last.httpStatus ?? last.error ?? ''})</span>` : ''
+          }`;
+        },
+      },
+      {
+        label: '',
+        cell: (d) =>
           d.status !== 'PENDING'
             ? html`<form class="inline" method="post"
           action="${BASE}/developers/deliveries/${d.id}/redeliver">${hidden(ctx.csrf)}<button class="btn secondary"
           type="submit">Redeliver</button></form>`
-            : ''
-        }</td></tr>`;
-      })}</table>`;
+            : '',
+      },
+    ],
+  });
 }
 
-/** One order: its figures, the refund form while refundable, its history and its webhook deliveries (oldest first). */
-export function orderView(ctx: ViewCtx, o: Order, deliveries: Delivery[], flash?: Flash) {
+export type OrderRefund = Awaited<ReturnType<RefundService['listForOrder']>>[number];
+const REFUND_STATUS: Record<OrderRefund['status'], string> = {
+  PENDING: 'in progress',
+  SUCCESS: 'succeeded',
+  REJECTED: 'rejected',
+};
+
+/** What can still be refunded: the order amount less the refunds that succeeded or are in progress. */
+export function refundableLeft(o: Order, refunds: OrderRefund[]): string {
+  const taken = refunds
+    .filter((r) => r.status !== 'REJECTED')
+    .reduce((sum, r) => sum.plus(r.refundAmount), new Decimal(0));
+  const left = new Decimal(o.orderAmount).minus(taken);
+  return (left.isNegative() ? new Decimal(0) : left).toFixed(8);
+}
+
+/** The order's history as sentences, oldest first. */
+function orderEvents(o: Order, refunds: OrderRefund[], deliveries: Delivery[]): [number, string][] {
+  const amount = (v: string) => displayAmount(v, o.currency);
   const events: [number, string][] = [
     [
       o.createTime,
-      `Created (${o.apiVersion}${
+      `Order created for ${amount(o.orderAmount)} (API ${o.apiVersion})${
         o.creatorMerchantId !== o.merchantId ? `, by technical service provider ${o.creatorMerchantId}` : ''
-      })`,
+      }.`,
     ],
   ];
-  if (o.transactTime !== null && o.transactionId) events.push([o.transactTime, `Paid, transaction ${o.transactionId}`]);
-  if (o.closedTime !== null) events.push([o.closedTime, `Closed as ${o.status}`]);
-  for (const d of deliveries) events.push([d.createdAt, `Webhook ${d.bizType} ${d.bizStatus} queued`]);
-  events.sort((a, b) => a[0] - b[0]);
+  if (o.transactTime !== null && o.transactionId)
+    events.push([o.transactTime, `Paid by the payer (transaction ${o.transactionId}).`]);
+  if (o.closedTime !== null) events.push([o.closedTime, `Closed: ${codeWords(o.status)}.`]);
+  for (const r of refunds) {
+    events.push([
+      r.createdAt,
+      `Refund of ${amount(r.refundAmount)} requested${r.refundReason ? ` (“${r.refundReason}”)` : ''}.`,
+    ]);
+    if (r.completedAt !== null)
+      events.push([r.completedAt, `Refund of ${amount(r.refundAmount)} ${REFUND_STATUS[r.status]}.`]);
+  }
+  for (const d of deliveries)
+    events.push([d.createdAt, `“${webhookText(d)}” webhook sent to your URL: ${DELIVERY_STATUS[d.status]}.`]);
+  return events.sort((a, b) => a[0] - b[0]);
+}
+
+/**
+ * One order: its figures, its refunds and what is left to refund, the refund form while refundable, its history and
+ * its webhook deliveries (oldest first).
+ */
+export function orderView(ctx: ViewCtx, o: Order, refunds: OrderRefund[], deliveries: Delivery[], flash?: Flash) {
   const refundable = ['PAID', 'REFUNDING', 'REFUNDED'].includes(o.status);
+  const left = refundableLeft(o, refunds);
+  const amount = (v: string) => displayAmount(v, o.currency);
   return html`${card(html`<h1>Order <span class="mono">${o.prepayId}</span></h1>
         ${flashBox(flash)}
         <div class="row"><span>Status</span><strong id="order-status">${o.status}</strong></div>
-        <div class="row"><span>merchantTradeNo</span><span>${o.merchantTradeNo}</span></div>
-        <div class="row"><span>Amount</span><span>${o.orderAmount} ${o.currency}</span></div>
-        <div class="row"><span>Commission</span><span>${o.commission ?? '—'}</span></div>
+        <div class="row"><span>merchantTradeNo</span><span class="mono">${o.merchantTradeNo}</span></div>
+        <div class="row"><span>Amount</span><span id="order-amount">${amount(o.orderAmount)}</span></div>
+        <div class="row"><span>Commission</span><span>${o.commission === null ? '—' : amount(o.commission)}</span></div>
         <div class="row"><span>Product</span><span>${o.productName}</span></div>
         <div class="row"><span>Expires</span><span>${time(o.expireTime)}</span></div>`)}
       ${
-        refundable
-          ? card(html`<h2>Refund</h2><form method="post"
-            action="${BASE}/orders/${o.prepayId}/refund">${hidden(ctx.csrf)}
+        refunds.length > 0 || refundable
+          ? card(html`<h2>Refunds</h2>
+        ${
+          refunds.length === 0
+            ? html`<p class="muted" id="no-refunds">No refunds yet.</p>`
+            : dataTable({
+                id: 'refunds',
+                rows: refunds,
+                rowAttrs: (r) => html` data-refund="${r.refundId}"`,
+                columns: [
+                  { label: 'Requested', cell: (r) => time(r.createdAt) },
+                  { label: 'Amount', cell: (r) => amount(r.refundAmount), cls: 'refund-amount' },
+                  {
+                    label: 'Status',
+                    cls: 'refund-status',
+                    cell: (r) =>
+                      html`<span class="tag ${r.status === 'SUCCESS' ? 'ok' : r.status === 'PENDING' ? 'wait' : ''}"
+                      >${REFUND_STATUS[r.status]}</span>`,
+                  },
+                  { label: 'Completed', cell: (r) => (r.completedAt === null ? '—' : time(r.completedAt)) },
+                  { label: 'Reason', cell: (r) => r.refundReason ?? '' },
+                ],
+              })
+        }
+        <div class="row"><span>Left to refund</span><strong id="refundable-left">${amount(left)}</strong></div>
+        ${
+          refundable
+            ? html`<form method="post" action="${BASE}/orders/${o.prepayId}/refund">${hidden(ctx.csrf)}
         <label for="amount">Amount (${o.currency})</label><input id="amount" name="amount" type="text"
         inputmode="decimal" required>
         <label for="reason">Reason (optional)</label><input id="reason" name="reason" type="text" maxlength="256">
-        <button class="btn" id="refund" type="submit">Refund</button></form>`)
+        <button class="btn" id="refund" type="submit">Refund</button></form>`
+            : ''
+        }`)
           : ''
       }
       ${card(
-        html`<h2>Events</h2><table id="events">${events.map(
-          ([at, what]) => html`<tr><td>${time(at)}</td>
-        <td>${what}</td></tr>`,
-        )}</table>`,
+        html`<h2>Events</h2><ul class="list" id="events">${orderEvents(o, refunds, deliveries).map(
+          ([at, what]) => html`<li><div class="small muted">${time(at)}</div><div>${what}</div></li>`,
+        )}</ul>`,
       )}
       ${card(html`<h2>Webhook deliveries</h2>${deliveryTable(ctx, deliveries)}`)}`;
 }
@@ -205,27 +300,39 @@ export function reportView(date: string, rep: DailyReport) {
       <div class="actions"><a class="btn secondary" id="csv" href="${BASE}/reports.csv?date=${date}">Download CSV</a>
       <a class="btn secondary" id="report-files"
       href="${BASE}/reports/files">Daily files and balance reports</a></div>`)}
-      ${rep.assets.map((a) =>
-        card(html`<h2>${a.asset}</h2>
-        <div class="row"><span>Opening balance</span><span>${a.openingBalance}</span></div>
-        <div class="row"><span>Payments</span><span>${a.totals.payments}</span></div><div class="row">
-        <span>Commissions</span><span>${a.totals.commissions}</span></div>
-        <div class="row"><span>Refunds</span><span>${a.totals.refunds}</span></div><div class="row">
-        <span>Closing balance</span><span>${a.closingBalance}</span></div>
-        <table><tr><th>Time</th><th>Type</th><th>prepayId</th><th>Amount</th><th>Balance</th></tr>
-        ${a.transactions.map(
-          (t) => html`<tr><td>${time(t.time)}</td><td>${t.type}</td>
-          <td class="mono">${t.prepayId ?? ''}</td><td>${t.amount}</td><td>${t.balance}</td></tr>`,
-        )}</table>`),
-      )}
+      ${rep.assets.map((a) => {
+        const n = (v: string) => displayNumber(v, a.asset);
+        return card(html`<h2>${a.asset}</h2>
+        <div class="row"><span>Opening balance</span><span>${n(a.openingBalance)}</span></div>
+        <div class="row"><span>Payments</span><span>${n(a.totals.payments)}</span></div><div class="row">
+        <span>Commissions</span><span>${n(a.totals.commissions)}</span></div>
+        <div class="row"><span>Refunds</span><span>${n(a.totals.refunds)}</span></div><div class="row">
+        <span>Closing balance</span><span>${n(a.closingBalance)}</span></div>
+        ${dataTable({
+          rows: a.transactions,
+          columns: [
+            { label: 'Time', cell: (t) => time(t.time) },
+            { label: 'Type', cell: (t) => t.type },
+            { label: 'prepayId', cell: (t) => t.prepayId ?? '', cls: 'mono' },
+            { label: 'Amount', cell: (t) => n(t.amount) },
+            { label: 'Balance', cell: (t) => n(t.balance) },
+          ],
+        })}`);
+      })}
       ${rep.assets.length === 0 ? card(html`<p class="muted">No transactions on ${date}.</p>`) : ''}`;
 }
 
 // ---- developers ----
 
-export type DevelopersFlash = Flash & { newKey?: { apiKey: string; apiSecret: string } };
+export type DevelopersFlash = Flash & {
+  newKey?: { apiKey: string; apiSecret: string };
+  /** The webhook URL as typed, when it was refused. */
+  webhookUrl?: string;
+};
 
 export function developersView(ctx: ViewCtx, keys: ApiKeys, deliveries: Delivery[], flash?: DevelopersFlash) {
+  // A refused webhook URL stays in the field, so the merchant corrects it instead of typing it again.
+  const webhookUrl = flash?.webhookUrl ?? ctx.merchant.webhookUrl ?? '';
   const id = String(ctx.merchant.merchantId);
   const active = keys.filter((k) => k.status === 'ACTIVE');
   return html`${card(html`<h1>Developers</h1>
@@ -238,18 +345,25 @@ export function developersView(ctx: ViewCtx, keys: ApiKeys, deliveries: Delivery
             : ''
         }
         <p class="muted">Merchant ID <span class="mono" id="merchant-id">${id}</span></p>`)}
-      ${card(html`<h2>API keys</h2><table id="keys"><tr><th>API key</th><th>Created</th><th>Status</th><th></th></tr>
-        ${keys.map(
-          (k) => html`<tr data-key="${k.apiKey}"><td class="mono">${k.apiKey}</td><td>${time(k.createdAt)}</td>
-            <td class="key-status">${k.status}</td>
-          <td>${
-            k.status === 'ACTIVE'
-              ? html`<form class="inline" method="post"
+      ${card(html`<h2>API keys</h2>${dataTable({
+        id: 'keys',
+        rows: keys,
+        rowAttrs: (k) => html` data-key="${k.apiKey}"`,
+        columns: [
+          { label: 'API key', cell: (k) => k.apiKey, cls: 'mono' },
+          { label: 'Created', cell: (k) => time(k.createdAt) },
+          { label: 'Status', cell: (k) => k.status, cls: 'key-status' },
+          {
+            label: '',
+            cell: (k) =>
+              k.status === 'ACTIVE'
+                ? html`<form class="inline" method="post"
             action="${BASE}/developers/keys/${k.apiKey}/revoke">${hidden(ctx.csrf)}<button class="btn secondary revoke"
             type="submit">Revoke</button></form>`
-              : ''
-          }</td></tr>`,
-        )}</table>
+                : '',
+          },
+        ],
+      })}
         <form method="post" action="${BASE}/developers/keys">${hidden(ctx.csrf)}<button class="btn" id="create-key"
         type="submit">Create API key</button></form>`)}
       ${card(html`<h2>IP whitelist</h2><form method="post" action="${BASE}/developers/ip-whitelist">${hidden(ctx.csrf)}
@@ -258,7 +372,7 @@ export function developersView(ctx: ViewCtx, keys: ApiKeys, deliveries: Delivery
         <button class="btn" type="submit">Save IP whitelist</button></form>`)}
       ${card(html`<h2>Webhook</h2><form method="post" action="${BASE}/developers/webhook">${hidden(ctx.csrf)}
         <label for="webhook-url">Webhook URL</label><input id="webhook-url" type="url" name="webhookUrl"
-        value="${ctx.merchant.webhookUrl ?? ''}" maxlength="256" style="width:100%">
+        value="${webhookUrl}" maxlength="256"${flash?.webhookUrl !== undefined ? html` aria-invalid="true"` : ''}>
         <button class="btn" type="submit">Save webhook URL</button></form>
         <form method="post" action="${BASE}/developers/test-event">${hidden(ctx.csrf)}<button class="btn secondary"
         id="test-event" type="submit">Send test event</button></form>`)}
@@ -352,13 +466,21 @@ class="btn secondary disable" type="submit">Disable</button></form>`
       ${
         blockedList.length
           ? card(html`<h2>Blocked providers</h2><p class="muted">Their new authorization requests are refused.</p>
-            <table id="blocked"><tr><th>Provider</th><th>Blocked</th><th></th></tr>
-        ${blockedList.map(
-          (b) => html`<tr data-tsp="${b.tspMerchantId}"><td>${b.tspName}</td><td>${time(b.blockedAt)}</td>
-          <td><form class="inline" method="post"
+            ${dataTable({
+              id: 'blocked',
+              rows: blockedList,
+              rowAttrs: (b) => html` data-tsp="${b.tspMerchantId}"`,
+              columns: [
+                { label: 'Provider', cell: (b) => b.tspName },
+                { label: 'Blocked', cell: (b) => time(b.blockedAt) },
+                {
+                  label: '',
+                  cell: (b) => html`<form class="inline" method="post"
           action="${BASE}/technical-vendor/blocked/${b.tspMerchantId}/unblock">${hidden(ctx.csrf)}<button \
-class="btn secondary unblock" type="submit">Unblock</button></form></td></tr>`,
-        )}</table>`)
+class="btn secondary unblock" type="submit">Unblock</button></form>`,
+                },
+              ],
+            })}`)
           : ''
       }
       ${
@@ -369,13 +491,16 @@ class="btn secondary unblock" type="submit">Unblock</button></form></td></tr>`,
           ${scopeBoxes(ctx.merchant.tsp.allowScopes, [], 'add')}
           <label for="add-ips">IP whitelist (optional)</label><textarea id="add-ips" name="ipWhitelist"></textarea>
           <button class="btn" type="submit">Submit</button></form>
-        <h2>Your authorization requests</h2><table id="requests"><tr><th>Merchant</th><th>Status</th><th>Scopes</th><th>
-        </th></tr>
-        ${own.map(
-          (a) => html`<tr><td>${a.merchantName} <span class="muted">${a.merchantId}</span></td>
-            <td>${expired(a) ? 'EXPIRED' : a.status}</td><td>${a.scopes.join(', ')}</td>
-          <td><a href="${BASE}/technical-vendor/${a.authorizationId}">Details</a></td></tr>`,
-        )}</table>`)
+        <h2>Your authorization requests</h2>${dataTable({
+          id: 'requests',
+          rows: own,
+          columns: [
+            { label: 'Merchant', cell: (a) => html`${a.merchantName} <span class="muted">${a.merchantId}</span>` },
+            { label: 'Status', cell: (a) => (expired(a) ? 'EXPIRED' : a.status) },
+            { label: 'Scopes', cell: (a) => a.scopes.join(', ') },
+            { label: '', cell: (a) => html`<a href="${BASE}/technical-vendor/${a.authorizationId}">Details</a>` },
+          ],
+        })}`)
           : ''
       }`;
 }

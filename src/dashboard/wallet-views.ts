@@ -1,8 +1,9 @@
 import type { Transfer } from '../pay/transfers/service.ts';
 import { PAY_CURRENCIES } from '../pay/orders/service.ts';
 import type { Balance } from '../platform/ledger/service.ts';
-import { Decimal } from '../platform/money.ts';
+import { displayAmount, displayNumber } from '../web/amount.ts';
 import { html } from '../web/html.ts';
+import { dataTable } from '../web/layout.ts';
 import { BASE, card, flashBox, hidden, time, type Flash, type ViewCtx } from './views.ts';
 
 export type WalletsFlash = Flash & {
@@ -10,14 +11,16 @@ export type WalletsFlash = Flash & {
   form?: { currency?: string; amount?: string; direction?: string };
 };
 
-const fixed8 = (v: string) => new Decimal(v).toFixed(8);
-
 function balanceTable(id: string, list: Balance[], frozen: string) {
-  return html`<div class="scroll"><table id="${id}"><tr><th>Asset</th><th>Available</th><th>${frozen}</th></tr>
-    ${list.map(
-      (b) => html`<tr><td>${b.asset}</td><td>${fixed8(b.available)}</td><td>${fixed8(b.held)}</td>
-      </tr>`,
-    )}</table></div>
+  return html`${dataTable({
+    id,
+    rows: list,
+    columns: [
+      { label: 'Asset', cell: (b) => b.asset },
+      { label: 'Available', cell: (b) => displayNumber(b.available, b.asset) },
+      { label: frozen, cell: (b) => displayNumber(b.held, b.asset) },
+    ],
+  })}
     ${list.length === 0 ? html`<p class="muted">No balances yet.</p>` : ''}`;
 }
 
@@ -59,8 +62,7 @@ appear in this list.</p>`
           ${data.transfers.map(
             (t) =>
               html`<li><div class="row">
-                <span>${t.transferType === 'TO_MAIN' ? 'Funding → Spot' : 'Spot → Funding'}</span><strong>${t.amount} \
-${t.currency}</strong></div>
+                <span>${t.transferType === 'TO_MAIN' ? 'Funding → Spot' : 'Spot → Funding'}</span><strong>${displayAmount(t.amount, t.currency)}</strong></div>
               <div class="row small muted">
               <span>${time(t.createdAt)}</span><span class="${t.status === 'SUCCESS' ? 'ok' : 'bad'}">${t.status}</span>
               </div>

@@ -1,18 +1,12 @@
-import { html, trusted, type SafeHtml } from '../../web/html.ts';
+import { displayAmount } from '../../web/amount.ts';
+import { html, type SafeHtml } from '../../web/html.ts';
+import { dataTable } from '../../web/layout.ts';
 import { CONNECT_MESSAGES } from '../codes.ts';
 import type { ConnectOrder } from '../orders/store.ts';
 import { DEFAULT_OVERLAP_MS, type Partner, type PartnerKey } from '../partners.ts';
 
 /** The partner portal's pages (pure: data in, markup out); the controllers are in routes.ts. */
 export const BASE = '/en/partner';
-
-const PORTAL_CSS = trusted(
-  `<style>main{max-width:960px}.card{overflow-x:auto}` +
-    `table{width:100%;border-collapse:collapse;font-size:13px}` +
-    `th,td{text-align:left;padding:6px;border-bottom:1px solid #eaecef;vertical-align:top}
-nav a{margin-right:12px}textarea{width:100%;min-height:90px;font-family:monospace;font-size:12px}` +
-    `code,pre{font-size:12px;white-space:pre-wrap;word-break:break-all}.ok{color:#03a66d}.bad{color:#cf304a}</style>`,
-);
 
 export type Authed = { partner: Partner; csrf: string };
 export type Message = { error?: string; info?: string };
@@ -28,17 +22,17 @@ const messages = (msg?: Message) =>
       : ''
   }${msg?.info ? html`<div class="status ok" id="info">${msg.info}</div>` : ''}`;
 
-/** The portal frame inside the layout: its styles and, once logged in, the navigation with Log out. */
+/** The portal frame inside the layout: once logged in, the navigation with Log out (styles: src/web/layout.ts). */
 export function portalFrame(body: SafeHtml, mode: string, a?: Authed): SafeHtml {
   const nav = a
-    ? html`<nav class="card"><strong>${a.partner.name}</strong>
-      <span class="muted">${a.partner.code} · ${mode === 'sandbox' ? 'test environment' : 'production'}</span><br>
+    ? html`<nav><span class="who">${a.partner.name}</span>
+      <span class="muted">${a.partner.code} · ${mode === 'sandbox' ? 'test environment' : 'production'}</span>
       <a href="${BASE}/orders">Orders</a><a href="${BASE}/settings">Settings</a><a href="${BASE}/keys">Keys</a><a \
 href="${BASE}/docs">API documentation</a>
-      <form method="post" action="${BASE}/logout" style="display:inline"><input type="hidden"
-      name="_csrf" value="${a.csrf}"><button type="submit" id="logout">Log out</button></form></nav>`
+      <form class="inline" method="post" action="${BASE}/logout"><input type="hidden"
+      name="_csrf" value="${a.csrf}"><button class="btn secondary" type="submit" id="logout">Log out</button></form></nav>`
     : '';
-  return html`${PORTAL_CSS}${nav}${body}`;
+  return html`${nav}${body}`;
 }
 
 export const loginView = (csrf: string, msg?: Message) => html`<div class="card"><h1>Partner portal</h1>
@@ -64,29 +58,45 @@ export const setPasswordView = (
 export const linkExpiredView = () =>
   html`<div class="card"><h1>This link is invalid or expired</h1><p>Ask your Rampart operator for a new one.</p></div>`;
 
+const statusClass = (o: ConnectOrder) => (o.mainStatus === 'FAILURE' ? 'bad' : o.mainStatus === 'SUCCESS' ? 'ok' : '');
+
 export function ordersView(v: { status?: string; search?: string; list: ConnectOrder[] }) {
   const { status, search, list } = v;
   return html`<div class="card"><h1>Orders</h1>
-      <form method="get" action="${BASE}/orders"><input type="text" name="q" placeholder="merchantOrderId or orderId"
-      value="${search ?? ''}" style="width:60%">
-      <select name="status"><option value="">All statuses</option>${ORDER_STATUSES.map(
-        (s) => html`<option
+      <form method="get" action="${BASE}/orders"><div class="grid2">
+      <div><label for="q">Search</label><input type="search" id="q" name="q"
+      placeholder="merchantOrderId or orderId" value="${search ?? ''}"></div>
+      <div><label for="status">Status</label><select id="status" name="status"><option value="">All \
+statuses</option>${ORDER_STATUSES.map(
+    (s) => html`<option
         ${s === status ? 'selected' : ''}>${s}</option>`,
-      )}</select>
-      <button type="submit">Search</button></form>
-      ${
+  )}</select></div></div>
+      <button class="btn" type="submit">Search</button></form></div>
+      <div class="card">${
         list.length === 0
           ? html`<p class="muted" id="no-orders">No orders yet.</p>`
-          : html`<table id="orders"><thead><tr><th>Created</th><th>merchantOrderId</th><th>orderId</th><th>Amount</th>
-            <th>Crypto</th><th>Status</th><th>Failure reason</th></tr></thead><tbody>
-      ${list.map(
-        (o) => html`<tr data-merchant-order-id="${o.merchantOrderId}"><td>${iso(o.createdAt)}</td>
-          <td>${o.merchantOrderId}</td><td><code>${o.orderId}</code></td>
-        <td>${o.orderAmount} ${o.fiatCurrency}</td><td>${o.cryptoCurrency} on ${o.cryptoNetwork}</td>
-        <td class="order-status \
-${o.mainStatus === 'FAILURE' ? 'bad' : o.mainStatus === 'SUCCESS' ? 'ok' : ''}">${o.mainStatus} / ${o.subStatus}</td>
-        <td class="order-error">${o.errorCode ? html`${o.errorCode}: ${o.errorReason}` : ''}</td></tr>`,
-      )}</tbody></table>`
+          : dataTable({
+              id: 'orders',
+              rows: list,
+              rowAttrs: (o) => html` data-merchant-order-id="${o.merchantOrderId}"`,
+              columns: [
+                { label: 'Created', cell: (o) => iso(o.createdAt) },
+                { label: 'merchantOrderId', cell: (o) => o.merchantOrderId, cls: 'mono' },
+                { label: 'orderId', cell: (o) => o.orderId, cls: 'mono' },
+                { label: 'Amount', cell: (o) => displayAmount(o.orderAmount, o.fiatCurrency) },
+                { label: 'Crypto', cell: (o) => `${o.cryptoCurrency} on ${o.cryptoNetwork}` },
+                {
+                  label: 'Status',
+                  cell: (o) => html`<span class="${statusClass(o)}">${o.mainStatus} / ${o.subStatus}</span>`,
+                  cls: 'order-status',
+                },
+                {
+                  label: 'Failure reason',
+                  cell: (o) => (o.errorCode ? html`${o.errorCode}: ${o.errorReason}` : ''),
+                  cls: 'order-error',
+                },
+              ],
+            })
       }</div>`;
 }
 
@@ -99,7 +109,7 @@ OPE100000005)</label>
     <label for="redirectDomains">Redirect domains (host names allowed in merchantRedirectUrl)</label>
     <textarea id="redirectDomains" name="redirectDomains">${a.partner.redirectDomains.join('\n')}</textarea>
     <label for="webhookUrl">Order-status webhook URL (empty: no webhooks, poll query-order-list)</label>
-    <input type="text" id="webhookUrl" name="webhookUrl" value="${a.partner.webhookUrl ?? ''}">
+    <input type="url" id="webhookUrl" name="webhookUrl" value="${a.partner.webhookUrl ?? ''}">
     <button class="btn" type="submit" id="save-settings">Save</button></form></div>`;
 
 export function keysView(
@@ -112,26 +122,31 @@ export function keysView(
       ${messages(msg)}
       <p class="muted">Requests verify against any active key. A new key is active at once; the previous key keeps \
 working until the end of the overlap period.</p>
-      <table id="keys"><thead><tr><th>Fingerprint (SHA-256)</th><th>Bits</th><th>Added</th><th>State</th></tr></thead>
-      <tbody>
-      ${keys.map(
-        (k) => html`<tr class="key ${activeIds.has(k.id) ? 'active' : 'expired'}"><td>
-          <code>${k.fingerprint.slice(0, 32)}…</code></td><td>${k.bits}</td><td>${iso(k.createdAt)}</td>
-        <td>${
-          activeIds.has(k.id)
-            ? k.expiresAt === null
-              ? html`<span \
-class="ok">active</span>`
-              : html`<span>active until ${iso(k.expiresAt)}</span>`
-            : html`<span class="bad">expired ${iso(k.expiresAt)}</span>`
-        }</td></tr>`,
-      )}</tbody></table></div>
+      ${dataTable({
+        id: 'keys',
+        rows: keys,
+        rowAttrs: (k) => html` class="key ${activeIds.has(k.id) ? 'active' : 'expired'}"`,
+        columns: [
+          { label: 'Fingerprint (SHA-256)', cell: (k) => html`<code>${k.fingerprint.slice(0, 32)}…</code>` },
+          { label: 'Bits', cell: (k) => k.bits },
+          { label: 'Added', cell: (k) => iso(k.createdAt) },
+          {
+            label: 'State',
+            cell: (k) =>
+              activeIds.has(k.id)
+                ? k.expiresAt === null
+                  ? html`<span class="ok">active</span>`
+                  : html`<span>active until ${iso(k.expiresAt)}</span>`
+                : html`<span class="bad">expired ${iso(k.expiresAt)}</span>`,
+          },
+        ],
+      })}</div>
       <div class="card"><h2>Rotate: add a new public key</h2>
       <form method="post" action="${BASE}/keys"><input type="hidden" name="_csrf" value="${a.csrf}">
       <label for="publicKey">RSA public key PEM (openssl rsa -in rsa_pkcs1.pri -pubout), at least 1024 \
 bits</label><textarea id="publicKey" name="publicKey" required></textarea>
       <label for="overlapHours">Overlap: hours the current key keeps working</label><input type="text" id="overlapHours"
-      name="overlapHours" value="${String(DEFAULT_OVERLAP_MS / 3_600_000)}">
+      name="overlapHours" inputmode="decimal" value="${String(DEFAULT_OVERLAP_MS / 3_600_000)}">
       <button class="btn" type="submit" id="add-key">Add key</button></form></div>
       <div class="card"><h2>Platform public key</h2>
       <p class="muted">Verify order-status webhooks (X-BN-Connect-Signature) with this key.</p>
@@ -183,10 +198,10 @@ GET or empty body: merchantCode=\${merchantCode}&amp;timestamp=\${timestamp}
 printf '%s' "$S" &gt; msg; openssl dgst -sha256 -sign rsa_pkcs8.pri msg | base64 -w0</pre>
       <p>Every answer is HTTP 200 with <code>{"success", "code", "message", "messageDetail", "data"}</code>; success \
 code <code>${a.partner.successCode}</code>.</p>
-      <h2>Operations</h2><table><tbody>${OPERATIONS.map(
-        ([m, op, d]) => html`<tr><td>${m}</td><td><code>${op}</code>
-        </td><td>${d}</td></tr>`,
-      )}</tbody></table>
+      <h2>Operations</h2><ul class="list" id="operations">${OPERATIONS.map(
+        ([m, op, d]) => html`<li><div><span class="tag plain">${m}</span> <code>${op}</code></div>
+        <div class="muted">${d}</div></li>`,
+      )}</ul>
       <h2>Webhooks</h2><p>Each change of orderMainStatus/orderSubStatus is POSTed to your webhook URL with \
 <code>X-BN-Connect-Timestamp</code>,
       <code>X-BN-Connect-For</code> and <code>X-BN-Connect-Signature</code> = base64 RSA-SHA256 by the platform key \
@@ -194,8 +209,12 @@ over \
 <code>rawBody + timestamp</code>.
       Answer <code>{"returnCode":"SUCCESS","returnMessage":null}</code>; otherwise it is retried after 15 s, 1 min, 5 \
 min, 30 min, 2 h and 6 h.</p>
-      <h2>Error codes</h2><table id="codes"><tbody>${Object.entries(CONNECT_MESSAGES).map(
-        ([c, m]) => html`<tr><td>
-        <code>${c}</code></td><td>${m}</td></tr>`,
-      )}</tbody></table></div>`;
+      <h2>Error codes</h2>${dataTable({
+        id: 'codes',
+        rows: Object.entries(CONNECT_MESSAGES),
+        columns: [
+          { label: 'Code', cell: ([c]) => html`<code>${c}</code>` },
+          { label: 'Message', cell: ([, m]) => m },
+        ],
+      })}</div>`;
 }

@@ -301,6 +301,15 @@ export function createRefundService(deps: {
       return row ? ok(toRefund(row)) : err('REFUND_NOT_FOUND', 'Refund not found.');
     },
 
+    /** An order's refunds, oldest first (at most MAX_REFUND_ATTEMPTS): what the dashboard's order page lists. */
+    async listForOrder(merchantId: string, prepayId: string): Promise<Refund[]> {
+      const rows = await db.query(
+        `SELECT * FROM pay_refunds WHERE merchant_id = $1 AND prepay_id = $2 ORDER BY created_at, refund_id`,
+        [merchantId, prepayId],
+      );
+      return rows.rows.map(toRefund);
+    },
+
     complete,
     /** Outbox handler for REFUND_TOPIC. */
     handler,
