@@ -23,6 +23,7 @@ import {
   expiredView,
   kycReviewView,
   kycView,
+  linkNotValidView,
   liveKey,
   notYourOrderView,
   statusView,
@@ -127,18 +128,21 @@ export function registerBuyflowRoutes(
     const found = await buyflow.orderByToken(token);
     const formToken = csrf.token(req, reply);
     const p: Page = { token, csrf: formToken, brand };
+    if (!found) {
+      frameHeaders(reply, null);
+      return render(reply.code(404), formToken, 'Link not valid', linkNotValidView());
+    }
     if (
-      !found ||
       (found.order.mainStatus === 'INIT' && found.order.expiredTime <= clock.now()) ||
       (found.order.subStatus === 'FAILED' && found.order.errorCode === 'ORDER_EXPIRED')
     ) {
-      frameHeaders(reply, found?.partner ?? null);
+      frameHeaders(reply, found.partner);
       return render(
         reply,
         formToken,
         'Order expired',
         expiredView(
-          found?.order.merchantRedirectUrl
+          found.order.merchantRedirectUrl
             ? { url: found.order.merchantRedirectUrl, partnerName: found.partner.name }
             : undefined,
         ),
@@ -152,12 +156,20 @@ export function registerBuyflowRoutes(
       if (q.step === 'verify') {
         const pending = await pages.session(req, PENDING, 'buyflow_pending');
         const pu = pending ? await buyflow.getUser(pending.subjectId) : null;
-        if (pu) return render(reply, formToken, 'Verification', verifyView(p, pu, q.error, q.sent));
+        const consent = { terms: q.terms === '1', marketing: q.marketing === '1' };
+        if (pu) return render(reply, formToken, 'Verification', verifyView(p, pu, q.error, q.sent, consent));
       }
       const login =
         q.step === 'login' ||
         (q.step !== 'signup' && (await buyflow.boundUser(order.partnerCode, order.merchantUserId)) !== null);
-      return render(reply, formToken, login ? 'Log in' : 'Create account', accountView(p, login, q.error));
+      const purchase = {
+        partnerName: partner.name,
+        orderAmount: order.orderAmount,
+        fiatCurrency: order.fiatCurrency,
+        cryptoCurrency: order.cryptoCurrency,
+        cryptoNetwork: order.cryptoNetwork,
+      };
+      return render(reply, formToken, login ? 'Log in' : 'Create account', accountView(p, login, purchase, q.error));
     }
     const attached = await buyflow.attach(order, user.id);
     if (!attached.ok) return render(reply, formToken, 'Not your order', notYourOrderView(attached.message));
@@ -296,7 +308,9 @@ export function registerBuyflowRoutes(
         terms: b.terms === '1',
         marketing: b.marketing === '1',
       });
-      if (!r.ok) return withError(token, 'verify', r.message);
+      // The boxes the person ticked come back ticked: a wrong code is no reason to untick them.
+      const ticked = `${b.terms === '1' ? '&terms=1' : ''}${b.marketing === '1' ? '&marketing=1' : ''}`;
+      if (!r.ok) return withError(token, 'verify', r.message) + ticked;
       await sessions.destroy(req.cookies[PENDING]);
       reply.clearCookie(PENDING, { path: BASE });
       const s = await sessions.create('buyflow', r.value.id);

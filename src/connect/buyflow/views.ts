@@ -157,8 +157,24 @@ ${o.cryptoCurrency}. After that, nothing is charged and you get a new price.</p>
     id="fail-3ds">Cancel</button></form></div>`;
 }
 
-export function accountView({ token, csrf, brand }: Page, login: boolean, error?: string) {
-  return html`<div class="card"><h1>${login ? `Log in to ${brand}` : `Create Account on ${brand}`}</h1>
+/** What the sign-up and log-in pages say is being bought, and for whom, before the person creates an account. */
+export interface PurchaseSummary {
+  partnerName: string;
+  orderAmount: string;
+  fiatCurrency: string;
+  cryptoCurrency: string;
+  cryptoNetwork: string;
+}
+
+const purchaseSummary = (s: PurchaseSummary) =>
+  html`<div class="card" id="purchase"><div class="muted">Buying for ${s.partnerName}</div>
+    <div class="amount" id="purchase-amount">${s.cryptoCurrency} for ${s.orderAmount} ${s.fiatCurrency}</div>
+    <div class="muted">Sent on ${s.cryptoNetwork} to the address you gave ${s.partnerName}.</div></div>`;
+
+export function accountView({ token, csrf, brand }: Page, login: boolean, purchase: PurchaseSummary, error?: string) {
+  return html`${purchaseSummary(purchase)}<div class="card"><h1>${
+    login ? `Log in to ${brand}` : `Create Account on ${brand}`
+  }</h1>
     ${
       login
         ? html`<p class="muted">New here? <a href="${back(token, '&step=signup')}">Create account</a>
@@ -178,7 +194,19 @@ export function accountView({ token, csrf, brand }: Page, login: boolean, error?
     <button class="btn" type="submit">Continue</button></form></div>`;
 }
 
-export function verifyView({ token, csrf, brand }: Page, u: BuyflowUser, error?: string, sent?: string) {
+/** The consent boxes as the person left them (kept across a wrong code, which redirects back to this page). */
+export interface Consent {
+  terms: boolean;
+  marketing: boolean;
+}
+
+export function verifyView(
+  { token, csrf, brand }: Page,
+  u: BuyflowUser,
+  error?: string,
+  sent?: string,
+  consent: Consent = { terms: false, marketing: false },
+) {
   return html`<div class="card"><h1>${u.kind === 'email' ? 'Email' : 'Phone'} Verification</h1>
     ${
       sent
@@ -193,15 +221,15 @@ class="status ok">${u.kind === 'email' ? 'Email code sent successfully' : 'SMS c
     ${
       u.consentAt === null
         ? html`<label class="choice"><input type="checkbox" name="terms" value="1"
-          id="terms"> I agree with ${brand}'s Terms of Use and Privacy Policy</label>
-    <label class="choice"><input type="checkbox" name="marketing"
-    value="1"> Send me news and exclusive offers from ${brand}</label>`
+          id="terms" ${consent.terms ? html`checked` : ''}> I agree with ${brand}'s Terms of Use and Privacy Policy</label>
+    <label class="choice"><input type="checkbox" name="marketing" id="marketing"
+    value="1" ${consent.marketing ? html`checked` : ''}> Send me news and exclusive offers from ${brand}</label>`
         : ''
     }
     <button class="btn" type="submit">Continue</button></form>
     <form method="post" action="${BASE}/resend?token=${token}"><input type="hidden"
     name="csrf" value="${csrf}"><button class="btn secondary" id="resend" data-left="59"
-    type="submit">Resend code(59s)</button></form></div>`;
+    type="submit">Resend code (59s)</button></form></div>`;
 }
 
 export function kycView(rejected: string | null) {
@@ -324,6 +352,11 @@ export const expiredView = (back?: {
 }) => html`<div class="card"><h1>Order expired</h1>
   <p class="muted">This link is no longer valid. Return to the app and start a new purchase.</p>
         ${back ? html`<a class="btn" id="close" href="${back.url}">Back to ${back.partnerName}</a>` : ''}</div>`;
+
+/** A link whose token names no order at all (mistyped, cut short, made up): nothing ever expired. */
+export const linkNotValidView = () => html`<div class="card"><h1>Link not valid</h1>
+  <p class="muted" id="link-not-valid">This buy link is not valid. Return to the app you came from and start the
+  purchase again.</p></div>`;
 
 export const notYourOrderView = (message: unknown) =>
   html`<div class="card"><h1>Not your order</h1>${errBox(message)}</div>`;

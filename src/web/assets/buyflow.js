@@ -11,7 +11,7 @@
     var t = function () {
       if (left > 0) {
         rc.disabled = true;
-        rc.textContent = 'Resend code(' + left + 's)';
+        rc.textContent = 'Resend code (' + left + 's)';
         left--;
         setTimeout(t, 1000);
       } else {
