@@ -40,8 +40,9 @@ const COMMANDS: Record<string, Command> = {
   'merchant create': {
     method: 'POST',
     path: () => '/admin/v1/merchants',
-    usage: '--name NAME [--webhook-url URL] [--ip IP ...]',
-    body: (f) => ({ name: f.name, webhookUrl: f['webhook-url'], ipWhitelist: list(f.ip) }),
+    usage: '--name NAME [--email EMAIL] [--webhook-url URL] [--ip IP ...]',
+    // --email invites a dashboard user: the admin API mails it a link to set its password.
+    body: (f) => ({ name: f.name, email: f.email, webhookUrl: f['webhook-url'], ipWhitelist: list(f.ip) }),
   },
   'merchant list': { method: 'GET', path: () => '/admin/v1/merchants', usage: '' },
   'merchant show': { method: 'GET', path: (f) => `/admin/v1/merchants/${f.id}`, usage: '--id MERCHANT_ID' },
@@ -104,6 +105,13 @@ const COMMANDS: Record<string, Command> = {
     }),
   },
   'partner list': { method: 'GET', path: () => '/admin/v1/partners', usage: '' },
+  'operator create': {
+    method: 'POST',
+    path: () => '/admin/v1/operators',
+    usage: '--email EMAIL --role admin|reviewer',
+    body: (f) => ({ email: f.email, role: f.role }),
+  },
+  'operator list': { method: 'GET', path: () => '/admin/v1/operators', usage: '' },
 };
 
 const OPTIONS = {
@@ -122,6 +130,7 @@ const OPTIONS = {
   disable: { type: 'string', multiple: true },
   'payout-fee': { type: 'string', multiple: true },
   permission: { type: 'string', multiple: true },
+  role: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

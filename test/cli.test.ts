@@ -117,3 +117,24 @@ test('npx rampart partner create sends the key file as publicKeyPem and prints p
   assert.equal(json.merchantCode, 'cli_wallet_test');
   assert.match(json.platformPublicKeyPem, /^-----BEGIN PUBLIC KEY-----/);
 });
+
+test('npx rampart merchant create --email invites a dashboard user (the e-mail is then taken)', async () => {
+  const env = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    PORT: String(await freePort()),
+    DATABASE_URL: '',
+    LOG_LEVEL: 'silent',
+  };
+  const create = (name: string) =>
+    run(process.execPath, ['bin/rampart.mjs', 'merchant', 'create', '--name', name, '--email', 'Owner@Shop.example'], {
+      env,
+    });
+  const json = JSON.parse((await create('Invited Shop')).stdout);
+  assert.equal(json.merchantName, 'Invited Shop');
+  assert.deepEqual(json.dashboardUser, { email: 'owner@shop.example' });
+  await assert.rejects(
+    create('Second Shop'),
+    (e: any) => e.code === 1 && JSON.parse(e.stdout).error.code === 'EMAIL_TAKEN',
+  );
+});
