@@ -1,6 +1,9 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { createAccountsService, createSessions, CREDENTIALS_CHANNEL } from './accounts/service.ts';
 import { createAdminModule } from './admin/module.ts';
+import { createAuditLog } from './admin/audit-log.ts';
+import { createConsoleSessions } from './admin/console/session.ts';
+import { createOperators } from './admin/operators.ts';
 import { createSandboxAcquirer } from './cards/acquirer.ts';
 import { reconcileCardCharges } from './cards/ledger.ts';
 import { createChainModule } from './chain/module.ts';
@@ -104,6 +107,10 @@ export async function buildApp(opts: AppOptions) {
   const signingKeys = createSigningKeys({ db, box, clock, ids });
   const mailer = createMailer({ db, outbox, clock, ids, box, smtpUrl: config.smtpUrl });
   const merchantUsers = createMerchantUsers({ db, clock, ids, mailer, publicUrl });
+  // The operators, their console sessions and the audit log of what they do (src/admin).
+  const operators = createOperators({ db, clock, ids, box });
+  const auditLog = createAuditLog({ db, clock, ids });
+  const consoleSessions = createConsoleSessions({ sessions, operators });
 
   // Domains, in dependency order.
   const tsp = createTspModule({
@@ -291,6 +298,8 @@ export async function buildApp(opts: AppOptions) {
         ]
       : [],
     routes(app) {
+      // First, so it sees every admin and sandbox route registered after it.
+      auditLog.register(app);
       registerLanding(app, { mode, publicUrl });
       app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
       app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
@@ -336,6 +345,11 @@ export async function buildApp(opts: AppOptions) {
       mode,
       merchantUsers,
       deliveries: webhooks,
+      operators,
+      auditLog,
+      sessions,
+      consoleSessions,
+      publicUrl,
     }),
   ];
   if (mode === 'sandbox')
@@ -373,6 +387,9 @@ export async function buildApp(opts: AppOptions) {
 
   const services = {
     audit,
+    auditLog,
+    operators,
+    consoleSessions,
     acquirer,
     buyflow: buyflow.buyflow,
     db,

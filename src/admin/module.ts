@@ -1,16 +1,46 @@
+import type { Sessions } from '../accounts/service.ts';
 import type { ModuleParts } from '../platform/module.ts';
 import type { WebhookDeliveryService } from '../platform/outbox/delivery.ts';
+import type { AuditLog } from './audit-log.ts';
+import { kycSection } from './console/kyc.ts';
+import { registerConsole, type ConsoleSection } from './console/routes.ts';
+import type { ConsoleSessions } from './console/session.ts';
+import { registerOperatorApi } from './operator-api.ts';
+import type { Operators } from './operators.ts';
 import { registerAdminRoutes } from './routes.ts';
 import { registerWebhookAdminRoutes } from './webhooks.ts';
 
-/** The operator's admin API (platform.md): merchants, keys, the ledger audit, signing keys, webhook deliveries. */
+/**
+ * The operator's surfaces: the admin API (platform.md: merchants, keys, the ledger audit, signing keys, webhook
+ * deliveries, operator accounts, the audit log) and the operator console at /admin, whose pages act through it.
+ */
 export function createAdminModule(
-  deps: Parameters<typeof registerAdminRoutes>[1] & { deliveries: WebhookDeliveryService },
+  deps: Parameters<typeof registerAdminRoutes>[1] & {
+    deliveries: WebhookDeliveryService;
+    operators: Operators;
+    auditLog: AuditLog;
+    sessions: Sessions;
+    consoleSessions: ConsoleSessions;
+    publicUrl: string;
+  },
 ): ModuleParts {
+  // The console's sections, each in its own file under ./console.
+  const sections: ConsoleSection[] = [kycSection];
   return {
     routes(app) {
       registerAdminRoutes(app, deps);
       registerWebhookAdminRoutes(app, { adminToken: deps.adminToken, deliveries: deps.deliveries });
+      registerOperatorApi(app, deps);
+      registerConsole(app, {
+        mode: deps.mode,
+        publicUrl: deps.publicUrl,
+        adminToken: deps.adminToken,
+        sessions: deps.sessions,
+        consoleSessions: deps.consoleSessions,
+        operators: deps.operators,
+        auditLog: deps.auditLog,
+        sections,
+      });
     },
   };
 }

@@ -162,17 +162,24 @@ export function registerKycRoutes(
           tags,
           security,
           summary: 'KYC review queue',
-          querystring: z.object({ status: z.enum(['INITIAL', 'PROCESS', 'REVIEW', 'PASS', 'REJECT']).optional() }),
+          querystring: z.object({
+            status: z.enum(['INITIAL', 'PROCESS', 'REVIEW', 'PASS', 'REJECT']).optional(),
+            source: z.enum(['broker', 'buyflow']).optional(),
+          }),
         },
       },
-      async (req) => kyc.listRecords((req.query as { status?: string }).status),
+      async (req) => {
+        const q = req.query as { status?: string; source?: string };
+        return kyc.listRecords(q.status, q.source);
+      },
     );
     r.get(
       '/admin/v1/kyc/:id',
       { schema: { tags, security, summary: 'A KYC record with its data', params: RecordId } },
       async (req, reply) => {
-        const rec = await kyc.getRecord((req.params as { id: string }).id);
-        return rec ?? adminError(reply, 404, 'KYC_NOT_FOUND');
+        const id = (req.params as { id: string }).id;
+        const rec = await kyc.getRecord(id);
+        return rec ? { ...rec, history: await kyc.recordHistory(id) } : adminError(reply, 404, 'KYC_NOT_FOUND');
       },
     );
     r.get(

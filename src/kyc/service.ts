@@ -365,6 +365,7 @@ export function createKycService(deps: {
     before: KycRecordRow,
     next: KycRecordRow,
     partial: boolean,
+    note: string | null = null,
   ): Promise<KycRecordRow> {
     const overall = overallStatus({
       ...next,
@@ -409,6 +410,20 @@ export function createKycService(deps: {
     );
     if (r.rowCount === 0) throw new DomainError('CONCURRENT_UPDATE');
     const saved = onlyRow(r);
+    // The reviewer reads the record's story from these rows: every saved change, with the decision that made it.
+    await q.query(
+      `INSERT INTO kyc_record_history (record_id, version, at, kyc_status, checks, fail_reason, note)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        saved.id,
+        saved.version,
+        saved.updated_at,
+        saved.kyc_status,
+        `basic=${saved.basic_status} identity=${saved.identity_status} face=${saved.face_status} wck=${saved.wck_status}`,
+        saved.fail_reason,
+        note,
+      ],
+    );
     if (changeKey(before) !== changeKey(saved) && saved.biz_entity_key && saved.entity_customer_id) {
       await enqueueUserStatus(outbox, q, {
         notifyUrl: saved.notify_url,
@@ -797,12 +812,33 @@ export function createKycService(deps: {
 
     // ---- review queue (shared by every source) ----
 
-    async listRecords(status?: string) {
+    /** The queue, oldest change first: optionally one status and one source ('broker' or 'buyflow'). */
+    async listRecords(status?: string, source?: string) {
       const r = await db.query<KycRecordRow>(
-        `SELECT * FROM kyc_records WHERE ($1::text IS NULL OR kyc_status = $1) ORDER BY updated_at, id LIMIT 500`,
-        [status ?? null],
+        `SELECT * FROM kyc_records WHERE ($1::text IS NULL OR kyc_status = $1) AND ($2::text IS NULL OR source = $2)
+          ORDER BY updated_at, id LIMIT 500`,
+        [status ?? null, source ?? null],
       );
-      return r.rows.map((x) => ({ id: String(x.id), source: x.source, ...statusVo(x).statusInfo }));
+      return r.rows.map((x) => ({
+        id: String(x.id),
+        source: x.source,
+        createdAt: Number(x.created_at),
+        updatedAt: Number(x.updated_at),
+        ...statusVo(x).statusInfo,
+      }));
+    },
+
+    /** Every saved change of a record, oldest first. */
+    async recordHistory(id: string) {
+      const r = await db.query(`SELECT * FROM kyc_record_history WHERE record_id = $1 ORDER BY version`, [id]);
+      return r.rows.map((h) => ({
+        version: Number(h.version),
+        at: Number(h.at),
+        kycStatus: String(h.kyc_status),
+        checks: String(h.checks),
+        failReason: h.fail_reason as string | null,
+        note: h.note as string | null,
+      }));
     },
 
     /** A record with its decrypted sections and file list, for the reviewer. */
@@ -865,7 +901,8 @@ export function createKycService(deps: {
           if (rec.face_status === 'REVIEW')
             Object.assign(next, { face_status: decision, face_fail_reason: why, face_complete_time: now });
           if (rec.wck_status === 'REVIEW') next.wck_status = decision;
-          const saved = await saveRecord(q, rec, next, await brokerIsPartial(q, rec.biz_entity_key));
+          const note = `Reviewer decision: ${decision}${why ? ` (${why})` : ''}`;
+          const saved = await saveRecord(q, rec, next, await brokerIsPartial(q, rec.biz_entity_key), note);
           return statusVo(saved);
         }),
       );
