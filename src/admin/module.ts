@@ -2,7 +2,15 @@ import type { Sessions } from '../accounts/service.ts';
 import type { ModuleParts } from '../platform/module.ts';
 import type { WebhookDeliveryService } from '../platform/outbox/delivery.ts';
 import type { AuditLog } from './audit-log.ts';
+import { brokersSection } from './console/brokers.ts';
+import { hotWalletsSection } from './console/hot-wallets.ts';
 import { kycSection } from './console/kyc.ts';
+import { ledgerSection } from './console/ledger.ts';
+import { merchantsSection } from './console/merchants.ts';
+import { ordersSection } from './console/orders.ts';
+import { partnersSection } from './console/partners.ts';
+import { sandboxSection } from './console/sandbox.ts';
+import { webhooksSection } from './console/webhooks.ts';
 import { registerConsole, type ConsoleSection } from './console/routes.ts';
 import type { ConsoleSessions } from './console/session.ts';
 import { registerOperatorApi } from './operator-api.ts';
@@ -25,7 +33,17 @@ export function createAdminModule(
   },
 ): ModuleParts {
   // The console's sections, each in its own file under ./console.
-  const sections: ConsoleSection[] = [kycSection];
+  const sections: ConsoleSection[] = [
+    kycSection,
+    merchantsSection,
+    partnersSection,
+    brokersSection,
+    ordersSection,
+    webhooksSection,
+    ledgerSection,
+    hotWalletsSection,
+    ...(deps.mode === 'sandbox' ? [sandboxSection] : []),
+  ];
   return {
     routes(app) {
       registerAdminRoutes(app, deps);

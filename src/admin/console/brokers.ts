@@ -1,0 +1,4 @@
+import type { ConsoleSection } from './routes.ts';
+
+/** The console's brokers pages (being built). */
+export const brokersSection: ConsoleSection = () => {};

@@ -1,0 +1,4 @@
+import type { ConsoleSection } from './routes.ts';
+
+/** The console's merchants pages (being built). */
+export const merchantsSection: ConsoleSection = () => {};

@@ -1,0 +1,4 @@
+import type { ConsoleSection } from './routes.ts';
+
+/** The console's webhooks pages (being built). */
+export const webhooksSection: ConsoleSection = () => {};
