@@ -27,7 +27,7 @@ export const flashBox = (flash?: Flash) =>
  */
 export function table(columns: string[], rows: (SafeHtml | string | number | null)[][], empty: string): SafeHtml {
   if (rows.length === 0) return html`<p class="muted empty">${empty}</p>`;
-  return html`<div class="table"><table><thead><tr>${columns.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>${rows.map(
+  return html`<div class="table"><table class="cards"><thead><tr>${columns.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>${rows.map(
     (r) => html`<tr>${r.map((cell, i) => html`<td data-label="${columns[i]}">${cell ?? '—'}</td>`)}</tr>`,
   )}</tbody></table></div>`;
 }
