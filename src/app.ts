@@ -350,6 +350,9 @@ export async function buildApp(opts: AppOptions) {
       sessions,
       consoleSessions,
       publicUrl,
+      payOrders: pay.orders,
+      refunds: pay.refunds,
+      connectOrders: connect.orders,
     }),
   ];
   if (mode === 'sandbox')
@@ -365,6 +368,7 @@ export async function buildApp(opts: AppOptions) {
         sharedClock: clockSync ?? undefined,
         mailer,
         mode,
+        operatorSession: (req) => consoleSessions.operator(req),
       }),
     );
   const modules = [platform, ...domains, ...operator];

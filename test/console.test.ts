@@ -76,6 +76,13 @@ for (const kind of DB_KINDS) {
       assert.match(home.body, /Operator console/);
       assert.ok(home.body.includes(admin.email));
 
+      // The sandbox mailbox opens for the console's session, without a hand-typed token.
+      const mailbox = await fetch(`${t.baseUrl}/dev/mailbox`, {
+        headers: { accept: 'text/html', cookie: [...b.jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+      });
+      assert.equal(mailbox.status, 200);
+      assert.match(await mailbox.text(), /Dev mailbox/);
+
       // The same code (or the one before it) cannot open a second session: it was used.
       const replay = await consoleLogin(formBrowser(t.baseUrl), admin, code);
       assert.equal(replay.status, 401);
@@ -103,6 +110,10 @@ for (const kind of DB_KINDS) {
       assert.equal(queue.status, 200);
       assert.ok(!queue.body.includes('href="/admin/audit-log"'), 'the navigation offers only what the role allows');
       for (const path of ['/admin/audit-log']) assert.equal((await b.get(path)).status, 403, path);
+      const mailbox = await fetch(`${t.baseUrl}/dev/mailbox`, {
+        headers: { accept: 'text/html', cookie: [...b.jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+      });
+      assert.equal(mailbox.status, 403, 'the mailbox is for administrators');
     });
 
     test('KYC review: the queue, the record with its document, the decision, the history, the audit log', async () => {

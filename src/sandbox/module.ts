@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import type { Mailer } from '../platform/mail.ts';
 import { registerDevMailbox } from '../platform/mail.ts';
 import type { ModuleParts } from '../platform/module.ts';
@@ -8,11 +9,21 @@ import { registerSandboxRoutes } from './routes.ts';
  * mailbox. Built only in sandbox mode; production has none of these routes.
  */
 export function createSandboxModule(
-  deps: Parameters<typeof registerSandboxRoutes>[1] & { mailer: Mailer; mode: string },
+  deps: Parameters<typeof registerSandboxRoutes>[1] & {
+    mailer: Mailer;
+    mode: string;
+    /** The operator console's session of a request (src/admin/console/session.ts), which opens the mailbox too. */
+    operatorSession: (req: FastifyRequest) => Promise<{ role: string } | null>;
+  },
 ): ModuleParts {
   return {
     routes(app) {
-      registerDevMailbox(app, { mailer: deps.mailer, adminToken: deps.adminToken, mode: deps.mode });
+      registerDevMailbox(app, {
+        mailer: deps.mailer,
+        adminToken: deps.adminToken,
+        mode: deps.mode,
+        operatorSession: deps.operatorSession,
+      });
       registerSandboxRoutes(app, deps);
     },
   };
