@@ -1,6 +1,9 @@
 import type { Sessions } from '../accounts/service.ts';
+import type { ConnectOrders } from '../connect/orders/service.ts';
 import type { ModuleParts } from '../platform/module.ts';
 import type { WebhookDeliveryService } from '../platform/outbox/delivery.ts';
+import type { OrderService } from '../pay/orders/service.ts';
+import type { RefundService } from '../pay/refunds/service.ts';
 import type { AuditLog } from './audit-log.ts';
 import { brokersSection } from './console/brokers.ts';
 import { hotWalletsSection } from './console/hot-wallets.ts';
@@ -13,7 +16,9 @@ import { sandboxSection } from './console/sandbox.ts';
 import { webhooksSection } from './console/webhooks.ts';
 import { registerConsole, type ConsoleSection } from './console/routes.ts';
 import type { ConsoleSessions } from './console/session.ts';
+import { registerLedgerAdminApi } from './ledger-api.ts';
 import { registerOperatorApi } from './operator-api.ts';
+import { registerOrdersAdminApi } from './orders-api.ts';
 import type { Operators } from './operators.ts';
 import { registerAdminRoutes } from './routes.ts';
 import { registerWebhookAdminRoutes } from './webhooks.ts';
@@ -30,6 +35,9 @@ export function createAdminModule(
     sessions: Sessions;
     consoleSessions: ConsoleSessions;
     publicUrl: string;
+    payOrders: OrderService;
+    refunds: RefundService;
+    connectOrders: ConnectOrders;
   },
 ): ModuleParts {
   // The console's sections, each in its own file under ./console.
@@ -49,6 +57,8 @@ export function createAdminModule(
       registerAdminRoutes(app, deps);
       registerWebhookAdminRoutes(app, { adminToken: deps.adminToken, deliveries: deps.deliveries });
       registerOperatorApi(app, deps);
+      registerOrdersAdminApi(app, deps);
+      registerLedgerAdminApi(app, deps);
       registerConsole(app, {
         mode: deps.mode,
         publicUrl: deps.publicUrl,

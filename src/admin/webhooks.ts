@@ -3,11 +3,17 @@ import { z } from 'zod';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
 import type { WebhookDeliveryService } from '../platform/outbox/delivery.ts';
 
-/** Operator admin API for the webhook delivery log (platform.md): list by status, redeliver one. */
+/**
+ * Operator admin API for the webhook delivery log (platform.md): list by status, owner, family or business id; one
+ * delivery with its attempts; redeliver one.
+ */
 const Status = z.enum(['PENDING', 'DELIVERED', 'FAILED']);
 const ListQuery = z.object({
   status: Status.optional(),
   ownerId: z.string().max(64).optional(),
+  family: z.string().max(32).optional(),
+  /** The business object the event is about (prepayId, Connect order id, KYC record id, …). */
+  bizId: z.string().max(128).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 const IdParam = z.object({ id: z.string().regex(/^\d{1,19}$/) });
@@ -66,6 +72,23 @@ export function registerWebhookAdminRoutes(
       async (req) => {
         const q = req.query as z.infer<typeof ListQuery>;
         return { deliveries: await deps.deliveries.list(q) };
+      },
+    );
+
+    r.get(
+      '/admin/v1/webhooks/deliveries/:id',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'One webhook delivery: the body sent and every attempt with its answer',
+          params: IdParam,
+          response: { 200: Delivery, 404: ErrorBody },
+        },
+      },
+      async (req, reply) => {
+        const d = await deps.deliveries.get((req.params as z.infer<typeof IdParam>).id);
+        return d ?? adminError(reply, 404, 'DELIVERY_NOT_FOUND', 'No such webhook delivery.');
       },
     );
 

@@ -380,6 +380,21 @@ export function createConnectOrders(deps: {
     return rows.map(toOrder);
   }
 
+  /**
+   * The operator's order search (console, every partner): orders whose orderId, merchantOrderId (externalOrderId),
+   * merchantUserId or withdrawal transaction hash is `term`, newest first.
+   */
+  async function search(term: string, limit = 50): Promise<ConnectOrder[]> {
+    const rows = (
+      await db.query(
+        `SELECT * FROM connect_orders WHERE order_id = $1 OR merchant_order_id = $1 OR merchant_user_id = $1
+          OR lower(withdraw_tx_hash) = lower($1) ORDER BY created_at DESC, order_id LIMIT $2`,
+        [term, Math.min(limit, 200)],
+      )
+    ).rows;
+    return rows.map(toOrder);
+  }
+
   /** For the hosted buy flow: the order a link token points at. */
   async function findByToken(token: string): Promise<ConnectOrder | null> {
     if (!/^[0-9a-f]{40}$/.test(token)) return null;
@@ -387,6 +402,18 @@ export function createConnectOrders(deps: {
     return r ? toOrder(r) : null;
   }
 
-  return { create, get, read, transition, expireDue, list, findByToken, ipCheck, paymentMethodOk, restrictedCountryOf };
+  return {
+    create,
+    get,
+    read,
+    transition,
+    expireDue,
+    list,
+    search,
+    findByToken,
+    ipCheck,
+    paymentMethodOk,
+    restrictedCountryOf,
+  };
 }
 export type ConnectOrders = ReturnType<typeof createConnectOrders>;

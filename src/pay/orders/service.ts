@@ -574,6 +574,22 @@ export function createOrderService(deps: {
       });
     },
 
+    /**
+     * The operator's order search (console, any merchant): orders whose prepayId, merchantTradeNo or transactionId is
+     * `term`, that one of whose refunds (refundId or refundRequestId) names, or paid by `payerId`; newest first.
+     */
+    async search(term: string, opts: { payerId?: string | null; limit?: number } = {}): Promise<Order[]> {
+      const numeric = /^\d{1,19}$/.test(term) && BigInt(term) < 1n << 63n ? term : null;
+      const r = await db.query(
+        `SELECT * FROM pay_orders WHERE merchant_trade_no = $1 OR transaction_id = $1 OR prepay_id = $2::bigint
+          OR payer_id = $3::bigint
+          OR prepay_id IN (SELECT prepay_id FROM pay_refunds WHERE refund_id = $2::bigint OR refund_request_id = $1)
+         ORDER BY create_time DESC, prepay_id DESC LIMIT $4`,
+        [term, numeric, opts.payerId ?? null, Math.min(opts.limit ?? 50, 200)],
+      );
+      return r.rows.map(toOrder);
+    },
+
     async listForMerchant(
       merchantId: string,
       opts: { status?: string; from?: number; to?: number; limit?: number } = {},

@@ -101,6 +101,13 @@ export interface Ledger {
   ): Promise<{ opening: string; transfers: PostedTransfer[] }>;
   /** Posted transfers of one kind whose ref is one of `refs`. */
   postedByRef(q: Queryable, kind: string, refs: string[]): Promise<PostedTransfer[]>;
+  /** Accounts with their balances for the operator (console): filtered, ordered by id, `after` an id for paging. */
+  accounts(q: Queryable, filter: AccountFilter): Promise<AccountBalance[]>;
+  /**
+   * Transfers for the operator's browser, newest first: filtered by account, kind, ref, status or asset; `before` is
+   * the cursor of the last row of the previous page (`createdAt:id`).
+   */
+  browse(q: Queryable, filter: TransferFilter): Promise<TransferRecord[]>;
   /** Transfers in any status with one of the given ids, refs or kinds (an empty filter matches nothing). */
   transfers(q: Queryable, filter: { ids?: string[]; refs?: string[]; kinds?: string[] }): Promise<TransferRecord[]>;
 }
@@ -120,6 +127,37 @@ export interface TransferRecord {
   createdAt: number;
   resolvedAt: number | null;
 }
+
+export interface AccountFilter {
+  ownerType?: string;
+  ownerId?: string;
+  asset?: string;
+  /** Only accounts with a non-zero posted or held balance. */
+  nonZero?: boolean;
+  after?: string;
+  limit?: number;
+}
+
+export interface AccountBalance extends Balance {
+  id: string;
+  ownerType: string;
+  ownerId: string;
+}
+
+export interface TransferFilter {
+  /** An account id (`ownerType:ownerId:asset`): transfers debiting or crediting it. */
+  account?: string;
+  kind?: string;
+  ref?: string;
+  status?: TransferStatus;
+  asset?: string;
+  /** `createdAt:id` of the last transfer already shown. */
+  before?: string;
+  limit?: number;
+}
+
+/** The cursor of a transfer in the browser's order (newest first). */
+export const transferCursor = (t: Pick<TransferRecord, 'createdAt' | 'id'>) => `${t.createdAt}:${t.id}`;
 
 export interface AuditReport {
   ok: boolean;
@@ -215,6 +253,19 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
     ref: r.ref,
     createdAt: Number(r.created_at),
     resolvedAt: Number(r.resolved_at),
+  });
+
+  const toRecord = (r: DbRow): TransferRecord => ({
+    id: r.id,
+    debitAccount: r.debit_account,
+    creditAccount: r.credit_account,
+    asset: r.asset,
+    amount: new Decimal(r.amount).toFixed(),
+    status: r.status,
+    kind: r.kind,
+    ref: r.ref,
+    createdAt: Number(r.created_at),
+    resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at),
   });
 
   return {
@@ -338,6 +389,60 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
       return rows.map(toPosted);
     },
 
+    async accounts(q, f) {
+      const rows = (
+        await q.query(
+          `SELECT id, owner_type, owner_id, asset, posted, held FROM ledger_accounts
+            WHERE ($1::text IS NULL OR owner_type = $1) AND ($2::text IS NULL OR owner_id = $2)
+              AND ($3::text IS NULL OR asset = $3) AND (NOT $4::boolean OR posted <> 0 OR held <> 0)
+              AND ($5::text IS NULL OR id > $5)
+            ORDER BY id LIMIT $6`,
+          [
+            f.ownerType ?? null,
+            f.ownerId ?? null,
+            f.asset ?? null,
+            f.nonZero ?? false,
+            f.after ?? null,
+            Math.min(Math.max(f.limit ?? 100, 1), 500),
+          ],
+        )
+      ).rows;
+      return rows.map((r) => ({
+        id: r.id,
+        ownerType: r.owner_type,
+        ownerId: r.owner_id,
+        asset: r.asset,
+        posted: new Decimal(r.posted).toFixed(),
+        held: new Decimal(r.held).toFixed(),
+        available: new Decimal(r.posted).minus(r.held).toFixed(),
+      }));
+    },
+
+    async browse(q, f) {
+      const cursor = f.before ? /^(\d{1,16}):(.+)$/.exec(f.before) : null;
+      const rows = (
+        await q.query(
+          `SELECT * FROM ledger_transfers
+            WHERE ($1::text IS NULL OR debit_account = $1 OR credit_account = $1) AND ($2::text IS NULL OR kind = $2)
+              AND ($3::text IS NULL OR ref = $3) AND ($4::text IS NULL OR status = $4)
+              AND ($5::text IS NULL OR asset = $5)
+              AND ($6::bigint IS NULL OR (created_at, id) < ($6::bigint, $7::text))
+            ORDER BY created_at DESC, id DESC LIMIT $8`,
+          [
+            f.account ?? null,
+            f.kind ?? null,
+            f.ref ?? null,
+            f.status ?? null,
+            f.asset ?? null,
+            cursor ? cursor[1] : null,
+            cursor ? cursor[2] : null,
+            Math.min(Math.max(f.limit ?? 50, 1), 200),
+          ],
+        )
+      ).rows;
+      return rows.map(toRecord);
+    },
+
     async transfers(q, f) {
       if (!f.ids?.length && !f.refs?.length && !f.kinds?.length) return [];
       const rows = (
@@ -347,18 +452,7 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
           [f.ids ?? [], f.refs ?? [], f.kinds ?? []],
         )
       ).rows;
-      return rows.map((r: DbRow): TransferRecord => ({
-        id: r.id,
-        debitAccount: r.debit_account,
-        creditAccount: r.credit_account,
-        asset: r.asset,
-        amount: new Decimal(r.amount).toFixed(),
-        status: r.status,
-        kind: r.kind,
-        ref: r.ref,
-        createdAt: Number(r.created_at),
-        resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at),
-      }));
+      return rows.map(toRecord);
     },
 
     async audit() {

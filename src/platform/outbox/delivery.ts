@@ -123,7 +123,13 @@ interface PostResult {
 export interface WebhookDeliveryService {
   /** Outbox handler of topic 'webhook'. */
   handle: OutboxHandler;
-  list(opts?: { status?: DeliveryStatus; ownerId?: string; limit?: number }): Promise<Delivery[]>;
+  list(opts?: {
+    status?: DeliveryStatus;
+    ownerId?: string;
+    family?: string;
+    bizId?: string;
+    limit?: number;
+  }): Promise<Delivery[]>;
   get(id: string): Promise<Delivery | null>;
   /** Sends a DELIVERED or FAILED delivery again: same body, fresh headers, a new round of attempts and retries. */
   redeliver(id: string): Promise<Result<Delivery, 'DELIVERY_NOT_FOUND' | 'DELIVERY_PENDING'>>;
@@ -360,8 +366,9 @@ export function createWebhookDelivery(deps: {
     async list(opts = {}) {
       const limit = Math.min(Math.max(opts.limit ?? 100, 1), 500);
       return load(
-        `($1::text IS NULL OR o.status = $1) AND ($2::text IS NULL OR o.payload->>'ownerId' = $2)`,
-        [opts.status ? TO_OUTBOX[opts.status] : null, opts.ownerId ?? null],
+        `($1::text IS NULL OR o.status = $1) AND ($2::text IS NULL OR o.payload->>'ownerId' = $2)
+          AND ($3::text IS NULL OR o.payload->>'family' = $3) AND ($4::text IS NULL OR o.payload->>'bizId' = $4)`,
+        [opts.status ? TO_OUTBOX[opts.status] : null, opts.ownerId ?? null, opts.family ?? null, opts.bizId ?? null],
         limit,
       );
     },
