@@ -49,9 +49,14 @@ test('npm start: embedded defaults, demo seed, ops endpoints; expiry survives a 
   assert.match(first.output(), /listening on/);
   assert.match(first.output(), /\/docs/);
   assert.match(first.output(), /admin token/);
-  const creds = JSON.parse(readFileSync(join(dataDir, 'demo-credentials.json'), 'utf8'));
+  const credsFile = readFileSync(join(dataDir, 'demo-credentials.json'), 'utf8');
+  const creds = JSON.parse(credsFile);
   assert.match(creds.merchant.apiKey, /^[a-z0-9]{64}$/);
   assert.equal(creds.payer.balances.USDT, '10000');
+  assert.equal(creds.dashboard.email, 'merchant@demo.rampart.test');
+  assert.match(creds.partner.portal.password, /^[a-z0-9]{20}$/);
+  const partnerKey = readFileSync(join(dataDir, 'demo-partner-key.pem'), 'utf8');
+  assert.match(partnerKey, /^-----BEGIN PRIVATE KEY-----/);
 
   assert.equal((await fetch(`${base}/healthz`)).status, 200);
   const ready = await (await fetch(`${base}/readyz`)).json();
@@ -74,6 +79,8 @@ test('npm start: embedded defaults, demo seed, ops endpoints; expiry survives a 
   child = second.proc;
   assert.doesNotMatch(second.output(), /created now/, 'demo accounts are seeded once');
   assert.doesNotMatch(second.output(), /admin token\s+\S+\s+\(generated now/);
+  assert.equal(readFileSync(join(dataDir, 'demo-credentials.json'), 'utf8'), credsFile, 'the credentials stay');
+  assert.equal(readFileSync(join(dataDir, 'demo-partner-key.pem'), 'utf8'), partnerKey);
   let status = '';
   for (let i = 0; i < 50 && status !== 'EXPIRED'; i++) {
     status = (await client.post('/v2/order/query', { prepayId: created.json.data.prepayId })).json.data.status;
