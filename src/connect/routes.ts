@@ -10,7 +10,7 @@ import { fieldPath, wireCodeOf } from '../platform/validation.ts';
 import { connectEnvelope, connectFailure, type ConnectDomainError, type ConnectFailure } from './codes.ts';
 import { wireOrderItem } from './notify.ts';
 import type { ConnectOrders } from './orders/service.ts';
-import { AnyObject, CheckIpAddress, GetQuote, QueryOrderList } from './schemas.ts';
+import { BuyWithdrawCrypto, CheckIpAddress, GetQuote, QueryOrderList } from './schemas.ts';
 
 /**
  * The signed partner API (binance-connect.md §4) under /gateway-api/v1/public/open-api/connect/ and its
@@ -154,7 +154,7 @@ export function registerConnectRoutes(
           path,
           summary:
             path === '/trade' ? 'Alias of buy-withdraw-crypto' : 'Create a buy order and its hosted buy-flow link',
-          schema: AnyObject,
+          schema: BuyWithdrawCrypto,
           options: null,
         },
         async (body, { partner }) => {

@@ -48,6 +48,45 @@ const positiveAmount = (field: string) =>
 /** Checked field by field by the order service (orders/service.ts), in the order of the spec's errors. */
 export const AnyObject = z.looseObject({});
 
+const str = (description: string, example?: string) => ({ type: 'string', description, example });
+
+/**
+ * buy-withdraw-crypto's body as the wire carries it (binance-connect.md §4.4), for OpenAPI only: the order service
+ * checks the fields itself, in the order of the spec's errors, so the validator stays AnyObject.
+ */
+export const BuyWithdrawCrypto = AnyObject.meta({
+  description: 'A buy order; amounts are JSON numbers. Answers the hosted buy-flow link (eternalRedirectUrl).',
+  required: ['merchantOrderId', 'fiatCurrency', 'cryptoCurrency', 'orderAmount', 'withdrawCryptoInfo'],
+  properties: {
+    merchantOrderId: str('Unique per partner, ^[A-Za-z0-9_-]{1,64}$.', '1684600000000'),
+    businessType: str('BUY (default).', 'BUY'),
+    fiatCurrency: str('Fiat of a listed pair (get-trade-pair-list).', 'EUR'),
+    cryptoCurrency: str('Crypto of a listed pair.', 'USDT'),
+    baseCurrency: str('Currency of orderAmount; must equal fiatCurrency.', 'EUR'),
+    orderAmount: { type: 'number', description: "Fiat amount, within the pair's limits.", example: 50 },
+    withdrawCryptoInfo: {
+      type: 'object',
+      required: ['cryptoNetwork', 'cryptoAddress'],
+      properties: {
+        cryptoNetwork: str('A network listed for cryptoCurrency.', 'ETH'),
+        cryptoAddress: str(
+          "The user's address, checksum-checked for the network.",
+          '0x52908400098527886E0F7030069857D2E4169EE7',
+        ),
+        cryptoAddressMemo: str('Required when the network has memoRequired; else empty.', ''),
+      },
+    },
+    merchantUserId: str("The partner's user id (≤64), to open the flow on log-in next time.", 'u-8841'),
+    merchantRedirectUrl: str(
+      "Where the flow returns; host in the partner's redirect domains.",
+      'https://wallet.example/done',
+    ),
+    channelInfo: { type: 'object', properties: { paymentMethod: str('CARD (default).', 'CARD') } },
+    clientUserIp: str("The end user's IP (a restricted region is refused).", '203.0.113.7'),
+    merchantNote: str('Free text, ≤256.'),
+  },
+} as Record<string, unknown>);
+
 export const GetQuote = z.object({
   fiatCurrency: requiredString('fiatCurrency'),
   cryptoCurrency: requiredString('cryptoCurrency'),

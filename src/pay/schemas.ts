@@ -40,13 +40,18 @@ const GOODS_CATEGORIES = [
 const merchantTradeNo = z
   .string()
   .min(1, coded(MISSING, `must not be empty`))
-  .regex(/^[A-Za-z0-9]{1,32}$/, coded('400201', 'must be 1-32 letters or digits'));
+  .regex(/^[A-Za-z0-9]{1,32}$/, coded('400201', 'must be 1-32 letters or digits'))
+  .meta({ description: "The merchant's own order number, unique per merchant.", example: '9825382937292' });
+
+// Example values for the OpenAPI page (documentation only: `meta` changes no validation).
+const EXAMPLE_PREPAY_ID = '383729303729303748';
+const currencyCode = (description: string) => upperCode().meta({ description, example: 'USDT' });
 
 const Goods = z.object({
   goodsType: oneOf(['01', '02'] as const),
   goodsCategory: oneOf(GOODS_CATEGORIES).nullish(),
-  referenceGoodsId: text(64),
-  goodsName: text(256),
+  referenceGoodsId: text(64).meta({ example: 'G-1' }),
+  goodsName: text(256).meta({ example: 'Pistachio gelato' }),
   goodsDetail: text(256).nullish(),
   goodsUnitAmount: z.object({ currency: upperCode(), amount: amount() }).nullish(),
   goodsQuantity: z
@@ -57,28 +62,31 @@ const Goods = z.object({
 
 const orderCommon = {
   env: z.object({
-    terminalType: oneOf(TERMINAL_TYPES),
+    terminalType: oneOf(TERMINAL_TYPES).meta({ example: 'WEB' }),
     osType: oneOf(['IOS', 'ANDROID'] as const).nullish(),
     orderClientIp: ip().nullish(),
     cookieId: text(256).nullish(),
   }),
   merchant: z.object({ subMerchantId: text(19).nullish() }).nullish(),
   merchantTradeNo,
-  orderAmount: amount().nullish(),
-  currency: upperCode().nullish(),
-  fiatAmount: amount(8, '0.00000001').nullish(),
+  orderAmount: amount()
+    .meta({ description: 'Crypto amount, a decimal string (up to 8 places).', example: '25.17' })
+    .nullish(),
+  currency: currencyCode('Crypto currency of orderAmount.').nullish(),
+  fiatAmount: amount(8, '0.00000001').meta({ example: '25.00' }).nullish(),
   fiatCurrency: z
     .string()
     .regex(/^[A-Z]{3}$/, coded(FORMAT, `must be an ISO 4217 code`))
     .nullish(),
-  returnUrl: httpUrl().nullish(),
-  cancelUrl: httpUrl().nullish(),
-  webhookUrl: httpUrl().nullish(),
+  returnUrl: httpUrl().meta({ example: 'https://shop.example/thanks' }).nullish(),
+  cancelUrl: httpUrl().meta({ example: 'https://shop.example/cart' }).nullish(),
+  webhookUrl: httpUrl().meta({ example: 'https://shop.example/binancepay/webhook' }).nullish(),
   orderExpireTime: long().nullish(),
   supportPayCurrency: z
     .string()
     .max(256, coded(FORMAT, `must be at most 256 characters`))
     .regex(/^[A-Z0-9]+(,[A-Z0-9]+)*$/, coded(FORMAT, `must be a comma-separated list of currencies`))
+    .meta({ example: 'USDT,BNB' })
     .nullish(),
   appId: text(64).nullish(),
   universalUrlAttach: text(256, { illegal: false }).nullish(),
@@ -120,7 +128,7 @@ function crossChecks(
 export const CreateOrderV3 = z
   .object({
     ...orderCommon,
-    description: text(256),
+    description: text(256).meta({ example: 'Two scoops, waffle cone' }),
     goodsDetails: z.array(Goods).min(1).max(100, coded(FORMAT, `must have at most 100 items`)),
   })
   .superRefine(crossChecks);
@@ -140,8 +148,8 @@ export const CreateOrderV1 = z.object({
   subMerchantId: text(19).nullish(),
   merchantTradeNo,
   tradeType: oneOf(['WEB', 'APP'] as const),
-  totalFee: amount(8, '0.01', '20000'),
-  currency: upperCode(),
+  totalFee: amount(8, '0.01', '20000').meta({ example: '25.17' }),
+  currency: currencyCode('Crypto currency of totalFee.'),
   productType: text(16),
   productName: text(256),
   productDetail: text(256).nullish(),
@@ -157,8 +165,13 @@ export const QueryOrder = z
       .string()
       .regex(/^\d{1,19}$/, { ...coded(FORMAT, `must be a numeric id of at most 19 digits`), abort: true })
       .refine(fitsInt8, coded(VALUE, `must be at most ${INT8_MAX}`))
+      .meta({ description: 'The order id Rampart answered at creation.', example: EXAMPLE_PREPAY_ID })
       .nullish(),
-    merchantTradeNo: z.string().max(32, coded(FORMAT, `must be at most 32 characters`)).nullish(),
+    merchantTradeNo: z
+      .string()
+      .max(32, coded(FORMAT, `must be at most 32 characters`))
+      .meta({ example: '9825382937292' })
+      .nullish(),
   })
   .superRefine((o, ctx) => {
     if (!o.prepayId && !o.merchantTradeNo)
@@ -172,9 +185,9 @@ export const CloseOrder = z.object({ subMerchantId: text(19).nullish() }).and(Qu
 
 export const BalanceV2 = z.object({
   wallet: oneOf(['FUNDING_WALLET', 'SPOT_WALLET'] as const),
-  currency: upperCode().nullish(),
+  currency: currencyCode('One currency, or absent for all.').nullish(),
 });
 export const BalanceV1 = z.object({
   wallet: oneOf(['FUNDING_WALLET', 'SPOT_WALLET'] as const).nullish(),
-  currency: upperCode(),
+  currency: currencyCode('The currency.'),
 });

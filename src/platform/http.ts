@@ -24,6 +24,56 @@ declare module 'fastify' {
 const SIGNED_PREFIXES = ['/binancepay/', '/gateway-api/', '/bapi/'];
 const isSignedRoute = (url: string) => SIGNED_PREFIXES.some((p) => url.startsWith(p));
 
+/**
+ * The OpenAPI tags, in the order /docs shows them; each signed family's says how to sign a request, so an integrator
+ * reads the rule at the top of its section (the exact strings of src/pay/auth.ts, src/connect/auth.ts and
+ * src/kyc/auth.ts).
+ */
+const API_TAGS = [
+  {
+    name: 'Binance Pay',
+    description:
+      'Merchant API under `/binancepay/openapi/`. Every request is a `POST` with `Content-Type: application/json` ' +
+      'and four headers: `BinancePay-Timestamp` (Unix ms, within ±5 min of the server), `BinancePay-Nonce` (32 ' +
+      'letters or digits, never reused), `BinancePay-Certificate-SN` (your API key) and `BinancePay-Signature` = ' +
+      '`UPPER(HEX(HMAC-SHA512(apiSecret, timestamp + "\\n" + nonce + "\\n" + rawBody + "\\n")))`, computed over the ' +
+      'exact bytes you send (an empty body signs as `timestamp\\nnonce\\n\\n`). Answers are `{"status":"SUCCESS",' +
+      '"code":"000000","data":…}`, or HTTP 200 with `"status":"FAIL"`, a code and an errorMessage. Amounts are decimal ' +
+      'strings.',
+  },
+  {
+    name: 'Binance Connect',
+    description:
+      'Partner API (first generation) under `/gateway-api/v1/public/open-api/connect/` (alias ' +
+      '`/bapi/fiat/v1/public/open-api/connect/`). Headers: `merchantCode`, `timestamp` (Unix ms, within ±5 min) and ' +
+      '`x-api-signature` = base64 RSA-SHA256 (PKCS#1 v1.5) with your private key over ' +
+      '`rawBody + "&merchantCode=" + merchantCode + "&timestamp=" + timestamp`, or ' +
+      '`"merchantCode=" + merchantCode + "&timestamp=" + timestamp` for a GET or an empty body. Calls come from the IPs ' +
+      'registered at onboarding. Answers are `{"success":true,"code":"000000","data":…}` (HTTP 200, also for errors, ' +
+      'with `OPE1000000NN` codes). Amounts are JSON numbers. `trade` is an alias of `buy-withdraw-crypto`.',
+  },
+  {
+    name: 'KYC Sharing',
+    description:
+      'Broker API under `/bapi/ekyc/v2/public/ekyc/customer/`. Every request is a `POST` with a JSON body naming ' +
+      'your `bizEntityKey`, from a whitelisted IP, with `X-SHA2-Signature` = `hex(HMAC-SHA256(secret, rawBody))` over ' +
+      'the exact bytes sent (no timestamp or nonce: `requestNo` makes `share-kyc-data` idempotent). Answers are ' +
+      '`{"code":"000000","success":true,"data":…}` with HTTP 200, except an IP refusal (403).',
+  },
+  { name: 'Admin', description: 'Operator API under `/admin/v1/`: `Authorization: Bearer <admin token>`.' },
+  { name: 'Admin: Connect partners', description: 'Onboarding Connect partners (admin token).' },
+  { name: 'Admin: Connect buy flow', description: 'Connect orders and identity conflicts (admin token).' },
+  {
+    name: 'Sandbox',
+    description:
+      'Sandbox helpers under `/sandbox/v1/` (sandbox mode only, admin token): move the clock, fund payers, pay ' +
+      'orders, decide KYC and TSP authorizations.',
+  },
+];
+
+/** Added to swagger-ui's page head: a phone gets a page at its own width. */
+const DOCS_HEAD = '<meta name="viewport" content="width=device-width,initial-scale=1">';
+
 interface HttpOptions {
   logger: Logger;
   trustedProxies: string[];
@@ -103,10 +153,24 @@ export async function createHttp(opts: HttpOptions): Promise<FastifyInstance> {
       },
       servers: [{ url: opts.publicUrl }],
       components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } } },
+      tags: API_TAGS,
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // swagger-ui's index page has no viewport meta (a phone renders it at desktop width, zoomed out) and no hook to
+  // add one: the page is rewritten on its way out, in a scope holding only the docs routes.
+  await app.register(async (docs) => {
+    docs.addHook('onSend', async (_req, reply, payload) => {
+      if (typeof payload !== 'string' || !String(reply.getHeader('content-type') ?? '').startsWith('text/html'))
+        return payload;
+      return payload.replace(/<meta charset="UTF-8">/i, (m) => `${m}\n${DOCS_HEAD}`);
+    });
+    await docs.register(swaggerUi, {
+      routePrefix: '/docs',
+      theme: { title: 'Rampart API' },
+      uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: false },
+    });
+  });
 
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
