@@ -56,7 +56,7 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
     assert.match(await page.innerText('#flash'), /Moved 20\.5 USDT to the spot wallet/);
     assert.match(await page.innerText('#balances'), /USDT\s+98\.30\b/);
     assert.match(await page.innerText('#spot-balances'), /USDT\s+20\.50\b/);
-    assert.match(await page.innerText('#transfers'), /Funding → Spot\s+20\.5 USDT[\s\S]*SUCCESS/);
+    assert.match(await page.innerText('#transfers'), /Funding → Spot\s+20\.50 USDT[\s\S]*SUCCESS/);
     await shot('wallets-transferred');
     await page.selectOption('#direction', 'TO_PAY');
     await page.fill('#amount', '30');

@@ -41,6 +41,7 @@ for (const kind of DB_KINDS) {
       await page.fill('#password', PASSWORD);
       await page.click('button[type=submit]');
       await page.waitForURL(/\/en\/dashboard\/login/);
+      assert.equal(await page.innerText('#flash'), 'Password set, please log in.');
       await page.fill('#email', to);
       await page.fill('#password', PASSWORD);
       if (shot) await browser.screenshot(page, `${kind}-${shot}`);
@@ -175,7 +176,21 @@ for (const kind of DB_KINDS) {
       await page.fill('#amount', '5');
       await page.click('#refund');
       await page.waitForSelector('#flash');
-      assert.match(await page.innerText('#flash'), /Refund of 5\.00000000 USDT accepted/);
+      assert.match(await page.innerText('#flash'), /Refund of 5\.00 USDT accepted/);
+      // The refund is listed with its amount and status, beside what is left; the history reads as sentences.
+      assert.match(await page.innerText('#refunds .refund-amount'), /^5\.00 USDT$/);
+      assert.match(await page.innerText('#refunds .refund-status'), /in progress|succeeded/);
+      assert.equal(await page.innerText('#refundable-left'), '15.00 USDT');
+      assert.equal(await page.innerText('#order-amount'), '20.00 USDT');
+      assert.match(await page.innerText('#events'), /Refund of 5\.00 USDT requested\./);
+      // The refund completes in the outbox worker: reload until it has.
+      for (let i = 0; i < 50 && !/succeeded/.test(await page.innerText('#refunds .refund-status')); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        await page.goto(`${t.baseUrl}/en/dashboard/orders/${prepayId}`);
+      }
+      assert.match(await page.innerText('#refunds .refund-status'), /succeeded/);
+      assert.match(await page.innerText('#events'), /Refund of 5\.00 USDT succeeded\./);
+      assert.doesNotMatch(await page.innerText('#events'), /PAY_REFUND|REFUND_SUCCESS/);
       await browser.screenshot(page, `${kind}-order-refunded`);
       const q = await m.client.post('/v2/order/query', { prepayId });
       assert.ok(['REFUNDING', 'REFUNDED'].includes(q.json.data.status), q.text);

@@ -362,6 +362,14 @@ for (const kind of DB_KINDS) {
           webhookUrl: rx.url('/merchant'),
         });
         assert.match(dev.text, /Webhook URL saved/);
+        // A refused URL stays in the field with the error, and the saved one is unchanged.
+        const refused = await a.req('POST', '/en/dashboard/developers/webhook', {
+          csrf: a.csrfOf(dev.text),
+          webhookUrl: 'ftp://files.example/hook',
+        });
+        assert.match(refused.text, /Enter an http\(s\) URL/);
+        assert.match(refused.text, /id="webhook-url"[^>]*value="ftp:\/\/files\.example\/hook"/);
+        assert.equal((await t.app.services.accounts.getMerchant(m.merchantId))?.webhookUrl, rx.url('/merchant'));
         dev = await a.req('POST', '/en/dashboard/developers/test-event', { csrf: a.csrfOf(dev.text) });
         assert.match(dev.text, /Test event queued/);
         await waitFor('test event', () => rx.received.find((r) => r.body.toString().includes('"bizType":"TEST"')));
@@ -372,6 +380,10 @@ for (const kind of DB_KINDS) {
         );
         dev = await a.req('GET', '/en/dashboard/developers');
         assert.ok(dev.text.includes(`/developers/deliveries/${d.id}/redeliver`));
+        assert.match(
+          dev.text,
+          new RegExp(`data-delivery="${d.id}"[\\s\\S]*?<span class="tag plain">Test event</span>`),
+        );
         dev = await a.req('POST', `/en/dashboard/developers/deliveries/${d.id}/redeliver`, {
           csrf: a.csrfOf(dev.text),
         });

@@ -196,6 +196,8 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     if (!form.ok) return loginPage(req, reply, form.message, 400);
     const res = await users.authenticate(form.value.email, form.value.password);
     if (!res.ok) return loginPage(req, reply, 'Wrong email or password.', 401);
+    if ((await accounts.getMerchant(res.value.merchantId))?.status !== 'ACTIVE')
+      return loginPage(req, reply, 'This merchant account is suspended. Contact the operator.', 403);
     const s = await sessions.create(SUBJECT, res.value.userId);
     reply.setCookie(SESSION_COOKIE, s.cookie, {
       path: '/',
@@ -251,7 +253,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
     const deliveries = (await Promise.all(owners.map((ownerId) => deps.webhooks.list({ ownerId, limit: 500 }))))
       .flat()
       .filter((d) => d.bizId === o.prepayId)
-      .sort((a, b) => a.createdAt - b.createdAt);
+      .sort((a, b) => a.createdAt - b.createdAt || (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
     const orderRefunds = await refunds.listForOrder(o.merchantId, o.prepayId);
     return frame(reply, `Order ${o.prepayId}`, orderView(ctx, o, orderRefunds, deliveries, flash), ctx);
   }

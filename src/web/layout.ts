@@ -15,12 +15,12 @@ import { html, trusted, type SafeHtml } from './html.ts';
  * - Form controls (`input` of any text-like type, `select`, `textarea`, `input[type=file]`) are full width, 16 px (no
  *   zoom on a phone) and at least 44 px tall; `.choice` is a checkbox/radio line.
  * - `.flash` (green, a done action), `.error` (red), `.muted` (grey small text), `.small`, `.mono` (ids, keys,
- *   addresses: monospace, breaks anywhere), `.ok`/`.bad` (coloured text).
+ *   addresses: monospace, wraps anywhere when too long), `.ok`/`.bad` (coloured text), `.nowrap`.
  * - `.status.ok|bad|wait`: a coloured status box; `.tag` (red) and `.tag.ok|wait|plain`: a small inline label.
  * - Tables: `dataTable(...)` below builds a table that becomes one card per row on a phone (each cell labelled by its
- *   column); a table written by hand becomes cards with `class="cards"` and `data-label` on each `td`, or scrolls
- *   inside its own box when wrapped in `<div class="table">` (`.scroll` is the same). The page itself never scrolls
- *   sideways.
+ *   column; `cards: false` keeps a narrow table a table, scrolling in its own box). A table written by hand becomes
+ *   cards with `class="cards"` and `data-label` on each `td`, or scrolls inside its own box when wrapped in
+ *   `<div class="table">` (`.scroll` is the same). The page itself never scrolls sideways.
  * - `.list`: an unstyled list of rows separated by lines; `.grid2`: two columns on a desktop, one on a phone.
  */
 const CSS = [
@@ -36,8 +36,8 @@ const CSS = [
   `a{color:#1e2329;text-decoration:underline;text-decoration-color:#f0b90b;text-decoration-thickness:2px;`,
   `text-underline-offset:3px}a:hover{color:#000;text-decoration-color:#1e2329}`,
   `.amount{font-size:28px;font-weight:700;margin:8px 0}.muted{color:#707a8a;font-size:14px}.small{font-size:12px}`,
-  `.ok{color:#03a66d}.bad{color:#cf304a}`,
-  `code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywhere;word-break:break-all}`,
+  `.ok{color:#03a66d}.bad{color:#cf304a}.nowrap{white-space:nowrap}`,
+  `code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;overflow-wrap:anywhere}`,
   `pre{white-space:pre-wrap;font-size:13px;background:#f5f5f5;padding:8px;border-radius:8px}`,
   `.row{display:flex;justify-content:space-between;gap:12px;padding:6px 0;border-bottom:1px solid #eaecef;`,
   `font-size:14px}.row:last-child{border-bottom:0}`,
@@ -101,13 +101,13 @@ const CSS = [
   `@media (max-width:600px){`,
   `table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;width:100%}`,
   `table.cards thead{display:none}table.cards tr{padding:8px 0;border-bottom:1px solid #eaecef}`,
-  `table.cards td{display:flex;justify-content:space-between;gap:12px;border:0;padding:3px 0;text-align:right;`,
-  `overflow-wrap:anywhere;min-width:0}`,
-  `table.cards td::before{content:attr(data-label);flex:none;max-width:45%;color:#707a8a;font-size:12px;`,
-  `text-align:left;padding-top:2px}`,
-  `table.cards td:not([data-label]),table.cards td[data-label=""]{justify-content:flex-end}`,
+  // The label floats left of the value, so a cell of several pieces (text, a line break, a form) stays one value.
+  `table.cards td{border:0;padding:3px 0;text-align:right;overflow-wrap:anywhere;display:flow-root}`,
+  `table.cards td::before{content:attr(data-label);float:left;max-width:45%;padding:2px 12px 0 0;color:#707a8a;`,
+  `font-size:12px;text-align:left;overflow-wrap:normal}`,
   `table.cards td:not([data-label])::before,table.cards td[data-label=""]::before{display:none}`,
   `table.cards td:empty{display:none}`,
+  `nav{gap:0 14px;padding:6px 16px}nav a{padding:6px 0}nav .who{flex-basis:100%;padding-top:4px}`,
   `}`,
 ].join('\n');
 
@@ -129,15 +129,19 @@ export function dataTable<T>(opts: {
   rows: T[];
   rowAttrs?: (row: T) => SafeHtml;
   cls?: string;
+  /** false: a narrow table that stays a table on a phone (in its own scrolling box should it ever be too wide). */
+  cards?: boolean;
 }): SafeHtml {
   const { columns } = opts;
-  return html`<table class="cards${opts.cls ? ` ${opts.cls}` : ''}"${opts.id ? html` id="${opts.id}"` : ''}>
+  const cls = [opts.cards === false ? '' : 'cards', opts.cls ?? ''].filter(Boolean).join(' ');
+  const table = html`<table${cls ? html` class="${cls}"` : ''}${opts.id ? html` id="${opts.id}"` : ''}>
 <thead><tr>${columns.map((c) => html`<th>${c.label}</th>`)}</tr></thead><tbody>${opts.rows.map(
     (r) =>
       html`<tr${opts.rowAttrs ? opts.rowAttrs(r) : ''}>${columns.map(
         (c) => html`<td data-label="${c.label}"${c.cls ? html` class="${c.cls}"` : ''}>${c.cell(r)}</td>`,
       )}</tr>`,
   )}</tbody></table>`;
+  return opts.cards === false ? html`<div class="table">${table}</div>` : table;
 }
 
 export function page(opts: {

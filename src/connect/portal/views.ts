@@ -25,8 +25,8 @@ const messages = (msg?: Message) =>
 /** The portal frame inside the layout: once logged in, the navigation with Log out (styles: src/web/layout.ts). */
 export function portalFrame(body: SafeHtml, mode: string, a?: Authed): SafeHtml {
   const nav = a
-    ? html`<nav><span class="who">${a.partner.name}</span>
-      <span class="muted">${a.partner.code} · ${mode === 'sandbox' ? 'test environment' : 'production'}</span>
+    ? html`<nav><span class="who">${a.partner.name} <span class="muted">${a.partner.code} · \
+${mode === 'sandbox' ? 'test environment' : 'production'}</span></span>
       <a href="${BASE}/orders">Orders</a><a href="${BASE}/settings">Settings</a><a href="${BASE}/keys">Keys</a><a \
 href="${BASE}/docs">API documentation</a>
       <form class="inline" method="post" action="${BASE}/logout"><input type="hidden"
@@ -211,9 +211,10 @@ over \
 min, 30 min, 2 h and 6 h.</p>
       <h2>Error codes</h2>${dataTable({
         id: 'codes',
+        cards: false,
         rows: Object.entries(CONNECT_MESSAGES),
         columns: [
-          { label: 'Code', cell: ([c]) => html`<code>${c}</code>` },
+          { label: 'Code', cell: ([c]) => html`<code>${c}</code>`, cls: 'nowrap' },
           { label: 'Message', cell: ([, m]) => m },
         ],
       })}</div>`;
