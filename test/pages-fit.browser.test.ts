@@ -171,6 +171,11 @@ describe('every page fits 390 px and 1366 px without sideways scrolling', { skip
         if (vp.width === PHONE.width) await browser.screenshot(page, `fit-${p.name}`);
         else await browser.screenshot(page, `fit-${p.name}-desktop`);
         assert.ok(width <= vp.width, `${p.name} at ${vp.width} px scrolls sideways: scrollWidth ${width}`);
+        if (p.login === 'merchant' || p.login === 'partner') {
+          // The navigation marks the section the page is in.
+          const current = await page.getAttribute('nav a[aria-current=page]', 'href');
+          assert.ok(current && p.path(data).startsWith(current), `${p.name}: current section ${current}`);
+        }
       }
     });
   }

@@ -29,15 +29,33 @@ export const flashBox = (flash?: Flash) =>
     flash?.error ? html`<div class="error" id="flash">${flash.error}</div>` : ''
   }`;
 
-/** The dashboard frame inside the layout: once logged in, the navigation with Log out (styles: src/web/layout.ts). */
-export function dashboardFrame(body: SafeHtml, ctx?: ViewCtx): SafeHtml {
+const NAV: [string, string][] = [
+  ['/orders', 'Orders'],
+  ['/balances', 'Balances'],
+  ['/payouts', 'Payouts'],
+  ['/settlement', 'Settlement'],
+  ['/reports', 'Reports'],
+  ['/sub-merchants', 'Sub-merchants'],
+  ['/developers', 'Developers'],
+  // Binance's menu path is "Partner features → Technical Vendor"; the short name keeps the bar on one line.
+  ['/technical-vendor', 'Technical Vendor'],
+];
+
+/**
+ * The dashboard frame inside the layout: once logged in, the navigation (the section of `path` marked current) with
+ * Log out. Styles: src/web/layout.ts.
+ */
+export function dashboardFrame(body: SafeHtml, ctx?: ViewCtx, path = ''): SafeHtml {
+  const links = NAV.filter(([href]) => href !== '/sub-merchants' || ctx?.merchant.features.channelPartner).map(
+    ([href, label]) =>
+      html`<a href="${BASE}${href}"${
+        path === BASE + href || path.startsWith(`${BASE}${href}/`) || path.startsWith(`${BASE}${href}?`)
+          ? html` aria-current="page"`
+          : ''
+      }>${label}</a>`,
+  );
   const nav = ctx
-    ? html`<nav><span class="who">${ctx.merchant.name}</span>
-      <a href="${BASE}/orders">Orders</a><a href="${BASE}/balances">Balances</a><a href="${BASE}/payouts">Payouts</a>\
-<a href="${BASE}/settlement">Settlement</a><a href="${BASE}/reports">Reports</a>
-      ${ctx.merchant.features.channelPartner ? html`<a href="${BASE}/sub-merchants">Sub-merchants</a>` : ''}
-      <a href="${BASE}/developers">Developers</a>\
-<a href="${BASE}/technical-vendor">Partner features → Technical Vendor</a>
+    ? html`<nav><span class="who">${ctx.merchant.name}</span>${links}
       <form class="inline" method="post" action="${BASE}/logout">${hidden(ctx.csrf)}<button class="btn secondary"
       type="submit">Log out</button></form></nav>`
     : '';
@@ -491,16 +509,18 @@ class="btn secondary unblock" type="submit">Unblock</button></form>`,
           ${scopeBoxes(ctx.merchant.tsp.allowScopes, [], 'add')}
           <label for="add-ips">IP whitelist (optional)</label><textarea id="add-ips" name="ipWhitelist"></textarea>
           <button class="btn" type="submit">Submit</button></form>
-        <h2>Your authorization requests</h2>${dataTable({
-          id: 'requests',
-          rows: own,
-          columns: [
-            { label: 'Merchant', cell: (a) => html`${a.merchantName} <span class="muted">${a.merchantId}</span>` },
-            { label: 'Status', cell: (a) => (expired(a) ? 'EXPIRED' : a.status) },
-            { label: 'Scopes', cell: (a) => a.scopes.join(', ') },
-            { label: '', cell: (a) => html`<a href="${BASE}/technical-vendor/${a.authorizationId}">Details</a>` },
-          ],
-        })}`)
+        <h2>Your authorization requests</h2>${own.length === 0 ? html`<p class="muted" id="no-requests">None yet.</p>` : ''}${dataTable(
+          {
+            id: 'requests',
+            rows: own,
+            columns: [
+              { label: 'Merchant', cell: (a) => html`${a.merchantName} <span class="muted">${a.merchantId}</span>` },
+              { label: 'Status', cell: (a) => (expired(a) ? 'EXPIRED' : a.status) },
+              { label: 'Scopes', cell: (a) => a.scopes.join(', ') },
+              { label: '', cell: (a) => html`<a href="${BASE}/technical-vendor/${a.authorizationId}">Details</a>` },
+            ],
+          },
+        )}`)
           : ''
       }`;
 }

@@ -104,7 +104,7 @@ const CSS = [
   // The label floats left of the value, so a cell of several pieces (text, a line break, a form) stays one value.
   `table.cards td{border:0;padding:3px 0;text-align:right;overflow-wrap:anywhere;display:flow-root}`,
   `table.cards td::before{content:attr(data-label);float:left;max-width:45%;padding:2px 12px 0 0;color:#707a8a;`,
-  `font-size:12px;text-align:left;overflow-wrap:normal}`,
+  `font:12px system-ui,sans-serif;text-align:left;overflow-wrap:normal}`,
   `table.cards td:not([data-label])::before,table.cards td[data-label=""]::before{display:none}`,
   `table.cards td:empty{display:none}`,
   `nav{gap:0 14px;padding:6px 16px}nav a{padding:6px 0}nav .who{flex-basis:100%;padding-top:4px}`,

@@ -64,7 +64,7 @@ export function registerPartnerPortal(
   const hide = { schema: { hide: true } };
 
   const render = (reply: FastifyReply, title: string, body: SafeHtml, a?: Authed, status = 200) =>
-    pages.send(reply, { title, body: portalFrame(body, mode, a), status, wide: true });
+    pages.send(reply, { title, body: portalFrame(body, mode, a, reply.request.url), status, wide: true });
 
   async function authed(req: FastifyRequest, reply: FastifyReply): Promise<Authed | null> {
     const s = await pages.session(req, COOKIE, SUBJECT);

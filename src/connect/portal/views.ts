@@ -23,12 +23,16 @@ const messages = (msg?: Message) =>
   }${msg?.info ? html`<div class="status ok" id="info">${msg.info}</div>` : ''}`;
 
 /** The portal frame inside the layout: once logged in, the navigation with Log out (styles: src/web/layout.ts). */
-export function portalFrame(body: SafeHtml, mode: string, a?: Authed): SafeHtml {
+export function portalFrame(body: SafeHtml, mode: string, a?: Authed, path = ''): SafeHtml {
+  const link = (href: string, label: string) =>
+    html`<a href="${BASE}${href}"${path.split('?')[0] === BASE + href ? html` aria-current="page"` : ''}>${label}</a>`;
   const nav = a
     ? html`<nav><span class="who">${a.partner.name} <span class="muted">${a.partner.code} · \
 ${mode === 'sandbox' ? 'test environment' : 'production'}</span></span>
-      <a href="${BASE}/orders">Orders</a><a href="${BASE}/settings">Settings</a><a href="${BASE}/keys">Keys</a><a \
-href="${BASE}/docs">API documentation</a>
+      ${link('/orders', 'Orders')}${link('/settings', 'Settings')}${link('/keys', 'Keys')}${link(
+        '/docs',
+        'API documentation',
+      )}
       <form class="inline" method="post" action="${BASE}/logout"><input type="hidden"
       name="_csrf" value="${a.csrf}"><button class="btn secondary" type="submit" id="logout">Log out</button></form></nav>`
     : '';
