@@ -37,7 +37,7 @@ interface AccountRow {
 const accountLink = (id: string) =>
   html`<a class="mono" href="${CONSOLE}/ledger/transfers?account=${encodeURIComponent(id)}">${id}</a>`;
 const transferStatus = (s: string) =>
-  html`<span class="tag ${s === 'POSTED' ? 'ok' : s === 'PENDING' ? 'wait' : 'plain'}">${s}</span>`;
+  html`<span class="tag nowrap ${s === 'POSTED' ? 'ok' : s === 'PENDING' ? 'wait' : 'plain'}">${s}</span>`;
 
 /** Transfers as rows (shared with the order pages). */
 export const transfersTable = (list: TransferRow[], empty = 'No transfers match.') =>

@@ -36,7 +36,7 @@ interface ConnectHit {
 }
 
 const statusTag = (s: string) =>
-  html`<span class="status ${
+  html`<span class="status nowrap ${
     ['PAID', 'SUCCESS', 'COMPLETED', 'FULL_REFUNDED', 'REFUNDED'].includes(s)
       ? 'ok'
       : ['CANCELED', 'EXPIRED', 'ERROR', 'FAILURE', 'FAILED', 'REJECTED'].includes(s)

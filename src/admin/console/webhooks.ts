@@ -41,7 +41,7 @@ export interface DeliveryRow {
 }
 
 export const deliveryStatus = (s: string) =>
-  html`<span class="status ${s === 'DELIVERED' ? 'ok' : s === 'FAILED' ? 'bad' : 'wait'}">${s}</span>`;
+  html`<span class="status nowrap ${s === 'DELIVERED' ? 'ok' : s === 'FAILED' ? 'bad' : 'wait'}">${s}</span>`;
 
 const eventName = (d: DeliveryRow) => (d.bizType === 'TEST' ? 'Test event' : `${d.bizType} ${d.bizStatus}`);
 
