@@ -55,7 +55,16 @@ export interface ApiKeyRecord {
   ipWhitelist: string[];
   /** Extra permissions of the key (§9.1, e.g. PAYOUT); null = the mode's default. */
   permissions: string[] | null;
+  /**
+   * The merchant is suspended by the operator: its keys stay valid (a signed request is verified as usual) but the
+   * request is refused (binance-pay-extended.md §19, 400606).
+   */
+  merchantSuspended: boolean;
 }
+
+/** A merchant is ACTIVE or SUSPENDED (by the operator: API refused with 400606, dashboard log-in refused). */
+export const MERCHANT_STATUSES = ['ACTIVE', 'SUSPENDED'] as const;
+export type MerchantStatus = (typeof MERCHANT_STATUSES)[number];
 
 interface NewCredentials {
   merchantId: string;
@@ -167,8 +176,36 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
       return m ? m.features : null;
     },
 
-    async listMerchants(): Promise<Merchant[]> {
-      return (await db.query(`SELECT * FROM merchants ORDER BY id`)).rows.map(toMerchant);
+    /** Every merchant, or those whose name contains `search` (any case) or whose id is `search`. */
+    async listMerchants(search?: string): Promise<Merchant[]> {
+      const term = search?.trim();
+      if (!term) return (await db.query(`SELECT * FROM merchants ORDER BY id`)).rows.map(toMerchant);
+      const byId = /^\d{1,19}$/.test(term) && BigInt(term) <= 9223372036854775807n ? term : null;
+      const pattern = `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      return (
+        await db.query(`SELECT * FROM merchants WHERE id = $1 OR name ILIKE $2 ORDER BY id LIMIT 500`, [byId, pattern])
+      ).rows.map(toMerchant);
+    },
+
+    /**
+     * Suspends or reactivates a merchant: only from the other state (a repeated or stale request changes nothing and
+     * says so). Every process drops its cached keys, so the change holds from the next request.
+     */
+    async setMerchantStatus(id: string, to: MerchantStatus): Promise<Result<Merchant>> {
+      const from: MerchantStatus = to === 'SUSPENDED' ? 'ACTIVE' : 'SUSPENDED';
+      if (!/^\d{1,19}$/.test(id)) return err('MERCHANT_NOT_FOUND');
+      const r = await db.query(`UPDATE merchants SET status = $3 WHERE id = $1 AND status = $2`, [id, from, to]);
+      const m = await service.getMerchant(id);
+      if (!m) return err('MERCHANT_NOT_FOUND');
+      if (r.rowCount !== 1)
+        return err(
+          'MERCHANT_STATUS',
+          to === 'SUSPENDED' ? 'The merchant is already suspended.' : 'The merchant is not suspended.',
+        );
+      keyCache.clear();
+      featureCache.delete(id);
+      await announce('*');
+      return ok(m);
     },
 
     async updateMerchant(
@@ -283,17 +320,17 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
     },
 
     /**
-     * The active key with its secret, for request verification; null when unknown, revoked, or the merchant is not
-     * active.
+     * The active key with its secret, for request verification; null when unknown or revoked. A suspended merchant's
+     * key still resolves (merchantSuspended), so the refusal can say why after the signature is checked.
      */
     async resolveKey(apiKey: string): Promise<ApiKeyRecord | null> {
       const hit = cacheTrusted ? keyCache.get(apiKey) : undefined;
       if (hit && Date.now() - hit.at < KEY_CACHE_MS) return hit.rec;
       const r = (
         await db.query(
-          `SELECT k.api_key, k.merchant_id, k.secret_sealed, k.ip_whitelist, k.permissions FROM merchant_api_keys k
-            JOIN merchants m ON m.id = k.merchant_id
-         WHERE k.api_key = $1 AND k.status = 'ACTIVE' AND m.status = 'ACTIVE'`,
+          `SELECT k.api_key, k.merchant_id, k.secret_sealed, k.ip_whitelist, k.permissions, m.status AS merchant_status
+             FROM merchant_api_keys k JOIN merchants m ON m.id = k.merchant_id
+         WHERE k.api_key = $1 AND k.status = 'ACTIVE'`,
           [apiKey],
         )
       ).rows[0];
@@ -304,6 +341,7 @@ export function createAccountsService(deps: { db: Db; clock: Clock; box: SecretB
             secret: box.open(r.secret_sealed),
             ipWhitelist: r.ip_whitelist,
             permissions: r.permissions,
+            merchantSuspended: r.merchant_status !== 'ACTIVE',
           }
         : null;
       if (keyCache.size > 10_000) keyCache.clear();

@@ -90,16 +90,51 @@ export function registerAdminRoutes(
       },
     );
 
-    r.get('/admin/v1/merchants', { schema: { tags, security, summary: 'List merchants' } }, async () => {
-      const list = await accounts.listMerchants();
-      return list.map((m) => ({
-        merchantId: String(m.merchantId),
-        merchantName: m.name,
-        status: m.status,
-        webhookUrl: m.webhookUrl,
-        tsp: m.tsp,
-      }));
-    });
+    r.get(
+      '/admin/v1/merchants',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'List merchants (q: a merchant id, or part of a name)',
+          querystring: z.object({ q: z.string().max(128).optional() }),
+        },
+      },
+      async (req) => {
+        const list = await accounts.listMerchants((req.query as { q?: string }).q);
+        return list.map((m) => ({
+          merchantId: String(m.merchantId),
+          merchantName: m.name,
+          status: m.status,
+          webhookUrl: m.webhookUrl,
+          tsp: m.tsp,
+        }));
+      },
+    );
+
+    for (const [action, to] of [
+      ['suspend', 'SUSPENDED'],
+      ['reactivate', 'ACTIVE'],
+    ] as const)
+      r.post(
+        `/admin/v1/merchants/:id/${action}`,
+        {
+          schema: {
+            tags,
+            security,
+            summary:
+              to === 'SUSPENDED'
+                ? 'Suspend a merchant: its signed API requests are refused (400606), its dashboard log-in refused'
+                : 'Reactivate a suspended merchant',
+            params: IdParam,
+          },
+        },
+        async (req, reply) => {
+          const res = await accounts.setMerchantStatus((req.params as { id: string }).id, to);
+          if (!res.ok) return adminError(reply, res.code === 'MERCHANT_NOT_FOUND' ? 404 : 409, res.code, res.message);
+          return { merchantId: String(res.value.merchantId), merchantName: res.value.name, status: res.value.status };
+        },
+      );
 
     r.get(
       '/admin/v1/merchants/:id',
@@ -115,7 +150,10 @@ export function registerAdminRoutes(
           webhookUrl: m.webhookUrl,
           tsp: m.tsp,
           features: effectiveFeatures(m, deps.mode),
+          /** The operator's overrides; a flag absent here takes the mode's default. */
+          featureOverrides: m.features,
           payoutFee: m.payoutFee,
+          createdAt: m.createdAt,
           keys: await accounts.listKeys(id),
           balances: await deps.ledger.balances(deps.db, 'merchant', id),
         };

@@ -27,6 +27,9 @@ const PartnerPatch = z.object({
   ipWhitelist: z.array(z.string().max(64)).max(50).optional(),
   redirectDomains: z.array(z.string().max(260)).max(20).optional(),
   webhookUrl: z.string().max(512).nullable().optional(),
+  feePct: z.string().max(16).optional(),
+  minFeeUsd: z.string().max(16).optional(),
+  spread: z.string().max(16).optional(),
 });
 const CodeParam = z.object({ code: z.string().max(64) });
 
@@ -125,7 +128,7 @@ export function registerConnectAdminRoutes(
         schema: {
           tags,
           security,
-          summary: 'Enable/disable a partner or change its IPs, redirect domains, webhook URL',
+          summary: 'Enable/disable a partner or change its IPs, redirect domains, webhook URL, fees',
           params: CodeParam,
           body: PartnerPatch,
         },
@@ -139,6 +142,29 @@ export function registerConnectAdminRoutes(
         return adminPartnerView(res.value);
       },
     );
+    for (const [action, to] of [
+      ['suspend', 'DISABLED'],
+      ['reactivate', 'ACTIVE'],
+    ] as const)
+      r.post(
+        `/admin/v1/partners/:code/${action}`,
+        {
+          schema: {
+            tags,
+            security,
+            summary:
+              to === 'DISABLED'
+                ? 'Suspend a partner (its signed requests and portal log-in are refused); refused when already suspended'
+                : 'Reactivate a suspended partner; refused when already active',
+            params: CodeParam,
+          },
+        },
+        async (req, reply) => {
+          const res = await partners.setStatus((req.params as { code: string }).code, to);
+          if (!res.ok) return adminError(reply, res.code === 'PARTNER_NOT_FOUND' ? 404 : 409, res.code, res.message);
+          return adminPartnerView(res.value);
+        },
+      );
     r.get(
       '/admin/v1/connect/identity-conflicts',
       {

@@ -347,7 +347,16 @@ export function createPartnerService(deps: {
 
     async updateSettings(
       code: string,
-      patch: { ipWhitelist?: unknown; redirectDomains?: unknown; webhookUrl?: unknown; status?: 'ACTIVE' | 'DISABLED' },
+      patch: {
+        ipWhitelist?: unknown;
+        redirectDomains?: unknown;
+        webhookUrl?: unknown;
+        status?: 'ACTIVE' | 'DISABLED';
+        /** The fee model (binance-connect.md §9): percentage of the fiat amount, its USD floor, the quote spread. */
+        feePct?: string;
+        minFeeUsd?: string;
+        spread?: string;
+      },
     ): Promise<Result<Partner>> {
       const sets: string[] = [];
       const params: unknown[] = [code];
@@ -371,6 +380,13 @@ export function createPartnerService(deps: {
         set('webhook_url', v.value);
       }
       if (patch.status !== undefined) set('status', patch.status);
+      const fees = await catchDomain(async () => {
+        // The same bounds as at onboarding (create).
+        if (patch.feePct !== undefined) set('fee_pct', decimalIn(patch.feePct, '0', '0.5'));
+        if (patch.minFeeUsd !== undefined) set('min_fee_usd', decimalIn(patch.minFeeUsd, '0', '1000'));
+        if (patch.spread !== undefined) set('spread', decimalIn(patch.spread, '0', '0.5'));
+      });
+      if (!fees.ok) return fees;
       if (sets.length === 0) {
         const p = await getPartner(code);
         return p ? ok(p) : err('PARTNER_NOT_FOUND');
@@ -378,6 +394,25 @@ export function createPartnerService(deps: {
       const r = (await db.query(`UPDATE connect_partners SET ${sets.join(', ')} WHERE code = $1 RETURNING *`, params))
         .rows[0];
       return r ? ok(toPartner(r)) : err('PARTNER_NOT_FOUND');
+    },
+
+    /**
+     * Suspends (DISABLED) or reactivates (ACTIVE) a partner, only from the other state: a repeated or stale request
+     * changes nothing and says so (PARTNER_STATUS).
+     */
+    async setStatus(code: string, to: 'ACTIVE' | 'DISABLED'): Promise<Result<Partner>> {
+      const r = (
+        await db.query(`UPDATE connect_partners SET status = $2 WHERE code = $1 AND status <> $2 RETURNING *`, [
+          code,
+          to,
+        ])
+      ).rows[0];
+      if (r) return ok(toPartner(r));
+      if (!(await getPartner(code))) return err('PARTNER_NOT_FOUND');
+      return err(
+        'PARTNER_STATUS',
+        to === 'DISABLED' ? 'The partner is already suspended.' : 'The partner is already active.',
+      );
     },
 
     async sendPasswordLink(code: string): Promise<Result<true>> {

@@ -27,6 +27,7 @@ const BrokerCreate = z.object({
   connectPartnerCode: z.string().min(1).max(64).nullish(),
 });
 const BrokerPatch = z.object({
+  partialSharing: z.boolean().optional(),
   ipWhitelist: z.array(z.string().max(64)).max(50).optional(),
   mainAccountIds: z.array(z.string().max(64)).max(100).optional(),
   questionnaireVersions: z.array(z.string().max(32)).max(20).optional(),
@@ -34,6 +35,7 @@ const BrokerPatch = z.object({
   connectPartnerCode: z.string().min(1).max(64).nullable().optional(),
   enabled: z.boolean().optional(),
 });
+const BrokerKey = z.object({ key: z.string().max(128) });
 const Decision = z.object({ decision: z.enum(['PASS', 'REJECT']), reason: z.string().max(256).optional() });
 const RecordId = z.object({ id: z.string().regex(/^\d{1,19}$/) });
 
@@ -134,13 +136,40 @@ export function registerKycRoutes(
     r.get('/admin/v1/brokers', { schema: { tags, security, summary: 'List KYC sharing brokers' } }, async () =>
       kyc.listBrokers(),
     );
+    r.get(
+      '/admin/v1/brokers/:key',
+      {
+        schema: { tags, security, summary: 'A KYC sharing broker (without its secret)', params: BrokerKey },
+      },
+      async (req, reply) => {
+        const b = await kyc.brokerSettings((req.params as { key: string }).key);
+        return b ?? adminError(reply, 404, 'BROKER_NOT_FOUND');
+      },
+    );
+    r.post(
+      '/admin/v1/brokers/:key/secret',
+      {
+        schema: {
+          tags,
+          security,
+          summary: "Rotate a broker's secret: the new one is returned once, the old one stops working at once",
+          params: BrokerKey,
+        },
+      },
+      async (req, reply) => {
+        const res = await kyc.rotateBrokerSecret((req.params as { key: string }).key);
+        if (!res.ok) return adminError(reply, 404, res.code);
+        return res.value;
+      },
+    );
     r.patch(
       '/admin/v1/brokers/:key',
       {
         schema: {
           tags,
           security,
-          summary: 'Update a broker (IP whitelist, main accounts, questionnaires, Connect partner link, enabled)',
+          summary:
+            'Update a broker (partial sharing, IP whitelist, main accounts, questionnaires, Connect partner link, enabled)',
           params: z.object({ key: z.string().max(128) }),
           body: BrokerPatch,
         },

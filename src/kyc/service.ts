@@ -226,7 +226,7 @@ interface BrokerInput {
   maxSubAccountsPerUser?: number;
   connectPartnerCode?: string | null;
 }
-type BrokerPatch = Partial<Omit<BrokerInput, 'name' | 'partialSharing'>> & { enabled?: boolean };
+type BrokerPatch = Partial<Omit<BrokerInput, 'name'>> & { enabled?: boolean };
 
 interface ShareStatus {
   bizEntityKey: string;
@@ -668,12 +668,33 @@ export function createKycService(deps: {
       if (patch.maxSubAccountsPerUser !== undefined) set('max_sub_accounts_per_user', patch.maxSubAccountsPerUser);
       if (patch.connectPartnerCode !== undefined) set('connect_partner_code', patch.connectPartnerCode);
       if (patch.enabled !== undefined) set('status', patch.enabled ? 'ACTIVE' : 'DISABLED');
+      // Shares and checks from now on follow the new mode (brokerIsPartial reads it each time).
+      if (patch.partialSharing !== undefined) set('sharing_mode', patch.partialSharing ? 'PARTIAL' : 'STANDARD');
       if (sets.length > 0) {
         const r = await db.query(`UPDATE kyc_brokers SET ${sets.join(', ')} WHERE biz_entity_key = $1`, vals);
         if (r.rowCount === 0) return err('BROKER_NOT_FOUND');
       }
       const b = await getBroker(key);
       return b ? ok(publicBroker(b)) : err('BROKER_NOT_FOUND');
+    },
+
+    /** A broker without its secret, or null. */
+    async brokerSettings(key: string): Promise<Omit<Broker, 'secret'> | null> {
+      const b = await getBroker(key);
+      return b ? publicBroker(b) : null;
+    },
+
+    /**
+     * A new secret for a broker, returned once (stored sealed); the old one stops working at once, since the broker's
+     * requests read the secret per request.
+     */
+    async rotateBrokerSecret(key: string): Promise<Result<{ bizEntityKey: string; secret: string }>> {
+      const secret = randomAlnum(48);
+      const r = await db.query(`UPDATE kyc_brokers SET secret_sealed = $2 WHERE biz_entity_key = $1`, [
+        key,
+        box.seal(secret),
+      ]);
+      return r.rowCount === 1 ? ok({ bizEntityKey: key, secret }) : err('BROKER_NOT_FOUND');
     },
 
     async listBrokers() {

@@ -106,6 +106,8 @@ export function createPayAuth(deps: {
     const signature = requestHeader(req, 'binancepay-signature') ?? '';
     if (!/^[0-9A-F]{128}$/.test(signature) || !safeEqual(signPay(key.secret, timestamp, nonce, rawBody), signature))
       return fail('400002');
+    // Suspended by the operator: the key is genuine (checked above, so the refusal reveals nothing to a forger).
+    if (key.merchantSuspended) return fail('400606');
 
     const claim: NonceClaim | null = config.rejectNonceReplay
       ? { apiKey, nonce, seenAt: Date.now(), consumed: false }

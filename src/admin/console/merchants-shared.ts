@@ -1,0 +1,51 @@
+import { html, type SafeHtml } from '../../web/html.ts';
+import { CONSOLE, card, facts } from './views.ts';
+
+/**
+ * Pieces shared by the console's account sections (merchants, partners, brokers): list fields typed into a textarea,
+ * the one-time secret page, and the small markup helpers the three use alike.
+ */
+
+/** A list typed one per line (or separated by commas or spaces), empty entries dropped. */
+export const listField = (v: string | undefined): string[] =>
+  (v ?? '')
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+
+/** A checkbox's form value ('on' when ticked; absent otherwise). */
+export const ticked = (v: string | undefined) => v === 'on' || v === 'true' || v === '1';
+
+export const checkedAttr = (on: boolean) => (on ? html` checked` : '');
+export const selectedAttr = (on: boolean) => (on ? html` selected` : '');
+
+export const statusTag = (status: string) =>
+  html`<span class="tag ${status === 'ACTIVE' ? 'ok' : 'wait'}">${status === 'ACTIVE' ? 'Active' : 'Suspended'}</span>`;
+
+/** A list as text for a textarea (one per line). */
+export const listText = (list: string[] | null | undefined) => (list ?? []).join('\n');
+
+/**
+ * The page that shows a secret once (a new API key, a broker's rotated secret): rendered straight from the POST that
+ * made it, never carried in a cookie or stored anywhere the console can read it again.
+ */
+export function secretOnceView(v: {
+  title: string;
+  intro: string;
+  rows: [string, string][];
+  secretLabel: string;
+  secret: string;
+  back: { href: string; label: string };
+}): SafeHtml {
+  return card(html`<h1>${v.title}</h1>
+    <div class="flash" id="flash">${v.intro}</div>
+    ${facts(v.rows.map(([k, val]) => [k, html`<span class="mono">${val}</span>`]))}
+    <label for="secret">${v.secretLabel}</label>
+    <textarea id="secret" readonly rows="3" class="mono">${v.secret}</textarea>
+    <p class="error"><strong>Shown once.</strong> Copy it now: it is stored encrypted and this page is the only time it
+    is shown. Reloading this page would create another one.</p>
+    <p><a href="${v.back.href}">${v.back.label}</a></p>`);
+}
+
+export const backLink = (href: string, label: string) => html`<p><a href="${href}">← ${label}</a></p>`;
+export const consoleUrl = (path: string) => `${CONSOLE}${path}`;
