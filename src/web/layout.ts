@@ -47,6 +47,7 @@ const CSS = [
   `padding:8px 16px;margin-bottom:16px;box-shadow:0 1px 3px rgba(0,0,0,.08)}`,
   `nav a{text-decoration:none;padding:8px 0;font-weight:500;border-bottom:2px solid transparent}`,
   `nav a:hover,nav a[aria-current=page]{border-bottom-color:#fcd535}nav .who{font-weight:700;margin-right:8px}`,
+  `nav .who .muted{font-weight:400}`,
   `nav form.inline{margin-left:auto}`,
   // buttons
   `.btn{display:block;width:100%;min-height:44px;padding:12px;border:0;border-radius:8px;background:#fcd535;`,
