@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import { displayNumber } from '../src/web/amount.ts';
 import { assertAuditOk, startTestApp, type TestApp } from './helpers.ts';
 import { browserSkip, launchBrowser, type Browser } from './support/browser.ts';
 import { buyflowFixture } from './support/buyflow-fixture.ts';
@@ -176,10 +177,11 @@ describe('buy flow payments in Chromium: the person always knows what happened',
         'done',
         'done',
       ]);
-      assert.equal(await page.textContent('#price'), `1 USDT = ${done.executePrice} USD`);
-      assert.equal(await page.textContent('#obtain'), `${done.obtainAmount} USDT`);
+      // The page shows the wire's figures at their natural precision.
+      assert.equal(await page.textContent('#price'), `1 USDT = ${displayNumber(String(done.executePrice), 'USD')} USD`);
+      assert.equal(await page.textContent('#obtain'), `${displayNumber(String(done.obtainAmount), 'USDT')} USDT`);
       assert.equal(await page.textContent('#tx-hash'), done.withdrawTxHash);
-      assert.equal(String(done.executePrice), quoted);
+      assert.equal(displayNumber(String(done.executePrice), 'USD'), quoted);
       await shot(page, '1-approved-completed');
       await page.setViewportSize(DESKTOP);
       await shot(page, '1-approved-completed-desktop');

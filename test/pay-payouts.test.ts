@@ -269,14 +269,18 @@ for (const kind of DB_KINDS) {
         // The invitation: once, with a link to a page that says who, how much, until when and what to do.
         const mails = await t.app.services.mailer.list(email);
         assert.equal(mails.length, 1);
-        assert.match(mails[0]!.subject, /Mixed Co sent you 20\.00000000 USDT/);
+        assert.match(mails[0]!.subject, /Mixed Co sent you 20\.00 USDT/);
+        // A person reads the asset's natural precision; the wire's 8 decimals stay in the API.
+        assert.match(mails[0]!.text, /has sent you 20\.00 USDT through/);
         const link = /Details: (\S+)/.exec(mails[0]!.text)![1]!;
         assert.ok(link.startsWith(`${t.baseUrl}/payouts/claim/`));
         const page = await fetch(link);
         assert.equal(page.status, 200);
         const html = await page.text();
         assert.match(html, /<meta name="viewport" content="width=device-width,initial-scale=1">/);
-        for (const s of ['Mixed Co', '20.00000000 USDT', email, 'identity verification', 'UTC'])
+        assert.match(html, /<title>[^<]*sent you 20\.00 USDT/);
+        assert.doesNotMatch(html, /20\.00000000/);
+        for (const s of ['Mixed Co', '20.00 USDT', email, 'identity verification', 'UTC'])
           assert.ok(html.includes(s), `claim page shows ${s}`);
         assert.equal((await fetch(`${t.baseUrl}/payouts/claim/${'x'.repeat(32)}`)).status, 404);
 

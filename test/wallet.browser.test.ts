@@ -66,7 +66,7 @@ for (const kind of ['pglite'] as const) {
       await page.waitForURL(/\/wallet\/deposit\/ETH\/USDT$/);
       const address = (await text('#address')) as Address;
       assert.equal(address, (await t.app.services.chain.depositAddress('payer', payer.payerId)).address);
-      assert.match(await text('#min'), /1 USDT/);
+      assert.match(await text('#min'), /1\.00 USDT/);
       assert.match(await text('#confirmations'), /12 blocks/);
       await page.waitForFunction(() => (document.getElementById('qr') as HTMLImageElement | null)?.complete === true);
       assert.ok((await page.$eval('#qr', (img) => (img as HTMLImageElement).naturalWidth)) > 0);
@@ -101,7 +101,7 @@ for (const kind of ['pglite'] as const) {
         chain: null,
       });
       await page.waitForSelector('[data-deposit] [data-field="state"]', { timeout: 20_000 });
-      assert.match(await text('[data-deposit]'), /\+25 USDT/);
+      assert.match(await text('[data-deposit]'), /\+25\.00 USDT/);
       assert.match(await text('[data-deposit] [data-field="state"]'), /^Pending · [1-3]\/12 confirmations$/);
       await shot('4-deposit-pending');
       await mine(5);
@@ -141,8 +141,8 @@ for (const kind of ['pglite'] as const) {
       await page.fill('#amount', '10');
       await page.click('#review');
       await page.waitForURL(/\/wallet\/withdrawals\/\d+$/);
-      assert.equal(await text('#fee'), '1 USDT');
-      assert.equal(await text('#total'), '11 USDT');
+      assert.equal(await text('#fee'), '1.00 USDT');
+      assert.equal(await text('#total'), '11.00 USDT');
       assert.equal(await text('#state'), 'Waiting for your code');
       await shot('8-withdraw-code');
       const mail = (await t.app.services.mailer.list(payer.email))[0]!;
@@ -166,9 +166,9 @@ for (const kind of ['pglite'] as const) {
       await shot('9-withdraw-sent');
 
       await page.goto(`${t.baseUrl}/wallet`);
-      assert.equal(await text('[data-balance="USDT"] [data-field="available"]'), '14');
-      assert.match(await text('#withdrawals'), /−11 USDT[\s\S]*Sent/);
-      assert.match(await text('#deposits'), /\+25 USDT[\s\S]*Credited/);
+      assert.equal(await text('[data-balance="USDT"] [data-field="available"]'), '14.00');
+      assert.match(await text('#withdrawals'), /−11\.00 USDT[\s\S]*Sent/);
+      assert.match(await text('#deposits'), /\+25\.00 USDT[\s\S]*Credited/);
       await shot('10-wallet-history');
     });
   });

@@ -108,7 +108,7 @@ for (const kind of DB_KINDS) {
       const c = await loginAs(t, `dep-${kind}@example.com`, { USDT: '5' });
       const home = await c.get('/wallet');
       assert.equal(home.status, 200);
-      assert.match(home.text, /data-balance="USDT"[\s\S]*?>5</);
+      assert.match(home.text, /data-balance="USDT"[\s\S]*?>5\.00</);
       assert.match(home.text, /id="no-deposits"/);
       assert.match(home.text, /id="no-withdrawals"/);
 
@@ -122,7 +122,7 @@ for (const kind of DB_KINDS) {
         page.text.includes(`data-uri="ethereum:${usdt.address}@${eth.chainId}/transfer?address=${address}"`),
         'a token deposit QR is EIP-681 on the network chain id',
       );
-      assert.match(page.text, /id="min">1 USDT</);
+      assert.match(page.text, /id="min">1\.00 USDT</);
       assert.match(page.text, /id="confirmations">12 blocks</);
       assert.match(page.text, /credited too/);
       const native = await c.get('/wallet/deposit/ETH/ETH');
@@ -190,7 +190,7 @@ for (const kind of DB_KINDS) {
       assert.equal((await c.post('/wallet/withdraw', { ...form({}), csrf: 'x'.repeat(32) })).status, 403);
       assert.deepEqual(await snapshot(t.db), before, 'a refused form writes nothing and mails nothing');
       const page = await c.get('/wallet/withdraw');
-      assert.match(page.text, /network fee 1\s+USDT/);
+      assert.match(page.text, /network fee\s+1\.00 USDT/);
     });
 
     test('a withdrawal: fee shown, code mailed and hashed, wrong code counted, sent on anvil, fee posted', async () => {
@@ -200,12 +200,17 @@ for (const kind of DB_KINDS) {
       assert.equal(start.status, 303);
       const id = idOf(start.location);
       const code = await latestCode(t, c.email);
+      assert.match(
+        (await t.app.services.mailer.list(c.email))[0]!.text,
+        /withdrawal of 30\.00 USDT on ETH/,
+        'the mail shows the amount as a person reads it',
+      );
       const [row] = await rows(c.payerId);
       assert.equal(row.step, 'code_sent');
       assert.doesNotMatch(row.code_hash, new RegExp(code), 'the code is stored hashed');
       const shown = await c.get(`/wallet/withdrawals/${id}`);
-      assert.match(shown.text, /id="fee">1 USDT/);
-      assert.match(shown.text, /id="total">31 USDT/);
+      assert.match(shown.text, /id="fee">1\.00 USDT/);
+      assert.match(shown.text, /id="total">31\.00 USDT/);
       assert.equal((await balance(c.payerId, 'USDT')).available, '100', 'nothing is held before the code');
 
       const wrong = await c.post(`/wallet/withdrawals/${id}/confirm`, {
@@ -244,7 +249,7 @@ for (const kind of DB_KINDS) {
       const hash = (await t.app.services.chain.withdrawals.get(chainW.id))!.txHash!;
       assert.match(done.text, /id="state">Sent</);
       assert.ok(done.text.includes(`<span id="tx">${hash}</span>`), 'the hash (no public explorer for a dev chain)');
-      assert.match((await c.get('/wallet')).text, /−31 USDT[\s\S]*Sent/);
+      assert.match((await c.get('/wallet')).text, /−31\.00 USDT[\s\S]*Sent/);
       // The code is used: confirming again changes nothing.
       const again = await c.post(`/wallet/withdrawals/${id}/confirm`, { csrf: c.csrf, code });
       assert.equal(again.status, 409);

@@ -1,3 +1,4 @@
+import { displayAmount, displayNumber } from '../web/amount.ts';
 import { html, type SafeHtml } from '../web/html.ts';
 import type { DepositOption } from './deposits.ts';
 import type { WalletWithdrawalView } from './withdrawals.ts';
@@ -68,8 +69,10 @@ const balanceRows = (balances: BalanceLine[]) =>
     ? html`<p class="muted" id="no-balance">No funds yet. Deposit to get started.</p>`
     : balances.map(
         (b) => html`<div class="row" data-balance="${b.asset}"><span><strong>${b.asset}</strong></span><span><strong
-          data-field="available">${b.available}</strong>${
-            b.held !== '0' ? html`<br><span class="muted" data-field="held">${b.held} on hold</span>` : ''
+          data-field="available">${displayNumber(b.available, b.asset)}</strong>${
+            b.held !== '0'
+              ? html`<br><span class="muted" data-field="held">${displayNumber(b.held, b.asset)} on hold</span>`
+              : ''
           }</span></div>`,
       );
 
@@ -79,7 +82,7 @@ export const depositRows = (deposits: DepositLine[]) =>
         is in a block, and is credited after its confirmations.</p>`
     : deposits.map((d) => {
         const st = depositState(d);
-        return html`<div class="row" data-deposit="${d.id}"><span><strong>+${d.amount} ${d.asset}</strong><br><span
+        return html`<div class="row" data-deposit="${d.id}"><span><strong>+${displayAmount(d.amount, d.asset)}</strong><br><span
           class="muted">${d.network} · ${short(d.txHash)}</span></span><span><span
           class="status ${st.cls}" style="${PILL}"
           data-field="state">${st.text}</span></span></div>`;
@@ -91,7 +94,7 @@ function withdrawalRows(list: WalletWithdrawalView[]) {
     const st = withdrawalState(w);
     const txPart = w.chain?.txHash ? ` · tx ${short(w.chain.txHash)}` : '';
     return html`<a class="row" style="color:inherit;text-decoration:none" data-withdrawal="${w.id}"
-      href="/wallet/withdrawals/${w.id}"><span><strong>−${w.total} ${w.asset}</strong><br><span
+      href="/wallet/withdrawals/${w.id}"><span><strong>−${displayAmount(w.total, w.asset)}</strong><br><span
       class="muted">${w.network} · to ${short(w.address)}${txPart}</span></span><span><span
       class="status ${st.cls}" style="${PILL}"
       data-field="state">${st.text}</span></span></a>`;
@@ -165,7 +168,7 @@ export function depositView(d: {
         style="overflow-wrap:anywhere;font-family:monospace;font-size:12px">${o.contract}</span></div>`
           : ''
       }
-      <div class="row"><span>Minimum deposit</span><span id="min">${o.minDeposit} ${o.asset}</span></div>
+      <div class="row"><span>Minimum deposit</span><span id="min">${displayAmount(o.minDeposit, o.asset)}</span></div>
       <div class="row"><span>Confirmations</span><span id="confirmations">${o.confirmations} blocks</span></div>
       <p class="muted">Send only ${o.asset} on ${o.networkName} to this address. Your balance is credited after
         ${o.confirmations} confirmations. Smaller deposits than the minimum are credited too, but they cost more
@@ -201,8 +204,8 @@ export function withdrawFormView(d: {
       ${d.options.map(
         (o, i) => html`<label class="choice"><input type="radio" name="option" value="${o.asset}:${o.network}"
           ${chosen === `${o.asset}:${o.network}` || (!chosen && i === 0) ? html`checked` : ''}><span><strong>${o.asset}
-          · ${o.networkName}</strong><br><span class="muted">Available ${o.available} · network fee ${o.fee}
-          ${o.asset} · minimum ${o.min}${o.memoRequired ? ' · memo required' : ''}</span></span></label>`,
+          · ${o.networkName}</strong><br><span class="muted">Available ${displayAmount(o.available, o.asset)} · network fee
+          ${displayAmount(o.fee, o.asset)} · minimum ${displayAmount(o.min, o.asset)}${o.memoRequired ? ' · memo required' : ''}</span></span></label>`,
       )}
       <label for="address">Destination address</label>
       <input type="text" id="address" name="address" autocomplete="off" required value="${d.values.address ?? ''}">
@@ -235,10 +238,10 @@ export function withdrawalView(d: { w: WalletWithdrawalView; csrf: string; error
       <div class="row"><span>To</span><span id="to" style="overflow-wrap:anywhere;font-family:monospace;font-size:13px"
         >${w.address}</span></div>
       ${w.memo ? html`<div class="row"><span>Memo</span><span>${w.memo}</span></div>` : ''}
-      <div class="row"><span>Amount received</span><span id="amount">${w.amount} ${w.asset}</span></div>
-      <div class="row"><span>Network fee</span><span id="fee">${w.fee} ${w.asset}</span></div>
+      <div class="row"><span>Amount received</span><span id="amount">${displayAmount(w.amount, w.asset)}</span></div>
+      <div class="row"><span>Network fee</span><span id="fee">${displayAmount(w.fee, w.asset)}</span></div>
       <div class="row"><span><strong>Total from your balance</strong></span><span><strong
-        id="total">${w.total} ${w.asset}</strong></span></div>
+        id="total">${displayAmount(w.total, w.asset)}</strong></span></div>
       ${
         tx
           ? html`<div class="row"><span>Transaction</span><span
@@ -258,7 +261,7 @@ export function withdrawalView(d: { w: WalletWithdrawalView; csrf: string; error
       <form method="post" action="/wallet/withdrawals/${w.id}/confirm"><input type="hidden" name="csrf"
         value="${d.csrf}"><label for="code">Code</label><input type="text" id="code" name="code"
         inputmode="numeric" autocomplete="one-time-code" maxlength="6" required>
-        <button class="btn" id="confirm" type="submit">Confirm withdrawal of ${w.total} ${w.asset}</button></form>
+        <button class="btn" id="confirm" type="submit">Confirm withdrawal of ${displayAmount(w.total, w.asset)}</button></form>
       <form method="post" action="/wallet/withdrawals/${w.id}/cancel"><input type="hidden" name="csrf"
         value="${d.csrf}"><button class="btn secondary" id="cancel" type="submit">Cancel</button></form></div>`
         : ''

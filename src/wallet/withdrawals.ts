@@ -10,6 +10,7 @@ import type { IdGenerator } from '../platform/ids.ts';
 import type { Ledger } from '../platform/ledger/service.ts';
 import type { Mailer } from '../platform/mail.ts';
 import { Decimal, isDecimalString } from '../platform/money.ts';
+import { displayAmount } from '../web/amount.ts';
 
 /**
  * A payer's withdrawal to an external address, from the form to the chain's withdrawal machine
@@ -277,7 +278,7 @@ export function createWalletWithdrawals(deps: {
         to: input.email,
         subject: 'Confirm your withdrawal',
         text:
-          `Your code to confirm the withdrawal of ${c.value.amount.toFixed()} ${input.asset} on ${input.network} ` +
+          `Your code to confirm the withdrawal of ${displayAmount(c.value.amount.toFixed(), input.asset)} on ${input.network} ` +
           `to ${c.value.address} is ${code}. It is valid for 10 minutes. If you did not ask for this withdrawal, ` +
           `do not share the code and change your password.`,
       });

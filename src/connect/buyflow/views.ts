@@ -1,6 +1,7 @@
 import countries from 'i18n-iso-countries';
 import { SUPPORTED_CARD_COUNTRIES } from '../../cards/support.ts';
 import { Decimal } from '../../platform/money.ts';
+import { displayAmount, displayNumber } from '../../web/amount.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
 import type { ConnectOrder } from '../orders/store.ts';
 import type { LockedQuote, Step } from './purchase.ts';
@@ -96,13 +97,13 @@ export function orderStatusView(v: {
         }>${n}</li>`,
     )}</ol>
     ${o.errorReason ? html`<div class="error" id="error-reason">${o.errorReason}</div>` : ''}
-    <div class="row"><span>You pay</span><span id="pay-amount">${o.orderAmount} ${o.fiatCurrency}</span></div>
-    <div class="row"><span>Price</span><span id="price">1 ${o.cryptoCurrency} = ${price} ${o.fiatCurrency}</span></div>
-    <div class="row"><span>Transaction fee</span><span>${fee} ${o.fiatCurrency}</span></div>
-    <div class="row"><span>Network fee</span><span>${networkFee} ${o.cryptoCurrency}</span></div>
+    <div class="row"><span>You pay</span><span id="pay-amount">${displayAmount(o.orderAmount, o.fiatCurrency)}</span></div>
+    <div class="row"><span>Price</span><span id="price">1 ${o.cryptoCurrency} = ${displayAmount(price, o.fiatCurrency)}</span></div>
+    <div class="row"><span>Transaction fee</span><span>${displayAmount(fee, o.fiatCurrency)}</span></div>
+    <div class="row"><span>Network fee</span><span>${displayAmount(networkFee, o.cryptoCurrency)}</span></div>
     ${
       receive
-        ? html`<div class="row"><span>You receive</span><span id="obtain">${receive} ${o.cryptoCurrency}</span>
+        ? html`<div class="row"><span>You receive</span><span id="obtain">${displayAmount(receive, o.cryptoCurrency)}</span>
       </div>`
         : ''
     }
@@ -139,15 +140,17 @@ export function challengeView(
   return html`<div class="card" data-live data-key="${liveKey('CHALLENGE', o, null)}" data-sub="${o.subStatus}"
     data-main="${o.mainStatus}" data-moid="${o.merchantOrderId}" data-oid="${o.orderId}"
     data-origins="${origins.join(' ')}">
-    <h1>3-D Secure</h1>${errBox(error)}<p>Your bank asks you to approve this payment of <b>${o.orderAmount} \
-${o.fiatCurrency}</b> to ${brand}.</p>
+    <h1>3-D Secure</h1>${errBox(error)}<p>Your bank asks you to approve this payment of <b>${displayAmount(
+      o.orderAmount,
+      o.fiatCurrency,
+    )}</b> to ${brand}.</p>
     ${
       quote
         ? html`<p class="muted" id="challenge-lock"
-      data-expired="The locked price of ${quote.quotePrice} ${o.fiatCurrency} per ${o.cryptoCurrency} has expired: \
+      data-expired="The locked price of ${displayAmount(quote.quotePrice, o.fiatCurrency)} per ${o.cryptoCurrency} has expired: \
 nothing will be charged at it. Approve or cancel to see a new price.">Approve within <span class="countdown"
 id="challenge-left" data-expires="${quote.expiresAt}"
-data-now="${now}">${left} s</span> to buy at the locked price of ${quote.quotePrice} ${o.fiatCurrency} per \
+data-now="${now}">${left} s</span> to buy at the locked price of ${displayAmount(quote.quotePrice, o.fiatCurrency)} per \
 ${o.cryptoCurrency}. After that, nothing is charged and you get a new price.</p>`
         : ''
     }
@@ -168,7 +171,7 @@ export interface PurchaseSummary {
 
 const purchaseSummary = (s: PurchaseSummary) =>
   html`<div class="card" id="purchase"><div class="muted">Buying for ${s.partnerName}</div>
-    <div class="amount" id="purchase-amount">${s.cryptoCurrency} for ${s.orderAmount} ${s.fiatCurrency}</div>
+    <div class="amount" id="purchase-amount">${s.cryptoCurrency} for ${displayAmount(s.orderAmount, s.fiatCurrency)}</div>
     <div class="muted">Sent on ${s.cryptoNetwork} to the address you gave ${s.partnerName}.</div></div>`;
 
 export function accountView({ token, csrf, brand }: Page, login: boolean, purchase: PurchaseSummary, error?: string) {
@@ -414,14 +417,20 @@ export function confirmView(
       : ''
   }
       <div class="muted">You receive</div><div class="amount">
-      <span id="q-cryptoAmount">${quote.cryptoAmount}</span> ${order.cryptoCurrency}</div>
+      <span id="q-cryptoAmount" data-asset="${order.cryptoCurrency}">${displayNumber(
+        quote.cryptoAmount,
+        order.cryptoCurrency,
+      )}</span> ${order.cryptoCurrency}</div>
       <h2>Payment details</h2>
-      <div class="row"><span>You pay</span><span id="you-pay">${sym}${order.orderAmount}</span></div>
+      <div class="row"><span>You pay</span><span id="you-pay">${sym}${displayNumber(order.orderAmount, order.fiatCurrency)}</span></div>
       <div class="row"><span>Price</span><span>1 ${order.cryptoCurrency} = <span \
-id="q-quotePrice">${quote.quotePrice}</span> ${order.fiatCurrency}</span></div>
-      <div class="row"><span>Transaction fee</span><span>${sym}<span id="q-userFee">${quote.userFee}</span></span></div>
+id="q-quotePrice" data-asset="${order.fiatCurrency}">${displayNumber(quote.quotePrice, order.fiatCurrency)}</span> ${order.fiatCurrency}</span></div>
+      <div class="row"><span>Transaction fee</span><span>${sym}<span id="q-userFee" data-asset="${order.fiatCurrency}">${displayNumber(
+        quote.userFee,
+        order.fiatCurrency,
+      )}</span></span></div>
       <div class="row"><span>Network fee</span><span><span \
-id="q-networkFee">${quote.networkFee}</span> ${order.cryptoCurrency}</span></div>
+id="q-networkFee" data-asset="${order.cryptoCurrency}">${displayNumber(quote.networkFee, order.cryptoCurrency)}</span> ${order.cryptoCurrency}</span></div>
       <form method="post" action="${BASE}/confirm?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
       <h2>Payment method</h2>${cards.map(
         (c) => html`<label class="choice" data-card="${c.last4}"><input type="radio"

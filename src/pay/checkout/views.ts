@@ -1,4 +1,5 @@
 import { Decimal } from '../../platform/money.ts';
+import { displayAmount } from '../../web/amount.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
 import type { OnchainIntent, OnchainOption } from '../onchain/service.ts';
 import { COUNTRY_BLOCKED_MESSAGE, type Order } from '../orders/service.ts';
@@ -77,8 +78,8 @@ function payBlock(d: CheckoutData): SafeHtml | string {
   const options = d.payer.options.map(
     (p, i) => html`<label class="choice${p.affordable ? '' : ' short'}"><input type="radio" name="currency"
       value="${p.currency}" ${i === firstAffordable ? html`checked` : ''} ${p.affordable ? '' : html`disabled`}>
-          <span><strong>${p.due} ${p.currency}</strong><br>\
-<span class="muted">Balance: ${p.balance} ${p.currency}${p.affordable ? '' : ' · not enough'}</span></span></label>`,
+          <span><strong>${displayAmount(p.due, p.currency)}</strong><br>\
+<span class="muted">Balance: ${displayAmount(p.balance, p.currency)}${p.affordable ? '' : ' · not enough'}</span></span></label>`,
   );
   const short = firstAffordable === -1;
   return html`<div class="card"><h2>Pay with your wallet</h2><p class="muted">Logged in as ${d.payer.email} ·
@@ -93,7 +94,7 @@ function payBlock(d: CheckoutData): SafeHtml | string {
           }
           <button class="btn" id="pay" type="submit" ${
             short ? html`disabled aria-describedby="pay-short"` : ''
-          }>Pay ${o.orderAmount} ${o.currency}</button>
+          }>Pay ${displayAmount(o.orderAmount, o.currency)}</button>
         </form>
         <form method="post" action="/checkout/${o.checkoutToken}/logout"><input type="hidden"
         name="csrf" value="${d.csrf}"><button class="btn secondary" type="submit">Log out</button></form></div>`;
@@ -119,8 +120,8 @@ export function checkoutView(d: CheckoutData): SafeHtml {
             : ''
         }${d.merchantName ?? 'Merchant'}</div>
         <h1>${o.description ?? o.productName}</h1>
-        <div class="amount" id="amount">${o.orderAmount} ${o.currency}</div>
-        ${o.fiatCurrency && o.fiatAmount ? html`<div class="muted">≈ ${o.fiatAmount} ${o.fiatCurrency}</div>` : ''}
+        <div class="amount" id="amount">${displayAmount(o.orderAmount, o.currency)}</div>
+        ${o.fiatCurrency && o.fiatAmount ? html`<div class="muted">≈ ${displayAmount(o.fiatAmount, o.fiatCurrency)}</div>` : ''}
         <div class="status ${st.cls}" id="status">${st.text}</div>
         ${open ? html`<p class="muted">Expires in <span class="countdown" id="countdown">--:--</span></p>` : ''}
         ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
@@ -208,16 +209,16 @@ export function onchainMessage(s: Omit<OnchainState, 'message' | 'tone'>): {
   const back = s.payerKnown
     ? 'credited to your Rampart balance'
     : 'kept for you as a refundable credit; contact the merchant';
-  const given = s.credits.map((c) => `${c.amount} ${c.asset}`).join(', ');
+  const given = s.credits.map((c) => displayAmount(c.amount, c.asset)).join(', ');
   const late = given ? ` A transfer of ${given} arrived after that and was ${back}.` : '';
   if (s.intentStatus === 'PAID' || (PAID_STATUSES.includes(s.orderStatus) && s.intentStatus !== 'RETURNED')) {
     const surplus = new Decimal(s.returned).gt(0)
-      ? ` You sent ${s.returned} ${s.asset} more than due; it was ${back}.`
+      ? ` You sent ${displayAmount(s.returned, s.asset)} more than due; it was ${back}.`
       : '';
     return { message: `Paid.${surplus}${late}`, tone: 'ok' };
   }
   if (s.intentStatus === 'RETURNED') {
-    const got = new Decimal(s.returned).gt(0) ? ` The ${s.returned} ${s.asset} received was ${back}.` : '';
+    const got = new Decimal(s.returned).gt(0) ? ` The ${displayAmount(s.returned, s.asset)} received was ${back}.` : '';
     return { message: `This order was not paid.${got}${late}`, tone: 'bad' };
   }
   // PENDING: a transfer covering the order was seen before it expired; the order waits for its confirmations.
@@ -227,20 +228,20 @@ export function onchainMessage(s: Omit<OnchainState, 'message' | 'tone'>): {
   if (pending.length > 0) {
     const t = pending[pending.length - 1]!;
     return {
-      message: `Transfer of ${t.amount} ${t.asset} seen: ${Math.min(t.confirmations, t.confirmationsRequired)} of ${
+      message: `Transfer of ${displayAmount(t.amount, t.asset)} seen: ${Math.min(t.confirmations, t.confirmationsRequired)} of ${
         t.confirmationsRequired
       } confirmations.`,
       tone: 'wait',
     };
   }
   if (new Decimal(s.received).gt(0) && new Decimal(s.remaining).isZero())
-    return { message: `Received ${s.received} ${s.asset}: completing the payment.`, tone: 'wait' };
+    return { message: `Received ${displayAmount(s.received, s.asset)}: completing the payment.`, tone: 'wait' };
   if (new Decimal(s.received).gt(0))
     return {
-      message: `Received ${s.received} ${s.asset}. Send the remaining ${s.remaining} ${s.asset}.`,
+      message: `Received ${displayAmount(s.received, s.asset)}. Send the remaining ${displayAmount(s.remaining, s.asset)}.`,
       tone: 'wait',
     };
-  return { message: `Waiting for your transfer of ${s.amount} ${s.asset}.`, tone: 'wait' };
+  return { message: `Waiting for your transfer of ${displayAmount(s.amount, s.asset)}.`, tone: 'wait' };
 }
 
 interface OnchainPageData {
@@ -260,7 +261,7 @@ interface OnchainPageData {
 }
 
 const transferItem = (t: OnchainTransfer) =>
-  html`<li class="row"><span>${t.amount} ${t.asset}</span><span class="muted">${
+  html`<li class="row"><span>${displayAmount(t.amount, t.asset)}</span><span class="muted">${
     t.status === 'credited'
       ? 'confirmed'
       : t.status === 'orphaned'
@@ -272,7 +273,7 @@ const transferItem = (t: OnchainTransfer) =>
 const payDetails = (o: Order, st: OnchainState, paymentUri: string | null) =>
   html`<div class="card" id="pay-details">
         <h2>Send exactly</h2>
-        <div class="amount" id="pay-amount">${st.amount} ${st.asset}</div>
+        <div class="amount" id="pay-amount">${displayAmount(st.amount, st.asset)}</div>
         <div class="row"><span>Network</span><span id="pay-network">${st.network}</span></div>
         <p class="muted">To this address (for this order only):</p>
         <p id="pay-address" style="font-family:monospace;font-size:15px;overflow-wrap:anywhere;margin:4px 0"
@@ -282,7 +283,7 @@ const payDetails = (o: Order, st: OnchainState, paymentUri: string | null) =>
         <button class="btn secondary" id="copy-amount" type="button" data-copy="${st.amount}"
           data-select="pay-amount">Copy amount</button>
         <img class="qr" id="onchain-qr" src="/checkout/${o.checkoutToken}/onchain/qr.png"
-          alt="QR code: send ${st.amount} ${st.asset} on ${st.network} to ${st.address}">
+          alt="QR code: send ${displayAmount(st.amount, st.asset)} on ${st.network} to ${st.address}">
         ${paymentUri ? html`<a class="btn secondary" id="open-wallet" href="${paymentUri}">Open in wallet</a>` : ''}
         <p class="muted">Send on ${st.network} only. Less than this keeps the order open for the rest; more is given
           back to you.</p>
@@ -299,7 +300,7 @@ export function onchainView(d: OnchainPageData): SafeHtml {
   const head = html`<div class="card">
         <div class="muted" id="merchant">${d.merchantName ?? 'Merchant'}</div>
         <h1>${o.description ?? o.productName}</h1>
-        <div class="amount" id="amount">${o.orderAmount} ${o.currency}</div>
+        <div class="amount" id="amount">${displayAmount(o.orderAmount, o.currency)}</div>
         ${
           open && (!st || st.intentStatus === 'AWAITING')
             ? html`<p class="muted" id="expires">Expires in <span class="countdown" id="countdown">--:--</span></p>`
@@ -311,7 +312,7 @@ export function onchainView(d: OnchainPageData): SafeHtml {
   const selected = (p: OnchainOption, i: number) => (st ? st.asset === p.asset && st.network === p.network : i === 0);
   const options = d.options.map(
     (p, i) => html`<label class="choice"><input type="radio" name="option" value="${p.asset}@${p.network}"
-      ${selected(p, i) ? html`checked` : ''}><span><strong>${p.due} ${p.asset}</strong><br>\
+      ${selected(p, i) ? html`checked` : ''}><span><strong>${displayAmount(p.due, p.asset)}</strong><br>\
 <span class="muted">on ${p.network}${p.contractAddress ? ' (token)' : ''}</span></span></label>`,
   );
   if (!st) {
@@ -335,11 +336,11 @@ export function onchainView(d: OnchainPageData): SafeHtml {
       ${head}
       <div class="card">
         <div class="status ${st.tone}" id="onchain-status" role="status" aria-live="polite">${st.message}</div>
-        <div class="row"><span>Received</span><span id="received">${st.received} ${st.asset}</span></div>
+        <div class="row"><span>Received</span><span id="received">${displayAmount(st.received, st.asset)}</span></div>
         ${
           waiting
             ? html`<div class="row" id="remaining-row"><span>Still to send</span><span
-          id="remaining">${st.remaining} ${st.asset}</span></div>`
+          id="remaining">${displayAmount(st.remaining, st.asset)}</span></div>`
             : ''
         }
         <ul id="transfers" style="list-style:none;padding:0;margin:8px 0 0">${st.transfers.map(transferItem)}</ul>

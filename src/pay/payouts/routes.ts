@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { adminError, adminGuard } from '../../platform/admin-auth.ts';
 import { raw } from '../../platform/json.ts';
 import { page } from '../../web/layout.ts';
+import { displayAmount } from '../../web/amount.ts';
 import { payDomainFailure } from '../codes.ts';
 import { num8 } from '../events.ts';
 import type { PayRoute } from '../family.ts';
@@ -138,7 +139,11 @@ export function registerPayoutRoutes(
       sandbox: deps.mode === 'sandbox',
     });
     return reply.send(
-      page({ title: `${merchantName} sent you ${detail.amount} ${batch.currency}`, body, mode: deps.mode }),
+      page({
+        title: `${merchantName} sent you ${displayAmount(detail.amount, batch.currency)}`,
+        body,
+        mode: deps.mode,
+      }),
     );
   });
 }

@@ -14,6 +14,7 @@ import { Decimal, fixed } from '../../platform/money.ts';
 import type { Outbox } from '../../platform/outbox/service.ts';
 import type { ExtendedError } from '../codes.ts';
 import { INT8_MAX } from '../validation.ts';
+import { displayAmount } from '../../web/amount.ts';
 import { enqueuePayWebhook, num8 } from '../events.ts';
 import type { SubMerchantDirectory } from '../extension.ts';
 import { featureEnabled, type Mode } from '../features.ts';
@@ -362,9 +363,9 @@ export function createPayoutService(deps: PayoutDeps) {
     const from = merchant?.name ?? `merchant ${b.merchantId}`;
     await mailer.send(q, {
       to: d.receiver,
-      subject: `${from} sent you ${d.amount} ${b.currency}`,
+      subject: `${from} sent you ${displayAmount(d.amount, b.currency)}`,
       text: [
-        `${from} has sent you ${d.amount} ${b.currency} through Rampart Pay.`,
+        `${from} has sent you ${displayAmount(d.amount, b.currency)} through Rampart Pay.`,
         '',
         `To receive it, create a Rampart wallet with this e-mail address (${d.receiver}) and complete identity`,
         `verification before ${new Date(deadline).toISOString().replace('T', ' ').slice(0, 16)} UTC.`,

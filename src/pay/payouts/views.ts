@@ -1,3 +1,4 @@
+import { displayAmount } from '../../web/amount.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
 import type { DetailStatus } from './service.ts';
 
@@ -56,7 +57,7 @@ function steps(d: ClaimPageData): SafeHtml | string {
 export function claimPage(d: ClaimPageData): SafeHtml {
   return html`<div class="card">
       <h1>${d.merchantName} sent you</h1>
-      <div class="amount" style="overflow-wrap:anywhere">${d.amount} ${d.currency}</div>
+      <div class="amount" style="overflow-wrap:anywhere">${displayAmount(d.amount, d.currency)}</div>
       ${statusBlock(d)}
       <div style="margin-top:12px">
         <div class="row"><span class="muted">From</span><span style="overflow-wrap:anywhere">${d.merchantName}</span>

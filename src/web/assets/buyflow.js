@@ -2,6 +2,17 @@
 // (posted as JSON with the files in base64), the quote countdown that refreshes the locked price, the 3-D Secure lock
 // countdown, and the live status (polls /state, reloads on a change, tells the partner's parent frame).
 (function () {
+  // An amount at its asset's natural precision, as src/web/amount.ts writes it on the server ("7.25000000", "USDT"
+  // → "7.25 USDT"): the quote this page fetches keeps the wire's digits.
+  var TWO_DECIMALS = ['USD', 'EUR', 'GBP', 'USDT', 'USDC', 'BUSD', 'FDUSD', 'TUSD', 'DAI'];
+  function displayNumber(amount, asset) {
+    var m = /^(-?\d+)(?:\.(\d*))?$/.exec(String(amount).trim());
+    if (!m) return String(amount);
+    var min = TWO_DECIMALS.indexOf(String(asset).toUpperCase()) >= 0 ? 2 : 0;
+    var frac = (m[2] || '').replace(/0+$/, '');
+    while (frac.length < min) frac += '0';
+    return frac ? m[1] + '.' + frac : m[1];
+  }
   var BASE = '/en/connect/buyflow';
   var csrf = (document.querySelector('meta[name=csrf]') || {}).content;
   var token = new URLSearchParams(location.search).get('token');
@@ -86,8 +97,9 @@
           .then(function (q) {
             ['cryptoAmount', 'quotePrice', 'userFee', 'networkFee'].forEach(function (k) {
               var el = document.getElementById('q-' + k);
-              if (el && el.textContent !== q[k]) {
-                el.textContent = q[k];
+              var shown = el && displayNumber(q[k], el.getAttribute('data-asset') || '');
+              if (el && el.textContent !== shown) {
+                el.textContent = shown;
                 el.className = 'changed';
                 el.style.background = '#fff3bf';
               }

@@ -4,6 +4,20 @@
 (function () {
   var root = document.querySelector('[data-onchain]');
   if (!root) return;
+  // An amount at its asset's natural precision, as src/web/amount.ts writes it on the server ("7.25000000", "USDT"
+  // → "7.25 USDT"): the JSON this page polls keeps the wire's digits.
+  var TWO_DECIMALS = ['USD', 'EUR', 'GBP', 'USDT', 'USDC', 'BUSD', 'FDUSD', 'TUSD', 'DAI'];
+  function displayNumber(amount, asset) {
+    var m = /^(-?\d+)(?:\.(\d*))?$/.exec(String(amount).trim());
+    if (!m) return String(amount);
+    var min = TWO_DECIMALS.indexOf(String(asset).toUpperCase()) >= 0 ? 2 : 0;
+    var frac = (m[2] || '').replace(/0+$/, '');
+    while (frac.length < min) frac += '0';
+    return frac ? m[1] + '.' + frac : m[1];
+  }
+  function displayAmount(amount, asset) {
+    return displayNumber(amount, asset) + ' ' + asset;
+  }
   var expire = Number(root.getAttribute('data-expire'));
   var skew = Number(root.getAttribute('data-now')) - Date.now();
   var countdown = document.getElementById('countdown');
@@ -56,7 +70,7 @@
     var li = document.createElement('li');
     li.className = 'row';
     var a = document.createElement('span');
-    a.textContent = t.amount + ' ' + t.asset;
+    a.textContent = displayAmount(t.amount, t.asset);
     var b = document.createElement('span');
     b.className = 'muted';
     b.textContent =
@@ -76,8 +90,8 @@
       status.textContent = s.message;
       status.className = 'status ' + s.tone;
     }
-    text('received', s.received + ' ' + s.asset);
-    text('remaining', s.remaining + ' ' + s.asset);
+    text('received', displayAmount(s.received, s.asset));
+    text('remaining', displayAmount(s.remaining, s.asset));
     var waiting = s.intentStatus === 'AWAITING' && s.orderStatus === 'INITIAL';
     if (!waiting) ['expires', 'remaining-row', 'pay-details', 'change', 'back'].forEach(drop);
     // Once a transfer has arrived the choice is fixed.

@@ -2,6 +2,20 @@
 // (confirmations counting up, pending → credited) without a reload. A withdrawal page on its way reloads when its
 // state changes. The markup mirrors src/wallet/views.ts.
 (function () {
+  // An amount at its asset's natural precision, as src/web/amount.ts writes it on the server ("7.25000000", "USDT"
+  // → "7.25 USDT"): the JSON this page polls keeps the wire's digits.
+  var TWO_DECIMALS = ['USD', 'EUR', 'GBP', 'USDT', 'USDC', 'BUSD', 'FDUSD', 'TUSD', 'DAI'];
+  function displayNumber(amount, asset) {
+    var m = /^(-?\d+)(?:\.(\d*))?$/.exec(String(amount).trim());
+    if (!m) return String(amount);
+    var min = TWO_DECIMALS.indexOf(String(asset).toUpperCase()) >= 0 ? 2 : 0;
+    var frac = (m[2] || '').replace(/0+$/, '');
+    while (frac.length < min) frac += '0';
+    return frac ? m[1] + '.' + frac : m[1];
+  }
+  function displayAmount(amount, asset) {
+    return displayNumber(amount, asset) + ' ' + asset;
+  }
   var copy = document.getElementById('copy');
   if (copy) {
     copy.addEventListener('click', function () {
@@ -51,12 +65,12 @@
     var left = el('span');
     left.appendChild(el('strong', '', b.asset));
     var right = el('span');
-    var avail = el('strong', '', b.available);
+    var avail = el('strong', '', displayNumber(b.available, b.asset));
     avail.setAttribute('data-field', 'available');
     right.appendChild(avail);
     if (b.held !== '0') {
       right.appendChild(document.createElement('br'));
-      var held = el('span', 'muted', b.held + ' on hold');
+      var held = el('span', 'muted', displayNumber(b.held, b.asset) + ' on hold');
       held.setAttribute('data-field', 'held');
       right.appendChild(held);
     }
@@ -68,7 +82,7 @@
     var row = el('div', 'row');
     row.setAttribute('data-deposit', d.id);
     var left = el('span');
-    left.appendChild(el('strong', '', '+' + d.amount + ' ' + d.asset));
+    left.appendChild(el('strong', '', '+' + displayAmount(d.amount, d.asset)));
     left.appendChild(document.createElement('br'));
     left.appendChild(el('span', 'muted', d.network + ' · ' + short(d.txHash)));
     var st = depositState(d);
