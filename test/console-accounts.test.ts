@@ -279,7 +279,11 @@ for (const kind of DB_KINDS) {
         assert.match(on.flash?.ok ?? '', /saved/);
         assert.deepEqual((await merchantRow(merchantId)).features, { channelPartner: true });
         const shown = await b.get(page);
-        assert.match(shown.body, /channelPartner<\/span><\/td><td data-label="Now"><span class="ok">on/);
+        assert.match(
+          shown.body,
+          /id="flag-channelPartner"><span><span class="mono">channelPartner<\/span><br><span class="ok">on/,
+        );
+        assert.match(shown.body, /id="flag-channelPartner">[^]*?set by the operator[^]*?Reset to default/);
         await act(page, `${page}/features`, { flag: 'payout', value: 'off' });
         assert.deepEqual((await merchantRow(merchantId)).features, { channelPartner: true, payout: false });
         await act(page, `${page}/features`, { flag: 'channelPartner', value: 'default' });

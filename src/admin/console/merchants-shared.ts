@@ -20,7 +20,7 @@ export const checkedAttr = (on: boolean) => (on ? html` checked` : '');
 export const selectedAttr = (on: boolean) => (on ? html` selected` : '');
 
 export const statusTag = (status: string) =>
-  html`<span class="tag ${status === 'ACTIVE' ? 'ok' : 'wait'}">${status === 'ACTIVE' ? 'Active' : 'Suspended'}</span>`;
+  html`<span class="tag nowrap ${status === 'ACTIVE' ? 'ok' : 'wait'}">${status === 'ACTIVE' ? 'Active' : 'Suspended'}</span>`;
 
 /** A list as text for a textarea (one per line). */
 export const listText = (list: string[] | null | undefined) => (list ?? []).join('\n');

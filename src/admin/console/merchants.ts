@@ -125,14 +125,16 @@ function detailView(ctx: ConsoleCtx, m: MerchantDetail): SafeHtml {
       ['API key', 'Status', 'Permissions', 'IP whitelist', 'Created', ''],
       m.keys.map((k) => [
         html`<span class="mono">${k.apiKey}</span>`,
-        k.status === 'ACTIVE' ? html`<span class="tag ok">Active</span>` : html`<span class="tag plain">Revoked</span>`,
+        k.status === 'ACTIVE'
+          ? html`<span class="tag ok nowrap">Active</span>`
+          : html`<span class="tag plain nowrap">Revoked</span>`,
         k.permissions === null ? "mode's default" : k.permissions.join(', ') || 'none',
         k.ipWhitelist.length ? html`<span class="mono">${k.ipWhitelist.join(', ')}</span>` : 'any address',
         time(k.createdAt),
         k.status === 'ACTIVE'
           ? html`<form class="inline" method="post" action="${base}/keys/revoke">${csrfField(ctx)}<input type="hidden"
-              name="apiKey" value="${k.apiKey}"><button class="btn secondary" type="submit"
-              data-confirm="Revoke this key? Requests signed with it are refused at once.">Revoke</button></form>`
+              name="apiKey" value="${k.apiKey}"><button class="btn secondary nowrap"
+              type="submit" data-confirm="Revoke this key? Requests signed with it are refused at once.">Revoke</button></form>`
           : '',
       ]),
       'No keys.',
@@ -159,37 +161,31 @@ function detailView(ctx: ConsoleCtx, m: MerchantDetail): SafeHtml {
         <label class="choice"><input type="checkbox" name="isTsp"${checkedAttr(m.tsp !== null)}> This merchant is a
         technical service provider</label>
         <p class="muted small">Scopes it may ask merchants to authorize:</p>
-        ${TSP_SCOPES.map(
+        <div class="grid2">${TSP_SCOPES.map(
           (s) =>
             html`<label class="choice"><input type="checkbox" name="allowScopes" value="${s}"${checkedAttr(
               scopes.has(s),
             )}> ${s}</label>`,
-        )}
+        )}</div>
         <label class="choice"><input type="checkbox" name="allowFeeShare"${checkedAttr(
           m.tsp?.allowFeeShare === true,
         )}> May take a fee share</label>
         <button class="btn" type="submit">Save TSP settings</button></form>`)}
     ${card(html`<h2>Feature flags</h2>
       <p class="muted">A flag without an override takes this mode's default.</p>
-      ${table(
-        ['Flag', 'Now', 'Set by', ''],
-        FEATURE_FLAGS.map((f) => {
-          const overridden = f in m.featureOverrides;
-          const button = (value: string, label: string) =>
-            html`<form class="inline" method="post" action="${base}/features">${csrfField(ctx)}<input type="hidden"
-              name="flag" value="${f}"><input type="hidden" name="value" value="${value}"><button class="btn secondary"
-              type="submit">${label}</button></form>`;
-          return [
-            html`<span class="mono">${f}</span>`,
-            m.features[f] ? html`<span class="ok">on</span>` : html`<span class="bad">off</span>`,
-            overridden ? 'operator' : "mode's default",
-            html`<div class="actions">${m.features[f] ? button('off', 'Disable') : button('on', 'Enable')}${
-              overridden ? button('default', 'Reset to default') : ''
-            }</div>`,
-          ];
-        }),
-        'No flags.',
-      )}`)}
+      ${FEATURE_FLAGS.map((f) => {
+        const overridden = f in m.featureOverrides;
+        const button = (value: string, label: string) =>
+          html`<form class="inline" method="post" action="${base}/features">${csrfField(ctx)}<input type="hidden"
+            name="flag" value="${f}"><input type="hidden" name="value" value="${value}"><button class="btn secondary
+            nowrap" type="submit">${label}</button></form>`;
+        return html`<div class="row" id="flag-${f}"><span><span class="mono">${f}</span><br>${
+          m.features[f] ? html`<span class="ok">on</span>` : html`<span class="bad">off</span>`
+        } <span class="muted small">· ${overridden ? 'set by the operator' : "the mode's default"}</span></span>
+          <span class="actions">${m.features[f] ? button('off', 'Disable') : button('on', 'Enable')}${
+            overridden ? button('default', 'Reset to default') : ''
+          }</span></div>`;
+      })}`)}
     ${card(html`<h2>Payout fee per asset</h2>
       ${table(
         ['Asset', 'Fee per payout', ''],
