@@ -14,7 +14,7 @@ import { startReceiver } from './support/webhook-receiver.ts';
  *
  * Adding a page is one line in PAGES: a name, its path (from the data the set-up made) and the session it needs.
  */
-type Login = 'none' | 'merchant' | 'partner' | 'payer';
+type Login = 'none' | 'merchant' | 'partner' | 'payer' | 'operator';
 
 interface Data {
   /** A paid order of the merchant with one refund. */
@@ -23,6 +23,10 @@ interface Data {
   checkoutPath: string;
   /** A Connect order's buy-flow entry path. */
   buyFlowPath: string;
+  /** The merchant, the Connect partner and a KYC Sharing broker, for the console's pages. */
+  merchantId: string;
+  partnerCode: string;
+  brokerKey: string;
 }
 
 interface PageCase {
@@ -58,6 +62,12 @@ const PAGES: PageCase[] = [
   { name: 'signup', login: 'none', path: () => '/signup' },
   { name: 'payer-login', login: 'none', path: () => '/login' },
   { name: 'wallet', login: 'payer', path: () => '/wallet' },
+  { name: 'console-merchants', login: 'operator', path: () => '/admin/merchants' },
+  { name: 'console-merchant', login: 'operator', path: (d) => `/admin/merchants/${d.merchantId}` },
+  { name: 'console-partners', login: 'operator', path: () => '/admin/partners' },
+  { name: 'console-partner', login: 'operator', path: (d) => `/admin/partners/${d.partnerCode}` },
+  { name: 'console-brokers', login: 'operator', path: () => '/admin/brokers' },
+  { name: 'console-broker', login: 'operator', path: (d) => `/admin/brokers/${d.brokerKey}` },
 ];
 
 const VIEWPORTS = [PHONE, { width: 1366, height: 900 }];
@@ -104,6 +114,12 @@ describe('every page fits 390 px and 1366 px without sideways scrolling', { skip
       await page.click('button[type=submit]');
       await page.waitForLoadState();
     },
+    operator: async () => {
+      await page.goto(`${t.baseUrl}/admin/login`);
+      await page.fill('#token', t.adminToken);
+      await page.click('#token-login button[type=submit]');
+      await page.waitForURL(/\/admin$/);
+    },
   };
   const loggedIn = new Set<Login>();
 
@@ -111,6 +127,7 @@ describe('every page fits 390 px and 1366 px without sideways scrolling', { skip
     t = await startTestApp({ workers: true, env: { CONNECT_RATE_PER_SECOND: '100000' } });
     receiver = await startReceiver();
     const m = await createMerchant(t, { name: 'Gelato Corner', email: MERCHANT_EMAIL });
+    data.merchantId = m.merchantId;
     await createPayer(t, payer.email, { USDT: '100' }, payer.password);
 
     // A paid order with a refund, webhooks to a receiver that answers, and a test event.
@@ -135,6 +152,14 @@ describe('every page fits 390 px and 1366 px without sideways scrolling', { skip
     assert.equal(features.status, 200, JSON.stringify(features.json));
 
     const partner = await onboardPartner(t, { name: 'Fit Wallet', email: PARTNER_EMAIL });
+    data.partnerCode = partner.merchantCode;
+    const broker = await t.admin('POST', '/admin/v1/brokers', {
+      name: 'Fit Brokerage',
+      partialSharing: true,
+      ipWhitelist: ['127.0.0.1'],
+      connectPartnerCode: partner.merchantCode,
+    });
+    data.brokerKey = broker.json.bizEntityKey;
     const order = await partner.client.call('buy-withdraw-crypto', {
       merchantOrderId: 'fit-order-1',
       fiatCurrency: 'USD',
