@@ -94,6 +94,24 @@ describe('API docs', () => {
       // The first screen only: the whole page is some 13,000 px tall.
       await page.screenshot({ path: join(SCREENSHOT_DIR, 'docs-phone.png') });
       assert.ok(width <= 390, `the page scrolls sideways (${width} px)`);
+
+      // Each family's description (its signing rule) reads at the screen's width below the family's title, not in
+      // a column a few words wide beside it.
+      const sections = await page.$$eval('.opblock-tag', (tags) =>
+        tags.map((tag) => {
+          const title = tag.querySelector('a')!.getBoundingClientRect();
+          const description = tag.querySelector('small')?.getBoundingClientRect();
+          return { tag: tag.getAttribute('data-tag'), title, description };
+        }),
+      );
+      const described = sections.filter((s) => s.description && s.description.height > 0);
+      assert.ok(described.length >= 3, 'the signed families have descriptions');
+      for (const s of described) {
+        assert.ok(s.description!.width >= 300, `${s.tag}: description ${s.description!.width} px wide`);
+        assert.ok(s.description!.top >= s.title.bottom - 1, `${s.tag}: description below the title`);
+      }
+      await page.locator('.opblock-tag[data-tag="Binance Connect"]').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(SCREENSHOT_DIR, 'docs-phone-connect-section.png') });
     } finally {
       await browser.close();
     }

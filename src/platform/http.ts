@@ -71,8 +71,19 @@ const API_TAGS = [
   },
 ];
 
-/** Added to swagger-ui's page head: a phone gets a page at its own width. */
-const DOCS_HEAD = '<meta name="viewport" content="width=device-width,initial-scale=1">';
+/**
+ * Added to swagger-ui's page head: a phone gets a page at its own width, and each tag's description (how to sign the
+ * family's requests) goes below the tag's title at full width: swagger-ui lays the title, the description and the
+ * expand button out as one flex row, which squeezes the description into a column a few words wide on a phone.
+ */
+const DOCS_HEAD =
+  '<meta name="viewport" content="width=device-width,initial-scale=1">\n' +
+  // Written before swagger-ui's stylesheet, so each rule names the h3 to outrank the rule it overrides.
+  '<style>@media (max-width: 640px) {' +
+  ' .swagger-ui h3.opblock-tag { flex-wrap: wrap; }' +
+  ' .swagger-ui h3.opblock-tag > a { flex: 1 1 auto; }' +
+  ' .swagger-ui h3.opblock-tag > small { order: 1; flex: 1 0 100%; padding: 8px 0 0; }' +
+  '}</style>';
 
 interface HttpOptions {
   logger: Logger;
