@@ -76,6 +76,8 @@ for (const kind of DB_KINDS) {
     let m: Awaited<ReturnType<typeof createMerchant>>;
     const email = `owner-${kind}@gelato.example`;
     const password = 'correct horse battery';
+    /** The owner's browser, logged in by the first test (log-ins are rate-limited per address). */
+    let owner: ReturnType<typeof agent>;
 
     before(async () => {
       t = await startTestApp({ kind, workers: true });
@@ -118,6 +120,7 @@ for (const kind of DB_KINDS) {
         const ok = await a.login(email, password);
         assert.equal(ok.status, 303);
         assert.equal(ok.location, '/en/dashboard/orders');
+        owner = a;
         const cookie = a.setCookies.find((c) => c.startsWith('rampart_dash='))!;
         assert.match(cookie, /HttpOnly/);
         assert.match(cookie, /SameSite=Lax/);
@@ -395,6 +398,30 @@ for (const kind of DB_KINDS) {
       } finally {
         await rx.close();
       }
+    });
+
+    // Last: it changes the merchant's balance, which the tests above read.
+    test('the refund form sent twice (a double click, a reload that re-posts) refunds once', async () => {
+      const a = owner;
+      const order = await m.client.post('/v3/order', v3Order({ orderAmount: '30' }));
+      const prepayId = order.json.data.prepayId;
+      const payer = await createPayer(t, `refund-replay-${kind}@example.com`, { USDT: '100' });
+      const paid = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: payer.email });
+      assert.equal(paid.status, 200, JSON.stringify(paid.json));
+      const page = await a.req('GET', `/en/dashboard/orders/${prepayId}`);
+      const requestKey = /name="requestKey" value="([A-Za-z0-9]{24})"/.exec(page.text)?.[1];
+      assert.ok(requestKey, 'the form carries its own key');
+      const form = { csrf: a.csrfOf(page.text), amount: '5', reason: 'damaged', requestKey };
+      const first = await a.req('POST', `/en/dashboard/orders/${prepayId}/refund`, form);
+      assert.match(first.text, /Refund of 5\.00 USDT \(refund \d+\) accepted/);
+      const again = await a.req('POST', `/en/dashboard/orders/${prepayId}/refund`, form);
+      assert.match(again.text, /already accepted/);
+      const rows = await t.db.query(`SELECT count(*)::int AS n FROM pay_refunds WHERE prepay_id = $1`, [prepayId]);
+      assert.equal(rows.rows[0].n, 1);
+      const stale = await a.req('POST', `/en/dashboard/orders/${prepayId}/refund`, { ...form, requestKey: 'x' });
+      assert.match(stale.text, /out of date/);
+      const after = await t.db.query(`SELECT count(*)::int AS n FROM pay_refunds WHERE prepay_id = $1`, [prepayId]);
+      assert.equal(after.rows[0].n, 1);
     });
   });
 }

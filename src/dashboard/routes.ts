@@ -6,7 +6,6 @@ import type { OrderService } from '../pay/orders/service.ts';
 import type { RefundService } from '../pay/refunds/service.ts';
 import { reportCsv, utcDayStart, type createReportService } from '../pay/reports/service.ts';
 import type { Clock } from '../platform/clock.ts';
-import { randomAlnum } from '../platform/crypto.ts';
 import type { Db } from '../platform/db/client.ts';
 import type { IdGenerator } from '../platform/ids.ts';
 import type { Ledger } from '../platform/ledger/service.ts';
@@ -99,7 +98,9 @@ const ipsOf = (v: string | undefined): string[] =>
 // The form bodies, parsed at the edge: a body that does not fit shows the page's error, never a 500.
 const LoginForm = z.object({ email: formText, password: formText, next: formText });
 const SetPasswordForm = z.object({ token: formText, password: formText });
-const RefundForm = z.object({ amount: formText, reason: formText });
+// requestKey: drawn when the order page is drawn, so the same form sent twice (a double click, a reload that re-posts)
+// is a replay of one refund (the refund's refundRequestId), never a second refund.
+const RefundForm = z.object({ amount: formText, reason: formText, requestKey: formText });
 const IpWhitelistForm = z.object({ ipWhitelist: formText });
 const WebhookForm = z.object({ webhookUrl: formText });
 const AddAuthorizationForm = z.object({ merchantId: formText, scopes: formList, ipWhitelist: formText });
@@ -277,18 +278,21 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
         return orderPage(reply, ctx, prepayId, { error: 'Enter a positive amount with at most 8 decimals.' });
       }
       const reason = (body.reason ?? '').slice(0, 256) || null;
+      if (!/^[A-Za-z0-9]{24}$/.test(body.requestKey ?? ''))
+        return orderPage(reply, ctx, prepayId, { error: 'This form is out of date; reload the page and try again.' });
       const res = await refunds.refund(String(ctx.merchant.merchantId), {
-        refundRequestId: `dash-${randomAlnum(24)}`,
+        refundRequestId: `dash-${body.requestKey}`,
         prepayId,
         refundAmount: amount,
         refundReason: reason,
       });
       if (!res.ok)
         return orderPage(reply, ctx, prepayId, { error: REFUND_ERRORS[res.code] ?? res.message ?? res.code });
+      const what = `${displayAmount(res.value.refund.refundAmount, res.value.refund.currency)} (refund ${res.value.refund.refundId})`;
       return orderPage(reply, ctx, prepayId, {
-        ok:
-          `Refund of ${displayAmount(res.value.refund.refundAmount, res.value.refund.currency)} accepted ` +
-          `(refund ${res.value.refund.refundId}).`,
+        ok: res.value.duplicate
+          ? `This refund of ${what} was already accepted; nothing more was refunded.`
+          : `Refund of ${what} accepted.`,
       });
     },
   );

@@ -5,6 +5,7 @@ import type { Delivery } from '../platform/outbox/delivery.ts';
 import { SCOPE_TEXT, type Authorization, type TspService } from '../tsp/service.ts';
 import type { RefundService } from '../pay/refunds/service.ts';
 import { displayAmount, displayNumber } from '../web/amount.ts';
+import { randomAlnum } from '../platform/crypto.ts';
 import { html, type SafeHtml } from '../web/html.ts';
 import { dataTable } from '../web/layout.ts';
 import { Decimal } from '../platform/money.ts';
@@ -289,7 +290,8 @@ export function orderView(ctx: ViewCtx, o: Order, refunds: OrderRefund[], delive
         <div class="row"><span>Left to refund</span><strong id="refundable-left">${amount(left)}</strong></div>
         ${
           refundable
-            ? html`<form method="post" action="${BASE}/orders/${o.prepayId}/refund">${hidden(ctx.csrf)}
+            ? html`<form method="post" action="${BASE}/orders/${o.prepayId}/refund">${hidden(ctx.csrf)}<input
+        type="hidden" name="requestKey" value="${randomAlnum(24)}">
         <label for="amount">Amount (${o.currency})</label><input id="amount" name="amount" type="text"
         inputmode="decimal" required>
         <label for="reason">Reason (optional)</label><input id="reason" name="reason" type="text" maxlength="256">

@@ -13,7 +13,7 @@ import { stringify } from '../../platform/json.ts';
 import { createBatcher } from '../../platform/batch.ts';
 import { RECORD_FRESH_NONCES, type NonceClaim } from '../auth.ts';
 import type { SubMerchantOrderDirectory } from '../submerchants/service.ts';
-import { createOrderTransitions, toOrder, type Order } from './state.ts';
+import { createOrderTransitions, toOrder, type Order, type OrderLifeHooks } from './state.ts';
 
 /** Assets a Pay order can be denominated in or paid with. */
 export const PAY_CURRENCIES = ['USDT', 'USDC', 'BUSD', 'BNB', 'BTC', 'ETH'];
@@ -21,7 +21,22 @@ export const PAY_CURRENCIES = ['USDT', 'USDC', 'BUSD', 'BNB', 'BTC', 'ETH'];
 /** A PENDING order gets this long past expireTime before it is declared ERROR (spec §4.4). */
 const PENDING_GRACE_MS = 10 * 60_000;
 
-export type { Order, OrderStatus } from './state.ts';
+export type { Order, OrderStatus, OrderLifeHooks } from './state.ts';
+
+/**
+ * Another Pay area's part in an order (binance-pay-extended.md §14.9 `directDebitContract`, §17.3 `qrCodeReferId`):
+ * it may refuse the order before it exists, record what the order links to once it does, refuse a payer, and follow
+ * the order's end (OrderLifeHooks). `applies` is checked first, so an order without the area's field costs nothing.
+ */
+export interface OrderHooks extends OrderLifeHooks {
+  applies(input: NewOrder): boolean;
+  /** Before the insert: a refusal with the family's code and message (nothing is stored), or ok. */
+  beforeCreate?(merchantId: string, input: NewOrder): Promise<Result<void, OrderError>>;
+  /** After the insert (its own statement): what the order links to. */
+  afterCreate?(order: Order, input: NewOrder): Promise<void>;
+  /** In the payment's transaction: may `payerId` pay this order? A refusal rolls the payment back. */
+  payableBy?(q: Queryable, order: Order, payerId: string): Promise<boolean>;
+}
 export { wirePaymentInfo } from './state.ts';
 
 export interface NewOrder {
@@ -162,6 +177,8 @@ export function createOrderService(deps: {
   openIdSalt: string;
   /** Sub-merchants (binance-pay-extended.md §12.4, §12.5): the tag of a partner's order, and its checkout face. */
   subMerchants: SubMerchantOrderDirectory;
+  /** Other Pay areas' parts in an order (direct debit, merchant QR codes). */
+  hooks?: OrderHooks[];
 }) {
   const { db, clock, ids, ledger, outbox, prices, accounts, config } = deps;
 
@@ -196,7 +213,8 @@ export function createOrderService(deps: {
   const openUserId = (payerId: string, merchantId: string) =>
     createHash('sha256').update(`${deps.openIdSalt}:${payerId}:${merchantId}`).digest('hex').slice(0, 32);
 
-  const { transition } = createOrderTransitions({ outbox, accounts });
+  const hooks = deps.hooks ?? [];
+  const { transition } = createOrderTransitions({ outbox, accounts, hooks });
 
   /** The order by either reference; with a sub-merchant (V1), only an order tagged with it. */
   async function findRow(q: Queryable, merchantId: string, ref: OrderRef) {
@@ -335,6 +353,11 @@ export function createOrderService(deps: {
         input.apiVersion === 'v1' ? 'subMerchantId' : 'merchant.subMerchantId',
       );
       if (!tag.ok) return tag;
+      const concerned = hooks.filter((h) => h.applies(input));
+      for (const h of concerned) {
+        const refused = await h.beforeCreate?.(actor.merchantId, input);
+        if (refused && !refused.ok) return refused;
+      }
       const now = clock.now();
       let currency: string;
       let orderAmount: string;
@@ -419,7 +442,9 @@ export function createOrderService(deps: {
       if (outcome instanceof Error) throw outcome;
       if (outcome === 'NONCE_USED') return err('NONCE_USED', 'Nonce has been used.');
       if (outcome === 'DUPLICATE_TRADE_NO') return err('DUPLICATE_TRADE_NO', 'merchantTradeNo: is duplicated');
-      return ok(toOrder(row));
+      const order = toOrder(row);
+      for (const h of concerned) await h.afterCreate?.(order, input);
+      return ok(order);
     },
 
     async get(merchantId: string, ref: OrderRef): Promise<Result<Order, OrderError>> {
@@ -481,6 +506,9 @@ export function createOrderService(deps: {
           // Thrown after the claim: rolled back, the order stays INITIAL (it can still expire or be closed).
           if (await payerBlocked(q, order, payerId))
             throw new DomainError('PAYER_COUNTRY_BLOCKED', COUNTRY_BLOCKED_MESSAGE);
+          for (const h of hooks)
+            if (h.payableBy && !(await h.payableBy(q, order, payerId)))
+              throw new DomainError('INVALID_ORDER_STATUS', 'This order is reserved for another payer.');
           const currency = payCurrency || order.supportPayCurrency[0] || order.currency;
           if (
             order.supportPayCurrency.length > 0

@@ -237,8 +237,21 @@ function sources(t: OrderTransition): OrderStatus[] {
  * the event the move causes: PAY_SUCCESS on payment, PAY_CLOSED on close, expiry and error, the refund's PAY_REFUND
  * when a refund settles. Returns the order as updated, or null (nothing changed) when it was in no `from` status.
  */
-export function createOrderTransitions(deps: { outbox: Outbox; accounts: AccountsService }) {
+/**
+ * What another Pay area attaches to the end of an order's life, inside the transaction of the change: direct debit
+ * (binance-pay-extended.md §14.9, a contract signed by paying, expired when the order closes unpaid), merchant QR codes
+ * (§17.3). Called after the order's own PAY webhook is queued.
+ */
+export interface OrderLifeHooks {
+  /** The order became PAID. */
+  onPaid?(q: Queryable, order: Order): Promise<void>;
+  /** The order closed unpaid: CANCELED, EXPIRED or ERROR. */
+  onClosed?(q: Queryable, order: Order): Promise<void>;
+}
+
+export function createOrderTransitions(deps: { outbox: Outbox; accounts: AccountsService; hooks?: OrderLifeHooks[] }) {
   const { outbox, accounts } = deps;
+  const hooks = deps.hooks ?? [];
 
   /** Where an order's webhooks go: its own webhookUrl, else its creator's. */
   async function webhookTarget(q: Queryable, order: Order): Promise<string | null> {
@@ -278,6 +291,7 @@ export function createOrderTransitions(deps: { outbox: Outbox; accounts: Account
         bizStatus,
         data: payEventData(order, bizStatus),
       });
+      for (const h of hooks) await (t.to === 'PAID' ? h.onPaid : h.onClosed)?.(q, order);
     }
     return order;
   }
