@@ -15,6 +15,11 @@ import { createReportService } from './reports/service.ts';
 import { registerPayRoutes } from './routes.ts';
 import type { PayExtension, PayExtensionDeps } from './extension.ts';
 import { createPayoutModule } from './payouts/module.ts';
+import { createConvertModule } from './convert/module.ts';
+import { createDirectDebitModule, createDirectDebitOrderHooks } from './directdebit/module.ts';
+import { createMerchantQrModule, createMerchantQrOrderHooks } from './merchantqr/module.ts';
+import { createProfitSharingModule } from './profitsharing/module.ts';
+import { createShareInfoModule } from './shareinfo/module.ts';
 import { createOnchainPaymentModule } from './onchain/module.ts';
 import { createSettlementModule } from './settlement/module.ts';
 import { createStatementModule } from './statements/module.ts';
@@ -38,6 +43,9 @@ export function createPayModule(
   const payouts = createPayoutModule({ ...extensionDeps, subMerchants: subMerchants.directory });
   const statements = createStatementModule({ ...extensionDeps, payouts: payouts.payouts });
   const settlement = createSettlementModule(extensionDeps);
+  // Areas with a part in an order's life (§14.9 directDebitContract, §17.3 qrCodeReferId): their hooks come first.
+  const directDebitHooks = createDirectDebitOrderHooks(extensionDeps);
+  const merchantQrHooks = createMerchantQrOrderHooks(extensionDeps);
   const auth = createPayAuth({ db, accounts, config: config.pay });
   const orders = createOrderService({
     db,
@@ -50,10 +58,30 @@ export function createPayModule(
     config: config.pay,
     openIdSalt: deps.openIdSalt,
     subMerchants: subMerchants.directory,
+    hooks: [directDebitHooks, merchantQrHooks],
   });
   // On-chain checkout payments pay orders through the order service.
   const onchain = createOnchainPaymentModule({ ...extensionDeps, orders });
-  const extensions: PayExtension[] = [subMerchants, transfers, payouts, statements, onchain, settlement];
+  // The second half of the extended surface (§14–§17): areas that create, pay or read orders.
+  const withOrders = { ...extensionDeps, orders, sessions };
+  const directDebit = createDirectDebitModule({ ...withOrders, hooks: directDebitHooks });
+  const convert = createConvertModule(withOrders);
+  const profitSharing = createProfitSharingModule(withOrders);
+  const shareInfo = createShareInfoModule(withOrders);
+  const merchantQr = createMerchantQrModule({ ...withOrders, hooks: merchantQrHooks });
+  const extensions: PayExtension[] = [
+    subMerchants,
+    transfers,
+    payouts,
+    statements,
+    onchain,
+    settlement,
+    directDebit,
+    convert,
+    profitSharing,
+    shareInfo,
+    merchantQr,
+  ];
   const refunds = createRefundService({ db, clock, ledger, outbox, accounts, sandbox: config.mode === 'sandbox' });
   const reports = createReportService({ db, ledger });
 
