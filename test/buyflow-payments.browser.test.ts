@@ -254,7 +254,7 @@ describe('buy flow payments in Chromium: the person always knows what happened',
         await page.waitForSelector('#confirm-btn');
         await page.click('#confirm-btn');
         await page.waitForSelector('#approve-3ds');
-        assert.match((await page.textContent('main'))!, /approve this payment of 100 USD/);
+        assert.match((await page.textContent('main'))!, /approve this payment of 100\.00 USD/);
         assert.match(
           (await page.textContent('#challenge-lock'))!,
           /^Approve within \d+ s to buy at the locked price of \d/,
@@ -318,6 +318,37 @@ describe('buy flow payments in Chromium: the person always knows what happened',
       },
     );
   }
+
+  test('the confirm page shows amounts at their natural precision, also after the expired quote is refreshed', async () => {
+    const user = await verifiedUser(['4242424242424242']);
+    const o = await newOrder();
+    const page = await openAs(user, o.url, PHONE, { fakeTimers: true });
+    await page.waitForSelector('#confirm-btn');
+    const shown = () =>
+      page.$$eval('[id^="q-"]', (els) => els.map((e) => [e.id, e.textContent, e.getAttribute('data-asset')]));
+    const before = await shown();
+    assert.deepEqual(
+      before.map(([id, , asset]) => [id, asset]),
+      [
+        ['q-cryptoAmount', 'USDT'],
+        ['q-quotePrice', 'USD'],
+        ['q-userFee', 'USD'],
+        ['q-networkFee', 'USDT'],
+      ],
+    );
+    // Fiat and stablecoin figures keep two decimals at least, whatever the stored number's digits.
+    for (const [id, text] of before) assert.match(text!, /^\d+\.\d{2,}$/, `${id}: ${text}`);
+    assert.match((await page.textContent('#you-pay'))!, /^\$\d+\.\d{2}$/);
+    // The lock runs out on the page's clock: the script fetches the next quote (JSON with the stored digits) and
+    // writes it the way the server does.
+    const refreshed = page.waitForResponse((r) => r.url().includes('/quote?'));
+    await page.clock.fastForward(60_000);
+    const quote = await (await refreshed).json();
+    await page.waitForFunction(() => document.getElementById('confirm-btn')!.textContent !== 'Confirm (0s)');
+    for (const [id, text, asset] of await shown())
+      assert.equal(text, displayNumber(String(quote[id!.slice(2)]), asset!), `${id} after the refresh`);
+    await page.close();
+  });
 
   // Last: it moves the platform clock 10 minutes.
   test(

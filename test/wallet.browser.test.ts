@@ -120,7 +120,7 @@ for (const kind of ['pglite'] as const) {
         { timeout: 20_000 },
       );
       await page.waitForFunction(
-        () => document.querySelector('[data-balance="USDT"] [data-field="available"]')?.textContent === '25',
+        () => document.querySelector('[data-balance="USDT"] [data-field="available"]')?.textContent === '25.00',
         undefined,
         { timeout: 10_000 },
       );
