@@ -163,6 +163,8 @@ export async function buildApp(opts: AppOptions) {
     adminToken,
     openIdSalt: secret('open-user-id'),
     chain: chain.chain,
+    // KYC is built after Pay; the lookup runs only on a request, when it exists.
+    kycIdentity: (userId) => kyc.kyc.approvedBuyflowIdentity(userId),
   });
   const kyc = createKycModule({
     db,

@@ -996,6 +996,40 @@ export function createKycService(deps: {
     },
 
     /**
+     * The identity a buy-flow user's approved KYC attests (source 'buyflow', status PASS), opened from its sealed
+     * sections, or null when the user has none. For Pay's payer verification (binance-pay-extended.md §17.1), which
+     * compares a merchant's data with it and never shows it.
+     */
+    async approvedBuyflowIdentity(userId: string): Promise<{
+      firstName: string | null;
+      lastName: string | null;
+      dateOfBirth: string | null;
+      nationality: string | null;
+      documentType: string | null;
+      documentNumber: string | null;
+    } | null> {
+      const r = (
+        await db.query<KycRecordRow>(
+          `SELECT * FROM kyc_records WHERE source = 'buyflow' AND subject_key = $1 AND kyc_status = 'PASS'`,
+          [`buyflow:${userId}`],
+        )
+      ).rows[0];
+      if (!r) return null;
+      const basic = r.basic_sealed ? (JSON.parse(box.open(r.basic_sealed)) as Section) : {};
+      const identity = r.identity_sealed ? (JSON.parse(box.open(r.identity_sealed)) as Section) : {};
+      const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+      return {
+        firstName: str(basic.firstName),
+        lastName: str(basic.lastName),
+        dateOfBirth: str(basic.dateOfBirth),
+        // The buy flow asks for no nationality: the ID's issuing country is what it attests.
+        nationality: str(identity.nationalityCountry) ?? str(identity.idCountry),
+        documentType: str(identity.idType),
+        documentNumber: str(identity.idNumber),
+      };
+    },
+
+    /**
      * Facilitated KYC (§7): the passed broker-shared record of `entityCustomerId` under a broker linked to this
      * Connect partner, or null. For the Connect buy flow to skip its KYC pages.
      */

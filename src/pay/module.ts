@@ -20,6 +20,7 @@ import { createDirectDebitModule, createDirectDebitOrderHooks } from './directde
 import { createMerchantQrModule, createMerchantQrOrderHooks } from './merchantqr/module.ts';
 import { createProfitSharingModule } from './profitsharing/module.ts';
 import { createShareInfoModule } from './shareinfo/module.ts';
+import type { KycIdentityLookup } from './shareinfo/service.ts';
 import { createOnchainPaymentModule } from './onchain/module.ts';
 import { createSettlementModule } from './settlement/module.ts';
 import { createStatementModule } from './statements/module.ts';
@@ -33,7 +34,13 @@ import { walletOwnerType } from './wallets.ts';
  * PAY webhook family, refund completion (outbox) and the expiry and nonce-pruning loops.
  */
 export function createPayModule(
-  deps: PayExtensionDeps & { sessions: Sessions; signingKeys: SigningKeys; tsp: TspService },
+  deps: PayExtensionDeps & {
+    sessions: Sessions;
+    signingKeys: SigningKeys;
+    tsp: TspService;
+    /** The identity a payer's approved KYC attests (§17.1 payer verification; src/kyc). */
+    kycIdentity: KycIdentityLookup;
+  },
 ) {
   const { db, clock, ids, ledger, outbox, prices, accounts, sessions, signingKeys, tsp, logger, config } = deps;
   const extensionDeps: PayExtensionDeps = { ...deps };
@@ -67,7 +74,11 @@ export function createPayModule(
   const directDebit = createDirectDebitModule({ ...withOrders, hooks: directDebitHooks });
   const convert = createConvertModule(withOrders);
   const profitSharing = createProfitSharingModule(withOrders);
-  const shareInfo = createShareInfoModule(withOrders);
+  const shareInfo = createShareInfoModule({
+    ...withOrders,
+    subMerchants: subMerchants.directory,
+    kycIdentity: deps.kycIdentity,
+  });
   const merchantQr = createMerchantQrModule({ ...withOrders, hooks: merchantQrHooks });
   const extensions: PayExtension[] = [
     subMerchants,
