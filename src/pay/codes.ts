@@ -35,6 +35,7 @@ const PAY_MESSAGES = {
   '400606': 'Merchant access forbidden.',
   '406108': 'Fail rate is high, please try again later',
   '406210': 'Invalid merchant id',
+  '345231': 'The quote has expired; request a new quote.',
 } as const satisfies Record<string, string>;
 export type PayWireCode = keyof typeof PAY_MESSAGES;
 
@@ -52,7 +53,10 @@ export type ExtendedError =
   | 'SUB_MERCHANT_EXISTS'
   | 'REPORT_LIMIT'
   | 'RECEIVER_CHECK_RATE'
-  | 'ACCOUNT_NOT_FOUND';
+  | 'ACCOUNT_NOT_FOUND'
+  | 'QUOTE_EXPIRED'
+  | 'CONVERT_ORDER_NOT_FOUND'
+  | 'SPLIT_NOT_FOUND';
 
 /** Every error a domain behind the Pay API returns; PAY_CODE_OF must map each (an unmapped one does not compile). */
 export type PayDomainError = OrderError | RefundError | TspError | ActorError | ExtendedError;
@@ -101,6 +105,10 @@ const PAY_CODE_OF: Record<PayDomainError, PayWireCode> = {
   REPORT_LIMIT: '400102',
   RECEIVER_CHECK_RATE: '406108',
   ACCOUNT_NOT_FOUND: '400601',
+  // Convert (§15.3, §15.4) and profit sharing (§16.3).
+  QUOTE_EXPIRED: '345231',
+  CONVERT_ORDER_NOT_FOUND: '400202',
+  SPLIT_NOT_FOUND: '400202',
 };
 
 export interface PayFailure {

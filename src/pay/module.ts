@@ -155,6 +155,8 @@ export function createPayModule(
     statements: statements.statements,
     payoutLimits: payouts.limits,
     settlement: settlement.settlement,
+    convert: convert.convert,
+    profitSharing: profitSharing.profitSharing,
     parts,
   };
 }

@@ -1,10 +1,110 @@
 import type { Sessions } from '../../accounts/service.ts';
+import { raw } from '../../platform/json.ts';
+import { payDomainFailure } from '../codes.ts';
 import type { PayExtension, PayExtensionDeps } from '../extension.ts';
 import type { OrderService } from '../orders/service.ts';
+import { AddReceiver, DelReceiver, QueryReceivers, QuerySplit, ReturnSplit, SubmitSplit } from './schemas.ts';
+import { createProfitSharingService, type ProfitSharingService, type Split } from './service.ts';
 
-/** Profit sharing (binance-pay-extended.md §16): being built. */
+/** §16.2 / §16.3 `data`: amounts as JSON numbers with their exact digits, ids as strings, finishTime in seconds. */
+const wireSplit = (s: Split) => ({
+  splitOrderNo: s.splitOrderNo,
+  merchantRequestId: s.merchantRequestId,
+  prepayOrderId: s.prepayOrderId,
+  status: s.status,
+  receiverOrderDetails: s.details.map((d) => ({
+    account: d.account,
+    amount: raw(d.amount),
+    failReason: d.failReason,
+    detailId: d.detailId,
+    status: d.status,
+    finishTime: d.finishTime,
+  })),
+});
+
+/**
+ * Profit sharing (binance-pay-extended.md §16): receivers, split submit and query, return; feature `profitSharing`,
+ * TSP scope CHECKOUT (§18.2, Decision). Splits and returns finish synchronously and send no webhook (§16.5).
+ */
 export function createProfitSharingModule(
-  _deps: PayExtensionDeps & { orders: OrderService; sessions: Sessions },
-): PayExtension {
-  return {};
+  deps: PayExtensionDeps & { orders: OrderService; sessions: Sessions },
+): PayExtension & { profitSharing: ProfitSharingService } {
+  const profitSharing = createProfitSharingService(deps);
+  const options = { scope: 'CHECKOUT', feature: 'profitSharing' } as const;
+  return {
+    profitSharing,
+    payRoutes(route) {
+      route(
+        {
+          path: '/profitsharing/v1/add-receiver',
+          summary: 'Add a profit-sharing receiver',
+          schema: AddReceiver,
+          options,
+        },
+        async (input, { actor }) => {
+          const r = await profitSharing.addReceiver(actor, input.account);
+          return r.ok ? { data: r.value } : payDomainFailure(r);
+        },
+      );
+      route(
+        {
+          path: '/profitsharing/v1/query-receiver',
+          summary: 'List profit-sharing receivers',
+          schema: QueryReceivers,
+          options,
+        },
+        async (input, { actor }) => ({
+          data: await profitSharing.queryReceivers(actor.merchantId, input.pageNum, input.pageSize),
+        }),
+      );
+      route(
+        {
+          path: '/profitsharing/v1/del-receiver',
+          summary: 'Delete a profit-sharing receiver',
+          schema: DelReceiver,
+          options,
+        },
+        async (input, { actor }) => {
+          const r = await profitSharing.delReceiver(actor.merchantId, input.account);
+          return r.ok ? { data: r.value } : payDomainFailure(r);
+        },
+      );
+      route(
+        { path: '/profitsharing/v1/submit-split', summary: 'Split a paid order', schema: SubmitSplit, options },
+        async (input, { actor }) => {
+          const r = await profitSharing.submitSplit(actor, input);
+          return r.ok ? { data: wireSplit(r.value) } : payDomainFailure(r);
+        },
+      );
+      route(
+        { path: '/profitsharing/v1/query-split', summary: 'Query a split', schema: QuerySplit, options },
+        async (input, { actor }) => {
+          const r = await profitSharing.querySplit(actor.merchantId, input.merchantRequestId, input.prepayOrderId);
+          return r.ok ? { data: wireSplit(r.value) } : payDomainFailure(r);
+        },
+      );
+      route(
+        { path: '/profitsharing/v1/return', summary: 'Return split money', schema: ReturnSplit, options },
+        async (input, { actor }) => {
+          const r = await profitSharing.returnSplit(actor, input);
+          if (!r.ok) return payDomainFailure(r);
+          const v = r.value;
+          return {
+            data: {
+              prepayOrderId: v.prepayOrderId,
+              splitOrderNo: v.splitOrderNo,
+              originMerchantRequestId: v.originMerchantRequestId,
+              merchantReturnNo: v.merchantReturnNo,
+              transferOutAccount: v.transferOutAccount,
+              returnAmount: raw(v.returnAmount),
+              returnOrderNo: v.returnOrderNo,
+              status: v.status,
+              ...(v.failReason ? { failReason: v.failReason } : {}),
+              finishTime: v.finishTime,
+            },
+          };
+        },
+      );
+    },
+  };
 }

@@ -93,7 +93,7 @@ function toRefund(r: DbRow): Refund {
 }
 
 /** Per-order refund totals; only ≤ 10 rows per order, so summing them is cheap. */
-async function orderTotals(q: Queryable, prepayId: string) {
+export async function orderTotals(q: Queryable, prepayId: string) {
   const r = onlyRow(
     await q.query<{ attempts: bigint; succeeded: string | null; pending: string | null; pending_count: bigint }>(
       `SELECT count(*) AS attempts,

@@ -59,6 +59,8 @@ const SYSTEM_ACCOUNTS = new Set([
   'card_clearing',
   'conversion',
   'chain_wallets',
+  // The operator's convert book (binance-pay-extended.md §15.5): market making, so it may be short an asset.
+  'convert-house',
 ]);
 
 export const accountId = (a: AccountRef) => `${a.ownerType}:${a.ownerId}:${a.asset}`;
