@@ -34,6 +34,8 @@ const PAY_MESSAGES = {
   '400601': 'account not found',
   '400606': 'Merchant access forbidden.',
   '406108': 'Fail rate is high, please try again later',
+  '406207': 'Direct debit contract not found.',
+  '406212': 'Direct debit contract is not signed or no longer active.',
   '406210': 'Invalid merchant id',
   '345231': 'The quote has expired; request a new quote.',
 } as const satisfies Record<string, string>;
@@ -54,6 +56,8 @@ export type ExtendedError =
   | 'REPORT_LIMIT'
   | 'RECEIVER_CHECK_RATE'
   | 'ACCOUNT_NOT_FOUND'
+  | 'CONTRACT_NOT_FOUND'
+  | 'CONTRACT_NOT_SIGNED'
   | 'QUOTE_EXPIRED'
   | 'CONVERT_ORDER_NOT_FOUND'
   | 'SPLIT_NOT_FOUND';
@@ -105,6 +109,9 @@ const PAY_CODE_OF: Record<PayDomainError, PayWireCode> = {
   REPORT_LIMIT: '400102',
   RECEIVER_CHECK_RATE: '406108',
   ACCOUNT_NOT_FOUND: '400601',
+  // Direct debit (§14.4–§14.7).
+  CONTRACT_NOT_FOUND: '406207',
+  CONTRACT_NOT_SIGNED: '406212',
   // Convert (§15.3, §15.4) and profit sharing (§16.3).
   QUOTE_EXPIRED: '345231',
   CONVERT_ORDER_NOT_FOUND: '400202',

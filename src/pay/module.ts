@@ -71,7 +71,11 @@ export function createPayModule(
   const onchain = createOnchainPaymentModule({ ...extensionDeps, orders });
   // The second half of the extended surface (§14–§17): areas that create, pay or read orders.
   const withOrders = { ...extensionDeps, orders, sessions };
-  const directDebit = createDirectDebitModule({ ...withOrders, hooks: directDebitHooks });
+  const directDebit = createDirectDebitModule({
+    ...withOrders,
+    hooks: directDebitHooks,
+    subMerchants: subMerchants.directory,
+  });
   const convert = createConvertModule(withOrders);
   const profitSharing = createProfitSharingModule(withOrders);
   const shareInfo = createShareInfoModule({
@@ -155,6 +159,7 @@ export function createPayModule(
     statements: statements.statements,
     payoutLimits: payouts.limits,
     settlement: settlement.settlement,
+    directDebit: directDebit.directDebit,
     convert: convert.convert,
     profitSharing: profitSharing.profitSharing,
     parts,

@@ -87,7 +87,9 @@ export type OrderError =
   | 'ORDER_EXPIRED'
   | 'INSUFFICIENT_FUNDS'
   | 'CURRENCY_NOT_SUPPORTED'
-  | 'NONCE_USED';
+  | 'NONCE_USED'
+  // An order field whose product is not enabled for the merchant (binance-pay-extended.md §9.1: directDebitContract).
+  | 'FEATURE_DISABLED';
 
 /**
  * A payment's own refusal beyond the order's: the sub-merchant blocks the payer's KYC country (§12.5). Payment is not a
@@ -530,6 +532,17 @@ export function createOrderService(deps: {
           return err(e.code as PaymentError, e.code === 'INSUFFICIENT_FUNDS' ? 'Insufficient balance.' : e.message);
         throw e;
       }
+    },
+
+    /**
+     * A payment that cannot be made (a direct debit whose payer is short, binance-pay-extended.md §14.7): INITIAL →
+     * PENDING → ERROR in one transaction, with its PAY_CLOSED. Null when the order was no longer INITIAL.
+     */
+    async fail(prepayId: string): Promise<Order | null> {
+      return db.tx(async (q) => {
+        if (!(await transition(q, { prepayId, to: 'PENDING' }))) return null;
+        return transition(q, { prepayId, to: 'ERROR', set: { closed_time: clock.now() } });
+      });
     },
 
     /**
