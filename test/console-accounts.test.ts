@@ -314,7 +314,8 @@ for (const kind of DB_KINDS) {
         assert.match(s.flash?.ok ?? '', /suspended/);
         assert.equal((await merchantRow(merchantId)).status, 'SUSPENDED');
         assert.match((await b.get(page)).body, /Reactivate/);
-        const replay = await b.post(`${page}/suspend`, { csrf: b.csrfIn((await b.get(page)).body) });
+        const form = (await b.get(page)).body;
+        const replay = await b.post(`${page}/suspend`, { csrf: b.csrfIn(form), formKey: b.formKeyIn(form)! });
         assert.equal(replay.status, 303);
         assert.match(flashOf(b)?.error ?? '', /already suspended/);
         assert.equal((await merchantRow(merchantId)).status, 'SUSPENDED');

@@ -238,8 +238,12 @@ for (const kind of DB_KINDS) {
 
       // Fixed receiver, Redeliver: a new round that is acknowledged.
       broken = false;
-      const csrf = b.csrfIn(page.body);
-      const ok = await b.post(`/admin/webhooks/${d.id}/redeliver`, { csrf });
+      // Each console form is good once: every post takes a fresh form from the page.
+      const fresh = async () => {
+        const pg = await b.get(`/admin/webhooks/${d.id}`);
+        return { csrf: b.csrfIn(pg.body), formKey: b.formKeyIn(pg.body)! };
+      };
+      const ok = await b.post(`/admin/webhooks/${d.id}/redeliver`, await fresh());
       assert.equal(ok.status, 303);
       assert.equal(ok.location, `/admin/webhooks/${d.id}`);
       const delivered = await untilStatus(t, d.id, 'DELIVERED');
@@ -258,7 +262,7 @@ for (const kind of DB_KINDS) {
         queued = await deliveryOf(t, p.json.data.prepayId);
       }
       assert.equal(queued.status, 'PENDING');
-      const refused = await b.post(`/admin/webhooks/${queued.id}/redeliver`, { csrf });
+      const refused = await b.post(`/admin/webhooks/${queued.id}/redeliver`, await fresh());
       assert.equal(refused.status, 303);
       const shown = await b.get(`/admin/webhooks/${queued.id}`);
       assert.match(shown.body, /Not redelivered: The delivery is still pending/);
@@ -275,16 +279,20 @@ for (const kind of DB_KINDS) {
     test('sandbox panel: advance the clock, create a funded payer, decide KYC, pay an order; bad input changes nothing', async () => {
       const panel = await b.get('/admin/sandbox');
       assert.equal(panel.status, 200);
-      const csrf = b.csrfIn(panel.body);
+      // Each console form is good once: every post takes a fresh form from the panel.
+      const fresh = async () => {
+        const pg = await b.get('/admin/sandbox');
+        return { csrf: b.csrfIn(pg.body), formKey: b.formKeyIn(pg.body)! };
+      };
       const before = (await t.admin('GET', '/sandbox/v1/clock')).json;
 
-      const advanced = await b.post('/admin/sandbox/clock', { csrf, amount: '2', unit: 'hours' });
+      const advanced = await b.post('/admin/sandbox/clock', { ...(await fresh()), amount: '2', unit: 'hours' });
       assert.equal(advanced.status, 303);
       const after1 = (await t.admin('GET', '/sandbox/v1/clock')).json;
       assert.equal(after1.offsetMs - before.offsetMs, 2 * HOUR);
       assert.match((await b.get('/admin/sandbox')).body, /Clock advanced by 2 hours/);
 
-      const bad = await b.post('/admin/sandbox/clock', { csrf, amount: '-3', unit: 'hours' });
+      const bad = await b.post('/admin/sandbox/clock', { ...(await fresh()), amount: '-3', unit: 'hours' });
       assert.equal(bad.status, 303);
       assert.match((await b.get('/admin/sandbox')).body, /Enter a whole number/);
       assert.equal((await t.admin('GET', '/sandbox/v1/clock')).json.offsetMs, after1.offsetMs);
@@ -292,7 +300,13 @@ for (const kind of DB_KINDS) {
       assert.equal((await t.admin('GET', '/sandbox/v1/clock')).json.offsetMs, after1.offsetMs);
 
       const email = `panel-${Date.now()}@example.com`;
-      const made = await b.post('/admin/sandbox/payers', { csrf, email, password: '', asset: 'usdt', balance: '42.5' });
+      const made = await b.post('/admin/sandbox/payers', {
+        ...(await fresh()),
+        email,
+        password: '',
+        asset: 'usdt',
+        balance: '42.5',
+      });
       assert.equal(made.status, 303);
       assert.match((await b.get('/admin/sandbox')).body, /created \(payer id \d+, password .+\) with 42.5 USDT/);
       const payer = await t.app.services.accounts.findPayerByEmail(email);
@@ -300,9 +314,22 @@ for (const kind of DB_KINDS) {
       const bal = await t.app.services.ledger.balances(t.db, 'payer', String(payer.payerId));
       assert.equal(bal[0]?.available, '42.5');
       // What a refused payer creation could have touched (the audit log and the webhooks retrying meanwhile aside).
-      const quiet = ['pay_nonces', 'operator_audit_log', 'outbox', 'webhook_deliveries', 'webhook_delivery_attempts'];
+      const quiet = [
+        'pay_nonces',
+        'operator_audit_log',
+        'console_form_keys',
+        'outbox',
+        'webhook_deliveries',
+        'webhook_delivery_attempts',
+      ];
       const snap = await snapshot(t.db, quiet);
-      const again = await b.post('/admin/sandbox/payers', { csrf, email, password: '', asset: 'USDT', balance: '1' });
+      const again = await b.post('/admin/sandbox/payers', {
+        ...(await fresh()),
+        email,
+        password: '',
+        asset: 'USDT',
+        balance: '1',
+      });
       assert.equal(again.status, 303);
       assert.match((await b.get('/admin/sandbox')).body, /No payer created/);
       assert.equal(
@@ -314,10 +341,20 @@ for (const kind of DB_KINDS) {
       // Pay an order with that payer; a second time it is refused (already paid).
       const o = await merchant.client.post('/v3/order', v3Order({ orderAmount: '5' }));
       const prepayId = o.json.data.prepayId;
-      const paid = await b.post('/admin/sandbox/pay', { csrf, prepayId, payerEmail: email, currency: '' });
+      const paid = await b.post('/admin/sandbox/pay', {
+        ...(await fresh()),
+        prepayId,
+        payerEmail: email,
+        currency: '',
+      });
       assert.equal(paid.status, 303);
       assert.match((await b.get('/admin/sandbox')).body, new RegExp(`Order ${prepayId} is PAID`));
-      const twice = await b.post('/admin/sandbox/pay', { csrf, prepayId, payerEmail: email, currency: '' });
+      const twice = await b.post('/admin/sandbox/pay', {
+        ...(await fresh()),
+        prepayId,
+        payerEmail: email,
+        currency: '',
+      });
       assert.equal(twice.status, 303);
       assert.match((await b.get('/admin/sandbox')).body, /Not paid: /);
       const after2 = await t.app.services.ledger.balances(t.db, 'payer', String(payer.payerId));
@@ -325,14 +362,14 @@ for (const kind of DB_KINDS) {
 
       // Payout KYC of that payer; an unknown id is refused.
       const kyc = await b.post('/admin/sandbox/kyc', {
-        csrf,
+        ...(await fresh()),
         userId: String(payer.payerId),
         decision: 'PASS',
         reason: '',
       });
       assert.equal(kyc.status, 303);
       assert.match((await b.get('/admin/sandbox')).body, /approved/);
-      await b.post('/admin/sandbox/kyc', { csrf, userId: '999999999', decision: 'PASS', reason: '' });
+      await b.post('/admin/sandbox/kyc', { ...(await fresh()), userId: '999999999', decision: 'PASS', reason: '' });
       assert.match((await b.get('/admin/sandbox')).body, /Not decided/);
     });
   });

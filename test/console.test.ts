@@ -158,7 +158,22 @@ for (const kind of DB_KINDS) {
       assert.ok(rec.history.some((h: { note: string | null }) => h.note?.includes('Reviewer decision: REJECT')));
       assert.match(after.body, /Reviewer decision: REJECT \(The document photo is blurred\)/);
 
-      // Replayed: the record is no longer in review, so nothing changes and the page says why.
+      // The same form sent again (a reload that re-posts it): refused before anything is asked of the API.
+      const decisionPage = await b.get(`/admin/kyc/${recordId}`);
+      const sameForm = {
+        csrf: b.csrfIn(decisionPage.body),
+        formKey: b.formKeyIn(decisionPage.body)!,
+        decision: 'PASS',
+      };
+      const once = await b.post(`/admin/kyc/${recordId}/decision`, sameForm);
+      assert.equal(once.status, 303);
+      const twice = await b.post(`/admin/kyc/${recordId}/decision`, sameForm);
+      assert.equal(twice.status, 409);
+      assert.match(twice.body, /already sent/);
+      const noKey = await b.post(`/admin/kyc/${recordId}/decision`, { csrf: sameForm.csrf, decision: 'PASS' });
+      assert.equal(noKey.status, 403);
+
+      // Replayed with a fresh form: the record is no longer in review, so nothing changes and the page says why.
       const historyBefore = rec.history.length;
       const replay = await b.submit(`/admin/kyc/${recordId}`, `/admin/kyc/${recordId}/decision`, { decision: 'PASS' });
       const replayPage = await b.get(replay.location!);

@@ -64,6 +64,7 @@ export function createAdminModule(
         publicUrl: deps.publicUrl,
         adminToken: deps.adminToken,
         sessions: deps.sessions,
+        db: deps.db,
         consoleSessions: deps.consoleSessions,
         operators: deps.operators,
         auditLog: deps.auditLog,

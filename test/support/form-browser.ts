@@ -25,17 +25,21 @@ export function formBrowser(baseUrl: string) {
     return { status: res.status, location: res.headers.get('location'), body };
   }
   const csrfIn = (body: string) => /name="csrf" value="([^"]+)"/.exec(body)?.[1] ?? '';
+  /** The once-only key a console form carries (any of the page's forms' keys will do: each is good once). */
+  const formKeyIn = (body: string) => /name="formKey" value="([^"]+)"/.exec(body)?.[1];
   return {
     jar,
     setCookies,
     get: (path: string) => req('GET', path),
     post: (path: string, form: Record<string, string>) => req('POST', path, form),
-    /** GETs `page`, then posts `form` with the page's CSRF token. */
+    /** GETs `page`, then posts `form` with the page's CSRF token (and its form key, on a console page). */
     async submit(page: string, action: string, form: Record<string, string> = {}) {
       const p = await req('GET', page);
-      return req('POST', action, { csrf: csrfIn(p.body), ...form });
+      const formKey = formKeyIn(p.body);
+      return req('POST', action, { csrf: csrfIn(p.body), ...(formKey ? { formKey } : {}), ...form });
     },
     csrfIn,
+    formKeyIn,
   };
 }
 export type FormBrowser = ReturnType<typeof formBrowser>;

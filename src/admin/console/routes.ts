@@ -4,6 +4,7 @@ import { safeEqual, sha256Hex } from '../../platform/crypto.ts';
 import type { SafeHtml } from '../../web/html.ts';
 import { bodyField, createPageHelper, csrfCookie, csrfMatches, formText, parseForm } from '../../web/page.ts';
 import type { Sessions } from '../../accounts/service.ts';
+import type { Db } from '../../platform/db/client.ts';
 import { CONSOLE_ACTOR_HEADER, type AuditLog } from '../audit-log.ts';
 import type { OperatorRole, Operators } from '../operators.ts';
 import { CONSOLE_COOKIE, type ConsoleSessions } from './session.ts';
@@ -13,6 +14,7 @@ import {
   consoleFrame,
   forbiddenView,
   formExpiredView,
+  formUsedView,
   loginView,
   notFoundView,
   overviewView,
@@ -33,6 +35,8 @@ const LOGIN_CSRF_COOKIE = 'rampart_console_csrf';
 const FLASH_COOKIE = 'rampart_console_flash';
 const LOGIN_RATE_LIMIT = { max: 10, timeWindow: 60_000 };
 const SESSION_MAX_AGE_S = 12 * 3600;
+const FORM_KEY = /^[a-z0-9]{32}$/;
+const FORM_KEY_TTL_MS = 24 * 3_600_000;
 
 export type ConsoleHandler<B = unknown> = (
   req: FastifyRequest,
@@ -89,6 +93,7 @@ export function registerConsole(
     publicUrl: string;
     adminToken: string;
     sessions: Sessions;
+    db: Db;
     consoleSessions: ConsoleSessions;
     operators: Operators;
     auditLog: AuditLog;
@@ -139,6 +144,19 @@ export function registerConsole(
   }
   const allowed = (ctx: ConsoleCtx, access?: Access) => (access?.roles ?? ['admin']).includes(ctx.operator.role);
 
+  /** A form's key is claimed once; keys older than a day (every page holding one is stale by then) are let go. */
+  async function claimFormKey(formKey: string): Promise<boolean> {
+    const now = Date.now();
+    const claimed = await deps.db.query(
+      `INSERT INTO console_form_keys (form_key, used_at) VALUES ($1, $2) ON CONFLICT (form_key) DO NOTHING
+        RETURNING form_key`,
+      [formKey, now],
+    );
+    if (claimed.rows.length === 1 && Math.random() < 0.01)
+      await deps.db.query(`DELETE FROM console_form_keys WHERE used_at < $1`, [now - FORM_KEY_TTL_MS]);
+    return claimed.rows.length === 1;
+  }
+
   function get(path: string, handler: ConsoleHandler, access?: Access) {
     app.get(CONSOLE + path, opts, async (req, reply) => {
       const ctx = await context(req);
@@ -153,6 +171,10 @@ export function registerConsole(
       if (!ctx) return reply.redirect(`${CONSOLE}/login`, 303);
       if (!allowed(ctx, access)) return frame(reply, 'Not allowed', forbiddenView(), ctx, 403);
       if (!csrfMatches(ctx.csrf, req, 'csrf')) return frame(reply, 'Form expired', formExpiredView(), ctx, 403);
+      const formKey = bodyField(req, 'formKey');
+      if (typeof formKey !== 'string' || !FORM_KEY.test(formKey))
+        return frame(reply, 'Form expired', formExpiredView(), ctx, 403);
+      if (!(await claimFormKey(formKey))) return frame(reply, 'Already done', formUsedView(), ctx, 409);
       return handler(req, reply, ctx, undefined);
     });
   }

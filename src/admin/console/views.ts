@@ -1,3 +1,4 @@
+import { randomString } from '../../platform/crypto.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
 import type { AuditEntry } from '../audit-log.ts';
 import type { OperatorRole } from '../operators.ts';
@@ -14,7 +15,14 @@ export type Flash = { ok?: string; error?: string };
 
 export const time = (ms: number | null | undefined) =>
   ms === null || ms === undefined ? '—' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
-export const csrfField = (ctx: ConsoleCtx) => html`<input type="hidden" name="csrf" value="${ctx.csrf}">`;
+/**
+ * What every console form carries: the session's CSRF token, and a key drawn now that makes the form good once
+ * (routes.ts claims it before acting; a re-posted form is refused).
+ */
+export const csrfField = (ctx: ConsoleCtx) =>
+  html`<input type="hidden" name="csrf" value="${ctx.csrf}"><input type="hidden" name="formKey" value="${randomString(
+    32,
+  )}">`;
 export const card = (inner: SafeHtml | SafeHtml[] | string) => html`<div class="card">${inner}</div>`;
 export const flashBox = (flash?: Flash) =>
   html`${flash?.ok ? html`<div class="flash" id="flash">${flash.ok}</div>` : ''}${
@@ -79,6 +87,9 @@ export function consoleFrame(body: SafeHtml, ctx?: ConsoleCtx, flash?: Flash): S
 export const notFoundView = () => card(html`<h1>Not found</h1><p class="muted">Nothing here.</p>`);
 export const forbiddenView = () =>
   card(html`<h1>Not allowed</h1><p>Your role does not include this page. Ask an administrator.</p>`);
+export const formUsedView = () =>
+  card(html`<h1>Already done</h1><p>This form was already sent (a reload or a second click), so nothing was done
+    again. Go back and reload the page to see where things stand.</p><p><a href="${CONSOLE}">Console home</a></p>`);
 export const formExpiredView = () =>
   card(html`<h1>Form expired</h1><p>The form has expired. Go back, reload the page and try again.</p>`);
 
