@@ -161,6 +161,9 @@ export function contractData(c: Contract, opts: { status?: boolean } = {}) {
 /** Worker lease on a debit (wall clock): long enough for one order payment, short enough to recover a crash. */
 const LEASE_MS = 30_000;
 const WORKER_BATCH = 32;
+/** How long a twin of an /pay/apply request waits for the first one's order: 100 × 20 ms. */
+const TWIN_WAIT_TRIES = 100;
+const TWIN_WAIT_MS = 20;
 
 export function createDirectDebitService(deps: {
   db: Db;
@@ -648,12 +651,20 @@ export function createDirectDebitService(deps: {
             input.merchantRequestId,
           ])
         ).rows[0];
-      const existing = await stored();
-      if (existing && existing.step !== 'ORDERING') return replay(existing);
-      if (existing)
-        return existing.fingerprint === fingerprint
-          ? err('BUSINESS_RULE', 'merchantRequestId: in progress')
-          : replay(existing);
+      /**
+       * A twin request of the same key: its answer once the first one has created the order (ORDERING lasts one
+       * order insert); gone means the first one was refused, and this one is tried afresh by the merchant.
+       */
+      const settled = async (): Promise<Result<Answer, DirectDebitError>> => {
+        for (let i = 0; i < TWIN_WAIT_TRIES; i++) {
+          const row = await stored();
+          if (!row) return err('BUSINESS_RULE', 'merchantRequestId: the first request with this key was refused.');
+          if (row.step !== 'ORDERING' || row.fingerprint !== fingerprint) return replay(row);
+          await new Promise((res) => setTimeout(res, TWIN_WAIT_MS));
+        }
+        return err('BUSINESS_RULE', 'merchantRequestId: a request with this key is still in progress.');
+      };
+      if (await stored()) return settled();
       // §14.7 Decision: the key becomes the order's merchantTradeNo.
       if ((await orders.get(merchantId, { merchantTradeNo: input.merchantRequestId })).ok)
         return err('DUPLICATE_TRADE_NO', 'merchantRequestId: is already a merchantTradeNo');
@@ -750,7 +761,7 @@ export function createDirectDebitService(deps: {
         return ok(inserted);
       });
       if (!reserved.ok) return reserved;
-      if (!reserved.value) return replay(await stored());
+      if (!reserved.value) return settled();
       const placed = await placeOrder(reserved.value, false);
       return placed.ok ? ok(answer(placed.value)) : placed;
     },

@@ -100,8 +100,9 @@ export function payerContractsView(d: { email: string; csrf: string; contracts: 
           : ''
       }
     </div>`;
-  return html`<nav><span class="who">${d.email}</span><a href="/wallet">Wallet</a><a href="/wallet/contracts"
-      aria-current="page">Direct debits</a></nav>
+  // The e-mail wraps anywhere: a long address must not widen the page on a phone.
+  return html`<nav><a href="/wallet">Wallet</a><a href="/wallet/contracts" aria-current="page">Direct debits</a></nav>
+    <p class="muted">Logged in as <span class="mono">${d.email}</span></p>
     ${d.flash ? html`<div class="flash" role="status">${d.flash}</div>` : ''}
     <h1>Direct debit agreements</h1>
     ${
