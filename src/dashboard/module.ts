@@ -1,12 +1,16 @@
+import type { ConvertService } from '../pay/convert/service.ts';
 import { featureEnabled } from '../pay/features.ts';
 import type { PayoutLimits } from '../pay/payouts/schemas.ts';
 import type { PayoutService } from '../pay/payouts/service.ts';
+import type { ProfitSharingService } from '../pay/profitsharing/service.ts';
 import type { SettlementService } from '../pay/settlement/service.ts';
 import type { StatementService } from '../pay/statements/service.ts';
 import type { SubMerchantService } from '../pay/submerchants/service.ts';
 import type { TransferService } from '../pay/transfers/service.ts';
 import type { ModuleParts } from '../platform/module.ts';
+import { conversionPages } from './conversions.ts';
 import { payoutPages } from './payouts.ts';
+import { profitSharingPages } from './profitsharing.ts';
 import { registerDashboardRoutes, type DashboardDeps } from './routes.ts';
 import { settlementPages } from './settlement.ts';
 import { statementPages } from './statements.ts';
@@ -27,6 +31,8 @@ export function createDashboardModule(
       statements: StatementService;
       subMerchants: SubMerchantService;
       settlement: SettlementService;
+      convert: ConvertService;
+      profitSharing: ProfitSharingService;
     };
   },
 ): ModuleParts {
@@ -44,6 +50,8 @@ export function createDashboardModule(
       isPartner: (ctx) => featureEnabled(ctx.merchant, 'channelPartner', mode),
     }),
     settlementPages({ settlement: extended.settlement, ledger, db, clock }),
+    conversionPages({ convert: extended.convert, now: () => clock.now() }),
+    profitSharingPages({ profitSharing: extended.profitSharing }),
   ];
   return { routes: (app) => registerDashboardRoutes(app, { ...deps, sections }) };
 }

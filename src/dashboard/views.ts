@@ -35,6 +35,8 @@ const NAV: [string, string][] = [
   ['/balances', 'Balances'],
   ['/payouts', 'Payouts'],
   ['/settlement', 'Settlement'],
+  ['/conversions', 'Convert'],
+  ['/profit-sharing', 'Profit sharing'],
   ['/reports', 'Reports'],
   ['/sub-merchants', 'Sub-merchants'],
   ['/developers', 'Developers'],
