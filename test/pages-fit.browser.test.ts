@@ -5,6 +5,7 @@ import { assertAuditOk, createMerchant, createPayer, startTestApp, v3Order, type
 import { browserSkip, dashboardFirstLogin, launchBrowser, PHONE, type Browser } from './support/browser.ts';
 import { onboardPartner } from './support/connect-client.ts';
 import { startReceiver } from './support/webhook-receiver.ts';
+import { kycRecordInReview, solidPng } from './support/console.ts';
 
 /**
  * Every page fits a phone and a desktop: each page below is loaded at 390×844 and at 1366×900, logged in as the row
@@ -27,6 +28,9 @@ interface Data {
   merchantId: string;
   partnerCode: string;
   brokerKey: string;
+  /** A buy-flow KYC record waiting for review (with a document image), and the Connect order's id. */
+  kycRecordId: string;
+  connectOrderId: string;
 }
 
 interface PageCase {
@@ -68,6 +72,23 @@ const PAGES: PageCase[] = [
   { name: 'console-partner', login: 'operator', path: (d) => `/admin/partners/${d.partnerCode}` },
   { name: 'console-brokers', login: 'operator', path: () => '/admin/brokers' },
   { name: 'console-broker', login: 'operator', path: (d) => `/admin/brokers/${d.brokerKey}` },
+  { name: 'console-login', login: 'none', path: () => '/admin/login' },
+  { name: 'console-overview', login: 'operator', path: () => '/admin' },
+  { name: 'console-kyc-queue', login: 'operator', path: () => '/admin/kyc?status=REVIEW' },
+  { name: 'console-kyc-record', login: 'operator', path: (d) => `/admin/kyc/${d.kycRecordId}` },
+  { name: 'console-orders', login: 'operator', path: (d) => `/admin/orders?q=${d.refundedPrepayId}` },
+  { name: 'console-pay-order', login: 'operator', path: (d) => `/admin/orders/pay/${d.refundedPrepayId}` },
+  { name: 'console-connect-order', login: 'operator', path: (d) => `/admin/orders/connect/${d.connectOrderId}` },
+  { name: 'console-webhooks', login: 'operator', path: () => '/admin/webhooks' },
+  { name: 'console-ledger', login: 'operator', path: () => '/admin/ledger' },
+  { name: 'console-ledger-transfers', login: 'operator', path: () => '/admin/ledger/transfers' },
+  { name: 'console-hot-wallets', login: 'operator', path: () => '/admin/hot-wallets' },
+  { name: 'console-sandbox', login: 'operator', path: () => '/admin/sandbox' },
+  { name: 'console-audit-log', login: 'operator', path: () => '/admin/audit-log' },
+  // the operator's other pages, and the public ones
+  { name: 'mailbox', login: 'operator', path: () => '/dev/mailbox' },
+  { name: 'landing', login: 'none', path: () => '/' },
+  { name: 'docs', login: 'none', path: () => '/docs' },
 ];
 
 const VIEWPORTS = [PHONE, { width: 1366, height: 900 }];
@@ -168,6 +189,8 @@ describe('every page fits 390 px and 1366 px without sideways scrolling', { skip
       withdrawCryptoInfo: { cryptoNetwork: 'ETH', cryptoAddress: ETH_ADDR },
     });
     assert.equal(order.json.code, '000000', order.text);
+    data.connectOrderId = order.json.data.orderId;
+    data.kycRecordId = await kycRecordInReview(t, solidPng(300, 190, [40, 90, 160]));
     const entry = new URL(order.json.data.eternalRedirectUrl);
     data.buyFlowPath = entry.pathname + entry.search;
 
