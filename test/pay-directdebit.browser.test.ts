@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { createDirectDebitService } from '../src/pay/directdebit/service.ts';
 import { assertAuditOk, createMerchant, createPayer, startTestApp, type TestApp } from './helpers.ts';
-import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
+import { browserSkip, dashboardFirstLogin, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
 
 /**
  * The payer's direct-debit pages (binance-pay-extended.md §14.3) in Chromium at a phone's width: the signing page
  * (log in, the merchant, the limit and the cycle, Agree), the expired request, and the payer's agreements with Cancel
- * (termination way 0). Screenshots under test-results/screenshots/directdebit-*.png.
+ * (termination way 0); the merchant dashboard's contracts page with Terminate (way 3). Screenshots under
+ * test-results/screenshots/directdebit-*.png.
  */
 describe('direct debit pages in Chromium at 390 px', { skip: browserSkip }, () => {
   let t: TestApp;
@@ -95,5 +97,70 @@ describe('direct debit pages in Chromium at 390 px', { skip: browserSkip }, () =
     assert.equal(await page.textContent('#state'), 'This request has expired');
     assert.equal(await page.locator('#agree').count(), 0);
     await fits(page, 'expired');
+  });
+
+  test('dashboard: the contracts with status, limit, terms and debits; Terminate a signed one', async () => {
+    const email = 'dd-owner@example.com';
+    const m = await createMerchant(t, { name: 'Contract Corner', email });
+    const payer = await createPayer(t, 'dd-dashboard-payer@example.com', { USDT: '50' });
+    const create = async (code: string, over: Record<string, unknown> = {}) => {
+      const r = await m.client.post('/direct-debit/contract', {
+        merchantContractCode: code,
+        serviceName: 'Car wash subscription',
+        scenarioCode: 'Car_Parking',
+        singleUpperLimit: '25',
+        currency: 'USDT',
+        periodic: false,
+        ...over,
+      });
+      assert.equal(r.json.status, 'SUCCESS', r.text);
+      return r.json.data.preContractId as string;
+    };
+    const signedPre = await create('DASHSIGNED1');
+    await create('DASHWAITING1', { serviceName: 'Streaming' });
+    const d = await t.admin('POST', `/sandbox/v1/contracts/${signedPre}/decision`, {
+      payerEmail: payer.email,
+      decision: 'AGREE',
+    });
+    assert.equal(d.status, 200);
+    const contractId = String(d.json.contractId);
+    const apply = await m.client.post('/pay/apply', {
+      merchantRequestId: `DASH${Date.now()}`,
+      tradeMode: 'DIRECT_DEBIT',
+      bizId: contractId,
+      amount: '12.5',
+      currency: 'USDT',
+      productName: 'Wash',
+    });
+    assert.equal(apply.json.status, 'SUCCESS', apply.text);
+    // The debit worker, over the test's database (the app's workers are off).
+    const s = t.app.services;
+    const worker = createDirectDebitService({
+      ...s,
+      subMerchants: { isActive: async () => false },
+      openIdSalt: 'test',
+      publicUrl: t.baseUrl,
+      mode: 'sandbox',
+      maxOrderExpireMs: t.config.pay.maxExpireMs,
+      limitUsd: '10000',
+    });
+    while ((await worker.runOnce()) > 0);
+
+    const page = await browser.newPage();
+    await page.setViewportSize(PHONE);
+    const mail = (await t.app.services.mailer.list(email)).find((x) => x.subject.startsWith('Set your'))!;
+    await dashboardFirstLogin(page, mail.text, email, 'dd-owner-password-1');
+    await page.goto(`${t.baseUrl}/en/dashboard/contracts`);
+    const row = page.locator('tr[data-code="DASHSIGNED1"]');
+    assert.match(await row.innerText(), /SIGNED[\s\S]*25\.00 USDT[\s\S]*On demand[\s\S]*1 · 12\.50 USDT/);
+    assert.match(await page.locator('tr[data-code="DASHWAITING1"]').innerText(), /INITIAL/);
+    assert.equal(await page.locator('tr[data-code="DASHWAITING1"] button').count(), 0);
+    await fits(page, 'dashboard');
+    await row.locator('button[type=submit]').click();
+    await page.waitForURL(/terminated=1/);
+    assert.match(await page.innerText('tr[data-code="DASHSIGNED1"]'), /TERMINATED/);
+    await fits(page, 'dashboard-terminated');
+    const q = await m.client.post('/direct-debit/contract/query', { contractId });
+    assert.equal(q.json.data.contractTerminationWay, 3);
   });
 });

@@ -1,4 +1,5 @@
 import type { ConvertService } from '../pay/convert/service.ts';
+import type { DirectDebitService } from '../pay/directdebit/service.ts';
 import { featureEnabled } from '../pay/features.ts';
 import type { PayoutLimits } from '../pay/payouts/schemas.ts';
 import type { PayoutService } from '../pay/payouts/service.ts';
@@ -8,6 +9,7 @@ import type { StatementService } from '../pay/statements/service.ts';
 import type { SubMerchantService } from '../pay/submerchants/service.ts';
 import type { TransferService } from '../pay/transfers/service.ts';
 import type { ModuleParts } from '../platform/module.ts';
+import { contractPages } from './contracts.ts';
 import { conversionPages } from './conversions.ts';
 import { payoutPages } from './payouts.ts';
 import { profitSharingPages } from './profitsharing.ts';
@@ -31,6 +33,7 @@ export function createDashboardModule(
       statements: StatementService;
       subMerchants: SubMerchantService;
       settlement: SettlementService;
+      directDebit: DirectDebitService;
       convert: ConvertService;
       profitSharing: ProfitSharingService;
     };
@@ -50,6 +53,7 @@ export function createDashboardModule(
       isPartner: (ctx) => featureEnabled(ctx.merchant, 'channelPartner', mode),
     }),
     settlementPages({ settlement: extended.settlement, ledger, db, clock }),
+    contractPages({ directDebit: extended.directDebit }),
     conversionPages({ convert: extended.convert, now: () => clock.now() }),
     profitSharingPages({ profitSharing: extended.profitSharing }),
   ];

@@ -35,6 +35,7 @@ const NAV: [string, string][] = [
   ['/balances', 'Balances'],
   ['/payouts', 'Payouts'],
   ['/settlement', 'Settlement'],
+  ['/contracts', 'Contracts'],
   ['/conversions', 'Convert'],
   ['/profit-sharing', 'Profit sharing'],
   ['/reports', 'Reports'],
