@@ -234,8 +234,9 @@ export function v3Order(overrides: Record<string, unknown> = {}) {
 }
 
 /**
- * Every table's row count: a cheap fingerprint to show a rejected request changed nothing. Never counted: the operator audit log and used console form keys. They record what was asked (a refused admin call
- * is logged), not state a request changed.
+ * Every table's row count: a cheap fingerprint to show a rejected request changed nothing. Never counted: the
+ * operator audit log and used console form keys, which record what was asked (a refused admin call is logged), not
+ * state a request changed.
  */
 const REQUEST_LOGS = ['operator_audit_log', 'console_form_keys'];
 export async function snapshot(db: Db, except: string[] = ['pay_nonces']): Promise<Record<string, number>> {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createVerify } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createMerchantQrService, SCAN_TTL_MS, type MerchantQrService } from '../src/pay/merchantqr/service.ts';
 import {
@@ -11,6 +10,8 @@ import {
   v3Order,
   type TestApp,
 } from './helpers.ts';
+import { formBrowser } from './support/form-browser.ts';
+import { createPayWebhookVerifier } from './support/pay-webhook-verifier.ts';
 import { startReceiver, waitFor } from './support/webhook-receiver.ts';
 
 /**
@@ -96,13 +97,65 @@ for (const kind of DB_KINDS) {
         `{"bizType":"MERCHANT_QR_CODE","bizId":${referId},"bizIdStr":"${referId}","bizStatus":"MERCHANT_QR_CODE_SCANED",` +
           `"data":{"qrContent":"${t.baseUrl}/qr/${c.code}","referId":"${referId}","qrCodeType":"FIXED_AMOUNT"}}`,
       );
-      const cert = (await m.client.post('/certificates', {})).json.data[0];
-      const h = got.headers as Record<string, string>;
-      assert.equal(h['binancepay-certificate-sn'], cert.certSerial);
-      const ok = createVerify('RSA-SHA256')
-        .update(`${h['binancepay-timestamp']}\n${h['binancepay-nonce']}\n${text}\n`)
-        .verify(cert.certPublic, h['binancepay-signature']!, 'base64');
-      assert.ok(ok, 'signature verifies');
+      const v = await createPayWebhookVerifier(m.client).verify(got.headers, got.body);
+      assert.equal(v.bizType, 'MERCHANT_QR_CODE');
+      assert.equal(v.bizIdRaw, referId);
+      assert.equal(v.bizStatus, 'MERCHANT_QR_CODE_SCANED');
+      assert.equal(v.dataKind, 'object');
+      assert.deepEqual(v.data, { qrContent: `${t.baseUrl}/qr/${c.code}`, referId, qrCodeType: 'FIXED_AMOUNT' });
+      // The verifier refuses a tampered body and an object `data` on an event that carries a string.
+      await assert.rejects(
+        createPayWebhookVerifier(m.client).verify(got.headers, Buffer.from(text.replace('FIXED', 'FIXEX'))),
+        /signature/,
+      );
+    });
+
+    test('a disabled code is no longer scanned; its earlier scan still makes an order', async () => {
+      const c = await register(m.merchantId);
+      const before = (await scan(c.code)).json.referId;
+      assert.equal(await qr.disable(other.merchantId, c.code), false, "another merchant's code");
+      assert.equal((await scan(c.code)).status, 200);
+      assert.equal(await qr.disable(m.merchantId, c.code), true);
+      assert.equal(await qr.disable(m.merchantId, c.code), true, 'again: no change');
+      const disabledAt = (await qr.getCode(c.code))!.disabledAt;
+      assert.ok(disabledAt);
+      const scans = (await t.db.query(`SELECT count(*)::int AS n FROM pay_merchant_qr_scans WHERE code = $1`, [c.code]))
+        .rows[0].n;
+      assert.equal((await scan(c.code)).status, 404);
+      assert.equal((await fetch(`${t.baseUrl}/qr/${c.code}`)).status, 404);
+      const n = (await t.db.query(`SELECT count(*)::int AS n FROM pay_merchant_qr_scans WHERE code = $1`, [c.code]))
+        .rows[0].n;
+      assert.equal(n, scans, 'no scan stored');
+      assert.equal((await qr.getCode(c.code))!.disabledAt, disabledAt);
+      const r = await m.client.post('/v3/order', v3Order({ qrCodeReferId: before }));
+      assert.equal(r.json.status, 'SUCCESS', r.text);
+    });
+
+    test('a QR order offers no payment from another wallet, and the on-chain choice refuses it', async () => {
+      const c = await register(m.merchantId);
+      const referId = (await scan(c.code, alice.email)).json.referId;
+      const made = await m.client.post('/v3/order', v3Order({ qrCodeReferId: referId, orderAmount: '2' }));
+      assert.equal(made.json.status, 'SUCCESS', made.text);
+      const token = String(made.json.data.checkoutUrl).split('/').pop()!;
+      const plain = await m.client.post('/v3/order', v3Order({ orderAmount: '2' }));
+      const plainToken = String(plain.json.data.checkoutUrl).split('/').pop()!;
+      const a = formBrowser(t.baseUrl);
+      assert.match((await a.get(`/checkout/${plainToken}`)).body, /id="onchain"/, 'an ordinary order offers it');
+      const page = await a.get(`/checkout/${token}`);
+      assert.equal(page.status, 200);
+      assert.doesNotMatch(page.body, /id="onchain"|Pay from another wallet/);
+      // The page has no chooser form; a hand-made post carries the checkout's CSRF cookie.
+      await a.get(`/checkout/${token}/onchain`);
+      const chosen = await a.post(`/checkout/${token}/onchain`, {
+        csrf: a.jar.get('rampart_csrf')!,
+        option: 'USDT@ETH',
+      });
+      assert.equal(chosen.status, 409, chosen.body);
+      assert.match(chosen.body, /can only be paid from the Rampart account it is reserved for/);
+      const intents = await t.db.query(`SELECT 1 FROM pay_onchain_intents WHERE prepay_id = $1`, [
+        made.json.data.prepayId,
+      ]);
+      assert.equal(intents.rows.length, 0, 'no on-chain payment started');
     });
 
     test('create order with qrCodeReferId: every refusal is 400102 (format 400101) and stores nothing', async () => {

@@ -1,6 +1,7 @@
 import type { ConvertService } from '../pay/convert/service.ts';
 import type { DirectDebitService } from '../pay/directdebit/service.ts';
 import { featureEnabled } from '../pay/features.ts';
+import type { MerchantQrService } from '../pay/merchantqr/service.ts';
 import type { PayoutLimits } from '../pay/payouts/schemas.ts';
 import type { PayoutService } from '../pay/payouts/service.ts';
 import type { ProfitSharingService } from '../pay/profitsharing/service.ts';
@@ -11,6 +12,7 @@ import type { TransferService } from '../pay/transfers/service.ts';
 import type { ModuleParts } from '../platform/module.ts';
 import { contractPages } from './contracts.ts';
 import { conversionPages } from './conversions.ts';
+import { merchantQrPages } from './merchantqr.ts';
 import { payoutPages } from './payouts.ts';
 import { profitSharingPages } from './profitsharing.ts';
 import { registerDashboardRoutes, type DashboardDeps } from './routes.ts';
@@ -34,6 +36,7 @@ export function createDashboardModule(
       subMerchants: SubMerchantService;
       settlement: SettlementService;
       directDebit: DirectDebitService;
+      merchantQr: MerchantQrService;
       convert: ConvertService;
       profitSharing: ProfitSharingService;
     };
@@ -54,6 +57,10 @@ export function createDashboardModule(
     }),
     settlementPages({ settlement: extended.settlement, ledger, db, clock }),
     contractPages({ directDebit: extended.directDebit }),
+    merchantQrPages({
+      merchantQr: extended.merchantQr,
+      enabled: (ctx) => featureEnabled(ctx.merchant, 'merchantQrCode', mode),
+    }),
     conversionPages({ convert: extended.convert, now: () => clock.now() }),
     profitSharingPages({ profitSharing: extended.profitSharing }),
   ];

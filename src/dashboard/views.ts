@@ -40,6 +40,7 @@ const NAV: [string, string][] = [
   ['/profit-sharing', 'Profit sharing'],
   ['/reports', 'Reports'],
   ['/sub-merchants', 'Sub-merchants'],
+  ['/qr-codes', 'QR codes'],
   ['/developers', 'Developers'],
   // Binance's menu path is "Partner features → Technical Vendor"; the short name keeps the bar on one line.
   ['/technical-vendor', 'Technical Vendor'],
@@ -50,7 +51,11 @@ const NAV: [string, string][] = [
  * Log out. Styles: src/web/layout.ts.
  */
 export function dashboardFrame(body: SafeHtml, ctx?: ViewCtx, path = ''): SafeHtml {
-  const links = NAV.filter(([href]) => href !== '/sub-merchants' || ctx?.merchant.features.channelPartner).map(
+  // Sections of a feature the operator enables (off by default in both modes) show only once it is on.
+  const shown = ([href]: [string, string]) =>
+    (href !== '/sub-merchants' || ctx?.merchant.features.channelPartner) &&
+    (href !== '/qr-codes' || ctx?.merchant.features.merchantQrCode);
+  const links = NAV.filter(shown).map(
     ([href, label]) =>
       html`<a href="${BASE}${href}"${
         path === BASE + href || path.startsWith(`${BASE}${href}/`) || path.startsWith(`${BASE}${href}?`)

@@ -162,6 +162,7 @@ export function createPayModule(
     directDebit: directDebit.directDebit,
     convert: convert.convert,
     profitSharing: profitSharing.profitSharing,
+    merchantQr: merchantQr.merchantQr,
     parts,
   };
 }

@@ -12,10 +12,21 @@ export interface VerifiedPayWebhook {
   bizIdRaw: string;
   bizIdStr: string;
   bizStatus: string;
-  /** The `data` field exactly as sent: a JSON-encoded string. */
+  /**
+   * The `data` field's content exactly as sent: the JSON text inside the string, or for an event whose data is an
+   * object (MERCHANT_QR_CODE) the object's own text in the body.
+   */
   dataText: string;
+  /** `string` for every Pay event but those of OBJECT_DATA_EVENTS. */
+  dataKind: 'string' | 'object';
   data: Record<string, any>;
 }
+
+/**
+ * Events whose `data` is a JSON object rather than a JSON-encoded string: the published MERCHANT_QR_CODE table
+ * (binance-pay-extended.md §17.3). Any other event with object data is refused.
+ */
+const OBJECT_DATA_EVENTS = new Set(['MERCHANT_QR_CODE']);
 
 const header = (headers: Record<string, string | string[] | undefined>, name: string) => {
   const v = headers[name.toLowerCase()];
@@ -58,8 +69,25 @@ export function createPayWebhookVerifier(client: PayClient) {
     const [, bizType = '', bizIdRaw = '', bizIdStr = '', bizStatus = ''] = m; // every group takes part in a match
     if (bizIdRaw !== bizIdStr) throw new Error(`bizId ${bizIdRaw} differs from bizIdStr ${bizIdStr}`);
     const parsed = JSON.parse(text);
+    if (OBJECT_DATA_EVENTS.has(bizType)) {
+      if (parsed.data === null || typeof parsed.data !== 'object' || Array.isArray(parsed.data))
+        throw new Error(`${bizType}: data is not a JSON object`);
+      // `data` is the body's last field: its text runs from after the prefix to the closing brace.
+      const dataText = text.slice(m[0].length, -1);
+      if (!dataText.startsWith('{') || JSON.stringify(JSON.parse(dataText)) !== JSON.stringify(parsed.data))
+        throw new Error(`${bizType}: data is not the last field of the body`);
+      return { bizType, bizIdRaw, bizIdStr, bizStatus, dataKind: 'object', dataText, data: parsed.data };
+    }
     if (typeof parsed.data !== 'string') throw new Error('data is not a JSON string');
-    return { bizType, bizIdRaw, bizIdStr, bizStatus, dataText: parsed.data, data: JSON.parse(parsed.data) };
+    return {
+      bizType,
+      bizIdRaw,
+      bizIdStr,
+      bizStatus,
+      dataKind: 'string',
+      dataText: parsed.data,
+      data: JSON.parse(parsed.data),
+    };
   }
 
   return { verify, fetchCertificate, cachedSerial: () => cert?.certSerial ?? null };

@@ -112,6 +112,7 @@ export function registerCheckoutRoutes(
       merchantName: face?.merchantName ?? merchant?.name ?? null,
       brandLogo: face?.brandLogo ?? null,
       blocked,
+      onchainAllowed: await orders.onchainAllowed(o),
       status,
       now,
       csrf: token,
@@ -248,7 +249,9 @@ export function registerCheckoutRoutes(
       now,
       csrf: csrf.token(req, reply),
       options:
-        status === 'INITIAL' && (!state || (state.intentStatus === 'AWAITING' && state.transfers.length === 0))
+        status === 'INITIAL' &&
+        (!state || (state.intentStatus === 'AWAITING' && state.transfers.length === 0)) &&
+        (await orders.onchainAllowed(o))
           ? await deps.onchain.options(o)
           : [],
       state,

@@ -35,6 +35,8 @@ interface CheckoutData {
   brandLogo?: string | null;
   /** The logged-in payer's KYC country is blocked by the order's sub-merchant: no pay form (§12.5). */
   blocked?: boolean;
+  /** False when the order is reserved for a known payer (a QR code's order): no "Pay from another wallet". */
+  onchainAllowed?: boolean;
   /** The status shown (an INITIAL order past expireTime shows as EXPIRED). */
   status: string;
   now: number;
@@ -144,7 +146,7 @@ class="muted">${g.goodsDetail ?? ''}</span></div>`,
       }
       ${open ? payBlock(d) : ''}
       ${
-        open
+        open && d.onchainAllowed !== false
           ? html`<div class="card"><h2>Pay from another wallet</h2>
         <p class="muted">Send the amount from any wallet or exchange on Ethereum-compatible networks, no login
         needed.</p>

@@ -5,6 +5,7 @@ import type { AccountsService, Sessions } from '../../accounts/service.ts';
 import { adminError, adminGuard } from '../../platform/admin-auth.ts';
 import { html } from '../../web/html.ts';
 import { displayAmount } from '../../web/amount.ts';
+import { serveScript } from '../../web/page.ts';
 import type { OrderService } from '../orders/service.ts';
 import { BAD_TOKEN, createPayerPages } from '../shareinfo/payer-pages.ts';
 import { payerLoginCard } from '../shareinfo/views.ts';
@@ -58,7 +59,7 @@ export function registerMerchantQrRoutes(
 
   app.get('/qr/:code', { schema: hide }, async (req, reply) => {
     const c = await merchantQr.getCode(codeOf(req));
-    if (!c || !(await merchantQr.enabled(c.merchantId))) return notFound(reply);
+    if (!c || c.disabledAt !== null || !(await merchantQr.enabled(c.merchantId))) return notFound(reply);
     const payer = await payerPages.payerOf(req);
     if (!payer) {
       const body = html`${await heading(c)}${payerLoginCard({
@@ -80,7 +81,7 @@ export function registerMerchantQrRoutes(
     { schema: hide, config: { rateLimit: { max: 10, timeWindow: '1 minute' } } },
     async (req, reply) => {
       const c = await merchantQr.getCode(codeOf(req));
-      if (!c) return notFound(reply);
+      if (!c || c.disabledAt !== null) return notFound(reply);
       if (!csrf.ok(req)) return reply.code(403).send(BAD_TOKEN);
       const r = await payerPages.login(req, reply);
       if (!r.ok) {
@@ -141,27 +142,7 @@ export function registerMerchantQrRoutes(
     return reply.type('image/png').header('cache-control', 'public, max-age=3600').send(png);
   });
 
-  const script = `(() => {
-  const el = document.getElementById('waiting');
-  if (!el) return;
-  const url = el.getAttribute('data-status-url');
-  const tick = async () => {
-    try {
-      const r = await fetch(url, { cache: 'no-store' });
-      if (r.ok) {
-        const s = await r.json();
-        if (s.state === 'ORDER' && s.checkoutUrl) return void location.assign(s.checkoutUrl);
-        if (s.state === 'EXPIRED') return void location.reload();
-      }
-    } catch {}
-    setTimeout(tick, 2000);
-  };
-  setTimeout(tick, 2000);
-})();
-`;
-  app.get('/assets/merchantqr.js', { schema: hide }, async (_req, reply) =>
-    reply.type('application/javascript').header('cache-control', 'public, max-age=300').send(script),
-  );
+  serveScript(app, '/assets/merchantqr.js', 'merchantqr.js', 'public, max-age=300');
 
   if (deps.mode !== 'sandbox') return;
   const guard = adminGuard(deps.adminToken);

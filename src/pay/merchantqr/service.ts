@@ -31,6 +31,8 @@ export interface QrCode {
   amount: string | null;
   currency: string | null;
   createdAt: number;
+  /** Set when the merchant disabled the code: it is no longer scanned. */
+  disabledAt: number | null;
 }
 export interface Scan {
   referId: string;
@@ -49,6 +51,7 @@ const toCode = (r: DbRow): QrCode => ({
   amount: r.amount === null ? null : fixed(r.amount, 8),
   currency: r.currency,
   createdAt: Number(r.created_at),
+  disabledAt: r.disabled_at === null || r.disabled_at === undefined ? null : Number(r.disabled_at),
 });
 const toScan = (r: DbRow): Scan => ({
   referId: String(r.refer_id),
@@ -132,12 +135,29 @@ export function createMerchantQrService(deps: {
       return r.rows.map(toCode);
     },
 
-    /** A user scanned `code`: the scan and its webhook in one transaction. Null for an unknown or disabled code. */
+    /** The merchant disables its code (again: no change); false when the code is not this merchant's. */
+    async disable(merchantId: string, code: string): Promise<boolean> {
+      const r = await db.query(
+        `UPDATE pay_merchant_qr_codes SET disabled_at = COALESCE(disabled_at, $3) WHERE code = $1 AND merchant_id = $2`,
+        [code, merchantId, clock.now()],
+      );
+      return r.rowCount === 1;
+    },
+
+    /**
+     * A user scanned `code`: the scan and its webhook in one transaction. Null for an unknown or disabled code, or when
+     * the merchant's flag is off.
+     */
     async scan(code: string, payerId: string): Promise<Scan | null> {
       const c = await getCode(code);
-      if (!c) return null;
+      if (!c || c.disabledAt !== null) return null;
       return db.tx(async (q) => {
-        if (!(await enabled(c.merchantId, q))) return null;
+        // Read under a share lock, so a scan and the merchant's Disable do not cross.
+        const live = await q.query(
+          `SELECT 1 FROM pay_merchant_qr_codes WHERE code = $1 AND disabled_at IS NULL FOR SHARE`,
+          [c.code],
+        );
+        if (live.rows.length === 0 || !(await enabled(c.merchantId, q))) return null;
         const now = clock.now();
         const referId = String(ids.next());
         const r = await q.query(
@@ -233,6 +253,11 @@ export function createMerchantQrHooks(deps: { db: Db; clock: Clock }): OrderHook
           [referId, order.prepayId, order.merchantTradeNo],
         );
       });
+    },
+
+    async payerRequired(q, order) {
+      const r = await q.query(`SELECT 1 FROM pay_merchant_qr_orders WHERE prepay_id = $1`, [order.prepayId]);
+      return r.rows.length > 0;
     },
 
     async payableBy(q, order, payerId) {

@@ -62,7 +62,8 @@ export interface OnchainOption {
   price: string;
 }
 
-export type OnchainError = 'ORDER_NOT_OPEN' | 'OPTION_UNKNOWN' | 'ALREADY_RECEIVING' | 'INTENT_NOT_FOUND';
+export type OnchainError =
+  'ORDER_NOT_OPEN' | 'OPTION_UNKNOWN' | 'ALREADY_RECEIVING' | 'INTENT_NOT_FOUND' | 'PAYER_REQUIRED';
 export type CreditRefundError = 'INTENT_NOT_FOUND' | 'ORDER_STILL_OPEN' | 'PAYER_CREDITED' | 'NOTHING_TO_REFUND';
 
 const toIntent = (r: DbRow): OnchainIntent => ({
@@ -247,6 +248,9 @@ export function createOnchainPayments(deps: {
     ): Promise<Result<OnchainIntent, OnchainError>> {
       const now = clock.now();
       if (o.status !== 'INITIAL' || o.expireTime <= now) return err('ORDER_NOT_OPEN', 'This order is no longer open.');
+      // A transfer from another wallet names no payer: an order reserved for one user cannot be paid that way.
+      if (!(await orders.onchainAllowed(o)))
+        return err('PAYER_REQUIRED', 'This order can only be paid from the Rampart account it is reserved for.');
       const option = (await options(o)).find((x) => x.asset === choice.asset && x.network === choice.network);
       if (!option) return err('OPTION_UNKNOWN', 'Choose one of the listed assets and networks.');
       const { address } = await chain.depositAddress('pay_order', o.prepayId);

@@ -36,6 +36,11 @@ export interface OrderHooks extends OrderLifeHooks {
   afterCreate?(order: Order, input: NewOrder): Promise<void>;
   /** In the payment's transaction: may `payerId` pay this order? A refusal rolls the payment back. */
   payableBy?(q: Queryable, order: Order, payerId: string): Promise<boolean>;
+  /**
+   * Must the order be paid by a known payer (so not from another wallet, a transfer that names nobody)? A QR code's
+   * order is the scanning user's alone (§17.3).
+   */
+  payerRequired?(q: Queryable, order: Order): Promise<boolean>;
 }
 export { wirePaymentInfo } from './state.ts';
 
@@ -462,6 +467,12 @@ export function createOrderService(deps: {
 
     /** Whether this payer may not pay this order (its sub-merchant blocks the payer's country, §12.5). */
     payerBlocked: (o: Order, payerId: string) => payerBlocked(db, o, payerId),
+
+    /** Whether the order may be paid from another wallet: no area requires a known payer for it. */
+    async onchainAllowed(o: Order, q: Queryable = db): Promise<boolean> {
+      for (const h of hooks) if (h.payerRequired && (await h.payerRequired(q, o))) return false;
+      return true;
+    },
 
     async getByPrepayId(prepayId: string): Promise<Order | null> {
       if (!/^\d{1,19}$/.test(prepayId)) return null;
