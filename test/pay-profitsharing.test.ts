@@ -592,8 +592,31 @@ for (const kind of DB_KINDS) {
           path,
         );
       }
+      // Tagging an order needs the feature too (§9.1); an untagged or false-tagged order does not.
+      const tagged = await m.client.post('/v3/order', v3Order(TAGGED));
+      assert.deepEqual(tagged.json, {
+        status: 'FAIL',
+        code: '400203',
+        errorMessage: 'orderTags.ifProfitSharing: profit sharing is not enabled for this account.',
+      });
       assert.deepEqual(await snap0(t), snap);
+      for (const extra of [{}, { orderTags: { ifProfitSharing: false } }, { orderTags: {} }]) {
+        const r = await m.client.post('/v3/order', v3Order(extra));
+        assert.equal(r.json.status, 'SUCCESS', r.text);
+      }
       await t.admin('PATCH', `/admin/v1/merchants/${m.merchantId}`, { features: { profitSharing: true } });
+      for (const [orderTags, message] of [
+        ['yes', /^orderTags: must be an object$/],
+        [[true], /^orderTags: must be an object$/],
+        [{ ifProfitSharing: 'true' }, /^orderTags.ifProfitSharing: must be a boolean$/],
+        [{ ifProfitSharing: 1 }, /^orderTags.ifProfitSharing: must be a boolean$/],
+      ] as const) {
+        const s1 = await snap0(t);
+        const r = await m.client.post('/v3/order', v3Order({ orderTags }));
+        assert.equal(r.json.code, '400101', r.text);
+        assert.match(r.json.errorMessage, message);
+        assert.deepEqual(await snap0(t), s1);
+      }
 
       const token = (await authorize(t, tsp, m.merchantId, ['CHECKOUT'])).authorizationToken;
       const viaTsp = await tsp.client.post('/profitsharing/v1/submit-split', {

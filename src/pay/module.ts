@@ -18,7 +18,7 @@ import { createPayoutModule } from './payouts/module.ts';
 import { createConvertModule } from './convert/module.ts';
 import { createDirectDebitModule, createDirectDebitOrderHooks } from './directdebit/module.ts';
 import { createMerchantQrModule, createMerchantQrOrderHooks } from './merchantqr/module.ts';
-import { createProfitSharingModule } from './profitsharing/module.ts';
+import { createProfitSharingModule, createProfitSharingOrderHooks } from './profitsharing/module.ts';
 import { createShareInfoModule } from './shareinfo/module.ts';
 import type { KycIdentityLookup } from './shareinfo/service.ts';
 import { createOnchainPaymentModule } from './onchain/module.ts';
@@ -53,6 +53,8 @@ export function createPayModule(
   // Areas with a part in an order's life (§14.9 directDebitContract, §17.3 qrCodeReferId): their hooks come first.
   const directDebitHooks = createDirectDebitOrderHooks(extensionDeps);
   const merchantQrHooks = createMerchantQrOrderHooks(extensionDeps);
+  // §16 orderTags.ifProfitSharing: refused without the feature, stored in the order's extra for splits.
+  const profitSharingHooks = createProfitSharingOrderHooks(extensionDeps);
   const auth = createPayAuth({ db, accounts, config: config.pay });
   const orders = createOrderService({
     db,
@@ -65,7 +67,7 @@ export function createPayModule(
     config: config.pay,
     openIdSalt: deps.openIdSalt,
     subMerchants: subMerchants.directory,
-    hooks: [directDebitHooks, merchantQrHooks],
+    hooks: [directDebitHooks, merchantQrHooks, profitSharingHooks],
   });
   // On-chain checkout payments pay orders through the order service.
   const onchain = createOnchainPaymentModule({ ...extensionDeps, orders });

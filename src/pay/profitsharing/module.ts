@@ -1,8 +1,10 @@
 import type { Sessions } from '../../accounts/service.ts';
+import { err, ok } from '../../platform/errors.ts';
 import { raw } from '../../platform/json.ts';
 import { payDomainFailure } from '../codes.ts';
 import type { PayExtension, PayExtensionDeps } from '../extension.ts';
-import type { OrderService } from '../orders/service.ts';
+import { featureEnabled } from '../features.ts';
+import type { NewOrder, OrderHooks, OrderService } from '../orders/service.ts';
 import { AddReceiver, DelReceiver, QueryReceivers, QuerySplit, ReturnSplit, SubmitSplit } from './schemas.ts';
 import { createProfitSharingService, type ProfitSharingService, type Split } from './service.ts';
 
@@ -21,6 +23,31 @@ const wireSplit = (s: Split) => ({
     finishTime: d.finishTime,
   })),
 });
+
+const tagsOf = (input: NewOrder) => input.extra?.orderTags as unknown;
+
+/**
+ * `orderTags` on create order (binance-pay-extended.md §16, §18.4): an object whose `ifProfitSharing` is a boolean;
+ * tagging an order true needs the merchant's `profitSharing` feature (§9.1), else 400203. Create order stores the tags
+ * in the order's `extra`, where a split reads them.
+ */
+export function createProfitSharingOrderHooks(deps: PayExtensionDeps): OrderHooks {
+  return {
+    applies: (input) => tagsOf(input) != null,
+    async beforeCreate(merchantId, input) {
+      const tags = tagsOf(input);
+      if (typeof tags !== 'object' || Array.isArray(tags)) return err('FIELD_FORMAT', 'orderTags: must be an object');
+      const flag = (tags as Record<string, unknown>).ifProfitSharing;
+      if (flag === undefined || flag === null) return ok(undefined);
+      if (typeof flag !== 'boolean') return err('FIELD_FORMAT', 'orderTags.ifProfitSharing: must be a boolean');
+      if (!flag) return ok(undefined);
+      const features = await deps.accounts.merchantFeatures(merchantId);
+      if (!features || !featureEnabled({ features }, 'profitSharing', deps.config.mode))
+        return err('FEATURE_DISABLED', 'orderTags.ifProfitSharing: profit sharing is not enabled for this account.');
+      return ok(undefined);
+    },
+  };
+}
 
 /**
  * Profit sharing (binance-pay-extended.md §16): receivers, split submit and query, return; feature `profitSharing`,
