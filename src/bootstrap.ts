@@ -51,10 +51,21 @@ const demoPassword = () => randomString(20);
  * RSA key pair (its private key in DATA_DIR, so requests can be signed at once). The credentials file is the only
  * place the passwords and the API secret are written; it is created once, and the seed never runs again.
  */
-export async function seedDemo(app: App, db: Db, config: Config): Promise<{ seeded: boolean; path: string }> {
+export async function seedDemo(
+  app: App,
+  db: Db,
+  config: Config,
+): Promise<{ seeded: boolean; path: string; interrupted: boolean }> {
   const path = join(config.dataDir, 'demo-credentials.json');
-  const done = (await db.query(`SELECT value FROM platform_settings WHERE key = 'demo_seeded'`)).rows[0];
-  if (done) return { seeded: false, path };
+  // Claimed before anything is created, so two processes starting together seed once. A seed cut short by a crash
+  // stays claimed ('started'): the next start says so instead of failing on the accounts it did create.
+  const claimed = await db.query(
+    `INSERT INTO platform_settings (key, value) VALUES ('demo_seeded', 'started') ON CONFLICT DO NOTHING RETURNING key`,
+  );
+  if (claimed.rows.length === 0) {
+    const state = (await db.query(`SELECT value FROM platform_settings WHERE key = 'demo_seeded'`)).rows[0];
+    return { seeded: false, path, interrupted: state?.value === 'started' };
+  }
   const { accounts, payers, merchantUsers, partners } = app.services;
 
   const merchant = await accounts.createMerchant({ name: DEMO_MERCHANT.name });
@@ -116,8 +127,6 @@ export async function seedDemo(app: App, db: Db, config: Config): Promise<{ seed
     },
   };
   writeFileSync(path, JSON.stringify(creds, null, 2) + '\n', { mode: 0o600 });
-  await db.query(`INSERT INTO platform_settings (key, value) VALUES ('demo_seeded', $1) ON CONFLICT DO NOTHING`, [
-    String(Date.now()),
-  ]);
-  return { seeded: true, path };
+  await db.query(`UPDATE platform_settings SET value = $1 WHERE key = 'demo_seeded'`, [String(Date.now())]);
+  return { seeded: true, path, interrupted: false };
 }

@@ -48,6 +48,10 @@ if (!workersOnly) {
     }  (Admin API, Sandbox API)`,
     secrets.adminTokenCreated ? `  admin token     ${secrets.adminToken}  (generated now, shown once)` : '',
     demo ? `  demo accounts   ${demo.path}${demo.seeded ? ' (created now)' : ''}` : '',
+    demo?.interrupted
+      ? '  demo accounts   INCOMPLETE: the first start stopped while creating them; start again with an empty ' +
+        'DATA_DIR (and database) for a complete set'
+      : '',
     `  health          ${config.publicUrl}/healthz  ${config.publicUrl}/readyz  ${config.publicUrl}/metrics`,
   ].filter(Boolean);
   console.log(lines.join('\n'));

@@ -98,3 +98,22 @@ test('each install gets its own passwords and partner key', async () => {
     await other.close();
   }
 });
+
+test('two starts at once seed once; a seed cut short is reported, not retried into a failure', async () => {
+  const other = await startTestApp();
+  try {
+    const [a, b] = await Promise.all([
+      seedDemo(other.app, other.db, other.config),
+      seedDemo(other.app, other.db, other.config),
+    ]);
+    assert.deepEqual([a.seeded, b.seeded].sort(), [false, true]);
+    const merchants = await other.db.query(`SELECT count(*)::int AS n FROM merchants`);
+    assert.equal(merchants.rows[0].n, 1);
+    // The state a crash between the first account and the end leaves behind: claimed, never finished.
+    await other.db.query(`UPDATE platform_settings SET value = 'started' WHERE key = 'demo_seeded'`);
+    const after = await seedDemo(other.app, other.db, other.config);
+    assert.deepEqual(after, { seeded: false, path: a.path, interrupted: true });
+  } finally {
+    await other.close();
+  }
+});
