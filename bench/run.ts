@@ -6,6 +6,7 @@ import { openPg } from '../src/platform/db/client.ts';
 import { PG_URL } from '../test/helpers.ts';
 import type { BenchContext, BenchRow, Section } from './lib/types.ts';
 import { chain } from './sections/chain.ts';
+import { directDebit } from './sections/directdebit.ts';
 import { floor } from './sections/floor.ts';
 import { outboxIsolation } from './sections/outbox-isolation.ts';
 import { payOrders } from './sections/pay-orders.ts';
@@ -29,6 +30,7 @@ const SECTIONS: { name: string; run: Section; once?: boolean }[] = [
   // floor section's median (refunds); they are slow enough that three rounds would not fit the time budget.
   { name: 'refunds', run: refunds, once: true },
   { name: 'payouts', run: payouts, once: true },
+  { name: 'directdebit', run: directDebit, once: true },
   { name: 'webhooks', run: webhooks, once: true },
   { name: 'outbox-isolation', run: outboxIsolation, once: true },
   { name: 'chain', run: chain, once: true },

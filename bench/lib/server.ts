@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline';
 import { freePort, openTestDb, type DbKind } from '../../test/helpers.ts';
 import type { Db } from '../../src/platform/db/client.ts';
 import { startApp } from '../targets/app.ts';
+import { startDirectDebit } from '../targets/directdebit.ts';
 import { startFloor } from '../targets/floor.ts';
 import { startOutboxIsolation } from '../targets/outbox-isolation.ts';
 import { startPayouts } from '../targets/payouts.ts';
@@ -24,6 +25,7 @@ export interface Target {
 
 export const TARGETS: Record<string, (db: Db, port: number) => Promise<Target>> = {
   app: startApp,
+  directdebit: startDirectDebit,
   floor: startFloor,
   'outbox-isolation': startOutboxIsolation,
   payouts: startPayouts,
