@@ -60,7 +60,8 @@ export function merchantQrView(
           c.disabledAt === null
             ? html`<img class="qr" src="/qr/${c.code}/qr.png" alt="QR code ${c.label}">
         <p class="small mono" style="text-align:center"><a href="${content(c.code)}">${content(c.code)}</a></p>
-        <div class="actions"><a class="btn secondary" href="${BASE}/qr-codes/${c.code}/print">Print</a>
+        <div class="actions"><form method="get" action="${BASE}/qr-codes/${c.code}/print"><button class="btn secondary"
+          type="submit">Print</button></form>
           <form method="post" action="${BASE}/qr-codes/${c.code}/disable">${hidden(ctx.csrf)}<button
           class="btn secondary" type="submit">Disable</button></form></div>`
             : html`<p class="muted">Disabled ${time(c.disabledAt)}: scanning it shows "Code not found".</p>`
