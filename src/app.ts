@@ -109,7 +109,7 @@ export async function buildApp(opts: AppOptions) {
   const merchantUsers = createMerchantUsers({ db, clock, ids, mailer, publicUrl });
   // The operators, their console sessions and the audit log of what they do (src/admin).
   const operators = createOperators({ db, clock, ids, box });
-  const auditLog = createAuditLog({ db, clock, ids });
+  const auditLog = createAuditLog({ db, ids });
   const consoleSessions = createConsoleSessions({ sessions, operators });
 
   // Domains, in dependency order.

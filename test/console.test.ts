@@ -232,6 +232,55 @@ for (const kind of DB_KINDS) {
       assert.ok(!secretFree.includes(t.adminToken));
     });
 
+    test('review findings: encoded admin paths are audited, a hostile next= lands on the console, huge ids are 400s', async () => {
+      // Its own app: the log-in rate limit (10 a minute from one address) is spent by the tests above.
+      const t = await startTestApp({ kind });
+      try {
+        const encoded = await fetch(`${t.baseUrl}/%61dmin/v1/brokers`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'Encoded Path Broker' }),
+        });
+        assert.equal(encoded.status, 201, 'the same route answers');
+        const log = (await t.admin('GET', '/admin/v1/audit-log?limit=5')).json.entries;
+        assert.ok(
+          log.some(
+            (e: { path: string; summary: string }) => e.path === '/admin/v1/brokers' && /Encoded Path/.test(e.summary),
+          ),
+          'and it is in the audit log',
+        );
+
+        for (const next of [
+          '/admin/\r\nSet-Cookie: x=1',
+          '//evil.example/admin',
+          '/admin\\..\\evil',
+          'https://evil.example',
+        ]) {
+          const b = formBrowser(t.baseUrl);
+          const r = await b.submit('/admin/login', '/admin/login', { method: 'token', token: t.adminToken, next });
+          assert.equal(r.status, 303, next);
+          assert.equal(r.location, '/admin', next);
+        }
+
+        const huge = '9999999999999999999';
+        for (const path of [
+          `/admin/v1/kyc/${huge}`,
+          `/admin/v1/merchants/${huge}`,
+          `/admin/v1/webhooks/deliveries/${huge}`,
+        ]) {
+          const r = await t.admin('GET', path);
+          assert.equal(r.status, 400, path);
+        }
+        assert.equal((await t.admin('POST', `/admin/v1/kyc/${huge}/decision`, { decision: 'PASS' })).status, 400);
+        assert.equal((await t.admin('GET', `/admin/v1/audit-log?before=${huge}`)).status, 400);
+        const b = formBrowser(t.baseUrl);
+        await b.submit('/admin/login', '/admin/login', { method: 'token', token: t.adminToken });
+        assert.equal((await b.get(`/admin/audit-log?before=${huge}`)).status, 200);
+      } finally {
+        await t.close();
+      }
+    });
+
     test('a disabled operator is logged out at the next request and cannot log in', async () => {
       // Its own app: the log-in rate limit (10 a minute from one address) is spent by the tests above.
       const t2 = await startTestApp({ kind });

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Clock } from '../platform/clock.ts';
 import { randomString, safeEqual } from '../platform/crypto.ts';
 import type { Db, DbRow } from '../platform/db/client.ts';
 import type { IdGenerator } from '../platform/ids.ts';
@@ -56,8 +55,16 @@ function summarize(body: unknown): string {
   return s.length > SUMMARY_MAX ? `${s.slice(0, SUMMARY_MAX - 1)}…` : s;
 }
 
-export function createAuditLog(deps: { db: Db; clock: Clock; ids: IdGenerator }) {
-  const { db, clock, ids } = deps;
+const decodePath = (p: string) => {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    return p;
+  }
+};
+
+export function createAuditLog(deps: { db: Db; ids: IdGenerator }) {
+  const { db, ids } = deps;
   const processKey = randomString(32);
 
   const log = {
@@ -65,7 +72,8 @@ export function createAuditLog(deps: { db: Db; clock: Clock; ids: IdGenerator })
       await db.query(
         `INSERT INTO operator_audit_log (id, at, actor, actor_email, method, path, status, summary)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [ids.next(), clock.now(), e.actor, e.actorEmail, e.method, e.path, e.status, e.summary],
+        // Wall time, not the sandbox's movable business clock: the log says when a person acted.
+        [ids.next(), Date.now(), e.actor, e.actorEmail, e.method, e.path, e.status, e.summary],
       );
     },
 
@@ -75,7 +83,7 @@ export function createAuditLog(deps: { db: Db; clock: Clock; ids: IdGenerator })
         `SELECT * FROM operator_audit_log
           WHERE ($1::bigint IS NULL OR id < $1::bigint) AND ($2::text IS NULL OR actor = $2)
             AND ($3::text IS NULL OR starts_with(path, $3))
-          ORDER BY at DESC, id DESC LIMIT $4`,
+          ORDER BY id DESC LIMIT $4`,
         [opts.before ?? null, opts.actor ?? null, opts.pathPrefix ?? null, Math.min(opts.limit ?? 100, 500)],
       );
       return r.rows.map(toEntry);
@@ -98,8 +106,11 @@ export function createAuditLog(deps: { db: Db; clock: Clock; ids: IdGenerator })
     register(app: FastifyInstance) {
       app.addHook('onResponse', async (req, reply) => {
         if (READ_METHODS.has(req.method)) return;
-        const path = req.url.split('?')[0]!;
-        if (!AUDITED_PREFIXES.some((p) => path.startsWith(p))) return;
+        // Decided by the route that answered (its pattern), not the raw URL: a percent-encoded path (/%61dmin/v1/...)
+        // reaches the same route and must be logged the same. Unmatched URLs changed nothing.
+        const route = req.routeOptions.url;
+        if (!route || !AUDITED_PREFIXES.some((p) => route.startsWith(p))) return;
+        const path = decodePath(req.url.split('?')[0]!);
         const who = log.actorOf(req, reply.statusCode);
         await log.record({
           actor: who.actor,

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { int8Id } from '../platform/ids.ts';
 import { z } from 'zod';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
 import type { AuditLog } from './audit-log.ts';
@@ -7,13 +8,10 @@ import { OPERATOR_ROLES, type Operators } from './operators.ts';
 /** Admin API: operator accounts for the console (`npx rampart operator create`) and the audit log. */
 const OperatorCreate = z.object({ email: z.string().email().max(254), role: z.enum(OPERATOR_ROLES) });
 const OperatorPatch = z.object({ disabled: z.boolean() });
-const IdParam = z.object({ id: z.string().regex(/^\d{1,19}$/) });
+const IdParam = z.object({ id: int8Id });
 const AuditQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
-  before: z
-    .string()
-    .regex(/^\d{1,19}$/)
-    .optional(),
+  before: int8Id.optional(),
 });
 
 export function registerOperatorApi(

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { int8Id } from '../platform/ids.ts';
 import { z } from 'zod';
 import type { AccountsService } from '../accounts/service.ts';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
@@ -48,7 +49,7 @@ const KeyCreate = z.object({
   /** Key permissions (§9.1); absent: the mode's default (sandbox: all, production: none). */
   permissions: z.array(z.enum(KEY_PERMISSIONS)).optional(),
 });
-const IdParam = z.object({ id: z.string().regex(/^\d{1,19}$/) });
+const IdParam = z.object({ id: int8Id });
 
 export function registerAdminRoutes(
   app: FastifyInstance,
@@ -215,7 +216,7 @@ export function registerAdminRoutes(
           tags,
           security,
           summary: 'Revoke an API key',
-          params: z.object({ id: z.string().regex(/^\d{1,19}$/), apiKey: z.string().max(128) }),
+          params: z.object({ id: int8Id, apiKey: z.string().max(128) }),
         },
       },
       async (req, reply) => {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { int8Id } from '../platform/ids.ts';
 import { z } from 'zod';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
 import type { WebhookDeliveryService } from '../platform/outbox/delivery.ts';
@@ -16,7 +17,7 @@ const ListQuery = z.object({
   bizId: z.string().max(128).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
-const IdParam = z.object({ id: z.string().regex(/^\d{1,19}$/) });
+const IdParam = z.object({ id: int8Id });
 const Attempt = z.object({
   round: z.number().int(),
   attemptNo: z.number().int(),

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { int8Id } from '../platform/ids.ts';
 import { z } from 'zod';
 import type { AccountsService } from '../accounts/service.ts';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
@@ -37,7 +38,7 @@ const BrokerPatch = z.object({
 });
 const BrokerKey = z.object({ key: z.string().max(128) });
 const Decision = z.object({ decision: z.enum(['PASS', 'REJECT']), reason: z.string().max(256).optional() });
-const RecordId = z.object({ id: z.string().regex(/^\d{1,19}$/) });
+const RecordId = z.object({ id: int8Id });
 
 /**
  * KYC Sharing as a signed family: HMAC-SHA256 over the raw bytes (auth.ts); answers carry their own HTTP status
@@ -218,7 +219,7 @@ export function registerKycRoutes(
           tags,
           security,
           summary: 'A stored KYC document image',
-          params: z.object({ id: z.string().regex(/^\d{1,19}$/), fileId: z.string().regex(/^\d{1,19}$/) }),
+          params: z.object({ id: int8Id, fileId: int8Id }),
         },
       },
       async (req, reply) => {
@@ -247,7 +248,7 @@ export function registerKycRoutes(
             tags: ['Sandbox'],
             security,
             summary: "The reviewer's decision on a KYC record (kycUserId), or on a payer's payout KYC (payerId)",
-            params: z.object({ userId: z.string().regex(/^\d{1,19}$/) }),
+            params: z.object({ userId: int8Id }),
             body: Decision,
           },
         },

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { randomInt } from 'node:crypto';
 
 /**
@@ -32,3 +33,10 @@ export function createIdGenerator(workerId = randomInt(1024)): IdGenerator {
     },
   };
 }
+
+const INT8_MAX = (1n << 63n) - 1n;
+/** An id that fits a PostgreSQL bigint: 1–19 digits and at most 2^63 − 1 (larger ones are refused, not a 500). */
+export const isInt8Id = (s: unknown): s is string =>
+  typeof s === 'string' && /^\d{1,19}$/.test(s) && BigInt(s) <= INT8_MAX;
+/** The same as a path or query schema: a larger id is a 400, never a 500 from the bigint cast. */
+export const int8Id = z.string().refine(isInt8Id, 'must be an id of at most 19 digits');

@@ -4,6 +4,7 @@ import { safeEqual, sha256Hex } from '../../platform/crypto.ts';
 import type { SafeHtml } from '../../web/html.ts';
 import { bodyField, createPageHelper, csrfCookie, csrfMatches, formText, parseForm } from '../../web/page.ts';
 import type { Sessions } from '../../accounts/service.ts';
+import { isInt8Id } from '../../platform/ids.ts';
 import type { Db } from '../../platform/db/client.ts';
 import { CONSOLE_ACTOR_HEADER, type AuditLog } from '../audit-log.ts';
 import type { OperatorRole, Operators } from '../operators.ts';
@@ -242,10 +243,12 @@ export function registerConsole(
 
   // ---- log in, log out ----
   const loginCsrf = csrfCookie({ cookie: LOGIN_CSRF_COOKIE, path: CONSOLE, secure, field: 'csrf' });
+  // Only a path of this console (or the mailbox), in printable ASCII: no other host, no header-breaking characters.
   const safeNext = (v: unknown) =>
     typeof v === 'string' &&
-    (v === CONSOLE || v.startsWith(`${CONSOLE}/`) || v.startsWith('/dev/mailbox')) &&
-    !v.startsWith('//')
+    /^[\x21-\x7e]{1,512}$/.test(v) &&
+    !v.includes('\\') &&
+    (v === CONSOLE || v.startsWith(`${CONSOLE}/`) || v.startsWith('/dev/mailbox'))
       ? v
       : CONSOLE;
   function loginPage(req: FastifyRequest, reply: FastifyReply, error?: string, status = 200) {
@@ -372,7 +375,7 @@ export function registerConsole(
     const before = (req.query as Record<string, string | undefined>).before;
     const entries = await auditLog.list({
       limit: 100,
-      before: before && /^\d{1,19}$/.test(before) ? before : undefined,
+      before: isInt8Id(before) ? before : undefined,
     });
     const older = entries.length === 100 ? `${CONSOLE}/audit-log?before=${entries[entries.length - 1]!.id}` : null;
     return frame(reply, 'Audit log', auditLogView(entries, older), ctx);
