@@ -165,6 +165,17 @@ for (const kind of DB_KINDS) {
     const orderOf = async (prepayId: string) =>
       (await m.client.post('/v2/order/query', { prepayId })).json.data as { status: string; merchantTradeNo: string };
 
+    const preOf = async (contractId: string) =>
+      String(
+        (await t.db.query(`SELECT pre_contract_id FROM pay_dd_contracts WHERE contract_id = $1`, [contractId])).rows[0]
+          .pre_contract_id,
+      );
+    const codeOf = async (pre: string) =>
+      String(
+        (await t.db.query(`SELECT merchant_contract_code FROM pay_dd_contracts WHERE pre_contract_id = $1`, [pre]))
+          .rows[0].merchant_contract_code,
+      );
+
     // ---- contracts ----
 
     test('create → signing page → AGREE: CONTRACT_SIGNED with its contractId and a verified webhook', async () => {
@@ -364,6 +375,101 @@ for (const kind of DB_KINDS) {
       assert.equal(q.contractTerminationWay, 1);
       await hook(contractId, 'CONTRACT_EXPIRED');
       assert.equal((await apply(contractId)).json.code, '406212');
+    });
+
+    test('every action × every state it does not apply to is refused and changes nothing (a table)', async () => {
+      const periodic = () => monthly({ firstDeductTime: now() + 30 * DAY, cycleType: 'DAY', cycleValue: 30 });
+      // EXPIRED first (the clock moves), then TERMINATED, then SIGNED and INITIAL.
+      const expired = await signed({ ...periodic(), contractEndTime: now() + 2 * HOUR, firstDeductTime: now() + HOUR });
+      await advance(2 * HOUR);
+      await drive();
+      const terminated = await signed(periodic());
+      assert.equal(
+        (await m.client.post('/direct-debit/contract/termination', { contractId: terminated })).json.data,
+        true,
+      );
+      const initial = await create(periodic());
+      await deliver();
+      const ids: Record<string, { pre: string; contractId: string | null }> = {
+        INITIAL: { pre: initial.preContractId, contractId: null },
+        CONTRACT_TERMINATED: { pre: await preOf(terminated), contractId: terminated },
+        CONTRACT_EXPIRED: { pre: await preOf(expired), contractId: expired },
+      };
+      const actions: Record<string, (x: { pre: string; contractId: string | null }) => Promise<string>> = {
+        agree: async (x) =>
+          String(
+            (
+              await t.admin('POST', `/sandbox/v1/contracts/${x.pre}/decision`, {
+                payerEmail: alice.email,
+                decision: 'AGREE',
+              })
+            ).status,
+          ),
+        terminate: async (x) =>
+          (
+            await m.client.post(
+              '/direct-debit/contract/termination',
+              x.contractId ? { contractId: x.contractId } : { merchantContractCode: await codeOf(x.pre) },
+            )
+          ).text,
+        'terminate-by-payer': async (x) =>
+          String((await t.admin('POST', `/sandbox/v1/contracts/${x.contractId ?? x.pre}/terminate-by-payer`)).status),
+        'operator-terminate': async (x) =>
+          String((await t.admin('POST', `/admin/v1/contracts/${x.contractId ?? x.pre}/terminate`, {})).status),
+        notify: async (x) => (await notify(x.contractId ?? x.pre)).json.code,
+        apply: async (x) => (await apply(x.contractId ?? x.pre, { preBizId: '1' })).json.code,
+      };
+      const TERMINATED_AGAIN = '{"status":"SUCCESS","code":"000000","data":true,"errorMessage":null}';
+      const expected: Record<string, Record<string, string>> = {
+        INITIAL: {
+          agree: '', // applies (checked last)
+          terminate: '406212',
+          'terminate-by-payer': '404',
+          'operator-terminate': '404',
+          notify: '406207',
+          apply: '406207',
+        },
+        CONTRACT_TERMINATED: {
+          agree: '409',
+          terminate: TERMINATED_AGAIN,
+          'terminate-by-payer': '200',
+          'operator-terminate': '200',
+          notify: '406212',
+          apply: '406212',
+        },
+        CONTRACT_EXPIRED: {
+          agree: '409',
+          terminate: '406212',
+          'terminate-by-payer': '409',
+          'operator-terminate': '409',
+          notify: '406212',
+          apply: '406212',
+        },
+      };
+      for (const [state, x] of Object.entries(ids))
+        for (const [action, run] of Object.entries(actions)) {
+          const want = expected[state]![action]!;
+          if (!want) continue;
+          const before = await snap0(t);
+          const hooksBefore = receiver.received.length;
+          const got = await run(x);
+          if (want.startsWith('{')) assert.equal(got, want, `${action} on ${state}`);
+          else assert.ok(got === want || got.includes(`"code":"${want}"`), `${action} on ${state}: ${got}`);
+          await deliver();
+          assert.deepEqual(await snap0(t), before, `${action} on ${state} changed something`);
+          assert.equal(receiver.received.length, hooksBefore, `${action} on ${state} sent a webhook`);
+        }
+      // The one that applies: INITIAL → signed.
+      assert.equal(await actions.agree!(ids.INITIAL!), '200');
+    });
+
+    test('the operator terminates a signed contract: way 2, webhook', async () => {
+      const contractId = await signed(onDemand());
+      const r = await t.admin('POST', `/admin/v1/contracts/${contractId}/terminate`, { notes: 'fraud report' });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      const w = await hook(contractId, 'CONTRACT_TERMINATED');
+      assert.equal(w.data.contractTerminationWay, 2);
+      assert.equal((await query({ contractId })).json.data.contractTerminationWay, 2);
     });
 
     // ---- debits ----

@@ -139,6 +139,7 @@ export function createDirectDebitModule(
     },
     routes(app) {
       registerContractPages(app, { ...deps, directDebit });
+      registerContractAdmin(app, { ...deps, directDebit });
       registerContractSandbox(app, { ...deps, directDebit });
     },
     workers: [{ name: 'pay-direct-debit', tick: () => directDebit.runOnce() }],
@@ -295,6 +296,44 @@ function registerContractPages(
     const r = await directDebit.terminateByPayer(String(me.payer.payerId), contractId);
     if (!r.ok) return reply.code(r.code === 'CONTRACT_NOT_FOUND' ? 404 : 409).send(r.message ?? r.code);
     return reply.redirect('/wallet/contracts?done=1', 303);
+  });
+}
+
+// ---- operator (§14.1: termination way 2, by operations) ----
+
+const Terminate = z.object({ notes: z.string().max(256).optional() });
+
+function registerContractAdmin(app: FastifyInstance, deps: PayExtensionDeps & { directDebit: DirectDebitService }) {
+  app.register(async (r) => {
+    r.addHook('onRequest', adminGuard(deps.adminToken));
+    r.post(
+      '/admin/v1/contracts/:contractId/terminate',
+      {
+        schema: {
+          tags: ['Admin'],
+          security: [{ adminToken: [] }],
+          summary: 'Terminate a signed direct debit contract (way 2, by operations)',
+          params: Digits('contractId'),
+          body: Terminate.optional(),
+        },
+      },
+      async (req, reply) => {
+        const { contractId } = req.params as { contractId: string };
+        const row = await deps.db.query(`SELECT merchant_id FROM pay_dd_contracts WHERE contract_id = $1`, [
+          contractId,
+        ]);
+        if (!row.rows[0]) return adminError(reply, 404, 'CONTRACT_NOT_FOUND');
+        const notes = (req.body as z.infer<typeof Terminate> | undefined)?.notes ?? null;
+        const res = await deps.directDebit.terminate(
+          String(row.rows[0].merchant_id),
+          { contractId },
+          TERMINATION_WAY.OPERATOR,
+          notes,
+        );
+        if (!res.ok) return adminError(reply, 409, res.code, res.message);
+        return { contractId: Number(contractId), bizStatus: 'CONTRACT_TERMINATED' };
+      },
+    );
   });
 }
 
