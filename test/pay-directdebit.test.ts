@@ -517,6 +517,30 @@ for (const kind of DB_KINDS) {
       assert.equal((await apply(contractId, { merchantRequestId: tradeNo })).json.code, '400201');
     });
 
+    test('a debit order is paid only from its signer; a crash between the reservation and the order is recovered', async () => {
+      const gus = await createPayer(t, `gus-dd-${kind}@example.com`, { USDT: '40' });
+      const contractId = await signed(onDemand(), gus.email);
+      const r = await apply(contractId, { amount: 7 });
+      const { prepayId } = r.json.data;
+      // Someone else paying the debit's order (its checkout, the sandbox's pay button): refused, nothing moves.
+      const other = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: alice.email });
+      assert.equal(other.status, 409, JSON.stringify(other.json));
+      assert.equal((await orderOf(prepayId)).status, 'INITIAL');
+      // As if the process died after creating the order but before recording it: the worker finds the order by its
+      // merchantTradeNo, adopts it and pays it, once.
+      await t.db.query(
+        `UPDATE pay_dd_debits SET step = 'ORDERING', prepay_id = NULL, lease_until = 0 WHERE prepay_id = $1`,
+        [prepayId],
+      );
+      await drive();
+      assert.equal((await orderOf(prepayId)).status, 'PAID');
+      assert.deepEqual(
+        (await dd.debits(contractId)).map((d) => [d.step, d.prepayId]),
+        [['SUCCESS', prepayId]],
+      );
+      assert.equal(await payerBalance(gus.payerId), '33');
+    });
+
     test('apply rules: a table of refusals that change nothing', async () => {
       const contractId = await signed(onDemand({ singleUpperLimit: 20 }));
       const unsigned = await create(onDemand());
