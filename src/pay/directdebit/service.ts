@@ -212,7 +212,8 @@ export function createDirectDebitService(deps: {
     key: { preContractId: string } | { prepayId: string },
     to: ContractStatus,
     set: Record<string, unknown> = {},
-    where = '',
+    /** Signing only: the request is still open at this time (and is not tied to an order, §14.9). */
+    openAt?: number,
   ): Promise<Contract | null> {
     const cols = Object.keys(set);
     const params: unknown[] = [
@@ -224,9 +225,10 @@ export function createDirectDebitService(deps: {
     const assignments = cols.map((c, i) => `, ${c} = $${i + 4}`).join('');
     const sign = to === 'CONTRACT_SIGNED' ? `, contract_id = nextval('pay_dd_contract_id_seq')` : '';
     const keyCol = 'preContractId' in key ? 'pre_contract_id' : 'prepay_id';
+    const open = openAt === undefined ? '' : ` AND request_expire_time > $${params.push(openAt)} AND prepay_id IS NULL`;
     const r = await q.query(
       `UPDATE pay_dd_contracts SET status = $2${assignments}${sign} WHERE ${keyCol} = $1
-        AND status = ANY($3::text[]) ${where} RETURNING *`,
+        AND status = ANY($3::text[])${open} RETURNING *`,
       params,
     );
     if (r.rowCount !== 1) return null;
@@ -496,7 +498,7 @@ export function createDirectDebitService(deps: {
           { preContractId },
           'CONTRACT_SIGNED',
           { payer_id: payerId, open_user_id: openUserId(payerId, String(row.merchant_id)), signed_time: now },
-          `AND request_expire_time > ${Number(now)} AND prepay_id IS NULL`,
+          now,
         );
         return signed ? ok(signed) : err('CONTRACT_NOT_SIGNED', 'This request can no longer be signed.');
       });
