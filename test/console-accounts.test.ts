@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertAuditOk, createMerchant, DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
+import {
+  assertAuditOk,
+  createMerchant,
+  createPayer,
+  DB_KINDS,
+  snapshot,
+  startTestApp,
+  v3Order,
+  type TestApp,
+} from './helpers.ts';
 import { consoleLogin, createOperator } from './support/console.ts';
 import { onboardPartner, rsaPair } from './support/connect-client.ts';
 import { formBrowser, type FormBrowser } from './support/form-browser.ts';
@@ -111,6 +120,22 @@ for (const kind of DB_KINDS) {
         assert.equal(back.status, 303);
         assert.equal((await t.admin('POST', `/admin/v1/merchants/${m.merchantId}/reactivate`)).status, 409);
         assert.equal((await t.admin('POST', `/admin/v1/merchants/999999999/suspend`)).status, 404);
+      });
+
+      test('a suspended merchant receives nothing: its open order cannot be paid until it is reactivated', async () => {
+        const m = await createMerchant(t, { name: 'Frozen Yogurt Ltd' });
+        const order = await m.client.post('/v3/order', v3Order({ orderAmount: '12' }));
+        const prepayId = order.json.data.prepayId;
+        const payer = await createPayer(t, `frozen-${kind}-${Date.now()}@example.com`, { USDT: '50' });
+        assert.equal((await t.admin('POST', `/admin/v1/merchants/${m.merchantId}/suspend`)).status, 200);
+        const before = await snapshot(t.db, ['pay_nonces', 'webhook_delivery_attempts', 'outbox']);
+        const refused = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: payer.email });
+        assert.equal(refused.status, 409, JSON.stringify(refused.json));
+        assert.match(JSON.stringify(refused.json), /not accepting payments/);
+        assert.deepEqual(await snapshot(t.db, ['pay_nonces', 'webhook_delivery_attempts', 'outbox']), before);
+        assert.equal((await t.admin('POST', `/admin/v1/merchants/${m.merchantId}/reactivate`)).status, 200);
+        const paid = await t.admin('POST', `/sandbox/v1/orders/${prepayId}/pay`, { payerEmail: payer.email });
+        assert.equal(paid.status, 200, JSON.stringify(paid.json));
       });
 
       test('partners: suspend / reactivate refused from the same state; fees changed within their bounds', async () => {

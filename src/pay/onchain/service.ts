@@ -146,7 +146,11 @@ export function createOnchainPayments(deps: {
     const now = clock.now();
     // PENDING: held for this intent when a covering transfer was seen before expiry (holdSeen); it waits to confirm.
     const held = order !== null && order.status === 'PENDING';
-    const open = order !== null && ((order.status === 'INITIAL' && order.expireTime > now) || held);
+    // A suspended merchant's order is not open: what arrived for it is given back, like a transfer after expiry.
+    const open =
+      order !== null &&
+      ((order.status === 'INITIAL' && order.expireTime > now) || held) &&
+      (await orders.merchantAccepts(q, order));
     if (open && new Decimal(i.received).gte(i.amount)) {
       const consumed = i.asset === order.currency ? order.orderAmount : i.amount;
       const txs = (

@@ -253,6 +253,11 @@ export function createOrderService(deps: {
    * optional KYC country (payers.country, set by the sandbox); a payer without one is not blocked, since nothing
    * says where they are and the sandbox's payers predate the field.
    */
+  /** A suspended merchant's open orders cannot be paid (its money is frozen with it). */
+  async function merchantAccepts(q: Queryable, order: Order): Promise<boolean> {
+    return (await accounts.getMerchant(order.merchantId, q))?.status === 'ACTIVE';
+  }
+
   async function payerBlocked(q: Queryable, o: Pick<Order, 'merchantId' | 'subMerchantId'>, payerId: string) {
     if (!o.subMerchantId) return false;
     const face = await deps.subMerchants.face(q, o.merchantId, o.subMerchantId);
@@ -351,6 +356,7 @@ export function createOrderService(deps: {
 
   const service = {
     quote,
+    merchantAccepts,
 
     async create(actor: Actor, input: NewOrder, nonce?: NonceClaim | null): Promise<Result<Order, OrderError>> {
       // §12.4: a channel partner tags every order with one of its ACTIVE sub-merchants; others may not send one.
@@ -517,6 +523,8 @@ export function createOrderService(deps: {
             return err('INVALID_ORDER_STATUS', `This order is ${String(row.status).toLowerCase()}.`);
           }
           // Thrown after the claim: rolled back, the order stays INITIAL (it can still expire or be closed).
+          if (!(await merchantAccepts(q, order)))
+            throw new DomainError('INVALID_ORDER_STATUS', 'This merchant is not accepting payments.');
           if (await payerBlocked(q, order, payerId))
             throw new DomainError('PAYER_COUNTRY_BLOCKED', COUNTRY_BLOCKED_MESSAGE);
           for (const h of hooks)
@@ -580,6 +588,8 @@ export function createOrderService(deps: {
         ? toOrder(held.rows[0])
         : await transition(q, { prepayId, to: 'PENDING', unexpiredAt: clock.now() });
       if (!order) return null;
+      // A suspended merchant receives nothing: the transfer stays in escrow as a credit given back (src/pay/onchain).
+      if (!(await merchantAccepts(q, order))) throw new DomainError('INVALID_ORDER_STATUS', 'merchant suspended');
       const paidOrder = await settle(q, order, {
         from: p.from,
         paid: p.paid,
