@@ -589,6 +589,11 @@ for (const kind of DB_KINDS) {
       await s().runOnce();
       assert.equal((await settlementsOf()).length, 0, 'not due yet, and 40 USDC is under the threshold');
       await t.admin('POST', '/sandbox/v1/clock/advance', { ms: d.json.nextDueAt - t.clock.now() });
+      // A suspended merchant's money is frozen: the due run waits until it is reactivated.
+      assert.equal((await t.admin('POST', `/admin/v1/merchants/${m}/suspend`)).status, 200);
+      await s().runOnce();
+      assert.equal((await settlementsOf()).length, 0, 'nothing goes out while suspended');
+      assert.equal((await t.admin('POST', `/admin/v1/merchants/${m}/reactivate`)).status, 200);
       await s().runOnce();
       await s().runOnce();
       let list = await settlementsOf();

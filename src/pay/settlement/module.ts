@@ -22,6 +22,7 @@ export function createSettlementModule(deps: PayExtensionDeps): PayExtension & {
     chain: deps.chain,
     codeKey: sha256Hex(`settlement-codes:${deps.openIdSalt}`),
     merchantExists: async (id) => /^\d{1,19}$/.test(id) && (await deps.accounts.getMerchant(id)) !== null,
+    merchantActive: async (id) => (await deps.accounts.getMerchant(id))?.status === 'ACTIVE',
   });
   const hotWallets = createHotWalletOperations({
     db: deps.db,

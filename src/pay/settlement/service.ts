@@ -202,6 +202,11 @@ export function createSettlementService(deps: {
   /** Secret of the code HMAC (so a leaked table does not give the 6-digit codes away by brute force). */
   codeKey: string;
   merchantExists(merchantId: string): Promise<boolean>;
+  /**
+   * A suspended merchant's money is frozen: its automatic settlements do not run and its requested ones wait (one
+   * already handed to the chain follows the chain).
+   */
+  merchantActive(merchantId: string): Promise<boolean>;
 }) {
   const { db, clock, ledger, chain } = deps;
 
@@ -252,6 +257,7 @@ export function createSettlementService(deps: {
 
   /** REQUESTED: asks the chain for the withdrawal (holding the money), once, under a lease. */
   async function stepRequested(s: Settlement): Promise<boolean> {
+    if (!(await deps.merchantActive(s.merchantId))) return false;
     const leased = await db.query(
       `UPDATE pay_settlements SET lease_until = $2 WHERE id = $1 AND status = 'REQUESTED'
         AND (lease_until IS NULL OR lease_until < $3) RETURNING *`,
@@ -393,6 +399,7 @@ export function createSettlementService(deps: {
    * transaction, then drives it. The amount is the whole available balance less nothing: the fee comes out of it.
    */
   async function runAuto(r: DbRow): Promise<boolean> {
+    if (!(await deps.merchantActive(r.merchant_id))) return false;
     const now = clock.now();
     const a = await addressRow(db, r.merchant_id, r.address_id);
     if (!a || addressStatus(a, now) !== 'ACTIVE') return false;
