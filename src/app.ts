@@ -110,7 +110,7 @@ export async function buildApp(opts: AppOptions) {
   // The operators, their console sessions and the audit log of what they do (src/admin).
   const operators = createOperators({ db, clock, ids, box });
   const auditLog = createAuditLog({ db, ids });
-  const consoleSessions = createConsoleSessions({ sessions, operators });
+  const consoleSessions = createConsoleSessions({ sessions, operators, adminToken });
 
   // Domains, in dependency order.
   const tsp = createTspModule({

@@ -307,8 +307,11 @@ for (const kind of DB_KINDS) {
         asset: 'usdt',
         balance: '42.5',
       });
-      assert.equal(made.status, 303);
-      assert.match((await b.get('/admin/sandbox')).body, /created \(payer id \d+, password .+\) with 42.5 USDT/);
+      // The password is on the answer page only, never in a cookie.
+      assert.equal(made.status, 200);
+      assert.match(made.body, /Payer panel-\d+@example.com created with 42.5 USDT/);
+      assert.match(made.body, /<textarea id="secret" readonly rows="3" class="mono">[A-Za-z0-9]{8,}<\/textarea>/);
+      assert.ok(!b.setCookies.some((c) => /rampart_console_flash=.*password/i.test(decodeURIComponent(c))));
       const payer = await t.app.services.accounts.findPayerByEmail(email);
       assert.ok(payer);
       const bal = await t.app.services.ledger.balances(t.db, 'payer', String(payer.payerId));

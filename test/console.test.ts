@@ -3,6 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { assertAuditOk, DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
 import { consoleLogin, createOperator, kycRecordInReview, solidPng, type TestOperator } from './support/console.ts';
 import { formBrowser } from './support/form-browser.ts';
+import type { FastifyRequest } from 'fastify';
+import { CONSOLE_COOKIE, createConsoleSessions } from '../src/admin/console/session.ts';
 
 /**
  * The operator console's access rules over HTTP (issue #17): operator accounts with password + TOTP, admin-token
@@ -16,6 +18,8 @@ for (const kind of DB_KINDS) {
     let t: TestApp;
     let admin: TestOperator;
     let reviewer: TestOperator;
+    /** The reviewer's browser, logged in by the KYC review test (log-ins are rate-limited per address). */
+    let reviewerSession: ReturnType<typeof formBrowser>;
 
     before(async () => {
       t = await startTestApp({ kind });
@@ -120,6 +124,7 @@ for (const kind of DB_KINDS) {
       const recordId = await kycRecordInReview(t, PNG);
       const b = formBrowser(t.baseUrl);
       assert.equal((await consoleLogin(b, reviewer, reviewer.code(1))).status, 303);
+      reviewerSession = b;
 
       const queue = await b.get('/admin/kyc?status=REVIEW&source=buyflow');
       assert.ok(queue.body.includes(`href="/admin/kyc/${recordId}"`));
@@ -279,6 +284,35 @@ for (const kind of DB_KINDS) {
       } finally {
         await t.close();
       }
+    });
+
+    test('an admin-token session ends when the deployment replaces its admin token', async () => {
+      const { sessions, operators } = t.app.services;
+      const before = createConsoleSessions({ sessions, operators, adminToken: 'the-old-token' });
+      const after = createConsoleSessions({ sessions, operators, adminToken: 'the-new-token' });
+      const s = await before.open(null);
+      const req = { cookies: { [CONSOLE_COOKIE]: s.cookie } } as unknown as FastifyRequest;
+      assert.equal((await before.operator(req))?.role, 'admin');
+      assert.equal(await after.operator(req), null);
+    });
+
+    test('a form body that cannot be read returns to the page it came from, saying so', async () => {
+      const recordId = await kycRecordInReview(t, PNG);
+      const b = reviewerSession;
+      const page = await b.get(`/admin/kyc/${recordId}`);
+      const res = await fetch(`${t.baseUrl}/admin/kyc/${recordId}/decision`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: {
+          cookie: [...b.jar].map(([k, v]) => `${k}=${v}`).join('; '),
+          'content-type': 'application/x-www-form-urlencoded',
+          referer: `${t.baseUrl}/admin/kyc/${recordId}`,
+        },
+        body: `csrf=${b.csrfIn(page.body)}&formKey=${b.formKeyIn(page.body)}&decision=PASS&decision=REJECT`,
+      });
+      assert.equal(res.status, 303);
+      assert.equal(res.headers.get('location'), `/admin/kyc/${recordId}`);
+      assert.equal((await t.admin('GET', `/admin/v1/kyc/${recordId}`)).json.statusInfo.kycStatus, 'REVIEW');
     });
 
     test('a disabled operator is logged out at the next request and cannot log in', async () => {

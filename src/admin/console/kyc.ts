@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { html, type SafeHtml } from '../../web/html.ts';
 import { formText } from '../../web/page.ts';
 import type { ConsoleSection } from './routes.ts';
-import { CONSOLE, actionButton, card, csrfField, facts, table, time, type ConsoleCtx } from './views.ts';
+import { CONSOLE, card, csrfField, facts, table, time, type ConsoleCtx } from './views.ts';
 
 /**
  * The KYC review queue: buy-flow and broker-shared records side by side, filtered by status and source; a record's
@@ -144,7 +144,7 @@ function recordView(ctx: ConsoleCtx, r: RecordDetail): SafeHtml {
         'No changes recorded yet.',
       )}`,
     )}
-    ${inReview ? '' : actionButton(ctx, `${CONSOLE}/kyc`, 'Back to the queue', true)}`;
+    ${inReview ? '' : html`<p><a href="${CONSOLE}/kyc?status=REVIEW">Back to the queue</a></p>`}`;
 }
 
 export const kycSection: ConsoleSection = (pages) => {

@@ -42,8 +42,8 @@ export function secretOnceView(v: {
     ${facts(v.rows.map(([k, val]) => [k, html`<span class="mono">${val}</span>`]))}
     <label for="secret">${v.secretLabel}</label>
     <textarea id="secret" readonly rows="3" class="mono">${v.secret}</textarea>
-    <p class="error"><strong>Shown once.</strong> Copy it now: it is stored encrypted and this page is the only time it
-    is shown. Reloading this page would create another one.</p>
+    <p class="error"><strong>Shown once.</strong> Copy it now: it is stored encrypted or hashed and this page is the only
+    time it is shown. The form behind it is good once: reloading does not create another one.</p>
     <p><a href="${v.back.href}">${v.back.label}</a></p>`);
 }
 

@@ -179,6 +179,17 @@ export function registerConsole(
       return handler(req, reply, ctx, undefined);
     });
   }
+  /** The console page a form was sent from (its Referer on this console), to come back to; else the home page. */
+  function formPage(req: FastifyRequest): string {
+    try {
+      const from = new URL(String(req.headers.referer ?? ''));
+      const path = from.pathname + from.search;
+      return from.host === req.headers.host && safeNext(path) === path ? path : CONSOLE;
+    } catch {
+      return CONSOLE;
+    }
+  }
+
   function postForm<S extends z.ZodType>(
     path: string,
     schema: S,
@@ -189,7 +200,7 @@ export function registerConsole(
       path,
       async (req, reply, ctx) => {
         const form = parseForm(schema, req);
-        if (!form.ok) return redirect(reply, req.url, { error: form.message });
+        if (!form.ok) return redirect(reply, formPage(req), { error: form.message });
         return handler(req, reply, ctx, form.value);
       },
       access,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { html, type SafeHtml } from '../../web/html.ts';
 import { formText } from '../../web/page.ts';
+import { secretOnceView } from './merchants-shared.ts';
 import type { ConsoleSection } from './routes.ts';
 import { CONSOLE, card, csrfField, time, type ConsoleCtx } from './views.ts';
 
@@ -102,9 +103,23 @@ export const sandboxSection: ConsoleSection = (pages) => {
     const funded = Object.entries(b.balances)
       .map(([a, v]) => `${v} ${a}`)
       .join(', ');
-    return pages.redirect(reply, BASE, {
-      ok: `Payer ${b.email} created (payer id ${b.payerId}, password ${b.password})${funded ? ` with ${funded}` : ''}.`,
-    });
+    // The password is shown on this answer only (rendered from the POST), never carried in the flash cookie.
+    return pages.frame(
+      reply,
+      'Payer created',
+      secretOnceView({
+        title: 'Payer created',
+        intro: `Payer ${b.email} created${funded ? ` with ${funded}` : ''}.`,
+        rows: [
+          ['Payer id', b.payerId],
+          ['E-mail', b.email],
+        ],
+        secretLabel: 'Password',
+        secret: b.password,
+        back: { href: BASE, label: 'Back to the sandbox panel' },
+      }),
+      ctx,
+    );
   });
 
   pages.postForm('/sandbox/kyc', KycForm, async (_req, reply, ctx, form) => {
