@@ -46,6 +46,10 @@ const EnvSchema = z.object({
     .string()
     .regex(/^\d+(\.\d+)?$/, 'must be a decimal number')
     .default('80000'),
+  // Convert (binance-pay-extended.md §15.5): how long a quote binds its rate (business time, ms), and the spread taken
+  // off the mid by a pair the operator set without its own spreadBps (and by the sandbox's default pairs).
+  PAY_CONVERT_QUOTE_VALIDITY_MS: z.coerce.number().int().min(1000).max(3_600_000).default(10_000),
+  PAY_CONVERT_SPREAD_BPS: z.coerce.number().int().min(0).max(9999).default(50),
   TRUSTED_PROXIES: z.string().default(''),
   // Bearer token that opens /metrics to other than loopback clients; unset: loopback only.
   METRICS_TOKEN: z.string().optional(),
@@ -119,6 +123,8 @@ export interface Config {
     maxExpireMs: number;
     /** Largest payout transfer, valued in USD (binance-pay-extended.md §10.1). */
     payoutMaxUsdPerTransfer: string;
+    /** binance-pay-extended.md §15.5 `convert.quoteValidityMs` and `convert.spreadBps`. */
+    convert: { quoteValidityMs: number; spreadBps: number };
   };
   trustedProxies: string[];
   metricsToken?: string;
@@ -213,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       defaultExpireMs: e.PAY_DEFAULT_EXPIRE_MS,
       payoutMaxUsdPerTransfer: e.PAY_PAYOUT_MAX_USD_PER_TRANSFER,
       maxExpireMs: 15 * 24 * 3_600_000,
+      convert: { quoteValidityMs: e.PAY_CONVERT_QUOTE_VALIDITY_MS, spreadBps: e.PAY_CONVERT_SPREAD_BPS },
     },
     trustedProxies: e.TRUSTED_PROXIES.split(',')
       .map((s) => s.trim())

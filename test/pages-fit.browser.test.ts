@@ -52,6 +52,8 @@ const PAGES: PageCase[] = [
   { name: 'dashboard-reports', login: 'merchant', path: () => `${D}/reports` },
   { name: 'dashboard-report-files', login: 'merchant', path: () => `${D}/reports/files` },
   { name: 'dashboard-sub-merchants', login: 'merchant', path: () => `${D}/sub-merchants` },
+  { name: 'dashboard-conversions', login: 'merchant', path: () => `${D}/conversions` },
+  { name: 'dashboard-profit-sharing', login: 'merchant', path: () => `${D}/profit-sharing` },
   { name: 'dashboard-developers', login: 'merchant', path: () => `${D}/developers` },
   { name: 'dashboard-technical-vendor', login: 'merchant', path: () => `${D}/technical-vendor` },
   // partner portal

@@ -159,4 +159,41 @@ describe('dashboard convert and profit sharing in Chromium at 390 px', { skip: b
     assert.match(await page.innerText('#splits'), /12\.50 USDT/);
     assert.match(await page.innerText('#no-receivers'), /No receivers yet/);
   });
+
+  test('features off: no Convert or Profit sharing link, their pages and forms answer 403 and change nothing', async () => {
+    const navLinks = async () => page.$$eval('nav a', (as) => as.map((a) => a.textContent?.trim()));
+    await page.goto(`${t.baseUrl}/en/dashboard/orders`);
+    assert.ok((await navLinks()).includes('Convert'));
+    assert.ok((await navLinks()).includes('Profit sharing'));
+    await t.admin('PATCH', `/admin/v1/merchants/${m.merchantId}`, { features: { convert: false } });
+    await page.goto(`${t.baseUrl}/en/dashboard/orders`);
+    assert.ok(!(await navLinks()).includes('Convert'));
+    assert.ok((await navLinks()).includes('Profit sharing'));
+    await t.admin('PATCH', `/admin/v1/merchants/${m.merchantId}`, { features: { profitSharing: false } });
+    await page.goto(`${t.baseUrl}/en/dashboard/orders`);
+    assert.ok(!(await navLinks()).includes('Profit sharing'));
+
+    const quotes = async () => Number((await t.db.query(`SELECT count(*) AS n FROM pay_convert_quotes`)).rows[0].n);
+    const before = await quotes();
+    const res = await page.goto(`${t.baseUrl}/en/dashboard/conversions`);
+    assert.equal(res?.status(), 403);
+    assert.match(await page.innerText('#convert-off'), /Convert is not enabled for this account/);
+    await shot('convert-off');
+    // A form posted anyway (the session's CSRF token taken from the log-out form): refused, no quote stored.
+    const posted = await page.evaluate(async () => {
+      const csrf = document.querySelector<HTMLInputElement>('nav input[name=csrf]')!.value;
+      const body = new URLSearchParams({ csrf, wallet: 'FUNDING_WALLET', pair: 'USDT/BNB', fromAmount: '5' });
+      return (await fetch('/en/dashboard/conversions/quote', { method: 'POST', body })).status;
+    });
+    assert.equal(posted, 403);
+    assert.equal(await quotes(), before);
+    const ps = await page.goto(`${t.baseUrl}/en/dashboard/profit-sharing`);
+    assert.equal(ps?.status(), 403);
+    assert.match(await page.innerText('#profit-sharing-off'), /Profit sharing is not enabled for this account/);
+
+    await t.admin('PATCH', `/admin/v1/merchants/${m.merchantId}`, { features: { convert: true, profitSharing: true } });
+    await page.goto(`${t.baseUrl}/en/dashboard/conversions`);
+    assert.ok((await navLinks()).includes('Convert'));
+    assert.ok((await navLinks()).includes('Profit sharing'));
+  });
 });

@@ -2,14 +2,16 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { platformAccount } from '../src/platform/ledger/service.ts';
 import { assertAuditOk, createMerchant, DB_KINDS, snapshot, startTestApp, type TestApp } from './helpers.ts';
+import { consoleLogin, createOperator } from './support/console.ts';
+import { formBrowser } from './support/form-browser.ts';
 import { authorize, createTsp, type Tsp } from './tsp-support.ts';
 
 /** Convert (binance-pay-extended.md §15): pairs, quote, execute, query; the convert-house book. */
 const FIELD = 'BinancePay-technicalServiceProviderAuthId';
 type Merchant = Awaited<ReturnType<typeof createMerchant>>;
 let seq = 0;
-/** 1 / 0.004975 to 18 decimals, rounded down; the wire carries all its digits (checked on the text). */
-const INVERSE = Number('201.005025125628140703');
+/** 1 / 0.004975 (201.005025125628140703…) as the wire writes a rate: 8 decimals, rounded down (checked on the text). */
+const INVERSE = 201.00502512;
 const snap0 = (t: TestApp) => snapshot(t.db, ['pay_nonces', 'webhook_delivery_attempts']);
 
 /** Fixed-rate pairs: numbers a reader can check by hand (ratio = rate × (1 − spread)). */
@@ -118,7 +120,8 @@ for (const kind of DB_KINDS) {
       });
       assert.equal(q.json.status, 'SUCCESS', q.text);
       const mid = 1 / Number(t.app.services.prices.cryptoUsd('BNB'));
-      assert.ok(Math.abs(q.json.data.ratio - mid * 0.995) < 1e-9, q.text);
+      // The wire's ratio has 8 decimals, rounded down.
+      assert.ok(mid * 0.995 - q.json.data.ratio >= 0 && mid * 0.995 - q.json.data.ratio < 1e-8, q.text);
 
       const put = await setPairs();
       assert.equal(put.pairs.length, 3);
@@ -175,7 +178,7 @@ for (const kind of DB_KINDS) {
         fromAmount: 100.5,
         fromCoin: 'USDT',
       });
-      assert.match(q.text, /"inverseRatio":201.005025125628140703,/);
+      assert.match(q.text, /"inverseRatio":201.00502512,/);
       assert.match(q.text, /"toAmount":0.4999875,/);
 
       const x = await m.client.post('/otc-portal/execute-quote', { quoteId: q.json.data.quoteId });
@@ -197,6 +200,30 @@ for (const kind of DB_KINDS) {
       // The house took the USDT and is short the BNB (it may be; the merchant never is).
       assert.equal(Number(await house('USDT')) - Number(houseUsdt), 100.5);
       assert.equal(Number(await house('BNB')) - Number(houseBnb), -0.4999875);
+      // The ledger audit reports the house's net position per asset, as information: the audit is still ok.
+      const audit = await assertAuditOk(t);
+      assert.deepEqual(audit.convertHouse, [
+        { asset: 'BNB', net: await house('BNB') },
+        { asset: 'USDT', net: await house('USDT') },
+      ]);
+      assert.ok(
+        audit.convertHouse.some((p: { net: string }) => p.net.startsWith('-')),
+        'the house is short BNB',
+      );
+      // The console's ledger page shows it beside a balanced audit.
+      const b = formBrowser(t.baseUrl);
+      assert.equal(
+        (await consoleLogin(b, await createOperator(t, 'admin', `convert-${kind}@ops.example`))).status,
+        303,
+      );
+      const ledgerPage = await b.get('/admin/ledger');
+      assert.match(ledgerPage.body, /id="audit" class="ok"/);
+      assert.ok(
+        ledgerPage.body.includes(
+          `id="convert-house">Convert book (may be short): <span class="mono">${await house('BNB')} BNB</span>`,
+        ),
+        ledgerPage.body,
+      );
 
       // Query by string or by number.
       const orderId = x.json.data.orderId;
@@ -239,6 +266,30 @@ for (const kind of DB_KINDS) {
       assert.equal(bx.json.data.orderStatus, 'SUCCESS', bx.text);
       assert.equal(await available(m, 'BNB'), '0.44948245');
       assert.equal(await available(m, 'USDT'), '59.5');
+    });
+
+    test('rates on the wire: 8 decimals rounded down, like the published sample; amounts from the full-precision rate', async () => {
+      // 0.00447815 × 0.995 = 0.0044557592500 (stored to 18 dp); on the wire 0.00445575 (down, not 0.00445576).
+      await setPairs([{ ...PAIRS[0], fixedRate: '0.00447815' }]);
+      const m = await funded('Rate Digits Shop', '200');
+      const q = await m.client.post(
+        '/otc-portal/get-quote',
+        '{"wallet":"FUNDING_WALLET","fromAsset":"USDT","toAsset":"BNB","fromAmount":179.54201695}',
+      );
+      assert.equal(q.json.status, 'SUCCESS', q.text);
+      assert.match(q.text, /"ratio":0.00445575,"inverseRatio":224.42864254,/);
+      // 179.54201695 × 0.00445575925 = 0.7999960…; the 8-decimal rate would have given 0.79999434.
+      assert.match(q.text, /"toAmount":0.799996,/);
+      const x = await m.client.post('/otc-portal/execute-quote', { quoteId: q.json.data.quoteId });
+      assert.match(x.text, /"quotePrice":0.00445575,"inversePrice":224.42864254,/);
+      assert.match(x.text, /"toCoinAmount":0.799996\}/);
+      const o = await m.client.post('/otc-portal/query-trade-order', { orderId: x.json.data.orderId });
+      assert.match(o.text, /"ratio":0.00445575,"inverseRatio":224.42864254\}/);
+      assert.equal(await available(m, 'BNB'), '0.799996');
+      // Every rate the API writes has at most 8 decimals.
+      for (const text of [q.text, x.text, o.text])
+        for (const [, digits] of text.matchAll(/"(?:ratio|inverseRatio|quotePrice|inversePrice)":\d+\.?(\d*)/g))
+          assert.ok(digits!.length <= 8, text);
     });
 
     test('SPOT_WALLET converts inside the spot wallet; the funding wallet is untouched', async () => {
@@ -496,3 +547,66 @@ for (const kind of DB_KINDS) {
     });
   });
 }
+
+/** §15.5 settings (src/config.ts): not a matter of the database, so one app on PGlite. */
+describe('Binance Pay convert settings: convert.quoteValidityMs and convert.spreadBps', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp({ env: { PAY_CONVERT_QUOTE_VALIDITY_MS: '30000', PAY_CONVERT_SPREAD_BPS: '200' } });
+  });
+  afterEach(async () => {
+    await assertAuditOk(t);
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  test('a quote holds for the configured validity; pairs without their own spread take the configured one', async () => {
+    const m = await createMerchant(t, { name: 'Settings Convert Shop' });
+    await t.db.tx((q) =>
+      t.app.services.ledger.transfer(q, {
+        id: `test-fund:${m.merchantId}:settings`,
+        debit: platformAccount('sandbox_mint', 'USDT'),
+        credit: { ownerType: 'merchant', ownerId: m.merchantId, asset: 'USDT' },
+        amount: '100',
+        kind: 'sandbox.fund',
+      }),
+    );
+    const body = { wallet: 'FUNDING_WALLET', fromAsset: 'USDT', toAsset: 'BNB', fromAmount: '10' };
+    // The sandbox's default pairs: the price source's mid less 2 % (not 0.5 %).
+    const sandbox = await m.client.post('/otc-portal/get-quote', body);
+    const mid = 1 / Number(t.app.services.prices.cryptoUsd('BNB'));
+    assert.ok(Math.abs(sandbox.json.data.ratio - mid * 0.98) < 1e-8, sandbox.text);
+    assert.equal(
+      (await t.admin('GET', '/admin/v1/convert/pairs')).json.pairs.find((p: any) => p.toAsset === 'BNB').spreadBps,
+      200,
+    );
+
+    // A pair set without spreadBps: 200 stored and used; one with its own keeps it.
+    const { spreadBps: _dropped, ...noSpread } = PAIRS[0]!;
+    const put = await t.admin('PUT', '/admin/v1/convert/pairs', { pairs: [noSpread, PAIRS[1]] });
+    assert.equal(put.status, 200, JSON.stringify(put.json));
+    assert.deepEqual(
+      put.json.pairs.map((p: any) => [p.fromAsset, p.spreadBps]),
+      [
+        ['BNB', 100],
+        ['USDT', 200],
+      ],
+    );
+    const now = t.clock.now();
+    const q = await m.client.post('/otc-portal/get-quote', body);
+    assert.equal(q.json.data.ratio, 0.0049, q.text); // 0.005 × (1 − 2 %)
+    assert.equal(q.json.data.expireTime, now + 30_000);
+    assert.equal(q.json.data.validTimestamp, now + 30_000);
+    // Past the default 10 s, still valid; past 30 s, expired.
+    t.clock.advance!(20_000);
+    const x = await m.client.post('/otc-portal/execute-quote', { quoteId: q.json.data.quoteId });
+    assert.equal(x.json.data?.orderStatus, 'SUCCESS', x.text);
+    const late = await m.client.post('/otc-portal/get-quote', body);
+    t.clock.advance!(30_001);
+    assert.equal(
+      (await m.client.post('/otc-portal/execute-quote', { quoteId: late.json.data.quoteId })).json.code,
+      '345231',
+    );
+  });
+});

@@ -1,12 +1,13 @@
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { GetQuote } from '../pay/convert/schemas.ts';
-import type { ConvertOrder, ConvertService, Quote } from '../pay/convert/service.ts';
+import { displayRate, type ConvertOrder, type ConvertService, type Quote } from '../pay/convert/service.ts';
 import { MERCHANT_WALLETS } from '../pay/wallets.ts';
 import { displayAmount } from '../web/amount.ts';
 import { html } from '../web/html.ts';
 import { dataTable } from '../web/layout.ts';
 import { formText } from '../web/page.ts';
+import { featurePages } from './feature-gate.ts';
 import type { DashboardCtx, DashboardPages } from './pages.ts';
 import { BASE, card, flashBox, hidden, time, type Flash, type ViewCtx } from './views.ts';
 
@@ -35,7 +36,7 @@ function conversionsView(
         <div id="quote">
           <div class="row"><span>You pay</span><strong>${displayAmount(q.fromAmount, q.fromCoin)}</strong></div>
           <div class="row"><span>You get</span><strong>${displayAmount(q.toAmount, q.toCoin)}</strong></div>
-          <div class="row"><span>Rate</span><span class="mono">1 ${q.fromCoin} = ${q.ratio} ${q.toCoin}</span></div>
+          <div class="row"><span>Rate</span><span class="mono">1 ${q.fromCoin} = ${displayRate(q.ratio)} ${q.toCoin}</span></div>
           <div class="row"><span>Wallet</span><span>${WALLET_LABEL[q.wallet] ?? q.wallet}</span></div>
           <div class="row"><span>Valid until</span><span>${time(q.expireTime)}</span></div>
         </div>
@@ -95,8 +96,19 @@ function conversionsView(
  * Convert (binance-pay-extended.md §15): a quote form, the quote with an Execute button while its rate holds, and the
  * merchant's latest conversions; through the same service as /otc-portal/*, so the page and the API agree.
  */
-export function conversionPages(deps: { convert: ConvertService; now: () => number }) {
-  return (pages: DashboardPages) => {
+export function conversionPages(deps: {
+  convert: ConvertService;
+  now: () => number;
+  /** The merchant has feature `convert` (§9.1): else every page and form answers 403 and converts nothing. */
+  enabled: (ctx: DashboardCtx) => boolean;
+}) {
+  return (all: DashboardPages) => {
+    const pages = featurePages(all, {
+      enabled: deps.enabled,
+      title: 'Convert',
+      id: 'convert-off',
+      sentence: 'Convert is not enabled for this account.',
+    });
     async function show(reply: FastifyReply, ctx: DashboardCtx, flash?: ConversionsFlash, status = 200) {
       const id = String(ctx.merchant.merchantId);
       const [pairs, orders] = await Promise.all([deps.convert.pairs(), deps.convert.recent(id)]);

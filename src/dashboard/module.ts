@@ -61,8 +61,15 @@ export function createDashboardModule(
       merchantQr: extended.merchantQr,
       enabled: (ctx) => featureEnabled(ctx.merchant, 'merchantQrCode', mode),
     }),
-    conversionPages({ convert: extended.convert, now: () => clock.now() }),
-    profitSharingPages({ profitSharing: extended.profitSharing }),
+    conversionPages({
+      convert: extended.convert,
+      now: () => clock.now(),
+      enabled: (ctx) => featureEnabled(ctx.merchant, 'convert', mode),
+    }),
+    profitSharingPages({
+      profitSharing: extended.profitSharing,
+      enabled: (ctx) => featureEnabled(ctx.merchant, 'profitSharing', mode),
+    }),
   ];
   return { routes: (app) => registerDashboardRoutes(app, { ...deps, sections }) };
 }

@@ -7,6 +7,7 @@ import { displayAmount } from '../web/amount.ts';
 import { html } from '../web/html.ts';
 import { dataTable } from '../web/layout.ts';
 import { formText } from '../web/page.ts';
+import { featurePages } from './feature-gate.ts';
 import type { DashboardCtx, DashboardPages } from './pages.ts';
 import { BASE, card, flashBox, hidden, time, type Flash, type ViewCtx } from './views.ts';
 
@@ -105,8 +106,18 @@ function profitSharingView(
  * /profitsharing/v1/*. A split form carries its merchantRequestId drawn with the page, so a form sent twice is one
  * split.
  */
-export function profitSharingPages(deps: { profitSharing: ProfitSharingService }) {
-  return (pages: DashboardPages) => {
+export function profitSharingPages(deps: {
+  profitSharing: ProfitSharingService;
+  /** The merchant has feature `profitSharing` (§9.1): else every page and form answers 403 and changes nothing. */
+  enabled: (ctx: DashboardCtx) => boolean;
+}) {
+  return (all: DashboardPages) => {
+    const pages = featurePages(all, {
+      enabled: deps.enabled,
+      title: 'Profit sharing',
+      id: 'profit-sharing-off',
+      sentence: 'Profit sharing is not enabled for this account.',
+    });
     async function show(reply: FastifyReply, ctx: DashboardCtx, flash?: SplitFlash, status = 200) {
       const id = String(ctx.merchant.merchantId);
       const [receivers, splits] = await Promise.all([

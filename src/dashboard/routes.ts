@@ -118,7 +118,7 @@ export function registerDashboardRoutes(app: FastifyInstance, deps: DashboardDep
   const frame = (reply: FastifyReply, title: string, body: SafeHtml, ctx?: Ctx, status = 200) =>
     pages.send(reply, {
       title,
-      body: dashboardFrame(body, ctx, reply.request.url),
+      body: dashboardFrame(body, ctx, reply.request.url, deps.mode),
       status,
       noStore: true,
       scripts: [DASHBOARD_SCRIPT],

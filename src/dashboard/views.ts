@@ -1,5 +1,6 @@
 import type { AccountsService, Merchant } from '../accounts/service.ts';
 import type { Order } from '../pay/orders/service.ts';
+import { featureEnabled, type Mode } from '../pay/features.ts';
 import type { DailyReport } from '../pay/reports/service.ts';
 import type { Delivery } from '../platform/outbox/delivery.ts';
 import { SCOPE_TEXT, type Authorization, type TspService } from '../tsp/service.ts';
@@ -50,11 +51,14 @@ const NAV: [string, string][] = [
  * The dashboard frame inside the layout: once logged in, the navigation (the section of `path` marked current) with
  * Log out. Styles: src/web/layout.ts.
  */
-export function dashboardFrame(body: SafeHtml, ctx?: ViewCtx, path = ''): SafeHtml {
+export function dashboardFrame(body: SafeHtml, ctx?: ViewCtx, path = '', mode: Mode = 'production'): SafeHtml {
   // Sections of a feature the operator enables (off by default in both modes) show only once it is on.
   const shown = ([href]: [string, string]) =>
     (href !== '/sub-merchants' || ctx?.merchant.features.channelPartner) &&
-    (href !== '/qr-codes' || ctx?.merchant.features.merchantQrCode);
+    (href !== '/qr-codes' || ctx?.merchant.features.merchantQrCode) &&
+    // Convert and profit sharing are on by default in a sandbox: the mode's default applies unless the operator set it.
+    (href !== '/conversions' || (ctx && featureEnabled(ctx.merchant, 'convert', mode))) &&
+    (href !== '/profit-sharing' || (ctx && featureEnabled(ctx.merchant, 'profitSharing', mode)));
   const links = NAV.filter(shown).map(
     ([href, label]) =>
       html`<a href="${BASE}${href}"${

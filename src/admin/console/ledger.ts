@@ -64,6 +64,8 @@ interface Audit {
   transactions: number;
   accounts: number;
   problems: string[];
+  /** The convert book's net position per asset (§15.5): information, not a problem. */
+  convertHouse?: { asset: string; net: string }[];
 }
 
 function ledgerView(
@@ -94,6 +96,13 @@ function ledgerView(
               ${audit.accounts} accounts:</p><ul class="list" id="audit-problems">${audit.problems.map(
                 (p) => html`<li class="mono">${p}</li>`,
               )}</ul>`
+      }
+      ${
+        audit?.convertHouse?.length
+          ? html`<p id="convert-house">Convert book (may be short): ${audit.convertHouse.map(
+              (p, i) => html`${i ? ', ' : ''}<span class="mono">${p.net} ${p.asset}</span>`,
+            )}</p>`
+          : ''
       }
       <p><a href="${CONSOLE}/ledger/transfers">Browse the transfers</a></p>`)}
     ${card(html`<h2>Balances by account</h2>

@@ -5,10 +5,12 @@ import { payDomainFailure } from '../codes.ts';
 import type { PayExtension, PayExtensionDeps } from '../extension.ts';
 import type { OrderService } from '../orders/service.ts';
 import { ExecuteQuote, GetQuote, GetToSelector, PutPairs, QueryTradeOrder } from './schemas.ts';
-import { createConvertService, type ConvertService, type Pair } from './service.ts';
+import { createConvertService, displayRate, type ConvertService, type Pair } from './service.ts';
 
 /** A decimal as a JSON number with its exact digits (the published samples write these as numbers). */
 const num = (v: string) => raw(v);
+/** A rate on the wire: 8 decimals at most, rounded down (displayRate); amounts come from the full-precision rate. */
+const rate = (v: string) => raw(displayRate(v));
 
 /**
  * Convert (binance-pay-extended.md §15): /otc-portal/get-to-selector, get-quote, execute-quote, query-trade-order,
@@ -23,6 +25,7 @@ export function createConvertModule(
     ledger: deps.ledger,
     prices: deps.prices,
     sandbox: deps.config.mode === 'sandbox',
+    settings: deps.config.pay.convert,
   });
   const options = { scope: 'CONVERT', feature: 'convert' } as const;
   const wirePair = (p: Pair & { reverse: boolean }) => ({
@@ -53,8 +56,8 @@ export function createConvertModule(
           return {
             data: {
               ...(q.quoteId ? { quoteId: q.quoteId } : {}),
-              ratio: num(q.ratio),
-              inverseRatio: num(q.inverseRatio),
+              ratio: rate(q.ratio),
+              inverseRatio: rate(q.inverseRatio),
               validTimestamp: q.expireTime,
               expireTime: q.expireTime,
               toAmount: num(q.toAmount),
@@ -76,8 +79,8 @@ export function createConvertModule(
               orderId: o.orderId,
               createTime: o.createTime,
               orderStatus: o.status,
-              quotePrice: num(o.ratio),
-              inversePrice: num(o.inverseRatio),
+              quotePrice: rate(o.ratio),
+              inversePrice: rate(o.inverseRatio),
               fromCoin: o.fromAsset,
               fromCoinAmount: num(o.fromAmount),
               toCoin: o.toAsset,
@@ -100,8 +103,8 @@ export function createConvertModule(
               fromAmount: num(o.fromAmount),
               toAsset: o.toAsset,
               toAmount: num(o.toAmount),
-              ratio: num(o.ratio),
-              inverseRatio: num(o.inverseRatio),
+              ratio: rate(o.ratio),
+              inverseRatio: rate(o.inverseRatio),
             },
           };
         },

@@ -48,7 +48,8 @@ export const PairConfig = z
       .string()
       .regex(/^\d+(\.\d{1,18})?$/)
       .nullish(),
-    spreadBps: z.number().int().min(0).max(9999).default(50),
+    /** Basis points off the mid; absent = `convert.spreadBps` (PAY_CONVERT_SPREAD_BPS) when the pairs are set. */
+    spreadBps: z.number().int().min(0).max(9999).optional(),
     /** §15.1 `base`; absent = the from-asset is not a stablecoin (BNB in BNB→USDT). */
     base: z.boolean().optional(),
   })

@@ -16,11 +16,11 @@ import type { GetQuote, PairConfig } from './schemas.ts';
  * uses SANDBOX_PAIRS. The rate is the mid (price source or a fixed rate) less the pair's spread, and the other side of
  * every conversion is the operator's `convert-house` book, which may go short; the merchant's wallet never does.
  *
- * A quote binds its rate for QUOTE_VALIDITY_MS of business time. Executing it is one transaction: the quote row is
- * locked, an existing order for it is returned as is (§9.4: a quote never executes twice), an expired quote is refused
- * (345231), else the order is stored with both ledger moves, or as FAIL with nothing moved when the wallet is short.
+ * A quote binds its rate for `convert.quoteValidityMs` of business time (PAY_CONVERT_QUOTE_VALIDITY_MS, default 10 s).
+ * Executing it is one transaction: the quote row is locked, an existing order for it is returned as is (§9.4: a quote
+ * never executes twice), an expired quote is refused (345231), else the order is stored with both ledger moves, or as
+ * FAIL with nothing moved when the wallet is short.
  */
-export const QUOTE_VALIDITY_MS = 10_000;
 const HOUSE = 'convert-house';
 const STABLE = new Set(['USDT', 'USDC', 'BUSD']);
 
@@ -37,20 +37,25 @@ export interface Pair {
   base: boolean;
 }
 
-/** Sandbox pairs until the operator sets its own: the stablecoins against the main coins, both ways. */
-const SANDBOX_PAIRS: Pair[] = (
-  [
-    ['USDT', 'BNB', '1', '100000', '0.002', '200'],
-    ['USDT', 'BTC', '1', '100000', '0.00002', '2'],
-    ['USDT', 'ETH', '1', '100000', '0.0003', '40'],
-    ['USDT', 'USDC', '1', '100000', '1', '100000'],
-  ] as const
-).flatMap(([from, to, fromMin, fromMax, toMin, toMax]) => [
-  pairOf({ fromAsset: from, toAsset: to, fromMin, fromMax, toMin, toMax }),
-  pairOf({ fromAsset: to, toAsset: from, fromMin: toMin, fromMax: toMax, toMin: fromMin, toMax: fromMax }),
-]);
+/**
+ * Sandbox pairs until the operator sets its own: the stablecoins against the main coins, both ways, at the default
+ * spread.
+ */
+const sandboxPairs = (spreadBps: number): Pair[] =>
+  (
+    [
+      ['USDT', 'BNB', '1', '100000', '0.002', '200'],
+      ['USDT', 'BTC', '1', '100000', '0.00002', '2'],
+      ['USDT', 'ETH', '1', '100000', '0.0003', '40'],
+      ['USDT', 'USDC', '1', '100000', '1', '100000'],
+    ] as const
+  ).flatMap(([from, to, fromMin, fromMax, toMin, toMax]) => [
+    pairOf({ fromAsset: from, toAsset: to, fromMin, fromMax, toMin, toMax }, spreadBps),
+    pairOf({ fromAsset: to, toAsset: from, fromMin: toMin, fromMax: toMax, toMin: fromMin, toMax: fromMax }, spreadBps),
+  ]);
 
-function pairOf(p: Omit<PairConfig, 'enabled' | 'spreadBps'> & Partial<PairConfig>): Pair {
+/** A pair as configured; one without its own spread takes `defaultSpreadBps` (`convert.spreadBps`). */
+function pairOf(p: Omit<PairConfig, 'enabled' | 'spreadBps'> & Partial<PairConfig>, defaultSpreadBps: number): Pair {
   return {
     fromAsset: p.fromAsset,
     toAsset: p.toAsset,
@@ -60,7 +65,7 @@ function pairOf(p: Omit<PairConfig, 'enabled' | 'spreadBps'> & Partial<PairConfi
     toMin: p.toMin,
     toMax: p.toMax,
     fixedRate: p.fixedRate ?? null,
-    spreadBps: p.spreadBps ?? 50,
+    spreadBps: p.spreadBps ?? defaultSpreadBps,
     base: p.base ?? !STABLE.has(p.fromAsset),
   };
 }
@@ -122,6 +127,13 @@ const toOrder = (r: DbRow): ConvertOrder => ({
   createTime: Number(r.created_at),
 });
 
+/**
+ * A rate as the wire and the dashboard write it: at most 8 decimals, rounded down, like the published sample
+ * (`"ratio":0.00445577`). For display only: the quote's amounts were computed from the full-precision rate (RATE_DP),
+ * which is what is stored with the quote and its order.
+ */
+export const displayRate = (v: Decimal.Value) => new Decimal(v).toDecimalPlaces(8, Decimal.ROUND_DOWN).toFixed();
+
 /** Rates are kept to 18 decimals (the column); amounts are rounded down to 8 (§15.2). */
 const RATE_DP = 18;
 
@@ -131,12 +143,14 @@ export function createConvertService(deps: {
   ledger: Ledger;
   prices: PriceSource;
   sandbox: boolean;
+  /** §15.5 `convert.quoteValidityMs` and `convert.spreadBps` (src/config.ts). */
+  settings: { quoteValidityMs: number; spreadBps: number };
 }) {
-  const { db, clock, ledger, prices } = deps;
+  const { db, clock, ledger, prices, settings } = deps;
 
   async function pairs(q: Queryable = db): Promise<Pair[]> {
     const configured = (await q.query(`SELECT 1 FROM pay_convert_settings WHERE id = 1`)).rows.length > 0;
-    if (!configured) return deps.sandbox ? SANDBOX_PAIRS : [];
+    if (!configured) return deps.sandbox ? sandboxPairs(settings.spreadBps) : [];
     return (await q.query(`SELECT * FROM pay_convert_pairs ORDER BY from_asset, to_asset`)).rows.map(toPair);
   }
 
@@ -189,7 +203,8 @@ export function createConvertService(deps: {
       const now = clock.now();
       return db.tx(async (q) => {
         await q.query(`DELETE FROM pay_convert_pairs`);
-        for (const p of list.map(pairOf)) {
+        // A pair set without spreadBps keeps the default in effect now (stored, so GET shows what quotes use).
+        for (const p of list.map((c) => pairOf(c, settings.spreadBps))) {
           await q.query(
             `INSERT INTO pay_convert_pairs (from_asset, to_asset, enabled, from_min, from_max, to_min, to_max, fixed_rate,
               spread_bps, base, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
@@ -244,7 +259,7 @@ export function createConvertService(deps: {
         return err('BUSINESS_RULE', `toAmount must be between ${pair.toMin} and ${pair.toMax}.`);
 
       const now = clock.now();
-      const expireTime = now + QUOTE_VALIDITY_MS;
+      const expireTime = now + settings.quoteValidityMs;
       const wallet = input.wallet as MerchantWallet;
       const available = (await ledger.balance(db, merchantAccount(actor.merchantId, wallet, pair.fromAsset))).available;
       const quote: Quote = {

@@ -166,6 +166,11 @@ export interface AuditReport {
   transactions: number;
   accounts: number;
   problems: string[];
+  /**
+   * Information, not a problem: the operator's convert book (binance-pay-extended.md §15.5) per asset it has traded,
+   * `net` its posted balance: positive = the house holds that much of the asset, negative = it is short that much.
+   */
+  convertHouse: { asset: string; net: string }[];
 }
 
 export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
@@ -504,7 +509,19 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
         `SELECT asset, sum(posted) AS total FROM ledger_accounts GROUP BY asset HAVING sum(posted) <> 0`,
       );
       for (const r of unbalanced.rows) problems.push(`asset ${r.asset} does not balance: accounts sum to ${r.total}`);
-      return { ok: problems.length === 0, transactions: Number(counts.t), accounts: Number(counts.a), problems };
+      const convertHouse = (
+        await q.query<{ asset: string; posted: string }>(
+          `SELECT asset, posted FROM ledger_accounts WHERE owner_type = 'platform' AND owner_id = 'convert-house'
+            ORDER BY asset`,
+        )
+      ).rows.map((r) => ({ asset: r.asset, net: new Decimal(r.posted).toFixed() }));
+      return {
+        ok: problems.length === 0,
+        transactions: Number(counts.t),
+        accounts: Number(counts.a),
+        problems,
+        convertHouse,
+      };
     },
   };
 }
