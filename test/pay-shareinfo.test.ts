@@ -24,7 +24,8 @@ const FIELD = 'BinancePay-technicalServiceProviderAuthId';
 const MIN15 = 15 * 60_000;
 let seq = 0;
 const rid = () => `S${Date.now().toString(36)}${++seq}`;
-const snap0 = (t: TestApp) => snapshot(t.db, ['pay_nonces', 'webhook_delivery_attempts', 'sessions', 'operator_audit_log']);
+const snap0 = (t: TestApp) =>
+  snapshot(t.db, ['pay_nonces', 'webhook_delivery_attempts', 'sessions', 'operator_audit_log']);
 
 for (const kind of DB_KINDS) {
   describe(`Payer verification and share account id (${kind})`, () => {
