@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createMerchantQrService, SCAN_TTL_MS, type MerchantQrService } from '../src/pay/merchantqr/service.ts';
+import { payerTradeNo } from '../src/pay/merchantqr/payer-order.ts';
 import {
   assertAuditOk,
   createMerchant,
   createPayer,
   DB_KINDS,
+  snapshot,
   startTestApp,
   v3Order,
   type TestApp,
 } from './helpers.ts';
-import { formBrowser } from './support/form-browser.ts';
+import { formBrowser, type FormBrowser } from './support/form-browser.ts';
+import { productionEnv } from './support/production-env.ts';
 import { createPayWebhookVerifier } from './support/pay-webhook-verifier.ts';
 import { startReceiver, waitFor } from './support/webhook-receiver.ts';
 
@@ -20,6 +23,27 @@ import { startReceiver, waitFor } from './support/webhook-receiver.ts';
  * payment by the scanning user only.
  */
 type Merchant = Awaited<ReturnType<typeof createMerchant>>;
+
+/** A payer's browser logged in on `/qr/{code}`, opened on the scan it made: its referId and waiting page. */
+async function scanInBrowser(t: TestApp, code: string, email: string, password: string) {
+  const b = formBrowser(t.baseUrl);
+  const login = await b.submit(`/qr/${code}`, `/qr/${code}/login`, { email, password });
+  assert.equal(login.status, 303, login.body);
+  const opened = await b.get(`/qr/${code}`);
+  assert.equal(opened.status, 303, opened.body);
+  const referId = /\/scans\/(\d+)$/.exec(opened.location ?? '')![1]!;
+  const page = await b.get(opened.location!);
+  assert.equal(page.status, 200);
+  return { b, referId, waiting: opened.location!, page };
+}
+const orderPost = (b: FormBrowser, waiting: string, page: string, form: Record<string, string>) =>
+  b.post(`${waiting}/order`, { csrf: b.csrfIn(page), ...form });
+const ordersOfScan = async (t: TestApp, referId: string) =>
+  (
+    await t.db.query(`SELECT prepay_id::text AS id FROM pay_orders WHERE merchant_trade_no = $1`, [
+      payerTradeNo(referId),
+    ])
+  ).rows.map((r) => r.id as string);
 
 for (const kind of DB_KINDS) {
   describe(`Merchant QR codes (${kind})`, () => {
@@ -220,6 +244,137 @@ for (const kind of DB_KINDS) {
       assert.equal(p.json.status, 'PAID');
       const scanRow = await qr.getScan(referId);
       assert.equal(scanRow?.prepayId, prepayId);
+    });
+
+    test('sandbox: the payer enters the amount; bad amounts refused changing nothing; concurrent submits make one order', async () => {
+      const c = await register(m.merchantId);
+      const { b, referId, waiting, page } = await scanInBrowser(t, c.code, alice.email, alice.password);
+      assert.match(page.body, /id="waiting"/);
+      assert.match(page.body, /id="payer-order"[^]*Enter the amount[^]*name="amount"[^]*name="currency"/);
+      const before = await snapshot(t.db);
+      const bad: [string, string, RegExp][] = [
+        ['', 'USDT', /above zero/],
+        ['0', 'USDT', /above zero/],
+        ['0.000000001', 'USDT', /at most 8 decimals/],
+        ['-1', 'USDT', /above zero/],
+        ['1e3', 'USDT', /above zero/],
+        ['abc', 'USDT', /above zero/],
+        ['3.5', 'DOGE', /listed currencies/],
+        ['3.5', '', /listed currencies/],
+      ];
+      for (const [amount, currency, why] of bad) {
+        const r = await orderPost(b, waiting, page.body, { amount, currency });
+        assert.equal(r.status, 400, `${amount} ${currency}: ${r.body}`);
+        assert.match(r.body, why, `${amount} ${currency}`);
+        assert.match(r.body, /id="error"[^]*id="amount"/, 'the form is shown again');
+      }
+      assert.deepEqual(await snapshot(t.db), before, 'nothing changed');
+      assert.equal((await qr.getScan(referId))!.prepayId, null);
+      // Without the form's token: refused, nothing made.
+      assert.equal((await b.post(`${waiting}/order`, { amount: '3.5', currency: 'USDT' })).status, 403);
+      // Another user cannot submit on alice's scan.
+      const other = await scanInBrowser(t, c.code, bob.email, bob.password);
+      const byBob = await orderPost(other.b, waiting, other.page.body, { amount: '3.5', currency: 'USDT' });
+      assert.equal(byBob.status, 404);
+      assert.deepEqual(await ordersOfScan(t, referId), []);
+
+      const all = await Promise.all(
+        [1, 2, 3, 4, 5].map(() => orderPost(b, waiting, page.body, { amount: '3.5', currency: 'USDT' })),
+      );
+      const made = await ordersOfScan(t, referId);
+      assert.equal(made.length, 1, 'exactly one order');
+      const order = (await t.app.services.orders.getByPrepayId(made[0]!))!;
+      for (const r of all) {
+        assert.equal(r.status, 303, r.body);
+        assert.equal(r.location, `/checkout/${order.checkoutToken}`);
+      }
+      assert.equal(order.merchantId, m.merchantId);
+      assert.equal(order.orderAmount, '3.50000000');
+      assert.equal(order.currency, 'USDT');
+      assert.equal(order.apiVersion, 'v3');
+      assert.equal((await qr.getScan(referId))!.prepayId, order.prepayId, 'the scan is linked (used)');
+      // The merchant sees it as its own order, and can no longer use the scan.
+      const q = await m.client.post('/v2/order/query', { prepayId: order.prepayId });
+      assert.equal(q.json.data.merchantTradeNo, payerTradeNo(referId), q.text);
+      assert.equal(q.json.data.status, 'INITIAL');
+      const merchantToo = await m.client.post('/v3/order', v3Order({ qrCodeReferId: referId, orderAmount: '3.5' }));
+      assert.equal(merchantToo.json.code, '400102', merchantToo.text);
+      // A reload opens the checkout; a second submit, even with another amount, makes no second order.
+      assert.equal((await b.get(waiting)).location, `/checkout/${order.checkoutToken}`);
+      const again = await orderPost(b, waiting, page.body, { amount: '9', currency: 'USDC' });
+      assert.equal(again.location, `/checkout/${order.checkoutToken}`);
+      assert.deepEqual(await ordersOfScan(t, referId), made);
+      // Payable by the scanning user only.
+      const byBobPay = await t.admin('POST', `/sandbox/v1/orders/${order.prepayId}/pay`, { payerEmail: bob.email });
+      assert.equal(byBobPay.status, 409);
+      const paid = await t.admin('POST', `/sandbox/v1/orders/${order.prepayId}/pay`, { payerEmail: alice.email });
+      assert.equal(paid.json.status, 'PAID', JSON.stringify(paid.json));
+    });
+
+    test('sandbox: a FIXED_AMOUNT code offers Continue at the registered amount; an expired scan is refused', async () => {
+      const c = await register(m.merchantId, { amount: '2.25', currency: 'USDC' });
+      const { b, referId, waiting, page } = await scanInBrowser(t, c.code, alice.email, alice.password);
+      assert.match(page.body, /id="continue"/);
+      assert.doesNotMatch(page.body, /name="amount"/);
+      const r = await orderPost(b, waiting, page.body, { amount: '100', currency: 'USDT' }); // ignored
+      assert.equal(r.status, 303, r.body);
+      const [id] = await ordersOfScan(t, referId);
+      const order = (await t.app.services.orders.getByPrepayId(id!))!;
+      assert.equal(r.location, `/checkout/${order.checkoutToken}`);
+      assert.equal(`${order.orderAmount} ${order.currency}`, '2.25000000 USDC');
+
+      const late = await scanInBrowser(t, c.code, alice.email, alice.password);
+      t.clock.advance!(SCAN_TTL_MS);
+      const before = await snapshot(t.db);
+      const refused = await orderPost(late.b, late.waiting, late.page.body, {});
+      assert.equal(refused.status, 409, refused.body);
+      assert.match(refused.body, /id="expired"/);
+      assert.deepEqual(await snapshot(t.db), before);
+    });
+  });
+}
+
+for (const kind of DB_KINDS) {
+  describe(`Merchant QR codes in production (${kind}): the merchant sets the amount, the payer cannot`, () => {
+    let t: TestApp;
+    before(async () => {
+      t = await startTestApp({ kind, env: await productionEnv({ PUBLIC_URL: 'https://rampart.example' }) });
+    });
+    after(async () => {
+      await assertAuditOk(t);
+      await t.close();
+    });
+
+    test('the waiting page has no amount form and the endpoint refuses, changing nothing', async () => {
+      const m = await createMerchant(t, { name: 'Prod QR Cafe' });
+      const on = await t.admin('PATCH', `/admin/v1/merchants/${m.merchantId}`, { features: { merchantQrCode: true } });
+      assert.equal(on.status, 200);
+      const payer = await t.app.services.accounts.createPayer({
+        email: `qp-${kind}@example.com`,
+        password: 'pw-12345678',
+      });
+      assert.ok(payer.ok);
+      const qr = createMerchantQrService({
+        ...t.app.services,
+        publicUrl: 'https://rampart.example',
+        mode: 'production',
+      });
+      const r = await qr.register(m.merchantId, { qrType: 'USER_INPUT_AMOUNT', label: 'Till' });
+      assert.ok(r.ok);
+      const { b, referId, waiting, page } = await scanInBrowser(t, r.value.code, payer.value.email, 'pw-12345678');
+      assert.match(page.body, /id="waiting"/);
+      assert.doesNotMatch(page.body, /payer-order|name="amount"|Enter the amount/);
+      const before = await snapshot(t.db);
+      const post = await orderPost(b, waiting, page.body, { amount: '3.5', currency: 'USDT' });
+      assert.equal(post.status, 403, post.body);
+      assert.match(post.body, /id="sandbox-only"/);
+      assert.deepEqual(await snapshot(t.db), before);
+      assert.equal((await qr.getScan(referId))!.prepayId, null);
+      // The merchant's own order with the referId still works (§17.3).
+      const made = await m.client.post('/v3/order', v3Order({ qrCodeReferId: referId, orderAmount: '3.5' }));
+      assert.equal(made.json.status, 'SUCCESS', made.text);
+      const token = String(made.json.data.checkoutUrl).split('/').pop();
+      assert.equal((await b.get(waiting)).location, `/checkout/${token}`, 'the page turns into its checkout');
     });
   });
 }
