@@ -50,6 +50,12 @@ const EnvSchema = z.object({
   // off the mid by a pair the operator set without its own spreadBps (and by the sandbox's default pairs).
   PAY_CONVERT_QUOTE_VALIDITY_MS: z.coerce.number().int().min(1000).max(3_600_000).default(10_000),
   PAY_CONVERT_SPREAD_BPS: z.coerce.number().int().min(0).max(9999).default(50),
+  // Direct debit (binance-pay-extended.md §14.2): a contract's singleUpperLimit, valued in USD, may not exceed this
+  // (`pay.directDebitScenarioLimitUsd`); unset: 50 in production (the SDK's note), 10000 in the sandbox.
+  PAY_DIRECT_DEBIT_SCENARIO_LIMIT_USD: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a decimal number')
+    .optional(),
   TRUSTED_PROXIES: z.string().default(''),
   // Bearer token that opens /metrics to other than loopback clients; unset: loopback only.
   METRICS_TOKEN: z.string().optional(),
@@ -123,6 +129,8 @@ export interface Config {
     maxExpireMs: number;
     /** Largest payout transfer, valued in USD (binance-pay-extended.md §10.1). */
     payoutMaxUsdPerTransfer: string;
+    /** The largest direct debit contract singleUpperLimit, valued in USD (binance-pay-extended.md §14.2). */
+    directDebitScenarioLimitUsd: string;
     /** binance-pay-extended.md §15.5 `convert.quoteValidityMs` and `convert.spreadBps`. */
     convert: { quoteValidityMs: number; spreadBps: number };
   };
@@ -218,6 +226,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       commissionRate: e.PAY_COMMISSION_RATE,
       defaultExpireMs: e.PAY_DEFAULT_EXPIRE_MS,
       payoutMaxUsdPerTransfer: e.PAY_PAYOUT_MAX_USD_PER_TRANSFER,
+      directDebitScenarioLimitUsd:
+        e.PAY_DIRECT_DEBIT_SCENARIO_LIMIT_USD ?? (e.RAMPART_MODE === 'sandbox' ? '10000' : '50'),
       maxExpireMs: 15 * 24 * 3_600_000,
       convert: { quoteValidityMs: e.PAY_CONVERT_QUOTE_VALIDITY_MS, spreadBps: e.PAY_CONVERT_SPREAD_BPS },
     },

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { loadConfig } from '../src/config.ts';
 import { createDirectDebitService, type DirectDebitService } from '../src/pay/directdebit/service.ts';
 import {
   assertAuditOk,
@@ -51,7 +53,7 @@ for (const kind of DB_KINDS) {
       dd = createDirectDebitService({
         ...s,
         orders: s.orders,
-        subMerchants: { isActive: async () => false },
+        subMerchants: { isActive: async () => false, face: async () => null },
         openIdSalt: 'test',
         publicUrl: t.baseUrl,
         mode: 'sandbox',
@@ -744,6 +746,47 @@ for (const kind of DB_KINDS) {
       assert.equal(q2.contractId, undefined);
     });
 
+    // ---- sub-merchants (§14.3: "merchant (or sub-merchant) name and logo") ----
+
+    test("a contract naming a sub-merchant: the signing page and the payer's agreements show the sub-merchant", async () => {
+      const partner = await createMerchant(t, { name: `Partner Platform ${kind}` });
+      const p = await t.admin('PATCH', `/admin/v1/merchants/${partner.merchantId}`, {
+        features: { channelPartner: true },
+      });
+      assert.equal(p.status, 200, JSON.stringify(p.json));
+      const added = await partner.client.post('/submerchant/add', {
+        merchantName: `Corner Bakery ${kind}`,
+        merchantMcc: '1040',
+        siteUrl: 'https://bakery.example',
+        brandLogo: 'https://bakery.example/logo.png',
+      });
+      assert.equal(added.json.status, 'SUCCESS', added.text);
+      const subMerchantId = String(added.json.data.subMerchantId);
+      const viaSub = await create(onDemand({ subMerchantId }), partner.client);
+      const own = await create(onDemand(), partner.client);
+
+      const page = async (url: string, cookie?: string) => {
+        const r = await fetch(url, { headers: cookie ? { cookie } : {} });
+        assert.equal(r.status, 200);
+        return r.text();
+      };
+      const sub = await page(viaSub.qrContent);
+      assert.match(sub, new RegExp(`<strong id="merchant">Corner Bakery ${kind}</strong>`));
+      assert.match(sub, /id="brand-logo" src="https:\/\/bakery\.example\/logo\.png"/);
+      assert.doesNotMatch(sub, /Partner Platform/);
+      // Without a sub-merchant the partner asks under its own name, without a logo.
+      const plain = await page(own.qrContent);
+      assert.match(plain, new RegExp(`<strong id="merchant">Partner Platform ${kind}</strong>`));
+      assert.doesNotMatch(plain, /brand-logo/);
+
+      // Signed, it is listed under the sub-merchant's name in the payer's agreements.
+      await sign(viaSub.preContractId, alice.email);
+      const s = await t.app.services.sessions.create('payer', String(alice.payerId));
+      const list = await page(`${t.baseUrl}/wallet/contracts`, `rampart_payer=${s.cookie}`);
+      assert.match(list, new RegExp(`<h2>Corner Bakery ${kind}</h2>`));
+      assert.doesNotMatch(list, /<h2>Partner Platform/);
+    });
+
     // ---- gate and TSP ----
 
     test('feature off → 400203 on every endpoint and on directDebitContract; TSP needs CHECKOUT and its IP list', async () => {
@@ -812,3 +855,53 @@ for (const kind of DB_KINDS) {
     });
   });
 }
+
+describe('direct debit scenario limit: the operator setting pay.directDebitScenarioLimitUsd (§14.2)', () => {
+  test('PAY_DIRECT_DEBIT_SCENARIO_LIMIT_USD: default 50 in production and 10000 in the sandbox; set, it wins', () => {
+    const production = {
+      RAMPART_MODE: 'production',
+      ADMIN_TOKEN: randomBytes(24).toString('hex'),
+      SECRETS_KEY: randomBytes(32).toString('hex'),
+      PUBLIC_URL: 'https://pay.example.com',
+      PRICE_FEED_URL: 'https://prices.example.com/api/v3/ticker/price',
+    };
+    assert.equal(loadConfig(production).pay.directDebitScenarioLimitUsd, '50');
+    assert.equal(loadConfig({ RAMPART_MODE: 'sandbox' }).pay.directDebitScenarioLimitUsd, '10000');
+    const set = { PAY_DIRECT_DEBIT_SCENARIO_LIMIT_USD: '250.5' };
+    assert.equal(loadConfig({ ...production, ...set }).pay.directDebitScenarioLimitUsd, '250.5');
+    assert.equal(loadConfig({ RAMPART_MODE: 'sandbox', ...set }).pay.directDebitScenarioLimitUsd, '250.5');
+    assert.throws(
+      () => loadConfig({ PAY_DIRECT_DEBIT_SCENARIO_LIMIT_USD: 'fifty' }),
+      /PAY_DIRECT_DEBIT_SCENARIO_LIMIT_USD must be a decimal number/,
+    );
+  });
+
+  test('a sandbox set to 20 USD refuses a larger singleUpperLimit (contract and directDebitContract: 400102, nothing stored) and takes one within it', async () => {
+    const t = await startTestApp({ env: { PAY_DIRECT_DEBIT_SCENARIO_LIMIT_USD: '20' } });
+    try {
+      const m = await createMerchant(t, { name: 'Limited DD Shop' });
+      // 25 USDT is well within the sandbox default (10000 USD), so only the setting refuses it.
+      const terms = (limit: number) => ({
+        merchantContractCode: `LIM${limit}${Date.now()}`,
+        serviceName: 'Parking',
+        scenarioCode: 'Car_Parking',
+        singleUpperLimit: limit,
+        periodic: false,
+      });
+      const before = await snapshot(t.db);
+      const over = await m.client.post('/direct-debit/contract', { ...terms(25), currency: 'USDT' });
+      assert.equal(over.json.code, '400102', over.text);
+      assert.match(over.json.errorMessage, /scenario limit of 20 USD/);
+      const overOrder = await m.client.post('/v3/order', v3Order({ directDebitContract: terms(25) }));
+      assert.equal(overOrder.json.code, '400102', overOrder.text);
+      assert.deepEqual(await snapshot(t.db), before);
+      const within = await m.client.post('/direct-debit/contract', { ...terms(15), currency: 'USDT' });
+      assert.equal(within.json.status, 'SUCCESS', within.text);
+      const withinOrder = await m.client.post('/v3/order', v3Order({ directDebitContract: terms(15) }));
+      assert.equal(withinOrder.json.status, 'SUCCESS', withinOrder.text);
+      await assertAuditOk(t);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -19,7 +19,7 @@ export async function startDirectDebit(db: Db, port: number): Promise<Target> {
   // The module's own worker is not started (bootApp runs no loops): the drain runs the same tick in this process.
   const dd = createDirectDebitService({
     ...s,
-    subMerchants: { isActive: async () => false },
+    subMerchants: { isActive: async () => false, face: async () => null },
     openIdSalt: 'bench',
     publicUrl: baseUrl,
     mode: 'sandbox',

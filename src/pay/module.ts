@@ -144,6 +144,7 @@ export function createPayModule(
         ledger,
         prices,
         onchain: onchain.payments,
+        orderContract: (o) => directDebit.directDebit.forOrder(o.prepayId),
         publicUrl: config.publicUrl,
         mode: config.mode,
       });

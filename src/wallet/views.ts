@@ -122,6 +122,9 @@ export function walletView(d: {
       <a class="btn secondary" id="withdraw" href="/wallet/withdraw">Withdraw</a></div>
     <div class="card"><h2>Deposits</h2><div id="deposits">${depositRows(d.deposits)}</div></div>
     <div class="card"><h2>Withdrawals</h2><div id="withdrawals">${withdrawalRows(d.withdrawals)}</div></div>
+    <div class="card"><h2>Direct debits</h2><p class="muted">Merchants you let collect payments from your wallet
+      : see and cancel your direct debit agreements.</p>
+      <a class="btn secondary" id="contracts" href="/wallet/contracts">Your agreements</a></div>
     ${layoutTop(d.email, d.csrf)}</div>`;
 }
 

@@ -8,6 +8,7 @@ import type { Ledger } from '../../platform/ledger/service.ts';
 import { Decimal } from '../../platform/money.ts';
 import type { PriceSource } from '../../prices/service.ts';
 import { createPageHelper, csrfCookie, formText, parseForm, serveScript } from '../../web/page.ts';
+import type { Contract } from '../directdebit/service.ts';
 import type { OnchainPayments } from '../onchain/service.ts';
 import { COUNTRY_BLOCKED_MESSAGE, type Order, type OrderService } from '../orders/service.ts';
 import {
@@ -56,6 +57,8 @@ export function registerCheckoutRoutes(
     prices: PriceSource;
     /** Paying from another wallet (src/pay/onchain). */
     onchain: OnchainPayments;
+    /** The direct debit contract an order signs when paid (binance-pay-extended.md §14.9), shown under its amount. */
+    orderContract: (o: Order) => Promise<Contract | null>;
     publicUrl: string;
     mode: string;
   },
@@ -117,6 +120,7 @@ export function registerCheckoutRoutes(
       now,
       csrf: token,
       payer: payer ? { email: payer.email, options } : null,
+      contract: await deps.orderContract(o),
       error,
     });
     return pages.send(reply, { title: 'Checkout', body, noStore: true, scripts: ['/assets/checkout.js'] });

@@ -1,6 +1,8 @@
 import { Decimal } from '../../platform/money.ts';
 import { displayAmount } from '../../web/amount.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
+import type { Contract } from '../directdebit/service.ts';
+import { contractTerms } from '../directdebit/views.ts';
 import type { OnchainIntent, OnchainOption } from '../onchain/service.ts';
 import { COUNTRY_BLOCKED_MESSAGE, type Order } from '../orders/service.ts';
 
@@ -43,6 +45,8 @@ interface CheckoutData {
   csrf: string;
   /** The logged-in payer and their options, or null when nobody is logged in. */
   payer: { email: string; options: PayOption[] } | null;
+  /** The direct debit contract this order signs when paid (binance-pay-extended.md §14.9), if it carries one. */
+  contract?: Contract | null;
   error?: string;
 }
 
@@ -94,12 +98,44 @@ function payBlock(d: CheckoutData): SafeHtml | string {
           <a href="/wallet/deposit">Add funds to your wallet</a>, then come back to this page.</p>`
               : ''
           }
+          ${
+            d.contract?.status === 'INITIAL'
+              ? html`<p class="muted" id="pay-signs">Paying also signs the direct debit agreement shown above.</p>`
+              : ''
+          }
           <button class="btn" id="pay" type="submit" ${
             short ? html`disabled aria-describedby="pay-short"` : ''
           }>Pay ${displayAmount(o.orderAmount, o.currency)}</button>
         </form>
         <form method="post" action="/checkout/${o.checkoutToken}/logout"><input type="hidden"
         name="csrf" value="${d.csrf}"><button class="btn secondary" type="submit">Log out</button></form></div>`;
+}
+
+const CONTRACT_STATUS: Record<string, { text: string; cls: string }> = {
+  CONTRACT_SIGNED: { text: 'Agreement signed', cls: 'ok' },
+  CONTRACT_TERMINATED: { text: 'Agreement cancelled', cls: 'bad' },
+  CONTRACT_EXPIRED: { text: 'Agreement not signed', cls: 'bad' },
+};
+
+/**
+ * The direct debit agreement an order carries (§14.9), under the amount: its terms, and while the order is open that
+ * paying it also signs the agreement, so nobody pays without having been told.
+ */
+function contractBlock(d: CheckoutData, open: boolean): SafeHtml | string {
+  const c = d.contract;
+  if (!c) return '';
+  const merchant = d.merchantName ?? 'The merchant';
+  const st = CONTRACT_STATUS[c.status];
+  return html`<div class="card" id="contract"><h2>Direct debit agreement</h2>
+        ${
+          open && c.status === 'INITIAL'
+            ? html`<p id="contract-consent"><strong>Paying this order also signs this agreement.</strong> ${merchant}
+        may then collect payments from your wallet within these limits without asking each time; you can cancel it in
+        your wallet.</p>`
+            : ''
+        }
+        ${contractTerms(c)}
+        ${st ? html`<div class="status ${st.cls}" id="contract-status">${st.text}</div>` : ''}</div>`;
 }
 
 /**
@@ -128,6 +164,7 @@ export function checkoutView(d: CheckoutData): SafeHtml {
         ${open ? html`<p class="muted">Expires in <span class="countdown" id="countdown">--:--</span></p>` : ''}
         ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
       </div>
+      ${contractBlock(d, open)}
       ${
         o.goods.length
           ? html`<div class="card"><h2>Items</h2>${(o.goods as Goods[]).map(

@@ -11,9 +11,9 @@ import type { PayExtension, PayExtensionDeps, SubMerchantDirectory } from '../ex
 import { featureEnabled } from '../features.ts';
 import { firstFailure } from '../validation.ts';
 import type { OrderHooks, OrderService } from '../orders/service.ts';
+import type { SubMerchantOrderDirectory } from '../submerchants/service.ts';
 import { ContractCreate, ContractQuery, ContractTermination, OrderContract, PayApply, PayNotify } from './schemas.ts';
 import { contractData, createDirectDebitService, TERMINATION_WAY, type DirectDebitService } from './service.ts';
-import { scenarioLimitUsd } from './terms.ts';
 import { contractNotFoundView, payerContractsView, signingView } from './views.ts';
 
 /**
@@ -71,7 +71,7 @@ export function createDirectDebitModule(
     orders: OrderService;
     sessions: Sessions;
     hooks: DirectDebitOrderHooks;
-    subMerchants: SubMerchantDirectory;
+    subMerchants: SubMerchantDirectory & Pick<SubMerchantOrderDirectory, 'face'>;
   },
 ): PayExtension & { directDebit: DirectDebitService } {
   const directDebit = createDirectDebitService({
@@ -79,7 +79,7 @@ export function createDirectDebitModule(
     publicUrl: deps.config.publicUrl,
     mode: deps.config.mode,
     maxOrderExpireMs: deps.config.pay.maxExpireMs,
-    limitUsd: scenarioLimitUsd(deps.config.mode),
+    limitUsd: deps.config.pay.directDebitScenarioLimitUsd,
   });
   deps.hooks.attach(directDebit);
   const options = { scope: 'CHECKOUT', feature: 'directDebit' } as const;
@@ -192,6 +192,7 @@ function registerContractPages(
       body: signingView({
         contract: c,
         merchantName: found.merchantName,
+        brandLogo: found.brandLogo,
         expired,
         csrf: csrf.token(req, reply),
         payer: me ? { email: me.payer.email } : null,

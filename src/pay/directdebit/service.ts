@@ -13,6 +13,7 @@ import type { PriceSource } from '../../prices/service.ts';
 import type { ExtendedError } from '../codes.ts';
 import { enqueuePayWebhook, num8 } from '../events.ts';
 import type { SubMerchantDirectory } from '../extension.ts';
+import type { SubMerchantOrderDirectory } from '../submerchants/service.ts';
 import { keyReusedMessage, requestFingerprint } from '../idempotency.ts';
 import type { Actor, NewOrder, OrderError, OrderService } from '../orders/service.ts';
 import type { ContractCreate, ContractRef, ContractTerms, PayApply, PayNotify } from './schemas.ts';
@@ -163,6 +164,12 @@ const LEASE_MS = 30_000;
 const WORKER_BATCH = 32;
 /** How long a twin of an /pay/apply request waits for the first one's order: 100 × 20 ms. */
 const TWIN_WAIT_TRIES = 100;
+
+/** The name (and logo) a payer sees on a contract. */
+export interface ContractFace {
+  merchantName: string;
+  brandLogo: string | null;
+}
 const TWIN_WAIT_MS = 20;
 
 export function createDirectDebitService(deps: {
@@ -174,15 +181,28 @@ export function createDirectDebitService(deps: {
   mailer: Mailer;
   prices: PriceSource;
   orders: OrderService;
-  subMerchants: SubMerchantDirectory;
+  /** Whether a contract may name a sub-merchant, and the name and logo the payer then sees (§12.5, §14.3). */
+  subMerchants: SubMerchantDirectory & Pick<SubMerchantOrderDirectory, 'face'>;
   openIdSalt: string;
   publicUrl: string;
   mode: 'sandbox' | 'production';
   /** The longest an order may stay open: a debit's order lives that long, so the worker always finds it payable. */
   maxOrderExpireMs: number;
+  /** The scenario limit in USD (§14.2, operator setting `pay.directDebitScenarioLimitUsd`). */
   limitUsd: string;
 }) {
   const { db, clock, ids, outbox, accounts, orders } = deps;
+
+  /**
+   * Who the payer sees asking: a contract naming one of a channel partner's sub-merchants shows the sub-merchant's
+   * name and logo instead of the partner's (§14.3 "merchant (or sub-merchant) name and logo", §12.5).
+   */
+  async function faceOf(c: Contract): Promise<ContractFace> {
+    const sub = c.subMerchantId ? await deps.subMerchants.face(db, c.merchantId, c.subMerchantId) : null;
+    if (sub) return { merchantName: sub.merchantName, brandLogo: sub.brandLogo };
+    const merchant = await accounts.getMerchant(c.merchantId);
+    return { merchantName: merchant?.name ?? '', brandLogo: null };
+  }
 
   const signingUrl = (token: string) => `${deps.publicUrl}/checkout/contract/${token}`;
   const openUserId = (payerId: string, merchantId: string) =>
@@ -466,14 +486,20 @@ export function createDirectDebitService(deps: {
       return service.terminate(String(row.merchant_id), { contractId }, TERMINATION_WAY.PAYER);
     },
 
-    /** The signing page's contract, with the name the payer sees. */
-    async byToken(token: string): Promise<{ contract: Contract; merchantName: string } | null> {
+    /** The signing page's contract, with the name (and logo) the payer sees. */
+    async byToken(token: string): Promise<({ contract: Contract } & ContractFace) | null> {
       if (!/^[A-Za-z0-9]{32}$/.test(token)) return null;
       const row = (await db.query(`SELECT * FROM pay_dd_contracts WHERE token = $1`, [token])).rows[0];
       if (!row) return null;
       const contract = toContract(row);
-      const merchant = await accounts.getMerchant(contract.merchantId);
-      return { contract, merchantName: merchant?.name ?? '' };
+      return { contract, ...(await faceOf(contract)) };
+    },
+
+    /** The contract an order carries (§14.9), for its checkout; null for any other order. */
+    async forOrder(prepayId: string): Promise<Contract | null> {
+      if (!/^\d{1,19}$/.test(prepayId)) return null;
+      const row = (await db.query(`SELECT * FROM pay_dd_contracts WHERE prepay_id = $1`, [prepayId])).rows[0];
+      return row ? toContract(row) : null;
     },
 
     async byPreContractId(preContractId: string): Promise<Contract | null> {
@@ -513,7 +539,14 @@ export function createDirectDebitService(deps: {
           [payerId],
         )
       ).rows;
-      return rows.map((r) => ({ ...toContract(r), merchantName: r.merchant_name ?? '' }));
+      return Promise.all(
+        rows.map(async (r) => {
+          const c = toContract(r);
+          // A sub-merchant's contract is listed under the sub-merchant's name, as the payer signed it (§12.5).
+          const name = c.subMerchantId ? (await faceOf(c)).merchantName : (r.merchant_name ?? '');
+          return { ...c, merchantName: name };
+        }),
+      );
     },
 
     /** The merchant's contracts, newest first, with their debits' count and total (dashboard). */

@@ -16,9 +16,6 @@ export const MAX_CONTRACT_MS = 1095 * DAY_MS;
 /** A DAY cycle is more than 7 days (§14.2); Decision: at most a contract's longest life. */
 const MAX_DAY_CYCLE = 1095;
 
-/** §14.2 Decision: the scenario limit in USD (50 in production, as the SDK notes; 10000 in sandbox). */
-export const scenarioLimitUsd = (mode: 'sandbox' | 'production') => (mode === 'sandbox' ? '10000' : '50');
-
 type TermsError = 'FIELD_MISSING' | 'FIELD_VALUE';
 
 export function checkTerms(

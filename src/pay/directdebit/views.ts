@@ -19,7 +19,8 @@ function cycleText(c: Contract): string {
   return `every ${n} ${unit}`;
 }
 
-function terms(c: Contract): SafeHtml {
+/** A contract's terms as rows: also shown on the checkout of an order that signs one when paid (§14.9). */
+export function contractTerms(c: Contract): SafeHtml {
   return html`<div class="row"><span>Service</span><span id="service">${c.serviceName}</span></div>
     <div class="row"><span>Up to, per debit</span><span id="limit">${displayAmount(c.singleUpperLimit, c.currency)}</span></div>
     ${
@@ -35,7 +36,9 @@ function terms(c: Contract): SafeHtml {
 
 export interface SigningData {
   contract: Contract;
+  /** The merchant's name, or its sub-merchant's when the contract names one (§14.3). */
   merchantName: string;
+  brandLogo?: string | null;
   /** The status shown: an INITIAL request past requestExpireTime shows as expired. */
   expired: boolean;
   csrf: string;
@@ -73,8 +76,13 @@ export function signingView(d: SigningData): SafeHtml {
         type="submit">Reject</button></form>`;
   }
   return html`<div class="card"><h1>Direct debit agreement</h1>
-      <p><strong id="merchant">${d.merchantName}</strong> asks to collect payments in ${c.currency}.</p>
-      ${terms(c)}</div>
+      <p>${
+        d.brandLogo
+          ? html`<img id="brand-logo" src="${d.brandLogo}" alt="" referrerpolicy="no-referrer"
+          style="height:24px;max-width:96px;object-fit:contain;vertical-align:middle;margin-right:6px">`
+          : ''
+      }<strong id="merchant">${d.merchantName}</strong> asks to collect payments in ${c.currency}.</p>
+      ${contractTerms(c)}</div>
     <div class="card">${d.error ? html`<div class="error" role="alert">${d.error}</div>` : ''}${action}</div>`;
 }
 
@@ -91,7 +99,7 @@ export function payerContractsView(d: { email: string; csrf: string; contracts: 
   const ended = d.contracts.filter((c) => c.status !== 'CONTRACT_SIGNED');
   const item = (c: PayerContract, cancel: boolean) => html`<div class="card contract" data-contract="${c.contractId}">
       <h2>${c.merchantName}</h2>
-      ${terms(c)}
+      ${contractTerms(c)}
       <div class="row"><span>Status</span><span class="${STATUS[c.status]!.cls}">${STATUS[c.status]!.text}</span></div>
       ${
         cancel
