@@ -12,7 +12,8 @@ import { startReceiver, waitFor } from './support/webhook-receiver.ts';
  * the dashboard's QR codes section (nav link only with the feature, register a fixed-amount and an any-amount code,
  * the list with images and links, the print page, Disable), the payer opening /qr/{code}, waiting, the merchant
  * creating the order with the webhook's referId, the page turning into the checkout (no "Pay from another wallet")
- * and the payer paying. Screenshots under test-results/screenshots/shareinfo-*.png and merchantqr-*.png.
+ * and the payer paying; in the sandbox, the payer scanning the any-amount code, entering 3.5 USDT and paying.
+ * Screenshots under test-results/screenshots/shareinfo-*.png and merchantqr-*.png.
  */
 describe('share account id and merchant QR pages in Chromium at 390 px', { skip: browserSkip }, () => {
   let t: TestApp;
@@ -182,6 +183,36 @@ describe('share account id and merchant QR pages in Chromium at 390 px', { skip:
     await fits(phone, 'merchantqr-paid');
     const q = await m.client.post('/v2/order/query', { prepayId: order.json.data.prepayId });
     assert.equal(q.json.data.status, 'PAID', q.text);
+
+    // The sandbox (issue 18): the payer scans the any-amount code and enters the amount on the waiting page.
+    await phone.goto(`${t.baseUrl}/qr/${tipsCode}`);
+    await phone.waitForSelector('#waiting');
+    const tipsReferId = /\/scans\/(\d+)$/.exec(phone.url())![1]!;
+    assert.equal(await phone.textContent('#payer-order h2'), 'Enter the amount');
+    await phone.fill('#amount', '0');
+    await phone.click('#enter-amount');
+    await phone.waitForSelector('#error');
+    assert.match((await phone.textContent('#error'))!, /above zero/);
+    await phone.fill('#amount', '3.5');
+    await phone.selectOption('#currency', 'USDT');
+    await fits(phone, 'merchantqr-enter-amount');
+    await phone.click('#enter-amount');
+    await phone.waitForURL(/\/checkout\/[a-z0-9]{16}$/);
+    await phone.waitForSelector('#pay');
+    assert.equal(await phone.locator('#onchain').count(), 0);
+    assert.equal(await phone.textContent('#pay'), 'Pay 3.50 USDT');
+    await fits(phone, 'merchantqr-entered-checkout');
+    await phone.click('#pay');
+    await phone.waitForSelector('#status:has-text("Paid")');
+    await fits(phone, 'merchantqr-entered-paid');
+    // The merchant had its MERCHANT_QR_CODE webhook at the scan, and the order is its own, paid.
+    await deliver();
+    const tipsHook = await waitFor('MERCHANT_QR_CODE', () => webhookFor(tipsReferId));
+    const tv = await createPayWebhookVerifier(m.client).verify(tipsHook.headers, tipsHook.body);
+    assert.equal(tv.data.qrCodeType, 'USER_INPUT_AMOUNT');
+    const tipsOrder = await m.client.post('/v2/order/query', { merchantTradeNo: `qr${tipsReferId}` });
+    assert.equal(tipsOrder.json.data.status, 'PAID', tipsOrder.text);
+    assert.equal(`${tipsOrder.json.data.orderAmount} ${tipsOrder.json.data.currency}`, '3.50000000 USDT');
 
     // The merchant disables the other code: it stays listed, and scanning it shows "Code not found".
     await page.goto(`${t.baseUrl}/en/dashboard/qr-codes`);

@@ -22,7 +22,7 @@ const AMOUNT_MESSAGE = 'Enter an amount above zero with at most 8 decimals.';
 
 export const payerTradeNo = (referId: string) => `qr${referId}`;
 
-/** Letters V3 refuses in a goods name (src/pay/validation.ts `text`), left out of the code's label. */
+/** Letters V3 refuses in a description or goods name (src/pay/validation.ts `text`), left out of the code's label. */
 const NOT_IN_GOODS_NAME = /[\\"\p{Cc}\p{Extended_Pictographic}]/gu;
 
 export function createQrPayerOrders(deps: { merchantQr: MerchantQrService; orders: OrderService; mode: Mode }) {
@@ -58,18 +58,19 @@ export function createQrPayerOrders(deps: { merchantQr: MerchantQrService; order
           ? [code.amount!, code.currency!]
           : [(entered.amount ?? '').trim(), (entered.currency ?? '').trim()];
       if (!PAY_CURRENCIES.includes(currency)) return err('INVALID_AMOUNT', 'Choose one of the listed currencies.');
+      const name = code.label.replace(NOT_IN_GOODS_NAME, '').trim() || `QR code ${code.code}`;
       const body = CreateOrderV3.safeParse({
         env: { terminalType: 'WEB' },
         merchantTradeNo: payerTradeNo(scan.referId),
         orderAmount: amount,
         currency,
-        description: `QR code ${code.code}`,
+        description: name,
         goodsDetails: [
           {
             goodsType: '02',
             goodsCategory: 'Z000',
             referenceGoodsId: code.code,
-            goodsName: code.label.replace(NOT_IN_GOODS_NAME, '').trim() || `QR code ${code.code}`,
+            goodsName: name,
           },
         ],
         qrCodeReferId: scan.referId,
