@@ -1,5 +1,7 @@
+import type { z } from 'zod';
 import { html, type SafeHtml } from '../../web/html.ts';
-import { CONSOLE, card, facts } from './views.ts';
+import type { ConsolePages } from './routes.ts';
+import { CONSOLE, card, facts, type ConsoleCtx } from './views.ts';
 
 /**
  * Pieces shared by the console's account sections (merchants, partners, brokers): list fields typed into a textarea,
@@ -49,3 +51,30 @@ export function secretOnceView(v: {
 
 export const backLink = (href: string, label: string) => html`<p><a href="${href}">← ${label}</a></p>`;
 export const consoleUrl = (path: string) => `${CONSOLE}${path}`;
+
+/**
+ * The POST actions on one account's page (a merchant's, a partner's), registered alike so that every button there
+ * behaves the same: the id in the path checked against its pattern (anything else is a 404, the API never called),
+ * the admin API called, the outcome flashed on the account's page. A call may answer a string instead: a mistake in
+ * the form found before calling the API, flashed as the error.
+ */
+export function accountActions(
+  pages: ConsolePages,
+  account: { route: string; param: string; pattern: RegExp; url: (id: string) => string },
+) {
+  return function action<S extends z.ZodType>(
+    path: string,
+    schema: S,
+    call: (id: string, form: z.output<S>, ctx: ConsoleCtx) => Promise<{ ok: boolean; message: string } | string>,
+    done: string,
+  ) {
+    pages.postForm(`${account.route}/:${account.param}${path}`, schema, async (req, reply, ctx, form) => {
+      const id = (req.params as Record<string, string>)[account.param] ?? '';
+      if (!account.pattern.test(id)) return pages.notFound(reply, ctx);
+      const res = await call(id, form, ctx);
+      if (typeof res === 'string') return pages.redirect(reply, account.url(id), { error: res });
+      if (!res.ok) return pages.redirect(reply, account.url(id), { error: `Not done: ${res.message}` });
+      return pages.redirect(reply, account.url(id), { ok: done });
+    });
+  };
+}

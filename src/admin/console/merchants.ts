@@ -5,7 +5,16 @@ import { formList, formText } from '../../web/page.ts';
 import { FEATURE_FLAGS, KEY_PERMISSIONS } from '../../pay/features.ts';
 import type { ConsoleSection } from './routes.ts';
 import { CONSOLE, actionButton, card, csrfField, facts, table, time, type ConsoleCtx } from './views.ts';
-import { backLink, checkedAttr, listField, listText, secretOnceView, statusTag, ticked } from './merchants-shared.ts';
+import {
+  accountActions,
+  backLink,
+  checkedAttr,
+  listField,
+  listText,
+  secretOnceView,
+  statusTag,
+  ticked,
+} from './merchants-shared.ts';
 
 /**
  * The console's merchant pages: the list with a search by name or id, creating a merchant (with its first API key,
@@ -256,22 +265,7 @@ export const merchantsSection: ConsoleSection = (pages) => {
     return pages.frame(reply, `Merchant ${m.merchantName}`, detailView(ctx, m), ctx);
   });
 
-  /** A merchant action: the id checked, the API called, the outcome shown on the merchant's page. */
-  function merchantAction<S extends z.ZodType>(
-    path: string,
-    schema: S,
-    call: (id: string, form: z.output<S>, ctx: ConsoleCtx) => Promise<{ ok: boolean; message: string } | string>,
-    done: string,
-  ) {
-    pages.postForm(`/merchants/:id${path}`, schema, async (req, reply, ctx, form) => {
-      const id = (req.params as { id: string }).id;
-      if (!ID.test(id)) return pages.notFound(reply, ctx);
-      const res = await call(id, form, ctx);
-      if (typeof res === 'string') return pages.redirect(reply, merchantUrl(id), { error: res });
-      if (!res.ok) return pages.redirect(reply, merchantUrl(id), { error: `Not done: ${res.message}` });
-      return pages.redirect(reply, merchantUrl(id), { ok: done });
-    });
-  }
+  const merchantAction = accountActions(pages, { route: '/merchants', param: 'id', pattern: ID, url: merchantUrl });
 
   // A new key's secret is on this answer only (see /merchants).
   pages.postForm('/merchants/:id/keys', KeyForm, async (req, reply, ctx, form) => {

@@ -5,7 +5,7 @@ import { formText } from '../../web/page.ts';
 import { BASE as DASHBOARD_BASE } from '../../dashboard/views.ts';
 import type { ConsoleSection } from './routes.ts';
 import { CONSOLE, actionButton, card, csrfField, facts, table, time, type ConsoleCtx } from './views.ts';
-import { backLink, listField, listText, statusTag } from './merchants-shared.ts';
+import { accountActions, backLink, listField, listText, statusTag } from './merchants-shared.ts';
 
 /**
  * The console's Connect partner pages: the list, onboarding (name, e-mail, the partner's RSA public key uploaded as a
@@ -186,21 +186,7 @@ export const partnersSection: ConsoleSection = (pages) => {
     return pages.frame(reply, `Partner ${p.name}`, detailView(ctx, p), ctx);
   });
 
-  /** A partner action: the code checked, the API called, the outcome shown on the partner's page. */
-  function partnerAction<S extends z.ZodType>(
-    path: string,
-    schema: S,
-    call: (code: string, form: z.output<S>, ctx: ConsoleCtx) => Promise<{ ok: boolean; message: string }>,
-    done: string,
-  ) {
-    pages.postForm(`/partners/:code${path}`, schema, async (req, reply, ctx, form) => {
-      const code = (req.params as { code: string }).code;
-      if (!CODE.test(code)) return pages.notFound(reply, ctx);
-      const res = await call(code, form, ctx);
-      if (!res.ok) return pages.redirect(reply, partnerUrl(code), { error: `Not done: ${res.message}` });
-      return pages.redirect(reply, partnerUrl(code), { ok: done });
-    });
-  }
+  const partnerAction = accountActions(pages, { route: '/partners', param: 'code', pattern: CODE, url: partnerUrl });
 
   partnerAction(
     '/settings',
