@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../platform/clock.ts';
 import type { Db, DbRow, Queryable } from '../../platform/db/client.ts';
-import { DomainError, err, ok, type Result } from '../../platform/errors.ts';
-import { platformAccount, type Ledger } from '../../platform/ledger/service.ts';
+import { err, ok, type Result } from '../../platform/errors.ts';
+import { ifFundsSuffice, platformAccount, type Ledger } from '../../platform/ledger/service.ts';
 import { Decimal } from '../../platform/money.ts';
 import type { PriceSource } from '../../prices/service.ts';
 import type { ExtendedError } from '../codes.ts';
@@ -171,8 +171,6 @@ export function createConvertService(deps: {
       )
     ).rows[0];
 
-  let savepoint = 0;
-
   return {
     pairs,
 
@@ -312,11 +310,8 @@ export function createConvertService(deps: {
         const wallet = quote.wallet as MerchantWallet;
         const from = norm(quote.from_amount);
         const to = norm(quote.to_amount);
-        // Both legs or neither: a savepoint undoes the first leg when the wallet turns out short.
-        const sp = `convert_execute_${++savepoint}`;
-        await q.query(`SAVEPOINT ${sp}`);
-        let status: ConvertStatus = 'SUCCESS';
-        try {
+        // Both legs or neither: a short wallet undoes the first leg and the order is FAIL.
+        const moved = await ifFundsSuffice(q, async () => {
           await ledger.transfer(q, {
             id: `convert:${orderId}:from`,
             debit: merchantAccount(merchantId, wallet, quote.from_asset),
@@ -333,13 +328,8 @@ export function createConvertService(deps: {
             kind: 'pay.convert',
             ref: orderId,
           });
-          await q.query(`RELEASE SAVEPOINT ${sp}`);
-        } catch (e) {
-          if (!(e instanceof DomainError && e.code === 'INSUFFICIENT_FUNDS')) throw e;
-          await q.query(`ROLLBACK TO SAVEPOINT ${sp}`);
-          await q.query(`RELEASE SAVEPOINT ${sp}`);
-          status = 'FAIL';
-        }
+        });
+        const status: ConvertStatus = moved ? 'SUCCESS' : 'FAIL';
         const row = (
           await q.query(
             `INSERT INTO pay_convert_orders (order_id, quote_id, merchant_id, wallet, from_asset, to_asset, from_amount,

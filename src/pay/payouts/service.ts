@@ -4,10 +4,10 @@ import type { AccountsService, Payer } from '../../accounts/service.ts';
 import type { Clock } from '../../platform/clock.ts';
 import { randomString } from '../../platform/crypto.ts';
 import type { Db, DbRow, Queryable } from '../../platform/db/client.ts';
-import { DomainError, err, errorField, ok, type Result } from '../../platform/errors.ts';
+import { err, errorField, ok, type Result } from '../../platform/errors.ts';
 import type { IdGenerator } from '../../platform/ids.ts';
 import { raw } from '../../platform/json.ts';
-import { platformAccount, type Ledger } from '../../platform/ledger/service.ts';
+import { ifFundsSuffice, platformAccount, type Ledger } from '../../platform/ledger/service.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { Mailer } from '../../platform/mail.ts';
 import { Decimal, fixed } from '../../platform/money.ts';
@@ -535,22 +535,8 @@ export function createPayoutService(deps: PayoutDeps) {
     });
   }
 
-  let savepoint = 0;
   /** A hold that either is made or leaves no trace: true when reserved, false on a shortfall. */
-  async function reserve(q: Queryable, t: Parameters<Ledger['hold']>[1]): Promise<boolean> {
-    const sp = `payout_reserve_${++savepoint}`;
-    await q.query(`SAVEPOINT ${sp}`);
-    try {
-      await ledger.hold(q, t);
-      await q.query(`RELEASE SAVEPOINT ${sp}`);
-      return true;
-    } catch (e) {
-      if (!(e instanceof DomainError && e.code === 'INSUFFICIENT_FUNDS')) throw e;
-      await q.query(`ROLLBACK TO SAVEPOINT ${sp}`);
-      await q.query(`RELEASE SAVEPOINT ${sp}`);
-      return false;
-    }
-  }
+  const reserve = (q: Queryable, t: Parameters<Ledger['hold']>[1]) => ifFundsSuffice(q, () => ledger.hold(q, t));
 
   // ---- the batch handlers ----
 

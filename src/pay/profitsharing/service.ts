@@ -1,9 +1,9 @@
 import type { AccountsService } from '../../accounts/service.ts';
 import type { Clock } from '../../platform/clock.ts';
 import type { Db, DbRow, Queryable } from '../../platform/db/client.ts';
-import { DomainError, err, ok, type Result } from '../../platform/errors.ts';
+import { err, ok, type Result } from '../../platform/errors.ts';
 import type { IdGenerator } from '../../platform/ids.ts';
-import type { AccountRef, Ledger } from '../../platform/ledger/service.ts';
+import { ifFundsSuffice, type AccountRef, type Ledger } from '../../platform/ledger/service.ts';
 import { Decimal } from '../../platform/money.ts';
 import type { PayDomainError } from '../codes.ts';
 import { keyReusedMessage, requestFingerprint } from '../idempotency.ts';
@@ -79,22 +79,8 @@ export function createProfitSharingService(deps: {
 }) {
   const { db, clock, ids, ledger, accounts } = deps;
 
-  let savepoint = 0;
   /** One ledger move that either happens or leaves no trace: false on the debit side's shortfall. */
-  async function move(q: Queryable, t: Parameters<Ledger['transfer']>[1]): Promise<boolean> {
-    const sp = `profit_sharing_${++savepoint}`;
-    await q.query(`SAVEPOINT ${sp}`);
-    try {
-      await ledger.transfer(q, t);
-      await q.query(`RELEASE SAVEPOINT ${sp}`);
-      return true;
-    } catch (e) {
-      if (!(e instanceof DomainError && e.code === 'INSUFFICIENT_FUNDS')) throw e;
-      await q.query(`ROLLBACK TO SAVEPOINT ${sp}`);
-      await q.query(`RELEASE SAVEPOINT ${sp}`);
-      return false;
-    }
-  }
+  const move = (q: Queryable, t: Parameters<Ledger['transfer']>[1]) => ifFundsSuffice(q, () => ledger.transfer(q, t));
 
   async function loadSplit(q: Queryable, row: DbRow | undefined): Promise<Split | null> {
     if (!row) return null;

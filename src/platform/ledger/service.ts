@@ -173,6 +173,28 @@ export interface AuditReport {
   convertHouse: { asset: string; net: string }[];
 }
 
+let savepoints = 0;
+/**
+ * Runs `moves` (ledger transfers or holds inside the caller's transaction) so that they either all happen or leave no
+ * trace: true when done; false when one of them finds its debit side short (INSUFFICIENT_FUNDS), the earlier ones then
+ * undone by a savepoint while the caller's transaction goes on. Any other error propagates. Payouts, convert and
+ * profit sharing all turn a shortfall into an outcome (unfunded, FAIL) rather than an aborted request, and share this.
+ */
+export async function ifFundsSuffice(q: Queryable, moves: () => Promise<unknown>): Promise<boolean> {
+  const sp = `funds_${++savepoints}`;
+  await q.query(`SAVEPOINT ${sp}`);
+  try {
+    await moves();
+    await q.query(`RELEASE SAVEPOINT ${sp}`);
+    return true;
+  } catch (e) {
+    if (!(e instanceof DomainError && e.code === 'INSUFFICIENT_FUNDS')) throw e;
+    await q.query(`ROLLBACK TO SAVEPOINT ${sp}`);
+    await q.query(`RELEASE SAVEPOINT ${sp}`);
+    return false;
+  }
+}
+
 export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
   const { db, clock } = deps;
 
