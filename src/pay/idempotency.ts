@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { DbRow } from '../platform/db/client.ts';
+import { err, ok, type Result } from '../platform/errors.ts';
 
 /**
  * Idempotent create calls of the extended surface (binance-pay-extended.md §9.4). Each create call carries a merchant
@@ -30,3 +32,15 @@ export function canonicalJson(value: unknown): string {
 /** The §9.4 message: the key names itself. */
 export const keyReusedMessage = (field: string, key: string) =>
   `${field} ${key} was already used with different parameters.`;
+
+/**
+ * How a create call answers a request whose key is already stored (§9.4), written once so every call keeps the rule:
+ * the stored object's answer when the parameters are the same (the row's fingerprint is this request's), else
+ * REQUEST_KEY_REUSED naming the key as stored in `key.column` under its wire name `key.field`.
+ */
+export const replayOf =
+  <T>(fingerprint: string, key: { field: string; column: string }, answer: (row: DbRow) => T) =>
+  (row: DbRow): Result<T, 'REQUEST_KEY_REUSED'> =>
+    row.fingerprint === fingerprint
+      ? ok(answer(row))
+      : err('REQUEST_KEY_REUSED', keyReusedMessage(key.field, String(row[key.column])));

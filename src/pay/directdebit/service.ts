@@ -14,7 +14,7 @@ import type { ExtendedError } from '../codes.ts';
 import { enqueuePayWebhook, num8 } from '../events.ts';
 import type { SubMerchantDirectory } from '../extension.ts';
 import type { SubMerchantOrderDirectory } from '../submerchants/service.ts';
-import { keyReusedMessage, requestFingerprint } from '../idempotency.ts';
+import { replayOf, requestFingerprint } from '../idempotency.ts';
 import type { Actor, NewOrder, OrderError, OrderService } from '../orders/service.ts';
 import type { ContractCreate, ContractRef, ContractTerms, PayApply, PayNotify } from './schemas.ts';
 import { checkTerms, DAY_MS, DEFAULT_REQUEST_MS, MAX_CONTRACT_MS, MAX_REQUEST_MS, periodIndex } from './terms.ts';
@@ -418,10 +418,11 @@ export function createDirectDebitService(deps: {
         returnUrl: input.returnUrl ?? null,
         cancelUrl: input.cancelUrl ?? null,
       });
-      const replay = (row: DbRow): Result<Answer, DirectDebitError> =>
-        row.fingerprint === fingerprint
-          ? ok(createAnswer(toContract(row)))
-          : err('REQUEST_KEY_REUSED', keyReusedMessage('merchantContractCode', row.merchant_contract_code));
+      const replay = replayOf(
+        fingerprint,
+        { field: 'merchantContractCode', column: 'merchant_contract_code' },
+        (row): Answer => createAnswer(toContract(row)),
+      );
       const existing = await findContract(db, actor.merchantId, { merchantContractCode: input.merchantContractCode });
       if (existing) return replay(existing);
       const now = clock.now();
@@ -588,11 +589,7 @@ export function createDirectDebitService(deps: {
         merchantRequestId: r.merchant_request_id,
         transactionTime: Number(r.transaction_time),
       });
-      type Answer = ReturnType<typeof answer>;
-      const replay = (r: DbRow): Result<Answer, DirectDebitError> =>
-        r.fingerprint === fingerprint
-          ? ok(answer(r))
-          : err('REQUEST_KEY_REUSED', keyReusedMessage('merchantRequestId', r.merchant_request_id));
+      const replay = replayOf(fingerprint, { field: 'merchantRequestId', column: 'merchant_request_id' }, answer);
       const stored = async () =>
         (
           await db.query(`SELECT * FROM pay_dd_notices WHERE merchant_id = $1 AND merchant_request_id = $2`, [
@@ -675,10 +672,7 @@ export function createDirectDebitService(deps: {
         status: 'PROCESSING',
       });
       type Answer = ReturnType<typeof answer>;
-      const replay = (r: DbRow): Result<Answer, DirectDebitError> =>
-        r.fingerprint === fingerprint
-          ? ok(answer(r))
-          : err('REQUEST_KEY_REUSED', keyReusedMessage('merchantRequestId', r.merchant_request_id));
+      const replay = replayOf(fingerprint, { field: 'merchantRequestId', column: 'merchant_request_id' }, answer);
       const stored = async () =>
         (
           await db.query(`SELECT * FROM pay_dd_debits WHERE merchant_id = $1 AND merchant_request_id = $2`, [

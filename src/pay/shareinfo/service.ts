@@ -9,7 +9,7 @@ import type { Outbox } from '../../platform/outbox/service.ts';
 import type { PayDomainError } from '../codes.ts';
 import { enqueuePayWebhook } from '../events.ts';
 import type { SubMerchantDirectory } from '../extension.ts';
-import { keyReusedMessage, requestFingerprint } from '../idempotency.ts';
+import { replayOf, requestFingerprint } from '../idempotency.ts';
 import type { Actor } from '../orders/service.ts';
 import type { Category, PayerVerification, ShareAccountId } from './schemas.ts';
 
@@ -151,10 +151,9 @@ export function createShareInfoService(deps: {
         subMerchantId: input.subMerchantId ?? null,
         webhookUrl: input.webhookUrl ?? null,
       });
-      const replay = (row: DbRow): Result<ShareRequest, PayDomainError> =>
-        row.fingerprint === fingerprint
-          ? ok(toShare(row, clock.now()))
-          : err('REQUEST_KEY_REUSED', keyReusedMessage('requestId', row.request_id));
+      const replay = replayOf(fingerprint, { field: 'requestId', column: 'request_id' }, (row) =>
+        toShare(row, clock.now()),
+      );
       const existing = await stored(merchantId, input.requestId);
       if (existing) return replay(existing);
       if (input.subMerchantId != null && !(await deps.subMerchants.isActive(db, merchantId, input.subMerchantId)))

@@ -4,7 +4,7 @@ import { DomainError, err, ok, type Result } from '../../platform/errors.ts';
 import type { Ledger } from '../../platform/ledger/service.ts';
 import { Decimal } from '../../platform/money.ts';
 import type { ExtendedError } from '../codes.ts';
-import { keyReusedMessage, requestFingerprint } from '../idempotency.ts';
+import { replayOf, requestFingerprint } from '../idempotency.ts';
 import type { Actor } from '../orders/service.ts';
 import { merchantAccount, type MerchantWallet } from '../wallets.ts';
 import type { TransferType, WalletTransfer } from './schemas.ts';
@@ -56,10 +56,8 @@ export function createTransferService(deps: { db: Db; clock: Clock; ledger: Ledg
   }
 
   /** The stored transfer answers a replay only if its parameters are the same. */
-  const replay = (row: DbRow, fingerprint: string): Result<Transfer, ExtendedError> =>
-    row.fingerprint === fingerprint
-      ? ok(toTransfer(row))
-      : err('REQUEST_KEY_REUSED', keyReusedMessage('requestId', row.request_id));
+  const replay = (row: DbRow, fingerprint: string) =>
+    replayOf(fingerprint, { field: 'requestId', column: 'request_id' }, toTransfer)(row);
 
   const INSERT = `INSERT INTO pay_wallet_transfers (merchant_id, request_id, fingerprint, creator_merchant_id, currency,
       amount, amount_sent, transfer_type, status, created_at)
