@@ -1,3 +1,4 @@
+import type { Delivery } from '../../platform/outbox/delivery.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
 import type { ConsoleSection } from './routes.ts';
 import { CONSOLE, actionButton, card, facts, table, time, type ConsoleCtx } from './views.ts';
@@ -11,34 +12,8 @@ const STATUSES = ['PENDING', 'DELIVERED', 'FAILED'] as const;
 const FAMILIES = ['pay', 'connect', 'kyc'] as const;
 const ID = /^\d{1,19}$/;
 
-interface Attempt {
-  round: number;
-  attemptNo: number;
-  attemptedAt: number;
-  url: string;
-  httpStatus: number | null;
-  latencyMs: number;
-  response: string | null;
-  error: string | null;
-  acked: boolean;
-}
-export interface DeliveryRow {
-  id: string;
-  family: string;
-  ownerId: string;
-  url: string;
-  bizType: string;
-  bizId: string;
-  bizStatus: string;
-  body: string;
-  status: (typeof STATUSES)[number];
-  round: number;
-  createdAt: number;
-  completedAt: number | null;
-  nextAttemptAt: number | null;
-  lastError: string | null;
-  attempts: Attempt[];
-}
+/** A delivery as the admin API answers it: the outbox's own shape, so the page and the API cannot drift apart. */
+export type DeliveryRow = Delivery;
 
 export const deliveryStatus = (s: string) =>
   html`<span class="status nowrap ${s === 'DELIVERED' ? 'ok' : s === 'FAILED' ? 'bad' : 'wait'}">${s}</span>`;
