@@ -154,3 +154,20 @@ export function signedPayRequest(path: string, apiKey: string, secret: string, b
 }
 
 export const isPaySuccess = (status: number, body: string) => status === 200 && body.startsWith('{"status":"SUCCESS"');
+
+/**
+ * A worker target's drain: `runOnce` called until a round handles nothing, with the wall-clock time and this
+ * process's CPU time (user + system) it took. The payouts, direct debit and refunds targets measure their drains
+ * alike so their figures compare.
+ */
+export async function timedDrain(
+  runOnce: () => Promise<number>,
+): Promise<{ handled: number; elapsedMs: number; cpuMs: number }> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let handled = 0;
+  for (let n; (n = await runOnce()) > 0;) handled += n;
+  const elapsedMs = performance.now() - t0;
+  const d = process.cpuUsage(cpu0);
+  return { handled, elapsedMs, cpuMs: (d.user + d.system) / 1000 };
+}

@@ -1,6 +1,7 @@
 import { randomAlnum } from '../../src/platform/crypto.ts';
 import type { Db } from '../../src/platform/db/client.ts';
 import { createDirectDebitService } from '../../src/pay/directdebit/service.ts';
+import { timedDrain } from '../lib/load.ts';
 import type { Target } from '../lib/server.ts';
 import { bootApp } from './app.ts';
 
@@ -63,12 +64,7 @@ export async function startDirectDebit(db: Db, port: number): Promise<Target> {
       },
 
       async drain() {
-        const cpu0 = process.cpuUsage();
-        const t0 = performance.now();
-        let handled = 0;
-        for (let n; (n = await dd.runOnce()) > 0;) handled += n;
-        const elapsedMs = performance.now() - t0;
-        const d = process.cpuUsage(cpu0);
+        const drained = await timedDrain(() => dd.runOnce());
         const steps = Object.fromEntries(
           (await db.query(`SELECT step, count(*) AS n FROM pay_dd_debits GROUP BY step`)).rows.map((r) => [
             r.step,
@@ -76,7 +72,7 @@ export async function startDirectDebit(db: Db, port: number): Promise<Target> {
           ]),
         );
         const audit = await s.ledger.audit();
-        return { handled, elapsedMs, cpuMs: (d.user + d.system) / 1000, steps, auditOk: audit.ok };
+        return { ...drained, steps, auditOk: audit.ok };
       },
     },
   };

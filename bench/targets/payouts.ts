@@ -3,6 +3,7 @@ import type { Db } from '../../src/platform/db/client.ts';
 import { platformAccount } from '../../src/platform/ledger/service.ts';
 import { createPayoutService } from '../../src/pay/payouts/service.ts';
 import { merchantAccount } from '../../src/pay/wallets.ts';
+import { timedDrain } from '../lib/load.ts';
 import type { Target } from '../lib/server.ts';
 import { bootApp } from './app.ts';
 
@@ -54,12 +55,7 @@ export async function startPayouts(db: Db, port: number): Promise<Target> {
       },
 
       async drain() {
-        const cpu0 = process.cpuUsage();
-        const t0 = performance.now();
-        let handled = 0;
-        for (let n; (n = await payouts.runOnce()) > 0;) handled += n;
-        const elapsedMs = performance.now() - t0;
-        const d = process.cpuUsage(cpu0);
+        const drained = await timedDrain(() => payouts.runOnce());
         const count = async (table: string) =>
           Object.fromEntries(
             (await db.query(`SELECT status, count(*) AS n FROM ${table} GROUP BY status`)).rows.map((r) => [
@@ -69,9 +65,7 @@ export async function startPayouts(db: Db, port: number): Promise<Target> {
           );
         const audit = await s.ledger.audit();
         return {
-          handled,
-          elapsedMs,
-          cpuMs: (d.user + d.system) / 1000,
+          ...drained,
           batches: await count('pay_payout_batches'),
           details: await count('pay_payout_details'),
           auditOk: audit.ok,

@@ -1,6 +1,7 @@
 import type { Db } from '../../src/platform/db/client.ts';
 import { randomAlnum } from '../../src/platform/crypto.ts';
 import { REFUND_TOPIC } from '../../src/pay/refunds/service.ts';
+import { timedDrain } from '../lib/load.ts';
 import type { Target } from '../lib/server.ts';
 import { bootApp } from './app.ts';
 
@@ -60,12 +61,7 @@ export async function startRefunds(db: Db, port: number): Promise<Target> {
       },
 
       async drain() {
-        const cpu0 = process.cpuUsage();
-        const t0 = performance.now();
-        let handled = 0;
-        for (let n; (n = await app.outboxWorker.runOnce()) > 0;) handled += n;
-        const elapsedMs = performance.now() - t0;
-        const d = process.cpuUsage(cpu0);
+        const drained = await timedDrain(() => app.outboxWorker.runOnce());
         const refunds = Object.fromEntries(
           (await db.query(`SELECT status, count(*) AS n FROM pay_refunds GROUP BY status`)).rows.map((r) => [
             r.status,
@@ -77,7 +73,7 @@ export async function startRefunds(db: Db, port: number): Promise<Target> {
             .rows[0].n,
         );
         const audit = await ledger.audit();
-        return { handled, elapsedMs, cpuMs: (d.user + d.system) / 1000, refunds, left, auditOk: audit.ok };
+        return { ...drained, refunds, left, auditOk: audit.ok };
       },
     },
   };
