@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { assertAuditOk, createMerchant, createPayer, startTestApp, v3Order, type TestApp } from './helpers.ts';
-import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser, dashboardFirstLogin } from './support/browser.ts';
+import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser, dashboardOwnerPage } from './support/browser.ts';
 
 /**
  * The dashboard's money pages of issue #15 in Chromium at 390 px: wallets and transfers, payouts, sub-merchants,
@@ -34,10 +34,7 @@ describe('dashboard money pages in Chromium at 390 px', { skip: browserSkip }, (
     const order = await m.client.post('/v3/order', v3Order({ orderAmount: '120' }));
     await t.admin('POST', `/sandbox/v1/orders/${order.json.data.prepayId}/pay`, { payerEmail: payer.email });
     browser = await launchBrowser();
-    page = await browser.newPage();
-    await page.setViewportSize(PHONE);
-    const mail = (await t.app.services.mailer.list(email)).find((x) => x.subject.startsWith('Set your'))!;
-    await dashboardFirstLogin(page, mail.text, email, PASSWORD);
+    page = await dashboardOwnerPage(browser, t, email, PASSWORD);
   });
   after(async () => {
     await browser?.close();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { assertAuditOk, createMerchant, createPayer, startTestApp, v3Order, type TestApp } from './helpers.ts';
-import { browserSkip, dashboardFirstLogin, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
+import { browserSkip, dashboardOwnerPage, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
 
 /**
  * The dashboard's convert and profit-sharing pages (binance-pay-extended.md §15, §16) in Chromium at 390 px: each
@@ -55,10 +55,7 @@ describe('dashboard convert and profit sharing in Chromium at 390 px', { skip: b
       ],
     });
     browser = await launchBrowser();
-    page = await browser.newPage();
-    await page.setViewportSize(PHONE);
-    const mail = (await t.app.services.mailer.list(email)).find((x) => x.subject.startsWith('Set your'))!;
-    await dashboardFirstLogin(page, mail.text, email, PASSWORD);
+    page = await dashboardOwnerPage(browser, t, email, PASSWORD);
   });
   after(async () => {
     await browser?.close();

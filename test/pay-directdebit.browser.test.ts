@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createDirectDebitService } from '../src/pay/directdebit/service.ts';
 import { assertAuditOk, createMerchant, createPayer, startTestApp, v3Order, type TestApp } from './helpers.ts';
-import { browserSkip, dashboardFirstLogin, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
+import { browserSkip, dashboardOwnerPage, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
 import { createPayWebhookVerifier } from './support/pay-webhook-verifier.ts';
 import { startReceiver, waitFor } from './support/webhook-receiver.ts';
 
@@ -258,10 +258,7 @@ describe('direct debit pages in Chromium at 390 px', { skip: browserSkip }, () =
     });
     while ((await worker.runOnce()) > 0);
 
-    const page = await browser.newPage();
-    await page.setViewportSize(PHONE);
-    const mail = (await t.app.services.mailer.list(email)).find((x) => x.subject.startsWith('Set your'))!;
-    await dashboardFirstLogin(page, mail.text, email, 'dd-owner-password-1');
+    const page = await dashboardOwnerPage(browser, t, email, 'dd-owner-password-1');
     await page.goto(`${t.baseUrl}/en/dashboard/contracts`);
     const row = page.locator('tr[data-code="DASHSIGNED1"]');
     assert.match(await row.innerText(), /SIGNED[\s\S]*25\.00 USDT[\s\S]*On demand[\s\S]*1 · 12\.50 USDT/);

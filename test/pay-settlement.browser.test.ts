@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { platformAccount } from '../src/platform/ledger/service.ts';
 import { randomAddress } from './chain-fixture.ts';
 import { assertAuditOk, createMerchant, startTestApp, type TestApp } from './helpers.ts';
-import { browserSkip, launchBrowser, PHONE, phoneFit, type Browser, dashboardFirstLogin } from './support/browser.ts';
+import { browserSkip, launchBrowser, phoneFit, type Browser, dashboardOwnerPage } from './support/browser.ts';
 
 /**
  * The merchant's settlement pages (issue #16) in Chromium at 390 px: an address added with the e-mailed code (a wrong
@@ -42,10 +42,7 @@ describe('settlement pages in Chromium at 390 px', { skip: browserSkip }, () => 
       }),
     );
     browser = await launchBrowser();
-    page = await browser.newPage();
-    await page.setViewportSize(PHONE);
-    const mail = (await t.app.services.mailer.list(email)).find((x) => x.subject.startsWith('Set your'))!;
-    await dashboardFirstLogin(page, mail.text, email, PASSWORD);
+    page = await dashboardOwnerPage(browser, t, email, PASSWORD);
   });
   after(async () => {
     await browser?.close();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { assertAuditOk, createMerchant, createPayer, startTestApp, v3Order, type TestApp } from './helpers.ts';
-import { browserSkip, dashboardFirstLogin, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
+import { browserSkip, dashboardOwnerPage, launchBrowser, PHONE, phoneFit, type Browser } from './support/browser.ts';
 import { createPayWebhookVerifier } from './support/pay-webhook-verifier.ts';
 import { startReceiver, waitFor } from './support/webhook-receiver.ts';
 
@@ -91,10 +91,7 @@ describe('share account id and merchant QR pages in Chromium at 390 px', { skip:
     const payer = await createPayer(t, 'noodle.lover@example.com', { USDT: '20' });
     // The consent test's payer session is not this payer's.
     await browser.context.clearCookies();
-    const page = await browser.newPage();
-    await page.setViewportSize(PHONE);
-    const mail = (await t.app.services.mailer.list(email)).find((x) => x.subject.startsWith('Set your'))!;
-    await dashboardFirstLogin(page, mail.text, email, 'qr-owner-password-1');
+    const page = await dashboardOwnerPage(browser, t, email, 'qr-owner-password-1');
     // Off by default: no nav link, and the section says who can turn it on.
     assert.equal(await page.locator('nav a', { hasText: 'QR codes' }).count(), 0);
     const off = await page.goto(`${t.baseUrl}/en/dashboard/qr-codes`);

@@ -102,3 +102,20 @@ export async function dashboardFirstLogin(page: Page, mailText: string, email: s
   await page.click('button[type=submit]');
   await page.waitForURL(/\/en\/dashboard\/orders/);
 }
+
+/**
+ * A phone-sized page (PHONE) logged in to the dashboard as the merchant owner invited at `email`: the set-password
+ * link taken from the owner's mail, then the log-in. Several browser tests start from exactly this in their set-up.
+ */
+export async function dashboardOwnerPage(
+  browser: Browser,
+  t: { app: { services: { mailer: { list(to: string): Promise<{ subject: string; text: string }[]> } } } },
+  email: string,
+  password: string,
+): Promise<Page> {
+  const page = await browser.newPage();
+  await page.setViewportSize(PHONE);
+  const mail = (await t.app.services.mailer.list(email)).find((x) => x.subject.startsWith('Set your'))!;
+  await dashboardFirstLogin(page, mail.text, email, password);
+  return page;
+}
