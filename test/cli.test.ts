@@ -12,14 +12,17 @@ const run = promisify(execFile);
 const dataDir = mkdtempSync(join(tmpdir(), 'rampart-cli-'));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
+/** The CLI's environment in each test: the shared embedded database in dataDir, a free port, no log noise. */
+const cliEnv = async () => ({
+  ...process.env,
+  DATA_DIR: dataDir,
+  PORT: String(await freePort()),
+  DATABASE_URL: '',
+  LOG_LEVEL: 'silent',
+});
+
 test('npx rampart merchant create prints the admin API JSON; the merchant is then listed', async () => {
-  const env = {
-    ...process.env,
-    DATA_DIR: dataDir,
-    PORT: String(await freePort()),
-    DATABASE_URL: '',
-    LOG_LEVEL: 'silent',
-  };
+  const env = await cliEnv();
   const created = await run(
     process.execPath,
     ['bin/rampart.mjs', 'merchant', 'create', '--name', 'CLI Shop', '--ip', '127.0.0.1'],
@@ -84,13 +87,7 @@ test('npx rampart merchant create prints the admin API JSON; the merchant is the
 });
 
 test('npx rampart partner create sends the key file as publicKeyPem and prints platformPublicKeyPem', async () => {
-  const env = {
-    ...process.env,
-    DATA_DIR: dataDir,
-    PORT: String(await freePort()),
-    DATABASE_URL: '',
-    LOG_LEVEL: 'silent',
-  };
+  const env = await cliEnv();
   const keyFile = join(dataDir, 'partner.pem');
   writeFileSync(
     keyFile,
@@ -119,13 +116,7 @@ test('npx rampart partner create sends the key file as publicKeyPem and prints p
 });
 
 test('npx rampart merchant create --email invites a dashboard user (the e-mail is then taken)', async () => {
-  const env = {
-    ...process.env,
-    DATA_DIR: dataDir,
-    PORT: String(await freePort()),
-    DATABASE_URL: '',
-    LOG_LEVEL: 'silent',
-  };
+  const env = await cliEnv();
   const create = (name: string) =>
     run(process.execPath, ['bin/rampart.mjs', 'merchant', 'create', '--name', name, '--email', 'Owner@Shop.example'], {
       env,
