@@ -120,9 +120,13 @@ describe('console operations pages in Chromium', { skip: browserSkip }, () => {
     await page.fill('#payer-balance', '12.5');
     await page.click('#create-payer button[type=submit]');
     await page.waitForSelector('#flash');
-    assert.match(await text(page, '#flash'), /Payer panel-payer@example.com created .* with 12.5 USDT/);
+    assert.match(await text(page, '#flash'), /Payer panel-payer@example.com created with 12.5 USDT/);
     const payer = await t.app.services.accounts.findPayerByEmail('panel-payer@example.com');
     assert.ok(payer, 'the payer exists');
+    // Its password is on that answer page only; back to the panel for the clock.
+    assert.match(await page.inputValue('#secret'), /^[A-Za-z0-9]{8,}$/);
+    await page.click('text=Back to the sandbox panel');
+    await page.waitForSelector('#advance-clock');
     const before = t.clock.now();
     await page.fill('#clock-amount', '2');
     await page.selectOption('#clock-unit', 'days');

@@ -176,7 +176,7 @@ for (const kind of DB_KINDS) {
       await page.fill('#amount', '5');
       await page.click('#refund');
       await page.waitForSelector('#flash');
-      assert.match(await page.innerText('#flash'), /Refund of 5\.00 USDT accepted/);
+      assert.match(await page.innerText('#flash'), /Refund of 5\.00 USDT \(refund \d+\) accepted/);
       // The refund is listed with its amount and status, beside what is left; the history reads as sentences.
       assert.match(await page.innerText('#refunds .refund-amount'), /^5\.00 USDT$/);
       assert.match(await page.innerText('#refunds .refund-status'), /in progress|succeeded/);
