@@ -753,6 +753,117 @@ export const ENDPOINTS: Endpoint[] = [
   pay('/balance-report/query', 'downloadId', () => ({ downloadId: '197620356272996352' }), {
     'number where a string is expected': numberTodo,
   }),
+  // Direct debit (binance-pay-extended.md §14)
+  pay(
+    '/direct-debit/contract',
+    'merchantContractCode',
+    () => ({
+      merchantContractCode: alnum(20),
+      serviceName: 'Gym',
+      scenarioCode: 'Membership',
+      singleUpperLimit: '10',
+      currency: 'USDT',
+      periodic: false,
+    }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay('/direct-debit/contract/query', 'merchantContractCode', () => ({ merchantContractCode: 'nosuchcontract' }), {
+    'number where a string is expected': numberTodo,
+  }),
+  pay(
+    '/direct-debit/contract/termination',
+    'merchantContractCode',
+    () => ({ merchantContractCode: 'nosuchcontract' }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay(
+    '/pay/notify',
+    'merchantRequestId',
+    () => ({
+      merchantRequestId: alnum(20),
+      tradeMode: 'DIRECT_DEBIT',
+      bizId: '4503599627380012',
+      estimatedAmount: '1',
+      currency: 'USDT',
+    }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay(
+    '/pay/apply',
+    'merchantRequestId',
+    () => ({
+      merchantRequestId: alnum(20),
+      tradeMode: 'DIRECT_DEBIT',
+      bizId: '4503599627380012',
+      amount: '1',
+      currency: 'USDT',
+      productName: 'Gym',
+    }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  // Convert (§15)
+  pay('/otc-portal/get-to-selector', 'fromAsset', () => ({ fromAsset: 'USDT' }), {
+    'number where a string is expected': numberTodo,
+  }),
+  pay(
+    '/otc-portal/get-quote',
+    'fromAsset',
+    () => ({ wallet: 'FUNDING_WALLET', fromAsset: 'USDT', toAsset: 'BNB', fromAmount: '1' }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay('/otc-portal/execute-quote', 'quoteId', () => ({ quoteId: 'e53bb5ea9a384277b4ed971235816a9f' }), {
+    'number where a string is expected': numberTodo,
+  }),
+  // The published sample sends orderId as a number: accepted on purpose (§15.4).
+  pay('/otc-portal/query-trade-order', 'orderId', () => ({ orderId: '1309477640981204290' }), {
+    'number where a string is expected': { notApplicable: 'orderId is accepted as a number (§15.4)' },
+  }),
+  // Profit sharing (§16)
+  pay(
+    '/profitsharing/v1/add-receiver',
+    'account',
+    () => ({ receiverList: [{ account: '1000140001234', accountType: 'BINANCE_ID' }] }),
+    { 'number where a string is expected': { notApplicable: 'the account is inside receiverList' } },
+  ),
+  pay('/profitsharing/v1/query-receiver', null, () => ({})),
+  pay('/profitsharing/v1/del-receiver', 'account', () => ({ receiverList: [{ account: '1000140001234' }] }), {
+    'number where a string is expected': { notApplicable: 'the account is inside receiverList' },
+  }),
+  pay(
+    '/profitsharing/v1/submit-split',
+    'merchantRequestId',
+    () => ({
+      merchantRequestId: alnum(20),
+      prepayOrderId: '376823612387012608',
+      receiverList: [{ account: '1000140001234', amount: '1', description: 'split' }],
+    }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay(
+    '/profitsharing/v1/query-split',
+    'merchantRequestId',
+    () => ({ merchantRequestId: 'nosuchsplit', prepayOrderId: '376823612387012608' }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  pay(
+    '/profitsharing/v1/return',
+    'merchantReturnNo',
+    () => ({
+      prepayOrderId: '376823612387012608',
+      splitOrderNo: '224313347535298560',
+      merchantReturnNo: alnum(20),
+      transferOutAccount: '1000140001234',
+      returnAmount: '1',
+    }),
+    { 'number where a string is expected': numberTodo },
+  ),
+  // Payer verification and share account id (§17.1, §17.2)
+  pay('/order/payer/verification', 'binanceId', () => ({ binanceId: '1000140001234', payerType: 'INDIVIDUAL' }), {
+    'number where a string is expected': numberTodo,
+  }),
+  pay('/shareinfo/accountId', 'requestId', () => ({ requestId: alnum(20) }), {
+    'number where a string is expected': numberTodo,
+  }),
   // src/tsp/routes.ts, called by a merchant that is not a TSP: a well-formed request is 400203.
   pay('/service/provider/config/query', null, () => ({})),
   pay(
