@@ -264,7 +264,7 @@ export function createWebhookDelivery(deps: {
       const url = new URL(p.url);
       const lookup = await guardTarget(url);
       const body = p.sealedBody ? deps.box.open(p.sealedBody) : p.body;
-      const headers = await family.sign(body);
+      const headers = await family.sign(body, p);
       result = await post(url, headers, Buffer.from(body, 'utf8'), lookup);
     } catch (e) {
       refused = e instanceof RefusedTarget || errorField(e, 'code') === 'ERR_INVALID_URL';

@@ -5,8 +5,11 @@
  * src/platform/outbox/delivery.ts and handles the outbox topic 'webhook'.
  */
 export interface WebhookFamily {
-  /** Headers to send with this attempt (fresh timestamp/nonce per attempt; the body bytes never change). */
-  sign(body: string): Promise<Record<string, string>> | Record<string, string>;
+  /**
+   * Headers to send with this attempt (fresh timestamp/nonce per attempt; the body bytes never change); `payload` is
+   * the queued event, for headers that name its receiver.
+   */
+  sign(body: string, payload?: WebhookPayload): Promise<Record<string, string>> | Record<string, string>;
   /** True when the receiver's answer acknowledges the event. */
   isAck(status: number, responseBody: string): boolean;
   /** Delays after each failed attempt; its length is the number of retries. */
@@ -28,6 +31,8 @@ export interface WebhookPayload {
   bizStatus: string;
   /** The account the delivery belongs to (merchant id, partner code, broker key), for the delivery log. */
   ownerId: string;
+  /** The receiver's id as the family's headers name it (Connect gen-2: X-BN-Connect-For = the client id). */
+  recipient?: string;
 }
 
 export const WEBHOOK_TOPIC = 'webhook';
