@@ -190,6 +190,8 @@ export async function buildApp(opts: AppOptions) {
     sessions,
     logger,
     config,
+    box,
+    openIdKey: secret('connect-open-user-id'),
   });
   // No real card acquirer adapter ships yet: production refuses card payment instead of using the sandbox one.
   const acquirer =

@@ -155,6 +155,30 @@ export function createCatalog(deps: { prices: PriceSource }) {
     });
   }
 
-  return { networks, pairs, pair, quote, limits };
+  /**
+   * The fiat amount that buys `cryptoAmount` of the crypto (gen-2 amountType 2, binance-connect-v2.md §4.6): the
+   * crypto at the quote price plus the fee, fee = max(minFee, pct × total) solved for the total, rounded up to minor
+   * units. With `netReceive` the network fee is bought on top, so the destination receives `cryptoAmount` itself.
+   * The result is then quoted like any fiat amount (limits, network minimums), so both ways share one formula.
+   */
+  function fiatForCrypto(
+    partner: Partner,
+    input: { fiat: string; crypto: string; network: string; cryptoAmount: string; netReceive?: boolean },
+  ): Result<string, CatalogError> {
+    const p = pair(partner, input.fiat, input.crypto);
+    if (!p) return err('UNSUPPORTED_TRADE_PAIR', `${input.fiat}/${input.crypto} is not a listed pair`);
+    const an = findAssetNetwork(input.crypto, input.network);
+    if (!an || !an.withdrawEnabled)
+      return err('UNSUPPORTED_NETWORK', `network ${input.network} is not listed for ${input.crypto}`, 'network');
+    const bought = new Decimal(input.cryptoAmount).plus(input.netReceive ? an.withdrawFee : 0);
+    const net = bought.mul(p.quotation);
+    const minFee = new Decimal(partner.minFeeUsd).div(prices.fiatUsd(input.fiat)!);
+    const pct = new Decimal(partner.feePct);
+    const byPct = pct.lt(1) ? net.div(new Decimal(1).minus(pct)) : null;
+    const total = byPct && byPct.mul(pct).gte(minFee) ? byPct : net.plus(minFee);
+    return ok(total.toDecimalPlaces(p.size, Decimal.ROUND_UP).toFixed());
+  }
+
+  return { networks, pairs, pair, quote, limits, fiatForCrypto };
 }
 export type Catalog = ReturnType<typeof createCatalog>;

@@ -1,10 +1,10 @@
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { describeError, err, ok, type Result } from '../platform/errors.ts';
 
 /**
  * Partner public keys as registered at onboarding or in the portal (binance-connect.md §9): an SPKI
  * "BEGIN PUBLIC KEY" PEM (what the guide's `openssl rsa -pubout` writes) or a PKCS#1 "BEGIN RSA PUBLIC KEY",
- * RSA only (not RSA-PSS, EC or Ed25519), modulus of at least 1024 bits. Private keys and certificates are
+ * or (generation 2) bare base64 of the SPKI DER; RSA only (not RSA-PSS, EC or Ed25519), modulus of at least 1024 bits. Private keys and certificates are
  * refused, even though node:crypto could derive a public key from them, so a partner never sends us a secret.
  */
 const MIN_RSA_BITS = 1024;
@@ -19,6 +19,19 @@ interface ParsedPublicKey {
 
 export function parsePartnerPublicKey(input: string): Result<ParsedPublicKey, 'INVALID_PUBLIC_KEY'> {
   const text = String(input ?? '').trim();
+  // Generation 2's onboarding form takes the key as Binance's examples print it: bare base64 of the SPKI DER.
+  if (!text.includes('-----') && /^[A-Za-z0-9+/=\s]{100,}$/.test(text)) {
+    let der;
+    try {
+      der = createPublicKey({ key: Buffer.from(text.replace(/\s+/g, ''), 'base64'), format: 'der', type: 'spki' });
+    } catch (e) {
+      return err(
+        'INVALID_PUBLIC_KEY',
+        `the base64 key is not an X.509 SubjectPublicKeyInfo: ${describeError(e, 'message')}`,
+      );
+    }
+    return checkedRsa(der);
+  }
   const labels = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((m) => m[1]);
   if (labels.length === 0)
     return err(
@@ -42,6 +55,10 @@ export function parsePartnerPublicKey(input: string): Result<ParsedPublicKey, 'I
   } catch (e) {
     return err('INVALID_PUBLIC_KEY', `the PEM could not be parsed: ${describeError(e, 'message')}`);
   }
+  return checkedRsa(key);
+}
+
+function checkedRsa(key: KeyObject): Result<ParsedPublicKey, 'INVALID_PUBLIC_KEY'> {
   if (key.asymmetricKeyType !== 'rsa')
     return err(
       'INVALID_PUBLIC_KEY',

@@ -8,6 +8,7 @@ import type { ModuleParts } from '../platform/module.ts';
 import type { Outbox } from '../platform/outbox/service.ts';
 import type { Sessions } from '../accounts/service.ts';
 import type { SigningKeys } from '../platform/signing-keys.ts';
+import type { SecretBox } from '../platform/crypto.ts';
 import type { PriceSource } from '../prices/service.ts';
 import { createConnectAuth } from './auth.ts';
 import { createCatalog } from './catalog.ts';
@@ -17,6 +18,11 @@ import { createConnectOrders } from './orders/service.ts';
 import { createPartnerService } from './partners.ts';
 import { registerPartnerPortal } from './portal/routes.ts';
 import { registerConnectRoutes } from './routes.ts';
+import { createGen2WebhookFamily } from './v2/notify.ts';
+import { createPreOrders } from './v2/preorder.ts';
+import { registerGen2Routes } from './v2/routes.ts';
+import { createGen2Sandbox } from './v2/sandbox.ts';
+import { GEN2_FAMILY } from './v2/wire.ts';
 
 /**
  * Binance Connect for partners: partners and their keys, the catalog and quotes, orders, the signed partner API, the
@@ -34,8 +40,11 @@ export function createConnectModule(deps: {
   sessions: Sessions;
   logger: Logger;
   config: Config;
+  box: SecretBox;
+  /** Key of generation 2's openUserId hash (binance-connect-v2.md §8). */
+  openIdKey: string;
 }) {
-  const { db, clock, ids, outbox, mailer, signingKeys, prices, sessions, logger, config } = deps;
+  const { db, clock, ids, outbox, mailer, signingKeys, prices, sessions, logger, config, box } = deps;
   const partners = createPartnerService({
     db,
     clock,
@@ -56,17 +65,36 @@ export function createConnectModule(deps: {
     restrictedCountries: config.connect.restrictedCountries,
     orderTtlMs: config.connect.orderTtlMs,
     mode: config.mode,
+    box,
+    publicUrl: config.publicUrl,
+    openIdKey: deps.openIdKey,
   });
+  const preOrders = createPreOrders({
+    db,
+    clock,
+    catalog,
+    prices,
+    orders,
+    box,
+    publicUrl: config.publicUrl,
+    orderTtlMs: config.connect.orderTtlMs,
+    mode: config.mode,
+  });
+  const sandbox = createGen2Sandbox({});
   const auth = createConnectAuth({
     partners,
     timestampToleranceMs: config.connect.timestampToleranceMs,
     ratePerSecond: config.connect.ratePerSecond,
   });
   const parts: ModuleParts = {
-    webhookFamilies: { [CONNECT_FAMILY]: createConnectWebhookFamily({ signingKeys }) },
+    webhookFamilies: {
+      [CONNECT_FAMILY]: createConnectWebhookFamily({ signingKeys }),
+      [GEN2_FAMILY]: createGen2WebhookFamily({ signingKeys }),
+    },
     workers: [{ name: 'connect-expiry', tick: () => orders.expireDue() }],
     routes(app) {
       registerConnectRoutes(app, { auth, catalog, orders, publicUrl: config.publicUrl, logger });
+      registerGen2Routes(app, { partners, catalog, prices, orders, preOrders, sandbox, config, logger });
       registerPartnerPortal(app, {
         partners,
         orders,
@@ -77,5 +105,5 @@ export function createConnectModule(deps: {
       });
     },
   };
-  return { partners, catalog, orders, parts };
+  return { partners, catalog, orders, preOrders, parts };
 }

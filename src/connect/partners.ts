@@ -1,5 +1,5 @@
 import type { Clock } from '../platform/clock.ts';
-import { hashPassword, randomHex, sha256Hex, verifyPassword } from '../platform/crypto.ts';
+import { hashPassword, randomAlnum, randomHex, safeEqual, sha256Hex, verifyPassword } from '../platform/crypto.ts';
 import type { Db, Queryable } from '../platform/db/client.ts';
 import { DomainError, catchDomain, err, ok, type Result } from '../platform/errors.ts';
 import type { IdGenerator } from '../platform/ids.ts';
@@ -36,6 +36,14 @@ export interface Partner {
   spread: string;
   hasPassword: boolean;
   createdAt: number;
+  /** Generation 2 (binance-connect-v2.md §13): X-Tesla-ClientId, also the webhook partner code. */
+  clientId: string;
+  /** Whether an X-Tesla-SignAccessToken has been issued (it is stored only hashed). */
+  hasSignToken: boolean;
+  /** The §7 customization keys the operator enabled for this partner; others are ignored in pre-order. */
+  customizationFlags: string[];
+  /** App schemes (e.g. `mywallet`) a gen-2 pre-order's redirect deep links may use. */
+  deepLinkSchemes: string[];
 }
 
 export interface PartnerKey {
@@ -76,6 +84,10 @@ const toPartner = (r: DbRow): Partner => ({
   spread: new Decimal(r.spread).toFixed(),
   hasPassword: r.password_hash !== null,
   createdAt: Number(r.created_at),
+  clientId: r.client_id,
+  hasSignToken: r.sign_token_hash !== null,
+  customizationFlags: r.customization_flags ?? [],
+  deepLinkSchemes: r.deep_link_schemes ?? [],
 });
 const toKey = (r: DbRow): PartnerKey => ({
   id: String(r.id),
@@ -126,6 +138,49 @@ function validateWebhookUrl(v: unknown): Result<string | null, 'INVALID_WEBHOOK_
     return err('INVALID_WEBHOOK_URL', 'webhook URL must be an absolute http(s) URL of at most 512 characters');
   }
 }
+
+/** §7 keys a partner may have enabled (Rampart honours these; the rest are refused here). */
+export const CUSTOMIZATION_KEYS = [
+  'LOCK_ORDER_ATTRIBUTES',
+  'SKIP_CASHIER',
+  'AUTO_REDIRECTION',
+  'HIDE_SEND',
+  'SEND_PRIMARY',
+  'SEND_PRIMARY_FLEXIBLE',
+  'MERCHANT_DISPLAY_NAME',
+  'NET_RECEIVE',
+  'P2P_EXPRESS',
+  'OPEN_NETWORK',
+  'ON_CHAIN_PROXY_MODE',
+] as const;
+
+function validateCustomizationFlags(list: unknown): Result<string[], 'INVALID_CUSTOMIZATION'> {
+  if (!Array.isArray(list)) return err('INVALID_CUSTOMIZATION', 'customizationFlags must be an array of flag names');
+  const out: string[] = [];
+  for (const v of list) {
+    const s = String(v).trim().toUpperCase();
+    if (!(CUSTOMIZATION_KEYS as readonly string[]).includes(s))
+      return err('INVALID_CUSTOMIZATION', `"${s}" is not a customization flag (${CUSTOMIZATION_KEYS.join(', ')})`);
+    if (!out.includes(s)) out.push(s);
+  }
+  return ok(out);
+}
+
+function validateSchemes(list: unknown): Result<string[], 'INVALID_SCHEME'> {
+  if (list === undefined || list === null) return ok([]);
+  if (!Array.isArray(list) || list.length > MAX_DOMAINS) return err('INVALID_SCHEME', `at most ${MAX_DOMAINS} schemes`);
+  const out: string[] = [];
+  for (const v of list) {
+    const s = String(v).trim().toLowerCase().replace(/:(\/\/)?$/, '');
+    if (!/^[a-z][a-z0-9+.-]{0,31}$/.test(s) || s === 'http' || s === 'https' || s === 'javascript' || s === 'data')
+      return err('INVALID_SCHEME', `"${s}" is not an app scheme (give e.g. mywallet)`);
+    if (!out.includes(s)) out.push(s);
+  }
+  return ok(out);
+}
+
+/** 48 characters of [A-Za-z0-9] (§13), shown once, stored as its sha256. */
+const newSignToken = () => randomAlnum(48);
 
 const decimalIn = (v: string | undefined, dflt: string, max: string) => {
   const s = v ?? dflt;
@@ -178,9 +233,16 @@ export function createPartnerService(deps: {
   }
 
   return {
-    async create(
-      input: NewPartner,
-    ): Promise<Result<{ partner: Partner; key: PartnerKey; platformPublicKey: string; environment: string }>> {
+    async create(input: NewPartner): Promise<
+      Result<{
+        partner: Partner;
+        key: PartnerKey;
+        platformPublicKey: string;
+        environment: string;
+        /** Generation 2's static secret, shown this once. */
+        signAccessToken: string;
+      }>
+    > {
       const key = parsePartnerPublicKey(input.publicKey);
       if (!key.ok) return key;
       const ips = validateIpList(input.ipWhitelist);
@@ -205,6 +267,7 @@ export function createPartnerService(deps: {
       if (input.code !== undefined && !/^[a-z0-9_]{2,40}$/.test(input.code))
         return err('INVALID_CODE', 'code must be 2-40 characters of a-z, 0-9 and _');
       const platform = await signingKeys.current(PLATFORM_KEY_PURPOSE);
+      const signAccessToken = newSignToken();
       const r = await catchDomain(() =>
         db.tx(async (q) => {
           if ((await q.query(`SELECT 1 FROM connect_partners WHERE email = $1`, [email])).rows[0])
@@ -218,8 +281,8 @@ export function createPartnerService(deps: {
           const row = (
             await q.query(
               `INSERT INTO connect_partners (code, name, email, ip_whitelist, redirect_domains, webhook_url,
-                success_code, fee_pct, min_fee_usd, spread, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+                success_code, fee_pct, min_fee_usd, spread, created_at, client_id, sign_token_hash)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *`,
               [
                 code,
                 name,
@@ -232,6 +295,8 @@ export function createPartnerService(deps: {
                 decimalIn(input.minFeeUsd, '1.99', '1000'),
                 decimalIn(input.spread, '0.01', '0.5'),
                 now,
+                randomHex(16),
+                sha256Hex(signAccessToken),
               ],
             )
           ).rows[0];
@@ -251,10 +316,36 @@ export function createPartnerService(deps: {
         ...r.value,
         platformPublicKey: platform.publicKeyPem,
         environment: mode === 'sandbox' ? 'test' : 'production',
+        signAccessToken,
       });
     },
 
     get: getPartner,
+
+    /** Generation 2: the partner whose X-Tesla-ClientId this is. */
+    async byClientId(clientId: string): Promise<Partner | null> {
+      if (!/^[0-9a-f]{32}$/.test(clientId)) return null;
+      const r = (await db.query(`SELECT * FROM connect_partners WHERE client_id = $1`, [clientId])).rows[0];
+      return r ? toPartner(r) : null;
+    },
+
+    /** Generation 2: whether `token` is the partner's sign access token (hashes compared in constant time). */
+    async signTokenMatches(code: string, token: string): Promise<boolean> {
+      const r = (await db.query(`SELECT sign_token_hash FROM connect_partners WHERE code = $1`, [code])).rows[0];
+      return !!r?.sign_token_hash && safeEqual(sha256Hex(token), r.sign_token_hash);
+    },
+
+    /**
+     * Issues a new sign access token (generation 2), replacing the old one at once; the token is returned this once.
+     */
+    async issueSignToken(code: string): Promise<Result<string>> {
+      const token = newSignToken();
+      const r = await db.query(`UPDATE connect_partners SET sign_token_hash = $2 WHERE code = $1 RETURNING code`, [
+        code,
+        sha256Hex(token),
+      ]);
+      return r.rows[0] ? ok(token) : err('PARTNER_NOT_FOUND');
+    },
 
     async list(): Promise<Partner[]> {
       return (await db.query(`SELECT * FROM connect_partners ORDER BY created_at, code`)).rows.map(toPartner);
@@ -356,6 +447,10 @@ export function createPartnerService(deps: {
         feePct?: string;
         minFeeUsd?: string;
         spread?: string;
+        /** §7 customization keys enabled for the partner (generation 2). */
+        customizationFlags?: unknown;
+        /** App schemes of gen-2 redirect deep links. */
+        deepLinkSchemes?: unknown;
       },
     ): Promise<Result<Partner>> {
       const sets: string[] = [];
@@ -378,6 +473,16 @@ export function createPartnerService(deps: {
         const v = validateWebhookUrl(patch.webhookUrl);
         if (!v.ok) return v;
         set('webhook_url', v.value);
+      }
+      if (patch.deepLinkSchemes !== undefined) {
+        const v = validateSchemes(patch.deepLinkSchemes);
+        if (!v.ok) return v;
+        set('deep_link_schemes', JSON.stringify(v.value));
+      }
+      if (patch.customizationFlags !== undefined) {
+        const v = validateCustomizationFlags(patch.customizationFlags);
+        if (!v.ok) return v;
+        set('customization_flags', JSON.stringify(v.value));
       }
       if (patch.status !== undefined) set('status', patch.status);
       const fees = await catchDomain(async () => {

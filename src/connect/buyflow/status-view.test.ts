@@ -31,6 +31,12 @@ const order = (patch: Partial<ConnectOrder>): ConnectOrder => ({
   expiredTime: 0,
   createdAt: 0,
   updatedAt: 0,
+  generation: 1,
+  gen2: null,
+  gen2Status: null,
+  linkTokenSealed: null,
+  openUserId: null,
+  completedAt: null,
   ...patch,
 });
 const locked = { quotePrice: '1.0009', userFee: '1.99', networkFee: '1', cryptoAmount: '96.922676' };

@@ -1,14 +1,16 @@
 import { validateDestination } from '../../chain/address.ts';
 import type { Clock } from '../../platform/clock.ts';
-import { randomHex, sha256Hex } from '../../platform/crypto.ts';
+import { createHmac } from 'node:crypto';
+import { randomHex, sha256Hex, type SecretBox } from '../../platform/crypto.ts';
 import type { Db, Queryable } from '../../platform/db/client.ts';
-import { err, ok, type Result } from '../../platform/errors.ts';
+import { DomainError, err, ok, type Result } from '../../platform/errors.ts';
 import { isValidIpOrCidr } from '../../platform/ip.ts';
 import { Decimal } from '../../platform/money.ts';
 import type { Outbox } from '../../platform/outbox/service.ts';
 import type { Catalog } from '../catalog.ts';
 import type { GeoIp } from '../geo.ts';
 import { enqueueOrderEvent } from '../notify.ts';
+import { enqueueGen2Events, gen2Path, gen2StatusOf, isFinalStatus, STATUS } from '../v2/wire.ts';
 import type { Partner, PartnerService } from '../partners.ts';
 import { findOrder, insertOrder, toOrder, type ConnectOrder, type MainStatus, type SubStatus } from './store.ts';
 
@@ -116,6 +118,11 @@ export function createConnectOrders(deps: {
   restrictedCountries: string[];
   orderTtlMs: number;
   mode: 'sandbox' | 'production';
+  /** Seals gen-2 link tokens (orderDetailLink). */
+  box: SecretBox;
+  publicUrl: string;
+  /** Key of the §8 openUserId hash. */
+  openIdKey: string;
 }) {
   const { db, clock, outbox, catalog, partners, geo, mode } = deps;
   const restricted = new Set(deps.restrictedCountries.map((c) => c.toUpperCase()));
@@ -272,6 +279,12 @@ export function createConnectOrders(deps: {
       expiredTime: now + deps.orderTtlMs,
       createdAt: now,
       updatedAt: now,
+      generation: 1,
+      gen2: null,
+      gen2Status: null,
+      linkTokenSealed: null,
+      openUserId: null,
+      completedAt: null,
     };
     const inserted = await insertOrder(db, order, sha256Hex(token));
     if (!inserted)
@@ -294,8 +307,9 @@ export function createConnectOrders(deps: {
   async function get(
     partnerCode: string,
     by: { merchantOrderId?: string; orderId?: string },
+    generation: 1 | 2 = 1,
   ): Promise<Result<ConnectOrder, 'ORDER_NOT_FOUND'>> {
-    const o = await findOrder(db, partnerCode, by);
+    const o = await findOrder(db, partnerCode, by, generation);
     return o ? ok(o) : err('ORDER_NOT_FOUND');
   }
 
@@ -343,8 +357,73 @@ export function createConnectOrders(deps: {
     if (!r) return null;
     const order = toOrder(r);
     const partner = await partners.get(order.partnerCode, q);
+    if (order.generation === 2) return (await publishGen2(q, order, gen2StatusOf(order))) ?? order;
     await enqueueOrderEvent(outbox, q, order, partner?.webhookUrl ?? null);
     return order;
+  }
+
+  /** Generation 2's link to the hosted status page of an order (§8 orderDetailLink). */
+  function orderDetailLink(o: ConnectOrder): string {
+    const token = o.linkTokenSealed ? deps.box.open(o.linkTokenSealed) : '';
+    return `${deps.publicUrl}/en/connect/order?token=${token}`;
+  }
+
+  /**
+   * Moves a gen-2 order's published status to `target` when that is a move forward (§5.3), in the caller's
+   * transaction, queueing one webhook per status passed. Returns the updated order, or null when nothing moved.
+   */
+  async function publishGen2(q: Queryable, o: ConnectOrder, target: number): Promise<ConnectOrder | null> {
+    const path = gen2Path(o.gen2Status ?? 0, target);
+    if (path.length === 0) return null;
+    const r = (
+      await q.query(
+        `UPDATE connect_orders SET gen2_status = $3, completed_at = CASE WHEN $4::boolean THEN $5 ELSE completed_at END
+          WHERE order_id = $1 AND gen2_status = $2 RETURNING *`,
+        [o.orderId, o.gen2Status ?? 0, target, isFinalStatus(target), o.updatedAt],
+      )
+    ).rows[0];
+    if (!r) throw new DomainError('ORDER_STATE_CHANGED', 'the order changed concurrently');
+    const order = toOrder(r);
+    const partner = await partners.get(order.partnerCode, q);
+    await enqueueGen2Events(outbox, q, order, path, {
+      webhookUrl: partner?.webhookUrl ?? null,
+      clientId: partner?.clientId ?? '',
+      orderDetailLink: orderDetailLink(order),
+    });
+    return order;
+  }
+
+  /**
+   * The chain accepted the order's withdrawal: a gen-2 order shows WITHDRAW_PROCESSING (11) from here (§12.3); a
+   * gen-1 order has no such step. Idempotent (a second call finds the status already moved).
+   */
+  async function withdrawalQueued(q: Queryable, orderId: string): Promise<void> {
+    const o = await read(q, orderId, { lock: true });
+    if (o?.generation !== 2 || o.subStatus !== 'WITHDRAW_PROCESSING') return;
+    const now = clock.now();
+    const touched = toOrder(
+      (await q.query(`UPDATE connect_orders SET updated_at = $2 WHERE order_id = $1 RETURNING *`, [orderId, now]))
+        .rows[0],
+    );
+    await publishGen2(q, touched, STATUS.WITHDRAW_PROCESSING);
+  }
+
+  /**
+   * The buy-flow user who opened the order's link (§8 openUserId): a hash of the user id, stable per partner, that
+   * tells the partner nothing else. Set once.
+   */
+  async function identify(q: Queryable, orderId: string, userId: string): Promise<void> {
+    const o = await read(q, orderId);
+    if (!o || o.openUserId !== null) return;
+    const partner = await partners.get(o.partnerCode, q);
+    const openUserId = createHmac('sha256', `${deps.openIdKey}:${partner?.clientId ?? o.partnerCode}`)
+      .update(userId)
+      .digest('hex')
+      .slice(0, 32);
+    await q.query(`UPDATE connect_orders SET open_user_id = $2 WHERE order_id = $1 AND open_user_id IS NULL`, [
+      orderId,
+      openUserId,
+    ]);
   }
 
   /** Unconfirmed orders past expiredTime fail with ORDER_EXPIRED (§5.1). Returns how many expired. */
@@ -411,6 +490,10 @@ export function createConnectOrders(deps: {
     list,
     search,
     findByToken,
+    orderDetailLink,
+    publishGen2,
+    withdrawalQueued,
+    identify,
     ipCheck,
     paymentMethodOk,
     restrictedCountryOf,
