@@ -4,8 +4,9 @@ import { describeError, err, ok, type Result } from '../platform/errors.ts';
 /**
  * Partner public keys as registered at onboarding or in the portal (binance-connect.md §9): an SPKI
  * "BEGIN PUBLIC KEY" PEM (what the guide's `openssl rsa -pubout` writes) or a PKCS#1 "BEGIN RSA PUBLIC KEY",
- * or (generation 2) bare base64 of the SPKI DER; RSA only (not RSA-PSS, EC or Ed25519), modulus of at least 1024 bits. Private keys and certificates are
- * refused, even though node:crypto could derive a public key from them, so a partner never sends us a secret.
+ * or (generation 2) bare base64 of the SPKI DER; RSA only (not RSA-PSS, EC or Ed25519), modulus of at least 1024
+ * bits. Private keys and certificates are refused, even though node:crypto could derive a public key from them, so
+ * a partner never sends us a secret.
  */
 const MIN_RSA_BITS = 1024;
 const MAX_RSA_BITS = 8192;

@@ -20,8 +20,8 @@ import { STATUS } from './wire.ts';
  * names its field. The one insert settles duplicates (the partner's order ids are unique across both generations).
  *
  * Decisions where Rampart's page is narrower than Binance's: the page never lets the user change what the partner
- * pre-ordered (pair, amount, method, network, address), so every order is in effect LOCK_ORDER_ATTRIBUTES and its amount
- * is checked against the limits here; `requestedAmount` (or `fiatAmount`) is therefore required.
+ * pre-ordered (pair, amount, method, network, address), so every order is in effect LOCK_ORDER_ATTRIBUTES and its
+ * amount is checked against the limits here; `requestedAmount` (or `fiatAmount`) is therefore required.
  */
 type Body = Record<string, unknown>;
 type Fail = { ok: false; code: Gen2DomainError; message?: string; field?: string };

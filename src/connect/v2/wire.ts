@@ -116,7 +116,7 @@ export function wireOrder2(o: ConnectOrder, opts: { orderDetailLink: string; sta
   };
 }
 
-/** Queues one `connect_order_event` per published status, in the caller's transaction (events of one order in order). */
+/** Queues one `connect_order_event` per published status in the caller's transaction (one order's events in order). */
 export async function enqueueGen2Events(
   outbox: Outbox,
   q: Queryable,
