@@ -427,6 +427,8 @@ export async function buildApp(opts: AppOptions) {
     partners: connect.partners,
     catalog: connect.catalog,
     connectOrders: connect.orders,
+    connectPreOrders: connect.preOrders,
+    connectSandbox: connect.sandbox,
   };
 
   async function createServer(): Promise<FastifyInstance> {

@@ -80,7 +80,7 @@ export function createConnectModule(deps: {
     orderTtlMs: config.connect.orderTtlMs,
     mode: config.mode,
   });
-  const sandbox = createGen2Sandbox({});
+  const sandbox = createGen2Sandbox({ db, orders, preOrders, catalog });
   const auth = createConnectAuth({
     partners,
     timestampToleranceMs: config.connect.timestampToleranceMs,
@@ -105,5 +105,5 @@ export function createConnectModule(deps: {
       });
     },
   };
-  return { partners, catalog, orders, preOrders, parts };
+  return { partners, catalog, orders, preOrders, sandbox, parts };
 }

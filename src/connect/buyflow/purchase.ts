@@ -86,7 +86,10 @@ export const PUBLISHED: Record<Step, SubStatus> = {
 /** The forms of the hosted pages that act on an order, and the states each applies in. Everything else is refused. */
 export type OrderForm = 'kyc' | 'address' | 'card' | 'quote' | 'confirm' | '3ds' | 'retry' | 'close';
 const OPEN_SUBS: SubStatus[] = ['CREATED', 'KYC_REVIEW'];
-export const FORM_APPLIES: Record<OrderForm, (s: { step: Step; sub: SubStatus; expired: boolean }) => boolean> = {
+export const FORM_APPLIES: Record<
+  OrderForm,
+  (s: { step: Step; sub: SubStatus; expired: boolean; generation: 1 | 2 }) => boolean
+> = {
   kyc: (s) => s.step === 'OPEN' && s.sub === 'CREATED' && !s.expired,
   address: (s) => s.step === 'OPEN' && OPEN_SUBS.includes(s.sub) && !s.expired,
   card: (s) => s.step === 'OPEN' && OPEN_SUBS.includes(s.sub) && !s.expired,
@@ -94,7 +97,8 @@ export const FORM_APPLIES: Record<OrderForm, (s: { step: Step; sub: SubStatus; e
   confirm: (s) => s.step === 'OPEN' && OPEN_SUBS.includes(s.sub) && !s.expired,
   close: (s) => s.step === 'OPEN' && OPEN_SUBS.includes(s.sub),
   '3ds': (s) => s.step === 'CHALLENGE',
-  retry: (s) => s.step === 'WITHDRAW_FAILED',
+  // A gen-2 order whose withdrawal failed is final (98): the crypto stays in the user's account, no retry (v2 §5.3).
+  retry: (s) => s.step === 'WITHDRAW_FAILED' && s.generation === 1,
 };
 
 export const QUOTE_LOCK_MS = 59_000;
@@ -492,10 +496,14 @@ export function createPurchaseMachine(deps: {
         );
         return 'moved';
       }
-      await db.query(`UPDATE buyflow_orders SET withdrawal_id = $2 WHERE order_id = $1 AND step = 'WITHDRAWING'`, [
-        r.orderId,
-        w.value.id,
-      ]);
+      await db.tx(async (q) => {
+        const set = await q.query(
+          `UPDATE buyflow_orders SET withdrawal_id = $2 WHERE order_id = $1 AND step = 'WITHDRAWING'`,
+          [r.orderId, w.value.id],
+        );
+        // Generation 2 publishes the queued withdrawal as WITHDRAW_PROCESSING (11), with this step.
+        if (set.rowCount === 1) await orders.withdrawalQueued(q, r.orderId);
+      });
       fault('withdrawal-queued', r.orderId);
       return 'moved';
     }
@@ -804,6 +812,8 @@ export function createPurchaseMachine(deps: {
       await db.query(`SELECT 1 FROM buyflow_orders WHERE order_id = $1 AND user_id = $2`, [orderId, userId])
     ).rows[0];
     if (!mine) return err('ORDER_NOT_FOUND', 'This order is not yours.');
+    if ((await order(orderId)).generation === 2)
+      return err('NOT_RETRYABLE', 'This order is final: the crypto stays in your Rampart account.');
     const moved = await db.tx((q) =>
       transition(q, orderId, 'WITHDRAW_FAILED', 'WITHDRAW_RETRY_WAIT', {
         due: clock.now(),

@@ -312,6 +312,8 @@ export function createBuyflowService(deps: {
     const owner2 = (await db.query(`SELECT user_id FROM buyflow_orders WHERE order_id = $1`, [order.orderId])).rows[0];
     if (String(owner2.user_id) !== userId)
       return err('ORDER_OF_ANOTHER_USER', 'This order belongs to another account.');
+    // Generation 2 tells the partner which (hashed) user this is, from now on (§8 openUserId).
+    if (order.openUserId === null) await orders.identify(db, order.orderId, userId);
     if (order.merchantUserId) {
       await db.query(
         `INSERT INTO buyflow_bindings (partner_code, merchant_user_id, user_id, created_at) VALUES ($1, $2, $3, $4)
@@ -745,6 +747,7 @@ export function createBuyflowService(deps: {
         step: bf.step,
         sub: order.subStatus,
         expired: order.mainStatus === 'INIT' && order.expiredTime <= clock.now(),
+        generation: order.generation,
       })
     )
       return ok(null);

@@ -57,6 +57,7 @@ const ERROR_REASONS: Record<string, string> = {
   RISK_REJECTED: 'The order was rejected by risk control.',
   PURCHASE_FAILED: 'The crypto purchase could not be executed; the payment was reversed.',
   WITHDRAW_FAILED: 'Sending the crypto to the address failed.',
+  KEPT_IN_ACCOUNT: 'The user kept the crypto in the account instead of withdrawing it.',
   SYSTEM_ERROR: 'Internal error.',
 };
 

@@ -74,6 +74,8 @@ export interface Gen2Fields {
   gtrTemplateCode: string | null;
   /** The platform fee in USD at the pre-order reference rate (§8 feeAmount, feeCurrency "USD"). */
   feeUsd: string;
+  /** Moved by the §9 sandbox operations (no funds): the hosted page no longer acts on it. */
+  sandbox?: boolean;
 }
 
 const d = (v: string) => new Decimal(v).toFixed();
