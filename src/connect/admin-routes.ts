@@ -30,6 +30,9 @@ const PartnerPatch = z.object({
   feePct: z.string().max(16).optional(),
   minFeeUsd: z.string().max(16).optional(),
   spread: z.string().max(16).optional(),
+  /** Generation 2 (binance-connect-v2.md §7, §4.7): the customization keys enabled, the deep-link app schemes. */
+  customizationFlags: z.array(z.string().max(64)).max(20).optional(),
+  deepLinkSchemes: z.array(z.string().max(64)).max(20).optional(),
 });
 const CodeParam = z.object({ code: z.string().max(64) });
 
@@ -88,7 +91,7 @@ export function registerConnectAdminRoutes(
             res.code,
             res.message,
           );
-        const { partner, key, platformPublicKey, environment } = res.value;
+        const { partner, key, platformPublicKey, environment, signAccessToken } = res.value;
         return reply.code(201).send({
           // platformPublicKeyPem is the contract's name; platformPublicKey stays as an alias for existing clients.
           ...adminPartnerView(partner),
@@ -96,6 +99,9 @@ export function registerConnectAdminRoutes(
           platformPublicKeyPem: platformPublicKey,
           platformPublicKey,
           partnerKey: { id: key.id, fingerprint: key.fingerprint, bits: key.bits },
+          // Generation 2 credentials (binance-connect-v2.md §13); the sign access token is shown this once.
+          clientId: partner.clientId,
+          signAccessToken,
           portalUrl: '/en/partner/login',
           invitation: `a password link was emailed to ${partner.email}`,
         });

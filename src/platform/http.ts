@@ -21,7 +21,7 @@ declare module 'fastify' {
  * Routes of the signed API families validate their own bodies, after the signature check over the raw bytes;
  * fastify only keeps the bytes for them. Every other route gets zod validation from its schema.
  */
-const SIGNED_PREFIXES = ['/binancepay/', '/gateway-api/', '/bapi/'];
+const SIGNED_PREFIXES = ['/binancepay/', '/gateway-api/', '/bapi/', '/papi/'];
 const isSignedRoute = (url: string) => SIGNED_PREFIXES.some((p) => url.startsWith(p));
 
 /**
@@ -51,6 +51,18 @@ const API_TAGS = [
       '`"merchantCode=" + merchantCode + "&timestamp=" + timestamp` for a GET or an empty body. Calls come from the IPs ' +
       'registered at onboarding. Answers are `{"success":true,"code":"000000","data":…}` (HTTP 200, also for errors, ' +
       'with `OPE1000000NN` codes). Amounts are JSON numbers. `trade` is an alias of `buy-withdraw-crypto`.',
+  },
+  {
+    name: 'Binance Connect (generation 2)',
+    description:
+      'Partner API (current generation) under `/papi/v1/ramp/connect/` (and `/papi/v2/ramp/connect/` for the ' +
+      'payment-method lists). Every op is a `POST` with `Content-Type: application/json` (the parameter-less lists ' +
+      'answer `GET` too) and four headers: `X-Tesla-ClientId` and `X-Tesla-SignAccessToken` (issued at onboarding), ' +
+      '`X-Tesla-Timestamp` (Unix ms, within ±5 min) and `X-Tesla-Signature` = base64 RSA-SHA256 (PKCS#1 v1.5) with ' +
+      'your private key over `rawBody + timestamp` (no separator; an empty or `{}` body may also be signed as the ' +
+      'timestamp alone or `"{}" + timestamp`). Calls come from the IPs registered at onboarding. Answers are ' +
+      '`{"success":true,"code":"000000","message":"success","data":…}` (HTTP 200, also for errors, with `1130xxx` ' +
+      'codes). Amounts are decimal strings.',
   },
   {
     name: 'KYC Sharing',
