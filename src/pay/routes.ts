@@ -197,10 +197,16 @@ export function registerPayRoutes(
   );
 
   route(
-    { path: '/v2/order/query', summary: 'Query order (v2)', schema: QueryOrder, options: { scope: 'CHECKOUT' } },
-    async (q, { actor }) => {
-      const r = await orders.get(actor.merchantId, q);
-      return r.ok ? { data: queryView(r.value, false) } : payDomainFailure({ code: r.code });
+    {
+      path: '/v2/order/query',
+      summary: 'Query order (v2)',
+      schema: QueryOrder,
+      // The nonce is recorded by the read's own statement (one round trip); other outcomes record it on the way out.
+      options: { scope: 'CHECKOUT', deferNonce: true },
+    },
+    async (q, { actor, caller }) => {
+      const r = await orders.get(actor.merchantId, q, caller.nonce);
+      return r.ok ? { data: queryView(r.value, false) } : payDomainFailure(r);
     },
   );
 

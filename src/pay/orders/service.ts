@@ -167,6 +167,21 @@ const INSERT_ORDERS = `WITH input AS (
   FROM input i LEFT JOIN new_order o ON o.prepay_id = i.prepay_id`;
 
 /**
+ * Query order's read with its request nonce recorded in the same statement (see findRowRecordingNonce): one row always,
+ * nonce_fresh plus the order's columns, null when there is no such order. $1 is the prepayId or the merchantTradeNo.
+ */
+const findWithNonce = (match: string) => `WITH input AS (
+    SELECT $4::text AS api_key, $5::text AS nonce, $6::bigint AS seen_at
+  ), fresh_nonce AS (
+    ${RECORD_FRESH_NONCES}
+  )
+  SELECT EXISTS (SELECT 1 FROM fresh_nonce) AS nonce_fresh, o.*
+  FROM (SELECT 1) AS one LEFT JOIN pay_orders o
+    ON ${match} AND o.merchant_id = $2 AND ($3::bigint IS NULL OR o.sub_merchant_id = $3)`;
+const FIND_BY_PREPAY_ID_WITH_NONCE = findWithNonce('o.prepay_id = $1::bigint');
+const FIND_BY_TRADE_NO_WITH_NONCE = findWithNonce('o.merchant_trade_no = $1::text');
+
+/**
  * Orders per insert statement at most, and how many such statements may run at once (PGlite runs one at a time
  * anyway).
  */
@@ -241,6 +256,27 @@ export function createOrderService(deps: {
         [merchantId, ref.merchantTradeNo, tag],
       )
     ).rows[0];
+  }
+
+  /**
+   * findRow and the request nonce's insert in one statement (query order: one round trip instead of two). The nonce
+   * insert is the request authentication's (RECORD_FRESH_NONCES), lent as for create order; the single answer row says
+   * whether the nonce was fresh, and carries the order's columns when it exists (all null otherwise).
+   */
+  async function findRowRecordingNonce(merchantId: string, ref: OrderRef, nonce: NonceClaim) {
+    const r = (
+      await db.query(ref.prepayId ? FIND_BY_PREPAY_ID_WITH_NONCE : FIND_BY_TRADE_NO_WITH_NONCE, [
+        ref.prepayId ? ref.prepayId : ref.merchantTradeNo,
+        merchantId,
+        ref.subMerchantId ?? null,
+        nonce.apiKey,
+        nonce.nonce,
+        nonce.seenAt,
+      ])
+    ).rows[0]!; // the statement answers exactly one row
+    nonce.consumed = true;
+    const { nonce_fresh: fresh, ...row } = r;
+    return { fresh: fresh === true, row: row.prepay_id === null ? undefined : row };
   }
 
   /** A sub-merchant named on a query or close must be the caller's own ACTIVE one (§12.4), else 400206. */
@@ -460,8 +496,18 @@ export function createOrderService(deps: {
       return ok(order);
     },
 
-    async get(merchantId: string, ref: OrderRef): Promise<Result<Order, OrderError>> {
+    /**
+     * Query order. With the request's deferred nonce (see NonceClaim), the nonce is recorded by the same statement that
+     * reads the order: a replay answers NONCE_USED whether or not the order exists, and a fresh nonce is recorded
+     * either way.
+     */
+    async get(merchantId: string, ref: OrderRef, nonce?: NonceClaim | null): Promise<Result<Order, OrderError>> {
       if (!(await refUsable(merchantId, ref))) return err('SUB_MERCHANT_INVALID');
+      if (nonce) {
+        const found = await findRowRecordingNonce(merchantId, ref, nonce);
+        if (!found.fresh) return err('NONCE_USED', 'Nonce has been used.');
+        return found.row ? ok(toOrder(found.row)) : err('ORDER_NOT_FOUND');
+      }
       const row = await findRow(db, merchantId, ref);
       return row ? ok(toOrder(row)) : err('ORDER_NOT_FOUND');
     },
