@@ -49,6 +49,11 @@ const adminPartnerView = (p: Partner) => ({
   minFeeUsd: p.minFeeUsd,
   spread: p.spread,
   portalPasswordSet: p.hasPassword,
+  // Generation 2 (binance-connect-v2.md §13): the client id, whether a sign access token is set (never the token).
+  clientId: p.clientId,
+  hasSignToken: p.hasSignToken,
+  customizationFlags: p.customizationFlags,
+  deepLinkSchemes: p.deepLinkSchemes,
 });
 
 export function registerConnectAdminRoutes(
@@ -204,6 +209,25 @@ export function registerConnectAdminRoutes(
       async (req, reply) => {
         const view = await deps.buyflow.operatorView((req.params as { orderId: string }).orderId);
         return view ?? adminError(reply, 404, 'ORDER_NOT_FOUND');
+      },
+    );
+    r.post(
+      '/admin/v1/partners/:code/sign-token',
+      {
+        schema: {
+          tags,
+          security,
+          summary:
+            'Issue a new gen-2 sign access token (X-Tesla-SignAccessToken), answered this once; the previous one ' +
+            'stops working at once',
+          params: CodeParam,
+        },
+      },
+      async (req, reply) => {
+        const code = (req.params as { code: string }).code;
+        const res = await partners.issueSignToken(code);
+        if (!res.ok) return adminError(reply, 404, res.code);
+        return { merchantCode: code, signAccessToken: res.value };
       },
     );
     r.post(
