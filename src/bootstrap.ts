@@ -119,6 +119,10 @@ export async function seedDemo(
       privateKeyFile: partnerKeyPath,
       ipWhitelist: DEMO_PARTNER.ipWhitelist,
       platformPublicKeyPem: partner.value.platformPublicKey,
+      // Generation 2 (/papi/v1/ramp/connect/...): the same key signs; these two name the partner.
+      clientId: partner.value.partner.clientId,
+      signAccessToken: partner.value.signAccessToken,
+      apiBaseUrlV2: `${config.publicUrl}/papi/v1/ramp/connect`,
       portal: {
         loginUrl: `${config.publicUrl}/en/partner/login`,
         email: DEMO_PARTNER.email,

@@ -75,9 +75,15 @@ test("the README's Try it commands work against a freshly started server", { tim
   assert.match(stdout, /"status":"AUTHORIZED"/);
   const tspOrder = stdout.split('\n').filter((l) => l.includes('"prepayId"'))[1];
   assert.match(tspOrder ?? '', /"status":"SUCCESS"/, 'the TSP created an order on behalf of the demo merchant');
-  // Connect: the demo partner's signed call, a new partner onboarded with --ip, and its own signed call.
-  assert.equal(stdout.match(/"success":true/g)?.length, 2, stdout);
+  // Connect: the demo partner's signed call, a new partner onboarded with --ip, and its own signed call; then the
+  // current generation's trading pairs and a pre-order with its landing link.
+  assert.equal(stdout.match(/"success":true/g)?.length, 4, stdout);
   assert.match(stdout, /^my_wallet_test$/m);
+  assert.match(stdout, /"code":"000000","message":"success","data":\{"fiatCurrencies":\[/);
+  assert.match(
+    stdout,
+    new RegExp(`"link":"http://localhost:${port}/uni-qr/ccnt\\?token=[0-9a-f]{40}","linkExpireTime":\\d+`),
+  );
   // KYC: the sandbox helper's decision.
   assert.match(stdout, /"kycStatus":"PASS"/);
 
