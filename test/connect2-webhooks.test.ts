@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createVerify } from 'node:crypto';
+import { createPublicKey, createVerify, type KeyObject } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { wireOrder2 } from '../src/connect/v2/wire.ts';
 import { assertAuditOk, DB_KINDS, startTestApp, type TestApp } from './helpers.ts';
@@ -58,7 +58,11 @@ const preOrder = (o: Record<string, unknown> = {}) => ({
 });
 
 /** The partner's check (§8): SHA256withRSA over rawBody + X-BN-Connect-Timestamp with its copy of the platform key. */
-function partnerVerifies(platformPublicKeyPem: string, headers: Record<string, unknown>, rawBody: Buffer): boolean {
+function partnerVerifies(
+  platformPublicKeyPem: string | KeyObject,
+  headers: Record<string, unknown>,
+  rawBody: Buffer,
+): boolean {
   const ts = String(headers['x-bn-connect-timestamp']);
   return createVerify('RSA-SHA256')
     .update(Buffer.concat([rawBody, Buffer.from(ts, 'utf8')]))
@@ -83,6 +87,15 @@ for (const kind of DB_KINDS) {
       try {
         const p = await onboardPartner(t, { name: 'Gen2 Hooks', webhookUrl: rx.url('/gen2') });
         const partner = await partnerOf(p.merchantCode);
+        // §13: onboarding hands out the webhook key as PEM and as bare base64 SPKI DER, and the webhook partner code.
+        const onboarded = p as unknown as Record<string, string>;
+        assert.equal(onboarded.webhookPartnerCode, partner.clientId);
+        assert.equal(onboarded.webhookPublicKeyPem, p.platformPublicKey);
+        const derKey = createPublicKey({
+          key: Buffer.from(onboarded.webhookPublicKeyDerBase64!, 'base64'),
+          format: 'der',
+          type: 'spki',
+        });
         const body = preOrder({ userData: 'wallet-user-77' });
         const created = await svc().connectPreOrders.create(partner, body);
         assert.ok(created.ok, JSON.stringify(created));
@@ -110,6 +123,7 @@ for (const kind of DB_KINDS) {
           assert.equal(r.headers['x-bn-connect-for'], partner.clientId);
           assert.match(String(r.headers['x-bn-connect-timestamp']), /^\d{13}$/);
           assert.ok(partnerVerifies(p.platformPublicKey, r.headers, r.body), 'verifies with the partner copy');
+          assert.ok(partnerVerifies(derKey, r.headers, r.body), 'and with the base64 DER copy');
           const forged = Buffer.from(r.body.toString().replace('"status":', '"status": '));
           assert.ok(!partnerVerifies(p.platformPublicKey, r.headers, forged), 'a changed byte does not verify');
         }

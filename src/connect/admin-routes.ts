@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { adminError, adminGuard } from '../platform/admin-auth.ts';
@@ -107,6 +108,13 @@ export function registerConnectAdminRoutes(
           // Generation 2 credentials (binance-connect-v2.md §13); the sign access token is shown this once.
           clientId: partner.clientId,
           signAccessToken,
+          // §13: the key the partner verifies webhooks with (the platform's Connect key, as PEM and as the bare
+          // base64 SPKI DER Binance's examples use) and the webhook partner code (= the client id).
+          webhookPublicKeyPem: platformPublicKey,
+          webhookPublicKeyDerBase64: createPublicKey(platformPublicKey)
+            .export({ type: 'spki', format: 'der' })
+            .toString('base64'),
+          webhookPartnerCode: partner.clientId,
           portalUrl: '/en/partner/login',
           invitation: `a password link was emailed to ${partner.email}`,
         });
