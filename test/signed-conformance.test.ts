@@ -12,8 +12,8 @@ import {
 } from './support/signed-conformance.ts';
 
 /**
- * Every signed endpoint of Binance Pay, Binance Connect and KYC Sharing answers the same malformed requests
- * (missing or bad authentication, wrong transport, bad content) with its family's exact envelope and code, and
+ * Every signed endpoint of Binance Pay, Binance Connect (both generations) and KYC Sharing answers the same malformed
+ * requests (missing or bad authentication, wrong transport, bad content) with its family's exact envelope and code, and
  * none of them changes a row (the Pay nonce table aside). The table is test/support/signed-conformance.ts.
  * One app per database; the cases of an endpoint run in parallel, endpoints one after another, with a row
  * snapshot between them. Known deviations from the specs are todo cases, run last, each on its own.
@@ -39,6 +39,12 @@ for (const kind of DB_KINDS) {
       c = {
         pay: { apiKey: m.apiKey, apiSecret: m.apiSecret, merchantId: m.merchantId },
         connect: { merchantCode: p.merchantCode, privateKey: p.keys.privateKey },
+        connect2: {
+          // One onboarding gives both generations' credentials (binance-connect-v2.md §13).
+          clientId: (p as typeof p & { clientId: string }).clientId,
+          signAccessToken: (p as typeof p & { signAccessToken: string }).signAccessToken,
+          privateKey: p.keys.privateKey,
+        },
         kyc: { bizEntityKey: b.json.bizEntityKey, secret: b.json.secret },
       };
       // The webhook signing key is made on first use: make it now, so no case can be the first use.

@@ -9,7 +9,7 @@ import { createHmac, createSign, randomBytes } from 'node:crypto';
  * so the suite does not move when the code does.
  */
 
-export type Family = 'pay' | 'connect' | 'kyc';
+export type Family = 'pay' | 'connect' | 'connect2' | 'kyc';
 
 export const PAY_PREFIX = '/binancepay/openapi';
 export const CONNECT_PREFIXES = [
@@ -17,13 +17,22 @@ export const CONNECT_PREFIXES = [
   '/bapi/fiat/v1/public/open-api/connect',
 ] as const;
 export const KYC_PREFIX = '/bapi/ekyc/v2/public/ekyc/customer';
+/** Connect generation 2 (binance-connect-v2.md §1): one prefix, and a v2 one for the payment-method lists. */
+export const CONNECT2_PREFIXES = ['/papi/v1/ramp/connect', '/papi/v2/ramp/connect'] as const;
 /** Every route under these is a signed endpoint of a family (wildcards aside). */
-export const SIGNED_PREFIXES = [`${PAY_PREFIX}/`, ...CONNECT_PREFIXES.map((p) => `${p}/`), `${KYC_PREFIX}/`];
+export const SIGNED_PREFIXES = [
+  `${PAY_PREFIX}/`,
+  ...CONNECT_PREFIXES.map((p) => `${p}/`),
+  ...CONNECT2_PREFIXES.map((p) => `${p}/`),
+  `${KYC_PREFIX}/`,
+];
 
 /** The identities the suite signs with: a merchant API key (not a TSP), a Connect partner, a KYC broker. */
 export interface Credentials {
   pay: { apiKey: string; apiSecret: string; merchantId: string };
   connect: { merchantCode: string; privateKey: string };
+  /** The same Connect partner's generation-2 credentials (one onboarding, binance-connect-v2.md §13). */
+  connect2: { clientId: string; signAccessToken: string; privateKey: string };
   kyc: { bizEntityKey: string; secret: string };
 }
 
@@ -70,6 +79,11 @@ export interface Endpoint {
   field: string | null;
   /** Answers of this endpoint that differ from its family's. */
   answers?: Partial<Record<CaseId, Answer>>;
+  /**
+   * A family without a replay cache sends this body twice for the replay case (default: `body`), so an endpoint
+   * whose good request would create something replays one refused for its content instead, changing nothing.
+   */
+  replayBody?(c: Credentials): Body;
 }
 
 export interface Req {
@@ -114,6 +128,8 @@ interface FamilySpec {
   /** Asserts the exact success envelope. */
   success(json: unknown, text: string): void;
   answers: Record<(typeof CASE_IDS)[number], Answer>;
+  /** No nonce and no replay cache: a repeated request gets the answer its first sending got. */
+  noReplayCache?: boolean;
 }
 
 /** Pay codes a malformed request may get (binance-pay.md §8); the message may be a code's own detail. */
@@ -149,6 +165,17 @@ const CONNECT_MESSAGES: Record<string, RegExp> = {
   OPE100000020: /^Trade pair is not supported\.$/,
   OPE100000040: /^Order not found\.$/,
   OPE100000041: /^Duplicate merchantOrderId\.$/,
+};
+
+/** Connect generation 2 messages (binance-connect-v2.md §11); 1130303 names the field or header. */
+const CONNECT2_MESSAGES: Record<string, RegExp> = {
+  '1130101': /^(System error|Not found)$/,
+  '1130102': /^System busy\. Please try again later$/,
+  '1130303': /^The parameter \S+ is illegal$/,
+  '1130304': /^Missing client id from request$/,
+  '1130306': /^Can not find the order$/,
+  '1130307': /^Unsupported order type$/,
+  '1130314': /^Can not find the partner$/,
 };
 
 /** KYC Sharing error names (kyc-sharing.md §8): a failure's `message` is the name of its code. */
@@ -279,6 +306,67 @@ export const FAMILIES: Record<Family, FamilySpec> = {
       'method DELETE': { http: 404, code: 'OPE100000001' },
     },
   },
+  connect2: {
+    authHeaders: {
+      'X-Tesla-ClientId': { http: 200, code: '1130304' },
+      'X-Tesla-SignAccessToken': { http: 200, code: '1130303' },
+      'X-Tesla-Timestamp': { http: 200, code: '1130303' },
+      'X-Tesla-Signature': { http: 200, code: '1130303' },
+    },
+    bodyLimit: 256 * 1024,
+    sign(c, body, opts) {
+      const timestamp = opts.timestamp ?? String(Date.now());
+      return {
+        ...(opts.method === 'GET' ? {} : { 'content-type': 'application/json' }),
+        'X-Tesla-ClientId': c.connect2.clientId,
+        'X-Tesla-SignAccessToken': c.connect2.signAccessToken,
+        'X-Tesla-Timestamp': timestamp,
+        'X-Tesla-Signature': createSign('RSA-SHA256')
+          .update(Buffer.concat([body, Buffer.from(timestamp)]))
+          .sign(c.connect2.privateKey, 'base64'),
+      };
+    },
+    failure(json, text) {
+      const e = exactKeys(json, ['success', 'code', 'message', 'data'], text);
+      assert.equal(e.success, false, text);
+      assert.equal(e.data, null, text);
+      const pattern = CONNECT2_MESSAGES[String(e.code)];
+      assert.ok(pattern, `unexpected Connect gen-2 code: ${text}`);
+      assert.match(String(e.message), pattern, text);
+      return String(e.code);
+    },
+    success(json, text) {
+      const e = exactKeys(json, ['success', 'code', 'message', 'data'], text);
+      assert.deepEqual([e.success, e.code, e.message], [true, '000000', 'success'], text);
+    },
+    // binance-connect-v2.md §3.3: "There is no nonce and (Decision) no replay cache": a repeated request is served
+    // again, with the answer its first sending got.
+    noReplayCache: true,
+    answers: {
+      'unknown identity': { http: 200, code: '1130314' },
+      'garbled signature': { http: 200, code: '1130303' },
+      'signature of other bytes': { http: 200, code: '1130303' },
+      'stale timestamp': { http: 200, code: '1130303' },
+      'future timestamp': { http: 200, code: '1130303' },
+      // §3.3: no replay cache. The good request is sent twice and served twice (an op's own answer overrides this).
+      'replayed nonce': { http: 200, code: '000000' },
+      // §3.3 has no Content-Type step: the request is served, here refused at the emptied field (see the case).
+      'no content type': { http: 200, code: '1130303' },
+      // text/plain is read by fastify's own text parser, so the signature is checked over an empty body.
+      'wrong content type': { http: 200, code: '1130303' },
+      'unparsable content type': { http: 200, code: '1130303' },
+      'body over the family limit': { http: 200, code: '1130303' },
+      'body over the transport limit': { http: 200, code: '1130303' },
+      'non-JSON body': { http: 200, code: '1130303' },
+      'NUL in a string field': { http: 200, code: '1130303' },
+      'number where a string is expected': { http: 200, code: '1130303' },
+      'object where a string is expected': { http: 200, code: '1130303' },
+      // §2: a method the op does not serve is HTTP 405 with 1130303 naming `method`.
+      'method GET': { http: 405, code: '1130303' },
+      'method PUT': { http: 405, code: '1130303' },
+      'method DELETE': { http: 405, code: '1130303' },
+    },
+  },
   kyc: {
     authHeaders: { 'X-SHA2-Signature': { http: 200, code: '10040080' } },
     // No limit of its own: the server's 1 MiB.
@@ -400,6 +488,8 @@ export function requestsOf(id: CaseId, ep: Endpoint, c: Credentials): Req[] {
         return [signed(ep, c, good(), { headers: { 'BinancePay-Certificate-SN': alnum(64).toLowerCase() } })];
       if (ep.family === 'connect')
         return [signed(ep, { ...c, connect: { ...c.connect, merchantCode: 'no_such_partner' } }, good())];
+      if (ep.family === 'connect2')
+        return [signed(ep, c, good(), { headers: { 'X-Tesla-ClientId': randomBytes(16).toString('hex') } })];
       return [signed(ep, c, J({ ...ep.body(c), bizEntityKey: 'NO_SUCH_BROKER' }))];
     case 'garbled signature': {
       const r = signed(ep, c, good());
@@ -417,6 +507,11 @@ export function requestsOf(id: CaseId, ep: Endpoint, c: Credentials): Req[] {
     case 'future timestamp':
       return [signed(ep, c, good(), { timestamp: String(Date.now() + WINDOW) })];
     case 'replayed nonce': {
+      if (FAMILIES[ep.family].noReplayCache) {
+        // The same signed request twice (no nonce): the second must get what the first got.
+        const first = signed(ep, c, J(ep.replayBody?.(c) ?? ep.body(c)));
+        return [first, { ...first, headers: { ...first.headers } }];
+      }
       // The first send passes authentication (recording its nonce) and is refused for its content, changing nothing.
       const first = signed(ep, c, J(fieldBody(ep, c, 'a\u0000b')));
       return [first, { ...first, headers: { ...first.headers } }];
@@ -508,7 +603,11 @@ export async function runCase(
   let got: Sent | undefined;
   for (const [i, r] of reqs.entries()) {
     got = await send(baseUrl, ep.path, r);
-    if (i < reqs.length - 1) {
+    if (i < reqs.length - 1 && id === 'replayed nonce' && FAMILIES[ep.family].noReplayCache) {
+      // Without a replay cache the first sending gets the answer under test too.
+      assert.equal(got.status, answer.http, got.text);
+      assert.equal((got.json as { code?: unknown } | undefined)?.code, answer.code, got.text);
+    } else if (i < reqs.length - 1) {
       // An earlier step sets the case up: it must not already get the answer under test.
       assert.ok(got.status < 500, got.text);
       assert.notEqual(
@@ -629,6 +728,123 @@ const CONNECT_OPS: {
   },
   // "12345" is no IP address: refused, as a number should be.
   { op: 'check-ip-address', methods: ['POST'], field: 'clientUserIp', body: () => ({ clientUserIp: '1.2.3.4' }) },
+];
+
+/** Connect gen-2 ops (binance-connect-v2.md §4, §9, §10). */
+const C2_V1 = CONNECT2_PREFIXES[0];
+const C2_V2 = CONNECT2_PREFIXES[1];
+const c2PreOrder = () => ({
+  externalOrderId: `c${alnum(20)}`,
+  fiatCurrency: 'USD',
+  cryptoCurrency: 'USDT',
+  amountType: 1,
+  requestedAmount: '100',
+  network: 'BSC',
+  address: ETH_ADDR,
+});
+/**
+ * The lossless number parser hands a string field a number's digits; where those digits are a valid value the
+ * op serves it (binance-connect-v2.md §1 accepts numbers for amounts, and says nothing of ids).
+ */
+const c2NumberTodo = { http: 200, code: '1130303', todo: NUMBER_AS_STRING };
+/**
+ * text/plain is read by fastify's own text parser, so the op sees an empty body; the good body of a parameter-less op
+ * is `{}`, whose signature an empty body also accepts (binance-connect-v2.md §3.2: `"{}" + timestamp`). Nothing is
+ * lost: the op takes no parameters.
+ */
+const C2_TEXT_PLAIN_EMPTY = 'wrong content type';
+const c2Unsupported: Endpoint['answers'] = {
+  // Ops not served yet answer 1130307 to any authenticated request whose body is empty or a JSON object.
+  'no content type': { http: 200, code: '1130307' },
+  'replayed nonce': { http: 200, code: '1130307' },
+  [C2_TEXT_PLAIN_EMPTY]: { http: 200, code: '1130307' },
+};
+const c2 = (
+  prefix: string,
+  op: string,
+  methods: string[],
+  field: string | null,
+  body: () => Body,
+  answers?: Endpoint['answers'],
+  replayBody?: () => Body,
+): Endpoint => ({ family: 'connect2', path: `${prefix}/${op}`, methods, body, field, answers, replayBody });
+const c2List: Endpoint['answers'] = {
+  'no content type': { http: 200, code: '000000' },
+  [C2_TEXT_PLAIN_EMPTY]: { http: 200, code: '000000' },
+};
+const CONNECT2_ENDPOINTS: Endpoint[] = [
+  c2(C2_V1, 'buy/trading-pairs', ['GET', 'POST'], null, () => ({}), c2List),
+  c2(C2_V1, 'buy/p2p/trading-pairs', ['GET', 'POST'], 'fiatCurrency', () => ({ fiatCurrency: 'EUR' }), {
+    // An emptied optional filter is no filter.
+    'no content type': { http: 200, code: '000000' },
+    'number where a string is expected': c2NumberTodo,
+  }),
+  c2(C2_V1, 'crypto-network', ['GET', 'POST'], null, () => ({}), c2List),
+  c2(C2_V1, 'buy/payment-method-list', ['POST'], 'fiatCurrency', () => ({
+    fiatCurrency: 'USD',
+    cryptoCurrency: 'USDT',
+    totalAmount: '100',
+    amountType: 1,
+    network: 'BSC',
+  })),
+  c2(C2_V1, 'buy/estimated-quote', ['POST'], 'fiatCurrency', () => ({
+    fiatCurrency: 'USD',
+    cryptoCurrency: 'USDT',
+    requestedAmount: '100',
+    amountType: 1,
+    payMethodCode: 'BUY_CARD',
+    network: 'BSC',
+  })),
+  // A good pre-order creates an order: the replay case repeats one refused for its address.
+  ...['buy/pre-order', 'gray/buy/pre-order'].map((op) =>
+    c2(C2_V1, op, ['POST'], 'address', c2PreOrder, { 'replayed nonce': { http: 200, code: '1130303' } }, () => ({
+      ...c2PreOrder(),
+      address: 'not-an-address',
+    })),
+  ),
+  c2(C2_V1, 'order', ['POST'], 'externalOrderId', () => ({ externalOrderId: 'nosuchorder' }), {
+    'replayed nonce': { http: 200, code: '1130306' },
+    'number where a string is expected': c2NumberTodo,
+  }),
+  // A SEND order is refused (1130307) after every field check, so nothing is placed.
+  c2(
+    C2_V1,
+    'sandbox/place-order',
+    ['POST'],
+    'type',
+    () => ({
+      externalOrderId: `c${alnum(20)}`,
+      fiatCurrency: 'USD',
+      cryptoCurrency: 'USDT',
+      requestedAmount: '100',
+      amountType: 1,
+      type: 'SEND',
+    }),
+    { 'replayed nonce': { http: 200, code: '1130307' } },
+  ),
+  c2(
+    C2_V1,
+    'sandbox/order-status-transition',
+    ['POST'],
+    'externalOrderId',
+    () => ({ externalOrderId: 'nosuchorder', targetStatus: 20 }),
+    { 'replayed nonce': { http: 200, code: '1130306' }, 'number where a string is expected': c2NumberTodo },
+  ),
+  ...[
+    'sell/trading-pairs',
+    'sell/payment-method-list',
+    'sell/estimated-quote',
+    'sell/pre-order',
+    'deposit/initiate',
+    'deposit/authorization',
+    'deposit/report',
+  ].map((op) => c2(C2_V1, op, ['POST'], null, () => ({}), c2Unsupported)),
+  c2(C2_V2, 'buy/payment-method-list', ['GET', 'POST'], 'language', () => ({ language: 'en' }), {
+    // An emptied optional language is the default one.
+    'no content type': { http: 200, code: '000000' },
+    'number where a string is expected': c2NumberTodo,
+  }),
+  c2(C2_V2, 'sell/payment-method-list', ['POST'], null, () => ({}), c2Unsupported),
 ];
 
 /**
@@ -890,6 +1106,8 @@ export const ENDPOINTS: Endpoint[] = [
       answers: o.answers,
     })),
   ),
+  // src/connect/v2/routes.ts
+  ...CONNECT2_ENDPOINTS,
   // src/kyc/routes.ts
   kyc('share-kyc-data', 'requestNo', (c) => ({
     bizEntityKey: c.kyc.bizEntityKey,
