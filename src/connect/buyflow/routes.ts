@@ -26,6 +26,8 @@ import {
   linkNotValidView,
   liveKey,
   notYourOrderView,
+  partnerDisplayName,
+  returnLink,
   statusView,
   verifyView,
   type Page,
@@ -35,11 +37,14 @@ import {
  * The hosted buy-flow pages (binance-connect.md §6.1) at /en/connect/buyflow?token=…: one entry that shows the
  * step the user is at, forms that post and redirect back (CSRF double-submit cookie on every form), a small
  * script (src/web/assets/buyflow.js) for codes, uploads, the quote countdown and live status. Framing is limited
- * to the partner's registered redirect domains. The pages are in views.ts.
+ * to the partner's registered redirect domains for a gen-1 order and forbidden for a gen-2 one. Generation 2's links
+ * (binance-connect-v2.md §4.7 link, §8 orderDetailLink) lead here too. The pages are in views.ts.
  */
 const SESSION = 'bf_session';
 const PENDING = 'bf_pending';
 const CSRF = 'bf_csrf';
+/** Sends the person back to the partner at once where a gen-2 order asked for AUTO_REDIRECTION (§7). */
+const RETURN_SCRIPT = `${BASE}/return.js`;
 
 // The form bodies, parsed at the edge: a body that does not fit shows the page's error, never a 500.
 const text = formText.transform((v) => v ?? '');
@@ -90,11 +95,13 @@ export function registerBuyflowRoutes(
   const pages = createPageHelper({ mode, sessions });
   const csrf = csrfCookie({ cookie: CSRF, path: BASE, secure, field: 'csrf', sameSite });
 
-  /** iframe embedding: only the partner's registered redirect domains (spec §6.1 iframe). */
-  function frameHeaders(reply: FastifyReply, partner: Partner | null) {
-    const origins = (partner?.redirectDomains ?? []).flatMap((d) =>
-      mode === 'sandbox' ? [`https://${d}`, `http://${d}`] : [`https://${d}`],
-    );
+  /**
+   * iframe embedding: a gen-1 order's page only in the partner's registered redirect domains (spec §6.1 iframe); a
+   * gen-2 order's never (binance-connect-v2.md §4.7.2: Binance forbids loading the link in an iframe).
+   */
+  function frameHeaders(reply: FastifyReply, partner: Partner | null, order?: ConnectOrder) {
+    const domains = order?.generation === 2 ? [] : (partner?.redirectDomains ?? []);
+    const origins = domains.flatMap((d) => (mode === 'sandbox' ? [`https://${d}`, `http://${d}`] : [`https://${d}`]));
     reply.removeHeader('x-frame-options');
     if (origins.length === 0) reply.header('x-frame-options', 'DENY');
     reply.header(
@@ -105,12 +112,12 @@ export function registerBuyflowRoutes(
     return origins;
   }
 
-  const render = (reply: FastifyReply, token: string, title: string, body: SafeHtml) =>
+  const render = (reply: FastifyReply, token: string, title: string, body: SafeHtml, autoReturn = false) =>
     pages.send(reply, {
       title,
       body: html`<meta name="csrf" content="${token}">${body}`,
       noStore: true,
-      scripts: [`${BASE}/app.js`],
+      scripts: autoReturn ? [`${BASE}/app.js`, RETURN_SCRIPT] : [`${BASE}/app.js`],
     });
 
   async function sessionUser(req: FastifyRequest): Promise<BuyflowUser | null> {
@@ -121,6 +128,15 @@ export function registerBuyflowRoutes(
   const tokenOf = (req: FastifyRequest) => String((req.query as Record<string, unknown> | undefined)?.token ?? '');
 
   serveScript(app, `${BASE}/app.js`, 'buyflow.js', 'no-cache');
+  serveScript(app, RETURN_SCRIPT, 'connect-return.js', 'no-cache');
+
+  // Generation 2's landing link (§4.7 `link`) and status link (§8 `orderDetailLink`) open the same hosted pages with
+  // the same token; nothing else of their query string is carried over. Both are gen-2 links: never framed.
+  for (const path of ['/uni-qr/ccnt', '/en/connect/order'])
+    app.get(path, { schema: { hide: true } }, async (req, reply) => {
+      frameHeaders(reply, null);
+      return reply.header('cache-control', 'no-store').redirect(back(tokenOf(req)), 302);
+    });
 
   app.get(BASE, { schema: { hide: true } }, async (req, reply) => {
     const token = tokenOf(req);
@@ -136,20 +152,13 @@ export function registerBuyflowRoutes(
       (found.order.mainStatus === 'INIT' && found.order.expiredTime <= clock.now()) ||
       (found.order.subStatus === 'FAILED' && found.order.errorCode === 'ORDER_EXPIRED')
     ) {
-      frameHeaders(reply, found.partner);
-      return render(
-        reply,
-        formToken,
-        'Order expired',
-        expiredView(
-          found.order.merchantRedirectUrl
-            ? { url: found.order.merchantRedirectUrl, partnerName: found.partner.name }
-            : undefined,
-        ),
-      );
+      frameHeaders(reply, found.partner, found.order);
+      const r = returnLink(found.order, partnerDisplayName(found.order, found.partner.name), true);
+      return render(reply, formToken, 'Order expired', expiredView(r), r?.auto);
     }
     const { order, partner } = found;
-    const origins = frameHeaders(reply, partner);
+    const partnerName = partnerDisplayName(order, partner.name);
+    const origins = frameHeaders(reply, partner, order);
     const user = await sessionUser(req);
 
     if (!user) {
@@ -163,7 +172,7 @@ export function registerBuyflowRoutes(
         q.step === 'login' ||
         (q.step !== 'signup' && (await buyflow.boundUser(order.partnerCode, order.merchantUserId)) !== null);
       const purchase = {
-        partnerName: partner.name,
+        partnerName,
         orderAmount: order.orderAmount,
         fiatCurrency: order.fiatCurrency,
         cryptoCurrency: order.cryptoCurrency,
@@ -184,6 +193,7 @@ export function registerBuyflowRoutes(
     if (step !== 'OPEN' || order.mainStatus !== 'INIT') {
       const w = await buyflow.withdrawalOf(order.orderId);
       const txHash = order.withdrawTxHash ?? w?.txHash ?? null;
+      const returnTo = returnLink(order, partnerName);
       return render(
         reply,
         formToken,
@@ -192,7 +202,8 @@ export function registerBuyflowRoutes(
           p,
           order,
           {
-            partnerName: partner.name,
+            returnTo,
+            generation: order.generation,
             origins,
             step,
             locked: buyflow.lockedOf(found.bf),
@@ -201,6 +212,7 @@ export function registerBuyflowRoutes(
           },
           q.error,
         ),
+        returnTo?.auto,
       );
     }
 

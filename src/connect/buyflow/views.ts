@@ -4,6 +4,7 @@ import { Decimal } from '../../platform/money.ts';
 import { displayAmount, displayNumber } from '../../web/amount.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
 import type { ConnectOrder } from '../orders/store.ts';
+import { STATUS, isFinalStatus } from '../v2/wire.ts';
 import type { LockedQuote, Step } from './purchase.ts';
 import { DOCUMENT_TYPES, type BuyflowUser, type SavedCard } from './service.ts';
 
@@ -318,11 +319,48 @@ export function cardView({ token, csrf }: Page, error?: string) {
 ${SUPPORTED_CARD_COUNTRIES.filter((r) => r.visa || r.mastercard).length} countries.</p></div>`;
 }
 
+/**
+ * Where the status and expired pages' "Back to {partner}" button leads (binance-connect-v2.md §4.7.2). Gen-1: the
+ * order's merchantRedirectUrl. Gen-2: redirectUrl while the order runs and once it succeeds, failRedirectUrl once it
+ * has failed (96–99) or expired, each replaced by its deep link when the partner said clientType=mobile and gave one;
+ * no address for the outcome → no button. `auto`: AUTO_REDIRECTION was asked for and the order is final, so the page
+ * sends the person there at once (src/web/assets/connect-return.js), the button staying as the fallback.
+ */
+export interface ReturnLink {
+  url: string;
+  partnerName: string;
+  auto: boolean;
+}
+export function returnLink(o: ConnectOrder, partnerName: string, expired = false): ReturnLink | null {
+  const g = o.generation === 2 ? o.gen2 : null;
+  if (!g) return o.merchantRedirectUrl ? { url: o.merchantRedirectUrl, partnerName, auto: false } : null;
+  const status = o.gen2Status ?? STATUS.INIT;
+  const failed = expired || (isFinalStatus(status) && status !== STATUS.COMPLETED);
+  const mobile = g.clientType === 'mobile';
+  const url = failed
+    ? (mobile && g.failRedirectDeepLink) || g.failRedirectUrl
+    : (mobile && g.redirectDeepLink) || g.redirectUrl;
+  if (!url) return null;
+  const final = failed || status === STATUS.COMPLETED;
+  return { url, partnerName, auto: final && g.customization.AUTO_REDIRECTION === true };
+}
+
+/** The partner's name as the pages show it: a gen-2 order's MERCHANT_DISPLAY_NAME (§7) when it has one. */
+export function partnerDisplayName(o: ConnectOrder, partnerName: string): string {
+  const shown = o.generation === 2 ? o.gen2?.customization.MERCHANT_DISPLAY_NAME : undefined;
+  return typeof shown === 'string' && shown.trim() !== '' ? shown : partnerName;
+}
+
+const returnButton = (r: ReturnLink, cls = 'btn secondary') =>
+  html`<a class="${cls}" id="close" href="${r.url}"${r.auto ? html` data-auto-return` : ''}>Back to ${r.partnerName}</a>`;
+
 export function statusView(
   { token, csrf }: Page,
   o: ConnectOrder,
   v: {
-    partnerName: string;
+    /** Where "Back to" leads (returnLink), or null: gen-1 shows Done (it tells a parent frame), gen-2 nothing. */
+    returnTo: ReturnLink | null;
+    generation: 1 | 2;
     origins: string[];
     step: Step;
     locked: LockedQuote | null;
@@ -343,18 +381,16 @@ export function statusView(
         : ''
     }
     ${
-      o.merchantRedirectUrl
-        ? html`<a class="btn secondary" id="close"
-      href="${o.merchantRedirectUrl}">Back to ${v.partnerName}</a>`
-        : html`<button class="btn secondary" id="done" type="button">Done</button>`
+      v.returnTo
+        ? returnButton(v.returnTo)
+        : v.generation === 1
+          ? html`<button class="btn secondary" id="done" type="button">Done</button>`
+          : ''
     }</div>`;
 }
-export const expiredView = (back?: {
-  url: string;
-  partnerName: string;
-}) => html`<div class="card"><h1>Order expired</h1>
+export const expiredView = (back: ReturnLink | null) => html`<div class="card"><h1>Order expired</h1>
   <p class="muted">This link is no longer valid. Return to the app and start a new purchase.</p>
-        ${back ? html`<a class="btn" id="close" href="${back.url}">Back to ${back.partnerName}</a>` : ''}</div>`;
+        ${back ? returnButton(back, 'btn') : ''}</div>`;
 
 /** A link whose token names no order at all (mistyped, cut short, made up): nothing ever expired. */
 export const linkNotValidView = () => html`<div class="card"><h1>Link not valid</h1>
