@@ -4,6 +4,8 @@ import type { Db } from '../../src/platform/db/client.ts';
 import { startApp } from '../targets/app.ts';
 import { startDirectDebit } from '../targets/directdebit.ts';
 import { startFloor } from '../targets/floor.ts';
+import { startGrowth } from '../targets/growth.ts';
+import { startNonces } from '../targets/nonces.ts';
 import { startOutboxIsolation } from '../targets/outbox-isolation.ts';
 import { startPayouts } from '../targets/payouts.ts';
 import { startRefunds } from '../targets/refunds.ts';
@@ -27,6 +29,8 @@ export const TARGETS: Record<string, (db: Db, port: number) => Promise<Target>> 
   app: startApp,
   directdebit: startDirectDebit,
   floor: startFloor,
+  growth: startGrowth,
+  nonces: startNonces,
   'outbox-isolation': startOutboxIsolation,
   payouts: startPayouts,
   refunds: startRefunds,

@@ -33,7 +33,7 @@ export async function bootApp(db: Db, port: number) {
   await server.listen({ port, host: '127.0.0.1' });
   const m = await app.services.accounts.createMerchant({ name: 'Bench Merchant' });
   if (!m.ok) throw new Error(`create merchant: ${m.code}`);
-  return { app, server, baseUrl, merchant: m.value };
+  return { app, server, baseUrl, merchant: m.value, config };
 }
 
 export async function startApp(db: Db, port: number): Promise<Target> {

@@ -61,6 +61,9 @@ export const RECORD_FRESH_NONCES = `INSERT INTO pay_nonces (api_key, nonce, seen
   FROM input WHERE nonce IS NOT NULL
     ON CONFLICT DO NOTHING RETURNING api_key, nonce`;
 
+/** Nonces deleted per pruning statement. */
+export const NONCE_PRUNE_BATCH = 2000;
+
 export function createPayAuth(deps: {
   db: Db;
   accounts: AccountsService;
@@ -154,11 +157,17 @@ export function createPayAuth(deps: {
     };
   }
 
-  /** Forgets nonces older than twice the timestamp window: a replay of one would fail the timestamp check anyway. */
+  /**
+   * Forgets nonces older than twice the timestamp window: a replay of one would fail the timestamp check anyway.
+   * At most NONCE_PRUNE_BATCH rows per call (the worker loop calls again at once while there is work), so a backlog
+   * is deleted in short statements rather than one long one.
+   */
   async function pruneNonces(): Promise<number> {
-    const r = await db.query(`DELETE FROM pay_nonces WHERE seen_at < $1`, [
-      Date.now() - 2 * config.timestampToleranceMs,
-    ]);
+    const r = await db.query(
+      `DELETE FROM pay_nonces WHERE (api_key, nonce) IN (
+         SELECT api_key, nonce FROM pay_nonces WHERE seen_at < $1 ORDER BY seen_at LIMIT $2)`,
+      [Date.now() - 2 * config.timestampToleranceMs, NONCE_PRUNE_BATCH],
+    );
     return r.rowCount ?? 0;
   }
 

@@ -92,6 +92,14 @@ export interface Ledger {
   customerTotal(q: Queryable, asset: string): Promise<Balance>;
   audit(): Promise<AuditReport>;
   /**
+   * The audit's checks from the last clean checkpoint: the accounts' stored balances against the checkpoint's sums plus
+   * the transfers resolved since, what is pending, and the new transfers' assets. Its work grows with the accounts and
+   * the transfers since the checkpoint, not with the whole ledger. When clean it writes a new checkpoint at
+   * `now - marginMs` (a transfer resolved before that mark but committed after this audit read would show up as a
+   * mismatch next time, so the margin must exceed the longest transaction that moves money).
+   */
+  auditIncremental(opts?: { marginMs?: number }): Promise<IncrementalAuditReport>;
+  /**
    * Posted transfers touching one account whose posting time (resolved_at) is in [from, to), in posting order,
    * with the account's posted balance at `from`. Opening + the signed amounts = the posted balance at `to`.
    */
@@ -172,6 +180,19 @@ export interface AuditReport {
    */
   convertHouse: { asset: string; net: string }[];
 }
+
+export interface IncrementalAuditReport extends AuditReport {
+  /** The checkpoint the audit started from (null: none, the whole ledger read) and the one it wrote (null: none). */
+  from: { id: number; upto: number } | null;
+  wrote: { id: number; upto: number } | null;
+  /** Transfers read beyond the checkpoint: resolved since it, or still pending. */
+  read: number;
+}
+
+/** Margin of the incremental audit's checkpoint behind the ledger clock (see Ledger.auditIncremental). */
+const AUDIT_CHECKPOINT_MARGIN_MS = 10 * 60_000;
+/** Below every ledger time: "from the beginning" when there is no checkpoint yet. */
+const BEFORE_ALL = '-9223372036854775808';
 
 let savepoints = 0;
 /**
@@ -297,6 +318,30 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
     resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at),
   });
 
+  /**
+   * The audit's checks on the accounts alone (O(accounts)): no customer account below zero, every asset balancing; and
+   * the transfers found moving between assets, reported in the audit's order. Both audits share them.
+   */
+  async function accountChecks(q: Queryable, problems: string[], assetMismatch: { id: string }[]) {
+    const negative = await q.query<{ id: string; posted: string; held: string }>(
+      `SELECT id, posted, held FROM ledger_accounts WHERE NOT may_go_negative AND posted - held < 0`,
+    );
+    for (const r of negative.rows)
+      problems.push(`customer account ${r.id} below zero: posted ${r.posted}, held ${r.held}`);
+    for (const r of assetMismatch) problems.push(`transfer ${r.id} moves between different assets`);
+    const unbalanced = await q.query<{ asset: string; total: string }>(
+      `SELECT asset, sum(posted) AS total FROM ledger_accounts GROUP BY asset HAVING sum(posted) <> 0`,
+    );
+    for (const r of unbalanced.rows) problems.push(`asset ${r.asset} does not balance: accounts sum to ${r.total}`);
+    const convertHouse = (
+      await q.query<{ asset: string; posted: string }>(
+        `SELECT asset, posted FROM ledger_accounts WHERE owner_type = 'platform' AND owner_id = 'convert-house'
+          ORDER BY asset`,
+      )
+    ).rows.map((r) => ({ asset: r.asset, net: new Decimal(r.posted).toFixed() }));
+    return { convertHouse };
+  }
+
   return {
     async transfer(q, t) {
       check(t);
@@ -388,10 +433,15 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
 
     async statement(q, a, from, to) {
       const id = accountId(a);
+      // The posted balance now minus what was posted since `from`, in one statement (one snapshot): the work grows
+      // with the account's activity since `from`, not with its whole history (issue 20, growth).
       const opening = (
         await q.query<{ total: string | null }>(
-          `SELECT sum(CASE WHEN credit_account = $1 THEN amount ELSE -amount END) AS total FROM ledger_transfers
-         WHERE (credit_account = $1 OR debit_account = $1) AND status = 'POSTED' AND resolved_at < $2`,
+          `SELECT COALESCE((SELECT posted FROM ledger_accounts WHERE id = $1), 0)
+             - COALESCE((SELECT sum(amount) FROM ledger_transfers WHERE credit_account = $1 AND status = 'POSTED'
+                 AND resolved_at >= $2), 0)
+             + COALESCE((SELECT sum(amount) FROM ledger_transfers WHERE debit_account = $1 AND status = 'POSTED'
+                 AND resolved_at >= $2), 0) AS total`,
           [id, from],
         )
       ).rows[0];
@@ -516,27 +566,12 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
           `account ${r.id}: stored posted ${r.posted} held ${r.held}, postings give ${r.sum_posted} / ${r.sum_held}`,
         );
       }
-      const negative = await q.query<{ id: string; posted: string; held: string }>(
-        `SELECT id, posted, held FROM ledger_accounts WHERE NOT may_go_negative AND posted - held < 0`,
-      );
-      for (const r of negative.rows)
-        problems.push(`customer account ${r.id} below zero: posted ${r.posted}, held ${r.held}`);
       const assetMismatch = await q.query<{ id: string }>(
         `SELECT t.id FROM ledger_transfers t JOIN ledger_accounts d ON d.id = t.debit_account JOIN ledger_accounts c
           ON c.id = t.credit_account
          WHERE d.asset <> t.asset OR c.asset <> t.asset`,
       );
-      for (const r of assetMismatch.rows) problems.push(`transfer ${r.id} moves between different assets`);
-      const unbalanced = await q.query<{ asset: string; total: string }>(
-        `SELECT asset, sum(posted) AS total FROM ledger_accounts GROUP BY asset HAVING sum(posted) <> 0`,
-      );
-      for (const r of unbalanced.rows) problems.push(`asset ${r.asset} does not balance: accounts sum to ${r.total}`);
-      const convertHouse = (
-        await q.query<{ asset: string; posted: string }>(
-          `SELECT asset, posted FROM ledger_accounts WHERE owner_type = 'platform' AND owner_id = 'convert-house'
-            ORDER BY asset`,
-        )
-      ).rows.map((r) => ({ asset: r.asset, net: new Decimal(r.posted).toFixed() }));
+      const { convertHouse } = await accountChecks(q, problems, assetMismatch.rows);
       return {
         ok: problems.length === 0,
         transactions: Number(counts.t),
@@ -544,6 +579,108 @@ export function createLedger(deps: { db: Db; clock: Clock }): Ledger {
         problems,
         convertHouse,
       };
+    },
+
+    async auditIncremental(opts = {}) {
+      const margin = opts.marginMs ?? AUDIT_CHECKPOINT_MARGIN_MS;
+      return db.tx(async (q) => {
+        // One snapshot: the checkpoint, the accounts and the transfers since agree.
+        await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+        const cp = (
+          await q.query<{ id: string; upto: string; transfers: string }>(
+            `SELECT id, upto, transfers FROM ledger_audit_checkpoints ORDER BY id DESC LIMIT 1`,
+          )
+        ).rows[0];
+        const since = cp ? cp.upto : BEFORE_ALL;
+        const cpId = cp ? cp.id : null;
+        const problems: string[] = [];
+        const mismatched = await q.query<{
+          id: string;
+          posted: string;
+          held: string;
+          sum_posted: string;
+          sum_held: string;
+        }>(
+          `WITH delta AS (
+             SELECT account, sum(x) AS x FROM (
+               SELECT credit_account AS account, amount AS x FROM ledger_transfers
+                WHERE status = 'POSTED' AND resolved_at >= $1
+               UNION ALL
+               SELECT debit_account, -amount FROM ledger_transfers WHERE status = 'POSTED' AND resolved_at >= $1) u
+             GROUP BY account),
+           pending AS (
+             SELECT debit_account AS account, sum(amount) AS h FROM ledger_transfers WHERE status = 'PENDING'
+              GROUP BY debit_account),
+           sums AS (
+             SELECT a.id, COALESCE(c.posted, 0) + COALESCE(d.x, 0) AS sum_posted, COALESCE(p.h, 0) AS sum_held
+               FROM ledger_accounts a
+               LEFT JOIN ledger_audit_checkpoint_sums c ON c.checkpoint_id = $2 AND c.account_id = a.id
+               LEFT JOIN delta d ON d.account = a.id
+               LEFT JOIN pending p ON p.account = a.id)
+           SELECT a.id, a.posted, a.held, s.sum_posted, s.sum_held FROM ledger_accounts a JOIN sums s ON s.id = a.id
+           WHERE a.posted <> s.sum_posted OR a.held <> s.sum_held
+           ORDER BY a.id`,
+          [since, cpId],
+        );
+        for (const r of mismatched.rows) {
+          problems.push(
+            `account ${r.id}: stored posted ${r.posted} held ${r.held}, postings give ${r.sum_posted} / ${r.sum_held}`,
+          );
+        }
+        // Transfers resolved since the checkpoint or still pending (resolved_at null); older ones were checked.
+        const fresh = `(t.resolved_at >= $1 OR t.resolved_at IS NULL)`;
+        const assetMismatch = await q.query<{ id: string }>(
+          `SELECT t.id FROM ledger_transfers t JOIN ledger_accounts d ON d.id = t.debit_account JOIN ledger_accounts c
+            ON c.id = t.credit_account
+           WHERE ${fresh} AND (d.asset <> t.asset OR c.asset <> t.asset)`,
+          [since],
+        );
+        const { convertHouse } = await accountChecks(q, problems, assetMismatch.rows);
+        const counts = onlyRow(
+          await q.query<{ read: string; a: string }>(
+            `SELECT (SELECT count(*) FROM ledger_transfers t WHERE ${fresh}) AS read,
+               (SELECT count(*) FROM ledger_accounts) AS a`,
+            [since],
+          ),
+        );
+        const before = cp ? Number(cp.transfers) : 0;
+        const report = {
+          ok: problems.length === 0,
+          transactions: before + Number(counts.read),
+          accounts: Number(counts.a),
+          problems,
+          convertHouse,
+          from: cp ? { id: Number(cp.id), upto: Number(cp.upto) } : null,
+          read: Number(counts.read),
+        };
+        const upto = clock.now() - margin;
+        if (!report.ok || (cp && upto <= Number(cp.upto))) return { ...report, wrote: null };
+        // A clean audit: the next one starts at `upto`. A concurrent audit writing the same id wins; this one then
+        // writes nothing.
+        const id = (cp ? Number(cp.id) : 0) + 1;
+        const inserted = await q.query(
+          `INSERT INTO ledger_audit_checkpoints (id, upto, transfers, created_at)
+           SELECT $1, $2, $3 + (SELECT count(*) FROM ledger_transfers WHERE resolved_at >= $4 AND resolved_at < $2), $5
+           ON CONFLICT (id) DO NOTHING`,
+          [id, upto, before, since, clock.now()],
+        );
+        if (inserted.rowCount !== 1) return { ...report, wrote: null };
+        await q.query(
+          `INSERT INTO ledger_audit_checkpoint_sums (checkpoint_id, account_id, posted)
+           SELECT $1, account, sum(x) FROM (
+             SELECT account_id AS account, posted AS x FROM ledger_audit_checkpoint_sums WHERE checkpoint_id = $2
+             UNION ALL
+             SELECT credit_account, amount FROM ledger_transfers
+              WHERE status = 'POSTED' AND resolved_at >= $3 AND resolved_at < $4
+             UNION ALL
+             SELECT debit_account, -amount FROM ledger_transfers
+              WHERE status = 'POSTED' AND resolved_at >= $3 AND resolved_at < $4) u
+           GROUP BY account`,
+          [id, cpId, since, upto],
+        );
+        await q.query(`DELETE FROM ledger_audit_checkpoints WHERE id < $1`, [id]);
+        return { ...report, wrote: { id, upto } };
+      });
     },
   };
 }
