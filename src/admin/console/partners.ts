@@ -1,17 +1,27 @@
 import { z } from 'zod';
 import { Decimal } from '../../platform/money.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
-import { formText } from '../../web/page.ts';
+import { formList, formText } from '../../web/page.ts';
+import { CUSTOMIZATION_KEYS } from '../../connect/partners.ts';
 import { BASE as DASHBOARD_BASE } from '../../dashboard/views.ts';
 import type { ConsoleSection } from './routes.ts';
 import { CONSOLE, actionButton, card, csrfField, facts, table, time, type ConsoleCtx } from './views.ts';
-import { accountActions, backLink, listField, listText, statusTag } from './merchants-shared.ts';
+import {
+  accountActions,
+  backLink,
+  checkedAttr,
+  listField,
+  listText,
+  secretOnceView,
+  statusTag,
+} from './merchants-shared.ts';
 
 /**
  * The console's Connect partner pages: the list, onboarding (name, e-mail, the partner's RSA public key uploaded as a
  * file or pasted, IP whitelist, redirect domains, webhook URL), and a partner's page: its keys, IPs, redirect domains,
- * webhook URL, fees, suspend / reactivate, and a new portal password link. Every change is a call of the admin API
- * (/admin/v1/partners...).
+ * webhook URL, fees, suspend / reactivate, and a new portal password link. Generation 2 (binance-connect-v2.md §7,
+ * §13): the client id, whether a sign access token is set and a new one issued (shown once), the customization flags
+ * enabled and the deep-link app schemes. Every change is a call of the admin API (/admin/v1/partners...).
  */
 const CODE = /^[a-z0-9_]{1,64}$/;
 // The dashboard's generic script: a file input with data-fill="<textarea id>" loads the chosen text file into the
@@ -28,6 +38,7 @@ const OnboardForm = z.object({
 });
 const SettingsForm = z.object({ ipWhitelist: formText, redirectDomains: formText, webhookUrl: formText });
 const FeesForm = z.object({ feePct: formText, minFeeUsd: formText, spread: formText });
+const Gen2Form = z.object({ customizationFlags: formList, deepLinkSchemes: formText });
 
 interface PartnerRow {
   merchantCode: string;
@@ -42,6 +53,10 @@ interface PartnerRow {
   minFeeUsd: string;
   spread: string;
   portalPasswordSet: boolean;
+  clientId: string;
+  hasSignToken: boolean;
+  customizationFlags: string[];
+  deepLinkSchemes: string[];
 }
 interface PartnerDetail extends PartnerRow {
   keys: { id: string; fingerprint: string; bits: number; createdAt: number; expiresAt: number | null }[];
@@ -93,7 +108,12 @@ function detailView(ctx: ConsoleCtx, p: PartnerDetail): SafeHtml {
   return html`${card(html`${backLink(`${CONSOLE}/partners`, 'Partners')}
       <h1>${p.name}</h1>
       ${facts([
-        ['Partner code (merchantCode)', html`<span class="mono">${p.merchantCode}</span>`],
+        ['Partner code (merchantCode, generation 1)', html`<span class="mono">${p.merchantCode}</span>`],
+        ['Client id (X-Tesla-ClientId, generation 2)', html`<span class="mono" id="client-id">${p.clientId}</span>`],
+        [
+          'Sign access token (generation 2)',
+          html`<span id="sign-token-state">${p.hasSignToken ? 'set' : 'not set'}</span>`,
+        ],
         ['Status', statusTag(p.status)],
         ['Administrator e-mail', p.email],
         ['Portal password', p.portalPasswordSet ? 'set' : 'not set yet (invited)'],
@@ -109,7 +129,13 @@ function detailView(ctx: ConsoleCtx, p: PartnerDetail): SafeHtml {
               true,
               'Suspend this partner? Its API requests and portal log-in will be refused.',
             )
-      }${actionButton(ctx, `${base}/password-link`, 'Send a portal password link', true)}</div>
+      }${actionButton(ctx, `${base}/password-link`, 'Send a portal password link', true)}${actionButton(
+        ctx,
+        `${base}/sign-token`,
+        'Issue sign access token',
+        true,
+        'Issue a new sign access token? The current one stops working at once.',
+      )}</div>
       <p class="muted small">${
         suspended
           ? 'Suspended: its signed requests and its portal log-in are refused.'
@@ -150,7 +176,20 @@ function detailView(ctx: ConsoleCtx, p: PartnerDetail): SafeHtml {
         inputmode="decimal" maxlength="16" value="${p.minFeeUsd}" required></div>
         <div><label for="spread">Quote spread (fraction)</label><input id="spread" name="spread" type="text"
         inputmode="decimal" maxlength="16" value="${p.spread}" required></div></div>
-        <button class="btn" type="submit">Save fees</button></form>`)}`;
+        <button class="btn" type="submit">Save fees</button></form>`)}
+    ${card(html`<h2>Generation 2: customization and deep links</h2>
+      <form method="post" action="${base}/gen2" id="partner-gen2">${csrfField(ctx)}
+        <p class="muted small">Customization flags a pre-order may use (binance-connect-v2.md §7); others are
+        ignored:</p>
+        <div class="grid2">${CUSTOMIZATION_KEYS.map(
+          (k) =>
+            html`<label class="choice"><input type="checkbox" name="customizationFlags" value="${k}"${checkedAttr(
+              p.customizationFlags.includes(k),
+            )}> <span class="mono">${k}</span></label>`,
+        )}</div>
+        <label for="deepLinkSchemes">Deep-link app schemes (one per line, e.g. mywallet)</label>
+        <textarea id="deepLinkSchemes" name="deepLinkSchemes" rows="2">${listText(p.deepLinkSchemes)}</textarea>
+        <button class="btn" type="submit">Save generation 2 settings</button></form>`)}`;
 }
 
 export const partnersSection: ConsoleSection = (pages) => {
@@ -210,6 +249,38 @@ export const partnersSection: ConsoleSection = (pages) => {
       }),
     'Fees saved.',
   );
+  partnerAction(
+    '/gen2',
+    Gen2Form,
+    (code, f, ctx) =>
+      pages.api(ctx, 'PATCH', `/admin/v1/partners/${code}`, {
+        customizationFlags: f.customizationFlags,
+        deepLinkSchemes: listField(f.deepLinkSchemes),
+      }),
+    'Generation 2 settings saved.',
+  );
+  // The new token is on this answer only (stored hashed), as a merchant's new API secret is.
+  pages.postForm('/partners/:code/sign-token', z.object({}), async (req, reply, ctx) => {
+    const code = (req.params as { code: string }).code;
+    if (!CODE.test(code)) return pages.notFound(reply, ctx);
+    const res = await pages.api(ctx, 'POST', `/admin/v1/partners/${code}/sign-token`);
+    if (!res.ok) return pages.redirect(reply, partnerUrl(code), { error: `No token issued: ${res.message}` });
+    const made = res.body as { merchantCode: string; signAccessToken: string };
+    return pages.frame(
+      reply,
+      'Sign access token issued',
+      secretOnceView({
+        title: 'Sign access token issued',
+        intro: `A new generation-2 sign access token for ${made.merchantCode}; the previous one no longer works.`,
+        rows: [['Partner code', made.merchantCode]],
+        secretLabel: 'X-Tesla-SignAccessToken',
+        secret: made.signAccessToken,
+        back: { href: partnerUrl(code), label: 'Back to the partner' },
+      }),
+      ctx,
+      201,
+    );
+  });
   partnerAction(
     '/suspend',
     z.object({}),

@@ -7,6 +7,7 @@ import { bodyField, createPageHelper, csrfCookie, csrfMatches, formText, parseFo
 import type { ConnectOrders } from '../orders/service.ts';
 import { PLATFORM_KEY_PURPOSE, type PartnerService } from '../partners.ts';
 import { CONNECT_PREFIXES } from '../routes.ts';
+import { GEN2_PREFIX_V1 } from '../v2/routes.ts';
 import {
   BASE,
   ORDER_STATUSES,
@@ -26,7 +27,8 @@ import {
  * Partner admin portal (binance-connect.md §9) at /en/partner/...: login with the onboarding email and a password
  * set through the emailed link, orders with status and failure reasons, IP whitelist, public keys with rotation
  * overlap, webhook URL, redirect domains, and the API documentation. Server-rendered forms with a CSRF token; the
- * pages are in views.ts.
+ * pages are in views.ts. Both API generations (binance-connect-v2.md §13): the keys page shows the gen-1 merchantCode
+ * beside the gen-2 client id and issues the gen-2 sign access token.
  */
 const COOKIE = 'rampart_partner';
 /** Login CSRF (double submit, as the dashboard does): the login and set-password forms carry this cookie's value. */
@@ -163,16 +165,12 @@ export function registerPartnerPortal(
     return settingsPage(reply, { ...a, partner: r.value }, { info: 'Saved.' });
   });
 
-  const keysPage = async (reply: FastifyReply, a: Authed, msg?: Message) => {
+  const keysPage = async (reply: FastifyReply, a: Authed, msg?: Message, newToken?: string) => {
     const keys = await partners.keys(a.partner.code);
     const platform = await signingKeys.current(PLATFORM_KEY_PURPOSE);
     const active = await partners.activeKeys(a.partner.code);
-    return render(
-      reply,
-      'Keys',
-      keysView(a, { keys, activeIds: new Set(active.map((k) => k.id)), platformKeyPem: platform.publicKeyPem }, msg),
-      a,
-    );
+    const view = { keys, activeIds: new Set(active.map((k) => k.id)), platformKeyPem: platform.publicKeyPem, newToken };
+    return render(reply, 'Keys', keysView(a, view, msg), a);
   };
   app.get(`${BASE}/keys`, hide, async (req, reply) => {
     const a = await authed(req, reply);
@@ -191,9 +189,25 @@ export function registerPartnerPortal(
     return keysPage(reply, a, { info: `Key ${r.value.fingerprint.slice(0, 16)}… added.` });
   });
 
+  // The new token is on this answer only (stored hashed): never a redirect that would have to carry it.
+  app.post(`${BASE}/sign-token`, hide, async (req, reply) => {
+    const a = await authedPost(req, reply);
+    if (!a) return reply;
+    const r = await partners.issueSignToken(a.partner.code);
+    if (!r.ok) return keysPage(reply, a, { error: r.message ?? r.code });
+    const partner = (await partners.get(a.partner.code)) ?? a.partner;
+    return keysPage(
+      reply.header('cache-control', 'no-store'),
+      { ...a, partner },
+      { info: 'A new sign access token was issued; the previous one no longer works.' },
+      r.value,
+    );
+  });
+
   app.get(`${BASE}/docs`, hide, async (req, reply) => {
     const a = await authed(req, reply);
     if (!a) return reply;
-    return render(reply, 'API documentation', docsView(a, `${publicUrl}${CONNECT_PREFIXES[0]}`), a);
+    const gen1 = `${publicUrl}${CONNECT_PREFIXES[0]}`;
+    return render(reply, 'API documentation', docsView(a, gen1, `${publicUrl}${GEN2_PREFIX_V1}`), a);
   });
 }
