@@ -10,6 +10,7 @@ import { gen2SigningStrings } from '../src/connect/v2/auth.ts';
 import { assertAuditOk, DB_KINDS, snapshot, startTestApp, type TestApp } from './helpers.ts';
 import { connectClient, rsaPair } from './support/connect-client.ts';
 import { GEN2_V1, GEN2_V2, gen2Client, onboardGen2Partner } from './support/connect2-client.ts';
+import { capturingLogger } from './support/log-capture.ts';
 import { productionEnv } from './support/production-env.ts';
 
 /**
@@ -880,8 +881,13 @@ for (const kind of DB_KINDS) {
 
   describe(`Connect gen-2 in production (${kind}): the sandbox-only paths are unknown`, () => {
     let t: TestApp;
+    const logs = capturingLogger();
     before(async () => {
-      t = await startTestApp({ kind, env: await productionEnv({ PUBLIC_URL: 'https://rampart.example' }) });
+      t = await startTestApp({
+        kind,
+        env: await productionEnv({ PUBLIC_URL: 'https://rampart.example', LOG_LEVEL: 'info' }),
+        logger: logs.logger,
+      });
     });
     after(async () => {
       await assertAuditOk(t);
@@ -901,6 +907,21 @@ for (const kind of DB_KINDS) {
         illegal('redirectUrl'),
       );
       assert.equal(codeOf(await c.call('buy/trading-pairs')), '000000');
+    });
+
+    test('x-trace-id is logged with the code of the answer it was echoed on', async () => {
+      const p = await onboardGen2Partner(t, { name: 'Traced Tesla' });
+      const trace = `trace-${randomBytes(6).toString('hex')}`;
+      const r = await p.client.call('order', { externalOrderId: 'nosuchorder' }, { headers: { 'x-trace-id': trace } });
+      assert.equal(r.headers.get('x-trace-id'), trace);
+      const ok = await p.client.call('crypto-network', undefined, { headers: { 'x-trace-id': `${trace}b` } });
+      assert.equal(ok.headers.get('x-trace-id'), `${trace}b`);
+      const line = (id: string) => logs.lines.find((l) => l.traceId === id);
+      assert.deepEqual([line(trace)?.code, line(trace)?.url], ['1130306', `${GEN2_V1}/order`]);
+      assert.equal(line(`${trace}b`)?.code, '000000');
+      // A value that cannot be a header is neither echoed nor logged.
+      const bad = await p.client.call('crypto-network', undefined, { headers: { 'x-trace-id': 'a b' } });
+      assert.equal(bad.headers.get('x-trace-id'), null);
     });
   });
 }

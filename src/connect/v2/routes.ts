@@ -60,8 +60,10 @@ function gen2Family(auth: Gen2Auth, prefix: string, logger: Logger): SignedFamil
     async send(reply, answer) {
       const trace = requestHeader(reply.request, 'x-trace-id');
       if (trace !== undefined && TRACE_ID.test(trace)) {
+        // §1: the partner's trace id is logged with the answer's code and echoed, so both sides can find the call.
         reply.header('x-trace-id', trace);
-        if (!('data' in answer)) logger.info({ traceId: trace, code: answer.code, url: reply.request.url }, 'gen-2');
+        const code = 'data' in answer ? '000000' : answer.code;
+        logger.info({ traceId: trace, code, url: reply.request.url }, 'Connect gen-2 request');
       }
       if (!('data' in answer) && answer.http) reply.code(answer.http);
       return reply.type('application/json').send(gen2Envelope(answer));
