@@ -922,6 +922,7 @@ for (const kind of DB_KINDS) {
       // A value that cannot be a header is neither echoed nor logged.
       const bad = await p.client.call('crypto-network', undefined, { headers: { 'x-trace-id': 'a b' } });
       assert.equal(bad.headers.get('x-trace-id'), null);
+      assert.equal(line('a b'), undefined);
     });
   });
 }
