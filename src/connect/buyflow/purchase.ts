@@ -18,6 +18,7 @@ import { TRANSITIONS as ORDER_TRANSITIONS, type ConnectOrders } from '../orders/
 import type { ConnectOrder, SubStatus } from '../orders/store.ts';
 import type { PartnerService } from '../partners.ts';
 import type { DbRow } from '../../platform/db/client.ts';
+import { payerIdOfUser } from '../../accounts/people.ts';
 
 /**
  * The buy flow from Confirm to the crypto on the user's wallet, as a step machine in the shape of
@@ -36,6 +37,7 @@ import type { DbRow } from '../../platform/db/client.ts';
  */
 export type Step =
   | 'OPEN'
+  | 'SENDING'
   | 'AUTHORIZING'
   | 'CHALLENGE'
   | 'CAPTURING'
@@ -50,7 +52,9 @@ export type Step =
 
 const STEP_TRANSITIONS: Record<Step, Step[]> = {
   // Confirm; or refused for good at confirm (limit, region) or closed by the user.
-  OPEN: ['AUTHORIZING', 'FAILED'],
+  OPEN: ['AUTHORIZING', 'SENDING', 'FAILED'],
+  // Send primary (gen-2 §10.4): the user's own crypto is sent; a short balance returns the order to OPEN as a buy.
+  SENDING: ['WITHDRAWING', 'OPEN'],
   AUTHORIZING: ['CHALLENGE', 'CAPTURING', 'VOIDING', 'OPEN', 'FAILED'],
   CHALLENGE: ['CAPTURING', 'VOIDING', 'OPEN', 'FAILED'],
   CAPTURING: ['PURCHASING'],
@@ -70,6 +74,8 @@ const STEP_TRANSITIONS: Record<Step, Step[]> = {
  */
 export const PUBLISHED: Record<Step, SubStatus> = {
   OPEN: 'CREATED',
+  // Not INIT while the send is being requested, so expiry cannot fail an order whose crypto may be on its way.
+  SENDING: 'PAYMENT_PROCESSING',
   AUTHORIZING: 'PAYMENT_PROCESSING',
   CHALLENGE: 'PAYMENT_PROCESSING',
   CAPTURING: 'PAYMENT_PROCESSING',
@@ -84,7 +90,7 @@ export const PUBLISHED: Record<Step, SubStatus> = {
 };
 
 /** The forms of the hosted pages that act on an order, and the states each applies in. Everything else is refused. */
-export type OrderForm = 'kyc' | 'address' | 'card' | 'quote' | 'confirm' | '3ds' | 'retry' | 'close';
+export type OrderForm = 'kyc' | 'address' | 'card' | 'quote' | 'confirm' | 'send' | '3ds' | 'retry' | 'close';
 const OPEN_SUBS: SubStatus[] = ['CREATED', 'KYC_REVIEW'];
 export const FORM_APPLIES: Record<
   OrderForm,
@@ -95,11 +101,16 @@ export const FORM_APPLIES: Record<
   card: (s) => s.step === 'OPEN' && OPEN_SUBS.includes(s.sub) && !s.expired,
   quote: (s) => s.step === 'OPEN' && OPEN_SUBS.includes(s.sub) && !s.expired,
   confirm: (s) => s.step === 'OPEN' && OPEN_SUBS.includes(s.sub) && !s.expired,
+  send: (s) => s.step === 'OPEN' && OPEN_SUBS.includes(s.sub) && !s.expired && s.generation === 2,
   close: (s) => s.step === 'OPEN' && OPEN_SUBS.includes(s.sub),
   '3ds': (s) => s.step === 'CHALLENGE',
   // A gen-2 order whose withdrawal failed is final (98): the crypto stays in the user's account, no retry (v2 §5.3).
   retry: (s) => s.step === 'WITHDRAW_FAILED' && s.generation === 1,
 };
+
+/** A gen-2 order in send-primary mode that has not fallen back to a purchase (binance-connect-v2.md §10.4). */
+export const isSendPrimary = (o: ConnectOrder) =>
+  o.gen2?.customization.SEND_PRIMARY === true && o.gen2.sendFellBack !== true;
 
 export const QUOTE_LOCK_MS = 59_000;
 export const MAX_PAYMENT_ATTEMPTS = 3;
@@ -557,7 +568,51 @@ export function createPurchaseMachine(deps: {
     return 'moved';
   }
 
+  /**
+   * Send primary: asks the chain for the withdrawal of the requested crypto from the user's own account (the chain
+   * holds amount and network fee in its transaction, checking the balance there), once per order (ref), then follows
+   * it as any withdrawal. A refusal (a short balance now) sends the order back to OPEN, where the page offers the
+   * purchase; the order is a buy from then on.
+   */
+  async function sending(r: Row): Promise<Outcome> {
+    const o = await order(r.orderId);
+    const payerId = await payerIdOfUser(db, r.userId);
+    const amount = o.gen2?.requestedAmount ?? '0';
+    const w = payerId
+      ? await chain.withdrawals.request({
+          ref: WITHDRAW_REF + r.orderId,
+          ownerType: 'payer',
+          ownerId: payerId,
+          asset: o.cryptoCurrency,
+          network: o.cryptoNetwork,
+          address: o.cryptoAddress,
+          memo: o.cryptoAddressMemo,
+          amount,
+          fee: o.networkFee,
+        })
+      : null;
+    const now = clock.now();
+    await db.tx(async (q) => {
+      if (!w?.ok) {
+        const back = await transition(q, r.orderId, 'SENDING', 'OPEN', {
+          set: { failure_code: 'SEND_REFUSED' },
+          published: { errorCode: null },
+        });
+        if (back) await orders.sendFellBack(q, r.orderId);
+        return;
+      }
+      const t = await transition(q, r.orderId, 'SENDING', 'WITHDRAWING', {
+        due: now,
+        set: { withdrawal_id: w.value.id, withdraw_auto_attempts: 1, withdraw_first_at: now },
+        published: { obtainAmount: amount },
+      });
+      if (t) await orders.withdrawalQueued(q, r.orderId);
+    });
+    return 'moved';
+  }
+
   const HANDLERS: Partial<Record<Step, (r: Row) => Promise<Outcome>>> = {
+    SENDING: sending,
     AUTHORIZING: authorizing,
     CHALLENGE: challenge,
     CAPTURING: capturing,
@@ -723,6 +778,8 @@ export function createPurchaseMachine(deps: {
       if (bf.step !== 'OPEN' || !OPEN_SUBS.includes(o.subStatus))
         return err('ORDER_NOT_PAYABLE', 'This order is already being paid or is closed.');
       if (o.expiredTime <= now) return err('ORDER_EXPIRED', 'The order has expired.');
+      // Send primary offers the user's own crypto first; the purchase only after a send was refused (§10.4).
+      if (isSendPrimary(o)) return err('SEND_FIRST', 'Send from your balance first; buying opens if it is short.');
       if (u.kyc_level === 'NONE') return err('KYC_REQUIRED', 'Complete identity verification first.');
       const restricted = orders.restrictedCountryOf([u.country, u.nationality, u.id_country]);
       if (restricted) {
@@ -770,6 +827,40 @@ export function createPurchaseMachine(deps: {
     });
     if (!step1.ok) return step1;
     fault('limit-reserved', orderId);
+    try {
+      await drive(orderId);
+    } finally {
+      await release(orderId, lease);
+    }
+    return ok({ step: (await load(orderId))!.step });
+  }
+
+  /**
+   * Send primary (gen-2 §10.4): the user chooses to send the requested crypto from their own Rampart balance. Only on
+   * an open, unexpired send-primary order of this user; the chain checks the balance when the handler asks it.
+   */
+  async function send(orderId: string, userId: string): Promise<Result<{ step: Step }>> {
+    const now = clock.now();
+    const lease = randomHex(8);
+    const moved = await db.tx(async (q): Promise<Result<null>> => {
+      const bf = (
+        await q.query(`SELECT * FROM buyflow_orders WHERE order_id = $1 AND user_id = $2 FOR UPDATE`, [orderId, userId])
+      ).rows[0];
+      if (!bf) return err('ORDER_NOT_FOUND', 'This order is not yours.');
+      const o = await order(orderId, q, true);
+      if (!isSendPrimary(o)) return err('NOT_A_SEND', 'This order is a purchase.');
+      if (bf.step !== 'OPEN' || !OPEN_SUBS.includes(o.subStatus))
+        return err('ORDER_NOT_PAYABLE', 'This order is already being paid or is closed.');
+      if (o.expiredTime <= now) return err('ORDER_EXPIRED', 'The order has expired.');
+      const t = await transition(q, orderId, 'OPEN', 'SENDING', {
+        due: now,
+        published: { errorCode: null },
+        set: { failure_code: null, lease_until: Date.now() + leaseMs, lease_owner: lease },
+      });
+      if (!t) throw new DomainError('CONCURRENT_UPDATE', 'order changed concurrently');
+      return ok(null);
+    });
+    if (!moved.ok) return moved;
     try {
       await drive(orderId);
     } finally {
@@ -883,6 +974,7 @@ export function createPurchaseMachine(deps: {
     runOnce,
     lockQuote,
     confirm,
+    send,
     completeChallenge,
     retryWithdrawal,
     close,

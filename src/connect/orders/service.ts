@@ -10,7 +10,7 @@ import type { Outbox } from '../../platform/outbox/service.ts';
 import type { Catalog } from '../catalog.ts';
 import type { GeoIp } from '../geo.ts';
 import { enqueueOrderEvent } from '../notify.ts';
-import { enqueueGen2Events, gen2Path, gen2StatusOf, isFinalStatus, STATUS } from '../v2/wire.ts';
+import { enqueueGen2Events, gen2Path, gen2StatusOf, isFinalStatus, isSendOrder, STATUS } from '../v2/wire.ts';
 import type { Partner, PartnerService } from '../partners.ts';
 import { findOrder, insertOrder, toOrder, type ConnectOrder, type MainStatus, type SubStatus } from './store.ts';
 
@@ -34,7 +34,8 @@ export const MAIN_OF: Record<SubStatus, MainStatus> = {
 export const TRANSITIONS: Record<SubStatus, SubStatus[]> = {
   CREATED: ['KYC_REVIEW', 'PAYMENT_PROCESSING', 'FAILED'],
   KYC_REVIEW: ['CREATED', 'PAYMENT_PROCESSING', 'FAILED'],
-  PAYMENT_PROCESSING: ['PURCHASE_PROCESSING', 'CREATED', 'FAILED'],
+  // → WITHDRAW_PROCESSING: a gen-2 send-primary order sends the user's own crypto, with no purchase (v2 §10.4).
+  PAYMENT_PROCESSING: ['PURCHASE_PROCESSING', 'WITHDRAW_PROCESSING', 'CREATED', 'FAILED'],
   PURCHASE_PROCESSING: ['WITHDRAW_PROCESSING', 'FAILED'],
   WITHDRAW_PROCESSING: ['COMPLETED', 'WITHDRAW_FAILED'],
   WITHDRAW_FAILED: ['WITHDRAW_PROCESSING', 'FAILED'],
@@ -374,7 +375,7 @@ export function createConnectOrders(deps: {
    * transaction, queueing one webhook per status passed. Returns the updated order, or null when nothing moved.
    */
   async function publishGen2(q: Queryable, o: ConnectOrder, target: number): Promise<ConnectOrder | null> {
-    const path = gen2Path(o.gen2Status ?? 0, target);
+    const path = gen2Path(o.gen2Status ?? 0, target, isSendOrder(o));
     if (path.length === 0) return null;
     const r = (
       await q.query(
@@ -407,6 +408,14 @@ export function createConnectOrders(deps: {
         .rows[0],
     );
     await publishGen2(q, touched, STATUS.WITHDRAW_PROCESSING);
+  }
+
+  /** A send-primary order whose send was refused becomes a purchase (type 1) before its first status change. */
+  async function sendFellBack(q: Queryable, orderId: string): Promise<void> {
+    await q.query(
+      `UPDATE connect_orders SET gen2 = gen2 || '{"sendFellBack":true}'::jsonb WHERE order_id = $1 AND gen2_status = 0`,
+      [orderId],
+    );
   }
 
   /**
@@ -494,6 +503,7 @@ export function createConnectOrders(deps: {
     orderDetailLink,
     publishGen2,
     withdrawalQueued,
+    sendFellBack,
     identify,
     ipCheck,
     paymentMethodOk,

@@ -76,6 +76,8 @@ export interface Gen2Fields {
   feeUsd: string;
   /** Moved by the §9 sandbox operations (no funds): the hosted page no longer acts on it. */
   sandbox?: boolean;
+  /** A send-primary order whose send was refused (short balance): a purchase from then on (§10.4). */
+  sendFellBack?: boolean;
 }
 
 const d = (v: string) => new Decimal(v).toFixed();

@@ -122,9 +122,9 @@ export function createPreOrders(deps: {
       }
     }
     if (out.SEND_PRIMARY_FLEXIBLE === true && out.SEND_PRIMARY !== true) return bad('SEND_PRIMARY_FLEXIBLE');
-    // Rampart phase 1: no send-first flow and no contract call after the purchase (§7, §10.4).
-    if (out.SEND_PRIMARY === true || out.ON_CHAIN_PROXY_MODE === true)
-      return err('UNSUPPORTED_ORDER_TYPE', 'send-primary and on-chain proxy orders are not supported') as Fail;
+    // Rampart has no contract call after the purchase (§7).
+    if (out.ON_CHAIN_PROXY_MODE === true)
+      return err('UNSUPPORTED_ORDER_TYPE', 'on-chain proxy orders are not supported') as Fail;
     return ok(out);
   }
 
@@ -225,6 +225,14 @@ export function createPreOrders(deps: {
     const gtrTemplateCode = optString(b, 'gtrTemplateCode', 64);
     if (!gtrTemplateCode.ok) return gtrTemplateCode;
 
+    // Send primary (§10.4): the crypto and its amount are fixed by the partner; Decision: given in crypto (amountType
+    // 2), the amount the address receives. SEND_PRIMARY_FLEXIBLE is honoured as fixed (the page edits no amount).
+    if (customization.value.SEND_PRIMARY === true && (cryptoIn.value === null || amountType.value !== 2))
+      return err(
+        'ILLEGAL_CUSTOMIZATION_VALUE',
+        'SEND_PRIMARY needs cryptoCurrency and amountType 2 (the crypto amount to send)',
+        'SEND_PRIMARY',
+      ) as Fail;
     // The amount, against the limits (the page cannot change it: see above).
     const requestedAmount: string = requested.value!;
     let fiatAmount = requestedAmount;

@@ -26,6 +26,12 @@ export const STATUS = {
 
 /** The forward path of a buy (§5.3); a move forward along it passes every status between, one webhook each. */
 const FORWARD: readonly number[] = [0, 1, 2, 10, 11, 20];
+/** A send (§10.4) has no purchase: 0 → 10 → 11 → 20. */
+const FORWARD_SEND: readonly number[] = [0, 10, 11, 20];
+
+/** A send-primary order that has not fallen back to a purchase: type 3, businessType 3 (§10.4). */
+export const isSendOrder = (o: ConnectOrder) =>
+  o.gen2?.customization.SEND_PRIMARY === true && o.gen2.sendFellBack !== true;
 export const isFinalStatus = (s: number) => s >= 20;
 
 /** Failures of the payment or the purchase: ON_RAMP_FAILED (97); the rest of the failures are FAILED (99). */
@@ -69,11 +75,12 @@ export function gen2StatusOf(o: { subStatus: SubStatus; errorCode: string | null
  * `to` for a failure; nothing when the move is not forward (a declined card returning the order to method choice, a
  * final status reached already).
  */
-export function gen2Path(from: number, to: number): number[] {
+export function gen2Path(from: number, to: number, send = false): number[] {
   if (from === to || isFinalStatus(from)) return [];
-  const a = FORWARD.indexOf(from);
-  const b = FORWARD.indexOf(to);
-  if (b >= 0) return b > a ? FORWARD.slice(a + 1, b + 1) : [];
+  const forward = send ? FORWARD_SEND : FORWARD;
+  const a = forward.indexOf(from);
+  const b = forward.indexOf(to);
+  if (b >= 0) return b > a ? forward.slice(a + 1, b + 1) : [];
   return [to];
 }
 
@@ -85,18 +92,20 @@ export function wireOrder2(o: ConnectOrder, opts: { orderDetailLink: string; sta
   const g = o.gen2!;
   const status = opts.status ?? o.gen2Status ?? STATUS.INIT;
   // The method is the page's card flow once the order has left INIT; before that, what the partner pre-selected.
-  const paid = status !== STATUS.INIT && status !== STATUS.FAILED;
+  const send = isSendOrder(o);
+  const paid = !send && status !== STATUS.INIT && status !== STATUS.FAILED;
   return {
     externalOrderId: o.merchantOrderId,
-    type: 1,
-    businessType: 1,
+    type: send ? 3 : 1,
+    businessType: send ? 3 : 1,
     status,
     payMethodCode: paid ? 'BUY_CARD' : g.payMethodCode,
     payMethodSubCode: paid ? 'card' : g.payMethodSubCode,
     fiatCurrency: o.fiatCurrency,
     cryptoCurrency: o.cryptoCurrency,
     openUserId: o.openUserId,
-    fiatAmount: o.orderAmount,
+    // A send pays no fiat (§8: "0" for send).
+    fiatAmount: send ? '0' : o.orderAmount,
     cryptoAmount: o.obtainAmount,
     feeAmount: g.feeUsd,
     feeCurrency: 'USD',
