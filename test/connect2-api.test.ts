@@ -315,6 +315,28 @@ for (const kind of DB_KINDS) {
         assert.equal(codeOf(await off.client.call('crypto-network')), '000000');
       });
 
+      test('key rotation: during the overlap either active key verifies; a charset parameter on Content-Type is fine', async () => {
+        const q = await onboardGen2Partner(t, { name: 'Rotating Key Tesla' });
+        const next = rsaPair();
+        const added = await t.app.services.partners.addKey(q.merchantCode, next.publicKey);
+        assert.ok(added.ok);
+        assert.equal(codeOf(await q.client.call('crypto-network')), '000000'); // the old key, in its overlap
+        assert.equal(
+          codeOf(await q.client.call('crypto-network', undefined, { privateKey: next.privateKey })),
+          '000000',
+        );
+        assert.deepEqual(
+          cm(await q.client.call('crypto-network', undefined, { privateKey: rsaPair().privateKey })),
+          illegal('X-Tesla-Signature'),
+        );
+        const charset = await q.client.call(
+          'order',
+          { externalOrderId: 'nosuchorder' },
+          { headers: { 'content-type': 'application/json; charset=utf-8' } },
+        );
+        assert.equal(codeOf(charset), '1130306');
+      });
+
       test('a new sign access token replaces the old one at once', async () => {
         const q = await onboardGen2Partner(t, { name: 'Rotating Tesla' });
         const issued = await t.app.services.partners.issueSignToken(q.merchantCode);
