@@ -494,6 +494,11 @@ for (const kind of DB_KINDS) {
         assert.equal((await pm({ totalAmount: '1' })).json.data.paymentMethods.length, 1);
         const eur = (await pm({ fiatCurrency: 'EUR' })).json.data.paymentMethods[0];
         assert.deepEqual([eur.fiatMinLimit, eur.fiatMaxLimit], ['14', '18518']);
+        // EUR fees: max(1.99 USD in EUR = 1.85, 0.0199 × amount), at the EUR price 1.0012 / 1.08 = 0.92703704.
+        assert.deepEqual([eur.cryptoMinLimit, eur.cryptoMaxLimit], ['12.81627243', '19577.66559064']);
+        // What 15 USD buys is below the BTC network's withdrawal minimum: the limit is that minimum.
+        const btc = (await pm({ cryptoCurrency: 'BTC', network: 'BTC' })).json.data.paymentMethods[0];
+        assert.equal(btc.cryptoMinLimit, '0.001');
         // Network defaults to the crypto's first; it moves the crypto limits (ETH's fee is 1).
         const eth = (await pm({ network: 'ETH' })).json.data.paymentMethods[0];
         assert.equal(eth.cryptoMinLimit, '11.99440671');

@@ -3,6 +3,7 @@ import { findAssetNetwork } from '../../chain/networks.ts';
 import { err, ok, type Result } from '../../platform/errors.ts';
 import { raw } from '../../platform/json.ts';
 import { Decimal } from '../../platform/money.ts';
+import type { PriceSource } from '../../prices/service.ts';
 import type { Catalog } from '../catalog.ts';
 import type { Partner } from '../partners.ts';
 import type { Gen2DomainError } from './codes.ts';
@@ -39,8 +40,8 @@ function language(b: Body): Result<string | null, Gen2DomainError> {
   return ok(v);
 }
 
-export function createGen2Discovery(deps: { catalog: Catalog }) {
-  const { catalog } = deps;
+export function createGen2Discovery(deps: { catalog: Catalog; prices: PriceSource }) {
+  const { catalog, prices } = deps;
 
   const fiats = (partner: Partner) => [...new Set(catalog.pairs(partner).map((p) => p.fiatCurrency))].sort();
   const cryptos = (partner: Partner) => [...new Set(catalog.pairs(partner).map((p) => p.cryptoCurrency))].sort();
@@ -140,12 +141,17 @@ export function createGen2Discovery(deps: { catalog: Catalog }) {
     const an = findAssetNetwork(crypto, network);
     if (!an || !an.withdrawEnabled || !catalog.networks().some((n) => n.asset === crypto && n.network === network))
       return illegal('network', `network ${network} is not listed for ${crypto}`);
-    // The crypto limits: what the fiat limits deliver on this network, within its withdrawal limits.
+    const fiatUsd = prices.fiatUsd(fiat.value);
+    if (fiatUsd === null) return err('SYSTEM_BUSY', `${fiat.value} cannot be priced right now`) as Fail;
+    // The crypto limits: what the fiat limits deliver on this network (the quote's fee, max(minFee, pct × amount)
+    // rounded up to minor units), within its withdrawal limits.
     const delivered = (fiatAmount: string) => {
-      const q = catalog.quote(partner, { fiat: fiat.value, crypto, network, amount: fiatAmount });
-      const price = new Decimal(pair.quotation);
-      const fee = q.ok ? q.value.userFee : new Decimal(partner.minFeeUsd).toFixed();
-      const d = new Decimal(fiatAmount).minus(fee).div(price).minus(an.withdrawFee);
+      const amount = new Decimal(fiatAmount);
+      const fee = Decimal.max(new Decimal(partner.minFeeUsd).div(fiatUsd), amount.mul(partner.feePct)).toDecimalPlaces(
+        pair.size,
+        Decimal.ROUND_UP,
+      );
+      const d = amount.minus(fee).div(pair.quotation).minus(an.withdrawFee);
       return Decimal.min(Decimal.max(d, an.withdrawMin), an.withdrawMax);
     };
     return ok({

@@ -97,7 +97,7 @@ export function registerGen2Routes(
     timestampToleranceMs: config.connect.timestampToleranceMs,
     ratePerSecond: config.connect.ratePerSecond,
   });
-  const discovery = createGen2Discovery({ catalog: deps.catalog });
+  const discovery = createGen2Discovery({ catalog: deps.catalog, prices: deps.prices });
   const sandboxMode = config.mode === 'sandbox';
   const unsupported = async () => gen2Failure('UNSUPPORTED_ORDER_TYPE');
 
