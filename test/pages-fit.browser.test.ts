@@ -24,6 +24,8 @@ interface Data {
   checkoutPath: string;
   /** A Connect order's buy-flow entry path. */
   buyFlowPath: string;
+  /** A generation-2 Connect order's landing link path (binance-connect-v2.md §4.7: redirects to the buy flow). */
+  gen2LinkPath: string;
   /** The merchant, the Connect partner and a KYC Sharing broker, for the console's pages. */
   merchantId: string;
   partnerCode: string;
@@ -65,6 +67,7 @@ const PAGES: PageCase[] = [
   // the customer-facing entry pages (their families are finished by others; listed here so the check covers them)
   { name: 'checkout', login: 'none', path: (d) => d.checkoutPath },
   { name: 'buy-flow', login: 'none', path: (d) => d.buyFlowPath },
+  { name: 'buy-flow-gen2', login: 'none', path: (d) => d.gen2LinkPath },
   { name: 'signup', login: 'none', path: () => '/signup' },
   { name: 'payer-login', login: 'none', path: () => '/login' },
   { name: 'wallet', login: 'payer', path: () => '/wallet' },
@@ -195,6 +198,23 @@ describe('every page fits 390 px and 1366 px without sideways scrolling', { skip
     data.kycRecordId = await kycRecordInReview(t, solidPng(300, 190, [40, 90, 160]));
     const entry = new URL(order.json.data.eternalRedirectUrl);
     data.buyFlowPath = entry.pathname + entry.search;
+    const gen2 = await t.app.services.connectPreOrders.create(
+      (await t.app.services.partners.get(partner.merchantCode))!,
+      {
+        externalOrderId: 'fitgen2order1',
+        fiatCurrency: 'USD',
+        cryptoCurrency: 'USDT',
+        amountType: 1,
+        requestedAmount: '75.5',
+        network: 'ETH',
+        address: ETH_ADDR,
+        redirectUrl: 'https://wallet.example/done',
+        customization: {},
+      },
+    );
+    assert.ok(gen2.ok, JSON.stringify(gen2));
+    const link = new URL(gen2.value.link);
+    data.gen2LinkPath = link.pathname + link.search;
 
     browser = await launchBrowser();
     page = await browser.newPage();

@@ -277,7 +277,7 @@ export function docsView(a: Authed, baseUrl: string, gen2BaseUrl: string) {
           },
         ],
         columns: [
-          { label: 'API', cell: (g) => g.gen },
+          { label: 'API', cell: (g) => g.gen, cls: 'nowrap' },
           { label: 'Base URL', cell: (g) => html`<code>${g.base}</code>`, cls: 'base-url' },
           { label: 'Headers', cell: (g) => html`<code>${g.headers}</code>` },
           { label: 'Signed string', cell: (g) => html`<code>${g.signed}</code>` },
@@ -287,7 +287,7 @@ export function docsView(a: Authed, baseUrl: string, gen2BaseUrl: string) {
       <p class="muted">Both sign with RSA-SHA256 (PKCS#1 v1.5), base64, your private key, over the exact body bytes,
       timestamps in Unix ms within 5 minutes. Register your public key on the <a href="${BASE}/keys">Keys</a> page
       (PEM or base64 DER); one key serves both.</p></div>
-      <div class="card"><h2>Generation 1</h2>
+      <div class="card"><h1>Generation 1</h1>
       <p>Base URL: <code id="base-url">${baseUrl}/</code> · your merchantCode: <code>${a.partner.code}</code></p>
       <h2>Signing</h2><p>Headers <code>merchantCode</code>, <code>timestamp</code> (Unix ms, within 5 minutes), \
 <code>x-api-signature</code>:
@@ -318,30 +318,30 @@ min, 30 min, 2 h and 6 h.</p>
           { label: 'Message', cell: ([, m]) => m },
         ],
       })}</div>
-      <div class="card" id="gen2-docs"><h2>Generation 2</h2>
+      <div class="card" id="gen2-docs"><h1>Generation 2</h1>
       <p>Base URL: <code id="gen2-base-url">${gen2BaseUrl}/</code> · your X-Tesla-ClientId:
       <code>${a.partner.clientId}</code></p>
-      <h3>Signing</h3><p>Every operation is a POST with a JSON body and four headers: <code>X-Tesla-ClientId</code>,
+      <h2>Signing</h2><p>Every operation is a POST with a JSON body and four headers: <code>X-Tesla-ClientId</code>,
       <code>X-Tesla-SignAccessToken</code> (issued on the Keys page, shown once), <code>X-Tesla-Timestamp</code> (Unix
       ms) and <code>X-Tesla-Signature</code>: base64 RSA-SHA256 (PKCS#1 v1.5) with your private key over the body
       followed by the timestamp:</p>
       <pre>printf '%s%s' "$RAW_BODY" "$TS" &gt; msg; openssl dgst -sha256 -sign rsa_pkcs8.pri msg | base64 -w0</pre>
       <p>Every answer is HTTP 200 with <code>{"success", "code", "message", "data"}</code>; success code
       <code>000000</code>.</p>
-      <h3>Operations</h3><ul class="list" id="gen2-operations">${GEN2_OPERATIONS.map(
+      <h2>Operations</h2><ul class="list" id="gen2-operations">${GEN2_OPERATIONS.map(
         ([op, d]) => html`<li><div><span class="tag plain">POST</span> <code>${op}</code></div>
         <div class="muted">${d}</div></li>`,
       )}</ul>
-      <h3>Landing link and return</h3><p>Send the user to <code>link</code> from pre-order in the system browser or
+      <h2>Landing link and return</h2><p>Send the user to <code>link</code> from pre-order in the system browser or
       your app: the page cannot be framed. When the order ends, "Back to" leads to <code>redirectUrl</code> (success)
       or <code>failRedirectUrl</code> (failure), or their deep links when <code>clientType</code> is
       <code>mobile</code>.</p>
-      <h3>Webhooks</h3><p>Each change of the integer <code>status</code> (1, 2, 10, 11, 20, or a failure 96–99) is
+      <h2>Webhooks</h2><p>Each change of the integer <code>status</code> (1, 2, 10, 11, 20, or a failure 96–99) is
       POSTed to your webhook URL as a <code>connect_order_event</code> with <code>X-BN-Connect-Timestamp</code>,
       <code>X-BN-Connect-For</code> (your client id) and <code>X-BN-Connect-Signature</code> = base64 RSA-SHA256 by the
       platform key over <code>rawBody + timestamp</code>. Answer <code>{"returnCode":"SUCCESS","returnMessage":null}</code>;
       retries as for generation 1.</p>
-      <h3>Error codes</h3>${dataTable({
+      <h2>Error codes</h2>${dataTable({
         id: 'gen2-codes',
         cards: false,
         rows: Object.entries(GEN2_MESSAGES),
