@@ -21,7 +21,7 @@ export function createPayWebhookFamily(deps: { signingKeys: SigningKeys }): Webh
         'BinancePay-Timestamp': timestamp,
         'BinancePay-Nonce': nonce,
         'BinancePay-Certificate-SN': key.serial,
-        'BinancePay-Signature': key.sign(`${timestamp}\n${nonce}\n${body}\n`),
+        'BinancePay-Signature': await key.signAsync(`${timestamp}\n${nonce}\n${body}\n`),
       };
     },
     isAck: isReturnCodeSuccess,

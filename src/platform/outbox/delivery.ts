@@ -2,6 +2,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { createBatcher } from '../batch.ts';
 import type { Clock } from '../clock.ts';
 import type { SecretBox } from '../crypto.ts';
 import type { Db, DbRow } from '../db/client.ts';
@@ -9,7 +10,7 @@ import { describeError, err, errorField, ok, type Result } from '../errors.ts';
 import type { IdGenerator } from '../ids.ts';
 import { normalizeIp } from '../ip.ts';
 import type { Logger } from '../logger.ts';
-import type { HandlerOutcome, OutboxHandler, OutboxRow } from './service.ts';
+import { SETTLE_OUTCOME, storedOutcome, type HandlerOutcome, type OutboxHandler, type OutboxRow } from './service.ts';
 import { WEBHOOK_TOPIC, type WebhookFamily, type WebhookPayload } from './webhook-family.ts';
 
 /**
@@ -22,6 +23,8 @@ const DEFAULT_WEBHOOK_TIMEOUT_MS = 5_000;
 const EXCERPT_BYTES = 1024;
 /** Enough to parse any sane ack; a receiver streaming more is cut off (and the timeout still applies). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
+/** Attempts logged per statement at most, and statements at once (one: the next batch forms behind it). */
+const ATTEMPT_BATCH = { maxBatch: 128, maxInFlight: 1 };
 
 type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
 /** Keyed by the outbox's status column, whose CHECK constraint admits exactly these. */
@@ -31,6 +34,23 @@ const FROM_OUTBOX: Record<'PENDING' | 'DONE' | 'FAILED', DeliveryStatus> = {
   FAILED: 'FAILED',
 };
 const TO_OUTBOX: Record<DeliveryStatus, string> = { PENDING: 'PENDING', DELIVERED: 'DONE', FAILED: 'FAILED' };
+
+/** An attempt to log, with its row's outcome (see recordAttempts). */
+interface AttemptRow {
+  deliveryId: bigint;
+  round: number;
+  attemptNo: number;
+  attemptedAt: number;
+  url: string;
+  httpStatus: number | null;
+  latencyMs: number;
+  response: string | null;
+  error: string | null;
+  acked: boolean;
+  /** The row's outcome, written with the attempt, and when it was reached (business clock). */
+  outcome: HandlerOutcome;
+  settledAt: number;
+}
 
 interface DeliveryAttempt {
   round: number;
@@ -237,23 +257,63 @@ export function createWebhookDelivery(deps: {
     });
   }
 
-  async function roundOf(id: bigint | string): Promise<number> {
-    const r = (await db.query(`SELECT round FROM webhook_deliveries WHERE id = $1`, [id])).rows[0];
-    return r ? Number(r.round) : 0;
+  /**
+   * Logs many attempts and writes their outcomes to their outbox rows in one statement: the attempt, the row's count of
+   * attempts in its round (round_attempts, which the next claim hands over) and its settlement (SETTLE_OUTCOME) commit
+   * together, so the count always matches the log, and until the statement commits the row stays PENDING under its
+   * lease (a crash before then means the delivery is claimed and sent again: at-least-once). Group commit: the attempts
+   * that end while the previous statement runs go together in the next.
+   */
+  async function recordAttempts(items: AttemptRow[]): Promise<(void | Error)[]> {
+    const sorted = [...items].sort((a, b) => (a.deliveryId < b.deliveryId ? -1 : a.deliveryId > b.deliveryId ? 1 : 0));
+    const stored = sorted.map((a) => storedOutcome(a.outcome));
+    try {
+      await db.query(
+        `WITH v AS (
+           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::int[], $5::bigint[], $6::text[], $7::int[],
+             $8::int[], $9::text[], $10::text[], $11::boolean[], $12::text[], $13::bigint[], $14::text[], $15::bigint[])
+             AS v(attempt_id, id, round, attempt_no, attempted_at, url, http_status, latency_ms, response_excerpt,
+               attempt_error, acked, status, retry_at, error, settled_at)
+         ), logged AS (
+           INSERT INTO webhook_delivery_attempts (id, delivery_id, round, attempt_no, attempted_at, url, http_status,
+             latency_ms, response_excerpt, error, acked)
+           SELECT attempt_id, id, round, attempt_no, attempted_at, url, http_status, latency_ms, response_excerpt,
+             attempt_error, acked FROM v
+         )
+         UPDATE outbox o SET round_attempts = o.round_attempts + 1, ${SETTLE_OUTCOME}
+         FROM v WHERE o.id = v.id AND o.round = v.round`,
+        [
+          sorted.map(() => String(ids.next())),
+          sorted.map((a) => String(a.deliveryId)),
+          sorted.map((a) => a.round),
+          sorted.map((a) => a.attemptNo),
+          sorted.map((a) => a.attemptedAt),
+          sorted.map((a) => a.url),
+          sorted.map((a) => a.httpStatus),
+          sorted.map((a) => a.latencyMs),
+          sorted.map((a) => a.response),
+          sorted.map((a) => a.error),
+          sorted.map((a) => a.acked),
+          stored.map((o) => o.status),
+          stored.map((o) => o.retryAt),
+          stored.map((o) => o.error),
+          sorted.map((a) => a.settledAt),
+        ],
+      );
+      return items.map(() => undefined);
+    } catch (e) {
+      // One unstorable row (say, a response excerpt PostgreSQL refuses) must not cost the others their log entry.
+      if (items.length === 1) return [e instanceof Error ? e : new Error(String(e))];
+      return (await Promise.all(items.map((a) => recordAttempts([a])))).flat();
+    }
   }
+  const recordAttempt = createBatcher(recordAttempts, ATTEMPT_BATCH);
 
-  async function handle(row: OutboxRow): Promise<HandlerOutcome> {
+  async function handle(row: OutboxRow, slot?: { release(): void }): Promise<HandlerOutcome> {
     const p = row.payload as WebhookPayload;
-    const round = await roundOf(row.id);
-    const prior = Number(
-      (
-        await db.query(`SELECT count(*) AS n FROM webhook_delivery_attempts WHERE delivery_id = $1 AND round = $2`, [
-          row.id,
-          round,
-        ])
-      ).rows[0].n,
-    );
-    const attemptNo = prior + 1;
+    // The claim hands over the round and how many attempts it has logged: no query per delivery.
+    const round = Number(row.round);
+    const attemptNo = Number(row.round_attempts) + 1;
     const family = families[p.family];
     const attemptedAt = clock.now();
     const started = performance.now();
@@ -271,37 +331,42 @@ export function createWebhookDelivery(deps: {
       result = { httpStatus: null, body: null, error: describeError(e, 'message') };
     }
     const latencyMs = Math.round(performance.now() - started);
+    // Done with the receiver: its slot may serve the next delivery while this attempt is logged.
+    slot?.release();
     const responseText = result.body ? result.body.toString('utf8') : '';
     const acked =
       !!family && result.httpStatus !== null && result.error === null && family.isAck(result.httpStatus, responseText);
     const error = acked ? null : (result.error ?? `not acknowledged (HTTP ${result.httpStatus})`);
-    await db.query(
-      `INSERT INTO webhook_delivery_attempts (id, delivery_id, round, attempt_no, attempted_at, url, http_status,
-        latency_ms, response_excerpt, error, acked)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [
-        ids.next(),
-        row.id,
-        round,
-        attemptNo,
-        attemptedAt,
-        p.url,
-        result.httpStatus,
-        latencyMs,
-        result.body ? result.body.subarray(0, EXCERPT_BYTES).toString('utf8') : null,
-        error,
-        acked,
-      ],
-    );
-    if (acked) return { status: 'done' };
-    deps.logger?.warn(
-      { deliveryId: String(row.id), attempt: attemptNo, httpStatus: result.httpStatus, error },
-      'webhook attempt failed',
-    );
-    // A refused or malformed target will not get better by waiting: fail now, visibly; an operator can redeliver.
-    const delayMs = family?.retryDelaysMs[attemptNo - 1];
-    if (refused || !family || delayMs === undefined) return { status: 'failed', error: error! };
-    return { status: 'retry', at: clock.now() + delayMs, error: error! };
+    let outcome: HandlerOutcome;
+    if (acked) outcome = { status: 'done' };
+    else {
+      deps.logger?.warn(
+        { deliveryId: String(row.id), attempt: attemptNo, httpStatus: result.httpStatus, error },
+        'webhook attempt failed',
+      );
+      // A refused or malformed target will not get better by waiting: fail now, visibly; an operator can redeliver.
+      const delayMs = family?.retryDelaysMs[attemptNo - 1];
+      outcome =
+        refused || !family || delayMs === undefined
+          ? { status: 'failed', error: error! }
+          : { status: 'retry', at: clock.now() + delayMs, error: error! };
+    }
+    const logged = await recordAttempt({
+      deliveryId: row.id,
+      round,
+      attemptNo,
+      attemptedAt,
+      url: p.url,
+      httpStatus: result.httpStatus,
+      latencyMs,
+      response: result.body ? result.body.subarray(0, EXCERPT_BYTES).toString('utf8') : null,
+      error,
+      acked,
+      outcome,
+      settledAt: clock.now(),
+    });
+    if (logged instanceof Error) throw logged;
+    return { ...outcome, settled: true };
   }
 
   function toDelivery(r: DbRow, attempts: DeliveryAttempt[]): Delivery {
@@ -317,7 +382,7 @@ export function createWebhookDelivery(deps: {
       bizStatus: p.bizStatus,
       body: p.body,
       status,
-      round: r.round == null ? 0 : Number(r.round),
+      round: Number(r.round),
       createdAt: Number(r.created_at),
       completedAt: r.completed_at == null ? null : Number(r.completed_at),
       nextAttemptAt: status === 'PENDING' ? Number(r.next_attempt_at) : null,
@@ -329,8 +394,8 @@ export function createWebhookDelivery(deps: {
   async function load(where: string, params: unknown[], limit: number): Promise<Delivery[]> {
     const rows = (
       await db.query(
-        `SELECT o.id, o.payload, o.status, o.next_attempt_at, o.created_at, o.completed_at, o.last_error, d.round
-       FROM outbox o LEFT JOIN webhook_deliveries d ON d.id = o.id
+        `SELECT o.id, o.payload, o.status, o.next_attempt_at, o.created_at, o.completed_at, o.last_error, o.round
+       FROM outbox o
        WHERE o.topic = '${WEBHOOK_TOPIC}' AND ${where} ORDER BY o.id DESC LIMIT ${Number(limit)}`,
         params,
       )
@@ -384,7 +449,7 @@ export function createWebhookDelivery(deps: {
         const now = clock.now();
         const r = await q.query(
           `UPDATE outbox SET status = 'PENDING', next_attempt_at = $2, leased_until = 0, completed_at = NULL,
-            last_error = NULL
+            last_error = NULL, round = round + 1, round_attempts = 0
            WHERE id = $1 AND topic = '${WEBHOOK_TOPIC}' AND status IN ('DONE', 'FAILED') RETURNING id`,
           [id, now],
         );
