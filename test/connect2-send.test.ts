@@ -67,7 +67,28 @@ for (const kind of DB_KINDS) {
       });
       assert.ok(r.ok, JSON.stringify(r));
       assert.ok((await bf().attach(r.value.order, userId)).ok);
+      lastToken = r.value.link.split('token=')[1]!;
       return r.value.order;
+    }
+    let lastToken = '';
+    const CSRF = 'c'.repeat(32);
+    /** The hosted page as the person's browser sees it: GET the order page, POST one of its forms. */
+    async function page(token: string, cookie: string) {
+      const res = await fetch(`${t.baseUrl}/en/connect/buyflow?token=${token}`, { headers: { cookie } });
+      return { status: res.status, text: await res.text() };
+    }
+    async function postForm(token: string, cookie: string, form: string) {
+      const res = await fetch(`${t.baseUrl}/en/connect/buyflow/${form}?token=${token}`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: `csrf=${CSRF}`,
+      });
+      return { status: res.status, location: res.headers.get('location') ?? '' };
+    }
+    async function cookieOf(userId: string) {
+      const session = await t.app.services.sessions.create('buyflow', userId);
+      return `bf_session=${session.cookie}; bf_csrf=${CSRF}`;
     }
 
     async function fund(userId: string, amount: string) {
@@ -154,6 +175,44 @@ for (const kind of DB_KINDS) {
       const last = events.at(-1);
       assert.deepEqual([last.type, last.businessType, last.fiatAmount, last.cryptoAmount], [3, 3, '0', '25']);
       assert.match(last.withdrawTxHash, /\S+/);
+    });
+
+    test('the hosted page offers the send with the balance; its form sends once, a replay is refused', async () => {
+      const user = await f().verifiedUser();
+      const payerId = await fund(user.id, '30');
+      const o = await sendOrder(user.id, '25');
+      const token = lastToken;
+      const cookie = await cookieOf(user.id);
+      const shown = await page(token, cookie);
+      assert.equal(shown.status, 200);
+      assert.match(shown.text, /id="send-amount">25.00</);
+      assert.match(shown.text, /id="send-total">26.00 USDT</);
+      assert.match(shown.text, /id="send-balance">30.00 USDT</);
+      assert.match(shown.text, /id="send-btn" type="submit">Send USDT</);
+      assert.doesNotMatch(shown.text, /Confirm Payment/);
+      const sent = await postForm(token, cookie, 'send');
+      assert.equal(sent.status, 303);
+      assert.doesNotMatch(sent.location, /error=/);
+      assert.equal(await available(payerId), '4');
+      const replay = await postForm(token, cookie, 'send');
+      assert.equal(replay.status, 303);
+      assert.match(decodeURIComponent(replay.location), /can no longer be sent/);
+      assert.equal(await available(payerId), '4', 'the replay held nothing');
+      assert.notEqual(await bf().step(o.orderId), 'OPEN');
+      // A short balance: the page says so and its button turns the order into a purchase.
+      const poor = await f().verifiedUser();
+      await fund(poor.id, '3');
+      const o2 = await sendOrder(poor.id, '25');
+      const token2 = lastToken;
+      const cookie2 = await cookieOf(poor.id);
+      const short = await page(token2, cookie2);
+      assert.match(short.text, /id="send-short"/);
+      assert.match(short.text, /Buy USDT instead/);
+      const fell = await postForm(token2, cookie2, 'send');
+      assert.match(decodeURIComponent(fell.location), /balance is short: buy it with a card instead/);
+      assert.equal((await t.app.services.connectOrders.read(t.db, o2.orderId))!.gen2?.sendFellBack, true);
+      const buy = await page(token2, cookie2);
+      assert.doesNotMatch(buy.text, /id="send-btn"/, 'the purchase flow from here');
     });
 
     test('short balance: the send is refused, nothing held, the order becomes a purchase and is bought (type 1)', async () => {

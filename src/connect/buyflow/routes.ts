@@ -8,7 +8,7 @@ import { html, type SafeHtml } from '../../web/html.ts';
 import { createPageHelper, csrfCookie, formText, parseForm, serveScript } from '../../web/page.ts';
 import type { ConnectOrder } from '../orders/store.ts';
 import type { Partner } from '../partners.ts';
-import type { OrderForm } from './purchase.ts';
+import { isSendPrimary, type OrderForm } from './purchase.ts';
 import { NO_ACQUIRER_MESSAGE, type BuyflowService, type BuyflowUser } from './service.ts';
 import {
   BASE,
@@ -27,6 +27,7 @@ import {
   liveKey,
   notYourOrderView,
   partnerDisplayName,
+  sendView,
   returnLink,
   statusView,
   verifyView,
@@ -216,6 +217,19 @@ export function registerBuyflowRoutes(
       );
     }
 
+    // Send primary: the user's own crypto first, before identity checks and cards (it is their money, §10.4).
+    if (isSendPrimary(order))
+      return render(
+        reply,
+        formToken,
+        `Send ${order.cryptoCurrency}`,
+        sendView(p, {
+          order,
+          balance: await buyflow.balanceOf(user.id, order.cryptoCurrency),
+          partnerName: partnerDisplayName(order, partner.name),
+          error: q.error,
+        }),
+      );
     const k = await buyflow.kycState(user, order);
     // The broker's record puts the person in a restricted region: the order has just failed; show it.
     if (k.state === 'RESTRICTED') return reply.redirect(back(token), 303);
@@ -436,6 +450,18 @@ export function registerBuyflowRoutes(
     orderForm('confirm', ConfirmForm, '', async ({ order, user }, token, b) => {
       const r = await buyflow.confirm(order.orderId, user.id, b.cardId);
       return r.ok ? back(token) : withError(token, '', r.message);
+    }),
+  );
+  app.post(
+    `${BASE}/send`,
+    limited,
+    orderForm('send', NoFields, '', async ({ order, user }, token) => {
+      const r = await buyflow.send(order.orderId, user.id);
+      if (!r.ok) return withError(token, '', r.message);
+      // Refused by the chain (the balance is short now): the order is a purchase from here, on the same page.
+      return r.value.step === 'OPEN'
+        ? withError(token, '', `Your ${order.cryptoCurrency} balance is short: buy it with a card instead.`)
+        : back(token);
     }),
   );
   app.post(

@@ -290,6 +290,13 @@ export function createBuyflowService(deps: {
   /** The account's payer profile (e-mail accounts): the buy-flow login also opens the checkout's session. */
   const payerOf = (userId: string) => payerIdOfUser(db, userId);
 
+  /** The user's available balance of `asset` in their Rampart account (send primary shows it; '0' when none). */
+  async function balanceOf(userId: string, asset: string): Promise<string> {
+    const payerId = await payerOf(userId);
+    if (!payerId) return '0';
+    return (await deps.ledger.balance(db, { ownerType: 'payer', ownerId: payerId, asset })).available;
+  }
+
   async function orderByToken(token: string) {
     const o = await orders.findByToken(token);
     if (!o) return null;
@@ -762,6 +769,7 @@ export function createBuyflowService(deps: {
     login,
     verifyCode,
     payerOf,
+    balanceOf,
     orderByToken,
     attach,
     boundUser,

@@ -498,3 +498,50 @@ payment method for the amount above on ${today}.</p>
       name="csrf" value="${csrf}"><button class="btn secondary" id="cancel-order"
       type="submit">Cancel order</button></form></div>`;
 }
+
+/**
+ * Send primary (binance-connect-v2.md §10.4): the user's own crypto is offered first. When the balance covers the
+ * amount and the network fee the button sends it; otherwise the page says so and the same form turns the order into a
+ * purchase (the chain checks the balance again when it holds the funds).
+ */
+export function sendView(
+  { token, csrf }: Page,
+  v: { order: ConnectOrder; balance: string; partnerName: string; error?: string },
+) {
+  const { order } = v;
+  const amount = order.gen2?.requestedAmount ?? '0';
+  const total = new Decimal(amount).plus(order.networkFee);
+  const enough = new Decimal(v.balance).gte(total);
+  const c = order.cryptoCurrency;
+  return html`<div class="card"><h1>Send ${c}</h1>${
+    v.error ? html`<div class="error" role="alert" id="send-error">${v.error}</div>` : ''
+  }
+      <p class="muted">${v.partnerName} asks you to send this from your account.</p>
+      <div class="muted">The address receives</div><div class="amount"><span id="send-amount">${displayNumber(
+        amount,
+        c,
+      )}</span> ${c}</div>
+      <div class="row"><span>Network fee</span><span>${displayNumber(order.networkFee, c)} ${c}</span></div>
+      <div class="row"><span>Total from your balance</span><span id="send-total">${displayNumber(
+        total.toFixed(),
+        c,
+      )} ${c}</span></div>
+      <div class="row"><span>Your balance</span><span id="send-balance">${displayNumber(v.balance, c)} ${c}</span></div>
+      <h2>Send to</h2><div id="send-to" style="word-break:break-all">${order.cryptoAddress}</div>
+      <div class="muted">Network ${order.cryptoNetwork}${
+        order.cryptoAddressMemo ? html` · Memo ${order.cryptoAddressMemo}` : ''
+      }</div>
+      ${
+        enough
+          ? ''
+          : html`<p class="muted" id="send-short">Your balance does not cover ${displayNumber(
+              total.toFixed(),
+              c,
+            )} ${c}. You can buy the ${c} with a card instead.</p>`
+      }
+      <form method="post" action="${BASE}/send?token=${token}"><input type="hidden" name="csrf" value="${csrf}">
+      <button class="btn" id="send-btn" type="submit">${enough ? `Send ${c}` : `Buy ${c} instead`}</button></form>
+      <form method="post" action="${BASE}/close?token=${token}"><input type="hidden"
+      name="csrf" value="${csrf}"><button class="btn secondary" id="cancel-order"
+      type="submit">Cancel order</button></form></div>`;
+}
