@@ -149,6 +149,7 @@ describe(
       consoleToken = await page.inputValue('#secret');
       assert.match(consoleToken, /^[A-Za-z0-9]{48}$/);
       await shot('console-sign-token');
+      assert.equal((await t.admin('POST', '/admin/v1/partners/nobody_test/sign-token')).status, 404);
       // Shown once: the partner's page does not have it.
       await page.goto(`${t.baseUrl}/admin/partners/${code}`);
       assert.ok(!(await page.content()).includes(consoleToken));
