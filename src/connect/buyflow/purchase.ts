@@ -19,6 +19,7 @@ import type { ConnectOrder, SubStatus } from '../orders/store.ts';
 import type { PartnerService } from '../partners.ts';
 import type { DbRow } from '../../platform/db/client.ts';
 import { payerIdOfUser } from '../../accounts/people.ts';
+import { isSendOrder } from '../v2/wire.ts';
 
 /**
  * The buy flow from Confirm to the crypto on the user's wallet, as a step machine in the shape of
@@ -54,7 +55,7 @@ const STEP_TRANSITIONS: Record<Step, Step[]> = {
   // Confirm; or refused for good at confirm (limit, region) or closed by the user.
   OPEN: ['AUTHORIZING', 'SENDING', 'FAILED'],
   // Send primary (gen-2 §10.4): the user's own crypto is sent; a short balance returns the order to OPEN as a buy.
-  SENDING: ['WITHDRAWING', 'OPEN'],
+  SENDING: ['WITHDRAWING', 'OPEN', 'FAILED'],
   AUTHORIZING: ['CHALLENGE', 'CAPTURING', 'VOIDING', 'OPEN', 'FAILED'],
   CHALLENGE: ['CAPTURING', 'VOIDING', 'OPEN', 'FAILED'],
   CAPTURING: ['PURCHASING'],
@@ -109,8 +110,7 @@ export const FORM_APPLIES: Record<
 };
 
 /** A gen-2 order in send-primary mode that has not fallen back to a purchase (binance-connect-v2.md §10.4). */
-export const isSendPrimary = (o: ConnectOrder) =>
-  o.gen2?.customization.SEND_PRIMARY === true && o.gen2.sendFellBack !== true;
+export const isSendPrimary = isSendOrder;
 
 export const QUOTE_LOCK_MS = 59_000;
 export const MAX_PAYMENT_ATTEMPTS = 3;
@@ -130,6 +130,8 @@ const RETRY_AFTER_ERROR_MS = 30_000;
 export const SANDBOX_PURCHASE_FAIL_AMOUNT = '66.66';
 export const NO_ACQUIRER_MESSAGE = 'Card payments are not available: no card acquirer is configured on this platform.';
 export const WITHDRAW_REF = 'connect:';
+/** The chain withdrawal of a send-primary order: its own ref, so a later purchase of the same order never finds it. */
+export const SEND_REF = 'connect-send:';
 
 /** Where a test may kill the process: after each step boundary is committed (or an outside call answered). */
 export type FaultPoint =
@@ -487,6 +489,26 @@ export function createPurchaseMachine(deps: {
       cards.refunded(q, { charge: c, payer: payer(r.userId), ref: r.orderId }),
     );
 
+  /**
+   * A gen-2 buy whose withdrawal ended failed (98, final): the bought crypto goes from the buy flow's own account to
+   * the user's Rampart account, where the wallet shows it and the user can use it (v2 §5.1 "the crypto stays in the
+   * user's account"). Once per order (transfer id); a send's crypto never left that account. Gen-1 orders keep it for
+   * the retry.
+   */
+  async function keepInAccount(q: Queryable, r: Row, o: ConnectOrder) {
+    if (o.generation !== 2 || isSendOrder(o)) return;
+    const payerId = await payerIdOfUser(q, r.userId);
+    if (!payerId) return;
+    await ledger.transfer(q, {
+      id: `bf:keep:${r.orderId}`,
+      debit: { ...payer(r.userId), asset: o.cryptoCurrency },
+      credit: { ownerType: 'payer', ownerId: payerId, asset: o.cryptoCurrency },
+      amount: o.obtainAmount,
+      kind: 'connect_kept_in_account',
+      ref: r.orderId,
+    });
+  }
+
   /** Queues the withdrawal once (by ref), then follows it: the chain's settled event wakes the order (wake_seq). */
   async function withdrawing(r: Row): Promise<Outcome> {
     if (!r.withdrawalId) {
@@ -501,10 +523,13 @@ export function createPurchaseMachine(deps: {
         amount: o.obtainAmount,
       });
       if (!w.ok) {
-        // Could not even be queued: the crypto stays the user's, and the user can retry from the status page.
-        await db.tx((q) =>
-          transition(q, r.orderId, 'WITHDRAWING', 'WITHDRAW_FAILED', { published: { errorCode: 'WITHDRAW_FAILED' } }),
-        );
+        // Could not even be queued: the crypto stays the user's (gen-1: the user can retry from the status page).
+        await db.tx(async (q) => {
+          const t = await transition(q, r.orderId, 'WITHDRAWING', 'WITHDRAW_FAILED', {
+            published: { errorCode: 'WITHDRAW_FAILED' },
+          });
+          if (t) await keepInAccount(q, r, o);
+        });
         return 'moved';
       }
       await db.tx(async (q) => {
@@ -535,14 +560,24 @@ export function createPurchaseMachine(deps: {
       const due = now + (AUTO_WITHDRAW_DELAYS_MS[r.autoAttempts - 1] ?? 0);
       const again =
         w.status === 'failed' && r.autoAttempts < AUTO_WITHDRAW_ATTEMPTS && due <= first + AUTO_WITHDRAW_WINDOW_MS;
-      await db.tx((q) =>
-        again
-          ? transition(q, r.orderId, 'WITHDRAWING', 'WITHDRAW_RETRY_WAIT', { due, set: { withdraw_next_at: due } })
-          : transition(q, r.orderId, 'WITHDRAWING', 'WITHDRAW_FAILED', {
-              set: { withdraw_next_at: null },
-              published: { errorCode: 'WITHDRAW_FAILED' },
-            }),
-      );
+      const o = await order(r.orderId);
+      // Generation 2 has no later retry (98 is final): the withdrawal is cancelled, which releases what it held, once
+      // (a crash after the cancel finds it cancelled here and carries on).
+      if (!again && o.generation === 2 && w.status === 'failed') {
+        const c = await chain.withdrawals.cancel(w.id);
+        if (!c.ok) throw new Error(`cancel withdrawal ${w.id}: ${c.code}`);
+      }
+      await db.tx(async (q) => {
+        if (again) {
+          await transition(q, r.orderId, 'WITHDRAWING', 'WITHDRAW_RETRY_WAIT', { due, set: { withdraw_next_at: due } });
+          return;
+        }
+        const t = await transition(q, r.orderId, 'WITHDRAWING', 'WITHDRAW_FAILED', {
+          set: { withdraw_next_at: null },
+          published: { errorCode: 'WITHDRAW_FAILED' },
+        });
+        if (t) await keepInAccount(q, r, o);
+      });
       return 'moved';
     }
     // In flight: wait for the settled event, unless one arrived since this row was read.
@@ -580,7 +615,7 @@ export function createPurchaseMachine(deps: {
     const amount = o.gen2?.requestedAmount ?? '0';
     const w = payerId
       ? await chain.withdrawals.request({
-          ref: WITHDRAW_REF + r.orderId,
+          ref: SEND_REF + r.orderId,
           ownerType: 'payer',
           ownerId: payerId,
           asset: o.cryptoCurrency,
@@ -592,13 +627,22 @@ export function createPurchaseMachine(deps: {
         })
       : null;
     const now = clock.now();
+    if (!w?.ok && (await chain.withdrawals.getByRef(SEND_REF + r.orderId)))
+      // Another runner's request got through meanwhile: that send stands; this one looks again.
+      throw new Error(`order ${r.orderId}: a send withdrawal exists beside a refusal`);
     await db.tx(async (q) => {
       if (!w?.ok) {
-        const back = await transition(q, r.orderId, 'SENDING', 'OPEN', {
-          set: { failure_code: 'SEND_REFUSED' },
-          published: { errorCode: null },
-        });
-        if (back) await orders.sendFellBack(q, r.orderId);
+        // Only a short balance (or no Rampart account to send from) turns the order into a purchase (§10.4); any other
+        // refusal (network, limits) ends the order: nothing was held, the crypto stays in the account (98).
+        if (!payerId || w?.code === 'INSUFFICIENT_FUNDS') {
+          const back = await transition(q, r.orderId, 'SENDING', 'OPEN', {
+            set: { failure_code: 'SEND_REFUSED' },
+            published: { errorCode: null },
+          });
+          if (back) await orders.sendFellBack(q, r.orderId);
+        } else {
+          await transition(q, r.orderId, 'SENDING', 'FAILED', { published: { errorCode: 'WITHDRAW_FAILED' } });
+        }
         return;
       }
       const t = await transition(q, r.orderId, 'SENDING', 'WITHDRAWING', {
@@ -607,6 +651,7 @@ export function createPurchaseMachine(deps: {
         published: { obtainAmount: amount },
       });
       if (t) await orders.withdrawalQueued(q, r.orderId);
+      else deps.logger?.error({ orderId: r.orderId, withdrawalId: w.value.id }, 'send queued for an order that moved');
     });
     return 'moved';
   }
@@ -698,8 +743,9 @@ export function createPurchaseMachine(deps: {
   /** The chain settled a withdrawal: wake its order (a stale or foreign event changes nothing). */
   const onWithdrawalSettled: OutboxHandler = async (row) => {
     const e = row.payload as WithdrawalSettledEvent;
-    if (!e.ref.startsWith(WITHDRAW_REF)) return { status: 'done' };
-    const orderId = e.ref.slice(WITHDRAW_REF.length);
+    const prefix = [WITHDRAW_REF, SEND_REF].find((p) => e.ref.startsWith(p));
+    if (!prefix) return { status: 'done' };
+    const orderId = e.ref.slice(prefix.length);
     const woke = await db.query(
       `UPDATE buyflow_orders SET wake_seq = wake_seq + 1, step_due_at = $2 WHERE order_id = $1
         AND step = 'WITHDRAWING'`,

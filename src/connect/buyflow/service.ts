@@ -419,8 +419,13 @@ export function createBuyflowService(deps: {
         return { state: 'VERIFIED' } as KycState;
       }
       if (s.status === 'REJECT') {
-        for (const w of waiting)
-          await orders.transition(q, w.order_id, 'KYC_REVIEW', 'CREATED', { errorCode: 'KYC_REJECTED' });
+        for (const w of waiting) {
+          // Gen-1 lets the user submit again on the same order; a gen-2 order fails (0 → 99, v2 §5.3).
+          const gen2 = (await orders.read(q, w.order_id))?.generation === 2;
+          await orders.transition(q, w.order_id, 'KYC_REVIEW', gen2 ? 'FAILED' : 'CREATED', {
+            errorCode: 'KYC_REJECTED',
+          });
+        }
         return { state: 'REJECTED', reason: s.failReason ?? 'Rejected' } as KycState;
       }
       return { state: 'REVIEW', expectTime: s.expectTime } as KycState;

@@ -10,7 +10,15 @@ import type { Outbox } from '../../platform/outbox/service.ts';
 import type { Catalog } from '../catalog.ts';
 import type { GeoIp } from '../geo.ts';
 import { enqueueOrderEvent } from '../notify.ts';
-import { enqueueGen2Events, gen2Path, gen2StatusOf, isFinalStatus, isSendOrder, STATUS } from '../v2/wire.ts';
+import {
+  enqueueGen2Events,
+  gen2Path,
+  gen2StatusOf,
+  isFinalStatus,
+  isSendOrder,
+  ON_RAMP_ERRORS,
+  STATUS,
+} from '../v2/wire.ts';
 import type { Partner, PartnerService } from '../partners.ts';
 import { findOrder, insertOrder, toOrder, type ConnectOrder, type MainStatus, type SubStatus } from './store.ts';
 
@@ -440,16 +448,17 @@ export function createConnectOrders(deps: {
   async function expireDue(limit = 100): Promise<number> {
     const due = (
       await db.query(
-        `SELECT order_id, sub_status FROM connect_orders WHERE main_status = 'INIT' AND expired_time <= $1
-          ORDER BY expired_time LIMIT $2`,
+        `SELECT order_id, sub_status, api_generation, error_code FROM connect_orders WHERE main_status = 'INIT'
+          AND expired_time <= $1 ORDER BY expired_time LIMIT $2`,
         [clock.now(), limit],
       )
     ).rows;
     let n = 0;
     for (const d of due) {
-      const moved = await db.tx((q) =>
-        transition(q, d.order_id, d.sub_status, 'FAILED', { errorCode: 'ORDER_EXPIRED' }),
-      );
+      // Generation 2: an order that expires after a failed payment attempt failed its purchase (97, v2 §5.3).
+      const errorCode =
+        Number(d.api_generation) === 2 && ON_RAMP_ERRORS.has(d.error_code) ? d.error_code : 'ORDER_EXPIRED';
+      const moved = await db.tx((q) => transition(q, d.order_id, d.sub_status, 'FAILED', { errorCode }));
       if (moved) n++;
     }
     return n;

@@ -70,7 +70,7 @@ export function ordersView(v: { status?: string; search?: string; list: ConnectO
   return html`<div class="card"><h1>Orders</h1>
       <form method="get" action="${BASE}/orders"><div class="grid2">
       <div><label for="q">Search</label><input type="search" id="q" name="q"
-      placeholder="merchantOrderId or orderId" value="${search ?? ''}"></div>
+      placeholder="merchantOrderId, externalOrderId or orderId" value="${search ?? ''}"></div>
       <div><label for="status">Status</label><select id="status" name="status"><option value="">All \
 statuses</option>${ORDER_STATUSES.map(
     (s) => html`<option
@@ -86,13 +86,24 @@ statuses</option>${ORDER_STATUSES.map(
               rowAttrs: (o) => html` data-merchant-order-id="${o.merchantOrderId}"`,
               columns: [
                 { label: 'Created', cell: (o) => iso(o.createdAt) },
-                { label: 'merchantOrderId', cell: (o) => o.merchantOrderId, cls: 'mono' },
+                {
+                  label: 'Your order id',
+                  // Generation 2's externalOrderId lives beside generation 1's merchantOrderId (§12.2).
+                  cell: (o) =>
+                    o.generation === 2
+                      ? html`${o.merchantOrderId} <span class="tag plain">gen 2</span>`
+                      : o.merchantOrderId,
+                  cls: 'mono',
+                },
                 { label: 'orderId', cell: (o) => o.orderId, cls: 'mono' },
                 { label: 'Amount', cell: (o) => displayAmount(o.orderAmount, o.fiatCurrency) },
                 { label: 'Crypto', cell: (o) => `${o.cryptoCurrency} on ${o.cryptoNetwork}` },
                 {
                   label: 'Status',
-                  cell: (o) => html`<span class="${statusClass(o)}">${o.mainStatus} / ${o.subStatus}</span>`,
+                  cell: (o) =>
+                    html`<span class="${statusClass(o)}">${o.mainStatus} / ${o.subStatus}${
+                      o.generation === 2 && o.gen2Status !== null ? ` · status ${o.gen2Status}` : ''
+                    }</span>`,
                   cls: 'order-status',
                 },
                 {

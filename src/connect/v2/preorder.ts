@@ -1,5 +1,5 @@
 import { validateDestination } from '../../chain/address.ts';
-import { ASSET_NETWORKS } from '../../chain/networks.ts';
+import { ASSET_NETWORKS, findAssetNetwork } from '../../chain/networks.ts';
 import type { Clock } from '../../platform/clock.ts';
 import { randomHex, sha256Hex, type SecretBox } from '../../platform/crypto.ts';
 import type { Db } from '../../platform/db/client.ts';
@@ -110,7 +110,9 @@ export function createPreOrders(deps: {
     for (const [key, value] of Object.entries(v as Body)) {
       if (!partner.customizationFlags.includes(key)) continue;
       if (key === 'LOCK_ORDER_ATTRIBUTES') {
-        const list = Array.isArray(value) ? value.map((x) => Number(String(x))) : null;
+        const list = Array.isArray(value)
+          ? value.map((x) => (typeof x === 'number' || (typeof x === 'string' && /^\d$/.test(x)) ? Number(x) : NaN))
+          : null;
         if (!list || list.length === 0 || !list.every((n) => Number.isInteger(n) && n >= 1 && n <= 8)) return bad(key);
         out[key] = [...new Set(list)].sort((a, b) => a - b);
       } else if (key === 'MERCHANT_DISPLAY_NAME') {
@@ -227,12 +229,24 @@ export function createPreOrders(deps: {
 
     // Send primary (§10.4): the crypto and its amount are fixed by the partner; Decision: given in crypto (amountType
     // 2), the amount the address receives. SEND_PRIMARY_FLEXIBLE is honoured as fixed (the page edits no amount).
-    if (customization.value.SEND_PRIMARY === true && (cryptoIn.value === null || amountType.value !== 2))
-      return err(
-        'ILLEGAL_CUSTOMIZATION_VALUE',
-        'SEND_PRIMARY needs cryptoCurrency and amountType 2 (the crypto amount to send)',
-        'SEND_PRIMARY',
-      ) as Fail;
+    if (customization.value.SEND_PRIMARY === true) {
+      if (cryptoIn.value === null) return illegal('cryptoCurrency', 'cryptoCurrency is required with SEND_PRIMARY');
+      if (amountType.value !== 2)
+        return err(
+          'ILLEGAL_CUSTOMIZATION_VALUE',
+          'SEND_PRIMARY needs amountType 2 (the crypto amount to send)',
+          'SEND_PRIMARY',
+        ) as Fail;
+      // What the chain will accept for a withdrawal of this crypto on this network, checked here, not after a purchase.
+      const an = findAssetNetwork(cryptoCode, network);
+      const send = new Decimal(requested.value!);
+      if (!an || send.lt(an.withdrawMin) || send.gt(an.withdrawMax) || !send.mod(an.withdrawIntegerMultiple).eq(0))
+        return illegal(
+          'requestedAmount',
+          `a send of ${cryptoCode} on ${network} must be between ${an?.withdrawMin} and ${an?.withdrawMax} in steps ` +
+            `of ${an?.withdrawIntegerMultiple}`,
+        );
+    }
     // The amount, against the limits (the page cannot change it: see above).
     const requestedAmount: string = requested.value!;
     let fiatAmount = requestedAmount;

@@ -7,7 +7,7 @@ import type { ConnectOrder, SubStatus } from '../orders/store.ts';
 import type { Partner } from '../partners.ts';
 import type { Gen2DomainError } from './codes.ts';
 import { amountField, intField, type PreOrders } from './preorder.ts';
-import { STATUS } from './wire.ts';
+import { isSendOrder, STATUS } from './wire.ts';
 
 /**
  * The §9 sandbox operations (binance-connect-v2.md): place a gen-2 order without a landing page, and move it
@@ -127,6 +127,9 @@ export function createGen2Sandbox(deps: { db: Db; orders: ConnectOrders; preOrde
       if (!target.ok) return target;
       const found = await preOrders.find(partner, body.externalOrderId);
       if (!found.ok) return found;
+      // Decision: a send-primary order is driven by the page (the user's own crypto); the sandbox moves buys only.
+      if (isSendOrder(found.value))
+        return illegal('targetStatus', 'a send-primary order is moved by the hosted page, not by the sandbox');
       const r = await catchDomain(() =>
         db.tx(async (q) => {
           let o = (await orders.read(q, found.value.orderId, { lock: true }))!;

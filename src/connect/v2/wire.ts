@@ -35,7 +35,7 @@ export const isSendOrder = (o: ConnectOrder) =>
 export const isFinalStatus = (s: number) => s >= 20;
 
 /** Failures of the payment or the purchase: ON_RAMP_FAILED (97); the rest of the failures are FAILED (99). */
-const ON_RAMP_ERRORS = new Set([
+export const ON_RAMP_ERRORS = new Set([
   'CARD_NOT_SUPPORTED',
   'CARD_DECLINED',
   'INSUFFICIENT_FUNDS',
@@ -80,6 +80,8 @@ export function gen2Path(from: number, to: number, send = false): number[] {
   const forward = send ? FORWARD_SEND : FORWARD;
   const a = forward.indexOf(from);
   const b = forward.indexOf(to);
+  // A status off this path (never expected) moves only to `to`: a path is never replayed from its start.
+  if (a < 0) return [to];
   if (b >= 0) return b > a ? forward.slice(a + 1, b + 1) : [];
   return [to];
 }
@@ -107,7 +109,8 @@ export function wireOrder2(o: ConnectOrder, opts: { orderDetailLink: string; sta
     // A send pays no fiat (§8: "0" for send).
     fiatAmount: send ? '0' : o.orderAmount,
     cryptoAmount: o.obtainAmount,
-    feeAmount: g.feeUsd,
+    // A send charges no platform fee.
+    feeAmount: send ? '0' : g.feeUsd,
     feeCurrency: 'USD',
     // Decision (§8): partners have no revenue share configured in Rampart yet.
     revenueAmount: '0',
