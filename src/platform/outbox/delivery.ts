@@ -2,7 +2,6 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { createBatcher } from '../batch.ts';
 import type { Clock } from '../clock.ts';
 import type { SecretBox } from '../crypto.ts';
 import type { Db, DbRow } from '../db/client.ts';
@@ -23,8 +22,13 @@ const DEFAULT_WEBHOOK_TIMEOUT_MS = 5_000;
 const EXCERPT_BYTES = 1024;
 /** Enough to parse any sane ack; a receiver streaming more is cut off (and the timeout still applies). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
-/** Attempts logged per statement at most, and statements at once (one: the next batch forms behind it). */
-const ATTEMPT_BATCH = { maxBatch: 128, maxInFlight: 1 };
+/**
+ * Attempts logged per statement: at most `maxBatch`; a batch goes as soon as it has `flushAt` attempts, or `lingerMs`
+ * after its first one, one statement at a time (the next batch forms behind it). The short linger matters on PGlite,
+ * whose statements run on this thread: answers that arrive while one runs are only read after it, so without waiting
+ * a batch holds what one event-loop turn read, a few attempts.
+ */
+const ATTEMPT_BATCH = { maxBatch: 128, flushAt: 16, lingerMs: 10 };
 
 type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
 /** Keyed by the outbox's status column, whose CHECK constraint admits exactly these. */
@@ -154,6 +158,46 @@ export interface WebhookDeliveryService {
   /** Sends a DELIVERED or FAILED delivery again: same body, fresh headers, a new round of attempts and retries. */
   redeliver(id: string): Promise<Result<Delivery, 'DELIVERY_NOT_FOUND' | 'DELIVERY_PENDING'>>;
   close(): void;
+}
+
+/**
+ * Group commit with a short linger (see ATTEMPT_BATCH): `run` answers one result per item, in order; if it throws,
+ * every item of its batch gets the error.
+ */
+function lingeringBatcher<I, O>(
+  run: (items: I[]) => Promise<O[]>,
+  opts: { maxBatch: number; flushAt: number; lingerMs: number },
+) {
+  let queue: { item: I; resolve(o: O): void; reject(e: unknown): void }[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  let running = false;
+  const arm = () => {
+    if (running || queue.length === 0) return;
+    if (queue.length >= opts.flushAt) void flush();
+    else timer ??= setTimeout(() => void flush(), opts.lingerMs);
+  };
+  async function flush() {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (running || queue.length === 0) return;
+    running = true;
+    const batch = queue.slice(0, opts.maxBatch);
+    queue = queue.slice(batch.length);
+    try {
+      const out = await run(batch.map((w) => w.item));
+      batch.forEach((w, i) => w.resolve(out[i]!)); // one result per item
+    } catch (e) {
+      batch.forEach((w) => w.reject(e));
+    } finally {
+      running = false;
+      arm();
+    }
+  }
+  return (item: I): Promise<O> =>
+    new Promise<O>((resolve, reject) => {
+      queue.push({ item, resolve, reject });
+      arm();
+    });
 }
 
 export function createWebhookDelivery(deps: {
@@ -307,7 +351,7 @@ export function createWebhookDelivery(deps: {
       return (await Promise.all(items.map((a) => recordAttempts([a])))).flat();
     }
   }
-  const recordAttempt = createBatcher(recordAttempts, ATTEMPT_BATCH);
+  const recordAttempt = lingeringBatcher(recordAttempts, ATTEMPT_BATCH);
 
   async function handle(row: OutboxRow, slot?: { release(): void }): Promise<HandlerOutcome> {
     const p = row.payload as WebhookPayload;
