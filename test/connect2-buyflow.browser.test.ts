@@ -301,6 +301,13 @@ describe(
         assert.equal(await page.getAttribute('#order-status', 'data-status'), 'COMPLETED');
         await page.click('#close');
         await page.waitForURL('http://wallet.example/done');
+
+        // The partner portal lists it beside gen-1 orders, with its published status.
+        await page.goto(`${t.baseUrl}/en/partner/orders?q=${externalOrderId}`);
+        const row = `tr[data-merchant-order-id="${externalOrderId}"]`;
+        assert.equal(await text(page, `${row} .order-status`), 'SUCCESS / COMPLETED · status 20');
+        assert.match(await text(page, row), /gen 2/);
+        await shot('portal-orders');
       },
     );
 
