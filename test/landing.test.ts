@@ -22,6 +22,7 @@ describe('landing page at /', () => {
     for (const url of [
       '/binancepay/openapi/...',
       '/gateway-api/v1/public/open-api/connect/...',
+      '/papi/v1/ramp/connect/...',
       '/bapi/ekyc/v2/public/ekyc/customer/...',
       '/en/dashboard',
       '/en/partner',
@@ -30,8 +31,6 @@ describe('landing page at /', () => {
       '/dev/mailbox',
     ])
       assert.ok(body.includes(`${t.baseUrl}${url}`), `lists ${url}`);
-    // Connect's current generation is not implemented: it is not advertised.
-    assert.doesNotMatch(body, /papi\/v1\/ramp/);
     assert.match(body, /demo-credentials\.json/);
     assert.ok(!body.includes(t.adminToken), 'the admin token is never on the page');
   });

@@ -39,6 +39,11 @@ export function serviceDirectory(mode: string): ServiceDirectory {
         about: 'Partner API (gen 1) for buying crypto with a card; RSA-SHA256 signed. Also under /bapi/fiat/v1/.',
       },
       {
+        name: 'Binance Connect (current)',
+        path: '/papi/v1/ramp/connect/...',
+        about: 'Partner API (gen 2, X-Tesla-* headers) on the same orders and buy flow; RSA-SHA256 over body + timestamp.',
+      },
+      {
         name: 'KYC sharing',
         path: '/bapi/ekyc/v2/public/ekyc/customer/...',
         about: "Brokers share their users' verified identity; HMAC-SHA256 signed.",
