@@ -20,7 +20,15 @@ import {
   STATUS,
 } from '../v2/wire.ts';
 import type { Partner, PartnerService } from '../partners.ts';
-import { findOrder, insertOrder, toOrder, type ConnectOrder, type MainStatus, type SubStatus } from './store.ts';
+import {
+  findOrder,
+  insertOrder,
+  newOrder,
+  toOrder,
+  type ConnectOrder,
+  type MainStatus,
+  type SubStatus,
+} from './store.ts';
 
 /**
  * Connect orders (binance-connect.md §4.4, §5): creation from the partner API in CREATED/INIT, the explicit
@@ -261,41 +269,32 @@ export function createConnectOrders(deps: {
 
     const now = clock.now();
     const token = randomHex(20);
-    const order: ConnectOrder = {
-      orderId: `CNT${randomHex(15).slice(0, 29)}`,
-      partnerCode: partner.code,
-      merchantOrderId: moid.value,
-      merchantUserId: userId.value,
-      businessType: 'BUY',
-      fiatCurrency: fiatCode,
-      cryptoCurrency: cryptoCode,
-      cryptoNetwork: networkCode,
-      cryptoAddress: dest.value.address,
-      cryptoAddressMemo: dest.value.memo,
-      orderAmount: amount.value,
-      userFee: q.value.userFee,
-      networkFee: q.value.networkFee,
-      quotePrice: q.value.quotePrice,
-      executePrice: '0',
-      obtainAmount: '0',
-      mainStatus: 'INIT',
-      subStatus: 'CREATED',
-      errorCode: null,
-      errorReason: null,
-      withdrawTxHash: null,
-      merchantRedirectUrl: redirect.value,
-      merchantNote: note.value,
-      clientUserIp: clientIp.value,
-      expiredTime: now + deps.orderTtlMs,
-      createdAt: now,
-      updatedAt: now,
-      generation: 1,
-      gen2: null,
-      gen2Status: null,
-      linkTokenSealed: null,
-      openUserId: null,
-      completedAt: null,
-    };
+    const order = newOrder(
+      {
+        partnerCode: partner.code,
+        merchantOrderId: moid.value,
+        merchantUserId: userId.value,
+        businessType: 'BUY',
+        fiatCurrency: fiatCode,
+        cryptoCurrency: cryptoCode,
+        cryptoNetwork: networkCode,
+        cryptoAddress: dest.value.address,
+        cryptoAddressMemo: dest.value.memo,
+        orderAmount: amount.value,
+        userFee: q.value.userFee,
+        networkFee: q.value.networkFee,
+        quotePrice: q.value.quotePrice,
+        merchantRedirectUrl: redirect.value,
+        merchantNote: note.value,
+        clientUserIp: clientIp.value,
+        expiredTime: now + deps.orderTtlMs,
+        generation: 1,
+        gen2: null,
+        gen2Status: null,
+        linkTokenSealed: null,
+      },
+      now,
+    );
     const inserted = await insertOrder(db, order, sha256Hex(token));
     if (!inserted)
       return err('DUPLICATE_MERCHANT_ORDER_ID', `merchantOrderId ${moid.value} was already used`, 'merchantOrderId');

@@ -1,3 +1,4 @@
+import { randomHex } from '../../platform/crypto.ts';
 import type { Queryable } from '../../platform/db/client.ts';
 import { Decimal } from '../../platform/money.ts';
 import type { DbRow } from '../../platform/db/client.ts';
@@ -81,6 +82,42 @@ export interface Gen2Fields {
 }
 
 const d = (v: string) => new Decimal(v).toFixed();
+
+/** What a creation decides about an order (either generation); everything else starts as for any new order. */
+type DecidedAtCreation = Omit<
+  ConnectOrder,
+  | 'orderId'
+  | 'executePrice'
+  | 'obtainAmount'
+  | 'mainStatus'
+  | 'subStatus'
+  | 'errorCode'
+  | 'errorReason'
+  | 'withdrawTxHash'
+  | 'openUserId'
+  | 'completedAt'
+  | 'createdAt'
+  | 'updatedAt'
+>;
+
+/** A new order in CREATED (INIT), not yet priced for execution, paid or withdrawn. */
+export function newOrder(decided: DecidedAtCreation, now: number): ConnectOrder {
+  return {
+    orderId: `CNT${randomHex(15).slice(0, 29)}`,
+    ...decided,
+    executePrice: '0',
+    obtainAmount: '0',
+    mainStatus: 'INIT',
+    subStatus: 'CREATED',
+    errorCode: null,
+    errorReason: null,
+    withdrawTxHash: null,
+    openUserId: null,
+    completedAt: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
 
 export const toOrder = (r: DbRow): ConnectOrder => ({
   orderId: r.order_id,

@@ -9,7 +9,7 @@ import { Decimal } from '../../platform/money.ts';
 import type { PriceSource } from '../../prices/service.ts';
 import type { Catalog } from '../catalog.ts';
 import type { ConnectOrders } from '../orders/service.ts';
-import { insertOrder, type ConnectOrder, type Gen2Fields } from '../orders/store.ts';
+import { insertOrder, newOrder, type ConnectOrder, type Gen2Fields } from '../orders/store.ts';
 import type { Partner } from '../partners.ts';
 import type { Gen2DomainError } from './codes.ts';
 import { STATUS } from './wire.ts';
@@ -284,42 +284,33 @@ export function createPreOrders(deps: {
       gtrTemplateCode: gtrTemplateCode.value,
       feeUsd: new Decimal(q.value.userFee).mul(fiatUsd).toDecimalPlaces(2, Decimal.ROUND_UP).toFixed(2),
     };
-    const order: ConnectOrder = {
-      orderId: `CNT${randomHex(15).slice(0, 29)}`,
-      partnerCode: partner.code,
-      merchantOrderId: externalOrderId,
-      merchantUserId: null,
-      businessType: 'BUY',
-      fiatCurrency: fiat,
-      cryptoCurrency: cryptoCode,
-      cryptoNetwork: network,
-      cryptoAddress: dest.value.address,
-      cryptoAddressMemo: dest.value.memo,
-      orderAmount: fiatAmount,
-      userFee: q.value.userFee,
-      networkFee: q.value.networkFee,
-      quotePrice: q.value.quotePrice,
-      executePrice: '0',
-      obtainAmount: '0',
-      mainStatus: 'INIT',
-      subStatus: 'CREATED',
-      errorCode: null,
-      errorReason: null,
-      withdrawTxHash: null,
-      // The shared page's "Back to" link on success; the gen-2 page picks by outcome (gen2 fields).
-      merchantRedirectUrl: urls.redirectUrl ?? null,
-      merchantNote: null,
-      clientUserIp: clientIp.value,
-      expiredTime: now + deps.orderTtlMs,
-      createdAt: now,
-      updatedAt: now,
-      generation: 2,
-      gen2,
-      gen2Status: STATUS.INIT,
-      linkTokenSealed: box.seal(token),
-      openUserId: null,
-      completedAt: null,
-    };
+    const order = newOrder(
+      {
+        partnerCode: partner.code,
+        merchantOrderId: externalOrderId,
+        merchantUserId: null,
+        businessType: 'BUY',
+        fiatCurrency: fiat,
+        cryptoCurrency: cryptoCode,
+        cryptoNetwork: network,
+        cryptoAddress: dest.value.address,
+        cryptoAddressMemo: dest.value.memo,
+        orderAmount: fiatAmount,
+        userFee: q.value.userFee,
+        networkFee: q.value.networkFee,
+        quotePrice: q.value.quotePrice,
+        // The shared page's "Back to" link on success; the gen-2 page picks by outcome (gen2 fields).
+        merchantRedirectUrl: urls.redirectUrl ?? null,
+        merchantNote: null,
+        clientUserIp: clientIp.value,
+        expiredTime: now + deps.orderTtlMs,
+        generation: 2,
+        gen2,
+        gen2Status: STATUS.INIT,
+        linkTokenSealed: box.seal(token),
+      },
+      now,
+    );
     if (!(await insertOrder(db, order, sha256Hex(token))))
       return err('DUPLICATE_EXTERNAL_ORDER_ID', `externalOrderId ${externalOrderId} was already used`) as Fail;
     return ok({ link: `${deps.publicUrl}/uni-qr/ccnt?token=${token}`, linkExpireTime: order.expiredTime, order });
