@@ -169,6 +169,9 @@ const INSERT_ORDERS = `WITH input AS (
 /**
  * Query order's read with its request nonce recorded in the same statement (see findRowRecordingNonce): one row always,
  * nonce_fresh plus the order's columns, null when there is no such order. $1 is the prepayId or the merchantTradeNo.
+ * By prepayId the merchant is checked as `(…) IS TRUE` (merchant_id is NOT NULL, so the same test) so that it cannot
+ * serve as an index condition: PGlite's generic plan, built without statistics, otherwise walked all of the
+ * merchant's orders through pay_orders_merchant_time and filtered them by prepay_id instead of one primary-key probe.
  */
 const findWithNonce = (match: string) => `WITH input AS (
     SELECT $4::text AS api_key, $5::text AS nonce, $6::bigint AS seen_at
@@ -177,9 +180,9 @@ const findWithNonce = (match: string) => `WITH input AS (
   )
   SELECT EXISTS (SELECT 1 FROM fresh_nonce) AS nonce_fresh, o.*
   FROM (SELECT 1) AS one LEFT JOIN pay_orders o
-    ON ${match} AND o.merchant_id = $2 AND ($3::bigint IS NULL OR o.sub_merchant_id = $3)`;
-const FIND_BY_PREPAY_ID_WITH_NONCE = findWithNonce('o.prepay_id = $1::bigint');
-const FIND_BY_TRADE_NO_WITH_NONCE = findWithNonce('o.merchant_trade_no = $1::text');
+    ON ${match} AND ($3::bigint IS NULL OR o.sub_merchant_id = $3)`;
+const FIND_BY_PREPAY_ID_WITH_NONCE = findWithNonce('o.prepay_id = $1::bigint AND (o.merchant_id = $2) IS TRUE');
+const FIND_BY_TRADE_NO_WITH_NONCE = findWithNonce('o.merchant_id = $2 AND o.merchant_trade_no = $1::text');
 
 /**
  * Orders per insert statement at most, and how many such statements may run at once (PGlite runs one at a time
