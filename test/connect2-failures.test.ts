@@ -20,7 +20,7 @@ for (const kind of DB_KINDS) {
     let partner: Awaited<ReturnType<typeof onboardPartner>>;
     before(async () => {
       t = await startTestApp({ kind, env: { CONNECT_RATE_PER_SECOND: '100000' } });
-      partner = await onboardPartner(t, { name: 'Failures' });
+      partner = await onboardPartner(t, { name: 'Failures', webhookUrl: 'http://127.0.0.1:9/hook' });
       assert.ok(
         (await t.app.services.partners.updateSettings(partner.merchantCode, { customizationFlags: ['SEND_PRIMARY'] }))
           .ok,
@@ -121,6 +121,59 @@ for (const kind of DB_KINDS) {
         targetStatus: 20,
       });
       assert.equal(moved.ok ? null : moved.field, 'targetStatus');
+    });
+
+    test('keep in my account (96): bought, not sent, no network fee, statuses 1, 2, 96; gen-1 cannot', async () => {
+      const user = await f().verifiedUser();
+      const payerId = (await bf().payerOf(user.id))!;
+      const card = await f().addCard(user.id);
+      const o = await gen2(user.id);
+      const locked = await bf().lockQuote(o.orderId, user.id);
+      assert.ok(locked.ok);
+      const CSRF = 'c'.repeat(32);
+      const session = await t.app.services.sessions.create('buyflow', user.id);
+      const cookie = `bf_session=${session.cookie}; bf_csrf=${CSRF}`;
+      const token = (await t.app.services.connectOrders.orderDetailLink(await read(o.orderId))).split('token=')[1];
+      const confirmPage = await (
+        await fetch(`${t.baseUrl}/en/connect/buyflow?token=${token}`, { headers: { cookie } })
+      ).text();
+      assert.match(confirmPage, /id="keep-in-account"/, 'the gen-2 confirm page offers the choice');
+      const before = await usdt(payerId);
+      const res = await fetch(`${t.baseUrl}/en/connect/buyflow/confirm?token=${token}`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: `csrf=${CSRF}&cardId=${card.id}&keep=1`,
+      });
+      assert.equal(res.status, 303);
+      assert.equal(await bf().step(o.orderId), 'KEPT');
+      const after = await read(o.orderId);
+      assert.deepEqual([after.subStatus, after.errorCode, after.gen2Status], ['FAILED', 'KEPT_IN_ACCOUNT', 96]);
+      // All the crypto bought (the quote's amount plus the network fee it no longer pays) is in the account.
+      const gross = new Decimal(locked.value.cryptoAmount).plus(locked.value.networkFee).toFixed();
+      assert.equal(after.obtainAmount, gross);
+      assert.equal(new Decimal(await usdt(payerId)).minus(before).toFixed(), gross);
+      const sent = await t.db.query(`SELECT 1 FROM chain_withdrawals WHERE ref LIKE $1`, [`%:${o.orderId}`]);
+      assert.equal(sent.rows.length, 0, 'nothing sent on chain');
+      const events = (
+        await t.db.query(
+          `SELECT payload FROM outbox WHERE topic = 'webhook' AND payload->>'family' = 'connect2' ORDER BY id`,
+        )
+      ).rows
+        .map((r) => JSON.parse(r.payload.body))
+        .filter((b) => b.externalOrderId === o.merchantOrderId);
+      assert.deepEqual(
+        events.map((e) => e.status),
+        [1, 2, 96],
+      );
+      const statusPage = await (
+        await fetch(`${t.baseUrl}/en/connect/buyflow?token=${token}`, { headers: { cookie } })
+      ).text();
+      assert.match(statusPage, /Kept in your account/);
+      // A gen-1 order never keeps: the same choice is ignored and the crypto is withdrawn.
+      const g1 = await f().quotedOrder(user.id);
+      assert.ok((await bf().confirm(g1.order.orderId, user.id, card.id, { keepInAccount: true })).ok);
+      assert.notEqual(await bf().step(g1.order.orderId), 'KEPT');
     });
 
     test('expiry after a declined card is 97; a rejected identity check is 99', async () => {

@@ -48,6 +48,7 @@ export type Step =
   | 'WITHDRAWING'
   | 'WITHDRAW_RETRY_WAIT'
   | 'WITHDRAW_FAILED'
+  | 'KEPT'
   | 'COMPLETED'
   | 'FAILED';
 
@@ -60,7 +61,9 @@ const STEP_TRANSITIONS: Record<Step, Step[]> = {
   CHALLENGE: ['CAPTURING', 'VOIDING', 'OPEN', 'FAILED'],
   CAPTURING: ['PURCHASING'],
   VOIDING: ['OPEN', 'FAILED'],
-  PURCHASING: ['WITHDRAWING', 'REFUNDING'],
+  // KEPT: a gen-2 user chose at confirm to keep the crypto in their Rampart account (v2 §5.3, 2 → 96).
+  PURCHASING: ['WITHDRAWING', 'KEPT', 'REFUNDING'],
+  KEPT: [],
   REFUNDING: ['FAILED'],
   WITHDRAWING: ['COMPLETED', 'WITHDRAW_RETRY_WAIT', 'WITHDRAW_FAILED'],
   WITHDRAW_RETRY_WAIT: ['WITHDRAWING'],
@@ -86,6 +89,7 @@ export const PUBLISHED: Record<Step, SubStatus> = {
   WITHDRAWING: 'WITHDRAW_PROCESSING',
   WITHDRAW_RETRY_WAIT: 'WITHDRAW_PROCESSING',
   WITHDRAW_FAILED: 'WITHDRAW_FAILED',
+  KEPT: 'FAILED',
   COMPLETED: 'COMPLETED',
   FAILED: 'FAILED',
 };
@@ -164,6 +168,8 @@ interface Row {
   wakeSeq: number;
   /** When the step's handler should run (platform clock); null: only an event or the person moves it. */
   dueAt: number | null;
+  /** Gen-2: the user chose at confirm to keep the crypto in their Rampart account. */
+  keepInAccount: boolean;
 }
 
 export function lockedOf(r: DbRow): LockedQuote | null {
@@ -194,6 +200,7 @@ const toRow = (r: DbRow): Row => ({
   withdrawFirstAt: r.withdraw_first_at === null ? null : Number(r.withdraw_first_at),
   wakeSeq: r.wake_seq,
   dueAt: r.step_due_at === null ? null : Number(r.step_due_at),
+  keepInAccount: r.keep_in_account === true,
 });
 
 const PAYMENT_ERROR: Partial<Record<Charge['status'], string>> = {
@@ -437,15 +444,22 @@ export function createPurchaseMachine(deps: {
         return;
       }
       const quote = r.quote!;
-      const t = await transition(q, r.orderId, 'PURCHASING', 'WITHDRAWING', {
-        attempt: r.attempt,
-        due: now,
-        set: { withdraw_auto_attempts: 1, withdraw_first_at: now },
-        published: { executePrice: quote.quotePrice, obtainAmount: quote.cryptoAmount },
-      });
+      const gross = new Decimal(quote.cryptoAmount).plus(quote.networkFee).toFixed();
+      // Kept in the account: nothing is sent, so no network fee; the user keeps all the crypto bought.
+      const kept = r.keepInAccount && o.generation === 2;
+      const t = kept
+        ? await transition(q, r.orderId, 'PURCHASING', 'KEPT', {
+            attempt: r.attempt,
+            published: { executePrice: quote.quotePrice, obtainAmount: gross, errorCode: 'KEPT_IN_ACCOUNT' },
+          })
+        : await transition(q, r.orderId, 'PURCHASING', 'WITHDRAWING', {
+            attempt: r.attempt,
+            due: now,
+            set: { withdraw_auto_attempts: 1, withdraw_first_at: now },
+            published: { executePrice: quote.quotePrice, obtainAmount: quote.cryptoAmount },
+          });
       if (!t) return;
       const who = payer(r.userId);
-      const gross = new Decimal(quote.cryptoAmount).plus(quote.networkFee).toFixed();
       const net = new Decimal(o.orderAmount).minus(quote.userFee).toFixed();
       await ledger.transfer(q, {
         id: `bf:fee:${r.orderId}`,
@@ -471,6 +485,10 @@ export function createPurchaseMachine(deps: {
         kind: 'connect_purchase_crypto',
         ref: r.orderId,
       });
+      if (kept) {
+        await keepInAccount(q, r, o, gross);
+        return;
+      }
       await ledger.transfer(q, {
         id: `bf:netfee:${r.orderId}`,
         debit: { ...who, asset: o.cryptoCurrency },
@@ -495,7 +513,7 @@ export function createPurchaseMachine(deps: {
    * user's account"). Once per order (transfer id); a send's crypto never left that account. Gen-1 orders keep it for
    * the retry.
    */
-  async function keepInAccount(q: Queryable, r: Row, o: ConnectOrder) {
+  async function keepInAccount(q: Queryable, r: Row, o: ConnectOrder, amount = o.obtainAmount) {
     if (o.generation !== 2 || isSendOrder(o)) return;
     const payerId = await payerIdOfUser(q, r.userId);
     if (!payerId) return;
@@ -503,7 +521,7 @@ export function createPurchaseMachine(deps: {
       id: `bf:keep:${r.orderId}`,
       debit: { ...payer(r.userId), asset: o.cryptoCurrency },
       credit: { ownerType: 'payer', ownerId: payerId, asset: o.cryptoCurrency },
-      amount: o.obtainAmount,
+      amount,
       kind: 'connect_kept_in_account',
       ref: r.orderId,
     });
@@ -805,7 +823,12 @@ export function createPurchaseMachine(deps: {
    * request then drives the order itself (it holds the lease), so the person sees the outcome; if it dies, the
    * worker resumes once the lease lapses.
    */
-  async function confirm(orderId: string, userId: string, cardId: string): Promise<Result<{ step: Step }>> {
+  async function confirm(
+    orderId: string,
+    userId: string,
+    cardId: string,
+    opts: { keepInAccount?: boolean } = {},
+  ): Promise<Result<{ step: Step }>> {
     const now = clock.now();
     if (!acquirer) return err('CARD_PAYMENTS_UNAVAILABLE', NO_ACQUIRER_MESSAGE);
     if (!/^\d{1,19}$/.test(cardId)) return err('CARD_NOT_FOUND', 'Choose a payment method.');
@@ -861,6 +884,8 @@ export function createPurchaseMachine(deps: {
           card_id: cardId,
           card_token: card.acquirer_token,
           payment_attempts: bf.payment_attempts + 1,
+          // Only a gen-2 order can keep its crypto in the account (v2 §5.3); gen-1 always withdraws.
+          keep_in_account: opts.keepInAccount === true && o.generation === 2,
           charge_id: null,
           failure_code: null,
           challenge_expires_at: null,

@@ -52,7 +52,7 @@ const text = formText.transform((v) => v ?? '');
 const AccountForm = z.object({ kind: text, identifier: text, password: text });
 const VerifyForm = z.object({ code: text, terms: formText, marketing: formText });
 const CardForm = z.object({ name: text, number: text, expiry: text, cvv: text });
-const ConfirmForm = z.object({ cardId: text });
+const ConfirmForm = z.object({ cardId: text, keep: formText.optional() });
 const ChallengeForm = z.object({ result: formText });
 const upload = z.string().optional();
 const KycForm = z.object({
@@ -448,7 +448,7 @@ export function registerBuyflowRoutes(
     `${BASE}/confirm`,
     limited,
     orderForm('confirm', ConfirmForm, '', async ({ order, user }, token, b) => {
-      const r = await buyflow.confirm(order.orderId, user.id, b.cardId);
+      const r = await buyflow.confirm(order.orderId, user.id, b.cardId, { keepInAccount: b.keep === '1' });
       return r.ok ? back(token) : withError(token, '', r.message);
     }),
   );

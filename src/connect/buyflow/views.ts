@@ -73,15 +73,18 @@ export function orderStatusView(v: {
   const receive = positive(o.obtainAmount) ?? v.locked?.cryptoAmount ?? null;
   const fee = v.locked?.userFee ?? o.userFee;
   const networkFee = v.locked?.networkFee ?? o.networkFee;
-  const failed = o.subStatus === 'FAILED' || o.subStatus === 'WITHDRAW_FAILED';
+  // The user's own choice (gen-2, 96): bought and kept in the account, not a failure to them.
+  const kept = o.subStatus === 'FAILED' && o.errorCode === 'KEPT_IN_ACCOUNT';
+  const failed = (o.subStatus === 'FAILED' && !kept) || o.subStatus === 'WITHDRAW_FAILED';
   const at =
-    o.subStatus === 'COMPLETED'
+    o.subStatus === 'COMPLETED' || kept
       ? 4
       : failed
         ? (FAILED_AT[o.errorCode ?? ''] ?? 0)
         : Math.max(0, STEPS.indexOf(o.subStatus));
-  const headline =
-    o.subStatus === 'FAILED'
+  const headline = kept
+    ? 'Kept in your account'
+    : o.subStatus === 'FAILED'
       ? (FAILURE_HEADLINES[o.errorCode ?? ''] ?? 'Payment failed')
       : o.subStatus === 'COMPLETED'
         ? 'Completed'
@@ -89,7 +92,7 @@ export function orderStatusView(v: {
           ? 'Withdrawal failed'
           : (STATUS_HEADLINES[o.subStatus] ?? o.subStatus);
   return html`<h1>Order status</h1>
-    <div class="status ${o.mainStatus === 'SUCCESS' ? 'ok' : failed ? 'bad' : 'wait'}" id="order-status"
+    <div class="status ${o.mainStatus === 'SUCCESS' || kept ? 'ok' : failed ? 'bad' : 'wait'}" id="order-status"
     data-status="${o.subStatus}">${headline}</div>
     <ol class="steps" id="progress">${STEP_NAMES.map(
       (n, i) =>
@@ -97,7 +100,7 @@ export function orderStatusView(v: {
           i === Math.min(at, STEPS.length - 1) ? html` aria-current="step"` : ''
         }>${n}</li>`,
     )}</ol>
-    ${o.errorReason ? html`<div class="error" id="error-reason">${o.errorReason}</div>` : ''}
+    ${o.errorReason && !kept ? html`<div class="error" id="error-reason">${o.errorReason}</div>` : ''}
     <div class="row"><span>You pay</span><span id="pay-amount">${displayAmount(o.orderAmount, o.fiatCurrency)}</span></div>
     <div class="row"><span>Price</span><span id="price">1 ${o.cryptoCurrency} = ${displayAmount(price, o.fiatCurrency)}</span></div>
     <div class="row"><span>Transaction fee</span><span>${displayAmount(fee, o.fiatCurrency)}</span></div>
@@ -108,7 +111,11 @@ export function orderStatusView(v: {
       </div>`
         : ''
     }
-    <div class="row"><span>Send to</span><span style="word-break:break-all">${o.cryptoAddress}</span></div>
+    ${
+      kept
+        ? html`<div class="row"><span>Where</span><span id="kept">In your account (not sent)</span></div>`
+        : html`<div class="row"><span>Send to</span><span style="word-break:break-all">${o.cryptoAddress}</span></div>`
+    }
     ${
       v.txHash
         ? html`<div class="row"><span>Transaction</span>${
@@ -492,6 +499,12 @@ USD.</p>`
 ${order.cryptoNetwork}${order.cryptoAddressMemo ? html` · Memo ${order.cryptoAddressMemo}` : ''}</div>
       <p class="muted">I agree to ${brand} Terms of Use and Privacy Policy and I authorize ${brand} to debit my chosen \
 payment method for the amount above on ${today}.</p>
+      ${
+        order.generation === 2
+          ? html`<label class="choice"><input type="checkbox" name="keep" value="1" id="keep-in-account"> Keep the \
+${order.cryptoCurrency} in my ${brand} account instead of sending it</label>`
+          : ''
+      }
       <span id="countdown" data-expires="${quote.expiresAt}" data-now="${v.now}" hidden></span>
       <button class="btn" id="confirm-btn" type="submit">Confirm (59s)</button></form>
       <form method="post" action="${BASE}/close?token=${token}"><input type="hidden"

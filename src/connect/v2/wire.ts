@@ -82,6 +82,9 @@ export function gen2Path(from: number, to: number, send = false): number[] {
   const b = forward.indexOf(to);
   // A status off this path (never expected) moves only to `to`: a path is never replayed from its start.
   if (a < 0) return [to];
+  // Kept in the account (96) follows the purchase (2): a move to it from before 2 passes 2 first.
+  if (to === STATUS.WITHDRAW_ABANDONED && !send && a < FORWARD.indexOf(STATUS.ON_RAMP_COMPLETED))
+    return [...forward.slice(a + 1, forward.indexOf(STATUS.ON_RAMP_COMPLETED) + 1), to];
   if (b >= 0) return b > a ? forward.slice(a + 1, b + 1) : [];
   return [to];
 }
