@@ -226,8 +226,13 @@ export function createOutboxWorker(deps: {
         ...c,
         perHost,
         leaseMs: c.leaseMs ?? leaseMs,
-        /** Rows launched and not yet settled (each holds a class slot). */
+        /**
+         * Rows launched whose handler holds a class slot: until settled, or, for a row with a destination host, until
+         * the handler is done with the host (its bookkeeping no longer holds a slot, see settling).
+         */
         inflight: 0,
+        /** Rows of a destination host done with it and not yet settled: held by the worker, but in no slot. */
+        settling: 0,
         /** Rows claimed and waiting in a host queue (no class slot; only classes with a per-host limit queue). */
         queued: 0,
         /** Rows one worker holds at most: its slots, and with a per-host limit the rows queued ahead. */
@@ -258,7 +263,8 @@ export function createOutboxWorker(deps: {
     if (!c) throw new Error(`no outbox class ${i}`);
     return c;
   };
-  const freeSlots = () => classes.map((c) => Math.max(0, Math.min(batch, c.holdMax - c.inflight - c.queued)));
+  const freeSlots = () =>
+    classes.map((c) => Math.max(0, Math.min(batch, c.holdMax - c.inflight - c.settling - c.queued)));
   const slotsListeners = new Set<() => void>();
 
   async function claim(exclude: Iterable<string>, owner: Owner): Promise<number> {
@@ -383,7 +389,9 @@ export function createOutboxWorker(deps: {
 
   /** True when a claim now is worth its walk: a class that had rows waiting has freed enough (or holds none). */
   const refillWanted = () =>
-    classes.some((c) => c.more && (c.freed >= c.refillAfter || (c.inflight === 0 && c.queued === 0)));
+    classes.some(
+      (c) => c.more && (c.freed >= c.refillAfter || (c.inflight === 0 && c.settling === 0 && c.queued === 0)),
+    );
 
   /**
    * Writes the outcomes of many rows in one statement (group commit: the outcomes that arrive while the previous batch
@@ -443,6 +451,9 @@ export function createOutboxWorker(deps: {
       if (n > 0) hostInflight.set(hostKey, n);
       else hostInflight.delete(hostKey);
       hostKey = null;
+      // Done with the receiver: its bookkeeping waits outside the class's slots, which bound handlers at work.
+      cls.inflight--;
+      cls.settling++;
       cls.freed++;
       pump();
       notify();
@@ -468,9 +479,12 @@ export function createOutboxWorker(deps: {
         return 'unsettled' as const;
       } finally {
         releaseHost();
-        cls.inflight--;
         // A row without a host slot frees its class slot only now.
-        if (!counted) cls.freed++;
+        if (counted) cls.settling--;
+        else {
+          cls.inflight--;
+          cls.freed++;
+        }
         // A class slot is free: queued rows waiting for one may go.
         pump();
         notify();
