@@ -171,7 +171,10 @@ function validateSchemes(list: unknown): Result<string[], 'INVALID_SCHEME'> {
   if (!Array.isArray(list) || list.length > MAX_DOMAINS) return err('INVALID_SCHEME', `at most ${MAX_DOMAINS} schemes`);
   const out: string[] = [];
   for (const v of list) {
-    const s = String(v).trim().toLowerCase().replace(/:(\/\/)?$/, '');
+    const s = String(v)
+      .trim()
+      .toLowerCase()
+      .replace(/:(\/\/)?$/, '');
     if (!/^[a-z][a-z0-9+.-]{0,31}$/.test(s) || s === 'http' || s === 'https' || s === 'javascript' || s === 'data')
       return err('INVALID_SCHEME', `"${s}" is not an app scheme (give e.g. mywallet)`);
     if (!out.includes(s)) out.push(s);

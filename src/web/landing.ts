@@ -41,7 +41,8 @@ export function serviceDirectory(mode: string): ServiceDirectory {
       {
         name: 'Binance Connect (current)',
         path: '/papi/v1/ramp/connect/...',
-        about: 'Partner API (gen 2, X-Tesla-* headers) on the same orders and buy flow; RSA-SHA256 over body + timestamp.',
+        about:
+          'Partner API (gen 2, X-Tesla-* headers) on the same orders and buy flow; RSA-SHA256 over body + timestamp.',
       },
       {
         name: 'KYC sharing',
