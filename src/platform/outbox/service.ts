@@ -126,10 +126,11 @@ interface OutboxWorker {
   runOnce(): Promise<number>;
   /**
    * The continuous pool: claims rows whenever a slot is free (at once when a row settles, otherwise every
-   * `idleMs`), each row handled and settled on its own. `stop()` stops claiming and waits for rows in hand.
+   * `idleMs`), each row handled and settled on its own. `stop()` stops claiming, gives back the leases of rows it had
+   * queued for a busy host (never started), and waits for the rows being handled or settled.
    */
   start(opts: { idleMs: number }): { stop(): Promise<void>; kick(): void };
-  /** Rows in hand per class (for tests and metrics). */
+  /** Rows whose handler is at work, per class (for tests and metrics); queued and settling rows are not counted. */
   inFlight(): Record<string, number>;
 }
 
