@@ -100,7 +100,11 @@ for (const kind of DB_KINDS) {
         typeof v.data.productType === 'string' && v.data.productType.length > 0 && v.data.productType.length <= 16,
       );
 
-      const [d] = await deliveriesOf(prepayId, 'DELIVERED');
+      // The engine records an attempt after the receiver has answered (in a batch), so the log may trail the receipt.
+      const [d] = await waitFor('PAY_SUCCESS recorded as delivered', async () => {
+        const ds = await deliveriesOf(prepayId, 'DELIVERED');
+        return ds.length === 1 && ds;
+      });
       assert.equal(d.status, 'DELIVERED');
       assert.equal(d.attempts.length, 1);
       assert.equal(d.attempts[0].httpStatus, 200);
