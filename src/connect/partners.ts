@@ -139,6 +139,23 @@ function validateWebhookUrl(v: unknown): Result<string | null, 'INVALID_WEBHOOK_
   }
 }
 
+/**
+ * Whether a return URL of an order may be used (gen-1 merchantRedirectUrl, gen-2 redirectUrl / failRedirectUrl):
+ * https (http too in the sandbox) on one of the partner's registered redirect domains.
+ */
+export function redirectAllowed(partner: Partner, url: string, mode: 'sandbox' | 'production'): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  if (u.protocol !== 'https:' && !(mode === 'sandbox' && u.protocol === 'http:')) return false;
+  return (
+    partner.redirectDomains.includes(u.host.toLowerCase()) || partner.redirectDomains.includes(u.hostname.toLowerCase())
+  );
+}
+
 /** §7 keys a partner may have enabled (Rampart honours these; the rest are refused here). */
 export const CUSTOMIZATION_KEYS = [
   'LOCK_ORDER_ATTRIBUTES',

@@ -19,7 +19,7 @@ import {
   ON_RAMP_ERRORS,
   STATUS,
 } from '../v2/wire.ts';
-import type { Partner, PartnerService } from '../partners.ts';
+import { redirectAllowed, type Partner, type PartnerService } from '../partners.ts';
 import {
   findOrder,
   insertOrder,
@@ -167,20 +167,6 @@ export function createConnectOrders(deps: {
       : err('UNSUPPORTED_PAYMENT_METHOD', `payment method ${v} is not supported; use CARD`, 'paymentMethod');
   }
 
-  function redirectOk(partner: Partner, url: string): boolean {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      return false;
-    }
-    if (u.protocol !== 'https:' && !(mode === 'sandbox' && u.protocol === 'http:')) return false;
-    return (
-      partner.redirectDomains.includes(u.host.toLowerCase()) ||
-      partner.redirectDomains.includes(u.hostname.toLowerCase())
-    );
-  }
-
   /** §4.4 create: validation in the order of the table, then one insert (the unique key settles duplicate races). */
   async function create(partner: Partner, b: Body): Promise<Result<CreatedOrder, OrderError>> {
     const moid = reqString(b, 'merchantOrderId');
@@ -255,7 +241,7 @@ export function createConnectOrders(deps: {
       if (dest.code === 'UNSUPPORTED_NETWORK') return err('UNSUPPORTED_NETWORK', dest.message);
       return err('INVALID_CRYPTO_ADDRESS', dest.message, 'withdrawCryptoInfo.cryptoAddress');
     }
-    if (redirect.value !== null && !redirectOk(partner, redirect.value)) {
+    if (redirect.value !== null && !redirectAllowed(partner, redirect.value, mode)) {
       return err(
         'INVALID_PARAMETER',
         `merchantRedirectUrl must be ${mode === 'sandbox' ? 'an http(s)' : 'an https'} URL on a registered ` +

@@ -10,7 +10,7 @@ import type { PriceSource } from '../../prices/service.ts';
 import type { Catalog } from '../catalog.ts';
 import type { ConnectOrders } from '../orders/service.ts';
 import { insertOrder, newOrder, type ConnectOrder, type Gen2Fields } from '../orders/store.ts';
-import type { Partner } from '../partners.ts';
+import { redirectAllowed, type Partner } from '../partners.ts';
 import type { Gen2DomainError } from './codes.ts';
 import { STATUS } from './wire.ts';
 
@@ -84,17 +84,6 @@ export function createPreOrders(deps: {
   mode: 'sandbox' | 'production';
 }) {
   const { db, clock, catalog, prices, orders, box, mode } = deps;
-
-  function redirectOk(partner: Partner, url: string): boolean {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      return false;
-    }
-    if (u.protocol !== 'https:' && !(mode === 'sandbox' && u.protocol === 'http:')) return false;
-    return partner.redirectDomains.includes(u.host.toLowerCase()) || partner.redirectDomains.includes(u.hostname);
-  }
 
   function deepLinkOk(partner: Partner, link: string): boolean {
     const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(link);
@@ -199,7 +188,10 @@ export function createPreOrders(deps: {
     for (const f of ['redirectUrl', 'failRedirectUrl', 'redirectDeepLink', 'failRedirectDeepLink'] as const) {
       const v = optString(b, f, 1024);
       if (!v.ok) return v;
-      if (v.value !== null && !(f.endsWith('Url') ? redirectOk(partner, v.value) : deepLinkOk(partner, v.value)))
+      if (
+        v.value !== null &&
+        !(f.endsWith('Url') ? redirectAllowed(partner, v.value, mode) : deepLinkOk(partner, v.value))
+      )
         return illegal(
           f,
           f.endsWith('Url')
